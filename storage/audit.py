@@ -1,0 +1,47 @@
+"""The audit log: who read or changed which patient data, when."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from storage.queries import q
+from storage.records import UserId
+
+
+async def record(
+    pool: asyncpg.Pool,
+    *,
+    user_id: UserId | None,
+    action: str,
+    object_type: str,
+    object_id: str | int,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Write one audit entry."""
+    await pool.execute(
+        q("audit_insert"),
+        user_id,
+        action,
+        object_type,
+        str(object_id),
+        json.dumps(detail, ensure_ascii=False) if detail else None,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditEntry:
+    user_id: UserId | None
+    action: str
+    at: datetime
+
+
+async def entries_for(
+    pool: asyncpg.Pool, object_type: str, object_id: str | int
+) -> list[AuditEntry]:
+    rows = await pool.fetch(q("audit_of_object"), object_type, str(object_id))
+    return [AuditEntry(user_id=r["user_id"], action=r["action"], at=r["at"]) for r in rows]
