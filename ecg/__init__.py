@@ -1,0 +1,1 @@
+"""ECG as pure functions: format readers, signal processing, measurements, rendering."""

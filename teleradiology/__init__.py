@@ -1,0 +1,1 @@
+"""The remote diagnosis service: DICOM and ECG in, routed reading, reports back to the clinic."""

@@ -1,0 +1,5 @@
+import sys
+
+from teleradiology.cli import main
+
+sys.exit(main())

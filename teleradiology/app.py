@@ -1,0 +1,154 @@
+"""The aiohttp application factory: resources owned by cleanup contexts, in start-up order."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from storage import network
+from storage.db import EmbeddedPostgres, create_pool, migrate
+from storage.objects import open_object_store
+from teleradiology import api, dicomweb
+from teleradiology.auth import bearer_token
+from teleradiology.context import DSN, INGESTOR, OBJECTS, POOL, SETTINGS, USER
+from teleradiology.dimse import DicomListener
+from teleradiology.errors import Unauthorized
+from teleradiology.ingest import Ingestor
+from teleradiology.problems import problem_middleware
+from teleradiology.settings import Role, Settings
+
+log = logging.getLogger(__name__)
+
+DICOM = web.AppKey("dicom", DicomListener)
+
+#: Paths anyone may call: health, the API's own description, and signing in.
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/api/v1/openapi.json", "/api/v1/login"})
+PROTECTED_PREFIXES = ("/api/", "/dicomweb")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hooks:
+    """Extra cleanup contexts a caller (the worker role, tests) adds after the core ones."""
+
+    contexts: tuple[Callable[[web.Application], AsyncIterator[None]], ...] = ()
+
+
+@web.middleware
+async def auth_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    path = request.path
+    if path in PUBLIC_PATHS or not path.startswith(PROTECTED_PREFIXES):
+        return await handler(request)
+    if request.method == "OPTIONS":
+        return await handler(request)
+    token = bearer_token(request.headers.get("Authorization"))
+    if token is None:
+        raise Unauthorized("this call needs a token: send 'Authorization: Bearer <token>'")
+    user = await network.user_by_token(request.app[POOL], token)
+    if user is None:
+        raise Unauthorized("the token is unknown, expired or revoked; sign in again")
+    request[USER] = user
+    return await handler(request)
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    embedded: EmbeddedPostgres | None = None
+    dsn = settings.database_url
+    if dsn is None:
+        embedded = EmbeddedPostgres(settings.data_dir / "pg")
+        dsn = await embedded.start()
+    pool = await create_pool(dsn)
+    try:
+        applied = await migrate(pool)
+        if applied:
+            log.info("database migrated: %s", ", ".join(applied))
+        app[POOL] = pool
+        app[DSN] = dsn
+        yield
+    finally:
+        await pool.close()
+        if embedded is not None:
+            await embedded.stop()
+
+
+async def _objects(app: web.Application) -> AsyncIterator[None]:
+    store = open_object_store(app[SETTINGS].objects_url)
+    await store.start()
+    app[OBJECTS] = store
+    app[INGESTOR] = Ingestor(app[POOL], store)
+    try:
+        yield
+    finally:
+        await store.close()
+
+
+async def _dicom(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    pool = app[POOL]
+
+    async def known_ae_titles() -> list[str]:
+        return await network.list_ae_titles(pool)
+
+    listener = DicomListener(
+        ingestor=app[INGESTOR],
+        known_ae_titles=known_ae_titles,
+        ae_title=settings.dicom_aet,
+        host=settings.dicom_host,
+        port=settings.dicom_port,
+    )
+    await listener.start()
+    app[DICOM] = listener
+    try:
+        yield
+    finally:
+        await listener.stop()
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready when the database answers and the object store is reachable."""
+    checks: dict[str, str] = {}
+    try:
+        await request.app[POOL].fetchval("select 1")
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"failed: {type(exc).__name__}"
+    try:
+        await request.app[OBJECTS].exists("0" * 64)
+        checks["objects"] = "ok"
+    except Exception as exc:
+        checks["objects"] = f"failed: {type(exc).__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    return web.json_response(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status=200 if ready else 503,
+    )
+
+
+def create_app(settings: Settings, hooks: Hooks | None = None) -> web.Application:
+    """The application for the roles in ``settings``; resources start in dependency order."""
+    app = web.Application(
+        middlewares=[problem_middleware, auth_middleware],
+        client_max_size=16 * 1024**2,
+    )
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_objects)
+    if Role.DICOM in settings.roles:
+        app.cleanup_ctx.append(_dicom)
+    for context in (hooks or Hooks()).contexts:
+        app.cleanup_ctx.append(context)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    if Role.API in settings.roles:
+        api.add_routes(app)
+        dicomweb.add_routes(app)
+    return app

@@ -1,0 +1,181 @@
+"""The ``telemed`` command: serve, network import, tokens."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from storage import network
+from storage.db import EmbeddedPostgres, create_pool, migrate
+from storage.errors import StorageError
+from teleradiology.app import Hooks, create_app
+from teleradiology.errors import ServiceError
+from teleradiology.network import parse_network
+from teleradiology.settings import Role, Settings, settings_from_env
+
+log = logging.getLogger("telemed")
+
+DEMO_NETWORK = Path(__file__).resolve().parents[1] / "deploy" / "demo-network.toml"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="telemed", description=__doc__)
+    parser.add_argument("--data-dir", type=Path, help="data directory (TELEMED_DATA_DIR, ./var)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the service (every role unless --role)")
+    serve.add_argument("--role", action="append", choices=[r.value for r in Role])
+    serve.add_argument("--http-port", type=int)
+    serve.add_argument("--http-host")
+    serve.add_argument("--dicom-port", type=int)
+    serve.add_argument("--dicom-aet")
+    serve.add_argument(
+        "--stable-age",
+        type=float,
+        dest="stable_age_s",
+        help="seconds without a new instance before a study is complete",
+    )
+    serve.add_argument("--sweep-interval", type=float, dest="sweep_interval_s")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="load deploy/demo-network.toml into an empty database, print logins",
+    )
+
+    net = sub.add_parser("network", help="the facility network")
+    net_sub = net.add_subparsers(dest="network_command", required=True)
+    imp = net_sub.add_parser("import", help="add or update facilities and users from TOML")
+    imp.add_argument("file", type=Path)
+
+    token = sub.add_parser("token", help="API tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    create = token_sub.add_parser("create", help="print a new bearer token for a user")
+    create.add_argument("username")
+
+    sub.add_parser("migrate", help="apply database migrations and exit")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    roles = frozenset(Role(r) for r in args.role) if getattr(args, "role", None) else None
+    return settings_from_env(
+        data_dir=args.data_dir,
+        http_port=getattr(args, "http_port", None),
+        http_host=getattr(args, "http_host", None),
+        dicom_port=getattr(args, "dicom_port", None),
+        dicom_aet=getattr(args, "dicom_aet", None),
+        stable_age_s=getattr(args, "stable_age_s", None),
+        sweep_interval_s=getattr(args, "sweep_interval_s", None),
+        roles=roles,
+    )
+
+
+class _Database:
+    """A pool on DATABASE_URL or the embedded server, for one-shot commands."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.embedded: EmbeddedPostgres | None = None
+
+    async def __aenter__(self) -> network.asyncpg.Pool:
+        dsn = self.settings.database_url
+        if dsn is None:
+            self.embedded = EmbeddedPostgres(self.settings.data_dir / "pg")
+            dsn = await self.embedded.start()
+        self.pool = await create_pool(dsn, min_size=1, max_size=2)
+        await migrate(self.pool)
+        return self.pool
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.pool.close()
+        if self.embedded is not None:
+            await self.embedded.stop()
+
+
+async def _import(settings: Settings, path: Path) -> None:
+    try:
+        text = await asyncio.to_thread(path.read_text, "utf-8")
+    except OSError as exc:
+        raise ServiceError(f"cannot read {path}: {exc.strerror}") from None
+    facilities, users = parse_network(text)
+    async with _Database(settings) as pool:
+        nf, nu = await network.import_network(pool, facilities, users)
+    print(f"imported {nf} facilities and {nu} users from {path}")
+
+
+async def _token(settings: Settings, username: str) -> None:
+    async with _Database(settings) as pool:
+        user = await network.user_by_username(pool, username)
+        if user is None:
+            raise ServiceError(f"no user named {username!r}")
+        print(await network.create_token(pool, user.id))
+
+
+def _demo_context(settings: Settings) -> object:
+    async def demo(app: web.Application) -> AsyncIterator[None]:
+        from teleradiology.context import POOL
+
+        pool = app[POOL]
+        if await network.facility_count(pool) == 0:
+            facilities, users = parse_network(DEMO_NETWORK.read_text("utf-8"))
+            await network.import_network(pool, facilities, users)
+            print(f"loaded the demo network from {DEMO_NETWORK}")
+        base = f"http://localhost:{settings.http_port}"
+        print(f"\nweb and API:  {base}/   (API: {base}/api/v1/openapi.json)")
+        print(f"DICOMweb:     {base}/dicomweb")
+        print(f"DICOM:        AE {settings.dicom_aet} on port {settings.dicom_port}")
+        print("demo users (password: demo-<username>), with a bearer token each:")
+        for user in await network.list_users(pool):
+            token = await network.create_token(pool, user.id)
+            print(f"  {user.username:<14} {user.role.value:<7} {token}")
+        sys.stdout.flush()
+        yield
+
+    return demo
+
+
+def _serve(settings: Settings, demo: bool) -> None:
+    from worker.runner import worker_context
+
+    contexts = []
+    if demo:
+        contexts.append(_demo_context(settings))
+    if Role.WORKER in settings.roles:
+        contexts.append(worker_context)
+    app = create_app(settings, Hooks(contexts=tuple(contexts)))  # type: ignore[arg-type]
+    log.info("starting: %s", settings.masked())
+    web.run_app(app, host=settings.http_host, port=settings.http_port, print=None)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+    args = _parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+        if args.command == "serve":
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            _serve(settings, args.demo)
+        elif args.command == "network":
+            asyncio.run(_import(settings, args.file))
+        elif args.command == "token":
+            asyncio.run(_token(settings, args.username))
+        elif args.command == "migrate":
+
+            async def run() -> None:
+                async with _Database(settings):
+                    pass
+
+            asyncio.run(run())
+    except (ServiceError, StorageError) as exc:
+        print(f"telemed: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,99 @@
+"""One frozen Settings per entry point, read once from options and the environment."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+
+from teleradiology.errors import ConfigError
+
+AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # PS3.5 AE VR: no backslash
+
+
+class Role(StrEnum):
+    API = "api"
+    DICOM = "dicom"
+    WORKER = "worker"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    data_dir: Path
+    database_url: str | None = None
+    storage_url: str | None = None
+    http_host: str = "0.0.0.0"  # noqa: S104 - a server listens on every interface by default
+    http_port: int = 8080
+    dicom_host: str = "0.0.0.0"  # noqa: S104
+    dicom_port: int = 11112
+    dicom_aet: str = "TELEMED"
+    roles: frozenset[Role] = field(default_factory=lambda: frozenset(Role))
+    #: A study with no new instance for this long is complete (bare C-STORE and STOW-RS).
+    stable_age_s: float = 60.0
+    #: How often the worker looks for stable studies and expired leases.
+    sweep_interval_s: float = 5.0
+    lease_minutes: float = 15.0
+    public_base_url: str | None = None
+    max_upload_bytes: int = 2 * 1024**3
+
+    def __post_init__(self) -> None:
+        if not AE_TITLE.match(self.dicom_aet) or not self.dicom_aet.strip():
+            raise ConfigError(f"--dicom-aet {self.dicom_aet!r}: 1 to 16 characters, no backslash")
+        for name in ("http_port", "dicom_port"):
+            port = getattr(self, name)
+            if not 0 <= port <= 65535:
+                raise ConfigError(f"{name} {port} is not a TCP port (0 to 65535)")
+        if self.stable_age_s <= 0 or self.sweep_interval_s <= 0 or self.lease_minutes <= 0:
+            raise ConfigError("stable age, sweep interval and lease must be positive")
+        if not self.roles:
+            raise ConfigError("at least one role (api, dicom, worker) must run")
+
+    @property
+    def objects_url(self) -> str:
+        """Where objects go: STORAGE_URL, or files under the data directory."""
+        return self.storage_url or (self.data_dir / "objects").resolve().as_uri()
+
+    def masked(self) -> dict[str, str]:
+        """The effective configuration for the start-up log, secrets masked."""
+        return {
+            "data_dir": str(self.data_dir),
+            "database": _mask(self.database_url) if self.database_url else "embedded",
+            "storage": _mask(self.objects_url),
+            "http": f"{self.http_host}:{self.http_port}",
+            "dicom": f"{self.dicom_aet}@{self.dicom_host}:{self.dicom_port}",
+            "roles": ",".join(sorted(self.roles)),
+            "stable_age_s": str(self.stable_age_s),
+        }
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _mask(url: str) -> str:
+    return re.sub(r"//([^:/@]+):([^@]+)@", r"//\1:***@", url)
+
+
+def settings_from_env(**overrides: object) -> Settings:
+    """Settings from the environment, with command-line values (not None) taking precedence."""
+    env = os.environ
+    values: dict[str, object] = {
+        "data_dir": Path(env.get("TELEMED_DATA_DIR", "./var")),
+        "database_url": env.get("DATABASE_URL") or None,
+        "storage_url": env.get("STORAGE_URL") or None,
+        "public_base_url": env.get("TELEMED_PUBLIC_URL") or None,
+    }
+    if "TELEMED_DICOM_AET" in env:
+        values["dicom_aet"] = env["TELEMED_DICOM_AET"]
+    if "TELEMED_STABLE_AGE" in env:
+        values["stable_age_s"] = _float(env["TELEMED_STABLE_AGE"], "TELEMED_STABLE_AGE")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def _float(text: str, name: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not a number") from None

@@ -1,0 +1,92 @@
+"""The worker role: completes stable studies and routes them, expires leases, runs jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from aiohttp import web
+from pgqueuer.models import Job
+
+from storage import cases, jobs
+from storage.cases import DELIVER_REPORT, CasePlan, StudyToRoute
+from storage.db import Pool
+from storage.records import Facility
+from teleradiology.context import DSN, POOL, SETTINGS
+from teleradiology.routing import RoutingError, plan_cases
+from teleradiology.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _plan(study: StudyToRoute, chain: list[Facility]) -> list[CasePlan]:
+    try:
+        return plan_cases(study, chain)
+    except RoutingError as exc:
+        # Completed without a case: the network needs fixing, the study must not block others.
+        log.error("study %s cannot be routed: %s", study.id, exc)
+        return []
+
+
+async def sweep_once(pool: Pool, settings: Settings) -> int:
+    """One pass: complete and route stable studies, return expired leases; cases created."""
+    created = await cases.complete_stable_studies(
+        pool, stable_age=timedelta(seconds=settings.stable_age_s), plan=_plan
+    )
+    if created:
+        log.info("routed %d new case(s)", len(created))
+    expired = await cases.expire_leases(pool)
+    if expired:
+        log.info("%d lease(s) expired; cases returned to their pools", expired)
+    return len(created)
+
+
+async def _sweep_forever(pool: Pool, settings: Settings) -> None:
+    while True:
+        try:
+            await sweep_once(pool, settings)
+        except Exception:
+            log.exception("sweep failed; retrying")
+        await asyncio.sleep(settings.sweep_interval_s)
+
+
+async def _run_jobs(pool: Pool, dsn: str, stop: asyncio.Event) -> None:
+    manager, conn = await jobs.queue_manager(dsn)
+
+    @manager.entrypoint(DELIVER_REPORT, on_failure="hold")
+    async def deliver(job: Job) -> None:
+        payload = jobs.decode_payload(job.payload)
+        await cases.deliver_report(pool, int(payload["report_id"]))
+
+    async def stopper() -> None:
+        await stop.wait()
+        manager.shutdown.set()
+
+    watcher = asyncio.create_task(stopper())
+    try:
+        await manager.run(dequeue_timeout=timedelta(seconds=2))
+    finally:
+        watcher.cancel()
+        await conn.close()
+
+
+async def worker_context(app: web.Application) -> AsyncIterator[None]:
+    """Run the worker's loops for the application's lifetime (a cleanup context)."""
+    pool, settings = app[POOL], app[SETTINGS]
+    stop = asyncio.Event()
+    sweeper = asyncio.create_task(_sweep_forever(pool, settings), name="sweeper")
+    runner = asyncio.create_task(_run_jobs(pool, app[DSN], stop), name="jobs")
+    try:
+        yield
+    finally:
+        stop.set()
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+        try:
+            await asyncio.wait_for(runner, timeout=10)
+        except (TimeoutError, asyncio.CancelledError):
+            runner.cancel()
