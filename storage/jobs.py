@@ -8,7 +8,6 @@ from typing import Any, cast
 
 import asyncpg
 from pgqueuer import QueueManager
-from pgqueuer.db import AsyncpgDriver
 from pgqueuer.queries import Queries
 
 from storage.db import Conn
@@ -43,4 +42,4 @@ def decode_payload(payload: bytes | None) -> dict[str, Any]:
 async def queue_manager(dsn: str) -> tuple[QueueManager, asyncpg.Connection]:
     """A queue manager on its own connection (LISTEN needs one outside the pool)."""
     conn = await asyncpg.connect(dsn)
-    return QueueManager(cast(Any, AsyncpgDriver(conn))), conn
+    return QueueManager(Queries.from_asyncpg_connection(conn)), conn

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from enum import IntEnum
 from typing import Any
@@ -27,6 +28,15 @@ class FailureReason(IntEnum):
     OUT_OF_RESOURCES = 0xA700
     STUDY_MISMATCH = 0xA900
     CANNOT_UNDERSTAND = 0xC000
+
+
+def dicom_json(body: Any, *, status: int = 200) -> web.Response:
+    """A DICOM JSON response; its media type carries no charset (PS3.18: always UTF-8)."""
+    return web.Response(
+        status=status,
+        body=json.dumps(body, ensure_ascii=False).encode(),
+        headers={"Content-Type": DICOM_JSON},
+    )
 
 
 def _base_url(request: web.Request) -> str:
@@ -151,7 +161,7 @@ async def stow(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="the multipart body holds no DICOM instance")
     else:
         status = 200
-    return web.json_response(body, status=status, content_type=DICOM_JSON)
+    return dicom_json(body, status=status)
 
 
 def _part_type(headers: CIMultiDictProxy[str]) -> str:
@@ -230,7 +240,7 @@ async def qido_studies(request: web.Request) -> web.Response:
         detail={"count": len(found)},
     )
     base = _base_url(request)
-    return web.json_response([study_dicom_json(s, base) for s in found], content_type=DICOM_JSON)
+    return dicom_json([study_dicom_json(s, base) for s in found])
 
 
 async def dicomweb_not_found(request: web.Request) -> web.Response:

@@ -117,6 +117,7 @@ class DicomListener:
         server = ae.make_server(
             (self._host, self._port), evt_handlers=handlers, server_class=_NoDelayServer
         )
+        ae._servers.append(server)  # as start_server does: shutdown() removes it again
         threading.Thread(target=server.serve_forever, name="dicom-listener", daemon=True).start()
         self._server = server
         self._refresher = asyncio.create_task(self._refresh_forever())
@@ -140,7 +141,6 @@ class DicomListener:
         if self._server is not None:
             server, self._server = self._server, None
             await asyncio.to_thread(server.shutdown)
-            server.server_close()
 
     def _on_echo(self, event: evt.Event) -> int:
         return int(StoreStatus.SUCCESS)

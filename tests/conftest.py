@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 
 from storage.db import EmbeddedPostgres, create_pool, migrate
+from tests.s3 import S3Endpoint, seaweedfs_s3
 
 TEMPLATE = "telemed_template"
 REPO = Path(__file__).resolve().parents[1]
@@ -22,6 +23,13 @@ def _with_database(dsn: str, name: str) -> str:
     head, _, tail = dsn.partition("?")
     base = head.rsplit("/", 1)[0]
     return f"{base}/{name}" + (f"?{tail}" if tail else "")
+
+
+@pytest.fixture(scope="session")
+def seaweedfs() -> Iterator[S3Endpoint]:
+    """One SeaweedFS S3 server for the whole session (started only if a test asks for it)."""
+    with seaweedfs_s3() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="session")

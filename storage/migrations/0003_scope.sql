@@ -19,7 +19,7 @@ language sql stable as $$
             when 'clinic' then c.facility_id = u.facility_id
             when 'admin' then c.facility_id in (select facility_subtree(u.facility_id))
             when 'reader' then c.specialty = any(u.specialties)
-                and (c.pool_facility_id = u.facility_id or c.escalation_facility_id = u.facility_id)
+                and c.pool_facility_id = u.facility_id
             else false
         end
         from app_user u, reading_case c

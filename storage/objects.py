@@ -1,0 +1,776 @@
+"""Content-addressed object stores: a directory on disk (`file://`) or any S3 server (`s3://`).
+
+An object's key is the lowercase hex SHA-256 of its bytes, so a key names one content forever:
+writing the same bytes twice stores them once, and a stored object is never changed in place.
+Objects are sharded by the first two byte pairs of the key, `ab/cd/abcdef…`, under the root
+directory or the bucket (and optional prefix).
+
+Both backends are driven through the same async interface, `ObjectStore`. Every blocking call
+(file I/O, hashing large buffers, the synchronous `minio` client) runs in a worker thread via
+`asyncio.to_thread`, never on the event loop.
+
+Errors: a malformed key raises `ValueError` before any I/O; a missing object raises
+`storage.errors.ObjectNotFound`; a stored object that does not match what was written raises
+`storage.errors.IntegrityError`; any other failure of the backing store (disk, network, S3
+error) raises `storage.errors.StorageError`.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import hashlib
+import io
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO, Final, Self, TypeVar
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import certifi
+import urllib3
+from minio import Minio
+from minio.error import MinioException, S3Error
+
+from storage.errors import IntegrityError, ObjectNotFound, StorageError
+
+__all__ = [
+    "FileObjectStore",
+    "ObjectStore",
+    "S3ObjectStore",
+    "object_path",
+    "open_object_store",
+    "validate_key",
+]
+
+_KEY_RE: Final = re.compile(r"[0-9a-f]{64}")
+_CHUNK_BYTES: Final = 1024 * 1024
+# Hashing a few hundred KiB takes well under a millisecond; above that, use a thread.
+_INLINE_HASH_BYTES: Final = 256 * 1024
+_BUCKET_RE: Final = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_S3_NOT_FOUND: Final = frozenset({"NoSuchKey", "NoSuchObject", "NotFound", "ResourceNotFound"})
+_S3_BUCKET_TAKEN: Final = frozenset({"BucketAlreadyOwnedByYou", "BucketAlreadyExists"})
+_T = TypeVar("_T")
+_TRUE: Final = frozenset({"true", "1", "yes", "on"})
+_FALSE: Final = frozenset({"false", "0", "no", "off"})
+
+
+def validate_key(key: str) -> str:
+    """Return `key` if it is a well-formed object key.
+
+    Parameters
+    ----------
+    key
+        A lowercase hex SHA-256 digest, 64 characters.
+
+    Returns
+    -------
+    str
+        The same key.
+
+    Raises
+    ------
+    ValueError
+        The key is not 64 lowercase hex characters (this also rules out path traversal).
+    """
+    if not isinstance(key, str) or _KEY_RE.fullmatch(key) is None:
+        raise ValueError(
+            "object key must be 64 lowercase hex characters (a SHA-256 digest), "
+            f"got {str(key)[:80]!r}"
+        )
+    return key
+
+
+def object_path(key: str) -> str:
+    """The sharded relative path of an object, `ab/cd/abcd…`; raises ValueError on a bad key."""
+    validate_key(key)
+    return f"{key[0:2]}/{key[2:4]}/{key}"
+
+
+class ObjectStore(abc.ABC):
+    """A content-addressed store of immutable byte objects.
+
+    Use it as an async context manager, or call `start()` before and `close()` after use.
+    """
+
+    async def start(self) -> None:  # noqa: B027 (a hook: most backends need no preparation)
+        """Prepare the backing store (create the root directory or bucket); idempotent.
+
+        Operations call it themselves on first use, so calling it is optional; doing it at
+        start-up makes a misconfigured store fail early.
+
+        Raises
+        ------
+        StorageError
+            The backing store cannot be reached or prepared.
+        """
+
+    @abc.abstractmethod
+    async def put(self, data: bytes) -> str:
+        """Store `data` durably and return its key.
+
+        Parameters
+        ----------
+        data
+            The object's bytes.
+
+        Returns
+        -------
+        str
+            The lowercase hex SHA-256 of `data`. Storing bytes already present is a no-op
+            that returns the same key.
+
+        Raises
+        ------
+        IntegrityError
+            The backend stored something other than what was sent.
+        StorageError
+            The write failed; nothing partial is visible under the key.
+        """
+
+    @abc.abstractmethod
+    async def put_file(self, path: Path) -> str:
+        """Store the contents of the file at `path` durably, streamed, and return its key.
+
+        The file is read in chunks and never held whole in memory.
+
+        Parameters
+        ----------
+        path
+            A regular file, which must not change while it is being stored.
+
+        Returns
+        -------
+        str
+            The lowercase hex SHA-256 of the file's contents.
+
+        Raises
+        ------
+        OSError
+            `path` cannot be opened or read.
+        IntegrityError
+            The file changed while it was being stored (nothing is stored under the key).
+        StorageError
+            The write failed.
+        """
+
+    @abc.abstractmethod
+    async def get(self, key: str) -> bytes:
+        """Return the bytes stored under `key`.
+
+        Raises
+        ------
+        ValueError
+            `key` is malformed.
+        ObjectNotFound
+            Nothing is stored under `key`.
+        StorageError
+            The read failed.
+        """
+
+    @abc.abstractmethod
+    async def exists(self, key: str) -> bool:
+        """Whether an object is stored under `key`.
+
+        Raises
+        ------
+        ValueError
+            `key` is malformed.
+        StorageError
+            The store could not be asked.
+        """
+
+    @abc.abstractmethod
+    async def size(self, key: str) -> int:
+        """The size of the object stored under `key`, in bytes.
+
+        Raises
+        ------
+        ValueError
+            `key` is malformed.
+        ObjectNotFound
+            Nothing is stored under `key`.
+        StorageError
+            The store could not be asked.
+        """
+
+    @abc.abstractmethod
+    async def delete(self, key: str) -> None:
+        """Remove the object stored under `key`; removing a missing object is not an error.
+
+        Raises
+        ------
+        ValueError
+            `key` is malformed.
+        StorageError
+            The removal failed.
+        """
+
+    async def close(self) -> None:  # noqa: B027 (a hook: most backends hold nothing)
+        """Release connections and other resources; the store is not used afterwards."""
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class FileObjectStore(ObjectStore):
+    """Objects as files under a root directory: `ROOT/ab/cd/<key>`.
+
+    Each object is written to a temporary file beside its final name (`.<key>.<random>.tmp`,
+    mode 0600), flushed and fsynced, renamed into place and the directory fsynced, so the
+    name either does not exist or holds the complete object, even across a crash. A crash
+    can leave a temporary file behind; it is never read and may be removed at any time.
+    An existing object is never opened for writing; one whose size is wrong (a damaged
+    disk) is replaced, by the same rename, on the next write of its content.
+
+    Parameters
+    ----------
+    root
+        The directory holding the objects; created on first use if missing.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self._root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"FileObjectStore({str(self._root)!r})"
+
+    @property
+    def root(self) -> Path:
+        """The directory holding the objects."""
+        return self._root
+
+    def path_of(self, key: str) -> Path:
+        """Where the object `key` lives (or would live); raises ValueError on a bad key."""
+        return self._root / object_path(key)
+
+    async def start(self) -> None:
+        try:
+            await asyncio.to_thread(self._root.mkdir, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create object store directory {self._root}: {exc}") from exc
+        if not await asyncio.to_thread(os.access, self._root, os.W_OK | os.X_OK):
+            raise StorageError(f"object store directory {self._root} is not writable")
+
+    async def put(self, data: bytes) -> str:
+        key = await _sha256_hex(data)
+        try:
+            await asyncio.to_thread(self._put_bytes, key, data)
+        except OSError as exc:
+            raise StorageError(f"cannot store object {key} in {self._root}: {exc}") from exc
+        return key
+
+    async def put_file(self, path: Path) -> str:
+        # Hash first, so that re-sending a file already stored writes nothing; the copy
+        # re-hashes what it writes, so a file changed in between is caught, not misfiled.
+        key, size = await asyncio.to_thread(_hash_file, Path(path))
+        try:
+            await asyncio.to_thread(self._put_file, key, size, Path(path))
+        except OSError as exc:
+            raise StorageError(f"cannot store {path} in {self._root}: {exc}") from exc
+        return key
+
+    async def get(self, key: str) -> bytes:
+        target = self.path_of(key)
+        try:
+            return await asyncio.to_thread(target.read_bytes)
+        except FileNotFoundError:
+            raise ObjectNotFound(f"no object {key} in {self._root}") from None
+        except OSError as exc:
+            raise StorageError(f"cannot read object {key} in {self._root}: {exc}") from exc
+
+    async def exists(self, key: str) -> bool:
+        target = self.path_of(key)
+        try:
+            return await asyncio.to_thread(target.is_file)
+        except OSError as exc:
+            raise StorageError(f"cannot look up object {key} in {self._root}: {exc}") from exc
+
+    async def size(self, key: str) -> int:
+        target = self.path_of(key)
+        try:
+            stat = await asyncio.to_thread(target.stat)
+        except FileNotFoundError:
+            raise ObjectNotFound(f"no object {key} in {self._root}") from None
+        except OSError as exc:
+            raise StorageError(f"cannot look up object {key} in {self._root}: {exc}") from exc
+        return stat.st_size
+
+    async def delete(self, key: str) -> None:
+        target = self.path_of(key)
+        try:
+            await asyncio.to_thread(self._delete, target)
+        except OSError as exc:
+            raise StorageError(f"cannot delete object {key} in {self._root}: {exc}") from exc
+
+    # Blocking parts, run in worker threads.
+
+    def _put_bytes(self, key: str, data: bytes) -> None:
+        target = self.path_of(key)
+        if _file_size(target) == len(data):
+            return
+
+        def write(out: BinaryIO) -> None:
+            out.write(data)
+
+        self._write_atomically(target, write)
+
+    def _put_file(self, key: str, size: int, source: Path) -> None:
+        target = self.path_of(key)
+        if _file_size(target) == size:
+            return
+
+        def copy(out: BinaryIO) -> None:
+            digest = hashlib.sha256()
+            with source.open("rb") as src:
+                while chunk := src.read(_CHUNK_BYTES):
+                    digest.update(chunk)
+                    out.write(chunk)
+            if digest.hexdigest() != key:
+                raise IntegrityError(f"{source} changed while it was being stored")
+
+        self._write_atomically(target, copy)
+
+    def _write_atomically(self, target: Path, write: Callable[[BinaryIO], None]) -> None:
+        self._make_dirs(target.parent)
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                write(out)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(target.parent)
+
+    def _make_dirs(self, shard_dir: Path) -> None:
+        """Create `ab/cd` below the root, making each new directory entry durable."""
+        if shard_dir.is_dir():
+            return
+        self._root.mkdir(parents=True, exist_ok=True)
+        for directory in (shard_dir.parent, shard_dir):
+            try:
+                directory.mkdir()
+            except FileExistsError:
+                continue
+            _fsync_dir(directory.parent)
+
+    @staticmethod
+    def _delete(target: Path) -> None:
+        try:
+            target.unlink()
+        except FileNotFoundError:
+            return
+        _fsync_dir(target.parent)
+
+
+class S3ObjectStore(ObjectStore):
+    """Objects in an S3 bucket, named `[prefix/]ab/cd/<key>`, through the `minio` client.
+
+    The bucket is created if it does not exist, by `start()` or else by the first operation
+    (once per store). A write is a PUT followed by a HEAD that checks the stored size.
+
+    Parameters
+    ----------
+    endpoint
+        `host:port` of the S3 server.
+    access_key, secret_key
+        Credentials; the secret never appears in `repr()` or error messages.
+    bucket
+        Bucket name (3–63 lowercase letters, digits, dots and hyphens).
+    prefix
+        Key prefix inside the bucket, without leading or trailing slashes; empty for none.
+    secure
+        Use HTTPS.
+    region
+        Bucket region; None lets the client ask the server.
+    connect_timeout_s, read_timeout_s
+        Socket timeouts of each HTTP request, in seconds.
+    """
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        access_key: str,
+        secret_key: str,
+        bucket: str,
+        prefix: str = "",
+        secure: bool = True,
+        region: str | None = None,
+        connect_timeout_s: float = 10.0,
+        read_timeout_s: float = 120.0,
+    ) -> None:
+        if _BUCKET_RE.fullmatch(bucket) is None:
+            raise ValueError(
+                "S3 bucket name must be 3-63 lowercase letters, digits, dots and hyphens, "
+                f"starting and ending with a letter or digit, got {bucket!r}"
+            )
+        self._endpoint = endpoint
+        self._bucket = bucket
+        self._prefix = prefix.strip("/")
+        self._secure = secure
+        self._region = region
+        # Our own pool, so that close() can release its connections.
+        self._http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=connect_timeout_s, read=read_timeout_s),
+            maxsize=10,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+            retries=urllib3.Retry(
+                total=5, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
+            ),
+        )
+        self._client = Minio(
+            endpoint,
+            access_key=access_key,
+            secret_key=secret_key,
+            secure=secure,
+            region=region,
+            http_client=self._http,
+        )
+        self._bucket_ready = False
+        self._bucket_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        scheme = "https" if self._secure else "http"
+        where = f"{self._bucket}/{self._prefix}" if self._prefix else self._bucket
+        return f"S3ObjectStore({scheme}://{self._endpoint}/{where})"
+
+    @property
+    def endpoint(self) -> str:
+        """`host:port` of the S3 server."""
+        return self._endpoint
+
+    @property
+    def bucket(self) -> str:
+        """The bucket holding the objects."""
+        return self._bucket
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix inside the bucket, without slashes at either end; may be empty."""
+        return self._prefix
+
+    @property
+    def secure(self) -> bool:
+        """Whether requests use HTTPS."""
+        return self._secure
+
+    @property
+    def region(self) -> str | None:
+        """The configured bucket region, None when the server is asked."""
+        return self._region
+
+    def object_name(self, key: str) -> str:
+        """The S3 object name of `key`; raises ValueError on a bad key."""
+        name = object_path(key)
+        return f"{self._prefix}/{name}" if self._prefix else name
+
+    async def start(self) -> None:
+        if self._bucket_ready:
+            return
+        async with self._bucket_lock:
+            if self._bucket_ready:
+                return
+            await self._call(f"prepare bucket {self._bucket}", self._ensure_bucket)
+            self._bucket_ready = True
+
+    async def put(self, data: bytes) -> str:
+        key = await _sha256_hex(data)
+        name = self.object_name(key)
+        await self.start()
+        if await self._stored_size(name) == len(data):
+            return key
+        await self._call(
+            f"store object {key}",
+            self._client.put_object,
+            self._bucket,
+            name,
+            io.BytesIO(data),
+            len(data),
+        )
+        await self._verify_size(key, name, len(data))
+        return key
+
+    async def put_file(self, path: Path) -> str:
+        path = Path(path)
+        key, size = await asyncio.to_thread(_hash_file, path)
+        name = self.object_name(key)
+        await self.start()
+        if await self._stored_size(name) == size:
+            return key
+        before = await asyncio.to_thread(_file_identity, path)
+        await self._call(
+            f"store {path} as object {key}",
+            self._client.fput_object,
+            self._bucket,
+            name,
+            str(path),
+        )
+        if await asyncio.to_thread(_file_identity, path) != before:
+            await self._call(f"remove object {key}", self._client.remove_object, self._bucket, name)
+            raise IntegrityError(f"{path} changed while it was being stored")
+        await self._verify_size(key, name, size)
+        return key
+
+    async def get(self, key: str) -> bytes:
+        name = self.object_name(key)
+        await self.start()
+        return await self._call(f"read object {key}", self._read, name, key=key)
+
+    async def exists(self, key: str) -> bool:
+        name = self.object_name(key)
+        await self.start()
+        return await self._stored_size(name) is not None
+
+    async def size(self, key: str) -> int:
+        name = self.object_name(key)
+        await self.start()
+        size = await self._stored_size(name)
+        if size is None:
+            raise ObjectNotFound(f"no object {key} in bucket {self._bucket}")
+        return size
+
+    async def delete(self, key: str) -> None:
+        name = self.object_name(key)
+        await self.start()
+        # S3 DELETE succeeds for a missing object, which is the idempotence we promise.
+        await self._call(f"delete object {key}", self._client.remove_object, self._bucket, name)
+
+    async def close(self) -> None:
+        self._http.clear()
+
+    # Helpers.
+
+    async def _call(
+        self, what: str, func: Callable[..., _T], *args: object, key: str | None = None
+    ) -> _T:
+        """Run a blocking client call in a thread, translating its errors to ours."""
+        try:
+            return await asyncio.to_thread(func, *args)
+        except S3Error as exc:
+            if key is not None and exc.code in _S3_NOT_FOUND:
+                raise ObjectNotFound(f"no object {key} in bucket {self._bucket}") from None
+            raise StorageError(
+                f"S3 could not {what} at {self!r}: {exc.code}: {exc.message}"
+            ) from exc
+        except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise StorageError(f"S3 could not {what} at {self!r}: {exc}") from exc
+
+    async def _stored_size(self, name: str) -> int | None:
+        """Size of the object `name` in bytes, None if it does not exist."""
+        try:
+            stat = await self._call(
+                f"look up {name}", self._client.stat_object, self._bucket, name, key=name
+            )
+        except ObjectNotFound:
+            return None
+        return stat.size
+
+    async def _verify_size(self, key: str, name: str, size: int) -> None:
+        stored = await self._stored_size(name)
+        if stored != size:
+            raise IntegrityError(
+                f"object {key} in bucket {self._bucket} has {stored} bytes after writing {size}"
+            )
+
+    def _ensure_bucket(self) -> None:
+        if self._client.bucket_exists(self._bucket):
+            return
+        try:
+            self._client.make_bucket(self._bucket, location=self._region)
+        except S3Error as exc:
+            if exc.code not in _S3_BUCKET_TAKEN:  # another process made it first
+                raise
+
+    def _read(self, name: str) -> bytes:
+        response = self._client.get_object(self._bucket, name)
+        try:
+            return response.read()
+        finally:
+            response.close()
+            response.release_conn()
+
+
+def open_object_store(url: str) -> ObjectStore:
+    """Open the object store named by a storage URL.
+
+    Parameters
+    ----------
+    url
+        ``file:///absolute/path`` for a directory, or
+        ``s3://ACCESS:SECRET@host:port/bucket[/prefix][?secure=false&region=NAME]`` for S3
+        (credentials percent-encoded; ``secure`` defaults to true, HTTPS).
+
+    Returns
+    -------
+    ObjectStore
+        A `FileObjectStore` or an `S3ObjectStore`, not yet started (see `ObjectStore.start`).
+
+    Raises
+    ------
+    ValueError
+        The URL is malformed; the message says which part and never repeats the credentials.
+    """
+    scheme, sep, _ = url.partition("://")
+    if not sep:
+        raise ValueError("storage URL must start with file:// or s3://")
+    scheme = scheme.lower()
+    if scheme == "file":
+        return _open_file_url(url)
+    if scheme == "s3":
+        return _open_s3_url(url)
+    # The scheme is not repeated: in a mangled URL it could be a piece of the secret.
+    raise ValueError("storage URL scheme is not supported; use file:// or s3://")
+
+
+def _open_file_url(url: str) -> FileObjectStore:
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise ValueError(
+            "file storage URL must have an empty host and an absolute path, "
+            "like file:///var/lib/telemed/objects (three slashes)"
+        )
+    if parts.query or parts.fragment:
+        raise ValueError("file storage URL takes no query or fragment")
+    path = unquote(parts.path)
+    if not path.startswith("/") or path == "/":
+        raise ValueError("file storage URL needs an absolute directory path other than /")
+    if any(segment in (".", "..") for segment in path.split("/")):
+        raise ValueError("file storage URL path must not contain . or .. segments")
+    return FileObjectStore(Path(path))
+
+
+def _open_s3_url(url: str) -> S3ObjectStore:
+    # Parsed by hand, without urlsplit().port and friends: their errors quote the offending
+    # text, which in a mistyped URL can be part of the secret.
+    rest = url.split("://", 1)[1]
+    if "#" in rest:
+        raise ValueError("s3 storage URL takes no fragment (#); percent-encode # in the secret")
+    authority_and_path, _, query = rest.partition("?")
+    authority, slash, path = authority_and_path.partition("/")
+    userinfo, at, hostport = authority.rpartition("@")
+    if not at:
+        raise ValueError("s3 storage URL needs credentials: s3://ACCESS:SECRET@host:port/bucket")
+    access, colon, secret = userinfo.partition(":")
+    if not colon or not access or not secret:
+        raise ValueError(
+            "s3 storage URL credentials must be ACCESS:SECRET (percent-encode : / @ ? # in them)"
+        )
+    host, port = _split_hostport(hostport)
+    if not slash or not path.strip("/"):
+        raise ValueError("s3 storage URL needs a bucket after the host: s3://…@host:port/bucket")
+    bucket, _, prefix = path.partition("/")
+    bucket = unquote(bucket)
+    if _BUCKET_RE.fullmatch(bucket) is None:
+        raise ValueError(
+            "s3 storage URL bucket name must be 3-63 lowercase letters, digits, dots and "
+            "hyphens, starting and ending with a letter or digit"
+        )
+    prefix = unquote(prefix).strip("/")
+    if prefix and any(seg in ("", ".", "..") for seg in prefix.split("/")):
+        raise ValueError("s3 storage URL prefix must not contain empty, . or .. segments")
+    secure, region = _parse_s3_query(query)
+    return S3ObjectStore(
+        endpoint=f"{host}:{port}",
+        access_key=unquote(access),
+        secret_key=unquote(secret),
+        bucket=bucket,
+        prefix=prefix,
+        secure=secure,
+        region=region,
+    )
+
+
+def _split_hostport(hostport: str) -> tuple[str, int]:
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        host, after = hostport[: end + 1], hostport[end + 1 :]
+        if end < 0 or not after.startswith(":"):
+            raise ValueError("s3 storage URL needs host:port, e.g. [::1]:9000 for IPv6")
+        port_text = after[1:]
+    else:
+        host, colon, port_text = hostport.rpartition(":")
+        if not colon:
+            raise ValueError("s3 storage URL needs an explicit port: s3://…@host:port/bucket")
+        if not re.fullmatch(r"[A-Za-z0-9.-]+", host):
+            raise ValueError("s3 storage URL host must be a DNS name or an IP address")
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError("s3 storage URL port must be a number from 1 to 65535")
+    return host, int(port_text)
+
+
+def _parse_s3_query(query: str) -> tuple[bool, str | None]:
+    try:
+        params = parse_qs(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        raise ValueError("s3 storage URL query must be name=value pairs joined by &") from None
+    unknown = set(params) - {"secure", "region"}
+    if unknown:
+        raise ValueError("s3 storage URL query accepts only secure= and region=")
+    if any(len(values) > 1 for values in params.values()):
+        raise ValueError("s3 storage URL query gives the same parameter twice")
+    secure = True
+    if "secure" in params:
+        text = params["secure"][0].lower()
+        if text not in _TRUE | _FALSE:
+            raise ValueError("s3 storage URL secure= must be true or false")
+        secure = text in _TRUE
+    region = params["region"][0] if "region" in params else None
+    if region is not None and not re.fullmatch(r"[a-z0-9-]{1,64}", region):
+        raise ValueError("s3 storage URL region= must be a region name like us-east-1")
+    return secure, region or None
+
+
+async def _sha256_hex(data: bytes) -> str:
+    if len(data) <= _INLINE_HASH_BYTES:
+        return hashlib.sha256(data).hexdigest()
+    return await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
+
+
+def _hash_file(path: Path) -> tuple[str, int]:
+    """SHA-256 (hex) and size in bytes of a file, read in chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as src:
+        while chunk := src.read(_CHUNK_BYTES):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _file_identity(path: Path) -> tuple[int, int, int, int]:
+    """What changes when a file is rewritten: device, inode, size, modification time (ns)."""
+    stat = path.stat()
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+def _file_size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
