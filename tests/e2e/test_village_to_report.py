@@ -119,7 +119,8 @@ def test_village_study_is_read_at_the_county_and_the_report_reaches_only_its_cli
             },
         )
         assert status == 201, report
-        assert report["status"] == "final" and len(report["signature_sha256"]) == 64
+        assert report["status"] == "final"
+        assert len(report["signature_sha256"]) == 64
         reports[uid] = report
     assert worklist(service, reader) == []
 
@@ -144,7 +145,8 @@ def test_village_study_is_read_at_the_county_and_the_report_reaches_only_its_cli
         f"{service.base_url}/dicomweb/studies?StudyInstanceUID={cr_ds.StudyInstanceUID}",
         token=wd_clinic,
     )
-    assert status == 200 and found == []
+    assert status == 200
+    assert found == []
     status, _, body = http(
         "POST", f"{service.base_url}/api/v1/reports/{other_report}/acknowledge", token=wd_clinic
     )
@@ -156,7 +158,8 @@ def test_village_study_is_read_at_the_county_and_the_report_reaches_only_its_cli
         f"{service.base_url}/api/v1/reports/{wd_inbox[0]['id']}/acknowledge",
         token=wd_clinic,
     )
-    assert status == 200 and acked["acknowledged_at"] is not None
+    assert status == 200
+    assert acked["acknowledged_at"] is not None
 
     # 6. Every step is an event on the server's clock, in order.
     status, _, case = http(
@@ -173,7 +176,8 @@ def test_village_study_is_read_at_the_county_and_the_report_reaches_only_its_cli
         "acknowledged",
     ]
     times = [e["at"] for e in case["events"]]
-    assert times == sorted(times) and all(t.endswith("Z") for t in times)
+    assert times == sorted(times)
+    assert all(t.endswith("Z") for t in times)
 
     # 7. Turnaround per sending facility, for the county administrator.
     status, _, stats = http("GET", f"{service.base_url}/api/v1/stats/turnaround", token=admin)
