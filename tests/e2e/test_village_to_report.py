@@ -107,7 +107,8 @@ def test_village_study_is_read_at_the_county_and_the_report_reaches_only_its_cli
     for uid, case in by_study.items():
         url = f"{service.base_url}/api/v1/cases/{case['id']}"
         status, _, claimed = http("POST", f"{url}/claim", token=reader)
-        assert status == 200 and claimed["status"] == "in_progress", claimed
+        assert status == 200, claimed
+        assert claimed["status"] == "in_progress"
         status, _, report = http(
             "POST",
             f"{url}/report",
