@@ -17,12 +17,12 @@ POOL = web.AppKey("pool", Pool)
 DSN = web.AppKey("dsn", str)
 OBJECTS = web.AppKey("objects", ObjectStore)
 INGESTOR = web.AppKey("ingestor", Ingestor)
-USER = "telemed.user"
+USER = web.RequestKey("user", User)
 
 
 def current_user(request: web.Request) -> User:
     """The authenticated caller of a protected route."""
     user = request.get(USER)
-    if not isinstance(user, User):
+    if user is None:
         raise Unauthorized("sign in first: send 'Authorization: Bearer <token>'")
     return user

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from minio import Minio
 
+from storage import network
 from storage.objects import FileObjectStore, ObjectStore, S3ObjectStore, open_object_store
+from teleradiology.app import DICOM, create_app
+from teleradiology.context import POOL
+from teleradiology.network import parse_network
+from teleradiology.settings import Settings
 from tests.s3 import S3Endpoint
 
 
@@ -48,3 +57,48 @@ async def object_store(
             yield store
     finally:
         await asyncio.to_thread(drop_bucket, endpoint.client(), bucket)
+
+
+@dataclasses.dataclass
+class Api:
+    """The service in this process, on the test's database, with the demo network loaded."""
+
+    client: TestClient[web.Request, web.Application]
+    app: web.Application
+    tokens: dict[str, str]
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self.app[POOL]
+
+    def auth(self, username: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[username]}"}
+
+
+@pytest.fixture
+async def api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
+    """The HTTP API (and the DICOM listener on a free port) over the demo network."""
+    from tests.e2e.harness import DEMO_NETWORK
+
+    settings = Settings(
+        data_dir=tmp_path / "var",
+        database_url=database_url,
+        http_host="127.0.0.1",
+        dicom_host="127.0.0.1",
+        dicom_port=0,
+    )
+    app = create_app(settings)
+    client: TestClient[web.Request, web.Application] = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        pool = app[POOL]
+        facilities, users = parse_network(DEMO_NETWORK.read_text("utf-8"))
+        await network.import_network(pool, facilities, users)
+        await app[DICOM].refresh_callers()
+        tokens = {
+            u.username: await network.create_token(pool, u.id)
+            for u in await network.list_users(pool)
+        }
+        yield Api(client=client, app=app, tokens=tokens)
+    finally:
+        await client.close()
