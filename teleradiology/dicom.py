@@ -10,7 +10,7 @@ import pydicom
 import pydicom.config
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.filereader import read_preamble
+from pydicom.filereader import data_element_generator, read_preamble
 from pydicom.pixels.utils import get_expected_length
 from pydicom.uid import UID
 
@@ -49,9 +49,15 @@ def _int(ds: Dataset, keyword: str) -> int | None:
         return None
 
 
+_PIXEL_DATA = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+
+
 def _check_pixel_data(ds: Dataset) -> None:
     """A truncated native pixel data element is refused; compressed data is kept as sent."""
     if "PixelData" not in ds:
+        if "Rows" in ds and "Columns" in ds and not any(k in ds for k in _PIXEL_DATA):
+            # A file cut at an element boundary reads as a valid data set without its pixels.
+            raise InvalidDicom("the DICOM file is truncated: it has image attributes, no pixels")
         return
     tsyntax = ds.file_meta.get("TransferSyntaxUID")
     if tsyntax is None or UID(tsyntax).is_compressed:
@@ -102,6 +108,8 @@ def parse_part10(data: bytes) -> ParsedInstance:
     except Exception as exc:
         raise InvalidDicom(f"the DICOM data set is damaged or truncated: {exc}") from None
 
+    if not _ends_cleanly(data, UID(tsyntax)):
+        raise InvalidDicom("the DICOM file is truncated: its last data element is cut short")
     missing = [
         k
         for k in ("SOPInstanceUID", "SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID")
@@ -136,12 +144,34 @@ def parse_part10(data: bytes) -> ParsedInstance:
     return ParsedInstance(data=zeroed, header=header)
 
 
-def dataset_digest(data: bytes) -> str:
-    """SHA-256 of the data set after the file meta group, so a new meta header is no change."""
+def _dataset_offset(data: bytes) -> int | None:
+    """Where the data set starts, from the meta group length; None when it has none."""
     meta_length_offset = PREAMBLE_LENGTH + 4 + 8  # (0002,0000) UL, explicit VR: tag VR len
     group_length = int.from_bytes(data[meta_length_offset : meta_length_offset + 4], "little")
     start = meta_length_offset + 4 + group_length
     if data[PREAMBLE_LENGTH + 4 : PREAMBLE_LENGTH + 8] != b"\x02\x00\x00\x00" or start > len(data):
-        # No group length element: hash everything after the preamble.
-        start = PREAMBLE_LENGTH
-    return hashlib.sha256(data[start:]).hexdigest()
+        return None
+    return start
+
+
+def dataset_digest(data: bytes) -> str:
+    """SHA-256 of the data set after the file meta group, so a new meta header is no change."""
+    start = _dataset_offset(data)
+    return hashlib.sha256(data[PREAMBLE_LENGTH if start is None else start :]).hexdigest()
+
+
+def _ends_cleanly(data: bytes, tsyntax: UID) -> bool:
+    """Whether the last data element ends exactly at the end of the file.
+
+    pydicom stops quietly at an element header cut short; walking the raw elements and
+    comparing where the last complete one ends with the file's length catches that cut.
+    """
+    start = _dataset_offset(data)
+    if start is None or tsyntax.is_deflated or not tsyntax.is_transfer_syntax:
+        return True
+    fp = io.BytesIO(data)
+    fp.seek(start)
+    end = start
+    for _ in data_element_generator(fp, tsyntax.is_implicit_VR, tsyntax.is_little_endian):
+        end = fp.tell()
+    return end == len(data)
