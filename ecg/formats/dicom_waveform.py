@@ -1,0 +1,329 @@
+"""DICOM waveform objects: 12-lead ECG, General ECG and Ambulatory ECG Waveform Storage."""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+
+from ecg.errors import EcgFormatError
+from ecg.formats._common import (
+    FloatArray,
+    assemble_record,
+    microvolts_per_unit,
+    normalize_lead_name,
+    reader_boundary,
+    safe_date,
+)
+from ecg.formats.scp_ecg import SCP_LEADS
+from ecg.record import EcgDevice, EcgFormat, EcgPatient, EcgRecord, Sex
+
+__all__ = ["ECG_SOP_CLASSES", "read_dicom_waveform"]
+
+_CONTEXT = "DICOM ECG"
+
+#: SOP classes whose waveforms are ECGs.
+ECG_SOP_CLASSES: dict[str, str] = {
+    "1.2.840.10008.5.1.4.1.1.9.1.1": "12-lead ECG Waveform Storage",
+    "1.2.840.10008.5.1.4.1.1.9.1.2": "General ECG Waveform Storage",
+    "1.2.840.10008.5.1.4.1.1.9.1.3": "Ambulatory ECG Waveform Storage",
+}
+
+# concept codes (SCPECG, MDC, LOINC) and code meanings of the global measurements
+_MEASUREMENT_CODES: dict[str, str] = {
+    "5.10.2.1-3": "rr_ms",
+    "5.13.5-7": "pr_ms",
+    "5.13.5-9": "qrs_ms",
+    "5.13.5-11": "qt_ms",
+    "5.10.2.5-5": "qtc_ms",
+    "5.10.3-11": "p_axis_deg",
+    "5.10.3-13": "qrs_axis_deg",
+    "5.10.3-15": "t_axis_deg",
+    "2:16016": "heart_rate_bpm",
+    "8867-4": "heart_rate_bpm",
+    "8625-6": "pr_ms",
+    "8633-0": "qrs_ms",
+    "8634-8": "qt_ms",
+    "8636-3": "qtc_ms",
+    "8626-4": "p_axis_deg",
+    "8632-2": "qrs_axis_deg",
+    "8638-9": "t_axis_deg",
+}
+_MEASUREMENT_MEANINGS: dict[str, str] = {
+    "ventricular heart rate": "heart_rate_bpm",
+    "heart rate": "heart_rate_bpm",
+    "rr interval": "rr_ms",
+    "p duration": "p_ms",
+    "pr interval": "pr_ms",
+    "qrs duration": "qrs_ms",
+    "qt interval": "qt_ms",
+    "qtc interval": "qtc_ms",
+    "p axis": "p_axis_deg",
+    "qrs axis": "qrs_axis_deg",
+    "t axis": "t_axis_deg",
+}
+_SAMPLE_TYPES = {
+    ("SS", 16): "<i2",
+    ("US", 16): "<u2",
+    ("SB", 8): "i1",
+    ("UB", 8): "u1",
+    ("SL", 32): "<i4",
+    ("UL", 32): "<u4",
+}
+
+
+@reader_boundary(_CONTEXT)
+def read_dicom_waveform(data: bytes) -> EcgRecord:
+    """Read a DICOM ECG waveform object (12-lead, General or Ambulatory ECG).
+
+    The first multiplex group labelled ``RHYTHM`` (else the first ``ORIGINAL`` group, else
+    the first group) is read; median-beat groups are not.
+
+    Parameters
+    ----------
+    data
+        A DICOM Part 10 file (with or without preamble).
+
+    Returns
+    -------
+    EcgRecord
+        One lead per channel in microvolts: ``sample × Channel Sensitivity × Channel
+        Sensitivity Correction Factor + Channel Baseline``, converted from the channel's
+        sensitivity unit; measurements from the Waveform Annotation Sequence.
+
+    Raises
+    ------
+    EcgFormatError
+        The bytes are not DICOM, not an ECG waveform object, the waveform data is shorter
+        or longer than channels × samples × bytes, or a channel's unit is not a voltage.
+    """
+    notes: list[str] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            dataset = pydicom.dcmread(io.BytesIO(data), force=True)
+            dataset.decode()
+            sop_class = str(dataset.get("SOPClassUID", ""))
+            groups = list(dataset.get("WaveformSequence", []))
+        notes.extend(f"DICOM: {w.message}" for w in caught)
+    except EcgFormatError:
+        raise
+    except Exception as exc:  # pydicom raises many types for damaged files
+        raise EcgFormatError(f"{_CONTEXT}: not a readable DICOM file ({exc})") from exc
+    if not groups:
+        raise EcgFormatError(f"{_CONTEXT}: no Waveform Sequence (SOP class {sop_class or '?'})")
+    if sop_class and sop_class not in ECG_SOP_CLASSES:
+        notes.append(f"SOP class {sop_class} is not an ECG waveform class; read as ECG anyway")
+    if getattr(dataset, "original_encoding", (None, True))[1] is False:
+        raise EcgFormatError(f"{_CONTEXT}: big-endian transfer syntax is not supported")
+    group = _choose_group(groups)
+    try:
+        signals, rate = _decode_group(group)
+        return assemble_record(
+            signals=signals,
+            sampling_rate_hz=rate,
+            source_format=EcgFormat.DICOM,
+            context=_CONTEXT,
+            acquired_at=_acquired_at(dataset),
+            patient=_patient(dataset),
+            device=EcgDevice(
+                manufacturer=_text(dataset, "Manufacturer"),
+                model=_text(dataset, "ManufacturerModelName"),
+                serial_number=_text(dataset, "DeviceSerialNumber"),
+            ),
+            device_measurements=_measurements(dataset),
+            device_statements=_statements(dataset),
+            warnings=notes,
+        )
+    except EcgFormatError:
+        raise
+    except Exception as exc:  # damaged elements surface lazily while decoding
+        raise EcgFormatError(f"{_CONTEXT}: damaged waveform attributes ({exc})") from exc
+
+
+def _choose_group(groups: list[Dataset]) -> Dataset:
+    for group in groups:
+        if "RHYTHM" in str(group.get("MultiplexGroupLabel", "")).upper():
+            return group
+    for group in groups:
+        if str(group.get("WaveformOriginality", "")).upper() == "ORIGINAL":
+            return group
+    return groups[0]
+
+
+def _decode_group(group: Dataset) -> tuple[dict[str, FloatArray], float]:
+    n_channels = int(group.get("NumberOfWaveformChannels", 0) or 0)
+    n_samples = int(group.get("NumberOfWaveformSamples", 0) or 0)
+    rate = float(group.get("SamplingFrequency", 0) or 0)
+    bits = int(group.get("WaveformBitsAllocated", 0) or 0)
+    interpretation = str(group.get("WaveformSampleInterpretation", ""))
+    if n_channels <= 0 or n_samples <= 0:
+        raise EcgFormatError(
+            f"{_CONTEXT}: waveform declares {n_channels} channels × {n_samples} samples"
+        )
+    if rate <= 0:
+        raise EcgFormatError(f"{_CONTEXT}: Sampling Frequency must be positive, got {rate}")
+    dtype = _SAMPLE_TYPES.get((interpretation, bits))
+    if dtype is None:
+        raise EcgFormatError(
+            f"{_CONTEXT}: sample interpretation {interpretation!r} with {bits} bits allocated is "
+            "not supported"
+        )
+    payload = bytes(group.get("WaveformData") or b"")
+    expected = n_channels * n_samples * bits // 8
+    if len(payload) < expected:
+        raise EcgFormatError(
+            f"{_CONTEXT}: Waveform Data holds {len(payload)} bytes, {n_channels} channels × "
+            f"{n_samples} samples need {expected} (truncated file?)"
+        )
+    if len(payload) > expected + 1:  # one pad byte keeps the element length even
+        raise EcgFormatError(
+            f"{_CONTEXT}: Waveform Data holds {len(payload)} bytes, expected {expected}"
+        )
+    samples = np.frombuffer(payload[:expected], dtype=dtype).reshape(n_samples, n_channels)
+    definitions = list(group.get("ChannelDefinitionSequence", []))
+    if len(definitions) != n_channels:
+        raise EcgFormatError(
+            f"{_CONTEXT}: {len(definitions)} channel definitions for {n_channels} channels"
+        )
+    signals: dict[str, FloatArray] = {}
+    for index, channel in enumerate(definitions):
+        name = _channel_name(channel, index)
+        if name in signals:
+            name = f"{name} ({index + 1})"
+        sensitivity = float(channel.get("ChannelSensitivity", 1.0) or 1.0)
+        correction = float(channel.get("ChannelSensitivityCorrectionFactor", 1.0) or 1.0)
+        baseline = float(channel.get("ChannelBaseline", 0.0) or 0.0)
+        units = channel.get("ChannelSensitivityUnitsSequence")
+        unit = str(units[0].get("CodeValue", "uV")) if units else "uV"
+        factor = microvolts_per_unit(unit, f"{_CONTEXT} channel {name}")
+        values = samples[:, index].astype(np.float64)
+        signals[name] = (values * sensitivity * correction + baseline) * factor
+    return signals, rate
+
+
+def _channel_name(channel: Dataset, index: int) -> str:
+    sources = channel.get("ChannelSourceSequence")
+    if sources:
+        source = sources[0]
+        code = str(source.get("CodeValue", ""))
+        match = re.fullmatch(r"5\.6\.3-9-(\d+)", code)
+        if match and int(match.group(1)) in SCP_LEADS:
+            return SCP_LEADS[int(match.group(1))]
+        meaning = str(source.get("CodeMeaning", "")).strip()
+        if meaning:
+            return normalize_lead_name(meaning)
+    label = str(channel.get("ChannelLabel", "")).strip()
+    return normalize_lead_name(label) if label else f"channel {index + 1}"
+
+
+def _text(dataset: Dataset, keyword: str) -> str | None:
+    value = dataset.get(keyword)
+    text = str(value).strip() if value is not None else ""
+    return text or None
+
+
+def _dicom_date(text: str | None) -> date | None:
+    match = re.fullmatch(r"(\d{4})(\d{2})(\d{2})", text or "")
+    return safe_date(*(int(g) for g in match.groups())) if match else None
+
+
+_DT = re.compile(r"(\d{4})(\d{2})(\d{2})(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,6}))?([+-]\d{4})?")
+
+
+def _parse_dt(text: str, zone: str | None) -> datetime | None:
+    match = _DT.fullmatch(text.strip())
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    try:
+        moment = datetime(
+            int(year), int(month), int(day), int(hour or 0), int(minute or 0),
+            int(second or 0), int((fraction or "0").ljust(6, "0")),
+        )  # fmt: skip
+    except ValueError:
+        return None
+    offset = offset or zone
+    if offset and re.fullmatch(r"[+-]\d{4}", offset):
+        sign = 1 if offset[0] == "+" else -1
+        delta = timedelta(hours=int(offset[1:3]), minutes=int(offset[3:5])) * sign
+        moment = moment.replace(tzinfo=UTC if not delta else timezone(delta))
+    return moment
+
+
+def _acquired_at(dataset: Dataset) -> datetime | None:
+    zone = _text(dataset, "TimezoneOffsetFromUTC")
+    acquisition = _text(dataset, "AcquisitionDateTime")
+    if acquisition:
+        return _parse_dt(acquisition, zone)
+    for date_keyword, time_keyword in (
+        ("AcquisitionDate", "AcquisitionTime"),
+        ("ContentDate", "ContentTime"),
+        ("StudyDate", "StudyTime"),
+    ):
+        day = _text(dataset, date_keyword)
+        if day:
+            return _parse_dt(day + (_text(dataset, time_keyword) or ""), zone)
+    return None
+
+
+def _patient(dataset: Dataset) -> EcgPatient:
+    age_text = _text(dataset, "PatientAge") or ""
+    age: float | None = None
+    match = re.fullmatch(r"(\d{3})([DWMY])", age_text)
+    if match:
+        per_year = {"Y": 1.0, "M": 12.0, "W": 52.1775, "D": 365.25}[match.group(2)]
+        age = int(match.group(1)) / per_year
+    name = _text(dataset, "PatientName")
+    return EcgPatient(
+        id=_text(dataset, "PatientID"),
+        name=name.replace("^", " ").strip() if name else None,
+        sex={"M": Sex.MALE, "F": Sex.FEMALE, "O": Sex.OTHER}.get(
+            _text(dataset, "PatientSex") or ""
+        ),
+        birth_date=_dicom_date(_text(dataset, "PatientBirthDate")),
+        age_years=age,
+    )
+
+
+def _code(item: Any, keyword: str) -> tuple[str, str]:
+    sequence = item.get(keyword)
+    if not sequence:
+        return "", ""
+    return str(sequence[0].get("CodeValue", "")), str(sequence[0].get("CodeMeaning", ""))
+
+
+def _measurements(dataset: Dataset) -> dict[str, float]:
+    measurements: dict[str, float] = {}
+    for annotation in dataset.get("WaveformAnnotationSequence", []):
+        if "NumericValue" not in annotation:
+            continue
+        code, meaning = _code(annotation, "ConceptNameCodeSequence")
+        key = _MEASUREMENT_CODES.get(code) or _MEASUREMENT_MEANINGS.get(meaning.strip().lower())
+        if key is None or key in measurements:
+            continue
+        raw = annotation.NumericValue
+        value = float(raw[0] if isinstance(raw, MultiValue) else raw)
+        unit, _ = _code(annotation, "MeasurementUnitsCodeSequence")
+        if key.endswith("_ms"):
+            if unit == "s":
+                value *= 1000.0
+            if value <= 0:  # carts write 0 for "not measured"
+                continue
+        measurements[key] = value
+    return measurements
+
+
+def _statements(dataset: Dataset) -> list[str]:
+    return [
+        str(annotation.UnformattedTextValue).strip()
+        for annotation in dataset.get("WaveformAnnotationSequence", [])
+        if "UnformattedTextValue" in annotation and str(annotation.UnformattedTextValue).strip()
+    ]
