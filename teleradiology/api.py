@@ -364,10 +364,6 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_document())
 
 
-async def api_not_found(request: web.Request) -> web.Response:
-    raise NotFound(f"no API route {request.method} {request.path}")
-
-
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/api/v1/openapi.json", openapi)
@@ -383,4 +379,3 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/api/v1/reports/{id}/acknowledge", acknowledge)
     r.add_get("/api/v1/studies", list_studies)
     r.add_get("/api/v1/stats/turnaround", turnaround)
-    r.add_route("*", "/api/{tail:.*}", api_not_found)

@@ -11,11 +11,11 @@ from aiohttp import web
 from storage import network
 from storage.db import EmbeddedPostgres, create_pool, migrate
 from storage.objects import open_object_store
-from teleradiology import api, dicomweb
+from teleradiology import api, dicomweb, stow
 from teleradiology.auth import bearer_token
 from teleradiology.context import DSN, INGESTOR, OBJECTS, POOL, SETTINGS, USER
 from teleradiology.dimse import DicomListener
-from teleradiology.errors import Unauthorized
+from teleradiology.errors import NotFound, Unauthorized
 from teleradiology.ingest import Ingestor
 from teleradiology.problems import problem_middleware
 from teleradiology.settings import Role, Settings
@@ -133,6 +133,10 @@ async def readyz(request: web.Request) -> web.Response:
     )
 
 
+async def _not_found(request: web.Request) -> web.Response:
+    raise NotFound(f"no route {request.method} {request.path}")
+
+
 def create_app(settings: Settings, hooks: Hooks | None = None) -> web.Application:
     """The application for the roles in ``settings``; resources start in dependency order."""
     app = web.Application(
@@ -149,6 +153,10 @@ def create_app(settings: Settings, hooks: Hooks | None = None) -> web.Applicatio
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     if Role.API in settings.roles:
-        api.add_routes(app)
-        dicomweb.add_routes(app)
+        # Each feature module registers its own routes; add new modules to this list.
+        for module in (api, stow, dicomweb):
+            module.add_routes(app)
+        # Last: unknown paths under the protected prefixes answer problem+json 404.
+        app.router.add_route("*", "/api/{tail:.*}", _not_found)
+        app.router.add_route("*", "/dicomweb/{tail:.*}", _not_found)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from minio import Minio
 
 from storage import network
+from storage.network import FacilitySpec, UserSpec
 from storage.objects import FileObjectStore, ObjectStore, S3ObjectStore, open_object_store
 from teleradiology.app import DICOM, create_app
 from teleradiology.context import POOL
@@ -75,6 +77,12 @@ class Api:
         return {"Authorization": f"Bearer {self.tokens[username]}"}
 
 
+@functools.cache
+def _demo_network(path: Path) -> tuple[list[FacilitySpec], list[UserSpec]]:
+    """Parsed once: hashing every demo password is the slow part."""
+    return parse_network(path.read_text("utf-8"))
+
+
 @pytest.fixture
 async def api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
     """The HTTP API (and the DICOM listener on a free port) over the demo network."""
@@ -92,7 +100,7 @@ async def api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
     await client.start_server()
     try:
         pool = app[POOL]
-        facilities, users = parse_network(DEMO_NETWORK.read_text("utf-8"))
+        facilities, users = _demo_network(DEMO_NETWORK)
         await network.import_network(pool, facilities, users)
         await app[DICOM].refresh_callers()
         tokens = {
