@@ -39,6 +39,8 @@ class InstanceHeader:
     body_part: str | None
     instance_number: int | None
     dataset_sha256: str
+    #: The instance's DICOM JSON (PS3.18 F.2) without bulk data, zlib-compressed.
+    metadata_zlib: bytes | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -149,6 +151,7 @@ async def index_instance(
             header.dataset_sha256,
             sender_ae,
             via.value,
+            header.metadata_zlib,
         )
         if inserted is None:
             # A concurrent sender committed the same UID between our check and insert.
@@ -226,6 +229,13 @@ async def record_rejection(
     await pool.execute(
         q("rejection_insert"), facility_id, sender_ae, sop_instance_uid, reason, object_key
     )
+
+
+async def mark_study_ready(pool: asyncpg.Pool, study_uid: str, facility_id: FacilityId) -> bool:
+    """The sender's manifest is satisfied: the study completes at the next sweep, without
+    waiting for the stable age. False when no receiving study of that facility has the UID."""
+    found = await pool.fetchval(q("study_mark_ready"), study_uid, facility_id)
+    return found is not None
 
 
 async def object_key_referenced(pool: asyncpg.Pool, object_key: str) -> bool:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+import zlib
 from dataclasses import dataclass
 
 import pydicom
 import pydicom.config
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import data_element_generator, read_preamble
@@ -140,8 +143,36 @@ def parse_part10(data: bytes) -> ParsedInstance:
         body_part=_text(ds, "BodyPartExamined"),
         instance_number=_int(ds, "InstanceNumber"),
         dataset_sha256=dataset_digest(data),
+        metadata_zlib=metadata_json(ds),
     )
     return ParsedInstance(data=zeroed, header=header)
+
+
+#: Values longer than this are left out of the metadata and referenced as bulk data.
+BULK_DATA_THRESHOLD = 1024
+#: Placeholder scheme for bulk data in stored metadata; DICOMweb turns it into a BulkDataURI
+#: under the public base URL when it serves the metadata.
+BULK_PREFIX = "bulk:"
+
+
+def metadata_json(ds: Dataset) -> bytes | None:
+    """The data set as DICOM JSON (PS3.18 F.2) without bulk data, zlib-compressed.
+
+    Large values become ``{"BulkDataURI": "bulk:GGGGEEEE"}`` placeholders. None when pydicom
+    cannot express a value in JSON (the instance is still stored; metadata is then read
+    from the object on demand).
+    """
+
+    def bulk(element: DataElement) -> str:
+        return f"{BULK_PREFIX}{element.tag:08X}"
+
+    try:
+        as_json = ds.to_json_dict(
+            bulk_data_threshold=BULK_DATA_THRESHOLD, bulk_data_element_handler=bulk
+        )
+    except Exception:  # a value pydicom reads but cannot encode as JSON
+        return None
+    return zlib.compress(json.dumps(as_json, ensure_ascii=False).encode(), 6)
 
 
 def _dataset_offset(data: bytes) -> int | None:

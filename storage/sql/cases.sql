@@ -1,7 +1,8 @@
 -- name: studies_stable_lock
 select st.id, st.study_instance_uid, st.facility_id, st.modalities, st.priority
 from study st
-where st.state = 'receiving' and st.last_received_at < now() - $1::interval
+where st.state = 'receiving'
+  and (st.last_received_at < now() - $1::interval or st.ready_at is not null)
 order by st.last_received_at
 for update skip locked
 limit $2;

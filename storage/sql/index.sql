@@ -34,8 +34,8 @@ returning id, study_id, (xmax = 0) as inserted;
 -- name: instance_insert
 insert into instance (series_id, sop_instance_uid, sop_class_uid, transfer_syntax_uid,
                       instance_number, object_key, size_bytes, dataset_sha256, sender_ae,
-                      received_via)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                      received_via, metadata_zlib)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 on conflict (sop_instance_uid) do nothing
 returning id;
 
@@ -89,3 +89,9 @@ select i.sop_instance_uid, i.sop_class_uid, i.transfer_syntax_uid, i.object_key,
 from instance i join series se on se.id = i.series_id
 where se.study_id = $1
 order by se.series_number nulls last, se.id, i.instance_number nulls last, i.id;
+
+-- name: study_mark_ready
+-- The sender says the study is whole (its manifest is satisfied): complete it at the next sweep.
+update study set ready_at = coalesce(ready_at, now())
+where study_instance_uid = $1 and facility_id = $2 and state = 'receiving'
+returning id;

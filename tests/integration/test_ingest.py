@@ -171,3 +171,23 @@ async def test_c_store_from_an_unknown_ae_is_rejected_at_association(api: Api) -
     result = await asyncio.to_thread(_send, port, "STRANGER", good)
     assert result == {"established": False, "rejected": True}
     assert await counts(api) == (0, 0)
+
+
+async def test_a_study_marked_ready_is_completed_and_routed_without_the_stable_age(
+    api: Api,
+) -> None:
+    from storage.index import mark_study_ready
+    from teleradiology.context import SETTINGS
+    from worker.runner import sweep_once
+
+    study = make_study(count=2)
+    assert (await stow(api, multipart(*study))).status == 200
+    settings = api.app[SETTINGS].with_(stable_age_s=3600.0)
+    assert await sweep_once(api.pool, settings) == 0  # not stable for an hour
+    uid = pydicom.dcmread(io.BytesIO(study[0])).StudyInstanceUID
+    facility_id = await api.pool.fetchval("select facility_id from study")
+    assert await mark_study_ready(api.pool, uid, facility_id)
+    assert await sweep_once(api.pool, settings) == 1
+    assert await api.pool.fetchval("select state from study") == "complete"
+    # Another facility cannot mark it, and a complete study is not marked again.
+    assert not await mark_study_ready(api.pool, uid, facility_id)

@@ -75,3 +75,16 @@ def test_an_instance_without_its_uids_is_refused_naming_them() -> None:
     del ds.StudyInstanceUID
     with pytest.raises(InvalidDicom, match="StudyInstanceUID"):
         parse_part10(to_part10(ds))
+
+
+def test_metadata_is_dicom_json_without_bulk_data() -> None:
+    import json
+    import zlib
+
+    (data,) = make_study(count=1, size=64)
+    parsed = parse_part10(data)
+    assert parsed.header.metadata_zlib is not None
+    metadata = json.loads(zlib.decompress(parsed.header.metadata_zlib))
+    assert metadata["00100010"] == {"vr": "PN", "Value": [{"Alphabetic": "王^小明"}]}
+    assert metadata["7FE00010"] == {"vr": "OW", "BulkDataURI": "bulk:7FE00010"}
+    assert metadata["00280010"]["Value"] == [64]
