@@ -14,7 +14,7 @@ from storage.objects import open_object_store
 from teleradiology import api, dicomweb, stow
 from teleradiology.auth import bearer_token
 from teleradiology.context import DSN, INGESTOR, OBJECTS, POOL, SETTINGS, USER
-from teleradiology.dimse import DicomListener
+from teleradiology.dimse import DicomListener, ingest_store_handler
 from teleradiology.errors import NotFound, Unauthorized
 from teleradiology.ingest import Ingestor
 from teleradiology.problems import problem_middleware
@@ -95,7 +95,7 @@ async def _dicom(app: web.Application) -> AsyncIterator[None]:
         return await network.list_ae_titles(pool)
 
     listener = DicomListener(
-        ingestor=app[INGESTOR],
+        store=ingest_store_handler(app[INGESTOR]),
         known_ae_titles=known_ae_titles,
         ae_title=settings.dicom_aet,
         host=settings.dicom_host,

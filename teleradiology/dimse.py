@@ -10,7 +10,9 @@ import asyncio
 import logging
 import socket
 import threading
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
@@ -67,20 +69,39 @@ def _abstract_syntaxes() -> list[str]:
     return [str(c.abstract_syntax) for c in AllStoragePresentationContexts] + [str(Verification)]
 
 
+#: What a listener does with one received Part-10 file from a calling AE: a status and comment.
+StoreHandler = Callable[[str, bytes], Coroutine[Any, Any, tuple["StoreStatus", str | None]]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DimseService:
+    """More DIMSE services on the same listener (query/retrieve, ...).
+
+    ``contexts`` are (abstract syntax, transfer syntaxes, SCP role for SCP/SCU role
+    selection or None); ``handlers`` are pynetdicom (event, handler) pairs, called in the
+    association's thread.
+    """
+
+    contexts: Sequence[tuple[str, Sequence[str], bool | None]] = ()
+    handlers: Sequence[tuple[Any, Callable[..., Any]]] = ()
+
+
 class DicomListener:
-    """C-ECHO and C-STORE SCP for the network's workstations."""
+    """C-ECHO and C-STORE SCP (plus any further services) for the network's workstations."""
 
     def __init__(
         self,
         *,
-        ingestor: Ingestor,
-        known_ae_titles: Any,
+        store: StoreHandler,
+        known_ae_titles: Callable[[], Awaitable[Sequence[str]]],
         ae_title: str,
         host: str,
         port: int,
+        services: Sequence[DimseService] = (),
         store_timeout_s: float = 120.0,
     ) -> None:
-        self._ingestor = ingestor
+        self._store = store
+        self._services = services
         self._known_ae_titles = known_ae_titles
         self._ae_title = ae_title
         self._host = host
@@ -114,6 +135,15 @@ class DicomListener:
             (evt.EVT_C_STORE, self._on_store),
             (evt.EVT_C_ECHO, self._on_echo),
         ]
+        for service in self._services:
+            for abstract_syntax, transfer_syntaxes, scp_role in service.contexts:
+                if scp_role is None:
+                    ae.add_supported_context(abstract_syntax, list(transfer_syntaxes))
+                else:
+                    ae.add_supported_context(
+                        abstract_syntax, list(transfer_syntaxes), scu_role=False, scp_role=scp_role
+                    )
+            handlers.extend(service.handlers)
         server = ae.make_server(
             (self._host, self._port), evt_handlers=handlers, server_class=_NoDelayServer
         )
@@ -145,12 +175,18 @@ class DicomListener:
     def _on_echo(self, event: evt.Event) -> int:
         return int(StoreStatus.SUCCESS)
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the handlers hand their work to (set by start)."""
+        if self._loop is None:
+            raise RuntimeError("the DICOM listener is not started")
+        return self._loop
+
     def _on_store(self, event: evt.Event) -> Dataset:
         calling = event.assoc.requestor.ae_title.strip()
         address = event.assoc.requestor.address
         data = event.encoded_dataset(include_meta=True)
-        assert self._loop is not None
-        future = asyncio.run_coroutine_threadsafe(self._store(calling, data), self._loop)
+        future = asyncio.run_coroutine_threadsafe(self._store(calling, data), self.loop)
         try:
             status, comment = future.result(timeout=self._timeout)
         except FutureTimeout:
@@ -163,19 +199,23 @@ class DicomListener:
             log.info("C-STORE from %s at %s: %s", calling, address, status.name)
         return _status(status, comment)
 
-    async def _store(self, calling: str, data: bytes) -> tuple[StoreStatus, str | None]:
-        facility = await self._ingestor.facility_for_ae(calling)
+
+def ingest_store_handler(ingestor: Ingestor) -> StoreHandler:
+    """Store each received file through the one ingest path, for the caller's facility."""
+
+    async def store(calling: str, data: bytes) -> tuple[StoreStatus, str | None]:
+        facility = await ingestor.facility_for_ae(calling)
         if facility is None:
             return StoreStatus.NOT_AUTHORIZED, f"calling AE title {calling} is not configured"
         try:
-            await self._ingestor.ingest(
-                data, facility=facility, via=ReceivedVia.DIMSE, sender_ae=calling
-            )
+            await ingestor.ingest(data, facility=facility, via=ReceivedVia.DIMSE, sender_ae=calling)
         except InvalidDicom as exc:
             return StoreStatus.CANNOT_UNDERSTAND, str(exc)
         except DuplicateConflict as exc:
             return StoreStatus.DUPLICATE_SOP_INSTANCE, str(exc)
         return StoreStatus.SUCCESS, None
+
+    return store
 
 
 def _status(status: StoreStatus, comment: str | None) -> Dataset:
