@@ -1,0 +1,250 @@
+"""ECG originals, automatic analyses, and readers' edits of them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from storage.objects import ObjectStore
+from storage.queries import q
+from storage.records import StudyId, UserId
+
+#: PS3.4 B.5 ECG waveform storage SOP classes share this prefix.
+ECG_SOP_CLASS_PREFIX = "1.2.840.10008.5.1.4.1.1.9.1."
+
+
+@dataclass(frozen=True, kw_only=True)
+class EcgOutcome:
+    """What the analysis of one ECG instance gave: a JSON-ready result, or why it failed."""
+
+    result: Mapping[str, Any] | None
+    error: str | None
+    suspected_stemi: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.result is None) == (self.error is None):
+            raise ValueError("an ECG outcome has either a result or an error")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnalyzedEcg:
+    instance_id: int
+    sop_instance_uid: str
+    study_id: StudyId
+    suspected_stemi: bool
+
+
+async def analyze_pending(
+    pool: asyncpg.Pool,
+    objects: ObjectStore,
+    analyze: Callable[[bytes], Awaitable[EcgOutcome]],
+    *,
+    limit: int = 8,
+) -> list[AnalyzedEcg]:
+    """Analyze ECG waveform instances that have no analysis yet (any way they arrived).
+
+    Concurrent workers skip each other's instances; a failed analysis is stored with its
+    reason, so it is not retried forever.
+    """
+    done: list[AnalyzedEcg] = []
+    async with pool.acquire() as conn, conn.transaction():
+        for row in await conn.fetch(q("ecg_pending_lock"), limit):
+            data = await objects.get(row["object_key"])
+            outcome = await analyze(data)
+            await conn.execute(
+                q("ecg_analysis_insert"),
+                row["id"],
+                json.dumps(outcome.result, ensure_ascii=False) if outcome.result else None,
+                outcome.error,
+                outcome.suspected_stemi,
+            )
+            done.append(
+                AnalyzedEcg(
+                    instance_id=row["id"],
+                    sop_instance_uid=row["sop_instance_uid"],
+                    study_id=StudyId(row["study_id"]),
+                    suspected_stemi=outcome.suspected_stemi,
+                )
+            )
+    return done
+
+
+async def record_original(
+    pool: asyncpg.Pool,
+    *,
+    sop_instance_uid: str,
+    object_key: str,
+    format_name: str,
+    filename: str | None,
+    size_bytes: int,
+) -> None:
+    """Keep the cart's original file beside the DICOM waveform instance made from it."""
+    await pool.execute(
+        q("ecg_original_insert"), sop_instance_uid, object_key, format_name, filename, size_bytes
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class EcgView:
+    """One ECG instance in a user's scope, with its analysis and current edits."""
+
+    instance_id: int
+    sop_instance_uid: str
+    object_key: str
+    study_id: StudyId
+    study_instance_uid: str
+    patient_ref: int
+    patient_id: str
+    patient_name: str | None
+    facility_code: str
+    facility_name: str
+    analysis_id: int | None
+    analyzed_at: datetime | None
+    result: dict[str, Any] | None
+    error: str | None
+    suspected_stemi: bool
+    edited_measurements: dict[str, Any]
+    edited_statements: list[Any] | None
+    edited_at: datetime | None
+    original_key: str | None
+    original_format: str | None
+    original_filename: str | None
+
+
+def _json(text: str | None) -> Any:
+    return json.loads(text) if text is not None else None
+
+
+async def ecg_for_user(
+    pool: asyncpg.Pool, sop_instance_uid: str, user_id: UserId
+) -> EcgView | None:
+    """An ECG waveform instance, only when its study is in the user's scope."""
+    r = await pool.fetchrow(q("ecg_for_user"), sop_instance_uid, user_id)
+    if r is None:
+        return None
+    return EcgView(
+        instance_id=r["instance_id"],
+        sop_instance_uid=r["sop_instance_uid"],
+        object_key=r["object_key"],
+        study_id=StudyId(r["study_id"]),
+        study_instance_uid=r["study_instance_uid"],
+        patient_ref=r["patient_ref"],
+        patient_id=r["patient_id"],
+        patient_name=r["patient_name"],
+        facility_code=r["facility_code"],
+        facility_name=r["facility_name"],
+        analysis_id=r["analysis_id"],
+        analyzed_at=r["analyzed_at"],
+        result=_json(r["result"]),
+        error=r["error"],
+        suspected_stemi=bool(r["suspected_stemi"]),
+        edited_measurements=_json(r["edited_measurements"]) or {},
+        edited_statements=_json(r["edited_statements"]),
+        edited_at=r["edited_at"],
+        original_key=r["original_key"],
+        original_format=r["original_format"],
+        original_filename=r["original_filename"],
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class EcgPrior:
+    sop_instance_uid: str
+    study_instance_uid: str
+    received_at: datetime
+    result: dict[str, Any] | None
+    edited_measurements: dict[str, Any]
+
+
+async def priors(pool: asyncpg.Pool, ecg: EcgView, *, limit: int = 5) -> list[EcgPrior]:
+    """The same patient's other ECGs (same issuing facility and patient ID), newest first."""
+    rows = await pool.fetch(q("ecg_priors"), ecg.patient_ref, ecg.sop_instance_uid, limit)
+    return [
+        EcgPrior(
+            sop_instance_uid=r["sop_instance_uid"],
+            study_instance_uid=r["study_instance_uid"],
+            received_at=r["first_received_at"],
+            result=_json(r["result"]),
+            edited_measurements=_json(r["edited_measurements"]) or {},
+        )
+        for r in rows
+    ]
+
+
+async def edit_analysis(
+    pool: asyncpg.Pool,
+    analysis_id: int,
+    user_id: UserId,
+    *,
+    measurements: Mapping[str, float | None] | None = None,
+    statements: Sequence[Mapping[str, Any]] | None = None,
+) -> None:
+    """A reader's change to measurements (None removes an override) or the statement list;
+    every changed field is recorded with its old and new value."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(q("ecg_analysis_lock"), analysis_id)
+        if row is None:
+            raise LookupError(f"no ECG analysis {analysis_id}")
+        current: dict[str, Any] = json.loads(row["edited_measurements"])
+        current_statements = _json(row["edited_statements"])
+        changes: list[tuple[str, Any, Any]] = []
+        for key, value in (measurements or {}).items():
+            if current.get(key) != value:
+                changes.append((f"measurements.{key}", current.get(key), value))
+                if value is None:
+                    current.pop(key, None)
+                else:
+                    current[key] = value
+        if statements is not None and list(statements) != current_statements:
+            changes.append(("statements", current_statements, list(statements)))
+            current_statements = list(statements)
+        if not changes:
+            return
+        await conn.execute(
+            q("ecg_analysis_edit"),
+            analysis_id,
+            json.dumps(current, ensure_ascii=False),
+            json.dumps(current_statements, ensure_ascii=False)
+            if current_statements is not None
+            else None,
+            user_id,
+        )
+        for field, old, new in changes:
+            await conn.execute(
+                q("ecg_edit_insert"),
+                analysis_id,
+                user_id,
+                field,
+                json.dumps(old, ensure_ascii=False),
+                json.dumps(new, ensure_ascii=False),
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class EcgEdit:
+    at: datetime
+    field: str
+    old_value: Any
+    new_value: Any
+    username: str
+    display_name: str
+
+
+async def edits(pool: asyncpg.Pool, analysis_id: int) -> list[EcgEdit]:
+    rows = await pool.fetch(q("ecg_edits"), analysis_id)
+    return [
+        EcgEdit(
+            at=r["at"],
+            field=r["field"],
+            old_value=_json(r["old_value"]),
+            new_value=_json(r["new_value"]),
+            username=r["username"],
+            display_name=r["display_name"],
+        )
+        for r in rows
+    ]

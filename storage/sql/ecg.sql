@@ -1,0 +1,81 @@
+-- name: ecg_pending_lock
+-- ECG waveform instances (PS3.4 B.5: 1.2.840.10008.5.1.4.1.1.9.1.*) not analyzed yet.
+select i.id, i.object_key, i.sop_instance_uid, se.study_id
+from instance i
+join series se on se.id = i.series_id
+left join ecg_analysis a on a.instance_id = i.id
+where a.id is null and i.sop_class_uid like '1.2.840.10008.5.1.4.1.1.9.1.%'
+order by i.id
+for update of i skip locked
+limit $1;
+
+-- name: ecg_analysis_insert
+insert into ecg_analysis (instance_id, result, error, suspected_stemi)
+values ($1, $2::jsonb, $3, $4)
+on conflict (instance_id) do nothing
+returning id;
+
+-- name: ecg_original_insert
+insert into ecg_original (instance_id, object_key, format, filename, size_bytes)
+select i.id, $2, $3, $4, $5 from instance i where i.sop_instance_uid = $1
+on conflict (instance_id) do nothing;
+
+-- name: ecg_for_user
+select i.id as instance_id, i.sop_instance_uid, i.object_key, se.study_id,
+       st.study_instance_uid, st.patient_ref, p.patient_id, p.name as patient_name,
+       f.code as facility_code, f.name as facility_name,
+       a.id as analysis_id, a.analyzed_at, a.result::text as result, a.error,
+       a.suspected_stemi, a.edited_measurements::text as edited_measurements,
+       a.edited_statements::text as edited_statements, a.edited_at,
+       o.object_key as original_key, o.format as original_format, o.filename as original_filename
+from instance i
+join series se on se.id = i.series_id
+join study st on st.id = se.study_id
+join patient p on p.id = st.patient_ref
+join facility f on f.id = st.facility_id
+left join ecg_analysis a on a.instance_id = i.id
+left join ecg_original o on o.instance_id = i.id
+where i.sop_instance_uid = $1 and study_visible_to($2, st.id)
+  and i.sop_class_uid like '1.2.840.10008.5.1.4.1.1.9.1.%';
+
+-- name: ecg_of_study
+select i.sop_instance_uid, a.suspected_stemi, a.analyzed_at
+from instance i join series se on se.id = i.series_id
+left join ecg_analysis a on a.instance_id = i.id
+where se.study_id = $1 and i.sop_class_uid like '1.2.840.10008.5.1.4.1.1.9.1.%'
+order by i.id;
+
+-- name: ecg_priors
+-- The same patient's other ECGs (same issuer and patient ID), newest first.
+select i.sop_instance_uid, st.study_instance_uid, st.first_received_at,
+       a.result::text as result, a.edited_measurements::text as edited_measurements
+from instance i
+join series se on se.id = i.series_id
+join study st on st.id = se.study_id
+left join ecg_analysis a on a.instance_id = i.id
+where st.patient_ref = $1 and i.sop_instance_uid <> $2
+  and i.sop_class_uid like '1.2.840.10008.5.1.4.1.1.9.1.%'
+order by st.first_received_at desc, i.id desc
+limit $3;
+
+-- name: ecg_analysis_lock
+select id, edited_measurements::text as edited_measurements,
+       edited_statements::text as edited_statements
+from ecg_analysis where id = $1 for update;
+
+-- name: ecg_analysis_edit
+update ecg_analysis
+set edited_measurements = $2::jsonb, edited_statements = $3::jsonb,
+    edited_by = $4, edited_at = now()
+where id = $1;
+
+-- name: ecg_edit_insert
+insert into ecg_edit (analysis_id, user_id, field, old_value, new_value)
+values ($1, $2, $3, $4::jsonb, $5::jsonb);
+
+-- name: ecg_edits
+select e.at, e.field, e.old_value::text as old_value, e.new_value::text as new_value,
+       u.username, u.display_name
+from ecg_edit e join app_user u on u.id = e.user_id
+where e.analysis_id = $1
+order by e.at, e.id;

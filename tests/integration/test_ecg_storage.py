@@ -1,0 +1,107 @@
+"""ECG analyses and readers' edits, in the real database."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pydicom
+from pydicom.data import get_testdata_file
+from pydicom.uid import generate_uid
+
+from storage import ecg
+from storage.ecg import EcgOutcome
+from storage.records import UserId
+from teleradiology.context import OBJECTS
+from tests.factory import make_study, to_part10
+from tests.integration.conftest import Api
+from tests.integration.test_ingest import multipart, stow
+
+
+def waveform(patient_id: str = "WD-9", study_uid: str | None = None) -> bytes:
+    path = get_testdata_file("waveform_ecg.dcm")
+    assert path is not None
+    ds = pydicom.dcmread(Path(str(path)))
+    ds.SOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID = study_uid or generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.PatientID = patient_id
+    return to_part10(ds)
+
+
+async def test_every_ecg_waveform_is_analyzed_once_and_images_are_not(api: Api) -> None:
+    assert (await stow(api, multipart(waveform(), waveform(), *make_study(count=1)))).status == 200
+    seen: list[int] = []
+
+    async def analyze(data: bytes) -> EcgOutcome:
+        ds = pydicom.dcmread(io.BytesIO(data))
+        seen.append(len(ds.WaveformSequence))
+        return EcgOutcome(result={"measurements": {"heart_rate_bpm": 61.0}}, error=None)
+
+    done = await ecg.analyze_pending(api.pool, api.app[OBJECTS], analyze)
+    assert len(done) == 2
+    assert seen == [2, 2]
+    assert await ecg.analyze_pending(api.pool, api.app[OBJECTS], analyze) == []
+
+
+async def test_a_failed_analysis_is_kept_with_its_reason_and_not_retried(api: Api) -> None:
+    assert (await stow(api, multipart(waveform()))).status == 200
+
+    async def fail(data: bytes) -> EcgOutcome:
+        return EcgOutcome(result=None, error="lead II is flat")
+
+    (done,) = await ecg.analyze_pending(api.pool, api.app[OBJECTS], fail)
+    assert await ecg.analyze_pending(api.pool, api.app[OBJECTS], fail) == []
+    row = await api.pool.fetchrow("select result, error from ecg_analysis")
+    assert row["result"] is None
+    assert row["error"] == "lead II is flat"
+    assert done.suspected_stemi is False
+
+
+async def test_edits_keep_who_changed_what_and_priors_are_the_same_patients(api: Api) -> None:
+    first, second = waveform("WD-9"), waveform("WD-9")
+    other = waveform("WD-10")
+    assert (await stow(api, multipart(first, second, other))).status == 200
+
+    async def analyze(data: bytes) -> EcgOutcome:
+        return EcgOutcome(result={"measurements": {"pr_ms": 160.0}}, error=None)
+
+    await ecg.analyze_pending(api.pool, api.app[OBJECTS], analyze)
+    uid = pydicom.dcmread(io.BytesIO(first)).SOPInstanceUID
+    admin = await api.pool.fetchval("select id from app_user where username = 'hb.admin'")
+    view = await ecg.ecg_for_user(api.pool, uid, UserId(admin))
+    assert view is not None
+    assert view.analysis_id is not None
+    assert view.result == {"measurements": {"pr_ms": 160.0}}
+
+    reader = UserId(await api.pool.fetchval("select id from app_user where username = 'li.ecg'"))
+    await ecg.edit_analysis(api.pool, view.analysis_id, reader, measurements={"pr_ms": 172.0})
+    await ecg.edit_analysis(api.pool, view.analysis_id, reader, measurements={"pr_ms": 172.0})
+    statements = [{"code": "SR", "text_zh": "窦性心律"}]
+    await ecg.edit_analysis(api.pool, view.analysis_id, reader, statements=statements)
+    history = await ecg.edits(api.pool, view.analysis_id)
+    assert [(e.field, e.old_value, e.new_value, e.username) for e in history] == [
+        ("measurements.pr_ms", None, 172.0, "li.ecg"),
+        ("statements", None, statements, "li.ecg"),
+    ]
+    view = await ecg.ecg_for_user(api.pool, uid, UserId(admin))
+    assert view is not None
+    assert view.edited_measurements == {"pr_ms": 172.0}
+
+    priors = await ecg.priors(api.pool, view)
+    assert [p.sop_instance_uid for p in priors] == [
+        pydicom.dcmread(io.BytesIO(second)).SOPInstanceUID
+    ]
+
+
+async def test_an_ecg_outside_the_users_scope_is_not_found(api: Api) -> None:
+    assert (await stow(api, multipart(waveform()), user="xlwd.clinic")).status == 200
+    uid = await api.pool.fetchval("select sop_instance_uid from instance")
+    other_clinic = UserId(
+        await api.pool.fetchval("select id from app_user where username = 'mjlw.clinic'")
+    )
+    own_clinic = UserId(
+        await api.pool.fetchval("select id from app_user where username = 'xlwd.clinic'")
+    )
+    assert await ecg.ecg_for_user(api.pool, uid, other_clinic) is None
+    assert await ecg.ecg_for_user(api.pool, uid, own_clinic) is not None
