@@ -53,6 +53,7 @@ async def test_a_failed_analysis_is_kept_with_its_reason_and_not_retried(api: Ap
     (done,) = await ecg.analyze_pending(api.pool, api.app[OBJECTS], fail)
     assert await ecg.analyze_pending(api.pool, api.app[OBJECTS], fail) == []
     row = await api.pool.fetchrow("select result, error from ecg_analysis")
+    assert row is not None
     assert row["result"] is None
     assert row["error"] == "lead II is flat"
     assert done.suspected_stemi is False
