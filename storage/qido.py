@@ -1,0 +1,607 @@
+"""Searching the index the way QIDO-RS and C-FIND ask, and finding what WADO-RS retrieves.
+
+A `Query` is plain values (parsed by the service from PS3.18 parameters or a C-FIND
+identifier); this module turns it into one SQL statement over the index columns (migration
+0010 adds the search columns and indexes) and never reads an object. Every search is scoped:
+the fast prefilter of each role narrows the rows, and ``study_visible_to`` (the one definition
+of who sees what) has the last word on each row returned.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Self
+
+import asyncpg
+
+from storage.queries import q
+from storage.records import FacilityId, Role, Row, StudyId, UserId
+
+
+class Level(StrEnum):
+    PATIENT = "PATIENT"
+    STUDY = "STUDY"
+    SERIES = "SERIES"
+    IMAGE = "IMAGE"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scope:
+    """Whose view of the index a search runs in.
+
+    A user (``user_id`` set) sees what ``study_visible_to`` allows for their role. A
+    workstation's AE title without a user sees its facility's own studies (``role`` CLINIC).
+    """
+
+    role: Role
+    facility_id: FacilityId
+    user_id: UserId | None = None
+
+    def __post_init__(self) -> None:
+        if self.user_id is None and self.role is not Role.CLINIC:
+            raise ValueError(
+                f"a scope without a user is a facility's own (clinic), not {self.role}"
+            )
+
+
+@dataclass(frozen=True)
+class Text:
+    """A text match: one or more DICOM patterns (``*`` and ``?`` wildcards), any may match."""
+
+    patterns: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not self.patterns or any(not p for p in self.patterns):
+            raise ValueError("a text match needs at least one non-empty pattern")
+
+
+@dataclass(frozen=True)
+class Name:
+    """A person name match; ``fuzzy`` is case- and accent-insensitive, by name word prefix."""
+
+    pattern: str
+    fuzzy: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.pattern:
+            raise ValueError("a name match needs a non-empty pattern")
+
+
+@dataclass(frozen=True)
+class Range:
+    """A DA or TM range; either end may be open. Values are compared as normalised text."""
+
+    low: str | None
+    high: str | None
+
+    def __post_init__(self) -> None:
+        if self.low is None and self.high is None:
+            raise ValueError("a range needs at least one end")
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError(f"range {self.low}-{self.high} ends before it starts")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Query:
+    """What to search for; unset fields match everything."""
+
+    level: Level
+    limit: int = 100
+    offset: int = 0
+    study_uids: tuple[str, ...] = ()
+    series_uids: tuple[str, ...] = ()
+    sop_uids: tuple[str, ...] = ()
+    sop_classes: tuple[str, ...] = ()
+    patient_id: Text | None = None
+    patient_name: Name | None = None
+    patient_birth_date: Range | None = None
+    patient_sex: Text | None = None
+    accession_number: Text | None = None
+    study_description: Text | None = None
+    referring_physician: Name | None = None
+    study_date: Range | None = None
+    study_time: Range | None = None
+    modalities_in_study: tuple[str, ...] = ()
+    modalities: tuple[str, ...] = ()
+    series_number: int | None = None
+    series_description: Text | None = None
+    body_part: Text | None = None
+    instance_number: int | None = None
+    #: Also fetch a representative instance's stored DICOM JSON (for attributes the index
+    #: columns do not hold); instance-level searches always fetch their own.
+    with_metadata: bool = False
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= 100_000:
+            raise ValueError(f"limit must be 1 to 100000, got {self.limit}")
+        if self.offset < 0:
+            raise ValueError(f"offset must not be negative, got {self.offset}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hit:
+    """One search result; fields below the searched level are None."""
+
+    study_id: StudyId | None = None
+    study_instance_uid: str | None = None
+    study_date: str | None = None
+    study_time: str | None = None
+    accession_number: str | None = None
+    study_description: str | None = None
+    referring_physician: str | None = None
+    modalities_in_study: tuple[str, ...] = ()
+    num_study_series: int | None = None
+    num_study_instances: int | None = None
+    patient_id: str | None = None
+    patient_name: str | None = None
+    patient_birth_date: str | None = None
+    patient_sex: str | None = None
+    #: The facility that issued the patient ID (IssuerOfPatientID).
+    issuer: str | None = None
+    num_patient_studies: int | None = None
+    series_instance_uid: str | None = None
+    modality: str | None = None
+    series_number: int | None = None
+    series_description: str | None = None
+    body_part: str | None = None
+    num_series_instances: int | None = None
+    sop_instance_uid: str | None = None
+    sop_class_uid: str | None = None
+    instance_number: int | None = None
+    transfer_syntax_uid: str | None = None
+    #: DICOM JSON of this instance (or a representative one), zlib, bulk data as placeholders.
+    metadata_zlib: bytes | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_row(cls, row: Row) -> Self:
+        keys = set(row.keys()) if hasattr(row, "keys") else set()
+
+        def get(name: str) -> Any:
+            return row[name] if name in keys else None
+
+        study_id = get("study_id")
+        return cls(
+            study_id=StudyId(study_id) if study_id is not None else None,
+            study_instance_uid=get("study_instance_uid"),
+            study_date=get("study_date"),
+            study_time=get("study_time"),
+            accession_number=get("accession_number"),
+            study_description=get("study_description"),
+            referring_physician=get("referring_physician"),
+            modalities_in_study=tuple(get("modalities") or ()),
+            num_study_series=get("num_series"),
+            num_study_instances=get("num_instances"),
+            patient_id=get("patient_id"),
+            patient_name=get("patient_name"),
+            patient_birth_date=get("patient_birth_date"),
+            patient_sex=get("patient_sex"),
+            issuer=get("issuer"),
+            num_patient_studies=get("num_studies"),
+            series_instance_uid=get("series_instance_uid"),
+            modality=get("modality"),
+            series_number=get("series_number"),
+            series_description=get("series_description"),
+            body_part=get("body_part"),
+            num_series_instances=get("series_num_instances"),
+            sop_instance_uid=get("sop_instance_uid"),
+            sop_class_uid=get("sop_class_uid"),
+            instance_number=get("instance_number"),
+            transfer_syntax_uid=get("transfer_syntax_uid"),
+            metadata_zlib=get("metadata_zlib"),
+        )
+
+
+class _Params:
+    """Positional parameters after $1 (limit) and $2 (offset)."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def __call__(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values) + 2}"
+
+
+def like_pattern(pattern: str) -> str:
+    """A DICOM wildcard pattern as a LIKE pattern (``\\`` is LIKE's escape character)."""
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%").replace("?", "_")
+
+
+def _has_wildcard(pattern: str) -> bool:
+    return "*" in pattern or "?" in pattern
+
+
+def _text(column: str, match: Text, p: _Params, *, lower: bool = False) -> str:
+    parts = []
+    for pattern in match.patterns:
+        value = pattern.lower() if lower else pattern
+        target = f"lower({column})" if lower else column
+        if _has_wildcard(value):
+            parts.append(f"{target} like {p(like_pattern(value))}")
+        else:
+            parts.append(f"{target} = {p(value)}")
+    return "(" + " or ".join(parts) + ")"
+
+
+def _contains(pattern: str) -> str:
+    """A LIKE pattern that holds whenever ``pattern`` matches any part of the value."""
+    core = like_pattern(pattern).strip("%")
+    return f"%{core}%" if core else "%"
+
+
+#: Word separators in a folded person name: component and group delimiters, spaces, commas.
+_WORD_START = r"(^|[\^= ,.-])"
+
+
+def _name(prefix: str, match: Name, p: _Params) -> str:
+    """Person name matching on the generated columns of migration 0010.
+
+    Plain: the pattern (case-insensitive, wildcards) matches the whole value or one component
+    group (alphabetic, ideographic, phonetic). Fuzzy: every word of the pattern, case- and
+    accent-folded, starts some word of the name.
+    """
+    if not match.fuzzy:
+        pattern = like_pattern(match.pattern.lower())
+        # The trigram-indexable 'contains' test first, then the exact group test.
+        return (
+            # Only $n placeholders and fixed column prefixes are interpolated.
+            f"({prefix}name_lower like {p(_contains(match.pattern.lower()))} and "  # noqa: S608
+            f"({prefix}name_lower like {(ph := p(pattern))} or exists ("
+            f"select 1 from unnest({prefix}name_groups) g where g like {ph})))"
+        )
+    words = [w for w in re.split(r"[\^=\s,]+", _fold(match.pattern)) if w.strip("*?")]
+    if not words:
+        return "true"
+    parts = []
+    for word in words:
+        regex = "".join(
+            ".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in word.rstrip("*")
+        )
+        parts.append(
+            f"({prefix}name_fold like {p(_contains(word))} and "
+            f"{prefix}name_fold ~ {p(_WORD_START + regex)})"
+        )
+    return "(" + " and ".join(parts) + ")"
+
+
+_FOLD_FROM = (
+    "ÀÁÂÃÄÅÇÈÉÊËÌÍÎÏÑÒÓÔÕÖØÙÚÛÜÝàáâãäåçèéêëìíîïñòóôõöøùúûüýÿĀāĂăĄąĆćĈĉĊċČčĎďĐđĒēĔĕĖėĘęĚěĜĝĞğĠġ"
+    "ĢģĤĥĦħĨĩĪīĬĭĮįİıĴĵĶķĹĺĻļĽľŁłŃńŅņŇňŌōŎŏŐőŔŕŖŗŘřŚśŜŝŞşŠšŢţŤťŦŧŨũŪūŬŭŮůŰűŲųŴŵŶŷŸŹźŻżŽžƠơƯưǍǎǏǐ"
+    "ǑǒǓǔǕǖǗǘǙǚǛǜǞǟǠǡǦǧǨǩǪǫǬǭǰǴǵǸǹǺǻȀȁȂȃȄȅȆȇȈȉȊȋȌȍȎȏȐȑȒȓȔȕȖȗȘșȚțȞȟȦȧȨȩȪȫȬȭȮȯȰȱȲȳ"
+)
+_FOLD_TO = (
+    "aaaaaaceeeeiiiinoooooouuuuyaaaaaaceeeeiiiinoooooouuuuyyaaaaaaccccccccddddeeeeeeeeeegggggg"
+    "gghhhhiiiiiiiiiijjkkllllllllnnnnnnoooooorrrrrrssssssssttttttuuuuuuuuuuuuwwyyyzzzzzzoouuaaii"
+    "oouuuuuuuuuuaaaaggkkoooojggnnaaaaaaeeeeiiiioooorrrruuuusstthhaaeeooooooooyy"
+)
+_FOLD = str.maketrans(_FOLD_FROM, _FOLD_TO)
+
+
+def _fold(text: str) -> str:
+    """The same folding as the SQL function ``qido_fold`` (migration 0010)."""
+    return text.translate(_FOLD).lower()
+
+
+def _range(column: str, match: Range, p: _Params, *, width: int) -> str:
+    # Stored DA/TM text is compared on its first `width` characters, padded with zeros, so
+    # '0930' and '093000.25' compare as the times they are.
+    target = f"rpad(split_part({column}, '.', 1), {width}, '0')"
+    parts = [f"{column} is not null"]
+    if match.low is not None:
+        parts.append(f"{target} >= {p(match.low.ljust(width, '0')[:width])}")
+    if match.high is not None:
+        parts.append(f"{target} <= {p(match.high.ljust(width, '9')[:width])}")
+    return "(" + " and ".join(parts) + ")"
+
+
+def _date(column: str, match: Range, p: _Params) -> str:
+    # Dates are 8 digits; comparing the column itself keeps the study date index usable.
+    parts = [f"{column} is not null"]
+    if match.low is not None:
+        parts.append(f"{column} >= {p(match.low)}")
+    if match.high is not None:
+        parts.append(f"{column} <= {p(match.high)}")
+    return "(" + " and ".join(parts) + ")"
+
+
+def _scope(scope: Scope, p: _Params) -> str:
+    """The scope as SQL: ``study_visible_to`` decides, after an indexable prefilter where the
+    rule is plainly the study's facility (a clinic's own, an administrator's network).
+
+    A reader's rule (cases routed to, first routed to or escalated to their pool, and the
+    priors of those patients, across linked records) belongs to ``case_visible_to`` and
+    ``study_visible_to`` alone: no prefilter here can drift from them. Its cost is a few
+    index lookups per candidate row (migration 0010's indexes on study.patient_ref and
+    reading_case.study_id).
+    """
+    if scope.user_id is None:
+        return f"st.facility_id = {p(scope.facility_id)}"
+    user = p(scope.user_id)
+    if scope.role is Role.CLINIC:
+        prefilter = f"st.facility_id = {p(scope.facility_id)} and "
+    elif scope.role is Role.ADMIN:
+        prefilter = f"st.facility_id in (select facility_subtree({p(scope.facility_id)})) and "
+    else:
+        prefilter = ""
+    return f"({prefilter}study_visible_to({user}, st.id))"
+
+
+def _filters(query: Query, p: _Params) -> str:
+    parts: list[str] = []
+    if query.study_uids:
+        parts.append(f"st.study_instance_uid = any({p(list(query.study_uids))}::text[])")
+    if query.patient_id is not None:
+        parts.append(_text("p.patient_id", query.patient_id, p))
+    if query.patient_name is not None:
+        parts.append(_name("p.", query.patient_name, p))
+    if query.patient_birth_date is not None:
+        parts.append(_date("p.birth_date", query.patient_birth_date, p))
+    if query.patient_sex is not None:
+        parts.append(_text("p.sex", query.patient_sex, p))
+    if query.accession_number is not None:
+        parts.append(_text("st.accession_number", query.accession_number, p))
+    if query.study_description is not None:
+        parts.append(_text("st.description", query.study_description, p, lower=True))
+    if query.referring_physician is not None:
+        # No generated columns for it: plain case-insensitive matching on the whole value.
+        pattern = query.referring_physician.pattern.lower()
+        parts.append(
+            f"lower(st.referring_physician) like {p(like_pattern(pattern))}"
+            if _has_wildcard(pattern)
+            else f"lower(st.referring_physician) = {p(pattern)}"
+        )
+    if query.study_date is not None:
+        parts.append(_date("st.study_date", query.study_date, p))
+    if query.study_time is not None:
+        parts.append(_range("st.study_time", query.study_time, p, width=6))
+    if query.modalities_in_study:
+        parts.append(f"st.modalities && {p(list(query.modalities_in_study))}::text[]")
+    if query.level in (Level.SERIES, Level.IMAGE):
+        if query.series_uids:
+            parts.append(f"se.series_instance_uid = any({p(list(query.series_uids))}::text[])")
+        if query.modalities:
+            parts.append(f"se.modality = any({p(list(query.modalities))}::text[])")
+        if query.series_number is not None:
+            parts.append(f"se.series_number = {p(query.series_number)}")
+        if query.series_description is not None:
+            parts.append(_text("se.description", query.series_description, p, lower=True))
+        if query.body_part is not None:
+            parts.append(_text("se.body_part", query.body_part, p))
+    if query.level is Level.IMAGE:
+        if query.sop_uids:
+            parts.append(f"i.sop_instance_uid = any({p(list(query.sop_uids))}::text[])")
+        if query.sop_classes:
+            parts.append(f"i.sop_class_uid = any({p(list(query.sop_classes))}::text[])")
+        if query.instance_number is not None:
+            parts.append(f"i.instance_number = {p(query.instance_number)}")
+    return " and ".join(parts) if parts else "true"
+
+
+_REPRESENTATIVE = {
+    Level.STUDY: (
+        ", (select i2.metadata_zlib from series se2 join instance i2 on i2.series_id = se2.id "
+        "where se2.study_id = st.id order by se2.series_number nulls last, se2.id, "
+        "i2.instance_number nulls last, i2.id limit 1) as metadata_zlib"
+    ),
+    Level.SERIES: (
+        ", (select i2.metadata_zlib from instance i2 where i2.series_id = se.id "
+        "order by i2.instance_number nulls last, i2.id limit 1) as metadata_zlib"
+    ),
+}
+
+_STATEMENT = {
+    Level.PATIENT: "qido_patients",
+    Level.STUDY: "qido_studies",
+    Level.SERIES: "qido_series",
+    Level.IMAGE: "qido_instances",
+}
+
+
+def build_sql(query: Query, scope: Scope) -> tuple[str, list[Any]]:
+    """The statement and its parameters for one search (exposed for tests and EXPLAIN)."""
+    p = _Params()
+    scope_sql = _scope(scope, p)
+    filters = _filters(query, p)
+    metadata = _REPRESENTATIVE.get(query.level, "") if query.with_metadata else ""
+    sql = (
+        q(_STATEMENT[query.level])
+        .replace("{scope}", scope_sql)
+        .replace("{filters}", filters)
+        .replace("{metadata}", metadata)
+    )
+    return sql, [query.limit, query.offset, *p.values]
+
+
+async def search(pool: asyncpg.Pool, query: Query, scope: Scope) -> list[Hit]:
+    """The matches of ``query`` in ``scope``, in a stable order (newest study first)."""
+    sql, params = build_sql(query, scope)
+    rows = await pool.fetch(sql, *params)
+    return [Hit.from_row(r) for r in rows]
+
+
+# --- WADO-RS -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredObject:
+    """One stored instance as retrieve needs it."""
+
+    sop_instance_uid: str
+    sop_class_uid: str
+    transfer_syntax_uid: str
+    series_instance_uid: str
+    object_key: str
+    size_bytes: int
+    instance_number: int | None
+    metadata_zlib: bytes | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_row(cls, row: Row) -> Self:
+        return cls(
+            sop_instance_uid=row["sop_instance_uid"],
+            sop_class_uid=row["sop_class_uid"],
+            transfer_syntax_uid=row["transfer_syntax_uid"],
+            series_instance_uid=row["series_instance_uid"],
+            object_key=row["object_key"],
+            size_bytes=row["size_bytes"],
+            instance_number=row["instance_number"],
+            metadata_zlib=row["metadata_zlib"],
+        )
+
+
+async def retrieve_objects(pool: asyncpg.Pool, query: Query, scope: Scope) -> list[StoredObject]:
+    """The stored instances an instance-level search finds (C-GET, C-MOVE)."""
+    if query.level is not Level.IMAGE:
+        raise ValueError("retrieve searches run at the IMAGE level")
+    sql, params = build_sql(query, scope)
+    return [
+        StoredObject(
+            sop_instance_uid=r["sop_instance_uid"],
+            sop_class_uid=r["sop_class_uid"],
+            transfer_syntax_uid=r["transfer_syntax_uid"],
+            series_instance_uid=r["series_instance_uid"],
+            object_key=r["object_key"],
+            size_bytes=r["size_bytes"],
+            instance_number=r["instance_number"],
+        )
+        for r in await pool.fetch(sql, *params)
+    ]
+
+
+async def study_in_scope(pool: asyncpg.Pool, study_uid: str, scope: Scope) -> StudyId | None:
+    """The study's id when it exists and the scope includes it, else None."""
+    hits = await search(pool, Query(level=Level.STUDY, study_uids=(study_uid,), limit=1), scope)
+    return hits[0].study_id if hits else None
+
+
+async def stored_objects(
+    pool: asyncpg.Pool,
+    study_id: StudyId,
+    *,
+    series_uid: str | None = None,
+    sop_uid: str | None = None,
+    with_metadata: bool = False,
+) -> list[StoredObject]:
+    """The instances of a study (already scope-checked), optionally one series or instance."""
+    if sop_uid is not None and series_uid is not None and not with_metadata:
+        rows = await pool.fetch(q("wado_instance_keys"), study_id, series_uid, sop_uid)
+    else:
+        rows = await pool.fetch(q("wado_instances"), study_id, series_uid, sop_uid)
+    objects = [StoredObject.from_row(r) for r in rows]
+    if not with_metadata:
+        objects = [
+            StoredObject(**{**o.__dict__, "metadata_zlib": None})  # drop what was not asked
+            for o in objects
+        ]
+    return objects
+
+
+@dataclass(frozen=True, kw_only=True)
+class SeriesMetadataSource:
+    series_id: int
+    num_instances: int
+    #: (SOP Instance UID, stored DICOM JSON or None, object key) in reading order.
+    instances: list[tuple[str, bytes | None, str]]
+
+
+async def cached_series_metadata(
+    pool: asyncpg.Pool, study_id: StudyId, series_uid: str
+) -> bytes | None:
+    """The kept series metadata (zlib), when it is current."""
+    row = await pool.fetchrow(q("series_metadata_cached"), study_id, series_uid)
+    return row["body_zlib"] if row else None
+
+
+async def series_metadata_source(
+    pool: asyncpg.Pool, study_id: StudyId, series_uid: str
+) -> SeriesMetadataSource | None:
+    """What the series metadata is built from; None when the series is not in the study."""
+    rows = await pool.fetch(q("series_metadata_source"), study_id, series_uid)
+    if not rows:
+        return None
+    return SeriesMetadataSource(
+        series_id=rows[0]["series_id"],
+        num_instances=rows[0]["num_instances"],
+        instances=[(r["sop_instance_uid"], r["metadata_zlib"], r["object_key"]) for r in rows],
+    )
+
+
+async def keep_series_metadata(
+    pool: asyncpg.Pool, series_id: int, num_instances: int, body_zlib: bytes
+) -> None:
+    """Keep a built series metadata body (never replacing one built from more instances)."""
+    await pool.execute(q("series_metadata_store"), series_id, num_instances, body_zlib)
+
+
+# --- DICOM nodes (query/retrieve peers) ------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class DicomNode:
+    """A configured peer: a reader's desktop viewer, a workstation, a C-MOVE destination."""
+
+    ae_title: str
+    user_id: UserId | None
+    facility_id: FacilityId | None
+    host: str | None
+    port: int | None
+    may_query: bool
+    move_destination: bool
+
+    def __post_init__(self) -> None:
+        if self.user_id is None and self.facility_id is None:
+            raise ValueError(f"DICOM node {self.ae_title}: needs a user or a facility")
+        if self.move_destination and (self.host is None or self.port is None):
+            raise ValueError(f"DICOM node {self.ae_title}: a move destination needs host and port")
+
+    @classmethod
+    def from_row(cls, row: Row) -> Self:
+        return cls(
+            ae_title=row["ae_title"],
+            user_id=UserId(row["user_id"]) if row["user_id"] is not None else None,
+            facility_id=FacilityId(row["facility_id"]) if row["facility_id"] is not None else None,
+            host=row["host"],
+            port=row["port"],
+            may_query=row["may_query"],
+            move_destination=row["move_destination"],
+        )
+
+
+async def save_dicom_node(pool: asyncpg.Pool, node: DicomNode) -> None:
+    """Add or replace a DICOM node by its AE title."""
+    await pool.execute(
+        q("dicom_node_upsert"),
+        node.ae_title,
+        node.user_id,
+        node.facility_id,
+        node.host,
+        node.port,
+        node.may_query,
+        node.move_destination,
+    )
+
+
+async def dicom_node(pool: asyncpg.Pool, ae_title: str) -> DicomNode | None:
+    row = await pool.fetchrow(q("dicom_node_by_ae"), ae_title)
+    return DicomNode.from_row(row) if row else None
+
+
+async def dicom_node_titles(pool: asyncpg.Pool) -> list[str]:
+    """AE titles of the nodes that may call us (query/retrieve)."""
+    return [r["ae_title"] for r in await pool.fetch(q("dicom_node_callers"))]
+
+
+async def caller_scope(pool: asyncpg.Pool, ae_title: str) -> Scope | None:
+    """The scope a calling AE title queries and retrieves in, or None when it may not."""
+    row = await pool.fetchrow(q("dicom_caller_scope"), ae_title)
+    if row is None:
+        return None
+    user_id = row["user_id"]
+    return Scope(
+        role=Role(row["role"]),
+        facility_id=FacilityId(row["facility_id"]),
+        user_id=UserId(user_id) if user_id is not None else None,
+    )

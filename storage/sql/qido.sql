@@ -1,0 +1,135 @@
+-- QIDO-RS / C-FIND searches. The {scope} and {filters} markers are replaced by
+-- storage/qido.py with fixed SQL fragments whose values travel as $n parameters; $1 and $2 are
+-- always the limit and the offset.
+
+-- name: qido_studies
+select st.id as study_id, st.study_instance_uid, st.study_date, st.study_time,
+       st.accession_number, st.description as study_description, st.referring_physician,
+       st.modalities, st.num_series, st.num_instances, p.patient_id,
+       p.name as patient_name, p.birth_date as patient_birth_date, p.sex as patient_sex,
+       f.code as issuer{metadata}
+from study st
+join patient p on p.id = st.patient_ref
+join facility f on f.id = p.issuer_facility_id
+where {scope} and {filters}
+order by st.study_date desc nulls last, st.study_time desc nulls last, st.id desc
+limit $1 offset $2;
+
+-- name: qido_series
+select st.id as study_id, st.study_instance_uid, st.study_date, st.study_time,
+       st.accession_number, st.description as study_description, st.referring_physician,
+       st.modalities, st.num_series, st.num_instances, p.patient_id,
+       p.name as patient_name, p.birth_date as patient_birth_date, p.sex as patient_sex,
+       f.code as issuer, se.id as series_id, se.series_instance_uid, se.modality,
+       se.series_number, se.description as series_description, se.body_part,
+       se.num_instances as series_num_instances{metadata}
+from series se
+join study st on st.id = se.study_id
+join patient p on p.id = st.patient_ref
+join facility f on f.id = p.issuer_facility_id
+where {scope} and {filters}
+order by st.study_date desc nulls last, st.study_time desc nulls last, st.id desc,
+         se.series_number nulls last, se.id
+limit $1 offset $2;
+
+-- name: qido_instances
+select st.id as study_id, st.study_instance_uid, st.study_date, st.study_time,
+       st.accession_number, st.description as study_description, st.referring_physician,
+       st.modalities, st.num_series, st.num_instances, p.patient_id,
+       p.name as patient_name, p.birth_date as patient_birth_date, p.sex as patient_sex,
+       f.code as issuer, se.id as series_id, se.series_instance_uid, se.modality,
+       se.series_number, se.description as series_description, se.body_part,
+       se.num_instances as series_num_instances, i.sop_instance_uid, i.sop_class_uid,
+       i.instance_number, i.transfer_syntax_uid, i.metadata_zlib, i.object_key, i.size_bytes
+from instance i
+join series se on se.id = i.series_id
+join study st on st.id = se.study_id
+join patient p on p.id = st.patient_ref
+join facility f on f.id = p.issuer_facility_id
+where {scope} and {filters}
+order by st.study_date desc nulls last, st.study_time desc nulls last, st.id desc,
+         se.series_number nulls last, se.id, i.instance_number nulls last, i.id
+limit $1 offset $2;
+
+-- name: qido_patients
+select p.patient_id, p.name as patient_name, p.birth_date as patient_birth_date,
+       p.sex as patient_sex, f.code as issuer, count(*) as num_studies,
+       sum(st.num_series) as num_series, sum(st.num_instances) as num_instances
+from study st
+join patient p on p.id = st.patient_ref
+join facility f on f.id = p.issuer_facility_id
+where {scope} and {filters}
+group by p.id, f.code
+order by p.patient_id, p.id
+limit $1 offset $2;
+
+-- name: wado_instances
+-- The stored instances of one study (optionally one series, one instance), in reading order.
+-- The study's scope is checked once by the caller (wado_study_for_scope).
+select i.sop_instance_uid, i.sop_class_uid, i.transfer_syntax_uid, i.object_key,
+       i.size_bytes, i.instance_number, se.series_instance_uid, i.metadata_zlib
+from instance i join series se on se.id = i.series_id
+where se.study_id = $1
+  and ($2::text is null or se.series_instance_uid = $2)
+  and ($3::text is null or i.sop_instance_uid = $3)
+order by se.series_number nulls last, se.id, i.instance_number nulls last, i.id;
+
+-- name: wado_instance_keys
+-- Only what a frame or bulk data request needs: no metadata.
+select i.sop_instance_uid, i.sop_class_uid, i.transfer_syntax_uid, i.object_key,
+       i.size_bytes, i.instance_number, se.series_instance_uid, null::bytea as metadata_zlib
+from instance i join series se on se.id = i.series_id
+where se.study_id = $1 and se.series_instance_uid = $2 and i.sop_instance_uid = $3;
+
+-- name: series_metadata_cached
+select body_zlib, num_instances from series_metadata
+where series_id = (select se.id from series se where se.study_id = $1 and se.series_instance_uid = $2)
+  and num_instances = (select se.num_instances from series se
+                       where se.study_id = $1 and se.series_instance_uid = $2);
+
+-- name: series_metadata_source
+select se.id as series_id, se.num_instances, i.sop_instance_uid, i.metadata_zlib,
+       i.object_key
+from series se join instance i on i.series_id = se.id
+where se.study_id = $1 and se.series_instance_uid = $2
+order by i.instance_number nulls last, i.id;
+
+-- name: series_metadata_store
+insert into series_metadata (series_id, num_instances, body_zlib)
+values ($1, $2, $3)
+on conflict (series_id) do update
+    set num_instances = excluded.num_instances, body_zlib = excluded.body_zlib,
+        built_at = now()
+where series_metadata.num_instances <= excluded.num_instances;
+
+-- name: dicom_node_upsert
+insert into dicom_node (ae_title, user_id, facility_id, host, port, may_query, move_destination)
+values ($1, $2, $3, $4, $5, $6, $7)
+on conflict (ae_title) do update
+    set user_id = excluded.user_id, facility_id = excluded.facility_id, host = excluded.host,
+        port = excluded.port, may_query = excluded.may_query,
+        move_destination = excluded.move_destination;
+
+-- name: dicom_node_by_ae
+select ae_title, user_id, facility_id, host, port, may_query, move_destination
+from dicom_node where ae_title = $1;
+
+-- name: dicom_node_callers
+select n.ae_title from dicom_node n left join app_user u on u.id = n.user_id
+where n.may_query and (n.user_id is null or u.active)
+order by n.ae_title;
+
+-- name: dicom_caller_scope
+-- Who a calling AE title queries as: a node's user (its role and facility), a node's
+-- facility, or a workstation's facility (facility_ae).
+select u.id as user_id, u.role, u.facility_id
+from dicom_node n join app_user u on u.id = n.user_id
+where n.ae_title = $1 and n.may_query and u.active
+union all
+select null, 'clinic', n.facility_id
+from dicom_node n where n.ae_title = $1 and n.may_query and n.user_id is null
+union all
+select null, 'clinic', a.facility_id
+from facility_ae a where a.ae_title = $1
+  and not exists (select 1 from dicom_node n where n.ae_title = $1)
+limit 1;

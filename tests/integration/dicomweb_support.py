@@ -1,0 +1,37 @@
+"""Helpers for the DICOMweb and query/retrieve tests: store studies, route them to readers."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+from pydicom import dcmread
+
+from storage import cases, network
+from storage.records import Facility, ReceivedVia
+from teleradiology.context import INGESTOR
+from teleradiology.routing import plan_cases
+from tests.integration.conftest import Api
+
+
+async def facility(api: Api, code: str) -> Facility:
+    found = [f for f in await network.list_facilities(api.pool) if f.code == code]
+    assert found, code
+    return found[0]
+
+
+async def store(api: Api, code: str, instances: list[bytes]) -> str:
+    """Ingest Part-10 files as sent by facility ``code``; the study UID of the first."""
+    sender = await facility(api, code)
+    for data in instances:
+        await api.app[INGESTOR].ingest(data, facility=sender, via=ReceivedVia.STOW)
+    return str(dcmread(io.BytesIO(instances[0]), stop_before_pixels=True).StudyInstanceUID)
+
+
+async def route_all(api: Api) -> int:
+    """Complete every receiving study now and route it (what the worker's sweep does)."""
+    await api.pool.execute("update study set ready_at = now() where state = 'receiving'")
+    created = await cases.complete_stable_studies(
+        api.pool, stable_age=timedelta(hours=1), plan=plan_cases
+    )
+    return len(created)
