@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 import asyncpg
 
-from storage.db import Conn
 from storage.errors import Conflict
 from storage.queries import q
 from storage.records import FacilityId, Priority, ReceivedVia, Study, StudyId, UserId
@@ -60,12 +58,20 @@ class IndexOutcome(StrEnum):
     DUPLICATE = "duplicate"
 
 
+#: SQLSTATE raised by ``ingest_instance`` (migration 0030) for a refusal.
+_REFUSED = "TM409"
+
+
 @dataclass(frozen=True, kw_only=True)
 class IndexResult:
     outcome: IndexOutcome
     study_id: StudyId
     #: The object this instance was already stored under (DUPLICATE), else the new key.
     object_key: str
+    #: Patient attributes that differ from the study's (recorded in ingest_identity_conflict).
+    identity_conflicts: tuple[str, ...] = ()
+    #: The study was already complete: a late instance (its open cases were told).
+    late: bool = False
 
 
 async def index_instance(
@@ -80,9 +86,13 @@ async def index_instance(
     priority: Priority = Priority.MEDIUM,
     clinical_question: str | None = None,
 ) -> IndexResult:
-    """Commit one instance to the index, in one transaction, after its object is durable.
+    """Commit one instance to the index, in one statement (one transaction), after its object
+    is durable.
 
-    Re-sending an instance with the same data set is a duplicate and changes nothing.
+    Re-sending an instance with the same data set is a duplicate and changes nothing. Patient
+    data that differs from the study's is recorded (``ingest_identity_conflict``), not merged;
+    the instance is indexed under its study. A late instance of a complete study is an event
+    on each open case and a notification to its readers.
 
     Raises
     ------
@@ -90,61 +100,28 @@ async def index_instance(
         The SOP Instance UID is stored with other content, or the study, series or instance
         belongs to another facility. The first copy is left untouched.
     """
-    async with pool.acquire() as conn, conn.transaction():
-        existing = await conn.fetchrow(q("instance_existing"), header.sop_instance_uid)
-        if existing is not None:
-            return _duplicate_or_conflict(existing, header, facility_id)
-
-        patient_ref = await conn.fetchval(
-            q("patient_upsert"),
+    try:
+        row = await pool.fetchrow(
+            q("ingest_instance"),
             facility_id,
+            header.sop_instance_uid,
+            header.sop_class_uid,
+            header.transfer_syntax_uid,
+            header.study_instance_uid,
+            header.series_instance_uid,
             header.patient_id,
             header.patient_name,
             header.patient_birth_date,
             header.patient_sex,
-        )
-        study = _one(
-            await conn.fetchrow(
-                q("study_upsert"),
-                header.study_instance_uid,
-                facility_id,
-                patient_ref,
-                header.accession_number,
-                header.study_date,
-                header.study_time,
-                header.study_description,
-                header.referring_physician,
-                priority.value,
-                clinical_question,
-            )
-        )
-        if study["facility_id"] != facility_id:
-            raise Conflict(
-                f"study {header.study_instance_uid} was sent by another facility; "
-                "a study belongs to one facility"
-            )
-        study_id = StudyId(study["id"])
-        if study["inserted"]:
-            await _event(conn, "received", facility_id=facility_id, study_id=study_id)
-        series = _one(
-            await conn.fetchrow(
-                q("series_upsert"),
-                study_id,
-                header.series_instance_uid,
-                header.modality,
-                header.series_number,
-                header.series_description,
-                header.body_part,
-            )
-        )
-        if series["study_id"] != study_id:
-            raise Conflict(f"series {header.series_instance_uid} already belongs to another study")
-        inserted = await conn.fetchval(
-            q("instance_insert"),
-            series["id"],
-            header.sop_instance_uid,
-            header.sop_class_uid,
-            header.transfer_syntax_uid,
+            header.accession_number,
+            header.study_date,
+            header.study_time,
+            header.study_description,
+            header.referring_physician,
+            header.modality,
+            header.series_number,
+            header.series_description,
+            header.body_part,
             header.instance_number,
             object_key,
             size_bytes,
@@ -152,68 +129,27 @@ async def index_instance(
             sender_ae,
             via.value,
             header.metadata_zlib,
+            priority.value,
+            clinical_question,
         )
-        if inserted is None:
-            # A concurrent sender committed the same UID between our check and insert.
-            raced = await conn.fetchrow(q("instance_existing"), header.sop_instance_uid)
-            return _duplicate_or_conflict(_one(raced), header, facility_id)
-        await conn.execute(q("series_count_instance"), series["id"])
-        await conn.execute(
-            q("study_count_instance"), study_id, 1 if series["inserted"] else 0, header.modality
-        )
-        if study["state"] == "complete":
-            await _event(
-                conn,
-                "late_instance",
-                facility_id=facility_id,
-                study_id=study_id,
-                detail={"series_instance_uid": header.series_instance_uid},
-            )
-    return IndexResult(outcome=IndexOutcome.STORED, study_id=study_id, object_key=object_key)
+    except asyncpg.PostgresError as exc:
+        if getattr(exc, "sqlstate", None) == _REFUSED:
+            raise Conflict(str(exc)) from None
+        raise
+    row = _one(row)
+    return IndexResult(
+        outcome=IndexOutcome(row["o_outcome"]),
+        study_id=StudyId(row["o_study_id"]),
+        object_key=row["o_object_key"],
+        identity_conflicts=tuple(row["o_conflicts"] or ()),
+        late=bool(row["o_late"]),
+    )
 
 
 def _one(row: asyncpg.Record | None) -> asyncpg.Record:
     if row is None:
         raise RuntimeError("the statement returned no row")
     return row
-
-
-def _duplicate_or_conflict(
-    existing: Any, header: InstanceHeader, facility_id: FacilityId
-) -> IndexResult:
-    if existing["facility_id"] != facility_id:
-        raise Conflict(f"instance {header.sop_instance_uid} was sent by another facility")
-    if existing["dataset_sha256"] != header.dataset_sha256:
-        raise Conflict(
-            f"instance {header.sop_instance_uid} is already stored with different content; "
-            "the stored copy is kept"
-        )
-    return IndexResult(
-        outcome=IndexOutcome.DUPLICATE, study_id=StudyId(0), object_key=existing["object_key"]
-    )
-
-
-async def _event(
-    conn: Conn,
-    kind: str,
-    *,
-    facility_id: FacilityId | None = None,
-    study_id: StudyId | None = None,
-    case_id: int | None = None,
-    report_id: int | None = None,
-    user_id: UserId | None = None,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    await conn.execute(
-        q("event_insert"),
-        kind,
-        facility_id,
-        study_id,
-        case_id,
-        report_id,
-        user_id,
-        json.dumps(detail) if detail is not None else None,
-    )
 
 
 async def record_rejection(
@@ -236,6 +172,28 @@ async def mark_study_ready(pool: asyncpg.Pool, study_uid: str, facility_id: Faci
     waiting for the stable age. False when no receiving study of that facility has the UID."""
     found = await pool.fetchval(q("study_mark_ready"), study_uid, facility_id)
     return found is not None
+
+
+@dataclass(frozen=True, kw_only=True)
+class IdentityConflict:
+    """Patient data of one instance that differs from its study's (for administrators)."""
+
+    at: datetime
+    sop_instance_uid: str
+    attribute: str
+    study_value: str | None
+    instance_value: str | None
+
+
+async def identity_conflicts(pool: asyncpg.Pool, study_id: StudyId) -> list[IdentityConflict]:
+    """What differed between a study's patient and the instances sent for it, oldest first."""
+    rows = await pool.fetch(q("identity_conflicts_of_study"), study_id)
+    return [IdentityConflict(**dict(r)) for r in rows]
+
+
+async def ae_facility_codes(pool: asyncpg.Pool) -> dict[str, str]:
+    """Each configured calling AE title and the code of the facility it belongs to."""
+    return {r["ae_title"]: r["code"] for r in await pool.fetch(q("ae_facility_codes"))}
 
 
 async def object_key_referenced(pool: asyncpg.Pool, object_key: str) -> bool:

@@ -282,6 +282,44 @@ class FileObjectStore(ObjectStore):
             raise StorageError(f"cannot store {path} in {self._root}: {exc}") from exc
         return key
 
+    @property
+    def spool_dir(self) -> Path:
+        """A directory beside the objects for files being received (same file system, so an
+        `adopt_file` is a rename); its files are never objects and may be removed when stale."""
+        return self._root / ".spool"
+
+    async def adopt_file(self, path: Path, key: str) -> str:
+        """Make a file written in `spool_dir` the object `key`, by fsync and rename: no copy.
+
+        The caller has hashed the file (`key` is its SHA-256) and does not change it any more.
+        The file is gone afterwards: renamed into place, or removed when the object exists.
+
+        Raises
+        ------
+        ValueError
+            `key` is malformed.
+        StorageError
+            The file could not be made durable or renamed.
+        """
+        target = self.path_of(key)
+        try:
+            await asyncio.to_thread(self._adopt, Path(path), target)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot store {path} as object {key} in {self._root}: {exc}"
+            ) from exc
+        return key
+
+    def _adopt(self, source: Path, target: Path) -> None:
+        if _file_size(target) == source.stat().st_size:
+            source.unlink()
+            return
+        with source.open("rb") as src:
+            os.fsync(src.fileno())
+        self._make_dirs(target.parent)
+        os.replace(source, target)
+        _fsync_dir(target.parent)
+
     async def get(self, key: str) -> bytes:
         target = self.path_of(key)
         try:

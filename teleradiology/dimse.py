@@ -7,23 +7,26 @@ the event loop and return a named PS3.4 status.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+from pathlib import Path
+from tempfile import NamedTemporaryFile
+from typing import Any, Protocol, runtime_checkable
 
 from pydicom.dataset import Dataset
-from pynetdicom import AE, AllStoragePresentationContexts, evt
+from pynetdicom import AE, AllStoragePresentationContexts, _config, dimse_messages, evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import AssociationServer, ThreadedAssociationServer
 
 from storage.records import ReceivedVia
 from teleradiology.errors import DuplicateConflict, InvalidDicom
-from teleradiology.ingest import Ingestor
+from teleradiology.ingest import Ingestor, Stored, StudyMismatch
 
 log = logging.getLogger(__name__)
 
@@ -32,22 +35,44 @@ _NO_AE = "<no AE configured>"
 
 
 class StoreStatus(IntEnum):
-    """C-STORE response statuses (PS3.4 B.2.3 and PS3.7 C)."""
+    """C-STORE response statuses (PS3.4 B.2.3 and PS3.7 C), one per outcome."""
 
     SUCCESS = 0x0000
+    #: Failure: the SOP Instance UID is stored with other content (the first copy is kept).
     DUPLICATE_SOP_INSTANCE = 0x0111
+    #: Failure: the calling AE title belongs to no facility.
     NOT_AUTHORIZED = 0x0124
+    #: Failure: the archive could not make the instance durable (disk, database).
     OUT_OF_RESOURCES = 0xA700
+    #: Failure: the data set is not of the study named, or its UIDs do not fit the index.
+    DATA_SET_DOES_NOT_MATCH_SOP_CLASS = 0xA900
+    #: Failure: not DICOM, truncated, damaged, or an identifying UID missing.
     CANNOT_UNDERSTAND = 0xC000
+    #: Warning: stored, but the index holds other values than the file (patient data that
+    #: differs from the study's is indexed under the study's patient and recorded).
+    COERCION_OF_DATA_ELEMENTS = 0xB000
 
 
 class _NoDelayServer(ThreadedAssociationServer):
     """Accepted sockets get TCP_NODELAY: Nagle with delayed ACKs stalls every C-STORE ~40 ms."""
 
+    #: SO_REUSEPORT: several listener processes share the port, the kernel spreads the
+    #: associations over them (pynetdicom holds the GIL: one process is one core).
+    reuse_port = False
+
+    def server_bind(self) -> None:
+        if self.reuse_port and self.socket is not None:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+
     def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
         client, address = AssociationServer.get_request(self)
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return client, address
+
+
+class _ReusePortServer(_NoDelayServer):
+    reuse_port = True
 
 
 class _KnownCallersAE(AE):
@@ -71,6 +96,20 @@ def _abstract_syntaxes() -> list[str]:
 
 #: What a listener does with one received Part-10 file from a calling AE: a status and comment.
 StoreHandler = Callable[[str, bytes], Coroutine[Any, Any, tuple["StoreStatus", str | None]]]
+
+
+@runtime_checkable
+class FileStoreHandler(Protocol):
+    """A store handler that also takes received files on disk: the listener then streams each
+    data set to a file in ``spool_dir`` (pynetdicom's chunked mode) instead of memory, and
+    hands over the path; the handler consumes the file."""
+
+    @property
+    def spool_dir(self) -> Path: ...
+
+    def __call__(self, calling: str, data: bytes) -> Awaitable[tuple[StoreStatus, str | None]]: ...
+
+    def store_file(self, calling: str, path: Path) -> Awaitable[tuple[StoreStatus, str | None]]: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,8 +138,19 @@ class DicomListener:
         port: int,
         services: Sequence[DimseService] = (),
         store_timeout_s: float = 120.0,
+        max_associations_per_facility: int | None = None,
+        facility_of_ae: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
+        reuse_port: bool = False,
     ) -> None:
+        self._reuse_port = reuse_port
         self._store = store
+        self._store_file = store if isinstance(store, FileStoreHandler) else None
+        self._max_per_facility = max_associations_per_facility
+        self._facility_of_ae = facility_of_ae
+        self._ae_facility: dict[str, str] = {}
+        self._active: dict[str, int] = {}
+        self._counted: dict[int, str] = {}
+        self._active_lock = threading.Lock()
         self._services = services
         self._known_ae_titles = known_ae_titles
         self._ae_title = ae_title
@@ -125,7 +175,7 @@ class DicomListener:
         await self.refresh_callers()
         ae = self._ae
         ae.maximum_associations = 32
-        ae.maximum_pdu_size = 0  # unlimited: the peer may send PDUs of any size
+        ae.maximum_pdu_size = 4 * 1024 * 1024  # big PDUs: fewer trips through pynetdicom
         ae.network_timeout = 60
         ae.acse_timeout = 30
         ae.dimse_timeout = 120
@@ -134,7 +184,11 @@ class DicomListener:
         handlers: list[Any] = [
             (evt.EVT_C_STORE, self._on_store),
             (evt.EVT_C_ECHO, self._on_echo),
+            (evt.EVT_REQUESTED, self._on_requested),
+            (evt.EVT_CONN_CLOSE, self._on_closed),
         ]
+        if self._store_file is not None:
+            _stream_received_data_sets_to(self._store_file.spool_dir)
         for service in self._services:
             for abstract_syntax, transfer_syntaxes, scp_role in service.contexts:
                 if scp_role is None:
@@ -144,8 +198,9 @@ class DicomListener:
                         abstract_syntax, list(transfer_syntaxes), scu_role=False, scp_role=scp_role
                     )
             handlers.extend(service.handlers)
+        server_class = _ReusePortServer if self._reuse_port else _NoDelayServer
         server = ae.make_server(
-            (self._host, self._port), evt_handlers=handlers, server_class=_NoDelayServer
+            (self._host, self._port), evt_handlers=handlers, server_class=server_class
         )
         ae._servers.append(server)  # as start_server does: shutdown() removes it again
         threading.Thread(target=server.serve_forever, name="dicom-listener", daemon=True).start()
@@ -155,6 +210,53 @@ class DicomListener:
 
     async def refresh_callers(self) -> None:
         self._ae.require_calling_aet = list(await self._known_ae_titles())
+        if self._facility_of_ae is not None:
+            self._ae_facility = dict(await self._facility_of_ae())
+
+    def _group_of(self, calling: str) -> str:
+        """What the association limit counts by: the facility, else the AE title itself."""
+        return self._ae_facility.get(calling, f"AE {calling}")
+
+    def _on_requested(self, event: evt.Event) -> None:
+        """Refuse an association past the facility's limit: A-ASSOCIATE-RJ, transient,
+        local limit exceeded (the peer retries later). Unknown AEs are refused by
+        negotiation itself (calling AE title not recognised)."""
+        primitive = event.assoc.requestor.primitive
+        calling = str(getattr(primitive, "calling_ae_title", "") or "").strip()
+        if calling not in self._ae.known_callers:
+            return
+        group = self._group_of(calling)
+        with self._active_lock:
+            active = self._active.get(group, 0)
+            if self._max_per_facility is not None and active >= self._max_per_facility:
+                refused = True
+            else:
+                refused = False
+                self._active[group] = active + 1
+                self._counted[id(event.assoc)] = group
+        if refused:
+            log.warning(
+                "association from %s at %s refused: %s already has %d open (the limit)",
+                calling,
+                event.assoc.requestor.address,
+                group,
+                self._max_per_facility,
+            )
+            # As pynetdicom rejects on its own: the reject, then stop the DUL once it is sent.
+            event.assoc.acse.send_reject(0x02, 0x03, 0x02)
+            evt.trigger(event.assoc, evt.EVT_REJECTED, {})
+            event.assoc.kill()
+
+    def _on_closed(self, event: evt.Event) -> None:
+        with self._active_lock:
+            group = self._counted.pop(id(event.assoc), None)
+            if group is not None:
+                self._active[group] = max(0, self._active.get(group, 1) - 1)
+
+    def active_associations(self) -> dict[str, int]:
+        """Open associations per facility (or per AE title outside any facility)."""
+        with self._active_lock:
+            return {k: v for k, v in self._active.items() if v}
 
     async def _refresh_forever(self) -> None:
         while True:
@@ -185,8 +287,15 @@ class DicomListener:
     def _on_store(self, event: evt.Event) -> Dataset:
         calling = event.assoc.requestor.ae_title.strip()
         address = event.assoc.requestor.address
-        data = event.encoded_dataset(include_meta=True)
-        future = asyncio.run_coroutine_threadsafe(self._store(calling, data), self.loop)
+        work: Coroutine[Any, Any, tuple[StoreStatus, str | None]]
+        path = _received_path(event)
+        if path is not None and self._store_file is not None:
+            work = _as_coroutine(self._store_file.store_file(calling, path))
+        else:
+            # Another handler (or a path-less event): the data set as bytes, with a meta header.
+            data = path.read_bytes() if path is not None else event.encoded_dataset(True)
+            work = self._store(calling, data)
+        future = asyncio.run_coroutine_threadsafe(work, self.loop)
         try:
             status, comment = future.result(timeout=self._timeout)
         except FutureTimeout:
@@ -200,22 +309,83 @@ class DicomListener:
         return _status(status, comment)
 
 
-def ingest_store_handler(ingestor: Ingestor) -> StoreHandler:
+def _received_path(event: evt.Event) -> Path | None:
+    try:
+        return Path(event.dataset_path)
+    except (AttributeError, TypeError):
+        return None
+
+
+async def _as_coroutine(
+    awaitable: Awaitable[tuple[StoreStatus, str | None]],
+) -> tuple[StoreStatus, str | None]:
+    return await awaitable
+
+
+def _stream_received_data_sets_to(spool_dir: Path) -> None:
+    """pynetdicom's chunked mode: each received data set goes to a file, never to memory.
+
+    pynetdicom writes it with ``NamedTemporaryFile`` in the default temporary directory; it
+    is pointed at the spool directory beside the objects, so that storing the file is a
+    rename on the same file system. Both settings are process-wide in pynetdicom.
+    """
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    _config.STORE_RECV_CHUNKED_DATASET = True
+    dimse_messages.NamedTemporaryFile = functools.partial(  # type: ignore[assignment]
+        NamedTemporaryFile, dir=spool_dir, prefix="assoc-"
+    )
+
+
+class IngestStoreHandler:
     """Store each received file through the one ingest path, for the caller's facility."""
 
-    async def store(calling: str, data: bytes) -> tuple[StoreStatus, str | None]:
-        facility = await ingestor.facility_for_ae(calling)
+    def __init__(self, ingestor: Ingestor) -> None:
+        self._ingestor = ingestor
+
+    @property
+    def spool_dir(self) -> Path:
+        return self._ingestor.spool_dir
+
+    async def __call__(self, calling: str, data: bytes) -> tuple[StoreStatus, str | None]:
+        facility = await self._ingestor.facility_for_ae(calling)
         if facility is None:
             return StoreStatus.NOT_AUTHORIZED, f"calling AE title {calling} is not configured"
-        try:
-            await ingestor.ingest(data, facility=facility, via=ReceivedVia.DIMSE, sender_ae=calling)
-        except InvalidDicom as exc:
-            return StoreStatus.CANNOT_UNDERSTAND, str(exc)
-        except DuplicateConflict as exc:
-            return StoreStatus.DUPLICATE_SOP_INSTANCE, str(exc)
-        return StoreStatus.SUCCESS, None
+        return await _outcome(
+            self._ingestor.ingest(data, facility=facility, via=ReceivedVia.DIMSE, sender_ae=calling)
+        )
 
-    return store
+    async def store_file(self, calling: str, path: Path) -> tuple[StoreStatus, str | None]:
+        facility = await self._ingestor.facility_for_ae(calling)
+        if facility is None:
+            return StoreStatus.NOT_AUTHORIZED, f"calling AE title {calling} is not configured"
+        return await _outcome(
+            self._ingestor.ingest_file(
+                path, facility=facility, via=ReceivedVia.DIMSE, sender_ae=calling
+            )
+        )
+
+
+async def _outcome(work: Awaitable[Stored]) -> tuple[StoreStatus, str | None]:
+    """The named status and error comment of one ingest."""
+    try:
+        stored = await work
+    except InvalidDicom as exc:
+        return StoreStatus.CANNOT_UNDERSTAND, str(exc)
+    except DuplicateConflict as exc:
+        return StoreStatus.DUPLICATE_SOP_INSTANCE, str(exc)
+    except StudyMismatch as exc:
+        return StoreStatus.DATA_SET_DOES_NOT_MATCH_SOP_CLASS, str(exc)
+    if stored.identity_conflicts:
+        return (
+            StoreStatus.COERCION_OF_DATA_ELEMENTS,
+            f"stored; differs from its study in {','.join(stored.identity_conflicts)}",
+        )
+    return StoreStatus.SUCCESS, None
+
+
+def ingest_store_handler(ingestor: Ingestor) -> IngestStoreHandler:
+    """Store each received file through the one ingest path, for the caller's facility."""
+    return IngestStoreHandler(ingestor)
 
 
 def _status(status: StoreStatus, comment: str | None) -> Dataset:

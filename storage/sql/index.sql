@@ -1,60 +1,18 @@
--- name: instance_existing
-select i.dataset_sha256, st.facility_id, i.object_key
-from instance i join series se on se.id = i.series_id join study st on st.id = se.study_id
-where i.sop_instance_uid = $1;
+-- name: ingest_instance
+-- Patient, study, series and instance in one statement (migration 0030); raises TM409 on
+-- a refusal.
+select o_outcome, o_study_id, o_object_key, o_conflicts, o_late
+from ingest_instance($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                     $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28);
 
--- name: patient_upsert
-insert into patient (issuer_facility_id, patient_id, name, birth_date, sex)
-values ($1, $2, $3, $4, $5)
-on conflict (issuer_facility_id, patient_id) do update
-    set name = coalesce(patient.name, excluded.name),
-        birth_date = coalesce(patient.birth_date, excluded.birth_date),
-        sex = coalesce(patient.sex, excluded.sex)
-returning id;
+-- name: identity_conflicts_of_study
+select c.at, c.sop_instance_uid, c.attribute, c.study_value, c.instance_value
+from ingest_identity_conflict c
+where c.study_id = $1
+order by c.id;
 
--- name: study_upsert
-insert into study (study_instance_uid, facility_id, patient_ref, accession_number, study_date,
-                   study_time, description, referring_physician, priority, clinical_question)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-on conflict (study_instance_uid) do update
-    set last_received_at = now(),
-        priority = case
-            when excluded.priority = 'high' or study.priority = 'high' then 'high'
-            when excluded.priority = 'medium' or study.priority = 'medium' then 'medium'
-            else 'low' end,
-        clinical_question = coalesce(study.clinical_question, excluded.clinical_question)
-returning id, facility_id, state, (xmax = 0) as inserted;
-
--- name: series_upsert
-insert into series (study_id, series_instance_uid, modality, series_number, description, body_part)
-values ($1, $2, $3, $4, $5, $6)
-on conflict (series_instance_uid) do update set modality = coalesce(series.modality, excluded.modality)
-returning id, study_id, (xmax = 0) as inserted;
-
--- name: instance_insert
-insert into instance (series_id, sop_instance_uid, sop_class_uid, transfer_syntax_uid,
-                      instance_number, object_key, size_bytes, dataset_sha256, sender_ae,
-                      received_via, metadata_zlib)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-on conflict (sop_instance_uid) do nothing
-returning id;
-
--- name: series_count_instance
-update series set num_instances = num_instances + 1 where id = $1;
-
--- name: study_count_instance
-update study
-set num_instances = num_instances + 1,
-    num_series = num_series + $2,
-    modalities = case when $3::text is null or $3 = any(modalities) then modalities
-                      else array_append(modalities, $3) end,
-    last_received_at = now()
-where id = $1;
-
--- name: event_insert
-insert into event (kind, facility_id, study_id, case_id, report_id, user_id, detail)
-values ($1, $2, $3, $4, $5, $6, coalesce($7::jsonb, '{}'::jsonb))
-returning id;
+-- name: ae_facility_codes
+select a.ae_title, f.code from facility_ae a join facility f on f.id = a.facility_id;
 
 -- name: rejection_insert
 insert into ingest_rejection (facility_id, sender_ae, sop_instance_uid, reason, object_key)

@@ -1,0 +1,86 @@
+"""A TCP proxy for fault tests: forwards to a server until it is cut, then refuses."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+
+class TcpProxy:
+    """Listens on a loopback port and forwards each connection to ``target``.
+
+    ``cut()`` closes every open connection and stops listening (new connections are refused);
+    ``restore()`` listens on the same port again. ``cut_after_bytes`` cuts by itself once that
+    many bytes went from clients to the server, so a test can cut in the middle of a transfer.
+    """
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self._target = (target_host, target_port)
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.port = 0
+        self.upstream_bytes = 0
+        self.cut_after_bytes: int | None = None
+        self.was_cut = asyncio.Event()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(
+            self._handle, "127.0.0.1", self.port, reuse_address=True
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def restore(self) -> None:
+        await self.start()
+
+    def cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+        self.was_cut.set()
+
+    async def close(self) -> None:
+        self.cut()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self._target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers.update((writer, up_writer))
+        await asyncio.gather(
+            self._pipe(reader, up_writer, upstream=True),
+            self._pipe(up_reader, writer, upstream=False),
+            return_exceptions=True,
+        )
+        for w in (writer, up_writer):
+            self._writers.discard(w)
+            w.transport.abort()
+
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, upstream: bool
+    ) -> None:
+        try:
+            while chunk := await reader.read(16 * 1024):
+                if upstream:
+                    self.upstream_bytes += len(chunk)
+                    if self.cut_after_bytes is not None and (
+                        self.upstream_bytes >= self.cut_after_bytes
+                    ):
+                        self.cut_after_bytes = None
+                        self.cut()
+                        return
+                writer.write(chunk)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                writer.transport.abort()
