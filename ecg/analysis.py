@@ -1,0 +1,305 @@
+"""The ECG analysis recipe: check, clean, detect, delineate, measure, state.
+
+:func:`analyze_ecg` is the one entry point; each step is a public function of its own module
+(:mod:`ecg.filters`, :mod:`ecg.detect`, :mod:`ecg.delineate`, :mod:`ecg.measure`,
+:mod:`ecg.statements`), so each is tested on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage
+
+from ecg.delineate import (
+    BeatFiducials,
+    compute_median_beat,
+    delineate_beats,
+    delineate_median_beat,
+)
+from ecg.detect import detect_r_peaks
+from ecg.errors import EcgError
+from ecg.filters import MainsFrequency, clean_ecg, remove_mains_interference
+from ecg.measure import measure_axes, measure_intervals, measure_rhythm, measure_st_deviation
+from ecg.record import EcgRecord
+from ecg.statements import Statement, compose_statements
+
+__all__ = [
+    "MEASUREMENT_KEYS",
+    "EcgAnalysis",
+    "SignalQuality",
+    "analyze_ecg",
+    "assess_signal_quality",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+#: Keys of :attr:`EcgAnalysis.measurements` (always all present; ``None`` if unmeasured).
+MEASUREMENT_KEYS: tuple[str, ...] = (
+    "heart_rate_bpm",
+    "rr_ms",
+    "rr_sdnn_ms",
+    "rr_rmssd_ms",
+    "rr_max_ms",
+    "p_ms",
+    "pr_ms",
+    "qrs_ms",
+    "qt_ms",
+    "qtc_bazett_ms",
+    "qtc_fridericia_ms",
+    "p_axis_deg",
+    "qrs_axis_deg",
+    "t_axis_deg",
+)
+#: Shortest record analysed, seconds.
+MIN_DURATION_S = 2.0
+#: A lead whose peak-to-peak range stays under this is flat (electrode off).
+FLAT_LEAD_UV = 20.0
+#: A lead whose high-frequency residue (above the muscle-noise cut-off) exceeds this is noisy.
+NOISY_LEAD_UV = 60.0
+LOW_SAMPLING_RATE_HZ = 250.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignalQuality:
+    """Which leads are usable: flat (electrode off) and noisy lead names, and notes."""
+
+    leads_off: list[str] = field(default_factory=list)
+    noisy_leads: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class EcgAnalysis:
+    """The result of :func:`analyze_ecg`.
+
+    Parameters
+    ----------
+    sampling_rate_hz
+        Of the record; every sample index below counts at this rate from its first sample.
+    leads
+        Lead names of the record (and of the median-beat rows).
+    measurements
+        :data:`MEASUREMENT_KEYS` to values in the unit of each key, ``None`` if unmeasured.
+    st_deviation_uv
+        ST deviation at J + 60 ms per lead, microvolts (positive: elevation).
+    r_peaks
+        R-peak sample indices, increasing.
+    beats
+        Fiducials of each beat (one per R peak), record sample indices.
+    median_beat_uv
+        Representative beat, microvolts, ``(n_leads, n_samples)``; ``None`` with too few beats.
+    median_r_index
+        R-peak column of `median_beat_uv`.
+    median_fiducials
+        Fiducials of the median beat, column indices into `median_beat_uv`.
+    statements
+        For the reader to confirm.
+    suspected_stemi
+        ST elevation meets the STEMI criterion in two contiguous leads: the service raises
+        the case to the STEMI priority.
+    warnings
+        Signal-quality and input notes, English.
+    """
+
+    sampling_rate_hz: float
+    leads: tuple[str, ...]
+    measurements: dict[str, float | None]
+    st_deviation_uv: dict[str, float]
+    r_peaks: npt.NDArray[np.int64]
+    beats: tuple[BeatFiducials, ...]
+    median_beat_uv: FloatArray | None
+    median_r_index: int | None
+    median_fiducials: BeatFiducials | None
+    statements: tuple[Statement, ...]
+    suspected_stemi: bool
+    warnings: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the ``telemed ecg analyze --json`` object, without ``path``).
+
+        The measurements appear both under ``"measurements"`` and at the top level, so the
+        JSON line has the measurements beside ``"r_peaks"`` and ``"beats"`` (sample indices or
+        ``null``, at :attr:`sampling_rate_hz`).
+        """
+        measurements = {k: _round(v) for k, v in self.measurements.items()}
+        median: dict[str, Any] | None = None
+        if self.median_beat_uv is not None and self.median_fiducials is not None:
+            median = {
+                "leads": list(self.leads),
+                "samples_uv": np.round(self.median_beat_uv, 1).tolist(),
+                "r_index": self.median_r_index,
+                "fiducials": self.median_fiducials.to_dict(),
+            }
+        return {
+            **measurements,
+            "sampling_rate_hz": self.sampling_rate_hz,
+            "leads": list(self.leads),
+            "measurements": measurements,
+            "st_deviation_uv": {k: round(v, 1) for k, v in self.st_deviation_uv.items()},
+            "r_peaks": [int(p) for p in self.r_peaks],
+            "beats": [b.to_dict() for b in self.beats],
+            "median_beat": median,
+            "statements": [s.to_dict() for s in self.statements],
+            "suspected_stemi": self.suspected_stemi,
+            "warnings": list(self.warnings),
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 1)
+
+
+def assess_signal_quality(
+    samples_uv: npt.ArrayLike, sampling_rate_hz: float, leads: tuple[str, ...]
+) -> SignalQuality:
+    """Find flat (electrode off) and noisy leads.
+
+    Parameters
+    ----------
+    samples_uv
+        Raw signal, microvolts, ``(n_leads, n_samples)``.
+    sampling_rate_hz
+        Samples per second.
+    leads
+        Lead names, one per row.
+
+    Returns
+    -------
+    SignalQuality
+        Flat leads (range under 20 µV), noisy leads (residue above 40 Hz, after the mains
+        notch, over 60 µV RMS), and warnings naming them.
+    """
+    data = np.asarray(samples_uv, dtype=np.float64)
+    fs = float(sampling_rate_hz)
+    off = [leads[i] for i in range(data.shape[0]) if np.ptp(data[i]) < FLAT_LEAD_UV]
+    noisy: list[str] = []
+    if 0.45 * fs > 40.0 and data.shape[1] > 30:
+        # Residue after removing everything an ECG holds below 40 Hz and both mains
+        # frequencies: muscle noise, electrode artefact.
+        notched = remove_mains_interference(data, fs, mains=MainsFrequency.HZ_50)
+        notched = remove_mains_interference(notched, fs, mains=MainsFrequency.HZ_60)
+        width = max(3, round(0.025 * fs))
+        smooth = ndimage.uniform_filter1d(notched, size=width, axis=1, mode="nearest")
+        residue = notched - smooth
+        rms = np.sqrt(np.mean(residue * residue, axis=1))
+        noisy = [
+            leads[i] for i in range(data.shape[0]) if rms[i] > NOISY_LEAD_UV and leads[i] not in off
+        ]
+    notes: list[str] = []
+    if off:
+        notes.append(f"flat lead(s), electrode off?: {', '.join(off)}")
+    if noisy:
+        notes.append(f"noisy lead(s): {', '.join(noisy)}")
+    return SignalQuality(leads_off=off, noisy_leads=noisy, warnings=notes)
+
+
+def _rhythm_features(
+    r_peaks: npt.NDArray[np.int64], beats: list[BeatFiducials]
+) -> tuple[float, float | None, int]:
+    p_fraction = (
+        sum(1 for b in beats if b.p_on is not None and b.p_off is not None) / len(beats)
+        if beats
+        else 0.0
+    )
+    rr = np.diff(r_peaks).astype(np.float64)
+    irregularity: float | None = None
+    premature = 0
+    if rr.size >= 3:
+        irregularity = float(np.median(np.abs(np.diff(rr))) / np.median(rr))
+        local = ndimage.median_filter(rr, size=min(rr.size, 9), mode="nearest")
+        premature = int(np.sum((rr < 0.8 * local)[:-1] & (rr[1:] > 1.05 * local[1:])))
+    return p_fraction, irregularity, premature
+
+
+def analyze_ecg(record: EcgRecord, *, mains: MainsFrequency = MainsFrequency.HZ_50) -> EcgAnalysis:
+    """Analyse a resting or ambulatory ECG of any number of leads.
+
+    The recipe: check the input, clean every lead, detect QRS complexes on all usable leads
+    together, delineate each beat and the median beat, measure, and word the statements.
+
+    Parameters
+    ----------
+    record
+        Any :class:`~ecg.record.EcgRecord` (1 to 15 leads, any sampling rate above 100 Hz
+        for meaningful intervals).
+    mains
+        Mains frequency to notch (50 Hz in China).
+
+    Returns
+    -------
+    EcgAnalysis
+        Sample indices at the record's own sampling rate.
+
+    Raises
+    ------
+    EcgError
+        The record is shorter than 2 s, or holds non-finite samples.
+    """
+    fs = record.sampling_rate_hz
+    raw = np.asarray(record.samples_uv, dtype=np.float64)
+    if raw.size == 0 or raw.ndim != 2:
+        raise EcgError("the ECG holds no samples")
+    if not np.isfinite(raw).all():
+        raise EcgError("the ECG holds NaN or infinite samples; the reader must drop or repair them")
+    if record.duration_s < MIN_DURATION_S:
+        raise EcgError(
+            f"the ECG is {record.duration_s:.2f} s long; at least {MIN_DURATION_S:g} s are "
+            "needed to analyse it"
+        )
+    warnings: list[str] = []
+    if fs < LOW_SAMPLING_RATE_HZ:
+        warnings.append(f"low sampling rate {fs:g} Hz: intervals are less precise")
+    quality = assess_signal_quality(raw, fs, record.leads)
+    warnings.extend(quality.warnings)
+    usable = [i for i, name in enumerate(record.leads) if name not in quality.leads_off]
+
+    clean = clean_ecg(raw, fs, mains=mains)
+    r_peaks = detect_r_peaks(clean[usable], fs) if usable else np.zeros(0, dtype=np.int64)
+    beats = delineate_beats(clean, fs, r_peaks) if r_peaks.size else []
+    median = compute_median_beat(clean, fs, r_peaks) if r_peaks.size >= 2 else None
+    median_fiducials = delineate_median_beat(median, fs) if median is not None else None
+
+    measurements: dict[str, float | None] = dict.fromkeys(MEASUREMENT_KEYS)
+    measurements.update(measure_rhythm(r_peaks, fs))
+    st_deviation: dict[str, float] = {}
+    if median is not None and median_fiducials is not None:
+        measurements.update(measure_intervals(median_fiducials, fs, measurements["rr_ms"]))
+        measurements.update(measure_axes(median.samples_uv, record.leads, median_fiducials, fs))
+        st_deviation = measure_st_deviation(median.samples_uv, record.leads, median_fiducials, fs)
+        for name in quality.leads_off:
+            st_deviation.pop(name, None)
+
+    p_fraction, irregularity, premature = _rhythm_features(r_peaks, beats)
+    sex = record.patient.sex.value if record.patient.sex is not None else None
+    statements, suspected_stemi = compose_statements(
+        measurements,
+        st_deviation_uv=st_deviation,
+        p_wave_fraction=p_fraction,
+        rr_irregularity=irregularity,
+        n_premature=premature,
+        sampling_rate_hz=fs,
+        leads_off=quality.leads_off,
+        noisy_leads=quality.noisy_leads,
+        sex=sex,
+        age_years=record.patient.age_years,
+    )
+    if r_peaks.size == 0:
+        warnings.append("no QRS complex detected")
+    return EcgAnalysis(
+        sampling_rate_hz=fs,
+        leads=record.leads,
+        measurements=measurements,
+        st_deviation_uv=st_deviation,
+        r_peaks=r_peaks,
+        beats=tuple(beats),
+        median_beat_uv=median.samples_uv if median is not None else None,
+        median_r_index=median.r_index if median is not None else None,
+        median_fiducials=median_fiducials,
+        statements=tuple(statements),
+        suspected_stemi=suspected_stemi,
+        warnings=tuple(warnings),
+    )

@@ -1,0 +1,468 @@
+"""Wave delineation: P, QRS and T boundaries per beat and on the median (representative) beat.
+
+Boundaries are *global* (all leads together), as in the 12-lead programs whose intervals
+readers are used to:
+
+* QRS onset and offset come from the spatial velocity (the norm over leads of the signal's
+  slope): the QRS is where it stays above a fraction of its peak.
+* T and P waves are located on the first principal component of their search window across
+  the leads (a lead combination in which the wave is largest, with its polarity kept);
+  the wave peak is its largest deviation from the isoelectric level, and its ends are found
+  with the trapezium-area method (Vázquez-Seisdedos et al., 2011), which is robust to noise
+  and to a baseline that is not quite flat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage
+from scipy import signal as sps
+
+from ecg.errors import EcgError
+
+__all__ = [
+    "BeatFiducials",
+    "MedianBeat",
+    "compute_median_beat",
+    "delineate_beats",
+    "delineate_median_beat",
+]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+#: Spatial-velocity fractions of its QRS peak that mark QRS onset and offset.
+QRS_ONSET_FRACTION = 0.06
+QRS_OFFSET_FRACTION = 0.10
+#: How long the velocity must stay below the fraction (s).
+QRS_HOLD_S = 0.012
+QRS_SEARCH_BEFORE_S = 0.16
+QRS_SEARCH_AFTER_S = 0.20
+#: P wave search window before QRS onset (s).
+P_SEARCH_S = 0.30
+P_GAP_S = 0.04
+#: A P wave must stand this many times above the window's noise, and above this amplitude.
+P_MIN_SNR = 3.0
+P_MIN_UV = 20.0
+#: T wave search window after QRS offset (s): from offset + start to R + min(...) below.
+T_START_AFTER_QRS_S = 0.06
+T_STEEP_S = 0.15
+T_SPAN_S = 0.10
+P_STEEP_S = 0.06
+P_SPAN_S = 0.04
+#: Median beat: leads whose wave reaches this share of the largest take part in the global
+#: P onset and T end, which are this percentile of the latest (earliest) lead.
+GLOBAL_LEAD_FRACTION = 0.3
+GLOBAL_PERCENTILE = 80.0
+#: Median beat window around the R peak (s).
+MEDIAN_BEFORE_S = 0.40
+MEDIAN_AFTER_S = 0.70
+
+
+@dataclass(frozen=True, kw_only=True)
+class BeatFiducials:
+    """Wave boundaries of one beat, as sample indices (``None``: not found).
+
+    For a beat of a record the indices count from the record's first sample; for the median
+    beat they count from the first sample of :attr:`MedianBeat.samples_uv`.
+    """
+
+    p_on: int | None = None
+    p_off: int | None = None
+    qrs_on: int | None = None
+    qrs_off: int | None = None
+    t_peak: int | None = None
+    t_off: int | None = None
+
+    def shifted(self, offset: int) -> BeatFiducials:
+        """The same fiducials with `offset` samples added to each one found."""
+
+        def move(value: int | None) -> int | None:
+            return None if value is None else value + offset
+
+        return BeatFiducials(
+            p_on=move(self.p_on),
+            p_off=move(self.p_off),
+            qrs_on=move(self.qrs_on),
+            qrs_off=move(self.qrs_off),
+            t_peak=move(self.t_peak),
+            t_off=move(self.t_off),
+        )
+
+    def to_dict(self) -> dict[str, int | None]:
+        """The six fiducials by name (JSON-ready)."""
+        return {
+            "p_on": self.p_on,
+            "p_off": self.p_off,
+            "qrs_on": self.qrs_on,
+            "qrs_off": self.qrs_off,
+            "t_peak": self.t_peak,
+            "t_off": self.t_off,
+        }
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class MedianBeat:
+    """The representative beat: the sample-wise median of the dominant beats.
+
+    Parameters
+    ----------
+    samples_uv
+        Microvolts, shape ``(n_leads, n_samples)``, lead order as in the record.
+    r_index
+        Sample of the R peak within `samples_uv`.
+    n_beats
+        How many beats the median was taken over.
+    rr_s
+        Median RR interval of those beats, seconds.
+    """
+
+    samples_uv: FloatArray
+    r_index: int
+    n_beats: int
+    rr_s: float
+
+
+def _check(signals_uv: npt.ArrayLike, sampling_rate_hz: float) -> FloatArray:
+    if not np.isfinite(sampling_rate_hz) or sampling_rate_hz <= 0:
+        raise EcgError(f"sampling_rate_hz must be a finite number > 0, got {sampling_rate_hz!r}")
+    data = np.asarray(signals_uv, dtype=np.float64)
+    if data.ndim == 1:
+        data = data[np.newaxis, :]
+    if data.ndim != 2:
+        raise EcgError(f"signals must have shape (n_leads, n_samples), got {data.shape}")
+    if not np.isfinite(data).all():
+        raise EcgError("signals hold NaN or infinite values")
+    return data
+
+
+def _smooth(data: FloatArray, samples: int) -> FloatArray:
+    if samples <= 1:
+        return data
+    out: FloatArray = ndimage.uniform_filter1d(data, size=samples, axis=-1, mode="nearest")
+    return out
+
+
+def _spatial_velocity(window: FloatArray, fs: float) -> FloatArray:
+    smooth = _smooth(window, max(1, round(0.008 * fs)))
+    slope = np.gradient(smooth, axis=1) * fs
+    result: FloatArray = np.sqrt(np.sum(slope * slope, axis=0))
+    return result
+
+
+def _stays_below(below: npt.NDArray[np.bool_], hold: int) -> npt.NDArray[np.bool_]:
+    """``out[i]``: ``below[i : i + hold]`` are all true (clipped at the end)."""
+    if hold <= 1:
+        return below
+    counts = np.convolve(below.astype(np.int32), np.ones(hold, dtype=np.int32), mode="full")
+    # counts[i + hold - 1] counts below[i : i + hold]
+    run: npt.NDArray[np.bool_] = counts[hold - 1 : hold - 1 + below.size] >= np.minimum(
+        hold, below.size - np.arange(below.size)
+    )
+    return run
+
+
+def _qrs_bounds(window: FloatArray, r: int, fs: float) -> tuple[int | None, int | None]:
+    m = window.shape[1]
+    velocity = _spatial_velocity(window, fs)
+    around = max(1, round(0.05 * fs))
+    peak = float(np.max(velocity[max(0, r - around) : min(m, r + around + 1)]))
+    if peak <= 0:
+        return None, None
+    hold = max(1, round(QRS_HOLD_S * fs))
+    lo = max(0, r - round(QRS_SEARCH_BEFORE_S * fs))
+    hi = min(m, r + round(QRS_SEARCH_AFTER_S * fs))
+    onset: int | None = None
+    before = velocity[lo : r + 1][::-1] < QRS_ONSET_FRACTION * peak
+    quiet = _stays_below(before, hold)
+    hits = np.flatnonzero(quiet)
+    if hits.size:
+        onset = r - int(hits[0])
+    after = velocity[r:hi] < QRS_OFFSET_FRACTION * peak
+    quiet = _stays_below(after, hold)
+    hits = np.flatnonzero(quiet)
+    offset = r + int(hits[0]) if hits.size else None
+    return onset, offset
+
+
+def _principal(segment: FloatArray) -> FloatArray:
+    """First principal component of a multi-lead segment (one lead: the lead)."""
+    if segment.shape[0] == 1:
+        return segment[0].copy()
+    centred = segment - segment.mean(axis=1, keepdims=True)
+    u, _, _ = np.linalg.svd(centred, full_matrices=False)
+    direction = u[:, 0]
+    result: FloatArray = direction @ segment
+    return result
+
+
+def _trapezium(
+    curve: FloatArray, peak: int, limit: int, steep_s: float, span_s: float, fs: float
+) -> int | None:
+    """Trapezium-area end of a wave whose peak is at `peak`, searching towards `limit`.
+
+    `curve` is oriented so the wave is positive; works in both directions. The point of
+    steepest descent is looked for within `steep_s` of the peak, and the end within
+    `span_s` after that point.
+    """
+    step = 1 if limit >= peak else -1
+    if abs(limit - peak) < 3:
+        return None
+    idx = np.arange(peak, limit, step)
+    values = curve[idx]
+    slope = np.diff(values)
+    reach = max(1, min(slope.size, round(steep_s * fs)))
+    xm = int(np.argmin(slope[:reach]))
+    xr = min(idx.size - 1, xm + max(2, round(span_s * fs)))
+    if xr <= xm:
+        return None
+    positions = np.arange(xm, xr + 1)
+    area = 0.5 * (values[xm] - values[positions]) * (2 * xr - positions - xm)
+    return int(idx[xm + int(np.argmax(area))])
+
+
+def _delineate_window(
+    window: FloatArray,
+    r: int,
+    rr_s: float,
+    fs: float,
+    *,
+    lowpass: FloatArray | None = None,
+    global_ends: bool = False,
+) -> BeatFiducials:
+    """Delineate one beat inside `window` (``(n_leads, m)``, R at column `r`)."""
+    m = window.shape[1]
+    qrs_on, qrs_off = _qrs_bounds(window, r, fs)
+    slow = lowpass if lowpass is not None else window
+    if qrs_on is None or qrs_off is None:
+        return BeatFiducials(qrs_on=qrs_on, qrs_off=qrs_off)
+    iso_lo = max(0, qrs_on - round(0.02 * fs))
+    baseline = np.median(slow[:, iso_lo : qrs_on + 1], axis=1, keepdims=True)
+    level = slow - baseline
+    # T wave
+    t_peak: int | None = None
+    t_off: int | None = None
+    rr = rr_s if np.isfinite(rr_s) and rr_s > 0 else 1.0
+    t_lo = qrs_off + round(T_START_AFTER_QRS_S * fs)
+    t_hi = min(m - 1, r + round(min(0.16 + 0.5 * rr, rr - 0.1, 0.8) * fs))
+    if t_hi - t_lo > round(0.06 * fs):
+        component = _principal(level[:, t_lo:t_hi])
+        peak_rel = int(np.argmax(np.abs(component)))
+        sign = 1.0 if component[peak_rel] >= 0 else -1.0
+        t_peak = t_lo + peak_rel
+        curve = np.zeros(m)
+        curve[t_lo:t_hi] = sign * component
+        span_end = min(t_hi, t_peak + round(0.5 * rr * fs))
+        t_off = _trapezium(curve, t_peak, span_end, T_STEEP_S, T_SPAN_S, fs)
+        if global_ends and t_off is not None:
+            t_off = _latest_lead_end(level, t_lo, t_hi, span_end, t_off, fs)
+    # P wave
+    p_on: int | None = None
+    p_off: int | None = None
+    p_hi = qrs_on - round(P_GAP_S * fs)
+    p_lo = max(0, qrs_on - round(min(P_SEARCH_S, 0.45 * rr) * fs))
+    if p_hi - p_lo > round(0.08 * fs):
+        segment = level[:, p_lo : qrs_on + 1]
+        component = _principal(segment)
+        component = component - component[-1]
+        search = component[: p_hi - p_lo]
+        peak_rel = int(np.argmax(np.abs(search)))
+        amplitude = abs(float(search[peak_rel]))
+        noise = float(np.median(np.abs(np.diff(search)))) * fs * 0.01 + 1e-9
+        if amplitude >= P_MIN_UV and amplitude >= P_MIN_SNR * noise:
+            sign = 1.0 if search[peak_rel] >= 0 else -1.0
+            curve = np.zeros(m)
+            curve[p_lo : qrs_on + 1] = sign * component
+            p_peak = p_lo + peak_rel
+            p_off = _trapezium(curve, p_peak, qrs_on - round(0.01 * fs), P_STEEP_S, P_SPAN_S, fs)
+            p_on = _trapezium(curve, p_peak, p_lo, P_STEEP_S, P_SPAN_S, fs)
+            if global_ends and p_on is not None:
+                p_on = _earliest_lead_start(level, p_lo, p_hi, p_on, fs)
+    return BeatFiducials(
+        p_on=p_on, p_off=p_off, qrs_on=qrs_on, qrs_off=qrs_off, t_peak=t_peak, t_off=t_off
+    )
+
+
+def _lead_amplitudes(level: FloatArray, lo: int, hi: int) -> tuple[FloatArray, IntArray]:
+    segment = level[:, lo:hi]
+    peaks = np.argmax(np.abs(segment), axis=1)
+    amplitude = np.abs(segment[np.arange(segment.shape[0]), peaks])
+    return amplitude, peaks.astype(np.int64)
+
+
+def _latest_lead_end(
+    level: FloatArray, lo: int, hi: int, limit: int, combined: int, fs: float
+) -> int:
+    """Global T end: the latest trapezium end over the leads with a large T wave."""
+    amplitude, peaks = _lead_amplitudes(level, lo, hi)
+    ends = [combined]
+    for i in np.flatnonzero(amplitude >= GLOBAL_LEAD_FRACTION * amplitude.max()):
+        peak = lo + int(peaks[i])
+        sign = 1.0 if level[i, peak] >= 0 else -1.0
+        end = _trapezium(sign * level[i], peak, limit, T_STEEP_S, T_SPAN_S, fs)
+        if end is not None:
+            ends.append(end)
+    return int(np.percentile(ends, GLOBAL_PERCENTILE))
+
+
+def _earliest_lead_start(level: FloatArray, lo: int, hi: int, combined: int, fs: float) -> int:
+    """Global P onset: the earliest trapezium start over the leads with a large P wave."""
+    amplitude, peaks = _lead_amplitudes(level, lo, hi)
+    starts = [combined]
+    for i in np.flatnonzero(amplitude >= GLOBAL_LEAD_FRACTION * amplitude.max()):
+        peak = lo + int(peaks[i])
+        sign = 1.0 if level[i, peak] >= 0 else -1.0
+        start = _trapezium(sign * level[i], peak, lo, P_STEEP_S, P_SPAN_S, fs)
+        if start is not None:
+            starts.append(start)
+    return int(np.percentile(starts, 100 - GLOBAL_PERCENTILE))
+
+
+def _lowpass(data: FloatArray, fs: float, cutoff_hz: float = 15.0) -> FloatArray:
+    if cutoff_hz >= 0.45 * fs or data.shape[1] < 30:
+        return data
+    sos = sps.butter(2, cutoff_hz, fs=fs, output="sos")
+    out: FloatArray = sps.sosfiltfilt(sos, data, axis=1)
+    return out
+
+
+def delineate_beats(
+    signals_uv: npt.ArrayLike, sampling_rate_hz: float, r_peaks: npt.ArrayLike
+) -> list[BeatFiducials]:
+    """Delineate every beat of a record.
+
+    Parameters
+    ----------
+    signals_uv
+        Filtered signal (baseline wander removed), microvolts, ``(n_leads, n_samples)`` or
+        ``(n_samples,)``.
+    sampling_rate_hz
+        Samples per second.
+    r_peaks
+        R-peak sample indices, increasing (from :func:`ecg.detect.detect_r_peaks`).
+
+    Returns
+    -------
+    list of BeatFiducials
+        One per R peak, in record sample indices; a boundary that could not be found (or
+        would fall outside the record) is ``None``.
+
+    Raises
+    ------
+    EcgError
+        Bad shape, sampling rate or non-finite samples.
+    """
+    data = _check(signals_uv, sampling_rate_hz)
+    fs = float(sampling_rate_hz)
+    peaks = np.asarray(r_peaks, dtype=np.int64)
+    n = data.shape[1]
+    slow = _lowpass(data, fs)
+    rr = np.diff(peaks) / fs if peaks.size > 1 else np.array([1.0])
+    median_rr = float(np.median(rr)) if rr.size else 1.0
+    before = round(MEDIAN_BEFORE_S * fs)
+    result: list[BeatFiducials] = []
+    for k, r in enumerate(peaks):
+        rr_next = float(rr[k]) if k < rr.size and peaks.size > 1 else median_rr
+        rr_prev = float(rr[k - 1]) if k >= 1 else median_rr
+        rr_beat = min(rr_next, 1.6 * median_rr)
+        lo = max(0, int(r) - min(before, round(0.9 * rr_prev * fs)))
+        hi = min(n, int(r) + round(min(rr_beat, 1.2) * fs))
+        fid = _delineate_window(
+            data[:, lo:hi], int(r) - lo, rr_beat, fs, lowpass=slow[:, lo:hi]
+        ).shifted(lo)
+        result.append(fid)
+    return result
+
+
+def compute_median_beat(
+    signals_uv: npt.ArrayLike, sampling_rate_hz: float, r_peaks: npt.ArrayLike
+) -> MedianBeat | None:
+    """Build the representative beat from the dominant beats.
+
+    Beats are aligned on their R peaks (refined by cross-correlation with a first median);
+    premature beats (RR under 80 % of the median RR) and beats that do not resemble the
+    first median are left out.
+
+    Parameters
+    ----------
+    signals_uv
+        Filtered signal, microvolts, ``(n_leads, n_samples)``.
+    sampling_rate_hz
+        Samples per second.
+    r_peaks
+        R-peak sample indices.
+
+    Returns
+    -------
+    MedianBeat or None
+        ``None`` when fewer than two whole beats are available.
+
+    Raises
+    ------
+    EcgError
+        Bad shape, sampling rate or non-finite samples.
+    """
+    data = _check(signals_uv, sampling_rate_hz)
+    fs = float(sampling_rate_hz)
+    peaks = np.asarray(r_peaks, dtype=np.int64)
+    n = data.shape[1]
+    before = round(MEDIAN_BEFORE_S * fs)
+    after = round(MEDIAN_AFTER_S * fs)
+    inside = peaks[(peaks - before >= 0) & (peaks + after < n)]
+    if inside.size < 2:
+        return None
+    rr_all = np.diff(peaks) / fs
+    median_rr = float(np.median(rr_all)) if rr_all.size else 1.0
+    rr_prev = np.full(peaks.size, median_rr)
+    rr_prev[1:] = rr_all
+    prev_of = dict(zip(peaks.tolist(), rr_prev.tolist(), strict=True))
+    dominant = np.array([p for p in inside if prev_of[int(p)] >= 0.8 * median_rr], dtype=np.int64)
+    if dominant.size < 2:
+        dominant = inside
+    offsets = np.arange(-before, after + 1)
+    stack = data[:, dominant[:, None] + offsets[None, :]]  # (leads, beats, m)
+    first = np.median(stack, axis=1)
+    # Keep the beats that resemble the first median in the QRS region.
+    q = slice(before - round(0.08 * fs), before + round(0.08 * fs))
+    template = first[:, q].ravel()
+    template = template - template.mean()
+    shapes = stack[:, :, q].transpose(1, 0, 2).reshape(dominant.size, -1)
+    shapes = shapes - shapes.mean(axis=1, keepdims=True)
+    corr = shapes @ template / (np.linalg.norm(shapes, axis=1) * np.linalg.norm(template) + 1e-12)
+    good = corr >= 0.8
+    if good.sum() >= 2:
+        stack = stack[:, good, :]
+        dominant = dominant[good]
+    median: FloatArray = np.median(stack, axis=1)
+    rr_used = [prev_of[int(p)] for p in dominant]
+    return MedianBeat(
+        samples_uv=median,
+        r_index=before,
+        n_beats=int(dominant.size),
+        rr_s=float(np.median(rr_used)) if rr_used else median_rr,
+    )
+
+
+def delineate_median_beat(median: MedianBeat, sampling_rate_hz: float) -> BeatFiducials:
+    """Delineate the representative beat.
+
+    Parameters
+    ----------
+    median
+        From :func:`compute_median_beat`.
+    sampling_rate_hz
+        Samples per second.
+
+    Returns
+    -------
+    BeatFiducials
+        Indices into ``median.samples_uv``.
+    """
+    fs = float(sampling_rate_hz)
+    data = median.samples_uv
+    return _delineate_window(
+        data, median.r_index, median.rr_s, fs, lowpass=_lowpass(data, fs), global_ends=True
+    )

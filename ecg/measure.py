@@ -1,0 +1,217 @@
+"""Measurements: rate and RR variability, global intervals, frontal axes, ST deviation.
+
+Intervals are global (earliest onset to latest offset over all leads, taken from the median
+beat's fiducials), as 12-lead programs report them. Units are in every name.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from ecg.delineate import BeatFiducials
+
+__all__ = [
+    "ST_OFFSET_AFTER_J_S",
+    "measure_axes",
+    "measure_intervals",
+    "measure_rhythm",
+    "measure_st_deviation",
+]
+
+FloatArray = npt.NDArray[np.float64]
+#: ST deviation is read this long after the J point (QRS offset).
+ST_OFFSET_AFTER_J_S = 0.060
+#: Isoelectric (PR segment) level: the median over this span just before QRS onset.
+ISOELECTRIC_SPAN_S = 0.020
+
+
+def measure_rhythm(r_peaks: npt.ArrayLike, sampling_rate_hz: float) -> dict[str, float | None]:
+    """Heart rate and RR variability from the R peaks.
+
+    Parameters
+    ----------
+    r_peaks
+        R-peak sample indices, increasing.
+    sampling_rate_hz
+        Samples per second.
+
+    Returns
+    -------
+    dict
+        ``heart_rate_bpm`` (60 000 / mean RR), ``rr_ms`` (mean), ``rr_sdnn_ms`` (SD of RR),
+        ``rr_rmssd_ms`` (RMS of successive differences), ``rr_max_ms``; ``None`` when there
+        are fewer than two (three for the variability) beats.
+    """
+    peaks = np.asarray(r_peaks, dtype=np.float64)
+    rr_ms = np.diff(peaks) * 1000.0 / float(sampling_rate_hz)
+    result: dict[str, float | None] = dict.fromkeys(
+        ("heart_rate_bpm", "rr_ms", "rr_sdnn_ms", "rr_rmssd_ms", "rr_max_ms")
+    )
+    if rr_ms.size >= 1:
+        mean_rr = float(rr_ms.mean())
+        result["heart_rate_bpm"] = 60000.0 / mean_rr
+        result["rr_ms"] = mean_rr
+        result["rr_max_ms"] = float(rr_ms.max())
+    if rr_ms.size >= 2:
+        result["rr_sdnn_ms"] = float(rr_ms.std(ddof=1))
+        result["rr_rmssd_ms"] = float(np.sqrt(np.mean(np.diff(rr_ms) ** 2)))
+    return result
+
+
+def measure_intervals(
+    fiducials: BeatFiducials, sampling_rate_hz: float, rr_ms: float | None
+) -> dict[str, float | None]:
+    """PR, P and QRS durations, QT and the rate-corrected QTc of the representative beat.
+
+    Parameters
+    ----------
+    fiducials
+        Fiducials of the median beat (:func:`ecg.delineate.delineate_median_beat`).
+    sampling_rate_hz
+        Samples per second.
+    rr_ms
+        Mean RR interval for the QT correction, ms.
+
+    Returns
+    -------
+    dict
+        ``p_ms``, ``pr_ms``, ``qrs_ms``, ``qt_ms``, ``qtc_bazett_ms`` (QT / RR^1/2, RR in s),
+        ``qtc_fridericia_ms`` (QT / RR^1/3); ``None`` where a boundary is missing.
+    """
+    to_ms = 1000.0 / float(sampling_rate_hz)
+
+    def span(start: int | None, stop: int | None) -> float | None:
+        if start is None or stop is None or stop <= start:
+            return None
+        return (stop - start) * to_ms
+
+    qt = span(fiducials.qrs_on, fiducials.t_off)
+    result: dict[str, float | None] = {
+        "p_ms": span(fiducials.p_on, fiducials.p_off),
+        "pr_ms": span(fiducials.p_on, fiducials.qrs_on),
+        "qrs_ms": span(fiducials.qrs_on, fiducials.qrs_off),
+        "qt_ms": qt,
+        "qtc_bazett_ms": None,
+        "qtc_fridericia_ms": None,
+    }
+    if qt is not None and rr_ms is not None and rr_ms > 0:
+        rr_s = rr_ms / 1000.0
+        result["qtc_bazett_ms"] = qt / math.sqrt(rr_s)
+        result["qtc_fridericia_ms"] = qt / rr_s ** (1.0 / 3.0)
+    return result
+
+
+def _isoelectric(median_uv: FloatArray, fiducials: BeatFiducials, fs: float) -> FloatArray:
+    if fiducials.qrs_on is None:
+        baseline: FloatArray = np.median(median_uv, axis=1)
+        return baseline
+    stop = fiducials.qrs_on + 1
+    start = max(0, stop - 1 - round(ISOELECTRIC_SPAN_S * fs))
+    level: FloatArray = np.median(median_uv[:, start:stop], axis=1)
+    return level
+
+
+def _frontal_pair(
+    median_uv: FloatArray, leads: Sequence[str]
+) -> tuple[FloatArray, FloatArray] | None:
+    """Leads I and aVF, derived from the limb leads that are there."""
+    index = {name: i for i, name in enumerate(leads)}
+    get = {name: median_uv[i] for name, i in index.items()}
+    if "I" in get and "aVF" in get:
+        return get["I"], get["aVF"]
+    if "I" in get and "II" in get:
+        return get["I"], get["II"] - 0.5 * get["I"]
+    if "II" in get and "III" in get:
+        return get["II"] - get["III"], 0.5 * (get["II"] + get["III"])
+    return None
+
+
+def measure_axes(
+    median_uv: npt.ArrayLike,
+    leads: Sequence[str],
+    fiducials: BeatFiducials,
+    sampling_rate_hz: float,
+) -> dict[str, float | None]:
+    """Frontal-plane P, QRS and T axes from the net areas in leads I and aVF.
+
+    Parameters
+    ----------
+    median_uv
+        Median beat, microvolts, ``(n_leads, n_samples)``.
+    leads
+        Lead names, one per row.
+    fiducials
+        Fiducials of the median beat.
+    sampling_rate_hz
+        Samples per second.
+
+    Returns
+    -------
+    dict
+        ``p_axis_deg``, ``qrs_axis_deg``, ``t_axis_deg`` in degrees, in ``(-180, 180]``
+        (0° points to the patient's left, +90° down); ``None`` when the limb leads needed
+        (I and aVF, or two of I, II, III) or the wave's boundaries are missing.
+    """
+    data = np.asarray(median_uv, dtype=np.float64)
+    fs = float(sampling_rate_hz)
+    result: dict[str, float | None] = dict.fromkeys(("p_axis_deg", "qrs_axis_deg", "t_axis_deg"))
+    pair = _frontal_pair(data - _isoelectric(data, fiducials, fs)[:, None], leads)
+    if pair is None:
+        return result
+    lead_i, lead_avf = pair
+    spans = {
+        "p_axis_deg": (fiducials.p_on, fiducials.p_off),
+        "qrs_axis_deg": (fiducials.qrs_on, fiducials.qrs_off),
+        "t_axis_deg": (fiducials.qrs_off, fiducials.t_off),
+    }
+    for key, (start, stop) in spans.items():
+        if start is None or stop is None or stop <= start:
+            continue
+        x = float(np.sum(lead_i[start : stop + 1]))
+        y = float(np.sum(lead_avf[start : stop + 1]))
+        if x == 0 and y == 0:
+            continue
+        result[key] = math.degrees(math.atan2(y, x))
+    return result
+
+
+def measure_st_deviation(
+    median_uv: npt.ArrayLike,
+    leads: Sequence[str],
+    fiducials: BeatFiducials,
+    sampling_rate_hz: float,
+) -> dict[str, float]:
+    """ST deviation of each lead at J + 60 ms, relative to the PR-segment level.
+
+    Parameters
+    ----------
+    median_uv
+        Median beat, microvolts, ``(n_leads, n_samples)``.
+    leads
+        Lead names, one per row.
+    fiducials
+        Fiducials of the median beat (QRS onset and offset are needed).
+    sampling_rate_hz
+        Samples per second.
+
+    Returns
+    -------
+    dict
+        Lead name to deviation in microvolts (positive: elevation); empty when the QRS
+        boundaries are missing or J + 60 ms falls outside the median beat.
+    """
+    data = np.asarray(median_uv, dtype=np.float64)
+    fs = float(sampling_rate_hz)
+    if fiducials.qrs_on is None or fiducials.qrs_off is None:
+        return {}
+    point = fiducials.qrs_off + round(ST_OFFSET_AFTER_J_S * fs)
+    if point >= data.shape[1]:
+        return {}
+    baseline = _isoelectric(data, fiducials, fs)
+    half = max(0, round(0.004 * fs))
+    level = data[:, max(0, point - half) : point + half + 1].mean(axis=1)
+    return {name: float(level[i] - baseline[i]) for i, name in enumerate(leads)}

@@ -1,0 +1,323 @@
+"""Rhythm and morphology statements, worded for a reader to confirm.
+
+Every statement has a stable code (stored, searched and counted by the service) and its text
+in Chinese and English. The wording proposes ("suggestive of", "consider", "please confirm");
+the reader makes the diagnosis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+
+__all__ = [
+    "ST_ELEVATION_PAIRS",
+    "Statement",
+    "StatementCode",
+    "compose_statements",
+    "meets_stemi_criteria",
+]
+
+
+class StatementCode(Enum):
+    """Stable codes of the automatic statements (the values are stored; never rename)."""
+
+    SINUS_RHYTHM = "SINUS_RHYTHM"
+    SINUS_BRADYCARDIA = "SINUS_BRADYCARDIA"
+    SINUS_TACHYCARDIA = "SINUS_TACHYCARDIA"
+    IRREGULAR_RHYTHM_POSSIBLE_AF = "IRREGULAR_RHYTHM_POSSIBLE_AF"
+    PAUSE = "PAUSE"
+    PREMATURE_BEATS = "PREMATURE_BEATS"
+    LONG_PR = "LONG_PR"
+    SHORT_PR = "SHORT_PR"
+    WIDE_QRS = "WIDE_QRS"
+    LONG_QTC = "LONG_QTC"
+    LEFT_AXIS_DEVIATION = "LEFT_AXIS_DEVIATION"
+    RIGHT_AXIS_DEVIATION = "RIGHT_AXIS_DEVIATION"
+    ST_ELEVATION_STEMI_CRITERIA = "ST_ELEVATION_STEMI_CRITERIA"
+    LOW_SAMPLING_RATE = "LOW_SAMPLING_RATE"
+    POOR_SIGNAL_QUALITY = "POOR_SIGNAL_QUALITY"
+    LEAD_OFF = "LEAD_OFF"
+    NO_QRS_DETECTED = "NO_QRS_DETECTED"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Statement:
+    """One automatic statement: stable code plus Chinese and English text."""
+
+    code: StatementCode
+    text_zh: str
+    text_en: str
+
+    def to_dict(self) -> dict[str, str]:
+        """JSON-ready form: ``code``, ``text_zh``, ``text_en``."""
+        return {"code": self.code.value, "text_zh": self.text_zh, "text_en": self.text_en}
+
+
+#: Contiguous lead pairs for the ST-elevation criterion (same territory; precordial
+#: neighbours).
+ST_ELEVATION_PAIRS: tuple[tuple[str, str], ...] = (
+    ("II", "III"),
+    ("II", "aVF"),
+    ("III", "aVF"),
+    ("I", "aVL"),
+    ("I", "V6"),
+    ("aVL", "V6"),
+    ("V5", "V6"),
+    ("V1", "V2"),
+    ("V2", "V3"),
+    ("V3", "V4"),
+    ("V4", "V5"),
+)
+
+#: Heart-rate limits (bpm) for sinus bradycardia and tachycardia.
+BRADYCARDIA_BPM = 60.0
+TACHYCARDIA_BPM = 100.0
+PAUSE_MS = 2000.0
+LONG_PR_MS = 200.0
+SHORT_PR_MS = 120.0
+WIDE_QRS_MS = 120.0
+LONG_QTC_MALE_MS = 450.0
+LONG_QTC_FEMALE_MS = 460.0
+LEFT_AXIS_DEG = -30.0
+RIGHT_AXIS_DEG = 90.0
+
+
+def _st_threshold_uv(lead: str, sex: str | None, age_years: float | None) -> float:
+    """ST-elevation threshold at the J point (Fourth Universal Definition of MI)."""
+    if lead not in ("V2", "V3"):
+        return 100.0
+    if sex == "F":
+        return 150.0
+    if sex == "M":
+        return 250.0 if age_years is not None and age_years < 40 else 200.0
+    # Sex unknown: the lowest threshold, so a STEMI is not missed for want of a field.
+    return 150.0
+
+
+def meets_stemi_criteria(
+    st_deviation_uv: Mapping[str, float], *, sex: str | None = None, age_years: float | None = None
+) -> list[str]:
+    """Leads with ST elevation meeting the criterion in at least one contiguous pair.
+
+    Parameters
+    ----------
+    st_deviation_uv
+        ST deviation by lead, microvolts (from :func:`ecg.measure.measure_st_deviation`).
+    sex
+        ``"M"``, ``"F"`` or ``None`` (unknown: the lowest V2–V3 threshold is used).
+    age_years
+        Patient age; men under 40 have a higher V2–V3 threshold.
+
+    Returns
+    -------
+    list of str
+        The leads of every qualifying pair, in :data:`ST_ELEVATION_PAIRS` order, each once;
+        empty when the criterion is not met.
+    """
+
+    def elevated(lead: str) -> bool:
+        value = st_deviation_uv.get(lead)
+        return value is not None and value >= _st_threshold_uv(lead, sex, age_years)
+
+    leads: list[str] = []
+    for a, b in ST_ELEVATION_PAIRS:
+        if elevated(a) and elevated(b):
+            leads.extend(lead for lead in (a, b) if lead not in leads)
+    return leads
+
+
+def _make(code: StatementCode, zh: str, en: str) -> Statement:
+    return Statement(code=code, text_zh=zh, text_en=en)
+
+
+def compose_statements(
+    measurements: Mapping[str, float | None],
+    *,
+    st_deviation_uv: Mapping[str, float],
+    p_wave_fraction: float,
+    rr_irregularity: float | None,
+    n_premature: int,
+    sampling_rate_hz: float,
+    leads_off: list[str],
+    noisy_leads: list[str],
+    sex: str | None = None,
+    age_years: float | None = None,
+) -> tuple[list[Statement], bool]:
+    """Turn measurements and rhythm features into statements for the reader to confirm.
+
+    Parameters
+    ----------
+    measurements
+        Canonical measurement keys (``heart_rate_bpm``, ``pr_ms``, ``qrs_ms``,
+        ``qtc_bazett_ms``, ``qrs_axis_deg``, ``rr_max_ms`` …); ``None`` where unmeasured.
+    st_deviation_uv
+        ST deviation at J + 60 ms by lead, microvolts.
+    p_wave_fraction
+        Share of beats (0–1) with a P wave found before the QRS.
+    rr_irregularity
+        Median absolute successive RR difference over the median RR (0 for a perfectly
+        regular rhythm), ``None`` when there are too few beats.
+    n_premature
+        Number of premature beats (RR under 80 % of the local median RR).
+    sampling_rate_hz
+        Of the record (a warning below 250 Hz).
+    leads_off, noisy_leads
+        Lead names that are flat (lead off) or too noisy to measure.
+    sex, age_years
+        Patient sex (``"M"``, ``"F"``, ``None``) and age, for the QTc and ST thresholds.
+
+    Returns
+    -------
+    statements : list of Statement
+        In reading order: quality warnings, rhythm, conduction, axis, ST.
+    suspected_stemi : bool
+        ST elevation meets the criterion in two contiguous leads.
+    """
+    out: list[Statement] = []
+    if sampling_rate_hz < 250:
+        out.append(
+            _make(
+                StatementCode.LOW_SAMPLING_RATE,
+                f"采样率低（{sampling_rate_hz:g} Hz），间期测量精度下降，请人工核对",
+                f"Low sampling rate ({sampling_rate_hz:g} Hz): interval measurements are less "
+                "precise, please check them",
+            )
+        )
+    if leads_off:
+        names = ", ".join(leads_off)
+        out.append(
+            _make(
+                StatementCode.LEAD_OFF,
+                f"导联无信号（可能脱落）：{names}，请检查电极",
+                f"No signal in lead(s) {names} (lead off?): please check the electrodes",
+            )
+        )
+    if noisy_leads:
+        names = ", ".join(noisy_leads)
+        out.append(
+            _make(
+                StatementCode.POOR_SIGNAL_QUALITY,
+                f"信号干扰较大：{names}，自动分析可能不准确",
+                f"Poor signal quality (noise) in lead(s) {names}: automatic analysis may be "
+                "inaccurate",
+            )
+        )
+    rate = measurements.get("heart_rate_bpm")
+    if rate is None:
+        out.append(
+            _make(
+                StatementCode.NO_QRS_DETECTED,
+                "未检出 QRS 波群，无法自动分析，请人工判读",
+                "No QRS complexes detected: automatic analysis not possible, please read manually",
+            )
+        )
+        return out, False
+    irregular = rr_irregularity is not None and rr_irregularity > 0.08
+    if irregular and p_wave_fraction < 0.5:
+        out.append(
+            _make(
+                StatementCode.IRREGULAR_RHYTHM_POSSIBLE_AF,
+                "节律不规则，P 波不明显，提示心房颤动可能，请确认",
+                "Irregular rhythm without clear P waves, suggestive of atrial fibrillation; "
+                "please confirm",
+            )
+        )
+    elif p_wave_fraction >= 0.8:
+        if rate < BRADYCARDIA_BPM:
+            code, zh, en = StatementCode.SINUS_BRADYCARDIA, "窦性心动过缓", "sinus bradycardia"
+        elif rate > TACHYCARDIA_BPM:
+            code, zh, en = StatementCode.SINUS_TACHYCARDIA, "窦性心动过速", "sinus tachycardia"
+        else:
+            code, zh, en = StatementCode.SINUS_RHYTHM, "窦性心律", "sinus rhythm"
+        out.append(
+            _make(
+                code,
+                f"考虑{zh}（心率 {rate:.0f} 次/分），请确认",
+                f"Consistent with {en} (rate {rate:.0f} bpm); please confirm",
+            )
+        )
+    rr_max = measurements.get("rr_max_ms")
+    if rr_max is not None and rr_max > PAUSE_MS:
+        out.append(
+            _make(
+                StatementCode.PAUSE,
+                f"可见长间歇（最长 RR {rr_max / 1000:.1f} 秒），请确认",
+                f"Pause present (longest RR {rr_max / 1000:.1f} s); please confirm",
+            )
+        )
+    if n_premature > 0 and not irregular:
+        out.append(
+            _make(
+                StatementCode.PREMATURE_BEATS,
+                f"可见提前出现的搏动 {n_premature} 次，请确认类型",
+                f"Premature beats: {n_premature}; please confirm their origin",
+            )
+        )
+    pr = measurements.get("pr_ms")
+    if pr is not None and pr > LONG_PR_MS:
+        out.append(
+            _make(
+                StatementCode.LONG_PR,
+                f"PR 间期延长（{pr:.0f} ms），提示一度房室阻滞可能",
+                f"Long PR interval ({pr:.0f} ms), consider first-degree AV block",
+            )
+        )
+    elif pr is not None and pr < SHORT_PR_MS:
+        out.append(
+            _make(
+                StatementCode.SHORT_PR,
+                f"PR 间期缩短（{pr:.0f} ms），请确认",
+                f"Short PR interval ({pr:.0f} ms); please confirm",
+            )
+        )
+    qrs = measurements.get("qrs_ms")
+    if qrs is not None and qrs >= WIDE_QRS_MS:
+        out.append(
+            _make(
+                StatementCode.WIDE_QRS,
+                f"QRS 波群增宽（{qrs:.0f} ms），请确认传导异常类型",
+                f"Wide QRS ({qrs:.0f} ms): please assess the conduction abnormality",
+            )
+        )
+    qtc = measurements.get("qtc_bazett_ms")
+    limit = LONG_QTC_FEMALE_MS if sex != "M" else LONG_QTC_MALE_MS
+    if qtc is not None and qtc > limit:
+        out.append(
+            _make(
+                StatementCode.LONG_QTC,
+                f"QTc 延长（Bazett {qtc:.0f} ms），请确认",
+                f"Long QTc (Bazett {qtc:.0f} ms); please confirm",
+            )
+        )
+    axis = measurements.get("qrs_axis_deg")
+    if axis is not None and -90.0 <= axis < LEFT_AXIS_DEG:
+        out.append(
+            _make(
+                StatementCode.LEFT_AXIS_DEVIATION,
+                f"电轴左偏（{axis:.0f}°）",
+                f"Left axis deviation ({axis:.0f}°)",
+            )
+        )
+    elif axis is not None and axis > RIGHT_AXIS_DEG:
+        out.append(
+            _make(
+                StatementCode.RIGHT_AXIS_DEVIATION,
+                f"电轴右偏（{axis:.0f}°）",
+                f"Right axis deviation ({axis:.0f}°)",
+            )
+        )
+    stemi_leads = meets_stemi_criteria(st_deviation_uv, sex=sex, age_years=age_years)
+    if stemi_leads:
+        names = ", ".join(stemi_leads)
+        out.append(
+            _make(
+                StatementCode.ST_ELEVATION_STEMI_CRITERIA,
+                f"相邻导联 ST 段抬高达到 STEMI 标准（{names}），疑似急性 ST 段抬高型心肌梗死，"
+                "请立即判读",
+                f"ST elevation meeting STEMI criteria in contiguous leads ({names}): suspected "
+                "acute STEMI, read immediately",
+            )
+        )
+    return out, bool(stemi_leads)

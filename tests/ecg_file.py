@@ -1,0 +1,22 @@
+"""A real 12-lead DICOM ECG waveform (pydicom's test file) as a new instance of a patient."""
+
+from __future__ import annotations
+
+from pydicom import dcmread
+from pydicom.data import get_testdata_file
+from pydicom.uid import generate_uid
+
+from tests.factory import to_part10
+
+
+def make_ecg(*, patient_id: str, patient_name: str, study_uid: str | None = None) -> bytes:
+    path = get_testdata_file("waveform_ecg.dcm")
+    assert path is not None
+    ds = dcmread(path)
+    ds.StudyInstanceUID = study_uid or generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.SOPInstanceUID = generate_uid()
+    ds.PatientID = patient_id
+    ds.PatientName = patient_name
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    return to_part10(ds)

@@ -1,0 +1,176 @@
+"""The analysis recipe on real and synthetic ECGs: measurements, statements, STEMI, input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import wfdb
+
+from ecg import EcgFormat, EcgRecord
+from ecg.analysis import MEASUREMENT_KEYS, analyze_ecg
+from ecg.delineate import delineate_beats
+from ecg.detect import detect_r_peaks
+from ecg.errors import EcgError
+from ecg.filters import clean_ecg
+from ecg.statements import StatementCode, meets_stemi_criteria
+from tests.unit.ecg.conftest import read_file
+from tests.unit.ecg.signal_support import ECG_DATA, synthetic_record
+
+MUSE_FILES = [f"ge_muse_xml/braveheart_example{i}.xml" for i in range(1, 5)]
+
+
+@pytest.mark.parametrize("name", MUSE_FILES)
+def test_rate_and_axes_agree_with_ge_muse(name: str) -> None:
+    record = read_file(name)
+    device = record.device_measurements
+    ours = analyze_ecg(record).measurements
+    assert ours["heart_rate_bpm"] == pytest.approx(device["heart_rate_bpm"], abs=5.0)
+    for key in ("p_axis_deg", "qrs_axis_deg"):
+        assert ours[key] == pytest.approx(device[key], abs=15.0)
+
+
+@pytest.mark.xfail(reason="intervals are not yet within 10 ms of GE 12SL on every file")
+@pytest.mark.parametrize("name", MUSE_FILES)
+def test_intervals_agree_with_ge_muse_within_10_ms(name: str) -> None:
+    record = read_file(name)
+    ours = analyze_ecg(record).measurements
+    for key in ("pr_ms", "qrs_ms", "qt_ms"):
+        assert ours[key] == pytest.approx(record.device_measurements[key], abs=10.0)
+
+
+def test_ge_muse_example4_reads_as_wide_qrs_with_left_axis() -> None:
+    codes = {s.code for s in analyze_ecg(read_file(MUSE_FILES[3])).statements}
+    assert StatementCode.WIDE_QRS in codes
+    assert StatementCode.LEFT_AXIS_DEVIATION in codes
+
+
+def test_synthetic_inferior_st_elevation_is_flagged_as_suspected_stemi() -> None:
+    record = synthetic_record(st_uv={"II": 250.0, "III": 250.0, "aVF": 250.0})
+    analysis = analyze_ecg(record)
+    assert analysis.suspected_stemi
+    assert analysis.st_deviation_uv["III"] > 100.0
+    stemi = [s for s in analysis.statements if s.code is StatementCode.ST_ELEVATION_STEMI_CRITERIA]
+    assert len(stemi) == 1
+    assert "II" in stemi[0].text_en
+    assert "STEMI" in stemi[0].text_zh
+
+
+def test_synthetic_normal_ecg_is_not_flagged() -> None:
+    analysis = analyze_ecg(synthetic_record())
+    assert not analysis.suspected_stemi
+    assert analysis.measurements["heart_rate_bpm"] == pytest.approx(72.0, abs=1.0)
+    assert StatementCode.SINUS_RHYTHM in {s.code for s in analysis.statements}
+
+
+def test_ptb_infarction_record_shows_no_acute_st_elevation() -> None:
+    """PTB s0010_re (old infarction, woman, 81): ST below the STEMI thresholds."""
+    analysis = analyze_ecg(read_file("wfdb_12lead/s0010_re.hea"))
+    assert not analysis.suspected_stemi
+    assert analysis.measurements["heart_rate_bpm"] == pytest.approx(82.0, abs=5.0)
+    assert max(analysis.st_deviation_uv[lead] for lead in ("V1", "V2", "V3")) < 0.0
+
+
+def test_stemi_criteria_need_two_contiguous_leads() -> None:
+    assert meets_stemi_criteria({"II": 150.0, "V4": 150.0}) == []
+    assert meets_stemi_criteria({"V2": 160.0, "V3": 160.0}, sex="F") == ["V2", "V3"]
+    assert meets_stemi_criteria({"V2": 160.0, "V3": 160.0}, sex="M", age_years=50) == []
+
+
+def test_two_lead_mitdb_record_at_its_own_rate() -> None:
+    path = str(ECG_DATA / "mitdb" / "100")
+    raw = wfdb.rdrecord(path, sampto=360 * 30)
+    record = EcgRecord(
+        leads=tuple(raw.sig_name),
+        samples_uv=raw.p_signal.T * 1000.0,
+        sampling_rate_hz=float(raw.fs),
+        source_format=EcgFormat.WFDB,
+    )
+    analysis = analyze_ecg(record)
+    assert 30 <= analysis.r_peaks.size <= 45
+    assert len(analysis.beats) == analysis.r_peaks.size
+    assert analysis.measurements["qrs_axis_deg"] is None  # no limb-lead pair
+    assert analysis.measurements["qrs_ms"] is not None
+
+
+def test_qtdb_qrs_onsets_agree_with_cardiologist() -> None:
+    """Clinical check on development window sel100: mean QRS-onset error within 10 ms."""
+    path = str(ECG_DATA / "qtdb" / "sel100")
+    raw = wfdb.rdrecord(path)
+    fs = float(raw.fs)
+    clean = clean_ecg(raw.p_signal.T * 1000.0, fs)
+    peaks = detect_r_peaks(clean, fs)
+    beats = delineate_beats(clean, fs, peaks)
+    q1c = wfdb.rdann(path, "q1c")
+    onsets = [q1c.sample[i - 1] for i, s in enumerate(q1c.symbol) if s == "N" and i > 0]
+    errors = []
+    for onset in onsets:
+        k = int(np.argmin(np.abs(peaks - onset)))
+        found = beats[k].qrs_on
+        assert found is not None
+        errors.append((found - onset) * 1000.0 / fs)
+    assert abs(float(np.mean(errors))) < 10.0
+
+
+def test_to_dict_is_json_with_the_public_contract_keys() -> None:
+    analysis = analyze_ecg(synthetic_record())
+    data = json.loads(json.dumps(analysis.to_dict(), ensure_ascii=False))
+    for key in MEASUREMENT_KEYS:
+        assert key in data
+        assert key in data["measurements"]
+    assert data["r_peaks"] == [int(p) for p in analysis.r_peaks]
+    assert set(data["beats"][0]) == {"p_on", "p_off", "qrs_on", "qrs_off", "t_peak", "t_off"}
+    assert {"code", "text_zh", "text_en"} <= set(data["statements"][0])
+    assert data["suspected_stemi"] is False
+
+
+def test_flat_record_is_reported_as_lead_off() -> None:
+    record = EcgRecord(
+        leads=("I", "II"),
+        samples_uv=np.zeros((2, 5000)),
+        sampling_rate_hz=500.0,
+        source_format=EcgFormat.CSV,
+    )
+    analysis = analyze_ecg(record)
+    codes = {s.code for s in analysis.statements}
+    assert StatementCode.LEAD_OFF in codes
+    assert StatementCode.NO_QRS_DETECTED in codes
+    assert analysis.r_peaks.size == 0
+    assert all(v is None for v in analysis.measurements.values())
+
+
+def test_one_flat_lead_is_named_and_the_rest_analysed() -> None:
+    record = synthetic_record()
+    samples = record.samples_uv.copy()
+    samples[1] = 0.0
+    analysis = analyze_ecg(
+        EcgRecord(
+            leads=record.leads,
+            samples_uv=samples,
+            sampling_rate_hz=500.0,
+            source_format=EcgFormat.CSV,
+            patient=record.patient,
+        )
+    )
+    lead_off = [s for s in analysis.statements if s.code is StatementCode.LEAD_OFF]
+    assert lead_off
+    assert "II" in lead_off[0].text_en
+    assert analysis.measurements["heart_rate_bpm"] == pytest.approx(72.0, abs=1.0)
+
+
+def test_very_short_record_is_refused() -> None:
+    record = EcgRecord(
+        leads=("I",),
+        samples_uv=np.zeros((1, 300)),
+        sampling_rate_hz=500.0,
+        source_format=EcgFormat.CSV,
+    )
+    with pytest.raises(EcgError, match="at least 2 s"):
+        analyze_ecg(record)
+
+
+def test_low_sampling_rate_is_warned() -> None:
+    record = synthetic_record(fs=125.0)
+    codes = {s.code for s in analyze_ecg(record).statements}
+    assert StatementCode.LOW_SAMPLING_RATE in codes

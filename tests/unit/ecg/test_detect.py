@@ -1,0 +1,73 @@
+"""QRS detection: clinical metrics on annotated MIT-BIH development records, properties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from ecg.detect import QrsMethod, detect_r_peaks
+from ecg.errors import EcgError
+from tests.unit.ecg.signal_support import load_mitdb, match_beats, synthetic_lead
+
+
+@pytest.mark.parametrize(
+    ("record", "min_se", "min_ppv"),
+    [("100", 0.999, 0.999), ("105", 0.995, 0.985)],
+)
+def test_sensitivity_and_positive_predictivity_on_mitdb(
+    record: str, min_se: float, min_ppv: float
+) -> None:
+    signal_uv, fs, reference = load_mitdb(record)
+    peaks = detect_r_peaks(signal_uv, fs)
+    tp, fn, fp = match_beats(reference, peaks, round(0.150 * fs))
+    assert tp / (tp + fn) >= min_se
+    assert tp / (tp + fp) >= min_ppv
+
+
+def test_both_leads_beat_one_on_record_108_with_large_p_and_t_waves() -> None:
+    signal_uv, fs, reference = load_mitdb("108")
+    tolerance = round(0.150 * fs)
+    _, _, fp_fused = match_beats(reference, detect_r_peaks(signal_uv, fs), tolerance)
+    _, _, fp_single = match_beats(reference, detect_r_peaks(signal_uv[0], fs), tolerance)
+    assert fp_fused < fp_single
+
+
+def test_finds_every_synthetic_beat() -> None:
+    lead, beats = synthetic_lead(fs=250.0, duration_s=30.0, rate_bpm=90.0)
+    for method in QrsMethod:
+        peaks = detect_r_peaks(np.vstack([lead, -0.5 * lead]), 250.0, method=method)
+        assert match_beats(beats, peaks, 10) == (beats.size, 0, 0)
+
+
+def test_flat_short_and_empty_input_give_no_peaks() -> None:
+    assert detect_r_peaks(np.zeros((2, 5000)), 500.0).size == 0
+    assert detect_r_peaks(np.ones(100), 500.0).size == 0
+    assert detect_r_peaks(np.zeros((1, 0)), 500.0).size == 0
+
+
+def test_nan_and_bad_rate_are_refused() -> None:
+    x = np.zeros(1000)
+    x[10] = np.nan
+    with pytest.raises(EcgError, match="NaN"):
+        detect_r_peaks(x, 500.0)
+    with pytest.raises(EcgError, match="sampling_rate_hz"):
+        detect_r_peaks(np.zeros(1000), 0.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    data=arrays(
+        np.float64,
+        st.tuples(st.integers(1, 3), st.integers(0, 3000)),
+        elements=st.floats(-5000, 5000, allow_nan=False),
+    ),
+    fs=st.sampled_from([100.0, 250.0, 360.0, 500.0]),
+)
+def test_peaks_are_in_range_and_strictly_increasing(data: np.ndarray, fs: float) -> None:
+    peaks = detect_r_peaks(data, fs)
+    assert peaks.dtype == np.int64
+    assert np.all((peaks >= 0) & (peaks < data.shape[1]))
+    assert np.all(np.diff(peaks) > 0)
