@@ -6,24 +6,75 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta
 
 import asyncpg
 
+from storage.db import Conn
 from storage.errors import Conflict, NotFound
 from storage.queries import q
-from storage.records import Facility, FacilityId, Role, Specialty, Tier, User, UserId
+from storage.records import (
+    Facility,
+    FacilityId,
+    NetworkPolicy,
+    Priority,
+    Role,
+    RoutingRule,
+    Specialty,
+    Tier,
+    User,
+    UserId,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RouteSpec:
+    """A routing rule as an import file declares it, by facility codes."""
+
+    modality: str | None = None
+    specialty: Specialty | None = None
+    priority: Priority | None = None
+    first_read: str
+    escalation: str | None = None
+    deadline: timedelta | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Destination:
+    """A clinic workstation's DICOM node that takes reports back by C-STORE."""
+
+    ae_title: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DutyShift:
+    """A weekly on-duty shift in the network's local time; ``ends <= starts`` runs past
+    midnight. ISO weekdays: 1 is Monday."""
+
+    weekdays: frozenset[int]
+    starts: time
+    ends: time
+
+    def __post_init__(self) -> None:
+        if not self.weekdays or not self.weekdays <= set(range(1, 8)):
+            raise ValueError(f"weekdays {sorted(self.weekdays)} must be among 1 (Mon) to 7 (Sun)")
 
 
 @dataclass(frozen=True, kw_only=True)
 class FacilitySpec:
-    """A facility as an import file declares it."""
+    """A facility as an import file declares it. ``routes`` None leaves the facility's
+    routing rules as they are; a tuple replaces them."""
 
     code: str
     name: str
     tier: Tier
     parent: str | None
     ae_titles: tuple[str, ...]
+    policy: NetworkPolicy | None = None
+    routes: tuple[RouteSpec, ...] | None = None
+    report_destination: Destination | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +87,8 @@ class UserSpec:
     facility: str
     specialties: tuple[Specialty, ...]
     password_hash: str | None
+    #: None leaves the user's schedule as it is; a tuple replaces it (empty: always on duty)
+    duty: tuple[DutyShift, ...] | None = None
 
 
 async def import_network(
@@ -66,7 +119,7 @@ async def import_network(
         for u in users:
             if await conn.fetchval(q("facility_id_by_code"), u.facility) is None:
                 raise NotFound(f"user {u.username}: facility {u.facility} is not in the network")
-            await conn.fetchval(
+            user_id = await conn.fetchval(
                 q("user_upsert"),
                 u.username,
                 u.display_name,
@@ -75,7 +128,135 @@ async def import_network(
                 [s.value for s in u.specialties],
                 u.password_hash,
             )
+            if u.duty is not None:
+                await conn.execute(q("duty_delete"), user_id)
+                for shift in u.duty:
+                    await conn.execute(
+                        q("duty_insert"), user_id, sorted(shift.weekdays), shift.starts, shift.ends
+                    )
+        for f in facilities:
+            await _import_rules(conn, f)
     return len(facilities), len(users)
+
+
+async def _facility_id(conn: Conn, code: str, where: str) -> int:
+    found: int | None = await conn.fetchval(q("facility_id_by_code"), code)
+    if found is None:
+        raise NotFound(f"{where}: facility {code} is not in the network")
+    return found
+
+
+async def _import_rules(conn: Conn, f: FacilitySpec) -> None:
+    """A facility's policy, routing rules and report destination (after every facility)."""
+    fid = await _facility_id(conn, f.code, f"facility {f.code}")
+    if f.policy is not None:
+        p = f.policy
+        await conn.execute(
+            q("policy_upsert"),
+            fid,
+            p.timezone,
+            p.deadlines[Priority.HIGH],
+            p.deadlines[Priority.MEDIUM],
+            p.deadlines[Priority.LOW],
+            p.stemi_deadline,
+            p.critical_ack,
+            p.at_risk_share,
+        )
+    if f.routes is not None:
+        await conn.execute(q("routes_delete"), fid)
+        for r in f.routes:
+            where = f"facility {f.code}: route"
+            first = await _facility_id(conn, r.first_read, where)
+            escalation = await _facility_id(conn, r.escalation, where) if r.escalation else None
+            await conn.execute(
+                q("route_insert"),
+                fid,
+                r.modality,
+                r.specialty.value if r.specialty else None,
+                r.priority.value if r.priority else None,
+                first,
+                escalation,
+                r.deadline,
+            )
+    if f.report_destination is not None:
+        d = f.report_destination
+        await conn.execute(q("destination_upsert"), fid, d.ae_title, d.host, d.port)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoutingData:
+    """What routing needs beyond the facility chain: the network's policy, the rules of the
+    senders in the chain, and which pools (facility, specialty) have a reader on duty."""
+
+    policy: NetworkPolicy
+    rules: tuple[RoutingRule, ...] = ()
+    #: None: unknown, every pool counts as staffed
+    staffed: frozenset[tuple[FacilityId, Specialty]] | None = None
+
+
+async def routing_data(conn: Conn, chain: Sequence[Facility], at: datetime) -> RoutingData:
+    """Routing data for a sender whose facility chain (nearest first) is ``chain``."""
+    ids = [f.id for f in chain]
+    policy_row = await conn.fetchrow(q("policy_nearest"), ids)
+    rules = tuple(RoutingRule.from_row(r) for r in await conn.fetch(q("routes_of"), ids))
+    pools = ids + [r.first_read_facility_id for r in rules]
+    pools += [r.escalation_facility_id for r in rules if r.escalation_facility_id is not None]
+    staffed = frozenset(
+        (FacilityId(r["facility_id"]), Specialty(r["specialty"]))
+        for r in await conn.fetch(q("pools_on_duty"), pools, at)
+    )
+    return RoutingData(
+        policy=NetworkPolicy.from_row(policy_row) if policy_row else NetworkPolicy(),
+        rules=rules,
+        staffed=staffed,
+    )
+
+
+async def policy_of(pool: asyncpg.Pool, facility_id: FacilityId) -> NetworkPolicy:
+    """The policy of the network a facility belongs to."""
+    async with pool.acquire() as conn:
+        chain = await conn.fetch(q("facility_chain"), facility_id)
+        row = await conn.fetchrow(q("policy_nearest"), [r["id"] for r in chain])
+    return NetworkPolicy.from_row(row) if row else NetworkPolicy()
+
+
+async def report_destination(pool: asyncpg.Pool, facility_id: FacilityId) -> Destination | None:
+    row = await pool.fetchrow(q("destination_of"), facility_id)
+    return (
+        Destination(ae_title=row["ae_title"], host=row["host"], port=row["port"]) if row else None
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolReader:
+    """A reader of a pool, whether on duty now, and how many cases they hold."""
+
+    user_id: UserId
+    username: str
+    display_name: str
+    facility_id: FacilityId
+    specialty: Specialty
+    on_duty: bool
+    open_cases: int
+
+
+async def pool_readers(
+    pool: asyncpg.Pool, facility_ids: Sequence[int], at: datetime
+) -> list[PoolReader]:
+    """The readers of the pools at these facilities, least loaded on-duty readers first."""
+    rows = await pool.fetch(q("pool_readers"), list(facility_ids), at)
+    return [
+        PoolReader(
+            user_id=UserId(r["id"]),
+            username=r["username"],
+            display_name=r["display_name"],
+            facility_id=FacilityId(r["facility_id"]),
+            specialty=Specialty(r["specialty"]),
+            on_duty=r["on_duty"],
+            open_cases=r["open_cases"],
+        )
+        for r in rows
+    ]
 
 
 async def facility_count(pool: asyncpg.Pool) -> int:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, NewType, Protocol, Self
+from typing import Any, NewType, Protocol, Self, TypeVar
 
 
 class Row(Protocol):
@@ -14,11 +15,16 @@ class Row(Protocol):
     def __getitem__(self, key: str, /) -> Any: ...
 
 
+_T = TypeVar("_T")
+
 FacilityId = NewType("FacilityId", int)
 UserId = NewType("UserId", int)
 StudyId = NewType("StudyId", int)
 CaseId = NewType("CaseId", int)
 ReportId = NewType("ReportId", int)
+ReferralId = NewType("ReferralId", int)
+PatientRef = NewType("PatientRef", int)
+NotificationId = NewType("NotificationId", int)
 
 
 class Tier(StrEnum):
@@ -77,6 +83,10 @@ class ReceivedVia(StrEnum):
     STOW = "stow"
     UPLOAD = "upload"
     API = "api"
+
+
+def _opt_id(kind: Callable[[Any], _T], value: Any) -> _T | None:
+    return kind(value) if value is not None else None
 
 
 def _aware(name: str, value: datetime | None) -> None:
@@ -196,8 +206,16 @@ class Case:
     created_at: datetime
     modalities: tuple[str, ...]
     patient_name: str | None
+    first_pool_facility_id: FacilityId | None = None
+    pool_code: str | None = None
+    question: str | None = None
+    escalated_at: datetime | None = None
+    stemi: bool = False
+    second_read_of: CaseId | None = None
+    return_code: str | None = None
 
     def __post_init__(self) -> None:
+        _aware("escalated_at", self.escalated_at)
         _aware("deadline", self.deadline)
         _aware("created_at", self.created_at)
         _aware("lease_expires_at", self.lease_expires_at)
@@ -226,7 +244,18 @@ class Case:
             created_at=row["created_at"],
             modalities=tuple(row["modalities"]),
             patient_name=row["patient_name"],
+            first_pool_facility_id=FacilityId(row["first_pool_facility_id"]),
+            pool_code=row["pool_code"],
+            question=row["question"],
+            escalated_at=row["escalated_at"],
+            stemi=row["stemi"],
+            second_read_of=_opt_id(CaseId, row["second_read_of"]),
+            return_code=row["return_code"],
         )
+
+    @property
+    def escalated(self) -> bool:
+        return self.escalated_at is not None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -245,8 +274,20 @@ class Report:
     signature_sha256: str
     delivered_at: datetime | None
     acknowledged_at: datetime | None
+    #: an addendum names the report it amends; versions count up per case
+    amends_report_id: ReportId | None = None
+    version: int = 1
+    #: on an escalated case: whether the finalising reader agreed with the first reader
+    agreed: bool | None = None
+    discrepancy: str | None = None
+    has_pdf: bool = False
+    acknowledged_name: str | None = None
+    critical_due_at: datetime | None = None
 
     def __post_init__(self) -> None:
+        _aware("critical_due_at", self.critical_due_at)
+        if self.version < 1:
+            raise ValueError(f"report {self.id}: version {self.version} must be 1 or more")
         _aware("signed_at", self.signed_at)
         _aware("delivered_at", self.delivered_at)
         _aware("acknowledged_at", self.acknowledged_at)
@@ -268,4 +309,197 @@ class Report:
             signature_sha256=row["signature_sha256"],
             delivered_at=row["delivered_at"],
             acknowledged_at=row["acknowledged_at"],
+            amends_report_id=_opt_id(ReportId, row["amends_report_id"]),
+            version=row["version"],
+            agreed=row["agreed"],
+            discrepancy=row["discrepancy"],
+            has_pdf=row["pdf_key"] is not None,
+            acknowledged_name=row["acknowledged_name"],
+            critical_due_at=row["critical_due_at"],
+        )
+
+
+class ReturnReason(StrEnum):
+    """Why a reader returns a study to the clinic: the clinic answers for data quality."""
+
+    MOTION = "motion"  # 运动伪影
+    POSITIONING = "positioning"  # 体位不正
+    EXPOSURE = "exposure"  # 曝光不当
+    INCOMPLETE = "incomplete"  # 检查不完整（缺序列、缺导联）
+    ARTIFACT = "artifact"  # 伪影、干扰
+    WRONG_PATIENT = "wrong_patient"  # 患者信息错误
+    NOISE = "noise"  # 心电图基线漂移、肌电干扰
+    OTHER = "other"
+
+
+class ReferralDirection(StrEnum):
+    UP = "up"  # 上转
+    DOWN = "down"  # 下转 / 转回
+
+
+class ReferralStatus(StrEnum):
+    REQUESTED = "requested"
+    ACCEPTED = "accepted"  # 接诊
+    DECLINED = "declined"
+
+
+class Urgency(StrEnum):
+    ROUTINE = "routine"
+    URGENT = "urgent"
+    EMERGENCY = "emergency"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Referral:
+    id: ReferralId
+    direction: ReferralDirection
+    patient_ref: PatientRef
+    case_id: CaseId | None
+    in_reply_to: ReferralId | None
+    from_facility_id: FacilityId
+    from_facility_code: str
+    to_facility_id: FacilityId
+    to_facility_code: str
+    urgency: Urgency
+    reason: str
+    discharge_summary: str | None
+    follow_up_plan: str | None
+    status: ReferralStatus
+    created_by: UserId
+    created_at: datetime
+    responded_by: UserId | None
+    responded_at: datetime | None
+    appointment_at: datetime | None
+    decline_reason: str | None
+    patient_name: str | None
+
+    def __post_init__(self) -> None:
+        for name in ("created_at", "responded_at", "appointment_at"):
+            _aware(name, getattr(self, name))
+        if self.direction is ReferralDirection.DOWN and not (
+            self.discharge_summary and self.follow_up_plan
+        ):
+            raise ValueError(f"referral {self.id}: a down-referral needs a discharge summary")
+
+    @classmethod
+    def from_row(cls, row: Row) -> Self:
+        return cls(
+            id=ReferralId(row["id"]),
+            direction=ReferralDirection(row["direction"]),
+            patient_ref=PatientRef(row["patient_ref"]),
+            case_id=_opt_id(CaseId, row["case_id"]),
+            in_reply_to=_opt_id(ReferralId, row["in_reply_to"]),
+            from_facility_id=FacilityId(row["from_facility_id"]),
+            from_facility_code=row["from_code"],
+            to_facility_id=FacilityId(row["to_facility_id"]),
+            to_facility_code=row["to_code"],
+            urgency=Urgency(row["urgency"]),
+            reason=row["reason"],
+            discharge_summary=row["discharge_summary"],
+            follow_up_plan=row["follow_up_plan"],
+            status=ReferralStatus(row["status"]),
+            created_by=UserId(row["created_by"]),
+            created_at=row["created_at"],
+            responded_by=_opt_id(UserId, row["responded_by"]),
+            responded_at=row["responded_at"],
+            appointment_at=row["appointment_at"],
+            decline_reason=row["decline_reason"],
+            patient_name=row["patient_name"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Notification:
+    """Something the service told a facility's users of one role, or one named user."""
+
+    id: NotificationId
+    at: datetime
+    kind: str
+    facility_id: FacilityId
+    audience: Role
+    user_id: UserId | None
+    case_id: CaseId | None
+    report_id: ReportId | None
+    detail: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        _aware("at", self.at)
+
+    def for_user(self, user: User) -> bool:
+        """Whether this notification is addressed to ``user``."""
+        if self.user_id is not None:
+            return self.user_id == user.id
+        return self.facility_id == user.facility_id and self.audience is user.role
+
+
+def _default_deadlines() -> dict[Priority, timedelta]:
+    return {
+        Priority.HIGH: timedelta(minutes=30),
+        Priority.MEDIUM: timedelta(hours=24),
+        Priority.LOW: timedelta(hours=72),
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkPolicy:
+    """Deadlines and timings of one network (the demo defaults unless configured)."""
+
+    deadlines: dict[Priority, timedelta] = field(default_factory=_default_deadlines)
+    stemi_deadline: timedelta = timedelta(minutes=10)
+    critical_ack: timedelta = timedelta(minutes=15)
+    at_risk_share: float = 0.1
+    timezone: str = "Asia/Shanghai"
+
+    def __post_init__(self) -> None:
+        missing = set(Priority) - set(self.deadlines)
+        if missing:
+            raise ValueError(f"no deadline for priority {', '.join(sorted(missing))}")
+        durations = [*self.deadlines.values(), self.stemi_deadline, self.critical_ack]
+        if any(d <= timedelta(0) for d in durations):
+            raise ValueError("deadlines and the critical acknowledgement time must be positive")
+        if not 0 <= self.at_risk_share < 1:
+            raise ValueError(f"at_risk_share {self.at_risk_share} must be in [0, 1)")
+
+    @classmethod
+    def from_row(cls, row: Row) -> Self:
+        return cls(
+            deadlines={
+                Priority.HIGH: row["deadline_high"],
+                Priority.MEDIUM: row["deadline_medium"],
+                Priority.LOW: row["deadline_low"],
+            },
+            stemi_deadline=row["deadline_stemi"],
+            critical_ack=row["critical_ack"],
+            at_risk_share=row["at_risk_share"],
+            timezone=row["timezone"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoutingRule:
+    """Cases from ``sender_facility_id`` (or below) matching the optional filters go to
+    ``first_read_facility_id``; escalation None means the county or city above it."""
+
+    sender_facility_id: FacilityId
+    modality: str | None
+    specialty: Specialty | None
+    priority: Priority | None
+    first_read_facility_id: FacilityId
+    escalation_facility_id: FacilityId | None
+    deadline: timedelta | None
+
+    @property
+    def specificity(self) -> int:
+        return sum(v is not None for v in (self.modality, self.specialty, self.priority))
+
+    @classmethod
+    def from_row(cls, row: Row) -> Self:
+        return cls(
+            sender_facility_id=FacilityId(row["sender_facility_id"]),
+            modality=row["modality"],
+            specialty=_opt_id(Specialty, row["specialty"]),
+            priority=_opt_id(Priority, row["priority"]),
+            first_read_facility_id=FacilityId(row["first_read_facility_id"]),
+            escalation_facility_id=_opt_id(FacilityId, row["escalation_facility_id"]),
+            deadline=row["deadline"],
         )

@@ -5,23 +5,30 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
 
-from storage import audit, cases, index, network
-from storage.cases import ReportDraft
+from storage import audit, cases, index, network, patients, reports
+from storage import turnaround as stats
 from storage.records import Case, Conclusion, Report, ReportStatus, Role, Study, User
+from storage.reports import ReportDraft
 from teleradiology.auth import require_role, verify_password
 from teleradiology.context import POOL, SETTINGS, current_user
 from teleradiology.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from teleradiology.openapi import openapi_document
+from teleradiology.params import (
+    choice,
+    int_param,
+    iso,
+    json_body,
+    optional_bool,
+    path_id,
+    text_field,
+    time_param,
+)
 
 LOGIN_TOKEN_LIFETIME = timedelta(hours=12)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
 def case_json(case: Case) -> dict[str, Any]:
@@ -32,12 +39,18 @@ def case_json(case: Case) -> dict[str, Any]:
         "specialty": case.specialty.value,
         "priority": case.priority.value,
         "status": case.status.value,
-        "deadline": _iso(case.deadline),
-        "created_at": _iso(case.created_at),
+        "deadline": iso(case.deadline),
+        "created_at": iso(case.created_at),
         "claimed_by": case.claimed_by,
-        "lease_expires_at": _iso(case.lease_expires_at),
+        "lease_expires_at": iso(case.lease_expires_at),
         "modalities": list(case.modalities),
         "patient_name": case.patient_name,
+        "pool": case.pool_code,
+        "question": case.question,
+        "escalated_at": iso(case.escalated_at),
+        "stemi": case.stemi,
+        "second_read_of": case.second_read_of,
+        "return_reason": case.return_code,
     }
 
 
@@ -51,10 +64,17 @@ def report_json(report: Report) -> dict[str, Any]:
         "impression": report.impression,
         "conclusion": report.conclusion.value,
         "author": report.author_name,
-        "signed_at": _iso(report.signed_at),
+        "signed_at": iso(report.signed_at),
         "signature_sha256": report.signature_sha256,
-        "delivered_at": _iso(report.delivered_at),
-        "acknowledged_at": _iso(report.acknowledged_at),
+        "delivered_at": iso(report.delivered_at),
+        "acknowledged_at": iso(report.acknowledged_at),
+        "acknowledged_by_name": report.acknowledged_name,
+        "version": report.version,
+        "amends_report_id": report.amends_report_id,
+        "agreed": report.agreed,
+        "discrepancy": report.discrepancy,
+        "pdf": f"/api/v1/reports/{report.id}/pdf" if report.has_pdf else None,
+        "critical_due_at": iso(report.critical_due_at),
     }
 
 
@@ -72,8 +92,8 @@ def study_json(study: Study) -> dict[str, Any]:
         "priority": study.priority.value,
         "num_series": study.num_series,
         "num_instances": study.num_instances,
-        "received_at": _iso(study.first_received_at),
-        "completed_at": _iso(study.completed_at),
+        "received_at": iso(study.first_received_at),
+        "completed_at": iso(study.completed_at),
     }
 
 
@@ -88,69 +108,8 @@ def user_json(user: User) -> dict[str, Any]:
     }
 
 
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
-        return {}
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BadRequest("the request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the request body must be a JSON object")
-    return body
-
-
-def _int_param(request: web.Request, name: str, default: int, *, low: int, high: int) -> int:
-    text = request.query.get(name)
-    if text is None:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise BadRequest(f"{name}={text!r} is not a whole number") from None
-    if not low <= value <= high:
-        raise BadRequest(f"{name} must be between {low} and {high}, got {value}")
-    return value
-
-
-def _path_id(request: web.Request) -> int:
-    text = request.match_info["id"]
-    try:
-        value = int(text)
-    except ValueError:
-        raise NotFound(f"no such record: {text!r}") from None
-    if value <= 0 or value > 2**62:
-        raise NotFound(f"no such record: {text!r}")
-    return value
-
-
-def _text_field(body: dict[str, Any], name: str, *, required: bool = True) -> str:
-    value = body.get(name)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise BadRequest(f"'{name}' is required and must be text")
-    if len(value) > 20000:
-        raise BadRequest(f"'{name}' is longer than 20000 characters")
-    return value
-
-
-_E = TypeVar("_E", Conclusion, ReportStatus)
-
-
-def _choice(body: dict[str, Any], name: str, kind: type[_E], default: _E | None = None) -> _E:
-    value = body.get(name)
-    if value is None and default is not None:
-        return default
-    allowed = ", ".join(e.value for e in kind)
-    try:
-        return kind(str(value))
-    except ValueError:
-        raise BadRequest(f"'{name}' must be one of: {allowed}") from None
-
-
 async def login(request: web.Request) -> web.Response:
-    body = await _json_body(request)
+    body = await json_body(request)
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
         raise BadRequest("send 'username' and 'password'")
@@ -162,7 +121,7 @@ async def login(request: web.Request) -> web.Response:
     token = await network.create_token(pool, found[0], expires_at=expires)
     user = await network.user_by_username(pool, username)
     assert user is not None
-    return web.json_response({"token": token, "expires_at": _iso(expires), "user": user_json(user)})
+    return web.json_response({"token": token, "expires_at": iso(expires), "user": user_json(user)})
 
 
 async def me(request: web.Request) -> web.Response:
@@ -172,13 +131,42 @@ async def me(request: web.Request) -> web.Response:
 async def get_worklist(request: web.Request) -> web.Response:
     user = current_user(request)
     require_role(user, Role.READER, Role.ADMIN)
-    limit = _int_param(request, "limit", 200, low=1, high=1000)
-    found = await cases.worklist(request.app[POOL], user, limit=limit)
-    return web.json_response({"cases": [case_json(c) for c in found]})
+    limit = int_param(request, "limit", 200, low=1, high=1000)
+    pool = request.app[POOL]
+    found = await cases.worklist(pool, user, limit=limit)
+    readers = await network.pool_readers(
+        pool, sorted({c.pool_facility_id for c in found}), datetime.now(UTC)
+    )
+    body = []
+    for c in found:
+        item = case_json(c)
+        candidates = [
+            r
+            for r in readers
+            if r.facility_id == c.pool_facility_id and r.specialty is c.specialty and r.on_duty
+        ]
+        # readers come least loaded first: the first on-duty reader of the pool is suggested
+        item["suggested_reader"] = candidates[0].username if candidates else None
+        body.append(item)
+    return web.json_response(
+        {
+            "cases": body,
+            "readers": [
+                {
+                    "username": r.username,
+                    "display_name": r.display_name,
+                    "specialty": r.specialty.value,
+                    "on_duty": r.on_duty,
+                    "open_cases": r.open_cases,
+                }
+                for r in readers
+            ],
+        }
+    )
 
 
 async def _case(request: web.Request, user: User) -> Case:
-    case = await cases.case_for_user(request.app[POOL], _path_id(request), user)
+    case = await cases.case_for_user(request.app[POOL], path_id(request), user)
     if case is None:
         raise NotFound(f"case {request.match_info['id']} not found")
     return case
@@ -190,9 +178,24 @@ async def get_case(request: web.Request) -> web.Response:
     case = await _case(request, user)
     await audit.record(pool, user_id=user.id, action="read", object_type="case", object_id=case.id)
     body = case_json(case)
-    body["reports"] = [report_json(r) for r in await cases.reports_of_case(pool, case.id)]
+    body["reports"] = [report_json(r) for r in await reports.reports_of_case(pool, case.id)]
+    body["patient_ref"] = await patients.patient_of_study(pool, case.study_id)
+    body["priors"] = [
+        {
+            "study_instance_uid": p.study_instance_uid,
+            "facility": p.facility_code,
+            "study_date": p.study_date,
+            "modalities": list(p.modalities),
+            "description": p.description,
+            "received_at": iso(p.received_at),
+            "conclusion": p.conclusion,
+            "impression": p.impression,
+            "linked_record": p.patient_ref != body["patient_ref"],
+        }
+        for p in await patients.priors(pool, case.study_id, user)
+    ]
     body["events"] = [
-        {"kind": e.kind, "at": _iso(e.at), "user_id": e.user_id, "detail": e.detail}
+        {"kind": e.kind, "at": iso(e.at), "user_id": e.user_id, "detail": e.detail}
         for e in await cases.events_of_case(pool, case)
     ]
     return web.json_response(body)
@@ -202,14 +205,14 @@ async def claim(request: web.Request) -> web.Response:
     user = current_user(request)
     require_role(user, Role.READER)
     lease = timedelta(minutes=request.app[SETTINGS].lease_minutes)
-    case = await cases.claim_case(request.app[POOL], _path_id(request), user, lease=lease)
+    case = await cases.claim_case(request.app[POOL], path_id(request), user, lease=lease)
     return web.json_response(case_json(case))
 
 
 async def release(request: web.Request) -> web.Response:
     user = current_user(request)
-    require_role(user, Role.READER)
-    case = await cases.release_case(request.app[POOL], _path_id(request), user)
+    require_role(user, Role.READER, Role.ADMIN)
+    case = await cases.release_case(request.app[POOL], path_id(request), user)
     return web.json_response(case_json(case))
 
 
@@ -219,7 +222,7 @@ def sign(case: Case, user: User, draft_fields: dict[str, str], signed_at: dateti
         "case_id": case.id,
         "study_instance_uid": case.study_instance_uid,
         "author": user.username,
-        "signed_at": _iso(signed_at),
+        "signed_at": iso(signed_at),
         **draft_fields,
     }
     canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -231,11 +234,12 @@ async def report(request: web.Request) -> web.Response:
     require_role(user, Role.READER)
     pool = request.app[POOL]
     case = await _case(request, user)
-    body = await _json_body(request)
-    findings = _text_field(body, "findings")
-    impression = _text_field(body, "impression")
-    conclusion = _choice(body, "conclusion", Conclusion)
-    status = _choice(body, "status", ReportStatus, ReportStatus.FINAL)
+    body = await json_body(request)
+    findings = text_field(body, "findings")
+    impression = text_field(body, "impression")
+    conclusion = choice(body, "conclusion", Conclusion)
+    status = choice(body, "status", ReportStatus, ReportStatus.FINAL)
+    discrepancy = text_field(body, "discrepancy", required=False) or None
     signed_at = datetime.now(UTC)
     fields = {
         "findings": findings,
@@ -250,8 +254,10 @@ async def report(request: web.Request) -> web.Response:
         status=status,
         signed_at=signed_at,
         signature_sha256=sign(case, user, fields, signed_at),
+        agreed=optional_bool(body, "agreed"),
+        discrepancy=discrepancy,
     )
-    saved = await cases.submit_report(pool, case.id, user, draft)
+    saved = await reports.submit_report(pool, case.id, user, draft)
     return web.json_response(report_json(saved), status=201)
 
 
@@ -260,9 +266,11 @@ async def list_reports(request: web.Request) -> web.Response:
     pool = request.app[POOL]
     flag = request.query.get("acknowledged")
     unacknowledged = None if flag is None else flag.lower() in ("false", "0", "no")
-    limit = _int_param(request, "limit", 100, low=1, high=1000)
-    offset = _int_param(request, "offset", 0, low=0, high=10**9)
-    found = await cases.inbox(pool, user, unacknowledged=unacknowledged, limit=limit, offset=offset)
+    limit = int_param(request, "limit", 100, low=1, high=1000)
+    offset = int_param(request, "offset", 0, low=0, high=10**9)
+    found = await reports.inbox(
+        pool, user, unacknowledged=unacknowledged, limit=limit, offset=offset
+    )
     await audit.record(
         pool,
         user_id=user.id,
@@ -277,7 +285,7 @@ async def list_reports(request: web.Request) -> web.Response:
 async def get_report(request: web.Request) -> web.Response:
     user = current_user(request)
     pool = request.app[POOL]
-    found = await cases.report_for_user(pool, _path_id(request), user)
+    found = await reports.report_for_user(pool, path_id(request), user)
     if found is None or (user.role is Role.CLINIC and found.delivered_at is None):
         raise NotFound(f"report {request.match_info['id']} not found")
     await audit.record(
@@ -289,15 +297,17 @@ async def get_report(request: web.Request) -> web.Response:
 async def acknowledge(request: web.Request) -> web.Response:
     user = current_user(request)
     require_role(user, Role.CLINIC)
-    found = await cases.acknowledge_report(request.app[POOL], _path_id(request), user)
+    body = await json_body(request)
+    name = text_field(body, "name", required=False, max_len=64).strip() or None
+    found = await reports.acknowledge_report(request.app[POOL], path_id(request), user, name=name)
     return web.json_response(report_json(found))
 
 
 async def list_studies(request: web.Request) -> web.Response:
     user = current_user(request)
     pool = request.app[POOL]
-    limit = _int_param(request, "limit", 100, low=1, high=1000)
-    offset = _int_param(request, "offset", 0, low=0, high=10**9)
+    limit = int_param(request, "limit", 100, low=1, high=1000)
+    offset = int_param(request, "offset", 0, low=0, high=10**9)
     found = await index.studies_for_user(
         pool,
         user.id,
@@ -317,32 +327,24 @@ async def list_studies(request: web.Request) -> web.Response:
     return web.json_response({"studies": [study_json(s) for s in found]})
 
 
-def _time_param(request: web.Request, name: str, default: datetime) -> datetime:
-    text = request.query.get(name)
-    if text is None:
-        return default
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequest(f"{name}={text!r} is not an ISO 8601 time") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 async def turnaround(request: web.Request) -> web.Response:
     """Received-to-final-report turnaround per sending facility in the caller's network."""
     user = current_user(request)
     if user.role is Role.READER:
         raise Forbidden("turnaround statistics are for administrators and clinics")
     now = datetime.now(UTC)
-    until = _time_param(request, "until", now + timedelta(seconds=1))
-    since = _time_param(request, "since", until - timedelta(days=30))
+    until = time_param(request, "until", now + timedelta(seconds=1))
+    since = time_param(request, "since", until - timedelta(days=30))
     if since >= until:
         raise BadRequest("'since' must be before 'until'")
-    rows = await cases.turnaround(request.app[POOL], user.facility_id, since, until)
+    case_id = int_param(request, "case_id", 0, low=0, high=2**62) or None
+    pool = request.app[POOL]
+    rows = await stats.turnaround(pool, user.facility_id, since, until)
+    segments = await stats.segments(pool, user.facility_id, since, until, case_id=case_id)
     return web.json_response(
         {
-            "since": _iso(since),
-            "until": _iso(until),
+            "since": iso(since),
+            "until": iso(until),
             "segment": "received_to_reported",
             "facilities": [
                 {
@@ -356,6 +358,15 @@ async def turnaround(request: web.Request) -> web.Response:
                 }
                 for r in rows
             ],
+            "segments": {
+                s.segment: {
+                    "cases": s.cases,
+                    "median_minutes": round(s.median_s / 60, 3),
+                    "p90_minutes": round(s.p90_s / 60, 3),
+                    "max_minutes": round(s.max_s / 60, 3),
+                }
+                for s in segments
+            },
         }
     )
 

@@ -2,22 +2,39 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 
-from storage import network
+from storage import index, network
+from storage import qido as qido_index
 from storage.db import EmbeddedPostgres, create_pool, migrate
 from storage.objects import open_object_store
-from teleradiology import api, dicomweb, stow
+from teleradiology import (
+    api,
+    casework,
+    dicomweb,
+    events,
+    patients,
+    qido,
+    referrals,
+    stow,
+    uploads,
+    viewer,
+    wado,
+)
 from teleradiology.auth import bearer_token
 from teleradiology.context import DSN, INGESTOR, OBJECTS, POOL, SETTINGS, USER
 from teleradiology.dimse import DicomListener, ingest_store_handler
+from teleradiology.dimse_qr import QueryRetrieve, configured_nodes
 from teleradiology.errors import NotFound, Unauthorized
 from teleradiology.ingest import Ingestor
 from teleradiology.problems import problem_middleware
+from teleradiology.session import COOKIE_METHODS, session_token
 from teleradiology.settings import Role, Settings
 
 log = logging.getLogger(__name__)
@@ -46,6 +63,9 @@ async def auth_middleware(
     if request.method == "OPTIONS":
         return await handler(request)
     token = bearer_token(request.headers.get("Authorization"))
+    if token is None and request.method in COOKIE_METHODS and path.startswith("/dicomweb"):
+        # The browser viewer cannot send a bearer header: its session cookie, reads only.
+        token = session_token(request)
     if token is None:
         raise Unauthorized("this call needs a token: send 'Authorization: Bearer <token>'")
     user = await network.user_by_token(request.app[POOL], token)
@@ -91,15 +111,25 @@ async def _dicom(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     pool = app[POOL]
 
-    async def known_ae_titles() -> list[str]:
-        return await network.list_ae_titles(pool)
+    await configured_nodes(pool)
 
+    async def known_ae_titles() -> list[str]:
+        # Workstations send and query their facility's studies; configured DICOM nodes
+        # (readers' desktop viewers) query and retrieve.
+        workstations = await network.list_ae_titles(pool)
+        return [*workstations, *await qido_index.dicom_node_titles(pool)]
+
+    query_retrieve = QueryRetrieve(pool=pool, objects=app[OBJECTS], loop=asyncio.get_running_loop())
     listener = DicomListener(
         store=ingest_store_handler(app[INGESTOR]),
         known_ae_titles=known_ae_titles,
+        services=[query_retrieve.service()],
         ae_title=settings.dicom_aet,
         host=settings.dicom_host,
         port=settings.dicom_port,
+        max_associations_per_facility=settings.dicom_max_associations_per_facility,
+        facility_of_ae=functools.partial(index.ae_facility_codes, pool),
+        reuse_port=settings.dicom_reuse_port,
     )
     await listener.start()
     app[DICOM] = listener
@@ -154,9 +184,23 @@ def create_app(settings: Settings, hooks: Hooks | None = None) -> web.Applicatio
     app.router.add_get("/readyz", readyz)
     if Role.API in settings.roles:
         # Each feature module registers its own routes; add new modules to this list.
-        for module in (api, stow, dicomweb):
+        for module in (
+            api,
+            casework,
+            events,
+            referrals,
+            patients,
+            stow,
+            dicomweb,
+            qido,
+            wado,
+            viewer,
+            uploads,
+        ):
             module.add_routes(app)
         # Last: unknown paths under the protected prefixes answer problem+json 404.
         app.router.add_route("*", "/api/{tail:.*}", _not_found)
         app.router.add_route("*", "/dicomweb/{tail:.*}", _not_found)
+        # After them: any other unknown path is one of the OHIF viewer's own routes.
+        viewer.add_fallback(app)
     return app

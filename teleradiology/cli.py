@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ from teleradiology.app import Hooks, create_app
 from teleradiology.errors import ServiceError
 from teleradiology.network import parse_network
 from teleradiology.settings import Role, Settings, settings_from_env
+from teleradiology.upload_client import Retry
 
 log = logging.getLogger("telemed")
 
@@ -59,7 +61,138 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("username")
 
     sub.add_parser("migrate", help="apply database migrations and exit")
+    _add_upload_parser(sub)
+    _add_forward_parser(sub)
     return parser
+
+
+def _add_upload_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    up = sub.add_parser(
+        "upload",
+        help="send DICOM files or folders to the county server (resumable; rerun to resume)",
+        description=(
+            "Send every DICOM file under PATH to the server with the resumable upload. "
+            "Running the same command again resumes: only what the server lacks is sent. "
+            "Exit status: 0 all sent and committed, 2 bad input, 3 server unreachable "
+            "(run again), 4 refused by the server."
+        ),
+    )
+    up.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    up.add_argument(
+        "--server",
+        default=os.environ.get("TELEMED_SERVER", "http://localhost:8080"),
+        help="the county server's URL (TELEMED_SERVER)",
+    )
+    up.add_argument(
+        "--token",
+        default=os.environ.get("TELEMED_TOKEN"),
+        help="a clinic user's bearer token (TELEMED_TOKEN; prefer the variable)",
+    )
+    up.add_argument("--urgency", choices=["routine", "urgent"], default="routine")
+    up.add_argument("--urgent", dest="urgency", action="store_const", const="urgent")
+    up.add_argument("--question", help="the clinical question for the reader")
+    up.add_argument("--concurrency", type=int, default=3, choices=range(1, 9), metavar="N")
+    up.add_argument(
+        "--part-size",
+        type=float,
+        default=8.0,
+        metavar="MB",
+        help="instances larger than this go in parts (default 8 MB)",
+    )
+    up.add_argument(
+        "--limit-rate", type=float, metavar="KB/s", help="use at most this much of the link"
+    )
+    up.add_argument(
+        "--retry-for",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="keep retrying a dropped link this long before giving up",
+    )
+    up.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_forward_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    fw = sub.add_parser(
+        "forward",
+        help="store-and-forward node: take C-STORE locally, forward to the county server",
+    )
+    fw.add_argument(
+        "--server",
+        default=os.environ.get("TELEMED_SERVER"),
+        help="the county server's URL (TELEMED_SERVER)",
+    )
+    fw.add_argument(
+        "--token",
+        default=os.environ.get("TELEMED_TOKEN"),
+        help="token of this facility's clinic user (TELEMED_TOKEN)",
+    )
+    fw.add_argument("--spool", type=Path, help="spool folder (default DATA_DIR/spool)")
+    fw.add_argument("--dicom-port", type=int, default=11112)
+    fw.add_argument("--dicom-host", default="0.0.0.0")  # noqa: S104
+    fw.add_argument("--dicom-aet", default=os.environ.get("TELEMED_DICOM_AET", "TELEMED"))
+    fw.add_argument(
+        "--accept-ae",
+        action="append",
+        metavar="AE",
+        default=[a for a in os.environ.get("TELEMED_ACCEPT_AE", "").split(",") if a],
+        help="calling AE title of a local modality or cart (repeat; TELEMED_ACCEPT_AE=AE1,AE2)",
+    )
+    fw.add_argument(
+        "--stable-age",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="commit a study this long after its last instance",
+    )
+    fw.add_argument("--urgency", choices=["routine", "urgent"], default="routine")
+
+
+def _upload(args: argparse.Namespace) -> int:
+    from teleradiology.upload_client import ExitCode, upload_paths
+
+    if not args.token:
+        print("telemed upload: give a token: set TELEMED_TOKEN (or --token)", file=sys.stderr)
+        return int(ExitCode.BAD_INPUT)
+    logging.getLogger().setLevel(logging.WARNING)
+    code = asyncio.run(
+        upload_paths(
+            args.paths,
+            server=args.server,
+            token=args.token,
+            urgency=args.urgency,
+            question=args.question,
+            concurrency=args.concurrency,
+            part_bytes=max(64 * 1024, int(args.part_size * 1024**2)),
+            limit_rate=args.limit_rate * 1024 if args.limit_rate else None,
+            retry=Retry(give_up_s=args.retry_for),
+            show_progress=False if args.no_progress else None,
+        )
+    )
+    return int(code)
+
+
+def _forward(args: argparse.Namespace) -> int:
+    from teleradiology.forwarder import ForwarderSettings, run_forwarder
+
+    data_dir = args.data_dir or Path(os.environ.get("TELEMED_DATA_DIR", "./var"))
+    try:
+        settings = ForwarderSettings(
+            spool_dir=args.spool or data_dir / "spool",
+            server_url=args.server or "",
+            token=args.token or "",
+            accept_ae=tuple(args.accept_ae),
+            ae_title=args.dicom_aet,
+            host=args.dicom_host,
+            port=args.dicom_port,
+            stable_age_s=args.stable_age,
+            urgency=args.urgency,
+        )
+    except ValueError as exc:
+        print(f"telemed forward: {exc}", file=sys.stderr)
+        return 2
+    asyncio.run(run_forwarder(settings))
+    return 0
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -159,6 +292,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
     args = _parser().parse_args(argv)
+    if args.command == "upload":
+        return _upload(args)
+    if args.command == "forward":
+        return _forward(args)
     try:
         settings = _settings(args)
         if args.command == "serve":

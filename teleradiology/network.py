@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
+from datetime import time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from storage.network import FacilitySpec, UserSpec
-from storage.records import Role, Specialty, Tier
+from storage.network import Destination, DutyShift, FacilitySpec, RouteSpec, UserSpec
+from storage.records import NetworkPolicy, Priority, Role, Specialty, Tier
 from teleradiology.auth import hash_password
 from teleradiology.errors import ConfigError
 from teleradiology.settings import AE_TITLE
@@ -103,9 +106,183 @@ def _facility(entry: Mapping[str, Any], i: int) -> FacilitySpec:
     for ae in ae_titles:
         if not AE_TITLE.match(ae) or ae != ae.strip():
             raise ConfigError(f"{where}: AE title {ae!r} must be 1 to 16 characters, no spaces")
+    unknown = set(entry) - {
+        "code",
+        "name",
+        "tier",
+        "parent",
+        "ae_titles",
+        "policy",
+        "route",
+        "report_destination",
+    }
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+    routes = entry.get("route")
+    if routes is not None and (
+        not isinstance(routes, list) or not all(isinstance(r, dict) for r in routes)
+    ):
+        raise ConfigError(f"{where}: 'route' must be a list of tables ([[facility.route]])")
     return FacilitySpec(
-        code=code, name=name or code, tier=tier, parent=parent, ae_titles=tuple(ae_titles)
+        code=code,
+        name=name or code,
+        tier=tier,
+        parent=parent,
+        ae_titles=tuple(ae_titles),
+        policy=_policy(entry["policy"], where) if "policy" in entry else None,
+        routes=tuple(_route(r, where) for r in routes) if routes is not None else None,
+        report_destination=(
+            _destination(entry["report_destination"], where)
+            if "report_destination" in entry
+            else None
+        ),
     )
+
+
+#: Priority names in the file: the clinic's words and the UPS names.
+_PRIORITY_WORDS = {
+    "urgent": Priority.HIGH,
+    "high": Priority.HIGH,
+    "routine": Priority.MEDIUM,
+    "medium": Priority.MEDIUM,
+    "low": Priority.LOW,
+}
+
+
+def _minutes(value: Any, where: str) -> timedelta:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"{where}: minutes must be a positive number, got {value!r}")
+    return timedelta(minutes=value)
+
+
+def _policy(entry: Any, where: str) -> NetworkPolicy:
+    where = f"{where}: policy"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} must be a table")
+    unknown = set(entry) - {"timezone", "deadline_minutes", "critical_ack_minutes", "at_risk_share"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+    default = NetworkPolicy()
+    deadlines = dict(default.deadlines)
+    stemi = default.stemi_deadline
+    raw = entry.get("deadline_minutes", {})
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: deadline_minutes must be a table")
+    for key, value in raw.items():
+        if key == "stemi":
+            stemi = _minutes(value, f"{where}: deadline_minutes.stemi")
+        elif key in _PRIORITY_WORDS:
+            deadlines[_PRIORITY_WORDS[key]] = _minutes(value, f"{where}: deadline_minutes.{key}")
+        else:
+            allowed = ", ".join([*_PRIORITY_WORDS, "stemi"])
+            raise ConfigError(f"{where}: deadline_minutes.{key}: use one of {allowed}")
+    timezone = entry.get("timezone", default.timezone)
+    try:
+        ZoneInfo(str(timezone))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}: timezone {timezone!r} is not an IANA time zone") from None
+    share = entry.get("at_risk_share", default.at_risk_share)
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share < 1:
+        raise ConfigError(f"{where}: at_risk_share must be at least 0 and below 1")
+    return NetworkPolicy(
+        deadlines=deadlines,
+        stemi_deadline=stemi,
+        critical_ack=(
+            _minutes(entry["critical_ack_minutes"], f"{where}: critical_ack_minutes")
+            if "critical_ack_minutes" in entry
+            else default.critical_ack
+        ),
+        at_risk_share=float(share),
+        timezone=str(timezone),
+    )
+
+
+def _route(entry: Mapping[str, Any], where: str) -> RouteSpec:
+    where = f"{where}: route"
+    unknown = set(entry) - {
+        "modality",
+        "specialty",
+        "priority",
+        "first_read",
+        "escalation",
+        "deadline_minutes",
+    }
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+    first = _str(entry, "first_read", where)
+    assert first is not None
+    specialty_text = _str(entry, "specialty", where, required=False)
+    priority_text = _str(entry, "priority", where, required=False)
+    try:
+        specialty = Specialty(specialty_text) if specialty_text else None
+    except ValueError:
+        raise ConfigError(
+            f"{where}: specialty {specialty_text!r} is not radiology or ecg"
+        ) from None
+    if priority_text is not None and priority_text not in _PRIORITY_WORDS:
+        raise ConfigError(f"{where}: priority {priority_text!r} is not urgent, routine or low")
+    modality = _str(entry, "modality", where, required=False)
+    return RouteSpec(
+        modality=modality.upper() if modality else None,
+        specialty=specialty,
+        priority=_PRIORITY_WORDS[priority_text] if priority_text else None,
+        first_read=first,
+        escalation=_str(entry, "escalation", where, required=False),
+        deadline=(
+            _minutes(entry["deadline_minutes"], f"{where}: deadline_minutes")
+            if "deadline_minutes" in entry
+            else None
+        ),
+    )
+
+
+def _destination(entry: Any, where: str) -> Destination:
+    where = f"{where}: report_destination"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} must be a table {{ ae_title, host, port }}")
+    ae = _str(entry, "ae_title", where)
+    host = _str(entry, "host", where)
+    port = entry.get("port")
+    if ae is None or not AE_TITLE.match(ae):
+        raise ConfigError(f"{where}: ae_title must be 1 to 16 characters, no backslash")
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ConfigError(f"{where}: port must be a TCP port (1 to 65535), got {port!r}")
+    return Destination(ae_title=ae, host=host or "", port=port)
+
+
+_DAYS = {"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}
+_CLOCK = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
+
+
+def _clock(text: Any, where: str) -> time:
+    match = _CLOCK.match(text) if isinstance(text, str) else None
+    if match is None or (match.group(1) == "24" and match.group(2) != "00"):
+        raise ConfigError(f"{where}: {text!r} is not a time of day like '08:00' or '24:00'")
+    hour, minute = int(match.group(1)), int(match.group(2))
+    return time.max if hour == 24 else time(hour, minute)
+
+
+def _duty(raw: Any, where: str) -> tuple[DutyShift, ...]:
+    where = f"{where}: duty"
+    if not isinstance(raw, list) or not all(isinstance(d, dict) for d in raw):
+        raise ConfigError(f"{where} must be a list of {{ days, from, until }} tables")
+    shifts = []
+    for d in raw:
+        days = d.get("days", list(_DAYS))
+        if not isinstance(days, list) or not all(isinstance(x, str) for x in days):
+            raise ConfigError(f'{where}: days must be a list like ["mon", "tue"]')
+        try:
+            weekdays = frozenset(_DAYS[x.lower()[:3]] for x in days)
+        except KeyError:
+            raise ConfigError(f"{where}: days must be among {', '.join(_DAYS)}") from None
+        shifts.append(
+            DutyShift(
+                weekdays=weekdays,
+                starts=_clock(d.get("from"), where),
+                ends=_clock(d.get("until"), where),
+            )
+        )
+    return tuple(shifts)
 
 
 def _user(entry: Mapping[str, Any], i: int) -> UserSpec:
@@ -138,7 +315,9 @@ def _user(entry: Mapping[str, Any], i: int) -> UserSpec:
         password_hash = hash_password(password) if password else None
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+    duty = _duty(entry["duty"], where) if "duty" in entry else None
     return UserSpec(
+        duty=duty,
         username=username,
         display_name=_str(entry, "display_name", where, required=False) or username,
         role=role,

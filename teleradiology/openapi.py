@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from storage.records import ReturnReason
+from teleradiology import uploads
+
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
 
 
@@ -80,12 +83,133 @@ def openapi_document() -> dict[str, Any]:
             },
             "/api/v1/reports/{id}/acknowledge": {
                 "parameters": _ID,
-                "post": _op("The clinic confirms it received the report", tag="clinic"),
+                "post": _op(
+                    "The clinic confirms it received the report (a critical result: by name)",
+                    body="AcknowledgeIn",
+                    tag="clinic",
+                ),
             },
             "/api/v1/studies": {"get": _op("Studies in the caller's scope", tag="clinic")},
-            "/api/v1/stats/turnaround": {
-                "get": _op("Received-to-report turnaround per sending facility", tag="admin")
+            "/api/v1/worklist/next": {
+                "post": _op("Claim the most urgent unclaimed case of your pools", tag="reading")
             },
+            "/api/v1/cases/{id}/escalate": {
+                "parameters": _ID,
+                "post": _op(
+                    "Escalate a claimed case with a question (and a draft, signed as preliminary)",
+                    body="EscalateIn",
+                    tag="reading",
+                ),
+            },
+            "/api/v1/cases/{id}/return": {
+                "parameters": _ID,
+                "post": _op(
+                    "Return a study to the clinic for poor quality, with a coded reason",
+                    body="ReturnIn",
+                    tag="reading",
+                ),
+            },
+            "/api/v1/cases/{id}/second-read": {
+                "parameters": _ID,
+                "post": _op(
+                    "Open a second, independent read (double reading)", ok="201", tag="reading"
+                ),
+            },
+            "/api/v1/reports/{id}/addendum": {
+                "parameters": _ID,
+                "post": _op(
+                    "Add an addendum (a new version) to a final report",
+                    body="AddendumIn",
+                    ok="201",
+                    tag="reading",
+                ),
+            },
+            "/api/v1/reports/{id}/pdf": {
+                "parameters": _ID,
+                "get": _op("The printable report (zh-CN PDF)", tag="clinic"),
+            },
+            "/api/v1/reports/{id}/notifications": {
+                "parameters": _ID,
+                "get": _op(
+                    "Who was told what about a report, when; its DICOM copies", tag="clinic"
+                ),
+            },
+            "/api/v1/studies/{uid}/reading-request": {
+                "parameters": [
+                    {"name": "uid", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "post": _op(
+                    "Ask for a reading: urgent or routine, with a question",
+                    body="ReadingRequestIn",
+                    tag="clinic",
+                ),
+            },
+            "/api/v1/templates": {
+                "get": _op("Report templates per specialty and modality", tag="reading")
+            },
+            "/api/v1/templates/{id}": {
+                "parameters": _ID,
+                "put": _op("Edit a report template", body="TemplateIn", tag="admin"),
+            },
+            "/api/v1/events": {
+                "get": _op(
+                    "Server-sent events: the caller's notifications (reports, critical results, "
+                    "returned studies, new cases); resume with Last-Event-ID or ?after=",
+                    tag="clinic",
+                )
+            },
+            "/api/v1/referrals": {
+                "get": _op("Referrals of the caller's facility", tag="referral"),
+                "post": _op(
+                    "Raise an up-referral (上转) or a down-referral (下转)",
+                    body="ReferralIn",
+                    ok="201",
+                    tag="referral",
+                ),
+            },
+            "/api/v1/referrals/{id}": {
+                "parameters": _ID,
+                "get": _op("One referral", tag="referral"),
+            },
+            "/api/v1/referrals/{id}/respond": {
+                "parameters": _ID,
+                "post": _op(
+                    "Accept (接诊, with a time) or decline (with a reason)",
+                    body="ReferralAnswer",
+                    tag="referral",
+                ),
+            },
+            "/api/v1/stats/referrals": {
+                "get": _op("Referrals per facility, direction and status", tag="admin")
+            },
+            "/api/v1/patients/{id}/national-id": {
+                "parameters": _ID,
+                "post": _op(
+                    "Link a patient record by national ID (kept as a keyed hash)",
+                    body="NationalIdIn",
+                    tag="patients",
+                ),
+            },
+            "/api/v1/patients/merge": {
+                "post": _op("Merge patient records into one person", body="MergeIn", tag="patients")
+            },
+            "/api/v1/patients/{id}/unmerge": {
+                "parameters": _ID,
+                "post": _op("Unlink a patient record", tag="patients"),
+            },
+            "/api/v1/patients/{id}/links": {
+                "parameters": _ID,
+                "get": _op("The audit of a record's links", tag="patients"),
+            },
+            "/api/v1/stats/turnaround": {
+                "get": _op(
+                    "Turnaround per sending facility and per segment (received, complete, "
+                    "routed, claimed, escalated, reported, delivered, acknowledged); "
+                    "?case_id= for one case",
+                    tag="admin",
+                )
+            },
+            **uploads.openapi_paths(),
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -100,6 +224,7 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
             "schemas": {
+                **uploads.openapi_schemas(),
                 "Problem": {
                     "type": "object",
                     "properties": {
@@ -117,6 +242,86 @@ def openapi_document() -> dict[str, Any]:
                         "password": {"type": "string"},
                     },
                 },
+                "EscalateIn": {
+                    "type": "object",
+                    "required": ["question"],
+                    "properties": {
+                        "question": {"type": "string"},
+                        "findings": {"type": "string"},
+                        "impression": {"type": "string"},
+                        "conclusion": {"enum": ["normal", "abnormal", "critical"]},
+                    },
+                },
+                "ReturnIn": {
+                    "type": "object",
+                    "required": ["reason"],
+                    "properties": {
+                        "reason": {"enum": [r.value for r in ReturnReason]},
+                        "note": {"type": "string"},
+                    },
+                },
+                "AddendumIn": {
+                    "type": "object",
+                    "required": ["text"],
+                    "properties": {"text": {"type": "string"}},
+                },
+                "ReadingRequestIn": {
+                    "type": "object",
+                    "properties": {
+                        "urgency": {"enum": ["urgent", "routine", "low"]},
+                        "question": {"type": "string"},
+                    },
+                },
+                "TemplateIn": {
+                    "type": "object",
+                    "required": ["findings", "impression"],
+                    "properties": {
+                        "findings": {"type": "string"},
+                        "impression": {"type": "string"},
+                    },
+                },
+                "AcknowledgeIn": {
+                    "type": "object",
+                    "properties": {
+                        "name": {
+                            "type": "string",
+                            "description": "who took it (required for critical results)",
+                        }
+                    },
+                },
+                "ReferralIn": {
+                    "type": "object",
+                    "required": ["to", "reason"],
+                    "properties": {
+                        "direction": {"enum": ["up", "down"], "default": "up"},
+                        "to": {"type": "string", "description": "facility code"},
+                        "urgency": {"enum": ["routine", "urgent", "emergency"]},
+                        "reason": {"type": "string"},
+                        "case_id": {"type": "integer"},
+                        "in_reply_to": {"type": "integer"},
+                        "discharge_summary": {"type": "string"},
+                        "follow_up_plan": {"type": "string"},
+                    },
+                },
+                "ReferralAnswer": {
+                    "type": "object",
+                    "required": ["accept"],
+                    "properties": {
+                        "accept": {"type": "boolean"},
+                        "appointment_at": {"type": "string", "format": "date-time"},
+                        "reason": {"type": "string"},
+                    },
+                },
+                "NationalIdIn": {
+                    "type": "object",
+                    "required": ["national_id"],
+                    "properties": {"national_id": {"type": "string"}},
+                },
+                "MergeIn": {
+                    "type": "object",
+                    "required": ["patients"],
+                    "properties": {"patients": {"type": "array", "items": {"type": "integer"}}},
+                },
                 "ReportIn": {
                     "type": "object",
                     "required": ["findings", "impression", "conclusion"],
@@ -125,6 +330,8 @@ def openapi_document() -> dict[str, Any]:
                         "impression": {"type": "string"},
                         "conclusion": {"enum": ["normal", "abnormal", "critical"]},
                         "status": {"enum": ["preliminary", "final"], "default": "final"},
+                        "agreed": {"type": "boolean"},
+                        "discrepancy": {"type": "string"},
                     },
                 },
             },

@@ -37,6 +37,10 @@ class Settings:
     lease_minutes: float = 15.0
     public_base_url: str | None = None
     max_upload_bytes: int = 2 * 1024**3
+    #: Open DICOM associations one facility may hold at once; more are refused (transient).
+    dicom_max_associations_per_facility: int = 8
+    #: Several `--role dicom` processes share the DICOM port (SO_REUSEPORT): one per core.
+    dicom_reuse_port: bool = False
 
     def __post_init__(self) -> None:
         if not AE_TITLE.match(self.dicom_aet) or not self.dicom_aet.strip():
@@ -86,6 +90,8 @@ def settings_from_env(**overrides: object) -> Settings:
     }
     if "TELEMED_DICOM_AET" in env:
         values["dicom_aet"] = env["TELEMED_DICOM_AET"]
+    if env.get("TELEMED_DICOM_REUSE_PORT", "").lower() in ("1", "true", "yes"):
+        values["dicom_reuse_port"] = True
     if "TELEMED_STABLE_AGE" in env:
         values["stable_age_s"] = _float(env["TELEMED_STABLE_AGE"], "TELEMED_STABLE_AGE")
     values.update({k: v for k, v in overrides.items() if v is not None})

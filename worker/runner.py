@@ -1,4 +1,8 @@
-"""The worker role: completes stable studies and routes them, expires leases, runs jobs."""
+"""The worker role: registers the periodic tasks and the job handlers, and runs them.
+
+Periodic: complete and route stable studies, expire leases, act on deadlines and critical
+results, retry DICOM copies of reports. Jobs: deliver a final report.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +18,12 @@ from pgqueuer.models import Job
 from storage import cases, jobs
 from storage.cases import DELIVER_REPORT, CasePlan, StudyToRoute
 from storage.db import Pool
+from storage.objects import ObjectStore
 from storage.records import Facility
-from teleradiology.context import DSN, POOL, SETTINGS
+from teleradiology.context import DSN, OBJECTS, POOL, SETTINGS
 from teleradiology.routing import RoutingError, plan_cases
 from teleradiology.settings import Settings
+from worker import deadlines, delivery
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +37,9 @@ def _plan(study: StudyToRoute, chain: list[Facility]) -> list[CasePlan]:
         return []
 
 
-async def sweep_once(pool: Pool, settings: Settings) -> int:
-    """One pass: complete and route stable studies, return expired leases; cases created."""
+async def sweep_once(pool: Pool, settings: Settings, objects: ObjectStore | None = None) -> int:
+    """One pass: complete and route stable studies, return expired leases, act on
+    deadlines and unacknowledged critical results, retry report copies; cases created."""
     created = await cases.complete_stable_studies(
         pool, stable_age=timedelta(seconds=settings.stable_age_s), plan=_plan
     )
@@ -41,25 +48,32 @@ async def sweep_once(pool: Pool, settings: Settings) -> int:
     expired = await cases.expire_leases(pool)
     if expired:
         log.info("%d lease(s) expired; cases returned to their pools", expired)
+    await deadlines.watch_once(pool)
+    if objects is not None:
+        await delivery.send_due(pool, objects, calling_ae=settings.dicom_aet)
     return len(created)
 
 
-async def _sweep_forever(pool: Pool, settings: Settings) -> None:
+async def _sweep_forever(pool: Pool, settings: Settings, objects: ObjectStore) -> None:
     while True:
         try:
-            await sweep_once(pool, settings)
+            await sweep_once(pool, settings, objects)
         except Exception:
             log.exception("sweep failed; retrying")
         await asyncio.sleep(settings.sweep_interval_s)
 
 
-async def _run_jobs(pool: Pool, dsn: str, stop: asyncio.Event) -> None:
+async def _run_jobs(
+    pool: Pool, objects: ObjectStore, settings: Settings, dsn: str, stop: asyncio.Event
+) -> None:
     manager, conn = await jobs.queue_manager(dsn)
 
     @manager.entrypoint(DELIVER_REPORT, on_failure="hold")
     async def deliver(job: Job) -> None:
         payload = jobs.decode_payload(job.payload)
-        await cases.deliver_report(pool, int(payload["report_id"]))
+        await delivery.deliver(
+            pool, objects, int(payload["report_id"]), calling_ae=settings.dicom_aet
+        )
 
     async def stopper() -> None:
         await stop.wait()
@@ -75,10 +89,10 @@ async def _run_jobs(pool: Pool, dsn: str, stop: asyncio.Event) -> None:
 
 async def worker_context(app: web.Application) -> AsyncIterator[None]:
     """Run the worker's loops for the application's lifetime (a cleanup context)."""
-    pool, settings = app[POOL], app[SETTINGS]
+    pool, settings, objects = app[POOL], app[SETTINGS], app[OBJECTS]
     stop = asyncio.Event()
-    sweeper = asyncio.create_task(_sweep_forever(pool, settings), name="sweeper")
-    runner = asyncio.create_task(_run_jobs(pool, app[DSN], stop), name="jobs")
+    sweeper = asyncio.create_task(_sweep_forever(pool, settings, objects), name="sweeper")
+    runner = asyncio.create_task(_run_jobs(pool, objects, settings, app[DSN], stop), name="jobs")
     try:
         yield
     finally:

@@ -1,8 +1,12 @@
 -- name: studies_stable_lock
-select st.id, st.study_instance_uid, st.facility_id, st.modalities, st.priority
+-- A study returned to its clinic completes again only after a new instance arrived.
+select st.id, st.study_instance_uid, st.facility_id, st.modalities, st.priority,
+       st.suspected_stemi
 from study st
 where st.state = 'receiving'
-  and (st.last_received_at < now() - $1::interval or st.ready_at is not null)
+  and (st.returned_at is null or st.last_received_at > st.returned_at)
+  and (st.last_received_at < now() - $1::interval
+       or (st.ready_at is not null and (st.returned_at is null or st.ready_at > st.returned_at)))
 order by st.last_received_at
 for update skip locked
 limit $2;
@@ -12,21 +16,39 @@ update study set state = 'complete', completed_at = now() where id = $1;
 
 -- name: case_insert
 insert into reading_case (study_id, facility_id, specialty, priority, pool_facility_id,
-                          escalation_facility_id, deadline)
-values ($1, $2, $3, $4, $5, $6, now() + $7::interval)
+                          first_pool_facility_id, escalation_facility_id, deadline, stemi,
+                          second_read_of)
+values ($1, $2, $3, $4, $5, $5, $6, now() + $7::interval, $8, $9)
 on conflict do nothing
 returning id;
 
+-- name: facility_code_by_id
+select code from facility where id = $1;
+
+-- name: facility_escalation_above
+-- The nearest county or city strictly above a facility.
+with recursive up(id, tier, parent_id, depth) as (
+    select id, tier, parent_id, 0 from facility where id = $1
+    union all
+    select f.id, f.tier, f.parent_id, up.depth + 1 from facility f join up on f.id = up.parent_id
+)
+select id from up where depth > 0 and tier in ('county', 'city') order by depth limit 1;
+
 -- name: worklist
+-- A reader's worklist is the open cases of the pools they read for now.
 select c.id, c.study_id, st.study_instance_uid, c.facility_id, f.code as facility_code,
        c.specialty, c.priority, c.status, c.pool_facility_id, c.escalation_facility_id,
        c.claimed_by, c.lease_expires_at, c.deadline, c.created_at, st.modalities,
-       p.name as patient_name
+       p.name as patient_name, c.first_pool_facility_id, pf.code as pool_code, c.question,
+       c.escalated_at, c.stemi, c.second_read_of, c.return_code
 from reading_case c
+join app_user u on u.id = $1
 join study st on st.id = c.study_id
 join patient p on p.id = st.patient_ref
 join facility f on f.id = c.facility_id
+join facility pf on pf.id = c.pool_facility_id
 where c.status in ('scheduled', 'in_progress') and case_visible_to($1, c.id)
+  and (u.role <> 'reader' or c.pool_facility_id = u.facility_id)
 order by case c.priority when 'high' then 0 when 'medium' then 1 else 2 end, c.deadline, c.id
 limit $2;
 
@@ -34,19 +56,48 @@ limit $2;
 select c.id, c.study_id, st.study_instance_uid, c.facility_id, f.code as facility_code,
        c.specialty, c.priority, c.status, c.pool_facility_id, c.escalation_facility_id,
        c.claimed_by, c.lease_expires_at, c.deadline, c.created_at, st.modalities,
-       p.name as patient_name
+       p.name as patient_name, c.first_pool_facility_id, pf.code as pool_code, c.question,
+       c.escalated_at, c.stemi, c.second_read_of, c.return_code
 from reading_case c
 join study st on st.id = c.study_id
 join patient p on p.id = st.patient_ref
 join facility f on f.id = c.facility_id
+join facility pf on pf.id = c.pool_facility_id
 where c.id = $1 and case_visible_to($2, c.id);
 
 -- name: case_lock_for_user
 select c.id, c.status, c.claimed_by, c.lease_expires_at < now() as lease_expired,
-       c.facility_id, c.study_id
-from reading_case c
+       c.facility_id, c.study_id, c.specialty, c.priority, c.pool_facility_id,
+       c.escalation_facility_id, c.deadline, c.stemi, c.second_read_of, c.escalated_at,
+       pf.code as pool_code
+from reading_case c join facility pf on pf.id = c.pool_facility_id
 where c.id = $1 and case_visible_to($2, c.id)
-for update;
+for update of c;
+
+-- name: case_next_for_user
+-- The most urgent claimable cases of a reader's pools; rows other readers hold are skipped.
+select c.id, c.status, c.claimed_by, c.lease_expires_at < now() as lease_expired,
+       c.facility_id, c.study_id, c.specialty, c.priority, c.pool_facility_id,
+       c.escalation_facility_id, c.deadline, c.stemi, c.second_read_of, c.escalated_at,
+       pf.code as pool_code
+from reading_case c
+join app_user u on u.id = $1
+join facility pf on pf.id = c.pool_facility_id
+where u.role = 'reader' and u.active and c.pool_facility_id = u.facility_id
+  and c.specialty = any(u.specialties)
+  and (c.status = 'scheduled' or (c.status = 'in_progress' and c.lease_expires_at < now()))
+  and not (c.second_read_of is not null and (
+      exists (select 1 from report r where r.case_id = c.second_read_of and r.author_id = u.id)
+      or exists (select 1 from event e where e.case_id = c.second_read_of
+                 and e.kind = 'claimed' and e.user_id = u.id)))
+order by case c.priority when 'high' then 0 when 'medium' then 1 else 2 end, c.deadline, c.id
+limit $2
+for update of c skip locked;
+
+-- name: case_first_reader_is
+select exists (select 1 from report r where r.case_id = $1 and r.author_id = $2)
+    or exists (select 1 from event e where e.case_id = $1 and e.kind = 'claimed'
+               and e.user_id = $2);
 
 -- name: case_claim
 update reading_case
@@ -65,84 +116,77 @@ set status = 'completed', claimed_by = null, lease_expires_at = null, updated_at
 where id = $1;
 
 -- name: case_expire_leases
-update reading_case
+update reading_case c
 set status = 'scheduled', claimed_by = null, lease_expires_at = null, updated_at = now()
-where status = 'in_progress' and lease_expires_at < now()
-returning id, facility_id, study_id;
+from reading_case old
+where old.id = c.id and c.status = 'in_progress' and c.lease_expires_at < now()
+returning c.id, c.facility_id, c.study_id, old.claimed_by as holder;
 
--- name: report_insert
-insert into report (case_id, author_id, status, findings, impression, conclusion,
-                    signature_sha256, signed_at)
-values ($1, $2, $3, $4, $5, $6, $7, $8)
+-- name: case_escalate
+update reading_case
+set pool_facility_id = $2, escalation_facility_id = $3, question = coalesce($4, question),
+    escalated_at = now(), escalated_by = $5, status = 'scheduled', claimed_by = null,
+    lease_expires_at = null, updated_at = now()
+where id = $1;
+
+-- name: case_return
+update reading_case
+set status = 'canceled', claimed_by = null, lease_expires_at = null, return_code = $2,
+    return_note = $3, updated_at = now()
+where id = $1;
+
+-- name: study_mark_returned
+update study set state = 'receiving', returned_at = now(), completed_at = null, ready_at = null
+where id = $1;
+
+-- name: study_lock_for_user
+select st.id, st.facility_id from study st
+where st.id = $1 and study_visible_to($2, st.id)
+for update;
+
+-- name: study_set_priority
+update study set priority = $2, clinical_question = coalesce($3, clinical_question)
+where id = $1;
+
+-- name: cases_raise_priority
+update reading_case
+set priority = $2, deadline = least(deadline, created_at + $3::interval), updated_at = now()
+where study_id = $1 and status in ('scheduled', 'in_progress')
+  and (case priority when 'high' then 0 when 'medium' then 1 else 2 end)
+    > (case $2 when 'high' then 0 when 'medium' then 1 else 2 end)
 returning id;
 
--- name: reports_of_case
-select r.id, r.case_id, st.study_instance_uid, c.facility_id, r.author_id,
-       u.display_name as author_name, r.status, r.findings, r.impression, r.conclusion,
-       r.signed_at, r.signature_sha256, r.delivered_at, r.acknowledged_at
-from report r
-join reading_case c on c.id = r.case_id
-join study st on st.id = c.study_id
-join app_user u on u.id = r.author_id
-where r.case_id = $1
-order by r.id;
+-- name: study_mark_stemi
+update study set suspected_stemi = true, priority = 'high' where id = $1
+returning facility_id;
 
--- name: inbox
-select r.id, r.case_id, st.study_instance_uid, c.facility_id, r.author_id,
-       u.display_name as author_name, r.status, r.findings, r.impression, r.conclusion,
-       r.signed_at, r.signature_sha256, r.delivered_at, r.acknowledged_at
-from report r
-join reading_case c on c.id = r.case_id
-join study st on st.id = c.study_id
-join app_user u on u.id = r.author_id
-where r.delivered_at is not null and case_visible_to($1, c.id)
-  and ($2::boolean is null or (r.acknowledged_at is null) = $2)
-order by r.delivered_at desc, r.id desc
-limit $3 offset $4;
+-- name: cases_raise_to_stemi
+update reading_case
+set stemi = true, priority = 'high', deadline = least(deadline, now() + $2::interval),
+    updated_at = now()
+where study_id = $1 and specialty = 'ecg' and status in ('scheduled', 'in_progress')
+returning id, deadline, pool_facility_id;
 
--- name: report_for_user
-select r.id, r.case_id, st.study_instance_uid, c.facility_id, r.author_id,
-       u.display_name as author_name, r.status, r.findings, r.impression, r.conclusion,
-       r.signed_at, r.signature_sha256, r.delivered_at, r.acknowledged_at
-from report r
-join reading_case c on c.id = r.case_id
-join study st on st.id = c.study_id
-join app_user u on u.id = r.author_id
-where r.id = $1 and case_visible_to($2, c.id);
-
--- name: report_deliver
-update report r set delivered_at = now()
+-- name: cases_at_risk_lock
+-- Open cases at risk at $1: past their deadline, or unclaimed with less than the network's
+-- at-risk share of their window left; each deadline is handled once.
+select c.id, c.status, c.facility_id, c.study_id, c.pool_facility_id,
+       c.escalation_facility_id, c.deadline, pf.code as pool_code
 from reading_case c
-where r.id = $1 and c.id = r.case_id and r.delivered_at is null
-returning r.case_id, c.facility_id, c.study_id;
+join facility pf on pf.id = c.pool_facility_id
+where c.status in ('scheduled', 'in_progress')
+  and c.deadline_handled is distinct from c.deadline
+  and c.deadline <= $1::timestamptz + (c.deadline - c.created_at)
+  and (c.deadline <= $1
+       or (c.status = 'scheduled'
+           and c.deadline - (c.deadline - c.created_at)
+               * coalesce((network_policy_of(c.facility_id)).at_risk_share, 0.1) <= $1))
+order by c.deadline
+limit $2
+for update of c skip locked;
 
--- name: report_acknowledge
-update report r set acknowledged_at = now(), acknowledged_by = $2
-from reading_case c
-where r.id = $1 and c.id = r.case_id and r.acknowledged_at is null
-returning r.case_id, c.facility_id, c.study_id;
-
--- name: turnaround
--- Received (first instance, server clock) to final report, per sending facility.
-with done as (
-    select c.facility_id,
-           extract(epoch from (rep.at - rec.at)) as seconds
-    from reading_case c
-    join lateral (select min(e.at) as at from event e
-                  where e.study_id = c.study_id and e.kind = 'received') rec on true
-    join lateral (select min(e.at) as at from event e
-                  where e.case_id = c.id and e.kind = 'reported') rep on true
-    where rep.at is not null and rec.at is not null
-      and rep.at >= $2 and rep.at < $3
-      and c.facility_id in (select facility_subtree($1))
-)
-select f.id as facility_id, f.code, f.name, count(d.seconds) as reports,
-       percentile_cont(0.5) within group (order by d.seconds) as median_s,
-       percentile_cont(0.9) within group (order by d.seconds) as p90_s,
-       avg(d.seconds) as mean_s, max(d.seconds) as max_s
-from done d join facility f on f.id = d.facility_id
-group by f.id, f.code, f.name
-order by f.code;
+-- name: case_deadline_handled
+update reading_case set deadline_handled = $2 where id = $1;
 
 -- name: events_of_case
 select e.kind, e.at, e.user_id, e.detail from event e

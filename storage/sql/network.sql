@@ -81,3 +81,71 @@ select user_id, action, at from audit where object_type = $1 and object_id = $2 
 
 -- name: facility_id_by_code
 select id from facility where code = $1;
+
+-- name: duty_delete
+delete from duty_shift where user_id = $1;
+
+-- name: duty_insert
+insert into duty_shift (user_id, weekdays, starts, ends) values ($1, $2, $3, $4);
+
+-- name: policy_upsert
+insert into network_policy (facility_id, timezone, deadline_high, deadline_medium, deadline_low,
+                            deadline_stemi, critical_ack, at_risk_share)
+values ($1, $2, $3, $4, $5, $6, $7, $8)
+on conflict (facility_id) do update
+    set timezone = excluded.timezone, deadline_high = excluded.deadline_high,
+        deadline_medium = excluded.deadline_medium, deadline_low = excluded.deadline_low,
+        deadline_stemi = excluded.deadline_stemi, critical_ack = excluded.critical_ack,
+        at_risk_share = excluded.at_risk_share, updated_at = now();
+
+-- name: routes_delete
+delete from routing_rule where sender_facility_id = $1;
+
+-- name: route_insert
+insert into routing_rule (sender_facility_id, modality, specialty, priority,
+                          first_read_facility_id, escalation_facility_id, deadline)
+values ($1, $2, $3, $4, $5, $6, $7);
+
+-- name: destination_upsert
+insert into report_destination (facility_id, ae_title, host, port) values ($1, $2, $3, $4)
+on conflict (facility_id) do update
+    set ae_title = excluded.ae_title, host = excluded.host, port = excluded.port;
+
+-- name: destination_of
+select ae_title, host, port from report_destination where facility_id = $1;
+
+-- name: policy_nearest
+-- $1: a facility chain, nearest first: the first facility in it with a policy.
+select p.timezone, p.deadline_high, p.deadline_medium, p.deadline_low, p.deadline_stemi,
+       p.critical_ack, p.at_risk_share
+from unnest($1::bigint[]) with ordinality as c(id, n)
+join network_policy p on p.facility_id = c.id
+order by c.n
+limit 1;
+
+-- name: routes_of
+select sender_facility_id, modality, specialty, priority, first_read_facility_id,
+       escalation_facility_id, deadline
+from routing_rule where sender_facility_id = any($1::bigint[])
+order by id;
+
+-- name: pools_on_duty
+select distinct u.facility_id, s.specialty
+from app_user u cross join unnest(u.specialties) as s(specialty)
+where u.role = 'reader' and u.active and u.facility_id = any($1::bigint[])
+  and on_duty(u.id, $2);
+
+-- name: pool_readers
+select u.id, u.username, u.display_name, u.facility_id, s.specialty,
+       on_duty(u.id, $2) as on_duty,
+       (select count(*) from reading_case c
+        where c.claimed_by = u.id and c.status = 'in_progress')::int as open_cases
+from app_user u cross join unnest(u.specialties) as s(specialty)
+where u.role = 'reader' and u.active and u.facility_id = any($1::bigint[])
+order by on_duty desc, open_cases, u.id;
+
+-- name: duty_admins
+-- Administrators of a facility on duty at $2 (those without a schedule always are).
+select u.id from app_user u
+where u.role = 'admin' and u.active and u.facility_id = $1 and on_duty(u.id, $2)
+order by u.id;

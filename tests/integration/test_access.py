@@ -7,6 +7,7 @@ import re
 import pytest
 from aiohttp import web
 
+from teleradiology.app import PROTECTED_PREFIXES
 from tests.integration.conftest import Api
 
 PUBLIC = {"/healthz", "/readyz", "/api/v1/openapi.json", "/api/v1/login"}
@@ -17,7 +18,10 @@ def _protected_routes(app: web.Application) -> list[tuple[str, str]]:
     for route in app.router.routes():
         info = route.resource.get_info() if route.resource else {}
         path = info.get("path") or info.get("formatter")
-        if not path or path in PUBLIC or route.method == "HEAD":
+        # CORS preflights answer anyone; the viewer's files and pages are outside the API.
+        if not path or path in PUBLIC or route.method in ("HEAD", "OPTIONS"):
+            continue
+        if not path.startswith(PROTECTED_PREFIXES):
             continue
         concrete = re.sub(r"\{[^}]+\}", "1", path.replace("{tail:.*}", "anything"))
         found.append((route.method if route.method != "*" else "GET", concrete))

@@ -29,7 +29,7 @@ def test_the_demo_network_parses_with_every_tier_and_role() -> None:
     facilities, users = parse_network(DEMO.read_text("utf-8"))
     tiers = [f.tier for f in facilities]
     assert tiers.count(Tier.CITY) == 1
-    assert tiers.count(Tier.COUNTY) == 1
+    assert tiers.count(Tier.COUNTY) == 2  # 淮滨县, and 固始县 beside it (scope tests)
     assert tiers.count(Tier.TOWNSHIP) == 3
     assert tiers.count(Tier.VILLAGE) == 6
     assert {u.role for u in users} == set(Role)
