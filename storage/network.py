@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -149,8 +151,22 @@ async def _facility_id(conn: Conn, code: str, where: str) -> int:
 async def _import_rules(conn: Conn, f: FacilitySpec) -> None:
     """A facility's policy, routing rules and report destination (after every facility)."""
     fid = await _facility_id(conn, f.code, f"facility {f.code}")
-    if f.policy is not None:
-        p = f.policy
+    await _write_rules(
+        conn, fid, f.code, policy=f.policy, routes=f.routes, destination=f.report_destination
+    )
+
+
+async def _write_rules(
+    conn: Conn,
+    fid: int,
+    code: str,
+    *,
+    policy: NetworkPolicy | None,
+    routes: Sequence[RouteSpec] | None,
+    destination: Destination | None,
+) -> None:
+    if policy is not None:
+        p = policy
         await conn.execute(
             q("policy_upsert"),
             fid,
@@ -162,10 +178,10 @@ async def _import_rules(conn: Conn, f: FacilitySpec) -> None:
             p.critical_ack,
             p.at_risk_share,
         )
-    if f.routes is not None:
+    if routes is not None:
         await conn.execute(q("routes_delete"), fid)
-        for r in f.routes:
-            where = f"facility {f.code}: route"
+        for r in routes:
+            where = f"facility {code}: route"
             first = await _facility_id(conn, r.first_read, where)
             escalation = await _facility_id(conn, r.escalation, where) if r.escalation else None
             await conn.execute(
@@ -178,9 +194,157 @@ async def _import_rules(conn: Conn, f: FacilitySpec) -> None:
                 escalation,
                 r.deadline,
             )
-    if f.report_destination is not None:
-        d = f.report_destination
+    if destination is not None:
+        d = destination
         await conn.execute(q("destination_upsert"), fid, d.ae_title, d.host, d.port)
+
+
+async def _audit(conn: Conn, admin: User, object_type: str, object_id: str, detail: object) -> None:
+    await conn.execute(
+        q("audit_insert"),
+        admin.id,
+        "configure",
+        object_type,
+        object_id,
+        json.dumps(detail, ensure_ascii=False, default=str),
+    )
+
+
+async def configure_facility(
+    pool: asyncpg.Pool,
+    admin: User,
+    code: str,
+    *,
+    policy: NetworkPolicy | None = None,
+    routes: Sequence[RouteSpec] | None = None,
+    destination: Destination | None = None,
+) -> None:
+    """An administrator sets a facility's policy, replaces its routing rules (``routes``,
+    empty: the defaults), or sets its report destination; audited.
+
+    Raises
+    ------
+    NotFound
+        The facility is not in the administrator's network, or a rule names an unknown
+        facility.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        fid = await conn.fetchval(q("facility_in_admin_scope"), code, admin.id)
+        if fid is None:
+            raise NotFound(f"facility {code} is not in your network")
+        await _write_rules(conn, fid, code, policy=policy, routes=routes, destination=destination)
+        detail: dict[str, object] = {}
+        if policy is not None:
+            detail["policy"] = {
+                "deadlines": {k.value: v for k, v in policy.deadlines.items()},
+                "stemi": policy.stemi_deadline,
+                "critical_ack": policy.critical_ack,
+                "at_risk_share": policy.at_risk_share,
+                "timezone": policy.timezone,
+            }
+        if routes is not None:
+            detail["routes"] = [dataclasses.asdict(r) for r in routes]
+        if destination is not None:
+            detail["report_destination"] = dataclasses.asdict(destination)
+        await _audit(conn, admin, "facility_routing", code, detail)
+
+
+async def set_duty(
+    pool: asyncpg.Pool, admin: User, username: str, shifts: Sequence[DutyShift]
+) -> None:
+    """An administrator replaces a user's on-duty schedule (empty: always on duty); audited.
+
+    Raises
+    ------
+    NotFound
+        The user does not work in the administrator's network.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        user_id = await conn.fetchval(q("user_in_admin_scope"), username, admin.id)
+        if user_id is None:
+            raise NotFound(f"user {username} does not work in your network")
+        await conn.execute(q("duty_delete"), user_id)
+        for shift in shifts:
+            await conn.execute(
+                q("duty_insert"), user_id, sorted(shift.weekdays), shift.starts, shift.ends
+            )
+        await _audit(
+            conn,
+            admin,
+            "duty",
+            username,
+            {"duty": [dataclasses.asdict(s) | {"weekdays": sorted(s.weekdays)} for s in shifts]},
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class FacilityRouting:
+    """One facility of an administrator's network with what routing reads of it."""
+
+    code: str
+    name: str
+    tier: Tier
+    policy: NetworkPolicy | None
+    routes: tuple[RouteSpec, ...]
+    report_destination: Destination | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserDuty:
+    username: str
+    facility: str
+    role: Role
+    shifts: tuple[DutyShift, ...]
+
+
+async def routing_config(
+    pool: asyncpg.Pool, admin: User
+) -> tuple[list[FacilityRouting], list[UserDuty]]:
+    """The policies, routing rules, report destinations and duty rosters of the
+    administrator's network (their facility and everything below it)."""
+    async with pool.acquire() as conn:
+        facilities = await conn.fetch(q("routing_facilities_in_scope"), admin.id)
+        rules = await conn.fetch(q("routing_rules_in_scope"), admin.id)
+        duty = await conn.fetch(q("duty_in_scope"), admin.id)
+    routes: dict[str, list[RouteSpec]] = {}
+    for r in rules:
+        routes.setdefault(r["sender"], []).append(
+            RouteSpec(
+                modality=r["modality"],
+                specialty=Specialty(r["specialty"]) if r["specialty"] else None,
+                priority=Priority(r["priority"]) if r["priority"] else None,
+                first_read=r["first_read"],
+                escalation=r["escalation"],
+                deadline=r["deadline"],
+            )
+        )
+    found = [
+        FacilityRouting(
+            code=f["code"],
+            name=f["name"],
+            tier=Tier(f["tier"]),
+            policy=NetworkPolicy.from_row(f) if f["deadline_high"] is not None else None,
+            routes=tuple(routes.get(f["code"], ())),
+            report_destination=(
+                Destination(ae_title=f["ae_title"], host=f["host"], port=f["port"])
+                if f["ae_title"] is not None
+                else None
+            ),
+        )
+        for f in facilities
+    ]
+    shifts: dict[str, UserDuty] = {}
+    for d in duty:
+        entry = shifts.setdefault(
+            d["username"],
+            UserDuty(
+                username=d["username"], facility=d["facility"], role=Role(d["role"]), shifts=()
+            ),
+        )
+        if d["starts"] is not None:
+            shift = DutyShift(weekdays=frozenset(d["weekdays"]), starts=d["starts"], ends=d["ends"])
+            shifts[d["username"]] = dataclasses.replace(entry, shifts=(*entry.shifts, shift))
+    return found, list(shifts.values())
 
 
 @dataclass(frozen=True, kw_only=True)

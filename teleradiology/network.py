@@ -343,3 +343,26 @@ def _parents_first(facilities: list[FacilitySpec]) -> list[FacilitySpec]:
             placed.add(f.code)
         pending = [f for f in pending if f.code not in placed]
     return ordered
+
+
+# The same tables as JSON, for the administrators' API (where names a field for the message).
+def parse_policy(entry: Any) -> NetworkPolicy:
+    """A ``policy`` table: deadlines per priority and STEMI, critical-result window."""
+    return _policy(entry, "body")
+
+
+def parse_routes(entries: Any) -> tuple[RouteSpec, ...]:
+    """A list of ``route`` tables (empty: the defaults, county above and city above)."""
+    if not isinstance(entries, list) or not all(isinstance(r, dict) for r in entries):
+        raise ConfigError("body: 'routes' must be a list of route objects")
+    return tuple(_route(r, "body") for r in entries)
+
+
+def parse_duty(entries: Any) -> tuple[DutyShift, ...]:
+    """A list of ``{days, from, until}`` shifts (empty: always on duty)."""
+    return _duty(entries, "body")
+
+
+def parse_destination(entry: Any) -> Destination:
+    """A ``report_destination`` table: the clinic workstation's DICOM node."""
+    return _destination(entry, "body")

@@ -32,6 +32,8 @@ def _op(summary: str, *, body: str | None = None, ok: str = "200", tag: str) -> 
 
 
 _ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+_CODE = [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}]
+_MINUTES = {"type": "number", "exclusiveMinimum": 0}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -209,6 +211,51 @@ def openapi_document() -> dict[str, Any]:
                     tag="admin",
                 )
             },
+            "/api/v1/admin/routing": {
+                "get": _op(
+                    "The administrator's network as routing sees it: policies (deadlines per "
+                    "priority and STEMI, critical-result window), routing rules, report "
+                    "destinations, duty rosters",
+                    tag="admin",
+                )
+            },
+            "/api/v1/admin/facilities/{code}/policy": {
+                "parameters": _CODE,
+                "put": _op(
+                    "Set the deadlines and timings of a network", body="PolicyIn", tag="admin"
+                ),
+            },
+            "/api/v1/admin/facilities/{code}/routes": {
+                "parameters": _CODE,
+                "put": _op(
+                    "Replace the routing rules of a sending facility (empty: the defaults)",
+                    body="RoutesIn",
+                    tag="admin",
+                ),
+            },
+            "/api/v1/admin/facilities/{code}/report-destination": {
+                "parameters": _CODE,
+                "put": _op(
+                    "Set the clinic workstation's DICOM node that takes reports back",
+                    body="DestinationIn",
+                    tag="admin",
+                ),
+            },
+            "/api/v1/admin/users/{username}/duty": {
+                "parameters": [
+                    {
+                        "name": "username",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "put": _op(
+                    "Replace a user's weekly on-duty shifts (empty: always on duty)",
+                    body="DutyIn",
+                    tag="admin",
+                ),
+            },
             **uploads.openapi_paths(),
         },
         "components": {
@@ -321,6 +368,84 @@ def openapi_document() -> dict[str, Any]:
                     "type": "object",
                     "required": ["patients"],
                     "properties": {"patients": {"type": "array", "items": {"type": "integer"}}},
+                },
+                "PolicyIn": {
+                    "type": "object",
+                    "properties": {
+                        "timezone": {"type": "string", "default": "Asia/Shanghai"},
+                        "deadline_minutes": {
+                            "type": "object",
+                            "properties": {
+                                "urgent": _MINUTES,
+                                "routine": _MINUTES,
+                                "low": _MINUTES,
+                                "stemi": _MINUTES,
+                            },
+                        },
+                        "critical_ack_minutes": _MINUTES,
+                        "at_risk_share": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+                    },
+                },
+                "RoutesIn": {
+                    "type": "object",
+                    "required": ["routes"],
+                    "properties": {
+                        "routes": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["first_read"],
+                                "properties": {
+                                    "modality": {"type": "string"},
+                                    "specialty": {"enum": ["radiology", "ecg"]},
+                                    "priority": {"enum": ["urgent", "routine", "low"]},
+                                    "first_read": {"type": "string"},
+                                    "escalation": {"type": "string"},
+                                    "deadline_minutes": _MINUTES,
+                                },
+                            },
+                        }
+                    },
+                },
+                "DestinationIn": {
+                    "type": "object",
+                    "required": ["ae_title", "host", "port"],
+                    "properties": {
+                        "ae_title": {"type": "string", "maxLength": 16},
+                        "host": {"type": "string"},
+                        "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+                    },
+                },
+                "DutyIn": {
+                    "type": "object",
+                    "required": ["duty"],
+                    "properties": {
+                        "duty": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["from", "until"],
+                                "properties": {
+                                    "days": {
+                                        "type": "array",
+                                        "items": {
+                                            "enum": [
+                                                "mon",
+                                                "tue",
+                                                "wed",
+                                                "thu",
+                                                "fri",
+                                                "sat",
+                                                "sun",
+                                            ]
+                                        },
+                                    },
+                                    "from": {"type": "string", "examples": ["08:00"]},
+                                    "until": {"type": "string", "examples": ["18:00", "24:00"]},
+                                },
+                            },
+                        }
+                    },
                 },
                 "ReportIn": {
                     "type": "object",

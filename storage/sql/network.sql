@@ -149,3 +149,44 @@ order by on_duty desc, open_cases, u.id;
 select u.id from app_user u
 where u.role = 'admin' and u.active and u.facility_id = $1 and on_duty(u.id, $2)
 order by u.id;
+
+-- name: facility_in_admin_scope
+-- A facility by code, when it is in the administrator's network ($2).
+select f.id from facility f join app_user u on u.id = $2
+where f.code = $1 and u.role = 'admin' and u.active
+  and f.id in (select facility_subtree(u.facility_id));
+
+-- name: user_in_admin_scope
+select t.id from app_user t join app_user u on u.id = $2
+where t.username = $1 and u.role = 'admin' and u.active
+  and t.facility_id in (select facility_subtree(u.facility_id));
+
+-- name: routing_facilities_in_scope
+select f.code, f.name, f.tier, p.timezone, p.deadline_high, p.deadline_medium, p.deadline_low,
+       p.deadline_stemi, p.critical_ack, p.at_risk_share, d.ae_title, d.host, d.port
+from app_user u
+join facility f on f.id in (select facility_subtree(u.facility_id))
+left join network_policy p on p.facility_id = f.id
+left join report_destination d on d.facility_id = f.id
+where u.id = $1 and u.role = 'admin'
+order by f.id;
+
+-- name: routing_rules_in_scope
+select s.code as sender, r.modality, r.specialty, r.priority, fr.code as first_read,
+       er.code as escalation, r.deadline
+from app_user u
+join routing_rule r on r.sender_facility_id in (select facility_subtree(u.facility_id))
+join facility s on s.id = r.sender_facility_id
+join facility fr on fr.id = r.first_read_facility_id
+left join facility er on er.id = r.escalation_facility_id
+where u.id = $1 and u.role = 'admin'
+order by r.id;
+
+-- name: duty_in_scope
+select t.username, f.code as facility, t.role, d.weekdays, d.starts, d.ends
+from app_user u
+join app_user t on t.facility_id in (select facility_subtree(u.facility_id))
+join facility f on f.id = t.facility_id
+left join duty_shift d on d.user_id = t.id
+where u.id = $1 and u.role = 'admin' and t.active and t.role in ('reader', 'admin')
+order by t.id, d.id;

@@ -99,3 +99,19 @@ async def test_stow_by_a_reader_is_refused(api: Api) -> None:
         },
     )
     assert response.status == 403
+
+
+async def test_every_api_route_is_in_the_openapi_document(api: Api) -> None:
+    spec = await (await api.client.get("/api/v1/openapi.json")).json()
+    missing = []
+    for route in api.app.router.routes():
+        info = route.resource.get_info() if route.resource else {}
+        path = info.get("path") or info.get("formatter")
+        if not path or not path.startswith("/api/v1/") or route.method in ("HEAD", "OPTIONS", "*"):
+            continue
+        if path != "/api/v1/openapi.json" and route.method.lower() not in spec["paths"].get(
+            path, {}
+        ):
+            missing.append((route.method, path))
+    assert missing == []
+    assert "put" in spec["paths"]["/api/v1/admin/facilities/{code}/routes"]
