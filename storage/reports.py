@@ -73,8 +73,7 @@ async def submit_report(pool: asyncpg.Pool, case_id: int, user: User, draft: Rep
             detail.update(agreed=agreed, discrepancy=discrepancy)
         await record_event(
             conn,
-            # "reported" is the final report (turnaround and the clinic's timeline use it)
-            "reported" if final else "preliminary",
+            "final" if final else "preliminary",
             facility_id=row["facility_id"],
             study_id=row["study_id"],
             case_id=case_id,

@@ -51,3 +51,8 @@ async def update_template(
     if row is None:
         raise NotFound(f"template {template_id} not found")
     return _template(row)
+
+
+async def template_by_id(pool: asyncpg.Pool, template_id: int) -> Template | None:
+    row = await pool.fetchrow(q("template_by_id"), template_id)
+    return _template(row) if row else None

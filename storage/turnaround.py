@@ -16,11 +16,12 @@ SEGMENTS: tuple[tuple[str, str, str], ...] = (
     ("complete_to_routed", "complete", "routed"),
     ("routed_to_claimed", "routed", "claimed"),
     ("claimed_to_escalated", "claimed", "escalated"),
-    ("escalated_to_reported", "escalated", "reported"),
-    ("claimed_to_reported", "claimed", "reported"),
-    ("reported_to_delivered", "reported", "delivered"),
+    ("claimed_to_preliminary", "claimed", "preliminary"),
+    ("escalated_to_final", "escalated", "final"),
+    ("claimed_to_final", "claimed", "final"),
+    ("final_to_delivered", "final", "delivered"),
     ("delivered_to_acknowledged", "delivered", "acknowledged"),
-    ("received_to_reported", "received", "reported"),
+    ("received_to_final", "received", "final"),
     ("received_to_acknowledged", "received", "acknowledged"),
 )
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from storage import audit, cases, index, network, patients, reports
+from storage import audit, cases, index, network, patients, reports, templates
 from storage import turnaround as stats
 from storage.records import Case, Conclusion, Report, ReportStatus, Role, Study, User
 from storage.reports import ReportDraft
@@ -229,14 +229,29 @@ def sign(case: Case, user: User, draft_fields: dict[str, str], signed_at: dateti
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+async def _from_template(request: web.Request, case: Case, body: dict[str, Any]) -> tuple[str, str]:
+    """The report's text as sent, or (for what is left out) the template's named by
+    ``template_id``: a reader starts from the zh-CN template of the modality and edits it."""
+    template_id = body.get("template_id")
+    if template_id is None:
+        return text_field(body, "findings"), text_field(body, "impression")
+    if isinstance(template_id, bool) or not isinstance(template_id, int):
+        raise BadRequest("'template_id' must be a template id from /api/v1/templates")
+    template = await templates.template_by_id(request.app[POOL], template_id)
+    if template is None or template.specialty is not case.specialty:
+        raise BadRequest(f"template {template_id} is not a {case.specialty.value} template")
+    findings = text_field(body, "findings", required=False) or template.findings
+    impression = text_field(body, "impression", required=False) or template.impression
+    return findings, impression
+
+
 async def report(request: web.Request) -> web.Response:
     user = current_user(request)
     require_role(user, Role.READER)
     pool = request.app[POOL]
     case = await _case(request, user)
     body = await json_body(request)
-    findings = text_field(body, "findings")
-    impression = text_field(body, "impression")
+    findings, impression = await _from_template(request, case, body)
     conclusion = choice(body, "conclusion", Conclusion)
     status = choice(body, "status", ReportStatus, ReportStatus.FINAL)
     discrepancy = text_field(body, "discrepancy", required=False) or None
@@ -345,7 +360,7 @@ async def turnaround(request: web.Request) -> web.Response:
         {
             "since": iso(since),
             "until": iso(until),
-            "segment": "received_to_reported",
+            "segment": "received_to_final",
             "facilities": [
                 {
                     "facility": r.facility_code,

@@ -206,7 +206,7 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/stats/turnaround": {
                 "get": _op(
                     "Turnaround per sending facility and per segment (received, complete, "
-                    "routed, claimed, escalated, reported, delivered, acknowledged); "
+                    "routed, claimed, preliminary, escalated, final, delivered, acknowledged); "
                     "?case_id= for one case",
                     tag="admin",
                 )
@@ -449,8 +449,10 @@ def openapi_document() -> dict[str, Any]:
                 },
                 "ReportIn": {
                     "type": "object",
-                    "required": ["findings", "impression", "conclusion"],
+                    "required": ["conclusion"],
+                    "description": "findings and impression, or a template_id to start from",
                     "properties": {
+                        "template_id": {"type": "integer"},
                         "findings": {"type": "string"},
                         "impression": {"type": "string"},
                         "conclusion": {"enum": ["normal", "abnormal", "critical"]},

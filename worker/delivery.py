@@ -26,8 +26,9 @@ from teleradiology.report_pdf import render_report_pdf
 
 log = logging.getLogger(__name__)
 
-#: Attempts before a DICOM copy is given up (about a day with the backoff below).
-MAX_ATTEMPTS = 12
+#: Attempts before a DICOM copy is given up: about a day with the backoff below (a
+#: village workstation may be off overnight).
+MAX_ATTEMPTS = 22
 _FIRST_RETRY = timedelta(seconds=5)
 _LONGEST_RETRY = timedelta(hours=2)
 

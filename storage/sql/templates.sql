@@ -10,3 +10,7 @@ order by specialty, modality nulls last, name;
 update report_template set findings = $2, impression = $3, updated_by = $4, updated_at = now()
 where id = $1
 returning id, specialty, modality, name, language, findings, impression, updated_at;
+
+-- name: template_by_id
+select id, specialty, modality, name, language, findings, impression, updated_at
+from report_template where id = $1;

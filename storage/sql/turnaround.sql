@@ -7,7 +7,7 @@ with done as (
     join lateral (select min(e.at) as at from event e
                   where e.study_id = c.study_id and e.kind = 'received') rec on true
     join lateral (select min(e.at) as at from event e
-                  where e.case_id = c.id and e.kind = 'reported') rep on true
+                  where e.case_id = c.id and e.kind = 'final') rep on true
     where rep.at is not null and rec.at is not null
       and rep.at >= $2 and rep.at < $3
       and c.facility_id in (select facility_subtree($1))
@@ -28,7 +28,7 @@ with cases as (
     select c.id, c.study_id
     from reading_case c
     join lateral (select min(e.at) as at from event e
-                  where e.case_id = c.id and e.kind = 'reported') rep on true
+                  where e.case_id = c.id and e.kind = 'final') rep on true
     where c.facility_id in (select facility_subtree($1))
       and (($7::bigint is null and rep.at >= $2 and rep.at < $3) or c.id = $7)
 ),

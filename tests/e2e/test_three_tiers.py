@@ -265,8 +265,8 @@ def test_village_county_city_and_the_reports_go_home(
         "complete_to_routed",
         "routed_to_claimed",
         "claimed_to_escalated",
-        "escalated_to_reported",
-        "reported_to_delivered",
+        "escalated_to_final",
+        "final_to_delivered",
         "delivered_to_acknowledged",
         "received_to_acknowledged",
     ):

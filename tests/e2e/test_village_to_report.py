@@ -172,7 +172,7 @@ def test_village_study_is_read_at_the_county_and_the_report_reaches_only_its_cli
         "complete",
         "routed",
         "claimed",
-        "reported",
+        "final",
         "delivered",
         "acknowledged",
     ]
