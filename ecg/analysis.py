@@ -22,7 +22,12 @@ from ecg.delineate import (
 )
 from ecg.detect import detect_r_peaks
 from ecg.errors import EcgError
-from ecg.filters import MainsFrequency, clean_ecg, remove_mains_interference
+from ecg.filters import (
+    MainsFrequency,
+    clean_ecg,
+    remove_mains_interference,
+    remove_pacer_spikes,
+)
 from ecg.measure import measure_axes, measure_intervals, measure_rhythm, measure_st_deviation
 from ecg.record import EcgRecord
 from ecg.statements import Statement, compose_statements
@@ -218,8 +223,9 @@ def _rhythm_features(
 def analyze_ecg(record: EcgRecord, *, mains: MainsFrequency = MainsFrequency.HZ_50) -> EcgAnalysis:
     """Analyse a resting or ambulatory ECG of any number of leads.
 
-    The recipe: check the input, clean every lead, detect QRS complexes on all usable leads
-    together, delineate each beat and the median beat, measure, and word the statements.
+    The recipe: check the input, remove pacemaker stimuli, clean every lead, detect QRS
+    complexes on all usable leads together, delineate each beat and the median beat, measure,
+    and word the statements.
 
     Parameters
     ----------
@@ -253,6 +259,12 @@ def analyze_ecg(record: EcgRecord, *, mains: MainsFrequency = MainsFrequency.HZ_
     warnings: list[str] = []
     if fs < LOW_SAMPLING_RATE_HZ:
         warnings.append(f"low sampling rate {fs:g} Hz: intervals are less precise")
+    raw, pacer_spikes = remove_pacer_spikes(raw, fs)
+    if pacer_spikes.size:
+        warnings.append(
+            f"{pacer_spikes.size} pacemaker stimuli found and removed before analysis: paced "
+            "rhythm?"
+        )
     quality = assess_signal_quality(raw, fs, record.leads)
     warnings.extend(quality.warnings)
     usable = [i for i, name in enumerate(record.leads) if name not in quality.leads_off]

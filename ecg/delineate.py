@@ -10,6 +10,12 @@ readers are used to:
   the wave peak is its largest deviation from the isoelectric level, and its ends are found
   with the trapezium-area method (Vázquez-Seisdedos et al., 2011), which is robust to noise
   and to a baseline that is not quite flat.
+
+On the median beat, where noise is low, the global boundaries follow the 12-lead programs
+(GE 12SL and its kind) more closely: QRS onset is the earliest onset over the leads and QRS
+offset the latest offset, each lead thresholded on its own slope; P onset and T end are where
+the spatial velocity of the low-passed leads falls below a fraction of its peak on the wave's
+outer limb.
 """
 
 from __future__ import annotations
@@ -53,10 +59,18 @@ T_STEEP_S = 0.15
 T_SPAN_S = 0.10
 P_STEEP_S = 0.06
 P_SPAN_S = 0.04
-#: Median beat: leads whose wave reaches this share of the largest take part in the global
-#: P onset and T end, which are this percentile of the latest (earliest) lead.
-GLOBAL_LEAD_FRACTION = 0.3
-GLOBAL_PERCENTILE = 80.0
+#: Median beat: global QRS onset is the earliest lead's, offset the latest lead's; in each lead
+#: the QRS is where its own slope stays above this fraction of its peak slope. A lead takes
+#: part when that threshold stands this many times above its typical slope over the beat
+#: (its noise and slow waves) and its QRS slope is at least this share of the largest lead's.
+LEAD_QRS_FRACTION = 0.10
+LEAD_NOISE_MARGIN = 2.0
+LEAD_MIN_SHARE = 0.05
+#: Median beat: global P onset and T end on the spatial velocity of the low-passed leads,
+#: where it falls below these fractions of its peak on the wave's outer limb (P onset: the
+#: ξ = 0.5 of Martínez et al. 2004; T end: the velocity has all but returned to baseline).
+P_ONSET_VELOCITY_FRACTION = 0.5
+T_END_VELOCITY_FRACTION = 0.10
 #: Median beat window around the R peak (s).
 MEDIAN_BEFORE_S = 0.40
 MEDIAN_AFTER_S = 0.70
@@ -239,6 +253,9 @@ def _delineate_window(
     slow = lowpass if lowpass is not None else window
     if qrs_on is None or qrs_off is None:
         return BeatFiducials(qrs_on=qrs_on, qrs_off=qrs_off)
+    if global_ends:
+        qrs_on, qrs_off = _lead_qrs_bounds(window, r, fs, qrs_on, qrs_off)
+        velocity = _spatial_velocity(slow, fs)
     iso_lo = max(0, qrs_on - round(0.02 * fs))
     baseline = np.median(slow[:, iso_lo : qrs_on + 1], axis=1, keepdims=True)
     level = slow - baseline
@@ -257,8 +274,9 @@ def _delineate_window(
         curve[t_lo:t_hi] = sign * component
         span_end = min(t_hi, t_peak + round(0.5 * rr * fs))
         t_off = _trapezium(curve, t_peak, span_end, T_STEEP_S, T_SPAN_S, fs)
-        if global_ends and t_off is not None:
-            t_off = _latest_lead_end(level, t_lo, t_hi, span_end, t_off, fs)
+        if global_ends:
+            reach = round(T_STEEP_S * fs)
+            t_off = _velocity_edge(velocity, t_peak, span_end, reach, T_END_VELOCITY_FRACTION)
     # P wave
     p_on: int | None = None
     p_off: int | None = None
@@ -280,45 +298,73 @@ def _delineate_window(
             p_off = _trapezium(curve, p_peak, qrs_on - round(0.01 * fs), P_STEEP_S, P_SPAN_S, fs)
             p_on = _trapezium(curve, p_peak, p_lo, P_STEEP_S, P_SPAN_S, fs)
             if global_ends and p_on is not None:
-                p_on = _earliest_lead_start(level, p_lo, p_hi, p_on, fs)
+                # The trapezium places the onset roughly; the velocity threshold on the
+                # wave's first limb, just after it, places it precisely.
+                reach = round(P_STEEP_S * fs)
+                limb = min(p_peak, p_on + reach)
+                p_on = _velocity_edge(velocity, limb, p_lo, reach, P_ONSET_VELOCITY_FRACTION)
     return BeatFiducials(
         p_on=p_on, p_off=p_off, qrs_on=qrs_on, qrs_off=qrs_off, t_peak=t_peak, t_off=t_off
     )
 
 
-def _lead_amplitudes(level: FloatArray, lo: int, hi: int) -> tuple[FloatArray, IntArray]:
-    segment = level[:, lo:hi]
-    peaks = np.argmax(np.abs(segment), axis=1)
-    amplitude = np.abs(segment[np.arange(segment.shape[0]), peaks])
-    return amplitude, peaks.astype(np.int64)
+def _lead_qrs_bounds(
+    window: FloatArray, r: int, fs: float, onset: int, offset: int
+) -> tuple[int, int]:
+    """Global QRS bounds of a median beat: earliest onset and latest offset over the leads.
+
+    Each lead's QRS is where the lead's own slope stays above a fraction of its peak slope;
+    a lead whose threshold is not well above its own typical slope (a noisy lead, or one with
+    hardly any QRS) takes no part, so it cannot stretch the interval with its noise. The
+    spatial-velocity bounds (`onset`, `offset`) are kept if no lead gives one.
+    """
+    m = window.shape[1]
+    slope = np.abs(np.gradient(_smooth(window, max(1, round(0.008 * fs))), axis=1))
+    around = max(1, round(0.05 * fs))
+    near = slope[:, max(0, r - around) : min(m, r + around + 1)]
+    peaks = near.max(axis=1)
+    if peaks.max() <= 0:
+        return onset, offset
+    hold = max(1, round(QRS_HOLD_S * fs))
+    lo = max(0, r - round(QRS_SEARCH_BEFORE_S * fs))
+    hi = min(m, r + round(QRS_SEARCH_AFTER_S * fs))
+    onsets: list[int] = []
+    offsets: list[int] = []
+    typical = np.median(slope, axis=1)
+    taking_part = (LEAD_QRS_FRACTION * peaks >= LEAD_NOISE_MARGIN * typical) & (
+        peaks >= LEAD_MIN_SHARE * peaks.max()
+    )
+    for i in np.flatnonzero(taking_part):
+        threshold = LEAD_QRS_FRACTION * peaks[i]
+        quiet = _stays_below(slope[i, lo : r + 1][::-1] < threshold, hold)
+        hits = np.flatnonzero(quiet)
+        if hits.size:
+            onsets.append(r - int(hits[0]))
+        quiet = _stays_below(slope[i, r:hi] < threshold, hold)
+        hits = np.flatnonzero(quiet)
+        if hits.size:
+            offsets.append(r + int(hits[0]))
+    return (min(onsets) if onsets else onset), (max(offsets) if offsets else offset)
 
 
-def _latest_lead_end(
-    level: FloatArray, lo: int, hi: int, limit: int, combined: int, fs: float
-) -> int:
-    """Global T end: the latest trapezium end over the leads with a large T wave."""
-    amplitude, peaks = _lead_amplitudes(level, lo, hi)
-    ends = [combined]
-    for i in np.flatnonzero(amplitude >= GLOBAL_LEAD_FRACTION * amplitude.max()):
-        peak = lo + int(peaks[i])
-        sign = 1.0 if level[i, peak] >= 0 else -1.0
-        end = _trapezium(sign * level[i], peak, limit, T_STEEP_S, T_SPAN_S, fs)
-        if end is not None:
-            ends.append(end)
-    return int(np.percentile(ends, GLOBAL_PERCENTILE))
+def _velocity_edge(
+    velocity: FloatArray, start: int, limit: int, reach: int, fraction: float
+) -> int | None:
+    """Where `velocity` falls below `fraction` of its peak, walking from `start` to `limit`.
 
-
-def _earliest_lead_start(level: FloatArray, lo: int, hi: int, combined: int, fs: float) -> int:
-    """Global P onset: the earliest trapezium start over the leads with a large P wave."""
-    amplitude, peaks = _lead_amplitudes(level, lo, hi)
-    starts = [combined]
-    for i in np.flatnonzero(amplitude >= GLOBAL_LEAD_FRACTION * amplitude.max()):
-        peak = lo + int(peaks[i])
-        sign = 1.0 if level[i, peak] >= 0 else -1.0
-        start = _trapezium(sign * level[i], peak, lo, P_STEEP_S, P_SPAN_S, fs)
-        if start is not None:
-            starts.append(start)
-    return int(np.percentile(starts, 100 - GLOBAL_PERCENTILE))
+    The peak is looked for within `reach` samples of `start` (the steep limb of the wave);
+    works in both directions.
+    """
+    step = 1 if limit >= start else -1
+    if abs(limit - start) < 3:
+        return None
+    idx = np.arange(start, limit, step)
+    values = velocity[idx]
+    top = int(np.argmax(values[: max(1, min(values.size, reach))]))
+    if values[top] <= 0:
+        return None
+    below = np.flatnonzero(values[top:] < fraction * values[top])
+    return int(idx[top + int(below[0])]) if below.size else None
 
 
 def _lowpass(data: FloatArray, fs: float, cutoff_hz: float = 15.0) -> FloatArray:

@@ -25,8 +25,10 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 #: ST deviation is read this long after the J point (QRS offset).
 ST_OFFSET_AFTER_J_S = 0.060
-#: Isoelectric (PR segment) level: the median over this span just before QRS onset.
+#: Isoelectric (PR segment) level: the median over the flattest span this long, looked for
+#: within the search span before QRS onset (and after P offset).
 ISOELECTRIC_SPAN_S = 0.020
+ISOELECTRIC_SEARCH_S = 0.080
 
 
 def measure_rhythm(r_peaks: npt.ArrayLike, sampling_rate_hz: float) -> dict[str, float | None]:
@@ -106,12 +108,27 @@ def measure_intervals(
 
 
 def _isoelectric(median_uv: FloatArray, fiducials: BeatFiducials, fs: float) -> FloatArray:
+    """Level of the PR segment: the flattest 20 ms (over all leads) before QRS onset.
+
+    The flattest stretch, not simply the last 20 ms: the end of a P wave, or the decay of a
+    pacemaker stimulus just before a paced QRS, must not tilt the reference level.
+    """
     if fiducials.qrs_on is None:
         baseline: FloatArray = np.median(median_uv, axis=1)
         return baseline
+    span = max(1, round(ISOELECTRIC_SPAN_S * fs))
     stop = fiducials.qrs_on + 1
-    start = max(0, stop - 1 - round(ISOELECTRIC_SPAN_S * fs))
-    level: FloatArray = np.median(median_uv[:, start:stop], axis=1)
+    first = max(0, stop - round(ISOELECTRIC_SEARCH_S * fs))
+    if fiducials.p_off is not None and fiducials.p_off < fiducials.qrs_on:
+        first = max(first, fiducials.p_off)
+    if stop - first <= span:
+        start = max(0, stop - span)
+    else:
+        segment = median_uv[:, first:stop]
+        windows = np.lib.stride_tricks.sliding_window_view(segment, span, axis=1)
+        spread = np.sum(windows.max(axis=2) - windows.min(axis=2), axis=0)
+        start = first + int(np.argmin(spread))
+    level: FloatArray = np.median(median_uv[:, start : start + span], axis=1)
     return level
 
 

@@ -17,8 +17,10 @@ from ecg.filters import (
     remove_baseline_wander,
     remove_mains_interference,
     remove_muscle_noise,
+    remove_pacer_spikes,
 )
-from tests.unit.ecg.signal_support import synthetic_lead
+from tests.unit.ecg.conftest import read_file
+from tests.unit.ecg.signal_support import synthetic_lead, synthetic_record
 
 FS = 500.0
 
@@ -98,3 +100,43 @@ def test_filters_keep_length_and_stay_finite(data: npt.NDArray[np.float64], fs: 
     out = clean_ecg(data, fs)
     assert out.shape == data.shape
     assert np.isfinite(out).all()
+
+
+def test_pacer_stimuli_are_found_and_bridged_in_every_lead() -> None:
+    record = synthetic_record()
+    clean = record.samples_uv
+    stimuli = np.array([1000, 2200, 3400])
+    paced = clean.copy()
+    paced[:, stimuli] += 900.0  # one-sample stimulus markers, as carts store them
+    restored, found = remove_pacer_spikes(paced, 500.0)
+    assert found.tolist() == stimuli.tolist()
+    assert restored.shape == paced.shape
+    assert np.max(np.abs(restored[:, stimuli] - clean[:, stimuli])) < 100.0
+    far = np.ones(clean.shape[1], dtype=bool)
+    for k in stimuli:
+        far[k - 2 : k + 8] = False
+    np.testing.assert_array_equal(restored[:, far], paced[:, far])
+
+
+def test_no_pacer_stimuli_in_unpaced_ecgs() -> None:
+    for name in ("ge_muse_xml/braveheart_example1.xml", "dicom_waveform/waveform_ecg.dcm"):
+        record = read_file(name)
+        restored, found = remove_pacer_spikes(record.samples_uv, record.sampling_rate_hz)
+        assert found.size == 0
+        np.testing.assert_array_equal(restored, record.samples_uv)
+
+
+def test_paced_ge_muse_file_shows_one_stimulus_per_beat() -> None:
+    record = read_file("ge_muse_xml/braveheart_example4.xml")
+    _, found = remove_pacer_spikes(record.samples_uv, record.sampling_rate_hz)
+    rr_s = np.diff(found) / record.sampling_rate_hz
+    assert found.size == 10  # 10 s at 61 bpm, a stimulus before each QRS
+    assert np.all(np.abs(rr_s - 60.0 / record.device_measurements["heart_rate_bpm"]) < 0.1)
+
+
+def test_pacer_search_is_skipped_at_low_sampling_rates() -> None:
+    data = np.zeros((3, 1000))
+    data[:, 500] = 2000.0
+    restored, found = remove_pacer_spikes(data, 250.0)
+    assert found.size == 0
+    np.testing.assert_array_equal(restored, data)
