@@ -155,6 +155,9 @@ def measure_axes(
 ) -> dict[str, float | None]:
     """Frontal-plane P, QRS and T axes from the net areas in leads I and aVF.
 
+    The T area is taken over the T wave itself (from as long before its peak as its end is
+    after it), not over the ST segment.
+
     Parameters
     ----------
     median_uv
@@ -180,10 +183,15 @@ def measure_axes(
     if pair is None:
         return result
     lead_i, lead_avf = pair
+    t_on = fiducials.qrs_off
+    if fiducials.t_peak is not None and fiducials.t_off is not None and t_on is not None:
+        # The T wave proper: as long before its peak as it lasts after it. The ST segment
+        # before it carries the ST deviation, which has an axis of its own.
+        t_on = max(t_on, 2 * fiducials.t_peak - fiducials.t_off)
     spans = {
         "p_axis_deg": (fiducials.p_on, fiducials.p_off),
         "qrs_axis_deg": (fiducials.qrs_on, fiducials.qrs_off),
-        "t_axis_deg": (fiducials.qrs_off, fiducials.t_off),
+        "t_axis_deg": (t_on, fiducials.t_off),
     }
     for key, (start, stop) in spans.items():
         if start is None or stop is None or stop <= start:
