@@ -517,6 +517,8 @@ class Event:
     at: datetime
     user_id: UserId | None
     detail: dict[str, Any]
+    #: the case it happened to (an earlier, returned case of the same study; None: the study)
+    case_id: CaseId | None = None
 
 
 async def events_of_case(pool: asyncpg.Pool, case: Case) -> list[Event]:
@@ -527,6 +529,7 @@ async def events_of_case(pool: asyncpg.Pool, case: Case) -> list[Event]:
             at=r["at"],
             user_id=UserId(r["user_id"]) if r["user_id"] is not None else None,
             detail=json.loads(r["detail"]),
+            case_id=CaseId(r["case_id"]) if r["case_id"] is not None else None,
         )
         for r in rows
     ]

@@ -195,7 +195,13 @@ async def get_case(request: web.Request) -> web.Response:
         for p in await patients.priors(pool, case.study_id, user)
     ]
     body["events"] = [
-        {"kind": e.kind, "at": iso(e.at), "user_id": e.user_id, "detail": e.detail}
+        {
+            "kind": e.kind,
+            "at": iso(e.at),
+            "user_id": e.user_id,
+            "case_id": e.case_id,
+            "detail": e.detail,
+        }
         for e in await cases.events_of_case(pool, case)
     ]
     return web.json_response(body)

@@ -189,6 +189,12 @@ for update of c skip locked;
 update reading_case set deadline_handled = $2 where id = $1;
 
 -- name: events_of_case
-select e.kind, e.at, e.user_id, e.detail from event e
+-- The case's events, its study's, and those of the earlier cases of the same read that were
+-- returned to the clinic (a re-sent study keeps its history).
+select e.kind, e.at, e.user_id, e.detail, e.case_id from event e
 where e.case_id = $1 or (e.study_id = $2 and e.case_id is null)
+   or e.case_id in (select old.id from reading_case old join reading_case cur on cur.id = $1
+                    where old.study_id = cur.study_id and old.specialty = cur.specialty
+                      and old.id < cur.id and old.return_code is not null
+                      and (old.second_read_of is null) = (cur.second_read_of is null))
 order by e.at, e.id;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -257,3 +258,50 @@ async def test_returned_study_is_routed_again_when_the_clinic_resends(api: Api) 
         "select count(*) from notification where kind = 'returned' and case_id = $1", case_id
     )
     assert told == 1
+    # the new case keeps the history of the returned one
+    view = await (
+        await api.client.get(f"/api/v1/cases/{again}", headers=api.auth("xlwd.clinic"))
+    ).json()
+    returned_events = [e for e in view["events"] if e["kind"] == "returned"]
+    assert [(e["case_id"], e["detail"]["reason"]) for e in returned_events] == [(case_id, "motion")]
+    assert [e["kind"] for e in view["events"] if e["case_id"] == again] == ["routed"]
+
+
+async def test_a_claim_is_a_fifteen_minute_lease_renewed_while_the_reader_works(
+    api: Api,
+) -> None:
+    case_id = await _routed(api)
+    a, b = await _readers(api, 2)
+    claimed = await (await _post(api, a, f"/api/v1/cases/{case_id}/claim")).json()
+    now = await api.pool.fetchval("select now()")
+    lease = datetime.fromisoformat(claimed["lease_expires_at"]) - now
+    assert timedelta(minutes=14, seconds=50) < lease <= timedelta(minutes=15)
+    # a minute before it runs out, the reader (still working) renews it by claiming again
+    await api.pool.execute(
+        "update reading_case set lease_expires_at = now() + interval '1 minute' where id = $1",
+        case_id,
+    )
+    renewed = await _post(api, a, f"/api/v1/cases/{case_id}/claim")
+    assert renewed.status == 200
+    lease = datetime.fromisoformat((await renewed.json())["lease_expires_at"]) - now
+    assert lease > timedelta(minutes=14)
+    assert await cases.expire_leases(api.pool) == 0
+    claims = await api.pool.fetchval(
+        "select count(*) from event where case_id = $1 and kind = 'claimed'", case_id
+    )
+    assert claims == 1
+    # another reader can neither take nor release it
+    assert (await _post(api, b, f"/api/v1/cases/{case_id}/claim")).status == 409
+    assert (await _post(api, b, f"/api/v1/cases/{case_id}/release")).status == 409
+    # the administrator force-releases it; the event names the holder
+    forced = await _post(api, "hb.admin", f"/api/v1/cases/{case_id}/release")
+    assert forced.status == 200
+    detail = await api.pool.fetchval(
+        "select detail from event where case_id = $1 and kind = 'released'", case_id
+    )
+    holder = await api.pool.fetchval("select id from app_user where username = $1", a)
+    assert json.loads(detail) == {"forced": True, "holder": holder}
+    assert (await _post(api, b, f"/api/v1/cases/{case_id}/claim")).status == 200
+    # a case nobody holds has nothing to release
+    assert (await _post(api, b, f"/api/v1/cases/{case_id}/release")).status == 200
+    assert (await _post(api, "hb.admin", f"/api/v1/cases/{case_id}/release")).status == 409
