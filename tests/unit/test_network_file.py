@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from datetime import time, timedelta
 from pathlib import Path
 
 import pytest
 
-from storage.records import Role, Specialty, Tier
+from storage.network import Destination, DutyShift, RouteSpec
+from storage.records import Priority, Role, Specialty, Tier
 from teleradiology.auth import verify_password
 from teleradiology.errors import ConfigError
 from teleradiology.network import parse_network
@@ -93,3 +95,66 @@ def test_two_facilities_may_not_share_an_ae_title() -> None:
     )
     with pytest.raises(ConfigError, match="AE title A1 is used by V1 and V2"):
         parse_network(BASE + extra)
+
+
+def test_deadlines_rules_destinations_and_duty_are_read_from_the_file() -> None:
+    text = BASE.replace(
+        'tier = "city"\n',
+        'tier = "city"\n[facility.policy]\n'
+        "deadline_minutes = { urgent = 20, routine = 600, stemi = 8 }\n"
+        "critical_ack_minutes = 10\n",
+        1,
+    ) + (
+        '[[facility]]\ncode="T"\nname="镇"\ntier="township"\nparent="K"\n'
+        'report_destination = { ae_title = "TWS", host = "10.0.0.5", port = 104 }\n'
+        '[[facility.route]]\nspecialty = "ecg"\nfirst_read = "T"\nescalation = "K"\n'
+        '[[facility.route]]\nmodality = "ct"\npriority = "urgent"\nfirst_read = "C"\n'
+        "deadline_minutes = 45\n"
+        '[[user]]\nusername="e"\nrole="reader"\nfacility="T"\nspecialties=["ecg"]\n'
+        'duty = [{ days = ["sat", "sun"], from = "20:00", until = "08:00" }]\n'
+    )
+    facilities, users = parse_network(text)
+    city = next(f for f in facilities if f.code == "C")
+    assert city.policy is not None
+    assert city.policy.deadlines[Priority.HIGH] == timedelta(minutes=20)
+    assert city.policy.deadlines[Priority.MEDIUM] == timedelta(hours=10)
+    assert city.policy.deadlines[Priority.LOW] == timedelta(hours=72)  # the default
+    assert city.policy.stemi_deadline == timedelta(minutes=8)
+    assert city.policy.critical_ack == timedelta(minutes=10)
+    township = next(f for f in facilities if f.code == "T")
+    assert township.report_destination == Destination(ae_title="TWS", host="10.0.0.5", port=104)
+    assert township.routes == (
+        RouteSpec(specialty=Specialty.ECG, first_read="T", escalation="K"),
+        RouteSpec(
+            modality="CT", priority=Priority.HIGH, first_read="C", deadline=timedelta(minutes=45)
+        ),
+    )
+    (reader,) = users
+    assert reader.duty == (DutyShift(weekdays=frozenset({6, 7}), starts=time(20), ends=time(8)),)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("[facility.policy]\ndeadline_minutes = { urgent = 0 }\n", "positive number"),
+        ("[facility.policy]\ndeadline_minutes = { soon = 5 }\n", "use one of"),
+        ("[facility.policy]\ntimezone = 'Mars/Olympus'\n", "IANA"),
+        ("[[facility.route]]\nspecialty = 'derm'\nfirst_read = 'K'\n", "radiology or ecg"),
+        ("[[facility.route]]\npriority = 'asap'\nfirst_read = 'K'\n", "urgent, routine or low"),
+        ("[[facility.route]]\nspecialty = 'ecg'\n", "'first_read' is missing"),
+        ("report_destination = { ae_title = 'X', host = 'h', port = 0 }\n", "TCP port"),
+    ],
+)
+def test_bad_routing_data_is_refused_naming_the_value(extra: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_network(BASE + extra)
+
+
+def test_a_bad_duty_shift_is_refused() -> None:
+    user = '[[user]]\nusername="r"\nrole="reader"\nfacility="K"\nspecialties=["ecg"]\n'
+    with pytest.raises(ConfigError, match="time of day"):
+        parse_network(BASE + user + 'duty = [{ from = "8am", until = "18:00" }]\n')
+    with pytest.raises(ConfigError, match="days must be among"):
+        parse_network(
+            BASE + user + 'duty = [{ days = ["someday"], from = "08:00", until = "18:00" }]\n'
+        )
