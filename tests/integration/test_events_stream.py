@@ -1,0 +1,101 @@
+"""Server-sent events: a clinic's reports are pushed as they are delivered, only to that
+clinic, and a stream that reconnects with Last-Event-ID gets what it missed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import ClientResponse
+
+from teleradiology.context import OBJECTS
+from tests.factory import make_study
+from tests.integration.conftest import Api
+from tests.integration.dicomweb_support import route_all, store
+from worker import delivery
+
+
+async def _frames(stream: ClientResponse, count: int) -> list[dict[str, Any]]:
+    """Read ``count`` data frames (skipping comments and retry lines) within 10 s."""
+    found: list[dict[str, Any]] = []
+    ids: list[str] = []
+
+    async def read() -> None:
+        while len(found) < count:
+            line = (await stream.content.readline()).decode().rstrip("\n")
+            if line.startswith("id: "):
+                ids.append(line[4:])
+            elif line.startswith("data: "):
+                found.append(json.loads(line[6:]) | {"_id": ids[-1]})
+
+    await asyncio.wait_for(read(), 10)
+    return found
+
+
+async def _final_report(api: Api, patient_id: str, conclusion: str = "normal") -> int:
+    uid = await store(api, "HB-XL-WD", make_study(modality="CR", count=1, patient_id=patient_id))
+    await route_all(api)
+    case_id = await api.pool.fetchval(
+        "select c.id from reading_case c join study s on s.id = c.study_id "
+        "where s.study_instance_uid = $1",
+        uid,
+    )
+    auth = api.auth("wang.reader")
+    assert (await api.client.post(f"/api/v1/cases/{case_id}/claim", headers=auth)).status == 200
+    answer = await api.client.post(
+        f"/api/v1/cases/{case_id}/report",
+        json={"findings": "所见", "impression": "印象", "conclusion": conclusion},
+        headers=auth,
+    )
+    report_id: int = (await answer.json())["id"]
+    assert await delivery.deliver(api.pool, api.app[OBJECTS], report_id, calling_ae="TELEMED")
+    return report_id
+
+
+async def test_reports_are_pushed_to_their_clinic_only_and_replayed_on_reconnect(
+    api: Api,
+) -> None:
+    mine = await api.client.get("/api/v1/events", headers=api.auth("xlwd.clinic"))
+    other = await api.client.get("/api/v1/events", headers=api.auth("xlzz.clinic"))
+    assert mine.status == 200
+    assert mine.headers["Content-Type"].startswith("text/event-stream")
+    first = await _final_report(api, "S-1")
+    critical = await _final_report(api, "S-2", conclusion="critical")
+    pushed = await _frames(mine, 2)
+    assert [(p["kind"], p["report_id"]) for p in pushed] == [
+        ("report", first),
+        ("critical", critical),
+    ]
+    assert pushed[1]["detail"]["conclusion"] == "critical"
+    # the other village's stream was open all along and got none of it
+    lines: list[bytes] = []
+    try:
+        async with asyncio.timeout(1.5):
+            while True:
+                lines.append(await other.content.readline())
+    except TimeoutError:
+        pass
+    assert lines[0].startswith(b"retry:")
+    assert not any(line.startswith((b"data:", b"id:")) for line in lines)
+    mine.close()
+    other.close()
+
+    # reconnecting after the first frame replays the second from the record
+    again = await api.client.get(
+        "/api/v1/events",
+        headers={**api.auth("xlwd.clinic"), "Last-Event-ID": pushed[0]["_id"]},
+    )
+    replayed = await _frames(again, 1)
+    assert [(r["kind"], r["report_id"]) for r in replayed] == [("critical", critical)]
+    again.close()
+
+
+async def test_a_new_case_is_pushed_to_the_readers_of_its_pool(api: Api) -> None:
+    county = await api.client.get("/api/v1/events", headers=api.auth("wang.reader"))
+    await store(api, "HB-XL-WD", make_study(modality="CR", count=1, patient_id="S-3"))
+    await route_all(api)
+    (frame,) = await _frames(county, 1)
+    assert frame["kind"] == "case"
+    assert frame["detail"] == {"specialty": "radiology", "priority": "medium"}
+    county.close()
