@@ -451,7 +451,7 @@ async def _policy(conn: Conn, facility_id: int) -> NetworkPolicy:
 @dataclass(frozen=True, kw_only=True)
 class DeadlineAction:
     case_id: CaseId
-    action: str  # "escalated" or "at_risk"
+    action: str  # "escalated", "reassigned" or "at_risk"
     reason: str
 
 
@@ -459,8 +459,9 @@ async def handle_deadlines(
     pool: asyncpg.Pool, *, now: datetime | None = None
 ) -> list[DeadlineAction]:
     """Act once on each open case that will miss its deadline (or has): an unclaimed case
-    with an escalation pool is escalated; any other is flagged to the pool's readers and
-    the duty administrator. Each action is an event with its reason.
+    with an escalation pool is escalated; a case held by a reader who is off duty goes back
+    to its pool (reassigned); any other is flagged to the pool's readers and the duty
+    administrator. Each action is an event with its reason.
 
     ``now`` is the clock the deadlines are compared with (the server's, unless a test
     passes its own); events are stamped with the server's time.
@@ -479,6 +480,28 @@ async def handle_deadlines(
             if row["status"] == "scheduled" and row["escalation_facility_id"] is not None:
                 await _escalate(conn, row, user_id=None, question=None, reason=reason)
                 action = "escalated"
+            elif row["holder_off_duty"]:
+                # reassigned within the pool: the reader holding it has gone off duty
+                action = "reassigned"
+                reason = f"{reason}; the reader holding it is off duty"
+                await conn.execute(q("case_release"), row["id"])
+                detail = {"reason": reason, "holder": row["claimed_by"], "deadline": True}
+                await record_event(
+                    conn,
+                    "released",
+                    facility_id=row["facility_id"],
+                    study_id=row["study_id"],
+                    case_id=row["id"],
+                    detail=detail,
+                )
+                await notify(
+                    conn,
+                    "deadline_at_risk",
+                    facility_id=row["pool_facility_id"],
+                    audience=Role.READER.value,
+                    case_id=row["id"],
+                    detail=detail,
+                )
             else:
                 action = "at_risk"
                 detail = {"reason": reason, "pool": row["pool_code"], "status": row["status"]}

@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, kw_only=True)
 class Pass:
     escalated: int
+    reassigned: int
     at_risk: int
     critical_resent: int
 
@@ -26,8 +27,12 @@ async def watch_once(pool: Pool, *, now: datetime | None = None) -> Pass:
     actions = await cases.handle_deadlines(pool, now=at)
     resent = await reports.resend_unacknowledged_critical(pool, now=at)
     escalated = sum(a.action == "escalated" for a in actions)
+    reassigned = sum(a.action == "reassigned" for a in actions)
+    at_risk = len(actions) - escalated - reassigned
     if actions:
-        log.info("deadlines: %d escalated, %d at risk", escalated, len(actions) - escalated)
+        log.info(
+            "deadlines: %d escalated, %d reassigned, %d at risk", escalated, reassigned, at_risk
+        )
     for r in resent:
         log.warning(
             "critical report %s unacknowledged: re-sent (%d), %d duty administrator(s) alerted",
@@ -35,4 +40,6 @@ async def watch_once(pool: Pool, *, now: datetime | None = None) -> Pass:
             r.resends,
             len(r.alerted_admins),
         )
-    return Pass(escalated=escalated, at_risk=len(actions) - escalated, critical_resent=len(resent))
+    return Pass(
+        escalated=escalated, reassigned=reassigned, at_risk=at_risk, critical_resent=len(resent)
+    )

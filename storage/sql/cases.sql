@@ -170,8 +170,10 @@ returning id, deadline, pool_facility_id;
 -- name: cases_at_risk_lock
 -- Open cases at risk at $1: past their deadline, or unclaimed with less than the network's
 -- at-risk share of their window left; each deadline is handled once.
+-- A claimed case's holder who is off duty at $1 will not finish it: it goes back to the pool.
 select c.id, c.status, c.facility_id, c.study_id, c.pool_facility_id,
-       c.escalation_facility_id, c.deadline, pf.code as pool_code
+       c.escalation_facility_id, c.deadline, pf.code as pool_code, c.claimed_by,
+       c.claimed_by is not null and not on_duty(c.claimed_by, $1) as holder_off_duty
 from reading_case c
 join facility pf on pf.id = c.pool_facility_id
 where c.status in ('scheduled', 'in_progress')

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import asyncpg
 from aiohttp import ClientResponse
@@ -305,3 +306,53 @@ async def test_a_claim_is_a_fifteen_minute_lease_renewed_while_the_reader_works(
     # a case nobody holds has nothing to release
     assert (await _post(api, b, f"/api/v1/cases/{case_id}/release")).status == 200
     assert (await _post(api, "hb.admin", f"/api/v1/cases/{case_id}/release")).status == 409
+
+
+async def test_past_its_deadline_a_case_held_off_duty_goes_back_to_the_pool_once(
+    api: Api,
+) -> None:
+    held_off = await _routed(api)
+    await store(api, "HB-XL-WD", make_study(modality="CR", count=1, patient_id="P-2"))
+    await route_all(api)
+    held_on = await _case_of(
+        api,
+        (
+            await _row(
+                api,
+                "select s.study_instance_uid from study s join reading_case c on c.study_id = s.id "
+                "where c.id <> $1",
+                held_off,
+            )
+        )["study_instance_uid"],
+    )
+    assert (await _post(api, "zhou.reader", f"/api/v1/cases/{held_off}/claim")).status == 200
+    assert (await _post(api, "wang.reader", f"/api/v1/cases/{held_on}/claim")).status == 200
+    deadline = await api.pool.fetchval("select deadline from reading_case where id = $1", held_off)
+    at = deadline + timedelta(minutes=1)
+    # zhou's shift is on another weekday than the one the deadline passes on
+    weekday = at.astimezone(ZoneInfo("Asia/Shanghai")).isoweekday()
+    other_day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[weekday % 7]
+    duty = {"duty": [{"days": [other_day], "from": "00:00", "until": "24:00"}]}
+    changed = await api.client.put(
+        "/api/v1/admin/users/zhou.reader/duty", json=duty, headers=api.auth("hb.admin")
+    )
+    assert changed.status == 200
+
+    done = await watch_once(api.pool, now=at)
+    assert (done.reassigned, done.at_risk, done.escalated) == (1, 1, 0)
+    row = await _row(api, "select status, claimed_by from reading_case where id = $1", held_off)
+    assert (row["status"], row["claimed_by"]) == ("scheduled", None)
+    released = await _row(
+        api, "select detail from event where case_id = $1 and kind = 'released'", held_off
+    )
+    assert "off duty" in json.loads(released["detail"])["reason"]
+    kept = await _row(api, "select status, claimed_by from reading_case where id = $1", held_on)
+    assert kept["status"] == "in_progress"
+    flagged = await api.pool.fetch(
+        "select audience from notification where case_id = $1 and kind = 'deadline_at_risk' "
+        "order by audience",
+        held_on,
+    )
+    assert [f["audience"] for f in flagged] == ["admin", "reader"]
+    again = await watch_once(api.pool, now=at + timedelta(minutes=10))
+    assert (again.reassigned, again.at_risk, again.escalated) == (0, 0, 0)
