@@ -15,6 +15,7 @@ import contextlib
 import io
 import json
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -199,6 +200,8 @@ def test_village_county_city_and_the_reports_go_home(
     #    county's duty administrator is alerted; every notification is recorded.
     pushed = _events(service, clinic, until=2, kind="critical")
     assert [e["report_id"] for e in pushed if e["kind"] == "critical"][:2] == [critical["id"]] * 2
+    ecg_pushed = _events(service, clinic, until=1, kind="report")
+    assert [e["detail"]["conclusion"] for e in ecg_pushed if e["kind"] == "report"] == ["normal"]
     alerts = _events(service, duty, until=1, kind="critical_alert")
     assert alerts[-1]["report_id"] == critical["id"]
     record = _get(service, f"/api/v1/reports/{critical['id']}/notifications", admin)
@@ -256,6 +259,12 @@ def test_village_county_city_and_the_reports_go_home(
             assert "Basic Text SR Document" in dump.stdout
         else:
             assert bytes(ds.EncapsulatedDocument).startswith(b"%PDF")
+        check = subprocess.run(
+            [str(Path(sys.executable).with_name("dciodvfy")), str(path)],
+            capture_output=True,
+            text=True,
+        )
+        assert [x for x in check.stderr.splitlines() if x.startswith("Error")] == [], check.stderr
 
     # 9. Turnaround, segment by segment, from the server's own clock.
     stats = _get(service, f"/api/v1/stats/turnaround?case_id={cr_case['id']}", admin)
@@ -273,3 +282,30 @@ def test_village_county_city_and_the_reports_go_home(
         assert segments[name]["cases"] == 1, name
         assert segments[name]["median_minutes"] >= 0, name
     assert segments["delivered_to_acknowledged"]["median_minutes"] > 0.04  # re-sent first
+
+    # 10. Each step of the X-ray's case is an event on the server's clock, in order.
+    view = _get(service, f"/api/v1/cases/{cr_case['id']}", admin)
+    kinds = [e["kind"] for e in view["events"]]
+    steps = [
+        "received",
+        "complete",
+        "routed",
+        "claimed",
+        "preliminary",
+        "escalated",
+        "final",
+        "delivered",
+        "critical_resent",
+        "critical_alert",
+        "acknowledged",
+    ]
+    firsts: list[str] = []
+    for kind in kinds:
+        if kind in steps and kind not in firsts:
+            firsts.append(kind)
+    assert firsts == steps
+    assert kinds.count("claimed") == 2  # the county reader, then the city reader
+    assert "priority" in kinds  # the clinic's urgent reading request
+    times = [e["at"] for e in view["events"]]
+    assert times == sorted(times)
+    assert all(t.endswith("Z") for t in times)

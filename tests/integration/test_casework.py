@@ -356,3 +356,39 @@ async def test_past_its_deadline_a_case_held_off_duty_goes_back_to_the_pool_once
     assert [f["audience"] for f in flagged] == ["admin", "reader"]
     again = await watch_once(api.pool, now=at + timedelta(minutes=10))
     assert (again.reassigned, again.at_risk, again.escalated) == (0, 0, 0)
+
+
+async def test_the_city_agrees_with_the_county_draft_and_no_discrepancy_is_recorded(
+    api: Api,
+) -> None:
+    case_id = await _routed(api)
+    # only the reader holding the case escalates it
+    early = await _post(api, "wang.reader", f"/api/v1/cases/{case_id}/escalate", {"question": "?"})
+    assert early.status == 409
+    assert (await _post(api, "wang.reader", f"/api/v1/cases/{case_id}/claim")).status == 200
+    draft = {
+        "findings": "右肺中叶小片影。",
+        "impression": "右肺中叶炎症。",
+        "conclusion": "abnormal",
+    }
+    escalated = await _post(
+        api,
+        "wang.reader",
+        f"/api/v1/cases/{case_id}/escalate",
+        {"question": "炎症还是不张？", **draft},
+    )
+    assert (await escalated.json())["pool"] == "XY-CITY"
+    assert (await _post(api, "zhao.city", f"/api/v1/cases/{case_id}/claim")).status == 200
+    final = await _post(
+        api,
+        "zhao.city",
+        f"/api/v1/cases/{case_id}/report",
+        {**draft, "impression": "右肺中叶炎症，同意初诊意见。"},
+    )
+    body = await final.json()
+    assert final.status == 201, body
+    assert (body["agreed"], body["discrepancy"]) == (True, None)
+    event = await _row(
+        api, "select detail from event where case_id = $1 and kind = 'final'", case_id
+    )
+    assert json.loads(event["detail"])["agreed"] is True
