@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from storage import patients
+from tests.ecg_file import make_ecg
 from tests.factory import make_study
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import route_all, store
@@ -199,7 +200,8 @@ async def test_a_reader_refers_up_to_the_city_which_declines_with_a_reason(api: 
 
 
 async def test_an_administrator_merges_two_records_and_the_audit_says_who(api: Api) -> None:
-    first = await store(api, "HB-XL-WD", make_study(modality="CR", count=1, patient_id="M-1"))
+    # an ECG at one village, a chest film at another: the ECG is a prior of the film
+    first = await store(api, "HB-XL-WD", [make_ecg(patient_id="M-1", patient_name="周^一")])
     second = await store(api, "HB-MJ-LW", make_study(modality="DX", count=1, patient_id="M-9"))
     await route_all(api)
     refs = [
@@ -220,6 +222,7 @@ async def test_an_administrator_merges_two_records_and_the_audit_says_who(api: A
         )
     ).json()
     assert [p["study_instance_uid"] for p in view["priors"]] == [first]
+    assert view["priors"][0]["modalities"] == ["ECG"]
     # the clinics still see only their own records
     other = await api.client.get(
         f"/api/v1/cases/{await _case(api, first)}", headers=api.auth("mjlw.clinic")
