@@ -7,7 +7,10 @@ readers are used to:
   slope): the QRS is where it stays above a fraction of its peak.
 * T and P waves are located on the first principal component of their search window across
   the leads (a lead combination in which the wave is largest, with its polarity kept);
-  the wave peak is its largest deviation from the isoelectric level, and its ends are found
+  the P peak is the component's most prominent extremum (so a sloping PR segment or the edge
+  of the window is not taken for it), the T peak its largest deviation from the isoelectric
+  level no later than a rate-corrected bound after R (so the next P wave on a fast rhythm is
+  not taken for it), and the ends are found
   with the trapezium-area method (Vázquez-Seisdedos et al., 2011), which is robust to noise
   and to a baseline that is not quite flat.
 
@@ -55,10 +58,16 @@ P_MIN_SNR = 3.0
 P_MIN_UV = 20.0
 #: T wave search window after QRS offset (s): from offset + start to R + min(...) below.
 T_START_AFTER_QRS_S = 0.06
-T_STEEP_S = 0.15
-T_SPAN_S = 0.10
+T_STEEP_S = 0.10
+T_SPAN_S = 0.08
 P_STEEP_S = 0.06
 P_SPAN_S = 0.04
+#: The T peak lies at most this times the square root of the RR interval (s) after R: as
+#: late as a QTc of about 580 ms (T end ~100 ms after the peak) puts it, and before the next
+#: P wave on a fast rhythm.
+T_PEAK_MAX_QTC_S = 0.45
+#: A wave's peak is its most prominent extremum, prominence taken within this span.
+WAVE_PROMINENCE_S = 0.25
 #: Median beat: global QRS onset is the earliest lead's, offset the latest lead's; in each lead
 #: the QRS is where its own slope stays above this fraction of its peak slope. A lead takes
 #: part when that threshold stands this many times above its typical slope over the beat
@@ -202,6 +211,26 @@ def _qrs_bounds(window: FloatArray, r: int, fs: float) -> tuple[int | None, int 
     return onset, offset
 
 
+def _wave_peak(curve: FloatArray, fs: float) -> int:
+    """The most prominent extremum of `curve`, of either sign (a wave's peak).
+
+    Prominence is measured within a window of WAVE_PROMINENCE_S, so a sloping baseline or
+    the edge of the search window, which only reach their largest value at an end, lose to
+    a real wave; falls back to the largest absolute value when there is no extremum.
+    """
+    wlen = max(3, round(WAVE_PROMINENCE_S * fs))
+    best_index = int(np.argmax(np.abs(curve)))
+    best = -1.0
+    for sign in (1.0, -1.0):
+        found, props = sps.find_peaks(sign * curve, prominence=0.0, wlen=wlen)
+        if found.size:
+            k = int(np.argmax(props["prominences"]))
+            if float(props["prominences"][k]) > best:
+                best = float(props["prominences"][k])
+                best_index = int(found[k])
+    return best_index
+
+
 def _principal(segment: FloatArray) -> FloatArray:
     """First principal component of a multi-lead segment (one lead: the lead)."""
     if segment.shape[0] == 1:
@@ -267,7 +296,10 @@ def _delineate_window(
     t_hi = min(m - 1, r + round(min(0.16 + 0.5 * rr, rr - 0.1, 0.8) * fs))
     if t_hi - t_lo > round(0.06 * fs):
         component = _principal(level[:, t_lo:t_hi])
-        peak_rel = int(np.argmax(np.abs(component)))
+        # The T peak comes no later than a rate-corrected bound after R: a wave beyond it is
+        # the next beat's P wave on a fast rhythm, not this beat's T.
+        reach_t = max(3, min(t_hi, r + round(T_PEAK_MAX_QTC_S * np.sqrt(rr) * fs)) - t_lo)
+        peak_rel = int(np.argmax(np.abs(component[:reach_t])))
         sign = 1.0 if component[peak_rel] >= 0 else -1.0
         t_peak = t_lo + peak_rel
         curve = np.zeros(m)
@@ -287,7 +319,7 @@ def _delineate_window(
         component = _principal(segment)
         component = component - component[-1]
         search = component[: p_hi - p_lo]
-        peak_rel = int(np.argmax(np.abs(search)))
+        peak_rel = _wave_peak(search, fs)
         amplitude = abs(float(search[peak_rel]))
         noise = float(np.median(np.abs(np.diff(search)))) * fs * 0.01 + 1e-9
         if amplitude >= P_MIN_UV and amplitude >= P_MIN_SNR * noise:

@@ -16,7 +16,7 @@ from ecg.errors import EcgError
 from ecg.filters import clean_ecg
 from ecg.statements import StatementCode, meets_stemi_criteria
 from tests.unit.ecg.conftest import read_file
-from tests.unit.ecg.signal_support import ECG_DATA, synthetic_record
+from tests.unit.ecg.signal_support import ECG_DATA, gaussian, synthetic_record
 
 MUSE_FILES = [f"ge_muse_xml/braveheart_example{i}.xml" for i in range(1, 5)]
 
@@ -131,6 +131,61 @@ def test_qtdb_qrs_onsets_agree_with_cardiologist() -> None:
         assert found is not None
         errors.append((found - onset) * 1000.0 / fs)
     assert abs(float(np.mean(errors))) < 10.0
+
+
+def _q1c_errors_ms(name: str, wave: str, boundary: str) -> list[float]:
+    """Our per-beat boundary minus cardiologist 1's, ms, on a development window."""
+    path = str(ECG_DATA / "qtdb" / name)
+    raw = wfdb.rdrecord(path)
+    fs = float(raw.fs)
+    clean = clean_ecg(np.nan_to_num(raw.p_signal.T * 1000.0), fs)
+    peaks = detect_r_peaks(clean, fs)
+    beats = delineate_beats(clean, fs, peaks)
+    q1c = wfdb.rdann(path, "q1c")
+    symbols = list(q1c.symbol)
+    errors = []
+    for i, sym in enumerate(symbols):
+        if sym != wave:
+            continue
+        ref = {"on": i - 1, "peak": i, "off": i + 1}[boundary]
+        if not 0 <= ref < len(symbols):
+            continue
+        k = int(np.argmin(np.abs(peaks - q1c.sample[i])))
+        found = getattr(beats[k], {"t": "t_", "p": "p_"}[wave] + boundary)
+        if found is not None:
+            errors.append((found - int(q1c.sample[ref])) * 1000.0 / fs)
+    return errors
+
+
+def test_t_peak_on_a_fast_rhythm_is_not_the_next_p_wave() -> None:
+    """sel41 (dev): P waves ride on the end of the T waves; the T peak must stay the T's."""
+    errors = _q1c_errors_ms("sel41", "t", "peak")
+    assert len(errors) >= 20
+    assert abs(float(np.median(errors))) < 40.0
+
+
+def test_long_qt_is_measured_not_clipped_by_the_t_peak_bound() -> None:
+    """Synthetic 60 bpm beats with the T peak 420 ms after R: QT well over 500 ms."""
+    fs = 500.0
+    t = np.arange(round(10.0 * fs)) / fs
+    rows = []
+    for gain in (1.0, 0.8, 0.6):
+        x = np.zeros_like(t)
+        for b in np.arange(0.5, 9.5, 1.0):
+            x += gain * 120.0 * gaussian(t, b - 0.16, 0.025)
+            x += gain * 1000.0 * gaussian(t, b, 0.010)
+            x -= gain * 200.0 * gaussian(t, b + 0.03, 0.008)
+            x += gain * 300.0 * gaussian(t, b + 0.42, 0.05)
+        rows.append(x)
+    record = EcgRecord(
+        leads=("I", "II", "V5"),
+        samples_uv=np.vstack(rows),
+        sampling_rate_hz=fs,
+        source_format=EcgFormat.CSV,
+    )
+    qt = analyze_ecg(record).measurements["qt_ms"]
+    assert qt is not None
+    assert qt > 520.0
 
 
 def test_to_dict_is_json_with_the_public_contract_keys() -> None:
