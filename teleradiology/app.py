@@ -19,6 +19,7 @@ from teleradiology import (
     casework,
     dicomweb,
     events,
+    metrics,
     patients,
     qido,
     referrals,
@@ -34,6 +35,7 @@ from teleradiology.dimse import DicomListener, ingest_store_handler
 from teleradiology.dimse_qr import QueryRetrieve, configured_nodes
 from teleradiology.errors import NotFound, Unauthorized
 from teleradiology.ingest import Ingestor
+from teleradiology.metrics import metrics_middleware
 from teleradiology.problems import problem_middleware
 from teleradiology.session import COOKIE_METHODS, session_token
 from teleradiology.settings import Role, Settings
@@ -43,6 +45,7 @@ log = logging.getLogger(__name__)
 DICOM = web.AppKey("dicom", DicomListener)
 
 #: Paths anyone may call: health, the API's own description, and signing in.
+#: /metrics holds counts by route, status and facility code: no patient data.
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/api/v1/openapi.json", "/api/v1/login"})
 PROTECTED_PREFIXES = ("/api/", "/dicomweb")
 
@@ -171,7 +174,7 @@ async def _not_found(request: web.Request) -> web.Response:
 def create_app(settings: Settings, hooks: Hooks | None = None) -> web.Application:
     """The application for the roles in ``settings``; resources start in dependency order."""
     app = web.Application(
-        middlewares=[problem_middleware, auth_middleware],
+        middlewares=[metrics_middleware, problem_middleware, auth_middleware],
         client_max_size=16 * 1024**2,
     )
     app[SETTINGS] = settings
@@ -183,6 +186,7 @@ def create_app(settings: Settings, hooks: Hooks | None = None) -> web.Applicatio
         app.cleanup_ctx.append(context)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    metrics.add_routes(app)
     if Role.API in settings.roles:
         # Each feature module registers its own routes; add new modules to this list.
         for module in (

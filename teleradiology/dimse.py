@@ -27,6 +27,7 @@ from pynetdicom.transport import AssociationServer, ThreadedAssociationServer
 from storage.records import ReceivedVia
 from teleradiology.errors import DuplicateConflict, InvalidDicom
 from teleradiology.ingest import Ingestor, Stored, StudyMismatch
+from teleradiology.metrics import DIMSE_STORES
 
 log = logging.getLogger(__name__)
 
@@ -304,6 +305,7 @@ class DicomListener:
         except Exception:
             log.exception("C-STORE from %s at %s failed", calling, address)
             status, comment = StoreStatus.OUT_OF_RESOURCES, "the archive could not store it"
+        DIMSE_STORES.labels(status.name).inc()
         if status is not StoreStatus.SUCCESS:
             log.info("C-STORE from %s at %s: %s", calling, address, status.name)
         return _status(status, comment)
