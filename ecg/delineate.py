@@ -211,15 +211,19 @@ def _qrs_bounds(window: FloatArray, r: int, fs: float) -> tuple[int | None, int 
     return onset, offset
 
 
-def _wave_peak(curve: FloatArray, fs: float) -> int:
+def _wave_peak(curve: FloatArray, fs: float) -> tuple[int, float, float]:
     """The most prominent extremum of `curve`, of either sign (a wave's peak).
 
     Prominence is measured within a window of WAVE_PROMINENCE_S, so a sloping baseline or
     the edge of the search window, which only reach their largest value at an end, lose to
     a real wave; falls back to the largest absolute value when there is no extremum.
+
+    Returns the peak's index, its polarity (+1: a hump, -1: a trough, whatever the level
+    of the curve there) and its prominence.
     """
     wlen = max(3, round(WAVE_PROMINENCE_S * fs))
     best_index = int(np.argmax(np.abs(curve)))
+    best_sign = 1.0 if curve[best_index] >= 0 else -1.0
     best = -1.0
     for sign in (1.0, -1.0):
         found, props = sps.find_peaks(sign * curve, prominence=0.0, wlen=wlen)
@@ -228,7 +232,10 @@ def _wave_peak(curve: FloatArray, fs: float) -> int:
             if float(props["prominences"][k]) > best:
                 best = float(props["prominences"][k])
                 best_index = int(found[k])
-    return best_index
+                best_sign = sign
+    if best < 0:
+        best = abs(float(curve[best_index]))
+    return best_index, best_sign, best
 
 
 def _principal(segment: FloatArray) -> FloatArray:
@@ -319,11 +326,9 @@ def _delineate_window(
         component = _principal(segment)
         component = component - component[-1]
         search = component[: p_hi - p_lo]
-        peak_rel = _wave_peak(search, fs)
-        amplitude = abs(float(search[peak_rel]))
+        peak_rel, sign, amplitude = _wave_peak(search, fs)
         noise = float(np.median(np.abs(np.diff(search)))) * fs * 0.01 + 1e-9
         if amplitude >= P_MIN_UV and amplitude >= P_MIN_SNR * noise:
-            sign = 1.0 if search[peak_rel] >= 0 else -1.0
             curve = np.zeros(m)
             curve[p_lo : qrs_on + 1] = sign * component
             p_peak = p_lo + peak_rel
