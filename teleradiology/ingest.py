@@ -150,16 +150,19 @@ class Ingestor:
             As `ingest`; the file is removed.
         """
         path = Path(path)
+        adopted = False
         try:
             parsed = await asyncio.to_thread(_parse_file, path)
             _check_study(parsed.header, study_instance_uid)
             if isinstance(self._objects, FileObjectStore) and path.parent == self.spool_dir:
                 key = await self._objects.adopt_file(path, parsed.sha256)
+                adopted = True  # renamed into place or removed: nothing left to clean up
             else:
                 key = await self._objects.put_file(path)
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                await asyncio.to_thread(path.unlink)
+            if not adopted:
+                with contextlib.suppress(FileNotFoundError):
+                    await asyncio.to_thread(path.unlink)
         return await self._commit(
             parsed.header,
             key,
