@@ -90,6 +90,34 @@ async def record_original(
 
 
 @dataclass(frozen=True, kw_only=True)
+class EarlierUpload:
+    sop_instance_uid: str
+    study_instance_uid: str
+    patient_id: str
+
+
+async def earlier_upload(
+    pool: asyncpg.Pool, object_key: str, facility_id: int
+) -> EarlierUpload | None:
+    """The ECG made from the same original file (by its object key) sent by the same
+    facility before, if any: a re-sent upload answers with it instead of a second copy."""
+    r = await pool.fetchrow(q("ecg_original_of_facility"), object_key, facility_id)
+    if r is None:
+        return None
+    return EarlierUpload(
+        sop_instance_uid=r["sop_instance_uid"],
+        study_instance_uid=r["study_instance_uid"],
+        patient_id=r["patient_id"],
+    )
+
+
+async def ecg_instances_of_study(pool: asyncpg.Pool, study_id: StudyId) -> list[str]:
+    """SOP Instance UIDs of a study's ECG waveform instances, in arrival order (the caller
+    has checked the study is in scope)."""
+    return [r["sop_instance_uid"] for r in await pool.fetch(q("ecg_instances_of_study"), study_id)]
+
+
+@dataclass(frozen=True, kw_only=True)
 class EcgView:
     """One ECG instance in a user's scope, with its analysis and current edits."""
 

@@ -18,6 +18,7 @@ from teleradiology import (
     api,
     casework,
     dicomweb,
+    ecg_api,
     events,
     metrics,
     patients,
@@ -202,6 +203,7 @@ def create_app(settings: Settings, hooks: Hooks | None = None) -> web.Applicatio
             wado,
             viewer,
             uploads,
+            ecg_api,
         ):
             module.add_routes(app)
         # Last: unknown paths under the protected prefixes answer problem+json 404.

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import logging
-from dataclasses import dataclass
-from datetime import UTC
+import zipfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from aiohttp import BodyPartReader, web
@@ -47,6 +49,21 @@ class EcgUpload:
     data: bytes
     filename: str | None
     fields: dict[str, str]
+    #: A WFDB record's other files (its ``.dat``), by file name; the header is ``data``.
+    related: dict[str, bytes] = field(default_factory=dict)
+
+    def original(self) -> tuple[bytes, str | None]:
+        """The bytes to keep as the original, and their name: the file itself, or for a
+        WFDB record of several files a ZIP archive holding each file unchanged (stored)."""
+        if not self.related:
+            return self.data, self.filename
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+            for name, data in [(self.filename or "record.hea", self.data), *self.related.items()]:
+                info = zipfile.ZipInfo(PurePath(name).name, date_time=(1980, 1, 1, 0, 0, 0))
+                archive.writestr(info, data)
+        stem = PurePath(self.filename or "record.hea").stem
+        return buffer.getvalue(), f"{stem}.zip"
 
 
 async def _read_upload(request: web.Request) -> EcgUpload:
@@ -54,20 +71,31 @@ async def _read_upload(request: web.Request) -> EcgUpload:
     ctype = request.content_type
     if ctype == "multipart/form-data":
         reader = await request.multipart()
-        data: bytes | None = None
-        filename: str | None = None
+        files: list[tuple[str | None, bytes]] = []
         fields: dict[str, str] = {}
+        size = 0
         async for part in reader:
             if not isinstance(part, BodyPartReader):
                 raise BadRequest("nested multipart bodies are not accepted")
             if part.name == "file":
-                filename = part.filename
-                data = await _limited(part)
+                data = await _limited(part, MAX_ECG_BYTES - size)
+                size += len(data)
+                files.append((part.filename, data))
             elif part.name:
                 fields[part.name] = (await part.text())[:2000]
-        if data is None:
+        if not files:
             raise BadRequest("the form has no 'file' part with the ECG")
-        return EcgUpload(data=data, filename=filename, fields=fields)
+        if len(files) == 1:
+            return EcgUpload(data=files[0][1], filename=files[0][0], fields=fields)
+        # Several files are one WFDB record: its header (.hea) and the signal files it names.
+        headers = [f for f in files if (f[0] or "").lower().endswith(".hea")]
+        if len(headers) != 1 or any(not name for name, _ in files):
+            raise BadRequest(
+                "send one ECG file per upload; several 'file' parts (each with its file name) "
+                "are only for a WFDB record: exactly one .hea header and its .dat files"
+            )
+        related = {str(name): data for name, data in files if (name, data) != headers[0]}
+        return EcgUpload(data=headers[0][1], filename=headers[0][0], fields=fields, related=related)
     if request.content_length is not None and request.content_length > MAX_ECG_BYTES:
         raise web.HTTPRequestEntityTooLarge(
             max_size=MAX_ECG_BYTES,
@@ -84,15 +112,15 @@ async def _read_upload(request: web.Request) -> EcgUpload:
     return EcgUpload(data=body, filename=request.query.get("filename"), fields=dict(request.query))
 
 
-async def _limited(part: BodyPartReader) -> bytes:
+async def _limited(part: BodyPartReader, allowed: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while chunk := await part.read_chunk(1024 * 1024):
         size += len(chunk)
-        if size > MAX_ECG_BYTES:
+        if size > allowed:
             raise web.HTTPRequestEntityTooLarge(
                 max_size=MAX_ECG_BYTES,
-                actual_size=size,
+                actual_size=MAX_ECG_BYTES - allowed + size,
                 text=f"an ECG file may be at most {MAX_ECG_BYTES // 1024**2} MB",
             )
         chunks.append(chunk)
@@ -122,19 +150,34 @@ async def upload_ecg(request: web.Request) -> web.Response:
     upload = await _read_upload(request)
     priority = _priority(upload.fields.get("urgency"))
     try:
-        record = await asyncio.to_thread(read_ecg, upload.data, upload.filename)
+        record = await asyncio.to_thread(
+            read_ecg, upload.data, upload.filename, related_files=upload.related
+        )
     except EcgError as exc:
         raise BadRequest(f"the ECG file cannot be read: {exc}") from None
     patient_id = upload.fields.get("patient_id") or record.patient.id
     if not patient_id:
         raise BadRequest("give 'patient_id': the ECG file does not carry one")
     patient_name = upload.fields.get("patient_name") or record.patient.name or None
-    # The same file from the same facility always makes the same UIDs: re-sending is safe.
-    seed = [facility.code, hashlib.sha256(upload.data).hexdigest(), patient_id]
-    part10 = await asyncio.to_thread(
-        _to_dicom, record, patient_id, patient_name, facility.name, seed
-    )
-    original_key = await objects.put(upload.data)
+    original_bytes, original_name = upload.original()
+    original_key = await objects.put(original_bytes)
+    earlier = await ecg.earlier_upload(pool, original_key, facility.id)
+    if earlier is not None and earlier.patient_id == patient_id:
+        # Re-sent (a retry after a broken link): the ECG made the first time, stored once.
+        return _upload_answer(
+            earlier.study_instance_uid, earlier.sop_instance_uid, record, "duplicate", 200
+        )
+    # The same file from the same facility always makes the same UIDs.
+    digest = hashlib.sha256(upload.data)
+    for name in sorted(upload.related):
+        digest.update(upload.related[name])
+    seed = [facility.code, digest.hexdigest(), patient_id]
+    try:
+        part10 = await asyncio.to_thread(
+            _to_dicom, record, patient_id, patient_name, facility.name, seed
+        )
+    except EcgError as exc:
+        raise BadRequest(f"the ECG cannot be stored as a DICOM waveform: {exc}") from None
     stored = await request.app[INGESTOR].ingest(
         part10,
         facility=facility,
@@ -147,24 +190,32 @@ async def upload_ecg(request: web.Request) -> web.Response:
         sop_instance_uid=stored.sop_instance_uid,
         object_key=original_key,
         format_name=record.source_format.value,
-        filename=upload.filename,
-        size_bytes=len(upload.data),
+        filename=original_name,
+        size_bytes=len(original_bytes),
     )
     # Our own client sent the whole ECG: the study is complete now.
     await index.mark_study_ready(pool, stored.study_instance_uid, facility.id)
     log.info("ECG from %s stored (%s)", facility.code, record.source_format.value)
+    return _upload_answer(
+        stored.study_instance_uid, stored.sop_instance_uid, record, stored.outcome.value, 201
+    )
+
+
+def _upload_answer(
+    study_uid: str, sop_uid: str, record: EcgRecord, outcome: str, status: int
+) -> web.Response:
     return web.json_response(
         {
-            "study_instance_uid": stored.study_instance_uid,
-            "sop_instance_uid": stored.sop_instance_uid,
+            "study_instance_uid": study_uid,
+            "sop_instance_uid": sop_uid,
             "format": record.source_format.value,
             "leads": list(record.leads),
             "sampling_rate_hz": record.sampling_rate_hz,
             "duration_s": round(record.duration_s, 3),
             "warnings": list(record.warnings),
-            "outcome": stored.outcome.value,
+            "outcome": outcome,
         },
-        status=201,
+        status=status,
     )
 
 
@@ -186,6 +237,8 @@ def _to_dicom(
         series_instance_uid=uid("series"),
         sop_instance_uid=uid("instance"),
         institution_name=institution,
+        # A file without its acquisition time (CSV, some carts): the time we received it.
+        fallback_acquired_at=datetime.now(UTC),
     )
 
 

@@ -1,21 +1,31 @@
-"""The worker's ECG step: analyze every ECG waveform instance, whichever way it arrived."""
+"""The worker's ECG step: analyze every ECG waveform instance, whichever way it arrived.
+
+An ECG uploaded by ``POST /api/v1/ecg`` (made into a DICOM waveform), sent by C-STORE or by
+STOW-RS is one ``instance`` row of an ECG waveform SOP class; the sweep analyzes each once,
+before studies are routed, so a suspected STEMI is routed at the STEMI priority from the
+start, and a case routed earlier is raised to it (``cases.raise_to_stemi``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ProcessPoolExecutor
 
 from ecg.analysis import analyze_ecg
 from ecg.errors import EcgError
 from ecg.formats import read_ecg
-from storage import ecg
+from storage import cases, ecg
 from storage.db import Pool
 from storage.ecg import EcgOutcome
 from storage.objects import ObjectStore
 
 log = logging.getLogger(__name__)
+
+#: At most this many ECGs per pass; the sweep loops until none is left.
+BATCH = 8
 
 
 def analyze_bytes(data: bytes) -> EcgOutcome:
@@ -25,9 +35,21 @@ def analyze_bytes(data: bytes) -> EcgOutcome:
         analysis = analyze_ecg(record)
     except (EcgError, ValueError) as exc:
         return EcgOutcome(result=None, error=str(exc)[:500])
+    except Exception as exc:
+        # Kept as a failed analysis, so one bad ECG is not retried forever ahead of the rest.
+        log.exception("ECG analysis failed unexpectedly")
+        return EcgOutcome(result=None, error=f"the analysis failed ({type(exc).__name__})")
     return EcgOutcome(
         result=analysis.to_dict(), error=None, suspected_stemi=bool(analysis.suspected_stemi)
     )
+
+
+def analysis_pool(workers: int = 1) -> ProcessPoolExecutor:
+    """A small process pool for ECG analysis, so numpy work never blocks the event loop.
+
+    ``spawn``: forking a process that runs an event loop and a database pool is unsafe.
+    """
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
 
 
 def in_executor(executor: Executor | None) -> Callable[[bytes], Awaitable[EcgOutcome]]:
@@ -37,17 +59,28 @@ def in_executor(executor: Executor | None) -> Callable[[bytes], Awaitable[EcgOut
     return run
 
 
+async def _raise_to_stemi(pool: Pool, study_id: int) -> object:
+    return await cases.raise_to_stemi(pool, study_id)
+
+
 async def analyze_new_ecgs(
     pool: Pool,
     objects: ObjectStore,
     executor: Executor | None,
-    on_stemi: Callable[[Pool, int], Awaitable[object]] | None = None,
+    on_stemi: Callable[[Pool, int], Awaitable[object]] | None = _raise_to_stemi,
 ) -> int:
-    """One pass over unanalyzed ECGs; a suspected STEMI raises its study to the STEMI priority."""
-    done = await ecg.analyze_pending(pool, objects, in_executor(executor))
-    for item in done:
-        if item.suspected_stemi:
-            log.warning("suspected STEMI in study %s: raised to the STEMI priority", item.study_id)
-            if on_stemi is not None:
-                await on_stemi(pool, item.study_id)
-    return len(done)
+    """Analyze every unanalyzed ECG; a suspected STEMI raises its study (and its open ECG
+    cases) to the STEMI priority and deadline. Returns how many were analyzed."""
+    total = 0
+    while True:
+        done = await ecg.analyze_pending(pool, objects, in_executor(executor), limit=BATCH)
+        for item in done:
+            if item.suspected_stemi:
+                log.warning(
+                    "suspected STEMI in study %s: raised to the STEMI priority", item.study_id
+                )
+                if on_stemi is not None:
+                    await on_stemi(pool, item.study_id)
+        total += len(done)
+        if len(done) < BATCH:
+            return total

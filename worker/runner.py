@@ -1,7 +1,8 @@
 """The worker role: registers the periodic tasks and the job handlers, and runs them.
 
-Periodic: complete and route stable studies, expire leases, act on deadlines and critical
-results, retry DICOM copies of reports. Jobs: deliver a final report.
+Periodic: analyze new ECGs (worker/ecg_jobs.py), complete and route stable studies, expire
+leases, act on deadlines and critical results, retry DICOM copies of reports.
+Jobs: deliver a final report.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import Executor
 from datetime import timedelta
 
 from aiohttp import web
@@ -23,7 +25,7 @@ from storage.records import Facility
 from teleradiology.context import DSN, OBJECTS, POOL, SETTINGS
 from teleradiology.routing import RoutingError, plan_cases
 from teleradiology.settings import Settings
-from worker import deadlines, delivery
+from worker import deadlines, delivery, ecg_jobs
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +39,24 @@ def _plan(study: StudyToRoute, chain: list[Facility]) -> list[CasePlan]:
         return []
 
 
-async def sweep_once(pool: Pool, settings: Settings, objects: ObjectStore | None = None) -> int:
-    """One pass: complete and route stable studies, return expired leases, act on
-    deadlines and unacknowledged critical results, retry report copies; cases created."""
+async def sweep_once(
+    pool: Pool,
+    settings: Settings,
+    objects: ObjectStore | None = None,
+    ecg_executor: Executor | None = None,
+) -> int:
+    """One pass: analyze new ECGs (with objects), complete and route stable studies, return
+    expired leases, act on deadlines and unacknowledged critical results, retry report
+    copies; cases created."""
+    if objects is not None:
+        # Before routing: a suspected STEMI is routed at the STEMI priority from the start.
+        try:
+            analyzed = await ecg_jobs.analyze_new_ecgs(pool, objects, ecg_executor)
+        except Exception:
+            log.exception("ECG analysis pass failed; routing goes on")
+        else:
+            if analyzed:
+                log.info("analyzed %d ECG(s)", analyzed)
     created = await cases.complete_stable_studies(
         pool, stable_age=timedelta(seconds=settings.stable_age_s), plan=_plan
     )
@@ -54,10 +71,12 @@ async def sweep_once(pool: Pool, settings: Settings, objects: ObjectStore | None
     return len(created)
 
 
-async def _sweep_forever(pool: Pool, settings: Settings, objects: ObjectStore) -> None:
+async def _sweep_forever(
+    pool: Pool, settings: Settings, objects: ObjectStore, ecg_executor: Executor
+) -> None:
     while True:
         try:
-            await sweep_once(pool, settings, objects)
+            await sweep_once(pool, settings, objects, ecg_executor)
         except Exception:
             log.exception("sweep failed; retrying")
         await asyncio.sleep(settings.sweep_interval_s)
@@ -91,7 +110,10 @@ async def worker_context(app: web.Application) -> AsyncIterator[None]:
     """Run the worker's loops for the application's lifetime (a cleanup context)."""
     pool, settings, objects = app[POOL], app[SETTINGS], app[OBJECTS]
     stop = asyncio.Event()
-    sweeper = asyncio.create_task(_sweep_forever(pool, settings, objects), name="sweeper")
+    ecg_executor = ecg_jobs.analysis_pool()
+    sweeper = asyncio.create_task(
+        _sweep_forever(pool, settings, objects, ecg_executor), name="sweeper"
+    )
     runner = asyncio.create_task(_run_jobs(pool, objects, settings, app[DSN], stop), name="jobs")
     try:
         yield
@@ -104,3 +126,4 @@ async def worker_context(app: web.Application) -> AsyncIterator[None]:
             await asyncio.wait_for(runner, timeout=10)
         except (TimeoutError, asyncio.CancelledError):
             runner.cancel()
+        ecg_executor.shutdown(wait=False, cancel_futures=True)

@@ -79,3 +79,21 @@ select e.at, e.field, e.old_value::text as old_value, e.new_value::text as new_v
 from ecg_edit e join app_user u on u.id = e.user_id
 where e.analysis_id = $1
 order by e.at, e.id;
+
+-- name: ecg_original_of_facility
+-- An earlier upload of the same original file (content-addressed key) by the same facility.
+select i.sop_instance_uid, st.study_instance_uid, p.patient_id
+from ecg_original o
+join instance i on i.id = o.instance_id
+join series se on se.id = i.series_id
+join study st on st.id = se.study_id
+join patient p on p.id = st.patient_ref
+where o.object_key = $1 and st.facility_id = $2
+order by o.id
+limit 1;
+
+-- name: ecg_instances_of_study
+-- The study's ECG waveform instances, in arrival order.
+select i.sop_instance_uid from instance i join series se on se.id = i.series_id
+where se.study_id = $1 and i.sop_class_uid like '1.2.840.10008.5.1.4.1.1.9.1.%'
+order by i.id;
