@@ -4,11 +4,16 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
-DEB_PACKAGES := dcmtk fonts-noto-cjk chromium
+# What serving needs (`make run`), and that plus the test tools (`make test`).
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
+# Debian packages: dcmtk (storescu and friends) and a CJK font for serving; chromium for the
+# browser tests.
+RUN_DEB_PACKAGES := dcmtk fonts-noto-cjk
+TEST_DEB_PACKAGES := $(RUN_DEB_PACKAGES) chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint typecheck contracts pytest system-deps viewer clean
+.PHONY: run test lint typecheck contracts pytest run-deps test-deps system-deps viewer clean
 
 # The OHIF Viewer, served by the service at /viewer: the prebuilt dist/ of the npm package,
 # pinned, fetched once with npm into a git-ignored cache (never at run time).
@@ -16,19 +21,31 @@ OHIF_VERSION := 3.13.2
 VIEWER_DIR := .viewer/ohif-$(OHIF_VERSION)
 VIEWER_STAMP := $(VIEWER_DIR)/dist/index.html
 
-$(STAMP): pyproject.toml
+$(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
 
-# Debian packages the project and its tests call: dcmtk (storescu and friends), a CJK font.
-system-deps:
-	@missing=""; for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+$(RUN_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+$(DEV_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(DEV_STAMP) $(RUN_STAMP)
+
+# Installs the Debian packages of $(1) that are missing.
+define apt_install
+	@missing=""; for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+endef
+
+run-deps:
+	$(call apt_install,$(RUN_DEB_PACKAGES))
+
+test-deps system-deps:
+	$(call apt_install,$(TEST_DEB_PACKAGES))
 
 $(VIEWER_STAMP):
 	@mkdir -p .viewer
@@ -41,20 +58,22 @@ $(VIEWER_STAMP):
 
 viewer: $(VIEWER_STAMP)
 
-run: $(STAMP) system-deps viewer
+# The set-up steps are independent: run them side by side, then serve.
+run:
+	$(MAKE) --no-print-directory -j3 $(RUN_STAMP) run-deps viewer
 	$(VENV)/bin/telemed serve --demo
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(VENV)/bin/mypy
 
-contracts: $(STAMP)
+contracts: $(DEV_STAMP)
 	$(VENV)/bin/lint-imports
 
-pytest: $(STAMP) system-deps viewer
+pytest: $(DEV_STAMP) test-deps viewer
 	$(PY) -m pytest
 
 test: lint typecheck contracts pytest
