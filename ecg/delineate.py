@@ -46,10 +46,17 @@ IntArray = npt.NDArray[np.int64]
 #: Spatial-velocity fractions of its QRS peak that mark QRS onset and offset.
 QRS_ONSET_FRACTION = 0.06
 QRS_OFFSET_FRACTION = 0.10
+#: When the slope never falls below that within the QRS's greatest width, the end is sought
+#: after its last deflection steeper than this fraction, at these fractions in turn.
+QRS_LAST_DEFLECTION_FRACTION = 0.5
+QRS_OFFSET_FALLBACK_FRACTIONS = (0.2, 0.3)
 #: How long the velocity must stay below the fraction (s).
 QRS_HOLD_S = 0.012
 QRS_SEARCH_BEFORE_S = 0.16
 QRS_SEARCH_AFTER_S = 0.20
+#: ... or this long after QRS onset, if later (a wide paced or bundle-branch QRS whose
+#: detected R is its first deflection).
+QRS_MAX_WIDTH_S = 0.24
 #: P wave search window before QRS onset (s).
 P_SEARCH_S = 0.30
 P_GAP_S = 0.04
@@ -197,17 +204,30 @@ def _qrs_bounds(window: FloatArray, r: int, fs: float) -> tuple[int | None, int 
         return None, None
     hold = max(1, round(QRS_HOLD_S * fs))
     lo = max(0, r - round(QRS_SEARCH_BEFORE_S * fs))
-    hi = min(m, r + round(QRS_SEARCH_AFTER_S * fs))
     onset: int | None = None
     before = velocity[lo : r + 1][::-1] < QRS_ONSET_FRACTION * peak
     quiet = _stays_below(before, hold)
     hits = np.flatnonzero(quiet)
     if hits.size:
         onset = r - int(hits[0])
-    after = velocity[r:hi] < QRS_OFFSET_FRACTION * peak
-    quiet = _stays_below(after, hold)
+    start = onset if onset is not None else r
+    hi = min(m, max(r + round(QRS_SEARCH_AFTER_S * fs), start + round(QRS_MAX_WIDTH_S * fs)))
+    offset: int | None = None
+    quiet = _stays_below(velocity[r:hi] < QRS_OFFSET_FRACTION * peak, hold)
     hits = np.flatnonzero(quiet)
-    offset = r + int(hits[0]) if hits.size else None
+    if hits.size:
+        return onset, r + int(hits[0])
+    # An ST segment that rises steeply at once (a wide paced or bundle-branch QRS) keeps the
+    # slope above the quiet level: the end is then where the slope, after the QRS's last
+    # steep deflection, first falls to a higher level.
+    steep = np.flatnonzero(velocity[r:hi] >= QRS_LAST_DEFLECTION_FRACTION * peak)
+    last = r + int(steep[-1]) if steep.size else r
+    for fraction in QRS_OFFSET_FALLBACK_FRACTIONS:
+        quiet = _stays_below(velocity[last:hi] < fraction * peak, hold)
+        hits = np.flatnonzero(quiet)
+        if hits.size:
+            offset = last + int(hits[0])
+            break
     return onset, offset
 
 
@@ -282,6 +302,7 @@ def _delineate_window(
     *,
     lowpass: FloatArray | None = None,
     global_ends: bool = False,
+    p_floor: int | None = None,
 ) -> BeatFiducials:
     """Delineate one beat inside `window` (``(n_leads, m)``, R at column `r`)."""
     m = window.shape[1]
@@ -321,6 +342,9 @@ def _delineate_window(
     p_off: int | None = None
     p_hi = qrs_on - round(P_GAP_S * fs)
     p_lo = max(0, qrs_on - round(min(P_SEARCH_S, 0.45 * rr) * fs))
+    if p_floor is not None:
+        # The P wave follows the previous beat's T wave: search no earlier than its end.
+        p_lo = max(p_lo, p_floor)
     if p_hi - p_lo > round(0.08 * fs):
         segment = level[:, p_lo : qrs_on + 1]
         component = _principal(segment)
@@ -447,16 +471,19 @@ def delineate_beats(
     median_rr = float(np.median(rr)) if rr.size else 1.0
     before = round(MEDIAN_BEFORE_S * fs)
     result: list[BeatFiducials] = []
+    previous_t_off: int | None = None
     for k, r in enumerate(peaks):
         rr_next = float(rr[k]) if k < rr.size and peaks.size > 1 else median_rr
         rr_prev = float(rr[k - 1]) if k >= 1 else median_rr
         rr_beat = min(rr_next, 1.6 * median_rr)
         lo = max(0, int(r) - min(before, round(0.9 * rr_prev * fs)))
         hi = min(n, int(r) + round(min(rr_beat, 1.2) * fs))
+        floor = None if previous_t_off is None else previous_t_off - lo
         fid = _delineate_window(
-            data[:, lo:hi], int(r) - lo, rr_beat, fs, lowpass=slow[:, lo:hi]
+            data[:, lo:hi], int(r) - lo, rr_beat, fs, lowpass=slow[:, lo:hi], p_floor=floor
         ).shifted(lo)
         result.append(fid)
+        previous_t_off = fid.t_off
     return result
 
 
