@@ -45,13 +45,16 @@ IntArray = npt.NDArray[np.int64]
 
 #: Spatial-velocity fractions of its QRS peak that mark QRS onset and offset.
 QRS_ONSET_FRACTION = 0.06
-QRS_OFFSET_FRACTION = 0.10
+QRS_OFFSET_FRACTION = 0.12
 #: When the slope never falls below that within the QRS's greatest width, the end is sought
 #: after its last deflection steeper than this fraction, at these fractions in turn.
 QRS_LAST_DEFLECTION_FRACTION = 0.5
 QRS_OFFSET_FALLBACK_FRACTIONS = (0.2, 0.3)
 #: How long the velocity must stay below the fraction (s).
 QRS_HOLD_S = 0.012
+#: ... and after QRS offset, longer: the slope also pauses at the rounded tip of a broad S
+#: (or R') wave inside the QRS, but not for as long as along the ST segment.
+QRS_OFFSET_HOLD_S = 0.024
 QRS_SEARCH_BEFORE_S = 0.16
 QRS_SEARCH_AFTER_S = 0.20
 #: ... or this long after QRS onset, if later (a wide paced or bundle-branch QRS whose
@@ -203,27 +206,32 @@ def _qrs_bounds(window: FloatArray, r: int, fs: float) -> tuple[int | None, int 
     if peak <= 0:
         return None, None
     hold = max(1, round(QRS_HOLD_S * fs))
+    hold_after = max(1, round(QRS_OFFSET_HOLD_S * fs))
     lo = max(0, r - round(QRS_SEARCH_BEFORE_S * fs))
+    # Walk outwards from the steepest slope on each side of R, not from R itself: the slope
+    # is nil at a broad, rounded R (or S) wave's tip, which is not the end of the QRS.
+    up = max(0, r - around) + int(np.argmax(velocity[max(0, r - around) : r + 1]))
+    down = r + int(np.argmax(velocity[r : min(m, r + around + 1)]))
     onset: int | None = None
-    before = velocity[lo : r + 1][::-1] < QRS_ONSET_FRACTION * peak
+    before = velocity[lo : up + 1][::-1] < QRS_ONSET_FRACTION * peak
     quiet = _stays_below(before, hold)
     hits = np.flatnonzero(quiet)
     if hits.size:
-        onset = r - int(hits[0])
+        onset = up - int(hits[0])
     start = onset if onset is not None else r
     hi = min(m, max(r + round(QRS_SEARCH_AFTER_S * fs), start + round(QRS_MAX_WIDTH_S * fs)))
     offset: int | None = None
-    quiet = _stays_below(velocity[r:hi] < QRS_OFFSET_FRACTION * peak, hold)
+    quiet = _stays_below(velocity[down:hi] < QRS_OFFSET_FRACTION * peak, hold_after)
     hits = np.flatnonzero(quiet)
     if hits.size:
-        return onset, r + int(hits[0])
+        return onset, down + int(hits[0])
     # An ST segment that rises steeply at once (a wide paced or bundle-branch QRS) keeps the
     # slope above the quiet level: the end is then where the slope, after the QRS's last
     # steep deflection, first falls to a higher level.
     steep = np.flatnonzero(velocity[r:hi] >= QRS_LAST_DEFLECTION_FRACTION * peak)
     last = r + int(steep[-1]) if steep.size else r
     for fraction in QRS_OFFSET_FALLBACK_FRACTIONS:
-        quiet = _stays_below(velocity[last:hi] < fraction * peak, hold)
+        quiet = _stays_below(velocity[last:hi] < fraction * peak, hold_after)
         hits = np.flatnonzero(quiet)
         if hits.size:
             offset = last + int(hits[0])
