@@ -1,4 +1,4 @@
-"""The ``telemed`` command: serve, network import, tokens."""
+"""The ``telemed`` command: serve, network import, tokens, upload, forward, ECG analysis."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from aiohttp import web
 from storage import network
 from storage.db import EmbeddedPostgres, create_pool, migrate
 from storage.errors import StorageError
+from teleradiology import ecg_cli
 from teleradiology.app import Hooks, create_app
 from teleradiology.errors import ServiceError
 from teleradiology.network import parse_network
@@ -63,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply database migrations and exit")
     _add_upload_parser(sub)
     _add_forward_parser(sub)
+    ecg_cli.add_parser(sub)
     return parser
 
 
@@ -296,6 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _upload(args)
     if args.command == "forward":
         return _forward(args)
+    if args.command == "ecg":
+        return ecg_cli.analyze(args.paths, as_json=args.json)
     try:
         settings = _settings(args)
         if args.command == "serve":
