@@ -256,6 +256,19 @@ def current_measurements(view: ecg.EcgView) -> dict[str, Any]:
     return automatic
 
 
+def sheet_measurements(current: dict[str, Any]) -> dict[str, float]:
+    """The measurements the sheet's header prints: QTc is Bazett's (as 12-lead carts print
+    it) unless a reader set ``qtc_ms`` itself."""
+    values = dict(current)
+    if "qtc_ms" not in values and isinstance(values.get("qtc_bazett_ms"), int | float):
+        values["qtc_ms"] = values["qtc_bazett_ms"]
+    return {
+        k: float(v)
+        for k, v in values.items()
+        if k in MEASUREMENT_KEYS and isinstance(v, int | float) and not isinstance(v, bool)
+    }
+
+
 def current_statements(view: ecg.EcgView) -> list[Any]:
     if view.edited_statements is not None:
         return list(view.edited_statements)
@@ -368,7 +381,7 @@ async def sheet(request: web.Request) -> web.Response:
     view = await _ecg(request, user)
     kind = request.match_info["kind"]
     record = await _record_of(request, view)
-    measurements = {k: v for k, v in current_measurements(view).items() if k in MEASUREMENT_KEYS}
+    measurements = sheet_measurements(current_measurements(view))
     statements = [
         str(s.get("text_zh") or s.get("text") or s.get("code", ""))
         if isinstance(s, dict)
@@ -378,7 +391,7 @@ async def sheet(request: web.Request) -> web.Response:
     header = SheetHeader.from_record(
         record,
         facility=view.facility_name,
-        patient_name=view.patient_name or "",
+        patient_name=(view.patient_name or "").replace("^", " ").strip(),
         patient_id=view.patient_id,
         measurements=measurements,
         statements=statements,

@@ -1,0 +1,94 @@
+// The ECG reading page: claim, edit measurements and statements, sign the report.
+// Requests go to this page's own endpoints (/ecg/...), which run the JSON API's handlers
+// for the signed-in user; the X-Telemed-Page header keeps other sites from posting.
+"use strict";
+(function () {
+  const caseId = document.body.dataset.case;
+  const sop = document.body.dataset.sop;
+  const message = document.getElementById("message");
+
+  function say(text, isError) {
+    message.textContent = text;
+    message.className = isError ? "error" : "";
+  }
+
+  async function send(method, path, body) {
+    const response = await fetch(path, {
+      method: method,
+      headers: { "Content-Type": "application/json", "X-Telemed-Page": "1" },
+      body: JSON.stringify(body || {}),
+      credentials: "same-origin",
+    });
+    const answer = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      throw new Error(answer.detail || answer.title || response.statusText);
+    }
+    return answer;
+  }
+
+  const claim = document.getElementById("claim");
+  if (claim) {
+    claim.addEventListener("click", async () => {
+      try {
+        await send("POST", `/ecg/cases/${caseId}/claim`);
+        location.reload();
+      } catch (error) {
+        say("领取失败 (claim failed): " + error.message, true);
+      }
+    });
+  }
+
+  const edit = document.getElementById("edit");
+  if (edit) {
+    edit.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const measurements = {};
+      for (const input of edit.querySelectorAll("#measurements input")) {
+        const text = input.value.trim();
+        if (text !== input.defaultValue.trim()) {
+          const value = Number(text);
+          if (text !== "" && !Number.isFinite(value)) {
+            say(`“${text}” 不是数字 (not a number)`, true);
+            return;
+          }
+          measurements[input.name] = text === "" ? null : value;
+        }
+      }
+      const lines = document.getElementById("statements").value.split("\n");
+      // A line left as it was keeps its statement (code and English text); a new line is
+      // the reader's own.
+      const current = JSON.parse(document.getElementById("statements-json").textContent);
+      const byText = new Map(current.map((s) => [s.text_zh || s.text_en || s.code, s]));
+      const statements = lines.map((l) => l.trim()).filter((l) => l)
+        .map((text) => byText.get(text) || { code: "reader", text_zh: text });
+      const body = { measurements };
+      if (JSON.stringify(statements) !== JSON.stringify(current)) {
+        body.statements = statements;
+      }
+      try {
+        await send("PATCH", `/ecg/cases/${caseId}/ecg/${sop}`, body);
+        location.reload();
+      } catch (error) {
+        say("保存失败 (save failed): " + error.message, true);
+      }
+    });
+  }
+
+  const report = document.getElementById("report");
+  if (report) {
+    report.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const form = new FormData(report);
+      const body = Object.fromEntries(form.entries());
+      try {
+        const saved = await send("POST", `/ecg/cases/${caseId}/report`, body);
+        say(`报告已签发 (report signed): #${saved.id} · ${saved.status}`, false);
+        const item = document.createElement("li");
+        item.textContent = `${saved.status} · ${saved.conclusion} · ${saved.impression}`;
+        document.getElementById("reports").appendChild(item);
+      } catch (error) {
+        say("签发失败 (not signed): " + error.message, true);
+      }
+    });
+  }
+})();
