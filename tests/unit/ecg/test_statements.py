@@ -1,0 +1,189 @@
+"""Every statement of issue 5, from the values that should raise it and those that should not.
+
+Pure: plain measurements in, statements out. The thresholds are the published ones named in
+ecg/statements.py (AHA/ACCF/HRS interval limits, Fourth Universal Definition of MI for ST).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ecg.statements import StatementCode, compose_statements, meets_stemi_criteria
+
+C = StatementCode
+NORMAL: dict[str, float | None] = {
+    "heart_rate_bpm": 72.0,
+    "pr_ms": 160.0,
+    "qrs_ms": 90.0,
+    "qtc_bazett_ms": 420.0,
+    "qrs_axis_deg": 45.0,
+    "rr_max_ms": 900.0,
+}
+
+
+def compose(**changes: Any) -> tuple[set[StatementCode], list[Any], bool]:
+    measurements = {**NORMAL, **changes.pop("measurements", {})}
+    arguments: dict[str, Any] = {
+        "st_deviation_uv": {},
+        "p_wave_fraction": 1.0,
+        "rr_irregularity": 0.02,
+        "n_premature": 0,
+        "sampling_rate_hz": 500.0,
+        "leads_off": [],
+        "noisy_leads": [],
+        **changes,
+    }
+    statements, stemi = compose_statements(measurements, **arguments)
+    return {s.code for s in statements}, statements, stemi
+
+
+def test_a_normal_ecg_is_sinus_rhythm_and_nothing_else() -> None:
+    codes, statements, stemi = compose()
+    assert codes == {C.SINUS_RHYTHM}
+    assert not stemi
+    # worded for a reader to confirm, never as a final diagnosis, in both languages
+    assert "请确认" in statements[0].text_zh
+    assert "please confirm" in statements[0].text_en
+
+
+@pytest.mark.parametrize(
+    ("measurements", "raised", "not_raised"),
+    [
+        ({"heart_rate_bpm": 59.0}, C.SINUS_BRADYCARDIA, C.SINUS_RHYTHM),
+        ({"heart_rate_bpm": 60.0}, C.SINUS_RHYTHM, C.SINUS_BRADYCARDIA),
+        ({"heart_rate_bpm": 101.0}, C.SINUS_TACHYCARDIA, C.SINUS_RHYTHM),
+        ({"heart_rate_bpm": 100.0}, C.SINUS_RHYTHM, C.SINUS_TACHYCARDIA),
+        ({"rr_max_ms": 2100.0}, C.PAUSE, None),
+        ({"rr_max_ms": 2000.0}, None, C.PAUSE),
+        ({"pr_ms": 210.0}, C.LONG_PR, C.SHORT_PR),
+        ({"pr_ms": 200.0}, None, C.LONG_PR),
+        ({"pr_ms": 110.0}, C.SHORT_PR, C.LONG_PR),
+        ({"pr_ms": 120.0}, None, C.SHORT_PR),
+        ({"qrs_ms": 120.0}, C.WIDE_QRS, None),
+        ({"qrs_ms": 118.0}, None, C.WIDE_QRS),
+        ({"qtc_bazett_ms": 470.0}, C.LONG_QTC, None),
+        ({"qtc_bazett_ms": 455.0}, None, C.LONG_QTC),  # sex unknown: the female limit 460
+        ({"qrs_axis_deg": -45.0}, C.LEFT_AXIS_DEVIATION, C.RIGHT_AXIS_DEVIATION),
+        ({"qrs_axis_deg": -30.0}, None, C.LEFT_AXIS_DEVIATION),
+        ({"qrs_axis_deg": 110.0}, C.RIGHT_AXIS_DEVIATION, C.LEFT_AXIS_DEVIATION),
+        ({"qrs_axis_deg": 90.0}, None, C.RIGHT_AXIS_DEVIATION),
+    ],
+)
+def test_each_measurement_statement_at_its_threshold(
+    measurements: dict[str, float], raised: StatementCode | None, not_raised: StatementCode | None
+) -> None:
+    codes, _, _ = compose(measurements=measurements)
+    if raised is not None:
+        assert raised in codes
+    if not_raised is not None:
+        assert not_raised not in codes
+
+
+def test_long_qtc_limit_depends_on_sex() -> None:
+    assert C.LONG_QTC in compose(measurements={"qtc_bazett_ms": 455.0}, sex="M")[0]
+    assert C.LONG_QTC not in compose(measurements={"qtc_bazett_ms": 455.0}, sex="F")[0]
+
+
+def test_irregular_rhythm_without_p_waves_suggests_af_not_sinus() -> None:
+    codes, statements, _ = compose(rr_irregularity=0.2, p_wave_fraction=0.1)
+    assert C.IRREGULAR_RHYTHM_POSSIBLE_AF in codes
+    assert not codes & {C.SINUS_RHYTHM, C.SINUS_BRADYCARDIA, C.SINUS_TACHYCARDIA}
+    af = next(s for s in statements if s.code is C.IRREGULAR_RHYTHM_POSSIBLE_AF)
+    assert "提示" in af.text_zh
+    assert "suggestive" in af.text_en
+    # regular rhythm without P waves is neither sinus nor AF
+    codes, _, _ = compose(rr_irregularity=0.02, p_wave_fraction=0.1)
+    assert not codes & {C.SINUS_RHYTHM, C.IRREGULAR_RHYTHM_POSSIBLE_AF}
+
+
+def test_premature_beats_are_counted_in_the_text() -> None:
+    codes, statements, _ = compose(n_premature=3)
+    assert C.PREMATURE_BEATS in codes
+    premature = next(s for s in statements if s.code is C.PREMATURE_BEATS)
+    assert "3" in premature.text_zh
+    assert "3" in premature.text_en
+    assert C.PREMATURE_BEATS not in compose(n_premature=0)[0]
+
+
+def test_quality_warnings_come_first_and_name_the_leads() -> None:
+    _, statements, _ = compose(sampling_rate_hz=150.0, leads_off=["V3"], noisy_leads=["aVL"])
+    assert [s.code for s in statements[:3]] == [
+        C.LOW_SAMPLING_RATE,
+        C.LEAD_OFF,
+        C.POOR_SIGNAL_QUALITY,
+    ]
+    assert "150 Hz" in statements[0].text_zh
+    assert "V3" in statements[1].text_zh
+    assert "aVL" in statements[2].text_en
+    assert C.LOW_SAMPLING_RATE not in compose(sampling_rate_hz=250.0)[0]
+
+
+def test_no_qrs_says_so_and_nothing_is_guessed() -> None:
+    codes, _, stemi = compose(measurements={"heart_rate_bpm": None})
+    assert codes == {C.NO_QRS_DETECTED}
+    assert not stemi
+
+
+@pytest.mark.parametrize(
+    ("st_uv", "leads"),
+    [
+        ({"II": 120.0, "III": 120.0, "aVF": 50.0}, ["II", "III"]),  # inferior pair
+        ({"V3": 160.0, "V4": 150.0}, ["V3", "V4"]),  # anterior, V3 at the unknown-sex limit
+        ({"I": 110.0, "aVL": 110.0}, ["I", "aVL"]),  # high lateral
+    ],
+)
+def test_st_elevation_in_two_contiguous_leads_is_suspected_stemi(
+    st_uv: dict[str, float], leads: list[str]
+) -> None:
+    codes, statements, stemi = compose(st_deviation_uv=st_uv)
+    assert stemi
+    assert C.ST_ELEVATION_STEMI_CRITERIA in codes
+    text = next(s for s in statements if s.code is C.ST_ELEVATION_STEMI_CRITERIA)
+    for lead in leads:
+        assert lead in text.text_en
+    assert "STEMI" in text.text_zh
+    assert statements[-1].code is C.ST_ELEVATION_STEMI_CRITERIA  # read in order: ST last
+
+
+@pytest.mark.parametrize(
+    "st_uv",
+    [
+        {"II": 150.0, "V4": 150.0},  # two leads, not contiguous
+        {"III": 300.0},  # one lead
+        {"II": 90.0, "III": 90.0},  # below 1 mm
+        {"II": -200.0, "III": -200.0},  # depression is not elevation
+    ],
+)
+def test_no_stemi_without_elevation_in_a_contiguous_pair(st_uv: dict[str, float]) -> None:
+    codes, _, stemi = compose(st_deviation_uv=st_uv)
+    assert not stemi
+    assert C.ST_ELEVATION_STEMI_CRITERIA not in codes
+
+
+def test_v2_v3_thresholds_follow_sex_and_age() -> None:
+    st = {"V2": 210.0, "V3": 210.0}
+    assert meets_stemi_criteria(st, sex="M", age_years=50) == ["V2", "V3"]
+    assert meets_stemi_criteria(st, sex="M", age_years=35) == []  # 2.5 mm under 40
+    assert meets_stemi_criteria({"V2": 150.0, "V3": 150.0}, sex="F") == ["V2", "V3"]
+    assert meets_stemi_criteria({"V2": 140.0, "V3": 140.0}) == []
+
+
+def test_every_statement_code_is_reachable() -> None:
+    """Each code of StatementCode is produced by at least one of the inputs above."""
+    seen: set[StatementCode] = set()
+    for changes in (
+        {},
+        {"measurements": {"heart_rate_bpm": 50.0}},
+        {"measurements": {"heart_rate_bpm": 120.0}},
+        {"rr_irregularity": 0.3, "p_wave_fraction": 0.0},
+        {"measurements": {"rr_max_ms": 2500.0, "pr_ms": 230.0, "qrs_ms": 140.0}},
+        {"measurements": {"pr_ms": 100.0, "qtc_bazett_ms": 500.0, "qrs_axis_deg": -60.0}},
+        {"measurements": {"qrs_axis_deg": 120.0}, "n_premature": 2},
+        {"st_deviation_uv": {"II": 200.0, "aVF": 200.0}},
+        {"sampling_rate_hz": 100.0, "leads_off": ["I"], "noisy_leads": ["II"]},
+        {"measurements": {"heart_rate_bpm": None}},
+    ):
+        seen |= compose(**changes)[0]
+    assert seen == set(StatementCode)
