@@ -69,7 +69,7 @@ P_MIN_UV = 20.0
 #: T wave search window after QRS offset (s): from offset + start to R + min(...) below.
 T_START_AFTER_QRS_S = 0.06
 T_STEEP_S = 0.10
-T_SPAN_S = 0.08
+T_SPAN_S = 0.09
 P_STEEP_S = 0.06
 P_SPAN_S = 0.04
 #: The T peak lies at most this times the square root of the RR interval (s) after R: as
