@@ -75,6 +75,19 @@ TRUNCATABLE: dict[str, tuple[Reader, bytes]] = {
     "ge_muse": (read_ge_muse, GE),
     "hl7": (read_hl7_aecg, HL7),
     "philips": (read_philips_xml, PHILIPS),
+    "philips_utf8_xli": (read_philips_xml, PHILIPS_UTF8),
+    "philips_v1_04_01": (
+        read_philips_xml,
+        (FORMATS / "philips_xml/2020-5-18_15-48-11_v1.04.01.xml").read_bytes(),
+    ),
+    "ge_muse_paced": (read_ge_muse, (FORMATS / "ge_muse_xml/braveheart_example4.xml").read_bytes()),
+    "contec_limb_only": (read_contec_ecg90a, (FORMATS / "contec_ecg90a/0000037.ECG").read_bytes()),
+    "healforce_63": (
+        read_scp_ecg_healforce,
+        (FORMATS / "scp_ecg/healforce_63.SCP").read_bytes()[
+            : struct.unpack_from("<H", (FORMATS / "scp_ecg/healforce_63.SCP").read_bytes(), 4)[0]
+        ],
+    ),
 }
 
 
