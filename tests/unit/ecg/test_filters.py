@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -140,3 +142,66 @@ def test_pacer_search_is_skipped_at_low_sampling_rates() -> None:
     restored, found = remove_pacer_spikes(data, 250.0)
     assert found.size == 0
     np.testing.assert_array_equal(restored, data)
+
+
+# --- frequency responses, measured from the impulse response ------------------------------
+
+
+def response(filtered_impulse: npt.NDArray[np.float64], fs: float = FS) -> Any:
+    """|H(f)| of a linear filter from its (centred) impulse response, as a function of f."""
+    spectrum = np.abs(np.fft.rfft(filtered_impulse))
+    freqs = np.fft.rfftfreq(filtered_impulse.size, 1 / fs)
+    return lambda f: float(np.interp(f, freqs, spectrum))
+
+
+def impulse(seconds: float = 120.0, fs: float = FS) -> npt.NDArray[np.float64]:
+    x = np.zeros(round(seconds * fs))
+    x[x.size // 2] = 1.0
+    return x
+
+
+def test_baseline_highpass_response_and_zero_phase() -> None:
+    x = impulse()
+    y = remove_baseline_wander(x, FS, method=BaselineMethod.HIGHPASS)
+    h = response(y)
+    assert h(0.05) < 0.01  # respiration-scale drift gone
+    assert h(0.2) < 0.1
+    assert 0.4 < h(0.67) < 0.6  # the cut-off, twice through (zero phase): about -6 dB
+    assert h(5.0) > 0.99  # P, T and QRS frequencies untouched
+    assert h(40.0) > 0.999
+    # zero phase: the impulse response is symmetric, so no wave (nor the ST level) moves in time
+    centre = x.size // 2
+    assert np.allclose(y[centre - 2000 : centre], y[centre + 2000 : centre : -1], atol=1e-9)
+
+
+@pytest.mark.parametrize("mains", list(MainsFrequency))
+def test_notch_response_is_narrow(mains: MainsFrequency) -> None:
+    h = response(remove_mains_interference(impulse(), FS, mains=mains))
+    f0 = float(mains.value)
+    assert h(f0) < 0.01  # at least 40 dB down at the mains frequency
+    assert h(f0 - 5.0) > 0.9  # and a few hertz away almost nothing
+    assert h(f0 + 5.0) > 0.9
+    assert h(20.0) > 0.99
+    assert h(2 * f0) < 0.01  # the second harmonic is notched too (documented)
+    assert h(1.5 * f0) > 0.99  # and nothing between them
+
+
+def test_lowpass_response() -> None:
+    h = response(remove_muscle_noise(impulse(), FS))
+    assert h(20.0) > 0.98
+    assert 0.4 < h(40.0) < 0.6  # the cut-off, twice through
+    assert h(100.0) < 0.01  # muscle noise band
+    assert h(200.0) < 0.001
+
+
+def test_notch_on_a_real_humming_recording() -> None:
+    """Contec 0000037 (800 Hz) carries strong 50 Hz hum: it goes, the QRS band stays."""
+    record = read_file("contec_ecg90a/0000037.ECG")
+    fs = record.sampling_rate_hz
+    lead = record.lead("II") - record.lead("II").mean()
+    out = remove_mains_interference(lead, fs, mains=MainsFrequency.HZ_50)
+    before, after = band_power(lead, 49.5, 50.5, fs), band_power(out, 49.5, 50.5, fs)
+    assert after < 0.01 * before
+    assert band_power(out, 5.0, 25.0, fs) == pytest.approx(
+        band_power(lead, 5.0, 25.0, fs), rel=0.02
+    )
