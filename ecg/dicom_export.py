@@ -495,8 +495,9 @@ def _build(
         channel.ChannelSourceSequence = DicomSequence([_lead_code(lead)])
         channel.ChannelSensitivityUnitsSequence = DicomSequence([_code("uV", "UCUM", "microvolt")])
         channels.append(channel)
+    # No Multiplex Group Time Offset: it is Type 1C, only when Acquisition DateTime is absent
+    # (PS3.3 C.10.9), and we always write Acquisition DateTime (dciodvfy flags it otherwise).
     group = _dataset(
-        MultiplexGroupTimeOffset="0",
         WaveformOriginality="DERIVED" if derived else "ORIGINAL",
         NumberOfWaveformChannels=len(order),
         NumberOfWaveformSamples=samples.shape[1],

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,7 +68,7 @@ REQUIRED = {
 REQUIRED_GROUP = [
     "WaveformOriginality", "NumberOfWaveformChannels", "NumberOfWaveformSamples",
     "SamplingFrequency", "ChannelDefinitionSequence", "WaveformBitsAllocated",
-    "WaveformSampleInterpretation", "WaveformData", "MultiplexGroupTimeOffset",
+    "WaveformSampleInterpretation", "WaveformData",
 ]  # fmt: skip
 REQUIRED_CHANNEL = [
     "ChannelSourceSequence", "ChannelSensitivity", "ChannelSensitivityUnitsSequence",
@@ -331,3 +334,22 @@ def test_too_many_leads_are_refused() -> None:
     record = synthetic(tuple(f"ch{i}" for i in range(25)))
     with pytest.raises(EcgExportError, match="at most 24"):
         to_dicom_waveform(record, patient_id="1", patient_name="")
+
+
+DCIODVFY = Path(sys.executable).with_name("dciodvfy")
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_CLASS))
+def test_every_exported_file_passes_dciodvfy(name: str, tmp_path: Path) -> None:
+    """dicom3tools' IOD checker finds no error in what we write (strict when writing)."""
+    _, exported = export(name)
+    path = tmp_path / "ecg.dcm"
+    path.write_bytes(exported.data)
+    checked = subprocess.run(
+        [str(DCIODVFY), str(path)], capture_output=True, text=True, check=False, timeout=60
+    )
+    report = checked.stdout + checked.stderr
+    errors = [line for line in report.splitlines() if line.startswith("Error")]
+    assert errors == [], report
+    assert "Multiplex Group Time Offset" not in report
+    assert strict_read(exported.data).WaveformSequence[0].get("MultiplexGroupTimeOffset") is None
