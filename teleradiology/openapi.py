@@ -33,6 +33,7 @@ def _op(summary: str, *, body: str | None = None, ok: str = "200", tag: str) -> 
 
 _ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
 _CODE = [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}]
+_SOP = [{"name": "sop", "in": "path", "required": True, "schema": {"type": "string"}}]
 _MINUTES = {"type": "number", "exclusiveMinimum": 0}
 
 
@@ -202,6 +203,61 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/patients/{id}/links": {
                 "parameters": _ID,
                 "get": _op("The audit of a record's links", tag="patients"),
+            },
+            "/api/v1/ecg": {
+                "post": {
+                    **_op(
+                        "Upload an ECG file from a cart (DICOM waveform, HL7 aECG, SCP-ECG, "
+                        "Philips XML, GE MUSE XML, Contec, CSV; a WFDB record as its .hea and "
+                        "signal files): stored, converted to a DICOM ECG waveform, analyzed "
+                        "and routed to an ECG reading pool; a re-sent file answers 200",
+                        ok="201",
+                        tag="ecg",
+                    ),
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["file"],
+                                    "properties": {
+                                        "file": {"type": "string", "format": "binary"},
+                                        "patient_id": {"type": "string"},
+                                        "patient_name": {"type": "string"},
+                                        "urgency": {"enum": ["routine", "urgent"]},
+                                        "question": {"type": "string"},
+                                    },
+                                }
+                            },
+                            "application/octet-stream": {},
+                        },
+                    },
+                }
+            },
+            "/api/v1/ecg/{sop}": {
+                "parameters": _SOP,
+                "get": _op(
+                    "An ECG: automatic analysis, current measurements and statements, who "
+                    "changed what, the patient's prior ECGs, links to the sheet and original",
+                    tag="ecg",
+                ),
+                "patch": _op(
+                    "A reader's change to measurements (null removes it) or statements",
+                    tag="ecg",
+                ),
+            },
+            "/api/v1/ecg/{sop}/sheet.png": {
+                "parameters": _SOP,
+                "get": _op("The standard 12-lead sheet at 300 dpi (PNG)", tag="ecg"),
+            },
+            "/api/v1/ecg/{sop}/sheet.pdf": {
+                "parameters": _SOP,
+                "get": _op("The standard 12-lead sheet on one A4 page (PDF)", tag="ecg"),
+            },
+            "/api/v1/ecg/{sop}/original": {
+                "parameters": _SOP,
+                "get": _op("The cart's original file, unchanged", tag="ecg"),
             },
             "/api/v1/stats/turnaround": {
                 "get": _op(

@@ -240,3 +240,24 @@ def _part10(ds: pydicom.Dataset) -> bytes:
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
+
+
+async def test_the_ecg_routes_are_described_and_guarded_by_role(api: Api) -> None:
+    spec = await (await api.client.get("/api/v1/openapi.json")).json()
+    for path in ("/api/v1/ecg", "/api/v1/ecg/{sop}", "/api/v1/ecg/{sop}/sheet.png"):
+        assert path in spec["paths"], path
+    assert "patch" in spec["paths"]["/api/v1/ecg/{sop}"]
+    status, body = await upload(api, [("n.csv", csv_of())], user="xl.ecg")
+    assert status == 403, body  # readers do not send ECGs
+    status, body = await upload(api, [("n.csv", csv_of())])
+    assert status == 201
+    await sweep(api)
+    edit = await api.client.patch(
+        f"/api/v1/ecg/{body['sop_instance_uid']}",
+        json={"measurements": {"pr_ms": 150}},
+        headers=api.auth("xlwd.clinic"),
+    )
+    assert edit.status == 403  # the clinic sees its ECG, only readers change it
+    assert (await get_json(api, "xlwd.clinic", f"/api/v1/ecg/{body['sop_instance_uid']}"))[
+        "edits"
+    ] == []
