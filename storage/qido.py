@@ -2,9 +2,11 @@
 
 A `Query` is plain values (parsed by the service from PS3.18 parameters or a C-FIND
 identifier); this module turns it into one SQL statement over the index columns (migration
-0010 adds the search columns and indexes) and never reads an object. Every search is scoped:
-the fast prefilter of each role narrows the rows, and ``study_visible_to`` (the one definition
-of who sees what) has the last word on each row returned.
+0010 adds the search columns and indexes, 0013 the name pieces and the DICOM JSON expressions)
+and never reads an object. Every search is scoped by the rules of ``study_visible_to``, written
+as joins (``qido_scope_*`` in storage/sql/qido.sql) so that no function runs per candidate row.
+A study search can also come back as its DICOM JSON body, built in PostgreSQL
+(`search_studies_json`), so the service passes bytes through instead of building dicts.
 """
 
 from __future__ import annotations
@@ -237,18 +239,27 @@ _WORD_START = r"(^|[\^= ,.-])"
 
 
 def _name(prefix: str, match: Name, p: _Params) -> str:
-    """Person name matching on the generated columns of migration 0010.
+    """Person name matching on the generated columns of migrations 0010 and 0013.
 
     Plain: the pattern (case-insensitive, wildcards) matches the whole value or one component
     group (alphabetic, ideographic, phonetic). Fuzzy: every word of the pattern, case- and
     accent-folded, starts some word of the name.
+
+    A part searched anywhere in the name (``*秀英*``: one or two characters between leading and
+    trailing wildcards) is one test on the name's pieces: exact, indexed, and estimated well,
+    so the planner walks studies newest first when such a name is common. Longer literal runs
+    use the trigram indexes; shorter ones the pieces as a prefilter.
     """
     if not match.fuzzy:
-        pattern = like_pattern(match.pattern.lower())
-        # The trigram-indexable 'contains' test first, then the exact group test.
+        lowered = match.pattern.lower()
+        if (part := _SHORT_CONTAINS.match(lowered)) and lowered.endswith("*"):
+            return f"{prefix}name_lower_grams @> {p([part.group(1)])}::text[]"
+        pattern = like_pattern(lowered)
+        # The indexable 'contains' tests first (pieces or trigrams), then the exact group test.
         return (
             # Only $n placeholders and fixed column prefixes are interpolated.
-            f"({prefix}name_lower like {p(_contains(match.pattern.lower()))} and "  # noqa: S608
+            f"({_pieces(prefix + 'name_lower_grams', lowered, p)}"  # noqa: S608
+            f"{prefix}name_lower like {p(_contains(lowered))} and "
             f"({prefix}name_lower like {(ph := p(pattern))} or exists ("
             f"select 1 from unnest({prefix}name_groups) g where g like {ph})))"
         )
@@ -257,14 +268,37 @@ def _name(prefix: str, match: Name, p: _Params) -> str:
         return "true"
     parts = []
     for word in words:
+        if part := _SHORT_CONTAINS.match(word):
+            # '*xy' and '*xy*' alike: after a word start, anything, then the part.
+            parts.append(f"{prefix}name_fold_grams @> {p([part.group(1)])}::text[]")
+            continue
         regex = "".join(
             ".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in word.rstrip("*")
         )
         parts.append(
-            f"({prefix}name_fold like {p(_contains(word))} and "
+            f"({_pieces(prefix + 'name_fold_grams', word, p)}"
+            f"{prefix}name_fold like {p(_contains(word))} and "
             f"{prefix}name_fold ~ {p(_WORD_START + regex)})"
         )
     return "(" + " and ".join(parts) + ")"
+
+
+#: A pattern that is one or two literal characters after a leading wildcard (and, for plain
+#: matching, before a trailing one).
+_SHORT_CONTAINS = re.compile(r"^\*+([^*?]{1,2})\**$")
+
+
+def _pieces(column: str, pattern: str, p: _Params) -> str:
+    """A pieces prefilter, where pg_trgm has nothing to use (no literal run of 3 characters).
+
+    Where it has, the trigram index is better, and one test fewer keeps the row estimate
+    (tests on one name multiply as if independent) from sinking.
+    """
+    runs = re.split(r"[*?]+", pattern)
+    if any(len(run) >= 3 for run in runs):
+        return ""
+    grams = _grams(pattern)
+    return f"{column} @> {p(grams)}::text[] and " if grams else ""
 
 
 _FOLD_FROM = (
@@ -278,6 +312,21 @@ _FOLD_TO = (
     "oouuuuuuuuuuaaaaggkkoooojggnnaaaaaaeeeeiiiioooorrrruuuusstthhaaeeooooooooyy"
 )
 _FOLD = str.maketrans(_FOLD_FROM, _FOLD_TO)
+
+
+def _grams(*patterns: str) -> list[str]:
+    """The pieces (``qido_grams`` of migration 0013) any value matching the patterns contains.
+
+    Each literal run between wildcards must appear in a matching value, and with it each of its
+    two-character pieces (a one-character run: itself).
+    """
+    found: set[str] = set()
+    for pattern in patterns:
+        for run in re.split(r"[*?]+", pattern):
+            if len(run) == 1:
+                found.add(run)
+            found.update(run[i : i + 2] for i in range(len(run) - 1))
+    return sorted(found)
 
 
 def _fold(text: str) -> str:
@@ -308,25 +357,29 @@ def _date(column: str, match: Range, p: _Params) -> str:
 
 
 def _scope(scope: Scope, p: _Params) -> str:
-    """The scope as SQL: ``study_visible_to`` decides, after an indexable prefilter where the
-    rule is plainly the study's facility (a clinic's own, an administrator's network).
+    """The scope as SQL: the rules of ``study_visible_to`` for the user's role, as joins.
 
-    A reader's rule (cases routed to, first routed to or escalated to their pool, and the
-    priors of those patients, across linked records) belongs to ``case_visible_to`` and
-    ``study_visible_to`` alone: no prefilter here can drift from them. Its cost is a few
-    index lookups per candidate row (migration 0010's indexes on study.patient_ref and
-    reading_case.study_id).
+    A workstation's AE title without a user sees its facility's own studies. The role's rule
+    reads the user's row (active, role, facility, specialties) as ``study_visible_to`` does, so
+    a user deactivated or changed since the scope was made sees nothing more than the function
+    would let them.
     """
     if scope.user_id is None:
         return f"st.facility_id = {p(scope.facility_id)}"
     user = p(scope.user_id)
-    if scope.role is Role.CLINIC:
-        prefilter = f"st.facility_id = {p(scope.facility_id)} and "
-    elif scope.role is Role.ADMIN:
-        prefilter = f"st.facility_id in (select facility_subtree({p(scope.facility_id)})) and "
-    else:
-        prefilter = ""
-    return f"({prefilter}study_visible_to({user}, st.id))"
+    fragment = "\n".join(
+        line
+        for line in q(_SCOPE_SQL[scope.role]).splitlines()
+        if not line.lstrip().startswith("--")
+    )
+    return "(" + fragment.replace("{user}", user) + ")"
+
+
+_SCOPE_SQL = {
+    Role.CLINIC: "qido_scope_clinic",
+    Role.ADMIN: "qido_scope_admin",
+    Role.READER: "qido_scope_reader",
+}
 
 
 def _filters(query: Query, p: _Params) -> str:
@@ -420,6 +473,120 @@ async def search(pool: asyncpg.Pool, query: Query, scope: Scope) -> list[Hit]:
     sql, params = build_sql(query, scope)
     rows = await pool.fetch(sql, *params)
     return [Hit.from_row(r) for r in rows]
+
+
+# --- study answers built in PostgreSQL --------------------------------------------------------
+
+
+class Source(StrEnum):
+    """A study-level value an answer element is built from (a column of ``qido_studies``)."""
+
+    STUDY_INSTANCE_UID = "study_instance_uid"
+    STUDY_DATE = "study_date"
+    STUDY_TIME = "study_time"
+    ACCESSION_NUMBER = "accession_number"
+    STUDY_DESCRIPTION = "study_description"
+    REFERRING_PHYSICIAN = "referring_physician"
+    MODALITIES = "modalities"
+    NUM_SERIES = "num_series"
+    NUM_INSTANCES = "num_instances"
+    PATIENT_ID = "patient_id"
+    PATIENT_NAME = "patient_name"
+    PATIENT_BIRTH_DATE = "patient_birth_date"
+    PATIENT_SEX = "patient_sex"
+    ISSUER = "issuer"
+    #: The study's RetrieveURL: the ``retrieve_base`` given to the search, then the UID.
+    RETRIEVE_URL = "retrieve_url"
+
+
+_NUMBERS = {Source.NUM_SERIES, Source.NUM_INSTANCES}
+_PERSON_NAMES = {Source.PATIENT_NAME, Source.REFERRING_PHYSICIAN}
+_KEY = re.compile(r"^[0-9A-F]{8}$")
+_VR = re.compile(r"^[A-Z]{2}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Element:
+    """One attribute of each study's DICOM JSON object.
+
+    Its value is the ``source`` column, else the fixed ``value``, else none (the attribute is
+    present and empty).
+    """
+
+    key: str
+    vr: str
+    source: Source | None = None
+    value: str | None = None
+
+    def __post_init__(self) -> None:
+        if not _KEY.match(self.key):
+            raise ValueError(f"element key {self.key!r} is not 8 upper-case hex digits")
+        if not _VR.match(self.vr):
+            raise ValueError(f"element {self.key}: VR {self.vr!r} is not two capital letters")
+        if self.source is not None and self.value is not None:
+            raise ValueError(f"element {self.key}: a column or a fixed value, not both")
+        if self.source in _PERSON_NAMES and self.vr != "PN":
+            raise ValueError(f"element {self.key}: a person name is PN, not {self.vr}")
+
+
+def _element_sql(element: Element, p: _Params, retrieve: str) -> str:
+    # Keys and VRs are checked by Element; values travel as parameters.
+    head = f"'\"{element.key}\":' || "
+    if element.source is None:
+        return head + f"qido_json_text('{element.vr}', {p(element.value)}::text)"
+    if element.source is Source.RETRIEVE_URL:
+        return head + f"qido_json_text('{element.vr}', {retrieve} || h.study_instance_uid)"
+    column = f"h.{element.source.value}"
+    if element.source in _PERSON_NAMES:
+        return head + f"qido_json_pn({column})"
+    if element.source is Source.MODALITIES:
+        return head + f"qido_json_texts('{element.vr}', {column})"
+    if element.source in _NUMBERS:
+        return head + f"qido_json_int('{element.vr}', {column})"
+    return head + f"qido_json_text('{element.vr}', {column})"
+
+
+def build_json_sql(
+    query: Query, scope: Scope, elements: list[Element], *, retrieve_base: str
+) -> tuple[str, list[Any]]:
+    """The statement and parameters of a study search answered as DICOM JSON (for EXPLAIN)."""
+    if query.level is not Level.STUDY or query.with_metadata:
+        raise ValueError("answers built in SQL are study searches from the index columns")
+    p = _Params()
+    scope_sql = _scope(scope, p)
+    filters = _filters(query, p)
+    retrieve = p(retrieve_base) + "::text"
+    parts = [_element_sql(e, p, retrieve) for e in elements]
+    separator = " || ',' || "
+    obj = "'{' || " + separator.join(parts) + " || '}'" if parts else "'{}'"
+    hits = (
+        q("qido_studies")
+        .rstrip(";")
+        .replace("{scope}", scope_sql)
+        .replace("{filters}", filters)
+        .replace("{metadata}", "")
+    )
+    sql = q("qido_studies_json").replace("{hits}", hits).replace("{object}", obj)
+    return sql, [query.limit, query.offset, *p.values]
+
+
+async def search_studies_json(
+    pool: asyncpg.Pool,
+    query: Query,
+    scope: Scope,
+    elements: list[Element],
+    *,
+    retrieve_base: str,
+) -> tuple[int, bytes]:
+    """A study search's results as a DICOM JSON array (UTF-8), with how many there are.
+
+    Same matches, scope and order as `search`; each object carries ``elements`` in the order
+    given. The query must not ask for stored instance metadata (``with_metadata``).
+    """
+    sql, params = build_json_sql(query, scope, elements, retrieve_base=retrieve_base)
+    row = await pool.fetchrow(sql, *params)
+    assert row is not None  # an aggregate always answers one row
+    return int(row["count"]), bytes(row["body"])
 
 
 # --- WADO-RS -------------------------------------------------------------------------------

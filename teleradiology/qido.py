@@ -3,7 +3,9 @@
 PS3.18 query parameters (and, in dimse_qr.py, C-FIND identifiers) become one
 `storage.qido.Query`; answers come from the index columns, plus the DICOM JSON each instance
 keeps in PostgreSQL for attributes the columns do not hold (``includefield``). No object is
-read.
+read. A study search answered from the index columns alone (the common case: OHIF's study
+list) is built as DICOM JSON by PostgreSQL (`study_elements` says what each object carries)
+and passed through as bytes; the others are built here from `Hit` records.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from aiohttp import web
 from pydicom.datadict import dictionary_has_tag, dictionary_VR, keyword_for_tag, tag_for_keyword
 
 from storage import audit, qido
-from storage.qido import Hit, Level, Name, Query, Range, Scope, Text
+from storage.qido import Element, Hit, Level, Name, Query, Range, Scope, Source, Text
 from storage.records import User
 from teleradiology.context import POOL, current_user
 from teleradiology.dicomweb import DICOM_JSON, Offer, element, negotiate, pn
@@ -547,6 +549,55 @@ def _held(tag: int, level: Level) -> bool:
     return _getter(tag, level) is not None
 
 
+#: The study-level attributes `_GETTERS` answers, as the columns (or fixed values) an answer
+#: built in SQL takes them from: (VR, column, fixed value). Same VRs and values as the getters.
+_STUDY_SOURCES: dict[int, tuple[str, Source | None, str | None]] = {
+    0x00080005: ("CS", None, "ISO_IR 192"),
+    0x00080020: ("DA", Source.STUDY_DATE, None),
+    0x00080030: ("TM", Source.STUDY_TIME, None),
+    0x00080050: ("SH", Source.ACCESSION_NUMBER, None),
+    0x00080056: ("CS", None, "ONLINE"),
+    0x00080060: ("CS", Source.MODALITIES, None),  # _STUDY_MODALITY
+    0x00080061: ("CS", Source.MODALITIES, None),
+    0x00080090: ("PN", Source.REFERRING_PHYSICIAN, None),
+    0x00081030: ("LO", Source.STUDY_DESCRIPTION, None),
+    0x00100010: ("PN", Source.PATIENT_NAME, None),
+    0x00100020: ("LO", Source.PATIENT_ID, None),
+    0x00100021: ("LO", Source.ISSUER, None),
+    0x00100030: ("DA", Source.PATIENT_BIRTH_DATE, None),
+    0x00100040: ("CS", Source.PATIENT_SEX, None),
+    0x0020000D: ("UI", Source.STUDY_INSTANCE_UID, None),
+    0x00201200: ("IS", None, None),  # a patient-level count: empty in a study answer
+    0x00201206: ("IS", Source.NUM_SERIES, None),
+    0x00201208: ("IS", Source.NUM_INSTANCES, None),
+    _RETRIEVE_URL: ("UR", Source.RETRIEVE_URL, None),
+}
+
+
+def study_elements(parsed: Parsed) -> list[Element] | None:
+    """What each object of a study search's answer carries, when PostgreSQL can build it.
+
+    The same attributes, in the same order, as `answer` gives; None when the answer needs a
+    representative instance's stored metadata (``includefield`` beyond the index columns,
+    ``all``), which only Python decodes.
+    """
+    query = parsed.query
+    if query.level is not Level.STUDY or query.with_metadata or parsed.include_all:
+        return None
+    tags = set(default_tags(Level.STUDY, in_study=False, in_series=False)) | parsed.include
+    elements = []
+    for tag, key, getter, vr in _Plan(Level.STUDY, tags, include_all=False).steps:
+        if getter is None:
+            if (tag >> 16) % 2 == 0:
+                elements.append(Element(key=key, vr=vr))  # asked for, not held: empty
+            continue
+        if tag not in _STUDY_SOURCES:
+            return None  # a getter without a column here: let Python answer
+        source_vr, source, value = _STUDY_SOURCES[tag]
+        elements.append(Element(key=key, vr=source_vr, source=source, value=value))
+    return elements
+
+
 def _needs_metadata_rows(level: Level, parsed: Parsed, tags: Iterable[int]) -> bool:
     if level is Level.IMAGE:
         return True
@@ -593,23 +644,30 @@ async def _search(request: web.Request, level: Level, fixed: dict[str, str]) -> 
         and await qido.study_in_scope(pool, fixed["StudyInstanceUID"], scope) is None
     ):
         raise NotFound(f"study {fixed['StudyInstanceUID']} not found")
-    hits = await qido.search(pool, parsed.query, scope)
+    base = public_base(request)
+    elements = study_elements(parsed) if level is Level.STUDY else None
+    if elements is not None:
+        count, body = await qido.search_studies_json(
+            pool, parsed.query, scope, elements, retrieve_base=f"{base}/dicomweb/studies/"
+        )
+    else:
+        hits = await qido.search(pool, parsed.query, scope)
+        count = len(hits)
+        in_study = "StudyInstanceUID" in fixed
+        in_series = "SeriesInstanceUID" in fixed
+
+        def build() -> bytes:
+            return encoded(hits, level, parsed, base, in_study=in_study, in_series=in_series)
+
+        body = await asyncio.to_thread(build) if len(hits) > 50 else build()
     await audit.record(
         pool,
         user_id=user.id,
         action="qido",
         object_type=level.value.lower(),
         object_id=fixed.get("StudyInstanceUID", "query"),
-        detail={"count": len(hits)},
+        detail={"count": count},
     )
-    base = public_base(request)
-    in_study = "StudyInstanceUID" in fixed
-    in_series = "SeriesInstanceUID" in fixed
-
-    def build() -> bytes:
-        return encoded(hits, level, parsed, base, in_study=in_study, in_series=in_series)
-
-    body = await asyncio.to_thread(build) if len(hits) > 50 else build()
     return web.Response(
         body=body, headers={"Content-Type": DICOM_JSON, **_warning_header(parsed.warnings)}
     )

@@ -15,6 +15,56 @@ where {scope} and {filters}
 order by st.study_date desc nulls last, st.study_time desc nulls last, st.id desc
 limit $1 offset $2;
 
+-- name: qido_studies_json
+-- The study search answered as one DICOM JSON array built here: the hits are qido_studies,
+-- the object is what storage/qido.py writes for the attributes asked for (from the qido_json_*
+-- expressions of migration 0013). One row: the number of results and the body.
+with hit as ({hits})
+select count(*)::int as count,
+       convert_to('[' || coalesce(string_agg({object}, ','
+           order by h.study_date desc nulls last, h.study_time desc nulls last, h.study_id desc),
+           '') || ']', 'UTF8') as body
+from hit h;
+
+-- Scopes, as conditions on the study `st` (fragments: their comment lines are dropped where
+-- they are used), given the user's id parameter in place of the user marker. These are the
+-- rules of study_visible_to (and, for readers, case_visible_to) written as joins the planner
+-- can use, instead of one function call per candidate row: keep them equal to those functions
+-- (tests/integration/test_qido_scale.py compares them on every user and study).
+
+-- name: qido_scope_clinic
+-- A clinic's own facility.
+st.facility_id = (select u.facility_id from app_user u
+                  where u.id = {user} and u.active and u.role = 'clinic')
+
+-- name: qido_scope_admin
+-- An administrator's network: their facility and everything below it.
+st.facility_id = any(array(select facility_subtree(u.facility_id) from app_user u
+                           where u.id = {user} and u.active and u.role = 'admin'))
+
+-- name: qido_scope_reader
+-- A reader: every study of a patient (or of a record linked to that patient) who has a case
+-- the reader may see: routed to the pool they read for in one of their specialties, or
+-- escalated from it. One correlated probe per candidate study, through the indexes on
+-- study.patient_ref, patient_link.patient_id and reading_case.study_id.
+exists (
+    select 1
+    from (select st.patient_ref
+          union all
+          select l2.patient_id from patient_link l1
+          join patient_link l2 on l2.person_id = l1.person_id
+          where l1.patient_id = st.patient_ref) lp (patient_ref)
+    join study s2 on s2.patient_ref = lp.patient_ref
+    join reading_case c on c.study_id = s2.id
+    where c.specialty = any((select u.specialties from app_user u
+                             where u.id = {user} and u.active and u.role = 'reader')::text[])
+      and (c.pool_facility_id = (select u.facility_id from app_user u
+                                 where u.id = {user} and u.active and u.role = 'reader')
+           or (c.escalated_at is not null
+               and c.first_pool_facility_id = (select u.facility_id from app_user u
+                                               where u.id = {user} and u.active
+                                                 and u.role = 'reader'))))
+
 -- name: qido_series
 select st.id as study_id, st.study_instance_uid, st.study_date, st.study_time,
        st.accession_number, st.description as study_description, st.referring_physician,
