@@ -66,12 +66,15 @@ P_GAP_S = 0.04
 #: A P wave must stand this many times above the window's noise, and above this amplitude.
 P_MIN_SNR = 3.0
 P_MIN_UV = 20.0
+#: A biphasic P wave's terminal lobe (opposite polarity, before the P search ends) counts
+#: when its prominence is at least this share of the main lobe's.
+P_BIPHASIC_SHARE = 0.2
 #: T wave search window after QRS offset (s): from offset + start to R + min(...) below.
 T_START_AFTER_QRS_S = 0.06
 T_STEEP_S = 0.10
 T_SPAN_S = 0.09
 P_STEEP_S = 0.06
-P_SPAN_S = 0.04
+P_SPAN_S = 0.035
 #: The T peak lies at most this times the square root of the RR interval (s) after R: as
 #: late as a QTc of about 580 ms (T end ~100 ms after the peak) puts it, and before the next
 #: P wave on a fast rhythm.
@@ -364,8 +367,14 @@ def _delineate_window(
             curve = np.zeros(m)
             curve[p_lo : qrs_on + 1] = sign * component
             p_peak = p_lo + peak_rel
-            p_off = _trapezium(curve, p_peak, qrs_on - round(0.01 * fs), P_STEEP_S, P_SPAN_S, fs)
+            p_end = qrs_on - round(0.01 * fs)
+            p_off = _trapezium(curve, p_peak, p_end, P_STEEP_S, P_SPAN_S, fs)
             p_on = _trapezium(curve, p_peak, p_lo, P_STEEP_S, P_SPAN_S, fs)
+            # A biphasic P wave: a terminal lobe of opposite polarity, at least a share of
+            # the main lobe's size and clear of the QRS, ends the wave after it.
+            second = _second_lobe(curve, p_peak, p_hi, amplitude, fs)
+            if second is not None:
+                p_off = _trapezium(-curve, second, p_end, P_STEEP_S, P_SPAN_S, fs)
             if global_ends and p_on is not None:
                 # The trapezium places the onset roughly; the velocity threshold on the
                 # wave's first limb, just after it, places it precisely.
@@ -375,6 +384,29 @@ def _delineate_window(
     return BeatFiducials(
         p_on=p_on, p_off=p_off, qrs_on=qrs_on, qrs_off=qrs_off, t_peak=t_peak, t_off=t_off
     )
+
+
+def _second_lobe(
+    curve: FloatArray, peak: int, limit: int, amplitude: float, fs: float
+) -> int | None:
+    """The trough of a lobe of opposite polarity next to the wave peaking at `peak`.
+
+    Looked for strictly between `peak` and `limit` (either side) on `curve` (oriented so the
+    wave is positive): the most prominent minimum there, if its prominence is at least
+    P_BIPHASIC_SHARE of the wave's `amplitude`; ``None`` otherwise.
+    """
+    step = 1 if limit >= peak else -1
+    if abs(limit - peak) < 4:
+        return None
+    idx = np.arange(peak + step, limit, step)
+    values = -curve[idx]
+    found, props = sps.find_peaks(values, prominence=0.0)
+    if not found.size:
+        return None
+    k = int(np.argmax(props["prominences"]))
+    if float(props["prominences"][k]) < P_BIPHASIC_SHARE * amplitude:
+        return None
+    return int(idx[found[k]])
 
 
 def _lead_qrs_bounds(
