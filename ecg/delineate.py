@@ -66,6 +66,10 @@ P_GAP_S = 0.04
 #: A P wave must stand this many times above the window's noise, and above this amplitude.
 P_MIN_SNR = 3.0
 P_MIN_UV = 20.0
+#: ... and stand this many times above any other wave in the window further than
+#: P_RIVAL_GAP_S from its peak (flutter or fibrillation waves are many of a size).
+P_DOMINANCE = 1.5
+P_RIVAL_GAP_S = 0.08
 #: A biphasic P wave's terminal lobe (opposite polarity, before the P search ends) counts
 #: when its prominence is at least this share of the main lobe's.
 P_BIPHASIC_SHARE = 0.2
@@ -363,7 +367,12 @@ def _delineate_window(
         search = component[: p_hi - p_lo]
         peak_rel, sign, amplitude = _wave_peak(search, fs)
         noise = float(np.median(np.abs(np.diff(search)))) * fs * 0.01 + 1e-9
-        if amplitude >= P_MIN_UV and amplitude >= P_MIN_SNR * noise:
+        rival = _rival_prominence(search, peak_rel, fs)
+        if (
+            amplitude >= P_MIN_UV
+            and amplitude >= P_MIN_SNR * noise
+            and amplitude >= P_DOMINANCE * rival
+        ):
             curve = np.zeros(m)
             curve[p_lo : qrs_on + 1] = sign * component
             p_peak = p_lo + peak_rel
@@ -384,6 +393,20 @@ def _delineate_window(
     return BeatFiducials(
         p_on=p_on, p_off=p_off, qrs_on=qrs_on, qrs_off=qrs_off, t_peak=t_peak, t_off=t_off
     )
+
+
+def _rival_prominence(curve: FloatArray, peak: int, fs: float) -> float:
+    """The largest prominence of any extremum of `curve` further than P_RIVAL_GAP_S from
+    `peak` (0 if none): what else in the window looks like a wave."""
+    wlen = max(3, round(WAVE_PROMINENCE_S * fs))
+    gap = round(P_RIVAL_GAP_S * fs)
+    best = 0.0
+    for sign in (1.0, -1.0):
+        found, props = sps.find_peaks(sign * curve, prominence=0.0, wlen=wlen)
+        far = np.abs(found - peak) > gap
+        if far.any():
+            best = max(best, float(props["prominences"][far].max()))
+    return best
 
 
 def _second_lobe(

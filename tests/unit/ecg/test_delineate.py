@@ -159,3 +159,12 @@ def test_fiducials_are_in_order_and_in_range(rate_bpm: float, r_uv: float) -> No
         ]
         assert values == sorted(values)
         assert all(0 <= v < n for v in values)
+
+
+def test_p_wave_must_stand_out_from_the_other_waves_of_its_window() -> None:
+    """sel35 (dev, no P waves annotated: atrial fibrillation or flutter waves of a size)
+    gets a P on far fewer beats than sinus sel100, where every beat has one."""
+    _, _, fibrillation = _delineated("sel35")
+    _, _, sinus = _delineated("sel100")
+    assert sum(b.p_on is not None for b in sinus) == len(sinus)
+    assert sum(b.p_on is not None for b in fibrillation) < 0.65 * len(fibrillation)
