@@ -4,15 +4,23 @@ Boundaries are *global* (all leads together), as in the 12-lead programs whose i
 readers are used to:
 
 * QRS onset and offset come from the spatial velocity (the norm over leads of the signal's
-  slope): the QRS is where it stays above a fraction of its peak.
+  slope): walking outwards from the steepest slope on each side of R, the QRS ends where the
+  velocity stays below a fraction of its peak (longer after the QRS than before it, so the
+  pause at the rounded tip of a broad S wave is not taken for the end). A wide paced QRS
+  whose ST rises at once never gets that quiet; its end is then sought after its last steep
+  deflection at a higher level.
 * T and P waves are located on the first principal component of their search window across
   the leads (a lead combination in which the wave is largest, with its polarity kept);
-  the P peak is the component's most prominent extremum (so a sloping PR segment or the edge
-  of the window is not taken for it), the T peak its largest deviation from the isoelectric
+  the P peak is the component's most prominent extremum, hump or trough (so a sloping PR
+  segment or the edge of the window is not taken for it, and a P wave lying below the
+  QRS-onset level is still a hump), the T peak its largest deviation from the isoelectric
   level no later than a rate-corrected bound after R (so the next P wave on a fast rhythm is
-  not taken for it), and the ends are found
-  with the trapezium-area method (Vázquez-Seisdedos et al., 2011), which is robust to noise
-  and to a baseline that is not quite flat.
+  not taken for it), and the ends are found with the trapezium-area method
+  (Vázquez-Seisdedos et al., 2011), which is robust to noise and to a baseline that is not
+  quite flat. A biphasic P wave ends after its terminal lobe.
+* The P search starts no earlier than the previous beat's T end, and a P wave is reported
+  only when it stands above the window's noise and above the other waves in it (flutter or
+  fibrillation waves come many of a size).
 
 On the median beat, where noise is low, the global boundaries follow the 12-lead programs
 (GE 12SL and its kind) more closely: QRS onset is the earliest onset over the leads and QRS
