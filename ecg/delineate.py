@@ -63,10 +63,11 @@ QRS_HOLD_S = 0.012
 #: ... and after QRS offset, longer: the slope also pauses at the rounded tip of a broad S
 #: (or R') wave inside the QRS, but not for as long as along the ST segment.
 QRS_OFFSET_HOLD_S = 0.024
+#: The QRS bounds are looked for this long before R, and this long after R or
+#: QRS_MAX_WIDTH_S after QRS onset, whichever is later (a wide paced or bundle-branch QRS
+#: whose detected R is its first deflection).
 QRS_SEARCH_BEFORE_S = 0.16
 QRS_SEARCH_AFTER_S = 0.20
-#: ... or this long after QRS onset, if later (a wide paced or bundle-branch QRS whose
-#: detected R is its first deflection).
 QRS_MAX_WIDTH_S = 0.24
 #: P wave search window before QRS onset (s).
 P_SEARCH_S = 0.30
@@ -389,7 +390,7 @@ def _delineate_window(
             p_on = _trapezium(curve, p_peak, p_lo, P_STEEP_S, P_SPAN_S, fs)
             # A biphasic P wave: a terminal lobe of opposite polarity, at least a share of
             # the main lobe's size and clear of the QRS, ends the wave after it.
-            second = _second_lobe(curve, p_peak, p_hi, amplitude, fs)
+            second = _second_lobe(curve, p_peak, p_hi, amplitude)
             if second is not None:
                 p_off = _trapezium(-curve, second, p_end, P_STEEP_S, P_SPAN_S, fs)
             if global_ends and p_on is not None:
@@ -417,9 +418,7 @@ def _rival_prominence(curve: FloatArray, peak: int, fs: float) -> float:
     return best
 
 
-def _second_lobe(
-    curve: FloatArray, peak: int, limit: int, amplitude: float, fs: float
-) -> int | None:
+def _second_lobe(curve: FloatArray, peak: int, limit: int, amplitude: float) -> int | None:
     """The trough of a lobe of opposite polarity next to the wave peaking at `peak`.
 
     Looked for strictly between `peak` and `limit` (either side) on `curve` (oriented so the
