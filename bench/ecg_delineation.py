@@ -4,6 +4,7 @@ Usage::
 
     .venv/bin/python bench/ecg_delineation.py             # development windows only
     .venv/bin/python bench/ecg_delineation.py --no-neurokit
+    .venv/bin/python bench/ecg_delineation.py --heldout    # score the held-out windows
 
 Each reference beat (a ``q1c`` QRS peak) is paired with the detector's beat whose R peak is
 nearest (within 150 ms). For every boundary the reference marks, the detection rate is the
@@ -44,6 +45,13 @@ Delineator = Callable[[npt.NDArray[np.float64], float], Beats]
 def dev_windows() -> list[str]:
     lines = (DATA / "DEV_RECORDS.txt").read_text().splitlines()
     return [line.split("/")[1] for line in lines if line.startswith("qtdb/")]
+
+
+def heldout_windows() -> list[str]:
+    """The qtdb windows with cardiologist annotations that are not development windows:
+    scored only, never looked at or tuned on."""
+    dev = set(dev_windows())
+    return sorted(p.stem for p in (DATA / "qtdb").glob("*.q1c") if p.stem not in dev)
 
 
 def parse_waves(sample: npt.NDArray[np.int64], symbol: list[str]) -> Beats:
@@ -137,15 +145,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--no-neurokit", action="store_true")
     parser.add_argument("--records", nargs="*")
+    parser.add_argument(
+        "--heldout", action="store_true", help="score the held-out windows instead (no tuning!)"
+    )
     args = parser.parse_args()
-    records = args.records or dev_windows()
+    records = args.records or (heldout_windows() if args.heldout else dev_windows())
+    kind = "held-out" if args.heldout else "development"
     methods = ["ours (2 leads)", "ecgpuwave .pu lead 0"]
     if not args.no_neurokit:
         methods.append("neurokit2 dwt (lead 0)")
     errors: dict[str, dict[str, list[float]]] = {m: {b: [] for b in BOUNDARIES} for m in methods}
     counts = {m: {b: [0, 0] for b in BOUNDARIES} for m in methods}
     elapsed = dict.fromkeys(methods, 0.0)
-    print(f"data: {DATA}/qtdb, {len(records)} development windows: {' '.join(records)}")
+    print(f"data: {DATA}/qtdb, {len(records)} {kind} windows: {' '.join(records)}")
     for name in records:
         path = str(DATA / "qtdb" / name)
         record = wfdb.rdrecord(path)
