@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -348,8 +350,9 @@ async def list_studies(request: web.Request) -> web.Response:
     return web.json_response({"studies": [study_json(s) for s in found]})
 
 
-async def turnaround(request: web.Request) -> web.Response:
-    """Received-to-final-report turnaround per sending facility in the caller's network."""
+async def turnaround_data(request: web.Request) -> dict[str, Any]:
+    """Received-to-final-report turnaround per sending facility in the caller's network,
+    and each workflow segment, as the JSON and CSV answers share it."""
     user = current_user(request)
     if user.role is Role.READER:
         raise Forbidden("turnaround statistics are for administrators and clinics")
@@ -362,33 +365,112 @@ async def turnaround(request: web.Request) -> web.Response:
     pool = request.app[POOL]
     rows = await stats.turnaround(pool, user.facility_id, since, until)
     segments = await stats.segments(pool, user.facility_id, since, until, case_id=case_id)
-    return web.json_response(
-        {
-            "since": iso(since),
-            "until": iso(until),
-            "segment": "received_to_final",
-            "facilities": [
-                {
-                    "facility": r.facility_code,
-                    "name": r.facility_name,
-                    "reports": r.reports,
-                    "median_minutes": round(r.median_s / 60, 2),
-                    "p90_minutes": round(r.p90_s / 60, 2),
-                    "mean_minutes": round(r.mean_s / 60, 2),
-                    "max_minutes": round(r.max_s / 60, 2),
-                }
-                for r in rows
-            ],
-            "segments": {
-                s.segment: {
-                    "cases": s.cases,
-                    "median_minutes": round(s.median_s / 60, 3),
-                    "p90_minutes": round(s.p90_s / 60, 3),
-                    "max_minutes": round(s.max_s / 60, 3),
-                }
-                for s in segments
-            },
-        }
+    return {
+        "since": iso(since),
+        "until": iso(until),
+        "segment": "received_to_final",
+        "facilities": [
+            {
+                "facility": r.facility_code,
+                "name": r.facility_name,
+                "reports": r.reports,
+                "median_minutes": round(r.median_s / 60, 2),
+                "p90_minutes": round(r.p90_s / 60, 2),
+                "mean_minutes": round(r.mean_s / 60, 2),
+                "max_minutes": round(r.max_s / 60, 2),
+            }
+            for r in rows
+        ],
+        "segments": {
+            s.segment: {
+                "cases": s.cases,
+                "median_minutes": round(s.median_s / 60, 3),
+                "p90_minutes": round(s.p90_s / 60, 3),
+                "max_minutes": round(s.max_s / 60, 3),
+            }
+            for s in segments
+        },
+    }
+
+
+async def turnaround(request: web.Request) -> web.Response:
+    """Received-to-final-report turnaround per sending facility in the caller's network."""
+    return web.json_response(await turnaround_data(request))
+
+
+TURNAROUND_CSV_COLUMNS = (
+    "row",
+    "facility",
+    "name",
+    "segment",
+    "count",
+    "median_minutes",
+    "p90_minutes",
+    "mean_minutes",
+    "max_minutes",
+    "since",
+    "until",
+)
+
+
+def _csv_cell(value: object) -> str:
+    """A cell a spreadsheet shows as text: a leading = + - @ would be read as a formula."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return "" if value is None else str(value)
+
+
+async def turnaround_csv(request: web.Request) -> web.Response:
+    """The turnaround statistics as CSV (UTF-8 with a byte order mark, for spreadsheets):
+    one row per sending facility (received to final), then one per workflow segment."""
+    body = await turnaround_data(request)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(TURNAROUND_CSV_COLUMNS)
+    since, until = body["since"], body["until"]
+    for f in body["facilities"]:
+        writer.writerow(
+            _csv_cell(v)
+            for v in (
+                "facility",
+                f["facility"],
+                f["name"],
+                body["segment"],
+                f["reports"],
+                f["median_minutes"],
+                f["p90_minutes"],
+                f["mean_minutes"],
+                f["max_minutes"],
+                since,
+                until,
+            )
+        )
+    for name, s in body["segments"].items():
+        writer.writerow(
+            _csv_cell(v)
+            for v in (
+                "segment",
+                "",
+                "",
+                name,
+                s["cases"],
+                s["median_minutes"],
+                s["p90_minutes"],
+                "",
+                s["max_minutes"],
+                since,
+                until,
+            )
+        )
+    day = datetime.now(UTC).strftime("%Y%m%d")
+    return web.Response(
+        body=("\ufeff" + out.getvalue()).encode("utf-8"),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="turnaround-{day}.csv"',
+            "Cache-Control": "no-store",
+        },
     )
 
 
@@ -411,3 +493,4 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/api/v1/reports/{id}/acknowledge", acknowledge)
     r.add_get("/api/v1/studies", list_studies)
     r.add_get("/api/v1/stats/turnaround", turnaround)
+    r.add_get("/api/v1/stats/turnaround.csv", turnaround_csv)

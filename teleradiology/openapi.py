@@ -31,6 +31,31 @@ def _op(summary: str, *, body: str | None = None, ok: str = "200", tag: str) -> 
     return op
 
 
+def _turnaround_csv() -> dict[str, Any]:
+    op = _op(
+        "The turnaround statistics as CSV (UTF-8 with BOM, for spreadsheets), scoped like "
+        "the JSON: one row per sending facility (received to final report), then one per "
+        "workflow segment; ?since=, ?until= (ISO 8601), ?case_id=",
+        tag="admin",
+    )
+    op["parameters"] = [
+        {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+        for n in ("since", "until")
+    ] + [{"name": "case_id", "in": "query", "required": False, "schema": {"type": "integer"}}]
+    op["responses"]["200"] = {
+        "description": "columns: row (facility | segment), facility, name, segment, count, "
+        "median_minutes, p90_minutes, mean_minutes, max_minutes, since, until",
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+        "headers": {
+            "Content-Disposition": {
+                "schema": {"type": "string"},
+                "description": 'attachment; filename="turnaround-YYYYMMDD.csv"',
+            }
+        },
+    }
+    return op
+
+
 _ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
 _CODE = [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}]
 _SOP = [{"name": "sop", "in": "path", "required": True, "schema": {"type": "string"}}]
@@ -267,6 +292,7 @@ def openapi_document() -> dict[str, Any]:
                     tag="admin",
                 )
             },
+            "/api/v1/stats/turnaround.csv": {"get": _turnaround_csv()},
             "/api/v1/admin/routing": {
                 "get": _op(
                     "The administrator's network as routing sees it: policies (deadlines per "
