@@ -21,6 +21,7 @@ from teleradiology import (
     ecg_api,
     events,
     metrics,
+    pages,
     patients,
     qido,
     referrals,
@@ -202,6 +203,7 @@ def create_app(settings: Settings, hooks: Hooks | None = None) -> web.Applicatio
             qido,
             wado,
             viewer,
+            pages,
             uploads,
             ecg_api,
         ):

@@ -1,4 +1,4 @@
-"""The OHIF Viewer on our own origin, the sign-in page, and a small landing page.
+"""The OHIF Viewer on our own origin, and the web UI's static files.
 
 The prebuilt OHIF bundle loads everything from the site root (``/app.bundle.….js``,
 ``/assets/…``), so its files are served by their own names and its viewer route is
@@ -10,28 +10,16 @@ every same-origin DICOMweb request the viewer makes. The bundle is fetched by ``
 
 from __future__ import annotations
 
-import html
-import json
 import logging
 import mimetypes
 import os
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
-import jinja2
 from aiohttp import web
 
-from ecg.record import MEASUREMENT_KEYS
-from storage import audit, cases, ecg, index, reports
-from storage.records import Case, Priority, Role, Specialty, User
-from teleradiology import api, ecg_api
-from teleradiology.context import POOL, USER
-from teleradiology.errors import Forbidden, NotFound, Unauthorized
-from teleradiology.params import path_id
-from teleradiology.session import session_user, set_cookie, sign_in, sign_out
+from teleradiology.session import session_user
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +39,10 @@ _OURS = frozenset(
         "metrics",
         "static",
         "ecg",
+        "cases",
+        "reports",
+        "referrals",
+        "admin",
     }
 )
 #: Cross-origin isolation lets OHIF use SharedArrayBuffer (faster MPR); same-origin only.
@@ -60,6 +52,8 @@ _ISOLATION = {
     "Cross-Origin-Resource-Policy": "same-origin",
 }
 VIEWER_DIR = web.AppKey("viewer_dir", Path)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 mimetypes.add_type("application/wasm", ".wasm")
 mimetypes.add_type("text/javascript", ".js")
@@ -122,347 +116,6 @@ window.config = {
 };
 """
 
-_PAGE = """<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>
-body {{ font-family: "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; margin: 2rem; }}
-table {{ border-collapse: collapse; }}
-td, th {{ padding: .3rem .8rem; border-bottom: 1px solid #ddd; }}
-.error {{ color: #b00; }}
-</style></head><body>{body}</body></html>
-"""
-
-
-def _page(title: str, body: str, *, status: int = 200) -> web.Response:
-    return web.Response(
-        status=status,
-        text=_PAGE.format(title=html.escape(title), body=body),
-        content_type="text/html",
-        headers={"Cache-Control": "no-store"},
-    )
-
-
-def _safe_next(target: str | None) -> str:
-    """Only a path on this site (no scheme, no //host) may follow sign-in."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
-
-
-def _login_form(next_path: str, error: str = "") -> str:
-    message = f'<p class="error">{html.escape(error)}</p>' if error else ""
-    return (
-        "<h1>远程诊断网络 · 登录 <small>(Sign in)</small></h1>"
-        f"{message}"
-        '<form method="post" action="/login">'
-        f'<input type="hidden" name="next" value="{html.escape(next_path)}">'
-        '<p><label>用户名 (username) <input name="username" autocomplete="username" '
-        "required></label></p>"
-        '<p><label>密码 (password) <input name="password" type="password" '
-        'autocomplete="current-password" required></label></p>'
-        '<p><button type="submit">登录 Sign in</button></p></form>'
-    )
-
-
-def _see_other(location: str) -> web.Response:
-    return web.Response(status=303, headers={"Location": location, "Cache-Control": "no-store"})
-
-
-async def login_page(request: web.Request) -> web.Response:
-    return _page("登录 Sign in", _login_form(_safe_next(request.query.get("next"))))
-
-
-async def login_submit(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
-    username, password = form.get("username"), form.get("password")
-    next_path = _safe_next(str(form.get("next") or "/"))
-    if not isinstance(username, str) or not isinstance(password, str):
-        return _page("登录 Sign in", _login_form(next_path, "请输入用户名和密码"), status=400)
-    token = await sign_in(request, username, password)
-    if token is None:
-        error = "用户名或密码错误 (wrong username or password)"
-        return _page("登录 Sign in", _login_form(next_path, error), status=401)
-    response = _see_other(next_path)
-    set_cookie(request, response, token)
-    return response
-
-
-async def logout(request: web.Request) -> web.StreamResponse:
-    response = _see_other("/login")
-    await sign_out(request, response)
-    return response
-
-
-async def landing(request: web.Request) -> web.StreamResponse:
-    """Who is signed in, their worklist (readers) or studies, each one link to the viewer."""
-    user = await session_user(request)
-    if user is None:
-        raise web.HTTPSeeOther(f"/login?next={quote('/')}")
-    pool = request.app[POOL]
-    rows: list[tuple[str | None, str, str, str, Case | None]] = []
-    if user.role in (Role.READER, Role.ADMIN):
-        for case in await cases.worklist(pool, user, limit=200):
-            rows.append(
-                (
-                    case.patient_name,
-                    ", ".join(case.modalities),
-                    f"{case.priority.value} · {case.status.value}"
-                    + (" · STEMI" if case.stemi else ""),
-                    case.study_instance_uid,
-                    case,
-                )
-            )
-        heading = "待读病例 (worklist)"
-    else:
-        for study in await index.studies_for_user(pool, user.id, limit=100):
-            rows.append(
-                (
-                    study.patient_name,
-                    ", ".join(study.modalities),
-                    study.study_date or "",
-                    study.study_instance_uid,
-                    None,
-                )
-            )
-        heading = "本机构检查 (studies)"
-    body_rows = "".join(
-        "<tr>"
-        f'<td class="patient">{html.escape((name or "").replace("^", " "))}</td>'
-        f"<td>{html.escape(modalities)}</td><td>{html.escape(info)}</td>"
-        f"<td>{_open_link(uid, case)}</td>"
-        "</tr>"
-        for name, modalities, info, uid, case in rows
-    )
-    body = (
-        f"<p>{html.escape(user.display_name)} ({html.escape(user.username)}) · "
-        '<form method="post" action="/logout" style="display:inline">'
-        '<button type="submit">退出 (sign out)</button></form></p>'
-        f"<h1>{heading}</h1>"
-        f'<table id="studies"><tr><th>患者</th><th>检查</th><th></th><th></th></tr>{body_rows}'
-        "</table>"
-    )
-    return _page("远程诊断网络", body)
-
-
-def _open_link(study_uid: str, case: Case | None) -> str:
-    """An ECG case opens the ECG reading page; anything else opens OHIF."""
-    if case is not None and case.specialty is Specialty.ECG:
-        href = f"/ecg/cases/{case.id}"
-        return f'<a class="open-ecg" href="{html.escape(href)}">打开心电图 (open ECG)</a>'
-    return f'<a class="open" href="{html.escape(viewer_url(study_uid))}">打开影像 (open)</a>'
-
-
-# --- the ECG reading page -------------------------------------------------------------
-
-_TEMPLATES = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-)
-STATIC_DIR = Path(__file__).resolve().parent / "static"
-
-MEASUREMENT_LABELS = {
-    "heart_rate_bpm": "心率 (heart rate)",
-    "rr_ms": "RR间期 (RR)",
-    "p_ms": "P波时限 (P)",
-    "pr_ms": "PR间期 (PR)",
-    "qrs_ms": "QRS时限 (QRS)",
-    "qt_ms": "QT间期 (QT)",
-    "qtc_bazett_ms": "QTc (Bazett)",
-    "qtc_fridericia_ms": "QTc (Fridericia)",
-    "p_axis_deg": "P电轴 (P axis)",
-    "qrs_axis_deg": "QRS电轴 (QRS axis)",
-    "t_axis_deg": "T电轴 (T axis)",
-}
-#: The rows of the measurement tables: the analysis' own keys (both QTc formulas).
-PAGE_MEASUREMENTS: dict[str, str] = {
-    (k2 if k == "qtc_ms" else k): u
-    for k, u in MEASUREMENT_KEYS.items()
-    for k2 in (("qtc_bazett_ms", "qtc_fridericia_ms") if k == "qtc_ms" else (k,))
-}
-UNITS_ZH = {"beats per minute": "次/分 (bpm)", "ms": "ms", "degrees": "°"}
-#: A difference from the prior worth a reader's eye: 10 ms, 10 bpm, 30°.
-NOTABLE_CHANGE = {"ms": 10.0, "beats per minute": 10.0, "degrees": 30.0}
-PRIORITY_ZH = {
-    Priority.HIGH: "紧急 (urgent)",
-    Priority.MEDIUM: "常规 (routine)",
-    Priority.LOW: "低",
-}
-STATUS_ZH = {
-    "scheduled": "待领取 (scheduled)",
-    "in_progress": "判读中 (in progress)",
-    "completed": "已完成 (completed)",
-    "canceled": "已取消 (canceled)",
-}
-
-
-def _number(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return ""
-    return f"{value:.0f}"
-
-
-def _statement_text(statement: Any) -> str:
-    if isinstance(statement, dict):
-        return str(statement.get("text_zh") or statement.get("text_en") or statement.get("code"))
-    return str(statement)
-
-
-def _local(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-async def _signed_in(request: web.Request) -> User:
-    user = await session_user(request)
-    if user is None:
-        raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs)}")
-    return user
-
-
-async def ecg_case_page(request: web.Request) -> web.Response:
-    """An ECG case for its reader: sheet, measurements and statements with their edit
-    history, the patient's prior ECGs side by side, and the report form."""
-    user = await _signed_in(request)
-    pool = request.app[POOL]
-    case = await cases.case_for_user(pool, path_id(request), user)
-    if case is None:
-        raise NotFound(f"case {request.match_info['id']} not found")
-    await audit.record(pool, user_id=user.id, action="read", object_type="case", object_id=case.id)
-    sops = await ecg.ecg_instances_of_study(pool, case.study_id)
-    view = await ecg.ecg_for_user(pool, sops[0], user.id) if sops else None
-    context: dict[str, Any] = {
-        "case": case,
-        "user": user,
-        "view": view,
-        "sop": view.sop_instance_uid if view else None,
-        "patient": (case.patient_name or "").replace("^", " "),
-        "priority_zh": PRIORITY_ZH[case.priority],
-        "status_zh": STATUS_ZH.get(case.status.value, case.status.value),
-        "deadline": _local(case.deadline),
-        "can_claim": user.role is Role.READER
-        and case.claimed_by != user.id
-        and case.status.value in ("scheduled", "in_progress"),
-        "reports": [api.report_json(r) for r in await reports.reports_of_case(pool, case.id)],
-        "findings_draft": "",
-        "measurements": [],
-        "statements": [],
-        "statements_json": "[]",
-        "edits": [],
-        "priors": [],
-        "acquired": "",
-        "sheet_png": "",
-        "sheet_pdf": "",
-    }
-    if view is not None:
-        await audit.record(
-            pool, user_id=user.id, action="read", object_type="ecg", object_id=view.sop_instance_uid
-        )
-        automatic = dict((view.result or {}).get("measurements", {}))
-        current = ecg_api.current_measurements(view)
-        statements = ecg_api.current_statements(view)
-        base = f"/ecg/cases/{case.id}/sheets"
-        context.update(
-            sheet_png=f"{base}/{view.sop_instance_uid}.png",
-            sheet_pdf=f"{base}/{view.sop_instance_uid}.pdf",
-            acquired=_local(view.analyzed_at) if view.analyzed_at else "",
-            measurements=[
-                {
-                    "key": key,
-                    "label": MEASUREMENT_LABELS.get(key, key),
-                    "unit": UNITS_ZH.get(unit, unit),
-                    "automatic": _number(automatic.get(key)),
-                    "current": _number(current.get(key)),
-                    "edited": key in view.edited_measurements,
-                }
-                for key, unit in PAGE_MEASUREMENTS.items()
-            ],
-            statements=[{"text": _statement_text(s)} for s in statements],
-            # "<" escaped: the JSON sits in a <script> element
-            statements_json=json.dumps(statements, ensure_ascii=False).replace("<", "\\u003c"),
-            findings_draft="；".join(_statement_text(s) for s in statements),
-        )
-        if view.analysis_id is not None:
-            context["edits"] = [
-                {
-                    "at": _local(e.at),
-                    "by": f"{e.display_name} ({e.username})",
-                    "field": e.field,
-                    "old": _edit_value(e.old_value),
-                    "new": _edit_value(e.new_value),
-                }
-                for e in await ecg.edits(pool, view.analysis_id)
-            ]
-        context["priors"] = [_prior_context(case, p, current) for p in await ecg.priors(pool, view)]
-    page = _TEMPLATES.get_template("ecg_case.html").render(context)
-    return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store"})
-
-
-def _edit_value(value: Any) -> str:
-    if isinstance(value, list):
-        return "；".join(_statement_text(s) for s in value)
-    return "—" if value is None else str(value)
-
-
-def _prior_context(case: Case, prior: ecg.EcgPrior, current: dict[str, Any]) -> dict[str, Any]:
-    measured = {**dict((prior.result or {}).get("measurements", {})), **prior.edited_measurements}
-    rows: list[dict[str, Any]] = []
-    for key, unit in PAGE_MEASUREMENTS.items():
-        now, then = current.get(key), measured.get(key)
-        both = isinstance(now, int | float) and isinstance(then, int | float)
-        delta = float(now) - float(then) if both else None  # type: ignore[arg-type]
-        rows.append(
-            {
-                "key": key,
-                "label": MEASUREMENT_LABELS.get(key, key),
-                "now": _number(now),
-                "prior": _number(then),
-                "delta": f"{delta:+.0f}" if delta is not None else "",
-                "changed": delta is not None and abs(delta) >= NOTABLE_CHANGE.get(unit, 10.0),
-            }
-        )
-    return {
-        "sop": prior.sop_instance_uid,
-        "received": _local(prior.received_at),
-        "sheet_png": f"/ecg/cases/{case.id}/sheets/{prior.sop_instance_uid}.png",
-        "rows": rows,
-        "statements": "；".join(
-            _statement_text(s) for s in (prior.result or {}).get("statements", [])
-        ),
-    }
-
-
-def _page_action(
-    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
-) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    """Run a JSON API handler for the page's signed-in user (session cookie).
-
-    A change needs the page's own header, which no other site can send without a CORS
-    preflight we never grant, and an Origin (when sent) of this site; the cookie itself is
-    SameSite=Strict.
-    """
-
-    async def run(request: web.Request) -> web.StreamResponse:
-        user = await session_user(request)
-        if user is None:
-            raise Unauthorized("your session has ended; sign in again at /login")
-        if request.method not in ("GET", "HEAD"):
-            origin = request.headers.get("Origin")
-            if request.headers.get("X-Telemed-Page") != "1" or (
-                origin is not None and origin != f"{request.scheme}://{request.host}"
-            ):
-                raise Forbidden("changes are made from the ECG reading page of this site only")
-        request[USER] = user
-        return await handler(request)
-
-    return run
-
-
-async def _case_sheet(request: web.Request) -> web.StreamResponse:
-    """The sheet of an ECG of the case (or of its patient's prior ECGs), by the ECG API."""
-    return await ecg_api.sheet(request)
-
 
 def _require_bundle(request: web.Request) -> Path:
     folder = request.app[VIEWER_DIR]
@@ -514,18 +167,9 @@ def add_routes(app: web.Application) -> None:
     folder = viewer_dir()
     app[VIEWER_DIR] = folder
     r = app.router
-    r.add_get("/", landing)
-    r.add_get("/login", login_page)
-    r.add_post("/login", login_submit)
-    r.add_post("/logout", logout)
     r.add_get(VIEWER_ROUTE, viewer_page)
     r.add_get(VIEWER_ROUTE + "/{tail:.*}", viewer_page)
     r.add_get("/app-config.js", app_config)
-    r.add_get("/ecg/cases/{id:\\d+}", ecg_case_page)
-    r.add_get("/ecg/cases/{id:\\d+}/sheets/{sop}.{kind:png|pdf}", _page_action(_case_sheet))
-    r.add_patch("/ecg/cases/{id:\\d+}/ecg/{sop}", _page_action(ecg_api.edit_ecg))
-    r.add_post("/ecg/cases/{id:\\d+}/claim", _page_action(api.claim))
-    r.add_post("/ecg/cases/{id:\\d+}/report", _page_action(api.report))
     r.add_static("/static", STATIC_DIR, follow_symlinks=False, append_version=False)
     app.on_response_prepare.append(_isolation_headers)
     if not (folder / "index.html").is_file():

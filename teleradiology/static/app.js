@@ -1,0 +1,115 @@
+// The pages' actions: each form with data-action (and each button with data-post) sends
+// JSON to the page's own route, which runs the JSON API's handler for the signed-in user.
+// The X-Telemed-Page header keeps other sites from posting (with the SameSite cookie).
+"use strict";
+(function () {
+  const message = document.getElementById("message");
+
+  function say(text, isError) {
+    if (!message) return;
+    message.textContent = text;
+    message.className = isError ? "error" : "";
+    if (isError) message.scrollIntoView({ block: "nearest" });
+  }
+
+  async function send(method, path, body) {
+    const response = await fetch(path, {
+      method: method,
+      headers: { "Content-Type": "application/json", "X-Telemed-Page": "1" },
+      body: JSON.stringify(body || {}),
+      credentials: "same-origin",
+    });
+    const answer = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      throw new Error(answer.detail || answer.title || response.statusText);
+    }
+    return answer;
+  }
+
+  // A form's fields as the API's JSON: data-type="bool"/"int" converts, empty values are
+  // left out, a checkbox with data-include="#form" merges that form's fields when checked.
+  function fields(form) {
+    const body = {};
+    for (const el of form.elements) {
+      if (!el.name || el.disabled) continue;
+      if (el.type === "checkbox") {
+        if (el.dataset.include && el.checked) {
+          Object.assign(body, fields(document.querySelector(el.dataset.include)));
+        }
+        continue;
+      }
+      const text = el.value.trim();
+      if (text === "") continue;
+      if (el.dataset.type === "bool") body[el.name] = text === "true";
+      else if (el.dataset.type === "int") body[el.name] = Number(text);
+      else body[el.name] = text;
+    }
+    return body;
+  }
+
+  async function run(button, method, path, body, reload) {
+    if (button) button.disabled = true;
+    try {
+      const answer = await send(method, path, body);
+      if (reload) {
+        location.reload();
+      } else {
+        say("已完成 (done)" + (answer.id ? ` #${answer.id}` : ""), false);
+      }
+    } catch (error) {
+      say("操作失败 (failed): " + error.message, true);
+    } finally {
+      if (button) button.disabled = false;
+    }
+  }
+
+  for (const form of document.querySelectorAll("form[data-action]")) {
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const button = form.querySelector("button[type=submit]");
+      run(button, "POST", form.dataset.action, fields(form), form.hasAttribute("data-reload"));
+    });
+  }
+
+  for (const button of document.querySelectorAll("button[data-post]")) {
+    button.addEventListener("click", () => {
+      if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
+      run(button, "POST", button.dataset.post, {}, true);
+    });
+  }
+
+  // Report templates per modality: choosing one fills the findings and impression.
+  const template = document.getElementById("template");
+  if (template) {
+    template.addEventListener("change", () => {
+      const option = template.selectedOptions[0];
+      if (!option || !option.value) return;
+      const form = template.form;
+      form.elements.findings.value = option.dataset.findings;
+      form.elements.impression.value = option.dataset.impression;
+    });
+  }
+
+  // Amend the county draft: the report form starts from it, marked as not agreed.
+  const amend = document.querySelector("[data-fill-report]");
+  if (amend) {
+    amend.addEventListener("click", () => {
+      const form = document.getElementById("report");
+      if (!form) return;
+      form.elements.findings.value = document.getElementById("draft-findings").textContent;
+      form.elements.impression.value = document.getElementById("draft-impression").textContent;
+      const flag = document.getElementById("agreed-flag");
+      if (flag) flag.disabled = false;
+      form.scrollIntoView();
+      form.elements.findings.focus();
+    });
+  }
+
+  // "Refer up" on a report picks its case in the referral form.
+  for (const link of document.querySelectorAll("a[data-refer]")) {
+    link.addEventListener("click", () => {
+      const select = document.querySelector("#refer select[name=case_id]");
+      if (select) select.value = link.dataset.refer;
+    });
+  }
+})();
