@@ -6,6 +6,10 @@
   const caseId = document.body.dataset.case;
   const sop = document.body.dataset.sop;
   const message = document.getElementById("message");
+  const STATUS = { final: "正式报告 (final)", preliminary: "初步报告 (preliminary)" };
+  const CONCLUSION = {
+    normal: "正常 (normal)", abnormal: "异常 (abnormal)", critical: "危急值 (critical)",
+  };
 
   function say(text, isError) {
     message.textContent = text;
@@ -82,9 +86,11 @@
       const body = Object.fromEntries(form.entries());
       try {
         const saved = await send("POST", `/ecg/cases/${caseId}/report`, body);
-        say(`报告已签发 (report signed): #${saved.id} · ${saved.status}`, false);
+        const status = STATUS[saved.status] || saved.status;
+        say(`报告已签发 (report signed): #${saved.id} · ${status}`, false);
         const item = document.createElement("li");
-        item.textContent = `${saved.status} · ${saved.conclusion} · ${saved.impression}`;
+        const conclusion = CONCLUSION[saved.conclusion] || saved.conclusion;
+        item.textContent = `${status} · ${conclusion} · ${saved.impression}`;
         document.getElementById("reports").appendChild(item);
       } catch (error) {
         say("签发失败 (not signed): " + error.message, true);

@@ -259,6 +259,12 @@ async def _case_of(api: Api, report_id: int) -> int:
 async def test_the_administrator_reads_turnaround_and_downloads_the_csv(api: Api) -> None:
     await _reported(api, "normal")
     _, open_case = await _routed(api, patient_id="WD-5")
+    await _ok(
+        api,
+        "xlwd.clinic",
+        "/api/v1/referrals",
+        {"to": "HB-COUNTY", "reason": "复查", "case_id": open_case, "urgency": "routine"},
+    )
     await api.pool.execute(
         "update reading_case set deadline = now() - interval '5 minutes' where id = $1",
         open_case,
@@ -285,6 +291,9 @@ async def test_the_administrator_reads_turnaround_and_downloads_the_csv(api: Api
         assert f"#{open_case}" in await page.inner_text("#breaches")
         assert "received_to_final" not in await page.inner_text("#segments")  # in words
         assert "接收→正式报告" in await page.inner_text("#segments")
+        referral_stats = await page.inner_text("#referral-stats")
+        assert "王店村卫生室" in referral_stats
+        assert "待接诊" in referral_stats
         await page.screenshot(path=str(ARTIFACTS / "web_admin_dashboard.png"), full_page=True)
         async with page.expect_download() as info:
             await page.click("#csv")
@@ -450,3 +459,46 @@ async def test_the_city_sees_the_county_draft_and_question_and_agrees(api: Api) 
     assert (await agreed.json())["agreed"] is True
     page = await (await api.client.get(f"/cases/{case_id}", headers=city)).text()
     assert "同意初步报告 (agreed)" in page
+
+
+@browser_test
+async def test_the_county_escalates_and_the_city_agrees_in_the_browser(api: Api) -> None:
+    _, case_id = await _routed(api)
+    base = _base(api)
+    ARTIFACTS.mkdir(exist_ok=True)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        county = await browser.new_page(viewport={"width": 1400, "height": 900})
+        await _sign_in(county, base, "wang.reader")
+        await county.goto(f"{base}/cases/{case_id}")
+        await county.click("#claim")
+        await county.wait_for_selector("#escalate")
+        await county.fill("#report textarea[name=findings]", "右上肺见结节影，边缘毛糙。")
+        await county.fill("#report textarea[name=impression]", "右上肺结节，性质待定。")
+        await county.select_option("#report select[name=conclusion]", "abnormal")
+        await county.fill("#escalate textarea[name=question]", "右上肺结节，良恶性？")
+        await county.check("#escalate input[name=with_draft]")
+        await county.click("#escalate button[type=submit]")
+        await county.wait_for_selector("#escalate", state="detached")
+        assert "上转会诊 (escalated)" in await county.inner_text("#events")
+        city = await browser.new_page(viewport={"width": 1400, "height": 900})
+        await _sign_in(city, base, "zhao.city")
+        assert await city.locator(f"tr[data-case='{case_id}'] .badge", has_text="会诊").count()
+        await city.click(f"tr[data-case='{case_id}'] a.case")
+        await city.wait_for_selector("#consult")
+        assert "右上肺结节，良恶性？" in await city.inner_text("#consult")
+        assert "右上肺见结节影，边缘毛糙。" in await city.inner_text("#draft-findings")
+        await city.click("#claim")
+        await city.wait_for_selector("#agree")
+        await city.screenshot(path=str(ARTIFACTS / "web_case_consult.png"), full_page=True)
+        await city.click("#agree button[type=submit]")
+        await city.wait_for_selector("text=同意初步报告 (agreed)")
+        await browser.close()
+    row = await api.pool.fetchrow(
+        "select status, agreed, discrepancy, impression from report"
+        " where case_id = $1 and status = 'final'",
+        case_id,
+    )
+    assert row is not None
+    assert (row["agreed"], row["discrepancy"]) == (True, None)
+    assert row["impression"] == "右上肺结节，性质待定。"
