@@ -502,3 +502,24 @@ async def test_the_county_escalates_and_the_city_agrees_in_the_browser(api: Api)
     assert row is not None
     assert (row["agreed"], row["discrepancy"]) == (True, None)
     assert row["impression"] == "右上肺结节，性质待定。"
+
+
+async def test_what_the_clinic_typed_is_escaped_and_every_case_page_read_is_audited(
+    api: Api,
+) -> None:
+    _, case_id = await _routed(api, patient_id="X-1", name="<script>alert(1)</script>^小红")
+    reader = await session(api, "wang.reader")
+    for path in ("/", f"/cases/{case_id}"):
+        text = await (await api.client.get(path, headers=reader)).text()
+        assert "<script>alert(1)</script>" not in text, path
+        assert "&lt;script&gt;alert(1)&lt;/script&gt; 小红" in text, path
+    audited = await api.pool.fetchval(
+        "select count(*) from audit a join app_user u on u.id = a.user_id"
+        " where u.username = 'wang.reader' and a.action = 'read'"
+        " and a.object_type = 'case' and a.object_id = $1",
+        str(case_id),
+    )
+    assert audited == 1
+    missing = await api.client.get("/cases/999999", headers=reader)
+    assert missing.status == 404
+    assert "未找到" in await missing.text()
