@@ -1156,6 +1156,7 @@ def add_routes(app: web.Application) -> None:
             ("POST", "/logout", logout),
             # the reader's radiology case
             ("GET", case, page(case_page)),
+            ("POST", "/worklist/next", page_action(casework.claim_next)),
             ("POST", case + "/claim", page_action(api.claim)),
             ("POST", case + "/release", page_action(api.release)),
             ("POST", case + "/report", page_action(api.report)),

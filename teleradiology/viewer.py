@@ -43,6 +43,7 @@ _OURS = frozenset(
         "reports",
         "referrals",
         "admin",
+        "worklist",
     }
 )
 #: Cross-origin isolation lets OHIF use SharedArrayBuffer (faster MPR); same-origin only.

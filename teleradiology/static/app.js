@@ -51,7 +51,9 @@
     if (button) button.disabled = true;
     try {
       const answer = await send(method, path, body);
-      if (reload) {
+      if (button && button.hasAttribute("data-open-case") && answer.id) {
+        location.href = answer.specialty === "ecg" ? `/ecg/cases/${answer.id}` : `/cases/${answer.id}`;
+      } else if (reload) {
         location.reload();
       } else {
         say("已完成 (done)" + (answer.id ? ` #${answer.id}` : ""), false);
@@ -111,5 +113,18 @@
       const select = document.querySelector("#refer select[name=case_id]");
       if (select) select.value = link.dataset.refer;
     });
+  }
+
+  // The worklist and the inbox show what arrived since: they reload themselves while
+  // nobody is typing into them (a critical result reaches the clinic within the minute).
+  const every = Number(document.body.dataset.refresh || 0);
+  if (every > 0) {
+    let touched = false;
+    document.addEventListener("input", () => { touched = true; });
+    setInterval(() => {
+      const active = document.activeElement;
+      const typing = active && ["INPUT", "TEXTAREA", "SELECT"].includes(active.tagName);
+      if (!touched && !typing) location.reload();
+    }, every * 1000);
   }
 })();

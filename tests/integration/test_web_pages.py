@@ -523,3 +523,20 @@ async def test_what_the_clinic_typed_is_escaped_and_every_case_page_read_is_audi
     missing = await api.client.get("/cases/999999", headers=reader)
     assert missing.status == 404
     assert "未找到" in await missing.text()
+
+
+async def test_the_reader_claims_the_next_case_from_the_worklist(api: Api) -> None:
+    _, routine = await _routed(api, patient_id="N-1")
+    uid, urgent = await _routed(api, patient_id="N-2")
+    await _ok(api, "xlwd.clinic", f"/api/v1/studies/{uid}/reading-request", {"urgency": "urgent"})
+    reader = await session(api, "wang.reader")
+    page = await (await api.client.get("/", headers=reader)).text()
+    assert 'id="claim-next"' in page
+    assert 'data-refresh="60"' in page
+    taken = await api.client.post("/worklist/next", headers={**reader, **PAGE})
+    assert taken.status == 200, await taken.text()
+    assert (await taken.json())["id"] == urgent  # the most urgent first
+    assert (await api.client.post("/worklist/next", headers=reader)).status == 403
+    mine = await (await api.client.get("/?status=mine", headers=reader)).text()
+    assert f'data-case="{urgent}"' in mine
+    assert f'data-case="{routine}"' not in mine
