@@ -379,7 +379,7 @@ async def sheet(request: web.Request) -> web.Response:
     """The standard 12-lead sheet, PNG or PDF, with the current measurements."""
     user = current_user(request)
     view = await _ecg(request, user)
-    kind = request.match_info["kind"]
+    kind = "pdf" if request.path.endswith(".pdf") else "png"
     record = await _record_of(request, view)
     measurements = sheet_measurements(current_measurements(view))
     statements = [
@@ -427,5 +427,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/api/v1/ecg", upload_ecg)
     r.add_get("/api/v1/ecg/{sop}", get_ecg)
     r.add_patch("/api/v1/ecg/{sop}", edit_ecg)
-    r.add_get("/api/v1/ecg/{sop}/sheet.{kind:png|pdf}", sheet)
+    # One route per kind, as the OpenAPI document describes them.
+    r.add_get("/api/v1/ecg/{sop}/sheet.png", sheet)
+    r.add_get("/api/v1/ecg/{sop}/sheet.pdf", sheet)
     r.add_get("/api/v1/ecg/{sop}/original", original)
