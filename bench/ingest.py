@@ -86,14 +86,11 @@ class Service:
     def __init__(self, data_dir: Path, dicom_processes: int = 1) -> None:
         self.data_dir = data_dir
         self.dicom_processes = dicom_processes
-        self.extra: list[subprocess.Popen[bytes]] = []
         self.http_port = free_port()
         self.dicom_port = free_port()
         self.env = {**os.environ, "TELEMED_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
         self.env.pop("DATABASE_URL", None)
         self.env.pop("STORAGE_URL", None)
-        if dicom_processes > 1:
-            self.env["TELEMED_DICOM_REUSE_PORT"] = "1"
         self.log = (data_dir.parent / f"{data_dir.name}.log").open("wb")
         self.proc: subprocess.Popen[bytes] | None = None
         self.peak_tree_kb = 0
@@ -102,6 +99,8 @@ class Service:
     def start(self) -> None:
         command = [*TELEMED, "serve", "--http-host", "127.0.0.1"]
         command += ["--http-port", str(self.http_port), "--dicom-port", str(self.dicom_port)]
+        # More DICOM listeners on the same socket (--dicom-processes), started by the service.
+        command += ["--dicom-processes", str(self.dicom_processes)]
         self.proc = subprocess.Popen(
             command, env=self.env, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT
         )
@@ -119,15 +118,6 @@ class Service:
             f.write(NETWORK)
         subprocess.run([*TELEMED, "network", "import", f.name], env=self.env, cwd=REPO, check=True)
         os.unlink(f.name)
-        for _ in range(self.dicom_processes - 1):
-            # More DICOM listeners on the same port (SO_REUSEPORT), one per core.
-            command = [*TELEMED, "serve", "--role", "dicom", "--http-host", "127.0.0.1"]
-            command += ["--http-port", str(free_port()), "--dicom-port", str(self.dicom_port)]
-            self.extra.append(
-                subprocess.Popen(
-                    command, env=self.env, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT
-                )
-            )
         time.sleep(8)  # listeners refresh their known AE titles every 5 s
         self._watching = True
         threading.Thread(target=self._watch, daemon=True).start()
@@ -145,13 +135,11 @@ class Service:
 
     def pids(self) -> list[int]:
         assert self.proc is not None
-        roots = [self.proc.pid, *(p.pid for p in self.extra)]
-        return [pid for root in roots for pid in (root, *_descendants(root))]
+        return [self.proc.pid, *_descendants(self.proc.pid)]
 
     def peak_server_kb(self) -> int:
         """Peak RSS of the service's own processes (not PostgreSQL's), summed."""
-        assert self.proc is not None
-        return sum(_status_kb(p, "VmHWM") for p in (self.proc.pid, *(e.pid for e in self.extra)))
+        return sum(_status_kb(p, "VmHWM") for p in self.pids() if _is_python(p))
 
     def _watch(self) -> None:
         while self._watching and self.proc is not None and self.proc.poll() is None:
@@ -161,12 +149,6 @@ class Service:
 
     def stop(self) -> None:
         self._watching = False
-        for extra in self.extra:
-            extra.send_signal(signal.SIGINT)
-            try:
-                extra.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                extra.kill()
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
@@ -180,6 +162,13 @@ def _descendants(pid: int) -> list[int]:
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
     children = [int(p) for p in out.stdout.split()]
     return children + [d for c in children for d in _descendants(c)]
+
+
+def _is_python(pid: int) -> bool:
+    try:
+        return "python" in Path(f"/proc/{pid}/comm").read_text()
+    except OSError:
+        return False
 
 
 def _status_kb(pid: int, field: str) -> int:
@@ -298,7 +287,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=Path("/tmp/telemed-bench-results"))
     parser.add_argument("--keep-corpus", action="store_true")
     parser.add_argument(
-        "--dicom-processes", type=int, default=2, help="DICOM listener processes (one per core)"
+        "--dicom-processes", type=int, default=4, help="DICOM listener processes sharing the port"
     )
     args = parser.parse_args()
     make_corpus(args.corpus, args.studies)

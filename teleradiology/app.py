@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ from teleradiology import (
 from teleradiology.auth import bearer_token
 from teleradiology.context import DSN, INGESTOR, OBJECTS, POOL, SETTINGS, USER
 from teleradiology.dimse import DicomListener, ingest_store_handler
+from teleradiology.dimse_processes import dicom_children
 from teleradiology.dimse_qr import QueryRetrieve, configured_nodes
 from teleradiology.errors import NotFound, Unauthorized
 from teleradiology.ingest import Ingestor
@@ -116,6 +118,11 @@ async def _objects(app: web.Application) -> AsyncIterator[None]:
 async def _dicom(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     pool = app[POOL]
+    shared: socket.socket | None = None
+    if settings.dicom_listen_fd is not None:
+        shared = socket.socket(fileno=settings.dicom_listen_fd)  # a parent's, inherited
+    elif settings.dicom_processes > 1:
+        shared = socket.create_server((settings.dicom_host, settings.dicom_port), backlog=128)
 
     await configured_nodes(pool)
 
@@ -136,12 +143,22 @@ async def _dicom(app: web.Application) -> AsyncIterator[None]:
         max_associations_per_facility=settings.dicom_max_associations_per_facility,
         facility_of_ae=functools.partial(index.ae_facility_codes, pool),
         reuse_port=settings.dicom_reuse_port,
+        listen_socket=shared,
     )
     await listener.start()
     app[DICOM] = listener
+    children = (
+        dicom_children(settings, app[DSN], shared)
+        if shared is not None and settings.dicom_listen_fd is None
+        else None
+    )
     try:
+        if children is not None:
+            await children.start()
         yield
     finally:
+        if children is not None:
+            await children.stop()
         await listener.stop()
 
 

@@ -39,6 +39,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--dicom-port", type=int)
     serve.add_argument("--dicom-aet")
     serve.add_argument(
+        "--dicom-processes",
+        type=int,
+        dest="dicom_processes",
+        help="DICOM listener processes sharing the port, one per core (default 1)",
+    )
+    serve.add_argument(
         "--stable-age",
         type=float,
         dest="stable_age_s",
@@ -207,6 +213,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         dicom_aet=getattr(args, "dicom_aet", None),
         stable_age_s=getattr(args, "stable_age_s", None),
         sweep_interval_s=getattr(args, "sweep_interval_s", None),
+        dicom_processes=getattr(args, "dicom_processes", None),
         roles=roles,
     )
 

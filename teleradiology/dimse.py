@@ -11,6 +11,7 @@ import functools
 import logging
 import socket
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -60,16 +61,59 @@ class _NoDelayServer(ThreadedAssociationServer):
     #: SO_REUSEPORT: several listener processes share the port, the kernel spreads the
     #: associations over them (pynetdicom holds the GIL: one process is one core).
     reuse_port = False
+    #: A listening socket shared with other processes (`--dicom-processes`), used instead of
+    #: binding one: every process accepts from it, and the one that is free first takes the
+    #: association, so busy processes (holding their GIL) leave new work to idle ones.
+    shared_socket: socket.socket | None = None
 
     def server_bind(self) -> None:
+        if self.shared_socket is not None:
+            if self.socket is not None:
+                self.socket.close()
+            self.socket = self.shared_socket
+            # Non-blocking: when another process wins the race for a connection, accept()
+            # fails at once (socketserver ignores it) instead of waiting for the next one.
+            self.socket.setblocking(False)
+            self.server_address = self.socket.getsockname()
+            return
         if self.reuse_port and self.socket is not None:
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         super().server_bind()
 
+    def server_activate(self) -> None:
+        if self.shared_socket is None:  # a shared socket is listening already
+            super().server_activate()
+
+    #: On a shared socket, a process holding associations waits this long per association
+    #: before it accepts the next one, so that a burst of connections (four modalities at
+    #: once) goes to the idle processes: the kernel wakes them all, the first to accept wins.
+    accept_yield_s = 0.01
+
     def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
+        if self.shared_socket is not None:
+            busy = self._held()
+            if busy:
+                time.sleep(min(5 * self.accept_yield_s, busy * self.accept_yield_s))
         client, address = AssociationServer.get_request(self)
+        with self._held_lock:
+            self._held_count += 1
+        client.setblocking(True)
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return client, address
+
+    def shutdown_request(self, request: Any) -> None:
+        # socketserver calls this exactly once for every accepted connection, when its
+        # association has ended or could not start.
+        with self._held_lock:
+            self._held_count = max(0, self._held_count - 1)
+        super().shutdown_request(request)
+
+    _held_lock = threading.Lock()
+    _held_count = 0
+
+    def _held(self) -> int:
+        with self._held_lock:
+            return self._held_count
 
 
 class _ReusePortServer(_NoDelayServer):
@@ -142,8 +186,10 @@ class DicomListener:
         max_associations_per_facility: int | None = None,
         facility_of_ae: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
         reuse_port: bool = False,
+        listen_socket: socket.socket | None = None,
     ) -> None:
         self._reuse_port = reuse_port
+        self._listen_socket = listen_socket
         self._store = store
         self._store_file = store if isinstance(store, FileStoreHandler) else None
         self._max_per_facility = max_associations_per_facility
@@ -199,7 +245,12 @@ class DicomListener:
                         abstract_syntax, list(transfer_syntaxes), scu_role=False, scp_role=scp_role
                     )
             handlers.extend(service.handlers)
-        server_class = _ReusePortServer if self._reuse_port else _NoDelayServer
+        server_class: type[_NoDelayServer] = (
+            _ReusePortServer if self._reuse_port else _NoDelayServer
+        )
+        if self._listen_socket is not None:
+            shared = self._listen_socket
+            server_class = type("_SharedSocketServer", (_NoDelayServer,), {"shared_socket": shared})
         server = ae.make_server(
             (self._host, self._port), evt_handlers=handlers, server_class=server_class
         )

@@ -41,6 +41,11 @@ class Settings:
     dicom_max_associations_per_facility: int = 8
     #: Several `--role dicom` processes share the DICOM port (SO_REUSEPORT): one per core.
     dicom_reuse_port: bool = False
+    #: DICOM listener processes of this node (`--dicom-processes`): this one and N-1 children
+    #: accepting from one shared socket (pynetdicom holds the GIL: one process is one core).
+    dicom_processes: int = 1
+    #: Set in those children: the listening socket they inherited (not for operators).
+    dicom_listen_fd: int | None = None
 
     def __post_init__(self) -> None:
         if not AE_TITLE.match(self.dicom_aet) or not self.dicom_aet.strip():
@@ -53,6 +58,8 @@ class Settings:
             raise ConfigError("stable age, sweep interval and lease must be positive")
         if not self.roles:
             raise ConfigError("at least one role (api, dicom, worker) must run")
+        if not 1 <= self.dicom_processes <= 64:
+            raise ConfigError(f"--dicom-processes {self.dicom_processes}: 1 to 64")
 
     @property
     def objects_url(self) -> str:
@@ -92,10 +99,21 @@ def settings_from_env(**overrides: object) -> Settings:
         values["dicom_aet"] = env["TELEMED_DICOM_AET"]
     if env.get("TELEMED_DICOM_REUSE_PORT", "").lower() in ("1", "true", "yes"):
         values["dicom_reuse_port"] = True
+    if "TELEMED_DICOM_PROCESSES" in env:
+        values["dicom_processes"] = _int(env["TELEMED_DICOM_PROCESSES"], "TELEMED_DICOM_PROCESSES")
+    if "TELEMED_DICOM_LISTEN_FD" in env:
+        values["dicom_listen_fd"] = _int(env["TELEMED_DICOM_LISTEN_FD"], "TELEMED_DICOM_LISTEN_FD")
     if "TELEMED_STABLE_AGE" in env:
         values["stable_age_s"] = _float(env["TELEMED_STABLE_AGE"], "TELEMED_STABLE_AGE")
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def _int(text: str, name: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not a whole number") from None
 
 
 def _float(text: str, name: str) -> float:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from teleradiology.errors import ConfigError
-from teleradiology.settings import Role, settings_from_env
+from teleradiology.settings import Role, Settings, settings_from_env
 
 
 def test_defaults_follow_the_public_contract(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -43,3 +43,17 @@ def test_options_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
 def test_invalid_settings_are_refused(overrides: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         settings_from_env(**overrides)
+
+
+def test_dicom_processes_from_the_environment_and_their_bounds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TELEMED_DICOM_PROCESSES", "3")
+    assert settings_from_env().dicom_processes == 3
+    monkeypatch.setenv("TELEMED_DICOM_PROCESSES", "three")
+    with pytest.raises(ConfigError, match="TELEMED_DICOM_PROCESSES"):
+        settings_from_env()
+    monkeypatch.delenv("TELEMED_DICOM_PROCESSES")
+    for wrong in (0, 65):
+        with pytest.raises(ConfigError, match="--dicom-processes"):
+            Settings(dicom_processes=wrong)

@@ -1,0 +1,100 @@
+"""``telemed serve --dicom-processes N``: N listener processes accept from one socket."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.e2e.conftest import FAST
+from tests.e2e.harness import (
+    DEMO_NETWORK,
+    Service,
+    http,
+    running_service,
+    service_env,
+    telemed,
+    wait_for,
+)
+from tests.factory import make_study, write_files
+
+pytestmark = pytest.mark.dcmtk
+
+PROCESSES = 3
+ASSOCIATIONS = 6
+#: A village workstation (王店村) sending a folder.
+STORESCU = ("storescu", "-aet", "HBXLWD01", "-aec", "TELEMED", "+sd", "127.0.0.1")
+
+
+def _listener_children(service: Service) -> list[psutil.Process]:
+    parent = next(
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if f"{service.dicom_port}" in " ".join(p.info["cmdline"] or [])
+        and "--dicom-processes" in (p.info["cmdline"] or [])
+    )
+    return [c for c in parent.children() if "--role" in c.cmdline()]
+
+
+@pytest.fixture
+def service(database_url: str, tmp_path: Path) -> Iterator[Service]:
+    env = service_env(database_url=database_url, storage_url=None, data_dir=tmp_path / "var")
+    telemed("network", "import", str(DEMO_NETWORK), env=env)
+    with running_service(env, *FAST, "--dicom-processes", str(PROCESSES)) as running:
+        yield running
+
+
+def test_associations_in_parallel_are_spread_over_the_processes_and_stored_once(
+    service: Service, tmp_path: Path
+) -> None:
+    children = _listener_children(service)
+    assert len(children) == PROCESSES - 1
+    folders = []
+    for n in range(ASSOCIATIONS):
+        folder = tmp_path / f"study{n}"
+        folder.mkdir()
+        write_files(folder, make_study(modality="CR", count=20, patient_id=f"WD-P{n}"))
+        folders.append(folder)
+    cpu_before = [c.cpu_times().user + c.cpu_times().system for c in children]
+    senders = [
+        subprocess.Popen(
+            [*STORESCU, str(service.dicom_port), str(folder)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for folder in folders
+    ]
+    for sender in senders:
+        _, err = sender.communicate(timeout=120)
+        assert sender.returncode == 0, err
+    # A re-sent study is stored once, whichever process takes it.
+    again = subprocess.run(
+        [*STORESCU, str(service.dicom_port), str(folders[0])],
+        capture_output=True,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr
+    admin = service.token("hb.admin")
+
+    def counted() -> int:
+        studies = http("GET", f"{service.base_url}/dicomweb/studies", token=admin)[2]
+        return sum(int(s["00201208"]["Value"][0]) for s in studies)
+
+    assert wait_for(lambda: counted() == ASSOCIATIONS * 20, timeout_s=30)
+    # The children did C-STORE work (not all in one process).
+    cpu_after = [c.cpu_times().user + c.cpu_times().system for c in children]
+    assert any(after - before > 0.2 for before, after in zip(cpu_before, cpu_after, strict=True))
+
+
+def test_the_children_stop_with_the_service(database_url: str, tmp_path: Path) -> None:
+    env = service_env(database_url=database_url, storage_url=None, data_dir=tmp_path / "var")
+    telemed("network", "import", str(DEMO_NETWORK), env=env)
+    with running_service(env, *FAST, "--dicom-processes", "2") as service:
+        children = _listener_children(service)
+        assert len(children) == 1
+    gone, alive = psutil.wait_procs(children, timeout=30)
+    assert alive == []
+    assert len(gone) == 1
