@@ -56,4 +56,4 @@ def test_dicom_processes_from_the_environment_and_their_bounds(
     monkeypatch.delenv("TELEMED_DICOM_PROCESSES")
     for wrong in (0, 65):
         with pytest.raises(ConfigError, match="--dicom-processes"):
-            Settings(dicom_processes=wrong)
+            Settings(data_dir=Path("var"), dicom_processes=wrong)
