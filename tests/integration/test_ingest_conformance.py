@@ -8,7 +8,6 @@ import asyncio
 import gzip
 import io
 import os
-import shutil
 import subprocess
 import warnings
 from collections.abc import Sequence
@@ -261,7 +260,7 @@ def _storescu_profile(folder: Path, pairs: set[tuple[str, str]]) -> Path:
     return path
 
 
-@pytest.mark.skipif(shutil.which("storescu") is None, reason="dcmtk is not installed")
+@pytest.mark.dcmtk
 async def test_storescu_folders_in_several_associations_and_transfer_syntaxes(
     api: Api, tmp_path: Path
 ) -> None:
