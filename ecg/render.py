@@ -17,7 +17,7 @@ import struct
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from types import MappingProxyType
 from typing import BinaryIO, Literal, cast
 
@@ -302,6 +302,7 @@ class SheetHeader:
         patient_id: str | None = None,
         measurements: Mapping[str, float | None] | None = None,
         statements: Sequence[str] | None = None,
+        timezone: tzinfo | None = None,
     ) -> SheetHeader:
         """Build a header from what the ECG file itself states.
 
@@ -317,6 +318,9 @@ class SheetHeader:
         patient_name, patient_id, measurements, statements
             Override the values from the file (e.g. the index's patient, or the
             measurements of our own analysis) when given.
+        timezone
+            Print the acquisition time in this zone (the network's, e.g. Asia/Shanghai)
+            when the record's time is timezone-aware; as stated in the file otherwise.
 
         Returns
         -------
@@ -338,7 +342,7 @@ class SheetHeader:
             sex=sex,
             age=_format_age(patient.age_years, language),
             facility=facility,
-            acquired_at=_format_time(record.acquired_at),
+            acquired_at=_format_time(_in_zone(record.acquired_at, timezone)),
             device=device.strip(),
             measurements=dict(record.device_measurements if measurements is None else measurements),
             statements=tuple(record.device_statements if statements is None else statements),
@@ -359,6 +363,12 @@ def _format_age(age_years: float | None, language: Language) -> str:
         return f"{months}个月" if zh else f"{months} mo"
     days = round(age_years * 365.25)
     return f"{days}天" if zh else f"{days} d"
+
+
+def _in_zone(moment: datetime | None, zone: tzinfo | None) -> datetime | None:
+    if moment is None or zone is None or moment.utcoffset() is None:
+        return moment
+    return moment.astimezone(zone)
 
 
 def _format_time(moment: datetime | None) -> str:

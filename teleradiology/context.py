@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from aiohttp import web
 
+from storage import network
 from storage.db import Pool
 from storage.objects import ObjectStore
 from storage.records import User
@@ -26,3 +29,16 @@ def current_user(request: web.Request) -> User:
     if user is None:
         raise Unauthorized("sign in first: send 'Authorization: Bearer <token>'")
     return user
+
+
+#: When a network's policy names no zone this code knows: the demo network's.
+DEFAULT_ZONE = "Asia/Shanghai"
+
+
+async def user_zone(request: web.Request, user: User) -> ZoneInfo:
+    """The time zone of the caller's network (its policy), for times shown to people."""
+    policy = await network.policy_of(request.app[POOL], user.facility_id)
+    try:
+        return ZoneInfo(policy.timezone)
+    except (KeyError, ValueError):
+        return ZoneInfo(DEFAULT_ZONE)

@@ -24,7 +24,7 @@ from ecg.render import SheetHeader, render_pdf, render_png
 from storage import audit, ecg, index, network
 from storage.records import Priority, ReceivedVia, Role, User
 from teleradiology.auth import require_role
-from teleradiology.context import INGESTOR, OBJECTS, POOL, current_user
+from teleradiology.context import INGESTOR, OBJECTS, POOL, current_user, user_zone
 from teleradiology.errors import BadRequest, NotFound
 
 log = logging.getLogger(__name__)
@@ -395,6 +395,7 @@ async def sheet(request: web.Request) -> web.Response:
         patient_id=view.patient_id,
         measurements=measurements,
         statements=statements,
+        timezone=await user_zone(request, user),
     )
     render = render_png if kind == "png" else render_pdf
     body = await asyncio.to_thread(render, record, header=header, font_bytes=_font_bytes())

@@ -53,7 +53,7 @@ from storage.records import (
 )
 from teleradiology import api, casework, ecg_api
 from teleradiology import referrals as referrals_api
-from teleradiology.context import POOL, USER
+from teleradiology.context import POOL, USER, user_zone
 from teleradiology.errors import Forbidden, NotFound, Unauthorized
 from teleradiology.params import path_id
 from teleradiology.session import session_user, set_cookie, sign_in, sign_out
@@ -182,14 +182,6 @@ def study_date(value: str | None) -> str:
 def person(name: str | None) -> str:
     """A DICOM person name as people write it (components separated by a space)."""
     return (name or "").replace("^", " ").strip()
-
-
-async def _zone(request: web.Request, user: User) -> ZoneInfo:
-    policy = await network.policy_of(request.app[POOL], user.facility_id)
-    try:
-        return ZoneInfo(policy.timezone)
-    except (KeyError, ValueError):
-        return ZoneInfo("Asia/Shanghai")
 
 
 async def signed_in(request: web.Request) -> User:
@@ -324,7 +316,7 @@ async def worklist_page(request: web.Request, user: User) -> web.Response:
     """Open cases of the reader's pools (an administrator: of their network), most urgent
     first, with time left, sender, who holds each and whom the pool suggests."""
     pool = request.app[POOL]
-    zone = await _zone(request, user)
+    zone = await user_zone(request, user)
     now = datetime.now(UTC)
     chosen = request.query.get("status", "all")
     if chosen not in WORKLIST_FILTERS:
@@ -457,7 +449,7 @@ async def case_page(request: web.Request) -> web.StreamResponse:
     if case.specialty is Specialty.ECG:
         raise web.HTTPSeeOther(f"/ecg/cases/{case.id}")
     await audit.record(pool, user_id=user.id, action="read", object_type="case", object_id=case.id)
-    zone = await _zone(request, user)
+    zone = await user_zone(request, user)
     now = datetime.now(UTC)
     study = await index.study_for_user(pool, case.study_instance_uid, user.id)
     case_reports = await reports.reports_of_case(pool, case.id)
@@ -638,7 +630,7 @@ async def ecg_case_page(request: web.Request) -> web.Response:
     if case is None:
         raise NotFound(f"case {request.match_info['id']} not found")
     await audit.record(pool, user_id=user.id, action="read", object_type="case", object_id=case.id)
-    zone = await _zone(request, user)
+    zone = await user_zone(request, user)
     now = datetime.now(UTC)
     sops = await ecg.ecg_instances_of_study(pool, case.study_id)
     view = await ecg.ecg_for_user(pool, sops[0], user.id) if sops else None
@@ -783,7 +775,7 @@ async def inbox_page(request: web.Request, user: User) -> web.Response:
     """The clinic's reports (critical results first, to acknowledge by name), returned
     studies with the reason, its studies with their status, and its referrals."""
     pool = request.app[POOL]
-    zone = await _zone(request, user)
+    zone = await user_zone(request, user)
     now = datetime.now(UTC)
     found = await reports.inbox(pool, user, limit=200)
     await audit.record(
@@ -998,7 +990,7 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
     user = await signed_in(request)
     if user.role is not Role.ADMIN:
         raise Forbidden("the dashboard is for network administrators")
-    zone = await _zone(request, user)
+    zone = await user_zone(request, user)
     request = _local_days(request, zone)
     request[USER] = user
     pool = request.app[POOL]

@@ -6,7 +6,9 @@ import re
 import struct
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
@@ -27,6 +29,7 @@ from ecg.render import (
 )
 
 from .conftest import FORMATS, read_file
+from .signal_support import synthetic_record
 
 FONT_PATH = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 PX_PER_MM_300 = 300 / 25.4  # 11.811
@@ -318,3 +321,11 @@ def test_every_real_file_renders(name: str, font_bytes: bytes) -> None:
             round(SHEET_LAYOUT.x_mm(0.1) * scale) : round(SHEET_LAYOUT.x_mm(2.4) * scale),
         ]
         assert band.any(axis=0).mean() > 0.9
+
+
+def test_the_header_prints_the_acquisition_time_in_the_networks_zone() -> None:
+    record = synthetic_record()
+    record = replace(record, acquired_at=datetime(2026, 11, 30, 23, 5, tzinfo=UTC))
+    beijing = SheetHeader.from_record(record, timezone=ZoneInfo("Asia/Shanghai"))
+    assert beijing.acquired_at == "2026-12-01 07:05:00 UTC+08:00"
+    assert SheetHeader.from_record(record).acquired_at == "2026-11-30 23:05:00 UTC+00:00"
