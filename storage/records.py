@@ -213,6 +213,8 @@ class Case:
     stemi: bool = False
     second_read_of: CaseId | None = None
     return_code: str | None = None
+    #: What the sending clinic asked when it requested the reading (not the escalation's).
+    clinical_question: str | None = None
 
     def __post_init__(self) -> None:
         _aware("escalated_at", self.escalated_at)
@@ -251,6 +253,7 @@ class Case:
             stemi=row["stemi"],
             second_read_of=_opt_id(CaseId, row["second_read_of"]),
             return_code=row["return_code"],
+            clinical_question=row["clinical_question"],
         )
 
     @property

@@ -49,6 +49,7 @@ def case_json(case: Case) -> dict[str, Any]:
         "patient_name": case.patient_name,
         "pool": case.pool_code,
         "question": case.question,
+        "clinical_question": case.clinical_question,
         "escalated_at": iso(case.escalated_at),
         "stemi": case.stemi,
         "second_read_of": case.second_read_of,

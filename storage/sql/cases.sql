@@ -40,7 +40,7 @@ select c.id, c.study_id, st.study_instance_uid, c.facility_id, f.code as facilit
        c.specialty, c.priority, c.status, c.pool_facility_id, c.escalation_facility_id,
        c.claimed_by, c.lease_expires_at, c.deadline, c.created_at, st.modalities,
        p.name as patient_name, c.first_pool_facility_id, pf.code as pool_code, c.question,
-       c.escalated_at, c.stemi, c.second_read_of, c.return_code
+       c.escalated_at, c.stemi, c.second_read_of, c.return_code, st.clinical_question
 from reading_case c
 join app_user u on u.id = $1
 join study st on st.id = c.study_id
@@ -57,7 +57,7 @@ select c.id, c.study_id, st.study_instance_uid, c.facility_id, f.code as facilit
        c.specialty, c.priority, c.status, c.pool_facility_id, c.escalation_facility_id,
        c.claimed_by, c.lease_expires_at, c.deadline, c.created_at, st.modalities,
        p.name as patient_name, c.first_pool_facility_id, pf.code as pool_code, c.question,
-       c.escalated_at, c.stemi, c.second_read_of, c.return_code
+       c.escalated_at, c.stemi, c.second_read_of, c.return_code, st.clinical_question
 from reading_case c
 join study st on st.id = c.study_id
 join patient p on p.id = st.patient_ref
