@@ -10,7 +10,7 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
-from pathlib import Path, PurePath
+from pathlib import PurePath
 from typing import Any
 
 from aiohttp import BodyPartReader, web
@@ -26,16 +26,16 @@ from storage.records import Priority, ReceivedVia, Role, User
 from teleradiology.auth import require_role
 from teleradiology.context import INGESTOR, OBJECTS, POOL, current_user, user_zone
 from teleradiology.errors import BadRequest, NotFound
+from teleradiology.report_pdf import CJK_FONT
 
 log = logging.getLogger(__name__)
 
 MAX_ECG_BYTES = 32 * 1024**2
-#: Where Debian's fonts-noto-cjk puts the font the sheet's Chinese text is drawn with.
-CJK_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 
 
 @cache
 def _font_bytes() -> bytes:
+    """The CJK font the sheet's Chinese text is drawn with (the report PDF's), read once."""
     try:
         return CJK_FONT.read_bytes()
     except OSError:
@@ -375,6 +375,12 @@ async def _record_of(request: web.Request, view: ecg.EcgView) -> EcgRecord:
         raise BadRequest(f"the stored ECG cannot be drawn: {exc}") from None
 
 
+def _render_sheet(kind: str, record: EcgRecord, header: SheetHeader) -> bytes:
+    """In a worker thread: the font's first read (about 20 MB) stays off the event loop."""
+    render = render_png if kind == "png" else render_pdf
+    return render(record, header=header, font_bytes=_font_bytes())
+
+
 async def sheet(request: web.Request) -> web.Response:
     """The standard 12-lead sheet, PNG or PDF, with the current measurements."""
     user = current_user(request)
@@ -397,8 +403,7 @@ async def sheet(request: web.Request) -> web.Response:
         statements=statements,
         timezone=await user_zone(request, user),
     )
-    render = render_png if kind == "png" else render_pdf
-    body = await asyncio.to_thread(render, record, header=header, font_bytes=_font_bytes())
+    body = await asyncio.to_thread(_render_sheet, kind, record, header)
     await audit.record(
         request.app[POOL],
         user_id=user.id,
