@@ -51,10 +51,7 @@ def main() -> None:
             ok = abs(ours - device) <= tolerance
             compared[ours_key] += 1
             within[ours_key] += ok
-            note = ""
-            if ours_key == "pr_ms" and "p_ms" not in record.device_measurements:
-                note = " (GE stores no median-beat P onset)"
-            cells.append(f"{ours_key} {ours:.0f}/{device:.0f}{'' if ok else ' !'}{note}")
+            cells.append(f"{ours_key} {ours:.0f}/{device:.0f}{'' if ok else ' !'}")
         print(f"{path.name}: " + ", ".join(cells))
     print(
         "within tolerance (ours/GE): " + ", ".join(f"{k} {within[k]}/{compared[k]}" for k in within)

@@ -105,6 +105,9 @@ LEAD_MIN_SHARE = 0.05
 #: where it falls below these fractions of its peak on the wave's outer limb (P onset: the
 #: ξ = 0.5 of Martínez et al. 2004; T end: the velocity has all but returned to baseline).
 P_ONSET_VELOCITY_FRACTION = 0.5
+#: ... and no later than where the P wave has risen above its baseline by this share of its
+#: amplitude (a slowly rising P wave passes the velocity threshold late).
+P_RISEN_FRACTION = 0.05
 T_END_VELOCITY_FRACTION = 0.10
 #: Median beat window around the R peak (s).
 MEDIAN_BEFORE_S = 0.40
@@ -395,10 +398,13 @@ def _delineate_window(
                 p_off = _trapezium(-curve, second, p_end, P_STEEP_S, P_SPAN_S, fs)
             if global_ends and p_on is not None:
                 # The trapezium places the onset roughly; the velocity threshold on the
-                # wave's first limb, just after it, places it precisely.
+                # wave's first limb, just after it, places it precisely, unless the wave
+                # had already left its baseline there.
                 reach = round(P_STEEP_S * fs)
                 limb = min(p_peak, p_on + reach)
                 p_on = _velocity_edge(velocity, limb, p_lo, reach, P_ONSET_VELOCITY_FRACTION)
+                if p_on is not None:
+                    p_on = _risen_start(curve, p_on, p_peak, p_lo, fs)
     return BeatFiducials(
         p_on=p_on, p_off=p_off, qrs_on=qrs_on, qrs_off=qrs_off, t_peak=t_peak, t_off=t_off
     )
@@ -476,6 +482,27 @@ def _lead_qrs_bounds(
         if hits.size:
             offsets.append(r + int(hits[0]))
     return (min(onsets) if onsets else onset), (max(offsets) if offsets else offset)
+
+
+def _risen_start(curve: FloatArray, onset: int, peak: int, limit: int, fs: float) -> int:
+    """Move a P onset back to where the wave leaves its baseline, if it has already risen.
+
+    The velocity threshold places the onset on the wave's first limb; a P wave that rises
+    slowly at first (a broad, low-frequency P) has then already left its baseline by more than
+    P_RISEN_FRACTION of its amplitude, and the onset walks back (no further than `limit`, the
+    P search start) to where it had not. `curve` is oriented so the wave is positive; the
+    baseline is its median between `limit` and 20 ms before `onset`.
+    """
+    quiet_end = onset - round(0.02 * fs)
+    if quiet_end - limit < round(0.02 * fs):
+        return onset
+    base = float(np.median(curve[limit:quiet_end]))
+    risen = P_RISEN_FRACTION * (curve[peak] - base)
+    if risen <= 0 or curve[onset] - base <= risen:
+        return onset
+    back = np.arange(onset, limit - 1, -1)
+    left = np.flatnonzero(curve[back] - base <= risen)
+    return int(back[left[0]]) if left.size else onset
 
 
 def _velocity_edge(

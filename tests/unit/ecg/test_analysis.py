@@ -36,18 +36,8 @@ def test_intervals_agree_with_ge_muse_within_10_ms(name: str) -> None:
     record = read_file(name)
     device = record.device_measurements
     ours = analyze_ecg(record).measurements
-    keys = ["qrs_ms", "qt_ms"]
-    # GE's PR comes from its median-beat P onset only when the file stores one (and then
-    # the P duration, p_ms); example 4 (paced) has none, so its PR is not from the median beat.
-    if "p_ms" in device:
-        keys.append("pr_ms")
-    for key in keys:
+    for key in ("pr_ms", "qrs_ms", "qt_ms"):
         assert ours[key] == pytest.approx(device[key], abs=10.0), key
-
-
-def test_pr_is_compared_on_three_of_the_four_ge_muse_files() -> None:
-    with_p_wave = [name for name in MUSE_FILES if "p_ms" in read_file(name).device_measurements]
-    assert len(with_p_wave) == 3
 
 
 def test_paced_ge_muse_example4_has_its_stimuli_removed() -> None:

@@ -13,7 +13,12 @@ import wfdb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecg.delineate import BeatFiducials, delineate_beats
+from ecg.delineate import (
+    BeatFiducials,
+    compute_median_beat,
+    delineate_beats,
+    delineate_median_beat,
+)
 from ecg.detect import detect_r_peaks
 from ecg.filters import clean_ecg
 from tests.unit.ecg.signal_support import ECG_DATA, gaussian, synthetic_lead
@@ -139,6 +144,29 @@ def test_synthetic_wide_qrs_with_steep_st_has_an_offset() -> None:
         x += 900.0 * gaussian(t, b + 0.24, 0.06)  # T rising straight out of the S
     found = _beats([x])[2:-2]
     assert all(f.qrs_off is not None and f.t_off is not None for f in found)
+
+
+def test_slowly_rising_p_wave_onset_is_where_it_leaves_the_baseline() -> None:
+    """A P wave whose first limb rises as a cube (slowly, then steeply) passes the median
+    beat's velocity threshold late; its onset is still no later than where it has risen by
+    5 % of its amplitude (37 % of the way up its 70 ms limb), and not before it starts."""
+    t, beats = _beat_track(FS)
+    x = np.zeros_like(t)
+    start, rise = 0.24, 0.07
+    for b in beats:
+        u = (t - (b - start)) / rise
+        limb = np.clip(u, 0.0, 1.0) ** 3
+        x += 150.0 * np.where(u <= 1.0, limb, gaussian(t, b - start + rise, 0.02))
+        x += 1000.0 * gaussian(t, b, 0.010)
+        x += 250.0 * gaussian(t, b + 0.30, 0.05)
+    data = np.vstack([x, 0.7 * x])
+    peaks = detect_r_peaks(data, FS)
+    median = compute_median_beat(data, FS, peaks)
+    assert median is not None
+    fid = delineate_median_beat(median, FS)
+    assert fid.p_on is not None
+    onset_s = (fid.p_on - median.r_index) / FS
+    assert -start - 0.01 <= onset_s <= -start + 0.37 * rise + 0.004
 
 
 @settings(max_examples=25, deadline=None)

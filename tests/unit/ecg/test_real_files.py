@@ -263,7 +263,6 @@ INTERVAL_MS = 10.0
 #: Where our analysis and the device disagree by more than the bounds today (strict xfails:
 #: each one fails the suite once it is fixed, so the list stays true).
 KNOWN_GAPS = {
-    ("dicom_waveform/waveform_ecg.dcm", "pr_ms"): "148 ms against the device's 161",
     ("dicom_waveform/waveform_ecg.dcm", "qrs_ms"): "94 ms against the device's 75",
     ("dicom_waveform/waveform_ecg.dcm", "qt_ms"): "389 ms against the device's 368",
     ("dicom_waveform/waveform_ecg.dcm", "qtc_ms"): "392 ms against the device's 370",
