@@ -169,6 +169,23 @@ def test_slowly_rising_p_wave_onset_is_where_it_leaves_the_baseline() -> None:
     assert -start - 0.01 <= onset_s <= -start + 0.37 * rise + 0.004
 
 
+def test_median_beat_t_end_holds_under_white_noise() -> None:
+    """25 µV of white noise in every lead (after filtering and the median of ~10 beats) moves
+    the median beat's T end by no more than 20 ms."""
+    x, _ = synthetic_lead(fs=FS, duration_s=10.0, rate_bpm=70.0, r_uv=1200.0)
+    noise = np.random.default_rng(7).normal(0.0, 25.0, (3, x.size))
+    ends = []
+    for rows in (np.vstack([x, 0.8 * x, 0.5 * x]), np.vstack([x, 0.8 * x, 0.5 * x]) + noise):
+        clean = clean_ecg(rows, FS)
+        peaks = detect_r_peaks(clean, FS)
+        median = compute_median_beat(clean, FS, peaks)
+        assert median is not None
+        ends.append(delineate_median_beat(median, FS).t_off)
+    assert ends[0] is not None
+    assert ends[1] is not None
+    assert abs(ends[1] - ends[0]) / FS <= 0.02
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     rate_bpm=st.floats(min_value=50.0, max_value=110.0),

@@ -261,7 +261,12 @@ TOLERANCE = {"heart_rate_bpm": 5.0, "rr_ms": 25.0, "p_axis_deg": 15.0, "qrs_axis
              "t_axis_deg": 15.0}  # fmt: skip
 INTERVAL_MS = 10.0
 #: Where our analysis and the device disagree by more than the bounds today (strict xfails:
-#: each one fails the suite once it is fixed, so the list stays true).
+#: each one fails the suite once it is fixed, so the list stays true). Mortara ends the T wave
+#: 21-42 ms earlier than we do on both of its ECGs, while GE and Philips agree with us within
+#: 7 ms: a T end placed where the velocity falls to 25 % (not 10 %) of its peak would match
+#: Mortara's HL7 QT but puts GE's 12-18 ms short. Philips' QRS of 135 ms on 129DYPRG ends
+#: ~18 ms into an ST segment whose slope is already at its baseline level (inferior ST
+#: elevation), where all twelve leads have left the QRS.
 KNOWN_GAPS = {
     ("dicom_waveform/waveform_ecg.dcm", "qrs_ms"): "94 ms against the device's 75",
     ("dicom_waveform/waveform_ecg.dcm", "qt_ms"): "389 ms against the device's 368",
