@@ -80,7 +80,9 @@ async def test_the_reader_reads_an_ecg_case_in_the_browser(api: Api) -> None:
         await page.click("#claim")
         await page.wait_for_load_state("load")
         await page.wait_for_selector("#claim", state="detached")
-        await page.fill("#measurements input[name=pr_ms]", "190")
+        measured = await page.input_value("#measurements input[name=pr_ms]")
+        corrected = str(round(float(measured)) + 12)
+        await page.fill("#measurements input[name=pr_ms]", corrected)
         lines = await page.input_value("#statements")
         await page.fill("#statements", lines.rstrip("\n") + "\n建议复查心电图\n")
         async with page.expect_navigation():
@@ -89,7 +91,7 @@ async def test_the_reader_reads_an_ecg_case_in_the_browser(api: Api) -> None:
         assert "xl.ecg" in edits
         assert "measurements.pr_ms" in edits
         assert "建议复查心电图" in edits
-        assert await page.input_value("#measurements input[name=pr_ms]") == "190"
+        assert await page.input_value("#measurements input[name=pr_ms]") == corrected
 
         # the report, through the case report API
         await page.fill("textarea[name=findings]", "窦性心律，心率65次/分。")
@@ -104,7 +106,7 @@ async def test_the_reader_reads_an_ecg_case_in_the_browser(api: Api) -> None:
         await browser.close()
 
     view = await get_json(api, "xl.ecg", f"/api/v1/ecg/{current['sop_instance_uid']}")
-    assert view["measurements"]["pr_ms"] == 190
+    assert view["measurements"]["pr_ms"] == int(corrected)
     assert any(s.get("text_zh") == "建议复查心电图" for s in view["statements"])
     assert [e["by"] for e in view["edits"]] == ["xl.ecg", "xl.ecg"]
     row = await api.pool.fetchrow(
