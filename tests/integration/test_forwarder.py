@@ -115,7 +115,11 @@ async def test_a_200_instance_study_survives_a_cut_link_and_arrives_exactly_once
         await asyncio.sleep(2)
         assert forwarder.link_down
         assert await stored(api) == at_cut
-        assert forwarder.spool.count() == 200 - at_cut
+        # Each instance is stored at the county or still spooled; an upload the server
+        # stored as the link dropped, before its answer got through, is in both (and is sent
+        # again: the server keeps it once).
+        in_flight = forwarder.settings.concurrency
+        assert 200 - at_cut <= forwarder.spool.count() <= 200 - at_cut + in_flight
         assert not await committed(api)
         assert await sweep_once(api.pool, api.app[SETTINGS]) == 0
 
