@@ -72,6 +72,9 @@ QRS_MAX_WIDTH_S = 0.24
 #: P wave search window before QRS onset (s).
 P_SEARCH_S = 0.30
 P_GAP_S = 0.04
+#: ... and the P wave's end is looked for up to this long before QRS onset: the PR segment's
+#: last stretch, where the slope towards the Q wave begins, is not the P wave's.
+P_END_GAP_S = 0.03
 #: A P wave must stand this many times above the window's noise, and above this amplitude.
 P_MIN_SNR = 3.0
 P_MIN_UV = 20.0
@@ -388,7 +391,12 @@ def _delineate_window(
             curve = np.zeros(m)
             curve[p_lo : qrs_on + 1] = sign * component
             p_peak = p_lo + peak_rel
-            p_end = qrs_on - round(0.01 * fs)
+            # The P wave ends before the PR segment's last P_END_GAP_S (unless its peak is so
+            # late that the wave would have no room to end in).
+            p_end = min(
+                qrs_on - round(0.01 * fs),
+                max(qrs_on - round(P_END_GAP_S * fs), p_peak + round(P_SPAN_S * fs)),
+            )
             p_off = _trapezium(curve, p_peak, p_end, P_STEEP_S, P_SPAN_S, fs)
             p_on = _trapezium(curve, p_peak, p_lo, P_STEEP_S, P_SPAN_S, fs)
             # A biphasic P wave: a terminal lobe of opposite polarity, at least a share of
