@@ -12,6 +12,7 @@ from storage.cases import DELIVER_REPORT, locked_case, require_holder
 from storage.db import Conn
 from storage.errors import InvalidState, NotFound
 from storage.eventlog import notify, record_event
+from storage.index import instances_of_study
 from storage.network import Destination
 from storage.queries import q
 from storage.records import (
@@ -22,6 +23,7 @@ from storage.records import (
     ReportId,
     ReportStatus,
     Role,
+    StudyId,
     User,
 )
 
@@ -167,13 +169,17 @@ class ReportDocument:
     description: str | None
     modalities: tuple[str, ...]
     referring_physician: str | None
+    #: the study's instances the report was made from: (series, SOP class, SOP instance) UIDs
+    evidence: tuple[tuple[str, str, str], ...] = ()
 
 
 async def report_document(pool: asyncpg.Pool, report_id: int) -> ReportDocument:
-    """The report with its patient, study and facilities (for the worker; unscoped)."""
+    """The report with its patient, study, facilities and the instances it was made from
+    (for the worker; unscoped)."""
     row = await pool.fetchrow(q("report_document"), report_id)
     if row is None:
         raise NotFound(f"report {report_id} not found")
+    instances = await instances_of_study(pool, StudyId(row["study_id"]))
     return ReportDocument(
         report=Report.from_row(row),
         case_id=CaseId(row["case_id"]),
@@ -192,6 +198,9 @@ async def report_document(pool: asyncpg.Pool, report_id: int) -> ReportDocument:
         description=row["description"],
         modalities=tuple(row["modalities"]),
         referring_physician=row["referring_physician"],
+        evidence=tuple(
+            (i.series_instance_uid, i.sop_class_uid, i.sop_instance_uid) for i in instances
+        ),
     )
 
 

@@ -7,9 +7,19 @@ from __future__ import annotations
 import io
 from datetime import datetime, timedelta, timezone
 
+from highdicom.sr import (
+    CodedConcept,
+    ContainerContentItem,
+    ContentSequence,
+    ObserverContext,
+    PersonObserverIdentifyingAttributes,
+    RelationshipTypeValues,
+    TextContentItem,
+)
 from pydicom import config
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
+from pydicom.sr.codedict import codes
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from storage.reports import ReportDocument
@@ -20,12 +30,22 @@ _BEIJING = timezone(timedelta(hours=8))
 _MANUFACTURER = "telemed"
 
 
-def _code(value: str, scheme: str, meaning: str) -> Dataset:
-    item = Dataset()
-    item.CodeValue = value
-    item.CodingSchemeDesignator = scheme
-    item.CodeMeaning = meaning
-    return item
+#: The report's document title by specialty (LOINC).
+_TITLES = {
+    "ecg": CodedConcept("11524-6", "LN", "EKG study"),
+}
+_IMAGING_REPORT = CodedConcept("18748-4", "LN", "Diagnostic imaging report")
+_CONCLUSION_TEXT = {"normal": "未见异常", "abnormal": "异常", "critical": "危急值"}
+
+
+def _person_name(display_name: str) -> str:
+    """A reader's display name as a DICOM person name: kept whole as the family-name
+    component (a Chinese name is not split at a space), marked so by the trailing caret."""
+    return display_name if "^" in display_name else f"{display_name}^"
+
+
+def _title(doc: ReportDocument) -> CodedConcept:
+    return _TITLES.get(doc.specialty, _IMAGING_REPORT)
 
 
 def _common(doc: ReportDocument, sop_class: str, modality: str, when: datetime) -> Dataset:
@@ -85,7 +105,7 @@ def encapsulated_pdf(doc: ReportDocument, pdf: bytes) -> tuple[str, bytes]:
         ds.ConversionType = "SD"
         ds.BurnedInAnnotation = "YES"
         ds.DocumentTitle = f"诊断报告 {doc.report.id}"
-        ds.ConceptNameCodeSequence = Sequence([_code("18748-4", "LN", "Diagnostic imaging report")])
+        ds.ConceptNameCodeSequence = Sequence([_title(doc)])
         ds.AcquisitionDateTime = doc.report.signed_at.astimezone(_BEIJING).strftime("%Y%m%d%H%M%S")
         ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
         ds.EncapsulatedDocument = pdf + (b"\0" if len(pdf) % 2 else b"")
@@ -93,50 +113,78 @@ def encapsulated_pdf(doc: ReportDocument, pdf: bytes) -> tuple[str, bytes]:
         return ds.SOPInstanceUID, _part10(ds)
 
 
-def _text_item(relation: str, code: Dataset, text: str) -> Dataset:
-    item = Dataset()
-    item.RelationshipType = relation
-    item.ValueType = "TEXT"
-    item.ConceptNameCodeSequence = Sequence([code])
-    item.TextValue = text
-    return item
+def _evidence(doc: ReportDocument) -> Sequence:
+    """The instances read, as the SR's Current Requested Procedure Evidence (PS3.3 C.17.2)."""
+    series: dict[str, list[Dataset]] = {}
+    for series_uid, sop_class, sop_instance in doc.evidence:
+        ref = Dataset()
+        ref.ReferencedSOPClassUID = sop_class
+        ref.ReferencedSOPInstanceUID = sop_instance
+        series.setdefault(series_uid, []).append(ref)
+    study = Dataset()
+    study.StudyInstanceUID = doc.study_instance_uid
+    study.ReferencedSeriesSequence = Sequence()
+    for series_uid, refs in series.items():
+        item = Dataset()
+        item.SeriesInstanceUID = series_uid
+        item.ReferencedSOPSequence = Sequence(refs)
+        study.ReferencedSeriesSequence.append(item)
+    return Sequence([study])
+
+
+def _content(doc: ReportDocument) -> ContainerContentItem:
+    """The report's content tree: who read it, then findings, impression and conclusion."""
+    report = doc.report
+    observer = ObserverContext(
+        observer_type=codes.DCM.Person,
+        observer_identifying_attributes=PersonObserverIdentifyingAttributes(
+            name=_person_name(report.author_name), organization_name=doc.reading_facility[:64]
+        ),
+    )
+    contains = RelationshipTypeValues.CONTAINS
+    sections = [
+        (CodedConcept("121071", "DCM", "Finding"), report.findings),
+        (CodedConcept("121073", "DCM", "Impression"), report.impression),
+        (CodedConcept("121077", "DCM", "Conclusion"), _CONCLUSION_TEXT[report.conclusion.value]),
+        (CodedConcept("121106", "DCM", "Comment"), report.discrepancy or ""),
+    ]
+    root = ContainerContentItem(name=_title(doc), is_content_continuous=False)
+    root.ContentSequence = ContentSequence(
+        [
+            *observer,
+            *(
+                TextContentItem(name=name, value=text, relationship_type=contains)
+                for name, text in sections
+                if text.strip()
+            ),
+        ]
+    )
+    return root
 
 
 def basic_text_sr(doc: ReportDocument) -> tuple[str, bytes]:
-    """A Basic Text SR (PS3.3 A.35.1) of the report: findings, impression and conclusion
-    under a diagnostic imaging report container, verified by the signing reader."""
+    """A Basic Text SR (PS3.3 A.35.1) of the report: the reader as observer context, then
+    findings, impression and conclusion, verified by the signing reader, with the study's
+    instances as its evidence. The content tree is highdicom's; the IOD is Basic Text SR,
+    which clinics' workstations take most widely."""
     report = doc.report
     with _StrictWriting():
         ds = _common(doc, BASIC_TEXT_SR, "SR", report.signed_at)
-        ds.ValueType = "CONTAINER"
-        ds.ContinuityOfContent = "SEPARATE"
-        ds.ConceptNameCodeSequence = Sequence([_code("18748-4", "LN", "Diagnostic imaging report")])
+        for element in _content(doc):
+            ds.add(element)
         ds.CompletionFlag = "COMPLETE"
         ds.VerificationFlag = "VERIFIED"
         signed = report.signed_at.astimezone(_BEIJING).strftime("%Y%m%d%H%M%S")
-        observer = Dataset()
-        observer.VerifyingObserverName = report.author_name
-        observer.VerificationDateTime = signed
-        observer.VerifyingOrganization = doc.reading_facility[:64]
-        observer.VerifyingObserverIdentificationCodeSequence = Sequence()
-        ds.VerifyingObserverSequence = Sequence([observer])
+        verifier = Dataset()
+        verifier.VerifyingObserverName = _person_name(report.author_name)
+        verifier.VerificationDateTime = signed
+        verifier.VerifyingOrganization = doc.reading_facility[:64]
+        verifier.VerifyingObserverIdentificationCodeSequence = Sequence()
+        ds.VerifyingObserverSequence = Sequence([verifier])
         ds.PerformedProcedureCodeSequence = Sequence()
         ds.ReferencedPerformedProcedureStepSequence = Sequence()
-        conclusion = {"normal": "未见异常", "abnormal": "异常", "critical": "危急值"}
-        children = [
-            _text_item("CONTAINS", _code("121071", "DCM", "Finding"), report.findings),
-            _text_item("CONTAINS", _code("121073", "DCM", "Impression"), report.impression),
-            _text_item(
-                "CONTAINS",
-                _code("121077", "DCM", "Conclusion"),
-                conclusion[report.conclusion.value],
-            ),
-        ]
-        if report.discrepancy:
-            children.append(
-                _text_item("CONTAINS", _code("121106", "DCM", "Comment"), report.discrepancy)
-            )
-        ds.ContentSequence = Sequence(children)
+        if doc.evidence:
+            ds.CurrentRequestedProcedureEvidenceSequence = _evidence(doc)
         if report.amends_report_id is not None:
             ds.PreliminaryFlag = "FINAL"
         return ds.SOPInstanceUID, _part10(ds)

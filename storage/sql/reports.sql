@@ -50,7 +50,7 @@ join app_user u on u.id = r.author_id
 where r.id = $1 and case_visible_to($2, c.id);
 
 -- name: report_document
-select r.id, r.case_id, st.study_instance_uid, c.facility_id, r.author_id,
+select r.id, r.case_id, c.study_id, st.study_instance_uid, c.facility_id, r.author_id,
        u.display_name as author_name, r.status, r.findings, r.impression, r.conclusion,
        r.signed_at, r.signature_sha256, r.delivered_at, r.acknowledged_at, r.amends_report_id,
        r.version, r.agreed, r.discrepancy, r.pdf_key, r.acknowledged_name, r.critical_due_at,

@@ -243,11 +243,31 @@ async def test_the_report_reaches_the_clinics_own_scp_valid_and_retried_until_it
         )
         errors = [line for line in check.stderr.splitlines() if line.startswith("Error")]
         assert errors == [], check.stderr
+        assert "Person Name" not in check.stderr  # the reader's name is a proper PN
     sr = dcmread(by_class[BASIC_TEXT_SR])
-    texts = [item.TextValue for item in sr.ContentSequence]
+    texts = [item.TextValue for item in sr.ContentSequence if item.ValueType == "TEXT"]
     assert _FINDINGS["findings"] in texts
+    assert sr.ConceptNameCodeSequence[0].CodeValue == "18748-4"
     assert sr.VerificationFlag == "VERIFIED"
-    assert sr.VerifyingObserverSequence[0].VerifyingObserverName == "王医生"
+    assert sr.VerifyingObserverSequence[0].VerifyingObserverName.family_name == "王医生"
+    # the reader is the observer of the content, and the instances read are its evidence
+    observer = [i for i in sr.ContentSequence if i.RelationshipType == "HAS OBS CONTEXT"]
+    names = [i.PersonName.family_name for i in observer if i.ValueType == "PNAME"]
+    assert names == ["王医生"]
+    (evidence,) = sr.CurrentRequestedProcedureEvidenceSequence
+    assert evidence.StudyInstanceUID == uid
+    referenced = {
+        ref.ReferencedSOPInstanceUID
+        for series in evidence.ReferencedSeriesSequence
+        for ref in series.ReferencedSOPSequence
+    }
+    stored = await api.pool.fetch(
+        "select i.sop_instance_uid from instance i join series se on se.id = i.series_id "
+        "join study st on st.id = se.study_id where st.study_instance_uid = $1",
+        uid,
+    )
+    assert referenced == {r["sop_instance_uid"] for r in stored}
+    assert referenced
     encapsulated = dcmread(by_class[ENCAPSULATED_PDF])
     assert bytes(encapsulated.EncapsulatedDocument).startswith(b"%PDF")
     assert encapsulated.PatientID == "SCP-1"
