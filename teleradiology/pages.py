@@ -51,7 +51,7 @@ from storage.records import (
     Tier,
     User,
 )
-from teleradiology import api, casework, ecg_api
+from teleradiology import api, casework, ecg_api, events
 from teleradiology import referrals as referrals_api
 from teleradiology.context import POOL, USER, user_zone
 from teleradiology.errors import Forbidden, NotFound, Unauthorized
@@ -316,6 +316,8 @@ async def worklist_page(request: web.Request, user: User) -> web.Response:
     """Open cases of the reader's pools (an administrator: of their network), most urgent
     first, with time left, sender, who holds each and whom the pool suggests."""
     pool = request.app[POOL]
+    # read first: what arrives while the page is made is replayed by its stream
+    live_after = await notifications.last_id(pool)
     zone = await user_zone(request, user)
     now = datetime.now(UTC)
     chosen = request.query.get("status", "all")
@@ -393,6 +395,7 @@ async def worklist_page(request: web.Request, user: User) -> web.Response:
                 for k, v in WORKLIST_FILTERS.items()
             ],
             "now": local_time(now, zone),
+            "live_after": live_after,
         },
     )
 
@@ -775,6 +778,7 @@ async def inbox_page(request: web.Request, user: User) -> web.Response:
     """The clinic's reports (critical results first, to acknowledge by name), returned
     studies with the reason, its studies with their status, and its referrals."""
     pool = request.app[POOL]
+    live_after = await notifications.last_id(pool)
     zone = await user_zone(request, user)
     now = datetime.now(UTC)
     found = await reports.inbox(pool, user, limit=200)
@@ -908,6 +912,7 @@ async def inbox_page(request: web.Request, user: User) -> web.Response:
     context = await _base_context(request, user)
     context.update(
         title="报告收件箱 (report inbox)",
+        live_after=live_after,
         reports=ordered,
         critical_count=sum(1 for i in ordered if i["critical_open"]),
         returned=returned,
@@ -1146,6 +1151,8 @@ def add_routes(app: web.Application) -> None:
             ("GET", "/login", login_page),
             ("POST", "/login", login_submit),
             ("POST", "/logout", logout),
+            # the pages' live updates: the signed-in user's notifications, as /api/v1/events
+            ("GET", "/events", page_action(events.stream)),
             # the reader's radiology case
             ("GET", case, page(case_page)),
             ("POST", "/worklist/next", page_action(casework.claim_next)),

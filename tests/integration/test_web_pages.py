@@ -532,7 +532,7 @@ async def test_the_reader_claims_the_next_case_from_the_worklist(api: Api) -> No
     reader = await session(api, "wang.reader")
     page = await (await api.client.get("/", headers=reader)).text()
     assert 'id="claim-next"' in page
-    assert 'data-refresh="60"' in page
+    assert 'data-live="case ' in page
     taken = await api.client.post("/worklist/next", headers={**reader, **PAGE})
     assert taken.status == 200, await taken.text()
     assert (await taken.json())["id"] == urgent  # the most urgent first
@@ -540,3 +540,40 @@ async def test_the_reader_claims_the_next_case_from_the_worklist(api: Api) -> No
     mine = await (await api.client.get("/?status=mine", headers=reader)).text()
     assert f'data-case="{urgent}"' in mine
     assert f'data-case="{routine}"' not in mine
+
+
+@browser_test
+async def test_the_worklist_and_the_inbox_update_as_cases_and_reports_arrive(api: Api) -> None:
+    """The pages follow the user's notifications (server-sent events on /events, with the
+    session cookie): a new case appears on the open worklist without a reload timer, and a
+    critical result reaching a clinic that is typing is announced, not reloaded over."""
+    await _routed(api, patient_id="LIVE-1")
+    base = _base(api)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        reader = await browser.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+        await _sign_in(reader, base, "wang.reader")
+        await reader.wait_for_function("document.body.dataset.liveOpen === '1'")
+        assert await reader.locator("tr.case-row").count() == 1
+        _, arrived = await _routed(api, patient_id="LIVE-2", name="钱^七")
+        row = reader.locator(f"tr.case-row[data-case='{arrived}']")
+        await row.wait_for(timeout=10_000)  # the timer would take five minutes
+        assert "钱 七" in await row.inner_text()
+
+        clinic = await browser.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+        await _sign_in(clinic, base, "xlwd.clinic")
+        await clinic.wait_for_function("document.body.dataset.liveOpen === '1'")
+        await clinic.fill("#refer input[name=reason]", "患者要求转上级医院")
+        await _reported(api, "critical", patient_id="LIVE-3")
+        banner = clinic.locator("#live-banner")
+        await banner.wait_for(timeout=10_000)
+        assert "危急值" in await banner.inner_text()
+        assert "kind-critical" in (await banner.get_attribute("class") or "")
+        # nothing typed was lost; the reload is the clinic's to make
+        assert await clinic.input_value("#refer input[name=reason]") == "患者要求转上级医院"
+        await banner.locator("button").click()
+        await clinic.wait_for_selector("#critical-count")
+        await browser.close()
+    # the stream is the pages' own: without a session it is refused like any page action
+    anonymous = await api.client.get("/events")
+    assert anonymous.status == 401
