@@ -172,6 +172,29 @@ async def case_for_user(pool: asyncpg.Pool, case_id: int, user: User) -> Case | 
     return Case.from_row(row) if row else None
 
 
+@dataclass(frozen=True, kw_only=True)
+class ReturnedCase:
+    """A study returned to its clinic for quality: the case, when, and the reader's note."""
+
+    case: Case
+    returned_at: datetime
+    note: str
+
+
+async def returned_to_clinic(
+    pool: asyncpg.Pool, user: User, *, limit: int = 50
+) -> list[ReturnedCase]:
+    """The studies of the user's facility returned for quality (the latest return of each),
+    newest first."""
+    rows = await pool.fetch(q("cases_returned_to_facility"), user.id, user.facility_id, limit)
+    return [
+        ReturnedCase(
+            case=Case.from_row(r), returned_at=r["returned_at"], note=r["return_note"] or ""
+        )
+        for r in rows
+    ]
+
+
 async def locked_case(conn: Conn, case_id: int, user: User) -> Any:
     """The case row, locked for update, when it is in the user's scope."""
     row = await conn.fetchrow(q("case_lock_for_user"), case_id, user.id)

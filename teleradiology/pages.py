@@ -748,24 +748,6 @@ def _prior_context(
 
 # --- the clinic's inbox --------------------------------------------------------------------
 
-#: How far back (in notification ids) the inbox looks for studies returned to the clinic.
-RETURNED_WINDOW = 200_000
-_PAGE = 500
-
-
-async def _returned_notes(request: web.Request, user: User) -> list[notifications.Notification]:
-    """The clinic's recent 'returned' notifications, newest first."""
-    pool = request.app[POOL]
-    last = max(0, await notifications.last_id(pool) - RETURNED_WINDOW)
-    found: list[notifications.Notification] = []
-    for _ in range(20):
-        batch = await notifications.for_user(pool, user, last, limit=_PAGE)
-        found.extend(n for n in batch if n.kind == "returned" and n.case_id is not None)
-        if len(batch) < _PAGE:
-            break
-        last = batch[-1].id
-    return sorted(found, key=lambda n: n.id, reverse=True)
-
 
 def _study_label(study: Study | None) -> str:
     if study is None:
@@ -835,27 +817,21 @@ async def inbox_page(request: web.Request, user: User) -> web.Response:
     ordered = sorted(items.values(), key=lambda i: not i["critical_open"])
     resent = {c.study_instance_uid for c in open_cases} | reported
     returned: list[dict[str, Any]] = []
-    returned_uids: set[str] = set()
-    for note in await _returned_notes(request, user):
-        assert note.case_id is not None
-        case = await cases.case_for_user(pool, note.case_id, user)
-        if case is None or case.study_instance_uid in returned_uids:
-            continue
-        returned_uids.add(case.study_instance_uid)
-        reason = str(note.detail.get("reason") or case.return_code or "other")
+    for back in await cases.returned_to_clinic(pool, user):
+        case = back.case
         try:
-            reason_zh = RETURN_REASON_ZH[ReturnReason(reason)]
+            reason_zh = RETURN_REASON_ZH[ReturnReason(case.return_code or "other")]
         except ValueError:
-            reason_zh = reason
+            reason_zh = case.return_code or ""
         returned.append(
             {
                 "case_id": case.id,
-                "at": local_time(note.at, zone),
+                "at": local_time(back.returned_at, zone),
                 "patient": person(case.patient_name),
                 "study": ", ".join(case.modalities),
                 "uid": case.study_instance_uid,
                 "reason": reason_zh,
-                "note": str(note.detail.get("note") or ""),
+                "note": back.note,
                 "resent": case.study_instance_uid in resent,
             }
         )

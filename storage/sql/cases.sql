@@ -65,6 +65,27 @@ join facility f on f.id = c.facility_id
 join facility pf on pf.id = c.pool_facility_id
 where c.id = $1 and case_visible_to($2, c.id);
 
+-- name: cases_returned_to_facility
+-- The latest case of each study the readers returned to the clinic for quality, newest first.
+select * from (
+    select distinct on (c.study_id)
+           c.id, c.study_id, st.study_instance_uid, c.facility_id, f.code as facility_code,
+           c.specialty, c.priority, c.status, c.pool_facility_id, c.escalation_facility_id,
+           c.claimed_by, c.lease_expires_at, c.deadline, c.created_at, st.modalities,
+           p.name as patient_name, c.first_pool_facility_id, pf.code as pool_code, c.question,
+           c.escalated_at, c.stemi, c.second_read_of, c.return_code, st.clinical_question,
+           c.return_note, c.updated_at as returned_at
+    from reading_case c
+    join study st on st.id = c.study_id
+    join patient p on p.id = st.patient_ref
+    join facility f on f.id = c.facility_id
+    join facility pf on pf.id = c.pool_facility_id
+    where c.facility_id = $2 and c.return_code is not null and case_visible_to($1, c.id)
+    order by c.study_id, c.updated_at desc
+) returned
+order by returned_at desc
+limit $3;
+
 -- name: case_lock_for_user
 select c.id, c.status, c.claimed_by, c.lease_expires_at < now() as lease_expired,
        c.facility_id, c.study_id, c.specialty, c.priority, c.pool_facility_id,

@@ -267,6 +267,21 @@ async def test_returned_study_is_routed_again_when_the_clinic_resends(api: Api) 
     assert [(e["case_id"], e["detail"]["reason"]) for e in returned_events] == [(case_id, "motion")]
     assert [e["kind"] for e in view["events"] if e["case_id"] == again] == ["routed"]
 
+    # returned a second time: the clinic's list holds the study once, with the latest return
+    assert (await _post(api, "wang.reader", f"/api/v1/cases/{again}/claim")).status == 200
+    second = {"reason": "positioning", "note": "双肩未展开"}
+    assert (await _post(api, "wang.reader", f"/api/v1/cases/{again}/return", second)).status == 200
+    clinic = await network.user_by_username(api.pool, "xlwd.clinic")
+    assert clinic is not None
+    back = await cases.returned_to_clinic(api.pool, clinic)
+    assert [(b.case.id, b.case.return_code, b.note) for b in back] == [
+        (again, "positioning", "双肩未展开")
+    ]
+    # another clinic sees none of it
+    other = await network.user_by_username(api.pool, "mjhz.clinic")
+    assert other is not None
+    assert await cases.returned_to_clinic(api.pool, other) == []
+
 
 async def test_a_claim_is_a_fifteen_minute_lease_renewed_while_the_reader_works(
     api: Api,
