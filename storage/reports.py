@@ -171,6 +171,8 @@ class ReportDocument:
     referring_physician: str | None
     #: the study's instances the report was made from: (series, SOP class, SOP instance) UIDs
     evidence: tuple[tuple[str, str, str], ...] = ()
+    #: the DICOM JSON (zlib) of the study's first instance, for what the index does not keep
+    first_metadata_zlib: bytes | None = None
 
 
 async def report_document(pool: asyncpg.Pool, report_id: int) -> ReportDocument:
@@ -201,6 +203,7 @@ async def report_document(pool: asyncpg.Pool, report_id: int) -> ReportDocument:
         evidence=tuple(
             (i.series_instance_uid, i.sop_class_uid, i.sop_instance_uid) for i in instances
         ),
+        first_metadata_zlib=row["first_metadata_zlib"],
     )
 
 

@@ -23,6 +23,7 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from storage.reports import ReportDocument
+from teleradiology.qido import metadata_of
 
 ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
 BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"
@@ -64,7 +65,9 @@ def _common(doc: ReportDocument, sop_class: str, modality: str, when: datetime) 
     ds.StudyTime = doc.study_time or ""
     ds.AccessionNumber = (doc.accession_number or "")[:16]
     ds.ReferringPhysicianName = doc.referring_physician or ""
-    ds.StudyID = ""
+    # the study's own Study ID, from its first instance (the index does not keep it)
+    study_id = metadata_of(doc.first_metadata_zlib).get("00200010", {}).get("Value", [""])
+    ds.StudyID = str(study_id[0])[:16] if study_id else ""
     ds.SeriesNumber = 900 + doc.report.version
     ds.InstanceNumber = 1
     ds.Manufacturer = _MANUFACTURER

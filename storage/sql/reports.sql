@@ -57,7 +57,11 @@ select r.id, r.case_id, c.study_id, st.study_instance_uid, c.facility_id, r.auth
        c.specialty, sf.name as sending_facility, rf.name as reading_facility,
        p.patient_id, p.name as patient_name, p.birth_date, p.sex, st.study_date,
        st.study_time, st.accession_number, st.description, st.modalities,
-       st.referring_physician
+       st.referring_physician,
+       (select i.metadata_zlib from series se join instance i on i.series_id = se.id
+        where se.study_id = st.id
+        order by se.series_number nulls last, se.id, i.instance_number nulls last, i.id
+        limit 1) as first_metadata_zlib
 from report r
 join reading_case c on c.id = r.case_id
 join study st on st.id = c.study_id

@@ -4,8 +4,10 @@ checked by dcmtk's dciodvfy."""
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +22,9 @@ DCIODVFY = Path(sys.executable).with_name("dciodvfy")
 CT = "1.2.840.10008.5.1.4.1.1.2"
 
 
-def _document(*, specialty: str = "radiology", discrepancy: str | None = None) -> ReportDocument:
+def _document(
+    *, specialty: str = "radiology", discrepancy: str | None = None, study_id: str | None = None
+) -> ReportDocument:
     report = Report(
         id=ReportId(7),
         case_id=CaseId(3),
@@ -61,6 +65,9 @@ def _document(*, specialty: str = "radiology", discrepancy: str | None = None) -
             ("1.2.826.0.1.3680043.8.498.1.1", CT, "1.2.826.0.1.3680043.8.498.1.1.2"),
             ("1.2.826.0.1.3680043.8.498.1.2", CT, "1.2.826.0.1.3680043.8.498.1.2.1"),
         ),
+        first_metadata_zlib=None
+        if study_id is None
+        else zlib.compress(json.dumps({"00200010": {"vr": "SH", "Value": [study_id]}}).encode()),
     )
 
 
@@ -106,3 +113,14 @@ def test_an_ecg_report_is_titled_as_one_and_keeps_the_second_readers_comment(
     _, pdf = encapsulated_pdf(doc, b"%PDF-1.4\n%%EOF\n")
     _verify(pdf, tmp_path)
     assert dcmread(io.BytesIO(pdf)).ConceptNameCodeSequence[0].CodeValue == "11524-6"
+
+
+@pytest.mark.dcmtk
+def test_the_report_carries_the_studys_own_study_id(tmp_path: Path) -> None:
+    doc = _document(study_id="CT20261201-118")
+    for _, data in (basic_text_sr(doc), encapsulated_pdf(doc, b"%PDF-1.4\n%%EOF\n")):
+        assert "Study ID" not in _verify(data, tmp_path)
+        assert dcmread(io.BytesIO(data)).StudyID == "CT20261201-118"
+    # a study sent without one: the report has none either (as the study's other instances)
+    _, data = basic_text_sr(_document())
+    assert dcmread(io.BytesIO(data)).StudyID == ""
