@@ -30,7 +30,7 @@ from ecg.filters import (
 )
 from ecg.measure import measure_axes, measure_intervals, measure_rhythm, measure_st_deviation
 from ecg.record import EcgRecord
-from ecg.statements import Statement, compose_statements
+from ecg.statements import Pacing, Statement, compose_statements
 
 __all__ = [
     "MEASUREMENT_KEYS",
@@ -220,6 +220,27 @@ def _rhythm_features(
     return p_fraction, irregularity, premature
 
 
+#: A stimulus paces the ventricles when it falls this long before the QRS onset (to a little
+#: after: the onset is found once the stimulus is bridged), the atria likewise before the P.
+PACED_BEFORE_S = 0.08
+PACED_AFTER_S = 0.01
+
+
+def _pacing(spikes: npt.NDArray[np.int64], beats: list[BeatFiducials], fs: float) -> Pacing:
+    """Which beats follow a pacemaker stimulus: just before the QRS, or just before the P."""
+    before, after = round(PACED_BEFORE_S * fs), round(PACED_AFTER_S * fs)
+
+    def near(onset: int | None) -> bool:
+        if onset is None or spikes.size == 0:
+            return False
+        i = int(np.searchsorted(spikes, onset - before))
+        return i < spikes.size and int(spikes[i]) <= onset + after
+
+    ventricular = [near(b.qrs_on) for b in beats]
+    atrial = [not v and near(b.p_on) for b, v in zip(beats, ventricular, strict=True)]
+    return Pacing(beats=len(beats), ventricular=sum(ventricular), atrial=sum(atrial))
+
+
 def analyze_ecg(record: EcgRecord, *, mains: MainsFrequency = MainsFrequency.HZ_50) -> EcgAnalysis:
     """Analyse a resting or ambulatory ECG of any number of leads.
 
@@ -298,6 +319,7 @@ def analyze_ecg(record: EcgRecord, *, mains: MainsFrequency = MainsFrequency.HZ_
         noisy_leads=quality.noisy_leads,
         sex=sex,
         age_years=record.patient.age_years,
+        pacing=_pacing(pacer_spikes, beats, fs) if pacer_spikes.size else None,
     )
     if r_peaks.size == 0:
         warnings.append("no QRS complex detected")

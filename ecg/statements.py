@@ -13,6 +13,7 @@ from enum import Enum
 
 __all__ = [
     "ST_ELEVATION_PAIRS",
+    "Pacing",
     "Statement",
     "StatementCode",
     "compose_statements",
@@ -40,6 +41,10 @@ class StatementCode(Enum):
     POOR_SIGNAL_QUALITY = "POOR_SIGNAL_QUALITY"
     LEAD_OFF = "LEAD_OFF"
     NO_QRS_DETECTED = "NO_QRS_DETECTED"
+    VENTRICULAR_PACED_RHYTHM = "VENTRICULAR_PACED_RHYTHM"
+    ATRIAL_PACED_RHYTHM = "ATRIAL_PACED_RHYTHM"
+    INTERMITTENT_PACING = "INTERMITTENT_PACING"
+    ST_ELEVATION_PACED = "ST_ELEVATION_PACED"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +59,22 @@ class Statement:
         """JSON-ready form: ``code``, ``text_zh``, ``text_en``."""
         return {"code": self.code.value, "text_zh": self.text_zh, "text_en": self.text_en}
 
+
+@dataclass(frozen=True, kw_only=True)
+class Pacing:
+    """Pacemaker stimuli before the beats: of `beats` beats, how many had a stimulus just
+    before the QRS onset (`ventricular`) or just before the P wave (`atrial`)."""
+
+    beats: int
+    ventricular: int
+    atrial: int
+
+    def share(self, count: int) -> float:
+        return count / self.beats if self.beats else 0.0
+
+
+#: A rhythm is called paced when at least this share of its beats follow a stimulus.
+PACED_SHARE = 0.5
 
 #: Contiguous lead pairs for the ST-elevation criterion (same territory; precordial
 #: neighbours).
@@ -144,6 +165,7 @@ def compose_statements(
     noisy_leads: list[str],
     sex: str | None = None,
     age_years: float | None = None,
+    pacing: Pacing | None = None,
 ) -> tuple[list[Statement], bool]:
     """Turn measurements and rhythm features into statements for the reader to confirm.
 
@@ -167,13 +189,18 @@ def compose_statements(
         Lead names that are flat (lead off) or too noisy to measure.
     sex, age_years
         Patient sex (``"M"``, ``"F"``, ``None``) and age, for the QTc and ST thresholds.
+    pacing
+        Pacemaker stimuli found before the beats. A ventricular-paced rhythm is named as such,
+        and its paced complexes are not interpreted by the criteria for native ones (PR, QRS
+        width, axis, QTc, and the STEMI criterion, which do not apply to them).
 
     Returns
     -------
     statements : list of Statement
         In reading order: quality warnings, rhythm, conduction, axis, ST.
     suspected_stemi : bool
-        ST elevation meets the criterion in two contiguous leads.
+        ST elevation meets the criterion in two contiguous leads (of a rhythm that is not
+        ventricular-paced).
     """
     out: list[Statement] = []
     if sampling_rate_hz < 250:
@@ -215,7 +242,36 @@ def compose_statements(
         )
         return out, False
     irregular = rr_irregularity is not None and rr_irregularity > 0.08
-    if irregular and p_wave_fraction < 0.5:
+    paced_v = pacing is not None and pacing.share(pacing.ventricular) >= PACED_SHARE
+    paced_a = pacing is not None and pacing.share(pacing.atrial) >= PACED_SHARE
+    if pacing is not None and paced_v:
+        if paced_a:
+            zh, en = "房室顺序起搏心律", "AV sequential (dual-chamber) paced rhythm"
+        elif p_wave_fraction >= 0.8:
+            zh, en = "心房感知、心室起搏心律", "atrial-sensed ventricular-paced rhythm"
+        else:
+            zh, en = "心室起搏心律", "ventricular-paced rhythm"
+        n, m = pacing.ventricular, pacing.beats
+        out.append(
+            _make(
+                StatementCode.VENTRICULAR_PACED_RHYTHM,
+                f"考虑{zh}（心率 {rate:.0f} 次/分，{m} 个心搏中 {n} 个前见起搏信号），"
+                "起搏 QRS 波群的形态、电轴、QT 及 ST 段不按常规标准自动判读，请确认起搏器功能",
+                f"Consistent with {en} (rate {rate:.0f} bpm; pacemaker stimuli before {n} of "
+                f"{m} beats): the paced complexes' width, axis, QT and ST are not interpreted "
+                "by the criteria for native beats; please confirm pacemaker function",
+            )
+        )
+    elif pacing is not None and paced_a:
+        out.append(
+            _make(
+                StatementCode.ATRIAL_PACED_RHYTHM,
+                f"考虑心房起搏心律（心率 {rate:.0f} 次/分），请确认起搏器功能",
+                f"Consistent with atrial-paced rhythm (rate {rate:.0f} bpm); please confirm "
+                "pacemaker function",
+            )
+        )
+    elif irregular and p_wave_fraction < 0.5:
         out.append(
             _make(
                 StatementCode.IRREGULAR_RHYTHM_POSSIBLE_AF,
@@ -238,6 +294,16 @@ def compose_statements(
                 f"Consistent with {en} (rate {rate:.0f} bpm); please confirm",
             )
         )
+    if pacing is not None and not (paced_v or paced_a) and pacing.ventricular + pacing.atrial:
+        n = pacing.ventricular + pacing.atrial
+        out.append(
+            _make(
+                StatementCode.INTERMITTENT_PACING,
+                f"{pacing.beats} 个心搏中 {n} 个前见起搏信号，提示间歇起搏，请确认",
+                f"Pacemaker stimuli before {n} of {pacing.beats} beats: intermittent pacing; "
+                "please confirm",
+            )
+        )
     rr_max = measurements.get("rr_max_ms")
     if rr_max is not None and rr_max > PAUSE_MS:
         out.append(
@@ -255,6 +321,40 @@ def compose_statements(
                 f"Premature beats: {n_premature}; please confirm their origin",
             )
         )
+    if not paced_v:
+        out.extend(_conduction_statements(measurements, sex))
+    stemi_leads = meets_stemi_criteria(st_deviation_uv, sex=sex, age_years=age_years)
+    if not stemi_leads:
+        return out, False
+    names = ", ".join(stemi_leads)
+    if paced_v:
+        out.append(
+            _make(
+                StatementCode.ST_ELEVATION_PACED,
+                f"起搏心律中 ST 段抬高（{names}）：常规 STEMI 标准不适用，请人工判读"
+                "（可参考 Sgarbossa 标准）",
+                f"ST elevation in a paced rhythm ({names}): the standard STEMI criteria do not "
+                "apply; please read the ST segments (Sgarbossa criteria)",
+            )
+        )
+        return out, False
+    out.append(
+        _make(
+            StatementCode.ST_ELEVATION_STEMI_CRITERIA,
+            f"相邻导联 ST 段抬高达到 STEMI 标准（{names}），疑似急性 ST 段抬高型心肌梗死，"
+            "请立即判读",
+            f"ST elevation meeting STEMI criteria in contiguous leads ({names}): suspected "
+            "acute STEMI, read immediately",
+        )
+    )
+    return out, True
+
+
+def _conduction_statements(
+    measurements: Mapping[str, float | None], sex: str | None
+) -> list[Statement]:
+    """PR, QRS width, QTc and frontal axis against the limits for native beats."""
+    out: list[Statement] = []
     pr = measurements.get("pr_ms")
     if pr is not None and pr > LONG_PR_MS:
         out.append(
@@ -308,16 +408,4 @@ def compose_statements(
                 f"Right axis deviation ({axis:.0f}°)",
             )
         )
-    stemi_leads = meets_stemi_criteria(st_deviation_uv, sex=sex, age_years=age_years)
-    if stemi_leads:
-        names = ", ".join(stemi_leads)
-        out.append(
-            _make(
-                StatementCode.ST_ELEVATION_STEMI_CRITERIA,
-                f"相邻导联 ST 段抬高达到 STEMI 标准（{names}），疑似急性 ST 段抬高型心肌梗死，"
-                "请立即判读",
-                f"ST elevation meeting STEMI criteria in contiguous leads ({names}): suspected "
-                "acute STEMI, read immediately",
-            )
-        )
-    return out, bool(stemi_leads)
+    return out

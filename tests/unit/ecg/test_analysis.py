@@ -50,10 +50,22 @@ def test_paced_ge_muse_example4_has_its_stimuli_removed() -> None:
     )
 
 
-def test_ge_muse_example4_reads_as_wide_qrs_with_left_axis() -> None:
-    codes = {s.code for s in analyze_ecg(read_file(MUSE_FILES[3])).statements}
-    assert StatementCode.WIDE_QRS in codes
-    assert StatementCode.LEFT_AXIS_DEVIATION in codes
+def test_ge_muse_example4_reads_as_an_atrial_sensed_ventricular_paced_rhythm() -> None:
+    """Its P waves each followed by a ventricular stimulus: named as paced, and its wide,
+    left-axis paced complexes and the programmed AV delay are not read as native ones."""
+    analysis = analyze_ecg(read_file(MUSE_FILES[3]))
+    codes = [s.code for s in analysis.statements]
+    assert codes == [StatementCode.VENTRICULAR_PACED_RHYTHM]
+    assert "atrial-sensed ventricular-paced" in analysis.statements[0].text_en
+    assert "10 of 10 beats" in analysis.statements[0].text_en
+    assert not analysis.suspected_stemi
+
+
+def test_unpaced_ge_muse_files_have_no_pacing_statement() -> None:
+    paced = {StatementCode.VENTRICULAR_PACED_RHYTHM, StatementCode.ATRIAL_PACED_RHYTHM,
+             StatementCode.INTERMITTENT_PACING}  # fmt: skip
+    for name in MUSE_FILES[:3]:
+        assert not paced & {s.code for s in analyze_ecg(read_file(name)).statements}, name
 
 
 def test_synthetic_inferior_st_elevation_is_flagged_as_suspected_stemi() -> None:
@@ -239,3 +251,32 @@ def test_low_sampling_rate_is_warned() -> None:
     record = synthetic_record(fs=125.0)
     codes = {s.code for s in analyze_ecg(record).statements}
     assert StatementCode.LOW_SAMPLING_RATE in codes
+
+
+@pytest.mark.parametrize(
+    ("before_r_s", "code"),
+    [
+        (0.065, StatementCode.VENTRICULAR_PACED_RHYTHM),  # just before the QRS
+        (0.25, StatementCode.ATRIAL_PACED_RHYTHM),  # just before the P wave
+    ],
+)
+def test_stimuli_before_the_qrs_or_the_p_wave_name_the_paced_chamber(
+    before_r_s: float, code: StatementCode
+) -> None:
+    record = synthetic_record()
+    samples = np.array(record.samples_uv, dtype=np.float64)
+    fs = record.sampling_rate_hz
+    beats = np.arange(0.4, record.duration_s - 0.6, 60.0 / 72.0)
+    for b in beats:
+        at = round((b - before_r_s) * fs)
+        samples[:, at] += 3000.0  # a 2 ms stimulus in every lead
+        samples[:, at + 1] -= 1500.0
+    paced = EcgRecord(
+        leads=record.leads,
+        samples_uv=samples,
+        sampling_rate_hz=fs,
+        source_format=EcgFormat.CSV,
+    )
+    analysis = analyze_ecg(paced)
+    assert code in {s.code for s in analysis.statements}
+    assert StatementCode.SINUS_RHYTHM not in {s.code for s in analysis.statements}

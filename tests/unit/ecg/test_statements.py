@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ecg.statements import StatementCode, compose_statements, meets_stemi_criteria
+from ecg.statements import Pacing, StatementCode, compose_statements, meets_stemi_criteria
 
 C = StatementCode
 NORMAL: dict[str, float | None] = {
@@ -170,6 +170,58 @@ def test_v2_v3_thresholds_follow_sex_and_age() -> None:
     assert meets_stemi_criteria({"V2": 140.0, "V3": 140.0}) == []
 
 
+INFERIOR = {"II": 200.0, "III": 200.0, "aVF": 200.0}
+#: A paced rhythm's wide, left-axis complexes with a long AV delay and long QT.
+PACED_BEATS = {"pr_ms": 212.0, "qrs_ms": 134.0, "qtc_bazett_ms": 469.0, "qrs_axis_deg": -64.0}
+
+
+@pytest.mark.parametrize(
+    ("pacing", "p_wave_fraction", "named"),
+    [
+        (Pacing(beats=10, ventricular=10, atrial=0), 1.0, "atrial-sensed ventricular-paced"),
+        (Pacing(beats=10, ventricular=10, atrial=0), 0.0, "ventricular-paced rhythm"),
+        (Pacing(beats=10, ventricular=9, atrial=0), 1.0, "atrial-sensed"),
+    ],
+)
+def test_a_ventricular_paced_rhythm_is_named_and_its_complexes_not_read_as_native(
+    pacing: Pacing, p_wave_fraction: float, named: str
+) -> None:
+    codes, statements, stemi = compose(
+        measurements=PACED_BEATS, pacing=pacing, p_wave_fraction=p_wave_fraction
+    )
+    assert codes == {C.VENTRICULAR_PACED_RHYTHM}
+    assert named in statements[0].text_en
+    assert f"before {pacing.ventricular} of 10 beats" in statements[0].text_en
+    assert "起搏" in statements[0].text_zh
+    assert not stemi
+
+
+def test_st_elevation_in_a_paced_rhythm_is_shown_but_does_not_raise_the_stemi_priority() -> None:
+    paced = Pacing(beats=10, ventricular=10, atrial=0)
+    codes, statements, stemi = compose(st_deviation_uv=INFERIOR, pacing=paced)
+    assert not stemi
+    assert C.ST_ELEVATION_PACED in codes
+    assert C.ST_ELEVATION_STEMI_CRITERIA not in codes
+    assert "Sgarbossa" in statements[-1].text_en
+    # the same ST without the pacemaker is a suspected STEMI
+    assert compose(st_deviation_uv=INFERIOR)[2]
+
+
+def test_an_atrial_paced_rhythm_keeps_the_native_criteria() -> None:
+    codes, _, _ = compose(
+        measurements={"pr_ms": 230.0}, pacing=Pacing(beats=10, ventricular=0, atrial=10)
+    )
+    assert codes == {C.ATRIAL_PACED_RHYTHM, C.LONG_PR}
+
+
+def test_a_few_paced_beats_are_intermittent_pacing_beside_the_native_rhythm() -> None:
+    codes, statements, _ = compose(
+        measurements={"qrs_ms": 130.0}, pacing=Pacing(beats=10, ventricular=3, atrial=0)
+    )
+    assert codes == {C.SINUS_RHYTHM, C.INTERMITTENT_PACING, C.WIDE_QRS}
+    assert "3 of 10 beats" in next(s.text_en for s in statements if s.code is C.INTERMITTENT_PACING)
+
+
 def test_every_statement_code_is_reachable() -> None:
     """Each code of StatementCode is produced by at least one of the inputs above."""
     seen: set[StatementCode] = set()
@@ -184,6 +236,9 @@ def test_every_statement_code_is_reachable() -> None:
         {"st_deviation_uv": {"II": 200.0, "aVF": 200.0}},
         {"sampling_rate_hz": 100.0, "leads_off": ["I"], "noisy_leads": ["II"]},
         {"measurements": {"heart_rate_bpm": None}},
+        {"pacing": Pacing(beats=10, ventricular=10, atrial=0), "st_deviation_uv": INFERIOR},
+        {"pacing": Pacing(beats=10, ventricular=0, atrial=9)},
+        {"pacing": Pacing(beats=10, ventricular=2, atrial=0)},
     ):
         seen |= compose(**changes)[0]
     assert seen == set(StatementCode)
