@@ -109,8 +109,10 @@ LEAD_MIN_SHARE = 0.05
 #: ξ = 0.5 of Martínez et al. 2004; T end: the velocity has all but returned to baseline).
 P_ONSET_VELOCITY_FRACTION = 0.5
 #: ... and no later than where the P wave has risen above its baseline by this share of its
-#: amplitude (a slowly rising P wave passes the velocity threshold late).
+#: amplitude (a slowly rising P wave passes the velocity threshold late), when that baseline
+#: is level: it moves by no more than P_BASELINE_SHARE of the wave's amplitude.
 P_RISEN_FRACTION = 0.05
+P_BASELINE_SHARE = 0.25
 T_END_VELOCITY_FRACTION = 0.10
 #: Median beat window around the R peak (s).
 MEDIAN_BEFORE_S = 0.40
@@ -499,14 +501,19 @@ def _risen_start(curve: FloatArray, onset: int, peak: int, limit: int, fs: float
     slowly at first (a broad, low-frequency P) has then already left its baseline by more than
     P_RISEN_FRACTION of its amplitude, and the onset walks back (no further than `limit`, the
     P search start) to where it had not. `curve` is oriented so the wave is positive; the
-    baseline is its median between `limit` and 20 ms before `onset`.
+    baseline is its median between `limit` and 20 ms before `onset`, and only a level one
+    counts: where that stretch itself moves by more than P_BASELINE_SHARE of the wave's
+    amplitude (the previous T wave's tail, baseline wander), the onset stays where it is.
     """
     quiet_end = onset - round(0.02 * fs)
     if quiet_end - limit < round(0.02 * fs):
         return onset
-    base = float(np.median(curve[limit:quiet_end]))
-    risen = P_RISEN_FRACTION * (curve[peak] - base)
-    if risen <= 0 or curve[onset] - base <= risen:
+    stretch = curve[limit:quiet_end]
+    base = float(np.median(stretch))
+    amplitude = float(curve[peak]) - base
+    risen = P_RISEN_FRACTION * amplitude
+    level = np.ptp(stretch) <= P_BASELINE_SHARE * amplitude
+    if risen <= 0 or curve[onset] - base <= risen or not level:
         return onset
     back = np.arange(onset, limit - 1, -1)
     left = np.flatnonzero(curve[back] - base <= risen)

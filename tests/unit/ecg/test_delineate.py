@@ -146,10 +146,10 @@ def test_synthetic_wide_qrs_with_steep_st_has_an_offset() -> None:
     assert all(f.qrs_off is not None and f.t_off is not None for f in found)
 
 
-def test_slowly_rising_p_wave_onset_is_where_it_leaves_the_baseline() -> None:
-    """A P wave whose first limb rises as a cube (slowly, then steeply) passes the median
-    beat's velocity threshold late; its onset is still no later than where it has risen by
-    5 % of its amplitude (37 % of the way up its 70 ms limb), and not before it starts."""
+def _cube_p_median_onset(ramp_uv: float) -> tuple[float, float, float]:
+    """Median-beat P onset (s from R) of beats whose P wave's first limb rises as a cube over
+    70 ms from 240 ms before R, after a baseline moving by `ramp_uv` over the 200 ms before it
+    (the previous T wave's tail); and the wave's start and limb length."""
     t, beats = _beat_track(FS)
     x = np.zeros_like(t)
     start, rise = 0.24, 0.07
@@ -157,6 +157,8 @@ def test_slowly_rising_p_wave_onset_is_where_it_leaves_the_baseline() -> None:
         u = (t - (b - start)) / rise
         limb = np.clip(u, 0.0, 1.0) ** 3
         x += 150.0 * np.where(u <= 1.0, limb, gaussian(t, b - start + rise, 0.02))
+        tail = np.clip((t - (b - start - 0.2)) / 0.2, 0.0, 1.0)
+        x += np.where(t < b - start, ramp_uv * (1.0 - tail) * (tail > 0), 0.0)
         x += 1000.0 * gaussian(t, b, 0.010)
         x += 250.0 * gaussian(t, b + 0.30, 0.05)
     data = np.vstack([x, 0.7 * x])
@@ -165,8 +167,22 @@ def test_slowly_rising_p_wave_onset_is_where_it_leaves_the_baseline() -> None:
     assert median is not None
     fid = delineate_median_beat(median, FS)
     assert fid.p_on is not None
-    onset_s = (fid.p_on - median.r_index) / FS
-    assert -start - 0.01 <= onset_s <= -start + 0.37 * rise + 0.004
+    return (fid.p_on - median.r_index) / FS, -start, rise
+
+
+def test_slowly_rising_p_wave_onset_is_where_it_leaves_the_baseline() -> None:
+    """A P wave whose first limb rises as a cube (slowly, then steeply) passes the median
+    beat's velocity threshold late; its onset is still no later than where it has risen by
+    5 % of its amplitude (37 % of the way up its 70 ms limb), and not before it starts."""
+    onset, start, rise = _cube_p_median_onset(0.0)
+    assert start - 0.01 <= onset <= start + 0.37 * rise + 0.004
+
+
+def test_a_sloping_baseline_before_the_p_wave_does_not_pull_its_onset_back() -> None:
+    """The previous T wave's tail still rising towards the P wave is not the P wave: the
+    onset stays on the wave's limb (at the velocity threshold), not back on the slope."""
+    onset, start, rise = _cube_p_median_onset(-120.0)
+    assert start <= onset <= start + rise
 
 
 def test_median_beat_t_end_holds_under_white_noise() -> None:
