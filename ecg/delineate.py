@@ -114,6 +114,8 @@ P_ONSET_VELOCITY_FRACTION = 0.5
 P_RISEN_FRACTION = 0.05
 P_BASELINE_SHARE = 0.25
 T_END_VELOCITY_FRACTION = 0.10
+#: ... or, when it never does before the next wave, at its first trough below this fraction.
+T_END_TROUGH_FRACTION = 0.25
 #: Median beat window around the R peak (s).
 MEDIAN_BEFORE_S = 0.40
 MEDIAN_AFTER_S = 0.70
@@ -369,6 +371,8 @@ def _delineate_window(
         if global_ends:
             reach = round(T_STEEP_S * fs)
             t_off = _velocity_edge(velocity, t_peak, span_end, reach, T_END_VELOCITY_FRACTION)
+            if t_off is None:
+                t_off = _velocity_trough(velocity, t_peak, span_end, reach, T_END_TROUGH_FRACTION)
     # P wave
     p_on: int | None = None
     p_off: int | None = None
@@ -518,6 +522,25 @@ def _risen_start(curve: FloatArray, onset: int, peak: int, limit: int, fs: float
     back = np.arange(onset, limit - 1, -1)
     left = np.flatnonzero(curve[back] - base <= risen)
     return int(back[left[0]]) if left.size else onset
+
+
+def _velocity_trough(
+    velocity: FloatArray, start: int, limit: int, reach: int, fraction: float
+) -> int | None:
+    """The first trough of `velocity` after its peak (looked for within `reach` of `start`)
+    that lies below `fraction` of that peak, walking towards `limit`: where a wave ends whose
+    velocity never quite returns to a tenth of its peak before the next wave begins."""
+    if limit - start < 3:
+        return None
+    values = velocity[start:limit]
+    top = int(np.argmax(values[: max(1, min(values.size, reach))]))
+    after = values[top:]
+    inner = np.flatnonzero(
+        (after[1:-1] <= after[:-2])
+        & (after[1:-1] < after[2:])
+        & (after[1:-1] < fraction * after[0])
+    )
+    return start + top + 1 + int(inner[0]) if inner.size else None
 
 
 def _velocity_edge(

@@ -316,3 +316,18 @@ def test_our_measurements_agree_with_the_devices_own(
     ours = our_measurements[name].get(OURS.get(key, key))
     assert ours is not None, f"{key} not measured"
     assert abs(ours - device) <= TOLERANCE.get(key, INTERVAL_MS), (ours, device)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_file_gets_its_rate_and_intervals(name: str) -> None:
+    """Every ECG of the folder, of whatever cart, gets a rate, PR, QRS, QT and QTc: none is
+    left for the reader to measure by hand (the PTB MI record's T wave never returns to a
+    tenth of its velocity before the next P wave, and ends at its trough)."""
+    from ecg.analysis import analyze_ecg
+
+    measurements = analyze_ecg(read_file(name)).measurements
+    for key in ("heart_rate_bpm", "pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms"):
+        assert measurements[key] is not None, key
+    qt = measurements["qt_ms"]
+    assert qt is not None
+    assert 300.0 <= qt <= 520.0
