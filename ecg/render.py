@@ -16,8 +16,9 @@ import math
 import struct
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
+from enum import Enum
 from types import MappingProxyType
 from typing import BinaryIO, Literal, cast
 
@@ -27,6 +28,7 @@ import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
 from ecg.errors import EcgError
+from ecg.filters import MainsFrequency, clean_ecg
 from ecg.record import MEASUREMENT_KEYS, STANDARD_LEADS, EcgRecord, Sex
 
 __all__ = [
@@ -39,8 +41,10 @@ __all__ = [
     "SHEET_LAYOUT",
     "TRACE_BGR",
     "EcgRenderError",
+    "SheetFilter",
     "SheetHeader",
     "SheetLayout",
+    "filter_for_sheet",
     "render_pdf",
     "render_png",
     "render_sheet",
@@ -171,6 +175,9 @@ _LABELS: dict[str, dict[str, str]] = {
         "short": "记录仅",
         "seconds": "秒",
         "no_name": "（未提供姓名）",
+        "filtered": "滤波",
+        "notch": "陷波",
+        "unfiltered": "未滤波",
     },
     "en": {
         "id": "ID",
@@ -192,6 +199,9 @@ _LABELS: dict[str, dict[str, str]] = {
         "short": "record is only",
         "seconds": "s",
         "no_name": "(no name given)",
+        "filtered": "filter",
+        "notch": "notch",
+        "unfiltered": "unfiltered",
     },
 }
 _SEX_TEXT: dict[str, dict[Sex, str]] = {
@@ -203,6 +213,63 @@ _SEX_TEXT: dict[str, dict[Sex, str]] = {
 def _check_text(name: str, value: object) -> None:
     if not isinstance(value, str):
         raise EcgRenderError(f"SheetHeader.{name} must be a str, got {value!r}")
+
+
+class SheetFilter(Enum):
+    """How the sheet's traces are filtered, as a cart offers it (the analysis filters apart)."""
+
+    #: Baseline wander and mains removed, diagnostic bandwidth kept (pacemaker stimuli show).
+    DIAGNOSTIC = "diagnostic"
+    #: ... and muscle noise: the 40 Hz low-pass the analysis measures on.
+    MUSCLE = "muscle"
+    #: The signal as the cart sent it.
+    NONE = "none"
+
+
+#: High-pass and low-pass corners of each filtered choice, Hz; both also notch the mains.
+_SHEET_BANDS = {SheetFilter.DIAGNOSTIC: (0.67, 100.0), SheetFilter.MUSCLE: (0.67, 40.0)}
+
+
+def filter_for_sheet(
+    record: EcgRecord,
+    choice: SheetFilter = SheetFilter.DIAGNOSTIC,
+    *,
+    mains: MainsFrequency = MainsFrequency.HZ_50,
+    language: Language = "zh",
+) -> tuple[EcgRecord, str]:
+    """The record with its traces filtered for the sheet, and the filter as printed on it.
+
+    Zero-phase filters (the ST segment keeps its level): baseline wander above 0.67 Hz, the
+    mains notch, and a low-pass that is left out when the sampling rate cannot carry it.
+
+    Parameters
+    ----------
+    record
+        The ECG as received.
+    choice
+        :class:`SheetFilter`.
+    mains
+        Mains frequency to notch (50 Hz in China).
+    language
+        Of the printed label.
+
+    Returns
+    -------
+    record : EcgRecord
+        A copy with filtered samples (the same record for :attr:`SheetFilter.NONE`).
+    label : str
+        E.g. ``"滤波 0.67–100 Hz · 50 Hz 陷波"``.
+    """
+    labels = _LABELS[language]
+    if choice is SheetFilter.NONE:
+        return record, labels["unfiltered"]
+    high, low = _SHEET_BANDS[choice]
+    fs = record.sampling_rate_hz
+    samples = clean_ecg(record.samples_uv, fs, mains=mains, highpass_hz=high, lowpass_hz=low)
+    band = f"{high:g}–{low:g} Hz" if low < 0.45 * fs else f"≥ {high:g} Hz"
+    notch = f" · {mains.value:g} Hz {labels['notch']}" if mains.value < 0.475 * fs else ""
+    filtered = replace(record, samples_uv=samples)
+    return filtered, f"{labels['filtered']} {band}{notch}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -224,6 +291,8 @@ class SheetHeader:
         unconfirmed automated analysis.
     notes
         Extra lines for the footer (e.g. ``"leads III, aVR, aVL, aVF derived from I and II"``).
+    filters
+        The traces' filter, printed beside the scale (e.g. from :func:`filter_for_sheet`).
     language
         Language of the printed labels: ``"zh"`` (default) or ``"en"``.
 
@@ -243,6 +312,7 @@ class SheetHeader:
     measurements: Mapping[str, float | None] = field(default_factory=dict)
     statements: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    filters: str = ""
     language: Language = "zh"
 
     def __post_init__(self) -> None:
@@ -713,7 +783,7 @@ def _header_texts(
     # footer: scale, sampling rate, notes
     footer = [
         f"{PAPER_SPEED_MM_PER_S:g} mm/s   {GAIN_MM_PER_MV:g} mm/mV",
-        f"{labels['rate']} {record.sampling_rate_hz:g} Hz",
+        f"{labels['rate']} {record.sampling_rate_hz:g} Hz   {header.filters}".rstrip(),
     ]
     if record.duration_s < layout.strip_duration_s - 1e-6:
         footer.append(f"{labels['short']} {record.duration_s:.1f} {labels['seconds']}")

@@ -7,7 +7,7 @@ import hashlib
 import io
 import logging
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import PurePath
@@ -20,7 +20,7 @@ from ecg.dicom_export import to_dicom_waveform
 from ecg.errors import EcgError
 from ecg.formats import read_ecg
 from ecg.record import MEASUREMENT_KEYS, EcgRecord
-from ecg.render import SheetHeader, render_pdf, render_png
+from ecg.render import SheetFilter, SheetHeader, filter_for_sheet, render_pdf, render_png
 from storage import audit, ecg, index, network
 from storage.records import Priority, ReceivedVia, Role, User
 from teleradiology.auth import require_role
@@ -381,12 +381,26 @@ def _render_sheet(kind: str, record: EcgRecord, header: SheetHeader) -> bytes:
     return render(record, header=header, font_bytes=_font_bytes())
 
 
+def sheet_filter(request: web.Request) -> SheetFilter:
+    """The sheet filter a request asks for (``?filter=``), diagnostic by default."""
+    text = request.query.get("filter", SheetFilter.DIAGNOSTIC.value)
+    try:
+        return SheetFilter(text)
+    except ValueError:
+        choices = ", ".join(f.value for f in SheetFilter)
+        raise BadRequest(f"filter must be one of {choices}, not {text!r}") from None
+
+
 async def sheet(request: web.Request) -> web.Response:
-    """The standard 12-lead sheet, PNG or PDF, with the current measurements."""
+    """The standard 12-lead sheet, PNG or PDF, with the current measurements; its traces
+    filtered as ``?filter=`` says (diagnostic by default, muscle, or none), printed on it."""
     user = current_user(request)
     view = await _ecg(request, user)
     kind = "pdf" if request.path.endswith(".pdf") else "png"
-    record = await _record_of(request, view)
+    choice = sheet_filter(request)
+    record, filters = await asyncio.to_thread(
+        filter_for_sheet, await _record_of(request, view), choice
+    )
     measurements = sheet_measurements(current_measurements(view))
     statements = [
         str(s.get("text_zh") or s.get("text") or s.get("code", ""))
@@ -403,6 +417,7 @@ async def sheet(request: web.Request) -> web.Response:
         statements=statements,
         timezone=await user_zone(request, user),
     )
+    header = replace(header, filters=filters)
     body = await asyncio.to_thread(_render_sheet, kind, record, header)
     await audit.record(
         request.app[POOL],

@@ -31,6 +31,16 @@ def _op(summary: str, *, body: str | None = None, ok: str = "200", tag: str) -> 
     return op
 
 
+_SHEET_FILTER = {
+    "name": "filter",
+    "in": "query",
+    "required": False,
+    "description": "The traces' filter, printed on the sheet: diagnostic (0.67-100 Hz and "
+    "the mains notch; the default), muscle (0.67-40 Hz and the notch) or none",
+    "schema": {"type": "string", "enum": ["diagnostic", "muscle", "none"]},
+}
+
+
 def _turnaround_csv() -> dict[str, Any]:
     op = _op(
         "The turnaround statistics as CSV (UTF-8 with BOM, for spreadsheets), scoped like "
@@ -273,11 +283,11 @@ def openapi_document() -> dict[str, Any]:
                 ),
             },
             "/api/v1/ecg/{sop}/sheet.png": {
-                "parameters": _SOP,
+                "parameters": [*_SOP, _SHEET_FILTER],
                 "get": _op("The standard 12-lead sheet at 300 dpi (PNG)", tag="ecg"),
             },
             "/api/v1/ecg/{sop}/sheet.pdf": {
-                "parameters": _SOP,
+                "parameters": [*_SOP, _SHEET_FILTER],
                 "get": _op("The standard 12-lead sheet on one A4 page (PDF)", tag="ecg"),
             },
             "/api/v1/ecg/{sop}/original": {

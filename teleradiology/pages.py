@@ -24,6 +24,7 @@ import jinja2
 from aiohttp import web
 
 from ecg.record import MEASUREMENT_KEYS
+from ecg.render import SheetFilter
 from storage import (
     audit,
     cases,
@@ -588,6 +589,12 @@ async def case_page(request: web.Request) -> web.StreamResponse:
 
 # --- the ECG reading page ----------------------------------------------------------------
 
+#: The sheet filters as the ECG page offers them.
+SHEET_FILTER_ZH = {
+    SheetFilter.DIAGNOSTIC: "诊断滤波 (diagnostic)",
+    SheetFilter.MUSCLE: "肌电滤波 (muscle)",
+    SheetFilter.NONE: "原始信号 (unfiltered)",
+}
 MEASUREMENT_LABELS = {
     "heart_rate_bpm": "心率 (heart rate)",
     "rr_ms": "RR间期 (RR)",
@@ -664,6 +671,7 @@ async def ecg_case_page(request: web.Request) -> web.Response:
         acquired="",
         sheet_png="",
         sheet_pdf="",
+        sheet_filters=[],
     )
     if view is not None:
         await audit.record(
@@ -673,9 +681,15 @@ async def ecg_case_page(request: web.Request) -> web.Response:
         current = ecg_api.current_measurements(view)
         statements = ecg_api.current_statements(view)
         base = f"/ecg/cases/{case.id}/sheets"
+        chosen = ecg_api.sheet_filter(request)
+        query = "" if chosen is SheetFilter.DIAGNOSTIC else f"?filter={chosen.value}"
         context.update(
-            sheet_png=f"{base}/{view.sop_instance_uid}.png",
-            sheet_pdf=f"{base}/{view.sop_instance_uid}.pdf",
+            sheet_png=f"{base}/{view.sop_instance_uid}.png{query}",
+            sheet_pdf=f"{base}/{view.sop_instance_uid}.pdf{query}",
+            sheet_filters=[
+                {"value": f.value, "label": SHEET_FILTER_ZH[f], "active": f is chosen}
+                for f in SheetFilter
+            ],
             acquired=local_time(view.analyzed_at, zone),
             measurements=[
                 {
@@ -705,7 +719,7 @@ async def ecg_case_page(request: web.Request) -> web.Response:
                 for e in await ecg.edits(pool, view.analysis_id)
             ]
         context["priors"] = [
-            _prior_context(case, p, current, zone) for p in await ecg.priors(pool, view)
+            _prior_context(case, p, current, zone, query) for p in await ecg.priors(pool, view)
         ]
     return render("ecg_case.html", context)
 
@@ -717,7 +731,7 @@ def _edit_value(value: Any) -> str:
 
 
 def _prior_context(
-    case: Case, prior: ecg.EcgPrior, current: dict[str, Any], zone: ZoneInfo
+    case: Case, prior: ecg.EcgPrior, current: dict[str, Any], zone: ZoneInfo, query: str
 ) -> dict[str, Any]:
     measured = {**dict((prior.result or {}).get("measurements", {})), **prior.edited_measurements}
     rows: list[dict[str, Any]] = []
@@ -738,7 +752,7 @@ def _prior_context(
     return {
         "sop": prior.sop_instance_uid,
         "received": local_time(prior.received_at, zone),
-        "sheet_png": f"/ecg/cases/{case.id}/sheets/{prior.sop_instance_uid}.png",
+        "sheet_png": f"/ecg/cases/{case.id}/sheets/{prior.sop_instance_uid}.png{query}",
         "rows": rows,
         "statements": "；".join(
             _statement_text(s) for s in (prior.result or {}).get("statements", [])

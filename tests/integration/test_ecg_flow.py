@@ -261,3 +261,24 @@ async def test_the_ecg_routes_are_described_and_guarded_by_role(api: Api) -> Non
     assert (await get_json(api, "xlwd.clinic", f"/api/v1/ecg/{body['sop_instance_uid']}"))[
         "edits"
     ] == []
+
+
+async def test_the_sheet_is_drawn_filtered_as_asked_and_a_bad_choice_is_refused(api: Api) -> None:
+    # the village cart's ECG with strong mains hum
+    path = FORMATS / "contec_ecg90a/0000037.ECG"
+    status, body = await upload(api, [(path.name, path.read_bytes())])
+    assert status == 201, body
+    await sweep(api)
+    sheet = f"/api/v1/ecg/{body['sop_instance_uid']}/sheet.png"
+    drawn = {}
+    for choice in ("", "?filter=diagnostic", "?filter=muscle", "?filter=none"):
+        response = await api.client.get(sheet + choice, headers=api.auth("xl.ecg"))
+        assert response.status == 200, await response.text()
+        assert response.content_type == "image/png"
+        drawn[choice] = await response.read()
+    assert drawn[""] == drawn["?filter=diagnostic"]  # the default
+    assert len({drawn["?filter=diagnostic"], drawn["?filter=muscle"], drawn["?filter=none"]}) == 3
+    bad = await api.client.get(sheet + "?filter=strong", headers=api.auth("xl.ecg"))
+    assert bad.status == 400
+    assert bad.content_type == "application/problem+json"
+    assert "diagnostic, muscle, none" in (await bad.json())["detail"]

@@ -103,6 +103,16 @@ async def test_the_reader_reads_an_ecg_case_in_the_browser(api: Api) -> None:
         )
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / "ecg_reading_page.png"), full_page=True)
+
+        # the sheet is drawn with the diagnostic filter; the reader may look at the raw signal
+        active = page.locator("#sheet-filter a.active")
+        assert await active.get_attribute("data-filter") == "diagnostic"
+        async with page.expect_navigation():
+            await page.click("#sheet-filter a[data-filter=none]")
+        assert "filter=none" in (await page.get_attribute("#sheet", "src") or "")
+        await page.wait_for_function("document.getElementById('sheet').complete")
+        assert await loaded("#sheet") > 3000
+        assert await active.get_attribute("data-filter") == "none"
         await browser.close()
 
     view = await get_json(api, "xl.ecg", f"/api/v1/ecg/{current['sop_instance_uid']}")

@@ -22,7 +22,9 @@ from ecg.render import (
     GRID_FINE_BGR,
     SHEET_LAYOUT,
     EcgRenderError,
+    SheetFilter,
     SheetHeader,
+    filter_for_sheet,
     render_pdf,
     render_png,
     render_sheet,
@@ -329,3 +331,47 @@ def test_the_header_prints_the_acquisition_time_in_the_networks_zone() -> None:
     beijing = SheetHeader.from_record(record, timezone=ZoneInfo("Asia/Shanghai"))
     assert beijing.acquired_at == "2026-12-01 07:05:00 UTC+08:00"
     assert SheetHeader.from_record(record).acquired_at == "2026-11-30 23:05:00 UTC+00:00"
+
+
+def _mains_share(record: EcgRecord) -> float:
+    lead = record.lead("II") - record.lead("II").mean()
+    spectrum = np.abs(np.fft.rfft(lead))
+    freqs = np.fft.rfftfreq(lead.size, 1 / record.sampling_rate_hz)
+    return float(spectrum[(freqs > 49) & (freqs < 51)].max() / spectrum[freqs > 0.5].max())
+
+
+def test_the_sheet_filter_takes_the_mains_hum_and_wander_off_the_traces_and_says_so() -> None:
+    record = read_file("contec_ecg90a/0000037.ECG")  # a village cart's strong 50 Hz hum
+    clean, label = filter_for_sheet(record)
+    assert _mains_share(clean) < 0.05 * _mains_share(record)
+    assert label == "滤波 0.67–100 Hz · 50 Hz 陷波"
+    assert clean.leads == record.leads
+    assert clean.patient == record.patient
+    muscle, label = filter_for_sheet(record, SheetFilter.MUSCLE, language="en")
+    assert label == "filter 0.67–40 Hz · 50 Hz notch"
+    high = np.fft.rfftfreq(record.n_samples, 1 / record.sampling_rate_hz) > 60
+    assert (
+        np.abs(np.fft.rfft(muscle.lead("II")))[high].sum()
+        < np.abs(np.fft.rfft(clean.lead("II")))[high].sum()
+    )
+    unfiltered, label = filter_for_sheet(record, SheetFilter.NONE)
+    assert unfiltered is record
+    assert label == "未滤波"
+
+
+def test_a_low_rate_recording_keeps_what_its_rate_can_carry() -> None:
+    # 150 Hz: no 100 Hz low-pass to apply, the 50 Hz notch still fits under Nyquist
+    _, label = filter_for_sheet(read_file("scp_ecg/healforce_62.SCP"))
+    assert label == "滤波 ≥ 0.67 Hz · 50 Hz 陷波"
+
+
+def test_the_filter_is_printed_beside_the_scale(font_bytes: bytes) -> None:
+    record = synthetic()
+    footer = (slice(px(SHEET_LAYOUT.grid_top_mm + SHEET_LAYOUT.grid_height_mm), None), slice(None))
+    plain = render_sheet(record, header=HEADER, font_bytes=font_bytes)[footer]
+    labelled = render_sheet(
+        record,
+        header=replace(HEADER, filters="滤波 0.67–100 Hz · 50 Hz 陷波"),
+        font_bytes=font_bytes,
+    )[footer]
+    assert ink(labelled).sum() > ink(plain).sum()
