@@ -797,8 +797,11 @@ def _header_texts(
     first_line = _fit("    ".join(footer[:2]), footer_font, footer_width)
     texts.append(_Text(left, _FOOTER_TOP_MM, first_line, _SMALL_MM, bold=True))
     if len(footer) > 2:
-        rest = _fit(" · ".join(footer[2:]), footer_font, footer_width - 60 * px_per_mm)
-        texts.append(_Text(left + 60.0, _FOOTER_TOP_MM, rest, _SMALL_MM, rgb=_NOTE_RGB))
+        # the notes follow the scale line (its bold strokes a little wider than measured)
+        after_mm = max(60.0, footer_font.getlength(first_line) / px_per_mm + 5.0)
+        rest_width = footer_width - after_mm * px_per_mm
+        rest = _fit(" · ".join(footer[2:]), footer_font, rest_width)
+        texts.append(_Text(left + after_mm, _FOOTER_TOP_MM, rest, _SMALL_MM, rgb=_NOTE_RGB))
     return texts
 
 
