@@ -192,7 +192,8 @@ def compose_statements(
     pacing
         Pacemaker stimuli found before the beats. A ventricular-paced rhythm is named as such,
         and its paced complexes are not interpreted by the criteria for native ones (PR, QRS
-        width, axis, QTc, and the STEMI criterion, which do not apply to them).
+        width, axis, QTc), which do not apply to them; nor is the STEMI criterion when the
+        complexes are wide (behind narrow ones the stimuli may be artefact: it still holds).
 
     Returns
     -------
@@ -327,7 +328,10 @@ def compose_statements(
     if not stemi_leads:
         return out, False
     names = ", ".join(stemi_leads)
-    if paced_v:
+    qrs = measurements.get("qrs_ms")
+    if paced_v and qrs is not None and qrs >= WIDE_QRS_MS:
+        # Only a wide paced complex's ST escapes the STEMI criterion: stimuli found before
+        # narrow complexes may be artefact, and a STEMI is not to be missed for them.
         out.append(
             _make(
                 StatementCode.ST_ELEVATION_PACED,
