@@ -106,6 +106,8 @@ class EcgAnalysis:
     suspected_stemi
         ST elevation meets the STEMI criterion in two contiguous leads: the service raises
         the case to the STEMI priority.
+    pacer_spikes
+        Sample indices of the pacemaker stimuli found (and removed before analysis).
     warnings
         Signal-quality and input notes, English.
     """
@@ -122,6 +124,7 @@ class EcgAnalysis:
     statements: tuple[Statement, ...]
     suspected_stemi: bool
     warnings: tuple[str, ...]
+    pacer_spikes: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the ``telemed ecg analyze --json`` object, without ``path``).
@@ -150,6 +153,7 @@ class EcgAnalysis:
             "median_beat": median,
             "statements": [s.to_dict() for s in self.statements],
             "suspected_stemi": self.suspected_stemi,
+            "pacer_spikes": [int(p) for p in self.pacer_spikes],
             "warnings": list(self.warnings),
         }
 
@@ -336,4 +340,5 @@ def analyze_ecg(record: EcgRecord, *, mains: MainsFrequency = MainsFrequency.HZ_
         statements=tuple(statements),
         suspected_stemi=suspected_stemi,
         warnings=tuple(warnings),
+        pacer_spikes=pacer_spikes,
     )

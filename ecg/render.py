@@ -36,6 +36,7 @@ __all__ = [
     "GAIN_MM_PER_MV",
     "GRID_BOLD_BGR",
     "GRID_FINE_BGR",
+    "PACER_MARK_BGR",
     "PAPER_BGR",
     "PAPER_SPEED_MM_PER_S",
     "SHEET_LAYOUT",
@@ -64,6 +65,8 @@ PAPER_BGR = (255, 255, 255)
 GRID_FINE_BGR = (210, 200, 255)
 GRID_BOLD_BGR = (120, 110, 235)
 TRACE_BGR = (0, 0, 0)
+#: Pacemaker stimulus marks (blue), above each trace where a stimulus was found.
+PACER_MARK_BGR = (200, 90, 0)
 _TEXT_RGB = (0, 0, 0)
 _NOTE_RGB = (90, 90, 90)
 
@@ -152,6 +155,8 @@ _HEADER_TOP_MM = 6.0
 # Three text sizes (em height in mm): each size is a FreeType face holding its own copy of
 # the font (about 20 MB for Noto Sans CJK), so the sheet keeps to three.
 _LARGE_MM, _TEXT_MM, _SMALL_MM = 4.6, 3.3, 2.8
+#: Where a pacemaker mark runs, from a row's top (mm): under the lead's label.
+_PACER_MARK_MM = (6.0, 9.0)
 _FOOTER_TOP_MM = SHEET_LAYOUT.grid_top_mm + SHEET_LAYOUT.grid_height_mm + 1.5
 
 _LABELS: dict[str, dict[str, str]] = {
@@ -606,13 +611,14 @@ def _polyline(
     x_px: npt.NDArray[np.float64],
     y_px: npt.NDArray[np.float64],
     thickness: int,
+    color: tuple[int, int, int] = TRACE_BGR,
 ) -> None:
     points = np.stack([x_px, y_px], axis=1) * _ONE
     cv2.polylines(
         canvas,
         [np.round(points).astype(np.int32).reshape(-1, 1, 2)],
         isClosed=False,
-        color=TRACE_BGR,
+        color=color,
         thickness=thickness,
         lineType=cv2.LINE_AA,
         shift=_SHIFT,
@@ -650,6 +656,7 @@ def _draw_traces(
     cells: list[_Cell],
     px_per_mm: float,
     labels: dict[str, str],
+    pacer_spikes: npt.NDArray[np.int64],
 ) -> list[_Text]:
     layout = SHEET_LAYOUT
     rate = record.sampling_rate_hz
@@ -709,6 +716,11 @@ def _draw_traces(
         margin_mm = (thickness + 2) / px_per_mm
         y_mm = np.clip(y_mm, top + margin_mm, top + layout.row_height_mm - margin_mm)
         _polyline(canvas, x_mm * px_per_mm, y_mm * px_per_mm, thickness)
+        # pacemaker stimuli, marked as carts mark them: a filter may have taken the spike off
+        for spike in pacer_spikes[(pacer_spikes >= first) & (pacer_spikes < last)]:
+            x = (layout.trace_left_mm + PAPER_SPEED_MM_PER_S * spike / rate) * px_per_mm
+            mark = np.array([top + _PACER_MARK_MM[0], top + _PACER_MARK_MM[1]]) * px_per_mm
+            _polyline(canvas, np.array([x, x]), mark, thickness, PACER_MARK_BGR)
     return texts
 
 
@@ -834,7 +846,12 @@ def _draw_texts(
 
 
 def render_sheet(
-    record: EcgRecord, *, header: SheetHeader, font_bytes: bytes, dpi: int = 300
+    record: EcgRecord,
+    *,
+    header: SheetHeader,
+    font_bytes: bytes,
+    dpi: int = 300,
+    pacer_spikes: Sequence[int] = (),
 ) -> npt.NDArray[np.uint8]:
     """Draw the standard 12-lead sheet of a record.
 
@@ -856,6 +873,9 @@ def render_sheet(
     dpi
         Resolution, 72–600. At 300 dpi 1 mm is 11.811 px: 1 s of trace spans 295.3 px and
         1 mV 118.1 px.
+    pacer_spikes
+        Sample indices of pacemaker stimuli (the analysis finds them): each is marked above
+        the traces it falls in, so the stimulus shows whatever filter drew the trace.
 
     Returns
     -------
@@ -882,7 +902,8 @@ def render_sheet(
     _draw_grid(canvas, px_per_mm)
     cells, not_shown = _cells(record)
     missing = [cell.lead for cell in cells if cell.lead and not cell.present]
-    texts = _draw_traces(canvas, record, cells, px_per_mm, _LABELS[header.language])
+    spikes = np.asarray(pacer_spikes, dtype=np.int64).reshape(-1)
+    texts = _draw_traces(canvas, record, cells, px_per_mm, _LABELS[header.language], spikes)
     texts += _header_texts(record, header, fonts, px_per_mm, missing, not_shown)
     _draw_texts(canvas, texts, fonts, px_per_mm)
     return canvas
@@ -910,13 +931,18 @@ def _encode_png(image: npt.NDArray[np.uint8], dpi: int) -> bytes:
 
 
 def render_png(
-    record: EcgRecord, *, header: SheetHeader, font_bytes: bytes, dpi: int = 300
+    record: EcgRecord,
+    *,
+    header: SheetHeader,
+    font_bytes: bytes,
+    dpi: int = 300,
+    pacer_spikes: Sequence[int] = (),
 ) -> bytes:
     """Draw the sheet (see :func:`render_sheet`) and encode it as PNG.
 
     Parameters
     ----------
-    record, header, font_bytes, dpi
+    record, header, font_bytes, dpi, pacer_spikes
         As for :func:`render_sheet`.
 
     Returns
@@ -930,7 +956,9 @@ def render_png(
     EcgRenderError
         As for :func:`render_sheet`.
     """
-    image = render_sheet(record, header=header, font_bytes=font_bytes, dpi=dpi)
+    image = render_sheet(
+        record, header=header, font_bytes=font_bytes, dpi=dpi, pacer_spikes=pacer_spikes
+    )
     return _encode_png(image, dpi)
 
 
@@ -941,6 +969,7 @@ def render_pdf(
     font_bytes: bytes,
     dpi: int = 300,
     created_at: datetime | None = None,
+    pacer_spikes: Sequence[int] = (),
 ) -> bytes:
     """Draw the sheet (see :func:`render_sheet`) as a one-page A4 landscape PDF.
 
@@ -950,7 +979,7 @@ def render_pdf(
 
     Parameters
     ----------
-    record, header, font_bytes, dpi
+    record, header, font_bytes, dpi, pacer_spikes
         As for :func:`render_sheet`.
     created_at
         The document's creation date. When ``None`` the Unix epoch is written (as
@@ -969,7 +998,9 @@ def render_pdf(
     """
     from fpdf import FPDF  # imported here: fpdf2 is only needed for PDF output
 
-    image = render_sheet(record, header=header, font_bytes=font_bytes, dpi=dpi)
+    image = render_sheet(
+        record, header=header, font_bytes=font_bytes, dpi=dpi, pacer_spikes=pacer_spikes
+    )
     width_mm, height_mm = A4_LANDSCAPE_MM
     pdf = FPDF(orientation="L", unit="mm", format="A4")
     pdf.set_margins(0, 0, 0)

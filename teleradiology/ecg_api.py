@@ -375,10 +375,12 @@ async def _record_of(request: web.Request, view: ecg.EcgView) -> EcgRecord:
         raise BadRequest(f"the stored ECG cannot be drawn: {exc}") from None
 
 
-def _render_sheet(kind: str, record: EcgRecord, header: SheetHeader) -> bytes:
+def _render_sheet(
+    kind: str, record: EcgRecord, header: SheetHeader, pacer_spikes: list[int]
+) -> bytes:
     """In a worker thread: the font's first read (about 20 MB) stays off the event loop."""
     render = render_png if kind == "png" else render_pdf
-    return render(record, header=header, font_bytes=_font_bytes())
+    return render(record, header=header, font_bytes=_font_bytes(), pacer_spikes=pacer_spikes)
 
 
 def sheet_filter(request: web.Request) -> SheetFilter:
@@ -418,7 +420,8 @@ async def sheet(request: web.Request) -> web.Response:
         timezone=await user_zone(request, user),
     )
     header = replace(header, filters=filters)
-    body = await asyncio.to_thread(_render_sheet, kind, record, header)
+    spikes = [int(p) for p in (view.result or {}).get("pacer_spikes", [])]
+    body = await asyncio.to_thread(_render_sheet, kind, record, header, spikes)
     await audit.record(
         request.app[POOL],
         user_id=user.id,

@@ -282,3 +282,31 @@ async def test_the_sheet_is_drawn_filtered_as_asked_and_a_bad_choice_is_refused(
     assert bad.status == 400
     assert bad.content_type == "application/problem+json"
     assert "diagnostic, muscle, none" in (await bad.json())["detail"]
+
+
+async def test_a_paced_ecg_is_read_as_paced_and_its_stimuli_are_marked_on_the_sheet(
+    api: Api,
+) -> None:
+    import cv2
+    import numpy as np
+
+    from ecg.render import PACER_MARK_BGR
+
+    path = FORMATS / "ge_muse_xml/braveheart_example4.xml"
+    status, body = await upload(api, [(path.name, path.read_bytes())])
+    assert status == 201, body
+    await sweep(api)
+    view = await get_json(api, "xl.ecg", f"/api/v1/ecg/{body['sop_instance_uid']}")
+    assert [s["code"] for s in view["statements"]] == ["VENTRICULAR_PACED_RHYTHM"]
+    for choice in ("diagnostic", "muscle"):  # the 40 Hz filter takes the spikes off the trace
+        sheet = await api.client.get(
+            f"/api/v1/ecg/{body['sop_instance_uid']}/sheet.png?filter={choice}",
+            headers=api.auth("xl.ecg"),
+        )
+        assert sheet.status == 200
+        image = cv2.imdecode(np.frombuffer(await sheet.read(), np.uint8), cv2.IMREAD_COLOR)
+        assert image is not None
+        marked = np.abs(image.astype(int) - np.array(PACER_MARK_BGR)).sum(axis=2) < 60
+        columns = np.flatnonzero(marked.any(axis=0))
+        runs = 1 + int(np.sum(np.diff(columns) > 3)) if columns.size else 0
+        assert runs >= 10, choice  # ten stimuli on the rhythm strip alone

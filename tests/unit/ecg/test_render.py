@@ -20,6 +20,7 @@ from ecg.record import EcgDevice, EcgPatient
 from ecg.render import (
     GRID_BOLD_BGR,
     GRID_FINE_BGR,
+    PACER_MARK_BGR,
     SHEET_LAYOUT,
     EcgRenderError,
     SheetFilter,
@@ -375,3 +376,30 @@ def test_the_filter_is_printed_beside_the_scale(font_bytes: bytes) -> None:
         font_bytes=font_bytes,
     )[footer]
     assert ink(labelled).sum() > ink(plain).sum()
+
+
+def test_pacemaker_stimuli_are_marked_above_every_trace_they_fall_in(font_bytes: bytes) -> None:
+    record = synthetic()
+    spike = round(1.0 * record.sampling_rate_hz)  # 1 s: the first column and the strip
+
+    def marks(pacer_spikes: list[int]) -> npt.NDArray[np.bool_]:
+        sheet = render_sheet(
+            record, header=HEADER, font_bytes=font_bytes, dpi=150, pacer_spikes=pacer_spikes
+        )
+        diff = np.abs(sheet.astype(int) - np.array(PACER_MARK_BGR)).sum(axis=2)
+        return np.asarray(diff < 60)
+
+    assert not marks([]).any()
+    found = marks([spike])
+    rows, cols = np.nonzero(found)
+    px150 = 150 / 25.4
+    x = (SHEET_LAYOUT.trace_left_mm + 25.0 * 1.0) * px150
+    assert np.all(np.abs(cols - x) <= 2)
+    # one mark per row: the three cells of the first column and the rhythm strip
+    row_of = {
+        row
+        for r in rows
+        for row in range(SHEET_LAYOUT.n_rows)
+        if SHEET_LAYOUT.row_top_mm(row) * px150 <= r < SHEET_LAYOUT.row_top_mm(row + 1) * px150
+    }
+    assert row_of == {0, 1, 2, 3}
