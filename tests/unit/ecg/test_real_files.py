@@ -264,7 +264,7 @@ INTERVAL_MS = 10.0
 #: each one fails the suite once it is fixed, so the list stays true). Mortara ends the T wave
 #: 21-42 ms earlier than we do on both of its ECGs, while GE and Philips agree with us within
 #: 7 ms: a T end placed where the velocity falls to 25 % (not 10 %) of its peak would match
-#: Mortara's HL7 QT but puts GE's 12-18 ms short. Philips' QRS of 135 ms on 129DYPRG ends
+#: Mortara's HL7 QT but puts GE's 9-18 ms short. Philips' QRS of 135 ms on 129DYPRG ends
 #: ~18 ms into an ST segment whose slope is already at its baseline level (inferior ST
 #: elevation), where all twelve leads have left the QRS.
 KNOWN_GAPS = {
