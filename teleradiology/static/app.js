@@ -26,6 +26,9 @@
     return answer;
   }
 
+  // The same two for the pages' own scripts (the ECG page's), loaded after this one.
+  window.telemedPage = Object.freeze({ say: say, send: send });
+
   // A form's fields as the API's JSON: data-type="bool"/"int" converts, empty values are
   // left out, a checkbox with data-include="#form" merges that form's fields when checked.
   function fields(form) {

@@ -1,34 +1,18 @@
 // The ECG reading page: claim, edit measurements and statements, sign the report.
 // Requests go to this page's own endpoints (/ecg/...), which run the JSON API's handlers
-// for the signed-in user; the X-Telemed-Page header keeps other sites from posting.
+// for the signed-in user, sent by app.js's send (its X-Telemed-Page header keeps other
+// sites from posting).
 "use strict";
 (function () {
   const caseId = document.body.dataset.case;
   const sop = document.body.dataset.sop;
-  const message = document.getElementById("message");
   const STATUS = { final: "正式报告 (final)", preliminary: "初步报告 (preliminary)" };
   const CONCLUSION = {
     normal: "正常 (normal)", abnormal: "异常 (abnormal)", critical: "危急值 (critical)",
   };
 
-  function say(text, isError) {
-    message.textContent = text;
-    message.className = isError ? "error" : "";
-  }
-
-  async function send(method, path, body) {
-    const response = await fetch(path, {
-      method: method,
-      headers: { "Content-Type": "application/json", "X-Telemed-Page": "1" },
-      body: JSON.stringify(body || {}),
-      credentials: "same-origin",
-    });
-    const answer = await response.json().catch(() => ({}));
-    if (!response.ok) {
-      throw new Error(answer.detail || answer.title || response.statusText);
-    }
-    return answer;
-  }
+  // the page's message line and its requests, from app.js
+  const { say, send } = window.telemedPage;
 
   const claim = document.getElementById("claim");
   if (claim) {
