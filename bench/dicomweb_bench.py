@@ -51,8 +51,8 @@ from storage import network  # noqa: E402
 from storage.db import EmbeddedPostgres, create_pool, migrate  # noqa: E402
 from storage.objects import FileObjectStore  # noqa: E402
 from storage.records import ReceivedVia  # noqa: E402
-from teleradiology.ingest import Ingestor  # noqa: E402
-from teleradiology.network import parse_network  # noqa: E402
+from teleradiology.core.network_file import parse_network  # noqa: E402
+from teleradiology.services.intake import Ingestor  # noqa: E402
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹"
 GIVEN = [

@@ -17,11 +17,11 @@ from storage import network
 from storage.db import Conn
 from storage.errors import Conflict, InvalidState, NotFound
 from storage.eventlog import notify, record_event
-from storage.network import RoutingData
 from storage.queries import q
 from storage.records import (
     Case,
     CaseId,
+    CasePlan,
     Facility,
     FacilityId,
     NetworkPolicy,
@@ -30,39 +30,12 @@ from storage.records import (
     Role,
     Specialty,
     StudyId,
+    StudyToRoute,
     User,
     UserId,
 )
 
 DELIVER_REPORT = "deliver_report"
-
-
-@dataclass(frozen=True, kw_only=True)
-class StudyToRoute:
-    """What routing needs to know of a study that has just become complete, and of the
-    network it was sent in (policy, rules, staffed pools)."""
-
-    id: StudyId
-    study_instance_uid: str
-    facility_id: FacilityId
-    modalities: tuple[str, ...]
-    priority: Priority
-    suspected_stemi: bool = False
-    routing: RoutingData | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class CasePlan:
-    """Where one case of a study goes: its pool, escalation and deadline."""
-
-    specialty: Specialty
-    priority: Priority
-    pool_facility_id: FacilityId
-    escalation_facility_id: FacilityId | None
-    due_in: timedelta
-    stemi: bool = False
-    #: why this pool: a routing rule, the default, or no reader on duty at the first choice
-    reason: str = "default"
 
 
 RoutingPlan = Callable[[StudyToRoute, list[Facility]], list[CasePlan]]

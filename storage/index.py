@@ -10,47 +10,15 @@ import asyncpg
 
 from storage.errors import Conflict
 from storage.queries import q
-from storage.records import FacilityId, Priority, ReceivedVia, Study, StudyId, UserId
-
-
-@dataclass(frozen=True, kw_only=True)
-class InstanceHeader:
-    """What the index keeps of one instance's header (parsed by the service, not here)."""
-
-    sop_instance_uid: str
-    sop_class_uid: str
-    transfer_syntax_uid: str
-    study_instance_uid: str
-    series_instance_uid: str
-    patient_id: str
-    patient_name: str | None
-    patient_birth_date: str | None
-    patient_sex: str | None
-    accession_number: str | None
-    study_date: str | None
-    study_time: str | None
-    study_description: str | None
-    referring_physician: str | None
-    modality: str | None
-    series_number: int | None
-    series_description: str | None
-    body_part: str | None
-    instance_number: int | None
-    dataset_sha256: str
-    #: The instance's DICOM JSON (PS3.18 F.2) without bulk data, zlib-compressed.
-    metadata_zlib: bytes | None = None
-
-    def __post_init__(self) -> None:
-        for name in (
-            "sop_instance_uid",
-            "sop_class_uid",
-            "study_instance_uid",
-            "series_instance_uid",
-        ):
-            if not getattr(self, name):
-                raise ValueError(f"{name} is empty")
-        if len(self.dataset_sha256) != 64:
-            raise ValueError("dataset_sha256 must be 64 hex characters")
+from storage.records import (
+    FacilityId,
+    InstanceHeader,
+    Priority,
+    ReceivedVia,
+    Study,
+    StudyId,
+    UserId,
+)
 
 
 class IndexOutcome(StrEnum):

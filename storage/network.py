@@ -8,7 +8,7 @@ import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime
 
 import asyncpg
 
@@ -16,81 +16,23 @@ from storage.db import Conn
 from storage.errors import Conflict, NotFound
 from storage.queries import q
 from storage.records import (
+    Destination,
+    DutyShift,
     Facility,
     FacilityId,
+    FacilitySpec,
     NetworkPolicy,
     Priority,
     Role,
+    RouteSpec,
+    RoutingData,
     RoutingRule,
     Specialty,
     Tier,
     User,
     UserId,
+    UserSpec,
 )
-
-
-@dataclass(frozen=True, kw_only=True)
-class RouteSpec:
-    """A routing rule as an import file declares it, by facility codes."""
-
-    modality: str | None = None
-    specialty: Specialty | None = None
-    priority: Priority | None = None
-    first_read: str
-    escalation: str | None = None
-    deadline: timedelta | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Destination:
-    """A clinic workstation's DICOM node that takes reports back by C-STORE."""
-
-    ae_title: str
-    host: str
-    port: int
-
-
-@dataclass(frozen=True, kw_only=True)
-class DutyShift:
-    """A weekly on-duty shift in the network's local time; ``ends <= starts`` runs past
-    midnight. ISO weekdays: 1 is Monday."""
-
-    weekdays: frozenset[int]
-    starts: time
-    ends: time
-
-    def __post_init__(self) -> None:
-        if not self.weekdays or not self.weekdays <= set(range(1, 8)):
-            raise ValueError(f"weekdays {sorted(self.weekdays)} must be among 1 (Mon) to 7 (Sun)")
-
-
-@dataclass(frozen=True, kw_only=True)
-class FacilitySpec:
-    """A facility as an import file declares it. ``routes`` None leaves the facility's
-    routing rules as they are; a tuple replaces them."""
-
-    code: str
-    name: str
-    tier: Tier
-    parent: str | None
-    ae_titles: tuple[str, ...]
-    policy: NetworkPolicy | None = None
-    routes: tuple[RouteSpec, ...] | None = None
-    report_destination: Destination | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class UserSpec:
-    """A user as an import file declares it; ``password_hash`` is already hashed."""
-
-    username: str
-    display_name: str
-    role: Role
-    facility: str
-    specialties: tuple[Specialty, ...]
-    password_hash: str | None
-    #: None leaves the user's schedule as it is; a tuple replaces it (empty: always on duty)
-    duty: tuple[DutyShift, ...] | None = None
 
 
 async def import_network(
@@ -345,17 +287,6 @@ async def routing_config(
             shift = DutyShift(weekdays=frozenset(d["weekdays"]), starts=d["starts"], ends=d["ends"])
             shifts[d["username"]] = dataclasses.replace(entry, shifts=(*entry.shifts, shift))
     return found, list(shifts.values())
-
-
-@dataclass(frozen=True, kw_only=True)
-class RoutingData:
-    """What routing needs beyond the facility chain: the network's policy, the rules of the
-    senders in the chain, and which pools (facility, specialty) have a reader on duty."""
-
-    policy: NetworkPolicy
-    rules: tuple[RoutingRule, ...] = ()
-    #: None: unknown, every pool counts as staffed
-    staffed: frozenset[tuple[FacilityId, Specialty]] | None = None
 
 
 async def routing_data(conn: Conn, chain: Sequence[Facility], at: datetime) -> RoutingData:

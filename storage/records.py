@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 from typing import Any, NewType, Protocol, Self, TypeVar
 
@@ -506,3 +506,173 @@ class RoutingRule:
             escalation_facility_id=_opt_id(FacilityId, row["escalation_facility_id"]),
             deadline=row["deadline"],
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class InstanceHeader:
+    """What the index keeps of one instance's header (parsed by the service, not here)."""
+
+    sop_instance_uid: str
+    sop_class_uid: str
+    transfer_syntax_uid: str
+    study_instance_uid: str
+    series_instance_uid: str
+    patient_id: str
+    patient_name: str | None
+    patient_birth_date: str | None
+    patient_sex: str | None
+    accession_number: str | None
+    study_date: str | None
+    study_time: str | None
+    study_description: str | None
+    referring_physician: str | None
+    modality: str | None
+    series_number: int | None
+    series_description: str | None
+    body_part: str | None
+    instance_number: int | None
+    dataset_sha256: str
+    #: The instance's DICOM JSON (PS3.18 F.2) without bulk data, zlib-compressed.
+    metadata_zlib: bytes | None = None
+
+    def __post_init__(self) -> None:
+        for name in (
+            "sop_instance_uid",
+            "sop_class_uid",
+            "study_instance_uid",
+            "series_instance_uid",
+        ):
+            if not getattr(self, name):
+                raise ValueError(f"{name} is empty")
+        if len(self.dataset_sha256) != 64:
+            raise ValueError("dataset_sha256 must be 64 hex characters")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RouteSpec:
+    """A routing rule as an import file declares it, by facility codes."""
+
+    modality: str | None = None
+    specialty: Specialty | None = None
+    priority: Priority | None = None
+    first_read: str
+    escalation: str | None = None
+    deadline: timedelta | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Destination:
+    """A clinic workstation's DICOM node that takes reports back by C-STORE."""
+
+    ae_title: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DutyShift:
+    """A weekly on-duty shift in the network's local time; ``ends <= starts`` runs past
+    midnight. ISO weekdays: 1 is Monday."""
+
+    weekdays: frozenset[int]
+    starts: time
+    ends: time
+
+    def __post_init__(self) -> None:
+        if not self.weekdays or not self.weekdays <= set(range(1, 8)):
+            raise ValueError(f"weekdays {sorted(self.weekdays)} must be among 1 (Mon) to 7 (Sun)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FacilitySpec:
+    """A facility as an import file declares it. ``routes`` None leaves the facility's
+    routing rules as they are; a tuple replaces them."""
+
+    code: str
+    name: str
+    tier: Tier
+    parent: str | None
+    ae_titles: tuple[str, ...]
+    policy: NetworkPolicy | None = None
+    routes: tuple[RouteSpec, ...] | None = None
+    report_destination: Destination | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserSpec:
+    """A user as an import file declares it; ``password_hash`` is already hashed."""
+
+    username: str
+    display_name: str
+    role: Role
+    facility: str
+    specialties: tuple[Specialty, ...]
+    password_hash: str | None
+    #: None leaves the user's schedule as it is; a tuple replaces it (empty: always on duty)
+    duty: tuple[DutyShift, ...] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoutingData:
+    """What routing needs beyond the facility chain: the network's policy, the rules of the
+    senders in the chain, and which pools (facility, specialty) have a reader on duty."""
+
+    policy: NetworkPolicy
+    rules: tuple[RoutingRule, ...] = ()
+    #: None: unknown, every pool counts as staffed
+    staffed: frozenset[tuple[FacilityId, Specialty]] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StudyToRoute:
+    """What routing needs to know of a study that has just become complete, and of the
+    network it was sent in (policy, rules, staffed pools)."""
+
+    id: StudyId
+    study_instance_uid: str
+    facility_id: FacilityId
+    modalities: tuple[str, ...]
+    priority: Priority
+    suspected_stemi: bool = False
+    routing: RoutingData | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CasePlan:
+    """Where one case of a study goes: its pool, escalation and deadline."""
+
+    specialty: Specialty
+    priority: Priority
+    pool_facility_id: FacilityId
+    escalation_facility_id: FacilityId | None
+    due_in: timedelta
+    stemi: bool = False
+    #: why this pool: a routing rule, the default, or no reader on duty at the first choice
+    reason: str = "default"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportDocument:
+    """Everything the printable report and its DICOM copies show."""
+
+    report: Report
+    case_id: CaseId
+    specialty: str
+    sending_facility_id: int
+    sending_facility: str
+    reading_facility: str
+    patient_id: str
+    patient_name: str | None
+    patient_birth_date: str | None
+    patient_sex: str | None
+    study_instance_uid: str
+    study_date: str | None
+    study_time: str | None
+    accession_number: str | None
+    description: str | None
+    modalities: tuple[str, ...]
+    referring_physician: str | None
+    #: the study's instances the report was made from: (series, SOP class, SOP instance) UIDs
+    evidence: tuple[tuple[str, str, str], ...] = ()
+    #: the DICOM JSON (zlib) of the study's first instance, for what the index does not keep
+    first_metadata_zlib: bytes | None = None

@@ -13,13 +13,14 @@ from storage.db import Conn
 from storage.errors import InvalidState, NotFound
 from storage.eventlog import notify, record_event
 from storage.index import instances_of_study
-from storage.network import Destination
 from storage.queries import q
 from storage.records import (
     CaseId,
     Conclusion,
+    Destination,
     NetworkPolicy,
     Report,
+    ReportDocument,
     ReportId,
     ReportStatus,
     Role,
@@ -146,33 +147,6 @@ async def _reload(pool: asyncpg.Pool, report_id: int, user: User) -> Report:
     if found is None:
         raise NotFound(f"report {report_id} not found")
     return found
-
-
-@dataclass(frozen=True, kw_only=True)
-class ReportDocument:
-    """Everything the printable report and its DICOM copies show."""
-
-    report: Report
-    case_id: CaseId
-    specialty: str
-    sending_facility_id: int
-    sending_facility: str
-    reading_facility: str
-    patient_id: str
-    patient_name: str | None
-    patient_birth_date: str | None
-    patient_sex: str | None
-    study_instance_uid: str
-    study_date: str | None
-    study_time: str | None
-    accession_number: str | None
-    description: str | None
-    modalities: tuple[str, ...]
-    referring_physician: str | None
-    #: the study's instances the report was made from: (series, SOP class, SOP instance) UIDs
-    evidence: tuple[tuple[str, str, str], ...] = ()
-    #: the DICOM JSON (zlib) of the study's first instance, for what the index does not keep
-    first_metadata_zlib: bytes | None = None
 
 
 async def report_document(pool: asyncpg.Pool, report_id: int) -> ReportDocument:

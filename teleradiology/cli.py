@@ -13,14 +13,15 @@ from pathlib import Path
 from aiohttp import web
 
 from storage import network
-from storage.db import EmbeddedPostgres, create_pool, migrate
+from storage.db import EmbeddedPostgres, create_pool
 from storage.errors import StorageError
+from storage.schema import migrate
 from teleradiology import ecg_cli
-from teleradiology.app import Hooks, create_app
-from teleradiology.errors import ServiceError
-from teleradiology.network import parse_network
+from teleradiology.core.errors import ServiceError
+from teleradiology.core.network_file import parse_network
+from teleradiology.node.upload_client import Retry
+from teleradiology.roles import CleanupContext, Hooks, create_app
 from teleradiology.settings import Role, Settings, settings_from_env
-from teleradiology.upload_client import Retry
 
 log = logging.getLogger("telemed")
 
@@ -157,7 +158,7 @@ def _add_forward_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _upload(args: argparse.Namespace) -> int:
-    from teleradiology.upload_client import ExitCode, upload_paths
+    from teleradiology.node.upload_client import ExitCode, upload_paths
 
     if not args.token:
         print("telemed upload: give a token: set TELEMED_TOKEN (or --token)", file=sys.stderr)
@@ -181,7 +182,7 @@ def _upload(args: argparse.Namespace) -> int:
 
 
 def _forward(args: argparse.Namespace) -> int:
-    from teleradiology.forwarder import ForwarderSettings, run_forwarder
+    from teleradiology.node.forwarder import ForwarderSettings, run_forwarder
 
     data_dir = args.data_dir or Path(os.environ.get("TELEMED_DATA_DIR", "./var"))
     try:
@@ -259,9 +260,9 @@ async def _token(settings: Settings, username: str) -> None:
         print(await network.create_token(pool, user.id))
 
 
-def _demo_context(settings: Settings) -> object:
+def _demo_context(settings: Settings) -> CleanupContext:
     async def demo(app: web.Application) -> AsyncIterator[None]:
-        from teleradiology.context import POOL
+        from teleradiology.http.context import POOL
 
         pool = app[POOL]
         if await network.facility_count(pool) == 0:
@@ -283,14 +284,8 @@ def _demo_context(settings: Settings) -> object:
 
 
 def _serve(settings: Settings, demo: bool) -> None:
-    from worker.runner import worker_context
-
-    contexts = []
-    if demo:
-        contexts.append(_demo_context(settings))
-    if Role.WORKER in settings.roles:
-        contexts.append(worker_context)
-    app = create_app(settings, Hooks(contexts=tuple(contexts)))  # type: ignore[arg-type]
+    hooks = Hooks(contexts=(_demo_context(settings),) if demo else ())
+    app = create_app(settings, hooks, run_worker=Role.WORKER in settings.roles)
     log.info("starting: %s", settings.masked())
     web.run_app(app, host=settings.http_host, port=settings.http_port, print=None)
 

@@ -8,9 +8,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
-from teleradiology.errors import ConfigError
-
-AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # PS3.5 AE VR: no backslash
+from teleradiology.core.dicom import AE_TITLE
+from teleradiology.core.errors import ConfigError
 
 
 class Role(StrEnum):

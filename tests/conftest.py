@@ -10,7 +10,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from storage.db import EmbeddedPostgres, create_pool, migrate
+from storage.db import EmbeddedPostgres, create_pool
+from storage.schema import migrate
 from tests.s3 import S3Endpoint, seaweedfs_s3
 
 TEMPLATE = "telemed_template"

@@ -13,16 +13,16 @@ from pynetdicom import AE
 
 from storage import network, reports
 from storage.db import Pool
-from storage.network import Destination
 from storage.objects import ObjectStore
+from storage.records import Destination
 from storage.reports import DicomCopy
-from teleradiology.report_dicom import (
+from teleradiology.core.report_pdf import render_report_pdf
+from teleradiology.core.report_sr import (
     BASIC_TEXT_SR,
     ENCAPSULATED_PDF,
     basic_text_sr,
     encapsulated_pdf,
 )
-from teleradiology.report_pdf import render_report_pdf
 
 log = logging.getLogger(__name__)
 

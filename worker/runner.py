@@ -14,16 +14,14 @@ from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from datetime import timedelta
 
-from aiohttp import web
 from pgqueuer.models import Job
 
 from storage import cases, jobs
-from storage.cases import DELIVER_REPORT, CasePlan, StudyToRoute
+from storage.cases import DELIVER_REPORT
 from storage.db import Pool
 from storage.objects import ObjectStore
-from storage.records import Facility
-from teleradiology.context import DSN, OBJECTS, POOL, SETTINGS
-from teleradiology.routing import RoutingError, plan_cases
+from storage.records import CasePlan, Facility, StudyToRoute
+from teleradiology.core.routing import RoutingError, plan_cases
 from teleradiology.settings import Settings
 from worker import deadlines, delivery, ecg_jobs
 
@@ -106,15 +104,18 @@ async def _run_jobs(
         await conn.close()
 
 
-async def worker_context(app: web.Application) -> AsyncIterator[None]:
-    """Run the worker's loops for the application's lifetime (a cleanup context)."""
-    pool, settings, objects = app[POOL], app[SETTINGS], app[OBJECTS]
+@contextlib.asynccontextmanager
+async def worker_running(
+    settings: Settings, *, pool: Pool, objects: ObjectStore, dsn: str
+) -> AsyncIterator[None]:
+    """Run the worker's loops while the block runs: the sweeps, and the job queue on a
+    connection of its own to ``dsn`` (LISTEN needs one outside the pool)."""
     stop = asyncio.Event()
     ecg_executor = ecg_jobs.analysis_pool()
     sweeper = asyncio.create_task(
         _sweep_forever(pool, settings, objects, ecg_executor), name="sweeper"
     )
-    runner = asyncio.create_task(_run_jobs(pool, objects, settings, app[DSN], stop), name="jobs")
+    runner = asyncio.create_task(_run_jobs(pool, objects, settings, dsn, stop), name="jobs")
     try:
         yield
     finally:

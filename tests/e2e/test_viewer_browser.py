@@ -20,7 +20,7 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import CTImageStorage, generate_uid
 
-from teleradiology.viewer import viewer_dir
+from teleradiology.http.web.viewer import viewer_dir
 from tests.e2e.harness import (
     DEMO_NETWORK,
     REPO,

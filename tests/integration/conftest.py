@@ -16,11 +16,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from minio import Minio
 
 from storage import network
-from storage.network import FacilitySpec, UserSpec
 from storage.objects import FileObjectStore, ObjectStore, S3ObjectStore, open_object_store
-from teleradiology.app import DICOM, create_app
-from teleradiology.context import POOL
-from teleradiology.network import parse_network
+from storage.records import FacilitySpec, UserSpec
+from teleradiology.core.network_file import parse_network
+from teleradiology.http.context import POOL
+from teleradiology.roles import DICOM, create_app
 from teleradiology.settings import Settings
 from tests.s3 import S3Endpoint
 

@@ -9,8 +9,8 @@ from pydicom import dcmread
 
 from storage import cases, network
 from storage.records import Facility, ReceivedVia
-from teleradiology.context import INGESTOR
-from teleradiology.routing import plan_cases
+from teleradiology.core.routing import plan_cases
+from teleradiology.http.context import INGESTOR
 from tests.integration.conftest import Api
 
 

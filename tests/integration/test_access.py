@@ -7,7 +7,7 @@ import re
 import pytest
 from aiohttp import web
 
-from teleradiology.app import PROTECTED_PREFIXES
+from teleradiology.http.app import PROTECTED_PREFIXES
 from tests.integration.conftest import Api
 
 PUBLIC = {"/healthz", "/readyz", "/api/v1/openapi.json", "/api/v1/login"}

@@ -11,8 +11,7 @@ import asyncpg
 from aiohttp import ClientResponse
 
 from storage import cases, network
-from storage.network import UserSpec
-from storage.records import Role, Specialty
+from storage.records import Role, Specialty, UserSpec
 from tests.ecg_file import make_ecg
 from tests.factory import make_study
 from tests.integration.conftest import Api

@@ -22,8 +22,8 @@ from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
 from storage.records import ReceivedVia
-from teleradiology.context import INGESTOR
-from teleradiology.errors import InvalidDicom
+from teleradiology.core.errors import InvalidDicom
+from teleradiology.http.context import INGESTOR
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import facility, route_all
 

@@ -19,7 +19,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 from storage import qido
 from storage.network import user_by_username
 from storage.qido import DicomNode
-from teleradiology.app import DICOM
+from teleradiology.roles import DICOM
 from tests.factory import make_study
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import facility, route_all, store

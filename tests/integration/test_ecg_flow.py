@@ -17,8 +17,8 @@ from pynetdicom import AE
 
 from ecg.dicom_export import to_dicom_waveform
 from storage.ecg import ECG_SOP_CLASS_PREFIX
-from teleradiology.app import DICOM
-from teleradiology.context import OBJECTS, SETTINGS
+from teleradiology.http.context import OBJECTS, SETTINGS
+from teleradiology.roles import DICOM
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import route_all, store
 from tests.integration.test_ingest import multipart, stow

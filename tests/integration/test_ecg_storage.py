@@ -12,7 +12,7 @@ from pydicom.uid import generate_uid
 from storage import ecg
 from storage.ecg import EcgOutcome
 from storage.records import UserId
-from teleradiology.context import OBJECTS
+from teleradiology.http.context import OBJECTS
 from tests.factory import make_study, to_part10
 from tests.integration.conftest import Api
 from tests.integration.test_ingest import multipart, stow

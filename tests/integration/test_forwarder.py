@@ -16,8 +16,8 @@ import pydicom
 import pytest
 from pynetdicom import AE, StoragePresentationContexts
 
-from teleradiology.context import SETTINGS
-from teleradiology.forwarder import Forwarder, ForwarderSettings
+from teleradiology.http.context import SETTINGS
+from teleradiology.node.forwarder import Forwarder, ForwarderSettings
 from tests.factory import make_study
 from tests.integration.conftest import Api
 from tests.integration.tcp_proxy import TcpProxy

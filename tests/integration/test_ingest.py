@@ -12,9 +12,9 @@ import pydicom
 from pydicom.data import get_testdata_file
 from pynetdicom import AE, StoragePresentationContexts
 
-from teleradiology.app import DICOM
-from teleradiology.context import OBJECTS
-from teleradiology.dimse import StoreStatus
+from teleradiology.core.statuses import StoreStatus
+from teleradiology.http.context import OBJECTS
+from teleradiology.roles import DICOM
 from tests.factory import make_study
 from tests.integration.conftest import Api
 
@@ -177,7 +177,7 @@ async def test_a_study_marked_ready_is_completed_and_routed_without_the_stable_a
     api: Api,
 ) -> None:
     from storage.index import mark_study_ready
-    from teleradiology.context import SETTINGS
+    from teleradiology.http.context import SETTINGS
     from worker.runner import sweep_once
 
     study = make_study(count=2)

@@ -23,11 +23,11 @@ from pynetdicom import AE, StoragePresentationContexts
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from storage import cases
-from teleradiology.app import DICOM
-from teleradiology.context import OBJECTS, SETTINGS
-from teleradiology.dicom import dataset_offset
-from teleradiology.dimse import StoreStatus
-from teleradiology.routing import plan_cases
+from teleradiology.core.dicom import dataset_offset
+from teleradiology.core.routing import plan_cases
+from teleradiology.core.statuses import StoreStatus
+from teleradiology.http.context import OBJECTS, SETTINGS
+from teleradiology.roles import DICOM
 from tests.factory import make_study, to_part10, write_files
 from tests.integration.conftest import Api
 from tests.integration.test_ingest import BOUNDARY, counts, multipart, stow

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from storage.db import load_migrations, migrate
+from storage.schema import load_migrations, migrate
 
 
 async def test_migrations_apply_to_an_empty_database_and_a_second_run_changes_nothing(

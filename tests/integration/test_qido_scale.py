@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from storage import network, qido
-from storage.qido import Level, Name, Query, Range, ReaderShape, Scope
-from teleradiology import qido as service
+from storage.qido import ReaderShape
+from storage.search import Level, Name, Query, Range, Scope
+from teleradiology.core import query as service
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import route_all, store
 from tests.integration.test_dicomweb import study_with

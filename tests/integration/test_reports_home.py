@@ -23,8 +23,8 @@ from pydicom import config, dcmread
 from pynetdicom import AE, evt
 from pynetdicom.events import Event
 
-from teleradiology.context import OBJECTS
-from teleradiology.report_dicom import BASIC_TEXT_SR, ENCAPSULATED_PDF
+from teleradiology.core.report_sr import BASIC_TEXT_SR, ENCAPSULATED_PDF
+from teleradiology.http.context import OBJECTS
 from tests.e2e.harness import free_port
 from tests.factory import make_study
 from tests.integration.conftest import Api

@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 import pydicom
 
-from teleradiology.context import SETTINGS
-from teleradiology.upload_client import ExitCode, Retry, UploadClient, scan, upload_paths
+from teleradiology.http.context import SETTINGS
+from teleradiology.node.upload_client import ExitCode, Retry, UploadClient, scan, upload_paths
 from tests.factory import make_study, write_files
 from tests.integration.conftest import Api
 from tests.integration.tcp_proxy import TcpProxy

@@ -13,8 +13,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from storage import uploads
-from teleradiology.app import create_app
-from teleradiology.context import OBJECTS, SETTINGS
+from teleradiology.http.context import OBJECTS, SETTINGS
+from teleradiology.roles import create_app
 from tests.factory import make_study
 from tests.integration.conftest import Api
 from worker.runner import sweep_once

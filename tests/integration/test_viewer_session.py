@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from teleradiology.viewer import viewer_dir
+from teleradiology.http.web.viewer import viewer_dir
 from tests.factory import make_study
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import route_all, store

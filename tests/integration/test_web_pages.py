@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, async_playwright
 
-from teleradiology.context import OBJECTS
+from teleradiology.http.context import OBJECTS
 from tests.factory import make_study
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import route_all, store

@@ -7,7 +7,7 @@ import io
 import pydicom
 import pytest
 
-from teleradiology.dicom import parse_part10
+from teleradiology.core.dicom import parse_part10
 from tests.factory import make_study, to_part10
 
 

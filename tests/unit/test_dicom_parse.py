@@ -7,8 +7,8 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from teleradiology.dicom import dataset_digest, parse_part10
-from teleradiology.errors import InvalidDicom
+from teleradiology.core.dicom import dataset_digest, parse_part10
+from teleradiology.core.errors import InvalidDicom
 from tests.factory import make_study, to_part10
 
 

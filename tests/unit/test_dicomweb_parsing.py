@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from storage.qido import Range, like_pattern
-from teleradiology.dicomweb import parse_accept
-from teleradiology.errors import BadRequest
-from teleradiology.qido import date_range, tag_of, time_range
+from storage.qido import like_pattern
+from storage.search import Range
+from teleradiology.core.dicomweb import parse_accept
+from teleradiology.core.errors import BadRequest
+from teleradiology.core.query import date_range, tag_of, time_range
 
 
 def test_accept_ranges_sort_by_q_then_specificity_then_order() -> None:

@@ -5,11 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from storage.network import Destination, DutyShift, RouteSpec
-from storage.records import Priority, Role, Specialty, Tier
-from teleradiology.auth import verify_password
-from teleradiology.errors import ConfigError
-from teleradiology.network import parse_network
+from storage.records import Destination, DutyShift, Priority, Role, RouteSpec, Specialty, Tier
+from teleradiology.core.errors import ConfigError
+from teleradiology.core.network_file import parse_network
+from teleradiology.core.passwords import verify_password
 
 DEMO = Path(__file__).resolve().parents[2] / "deploy" / "demo-network.toml"
 

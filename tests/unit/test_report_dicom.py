@@ -14,9 +14,17 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 
-from storage.records import CaseId, Conclusion, FacilityId, Report, ReportId, ReportStatus, UserId
-from storage.reports import ReportDocument
-from teleradiology.report_dicom import basic_text_sr, encapsulated_pdf
+from storage.records import (
+    CaseId,
+    Conclusion,
+    FacilityId,
+    Report,
+    ReportDocument,
+    ReportId,
+    ReportStatus,
+    UserId,
+)
+from teleradiology.core.report_sr import basic_text_sr, encapsulated_pdf
 
 DCIODVFY = Path(sys.executable).with_name("dciodvfy")
 CT = "1.2.840.10008.5.1.4.1.1.2"

@@ -6,19 +6,20 @@ from typing import Any
 
 import pytest
 
-from storage.cases import CasePlan, StudyToRoute
-from storage.network import RoutingData
 from storage.records import (
+    CasePlan,
     Facility,
     FacilityId,
     NetworkPolicy,
     Priority,
+    RoutingData,
     RoutingRule,
     Specialty,
     StudyId,
+    StudyToRoute,
     Tier,
 )
-from teleradiology.routing import RoutingError, match_rule, plan_cases, specialties_of
+from teleradiology.core.routing import RoutingError, match_rule, plan_cases, specialties_of
 
 
 def _chain(*tiers: Tier) -> list[Facility]:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from teleradiology.errors import ConfigError
+from teleradiology.core.errors import ConfigError
 from teleradiology.settings import Role, Settings, settings_from_env
 
 

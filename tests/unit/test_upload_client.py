@@ -9,13 +9,13 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from teleradiology.upload_client import (
+from teleradiology.core.dicom import instance_identity
+from teleradiology.node.upload_client import (
     LocalInstance,
     LocalStudy,
     UploadError,
     _gaps,
     compress,
-    instance_identity,
     scan,
 )
 from tests.factory import make_study, write_files

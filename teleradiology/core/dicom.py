@@ -1,0 +1,567 @@
+"""Reading what clinics send: tolerant of what they write, strict about what we must know.
+
+Only the header is decoded: the data set is read up to its pixel data, whose length is checked
+from the element header (native pixels against the image attributes, encapsulated fragments
+against the end of the file), and whatever follows the pixels is walked, not decoded. A file
+that does not end exactly where its last element does is truncated and refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import io
+import json
+import re
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import pydicom
+import pydicom.config
+from pydicom.charset import convert_encodings
+from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.filereader import data_element_generator
+from pydicom.pixels.utils import get_expected_length
+from pydicom.uid import UID
+
+from storage.records import InstanceHeader
+from teleradiology.core.errors import InvalidDicom
+
+# Tolerant when reading what clinics send: odd values are kept as received, not refused.
+pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+
+PREAMBLE_LENGTH = 128
+#: An application entity title (PS3.5 AE VR: 1-16 characters, no backslash or control code).
+AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")
+
+#: Media Storage Directory Storage: a DICOMDIR, the index of a disc, not an instance.
+DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+_HASH_CHUNK = 1024 * 1024
+_PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
+_UNDEFINED = 0xFFFFFFFF
+_ITEM = 0xFFFEE000
+_SEQUENCE_END = 0xFFFEE0DD
+#: Explicit VRs whose element header has a 4-byte length (after two reserved bytes).
+_LONG_VRS = frozenset(
+    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+)
+#: Text VRs that carry the patient's and study's words (what a wrong character set breaks).
+_TEXT_VRS = frozenset({"PN", "LO", "SH", "ST", "LT", "UT", "UC"})
+#: Declared character sets under which GBK or UTF-8 bytes are mislabelled.
+_LATIN_LABELS = frozenset({"", "ISO_IR 100", "ISO_IR 6", "ISO 2022 IR 100", "ISO 2022 IR 6"})
+_ISO2022_ESCAPE = re.compile(r"\x1b[\x20-\x2f]*[\x30-\x7e]")
+#: The same escapes as JSON writes them (control characters as \u001b).
+_ISO2022_ESCAPE_JSON = re.compile(r"\\u001b[\x20-\x2f]*[\x30-\x7e]")
+_HIGH_RUNS = re.compile(rb"[\x80-\xff]+")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParsedInstance:
+    """A received Part-10 file, ready to store: its bytes (preamble zeroed) and its header."""
+
+    data: bytes
+    header: InstanceHeader
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParsedFile:
+    """A received Part-10 file on disk, checked: its header, SHA-256 and size."""
+
+    header: InstanceHeader
+    sha256: str
+    size_bytes: int
+
+
+def _text(ds: Dataset, keyword: str) -> str | None:
+    value = ds.get(keyword)
+    if value is None or value == "":
+        return None
+    # pydicom keeps the ISO 2022 escape sequences (ESC $ ) A) in text it decodes.
+    text = _ISO2022_ESCAPE.sub("", str(value)).strip()
+    return text or None
+
+
+def _int(ds: Dataset, keyword: str) -> int | None:
+    value = ds.get(keyword)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Pixels:
+    """The pixel data element as found in the file: its tag, VR and value length."""
+
+    tag: int
+    vr: str
+    length: int
+    encapsulated: bool
+    #: The value itself when it is small enough to go inline in the metadata.
+    inline: bytes | None = None
+
+
+def parse_part10(data: bytes) -> ParsedInstance:
+    """Check one received DICOM Part-10 file and take the values the index keeps.
+
+    The file is stored as received, except that its 128-byte preamble is zeroed (it can carry
+    an executable header).
+
+    Raises
+    ------
+    InvalidDicom
+        Not a DICOM file, truncated, or missing an identifying UID; the message says which.
+    """
+    header = _parse(io.BytesIO(data), len(data), dataset_digest(data))
+    zeroed = bytes(PREAMBLE_LENGTH) + data[PREAMBLE_LENGTH:]
+    return ParsedInstance(data=zeroed, header=header)
+
+
+def parse_part10_file(path: Path) -> ParsedFile:
+    """Check a received Part-10 file on disk, as `parse_part10`, without loading its pixels.
+
+    The file's preamble must already be zeroed (the caller wrote it); its SHA-256 is taken in
+    the same pass as the data set's.
+
+    Raises
+    ------
+    InvalidDicom
+        As `parse_part10`.
+    """
+    with path.open("rb") as fp:
+        whole, dataset, size = _digests(fp)
+        fp.seek(0)
+        header = _parse(fp, size, dataset)
+    return ParsedFile(header=header, sha256=whole, size_bytes=size)
+
+
+def _digests(fp: BinaryIO) -> tuple[str, str, int]:
+    """SHA-256 of the whole file and of its data set (after the meta group), and its size."""
+    whole = hashlib.sha256()
+    first = fp.read(_HASH_CHUNK)
+    whole.update(first)
+    fp.seek(0, io.SEEK_END)
+    total = fp.tell()
+    fp.seek(len(first))
+    start = dataset_offset(first, total)
+    dataset = hashlib.sha256(first[PREAMBLE_LENGTH if start is None else start :])
+    size = len(first)
+    while chunk := fp.read(_HASH_CHUNK):
+        whole.update(chunk)
+        dataset.update(chunk)
+        size += len(chunk)
+    return whole.hexdigest(), dataset.hexdigest(), size
+
+
+def _parse(fp: BinaryIO, size: int, dataset_sha256: str) -> InstanceHeader:
+    head = fp.read(PREAMBLE_LENGTH + 4)
+    if len(head) < PREAMBLE_LENGTH + 4 or head[PREAMBLE_LENGTH:] != b"DICM":
+        raise InvalidDicom("not a DICOM Part-10 file: no 'DICM' marker after the 128-byte preamble")
+    fp.seek(0)
+    try:
+        ds: Dataset = pydicom.dcmread(fp, force=False, stop_before_pixels=True)
+    except InvalidDicomError as exc:
+        raise InvalidDicom(f"not a readable DICOM file: {exc}") from None
+    except Exception as exc:  # pydicom raises many kinds on damaged input
+        raise InvalidDicom(f"the DICOM file is damaged or truncated: {exc}") from None
+    tsyntax_text = _text(ds.file_meta, "TransferSyntaxUID")
+    if tsyntax_text is None:
+        raise InvalidDicom("the file meta information has no Transfer Syntax UID")
+    tsyntax = UID(tsyntax_text)
+    if tsyntax.is_deflated or not tsyntax.is_transfer_syntax:
+        # The raw stream is not walkable: decode it whole (rare: deflate, private syntaxes).
+        fp.seek(0)
+        whole, pixel = _read_whole(fp)
+        ds = whole
+    else:
+        trailing: list[RawDataElement] = []
+        pixel = _walk_tail(fp, size, tsyntax, trailing)
+        for raw in trailing:  # after the pixels (trailing padding, signatures): in the metadata
+            ds[raw.tag] = raw
+    try:
+        _check_pixel_data(ds, pixel, tsyntax)
+    except InvalidDicom:
+        raise
+    except Exception as exc:
+        raise InvalidDicom(f"the DICOM data set is damaged or truncated: {exc}") from None
+    missing = [
+        k
+        for k in ("SOPInstanceUID", "SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID")
+        if not _text(ds, k)
+    ]
+    if missing:
+        raise InvalidDicom(f"required attribute missing or empty: {', '.join(missing)}")
+    correct_character_set(ds)
+    metadata = _metadata(ds, pixel)
+    return InstanceHeader(
+        sop_instance_uid=_text(ds, "SOPInstanceUID") or "",
+        sop_class_uid=_text(ds, "SOPClassUID") or "",
+        transfer_syntax_uid=tsyntax_text,
+        study_instance_uid=_text(ds, "StudyInstanceUID") or "",
+        series_instance_uid=_text(ds, "SeriesInstanceUID") or "",
+        patient_id=_text(ds, "PatientID") or "",
+        patient_name=_text(ds, "PatientName"),
+        patient_birth_date=_text(ds, "PatientBirthDate"),
+        patient_sex=_text(ds, "PatientSex"),
+        accession_number=_text(ds, "AccessionNumber"),
+        study_date=_text(ds, "StudyDate"),
+        study_time=_text(ds, "StudyTime"),
+        study_description=_text(ds, "StudyDescription"),
+        referring_physician=_text(ds, "ReferringPhysicianName"),
+        modality=_text(ds, "Modality"),
+        series_number=_int(ds, "SeriesNumber"),
+        series_description=_text(ds, "SeriesDescription"),
+        body_part=_text(ds, "BodyPartExamined"),
+        instance_number=_int(ds, "InstanceNumber"),
+        dataset_sha256=dataset_sha256,
+        metadata_zlib=metadata,
+    )
+
+
+def _read_whole(fp: BinaryIO) -> tuple[Dataset, _Pixels | None]:
+    try:
+        ds = pydicom.dcmread(fp, force=False)
+    except Exception as exc:
+        raise InvalidDicom(f"the DICOM file is damaged or truncated: {exc}") from None
+    for tag in sorted(_PIXEL_TAGS & {int(t) for t in ds.keys()}):  # noqa: SIM118 - tags only
+        element = ds[tag]
+        pixels = _Pixels(
+            tag=tag,
+            vr=str(element.VR),
+            length=len(element.value or b""),
+            encapsulated=bool(getattr(element, "is_undefined_length", False)),
+            inline=bytes(element.value)
+            if len(element.value or b"") <= BULK_DATA_THRESHOLD
+            else None,
+        )
+        del ds[tag]
+        return ds, pixels
+    return ds, None
+
+
+def _walk_tail(
+    fp: BinaryIO, size: int, tsyntax: UID, trailing: list[RawDataElement]
+) -> _Pixels | None:
+    """Walk the pixel data element and anything after it without decoding.
+
+    pydicom stopped before the pixel data (or at the end of the data set); from there each
+    element header is read and its value skipped. Returns the pixel element found, if any.
+
+    Raises
+    ------
+    InvalidDicom
+        An element runs past the end of the file, or the file ends inside an element header.
+    """
+    start = fp.tell()
+    if start >= size:
+        # No pixel data: walk the whole data set, pydicom may have stopped at a cut header.
+        return _ends_cleanly_from(fp, _dataset_start(fp, size), size, tsyntax, None)
+    endian = "<" if tsyntax.is_little_endian else ">"
+    implicit = tsyntax.is_implicit_VR
+    fp.seek(start)
+    header = fp.read(8)
+    if len(header) < 8:
+        raise InvalidDicom("the DICOM file is truncated: its last data element is cut short")
+    group, elem = struct.unpack(endian + "HH", header[:4])
+    tag = group << 16 | elem
+    if tag not in _PIXEL_TAGS:
+        # pydicom stopped early: something it could not read (a cut element header).
+        return _ends_cleanly_from(fp, start, size, tsyntax, None)
+    if implicit:
+        vr = ""  # implicit: decided from the image attributes, as pydicom does
+        (length,) = struct.unpack(endian + "L", header[4:8])
+        value_at = start + 8
+    elif not header[4:6].isalpha():
+        # Explicit VR syntax, but the pixel element written implicitly (pydicom reads it too).
+        vr = ""  # implicit: decided from the image attributes, as pydicom does
+        (length,) = struct.unpack(endian + "L", header[4:8])
+        value_at = start + 8
+    else:
+        vr_bytes = header[4:6]
+        vr = vr_bytes.decode("ascii", "replace")
+        if vr_bytes in _LONG_VRS:
+            more = fp.read(4)
+            if len(more) < 4:
+                raise InvalidDicom("the DICOM file is truncated in its pixel data header")
+            (length,) = struct.unpack(endian + "L", more)
+            value_at = start + 12
+        else:
+            (length,) = struct.unpack(endian + "H", header[6:8])
+            value_at = start + 8
+    if length == _UNDEFINED:
+        end = _skip_fragments(fp, value_at, size, endian)
+        # The value, as pydicom reads it, ends before the sequence delimiter item (8 bytes).
+        pixels = _Pixels(tag=tag, vr=vr, length=end - 8 - value_at, encapsulated=True)
+    else:
+        end = value_at + length
+        if end > size:
+            raise InvalidDicom(
+                f"pixel data is truncated: {size - value_at} bytes where its element "
+                f"header says {length}"
+            )
+        pixels = _Pixels(tag=tag, vr=vr, length=length, encapsulated=False)
+    if pixels.length <= BULK_DATA_THRESHOLD:
+        fp.seek(value_at)
+        pixels = dataclasses.replace(pixels, inline=fp.read(pixels.length))
+    return _ends_cleanly_from(fp, end, size, tsyntax, pixels, trailing)
+
+
+def _skip_fragments(fp: BinaryIO, at: int, size: int, endian: str) -> int:
+    """Where an encapsulated pixel data value ends (after its sequence delimiter)."""
+    while True:
+        fp.seek(at)
+        header = fp.read(8)
+        if len(header) < 8:
+            raise InvalidDicom("the DICOM file is truncated inside its compressed pixel data")
+        group, elem, length = struct.unpack(endian + "HHL", header)
+        tag = group << 16 | elem
+        at += 8
+        if tag == _SEQUENCE_END:
+            return at
+        if tag != _ITEM or length == _UNDEFINED:
+            raise InvalidDicom("the compressed pixel data is malformed: expected an item")
+        at += length
+        if at > size:
+            raise InvalidDicom("the DICOM file is truncated inside its compressed pixel data")
+
+
+def _ends_cleanly_from(
+    fp: BinaryIO,
+    at: int,
+    size: int,
+    tsyntax: UID,
+    pixels: _Pixels | None,
+    trailing: list[RawDataElement] | None = None,
+) -> _Pixels | None:
+    """Walk the raw elements from ``at``: the last complete one must end at the end of file.
+
+    Elements found are appended to ``trailing`` when it is given (those after the pixels).
+
+    pydicom stops quietly at an element header cut short; comparing where the last complete
+    element ends with the file's length catches that cut.
+    """
+    fp.seek(at)
+    end = at
+    for raw in data_element_generator(fp, tsyntax.is_implicit_VR, tsyntax.is_little_endian):
+        end = fp.tell()
+        if trailing is not None and isinstance(raw, RawDataElement):
+            trailing.append(raw)
+    if end != size:
+        raise InvalidDicom("the DICOM file is truncated: its last data element is cut short")
+    return pixels
+
+
+def _check_pixel_data(ds: Dataset, pixels: _Pixels | None, tsyntax: UID) -> None:
+    """A truncated native pixel data element is refused; compressed data is kept as sent."""
+    if pixels is None:
+        if "Rows" in ds and "Columns" in ds:
+            # A file cut at an element boundary reads as a valid data set without its pixels.
+            raise InvalidDicom("the DICOM file is truncated: it has image attributes, no pixels")
+        return
+    if pixels.tag != 0x7FE00010 or pixels.encapsulated or tsyntax.is_compressed:
+        return
+    try:
+        expected = get_expected_length(ds, unit="bytes")
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return  # incomplete image attributes: kept as received, the viewer will say so
+    if not isinstance(expected, int):
+        return  # an unreadable Number of Frames ('1A'): the length cannot be checked
+    # Odd lengths are padded to even on the wire.
+    if pixels.length < expected:
+        raise InvalidDicom(
+            f"pixel data is truncated: {pixels.length} bytes where the image attributes "
+            f"need {expected}"
+        )
+
+
+def correct_character_set(ds: Dataset) -> str | None:
+    """Decode text labelled Latin-1 (or not labelled) that is really UTF-8 or GBK.
+
+    Workstations in China often write GBK (or UTF-8) without saying so, or label it
+    ``ISO_IR 100``; some write ``ISO 2022 IR 58`` text without its escape sequences.
+    When every top-level text value with bytes above 0x7F decodes as UTF-8,
+    or else as GB18030 (a superset of GBK), and the result holds Chinese characters, the data
+    set in memory is relabelled so the index gets the right names. The stored file is never
+    changed. Returns the character set used, or None when the label was kept.
+    """
+    declared = ds.get_item("SpecificCharacterSet")
+    label = ""
+    if declared is not None:
+        raw = declared.value
+        text = raw.decode("ascii", "replace") if isinstance(raw, bytes) else str(raw or "")
+        label = text.strip().strip("\\").strip()
+    # ISO 2022 IR 58 text must switch to GB2312 with an escape sequence; some writers
+    # (pydicom among them) leave it out, and the bytes then read as Latin-1.
+    without_escapes = "ISO 2022 IR 58" in label
+    if label not in _LATIN_LABELS and not without_escapes:
+        return None
+    values: list[bytes] = []
+    # Tags, not elements: iterating the data set would decode them under the old label.
+    for tag in list(ds.keys()):
+        item = ds.get_item(tag)
+        if (
+            isinstance(item, RawDataElement)
+            and item.VR in _TEXT_VRS
+            and item.value
+            and any(b > 0x7F for b in item.value)
+        ):
+            values.append(bytes(item.value))
+    if not values or (without_escapes and any(b"\x1b" in v for v in values)):
+        return None
+    for codec, term in (("utf-8", "ISO_IR 192"), ("gb18030", "GB18030")):
+        if codec == "gb18030" and not all(_paired_high_bytes(v) for v in values):
+            # Latin-1 accents stand alone ("Jérôme"); GBK characters are pairs of high bytes.
+            continue
+        try:
+            decoded = [v.decode(codec) for v in values]
+        except UnicodeDecodeError:
+            continue
+        if any(_CJK.search(d) for d in decoded):
+            ds.SpecificCharacterSet = term
+            # pydicom decodes what it read with the encoding it read it under: change that too.
+            implicit, little = ds.original_encoding
+            if implicit is not None and little is not None:
+                ds.set_original_encoding(implicit, little, convert_encodings(term))
+            return term
+    return None
+
+
+def _paired_high_bytes(value: bytes) -> bool:
+    """Whether every run of bytes above 0x7F has an even length (as GB2312/GBK text has)."""
+    return all(len(run) % 2 == 0 for run in _HIGH_RUNS.findall(value))
+
+
+#: Values longer than this are left out of the metadata and referenced as bulk data.
+BULK_DATA_THRESHOLD = 1024
+#: Placeholder scheme for bulk data in stored metadata; DICOMweb turns it into a BulkDataURI
+#: under the public base URL when it serves the metadata.
+BULK_PREFIX = "bulk:"
+
+
+def metadata_json(ds: Dataset) -> bytes | None:
+    """The data set as DICOM JSON (PS3.18 F.2) without bulk data, zlib-compressed.
+
+    Large values become ``{"BulkDataURI": "bulk:GGGGEEEE"}`` placeholders. None when pydicom
+    cannot express a value in JSON (the instance is still stored; metadata is then read
+    from the object on demand).
+    """
+
+    def bulk(element: DataElement) -> str:
+        return f"{BULK_PREFIX}{element.tag:08X}"
+
+    try:
+        as_json = ds.to_json_dict(
+            bulk_data_threshold=BULK_DATA_THRESHOLD, bulk_data_element_handler=bulk
+        )
+    except Exception:  # a value pydicom reads but cannot encode as JSON
+        return None
+    return zlib.compress(json.dumps(as_json, ensure_ascii=False).encode(), 6)
+
+
+def _metadata(ds: Dataset, pixels: _Pixels | None) -> bytes | None:
+    """`metadata_json` of a header read without its pixels, the pixels as a placeholder.
+
+    Raises
+    ------
+    InvalidDicom
+        A value cannot be decoded at all (a damaged data set).
+    """
+
+    def bulk(element: DataElement) -> str:
+        return f"{BULK_PREFIX}{element.tag:08X}"
+
+    try:
+        as_json = ds.to_json_dict(
+            bulk_data_threshold=BULK_DATA_THRESHOLD, bulk_data_element_handler=bulk
+        )
+    except Exception:
+        # A value pydicom reads but cannot say in JSON (an IS of '1A'): tolerant, that element
+        # is left out of the metadata and the rest kept.
+        as_json = {}
+        for tag in ds.keys():  # noqa: SIM118 - one element at a time, each may fail
+            try:
+                as_json[f"{int(tag):08X}"] = ds[tag].to_json_dict(bulk, BULK_DATA_THRESHOLD)
+            except Exception:  # noqa: S112 - the element stays in the file, only not in JSON
+                continue
+    if pixels is not None:
+        vr = pixels.vr
+        if vr not in ("OB", "OW", "OF", "OD", "UN"):
+            vr = _implicit_pixel_vr(ds, pixels)
+        key = f"{pixels.tag:08X}"
+        if pixels.inline is not None:
+            as_json[key] = {"vr": vr, "InlineBinary": base64.b64encode(pixels.inline).decode()}
+        else:
+            as_json[key] = {"vr": vr, "BulkDataURI": f"{BULK_PREFIX}{key}"}
+    text = json.dumps(as_json, ensure_ascii=False)
+    if "\\u001b" in text:
+        text = _ISO2022_ESCAPE_JSON.sub("", text)
+    return zlib.compress(text.encode(), 6)
+
+
+def _implicit_pixel_vr(ds: Dataset, pixels: _Pixels) -> str:
+    """The VR of pixel data written without one: OW (PS3.5 A.1), as pydicom reads it."""
+    return {0x7FE00008: "OF", 0x7FE00009: "OD"}.get(pixels.tag, "OW")
+
+
+def dataset_offset(data: bytes, size: int | None = None) -> int | None:
+    """Where the data set starts, from the meta group length; None when it has none.
+
+    ``data`` holds at least the file's first 144 bytes; ``size`` is the whole file's length
+    when ``data`` is only its beginning.
+    """
+    meta_length_offset = PREAMBLE_LENGTH + 4 + 8  # (0002,0000) UL, explicit VR: tag VR len
+    group_length = int.from_bytes(data[meta_length_offset : meta_length_offset + 4], "little")
+    start = meta_length_offset + 4 + group_length
+    total = len(data) if size is None else size
+    if data[PREAMBLE_LENGTH + 4 : PREAMBLE_LENGTH + 8] != b"\x02\x00\x00\x00" or start > total:
+        return None
+    return start
+
+
+def _dataset_start(fp: BinaryIO, size: int) -> int:
+    fp.seek(0)
+    head = fp.read(PREAMBLE_LENGTH + 16)
+    start = dataset_offset(head, size)
+    return PREAMBLE_LENGTH + 4 if start is None else start
+
+
+def dataset_digest(data: bytes) -> str:
+    """SHA-256 of the data set after the file meta group, so a new meta header is no change."""
+    start = dataset_offset(data)
+    return hashlib.sha256(data[PREAMBLE_LENGTH if start is None else start :]).hexdigest()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Identity:
+    study_instance_uid: str
+    sop_instance_uid: str
+
+
+def instance_identity(source: bytes | Path) -> Identity | None:
+    """The study and SOP Instance UIDs of a Part-10 file, from its header only; None when it is
+    not a DICOM instance (no preamble and meta, a DICOMDIR, no UIDs)."""
+    try:
+        ds = pydicom.dcmread(
+            io.BytesIO(source) if isinstance(source, bytes) else source,
+            stop_before_pixels=True,
+            specific_tags=["StudyInstanceUID", "SOPInstanceUID", "SOPClassUID"],
+        )
+    except OSError:
+        raise  # unreadable, which is not the same as "not DICOM"
+    except Exception:  # not DICOM, or too broken for pydicom's header reader
+        return None
+    meta_class = str(getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID", ""))
+    study = str(ds.get("StudyInstanceUID", "") or "").strip()
+    sop = str(ds.get("SOPInstanceUID", "") or "").strip()
+    if meta_class == DICOMDIR_SOP_CLASS or not study or not sop:
+        return None
+    return Identity(study_instance_uid=study, sop_instance_uid=sop)

@@ -1,0 +1,41 @@
+"""The service's domain errors, turned into problem+json or DICOM statuses at each edge."""
+
+
+class ServiceError(Exception):
+    """Base of the errors a caller can act on; the message is written for a person."""
+
+
+class InvalidDicom(ServiceError):
+    """The bytes are not a DICOM instance we can store (not DICOM, truncated, missing UID)."""
+
+
+class UnknownSender(ServiceError):
+    """The calling AE title or the user belongs to no facility that may send studies."""
+
+
+class DuplicateConflict(ServiceError):
+    """Same SOP Instance UID as a stored instance, with other content: refused."""
+
+
+class Unauthorized(ServiceError):
+    """No valid credentials came with the request."""
+
+
+class Forbidden(ServiceError):
+    """The caller is known but may not do this."""
+
+
+class NotFound(ServiceError):
+    """Nothing by that name in the caller's scope."""
+
+
+class BadRequest(ServiceError):
+    """The request itself is malformed; the message says what to fix."""
+
+
+class NotAcceptable(ServiceError):
+    """None of the representations the client accepts can be produced."""
+
+
+class ConfigError(ServiceError):
+    """A configuration or network file is invalid."""

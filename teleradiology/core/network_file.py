@@ -1,0 +1,378 @@
+"""The network file: facilities and users in TOML, checked before anything is written."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from storage.records import (
+    Destination,
+    DutyShift,
+    FacilitySpec,
+    NetworkPolicy,
+    Priority,
+    Role,
+    RouteSpec,
+    Specialty,
+    Tier,
+    UserSpec,
+)
+from teleradiology.core.dicom import AE_TITLE
+from teleradiology.core.errors import ConfigError
+from teleradiology.core.passwords import hash_password
+
+#: Which tier may stand directly under which.
+_PARENT_TIER = {
+    Tier.VILLAGE: {Tier.TOWNSHIP, Tier.COUNTY},
+    Tier.TOWNSHIP: {Tier.COUNTY},
+    Tier.COUNTY: {Tier.CITY},
+    Tier.CITY: set(),
+}
+
+
+def _str(entry: Mapping[str, Any], key: str, where: str, *, required: bool = True) -> str | None:
+    value = entry.get(key)
+    if value is None:
+        if required:
+            raise ConfigError(f"{where}: '{key}' is missing")
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: '{key}' must be non-empty text")
+    return value.strip()
+
+
+def parse_network(text: str) -> tuple[list[FacilitySpec], list[UserSpec]]:
+    """Check a network TOML document and return its facilities (parents first) and users.
+
+    Raises
+    ------
+    ConfigError
+        The message names the entry and the value that is wrong.
+    """
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"the network file is not valid TOML: {exc}") from None
+    unknown = set(doc) - {"facility", "user"}
+    if unknown:
+        raise ConfigError(f"unknown sections in the network file: {', '.join(sorted(unknown))}")
+    facilities = [_facility(e, i) for i, e in enumerate(_tables(doc, "facility"))]
+    by_code: dict[str, FacilitySpec] = {}
+    for f in facilities:
+        if f.code in by_code:
+            raise ConfigError(f"facility code {f.code} appears twice")
+        by_code[f.code] = f
+    seen_ae: dict[str, str] = {}
+    for f in facilities:
+        for ae in f.ae_titles:
+            if ae in seen_ae:
+                raise ConfigError(f"AE title {ae} is used by {seen_ae[ae]} and {f.code}")
+            seen_ae[ae] = f.code
+        if f.parent is not None and f.parent not in by_code:
+            # The parent may already be in the database: checked when importing.
+            continue
+        if f.parent is not None:
+            parent = by_code[f.parent]
+            if parent.tier not in _PARENT_TIER[f.tier]:
+                raise ConfigError(
+                    f"facility {f.code} ({f.tier}) cannot stand under {parent.code} ({parent.tier})"
+                )
+    users = [_user(e, i) for i, e in enumerate(_tables(doc, "user"))]
+    names = [u.username for u in users]
+    if len(set(names)) != len(names):
+        raise ConfigError("a username appears twice")
+    return _parents_first(facilities), users
+
+
+def _tables(doc: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    value = doc.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(e, dict) for e in value):
+        raise ConfigError(f"'{key}' must be a list of tables ([[{key}]])")
+    return value
+
+
+def _facility(entry: Mapping[str, Any], i: int) -> FacilitySpec:
+    where = f"facility #{i + 1}"
+    code = _str(entry, "code", where)
+    assert code is not None
+    where = f"facility {code}"
+    name = _str(entry, "name", where)
+    tier_text = _str(entry, "tier", where)
+    try:
+        tier = Tier(tier_text or "")
+    except ValueError:
+        allowed = ", ".join(t.value for t in Tier)
+        raise ConfigError(f"{where}: tier {tier_text!r} is not one of {allowed}") from None
+    parent = _str(entry, "parent", where, required=False)
+    if tier is not Tier.CITY and parent is None and tier is not Tier.COUNTY:
+        raise ConfigError(f"{where}: a {tier} facility needs a 'parent'")
+    ae_titles = entry.get("ae_titles", [])
+    if not isinstance(ae_titles, list) or not all(isinstance(a, str) for a in ae_titles):
+        raise ConfigError(f"{where}: 'ae_titles' must be a list of text")
+    for ae in ae_titles:
+        if not AE_TITLE.match(ae) or ae != ae.strip():
+            raise ConfigError(f"{where}: AE title {ae!r} must be 1 to 16 characters, no spaces")
+    unknown = set(entry) - {
+        "code",
+        "name",
+        "tier",
+        "parent",
+        "ae_titles",
+        "policy",
+        "route",
+        "report_destination",
+    }
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+    routes = entry.get("route")
+    if routes is not None and (
+        not isinstance(routes, list) or not all(isinstance(r, dict) for r in routes)
+    ):
+        raise ConfigError(f"{where}: 'route' must be a list of tables ([[facility.route]])")
+    return FacilitySpec(
+        code=code,
+        name=name or code,
+        tier=tier,
+        parent=parent,
+        ae_titles=tuple(ae_titles),
+        policy=_policy(entry["policy"], where) if "policy" in entry else None,
+        routes=tuple(_route(r, where) for r in routes) if routes is not None else None,
+        report_destination=(
+            _destination(entry["report_destination"], where)
+            if "report_destination" in entry
+            else None
+        ),
+    )
+
+
+#: Priority names in the file: the clinic's words and the UPS names.
+_PRIORITY_WORDS = {
+    "urgent": Priority.HIGH,
+    "high": Priority.HIGH,
+    "routine": Priority.MEDIUM,
+    "medium": Priority.MEDIUM,
+    "low": Priority.LOW,
+}
+
+
+def _minutes(value: Any, where: str) -> timedelta:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"{where}: minutes must be a positive number, got {value!r}")
+    return timedelta(minutes=value)
+
+
+def _policy(entry: Any, where: str) -> NetworkPolicy:
+    where = f"{where}: policy"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} must be a table")
+    unknown = set(entry) - {"timezone", "deadline_minutes", "critical_ack_minutes", "at_risk_share"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+    default = NetworkPolicy()
+    deadlines = dict(default.deadlines)
+    stemi = default.stemi_deadline
+    raw = entry.get("deadline_minutes", {})
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: deadline_minutes must be a table")
+    for key, value in raw.items():
+        if key == "stemi":
+            stemi = _minutes(value, f"{where}: deadline_minutes.stemi")
+        elif key in _PRIORITY_WORDS:
+            deadlines[_PRIORITY_WORDS[key]] = _minutes(value, f"{where}: deadline_minutes.{key}")
+        else:
+            allowed = ", ".join([*_PRIORITY_WORDS, "stemi"])
+            raise ConfigError(f"{where}: deadline_minutes.{key}: use one of {allowed}")
+    timezone = entry.get("timezone", default.timezone)
+    try:
+        ZoneInfo(str(timezone))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}: timezone {timezone!r} is not an IANA time zone") from None
+    share = entry.get("at_risk_share", default.at_risk_share)
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share < 1:
+        raise ConfigError(f"{where}: at_risk_share must be at least 0 and below 1")
+    return NetworkPolicy(
+        deadlines=deadlines,
+        stemi_deadline=stemi,
+        critical_ack=(
+            _minutes(entry["critical_ack_minutes"], f"{where}: critical_ack_minutes")
+            if "critical_ack_minutes" in entry
+            else default.critical_ack
+        ),
+        at_risk_share=float(share),
+        timezone=str(timezone),
+    )
+
+
+def _route(entry: Mapping[str, Any], where: str) -> RouteSpec:
+    where = f"{where}: route"
+    unknown = set(entry) - {
+        "modality",
+        "specialty",
+        "priority",
+        "first_read",
+        "escalation",
+        "deadline_minutes",
+    }
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+    first = _str(entry, "first_read", where)
+    assert first is not None
+    specialty_text = _str(entry, "specialty", where, required=False)
+    priority_text = _str(entry, "priority", where, required=False)
+    try:
+        specialty = Specialty(specialty_text) if specialty_text else None
+    except ValueError:
+        raise ConfigError(
+            f"{where}: specialty {specialty_text!r} is not radiology or ecg"
+        ) from None
+    if priority_text is not None and priority_text not in _PRIORITY_WORDS:
+        raise ConfigError(f"{where}: priority {priority_text!r} is not urgent, routine or low")
+    modality = _str(entry, "modality", where, required=False)
+    return RouteSpec(
+        modality=modality.upper() if modality else None,
+        specialty=specialty,
+        priority=_PRIORITY_WORDS[priority_text] if priority_text else None,
+        first_read=first,
+        escalation=_str(entry, "escalation", where, required=False),
+        deadline=(
+            _minutes(entry["deadline_minutes"], f"{where}: deadline_minutes")
+            if "deadline_minutes" in entry
+            else None
+        ),
+    )
+
+
+def _destination(entry: Any, where: str) -> Destination:
+    where = f"{where}: report_destination"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} must be a table {{ ae_title, host, port }}")
+    ae = _str(entry, "ae_title", where)
+    host = _str(entry, "host", where)
+    port = entry.get("port")
+    if ae is None or not AE_TITLE.match(ae):
+        raise ConfigError(f"{where}: ae_title must be 1 to 16 characters, no backslash")
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ConfigError(f"{where}: port must be a TCP port (1 to 65535), got {port!r}")
+    return Destination(ae_title=ae, host=host or "", port=port)
+
+
+_DAYS = {"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}
+_CLOCK = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
+
+
+def _clock(text: Any, where: str) -> time:
+    match = _CLOCK.match(text) if isinstance(text, str) else None
+    if match is None or (match.group(1) == "24" and match.group(2) != "00"):
+        raise ConfigError(f"{where}: {text!r} is not a time of day like '08:00' or '24:00'")
+    hour, minute = int(match.group(1)), int(match.group(2))
+    return time.max if hour == 24 else time(hour, minute)
+
+
+def _duty(raw: Any, where: str) -> tuple[DutyShift, ...]:
+    where = f"{where}: duty"
+    if not isinstance(raw, list) or not all(isinstance(d, dict) for d in raw):
+        raise ConfigError(f"{where} must be a list of {{ days, from, until }} tables")
+    shifts = []
+    for d in raw:
+        days = d.get("days", list(_DAYS))
+        if not isinstance(days, list) or not all(isinstance(x, str) for x in days):
+            raise ConfigError(f'{where}: days must be a list like ["mon", "tue"]')
+        try:
+            weekdays = frozenset(_DAYS[x.lower()[:3]] for x in days)
+        except KeyError:
+            raise ConfigError(f"{where}: days must be among {', '.join(_DAYS)}") from None
+        shifts.append(
+            DutyShift(
+                weekdays=weekdays,
+                starts=_clock(d.get("from"), where),
+                ends=_clock(d.get("until"), where),
+            )
+        )
+    return tuple(shifts)
+
+
+def _user(entry: Mapping[str, Any], i: int) -> UserSpec:
+    where = f"user #{i + 1}"
+    username = _str(entry, "username", where)
+    assert username is not None
+    where = f"user {username}"
+    role_text = _str(entry, "role", where)
+    try:
+        role = Role(role_text or "")
+    except ValueError:
+        allowed = ", ".join(r.value for r in Role)
+        raise ConfigError(f"{where}: role {role_text!r} is not one of {allowed}") from None
+    raw = entry.get("specialties", [])
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: 'specialties' must be a list")
+    try:
+        specialties = tuple(Specialty(s) for s in raw)
+    except ValueError:
+        allowed = ", ".join(s.value for s in Specialty)
+        raise ConfigError(f"{where}: specialties must be among {allowed}") from None
+    if role is Role.READER and not specialties:
+        raise ConfigError(f"{where}: a reader needs at least one specialty")
+    if role is not Role.READER and specialties:
+        raise ConfigError(f"{where}: only readers have specialties")
+    password = entry.get("password")
+    if password is not None and not isinstance(password, str):
+        raise ConfigError(f"{where}: 'password' must be text")
+    try:
+        password_hash = hash_password(password) if password else None
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    duty = _duty(entry["duty"], where) if "duty" in entry else None
+    return UserSpec(
+        duty=duty,
+        username=username,
+        display_name=_str(entry, "display_name", where, required=False) or username,
+        role=role,
+        facility=_str(entry, "facility", where) or "",
+        specialties=specialties,
+        password_hash=password_hash,
+    )
+
+
+def _parents_first(facilities: list[FacilitySpec]) -> list[FacilitySpec]:
+    codes = {f.code for f in facilities}
+    ordered: list[FacilitySpec] = []
+    placed: set[str] = set()
+    pending = list(facilities)
+    while pending:
+        ready = [
+            f for f in pending if f.parent is None or f.parent in placed or f.parent not in codes
+        ]
+        if not ready:
+            raise ConfigError(f"facilities form a cycle: {', '.join(f.code for f in pending)}")
+        for f in ready:
+            ordered.append(f)
+            placed.add(f.code)
+        pending = [f for f in pending if f.code not in placed]
+    return ordered
+
+
+# The same tables as JSON, for the administrators' API (where names a field for the message).
+def parse_policy(entry: Any) -> NetworkPolicy:
+    """A ``policy`` table: deadlines per priority and STEMI, critical-result window."""
+    return _policy(entry, "body")
+
+
+def parse_routes(entries: Any) -> tuple[RouteSpec, ...]:
+    """A list of ``route`` tables (empty: the defaults, county above and city above)."""
+    if not isinstance(entries, list) or not all(isinstance(r, dict) for r in entries):
+        raise ConfigError("body: 'routes' must be a list of route objects")
+    return tuple(_route(r, "body") for r in entries)
+
+
+def parse_duty(entries: Any) -> tuple[DutyShift, ...]:
+    """A list of ``{days, from, until}`` shifts (empty: always on duty)."""
+    return _duty(entries, "body")
+
+
+def parse_destination(entry: Any) -> Destination:
+    """A ``report_destination`` table: the clinic workstation's DICOM node."""
+    return _destination(entry, "body")

@@ -1,0 +1,24 @@
+"""The DICOM status codes the service answers with (PS3.4 and PS3.7), one name per outcome."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class StoreStatus(IntEnum):
+    """C-STORE response statuses (PS3.4 B.2.3 and PS3.7 C), one per outcome."""
+
+    SUCCESS = 0x0000
+    #: Failure: the SOP Instance UID is stored with other content (the first copy is kept).
+    DUPLICATE_SOP_INSTANCE = 0x0111
+    #: Failure: the calling AE title belongs to no facility.
+    NOT_AUTHORIZED = 0x0124
+    #: Failure: the archive could not make the instance durable (disk, database).
+    OUT_OF_RESOURCES = 0xA700
+    #: Failure: the data set is not of the study named, or its UIDs do not fit the index.
+    DATA_SET_DOES_NOT_MATCH_SOP_CLASS = 0xA900
+    #: Failure: not DICOM, truncated, damaged, or an identifying UID missing.
+    CANNOT_UNDERSTAND = 0xC000
+    #: Warning: stored, but the index holds other values than the file (patient data that
+    #: differs from the study's is indexed under the study's patient and recorded).
+    COERCION_OF_DATA_ELEMENTS = 0xB000

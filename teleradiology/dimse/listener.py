@@ -1,0 +1,446 @@
+"""The DICOM DIMSE listener: C-ECHO and C-STORE from workstations, on pynetdicom.
+
+pynetdicom runs each association in a thread; the handlers only hand the received bytes to
+the event loop and return a named PS3.4 status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from pathlib import Path
+from tempfile import NamedTemporaryFile
+from typing import Any, Protocol, runtime_checkable
+
+from prometheus_client import Counter
+from pydicom.dataset import Dataset
+from pynetdicom import AE, AllStoragePresentationContexts, _config, dimse_messages, evt
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from pynetdicom.transport import AssociationServer, ThreadedAssociationServer
+
+from storage.records import ReceivedVia
+from teleradiology.core.errors import DuplicateConflict, InvalidDicom
+from teleradiology.core.statuses import StoreStatus
+from teleradiology.services.intake import Ingestor, Stored, StudyMismatch
+
+log = logging.getLogger(__name__)
+
+DIMSE_STORES = Counter(
+    "telemed_dimse_stores",
+    "C-STORE requests answered, by status",
+    ["status"],
+)
+
+#: Longer than any AE title can be: with no facility configured, no calling AE matches.
+_NO_AE = "<no AE configured>"
+
+
+class _NoDelayServer(ThreadedAssociationServer):
+    """Accepted sockets get TCP_NODELAY: Nagle with delayed ACKs stalls every C-STORE ~40 ms."""
+
+    #: SO_REUSEPORT: several listener processes share the port, the kernel spreads the
+    #: associations over them (pynetdicom holds the GIL: one process is one core).
+    reuse_port = False
+    #: A listening socket shared with other processes (`--dicom-processes`), used instead of
+    #: binding one: every process accepts from it, and the one that is free first takes the
+    #: association, so busy processes (holding their GIL) leave new work to idle ones.
+    shared_socket: socket.socket | None = None
+
+    def server_bind(self) -> None:
+        if self.shared_socket is not None:
+            if self.socket is not None:
+                self.socket.close()
+            self.socket = self.shared_socket
+            # Non-blocking: when another process wins the race for a connection, accept()
+            # fails at once (socketserver ignores it) instead of waiting for the next one.
+            self.socket.setblocking(False)
+            self.server_address = self.socket.getsockname()
+            return
+        if self.reuse_port and self.socket is not None:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+
+    def server_activate(self) -> None:
+        if self.shared_socket is None:  # a shared socket is listening already
+            super().server_activate()
+
+    #: On a shared socket, a process holding associations waits this long per association
+    #: before it accepts the next one, so that a burst of connections (four modalities at
+    #: once) goes to the idle processes: the kernel wakes them all, the first to accept wins.
+    accept_yield_s = 0.01
+
+    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
+        if self.shared_socket is not None:
+            busy = self._held()
+            if busy:
+                time.sleep(min(5 * self.accept_yield_s, busy * self.accept_yield_s))
+        client, address = AssociationServer.get_request(self)
+        with self._held_lock:
+            self._held_count += 1
+        client.setblocking(True)
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return client, address
+
+    def shutdown_request(self, request: Any) -> None:
+        # socketserver calls this exactly once for every accepted connection, when its
+        # association has ended or could not start.
+        with self._held_lock:
+            self._held_count = max(0, self._held_count - 1)
+        super().shutdown_request(request)
+
+    _held_lock = threading.Lock()
+    _held_count = 0
+
+    def _held(self) -> int:
+        with self._held_lock:
+            return self._held_count
+
+
+class _ReusePortServer(_NoDelayServer):
+    reuse_port = True
+
+
+class _KnownCallersAE(AE):
+    """An AE whose accepted calling AE titles are the network's, refreshed while running."""
+
+    known_callers: list[str]
+
+    @property
+    def require_calling_aet(self) -> list[str]:
+        return self.known_callers or [_NO_AE]
+
+    @require_calling_aet.setter
+    def require_calling_aet(self, ae_titles: list[str]) -> None:
+        self.known_callers = list(ae_titles)
+
+
+def _abstract_syntaxes() -> list[str]:
+    """Every storage SOP class (stored as received, any transfer syntax), and Verification."""
+    return [str(c.abstract_syntax) for c in AllStoragePresentationContexts] + [str(Verification)]
+
+
+#: What a listener does with one received Part-10 file from a calling AE: a status and comment.
+StoreHandler = Callable[[str, bytes], Coroutine[Any, Any, tuple["StoreStatus", str | None]]]
+
+
+@runtime_checkable
+class FileStoreHandler(Protocol):
+    """A store handler that also takes received files on disk: the listener then streams each
+    data set to a file in ``spool_dir`` (pynetdicom's chunked mode) instead of memory, and
+    hands over the path; the handler consumes the file."""
+
+    @property
+    def spool_dir(self) -> Path: ...
+
+    def __call__(self, calling: str, data: bytes) -> Awaitable[tuple[StoreStatus, str | None]]: ...
+
+    def store_file(self, calling: str, path: Path) -> Awaitable[tuple[StoreStatus, str | None]]: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class DimseService:
+    """More DIMSE services on the same listener (query/retrieve, ...).
+
+    ``contexts`` are (abstract syntax, transfer syntaxes, SCP role for SCP/SCU role
+    selection or None); ``handlers`` are pynetdicom (event, handler) pairs, called in the
+    association's thread.
+    """
+
+    contexts: Sequence[tuple[str, Sequence[str], bool | None]] = ()
+    handlers: Sequence[tuple[Any, Callable[..., Any]]] = ()
+
+
+class DicomListener:
+    """C-ECHO and C-STORE SCP (plus any further services) for the network's workstations."""
+
+    def __init__(
+        self,
+        *,
+        store: StoreHandler,
+        known_ae_titles: Callable[[], Awaitable[Sequence[str]]],
+        ae_title: str,
+        host: str,
+        port: int,
+        services: Sequence[DimseService] = (),
+        store_timeout_s: float = 120.0,
+        max_associations_per_facility: int | None = None,
+        facility_of_ae: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
+        reuse_port: bool = False,
+        listen_socket: socket.socket | None = None,
+    ) -> None:
+        self._reuse_port = reuse_port
+        self._listen_socket = listen_socket
+        self._store = store
+        self._store_file = store if isinstance(store, FileStoreHandler) else None
+        self._max_per_facility = max_associations_per_facility
+        self._facility_of_ae = facility_of_ae
+        self._ae_facility: dict[str, str] = {}
+        self._active: dict[str, int] = {}
+        self._counted: dict[int, str] = {}
+        self._active_lock = threading.Lock()
+        self._services = services
+        self._known_ae_titles = known_ae_titles
+        self._ae_title = ae_title
+        self._host = host
+        self._port = port
+        self._timeout = store_timeout_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: ThreadedAssociationServer | None = None
+        self._ae = _KnownCallersAE(ae_title=ae_title)
+        self._ae.known_callers = []
+        self._refresher: asyncio.Task[None] | None = None
+
+    @property
+    def port(self) -> int:
+        """The port listened on (the real one when started on port 0)."""
+        if self._server is None:
+            return self._port
+        return int(self._server.server_address[1])
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self.refresh_callers()
+        ae = self._ae
+        ae.maximum_associations = 32
+        ae.maximum_pdu_size = 4 * 1024 * 1024  # big PDUs: fewer trips through pynetdicom
+        ae.network_timeout = 60
+        ae.acse_timeout = 30
+        ae.dimse_timeout = 120
+        for abstract_syntax in _abstract_syntaxes():
+            ae.add_supported_context(abstract_syntax, ALL_TRANSFER_SYNTAXES)
+        handlers: list[Any] = [
+            (evt.EVT_C_STORE, self._on_store),
+            (evt.EVT_C_ECHO, self._on_echo),
+            (evt.EVT_REQUESTED, self._on_requested),
+            (evt.EVT_CONN_CLOSE, self._on_closed),
+        ]
+        if self._store_file is not None:
+            _stream_received_data_sets_to(self._store_file.spool_dir)
+        for service in self._services:
+            for abstract_syntax, transfer_syntaxes, scp_role in service.contexts:
+                if scp_role is None:
+                    ae.add_supported_context(abstract_syntax, list(transfer_syntaxes))
+                else:
+                    ae.add_supported_context(
+                        abstract_syntax, list(transfer_syntaxes), scu_role=False, scp_role=scp_role
+                    )
+            handlers.extend(service.handlers)
+        server_class: type[_NoDelayServer] = (
+            _ReusePortServer if self._reuse_port else _NoDelayServer
+        )
+        if self._listen_socket is not None:
+            shared = self._listen_socket
+            server_class = type("_SharedSocketServer", (_NoDelayServer,), {"shared_socket": shared})
+        server = ae.make_server(
+            (self._host, self._port), evt_handlers=handlers, server_class=server_class
+        )
+        ae._servers.append(server)  # as start_server does: shutdown() removes it again
+        threading.Thread(target=server.serve_forever, name="dicom-listener", daemon=True).start()
+        self._server = server
+        self._refresher = asyncio.create_task(self._refresh_forever())
+        log.info("DICOM listener %s on %s:%s", self._ae_title, self._host, self.port)
+
+    async def refresh_callers(self) -> None:
+        self._ae.require_calling_aet = list(await self._known_ae_titles())
+        if self._facility_of_ae is not None:
+            self._ae_facility = dict(await self._facility_of_ae())
+
+    def _group_of(self, calling: str) -> str:
+        """What the association limit counts by: the facility, else the AE title itself."""
+        return self._ae_facility.get(calling, f"AE {calling}")
+
+    def _on_requested(self, event: evt.Event) -> None:
+        """Refuse an association past the facility's limit: A-ASSOCIATE-RJ, transient,
+        local limit exceeded (the peer retries later). Unknown AEs are refused by
+        negotiation itself (calling AE title not recognised)."""
+        primitive = event.assoc.requestor.primitive
+        calling = str(getattr(primitive, "calling_ae_title", "") or "").strip()
+        if calling not in self._ae.known_callers:
+            return
+        group = self._group_of(calling)
+        with self._active_lock:
+            active = self._active.get(group, 0)
+            if self._max_per_facility is not None and active >= self._max_per_facility:
+                refused = True
+            else:
+                refused = False
+                self._active[group] = active + 1
+                self._counted[id(event.assoc)] = group
+        if refused:
+            log.warning(
+                "association from %s at %s refused: %s already has %d open (the limit)",
+                calling,
+                event.assoc.requestor.address,
+                group,
+                self._max_per_facility,
+            )
+            # As pynetdicom rejects on its own: the reject, then stop the DUL once it is sent.
+            event.assoc.acse.send_reject(0x02, 0x03, 0x02)
+            evt.trigger(event.assoc, evt.EVT_REJECTED, {})
+            event.assoc.kill()
+
+    def _on_closed(self, event: evt.Event) -> None:
+        with self._active_lock:
+            group = self._counted.pop(id(event.assoc), None)
+            if group is not None:
+                self._active[group] = max(0, self._active.get(group, 1) - 1)
+
+    def active_associations(self) -> dict[str, int]:
+        """Open associations per facility (or per AE title outside any facility)."""
+        with self._active_lock:
+            return {k: v for k, v in self._active.items() if v}
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(5)
+            try:
+                await self.refresh_callers()
+            except Exception:
+                log.exception("could not refresh the known AE titles")
+
+    async def stop(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            self._refresher = None
+        if self._server is not None:
+            server, self._server = self._server, None
+            await asyncio.to_thread(server.shutdown)
+
+    def _on_echo(self, event: evt.Event) -> int:
+        return int(StoreStatus.SUCCESS)
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the handlers hand their work to (set by start)."""
+        if self._loop is None:
+            raise RuntimeError("the DICOM listener is not started")
+        return self._loop
+
+    def _on_store(self, event: evt.Event) -> Dataset:
+        calling = event.assoc.requestor.ae_title.strip()
+        address = event.assoc.requestor.address
+        work: Coroutine[Any, Any, tuple[StoreStatus, str | None]]
+        path = _received_path(event)
+        if path is not None and self._store_file is not None:
+            work = _as_coroutine(self._store_file.store_file(calling, path))
+        else:
+            # Another handler (or a path-less event): the data set as bytes, with a meta header.
+            data = path.read_bytes() if path is not None else event.encoded_dataset(True)
+            work = self._store(calling, data)
+        future = asyncio.run_coroutine_threadsafe(work, self.loop)
+        try:
+            status, comment = future.result(timeout=self._timeout)
+        except FutureTimeout:
+            future.cancel()
+            status, comment = StoreStatus.OUT_OF_RESOURCES, "storage did not answer in time"
+        except Exception:
+            log.exception("C-STORE from %s at %s failed", calling, address)
+            status, comment = StoreStatus.OUT_OF_RESOURCES, "the archive could not store it"
+        DIMSE_STORES.labels(status.name).inc()
+        if status is not StoreStatus.SUCCESS:
+            log.info("C-STORE from %s at %s: %s", calling, address, status.name)
+        return _status(status, comment)
+
+
+def _received_path(event: evt.Event) -> Path | None:
+    try:
+        return Path(event.dataset_path)
+    except (AttributeError, TypeError):
+        return None
+
+
+async def _as_coroutine(
+    awaitable: Awaitable[tuple[StoreStatus, str | None]],
+) -> tuple[StoreStatus, str | None]:
+    return await awaitable
+
+
+def _stream_received_data_sets_to(spool_dir: Path) -> None:
+    """pynetdicom's chunked mode: each received data set goes to a file, never to memory.
+
+    pynetdicom writes it with ``NamedTemporaryFile`` in the default temporary directory; it
+    is pointed at the spool directory beside the objects, so that storing the file is a
+    rename on the same file system. Both settings are process-wide in pynetdicom.
+    """
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    _config.STORE_RECV_CHUNKED_DATASET = True
+    dimse_messages.NamedTemporaryFile = functools.partial(  # type: ignore[assignment]
+        NamedTemporaryFile, dir=spool_dir, prefix="assoc-"
+    )
+
+
+class IngestStoreHandler:
+    """Store each received file through the one ingest path, for the caller's facility."""
+
+    def __init__(self, ingestor: Ingestor) -> None:
+        self._ingestor = ingestor
+
+    @property
+    def spool_dir(self) -> Path:
+        return self._ingestor.spool_dir
+
+    async def __call__(self, calling: str, data: bytes) -> tuple[StoreStatus, str | None]:
+        facility = await self._ingestor.facility_for_ae(calling)
+        if facility is None:
+            return StoreStatus.NOT_AUTHORIZED, f"calling AE title {calling} is not configured"
+        return await _outcome(
+            self._ingestor.ingest(data, facility=facility, via=ReceivedVia.DIMSE, sender_ae=calling)
+        )
+
+    async def store_file(self, calling: str, path: Path) -> tuple[StoreStatus, str | None]:
+        facility = await self._ingestor.facility_for_ae(calling)
+        if facility is None:
+            return StoreStatus.NOT_AUTHORIZED, f"calling AE title {calling} is not configured"
+        return await _outcome(
+            self._ingestor.ingest_file(
+                path, facility=facility, via=ReceivedVia.DIMSE, sender_ae=calling
+            )
+        )
+
+
+async def _outcome(work: Awaitable[Stored]) -> tuple[StoreStatus, str | None]:
+    """The named status and error comment of one ingest."""
+    try:
+        stored = await work
+    except InvalidDicom as exc:
+        return StoreStatus.CANNOT_UNDERSTAND, str(exc)
+    except DuplicateConflict as exc:
+        return StoreStatus.DUPLICATE_SOP_INSTANCE, str(exc)
+    except StudyMismatch as exc:
+        return StoreStatus.DATA_SET_DOES_NOT_MATCH_SOP_CLASS, str(exc)
+    if stored.identity_conflicts:
+        return (
+            StoreStatus.COERCION_OF_DATA_ELEMENTS,
+            f"stored; differs from its study in {','.join(stored.identity_conflicts)}",
+        )
+    return StoreStatus.SUCCESS, None
+
+
+def ingest_store_handler(ingestor: Ingestor) -> IngestStoreHandler:
+    """Store each received file through the one ingest path, for the caller's facility."""
+    return IngestStoreHandler(ingestor)
+
+
+def _status(status: StoreStatus, comment: str | None) -> Dataset:
+    ds = Dataset()
+    ds.Status = int(status)
+    if comment:
+        # ErrorComment is LO: 64 characters at most.
+        ds.ErrorComment = comment[:64]
+    return ds
+
+
+def _all_transfer_syntaxes() -> list[str]:
+    from pydicom.uid import AllTransferSyntaxes
+
+    return [str(uid) for uid in AllTransferSyntaxes]
+
+
+ALL_TRANSFER_SYNTAXES = _all_transfer_syntaxes()

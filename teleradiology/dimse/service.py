@@ -1,0 +1,68 @@
+"""The DICOM role: the listener with storage and query/retrieve, and its listener processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import socket
+from collections.abc import AsyncIterator
+
+from storage import index, network
+from storage import qido as qido_index
+from storage.db import Pool
+from storage.objects import ObjectStore
+from teleradiology.dimse.listener import DicomListener, ingest_store_handler
+from teleradiology.dimse.processes import dicom_children
+from teleradiology.dimse.query_retrieve import QueryRetrieve, configured_nodes
+from teleradiology.services.intake import Ingestor
+from teleradiology.settings import Settings
+
+
+@contextlib.asynccontextmanager
+async def dicom_role(
+    settings: Settings, *, pool: Pool, objects: ObjectStore, ingestor: Ingestor, dsn: str
+) -> AsyncIterator[DicomListener]:
+    """Listen for DICOM associations while the block runs (and start the other listener
+    processes of ``--dicom-processes``, which accept from the same socket)."""
+    shared: socket.socket | None = None
+    if settings.dicom_listen_fd is not None:
+        shared = socket.socket(fileno=settings.dicom_listen_fd)  # a parent's, inherited
+    elif settings.dicom_processes > 1:
+        shared = socket.create_server((settings.dicom_host, settings.dicom_port), backlog=128)
+
+    await configured_nodes(pool)
+
+    async def known_ae_titles() -> list[str]:
+        # Workstations send and query their facility's studies; configured DICOM nodes
+        # (readers' desktop viewers) query and retrieve.
+        workstations = await network.list_ae_titles(pool)
+        return [*workstations, *await qido_index.dicom_node_titles(pool)]
+
+    query_retrieve = QueryRetrieve(pool=pool, objects=objects, loop=asyncio.get_running_loop())
+    listener = DicomListener(
+        store=ingest_store_handler(ingestor),
+        known_ae_titles=known_ae_titles,
+        services=[query_retrieve.service()],
+        ae_title=settings.dicom_aet,
+        host=settings.dicom_host,
+        port=settings.dicom_port,
+        max_associations_per_facility=settings.dicom_max_associations_per_facility,
+        facility_of_ae=functools.partial(index.ae_facility_codes, pool),
+        reuse_port=settings.dicom_reuse_port,
+        listen_socket=shared,
+    )
+    await listener.start()
+    children = (
+        dicom_children(settings, dsn, shared)
+        if shared is not None and settings.dicom_listen_fd is None
+        else None
+    )
+    try:
+        if children is not None:
+            await children.start()
+        yield listener
+    finally:
+        if children is not None:
+            await children.stop()
+        await listener.stop()

@@ -1,0 +1,44 @@
+"""Typed keys for what the application owns, and the caller of a request."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from storage import network
+from storage.db import Pool
+from storage.objects import ObjectStore
+from storage.records import User
+from teleradiology.core.errors import Unauthorized
+from teleradiology.services.intake import Ingestor
+from teleradiology.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+POOL = web.AppKey("pool", Pool)
+#: The database URL the pool connects to (the worker opens a LISTEN connection of its own).
+DSN = web.AppKey("dsn", str)
+OBJECTS = web.AppKey("objects", ObjectStore)
+INGESTOR = web.AppKey("ingestor", Ingestor)
+USER = web.RequestKey("user", User)
+
+
+def current_user(request: web.Request) -> User:
+    """The authenticated caller of a protected route."""
+    user = request.get(USER)
+    if user is None:
+        raise Unauthorized("sign in first: send 'Authorization: Bearer <token>'")
+    return user
+
+
+#: When a network's policy names no zone this code knows: the demo network's.
+DEFAULT_ZONE = "Asia/Shanghai"
+
+
+async def user_zone(request: web.Request, user: User) -> ZoneInfo:
+    """The time zone of the caller's network (its policy), for times shown to people."""
+    policy = await network.policy_of(request.app[POOL], user.facility_id)
+    try:
+        return ZoneInfo(policy.timezone)
+    except (KeyError, ValueError):
+        return ZoneInfo(DEFAULT_ZONE)

@@ -1,0 +1,269 @@
+"""STOW-RS (PS3.18 10.5): store instances over HTTP, each committed before it is listed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from aiohttp import BodyPartReader, MultipartReader, web
+from multidict import CIMultiDictProxy
+
+from storage import network
+from storage.records import ReceivedVia, Role
+from teleradiology.core.errors import DuplicateConflict, InvalidDicom, NotFound
+from teleradiology.http.auth import require_role
+from teleradiology.http.context import INGESTOR, POOL, SETTINGS, current_user
+from teleradiology.http.dicomweb.common import base_url, dicom_json
+from teleradiology.services.intake import Ingestor, StudyMismatch
+
+log = logging.getLogger(__name__)
+
+
+class FailureReason(IntEnum):
+    """STOW-RS FailureReason (0008,1197) values, from PS3.4's storage statuses."""
+
+    #: The SOP Instance UID is stored with other content; the first copy is kept.
+    DUPLICATE_SOP_INSTANCE = 0x0111
+    OUT_OF_RESOURCES = 0xA700
+    #: The instance is not of the study named in the URL; not stored.
+    STUDY_MISMATCH = 0xA900
+    #: Not DICOM, truncated, damaged, or an identifying UID missing.
+    CANNOT_UNDERSTAND = 0xC000
+
+
+class WarningReason(IntEnum):
+    """STOW-RS WarningReason (0008,1196) values, from PS3.4's storage statuses."""
+
+    #: Stored; the index holds the study's patient data where this instance's differs.
+    COERCION_OF_DATA_ELEMENTS = 0xB000
+
+
+#: Parts up to this size are read into memory; larger ones are spooled to disk as they come.
+SPOOL_ABOVE_BYTES = 8 * 1024**2
+
+
+def _ref(
+    sop_class: str,
+    sop_instance: str,
+    url: str | None = None,
+    warning: WarningReason | None = None,
+) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "00081150": {"vr": "UI", "Value": [sop_class]},
+        "00081155": {"vr": "UI", "Value": [sop_instance]},
+    }
+    if url:
+        item["00081190"] = {"vr": "UR", "Value": [url]}
+    if warning is not None:
+        item["00081196"] = {"vr": "US", "Value": [int(warning)]}
+    return item
+
+
+def _failed(
+    sop_class: str | None, sop_instance: str | None, reason: FailureReason
+) -> dict[str, Any]:
+    item: dict[str, Any] = {"00081197": {"vr": "US", "Value": [int(reason)]}}
+    if sop_class:
+        item["00081150"] = {"vr": "UI", "Value": [sop_class]}
+    if sop_instance:
+        item["00081155"] = {"vr": "UI", "Value": [sop_instance]}
+    return item
+
+
+def _check_content_type(request: web.Request) -> None:
+    ctype = request.headers.get("Content-Type", "")
+    main = ctype.split(";")[0].strip().lower()
+    if main != "multipart/related":
+        raise web.HTTPUnsupportedMediaType(
+            text=(
+                "STOW-RS takes 'multipart/related; type=\"application/dicom\"' "
+                f"bodies; this request sent {main or 'no Content-Type'}"
+            )
+        )
+    params = {
+        k.strip().lower(): v.strip().strip('"').lower()
+        for k, _, v in (p.partition("=") for p in ctype.split(";")[1:])
+    }
+    if params.get("type", "application/dicom") != "application/dicom":
+        raise web.HTTPUnsupportedMediaType(
+            text=f"only application/dicom parts are stored, not {params['type']}"
+        )
+    if "boundary" not in params:
+        raise web.HTTPBadRequest(text="the multipart body has no boundary parameter")
+
+
+async def stow(request: web.Request) -> web.Response:
+    """Store the instances of a multipart/related body, each committed before it is listed.
+
+    The body is read part by part (one part in memory at a time, large parts spooled to
+    disk), so its size is bounded by ``max_upload_bytes``, not by memory. ``Content-Encoding:
+    gzip`` bodies are inflated as they arrive and the limit applies to what they inflate to.
+    """
+    user = current_user(request)
+    require_role(user, Role.CLINIC)
+    _check_content_type(request)
+    settings = request.app[SETTINGS]
+    limit = settings.max_upload_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=limit,
+            actual_size=request.content_length,
+            text=_too_large(limit),
+        )
+    ingestor = request.app[INGESTOR]
+    pool = request.app[POOL]
+    facility = await network.facility_by_id(pool, user.facility_id)
+    if facility is None:
+        raise NotFound("your facility is no longer in the network")
+    study_in_path = request.match_info.get("study")
+    base = base_url(request)
+    stored: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    warned = False
+    total = 0
+    try:
+        reader = await request.multipart()
+    except (ValueError, AssertionError) as exc:
+        raise web.HTTPBadRequest(text=f"the multipart body cannot be read: {exc}") from None
+    while True:
+        try:
+            part = await reader.next()
+        except ValueError as exc:
+            raise web.HTTPBadRequest(text=f"the multipart body is malformed: {exc}") from None
+        if part is None:
+            break
+        if isinstance(part, MultipartReader):
+            raise web.HTTPBadRequest(text="nested multipart bodies are not accepted")
+        part_type = _part_type(part.headers)
+        if part_type not in ("application/dicom", ""):
+            total += await _drain(part, limit - total)
+            failed.append(_failed(None, None, FailureReason.CANNOT_UNDERSTAND))
+            continue
+        received = await _read_part(part, limit - total, ingestor)
+        total += received.size
+        try:
+            if received.path is not None:
+                result = await ingestor.ingest_file(
+                    received.path,
+                    facility=facility,
+                    via=ReceivedVia.STOW,
+                    study_instance_uid=study_in_path,
+                )
+            else:
+                result = await ingestor.ingest(
+                    received.data,
+                    facility=facility,
+                    via=ReceivedVia.STOW,
+                    study_instance_uid=study_in_path,
+                )
+        except InvalidDicom as exc:
+            log.info("STOW part refused from %s: %s", facility.code, exc)
+            failed.append(_failed(None, None, FailureReason.CANNOT_UNDERSTAND))
+            continue
+        except StudyMismatch:
+            failed.append(_failed(None, None, FailureReason.STUDY_MISMATCH))
+            continue
+        except DuplicateConflict:
+            failed.append(_failed(None, None, FailureReason.DUPLICATE_SOP_INSTANCE))
+            continue
+        warning = WarningReason.COERCION_OF_DATA_ELEMENTS if result.identity_conflicts else None
+        warned = warned or warning is not None
+        stored.append(
+            _ref(
+                result.sop_class_uid,
+                result.sop_instance_uid,
+                f"{base}/dicomweb/studies/{result.study_instance_uid}",
+                warning,
+            )
+        )
+    body: dict[str, Any] = {}
+    if study_in_path:
+        body["0020000D"] = {"vr": "UI", "Value": [study_in_path]}
+    if stored:
+        body["00081199"] = {"vr": "SQ", "Value": stored}
+    if failed:
+        body["00081198"] = {"vr": "SQ", "Value": failed}
+    if stored and (failed or warned):
+        status = 202
+    elif failed:
+        status = 409
+    elif not stored:
+        raise web.HTTPBadRequest(text="the multipart body holds no DICOM instance")
+    else:
+        status = 200
+    return dicom_json(body, status=status)
+
+
+def _too_large(limit: int) -> str:
+    return (
+        f"the upload is larger than this server accepts in one request ({limit} bytes); "
+        "send the study in several requests"
+    )
+
+
+def _part_type(headers: CIMultiDictProxy[str]) -> str:
+    return headers.get("Content-Type", "").split(";")[0].strip().lower()
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Part:
+    """One received part: in memory, or spooled to a file for `Ingestor.ingest_file`."""
+
+    size: int
+    data: bytes = b""
+    path: Path | None = None
+
+
+async def _read_part(part: BodyPartReader, budget: int, ingestor: Ingestor) -> _Part:
+    chunks: list[bytes] = []
+    size = 0
+    spool: BinaryIO | None = None
+    path: Path | None = None
+    try:
+        while True:
+            chunk = await part.read_chunk(1024 * 1024)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > budget:
+                raise web.HTTPRequestEntityTooLarge(
+                    max_size=budget, actual_size=size, text=_too_large(budget)
+                )
+            chunks.append(chunk)
+            if spool is None and size > SPOOL_ABOVE_BYTES:
+                path = await asyncio.to_thread(ingestor.new_spool_file)
+                spool = await asyncio.to_thread(path.open, "wb")
+            if spool is not None:
+                await asyncio.to_thread(spool.writelines, chunks)
+                chunks.clear()
+    except BaseException:
+        if spool is not None:
+            await asyncio.to_thread(spool.close)
+        if path is not None:
+            await asyncio.to_thread(path.unlink, True)
+        raise
+    if spool is not None:
+        await asyncio.to_thread(spool.close)
+        return _Part(size=size, path=path)
+    return _Part(size=size, data=b"".join(chunks))
+
+
+async def _drain(part: BodyPartReader, budget: int) -> int:
+    """Read and drop a part that will not be stored, still within the size limit."""
+    size = 0
+    while chunk := await part.read_chunk(1024 * 1024):
+        size += len(chunk)
+        if size > budget:
+            raise web.HTTPRequestEntityTooLarge(
+                max_size=budget, actual_size=size, text=_too_large(budget)
+            )
+    return size
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/dicomweb/studies", stow)
+    app.router.add_post("/dicomweb/studies/{study}", stow)

@@ -1,0 +1,602 @@
+"""WADO-RS (PS3.18 10.4): retrieve instances, metadata, frames, bulk data, rendered images.
+
+Every request is scoped like the rest of the API (a study outside the caller's scope does not
+exist: 404). Metadata comes from the DICOM JSON each instance keeps in PostgreSQL, and a
+series' whole metadata is kept as one compressed row (series_metadata) once built, so a
+600-instance series is served without opening an object. Decoding and rendering (pydicom
+with the pylibjpeg / pyjpegls plugins, opencv) run in a process pool, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import logging
+import multiprocessing
+import os
+import re
+import time
+import zlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
+
+from aiohttp import web
+from pydicom.uid import UID, ExplicitVRLittleEndian
+
+from storage import audit, qido, search
+from storage.errors import ObjectNotFound
+from storage.qido import StoredObject
+from storage.records import StudyId, User
+from teleradiology.core import rendering
+from teleradiology.core.dicom import BULK_DATA_THRESHOLD, metadata_json
+from teleradiology.core.dicomweb import (
+    DICOM_JSON,
+    Choice,
+    Offer,
+    closing,
+    multipart_content_type,
+    new_boundary,
+    part_header,
+    part_separator,
+)
+from teleradiology.core.errors import BadRequest, NotFound, ServiceError
+from teleradiology.core.query import BULK_PLACEHOLDER, scope_of
+from teleradiology.http.context import OBJECTS, POOL, current_user
+from teleradiology.http.dicomweb.common import base_url, multipart_body, negotiate
+
+log = logging.getLogger(__name__)
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+ELE = str(ExplicitVRLittleEndian)
+DICOM = "application/dicom"
+OCTETS = "application/octet-stream"
+#: Compressed transfer syntaxes and the image media type of their frames (PS3.18 8.7.3.5).
+_FRAME_MEDIA = {
+    "1.2.840.10008.1.2.4.50": "image/jpeg",
+    "1.2.840.10008.1.2.4.51": "image/jpeg",
+    "1.2.840.10008.1.2.4.57": "image/jpeg",
+    "1.2.840.10008.1.2.4.70": "image/jpeg",
+    "1.2.840.10008.1.2.4.80": "image/jls",
+    "1.2.840.10008.1.2.4.81": "image/jls",
+    "1.2.840.10008.1.2.4.90": "image/jp2",
+    "1.2.840.10008.1.2.4.91": "image/jp2",
+    "1.2.840.10008.1.2.4.92": "image/jpx",
+    "1.2.840.10008.1.2.4.93": "image/jpx",
+    "1.2.840.10008.1.2.5": "image/dicom-rle",
+}
+_IMAGE_OFFERS = (Offer("image/jpeg"), Offer("image/png"))
+_METADATA_OFFERS = (Offer(DICOM_JSON), Offer("application/json"))
+#: How long a (user, study) scope check is trusted, so the hundreds of frame requests of one
+#: viewing are not hundreds of scope queries (and one audit entry, not hundreds).
+SCOPE_TTL_S = 15.0
+THUMBNAIL_SIZE = 128
+#: Longest any one decode, render or transcode may take before the request gives up.
+WORK_TIMEOUT_S = 60.0
+
+RENDER_POOL = web.AppKey("render_pool", concurrent.futures.Executor)
+SCOPE_CACHE = web.AppKey("scope_cache", dict)
+
+
+# --- scope and lookup ------------------------------------------------------------------------
+
+_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+
+
+def _uid(request: web.Request, name: str) -> str:
+    value = request.match_info[name]
+    if len(value) > 64 or not _UID.match(value):
+        raise BadRequest(f"{value!r} is not a UID (digits and dots, at most 64)")
+    return value
+
+
+async def _study(request: web.Request, action: str) -> tuple[User, StudyId]:
+    """The caller and the study of the path, when in scope; 404 otherwise. Audited."""
+    user = current_user(request)
+    study_uid = _uid(request, "study")
+    cache: dict[tuple[int, str], tuple[float, StudyId]] = request.app[SCOPE_CACHE]
+    now = time.monotonic()
+    cached = cache.get((user.id, study_uid))
+    if cached is not None and cached[0] > now:
+        return user, cached[1]
+    pool = request.app[POOL]
+    study_id = await qido.study_in_scope(pool, study_uid, scope_of(user))
+    if study_id is None:
+        raise NotFound(f"study {study_uid} not found")
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[(user.id, study_uid)] = (now + SCOPE_TTL_S, study_id)
+    await audit.record(
+        pool, user_id=user.id, action=action, object_type="study", object_id=study_uid
+    )
+    return user, study_id
+
+
+async def _objects(
+    request: web.Request, *, with_metadata: bool = False, action: str = "wado"
+) -> list[StoredObject]:
+    _, study_id = await _study(request, action)
+    series = _uid(request, "series") if "series" in request.match_info else None
+    sop = _uid(request, "instance") if "instance" in request.match_info else None
+    found = await qido.stored_objects(
+        request.app[POOL], study_id, series_uid=series, sop_uid=sop, with_metadata=with_metadata
+    )
+    if not found:
+        what = f"instance {sop}" if sop else f"series {series}" if series else "study"
+        raise NotFound(f"{what} not found in study {request.match_info['study']}")
+    return found
+
+
+async def _read(request: web.Request, obj: StoredObject) -> bytes:
+    try:
+        return await request.app[OBJECTS].get(obj.object_key)
+    except ObjectNotFound:
+        log.error("indexed object %s is missing from the object store", obj.object_key)
+        raise web.HTTPServiceUnavailable(
+            text="the stored file of this instance is not reachable; try again later"
+        ) from None
+
+
+async def _in_pool(
+    request: web.Request, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs
+) -> _T:
+    """Run CPU-heavy work (decoding, rendering) in the process pool, with clear 4xx errors."""
+    return await _run(request.app[RENDER_POOL], fn, *args, **kwargs)
+
+
+async def _in_thread(fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+    """Run light parsing (no decoding) in a thread, with the same errors as the pool."""
+    return await _run(None, fn, *args, **kwargs)
+
+
+async def _run(
+    executor: concurrent.futures.Executor | None,
+    fn: Callable[_P, _T],
+    *args: _P.args,
+    **kwargs: _P.kwargs,
+) -> _T:
+    loop = asyncio.get_running_loop()
+    call = fn if not kwargs else _Partial(fn, kwargs)
+    try:
+        return await asyncio.wait_for(
+            loop.run_in_executor(executor, call, *args), timeout=WORK_TIMEOUT_S
+        )
+    except TimeoutError:
+        log.error("%s took longer than %s s", getattr(fn, "__name__", "work"), WORK_TIMEOUT_S)
+        raise web.HTTPServiceUnavailable(
+            text="decoding this image took too long; try again in a moment"
+        ) from None
+    except rendering.FrameOutOfRange as exc:
+        raise NotFound(str(exc)) from None
+    except rendering.NoPixels as exc:
+        raise NotFound(str(exc)) from None
+    except (ValueError, NotImplementedError, RuntimeError) as exc:
+        raise web.HTTPUnprocessableEntity(
+            text=f"the stored pixel data could not be decoded or rendered: {exc}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class _Partial:
+    """A picklable function-with-keywords for the process pool."""
+
+    fn: Callable[..., Any]
+    kwargs: dict[str, Any]
+
+    def __call__(self, *args: Any) -> Any:
+        return self.fn(*args, **self.kwargs)
+
+
+def _instance_url(base: str, request: web.Request, obj: StoredObject) -> str:
+    study = request.match_info["study"]
+    return (
+        f"{base}/dicomweb/studies/{study}/series/{obj.series_instance_uid}"
+        f"/instances/{obj.sop_instance_uid}"
+    )
+
+
+# --- retrieve --------------------------------------------------------------------------------
+
+
+def _target_syntax(choice: Choice, stored: str) -> str:
+    """The transfer syntax to send an instance in; PS3.18's default is Explicit VR LE."""
+    asked = choice.transfer_syntax
+    if asked == "*" or asked == stored:
+        return stored
+    if asked is None or asked == ELE:
+        return ELE
+    raise web.HTTPNotAcceptable(
+        text=f"an instance is stored in {stored} and cannot be sent in {asked}; "
+        f"ask for transfer-syntax=* (as stored) or {ELE}"
+    )
+
+
+async def retrieve(request: web.Request) -> web.StreamResponse:
+    """Study, series or instance retrieve: multipart/related; type="application/dicom"."""
+    objects = await _objects(request, action="retrieve")
+    stored = tuple(sorted({o.transfer_syntax_uid for o in objects}))
+    choice = negotiate(request, (Offer("multipart/related", DICOM, ("*", ELE, *stored)),))
+    targets = [_target_syntax(choice, o.transfer_syntax_uid) for o in objects]
+    boundary = new_boundary()
+    response = web.StreamResponse(headers={"Content-Type": multipart_content_type(DICOM, boundary)})
+    await response.prepare(request)
+    try:
+        await _stream_parts(request, response, boundary, objects, targets)
+    except (web.HTTPException, ServiceError, OSError) as exc:
+        # The status line is gone: the only honest signal left is a cut connection, so the
+        # client sees an incomplete multipart body, not a problem document inside it.
+        log.warning("retrieve stopped after the response started: %s", exc)
+        if request.transport is not None:
+            request.transport.close()
+        return response
+    await response.write(closing(boundary))
+    await response.write_eof()
+    return response
+
+
+async def _stream_parts(
+    request: web.Request,
+    response: web.StreamResponse,
+    boundary: str,
+    objects: list[StoredObject],
+    targets: list[str],
+) -> None:
+    base = base_url(request)
+    # Read one object ahead while the previous one is written.
+    pending = asyncio.ensure_future(_read(request, objects[0]))
+    try:
+        for i, (obj, target) in enumerate(zip(objects, targets, strict=True)):
+            data = await pending
+            if i + 1 < len(objects):
+                pending = asyncio.ensure_future(_read(request, objects[i + 1]))
+            if target != obj.transfer_syntax_uid:
+                data = await _in_pool(request, rendering.transcode_to_explicit_le, data)
+            ctype = f"{DICOM}; transfer-syntax={target}"
+            await response.write(
+                part_header(boundary, ctype, _instance_url(base, request, obj))
+                + data
+                + part_separator()
+            )
+    finally:
+        if not pending.done():
+            pending.cancel()
+
+
+# --- metadata --------------------------------------------------------------------------------
+
+_BULK = BULK_PLACEHOLDER.encode()
+
+
+def _series_body(instances: list[tuple[str, bytes]]) -> bytes:
+    """A series' metadata (JSON array, zlib) from its instances' stored DICOM JSON.
+
+    Each bulk placeholder ``bulk:GGGGEEEE`` becomes ``bulk:{SOP UID}/bulk/GGGGEEEE``, so one
+    replacement at serving time makes every BulkDataURI absolute.
+    """
+    parts = []
+    for sop, blob in instances:
+        text = zlib.decompress(blob)
+        parts.append(text.replace(_BULK, _BULK + sop.encode() + b"/bulk/"))
+    return zlib.compress(b"[" + b",".join(parts) + b"]", 6)
+
+
+def _serve_body(body_zlib: bytes, prefix: str) -> bytes:
+    return zlib.decompress(body_zlib).replace(_BULK, f'"BulkDataURI": "{prefix}'.encode())
+
+
+def _metadata_of_object(data: bytes) -> bytes:
+    """DICOM JSON (zlib) of an instance whose metadata was not kept at ingest.
+
+    Clinics' files can hold values pydicom cannot write as JSON (an IS of '1A'): those
+    elements are left out, one by one, rather than the whole instance.
+    """
+    ds = rendering.read(data)
+    blob = metadata_json(ds)
+    if blob is not None:
+        return blob
+    out: dict[str, Any] = {}
+    for elem in ds:
+        try:
+            out[f"{elem.tag:08X}"] = elem.to_json_dict(
+                bulk_data_element_handler=lambda e: f"bulk:{e.tag:08X}",
+                bulk_data_threshold=BULK_DATA_THRESHOLD,
+            )
+        except Exception:  # noqa: S112 - a value JSON cannot carry is left out
+            continue
+    return zlib.compress(json.dumps(out, ensure_ascii=False).encode(), 6)
+
+
+async def _series_metadata(
+    request: web.Request, study_id: StudyId, series_uid: str
+) -> bytes | None:
+    """The kept (or freshly built and kept) metadata body of one series; None if absent."""
+    pool = request.app[POOL]
+    cached = await qido.cached_series_metadata(pool, study_id, series_uid)
+    if cached is not None:
+        return cached
+    source = await qido.series_metadata_source(pool, study_id, series_uid)
+    if source is None:
+        return None
+    instances: list[tuple[str, bytes]] = []
+    for sop, blob, key in source.instances:
+        if blob is None:
+            data = await request.app[OBJECTS].get(key)
+            blob = await _in_pool(request, _metadata_of_object, data)
+        instances.append((sop, blob))
+    body = await asyncio.to_thread(_series_body, instances)
+    await qido.keep_series_metadata(pool, source.series_id, source.num_instances, body)
+    return body
+
+
+async def metadata(request: web.Request) -> web.Response:
+    """Study, series or instance metadata: DICOM JSON with absolute BulkDataURIs."""
+    negotiate(request, _METADATA_OFFERS)
+    _, study_id = await _study(request, "metadata")
+    study_uid = request.match_info["study"]
+    base = f"{base_url(request)}/dicomweb/studies/{study_uid}/series/"
+    pool = request.app[POOL]
+    if "instance" in request.match_info:
+        objects = await _objects(request, with_metadata=True, action="metadata")
+        obj = objects[0]
+        blob = obj.metadata_zlib
+        if blob is None:
+            blob = await _in_pool(request, _metadata_of_object, await _read(request, obj))
+        body = _series_body([(obj.sop_instance_uid, blob)])
+        text = _serve_body(body, f"{base}{obj.series_instance_uid}/instances/")
+        return _json_bytes(request, text)
+    if "series" in request.match_info:
+        series_uids = [_uid(request, "series")]
+    else:
+        series_uids = [
+            h.series_instance_uid
+            for h in await qido.search(
+                pool,
+                search.Query(level=search.Level.SERIES, study_uids=(study_uid,), limit=10_000),
+                scope_of(current_user(request)),
+            )
+            if h.series_instance_uid
+        ]
+    pieces: list[bytes] = []
+    for series_uid in series_uids:
+        kept = await _series_metadata(request, study_id, series_uid)
+        if kept is None:
+            raise NotFound(f"series {series_uid} not found in study {study_uid}")
+        text = await asyncio.to_thread(_serve_body, kept, f"{base}{series_uid}/instances/")
+        pieces.append(text[1:-1])
+    return _json_bytes(request, b"[" + b",".join(p for p in pieces if p) + b"]")
+
+
+def _json_bytes(request: web.Request, body: bytes) -> web.Response:
+    response = web.Response(body=body, headers={"Content-Type": DICOM_JSON})
+    if len(body) > 32 * 1024 and "gzip" in request.headers.get("Accept-Encoding", ""):
+        # Village and township links are slow: metadata compresses about tenfold.
+        response.enable_compression()
+    return response
+
+
+# --- frames ----------------------------------------------------------------------------------
+
+
+def _frame_numbers(text: str) -> list[int]:
+    numbers = []
+    for piece in text.split(","):
+        piece = piece.strip()
+        if not piece.isdigit() or int(piece) < 1:
+            raise BadRequest(f"frame list {text!r}: frames are numbered from 1, e.g. 1 or 1,2,3")
+        numbers.append(int(piece))
+    if len(numbers) > 1000:
+        raise BadRequest("at most 1000 frames per request")
+    return numbers
+
+
+def _frame_offers(stored: str) -> tuple[Offer, ...]:
+    offers = [
+        Offer(
+            "multipart/related",
+            OCTETS,
+            ("*", ELE, stored),
+        )
+    ]
+    media = _FRAME_MEDIA.get(stored)
+    if media:
+        offers.append(Offer("multipart/related", media, ("*", stored)))
+    return tuple(offers)
+
+
+async def frames(request: web.Request) -> web.Response:
+    """Frames (1-based) as stored (``transfer-syntax=*``) or as native little-endian pixels."""
+    numbers = _frame_numbers(request.match_info["frames"])
+    obj = (await _objects(request))[0]
+    stored = obj.transfer_syntax_uid
+    choice = negotiate(request, _frame_offers(stored), default_part=OCTETS)
+    asked = choice.transfer_syntax
+    as_stored = asked == "*" or asked == stored or choice.offer.part != OCTETS
+    data = await _read(request, obj)
+    if as_stored:
+        found = await _in_thread(rendering.stored_frames, data, numbers)
+        ts = stored
+    else:
+        uid = UID(stored)
+        if uid.is_compressed or not uid.is_little_endian:
+            found = await _in_pool(request, rendering.decoded_frames, data, numbers)
+        else:
+            found = await _in_thread(rendering.decoded_frames, data, numbers)
+        ts = ELE
+        found = list(found)
+    part_type = choice.offer.part or OCTETS
+    ctype = f"{part_type}; transfer-syntax={ts}"
+    url = f"{_instance_url(base_url(request), request, obj)}/frames/"
+    response = multipart_body(
+        [(ctype, frame, f"{url}{n}") for n, frame in zip(numbers, found, strict=True)],
+        part_type,
+    )
+    response.headers["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
+async def bulkdata(request: web.Request) -> web.Response:
+    """One bulk data value by its tag (the BulkDataURIs of the metadata point here)."""
+    tag_text = request.match_info["tag"]
+    if not re.fullmatch(r"[0-9A-Fa-f]{8}", tag_text):
+        raise BadRequest(f"{tag_text!r} is not a tag (8 hexadecimal digits, e.g. 7FE00010)")
+    tag = int(tag_text, 16)
+    obj = (await _objects(request))[0]
+    negotiate(request, (Offer("multipart/related", OCTETS), Offer(OCTETS)), default_part=OCTETS)
+    data = await _read(request, obj)
+    url = f"{_instance_url(base_url(request), request, obj)}/bulk/{tag_text}"
+    if tag == 0x7FE00010 and UID(obj.transfer_syntax_uid).is_encapsulated:
+        # Compressed pixel data: one part per frame, as stored.
+        count = await _in_thread(_frame_total, data)
+        found = await _in_thread(rendering.stored_frames, data, list(range(1, count + 1)))
+        ctype = f"{OCTETS}; transfer-syntax={obj.transfer_syntax_uid}"
+        return multipart_body([(ctype, f, url) for f in found], OCTETS)
+    try:
+        value = await _in_thread(rendering.bulk_value, data, tag)
+    except KeyError:
+        raise NotFound(f"instance {obj.sop_instance_uid} has no element {tag_text}") from None
+    return multipart_body([(OCTETS, value, url)], OCTETS)
+
+
+def _frame_total(data: bytes) -> int:
+    return rendering.frame_count(rendering.read(data))
+
+
+# --- rendered and thumbnails -----------------------------------------------------------------
+
+
+def _floats(name: str, text: str, count: tuple[int, ...]) -> list[str]:
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) not in count:
+        raise BadRequest(f"{name}={text!r}: expected {' or '.join(map(str, count))} values")
+    return parts
+
+
+def render_spec(request: web.Request, media_type: str) -> rendering.RenderSpec:
+    """The rendering parameters of PS3.18 8.3.5: window, viewport, quality."""
+    q = request.query
+    window = viewport = None
+    try:
+        if "window" in q:
+            parts = _floats("window", q["window"], (2, 3))
+            window = rendering.Window(
+                center=float(parts[0]),
+                width=float(parts[1]),
+                function=parts[2].lower() if len(parts) == 3 else "linear",
+            )
+        if "viewport" in q:
+            parts = _floats("viewport", q["viewport"], (2, 6))
+            region = None
+            if len(parts) == 6:
+                sx, sy, sw, sh = (int(float(p)) for p in parts[2:])
+                region = (sx, sy, sw, sh)
+            viewport = rendering.Viewport(width=int(parts[0]), height=int(parts[1]), region=region)
+        quality = int(q.get("quality", "90"))
+    except ValueError as exc:
+        raise BadRequest(f"rendering parameters: {exc}") from None
+    if not 1 <= quality <= 100:
+        raise BadRequest(f"quality must be 1 to 100, got {quality}")
+    return rendering.RenderSpec(
+        media_type=media_type, window=window, viewport=viewport, quality=quality
+    )
+
+
+def _middle(objects: list[StoredObject]) -> StoredObject:
+    first_series = [o for o in objects if o.series_instance_uid == objects[0].series_instance_uid]
+    return first_series[len(first_series) // 2]
+
+
+async def _render_one(
+    request: web.Request,
+    obj: StoredObject,
+    number: int,
+    spec: rendering.RenderSpec,
+    thumbnail: int | None,
+) -> bytes:
+    data = await _read(request, obj)
+    return await _in_pool(request, rendering.render, data, number, spec, thumbnail=thumbnail)
+
+
+async def rendered(request: web.Request) -> web.Response:
+    """A rendered instance or frame; for a study or series, every instance (multipart)."""
+    objects = await _objects(request)
+    single = "instance" in request.match_info
+    if single:
+        media = negotiate(request, _IMAGE_OFFERS).offer.media_type
+    else:
+        offers = (Offer("multipart/related", "image/jpeg"), Offer("multipart/related", "image/png"))
+        media = negotiate(request, offers, default_part="image/jpeg").offer.part or "image/jpeg"
+    spec = render_spec(request, media)
+    if single:
+        numbers = _frame_numbers(request.match_info.get("frames", "1"))
+        if len(numbers) != 1:
+            raise BadRequest("render one frame at a time")
+        image = await _render_one(request, objects[0], numbers[0], spec, None)
+        return web.Response(body=image, headers={"Content-Type": media})
+    images = await asyncio.gather(*(_render_one(request, o, 1, spec, None) for o in objects))
+    base = base_url(request)
+    return multipart_body(
+        [
+            (media, image, f"{_instance_url(base, request, o)}/rendered")
+            for o, image in zip(objects, images, strict=True)
+        ],
+        media,
+    )
+
+
+async def thumbnail(request: web.Request) -> web.Response:
+    """A small rendering of a study or series (its middle image) or an instance."""
+    objects = await _objects(request)
+    media = negotiate(request, _IMAGE_OFFERS).offer.media_type
+    spec = render_spec(request, media)
+    obj = objects[0] if "instance" in request.match_info else _middle(objects)
+    number = _frame_numbers(request.match_info.get("frames", "1"))[0]
+    image = await _render_one(request, obj, number, spec, None if spec.viewport else THUMBNAIL_SIZE)
+    return web.Response(
+        body=image, headers={"Content-Type": media, "Cache-Control": "private, max-age=3600"}
+    )
+
+
+# --- wiring ----------------------------------------------------------------------------------
+
+
+def _pool_size() -> int:
+    return max(1, min(4, (os.cpu_count() or 2)))
+
+
+async def _render_pool(app: web.Application) -> AsyncIterator[None]:
+    # spawn: the service has threads (pynetdicom, asyncpg), so forking it is unsafe.
+    executor = concurrent.futures.ProcessPoolExecutor(
+        max_workers=_pool_size(), mp_context=multiprocessing.get_context("spawn")
+    )
+    app[RENDER_POOL] = executor
+    app[SCOPE_CACHE] = {}
+    # Start the workers now (each imports pydicom and opencv, about a second), not on the
+    # first thumbnail a reader asks for.
+    loop = asyncio.get_running_loop()
+    warming = [loop.run_in_executor(executor, rendering.warm) for _ in range(_pool_size())]
+    try:
+        yield
+    finally:
+        for future in warming:
+            future.cancel()
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def add_routes(app: web.Application) -> None:
+    app.cleanup_ctx.append(_render_pool)
+    r = app.router
+    study = "/dicomweb/studies/{study}"
+    series = study + "/series/{series}"
+    instance = series + "/instances/{instance}"
+    for path in (study, series, instance):
+        r.add_get(path, retrieve)
+        r.add_get(path + "/metadata", metadata)
+        r.add_get(path + "/rendered", rendered)
+        r.add_get(path + "/thumbnail", thumbnail)
+    r.add_get(instance + "/frames/{frames}", frames)
+    r.add_get(instance + "/frames/{frames}/rendered", rendered)
+    r.add_get(instance + "/frames/{frames}/thumbnail", thumbnail)
+    r.add_get(instance + "/bulk/{tag}", bulkdata)

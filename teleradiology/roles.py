@@ -1,0 +1,99 @@
+"""What one process runs for its roles: the resources every role shares (the PostgreSQL pool,
+the object store, the ingest path), the DICOM listener, the worker, and the web application
+that holds them all as cleanup contexts (started in this order, stopped in reverse).
+
+With cli.py and settings.py this is the composition root: the only place that knows every
+ring, and where the resources are handed to the rings that use them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from storage.db import EmbeddedPostgres, create_pool
+from storage.objects import open_object_store
+from storage.schema import migrate
+from teleradiology.dimse.listener import DicomListener
+from teleradiology.dimse.service import dicom_role
+from teleradiology.http.app import create_web_app
+from teleradiology.http.context import DSN, INGESTOR, OBJECTS, POOL, SETTINGS
+from teleradiology.services.intake import Ingestor
+from teleradiology.settings import Role, Settings
+from worker.runner import worker_running
+
+log = logging.getLogger(__name__)
+
+DICOM = web.AppKey("dicom", DicomListener)
+
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hooks:
+    """Extra cleanup contexts a caller (the demo loader, tests) adds after the roles' own."""
+
+    contexts: tuple[CleanupContext, ...] = ()
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    embedded: EmbeddedPostgres | None = None
+    dsn = settings.database_url
+    if dsn is None:
+        embedded = EmbeddedPostgres(settings.data_dir / "pg")
+        dsn = await embedded.start()
+    pool = await create_pool(dsn)
+    try:
+        applied = await migrate(pool)
+        if applied:
+            log.info("database migrated: %s", ", ".join(applied))
+        app[POOL] = pool
+        app[DSN] = dsn
+        yield
+    finally:
+        await pool.close()
+        if embedded is not None:
+            await embedded.stop()
+
+
+async def _objects(app: web.Application) -> AsyncIterator[None]:
+    store = open_object_store(app[SETTINGS].objects_url)
+    await store.start()
+    app[OBJECTS] = store
+    app[INGESTOR] = Ingestor(app[POOL], store)
+    try:
+        yield
+    finally:
+        await store.close()
+
+
+async def _dicom(app: web.Application) -> AsyncIterator[None]:
+    async with dicom_role(
+        app[SETTINGS], pool=app[POOL], objects=app[OBJECTS], ingestor=app[INGESTOR], dsn=app[DSN]
+    ) as listener:
+        app[DICOM] = listener
+        yield
+
+
+async def _worker(app: web.Application) -> AsyncIterator[None]:
+    async with worker_running(app[SETTINGS], pool=app[POOL], objects=app[OBJECTS], dsn=app[DSN]):
+        yield
+
+
+def create_app(
+    settings: Settings, hooks: Hooks | None = None, *, run_worker: bool = False
+) -> web.Application:
+    """The process for the roles in ``settings``: the DICOM listener when it has the DICOM
+    role, the worker's loops when ``run_worker`` (``telemed serve`` with the worker role),
+    the web routes when it has the API role; resources start in dependency order."""
+    contexts: list[CleanupContext] = [_database, _objects]
+    if Role.DICOM in settings.roles:
+        contexts.append(_dicom)
+    if run_worker:
+        contexts.append(_worker)
+    contexts.extend((hooks or Hooks()).contexts)
+    return create_web_app(settings, contexts)

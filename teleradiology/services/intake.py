@@ -1,0 +1,264 @@
+"""One ingest path for every way an instance arrives: C-STORE, STOW-RS, uploads.
+
+Parse the header (pixels checked, not decoded), write the object durably under the SHA-256 of
+its bytes, commit the index row in one statement: only then is the instance stored. Bytes
+arrive whole (`Ingestor.ingest`) or as a file received on disk (`Ingestor.ingest_file`: a
+C-STORE data set streamed by pynetdicom, a large STOW-RS part), which is hashed and renamed
+into the object store without being read into memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from storage import index, network
+from storage.db import Pool
+from storage.errors import Conflict
+from storage.index import IndexOutcome
+from storage.objects import FileObjectStore, ObjectStore
+from storage.records import Facility, InstanceHeader, Priority, ReceivedVia, StudyId
+from teleradiology.core.dicom import PREAMBLE_LENGTH, ParsedFile, parse_part10, parse_part10_file
+from teleradiology.core.errors import DuplicateConflict, ServiceError
+
+log = logging.getLogger(__name__)
+
+
+class StudyMismatch(ServiceError):
+    """The instance belongs to another study than the one the request named; not stored."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stored:
+    """The outcome of storing one instance."""
+
+    sop_instance_uid: str
+    sop_class_uid: str
+    study_instance_uid: str
+    outcome: IndexOutcome
+    study_id: StudyId
+    #: Patient attributes that differ from the study's: stored, recorded for administrators.
+    identity_conflicts: tuple[str, ...] = ()
+    #: The study was already complete (a late instance; its readers were told).
+    late: bool = False
+
+
+class Ingestor:
+    """Parses, writes the object durably, then commits the index row: only then success."""
+
+    def __init__(self, pool: Pool, objects: ObjectStore, *, ae_cache_s: float = 5.0) -> None:
+        self._pool = pool
+        self._objects = objects
+        self._ae_cache_s = ae_cache_s
+        self._ae_cache: dict[str, tuple[float, Facility | None]] = {}
+        if isinstance(objects, FileObjectStore):
+            self._spool = objects.spool_dir
+        else:
+            self._spool = Path(tempfile.gettempdir()) / "telemed-spool"
+        self._spool_ready = False
+
+    @property
+    def spool_dir(self) -> Path:
+        """Where received files wait for `ingest_file` (beside the objects when on disk)."""
+        if not self._spool_ready:
+            self._spool.mkdir(parents=True, exist_ok=True)
+            _remove_stale(self._spool)
+            self._spool_ready = True
+        return self._spool
+
+    def new_spool_file(self) -> Path:
+        """An empty file in `spool_dir` for a caller to write one received instance into."""
+        fd, name = tempfile.mkstemp(dir=self.spool_dir, prefix="rx-", suffix=".dcm")
+        os.close(fd)
+        return Path(name)
+
+    async def facility_for_ae(self, ae_title: str) -> Facility | None:
+        """The facility a calling AE title belongs to (cached briefly), or None."""
+        ae_title = ae_title.strip()
+        now = time.monotonic()
+        cached = self._ae_cache.get(ae_title)
+        if cached is not None and now - cached[0] < self._ae_cache_s:
+            return cached[1]
+        facility = await network.facility_by_ae(self._pool, ae_title)
+        self._ae_cache[ae_title] = (now, facility)
+        return facility
+
+    async def ingest(
+        self,
+        data: bytes,
+        *,
+        facility: Facility,
+        via: ReceivedVia,
+        sender_ae: str | None = None,
+        priority: Priority = Priority.MEDIUM,
+        clinical_question: str | None = None,
+        study_instance_uid: str | None = None,
+    ) -> Stored:
+        """Store one Part-10 file for a facility.
+
+        ``study_instance_uid``, when given, is the study the request named: an instance of
+        another study is refused before anything is stored.
+
+        Raises
+        ------
+        InvalidDicom
+            The bytes are not a storable DICOM instance; nothing is stored.
+        StudyMismatch
+            The instance is not of the named study; nothing is stored.
+        DuplicateConflict
+            Same SOP Instance UID as a stored instance, other content; the first copy stays.
+        """
+        parsed = await asyncio.to_thread(parse_part10, data)
+        _check_study(parsed.header, study_instance_uid)
+        key = await self._objects.put(parsed.data)
+        return await self._commit(
+            parsed.header,
+            key,
+            len(parsed.data),
+            facility=facility,
+            via=via,
+            sender_ae=sender_ae,
+            priority=priority,
+            clinical_question=clinical_question,
+        )
+
+    async def ingest_file(
+        self,
+        path: Path,
+        *,
+        facility: Facility,
+        via: ReceivedVia,
+        sender_ae: str | None = None,
+        priority: Priority = Priority.MEDIUM,
+        clinical_question: str | None = None,
+        study_instance_uid: str | None = None,
+    ) -> Stored:
+        """Store one Part-10 file received on disk, as `ingest`, without loading its pixels.
+
+        The file is consumed: renamed into the object store (when it is in `spool_dir` of a
+        file store) or copied and removed. Its preamble is zeroed in place first.
+
+        Raises
+        ------
+        InvalidDicom, StudyMismatch, DuplicateConflict
+            As `ingest`; the file is removed.
+        """
+        path = Path(path)
+        adopted = False
+        try:
+            parsed = await asyncio.to_thread(_parse_file, path)
+            _check_study(parsed.header, study_instance_uid)
+            if isinstance(self._objects, FileObjectStore) and path.parent == self.spool_dir:
+                key = await self._objects.adopt_file(path, parsed.sha256)
+                adopted = True  # renamed into place or removed: nothing left to clean up
+            else:
+                key = await self._objects.put_file(path)
+        finally:
+            if not adopted:
+                with contextlib.suppress(FileNotFoundError):
+                    await asyncio.to_thread(path.unlink)
+        return await self._commit(
+            parsed.header,
+            key,
+            parsed.size_bytes,
+            facility=facility,
+            via=via,
+            sender_ae=sender_ae,
+            priority=priority,
+            clinical_question=clinical_question,
+        )
+
+    async def _commit(
+        self,
+        header: InstanceHeader,
+        key: str,
+        size_bytes: int,
+        *,
+        facility: Facility,
+        via: ReceivedVia,
+        sender_ae: str | None,
+        priority: Priority,
+        clinical_question: str | None,
+    ) -> Stored:
+        try:
+            result = await index.index_instance(
+                self._pool,
+                header=header,
+                object_key=key,
+                size_bytes=size_bytes,
+                facility_id=facility.id,
+                sender_ae=sender_ae,
+                via=via,
+                priority=priority,
+                clinical_question=clinical_question,
+            )
+        except Conflict as exc:
+            await index.record_rejection(
+                self._pool,
+                facility_id=facility.id,
+                sender_ae=sender_ae,
+                sop_instance_uid=header.sop_instance_uid,
+                reason=str(exc),
+                object_key=key,
+            )
+            await self._collect(key)
+            log.warning("refused an instance from %s: conflicting content", facility.code)
+            raise DuplicateConflict(str(exc)) from None
+        if result.outcome is IndexOutcome.DUPLICATE and result.object_key != key:
+            # Same data set under another file meta header: the first file is kept.
+            await self._collect(key)
+        if result.identity_conflicts:
+            log.warning(
+                "instance from %s differs from its study in %s; recorded",
+                facility.code,
+                ", ".join(result.identity_conflicts),
+            )
+        return Stored(
+            sop_instance_uid=header.sop_instance_uid,
+            sop_class_uid=header.sop_class_uid,
+            study_instance_uid=header.study_instance_uid,
+            outcome=result.outcome,
+            study_id=result.study_id,
+            identity_conflicts=result.identity_conflicts,
+            late=result.late,
+        )
+
+    async def _collect(self, key: str) -> None:
+        """Delete an object no index row points at."""
+        if not await index.object_key_referenced(self._pool, key):
+            await self._objects.delete(key)
+
+
+def _check_study(header: InstanceHeader, study_instance_uid: str | None) -> None:
+    if study_instance_uid and header.study_instance_uid != study_instance_uid:
+        raise StudyMismatch(
+            f"the instance belongs to study {header.study_instance_uid}, "
+            f"not to {study_instance_uid} named in the request"
+        )
+
+
+def _parse_file(path: Path) -> ParsedFile:
+    """Zero the preamble in place (it can carry an executable header), then check the file."""
+    with path.open("r+b") as fp:
+        if fp.read(PREAMBLE_LENGTH).strip(b"\0"):
+            fp.seek(0)
+            fp.write(bytes(PREAMBLE_LENGTH))
+    return parse_part10_file(path)
+
+
+#: A spooled file this old was left by a process that died while receiving it.
+STALE_SPOOL_S = 3600.0
+
+
+def _remove_stale(spool: Path) -> None:
+    cutoff = time.time() - STALE_SPOOL_S
+    for entry in spool.iterdir():
+        with contextlib.suppress(OSError):
+            if entry.is_file() and entry.stat().st_mtime < cutoff:
+                entry.unlink()
