@@ -171,8 +171,8 @@ def main() -> None:
         detectors["wfdb xqrs (lead 0)"] = xqrs
         detectors["neurokit2 (lead 0)"] = neurokit
     records = args.records or DEV
-    development = {name: development_record("mitdb", name, FILES) for name in records}
     held_out = {name: held_out_folder("mitdb") / name for name in HELDOUT} if args.heldout else {}
+    development = {name: development_record("mitdb", name, FILES) for name in records}
     print(
         f"data: {folders(list(development.values()))}, development records {records}, "
         f"tolerance ±{TOLERANCE_S * 1000:.0f} ms"
