@@ -11,7 +11,9 @@ nearest (within 150 ms). For every boundary the reference marks, the detection r
 share of those beats where the detector gives that boundary too, and the error is
 detector minus reference, in ms (mean, SD, median of the absolute error). References measured
 by the same script: ecgpuwave's boundaries shipped with the database (``.pu``, lead 0) and
-NeuroKit2's DWT delineator. Only the development windows of DEV_RECORDS.txt are used.
+NeuroKit2's DWT delineator. Only the development windows of DEV_RECORDS.txt are used, from
+tests/data/ecg where the repository has them, else from ../shared/data/ecg; the held-out
+windows only from ../shared/data/ecg (bench/ecg_data.py).
 """
 
 from __future__ import annotations
@@ -29,13 +31,15 @@ import wfdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.ecg_data import development_record, development_records, folders, held_out_folder
 from ecg.delineate import delineate_beats
 from ecg.detect import detect_r_peaks
 from ecg.filters import clean_ecg
 
-DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ecg").resolve()
 BOUNDARIES = ("p_on", "p_off", "qrs_on", "qrs_off", "t_peak", "t_off")
 MATCH_S = 0.150
+#: The files of a window that are read: header, signal, cardiologist 1, ecgpuwave.
+FILES = (".hea", ".dat", ".q1c", ".pu")
 
 Beat = dict[str, int | None]
 Beats = tuple[npt.NDArray[np.int64], list[Beat]]  # R (or QRS peak) samples, fiducials
@@ -43,15 +47,14 @@ Delineator = Callable[[npt.NDArray[np.float64], float], Beats]
 
 
 def dev_windows() -> list[str]:
-    lines = (DATA / "DEV_RECORDS.txt").read_text().splitlines()
-    return [line.split("/")[1] for line in lines if line.startswith("qtdb/")]
+    return development_records("qtdb")
 
 
 def heldout_windows() -> list[str]:
     """The qtdb windows with cardiologist annotations that are not development windows:
     scored only, never looked at or tuned on."""
     dev = set(dev_windows())
-    return sorted(p.stem for p in (DATA / "qtdb").glob("*.q1c") if p.stem not in dev)
+    return sorted(p.stem for p in held_out_folder("qtdb").glob("*.q1c") if p.stem not in dev)
 
 
 def parse_waves(sample: npt.NDArray[np.int64], symbol: list[str]) -> Beats:
@@ -151,15 +154,19 @@ def main() -> None:
     args = parser.parse_args()
     records = args.records or (heldout_windows() if args.heldout else dev_windows())
     kind = "held-out" if args.heldout else "development"
+    if args.heldout:
+        paths = [held_out_folder("qtdb") / name for name in records]
+    else:
+        paths = [development_record("qtdb", name, FILES) for name in records]
     methods = ["ours (2 leads)", "ecgpuwave .pu lead 0"]
     if not args.no_neurokit:
         methods.append("neurokit2 dwt (lead 0)")
     errors: dict[str, dict[str, list[float]]] = {m: {b: [] for b in BOUNDARIES} for m in methods}
     counts = {m: {b: [0, 0] for b in BOUNDARIES} for m in methods}
     elapsed = dict.fromkeys(methods, 0.0)
-    print(f"data: {DATA}/qtdb, {len(records)} {kind} windows: {' '.join(records)}")
-    for name in records:
-        path = str(DATA / "qtdb" / name)
+    print(f"data: {folders(paths)}, {len(records)} {kind} windows: {' '.join(records)}")
+    for window in paths:
+        path = str(window)
         record = wfdb.rdrecord(path)
         fs = float(record.fs)
         signal_uv = np.nan_to_num(record.p_signal.T * 1000.0)

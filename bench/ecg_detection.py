@@ -8,7 +8,9 @@ Usage::
 
 Reference: the beat annotations of ``.atr`` (beat symbols only); a detection within ±150 ms
 of a reference beat is a true positive (each matched once); pooled over records.
-The held-out records are only scored here, never used for tuning.
+The held-out records are only scored here, never used for tuning. Development records come
+from tests/data/ecg where the repository has them, else from ../shared/data/ecg; held-out
+records only from ../shared/data/ecg (bench/ecg_data.py).
 """
 
 from __future__ import annotations
@@ -26,13 +28,15 @@ import wfdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.ecg_data import development_record, folders, held_out_folder
 from ecg.detect import detect_r_peaks
 
-DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ecg").resolve()
 BEAT_SYMBOLS = frozenset("NLRBAaJSVrFejnE/fQ?")
 TOLERANCE_S = 0.150
 DEV = ["100", "101", "105", "106", "108"]
 HELDOUT = ["104", "113", "121", "200", "202", "208", "223", "231", "232"]
+#: The files of a record that are read: header, signal, reference annotations.
+FILES = (".hea", ".dat", ".atr")
 
 IntArray = npt.NDArray[np.int64]
 Detector = Callable[[npt.NDArray[np.float64], float], IntArray]
@@ -85,10 +89,9 @@ def neurokit(signal_uv: npt.NDArray[np.float64], fs: float) -> IntArray:
     return np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
 
 
-def load(name: str) -> tuple[npt.NDArray[np.float64], float, IntArray]:
-    path = str(DATA / "mitdb" / name)
-    record = wfdb.rdrecord(path)
-    annotation = wfdb.rdann(path, "atr")
+def load(path: Path) -> tuple[npt.NDArray[np.float64], float, IntArray]:
+    record = wfdb.rdrecord(str(path))
+    annotation = wfdb.rdann(str(path), "atr")
     beats = np.array(
         [
             s
@@ -100,9 +103,11 @@ def load(name: str) -> tuple[npt.NDArray[np.float64], float, IntArray]:
     return record.p_signal.T * 1000.0, float(record.fs), beats
 
 
-def score(records: list[str], detectors: dict[str, Detector]) -> None:
+def score(paths: dict[str, Path], detectors: dict[str, Detector]) -> None:
+    """Score `detectors` on the records `paths` names (record name: path without suffix)."""
+    records = list(paths)
     totals: dict[str, list[float]] = {name: [0, 0, 0, 0.0] for name in detectors}
-    loaded = {name: load(name) for name in records}
+    loaded = {name: load(path) for name, path in paths.items()}
     header = (
         f"{'record':>7} {'detector':<18} {'beats':>6} {'TP':>6} {'FN':>5} {'FP':>5} "
         f"{'Se%':>7} {'+P%':>7}"
@@ -138,7 +143,7 @@ def score(records: list[str], detectors: dict[str, Detector]) -> None:
 
 
 def speed() -> None:
-    signal_uv, fs, _ = load("100")
+    signal_uv, fs, _ = load(development_record("mitdb", "100", FILES))
     lead = signal_uv[0]
     duration_s = lead.size / fs
     detect_r_peaks(lead, fs)
@@ -166,13 +171,16 @@ def main() -> None:
         detectors["wfdb xqrs (lead 0)"] = xqrs
         detectors["neurokit2 (lead 0)"] = neurokit
     records = args.records or DEV
+    held_out = {name: held_out_folder("mitdb") / name for name in HELDOUT} if args.heldout else {}
+    development = {name: development_record("mitdb", name, FILES) for name in records}
     print(
-        f"data: {DATA}/mitdb, development records {records}, tolerance ±{TOLERANCE_S * 1000:.0f} ms"
+        f"data: {folders(list(development.values()))}, development records {records}, "
+        f"tolerance ±{TOLERANCE_S * 1000:.0f} ms"
     )
-    score(records, detectors)
-    if args.heldout:
+    score(development, detectors)
+    if held_out:
         print(f"\nheld-out records (scored only, never tuned on): {HELDOUT}")
-        score(HELDOUT, detectors)
+        score(held_out, detectors)
     speed()
 
 

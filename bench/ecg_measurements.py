@@ -6,6 +6,7 @@ Usage::
 
 Targets: intervals within 10 ms, rate within 5 bpm, axes within 15 degrees of GE 12SL's
 values stored in each file; a full analysis of a 10 s 12-lead ECG in under 100 ms on one core.
+The files are the repository's own (tests/data/ecg/formats/ge_muse_xml).
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.ecg_data import VENDORED
 from ecg.analysis import analyze_ecg
 from ecg.formats import read_ecg
 
-DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ecg").resolve()
 #: (our key, the file's key, tolerance)
 COMPARED = (
     ("heart_rate_bpm", "heart_rate_bpm", 5.0),
@@ -34,7 +35,7 @@ COMPARED = (
 
 
 def main() -> None:
-    files = sorted((DATA / "formats" / "ge_muse_xml").glob("*.xml"))
+    files = sorted((VENDORED / "formats" / "ge_muse_xml").glob("*.xml"))
     print(f"data: {len(files)} GE MUSE files in {files[0].parent}")
     within = {key: 0 for key, _, _ in COMPARED}
     compared = {key: 0 for key, _, _ in COMPARED}

@@ -5,8 +5,8 @@ Usage::
     .venv/bin/python bench/ecg_render.py              # 300 dpi, 5 runs each
     .venv/bin/python bench/ecg_render.py --dpi 150 --runs 10
 
-The record is a 10-s, 12-lead, 500 Hz ECG (GE MUSE example 1 from shared/data when present,
-else a synthetic one) with a Chinese header. Times are the median of the runs after one
+The record is a 10-s, 12-lead, 500 Hz ECG (GE MUSE example 1, from the repository's
+tests/data/ecg) with a Chinese header. Times are the median of the runs after one
 warm-up; peak memory is the largest traced Python/numpy allocation during one call
 (tracemalloc; opencv's and Pillow's own buffers are not traced) and the process's maximum
 resident set size at the end.
@@ -24,31 +24,19 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ecg import STANDARD_LEADS, EcgFormat, EcgRecord, read_ecg
+from bench.ecg_data import VENDORED
+from ecg import EcgRecord, read_ecg
 from ecg.dicom_export import to_dicom_waveform
 from ecg.render import SheetHeader, render_pdf, render_png
 
 FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
-DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ecg").resolve()
-EXAMPLE = DATA / "formats" / "ge_muse_xml" / "braveheart_example1.xml"
+EXAMPLE = VENDORED / "formats" / "ge_muse_xml" / "braveheart_example1.xml"
 
 
 def ten_second_record() -> EcgRecord:
-    if EXAMPLE.is_file():
-        return read_ecg(EXAMPLE.read_bytes(), EXAMPLE.name)
-    rate, n = 500.0, 5000
-    t = np.arange(n) / rate
-    beats = np.exp(-(((t % 0.8) - 0.3) ** 2) / (2 * 0.01**2)) * 1200.0
-    return EcgRecord(
-        leads=STANDARD_LEADS,
-        samples_uv=np.tile(beats, (12, 1)),
-        sampling_rate_hz=rate,
-        source_format=EcgFormat.CSV,
-    )
+    return read_ecg(EXAMPLE.read_bytes(), EXAMPLE.name)
 
 
 def measure(function: Callable[[], bytes], runs: int) -> tuple[float, float, int]:

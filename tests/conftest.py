@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -15,8 +14,6 @@ from storage.schema import migrate
 from tests.s3 import S3Endpoint, seaweedfs_s3
 
 TEMPLATE = "telemed_template"
-REPO = Path(__file__).resolve().parents[1]
-SHARED = (REPO / ".." / "shared").resolve()
 
 
 def _with_database(dsn: str, name: str) -> str:

@@ -1,12 +1,21 @@
-"""A real 12-lead DICOM ECG waveform (pydicom's test file) as a new instance of a patient."""
+"""Real ECG files for the tests: the root of the ECG data the repository carries, and a real
+12-lead DICOM ECG waveform (pydicom's test file) as a new instance of a patient."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
 from tests.factory import to_part10
+
+#: The real ECG files every test reads (development records only; see its README.md and
+#: SHA256SUMS). The one definition of where test ECG data lives.
+ECG_DATA = Path(__file__).resolve().parent / "data" / "ecg"
+#: The 12-lead files in the interchange formats carts export.
+FORMATS = ECG_DATA / "formats"
 
 
 def make_ecg(*, patient_id: str, patient_name: str, study_uid: str | None = None) -> bytes:

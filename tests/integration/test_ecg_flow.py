@@ -19,13 +19,13 @@ from ecg.dicom_export import to_dicom_waveform
 from storage.ecg import ECG_SOP_CLASS_PREFIX
 from teleradiology.http.context import OBJECTS, SETTINGS
 from teleradiology.roles import DICOM
+from tests.ecg_file import FORMATS
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import route_all, store
 from tests.integration.test_ingest import multipart, stow
-from tests.unit.ecg.signal_support import ECG_DATA, synthetic_record
+from tests.unit.ecg.signal_support import synthetic_record
 from worker.runner import sweep_once
 
-FORMATS = ECG_DATA / "formats"
 #: Every file a cart sends alone; the WFDB record is its header with its signal file.
 SINGLE_FILES = sorted(
     str(p.relative_to(FORMATS))

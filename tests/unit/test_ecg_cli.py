@@ -13,9 +13,9 @@ import pytest
 import wfdb
 
 from teleradiology.ecg_cli import analyze
-from tests.unit.ecg.signal_support import ECG_DATA
+from tests.ecg_file import ECG_DATA, FORMATS
 
-MUSE = ECG_DATA / "formats" / "ge_muse_xml" / "braveheart_example1.xml"
+MUSE = FORMATS / "ge_muse_xml" / "braveheart_example1.xml"
 #: A development record (DEV_RECORDS.txt): its reference beats check the printed R peaks.
 MITDB_100 = ECG_DATA / "mitdb" / "100.hea"
 BEAT_SYMBOLS = set("NLRBAaJSVrFejnE/fQ?")

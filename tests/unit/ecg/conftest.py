@@ -1,15 +1,12 @@
-"""Shared paths and loaders for the ECG reader tests (real files from ../shared/data/ecg)."""
+"""Paths and loaders for the ECG reader tests (real files from tests/data/ecg)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from ecg import EcgRecord, read_ecg
+from tests.ecg_file import FORMATS
 
-ECG_DATA = (Path(__file__).parents[3] / ".." / "shared" / "data" / "ecg").resolve()
-FORMATS = ECG_DATA / "formats"
 WFDB_DIR = FORMATS / "wfdb_12lead"
 
 
@@ -23,9 +20,3 @@ def read_file(relative: str) -> EcgRecord:
     path = FORMATS / relative
     related = wfdb_files(path.parent) if path.suffix == ".hea" else None
     return read_ecg(path.read_bytes(), path.name, related_files=related)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _shared_data_present() -> None:
-    if not FORMATS.is_dir():
-        pytest.fail(f"shared ECG data not found at {FORMATS} (clone shared/ beside the repo)")

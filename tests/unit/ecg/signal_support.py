@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import numpy.typing as npt
 import wfdb
 
 from ecg import STANDARD_LEADS, EcgFormat, EcgRecord
+from tests.ecg_file import ECG_DATA
 
-ECG_DATA = (Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "ecg").resolve()
 BEAT_SYMBOLS = frozenset("NLRBAaJSVrFejnE/fQ?")
 
 

@@ -15,8 +15,9 @@ from ecg.detect import detect_r_peaks
 from ecg.errors import EcgError
 from ecg.filters import clean_ecg
 from ecg.statements import StatementCode, meets_stemi_criteria
+from tests.ecg_file import ECG_DATA
 from tests.unit.ecg.conftest import read_file
-from tests.unit.ecg.signal_support import ECG_DATA, gaussian, synthetic_record
+from tests.unit.ecg.signal_support import gaussian, synthetic_record
 
 MUSE_FILES = [f"ge_muse_xml/braveheart_example{i}.xml" for i in range(1, 5)]
 

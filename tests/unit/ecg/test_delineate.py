@@ -21,7 +21,8 @@ from ecg.delineate import (
 )
 from ecg.detect import detect_r_peaks
 from ecg.filters import clean_ecg
-from tests.unit.ecg.signal_support import ECG_DATA, gaussian, synthetic_lead
+from tests.ecg_file import ECG_DATA
+from tests.unit.ecg.signal_support import gaussian, synthetic_lead
 
 FS = 500.0
 

@@ -1,7 +1,7 @@
-"""Every file of shared/data/ecg/formats is read and its content is plausible.
+"""Every file of tests/data/ecg/formats is read and its content is plausible.
 
 Expected values (lead sets, rates, durations, device measurements) come from the files
-themselves as documented in shared/data/ecg/README.md and the vendors' own fields.
+themselves as documented in tests/data/ecg/README.md and the vendors' own fields.
 """
 
 from __future__ import annotations
