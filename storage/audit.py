@@ -10,14 +10,14 @@ from typing import Any
 import asyncpg
 
 from storage.queries import q
-from storage.records import UserId
+from storage.records import AuditAction, UserId
 
 
 async def record(
     pool: asyncpg.Pool,
     *,
     user_id: UserId | None,
-    action: str,
+    action: AuditAction,
     object_type: str,
     object_id: str | int,
     detail: dict[str, Any] | None = None,
@@ -26,7 +26,7 @@ async def record(
     await pool.execute(
         q("audit_insert"),
         user_id,
-        action,
+        action.value,
         object_type,
         str(object_id),
         json.dumps(detail, ensure_ascii=False) if detail else None,

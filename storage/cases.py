@@ -22,9 +22,11 @@ from storage.records import (
     Case,
     CaseId,
     CasePlan,
+    EventKind,
     Facility,
     FacilityId,
     NetworkPolicy,
+    NotificationKind,
     Priority,
     ReturnReason,
     Role,
@@ -81,7 +83,9 @@ async def complete_stable_studies(
                 routing=await network.routing_data(conn, chain, at),
             )
             await conn.execute(q("study_mark_complete"), study.id)
-            await record_event(conn, "complete", facility_id=study.facility_id, study_id=study.id)
+            await record_event(
+                conn, EventKind.COMPLETE, facility_id=study.facility_id, study_id=study.id
+            )
             codes = {f.id: f.code for f in chain}
             for case_plan in plan(study, chain):
                 case_id = await _insert_case(conn, study.id, study.facility_id, case_plan, None)
@@ -92,7 +96,7 @@ async def complete_stable_studies(
                 )
                 await record_event(
                     conn,
-                    "routed",
+                    EventKind.ROUTED,
                     facility_id=study.facility_id,
                     study_id=study.id,
                     case_id=case_id,
@@ -125,9 +129,9 @@ async def _insert_case(
         return None
     await notify(
         conn,
-        "case",
+        NotificationKind.CASE,
         facility_id=plan.pool_facility_id,
-        audience=Role.READER.value,
+        audience=Role.READER,
         case_id=case_id,
         detail={"specialty": plan.specialty.value, "priority": plan.priority.value},
     )
@@ -207,7 +211,7 @@ async def _claim_row(conn: Conn, row: Any, user: User, lease: timedelta) -> None
     if holder != user.id:
         await record_event(
             conn,
-            "claimed",
+            EventKind.CLAIMED,
             facility_id=row["facility_id"],
             study_id=row["study_id"],
             case_id=case_id,
@@ -256,7 +260,7 @@ async def release_case(pool: asyncpg.Pool, case_id: int, user: User) -> Case:
         await conn.execute(q("case_release"), case_id)
         await record_event(
             conn,
-            "released",
+            EventKind.RELEASED,
             facility_id=row["facility_id"],
             study_id=row["study_id"],
             case_id=case_id,
@@ -273,7 +277,7 @@ async def expire_leases(pool: asyncpg.Pool) -> int:
         for row in rows:
             await record_event(
                 conn,
-                "lease_expired",
+                EventKind.LEASE_EXPIRED,
                 facility_id=row["facility_id"],
                 study_id=row["study_id"],
                 case_id=row["id"],
@@ -303,7 +307,7 @@ async def _escalate(
     to_code = await conn.fetchval(q("facility_code_by_id"), target)
     await record_event(
         conn,
-        "escalated",
+        EventKind.ESCALATED,
         facility_id=row["facility_id"],
         study_id=row["study_id"],
         case_id=row["id"],
@@ -312,9 +316,9 @@ async def _escalate(
     )
     await notify(
         conn,
-        "escalated",
+        NotificationKind.ESCALATED,
         facility_id=target,
-        audience=Role.READER.value,
+        audience=Role.READER,
         case_id=row["id"],
         detail={"from": row["pool_code"], "reason": reason},
     )
@@ -333,7 +337,7 @@ async def return_case(
         detail = {"reason": reason.value, "note": note}
         await record_event(
             conn,
-            "returned",
+            EventKind.RETURNED,
             facility_id=row["facility_id"],
             study_id=row["study_id"],
             case_id=case_id,
@@ -342,9 +346,9 @@ async def return_case(
         )
         await notify(
             conn,
-            "returned",
+            NotificationKind.RETURNED,
             facility_id=row["facility_id"],
-            audience=Role.CLINIC.value,
+            audience=Role.CLINIC,
             case_id=case_id,
             detail=detail,
         )
@@ -372,7 +376,7 @@ async def request_second_read(pool: asyncpg.Pool, case_id: int, user: User) -> C
             raise Conflict(f"case {case_id} already has an open second read")
         await record_event(
             conn,
-            "second_read",
+            EventKind.SECOND_READ,
             facility_id=row["facility_id"],
             study_id=row["study_id"],
             case_id=second,
@@ -398,7 +402,7 @@ async def set_urgency(
         )
         await record_event(
             conn,
-            "priority",
+            EventKind.PRIORITY,
             facility_id=row["facility_id"],
             study_id=study_id,
             user_id=user.id,
@@ -422,7 +426,7 @@ async def raise_to_stemi(pool: asyncpg.Pool, study_id: int) -> list[CaseId]:
         for r in rows:
             await record_event(
                 conn,
-                "stemi_suspected",
+                EventKind.STEMI_SUSPECTED,
                 facility_id=facility_id,
                 study_id=study_id,
                 case_id=r["id"],
@@ -430,9 +434,9 @@ async def raise_to_stemi(pool: asyncpg.Pool, study_id: int) -> list[CaseId]:
             )
             await notify(
                 conn,
-                "stemi",
+                NotificationKind.STEMI,
                 facility_id=r["pool_facility_id"],
-                audience=Role.READER.value,
+                audience=Role.READER,
                 case_id=r["id"],
             )
     return [CaseId(r["id"]) for r in rows]
@@ -484,7 +488,7 @@ async def handle_deadlines(
                 detail = {"reason": reason, "holder": row["claimed_by"], "deadline": True}
                 await record_event(
                     conn,
-                    "released",
+                    EventKind.RELEASED,
                     facility_id=row["facility_id"],
                     study_id=row["study_id"],
                     case_id=row["id"],
@@ -492,9 +496,9 @@ async def handle_deadlines(
                 )
                 await notify(
                     conn,
-                    "deadline_at_risk",
+                    NotificationKind.DEADLINE_AT_RISK,
                     facility_id=row["pool_facility_id"],
-                    audience=Role.READER.value,
+                    audience=Role.READER,
                     case_id=row["id"],
                     detail=detail,
                 )
@@ -503,7 +507,7 @@ async def handle_deadlines(
                 detail = {"reason": reason, "pool": row["pool_code"], "status": row["status"]}
                 await record_event(
                     conn,
-                    "deadline_at_risk",
+                    EventKind.DEADLINE_AT_RISK,
                     facility_id=row["facility_id"],
                     study_id=row["study_id"],
                     case_id=row["id"],
@@ -511,17 +515,17 @@ async def handle_deadlines(
                 )
                 await notify(
                     conn,
-                    "deadline_at_risk",
+                    NotificationKind.DEADLINE_AT_RISK,
                     facility_id=row["pool_facility_id"],
-                    audience=Role.ADMIN.value,
+                    audience=Role.ADMIN,
                     case_id=row["id"],
                     detail=detail,
                 )
                 await notify(
                     conn,
-                    "deadline_at_risk",
+                    NotificationKind.DEADLINE_AT_RISK,
                     facility_id=row["pool_facility_id"],
-                    audience=Role.READER.value,
+                    audience=Role.READER,
                     case_id=row["id"],
                     detail=detail,
                 )

@@ -7,11 +7,12 @@ from typing import Any
 
 from storage.db import Conn
 from storage.queries import q
+from storage.records import EventKind, NotificationKind, Role
 
 
 async def record_event(
     conn: Conn,
-    kind: str,
+    kind: EventKind,
     *,
     facility_id: int | None = None,
     study_id: int | None = None,
@@ -24,7 +25,7 @@ async def record_event(
     """Append one event in the caller's transaction; its time is the server's UTC clock."""
     await conn.execute(
         q("event_insert_full"),
-        kind,
+        kind.value,
         facility_id,
         study_id,
         case_id,
@@ -37,10 +38,10 @@ async def record_event(
 
 async def notify(
     conn: Conn,
-    kind: str,
+    kind: NotificationKind,
     *,
     facility_id: int,
-    audience: str,
+    audience: Role,
     user_id: int | None = None,
     case_id: int | None = None,
     report_id: int | None = None,
@@ -50,9 +51,9 @@ async def notify(
     stream pushes it, and the record says who was told what, when."""
     await conn.execute(
         q("notification_insert"),
-        kind,
+        kind.value,
         facility_id,
-        audience,
+        audience.value,
         user_id,
         case_id,
         report_id,

@@ -85,6 +85,73 @@ class ReceivedVia(StrEnum):
     API = "api"
 
 
+class EventKind(StrEnum):
+    """A step of a study, case, report or referral, stamped with the server's UTC clock.
+
+    Turnaround is measured between these; ``received``, ``identity_conflict`` and
+    ``late_instance`` are written by the ingest statement itself (migration 0030).
+    """
+
+    RECEIVED = "received"
+    IDENTITY_CONFLICT = "identity_conflict"
+    LATE_INSTANCE = "late_instance"
+    COMPLETE = "complete"
+    ROUTED = "routed"
+    PRIORITY = "priority"
+    STEMI_SUSPECTED = "stemi_suspected"
+    CLAIMED = "claimed"
+    RELEASED = "released"
+    LEASE_EXPIRED = "lease_expired"
+    ESCALATED = "escalated"
+    RETURNED = "returned"
+    SECOND_READ = "second_read"
+    DEADLINE_AT_RISK = "deadline_at_risk"
+    PRELIMINARY = "preliminary"
+    FINAL = "final"
+    ADDENDUM = "addendum"
+    DELIVERED = "delivered"
+    ACKNOWLEDGED = "acknowledged"
+    CRITICAL_RESENT = "critical_resent"
+    CRITICAL_ALERT = "critical_alert"
+    REFERRAL_REQUESTED = "referral_requested"
+    REFERRAL_ACCEPTED = "referral_accepted"
+    REFERRAL_DECLINED = "referral_declined"
+
+
+class NotificationKind(StrEnum):
+    """What the service tells a facility's users (or one user); the event stream names it."""
+
+    CASE = "case"
+    ESCALATED = "escalated"
+    RETURNED = "returned"
+    STEMI = "stemi"
+    LATE_INSTANCE = "late_instance"
+    DEADLINE_AT_RISK = "deadline_at_risk"
+    REPORT = "report"
+    CRITICAL = "critical"
+    ADDENDUM = "addendum"
+    CRITICAL_ALERT = "critical_alert"
+    REFERRAL = "referral"
+    REFERRAL_ACCEPTED = "referral_accepted"
+    REFERRAL_DECLINED = "referral_declined"
+
+
+class AuditAction(StrEnum):
+    """What a user (or a DICOM peer) did with patient data, as the audit log records it."""
+
+    READ = "read"
+    LIST = "list"
+    QIDO = "qido"
+    RETRIEVE = "retrieve"
+    METADATA = "metadata"
+    WADO = "wado"
+    SHEET = "sheet"
+    C_FIND = "c-find"
+    C_GET = "c-get"
+    C_MOVE = "c-move"
+    CONFIGURE = "configure"
+
+
 def _opt_id(kind: Callable[[Any], _T], value: Any) -> _T | None:
     return kind(value) if value is not None else None
 
@@ -417,7 +484,7 @@ class Notification:
 
     id: NotificationId
     at: datetime
-    kind: str
+    kind: NotificationKind
     facility_id: FacilityId
     audience: Role
     user_id: UserId | None

@@ -11,7 +11,9 @@ from storage.errors import InvalidState, NotFound
 from storage.eventlog import notify, record_event
 from storage.queries import q
 from storage.records import (
+    EventKind,
     FacilityId,
+    NotificationKind,
     Referral,
     ReferralDirection,
     ReferralStatus,
@@ -100,7 +102,7 @@ async def create_referral(pool: asyncpg.Pool, user: User, req: ReferralRequest) 
         detail = {"direction": req.direction.value, "urgency": req.urgency.value}
         await record_event(
             conn,
-            "referral_requested",
+            EventKind.REFERRAL_REQUESTED,
             facility_id=source,
             case_id=case_id,
             user_id=user.id,
@@ -110,9 +112,9 @@ async def create_referral(pool: asyncpg.Pool, user: User, req: ReferralRequest) 
         audience = Role.CLINIC if req.direction is ReferralDirection.DOWN else Role.ADMIN
         await notify(
             conn,
-            "referral",
+            NotificationKind.REFERRAL,
             facility_id=target["id"],
-            audience=audience.value,
+            audience=audience,
             case_id=case_id,
             detail={**detail, "referral_id": referral_id},
         )
@@ -147,7 +149,7 @@ async def respond(
         await conn.execute(
             q("referral_respond"), referral_id, status.value, user.id, appointment_at, reason
         )
-        kind = "referral_accepted" if accept else "referral_declined"
+        kind = EventKind.REFERRAL_ACCEPTED if accept else EventKind.REFERRAL_DECLINED
         await record_event(
             conn,
             kind,
@@ -160,9 +162,9 @@ async def respond(
         sender_role = Role.CLINIC if row["direction"] == "up" else Role.ADMIN
         await notify(
             conn,
-            kind,
+            NotificationKind(kind.value),
             facility_id=row["from_facility_id"],
-            audience=sender_role.value,
+            audience=sender_role,
             case_id=row["case_id"],
             detail={"referral_id": referral_id},
         )

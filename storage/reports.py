@@ -18,7 +18,9 @@ from storage.records import (
     CaseId,
     Conclusion,
     Destination,
+    EventKind,
     NetworkPolicy,
+    NotificationKind,
     Report,
     ReportDocument,
     ReportId,
@@ -76,7 +78,7 @@ async def submit_report(pool: asyncpg.Pool, case_id: int, user: User, draft: Rep
             detail.update(agreed=agreed, discrepancy=discrepancy)
         await record_event(
             conn,
-            "final" if final else "preliminary",
+            EventKind.FINAL if final else EventKind.PRELIMINARY,
             facility_id=row["facility_id"],
             study_id=row["study_id"],
             case_id=case_id,
@@ -130,7 +132,7 @@ async def add_addendum(
         )
         await record_event(
             conn,
-            "addendum",
+            EventKind.ADDENDUM,
             facility_id=row["facility_id"],
             study_id=row["study_id"],
             case_id=row["id"],
@@ -209,19 +211,25 @@ async def deliver_report(
             return False
         await record_event(
             conn,
-            "delivered",
+            EventKind.DELIVERED,
             facility_id=row["facility_id"],
             study_id=row["study_id"],
             case_id=row["case_id"],
             report_id=report_id,
         )
         critical = row["conclusion"] == Conclusion.CRITICAL.value
-        kind = "addendum" if row["amends_report_id"] else "critical" if critical else "report"
+        kind = (
+            NotificationKind.ADDENDUM
+            if row["amends_report_id"]
+            else NotificationKind.CRITICAL
+            if critical
+            else NotificationKind.REPORT
+        )
         await notify(
             conn,
             kind,
             facility_id=row["facility_id"],
-            audience=Role.CLINIC.value,
+            audience=Role.CLINIC,
             case_id=row["case_id"],
             report_id=report_id,
             detail={"conclusion": row["conclusion"], "version": row["version"]},
@@ -292,7 +300,7 @@ async def acknowledge_report(
         if row is not None:
             await record_event(
                 conn,
-                "acknowledged",
+                EventKind.ACKNOWLEDGED,
                 facility_id=row["facility_id"],
                 study_id=row["study_id"],
                 case_id=row["case_id"],
@@ -327,12 +335,12 @@ async def resend_unacknowledged_critical(
                 "report_id": row["id"],
             }
             resends = row["critical_resends"] + 1
-            await record_event(conn, "critical_resent", **base, detail={"resend": resends})
+            await record_event(conn, EventKind.CRITICAL_RESENT, **base, detail={"resend": resends})
             await notify(
                 conn,
-                "critical",
+                NotificationKind.CRITICAL,
                 facility_id=row["facility_id"],
-                audience=Role.CLINIC.value,
+                audience=Role.CLINIC,
                 case_id=row["case_id"],
                 report_id=row["id"],
                 detail={"resend": resends, "conclusion": "critical"},
@@ -341,16 +349,16 @@ async def resend_unacknowledged_critical(
             for admin in admins:
                 await notify(
                     conn,
-                    "critical_alert",
+                    NotificationKind.CRITICAL_ALERT,
                     facility_id=row["county_id"],
-                    audience=Role.ADMIN.value,
+                    audience=Role.ADMIN,
                     user_id=admin,
                     case_id=row["case_id"],
                     report_id=row["id"],
                     detail={"clinic": row["clinic_code"], "resend": resends},
                 )
             await record_event(
-                conn, "critical_alert", **base, detail={"admins": admins, "resend": resends}
+                conn, EventKind.CRITICAL_ALERT, **base, detail={"admins": admins, "resend": resends}
             )
             done.append(
                 CriticalResend(

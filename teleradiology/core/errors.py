@@ -29,6 +29,14 @@ class NotFound(ServiceError):
     """Nothing by that name in the caller's scope."""
 
 
+class InvalidState(ServiceError):
+    """The action is not allowed in the case's or report's present state."""
+
+
+class Conflict(ServiceError):
+    """Someone else got there first (another reader holds the case)."""
+
+
 class BadRequest(ServiceError):
     """The request itself is malformed; the message says what to fix."""
 

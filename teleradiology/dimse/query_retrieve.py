@@ -33,7 +33,7 @@ from storage import audit, network, qido
 from storage.db import Pool
 from storage.objects import ObjectStore
 from storage.qido import DicomNode, StoredObject
-from storage.records import FacilityId, UserId
+from storage.records import AuditAction, FacilityId, UserId
 from storage.search import Level
 from teleradiology.core.errors import BadRequest, ConfigError
 from teleradiology.core.query import build, keyword_of, metadata_of, result
@@ -139,7 +139,7 @@ class QueryRetrieve:
             audit.record(
                 self._pool,
                 user_id=scope.user_id,
-                action="c-find",
+                action=AuditAction.C_FIND,
                 object_type=level.value.lower(),
                 object_id=calling,
                 detail={"count": len(hits)},
@@ -180,7 +180,7 @@ class QueryRetrieve:
             audit.record(
                 self._pool,
                 user_id=scope.user_id,
-                action="c-get" if event.event is evt.EVT_C_GET else "c-move",
+                action=AuditAction.C_GET if event.event is evt.EVT_C_GET else AuditAction.C_MOVE,
                 object_type=level.value.lower(),
                 object_id=calling,
                 detail={"count": len(found)},

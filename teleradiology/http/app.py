@@ -23,7 +23,8 @@ from teleradiology.http.dicomweb import qido, stow, wado
 from teleradiology.http.metrics import metrics_middleware
 from teleradiology.http.problems import problem_middleware
 from teleradiology.http.session import COOKIE_METHODS, session_token
-from teleradiology.http.web import pages, viewer
+from teleradiology.http.web import routes as pages
+from teleradiology.http.web import viewer
 from teleradiology.settings import Role, Settings
 
 log = logging.getLogger(__name__)

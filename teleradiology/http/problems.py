@@ -26,6 +26,8 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (errors.InvalidDicom, 400),
     (errors.UnknownSender, 403),
     (errors.DuplicateConflict, 409),
+    (errors.Conflict, 409),
+    (errors.InvalidState, 409),
     (storage_errors.Conflict, 409),
     (storage_errors.InvalidState, 409),
     (errors.ConfigError, 400),

@@ -14,13 +14,13 @@ from aiohttp import web
 
 from storage import network
 from storage.records import DutyShift, NetworkPolicy, Priority, Role, RouteSpec
+from teleradiology.core.access import require_role
 from teleradiology.core.network_file import (
     parse_destination,
     parse_duty,
     parse_policy,
     parse_routes,
 )
-from teleradiology.http.auth import require_role
 from teleradiology.http.context import POOL, current_user
 from teleradiology.http.params import json_body
 

@@ -13,12 +13,12 @@ from aiohttp import web
 
 from storage import audit, cases, index, network, patients, reports, templates
 from storage import turnaround as stats
-from storage.records import Case, Conclusion, Report, ReportStatus, Role, Study, User
+from storage.records import AuditAction, Case, Conclusion, Report, ReportStatus, Role, Study, User
 from storage.reports import ReportDraft
+from teleradiology.core.access import require_role
 from teleradiology.core.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from teleradiology.core.passwords import verify_password
 from teleradiology.http.api.openapi import openapi_document
-from teleradiology.http.auth import require_role
 from teleradiology.http.context import POOL, SETTINGS, current_user
 from teleradiology.http.params import (
     choice,
@@ -180,7 +180,9 @@ async def get_case(request: web.Request) -> web.Response:
     user = current_user(request)
     pool = request.app[POOL]
     case = await _case(request, user)
-    await audit.record(pool, user_id=user.id, action="read", object_type="case", object_id=case.id)
+    await audit.record(
+        pool, user_id=user.id, action=AuditAction.READ, object_type="case", object_id=case.id
+    )
     body = case_json(case)
     body["reports"] = [report_json(r) for r in await reports.reports_of_case(pool, case.id)]
     body["patient_ref"] = await patients.patient_of_study(pool, case.study_id)
@@ -299,7 +301,7 @@ async def list_reports(request: web.Request) -> web.Response:
     await audit.record(
         pool,
         user_id=user.id,
-        action="list",
+        action=AuditAction.LIST,
         object_type="report",
         object_id="inbox",
         detail={"count": len(found)},
@@ -314,7 +316,7 @@ async def get_report(request: web.Request) -> web.Response:
     if found is None or (user.role is Role.CLINIC and found.delivered_at is None):
         raise NotFound(f"report {request.match_info['id']} not found")
     await audit.record(
-        pool, user_id=user.id, action="read", object_type="report", object_id=found.id
+        pool, user_id=user.id, action=AuditAction.READ, object_type="report", object_id=found.id
     )
     return web.json_response(report_json(found))
 
@@ -344,7 +346,7 @@ async def list_studies(request: web.Request) -> web.Response:
     await audit.record(
         pool,
         user_id=user.id,
-        action="list",
+        action=AuditAction.LIST,
         object_type="study",
         object_id="query",
         detail={"count": len(found)},

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 
 from storage import audit, cases, index, notifications, reports, templates
-from storage.records import Conclusion, Priority, ReportStatus, ReturnReason, Role
+from storage.records import AuditAction, Conclusion, Priority, ReportStatus, ReturnReason, Role
 from storage.reports import ReportDraft
+from teleradiology.core.access import require_role
 from teleradiology.core.errors import BadRequest, NotFound
 from teleradiology.http.api.cases import case_json, report_json, sign
-from teleradiology.http.auth import require_role
 from teleradiology.http.context import OBJECTS, POOL, SETTINGS, current_user
 from teleradiology.http.params import choice, iso, json_body, path_id, text_field
 
@@ -122,7 +122,11 @@ async def report_pdf(request: web.Request) -> web.Response:
         raise NotFound(f"report {report_id} has no PDF yet: it is made when it is delivered")
     data = await request.app[OBJECTS].get(key)
     await audit.record(
-        pool, user_id=user.id, action="read", object_type="report_pdf", object_id=report_id
+        pool,
+        user_id=user.id,
+        action=AuditAction.READ,
+        object_type="report_pdf",
+        object_id=report_id,
     )
     return web.Response(
         body=data,

@@ -22,10 +22,10 @@ from ecg.formats import read_ecg
 from ecg.record import MEASUREMENT_KEYS, EcgRecord
 from ecg.render import SheetFilter, SheetHeader, filter_for_sheet, render_pdf, render_png
 from storage import audit, ecg, index, network
-from storage.records import Priority, ReceivedVia, Role, User
+from storage.records import AuditAction, Priority, ReceivedVia, Role, User
+from teleradiology.core.access import require_role
 from teleradiology.core.errors import BadRequest, NotFound
 from teleradiology.core.report_pdf import CJK_FONT
-from teleradiology.http.auth import require_role
 from teleradiology.http.context import INGESTOR, OBJECTS, POOL, current_user, user_zone
 
 log = logging.getLogger(__name__)
@@ -280,7 +280,11 @@ async def get_ecg(request: web.Request) -> web.Response:
     pool = request.app[POOL]
     view = await _ecg(request, user)
     await audit.record(
-        pool, user_id=user.id, action="read", object_type="ecg", object_id=view.sop_instance_uid
+        pool,
+        user_id=user.id,
+        action=AuditAction.READ,
+        object_type="ecg",
+        object_id=view.sop_instance_uid,
     )
     history = await ecg.edits(pool, view.analysis_id) if view.analysis_id else []
     prior = await ecg.priors(pool, view)
@@ -425,7 +429,7 @@ async def sheet(request: web.Request) -> web.Response:
     await audit.record(
         request.app[POOL],
         user_id=user.id,
-        action="sheet",
+        action=AuditAction.SHEET,
         object_type="ecg",
         object_id=view.sop_instance_uid,
     )

@@ -6,8 +6,8 @@ from aiohttp import web
 
 from storage import patients
 from storage.records import Role
+from teleradiology.core.access import require_role
 from teleradiology.core.errors import BadRequest
-from teleradiology.http.auth import require_role
 from teleradiology.http.context import POOL, current_user
 from teleradiology.http.params import iso, json_body, path_id, text_field
 

@@ -8,10 +8,10 @@ from typing import Any
 from aiohttp import web
 
 from storage import audit, referrals
-from storage.records import Referral, ReferralDirection, Role, Urgency
+from storage.records import AuditAction, Referral, ReferralDirection, Role, Urgency
 from storage.referrals import ReferralRequest
+from teleradiology.core.access import require_role
 from teleradiology.core.errors import BadRequest, NotFound
-from teleradiology.http.auth import require_role
 from teleradiology.http.context import POOL, current_user
 from teleradiology.http.params import (
     choice,
@@ -110,7 +110,7 @@ async def list_referrals(request: web.Request) -> web.Response:
     await audit.record(
         pool,
         user_id=user.id,
-        action="list",
+        action=AuditAction.LIST,
         object_type="referral",
         object_id="query",
         detail={"count": len(found)},
@@ -125,7 +125,7 @@ async def get_referral(request: web.Request) -> web.Response:
     if found is None:
         raise NotFound(f"referral {request.match_info['id']} not found")
     await audit.record(
-        pool, user_id=user.id, action="read", object_type="referral", object_id=found.id
+        pool, user_id=user.id, action=AuditAction.READ, object_type="referral", object_id=found.id
     )
     return web.json_response(referral_json(found))
 

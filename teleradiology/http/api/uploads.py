@@ -33,9 +33,9 @@ from storage.index import IndexOutcome
 from storage.objects import ObjectStore
 from storage.records import Facility, Priority, ReceivedVia, Role, User
 from storage.uploads import ManifestItem, UploadSession, UploadState
+from teleradiology.core.access import require_role
 from teleradiology.core.dicom import instance_identity
 from teleradiology.core.errors import BadRequest, NotFound
-from teleradiology.http.auth import require_role
 from teleradiology.http.context import INGESTOR, OBJECTS, POOL, SETTINGS, current_user
 from teleradiology.http.problems import problem
 from teleradiology.services.intake import Ingestor

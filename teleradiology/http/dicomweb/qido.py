@@ -11,6 +11,7 @@ import asyncio
 from aiohttp import web
 
 from storage import audit, qido
+from storage.records import AuditAction
 from storage.search import Level
 from teleradiology.core.dicomweb import DICOM_JSON, Offer
 from teleradiology.core.errors import NotFound
@@ -61,7 +62,7 @@ async def _search(request: web.Request, level: Level, fixed: dict[str, str]) -> 
     await audit.record(
         pool,
         user_id=user.id,
-        action="qido",
+        action=AuditAction.QIDO,
         object_type=level.value.lower(),
         object_id=fixed.get("StudyInstanceUID", "query"),
         detail={"count": count},

@@ -14,8 +14,8 @@ from multidict import CIMultiDictProxy
 
 from storage import network
 from storage.records import ReceivedVia, Role
+from teleradiology.core.access import require_role
 from teleradiology.core.errors import DuplicateConflict, InvalidDicom, NotFound
-from teleradiology.http.auth import require_role
 from teleradiology.http.context import INGESTOR, POOL, SETTINGS, current_user
 from teleradiology.http.dicomweb.common import base_url, dicom_json
 from teleradiology.services.intake import Ingestor, StudyMismatch

@@ -28,7 +28,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian
 from storage import audit, qido, search
 from storage.errors import ObjectNotFound
 from storage.qido import StoredObject
-from storage.records import StudyId, User
+from storage.records import AuditAction, StudyId, User
 from teleradiology.core import rendering
 from teleradiology.core.dicom import BULK_DATA_THRESHOLD, metadata_json
 from teleradiology.core.dicomweb import (
@@ -93,7 +93,7 @@ def _uid(request: web.Request, name: str) -> str:
     return value
 
 
-async def _study(request: web.Request, action: str) -> tuple[User, StudyId]:
+async def _study(request: web.Request, action: AuditAction) -> tuple[User, StudyId]:
     """The caller and the study of the path, when in scope; 404 otherwise. Audited."""
     user = current_user(request)
     study_uid = _uid(request, "study")
@@ -116,7 +116,7 @@ async def _study(request: web.Request, action: str) -> tuple[User, StudyId]:
 
 
 async def _objects(
-    request: web.Request, *, with_metadata: bool = False, action: str = "wado"
+    request: web.Request, *, with_metadata: bool = False, action: AuditAction = AuditAction.WADO
 ) -> list[StoredObject]:
     _, study_id = await _study(request, action)
     series = _uid(request, "series") if "series" in request.match_info else None
@@ -216,7 +216,7 @@ def _target_syntax(choice: Choice, stored: str) -> str:
 
 async def retrieve(request: web.Request) -> web.StreamResponse:
     """Study, series or instance retrieve: multipart/related; type="application/dicom"."""
-    objects = await _objects(request, action="retrieve")
+    objects = await _objects(request, action=AuditAction.RETRIEVE)
     stored = tuple(sorted({o.transfer_syntax_uid for o in objects}))
     choice = negotiate(request, (Offer("multipart/related", DICOM, ("*", ELE, *stored)),))
     targets = [_target_syntax(choice, o.transfer_syntax_uid) for o in objects]
@@ -334,12 +334,12 @@ async def _series_metadata(
 async def metadata(request: web.Request) -> web.Response:
     """Study, series or instance metadata: DICOM JSON with absolute BulkDataURIs."""
     negotiate(request, _METADATA_OFFERS)
-    _, study_id = await _study(request, "metadata")
+    _, study_id = await _study(request, AuditAction.METADATA)
     study_uid = request.match_info["study"]
     base = f"{base_url(request)}/dicomweb/studies/{study_uid}/series/"
     pool = request.app[POOL]
     if "instance" in request.match_info:
-        objects = await _objects(request, with_metadata=True, action="metadata")
+        objects = await _objects(request, with_metadata=True, action=AuditAction.METADATA)
         obj = objects[0]
         blob = obj.metadata_zlib
         if blob is None:

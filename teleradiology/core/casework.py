@@ -1,0 +1,257 @@
+"""The rules of reading: who may do what to a case in which state, what state follows, what the
+deadline watch does to a case at risk, and whether a finalising reader agreed with the first.
+
+Plain values in, plain values out: the services apply these rules to the row they hold locked,
+and pages and the API ask them which actions to offer. A refusal is raised as the domain error
+the edges translate (Forbidden 403, InvalidState 409, Conflict 409), with a message written for
+the person who tried.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from storage.records import (
+    Case,
+    CaseId,
+    CaseStatus,
+    Conclusion,
+    FacilityId,
+    ReportId,
+    ReportStatus,
+    Role,
+    User,
+    UserId,
+)
+from teleradiology.core.access import require_role
+from teleradiology.core.errors import Conflict, Forbidden, InvalidState
+
+
+class CaseAction(StrEnum):
+    """What a user can do to a case (a report's addendum is `check_addendum`)."""
+
+    CLAIM = "claim"
+    RELEASE = "release"
+    REPORT = "report"
+    ESCALATE = "escalate"
+    RETURN = "return"
+    SECOND_READ = "second_read"
+
+
+#: The roles each action is for.
+ACTION_ROLES: dict[CaseAction, frozenset[Role]] = {
+    CaseAction.CLAIM: frozenset({Role.READER}),
+    CaseAction.RELEASE: frozenset({Role.READER, Role.ADMIN}),
+    CaseAction.REPORT: frozenset({Role.READER}),
+    CaseAction.ESCALATE: frozenset({Role.READER}),
+    CaseAction.RETURN: frozenset({Role.READER}),
+    CaseAction.SECOND_READ: frozenset({Role.READER, Role.ADMIN}),
+}
+
+#: The actions only the reader holding the case may take, with the verb their refusal uses.
+_HOLDER_VERBS = {
+    CaseAction.RELEASE: "release",
+    CaseAction.REPORT: "report on",
+    CaseAction.ESCALATE: "escalate",
+    CaseAction.RETURN: "return",
+}
+
+OPEN_STATES = frozenset({CaseStatus.SCHEDULED, CaseStatus.IN_PROGRESS})
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseState:
+    """What the rules read of one case, at one moment."""
+
+    id: CaseId
+    status: CaseStatus
+    claimed_by: UserId | None
+    #: the holder's lease ran out (the case may be taken over)
+    lease_expired: bool
+    pool_facility_id: FacilityId
+    #: the pool's facility code, for messages
+    pool_code: str
+    escalation_facility_id: FacilityId | None
+    escalated: bool
+    second_read_of: CaseId | None = None
+
+    def __post_init__(self) -> None:
+        if (self.status is CaseStatus.IN_PROGRESS) != (self.claimed_by is not None):
+            raise ValueError(
+                f"case {self.id}: status {self.status} with claimed_by={self.claimed_by}"
+            )
+
+    @classmethod
+    def of(cls, case: Case, now: datetime) -> CaseState:
+        """The state of a case record as of ``now``."""
+        return cls(
+            id=case.id,
+            status=case.status,
+            claimed_by=case.claimed_by,
+            lease_expired=case.lease_expires_at is not None and case.lease_expires_at < now,
+            pool_facility_id=case.pool_facility_id,
+            pool_code=case.pool_code or "",
+            escalation_facility_id=case.escalation_facility_id,
+            escalated=case.escalated,
+            second_read_of=case.second_read_of,
+        )
+
+    def held_by(self, user: User) -> bool:
+        return self.status is CaseStatus.IN_PROGRESS and self.claimed_by == user.id
+
+
+def check(
+    user: User, case: CaseState, action: CaseAction, *, read_first_read: bool = False
+) -> None:
+    """Raise unless ``user`` may take ``action`` on ``case`` now.
+
+    ``read_first_read``: on a second read, whether the user read (claimed or reported) the
+    first read; that reader may not read the second.
+    """
+    require_role(user, *sorted(ACTION_ROLES[action], key=list(Role).index))
+    if action is CaseAction.CLAIM:
+        _check_claim(user, case, read_first_read=read_first_read)
+    elif action is CaseAction.RELEASE and user.role is Role.ADMIN:
+        if case.status is not CaseStatus.IN_PROGRESS:
+            raise InvalidState(f"case {case.id} is not claimed")
+    elif action in _HOLDER_VERBS:
+        if not case.held_by(user):
+            raise InvalidState(f"claim case {case.id} before you {_HOLDER_VERBS[action]} it")
+        if action is CaseAction.ESCALATE and case.escalation_facility_id is None:
+            raise InvalidState(f"case {case.id} has no escalation pool above {case.pool_code}")
+    elif action is CaseAction.SECOND_READ:
+        if case.second_read_of is not None:
+            raise InvalidState(f"case {case.id} is itself a second read")
+        if case.status is CaseStatus.CANCELED:
+            raise InvalidState(f"case {case.id} is canceled")
+
+
+def _check_claim(user: User, case: CaseState, *, read_first_read: bool) -> None:
+    if case.status not in OPEN_STATES:
+        raise InvalidState(f"case {case.id} is {case.status}")
+    if case.pool_facility_id != user.facility_id:
+        raise InvalidState(
+            f"case {case.id} is now read at {case.pool_code}; only its readers can claim it"
+        )
+    held_by_other = case.status is CaseStatus.IN_PROGRESS and case.claimed_by != user.id
+    if held_by_other and not case.lease_expired:
+        raise Conflict(f"case {case.id} is being read by another reader")
+    if case.second_read_of is not None and read_first_read:
+        raise InvalidState(f"case {case.id} is a second read: another reader must read it")
+
+
+def allowed(
+    user: User, case: CaseState, action: CaseAction, *, read_first_read: bool = False
+) -> bool:
+    """Whether `check` lets ``user`` take ``action`` on ``case``."""
+    try:
+        check(user, case, action, read_first_read=read_first_read)
+    except (Forbidden, InvalidState, Conflict):
+        return False
+    return True
+
+
+def offered_actions(
+    user: User, case: CaseState, *, read_first_read: bool = False
+) -> frozenset[CaseAction]:
+    """The actions to offer ``user`` on ``case``: those allowed, less a claim the user already
+    holds (it is renewed as they work)."""
+    found = {a for a in CaseAction if allowed(user, case, a, read_first_read=read_first_read)}
+    if case.held_by(user):
+        found.discard(CaseAction.CLAIM)
+    return frozenset(found)
+
+
+def next_status(
+    status: CaseStatus, action: CaseAction, *, report_status: ReportStatus | None = None
+) -> CaseStatus:
+    """The state a case is in after ``action`` (a second read opens a new case, so the first
+    keeps its state)."""
+    if action is CaseAction.CLAIM:
+        return CaseStatus.IN_PROGRESS
+    if action in (CaseAction.RELEASE, CaseAction.ESCALATE):
+        return CaseStatus.SCHEDULED
+    if action is CaseAction.RETURN:
+        return CaseStatus.CANCELED
+    if action is CaseAction.REPORT:
+        if report_status is None:
+            raise ValueError("a report's status decides what follows it")
+        return CaseStatus.COMPLETED if report_status is ReportStatus.FINAL else status
+    return status
+
+
+def consulting(user: User, case: CaseState, draft_author: UserId | None) -> bool:
+    """Whether ``user`` finalises an escalated case over another reader's draft (the city
+    reader agrees with the county's preliminary report or amends it)."""
+    return (
+        case.escalated
+        and user.role is Role.READER
+        and user.facility_id == case.pool_facility_id
+        and draft_author is not None
+        and draft_author != user.id
+    )
+
+
+def check_addendum(
+    user: User, report_id: ReportId, status: ReportStatus, author_id: UserId
+) -> None:
+    """Raise unless ``user`` may add an addendum to the report: its own author, once final."""
+    require_role(user, Role.READER)
+    if status is not ReportStatus.FINAL:
+        raise InvalidState(f"report {report_id} is not final: edit the draft instead")
+    if author_id != user.id:
+        raise Forbidden(f"report {report_id} was signed by another reader: only they amend it")
+
+
+def agreement(
+    first: Conclusion | None,
+    final: Conclusion,
+    *,
+    agreed: bool | None,
+    discrepancy: str | None,
+) -> tuple[bool, str | None]:
+    """Whether the finalising reader agreed with the first reader's preliminary conclusion
+    (``first``; None when there was none), and the discrepancy recorded when not.
+
+    Unless the reader says, they agreed when the conclusions are the same.
+    """
+    if first is None:
+        return (agreed if agreed is not None else True), discrepancy
+    verdict = agreed if agreed is not None else first is final
+    if not verdict and not discrepancy:
+        discrepancy = f"结论由 {first.value} 改为 {final.value}"
+    return verdict, discrepancy
+
+
+class DeadlineStep(StrEnum):
+    """What the deadline watch does to an open case that will miss its deadline."""
+
+    #: unclaimed, with a pool above: sent up
+    ESCALATE = "escalated"
+    #: held by a reader who went off duty: back to its pool
+    REASSIGN = "reassigned"
+    #: anything else: its pool's readers and the duty administrator are told
+    AT_RISK = "at_risk"
+
+
+def deadline_step(
+    *,
+    status: CaseStatus,
+    has_escalation_pool: bool,
+    holder_off_duty: bool,
+    deadline: datetime,
+    now: datetime,
+) -> tuple[DeadlineStep, str]:
+    """The step for a case at risk, and its reason in words."""
+    left = deadline - now
+    if left <= timedelta(0):
+        reason = f"deadline passed {int(-left.total_seconds() // 60)} min ago"
+    else:
+        reason = f"{int(left.total_seconds() // 60)} min left and not claimed"
+    if status is CaseStatus.SCHEDULED and has_escalation_pool:
+        return DeadlineStep.ESCALATE, reason
+    if holder_off_duty:
+        return DeadlineStep.REASSIGN, f"{reason}; the reader holding it is off duty"
+    return DeadlineStep.AT_RISK, reason

@@ -1,0 +1,230 @@
+"""The administrator's dashboard: turnaround, volumes, open and overdue cases per pool, SLA
+breaches and referrals over their network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from storage import (
+    audit,
+    cases,
+    network,
+    referrals,
+    reports,
+)
+from storage.records import (
+    AuditAction,
+    CaseStatus,
+    Conclusion,
+    Priority,
+    Role,
+)
+from teleradiology.core.errors import Forbidden
+from teleradiology.http.api import cases as api
+from teleradiology.http.context import POOL, USER, user_zone
+from teleradiology.http.web.common import (
+    CONCLUSION_ZH,
+    DIRECTION_ZH,
+    PRIORITY_ZH,
+    REFERRAL_STATUS_ZH,
+    SEGMENT_ZH,
+    base_context,
+    facility_names,
+    local_time,
+    render,
+    signed_in,
+    time_left,
+)
+
+
+@dataclass
+class _PoolLoad:
+    pool: str
+    name: str
+    specialty: str
+    open: int = 0
+    scheduled: int = 0
+    in_progress: int = 0
+    urgent: int = 0
+    overdue: int = 0
+
+
+def _minutes(value: float | None) -> str:
+    """A duration given in minutes, in the unit that reads best."""
+    if value is None:
+        return ""
+    if value < 1:
+        return f"{value * 60:.0f} 秒 (s)"
+    if value >= 120:
+        return f"{value / 60:.1f} 小时 (h)"
+    return f"{value:.1f} 分钟 (min)"
+
+
+def _local_days(request: web.Request, zone: ZoneInfo) -> web.Request:
+    """The dashboard's date fields are local days: 'since' from its midnight, 'until' to
+    the end of its day, as the stats handler's ISO times."""
+    changed: dict[str, str] = {}
+    for name, extra in (("since", 0), ("until", 1)):
+        text = request.query.get(name, "")
+        if len(text) == 10:
+            try:
+                day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=zone)
+            except ValueError:
+                continue
+            changed[name] = (day + timedelta(days=extra)).isoformat()
+    if not changed:
+        return request
+    return request.clone(rel_url=request.rel_url.update_query(changed))
+
+
+async def admin_page(request: web.Request) -> web.StreamResponse:
+    """Turnaround per sending facility and segment, volumes, open and overdue cases per
+    pool, SLA breaches and referrals, over the administrator's network."""
+    user = await signed_in(request)
+    if user.role is not Role.ADMIN:
+        raise Forbidden("the dashboard is for network administrators")
+    zone = await user_zone(request, user)
+    request = _local_days(request, zone)
+    request[USER] = user
+    pool = request.app[POOL]
+    now = datetime.now(UTC)
+    body = await api.turnaround_data(request)
+    since = datetime.fromisoformat(str(body["since"]).replace("Z", "+00:00"))
+    until = datetime.fromisoformat(str(body["until"]).replace("Z", "+00:00"))
+    facilities = await facility_names(request)
+    open_cases = await cases.worklist(pool, user, limit=5000)
+    loads: dict[tuple[str, str], _PoolLoad] = {}
+    open_by_facility: dict[str, int] = {}
+    breaches: list[dict[str, Any]] = []
+    for c in open_cases:
+        code = c.pool_code or ""
+        load = loads.setdefault(
+            (code, c.specialty.value),
+            _PoolLoad(pool=code, name=facilities.get(code, code), specialty=c.specialty.value),
+        )
+        load.open += 1
+        load.scheduled += c.status is CaseStatus.SCHEDULED
+        load.in_progress += c.status is CaseStatus.IN_PROGRESS
+        load.urgent += c.priority is Priority.HIGH or c.stemi
+        open_by_facility[c.facility_code] = open_by_facility.get(c.facility_code, 0) + 1
+        if c.deadline < now:
+            load.overdue += 1
+            left, _ = time_left(c.deadline, now)
+            breaches.append(
+                {
+                    "kind": "逾期未报告 (case overdue)",
+                    "case_id": c.id,
+                    "facility": facilities.get(c.facility_code, c.facility_code),
+                    "pool": facilities.get(code, code),
+                    "priority": PRIORITY_ZH[c.priority] + (" · STEMI" if c.stemi else ""),
+                    "due": local_time(c.deadline, zone),
+                    "by": left,
+                    "claimed": c.claimed_by is not None,
+                }
+            )
+    pending = await reports.inbox(pool, user, unacknowledged=True, limit=1000)
+    await audit.record(
+        pool,
+        user_id=user.id,
+        action=AuditAction.LIST,
+        object_type="report",
+        object_id="dashboard",
+        detail={"count": len(pending)},
+    )
+    code_of = {f.id: f.code for f in await network.list_facilities(pool)}
+    critical_pending = 0
+    for r in pending:
+        if r.conclusion is not Conclusion.CRITICAL:
+            continue
+        critical_pending += 1
+        if r.critical_due_at is not None and r.critical_due_at < now:
+            left, _ = time_left(r.critical_due_at, now)
+            code = code_of.get(r.facility_id, "")
+            breaches.append(
+                {
+                    "kind": "危急值未确认 (critical result not acknowledged)",
+                    "case_id": r.case_id,
+                    "facility": facilities.get(code, code),
+                    "pool": "",
+                    "priority": CONCLUSION_ZH["critical"],
+                    "due": local_time(r.critical_due_at, zone),
+                    "by": left,
+                    "claimed": True,
+                }
+            )
+    facility_rows = [
+        {
+            **f,
+            "median": _minutes(f["median_minutes"]),
+            "p90": _minutes(f["p90_minutes"]),
+            "mean": _minutes(f["mean_minutes"]),
+            "max": _minutes(f["max_minutes"]),
+            "open": open_by_facility.get(f["facility"], 0),
+        }
+        for f in body["facilities"]
+    ]
+    reported_codes = {f["facility"] for f in body["facilities"]}
+    for code, count in sorted(open_by_facility.items()):
+        if code not in reported_codes:
+            facility_rows.append(
+                {
+                    "facility": code,
+                    "name": facilities.get(code, code),
+                    "reports": 0,
+                    "median_minutes": None,
+                    "median": "",
+                    "p90": "",
+                    "mean": "",
+                    "max": "",
+                    "open": count,
+                }
+            )
+    referral_rows = await referrals.referral_stats(pool, user.facility_id, since, until)
+    query = {k: v for k, v in request.query.items() if k in ("since", "until")}
+    context = await base_context(request, user)
+    context.update(
+        title="管理看板 (dashboard)",
+        since=local_time(since, zone),
+        until=local_time(until, zone),
+        since_value=since.astimezone(zone).strftime("%Y-%m-%d"),
+        until_value=(until - timedelta(seconds=1)).astimezone(zone).strftime("%Y-%m-%d"),
+        facilities=facility_rows,
+        total_reports=sum(f["reports"] for f in body["facilities"]),
+        segments=[
+            {
+                "key": key,
+                "label": SEGMENT_ZH.get(key, key),
+                "cases": s["cases"],
+                "median": _minutes(s["median_minutes"]),
+                "p90": _minutes(s["p90_minutes"]),
+                "max": _minutes(s["max_minutes"]),
+            }
+            for key, s in body["segments"].items()
+        ],
+        pools=sorted(loads.values(), key=lambda p: (-p.overdue, -p.open, p.pool)),
+        open_total=len(open_cases),
+        overdue_total=sum(p.overdue for p in loads.values()),
+        critical_pending=critical_pending,
+        breaches=breaches,
+        referrals=[
+            {
+                "facility": facilities.get(r.facility_code, r.facility_code),
+                "direction": DIRECTION_ZH.get(r.direction.value, r.direction.value),
+                "status": REFERRAL_STATUS_ZH.get(r.status.value, r.status.value),
+                "count": r.count,
+                "response": _minutes(
+                    r.median_response_s / 60 if r.median_response_s is not None else None
+                ),
+            }
+            for r in referral_rows
+        ],
+        csv_href="/admin/turnaround.csv" + (f"?{urlencode(query)}" if query else ""),
+    )
+    return render("admin.html", context)

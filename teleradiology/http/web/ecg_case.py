@@ -1,0 +1,219 @@
+"""The ECG reading page: the sheet, measurements and statements with their edit history,
+the patient's prior ECGs side by side, and the report form.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from ecg.record import MEASUREMENT_KEYS
+from ecg.render import SheetFilter
+from storage import (
+    audit,
+    cases,
+    ecg,
+    reports,
+)
+from storage.records import (
+    AuditAction,
+    Case,
+    Conclusion,
+    Role,
+)
+from teleradiology.core.errors import NotFound
+from teleradiology.http.api import ecg as ecg_api
+from teleradiology.http.context import POOL, user_zone
+from teleradiology.http.params import path_id
+from teleradiology.http.web.common import (
+    CONCLUSION_ZH,
+    PRIORITY_ZH,
+    STATUS_ZH,
+    base_context,
+    local_time,
+    person,
+    render,
+    report_context,
+    signed_in,
+    time_left,
+)
+
+#: The sheet filters as the ECG page offers them.
+SHEET_FILTER_ZH = {
+    SheetFilter.DIAGNOSTIC: "诊断滤波 (diagnostic)",
+    SheetFilter.MUSCLE: "肌电滤波 (muscle)",
+    SheetFilter.NONE: "原始信号 (unfiltered)",
+}
+MEASUREMENT_LABELS = {
+    "heart_rate_bpm": "心率 (heart rate)",
+    "rr_ms": "RR间期 (RR)",
+    "p_ms": "P波时限 (P)",
+    "pr_ms": "PR间期 (PR)",
+    "qrs_ms": "QRS时限 (QRS)",
+    "qt_ms": "QT间期 (QT)",
+    "qtc_bazett_ms": "QTc (Bazett)",
+    "qtc_fridericia_ms": "QTc (Fridericia)",
+    "p_axis_deg": "P电轴 (P axis)",
+    "qrs_axis_deg": "QRS电轴 (QRS axis)",
+    "t_axis_deg": "T电轴 (T axis)",
+}
+#: The rows of the measurement tables: the analysis' own keys (both QTc formulas).
+PAGE_MEASUREMENTS: dict[str, str] = {
+    (k2 if k == "qtc_ms" else k): u
+    for k, u in MEASUREMENT_KEYS.items()
+    for k2 in (("qtc_bazett_ms", "qtc_fridericia_ms") if k == "qtc_ms" else (k,))
+}
+UNITS_ZH = {"beats per minute": "次/分 (bpm)", "ms": "ms", "degrees": "°"}
+#: A difference from the prior worth a reader's eye: 10 ms, 10 bpm, 30°.
+NOTABLE_CHANGE = {"ms": 10.0, "beats per minute": 10.0, "degrees": 30.0}
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return ""
+    return f"{value:.0f}"
+
+
+def _statement_text(statement: Any) -> str:
+    if isinstance(statement, dict):
+        return str(statement.get("text_zh") or statement.get("text_en") or statement.get("code"))
+    return str(statement)
+
+
+async def ecg_case_page(request: web.Request) -> web.Response:
+    """An ECG case for its reader: sheet, measurements and statements with their edit
+    history, the patient's prior ECGs side by side, and the report form."""
+    user = await signed_in(request)
+    pool = request.app[POOL]
+    case = await cases.case_for_user(pool, path_id(request), user)
+    if case is None:
+        raise NotFound(f"case {request.match_info['id']} not found")
+    await audit.record(
+        pool, user_id=user.id, action=AuditAction.READ, object_type="case", object_id=case.id
+    )
+    zone = await user_zone(request, user)
+    now = datetime.now(UTC)
+    sops = await ecg.ecg_instances_of_study(pool, case.study_id)
+    view = await ecg.ecg_for_user(pool, sops[0], user.id) if sops else None
+    left, overdue = time_left(case.deadline, now)
+    context = await base_context(request, user)
+    context.update(
+        title=f"心电图判读 (ECG reading) · {person(case.patient_name)}",
+        case=case,
+        view=view,
+        sop=view.sop_instance_uid if view else None,
+        patient=person(case.patient_name),
+        priority_zh=PRIORITY_ZH[case.priority],
+        status_zh=STATUS_ZH.get(case.status.value, case.status.value),
+        deadline=local_time(case.deadline, zone),
+        left=left if case.status.value in ("scheduled", "in_progress") else "",
+        overdue=overdue and case.status.value in ("scheduled", "in_progress"),
+        can_claim=user.role is Role.READER
+        and case.claimed_by != user.id
+        and case.status.value in ("scheduled", "in_progress"),
+        reports=[report_context(r, zone) for r in await reports.reports_of_case(pool, case.id)],
+        conclusions=[{"value": c.value, "label": CONCLUSION_ZH[c.value]} for c in Conclusion],
+        findings_draft="",
+        measurements=[],
+        statements=[],
+        statements_json="[]",
+        edits=[],
+        priors=[],
+        acquired="",
+        sheet_png="",
+        sheet_pdf="",
+        sheet_filters=[],
+    )
+    if view is not None:
+        await audit.record(
+            pool,
+            user_id=user.id,
+            action=AuditAction.READ,
+            object_type="ecg",
+            object_id=view.sop_instance_uid,
+        )
+        automatic = dict((view.result or {}).get("measurements", {}))
+        current = ecg_api.current_measurements(view)
+        statements = ecg_api.current_statements(view)
+        base = f"/ecg/cases/{case.id}/sheets"
+        chosen = ecg_api.sheet_filter(request)
+        query = "" if chosen is SheetFilter.DIAGNOSTIC else f"?filter={chosen.value}"
+        context.update(
+            sheet_png=f"{base}/{view.sop_instance_uid}.png{query}",
+            sheet_pdf=f"{base}/{view.sop_instance_uid}.pdf{query}",
+            sheet_filters=[
+                {"value": f.value, "label": SHEET_FILTER_ZH[f], "active": f is chosen}
+                for f in SheetFilter
+            ],
+            acquired=local_time(view.analyzed_at, zone),
+            measurements=[
+                {
+                    "key": key,
+                    "label": MEASUREMENT_LABELS.get(key, key),
+                    "unit": UNITS_ZH.get(unit, unit),
+                    "automatic": _number(automatic.get(key)),
+                    "current": _number(current.get(key)),
+                    "edited": key in view.edited_measurements,
+                }
+                for key, unit in PAGE_MEASUREMENTS.items()
+            ],
+            statements=[{"text": _statement_text(s)} for s in statements],
+            # "<" escaped: the JSON sits in a <script> element
+            statements_json=json.dumps(statements, ensure_ascii=False).replace("<", "\\u003c"),
+            findings_draft="；".join(_statement_text(s) for s in statements),
+        )
+        if view.analysis_id is not None:
+            context["edits"] = [
+                {
+                    "at": local_time(e.at, zone),
+                    "by": f"{e.display_name} ({e.username})",
+                    "field": e.field,
+                    "old": _edit_value(e.old_value),
+                    "new": _edit_value(e.new_value),
+                }
+                for e in await ecg.edits(pool, view.analysis_id)
+            ]
+        context["priors"] = [
+            _prior_context(case, p, current, zone, query) for p in await ecg.priors(pool, view)
+        ]
+    return render("ecg_case.html", context)
+
+
+def _edit_value(value: Any) -> str:
+    if isinstance(value, list):
+        return "；".join(_statement_text(s) for s in value)
+    return "—" if value is None else str(value)
+
+
+def _prior_context(
+    case: Case, prior: ecg.EcgPrior, current: dict[str, Any], zone: ZoneInfo, query: str
+) -> dict[str, Any]:
+    measured = {**dict((prior.result or {}).get("measurements", {})), **prior.edited_measurements}
+    rows: list[dict[str, Any]] = []
+    for key, unit in PAGE_MEASUREMENTS.items():
+        now, then = current.get(key), measured.get(key)
+        both = isinstance(now, int | float) and isinstance(then, int | float)
+        delta = float(now) - float(then) if both else None  # type: ignore[arg-type]
+        rows.append(
+            {
+                "key": key,
+                "label": MEASUREMENT_LABELS.get(key, key),
+                "now": _number(now),
+                "prior": _number(then),
+                "delta": f"{delta:+.0f}" if delta is not None else "",
+                "changed": delta is not None and abs(delta) >= NOTABLE_CHANGE.get(unit, 10.0),
+            }
+        )
+    return {
+        "sop": prior.sop_instance_uid,
+        "received": local_time(prior.received_at, zone),
+        "sheet_png": f"/ecg/cases/{case.id}/sheets/{prior.sop_instance_uid}.png{query}",
+        "rows": rows,
+        "statements": "；".join(
+            _statement_text(s) for s in (prior.result or {}).get("statements", [])
+        ),
+    }

@@ -1,0 +1,220 @@
+"""The clinic's inbox: reports (critical results first), returned studies, its studies and
+their state, and its referrals.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from storage import (
+    audit,
+    cases,
+    index,
+    network,
+    notifications,
+    referrals,
+    reports,
+)
+from storage.records import (
+    AuditAction,
+    CaseStatus,
+    Conclusion,
+    Referral,
+    ReportStatus,
+    ReturnReason,
+    Study,
+    Tier,
+    User,
+)
+from teleradiology.http.context import POOL, user_zone
+from teleradiology.http.web.common import (
+    DIRECTION_ZH,
+    PRIORITY_ZH,
+    REFERRAL_STATUS_ZH,
+    RETURN_REASON_ZH,
+    URGENCY_ZH,
+    base_context,
+    facility_names,
+    local_time,
+    person,
+    render,
+    report_context,
+    study_date,
+)
+
+
+def _study_label(study: Study | None) -> str:
+    if study is None:
+        return ""
+    parts = [", ".join(study.modalities), study.description or "", study_date(study.study_date)]
+    return " · ".join(p for p in parts if p)
+
+
+async def inbox_page(request: web.Request, user: User) -> web.Response:
+    """The clinic's reports (critical results first, to acknowledge by name), returned
+    studies with the reason, its studies with their status, and its referrals."""
+    pool = request.app[POOL]
+    live_after = await notifications.last_id(pool)
+    zone = await user_zone(request, user)
+    now = datetime.now(UTC)
+    found = await reports.inbox(pool, user, limit=200)
+    await audit.record(
+        pool,
+        user_id=user.id,
+        action=AuditAction.LIST,
+        object_type="report",
+        object_id="inbox",
+        detail={"count": len(found)},
+    )
+    studies = await index.studies_for_user(
+        pool, user.id, study_uid=None, patient_id=None, limit=200, offset=0
+    )
+    await audit.record(
+        pool,
+        user_id=user.id,
+        action=AuditAction.LIST,
+        object_type="study",
+        object_id="inbox",
+        detail={"count": len(studies)},
+    )
+    by_uid = {s.study_instance_uid: s for s in studies}
+    open_cases = await cases.worklist(pool, user, limit=500)
+    items: dict[int, dict[str, Any]] = {}
+    addenda: list[dict[str, Any]] = []
+    reported: set[str] = set()
+    for r in found:
+        item = report_context(r, zone)
+        study = by_uid.get(r.study_instance_uid)
+        item.update(
+            patient=person(study.patient_name) if study else "",
+            patient_id=study.patient_id if study else "",
+            study=_study_label(study),
+            case_id=r.case_id,
+            critical_open=r.conclusion is Conclusion.CRITICAL and r.acknowledged_at is None,
+            overdue=r.critical_due_at is not None
+            and r.acknowledged_at is None
+            and r.critical_due_at < now,
+            addenda=[],
+        )
+        if r.status is ReportStatus.FINAL:
+            reported.add(r.study_instance_uid)
+        if r.amends_report_id is not None:
+            addenda.append(item)
+        else:
+            items[r.id] = item
+    for a in addenda:
+        original = items.get(a["amends"]) if a["amends"] is not None else None
+        if original is not None:
+            original["addenda"].append(a)
+        else:
+            items[a["id"]] = a
+    ordered = sorted(items.values(), key=lambda i: not i["critical_open"])
+    resent = {c.study_instance_uid for c in open_cases} | reported
+    returned: list[dict[str, Any]] = []
+    for back in await cases.returned_to_clinic(pool, user):
+        case = back.case
+        try:
+            reason_zh = RETURN_REASON_ZH[ReturnReason(case.return_code or "other")]
+        except ValueError:
+            reason_zh = case.return_code or ""
+        returned.append(
+            {
+                "case_id": case.id,
+                "at": local_time(back.returned_at, zone),
+                "patient": person(case.patient_name),
+                "study": ", ".join(case.modalities),
+                "uid": case.study_instance_uid,
+                "reason": reason_zh,
+                "note": back.note,
+                "resent": case.study_instance_uid in resent,
+            }
+        )
+    case_by_uid = {c.study_instance_uid: c for c in open_cases}
+    returned_open = {r["uid"] for r in returned if not r["resent"]}
+    study_rows = []
+    for s in studies:
+        open_case = case_by_uid.get(s.study_instance_uid)
+        if s.study_instance_uid in reported:
+            state, label = "reported", "已报告 (reported)"
+        elif open_case is not None and open_case.status is CaseStatus.IN_PROGRESS:
+            state, label = "reading", "判读中 (in reading)"
+        elif open_case is not None:
+            state, label = "waiting", "等待判读 (waiting)"
+        elif s.study_instance_uid in returned_open:
+            state, label = "returned", "已退回 (returned)"
+        elif s.state.value == "receiving":
+            state, label = "receiving", "接收中 (receiving)"
+        else:
+            state, label = "waiting", "等待分配 (waiting)"
+        study_rows.append(
+            {
+                "patient": person(s.patient_name),
+                "patient_id": s.patient_id,
+                "study": _study_label(s),
+                "series": s.num_series,
+                "instances": s.num_instances,
+                "received": local_time(s.first_received_at, zone),
+                "state": state,
+                "label": label,
+                "priority": PRIORITY_ZH[open_case.priority] if open_case else "",
+                "deadline": local_time(open_case.deadline, zone) if open_case else "",
+            }
+        )
+    found_referrals = await referrals.referrals_for_user(pool, user, limit=100, offset=0)
+    await audit.record(
+        pool,
+        user_id=user.id,
+        action=AuditAction.LIST,
+        object_type="referral",
+        object_id="inbox",
+        detail={"count": len(found_referrals)},
+    )
+    chain = await network.facility_chain(pool, user.facility_id)
+    facilities = await facility_names(request)
+    # the cases a referral can be raised for: the clinic's reported and open cases
+    referable: dict[int, str] = {}
+    for i in ordered:
+        referable.setdefault(i["case_id"], f"{i['patient']} · {i['study']} · #{i['case_id']}")
+    for c in open_cases:
+        referable.setdefault(
+            c.id, f"{person(c.patient_name)} · {', '.join(c.modalities)} · #{c.id}"
+        )
+    context = await base_context(request, user)
+    context.update(
+        title="报告收件箱 (report inbox)",
+        live_after=live_after,
+        reports=ordered,
+        critical_count=sum(1 for i in ordered if i["critical_open"]),
+        returned=returned,
+        studies=study_rows,
+        referrals=[_referral_context(r, zone, facilities) for r in found_referrals],
+        referable=[{"id": k, "label": v} for k, v in referable.items()],
+        targets=[
+            {"code": f.code, "name": f.name} for f in chain if f.tier in (Tier.COUNTY, Tier.CITY)
+        ],
+    )
+    return render("inbox.html", context)
+
+
+def _referral_context(r: Referral, zone: ZoneInfo, names: dict[str, str]) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "direction": DIRECTION_ZH.get(r.direction.value, r.direction.value),
+        "status": r.status.value,
+        "status_zh": REFERRAL_STATUS_ZH.get(r.status.value, r.status.value),
+        "urgency": URGENCY_ZH.get(r.urgency.value, r.urgency.value),
+        "reason": r.reason,
+        "patient": person(r.patient_name),
+        "case_id": r.case_id,
+        "from": names.get(r.from_facility_code, r.from_facility_code),
+        "to": names.get(r.to_facility_code, r.to_facility_code),
+        "created_at": local_time(r.created_at, zone),
+        "responded_at": local_time(r.responded_at, zone),
+        "appointment_at": local_time(r.appointment_at, zone),
+        "decline_reason": r.decline_reason or "",
+        "follow_up_plan": r.follow_up_plan or "",
+    }

@@ -1,0 +1,77 @@
+"""The pages' routes, and the landing page each role arrives on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aiohttp import web
+
+from storage.records import (
+    Role,
+)
+from teleradiology.http import sse as events
+from teleradiology.http.api import cases as api
+from teleradiology.http.api import casework
+from teleradiology.http.api import ecg as ecg_api
+from teleradiology.http.api import referrals as referrals_api
+from teleradiology.http.web.admin import admin_page
+from teleradiology.http.web.case import case_page
+from teleradiology.http.web.common import PageHandler, page, page_action, signed_in
+from teleradiology.http.web.ecg_case import ecg_case_page
+from teleradiology.http.web.inbox import inbox_page
+from teleradiology.http.web.signin import login_page, login_submit, logout
+from teleradiology.http.web.worklist import worklist_page
+
+
+async def landing(request: web.Request) -> web.StreamResponse:
+    user = await signed_in(request)
+    if user.role is Role.CLINIC:
+        return await inbox_page(request, user)
+    return await worklist_page(request, user)
+
+
+def _all(handlers: Iterable[tuple[str, str, PageHandler]], app: web.Application) -> None:
+    for method, path, handler in handlers:
+        app.router.add_route(method, path, handler)
+
+
+def add_routes(app: web.Application) -> None:
+    case = "/cases/{id:\\d+}"
+    _all(
+        [
+            ("GET", "/", landing),
+            ("GET", "/login", login_page),
+            ("POST", "/login", login_submit),
+            ("POST", "/logout", logout),
+            # the pages' live updates: the signed-in user's notifications, as /api/v1/events
+            ("GET", "/events", page_action(events.stream)),
+            # the reader's radiology case
+            ("GET", case, page(case_page)),
+            ("POST", "/worklist/next", page_action(casework.claim_next)),
+            ("POST", case + "/claim", page_action(api.claim)),
+            ("POST", case + "/release", page_action(api.release)),
+            ("POST", case + "/report", page_action(api.report)),
+            ("POST", case + "/escalate", page_action(casework.escalate)),
+            ("POST", case + "/return", page_action(casework.return_to_clinic)),
+            ("POST", case + "/second-read", page_action(casework.second_read)),
+            # reports: the clinic's acknowledgement and PDF, the reader's addendum
+            ("GET", "/reports/{id:\\d+}/pdf", page_action(casework.report_pdf)),
+            ("POST", "/reports/{id:\\d+}/acknowledge", page_action(api.acknowledge)),
+            ("POST", "/reports/{id:\\d+}/addendum", page_action(casework.addendum)),
+            ("POST", "/referrals", page_action(referrals_api.create)),
+            # the administrator's dashboard
+            ("GET", "/admin", page(admin_page)),
+            ("GET", "/admin/turnaround.csv", page_action(api.turnaround_csv)),
+            # the ECG reading page
+            ("GET", "/ecg/cases/{id:\\d+}", page(ecg_case_page)),
+            (
+                "GET",
+                "/ecg/cases/{id:\\d+}/sheets/{sop}.{kind:png|pdf}",
+                page_action(ecg_api.sheet),
+            ),
+            ("PATCH", "/ecg/cases/{id:\\d+}/ecg/{sop}", page_action(ecg_api.edit_ecg)),
+            ("POST", "/ecg/cases/{id:\\d+}/claim", page_action(api.claim)),
+            ("POST", "/ecg/cases/{id:\\d+}/report", page_action(api.report)),
+        ],
+        app,
+    )

@@ -1,0 +1,50 @@
+"""Signing in and out with a password; the session cookie."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from teleradiology.http.session import set_cookie, sign_in, sign_out
+from teleradiology.http.web.common import base_context, render
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site (no scheme, no //host) may follow sign-in."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+async def _login(
+    request: web.Request, next_path: str, error: str = "", status: int = 200
+) -> web.Response:
+    context = await base_context(request, None)
+    context.update(title="登录 (Sign in)", next=next_path, error=error)
+    return render("login.html", context, status=status)
+
+
+async def login_page(request: web.Request) -> web.Response:
+    return await _login(request, _safe_next(request.query.get("next")))
+
+
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    username, password = form.get("username"), form.get("password")
+    next_path = _safe_next(str(form.get("next") or "/"))
+    if not isinstance(username, str) or not isinstance(password, str):
+        return await _login(request, next_path, "请输入用户名和密码 (enter both)", 400)
+    token = await sign_in(request, username, password)
+    if token is None:
+        error = "用户名或密码错误 (wrong username or password)"
+        return await _login(request, next_path, error, 401)
+    response = web.Response(
+        status=303, headers={"Location": next_path, "Cache-Control": "no-store"}
+    )
+    set_cookie(request, response, token)
+    return response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    response = web.Response(status=303, headers={"Location": "/login", "Cache-Control": "no-store"})
+    await sign_out(request, response)
+    return response

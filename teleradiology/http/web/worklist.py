@@ -1,0 +1,121 @@
+"""The reader's worklist: the open cases of their pools, most urgent first."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from storage import (
+    audit,
+    cases,
+    network,
+    notifications,
+)
+from storage.records import (
+    AuditAction,
+    Specialty,
+    User,
+)
+from teleradiology.http.context import POOL, user_zone
+from teleradiology.http.web.common import (
+    PRIORITY_ZH,
+    STATUS_ZH,
+    WORKLIST_FILTERS,
+    base_context,
+    facility_names,
+    local_time,
+    person,
+    render,
+    time_left,
+)
+from teleradiology.http.web.viewer import viewer_url
+
+
+async def worklist_page(request: web.Request, user: User) -> web.Response:
+    """Open cases of the reader's pools (an administrator: of their network), most urgent
+    first, with time left, sender, who holds each and whom the pool suggests."""
+    pool = request.app[POOL]
+    # read first: what arrives while the page is made is replayed by its stream
+    live_after = await notifications.last_id(pool)
+    zone = await user_zone(request, user)
+    now = datetime.now(UTC)
+    chosen = request.query.get("status", "all")
+    if chosen not in WORKLIST_FILTERS:
+        chosen = "all"
+    found = await cases.worklist(pool, user, limit=500)
+    await audit.record(
+        pool,
+        user_id=user.id,
+        action=AuditAction.LIST,
+        object_type="case",
+        object_id="worklist",
+        detail={"count": len(found)},
+    )
+    readers = await network.pool_readers(pool, sorted({c.pool_facility_id for c in found}), now)
+    names = {r.user_id: r.display_name for r in readers}
+    facilities = await facility_names(request)
+    counts = dict.fromkeys(WORKLIST_FILTERS, 0)
+    rows: list[dict[str, Any]] = []
+    for case in found:
+        mine = case.claimed_by == user.id
+        counts["all"] += 1
+        counts[case.status.value] = counts.get(case.status.value, 0) + 1
+        counts["mine"] += mine
+        if chosen == "mine" and not mine:
+            continue
+        if chosen in ("scheduled", "in_progress") and case.status.value != chosen:
+            continue
+        suggested = next(
+            (
+                r
+                for r in readers
+                if r.facility_id == case.pool_facility_id
+                and r.specialty is case.specialty
+                and r.on_duty
+            ),
+            None,
+        )
+        left, overdue = time_left(case.deadline, now)
+        ecg_case = case.specialty is Specialty.ECG
+        rows.append(
+            {
+                "case": case,
+                "patient": person(case.patient_name),
+                "modalities": ", ".join(case.modalities),
+                "specialty": "心电 (ECG)" if ecg_case else "影像 (radiology)",
+                "priority": PRIORITY_ZH[case.priority],
+                "status": STATUS_ZH.get(case.status.value, case.status.value),
+                "deadline": local_time(case.deadline, zone),
+                "left": left,
+                "overdue": overdue,
+                "facility": facilities.get(case.facility_code, case.facility_code),
+                "claimed_by": (
+                    names.get(case.claimed_by, f"#{case.claimed_by}")
+                    if case.claimed_by is not None
+                    else ""
+                ),
+                "mine": mine,
+                "suggested": (
+                    f"{suggested.display_name} ({suggested.username})" if suggested else ""
+                ),
+                "href": f"/ecg/cases/{case.id}" if ecg_case else f"/cases/{case.id}",
+                "viewer": "" if ecg_case else viewer_url(case.study_instance_uid),
+            }
+        )
+    context = await base_context(request, user)
+    return render(
+        "worklist.html",
+        {
+            **context,
+            "title": "待读病例 (worklist)",
+            "rows": rows,
+            "filters": [
+                {"key": k, "label": v, "count": counts[k], "active": k == chosen}
+                for k, v in WORKLIST_FILTERS.items()
+            ],
+            "now": local_time(now, zone),
+            "live_after": live_after,
+        },
+    )
