@@ -77,7 +77,7 @@ async def migrate(pool: asyncpg.Pool) -> list[str]:
                         migration.version,
                         migration.name,
                     )
-                log.info("applied migration %s", migration.name)
+                log.debug("applied migration %s", migration.name)
                 applied.append(migration.name)
             if await install_queue(conn):
                 applied.append("job queue")

@@ -290,6 +290,17 @@ def _serve(settings: Settings, demo: bool) -> None:
     web.run_app(app, host=settings.http_host, port=settings.http_port, print=None)
 
 
+def _embedded_postgres_log(data_dir: Path) -> None:
+    """What the embedded PostgreSQL says (initdb, pg_ctl) goes to a log in the data
+    directory, not to the console: a person starting the service reads the URLs and logins."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(data_dir / "embedded-postgres.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    quiet = logging.getLogger("embedded_postgres")
+    quiet.addHandler(handler)
+    quiet.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -304,6 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ecg_cli.analyze(args.paths, as_json=args.json)
     try:
         settings = _settings(args)
+        _embedded_postgres_log(settings.data_dir)
         if args.command == "serve":
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             _serve(settings, args.demo)

@@ -50,7 +50,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     try:
         applied = await migrate(pool)
         if applied:
-            log.info("database migrated: %s", ", ".join(applied))
+            log.info("database schema brought up to date: %d step(s) applied", len(applied))
         app[POOL] = pool
         app[DSN] = dsn
         yield

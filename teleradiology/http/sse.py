@@ -17,7 +17,7 @@ from aiohttp import web
 
 from storage import notifications
 from storage.db import Pool
-from storage.records import Notification
+from storage.records import Notification, User
 from teleradiology.http.context import POOL, current_user
 from teleradiology.http.params import iso
 
@@ -90,33 +90,48 @@ async def stream(request: web.Request) -> web.StreamResponse:
     user = current_user(request)
     pool = request.app[POOL]
     queue = request.app[BROADCASTER].subscribe()
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
     try:
-        response = web.StreamResponse(
-            headers={
-                "Content-Type": "text/event-stream; charset=utf-8",
-                "Cache-Control": "no-cache",
-                "X-Accel-Buffering": "no",
-            }
-        )
         await response.prepare(request)
-        await response.write(b"retry: 3000\n\n")
-        text = request.headers.get("Last-Event-ID") or request.query.get("after")
-        last = int(text) if text and text.isdigit() else None
-        if last is not None:
-            for item in await notifications.for_user(pool, user, last):
-                await response.write(_frame(item))
-                last = item.id
-        while True:
-            try:
-                item = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
-            except TimeoutError:
-                await response.write(b": keep-alive\n\n")
-                continue
-            if item.for_user(user) and (last is None or item.id > last):
-                await response.write(_frame(item))
-                last = item.id
+        await _push(request, response, queue, user, pool)
+    except ConnectionResetError:
+        # The browser closed the page or lost the link: the stream ends, nothing failed.
+        pass
     finally:
         request.app[BROADCASTER].unsubscribe(queue)
+    return response
+
+
+async def _push(
+    request: web.Request,
+    response: web.StreamResponse,
+    queue: asyncio.Queue[Notification],
+    user: User,
+    pool: Pool,
+) -> None:
+    """Replay what the client missed (``Last-Event-ID``), then push as notifications come."""
+    await response.write(b"retry: 3000\n\n")
+    text = request.headers.get("Last-Event-ID") or request.query.get("after")
+    last = int(text) if text and text.isdigit() else None
+    if last is not None:
+        for item in await notifications.for_user(pool, user, last):
+            await response.write(_frame(item))
+            last = item.id
+    while True:
+        try:
+            item = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
+        except TimeoutError:
+            await response.write(b": keep-alive\n\n")
+            continue
+        if item.for_user(user) and (last is None or item.id > last):
+            await response.write(_frame(item))
+            last = item.id
 
 
 def add_routes(app: web.Application) -> None:
