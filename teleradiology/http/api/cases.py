@@ -13,11 +13,22 @@ from aiohttp import web
 
 from storage import audit, cases, index, network, patients, reports, templates
 from storage import turnaround as stats
-from storage.records import AuditAction, Case, Conclusion, Report, ReportStatus, Role, Study, User
+from storage.records import (
+    AuditAction,
+    Case,
+    Conclusion,
+    Report,
+    ReportStatus,
+    Role,
+    Study,
+    TurnaroundSegment,
+    User,
+)
 from storage.reports import ReportDraft
 from teleradiology.core.access import require_role
 from teleradiology.core.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from teleradiology.core.passwords import verify_password
+from teleradiology.core.words import both
 from teleradiology.http.api.openapi import openapi_document
 from teleradiology.http.context import POOL, SETTINGS, current_user
 from teleradiology.http.params import (
@@ -372,7 +383,7 @@ async def turnaround_data(request: web.Request) -> dict[str, Any]:
     return {
         "since": iso(since),
         "until": iso(until),
-        "segment": "received_to_final",
+        "segment": TurnaroundSegment.RECEIVED_TO_FINAL.value,
         "facilities": [
             {
                 "facility": r.facility_code,
@@ -386,7 +397,7 @@ async def turnaround_data(request: web.Request) -> dict[str, Any]:
             for r in rows
         ],
         "segments": {
-            s.segment: {
+            s.segment.value: {
                 "cases": s.cases,
                 "median_minutes": round(s.median_s / 60, 3),
                 "p90_minutes": round(s.p90_s / 60, 3),
@@ -407,6 +418,7 @@ TURNAROUND_CSV_COLUMNS = (
     "facility",
     "name",
     "segment",
+    "segment_name",
     "count",
     "median_minutes",
     "p90_minutes",
@@ -426,7 +438,8 @@ def _csv_cell(value: object) -> str:
 
 async def turnaround_csv(request: web.Request) -> web.Response:
     """The turnaround statistics as CSV (UTF-8 with a byte order mark, for spreadsheets):
-    one row per sending facility (received to final), then one per workflow segment."""
+    one row per sending facility (received to final), then one per workflow segment, each
+    segment named in words as the dashboard names it."""
     body = await turnaround_data(request)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
@@ -440,6 +453,7 @@ async def turnaround_csv(request: web.Request) -> web.Response:
                 f["facility"],
                 f["name"],
                 body["segment"],
+                both(TurnaroundSegment(body["segment"])),
                 f["reports"],
                 f["median_minutes"],
                 f["p90_minutes"],
@@ -457,6 +471,7 @@ async def turnaround_csv(request: web.Request) -> web.Response:
                 "",
                 "",
                 name,
+                both(TurnaroundSegment(name)),
                 s["cases"],
                 s["median_minutes"],
                 s["p90_minutes"],

@@ -19,20 +19,17 @@ from storage.records import (
     AuditAction,
     CaseStatus,
     Conclusion,
+    EventKind,
     ReportStatus,
     ReturnReason,
     Role,
     Specialty,
 )
 from teleradiology.core.errors import NotFound
+from teleradiology.core.words import both, both_of
 from teleradiology.http.context import POOL, user_zone
 from teleradiology.http.params import path_id
 from teleradiology.http.web.common import (
-    CONCLUSION_ZH,
-    EVENT_ZH,
-    PRIORITY_ZH,
-    RETURN_REASON_ZH,
-    STATUS_ZH,
     base_context,
     event_detail,
     facility_names,
@@ -119,8 +116,8 @@ async def case_page(request: web.Request) -> web.StreamResponse:
         patient_id=study.patient_id if study else "",
         facility=facilities.get(case.facility_code, case.facility_code),
         pool_name=facilities.get(case.pool_code or "", case.pool_code or ""),
-        priority_zh=PRIORITY_ZH[case.priority],
-        status_zh=STATUS_ZH.get(case.status.value, case.status.value),
+        priority_zh=both(case.priority),
+        status_zh=both(case.status),
         deadline=local_time(case.deadline, zone),
         left=left if open_case else "",
         overdue=overdue and open_case,
@@ -144,7 +141,7 @@ async def case_page(request: web.Request) -> web.StreamResponse:
                 "modalities": ", ".join(p.modalities),
                 "description": p.description or "",
                 "facility": facilities.get(p.facility_code, p.facility_code),
-                "conclusion": CONCLUSION_ZH.get(p.conclusion or "", p.conclusion or ""),
+                "conclusion": both_of(Conclusion, p.conclusion or ""),
                 "impression": p.impression or "",
                 "viewer": viewer_url(p.study_instance_uid),
             }
@@ -153,7 +150,7 @@ async def case_page(request: web.Request) -> web.StreamResponse:
         events=[
             {
                 "at": local_time(e.at, zone),
-                "kind": EVENT_ZH.get(e.kind, e.kind),
+                "kind": both_of(EventKind, e.kind),
                 "by": names.get(e.user_id, f"#{e.user_id}") if e.user_id else "",
                 "detail": event_detail(e.kind, e.detail),
                 "earlier_case": e.case_id is not None and e.case_id != case.id,
@@ -188,7 +185,7 @@ async def case_page(request: web.Request) -> web.StreamResponse:
             }
             for t in found_templates.values()
         ],
-        return_reasons=[{"value": r.value, "label": RETURN_REASON_ZH[r]} for r in ReturnReason],
-        conclusions=[{"value": c.value, "label": CONCLUSION_ZH[c.value]} for c in Conclusion],
+        return_reasons=[{"value": r.value, "label": both(r)} for r in ReturnReason],
+        conclusions=[{"value": c.value, "label": both(c)} for c in Conclusion],
     )
     return render("case.html", context)
