@@ -20,8 +20,9 @@ from storage.schema import migrate
 from teleradiology.dimse.listener import DicomListener
 from teleradiology.dimse.service import dicom_role
 from teleradiology.http.app import create_web_app
-from teleradiology.http.context import DSN, INGESTOR, OBJECTS, POOL, SETTINGS
+from teleradiology.http.context import DSN, INGESTOR, OBJECTS, POOL, SETTINGS, STUDIES
 from teleradiology.services.intake import Ingestor
+from teleradiology.services.studies import Studies
 from teleradiology.settings import Role, Settings
 from worker.runner import worker_running
 
@@ -53,6 +54,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
             log.info("database schema brought up to date: %d step(s) applied", len(applied))
         app[POOL] = pool
         app[DSN] = dsn
+        app[STUDIES] = Studies(pool)
         yield
     finally:
         await pool.close()

@@ -18,6 +18,8 @@ from typing import Any
 
 from multidict import MultiMapping
 from pydicom.datadict import dictionary_has_tag, dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 from storage.records import User
 from storage.search import Element, Hit, Level, Name, Query, Range, Scope, Source, Text
@@ -337,6 +339,59 @@ def build(
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
     return Parsed(query=query, include=include, include_all=include_all, warnings=warnings)
+
+
+_DIMSE_LEVELS = {
+    "PATIENT": Level.PATIENT,
+    "STUDY": Level.STUDY,
+    "SERIES": Level.SERIES,
+    "IMAGE": Level.IMAGE,
+}
+#: Identifier elements that steer the query rather than match: Specific Character Set,
+#: Query/Retrieve Level, Retrieve AE Title.
+_DIMSE_CONTROL = (0x0005, 0x0052, 0x0054)
+
+
+def identifier_query(
+    identifier: Dataset, *, patient_root: bool
+) -> tuple[Level, dict[str, list[str]], list[int]]:
+    """The level, matching criteria (keyword → values) and return keys of a C-FIND, C-GET
+    or C-MOVE identifier; ``patient_root`` when it came in the Patient Root model."""
+    text = str(identifier.get("QueryRetrieveLevel", "")).strip().upper()
+    level = _DIMSE_LEVELS.get(text)
+    if level is None:
+        raise BadRequest(f"QueryRetrieveLevel {text!r}: use PATIENT, STUDY, SERIES or IMAGE")
+    if level is Level.PATIENT and not patient_root:
+        raise BadRequest("the PATIENT level is only in the Patient Root model")
+    criteria: dict[str, list[str]] = {}
+    wanted: list[int] = []
+    for elem in identifier:
+        if elem.tag.group == 0x0008 and elem.tag.element in _DIMSE_CONTROL:
+            continue
+        if elem.tag.is_private or elem.VR == "SQ":
+            continue
+        wanted.append(int(elem.tag))
+        value = elem.value
+        if value is None or value == "":
+            continue
+        if isinstance(value, MultiValue | list | tuple):
+            text_value = "\\".join(str(v) for v in value)
+        else:
+            text_value = str(value)
+        criteria[keyword_of(int(elem.tag))] = [text_value]
+    return level, criteria, wanted
+
+
+#: The keys a retrieve (C-GET, C-MOVE) may name what it wants by.
+RETRIEVE_KEYS = frozenset({"PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"})
+
+
+def retrieve_query(criteria: dict[str, list[str]], *, limit: int) -> Parsed:
+    """The instance-level search of a retrieve: only its unique keys (and PatientID) count."""
+    unique = {k: v for k, v in criteria.items() if k in RETRIEVE_KEYS}
+    if not unique:
+        raise BadRequest("the identifier names no UID (nor PatientID) to retrieve")
+    return build(Level.IMAGE, unique, set(), limit=limit)
 
 
 # --- answers ---------------------------------------------------------------------------------

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
+import os
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from storage import index, network
 from storage import qido as qido_index
@@ -14,9 +17,21 @@ from storage.db import Pool
 from storage.objects import ObjectStore
 from teleradiology.dimse.listener import DicomListener, ingest_store_handler
 from teleradiology.dimse.processes import dicom_children
-from teleradiology.dimse.query_retrieve import QueryRetrieve, configured_nodes
+from teleradiology.dimse.query_retrieve import QueryRetrieve
+from teleradiology.services.administration import import_dicom_nodes
 from teleradiology.services.intake import Ingestor
+from teleradiology.services.studies import Studies
 from teleradiology.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def _configured_nodes(pool: Pool) -> None:
+    """Load the DICOM nodes file ``TELEMED_DICOM_NODES`` names, when it is set."""
+    path = os.environ.get("TELEMED_DICOM_NODES")
+    if path:
+        count = await import_dicom_nodes(pool, Path(path))
+        log.info("loaded %d DICOM node(s) from %s", count, path)
 
 
 @contextlib.asynccontextmanager
@@ -31,7 +46,7 @@ async def dicom_role(
     elif settings.dicom_processes > 1:
         shared = socket.create_server((settings.dicom_host, settings.dicom_port), backlog=128)
 
-    await configured_nodes(pool)
+    await _configured_nodes(pool)
 
     async def known_ae_titles() -> list[str]:
         # Workstations send and query their facility's studies; configured DICOM nodes
@@ -39,7 +54,9 @@ async def dicom_role(
         workstations = await network.list_ae_titles(pool)
         return [*workstations, *await qido_index.dicom_node_titles(pool)]
 
-    query_retrieve = QueryRetrieve(pool=pool, objects=objects, loop=asyncio.get_running_loop())
+    query_retrieve = QueryRetrieve(
+        studies=Studies(pool), objects=objects, loop=asyncio.get_running_loop()
+    )
     listener = DicomListener(
         store=ingest_store_handler(ingestor),
         known_ae_titles=known_ae_titles,

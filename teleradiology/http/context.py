@@ -12,6 +12,7 @@ from storage.objects import ObjectStore
 from storage.records import User
 from teleradiology.core.errors import Unauthorized
 from teleradiology.services.intake import Ingestor
+from teleradiology.services.studies import Studies
 from teleradiology.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -20,6 +21,8 @@ POOL = web.AppKey("pool", Pool)
 DSN = web.AppKey("dsn", str)
 OBJECTS = web.AppKey("objects", ObjectStore)
 INGESTOR = web.AppKey("ingestor", Ingestor)
+#: The scoped, audited searches and lookups of stored studies (QIDO-RS, WADO-RS).
+STUDIES = web.AppKey("studies", Studies)
 USER = web.RequestKey("user", User)
 
 

@@ -1,22 +1,18 @@
 """QIDO-RS (PS3.18 10.6): search studies, series and instances in the caller's scope.
 
-The query parameters become a search and its hits DICOM JSON in core/query.py; no object is
-read. A study answer PostgreSQL builds is passed through as bytes.
+The query parameters become a search in core/query.py; services/studies.py runs it in the
+caller's scope and audits it; no object is read. A study answer PostgreSQL builds is passed
+through as bytes.
 """
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
-from storage import audit, qido
-from storage.records import AuditAction
 from storage.search import Level
 from teleradiology.core.dicomweb import DICOM_JSON, Offer
-from teleradiology.core.errors import NotFound
-from teleradiology.core.query import encoded, parse_params, path_uid, scope_of, study_elements
-from teleradiology.http.context import POOL, current_user
+from teleradiology.core.query import parse_params, path_uid
+from teleradiology.http.context import STUDIES, current_user
 from teleradiology.http.dicomweb.common import base_url as public_base
 from teleradiology.http.dicomweb.common import negotiate
 
@@ -35,40 +31,11 @@ _QIDO_OFFERS = (Offer(DICOM_JSON), Offer("application/json"))
 async def _search(request: web.Request, level: Level, fixed: dict[str, str]) -> web.Response:
     negotiate(request, _QIDO_OFFERS)
     user = current_user(request)
-    pool = request.app[POOL]
     parsed = parse_params(request.query, level, fixed=fixed)
-    scope = scope_of(user)
-    if (
-        "StudyInstanceUID" in fixed
-        and await qido.study_in_scope(pool, fixed["StudyInstanceUID"], scope) is None
-    ):
-        raise NotFound(f"study {fixed['StudyInstanceUID']} not found")
-    base = public_base(request)
-    elements = study_elements(parsed) if level is Level.STUDY else None
-    if elements is not None:
-        count, body = await qido.search_studies_json(
-            pool, parsed.query, scope, elements, retrieve_base=f"{base}/dicomweb/studies/"
-        )
-    else:
-        hits = await qido.search(pool, parsed.query, scope)
-        count = len(hits)
-        in_study = "StudyInstanceUID" in fixed
-        in_series = "SeriesInstanceUID" in fixed
-
-        def build() -> bytes:
-            return encoded(hits, level, parsed, base, in_study=in_study, in_series=in_series)
-
-        body = await asyncio.to_thread(build) if len(hits) > 50 else build()
-    await audit.record(
-        pool,
-        user_id=user.id,
-        action=AuditAction.QIDO,
-        object_type=level.value.lower(),
-        object_id=fixed.get("StudyInstanceUID", "query"),
-        detail={"count": count},
-    )
+    answer = await request.app[STUDIES].search(user, parsed, level, fixed, public_base(request))
     return web.Response(
-        body=body, headers={"Content-Type": DICOM_JSON, **_warning_header(parsed.warnings)}
+        body=answer.body,
+        headers={"Content-Type": DICOM_JSON, **_warning_header(parsed.warnings)},
     )
 
 

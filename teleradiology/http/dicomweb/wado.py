@@ -1,10 +1,11 @@
 """WADO-RS (PS3.18 10.4): retrieve instances, metadata, frames, bulk data, rendered images.
 
 Every request is scoped like the rest of the API (a study outside the caller's scope does not
-exist: 404). Metadata comes from the DICOM JSON each instance keeps in PostgreSQL, and a
-series' whole metadata is kept as one compressed row (series_metadata) once built, so a
-600-instance series is served without opening an object. Decoding and rendering (pydicom
-with the pylibjpeg / pyjpegls plugins, opencv) run in a process pool, never on the event loop.
+exist: 404): services/studies.py opens the study, lists its objects and audits the access.
+Metadata comes from the DICOM JSON each instance keeps in PostgreSQL, and a series' whole
+metadata is kept as one compressed row (series_metadata) once built, so a 600-instance series
+is served without opening an object. Decoding and rendering (pydicom with the pylibjpeg /
+pyjpegls plugins, opencv) run in a process pool, never on the event loop.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import logging
 import multiprocessing
 import os
 import re
-import time
 import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -25,7 +25,7 @@ from typing import Any, ParamSpec, TypeVar
 from aiohttp import web
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
-from storage import audit, qido, search
+from storage import qido
 from storage.errors import ObjectNotFound
 from storage.qido import StoredObject
 from storage.records import AuditAction, StudyId, User
@@ -42,8 +42,8 @@ from teleradiology.core.dicomweb import (
     part_separator,
 )
 from teleradiology.core.errors import BadRequest, NotFound, ServiceError
-from teleradiology.core.query import BULK_PLACEHOLDER, scope_of
-from teleradiology.http.context import OBJECTS, POOL, current_user
+from teleradiology.core.query import BULK_PLACEHOLDER
+from teleradiology.http.context import OBJECTS, POOL, STUDIES, current_user
 from teleradiology.http.dicomweb.common import base_url, multipart_body, negotiate
 
 log = logging.getLogger(__name__)
@@ -70,15 +70,11 @@ _FRAME_MEDIA = {
 }
 _IMAGE_OFFERS = (Offer("image/jpeg"), Offer("image/png"))
 _METADATA_OFFERS = (Offer(DICOM_JSON), Offer("application/json"))
-#: How long a (user, study) scope check is trusted, so the hundreds of frame requests of one
-#: viewing are not hundreds of scope queries (and one audit entry, not hundreds).
-SCOPE_TTL_S = 15.0
 THUMBNAIL_SIZE = 128
 #: Longest any one decode, render or transcode may take before the request gives up.
 WORK_TIMEOUT_S = 60.0
 
 RENDER_POOL = web.AppKey("render_pool", concurrent.futures.Executor)
-SCOPE_CACHE = web.AppKey("scope_cache", dict)
 
 
 # --- scope and lookup ------------------------------------------------------------------------
@@ -96,22 +92,7 @@ def _uid(request: web.Request, name: str) -> str:
 async def _study(request: web.Request, action: AuditAction) -> tuple[User, StudyId]:
     """The caller and the study of the path, when in scope; 404 otherwise. Audited."""
     user = current_user(request)
-    study_uid = _uid(request, "study")
-    cache: dict[tuple[int, str], tuple[float, StudyId]] = request.app[SCOPE_CACHE]
-    now = time.monotonic()
-    cached = cache.get((user.id, study_uid))
-    if cached is not None and cached[0] > now:
-        return user, cached[1]
-    pool = request.app[POOL]
-    study_id = await qido.study_in_scope(pool, study_uid, scope_of(user))
-    if study_id is None:
-        raise NotFound(f"study {study_uid} not found")
-    if len(cache) > 10_000:
-        cache.clear()
-    cache[(user.id, study_uid)] = (now + SCOPE_TTL_S, study_id)
-    await audit.record(
-        pool, user_id=user.id, action=action, object_type="study", object_id=study_uid
-    )
+    study_id = await request.app[STUDIES].open_study(user, _uid(request, "study"), action)
     return user, study_id
 
 
@@ -121,13 +102,13 @@ async def _objects(
     _, study_id = await _study(request, action)
     series = _uid(request, "series") if "series" in request.match_info else None
     sop = _uid(request, "instance") if "instance" in request.match_info else None
-    found = await qido.stored_objects(
-        request.app[POOL], study_id, series_uid=series, sop_uid=sop, with_metadata=with_metadata
+    return await request.app[STUDIES].objects(
+        study_id,
+        request.match_info["study"],
+        series_uid=series,
+        sop_uid=sop,
+        with_metadata=with_metadata,
     )
-    if not found:
-        what = f"instance {sop}" if sop else f"series {series}" if series else "study"
-        raise NotFound(f"{what} not found in study {request.match_info['study']}")
-    return found
 
 
 async def _read(request: web.Request, obj: StoredObject) -> bytes:
@@ -334,10 +315,9 @@ async def _series_metadata(
 async def metadata(request: web.Request) -> web.Response:
     """Study, series or instance metadata: DICOM JSON with absolute BulkDataURIs."""
     negotiate(request, _METADATA_OFFERS)
-    _, study_id = await _study(request, AuditAction.METADATA)
+    user, study_id = await _study(request, AuditAction.METADATA)
     study_uid = request.match_info["study"]
     base = f"{base_url(request)}/dicomweb/studies/{study_uid}/series/"
-    pool = request.app[POOL]
     if "instance" in request.match_info:
         objects = await _objects(request, with_metadata=True, action=AuditAction.METADATA)
         obj = objects[0]
@@ -350,15 +330,7 @@ async def metadata(request: web.Request) -> web.Response:
     if "series" in request.match_info:
         series_uids = [_uid(request, "series")]
     else:
-        series_uids = [
-            h.series_instance_uid
-            for h in await qido.search(
-                pool,
-                search.Query(level=search.Level.SERIES, study_uids=(study_uid,), limit=10_000),
-                scope_of(current_user(request)),
-            )
-            if h.series_instance_uid
-        ]
+        series_uids = await request.app[STUDIES].series_of(user, study_uid)
     pieces: list[bytes] = []
     for series_uid in series_uids:
         kept = await _series_metadata(request, study_id, series_uid)
@@ -572,7 +544,6 @@ async def _render_pool(app: web.Application) -> AsyncIterator[None]:
         max_workers=_pool_size(), mp_context=multiprocessing.get_context("spawn")
     )
     app[RENDER_POOL] = executor
-    app[SCOPE_CACHE] = {}
     # Start the workers now (each imports pydicom and opencv, about a second), not on the
     # first thumbnail a reader asks for.
     loop = asyncio.get_running_loop()
