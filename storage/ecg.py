@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from storage.objects import ObjectStore
+from storage.db import Conn
 from storage.queries import q
 from storage.records import StudyId, UserId
 
@@ -32,46 +32,38 @@ class EcgOutcome:
 
 
 @dataclass(frozen=True, kw_only=True)
-class AnalyzedEcg:
+class PendingEcg:
+    """An ECG waveform instance that has no analysis yet."""
+
     instance_id: int
     sop_instance_uid: str
     study_id: StudyId
-    suspected_stemi: bool
+    object_key: str
 
 
-async def analyze_pending(
-    pool: asyncpg.Pool,
-    objects: ObjectStore,
-    analyze: Callable[[bytes], Awaitable[EcgOutcome]],
-    *,
-    limit: int = 8,
-) -> list[AnalyzedEcg]:
-    """Analyze ECG waveform instances that have no analysis yet (any way they arrived).
+async def next_to_analyse(conn: Conn, *, limit: int) -> list[PendingEcg]:
+    """The next ECG waveform instances without an analysis (whichever way they arrived),
+    locked in the caller's transaction: concurrent workers skip each other's."""
+    return [
+        PendingEcg(
+            instance_id=r["id"],
+            sop_instance_uid=r["sop_instance_uid"],
+            study_id=StudyId(r["study_id"]),
+            object_key=r["object_key"],
+        )
+        for r in await conn.fetch(q("ecg_pending_lock"), limit)
+    ]
 
-    Concurrent workers skip each other's instances; a failed analysis is stored with its
-    reason, so it is not retried forever.
-    """
-    done: list[AnalyzedEcg] = []
-    async with pool.acquire() as conn, conn.transaction():
-        for row in await conn.fetch(q("ecg_pending_lock"), limit):
-            data = await objects.get(row["object_key"])
-            outcome = await analyze(data)
-            await conn.execute(
-                q("ecg_analysis_insert"),
-                row["id"],
-                json.dumps(outcome.result, ensure_ascii=False) if outcome.result else None,
-                outcome.error,
-                outcome.suspected_stemi,
-            )
-            done.append(
-                AnalyzedEcg(
-                    instance_id=row["id"],
-                    sop_instance_uid=row["sop_instance_uid"],
-                    study_id=StudyId(row["study_id"]),
-                    suspected_stemi=outcome.suspected_stemi,
-                )
-            )
-    return done
+
+async def save_analysis(conn: Conn, instance_id: int, outcome: EcgOutcome) -> None:
+    """Keep the analysis of one instance (a failed one with its reason: it is not retried)."""
+    await conn.execute(
+        q("ecg_analysis_insert"),
+        instance_id,
+        json.dumps(outcome.result, ensure_ascii=False) if outcome.result else None,
+        outcome.error,
+        outcome.suspected_stemi,
+    )
 
 
 async def record_original(
@@ -204,53 +196,51 @@ async def priors(pool: asyncpg.Pool, ecg: EcgView, *, limit: int = 5) -> list[Ec
     ]
 
 
-async def edit_analysis(
-    pool: asyncpg.Pool,
+@dataclass(frozen=True, kw_only=True)
+class EditedValues:
+    """The readers' overrides of one analysis: measurements by name, the statement list."""
+
+    measurements: dict[str, Any]
+    statements: list[Any] | None
+
+
+async def lock_edits(conn: Conn, analysis_id: int) -> EditedValues | None:
+    """The current overrides of an analysis, locked in the caller's transaction."""
+    row = await conn.fetchrow(q("ecg_analysis_lock"), analysis_id)
+    if row is None:
+        return None
+    return EditedValues(
+        measurements=json.loads(row["edited_measurements"]),
+        statements=_json(row["edited_statements"]),
+    )
+
+
+async def save_edits(
+    conn: Conn,
     analysis_id: int,
     user_id: UserId,
-    *,
-    measurements: Mapping[str, float | None] | None = None,
-    statements: Sequence[Mapping[str, Any]] | None = None,
+    values: EditedValues,
+    changes: Sequence[tuple[str, Any, Any]],
 ) -> None:
-    """A reader's change to measurements (None removes an override) or the statement list;
-    every changed field is recorded with its old and new value."""
-    async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(q("ecg_analysis_lock"), analysis_id)
-        if row is None:
-            raise LookupError(f"no ECG analysis {analysis_id}")
-        current: dict[str, Any] = json.loads(row["edited_measurements"])
-        current_statements = _json(row["edited_statements"])
-        changes: list[tuple[str, Any, Any]] = []
-        for key, value in (measurements or {}).items():
-            if current.get(key) != value:
-                changes.append((f"measurements.{key}", current.get(key), value))
-                if value is None:
-                    current.pop(key, None)
-                else:
-                    current[key] = value
-        if statements is not None and list(statements) != current_statements:
-            changes.append(("statements", current_statements, list(statements)))
-            current_statements = list(statements)
-        if not changes:
-            return
+    """Keep the new overrides, and each change (field, old value, new value) in the history."""
+    await conn.execute(
+        q("ecg_analysis_edit"),
+        analysis_id,
+        json.dumps(values.measurements, ensure_ascii=False),
+        json.dumps(values.statements, ensure_ascii=False)
+        if values.statements is not None
+        else None,
+        user_id,
+    )
+    for field, old, new in changes:
         await conn.execute(
-            q("ecg_analysis_edit"),
+            q("ecg_edit_insert"),
             analysis_id,
-            json.dumps(current, ensure_ascii=False),
-            json.dumps(current_statements, ensure_ascii=False)
-            if current_statements is not None
-            else None,
             user_id,
+            field,
+            json.dumps(old, ensure_ascii=False),
+            json.dumps(new, ensure_ascii=False),
         )
-        for field, old, new in changes:
-            await conn.execute(
-                q("ecg_edit_insert"),
-                analysis_id,
-                user_id,
-                field,
-                json.dumps(old, ensure_ascii=False),
-                json.dumps(new, ensure_ascii=False),
-            )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,45 +3,26 @@
 An ECG uploaded by ``POST /api/v1/ecg`` (made into a DICOM waveform), sent by C-STORE or by
 STOW-RS is one ``instance`` row of an ECG waveform SOP class; the sweep analyzes each once,
 before studies are routed, so a suspected STEMI is routed at the STEMI priority from the
-start, and a case routed earlier is raised to it (``cases.raise_to_stemi``).
+start, and a case routed earlier is raised to it (``cases.raise_to_stemi``). The analysis
+itself is services/ecg.py's, run in this job's process pool.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import multiprocessing
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 
-from ecg.analysis import analyze_ecg
-from ecg.errors import EcgError
-from ecg.formats import read_ecg
-from storage import cases, ecg
+from storage import cases
 from storage.db import Pool
-from storage.ecg import EcgOutcome
 from storage.objects import ObjectStore
+from teleradiology.services import ecg
 
 log = logging.getLogger(__name__)
 
 #: At most this many ECGs per pass; the sweep loops until none is left.
 BATCH = 8
-
-
-def analyze_bytes(data: bytes) -> EcgOutcome:
-    """Read a stored ECG waveform object and analyze it (CPU-bound: runs in a process pool)."""
-    try:
-        record = read_ecg(data, None)
-        analysis = analyze_ecg(record)
-    except (EcgError, ValueError) as exc:
-        return EcgOutcome(result=None, error=str(exc)[:500])
-    except Exception as exc:
-        # Kept as a failed analysis, so one bad ECG is not retried forever ahead of the rest.
-        log.exception("ECG analysis failed unexpectedly")
-        return EcgOutcome(result=None, error=f"the analysis failed ({type(exc).__name__})")
-    return EcgOutcome(
-        result=analysis.to_dict(), error=None, suspected_stemi=bool(analysis.suspected_stemi)
-    )
 
 
 def analysis_pool(workers: int = 1) -> ProcessPoolExecutor:
@@ -50,13 +31,6 @@ def analysis_pool(workers: int = 1) -> ProcessPoolExecutor:
     ``spawn``: forking a process that runs an event loop and a database pool is unsafe.
     """
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-
-
-def in_executor(executor: Executor | None) -> Callable[[bytes], Awaitable[EcgOutcome]]:
-    async def run(data: bytes) -> EcgOutcome:
-        return await asyncio.get_running_loop().run_in_executor(executor, analyze_bytes, data)
-
-    return run
 
 
 async def _raise_to_stemi(pool: Pool, study_id: int) -> object:
@@ -73,7 +47,7 @@ async def analyze_new_ecgs(
     cases) to the STEMI priority and deadline. Returns how many were analyzed."""
     total = 0
     while True:
-        done = await ecg.analyze_pending(pool, objects, in_executor(executor), limit=BATCH)
+        done = await ecg.analyze_pending(pool, objects, executor, limit=BATCH)
         for item in done:
             if item.suspected_stemi:
                 log.warning(

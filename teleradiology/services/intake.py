@@ -23,9 +23,10 @@ from storage.db import Pool
 from storage.errors import Conflict
 from storage.index import IndexOutcome
 from storage.objects import FileObjectStore, ObjectStore
-from storage.records import Facility, InstanceHeader, Priority, ReceivedVia, StudyId
+from storage.records import Facility, InstanceHeader, Priority, ReceivedVia, Role, StudyId, User
+from teleradiology.core.access import require_role
 from teleradiology.core.dicom import PREAMBLE_LENGTH, ParsedFile, parse_part10, parse_part10_file
-from teleradiology.core.errors import DuplicateConflict, ServiceError
+from teleradiology.core.errors import DuplicateConflict, NotFound, ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,23 @@ class Stored:
     identity_conflicts: tuple[str, ...] = ()
     #: The study was already complete (a late instance; its readers were told).
     late: bool = False
+
+
+async def sending_facility(pool: Pool, user: User) -> Facility:
+    """The facility a clinic user sends studies and ECGs for.
+
+    Raises
+    ------
+    Forbidden
+        The user is not a clinic operator.
+    NotFound
+        Their facility has left the network.
+    """
+    require_role(user, Role.CLINIC)
+    facility = await network.facility_by_id(pool, user.facility_id)
+    if facility is None:
+        raise NotFound("your facility is no longer in the network")
+    return facility
 
 
 class Ingestor:

@@ -13,6 +13,7 @@ from storage import ecg
 from storage.ecg import EcgOutcome
 from storage.records import UserId
 from teleradiology.http.context import OBJECTS
+from teleradiology.services import ecg as ecg_service
 from tests.factory import make_study, to_part10
 from tests.integration.conftest import Api
 from tests.integration.test_ingest import multipart, stow
@@ -33,25 +34,27 @@ async def test_every_ecg_waveform_is_analyzed_once_and_images_are_not(api: Api) 
     assert (await stow(api, multipart(waveform(), waveform(), *make_study(count=1)))).status == 200
     seen: list[int] = []
 
-    async def analyze(data: bytes) -> EcgOutcome:
+    def analyze(data: bytes) -> EcgOutcome:
         ds = pydicom.dcmread(io.BytesIO(data))
         seen.append(len(ds.WaveformSequence))
         return EcgOutcome(result={"measurements": {"heart_rate_bpm": 61.0}}, error=None)
 
-    done = await ecg.analyze_pending(api.pool, api.app[OBJECTS], analyze)
+    done = await ecg_service.analyze_pending(api.pool, api.app[OBJECTS], None, analyze=analyze)
     assert len(done) == 2
     assert seen == [2, 2]
-    assert await ecg.analyze_pending(api.pool, api.app[OBJECTS], analyze) == []
+    assert (
+        await ecg_service.analyze_pending(api.pool, api.app[OBJECTS], None, analyze=analyze) == []
+    )
 
 
 async def test_a_failed_analysis_is_kept_with_its_reason_and_not_retried(api: Api) -> None:
     assert (await stow(api, multipart(waveform()))).status == 200
 
-    async def fail(data: bytes) -> EcgOutcome:
+    def fail(data: bytes) -> EcgOutcome:
         return EcgOutcome(result=None, error="lead II is flat")
 
-    (done,) = await ecg.analyze_pending(api.pool, api.app[OBJECTS], fail)
-    assert await ecg.analyze_pending(api.pool, api.app[OBJECTS], fail) == []
+    (done,) = await ecg_service.analyze_pending(api.pool, api.app[OBJECTS], None, analyze=fail)
+    assert await ecg_service.analyze_pending(api.pool, api.app[OBJECTS], None, analyze=fail) == []
     row = await api.pool.fetchrow("select result, error from ecg_analysis")
     assert row is not None
     assert row["result"] is None
@@ -64,10 +67,10 @@ async def test_edits_keep_who_changed_what_and_priors_are_the_same_patients(api:
     other = waveform("WD-10")
     assert (await stow(api, multipart(first, second, other))).status == 200
 
-    async def analyze(data: bytes) -> EcgOutcome:
+    def analyze(data: bytes) -> EcgOutcome:
         return EcgOutcome(result={"measurements": {"pr_ms": 160.0}}, error=None)
 
-    await ecg.analyze_pending(api.pool, api.app[OBJECTS], analyze)
+    await ecg_service.analyze_pending(api.pool, api.app[OBJECTS], None, analyze=analyze)
     uid = pydicom.dcmread(io.BytesIO(first)).SOPInstanceUID
     admin = await api.pool.fetchval("select id from app_user where username = 'hb.admin'")
     view = await ecg.ecg_for_user(api.pool, uid, UserId(admin))
@@ -76,10 +79,11 @@ async def test_edits_keep_who_changed_what_and_priors_are_the_same_patients(api:
     assert view.result == {"measurements": {"pr_ms": 160.0}}
 
     reader = UserId(await api.pool.fetchval("select id from app_user where username = 'li.ecg'"))
-    await ecg.edit_analysis(api.pool, view.analysis_id, reader, measurements={"pr_ms": 172.0})
-    await ecg.edit_analysis(api.pool, view.analysis_id, reader, measurements={"pr_ms": 172.0})
+    edit = ecg_service.edit_analysis
+    await edit(api.pool, view.analysis_id, reader, measurements={"pr_ms": 172.0})
+    await edit(api.pool, view.analysis_id, reader, measurements={"pr_ms": 172.0})
     statements = [{"code": "SR", "text_zh": "窦性心律"}]
-    await ecg.edit_analysis(api.pool, view.analysis_id, reader, statements=statements)
+    await edit(api.pool, view.analysis_id, reader, statements=statements)
     history = await ecg.edits(api.pool, view.analysis_id)
     assert [(e.field, e.old_value, e.new_value, e.username) for e in history] == [
         ("measurements.pr_ms", None, 172.0, "li.ecg"),

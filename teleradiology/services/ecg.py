@@ -1,0 +1,510 @@
+"""ECGs: a cart's file made into a DICOM waveform and stored, the automatic analysis of every
+ECG waveform (whichever way it arrived), reading one (audited), readers' edits with who changed
+what, the standard 12-lead sheet, and the original file.
+
+Reading files, building the DICOM copy, analysing and rendering are CPU work: in a thread, or
+in the process pool the caller gives, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import logging
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from functools import cache
+from pathlib import PurePath
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydicom.uid import generate_uid
+
+from ecg.analysis import analyze_ecg
+from ecg.dicom_export import to_dicom_waveform
+from ecg.errors import EcgError
+from ecg.formats import read_ecg
+from ecg.record import MEASUREMENT_KEYS, EcgRecord
+from ecg.render import SheetFilter, SheetHeader, filter_for_sheet, render_pdf, render_png
+from storage import audit, ecg, index
+from storage.db import Pool, transaction
+from storage.ecg import EcgOutcome, EcgView, EditedValues
+from storage.objects import ObjectStore
+from storage.records import AuditAction, Facility, Priority, ReceivedVia, StudyId, User, UserId
+from teleradiology.core.errors import BadRequest, NotFound
+from teleradiology.core.report_pdf import CJK_FONT
+from teleradiology.services.intake import Ingestor
+
+log = logging.getLogger(__name__)
+
+
+# --- upload ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class EcgUpload:
+    """What a cart sent: one file, or a WFDB record's header with its signal files."""
+
+    data: bytes
+    filename: str | None
+    #: A WFDB record's other files (its ``.dat``), by file name; the header is ``data``.
+    related: dict[str, bytes] = field(default_factory=dict)
+
+    def original(self) -> tuple[bytes, str | None]:
+        """The bytes to keep as the original, and their name: the file itself, or for a
+        WFDB record of several files a ZIP archive holding each file unchanged (stored)."""
+        if not self.related:
+            return self.data, self.filename
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+            for name, data in [(self.filename or "record.hea", self.data), *self.related.items()]:
+                info = zipfile.ZipInfo(PurePath(name).name, date_time=(1980, 1, 1, 0, 0, 0))
+                archive.writestr(info, data)
+        stem = PurePath(self.filename or "record.hea").stem
+        return buffer.getvalue(), f"{stem}.zip"
+
+    def digest(self) -> str:
+        """SHA-256 of the file and its related files: the same upload makes the same UIDs."""
+        digest = hashlib.sha256(self.data)
+        for name in sorted(self.related):
+            digest.update(self.related[name])
+        return digest.hexdigest()
+
+
+@dataclass(frozen=True, kw_only=True)
+class EcgRequest:
+    """The clinic's request with the file: whose ECG, how urgent, what question."""
+
+    patient_id: str | None = None
+    patient_name: str | None = None
+    priority: Priority = Priority.MEDIUM
+    question: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class UploadedEcg:
+    study_instance_uid: str
+    sop_instance_uid: str
+    record: EcgRecord
+    #: What ingest said of the DICOM copy (`IndexOutcome`), ``duplicate`` when resent.
+    outcome: str
+    #: The same file from the same facility came before: this is the ECG made then.
+    resent: bool = False
+
+
+async def upload(
+    pool: Pool,
+    objects: ObjectStore,
+    ingestor: Ingestor,
+    facility: Facility,
+    sent: EcgUpload,
+    request: EcgRequest,
+) -> UploadedEcg:
+    """Store an ECG file from a cart (any supported format) for a clinic's facility.
+
+    The original is kept; a DICOM ECG waveform made from it takes the one ingest path, so it
+    is indexed, analyzed and routed like an ECG sent by C-STORE.
+
+    Raises
+    ------
+    BadRequest
+        The file cannot be read as an ECG, or names no patient and none was given.
+    """
+    record = await _read(sent)
+    patient_id = request.patient_id or record.patient.id
+    if not patient_id:
+        raise BadRequest("give 'patient_id': the ECG file does not carry one")
+    patient_name = request.patient_name or record.patient.name or None
+    original_bytes, original_name = sent.original()
+    original_key = await objects.put(original_bytes)
+    earlier = await ecg.earlier_upload(pool, original_key, facility.id)
+    if earlier is not None and earlier.patient_id == patient_id:
+        # Re-sent (a retry after a broken link): the ECG made the first time, stored once.
+        return UploadedEcg(
+            study_instance_uid=earlier.study_instance_uid,
+            sop_instance_uid=earlier.sop_instance_uid,
+            record=record,
+            outcome="duplicate",
+            resent=True,
+        )
+    seed = [facility.code, sent.digest(), patient_id]
+    part10 = await _dicom_copy(record, patient_id, patient_name, facility.name, seed)
+    stored = await ingestor.ingest(
+        part10,
+        facility=facility,
+        via=ReceivedVia.API,
+        priority=request.priority,
+        clinical_question=request.question,
+    )
+    await ecg.record_original(
+        pool,
+        sop_instance_uid=stored.sop_instance_uid,
+        object_key=original_key,
+        format_name=record.source_format.value,
+        filename=original_name,
+        size_bytes=len(original_bytes),
+    )
+    # Our own client sent the whole ECG: the study is complete now.
+    await index.mark_study_ready(pool, stored.study_instance_uid, facility.id)
+    log.info("ECG from %s stored (%s)", facility.code, record.source_format.value)
+    return UploadedEcg(
+        study_instance_uid=stored.study_instance_uid,
+        sop_instance_uid=stored.sop_instance_uid,
+        record=record,
+        outcome=stored.outcome.value,
+    )
+
+
+async def _read(sent: EcgUpload) -> EcgRecord:
+    try:
+        return await asyncio.to_thread(
+            read_ecg, sent.data, sent.filename, related_files=sent.related
+        )
+    except EcgError as exc:
+        raise BadRequest(f"the ECG file cannot be read: {exc}") from None
+
+
+async def _dicom_copy(
+    record: EcgRecord, patient_id: str, patient_name: str | None, institution: str, seed: list[str]
+) -> bytes:
+    try:
+        return await asyncio.to_thread(
+            _to_dicom, record, patient_id, patient_name, institution, seed
+        )
+    except EcgError as exc:
+        raise BadRequest(f"the ECG cannot be stored as a DICOM waveform: {exc}") from None
+
+
+def _to_dicom(
+    record: EcgRecord,
+    patient_id: str,
+    patient_name: str | None,
+    institution: str,
+    seed: list[str],
+) -> bytes:
+    """The DICOM General ECG copy; the same file from the same facility makes the same UIDs."""
+
+    def uid(kind: str) -> str:
+        return str(generate_uid(entropy_srcs=[*seed, kind]))
+
+    return to_dicom_waveform(
+        record,
+        patient_id=patient_id,
+        patient_name=patient_name or "",
+        study_instance_uid=uid("study"),
+        series_instance_uid=uid("series"),
+        sop_instance_uid=uid("instance"),
+        institution_name=institution,
+        # A file without its acquisition time (CSV, some carts): the time we received it.
+        fallback_acquired_at=datetime.now(UTC),
+    )
+
+
+# --- analysis --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnalyzedEcg:
+    instance_id: int
+    sop_instance_uid: str
+    study_id: StudyId
+    suspected_stemi: bool
+
+
+def analyze_bytes(data: bytes) -> EcgOutcome:
+    """Read a stored ECG waveform object and analyze it (CPU-bound: runs in a process pool)."""
+    try:
+        record = read_ecg(data, None)
+        analysis = analyze_ecg(record)
+    except (EcgError, ValueError) as exc:
+        return EcgOutcome(result=None, error=str(exc)[:500])
+    except Exception as exc:
+        # Kept as a failed analysis, so one bad ECG is not retried forever ahead of the rest.
+        log.exception("ECG analysis failed unexpectedly")
+        return EcgOutcome(result=None, error=f"the analysis failed ({type(exc).__name__})")
+    return EcgOutcome(
+        result=analysis.to_dict(), error=None, suspected_stemi=bool(analysis.suspected_stemi)
+    )
+
+
+async def analyze_pending(
+    pool: Pool,
+    objects: ObjectStore,
+    executor: Executor | None,
+    *,
+    limit: int = 8,
+    analyze: Callable[[bytes], EcgOutcome] = analyze_bytes,
+) -> list[AnalyzedEcg]:
+    """Analyze up to ``limit`` ECG waveform instances that have no analysis yet, each in
+    ``executor`` (a process pool; None: a thread). Concurrent workers skip each other's
+    instances; a failed analysis is kept with its reason, so it is not retried forever."""
+    loop = asyncio.get_running_loop()
+    done: list[AnalyzedEcg] = []
+    async with transaction(pool) as conn:
+        for pending in await ecg.next_to_analyse(conn, limit=limit):
+            data = await objects.get(pending.object_key)
+            outcome = await loop.run_in_executor(executor, analyze, data)
+            await ecg.save_analysis(conn, pending.instance_id, outcome)
+            done.append(
+                AnalyzedEcg(
+                    instance_id=pending.instance_id,
+                    sop_instance_uid=pending.sop_instance_uid,
+                    study_id=pending.study_id,
+                    suspected_stemi=outcome.suspected_stemi,
+                )
+            )
+    return done
+
+
+# --- reading and editing ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class EcgReading:
+    """One ECG as its reader sees it: the analysis and edits, their history, the priors."""
+
+    view: EcgView
+    edits: list[ecg.EcgEdit]
+    priors: list[ecg.EcgPrior]
+
+
+async def find(pool: Pool, user: User, sop_instance_uid: str) -> EcgView:
+    """An ECG in the user's scope.
+
+    Raises
+    ------
+    NotFound
+        No such ECG, or not in the user's scope.
+    """
+    found = await ecg.ecg_for_user(pool, sop_instance_uid, user.id)
+    if found is None:
+        raise NotFound(f"ECG {sop_instance_uid} not found")
+    return found
+
+
+async def read(pool: Pool, user: User, sop_instance_uid: str) -> EcgReading:
+    """An ECG with its edit history and the patient's prior ECGs; audited.
+
+    Raises
+    ------
+    NotFound
+        No such ECG in the user's scope.
+    """
+    view = await find(pool, user, sop_instance_uid)
+    await audit.record(
+        pool,
+        user_id=user.id,
+        action=AuditAction.READ,
+        object_type="ecg",
+        object_id=view.sop_instance_uid,
+    )
+    history = await ecg.edits(pool, view.analysis_id) if view.analysis_id else []
+    return EcgReading(view=view, edits=history, priors=await ecg.priors(pool, view))
+
+
+async def analyzed(pool: Pool, user: User, sop_instance_uid: str) -> EcgView:
+    """An ECG in the user's scope whose analysis is done (what a reader edits).
+
+    Raises
+    ------
+    NotFound
+        No such ECG in the user's scope.
+    BadRequest
+        It has not been analyzed yet.
+    """
+    view = await find(pool, user, sop_instance_uid)
+    _analysis_of(view)
+    return view
+
+
+def _analysis_of(view: EcgView) -> int:
+    if view.analysis_id is None:
+        raise BadRequest("this ECG has not been analyzed yet; try again in a moment")
+    return view.analysis_id
+
+
+async def edit(
+    pool: Pool,
+    user: User,
+    view: EcgView,
+    *,
+    measurements: Mapping[str, float | None] | None = None,
+    statements: Sequence[Mapping[str, Any]] | None = None,
+) -> None:
+    """A reader corrects measurements (None removes a correction) or the statement list of
+    an analyzed ECG (`analyzed`); every changed field is kept with its old and new value."""
+    await edit_analysis(
+        pool, _analysis_of(view), user.id, measurements=measurements, statements=statements
+    )
+
+
+async def edit_analysis(
+    pool: Pool,
+    analysis_id: int,
+    user_id: UserId,
+    *,
+    measurements: Mapping[str, float | None] | None = None,
+    statements: Sequence[Mapping[str, Any]] | None = None,
+) -> None:
+    """Apply a reader's changes to one analysis, keeping who changed what; no change, no
+    history line."""
+    async with transaction(pool) as conn:
+        current = await ecg.lock_edits(conn, analysis_id)
+        if current is None:
+            raise NotFound(f"ECG analysis {analysis_id} not found")
+        values, changes = edited(current, measurements=measurements, statements=statements)
+        if changes:
+            await ecg.save_edits(conn, analysis_id, user_id, values, changes)
+
+
+def edited(
+    current: EditedValues,
+    *,
+    measurements: Mapping[str, float | None] | None,
+    statements: Sequence[Mapping[str, Any]] | None,
+) -> tuple[EditedValues, list[tuple[str, Any, Any]]]:
+    """The overrides after a reader's changes, and each change as (field, old, new)."""
+    values = dict(current.measurements)
+    changes: list[tuple[str, Any, Any]] = []
+    for key, value in (measurements or {}).items():
+        if values.get(key) != value:
+            changes.append((f"measurements.{key}", values.get(key), value))
+            if value is None:
+                values.pop(key, None)
+            else:
+                values[key] = value
+    listed = current.statements
+    if statements is not None and list(statements) != listed:
+        changes.append(("statements", listed, list(statements)))
+        listed = list(statements)
+    return EditedValues(measurements=values, statements=listed), changes
+
+
+def current_measurements(view: EcgView) -> dict[str, Any]:
+    """The automatic measurements with the readers' changes over them."""
+    automatic = dict((view.result or {}).get("measurements", {}))
+    automatic.update(view.edited_measurements)
+    return automatic
+
+
+def current_statements(view: EcgView) -> list[Any]:
+    """The statements: the readers' list when they changed it, else the automatic one."""
+    if view.edited_statements is not None:
+        return list(view.edited_statements)
+    return list((view.result or {}).get("statements", []))
+
+
+# --- the sheet and the original --------------------------------------------------------------
+
+
+class SheetKind(StrEnum):
+    PNG = "png"
+    PDF = "pdf"
+
+
+@cache
+def _font_bytes() -> bytes:
+    """The CJK font the sheet's Chinese text is drawn with (the report PDF's), read once."""
+    try:
+        return CJK_FONT.read_bytes()
+    except OSError:
+        raise RuntimeError(
+            f"the CJK font {CJK_FONT} is missing: install the Debian package fonts-noto-cjk"
+        ) from None
+
+
+async def sheet(
+    pool: Pool,
+    objects: ObjectStore,
+    user: User,
+    view: EcgView,
+    *,
+    kind: SheetKind,
+    choice: SheetFilter,
+    zone: ZoneInfo,
+) -> bytes:
+    """The standard 12-lead sheet of an ECG (`find`) with its current measurements, its
+    traces filtered as ``choice`` says (printed on it), times in ``zone``; audited.
+
+    Raises
+    ------
+    BadRequest
+        The stored ECG cannot be read back.
+    """
+    record, filters = await asyncio.to_thread(
+        filter_for_sheet, await _stored(objects, view), choice
+    )
+    header = SheetHeader.from_record(
+        record,
+        facility=view.facility_name,
+        patient_name=(view.patient_name or "").replace("^", " ").strip(),
+        patient_id=view.patient_id,
+        measurements=sheet_measurements(current_measurements(view)),
+        statements=[_statement_line(s) for s in current_statements(view)],
+        timezone=zone,
+    )
+    header = replace(header, filters=filters)
+    spikes = [int(p) for p in (view.result or {}).get("pacer_spikes", [])]
+    body = await asyncio.to_thread(_render_sheet, kind, record, header, spikes)
+    await audit.record(
+        pool,
+        user_id=user.id,
+        action=AuditAction.SHEET,
+        object_type="ecg",
+        object_id=view.sop_instance_uid,
+    )
+    return body
+
+
+def sheet_measurements(current: dict[str, Any]) -> dict[str, float]:
+    """The measurements the sheet's header prints: QTc is Bazett's (as 12-lead carts print
+    it) unless a reader set ``qtc_ms`` itself."""
+    values = dict(current)
+    if "qtc_ms" not in values and isinstance(values.get("qtc_bazett_ms"), int | float):
+        values["qtc_ms"] = values["qtc_bazett_ms"]
+    return {
+        k: float(v)
+        for k, v in values.items()
+        if k in MEASUREMENT_KEYS and isinstance(v, int | float) and not isinstance(v, bool)
+    }
+
+
+def _statement_line(statement: Any) -> str:
+    if isinstance(statement, dict):
+        return str(statement.get("text_zh") or statement.get("text") or statement.get("code", ""))
+    return str(statement)
+
+
+async def _stored(objects: ObjectStore, view: EcgView) -> EcgRecord:
+    data = await objects.get(view.object_key)
+    try:
+        return await asyncio.to_thread(read_ecg, data, None)
+    except EcgError as exc:
+        raise BadRequest(f"the stored ECG cannot be drawn: {exc}") from None
+
+
+def _render_sheet(
+    kind: SheetKind, record: EcgRecord, header: SheetHeader, pacer_spikes: list[int]
+) -> bytes:
+    """In a worker thread: the font's first read (about 20 MB) stays off the event loop."""
+    render = render_png if kind is SheetKind.PNG else render_pdf
+    return render(record, header=header, font_bytes=_font_bytes(), pacer_spikes=pacer_spikes)
+
+
+async def original(objects: ObjectStore, view: EcgView) -> tuple[bytes, str]:
+    """The file the cart sent for an ECG (`find`), and its name.
+
+    Raises
+    ------
+    NotFound
+        The ECG arrived as DICOM: there is no other original.
+    """
+    if view.original_key is None:
+        raise NotFound("this ECG arrived as DICOM; there is no other original file")
+    data = await objects.get(view.original_key)
+    return data, view.original_filename or f"{view.sop_instance_uid}.{view.original_format}"
