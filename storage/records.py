@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -83,6 +84,39 @@ class ReceivedVia(StrEnum):
     STOW = "stow"
     UPLOAD = "upload"
     API = "api"
+
+
+class UploadState(StrEnum):
+    """A resumable upload session: open until committed."""
+
+    OPEN = "open"
+    COMMITTED = "committed"
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ManifestItem:
+    """One instance an upload's client will send, described as the file it sends."""
+
+    sop_instance_uid: str
+    size_bytes: int
+    sha256: str
+
+    def __post_init__(self) -> None:
+        if len(self.sop_instance_uid) > 64 or not _UID.fullmatch(self.sop_instance_uid):
+            raise ValueError(
+                f"SOP Instance UID {self.sop_instance_uid[:80]!r} is not a DICOM UID "
+                "(digits and dots, at most 64 characters)"
+            )
+        if self.size_bytes <= 0:
+            raise ValueError(f"instance {self.sop_instance_uid}: size must be positive")
+        if not _SHA256.fullmatch(self.sha256):
+            raise ValueError(
+                f"instance {self.sop_instance_uid}: sha256 must be 64 lowercase hex characters"
+            )
 
 
 class EventKind(StrEnum):

@@ -8,49 +8,17 @@ a resumable upload: the client keeps none, and finds its session again by its ke
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Self
 from uuid import UUID
 
 import asyncpg
 
-from storage.errors import Conflict, InvalidState, NotFound
+from storage.db import Conn
 from storage.queries import q
-from storage.records import FacilityId, Priority, Row, UserId
-
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
-
-
-class UploadState(StrEnum):
-    OPEN = "open"
-    COMMITTED = "committed"
-
-
-@dataclass(frozen=True, kw_only=True)
-class ManifestItem:
-    """One instance the client will send, described as the file it sends."""
-
-    sop_instance_uid: str
-    size_bytes: int
-    sha256: str
-
-    def __post_init__(self) -> None:
-        if len(self.sop_instance_uid) > 64 or not _UID.fullmatch(self.sop_instance_uid):
-            raise ValueError(
-                f"SOP Instance UID {self.sop_instance_uid[:80]!r} is not a DICOM UID "
-                "(digits and dots, at most 64 characters)"
-            )
-        if self.size_bytes <= 0:
-            raise ValueError(f"instance {self.sop_instance_uid}: size must be positive")
-        if not _SHA256.fullmatch(self.sha256):
-            raise ValueError(
-                f"instance {self.sop_instance_uid}: sha256 must be 64 lowercase hex characters"
-            )
+from storage.records import FacilityId, ManifestItem, Priority, Row, UploadState, UserId
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,12 +99,6 @@ class Part:
         return self.start_byte + self.length_bytes
 
 
-@dataclass(frozen=True, kw_only=True)
-class Opened:
-    session: UploadSession
-    created: bool
-
-
 def _columns(items: Sequence[ManifestItem]) -> tuple[list[str], list[int], list[str]]:
     return (
         [i.sop_instance_uid for i in items],
@@ -145,8 +107,8 @@ def _columns(items: Sequence[ManifestItem]) -> tuple[list[str], list[int], list[
     )
 
 
-async def open_session(
-    pool: asyncpg.Pool,
+async def insert_session(
+    conn: Conn,
     *,
     facility_id: FacilityId,
     user_id: UserId,
@@ -154,60 +116,53 @@ async def open_session(
     study_instance_uid: str,
     priority: Priority,
     clinical_question: str | None,
-    items: Sequence[ManifestItem],
-) -> Opened:
-    """Open the facility's session under ``client_key``, or resume it, adding manifest lines.
+) -> bool:
+    """Open a session under the facility's ``client_key``; False when one is there already."""
+    new_id = await conn.fetchval(
+        q("upload_session_insert"),
+        facility_id,
+        user_id,
+        client_key,
+        study_instance_uid,
+        priority.value,
+        clinical_question,
+    )
+    return new_id is not None
 
-    Raises
-    ------
-    Conflict
-        The key belongs to a session of another study, or a line names an instance already in
-        the session with another size or SHA-256.
-    InvalidState
-        The session is committed and the manifest names instances it does not have.
-    """
-    sops, sizes, shas = _columns(items)
-    async with pool.acquire() as conn, conn.transaction():
-        new_id = await conn.fetchval(
-            q("upload_session_insert"),
-            facility_id,
-            user_id,
-            client_key,
-            study_instance_uid,
-            priority.value,
-            clinical_question,
-        )
-        row = await conn.fetchrow(q("upload_session_lock_by_key"), facility_id, client_key)
-        if row is None:  # pragma: no cover - inserted or found under the same lock
-            raise RuntimeError("upload session vanished while opening it")
-        session = UploadSession.from_row(row)
-        if session.study_instance_uid != study_instance_uid:
-            raise Conflict(
-                f"upload key {client_key!r} is already used for study "
-                f"{session.study_instance_uid}; one session carries one study"
-            )
-        conflicting = await conn.fetch(q("upload_items_conflicting"), session.id, sops, sizes, shas)
-        if conflicting:
-            names = ", ".join(r["sop_instance_uid"] for r in conflicting)
-            raise Conflict(
-                f"the manifest gives other sizes or SHA-256 than this session has for {names}; "
-                "a file changed since the upload began: open a new session (another key)"
-            )
-        if session.state is UploadState.COMMITTED:
-            if await conn.fetchval(q("upload_items_new"), session.id, sops):
-                raise InvalidState(
-                    f"upload {session.public_id} is already committed; send the further "
-                    "instances in a new session (another key)"
-                )
-            return Opened(session=session, created=False)
-        await conn.execute(q("upload_items_insert"), session.id, sops, sizes, shas)
-        if new_id is None:
-            await conn.execute(
-                q("upload_session_request"), session.id, priority.value, clinical_question
-            )
-            row = await conn.fetchrow(q("upload_session_lock_by_key"), facility_id, client_key)
-            session = UploadSession.from_row(row) if row is not None else session
-    return Opened(session=session, created=new_id is not None)
+
+async def lock_session_by_key(
+    conn: Conn, facility_id: FacilityId, client_key: str
+) -> UploadSession | None:
+    """The facility's session under ``client_key``, locked in the caller's transaction."""
+    row = await conn.fetchrow(q("upload_session_lock_by_key"), facility_id, client_key)
+    return UploadSession.from_row(row) if row else None
+
+
+async def conflicting_items(
+    conn: Conn, session_id: int, items: Sequence[ManifestItem]
+) -> list[str]:
+    """SOP Instance UIDs (a few) that the session has with another size or SHA-256."""
+    rows = await conn.fetch(q("upload_items_conflicting"), session_id, *_columns(items))
+    return [r["sop_instance_uid"] for r in rows]
+
+
+async def new_item_count(conn: Conn, session_id: int, items: Sequence[ManifestItem]) -> int:
+    """How many of these manifest lines the session does not have yet."""
+    sops = [i.sop_instance_uid for i in items]
+    count: int = await conn.fetchval(q("upload_items_new"), session_id, sops)
+    return count
+
+
+async def insert_items(conn: Conn, session_id: int, items: Sequence[ManifestItem]) -> None:
+    """Add the manifest lines the session does not have."""
+    await conn.execute(q("upload_items_insert"), session_id, *_columns(items))
+
+
+async def update_request(
+    conn: Conn, session_id: int, priority: Priority, clinical_question: str | None
+) -> None:
+    """A resumed session keeps the most urgent priority asked for, and a question once given."""
+    await conn.execute(q("upload_session_request"), session_id, priority.value, clinical_question)
 
 
 async def session_by_id(
@@ -264,8 +219,10 @@ def _merge_ranges(parts: object) -> tuple[tuple[int, int], ...]:
     return tuple((a, b) for a, b in merged)
 
 
-async def item(pool: asyncpg.Pool, session_id: int, sop_instance_uid: str) -> UploadItem | None:
-    row = await pool.fetchrow(q("upload_item_get"), session_id, sop_instance_uid)
+async def item(
+    db: asyncpg.Pool | Conn, session_id: int, sop_instance_uid: str
+) -> UploadItem | None:
+    row = await db.fetchrow(q("upload_item_get"), session_id, sop_instance_uid)
     if row is None:
         return None
     return UploadItem(
@@ -291,30 +248,15 @@ async def mark_item_stored(
         await conn.execute(q("upload_session_touch"), session_id)
 
 
-async def remove_item(pool: asyncpg.Pool, session_id: int, sop_instance_uid: str) -> list[str]:
-    """Take an instance that will not be sent out of the manifest; returns its part objects'
-    keys (to collect).
+async def delete_item(conn: Conn, session_id: int, sop_instance_uid: str) -> bool:
+    """Take an unstored instance out of the manifest; False when there is no such unstored
+    instance."""
+    removed = await conn.fetchval(q("upload_item_delete"), session_id, sop_instance_uid)
+    return removed is not None
 
-    Raises
-    ------
-    NotFound
-        The instance is not in the manifest.
-    InvalidState
-        The instance is stored already; it stays part of the upload.
-    """
-    async with pool.acquire() as conn, conn.transaction():
-        keys = [
-            r["object_key"]
-            for r in await conn.fetch(q("upload_parts_delete"), session_id, sop_instance_uid)
-        ]
-        removed = await conn.fetchval(q("upload_item_delete"), session_id, sop_instance_uid)
-        if removed is None:
-            exists = await conn.fetchrow(q("upload_item_get"), session_id, sop_instance_uid)
-            if exists is None:
-                raise NotFound(f"instance {sop_instance_uid} is not in this upload's manifest")
-            raise InvalidState(f"instance {sop_instance_uid} is already stored; it stays")
-        await conn.execute(q("upload_session_touch"), session_id)
-    return keys
+
+async def touch_session(conn: Conn, session_id: int) -> None:
+    await conn.execute(q("upload_session_touch"), session_id)
 
 
 async def add_part(
@@ -348,9 +290,9 @@ async def forget_part(
     await pool.execute(q("upload_part_delete_one"), session_id, sop_instance_uid, start_byte)
 
 
-async def drop_parts(pool: asyncpg.Pool, session_id: int, sop_instance_uid: str) -> list[str]:
+async def drop_parts(db: asyncpg.Pool | Conn, session_id: int, sop_instance_uid: str) -> list[str]:
     """Forget an instance's parts; returns their object keys (to collect when unreferenced)."""
-    rows = await pool.fetch(q("upload_parts_delete"), session_id, sop_instance_uid)
+    rows = await db.fetch(q("upload_parts_delete"), session_id, sop_instance_uid)
     return [r["object_key"] for r in rows]
 
 

@@ -41,6 +41,10 @@ class BadRequest(ServiceError):
     """The request itself is malformed; the message says what to fix."""
 
 
+class TooLarge(ServiceError):
+    """A body, or a file it announces, is larger than this request may carry."""
+
+
 class NotAcceptable(ServiceError):
     """None of the representations the client accepts can be produced."""
 

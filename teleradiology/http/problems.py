@@ -22,6 +22,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (errors.NotFound, 404),
     (storage_errors.NotFound, 404),
     (errors.BadRequest, 400),
+    (errors.TooLarge, 413),
     (errors.NotAcceptable, 406),
     (errors.InvalidDicom, 400),
     (errors.UnknownSender, 403),

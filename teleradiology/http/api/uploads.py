@@ -17,37 +17,21 @@ missing, and a commit that completes the study at once.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import logging
-import re
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
 from aiohttp import web
 
-from storage import index, network, uploads
-from storage.errors import ObjectNotFound
-from storage.index import IndexOutcome
-from storage.objects import ObjectStore
-from storage.records import Facility, Priority, ReceivedVia, Role, User
-from storage.uploads import ManifestItem, UploadSession, UploadState
-from teleradiology.core.access import require_role
-from teleradiology.core.dicom import instance_identity
-from teleradiology.core.errors import BadRequest, NotFound
+from storage.records import Priority, UploadState
+from teleradiology.core import uploads as rules
+from teleradiology.core.errors import BadRequest
+from teleradiology.core.uploads import MAX_QUESTION_CHARS
 from teleradiology.http.context import INGESTOR, OBJECTS, POOL, SETTINGS, current_user
 from teleradiology.http.problems import problem
-from teleradiology.services.intake import Ingestor
+from teleradiology.services import uploads
+from teleradiology.services.intake import sending_facility
+from teleradiology.services.uploads import Outcome, Received, SessionView, UploadRequest
 
-log = logging.getLogger(__name__)
-
-#: One request body (a whole instance or one part), decompressed: larger instances go in parts.
-MAX_BODY_BYTES = 64 * 1024**2
-MAX_MANIFEST_ITEMS = 50_000
-MAX_QUESTION_CHARS = 2000
-_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 _ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip", "deflate"})
 
 
@@ -67,82 +51,8 @@ def _urgency_name(priority: Priority) -> str:
     return "urgent" if priority is Priority.HIGH else "routine"
 
 
-def _uid(value: Any, what: str) -> str:
-    if not isinstance(value, str) or len(value) > 64 or not _UID.fullmatch(value):
-        raise BadRequest(f"{what} must be a DICOM UID (digits and dots, at most 64 characters)")
-    return value
-
-
-def _manifest(value: Any, max_size: int) -> list[ManifestItem]:
-    if not isinstance(value, list) or not value:
-        raise BadRequest(
-            "'instances' must list each instance to send: "
-            '[{"sop_instance_uid": …, "size": bytes, "sha256": hex}, …]'
-        )
-    if len(value) > MAX_MANIFEST_ITEMS:
-        raise BadRequest(
-            f"a manifest may list at most {MAX_MANIFEST_ITEMS} instances; split the study"
-        )
-    items: dict[str, ManifestItem] = {}
-    for n, line in enumerate(value):
-        if not isinstance(line, dict):
-            raise BadRequest(f"instances[{n}] must be an object")
-        size = line.get("size")
-        if not isinstance(size, int) or isinstance(size, bool):
-            raise BadRequest(f"instances[{n}].size must be the file's size in bytes")
-        if size > max_size:
-            raise web.HTTPRequestEntityTooLarge(
-                max_size=max_size,
-                actual_size=size,
-                text=f"instances[{n}] is {size} bytes; an instance may be at most {max_size}",
-            )
-        try:
-            item = ManifestItem(
-                sop_instance_uid=str(line.get("sop_instance_uid", "")),
-                size_bytes=size,
-                sha256=str(line.get("sha256", "")).lower(),
-            )
-        except ValueError as exc:
-            raise BadRequest(f"instances[{n}]: {exc}") from None
-        earlier = items.get(item.sop_instance_uid)
-        if earlier is not None and earlier != item:
-            raise BadRequest(
-                f"instance {item.sop_instance_uid} is listed twice with different files"
-            )
-        items[item.sop_instance_uid] = item
-    return list(items.values())
-
-
-def _manifest_key(study_uid: str, items: list[ManifestItem]) -> str:
-    digest = hashlib.sha256(study_uid.encode())
-    for i in sorted(items, key=lambda i: i.sop_instance_uid):
-        digest.update(f"\n{i.sop_instance_uid} {i.size_bytes} {i.sha256}".encode())
-    return "manifest-sha256:" + digest.hexdigest()
-
-
-async def _clinic(request: web.Request) -> tuple[User, Facility]:
-    user = current_user(request)
-    require_role(user, Role.CLINIC)
-    facility = await network.facility_by_id(request.app[POOL], user.facility_id)
-    if facility is None:
-        raise NotFound("your facility is no longer in the network")
-    return user, facility
-
-
-async def _session(request: web.Request, user: User) -> UploadSession:
-    text = request.match_info["id"]
-    try:
-        public_id = UUID(text)
-    except ValueError:
-        raise NotFound(f"upload {text} not found") from None
-    found = await uploads.session_by_id(request.app[POOL], public_id, user.facility_id)
-    if found is None:
-        raise NotFound(f"upload {text} not found; open a new one with POST /api/v1/uploads")
-    return found
-
-
-async def _session_json(request: web.Request, session: UploadSession) -> dict[str, Any]:
-    done = await uploads.progress(request.app[POOL], session.id)
+def _session_json(found: SessionView) -> dict[str, Any]:
+    session, done = found.session, found.progress
     base = f"/api/v1/uploads/{session.public_id}"
     return {
         "id": str(session.public_id),
@@ -185,56 +95,43 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
     return body
 
 
+def _upload_request(body: dict[str, Any], max_size: int) -> UploadRequest:
+    study = rules.study_uid(body.get("study_instance_uid"))
+    items = rules.manifest(body.get("instances"), max_size)
+    question = rules.question(body.get("question"))
+    return UploadRequest(
+        study_instance_uid=study,
+        items=items,
+        key=rules.resume_key(body.get("key"), study, items),
+        priority=_urgency(body.get("urgency")),
+        question=question,
+    )
+
+
 async def open_upload(request: web.Request) -> web.Response:
     """Open a session for one study, or resume the one opened with the same key."""
-    user, facility = await _clinic(request)
+    user = current_user(request)
+    pool = request.app[POOL]
+    facility = await sending_facility(pool, user)
     body = await _json_object(request)
-    study_uid = _uid(body.get("study_instance_uid"), "study_instance_uid")
-    items = _manifest(body.get("instances"), request.app[SETTINGS].max_upload_bytes)
-    question = body.get("question")
-    if question is not None and not isinstance(question, str):
-        raise BadRequest("question must be text")
-    if question is not None and len(question) > MAX_QUESTION_CHARS:
-        raise BadRequest(f"the question may be at most {MAX_QUESTION_CHARS} characters")
-    key = body.get("key") or _manifest_key(study_uid, items)
-    if not isinstance(key, str) or len(key) > 200:
-        raise BadRequest("key must be text of at most 200 characters")
-    opened = await uploads.open_session(
-        request.app[POOL],
-        facility_id=facility.id,
-        user_id=user.id,
-        client_key=key,
-        study_instance_uid=study_uid,
-        priority=_urgency(body.get("urgency")),
-        clinical_question=question or None,
-        items=items,
-    )
-    if opened.created:
-        log.info(
-            "upload %s opened by %s (%d instances)",
-            opened.session.public_id,
-            facility.code,
-            len(items),
-        )
-    payload = await _session_json(request, opened.session)
+    asked = _upload_request(body, request.app[SETTINGS].max_upload_bytes)
+    opened, created = await uploads.open_upload(pool, facility, user, asked)
+    payload = _session_json(opened)
     return web.json_response(
-        payload,
-        status=201 if opened.created else 200,
-        headers={"Location": payload["links"]["self"]},
+        payload, status=201 if created else 200, headers={"Location": payload["links"]["self"]}
     )
 
 
 async def list_uploads(request: web.Request) -> web.Response:
     """The facility's recent sessions (``?state=open`` for unfinished ones)."""
-    user, _ = await _clinic(request)
+    user = current_user(request)
+    await sending_facility(request.app[POOL], user)
     state_text = request.query.get("state")
     try:
         state = UploadState(state_text) if state_text else None
     except ValueError:
         raise BadRequest("state must be 'open' or 'committed'") from None
-    found = await uploads.sessions_of_facility(
-        request.app[POOL], user.facility_id, state=state, limit=100
-    )
+    found = await uploads.recent(request.app[POOL], user, state)
     return web.json_response(
         {
             "uploads": [
@@ -252,9 +149,14 @@ async def list_uploads(request: web.Request) -> web.Response:
 
 
 async def get_upload(request: web.Request) -> web.Response:
-    user, _ = await _clinic(request)
-    session = await _session(request, user)
-    return web.json_response(await _session_json(request, session))
+    user = current_user(request)
+    pool = request.app[POOL]
+    await sending_facility(pool, user)
+    return web.json_response(_session_json(await uploads.view(pool, user, _id(request))))
+
+
+def _id(request: web.Request) -> str:
+    return request.match_info["id"]
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes:
@@ -269,13 +171,13 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
             text=f"Content-Encoding {encoding!r} is not accepted; send gzip or no encoding"
         )
     if encoding in ("", "identity") and (request.content_length or 0) > limit:
-        raise _too_large(request.content_length or 0, limit)
+        raise rules.too_large(request.content_length or 0, limit)
     buffer = bytearray()
     try:
         while chunk := await request.content.readany():
             buffer += chunk
             if len(buffer) > limit:
-                raise _too_large(len(buffer), limit)
+                raise rules.too_large(len(buffer), limit)
     except web.RequestPayloadError as exc:
         # A body that is not the gzip it says it is (or a connection cut mid-body).
         raise _BrokenBody(
@@ -283,32 +185,6 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
             "gzip-compressed only when it says Content-Encoding: gzip"
         ) from None
     return bytes(buffer)
-
-
-def _too_large(size: int, limit: int) -> web.HTTPRequestEntityTooLarge:
-    return web.HTTPRequestEntityTooLarge(
-        max_size=limit,
-        actual_size=size,
-        text=(
-            f"the body decodes to more than {limit} bytes, more than the manifest or this "
-            "request allows; send the file as listed in the manifest (larger instances in "
-            f"parts of at most {MAX_BODY_BYTES} bytes with Content-Range)"
-        ),
-    )
-
-
-def _content_range(header: str, size: int) -> tuple[int, int]:
-    match = _CONTENT_RANGE.fullmatch(header.strip())
-    if match is None:
-        raise BadRequest(f"Content-Range {header!r} must look like 'bytes 0-1048575/{size}'")
-    start, last, total = (int(g) for g in match.groups())
-    if total != size:
-        raise BadRequest(f"Content-Range says the file has {total} bytes, the manifest {size}")
-    if not start <= last < size:
-        raise BadRequest(f"Content-Range {header!r} is outside the file's {size} bytes")
-    if last - start + 1 > MAX_BODY_BYTES:
-        raise _too_large(last - start + 1, MAX_BODY_BYTES)
-    return start, last + 1
 
 
 class _BrokenBody(Exception):
@@ -326,176 +202,52 @@ async def put_instance(request: web.Request) -> web.Response:
 
 
 async def _put_instance(request: web.Request) -> web.Response:
-    user, facility = await _clinic(request)
-    session = await _session(request, user)
-    sop = request.match_info["sop"]
+    user = current_user(request)
     pool = request.app[POOL]
-    item = await uploads.item(pool, session.id, sop)
-    if item is None:
-        raise NotFound(
-            f"instance {sop} is not in the manifest of upload {session.public_id}; "
-            "add it by opening the upload again with the same key"
-        )
-    if item.stored:
-        # Sent before (the answer was lost on the way back): success, stored once.
-        return await _answer(request, session, sop, "already stored", 200)
-    header = request.headers.get("Content-Range")
-    if header is None:
-        data = await _read_body(request, min(item.size_bytes, MAX_BODY_BYTES))
-        _check_file(data, item.size_bytes, item.sha256, sop)
-        response = await _ingest(request, session, facility, sop, data)
-        await _collect(pool, request.app[OBJECTS], await uploads.drop_parts(pool, session.id, sop))
-        return response
-    start, end = _content_range(header, item.size_bytes)
-    chunk = await _read_body(request, end - start)
-    if len(chunk) != end - start:
-        raise BadRequest(
-            f"received {len(chunk)} bytes for the range {start}-{end - 1} "
-            f"({end - start} bytes); the transfer was cut: send this part again"
-        )
-    objects = request.app[OBJECTS]
-    key = await objects.put(chunk)  # durable before the part is acknowledged
-    replaced = await uploads.add_part(
-        pool, session.id, sop, start_byte=start, object_key=key, length_bytes=end - start
+    facility = await sending_facility(pool, user)
+    session = await uploads.session(pool, user, _id(request))
+    sop = request.match_info["sop"]
+
+    async def read(limit: int) -> bytes:
+        return await _read_body(request, limit)
+
+    received = await uploads.receive(
+        pool,
+        request.app[INGESTOR],
+        request.app[OBJECTS],
+        session,
+        facility,
+        sop,
+        content_range=request.headers.get("Content-Range"),
+        read=read,
     )
-    if replaced is not None:
-        await _collect(pool, objects, [replaced])
-    held = await uploads.parts(pool, session.id, sop)
-    assembled = await _assemble(pool, session.id, sop, objects, held, item.size_bytes)
-    if assembled is None:
-        return await _answer(request, session, sop, "partial", 200)
-    data = assembled
-    try:
-        _check_file(data, item.size_bytes, item.sha256, sop)
-    except BadRequest:
-        await _collect(pool, objects, await uploads.drop_parts(pool, session.id, sop))
-        raise BadRequest(
-            f"the parts of instance {sop} do not add up to the file in the manifest "
-            "(size or SHA-256 differ); they were discarded: send the instance again"
-        ) from None
-    response = await _ingest(request, session, facility, sop, data)
-    await _collect(pool, objects, await uploads.drop_parts(pool, session.id, sop))
-    return response
+    return _answer(sop, received)
 
 
-async def _assemble(
-    pool: Any, session_id: int, sop: str, objects: ObjectStore, held: list[uploads.Part], size: int
-) -> bytes | None:
-    """The whole file when the parts cover it, else None."""
-    covered = 0
-    for part in held:
-        if part.start_byte > covered:
-            return None
-        covered = max(covered, part.end_byte)
-    if covered < size:
-        return None
-    out = bytearray(size)
-    for part in held:
-        try:
-            piece = await objects.get(part.object_key)
-        except ObjectNotFound:
-            # Collected by a concurrent upload of the same bytes: that part must come again.
-            await uploads.forget_part(pool, session_id, sop, part.start_byte)
-            return None
-        out[part.start_byte : part.end_byte] = piece[: part.length_bytes]
-    return bytes(out)
-
-
-async def _collect(pool: Any, objects: ObjectStore, keys: list[str]) -> None:
-    for key in set(keys):
-        if not await uploads.part_key_referenced(pool, key):
-            await objects.delete(key)
-
-
-def _check_file(data: bytes, size: int, sha256: str, sop: str) -> None:
-    if len(data) != size:
-        raise BadRequest(
-            f"instance {sop}: received {len(data)} bytes, the manifest says {size}; the "
-            "transfer was cut or the file changed: send it again"
-        )
-    if hashlib.sha256(data).hexdigest() != sha256:
-        raise BadRequest(
-            f"instance {sop}: the SHA-256 of what arrived differs from the manifest; the file "
-            "changed since the manifest was made: open a new upload"
-        )
-
-
-async def _ingest(
-    request: web.Request, session: UploadSession, facility: Facility, sop: str, data: bytes
-) -> web.Response:
-    ident = await asyncio.to_thread(instance_identity, data)
-    if ident is None:
-        raise BadRequest(f"instance {sop}: the file is not a DICOM instance")
-    if ident.sop_instance_uid != sop:
-        raise BadRequest(
-            f"the file sent as {sop} is instance {ident.sop_instance_uid}; "
-            "send each file to its own SOP Instance UID"
-        )
-    if ident.study_instance_uid != session.study_instance_uid:
-        raise BadRequest(
-            f"instance {sop} belongs to study {ident.study_instance_uid}, this upload to "
-            f"{session.study_instance_uid}: open one upload per study"
-        )
-    ingestor: Ingestor = request.app[INGESTOR]
-    stored = await ingestor.ingest(
-        data,
-        facility=facility,
-        via=ReceivedVia.UPLOAD,
-        priority=session.priority,
-        clinical_question=session.clinical_question,
-    )
-    duplicate = stored.outcome is IndexOutcome.DUPLICATE
-    await uploads.mark_item_stored(request.app[POOL], session.id, sop, duplicate=duplicate)
-    return await _answer(
-        request, session, sop, "duplicate" if duplicate else "stored", 200 if duplicate else 201
-    )
-
-
-async def _answer(
-    request: web.Request, session: UploadSession, sop: str, outcome: str, status: int
-) -> web.Response:
-    body: dict[str, Any] = {"sop_instance_uid": sop, "outcome": outcome}
-    if outcome == "partial":
-        done = await uploads.progress(request.app[POOL], session.id)
-        held = next((m.received for m in done.missing if m.sop_instance_uid == sop), ())
-        body["received"] = [list(r) for r in held]
-    return web.json_response(body, status=status)
+def _answer(sop: str, received: Received) -> web.Response:
+    body: dict[str, Any] = {"sop_instance_uid": sop, "outcome": received.outcome.value}
+    if received.outcome is Outcome.PARTIAL:
+        body["received"] = [list(r) for r in received.held]
+    return web.json_response(body, status=201 if received.outcome is Outcome.STORED else 200)
 
 
 async def delete_instance(request: web.Request) -> web.Response:
     """Take an instance that will not be sent out of the manifest (it was refused, say)."""
-    user, _ = await _clinic(request)
-    session = await _session(request, user)
-    if session.state is UploadState.COMMITTED:
-        raise web.HTTPConflict(text=f"upload {session.public_id} is committed; nothing to remove")
-    keys = await uploads.remove_item(request.app[POOL], session.id, request.match_info["sop"])
-    await _collect(request.app[POOL], request.app[OBJECTS], keys)
-    return web.json_response(await _session_json(request, session))
+    user = current_user(request)
+    pool = request.app[POOL]
+    await sending_facility(pool, user)
+    session = await uploads.session(pool, user, _id(request))
+    found = await uploads.remove(pool, request.app[OBJECTS], session, request.match_info["sop"])
+    return web.json_response(_session_json(found))
 
 
 async def commit_upload(request: web.Request) -> web.Response:
     """Every manifest instance stored: the study is complete now. Idempotent."""
-    user, facility = await _clinic(request)
-    session = await _session(request, user)
+    user = current_user(request)
     pool = request.app[POOL]
-    if session.state is UploadState.OPEN:
-        done = await uploads.progress(pool, session.id)
-        if done.missing:
-            raise web.HTTPConflict(
-                text=(
-                    f"{len(done.missing)} of {done.total} instances are still missing (first: "
-                    f"{done.missing[0].sop_instance_uid}); send them "
-                    f"(GET /api/v1/uploads/{session.public_id} lists them) and commit again"
-                )
-            )
-        # Ready first, then committed: a retry after a failure in between does both again.
-        await index.mark_study_ready(pool, session.study_instance_uid, facility.id)
-        if await uploads.commit(pool, session.id) is None:
-            raise web.HTTPConflict(text="instances were added while committing; commit again")
-        log.info("upload %s committed by %s", session.public_id, facility.code)
-        refreshed = await uploads.session_by_id(pool, session.public_id, facility.id)
-        session = refreshed or session
-    return web.json_response(await _session_json(request, session))
+    facility = await sending_facility(pool, user)
+    session = await uploads.session(pool, user, _id(request))
+    return web.json_response(_session_json(await uploads.commit(pool, facility, session)))
 
 
 def add_routes(app: web.Application) -> None:

@@ -1,0 +1,211 @@
+"""The rules of the resumable upload: what a manifest must say, which byte range a part may
+cover, when parts make the whole file, and whether what arrived is the file the manifest
+named. Plain values in, plain values (or a `ServiceError` saying what to fix) out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from storage.records import ManifestItem
+from teleradiology.core.dicom import Identity
+from teleradiology.core.errors import BadRequest, Conflict, InvalidState, TooLarge
+
+#: One request body (a whole instance or one part), decompressed: larger instances go in parts.
+MAX_BODY_BYTES = 64 * 1024**2
+MAX_MANIFEST_ITEMS = 50_000
+MAX_QUESTION_CHARS = 2000
+MAX_KEY_CHARS = 200
+_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+
+
+def study_uid(value: Any) -> str:
+    """The study an upload carries: a DICOM UID."""
+    if not isinstance(value, str) or len(value) > 64 or not _UID.fullmatch(value):
+        raise BadRequest(
+            "study_instance_uid must be a DICOM UID (digits and dots, at most 64 characters)"
+        )
+    return value
+
+
+def manifest(value: Any, max_size: int) -> list[ManifestItem]:
+    """The manifest's lines, each instance once; an instance may be at most ``max_size``."""
+    if not isinstance(value, list) or not value:
+        raise BadRequest(
+            "'instances' must list each instance to send: "
+            '[{"sop_instance_uid": …, "size": bytes, "sha256": hex}, …]'
+        )
+    if len(value) > MAX_MANIFEST_ITEMS:
+        raise BadRequest(
+            f"a manifest may list at most {MAX_MANIFEST_ITEMS} instances; split the study"
+        )
+    items: dict[str, ManifestItem] = {}
+    for n, line in enumerate(value):
+        item = _manifest_line(n, line, max_size)
+        earlier = items.get(item.sop_instance_uid)
+        if earlier is not None and earlier != item:
+            raise BadRequest(
+                f"instance {item.sop_instance_uid} is listed twice with different files"
+            )
+        items[item.sop_instance_uid] = item
+    return list(items.values())
+
+
+def _manifest_line(n: int, line: Any, max_size: int) -> ManifestItem:
+    if not isinstance(line, dict):
+        raise BadRequest(f"instances[{n}] must be an object")
+    size = line.get("size")
+    if not isinstance(size, int) or isinstance(size, bool):
+        raise BadRequest(f"instances[{n}].size must be the file's size in bytes")
+    if size > max_size:
+        raise TooLarge(f"instances[{n}] is {size} bytes; an instance may be at most {max_size}")
+    try:
+        return ManifestItem(
+            sop_instance_uid=str(line.get("sop_instance_uid", "")),
+            size_bytes=size,
+            sha256=str(line.get("sha256", "")).lower(),
+        )
+    except ValueError as exc:
+        raise BadRequest(f"instances[{n}]: {exc}") from None
+
+
+def question(value: Any) -> str | None:
+    """The clinical question sent with an upload, if any."""
+    if value is not None and not isinstance(value, str):
+        raise BadRequest("question must be text")
+    if value is not None and len(value) > MAX_QUESTION_CHARS:
+        raise BadRequest(f"the question may be at most {MAX_QUESTION_CHARS} characters")
+    return value or None
+
+
+def resume_key(value: Any, study: str, items: Sequence[ManifestItem]) -> str:
+    """The key a session is found again by: the client's, or the SHA-256 of the manifest."""
+    key = value or manifest_key(study, items)
+    if not isinstance(key, str) or len(key) > MAX_KEY_CHARS:
+        raise BadRequest(f"key must be text of at most {MAX_KEY_CHARS} characters")
+    return key
+
+
+def manifest_key(study: str, items: Sequence[ManifestItem]) -> str:
+    """The default resume key: the same manifest of the same study gives the same key."""
+    digest = hashlib.sha256(study.encode())
+    for i in sorted(items, key=lambda i: i.sop_instance_uid):
+        digest.update(f"\n{i.sop_instance_uid} {i.size_bytes} {i.sha256}".encode())
+    return "manifest-sha256:" + digest.hexdigest()
+
+
+def check_resume(
+    *,
+    key: str,
+    session_study: str,
+    study: str,
+    conflicting: Sequence[str],
+    committed: bool,
+    new_items: int,
+    public_id: object,
+) -> None:
+    """Whether a session found under ``key`` may take this manifest: the same study, no line
+    naming one of its instances with another file, nothing new once committed."""
+    if session_study != study:
+        raise Conflict(
+            f"upload key {key!r} is already used for study {session_study}; "
+            "one session carries one study"
+        )
+    if conflicting:
+        raise Conflict(
+            f"the manifest gives other sizes or SHA-256 than this session has for "
+            f"{', '.join(conflicting)}; a file changed since the upload began: open a new "
+            "session (another key)"
+        )
+    if committed and new_items:
+        raise InvalidState(
+            f"upload {public_id} is already committed; send the further instances in a new "
+            "session (another key)"
+        )
+
+
+def too_large(size: int, limit: int) -> TooLarge:
+    """A body (or a part) that decodes to more than this request may carry."""
+    return TooLarge(
+        f"the body decodes to more than {limit} bytes, more than the manifest or this "
+        "request allows; send the file as listed in the manifest (larger instances in "
+        f"parts of at most {MAX_BODY_BYTES} bytes with Content-Range)"
+    )
+
+
+def byte_range(header: str, size: int) -> tuple[int, int]:
+    """The [start, end) bytes of a file of ``size`` bytes a ``Content-Range`` names."""
+    match = _CONTENT_RANGE.fullmatch(header.strip())
+    if match is None:
+        raise BadRequest(f"Content-Range {header!r} must look like 'bytes 0-1048575/{size}'")
+    start, last, total = (int(g) for g in match.groups())
+    if total != size:
+        raise BadRequest(f"Content-Range says the file has {total} bytes, the manifest {size}")
+    if not start <= last < size:
+        raise BadRequest(f"Content-Range {header!r} is outside the file's {size} bytes")
+    if last - start + 1 > MAX_BODY_BYTES:
+        raise too_large(last - start + 1, MAX_BODY_BYTES)
+    return start, last + 1
+
+
+def check_part(received: int, start: int, end: int) -> None:
+    """A part must be as long as the range it was sent for."""
+    if received != end - start:
+        raise BadRequest(
+            f"received {received} bytes for the range {start}-{end - 1} "
+            f"({end - start} bytes); the transfer was cut: send this part again"
+        )
+
+
+def covers(ranges: Sequence[tuple[int, int]], size: int) -> bool:
+    """Whether [start, end) ranges, in order of their start, cover a file of ``size`` bytes."""
+    covered = 0
+    for start, end in ranges:
+        if start > covered:
+            return False
+        covered = max(covered, end)
+    return covered >= size
+
+
+def check_file(data: bytes, item: ManifestItem) -> None:
+    """What arrived is the file the manifest describes: its size and SHA-256."""
+    sop, size = item.sop_instance_uid, item.size_bytes
+    if len(data) != size:
+        raise BadRequest(
+            f"instance {sop}: received {len(data)} bytes, the manifest says {size}; the "
+            "transfer was cut or the file changed: send it again"
+        )
+    if hashlib.sha256(data).hexdigest() != item.sha256:
+        raise BadRequest(
+            f"instance {sop}: the SHA-256 of what arrived differs from the manifest; the file "
+            "changed since the manifest was made: open a new upload"
+        )
+
+
+def check_identity(identity: Identity | None, sop: str, study: str) -> None:
+    """The file sent as ``sop`` is that instance, of the upload's study."""
+    if identity is None:
+        raise BadRequest(f"instance {sop}: the file is not a DICOM instance")
+    if identity.sop_instance_uid != sop:
+        raise BadRequest(
+            f"the file sent as {sop} is instance {identity.sop_instance_uid}; "
+            "send each file to its own SOP Instance UID"
+        )
+    if identity.study_instance_uid != study:
+        raise BadRequest(
+            f"instance {sop} belongs to study {identity.study_instance_uid}, this upload to "
+            f"{study}: open one upload per study"
+        )
+
+
+def check_complete(missing: Sequence[str], total: int, public_id: object) -> None:
+    """A commit needs every manifest instance stored; ``missing`` are those that are not."""
+    if missing:
+        raise Conflict(
+            f"{len(missing)} of {total} instances are still missing (first: {missing[0]}); "
+            f"send them (GET /api/v1/uploads/{public_id} lists them) and commit again"
+        )
