@@ -476,6 +476,38 @@ class Urgency(StrEnum):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ReferralSubject:
+    """Whom a referral is about: the patient, the clinic that sent their case, the case."""
+
+    patient_ref: PatientRef
+    clinic_id: FacilityId
+    case_id: CaseId | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReferralState:
+    """A referral as its answer needs it."""
+
+    id: ReferralId
+    direction: ReferralDirection
+    status: ReferralStatus
+    case_id: CaseId | None
+    from_facility_id: FacilityId
+    to_facility_id: FacilityId
+
+    @classmethod
+    def from_row(cls, row: Row) -> Self:
+        return cls(
+            id=ReferralId(row["id"]),
+            direction=ReferralDirection(row["direction"]),
+            status=ReferralStatus(row["status"]),
+            case_id=_opt_id(CaseId, row["case_id"]),
+            from_facility_id=FacilityId(row["from_facility_id"]),
+            to_facility_id=FacilityId(row["to_facility_id"]),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class Referral:
     id: ReferralId
     direction: ReferralDirection

@@ -6,8 +6,8 @@ where r.id = $1 and referral_visible_to($2, r.id);
 select st.patient_ref, c.facility_id from reading_case c join study st on st.id = c.study_id
 where c.id = $1 and case_visible_to($2, c.id);
 
--- name: facility_by_code_tier
-select id, tier from facility where code = $1;
+-- name: facility_by_code
+select id, code, name, tier, parent_id from facility where code = $1;
 
 -- name: referral_insert
 insert into referral (direction, patient_ref, case_id, in_reply_to, from_facility_id,

@@ -7,11 +7,11 @@ from typing import Any
 
 from aiohttp import web
 
-from storage import audit, referrals
-from storage.records import AuditAction, Referral, ReferralDirection, Role, Urgency
-from storage.referrals import ReferralRequest
+from storage.records import Referral, ReferralDirection, Role, Urgency
+from storage.referrals import referral_stats
 from teleradiology.core.access import require_role
-from teleradiology.core.errors import BadRequest, NotFound
+from teleradiology.core.errors import BadRequest
+from teleradiology.core.referrals import ReferralRequest
 from teleradiology.http.context import POOL, current_user
 from teleradiology.http.params import (
     choice,
@@ -24,6 +24,7 @@ from teleradiology.http.params import (
     text_field,
     time_param,
 )
+from teleradiology.services import referrals
 
 
 def referral_json(r: Referral) -> dict[str, Any]:
@@ -73,7 +74,7 @@ async def create(request: web.Request) -> web.Response:
         discharge_summary=text_field(body, "discharge_summary", required=down) or None,
         follow_up_plan=text_field(body, "follow_up_plan", required=down) or None,
     )
-    found = await referrals.create_referral(request.app[POOL], user, req)
+    found = await referrals.create(request.app[POOL], user, req)
     return web.json_response(referral_json(found), status=201)
 
 
@@ -99,34 +100,17 @@ async def respond(request: web.Request) -> web.Response:
 
 
 async def list_referrals(request: web.Request) -> web.Response:
-    user = current_user(request)
-    pool = request.app[POOL]
-    found = await referrals.referrals_for_user(
-        pool,
-        user,
+    found = await referrals.listed(
+        request.app[POOL],
+        current_user(request),
         limit=int_param(request, "limit", 100, low=1, high=1000),
         offset=int_param(request, "offset", 0, low=0, high=10**9),
-    )
-    await audit.record(
-        pool,
-        user_id=user.id,
-        action=AuditAction.LIST,
-        object_type="referral",
-        object_id="query",
-        detail={"count": len(found)},
     )
     return web.json_response({"referrals": [referral_json(r) for r in found]})
 
 
 async def get_referral(request: web.Request) -> web.Response:
-    user = current_user(request)
-    pool = request.app[POOL]
-    found = await referrals.referral_for_user(pool, path_id(request), user)
-    if found is None:
-        raise NotFound(f"referral {request.match_info['id']} not found")
-    await audit.record(
-        pool, user_id=user.id, action=AuditAction.READ, object_type="referral", object_id=found.id
-    )
+    found = await referrals.read(request.app[POOL], current_user(request), path_id(request))
     return web.json_response(referral_json(found))
 
 
@@ -136,7 +120,7 @@ async def stats(request: web.Request) -> web.Response:
     require_role(user, Role.ADMIN)
     until = time_param(request, "until", datetime.now(UTC) + timedelta(seconds=1))
     since = time_param(request, "since", until - timedelta(days=30))
-    rows = await referrals.referral_stats(request.app[POOL], user.facility_id, since, until)
+    rows = await referral_stats(request.app[POOL], user.facility_id, since, until)
     return web.json_response(
         {
             "since": iso(since),
