@@ -3,8 +3,6 @@ facilities (a hashed national ID, or an administrator's merge), and their priors
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import secrets
 from dataclasses import dataclass
@@ -13,40 +11,67 @@ from datetime import datetime
 import asyncpg
 
 from storage.db import Conn
-from storage.errors import Conflict, InvalidState, NotFound
 from storage.queries import q
 from storage.records import PatientRef, StudyId, User, UserId
 
 _KEY_NAME = "national_id_hmac"
 
 
-def normalise_national_id(national_id: str) -> str:
-    """The canonical form of a resident ID number (18 characters, X upper case).
-
-    Raises
-    ------
-    ValueError
-        If the text is not 15 or 18 characters of digits (and a final X).
-    """
-    text = national_id.strip().upper()
-    if (
-        len(text) not in (15, 18)
-        or not text[:-1].isdigit()
-        or not (text[-1].isdigit() or text[-1] == "X")
-    ):
-        raise ValueError("a national ID is 15 or 18 characters: digits, the last may be X")
-    return text
-
-
-async def _key(conn: Conn) -> bytes:
+async def network_key(conn: Conn) -> bytes:
+    """The network's own key for national ID digests (made on first use)."""
     await conn.execute(q("secret_insert"), _KEY_NAME, secrets.token_bytes(32))
     key: bytes = await conn.fetchval(q("secret_get"), _KEY_NAME)
     return key
 
 
-async def _audit(
-    conn: Conn, user: User, action: str, patient: int, person: int | None, detail: dict[str, object]
+async def visible(db: asyncpg.Pool | Conn, patient: int, user: User) -> bool:
+    """Whether the user may see this patient record."""
+    found: bool = await db.fetchval(q("patient_visible_to"), user.id, patient)
+    return found
+
+
+async def person_by_digest(conn: Conn, digest: str) -> int:
+    """The person with this national ID digest (added when new)."""
+    person: int = await conn.fetchval(q("person_by_digest_upsert"), digest)
+    return person
+
+
+async def new_person(conn: Conn) -> int:
+    person: int = await conn.fetchval(q("person_insert"))
+    return person
+
+
+async def person_of(conn: Conn, patient: int) -> int | None:
+    """The person a patient record is linked to, if any."""
+    person: int | None = await conn.fetchval(q("patient_link_of"), patient)
+    return person
+
+
+async def link(conn: Conn, patient: int, person: int, method: str, user: User) -> None:
+    """Link a record to a person (``method``: national_id or merge)."""
+    await conn.execute(q("patient_link_upsert"), patient, person, method, user.id)
+
+
+async def move_links(conn: Conn, from_person: int, to_person: int) -> None:
+    """Every record of one person becomes another's."""
+    await conn.execute(q("person_move_links"), from_person, to_person)
+
+
+async def unlink(conn: Conn, patient: int) -> int | None:
+    """Take a record out of its person; the person it was linked to, if any."""
+    person: int | None = await conn.fetchval(q("patient_unlink"), patient)
+    return person
+
+
+async def record_link(
+    conn: Conn,
+    user: User,
+    action: str,
+    patient: int,
+    person: int | None,
+    detail: dict[str, object],
 ) -> None:
+    """One line of the patient link audit: who linked, merged or unmerged which record."""
     await conn.execute(
         q("patient_link_audit_insert"),
         user.id,
@@ -55,63 +80,6 @@ async def _audit(
         person,
         json.dumps(detail, ensure_ascii=False),
     )
-
-
-async def _patient_in_scope(conn: Conn, patient: int, user: User) -> None:
-    if not await conn.fetchval(q("patient_visible_to"), user.id, patient):
-        raise NotFound(f"patient {patient} not found")
-
-
-async def link_national_id(pool: asyncpg.Pool, patient: int, national_id: str, user: User) -> int:
-    """Link a patient record to the person with this national ID (kept only as an HMAC
-    under the network's own key); returns the person's id.
-
-    Raises
-    ------
-    Conflict
-        The record is already linked to another person: unmerge it first.
-    """
-    canonical = normalise_national_id(national_id)
-    async with pool.acquire() as conn, conn.transaction():
-        await _patient_in_scope(conn, patient, user)
-        digest = hmac.new(await _key(conn), canonical.encode(), hashlib.sha256).hexdigest()
-        person: int = await conn.fetchval(q("person_by_digest_upsert"), digest)
-        current = await conn.fetchval(q("patient_link_of"), patient)
-        if current is not None and current != person:
-            raise Conflict(f"patient {patient} is linked to another person; unmerge it first")
-        await conn.execute(q("patient_link_upsert"), patient, person, "national_id", user.id)
-        await _audit(conn, user, "link", patient, person, {"method": "national_id"})
-    return person
-
-
-async def merge(pool: asyncpg.Pool, patients: list[int], user: User) -> int:
-    """An administrator states that these records are one person; returns the person."""
-    if len(set(patients)) < 2:
-        raise InvalidState("name at least two different patient records to merge")
-    async with pool.acquire() as conn, conn.transaction():
-        for p in patients:
-            await _patient_in_scope(conn, p, user)
-        persons = [await conn.fetchval(q("patient_link_of"), p) for p in patients]
-        person = next((x for x in persons if x is not None), None)
-        if person is None:
-            person = await conn.fetchval(q("person_insert"))
-        for other in {x for x in persons if x is not None and x != person}:
-            await conn.execute(q("person_move_links"), other, person)
-        for p in patients:
-            if await conn.fetchval(q("patient_link_of"), p) is None:
-                await conn.execute(q("patient_link_upsert"), p, person, "merge", user.id)
-            await _audit(conn, user, "merge", p, person, {"patients": patients})
-    return int(person)
-
-
-async def unmerge(pool: asyncpg.Pool, patient: int, user: User) -> None:
-    """Take one record out of its person; the audit keeps what it was linked to."""
-    async with pool.acquire() as conn, conn.transaction():
-        await _patient_in_scope(conn, patient, user)
-        person = await conn.fetchval(q("patient_unlink"), patient)
-        if person is None:
-            raise InvalidState(f"patient {patient} is not linked to anyone")
-        await _audit(conn, user, "unmerge", patient, person, {})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,10 +91,9 @@ class LinkAudit:
     person_id: int | None
 
 
-async def link_history(pool: asyncpg.Pool, patient: int, user: User) -> list[LinkAudit]:
-    async with pool.acquire() as conn:
-        await _patient_in_scope(conn, patient, user)
-        rows = await conn.fetch(q("patient_link_history"), patient)
+async def link_history(pool: asyncpg.Pool, patient: int) -> list[LinkAudit]:
+    """The link audit of a record and of the persons it was linked to, oldest first."""
+    rows = await pool.fetch(q("patient_link_history"), patient)
     return [
         LinkAudit(
             at=r["at"],

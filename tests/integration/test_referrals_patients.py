@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storage import patients
+from teleradiology.core import patients
 from tests.ecg_file import make_ecg
 from tests.factory import make_study
 from tests.integration.conftest import Api

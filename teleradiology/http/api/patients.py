@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from storage import patients
 from storage.records import Role
 from teleradiology.core.access import require_role
 from teleradiology.core.errors import BadRequest
 from teleradiology.http.context import POOL, current_user
 from teleradiology.http.params import iso, json_body, path_id, text_field
+from teleradiology.services import patients
 
 
 async def national_id(request: web.Request) -> web.Response:
@@ -17,12 +17,9 @@ async def national_id(request: web.Request) -> web.Response:
     user = current_user(request)
     require_role(user, Role.CLINIC, Role.ADMIN)
     body = await json_body(request)
-    try:
-        person = await patients.link_national_id(
-            request.app[POOL], path_id(request), text_field(body, "national_id", max_len=32), user
-        )
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
+    person = await patients.link_national_id(
+        request.app[POOL], path_id(request), text_field(body, "national_id", max_len=32), user
+    )
     return web.json_response({"person_id": person})
 
 

@@ -1,0 +1,55 @@
+"""The rules of the county patient index: a person's records at several facilities are linked
+only explicitly (a national ID, kept as a keyed hash, or an administrator's merge), and a
+record belongs to one person at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+
+from teleradiology.core.errors import BadRequest, Conflict, InvalidState
+
+
+def normalise_national_id(national_id: str) -> str:
+    """The canonical form of a resident ID number (15 or 18 characters, X upper case)."""
+    text = national_id.strip().upper()
+    if (
+        len(text) not in (15, 18)
+        or not text[:-1].isdigit()
+        or not (text[-1].isdigit() or text[-1] == "X")
+    ):
+        raise BadRequest("a national ID is 15 or 18 characters: digits, the last may be X")
+    return text
+
+
+def national_id_digest(key: bytes, canonical: str) -> str:
+    """What is kept of a national ID: its HMAC-SHA256 under the network's own key."""
+    return hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
+
+
+def check_link(patient: int, current: int | None, person: int) -> None:
+    """A record linked to one person is not linked to another before it is unmerged."""
+    if current is not None and current != person:
+        raise Conflict(f"patient {patient} is linked to another person; unmerge it first")
+
+
+def check_merge(patients: Sequence[int]) -> None:
+    """A merge names at least two different records."""
+    if len(set(patients)) < 2:
+        raise InvalidState("name at least two different patient records to merge")
+
+
+def merged_person(persons: Sequence[int | None]) -> tuple[int | None, set[int]]:
+    """The person records merge into (the first one linked, None: a new person), and the
+    other persons whose records move to it."""
+    person = next((p for p in persons if p is not None), None)
+    return person, {p for p in persons if p is not None and p != person}
+
+
+def check_unmerge(patient: int, person: int | None) -> int:
+    """A record is unmerged from the person it was linked to."""
+    if person is None:
+        raise InvalidState(f"patient {patient} is not linked to anyone")
+    return person

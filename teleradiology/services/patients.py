@@ -1,0 +1,100 @@
+"""The county patient index as use cases: linking a record by national ID, an
+administrator's merge and unmerge, and the history of a record's links.
+
+The rules are core/patients.py's; every link, merge and unmerge is written to the patient
+link audit here, in the same transaction as the change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from storage import patients
+from storage.db import Conn, Pool, transaction
+from storage.patients import LinkAudit
+from storage.records import User
+from teleradiology.core import patients as rules
+from teleradiology.core.errors import NotFound
+
+
+async def _in_scope(db: Pool | Conn, patient: int, user: User) -> None:
+    if not await patients.visible(db, patient, user):
+        raise NotFound(f"patient {patient} not found")
+
+
+async def link_national_id(pool: Pool, patient: int, national_id: str, user: User) -> int:
+    """Link a patient record to the person with this national ID (kept only as an HMAC
+    under the network's own key); returns the person's id.
+
+    Raises
+    ------
+    BadRequest
+        The text is not a national ID.
+    NotFound
+        The record is not in the user's scope.
+    Conflict
+        The record is already linked to another person: unmerge it first.
+    """
+    canonical = rules.normalise_national_id(national_id)
+    async with transaction(pool) as conn:
+        await _in_scope(conn, patient, user)
+        digest = rules.national_id_digest(await patients.network_key(conn), canonical)
+        person = await patients.person_by_digest(conn, digest)
+        rules.check_link(patient, await patients.person_of(conn, patient), person)
+        await patients.link(conn, patient, person, "national_id", user)
+        await patients.record_link(conn, user, "link", patient, person, {"method": "national_id"})
+    return person
+
+
+async def merge(pool: Pool, records: Sequence[int], user: User) -> int:
+    """An administrator states that these records are one person; returns the person.
+
+    Raises
+    ------
+    InvalidState
+        Fewer than two different records are named.
+    NotFound
+        A record is not in the user's scope.
+    """
+    rules.check_merge(records)
+    async with transaction(pool) as conn:
+        for p in records:
+            await _in_scope(conn, p, user)
+        person, others = rules.merged_person([await patients.person_of(conn, p) for p in records])
+        if person is None:
+            person = await patients.new_person(conn)
+        for other in others:
+            await patients.move_links(conn, other, person)
+        for p in records:
+            if await patients.person_of(conn, p) is None:
+                await patients.link(conn, p, person, "merge", user)
+            await patients.record_link(conn, user, "merge", p, person, {"patients": list(records)})
+    return person
+
+
+async def unmerge(pool: Pool, patient: int, user: User) -> None:
+    """Take one record out of its person; the audit keeps what it was linked to.
+
+    Raises
+    ------
+    NotFound
+        The record is not in the user's scope.
+    InvalidState
+        The record is linked to nobody.
+    """
+    async with transaction(pool) as conn:
+        await _in_scope(conn, patient, user)
+        person = rules.check_unmerge(patient, await patients.unlink(conn, patient))
+        await patients.record_link(conn, user, "unmerge", patient, person, {})
+
+
+async def link_history(pool: Pool, patient: int, user: User) -> list[LinkAudit]:
+    """Who linked, merged or unmerged a record (and the persons it was linked to), when.
+
+    Raises
+    ------
+    NotFound
+        The record is not in the user's scope.
+    """
+    await _in_scope(pool, patient, user)
+    return await patients.link_history(pool, patient)
