@@ -52,6 +52,7 @@ from storage.db import EmbeddedPostgres, create_pool, migrate  # noqa: E402
 from storage.objects import FileObjectStore  # noqa: E402
 from storage.records import ReceivedVia  # noqa: E402
 from teleradiology.core.network_file import parse_network  # noqa: E402
+from teleradiology.services import administration  # noqa: E402
 from teleradiology.services.intake import Ingestor  # noqa: E402
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹"
@@ -450,7 +451,7 @@ async def main() -> None:
         facilities, users = parse_network(
             (REPO / "deploy" / "demo-network.toml").read_text("utf-8")
         )
-        await network.import_network(pool, facilities, users)
+        await administration.import_network(pool, facilities, users)
         started = time.perf_counter()
         await fill_index(pool, args.studies)
         print(f"indexed {args.studies} synthetic studies in {time.perf_counter() - started:.1f} s")

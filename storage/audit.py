@@ -9,12 +9,13 @@ from typing import Any
 
 import asyncpg
 
+from storage.db import Conn
 from storage.queries import q
 from storage.records import AuditAction, UserId
 
 
 async def record(
-    pool: asyncpg.Pool,
+    db: asyncpg.Pool | Conn,
     *,
     user_id: UserId | None,
     action: AuditAction,
@@ -22,14 +23,15 @@ async def record(
     object_id: str | int,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """Write one audit entry."""
-    await pool.execute(
+    """Write one audit entry (in the caller's transaction when ``db`` is a connection);
+    times and durations in ``detail`` are written as text."""
+    await db.execute(
         q("audit_insert"),
         user_id,
         action.value,
         object_type,
         str(object_id),
-        json.dumps(detail, ensure_ascii=False) if detail else None,
+        json.dumps(detail, ensure_ascii=False, default=str) if detail else None,
     )
 
 

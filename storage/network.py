@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,7 +12,6 @@ from datetime import datetime
 import asyncpg
 
 from storage.db import Conn
-from storage.errors import Conflict, NotFound
 from storage.queries import q
 from storage.records import (
     Destination,
@@ -34,189 +32,110 @@ from storage.records import (
     UserSpec,
 )
 
-
-async def import_network(
-    pool: asyncpg.Pool, facilities: Sequence[FacilitySpec], users: Sequence[UserSpec]
-) -> tuple[int, int]:
-    """Add or update facilities (parents first) and users, all in one transaction.
-
-    Raises
-    ------
-    Conflict
-        If an AE title already belongs to another facility.
-    """
-    async with pool.acquire() as conn, conn.transaction():
-        for f in facilities:
-            if (
-                f.parent is not None
-                and await conn.fetchval(q("facility_id_by_code"), f.parent) is None
-            ):
-                raise NotFound(f"facility {f.code}: parent {f.parent} is not in the network")
-            fid = await conn.fetchval(q("facility_upsert"), f.code, f.name, f.tier.value, f.parent)
-            for ae in f.ae_titles:
-                owner = await conn.fetchval(q("facility_ae_owner"), ae)
-                if owner is not None and owner != f.code:
-                    raise Conflict(f"AE title {ae} already belongs to facility {owner}")
-            await conn.execute(q("facility_ae_delete_others"), fid, list(f.ae_titles))
-            for ae in f.ae_titles:
-                await conn.execute(q("facility_ae_insert"), ae, fid)
-        for u in users:
-            if await conn.fetchval(q("facility_id_by_code"), u.facility) is None:
-                raise NotFound(f"user {u.username}: facility {u.facility} is not in the network")
-            user_id = await conn.fetchval(
-                q("user_upsert"),
-                u.username,
-                u.display_name,
-                u.role.value,
-                u.facility,
-                [s.value for s in u.specialties],
-                u.password_hash,
-            )
-            if u.duty is not None:
-                await conn.execute(q("duty_delete"), user_id)
-                for shift in u.duty:
-                    await conn.execute(
-                        q("duty_insert"), user_id, sorted(shift.weekdays), shift.starts, shift.ends
-                    )
-        for f in facilities:
-            await _import_rules(conn, f)
-    return len(facilities), len(users)
+# --- writing the network (the rules and their audit are the administration service's) ------
 
 
-async def _facility_id(conn: Conn, code: str, where: str) -> int:
+async def facility_id_by_code(conn: Conn, code: str) -> FacilityId | None:
     found: int | None = await conn.fetchval(q("facility_id_by_code"), code)
-    if found is None:
-        raise NotFound(f"{where}: facility {code} is not in the network")
-    return found
+    return FacilityId(found) if found is not None else None
 
 
-async def _import_rules(conn: Conn, f: FacilitySpec) -> None:
-    """A facility's policy, routing rules and report destination (after every facility)."""
-    fid = await _facility_id(conn, f.code, f"facility {f.code}")
-    await _write_rules(
-        conn, fid, f.code, policy=f.policy, routes=f.routes, destination=f.report_destination
+async def upsert_facility(conn: Conn, f: FacilitySpec) -> FacilityId:
+    """Add or update a facility by its code (its parent is there already)."""
+    fid: int = await conn.fetchval(q("facility_upsert"), f.code, f.name, f.tier.value, f.parent)
+    return FacilityId(fid)
+
+
+async def ae_title_owner(conn: Conn, ae_title: str) -> str | None:
+    """The code of the facility a calling AE title belongs to, if any."""
+    owner: str | None = await conn.fetchval(q("facility_ae_owner"), ae_title)
+    return owner
+
+
+async def set_ae_titles(conn: Conn, facility_id: FacilityId, ae_titles: Sequence[str]) -> None:
+    """The facility's calling AE titles are these (titles of other facilities are kept)."""
+    await conn.execute(q("facility_ae_delete_others"), facility_id, list(ae_titles))
+    for ae in ae_titles:
+        await conn.execute(q("facility_ae_insert"), ae, facility_id)
+
+
+async def upsert_user(conn: Conn, u: UserSpec) -> UserId:
+    """Add or update (and reactivate) a user by username (their facility is there)."""
+    user_id: int = await conn.fetchval(
+        q("user_upsert"),
+        u.username,
+        u.display_name,
+        u.role.value,
+        u.facility,
+        [s.value for s in u.specialties],
+        u.password_hash,
     )
+    return UserId(user_id)
 
 
-async def _write_rules(
-    conn: Conn,
-    fid: int,
-    code: str,
-    *,
-    policy: NetworkPolicy | None,
-    routes: Sequence[RouteSpec] | None,
-    destination: Destination | None,
-) -> None:
-    if policy is not None:
-        p = policy
+async def replace_duty(conn: Conn, user_id: int, shifts: Sequence[DutyShift]) -> None:
+    """The user's on-duty schedule is these shifts (none: always on duty)."""
+    await conn.execute(q("duty_delete"), user_id)
+    for shift in shifts:
         await conn.execute(
-            q("policy_upsert"),
-            fid,
-            p.timezone,
-            p.deadlines[Priority.HIGH],
-            p.deadlines[Priority.MEDIUM],
-            p.deadlines[Priority.LOW],
-            p.stemi_deadline,
-            p.critical_ack,
-            p.at_risk_share,
+            q("duty_insert"), user_id, sorted(shift.weekdays), shift.starts, shift.ends
         )
-    if routes is not None:
-        await conn.execute(q("routes_delete"), fid)
-        for r in routes:
-            where = f"facility {code}: route"
-            first = await _facility_id(conn, r.first_read, where)
-            escalation = await _facility_id(conn, r.escalation, where) if r.escalation else None
-            await conn.execute(
-                q("route_insert"),
-                fid,
-                r.modality,
-                r.specialty.value if r.specialty else None,
-                r.priority.value if r.priority else None,
-                first,
-                escalation,
-                r.deadline,
-            )
-    if destination is not None:
-        d = destination
-        await conn.execute(q("destination_upsert"), fid, d.ae_title, d.host, d.port)
 
 
-async def _audit(conn: Conn, admin: User, object_type: str, object_id: str, detail: object) -> None:
+async def write_policy(conn: Conn, facility_id: int, p: NetworkPolicy) -> None:
     await conn.execute(
-        q("audit_insert"),
-        admin.id,
-        "configure",
-        object_type,
-        object_id,
-        json.dumps(detail, ensure_ascii=False, default=str),
+        q("policy_upsert"),
+        facility_id,
+        p.timezone,
+        p.deadlines[Priority.HIGH],
+        p.deadlines[Priority.MEDIUM],
+        p.deadlines[Priority.LOW],
+        p.stemi_deadline,
+        p.critical_ack,
+        p.at_risk_share,
     )
 
 
-async def configure_facility(
-    pool: asyncpg.Pool,
-    admin: User,
-    code: str,
-    *,
-    policy: NetworkPolicy | None = None,
-    routes: Sequence[RouteSpec] | None = None,
-    destination: Destination | None = None,
-) -> None:
-    """An administrator sets a facility's policy, replaces its routing rules (``routes``,
-    empty: the defaults), or sets its report destination; audited.
+@dataclass(frozen=True, kw_only=True)
+class PlacedRoute:
+    """A routing rule with the facilities it names found: its first-read and escalation
+    pools."""
 
-    Raises
-    ------
-    NotFound
-        The facility is not in the administrator's network, or a rule names an unknown
-        facility.
-    """
-    async with pool.acquire() as conn, conn.transaction():
-        fid = await conn.fetchval(q("facility_in_admin_scope"), code, admin.id)
-        if fid is None:
-            raise NotFound(f"facility {code} is not in your network")
-        await _write_rules(conn, fid, code, policy=policy, routes=routes, destination=destination)
-        detail: dict[str, object] = {}
-        if policy is not None:
-            detail["policy"] = {
-                "deadlines": {k.value: v for k, v in policy.deadlines.items()},
-                "stemi": policy.stemi_deadline,
-                "critical_ack": policy.critical_ack,
-                "at_risk_share": policy.at_risk_share,
-                "timezone": policy.timezone,
-            }
-        if routes is not None:
-            detail["routes"] = [dataclasses.asdict(r) for r in routes]
-        if destination is not None:
-            detail["report_destination"] = dataclasses.asdict(destination)
-        await _audit(conn, admin, "facility_routing", code, detail)
+    spec: RouteSpec
+    first_read_id: int
+    escalation_id: int | None
 
 
-async def set_duty(
-    pool: asyncpg.Pool, admin: User, username: str, shifts: Sequence[DutyShift]
-) -> None:
-    """An administrator replaces a user's on-duty schedule (empty: always on duty); audited.
-
-    Raises
-    ------
-    NotFound
-        The user does not work in the administrator's network.
-    """
-    async with pool.acquire() as conn, conn.transaction():
-        user_id = await conn.fetchval(q("user_in_admin_scope"), username, admin.id)
-        if user_id is None:
-            raise NotFound(f"user {username} does not work in your network")
-        await conn.execute(q("duty_delete"), user_id)
-        for shift in shifts:
-            await conn.execute(
-                q("duty_insert"), user_id, sorted(shift.weekdays), shift.starts, shift.ends
-            )
-        await _audit(
-            conn,
-            admin,
-            "duty",
-            username,
-            {"duty": [dataclasses.asdict(s) | {"weekdays": sorted(s.weekdays)} for s in shifts]},
+async def replace_routes(conn: Conn, facility_id: int, routes: Sequence[PlacedRoute]) -> None:
+    """The facility's routing rules are these (none: the defaults)."""
+    await conn.execute(q("routes_delete"), facility_id)
+    for r in routes:
+        await conn.execute(
+            q("route_insert"),
+            facility_id,
+            r.spec.modality,
+            r.spec.specialty.value if r.spec.specialty else None,
+            r.spec.priority.value if r.spec.priority else None,
+            r.first_read_id,
+            r.escalation_id,
+            r.spec.deadline,
         )
+
+
+async def write_destination(conn: Conn, facility_id: int, d: Destination) -> None:
+    await conn.execute(q("destination_upsert"), facility_id, d.ae_title, d.host, d.port)
+
+
+async def facility_in_admin_scope(conn: Conn, code: str, admin: User) -> FacilityId | None:
+    """A facility by code, when it is in the administrator's network."""
+    found: int | None = await conn.fetchval(q("facility_in_admin_scope"), code, admin.id)
+    return FacilityId(found) if found is not None else None
+
+
+async def user_in_admin_scope(conn: Conn, username: str, admin: User) -> UserId | None:
+    """A user by username, when they work in the administrator's network."""
+    found: int | None = await conn.fetchval(q("user_in_admin_scope"), username, admin.id)
+    return UserId(found) if found is not None else None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,9 +18,9 @@ from storage.errors import StorageError
 from storage.schema import migrate
 from teleradiology import ecg_cli
 from teleradiology.core.errors import ServiceError
-from teleradiology.core.network_file import parse_network
 from teleradiology.node.upload_client import Retry
 from teleradiology.roles import CleanupContext, Hooks, create_app
+from teleradiology.services import administration
 from teleradiology.settings import Role, Settings, settings_from_env
 
 log = logging.getLogger("telemed")
@@ -242,22 +242,14 @@ class _Database:
 
 
 async def _import(settings: Settings, path: Path) -> None:
-    try:
-        text = await asyncio.to_thread(path.read_text, "utf-8")
-    except OSError as exc:
-        raise ServiceError(f"cannot read {path}: {exc.strerror}") from None
-    facilities, users = parse_network(text)
     async with _Database(settings) as pool:
-        nf, nu = await network.import_network(pool, facilities, users)
+        nf, nu = await administration.import_network_file(pool, path)
     print(f"imported {nf} facilities and {nu} users from {path}")
 
 
 async def _token(settings: Settings, username: str) -> None:
     async with _Database(settings) as pool:
-        user = await network.user_by_username(pool, username)
-        if user is None:
-            raise ServiceError(f"no user named {username!r}")
-        print(await network.create_token(pool, user.id))
+        print(await administration.issue_token(pool, username))
 
 
 def _demo_context(settings: Settings) -> CleanupContext:
@@ -266,16 +258,14 @@ def _demo_context(settings: Settings) -> CleanupContext:
 
         pool = app[POOL]
         if await network.facility_count(pool) == 0:
-            facilities, users = parse_network(DEMO_NETWORK.read_text("utf-8"))
-            await network.import_network(pool, facilities, users)
+            await administration.import_network_file(pool, DEMO_NETWORK)
             print(f"loaded the demo network from {DEMO_NETWORK}")
         base = f"http://localhost:{settings.http_port}"
         print(f"\nweb and API:  {base}/   (API: {base}/api/v1/openapi.json)")
         print(f"DICOMweb:     {base}/dicomweb")
         print(f"DICOM:        AE {settings.dicom_aet} on port {settings.dicom_port}")
         print("demo users (password: demo-<username>), with a bearer token each:")
-        for user in await network.list_users(pool):
-            token = await network.create_token(pool, user.id)
+        for user, token in await administration.issue_tokens(pool):
             print(f"  {user.username:<14} {user.role.value:<7} {token}")
         sys.stdout.flush()
         yield

@@ -7,15 +7,239 @@ An administrator's change is audited here, once, with what it set.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from storage import network, qido
-from storage.db import Pool
+from storage import audit, network, qido
+from storage.db import Conn, Pool, transaction
+from storage.network import PlacedRoute
 from storage.qido import DicomNode
-from storage.records import FacilityId, UserId
-from teleradiology.core.errors import ConfigError
+from storage.records import (
+    AuditAction,
+    Destination,
+    DutyShift,
+    FacilityId,
+    FacilitySpec,
+    NetworkPolicy,
+    RouteSpec,
+    User,
+    UserId,
+    UserSpec,
+)
+from teleradiology.core.errors import ConfigError, Conflict, NotFound, ServiceError
+from teleradiology.core.network_file import parse_network
+
+# --- the network -----------------------------------------------------------------------------
+
+
+async def import_network_file(pool: Pool, path: Path) -> tuple[int, int]:
+    """Add or update the facilities and users a network file (TOML) declares; how many of
+    each.
+
+    Raises
+    ------
+    ServiceError
+        The file cannot be read; ConfigError: it is not a network file.
+    """
+    try:
+        text = await asyncio.to_thread(path.read_text, "utf-8")
+    except OSError as exc:
+        raise ServiceError(f"cannot read {path}: {exc.strerror}") from None
+    facilities, users = parse_network(text)
+    return await import_network(pool, facilities, users)
+
+
+async def import_network(
+    pool: Pool, facilities: Sequence[FacilitySpec], users: Sequence[UserSpec]
+) -> tuple[int, int]:
+    """Add or update facilities (parents first) and users, all in one transaction; then
+    each facility's policy, routing rules and report destination.
+
+    Raises
+    ------
+    NotFound
+        A parent, a user's facility or a facility a route names is not in the network.
+    Conflict
+        An AE title already belongs to another facility.
+    """
+    async with transaction(pool) as conn:
+        for f in facilities:
+            await _import_facility(conn, f)
+        for u in users:
+            await _import_user(conn, u)
+        for f in facilities:
+            fid = await _facility_id(conn, f.code, f"facility {f.code}")
+            await _write_rules(
+                conn,
+                fid,
+                f.code,
+                policy=f.policy,
+                routes=f.routes,
+                destination=f.report_destination,
+            )
+    return len(facilities), len(users)
+
+
+async def _import_facility(conn: Conn, f: FacilitySpec) -> None:
+    if f.parent is not None and await network.facility_id_by_code(conn, f.parent) is None:
+        raise NotFound(f"facility {f.code}: parent {f.parent} is not in the network")
+    fid = await network.upsert_facility(conn, f)
+    for ae in f.ae_titles:
+        owner = await network.ae_title_owner(conn, ae)
+        if owner is not None and owner != f.code:
+            raise Conflict(f"AE title {ae} already belongs to facility {owner}")
+    await network.set_ae_titles(conn, fid, f.ae_titles)
+
+
+async def _import_user(conn: Conn, u: UserSpec) -> None:
+    if await network.facility_id_by_code(conn, u.facility) is None:
+        raise NotFound(f"user {u.username}: facility {u.facility} is not in the network")
+    user_id = await network.upsert_user(conn, u)
+    if u.duty is not None:
+        await network.replace_duty(conn, user_id, u.duty)
+
+
+async def _facility_id(conn: Conn, code: str, where: str) -> FacilityId:
+    found = await network.facility_id_by_code(conn, code)
+    if found is None:
+        raise NotFound(f"{where}: facility {code} is not in the network")
+    return found
+
+
+async def _write_rules(
+    conn: Conn,
+    fid: int,
+    code: str,
+    *,
+    policy: NetworkPolicy | None,
+    routes: Sequence[RouteSpec] | None,
+    destination: Destination | None,
+) -> None:
+    """A facility's policy, routing rules (each facility they name must exist) and report
+    destination, those that are given."""
+    if policy is not None:
+        await network.write_policy(conn, fid, policy)
+    if routes is not None:
+        where = f"facility {code}: route"
+        placed = [
+            PlacedRoute(
+                spec=r,
+                first_read_id=await _facility_id(conn, r.first_read, where),
+                escalation_id=await _facility_id(conn, r.escalation, where)
+                if r.escalation
+                else None,
+            )
+            for r in routes
+        ]
+        await network.replace_routes(conn, fid, placed)
+    if destination is not None:
+        await network.write_destination(conn, fid, destination)
+
+
+async def issue_token(pool: Pool, username: str) -> str:
+    """A new bearer token for a user (only its SHA-256 is kept).
+
+    Raises
+    ------
+    NotFound
+        No user of that name.
+    """
+    user = await network.user_by_username(pool, username)
+    if user is None:
+        raise NotFound(f"no user named {username!r}")
+    return await network.create_token(pool, user.id)
+
+
+async def issue_tokens(pool: Pool) -> list[tuple[User, str]]:
+    """A new bearer token for every user (the demo network prints them at start)."""
+    return [(u, await network.create_token(pool, u.id)) for u in await network.list_users(pool)]
+
+
+# --- routing as data, configured by administrators -------------------------------------------
+
+
+async def configure_facility(
+    pool: Pool,
+    admin: User,
+    code: str,
+    *,
+    policy: NetworkPolicy | None = None,
+    routes: Sequence[RouteSpec] | None = None,
+    destination: Destination | None = None,
+) -> None:
+    """An administrator sets a facility's policy, replaces its routing rules (``routes``,
+    empty: the defaults), or sets its report destination; audited with what was set.
+
+    Raises
+    ------
+    NotFound
+        The facility is not in the administrator's network, or a rule names an unknown
+        facility.
+    """
+    async with transaction(pool) as conn:
+        fid = await network.facility_in_admin_scope(conn, code, admin)
+        if fid is None:
+            raise NotFound(f"facility {code} is not in your network")
+        await _write_rules(conn, fid, code, policy=policy, routes=routes, destination=destination)
+        await audit.record(
+            conn,
+            user_id=admin.id,
+            action=AuditAction.CONFIGURE,
+            object_type="facility_routing",
+            object_id=code,
+            detail=_configured(policy, routes, destination),
+        )
+
+
+def _configured(
+    policy: NetworkPolicy | None,
+    routes: Sequence[RouteSpec] | None,
+    destination: Destination | None,
+) -> dict[str, object]:
+    """What an administrator set, as the audit keeps it."""
+    detail: dict[str, object] = {}
+    if policy is not None:
+        detail["policy"] = {
+            "deadlines": {k.value: v for k, v in policy.deadlines.items()},
+            "stemi": policy.stemi_deadline,
+            "critical_ack": policy.critical_ack,
+            "at_risk_share": policy.at_risk_share,
+            "timezone": policy.timezone,
+        }
+    if routes is not None:
+        detail["routes"] = [dataclasses.asdict(r) for r in routes]
+    if destination is not None:
+        detail["report_destination"] = dataclasses.asdict(destination)
+    return detail
+
+
+async def set_duty(pool: Pool, admin: User, username: str, shifts: Sequence[DutyShift]) -> None:
+    """An administrator replaces a user's on-duty schedule (empty: always on duty); audited.
+
+    Raises
+    ------
+    NotFound
+        The user does not work in the administrator's network.
+    """
+    async with transaction(pool) as conn:
+        user_id = await network.user_in_admin_scope(conn, username, admin)
+        if user_id is None:
+            raise NotFound(f"user {username} does not work in your network")
+        await network.replace_duty(conn, user_id, shifts)
+        await audit.record(
+            conn,
+            user_id=admin.id,
+            action=AuditAction.CONFIGURE,
+            object_type="duty",
+            object_id=username,
+            detail={
+                "duty": [dataclasses.asdict(s) | {"weekdays": sorted(s.weekdays)} for s in shifts]
+            },
+        )
+
 
 # --- DICOM nodes -----------------------------------------------------------------------------
 

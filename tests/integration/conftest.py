@@ -21,6 +21,7 @@ from storage.records import FacilitySpec, UserSpec
 from teleradiology.core.network_file import parse_network
 from teleradiology.http.context import POOL
 from teleradiology.roles import DICOM, create_app
+from teleradiology.services import administration
 from teleradiology.settings import Settings
 from tests.s3 import S3Endpoint
 
@@ -101,7 +102,7 @@ async def api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
     try:
         pool = app[POOL]
         facilities, users = _demo_network(DEMO_NETWORK)
-        await network.import_network(pool, facilities, users)
+        await administration.import_network(pool, facilities, users)
         await app[DICOM].refresh_callers()
         tokens = {
             u.username: await network.create_token(pool, u.id)

@@ -12,6 +12,7 @@ from aiohttp import ClientResponse
 
 from storage import cases, network
 from storage.records import Role, Specialty, UserSpec
+from teleradiology.services import administration
 from tests.ecg_file import make_ecg
 from tests.factory import make_study
 from tests.integration.conftest import Api
@@ -57,7 +58,7 @@ async def _readers(api: Api, n: int) -> list[str]:
         )
         for i in range(n)
     ]
-    await network.import_network(api.pool, [], specs)
+    await administration.import_network(api.pool, [], specs)
     for spec in specs:
         user = await network.user_by_username(api.pool, spec.username)
         assert user is not None

@@ -23,6 +23,7 @@ from teleradiology.core.network_file import (
 )
 from teleradiology.http.context import POOL, current_user
 from teleradiology.http.params import json_body
+from teleradiology.services import administration
 
 _DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -112,7 +113,7 @@ async def put_policy(request: web.Request) -> web.Response:
     require_role(user, Role.ADMIN)
     policy = parse_policy(await json_body(request))
     code = request.match_info["code"]
-    await network.configure_facility(request.app[POOL], user, code, policy=policy)
+    await administration.configure_facility(request.app[POOL], user, code, policy=policy)
     return web.json_response({"facility": code, "policy": policy_json(policy)})
 
 
@@ -122,7 +123,7 @@ async def put_routes(request: web.Request) -> web.Response:
     body = await json_body(request)
     routes = parse_routes(body.get("routes"))
     code = request.match_info["code"]
-    await network.configure_facility(request.app[POOL], user, code, routes=routes)
+    await administration.configure_facility(request.app[POOL], user, code, routes=routes)
     return web.json_response({"facility": code, "routes": [route_json(r) for r in routes]})
 
 
@@ -131,7 +132,7 @@ async def put_destination(request: web.Request) -> web.Response:
     require_role(user, Role.ADMIN)
     destination = parse_destination(await json_body(request))
     code = request.match_info["code"]
-    await network.configure_facility(request.app[POOL], user, code, destination=destination)
+    await administration.configure_facility(request.app[POOL], user, code, destination=destination)
     return web.json_response(
         {
             "facility": code,
@@ -150,7 +151,7 @@ async def put_duty(request: web.Request) -> web.Response:
     body = await json_body(request)
     shifts = parse_duty(body.get("duty"))
     username = request.match_info["username"]
-    await network.set_duty(request.app[POOL], user, username, shifts)
+    await administration.set_duty(request.app[POOL], user, username, shifts)
     return web.json_response({"username": username, "duty": [shift_json(s) for s in shifts]})
 
 
