@@ -113,16 +113,16 @@ async def upload(
     Raises
     ------
     BadRequest
-        The file cannot be read as an ECG, or names no patient and none was given.
+        The file is not an ECG we read, or names no patient and none was given.
     """
     record = await _read(sent)
     patient_id = request.patient_id or record.patient.id
     if not patient_id:
         raise BadRequest("give 'patient_id': the ECG file does not carry one")
     patient_name = request.patient_name or record.patient.name or None
-    original_bytes, original_name = sent.original()
-    original_key = await objects.put(original_bytes)
-    earlier = await ecg.earlier_upload(pool, original_key, facility.id)
+    data, filename = await asyncio.to_thread(sent.original)
+    original = _Original(data=data, filename=filename, key=await objects.put(data))
+    earlier = await ecg.earlier_upload(pool, original.key, facility.id)
     if earlier is not None and earlier.patient_id == patient_id:
         # Re-sent (a retry after a broken link): the ECG made the first time, stored once.
         return UploadedEcg(
@@ -132,8 +132,8 @@ async def upload(
             outcome="duplicate",
             resent=True,
         )
-    seed = [facility.code, sent.digest(), patient_id]
-    part10 = await _dicom_copy(record, patient_id, patient_name, facility.name, seed)
+    seed = [facility.code, await asyncio.to_thread(sent.digest), patient_id]
+    part10 = await _dicom_copy(record, patient_id, patient_name, facility, seed)
     stored = await ingestor.ingest(
         part10,
         facility=facility,
@@ -141,14 +141,7 @@ async def upload(
         priority=request.priority,
         clinical_question=request.question,
     )
-    await ecg.record_original(
-        pool,
-        sop_instance_uid=stored.sop_instance_uid,
-        object_key=original_key,
-        format_name=record.source_format.value,
-        filename=original_name,
-        size_bytes=len(original_bytes),
-    )
+    await _keep_original(pool, stored.sop_instance_uid, original, record)
     # Our own client sent the whole ECG: the study is complete now.
     await index.mark_study_ready(pool, stored.study_instance_uid, facility.id)
     log.info("ECG from %s stored (%s)", facility.code, record.source_format.value)
@@ -157,6 +150,26 @@ async def upload(
         sop_instance_uid=stored.sop_instance_uid,
         record=record,
         outcome=stored.outcome.value,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Original:
+    """The file as the cart sent it, and where it is kept."""
+
+    data: bytes
+    filename: str | None
+    key: str
+
+
+async def _keep_original(pool: Pool, sop_uid: str, original: _Original, record: EcgRecord) -> None:
+    await ecg.record_original(
+        pool,
+        sop_instance_uid=sop_uid,
+        object_key=original.key,
+        format_name=record.source_format.value,
+        filename=original.filename,
+        size_bytes=len(original.data),
     )
 
 
@@ -170,11 +183,15 @@ async def _read(sent: EcgUpload) -> EcgRecord:
 
 
 async def _dicom_copy(
-    record: EcgRecord, patient_id: str, patient_name: str | None, institution: str, seed: list[str]
+    record: EcgRecord,
+    patient_id: str,
+    patient_name: str | None,
+    facility: Facility,
+    seed: list[str],
 ) -> bytes:
     try:
         return await asyncio.to_thread(
-            _to_dicom, record, patient_id, patient_name, institution, seed
+            _to_dicom, record, patient_id, patient_name, facility.name, seed
         )
     except EcgError as exc:
         raise BadRequest(f"the ECG cannot be stored as a DICOM waveform: {exc}") from None
