@@ -13,13 +13,11 @@ from typing import Any, BinaryIO
 from aiohttp import BodyPartReader, MultipartReader, web
 from multidict import CIMultiDictProxy
 
-from storage import network
-from storage.records import Facility, ReceivedVia, Role
-from teleradiology.core.access import require_role
-from teleradiology.core.errors import DuplicateConflict, InvalidDicom, NotFound
+from storage.records import Facility, ReceivedVia
+from teleradiology.core.errors import DuplicateConflict, InvalidDicom
 from teleradiology.http.context import INGESTOR, POOL, SETTINGS, current_user
 from teleradiology.http.dicomweb.common import base_url, dicom_json
-from teleradiology.services.intake import Ingestor, StudyMismatch
+from teleradiology.services.intake import Ingestor, StudyMismatch, sending_facility
 
 log = logging.getLogger(__name__)
 
@@ -104,17 +102,13 @@ async def stow(request: web.Request) -> web.Response:
     disk), so its size is bounded by ``max_upload_bytes``, not by memory. ``Content-Encoding:
     gzip`` bodies are inflated as they arrive and the limit applies to what they inflate to.
     """
-    user = current_user(request)
-    require_role(user, Role.CLINIC)
+    facility = await sending_facility(request.app[POOL], current_user(request))
     _check_content_type(request)
     limit = request.app[SETTINGS].max_upload_bytes
     if request.content_length is not None and request.content_length > limit:
         raise web.HTTPRequestEntityTooLarge(
             max_size=limit, actual_size=request.content_length, text=_too_large(limit)
         )
-    facility = await network.facility_by_id(request.app[POOL], user.facility_id)
-    if facility is None:
-        raise NotFound("your facility is no longer in the network")
     outcome = _Outcome(
         study=request.match_info.get("study"), retrieve_base=f"{base_url(request)}/dicomweb"
     )
