@@ -49,9 +49,9 @@ sys.path.insert(0, str(REPO))
 
 from storage import network  # noqa: E402
 from storage.db import EmbeddedPostgres, create_pool  # noqa: E402
-from storage.schema import migrate  # noqa: E402
 from storage.objects import FileObjectStore  # noqa: E402
 from storage.records import ReceivedVia  # noqa: E402
+from storage.schema import migrate  # noqa: E402
 from teleradiology.core.network_file import parse_network  # noqa: E402
 from teleradiology.services import administration  # noqa: E402
 from teleradiology.services.intake import Ingestor  # noqa: E402
