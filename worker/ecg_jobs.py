@@ -3,7 +3,7 @@
 An ECG uploaded by ``POST /api/v1/ecg`` (made into a DICOM waveform), sent by C-STORE or by
 STOW-RS is one ``instance`` row of an ECG waveform SOP class; the sweep analyzes each once,
 before studies are routed, so a suspected STEMI is routed at the STEMI priority from the
-start, and a case routed earlier is raised to it (``cases.raise_to_stemi``).
+start, and a case routed earlier is raised to it (``reading.raise_to_stemi``).
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from ecg.analysis import analyze_ecg
 from ecg.errors import EcgError
 from ecg.formats import read_ecg
-from storage import cases, ecg
+from storage import ecg
 from storage.db import Pool
 from storage.ecg import EcgOutcome
 from storage.objects import ObjectStore
+from teleradiology.services import reading
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def in_executor(executor: Executor | None) -> Callable[[bytes], Awaitable[EcgOut
 
 
 async def _raise_to_stemi(pool: Pool, study_id: int) -> object:
-    return await cases.raise_to_stemi(pool, study_id)
+    return await reading.raise_to_stemi(pool, study_id)
 
 
 async def analyze_new_ecgs(
