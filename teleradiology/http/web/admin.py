@@ -13,14 +13,11 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from storage import (
-    audit,
     cases,
     network,
     referrals,
-    reports,
 )
 from storage.records import (
-    AuditAction,
     CaseStatus,
     Conclusion,
     Priority,
@@ -42,6 +39,7 @@ from teleradiology.http.web.common import (
     signed_in,
     time_left,
 )
+from teleradiology.services import reading
 
 
 @dataclass
@@ -129,15 +127,7 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
                     "claimed": c.claimed_by is not None,
                 }
             )
-    pending = await reports.inbox(pool, user, unacknowledged=True, limit=1000)
-    await audit.record(
-        pool,
-        user_id=user.id,
-        action=AuditAction.LIST,
-        object_type="report",
-        object_id="dashboard",
-        detail={"count": len(pending)},
-    )
+    pending = await reading.inbox(pool, user, unacknowledged=True, limit=1000, listing="dashboard")
     code_of = {f.id: f.code for f in await network.list_facilities(pool)}
     critical_pending = 0
     for r in pending:

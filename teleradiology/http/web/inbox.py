@@ -13,11 +13,9 @@ from aiohttp import web
 from storage import (
     audit,
     cases,
-    index,
     network,
     notifications,
     referrals,
-    reports,
 )
 from storage.records import (
     AuditAction,
@@ -45,6 +43,7 @@ from teleradiology.http.web.common import (
     report_context,
     study_date,
 )
+from teleradiology.services import reading
 
 
 def _study_label(study: Study | None) -> str:
@@ -61,26 +60,8 @@ async def inbox_page(request: web.Request, user: User) -> web.Response:
     live_after = await notifications.last_id(pool)
     zone = await user_zone(request, user)
     now = datetime.now(UTC)
-    found = await reports.inbox(pool, user, limit=200)
-    await audit.record(
-        pool,
-        user_id=user.id,
-        action=AuditAction.LIST,
-        object_type="report",
-        object_id="inbox",
-        detail={"count": len(found)},
-    )
-    studies = await index.studies_for_user(
-        pool, user.id, study_uid=None, patient_id=None, limit=200, offset=0
-    )
-    await audit.record(
-        pool,
-        user_id=user.id,
-        action=AuditAction.LIST,
-        object_type="study",
-        object_id="inbox",
-        detail={"count": len(studies)},
-    )
+    found = await reading.inbox(pool, user, limit=200)
+    studies = await reading.studies(pool, user, limit=200, listing="inbox")
     by_uid = {s.study_instance_uid: s for s in studies}
     open_cases = await cases.worklist(pool, user, limit=500)
     items: dict[int, dict[str, Any]] = {}

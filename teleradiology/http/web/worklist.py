@@ -8,13 +8,10 @@ from typing import Any
 from aiohttp import web
 
 from storage import (
-    audit,
-    cases,
     network,
     notifications,
 )
 from storage.records import (
-    AuditAction,
     Specialty,
     User,
 )
@@ -31,6 +28,7 @@ from teleradiology.http.web.common import (
     time_left,
 )
 from teleradiology.http.web.viewer import viewer_url
+from teleradiology.services import reading
 
 
 async def worklist_page(request: web.Request, user: User) -> web.Response:
@@ -44,15 +42,7 @@ async def worklist_page(request: web.Request, user: User) -> web.Response:
     chosen = request.query.get("status", "all")
     if chosen not in WORKLIST_FILTERS:
         chosen = "all"
-    found = await cases.worklist(pool, user, limit=500)
-    await audit.record(
-        pool,
-        user_id=user.id,
-        action=AuditAction.LIST,
-        object_type="case",
-        object_id="worklist",
-        detail={"count": len(found)},
-    )
+    found = await reading.worklist(pool, user, limit=500)
     readers = await network.pool_readers(pool, sorted({c.pool_facility_id for c in found}), now)
     names = {r.user_id: r.display_name for r in readers}
     facilities = await facility_names(request)
