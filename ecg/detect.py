@@ -14,6 +14,7 @@ changes that make it robust on real recordings:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from enum import Enum
 
 import numpy as np
@@ -191,68 +192,119 @@ def _peakiness(row: FloatArray) -> float:
 
 def _decide(feature: FloatArray, fs: float) -> IntArray:
     """Adaptive-threshold decision over the candidate peaks of the fused feature."""
-    refractory = round(REFRACTORY_S * fs)
     candidates, _ = sps.find_peaks(feature, distance=max(1, round(0.12 * fs)))
     if candidates.size == 0:
         return np.zeros(0, dtype=np.int64)
     heights = feature[candidates]
-    # Learning phase: the first 2 s (or whole signal) set signal and noise levels.
-    first = candidates < 2 * fs
-    spk = float(np.max(heights[first])) if first.any() else float(np.max(heights))
-    spk = min(spk, 1.5)
-    npk = float(np.median(heights[first])) * 0.5 if first.any() else 0.1
-    accepted: list[int] = []
-    accepted_h: list[float] = []
-    rr_mean = 0.0
-    t_window = round(T_WAVE_WINDOW_S * fs)
-    last_checked = -1
+    spk, npk = _learning_levels(candidates, heights, fs)
+    state = _Decision(
+        spk=spk,
+        npk=npk,
+        refractory=round(REFRACTORY_S * fs),
+        t_window=round(T_WAVE_WINDOW_S * fs),
+    )
     i = 0
     n_cand = candidates.size
     while i < n_cand:
         pos = int(candidates[i])
         h = float(heights[i])
-        thr = npk + THRESHOLD_FRACTION * (spk - npk)
-        # Search back: a long gap since the last beat means one was missed below threshold.
-        if accepted and rr_mean > 0 and pos - accepted[-1] > 1.66 * rr_mean:
-            lo = accepted[-1] + refractory
-            gap = np.flatnonzero(
-                (candidates > lo) & (candidates < pos - refractory) & (candidates > last_checked)
-            )
-            if gap.size:
-                best = gap[np.argmax(heights[gap])]
-                if heights[best] > SEARCHBACK_FRACTION * thr:
-                    bpos = int(candidates[best])
-                    accepted.append(bpos)
-                    accepted_h.append(float(heights[best]))
-                    spk = 0.25 * float(heights[best]) + 0.75 * spk
-                    last_checked = bpos
-                    continue
-            last_checked = pos - refractory
+        thr = state.threshold()
+        if state.search_back(candidates, heights, pos, thr):
+            continue  # a missed beat was accepted: this candidate is judged again
         if h > thr:
-            if accepted and pos - accepted[-1] < refractory:
-                if h > accepted_h[-1]:
-                    accepted[-1] = pos
-                    accepted_h[-1] = h
-                i += 1
-                continue
-            if accepted and pos - accepted[-1] < t_window and h < T_WAVE_FRACTION * accepted_h[-1]:
-                # Probably a T wave: small energy shortly after a beat.
-                npk = 0.125 * h + 0.875 * npk
-                i += 1
-                continue
-            if len(accepted) >= 1:
-                rr = pos - accepted[-1]
-                if rr_mean == 0:
-                    rr_mean = float(rr)
-                elif 0.5 * rr_mean < rr < 1.66 * rr_mean or len(accepted) < 4:
-                    rr_mean = 0.125 * rr + 0.875 * rr_mean
-            accepted.append(pos)
-            accepted_h.append(h)
-            spk = 0.125 * min(h, 3.0 * spk) + 0.875 * spk
+            state.consider(pos, h)
         else:
-            npk = 0.125 * h + 0.875 * npk
+            state.note_noise(h)
         i += 1
-    return np.asarray(accepted, dtype=np.int64)
+    return np.asarray(state.accepted, dtype=np.int64)
+
+
+def _learning_levels(candidates: IntArray, heights: FloatArray, fs: float) -> tuple[float, float]:
+    """Initial signal and noise peak levels.
+
+    Learning phase: the candidates of the first 2 s (or of the whole signal) set them.
+    """
+    first = candidates < 2 * fs
+    spk = float(np.max(heights[first])) if first.any() else float(np.max(heights))
+    spk = min(spk, 1.5)
+    npk = float(np.median(heights[first])) * 0.5 if first.any() else 0.1
+    return spk, npk
+
+
+@dataclass
+class _Decision:
+    """Running state of the adaptive-threshold decision, candidate by candidate."""
+
+    #: Running signal (QRS) and noise peak levels of the feature.
+    spk: float
+    npk: float
+    #: Refractory period and T-wave window after a beat, samples.
+    refractory: int
+    t_window: int
+    #: Running mean RR interval, samples (0 until two beats are accepted).
+    rr_mean: float = 0.0
+    #: Search back looks only at candidates after this sample.
+    last_checked: int = -1
+    #: Accepted beats (sample of the candidate peak) and their feature heights.
+    accepted: list[int] = field(default_factory=list)
+    accepted_h: list[float] = field(default_factory=list)
+
+    def threshold(self) -> float:
+        return self.npk + THRESHOLD_FRACTION * (self.spk - self.npk)
+
+    def note_noise(self, h: float) -> None:
+        self.npk = 0.125 * h + 0.875 * self.npk
+
+    def search_back(self, candidates: IntArray, heights: FloatArray, pos: int, thr: float) -> bool:
+        """Search back: a long gap since the last beat means one was missed below threshold.
+
+        Accepts the highest candidate of the gap when it passes the lower search-back
+        threshold, and returns whether it did.
+        """
+        accepted = self.accepted
+        if not (accepted and self.rr_mean > 0 and pos - accepted[-1] > 1.66 * self.rr_mean):
+            return False
+        lo = accepted[-1] + self.refractory
+        gap = np.flatnonzero(
+            (candidates > lo)
+            & (candidates < pos - self.refractory)
+            & (candidates > self.last_checked)
+        )
+        if gap.size:
+            best = gap[np.argmax(heights[gap])]
+            if heights[best] > SEARCHBACK_FRACTION * thr:
+                bpos = int(candidates[best])
+                accepted.append(bpos)
+                self.accepted_h.append(float(heights[best]))
+                self.spk = 0.25 * float(heights[best]) + 0.75 * self.spk
+                self.last_checked = bpos
+                return True
+        self.last_checked = pos - self.refractory
+        return False
+
+    def consider(self, pos: int, h: float) -> None:
+        """A candidate above the threshold: a taller peak of the last beat, a T wave or a beat."""
+        accepted, accepted_h = self.accepted, self.accepted_h
+        if accepted and pos - accepted[-1] < self.refractory:
+            if h > accepted_h[-1]:
+                accepted[-1] = pos
+                accepted_h[-1] = h
+            return
+        if accepted and pos - accepted[-1] < self.t_window and h < T_WAVE_FRACTION * accepted_h[-1]:
+            # Probably a T wave: small energy shortly after a beat.
+            self.note_noise(h)
+            return
+        if len(accepted) >= 1:
+            self._update_rr_mean(pos - accepted[-1])
+        accepted.append(pos)
+        accepted_h.append(h)
+        self.spk = 0.125 * min(h, 3.0 * self.spk) + 0.875 * self.spk
+
+    def _update_rr_mean(self, rr: int) -> None:
+        if self.rr_mean == 0:
+            self.rr_mean = float(rr)
+        elif 0.5 * self.rr_mean < rr < 1.66 * self.rr_mean or len(self.accepted) < 4:
+            self.rr_mean = 0.125 * rr + 0.875 * self.rr_mean
 
 
 def _locate_r(beats: IntArray, data: FloatArray, scaled_bp: FloatArray, fs: float) -> IntArray:

@@ -203,6 +203,43 @@ def compose_statements(
         ST elevation meets the criterion in two contiguous leads (of a rhythm that is not
         ventricular-paced).
     """
+    out = _quality_statements(sampling_rate_hz, leads_off, noisy_leads)
+    rate = measurements.get("heart_rate_bpm")
+    if rate is None:
+        out.append(
+            _make(
+                StatementCode.NO_QRS_DETECTED,
+                "未检出 QRS 波群，无法自动分析，请人工判读",
+                "No QRS complexes detected: automatic analysis not possible, please read manually",
+            )
+        )
+        return out, False
+    irregular = rr_irregularity is not None and rr_irregularity > 0.08
+    paced_v = pacing is not None and pacing.share(pacing.ventricular) >= PACED_SHARE
+    paced_a = pacing is not None and pacing.share(pacing.atrial) >= PACED_SHARE
+    found = [
+        _rhythm_statement(rate, pacing, paced_v, paced_a, irregular, p_wave_fraction),
+        _intermittent_pacing_statement(pacing, paced_v or paced_a),
+        _pause_statement(measurements.get("rr_max_ms")),
+        _premature_beats_statement(n_premature, irregular),
+    ]
+    out.extend(statement for statement in found if statement is not None)
+    if not paced_v:
+        out.extend(_conduction_statements(measurements, sex))
+    stemi_leads = meets_stemi_criteria(st_deviation_uv, sex=sex, age_years=age_years)
+    if not stemi_leads:
+        return out, False
+    st_statement, suspected_stemi = _st_elevation_statement(
+        stemi_leads, measurements.get("qrs_ms"), paced_v
+    )
+    out.append(st_statement)
+    return out, suspected_stemi
+
+
+def _quality_statements(
+    sampling_rate_hz: float, leads_off: list[str], noisy_leads: list[str]
+) -> list[Statement]:
+    """Warnings that the recording limits the analysis: low rate, leads off, noisy leads."""
     out: list[Statement] = []
     if sampling_rate_hz < 250:
         out.append(
@@ -232,126 +269,133 @@ def compose_statements(
                 "inaccurate",
             )
         )
-    rate = measurements.get("heart_rate_bpm")
-    if rate is None:
-        out.append(
-            _make(
-                StatementCode.NO_QRS_DETECTED,
-                "未检出 QRS 波群，无法自动分析，请人工判读",
-                "No QRS complexes detected: automatic analysis not possible, please read manually",
-            )
-        )
-        return out, False
-    irregular = rr_irregularity is not None and rr_irregularity > 0.08
-    paced_v = pacing is not None and pacing.share(pacing.ventricular) >= PACED_SHARE
-    paced_a = pacing is not None and pacing.share(pacing.atrial) >= PACED_SHARE
+    return out
+
+
+def _rhythm_statement(
+    rate: float,
+    pacing: Pacing | None,
+    paced_v: bool,
+    paced_a: bool,
+    irregular: bool,
+    p_wave_fraction: float,
+) -> Statement | None:
+    """The rhythm: paced (ventricular, then atrial), possible AF, or sinus; ``None`` if unclear."""
     if pacing is not None and paced_v:
-        if paced_a:
-            zh, en = "房室顺序起搏心律", "AV sequential (dual-chamber) paced rhythm"
-        elif p_wave_fraction >= 0.8:
-            zh, en = "心房感知、心室起搏心律", "atrial-sensed ventricular-paced rhythm"
-        else:
-            zh, en = "心室起搏心律", "ventricular-paced rhythm"
-        n, m = pacing.ventricular, pacing.beats
-        out.append(
-            _make(
-                StatementCode.VENTRICULAR_PACED_RHYTHM,
-                f"考虑{zh}（心率 {rate:.0f} 次/分，{m} 个心搏中 {n} 个前见起搏信号），"
-                "起搏 QRS 波群的形态、电轴、QT 及 ST 段不按常规标准自动判读，请确认起搏器功能",
-                f"Consistent with {en} (rate {rate:.0f} bpm; pacemaker stimuli before {n} of "
-                f"{m} beats): the paced complexes' width, axis, QT and ST are not interpreted "
-                "by the criteria for native beats; please confirm pacemaker function",
-            )
+        return _ventricular_paced_statement(rate, pacing, paced_a, p_wave_fraction)
+    if pacing is not None and paced_a:
+        return _make(
+            StatementCode.ATRIAL_PACED_RHYTHM,
+            f"考虑心房起搏心律（心率 {rate:.0f} 次/分），请确认起搏器功能",
+            f"Consistent with atrial-paced rhythm (rate {rate:.0f} bpm); please confirm "
+            "pacemaker function",
         )
-    elif pacing is not None and paced_a:
-        out.append(
-            _make(
-                StatementCode.ATRIAL_PACED_RHYTHM,
-                f"考虑心房起搏心律（心率 {rate:.0f} 次/分），请确认起搏器功能",
-                f"Consistent with atrial-paced rhythm (rate {rate:.0f} bpm); please confirm "
-                "pacemaker function",
-            )
+    if irregular and p_wave_fraction < 0.5:
+        return _make(
+            StatementCode.IRREGULAR_RHYTHM_POSSIBLE_AF,
+            "节律不规则，P 波不明显，提示心房颤动可能，请确认",
+            "Irregular rhythm without clear P waves, suggestive of atrial fibrillation; "
+            "please confirm",
         )
-    elif irregular and p_wave_fraction < 0.5:
-        out.append(
-            _make(
-                StatementCode.IRREGULAR_RHYTHM_POSSIBLE_AF,
-                "节律不规则，P 波不明显，提示心房颤动可能，请确认",
-                "Irregular rhythm without clear P waves, suggestive of atrial fibrillation; "
-                "please confirm",
-            )
-        )
+    if p_wave_fraction >= 0.8:
+        return _sinus_statement(rate)
+    return None
+
+
+def _ventricular_paced_statement(
+    rate: float, pacing: Pacing, paced_a: bool, p_wave_fraction: float
+) -> Statement:
+    """A ventricular-paced rhythm: AV sequential, atrial-sensed or ventricular only."""
+    if paced_a:
+        zh, en = "房室顺序起搏心律", "AV sequential (dual-chamber) paced rhythm"
     elif p_wave_fraction >= 0.8:
-        if rate < BRADYCARDIA_BPM:
-            code, zh, en = StatementCode.SINUS_BRADYCARDIA, "窦性心动过缓", "sinus bradycardia"
-        elif rate > TACHYCARDIA_BPM:
-            code, zh, en = StatementCode.SINUS_TACHYCARDIA, "窦性心动过速", "sinus tachycardia"
-        else:
-            code, zh, en = StatementCode.SINUS_RHYTHM, "窦性心律", "sinus rhythm"
-        out.append(
-            _make(
-                code,
-                f"考虑{zh}（心率 {rate:.0f} 次/分），请确认",
-                f"Consistent with {en} (rate {rate:.0f} bpm); please confirm",
-            )
-        )
-    if pacing is not None and not (paced_v or paced_a) and pacing.ventricular + pacing.atrial:
-        n = pacing.ventricular + pacing.atrial
-        out.append(
-            _make(
-                StatementCode.INTERMITTENT_PACING,
-                f"{pacing.beats} 个心搏中 {n} 个前见起搏信号，提示间歇起搏，请确认",
-                f"Pacemaker stimuli before {n} of {pacing.beats} beats: intermittent pacing; "
-                "please confirm",
-            )
-        )
-    rr_max = measurements.get("rr_max_ms")
-    if rr_max is not None and rr_max > PAUSE_MS:
-        out.append(
-            _make(
-                StatementCode.PAUSE,
-                f"可见长间歇（最长 RR {rr_max / 1000:.1f} 秒），请确认",
-                f"Pause present (longest RR {rr_max / 1000:.1f} s); please confirm",
-            )
-        )
-    if n_premature > 0 and not irregular:
-        out.append(
-            _make(
-                StatementCode.PREMATURE_BEATS,
-                f"可见提前出现的搏动 {n_premature} 次，请确认类型",
-                f"Premature beats: {n_premature}; please confirm their origin",
-            )
-        )
-    if not paced_v:
-        out.extend(_conduction_statements(measurements, sex))
-    stemi_leads = meets_stemi_criteria(st_deviation_uv, sex=sex, age_years=age_years)
-    if not stemi_leads:
-        return out, False
+        zh, en = "心房感知、心室起搏心律", "atrial-sensed ventricular-paced rhythm"
+    else:
+        zh, en = "心室起搏心律", "ventricular-paced rhythm"
+    n, m = pacing.ventricular, pacing.beats
+    return _make(
+        StatementCode.VENTRICULAR_PACED_RHYTHM,
+        f"考虑{zh}（心率 {rate:.0f} 次/分，{m} 个心搏中 {n} 个前见起搏信号），"
+        "起搏 QRS 波群的形态、电轴、QT 及 ST 段不按常规标准自动判读，请确认起搏器功能",
+        f"Consistent with {en} (rate {rate:.0f} bpm; pacemaker stimuli before {n} of "
+        f"{m} beats): the paced complexes' width, axis, QT and ST are not interpreted "
+        "by the criteria for native beats; please confirm pacemaker function",
+    )
+
+
+def _sinus_statement(rate: float) -> Statement:
+    """Sinus bradycardia, tachycardia or rhythm, by the heart rate (bpm)."""
+    if rate < BRADYCARDIA_BPM:
+        code, zh, en = StatementCode.SINUS_BRADYCARDIA, "窦性心动过缓", "sinus bradycardia"
+    elif rate > TACHYCARDIA_BPM:
+        code, zh, en = StatementCode.SINUS_TACHYCARDIA, "窦性心动过速", "sinus tachycardia"
+    else:
+        code, zh, en = StatementCode.SINUS_RHYTHM, "窦性心律", "sinus rhythm"
+    return _make(
+        code,
+        f"考虑{zh}（心率 {rate:.0f} 次/分），请确认",
+        f"Consistent with {en} (rate {rate:.0f} bpm); please confirm",
+    )
+
+
+def _intermittent_pacing_statement(pacing: Pacing | None, paced: bool) -> Statement | None:
+    """Stimuli before some beats of a rhythm not called paced (`paced` is False)."""
+    if pacing is None or paced or not pacing.ventricular + pacing.atrial:
+        return None
+    n = pacing.ventricular + pacing.atrial
+    return _make(
+        StatementCode.INTERMITTENT_PACING,
+        f"{pacing.beats} 个心搏中 {n} 个前见起搏信号，提示间歇起搏，请确认",
+        f"Pacemaker stimuli before {n} of {pacing.beats} beats: intermittent pacing; "
+        "please confirm",
+    )
+
+
+def _pause_statement(rr_max_ms: float | None) -> Statement | None:
+    """A pause when the longest RR interval is over :data:`PAUSE_MS`."""
+    if rr_max_ms is None or not rr_max_ms > PAUSE_MS:
+        return None
+    return _make(
+        StatementCode.PAUSE,
+        f"可见长间歇（最长 RR {rr_max_ms / 1000:.1f} 秒），请确认",
+        f"Pause present (longest RR {rr_max_ms / 1000:.1f} s); please confirm",
+    )
+
+
+def _premature_beats_statement(n_premature: int, irregular: bool) -> Statement | None:
+    """Premature beats, counted, when the rhythm is otherwise regular."""
+    if not (n_premature > 0 and not irregular):
+        return None
+    return _make(
+        StatementCode.PREMATURE_BEATS,
+        f"可见提前出现的搏动 {n_premature} 次，请确认类型",
+        f"Premature beats: {n_premature}; please confirm their origin",
+    )
+
+
+def _st_elevation_statement(
+    stemi_leads: list[str], qrs_ms: float | None, paced_v: bool
+) -> tuple[Statement, bool]:
+    """ST elevation meeting the criterion in `stemi_leads`, and whether it suggests a STEMI."""
     names = ", ".join(stemi_leads)
-    qrs = measurements.get("qrs_ms")
-    if paced_v and qrs is not None and qrs >= WIDE_QRS_MS:
+    if paced_v and qrs_ms is not None and qrs_ms >= WIDE_QRS_MS:
         # Only a wide paced complex's ST escapes the STEMI criterion: stimuli found before
         # narrow complexes may be artefact, and a STEMI is not to be missed for them.
-        out.append(
-            _make(
-                StatementCode.ST_ELEVATION_PACED,
-                f"起搏心律中 ST 段抬高（{names}）：常规 STEMI 标准不适用，请人工判读"
-                "（可参考 Sgarbossa 标准）",
-                f"ST elevation in a paced rhythm ({names}): the standard STEMI criteria do not "
-                "apply; please read the ST segments (Sgarbossa criteria)",
-            )
+        paced = _make(
+            StatementCode.ST_ELEVATION_PACED,
+            f"起搏心律中 ST 段抬高（{names}）：常规 STEMI 标准不适用，请人工判读"
+            "（可参考 Sgarbossa 标准）",
+            f"ST elevation in a paced rhythm ({names}): the standard STEMI criteria do not "
+            "apply; please read the ST segments (Sgarbossa criteria)",
         )
-        return out, False
-    out.append(
-        _make(
-            StatementCode.ST_ELEVATION_STEMI_CRITERIA,
-            f"相邻导联 ST 段抬高达到 STEMI 标准（{names}），疑似急性 ST 段抬高型心肌梗死，"
-            "请立即判读",
-            f"ST elevation meeting STEMI criteria in contiguous leads ({names}): suspected "
-            "acute STEMI, read immediately",
-        )
+        return paced, False
+    stemi = _make(
+        StatementCode.ST_ELEVATION_STEMI_CRITERIA,
+        f"相邻导联 ST 段抬高达到 STEMI 标准（{names}），疑似急性 ST 段抬高型心肌梗死，请立即判读",
+        f"ST elevation meeting STEMI criteria in contiguous leads ({names}): suspected "
+        "acute STEMI, read immediately",
     )
-    return out, True
+    return stemi, True
 
 
 def _conduction_statements(

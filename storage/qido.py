@@ -256,6 +256,15 @@ _SCOPE_SQL = {
 
 
 def _filters(query: Query, p: _Params) -> str:
+    parts = _study_filters(query, p)
+    if query.level in (Level.SERIES, Level.IMAGE):
+        parts += _series_filters(query, p)
+    if query.level is Level.IMAGE:
+        parts += _image_filters(query, p)
+    return " and ".join(parts) if parts else "true"
+
+
+def _study_filters(query: Query, p: _Params) -> list[str]:
     parts: list[str] = []
     if query.study_uids:
         parts.append(f"st.study_instance_uid = any({p(list(query.study_uids))}::text[])")
@@ -272,38 +281,48 @@ def _filters(query: Query, p: _Params) -> str:
     if query.study_description is not None:
         parts.append(_text("st.description", query.study_description, p, lower=True))
     if query.referring_physician is not None:
-        # No generated columns for it: plain case-insensitive matching on the whole value.
-        pattern = query.referring_physician.pattern.lower()
-        parts.append(
-            f"lower(st.referring_physician) like {p(like_pattern(pattern))}"
-            if _has_wildcard(pattern)
-            else f"lower(st.referring_physician) = {p(pattern)}"
-        )
+        parts.append(_referring(query.referring_physician, p))
     if query.study_date is not None:
         parts.append(_date("st.study_date", query.study_date, p))
     if query.study_time is not None:
         parts.append(_range("st.study_time", query.study_time, p, width=6))
     if query.modalities_in_study:
         parts.append(f"st.modalities && {p(list(query.modalities_in_study))}::text[]")
-    if query.level in (Level.SERIES, Level.IMAGE):
-        if query.series_uids:
-            parts.append(f"se.series_instance_uid = any({p(list(query.series_uids))}::text[])")
-        if query.modalities:
-            parts.append(f"se.modality = any({p(list(query.modalities))}::text[])")
-        if query.series_number is not None:
-            parts.append(f"se.series_number = {p(query.series_number)}")
-        if query.series_description is not None:
-            parts.append(_text("se.description", query.series_description, p, lower=True))
-        if query.body_part is not None:
-            parts.append(_text("se.body_part", query.body_part, p))
-    if query.level is Level.IMAGE:
-        if query.sop_uids:
-            parts.append(f"i.sop_instance_uid = any({p(list(query.sop_uids))}::text[])")
-        if query.sop_classes:
-            parts.append(f"i.sop_class_uid = any({p(list(query.sop_classes))}::text[])")
-        if query.instance_number is not None:
-            parts.append(f"i.instance_number = {p(query.instance_number)}")
-    return " and ".join(parts) if parts else "true"
+    return parts
+
+
+def _referring(match: Name, p: _Params) -> str:
+    # No generated columns for it: plain case-insensitive matching on the whole value.
+    pattern = match.pattern.lower()
+    if _has_wildcard(pattern):
+        return f"lower(st.referring_physician) like {p(like_pattern(pattern))}"
+    return f"lower(st.referring_physician) = {p(pattern)}"
+
+
+def _series_filters(query: Query, p: _Params) -> list[str]:
+    parts: list[str] = []
+    if query.series_uids:
+        parts.append(f"se.series_instance_uid = any({p(list(query.series_uids))}::text[])")
+    if query.modalities:
+        parts.append(f"se.modality = any({p(list(query.modalities))}::text[])")
+    if query.series_number is not None:
+        parts.append(f"se.series_number = {p(query.series_number)}")
+    if query.series_description is not None:
+        parts.append(_text("se.description", query.series_description, p, lower=True))
+    if query.body_part is not None:
+        parts.append(_text("se.body_part", query.body_part, p))
+    return parts
+
+
+def _image_filters(query: Query, p: _Params) -> list[str]:
+    parts: list[str] = []
+    if query.sop_uids:
+        parts.append(f"i.sop_instance_uid = any({p(list(query.sop_uids))}::text[])")
+    if query.sop_classes:
+        parts.append(f"i.sop_class_uid = any({p(list(query.sop_classes))}::text[])")
+    if query.instance_number is not None:
+        parts.append(f"i.instance_number = {p(query.instance_number)}")
+    return parts
 
 
 _REPRESENTATIVE = {

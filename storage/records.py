@@ -118,6 +118,23 @@ class EventKind(StrEnum):
     REFERRAL_DECLINED = "referral_declined"
 
 
+class TurnaroundSegment(StrEnum):
+    """A stretch of a case's life that turnaround measures, from one event to another
+    (``storage.turnaround.SEGMENTS`` names the two events of each)."""
+
+    RECEIVED_TO_COMPLETE = "received_to_complete"
+    COMPLETE_TO_ROUTED = "complete_to_routed"
+    ROUTED_TO_CLAIMED = "routed_to_claimed"
+    CLAIMED_TO_ESCALATED = "claimed_to_escalated"
+    CLAIMED_TO_PRELIMINARY = "claimed_to_preliminary"
+    ESCALATED_TO_FINAL = "escalated_to_final"
+    CLAIMED_TO_FINAL = "claimed_to_final"
+    FINAL_TO_DELIVERED = "final_to_delivered"
+    DELIVERED_TO_ACKNOWLEDGED = "delivered_to_acknowledged"
+    RECEIVED_TO_FINAL = "received_to_final"
+    RECEIVED_TO_ACKNOWLEDGED = "received_to_acknowledged"
+
+
 class NotificationKind(StrEnum):
     """What the service tells a facility's users (or one user); the event stream names it."""
 
@@ -392,24 +409,29 @@ class Report:
 class ReturnReason(StrEnum):
     """Why a reader returns a study to the clinic: the clinic answers for data quality."""
 
-    MOTION = "motion"  # 运动伪影
-    POSITIONING = "positioning"  # 体位不正
-    EXPOSURE = "exposure"  # 曝光不当
-    INCOMPLETE = "incomplete"  # 检查不完整（缺序列、缺导联）
-    ARTIFACT = "artifact"  # 伪影、干扰
-    WRONG_PATIENT = "wrong_patient"  # 患者信息错误
-    NOISE = "noise"  # 心电图基线漂移、肌电干扰
+    MOTION = "motion"
+    POSITIONING = "positioning"
+    EXPOSURE = "exposure"
+    #: a series or an ECG lead is missing
+    INCOMPLETE = "incomplete"
+    ARTIFACT = "artifact"
+    WRONG_PATIENT = "wrong_patient"
+    #: an ECG's baseline wander or muscle noise
+    NOISE = "noise"
     OTHER = "other"
 
 
 class ReferralDirection(StrEnum):
-    UP = "up"  # 上转
-    DOWN = "down"  # 下转 / 转回
+    """Up to a county or city hospital, or down (back) to the clinic."""
+
+    UP = "up"
+    DOWN = "down"
 
 
 class ReferralStatus(StrEnum):
     REQUESTED = "requested"
-    ACCEPTED = "accepted"  # 接诊
+    #: the receiving facility takes the patient in
+    ACCEPTED = "accepted"
     DECLINED = "declined"
 
 

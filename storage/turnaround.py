@@ -8,21 +8,21 @@ from datetime import datetime
 import asyncpg
 
 from storage.queries import q
-from storage.records import FacilityId
+from storage.records import EventKind, FacilityId, TurnaroundSegment
 
 #: The segments of a case's life, each from one event to the next, in order.
-SEGMENTS: tuple[tuple[str, str, str], ...] = (
-    ("received_to_complete", "received", "complete"),
-    ("complete_to_routed", "complete", "routed"),
-    ("routed_to_claimed", "routed", "claimed"),
-    ("claimed_to_escalated", "claimed", "escalated"),
-    ("claimed_to_preliminary", "claimed", "preliminary"),
-    ("escalated_to_final", "escalated", "final"),
-    ("claimed_to_final", "claimed", "final"),
-    ("final_to_delivered", "final", "delivered"),
-    ("delivered_to_acknowledged", "delivered", "acknowledged"),
-    ("received_to_final", "received", "final"),
-    ("received_to_acknowledged", "received", "acknowledged"),
+SEGMENTS: tuple[tuple[TurnaroundSegment, EventKind, EventKind], ...] = (
+    (TurnaroundSegment.RECEIVED_TO_COMPLETE, EventKind.RECEIVED, EventKind.COMPLETE),
+    (TurnaroundSegment.COMPLETE_TO_ROUTED, EventKind.COMPLETE, EventKind.ROUTED),
+    (TurnaroundSegment.ROUTED_TO_CLAIMED, EventKind.ROUTED, EventKind.CLAIMED),
+    (TurnaroundSegment.CLAIMED_TO_ESCALATED, EventKind.CLAIMED, EventKind.ESCALATED),
+    (TurnaroundSegment.CLAIMED_TO_PRELIMINARY, EventKind.CLAIMED, EventKind.PRELIMINARY),
+    (TurnaroundSegment.ESCALATED_TO_FINAL, EventKind.ESCALATED, EventKind.FINAL),
+    (TurnaroundSegment.CLAIMED_TO_FINAL, EventKind.CLAIMED, EventKind.FINAL),
+    (TurnaroundSegment.FINAL_TO_DELIVERED, EventKind.FINAL, EventKind.DELIVERED),
+    (TurnaroundSegment.DELIVERED_TO_ACKNOWLEDGED, EventKind.DELIVERED, EventKind.ACKNOWLEDGED),
+    (TurnaroundSegment.RECEIVED_TO_FINAL, EventKind.RECEIVED, EventKind.FINAL),
+    (TurnaroundSegment.RECEIVED_TO_ACKNOWLEDGED, EventKind.RECEIVED, EventKind.ACKNOWLEDGED),
 )
 
 
@@ -60,7 +60,7 @@ async def turnaround(
 
 @dataclass(frozen=True, kw_only=True)
 class SegmentRow:
-    segment: str
+    segment: TurnaroundSegment
     cases: int
     median_s: float
     p90_s: float
@@ -77,15 +77,15 @@ async def segments(
 ) -> list[SegmentRow]:
     """Each segment's duration over the cases reported in the window (or one case), from
     the first event of each kind; segments a case never went through are left out."""
-    names = [s[0] for s in SEGMENTS]
-    starts = [s[1] for s in SEGMENTS]
-    ends = [s[2] for s in SEGMENTS]
+    names = [s[0].value for s in SEGMENTS]
+    starts = [s[1].value for s in SEGMENTS]
+    ends = [s[2].value for s in SEGMENTS]
     rows = await pool.fetch(
         q("turnaround_segments"), root_facility_id, since, until, names, starts, ends, case_id
     )
     found = {
         r["segment"]: SegmentRow(
-            segment=r["segment"],
+            segment=TurnaroundSegment(r["segment"]),
             cases=r["cases"],
             median_s=float(r["median_s"]),
             p90_s=float(r["p90_s"]),

@@ -62,13 +62,45 @@ def read_csv(data: bytes, sampling_rate_hz: float | None = None) -> EcgRecord:
         No header, an empty or non-numeric cell, rows of different widths, duplicate lead
         names, an unknown unit, or no way to know the sampling rate.
     """
+    lines = _text_lines(data)
+    settings, index = _read_settings(lines)
+    if index >= len(lines):
+        raise EcgFormatError(f"{_CONTEXT}: no header row")
+    delimiter = _delimiter(lines[index])
+    header = [cell.strip().strip('"') for cell in _split(lines[index], delimiter)]
+    default_unit = settings.get("units", settings.get("unit", "uV"))
+    columns, time_column, time_scale = _read_columns(header, default_unit)
+    if _is_number(header[-1]):
+        raise EcgFormatError(
+            f"{_CONTEXT}: the first row holds numbers; a header row of lead names is required"
+        )
+    table = _read_table(lines, index, delimiter, len(header))
+    rate = _rate(settings, table, time_column, time_scale, sampling_rate_hz)
+    return assemble_record(
+        signals=_lead_signals(table, columns, time_column),
+        sampling_rate_hz=rate,
+        source_format=EcgFormat.CSV,
+        context=_CONTEXT,
+    )
+
+
+def _text_lines(data: bytes) -> list[str]:
+    """The file's lines, once it is known to be UTF-8 text of a plausible size."""
     if len(data) > _MAX_BYTES:
         raise EcgFormatError(f"{_CONTEXT}: file of {len(data)} bytes exceeds {_MAX_BYTES} bytes")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise EcgFormatError(f"{_CONTEXT}: not UTF-8 text ({exc})") from exc
-    lines = text.splitlines()
+    return text.splitlines()
+
+
+def _read_settings(lines: list[str]) -> tuple[dict[str, str], int]:
+    """``key: value`` (or ``key=value``) settings of the comment lines before the header.
+
+    Returns the settings, keys in lower case, and the index of the first line that is
+    neither blank nor a comment (the header row; ``len(lines)`` when there is none).
+    """
     settings: dict[str, str] = {}
     index = 0
     while index < len(lines) and (
@@ -78,14 +110,25 @@ def read_csv(data: bytes, sampling_rate_hz: float | None = None) -> EcgRecord:
         if sep:
             settings[key.strip().lower()] = value.strip()
         index += 1
-    if index >= len(lines):
-        raise EcgFormatError(f"{_CONTEXT}: no header row")
-    header_line = lines[index]
+    return settings, index
+
+
+def _delimiter(header_line: str) -> str:
+    """The commonest of comma, semicolon and tab in the header row; a space when none is."""
     delimiter = max((",", ";", "\t"), key=header_line.count)
     if header_line.count(delimiter) == 0 and len(header_line.split()) > 1:
         delimiter = " "
-    header = [cell.strip().strip('"') for cell in _split(header_line, delimiter)]
-    default_unit = settings.get("units", settings.get("unit", "uV"))
+    return delimiter
+
+
+def _read_columns(
+    header: list[str], default_unit: str
+) -> tuple[list[tuple[str, float]], int | None, float]:
+    """Each header cell's lead name and factor to microvolts, and the time column if any.
+
+    Returns the ``(name, factor)`` of every column (the time column included, factor 1),
+    the position of the time column (``None`` without one) and its factor to seconds.
+    """
     columns: list[tuple[str, float]] = []
     time_column: int | None = None
     time_scale = 1.0
@@ -96,25 +139,29 @@ def read_csv(data: bytes, sampling_rate_hz: float | None = None) -> EcgRecord:
             time_column, time_scale = 0, _TIME_COLUMNS[cell.lower()]
             columns.append((cell, 1.0))
             continue
-        match = _UNIT_SUFFIX.match(cell)
-        if match and match["unit"].strip().lower() in VOLTAGE_UNITS_TO_UV:
-            name, unit = match["name"], match["unit"]
-        else:
-            name, unit = cell, default_unit
-        columns.append(
-            (normalize_lead_name(name), microvolts_per_unit(unit, f"{_CONTEXT} column {cell!r}"))
-        )
-    if _is_number(header[-1]):
-        raise EcgFormatError(
-            f"{_CONTEXT}: the first row holds numbers; a header row of lead names is required"
-        )
+        columns.append(_lead_column(cell, default_unit))
+    return columns, time_column, time_scale
+
+
+def _lead_column(cell: str, default_unit: str) -> tuple[str, float]:
+    """A lead column's normalised name and factor to microvolts (its own unit, if it has one)."""
+    match = _UNIT_SUFFIX.match(cell)
+    if match and match["unit"].strip().lower() in VOLTAGE_UNITS_TO_UV:
+        name, unit = match["name"], match["unit"]
+    else:
+        name, unit = cell, default_unit
+    return normalize_lead_name(name), microvolts_per_unit(unit, f"{_CONTEXT} column {cell!r}")
+
+
+def _read_table(lines: list[str], index: int, delimiter: str, width: int) -> FloatArray:
+    """The sample rows after the header (line `index`), as a ``(rows, width)`` float array."""
     rows = [_split(line, delimiter) for line in lines[index + 1 :] if line.strip()]
     if not rows:
         raise EcgFormatError(f"{_CONTEXT}: no sample rows after the header")
     for number, row in enumerate(rows, start=index + 2):
-        if len(row) != len(header):
+        if len(row) != width:
             raise EcgFormatError(
-                f"{_CONTEXT}: line {number} has {len(row)} cells, the header has {len(header)}"
+                f"{_CONTEXT}: line {number} has {len(row)} cells, the header has {width}"
             )
     try:
         table = np.array([[float(cell) for cell in row] for row in rows], dtype=np.float64)
@@ -123,7 +170,13 @@ def read_csv(data: bytes, sampling_rate_hz: float | None = None) -> EcgRecord:
     if not np.isfinite(table).all():
         line = index + 2 + int(np.argwhere(~np.isfinite(table))[0][0])
         raise EcgFormatError(f"{_CONTEXT}: line {line} holds a missing or non-finite value")
-    rate = _rate(settings, table, time_column, time_scale, sampling_rate_hz)
+    return table
+
+
+def _lead_signals(
+    table: FloatArray, columns: list[tuple[str, float]], time_column: int | None
+) -> dict[str, FloatArray]:
+    """Each lead column of the table in microvolts, by lead name (the time column left out)."""
     signals: dict[str, FloatArray] = {}
     for position, (name, factor) in enumerate(columns):
         if position == time_column:
@@ -131,12 +184,7 @@ def read_csv(data: bytes, sampling_rate_hz: float | None = None) -> EcgRecord:
         if name in signals:
             raise EcgFormatError(f"{_CONTEXT}: lead {name} appears twice in the header")
         signals[name] = table[:, position] * factor
-    return assemble_record(
-        signals=signals,
-        sampling_rate_hz=rate,
-        source_format=EcgFormat.CSV,
-        context=_CONTEXT,
-    )
+    return signals
 
 
 def _split(line: str, delimiter: str) -> list[str]:

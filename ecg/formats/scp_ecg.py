@@ -468,32 +468,17 @@ def _read_rhythm(
     tables: list[dict[str, _HuffmanCode]] | None,
     warnings: list[str],
 ) -> tuple[dict[str, FloatArray], float]:
+    """Section 6: every lead's samples in microvolts over the span of all leads, and the rate.
+
+    A lead recorded over part of the span is zero outside it (one warning names them all).
+    """
     body = section.body
-    avm_nv, interval_us, difference, bimodal = reader.unpack("<HHBB", body, "section 6 header")
-    if bimodal:
-        raise EcgFormatError(
-            f"{_CONTEXT} section 6: bimodal compression is used; decoding it is not supported"
-        )
-    if avm_nv == 0:
-        raise EcgFormatError(f"{_CONTEXT} section 6: amplitude value multiplier is 0 nV")
-    if interval_us == 0:
-        raise EcgFormatError(f"{_CONTEXT} section 6: sample time interval is 0 µs")
-    if difference not in (0, 1, 2):
-        raise EcgFormatError(
-            f"{_CONTEXT} section 6: difference coding {difference} is not 0, 1 or 2"
-        )
+    avm_nv, interval_us, difference = _read_rhythm_header(reader, body)
     n_leads = len(leads)
     byte_counts = reader.unpack(f"<{n_leads}H", body + 6, "section 6 lead byte counts")
     position = body + 6 + 2 * n_leads
     end_of_section = section.offset + section.length
-    first = min(start for start, _ in ranges)
-    span = max(end for _, end in ranges) - first + 1
-    longest = max(end - start + 1 for start, end in ranges)
-    if span > n_leads * longest or n_leads * span > MAX_TOTAL_SAMPLES:
-        raise EcgFormatError(
-            f"{_CONTEXT} section 3: lead sample ranges span {span} samples, implausible for "
-            f"{n_leads} leads of at most {longest} samples"
-        )
+    first, span = _lead_span(ranges)
     signals: dict[str, FloatArray] = {}
     partial: list[str] = []
     for lead, (start, end), count in zip(leads, ranges, byte_counts, strict=True):
@@ -504,25 +489,7 @@ def _read_rhythm(
         raw = reader.data[position : position + count]
         position += count
         n_samples = end - start + 1
-        if tables is not None and n_samples > 8 * count:
-            raise EcgFormatError(
-                f"{_CONTEXT} section 6: expected {n_samples} samples for lead {lead}, but its "
-                f"{count} bytes hold at most {8 * count}"
-            )
-        if tables is None:
-            if count != 2 * n_samples:
-                raise EcgFormatError(
-                    f"{_CONTEXT} section 6: expected {n_samples} samples for lead {lead}, "
-                    f"found {count // 2}"
-                )
-            values = np.frombuffer(raw, dtype="<i2").astype(np.int64)
-        else:
-            values, used = _huffman_decode(raw, n_samples, tables, lead)
-            if count - used > 2:
-                warnings.append(
-                    f"SCP-ECG section 6: lead {lead} has {count - used} unused bytes after "
-                    f"{n_samples} samples"
-                )
+        values = _lead_samples(raw, count, n_samples, tables, lead, warnings)
         values = _undo_differences(values, difference)
         signal = np.zeros(span, dtype=np.float64)
         signal[start - first : end - first + 1] = values * (avm_nv / 1000.0)
@@ -537,7 +504,73 @@ def _read_rhythm(
     return signals, 1e6 / interval_us
 
 
+def _read_rhythm_header(reader: ByteReader, body: int) -> tuple[int, int, int]:
+    """Section 6's amplitude multiplier (nV), sample interval (µs) and difference coding."""
+    avm_nv, interval_us, difference, bimodal = reader.unpack("<HHBB", body, "section 6 header")
+    if bimodal:
+        raise EcgFormatError(
+            f"{_CONTEXT} section 6: bimodal compression is used; decoding it is not supported"
+        )
+    if avm_nv == 0:
+        raise EcgFormatError(f"{_CONTEXT} section 6: amplitude value multiplier is 0 nV")
+    if interval_us == 0:
+        raise EcgFormatError(f"{_CONTEXT} section 6: sample time interval is 0 µs")
+    if difference not in (0, 1, 2):
+        raise EcgFormatError(
+            f"{_CONTEXT} section 6: difference coding {difference} is not 0, 1 or 2"
+        )
+    return avm_nv, interval_us, difference
+
+
+def _lead_span(ranges: list[tuple[int, int]]) -> tuple[int, int]:
+    """The lowest first sample number of the leads, and how many samples the leads span."""
+    n_leads = len(ranges)
+    first = min(start for start, _ in ranges)
+    span = max(end for _, end in ranges) - first + 1
+    longest = max(end - start + 1 for start, end in ranges)
+    if span > n_leads * longest or n_leads * span > MAX_TOTAL_SAMPLES:
+        raise EcgFormatError(
+            f"{_CONTEXT} section 3: lead sample ranges span {span} samples, implausible for "
+            f"{n_leads} leads of at most {longest} samples"
+        )
+    return first, span
+
+
+def _lead_samples(
+    raw: bytes,
+    count: int,
+    n_samples: int,
+    tables: list[dict[str, _HuffmanCode]] | None,
+    lead: str,
+    warnings: list[str],
+) -> np.ndarray:
+    """One lead's `n_samples` coded values from its `count` bytes of section 6.
+
+    Huffman-decoded with `tables`, or plain 16-bit samples when the file has no section 2.
+    """
+    if tables is not None and n_samples > 8 * count:
+        raise EcgFormatError(
+            f"{_CONTEXT} section 6: expected {n_samples} samples for lead {lead}, but its "
+            f"{count} bytes hold at most {8 * count}"
+        )
+    if tables is None:
+        if count != 2 * n_samples:
+            raise EcgFormatError(
+                f"{_CONTEXT} section 6: expected {n_samples} samples for lead {lead}, "
+                f"found {count // 2}"
+            )
+        return np.frombuffer(raw, dtype="<i2").astype(np.int64)
+    values, used = _huffman_decode(raw, n_samples, tables, lead)
+    if count - used > 2:
+        warnings.append(
+            f"SCP-ECG section 6: lead {lead} has {count - used} unused bytes after "
+            f"{n_samples} samples"
+        )
+    return values
+
+
 def _read_measurements(reader: ByteReader, section: _Section | None) -> dict[str, float]:
+    """Section 7's global measurements: RR, the first beat type's intervals and axes, rate, QTc."""
     if section is None or section.length < 16 + 6:
         return {}
     body = section.body
@@ -546,41 +579,57 @@ def _read_measurements(reader: ByteReader, section: _Section | None) -> dict[str
     if 0 < rr < _UNDEFINED:
         measurements["rr_ms"] = rr
     if n_beat_types >= 1 and section.length >= 16 + 6 + 16:
-        p_on, p_off, qrs_on, qrs_off, t_off, p_axis, qrs_axis, t_axis = reader.unpack(
-            "<HHHHHhhh", body + 6, "section 7 beat measurements"
-        )
-
-        def defined(*values: int) -> bool:
-            return all(v != _UNDEFINED and v != 0xFFFF for v in values)
-
-        if defined(p_on, p_off) and p_off > p_on:
-            measurements["p_ms"] = p_off - p_on
-        if defined(p_on, qrs_on) and qrs_on > p_on:
-            measurements["pr_ms"] = qrs_on - p_on
-        if defined(qrs_on, qrs_off) and qrs_off > qrs_on:
-            measurements["qrs_ms"] = qrs_off - qrs_on
-        if defined(qrs_on, t_off) and t_off > qrs_on:
-            measurements["qt_ms"] = t_off - qrs_on
-        for key, axis in (
-            ("p_axis_deg", p_axis),
-            ("qrs_axis_deg", qrs_axis),
-            ("t_axis_deg", t_axis),
-        ):
-            if -180 <= axis <= 360:
-                measurements[key] = axis
+        measurements.update(_read_beat_measurements(reader, body + 6))
     # after the beat types and pacemaker spikes: QRS types, then rates and QTc (optional)
     position = body + 6 + 16 * n_beat_types + 4 * n_spikes + 6 * n_spikes
-    end = section.offset + section.length
-    if position + 2 <= end:
-        n_qrs = reader.u16(position, "section 7 QRS count")
-        position += 2 + n_qrs
-        if position + 6 <= end:
-            ventricular_rate, _atrial_rate, qtc = reader.unpack("<HHH", position, "section 7 rates")
-            if 0 < ventricular_rate < 400:
-                measurements["heart_rate_bpm"] = ventricular_rate
-            if 0 < qtc < _UNDEFINED:
-                measurements["qtc_ms"] = qtc
+    measurements.update(_read_rate_measurements(reader, position, section.offset + section.length))
     return {key: float(value) for key, value in measurements.items()}
+
+
+def _defined(*values: int) -> bool:
+    """None of the section 7 values is a placeholder for "not measured"."""
+    return all(v != _UNDEFINED and v != 0xFFFF for v in values)
+
+
+def _read_beat_measurements(reader: ByteReader, position: int) -> dict[str, float]:
+    """P, PR, QRS and QT (ms) and the P, QRS and T axes (°) of the first beat type."""
+    p_on, p_off, qrs_on, qrs_off, t_off, p_axis, qrs_axis, t_axis = reader.unpack(
+        "<HHHHHhhh", position, "section 7 beat measurements"
+    )
+    measurements: dict[str, float] = {}
+    for key, onset, offset in (
+        ("p_ms", p_on, p_off),
+        ("pr_ms", p_on, qrs_on),
+        ("qrs_ms", qrs_on, qrs_off),
+        ("qt_ms", qrs_on, t_off),
+    ):
+        if _defined(onset, offset) and offset > onset:
+            measurements[key] = offset - onset
+    for key, axis in (
+        ("p_axis_deg", p_axis),
+        ("qrs_axis_deg", qrs_axis),
+        ("t_axis_deg", t_axis),
+    ):
+        if -180 <= axis <= 360:
+            measurements[key] = axis
+    return measurements
+
+
+def _read_rate_measurements(reader: ByteReader, position: int, end: int) -> dict[str, float]:
+    """Ventricular rate (bpm) and QTc (ms) after the QRS types, where the section has them."""
+    if position + 2 > end:
+        return {}
+    n_qrs = reader.u16(position, "section 7 QRS count")
+    position += 2 + n_qrs
+    if position + 6 > end:
+        return {}
+    ventricular_rate, _atrial_rate, qtc = reader.unpack("<HHH", position, "section 7 rates")
+    measurements: dict[str, float] = {}
+    if 0 < ventricular_rate < 400:
+        measurements["heart_rate_bpm"] = ventricular_rate
+    if 0 < qtc < _UNDEFINED:
+        measurements["qtc_ms"] = qtc
+    return measurements
 
 
 def _read_statements(reader: ByteReader, section: _Section | None, number: int) -> list[str]:

@@ -171,74 +171,29 @@ def read_wfdb(files: Mapping[str, bytes], record_name: str | None = None) -> Ecg
         16 and 212), a signal file shorter than the header says, or a checksum or first-sample
         mismatch.
     """
-    headers = {name: data for name, data in files.items() if name.endswith(".hea")}
-    if record_name is not None:
-        headers = {n: d for n, d in headers.items() if n.rsplit("/", 1)[-1] == f"{record_name}.hea"}
-    if len(headers) != 1:
-        raise EcgFormatError(
-            f"{_CONTEXT}: expected one .hea header, got {sorted(headers) or 'none'}"
-        )
-    header_name, header = next(iter(headers.items()))
+    header_name, header = _select_header(files, record_name)
     try:
         text = header.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise EcgFormatError(f"{_CONTEXT}: header {header_name} is not text ({exc})") from exc
     _, _, rate, n_samples, start, signals, comments = _parse_header(text)
+    columns = _columns_by_file(signals)
     by_base = {name.rsplit("/", 1)[-1]: data for name, data in files.items()}
-    columns: dict[str, list[int]] = {}
-    for index, signal in enumerate(signals):
-        if signal.fmt not in _SUPPORTED_FORMATS:
-            raise EcgFormatError(
-                f"{_CONTEXT}: signal {signal.description!r} uses format {signal.fmt}; only "
-                f"{', '.join(map(str, _SUPPORTED_FORMATS))} are supported"
-            )
-        columns.setdefault(signal.file_name, []).append(index)
     decoded: dict[int, npt.NDArray[np.int64]] = {}
     for file_name, indices in columns.items():
         if file_name not in by_base:
             raise EcgFormatError(f"{_CONTEXT}: signal file {file_name} was not provided")
-        formats = {signals[i].fmt for i in indices}
-        if len(formats) != 1:
-            raise EcgFormatError(f"{_CONTEXT}: {file_name} mixes formats {sorted(formats)}")
-        fmt = formats.pop()
-        raw = by_base[file_name][signals[indices[0]].byte_offset :]
-        frames = _decode(raw, fmt, len(indices))
-        if n_samples is not None:
-            if len(frames) < n_samples:
-                raise EcgFormatError(
-                    f"{_CONTEXT}: {file_name} holds {len(frames)} samples per signal, the header "
-                    f"says {n_samples} (truncated file?)"
-                )
-            frames = frames[:n_samples]
+        frames = _read_signal_file(file_name, by_base[file_name], signals, indices, n_samples)
         for column, index in enumerate(indices):
             decoded[index] = frames[:, column]
     warnings: list[str] = []
     lead_signals: dict[str, FloatArray] = {}
     for index, signal in enumerate(signals):
-        values = decoded[index]
         name = normalize_lead_name(signal.description)
-        if signal.initial is not None and len(values) and values[0] != signal.initial:
-            raise EcgFormatError(
-                f"{_CONTEXT}: signal {name}: first sample {values[0]} differs from the header's "
-                f"{signal.initial} (corrupted file?)"
-            )
-        if signal.checksum is not None:
-            checksum = int(values.sum()) & 0xFFFF
-            checksum = checksum - 0x10000 if checksum >= 0x8000 else checksum
-            if checksum != signal.checksum:
-                raise EcgFormatError(
-                    f"{_CONTEXT}: signal {name}: checksum {checksum} differs from the header's "
-                    f"{signal.checksum} (corrupted file?)"
-                )
-        invalid = values == _INVALID[signal.fmt]
-        physical = (values - signal.baseline) / signal.gain
-        physical = physical * microvolts_per_unit(signal.units, f"{_CONTEXT} signal {name}")
-        if invalid.any():
-            physical = np.where(invalid, 0.0, physical)
-            warnings.append(f"signal {name}: {int(invalid.sum())} invalid samples set to 0")
+        physical = _signal_uv(signal, name, decoded[index], warnings)
         if name in lead_signals:
             raise EcgFormatError(f"{_CONTEXT}: signal {name} appears twice")
-        lead_signals[name] = physical.astype(np.float64)
+        lead_signals[name] = physical
     return assemble_record(
         signals=lead_signals,
         sampling_rate_hz=rate,
@@ -248,6 +203,89 @@ def read_wfdb(files: Mapping[str, bytes], record_name: str | None = None) -> Ecg
         patient=_patient(comments),
         warnings=warnings,
     )
+
+
+def _select_header(files: Mapping[str, bytes], record_name: str | None) -> tuple[str, bytes]:
+    """The one ``.hea`` file among `files` (of `record_name` when given), name and bytes."""
+    headers = {name: data for name, data in files.items() if name.endswith(".hea")}
+    if record_name is not None:
+        headers = {n: d for n, d in headers.items() if n.rsplit("/", 1)[-1] == f"{record_name}.hea"}
+    if len(headers) != 1:
+        raise EcgFormatError(
+            f"{_CONTEXT}: expected one .hea header, got {sorted(headers) or 'none'}"
+        )
+    return next(iter(headers.items()))
+
+
+def _columns_by_file(signals: list[_Signal]) -> dict[str, list[int]]:
+    """Which signals (by index, in header order) each signal file holds, in frame order."""
+    columns: dict[str, list[int]] = {}
+    for index, signal in enumerate(signals):
+        if signal.fmt not in _SUPPORTED_FORMATS:
+            raise EcgFormatError(
+                f"{_CONTEXT}: signal {signal.description!r} uses format {signal.fmt}; only "
+                f"{', '.join(map(str, _SUPPORTED_FORMATS))} are supported"
+            )
+        columns.setdefault(signal.file_name, []).append(index)
+    return columns
+
+
+def _read_signal_file(
+    file_name: str,
+    data: bytes,
+    signals: list[_Signal],
+    indices: list[int],
+    n_samples: int | None,
+) -> npt.NDArray[np.int64]:
+    """The frames of one signal file, ``(samples, signals)``, cut to the header's length."""
+    formats = {signals[i].fmt for i in indices}
+    if len(formats) != 1:
+        raise EcgFormatError(f"{_CONTEXT}: {file_name} mixes formats {sorted(formats)}")
+    fmt = formats.pop()
+    raw = data[signals[indices[0]].byte_offset :]
+    frames = _decode(raw, fmt, len(indices))
+    if n_samples is not None:
+        if len(frames) < n_samples:
+            raise EcgFormatError(
+                f"{_CONTEXT}: {file_name} holds {len(frames)} samples per signal, the header "
+                f"says {n_samples} (truncated file?)"
+            )
+        frames = frames[:n_samples]
+    return frames
+
+
+def _signal_uv(
+    signal: _Signal, name: str, values: npt.NDArray[np.int64], warnings: list[str]
+) -> FloatArray:
+    """One signal in microvolts, after its first sample and checksum are checked.
+
+    Invalid samples (the format's reserved value) become 0, with a warning in `warnings`.
+    """
+    _check_signal(signal, name, values)
+    invalid = values == _INVALID[signal.fmt]
+    physical = (values - signal.baseline) / signal.gain
+    physical = physical * microvolts_per_unit(signal.units, f"{_CONTEXT} signal {name}")
+    if invalid.any():
+        physical = np.where(invalid, 0.0, physical)
+        warnings.append(f"signal {name}: {int(invalid.sum())} invalid samples set to 0")
+    return physical.astype(np.float64)
+
+
+def _check_signal(signal: _Signal, name: str, values: npt.NDArray[np.int64]) -> None:
+    """The header's first sample and 16-bit checksum, where it gives them, must match."""
+    if signal.initial is not None and len(values) and values[0] != signal.initial:
+        raise EcgFormatError(
+            f"{_CONTEXT}: signal {name}: first sample {values[0]} differs from the header's "
+            f"{signal.initial} (corrupted file?)"
+        )
+    if signal.checksum is not None:
+        checksum = int(values.sum()) & 0xFFFF
+        checksum = checksum - 0x10000 if checksum >= 0x8000 else checksum
+        if checksum != signal.checksum:
+            raise EcgFormatError(
+                f"{_CONTEXT}: signal {name}: checksum {checksum} differs from the header's "
+                f"{signal.checksum} (corrupted file?)"
+            )
 
 
 def _patient(comments: list[str]) -> EcgPatient:

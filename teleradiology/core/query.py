@@ -186,52 +186,54 @@ def matching(
         if keyword not in allowed:
             ignored.append(keyword)
             continue
-        if keyword == "StudyInstanceUID":
-            fields["study_uids"] = _uids(keyword, raw)
-        elif keyword == "SeriesInstanceUID":
-            fields["series_uids"] = _uids(keyword, raw)
-        elif keyword == "SOPInstanceUID":
-            fields["sop_uids"] = _uids(keyword, raw)
-        elif keyword == "SOPClassUID":
-            fields["sop_classes"] = _uids(keyword, raw)
-        elif keyword in ("PatientName", "ReferringPhysicianName"):
-            value = _single(keyword, raw)
-            if value:
-                target = "patient_name" if keyword == "PatientName" else "referring_physician"
-                fields[target] = Name(value, fuzzy=fuzzy)
-        elif keyword in ("StudyDate", "PatientBirthDate"):
-            value = _single(keyword, raw)
-            if value:
-                target = "study_date" if keyword == "StudyDate" else "patient_birth_date"
-                fields[target] = date_range(keyword, value)
-        elif keyword == "StudyTime":
-            value = _single(keyword, raw)
-            if value:
-                fields["study_time"] = time_range(keyword, value)
-        elif keyword in ("ModalitiesInStudy", "Modality"):
-            values = tuple(v.upper() for v in _values(raw))
-            if any(len(v) > 16 or "*" in v or "?" in v for v in values):
-                raise BadRequest(f"{keyword} takes modality codes such as CT or CT\\MR")
-            fields["modalities_in_study" if keyword == "ModalitiesInStudy" else "modalities"] = (
-                values
-            )
-        elif keyword in ("SeriesNumber", "InstanceNumber"):
-            value = _single(keyword, raw)
-            if value:
-                fields["series_number" if keyword == "SeriesNumber" else "instance_number"] = _int(
-                    keyword, value
-                )
-        else:
-            target = {
-                "PatientID": "patient_id",
-                "PatientSex": "patient_sex",
-                "AccessionNumber": "accession_number",
-                "StudyDescription": "study_description",
-                "SeriesDescription": "series_description",
-                "BodyPartExamined": "body_part",
-            }[keyword]
-            fields[target] = _text(raw)
+        target, value = _match(keyword, raw, fuzzy=fuzzy)
+        if value is not None:
+            fields[target] = value
     return fields, ignored
+
+
+#: The Query field each matchable attribute fills, by the kind of match it takes.
+_UID_FIELDS = {
+    "StudyInstanceUID": "study_uids",
+    "SeriesInstanceUID": "series_uids",
+    "SOPInstanceUID": "sop_uids",
+    "SOPClassUID": "sop_classes",
+}
+_NAME_FIELDS = {"PatientName": "patient_name", "ReferringPhysicianName": "referring_physician"}
+_DATE_FIELDS = {"StudyDate": "study_date", "PatientBirthDate": "patient_birth_date"}
+_MODALITY_FIELDS = {"ModalitiesInStudy": "modalities_in_study", "Modality": "modalities"}
+_NUMBER_FIELDS = {"SeriesNumber": "series_number", "InstanceNumber": "instance_number"}
+_TEXT_FIELDS = {
+    "PatientID": "patient_id",
+    "PatientSex": "patient_sex",
+    "AccessionNumber": "accession_number",
+    "StudyDescription": "study_description",
+    "SeriesDescription": "series_description",
+    "BodyPartExamined": "body_part",
+}
+
+
+def _match(keyword: str, raw: list[str], *, fuzzy: bool) -> tuple[str, Any]:
+    """The Query field one attribute's criterion fills, and its match (None: none)."""
+    if keyword in _UID_FIELDS:
+        return _UID_FIELDS[keyword], _uids(keyword, raw)
+    if keyword in _MODALITY_FIELDS:
+        values = tuple(v.upper() for v in _values(raw))
+        if any(len(v) > 16 or "*" in v or "?" in v for v in values):
+            raise BadRequest(f"{keyword} takes modality codes such as CT or CT\\MR")
+        return _MODALITY_FIELDS[keyword], values
+    if keyword in _TEXT_FIELDS:
+        return _TEXT_FIELDS[keyword], _text(raw)
+    value = _single(keyword, raw)
+    if keyword in _NAME_FIELDS:
+        return _NAME_FIELDS[keyword], Name(value, fuzzy=fuzzy) if value else None
+    if keyword in _DATE_FIELDS:
+        return _DATE_FIELDS[keyword], date_range(keyword, value) if value else None
+    if keyword in _NUMBER_FIELDS:
+        return _NUMBER_FIELDS[keyword], _int(keyword, value) if value else None
+    if keyword == "StudyTime":
+        return "study_time", time_range(keyword, value) if value else None
+    raise KeyError(f"no match for {keyword}")  # pragma: no cover - keys are checked above
 
 
 def parse_params(
@@ -240,34 +242,11 @@ def parse_params(
     """A QIDO request's query parameters as a Query; BadRequest with the reason for anything
     malformed. ``fixed`` holds the UIDs the resource path names."""
     warnings: list[str] = []
-    limit = DEFAULT_LIMIT[level]
-    offset = 0
-    if "limit" in params:
-        limit = _int("limit", params["limit"])
-        if limit < 1:
-            raise BadRequest(f"limit must be a positive whole number, got {limit}")
-        if limit > MAX_LIMIT:
-            warnings.append(f"limit {limit} is more than this server returns; {MAX_LIMIT} it is")
-            limit = MAX_LIMIT
-    if "offset" in params:
-        offset = _int("offset", params["offset"])
-        if offset < 0:
-            raise BadRequest(f"offset must not be negative, got {offset}")
+    limit, offset = _paging(params, level, warnings)
     fuzzy_text = params.get("fuzzymatching", "false").lower()
     if fuzzy_text not in ("true", "false"):
         raise BadRequest(f"fuzzymatching must be true or false, got {fuzzy_text!r}")
-    include: set[int] = set()
-    include_all = False
-    for value in params.getall("includefield", []):
-        for name in value.split(","):
-            name = name.strip()
-            if not name:
-                continue
-            if name == "all":
-                include_all = True
-                continue
-            # A sequence path (00081115.0020000E) includes its top-level sequence.
-            include.add(tag_of(name.split(".")[0]))
+    include, include_all = _included(params)
     criteria: dict[str, list[str]] = {}
     for name in params:
         if name in _CONTROL or name in criteria:
@@ -290,6 +269,41 @@ def parse_params(
         fuzzy=fuzzy_text == "true",
         warnings=warnings,
     )
+
+
+def _paging(params: MultiMapping[str], level: Level, warnings: list[str]) -> tuple[int, int]:
+    """``limit`` (capped, with a warning) and ``offset``."""
+    limit = DEFAULT_LIMIT[level]
+    offset = 0
+    if "limit" in params:
+        limit = _int("limit", params["limit"])
+        if limit < 1:
+            raise BadRequest(f"limit must be a positive whole number, got {limit}")
+        if limit > MAX_LIMIT:
+            warnings.append(f"limit {limit} is more than this server returns; {MAX_LIMIT} it is")
+            limit = MAX_LIMIT
+    if "offset" in params:
+        offset = _int("offset", params["offset"])
+        if offset < 0:
+            raise BadRequest(f"offset must not be negative, got {offset}")
+    return limit, offset
+
+
+def _included(params: MultiMapping[str]) -> tuple[set[int], bool]:
+    """The attributes ``includefield`` asks for, and whether it asks for all."""
+    include: set[int] = set()
+    include_all = False
+    for value in params.getall("includefield", []):
+        for name in value.split(","):
+            name = name.strip()
+            if not name:
+                continue
+            if name == "all":
+                include_all = True
+                continue
+            # A sequence path (00081115.0020000E) includes its top-level sequence.
+            include.add(tag_of(name.split(".")[0]))
+    return include, include_all
 
 
 def build(

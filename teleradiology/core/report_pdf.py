@@ -9,19 +9,26 @@ from pathlib import Path
 
 from fpdf import FPDF
 
-from storage.records import ReportDocument
+from ecg.record import Sex
+from storage.records import Conclusion, ReportDocument
+from teleradiology.core.words import word
 
 #: fonts-noto-cjk (Debian); the Simplified Chinese face is number 2 of the collection.
 CJK_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 CJK_FACE_SC = 2
 BEIJING = timezone(timedelta(hours=8), "CST")
 
-_CONCLUSION = {"normal": "未见异常", "abnormal": "异常", "critical": "危急值"}
-_SEX = {"M": "男", "F": "女", "O": "其他"}
-
 
 def _local(value: datetime | None) -> str:
     return value.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S（北京时间）") if value else ""
+
+
+def _sex(code: str | None) -> str:
+    """A DICOM Patient's Sex (M, F, O) in words; nothing for a value outside those."""
+    try:
+        return word(Sex(code))
+    except ValueError:
+        return ""
 
 
 def _date(text: str | None) -> str:
@@ -56,7 +63,7 @@ def render_report_pdf(doc: ReportDocument, *, font: Path = CJK_FONT) -> bytes:
     pdf.set_font("cjk", size=10.5)
     rows = [
         ("姓名", (doc.patient_name or "").replace("^", " "), "患者编号", doc.patient_id),
-        ("性别", _SEX.get(doc.patient_sex or "", ""), "出生日期", _date(doc.patient_birth_date)),
+        ("性别", _sex(doc.patient_sex), "出生日期", _date(doc.patient_birth_date)),
         ("送检机构", doc.sending_facility, "检查日期", _date(doc.study_date)),
         ("检查类型", "/".join(doc.modalities), "检查号", doc.accession_number or ""),
         ("检查项目", doc.description or "", "报告编号", f"{report.id}（病例 {doc.case_id}）"),
@@ -77,10 +84,10 @@ def render_report_pdf(doc: ReportDocument, *, font: Path = CJK_FONT) -> bytes:
         pdf.ln(2)
 
     pdf.set_font("cjk", size=12)
-    conclusion = _CONCLUSION[report.conclusion.value]
-    if report.conclusion.value == "critical":
+    conclusion = word(report.conclusion)
+    if report.conclusion is Conclusion.CRITICAL:
         pdf.set_text_color(200, 0, 0)
-        conclusion = "危急值 —— 请立即处置并电话确认"
+        conclusion += " —— 请立即处置并电话确认"
     pdf.cell(width, 8, f"结论：{conclusion}", new_x="LMARGIN", new_y="NEXT")
     pdf.set_text_color(0, 0, 0)
     if report.discrepancy:

@@ -24,6 +24,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from storage.records import ReportDocument
 from teleradiology.core.query import metadata_of
+from teleradiology.core.words import word
 
 ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
 BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"
@@ -36,7 +37,6 @@ _TITLES = {
     "ecg": CodedConcept("11524-6", "LN", "EKG study"),
 }
 _IMAGING_REPORT = CodedConcept("18748-4", "LN", "Diagnostic imaging report")
-_CONCLUSION_TEXT = {"normal": "未见异常", "abnormal": "异常", "critical": "危急值"}
 
 
 def _person_name(display_name: str) -> str:
@@ -148,7 +148,7 @@ def _content(doc: ReportDocument) -> ContainerContentItem:
     sections = [
         (CodedConcept("121071", "DCM", "Finding"), report.findings),
         (CodedConcept("121073", "DCM", "Impression"), report.impression),
-        (CodedConcept("121077", "DCM", "Conclusion"), _CONCLUSION_TEXT[report.conclusion.value]),
+        (CodedConcept("121077", "DCM", "Conclusion"), word(report.conclusion)),
         (CodedConcept("121106", "DCM", "Comment"), report.discrepancy or ""),
     ]
     root = ContainerContentItem(name=_title(doc), is_content_continuous=False)

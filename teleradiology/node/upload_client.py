@@ -527,6 +527,27 @@ async def upload_study(
     if session["state"] == "committed":
         result.committed = True
         return result
+    await _send_missing(
+        client, session["id"], todo, missing, result, concurrency, part_bytes, progress
+    )
+    if result.refused:
+        return result
+    await client.commit(session["id"])
+    result.committed = True
+    return result
+
+
+async def _send_missing(
+    client: UploadClient,
+    session_id: str,
+    todo: list[LocalInstance],
+    missing: dict[str, dict[str, Any]],
+    result: StudyResult,
+    concurrency: int,
+    part_bytes: int,
+    progress: Progress | None,
+) -> None:
+    """Send the instances the server lacks, ``concurrency`` at a time; refusals are noted."""
     queue: asyncio.Queue[LocalInstance] = asyncio.Queue()
     for inst in todo:
         queue.put_nowait(inst)
@@ -537,11 +558,7 @@ async def upload_study(
             try:
                 received = missing[inst.sop_instance_uid].get("received", [])
                 await client.send(
-                    session["id"],
-                    inst,
-                    received=received,
-                    part_bytes=part_bytes,
-                    progress=progress,
+                    session_id, inst, received=received, part_bytes=part_bytes, progress=progress
                 )
                 result.sent += 1
             except Refused as exc:
@@ -553,11 +570,16 @@ async def upload_study(
     finally:
         for task in workers:
             task.cancel()
-    if result.refused:
-        return result
-    await client.commit(session["id"])
-    result.committed = True
-    return result
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Request:
+    """What each study is sent with."""
+
+    urgency: str
+    question: str | None
+    concurrency: int
+    part_bytes: int
 
 
 async def upload_paths(
@@ -599,8 +621,6 @@ async def upload_paths(
             print(f"retrying: {reason}", file=err)
 
     timeout = aiohttp.ClientTimeout(total=None, connect=20, sock_read=120)
-    failures: list[str] = []
-    exit_code = ExitCode.OK
     async with aiohttp.ClientSession(timeout=timeout) as http:
         client = UploadClient(
             http,
@@ -610,38 +630,64 @@ async def upload_paths(
             rate=RateLimit(limit_rate) if limit_rate else None,
             on_retry=on_retry,
         )
-        for study in studies:
-            try:
-                result = await upload_study(
-                    client,
-                    study,
-                    urgency=urgency,
-                    question=question,
-                    concurrency=concurrency,
-                    part_bytes=part_bytes,
-                    progress=progress,
-                )
-            except UploadError as exc:
-                progress.finish()
-                print(f"telemed upload: study {study.study_instance_uid}: {exc}", file=err)
-                return exc.code
-            progress.note = ""
-            if result.refused:
-                exit_code = ExitCode.REFUSED
-                failures.extend(result.refused)
-            print(
-                f"study {result.study_instance_uid}: {result.instances} instance(s), "
-                f"sent {result.sent}, already on the server {result.already_there}, "
-                + ("committed" if result.committed else "NOT committed"),
-                file=out,
-            )
-    progress.finish()
-    if failures:
-        for line in failures[:20]:
-            print(f"  refused: {line}", file=err)
-        print(
-            f"telemed upload: {len(failures)} instance(s) were refused by the server; "
-            "their studies were not committed",
-            file=err,
+        sending = _Request(
+            urgency=urgency, question=question, concurrency=concurrency, part_bytes=part_bytes
         )
+        exit_code, failures = await _upload_all(client, studies, sending, progress, out, err)
+    if failures is None:  # the upload stopped: its reason is printed
+        return exit_code
+    progress.finish()
+    _report_refused(failures, err)
     return exit_code
+
+
+async def _upload_all(
+    client: UploadClient,
+    studies: list[LocalStudy],
+    sending: _Request,
+    progress: Progress,
+    out: TextIO,
+    err: TextIO,
+) -> tuple[ExitCode, list[str] | None]:
+    """Send the studies one after the other, a line per study; the exit status and the
+    instances the server refused (None: the upload stopped with an error)."""
+    failures: list[str] = []
+    exit_code = ExitCode.OK
+    for study in studies:
+        try:
+            result = await upload_study(
+                client,
+                study,
+                urgency=sending.urgency,
+                question=sending.question,
+                concurrency=sending.concurrency,
+                part_bytes=sending.part_bytes,
+                progress=progress,
+            )
+        except UploadError as exc:
+            progress.finish()
+            print(f"telemed upload: study {study.study_instance_uid}: {exc}", file=err)
+            return exc.code, None
+        progress.note = ""
+        if result.refused:
+            exit_code = ExitCode.REFUSED
+            failures.extend(result.refused)
+        print(
+            f"study {result.study_instance_uid}: {result.instances} instance(s), "
+            f"sent {result.sent}, already on the server {result.already_there}, "
+            + ("committed" if result.committed else "NOT committed"),
+            file=out,
+        )
+    return exit_code, failures
+
+
+def _report_refused(failures: list[str], err: TextIO) -> None:
+    if not failures:
+        return
+    for line in failures[:20]:
+        print(f"  refused: {line}", file=err)
+    print(
+        f"telemed upload: {len(failures)} instance(s) were refused by the server; "
+        "their studies were not committed",
+        file=err,
+    )

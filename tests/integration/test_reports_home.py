@@ -23,7 +23,9 @@ from pydicom import config, dcmread
 from pynetdicom import AE, evt
 from pynetdicom.events import Event
 
+from storage.records import Conclusion
 from teleradiology.core.report_sr import BASIC_TEXT_SR, ENCAPSULATED_PDF
+from teleradiology.core.words import word
 from teleradiology.dimse.sender import report_sender
 from teleradiology.http.context import OBJECTS
 from teleradiology.services import delivery
@@ -32,6 +34,7 @@ from tests.e2e.harness import free_port
 from tests.factory import make_study
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import route_all, store
+from tests.integration.test_ecg_reading_page import session
 
 DCIODVFY = Path(sys.executable).with_name("dciodvfy")
 #: The report copies go out by C-STORE as the service's AE title.
@@ -326,6 +329,49 @@ async def test_the_printable_report_has_the_letterhead_signature_and_time_in_chi
         f"/api/v1/reports/{final['id']}/pdf", headers=api.auth("xlzz.clinic")
     )
     assert other.status == 404
+
+
+async def test_the_inbox_the_pdf_and_the_sr_say_the_same_conclusion(api: Api) -> None:
+    # the clinic's workstation is off: the DICOM copies are made and wait for it
+    destination = {"ae_title": "HBMJHZWS", "host": "127.0.0.1", "port": free_port()}
+    response = await api.client.put(
+        "/api/v1/admin/facilities/HB-MJ-HZ/report-destination",
+        json=destination,
+        headers=api.auth("hb.admin"),
+    )
+    assert response.status == 200
+    _, case_id = await _routed(api, "HB-MJ-HZ", "WORD-1")
+    await _ok(api, "wang.reader", f"/api/v1/cases/{case_id}/claim")
+    final = await _ok(
+        api,
+        "wang.reader",
+        f"/api/v1/cases/{case_id}/report",
+        {**_FINDINGS, "conclusion": "normal"},
+    )
+    assert await _deliver(api, final["id"])
+    said = word(Conclusion.NORMAL)
+    assert said == "未见异常"
+
+    inbox = await api.client.get("/", headers=await session(api, "mjhz.clinic"))
+    assert inbox.status == 200
+    assert f">{said} (normal)</span>" in await inbox.text()
+    response = await api.client.get(
+        f"/api/v1/reports/{final['id']}/pdf", headers=api.auth("mjhz.clinic")
+    )
+    reader = pypdf.PdfReader(io.BytesIO(await response.read()))
+    assert f"结论：{said}" in "".join(reader.pages[0].extract_text().replace("\x00", "").split())
+    key = await api.pool.fetchval(
+        "select object_key from dicom_send where report_id = $1 and sop_class_uid = $2",
+        final["id"],
+        BASIC_TEXT_SR,
+    )
+    sr = dcmread(io.BytesIO(await api.app[OBJECTS].get(key)))
+    texts = {
+        i.ConceptNameCodeSequence[0].CodeMeaning: i.TextValue
+        for i in sr.ContentSequence
+        if i.ValueType == "TEXT"
+    }
+    assert texts["Conclusion"] == said
 
 
 async def test_an_addendum_is_a_new_version_and_the_clinic_is_told(api: Api) -> None:

@@ -328,6 +328,10 @@ async def test_the_csv_api_is_scoped_like_the_json_and_described(api: Api) -> No
     ).json()
     rows = list(csv.DictReader(io.StringIO(body)))
     assert float(rows[0]["median_minutes"]) == json_body["facilities"][0]["median_minutes"]
+    # each segment also in words, as the dashboard names it
+    assert rows[0]["segment_name"] == "接收→正式报告 (received→final)"
+    named = {r["segment"]: r["segment_name"] for r in rows if r["row"] == "segment"}
+    assert named["claimed_to_final"] == "领取→正式报告 (claimed→final)"
     # another clinic sees nothing of it; a reader is refused
     other = await api.client.get("/api/v1/stats/turnaround.csv", headers=api.auth("xlzz.clinic"))
     assert other.status == 200

@@ -11,12 +11,22 @@ from aiohttp import web
 
 from storage import cases, network, patients, reports
 from storage import turnaround as stats
-from storage.records import Case, Conclusion, Report, ReportStatus, Role, Study, User
+from storage.records import (
+    Case,
+    Conclusion,
+    Report,
+    ReportStatus,
+    Role,
+    Study,
+    TurnaroundSegment,
+    User,
+)
 from teleradiology.core import casework
 from teleradiology.core.access import require_role
 from teleradiology.core.casework import CaseAction
 from teleradiology.core.errors import BadRequest, Forbidden, Unauthorized
 from teleradiology.core.passwords import verify_password
+from teleradiology.core.words import both
 from teleradiology.http.api.openapi import openapi_document
 from teleradiology.http.context import POOL, SETTINGS, current_user
 from teleradiology.http.params import (
@@ -312,7 +322,7 @@ async def turnaround_data(request: web.Request) -> dict[str, Any]:
     return {
         "since": iso(since),
         "until": iso(until),
-        "segment": "received_to_final",
+        "segment": TurnaroundSegment.RECEIVED_TO_FINAL.value,
         "facilities": [
             {
                 "facility": r.facility_code,
@@ -326,7 +336,7 @@ async def turnaround_data(request: web.Request) -> dict[str, Any]:
             for r in rows
         ],
         "segments": {
-            s.segment: {
+            s.segment.value: {
                 "cases": s.cases,
                 "median_minutes": round(s.median_s / 60, 3),
                 "p90_minutes": round(s.p90_s / 60, 3),
@@ -347,6 +357,7 @@ TURNAROUND_CSV_COLUMNS = (
     "facility",
     "name",
     "segment",
+    "segment_name",
     "count",
     "median_minutes",
     "p90_minutes",
@@ -366,7 +377,8 @@ def _csv_cell(value: object) -> str:
 
 async def turnaround_csv(request: web.Request) -> web.Response:
     """The turnaround statistics as CSV (UTF-8 with a byte order mark, for spreadsheets):
-    one row per sending facility (received to final), then one per workflow segment."""
+    one row per sending facility (received to final), then one per workflow segment, each
+    segment named in words as the dashboard names it."""
     body = await turnaround_data(request)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
@@ -380,6 +392,7 @@ async def turnaround_csv(request: web.Request) -> web.Response:
                 f["facility"],
                 f["name"],
                 body["segment"],
+                both(TurnaroundSegment(body["segment"])),
                 f["reports"],
                 f["median_minutes"],
                 f["p90_minutes"],
@@ -397,6 +410,7 @@ async def turnaround_csv(request: web.Request) -> web.Response:
                 "",
                 "",
                 name,
+                both(TurnaroundSegment(name)),
                 s["cases"],
                 s["median_minutes"],
                 s["p90_minutes"],

@@ -53,8 +53,9 @@ def _turnaround_csv() -> dict[str, Any]:
         for n in ("since", "until")
     ] + [{"name": "case_id", "in": "query", "required": False, "schema": {"type": "integer"}}]
     op["responses"]["200"] = {
-        "description": "columns: row (facility | segment), facility, name, segment, count, "
-        "median_minutes, p90_minutes, mean_minutes, max_minutes, since, until",
+        "description": "columns: row (facility | segment), facility, name, segment, "
+        "segment_name (in words, zh-CN and English), count, median_minutes, p90_minutes, "
+        "mean_minutes, max_minutes, since, until",
         "content": {"text/csv": {"schema": {"type": "string"}}},
         "headers": {
             "Content-Disposition": {

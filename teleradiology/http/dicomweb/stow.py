@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -13,7 +14,7 @@ from aiohttp import BodyPartReader, MultipartReader, web
 from multidict import CIMultiDictProxy
 
 from storage import network
-from storage.records import ReceivedVia, Role
+from storage.records import Facility, ReceivedVia, Role
 from teleradiology.core.access import require_role
 from teleradiology.core.errors import DuplicateConflict, InvalidDicom, NotFound
 from teleradiology.http.context import INGESTOR, POOL, SETTINGS, current_user
@@ -106,25 +107,31 @@ async def stow(request: web.Request) -> web.Response:
     user = current_user(request)
     require_role(user, Role.CLINIC)
     _check_content_type(request)
-    settings = request.app[SETTINGS]
-    limit = settings.max_upload_bytes
+    limit = request.app[SETTINGS].max_upload_bytes
     if request.content_length is not None and request.content_length > limit:
         raise web.HTTPRequestEntityTooLarge(
-            max_size=limit,
-            actual_size=request.content_length,
-            text=_too_large(limit),
+            max_size=limit, actual_size=request.content_length, text=_too_large(limit)
         )
-    ingestor = request.app[INGESTOR]
-    pool = request.app[POOL]
-    facility = await network.facility_by_id(pool, user.facility_id)
+    facility = await network.facility_by_id(request.app[POOL], user.facility_id)
     if facility is None:
         raise NotFound("your facility is no longer in the network")
-    study_in_path = request.match_info.get("study")
-    base = base_url(request)
-    stored: list[dict[str, Any]] = []
-    failed: list[dict[str, Any]] = []
-    warned = False
+    outcome = _Outcome(
+        study=request.match_info.get("study"), retrieve_base=f"{base_url(request)}/dicomweb"
+    )
     total = 0
+    async for part in _parts(request):
+        if _part_type(part.headers) not in ("application/dicom", ""):
+            total += await _drain(part, limit - total)
+            outcome.failed.append(_failed(None, None, FailureReason.CANNOT_UNDERSTAND))
+            continue
+        received = await _read_part(part, limit - total, request.app[INGESTOR])
+        total += received.size
+        await _store(request.app[INGESTOR], received, facility, outcome)
+    return outcome.answer()
+
+
+async def _parts(request: web.Request) -> AsyncIterator[BodyPartReader]:
+    """The parts of the body, one at a time; a malformed body is a 400 that says why."""
     try:
         reader = await request.multipart()
     except (ValueError, AssertionError) as exc:
@@ -135,67 +142,74 @@ async def stow(request: web.Request) -> web.Response:
         except ValueError as exc:
             raise web.HTTPBadRequest(text=f"the multipart body is malformed: {exc}") from None
         if part is None:
-            break
+            return
         if isinstance(part, MultipartReader):
             raise web.HTTPBadRequest(text="nested multipart bodies are not accepted")
-        part_type = _part_type(part.headers)
-        if part_type not in ("application/dicom", ""):
-            total += await _drain(part, limit - total)
-            failed.append(_failed(None, None, FailureReason.CANNOT_UNDERSTAND))
-            continue
-        received = await _read_part(part, limit - total, ingestor)
-        total += received.size
-        try:
-            if received.path is not None:
-                result = await ingestor.ingest_file(
-                    received.path,
-                    facility=facility,
-                    via=ReceivedVia.STOW,
-                    study_instance_uid=study_in_path,
-                )
-            else:
-                result = await ingestor.ingest(
-                    received.data,
-                    facility=facility,
-                    via=ReceivedVia.STOW,
-                    study_instance_uid=study_in_path,
-                )
-        except InvalidDicom as exc:
-            log.info("STOW part refused from %s: %s", facility.code, exc)
-            failed.append(_failed(None, None, FailureReason.CANNOT_UNDERSTAND))
-            continue
-        except StudyMismatch:
-            failed.append(_failed(None, None, FailureReason.STUDY_MISMATCH))
-            continue
-        except DuplicateConflict:
-            failed.append(_failed(None, None, FailureReason.DUPLICATE_SOP_INSTANCE))
-            continue
-        warning = WarningReason.COERCION_OF_DATA_ELEMENTS if result.identity_conflicts else None
-        warned = warned or warning is not None
-        stored.append(
-            _ref(
-                result.sop_class_uid,
-                result.sop_instance_uid,
-                f"{base}/dicomweb/studies/{result.study_instance_uid}",
-                warning,
+        yield part
+
+
+@dataclass
+class _Outcome:
+    """What a STOW-RS request stored and refused, answered as PS3.18 says."""
+
+    study: str | None
+    retrieve_base: str
+    stored: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    warned: bool = False
+
+    def answer(self) -> web.Response:
+        body: dict[str, Any] = {}
+        if self.study:
+            body["0020000D"] = {"vr": "UI", "Value": [self.study]}
+        if self.stored:
+            body["00081199"] = {"vr": "SQ", "Value": self.stored}
+        if self.failed:
+            body["00081198"] = {"vr": "SQ", "Value": self.failed}
+        if self.stored and (self.failed or self.warned):
+            status = 202
+        elif self.failed:
+            status = 409
+        elif not self.stored:
+            raise web.HTTPBadRequest(text="the multipart body holds no DICOM instance")
+        else:
+            status = 200
+        return dicom_json(body, status=status)
+
+
+async def _store(
+    ingestor: Ingestor, received: _Part, facility: Facility, outcome: _Outcome
+) -> None:
+    """Store one received part through the ingest path and note how it went."""
+    try:
+        if received.path is not None:
+            result = await ingestor.ingest_file(
+                received.path,
+                facility=facility,
+                via=ReceivedVia.STOW,
+                study_instance_uid=outcome.study,
             )
-        )
-    body: dict[str, Any] = {}
-    if study_in_path:
-        body["0020000D"] = {"vr": "UI", "Value": [study_in_path]}
-    if stored:
-        body["00081199"] = {"vr": "SQ", "Value": stored}
-    if failed:
-        body["00081198"] = {"vr": "SQ", "Value": failed}
-    if stored and (failed or warned):
-        status = 202
-    elif failed:
-        status = 409
-    elif not stored:
-        raise web.HTTPBadRequest(text="the multipart body holds no DICOM instance")
-    else:
-        status = 200
-    return dicom_json(body, status=status)
+        else:
+            result = await ingestor.ingest(
+                received.data,
+                facility=facility,
+                via=ReceivedVia.STOW,
+                study_instance_uid=outcome.study,
+            )
+    except InvalidDicom as exc:
+        log.info("STOW part refused from %s: %s", facility.code, exc)
+        outcome.failed.append(_failed(None, None, FailureReason.CANNOT_UNDERSTAND))
+        return
+    except StudyMismatch:
+        outcome.failed.append(_failed(None, None, FailureReason.STUDY_MISMATCH))
+        return
+    except DuplicateConflict:
+        outcome.failed.append(_failed(None, None, FailureReason.DUPLICATE_SOP_INSTANCE))
+        return
+    warning = WarningReason.COERCION_OF_DATA_ELEMENTS if result.identity_conflicts else None
+    outcome.warned = outcome.warned or warning is not None
+    study_url = f"{outcome.retrieve_base}/studies/{result.study_instance_uid}"
+    outcome.stored.append(_ref(result.sop_class_uid, result.sop_instance_uid, study_url, warning))
 
 
 def _too_large(limit: int) -> str:

@@ -22,16 +22,13 @@ from storage.records import (
     Conclusion,
     Priority,
     Role,
+    TurnaroundSegment,
 )
 from teleradiology.core.errors import Forbidden
+from teleradiology.core.words import both
 from teleradiology.http.api import cases as api
 from teleradiology.http.context import POOL, USER, user_zone
 from teleradiology.http.web.common import (
-    CONCLUSION_ZH,
-    DIRECTION_ZH,
-    PRIORITY_ZH,
-    REFERRAL_STATUS_ZH,
-    SEGMENT_ZH,
     base_context,
     facility_names,
     local_time,
@@ -121,7 +118,7 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
                     "case_id": c.id,
                     "facility": facilities.get(c.facility_code, c.facility_code),
                     "pool": facilities.get(code, code),
-                    "priority": PRIORITY_ZH[c.priority] + (" · STEMI" if c.stemi else ""),
+                    "priority": both(c.priority) + (" · STEMI" if c.stemi else ""),
                     "due": local_time(c.deadline, zone),
                     "by": left,
                     "claimed": c.claimed_by is not None,
@@ -143,7 +140,7 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
                     "case_id": r.case_id,
                     "facility": facilities.get(code, code),
                     "pool": "",
-                    "priority": CONCLUSION_ZH["critical"],
+                    "priority": both(Conclusion.CRITICAL),
                     "due": local_time(r.critical_due_at, zone),
                     "by": left,
                     "claimed": True,
@@ -190,7 +187,7 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
         segments=[
             {
                 "key": key,
-                "label": SEGMENT_ZH.get(key, key),
+                "label": both(TurnaroundSegment(key)),
                 "cases": s["cases"],
                 "median": _minutes(s["median_minutes"]),
                 "p90": _minutes(s["p90_minutes"]),
@@ -206,8 +203,8 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
         referrals=[
             {
                 "facility": facilities.get(r.facility_code, r.facility_code),
-                "direction": DIRECTION_ZH.get(r.direction.value, r.direction.value),
-                "status": REFERRAL_STATUS_ZH.get(r.status.value, r.status.value),
+                "direction": both(r.direction),
+                "status": both(r.status),
                 "count": r.count,
                 "response": _minutes(
                     r.median_response_s / 60 if r.median_response_s is not None else None

@@ -22,6 +22,7 @@ from storage.records import (
     Case,
     CaseStatus,
     Conclusion,
+    EventKind,
     Report,
     ReturnReason,
     Role,
@@ -29,14 +30,10 @@ from storage.records import (
     Study,
     UserId,
 )
+from teleradiology.core.words import both, both_of
 from teleradiology.http.context import POOL, user_zone
 from teleradiology.http.params import path_id
 from teleradiology.http.web.common import (
-    CONCLUSION_ZH,
-    EVENT_ZH,
-    PRIORITY_ZH,
-    RETURN_REASON_ZH,
-    STATUS_ZH,
     base_context,
     event_detail,
     facility_names,
@@ -141,8 +138,8 @@ async def case_page(request: web.Request) -> web.StreamResponse:
         patient_id=study.patient_id if study else "",
         facility=facilities.get(case.facility_code, case.facility_code),
         pool_name=facilities.get(case.pool_code or "", case.pool_code or ""),
-        priority_zh=PRIORITY_ZH[case.priority],
-        status_zh=STATUS_ZH.get(case.status.value, case.status.value),
+        priority_zh=both(case.priority),
+        status_zh=both(case.status),
         deadline=local_time(case.deadline, zone),
         left=left if open_case else "",
         overdue=overdue and open_case,
@@ -157,7 +154,7 @@ async def case_page(request: web.Request) -> web.StreamResponse:
                 "modalities": ", ".join(p.modalities),
                 "description": p.description or "",
                 "facility": facilities.get(p.facility_code, p.facility_code),
-                "conclusion": CONCLUSION_ZH.get(p.conclusion or "", p.conclusion or ""),
+                "conclusion": both_of(Conclusion, p.conclusion or ""),
                 "impression": p.impression or "",
                 "viewer": viewer_url(p.study_instance_uid),
             }
@@ -166,7 +163,7 @@ async def case_page(request: web.Request) -> web.StreamResponse:
         events=[
             {
                 "at": local_time(e.at, zone),
-                "kind": EVENT_ZH.get(e.kind, e.kind),
+                "kind": both_of(EventKind, e.kind),
                 "by": names.get(e.user_id, f"#{e.user_id}") if e.user_id else "",
                 "detail": event_detail(e.kind, e.detail),
                 "earlier_case": e.case_id is not None and e.case_id != case.id,
@@ -178,7 +175,7 @@ async def case_page(request: web.Request) -> web.StreamResponse:
         is_reader=is_reader,
         **case_actions(user, case, offered, case_reports, now=now),
         templates=await _templates(pool, modalities),
-        return_reasons=[{"value": r.value, "label": RETURN_REASON_ZH[r]} for r in ReturnReason],
-        conclusions=[{"value": c.value, "label": CONCLUSION_ZH[c.value]} for c in Conclusion],
+        return_reasons=[{"value": r.value, "label": both(r)} for r in ReturnReason],
+        conclusions=[{"value": c.value, "label": both(c)} for c in Conclusion],
     )
     return render("case.html", context)

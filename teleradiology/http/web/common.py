@@ -1,6 +1,6 @@
-"""What every page shares: templates, the words on the pages, times and names as people
-write them, the signed-in user, and the wrappers that turn a handler into a page or a page's
-action.
+"""What every page shares: templates (they and the pages take their words from
+:mod:`teleradiology.core.words`), times and names as people write them, the signed-in user,
+and the wrappers that turn a handler into a page or a page's action.
 
 Pages are jinja2 templates (autoescaped) over one base template and one stylesheet; they
 read through the functions the JSON API uses, scoped to the signed-in user and audited as
@@ -11,7 +11,6 @@ same-site Origin, and the cookie is SameSite=Strict.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -26,12 +25,19 @@ from storage import (
     network,
 )
 from storage.records import (
+    CaseStatus,
+    Conclusion,
+    NotificationKind,
     Priority,
     Report,
+    ReportStatus,
     ReturnReason,
+    Specialty,
+    Urgency,
     User,
 )
 from teleradiology.core.errors import Forbidden, NotFound, Unauthorized
+from teleradiology.core.words import both, both_of
 from teleradiology.http.context import POOL, USER
 from teleradiology.http.session import session_user
 
@@ -41,87 +47,20 @@ TEMPLATES = jinja2.Environment(
     autoescape=True,
     undefined=jinja2.StrictUndefined,
 )
-
-# --- words on the pages (zh-CN first, English in parentheses) ----------------------------
-
-PRIORITY_ZH = {
-    Priority.HIGH: "紧急 (urgent)",
-    Priority.MEDIUM: "常规 (routine)",
-    Priority.LOW: "低 (low)",
-}
-STATUS_ZH = {
-    "scheduled": "待领取 (scheduled)",
-    "in_progress": "判读中 (in progress)",
-    "completed": "已完成 (completed)",
-    "canceled": "已取消 (canceled)",
-}
-CONCLUSION_ZH = {
-    "normal": "正常 (normal)",
-    "abnormal": "异常 (abnormal)",
-    "critical": "危急值 (critical)",
-}
-REPORT_STATUS_ZH = {"preliminary": "初步报告 (preliminary)", "final": "正式报告 (final)"}
-RETURN_REASON_ZH = {
-    ReturnReason.MOTION: "运动伪影 (motion)",
-    ReturnReason.POSITIONING: "体位不正 (positioning)",
-    ReturnReason.EXPOSURE: "曝光不当 (exposure)",
-    ReturnReason.INCOMPLETE: "检查不完整，缺序列或导联 (incomplete)",
-    ReturnReason.ARTIFACT: "伪影、干扰 (artifact)",
-    ReturnReason.WRONG_PATIENT: "患者信息错误 (wrong patient)",
-    ReturnReason.NOISE: "基线漂移、肌电干扰 (noise)",
-    ReturnReason.OTHER: "其他 (other)",
-}
-EVENT_ZH = {
-    "received": "接收 (received)",
-    "complete": "接收完整 (complete)",
-    "routed": "分配 (routed)",
-    "claimed": "领取 (claimed)",
-    "released": "释放 (released)",
-    "lease_expired": "领取超时 (lease expired)",
-    "escalated": "上转会诊 (escalated)",
-    "preliminary": "初步报告 (preliminary)",
-    "final": "正式报告 (final)",
-    "delivered": "已送达 (delivered)",
-    "acknowledged": "已确认 (acknowledged)",
-    "returned": "退回 (returned)",
-    "second_read": "申请复核 (second read)",
-    "addendum": "补充报告 (addendum)",
-    "priority": "申请判读 (reading requested)",
-    "stemi": "疑似STEMI (suspected STEMI)",
-    "late_instance": "补传图像 (late instance)",
-    "identity_conflict": "患者信息不一致 (identity conflict)",
-}
-REFERRAL_STATUS_ZH = {
-    "requested": "待接诊 (requested)",
-    "accepted": "已接诊 (accepted)",
-    "declined": "已拒绝 (declined)",
-}
-URGENCY_ZH = {
-    "routine": "常规 (routine)",
-    "urgent": "紧急 (urgent)",
-    "emergency": "急诊 (emergency)",
-}
-DIRECTION_ZH = {"up": "上转 (up)", "down": "下转 (down)"}
-SEGMENT_ZH = {
-    "received_to_complete": "接收→完整 (received→complete)",
-    "complete_to_routed": "完整→分配 (complete→routed)",
-    "routed_to_claimed": "分配→领取 (routed→claimed)",
-    "claimed_to_escalated": "领取→上转 (claimed→escalated)",
-    "claimed_to_preliminary": "领取→初步报告 (claimed→preliminary)",
-    "escalated_to_final": "上转→正式报告 (escalated→final)",
-    "claimed_to_final": "领取→正式报告 (claimed→final)",
-    "final_to_delivered": "签发→送达 (final→delivered)",
-    "delivered_to_acknowledged": "送达→确认 (delivered→acknowledged)",
-    "received_to_final": "接收→正式报告 (received→final)",
-    "received_to_acknowledged": "接收→确认 (received→acknowledged)",
-}
-WORKLIST_FILTERS = {
-    "all": "全部 (all)",
-    "scheduled": "待领取 (scheduled)",
-    "in_progress": "判读中 (in progress)",
-    "mine": "我领取的 (mine)",
-}
-
+# the templates' own words (their choices and labels), and those the scripts show
+TEMPLATES.globals.update(
+    both=both,
+    CaseStatus=CaseStatus,
+    Priority=Priority,
+    ReportStatus=ReportStatus,
+    Specialty=Specialty,
+    Urgency=Urgency,
+    script_words={
+        "conclusion": {c.value: both(c) for c in Conclusion},
+        "report_status": {s.value: both(s) for s in ReportStatus},
+        "notification": {n.value: both(n) for n in NotificationKind},
+    },
+)
 
 # --- shared helpers --------------------------------------------------------------------
 
@@ -237,9 +176,9 @@ def report_context(r: Report, zone: ZoneInfo) -> dict[str, Any]:
     return {
         "id": r.id,
         "status": r.status.value,
-        "status_zh": REPORT_STATUS_ZH.get(r.status.value, r.status.value),
+        "status_zh": both(r.status),
         "conclusion": r.conclusion.value,
-        "conclusion_zh": CONCLUSION_ZH.get(r.conclusion.value, r.conclusion.value),
+        "conclusion_zh": both(r.conclusion),
         "findings": r.findings,
         "impression": r.impression,
         "author": r.author_name,
@@ -263,9 +202,8 @@ def event_detail(kind: str, detail: dict[str, Any]) -> str:
         if value in (None, "", [], {}):
             continue
         if key == "reason" and kind == "returned":
-            with contextlib.suppress(ValueError):
-                value = RETURN_REASON_ZH[ReturnReason(value)]
+            value = both_of(ReturnReason, str(value))
         elif key == "conclusion":
-            value = CONCLUSION_ZH.get(str(value), value)
+            value = both_of(Conclusion, str(value))
         parts.append(f"{key}: {value}")
     return "；".join(parts)

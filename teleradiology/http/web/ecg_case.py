@@ -24,13 +24,11 @@ from storage.records import (
     Conclusion,
 )
 from teleradiology.core.casework import CaseAction
+from teleradiology.core.words import EcgMeasurement, EcgUnit, both
 from teleradiology.http.api import ecg as ecg_api
 from teleradiology.http.context import POOL, user_zone
 from teleradiology.http.params import path_id
 from teleradiology.http.web.common import (
-    CONCLUSION_ZH,
-    PRIORITY_ZH,
-    STATUS_ZH,
     base_context,
     local_time,
     person,
@@ -41,32 +39,12 @@ from teleradiology.http.web.common import (
 )
 from teleradiology.services import reading
 
-#: The sheet filters as the ECG page offers them.
-SHEET_FILTER_ZH = {
-    SheetFilter.DIAGNOSTIC: "诊断滤波 (diagnostic)",
-    SheetFilter.MUSCLE: "肌电滤波 (muscle)",
-    SheetFilter.NONE: "原始信号 (unfiltered)",
-}
-MEASUREMENT_LABELS = {
-    "heart_rate_bpm": "心率 (heart rate)",
-    "rr_ms": "RR间期 (RR)",
-    "p_ms": "P波时限 (P)",
-    "pr_ms": "PR间期 (PR)",
-    "qrs_ms": "QRS时限 (QRS)",
-    "qt_ms": "QT间期 (QT)",
-    "qtc_bazett_ms": "QTc (Bazett)",
-    "qtc_fridericia_ms": "QTc (Fridericia)",
-    "p_axis_deg": "P电轴 (P axis)",
-    "qrs_axis_deg": "QRS电轴 (QRS axis)",
-    "t_axis_deg": "T电轴 (T axis)",
-}
 #: The rows of the measurement tables: the analysis' own keys (both QTc formulas).
 PAGE_MEASUREMENTS: dict[str, str] = {
     (k2 if k == "qtc_ms" else k): u
     for k, u in MEASUREMENT_KEYS.items()
     for k2 in (("qtc_bazett_ms", "qtc_fridericia_ms") if k == "qtc_ms" else (k,))
 }
-UNITS_ZH = {"beats per minute": "次/分 (bpm)", "ms": "ms", "degrees": "°"}
 #: A difference from the prior worth a reader's eye: 10 ms, 10 bpm, 30°.
 NOTABLE_CHANGE = {"ms": 10.0, "beats per minute": 10.0, "degrees": 30.0}
 
@@ -102,14 +80,14 @@ async def ecg_case_page(request: web.Request) -> web.Response:
         view=view,
         sop=view.sop_instance_uid if view else None,
         patient=person(case.patient_name),
-        priority_zh=PRIORITY_ZH[case.priority],
-        status_zh=STATUS_ZH.get(case.status.value, case.status.value),
+        priority_zh=both(case.priority),
+        status_zh=both(case.status),
         deadline=local_time(case.deadline, zone),
         left=left if case.status.value in ("scheduled", "in_progress") else "",
         overdue=overdue and case.status.value in ("scheduled", "in_progress"),
         can_claim=CaseAction.CLAIM in offered,
         reports=[report_context(r, zone) for r in await reports.reports_of_case(pool, case.id)],
-        conclusions=[{"value": c.value, "label": CONCLUSION_ZH[c.value]} for c in Conclusion],
+        conclusions=[{"value": c.value, "label": both(c)} for c in Conclusion],
         findings_draft="",
         measurements=[],
         statements=[],
@@ -139,15 +117,14 @@ async def ecg_case_page(request: web.Request) -> web.Response:
             sheet_png=f"{base}/{view.sop_instance_uid}.png{query}",
             sheet_pdf=f"{base}/{view.sop_instance_uid}.pdf{query}",
             sheet_filters=[
-                {"value": f.value, "label": SHEET_FILTER_ZH[f], "active": f is chosen}
-                for f in SheetFilter
+                {"value": f.value, "label": both(f), "active": f is chosen} for f in SheetFilter
             ],
             acquired=local_time(view.analyzed_at, zone),
             measurements=[
                 {
                     "key": key,
-                    "label": MEASUREMENT_LABELS.get(key, key),
-                    "unit": UNITS_ZH.get(unit, unit),
+                    "label": both(EcgMeasurement(key)),
+                    "unit": both(EcgUnit(unit)),
                     "automatic": _number(automatic.get(key)),
                     "current": _number(current.get(key)),
                     "edited": key in view.edited_measurements,
@@ -189,12 +166,12 @@ def _prior_context(
     rows: list[dict[str, Any]] = []
     for key, unit in PAGE_MEASUREMENTS.items():
         now, then = current.get(key), measured.get(key)
-        both = isinstance(now, int | float) and isinstance(then, int | float)
-        delta = float(now) - float(then) if both else None  # type: ignore[arg-type]
+        comparable = isinstance(now, int | float) and isinstance(then, int | float)
+        delta = float(now) - float(then) if comparable else None  # type: ignore[arg-type]
         rows.append(
             {
                 "key": key,
-                "label": MEASUREMENT_LABELS.get(key, key),
+                "label": both(EcgMeasurement(key)),
                 "now": _number(now),
                 "prior": _number(then),
                 "delta": f"{delta:+.0f}" if delta is not None else "",

@@ -28,13 +28,9 @@ from storage.records import (
     Tier,
     User,
 )
+from teleradiology.core.words import both, both_of
 from teleradiology.http.context import POOL, user_zone
 from teleradiology.http.web.common import (
-    DIRECTION_ZH,
-    PRIORITY_ZH,
-    REFERRAL_STATUS_ZH,
-    RETURN_REASON_ZH,
-    URGENCY_ZH,
     base_context,
     facility_names,
     local_time,
@@ -98,10 +94,7 @@ async def inbox_page(request: web.Request, user: User) -> web.Response:
     returned: list[dict[str, Any]] = []
     for back in await cases.returned_to_clinic(pool, user):
         case = back.case
-        try:
-            reason_zh = RETURN_REASON_ZH[ReturnReason(case.return_code or "other")]
-        except ValueError:
-            reason_zh = case.return_code or ""
+        reason_zh = both_of(ReturnReason, case.return_code or ReturnReason.OTHER)
         returned.append(
             {
                 "case_id": case.id,
@@ -141,7 +134,7 @@ async def inbox_page(request: web.Request, user: User) -> web.Response:
                 "received": local_time(s.first_received_at, zone),
                 "state": state,
                 "label": label,
-                "priority": PRIORITY_ZH[open_case.priority] if open_case else "",
+                "priority": both(open_case.priority) if open_case else "",
                 "deadline": local_time(open_case.deadline, zone) if open_case else "",
             }
         )
@@ -184,10 +177,10 @@ async def inbox_page(request: web.Request, user: User) -> web.Response:
 def _referral_context(r: Referral, zone: ZoneInfo, names: dict[str, str]) -> dict[str, Any]:
     return {
         "id": r.id,
-        "direction": DIRECTION_ZH.get(r.direction.value, r.direction.value),
+        "direction": both(r.direction),
         "status": r.status.value,
-        "status_zh": REFERRAL_STATUS_ZH.get(r.status.value, r.status.value),
-        "urgency": URGENCY_ZH.get(r.urgency.value, r.urgency.value),
+        "status_zh": both(r.status),
+        "urgency": both(r.urgency),
         "reason": r.reason,
         "patient": person(r.patient_name),
         "case_id": r.case_id,

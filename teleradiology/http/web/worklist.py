@@ -15,11 +15,9 @@ from storage.records import (
     Specialty,
     User,
 )
+from teleradiology.core.words import WorklistFilter, both
 from teleradiology.http.context import POOL, user_zone
 from teleradiology.http.web.common import (
-    PRIORITY_ZH,
-    STATUS_ZH,
-    WORKLIST_FILTERS,
     base_context,
     facility_names,
     local_time,
@@ -40,13 +38,13 @@ async def worklist_page(request: web.Request, user: User) -> web.Response:
     zone = await user_zone(request, user)
     now = datetime.now(UTC)
     chosen = request.query.get("status", "all")
-    if chosen not in WORKLIST_FILTERS:
+    if chosen not in tuple(WorklistFilter):
         chosen = "all"
     found = await reading.worklist(pool, user, limit=500)
     readers = await network.pool_readers(pool, sorted({c.pool_facility_id for c in found}), now)
     names = {r.user_id: r.display_name for r in readers}
     facilities = await facility_names(request)
-    counts = dict.fromkeys(WORKLIST_FILTERS, 0)
+    counts = {f.value: 0 for f in WorklistFilter}
     rows: list[dict[str, Any]] = []
     for case in found:
         mine = case.claimed_by == user.id
@@ -74,9 +72,9 @@ async def worklist_page(request: web.Request, user: User) -> web.Response:
                 "case": case,
                 "patient": person(case.patient_name),
                 "modalities": ", ".join(case.modalities),
-                "specialty": "心电 (ECG)" if ecg_case else "影像 (radiology)",
-                "priority": PRIORITY_ZH[case.priority],
-                "status": STATUS_ZH.get(case.status.value, case.status.value),
+                "specialty": both(case.specialty),
+                "priority": both(case.priority),
+                "status": both(case.status),
                 "deadline": local_time(case.deadline, zone),
                 "left": left,
                 "overdue": overdue,
@@ -102,8 +100,8 @@ async def worklist_page(request: web.Request, user: User) -> web.Response:
             "title": "待读病例 (worklist)",
             "rows": rows,
             "filters": [
-                {"key": k, "label": v, "count": counts[k], "active": k == chosen}
-                for k, v in WORKLIST_FILTERS.items()
+                {"key": f.value, "label": both(f), "count": counts[f.value], "active": f == chosen}
+                for f in WorklistFilter
             ],
             "now": local_time(now, zone),
             "live_after": live_after,

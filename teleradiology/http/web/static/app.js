@@ -26,8 +26,11 @@
     return answer;
   }
 
-  // The same two for the pages' own scripts (the ECG page's), loaded after this one.
-  window.telemedPage = Object.freeze({ say: say, send: send });
+  // The words of the server's values (teleradiology.core.words), as the base page holds them.
+  const words = JSON.parse(document.getElementById("words").textContent);
+
+  // The same for the pages' own scripts (the ECG page's), loaded after this one.
+  window.telemedPage = Object.freeze({ say: say, send: send, words: words });
 
   // A form's fields as the API's JSON: data-type="bool"/"int" converts, empty values are
   // left out, a checkbox with data-include="#form" merges that form's fields when checked.
@@ -128,14 +131,7 @@
     const active = document.activeElement;
     return touched || Boolean(active && ["INPUT", "TEXTAREA", "SELECT"].includes(active.tagName));
   };
-  const ARRIVED = {
-    case: "新病例 (new case)", escalated: "上级会诊 (escalated case)",
-    stemi: "STEMI 急诊心电图 (STEMI ECG)", deadline_at_risk: "即将超时 (deadline at risk)",
-    report: "新报告 (new report)", critical: "危急值报告 (critical result)",
-    addendum: "报告补充 (addendum)", returned: "退回检查 (returned study)",
-    referral: "转诊 (referral)", referral_accepted: "转诊已接收 (referral accepted)",
-    referral_declined: "转诊被拒 (referral declined)",
-  };
+  const ARRIVED = words.notification;
   const live = (document.body.dataset.live || "").split(/\s+/).filter(Boolean);
   if (live.length && window.EventSource) {
     const state = document.getElementById("live-state");

@@ -6,13 +6,10 @@
 (function () {
   const caseId = document.body.dataset.case;
   const sop = document.body.dataset.sop;
-  const STATUS = { final: "正式报告 (final)", preliminary: "初步报告 (preliminary)" };
-  const CONCLUSION = {
-    normal: "正常 (normal)", abnormal: "异常 (abnormal)", critical: "危急值 (critical)",
-  };
-
-  // the page's message line and its requests, from app.js
-  const { say, send } = window.telemedPage;
+  // the page's message line, its requests and the words of the server's values, from app.js
+  const { say, send, words } = window.telemedPage;
+  const STATUS = words.report_status;
+  const CONCLUSION = words.conclusion;
 
   const claim = document.getElementById("claim");
   if (claim) {
