@@ -1,8 +1,8 @@
 """The event and notification kinds the SQL writes and reads are the ones Python names.
 
 Most events are written by the services through `EventKind` and `NotificationKind`; the
-ingest statement (a migration) writes its own, and queries and the turnaround segments read
-them by name. A kind spelled differently there would be an event nobody counts.
+ingest statement (a migration) writes its own, and queries read them by name. A kind spelled
+differently there would be an event nobody counts.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from importlib.resources import files
 import pytest
 
 from storage.records import EventKind, NotificationKind
-from storage.turnaround import SEGMENTS
 
 _EVENT_INSERT = re.compile(r"insert\s+into\s+event\s*\(\s*kind\b[^)]*\)\s*values\s*\(\s*'([^']*)'")
 _NOTIFICATION_INSERT = re.compile(
@@ -63,11 +62,6 @@ def test_the_event_kinds_queries_read_are_of_the_enum(folder: str) -> None:
     read = _found(_KIND_READ, _sql(folder))
     known = set(EventKind) | _RENAMED
     assert {(name, kind) for name, kind in read if kind not in known} == set()
-
-
-def test_the_turnaround_segments_run_between_event_kinds() -> None:
-    kinds = {kind for _, start, end in SEGMENTS for kind in (start, end)}
-    assert kinds <= set(EventKind)
 
 
 def test_the_patterns_find_what_they_look_for() -> None:
