@@ -64,6 +64,8 @@ def _get_embedded_server(pgdata: Path) -> Any:
 Pool = asyncpg.Pool
 #: A connection, whether opened alone or lent by a pool.
 Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+#: What a read runs on: the pool (its own statement), or the caller's transaction.
+Queryable = asyncpg.Pool | Conn
 
 
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:

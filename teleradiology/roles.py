@@ -18,6 +18,7 @@ from storage.db import EmbeddedPostgres, create_pool
 from storage.objects import open_object_store
 from storage.schema import migrate
 from teleradiology.dimse.listener import DicomListener
+from teleradiology.dimse.sender import report_sender
 from teleradiology.dimse.service import dicom_role
 from teleradiology.http.app import create_web_app
 from teleradiology.http.context import DSN, INGESTOR, OBJECTS, POOL, SETTINGS, STUDIES
@@ -82,7 +83,14 @@ async def _dicom(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _worker(app: web.Application) -> AsyncIterator[None]:
-    async with worker_running(app[SETTINGS], pool=app[POOL], objects=app[OBJECTS], dsn=app[DSN]):
+    settings = app[SETTINGS]
+    async with worker_running(
+        settings,
+        pool=app[POOL],
+        objects=app[OBJECTS],
+        dsn=app[DSN],
+        send=report_sender(settings.dicom_aet),
+    ):
         yield
 
 

@@ -3,7 +3,7 @@
 An ECG uploaded by ``POST /api/v1/ecg`` (made into a DICOM waveform), sent by C-STORE or by
 STOW-RS is one ``instance`` row of an ECG waveform SOP class; the sweep analyzes each once,
 before studies are routed, so a suspected STEMI is routed at the STEMI priority from the
-start, and a case routed earlier is raised to it (``cases.raise_to_stemi``). The analysis
+start, and a case routed earlier is raised to it (``reading.raise_to_stemi``). The analysis
 itself is services/ecg.py's, run in this job's process pool.
 """
 
@@ -14,10 +14,9 @@ import multiprocessing
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 
-from storage import cases
 from storage.db import Pool
 from storage.objects import ObjectStore
-from teleradiology.services import ecg
+from teleradiology.services import ecg, reading
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +33,7 @@ def analysis_pool(workers: int = 1) -> ProcessPoolExecutor:
 
 
 async def _raise_to_stemi(pool: Pool, study_id: int) -> object:
-    return await cases.raise_to_stemi(pool, study_id)
+    return await reading.raise_to_stemi(pool, study_id)
 
 
 async def analyze_new_ecgs(

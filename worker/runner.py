@@ -1,8 +1,8 @@
 """The worker role: registers the periodic tasks and the job handlers, and runs them.
 
 Periodic: analyze new ECGs (worker/ecg_jobs.py), complete and route stable studies, expire
-leases, act on deadlines and critical results, retry DICOM copies of reports.
-Jobs: deliver a final report.
+leases, act on deadlines and critical results, retry DICOM copies of reports (the use cases
+are in teleradiology.services). Jobs: deliver a final report.
 """
 
 from __future__ import annotations
@@ -16,25 +16,15 @@ from datetime import timedelta
 
 from pgqueuer.models import Job
 
-from storage import cases, jobs
-from storage.cases import DELIVER_REPORT
+from storage import jobs
 from storage.db import Pool
 from storage.objects import ObjectStore
-from storage.records import CasePlan, Facility, StudyToRoute
-from teleradiology.core.routing import RoutingError, plan_cases
+from teleradiology.services import deadlines, delivery, routing
+from teleradiology.services.delivery import DELIVER_REPORT, SendCopy
 from teleradiology.settings import Settings
-from worker import deadlines, delivery, ecg_jobs
+from worker import ecg_jobs
 
 log = logging.getLogger(__name__)
-
-
-def _plan(study: StudyToRoute, chain: list[Facility]) -> list[CasePlan]:
-    try:
-        return plan_cases(study, chain)
-    except RoutingError as exc:
-        # Completed without a case: the network needs fixing, the study must not block others.
-        log.error("study %s cannot be routed: %s", study.id, exc)
-        return []
 
 
 async def sweep_once(
@@ -42,10 +32,11 @@ async def sweep_once(
     settings: Settings,
     objects: ObjectStore | None = None,
     ecg_executor: Executor | None = None,
+    send: SendCopy | None = None,
 ) -> int:
     """One pass: analyze new ECGs (with objects), complete and route stable studies, return
     expired leases, act on deadlines and unacknowledged critical results, retry report
-    copies; cases created."""
+    copies (with objects and a sender); cases created."""
     if objects is not None:
         # Before routing: a suspected STEMI is routed at the STEMI priority from the start.
         try:
@@ -55,42 +46,40 @@ async def sweep_once(
         else:
             if analyzed:
                 log.info("analyzed %d ECG(s)", analyzed)
-    created = await cases.complete_stable_studies(
-        pool, stable_age=timedelta(seconds=settings.stable_age_s), plan=_plan
+    created = await routing.complete_stable_studies(
+        pool, stable_age=timedelta(seconds=settings.stable_age_s)
     )
     if created:
         log.info("routed %d new case(s)", len(created))
-    expired = await cases.expire_leases(pool)
+    expired = await deadlines.expire_leases(pool)
     if expired:
         log.info("%d lease(s) expired; cases returned to their pools", expired)
     await deadlines.watch_once(pool)
-    if objects is not None:
-        await delivery.send_due(pool, objects, calling_ae=settings.dicom_aet)
+    if objects is not None and send is not None:
+        await delivery.send_due(pool, objects, send=send)
     return len(created)
 
 
 async def _sweep_forever(
-    pool: Pool, settings: Settings, objects: ObjectStore, ecg_executor: Executor
+    pool: Pool, settings: Settings, objects: ObjectStore, ecg_executor: Executor, send: SendCopy
 ) -> None:
     while True:
         try:
-            await sweep_once(pool, settings, objects, ecg_executor)
+            await sweep_once(pool, settings, objects, ecg_executor, send)
         except Exception:
             log.exception("sweep failed; retrying")
         await asyncio.sleep(settings.sweep_interval_s)
 
 
 async def _run_jobs(
-    pool: Pool, objects: ObjectStore, settings: Settings, dsn: str, stop: asyncio.Event
+    pool: Pool, objects: ObjectStore, send: SendCopy, dsn: str, stop: asyncio.Event
 ) -> None:
     manager, conn = await jobs.queue_manager(dsn)
 
     @manager.entrypoint(DELIVER_REPORT, on_failure="hold")
     async def deliver(job: Job) -> None:
         payload = jobs.decode_payload(job.payload)
-        await delivery.deliver(
-            pool, objects, int(payload["report_id"]), calling_ae=settings.dicom_aet
-        )
+        await delivery.deliver(pool, objects, int(payload["report_id"]), send=send)
 
     async def stopper() -> None:
         await stop.wait()
@@ -106,16 +95,17 @@ async def _run_jobs(
 
 @contextlib.asynccontextmanager
 async def worker_running(
-    settings: Settings, *, pool: Pool, objects: ObjectStore, dsn: str
+    settings: Settings, *, pool: Pool, objects: ObjectStore, dsn: str, send: SendCopy
 ) -> AsyncIterator[None]:
     """Run the worker's loops while the block runs: the sweeps, and the job queue on a
-    connection of its own to ``dsn`` (LISTEN needs one outside the pool)."""
+    connection of its own to ``dsn`` (LISTEN needs one outside the pool); report copies go
+    out by ``send``."""
     stop = asyncio.Event()
     ecg_executor = ecg_jobs.analysis_pool()
     sweeper = asyncio.create_task(
-        _sweep_forever(pool, settings, objects, ecg_executor), name="sweeper"
+        _sweep_forever(pool, settings, objects, ecg_executor, send), name="sweeper"
     )
-    runner = asyncio.create_task(_run_jobs(pool, objects, settings, dsn, stop), name="jobs")
+    runner = asyncio.create_task(_run_jobs(pool, objects, send, dsn, stop), name="jobs")
     try:
         yield
     finally:

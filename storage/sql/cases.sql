@@ -25,15 +25,6 @@ returning id;
 -- name: facility_code_by_id
 select code from facility where id = $1;
 
--- name: facility_escalation_above
--- The nearest county or city strictly above a facility.
-with recursive up(id, tier, parent_id, depth) as (
-    select id, tier, parent_id, 0 from facility where id = $1
-    union all
-    select f.id, f.tier, f.parent_id, up.depth + 1 from facility f join up on f.id = up.parent_id
-)
-select id from up where depth > 0 and tier in ('county', 'city') order by depth limit 1;
-
 -- name: worklist
 -- A reader's worklist is the open cases of the pools they read for now.
 select c.id, c.study_id, st.study_instance_uid, c.facility_id, f.code as facility_code,
@@ -87,22 +78,32 @@ order by returned_at desc
 limit $3;
 
 -- name: case_lock_for_user
-select c.id, c.status, c.claimed_by, c.lease_expires_at < now() as lease_expired,
-       c.facility_id, c.study_id, c.specialty, c.priority, c.pool_facility_id,
-       c.escalation_facility_id, c.deadline, c.stemi, c.second_read_of, c.escalated_at,
-       pf.code as pool_code
-from reading_case c join facility pf on pf.id = c.pool_facility_id
+-- A case in the user's scope, locked until the transaction ends.
+select c.id, c.study_id, st.study_instance_uid, c.facility_id, f.code as facility_code,
+       c.specialty, c.priority, c.status, c.pool_facility_id, c.escalation_facility_id,
+       c.claimed_by, c.lease_expires_at, c.deadline, c.created_at, st.modalities,
+       p.name as patient_name, c.first_pool_facility_id, pf.code as pool_code, c.question,
+       c.escalated_at, c.stemi, c.second_read_of, c.return_code, st.clinical_question
+from reading_case c
+join study st on st.id = c.study_id
+join patient p on p.id = st.patient_ref
+join facility f on f.id = c.facility_id
+join facility pf on pf.id = c.pool_facility_id
 where c.id = $1 and case_visible_to($2, c.id)
 for update of c;
 
 -- name: case_next_for_user
 -- The most urgent claimable cases of a reader's pools; rows other readers hold are skipped.
-select c.id, c.status, c.claimed_by, c.lease_expires_at < now() as lease_expired,
-       c.facility_id, c.study_id, c.specialty, c.priority, c.pool_facility_id,
-       c.escalation_facility_id, c.deadline, c.stemi, c.second_read_of, c.escalated_at,
-       pf.code as pool_code
+select c.id, c.study_id, st.study_instance_uid, c.facility_id, f.code as facility_code,
+       c.specialty, c.priority, c.status, c.pool_facility_id, c.escalation_facility_id,
+       c.claimed_by, c.lease_expires_at, c.deadline, c.created_at, st.modalities,
+       p.name as patient_name, c.first_pool_facility_id, pf.code as pool_code, c.question,
+       c.escalated_at, c.stemi, c.second_read_of, c.return_code, st.clinical_question
 from reading_case c
 join app_user u on u.id = $1
+join study st on st.id = c.study_id
+join patient p on p.id = st.patient_ref
+join facility f on f.id = c.facility_id
 join facility pf on pf.id = c.pool_facility_id
 where u.role = 'reader' and u.active and c.pool_facility_id = u.facility_id
   and c.specialty = any(u.specialties)
@@ -144,11 +145,20 @@ where old.id = c.id and c.status = 'in_progress' and c.lease_expires_at < now()
 returning c.id, c.facility_id, c.study_id, old.claimed_by as holder;
 
 -- name: case_escalate
+-- Into the pool $2, whose own escalation pool is the nearest county or city above it.
 update reading_case
-set pool_facility_id = $2, escalation_facility_id = $3, question = coalesce($4, question),
-    escalated_at = now(), escalated_by = $5, status = 'scheduled', claimed_by = null,
-    lease_expires_at = null, updated_at = now()
-where id = $1;
+set pool_facility_id = $2, escalation_facility_id = (
+        with recursive up(id, tier, parent_id, depth) as (
+            select id, tier, parent_id, 0 from facility where id = $2
+            union all
+            select f.id, f.tier, f.parent_id, up.depth + 1
+            from facility f join up on f.id = up.parent_id
+        )
+        select id from up where depth > 0 and tier in ('county', 'city') order by depth limit 1),
+    question = coalesce($3, question), escalated_at = now(), escalated_by = $4,
+    status = 'scheduled', claimed_by = null, lease_expires_at = null, updated_at = now()
+where id = $1
+returning (select code from facility where id = $2) as pool_code;
 
 -- name: case_return
 update reading_case
@@ -192,10 +202,16 @@ returning id, deadline, pool_facility_id;
 -- Open cases at risk at $1: past their deadline, or unclaimed with less than the network's
 -- at-risk share of their window left; each deadline is handled once.
 -- A claimed case's holder who is off duty at $1 will not finish it: it goes back to the pool.
-select c.id, c.status, c.facility_id, c.study_id, c.pool_facility_id,
-       c.escalation_facility_id, c.deadline, pf.code as pool_code, c.claimed_by,
+select c.id, c.study_id, st.study_instance_uid, c.facility_id, f.code as facility_code,
+       c.specialty, c.priority, c.status, c.pool_facility_id, c.escalation_facility_id,
+       c.claimed_by, c.lease_expires_at, c.deadline, c.created_at, st.modalities,
+       p.name as patient_name, c.first_pool_facility_id, pf.code as pool_code, c.question,
+       c.escalated_at, c.stemi, c.second_read_of, c.return_code, st.clinical_question,
        c.claimed_by is not null and not on_duty(c.claimed_by, $1) as holder_off_duty
 from reading_case c
+join study st on st.id = c.study_id
+join patient p on p.id = st.patient_ref
+join facility f on f.id = c.facility_id
 join facility pf on pf.id = c.pool_facility_id
 where c.status in ('scheduled', 'in_progress')
   and c.deadline_handled is distinct from c.deadline

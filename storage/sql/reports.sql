@@ -107,9 +107,6 @@ set critical_resends = critical_resends + 1, critical_due_at = $3::timestamptz +
     critical_alerted_at = coalesce(critical_alerted_at, now())
 where id = $1;
 
--- name: county_above
-select id from facility_ancestry($1) where tier = 'county' limit 1;
-
 -- name: facility_admins
 select id from app_user where role = 'admin' and active and facility_id = $1 order by id;
 

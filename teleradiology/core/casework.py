@@ -30,7 +30,7 @@ from teleradiology.core.errors import Conflict, Forbidden, InvalidState
 
 
 class CaseAction(StrEnum):
-    """What a user can do to a case (a report's addendum is `check_addendum`)."""
+    """What a user can do to a case (a report's are `ReportAction`)."""
 
     CLAIM = "claim"
     RELEASE = "release"
@@ -48,6 +48,20 @@ ACTION_ROLES: dict[CaseAction, frozenset[Role]] = {
     CaseAction.ESCALATE: frozenset({Role.READER}),
     CaseAction.RETURN: frozenset({Role.READER}),
     CaseAction.SECOND_READ: frozenset({Role.READER, Role.ADMIN}),
+}
+
+
+class ReportAction(StrEnum):
+    """What a user can do to a delivered or final report."""
+
+    ADDENDUM = "addendum"
+    ACKNOWLEDGE = "acknowledge"
+
+
+#: The roles each report action is for.
+REPORT_ACTION_ROLES: dict[ReportAction, frozenset[Role]] = {
+    ReportAction.ADDENDUM: frozenset({Role.READER}),
+    ReportAction.ACKNOWLEDGE: frozenset({Role.CLINIC}),
 }
 
 #: The actions only the reader holding the case may take, with the verb their refusal uses.
@@ -102,6 +116,13 @@ class CaseState:
         return self.status is CaseStatus.IN_PROGRESS and self.claimed_by == user.id
 
 
+def check_role(user: User, action: CaseAction | ReportAction) -> None:
+    """Raise unless ``action`` is for the user's role (before the case or report is read:
+    a role that may never take it is refused whatever the case)."""
+    roles = ACTION_ROLES[action] if isinstance(action, CaseAction) else REPORT_ACTION_ROLES[action]
+    require_role(user, *sorted(roles, key=list(Role).index))
+
+
 def check(
     user: User, case: CaseState, action: CaseAction, *, read_first_read: bool = False
 ) -> None:
@@ -110,7 +131,7 @@ def check(
     ``read_first_read``: on a second read, whether the user read (claimed or reported) the
     first read; that reader may not read the second.
     """
-    require_role(user, *sorted(ACTION_ROLES[action], key=list(Role).index))
+    check_role(user, action)
     if action is CaseAction.CLAIM:
         _check_claim(user, case, read_first_read=read_first_read)
     elif action is CaseAction.RELEASE and user.role is Role.ADMIN:
@@ -198,11 +219,35 @@ def check_addendum(
     user: User, report_id: ReportId, status: ReportStatus, author_id: UserId
 ) -> None:
     """Raise unless ``user`` may add an addendum to the report: its own author, once final."""
-    require_role(user, Role.READER)
+    check_role(user, ReportAction.ADDENDUM)
     if status is not ReportStatus.FINAL:
         raise InvalidState(f"report {report_id} is not final: edit the draft instead")
     if author_id != user.id:
         raise Forbidden(f"report {report_id} was signed by another reader: only they amend it")
+
+
+def addendum_allowed(
+    user: User, report_id: ReportId, status: ReportStatus, author_id: UserId
+) -> bool:
+    """Whether `check_addendum` lets ``user`` add an addendum to the report."""
+    try:
+        check_addendum(user, report_id, status, author_id)
+    except (Forbidden, InvalidState):
+        return False
+    return True
+
+
+def check_acknowledgement(
+    user: User, report_id: ReportId, conclusion: Conclusion, name: str | None
+) -> None:
+    """Raise unless ``user`` may acknowledge the delivered report: its clinic, and for a
+    critical result a named person who took it."""
+    check_role(user, ReportAction.ACKNOWLEDGE)
+    if conclusion is Conclusion.CRITICAL and not name:
+        raise InvalidState(
+            f"report {report_id} is a critical result (危急值): say who took it "
+            "('name': the person at the clinic who received it)"
+        )
 
 
 def agreement(

@@ -1,4 +1,5 @@
-"""The DICOM status codes the service answers with (PS3.4 and PS3.7), one name per outcome."""
+"""The DICOM status codes the service answers with, and takes from the nodes it sends to
+(PS3.4 and PS3.7), one name per outcome."""
 
 from __future__ import annotations
 
@@ -22,3 +23,7 @@ class StoreStatus(IntEnum):
     #: Warning: stored, but the index holds other values than the file (patient data that
     #: differs from the study's is indexed under the study's patient and recorded).
     COERCION_OF_DATA_ELEMENTS = 0xB000
+    #: Warning (a peer's answer): stored, some elements discarded.
+    ELEMENTS_DISCARDED = 0xB006
+    #: Warning (a peer's answer): stored, though the data set does not match the SOP class.
+    DATA_SET_DOES_NOT_MATCH_SOP_CLASS_WARNING = 0xB007

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 from pydicom import dcmread
 
-from storage import cases, network
+from storage import network
 from storage.records import Facility, ReceivedVia
-from teleradiology.core.routing import plan_cases
 from teleradiology.http.context import INGESTOR
+from teleradiology.services import routing
 from tests.integration.conftest import Api
 
 
@@ -31,7 +31,5 @@ async def store(api: Api, code: str, instances: list[bytes]) -> str:
 async def route_all(api: Api) -> int:
     """Complete every receiving study now and route it (what the worker's sweep does)."""
     await api.pool.execute("update study set ready_at = now() where state = 'receiving'")
-    created = await cases.complete_stable_studies(
-        api.pool, stable_age=timedelta(hours=1), plan=plan_cases
-    )
+    created = await routing.complete_stable_studies(api.pool, stable_age=timedelta(hours=1))
     return len(created)

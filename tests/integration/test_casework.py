@@ -12,12 +12,12 @@ from aiohttp import ClientResponse
 
 from storage import cases, network
 from storage.records import Role, Specialty, UserSpec
-from teleradiology.services import administration
+from teleradiology.services import administration, deadlines, reading
+from teleradiology.services.deadlines import watch_once
 from tests.ecg_file import make_ecg
 from tests.factory import make_study
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import facility, route_all, store
-from worker.deadlines import watch_once
 
 
 async def _case_of(api: Api, uid: str, specialty: str = "radiology") -> int:
@@ -104,7 +104,7 @@ async def test_an_expired_lease_returns_the_case_to_the_pool(api: Api) -> None:
         "update reading_case set lease_expires_at = now() - interval '1 second' where id = $1",
         case_id,
     )
-    assert await cases.expire_leases(api.pool) == 1
+    assert await deadlines.expire_leases(api.pool) == 1
     row = await _row(api, "select status, claimed_by from reading_case where id = $1", case_id)
     assert row["status"] == "scheduled"
     assert row["claimed_by"] is None
@@ -228,7 +228,7 @@ async def test_township_reads_its_villages_ecgs_and_stemi_brings_the_deadline_fo
     assert listed["cases"][0]["suggested_reader"] == "xl.ecg"
 
     study_id = await api.pool.fetchval("select id from study where study_instance_uid = $1", uid)
-    raised = await cases.raise_to_stemi(api.pool, study_id)
+    raised = await reading.raise_to_stemi(api.pool, study_id)
     assert raised == [case_id]
     row = await _row(
         api, "select priority, stemi, deadline from reading_case where id = $1", case_id
@@ -301,7 +301,7 @@ async def test_a_claim_is_a_fifteen_minute_lease_renewed_while_the_reader_works(
     assert renewed.status == 200
     lease = datetime.fromisoformat((await renewed.json())["lease_expires_at"]) - now
     assert lease > timedelta(minutes=14)
-    assert await cases.expire_leases(api.pool) == 0
+    assert await deadlines.expire_leases(api.pool) == 0
     claims = await api.pool.fetchval(
         "select count(*) from event where case_id = $1 and kind = 'claimed'", case_id
     )
@@ -407,3 +407,22 @@ async def test_the_city_agrees_with_the_county_draft_and_no_discrepancy_is_recor
         api, "select detail from event where case_id = $1 and kind = 'final'", case_id
     )
     assert json.loads(event["detail"])["agreed"] is True
+
+
+async def test_a_case_with_no_pool_above_is_not_escalated_and_its_draft_not_kept(
+    api: Api,
+) -> None:
+    case_id = await _routed(api)
+    assert (await _post(api, "wang.reader", f"/api/v1/cases/{case_id}/claim")).status == 200
+    up = await _post(api, "wang.reader", f"/api/v1/cases/{case_id}/escalate", {"question": "?"})
+    assert up.status == 200
+    assert (await _post(api, "zhao.city", f"/api/v1/cases/{case_id}/claim")).status == 200
+    draft = {"findings": "所见。", "impression": "印象。", "conclusion": "abnormal"}
+    refused = await _post(
+        api, "zhao.city", f"/api/v1/cases/{case_id}/escalate", {"question": "再上转？", **draft}
+    )
+    assert refused.status == 409
+    assert "no escalation pool above XY-CITY" in (await refused.json())["detail"]
+    # the draft went nowhere: the escalation and its preliminary report are one step
+    drafts = await api.pool.fetchval("select count(*) from report where case_id = $1", case_id)
+    assert drafts == 0

@@ -9,11 +9,12 @@ from typing import Any
 
 from aiohttp import ClientResponse
 
+from teleradiology.dimse.sender import report_sender
 from teleradiology.http.context import OBJECTS
+from teleradiology.services import delivery
 from tests.factory import make_study
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import route_all, store
-from worker import delivery
 
 
 async def _frames(stream: ClientResponse, count: int) -> list[dict[str, Any]]:
@@ -49,7 +50,9 @@ async def _final_report(api: Api, patient_id: str, conclusion: str = "normal") -
         headers=auth,
     )
     report_id: int = (await answer.json())["id"]
-    assert await delivery.deliver(api.pool, api.app[OBJECTS], report_id, calling_ae="TELEMED")
+    assert await delivery.deliver(
+        api.pool, api.app[OBJECTS], report_id, send=report_sender("TELEMED")
+    )
     return report_id
 
 

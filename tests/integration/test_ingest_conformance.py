@@ -22,12 +22,11 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, generate_uid
 from pynetdicom import AE, StoragePresentationContexts
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from storage import cases
 from teleradiology.core.dicom import dataset_offset
-from teleradiology.core.routing import plan_cases
 from teleradiology.core.statuses import StoreStatus
 from teleradiology.http.context import OBJECTS, SETTINGS
 from teleradiology.roles import DICOM
+from teleradiology.services import routing
 from tests.factory import make_study, to_part10, write_files
 from tests.integration.conftest import Api
 from tests.integration.test_ingest import BOUNDARY, counts, multipart, stow
@@ -426,9 +425,7 @@ async def test_a_late_instance_of_a_study_in_reading_is_attached_and_the_reader_
     await api.pool.execute("update study set ready_at = now()")
     from datetime import timedelta
 
-    created = await cases.complete_stable_studies(
-        api.pool, stable_age=timedelta(hours=1), plan=plan_cases
-    )
+    created = await routing.complete_stable_studies(api.pool, stable_age=timedelta(hours=1))
     assert len(created) == 1
     assert (await stow(api, multipart(study[2]))).status == 200
     assert await api.pool.fetchval("select num_instances from study") == 3

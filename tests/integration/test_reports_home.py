@@ -26,16 +26,19 @@ from pynetdicom.events import Event
 from storage.records import Conclusion
 from teleradiology.core.report_sr import BASIC_TEXT_SR, ENCAPSULATED_PDF
 from teleradiology.core.words import word
+from teleradiology.dimse.sender import report_sender
 from teleradiology.http.context import OBJECTS
+from teleradiology.services import delivery
+from teleradiology.services.deadlines import watch_once
 from tests.e2e.harness import free_port
 from tests.factory import make_study
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import route_all, store
 from tests.integration.test_ecg_reading_page import session
-from worker import delivery
-from worker.deadlines import watch_once
 
 DCIODVFY = Path(sys.executable).with_name("dciodvfy")
+#: The report copies go out by C-STORE as the service's AE title.
+SEND = report_sender("TELEMED")
 
 
 class ClinicNode:
@@ -121,7 +124,7 @@ async def _routed(api: Api, code: str, patient_id: str) -> tuple[str, int]:
 
 
 async def _deliver(api: Api, report_id: int) -> bool:
-    return await delivery.deliver(api.pool, api.app[OBJECTS], report_id, calling_ae="TELEMED")
+    return await delivery.deliver(api.pool, api.app[OBJECTS], report_id, send=SEND)
 
 
 _FINDINGS = {"findings": "双肺纹理清晰。", "impression": "胸部正位片未见明显异常。"}
@@ -224,11 +227,11 @@ async def test_the_report_reaches_the_clinics_own_scp_valid_and_retried_until_it
     # the receiver comes up; at the next attempt both copies are taken
     clinic_node.start()
     await api.pool.execute("update dicom_send set next_attempt_at = now()")
-    sent = await delivery.send_due(api.pool, api.app[OBJECTS], calling_ae="TELEMED")
+    sent = await delivery.send_due(api.pool, api.app[OBJECTS], send=SEND)
     assert sent == 2
     record = await _get(api, "hb.admin", f"/api/v1/reports/{final['id']}/notifications")
     assert [(d["status"], d["attempts"]) for d in record["dicom"]] == [("sent", 2)] * 2
-    assert await delivery.send_due(api.pool, api.app[OBJECTS], calling_ae="TELEMED") == 0
+    assert await delivery.send_due(api.pool, api.app[OBJECTS], send=SEND) == 0
 
     by_class: dict[str, Path] = {}
     for path in clinic_node.received:
@@ -408,6 +411,24 @@ async def test_an_addendum_is_a_new_version_and_the_clinic_is_told(api: Api) -> 
     assert [(t["kind"], t["audience"], t["version"]) for t in told] == [("addendum", "clinic", "2")]
     inbox = await _get(api, "xlwd.clinic", "/api/v1/reports")
     assert [r["version"] for r in inbox["reports"]] == [2, 1]
+
+
+async def test_only_the_reader_who_signed_a_report_adds_its_addendum(api: Api) -> None:
+    _, case_id = await _routed(api, "HB-XL-WD", "ADD-2")
+    await _ok(api, "wang.reader", f"/api/v1/cases/{case_id}/claim")
+    first = await _ok(
+        api, "wang.reader", f"/api/v1/cases/{case_id}/report", {**_FINDINGS, "conclusion": "normal"}
+    )
+    # another reader of the same pool sees the report but does not amend it
+    other = await _post(
+        api, "zhou.reader", f"/api/v1/reports/{first['id']}/addendum", {"text": "x"}
+    )
+    assert other.status == 403
+    assert "signed by another reader" in (await other.json())["detail"]
+    added = await _ok(
+        api, "wang.reader", f"/api/v1/reports/{first['id']}/addendum", {"text": "补充：无。"}
+    )
+    assert added["amends_report_id"] == first["id"]
 
 
 async def test_a_second_read_is_a_second_work_item_for_another_reader(api: Api) -> None:

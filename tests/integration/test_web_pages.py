@@ -20,12 +20,13 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, async_playwright
 
+from teleradiology.dimse.sender import report_sender
 from teleradiology.http.context import OBJECTS
+from teleradiology.services import delivery
 from tests.factory import make_study
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import route_all, store
 from tests.integration.test_ecg_reading_page import session
-from worker import delivery
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -75,7 +76,9 @@ async def _reported(api: Api, conclusion: str, patient_id: str = "WD-1") -> tupl
             "conclusion": conclusion,
         },
     )
-    assert await delivery.deliver(api.pool, api.app[OBJECTS], report["id"], calling_ae="TELEMED")
+    assert await delivery.deliver(
+        api.pool, api.app[OBJECTS], report["id"], send=report_sender("TELEMED")
+    )
     return case_id, report["id"]
 
 

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
-from storage import audit, cases, index, network, patients, reports, templates
+from storage import cases, network, patients, reports
 from storage import turnaround as stats
 from storage.records import (
-    AuditAction,
     Case,
     Conclusion,
     Report,
@@ -24,9 +21,10 @@ from storage.records import (
     TurnaroundSegment,
     User,
 )
-from storage.reports import ReportDraft
+from teleradiology.core import casework
 from teleradiology.core.access import require_role
-from teleradiology.core.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from teleradiology.core.casework import CaseAction
+from teleradiology.core.errors import BadRequest, Forbidden, Unauthorized
 from teleradiology.core.passwords import verify_password
 from teleradiology.core.words import both
 from teleradiology.http.api.openapi import openapi_document
@@ -41,6 +39,8 @@ from teleradiology.http.params import (
     text_field,
     time_param,
 )
+from teleradiology.services import reading
+from teleradiology.services.reading import ReportDraft
 
 LOGIN_TOKEN_LIFETIME = timedelta(hours=12)
 
@@ -148,7 +148,7 @@ async def get_worklist(request: web.Request) -> web.Response:
     require_role(user, Role.READER, Role.ADMIN)
     limit = int_param(request, "limit", 200, low=1, high=1000)
     pool = request.app[POOL]
-    found = await cases.worklist(pool, user, limit=limit)
+    found = await reading.worklist(pool, user, limit=limit)
     readers = await network.pool_readers(
         pool, sorted({c.pool_facility_id for c in found}), datetime.now(UTC)
     )
@@ -180,20 +180,10 @@ async def get_worklist(request: web.Request) -> web.Response:
     )
 
 
-async def _case(request: web.Request, user: User) -> Case:
-    case = await cases.case_for_user(request.app[POOL], path_id(request), user)
-    if case is None:
-        raise NotFound(f"case {request.match_info['id']} not found")
-    return case
-
-
 async def get_case(request: web.Request) -> web.Response:
     user = current_user(request)
     pool = request.app[POOL]
-    case = await _case(request, user)
-    await audit.record(
-        pool, user_id=user.id, action=AuditAction.READ, object_type="case", object_id=case.id
-    )
+    case = await reading.open_case(pool, user, path_id(request))
     body = case_json(case)
     body["reports"] = [report_json(r) for r in await reports.reports_of_case(pool, case.id)]
     body["patient_ref"] = await patients.patient_of_study(pool, case.study_id)
@@ -224,143 +214,92 @@ async def get_case(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+def lease_of(request: web.Request) -> timedelta:
+    """How long a claim holds before another reader may take the case."""
+    return timedelta(minutes=request.app[SETTINGS].lease_minutes)
+
+
 async def claim(request: web.Request) -> web.Response:
     user = current_user(request)
-    require_role(user, Role.READER)
-    lease = timedelta(minutes=request.app[SETTINGS].lease_minutes)
-    case = await cases.claim_case(request.app[POOL], path_id(request), user, lease=lease)
+    case = await reading.claim(request.app[POOL], user, path_id(request), lease=lease_of(request))
     return web.json_response(case_json(case))
 
 
 async def release(request: web.Request) -> web.Response:
     user = current_user(request)
-    require_role(user, Role.READER, Role.ADMIN)
-    case = await cases.release_case(request.app[POOL], path_id(request), user)
+    case = await reading.release(request.app[POOL], user, path_id(request))
     return web.json_response(case_json(case))
 
 
-def sign(case: Case, user: User, draft_fields: dict[str, str], signed_at: datetime) -> str:
-    """A digest binding the report's content to its case, author and time."""
-    content = {
-        "case_id": case.id,
-        "study_instance_uid": case.study_instance_uid,
-        "author": user.username,
-        "signed_at": iso(signed_at),
-        **draft_fields,
-    }
-    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-async def _from_template(request: web.Request, case: Case, body: dict[str, Any]) -> tuple[str, str]:
-    """The report's text as sent, or (for what is left out) the template's named by
-    ``template_id``: a reader starts from the zh-CN template of the modality and edits it."""
+def _template_id(body: dict[str, Any]) -> int | None:
     template_id = body.get("template_id")
     if template_id is None:
-        return text_field(body, "findings"), text_field(body, "impression")
+        return None
     if isinstance(template_id, bool) or not isinstance(template_id, int):
         raise BadRequest("'template_id' must be a template id from /api/v1/templates")
-    template = await templates.template_by_id(request.app[POOL], template_id)
-    if template is None or template.specialty is not case.specialty:
-        raise BadRequest(f"template {template_id} is not a {case.specialty.value} template")
-    findings = text_field(body, "findings", required=False) or template.findings
-    impression = text_field(body, "impression", required=False) or template.impression
-    return findings, impression
+    return template_id
 
 
 async def report(request: web.Request) -> web.Response:
+    """Sign a report: its text as sent, or (for what is left out) the template's named by
+    ``template_id``."""
     user = current_user(request)
-    require_role(user, Role.READER)
-    pool = request.app[POOL]
-    case = await _case(request, user)
+    casework.check_role(user, CaseAction.REPORT)
+    case_id = path_id(request)
     body = await json_body(request)
-    findings, impression = await _from_template(request, case, body)
-    conclusion = choice(body, "conclusion", Conclusion)
-    status = choice(body, "status", ReportStatus, ReportStatus.FINAL)
-    discrepancy = text_field(body, "discrepancy", required=False) or None
-    signed_at = datetime.now(UTC)
-    fields = {
-        "findings": findings,
-        "impression": impression,
-        "conclusion": conclusion.value,
-        "status": status.value,
-    }
+    template_id = _template_id(body)
+    written = template_id is None  # without a template, the reader writes both
     draft = ReportDraft(
-        findings=findings,
-        impression=impression,
-        conclusion=conclusion,
-        status=status,
-        signed_at=signed_at,
-        signature_sha256=sign(case, user, fields, signed_at),
+        findings=text_field(body, "findings", required=written),
+        impression=text_field(body, "impression", required=written),
+        conclusion=choice(body, "conclusion", Conclusion),
+        status=choice(body, "status", ReportStatus, ReportStatus.FINAL),
+        template_id=template_id,
         agreed=optional_bool(body, "agreed"),
-        discrepancy=discrepancy,
+        discrepancy=text_field(body, "discrepancy", required=False) or None,
     )
-    saved = await reports.submit_report(pool, case.id, user, draft)
+    saved = await reading.submit_report(request.app[POOL], user, case_id, draft)
     return web.json_response(report_json(saved), status=201)
 
 
 async def list_reports(request: web.Request) -> web.Response:
     user = current_user(request)
-    pool = request.app[POOL]
     flag = request.query.get("acknowledged")
     unacknowledged = None if flag is None else flag.lower() in ("false", "0", "no")
     limit = int_param(request, "limit", 100, low=1, high=1000)
     offset = int_param(request, "offset", 0, low=0, high=10**9)
-    found = await reports.inbox(
-        pool, user, unacknowledged=unacknowledged, limit=limit, offset=offset
-    )
-    await audit.record(
-        pool,
-        user_id=user.id,
-        action=AuditAction.LIST,
-        object_type="report",
-        object_id="inbox",
-        detail={"count": len(found)},
+    found = await reading.inbox(
+        request.app[POOL], user, unacknowledged=unacknowledged, limit=limit, offset=offset
     )
     return web.json_response({"reports": [report_json(r) for r in found]})
 
 
 async def get_report(request: web.Request) -> web.Response:
     user = current_user(request)
-    pool = request.app[POOL]
-    found = await reports.report_for_user(pool, path_id(request), user)
-    if found is None or (user.role is Role.CLINIC and found.delivered_at is None):
-        raise NotFound(f"report {request.match_info['id']} not found")
-    await audit.record(
-        pool, user_id=user.id, action=AuditAction.READ, object_type="report", object_id=found.id
-    )
+    found = await reading.open_report(request.app[POOL], user, path_id(request))
     return web.json_response(report_json(found))
 
 
 async def acknowledge(request: web.Request) -> web.Response:
     user = current_user(request)
-    require_role(user, Role.CLINIC)
+    casework.check_role(user, casework.ReportAction.ACKNOWLEDGE)
     body = await json_body(request)
     name = text_field(body, "name", required=False, max_len=64).strip() or None
-    found = await reports.acknowledge_report(request.app[POOL], path_id(request), user, name=name)
+    found = await reading.acknowledge(request.app[POOL], user, path_id(request), name=name)
     return web.json_response(report_json(found))
 
 
 async def list_studies(request: web.Request) -> web.Response:
     user = current_user(request)
-    pool = request.app[POOL]
     limit = int_param(request, "limit", 100, low=1, high=1000)
     offset = int_param(request, "offset", 0, low=0, high=10**9)
-    found = await index.studies_for_user(
-        pool,
-        user.id,
+    found = await reading.studies(
+        request.app[POOL],
+        user,
         study_uid=request.query.get("study_instance_uid"),
         patient_id=request.query.get("patient_id"),
         limit=limit,
         offset=offset,
-    )
-    await audit.record(
-        pool,
-        user_id=user.id,
-        action=AuditAction.LIST,
-        object_type="study",
-        object_id="query",
-        detail={"count": len(found)},
     )
     return web.json_response({"studies": [study_json(s) for s in found]})
 

@@ -3,31 +3,27 @@ addenda, PDFs and templates, under /api/v1."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 from aiohttp import web
 
-from storage import audit, cases, index, notifications, reports, templates
-from storage.records import AuditAction, Conclusion, Priority, ReportStatus, ReturnReason, Role
-from storage.reports import ReportDraft
+from storage import notifications, reports, templates
+from storage.records import Conclusion, Priority, ReportStatus, ReturnReason, Role
+from teleradiology.core import casework
 from teleradiology.core.access import require_role
+from teleradiology.core.casework import CaseAction, ReportAction
 from teleradiology.core.errors import BadRequest, NotFound
-from teleradiology.http.api.cases import case_json, report_json, sign
-from teleradiology.http.context import OBJECTS, POOL, SETTINGS, current_user
+from teleradiology.http.api.cases import case_json, lease_of, report_json
+from teleradiology.http.context import OBJECTS, POOL, current_user
 from teleradiology.http.params import choice, iso, json_body, path_id, text_field
+from teleradiology.services import reading
+from teleradiology.services.reading import ReportDraft
 
 _URGENCY = {"urgent": Priority.HIGH, "routine": Priority.MEDIUM, "low": Priority.LOW}
-
-
-def _lease(request: web.Request) -> timedelta:
-    return timedelta(minutes=request.app[SETTINGS].lease_minutes)
 
 
 async def claim_next(request: web.Request) -> web.Response:
     """Claim the most urgent unclaimed case of the reader's pools."""
     user = current_user(request)
-    require_role(user, Role.READER)
-    case = await cases.claim_next(request.app[POOL], user, lease=_lease(request))
+    case = await reading.claim_next(request.app[POOL], user, lease=lease_of(request))
     if case is None:
         raise NotFound("no unclaimed case in your pools")
     return web.json_response(case_json(case))
@@ -36,48 +32,32 @@ async def claim_next(request: web.Request) -> web.Response:
 async def escalate(request: web.Request) -> web.Response:
     """Escalate with a question; a draft in the body is signed as a preliminary report."""
     user = current_user(request)
-    require_role(user, Role.READER)
-    pool = request.app[POOL]
-    case_id = path_id(request)
+    casework.check_role(user, CaseAction.ESCALATE)
     body = await json_body(request)
     question = text_field(body, "question", max_len=2000)
+    draft = None
     if body.get("findings") is not None or body.get("impression") is not None:
-        case = await cases.case_for_user(pool, case_id, user)
-        if case is None:
-            raise NotFound(f"case {case_id} not found")
-        fields = {
-            "findings": text_field(body, "findings", required=False),
-            "impression": text_field(body, "impression", required=False),
-            "conclusion": choice(body, "conclusion", Conclusion, Conclusion.ABNORMAL).value,
-            "status": ReportStatus.PRELIMINARY.value,
-        }
-        signed_at = datetime.now(UTC)
-        await reports.submit_report(
-            pool,
-            case_id,
-            user,
-            ReportDraft(
-                findings=fields["findings"],
-                impression=fields["impression"],
-                conclusion=Conclusion(fields["conclusion"]),
-                status=ReportStatus.PRELIMINARY,
-                signed_at=signed_at,
-                signature_sha256=sign(case, user, fields, signed_at),
-            ),
+        draft = ReportDraft(
+            findings=text_field(body, "findings", required=False),
+            impression=text_field(body, "impression", required=False),
+            conclusion=choice(body, "conclusion", Conclusion, Conclusion.ABNORMAL),
+            status=ReportStatus.PRELIMINARY,
         )
-    case = await cases.escalate_case(pool, case_id, user, question=question)
+    case = await reading.escalate(
+        request.app[POOL], user, path_id(request), question=question, draft=draft
+    )
     return web.json_response(case_json(case))
 
 
 async def return_to_clinic(request: web.Request) -> web.Response:
     """Return a study to its clinic for poor quality, with a coded reason."""
     user = current_user(request)
-    require_role(user, Role.READER)
+    casework.check_role(user, CaseAction.RETURN)
     body = await json_body(request)
     reason = choice(body, "reason", ReturnReason)
     note = text_field(body, "note", required=False, max_len=2000)
-    case = await cases.return_case(
-        request.app[POOL], path_id(request), user, reason=reason, note=note
+    case = await reading.return_to_clinic(
+        request.app[POOL], user, path_id(request), reason=reason, note=note
     )
     return web.json_response(case_json(case))
 
@@ -85,49 +65,26 @@ async def return_to_clinic(request: web.Request) -> web.Response:
 async def second_read(request: web.Request) -> web.Response:
     """Open a second, independent read of the case (double reading)."""
     user = current_user(request)
-    require_role(user, Role.READER, Role.ADMIN)
-    case = await cases.request_second_read(request.app[POOL], path_id(request), user)
+    case = await reading.request_second_read(request.app[POOL], user, path_id(request))
     return web.json_response(case_json(case), status=201)
 
 
 async def addendum(request: web.Request) -> web.Response:
-    """Add an addendum to a final report: a new version, delivered and pushed to the clinic."""
+    """Add an addendum to the reader's own final report: a new version, delivered and pushed
+    to the clinic."""
     user = current_user(request)
-    require_role(user, Role.READER)
-    pool = request.app[POOL]
-    report_id = path_id(request)
+    casework.check_role(user, ReportAction.ADDENDUM)
     body = await json_body(request)
     text = text_field(body, "text")
-    original = await reports.report_for_user(pool, report_id, user)
-    if original is None:
-        raise NotFound(f"report {report_id} not found")
-    case = await cases.case_for_user(pool, original.case_id, user)
-    if case is None:
-        raise NotFound(f"report {report_id} not found")
-    signed_at = datetime.now(UTC)
-    fields = {"addendum_to": str(report_id), "text": text}
-    saved = await reports.add_addendum(
-        pool, report_id, user, text=text, signature_sha256=sign(case, user, fields, signed_at)
-    )
+    saved = await reading.add_addendum(request.app[POOL], user, path_id(request), text=text)
     return web.json_response(report_json(saved), status=201)
 
 
 async def report_pdf(request: web.Request) -> web.Response:
     """The printable report (zh-CN PDF) of a delivered report."""
     user = current_user(request)
-    pool = request.app[POOL]
     report_id = path_id(request)
-    key = await reports.pdf_key_for_user(pool, report_id, user)
-    if key is None:
-        raise NotFound(f"report {report_id} has no PDF yet: it is made when it is delivered")
-    data = await request.app[OBJECTS].get(key)
-    await audit.record(
-        pool,
-        user_id=user.id,
-        action=AuditAction.READ,
-        object_type="report_pdf",
-        object_id=report_id,
-    )
+    data = await reading.report_pdf(request.app[POOL], request.app[OBJECTS], user, report_id)
     return web.Response(
         body=data,
         content_type="application/pdf",
@@ -170,20 +127,14 @@ async def reading_request(request: web.Request) -> web.Response:
     """The clinic asks for a reading of its study: urgent or routine, with a question."""
     user = current_user(request)
     require_role(user, Role.CLINIC)
-    pool = request.app[POOL]
     uid = request.match_info["uid"]
     body = await json_body(request)
     urgency = body.get("urgency", "routine")
     if urgency not in _URGENCY:
         raise BadRequest("'urgency' must be one of: urgent, routine, low")
     question = text_field(body, "question", required=False, max_len=2000) or None
-    found = await index.studies_for_user(
-        pool, user.id, study_uid=uid, patient_id=None, limit=1, offset=0
-    )
-    if not found:
-        raise NotFound(f"study {uid} not found: send it first")
-    changed = await cases.set_urgency(
-        pool, found[0].id, user, priority=_URGENCY[urgency], question=question
+    changed = await reading.request_reading(
+        request.app[POOL], user, uid, priority=_URGENCY[urgency], question=question
     )
     return web.json_response(
         {"study_instance_uid": uid, "priority": _URGENCY[urgency].value, "cases": changed}

@@ -157,7 +157,7 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/reports/{id}/addendum": {
                 "parameters": _ID,
                 "post": _op(
-                    "Add an addendum (a new version) to a final report",
+                    "Add an addendum (a new version) to a final report you signed",
                     body="AddendumIn",
                     ok="201",
                     tag="reading",

@@ -13,17 +13,17 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from storage import (
-    audit,
     cases,
     network,
     referrals,
-    reports,
 )
 from storage.records import (
-    AuditAction,
+    Case,
     CaseStatus,
     Conclusion,
+    FacilityId,
     Priority,
+    Report,
     Role,
     TurnaroundSegment,
 )
@@ -39,6 +39,7 @@ from teleradiology.http.web.common import (
     signed_in,
     time_left,
 )
+from teleradiology.services import reading
 
 
 @dataclass
@@ -81,28 +82,22 @@ def _local_days(request: web.Request, zone: ZoneInfo) -> web.Request:
     return request.clone(rel_url=request.rel_url.update_query(changed))
 
 
-async def admin_page(request: web.Request) -> web.StreamResponse:
-    """Turnaround per sending facility and segment, volumes, open and overdue cases per
-    pool, SLA breaches and referrals, over the administrator's network."""
-    user = await signed_in(request)
-    if user.role is not Role.ADMIN:
-        raise Forbidden("the dashboard is for network administrators")
-    zone = await user_zone(request, user)
-    request = _local_days(request, zone)
-    request[USER] = user
-    pool = request.app[POOL]
-    now = datetime.now(UTC)
-    body = await api.turnaround_data(request)
-    since = datetime.fromisoformat(str(body["since"]).replace("Z", "+00:00"))
-    until = datetime.fromisoformat(str(body["until"]).replace("Z", "+00:00"))
-    facilities = await facility_names(request)
-    open_cases = await cases.worklist(pool, user, limit=5000)
-    loads: dict[tuple[str, str], _PoolLoad] = {}
-    open_by_facility: dict[str, int] = {}
-    breaches: list[dict[str, Any]] = []
+@dataclass
+class _OpenCases:
+    """The open cases of the network, by pool and by sending facility, and those overdue."""
+
+    loads: dict[tuple[str, str], _PoolLoad]
+    by_facility: dict[str, int]
+    breaches: list[dict[str, Any]]
+
+
+def _open_cases(
+    open_cases: list[Case], facilities: dict[str, str], now: datetime, zone: ZoneInfo
+) -> _OpenCases:
+    found = _OpenCases(loads={}, by_facility={}, breaches=[])
     for c in open_cases:
         code = c.pool_code or ""
-        load = loads.setdefault(
+        load = found.loads.setdefault(
             (code, c.specialty.value),
             _PoolLoad(pool=code, name=facilities.get(code, code), specialty=c.specialty.value),
         )
@@ -110,11 +105,11 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
         load.scheduled += c.status is CaseStatus.SCHEDULED
         load.in_progress += c.status is CaseStatus.IN_PROGRESS
         load.urgent += c.priority is Priority.HIGH or c.stemi
-        open_by_facility[c.facility_code] = open_by_facility.get(c.facility_code, 0) + 1
+        found.by_facility[c.facility_code] = found.by_facility.get(c.facility_code, 0) + 1
         if c.deadline < now:
             load.overdue += 1
             left, _ = time_left(c.deadline, now)
-            breaches.append(
+            found.breaches.append(
                 {
                     "kind": "逾期未报告 (case overdue)",
                     "case_id": c.id,
@@ -126,17 +121,19 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
                     "claimed": c.claimed_by is not None,
                 }
             )
-    pending = await reports.inbox(pool, user, unacknowledged=True, limit=1000)
-    await audit.record(
-        pool,
-        user_id=user.id,
-        action=AuditAction.LIST,
-        object_type="report",
-        object_id="dashboard",
-        detail={"count": len(pending)},
-    )
-    code_of = {f.id: f.code for f in await network.list_facilities(pool)}
+    return found
+
+
+def _critical_breaches(
+    pending: list[Report],
+    code_of: dict[FacilityId, str],
+    facilities: dict[str, str],
+    now: datetime,
+    zone: ZoneInfo,
+) -> tuple[int, list[dict[str, Any]]]:
+    """How many critical results wait for acknowledgement, and those overdue."""
     critical_pending = 0
+    breaches: list[dict[str, Any]] = []
     for r in pending:
         if r.conclusion is not Conclusion.CRITICAL:
             continue
@@ -156,7 +153,15 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
                     "claimed": True,
                 }
             )
-    facility_rows = [
+    return critical_pending, breaches
+
+
+def _facility_rows(
+    body: dict[str, Any], open_by_facility: dict[str, int], facilities: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Turnaround per sending facility, with its open cases (and the facilities with open
+    cases and no report yet)."""
+    rows = [
         {
             **f,
             "median": _minutes(f["median_minutes"]),
@@ -170,7 +175,7 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
     reported_codes = {f["facility"] for f in body["facilities"]}
     for code, count in sorted(open_by_facility.items()):
         if code not in reported_codes:
-            facility_rows.append(
+            rows.append(
                 {
                     "facility": code,
                     "name": facilities.get(code, code),
@@ -183,6 +188,60 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
                     "open": count,
                 }
             )
+    return rows
+
+
+def _segments(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "key": key,
+            "label": both(TurnaroundSegment(key)),
+            "cases": s["cases"],
+            "median": _minutes(s["median_minutes"]),
+            "p90": _minutes(s["p90_minutes"]),
+            "max": _minutes(s["max_minutes"]),
+        }
+        for key, s in body["segments"].items()
+    ]
+
+
+def _referral_rows(
+    rows: list[referrals.ReferralStats], facilities: dict[str, str]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "facility": facilities.get(r.facility_code, r.facility_code),
+            "direction": both(r.direction),
+            "status": both(r.status),
+            "count": r.count,
+            "response": _minutes(
+                r.median_response_s / 60 if r.median_response_s is not None else None
+            ),
+        }
+        for r in rows
+    ]
+
+
+async def admin_page(request: web.Request) -> web.StreamResponse:
+    """Turnaround per sending facility and segment, volumes, open and overdue cases per
+    pool, SLA breaches and referrals, over the administrator's network."""
+    user = await signed_in(request)
+    if user.role is not Role.ADMIN:
+        raise Forbidden("the dashboard is for network administrators")
+    zone = await user_zone(request, user)
+    request = _local_days(request, zone)
+    request[USER] = user
+    pool = request.app[POOL]
+    now = datetime.now(UTC)
+    body = await api.turnaround_data(request)
+    since = datetime.fromisoformat(str(body["since"]).replace("Z", "+00:00"))
+    until = datetime.fromisoformat(str(body["until"]).replace("Z", "+00:00"))
+    facilities = await facility_names(request)
+    open_cases = await cases.worklist(pool, user, limit=5000)
+    found = _open_cases(open_cases, facilities, now, zone)
+    pending = await reading.inbox(pool, user, unacknowledged=True, limit=1000, listing="dashboard")
+    code_of = {f.id: f.code for f in await network.list_facilities(pool)}
+    critical_pending, late = _critical_breaches(pending, code_of, facilities, now, zone)
     referral_rows = await referrals.referral_stats(pool, user.facility_id, since, until)
     query = {k: v for k, v in request.query.items() if k in ("since", "until")}
     context = await base_context(request, user)
@@ -192,36 +251,15 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
         until=local_time(until, zone),
         since_value=since.astimezone(zone).strftime("%Y-%m-%d"),
         until_value=(until - timedelta(seconds=1)).astimezone(zone).strftime("%Y-%m-%d"),
-        facilities=facility_rows,
+        facilities=_facility_rows(body, found.by_facility, facilities),
         total_reports=sum(f["reports"] for f in body["facilities"]),
-        segments=[
-            {
-                "key": key,
-                "label": both(TurnaroundSegment(key)),
-                "cases": s["cases"],
-                "median": _minutes(s["median_minutes"]),
-                "p90": _minutes(s["p90_minutes"]),
-                "max": _minutes(s["max_minutes"]),
-            }
-            for key, s in body["segments"].items()
-        ],
-        pools=sorted(loads.values(), key=lambda p: (-p.overdue, -p.open, p.pool)),
+        segments=_segments(body),
+        pools=sorted(found.loads.values(), key=lambda p: (-p.overdue, -p.open, p.pool)),
         open_total=len(open_cases),
-        overdue_total=sum(p.overdue for p in loads.values()),
+        overdue_total=sum(p.overdue for p in found.loads.values()),
         critical_pending=critical_pending,
-        breaches=breaches,
-        referrals=[
-            {
-                "facility": facilities.get(r.facility_code, r.facility_code),
-                "direction": both(r.direction),
-                "status": both(r.status),
-                "count": r.count,
-                "response": _minutes(
-                    r.median_response_s / 60 if r.median_response_s is not None else None
-                ),
-            }
-            for r in referral_rows
-        ],
+        breaches=found.breaches + late,
+        referrals=_referral_rows(referral_rows, facilities),
         csv_href="/admin/turnaround.csv" + (f"?{urlencode(query)}" if query else ""),
     )
     return render("admin.html", context)

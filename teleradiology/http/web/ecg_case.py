@@ -15,7 +15,6 @@ from ecg.record import MEASUREMENT_KEYS
 from ecg.render import SheetFilter
 from storage import (
     audit,
-    cases,
     ecg,
     reports,
 )
@@ -23,9 +22,8 @@ from storage.records import (
     AuditAction,
     Case,
     Conclusion,
-    Role,
 )
-from teleradiology.core.errors import NotFound
+from teleradiology.core.casework import CaseAction
 from teleradiology.core.words import EcgMeasurement, EcgUnit, both
 from teleradiology.http.api import ecg as ecg_api
 from teleradiology.http.context import POOL, user_zone
@@ -39,6 +37,7 @@ from teleradiology.http.web.common import (
     signed_in,
     time_left,
 )
+from teleradiology.services import reading
 
 #: The rows of the measurement tables: the analysis' own keys (both QTc formulas).
 PAGE_MEASUREMENTS: dict[str, str] = {
@@ -67,12 +66,8 @@ async def ecg_case_page(request: web.Request) -> web.Response:
     history, the patient's prior ECGs side by side, and the report form."""
     user = await signed_in(request)
     pool = request.app[POOL]
-    case = await cases.case_for_user(pool, path_id(request), user)
-    if case is None:
-        raise NotFound(f"case {request.match_info['id']} not found")
-    await audit.record(
-        pool, user_id=user.id, action=AuditAction.READ, object_type="case", object_id=case.id
-    )
+    case = await reading.open_case(pool, user, path_id(request))
+    offered = await reading.offered_actions(pool, user, case)
     zone = await user_zone(request, user)
     now = datetime.now(UTC)
     sops = await ecg.ecg_instances_of_study(pool, case.study_id)
@@ -90,9 +85,7 @@ async def ecg_case_page(request: web.Request) -> web.Response:
         deadline=local_time(case.deadline, zone),
         left=left if case.status.value in ("scheduled", "in_progress") else "",
         overdue=overdue and case.status.value in ("scheduled", "in_progress"),
-        can_claim=user.role is Role.READER
-        and case.claimed_by != user.id
-        and case.status.value in ("scheduled", "in_progress"),
+        can_claim=CaseAction.CLAIM in offered,
         reports=[report_context(r, zone) for r in await reports.reports_of_case(pool, case.id)],
         conclusions=[{"value": c.value, "label": both(c)} for c in Conclusion],
         findings_draft="",

@@ -13,17 +13,18 @@ from aiohttp import web
 from storage import (
     audit,
     cases,
-    index,
     network,
     notifications,
     referrals,
-    reports,
 )
+from storage.db import Pool
 from storage.records import (
     AuditAction,
+    Case,
     CaseStatus,
     Conclusion,
     Referral,
+    Report,
     ReportStatus,
     ReturnReason,
     Study,
@@ -41,6 +42,7 @@ from teleradiology.http.web.common import (
     report_context,
     study_date,
 )
+from teleradiology.services import reading
 
 
 def _study_label(study: Study | None) -> str:
@@ -50,35 +52,11 @@ def _study_label(study: Study | None) -> str:
     return " · ".join(p for p in parts if p)
 
 
-async def inbox_page(request: web.Request, user: User) -> web.Response:
-    """The clinic's reports (critical results first, to acknowledge by name), returned
-    studies with the reason, its studies with their status, and its referrals."""
-    pool = request.app[POOL]
-    live_after = await notifications.last_id(pool)
-    zone = await user_zone(request, user)
-    now = datetime.now(UTC)
-    found = await reports.inbox(pool, user, limit=200)
-    await audit.record(
-        pool,
-        user_id=user.id,
-        action=AuditAction.LIST,
-        object_type="report",
-        object_id="inbox",
-        detail={"count": len(found)},
-    )
-    studies = await index.studies_for_user(
-        pool, user.id, study_uid=None, patient_id=None, limit=200, offset=0
-    )
-    await audit.record(
-        pool,
-        user_id=user.id,
-        action=AuditAction.LIST,
-        object_type="study",
-        object_id="inbox",
-        detail={"count": len(studies)},
-    )
-    by_uid = {s.study_instance_uid: s for s in studies}
-    open_cases = await cases.worklist(pool, user, limit=500)
+def _report_items(
+    found: list[Report], by_uid: dict[str, Study], zone: ZoneInfo, now: datetime
+) -> tuple[list[dict[str, Any]], set[str]]:
+    """The reports, each with its addenda under it, critical results first; and the studies
+    with a final report."""
     items: dict[int, dict[str, Any]] = {}
     addenda: list[dict[str, Any]] = []
     reported: set[str] = set()
@@ -108,8 +86,13 @@ async def inbox_page(request: web.Request, user: User) -> web.Response:
             original["addenda"].append(a)
         else:
             items[a["id"]] = a
-    ordered = sorted(items.values(), key=lambda i: not i["critical_open"])
-    resent = {c.study_instance_uid for c in open_cases} | reported
+    return sorted(items.values(), key=lambda i: not i["critical_open"]), reported
+
+
+async def _returned(
+    pool: Pool, user: User, zone: ZoneInfo, resent: set[str]
+) -> list[dict[str, Any]]:
+    """The studies returned for quality, and whether the clinic sent them again."""
     returned: list[dict[str, Any]] = []
     for back in await cases.returned_to_clinic(pool, user):
         case = back.case
@@ -126,24 +109,40 @@ async def inbox_page(request: web.Request, user: User) -> web.Response:
                 "resent": case.study_instance_uid in resent,
             }
         )
+    return returned
+
+
+def _study_state(
+    study: Study, open_case: Case | None, reported: set[str], returned: set[str]
+) -> tuple[str, str]:
+    """Where a study of the clinic is, and in words."""
+    if study.study_instance_uid in reported:
+        return "reported", "已报告 (reported)"
+    if open_case is not None and open_case.status is CaseStatus.IN_PROGRESS:
+        return "reading", "判读中 (in reading)"
+    if open_case is not None:
+        return "waiting", "等待判读 (waiting)"
+    if study.study_instance_uid in returned:
+        return "returned", "已退回 (returned)"
+    if study.state.value == "receiving":
+        return "receiving", "接收中 (receiving)"
+    return "waiting", "等待分配 (waiting)"
+
+
+def _study_rows(
+    studies: list[Study],
+    open_cases: list[Case],
+    reported: set[str],
+    returned: list[dict[str, Any]],
+    zone: ZoneInfo,
+) -> list[dict[str, Any]]:
     case_by_uid = {c.study_instance_uid: c for c in open_cases}
     returned_open = {r["uid"] for r in returned if not r["resent"]}
-    study_rows = []
+    rows = []
     for s in studies:
         open_case = case_by_uid.get(s.study_instance_uid)
-        if s.study_instance_uid in reported:
-            state, label = "reported", "已报告 (reported)"
-        elif open_case is not None and open_case.status is CaseStatus.IN_PROGRESS:
-            state, label = "reading", "判读中 (in reading)"
-        elif open_case is not None:
-            state, label = "waiting", "等待判读 (waiting)"
-        elif s.study_instance_uid in returned_open:
-            state, label = "returned", "已退回 (returned)"
-        elif s.state.value == "receiving":
-            state, label = "receiving", "接收中 (receiving)"
-        else:
-            state, label = "waiting", "等待分配 (waiting)"
-        study_rows.append(
+        state, label = _study_state(s, open_case, reported, returned_open)
+        rows.append(
             {
                 "patient": person(s.patient_name),
                 "patient_id": s.patient_id,
@@ -157,6 +156,36 @@ async def inbox_page(request: web.Request, user: User) -> web.Response:
                 "deadline": local_time(open_case.deadline, zone) if open_case else "",
             }
         )
+    return rows
+
+
+def _referable(ordered: list[dict[str, Any]], open_cases: list[Case]) -> list[dict[str, Any]]:
+    """The cases a referral can be raised for: the clinic's reported and open cases."""
+    referable: dict[int, str] = {}
+    for i in ordered:
+        referable.setdefault(i["case_id"], f"{i['patient']} · {i['study']} · #{i['case_id']}")
+    for c in open_cases:
+        referable.setdefault(
+            c.id, f"{person(c.patient_name)} · {', '.join(c.modalities)} · #{c.id}"
+        )
+    return [{"id": k, "label": v} for k, v in referable.items()]
+
+
+async def inbox_page(request: web.Request, user: User) -> web.Response:
+    """The clinic's reports (critical results first, to acknowledge by name), returned
+    studies with the reason, its studies with their status, and its referrals."""
+    pool = request.app[POOL]
+    live_after = await notifications.last_id(pool)
+    zone = await user_zone(request, user)
+    now = datetime.now(UTC)
+    found = await reading.inbox(pool, user, limit=200)
+    studies = await reading.studies(pool, user, limit=200, listing="inbox")
+    by_uid = {s.study_instance_uid: s for s in studies}
+    open_cases = await cases.worklist(pool, user, limit=500)
+    ordered, reported = _report_items(found, by_uid, zone, now)
+    resent = {c.study_instance_uid for c in open_cases} | reported
+    returned = await _returned(pool, user, zone, resent)
+    study_rows = _study_rows(studies, open_cases, reported, returned, zone)
     found_referrals = await referrals.referrals_for_user(pool, user, limit=100, offset=0)
     await audit.record(
         pool,
@@ -168,14 +197,6 @@ async def inbox_page(request: web.Request, user: User) -> web.Response:
     )
     chain = await network.facility_chain(pool, user.facility_id)
     facilities = await facility_names(request)
-    # the cases a referral can be raised for: the clinic's reported and open cases
-    referable: dict[int, str] = {}
-    for i in ordered:
-        referable.setdefault(i["case_id"], f"{i['patient']} · {i['study']} · #{i['case_id']}")
-    for c in open_cases:
-        referable.setdefault(
-            c.id, f"{person(c.patient_name)} · {', '.join(c.modalities)} · #{c.id}"
-        )
     context = await base_context(request, user)
     context.update(
         title="报告收件箱 (report inbox)",
@@ -185,7 +206,7 @@ async def inbox_page(request: web.Request, user: User) -> web.Response:
         returned=returned,
         studies=study_rows,
         referrals=[_referral_context(r, zone, facilities) for r in found_referrals],
-        referable=[{"id": k, "label": v} for k, v in referable.items()],
+        referable=_referable(ordered, open_cases),
         targets=[
             {"code": f.code, "name": f.name} for f in chain if f.tier in (Tier.COUNTY, Tier.CITY)
         ],

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from storage import (
-    audit,
-    cases,
     network,
     notifications,
 )
+from storage.network import PoolReader
 from storage.records import (
-    AuditAction,
+    Case,
     Specialty,
     User,
+    UserId,
 )
 from teleradiology.core.words import WorklistFilter, both
 from teleradiology.http.context import POOL, user_zone
@@ -29,6 +30,51 @@ from teleradiology.http.web.common import (
     time_left,
 )
 from teleradiology.http.web.viewer import viewer_url
+from teleradiology.services import reading
+
+
+def _row(
+    case: Case,
+    user: User,
+    readers: list[PoolReader],
+    names: dict[UserId, str],
+    facilities: dict[str, str],
+    now: datetime,
+    zone: ZoneInfo,
+) -> dict[str, Any]:
+    """One case of the worklist: time left, sender, who holds it and whom the pool
+    suggests (its least-loaded reader on duty)."""
+    suggested = next(
+        (
+            r
+            for r in readers
+            if r.facility_id == case.pool_facility_id
+            and r.specialty is case.specialty
+            and r.on_duty
+        ),
+        None,
+    )
+    left, overdue = time_left(case.deadline, now)
+    ecg_case = case.specialty is Specialty.ECG
+    return {
+        "case": case,
+        "patient": person(case.patient_name),
+        "modalities": ", ".join(case.modalities),
+        "specialty": both(case.specialty),
+        "priority": both(case.priority),
+        "status": both(case.status),
+        "deadline": local_time(case.deadline, zone),
+        "left": left,
+        "overdue": overdue,
+        "facility": facilities.get(case.facility_code, case.facility_code),
+        "claimed_by": (
+            names.get(case.claimed_by, f"#{case.claimed_by}") if case.claimed_by is not None else ""
+        ),
+        "mine": case.claimed_by == user.id,
+        "suggested": (f"{suggested.display_name} ({suggested.username})" if suggested else ""),
+        "href": f"/ecg/cases/{case.id}" if ecg_case else f"/cases/{case.id}",
+        "viewer": "" if ecg_case else viewer_url(case.study_instance_uid),
+    }
 
 
 async def worklist_page(request: web.Request, user: User) -> web.Response:
@@ -42,15 +88,7 @@ async def worklist_page(request: web.Request, user: User) -> web.Response:
     chosen = request.query.get("status", "all")
     if chosen not in tuple(WorklistFilter):
         chosen = "all"
-    found = await cases.worklist(pool, user, limit=500)
-    await audit.record(
-        pool,
-        user_id=user.id,
-        action=AuditAction.LIST,
-        object_type="case",
-        object_id="worklist",
-        detail={"count": len(found)},
-    )
+    found = await reading.worklist(pool, user, limit=500)
     readers = await network.pool_readers(pool, sorted({c.pool_facility_id for c in found}), now)
     names = {r.user_id: r.display_name for r in readers}
     facilities = await facility_names(request)
@@ -65,43 +103,7 @@ async def worklist_page(request: web.Request, user: User) -> web.Response:
             continue
         if chosen in ("scheduled", "in_progress") and case.status.value != chosen:
             continue
-        suggested = next(
-            (
-                r
-                for r in readers
-                if r.facility_id == case.pool_facility_id
-                and r.specialty is case.specialty
-                and r.on_duty
-            ),
-            None,
-        )
-        left, overdue = time_left(case.deadline, now)
-        ecg_case = case.specialty is Specialty.ECG
-        rows.append(
-            {
-                "case": case,
-                "patient": person(case.patient_name),
-                "modalities": ", ".join(case.modalities),
-                "specialty": both(case.specialty),
-                "priority": both(case.priority),
-                "status": both(case.status),
-                "deadline": local_time(case.deadline, zone),
-                "left": left,
-                "overdue": overdue,
-                "facility": facilities.get(case.facility_code, case.facility_code),
-                "claimed_by": (
-                    names.get(case.claimed_by, f"#{case.claimed_by}")
-                    if case.claimed_by is not None
-                    else ""
-                ),
-                "mine": mine,
-                "suggested": (
-                    f"{suggested.display_name} ({suggested.username})" if suggested else ""
-                ),
-                "href": f"/ecg/cases/{case.id}" if ecg_case else f"/cases/{case.id}",
-                "viewer": "" if ecg_case else viewer_url(case.study_instance_uid),
-            }
-        )
+        rows.append(_row(case, user, readers, names, facilities, now, zone))
     context = await base_context(request, user)
     return render(
         "worklist.html",

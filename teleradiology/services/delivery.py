@@ -1,0 +1,171 @@
+"""Reports go home: render the PDF, put the report in the clinic's inbox (and push it), and
+send its DICOM copies to the clinic's workstation, with retries.
+
+The copies are sent by the ``send`` the caller hands in (the DICOM role's C-STORE): this
+ring decides what goes where and when to try again, not how the network carries it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from storage import network, reports
+from storage.db import Pool, transaction
+from storage.eventlog import notify, record_event
+from storage.objects import ObjectStore
+from storage.records import (
+    Conclusion,
+    Destination,
+    EventKind,
+    NotificationKind,
+    ReportDocument,
+    ReportId,
+    Role,
+)
+from storage.reports import DicomCopy
+from teleradiology.core.errors import NotFound
+from teleradiology.core.report_pdf import render_report_pdf
+from teleradiology.core.report_sr import (
+    BASIC_TEXT_SR,
+    ENCAPSULATED_PDF,
+    basic_text_sr,
+    encapsulated_pdf,
+)
+
+log = logging.getLogger(__name__)
+
+#: The job that delivers a final report (queued with it, in its transaction).
+DELIVER_REPORT = "deliver_report"
+
+#: Sends one Part-10 object to a destination; raises OSError, ConnectionError,
+#: RuntimeError or ValueError when it did not arrive.
+SendCopy = Callable[[bytes, Destination], Awaitable[None]]
+
+#: Attempts before a DICOM copy is given up: about a day with the backoff below (a
+#: village workstation may be off overnight).
+MAX_ATTEMPTS = 22
+_FIRST_RETRY = timedelta(seconds=5)
+_LONGEST_RETRY = timedelta(hours=2)
+
+
+def retry_delay(attempts: int) -> timedelta | None:
+    """How long to wait after ``attempts`` failed attempts; None: give up."""
+    if attempts >= MAX_ATTEMPTS:
+        return None
+    return min(_FIRST_RETRY * 2 ** max(attempts - 1, 0), _LONGEST_RETRY)
+
+
+async def deliver(pool: Pool, objects: ObjectStore, report_id: int, *, send: SendCopy) -> bool:
+    """Deliver one final report; False when it already was (jobs may run twice).
+
+    The PDF (and, when the clinic has a DICOM destination, the encapsulated PDF and the SR)
+    are stored first; the report is then delivered, the clinic told and the copies queued in
+    one transaction, and the copies sent.
+    """
+    doc = await reports.report_document(pool, report_id)
+    if doc is None:
+        raise NotFound(f"report {report_id} not found")
+    if doc.report.delivered_at is not None:
+        return False
+    pdf = await asyncio.to_thread(render_report_pdf, doc)
+    pdf_key = await objects.put(pdf)
+    destination = await network.report_destination(pool, doc.report.facility_id)
+    copies = await _dicom_copies(objects, doc, pdf) if destination is not None else ()
+    delivered = await _mark_delivered(pool, doc, pdf_key, destination, copies)
+    if delivered:
+        log.info("report %s delivered to facility %s", report_id, doc.sending_facility_id)
+    if delivered and copies:
+        await send_due(pool, objects, send=send)
+    return delivered
+
+
+async def _dicom_copies(
+    objects: ObjectStore, doc: ReportDocument, pdf: bytes
+) -> tuple[DicomCopy, ...]:
+    (pdf_uid, pdf_dcm), (sr_uid, sr_dcm) = await asyncio.to_thread(
+        lambda: (encapsulated_pdf(doc, pdf), basic_text_sr(doc))
+    )
+    return (
+        DicomCopy(
+            object_key=await objects.put(pdf_dcm),
+            sop_class_uid=ENCAPSULATED_PDF,
+            sop_instance_uid=pdf_uid,
+        ),
+        DicomCopy(
+            object_key=await objects.put(sr_dcm),
+            sop_class_uid=BASIC_TEXT_SR,
+            sop_instance_uid=sr_uid,
+        ),
+    )
+
+
+async def _mark_delivered(
+    pool: Pool,
+    doc: ReportDocument,
+    pdf_key: str,
+    destination: Destination | None,
+    copies: tuple[DicomCopy, ...],
+) -> bool:
+    """Put the report in the clinic's inbox and push it; a critical result starts its
+    acknowledgement clock; the copies are queued for the clinic's node."""
+    report_id = ReportId(doc.report.id)
+    policy = await network.policy_of(pool, doc.report.facility_id)
+    async with transaction(pool) as conn:
+        done = await reports.mark_delivered(
+            conn, report_id, pdf_key=pdf_key, critical_ack=policy.critical_ack
+        )
+        if done is None:
+            return False
+        await record_event(
+            conn,
+            EventKind.DELIVERED,
+            facility_id=done.facility_id,
+            study_id=done.study_id,
+            case_id=done.case_id,
+            report_id=report_id,
+        )
+        if done.amends_report_id is not None:
+            kind = NotificationKind.ADDENDUM
+        elif done.conclusion is Conclusion.CRITICAL:
+            kind = NotificationKind.CRITICAL
+        else:
+            kind = NotificationKind.REPORT
+        await notify(
+            conn,
+            kind,
+            facility_id=done.facility_id,
+            audience=Role.CLINIC,
+            case_id=done.case_id,
+            report_id=report_id,
+            detail={"conclusion": done.conclusion.value, "version": done.version},
+        )
+        if destination is not None:
+            await reports.queue_dicom_copies(conn, report_id, destination, copies)
+    return True
+
+
+async def send_due(pool: Pool, objects: ObjectStore, *, send: SendCopy) -> int:
+    """Attempt every DICOM copy that is due; how many were sent."""
+    sent = 0
+    for item in await reports.due_dicom_sends(pool):
+        try:
+            data = await objects.get(item.object_key)
+            await send(data, item.destination)
+        except (OSError, ConnectionError, RuntimeError, ValueError) as exc:
+            delay = retry_delay(item.attempts + 1)
+            log.warning(
+                "report %s to %s: attempt %d failed (%s)%s",
+                item.report_id,
+                item.destination.ae_title,
+                item.attempts + 1,
+                type(exc).__name__,
+                f"; retry in {delay}" if delay else "; giving up",
+            )
+            await reports.dicom_send_done(pool, item.id, error=str(exc), retry_in=delay)
+            continue
+        await reports.dicom_send_done(pool, item.id, error=None, retry_in=None)
+        sent += 1
+    return sent
