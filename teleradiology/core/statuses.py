@@ -27,3 +27,21 @@ class StoreStatus(IntEnum):
     ELEMENTS_DISCARDED = 0xB006
     #: Warning (a peer's answer): stored, though the data set does not match the SOP class.
     DATA_SET_DOES_NOT_MATCH_SOP_CLASS_WARNING = 0xB007
+
+
+class QueryStatus(IntEnum):
+    """C-FIND, C-GET and C-MOVE response statuses (PS3.4 C.4), one per outcome."""
+
+    SUCCESS = 0x0000
+    #: A match (C-FIND) or a sub-operation (C-GET) follows.
+    PENDING = 0xFF00
+    #: The caller canceled.
+    CANCEL = 0xFE00
+    #: Failure: the query is refused or cannot be run (its comment says why).
+    UNABLE_TO_PROCESS = 0xC000
+    #: Failure: the identifier does not match the information model.
+    IDENTIFIER_MISMATCH = 0xA900
+    #: Failure (C-MOVE): the destination AE title is not one the service sends to.
+    MOVE_DESTINATION_UNKNOWN = 0xA801
+    #: Failure: refused, out of resources (more matches than one retrieve may send).
+    REFUSED_OUT_OF_RESOURCES = 0xA701

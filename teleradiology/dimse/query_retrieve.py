@@ -28,6 +28,7 @@ from storage.records import AuditAction
 from storage.search import Hit
 from teleradiology.core.errors import BadRequest, Forbidden, ServiceError
 from teleradiology.core.query import metadata_of, result
+from teleradiology.core.statuses import QueryStatus
 from teleradiology.dimse.listener import ALL_TRANSFER_SYNTAXES, DimseService
 from teleradiology.services.studies import Found, Studies
 
@@ -43,15 +44,6 @@ STUDY_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.2.2"
 STUDY_ROOT_GET = "1.2.840.10008.5.1.4.1.2.2.3"
 _PATIENT_ROOT = frozenset({PATIENT_ROOT_FIND, PATIENT_ROOT_MOVE, PATIENT_ROOT_GET})
 _QR_SYNTAXES = [str(ExplicitVRLittleEndian), str(ImplicitVRLittleEndian)]
-
-# PS3.4 C.4 statuses
-PENDING = 0xFF00
-SUCCESS = 0x0000
-CANCEL = 0xFE00
-UNABLE_TO_PROCESS = 0xC000
-IDENTIFIER_MISMATCH = 0xA900
-MOVE_DESTINATION_UNKNOWN = 0xA801
-REFUSED_OUT_OF_RESOURCES = 0xA701
 
 
 class QueryRetrieve:
@@ -116,16 +108,16 @@ class QueryRetrieve:
                 self._studies.find(calling, identifier, patient_root=_patient_root(event))
             )
         except Forbidden as exc:
-            yield _failure(UNABLE_TO_PROCESS, str(exc))
+            yield _failure(QueryStatus.UNABLE_TO_PROCESS, str(exc))
             return
         except BadRequest as exc:
-            yield _failure(IDENTIFIER_MISMATCH, str(exc))
+            yield _failure(QueryStatus.IDENTIFIER_MISMATCH, str(exc))
             return
         for hit in found.hits:
             if event.is_cancelled:
-                yield CANCEL, None
+                yield QueryStatus.CANCEL, None
                 return
-            yield PENDING, _find_answer(event, identifier, found, hit)
+            yield QueryStatus.PENDING, _find_answer(event, identifier, found, hit)
 
     # --- C-GET and C-MOVE ------------------------------------------------------------------
 
@@ -156,7 +148,7 @@ class QueryRetrieve:
         if refusal:
             # One failed "sub-operation" carries the refusal to the caller.
             yield 1
-            yield _failure(UNABLE_TO_PROCESS, refusal)
+            yield _failure(QueryStatus.UNABLE_TO_PROCESS, refusal)
             return
         accepted = {
             (str(c.abstract_syntax), str(c.transfer_syntax[0]))
@@ -171,15 +163,15 @@ class QueryRetrieve:
     ) -> Iterator[tuple[int, Dataset | None]]:
         for obj in found:
             if event.is_cancelled:
-                yield CANCEL, None
+                yield QueryStatus.CANCEL, None
                 return
             try:
                 ds = self._dataset(obj, accepted)
             except Exception:
                 log.exception("could not read object %s for a retrieve", obj.object_key)
-                yield REFUSED_OUT_OF_RESOURCES, None
+                yield QueryStatus.REFUSED_OUT_OF_RESOURCES, None
                 continue
-            yield PENDING, ds
+            yield QueryStatus.PENDING, ds
 
     def on_move(self, event: evt.Event) -> Iterator[Any]:
         calling = event.assoc.requestor.ae_title.strip()
@@ -194,7 +186,7 @@ class QueryRetrieve:
         yield node.host, node.port, {"contexts": contexts, "ae_title": event.assoc.ae.ae_title}
         if refusal:
             yield 1
-            yield _failure(UNABLE_TO_PROCESS, refusal)
+            yield _failure(QueryStatus.UNABLE_TO_PROCESS, refusal)
             return
         accepted = {(o.sop_class_uid, o.transfer_syntax_uid) for o in found}
         yield len(found)

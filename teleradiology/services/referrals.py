@@ -207,15 +207,18 @@ async def read(pool: Pool, user: User, referral_id: int) -> Referral:
     return found
 
 
-async def listed(pool: Pool, user: User, *, limit: int, offset: int) -> list[Referral]:
-    """The referrals the user's facility sent or received, newest first; audited."""
+async def listed(
+    pool: Pool, user: User, *, limit: int, offset: int, listing: str = "query"
+) -> list[Referral]:
+    """The referrals the user's facility sent or received, newest first; audited as a
+    ``listing`` (the API's query, the inbox page)."""
     found = await referrals.referrals_for_user(pool, user, limit=limit, offset=offset)
     await audit.record(
         pool,
         user_id=user.id,
         action=AuditAction.LIST,
         object_type="referral",
-        object_id="query",
+        object_id=listing,
         detail={"count": len(found)},
     )
     return found

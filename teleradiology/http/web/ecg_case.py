@@ -14,16 +14,14 @@ from aiohttp import web
 from ecg.record import MEASUREMENT_KEYS
 from ecg.render import SheetFilter
 from storage import (
-    audit,
     ecg,
     reports,
 )
 from storage.records import (
-    AuditAction,
     Case,
     Conclusion,
 )
-from teleradiology.core.casework import CaseAction
+from teleradiology.core.casework import OPEN_STATES, CaseAction
 from teleradiology.core.words import EcgMeasurement, EcgUnit, both
 from teleradiology.http.api import ecg as ecg_api
 from teleradiology.http.context import POOL, user_zone
@@ -37,6 +35,7 @@ from teleradiology.http.web.common import (
     signed_in,
     time_left,
 )
+from teleradiology.services import ecg as ecg_service
 from teleradiology.services import reading
 
 #: The rows of the measurement tables: the analysis' own keys (both QTc formulas).
@@ -69,88 +68,94 @@ async def ecg_case_page(request: web.Request) -> web.Response:
     case = await reading.open_case(pool, user, path_id(request))
     offered = await reading.offered_actions(pool, user, case)
     zone = await user_zone(request, user)
-    now = datetime.now(UTC)
     sops = await ecg.ecg_instances_of_study(pool, case.study_id)
-    view = await ecg.ecg_for_user(pool, sops[0], user.id) if sops else None
-    left, overdue = time_left(case.deadline, now)
+    found = await ecg_service.read(pool, user, sops[0]) if sops else None
+    left, overdue = time_left(case.deadline, datetime.now(UTC))
+    open_case = case.status in OPEN_STATES
     context = await base_context(request, user)
     context.update(
         title=f"心电图判读 (ECG reading) · {person(case.patient_name)}",
         case=case,
-        view=view,
-        sop=view.sop_instance_uid if view else None,
+        view=found.view if found else None,
+        sop=found.view.sop_instance_uid if found else None,
         patient=person(case.patient_name),
         priority_zh=both(case.priority),
         status_zh=both(case.status),
         deadline=local_time(case.deadline, zone),
-        left=left if case.status.value in ("scheduled", "in_progress") else "",
-        overdue=overdue and case.status.value in ("scheduled", "in_progress"),
+        left=left if open_case else "",
+        overdue=overdue and open_case,
         can_claim=CaseAction.CLAIM in offered,
         reports=[report_context(r, zone) for r in await reports.reports_of_case(pool, case.id)],
         conclusions=[{"value": c.value, "label": both(c)} for c in Conclusion],
-        findings_draft="",
-        measurements=[],
-        statements=[],
-        statements_json="[]",
-        edits=[],
-        priors=[],
-        acquired="",
-        sheet_png="",
-        sheet_pdf="",
-        sheet_filters=[],
+        **_no_ecg(),
     )
-    if view is not None:
-        await audit.record(
-            pool,
-            user_id=user.id,
-            action=AuditAction.READ,
-            object_type="ecg",
-            object_id=view.sop_instance_uid,
-        )
-        automatic = dict((view.result or {}).get("measurements", {}))
-        current = ecg_api.current_measurements(view)
-        statements = ecg_api.current_statements(view)
-        base = f"/ecg/cases/{case.id}/sheets"
-        chosen = ecg_api.sheet_filter(request)
-        query = "" if chosen is SheetFilter.DIAGNOSTIC else f"?filter={chosen.value}"
-        context.update(
-            sheet_png=f"{base}/{view.sop_instance_uid}.png{query}",
-            sheet_pdf=f"{base}/{view.sop_instance_uid}.pdf{query}",
-            sheet_filters=[
-                {"value": f.value, "label": both(f), "active": f is chosen} for f in SheetFilter
-            ],
-            acquired=local_time(view.analyzed_at, zone),
-            measurements=[
-                {
-                    "key": key,
-                    "label": both(EcgMeasurement(key)),
-                    "unit": both(EcgUnit(unit)),
-                    "automatic": _number(automatic.get(key)),
-                    "current": _number(current.get(key)),
-                    "edited": key in view.edited_measurements,
-                }
-                for key, unit in PAGE_MEASUREMENTS.items()
-            ],
-            statements=[{"text": _statement_text(s)} for s in statements],
-            # "<" escaped: the JSON sits in a <script> element
-            statements_json=json.dumps(statements, ensure_ascii=False).replace("<", "\\u003c"),
-            findings_draft="；".join(_statement_text(s) for s in statements),
-        )
-        if view.analysis_id is not None:
-            context["edits"] = [
-                {
-                    "at": local_time(e.at, zone),
-                    "by": f"{e.display_name} ({e.username})",
-                    "field": e.field,
-                    "old": _edit_value(e.old_value),
-                    "new": _edit_value(e.new_value),
-                }
-                for e in await ecg.edits(pool, view.analysis_id)
-            ]
-        context["priors"] = [
-            _prior_context(case, p, current, zone, query) for p in await ecg.priors(pool, view)
-        ]
+    if found is not None:
+        context.update(_ecg_context(request, case, found, zone))
     return render("ecg_case.html", context)
+
+
+def _no_ecg() -> dict[str, Any]:
+    """What the page shows of an ECG while the case has none (yet)."""
+    return {
+        "findings_draft": "",
+        "measurements": [],
+        "statements": [],
+        "statements_json": "[]",
+        "edits": [],
+        "priors": [],
+        "acquired": "",
+        "sheet_png": "",
+        "sheet_pdf": "",
+        "sheet_filters": [],
+    }
+
+
+def _ecg_context(
+    request: web.Request, case: Case, found: ecg_service.EcgReading, zone: ZoneInfo
+) -> dict[str, Any]:
+    """The sheet, the measurements (automatic and as edited), the statements, their edit
+    history and the priors of the case's ECG."""
+    view = found.view
+    automatic = dict((view.result or {}).get("measurements", {}))
+    current = ecg_service.current_measurements(view)
+    statements = ecg_service.current_statements(view)
+    base = f"/ecg/cases/{case.id}/sheets"
+    chosen = ecg_api.sheet_filter(request)
+    query = "" if chosen is SheetFilter.DIAGNOSTIC else f"?filter={chosen.value}"
+    return {
+        "sheet_png": f"{base}/{view.sop_instance_uid}.png{query}",
+        "sheet_pdf": f"{base}/{view.sop_instance_uid}.pdf{query}",
+        "sheet_filters": [
+            {"value": f.value, "label": both(f), "active": f is chosen} for f in SheetFilter
+        ],
+        "acquired": local_time(view.analyzed_at, zone),
+        "measurements": [
+            {
+                "key": key,
+                "label": both(EcgMeasurement(key)),
+                "unit": both(EcgUnit(unit)),
+                "automatic": _number(automatic.get(key)),
+                "current": _number(current.get(key)),
+                "edited": key in view.edited_measurements,
+            }
+            for key, unit in PAGE_MEASUREMENTS.items()
+        ],
+        "statements": [{"text": _statement_text(s)} for s in statements],
+        # "<" escaped: the JSON sits in a <script> element
+        "statements_json": json.dumps(statements, ensure_ascii=False).replace("<", "\\u003c"),
+        "findings_draft": "；".join(_statement_text(s) for s in statements),
+        "edits": [
+            {
+                "at": local_time(e.at, zone),
+                "by": f"{e.display_name} ({e.username})",
+                "field": e.field,
+                "old": _edit_value(e.old_value),
+                "new": _edit_value(e.new_value),
+            }
+            for e in found.edits
+        ],
+        "priors": [_prior_context(case, p, current, zone, query) for p in found.priors],
+    }
 
 
 def _edit_value(value: Any) -> str:

@@ -11,15 +11,12 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from storage import (
-    audit,
     cases,
     network,
     notifications,
-    referrals,
 )
 from storage.db import Pool
 from storage.records import (
-    AuditAction,
     Case,
     CaseStatus,
     Conclusion,
@@ -43,6 +40,7 @@ from teleradiology.http.web.common import (
     study_date,
 )
 from teleradiology.services import reading
+from teleradiology.services import referrals as referral_service
 
 
 def _study_label(study: Study | None) -> str:
@@ -186,14 +184,8 @@ async def inbox_page(request: web.Request, user: User) -> web.Response:
     resent = {c.study_instance_uid for c in open_cases} | reported
     returned = await _returned(pool, user, zone, resent)
     study_rows = _study_rows(studies, open_cases, reported, returned, zone)
-    found_referrals = await referrals.referrals_for_user(pool, user, limit=100, offset=0)
-    await audit.record(
-        pool,
-        user_id=user.id,
-        action=AuditAction.LIST,
-        object_type="referral",
-        object_id="inbox",
-        detail={"count": len(found_referrals)},
+    found_referrals = await referral_service.listed(
+        pool, user, limit=100, offset=0, listing="inbox"
     )
     chain = await network.facility_chain(pool, user.facility_id)
     facilities = await facility_names(request)
