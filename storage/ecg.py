@@ -103,6 +103,15 @@ async def earlier_upload(
     )
 
 
+async def made_copy_key(pool: asyncpg.Pool, sop_instance_uid: str, facility_id: int) -> str | None:
+    """The object of the DICOM copy already made under this SOP Instance UID for this facility
+    (an upload cut off after its copy was stored and before its original was kept), if any."""
+    key: str | None = await pool.fetchval(
+        q("instance_key_of_facility"), sop_instance_uid, facility_id
+    )
+    return key
+
+
 async def ecg_instances_of_study(pool: asyncpg.Pool, study_id: StudyId) -> list[str]:
     """SOP Instance UIDs of a study's ECG waveform instances, in arrival order (the caller
     has checked the study is in scope)."""

@@ -97,3 +97,11 @@ limit 1;
 select i.sop_instance_uid from instance i join series se on se.id = i.series_id
 where se.study_id = $1 and i.sop_class_uid like '1.2.840.10008.5.1.4.1.1.9.1.%'
 order by i.id;
+
+-- name: instance_key_of_facility
+-- The object of an instance with this SOP Instance UID in a study of this facility.
+select i.object_key
+from instance i
+join series se on se.id = i.series_id
+join study st on st.id = se.study_id
+where i.sop_instance_uid = $1 and st.facility_id = $2;

@@ -132,8 +132,9 @@ async def upload(
             outcome="duplicate",
             resent=True,
         )
-    seed = [facility.code, await asyncio.to_thread(sent.digest), patient_id]
-    part10 = await _dicom_copy(record, patient_id, patient_name, facility, seed)
+    uids = _CopyUids.of([facility.code, await asyncio.to_thread(sent.digest), patient_id])
+    made = await _made_copy(pool, objects, uids, facility)
+    part10 = made or await _dicom_copy(record, patient_id, patient_name, facility, uids)
     stored = await ingestor.ingest(
         part10,
         facility=facility,
@@ -150,6 +151,7 @@ async def upload(
         sop_instance_uid=stored.sop_instance_uid,
         record=record,
         outcome=stored.outcome.value,
+        resent=made is not None,
     )
 
 
@@ -182,16 +184,42 @@ async def _read(sent: EcgUpload) -> EcgRecord:
         raise BadRequest(f"the ECG file cannot be read: {exc}") from None
 
 
+@dataclass(frozen=True, kw_only=True)
+class _CopyUids:
+    """The UIDs of the DICOM copy: the same file from the same facility for the same patient
+    makes the same UIDs, so a retry finds what the first attempt made."""
+
+    study: str
+    series: str
+    instance: str
+
+    @classmethod
+    def of(cls, seed: list[str]) -> _CopyUids:
+        def uid(kind: str) -> str:
+            return str(generate_uid(entropy_srcs=[*seed, kind]))
+
+        return cls(study=uid("study"), series=uid("series"), instance=uid("instance"))
+
+
+async def _made_copy(
+    pool: Pool, objects: ObjectStore, uids: _CopyUids, facility: Facility
+) -> bytes | None:
+    """The copy an earlier attempt stored, byte for byte (it carries the time of that attempt
+    when the file has none), so that the retry is a duplicate and not a conflict."""
+    key = await ecg.made_copy_key(pool, uids.instance, facility.id)
+    return None if key is None else await objects.get(key)
+
+
 async def _dicom_copy(
     record: EcgRecord,
     patient_id: str,
     patient_name: str | None,
     facility: Facility,
-    seed: list[str],
+    uids: _CopyUids,
 ) -> bytes:
     try:
         return await asyncio.to_thread(
-            _to_dicom, record, patient_id, patient_name, facility.name, seed
+            _to_dicom, record, patient_id, patient_name, facility.name, uids
         )
     except EcgError as exc:
         raise BadRequest(f"the ECG cannot be stored as a DICOM waveform: {exc}") from None
@@ -202,20 +230,16 @@ def _to_dicom(
     patient_id: str,
     patient_name: str | None,
     institution: str,
-    seed: list[str],
+    uids: _CopyUids,
 ) -> bytes:
-    """The DICOM General ECG copy; the same file from the same facility makes the same UIDs."""
-
-    def uid(kind: str) -> str:
-        return str(generate_uid(entropy_srcs=[*seed, kind]))
-
+    """The DICOM General ECG copy of the cart's record."""
     return to_dicom_waveform(
         record,
         patient_id=patient_id,
         patient_name=patient_name or "",
-        study_instance_uid=uid("study"),
-        series_instance_uid=uid("series"),
-        sop_instance_uid=uid("instance"),
+        study_instance_uid=uids.study,
+        series_instance_uid=uids.series,
+        sop_instance_uid=uids.instance,
         institution_name=institution,
         # A file without its acquisition time (CSV, some carts): the time we received it.
         fallback_acquired_at=datetime.now(UTC),

@@ -140,6 +140,24 @@ async def test_a_resent_upload_is_stored_once(api: Api) -> None:
     assert await api.pool.fetchval("select count(*) from instance") == 1
 
 
+async def test_a_retry_after_an_upload_cut_off_midway_completes_it(api: Api) -> None:
+    """The first attempt stored its DICOM copy and died before keeping the original (the
+    process killed, the link cut): the retry answers success with the same ECG, not a conflict
+    over a copy rebuilt with another fallback time, and keeps the original."""
+    data = csv_of()
+    status, first = await upload(api, [("a.csv", data)])
+    assert status == 201
+    await api.pool.execute("delete from ecg_original")
+    await api.pool.execute("update study set ready_at = null")
+    await asyncio.sleep(0.01)
+    status, again = await upload(api, [("a.csv", data)])
+    assert status == 200, again
+    assert again["sop_instance_uid"] == first["sop_instance_uid"]
+    assert await api.pool.fetchval("select count(*) from instance") == 1
+    assert await api.pool.fetchval("select count(*) from ecg_original") == 1
+    assert await api.pool.fetchval("select count(*) from study where ready_at is not null") == 1
+
+
 async def test_a_bad_file_is_refused_with_the_problem_named_and_nothing_stored(api: Api) -> None:
     data = (FORMATS / "scp_ecg/ecgtoolkit_Example.scp").read_bytes()
     status, body = await upload(api, [("cut.scp", data[: len(data) // 2])])
