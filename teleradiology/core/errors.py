@@ -41,6 +41,15 @@ class BadRequest(ServiceError):
     """The request itself is malformed; the message says what to fix."""
 
 
+#: The problem type of an answer that means "send the same request again": what arrived was
+#: cut short on the way, nothing of it was kept, and the client retries (a refusal is final).
+SEND_AGAIN = "urn:telemed:problem:send-again"
+
+
+class SendAgain(ServiceError):
+    """What arrived is incomplete (the transfer was cut): the same request again can succeed."""
+
+
 class TooLarge(ServiceError):
     """A body, or a file it announces, is larger than this request may carry."""
 

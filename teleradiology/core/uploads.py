@@ -12,7 +12,7 @@ from typing import Any
 
 from storage.records import ManifestItem
 from teleradiology.core.dicom import Identity
-from teleradiology.core.errors import BadRequest, Conflict, InvalidState, TooLarge
+from teleradiology.core.errors import BadRequest, Conflict, InvalidState, SendAgain, TooLarge
 
 #: One request body (a whole instance or one part), decompressed: larger instances go in parts.
 MAX_BODY_BYTES = 64 * 1024**2
@@ -155,7 +155,7 @@ def byte_range(header: str, size: int) -> tuple[int, int]:
 def check_part(received: int, start: int, end: int) -> None:
     """A part must be as long as the range it was sent for."""
     if received != end - start:
-        raise BadRequest(
+        raise SendAgain(
             f"received {received} bytes for the range {start}-{end - 1} "
             f"({end - start} bytes); the transfer was cut: send this part again"
         )
@@ -175,7 +175,7 @@ def check_file(data: bytes, item: ManifestItem) -> None:
     """What arrived is the file the manifest describes: its size and SHA-256."""
     sop, size = item.sop_instance_uid, item.size_bytes
     if len(data) != size:
-        raise BadRequest(
+        raise SendAgain(
             f"instance {sop}: received {len(data)} bytes, the manifest says {size}; the "
             "transfer was cut or the file changed: send it again"
         )

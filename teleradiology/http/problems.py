@@ -21,6 +21,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (errors.Forbidden, 403),
     (errors.NotFound, 404),
     (storage_errors.NotFound, 404),
+    (errors.SendAgain, 409),
     (errors.BadRequest, 400),
     (errors.TooLarge, 413),
     (errors.NotAcceptable, 406),
@@ -36,11 +37,17 @@ _STATUS: list[tuple[type[Exception], int]] = [
 
 
 def problem(
-    status: int, detail: str, *, title: str | None = None, headers: dict[str, str] | None = None
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    headers: dict[str, str] | None = None,
+    kind: str = "about:blank",
 ) -> web.Response:
-    """A problem+json response; ``detail`` is written for the person who must act on it."""
+    """A problem+json response; ``detail`` is written for the person who must act on it, and
+    ``kind`` (its ``type``) for the program that must: ``SEND_AGAIN`` asks for a retry."""
     body = {
-        "type": "about:blank",
+        "type": kind,
         "title": title or HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
@@ -79,7 +86,8 @@ async def problem_middleware(
         if status is None:
             raise
         challenge = {"WWW-Authenticate": 'Bearer realm="telemed"'} if status == 401 else None
-        return problem(status, str(exc), headers=challenge)
+        kind = errors.SEND_AGAIN if isinstance(exc, errors.SendAgain) else "about:blank"
+        return problem(status, str(exc), headers=challenge, kind=kind)
     except Exception:
         # The traceback names code, not patients: messages of our errors carry no patient data.
         log.exception("unhandled error on %s %s", request.method, request.path)

@@ -27,6 +27,7 @@ from typing import Any, TextIO
 import aiohttp
 
 from teleradiology.core.dicom import instance_identity
+from teleradiology.core.errors import SEND_AGAIN
 
 #: Media Storage Directory (DICOMDIR): an index of a folder, not an instance to send.
 DEFAULT_PART_BYTES = 8 * 1024**2
@@ -248,7 +249,8 @@ def _mb(n: int) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class Retry:
-    """Backoff for connection errors, timeouts, 5xx and 429: retried until ``give_up_s``."""
+    """Backoff for connection errors, timeouts, 5xx, 429 and "send again": retried until
+    ``give_up_s``."""
 
     give_up_s: float = 600.0
     first_s: float = 0.5
@@ -290,7 +292,8 @@ class UploadClient:
         body: Callable[[], Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
-        """One call, retried on connection errors, timeouts, 5xx and 429; 4xx raise Refused."""
+        """One call, retried on connection errors, timeouts, 5xx, 429 and the server's "send
+        again"; any other 4xx raises Refused (final)."""
         url = f"{self._base}{path}"
         deadline = time.monotonic() + self._retry.give_up_s
         attempt = 0
@@ -309,7 +312,7 @@ class UploadClient:
                     if status < 400:
                         return status, json.loads(text) if text else None
                     detail = _problem_detail(text) or response.reason or ""
-                    if status >= 500 or status in (408, 429):
+                    if status >= 500 or status in (408, 429) or asks_again(text):
                         reason = f"the server answered {status}: {detail}"
                     else:
                         raise Refused(detail or f"the server answered {status}", status)
@@ -471,6 +474,15 @@ def _gaps(held: Sequence[Sequence[int]], size: int) -> list[tuple[int, int]]:
     if at < size:
         gaps.append((at, size))
     return gaps
+
+
+def asks_again(text: str) -> bool:
+    """Whether a refusal is the server's "send the same request again" (a cut transfer)."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("type") == SEND_AGAIN
 
 
 def _problem_detail(text: str) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from storage import uploads
+from teleradiology.core.errors import SEND_AGAIN
 from teleradiology.http.context import OBJECTS, SETTINGS
+from teleradiology.node.upload_client import asks_again
 from teleradiology.roles import create_app
 from tests.factory import make_study
 from tests.integration.conftest import Api
@@ -152,6 +155,12 @@ async def test_a_large_instance_goes_in_parts_and_a_resent_part_is_harmless(api:
     assert (await send(*cuts[2]))[0] == 200  # the same part again
     _, progress = await call(api, "GET", f"/api/v1/uploads/{session['id']}")
     assert progress["missing"][0]["received"] == [[0, 50_000], [100_000, size]]
+    # A part shorter than its range (cut on the way): send it again, nothing of it kept.
+    cut = {"Content-Range": f"bytes 50000-99999/{size}"}
+    status, problem = await put(api, session, data, body=data[50_000:90_000], headers=cut)
+    assert (status, problem["type"]) == (409, SEND_AGAIN), problem
+    _, progress = await call(api, "GET", f"/api/v1/uploads/{session['id']}")
+    assert progress["missing"][0]["received"] == [[0, 50_000], [100_000, size]]
     status, answer = await send(*cuts[1])
     assert (status, answer["outcome"]) == (201, "stored")
 
@@ -185,15 +194,20 @@ async def test_bad_input_gets_an_actionable_problem_and_changes_nothing(api: Api
     other = make_study(count=1)
     _, session = await open_upload(api, study)
 
-    # Cut short: the size differs from the manifest.
+    # Cut short: the size differs from the manifest. Sending it again can succeed, and the
+    # answer says so to programs (its type) as well as to people.
     status, problem = await put(api, session, study[0], body=study[0][:-10])
-    assert status == 400
+    assert status == 409
     assert "send it again" in problem["detail"]
-    # Same size, other bytes: the hash differs.
+    assert problem["type"] == SEND_AGAIN
+    assert asks_again(json.dumps(problem))
+    # Same size, other bytes: the hash differs; the file changed, so sending it again cannot
+    # help: a final refusal.
     flipped = study[0][:-1] + bytes([study[0][-1] ^ 1])
     status, problem = await put(api, session, study[0], body=flipped)
     assert status == 400
     assert "SHA-256" in problem["detail"]
+    assert not asks_again(json.dumps(problem))
     # An instance not in the manifest.
     status, problem = await put(api, session, other[0])
     assert status == 404
