@@ -1,8 +1,9 @@
 """The worker role: registers the periodic tasks and the job handlers, and runs them.
 
 Periodic: analyze new ECGs (worker/ecg_jobs.py), complete and route stable studies, expire
-leases, act on deadlines and critical results, retry DICOM copies of reports (the use cases
-are in teleradiology.services). Jobs: deliver a final report.
+leases, act on deadlines and critical results, queue again the delivery of final reports whose
+job was lost, retry DICOM copies of reports (the use cases are in teleradiology.services).
+Jobs: deliver a final report, tried again with backoff and then held for administrators.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from datetime import timedelta
 
+from pgqueuer import RetryRequested
 from pgqueuer.models import Job
 
 from storage import jobs
@@ -55,6 +57,7 @@ async def sweep_once(
     if expired:
         log.info("%d lease(s) expired; cases returned to their pools", expired)
     await deadlines.watch_once(pool)
+    await delivery.requeue_lost(pool)
     if objects is not None and send is not None:
         await delivery.send_due(pool, objects, send=send)
     return len(created)
@@ -78,8 +81,7 @@ async def _run_jobs(
 
     @manager.entrypoint(DELIVER_REPORT, on_failure="hold")
     async def deliver(job: Job) -> None:
-        payload = jobs.decode_payload(job.payload)
-        await delivery.deliver(pool, objects, int(payload["report_id"]), send=send)
+        await _deliver(pool, objects, send, job)
 
     async def stopper() -> None:
         await stop.wait()
@@ -91,6 +93,33 @@ async def _run_jobs(
     finally:
         watcher.cancel()
         await conn.close()
+
+
+async def _deliver(pool: Pool, objects: ObjectStore, send: SendCopy, job: Job) -> None:
+    """One delivery attempt; a failure is tried again with backoff, and after the last
+    attempt the job is held as failed for administrators (their page lists it)."""
+    report_id = int(jobs.decode_payload(job.payload)["report_id"])
+    try:
+        await delivery.deliver(pool, objects, report_id, send=send)
+    except Exception as exc:
+        attempt = job.attempts + 1
+        delay = delivery.retry_delay(attempt, delivery.DELIVERY_ATTEMPTS)
+        if delay is None:
+            log.error(
+                "report %s: delivery given up after %d attempts (%s); held for administrators",
+                report_id,
+                attempt,
+                type(exc).__name__,
+            )
+            raise
+        log.warning(
+            "report %s: delivery attempt %d failed (%s); retry in %s",
+            report_id,
+            attempt,
+            type(exc).__name__,
+            delay,
+        )
+        raise RetryRequested(delay=delay, reason=type(exc).__name__) from exc
 
 
 @contextlib.asynccontextmanager

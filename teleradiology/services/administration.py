@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from storage import audit, network, qido
+from storage import audit, jobs, network, qido
 from storage.db import Conn, Pool, transaction
+from storage.jobs import FailedDelivery, FailedKind
 from storage.network import PlacedRoute
 from storage.qido import DicomNode
 from storage.records import (
@@ -24,13 +26,18 @@ from storage.records import (
     FacilityId,
     FacilitySpec,
     NetworkPolicy,
+    Role,
     RouteSpec,
     User,
     UserId,
     UserSpec,
 )
+from teleradiology.core.access import require_role
 from teleradiology.core.errors import ConfigError, Conflict, NotFound, ServiceError
 from teleradiology.core.network_file import parse_network
+from teleradiology.services.delivery import DELIVER_REPORT
+
+log = logging.getLogger(__name__)
 
 # --- the network -----------------------------------------------------------------------------
 
@@ -292,3 +299,35 @@ async def _dicom_node(pool: Pool, path: Path, entry: dict[str, Any]) -> DicomNod
         )
     except ValueError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+
+
+# --- deliveries given up ---------------------------------------------------------------------
+
+
+async def failed_deliveries(pool: Pool, admin: User) -> list[FailedDelivery]:
+    """Report deliveries and DICOM copies given up after their last attempt, in the
+    administrator's network, the latest first."""
+    require_role(admin, Role.ADMIN)
+    return await jobs.failed_deliveries(pool, admin.id, DELIVER_REPORT)
+
+
+async def retry_delivery(pool: Pool, admin: User, kind: FailedKind, item_id: int) -> None:
+    """Try a given-up delivery again from its first attempt.
+
+    Raises
+    ------
+    NotFound
+        No such failed delivery in the administrator's network (or it was retried already).
+    """
+    require_role(admin, Role.ADMIN)
+    if not await jobs.retry_failed(pool, admin.id, DELIVER_REPORT, kind, item_id):
+        raise NotFound(f"no failed {kind.value} delivery {item_id} in your network")
+    await audit.record(
+        pool,
+        user_id=admin.id,
+        action=AuditAction.CONFIGURE,
+        object_type=f"failed_{kind.value}",
+        object_id=item_id,
+        detail={"retried": True},
+    )
+    log.info("administrator %s retried failed %s %d", admin.id, kind.value, item_id)

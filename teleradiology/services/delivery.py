@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
-from storage import network, reports
+from storage import jobs, network, reports
 from storage.db import Pool, transaction
 from storage.eventlog import notify, record_event
 from storage.objects import ObjectStore
@@ -47,15 +47,34 @@ SendCopy = Callable[[bytes, Destination], Awaitable[None]]
 #: Attempts before a DICOM copy is given up: about a day with the backoff below (a
 #: village workstation may be off overnight).
 MAX_ATTEMPTS = 22
+#: Attempts before a report's delivery job is held for an administrator: about three hours
+#: (what fails here is ours, the object store or the database, not the clinic's node).
+DELIVERY_ATTEMPTS = 12
+#: A final report undelivered this long with no delivery job has lost it: queued again.
+LOST_AFTER = timedelta(minutes=5)
 _FIRST_RETRY = timedelta(seconds=5)
 _LONGEST_RETRY = timedelta(hours=2)
 
 
-def retry_delay(attempts: int) -> timedelta | None:
-    """How long to wait after ``attempts`` failed attempts; None: give up."""
-    if attempts >= MAX_ATTEMPTS:
+def retry_delay(attempts: int, most: int = MAX_ATTEMPTS) -> timedelta | None:
+    """How long to wait after ``attempts`` failed attempts of at most ``most``; None: give
+    up."""
+    if attempts >= most:
         return None
     return min(_FIRST_RETRY * 2 ** max(attempts - 1, 0), _LONGEST_RETRY)
+
+
+async def requeue_lost(pool: Pool, *, now: datetime | None = None) -> int:
+    """Queue the delivery of final reports whose job was lost; how many. Delivery is
+    idempotent, so a job queued twice delivers once."""
+    at = now or datetime.now(UTC)
+    lost = await jobs.reports_without_delivery(pool, DELIVER_REPORT, signed_before=at - LOST_AFTER)
+    for report_id in lost:
+        async with transaction(pool) as conn:
+            await jobs.enqueue(conn, DELIVER_REPORT, {"report_id": report_id})
+    if lost:
+        log.warning("%d final report(s) had no delivery job; queued again", len(lost))
+    return len(lost)
 
 
 async def deliver(pool: Pool, objects: ObjectStore, report_id: int, *, send: SendCopy) -> bool:
