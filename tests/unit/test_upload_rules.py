@@ -9,7 +9,7 @@ import pytest
 from storage.records import ManifestItem
 from teleradiology.core import uploads
 from teleradiology.core.dicom import Identity
-from teleradiology.core.errors import BadRequest, Conflict, InvalidState, TooLarge
+from teleradiology.core.errors import BadRequest, Conflict, InvalidState, SendAgain, TooLarge
 
 SHA = "a" * 64
 
@@ -102,7 +102,7 @@ def test_what_arrived_is_the_file_the_manifest_names() -> None:
         sop_instance_uid="1.2.3", size_bytes=10, sha256=hashlib.sha256(data).hexdigest()
     )
     uploads.check_file(data, item)
-    with pytest.raises(BadRequest, match="received 9 bytes, the manifest says 10"):
+    with pytest.raises(SendAgain, match="received 9 bytes, the manifest says 10"):
         uploads.check_file(data[:9], item)
     with pytest.raises(BadRequest, match="SHA-256 of what arrived differs"):
         uploads.check_file(b"9123456789", item)
