@@ -566,11 +566,34 @@ class Referral:
         )
 
 
+@dataclass(frozen=True, kw_only=True, order=True)
+class Cursor:
+    """A place in the notification record: the writing transaction and the id of the last
+    notification seen. Notifications are read in this order, and only once every
+    transaction below them has ended, so none can appear behind a cursor later."""
+
+    tx: int
+    id: int
+
+    def __str__(self) -> str:
+        return f"{self.tx}-{self.id}"
+
+    @classmethod
+    def parse(cls, text: str) -> Cursor | None:
+        """The cursor ``str()`` wrote; None for anything else."""
+        tx, sep, n = text.strip().partition("-")
+        if not (sep and tx.isdigit() and n.isdigit()):
+            return None
+        return cls(tx=int(tx), id=int(n))
+
+
 @dataclass(frozen=True, kw_only=True)
 class Notification:
     """Something the service told a facility's users of one role, or one named user."""
 
     id: NotificationId
+    #: The transaction that wrote it: with the id, its place in the record (``cursor``).
+    tx: int
     at: datetime
     kind: NotificationKind
     facility_id: FacilityId
@@ -582,6 +605,10 @@ class Notification:
 
     def __post_init__(self) -> None:
         _aware("at", self.at)
+
+    @property
+    def cursor(self) -> Cursor:
+        return Cursor(tx=self.tx, id=self.id)
 
     def for_user(self, user: User) -> bool:
         """Whether this notification is addressed to ``user``."""

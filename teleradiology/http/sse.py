@@ -1,8 +1,11 @@
 """Server-sent events on /api/v1/events: each user's notifications, pushed as they happen.
 
-One poller per process reads new notification rows and hands each to the streams of the
-users it is addressed to; a stream that reconnects with ``Last-Event-ID`` first replays
-what it missed from the database.
+One poller per process reads the notification record in cursor order (see
+``storage.records.Cursor``: a notification committed late is never skipped), woken by
+LISTEN/NOTIFY and polling only as a fallback, and hands each to the streams of the users it is
+addressed to. A stream that reconnects with ``Last-Event-ID`` (or ``?after=``) first replays
+what it missed from the database; a stream too slow to keep up is told to resync and closed,
+and its reconnection replays the rest.
 """
 
 from __future__ import annotations
@@ -12,49 +15,97 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from storage import notifications
 from storage.db import Pool
-from storage.records import Notification, User
+from storage.records import Cursor, Notification, User
 from teleradiology.http.context import POOL, current_user
 from teleradiology.http.params import iso
 
 log = logging.getLogger(__name__)
 
-POLL_S = 0.5
+#: Without a wake-up from LISTEN (lost, or not yet back), the record is read this often.
+POLL_S = 2.0
+#: A notification held behind a transaction still running is looked for again this soon.
+HELD_S = 0.1
 HEARTBEAT_S = 15.0
+#: Notifications waiting for one stream before it is told to resync.
+STREAM_BACKLOG = 1000
+
+
+@dataclass(eq=False)
+class Stream:
+    """One open event stream: what waits to be written, and whether some was lost."""
+
+    queue: asyncio.Queue[Notification] = field(
+        default_factory=lambda: asyncio.Queue(maxsize=STREAM_BACKLOG)
+    )
+    overflowed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Broadcaster:
-    """Fans new notifications out to the open streams (each an asyncio queue)."""
+    """Fans new notifications out to the open streams, from ``cursor`` on."""
 
     def __init__(self) -> None:
-        self._streams: set[asyncio.Queue[Notification]] = set()
+        self._streams: set[Stream] = set()
+        self.cursor = Cursor(tx=0, id=0)
 
-    def subscribe(self) -> asyncio.Queue[Notification]:
-        queue: asyncio.Queue[Notification] = asyncio.Queue(maxsize=1000)
-        self._streams.add(queue)
-        return queue
+    def subscribe(self) -> Stream:
+        stream = Stream()
+        self._streams.add(stream)
+        return stream
 
-    def unsubscribe(self, queue: asyncio.Queue[Notification]) -> None:
-        self._streams.discard(queue)
+    def unsubscribe(self, stream: Stream) -> None:
+        self._streams.discard(stream)
 
     def publish(self, item: Notification) -> None:
-        for queue in self._streams:
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(item)
+        for stream in self._streams:
+            try:
+                stream.queue.put_nowait(item)
+            except asyncio.QueueFull:
+                stream.overflowed.set()
 
     async def run(self, pool: Pool) -> None:
-        last = await notifications.last_id(pool)
+        self.cursor = await _first_cursor(pool)
         while True:
             try:
-                for item in await notifications.after(pool, last):
-                    last = item.id
+                async with notifications.listening(pool) as listening:
+                    await self._follow(pool, listening)
+                log.warning("the notification listener lost its connection; listening again")
+            except Exception as exc:  # the database is away: poll until it is back
+                log.warning("listening for notifications failed (%s); polling", type(exc).__name__)
+            await self._publish_new(pool)
+            await asyncio.sleep(POLL_S)
+
+    async def _follow(self, pool: Pool, listening: notifications.Listening) -> None:
+        """Publish as notifications commit, until the listening connection is lost."""
+        while not listening.lost.is_set():
+            listening.woken.clear()
+            await self._publish_new(pool)
+            wait = HELD_S if await notifications.held(pool) else POLL_S
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(listening.woken.wait(), wait)
+
+    async def _publish_new(self, pool: Pool) -> None:
+        """Publish every notification after the cursor whose place is final."""
+        try:
+            while batch := await notifications.after(pool, self.cursor):
+                for item in batch:
                     self.publish(item)
-            except Exception:
-                log.exception("reading notifications failed; retrying")
+                    self.cursor = item.cursor
+        except Exception as exc:
+            log.warning("reading notifications failed (%s); retrying", type(exc).__name__)
+
+
+async def _first_cursor(pool: Pool) -> Cursor:
+    while True:
+        try:
+            return await notifications.now(pool)
+        except Exception:
+            log.exception("reading the notification record failed; retrying")
             await asyncio.sleep(POLL_S)
 
 
@@ -83,13 +134,18 @@ def _frame(item: Notification) -> bytes:
         "detail": item.detail,
     }
     text = json.dumps(data, ensure_ascii=False)
-    return f"id: {item.id}\nevent: {item.kind}\ndata: {text}\n\n".encode()
+    return f"id: {item.cursor}\nevent: {item.kind}\ndata: {text}\n\n".encode()
+
+
+#: Sent to a stream that fell too far behind, before it is closed: reconnecting (as an
+#: EventSource does by itself) replays what it missed from the record.
+RESYNC = b'event: resync\ndata: {"reason": "too many notifications waited for this stream"}\n\n'
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
     user = current_user(request)
     pool = request.app[POOL]
-    queue = request.app[BROADCASTER].subscribe()
+    subscribed = request.app[BROADCASTER].subscribe()
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream; charset=utf-8",
@@ -99,39 +155,50 @@ async def stream(request: web.Request) -> web.StreamResponse:
     )
     try:
         await response.prepare(request)
-        await _push(request, response, queue, user, pool)
+        await _push(request, response, subscribed, user, pool)
     except ConnectionResetError:
         # The browser closed the page or lost the link: the stream ends, nothing failed.
         pass
     finally:
-        request.app[BROADCASTER].unsubscribe(queue)
+        request.app[BROADCASTER].unsubscribe(subscribed)
     return response
+
+
+async def _start(request: web.Request, pool: Pool) -> Cursor | None:
+    """Where the client asks to start: ``Last-Event-ID`` or ``?after=`` (a cursor, or a
+    notification id as an older release wrote it); None: from now."""
+    text = request.headers.get("Last-Event-ID") or request.query.get("after") or ""
+    if text.strip().isdigit():
+        return await notifications.cursor_of(pool, int(text))
+    return Cursor.parse(text)
 
 
 async def _push(
     request: web.Request,
     response: web.StreamResponse,
-    queue: asyncio.Queue[Notification],
+    subscribed: Stream,
     user: User,
     pool: Pool,
 ) -> None:
-    """Replay what the client missed (``Last-Event-ID``), then push as notifications come."""
+    """Replay what the client missed, then push as notifications come; a stream that falls
+    too far behind is told to resync and ends."""
     await response.write(b"retry: 3000\n\n")
-    text = request.headers.get("Last-Event-ID") or request.query.get("after")
-    last = int(text) if text and text.isdigit() else None
+    last = await _start(request, pool)
     if last is not None:
-        for item in await notifications.for_user(pool, user, last):
-            await response.write(_frame(item))
-            last = item.id
-    while True:
+        while replay := await notifications.for_user(pool, user, last):
+            for item in replay:
+                await response.write(_frame(item))
+                last = item.cursor
+    while not subscribed.overflowed.is_set():
         try:
-            item = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
+            item = await asyncio.wait_for(subscribed.queue.get(), HEARTBEAT_S)
         except TimeoutError:
             await response.write(b": keep-alive\n\n")
             continue
-        if item.for_user(user) and (last is None or item.id > last):
+        if item.for_user(user) and (last is None or last < item.cursor):
             await response.write(_frame(item))
-            last = item.id
+            last = item.cursor
+    await response.write(RESYNC)
 
 
 def add_routes(app: web.Application) -> None:

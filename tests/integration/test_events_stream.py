@@ -4,12 +4,18 @@ clinic, and a stream that reconnects with Last-Event-ID gets what it missed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
+import pytest
 from aiohttp import ClientResponse
 
+from storage.db import transaction
+from storage.eventlog import notify
+from storage.records import NotificationKind, Role
 from teleradiology.dimse.sender import report_sender
+from teleradiology.http import sse
 from teleradiology.http.context import OBJECTS
 from teleradiology.services import delivery
 from tests.factory import make_study
@@ -102,3 +108,92 @@ async def test_a_new_case_is_pushed_to_the_readers_of_its_pool(api: Api) -> None
     assert frame["kind"] == "case"
     assert frame["detail"] == {"specialty": "radiology", "priority": "medium"}
     county.close()
+
+
+async def _clinic_facility(api: Api) -> int:
+    found: int = await api.pool.fetchval("select id from facility where code = 'HB-XL-WD'")
+    return found
+
+
+async def _tell_clinic(conn: Any, facility_id: int, n: int) -> None:
+    await notify(
+        conn,
+        NotificationKind.REPORT,
+        facility_id=facility_id,
+        audience=Role.CLINIC,
+        detail={"n": n},
+    )
+
+
+async def test_a_notification_committed_late_is_pushed_and_replayed_not_skipped(
+    api: Api,
+) -> None:
+    """Ids are handed out at insert: the first notification's transaction commits after the
+    second's, with the lower id. Neither the live stream nor a reconnection skips it."""
+    facility = await _clinic_facility(api)
+    mine = await api.client.get("/api/v1/events", headers=api.auth("xlwd.clinic"))
+    slow = await api.pool.acquire()
+    try:
+        late = slow.transaction()
+        await late.start()
+        await _tell_clinic(slow, facility, 1)  # the lower id, not committed yet
+        async with transaction(api.pool) as conn:
+            await _tell_clinic(conn, facility, 2)
+        await asyncio.sleep(1.0)  # the poller has seen the second committed meanwhile
+        await late.commit()
+    finally:
+        await api.pool.release(slow)
+    pushed = await _frames(mine, 2)
+    assert sorted(p["detail"]["n"] for p in pushed) == [1, 2]
+    mine.close()
+    # reconnecting after the last frame replays nothing; after the first, the other one
+    after_last = await api.client.get(
+        "/api/v1/events",
+        headers={**api.auth("xlwd.clinic"), "Last-Event-ID": pushed[1]["_id"]},
+    )
+    lines: list[bytes] = []
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(1.5):
+            while True:
+                lines.append(await after_last.content.readline())
+    assert not any(line.startswith(b"data:") for line in lines)
+    after_last.close()
+    again = await api.client.get(
+        "/api/v1/events",
+        headers={**api.auth("xlwd.clinic"), "Last-Event-ID": pushed[0]["_id"]},
+    )
+    (replayed,) = await _frames(again, 1)
+    assert replayed["detail"] == pushed[1]["detail"]
+    again.close()
+
+
+async def test_a_stream_too_far_behind_is_told_to_resync_and_loses_nothing(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sse, "STREAM_BACKLOG", 5)
+    facility = await _clinic_facility(api)
+    mine = await api.client.get("/api/v1/events", headers=api.auth("xlwd.clinic"))
+    assert (await mine.content.readline()).startswith(b"retry:")
+    await asyncio.sleep(0.5)  # subscribed
+    async with transaction(api.pool) as conn:
+        for n in range(40):
+            await _tell_clinic(conn, facility, n)
+    seen: list[int] = []
+    last_id = ""
+    async with asyncio.timeout(10):
+        while True:
+            line = (await mine.content.readline()).decode().rstrip("\n")
+            if line.startswith("id: "):
+                last_id = line[4:]
+            elif line.startswith("data: ") and '"reason"' not in line:
+                seen.append(json.loads(line[6:])["detail"]["n"])
+            elif line == "event: resync":
+                break
+    assert len(seen) < 40
+    assert (await mine.content.read()).startswith(b"data:")  # the resync's data, then the end
+    again = await api.client.get(
+        "/api/v1/events", headers={**api.auth("xlwd.clinic"), "Last-Event-ID": last_id}
+    )
+    rest = await _frames(again, 40 - len(seen))
+    assert seen + [r["detail"]["n"] for r in rest] == list(range(40))
+    again.close()

@@ -173,7 +173,7 @@ async def inbox_page(request: web.Request, user: User) -> web.Response:
     """The clinic's reports (critical results first, to acknowledge by name), returned
     studies with the reason, its studies with their status, and its referrals."""
     pool = request.app[POOL]
-    live_after = await notifications.last_id(pool)
+    live_after = str(await notifications.now(pool))
     zone = await user_zone(request, user)
     now = datetime.now(UTC)
     found = await reading.inbox(pool, user, limit=200)

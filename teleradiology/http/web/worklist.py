@@ -82,7 +82,7 @@ async def worklist_page(request: web.Request, user: User) -> web.Response:
     first, with time left, sender, who holds each and whom the pool suggests."""
     pool = request.app[POOL]
     # read first: what arrives while the page is made is replayed by its stream
-    live_after = await notifications.last_id(pool)
+    live_after = str(await notifications.now(pool))
     zone = await user_zone(request, user)
     now = datetime.now(UTC)
     chosen = request.query.get("status", "all")
