@@ -6,7 +6,7 @@ pynetdicom runs associations in threads under one GIL, so one process uses one c
 socket, and whichever is free first takes the next association. (SO_REUSEPORT spreads
 connections by a hash of their addresses instead, and on one node it piles several
 associations onto one process while another idles.) The children use the parent's database
-and object store, and stop with it.
+and object store, are started again when one dies, and stop with it.
 """
 
 from __future__ import annotations
@@ -27,14 +27,26 @@ log = logging.getLogger(__name__)
 STOP_TIMEOUT_S = 30.0
 
 
+#: Waits before a dead listener process is started again: doubling from the first to the
+#: longest, and back to the first once a process has lived for ``STEADY_S``.
+FIRST_RESTART_S = 1.0
+LONGEST_RESTART_S = 30.0
+STEADY_S = 60.0
+WATCH_S = 0.5
+
+
 class DicomChildren:
-    """The child listener processes of one node, started and stopped with its app."""
+    """The child listener processes of one node, started and stopped with its app; one that
+    dies is started again (with backoff, should it keep dying)."""
 
     def __init__(self, settings: Settings, database_url: str, listen: socket.socket) -> None:
         self._settings = settings
         self._database_url = database_url
         self._listen = listen
         self._procs: list[subprocess.Popen[bytes]] = []
+        self._watcher: asyncio.Task[None] | None = None
+        #: Restarts so far, for the node's health answer and its log.
+        self.restarts = 0
 
     def _command(self) -> list[str]:
         s = self._settings
@@ -53,17 +65,61 @@ class DicomChildren:
         env.pop("TELEMED_DICOM_PROCESSES", None)
         return env
 
-    async def start(self) -> None:
+    async def _spawn(self) -> subprocess.Popen[bytes]:
         fd = self._listen.fileno()
-        os.set_inheritable(fd, True)
+        return await asyncio.to_thread(
+            subprocess.Popen, self._command(), env=self._env(), pass_fds=(fd,)
+        )
+
+    async def start(self) -> None:
+        os.set_inheritable(self._listen.fileno(), True)
         for _ in range(self._settings.dicom_processes - 1):
-            proc = await asyncio.to_thread(
-                subprocess.Popen, self._command(), env=self._env(), pass_fds=(fd,)
-            )
-            self._procs.append(proc)
+            self._procs.append(await self._spawn())
         log.info("started %d more DICOM listener process(es)", len(self._procs))
+        if self._procs:
+            self._watcher = asyncio.create_task(self._watch(), name="dicom-children")
+
+    async def _watch(self) -> None:
+        """Start again each child that exited, waiting longer each time it dies young."""
+        loop = asyncio.get_running_loop()
+        started = {n: loop.time() for n in range(len(self._procs))}
+        waits = {n: FIRST_RESTART_S for n in range(len(self._procs))}
+        while True:
+            await asyncio.sleep(WATCH_S)
+            for n, proc in enumerate(self._procs):
+                code = proc.poll()
+                if code is None:
+                    continue
+                lived = loop.time() - started[n]
+                waits[n] = FIRST_RESTART_S if lived >= STEADY_S else waits[n]
+                log.warning(
+                    "DICOM listener process %d exited (%s) after %.0f s; another in %.0f s",
+                    proc.pid,
+                    code,
+                    lived,
+                    waits[n],
+                )
+                await asyncio.sleep(waits[n])
+                await self._respawn(n)
+                started[n] = loop.time()
+                waits[n] = min(waits[n] * 2, LONGEST_RESTART_S)
+                self.restarts += 1
+
+    async def _respawn(self, n: int) -> None:
+        """Start child ``n`` again; a stop meanwhile still finds it, to stop it."""
+        spawning = asyncio.ensure_future(self._spawn())
+        try:
+            self._procs[n] = await asyncio.shield(spawning)
+        except asyncio.CancelledError:
+            self._procs[n] = await spawning
+            raise
 
     async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
         for proc in self._procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)

@@ -98,3 +98,34 @@ def test_the_children_stop_with_the_service(database_url: str, tmp_path: Path) -
     gone, alive = psutil.wait_procs(children, timeout=30)
     assert alive == []
     assert len(gone) == 1
+
+
+def test_a_listener_process_that_dies_is_started_again(database_url: str, tmp_path: Path) -> None:
+    env = service_env(database_url=database_url, storage_url=None, data_dir=tmp_path / "var")
+    telemed("network", "import", str(DEMO_NETWORK), env=env)
+    with running_service(env, *FAST, "--dicom-processes", "2") as service:
+        (child,) = _listener_children(service)
+        child.kill()
+        child.wait(timeout=10)
+
+        def replaced() -> list[psutil.Process]:
+            return [c for c in _listener_children(service) if c.pid != child.pid]
+
+        (new,) = wait_for(replaced, timeout_s=30)
+        # the new process takes associations: every study of a few senders is stored
+        folders = []
+        for n in range(3):
+            folder = tmp_path / f"after{n}"
+            folder.mkdir()
+            write_files(folder, make_study(modality="CR", count=5, patient_id=f"WD-R{n}"))
+            folders.append(folder)
+        for folder in folders:
+            sent = subprocess.run(
+                [*STORESCU, str(service.dicom_port), str(folder)],
+                capture_output=True,
+                check=False,
+                timeout=60,
+            )
+            assert sent.returncode == 0, sent.stderr
+        assert new.is_running()
+        assert len(_listener_children(service)) == 1
