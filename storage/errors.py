@@ -23,3 +23,7 @@ class Conflict(StorageError):
 
 class InvalidState(StorageError):
     """The action is not allowed in the record's present state."""
+
+
+class SchemaError(StorageError):
+    """The database schema is not the one this release knows, or cannot be changed now."""

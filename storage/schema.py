@@ -1,15 +1,20 @@
 """The schema: numbered SQL migrations applied in order, one transaction each, and the job
-queue's tables, under one advisory lock across processes."""
+queue's tables, under one advisory lock across processes; and the check that a serving
+process knows the schema it finds."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.resources
 import logging
 import re
+import time
 from dataclasses import dataclass
 
 import asyncpg
 
+from storage.db import Conn
+from storage.errors import SchemaError
 from storage.jobs import install_queue
 
 log = logging.getLogger(__name__)
@@ -17,6 +22,11 @@ log = logging.getLogger(__name__)
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # Any number fits: migrations are serialised across processes by this advisory lock.
 _MIGRATION_LOCK = 0x7E1E_3ED0
+#: How long ``migrate`` waits for another process's migration before it gives up.
+LOCK_WAIT_S = 60.0
+#: How long one migration waits for a table lock held by live traffic before it fails
+#: (and the step is tried again later) rather than stall every query queued behind it.
+STATEMENT_LOCK_TIMEOUT = "30s"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,14 +61,31 @@ def load_migrations() -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
-async def migrate(pool: asyncpg.Pool) -> list[str]:
+async def _take_lock(conn: Conn, wait_s: float) -> None:
+    deadline = time.monotonic() + wait_s
+    while not await conn.fetchval("select pg_try_advisory_lock($1)", _MIGRATION_LOCK):
+        if time.monotonic() >= deadline:
+            raise SchemaError(
+                f"another process has been changing the database schema for over {wait_s:.0f} s "
+                "(it holds the migration lock); run `telemed migrate` again once it has finished"
+            )
+        await asyncio.sleep(0.5)
+
+
+async def migrate(pool: asyncpg.Pool, *, lock_wait_s: float = LOCK_WAIT_S) -> list[str]:
     """Apply the migrations that have not run yet, one transaction each.
 
     Returns the names of the migrations applied by this call (empty when up to date).
+
+    Raises
+    ------
+    SchemaError
+        Another process held the migration lock for ``lock_wait_s``, or a migration waited
+        too long for a table lock.
     """
     applied: list[str] = []
     async with pool.acquire() as conn:
-        await conn.execute("select pg_advisory_lock($1)", _MIGRATION_LOCK)
+        await _take_lock(conn, lock_wait_s)
         try:
             await conn.execute(
                 """create table if not exists schema_migration (
@@ -71,7 +98,14 @@ async def migrate(pool: asyncpg.Pool) -> list[str]:
                 if migration.version in done:
                     continue
                 async with conn.transaction():
-                    await conn.execute(migration.sql)
+                    await conn.execute(f"set local lock_timeout = '{STATEMENT_LOCK_TIMEOUT}'")
+                    try:
+                        await conn.execute(migration.sql)
+                    except asyncpg.LockNotAvailableError:
+                        raise SchemaError(
+                            f"migration {migration.name} waited over {STATEMENT_LOCK_TIMEOUT} for "
+                            "a table in use; nothing of it was applied: run `telemed migrate` again"
+                        ) from None
                     await conn.execute(
                         "insert into schema_migration (version, name) values ($1, $2)",
                         migration.version,
@@ -84,3 +118,32 @@ async def migrate(pool: asyncpg.Pool) -> list[str]:
         finally:
             await conn.execute("select pg_advisory_unlock($1)", _MIGRATION_LOCK)
     return applied
+
+
+async def check_schema(pool: asyncpg.Pool) -> None:
+    """Refuse to serve on a schema this release does not know.
+
+    Raises
+    ------
+    SchemaError
+        The database has migrations this release does not ship (a newer release migrated
+        it), or lacks some it ships (``telemed migrate`` has not run).
+    """
+    known = {m.version: m.name for m in load_migrations()}
+    try:
+        rows = await pool.fetch("select version, name from schema_migration")
+    except asyncpg.UndefinedTableError:
+        rows = []
+    applied = {r["version"]: r["name"] for r in rows}
+    newer = sorted(set(applied) - set(known))
+    if newer:
+        raise SchemaError(
+            f"the database has migration {applied[newer[-1]]}, newer than this release knows "
+            f"(its last is {known[max(known)]}): run the release that migrated it, or a later one"
+        )
+    missing = sorted(set(known) - set(applied))
+    if missing:
+        raise SchemaError(
+            f"the database lacks {len(missing)} migration(s) of this release, from "
+            f"{known[missing[0]]}: run `telemed migrate` first"
+        )

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from storage.db import EmbeddedPostgres, create_pool
 from storage.objects import open_object_store
-from storage.schema import migrate
+from storage.schema import check_schema, migrate
 from teleradiology.dimse.listener import DicomListener
 from teleradiology.dimse.sender import report_sender
 from teleradiology.dimse.service import dicom_role
@@ -50,9 +50,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         dsn = await embedded.start()
     pool = await create_pool(dsn)
     try:
-        applied = await migrate(pool)
-        if applied:
-            log.info("database schema brought up to date: %d step(s) applied", len(applied))
+        if settings.migrate_on_start:
+            applied = await migrate(pool)
+            if applied:
+                log.info("database schema brought up to date: %d step(s) applied", len(applied))
+        await check_schema(pool)
         app[POOL] = pool
         app[DSN] = dsn
         app[STUDIES] = Studies(pool)

@@ -45,6 +45,9 @@ class Settings:
     dicom_processes: int = 1
     #: Set in those children: the listening socket they inherited (not for operators).
     dicom_listen_fd: int | None = None
+    #: Bring the schema up to date when serving starts. Off where `telemed migrate` runs as
+    #: its own step (a Kubernetes Job before a rollout): serving then only checks the schema.
+    migrate_on_start: bool = True
 
     def __post_init__(self) -> None:
         if not AE_TITLE.match(self.dicom_aet) or not self.dicom_aet.strip():
@@ -102,10 +105,23 @@ def settings_from_env(**overrides: object) -> Settings:
         values["dicom_processes"] = _int(env["TELEMED_DICOM_PROCESSES"], "TELEMED_DICOM_PROCESSES")
     if "TELEMED_DICOM_LISTEN_FD" in env:
         values["dicom_listen_fd"] = _int(env["TELEMED_DICOM_LISTEN_FD"], "TELEMED_DICOM_LISTEN_FD")
+    if "TELEMED_MIGRATE_ON_START" in env:
+        values["migrate_on_start"] = _flag(
+            env["TELEMED_MIGRATE_ON_START"], "TELEMED_MIGRATE_ON_START"
+        )
     if "TELEMED_STABLE_AGE" in env:
         values["stable_age_s"] = _float(env["TELEMED_STABLE_AGE"], "TELEMED_STABLE_AGE")
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def _flag(text: str, name: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={text!r}: 1 or 0 (true or false)")
 
 
 def _int(text: str, name: str) -> int:

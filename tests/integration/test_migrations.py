@@ -1,8 +1,12 @@
 from __future__ import annotations
 
-import asyncpg
+import time
 
-from storage.schema import load_migrations, migrate
+import asyncpg
+import pytest
+
+from storage.errors import SchemaError
+from storage.schema import _MIGRATION_LOCK, check_schema, load_migrations, migrate
 
 
 async def test_migrations_apply_to_an_empty_database_and_a_second_run_changes_nothing(
@@ -41,3 +45,31 @@ async def test_fresh_database_gets_every_migration_and_the_job_queue(
         conn = await asyncpg.connect(pg_admin_dsn)
         await conn.execute("drop database if exists migrate_fresh with (force)")
         await conn.close()
+
+
+async def test_serving_refuses_a_schema_it_does_not_know(pool: asyncpg.Pool) -> None:
+    await check_schema(pool)  # the one this release ships
+    await pool.execute("insert into schema_migration (version, name) values (9999, '9999_x.sql')")
+    with pytest.raises(SchemaError, match=r"9999_x\.sql, newer than this release knows"):
+        await check_schema(pool)
+    await pool.execute(
+        "delete from schema_migration where version >= $1", load_migrations()[-1].version
+    )
+    with pytest.raises(SchemaError, match="run `telemed migrate` first"):
+        await check_schema(pool)
+
+
+async def test_a_migration_waits_for_another_one_then_gives_up_clearly(
+    pool: asyncpg.Pool,
+) -> None:
+    holder = await pool.acquire()
+    try:
+        await holder.execute("select pg_advisory_lock($1)", _MIGRATION_LOCK)
+        started = time.monotonic()
+        with pytest.raises(SchemaError, match="another process has been changing the database"):
+            await migrate(pool, lock_wait_s=1.0)
+        assert 1.0 <= time.monotonic() - started < 5.0
+        await holder.execute("select pg_advisory_unlock($1)", _MIGRATION_LOCK)
+        assert await migrate(pool, lock_wait_s=1.0) == []
+    finally:
+        await pool.release(holder)
