@@ -169,7 +169,10 @@ async def _start(request: web.Request, pool: Pool) -> Cursor | None:
     notification id as an older release wrote it); None: from now."""
     text = request.headers.get("Last-Event-ID") or request.query.get("after") or ""
     if text.strip().isdigit():
-        return await notifications.cursor_of(pool, int(text))
+        # ``0``: from the start; an id no longer found: from the start too (a duplicate is
+        # better than a gap)
+        found = await notifications.cursor_of(pool, int(text)) if int(text) else None
+        return found or Cursor(tx=0, id=0)
     return Cursor.parse(text)
 
 
