@@ -100,8 +100,23 @@ async def test_a_failing_delivery_is_retried_then_held_listed_and_retried_by_the
     with pytest.raises(Forbidden):
         await administration.failed_deliveries(api.pool, await _user(api, "wang.reader"))
 
-    await administration.retry_delivery(api.pool, admin, FailedKind.REPORT, failed[0].id)
-    with pytest.raises(NotFound):  # it is queued now, no longer failed
+    # the API and the dashboard list it, for administrators only
+    listed = await api.client.get("/api/v1/admin/deliveries/failed", headers=api.auth("hb.admin"))
+    body = await listed.json()
+    assert listed.status == 200, body
+    assert [(f["kind"], f["report_id"], f["attempts"]) for f in body["failed"]] == [
+        ("report", report_id, 2)
+    ]
+    refused = await api.client.get(
+        "/api/v1/admin/deliveries/failed", headers=api.auth("wang.reader")
+    )
+    assert refused.status == 403
+    retry = f"/api/v1/admin/deliveries/failed/report/{failed[0].id}/retry"
+    answer = await api.client.post(retry, headers=api.auth("hb.admin"))
+    assert answer.status == 200, await answer.text()
+    again = await api.client.post(retry, headers=api.auth("hb.admin"))
+    assert again.status == 404  # it is queued now, no longer failed
+    with pytest.raises(NotFound):
         await administration.retry_delivery(api.pool, admin, FailedKind.REPORT, failed[0].id)
     assert await administration.failed_deliveries(api.pool, admin) == []
 

@@ -13,8 +13,10 @@ from typing import Any
 from aiohttp import web
 
 from storage import network
+from storage.jobs import FailedDelivery, FailedKind
 from storage.records import DutyShift, NetworkPolicy, Priority, Role, RouteSpec
 from teleradiology.core.access import require_role
+from teleradiology.core.errors import NotFound
 from teleradiology.core.network_file import (
     parse_destination,
     parse_duty,
@@ -22,7 +24,7 @@ from teleradiology.core.network_file import (
     parse_routes,
 )
 from teleradiology.http.context import POOL, current_user
-from teleradiology.http.params import json_body
+from teleradiology.http.params import iso, json_body
 from teleradiology.services import administration
 
 _DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -155,8 +157,38 @@ async def put_duty(request: web.Request) -> web.Response:
     return web.json_response({"username": username, "duty": [shift_json(s) for s in shifts]})
 
 
+def failed_json(f: FailedDelivery) -> dict[str, Any]:
+    return {
+        "kind": f.kind.value,
+        "id": f.id,
+        "report_id": f.report_id,
+        "case_id": f.case_id,
+        "facility": f.facility_code,
+        "attempts": f.attempts,
+        "last_error": f.last_error,
+        "failed_at": iso(f.failed_at),
+    }
+
+
+async def get_failed_deliveries(request: web.Request) -> web.Response:
+    found = await administration.failed_deliveries(request.app[POOL], current_user(request))
+    return web.json_response({"failed": [failed_json(f) for f in found]})
+
+
+async def retry_failed_delivery(request: web.Request) -> web.Response:
+    try:
+        kind = FailedKind(request.match_info["kind"])
+    except ValueError:
+        raise NotFound("a failed delivery is a 'report' or a 'dicom_copy'") from None
+    item_id = int(request.match_info["id"])
+    await administration.retry_delivery(request.app[POOL], current_user(request), kind, item_id)
+    return web.json_response({"kind": kind.value, "id": item_id, "retried": True})
+
+
 def add_routes(app: web.Application) -> None:
     r = app.router
+    r.add_get("/api/v1/admin/deliveries/failed", get_failed_deliveries)
+    r.add_post("/api/v1/admin/deliveries/failed/{kind}/{id:\\d+}/retry", retry_failed_delivery)
     r.add_get("/api/v1/admin/routing", get_routing)
     r.add_put("/api/v1/admin/facilities/{code}/policy", put_policy)
     r.add_put("/api/v1/admin/facilities/{code}/routes", put_routes)

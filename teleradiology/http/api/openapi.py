@@ -304,6 +304,30 @@ def openapi_document() -> dict[str, Any]:
                 )
             },
             "/api/v1/stats/turnaround.csv": {"get": _turnaround_csv()},
+            "/api/v1/admin/deliveries/failed": {
+                "get": _op(
+                    "Report deliveries (kind report) and DICOM copies of reports (kind "
+                    "dicom_copy) given up after their last attempt, in the administrator's "
+                    "network, the latest first",
+                    tag="admin",
+                )
+            },
+            "/api/v1/admin/deliveries/failed/{kind}/{id}/retry": {
+                "parameters": [
+                    {
+                        "name": "kind",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"enum": ["report", "dicom_copy"]},
+                    },
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
+                ],
+                "post": _op(
+                    "Try a given-up delivery again from its first attempt (404 when it is not "
+                    "failed, or not in your network)",
+                    tag="admin",
+                ),
+            },
             "/api/v1/admin/routing": {
                 "get": _op(
                     "The administrator's network as routing sees it: policies (deadlines per "

@@ -17,6 +17,7 @@ from storage import (
     network,
     referrals,
 )
+from storage.jobs import FailedDelivery, FailedKind
 from storage.records import (
     Case,
     CaseStatus,
@@ -39,7 +40,7 @@ from teleradiology.http.web.common import (
     signed_in,
     time_left,
 )
-from teleradiology.services import reading
+from teleradiology.services import administration, reading
 
 
 @dataclass
@@ -222,6 +223,31 @@ def _referral_rows(
     ]
 
 
+_FAILED_WHAT = {
+    FailedKind.REPORT: "报告投递 (report delivery)",
+    FailedKind.DICOM_COPY: "DICOM副本 (DICOM copy)",
+}
+
+
+def _failed_rows(
+    failed: list[FailedDelivery], facilities: dict[str, str], zone: ZoneInfo
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "kind": f.kind.value,
+            "id": f.id,
+            "what": _FAILED_WHAT[f.kind],
+            "report_id": f.report_id,
+            "case_id": f.case_id,
+            "facility": facilities.get(f.facility_code, f.facility_code),
+            "attempts": f.attempts,
+            "error": f.last_error or "",
+            "at": local_time(f.failed_at, zone),
+        }
+        for f in failed
+    ]
+
+
 async def admin_page(request: web.Request) -> web.StreamResponse:
     """Turnaround per sending facility and segment, volumes, open and overdue cases per
     pool, SLA breaches and referrals, over the administrator's network."""
@@ -260,6 +286,7 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
         critical_pending=critical_pending,
         breaches=found.breaches + late,
         referrals=_referral_rows(referral_rows, facilities),
+        failed=_failed_rows(await administration.failed_deliveries(pool, user), facilities, zone),
         csv_href="/admin/turnaround.csv" + (f"?{urlencode(query)}" if query else ""),
     )
     return render("admin.html", context)

@@ -10,6 +10,7 @@ from storage.records import (
     Role,
 )
 from teleradiology.http import sse as events
+from teleradiology.http.api import admin as admin_api
 from teleradiology.http.api import cases as api
 from teleradiology.http.api import casework
 from teleradiology.http.api import ecg as ecg_api
@@ -62,6 +63,11 @@ def add_routes(app: web.Application) -> None:
             # the administrator's dashboard
             ("GET", "/admin", page(admin_page)),
             ("GET", "/admin/turnaround.csv", page_action(api.turnaround_csv)),
+            (
+                "POST",
+                "/admin/deliveries/failed/{kind}/{id:\\d+}/retry",
+                page_action(admin_api.retry_failed_delivery),
+            ),
             # the ECG reading page
             ("GET", "/ecg/cases/{id:\\d+}", page(ecg_case_page)),
             (
