@@ -14,8 +14,9 @@ from teleradiology.http import metrics
 from teleradiology.http import sse as events
 from teleradiology.http.api import admin as routing_admin
 from teleradiology.http.api import cases as api
-from teleradiology.http.api import casework, patients, referrals, uploads
+from teleradiology.http.api import casework, openapi, patients, referrals, uploads
 from teleradiology.http.api import ecg as ecg_api
+from teleradiology.http.api import events as event_stream
 from teleradiology.http.auth import bearer_token
 from teleradiology.http.context import OBJECTS, POOL, SETTINGS, USER
 from teleradiology.http.dicomweb import common as dicomweb
@@ -103,9 +104,11 @@ def create_web_app(
     if Role.API in settings.roles:
         # Each feature module registers its own routes; add new modules to this list.
         for module in (
+            openapi,
             api,
             casework,
             events,
+            event_stream,
             referrals,
             routing_admin,
             patients,

@@ -1,25 +1,28 @@
-"""Reading request parameters and bodies of the JSON API, with errors a person can act on."""
+"""Reading request bodies, query strings and path parameters through their models, with errors
+a person can act on."""
 
 from __future__ import annotations
 
 import json
+import typing
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from enum import StrEnum
+from enum import Enum
 from typing import Any, TypeVar
 
 from aiohttp import web
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from teleradiology.core.errors import BadRequest, NotFound
+from teleradiology.http.models import RecordPath, iso
 
-_E = TypeVar("_E", bound=StrEnum)
+__all__ = ["body_of", "iso", "parse_time", "path_id", "path_of", "query_of", "readable"]
 
-
-def iso(value: datetime | None) -> str | None:
-    """A UTC time as ISO 8601 with a trailing Z."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+M = TypeVar("M", bound=BaseModel)
 
 
-async def json_body(request: web.Request) -> dict[str, Any]:
+async def _json_body(request: web.Request) -> Any:
     if not request.can_read_body:
         return {}
     try:
@@ -31,52 +34,35 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def int_param(request: web.Request, name: str, default: int, *, low: int, high: int) -> int:
-    text = request.query.get(name)
-    if text is None:
-        return default
+async def body_of(request: web.Request, model: type[M]) -> M:
+    """The JSON body as ``model``; 400 naming each wrong field and what it may be."""
+    return validated(model, await _json_body(request))
+
+
+def query_of(request: web.Request, model: type[M]) -> M:
+    """The query string as ``model``."""
+    return validated(model, dict(request.query))
+
+
+def validated(model: type[M], data: Mapping[str, Any]) -> M:
     try:
-        value = int(text)
-    except ValueError:
-        raise BadRequest(f"{name}={text!r} is not a whole number") from None
-    if not low <= value <= high:
-        raise BadRequest(f"{name} must be between {low} and {high}, got {value}")
-    return value
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise BadRequest(readable(exc, model)) from None
 
 
-def path_id(request: web.Request, name: str = "id") -> int:
-    text = request.match_info[name]
+def path_of(request: web.Request, model: type[M]) -> M:
+    """The path's parameters as ``model``; a value that cannot name a record is 404."""
     try:
-        value = int(text)
-    except ValueError:
-        raise NotFound(f"no such record: {text!r}") from None
-    if value <= 0 or value > 2**62:
-        raise NotFound(f"no such record: {text!r}")
-    return value
+        return model.model_validate(dict(request.match_info))
+    except ValidationError:
+        shown = ", ".join(repr(v) for v in request.match_info.values())
+        raise NotFound(f"no such record: {shown}") from None
 
 
-def text_field(
-    body: dict[str, Any], name: str, *, required: bool = True, max_len: int = 20000
-) -> str:
-    value = body.get(name)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise BadRequest(f"'{name}' is required and must be text")
-    if len(value) > max_len:
-        raise BadRequest(f"'{name}' is longer than {max_len} characters")
-    return value
-
-
-def choice(body: dict[str, Any], name: str, kind: type[_E], default: _E | None = None) -> _E:
-    value = body.get(name)
-    if value is None and default is not None:
-        return default
-    allowed = ", ".join(e.value for e in kind)
-    try:
-        return kind(str(value))
-    except ValueError:
-        raise BadRequest(f"'{name}' must be one of: {allowed}") from None
+def path_id(request: web.Request) -> int:
+    """The record number of a ``/{id}`` path."""
+    return path_of(request, RecordPath).id
 
 
 def parse_time(text: str, name: str) -> datetime:
@@ -87,13 +73,77 @@ def parse_time(text: str, name: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def time_param(request: web.Request, name: str, default: datetime) -> datetime:
-    text = request.query.get(name)
-    return default if text is None else parse_time(text, name)
+# --- errors a person reads ---------------------------------------------------------------------
+
+_PHRASES = {
+    "string_type": "must be text",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "list_type": "must be a list",
+    "dict_type": "must be a JSON object",
+    "model_type": "must be a JSON object",
+    "model_attributes_type": "must be a JSON object",
+    "datetime_type": "must be an ISO 8601 time like 2026-03-01T08:00:00Z",
+    "datetime_parsing": "must be an ISO 8601 time like 2026-03-01T08:00:00Z",
+    "datetime_from_date_parsing": "must be an ISO 8601 time like 2026-03-01T08:00:00Z",
+    "string_too_short": "must not be empty",
+}
+
+_BOUNDS = {
+    "greater_than": ("gt", "must be greater than {}"),
+    "greater_than_equal": ("ge", "must be at least {}"),
+    "less_than": ("lt", "must be below {}"),
+    "less_than_equal": ("le", "must be at most {}"),
+    "string_too_long": ("max_length", "is longer than {} characters"),
+    "too_long": ("max_length", "may have at most {} items"),
+}
 
 
-def optional_bool(body: dict[str, Any], name: str) -> bool | None:
-    value = body.get(name)
-    if value is None or isinstance(value, bool):
-        return value
-    raise BadRequest(f"'{name}' must be true or false")
+def readable(exc: ValidationError, model: type[BaseModel]) -> str:
+    """One sentence per wrong field, e.g. "priority: must be one of routine, urgent, stat"."""
+    return "; ".join(_sentence(error, model) for error in exc.errors(include_url=False))
+
+
+def _sentence(error: ErrorDetails, model: type[BaseModel]) -> str:
+    where = ".".join(str(part) for part in error["loc"])
+    phrase = _phrase(error, model)
+    value = error.get("input")
+    if error["type"] != "missing" and isinstance(value, str | int | float) and len(str(value)) < 80:
+        phrase += f", not {value!r}"
+    return f"{where}: {phrase}" if where else phrase
+
+
+def _phrase(error: ErrorDetails, model: type[BaseModel]) -> str:
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind == "missing":
+        allowed = _allowed(model, error["loc"])
+        return f"is required (one of {allowed})" if allowed else "is required"
+    if kind in ("literal_error", "enum"):
+        expected = str(ctx.get("expected", ""))
+        return "must be one of " + expected.replace("'", "").replace(" or ", ", ")
+    if kind in _BOUNDS:
+        key, text = _BOUNDS[kind]
+        if kind == "greater_than" and ctx.get(key) == 0:
+            return "must be positive (greater than 0)"
+        return text.format(ctx.get(key))
+    if kind in ("value_error", "assertion_error") and "error" in ctx:
+        return str(ctx["error"])
+    return _PHRASES.get(kind, error["msg"])
+
+
+def _allowed(model: type[BaseModel], loc: tuple[int | str, ...]) -> str | None:
+    """The values a missing top-level field may take, when they are a fixed few."""
+    field = model.model_fields.get(str(loc[0])) if len(loc) == 1 else None
+    if field is None:
+        return None
+    for kind in (field.annotation, *typing.get_args(field.annotation)):
+        if isinstance(kind, type) and issubclass(kind, Enum):
+            return ", ".join(str(e.value) for e in kind)
+        if typing.get_origin(kind) is typing.Literal:
+            return ", ".join(str(v) for v in typing.get_args(kind))
+    return None

@@ -23,7 +23,8 @@ from storage import notifications
 from storage.db import Pool
 from storage.records import Cursor, Notification, User
 from teleradiology.http.context import POOL, current_user
-from teleradiology.http.params import iso
+from teleradiology.http.models import EventData, EventsQuery
+from teleradiology.http.params import query_of
 
 log = logging.getLogger(__name__)
 
@@ -125,15 +126,7 @@ async def _broadcasting(app: web.Application) -> AsyncIterator[None]:
 
 
 def _frame(item: Notification) -> bytes:
-    data = {
-        "id": item.id,
-        "at": iso(item.at),
-        "kind": item.kind,
-        "case_id": item.case_id,
-        "report_id": item.report_id,
-        "detail": item.detail,
-    }
-    text = json.dumps(data, ensure_ascii=False)
+    text = json.dumps(EventData.of(item).model_dump(mode="json"), ensure_ascii=False)
     return f"id: {item.cursor}\nevent: {item.kind}\ndata: {text}\n\n".encode()
 
 
@@ -167,7 +160,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
 async def _start(request: web.Request, pool: Pool) -> Cursor | None:
     """Where the client asks to start: ``Last-Event-ID`` or ``?after=`` (a cursor, or a
     notification id as an older release wrote it); None: from now."""
-    text = request.headers.get("Last-Event-ID") or request.query.get("after") or ""
+    text = request.headers.get("Last-Event-ID") or query_of(request, EventsQuery).after or ""
     if text.strip().isdigit():
         # ``0``: from the start; an id no longer found: from the start too (a duplicate is
         # better than a gap)
@@ -205,5 +198,5 @@ async def _push(
 
 
 def add_routes(app: web.Application) -> None:
+    """The broadcaster; the stream's route is declared in ``api/events.py``."""
     app.cleanup_ctx.append(_broadcasting)
-    app.router.add_get("/api/v1/events", stream)

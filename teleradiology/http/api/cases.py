@@ -1,4 +1,4 @@
-"""The JSON API under /api/v1: worklist, cases, reports, studies, turnaround."""
+"""The JSON API under /api/v1: sign-in, worklist, cases, reports, studies, turnaround."""
 
 from __future__ import annotations
 
@@ -11,207 +11,117 @@ from aiohttp import web
 
 from storage import cases, network, patients, reports
 from storage import turnaround as stats
-from storage.records import (
-    Case,
-    Conclusion,
-    Report,
-    ReportStatus,
-    Role,
-    Study,
-    TurnaroundSegment,
-    User,
-)
+from storage.records import Role, TurnaroundSegment
 from teleradiology.core import casework
 from teleradiology.core.access import require_role
 from teleradiology.core.casework import CaseAction
 from teleradiology.core.errors import BadRequest, Forbidden, Unauthorized
 from teleradiology.core.passwords import verify_password
 from teleradiology.core.words import both
-from teleradiology.http.api.openapi import openapi_document
-from teleradiology.http.context import POOL, SETTINGS, current_user
-from teleradiology.http.params import (
-    choice,
-    int_param,
-    iso,
-    json_body,
-    optional_bool,
-    path_id,
-    text_field,
-    time_param,
+from teleradiology.http.api.endpoints import Routes, reply
+from teleradiology.http.api.models.reading import (
+    AcknowledgeIn,
+    CaseDetailOut,
+    CaseOut,
+    FacilityTurnaround,
+    LoginIn,
+    LoginOut,
+    ReaderOut,
+    ReportIn,
+    ReportOut,
+    ReportsOut,
+    ReportsQuery,
+    SegmentTurnaround,
+    StudiesOut,
+    StudiesQuery,
+    StudyOut,
+    TurnaroundOut,
+    TurnaroundQuery,
+    UserOut,
+    WorklistCase,
+    WorklistOut,
+    WorklistQuery,
 )
+from teleradiology.http.context import POOL, SETTINGS, current_user
+from teleradiology.http.models import RecordPath
+from teleradiology.http.params import body_of, path_id, query_of
 from teleradiology.services import reading
 from teleradiology.services.reading import ReportDraft
 
 LOGIN_TOKEN_LIFETIME = timedelta(hours=12)
 
-
-def case_json(case: Case) -> dict[str, Any]:
-    return {
-        "id": case.id,
-        "study_instance_uid": case.study_instance_uid,
-        "facility": case.facility_code,
-        "specialty": case.specialty.value,
-        "priority": case.priority.value,
-        "status": case.status.value,
-        "deadline": iso(case.deadline),
-        "created_at": iso(case.created_at),
-        "claimed_by": case.claimed_by,
-        "lease_expires_at": iso(case.lease_expires_at),
-        "modalities": list(case.modalities),
-        "patient_name": case.patient_name,
-        "pool": case.pool_code,
-        "question": case.question,
-        "clinical_question": case.clinical_question,
-        "escalated_at": iso(case.escalated_at),
-        "stemi": case.stemi,
-        "second_read_of": case.second_read_of,
-        "return_reason": case.return_code,
-    }
+routes = Routes(tag="reading")
 
 
-def report_json(report: Report) -> dict[str, Any]:
-    return {
-        "id": report.id,
-        "case_id": report.case_id,
-        "study_instance_uid": report.study_instance_uid,
-        "status": report.status.value,
-        "findings": report.findings,
-        "impression": report.impression,
-        "conclusion": report.conclusion.value,
-        "author": report.author_name,
-        "signed_at": iso(report.signed_at),
-        "signature_sha256": report.signature_sha256,
-        "delivered_at": iso(report.delivered_at),
-        "acknowledged_at": iso(report.acknowledged_at),
-        "acknowledged_by_name": report.acknowledged_name,
-        "version": report.version,
-        "amends_report_id": report.amends_report_id,
-        "agreed": report.agreed,
-        "discrepancy": report.discrepancy,
-        "pdf": f"/api/v1/reports/{report.id}/pdf" if report.has_pdf else None,
-        "critical_due_at": iso(report.critical_due_at),
-    }
-
-
-def study_json(study: Study) -> dict[str, Any]:
-    return {
-        "study_instance_uid": study.study_instance_uid,
-        "facility": study.facility_code,
-        "patient_id": study.patient_id,
-        "patient_name": study.patient_name,
-        "accession_number": study.accession_number,
-        "study_date": study.study_date,
-        "description": study.description,
-        "modalities": list(study.modalities),
-        "state": study.state.value,
-        "priority": study.priority.value,
-        "num_series": study.num_series,
-        "num_instances": study.num_instances,
-        "received_at": iso(study.first_received_at),
-        "completed_at": iso(study.completed_at),
-    }
-
-
-def user_json(user: User) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "username": user.username,
-        "display_name": user.display_name,
-        "role": user.role.value,
-        "facility_id": user.facility_id,
-        "specialties": sorted(s.value for s in user.specialties),
-    }
-
-
+@routes.post(
+    "/api/v1/login",
+    body=LoginIn,
+    answer=LoginOut,
+    summary="Sign in; returns a bearer token",
+    tag="auth",
+    public=True,
+)
 async def login(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    username, password = body.get("username"), body.get("password")
-    if not isinstance(username, str) or not isinstance(password, str):
-        raise BadRequest("send 'username' and 'password'")
+    body = await body_of(request, LoginIn)
     pool = request.app[POOL]
-    found = await network.password_hash(pool, username)
-    if found is None or not verify_password(found[1], password):
+    found = await network.password_hash(pool, body.username)
+    if found is None or not verify_password(found[1], body.password):
         raise Unauthorized("wrong username or password")
     expires = datetime.now(UTC) + LOGIN_TOKEN_LIFETIME
     token = await network.create_token(pool, found[0], expires_at=expires)
-    user = await network.user_by_username(pool, username)
+    user = await network.user_by_username(pool, body.username)
     assert user is not None
-    return web.json_response({"token": token, "expires_at": iso(expires), "user": user_json(user)})
+    return reply(LoginOut(token=token, expires_at=expires, user=UserOut.of(user)))
 
 
+@routes.get("/api/v1/me", answer=UserOut, summary="The signed-in user", tag="auth")
 async def me(request: web.Request) -> web.Response:
-    return web.json_response(user_json(current_user(request)))
+    return reply(UserOut.of(current_user(request)))
 
 
+@routes.get(
+    "/api/v1/worklist",
+    query=WorklistQuery,
+    answer=WorklistOut,
+    summary="Open cases of the reader's pools, most urgent first",
+)
 async def get_worklist(request: web.Request) -> web.Response:
     user = current_user(request)
     require_role(user, Role.READER, Role.ADMIN)
-    limit = int_param(request, "limit", 200, low=1, high=1000)
+    asked = query_of(request, WorklistQuery)
     pool = request.app[POOL]
-    found = await reading.worklist(pool, user, limit=limit)
+    found = await reading.worklist(pool, user, limit=asked.limit)
     readers = await network.pool_readers(
         pool, sorted({c.pool_facility_id for c in found}), datetime.now(UTC)
     )
-    body = []
-    for c in found:
-        item = case_json(c)
-        candidates = [
-            r
-            for r in readers
-            if r.facility_id == c.pool_facility_id and r.specialty is c.specialty and r.on_duty
-        ]
-        # readers come least loaded first: the first on-duty reader of the pool is suggested
-        item["suggested_reader"] = candidates[0].username if candidates else None
-        body.append(item)
-    return web.json_response(
-        {
-            "cases": body,
-            "readers": [
-                {
-                    "username": r.username,
-                    "display_name": r.display_name,
-                    "specialty": r.specialty.value,
-                    "on_duty": r.on_duty,
-                    "open_cases": r.open_cases,
-                }
-                for r in readers
-            ],
-        }
+    return reply(
+        WorklistOut(
+            cases=[WorklistCase.listed(c, readers) for c in found],
+            readers=[ReaderOut.of(r) for r in readers],
+        )
     )
 
 
+@routes.get(
+    "/api/v1/cases/{id}",
+    path=RecordPath,
+    answer=CaseDetailOut,
+    summary="One case with its reports and events",
+)
 async def get_case(request: web.Request) -> web.Response:
     user = current_user(request)
     pool = request.app[POOL]
     case = await reading.open_case(pool, user, path_id(request))
-    body = case_json(case)
-    body["reports"] = [report_json(r) for r in await reports.reports_of_case(pool, case.id)]
-    body["patient_ref"] = await patients.patient_of_study(pool, case.study_id)
-    body["priors"] = [
-        {
-            "study_instance_uid": p.study_instance_uid,
-            "facility": p.facility_code,
-            "study_date": p.study_date,
-            "modalities": list(p.modalities),
-            "description": p.description,
-            "received_at": iso(p.received_at),
-            "conclusion": p.conclusion,
-            "impression": p.impression,
-            "linked_record": p.patient_ref != body["patient_ref"],
-        }
-        for p in await patients.priors(pool, case.study_id, user)
-    ]
-    body["events"] = [
-        {
-            "kind": e.kind,
-            "at": iso(e.at),
-            "user_id": e.user_id,
-            "case_id": e.case_id,
-            "detail": e.detail,
-        }
-        for e in await cases.events_of_case(pool, case)
-    ]
-    return web.json_response(body)
+    patient_ref = await patients.patient_of_study(pool, case.study_id)
+    return reply(
+        CaseDetailOut.detailed(
+            case,
+            reports=await reports.reports_of_case(pool, case.id),
+            patient_ref=patient_ref,
+            priors=await patients.priors(pool, case.study_id, user),
+            events=await cases.events_of_case(pool, case),
+        )
+    )
 
 
 def lease_of(request: web.Request) -> timedelta:
@@ -219,137 +129,170 @@ def lease_of(request: web.Request) -> timedelta:
     return timedelta(minutes=request.app[SETTINGS].lease_minutes)
 
 
+@routes.post(
+    "/api/v1/cases/{id}/claim",
+    path=RecordPath,
+    answer=CaseOut,
+    summary="Claim (or renew the lease on) a case",
+)
 async def claim(request: web.Request) -> web.Response:
     user = current_user(request)
     case = await reading.claim(request.app[POOL], user, path_id(request), lease=lease_of(request))
-    return web.json_response(case_json(case))
+    return reply(CaseOut.of(case))
 
 
+@routes.post(
+    "/api/v1/cases/{id}/release",
+    path=RecordPath,
+    answer=CaseOut,
+    summary="Give a claimed case back to its pool",
+)
 async def release(request: web.Request) -> web.Response:
     user = current_user(request)
     case = await reading.release(request.app[POOL], user, path_id(request))
-    return web.json_response(case_json(case))
+    return reply(CaseOut.of(case))
 
 
-def _template_id(body: dict[str, Any]) -> int | None:
-    template_id = body.get("template_id")
-    if template_id is None:
-        return None
-    if isinstance(template_id, bool) or not isinstance(template_id, int):
-        raise BadRequest("'template_id' must be a template id from /api/v1/templates")
-    return template_id
-
-
+@routes.post(
+    "/api/v1/cases/{id}/report",
+    path=RecordPath,
+    body=ReportIn,
+    answer=ReportOut,
+    status=201,
+    summary="Sign a report on a claimed case",
+)
 async def report(request: web.Request) -> web.Response:
     """Sign a report: its text as sent, or (for what is left out) the template's named by
     ``template_id``."""
     user = current_user(request)
     casework.check_role(user, CaseAction.REPORT)
     case_id = path_id(request)
-    body = await json_body(request)
-    template_id = _template_id(body)
-    written = template_id is None  # without a template, the reader writes both
+    body = await body_of(request, ReportIn)
     draft = ReportDraft(
-        findings=text_field(body, "findings", required=written),
-        impression=text_field(body, "impression", required=written),
-        conclusion=choice(body, "conclusion", Conclusion),
-        status=choice(body, "status", ReportStatus, ReportStatus.FINAL),
-        template_id=template_id,
-        agreed=optional_bool(body, "agreed"),
-        discrepancy=text_field(body, "discrepancy", required=False) or None,
+        findings=body.findings or "",
+        impression=body.impression or "",
+        conclusion=body.conclusion,
+        status=body.status,
+        template_id=body.template_id,
+        agreed=body.agreed,
+        discrepancy=body.discrepancy or None,
     )
     saved = await reading.submit_report(request.app[POOL], user, case_id, draft)
-    return web.json_response(report_json(saved), status=201)
+    return reply(ReportOut.of(saved), status=201)
 
 
+@routes.get(
+    "/api/v1/reports",
+    query=ReportsQuery,
+    answer=ReportsOut,
+    summary="The clinic's report inbox",
+    tag="clinic",
+)
 async def list_reports(request: web.Request) -> web.Response:
     user = current_user(request)
-    flag = request.query.get("acknowledged")
-    unacknowledged = None if flag is None else flag.lower() in ("false", "0", "no")
-    limit = int_param(request, "limit", 100, low=1, high=1000)
-    offset = int_param(request, "offset", 0, low=0, high=10**9)
+    asked = query_of(request, ReportsQuery)
     found = await reading.inbox(
-        request.app[POOL], user, unacknowledged=unacknowledged, limit=limit, offset=offset
+        request.app[POOL],
+        user,
+        unacknowledged=asked.unacknowledged,
+        limit=asked.limit,
+        offset=asked.offset,
     )
-    return web.json_response({"reports": [report_json(r) for r in found]})
+    return reply(ReportsOut(reports=[ReportOut.of(r) for r in found]))
 
 
+@routes.get(
+    "/api/v1/reports/{id}",
+    path=RecordPath,
+    answer=ReportOut,
+    summary="One delivered report",
+    tag="clinic",
+)
 async def get_report(request: web.Request) -> web.Response:
     user = current_user(request)
     found = await reading.open_report(request.app[POOL], user, path_id(request))
-    return web.json_response(report_json(found))
+    return reply(ReportOut.of(found))
 
 
+@routes.post(
+    "/api/v1/reports/{id}/acknowledge",
+    path=RecordPath,
+    body=AcknowledgeIn,
+    answer=ReportOut,
+    summary="The clinic confirms it received the report (a critical result: by name)",
+    tag="clinic",
+)
 async def acknowledge(request: web.Request) -> web.Response:
     user = current_user(request)
     casework.check_role(user, casework.ReportAction.ACKNOWLEDGE)
-    body = await json_body(request)
-    name = text_field(body, "name", required=False, max_len=64).strip() or None
+    body = await body_of(request, AcknowledgeIn)
+    name = (body.name or "").strip() or None
     found = await reading.acknowledge(request.app[POOL], user, path_id(request), name=name)
-    return web.json_response(report_json(found))
+    return reply(ReportOut.of(found))
 
 
+@routes.get(
+    "/api/v1/studies",
+    query=StudiesQuery,
+    answer=StudiesOut,
+    summary="Studies in the caller's scope",
+    tag="clinic",
+)
 async def list_studies(request: web.Request) -> web.Response:
     user = current_user(request)
-    limit = int_param(request, "limit", 100, low=1, high=1000)
-    offset = int_param(request, "offset", 0, low=0, high=10**9)
+    asked = query_of(request, StudiesQuery)
     found = await reading.studies(
         request.app[POOL],
         user,
-        study_uid=request.query.get("study_instance_uid"),
-        patient_id=request.query.get("patient_id"),
-        limit=limit,
-        offset=offset,
+        study_uid=asked.study_instance_uid,
+        patient_id=asked.patient_id,
+        limit=asked.limit,
+        offset=asked.offset,
     )
-    return web.json_response({"studies": [study_json(s) for s in found]})
+    return reply(StudiesOut(studies=[StudyOut.of(s) for s in found]))
 
 
-async def turnaround_data(request: web.Request) -> dict[str, Any]:
+async def turnaround_of(request: web.Request) -> TurnaroundOut:
     """Received-to-final-report turnaround per sending facility in the caller's network,
     and each workflow segment, as the JSON and CSV answers share it."""
     user = current_user(request)
     if user.role is Role.READER:
         raise Forbidden("turnaround statistics are for administrators and clinics")
-    now = datetime.now(UTC)
-    until = time_param(request, "until", now + timedelta(seconds=1))
-    since = time_param(request, "since", until - timedelta(days=30))
+    asked = query_of(request, TurnaroundQuery)
+    until = asked.until or datetime.now(UTC) + timedelta(seconds=1)
+    since = asked.since or until - timedelta(days=30)
     if since >= until:
         raise BadRequest("'since' must be before 'until'")
-    case_id = int_param(request, "case_id", 0, low=0, high=2**62) or None
     pool = request.app[POOL]
     rows = await stats.turnaround(pool, user.facility_id, since, until)
-    segments = await stats.segments(pool, user.facility_id, since, until, case_id=case_id)
-    return {
-        "since": iso(since),
-        "until": iso(until),
-        "segment": TurnaroundSegment.RECEIVED_TO_FINAL.value,
-        "facilities": [
-            {
-                "facility": r.facility_code,
-                "name": r.facility_name,
-                "reports": r.reports,
-                "median_minutes": round(r.median_s / 60, 2),
-                "p90_minutes": round(r.p90_s / 60, 2),
-                "mean_minutes": round(r.mean_s / 60, 2),
-                "max_minutes": round(r.max_s / 60, 2),
-            }
-            for r in rows
-        ],
-        "segments": {
-            s.segment.value: {
-                "cases": s.cases,
-                "median_minutes": round(s.median_s / 60, 3),
-                "p90_minutes": round(s.p90_s / 60, 3),
-                "max_minutes": round(s.max_s / 60, 3),
-            }
-            for s in segments
-        },
-    }
+    segments = await stats.segments(
+        pool, user.facility_id, since, until, case_id=asked.case_id or None
+    )
+    return TurnaroundOut(
+        since=since,
+        until=until,
+        segment=TurnaroundSegment.RECEIVED_TO_FINAL.value,
+        facilities=[FacilityTurnaround.of(r) for r in rows],
+        segments={s.segment.value: SegmentTurnaround.of(s) for s in segments},
+    )
 
 
+async def turnaround_data(request: web.Request) -> dict[str, Any]:
+    """The turnaround answer as JSON values (the dashboard reads it)."""
+    return (await turnaround_of(request)).model_dump(mode="json")
+
+
+@routes.get(
+    "/api/v1/stats/turnaround",
+    query=TurnaroundQuery,
+    answer=TurnaroundOut,
+    summary="Turnaround per sending facility and per segment (received, complete, routed, "
+    "claimed, preliminary, escalated, final, delivered, acknowledged); ?case_id= for one case",
+    tag="admin",
+)
 async def turnaround(request: web.Request) -> web.Response:
     """Received-to-final-report turnaround per sending facility in the caller's network."""
-    return web.json_response(await turnaround_data(request))
+    return reply(await turnaround_of(request))
 
 
 TURNAROUND_CSV_COLUMNS = (
@@ -375,51 +318,43 @@ def _csv_cell(value: object) -> str:
     return "" if value is None else str(value)
 
 
+_CSV_ANSWER = {
+    "text/csv": {
+        "schema": {
+            "type": "string",
+            "description": "columns: row (facility | segment), facility, name, segment, "
+            "segment_name (in words, zh-CN and English), count, median_minutes, p90_minutes, "
+            "mean_minutes, max_minutes, since, until",
+        }
+    }
+}
+_CSV_HEADERS = {
+    "Content-Disposition": {
+        "schema": {"type": "string"},
+        "description": 'attachment; filename="turnaround-YYYYMMDD.csv"',
+    }
+}
+
+
+@routes.get(
+    "/api/v1/stats/turnaround.csv",
+    query=TurnaroundQuery,
+    media=_CSV_ANSWER,
+    headers=_CSV_HEADERS,
+    summary="The turnaround statistics as CSV (UTF-8 with BOM, for spreadsheets), scoped like "
+    "the JSON: one row per sending facility (received to final report), then one per "
+    "workflow segment; ?since=, ?until= (ISO 8601), ?case_id=",
+    tag="admin",
+)
 async def turnaround_csv(request: web.Request) -> web.Response:
     """The turnaround statistics as CSV (UTF-8 with a byte order mark, for spreadsheets):
     one row per sending facility (received to final), then one per workflow segment, each
     segment named in words as the dashboard names it."""
-    body = await turnaround_data(request)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(TURNAROUND_CSV_COLUMNS)
-    since, until = body["since"], body["until"]
-    for f in body["facilities"]:
-        writer.writerow(
-            _csv_cell(v)
-            for v in (
-                "facility",
-                f["facility"],
-                f["name"],
-                body["segment"],
-                both(TurnaroundSegment(body["segment"])),
-                f["reports"],
-                f["median_minutes"],
-                f["p90_minutes"],
-                f["mean_minutes"],
-                f["max_minutes"],
-                since,
-                until,
-            )
-        )
-    for name, s in body["segments"].items():
-        writer.writerow(
-            _csv_cell(v)
-            for v in (
-                "segment",
-                "",
-                "",
-                name,
-                both(TurnaroundSegment(name)),
-                s["cases"],
-                s["median_minutes"],
-                s["p90_minutes"],
-                "",
-                s["max_minutes"],
-                since,
-                until,
-            )
-        )
+    for row in _csv_rows((await turnaround_of(request)).model_dump(mode="json")):
+        writer.writerow(_csv_cell(v) for v in row)
     day = datetime.now(UTC).strftime("%Y%m%d")
     return web.Response(
         body=("\ufeff" + out.getvalue()).encode("utf-8"),
@@ -432,23 +367,44 @@ async def turnaround_csv(request: web.Request) -> web.Response:
     )
 
 
-async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document())
+def _csv_rows(body: dict[str, Any]) -> list[tuple[object, ...]]:
+    since, until, segment = body["since"], body["until"], body["segment"]
+    rows: list[tuple[object, ...]] = [
+        (
+            "facility",
+            f["facility"],
+            f["name"],
+            segment,
+            both(TurnaroundSegment(segment)),
+            f["reports"],
+            f["median_minutes"],
+            f["p90_minutes"],
+            f["mean_minutes"],
+            f["max_minutes"],
+            since,
+            until,
+        )
+        for f in body["facilities"]
+    ]
+    rows += [
+        (
+            "segment",
+            "",
+            "",
+            name,
+            both(TurnaroundSegment(name)),
+            s["cases"],
+            s["median_minutes"],
+            s["p90_minutes"],
+            "",
+            s["max_minutes"],
+            since,
+            until,
+        )
+        for name, s in body["segments"].items()
+    ]
+    return rows
 
 
 def add_routes(app: web.Application) -> None:
-    r = app.router
-    r.add_get("/api/v1/openapi.json", openapi)
-    r.add_post("/api/v1/login", login)
-    r.add_get("/api/v1/me", me)
-    r.add_get("/api/v1/worklist", get_worklist)
-    r.add_get("/api/v1/cases/{id}", get_case)
-    r.add_post("/api/v1/cases/{id}/claim", claim)
-    r.add_post("/api/v1/cases/{id}/release", release)
-    r.add_post("/api/v1/cases/{id}/report", report)
-    r.add_get("/api/v1/reports", list_reports)
-    r.add_get("/api/v1/reports/{id}", get_report)
-    r.add_post("/api/v1/reports/{id}/acknowledge", acknowledge)
-    r.add_get("/api/v1/studies", list_studies)
-    r.add_get("/api/v1/stats/turnaround", turnaround)
-    r.add_get("/api/v1/stats/turnaround.csv", turnaround_csv)
+    routes.add_to(app)

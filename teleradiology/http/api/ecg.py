@@ -6,8 +6,6 @@ The use cases are services/ecg.py's; these handlers parse the request and shape 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
 
 from aiohttp import BodyPartReader, web
 
@@ -15,20 +13,24 @@ from ecg.render import SheetFilter
 from storage.records import Priority, Role
 from teleradiology.core.access import require_role
 from teleradiology.core.errors import BadRequest
-from teleradiology.http.context import INGESTOR, OBJECTS, POOL, current_user, user_zone
-from teleradiology.services import ecg
-from teleradiology.services.ecg import (
-    EcgReading,
-    EcgRequest,
-    EcgUpload,
-    SheetKind,
-    UploadedEcg,
-    current_measurements,
-    current_statements,
+from teleradiology.http.api.endpoints import Routes, reply
+from teleradiology.http.api.models.ecg import (
+    EcgEditIn,
+    EcgFields,
+    EcgOut,
+    EcgPath,
+    EcgUploaded,
+    SheetQuery,
 )
+from teleradiology.http.context import INGESTOR, OBJECTS, POOL, current_user, user_zone
+from teleradiology.http.params import body_of, path_of, query_of, validated
+from teleradiology.services import ecg
+from teleradiology.services.ecg import EcgRequest, EcgUpload, SheetKind
 from teleradiology.services.intake import sending_facility
 
 MAX_ECG_BYTES = 32 * 1024**2
+
+routes = Routes(tag="ecg")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,149 +104,111 @@ async def _limited(part: BodyPartReader, allowed: int) -> bytes:
     return b"".join(chunks)
 
 
-def _priority(text: str | None) -> Priority:
-    if text in (None, "", "routine"):
-        return Priority.MEDIUM
-    if text == "urgent":
-        return Priority.HIGH
-    raise BadRequest(f"urgency must be 'routine' or 'urgent', not {text!r}")
+_ECG_FORM = {
+    "multipart/form-data": {
+        "schema": {
+            "type": "object",
+            "required": ["file"],
+            "properties": {
+                "file": {"type": "string", "format": "binary"},
+                "patient_id": {"type": "string"},
+                "patient_name": {"type": "string"},
+                "urgency": {"enum": ["routine", "urgent"]},
+                "question": {"type": "string"},
+            },
+        }
+    },
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+}
+_SHEET_PNG = {"image/png": {"schema": {"type": "string", "format": "binary"}}}
+_SHEET_PDF = {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}
+_ORIGINAL = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
 
 
+@routes.post(
+    "/api/v1/ecg",
+    body_media=_ECG_FORM,
+    query=EcgFields,
+    answer=EcgUploaded,
+    status=201,
+    also=(200,),
+    problems=(400, 401, 403, 404, 409, 413),
+    summary="Upload an ECG file from a cart (DICOM waveform, HL7 aECG, SCP-ECG, Philips XML, "
+    "GE MUSE XML, Contec, CSV; a WFDB record as its .hea and signal files): stored, converted "
+    "to a DICOM ECG waveform, analyzed and routed to an ECG reading pool; a re-sent file "
+    "answers 200",
+)
 async def upload_ecg(request: web.Request) -> web.Response:
     """Store an ECG file from a cart (any supported format) for the clinic's facility."""
     user = current_user(request)
     pool = request.app[POOL]
     facility = await sending_facility(pool, user)
     form = await _read_upload(request)
+    fields = validated(EcgFields, form.fields)
     asked = EcgRequest(
-        patient_id=form.fields.get("patient_id") or None,
-        patient_name=form.fields.get("patient_name") or None,
-        priority=_priority(form.fields.get("urgency")),
-        question=form.fields.get("question") or None,
+        patient_id=fields.patient_id,
+        patient_name=fields.patient_name,
+        priority=Priority.HIGH if fields.urgency == "urgent" else Priority.MEDIUM,
+        question=fields.question,
     )
     stored = await ecg.upload(
         pool, request.app[OBJECTS], request.app[INGESTOR], facility, form.upload, asked
     )
-    return web.json_response(_upload_json(stored), status=200 if stored.resent else 201)
+    return reply(EcgUploaded.of(stored), status=200 if stored.resent else 201)
 
 
-def _upload_json(stored: UploadedEcg) -> dict[str, Any]:
-    record = stored.record
-    return {
-        "study_instance_uid": stored.study_instance_uid,
-        "sop_instance_uid": stored.sop_instance_uid,
-        "format": record.source_format.value,
-        "leads": list(record.leads),
-        "sampling_rate_hz": record.sampling_rate_hz,
-        "duration_s": round(record.duration_s, 3),
-        "warnings": list(record.warnings),
-        "outcome": stored.outcome,
-    }
-
-
+@routes.get(
+    "/api/v1/ecg/{sop}",
+    path=EcgPath,
+    answer=EcgOut,
+    summary="An ECG: automatic analysis, current measurements and statements, who changed "
+    "what, the patient's prior ECGs, links to the sheet and original",
+)
 async def get_ecg(request: web.Request) -> web.Response:
-    reading = await ecg.read(request.app[POOL], current_user(request), request.match_info["sop"])
-    return web.json_response(_ecg_json(reading))
+    sop = path_of(request, EcgPath).sop
+    return reply(EcgOut.of(await ecg.read(request.app[POOL], current_user(request), sop)))
 
 
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat()
-
-
-def _ecg_json(reading: EcgReading) -> dict[str, Any]:
-    view = reading.view
-    base = f"/api/v1/ecg/{view.sop_instance_uid}"
-    return {
-        "sop_instance_uid": view.sop_instance_uid,
-        "study_instance_uid": view.study_instance_uid,
-        "facility": view.facility_code,
-        "patient_id": view.patient_id,
-        "patient_name": view.patient_name,
-        "analyzed": view.analysis_id is not None,
-        "analysis_error": view.error,
-        "suspected_stemi": view.suspected_stemi,
-        "automatic": view.result,
-        "measurements": current_measurements(view),
-        "statements": current_statements(view),
-        "edits": [
-            {
-                "at": _iso(e.at).replace("+00:00", "Z"),
-                "field": e.field,
-                "old": e.old_value,
-                "new": e.new_value,
-                "by": e.username,
-            }
-            for e in reading.edits
-        ],
-        "priors": [
-            {
-                "sop_instance_uid": p.sop_instance_uid,
-                "study_instance_uid": p.study_instance_uid,
-                "received_at": _iso(p.received_at),
-                "measurements": {
-                    **dict((p.result or {}).get("measurements", {})),
-                    **p.edited_measurements,
-                },
-                "sheet": f"/api/v1/ecg/{p.sop_instance_uid}/sheet.png",
-            }
-            for p in reading.priors
-        ],
-        "original": {"format": view.original_format, "filename": view.original_filename}
-        if view.original_key
-        else None,
-        "links": {
-            "sheet_png": f"{base}/sheet.png",
-            "sheet_pdf": f"{base}/sheet.pdf",
-            "original": f"{base}/original" if view.original_key else None,
-        },
-    }
-
-
+@routes.patch(
+    "/api/v1/ecg/{sop}",
+    path=EcgPath,
+    body=EcgEditIn,
+    answer=EcgOut,
+    summary="A reader's change to measurements (null removes it) or statements",
+)
 async def edit_ecg(request: web.Request) -> web.Response:
     """A reader corrects measurements or statements; who changed what is kept."""
     user = current_user(request)
     require_role(user, Role.READER)
     pool = request.app[POOL]
-    view = await ecg.analyzed(pool, user, request.match_info["sop"])
-    measurements, statements = _edits(await _json_object(request))
+    sop = path_of(request, EcgPath).sop
+    view = await ecg.analyzed(pool, user, sop)
+    body = await body_of(request, EcgEditIn)
+    statements = [dict(s) for s in body.statements] if body.statements is not None else None
+    measurements = dict(body.measurements) if body.measurements is not None else None
     await ecg.edit(pool, user, view, measurements=measurements, statements=statements)
-    return await get_ecg(request)
-
-
-async def _json_object(request: web.Request) -> Any:
-    try:
-        return await request.json()
-    except ValueError:
-        raise BadRequest("the request body is not valid JSON") from None
-
-
-def _edits(body: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]] | None]:
-    if not isinstance(body, dict):
-        raise BadRequest("send a JSON object with 'measurements' and/or 'statements'")
-    measurements = body.get("measurements")
-    statements = body.get("statements")
-    if measurements is not None and (
-        not isinstance(measurements, dict)
-        or not all(v is None or isinstance(v, int | float) for v in measurements.values())
-    ):
-        raise BadRequest("'measurements' maps names to numbers (null removes a change)")
-    if statements is not None and (
-        not isinstance(statements, list) or not all(isinstance(s, dict) for s in statements)
-    ):
-        raise BadRequest("'statements' is a list of objects")
-    return measurements, statements
+    return reply(EcgOut.of(await ecg.read(pool, user, sop)))
 
 
 def sheet_filter(request: web.Request) -> SheetFilter:
     """The sheet filter a request asks for (``?filter=``), diagnostic by default."""
-    text = request.query.get("filter", SheetFilter.DIAGNOSTIC.value)
-    try:
-        return SheetFilter(text)
-    except ValueError:
-        choices = ", ".join(f.value for f in SheetFilter)
-        raise BadRequest(f"filter must be one of {choices}, not {text!r}") from None
+    return query_of(request, SheetQuery).filter
 
 
+@routes.get(
+    "/api/v1/ecg/{sop}/sheet.png",
+    path=EcgPath,
+    query=SheetQuery,
+    media=_SHEET_PNG,
+    summary="The standard 12-lead sheet at 300 dpi (PNG)",
+)
+@routes.get(
+    "/api/v1/ecg/{sop}/sheet.pdf",
+    path=EcgPath,
+    query=SheetQuery,
+    media=_SHEET_PDF,
+    summary="The standard 12-lead sheet on one A4 page (PDF)",
+)
 async def sheet(request: web.Request) -> web.Response:
     """The standard 12-lead sheet, PNG or PDF, with the current measurements; its traces
     filtered as ``?filter=`` says (diagnostic by default, muscle, or none), printed on it."""
@@ -266,8 +230,15 @@ async def sheet(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type=media)
 
 
+@routes.get(
+    "/api/v1/ecg/{sop}/original",
+    path=EcgPath,
+    media=_ORIGINAL,
+    summary="The cart's original file, unchanged",
+)
 async def original(request: web.Request) -> web.Response:
-    view = await ecg.find(request.app[POOL], current_user(request), request.match_info["sop"])
+    sop = path_of(request, EcgPath).sop
+    view = await ecg.find(request.app[POOL], current_user(request), sop)
     data, name = await ecg.original(request.app[OBJECTS], view)
     return web.Response(
         body=data,
@@ -277,11 +248,4 @@ async def original(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    r = app.router
-    r.add_post("/api/v1/ecg", upload_ecg)
-    r.add_get("/api/v1/ecg/{sop}", get_ecg)
-    r.add_patch("/api/v1/ecg/{sop}", edit_ecg)
-    # One route per kind, as the OpenAPI document describes them.
-    r.add_get("/api/v1/ecg/{sop}/sheet.png", sheet)
-    r.add_get("/api/v1/ecg/{sop}/sheet.pdf", sheet)
-    r.add_get("/api/v1/ecg/{sop}/original", original)
+    routes.add_to(app)

@@ -1,79 +1,143 @@
-"""The OpenAPI 3.1 description of /api/v1, served at /api/v1/openapi.json."""
+"""The OpenAPI 3.1 description of /api/v1, served at /api/v1/openapi.json, made from the
+routes' declarations (``endpoints.Routes``) and their models' JSON schemas."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Any
 
-from storage.records import ReturnReason
-from teleradiology.http.api import uploads
+from aiohttp import web
+from pydantic import BaseModel
 
+from teleradiology.http.api import (
+    admin,
+    cases,
+    casework,
+    ecg,
+    events,
+    patients,
+    referrals,
+    uploads,
+)
+from teleradiology.http.api.endpoints import Endpoint, Routes
+from teleradiology.http.models import Problem
+
+REF = "#/components/schemas/{model}"
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
+_PATH_NAME = re.compile(r"\{([^}:]+)\}")
+
+routes = Routes(tag="auth")
 
 
-def _op(summary: str, *, body: str | None = None, ok: str = "200", tag: str) -> dict[str, Any]:
+class Schemas:
+    """``components/schemas``: each model's JSON schema and the models it refers to."""
+
+    def __init__(self) -> None:
+        self.found: dict[str, Any] = {}
+
+    def add(self, model: type[BaseModel], mode: str) -> dict[str, Any]:
+        """The model's schema (its own $defs moved into the components)."""
+        schema = model.model_json_schema(ref_template=REF, mode=mode)  # type: ignore[arg-type]
+        for name, sub in schema.pop("$defs", {}).items():
+            self._put(name, sub)
+        return schema
+
+    def ref(self, model: type[BaseModel], mode: str) -> dict[str, str]:
+        self._put(model.__name__, self.add(model, mode))
+        return {"$ref": REF.format(model=model.__name__)}
+
+    def _put(self, name: str, schema: dict[str, Any]) -> None:
+        if self.found.setdefault(name, schema) != schema:
+            raise ValueError(f"two schemas are named {name}: give one model another name")
+
+
+def _parameters(e: Endpoint, schemas: Schemas) -> list[dict[str, Any]]:
+    names = _PATH_NAME.findall(e.path)
+    declared = schemas.add(e.path_params, "validation") if e.path_params else {}
+    props = declared.get("properties", {})
+    if e.path_params and sorted(props) != sorted(names):
+        raise ValueError(f"{e.path}: the path model names {sorted(props)}, the path {names}")
+    found = [
+        _parameter(name, "path", props.get(name, {"type": "string"}), required=True)
+        for name in names
+    ]
+    if e.query:
+        query = schemas.add(e.query, "validation")
+        required = set(query.get("required", ()))
+        for name, prop in query.get("properties", {}).items():
+            found.append(_parameter(name, "query", prop, required=name in required))
+    return found
+
+
+def _parameter(name: str, where: str, schema: dict[str, Any], *, required: bool) -> dict[str, Any]:
+    schema = dict(schema)
+    schema.pop("title", None)
+    param: dict[str, Any] = {"name": name, "in": where, "required": required, "schema": schema}
+    if "description" in schema:
+        param["description"] = schema.pop("description")
+    return param
+
+
+def _responses(e: Endpoint, schemas: Schemas) -> dict[str, Any]:
+    if e.answer is not None:
+        content: Any = {"application/json": {"schema": schemas.ref(e.answer, "serialization")}}
+    else:
+        content = dict(e.media or {"application/json": {}})
+    ok: dict[str, Any] = {"description": "success", "content": content}
+    if e.headers:
+        ok["headers"] = dict(e.headers)
+    answers: dict[str, Any] = {str(status): ok for status in (e.status, *e.also)}
+    answers.update({str(status): _PROBLEM for status in e.problems})
+    return answers
+
+
+def _operation(e: Endpoint, schemas: Schemas) -> dict[str, Any]:
     op: dict[str, Any] = {
-        "summary": summary,
-        "tags": [tag],
-        "responses": {
-            ok: {"description": "success", "content": {"application/json": {}}},
-            "400": _PROBLEM,
-            "401": _PROBLEM,
-            "403": _PROBLEM,
-            "404": _PROBLEM,
-            "409": _PROBLEM,
-        },
+        "summary": e.summary,
+        "tags": [e.tag],
+        "operationId": e.handler.__name__ + ("" if e.method == "GET" else f"_{e.method.lower()}"),
     }
-    if body:
-        op["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}},
-        }
+    if e.handler.__doc__:
+        op["description"] = " ".join(e.handler.__doc__.split())
+    parameters = _parameters(e, schemas)
+    if parameters:
+        op["parameters"] = parameters
+    if e.body is not None:
+        content: Any = {"application/json": {"schema": schemas.ref(e.body, "validation")}}
+        op["requestBody"] = {"required": True, "content": content}
+    elif e.body_media is not None:
+        op["requestBody"] = {"required": True, "content": dict(e.body_media)}
+    op["responses"] = _responses(e, schemas)
+    if e.public:
+        op["security"] = []
     return op
 
 
-_SHEET_FILTER = {
-    "name": "filter",
-    "in": "query",
-    "required": False,
-    "description": "The traces' filter, printed on the sheet: diagnostic (0.67-100 Hz and "
-    "the mains notch; the default), muscle (0.67-40 Hz and the notch) or none",
-    "schema": {"type": "string", "enum": ["diagnostic", "muscle", "none"]},
-}
-
-
-def _turnaround_csv() -> dict[str, Any]:
-    op = _op(
-        "The turnaround statistics as CSV (UTF-8 with BOM, for spreadsheets), scoped like "
-        "the JSON: one row per sending facility (received to final report), then one per "
-        "workflow segment; ?since=, ?until= (ISO 8601), ?case_id=",
-        tag="admin",
+def api_routes() -> tuple[Routes, ...]:
+    """Every module's routes under /api/v1."""
+    return (
+        routes,
+        cases.routes,
+        casework.routes,
+        referrals.routes,
+        patients.routes,
+        admin.routes,
+        ecg.routes,
+        uploads.routes,
+        events.routes,
     )
-    op["parameters"] = [
-        {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
-        for n in ("since", "until")
-    ] + [{"name": "case_id", "in": "query", "required": False, "schema": {"type": "integer"}}]
-    op["responses"]["200"] = {
-        "description": "columns: row (facility | segment), facility, name, segment, "
-        "segment_name (in words, zh-CN and English), count, median_minutes, p90_minutes, "
-        "mean_minutes, max_minutes, since, until",
-        "content": {"text/csv": {"schema": {"type": "string"}}},
-        "headers": {
-            "Content-Disposition": {
-                "schema": {"type": "string"},
-                "description": 'attachment; filename="turnaround-YYYYMMDD.csv"',
-            }
-        },
-    }
-    return op
 
 
-_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
-_CODE = [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}]
-_SOP = [{"name": "sop", "in": "path", "required": True, "schema": {"type": "string"}}]
-_MINUTES = {"type": "number", "exclusiveMinimum": 0}
-
-
-def openapi_document() -> dict[str, Any]:
+def openapi_document(tables: Iterable[Routes] | None = None) -> dict[str, Any]:
+    schemas = Schemas()
+    schemas.ref(Problem, "serialization")
+    paths: dict[str, dict[str, Any]] = {}
+    for table in tables if tables is not None else api_routes():
+        for e in table.endpoints:
+            operation = _operation(e, schemas)
+            operation["operationId"] = _unique(operation["operationId"], e, paths)
+            paths.setdefault(e.path, {})[e.method.lower()] = operation
     return {
         "openapi": "3.1.0",
         "info": {
@@ -86,295 +150,7 @@ def openapi_document() -> dict[str, Any]:
             ),
         },
         "security": [{"bearer": []}],
-        "paths": {
-            "/api/v1/login": {
-                "post": {
-                    **_op("Sign in; returns a bearer token", body="Login", tag="auth"),
-                    "security": [],
-                }
-            },
-            "/api/v1/me": {"get": _op("The signed-in user", tag="auth")},
-            "/api/v1/worklist": {
-                "get": _op("Open cases of the reader's pools, most urgent first", tag="reading")
-            },
-            "/api/v1/cases/{id}": {
-                "parameters": _ID,
-                "get": _op("One case with its reports and events", tag="reading"),
-            },
-            "/api/v1/cases/{id}/claim": {
-                "parameters": _ID,
-                "post": _op("Claim (or renew the lease on) a case", tag="reading"),
-            },
-            "/api/v1/cases/{id}/release": {
-                "parameters": _ID,
-                "post": _op("Give a claimed case back to its pool", tag="reading"),
-            },
-            "/api/v1/cases/{id}/report": {
-                "parameters": _ID,
-                "post": _op(
-                    "Sign a report on a claimed case", body="ReportIn", ok="201", tag="reading"
-                ),
-            },
-            "/api/v1/reports": {"get": _op("The clinic's report inbox", tag="clinic")},
-            "/api/v1/reports/{id}": {
-                "parameters": _ID,
-                "get": _op("One delivered report", tag="clinic"),
-            },
-            "/api/v1/reports/{id}/acknowledge": {
-                "parameters": _ID,
-                "post": _op(
-                    "The clinic confirms it received the report (a critical result: by name)",
-                    body="AcknowledgeIn",
-                    tag="clinic",
-                ),
-            },
-            "/api/v1/studies": {"get": _op("Studies in the caller's scope", tag="clinic")},
-            "/api/v1/worklist/next": {
-                "post": _op("Claim the most urgent unclaimed case of your pools", tag="reading")
-            },
-            "/api/v1/cases/{id}/escalate": {
-                "parameters": _ID,
-                "post": _op(
-                    "Escalate a claimed case with a question (and a draft, signed as preliminary)",
-                    body="EscalateIn",
-                    tag="reading",
-                ),
-            },
-            "/api/v1/cases/{id}/return": {
-                "parameters": _ID,
-                "post": _op(
-                    "Return a study to the clinic for poor quality, with a coded reason",
-                    body="ReturnIn",
-                    tag="reading",
-                ),
-            },
-            "/api/v1/cases/{id}/second-read": {
-                "parameters": _ID,
-                "post": _op(
-                    "Open a second, independent read (double reading)", ok="201", tag="reading"
-                ),
-            },
-            "/api/v1/reports/{id}/addendum": {
-                "parameters": _ID,
-                "post": _op(
-                    "Add an addendum (a new version) to a final report you signed",
-                    body="AddendumIn",
-                    ok="201",
-                    tag="reading",
-                ),
-            },
-            "/api/v1/reports/{id}/pdf": {
-                "parameters": _ID,
-                "get": _op("The printable report (zh-CN PDF)", tag="clinic"),
-            },
-            "/api/v1/reports/{id}/notifications": {
-                "parameters": _ID,
-                "get": _op(
-                    "Who was told what about a report, when; its DICOM copies", tag="clinic"
-                ),
-            },
-            "/api/v1/studies/{uid}/reading-request": {
-                "parameters": [
-                    {"name": "uid", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
-                "post": _op(
-                    "Ask for a reading: urgent or routine, with a question",
-                    body="ReadingRequestIn",
-                    tag="clinic",
-                ),
-            },
-            "/api/v1/templates": {
-                "get": _op("Report templates per specialty and modality", tag="reading")
-            },
-            "/api/v1/templates/{id}": {
-                "parameters": _ID,
-                "put": _op("Edit a report template", body="TemplateIn", tag="admin"),
-            },
-            "/api/v1/events": {
-                "get": _op(
-                    "Server-sent events: the caller's notifications (reports, critical results, "
-                    "returned studies, new cases); resume with Last-Event-ID or ?after=",
-                    tag="clinic",
-                )
-            },
-            "/api/v1/referrals": {
-                "get": _op("Referrals of the caller's facility", tag="referral"),
-                "post": _op(
-                    "Raise an up-referral (上转) or a down-referral (下转)",
-                    body="ReferralIn",
-                    ok="201",
-                    tag="referral",
-                ),
-            },
-            "/api/v1/referrals/{id}": {
-                "parameters": _ID,
-                "get": _op("One referral", tag="referral"),
-            },
-            "/api/v1/referrals/{id}/respond": {
-                "parameters": _ID,
-                "post": _op(
-                    "Accept (接诊, with a time) or decline (with a reason)",
-                    body="ReferralAnswer",
-                    tag="referral",
-                ),
-            },
-            "/api/v1/stats/referrals": {
-                "get": _op("Referrals per facility, direction and status", tag="admin")
-            },
-            "/api/v1/patients/{id}/national-id": {
-                "parameters": _ID,
-                "post": _op(
-                    "Link a patient record by national ID (kept as a keyed hash)",
-                    body="NationalIdIn",
-                    tag="patients",
-                ),
-            },
-            "/api/v1/patients/merge": {
-                "post": _op("Merge patient records into one person", body="MergeIn", tag="patients")
-            },
-            "/api/v1/patients/{id}/unmerge": {
-                "parameters": _ID,
-                "post": _op("Unlink a patient record", tag="patients"),
-            },
-            "/api/v1/patients/{id}/links": {
-                "parameters": _ID,
-                "get": _op("The audit of a record's links", tag="patients"),
-            },
-            "/api/v1/ecg": {
-                "post": {
-                    **_op(
-                        "Upload an ECG file from a cart (DICOM waveform, HL7 aECG, SCP-ECG, "
-                        "Philips XML, GE MUSE XML, Contec, CSV; a WFDB record as its .hea and "
-                        "signal files): stored, converted to a DICOM ECG waveform, analyzed "
-                        "and routed to an ECG reading pool; a re-sent file answers 200",
-                        ok="201",
-                        tag="ecg",
-                    ),
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "multipart/form-data": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["file"],
-                                    "properties": {
-                                        "file": {"type": "string", "format": "binary"},
-                                        "patient_id": {"type": "string"},
-                                        "patient_name": {"type": "string"},
-                                        "urgency": {"enum": ["routine", "urgent"]},
-                                        "question": {"type": "string"},
-                                    },
-                                }
-                            },
-                            "application/octet-stream": {},
-                        },
-                    },
-                }
-            },
-            "/api/v1/ecg/{sop}": {
-                "parameters": _SOP,
-                "get": _op(
-                    "An ECG: automatic analysis, current measurements and statements, who "
-                    "changed what, the patient's prior ECGs, links to the sheet and original",
-                    tag="ecg",
-                ),
-                "patch": _op(
-                    "A reader's change to measurements (null removes it) or statements",
-                    tag="ecg",
-                ),
-            },
-            "/api/v1/ecg/{sop}/sheet.png": {
-                "parameters": [*_SOP, _SHEET_FILTER],
-                "get": _op("The standard 12-lead sheet at 300 dpi (PNG)", tag="ecg"),
-            },
-            "/api/v1/ecg/{sop}/sheet.pdf": {
-                "parameters": [*_SOP, _SHEET_FILTER],
-                "get": _op("The standard 12-lead sheet on one A4 page (PDF)", tag="ecg"),
-            },
-            "/api/v1/ecg/{sop}/original": {
-                "parameters": _SOP,
-                "get": _op("The cart's original file, unchanged", tag="ecg"),
-            },
-            "/api/v1/stats/turnaround": {
-                "get": _op(
-                    "Turnaround per sending facility and per segment (received, complete, "
-                    "routed, claimed, preliminary, escalated, final, delivered, acknowledged); "
-                    "?case_id= for one case",
-                    tag="admin",
-                )
-            },
-            "/api/v1/stats/turnaround.csv": {"get": _turnaround_csv()},
-            "/api/v1/admin/deliveries/failed": {
-                "get": _op(
-                    "Report deliveries (kind report) and DICOM copies of reports (kind "
-                    "dicom_copy) given up after their last attempt, in the administrator's "
-                    "network, the latest first",
-                    tag="admin",
-                )
-            },
-            "/api/v1/admin/deliveries/failed/{kind}/{id}/retry": {
-                "parameters": [
-                    {
-                        "name": "kind",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"enum": ["report", "dicom_copy"]},
-                    },
-                    {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
-                ],
-                "post": _op(
-                    "Try a given-up delivery again from its first attempt (404 when it is not "
-                    "failed, or not in your network)",
-                    tag="admin",
-                ),
-            },
-            "/api/v1/admin/routing": {
-                "get": _op(
-                    "The administrator's network as routing sees it: policies (deadlines per "
-                    "priority and STEMI, critical-result window), routing rules, report "
-                    "destinations, duty rosters",
-                    tag="admin",
-                )
-            },
-            "/api/v1/admin/facilities/{code}/policy": {
-                "parameters": _CODE,
-                "put": _op(
-                    "Set the deadlines and timings of a network", body="PolicyIn", tag="admin"
-                ),
-            },
-            "/api/v1/admin/facilities/{code}/routes": {
-                "parameters": _CODE,
-                "put": _op(
-                    "Replace the routing rules of a sending facility (empty: the defaults)",
-                    body="RoutesIn",
-                    tag="admin",
-                ),
-            },
-            "/api/v1/admin/facilities/{code}/report-destination": {
-                "parameters": _CODE,
-                "put": _op(
-                    "Set the clinic workstation's DICOM node that takes reports back",
-                    body="DestinationIn",
-                    tag="admin",
-                ),
-            },
-            "/api/v1/admin/users/{username}/duty": {
-                "parameters": [
-                    {
-                        "name": "username",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string"},
-                    }
-                ],
-                "put": _op(
-                    "Replace a user's weekly on-duty shifts (empty: always on duty)",
-                    body="DutyIn",
-                    tag="admin",
-                ),
-            },
-            **uploads.openapi_paths(),
-        },
+        "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "responses": {
@@ -382,202 +158,37 @@ def openapi_document() -> dict[str, Any]:
                     "description": "an RFC 9457 problem",
                     "content": {
                         "application/problem+json": {
-                            "schema": {"$ref": "#/components/schemas/Problem"}
+                            "schema": {"$ref": REF.format(model="Problem")}
                         }
                     },
                 }
             },
-            "schemas": {
-                **uploads.openapi_schemas(),
-                "Problem": {
-                    "type": "object",
-                    "properties": {
-                        "type": {"type": "string"},
-                        "title": {"type": "string"},
-                        "status": {"type": "integer"},
-                        "detail": {"type": "string"},
-                    },
-                },
-                "Login": {
-                    "type": "object",
-                    "required": ["username", "password"],
-                    "properties": {
-                        "username": {"type": "string"},
-                        "password": {"type": "string"},
-                    },
-                },
-                "EscalateIn": {
-                    "type": "object",
-                    "required": ["question"],
-                    "properties": {
-                        "question": {"type": "string"},
-                        "findings": {"type": "string"},
-                        "impression": {"type": "string"},
-                        "conclusion": {"enum": ["normal", "abnormal", "critical"]},
-                    },
-                },
-                "ReturnIn": {
-                    "type": "object",
-                    "required": ["reason"],
-                    "properties": {
-                        "reason": {"enum": [r.value for r in ReturnReason]},
-                        "note": {"type": "string"},
-                    },
-                },
-                "AddendumIn": {
-                    "type": "object",
-                    "required": ["text"],
-                    "properties": {"text": {"type": "string"}},
-                },
-                "ReadingRequestIn": {
-                    "type": "object",
-                    "properties": {
-                        "urgency": {"enum": ["urgent", "routine", "low"]},
-                        "question": {"type": "string"},
-                    },
-                },
-                "TemplateIn": {
-                    "type": "object",
-                    "required": ["findings", "impression"],
-                    "properties": {
-                        "findings": {"type": "string"},
-                        "impression": {"type": "string"},
-                    },
-                },
-                "AcknowledgeIn": {
-                    "type": "object",
-                    "properties": {
-                        "name": {
-                            "type": "string",
-                            "description": "who took it (required for critical results)",
-                        }
-                    },
-                },
-                "ReferralIn": {
-                    "type": "object",
-                    "required": ["to", "reason"],
-                    "properties": {
-                        "direction": {"enum": ["up", "down"], "default": "up"},
-                        "to": {"type": "string", "description": "facility code"},
-                        "urgency": {"enum": ["routine", "urgent", "emergency"]},
-                        "reason": {"type": "string"},
-                        "case_id": {"type": "integer"},
-                        "in_reply_to": {"type": "integer"},
-                        "discharge_summary": {"type": "string"},
-                        "follow_up_plan": {"type": "string"},
-                    },
-                },
-                "ReferralAnswer": {
-                    "type": "object",
-                    "required": ["accept"],
-                    "properties": {
-                        "accept": {"type": "boolean"},
-                        "appointment_at": {"type": "string", "format": "date-time"},
-                        "reason": {"type": "string"},
-                    },
-                },
-                "NationalIdIn": {
-                    "type": "object",
-                    "required": ["national_id"],
-                    "properties": {"national_id": {"type": "string"}},
-                },
-                "MergeIn": {
-                    "type": "object",
-                    "required": ["patients"],
-                    "properties": {"patients": {"type": "array", "items": {"type": "integer"}}},
-                },
-                "PolicyIn": {
-                    "type": "object",
-                    "properties": {
-                        "timezone": {"type": "string", "default": "Asia/Shanghai"},
-                        "deadline_minutes": {
-                            "type": "object",
-                            "properties": {
-                                "urgent": _MINUTES,
-                                "routine": _MINUTES,
-                                "low": _MINUTES,
-                                "stemi": _MINUTES,
-                            },
-                        },
-                        "critical_ack_minutes": _MINUTES,
-                        "at_risk_share": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
-                    },
-                },
-                "RoutesIn": {
-                    "type": "object",
-                    "required": ["routes"],
-                    "properties": {
-                        "routes": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "required": ["first_read"],
-                                "properties": {
-                                    "modality": {"type": "string"},
-                                    "specialty": {"enum": ["radiology", "ecg"]},
-                                    "priority": {"enum": ["urgent", "routine", "low"]},
-                                    "first_read": {"type": "string"},
-                                    "escalation": {"type": "string"},
-                                    "deadline_minutes": _MINUTES,
-                                },
-                            },
-                        }
-                    },
-                },
-                "DestinationIn": {
-                    "type": "object",
-                    "required": ["ae_title", "host", "port"],
-                    "properties": {
-                        "ae_title": {"type": "string", "maxLength": 16},
-                        "host": {"type": "string"},
-                        "port": {"type": "integer", "minimum": 1, "maximum": 65535},
-                    },
-                },
-                "DutyIn": {
-                    "type": "object",
-                    "required": ["duty"],
-                    "properties": {
-                        "duty": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "required": ["from", "until"],
-                                "properties": {
-                                    "days": {
-                                        "type": "array",
-                                        "items": {
-                                            "enum": [
-                                                "mon",
-                                                "tue",
-                                                "wed",
-                                                "thu",
-                                                "fri",
-                                                "sat",
-                                                "sun",
-                                            ]
-                                        },
-                                    },
-                                    "from": {"type": "string", "examples": ["08:00"]},
-                                    "until": {"type": "string", "examples": ["18:00", "24:00"]},
-                                },
-                            },
-                        }
-                    },
-                },
-                "ReportIn": {
-                    "type": "object",
-                    "required": ["conclusion"],
-                    "description": "findings and impression, or a template_id to start from",
-                    "properties": {
-                        "template_id": {"type": "integer"},
-                        "findings": {"type": "string"},
-                        "impression": {"type": "string"},
-                        "conclusion": {"enum": ["normal", "abnormal", "critical"]},
-                        "status": {"enum": ["preliminary", "final"], "default": "final"},
-                        "agreed": {"type": "boolean"},
-                        "discrepancy": {"type": "string"},
-                    },
-                },
-            },
+            "schemas": dict(sorted(schemas.found.items())),
         },
     }
+
+
+def _unique(name: str, e: Endpoint, paths: dict[str, dict[str, Any]]) -> str:
+    taken = {op["operationId"] for ops in paths.values() for op in ops.values()}
+    if name not in taken:
+        return name
+    return name + "_" + re.sub(r"\W+", "_", e.path.rsplit("/", 1)[-1]).strip("_")
+
+
+_DOCUMENT: dict[str, Any] = {}
+
+
+@routes.get(
+    "/api/v1/openapi.json",
+    media={"application/json": {"schema": {"type": "object"}}},
+    summary="This document (OpenAPI 3.1)",
+    public=True,
+)
+async def openapi(request: web.Request) -> web.Response:
+    if not _DOCUMENT:
+        _DOCUMENT.update(openapi_document())
+    return web.json_response(_DOCUMENT)
+
+
+def add_routes(app: web.Application) -> None:
+    routes.add_to(app)

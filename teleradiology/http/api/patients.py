@@ -6,67 +6,81 @@ from aiohttp import web
 
 from storage.records import Role
 from teleradiology.core.access import require_role
-from teleradiology.core.errors import BadRequest
+from teleradiology.http.api.endpoints import Routes, reply
+from teleradiology.http.api.models.referrals import (
+    LinkOut,
+    LinksOut,
+    MergeIn,
+    NationalIdIn,
+    PersonOut,
+    UnlinkedOut,
+)
 from teleradiology.http.context import POOL, current_user
-from teleradiology.http.params import iso, json_body, path_id, text_field
+from teleradiology.http.models import RecordPath
+from teleradiology.http.params import body_of, path_id
 from teleradiology.services import patients
 
+routes = Routes(tag="patients")
 
+
+@routes.post(
+    "/api/v1/patients/{id}/national-id",
+    path=RecordPath,
+    body=NationalIdIn,
+    answer=PersonOut,
+    summary="Link a patient record by national ID (kept as a keyed hash)",
+)
 async def national_id(request: web.Request) -> web.Response:
     """Link a patient record by national ID (stored only as a keyed hash)."""
     user = current_user(request)
     require_role(user, Role.CLINIC, Role.ADMIN)
-    body = await json_body(request)
+    body = await body_of(request, NationalIdIn)
     person = await patients.link_national_id(
-        request.app[POOL], path_id(request), text_field(body, "national_id", max_len=32), user
+        request.app[POOL], path_id(request), body.national_id, user
     )
-    return web.json_response({"person_id": person})
+    return reply(PersonOut(person_id=person))
 
 
+@routes.post(
+    "/api/v1/patients/merge",
+    body=MergeIn,
+    answer=PersonOut,
+    summary="Merge patient records into one person",
+)
 async def merge(request: web.Request) -> web.Response:
     user = current_user(request)
     require_role(user, Role.ADMIN)
-    body = await json_body(request)
-    ids = body.get("patients")
-    if not isinstance(ids, list) or not all(
-        isinstance(i, int) and not isinstance(i, bool) for i in ids
-    ):
-        raise BadRequest("'patients' must be a list of patient record ids")
-    person = await patients.merge(request.app[POOL], ids, user)
-    return web.json_response({"person_id": person})
+    body = await body_of(request, MergeIn)
+    person = await patients.merge(request.app[POOL], body.patients, user)
+    return reply(PersonOut(person_id=person))
 
 
+@routes.post(
+    "/api/v1/patients/{id}/unmerge",
+    path=RecordPath,
+    answer=UnlinkedOut,
+    summary="Unlink a patient record",
+)
 async def unmerge(request: web.Request) -> web.Response:
     user = current_user(request)
     require_role(user, Role.ADMIN)
     await patients.unmerge(request.app[POOL], path_id(request), user)
-    return web.json_response({"unlinked": True})
+    return reply(UnlinkedOut(unlinked=True))
 
 
+@routes.get(
+    "/api/v1/patients/{id}/links",
+    path=RecordPath,
+    answer=LinksOut,
+    summary="The audit of a record's links",
+)
 async def history(request: web.Request) -> web.Response:
     """The audit of a record's links (who linked, merged or unmerged it, when)."""
     user = current_user(request)
     require_role(user, Role.ADMIN)
     found = await patients.link_history(request.app[POOL], path_id(request), user)
-    return web.json_response(
-        {
-            "links": [
-                {
-                    "at": iso(a.at),
-                    "user_id": a.user_id,
-                    "action": a.action,
-                    "patient_id": a.patient_id,
-                    "person_id": a.person_id,
-                }
-                for a in found
-            ]
-        }
-    )
+    return reply(LinksOut(links=[LinkOut.of(a) for a in found]))
 
 
 def add_routes(app: web.Application) -> None:
-    r = app.router
-    r.add_post("/api/v1/patients/{id}/national-id", national_id)
-    r.add_post("/api/v1/patients/merge", merge)
-    r.add_post("/api/v1/patients/{id}/unmerge", unmerge)
-    r.add_get("/api/v1/patients/{id}/links", history)
+    routes.add_to(app)

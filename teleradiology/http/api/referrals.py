@@ -3,150 +3,117 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from aiohttp import web
 
-from storage.records import Referral, ReferralDirection, Role, Urgency
+from storage.records import Role
 from storage.referrals import referral_stats
 from teleradiology.core.access import require_role
-from teleradiology.core.errors import BadRequest
 from teleradiology.core.referrals import ReferralRequest
-from teleradiology.http.context import POOL, current_user
-from teleradiology.http.params import (
-    choice,
-    int_param,
-    iso,
-    json_body,
-    optional_bool,
-    parse_time,
-    path_id,
-    text_field,
-    time_param,
+from teleradiology.http.api.endpoints import Routes, reply
+from teleradiology.http.api.models.referrals import (
+    ReferralAnswer,
+    ReferralCount,
+    ReferralIn,
+    ReferralOut,
+    ReferralsOut,
+    ReferralStatsOut,
 )
+from teleradiology.http.context import POOL, current_user
+from teleradiology.http.models import PageQuery, PeriodQuery, RecordPath
+from teleradiology.http.params import body_of, path_id, query_of
 from teleradiology.services import referrals
 
-
-def referral_json(r: Referral) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "direction": r.direction.value,
-        "status": r.status.value,
-        "urgency": r.urgency.value,
-        "reason": r.reason,
-        "case_id": r.case_id,
-        "in_reply_to": r.in_reply_to,
-        "from": r.from_facility_code,
-        "to": r.to_facility_code,
-        "patient_name": r.patient_name,
-        "discharge_summary": r.discharge_summary,
-        "follow_up_plan": r.follow_up_plan,
-        "created_at": iso(r.created_at),
-        "responded_at": iso(r.responded_at),
-        "appointment_at": iso(r.appointment_at),
-        "decline_reason": r.decline_reason,
-    }
+routes = Routes(tag="referral")
 
 
-def _optional_int(body: dict[str, Any], name: str) -> int | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise BadRequest(f"'{name}' must be a record id")
-    return value
-
-
+@routes.post(
+    "/api/v1/referrals",
+    body=ReferralIn,
+    answer=ReferralOut,
+    status=201,
+    summary="Raise an up-referral (上转) or a down-referral (下转)",
+)
 async def create(request: web.Request) -> web.Response:
     """Raise an up-referral (上转) or a down-referral (下转/转回)."""
     user = current_user(request)
     require_role(user, Role.CLINIC, Role.READER, Role.ADMIN)
-    body = await json_body(request)
-    direction = choice(body, "direction", ReferralDirection, ReferralDirection.UP)
-    down = direction is ReferralDirection.DOWN
+    body = await body_of(request, ReferralIn)
     req = ReferralRequest(
-        direction=direction,
-        to_facility=text_field(body, "to", max_len=64),
-        urgency=choice(body, "urgency", Urgency, Urgency.ROUTINE),
-        reason=text_field(body, "reason", max_len=4000),
-        case_id=_optional_int(body, "case_id"),
-        in_reply_to=_optional_int(body, "in_reply_to"),
-        discharge_summary=text_field(body, "discharge_summary", required=down) or None,
-        follow_up_plan=text_field(body, "follow_up_plan", required=down) or None,
+        direction=body.direction,
+        to_facility=body.to,
+        urgency=body.urgency,
+        reason=body.reason,
+        case_id=body.case_id,
+        in_reply_to=body.in_reply_to,
+        discharge_summary=body.discharge_summary or None,
+        follow_up_plan=body.follow_up_plan or None,
     )
     found = await referrals.create(request.app[POOL], user, req)
-    return web.json_response(referral_json(found), status=201)
+    return reply(ReferralOut.of(found), status=201)
 
 
+@routes.post(
+    "/api/v1/referrals/{id}/respond",
+    path=RecordPath,
+    body=ReferralAnswer,
+    answer=ReferralOut,
+    summary="Accept (接诊, with a time) or decline (with a reason)",
+)
 async def respond(request: web.Request) -> web.Response:
     """The receiving facility accepts (接诊, with a time) or declines (with a reason)."""
     user = current_user(request)
-    body = await json_body(request)
-    accept = optional_bool(body, "accept")
-    if accept is None:
-        raise BadRequest("send 'accept': true (with 'appointment_at') or false (with 'reason')")
-    when = body.get("appointment_at")
-    if when is not None and not isinstance(when, str):
-        raise BadRequest("'appointment_at' must be an ISO 8601 time")
+    body = await body_of(request, ReferralAnswer)
     found = await referrals.respond(
         request.app[POOL],
         path_id(request),
         user,
-        accept=accept,
-        appointment_at=parse_time(when, "appointment_at") if when else None,
-        reason=text_field(body, "reason", required=False, max_len=2000) or None,
+        accept=body.accept,
+        appointment_at=body.appointment_at,
+        reason=body.reason or None,
     )
-    return web.json_response(referral_json(found))
+    return reply(ReferralOut.of(found))
 
 
+@routes.get(
+    "/api/v1/referrals",
+    query=PageQuery,
+    answer=ReferralsOut,
+    summary="Referrals of the caller's facility",
+)
 async def list_referrals(request: web.Request) -> web.Response:
+    asked = query_of(request, PageQuery)
     found = await referrals.listed(
-        request.app[POOL],
-        current_user(request),
-        limit=int_param(request, "limit", 100, low=1, high=1000),
-        offset=int_param(request, "offset", 0, low=0, high=10**9),
+        request.app[POOL], current_user(request), limit=asked.limit, offset=asked.offset
     )
-    return web.json_response({"referrals": [referral_json(r) for r in found]})
+    return reply(ReferralsOut(referrals=[ReferralOut.of(r) for r in found]))
 
 
+@routes.get("/api/v1/referrals/{id}", path=RecordPath, answer=ReferralOut, summary="One referral")
 async def get_referral(request: web.Request) -> web.Response:
     found = await referrals.read(request.app[POOL], current_user(request), path_id(request))
-    return web.json_response(referral_json(found))
+    return reply(ReferralOut.of(found))
 
 
+@routes.get(
+    "/api/v1/stats/referrals",
+    query=PeriodQuery,
+    answer=ReferralStatsOut,
+    summary="Referrals per facility, direction and status",
+    tag="admin",
+)
 async def stats(request: web.Request) -> web.Response:
     """Referrals per sending facility, direction and status, for administrators."""
     user = current_user(request)
     require_role(user, Role.ADMIN)
-    until = time_param(request, "until", datetime.now(UTC) + timedelta(seconds=1))
-    since = time_param(request, "since", until - timedelta(days=30))
+    asked = query_of(request, PeriodQuery)
+    until = asked.until or datetime.now(UTC) + timedelta(seconds=1)
+    since = asked.since or until - timedelta(days=30)
     rows = await referral_stats(request.app[POOL], user.facility_id, since, until)
-    return web.json_response(
-        {
-            "since": iso(since),
-            "until": iso(until),
-            "referrals": [
-                {
-                    "facility": r.facility_code,
-                    "direction": r.direction.value,
-                    "status": r.status.value,
-                    "count": r.count,
-                    "median_response_minutes": (
-                        round(r.median_response_s / 60, 2)
-                        if r.median_response_s is not None
-                        else None
-                    ),
-                }
-                for r in rows
-            ],
-        }
+    return reply(
+        ReferralStatsOut(since=since, until=until, referrals=[ReferralCount.of(r) for r in rows])
     )
 
 
 def add_routes(app: web.Application) -> None:
-    r = app.router
-    r.add_post("/api/v1/referrals", create)
-    r.add_get("/api/v1/referrals", list_referrals)
-    r.add_get("/api/v1/referrals/{id}", get_referral)
-    r.add_post("/api/v1/referrals/{id}/respond", respond)
-    r.add_get("/api/v1/stats/referrals", stats)
+    routes.add_to(app)

@@ -17,146 +17,113 @@ missing, and a commit that completes the study at once.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 from aiohttp import web
 
-from storage.records import Priority, UploadState
+from storage.records import Priority
 from teleradiology.core import uploads as rules
-from teleradiology.core.errors import BadRequest
-from teleradiology.core.uploads import MAX_QUESTION_CHARS
+from teleradiology.http.api.endpoints import Routes, reply
+from teleradiology.http.api.models.ecg import (
+    InstancePath,
+    InstanceReceived,
+    SessionOut,
+    SessionPath,
+    UploadIn,
+    UploadListed,
+    UploadsOut,
+    UploadsQuery,
+)
 from teleradiology.http.context import INGESTOR, OBJECTS, POOL, SETTINGS, current_user
+from teleradiology.http.params import body_of, path_of, query_of
 from teleradiology.http.problems import problem
 from teleradiology.services import uploads
 from teleradiology.services.intake import sending_facility
-from teleradiology.services.uploads import Outcome, Received, SessionView, UploadRequest
+from teleradiology.services.uploads import Outcome, Received, UploadRequest
 
 _ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip", "deflate"})
+_DICOM_BODY = {"application/dicom": {"schema": {"type": "string", "format": "binary"}}}
+
+routes = Routes(tag="upload")
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
-
-
-def _urgency(value: Any) -> Priority:
-    if value in (None, "", "routine"):
-        return Priority.MEDIUM
-    if value == "urgent":
-        return Priority.HIGH
-    raise BadRequest(f"urgency must be 'routine' or 'urgent', not {value!r}")
-
-
-def _urgency_name(priority: Priority) -> str:
-    return "urgent" if priority is Priority.HIGH else "routine"
-
-
-def _session_json(found: SessionView) -> dict[str, Any]:
-    session, done = found.session, found.progress
-    base = f"/api/v1/uploads/{session.public_id}"
-    return {
-        "id": str(session.public_id),
-        "key": session.client_key,
-        "study_instance_uid": session.study_instance_uid,
-        "state": session.state.value,
-        "urgency": _urgency_name(session.priority),
-        "question": session.clinical_question,
-        "instances": done.total,
-        "stored": done.stored,
-        "total_bytes": done.total_bytes,
-        "bodies_received": done.bodies_received,
-        "missing": [
-            {
-                "sop_instance_uid": m.sop_instance_uid,
-                "size": m.size_bytes,
-                "sha256": m.sha256,
-                "received": [list(r) for r in m.received],
-            }
-            for m in done.missing
-        ],
-        "created_at": _iso(session.created_at),
-        "updated_at": _iso(session.updated_at),
-        "committed_at": _iso(session.committed_at),
-        "links": {
-            "self": base,
-            "instances": f"{base}/instances/{{sop_instance_uid}}",
-            "commit": f"{base}/commit",
-        },
-    }
-
-
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest("the request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the request body must be a JSON object")
-    return body
-
-
-def _upload_request(body: dict[str, Any], max_size: int) -> UploadRequest:
-    study = rules.study_uid(body.get("study_instance_uid"))
-    items = rules.manifest(body.get("instances"), max_size)
-    question = rules.question(body.get("question"))
+def _upload_request(body: UploadIn, max_size: int) -> UploadRequest:
+    sent = body.model_dump(mode="json")
+    study = rules.study_uid(sent["study_instance_uid"])
+    items = rules.manifest(sent["instances"], max_size)
     return UploadRequest(
         study_instance_uid=study,
         items=items,
-        key=rules.resume_key(body.get("key"), study, items),
-        priority=_urgency(body.get("urgency")),
-        question=question,
+        key=rules.resume_key(sent["key"], study, items),
+        priority=Priority.HIGH if body.urgency == "urgent" else Priority.MEDIUM,
+        question=rules.question(sent["question"]),
     )
 
 
+@routes.post(
+    "/api/v1/uploads",
+    body=UploadIn,
+    answer=SessionOut,
+    status=201,
+    also=(200,),
+    problems=(400, 401, 403, 404, 409, 413),
+    summary="Open a session for one study with its manifest (201), or resume the one opened "
+    "with the same key (200), adding manifest lines it lacks",
+)
 async def open_upload(request: web.Request) -> web.Response:
     """Open a session for one study, or resume the one opened with the same key."""
     user = current_user(request)
     pool = request.app[POOL]
     facility = await sending_facility(pool, user)
-    body = await _json_object(request)
+    body = await body_of(request, UploadIn)
     asked = _upload_request(body, request.app[SETTINGS].max_upload_bytes)
     opened, created = await uploads.open_upload(pool, facility, user, asked)
-    payload = _session_json(opened)
-    return web.json_response(
-        payload, status=201 if created else 200, headers={"Location": payload["links"]["self"]}
-    )
+    answer = SessionOut.of(opened)
+    return reply(answer, status=201 if created else 200, headers={"Location": answer.links.self})
 
 
+@routes.get(
+    "/api/v1/uploads",
+    query=UploadsQuery,
+    answer=UploadsOut,
+    summary="The facility's upload sessions (?state=open|committed)",
+)
 async def list_uploads(request: web.Request) -> web.Response:
     """The facility's recent sessions (``?state=open`` for unfinished ones)."""
     user = current_user(request)
     await sending_facility(request.app[POOL], user)
-    state_text = request.query.get("state")
-    try:
-        state = UploadState(state_text) if state_text else None
-    except ValueError:
-        raise BadRequest("state must be 'open' or 'committed'") from None
+    state = query_of(request, UploadsQuery).state
     found = await uploads.recent(request.app[POOL], user, state)
-    return web.json_response(
-        {
-            "uploads": [
-                {
-                    "id": str(s.public_id),
-                    "key": s.client_key,
-                    "study_instance_uid": s.study_instance_uid,
-                    "state": s.state.value,
-                    "updated_at": _iso(s.updated_at),
-                }
+    return reply(
+        UploadsOut(
+            uploads=[
+                UploadListed(
+                    id=str(s.public_id),
+                    key=s.client_key,
+                    study_instance_uid=s.study_instance_uid,
+                    state=s.state,
+                    updated_at=s.updated_at,
+                )
                 for s in found
             ]
-        }
+        )
     )
 
 
+@routes.get(
+    "/api/v1/uploads/{id}",
+    path=SessionPath,
+    answer=SessionOut,
+    summary="A session: its state and the instances still missing (with the byte ranges held "
+    "of those sent in parts)",
+)
 async def get_upload(request: web.Request) -> web.Response:
     user = current_user(request)
     pool = request.app[POOL]
     await sending_facility(pool, user)
-    return web.json_response(_session_json(await uploads.view(pool, user, _id(request))))
+    return reply(SessionOut.of(await uploads.view(pool, user, _id(request))))
 
 
 def _id(request: web.Request) -> str:
-    return request.match_info["id"]
+    return path_of(request, SessionPath).id
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes:
@@ -191,6 +158,18 @@ class _BrokenBody(Exception):
     """The request body cannot be read to its end; the connection cannot be reused."""
 
 
+@routes.put(
+    "/api/v1/uploads/{id}/instances/{sop}",
+    path=InstancePath,
+    body_media=_DICOM_BODY,
+    answer=InstanceReceived,
+    status=201,
+    also=(200,),
+    problems=(400, 401, 403, 404, 409, 413, 415),
+    summary="Send one instance (201 stored, 200 already stored or a part held); idempotent. "
+    "Content-Range: bytes a-b/size sends a byte range of the file (larger than 64 MB: "
+    "required); Content-Encoding: gzip is accepted",
+)
 async def put_instance(request: web.Request) -> web.Response:
     """Receive one instance, or one byte range of it; idempotent."""
     try:
@@ -206,7 +185,7 @@ async def _put_instance(request: web.Request) -> web.Response:
     pool = request.app[POOL]
     facility = await sending_facility(pool, user)
     session = await uploads.session(pool, user, _id(request))
-    sop = request.match_info["sop"]
+    sop = path_of(request, InstancePath).sop
 
     async def read(limit: int) -> bytes:
         return await _read_body(request, limit)
@@ -225,137 +204,42 @@ async def _put_instance(request: web.Request) -> web.Response:
 
 
 def _answer(sop: str, received: Received) -> web.Response:
-    body: dict[str, Any] = {"sop_instance_uid": sop, "outcome": received.outcome.value}
-    if received.outcome is Outcome.PARTIAL:
-        body["received"] = [list(r) for r in received.held]
-    return web.json_response(body, status=201 if received.outcome is Outcome.STORED else 200)
+    status = 201 if received.outcome is Outcome.STORED else 200
+    return reply(InstanceReceived.of(sop, received), status=status, exclude_none=True)
 
 
+@routes.delete(
+    "/api/v1/uploads/{id}/instances/{sop}",
+    path=InstancePath,
+    answer=SessionOut,
+    summary="Take an unsent instance out of the manifest",
+)
 async def delete_instance(request: web.Request) -> web.Response:
     """Take an instance that will not be sent out of the manifest (it was refused, say)."""
     user = current_user(request)
     pool = request.app[POOL]
     await sending_facility(pool, user)
     session = await uploads.session(pool, user, _id(request))
-    found = await uploads.remove(pool, request.app[OBJECTS], session, request.match_info["sop"])
-    return web.json_response(_session_json(found))
+    sop = path_of(request, InstancePath).sop
+    found = await uploads.remove(pool, request.app[OBJECTS], session, sop)
+    return reply(SessionOut.of(found))
 
 
+@routes.post(
+    "/api/v1/uploads/{id}/commit",
+    path=SessionPath,
+    answer=SessionOut,
+    summary="Every manifest instance stored: the study is complete now (409 lists what is "
+    "missing); idempotent",
+)
 async def commit_upload(request: web.Request) -> web.Response:
     """Every manifest instance stored: the study is complete now. Idempotent."""
     user = current_user(request)
     pool = request.app[POOL]
     facility = await sending_facility(pool, user)
     session = await uploads.session(pool, user, _id(request))
-    return web.json_response(_session_json(await uploads.commit(pool, facility, session)))
+    return reply(SessionOut.of(await uploads.commit(pool, facility, session)))
 
 
 def add_routes(app: web.Application) -> None:
-    r = app.router
-    r.add_post("/api/v1/uploads", open_upload)
-    r.add_get("/api/v1/uploads", list_uploads)
-    r.add_get("/api/v1/uploads/{id}", get_upload)
-    r.add_post("/api/v1/uploads/{id}/commit", commit_upload)
-    r.add_put("/api/v1/uploads/{id}/instances/{sop}", put_instance)
-    r.add_delete("/api/v1/uploads/{id}/instances/{sop}", delete_instance)
-
-
-def _upload_op(summary: str, ok: str, *, extra: tuple[str, ...] = ()) -> dict[str, Any]:
-    problem = {"$ref": "#/components/responses/Problem"}
-    responses: dict[str, Any] = {
-        ok: {"description": "success", "content": {"application/json": {}}},
-        **{code: problem for code in ("400", "401", "403", "404", "409", *extra)},
-    }
-    return {"summary": summary, "tags": ["upload"], "responses": responses}
-
-
-def openapi_paths() -> dict[str, Any]:
-    """The resumable upload's part of the OpenAPI document."""
-    session_id = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
-    sop = {"name": "sop", "in": "path", "required": True, "schema": {"type": "string"}}
-    put = _upload_op(
-        "Send one instance (201 stored, 200 already stored or a part held); idempotent. "
-        "Content-Range: bytes a-b/size sends a byte range of the file (larger than 64 MB: "
-        "required); Content-Encoding: gzip is accepted",
-        "201",
-        extra=("413", "415"),
-    )
-    put["parameters"] = [sop]
-    put["requestBody"] = {
-        "required": True,
-        "content": {"application/dicom": {"schema": {"type": "string", "format": "binary"}}},
-    }
-    return {
-        "/api/v1/uploads": {
-            "post": {
-                **_upload_op(
-                    "Open a session for one study with its manifest (201), or resume the one "
-                    "opened with the same key (200), adding manifest lines it lacks",
-                    "201",
-                    extra=("413",),
-                ),
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/UploadIn"}}
-                    },
-                },
-            },
-            "get": _upload_op("The facility's upload sessions (?state=open|committed)", "200"),
-        },
-        "/api/v1/uploads/{id}": {
-            "parameters": session_id,
-            "get": _upload_op(
-                "A session: its state and the instances still missing (with the byte ranges "
-                "held of those sent in parts)",
-                "200",
-            ),
-        },
-        "/api/v1/uploads/{id}/instances/{sop}": {
-            "parameters": session_id,
-            "put": put,
-            "delete": {
-                **_upload_op("Take an unsent instance out of the manifest", "200"),
-                "parameters": [sop],
-            },
-        },
-        "/api/v1/uploads/{id}/commit": {
-            "parameters": session_id,
-            "post": _upload_op(
-                "Every manifest instance stored: the study is complete now (409 lists what is "
-                "missing); idempotent",
-                "200",
-            ),
-        },
-    }
-
-
-def openapi_schemas() -> dict[str, Any]:
-    return {
-        "UploadIn": {
-            "type": "object",
-            "required": ["study_instance_uid", "instances"],
-            "properties": {
-                "key": {
-                    "type": "string",
-                    "maxLength": 200,
-                    "description": "resume key; default: the SHA-256 of the manifest",
-                },
-                "study_instance_uid": {"type": "string"},
-                "urgency": {"enum": ["routine", "urgent"], "default": "routine"},
-                "question": {"type": "string", "maxLength": MAX_QUESTION_CHARS},
-                "instances": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["sop_instance_uid", "size", "sha256"],
-                        "properties": {
-                            "sop_instance_uid": {"type": "string"},
-                            "size": {"type": "integer", "description": "bytes of the file"},
-                            "sha256": {"type": "string", "description": "of the file as sent"},
-                        },
-                    },
-                },
-            },
-        }
-    }
+    routes.add_to(app)

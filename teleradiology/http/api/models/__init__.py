@@ -1,0 +1,1 @@
+"""The request and response models of /api/v1, one module per area."""

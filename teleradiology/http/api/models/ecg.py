@@ -1,0 +1,319 @@
+"""ECGs and the resumable upload, as /api/v1 takes and answers them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from ecg.render import SheetFilter
+from storage.ecg import EcgEdit, EcgPrior
+from storage.records import Priority, UploadState
+from teleradiology.core.uploads import MAX_QUESTION_CHARS
+from teleradiology.http.models import Instant, InstantOffset, Json, Model
+from teleradiology.services.ecg import (
+    EcgReading,
+    UploadedEcg,
+    current_measurements,
+    current_statements,
+)
+from teleradiology.services.uploads import Received, SessionView
+
+# --- ECG ------------------------------------------------------------------------------------
+
+
+class EcgPath(Model):
+    sop: str = Field(description="the ECG's SOP Instance UID")
+
+
+class EcgFields(Model):
+    """The upload form's text fields (or the query string of a raw upload)."""
+
+    patient_id: str | None = None
+    patient_name: str | None = None
+    urgency: Literal["routine", "urgent"] = "routine"
+    question: str | None = None
+    filename: str | None = Field(None, description="of a raw body (query string only)")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_is_unsent(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("urgency", mode="before")
+    @classmethod
+    def _routine_by_default(cls, value: Any) -> Any:
+        return "routine" if value is None else value
+
+
+class EcgUploaded(Model):
+    study_instance_uid: str
+    sop_instance_uid: str
+    format: str
+    leads: list[str]
+    sampling_rate_hz: float
+    duration_s: float
+    warnings: list[str]
+    outcome: str
+
+    @classmethod
+    def of(cls, stored: UploadedEcg) -> EcgUploaded:
+        record = stored.record
+        return cls(
+            study_instance_uid=stored.study_instance_uid,
+            sop_instance_uid=stored.sop_instance_uid,
+            format=record.source_format.value,
+            leads=list(record.leads),
+            sampling_rate_hz=record.sampling_rate_hz,
+            duration_s=round(record.duration_s, 3),
+            warnings=list(record.warnings),
+            outcome=stored.outcome,
+        )
+
+
+class EcgEditOut(Model):
+    at: Instant
+    field: str
+    old: Json
+    new: Json
+    by: str
+
+    @classmethod
+    def of(cls, e: EcgEdit) -> EcgEditOut:
+        return cls(at=e.at, field=e.field, old=e.old_value, new=e.new_value, by=e.username)
+
+
+class EcgPriorOut(Model):
+    sop_instance_uid: str
+    study_instance_uid: str
+    received_at: InstantOffset
+    measurements: dict[str, Json]
+    sheet: str
+
+    @classmethod
+    def of(cls, p: EcgPrior) -> EcgPriorOut:
+        return cls(
+            sop_instance_uid=p.sop_instance_uid,
+            study_instance_uid=p.study_instance_uid,
+            received_at=p.received_at,
+            measurements={
+                **dict((p.result or {}).get("measurements", {})),
+                **p.edited_measurements,
+            },
+            sheet=f"/api/v1/ecg/{p.sop_instance_uid}/sheet.png",
+        )
+
+
+class EcgOriginal(Model):
+    format: str | None
+    filename: str | None
+
+
+class EcgLinks(Model):
+    sheet_png: str
+    sheet_pdf: str
+    original: str | None
+
+
+class EcgOut(Model):
+    """An ECG: the automatic analysis, the current measurements and statements (as readers
+    changed them), who changed what, the patient's prior ECGs, and links."""
+
+    sop_instance_uid: str
+    study_instance_uid: str
+    facility: str
+    patient_id: str
+    patient_name: str | None
+    analyzed: bool
+    analysis_error: str | None
+    suspected_stemi: bool
+    automatic: dict[str, Json] | None
+    measurements: dict[str, Json]
+    statements: list[Json]
+    edits: list[EcgEditOut]
+    priors: list[EcgPriorOut]
+    original: EcgOriginal | None
+    links: EcgLinks
+
+    @classmethod
+    def of(cls, reading: EcgReading) -> EcgOut:
+        view = reading.view
+        base = f"/api/v1/ecg/{view.sop_instance_uid}"
+        kept = bool(view.original_key)
+        return cls(
+            sop_instance_uid=view.sop_instance_uid,
+            study_instance_uid=view.study_instance_uid,
+            facility=view.facility_code,
+            patient_id=view.patient_id,
+            patient_name=view.patient_name,
+            analyzed=view.analysis_id is not None,
+            analysis_error=view.error,
+            suspected_stemi=view.suspected_stemi,
+            automatic=view.result,
+            measurements=current_measurements(view),
+            statements=current_statements(view),
+            edits=[EcgEditOut.of(e) for e in reading.edits],
+            priors=[EcgPriorOut.of(p) for p in reading.priors],
+            original=(
+                EcgOriginal(format=view.original_format, filename=view.original_filename)
+                if kept
+                else None
+            ),
+            links=EcgLinks(
+                sheet_png=f"{base}/sheet.png",
+                sheet_pdf=f"{base}/sheet.pdf",
+                original=f"{base}/original" if kept else None,
+            ),
+        )
+
+
+class EcgEditIn(Model):
+    """A reader's change: measurements by name (null removes a change), or the statements."""
+
+    measurements: dict[str, float | None] | None = Field(
+        None, description="names to numbers (null removes a change)"
+    )
+    statements: list[dict[str, Json]] | None = None
+
+
+class SheetQuery(Model):
+    filter: SheetFilter = Field(
+        SheetFilter.DIAGNOSTIC,
+        description="The traces' filter, printed on the sheet: diagnostic (0.67-100 Hz and "
+        "the mains notch; the default), muscle (0.67-40 Hz and the notch) or none",
+    )
+
+
+# --- the resumable upload ---------------------------------------------------------------------
+
+
+class ManifestLine(Model):
+    sop_instance_uid: str
+    size: int = Field(description="bytes of the file")
+    sha256: str = Field(description="of the file as sent")
+
+
+class UploadIn(Model):
+    key: str | None = Field(
+        None, max_length=200, description="resume key; default: the SHA-256 of the manifest"
+    )
+    study_instance_uid: str
+    urgency: Literal["routine", "urgent"] | None = "routine"
+    question: str | None = Field(None, max_length=MAX_QUESTION_CHARS)
+    instances: list[ManifestLine]
+
+    @field_validator("urgency", mode="before")
+    @classmethod
+    def _empty_is_routine(cls, value: Any) -> Any:
+        return "routine" if value in (None, "") else value
+
+
+class MissingOut(Model):
+    sop_instance_uid: str
+    size: int
+    sha256: str
+    received: list[list[int]] = Field(description="byte ranges held, [first, last]")
+
+
+class SessionLinks(Model):
+    self: str
+    instances: str
+    commit: str
+
+
+class SessionOut(Model):
+    id: str
+    key: str
+    study_instance_uid: str
+    state: UploadState
+    urgency: Literal["routine", "urgent"]
+    question: str | None
+    instances: int
+    stored: int
+    total_bytes: int
+    bodies_received: int
+    missing: list[MissingOut]
+    created_at: Instant
+    updated_at: Instant
+    committed_at: Instant | None
+    links: SessionLinks
+
+    @classmethod
+    def of(cls, found: SessionView) -> SessionOut:
+        session, done = found.session, found.progress
+        base = f"/api/v1/uploads/{session.public_id}"
+        return cls(
+            id=str(session.public_id),
+            key=session.client_key,
+            study_instance_uid=session.study_instance_uid,
+            state=session.state,
+            urgency="urgent" if session.priority is Priority.HIGH else "routine",
+            question=session.clinical_question,
+            instances=done.total,
+            stored=done.stored,
+            total_bytes=done.total_bytes,
+            bodies_received=done.bodies_received,
+            missing=[
+                MissingOut(
+                    sop_instance_uid=m.sop_instance_uid,
+                    size=m.size_bytes,
+                    sha256=m.sha256,
+                    received=[list(r) for r in m.received],
+                )
+                for m in done.missing
+            ],
+            created_at=session.created_at,
+            updated_at=session.updated_at,
+            committed_at=session.committed_at,
+            links=SessionLinks(
+                self=base,
+                instances=f"{base}/instances/{{sop_instance_uid}}",
+                commit=f"{base}/commit",
+            ),
+        )
+
+
+class UploadListed(Model):
+    id: str
+    key: str
+    study_instance_uid: str
+    state: UploadState
+    updated_at: Instant
+
+
+class UploadsOut(Model):
+    uploads: list[UploadListed]
+
+
+class UploadsQuery(Model):
+    state: UploadState | None = Field(None, description="open or committed")
+
+    @field_validator("state", mode="before")
+    @classmethod
+    def _empty_is_unsent(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+
+class SessionPath(Model):
+    id: str = Field(description="the session's id")
+
+
+class InstancePath(SessionPath):
+    sop: str = Field(description="the instance's SOP Instance UID")
+
+
+class InstanceReceived(Model):
+    sop_instance_uid: str
+    outcome: str
+    received: list[list[int]] | None = Field(
+        None, description="byte ranges held of an instance sent in parts (partial only)"
+    )
+
+    @classmethod
+    def of(cls, sop: str, received: Received) -> InstanceReceived:
+        partial = received.outcome.value == "partial"
+        return cls(
+            sop_instance_uid=sop,
+            outcome=received.outcome.value,
+            received=[list(r) for r in received.held] if partial else None,
+        )
