@@ -12,6 +12,8 @@ from typing import Any
 
 import asyncpg
 
+from storage.errors import is_unavailable
+
 log = logging.getLogger(__name__)
 
 
@@ -68,10 +70,45 @@ Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 Queryable = asyncpg.Pool | Conn
 
 
-async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
-    """Open a connection pool. JSON travels as text: pgqueuer shares these connections and
-    encodes its own jsonb values, so no JSON codec is installed on them."""
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+#: How long PostgreSQL may take to accept a new connection.
+CONNECT_TIMEOUT_S = 3.0
+#: How long one command may wait for PostgreSQL's answer before it fails (the caller answers
+#: "try again": 503, or A700 over DICOM). A black-holed server costs a command on the pool
+#: twice this (the cancel request waits as long), under ten seconds; a command inside
+#: ``transaction`` once.
+COMMAND_TIMEOUT_S = 4.0
+#: How long a migration's statements may run (they build indexes on large tables).
+MIGRATION_COMMAND_TIMEOUT_S = 3600.0
+#: Backstops kept by the server itself: a statement that runs on after its client gave up, a
+#: transaction left open by a client that went away, a peer that vanished without a FIN.
+SERVER_SETTINGS = {
+    "statement_timeout": "30s",
+    "idle_in_transaction_session_timeout": "60s",
+    "tcp_keepalives_idle": "30",
+    "tcp_keepalives_interval": "10",
+    "tcp_keepalives_count": "3",
+}
+
+
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 2,
+    max_size: int = 10,
+    command_timeout_s: float = COMMAND_TIMEOUT_S,
+) -> asyncpg.Pool:
+    """Open a connection pool whose every connect and command has a bounded time.
+
+    JSON travels as text: pgqueuer shares these connections and encodes its own jsonb values,
+    so no JSON codec is installed on them."""
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        timeout=CONNECT_TIMEOUT_S,
+        command_timeout=command_timeout_s,
+        server_settings=SERVER_SETTINGS,
+    )
     if pool is None:  # pragma: no cover - asyncpg returns None only when not awaited
         raise RuntimeError("asyncpg returned no pool")
     return pool
@@ -79,6 +116,25 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asy
 
 @contextlib.asynccontextmanager
 async def transaction(pool: asyncpg.Pool) -> AsyncIterator[Conn]:
-    """A connection from the pool inside one transaction."""
-    async with pool.acquire() as conn, conn.transaction():
-        yield conn
+    """A connection from the pool inside one transaction.
+
+    When the server is away (a command timed out, the connection was cut) the connection is
+    dropped rather than rolled back: a ROLLBACK would wait as long again for a server that
+    does not answer, and the server rolls back a transaction whose connection ends."""
+    async with pool.acquire(timeout=COMMAND_TIMEOUT_S) as conn:
+        tx = conn.transaction()
+        try:
+            await tx.start()
+        except BaseException as exc:
+            if is_unavailable(exc):
+                conn.terminate()
+            raise
+        try:
+            yield conn
+        except BaseException as exc:
+            if is_unavailable(exc):
+                conn.terminate()
+            else:
+                await tx.rollback()
+            raise
+        await tx.commit()

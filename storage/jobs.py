@@ -14,7 +14,7 @@ from pgqueuer import QueueManager
 from pgqueuer.queries import Queries
 from pgqueuer.types import JobId
 
-from storage.db import Conn, Queryable
+from storage.db import COMMAND_TIMEOUT_S, CONNECT_TIMEOUT_S, SERVER_SETTINGS, Conn, Queryable
 from storage.queries import q
 from storage.records import CaseId, ReportId, UserId
 
@@ -47,7 +47,12 @@ def decode_payload(payload: bytes | None) -> dict[str, Any]:
 
 async def queue_manager(dsn: str) -> tuple[QueueManager, asyncpg.Connection]:
     """A queue manager on its own connection (LISTEN needs one outside the pool)."""
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(
+        dsn,
+        timeout=CONNECT_TIMEOUT_S,
+        command_timeout=COMMAND_TIMEOUT_S,
+        server_settings=SERVER_SETTINGS,
+    )
     return QueueManager(Queries.from_asyncpg_connection(conn)), conn
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from storage.db import Conn
+from storage.db import MIGRATION_COMMAND_TIMEOUT_S, Conn
 from storage.errors import SchemaError
 from storage.jobs import install_queue
 
@@ -99,8 +99,9 @@ async def migrate(pool: asyncpg.Pool, *, lock_wait_s: float = LOCK_WAIT_S) -> li
                     continue
                 async with conn.transaction():
                     await conn.execute(f"set local lock_timeout = '{STATEMENT_LOCK_TIMEOUT}'")
+                    await conn.execute("set local statement_timeout = 0")
                     try:
-                        await conn.execute(migration.sql)
+                        await conn.execute(migration.sql, timeout=MIGRATION_COMMAND_TIMEOUT_S)
                     except asyncpg.LockNotAvailableError:
                         raise SchemaError(
                             f"migration {migration.name} waited over {STATEMENT_LOCK_TIMEOUT} for "

@@ -20,7 +20,7 @@ from storage.schema import check_schema, migrate
 from teleradiology.dimse.listener import DicomListener
 from teleradiology.dimse.sender import report_sender
 from teleradiology.dimse.service import dicom_role
-from teleradiology.http.app import create_web_app
+from teleradiology.http.app import HEALTH, create_web_app
 from teleradiology.http.context import DSN, INGESTOR, OBJECTS, POOL, SETTINGS, STUDIES
 from teleradiology.services.intake import Ingestor
 from teleradiology.services.studies import Studies
@@ -48,7 +48,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     if dsn is None:
         embedded = EmbeddedPostgres(settings.data_dir / "pg")
         dsn = await embedded.start()
-    pool = await create_pool(dsn)
+    pool = await create_pool(dsn, command_timeout_s=settings.database_command_timeout_s)
     try:
         if settings.migrate_on_start:
             applied = await migrate(pool)
@@ -92,7 +92,8 @@ async def _worker(app: web.Application) -> AsyncIterator[None]:
         objects=app[OBJECTS],
         dsn=app[DSN],
         send=report_sender(settings.dicom_aet),
-    ):
+    ) as jobs:
+        app[HEALTH]["jobs"] = jobs.report
         yield
 
 

@@ -36,6 +36,9 @@ class Settings:
     lease_minutes: float = 15.0
     public_base_url: str | None = None
     max_upload_bytes: int = 2 * 1024**3
+    #: How long one database command may wait for PostgreSQL before the request answers 503
+    #: (A700 over DICOM); a black-holed database costs a request at most twice this.
+    database_command_timeout_s: float = 4.0
     #: Open DICOM associations one facility may hold at once; more are refused (transient).
     dicom_max_associations_per_facility: int = 8
     #: Several `--role dicom` processes share the DICOM port (SO_REUSEPORT): one per core.
@@ -108,6 +111,10 @@ def settings_from_env(**overrides: object) -> Settings:
     if "TELEMED_MIGRATE_ON_START" in env:
         values["migrate_on_start"] = _flag(
             env["TELEMED_MIGRATE_ON_START"], "TELEMED_MIGRATE_ON_START"
+        )
+    if "TELEMED_DB_COMMAND_TIMEOUT" in env:
+        values["database_command_timeout_s"] = _float(
+            env["TELEMED_DB_COMMAND_TIMEOUT"], "TELEMED_DB_COMMAND_TIMEOUT"
         )
     if "TELEMED_STABLE_AGE" in env:
         values["stable_age_s"] = _float(env["TELEMED_STABLE_AGE"], "TELEMED_STABLE_AGE")

@@ -25,6 +25,7 @@ from pynetdicom import AE, AllStoragePresentationContexts, _config, dimse_messag
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import AssociationServer, ThreadedAssociationServer
 
+from storage.errors import is_unavailable
 from storage.records import ReceivedVia
 from teleradiology.core.errors import DuplicateConflict, InvalidDicom
 from teleradiology.core.statuses import StoreStatus
@@ -302,8 +303,11 @@ class DicomListener:
             await asyncio.sleep(5)
             try:
                 await self.refresh_callers()
-            except Exception:
-                log.exception("could not refresh the known AE titles")
+            except Exception as exc:
+                if is_unavailable(exc):
+                    log.warning("the known AE titles wait: %s", type(exc).__name__)
+                else:
+                    log.exception("could not refresh the known AE titles")
 
     async def stop(self) -> None:
         if self._refresher is not None:
@@ -340,9 +344,16 @@ class DicomListener:
         except FutureTimeout:
             future.cancel()
             status, comment = StoreStatus.OUT_OF_RESOURCES, "storage did not answer in time"
-        except Exception:
-            log.exception("C-STORE from %s at %s failed", calling, address)
-            status, comment = StoreStatus.OUT_OF_RESOURCES, "the archive could not store it"
+        except Exception as exc:
+            if is_unavailable(exc):
+                log.warning(
+                    "C-STORE from %s: a store is not answering (%s)", calling, type(exc).__name__
+                )
+                comment = "the archive's database or object store is not answering; send again"
+            else:
+                log.exception("C-STORE from %s at %s failed", calling, address)
+                comment = "the archive could not store it"
+            status = StoreStatus.OUT_OF_RESOURCES
         DIMSE_STORES.labels(status.name).inc()
         if status is not StoreStatus.SUCCESS:
             log.info("C-STORE from %s at %s: %s", calling, address, status.name)

@@ -84,11 +84,38 @@ async def problem_middleware(
     except (errors.ServiceError, storage_errors.StorageError) as exc:
         status = status_of(exc)
         if status is None:
-            raise
+            if storage_errors.is_unavailable(exc):
+                return unavailable(request, exc)
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return problem(500, "the server failed to handle this request; it has been logged")
         challenge = {"WWW-Authenticate": 'Bearer realm="telemed"'} if status == 401 else None
         kind = errors.SEND_AGAIN if isinstance(exc, errors.SendAgain) else "about:blank"
         return problem(status, str(exc), headers=challenge, kind=kind)
-    except Exception:
+    except Exception as exc:
+        if storage_errors.is_unavailable(exc):
+            return unavailable(request, exc)
         # The traceback names code, not patients: messages of our errors carry no patient data.
         log.exception("unhandled error on %s %s", request.method, request.path)
         return problem(500, "the server failed to handle this request; it has been logged")
+
+
+#: Seconds a client is asked to wait before it sends again while a store is away.
+RETRY_AFTER_S = 5
+
+
+def unavailable(request: web.Request, exc: BaseException) -> web.Response:
+    """503 with Retry-After: the database or the object store is away for now. What was
+    acknowledged before stays stored; this request can be sent again as it is."""
+    log.warning(
+        "%s %s answered 503: a store is not answering (%s)",
+        request.method,
+        request.path,
+        type(exc).__name__,
+    )
+    return problem(
+        503,
+        "the archive's database or object store is not answering just now; nothing is lost "
+        f"of what was acknowledged before: send this request again in {RETRY_AFTER_S} s",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+        kind=errors.SEND_AGAIN,
+    )
