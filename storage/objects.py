@@ -6,25 +6,29 @@ Objects are sharded by the first two byte pairs of the key, `ab/cd/abcdef…`, u
 directory or the bucket (and optional prefix).
 
 Both backends are driven through the same async interface, `ObjectStore`. Every blocking call
-(file I/O, hashing large buffers, the synchronous `minio` client) runs in a worker thread via
-`asyncio.to_thread`, never on the event loop.
+(file I/O, hashing large buffers, the synchronous `minio` client) runs in a worker thread, never
+on the event loop. S3 calls run on a bounded pool of their own, each within a bounded time, so
+a stalled S3 server neither starves the process's other threads nor holds a caller for long.
 
 Errors: a malformed key raises `ValueError` before any I/O; a missing object raises
 `storage.errors.ObjectNotFound`; a stored object that does not match what was written raises
-`storage.errors.IntegrityError`; any other failure of the backing store (disk, network, S3
-error) raises `storage.errors.StorageError`.
+`storage.errors.IntegrityError`; an S3 server that is away (refused, cut, timed out, busy)
+raises `storage.errors.Unavailable` (try again); any other failure of the backing store (disk,
+S3 error) raises `storage.errors.StorageError`.
 """
 
 from __future__ import annotations
 
 import abc
 import asyncio
+import functools
 import hashlib
 import io
 import os
 import re
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Final, Self, TypeVar
@@ -35,7 +39,7 @@ import urllib3
 from minio import Minio
 from minio.error import MinioException, S3Error
 
-from storage.errors import IntegrityError, ObjectNotFound, StorageError
+from storage.errors import IntegrityError, ObjectNotFound, StorageError, Unavailable
 
 __all__ = [
     "FileObjectStore",
@@ -53,6 +57,15 @@ _INLINE_HASH_BYTES: Final = 256 * 1024
 _BUCKET_RE: Final = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _S3_NOT_FOUND: Final = frozenset({"NoSuchKey", "NoSuchObject", "NotFound", "ResourceNotFound"})
 _S3_BUCKET_TAKEN: Final = frozenset({"BucketAlreadyOwnedByYou", "BucketAlreadyExists"})
+#: S3 error codes that mean "not now".
+_S3_BUSY: Final = frozenset(
+    {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "ServerBusy"}
+)
+#: Threads of one S3 store: calls beyond these wait their turn (within their own deadline).
+S3_THREADS: Final = 16
+#: How long one S3 call may take, plus the time its bytes take at ``S3_SLOWEST_BYTES_S``.
+S3_CALL_TIMEOUT_S: Final = 8.0
+S3_SLOWEST_BYTES_S: Final = 4 * 1024 * 1024
 _T = TypeVar("_T")
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})
@@ -451,8 +464,8 @@ class S3ObjectStore(ObjectStore):
         prefix: str = "",
         secure: bool = True,
         region: str | None = None,
-        connect_timeout_s: float = 10.0,
-        read_timeout_s: float = 120.0,
+        connect_timeout_s: float = 3.0,
+        read_timeout_s: float = 10.0,
     ) -> None:
         if _BUCKET_RE.fullmatch(bucket) is None:
             raise ValueError(
@@ -470,10 +483,12 @@ class S3ObjectStore(ObjectStore):
             maxsize=10,
             cert_reqs="CERT_REQUIRED",
             ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+            # Few quick retries: a longer outage is the caller's to answer (503, A700).
             retries=urllib3.Retry(
-                total=5, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
+                total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
             ),
         )
+        self._threads = ThreadPoolExecutor(S3_THREADS, thread_name_prefix="s3")
         self._client = Minio(
             endpoint,
             access_key=access_key,
@@ -542,6 +557,7 @@ class S3ObjectStore(ObjectStore):
             name,
             io.BytesIO(data),
             len(data),
+            size=len(data),
         )
         await self._verify_size(key, name, len(data))
         return key
@@ -560,6 +576,7 @@ class S3ObjectStore(ObjectStore):
             self._bucket,
             name,
             str(path),
+            size=size,
         )
         if await asyncio.to_thread(_file_identity, path) != before:
             await self._call(f"remove object {key}", self._client.remove_object, self._bucket, name)
@@ -570,7 +587,10 @@ class S3ObjectStore(ObjectStore):
     async def get(self, key: str) -> bytes:
         name = self.object_name(key)
         await self.start()
-        return await self._call(f"read object {key}", self._read, name, key=key)
+        size = await self._stored_size(name)
+        if size is None:
+            raise ObjectNotFound(f"no object {key} in bucket {self._bucket}")
+        return await self._call(f"read object {key}", self._read, name, key=key, size=size)
 
     async def exists(self, key: str) -> bool:
         name = self.object_name(key)
@@ -592,23 +612,37 @@ class S3ObjectStore(ObjectStore):
         await self._call(f"delete object {key}", self._client.remove_object, self._bucket, name)
 
     async def close(self) -> None:
+        self._threads.shutdown(wait=False, cancel_futures=True)
         self._http.clear()
 
     # Helpers.
 
     async def _call(
-        self, what: str, func: Callable[..., _T], *args: object, key: str | None = None
+        self,
+        what: str,
+        func: Callable[..., _T],
+        *args: object,
+        key: str | None = None,
+        size: int = 0,
     ) -> _T:
-        """Run a blocking client call in a thread, translating its errors to ours."""
+        """Run a blocking client call on the store's threads within its deadline, translating
+        its errors to ours."""
+        deadline = S3_CALL_TIMEOUT_S + size / S3_SLOWEST_BYTES_S
+        loop = asyncio.get_running_loop()
         try:
-            return await asyncio.to_thread(func, *args)
+            return await asyncio.wait_for(
+                loop.run_in_executor(self._threads, functools.partial(func, *args)), deadline
+            )
+        except TimeoutError:
+            raise Unavailable(f"S3 did not {what} within {deadline:.0f} s at {self!r}") from None
         except S3Error as exc:
             if key is not None and exc.code in _S3_NOT_FOUND:
                 raise ObjectNotFound(f"no object {key} in bucket {self._bucket}") from None
-            raise StorageError(
-                f"S3 could not {what} at {self!r}: {exc.code}: {exc.message}"
-            ) from exc
-        except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
+            kind = Unavailable if exc.code in _S3_BUSY else StorageError
+            raise kind(f"S3 could not {what} at {self!r}: {exc.code}: {exc.message}") from exc
+        except (MinioException, urllib3.exceptions.HTTPError, ConnectionError) as exc:
+            raise Unavailable(f"S3 could not {what} at {self!r}: {exc}") from exc
+        except OSError as exc:
             raise StorageError(f"S3 could not {what} at {self!r}: {exc}") from exc
 
     async def _stored_size(self, name: str) -> int | None:
