@@ -4,6 +4,10 @@ Periodic: analyze new ECGs (worker/ecg_jobs.py), complete and route stable studi
 leases, act on deadlines and critical results, queue again the delivery of final reports whose
 job was lost, retry DICOM copies of reports (the use cases are in teleradiology.services).
 Jobs: deliver a final report, tried again with backoff and then held for administrators.
+
+The job runner is supervised: when its connection is lost, its listener stops answering or its
+queries fail (PostgreSQL restarted, cut or black-holed), it is started again on a new
+connection, waiting longer each time it fails young; its state is in the worker's /healthz.
 """
 
 from __future__ import annotations
@@ -13,13 +17,15 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from pgqueuer import RetryRequested
 from pgqueuer.models import Job
 
 from storage import jobs
 from storage.db import Pool
+from storage.errors import is_unavailable
 from storage.objects import ObjectStore
 from teleradiology.services import deadlines, delivery, routing
 from teleradiology.services.delivery import DELIVER_REPORT, SendCopy
@@ -43,8 +49,9 @@ async def sweep_once(
         # Before routing: a suspected STEMI is routed at the STEMI priority from the start.
         try:
             analyzed = await ecg_jobs.analyze_new_ecgs(pool, objects, ecg_executor)
-        except Exception:
-            log.exception("ECG analysis pass failed; routing goes on")
+        except Exception as exc:
+            if not is_unavailable(exc):
+                log.exception("ECG analysis pass failed; routing goes on")
         else:
             if analyzed:
                 log.info("analyzed %d ECG(s)", analyzed)
@@ -69,30 +76,125 @@ async def _sweep_forever(
     while True:
         try:
             await sweep_once(pool, settings, objects, ecg_executor, send)
-        except Exception:
-            log.exception("sweep failed; retrying")
+        except Exception as exc:
+            if is_unavailable(exc):
+                log.warning("sweep waits: a store is not answering (%s)", type(exc).__name__)
+            else:
+                log.exception("sweep failed; retrying")
         await asyncio.sleep(settings.sweep_interval_s)
 
 
-async def _run_jobs(
-    pool: Pool, objects: ObjectStore, send: SendCopy, dsn: str, stop: asyncio.Event
+#: Waits before starting the job runner again after it failed: doubling from the first, at
+#: most the last; a runner that ran this long before failing starts again at once.
+RESTART_FIRST_S = 0.5
+RESTART_MOST_S = 10.0
+RAN_LONG_S = 60.0
+
+
+@dataclass
+class JobRunnerState:
+    """What the worker says of its job runner in /healthz."""
+
+    #: Whether the supervisor itself still runs (when not, nothing will start the runner).
+    alive: bool = True
+    running: bool = False
+    started_at: datetime | None = None
+    restarts: int = 0
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+
+    def report(self) -> dict[str, object]:
+        return {
+            "alive": self.alive,
+            "running": self.running,
+            "started_at": _iso(self.started_at),
+            "restarts": self.restarts,
+            "last_error": self.last_error,
+            "last_error_at": _iso(self.last_error_at),
+        }
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat().replace("+00:00", "Z") if at else None
+
+
+async def _supervise_jobs(
+    pool: Pool,
+    objects: ObjectStore,
+    send: SendCopy,
+    dsn: str,
+    stop: asyncio.Event,
+    state: JobRunnerState,
 ) -> None:
+    """Run the job runner until ``stop``, starting it again whenever it ends or fails."""
+    try:
+        await _keep_running(pool, objects, send, dsn, stop, state)
+    finally:
+        state.alive = False
+
+
+async def _keep_running(
+    pool: Pool,
+    objects: ObjectStore,
+    send: SendCopy,
+    dsn: str,
+    stop: asyncio.Event,
+    state: JobRunnerState,
+) -> None:
+    wait = RESTART_FIRST_S
+    while not stop.is_set():
+        began = asyncio.get_running_loop().time()
+        try:
+            await _run_jobs(pool, objects, send, dsn, stop, state)
+        except Exception as exc:
+            state.last_error = type(exc).__name__
+            state.last_error_at = datetime.now(UTC)
+            log.warning("the job runner stopped (%s); starting it again", type(exc).__name__)
+        finally:
+            state.running = False
+        if stop.is_set():
+            return
+        if asyncio.get_running_loop().time() - began > RAN_LONG_S:
+            wait = RESTART_FIRST_S
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), wait)
+        wait = min(wait * 2, RESTART_MOST_S)
+        state.restarts += 1
+
+
+async def _run_jobs(
+    pool: Pool,
+    objects: ObjectStore,
+    send: SendCopy,
+    dsn: str,
+    stop: asyncio.Event,
+    state: JobRunnerState,
+) -> None:
+    """The job queue on a connection of its own, until ``stop`` or until the connection is
+    lost or its listener stops answering (then it returns, for the supervisor)."""
     manager, conn = await jobs.queue_manager(dsn)
 
     @manager.entrypoint(DELIVER_REPORT, on_failure="hold")
     async def deliver(job: Job) -> None:
         await _deliver(pool, objects, send, job)
 
+    def lost(_: object) -> None:
+        manager.shutdown.set()
+
     async def stopper() -> None:
         await stop.wait()
         manager.shutdown.set()
 
+    conn.add_termination_listener(lost)
     watcher = asyncio.create_task(stopper())
+    state.running, state.started_at = True, datetime.now(UTC)
     try:
-        await manager.run(dequeue_timeout=timedelta(seconds=2))
+        await manager.run(dequeue_timeout=timedelta(seconds=2), shutdown_on_listener_failure=True)
     finally:
         watcher.cancel()
-        await conn.close()
+        conn.remove_termination_listener(lost)
+        if not conn.is_closed():
+            conn.terminate()
 
 
 async def _deliver(pool: Pool, objects: ObjectStore, send: SendCopy, job: Job) -> None:
@@ -125,18 +227,21 @@ async def _deliver(pool: Pool, objects: ObjectStore, send: SendCopy, job: Job) -
 @contextlib.asynccontextmanager
 async def worker_running(
     settings: Settings, *, pool: Pool, objects: ObjectStore, dsn: str, send: SendCopy
-) -> AsyncIterator[None]:
+) -> AsyncIterator[JobRunnerState]:
     """Run the worker's loops while the block runs: the sweeps, and the job queue on a
-    connection of its own to ``dsn`` (LISTEN needs one outside the pool); report copies go
-    out by ``send``."""
+    connection of its own to ``dsn`` (LISTEN needs one outside the pool), supervised; report
+    copies go out by ``send``. The block gets the job runner's state."""
     stop = asyncio.Event()
+    state = JobRunnerState()
     ecg_executor = ecg_jobs.analysis_pool()
     sweeper = asyncio.create_task(
         _sweep_forever(pool, settings, objects, ecg_executor, send), name="sweeper"
     )
-    runner = asyncio.create_task(_run_jobs(pool, objects, send, dsn, stop), name="jobs")
+    runner = asyncio.create_task(
+        _supervise_jobs(pool, objects, send, dsn, stop, state), name="jobs"
+    )
     try:
-        yield
+        yield state
     finally:
         stop.set()
         sweeper.cancel()

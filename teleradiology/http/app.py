@@ -4,7 +4,7 @@ routes of every HTTP feature; the resources it serves with come from the caller.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 from aiohttp import web
 
@@ -58,8 +58,19 @@ async def auth_middleware(
     return await handler(request)
 
 
+#: What parts of this process say of themselves in /healthz (the worker's job runner), by
+#: name: a report whose ``alive`` is false means the process cannot recover by itself.
+HEALTH = web.AppKey("health", dict[str, Callable[[], Mapping[str, object]]])
+
+
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    """Alive (200) unless a part cannot recover by itself (503); a part that waits for the
+    database or the object store to return is ``degraded``, not dead."""
+    parts = {name: dict(report()) for name, report in request.app[HEALTH].items()}
+    dead = any(part.get("alive") is False for part in parts.values())
+    waiting = any(part.get("running") is False for part in parts.values())
+    status = "failing" if dead else "degraded" if waiting else "ok"
+    return web.json_response({"status": status, **parts}, status=503 if dead else 200)
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -96,6 +107,7 @@ def create_web_app(
         client_max_size=16 * 1024**2,
     )
     app[SETTINGS] = settings
+    app[HEALTH] = {}
     for context in contexts:
         app.cleanup_ctx.append(context)
     app.router.add_get("/healthz", healthz)
