@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import uuid
@@ -84,19 +85,13 @@ def _demo_network(path: Path) -> tuple[list[FacilitySpec], list[UserSpec]]:
     return parse_network(path.read_text("utf-8"))
 
 
-@pytest.fixture
-async def api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
-    """The HTTP API (and the DICOM listener on a free port) over the demo network."""
+@contextlib.asynccontextmanager
+async def serving(settings: Settings, *, run_worker: bool = False) -> AsyncIterator[Api]:
+    """The service in this process for ``settings`` (the worker's loops too, when asked),
+    with the demo network loaded and a token for each of its users."""
     from tests.e2e.harness import DEMO_NETWORK
 
-    settings = Settings(
-        data_dir=tmp_path / "var",
-        database_url=database_url,
-        http_host="127.0.0.1",
-        dicom_host="127.0.0.1",
-        dicom_port=0,
-    )
-    app = create_app(settings)
+    app = create_app(settings, run_worker=run_worker)
     client: TestClient[web.Request, web.Application] = TestClient(TestServer(app))
     await client.start_server()
     try:
@@ -111,3 +106,17 @@ async def api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
         yield Api(client=client, app=app, tokens=tokens)
     finally:
         await client.close()
+
+
+@pytest.fixture
+async def api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
+    """The HTTP API (and the DICOM listener on a free port) over the demo network."""
+    settings = Settings(
+        data_dir=tmp_path / "var",
+        database_url=database_url,
+        http_host="127.0.0.1",
+        dicom_host="127.0.0.1",
+        dicom_port=0,
+    )
+    async with serving(settings) as served:
+        yield served

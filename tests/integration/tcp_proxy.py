@@ -10,18 +10,24 @@ class TcpProxy:
     """Listens on a loopback port and forwards each connection to ``target``.
 
     ``cut()`` closes every open connection and stops listening (new connections are refused);
-    ``restore()`` listens on the same port again. ``cut_after_bytes`` cuts by itself once that
-    many bytes went from clients to the server, so a test can cut in the middle of a transfer.
+    ``restore()`` listens on the same port again. ``freeze()`` is a black hole: connections stay
+    open and new ones are accepted, but nothing is forwarded until ``thaw()``.
+    ``cut_after_bytes`` cuts by itself once that many bytes went from clients to the server, so
+    a test can cut in the middle of a transfer.
     """
 
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(self, target_host: str, target_port: int, *, unix_path: str | None = None) -> None:
         self._target = (target_host, target_port)
+        #: Forward to this Unix socket instead (a PostgreSQL that listens only on its socket).
+        self._unix_path = unix_path
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self.port = 0
         self.upstream_bytes = 0
         self.cut_after_bytes: int | None = None
         self.was_cut = asyncio.Event()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
 
     @property
     def url(self) -> str:
@@ -45,12 +51,23 @@ class TcpProxy:
         self._writers.clear()
         self.was_cut.set()
 
+    def freeze(self) -> None:
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
+
     async def close(self) -> None:
         self.cut()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        await self._flowing.wait()
         try:
-            up_reader, up_writer = await asyncio.open_connection(*self._target)
+            if self._unix_path is not None:
+                up_reader, up_writer = await asyncio.open_unix_connection(self._unix_path)
+            else:
+                up_reader, up_writer = await asyncio.open_connection(*self._target)
         except OSError:
             writer.transport.abort()
             return
@@ -77,6 +94,7 @@ class TcpProxy:
                         self.cut_after_bytes = None
                         self.cut()
                         return
+                await self._flowing.wait()
                 writer.write(chunk)
                 await writer.drain()
         except (ConnectionError, OSError):
