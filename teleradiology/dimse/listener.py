@@ -33,6 +33,11 @@ from teleradiology.services.intake import Ingestor, Stored, StudyMismatch
 
 log = logging.getLogger(__name__)
 
+#: How long a stopping listener lets open associations finish (SIGTERM: within Kubernetes'
+#: default 30 s grace period, with time left for the rest of the process to stop).
+DRAIN_S = 20.0
+_DRAIN_POLL_S = 0.1
+
 DIMSE_STORES = Counter(
     "telemed_dimse_stores",
     "C-STORE requests answered, by status",
@@ -309,13 +314,16 @@ class DicomListener:
                 else:
                     log.exception("could not refresh the known AE titles")
 
-    async def stop(self) -> None:
+    async def stop(self, drain_s: float = DRAIN_S) -> None:
+        """Stop accepting associations, let the open ones finish (for up to ``drain_s``: a
+        sender mid-study completes it), then abort what is left."""
         if self._refresher is not None:
             self._refresher.cancel()
             self._refresher = None
         if self._server is not None:
             server, self._server = self._server, None
             await asyncio.to_thread(server.shutdown)
+            await _drain(server, drain_s)
 
     def _on_echo(self, event: evt.Event) -> int:
         return int(StoreStatus.SUCCESS)
@@ -358,6 +366,26 @@ class DicomListener:
         if status is not StoreStatus.SUCCESS:
             log.info("C-STORE from %s at %s: %s", calling, address, status.name)
         return _status(status, comment)
+
+
+def _established(server: Any) -> list[Any]:
+    """The server's associations that are established (not a connection that never asked)."""
+    return [a for a in server.active_associations if a.is_established]
+
+
+async def _drain(server: Any, drain_s: float) -> None:
+    if _established(server):
+        log.info("waiting for %d open association(s) to end", len(_established(server)))
+    for _ in range(round(drain_s / _DRAIN_POLL_S)):
+        if not _established(server):
+            break
+        await asyncio.sleep(_DRAIN_POLL_S)
+    left = _established(server)
+    if left:
+        log.warning("aborting %d association(s) still open after %.0f s", len(left), drain_s)
+    # And the connections that never asked for an association (probes, port scans).
+    for assoc in server.active_associations:
+        assoc.abort()
 
 
 def _received_path(event: evt.Event) -> Path | None:

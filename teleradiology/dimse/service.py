@@ -80,6 +80,8 @@ async def dicom_role(
             await children.start()
         yield listener
     finally:
+        # Every process stops accepting and lets its open associations finish, together.
         if children is not None:
-            await children.stop()
-        await listener.stop()
+            await asyncio.gather(children.stop(), listener.stop())
+        else:
+            await listener.stop()

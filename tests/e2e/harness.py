@@ -46,6 +46,8 @@ class Service:
     dicom_port: int
     env: dict[str, str]
     log_path: Path
+    #: The ``telemed serve`` process (to signal it).
+    proc: subprocess.Popen[bytes] | None = None
 
     def token(self, username: str) -> str:
         return telemed("token", "create", username, env=self.env).stdout.strip()
@@ -89,7 +91,11 @@ def running_service(env: dict[str, str], *extra: str, timeout_s: float = 60) -> 
             stderr=subprocess.STDOUT,
         )
     service = Service(
-        base_url=f"http://127.0.0.1:{http_port}", dicom_port=dicom_port, env=env, log_path=log_path
+        base_url=f"http://127.0.0.1:{http_port}",
+        dicom_port=dicom_port,
+        env=env,
+        log_path=log_path,
+        proc=proc,
     )
     try:
         _wait_ready(service, proc, timeout_s)
