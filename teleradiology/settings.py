@@ -112,6 +112,10 @@ def settings_from_env(**overrides: object) -> Settings:
         values["migrate_on_start"] = _flag(
             env["TELEMED_MIGRATE_ON_START"], "TELEMED_MIGRATE_ON_START"
         )
+    if "TELEMED_DICOM_MAX_ASSOCIATIONS" in env:
+        values["dicom_max_associations_per_facility"] = _int(
+            env["TELEMED_DICOM_MAX_ASSOCIATIONS"], "TELEMED_DICOM_MAX_ASSOCIATIONS"
+        )
     if "TELEMED_DB_COMMAND_TIMEOUT" in env:
         values["database_command_timeout_s"] = _float(
             env["TELEMED_DB_COMMAND_TIMEOUT"], "TELEMED_DB_COMMAND_TIMEOUT"

@@ -163,6 +163,22 @@ class DimseService:
     handlers: Sequence[tuple[Any, Callable[..., Any]]] = ()
 
 
+class Places(Protocol):
+    """Where the association limit is counted when several processes accept from one port:
+    a place is taken before an association is accepted and given back when it ends."""
+
+    async def take(self, group: str, limit: int) -> int | None:
+        """A place for one more association of ``group``, or None when it holds ``limit``."""
+        ...
+
+    async def give_back(self, place: int) -> None: ...
+
+
+#: How long taking a place may wait for its answer; past it the association is refused
+#: (transient), as when the limit is reached.
+PLACE_TIMEOUT_S = 10.0
+
+
 class DicomListener:
     """C-ECHO and C-STORE SCP (plus any further services) for the network's workstations."""
 
@@ -180,8 +196,12 @@ class DicomListener:
         facility_of_ae: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
         reuse_port: bool = False,
         listen_socket: socket.socket | None = None,
+        places: Places | None = None,
     ) -> None:
         self._reuse_port = reuse_port
+        #: Counted across processes when given, else in this process alone.
+        self._places = places
+        self._place_of: dict[int, int] = {}
         self._listen_socket = listen_socket
         self._store = store
         self._store_file = store if isinstance(store, FileStoreHandler) else None
@@ -271,15 +291,7 @@ class DicomListener:
         if calling not in self._ae.known_callers:
             return
         group = self._group_of(calling)
-        with self._active_lock:
-            active = self._active.get(group, 0)
-            if self._max_per_facility is not None and active >= self._max_per_facility:
-                refused = True
-            else:
-                refused = False
-                self._active[group] = active + 1
-                self._counted[id(event.assoc)] = group
-        if refused:
+        if not self._take_place(event.assoc, group):
             log.warning(
                 "association from %s at %s refused: %s already has %d open (the limit)",
                 calling,
@@ -292,7 +304,42 @@ class DicomListener:
             evt.trigger(event.assoc, evt.EVT_REJECTED, {})
             event.assoc.kill()
 
+    def _take_place(self, assoc: Any, group: str) -> bool:
+        """Count one more association of ``group``, unless that passes its limit: in this
+        process alone, or across processes when the listener has ``places``."""
+        limit = self._max_per_facility
+        place = None
+        if limit is not None and self._places is not None:
+            future = asyncio.run_coroutine_threadsafe(self._places.take(group, limit), self.loop)
+            try:
+                place = future.result(timeout=PLACE_TIMEOUT_S)
+            except Exception as exc:
+                future.cancel()
+                log.warning("association refused: no place known (%s)", type(exc).__name__)
+                return False
+            if place is None:
+                return False
+        with self._active_lock:
+            active = self._active.get(group, 0)
+            if place is None and limit is not None and active >= limit:
+                return False
+            self._active[group] = active + 1
+            self._counted[id(assoc)] = group
+            if place is not None:
+                self._place_of[id(assoc)] = place
+        return True
+
     def _on_closed(self, event: evt.Event) -> None:
+        with self._active_lock:
+            place = self._place_of.pop(id(event.assoc), None)
+        if place is not None and self._places is not None:
+            # Given back before this process counts it closed: the next association of the
+            # facility, in any process, finds the place free.
+            future = asyncio.run_coroutine_threadsafe(self._places.give_back(place), self.loop)
+            try:
+                future.result(timeout=PLACE_TIMEOUT_S)
+            except Exception as exc:  # it goes stale and stops counting by itself
+                log.warning("an association's place was not given back (%s)", type(exc).__name__)
         with self._active_lock:
             group = self._counted.pop(id(event.assoc), None)
             if group is not None:

@@ -7,11 +7,12 @@ import contextlib
 import functools
 import logging
 import os
+import secrets
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from storage import index, network
+from storage import associations, index, network
 from storage import qido as qido_index
 from storage.db import Pool
 from storage.objects import ObjectStore
@@ -24,6 +25,33 @@ from teleradiology.services.studies import Studies
 from teleradiology.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+class SharedPlaces:
+    """The association limit counted in PostgreSQL, for every listener process and node."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+    async def take(self, group: str, limit: int) -> int | None:
+        return await associations.open_association(self._pool, group, self.holder, limit)
+
+    async def give_back(self, place: int) -> None:
+        await associations.close_association(self._pool, place)
+
+    async def keep_open(self) -> None:
+        """Keep this process's places fresh while it runs (a dead process's go stale)."""
+        while True:
+            await asyncio.sleep(associations.KEEP_EVERY_S)
+            try:
+                await associations.keep_open(self._pool, self.holder)
+            except Exception as exc:
+                log.warning("association places not kept fresh (%s)", type(exc).__name__)
+
+    async def forget(self) -> None:
+        with contextlib.suppress(Exception):
+            await associations.forget_holder(self._pool, self.holder)
 
 
 async def _configured_nodes(pool: Pool) -> None:
@@ -47,6 +75,7 @@ async def dicom_role(
         shared = socket.create_server((settings.dicom_host, settings.dicom_port), backlog=128)
 
     await _configured_nodes(pool)
+    places = SharedPlaces(pool)
 
     async def known_ae_titles() -> list[str]:
         # Workstations send and query their facility's studies; configured DICOM nodes
@@ -68,8 +97,10 @@ async def dicom_role(
         facility_of_ae=functools.partial(index.ae_facility_codes, pool),
         reuse_port=settings.dicom_reuse_port,
         listen_socket=shared,
+        places=places,
     )
     await listener.start()
+    keeper = asyncio.create_task(places.keep_open(), name="association-places")
     children = (
         dicom_children(settings, dsn, shared)
         if shared is not None and settings.dicom_listen_fd is None
@@ -85,3 +116,5 @@ async def dicom_role(
             await asyncio.gather(children.stop(), listener.stop())
         else:
             await listener.stop()
+        keeper.cancel()
+        await places.forget()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import psutil
 import pytest
+from pynetdicom import AE
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from tests.e2e.conftest import FAST
 from tests.e2e.harness import (
@@ -129,3 +133,46 @@ def test_a_listener_process_that_dies_is_started_again(database_url: str, tmp_pa
             assert sent.returncode == 0, sent.stderr
         assert new.is_running()
         assert len(_listener_children(service)) == 1
+
+
+def test_the_facility_limit_holds_across_the_listener_processes(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = service_env(database_url=database_url, storage_url=None, data_dir=tmp_path / "var")
+    env["TELEMED_DICOM_MAX_ASSOCIATIONS"] = "2"
+    telemed("network", "import", str(DEMO_NETWORK), env=env)
+    with running_service(env, *FAST, "--dicom-processes", str(PROCESSES)) as service:
+        assert len(_listener_children(service)) == PROCESSES - 1
+        held = []
+        for _ in range(3 * PROCESSES):
+            ae = AE(ae_title="HBXLWD01")
+            ae.add_requested_context(Verification)
+            held.append(ae.associate("127.0.0.1", service.dicom_port, ae_title="TELEMED"))
+        try:
+            assert sum(a.is_established for a in held) == 2
+            refused = [a for a in held if a.is_rejected]
+            assert len(refused) == 3 * PROCESSES - 2
+            results = {a.acceptor.primitive.result for a in refused if a.acceptor.primitive}
+            assert results == {0x02}  # transient
+        finally:
+            for assoc in held:
+                if assoc.is_established:
+                    assoc.release()
+        # The places are given back: the facility may open its two again.
+        again = []
+        for _ in range(2):
+            ae = AE(ae_title="HBXLWD01")
+            ae.add_requested_context(Verification)
+            again.append(ae.associate("127.0.0.1", service.dicom_port, ae_title="TELEMED"))
+        assert all(a.is_established for a in again)
+        for assoc in again:
+            assoc.release()
+    assert asyncio.run(_open_places(database_url)) == 0
+
+
+async def _open_places(database_url: str) -> int:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return int(await conn.fetchval("select count(*) from dicom_association"))
+    finally:
+        await conn.close()
