@@ -66,10 +66,14 @@ def service_env(*, database_url: str, storage_url: str | None, data_dir: Path) -
 
 
 @contextlib.contextmanager
-def running_service(env: dict[str, str], *extra: str, timeout_s: float = 60) -> Iterator[Service]:
-    """``telemed serve`` on free loopback ports, ready before the block runs, stopped after."""
+def running_service(
+    env: dict[str, str], *extra: str, timeout_s: float = 60, name: str = "serve"
+) -> Iterator[Service]:
+    """``telemed serve`` on free loopback ports, ready before the block runs, stopped after
+    (its log is ``<data dir>/<name>.log``). Without the DICOM role (``--role`` given without
+    ``dicom``) only its HTTP side is waited for."""
     http_port, dicom_port = free_port(), free_port()
-    log_path = Path(env["TELEMED_DATA_DIR"]) / "serve.log"
+    log_path = Path(env["TELEMED_DATA_DIR"]) / f"{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
@@ -97,26 +101,29 @@ def running_service(env: dict[str, str], *extra: str, timeout_s: float = 60) -> 
         log_path=log_path,
         proc=proc,
     )
+    roles = [extra[i + 1] for i, arg in enumerate(extra[:-1]) if arg == "--role"]
     try:
-        _wait_ready(service, proc, timeout_s)
+        _wait_ready(service, proc, timeout_s, dicom=not roles or "dicom" in roles)
         yield service
     finally:
         proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=40)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
 
 
-def _wait_ready(service: Service, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+def _wait_ready(
+    service: Service, proc: subprocess.Popen[bytes], timeout_s: float, *, dicom: bool = True
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"telemed serve exited with {proc.returncode}:\n{service.log()}")
         try:
             with urllib.request.urlopen(f"{service.base_url}/readyz", timeout=2) as response:
-                if response.status == 200 and _dicom_open(service.dicom_port):
+                if response.status == 200 and (not dicom or _dicom_open(service.dicom_port)):
                     return
         except OSError:
             pass
