@@ -28,6 +28,11 @@ class InvalidState(StorageError):
     """The action is not allowed in the record's present state."""
 
 
+class ObjectCollected(StorageError):
+    """A row was to refer to an object the collector deleted meanwhile: make sure of the
+    object (write it again) and commit again."""
+
+
 class SchemaError(StorageError):
     """The database schema is not the one this release knows, or cannot be changed now."""
 

@@ -8,6 +8,7 @@ from enum import StrEnum
 
 import asyncpg
 
+from storage.collection import collected_from
 from storage.errors import Conflict
 from storage.queries import q
 from storage.records import (
@@ -103,6 +104,9 @@ async def index_instance(
     except asyncpg.PostgresError as exc:
         if getattr(exc, "sqlstate", None) == _REFUSED:
             raise Conflict(str(exc)) from None
+        collected = collected_from(exc)
+        if collected is not None:
+            raise collected from None
         raise
     row = _one(row)
     return IndexResult(
@@ -162,12 +166,6 @@ async def identity_conflicts(pool: asyncpg.Pool, study_id: StudyId) -> list[Iden
 async def ae_facility_codes(pool: asyncpg.Pool) -> dict[str, str]:
     """Each configured calling AE title and the code of the facility it belongs to."""
     return {r["ae_title"]: r["code"] for r in await pool.fetch(q("ae_facility_codes"))}
-
-
-async def object_key_referenced(pool: asyncpg.Pool, object_key: str) -> bool:
-    """Whether any indexed instance points at this object (else it may be collected)."""
-    found: bool = await pool.fetchval(q("object_key_referenced"), object_key)
-    return found
 
 
 async def study_for_user(pool: asyncpg.Pool, study_uid: str, user_id: UserId) -> Study | None:

@@ -27,8 +27,10 @@ import io
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Final, Self, TypeVar
@@ -222,6 +224,10 @@ class ObjectStore(abc.ABC):
             The removal failed.
         """
 
+    @abc.abstractmethod
+    def keys_older_than(self, cutoff: datetime) -> AsyncIterator[str]:
+        """Every stored object's key whose object was written before ``cutoff``."""
+
     async def close(self) -> None:  # noqa: B027 (a hook: most backends hold nothing)
         """Release connections and other resources; the store is not used afterwards."""
 
@@ -367,6 +373,11 @@ class FileObjectStore(ObjectStore):
             raise StorageError(f"cannot delete object {key} in {self._root}: {exc}") from exc
 
     # Blocking parts, run in worker threads.
+
+    async def keys_older_than(self, cutoff: datetime) -> AsyncIterator[str]:
+        for shard in await asyncio.to_thread(_shards, self._root):
+            for key in await asyncio.to_thread(_old_files, shard, cutoff.timestamp()):
+                yield key
 
     def _put_bytes(self, key: str, data: bytes) -> None:
         target = self.path_of(key)
@@ -671,6 +682,31 @@ class S3ObjectStore(ObjectStore):
             if exc.code not in _S3_BUCKET_TAKEN:  # another process made it first
                 raise
 
+    async def keys_older_than(self, cutoff: datetime) -> AsyncIterator[str]:
+        after = ""
+        while True:
+            page = await self._call("list objects", self._list_page, after, cutoff)
+            for key in page.keys:
+                yield key
+            if page.last is None:
+                return
+            after = page.last
+
+    def _list_page(self, after: str, cutoff: datetime) -> _Page:
+        prefix = f"{self._prefix}/" if self._prefix else ""
+        keys, last = [], None
+        listing = self._client.list_objects(
+            self._bucket, prefix=prefix or None, recursive=True, start_after=after or None
+        )
+        for seen, item in enumerate(listing, 1):
+            last = item.object_name
+            key = (item.object_name or "").rsplit("/", 1)[-1]
+            if _KEY_RE.fullmatch(key) and item.last_modified and item.last_modified < cutoff:
+                keys.append(key)
+            if seen >= _LIST_PAGE:
+                return _Page(keys=keys, last=last)
+        return _Page(keys=keys, last=None)
+
     def _read(self, name: str) -> bytes:
         response = self._client.get_object(self._bucket, name)
         try:
@@ -678,6 +714,37 @@ class S3ObjectStore(ObjectStore):
         finally:
             response.close()
             response.release_conn()
+
+
+_LIST_PAGE: Final = 1000
+
+
+@dataclass(frozen=True)
+class _Page:
+    keys: list[str]
+    #: Where the next page starts after, None after the last.
+    last: str | None
+
+
+def _shards(root: Path) -> list[Path]:
+    """The second-level shard folders of a file store (``ab/cd``)."""
+    if not root.is_dir():
+        return []
+    return sorted(
+        inner
+        for outer in root.iterdir()
+        if outer.is_dir() and len(outer.name) == 2
+        for inner in outer.iterdir()
+        if inner.is_dir() and len(inner.name) == 2
+    )
+
+
+def _old_files(shard: Path, cutoff: float) -> list[str]:
+    found = []
+    for entry in os.scandir(shard):
+        if _KEY_RE.fullmatch(entry.name) and entry.is_file() and entry.stat().st_mtime < cutoff:
+            found.append(entry.name)
+    return found
 
 
 def open_object_store(url: str) -> ObjectStore:

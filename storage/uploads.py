@@ -16,6 +16,7 @@ from uuid import UUID
 
 import asyncpg
 
+from storage.collection import collected_from
 from storage.db import Conn
 from storage.queries import q
 from storage.records import FacilityId, ManifestItem, Priority, Row, UploadState, UserId
@@ -269,9 +270,20 @@ async def add_part(
     length_bytes: int,
 ) -> str | None:
     """Record a durable part; returns the object key of a part it replaced, if any."""
-    replaced: str | None = await pool.fetchval(
-        q("upload_part_upsert"), session_id, sop_instance_uid, start_byte, length_bytes, object_key
-    )
+    try:
+        replaced: str | None = await pool.fetchval(
+            q("upload_part_upsert"),
+            session_id,
+            sop_instance_uid,
+            start_byte,
+            length_bytes,
+            object_key,
+        )
+    except asyncpg.PostgresError as exc:
+        collected = collected_from(exc)
+        if collected is None:
+            raise
+        raise collected from None
     return replaced if replaced != object_key else None
 
 
@@ -294,12 +306,6 @@ async def drop_parts(db: asyncpg.Pool | Conn, session_id: int, sop_instance_uid:
     """Forget an instance's parts; returns their object keys (to collect when unreferenced)."""
     rows = await db.fetch(q("upload_parts_delete"), session_id, sop_instance_uid)
     return [r["object_key"] for r in rows]
-
-
-async def part_key_referenced(pool: asyncpg.Pool, object_key: str) -> bool:
-    """Whether a part of any upload, or an indexed instance, still uses this object."""
-    found: bool = await pool.fetchval(q("upload_part_key_referenced"), object_key)
-    return found
 
 
 async def commit(pool: asyncpg.Pool, session_id: int) -> datetime | None:

@@ -8,13 +8,15 @@ import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
 
-from storage import network
+from storage import collection, network
 from storage.db import EmbeddedPostgres, create_pool
 from storage.errors import StorageError
+from storage.objects import open_object_store
 from storage.schema import migrate
 from teleradiology import ecg_cli
 from teleradiology.core.errors import ServiceError
@@ -69,6 +71,16 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("username")
 
     sub.add_parser("migrate", help="apply database migrations and exit")
+    st = sub.add_parser("storage", help="the object store")
+    st_sub = st.add_subparsers(dest="storage_command", required=True)
+    col = st_sub.add_parser(
+        "collect", help="delete the objects no row refers to, older than the grace period"
+    )
+    col.add_argument(
+        "--grace-hours",
+        type=float,
+        help="only objects older than this (default TELEMED_COLLECT_GRACE_HOURS, 168)",
+    )
     _add_upload_parser(sub)
     _add_forward_parser(sub)
     ecg_cli.add_parser(sub)
@@ -247,6 +259,25 @@ async def _import(settings: Settings, path: Path) -> None:
     print(f"imported {nf} facilities and {nu} users from {path}")
 
 
+async def _collect(settings: Settings, grace_hours: float | None) -> None:
+    hours = settings.collect_grace_hours if grace_hours is None else grace_hours
+    async with _Database(settings) as pool:
+        store = open_object_store(settings.objects_url)
+        await store.start()
+        try:
+            done = await collection.collect_orphans_alone(pool, store, grace=timedelta(hours=hours))
+        finally:
+            await store.close()
+    if done is None:
+        print("another process is collecting now; nothing done")
+        return
+    print(
+        f"looked at {done.looked_at} object(s) older than {hours:g} h: collected "
+        f"{done.collected} that no row refers to; forgot {done.uploads_forgotten} upload(s) "
+        "given up"
+    )
+
+
 async def _token(settings: Settings, username: str) -> None:
     async with _Database(settings) as pool:
         print(await administration.issue_token(pool, username))
@@ -313,6 +344,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_import(settings, args.file))
         elif args.command == "token":
             asyncio.run(_token(settings, args.username))
+        elif args.command == "storage":
+            asyncio.run(_collect(settings, args.grace_hours))
         elif args.command == "migrate":
 
             async def run() -> None:

@@ -36,6 +36,11 @@ class Settings:
     lease_minutes: float = 15.0
     public_base_url: str | None = None
     max_upload_bytes: int = 2 * 1024**3
+    #: Objects no row refers to are deleted once older than this (longer than the backup
+    #: window: a database restored from last week's backup still finds its objects).
+    collect_grace_hours: float = 7 * 24.0
+    #: How often the worker looks for such objects.
+    collect_every_s: float = 3600.0
     #: How long one database command may wait for PostgreSQL before the request answers 503
     #: (A700 over DICOM); a black-holed database costs a request at most twice this.
     database_command_timeout_s: float = 4.0
@@ -115,6 +120,10 @@ def settings_from_env(**overrides: object) -> Settings:
     if "TELEMED_DICOM_MAX_ASSOCIATIONS" in env:
         values["dicom_max_associations_per_facility"] = _int(
             env["TELEMED_DICOM_MAX_ASSOCIATIONS"], "TELEMED_DICOM_MAX_ASSOCIATIONS"
+        )
+    if "TELEMED_COLLECT_GRACE_HOURS" in env:
+        values["collect_grace_hours"] = _float(
+            env["TELEMED_COLLECT_GRACE_HOURS"], "TELEMED_COLLECT_GRACE_HOURS"
         )
     if "TELEMED_DB_COMMAND_TIMEOUT" in env:
         values["database_command_timeout_s"] = _float(

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pgqueuer import RetryRequested
 from pgqueuer.models import Job
 
-from storage import jobs
+from storage import collection, jobs
 from storage.db import Pool
 from storage.errors import is_unavailable
 from storage.objects import ObjectStore
@@ -68,6 +68,26 @@ async def sweep_once(
     if objects is not None and send is not None:
         await delivery.send_due(pool, objects, send=send)
     return len(created)
+
+
+async def _collect_forever(pool: Pool, settings: Settings, objects: ObjectStore) -> None:
+    """Delete the objects no row refers to, older than the grace period, now and then (one
+    worker of the network at a time)."""
+    grace = timedelta(hours=settings.collect_grace_hours)
+    while True:
+        await asyncio.sleep(settings.collect_every_s)
+        try:
+            done = await collection.collect_orphans_alone(pool, objects, grace=grace)
+        except Exception as exc:
+            log.warning("collecting unreferenced objects failed (%s)", type(exc).__name__)
+            continue
+        if done is not None and (done.collected or done.uploads_forgotten):
+            log.info(
+                "collected %d unreferenced object(s) of %d looked at; %d upload(s) given up",
+                done.collected,
+                done.looked_at,
+                done.uploads_forgotten,
+            )
 
 
 async def _sweep_forever(
@@ -240,13 +260,15 @@ async def worker_running(
     runner = asyncio.create_task(
         _supervise_jobs(pool, objects, send, dsn, stop, state), name="jobs"
     )
+    collector = asyncio.create_task(_collect_forever(pool, settings, objects), name="collector")
     try:
         yield state
     finally:
         stop.set()
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+        for task in (sweeper, collector):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         try:
             await asyncio.wait_for(runner, timeout=10)
         except (TimeoutError, asyncio.CancelledError):

@@ -18,7 +18,8 @@ returning id;
 -- name: ecg_original_insert
 insert into ecg_original (instance_id, object_key, format, filename, size_bytes)
 select i.id, $2, $3, $4, $5 from instance i where i.sop_instance_uid = $1
-on conflict (instance_id) do nothing;
+on conflict (instance_id) do nothing
+returning object_guard($2);
 
 -- name: ecg_for_user
 select i.id as instance_id, i.sop_instance_uid, i.object_key, se.study_id,

@@ -1,7 +1,7 @@
 -- name: ingest_instance
 -- Patient, study, series and instance in one statement (migration 0030); raises TM409 on
--- a refusal.
-select o_outcome, o_study_id, o_object_key, o_conflicts, o_late
+-- a refusal, TM410 when the object was collected meanwhile (object_guard, migration 0045).
+select o_outcome, o_study_id, o_object_key, o_conflicts, o_late, object_guard($21)
 from ingest_instance($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
                      $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28);
 
@@ -17,9 +17,6 @@ select a.ae_title, f.code from facility_ae a join facility f on f.id = a.facilit
 -- name: rejection_insert
 insert into ingest_rejection (facility_id, sender_ae, sop_instance_uid, reason, object_key)
 values ($1, $2, $3, $4, $5);
-
--- name: object_key_referenced
-select exists (select 1 from instance where object_key = $1);
 
 -- name: study_by_uid_for_user
 select st.id, st.study_instance_uid, st.facility_id, f.code as facility_code,

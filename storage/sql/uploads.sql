@@ -105,7 +105,8 @@ on conflict (session_id, sop_instance_uid, start_byte) do update
     set length_bytes = excluded.length_bytes, object_key = excluded.object_key,
         received_at = now()
 returning (select object_key from upload_part
-           where session_id = $1 and sop_instance_uid = $2 and start_byte = $3) as replaced_key;
+           where session_id = $1 and sop_instance_uid = $2 and start_byte = $3) as replaced_key,
+          object_guard($5);
 
 -- name: upload_parts_of_item
 select start_byte, length_bytes, object_key
@@ -118,10 +119,6 @@ returning object_key;
 
 -- name: upload_part_delete_one
 delete from upload_part where session_id = $1 and sop_instance_uid = $2 and start_byte = $3;
-
--- name: upload_part_key_referenced
-select exists (select 1 from upload_part where object_key = $1)
-    or exists (select 1 from instance where object_key = $1);
 
 -- name: upload_session_commit
 update upload_session

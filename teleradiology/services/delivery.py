@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from storage import jobs, network, reports
+from storage import collection, jobs, network, reports
 from storage.db import Pool, transaction
 from storage.eventlog import notify, record_event
 from storage.objects import ObjectStore
@@ -93,7 +93,12 @@ async def deliver(pool: Pool, objects: ObjectStore, report_id: int, *, send: Sen
     pdf_key = await objects.put(pdf)
     destination = await network.report_destination(pool, doc.report.facility_id)
     copies = await _dicom_copies(objects, doc, pdf) if destination is not None else ()
-    delivered = await _mark_delivered(pool, doc, pdf_key, destination, copies)
+    delivered = await collection.referring(
+        pool,
+        objects,
+        [pdf_key, *(c.object_key for c in copies)],
+        lambda: _mark_delivered(pool, doc, pdf_key, destination, copies),
+    )
     if delivered:
         log.info("report %s delivered to facility %s", report_id, doc.sending_facility_id)
     if delivered and copies:
@@ -133,6 +138,7 @@ async def _mark_delivered(
     report_id = ReportId(doc.report.id)
     policy = await network.policy_of(pool, doc.report.facility_id)
     async with transaction(pool) as conn:
+        await collection.guard(conn, [pdf_key, *(c.object_key for c in copies)])
         done = await reports.mark_delivered(
             conn, report_id, pdf_key=pdf_key, critical_ack=policy.critical_ack
         )

@@ -31,7 +31,7 @@ from ecg.errors import EcgError
 from ecg.formats import read_ecg
 from ecg.record import MEASUREMENT_KEYS, EcgRecord
 from ecg.render import SheetFilter, SheetHeader, filter_for_sheet, render_pdf, render_png
-from storage import audit, ecg, index
+from storage import audit, collection, ecg, index
 from storage.db import Pool, transaction
 from storage.ecg import EcgOutcome, EcgView, EditedValues
 from storage.objects import ObjectStore
@@ -142,7 +142,7 @@ async def upload(
         priority=request.priority,
         clinical_question=request.question,
     )
-    await _keep_original(pool, stored.sop_instance_uid, original, record)
+    await _keep_original(pool, objects, stored.sop_instance_uid, original, record)
     # Our own client sent the whole ECG: the study is complete now.
     await index.mark_study_ready(pool, stored.study_instance_uid, facility.id)
     log.info("ECG from %s stored (%s)", facility.code, record.source_format.value)
@@ -164,14 +164,21 @@ class _Original:
     key: str
 
 
-async def _keep_original(pool: Pool, sop_uid: str, original: _Original, record: EcgRecord) -> None:
-    await ecg.record_original(
-        pool,
-        sop_instance_uid=sop_uid,
-        object_key=original.key,
-        format_name=record.source_format.value,
-        filename=original.filename,
-        size_bytes=len(original.data),
+async def _keep_original(
+    pool: Pool, objects: ObjectStore, sop_uid: str, original: _Original, record: EcgRecord
+) -> None:
+    async def write() -> None:
+        await ecg.record_original(
+            pool,
+            sop_instance_uid=sop_uid,
+            object_key=original.key,
+            format_name=record.source_format.value,
+            filename=original.filename,
+            size_bytes=len(original.data),
+        )
+
+    await collection.referring(
+        pool, objects, [original.key], write, rewrite=lambda: objects.put(original.data)
     )
 
 

@@ -15,18 +15,19 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage import index, network
+from storage import collection, index, network
 from storage.db import Pool
-from storage.errors import Conflict
-from storage.index import IndexOutcome
+from storage.errors import Conflict, ObjectCollected
+from storage.index import IndexOutcome, IndexResult
 from storage.objects import FileObjectStore, ObjectStore
 from storage.records import Facility, InstanceHeader, Priority, ReceivedVia, Role, StudyId, User
 from teleradiology.core.access import require_role
 from teleradiology.core.dicom import PREAMBLE_LENGTH, ParsedFile, parse_part10, parse_part10_file
-from teleradiology.core.errors import DuplicateConflict, NotFound, ServiceError
+from teleradiology.core.errors import DuplicateConflict, NotFound, SendAgain, ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,7 @@ class Ingestor:
             sender_ae=sender_ae,
             priority=priority,
             clinical_question=clinical_question,
+            rewrite=lambda: self._objects.put(parsed.data),
         )
 
     async def ingest_file(
@@ -203,9 +205,10 @@ class Ingestor:
         sender_ae: str | None,
         priority: Priority,
         clinical_question: str | None,
+        rewrite: Callable[[], Awaitable[object]] | None = None,
     ) -> Stored:
-        try:
-            result = await index.index_instance(
+        async def write() -> IndexResult:
+            return await index.index_instance(
                 self._pool,
                 header=header,
                 object_key=key,
@@ -216,6 +219,9 @@ class Ingestor:
                 priority=priority,
                 clinical_question=clinical_question,
             )
+
+        try:
+            result = await self._referring(key, write, rewrite)
         except Conflict as exc:
             await index.record_rejection(
                 self._pool,
@@ -247,10 +253,27 @@ class Ingestor:
             late=result.late,
         )
 
+    async def _referring(
+        self,
+        key: str,
+        write: Callable[[], Awaitable[IndexResult]],
+        rewrite: Callable[[], Awaitable[object]] | None,
+    ) -> IndexResult:
+        """Index the instance; if its object was collected meanwhile (the same bytes, once an
+        orphan, sent again), write it again when the bytes are still at hand, else ask the
+        sender to send again."""
+        try:
+            return await collection.referring(
+                self._pool, self._objects, [key], write, rewrite=rewrite
+            )
+        except ObjectCollected:
+            raise SendAgain(
+                "the archive was clearing an old copy of this instance as it arrived; send it again"
+            ) from None
+
     async def _collect(self, key: str) -> None:
-        """Delete an object no index row points at."""
-        if not await index.object_key_referenced(self._pool, key):
-            await self._objects.delete(key)
+        """Delete an object no row refers to (the lock keeps a concurrent writer safe)."""
+        await collection.collect(self._pool, self._objects, key)
 
 
 def _check_study(header: InstanceHeader, study_instance_uid: str | None) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID
 
-from storage import index, uploads
+from storage import collection, index, uploads
 from storage.db import Conn, Pool, transaction
 from storage.errors import ObjectNotFound
 from storage.index import IndexOutcome
@@ -248,13 +248,19 @@ class _Receiving:
     async def part(self, start: int, chunk: bytes) -> Received:
         """One byte range, kept durably; the whole file once the parts cover it."""
         key = await self._objects.put(chunk)  # durable before the part is acknowledged
-        replaced = await uploads.add_part(
-            self._pool,
-            self._session.id,
-            self._sop,
-            start_byte=start,
-            object_key=key,
-            length_bytes=len(chunk),
+
+        async def write() -> str | None:
+            return await uploads.add_part(
+                self._pool,
+                self._session.id,
+                self._sop,
+                start_byte=start,
+                object_key=key,
+                length_bytes=len(chunk),
+            )
+
+        replaced = await collection.referring(
+            self._pool, self._objects, [key], write, rewrite=lambda: self._objects.put(chunk)
         )
         if replaced is not None:
             await collect(self._pool, self._objects, [replaced])
@@ -349,7 +355,6 @@ async def commit(pool: Pool, facility: Facility, found: UploadSession) -> Sessio
 
 
 async def collect(pool: Pool, objects: ObjectStore, keys: Sequence[str]) -> None:
-    """Delete the part objects no upload part and no indexed instance uses any more."""
+    """Delete the part objects no row refers to any more."""
     for key in set(keys):
-        if not await uploads.part_key_referenced(pool, key):
-            await objects.delete(key)
+        await collection.collect(pool, objects, key)
