@@ -13,7 +13,8 @@ bytes sent again are not written again, so an old orphan can become referenced a
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -53,13 +54,8 @@ async def guard(conn: Conn, keys: Sequence[str]) -> None:
     ObjectCollected
         One of them was collected meanwhile (``restore`` it, then try again).
     """
-    try:
+    with guarded():
         await conn.execute(q("object_guard"), list(keys))
-    except asyncpg.PostgresError as exc:
-        collected = collected_from(exc)
-        if collected is None:
-            raise
-        raise collected from None
 
 
 def collected_from(exc: BaseException) -> ObjectCollected | None:
@@ -67,6 +63,18 @@ def collected_from(exc: BaseException) -> ObjectCollected | None:
     if getattr(exc, "sqlstate", None) != _COLLECTED:
         return None
     return ObjectCollected(str(exc))
+
+
+@contextlib.contextmanager
+def guarded() -> Iterator[None]:
+    """Around a statement that calls ``object_guard``: its refusal as ``ObjectCollected``."""
+    try:
+        yield
+    except asyncpg.PostgresError as exc:
+        collected = collected_from(exc)
+        if collected is None:
+            raise
+        raise collected from None
 
 
 async def restore(pool: Pool, objects: ObjectStore, key: str) -> bool:

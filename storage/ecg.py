@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from storage.collection import collected_from
+from storage.collection import guarded
 from storage.db import Conn
 from storage.queries import q
 from storage.records import StudyId, UserId
@@ -77,7 +77,7 @@ async def record_original(
     size_bytes: int,
 ) -> None:
     """Keep the cart's original file beside the DICOM waveform instance made from it."""
-    try:
+    with guarded():
         await pool.execute(
             q("ecg_original_insert"),
             sop_instance_uid,
@@ -86,11 +86,6 @@ async def record_original(
             filename,
             size_bytes,
         )
-    except asyncpg.PostgresError as exc:
-        collected = collected_from(exc)
-        if collected is None:
-            raise
-        raise collected from None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,7 +16,7 @@ from uuid import UUID
 
 import asyncpg
 
-from storage.collection import collected_from
+from storage.collection import guarded
 from storage.db import Conn
 from storage.queries import q
 from storage.records import FacilityId, ManifestItem, Priority, Row, UploadState, UserId
@@ -270,7 +270,7 @@ async def add_part(
     length_bytes: int,
 ) -> str | None:
     """Record a durable part; returns the object key of a part it replaced, if any."""
-    try:
+    with guarded():
         replaced: str | None = await pool.fetchval(
             q("upload_part_upsert"),
             session_id,
@@ -279,11 +279,6 @@ async def add_part(
             length_bytes,
             object_key,
         )
-    except asyncpg.PostgresError as exc:
-        collected = collected_from(exc)
-        if collected is None:
-            raise
-        raise collected from None
     return replaced if replaced != object_key else None
 
 

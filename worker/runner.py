@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -148,24 +148,19 @@ async def _supervise_jobs(
 ) -> None:
     """Run the job runner until ``stop``, starting it again whenever it ends or fails."""
     try:
-        await _keep_running(pool, objects, send, dsn, stop, state)
+        await _keep_running(lambda: _run_jobs(pool, objects, send, dsn, stop, state), stop, state)
     finally:
         state.alive = False
 
 
 async def _keep_running(
-    pool: Pool,
-    objects: ObjectStore,
-    send: SendCopy,
-    dsn: str,
-    stop: asyncio.Event,
-    state: JobRunnerState,
+    run: Callable[[], Awaitable[None]], stop: asyncio.Event, state: JobRunnerState
 ) -> None:
     wait = RESTART_FIRST_S
     while not stop.is_set():
         began = asyncio.get_running_loop().time()
         try:
-            await _run_jobs(pool, objects, send, dsn, stop, state)
+            await run()
         except Exception as exc:
             state.last_error = type(exc).__name__
             state.last_error_at = datetime.now(UTC)

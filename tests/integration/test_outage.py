@@ -55,20 +55,26 @@ def _proxy_for(dsn: str) -> tuple[TcpProxy, str]:
     return proxy, f"postgresql://{parts.username or 'postgres'}@127.0.0.1:{{port}}{parts.path}"
 
 
-@pytest.fixture
-async def proxied(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[Api, TcpProxy]]:
-    proxy, template = _proxy_for(database_url)
-    await proxy.start()
-    settings = Settings(
+def _settings(tmp_path: Path, database_url: str, storage_url: str | None = None) -> Settings:
+    """Every role in one process, routing a study a second after its last instance."""
+    return Settings(
         data_dir=tmp_path / "var",
-        database_url=template.format(port=proxy.port),
+        database_url=database_url,
+        storage_url=storage_url,
         http_host="127.0.0.1",
         dicom_host="127.0.0.1",
         dicom_port=0,
         stable_age_s=1.0,
         sweep_interval_s=0.5,
     )
+
+
+@pytest.fixture
+async def proxied(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[Api, TcpProxy]]:
+    proxy, template = _proxy_for(database_url)
+    await proxy.start()
     try:
+        settings = _settings(tmp_path, template.format(port=proxy.port))
         async with serving(settings, run_worker=True) as api:
             yield api, proxy
     finally:
@@ -246,18 +252,9 @@ async def s3_proxied(
     proxy = TcpProxy(seaweedfs.host, seaweedfs.port)
     await proxy.start()
     bucket = unique_bucket_name()
-    settings = Settings(
-        data_dir=tmp_path / "var",
-        database_url=database_url,
-        storage_url=dataclasses.replace(seaweedfs, port=proxy.port).url(bucket),
-        http_host="127.0.0.1",
-        dicom_host="127.0.0.1",
-        dicom_port=0,
-        stable_age_s=1.0,
-        sweep_interval_s=0.5,
-    )
+    storage_url = dataclasses.replace(seaweedfs, port=proxy.port).url(bucket)
     try:
-        async with serving(settings, run_worker=True) as api:
+        async with serving(_settings(tmp_path, database_url, storage_url), run_worker=True) as api:
             yield api, proxy
     finally:
         proxy.thaw()
