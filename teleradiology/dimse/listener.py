@@ -174,9 +174,10 @@ class Places(Protocol):
     async def give_back(self, place: int) -> None: ...
 
 
-#: How long taking a place may wait for its answer; past it the association is refused
-#: (transient), as when the limit is reached.
-PLACE_TIMEOUT_S = 10.0
+#: How long taking a place may wait for PostgreSQL. Past it (or when PostgreSQL is away) the
+#: limit is counted in this process alone: the association goes on, and its C-STOREs answer
+#: A700 for as long as the database is away.
+PLACE_TIMEOUT_S = 1.0
 
 
 class DicomListener:
@@ -315,10 +316,13 @@ class DicomListener:
                 place = future.result(timeout=PLACE_TIMEOUT_S)
             except Exception as exc:
                 future.cancel()
-                log.warning("association refused: no place known (%s)", type(exc).__name__)
-                return False
-            if place is None:
-                return False
+                log.warning(
+                    "association places not known (%s): counted in this process",
+                    type(exc).__name__,
+                )
+            else:
+                if place is None:
+                    return False
         with self._active_lock:
             active = self._active.get(group, 0)
             if place is None and limit is not None and active >= limit:

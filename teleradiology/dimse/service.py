@@ -33,9 +33,31 @@ class SharedPlaces:
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._late: set[asyncio.Future[None]] = set()
 
     async def take(self, group: str, limit: int) -> int | None:
-        return await associations.open_association(self._pool, group, self.holder, limit)
+        taking = asyncio.ensure_future(
+            associations.open_association(self._pool, group, self.holder, limit)
+        )
+        try:
+            return await asyncio.shield(taking)
+        except asyncio.CancelledError:
+            # The listener gave up waiting: a place taken after all is given back.
+            taking.add_done_callback(self._given_up)
+            raise
+
+    def _given_up(self, taking: asyncio.Future[int | None]) -> None:
+        if taking.cancelled() or taking.exception() is not None:
+            return
+        place = taking.result()
+        if place is not None:
+            late = asyncio.ensure_future(self._give_back_late(place))
+            self._late.add(late)
+            late.add_done_callback(self._late.discard)
+
+    async def _give_back_late(self, place: int) -> None:
+        with contextlib.suppress(Exception):  # else it counts until this process stops
+            await self.give_back(place)
 
     async def give_back(self, place: int) -> None:
         await associations.close_association(self._pool, place)
