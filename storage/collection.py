@@ -14,6 +14,7 @@ bytes sent again are not written again, so an old orphan can become referenced a
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -172,6 +173,33 @@ async def collect_orphans_alone(
             return await collect_orphans(pool, objects, grace=grace)
         finally:
             await conn.execute(q("collector_unlock"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verified:
+    """What ``verify`` found: every object a row refers to, checked."""
+
+    checked: int
+    #: (key, what refers to it) of the objects missing, and of those whose bytes do not hash
+    #: to their key.
+    missing: list[tuple[str, str]]
+    damaged: list[tuple[str, str]]
+
+
+async def verify(pool: Pool, objects: ObjectStore, *, read: bool = False) -> Verified:
+    """Check that every object a row refers to is in the store (after a restore, a failover,
+    a move of the bucket); with ``read``, that its bytes still hash to its key."""
+    checked, missing, damaged = 0, [], []
+    after = ""
+    while rows := await pool.fetch(q("objects_referenced_page"), after, _BATCH):
+        for key, what in rows:
+            checked += 1
+            if not await objects.exists(key):
+                missing.append((key, what))
+            elif read and hashlib.sha256(await objects.get(key)).hexdigest() != key:
+                damaged.append((key, what))
+        after = rows[-1][0]
+    return Verified(checked=checked, missing=missing, damaged=damaged)
 
 
 async def _collect(pool: Pool, objects: ObjectStore, keys: Sequence[str]) -> int:

@@ -76,6 +76,13 @@ def _parser() -> argparse.ArgumentParser:
     col = st_sub.add_parser(
         "collect", help="delete the objects no row refers to, older than the grace period"
     )
+    ver = st_sub.add_parser(
+        "verify",
+        help="check that every object a row refers to is in the store (after a restore)",
+    )
+    ver.add_argument(
+        "--read", action="store_true", help="also read each object and check its SHA-256"
+    )
     col.add_argument(
         "--grace-hours",
         type=float,
@@ -278,6 +285,24 @@ async def _collect(settings: Settings, grace_hours: float | None) -> None:
     )
 
 
+async def _verify(settings: Settings, read: bool) -> int:
+    async with _Database(settings) as pool:
+        store = open_object_store(settings.objects_url)
+        await store.start()
+        try:
+            found = await collection.verify(pool, store, read=read)
+        finally:
+            await store.close()
+    print(
+        f"checked {found.checked} object(s) rows refer to: {len(found.missing)} missing, "
+        f"{len(found.damaged)} damaged" + ("" if read else " (not read: --read checks bytes)")
+    )
+    for label, items in (("missing", found.missing), ("damaged", found.damaged)):
+        for key, what in items[:50]:
+            print(f"  {label}: {key} ({what})")
+    return 1 if found.missing or found.damaged else 0
+
+
 async def _token(settings: Settings, username: str) -> None:
     async with _Database(settings) as pool:
         print(await administration.issue_token(pool, username))
@@ -344,6 +369,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_import(settings, args.file))
         elif args.command == "token":
             asyncio.run(_token(settings, args.username))
+        elif args.command == "storage" and args.storage_command == "verify":
+            return asyncio.run(_verify(settings, args.read))
         elif args.command == "storage":
             asyncio.run(_collect(settings, args.grace_hours))
         elif args.command == "migrate":

@@ -44,3 +44,16 @@ delete from object_tombstone where deleted_at < now() - make_interval(secs => $1
 delete from upload_session
 where state = 'open' and updated_at < now() - make_interval(secs => $1)
 returning id;
+
+-- name: objects_referenced_page
+-- Every object a row refers to, with what refers to it, in key order after $1 (a page of $2).
+select k, what from (
+    select object_key as k, 'instance' as what from instance
+    union select object_key, 'upload part' from upload_part
+    union select pdf_key, 'report PDF' from report where pdf_key is not null
+    union select object_key, 'report copy' from dicom_send
+    union select object_key, 'ECG original' from ecg_original
+) refs
+where k > $1
+order by k
+limit $2;
