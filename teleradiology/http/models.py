@@ -8,7 +8,7 @@ serialised with ``model_dump(mode="json")``, so an answer is what the OpenAPI do
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import (
     AfterValidator,
@@ -22,13 +22,17 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from storage.records import Notification
-
 
 class Model(BaseModel):
     """The base of every request and response model: frozen, unknown keys ignored."""
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    @classmethod
+    def from_record(cls, record: Any) -> Self:
+        """The answer for a record whose fields it shares by name (a model whose fields
+        differ from its record's has an ``of`` that says how)."""
+        return cls.model_validate(record, from_attributes=True)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -118,17 +122,6 @@ class EventData(Model):
     case_id: int | None
     report_id: int | None
     detail: Json
-
-    @classmethod
-    def of(cls, item: Notification) -> EventData:
-        return cls(
-            id=item.id,
-            at=item.at,
-            kind=item.kind,
-            case_id=item.case_id,
-            report_id=item.report_id,
-            detail=item.detail,
-        )
 
 
 class EventsQuery(Model):

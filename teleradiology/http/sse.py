@@ -126,7 +126,7 @@ async def _broadcasting(app: web.Application) -> AsyncIterator[None]:
 
 
 def _frame(item: Notification) -> bytes:
-    text = json.dumps(EventData.of(item).model_dump(mode="json"), ensure_ascii=False)
+    text = json.dumps(EventData.from_record(item).model_dump(mode="json"), ensure_ascii=False)
     return f"id: {item.cursor}\nevent: {item.kind}\ndata: {text}\n\n".encode()
 
 

@@ -123,7 +123,8 @@ async def put_destination(request: web.Request) -> web.Response:
     destination = parse_destination(_sent(await body_of(request, DestinationIn)))
     code = path_of(request, FacilityPath).code
     await administration.configure_facility(request.app[POOL], user, code, destination=destination)
-    return reply(DestinationSaved(facility=code, report_destination=DestinationOut.of(destination)))
+    saved = DestinationOut.from_record(destination)
+    return reply(DestinationSaved(facility=code, report_destination=saved))
 
 
 @routes.put(

@@ -97,7 +97,7 @@ async def get_worklist(request: web.Request) -> web.Response:
     return reply(
         WorklistOut(
             cases=[WorklistCase.listed(c, readers) for c in found],
-            readers=[ReaderOut.of(r) for r in readers],
+            readers=[ReaderOut.from_record(r) for r in readers],
         )
     )
 

@@ -169,7 +169,7 @@ async def report_notifications(request: web.Request) -> web.Response:
     sends = await reports.dicom_sends_of_report(pool, report_id)
     return reply(
         ReportNotificationsOut(
-            notifications=[NotificationOut.of(n) for n in found],
+            notifications=[NotificationOut.from_record(n) for n in found],
             dicom=[DicomSendOut.model_validate(s) for s in sends],
         )
     )
@@ -213,7 +213,7 @@ async def list_templates(request: web.Request) -> web.Response:
         modality=asked.modality,
         language=asked.language,
     )
-    return reply(TemplatesOut(templates=[TemplateOut.of(t) for t in found]))
+    return reply(TemplatesOut(templates=[TemplateOut.from_record(t) for t in found]))
 
 
 @routes.put(

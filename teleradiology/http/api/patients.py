@@ -79,7 +79,7 @@ async def history(request: web.Request) -> web.Response:
     user = current_user(request)
     require_role(user, Role.ADMIN)
     found = await patients.link_history(request.app[POOL], path_id(request), user)
-    return reply(LinksOut(links=[LinkOut.of(a) for a in found]))
+    return reply(LinksOut(links=[LinkOut.from_record(a) for a in found]))
 
 
 def add_routes(app: web.Application) -> None:

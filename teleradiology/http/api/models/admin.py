@@ -10,7 +10,7 @@ from pydantic import ConfigDict, Field
 
 from storage.jobs import FailedDelivery, FailedKind
 from storage.network import FacilityRouting, UserDuty
-from storage.records import Destination, DutyShift, NetworkPolicy, Priority, Role, RouteSpec, Tier
+from storage.records import DutyShift, NetworkPolicy, Priority, Role, RouteSpec, Tier
 from teleradiology.http.models import Instant, Model
 
 _DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -97,10 +97,6 @@ class DestinationOut(Model):
     host: str
     port: int
 
-    @classmethod
-    def of(cls, d: Destination) -> DestinationOut:
-        return cls(ae_title=d.ae_title, host=d.host, port=d.port)
-
 
 class FacilityRoutingOut(Model):
     code: str
@@ -119,7 +115,7 @@ class FacilityRoutingOut(Model):
             policy=PolicyOut.of(f.policy) if f.policy else None,
             routes=[RouteOut.of(r) for r in f.routes],
             report_destination=(
-                DestinationOut.of(f.report_destination) if f.report_destination else None
+                DestinationOut.from_record(f.report_destination) if f.report_destination else None
             ),
         )
 

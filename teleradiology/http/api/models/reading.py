@@ -13,7 +13,6 @@ from storage.records import (
     Case,
     CaseStatus,
     Conclusion,
-    Notification,
     Priority,
     Report,
     ReportStatus,
@@ -24,7 +23,6 @@ from storage.records import (
     StudyState,
     User,
 )
-from storage.templates import Template
 from storage.turnaround import SegmentRow, TurnaroundRow
 from teleradiology.http.models import (
     Flag,
@@ -145,16 +143,6 @@ class ReaderOut(Model):
     on_duty: bool
     open_cases: int
 
-    @classmethod
-    def of(cls, r: PoolReader) -> ReaderOut:
-        return cls(
-            username=r.username,
-            display_name=r.display_name,
-            specialty=r.specialty,
-            on_duty=r.on_duty,
-            open_cases=r.open_cases,
-        )
-
 
 class WorklistOut(Model):
     cases: list[WorklistCase]
@@ -246,10 +234,6 @@ class CaseEventOut(Model):
     case_id: int | None
     detail: Json
 
-    @classmethod
-    def of(cls, e: Event) -> CaseEventOut:
-        return cls(kind=e.kind, at=e.at, user_id=e.user_id, case_id=e.case_id, detail=e.detail)
-
 
 class CaseDetailOut(CaseOut):
     """A case with its reports, the patient's priors and what happened to it."""
@@ -273,7 +257,7 @@ class CaseDetailOut(CaseOut):
             reports=[ReportOut.of(r) for r in reports],
             patient_ref=patient_ref,
             priors=[PriorOut.of(p, patient_ref) for p in priors],
-            events=[CaseEventOut.of(e) for e in events],
+            events=[CaseEventOut.from_record(e) for e in events],
         )
 
 
@@ -375,19 +359,6 @@ class TemplateOut(Model):
     impression: str
     updated_at: Instant
 
-    @classmethod
-    def of(cls, t: Template) -> TemplateOut:
-        return cls(
-            id=t.id,
-            specialty=t.specialty,
-            modality=t.modality,
-            name=t.name,
-            language=t.language,
-            findings=t.findings,
-            impression=t.impression,
-            updated_at=t.updated_at,
-        )
-
 
 class TemplatesOut(Model):
     templates: list[TemplateOut]
@@ -413,18 +384,6 @@ class NotificationOut(Model):
     audience: Role
     user_id: int | None
     detail: Json
-
-    @classmethod
-    def of(cls, n: Notification) -> NotificationOut:
-        return cls(
-            id=n.id,
-            at=n.at,
-            kind=n.kind,
-            facility_id=n.facility_id,
-            audience=n.audience,
-            user_id=n.user_id,
-            detail=n.detail,
-        )
 
 
 class DicomSendOut(Model):

@@ -6,7 +6,6 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints, model_validator
 
-from storage.patients import LinkAudit
 from storage.records import Referral, ReferralDirection, ReferralStatus, Urgency
 from storage.referrals import ReferralStats
 from teleradiology.http.models import (
@@ -133,16 +132,6 @@ class LinkOut(Model):
     action: str
     patient_id: int
     person_id: int | None
-
-    @classmethod
-    def of(cls, a: LinkAudit) -> LinkOut:
-        return cls(
-            at=a.at,
-            user_id=a.user_id,
-            action=a.action,
-            patient_id=a.patient_id,
-            person_id=a.person_id,
-        )
 
 
 class LinksOut(Model):
