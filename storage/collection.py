@@ -14,7 +14,6 @@ bytes sent again are not written again, so an old orphan can become referenced a
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,7 +23,7 @@ import asyncpg
 
 from storage.db import Conn, Pool, transaction
 from storage.errors import ObjectCollected
-from storage.objects import ObjectStore
+from storage.objects import ObjectStore, sha256_hex
 from storage.queries import q
 
 #: Objects younger than this are never collected: a week, longer than the backup window.
@@ -196,7 +195,7 @@ async def verify(pool: Pool, objects: ObjectStore, *, read: bool = False) -> Ver
             checked += 1
             if not await objects.exists(key):
                 missing.append((key, what))
-            elif read and hashlib.sha256(await objects.get(key)).hexdigest() != key:
+            elif read and await sha256_hex(await objects.get(key)) != key:
                 damaged.append((key, what))
         after = rows[-1][0]
     return Verified(checked=checked, missing=missing, damaged=damaged)

@@ -49,6 +49,7 @@ __all__ = [
     "S3ObjectStore",
     "object_path",
     "open_object_store",
+    "sha256_hex",
     "validate_key",
 ]
 
@@ -284,7 +285,7 @@ class FileObjectStore(ObjectStore):
             raise StorageError(f"object store directory {self._root} is not writable")
 
     async def put(self, data: bytes) -> str:
-        key = await _sha256_hex(data)
+        key = await sha256_hex(data)
         try:
             await asyncio.to_thread(self._put_bytes, key, data)
         except OSError as exc:
@@ -556,7 +557,7 @@ class S3ObjectStore(ObjectStore):
             self._bucket_ready = True
 
     async def put(self, data: bytes) -> str:
-        key = await _sha256_hex(data)
+        key = await sha256_hex(data)
         name = self.object_name(key)
         await self.start()
         if await self._stored_size(name) == len(data):
@@ -598,10 +599,16 @@ class S3ObjectStore(ObjectStore):
     async def get(self, key: str) -> bytes:
         name = self.object_name(key)
         await self.start()
-        size = await self._stored_size(name)
-        if size is None:
-            raise ObjectNotFound(f"no object {key} in bucket {self._bucket}")
-        return await self._call(f"read object {key}", self._read, name, key=key, size=size)
+        # One GET in two steps, each within its deadline: the answer's head, then its bytes
+        # within the time their length allows.
+        what = f"read object {key}"
+        response = await self._call(what, self._client.get_object, self._bucket, name, key=key)
+        try:
+            size = int(response.headers.get("Content-Length") or 0)
+            return await self._call(what, response.read, size=size)
+        finally:
+            response.close()
+            response.release_conn()
 
     async def exists(self, key: str) -> bool:
         name = self.object_name(key)
@@ -706,14 +713,6 @@ class S3ObjectStore(ObjectStore):
             if seen >= _LIST_PAGE:
                 return _Page(keys=keys, last=last)
         return _Page(keys=keys, last=None)
-
-    def _read(self, name: str) -> bytes:
-        response = self._client.get_object(self._bucket, name)
-        try:
-            return response.read()
-        finally:
-            response.close()
-            response.release_conn()
 
 
 _LIST_PAGE: Final = 1000
@@ -877,7 +876,9 @@ def _parse_s3_query(query: str) -> tuple[bool, str | None]:
     return secure, region or None
 
 
-async def _sha256_hex(data: bytes) -> str:
+async def sha256_hex(data: bytes) -> str:
+    """The SHA-256 of ``data`` as an object key names it (hashed off the event loop when
+    large)."""
     if len(data) <= _INLINE_HASH_BYTES:
         return hashlib.sha256(data).hexdigest()
     return await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
