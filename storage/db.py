@@ -114,6 +114,20 @@ async def create_pool(
     return pool
 
 
+CLOSE_S = 10.0
+
+
+async def close_pool(pool: asyncpg.Pool) -> None:
+    """Close the pool, waiting up to ``CLOSE_S`` for connections still lent out; past that
+    they are cut (a stopping process must not wait on work that will not finish)."""
+    try:
+        async with asyncio.timeout(CLOSE_S):
+            await pool.close()
+    except TimeoutError:
+        log.warning("connections still in use after %.0f s; closing them", CLOSE_S)
+        pool.terminate()
+
+
 @contextlib.asynccontextmanager
 async def transaction(pool: asyncpg.Pool) -> AsyncIterator[Conn]:
     """A connection from the pool inside one transaction.

@@ -648,9 +648,8 @@ class S3ObjectStore(ObjectStore):
         deadline = S3_CALL_TIMEOUT_S + size / S3_SLOWEST_BYTES_S
         loop = asyncio.get_running_loop()
         try:
-            return await asyncio.wait_for(
-                loop.run_in_executor(self._threads, functools.partial(func, *args)), deadline
-            )
+            async with asyncio.timeout(deadline):
+                return await loop.run_in_executor(self._threads, functools.partial(func, *args))
         except TimeoutError:
             raise Unavailable(f"S3 did not {what} within {deadline:.0f} s at {self!r}") from None
         except S3Error as exc:

@@ -14,7 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from storage import collection, network
-from storage.db import EmbeddedPostgres, create_pool
+from storage.db import EmbeddedPostgres, close_pool, create_pool
 from storage.errors import StorageError
 from storage.objects import open_object_store
 from storage.schema import migrate
@@ -255,7 +255,7 @@ class _Database:
         return self.pool
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.pool.close()
+        await close_pool(self.pool)
         if self.embedded is not None:
             await self.embedded.stop()
 

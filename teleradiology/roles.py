@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from storage.db import EmbeddedPostgres, create_pool
+from storage.db import EmbeddedPostgres, close_pool, create_pool
 from storage.objects import open_object_store
 from storage.schema import check_schema, migrate
 from teleradiology.dimse.listener import DicomListener
@@ -60,7 +60,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         app[STUDIES] = Studies(pool)
         yield
     finally:
-        await pool.close()
+        await close_pool(pool)
         if embedded is not None:
             await embedded.stop()
 

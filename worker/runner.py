@@ -172,7 +172,8 @@ async def _keep_running(
         if asyncio.get_running_loop().time() - began > RAN_LONG_S:
             wait = RESTART_FIRST_S
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), wait)
+            async with asyncio.timeout(wait):
+                await stop.wait()
         wait = min(wait * 2, RESTART_MOST_S)
         state.restarts += 1
 
@@ -264,8 +265,8 @@ async def worker_running(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        try:
-            await asyncio.wait_for(runner, timeout=10)
-        except (TimeoutError, asyncio.CancelledError):
+        done, _ = await asyncio.wait({runner}, timeout=10)
+        if not done:
             runner.cancel()
+            await asyncio.wait({runner}, timeout=5)
         ecg_executor.shutdown(wait=False, cancel_futures=True)

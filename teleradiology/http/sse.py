@@ -88,7 +88,8 @@ class Broadcaster:
             await self._publish_new(pool)
             wait = HELD_S if await notifications.held(pool) else POLL_S
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(listening.woken.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await listening.woken.wait()
 
     async def _publish_new(self, pool: Pool) -> None:
         """Publish every notification after the cursor whose place is final."""
@@ -187,7 +188,8 @@ async def _push(
                 last = item.cursor
     while not subscribed.overflowed.is_set():
         try:
-            item = await asyncio.wait_for(subscribed.queue.get(), HEARTBEAT_S)
+            async with asyncio.timeout(HEARTBEAT_S):
+                item = await subscribed.queue.get()
         except TimeoutError:
             await response.write(b": keep-alive\n\n")
             continue

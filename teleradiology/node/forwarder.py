@@ -365,7 +365,8 @@ class Forwarder:
             # While the link is down, new files do not shorten the backoff; only stop does.
             event = self._stop if backoff else self._wake
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), timeout=backoff or self.settings.poll_s)
+                async with asyncio.timeout(backoff or self.settings.poll_s):
+                    await event.wait()
 
     def _client(self) -> UploadClient:
         if self._http is None:

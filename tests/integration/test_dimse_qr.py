@@ -42,7 +42,8 @@ async def run(*args: str) -> tuple[int, str]:
         stderr=asyncio.subprocess.STDOUT,
         env={"TCP_NODELAY": "1", "PATH": "/usr/bin:/bin"},
     )
-    out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+    async with asyncio.timeout(60):
+        out, _ = await proc.communicate()
     return proc.returncode or 0, out.decode(errors="replace")
 
 

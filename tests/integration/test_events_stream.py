@@ -36,7 +36,8 @@ async def _frames(stream: ClientResponse, count: int) -> list[dict[str, Any]]:
             elif line.startswith("data: "):
                 found.append(json.loads(line[6:]) | {"_id": ids[-1]})
 
-    await asyncio.wait_for(read(), 10)
+    async with asyncio.timeout(10):
+        await read()
     return found
 
 

@@ -107,7 +107,8 @@ async def test_a_200_instance_study_survives_a_cut_link_and_arrives_exactly_once
         statuses = await asyncio.to_thread(c_store, forwarder.port, study)
         # The modality got success for all 200: each was durable in the spool first.
         assert statuses == [0] * 200
-        await asyncio.wait_for(proxy.was_cut.wait(), timeout=30)
+        async with asyncio.timeout(30):
+            await proxy.was_cut.wait()
         at_cut = await stored(api)
         assert 0 < at_cut < 200
 

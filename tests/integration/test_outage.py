@@ -160,7 +160,8 @@ async def _next_event(stream: ClientResponse, kind: str, seconds: float) -> str:
     end = time.monotonic() + seconds
     seen = ""
     while time.monotonic() < end:
-        line = await asyncio.wait_for(stream.content.readline(), end - time.monotonic())
+        async with asyncio.timeout(end - time.monotonic()):
+            line = await stream.content.readline()
         text = line.decode().strip()
         if text.startswith("event: "):
             seen = text.removeprefix("event: ")

@@ -163,7 +163,8 @@ async def test_a_killed_upload_rerun_sends_only_what_is_missing(api: Api, tmp_pa
     assert await api.pool.fetchval("select state from upload_session") == "open"
 
     second = await asyncio.create_subprocess_exec(*command, env=env, cwd=REPO, **pipes)
-    out, err = await asyncio.wait_for(second.communicate(), timeout=60)
+    async with asyncio.timeout(60):
+        out, err = await second.communicate()
     assert second.returncode == 0, err.decode()
     # The rerun sent exactly what the server lacked, nothing twice.
     assert (

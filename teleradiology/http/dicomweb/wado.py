@@ -142,9 +142,8 @@ async def _run(
     loop = asyncio.get_running_loop()
     call = fn if not kwargs else _Partial(fn, kwargs)
     try:
-        return await asyncio.wait_for(
-            loop.run_in_executor(executor, call, *args), timeout=WORK_TIMEOUT_S
-        )
+        async with asyncio.timeout(WORK_TIMEOUT_S):
+            return await loop.run_in_executor(executor, call, *args)
     except TimeoutError:
         log.error("%s took longer than %s s", getattr(fn, "__name__", "work"), WORK_TIMEOUT_S)
         raise web.HTTPServiceUnavailable(
