@@ -128,6 +128,13 @@ async def close_pool(pool: asyncpg.Pool) -> None:
         pool.terminate()
 
 
+def _drop(conn: Conn) -> None:
+    """Close a connection whose server is away (unless the pool took it back already, as it
+    does with a connection that closed under it)."""
+    with contextlib.suppress(asyncpg.InterfaceError):
+        conn.terminate()
+
+
 @contextlib.asynccontextmanager
 async def transaction(pool: asyncpg.Pool) -> AsyncIterator[Conn]:
     """A connection from the pool inside one transaction.
@@ -141,13 +148,13 @@ async def transaction(pool: asyncpg.Pool) -> AsyncIterator[Conn]:
             await tx.start()
         except BaseException as exc:
             if is_unavailable(exc):
-                conn.terminate()
+                _drop(conn)
             raise
         try:
             yield conn
         except BaseException as exc:
             if is_unavailable(exc):
-                conn.terminate()
+                _drop(conn)
             else:
                 await tx.rollback()
             raise

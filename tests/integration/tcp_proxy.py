@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 
 
 class TcpProxy:
@@ -12,6 +13,7 @@ class TcpProxy:
     ``cut()`` closes every open connection and stops listening (new connections are refused);
     ``restore()`` listens on the same port again. ``freeze()`` is a black hole: connections stay
     open and new ones are accepted, but nothing is forwarded until ``thaw()``.
+    ``drop_one()`` resets one open connection and goes on forwarding the others.
     ``cut_after_bytes`` cuts by itself once that many bytes went from clients to the server, so
     a test can cut in the middle of a transfer.
     """
@@ -25,6 +27,8 @@ class TcpProxy:
         self.port = 0
         self.upstream_bytes = 0
         self.cut_after_bytes: int | None = None
+        #: Connections reset by drop_one.
+        self.dropped = 0
         self.was_cut = asyncio.Event()
         self._flowing = asyncio.Event()
         self._flowing.set()
@@ -50,6 +54,16 @@ class TcpProxy:
             writer.transport.abort()
         self._writers.clear()
         self.was_cut.set()
+
+    def drop_one(self, rng: random.Random) -> bool:
+        """Reset one open connection, chosen by ``rng`` (the proxy keeps listening); False
+        when none is open."""
+        if not self._writers:
+            return False
+        writer = rng.choice(sorted(self._writers, key=id))
+        writer.transport.abort()
+        self.dropped += 1
+        return True
 
     def freeze(self) -> None:
         self._flowing.clear()
