@@ -20,6 +20,8 @@ from storage.objects import open_object_store
 from storage.schema import migrate
 from teleradiology import ecg_cli
 from teleradiology.core.errors import ServiceError
+from teleradiology.core.logs import PrivateFormatter
+from teleradiology.http.access_log import runner_options
 from teleradiology.node.upload_client import Retry
 from teleradiology.roles import CleanupContext, Hooks, create_app
 from teleradiology.services import administration
@@ -333,7 +335,9 @@ def _serve(settings: Settings, demo: bool) -> None:
     hooks = Hooks(contexts=(_demo_context(settings),) if demo else ())
     app = create_app(settings, hooks, run_worker=Role.WORKER in settings.roles)
     log.info("starting: %s", settings.masked())
-    web.run_app(app, host=settings.http_host, port=settings.http_port, print=None)
+    web.run_app(
+        app, host=settings.http_host, port=settings.http_port, print=None, **runner_options()
+    )
 
 
 def _embedded_postgres_log(data_dir: Path) -> None:
@@ -341,16 +345,16 @@ def _embedded_postgres_log(data_dir: Path) -> None:
     directory, not to the console: a person starting the service reads the URLs and logins."""
     data_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(data_dir / "embedded-postgres.log", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(PrivateFormatter("%(asctime)s %(levelname)s %(message)s"))
     quiet = logging.getLogger("embedded_postgres")
     quiet.addHandler(handler)
     quiet.propagate = False
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    console = logging.StreamHandler()
+    console.setFormatter(PrivateFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[console])
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
     args = _parser().parse_args(argv)
     if args.command == "upload":
