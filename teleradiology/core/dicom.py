@@ -43,6 +43,12 @@ AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")
 #: Media Storage Directory Storage: a DICOMDIR, the index of a disc, not an instance.
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 _HASH_CHUNK = 1024 * 1024
+#: The most a deflated data set may inflate to. Deflate reaches 1000:1 on crafted input, and
+#: pydicom inflates a deflated file whole before it reads a single element: a few hundred
+#: kilobytes would otherwise become a gigabyte in the receiving process.
+MAX_INFLATED_BYTES = 128 * 1024**2
+_DEFLATED = "1.2.840.10008.1.2.1.99"
+_TRANSFER_SYNTAX_TAG = 0x00020010
 _PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
 _UNDEFINED = 0xFFFFFFFF
 _ITEM = 0xFFFEE000
@@ -166,6 +172,8 @@ def _parse(fp: BinaryIO, size: int, dataset_sha256: str) -> InstanceHeader:
     head = fp.read(PREAMBLE_LENGTH + 4)
     if len(head) < PREAMBLE_LENGTH + 4 or head[PREAMBLE_LENGTH:] != b"DICM":
         raise InvalidDicom("not a DICOM Part-10 file: no 'DICM' marker after the 128-byte preamble")
+    if _meta_transfer_syntax(fp, size) == _DEFLATED:
+        _check_inflated_size(fp, size)
     fp.seek(0)
     try:
         ds: Dataset = pydicom.dcmread(fp, force=False, stop_before_pixels=True)
@@ -225,6 +233,61 @@ def _parse(fp: BinaryIO, size: int, dataset_sha256: str) -> InstanceHeader:
         dataset_sha256=dataset_sha256,
         metadata_zlib=metadata,
     )
+
+
+def check_inflated_size(data: bytes, limit: int = MAX_INFLATED_BYTES) -> None:
+    """Refuse a deflated Part-10 file (an ECG's DICOM, say) that inflates past ``limit``
+    before anything reads it whole; other bytes pass untouched.
+
+    Raises
+    ------
+    InvalidDicom
+        The deflated data set grows past ``limit``, or its stream is damaged.
+    """
+    if data[PREAMBLE_LENGTH : PREAMBLE_LENGTH + 4] != b"DICM":
+        return
+    fp = io.BytesIO(data)
+    if _meta_transfer_syntax(fp, len(data)) == _DEFLATED:
+        _check_inflated_size(fp, len(data), limit)
+
+
+def _meta_transfer_syntax(fp: BinaryIO, size: int) -> str | None:
+    """The Transfer Syntax UID of the file meta group, read without reading the data set."""
+    fp.seek(0)
+    head = fp.read(min(size, _HASH_CHUNK))
+    start = dataset_offset(head, size)
+    if start is None or start > len(head):
+        return None
+    meta = io.BytesIO(head[PREAMBLE_LENGTH + 4 : start])
+    try:
+        for raw in data_element_generator(meta, False, True):
+            if raw.tag == _TRANSFER_SYNTAX_TAG and isinstance(raw.value, bytes):
+                return raw.value.decode("ascii", errors="replace").strip("\x00 ")
+    except Exception:  # a damaged meta group: pydicom's own reading says how
+        return None
+    return None
+
+
+def _check_inflated_size(fp: BinaryIO, size: int, limit: int = MAX_INFLATED_BYTES) -> None:
+    """Inflate the deflated data set in steps, holding one step at a time, and refuse it
+    when it grows past ``limit``."""
+    start = _dataset_start(fp, size)
+    fp.seek(start)
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    inflated = 0
+    try:
+        while not inflater.eof:
+            chunk = inflater.unconsumed_tail or fp.read(_HASH_CHUNK)
+            if not chunk:
+                break
+            inflated += len(inflater.decompress(chunk, _HASH_CHUNK))
+            if inflated > limit:
+                raise InvalidDicom(
+                    f"the deflated data set inflates past {limit // 1024**2} MiB"
+                    f" (from {size - start} bytes); it is not stored"
+                )
+    except zlib.error as exc:
+        raise InvalidDicom(f"the deflated data set is damaged: {exc}") from None
 
 
 def _read_whole(fp: BinaryIO) -> tuple[Dataset, _Pixels | None]:

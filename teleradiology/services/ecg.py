@@ -36,7 +36,8 @@ from storage.db import Pool, transaction
 from storage.ecg import EcgOutcome, EcgView, EditedValues
 from storage.objects import ObjectStore
 from storage.records import AuditAction, Facility, Priority, ReceivedVia, StudyId, User, UserId
-from teleradiology.core.errors import BadRequest, NotFound
+from teleradiology.core.dicom import check_inflated_size
+from teleradiology.core.errors import BadRequest, InvalidDicom, NotFound
 from teleradiology.core.report_pdf import CJK_FONT
 from teleradiology.services.intake import Ingestor
 
@@ -183,6 +184,10 @@ async def _keep_original(
 
 
 async def _read(sent: EcgUpload) -> EcgRecord:
+    try:
+        check_inflated_size(sent.data)
+    except InvalidDicom as exc:
+        raise BadRequest(f"the ECG file cannot be read: {exc}") from None
     try:
         return await asyncio.to_thread(
             read_ecg, sent.data, sent.filename, related_files=sent.related
