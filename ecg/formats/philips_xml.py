@@ -45,6 +45,8 @@ __all__ = ["decode_xli", "read_philips_xml"]
 _CONTEXT = "Philips XML"
 _MAX_CODE = 1022
 _END_CODE = 1023
+#: The most one XLI lead may decode to: ten minutes at 1,000 samples/s, two bytes a sample.
+MAX_LEAD_BYTES = 600 * 1000 * 2
 
 Int64Array = npt.NDArray[np.int64]
 
@@ -189,11 +191,14 @@ def _split_plain(raw: bytes, n_leads: int) -> list[Int64Array]:
     return list(samples)
 
 
-def _lzw_decode(chunk: bytes, lead_number: int) -> bytes:
-    """LZW with fixed 10-bit codes; reading stops when the last byte is loaded (as the cart)."""
+def _lzw_decode(chunk: bytes, lead_number: int, limit: int = MAX_LEAD_BYTES) -> bytes:
+    """LZW with fixed 10-bit codes; reading stops when the last byte is loaded (as the cart).
+
+    Each code is read from the two or three bytes that hold it, so decoding takes time in
+    proportion to its output, which may not grow past ``limit`` bytes: LZW expands
+    crafted input quadratically (a repeated byte doubles its entry's reach at every code)."""
     n_bytes = len(chunk)
-    value = int.from_bytes(chunk, "big")
-    n_bits = 8 * n_bytes
+    padded = chunk + b"\x00\x00\x00"
     table: list[bytes] = [bytes([i]) for i in range(256)]
     out = bytearray()
     previous = b""
@@ -201,8 +206,9 @@ def _lzw_decode(chunk: bytes, lead_number: int) -> bytes:
     # the encoder's reader keeps more than 24 bits buffered; it stops once the input is
     # exhausted, so the final (padding) codes are never emitted
     while (24 + 10 * index) // 8 + 1 < n_bytes:
-        shift = n_bits - 10 * (index + 1)
-        code = (value >> shift) & 0x3FF if shift >= 0 else (value << -shift) & 0x3FF
+        bit = 10 * index
+        word = int.from_bytes(padded[bit >> 3 : (bit >> 3) + 3], "big")
+        code = (word >> (14 - (bit & 7))) & 0x3FF
         index += 1
         if code >= _END_CODE:
             break
@@ -216,6 +222,11 @@ def _lzw_decode(chunk: bytes, lead_number: int) -> bytes:
                 f"{len(table)} entries): the data is corrupted"
             )
         out += entry
+        if len(out) > limit:
+            raise EcgFormatError(
+                f"{_CONTEXT}: XLI lead {lead_number} decodes to more than {limit // 1024} KiB"
+                f" (from {n_bytes} bytes): not an ECG lead"
+            )
         if previous and len(table) <= _MAX_CODE:
             table.append(previous + entry[:1])
         previous = entry

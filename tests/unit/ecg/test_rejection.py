@@ -373,3 +373,25 @@ def test_damaged_binary_files_raise_only_ecg_format_error(
     except EcgFormatError:
         return
     assert record.samples_uv.shape[0] == len(record.leads)
+
+
+def _lzw_bomb(codes: int) -> bytes:
+    """An XLI stream of one chunk whose LZW codes each reach further than the last (0, 256,
+    257, ... 1022: entries one byte longer every code), then the longest entry over and over:
+    about 26 kB that would decode to megabytes."""
+    sequence = [0, *range(256, 1023)]
+    sequence += [1022] * (codes - len(sequence))
+    bits = "".join(f"{code:010b}" for code in sequence) + "0" * 40
+    body = int(bits, 2).to_bytes((len(bits) + 7) // 8, "big")
+    return struct.pack("<iHh", len(body), 0, 0) + body
+
+
+def test_philips_xli_lzw_bomb_is_refused_by_its_decoded_size() -> None:
+    match = re.search(rb"(<parsedwaveforms[^>]*>)(.*?)</parsedwaveforms>", PHILIPS_UTF8, re.S)
+    assert match is not None
+    bomb = _lzw_bomb(20_800)
+    assert len(bomb) < 27_000
+    encoded = base64.b64encode(bomb)
+    crafted = PHILIPS_UTF8[: match.start(2)] + encoded + PHILIPS_UTF8[match.end(2) :]
+    with pytest.raises(EcgFormatError, match=r"XLI lead 1 decodes to more than 1171 KiB"):
+        read_philips_xml(crafted)
