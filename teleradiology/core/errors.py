@@ -21,6 +21,17 @@ class Unauthorized(ServiceError):
     """No valid credentials came with the request."""
 
 
+class TooManyAttempts(ServiceError):
+    """Too many wrong passwords in a row for this account or address: wait and try again."""
+
+    def __init__(self, wait_s: float) -> None:
+        self.wait_s = max(1, round(wait_s))
+        super().__init__(
+            f"too many wrong passwords in a row: try again in {self.wait_s} s"
+            " (an administrator can reset the password)"
+        )
+
+
 class Forbidden(ServiceError):
     """The caller is known but may not do this."""
 

@@ -18,7 +18,7 @@ from teleradiology.http.api import casework, openapi, patients, referrals, uploa
 from teleradiology.http.api import ecg as ecg_api
 from teleradiology.http.api import events as event_stream
 from teleradiology.http.auth import bearer_token
-from teleradiology.http.context import OBJECTS, POOL, SETTINGS, USER
+from teleradiology.http.context import OBJECTS, POOL, SETTINGS, SIGNIN_THROTTLE, USER
 from teleradiology.http.dicomweb import common as dicomweb
 from teleradiology.http.dicomweb import qido, stow, wado
 from teleradiology.http.metrics import metrics_middleware
@@ -26,6 +26,7 @@ from teleradiology.http.problems import problem_middleware
 from teleradiology.http.session import COOKIE_METHODS, session_token
 from teleradiology.http.web import routes as pages
 from teleradiology.http.web import viewer
+from teleradiology.services.signin import Throttle
 from teleradiology.settings import Role, Settings
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ def create_web_app(
     )
     app[SETTINGS] = settings
     app[HEALTH] = {}
+    app[SIGNIN_THROTTLE] = Throttle()
     for context in contexts:
         app.cleanup_ctx.append(context)
     app.router.add_get("/healthz", healthz)

@@ -12,6 +12,7 @@ from storage.objects import ObjectStore
 from storage.records import User
 from teleradiology.core.errors import Unauthorized
 from teleradiology.services.intake import Ingestor
+from teleradiology.services.signin import Throttle
 from teleradiology.services.studies import Studies
 from teleradiology.settings import Settings
 
@@ -23,6 +24,8 @@ OBJECTS = web.AppKey("objects", ObjectStore)
 INGESTOR = web.AppKey("ingestor", Ingestor)
 #: The scoped, audited searches and lookups of stored studies (QIDO-RS, WADO-RS).
 STUDIES = web.AppKey("studies", Studies)
+#: Wrong passwords in a row, per account and per address, in this process.
+SIGNIN_THROTTLE = web.AppKey("signin_throttle", Throttle)
 USER = web.RequestKey("user", User)
 
 

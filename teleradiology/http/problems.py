@@ -18,6 +18,7 @@ PROBLEM_JSON = "application/problem+json"
 
 _STATUS: list[tuple[type[Exception], int]] = [
     (errors.Unauthorized, 401),
+    (errors.TooManyAttempts, 429),
     (errors.Forbidden, 403),
     (errors.NotFound, 404),
     (storage_errors.NotFound, 404),
@@ -89,6 +90,8 @@ async def problem_middleware(
             log.exception("unhandled error on %s %s", request.method, request.path)
             return problem(500, "the server failed to handle this request; it has been logged")
         challenge = {"WWW-Authenticate": 'Bearer realm="telemed"'} if status == 401 else None
+        if isinstance(exc, errors.TooManyAttempts):
+            challenge = {"Retry-After": str(exc.wait_s)}
         kind = errors.SEND_AGAIN if isinstance(exc, errors.SendAgain) else "about:blank"
         return problem(status, str(exc), headers=challenge, kind=kind)
     except Exception as exc:

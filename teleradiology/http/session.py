@@ -13,8 +13,8 @@ from aiohttp import web
 
 from storage import network, sessions
 from storage.records import User
-from teleradiology.core.passwords import verify_password
-from teleradiology.http.context import POOL
+from teleradiology.http.context import POOL, SIGNIN_THROTTLE
+from teleradiology.services import signin
 
 COOKIE = "telemed_session"
 LIFETIME = timedelta(hours=12)
@@ -38,10 +38,12 @@ async def session_user(request: web.Request) -> User | None:
 async def sign_in(request: web.Request, username: str, password: str) -> str | None:
     """A new session token for valid credentials, else None."""
     pool = request.app[POOL]
-    found = await network.password_hash(pool, username)
-    if found is None or not verify_password(found[1], password):
+    user_id = await signin.check_credentials(
+        pool, request.app[SIGNIN_THROTTLE], username, password, address=request.remote
+    )
+    if user_id is None:
         return None
-    return await network.create_token(pool, found[0], expires_at=datetime.now(UTC) + LIFETIME)
+    return await network.create_token(pool, user_id, expires_at=datetime.now(UTC) + LIFETIME)
 
 
 def set_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:

@@ -16,7 +16,6 @@ from teleradiology.core import casework
 from teleradiology.core.access import require_role
 from teleradiology.core.casework import CaseAction
 from teleradiology.core.errors import BadRequest, Forbidden, Unauthorized
-from teleradiology.core.passwords import verify_password
 from teleradiology.core.words import both
 from teleradiology.http.api.endpoints import Routes, reply
 from teleradiology.http.api.models.reading import (
@@ -42,10 +41,10 @@ from teleradiology.http.api.models.reading import (
     WorklistOut,
     WorklistQuery,
 )
-from teleradiology.http.context import POOL, SETTINGS, current_user
+from teleradiology.http.context import POOL, SETTINGS, SIGNIN_THROTTLE, current_user
 from teleradiology.http.models import RecordPath
 from teleradiology.http.params import body_of, path_id, query_of
-from teleradiology.services import reading
+from teleradiology.services import reading, signin
 from teleradiology.services.reading import ReportDraft
 
 LOGIN_TOKEN_LIFETIME = timedelta(hours=12)
@@ -64,11 +63,13 @@ routes = Routes(tag="reading")
 async def login(request: web.Request) -> web.Response:
     body = await body_of(request, LoginIn)
     pool = request.app[POOL]
-    found = await network.password_hash(pool, body.username)
-    if found is None or not verify_password(found[1], body.password):
+    user_id = await signin.check_credentials(
+        pool, request.app[SIGNIN_THROTTLE], body.username, body.password, address=request.remote
+    )
+    if user_id is None:
         raise Unauthorized("wrong username or password")
     expires = datetime.now(UTC) + LOGIN_TOKEN_LIFETIME
-    token = await network.create_token(pool, found[0], expires_at=expires)
+    token = await network.create_token(pool, user_id, expires_at=expires)
     user = await network.user_by_username(pool, body.username)
     assert user is not None
     return reply(LoginOut(token=token, expires_at=expires, user=UserOut.of(user)))
