@@ -21,6 +21,7 @@ from teleradiology.http.auth import bearer_token
 from teleradiology.http.context import OBJECTS, POOL, SETTINGS, SIGNIN_THROTTLE, USER
 from teleradiology.http.dicomweb import common as dicomweb
 from teleradiology.http.dicomweb import qido, stow, wado
+from teleradiology.http.headers import security_headers
 from teleradiology.http.metrics import metrics_middleware
 from teleradiology.http.problems import problem_middleware
 from teleradiology.http.session import COOKIE_METHODS, session_token
@@ -104,7 +105,7 @@ def create_web_app(
     """The web application for the roles in ``settings``; ``contexts`` (the resources and the
     roles that need them) start first, in order, and stop last."""
     app = web.Application(
-        middlewares=[metrics_middleware, problem_middleware, auth_middleware],
+        middlewares=[metrics_middleware, security_headers, problem_middleware, auth_middleware],
         client_max_size=16 * 1024**2,
     )
     app[SETTINGS] = settings

@@ -14,6 +14,7 @@ from aiohttp import web
 from storage import network, sessions
 from storage.records import User
 from teleradiology.http.context import POOL, SIGNIN_THROTTLE
+from teleradiology.http.headers import site_origin
 from teleradiology.services import signin
 
 COOKIE = "telemed_session"
@@ -47,7 +48,7 @@ async def sign_in(request: web.Request, username: str, password: str) -> str | N
 
 
 def set_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
-    secure = request.headers.get("X-Forwarded-Proto", request.scheme).split(",")[0] == "https"
+    secure = site_origin(request).startswith("https://")
     response.set_cookie(
         COOKIE,
         token,

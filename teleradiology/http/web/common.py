@@ -39,6 +39,7 @@ from storage.records import (
 from teleradiology.core.errors import Forbidden, NotFound, Unauthorized
 from teleradiology.core.words import both, both_of
 from teleradiology.http.context import POOL, USER
+from teleradiology.http.headers import site_origin
 from teleradiology.http.session import session_user
 
 PAGE_HEADER = "X-Telemed-Page"
@@ -159,7 +160,7 @@ def page_action(handler: PageHandler) -> PageHandler:
         if request.method not in ("GET", "HEAD"):
             origin = request.headers.get("Origin")
             if request.headers.get(PAGE_HEADER) != "1" or (
-                origin is not None and origin != f"{request.scheme}://{request.host}"
+                origin is not None and origin != site_origin(request)
             ):
                 raise Forbidden("changes are made from this site's own pages only")
         request[USER] = user

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 from aiohttp import web
 
 from teleradiology.http.session import set_cookie, sign_in, sign_out
@@ -9,8 +11,17 @@ from teleradiology.http.web.common import base_context, render
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path on this site (no scheme, no //host) may follow sign-in."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Only a path on this site (no scheme, no //host) may follow sign-in; browsers drop
+    tabs and line breaks from a URL, so ``/%09/evil.example`` would be ``//evil.example``."""
+    if not target:
+        return "/"
+    decoded = unquote(target)
+    if (
+        any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F or c == "\\" for c in decoded)
+        or not target.startswith("/")
+        or target.startswith("//")
+        or decoded.startswith("//")
+    ):
         return "/"
     return target
 
