@@ -46,7 +46,8 @@ class Unavailable(StorageError):
 #: errors among them), and PostgreSQL's own answers of that kind: the connection went away or
 #: could not be made, the server is shutting down or starting (class 57, which also holds a
 #: statement cancelled by its timeout), or it has no connections, memory or disk to spare
-#: (class 53).
+#: (class 53). On a multi-host DATABASE_URL with ``target_session_attrs=read-write``, every host
+#: answering as a standby (a failover under way: no primary yet) is the same "not now".
 _AWAY = (
     Unavailable,
     TimeoutError,
@@ -55,6 +56,7 @@ _AWAY = (
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.TargetServerAttributeNotMatched,
 )
 
 

@@ -22,6 +22,7 @@ def _caused(outer: Exception, cause: BaseException) -> Exception:
         asyncpg.exceptions.AdminShutdownError("terminating connection"),
         asyncpg.exceptions.QueryCanceledError("canceling statement due to statement timeout"),
         asyncpg.exceptions.TooManyConnectionsError("too many clients"),
+        asyncpg.exceptions.TargetServerAttributeNotMatched("no host is read-write"),
         TimeoutError(),
         ConnectionRefusedError(111, "Connect call failed"),
         Unavailable("S3 did not answer"),
