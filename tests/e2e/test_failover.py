@@ -54,13 +54,13 @@ class Sender:
     name: str
     acked: dict[str, float] = field(default_factory=dict)
     failed: list[float] = field(default_factory=list)
-    studies: list[str] = field(default_factory=list)
+    #: The study of the last acknowledged instance.
+    last_study: str = ""
     stop: threading.Event = field(default_factory=threading.Event)
 
     def instances(self) -> Iterator[bytes]:
         while True:
             study = generate_uid()
-            self.studies.append(study)
             yield from make_study(modality="CR", count=4, study_uid=study, size=32)
 
     def acked_after(self, t: float) -> list[float]:
@@ -71,7 +71,8 @@ def _stow_loop(service: Service, token: str, sender: Sender) -> None:
     for data in sender.instances():
         if sender.stop.is_set():
             return
-        uid = str(dcmread(io.BytesIO(data)).SOPInstanceUID)
+        ds = dcmread(io.BytesIO(data))
+        uid = str(ds.SOPInstanceUID)
         try:
             status, _, _ = http(
                 "POST",
@@ -84,6 +85,7 @@ def _stow_loop(service: Service, token: str, sender: Sender) -> None:
             status = 0
         if status == 200:
             sender.acked[uid] = time.monotonic()
+            sender.last_study = str(ds.StudyInstanceUID)
         else:
             sender.failed.append(time.monotonic())
             time.sleep(0.2)
@@ -201,7 +203,7 @@ def test_primary_killed_mid_ingest_loses_no_acknowledged_instance(
         assert service.proc.pid == pid
         # The worker's queue connection came back too: a study sent after the promotion,
         # complete after its stable age, becomes a case on the promoted server.
-        last_study = stow.studies[-1]
+        last_study = stow.last_study
         wait_for(
             lambda: asyncio.run(
                 _fetch(
