@@ -10,6 +10,7 @@ import queue
 import signal
 import threading
 import time
+import tracemalloc  # noqa: F401 (loaded before pytest's unraisable hook needs it in a gc pass)
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -31,7 +32,12 @@ from tests.e2e.harness import DEMO_NETWORK, running_service, service_env, teleme
 from tests.factory import make_study
 from tests.s3 import S3Endpoint
 
-pytestmark = [pytest.mark.dcmtk, pytest.mark.s3]
+pytestmark = [
+    pytest.mark.dcmtk,
+    pytest.mark.s3,
+    # pynetdicom leaves the socket of a refused connection to the gc (the listener is down)
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
 
 #: Instances sent in the test (``bench/kill_ingest.py --instances 1000`` for the full size).
 INSTANCES = 200
