@@ -131,6 +131,12 @@ async def _objects(storage_url: str, keys: list[str]) -> tuple[set[str], dict[st
     return stored, found
 
 
+async def _write_orphan(storage_url: str) -> str:
+    data = make_study(modality="CR", count=1, patient_id="WD-ORPHAN", size=16)[0]
+    async with open_object_store(storage_url) as store:
+        return await store.put(data)
+
+
 @dataclass(frozen=True)
 class Figures:
     acknowledged: int
@@ -187,11 +193,15 @@ def run_scenario(database_url: str, storage_url: str, data_dir: Path, count: int
             assert hashlib.sha256(data).hexdigest() == row["object_key"]
             assert dataset_digest(data) == row["dataset_sha256"]
             assert str(dcmread(BytesIO(data)).SOPInstanceUID) == row["sop_instance_uid"]
-        orphans_before = len(stored - set(keys))
+        # The kill lands between an object's write and its index commit only by chance: one
+        # object is left here as that moment leaves it (written, never indexed), so that the
+        # collector always has an orphan to find.
+        planted = asyncio.run(_write_orphan(storage_url))
+        orphans_before = len(stored - set(keys)) + (planted not in stored)
         # the listener down: the collector runs alone, as an operator would run it
         stack.close()
     collected = telemed("storage", "collect", "--grace-hours", "0", env=env)
-    assert "collected" in collected.stdout
+    assert f"collected {orphans_before} that" in collected.stdout, collected.stdout
     stored_after, found_after = asyncio.run(_objects(storage_url, keys))
     assert set(keys) <= set(found_after)
     orphans_after = len(stored_after - set(keys))
@@ -213,4 +223,5 @@ def test_a_killed_listener_loses_nothing_acknowledged_and_its_orphans_are_collec
     figures = run_scenario(database_url, storage_url, tmp_path / "var", INSTANCES)
     assert figures.acknowledged == INSTANCES
     assert figures.resent > 0  # the kill did break associations
+    assert figures.orphans_before >= 1
     assert figures.orphans_after == 0
