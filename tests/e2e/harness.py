@@ -67,12 +67,17 @@ def service_env(*, database_url: str, storage_url: str | None, data_dir: Path) -
 
 @contextlib.contextmanager
 def running_service(
-    env: dict[str, str], *extra: str, timeout_s: float = 60, name: str = "serve"
+    env: dict[str, str],
+    *extra: str,
+    timeout_s: float = 60,
+    name: str = "serve",
+    http_port: int | None = None,
 ) -> Iterator[Service]:
     """``telemed serve`` on free loopback ports, ready before the block runs, stopped after
-    (its log is ``<data dir>/<name>.log``). Without the DICOM role (``--role`` given without
+    (its log is ``<data dir>/<name>.log``), on ``http_port`` when given (a restart where
+    clients already are). Without the DICOM role (``--role`` given without
     ``dicom``) only its HTTP side is waited for."""
-    http_port, dicom_port = free_port(), free_port()
+    http_port, dicom_port = http_port or free_port(), free_port()
     log_path = Path(env["TELEMED_DATA_DIR"]) / f"{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
