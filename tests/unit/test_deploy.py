@@ -16,6 +16,7 @@ import yaml
 
 from teleradiology.dimse.listener import DRAIN_S
 from teleradiology.http.app import create_web_app
+from teleradiology.http.web.viewer import OHIF_VERSION
 from teleradiology.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -316,3 +317,20 @@ def test_the_env_template_names_every_variable_compose_reads_and_fills_in_no_sec
     assert all(not example[name] for name in required), "a required value is filled in"
     demo = _assignments(COMPOSE.parent / "demo.env")
     assert required <= {name for name, value in demo.items() if value}
+
+
+def test_the_image_serves_the_viewer_the_makefile_pins() -> None:
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text("utf-8")
+    makefile = (ROOT / "Makefile").read_text("utf-8")
+    pinned = re.search(r"^OHIF_VERSION := (\S+)$", makefile, re.M)
+    built = re.search(r"^ARG OHIF_VERSION=(\S+)$", dockerfile, re.M)
+    assert pinned is not None
+    assert built is not None
+    assert built.group(1) == pinned.group(1)
+    served = re.search(r"TELEMED_VIEWER_DIR=(\S+)", dockerfile)
+    copied = re.search(r"^COPY --from=viewer \S+ (\S+)$", dockerfile, re.M)
+    assert served is not None
+    assert copied is not None
+    assert served.group(1) == copied.group(1)
+    assert "TELEMED_VIEWER_DIR" in _read_by_the_service()
+    assert pinned.group(1) == OHIF_VERSION
