@@ -102,7 +102,7 @@ class QueryRetrieve:
 
     # --- C-FIND ----------------------------------------------------------------------------
 
-    def on_find(self, event: evt.Event) -> Iterator[tuple[int, Dataset | None]]:
+    def on_find(self, event: evt.Event) -> Iterator[tuple[int | Dataset, Dataset | None]]:
         calling = event.assoc.requestor.ae_title.strip()
         identifier: Dataset = event.identifier
         try:
@@ -217,10 +217,13 @@ def _contexts_for(found: list[StoredObject]) -> list[Any]:
     return contexts or [build_context(str(AllStoragePresentationContexts[0].abstract_syntax))]
 
 
-def _failure(status: int, comment: str) -> tuple[int, Dataset]:
+def _failure(status: int, comment: str) -> tuple[Dataset, None]:
+    """A failure answer with its comment: in the status (a data set beside the status is
+    an identifier, which a failed response does not carry)."""
     ds = Dataset()
+    ds.Status = int(status)
     ds.ErrorComment = comment[:64]
-    return status, ds
+    return ds, None
 
 
 def _patient_root(event: evt.Event) -> bool:
