@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from storage.cases import Event
+from storage.index import HeldInstance
 from storage.network import PoolReader
 from storage.patients import Prior
 from storage.records import (
@@ -498,3 +499,43 @@ class TemplatesQuery(Model):
 class TemplateIn(Model):
     findings: Text
     impression: Text
+
+
+class HeldInstanceOut(Model):
+    """An instance sent by C-STORE into the study while its case was claimed: stored, held
+    for the reader's decision, not yet part of the study."""
+
+    id: int
+    sop_instance_uid: str
+    series_instance_uid: str
+    sop_class_uid: str
+    size_bytes: int
+    sender_ae: str | None
+    received_at: Instant
+
+    @classmethod
+    def of(cls, h: HeldInstance) -> HeldInstanceOut:
+        return cls(
+            id=h.id,
+            sop_instance_uid=h.sop_instance_uid,
+            series_instance_uid=h.series_instance_uid,
+            sop_class_uid=h.sop_class_uid,
+            size_bytes=h.size_bytes,
+            sender_ae=h.sender_ae,
+            received_at=h.received_at,
+        )
+
+
+class HeldOut(Model):
+    """The instances held for a case."""
+
+    case_id: int
+    instances: list[HeldInstanceOut]
+
+
+class HeldDecisionOut(Model):
+    """What was decided on a case's held instances, and on how many."""
+
+    case_id: int
+    decision: Literal["let_in", "discard"]
+    count: int
