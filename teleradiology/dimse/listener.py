@@ -289,7 +289,9 @@ class DicomListener:
             self._port, handlers, server_class, None if separate_tls else self._tls
         )
         if separate_tls:
-            self._tls_server = self._serve(self._tls_port or 0, handlers, _NoDelayServer, self._tls)
+            # Several processes on one node (SO_REUSEPORT) each serve the TLS port too.
+            tls_class = _ReusePortServer if self._reuse_port else _NoDelayServer
+            self._tls_server = self._serve(self._tls_port or 0, handlers, tls_class, self._tls)
         self._refresher = asyncio.create_task(self._refresh_forever())
         log.info(
             "DICOM listener %s on %s:%s%s",

@@ -147,6 +147,8 @@ async def dicom_role(
 
     await _configured_nodes(pool)
     places = SharedPlaces(pool)
+    shared_child = settings.dicom_listen_fd is not None
+    child_tls = not shared_child or settings.dicom_tls_port is None
 
     query_retrieve = QueryRetrieve(
         studies=Studies(pool, retrieve_max=settings.dicom_retrieve_max),
@@ -162,8 +164,10 @@ async def dicom_role(
                 refusals=settings.dicom_refusals, first_block_s=settings.dicom_refusal_block_s
             ),
         ),
-        tls=_tls_context(settings),
-        tls_port=settings.dicom_tls_port,
+        # A child of --dicom-processes accepts from the parent's socket: TLS on it when the
+        # DICOM port is the TLS one; a separate TLS port is the parent's alone.
+        tls=_tls_context(settings) if child_tls else None,
+        tls_port=None if shared_child else settings.dicom_tls_port,
         services=[query_retrieve.service()],
         ae_title=settings.dicom_aet,
         host=settings.dicom_host,
