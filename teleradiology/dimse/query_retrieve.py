@@ -5,9 +5,10 @@ scoped like an HTTP caller: a configured DICOM node (table ``dicom_node``) acts 
 user (a reader sees their pool and the patients' priors), or as its facility; a facility's
 workstation AE (``facility_ae``) sees its own facility's studies. C-MOVE sends only to
 nodes configured as move destinations of the caller's own facility (or to the caller).
-A PATIENT or STUDY C-FIND needs a real key; a C-GET or C-MOVE naming more instances than
-the configured bound is refused whole (A701). Matching is QIDO-RS's on the same index: the scoped,
-audited search is services/studies.py's; these handlers turn DICOM into it and back.
+A workstation's PATIENT or STUDY C-FIND needs a real key; a C-GET or C-MOVE naming more
+instances than the configured bound is refused whole (A701). Matching is QIDO-RS's on the
+same index: the scoped, audited search is services/studies.py's; these handlers turn DICOM
+into it and back.
 """
 
 from __future__ import annotations

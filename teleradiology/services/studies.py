@@ -189,13 +189,17 @@ class Studies:
         Raises
         ------
         Forbidden
-            The AE title may not query, or the query names no real key (`require_real_key`).
+            The AE title may not query, or a workstation's query names no real key
+            (`require_real_key`).
         BadRequest
             The identifier is not a query we answer.
         """
         scope = await self._scope_of_ae(calling_ae, "query")
         level, criteria, wanted = identifier_query(identifier, patient_root=patient_root)
-        require_real_key(level, criteria)
+        if scope.user_id is None:
+            # A workstation (a facility's scope, not a signed-in reader's pool) lists no
+            # facility whole: its title is all that stands for it.
+            require_real_key(level, criteria)
         parsed = build(level, criteria, set(wanted), limit=FIND_LIMIT)
         hits = await qido.search(self._pool, parsed.query, scope)
         await self._audit_peer(scope, AuditAction.C_FIND, level, calling_ae, len(hits))
