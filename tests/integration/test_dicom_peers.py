@@ -19,11 +19,14 @@ from pydicom.uid import UID
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
+from storage import qido
 from storage.records import Destination
+from teleradiology.core.errors import ConfigError
 from teleradiology.core.network_file import parse_network
 from teleradiology.core.report_sr import BASIC_TEXT_SR
 from teleradiology.dimse.gate import client_context
 from teleradiology.dimse.sender import c_store
+from teleradiology.dimse.service import peer_rules
 from teleradiology.roles import DICOM
 from teleradiology.services import administration
 from teleradiology.settings import Settings
@@ -323,3 +326,44 @@ def _as_report_copy(data: bytes) -> bytes:
     out = io.BytesIO()
     ds.save_as(out, enforce_file_format=True)
     return out.getvalue()
+
+
+async def test_dicom_nodes_file_binds_a_viewer_to_where_it_calls_from(
+    api: Api, tmp_path: Path
+) -> None:
+    nodes = tmp_path / "nodes.toml"
+    fingerprint = ":".join(["0A"] * 32)
+    nodes.write_text(
+        f"""
+[[dicom_node]]
+ae_title = "WANGVIEW"
+user = "wang.reader"
+host = "127.0.0.1"
+port = 11113
+move_destination = true
+peer_host = "127.0.0.2"
+certificate_sha256 = "{fingerprint}"
+""",
+        "utf-8",
+    )
+    assert await administration.import_dicom_nodes(api.pool, nodes) == 1
+    node = await qido.dicom_node(api.pool, "WANGVIEW")
+    assert node is not None
+    assert (node.peer_host, node.cert_sha256) == ("127.0.0.2", "0a" * 32)
+    rules = {r.ae_title: r for r in await peer_rules(api.pool)}
+    assert [str(n) for n in rules["WANGVIEW"].networks] == ["127.0.0.2/32"]
+    assert rules["WANGVIEW"].certificates == {"0a" * 32}
+    # Without the certificate (plain TCP), from its own address or not: refused.
+    await api.app[DICOM].refresh_callers()
+    port = api.app[DICOM].port
+    for source in ("127.0.0.2", "127.0.0.1"):
+        refused = await asyncio.to_thread(_associate, port, "WANGVIEW", source=source)
+        assert refused == (False, REFUSED)
+
+    nodes.write_text(
+        '[[dicom_node]]\nae_title = "WANGVIEW"\nuser = "wang.reader"\npeer_host = "10.0.0.0/8"\n'
+        'certificate_sha256 = "nope"\n',
+        "utf-8",
+    )
+    with pytest.raises(ConfigError, match=r"WANGVIEW.*64 hex digits"):
+        await administration.import_dicom_nodes(api.pool, nodes)
