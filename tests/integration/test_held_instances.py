@@ -62,7 +62,9 @@ async def test_a_c_store_into_a_claimed_case_is_held_for_its_reader(
     )
     # The case's log and its reader were told.
     detail = await api.client.get(f"/api/v1/cases/{case_id}", headers=wang)
-    events = (await detail.json())["events"]
+    body = await detail.json()
+    assert body["held_instances"] == 1
+    events = body["events"]
     assert [e for e in events if e["kind"] == "late_instance"]
     told = await api.pool.fetch(
         "select user_id, detail->>'held' as held from notification where case_id = $1"

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from storage import cases, network, patients, reports
+from storage import cases, index, network, patients, reports
 from storage import turnaround as stats
 from storage.records import Role, TurnaroundSegment
 from teleradiology.core import casework
@@ -124,6 +124,7 @@ async def get_case(request: web.Request) -> web.Response:
             patient_ref=patient_ref,
             priors=await patients.priors(pool, case.study_id, user),
             events=await cases.events_of_case(pool, case),
+            held=len(await index.held_of_case(pool, case.id)),
         )
     )
 

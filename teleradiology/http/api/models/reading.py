@@ -243,6 +243,9 @@ class CaseDetailOut(CaseOut):
     patient_ref: int
     priors: list[PriorOut]
     events: list[CaseEventOut]
+    #: Instances sent by C-STORE while the case was claimed, held for a decision
+    #: (``/api/v1/cases/{id}/held``).
+    held_instances: int = 0
 
     @classmethod
     def detailed(
@@ -252,6 +255,7 @@ class CaseDetailOut(CaseOut):
         patient_ref: int,
         priors: list[Prior],
         events: list[Event],
+        held: int = 0,
     ) -> CaseDetailOut:
         return cls(
             **_case_fields(case),
@@ -259,6 +263,7 @@ class CaseDetailOut(CaseOut):
             patient_ref=patient_ref,
             priors=[PriorOut.of(p, patient_ref) for p in priors],
             events=[CaseEventOut.from_record(e) for e in events],
+            held_instances=held,
         )
 
 
