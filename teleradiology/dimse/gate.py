@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import Counter
+
 from teleradiology.core.peers import (
     LimitPolicy,
     PeerRule,
@@ -34,6 +36,12 @@ log = logging.getLogger(__name__)
 REJECT = (0x01, 0x01, 0x01)
 #: A TLS handshake must finish within this (it runs in the accepting thread).
 HANDSHAKE_S = 10.0
+
+DICOM_REFUSALS = Counter(
+    "telemed_dicom_refusals",
+    "DICOM associations refused (and TLS handshakes failed), by reason",
+    ["reason"],
+)
 
 
 class Gate:
@@ -77,6 +85,10 @@ class Gate:
             self.refused(address)
         return reason
 
+    def handshake_failed(self, address: str) -> None:
+        DICOM_REFUSALS.labels("tls_handshake").inc()
+        self.refused(address)
+
     def refused(self, address: str) -> None:
         """Count one refusal of ``address`` (a refused association or a failed handshake)."""
         with self._lock:
@@ -91,6 +103,7 @@ class Gate:
 def log_refusal(reason: Refusal, calling: str, address: str) -> None:
     """What the operator needs: a known title's failed proof names the title; an unknown
     title (a guess, perhaps) is named only at debug level."""
+    DICOM_REFUSALS.labels(reason.name.lower()).inc()
     if reason is Refusal.LOCKED_OUT:
         log.debug("association from %s as %r refused: %s", address, calling, reason.value)
     elif reason is Refusal.UNKNOWN_TITLE:

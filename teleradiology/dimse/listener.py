@@ -112,7 +112,7 @@ class _NoDelayServer(ThreadedAssociationServer):
             client.close()
             log.info("TLS handshake with %s failed (%s)", address[0], type(exc).__name__)
             if self.gate is not None:
-                self.gate.refused(address[0])
+                self.gate.handshake_failed(address[0])
             raise
 
     def shutdown_request(self, request: Any) -> None:

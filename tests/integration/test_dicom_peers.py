@@ -254,6 +254,9 @@ async def test_every_refusal_is_the_same_and_guessed_titles_stay_out_of_the_log(
         await asyncio.to_thread(_associate, port, "HBXLWD01", source="127.0.0.4"),  # no cert
     ]
     assert refusals == [(False, REFUSED)] * 3
+    metrics = await (await api.client.get("/metrics")).text()
+    for reason in ("unknown_title", "wrong_address", "no_certificate"):
+        assert f'telemed_dicom_refusals_total{{reason="{reason}"}}' in metrics
     info = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
     assert not [m for m in info if "GUESSED01" in m], info
     # A known title's failed proof is named for the operator, with what failed.
