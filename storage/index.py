@@ -8,10 +8,12 @@ from enum import StrEnum
 
 import asyncpg
 
-from storage.collection import collected_from
+from storage.collection import collected_from, guarded
+from storage.db import Queryable, transaction
 from storage.errors import Conflict
 from storage.queries import q
 from storage.records import (
+    CaseId,
     FacilityId,
     InstanceHeader,
     Priority,
@@ -69,8 +71,33 @@ async def index_instance(
         The SOP Instance UID is stored with other content, or the study, series or instance
         belongs to another facility. The first copy is left untouched.
     """
+    return await _index(
+        pool,
+        header=header,
+        object_key=object_key,
+        size_bytes=size_bytes,
+        facility_id=facility_id,
+        sender_ae=sender_ae,
+        via=via,
+        priority=priority,
+        clinical_question=clinical_question,
+    )
+
+
+async def _index(
+    db: Queryable,
+    *,
+    header: InstanceHeader,
+    object_key: str,
+    size_bytes: int,
+    facility_id: FacilityId,
+    sender_ae: str | None,
+    via: ReceivedVia,
+    priority: Priority,
+    clinical_question: str | None,
+) -> IndexResult:
     try:
-        row = await pool.fetchrow(
+        row = await db.fetchrow(
             q("ingest_instance"),
             facility_id,
             header.sop_instance_uid,
@@ -116,6 +143,146 @@ async def index_instance(
         identity_conflicts=tuple(row["o_conflicts"] or ()),
         late=bool(row["o_late"]),
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Held:
+    """An instance held for the reader of its study's claimed case: stored, not indexed."""
+
+    id: int
+    case_id: CaseId
+    study_id: StudyId
+    #: The object it is held under (a re-sent instance: the first copy's).
+    object_key: str
+    #: Whether it was held just now (False: held before, sent again).
+    new: bool
+
+
+async def index_or_hold(
+    pool: asyncpg.Pool,
+    *,
+    header: InstanceHeader,
+    object_key: str,
+    size_bytes: int,
+    facility_id: FacilityId,
+    sender_ae: str | None,
+    via: ReceivedVia,
+    priority: Priority = Priority.MEDIUM,
+    clinical_question: str | None = None,
+) -> IndexResult | Held:
+    """Index the instance as `index_instance` does, unless a reader has claimed a case of
+    its study: then it is held for them (``held_instance``), its case's log and its reader
+    told. Checked and written in one transaction, with the study's open cases locked, so a
+    claim is either before (held) or after (indexed, the reader sees it when claiming).
+
+    Raises
+    ------
+    Conflict
+        As `index_instance`; or a held instance of that UID has other content.
+    """
+    async with transaction(pool) as conn:
+        open_cases = await conn.fetch(
+            q("open_cases_for_hold"),
+            header.study_instance_uid,
+            facility_id,
+            header.sop_instance_uid,
+        )
+        claimed = [c for c in open_cases if c["status"] == "in_progress"]
+        if not claimed:
+            return await _index(
+                conn,
+                header=header,
+                object_key=object_key,
+                size_bytes=size_bytes,
+                facility_id=facility_id,
+                sender_ae=sender_ae,
+                via=via,
+                priority=priority,
+                clinical_question=clinical_question,
+            )
+        case = claimed[0]
+        with guarded():
+            row = _one(
+                await conn.fetchrow(
+                    q("held_instance_insert"),
+                    case["id"],
+                    case["study_id"],
+                    facility_id,
+                    header.sop_instance_uid,
+                    header.series_instance_uid,
+                    header.sop_class_uid,
+                    object_key,
+                    size_bytes,
+                    header.dataset_sha256,
+                    sender_ae,
+                    via.value,
+                )
+            )
+        if row["dataset_sha256"] != header.dataset_sha256:
+            raise Conflict(
+                f"instance {header.sop_instance_uid} is already held with different content; "
+                "the held copy is kept"
+            )
+        if row["inserted"]:
+            await conn.execute(
+                q("held_instance_told"),
+                case["id"],
+                facility_id,
+                header.sop_instance_uid,
+                header.series_instance_uid,
+            )
+        return Held(
+            id=row["id"],
+            case_id=CaseId(case["id"]),
+            study_id=StudyId(case["study_id"]),
+            object_key=row["object_key"],
+            new=row["inserted"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeldInstance:
+    """An instance held for a case, as its reader and administrators see it."""
+
+    id: int
+    case_id: CaseId
+    study_id: StudyId
+    facility_id: FacilityId
+    sop_instance_uid: str
+    series_instance_uid: str
+    sop_class_uid: str
+    object_key: str
+    size_bytes: int
+    sender_ae: str | None
+    via: ReceivedVia
+    received_at: datetime
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> HeldInstance:
+        return cls(
+            id=row["id"],
+            case_id=CaseId(row["case_id"]),
+            study_id=StudyId(row["study_id"]),
+            facility_id=FacilityId(row["facility_id"]),
+            sop_instance_uid=row["sop_instance_uid"],
+            series_instance_uid=row["series_instance_uid"],
+            sop_class_uid=row["sop_class_uid"],
+            object_key=row["object_key"],
+            size_bytes=row["size_bytes"],
+            sender_ae=row["sender_ae"],
+            via=ReceivedVia(row["received_via"]),
+            received_at=row["received_at"],
+        )
+
+
+async def held_of_case(db: Queryable, case_id: int) -> list[HeldInstance]:
+    """The instances held for a case, first received first."""
+    return [HeldInstance.from_row(r) for r in await db.fetch(q("held_of_case"), case_id)]
+
+
+async def forget_held(db: Queryable, held_id: int) -> None:
+    """The held instance is decided on (let in, or discarded): its row goes."""
+    await db.execute(q("held_delete"), held_id)
 
 
 def _one(row: asyncpg.Record | None) -> asyncpg.Record:

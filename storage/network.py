@@ -14,6 +14,7 @@ import asyncpg
 from storage.db import Conn
 from storage.queries import q
 from storage.records import (
+    AePeer,
     Destination,
     DutyShift,
     Facility,
@@ -52,11 +53,28 @@ async def ae_title_owner(conn: Conn, ae_title: str) -> str | None:
     return owner
 
 
-async def set_ae_titles(conn: Conn, facility_id: FacilityId, ae_titles: Sequence[str]) -> None:
-    """The facility's calling AE titles are these (titles of other facilities are kept)."""
+async def set_ae_titles(
+    conn: Conn,
+    facility_id: FacilityId,
+    ae_titles: Sequence[str],
+    peers: Sequence[AePeer] = (),
+) -> None:
+    """The facility's calling AE titles are these, bound as ``peers`` says (a title not in
+    it is bound to nothing); titles of other facilities are kept."""
     await conn.execute(q("facility_ae_delete_others"), facility_id, list(ae_titles))
+    bound = {p.ae_title: p for p in peers}
     for ae in ae_titles:
-        await conn.execute(q("facility_ae_insert"), ae, facility_id)
+        peer = bound.get(ae, AePeer(ae_title=ae))
+        await conn.execute(q("facility_ae_insert"), ae, facility_id, peer.host, peer.cert_sha256)
+
+
+async def dicom_peers(pool: asyncpg.Pool) -> list[AePeer]:
+    """Every calling AE title we accept, with its binding (a title may come twice: as a
+    workstation and as a query node; both bindings count)."""
+    return [
+        AePeer(ae_title=r["ae_title"], host=r["peer_host"], cert_sha256=r["cert_sha256"])
+        for r in await pool.fetch(q("dicom_peers"))
+    ]
 
 
 async def upsert_user(conn: Conn, u: UserSpec) -> UserId:
@@ -123,7 +141,7 @@ async def replace_routes(conn: Conn, facility_id: int, routes: Sequence[PlacedRo
 
 
 async def write_destination(conn: Conn, facility_id: int, d: Destination) -> None:
-    await conn.execute(q("destination_upsert"), facility_id, d.ae_title, d.host, d.port)
+    await conn.execute(q("destination_upsert"), facility_id, d.ae_title, d.host, d.port, d.tls)
 
 
 async def facility_in_admin_scope(conn: Conn, code: str, admin: User) -> FacilityId | None:
@@ -187,7 +205,7 @@ async def routing_config(
             policy=NetworkPolicy.from_row(f) if f["deadline_high"] is not None else None,
             routes=tuple(routes.get(f["code"], ())),
             report_destination=(
-                Destination(ae_title=f["ae_title"], host=f["host"], port=f["port"])
+                Destination(ae_title=f["ae_title"], host=f["host"], port=f["port"], tls=f["tls"])
                 if f["ae_title"] is not None
                 else None
             ),
@@ -237,7 +255,9 @@ async def policy_of(pool: asyncpg.Pool, facility_id: FacilityId) -> NetworkPolic
 async def report_destination(pool: asyncpg.Pool, facility_id: FacilityId) -> Destination | None:
     row = await pool.fetchrow(q("destination_of"), facility_id)
     return (
-        Destination(ae_title=row["ae_title"], host=row["host"], port=row["port"]) if row else None
+        Destination(ae_title=row["ae_title"], host=row["host"], port=row["port"], tls=row["tls"])
+        if row
+        else None
     )
 
 
@@ -288,11 +308,6 @@ async def facility_by_ae(pool: asyncpg.Pool, ae_title: str) -> Facility | None:
 async def facility_by_id(pool: asyncpg.Pool, facility_id: FacilityId) -> Facility | None:
     row = await pool.fetchrow(q("facility_by_id"), facility_id)
     return Facility.from_row(row) if row else None
-
-
-async def list_ae_titles(pool: asyncpg.Pool) -> list[str]:
-    """Every calling AE title configured in the network."""
-    return [r["ae_title"] for r in await pool.fetch(q("ae_title_list"))]
 
 
 async def facility_chain(pool: asyncpg.Pool, facility_id: FacilityId) -> list[Facility]:

@@ -572,6 +572,12 @@ class DicomNode:
     port: int | None
     may_query: bool
     move_destination: bool
+    #: Where it calls from, when not ``host``: an address, CIDR block or host name.
+    peer_host: str | None = None
+    #: The SHA-256 fingerprint of its TLS client certificate, when it must show one.
+    cert_sha256: str | None = None
+    #: The facility it belongs to: its own, else its user's (as read back).
+    owner_facility_id: FacilityId | None = None
 
     def __post_init__(self) -> None:
         if self.user_id is None and self.facility_id is None:
@@ -589,6 +595,13 @@ class DicomNode:
             port=row["port"],
             may_query=row["may_query"],
             move_destination=row["move_destination"],
+            peer_host=row["peer_host"],
+            cert_sha256=row["cert_sha256"],
+            owner_facility_id=(
+                FacilityId(row["owner_facility_id"])
+                if row["owner_facility_id"] is not None
+                else None
+            ),
         )
 
 
@@ -603,17 +616,14 @@ async def save_dicom_node(pool: asyncpg.Pool, node: DicomNode) -> None:
         node.port,
         node.may_query,
         node.move_destination,
+        node.peer_host,
+        node.cert_sha256,
     )
 
 
 async def dicom_node(pool: asyncpg.Pool, ae_title: str) -> DicomNode | None:
     row = await pool.fetchrow(q("dicom_node_by_ae"), ae_title)
     return DicomNode.from_row(row) if row else None
-
-
-async def dicom_node_titles(pool: asyncpg.Pool) -> list[str]:
-    """AE titles of the nodes that may call us (query/retrieve)."""
-    return [r["ae_title"] for r in await pool.fetch(q("dicom_node_callers"))]
 
 
 async def caller_scope(pool: asyncpg.Pool, ae_title: str) -> Scope | None:

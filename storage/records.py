@@ -749,6 +749,19 @@ class Destination:
     ae_title: str
     host: str
     port: int
+    #: Reached over DICOM TLS (the listener's certificate as the client's, the server's
+    #: checked against the configured CA).
+    tls: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class AePeer:
+    """What binds a workstation's calling AE title: the host or CIDR block it calls from,
+    and the SHA-256 fingerprint of its TLS client certificate (either may be None)."""
+
+    ae_title: str
+    host: str | None = None
+    cert_sha256: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -775,6 +788,8 @@ class FacilitySpec:
     tier: Tier
     parent: str | None
     ae_titles: tuple[str, ...]
+    #: Bindings of some of those titles (a title without one is bound to nothing).
+    workstations: tuple[AePeer, ...] = ()
     policy: NetworkPolicy | None = None
     routes: tuple[RouteSpec, ...] | None = None
     report_destination: Destination | None = None

@@ -202,6 +202,7 @@ async def queue_dicom_copies(
             destination.ae_title,
             destination.host,
             destination.port,
+            destination.tls,
         )
 
 
@@ -290,7 +291,9 @@ async def due_dicom_sends(pool: asyncpg.Pool, *, limit: int = 20) -> list[Pendin
             id=r["id"],
             report_id=ReportId(r["report_id"]),
             object_key=r["object_key"],
-            destination=Destination(ae_title=r["ae_title"], host=r["host"], port=r["port"]),
+            destination=Destination(
+                ae_title=r["ae_title"], host=r["host"], port=r["port"], tls=r["tls"]
+            ),
             attempts=r["attempts"],
         )
         for r in rows

@@ -17,6 +17,7 @@ from aiohttp import web
 from storage.db import EmbeddedPostgres, close_pool, create_pool
 from storage.objects import open_object_store
 from storage.schema import check_schema, migrate
+from teleradiology.dimse.gate import client_context
 from teleradiology.dimse.listener import DicomListener
 from teleradiology.dimse.sender import report_sender
 from teleradiology.dimse.service import dicom_role
@@ -91,7 +92,12 @@ async def _worker(app: web.Application) -> AsyncIterator[None]:
         pool=app[POOL],
         objects=app[OBJECTS],
         dsn=app[DSN],
-        send=report_sender(settings.dicom_aet),
+        send=report_sender(
+            settings.dicom_aet,
+            tls=client_context(
+                settings.dicom_tls_cert, settings.dicom_tls_key, settings.dicom_tls_ca
+            ),
+        ),
     ) as jobs:
         app[HEALTH]["jobs"] = jobs.report
         yield

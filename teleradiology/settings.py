@@ -1,9 +1,33 @@
-"""One frozen Settings per entry point, read once from options and the environment."""
+"""One frozen Settings per entry point, read once from options and the environment.
+
+DICOM security (environment variables):
+
+``TELEMED_DICOM_TLS_CERT``, ``TELEMED_DICOM_TLS_KEY``
+    PEM certificate (chain) and private key of the listener: with both, the DICOM port speaks
+    TLS only (or, with ``TELEMED_DICOM_TLS_PORT``, TLS there and plain TCP on the DICOM port
+    for links still being migrated). The same pair is the client certificate when report
+    copies go by C-STORE to a destination configured with ``tls = true``.
+``TELEMED_DICOM_TLS_CA``
+    PEM bundle of the network's certification authority: workstations' client certificates
+    are asked for and verified against it, and so are destinations' server certificates
+    (default: the system's). Which certificate a title must show is its
+    ``certificate_sha256`` in the network file.
+``TELEMED_DICOM_ALLOW_UNBOUND``
+    ``0`` refuses every calling AE title bound to neither a peer host nor a certificate
+    (default ``1`` while a network migrates; the start-up log counts such titles).
+``TELEMED_DICOM_REFUSALS``, ``TELEMED_DICOM_REFUSAL_BLOCK_S``
+    After this many refused associations from one address within a minute (default 5), that
+    address is refused at once for this long (default 30 s), doubling on each further block
+    up to 15 minutes; an hour's quiet forgets it.
+``TELEMED_DICOM_RETRIEVE_MAX``
+    The most instances one C-GET or C-MOVE may send (default 10000); more is refused.
+"""
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -53,6 +77,21 @@ class Settings:
     dicom_processes: int = 1
     #: Set in those children: the listening socket they inherited (not for operators).
     dicom_listen_fd: int | None = None
+    #: DICOM TLS: the listener's PEM certificate and key (both or neither), the network CA's
+    #: bundle (clients' certificates are then asked for), and a separate TLS port (None: the
+    #: DICOM port itself speaks TLS when a certificate is configured).
+    dicom_tls_cert: Path | None = None
+    dicom_tls_key: Path | None = None
+    dicom_tls_ca: Path | None = None
+    dicom_tls_port: int | None = None
+    #: Calling AE titles bound to neither a peer host nor a certificate are accepted.
+    dicom_allow_unbound: bool = True
+    #: Refused associations from one address (within a minute) before it is blocked, and
+    #: the first block.
+    dicom_refusals: int = 5
+    dicom_refusal_block_s: float = 30.0
+    #: Most instances one C-GET or C-MOVE sends; more is refused.
+    dicom_retrieve_max: int = 10_000
     #: Bring the schema up to date when serving starts. Off where `telemed migrate` runs as
     #: its own step (a Kubernetes Job before a rollout): serving then only checks the schema.
     migrate_on_start: bool = True
@@ -70,6 +109,28 @@ class Settings:
             raise ConfigError("at least one role (api, dicom, worker) must run")
         if not 1 <= self.dicom_processes <= 64:
             raise ConfigError(f"--dicom-processes {self.dicom_processes}: 1 to 64")
+        self._check_dicom_security()
+
+    def _check_dicom_security(self) -> None:
+        if (self.dicom_tls_cert is None) != (self.dicom_tls_key is None):
+            raise ConfigError("TELEMED_DICOM_TLS_CERT and TELEMED_DICOM_TLS_KEY go together")
+        for name in ("dicom_tls_cert", "dicom_tls_key", "dicom_tls_ca"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise ConfigError(f"{name} {path}: no such file")
+        if self.dicom_tls_port is not None and (
+            self.dicom_tls_cert is None or not 0 <= self.dicom_tls_port <= 65535
+        ):
+            raise ConfigError("TELEMED_DICOM_TLS_PORT needs a certificate, and is a TCP port")
+        if self.dicom_refusals < 1 or self.dicom_refusal_block_s <= 0:
+            raise ConfigError("TELEMED_DICOM_REFUSALS and _REFUSAL_BLOCK_S must be positive")
+        if self.dicom_retrieve_max < 1:
+            raise ConfigError("TELEMED_DICOM_RETRIEVE_MAX must be positive")
+
+    @property
+    def dicom_tls(self) -> bool:
+        """Whether the listener speaks DICOM TLS (a certificate and key are configured)."""
+        return self.dicom_tls_cert is not None
 
     @property
     def objects_url(self) -> str:
@@ -84,6 +145,13 @@ class Settings:
             "storage": _mask(self.objects_url),
             "http": f"{self.http_host}:{self.http_port}",
             "dicom": f"{self.dicom_aet}@{self.dicom_host}:{self.dicom_port}",
+            "dicom_tls": (
+                "off"
+                if not self.dicom_tls
+                else f"port {self.dicom_tls_port}"
+                if self.dicom_tls_port is not None
+                else "on"
+            ),
             "roles": ",".join(sorted(self.roles)),
             "stable_age_s": str(self.stable_age_s),
         }
@@ -129,10 +197,39 @@ def settings_from_env(**overrides: object) -> Settings:
         values["database_command_timeout_s"] = _float(
             env["TELEMED_DB_COMMAND_TIMEOUT"], "TELEMED_DB_COMMAND_TIMEOUT"
         )
+    values.update(_dicom_security_from(env))
     if "TELEMED_STABLE_AGE" in env:
         values["stable_age_s"] = _float(env["TELEMED_STABLE_AGE"], "TELEMED_STABLE_AGE")
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def _dicom_security_from(env: Mapping[str, str]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for name, key in (
+        ("TELEMED_DICOM_TLS_CERT", "dicom_tls_cert"),
+        ("TELEMED_DICOM_TLS_KEY", "dicom_tls_key"),
+        ("TELEMED_DICOM_TLS_CA", "dicom_tls_ca"),
+    ):
+        if env.get(name):
+            values[key] = Path(env[name])
+    if env.get("TELEMED_DICOM_TLS_PORT"):
+        values["dicom_tls_port"] = _int(env["TELEMED_DICOM_TLS_PORT"], "TELEMED_DICOM_TLS_PORT")
+    if "TELEMED_DICOM_ALLOW_UNBOUND" in env:
+        values["dicom_allow_unbound"] = _flag(
+            env["TELEMED_DICOM_ALLOW_UNBOUND"], "TELEMED_DICOM_ALLOW_UNBOUND"
+        )
+    if "TELEMED_DICOM_REFUSALS" in env:
+        values["dicom_refusals"] = _int(env["TELEMED_DICOM_REFUSALS"], "TELEMED_DICOM_REFUSALS")
+    if "TELEMED_DICOM_REFUSAL_BLOCK_S" in env:
+        values["dicom_refusal_block_s"] = _float(
+            env["TELEMED_DICOM_REFUSAL_BLOCK_S"], "TELEMED_DICOM_REFUSAL_BLOCK_S"
+        )
+    if "TELEMED_DICOM_RETRIEVE_MAX" in env:
+        values["dicom_retrieve_max"] = _int(
+            env["TELEMED_DICOM_RETRIEVE_MAX"], "TELEMED_DICOM_RETRIEVE_MAX"
+        )
+    return values
 
 
 def _flag(text: str, name: str) -> bool:

@@ -16,10 +16,11 @@ select object_guard(k) from unnest($1::text[]) k;
 
 -- name: objects_unreferenced
 -- Of the keys $1, those no row refers to (an instance, an upload part, a report's PDF, a
--- DICOM copy of a report, an ECG cart's original file).
+-- DICOM copy of a report, an ECG cart's original file, an instance held for a reader).
 select k from unnest($1::text[]) k
 where not exists (select 1 from instance where object_key = k)
   and not exists (select 1 from upload_part where object_key = k)
+  and not exists (select 1 from held_instance where object_key = k)
   and not exists (select 1 from report where pdf_key = k)
   and not exists (select 1 from dicom_send where object_key = k)
   and not exists (select 1 from ecg_original where object_key = k);
@@ -50,6 +51,7 @@ returning id;
 select k, what from (
     select object_key as k, 'instance' as what from instance
     union select object_key, 'upload part' from upload_part
+    union select object_key, 'held instance' from held_instance
     union select pdf_key, 'report PDF' from report where pdf_key is not null
     union select object_key, 'report copy' from dicom_send
     union select object_key, 'ECG original' from ecg_original

@@ -50,3 +50,45 @@ order by se.series_number nulls last, se.id, i.instance_number nulls last, i.id;
 update study set ready_at = coalesce(ready_at, now())
 where study_instance_uid = $1 and facility_id = $2 and state = 'receiving'
 returning id;
+
+-- name: open_cases_for_hold
+-- The open cases of the study an instance not yet stored goes to, locked against a claim or
+-- a release until the instance is held or indexed (a claim waits, and then sees it).
+select c.id, c.study_id, c.status from reading_case c join study s on s.id = c.study_id
+where s.study_instance_uid = $1 and s.facility_id = $2
+  and c.status in ('scheduled', 'in_progress')
+  and not exists (select 1 from instance i where i.sop_instance_uid = $3)
+order by c.id
+for share of c;
+
+-- name: held_instance_insert
+-- A re-sent held instance returns the row held first (inserted false).
+with guard as (select object_guard($7))
+insert into held_instance (case_id, study_id, facility_id, sop_instance_uid, series_instance_uid,
+                           sop_class_uid, object_key, size_bytes, dataset_sha256, sender_ae,
+                           received_via)
+select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 from guard
+on conflict (sop_instance_uid) do update set sop_instance_uid = excluded.sop_instance_uid
+returning id, object_key, dataset_sha256, (xmax = 0) as inserted;
+
+-- name: held_instance_told
+-- The case's event log and its reader are told: an instance is held for them.
+with told as (
+    insert into event (kind, facility_id, study_id, case_id, detail)
+    select 'late_instance', $2, c.study_id, c.id,
+           jsonb_build_object('sop_instance_uid', $3::text, 'series_instance_uid', $4::text,
+                              'held', true)
+    from reading_case c where c.id = $1
+)
+insert into notification (kind, facility_id, audience, user_id, case_id, detail)
+select 'late_instance', c.pool_facility_id, 'reader', c.claimed_by, c.id,
+       jsonb_build_object('study_id', c.study_id, 'series_instance_uid', $4::text, 'held', true)
+from reading_case c where c.id = $1;
+
+-- name: held_of_case
+select id, case_id, study_id, facility_id, sop_instance_uid, series_instance_uid, sop_class_uid,
+       object_key, size_bytes, sender_ae, received_via, received_at
+from held_instance where case_id = $1 order by id;
+
+-- name: held_delete
+delete from held_instance where id = $1;

@@ -13,8 +13,20 @@ select f.code from facility_ae a join facility f on f.id = a.facility_id where a
 delete from facility_ae where facility_id = $1 and not (ae_title = any($2::text[]));
 
 -- name: facility_ae_insert
-insert into facility_ae (ae_title, facility_id) values ($1, $2)
-on conflict (ae_title) do nothing;
+-- $3, $4: the title's peer host and client certificate fingerprint (null: not bound by it).
+insert into facility_ae (ae_title, facility_id, peer_host, cert_sha256) values ($1, $2, $3, $4)
+on conflict (ae_title) do update set peer_host = excluded.peer_host,
+                                     cert_sha256 = excluded.cert_sha256
+where facility_ae.facility_id = excluded.facility_id;
+
+-- name: dicom_peers
+-- Every AE title that may call us, with what binds it: workstations (facility_ae) and the
+-- nodes that may query (dicom_node: its host binds it unless peer_host says where else).
+select a.ae_title, a.peer_host, a.cert_sha256 from facility_ae a
+union all
+select n.ae_title, coalesce(n.peer_host, n.host), n.cert_sha256
+from dicom_node n left join app_user u on u.id = n.user_id
+where n.may_query and (n.user_id is null or u.active);
 
 -- name: user_upsert
 insert into app_user (username, display_name, role, facility_id, specialties, password_hash)
@@ -69,9 +81,6 @@ from api_token t join app_user u on u.id = t.user_id
 where t.token_sha256 = $1 and t.revoked_at is null
   and (t.expires_at is null or t.expires_at > now()) and u.active;
 
--- name: ae_title_list
-select ae_title from facility_ae order by ae_title;
-
 -- name: audit_insert
 insert into audit (user_id, action, object_type, object_id, detail)
 values ($1, $2, $3, $4, coalesce($5::jsonb, '{}'::jsonb));
@@ -107,12 +116,14 @@ insert into routing_rule (sender_facility_id, modality, specialty, priority,
 values ($1, $2, $3, $4, $5, $6, $7);
 
 -- name: destination_upsert
-insert into report_destination (facility_id, ae_title, host, port) values ($1, $2, $3, $4)
+insert into report_destination (facility_id, ae_title, host, port, tls)
+values ($1, $2, $3, $4, $5)
 on conflict (facility_id) do update
-    set ae_title = excluded.ae_title, host = excluded.host, port = excluded.port;
+    set ae_title = excluded.ae_title, host = excluded.host, port = excluded.port,
+        tls = excluded.tls;
 
 -- name: destination_of
-select ae_title, host, port from report_destination where facility_id = $1;
+select ae_title, host, port, tls from report_destination where facility_id = $1;
 
 -- name: policy_nearest
 -- $1: a facility chain, nearest first: the first facility in it with a policy.
@@ -163,7 +174,7 @@ where t.username = $1 and u.role = 'admin' and u.active
 
 -- name: routing_facilities_in_scope
 select f.code, f.name, f.tier, p.timezone, p.deadline_high, p.deadline_medium, p.deadline_low,
-       p.deadline_stemi, p.critical_ack, p.at_risk_share, d.ae_title, d.host, d.port
+       p.deadline_stemi, p.critical_ack, p.at_risk_share, d.ae_title, d.host, d.port, d.tls
 from app_user u
 join facility f on f.id in (select facility_subtree(u.facility_id))
 left join network_policy p on p.facility_id = f.id

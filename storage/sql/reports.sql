@@ -112,8 +112,8 @@ select id from app_user where role = 'admin' and active and facility_id = $1 ord
 
 -- name: dicom_send_insert
 insert into dicom_send (report_id, object_key, sop_class_uid, sop_instance_uid, ae_title, host,
-                        port)
-values ($1, $2, $3, $4, $5, $6, $7)
+                        port, tls)
+values ($1, $2, $3, $4, $5, $6, $7, $8)
 on conflict (sop_instance_uid) do nothing;
 
 -- name: dicom_send_due
@@ -124,7 +124,7 @@ from (select id from dicom_send
       order by next_attempt_at limit $1
       for update skip locked) due
 where d.id = due.id
-returning d.id, d.report_id, d.object_key, d.ae_title, d.host, d.port, d.attempts;
+returning d.id, d.report_id, d.object_key, d.ae_title, d.host, d.port, d.tls, d.attempts;
 
 -- name: dicom_send_sent
 update dicom_send set status = 'sent', attempts = attempts + 1, sent_at = now(),

@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from storage.records import (
+    AePeer,
     Destination,
     DutyShift,
     FacilitySpec,
@@ -24,6 +25,7 @@ from storage.records import (
 from teleradiology.core.dicom import AE_TITLE
 from teleradiology.core.errors import ConfigError
 from teleradiology.core.passwords import hash_password
+from teleradiology.core.peers import check_peer_host, fingerprint
 
 #: Which tier may stand directly under which.
 _PARENT_TIER = {
@@ -122,6 +124,7 @@ def _facility(entry: Mapping[str, Any], i: int) -> FacilitySpec:
         "tier",
         "parent",
         "ae_titles",
+        "workstation",
         "policy",
         "route",
         "report_destination",
@@ -133,12 +136,15 @@ def _facility(entry: Mapping[str, Any], i: int) -> FacilitySpec:
         not isinstance(routes, list) or not all(isinstance(r, dict) for r in routes)
     ):
         raise ConfigError(f"{where}: 'route' must be a list of tables ([[facility.route]])")
+    workstations = _workstations(entry.get("workstation", []), where)
+    titles = [*ae_titles, *(w.ae_title for w in workstations if w.ae_title not in ae_titles)]
     return FacilitySpec(
         code=code,
         name=name or code,
         tier=tier,
         parent=parent,
-        ae_titles=tuple(ae_titles),
+        ae_titles=tuple(titles),
+        workstations=workstations,
         policy=_policy(entry["policy"], where) if "policy" in entry else None,
         routes=tuple(_route(r, where) for r in routes) if routes is not None else None,
         report_destination=(
@@ -246,6 +252,32 @@ def _route(entry: Mapping[str, Any], where: str) -> RouteSpec:
     )
 
 
+def _workstations(entries: Any, where: str) -> tuple[AePeer, ...]:
+    """``[[facility.workstation]]``: an AE title with the ``host`` (address, CIDR block or
+    host name) it calls from and its TLS ``certificate_sha256``."""
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ConfigError(f"{where}: 'workstation' must be a list of tables")
+    found: dict[str, AePeer] = {}
+    for entry in entries:
+        unknown = set(entry) - {"ae_title", "host", "certificate_sha256"}
+        if unknown:
+            raise ConfigError(f"{where}: workstation: unknown keys {', '.join(sorted(unknown))}")
+        ae = _str(entry, "ae_title", f"{where}: workstation")
+        if ae is None or not AE_TITLE.match(ae) or ae != ae.strip() or ae in found:
+            raise ConfigError(f"{where}: workstation ae_title {ae!r}: 1 to 16 characters, once")
+        host = _str(entry, "host", f"{where}: workstation {ae}", required=False)
+        cert = _str(entry, "certificate_sha256", f"{where}: workstation {ae}", required=False)
+        try:
+            found[ae] = AePeer(
+                ae_title=ae,
+                host=check_peer_host(host) if host is not None else None,
+                cert_sha256=fingerprint(cert) if cert is not None else None,
+            )
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: workstation {ae}: {exc}") from None
+    return tuple(found.values())
+
+
 def _destination(entry: Any, where: str) -> Destination:
     where = f"{where}: report_destination"
     if not isinstance(entry, dict):
@@ -257,7 +289,10 @@ def _destination(entry: Any, where: str) -> Destination:
         raise ConfigError(f"{where}: ae_title must be 1 to 16 characters, no backslash")
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise ConfigError(f"{where}: port must be a TCP port (1 to 65535), got {port!r}")
-    return Destination(ae_title=ae, host=host or "", port=port)
+    tls = entry.get("tls", False)
+    if not isinstance(tls, bool):
+        raise ConfigError(f"{where}: tls must be true or false")
+    return Destination(ae_title=ae, host=host or "", port=port, tls=tls)
 
 
 _DAYS = {"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}

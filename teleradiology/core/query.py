@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,7 @@ from pydicom.multival import MultiValue
 from storage.records import User
 from storage.search import Element, Hit, Level, Name, Query, Range, Scope, Source, Text
 from teleradiology.core.dicomweb import element, pn
-from teleradiology.core.errors import BadRequest
+from teleradiology.core.errors import BadRequest, Forbidden
 
 #: Most results one QIDO response carries; a larger ``limit`` is capped (with a Warning).
 MAX_LIMIT = 1000
@@ -385,12 +385,50 @@ def identifier_query(
 #: The keys a retrieve (C-GET, C-MOVE) may name what it wants by.
 RETRIEVE_KEYS = frozenset({"PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"})
 
+#: The keys that narrow a PATIENT or STUDY level C-FIND to someone or something: one of
+#: them, with more than wildcards, must be given (modality or description alone do not).
+REAL_FIND_KEYS = (
+    "PatientID",
+    "PatientName",
+    "PatientBirthDate",
+    "StudyInstanceUID",
+    "AccessionNumber",
+    "StudyID",
+    "StudyDate",
+)
+#: What does not narrow a value: wildcards, an open date range, name separators, spaces.
+_NOT_NARROWING = re.compile(r"[*?\-\s^=\\]")
+
+
+def require_real_key(level: Level, criteria: Mapping[str, list[str]]) -> None:
+    """A PATIENT or STUDY level C-FIND names a real key: not a bare ``*`` or empty
+    PatientID / PatientName listing a facility's every patient.
+
+    Raises
+    ------
+    Forbidden
+        No real key has more than wildcards.
+    """
+    if level not in (Level.PATIENT, Level.STUDY):
+        return  # SERIES and IMAGE queries name their study (and series) already
+    for key in REAL_FIND_KEYS:
+        if any(_NOT_NARROWING.sub("", value) for value in criteria.get(key, ())):
+            return
+    raise Forbidden(
+        f"a {level.value} query needs a real key: PatientID, PatientName, AccessionNumber, "
+        "StudyInstanceUID or StudyDate with more than * or ?"
+    )
+
 
 def retrieve_query(criteria: dict[str, list[str]], *, limit: int) -> Parsed:
-    """The instance-level search of a retrieve: only its unique keys (and PatientID) count."""
+    """The instance-level search of a retrieve: only its unique keys (and PatientID) count,
+    and they name values (PS3.4 C.4.2.2.1: no wildcards in a retrieve)."""
     unique = {k: v for k, v in criteria.items() if k in RETRIEVE_KEYS}
     if not unique:
         raise BadRequest("the identifier names no UID (nor PatientID) to retrieve")
+    for key, values in unique.items():
+        if any("*" in v or "?" in v for v in values):
+            raise BadRequest(f"{key}: a retrieve names values, no wildcards")
     return build(Level.IMAGE, unique, set(), limit=limit)
 
 

@@ -10,6 +10,7 @@ import asyncio
 import functools
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
@@ -23,12 +24,14 @@ from prometheus_client import Counter
 from pydicom.dataset import Dataset
 from pynetdicom import AE, AllStoragePresentationContexts, _config, dimse_messages, evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
-from pynetdicom.transport import AssociationServer, ThreadedAssociationServer
+from pynetdicom.transport import ThreadedAssociationServer
 
 from storage.errors import is_unavailable
 from storage.records import ReceivedVia
 from teleradiology.core.errors import DuplicateConflict, InvalidDicom
+from teleradiology.core.peers import PeerRule
 from teleradiology.core.statuses import StoreStatus
+from teleradiology.dimse.gate import HANDSHAKE_S, REJECT, Gate, log_refusal, peer_certificate
 from teleradiology.services.intake import Ingestor, Stored, StudyMismatch
 
 log = logging.getLogger(__name__)
@@ -43,9 +46,6 @@ DIMSE_STORES = Counter(
     "C-STORE requests answered, by status",
     ["status"],
 )
-
-#: Longer than any AE title can be: with no facility configured, no calling AE matches.
-_NO_AE = "<no AE configured>"
 
 
 class _NoDelayServer(ThreadedAssociationServer):
@@ -82,17 +82,38 @@ class _NoDelayServer(ThreadedAssociationServer):
     #: once) goes to the idle processes: the kernel wakes them all, the first to accept wins.
     accept_yield_s = 0.01
 
+    #: Counts failed TLS handshakes against the peer's address (set by the listener).
+    gate: Gate | None = None
+
     def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
         if self.shared_socket is not None:
             busy = self._held()
             if busy:
                 time.sleep(min(5 * self.accept_yield_s, busy * self.accept_yield_s))
-        client, address = AssociationServer.get_request(self)
+        assert self.socket is not None
+        client, address = self.socket.accept()
+        if self.ssl_context:
+            client = self._handshake(client, address)
         with self._held_lock:
             self._held_count += 1
         client.setblocking(True)
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return client, address
+
+    def _handshake(self, client: socket.socket, address: tuple[str, int]) -> socket.socket:
+        """The TLS handshake, bounded in time (it holds the accepting thread); a failed one
+        counts as a refusal of the address. Raises OSError: socketserver drops the
+        connection."""
+        assert self.ssl_context is not None
+        client.settimeout(HANDSHAKE_S)
+        try:
+            return self.ssl_context.wrap_socket(client, server_side=True)
+        except OSError as exc:
+            client.close()
+            log.info("TLS handshake with %s failed (%s)", address[0], type(exc).__name__)
+            if self.gate is not None:
+                self.gate.handshake_failed(address[0])
+            raise
 
     def shutdown_request(self, request: Any) -> None:
         # socketserver calls this exactly once for every accepted connection, when its
@@ -111,20 +132,6 @@ class _NoDelayServer(ThreadedAssociationServer):
 
 class _ReusePortServer(_NoDelayServer):
     reuse_port = True
-
-
-class _KnownCallersAE(AE):
-    """An AE whose accepted calling AE titles are the network's, refreshed while running."""
-
-    known_callers: list[str]
-
-    @property
-    def require_calling_aet(self) -> list[str]:
-        return self.known_callers or [_NO_AE]
-
-    @require_calling_aet.setter
-    def require_calling_aet(self, ae_titles: list[str]) -> None:
-        self.known_callers = list(ae_titles)
 
 
 def _abstract_syntaxes() -> list[str]:
@@ -187,7 +194,7 @@ class DicomListener:
         self,
         *,
         store: StoreHandler,
-        known_ae_titles: Callable[[], Awaitable[Sequence[str]]],
+        peers: Callable[[], Awaitable[Sequence[PeerRule]]],
         ae_title: str,
         host: str,
         port: int,
@@ -198,7 +205,17 @@ class DicomListener:
         reuse_port: bool = False,
         listen_socket: socket.socket | None = None,
         places: Places | None = None,
+        gate: Gate | None = None,
+        tls: ssl.SSLContext | None = None,
+        tls_port: int | None = None,
     ) -> None:
+        #: Checks each requested association's title, address and certificate.
+        self.gate = gate or Gate()
+        #: With ``tls``: TLS on ``tls_port`` beside plain TCP on ``port``, or (no
+        #: ``tls_port``) TLS on ``port`` alone.
+        self._tls = tls
+        self._tls_port = tls_port
+        self._tls_server: ThreadedAssociationServer | None = None
         self._reuse_port = reuse_port
         #: Counted across processes when given, else in this process alone.
         self._places = places
@@ -213,15 +230,17 @@ class DicomListener:
         self._counted: dict[int, str] = {}
         self._active_lock = threading.Lock()
         self._services = services
-        self._known_ae_titles = known_ae_titles
+        self._peers = peers
         self._ae_title = ae_title
         self._host = host
         self._port = port
         self._timeout = store_timeout_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: ThreadedAssociationServer | None = None
-        self._ae = _KnownCallersAE(ae_title=ae_title)
-        self._ae.known_callers = []
+        # Any calling title reaches EVT_REQUESTED, where the gate refuses (pynetdicom's own
+        # check would answer "calling AE title not recognised": enumerable).
+        self._ae = AE(ae_title=ae_title)
+        self._ae.require_calling_aet = []
         self._refresher: asyncio.Task[None] | None = None
 
     @property
@@ -265,17 +284,53 @@ class DicomListener:
         if self._listen_socket is not None:
             shared = self._listen_socket
             server_class = type("_SharedSocketServer", (_NoDelayServer,), {"shared_socket": shared})
-        server = ae.make_server(
-            (self._host, self._port), evt_handlers=handlers, server_class=server_class
+        separate_tls = self._tls is not None and self._tls_port is not None
+        self._server = self._serve(
+            self._port, handlers, server_class, None if separate_tls else self._tls
         )
-        ae._servers.append(server)  # as start_server does: shutdown() removes it again
-        threading.Thread(target=server.serve_forever, name="dicom-listener", daemon=True).start()
-        self._server = server
+        if separate_tls:
+            # Several processes on one node (SO_REUSEPORT) each serve the TLS port too.
+            tls_class = _ReusePortServer if self._reuse_port else _NoDelayServer
+            self._tls_server = self._serve(self._tls_port or 0, handlers, tls_class, self._tls)
         self._refresher = asyncio.create_task(self._refresh_forever())
-        log.info("DICOM listener %s on %s:%s", self._ae_title, self._host, self.port)
+        log.info(
+            "DICOM listener %s on %s:%s%s",
+            self._ae_title,
+            self._host,
+            self.port,
+            f" (TLS on {self.tls_port})" if separate_tls else " (TLS)" if self._tls else "",
+        )
+        unbound = self.gate.unbound_titles()
+        if unbound:
+            log.warning(
+                "%d calling AE title(s) bound to neither a peer host nor a certificate", unbound
+            )
+
+    def _serve(
+        self,
+        port: int,
+        handlers: list[Any],
+        server_class: type[_NoDelayServer],
+        tls: ssl.SSLContext | None,
+    ) -> ThreadedAssociationServer:
+        server = self._ae.make_server(
+            (self._host, port), evt_handlers=handlers, server_class=server_class, ssl_context=tls
+        )
+        if isinstance(server, _NoDelayServer):
+            server.gate = self.gate
+        self._ae._servers.append(server)  # as start_server does: shutdown() removes it again
+        threading.Thread(target=server.serve_forever, name="dicom-listener", daemon=True).start()
+        return server
+
+    @property
+    def tls_port(self) -> int | None:
+        """The separate TLS port listened on, when there is one."""
+        if self._tls_server is None:
+            return self._tls_port
+        return int(self._tls_server.server_address[1])
 
     async def refresh_callers(self) -> None:
-        self._ae.require_calling_aet = list(await self._known_ae_titles())
+        self.gate.set_rules(await self._peers())
         if self._facility_of_ae is not None:
             self._ae_facility = dict(await self._facility_of_ae())
 
@@ -284,12 +339,16 @@ class DicomListener:
         return self._ae_facility.get(calling, f"AE {calling}")
 
     def _on_requested(self, event: evt.Event) -> None:
-        """Refuse an association past the facility's limit: A-ASSOCIATE-RJ, transient,
-        local limit exceeded (the peer retries later). Unknown AEs are refused by
-        negotiation itself (calling AE title not recognised)."""
+        """Refuse a peer that does not prove its calling AE title (the gate's one refusal,
+        whatever the reason), then an association past the facility's limit:
+        A-ASSOCIATE-RJ, transient, local limit exceeded (the peer retries later)."""
         primitive = event.assoc.requestor.primitive
         calling = str(getattr(primitive, "calling_ae_title", "") or "").strip()
-        if calling not in self._ae.known_callers:
+        address = str(event.assoc.requestor.address)
+        refusal = self.gate.check(calling, address, peer_certificate(event.assoc))
+        if refusal is not None:
+            log_refusal(refusal, calling, address)
+            _reject(event.assoc, REJECT)
             return
         group = self._group_of(calling)
         if not self._take_place(event.assoc, group):
@@ -300,10 +359,7 @@ class DicomListener:
                 group,
                 self._max_per_facility,
             )
-            # As pynetdicom rejects on its own: the reject, then stop the DUL once it is sent.
-            event.assoc.acse.send_reject(0x02, 0x03, 0x02)
-            evt.trigger(event.assoc, evt.EVT_REJECTED, {})
-            event.assoc.kill()
+            _reject(event.assoc, (0x02, 0x03, 0x02))
 
     def _take_place(self, assoc: Any, group: str) -> bool:
         """Count one more association of ``group``, unless that passes its limit: in this
@@ -371,10 +427,11 @@ class DicomListener:
         if self._refresher is not None:
             self._refresher.cancel()
             self._refresher = None
-        if self._server is not None:
-            server, self._server = self._server, None
+        servers = [s for s in (self._server, self._tls_server) if s is not None]
+        self._server = self._tls_server = None
+        for server in servers:
             await asyncio.to_thread(server.shutdown)
-            await _drain(server, drain_s)
+        await asyncio.gather(*(_drain(server, drain_s) for server in servers))
 
     def _on_echo(self, event: evt.Event) -> int:
         return int(StoreStatus.SUCCESS)
@@ -417,6 +474,13 @@ class DicomListener:
         if status is not StoreStatus.SUCCESS:
             log.info("C-STORE from %s at %s: %s", calling, address, status.name)
         return _status(status, comment)
+
+
+def _reject(assoc: Any, why: tuple[int, int, int]) -> None:
+    """As pynetdicom rejects on its own: the reject, then stop the DUL once it is sent."""
+    assoc.acse.send_reject(*why)
+    evt.trigger(assoc, evt.EVT_REJECTED, {})
+    assoc.kill()
 
 
 def _established(server: Any) -> list[Any]:

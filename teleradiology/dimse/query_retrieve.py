@@ -4,8 +4,11 @@ Served on the DICOM listener (dimse.py) as one more `DimseService`. A calling AE
 scoped like an HTTP caller: a configured DICOM node (table ``dicom_node``) acts as its
 user (a reader sees their pool and the patients' priors), or as its facility; a facility's
 workstation AE (``facility_ae``) sees its own facility's studies. C-MOVE sends only to
-nodes configured as move destinations. Matching is QIDO-RS's on the same index: the scoped,
-audited search is services/studies.py's; these handlers turn DICOM into it and back.
+nodes configured as move destinations of the caller's own facility (or to the caller).
+A workstation's PATIENT or STUDY C-FIND needs a real key; a C-GET or C-MOVE naming more
+instances than the configured bound is refused whole (A701). Matching is QIDO-RS's on the
+same index: the scoped, audited search is services/studies.py's; these handlers turn DICOM
+into it and back.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from teleradiology.core.errors import BadRequest, Forbidden, ServiceError
 from teleradiology.core.query import metadata_of, result
 from teleradiology.core.statuses import QueryStatus
 from teleradiology.dimse.listener import ALL_TRANSFER_SYNTAXES, DimseService
-from teleradiology.services.studies import Found, Studies
+from teleradiology.services.studies import Found, Studies, TooManyInstances
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +103,7 @@ class QueryRetrieve:
 
     # --- C-FIND ----------------------------------------------------------------------------
 
-    def on_find(self, event: evt.Event) -> Iterator[tuple[int, Dataset | None]]:
+    def on_find(self, event: evt.Event) -> Iterator[tuple[int | Dataset, Dataset | None]]:
         calling = event.assoc.requestor.ae_title.strip()
         identifier: Dataset = event.identifier
         try:
@@ -121,7 +124,10 @@ class QueryRetrieve:
 
     # --- C-GET and C-MOVE ------------------------------------------------------------------
 
-    def _matches(self, event: evt.Event, calling: str) -> tuple[list[StoredObject], str | None]:
+    def _matches(
+        self, event: evt.Event, calling: str
+    ) -> tuple[list[StoredObject], tuple[QueryStatus, str] | None]:
+        """The instances the retrieve names, or the failure status and comment refusing it."""
         action = AuditAction.C_GET if event.event is evt.EVT_C_GET else AuditAction.C_MOVE
         try:
             found = self._wait(
@@ -129,8 +135,10 @@ class QueryRetrieve:
                     calling, event.identifier, patient_root=_patient_root(event), action=action
                 )
             )
+        except TooManyInstances as exc:
+            return [], (QueryStatus.REFUSED_OUT_OF_RESOURCES, str(exc))
         except ServiceError as exc:
-            return [], str(exc)
+            return [], (QueryStatus.UNABLE_TO_PROCESS, str(exc))
         return found, None
 
     def _dataset(self, obj: StoredObject, accepted: set[tuple[str, str]]) -> Dataset:
@@ -148,7 +156,7 @@ class QueryRetrieve:
         if refusal:
             # One failed "sub-operation" carries the refusal to the caller.
             yield 1
-            yield _failure(QueryStatus.UNABLE_TO_PROCESS, refusal)
+            yield _failure(*refusal)
             return
         accepted = {
             (str(c.abstract_syntax), str(c.transfer_syntax[0]))
@@ -176,9 +184,10 @@ class QueryRetrieve:
     def on_move(self, event: evt.Event) -> Iterator[Any]:
         calling = event.assoc.requestor.ae_title.strip()
         destination_ae = str(event.move_destination or "").strip()
-        node = self._wait(self._studies.move_destination(destination_ae))
+        node = self._wait(self._studies.move_destination(destination_ae, calling))
         if node is None:
-            log.info("C-MOVE from %s to unknown destination %s", calling, destination_ae)
+            # Unknown, or not the caller's: the same answer (A801), nothing to enumerate by.
+            log.info("C-MOVE from %s refused: destination not one of its facility's", calling)
             yield None, None
             return
         found, refusal = self._matches(event, calling)
@@ -186,7 +195,7 @@ class QueryRetrieve:
         yield node.host, node.port, {"contexts": contexts, "ae_title": event.assoc.ae.ae_title}
         if refusal:
             yield 1
-            yield _failure(QueryStatus.UNABLE_TO_PROCESS, refusal)
+            yield _failure(*refusal)
             return
         accepted = {(o.sop_class_uid, o.transfer_syntax_uid) for o in found}
         yield len(found)
@@ -209,10 +218,13 @@ def _contexts_for(found: list[StoredObject]) -> list[Any]:
     return contexts or [build_context(str(AllStoragePresentationContexts[0].abstract_syntax))]
 
 
-def _failure(status: int, comment: str) -> tuple[int, Dataset]:
+def _failure(status: int, comment: str) -> tuple[Dataset, None]:
+    """A failure answer with its comment: in the status (a data set beside the status is
+    an identifier, which a failed response does not carry)."""
     ds = Dataset()
+    ds.Status = int(status)
     ds.ErrorComment = comment[:64]
-    return status, ds
+    return ds, None
 
 
 def _patient_root(event: evt.Event) -> bool:

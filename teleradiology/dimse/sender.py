@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from io import BytesIO
 
 from pydicom import dcmread
@@ -25,29 +26,43 @@ STORED = frozenset(
 _TIMEOUT_S = 30
 
 
-def report_sender(calling_ae: str) -> SendCopy:
-    """Send report copies by C-STORE as ``calling_ae``, each association in a thread."""
+def report_sender(calling_ae: str, *, tls: ssl.SSLContext | None = None) -> SendCopy:
+    """Send report copies by C-STORE as ``calling_ae``, each association in a thread; to a
+    destination configured for TLS over ``tls``."""
 
     async def send(data: bytes, destination: Destination) -> None:
-        await asyncio.to_thread(c_store, data, destination, calling_ae=calling_ae)
+        await asyncio.to_thread(c_store, data, destination, calling_ae=calling_ae, tls=tls)
 
     return send
 
 
-def c_store(data: bytes, destination: Destination, *, calling_ae: str) -> None:
-    """Send one Part-10 object by C-STORE (blocking: run it in a thread).
+def c_store(
+    data: bytes, destination: Destination, *, calling_ae: str, tls: ssl.SSLContext | None = None
+) -> None:
+    """Send one Part-10 object by C-STORE (blocking: run it in a thread), over DICOM TLS
+    when the destination is configured for it.
 
     Raises
     ------
     ConnectionError
-        The association was refused or aborted, or the store did not succeed.
+        The association was refused or aborted, or the store did not succeed; or the
+        destination is configured for TLS and this service has no TLS context.
     """
     ds = dcmread(BytesIO(data))
     ae = AE(ae_title=calling_ae)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = _TIMEOUT_S
     ae.add_requested_context(ENCAPSULATED_PDF)
     ae.add_requested_context(BASIC_TEXT_SR)
-    assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title)
+    tls_args = None
+    if destination.tls:
+        if tls is None:
+            raise ConnectionError(
+                f"{destination.ae_title} takes DICOM TLS: configure TELEMED_DICOM_TLS_CERT/_KEY"
+            )
+        tls_args = (tls, destination.host)
+    assoc = ae.associate(
+        destination.host, destination.port, ae_title=destination.ae_title, tls_args=tls_args
+    )
     if not assoc.is_established:
         raise ConnectionError(
             f"{destination.ae_title}@{destination.host}:{destination.port} refused the association"

@@ -9,13 +9,15 @@ import logging
 import os
 import secrets
 import socket
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from storage import associations, index, network
-from storage import qido as qido_index
 from storage.db import Pool
 from storage.objects import ObjectStore
+from teleradiology.core.peers import LimitPolicy, PeerRule, address_block, peer_rule
+from teleradiology.dimse.gate import Gate, server_context
 from teleradiology.dimse.listener import DicomListener, ingest_store_handler
 from teleradiology.dimse.processes import dicom_children
 from teleradiology.dimse.query_retrieve import QueryRetrieve
@@ -76,6 +78,53 @@ class SharedPlaces:
             await associations.forget_holder(self._pool, self.holder)
 
 
+#: How long resolving one configured peer host name may take.
+RESOLVE_TIMEOUT_S = 5.0
+
+
+async def peer_rules(pool: Pool) -> list[PeerRule]:
+    """The rule of every calling AE title we accept: workstations send and query their
+    facility's studies; configured DICOM nodes (readers' desktop viewers) query and
+    retrieve. Host names are resolved here, each time the rules are refreshed."""
+    hosts: dict[str, list[str]] = {}
+    certificates: dict[str, list[str]] = {}
+    for peer in await network.dicom_peers(pool):
+        hosts.setdefault(peer.ae_title, [])
+        certificates.setdefault(peer.ae_title, [])
+        if peer.host:
+            hosts[peer.ae_title].append(peer.host)
+        if peer.cert_sha256:
+            certificates[peer.ae_title].append(peer.cert_sha256)
+    names = {h for found in hosts.values() for h in found if address_block(h) is None}
+    resolved = dict(zip(names, await asyncio.gather(*map(_resolve, names)), strict=True))
+    return [
+        peer_rule(
+            ae,
+            hosts=found,
+            resolved=[a for h in found for a in resolved.get(h, ())],
+            certificates=certificates[ae],
+        )
+        for ae, found in hosts.items()
+    ]
+
+
+async def _resolve(host: str) -> list[str]:
+    """The addresses of a peer host name (none when it does not resolve: nothing matches)."""
+    try:
+        async with asyncio.timeout(RESOLVE_TIMEOUT_S):
+            infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+    except (OSError, TimeoutError) as exc:
+        log.warning("peer host %s does not resolve (%s)", host, type(exc).__name__)
+        return []
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def _tls_context(settings: Settings) -> ssl.SSLContext | None:
+    if settings.dicom_tls_cert is None or settings.dicom_tls_key is None:
+        return None
+    return server_context(settings.dicom_tls_cert, settings.dicom_tls_key, settings.dicom_tls_ca)
+
+
 async def _configured_nodes(pool: Pool) -> None:
     """Load the DICOM nodes file ``TELEMED_DICOM_NODES`` names, when it is set."""
     path = os.environ.get("TELEMED_DICOM_NODES")
@@ -98,19 +147,27 @@ async def dicom_role(
 
     await _configured_nodes(pool)
     places = SharedPlaces(pool)
-
-    async def known_ae_titles() -> list[str]:
-        # Workstations send and query their facility's studies; configured DICOM nodes
-        # (readers' desktop viewers) query and retrieve.
-        workstations = await network.list_ae_titles(pool)
-        return [*workstations, *await qido_index.dicom_node_titles(pool)]
+    shared_child = settings.dicom_listen_fd is not None
+    child_tls = not shared_child or settings.dicom_tls_port is None
 
     query_retrieve = QueryRetrieve(
-        studies=Studies(pool), objects=objects, loop=asyncio.get_running_loop()
+        studies=Studies(pool, retrieve_max=settings.dicom_retrieve_max),
+        objects=objects,
+        loop=asyncio.get_running_loop(),
     )
     listener = DicomListener(
         store=ingest_store_handler(ingestor),
-        known_ae_titles=known_ae_titles,
+        peers=functools.partial(peer_rules, pool),
+        gate=Gate(
+            allow_unbound=settings.dicom_allow_unbound,
+            limit=LimitPolicy(
+                refusals=settings.dicom_refusals, first_block_s=settings.dicom_refusal_block_s
+            ),
+        ),
+        # A child of --dicom-processes accepts from the parent's socket: TLS on it when the
+        # DICOM port is the TLS one; a separate TLS port is the parent's alone.
+        tls=_tls_context(settings) if child_tls else None,
+        tls_port=None if shared_child else settings.dicom_tls_port,
         services=[query_retrieve.service()],
         ae_title=settings.dicom_aet,
         host=settings.dicom_host,

@@ -35,6 +35,7 @@ from storage.records import (
 from teleradiology.core.access import require_role
 from teleradiology.core.errors import ConfigError, Conflict, NotFound, ServiceError
 from teleradiology.core.network_file import parse_network
+from teleradiology.core.peers import check_peer_host, fingerprint
 from teleradiology.services.delivery import DELIVER_REPORT
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ async def _import_facility(conn: Conn, f: FacilitySpec) -> None:
         owner = await network.ae_title_owner(conn, ae)
         if owner is not None and owner != f.code:
             raise Conflict(f"AE title {ae} already belongs to facility {owner}")
-    await network.set_ae_titles(conn, fid, f.ae_titles)
+    await network.set_ae_titles(conn, fid, f.ae_titles, f.workstations)
 
 
 async def _import_user(conn: Conn, u: UserSpec) -> None:
@@ -254,7 +255,9 @@ async def set_duty(pool: Pool, admin: User, username: str, shifts: Sequence[Duty
 async def import_dicom_nodes(pool: Pool, path: Path) -> int:
     """Add or update the DICOM nodes a TOML file declares (``[[dicom_node]]`` with
     ``ae_title``, ``user`` or ``facility``, optional ``host``, ``port``,
-    ``move_destination``, ``may_query``); how many were saved.
+    ``move_destination``, ``may_query``, and what binds it as a caller: ``peer_host`` (an
+    address, CIDR block or host name; ``host`` when absent) and ``certificate_sha256``);
+    how many were saved.
 
     Raises
     ------
@@ -296,7 +299,15 @@ async def _dicom_node(pool: Pool, path: Path, entry: dict[str, Any]) -> DicomNod
             port=entry.get("port"),
             may_query=bool(entry.get("may_query", True)),
             move_destination=bool(entry.get("move_destination", False)),
+            peer_host=check_peer_host(str(entry["peer_host"])) if "peer_host" in entry else None,
+            cert_sha256=(
+                fingerprint(str(entry["certificate_sha256"]))
+                if "certificate_sha256" in entry
+                else None
+            ),
         )
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: dicom_node {ae}: {exc}") from None
     except ValueError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 

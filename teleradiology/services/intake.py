@@ -22,7 +22,7 @@ from pathlib import Path
 from storage import collection, index, network
 from storage.db import Pool
 from storage.errors import Conflict, ObjectCollected
-from storage.index import IndexOutcome, IndexResult
+from storage.index import Held, IndexOutcome, IndexResult
 from storage.objects import FileObjectStore, ObjectStore
 from storage.records import Facility, InstanceHeader, Priority, ReceivedVia, Role, StudyId, User
 from teleradiology.core.access import require_role
@@ -49,6 +49,8 @@ class Stored:
     identity_conflicts: tuple[str, ...] = ()
     #: The study was already complete (a late instance; its readers were told).
     late: bool = False
+    #: Held for the reader who claimed the study's case (C-STORE): stored, not yet added.
+    held: bool = False
 
 
 async def sending_facility(pool: Pool, user: User) -> Facility:
@@ -207,8 +209,11 @@ class Ingestor:
         clinical_question: str | None,
         rewrite: Callable[[], Awaitable[object]] | None = None,
     ) -> Stored:
-        async def write() -> IndexResult:
-            return await index.index_instance(
+        async def write() -> IndexResult | Held:
+            # A C-STORE (the calling AE title's word) does not change a case under its
+            # reader: held for them. Uploads and STOW-RS come from signed-in users.
+            store = index.index_or_hold if via is ReceivedVia.DIMSE else index.index_instance
+            return await store(
                 self._pool,
                 header=header,
                 object_key=key,
@@ -234,6 +239,21 @@ class Ingestor:
             await self._collect(key)
             log.warning("refused an instance from %s: conflicting content", facility.code)
             raise DuplicateConflict(str(exc)) from None
+        if isinstance(result, Held):
+            if result.object_key != key:
+                await self._collect(key)
+            if result.new:
+                log.info(
+                    "instance from %s held for the reader of case %d", facility.code, result.case_id
+                )
+            return Stored(
+                sop_instance_uid=header.sop_instance_uid,
+                sop_class_uid=header.sop_class_uid,
+                study_instance_uid=header.study_instance_uid,
+                outcome=IndexOutcome.STORED,
+                study_id=result.study_id,
+                held=True,
+            )
         if result.outcome is IndexOutcome.DUPLICATE and result.object_key != key:
             # Same data set under another file meta header: the first file is kept.
             await self._collect(key)
@@ -256,9 +276,9 @@ class Ingestor:
     async def _referring(
         self,
         key: str,
-        write: Callable[[], Awaitable[IndexResult]],
+        write: Callable[[], Awaitable[IndexResult | Held]],
         rewrite: Callable[[], Awaitable[object]] | None,
-    ) -> IndexResult:
+    ) -> IndexResult | Held:
         """Index the instance; if its object was collected meanwhile (the same bytes, once an
         orphan, sent again), write it again when the bytes are still at hand, else ask the
         sender to send again."""

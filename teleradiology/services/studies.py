@@ -21,12 +21,13 @@ from storage.db import Pool
 from storage.qido import DicomNode, StoredObject
 from storage.records import AuditAction, StudyId, User
 from storage.search import Hit, Level, Query, Scope
-from teleradiology.core.errors import Forbidden, NotFound
+from teleradiology.core.errors import Forbidden, NotFound, ServiceError
 from teleradiology.core.query import (
     Parsed,
     build,
     encoded,
     identifier_query,
+    require_real_key,
     retrieve_query,
     scope_of,
     study_elements,
@@ -37,11 +38,15 @@ from teleradiology.core.query import (
 SCOPE_TTL_S = 15.0
 #: Most matches one C-FIND returns (a desktop viewer's study list; narrow the query for more).
 FIND_LIMIT = 5000
-#: Most instances one C-GET or C-MOVE sends.
-RETRIEVE_LIMIT = 100_000
+#: Most instances one C-GET or C-MOVE sends, unless the service is told otherwise.
+RETRIEVE_LIMIT = 10_000
 #: Answers with more hits than this are encoded off the event loop.
 _ENCODE_INLINE_MAX = 50
 _CACHE_MAX = 10_000
+
+
+class TooManyInstances(ServiceError):
+    """A C-GET or C-MOVE names more instances than one retrieve may send."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,8 +69,11 @@ class Found:
 class Studies:
     """The scoped, audited searches and lookups of stored studies."""
 
-    def __init__(self, pool: Pool, *, scope_ttl_s: float = SCOPE_TTL_S) -> None:
+    def __init__(
+        self, pool: Pool, *, scope_ttl_s: float = SCOPE_TTL_S, retrieve_max: int = RETRIEVE_LIMIT
+    ) -> None:
         self._pool = pool
+        self._retrieve_max = retrieve_max
         self._ttl = scope_ttl_s
         self._opened: dict[tuple[int, str], tuple[float, StudyId]] = {}
 
@@ -181,12 +189,17 @@ class Studies:
         Raises
         ------
         Forbidden
-            The AE title may not query.
+            The AE title may not query, or a workstation's query names no real key
+            (`require_real_key`).
         BadRequest
             The identifier is not a query we answer.
         """
         scope = await self._scope_of_ae(calling_ae, "query")
         level, criteria, wanted = identifier_query(identifier, patient_root=patient_root)
+        if scope.user_id is None:
+            # A workstation (a facility's scope, not a signed-in reader's pool) lists no
+            # facility whole: its title is all that stands for it.
+            require_real_key(level, criteria)
         parsed = build(level, criteria, set(wanted), limit=FIND_LIMIT)
         hits = await qido.search(self._pool, parsed.query, scope)
         await self._audit_peer(scope, AuditAction.C_FIND, level, calling_ae, len(hits))
@@ -202,19 +215,34 @@ class Studies:
         Forbidden
             The AE title may not retrieve.
         BadRequest
-            The identifier names nothing to retrieve.
+            The identifier names nothing to retrieve, or names it with wildcards.
+        TooManyInstances
+            It names more instances than one retrieve sends (nothing is sent).
         """
         scope = await self._scope_of_ae(calling_ae, "retrieve from")
         level, criteria, _ = identifier_query(identifier, patient_root=patient_root)
-        parsed = retrieve_query(criteria, limit=RETRIEVE_LIMIT)
+        parsed = retrieve_query(criteria, limit=self._retrieve_max + 1)
         found = await qido.retrieve_objects(self._pool, parsed.query, scope)
+        if len(found) > self._retrieve_max:
+            await self._audit_peer(scope, action, level, calling_ae, 0)
+            raise TooManyInstances(
+                f"more than {self._retrieve_max} instances: retrieve a study or series at a time"
+            )
         await self._audit_peer(scope, action, level, calling_ae, len(found))
         return found
 
-    async def move_destination(self, ae_title: str) -> DicomNode | None:
-        """The configured node a C-MOVE may send to under this AE title, or None."""
+    async def move_destination(self, ae_title: str, calling_ae: str) -> DicomNode | None:
+        """The configured node a C-MOVE from ``calling_ae`` may send to under this AE title:
+        the caller itself, or a destination of the caller's own facility; else None."""
         node = await qido.dicom_node(self._pool, ae_title)
-        return node if node is not None and node.move_destination else None
+        if node is None or not node.move_destination:
+            return None
+        if node.ae_title == calling_ae:
+            return node
+        scope = await qido.caller_scope(self._pool, calling_ae)
+        if scope is None or node.owner_facility_id != scope.facility_id:
+            return None
+        return node
 
     async def _scope_of_ae(self, calling_ae: str, verb: str) -> Scope:
         scope = await qido.caller_scope(self._pool, calling_ae)

@@ -249,7 +249,7 @@ async def test_a_workstation_queries_only_its_own_facility(api: Api, ct: str) ->
     query = Dataset()
     query.QueryRetrieveLevel = "STUDY"
     query.StudyInstanceUID = ""
-    query.PatientName = "*"
+    query.PatientID = "WD-7"
 
     def find_as(ae_title: str) -> list[Dataset]:
         ae = AE(ae_title=ae_title)

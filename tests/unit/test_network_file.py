@@ -157,3 +157,48 @@ def test_a_bad_duty_shift_is_refused() -> None:
         parse_network(
             BASE + user + 'duty = [{ days = ["someday"], from = "08:00", until = "18:00" }]\n'
         )
+
+
+FINGERPRINT = ":".join(["AB"] * 32)  # as openssl prints it
+
+WORKSTATIONS = f"""
+[[facility]]
+code = "HB"
+name = "淮滨县人民医院"
+tier = "county"
+ae_titles = ["HBDR01"]
+report_destination = {{ ae_title = "HBDR01", host = "10.1.2.3", port = 104, tls = true }}
+
+[[facility.workstation]]
+ae_title = "HBDR01"
+host = "10.1.2.0/24"
+certificate_sha256 = "{FINGERPRINT}"
+
+[[facility.workstation]]
+ae_title = "HBUS01"
+host = "us1.hb.example"
+"""
+
+
+def test_workstations_are_bound_to_hosts_and_certificates() -> None:
+    (f,), _ = parse_network(WORKSTATIONS)
+    assert f.ae_titles == ("HBDR01", "HBUS01")  # a workstation's title is one of its own
+    dr, us = f.workstations
+    assert (dr.host, dr.cert_sha256) == ("10.1.2.0/24", "ab" * 32)
+    assert (us.host, us.cert_sha256) == ("us1.hb.example", None)
+    assert f.report_destination is not None
+    assert f.report_destination.tls
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ('certificate_sha256 = "abc"', "64 hex digits"),
+        ('host = "10.1.2.0/33"', "CIDR"),
+        ("port = 4", "unknown keys"),
+    ],
+)
+def test_a_bad_workstation_binding_is_refused_naming_it(bad: str, message: str) -> None:
+    text = WORKSTATIONS.replace('host = "us1.hb.example"', bad)
+    with pytest.raises(ConfigError, match=message):
+        parse_network(text)

@@ -57,3 +57,46 @@ def test_dicom_processes_from_the_environment_and_their_bounds(
     for wrong in (0, 65):
         with pytest.raises(ConfigError, match="--dicom-processes"):
             Settings(data_dir=Path("var"), dicom_processes=wrong)
+
+
+def test_dicom_security_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cert, key, ca = (tmp_path / n for n in ("s.crt", "s.key", "ca.crt"))
+    for path in (cert, key, ca):
+        path.write_text("-")
+    monkeypatch.setenv("TELEMED_DICOM_TLS_CERT", str(cert))
+    monkeypatch.setenv("TELEMED_DICOM_TLS_KEY", str(key))
+    monkeypatch.setenv("TELEMED_DICOM_TLS_CA", str(ca))
+    monkeypatch.setenv("TELEMED_DICOM_TLS_PORT", "2762")
+    monkeypatch.setenv("TELEMED_DICOM_ALLOW_UNBOUND", "0")
+    monkeypatch.setenv("TELEMED_DICOM_REFUSALS", "3")
+    monkeypatch.setenv("TELEMED_DICOM_REFUSAL_BLOCK_S", "12.5")
+    monkeypatch.setenv("TELEMED_DICOM_RETRIEVE_MAX", "500")
+    s = settings_from_env()
+    assert (s.dicom_tls_cert, s.dicom_tls_key, s.dicom_tls_ca) == (cert, key, ca)
+    assert s.dicom_tls
+    assert s.dicom_tls_port == 2762
+    assert not s.dicom_allow_unbound
+    assert (s.dicom_refusals, s.dicom_refusal_block_s, s.dicom_retrieve_max) == (3, 12.5, 500)
+    assert s.masked()["dicom_tls"] == "port 2762"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"dicom_tls_cert": Path("/nonexistent.crt")}, "go together"),
+        (
+            {"dicom_tls_cert": Path("/nonexistent.crt"), "dicom_tls_key": Path("/x.key")},
+            "no such file",
+        ),
+        ({"dicom_tls_port": 2762}, "needs a certificate"),
+        ({"dicom_refusals": 0}, "must be positive"),
+        ({"dicom_retrieve_max": 0}, "must be positive"),
+    ],
+)
+def test_bad_dicom_security_settings_are_refused(
+    overrides: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings(data_dir=Path("var"), **overrides)  # type: ignore[arg-type]

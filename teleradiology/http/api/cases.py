@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from storage import cases, network, patients, reports
+from storage import cases, index, network, patients, reports
 from storage import turnaround as stats
 from storage.records import Role, TurnaroundSegment
 from teleradiology.core import casework
@@ -23,6 +23,9 @@ from teleradiology.http.api.models.reading import (
     CaseDetailOut,
     CaseOut,
     FacilityTurnaround,
+    HeldDecisionOut,
+    HeldInstanceOut,
+    HeldOut,
     LoginIn,
     LoginOut,
     ReaderOut,
@@ -41,10 +44,10 @@ from teleradiology.http.api.models.reading import (
     WorklistOut,
     WorklistQuery,
 )
-from teleradiology.http.context import POOL, SETTINGS, SIGNIN_THROTTLE, current_user
+from teleradiology.http.context import OBJECTS, POOL, SETTINGS, SIGNIN_THROTTLE, current_user
 from teleradiology.http.models import RecordPath
 from teleradiology.http.params import body_of, path_id, query_of
-from teleradiology.services import reading, signin
+from teleradiology.services import holds, reading, signin
 from teleradiology.services.reading import ReportDraft
 
 LOGIN_TOKEN_LIFETIME = timedelta(hours=12)
@@ -121,6 +124,7 @@ async def get_case(request: web.Request) -> web.Response:
             patient_ref=patient_ref,
             priors=await patients.priors(pool, case.study_id, user),
             events=await cases.events_of_case(pool, case),
+            held=len(await index.held_of_case(pool, case.id)),
         )
     )
 
@@ -152,6 +156,47 @@ async def release(request: web.Request) -> web.Response:
     user = current_user(request)
     case = await reading.release(request.app[POOL], user, path_id(request))
     return reply(CaseOut.of(case))
+
+
+@routes.get(
+    "/api/v1/cases/{id}/held",
+    path=RecordPath,
+    answer=HeldOut,
+    summary="Instances sent by C-STORE while the case was claimed, held for the reader",
+)
+async def held(request: web.Request) -> web.Response:
+    user = current_user(request)
+    found = await holds.held_for_case(request.app[POOL], user, path_id(request))
+    return reply(
+        HeldOut(case_id=path_id(request), instances=[HeldInstanceOut.of(h) for h in found])
+    )
+
+
+async def _decide(request: web.Request, decision: holds.Decision) -> web.Response:
+    user = current_user(request)
+    case_id = path_id(request)
+    count = await holds.decide(request.app[POOL], request.app[OBJECTS], user, case_id, decision)
+    return reply(HeldDecisionOut(case_id=case_id, decision=decision.value, count=count))
+
+
+@routes.post(
+    "/api/v1/cases/{id}/held/let-in",
+    path=RecordPath,
+    answer=HeldDecisionOut,
+    summary="Add the held instances to the study (the reader holding the case, or an admin)",
+)
+async def let_in_held(request: web.Request) -> web.Response:
+    return await _decide(request, holds.Decision.LET_IN)
+
+
+@routes.post(
+    "/api/v1/cases/{id}/held/discard",
+    path=RecordPath,
+    answer=HeldDecisionOut,
+    summary="Discard the held instances (the reader holding the case, or an admin)",
+)
+async def discard_held(request: web.Request) -> web.Response:
+    return await _decide(request, holds.Decision.DISCARD)
 
 
 @routes.post(

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from storage.cases import Event
+from storage.index import HeldInstance
 from storage.network import PoolReader
 from storage.patients import Prior
 from storage.records import (
@@ -242,6 +243,9 @@ class CaseDetailOut(CaseOut):
     patient_ref: int
     priors: list[PriorOut]
     events: list[CaseEventOut]
+    #: Instances sent by C-STORE while the case was claimed, held for a decision
+    #: (``/api/v1/cases/{id}/held``).
+    held_instances: int = 0
 
     @classmethod
     def detailed(
@@ -251,6 +255,7 @@ class CaseDetailOut(CaseOut):
         patient_ref: int,
         priors: list[Prior],
         events: list[Event],
+        held: int = 0,
     ) -> CaseDetailOut:
         return cls(
             **_case_fields(case),
@@ -258,6 +263,7 @@ class CaseDetailOut(CaseOut):
             patient_ref=patient_ref,
             priors=[PriorOut.of(p, patient_ref) for p in priors],
             events=[CaseEventOut.from_record(e) for e in events],
+            held_instances=held,
         )
 
 
@@ -498,3 +504,43 @@ class TemplatesQuery(Model):
 class TemplateIn(Model):
     findings: Text
     impression: Text
+
+
+class HeldInstanceOut(Model):
+    """An instance sent by C-STORE into the study while its case was claimed: stored, held
+    for the reader's decision, not yet part of the study."""
+
+    id: int
+    sop_instance_uid: str
+    series_instance_uid: str
+    sop_class_uid: str
+    size_bytes: int
+    sender_ae: str | None
+    received_at: Instant
+
+    @classmethod
+    def of(cls, h: HeldInstance) -> HeldInstanceOut:
+        return cls(
+            id=h.id,
+            sop_instance_uid=h.sop_instance_uid,
+            series_instance_uid=h.series_instance_uid,
+            sop_class_uid=h.sop_class_uid,
+            size_bytes=h.size_bytes,
+            sender_ae=h.sender_ae,
+            received_at=h.received_at,
+        )
+
+
+class HeldOut(Model):
+    """The instances held for a case."""
+
+    case_id: int
+    instances: list[HeldInstanceOut]
+
+
+class HeldDecisionOut(Model):
+    """What was decided on a case's held instances, and on how many."""
+
+    case_id: int
+    decision: Literal["let_in", "discard"]
+    count: int
