@@ -17,14 +17,20 @@ insert into facility_ae (ae_title, facility_id) values ($1, $2)
 on conflict (ae_title) do nothing;
 
 -- name: user_upsert
-insert into app_user (username, display_name, role, facility_id, specialties, password_hash)
-values ($1, $2, $3, (select id from facility where code = $4), $5, $6)
+-- A file that gives no password keeps the one set; one that says nothing of ``active``
+-- ($7 null) keeps the user as they are (a new user is active).
+insert into app_user (username, display_name, role, facility_id, specialties, password_hash,
+                      active, demo_password)
+values ($1, $2, $3, (select id from facility where code = $4), $5, $6::text, coalesce($7::boolean, true),
+        $6::text is not null and $8::boolean)
 on conflict (username) do update
     set display_name = excluded.display_name, role = excluded.role,
         facility_id = excluded.facility_id, specialties = excluded.specialties,
         password_hash = coalesce(excluded.password_hash, app_user.password_hash),
-        active = true, updated_at = now()
-returning id;
+        demo_password = case when excluded.password_hash is null then app_user.demo_password
+                             else excluded.demo_password end,
+        active = coalesce($7, app_user.active), updated_at = now()
+returning id, password_hash is null as needs_password;
 
 -- name: facility_count
 select count(*) from facility;
@@ -61,13 +67,12 @@ from app_user order by id;
 select id, password_hash from app_user where username = $1 and active;
 
 -- name: token_insert
-insert into api_token (token_sha256, user_id, expires_at) values ($1, $2, $3);
+insert into api_token (token_sha256, user_id, expires_at, kind) values ($1, $2, $3, $4);
 
 -- name: user_by_token
 select u.id, u.username, u.display_name, u.role, u.facility_id, u.specialties, u.active
 from api_token t join app_user u on u.id = t.user_id
-where t.token_sha256 = $1 and t.revoked_at is null
-  and (t.expires_at is null or t.expires_at > now()) and u.active;
+where t.token_sha256 = $1 and t.revoked_at is null and t.expires_at > now() and u.active;
 
 -- name: ae_title_list
 select ae_title from facility_ae order by ae_title;

@@ -44,6 +44,7 @@ _OURS = frozenset(
         "referrals",
         "admin",
         "worklist",
+        "password",
     }
 )
 #: Cross-origin isolation lets OHIF use SharedArrayBuffer (faster MPR); same-origin only.

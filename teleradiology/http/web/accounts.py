@@ -1,0 +1,72 @@
+"""The administrator's accounts page: the users of their network (deactivate, reactivate,
+a password-reset link, release from the sign-in throttle) and the tokens that work; and the
+page a one-time link opens to set a password."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from storage.records import Role
+from teleradiology.core.errors import Forbidden
+from teleradiology.http.api.endpoints import reply
+from teleradiology.http.api.models.accounts import ManagedUserOut, TokenOut
+from teleradiology.http.api.models.admin import UserPath
+from teleradiology.http.context import POOL, current_user, user_zone
+from teleradiology.http.params import path_of
+from teleradiology.http.web.common import (
+    PageHandler,
+    base_context,
+    local_time,
+    render,
+    signed_in,
+)
+from teleradiology.services import accounts
+
+
+async def accounts_page(request: web.Request) -> web.StreamResponse:
+    admin = await signed_in(request)
+    if admin.role is not Role.ADMIN:
+        raise Forbidden("the accounts page is for network administrators")
+    pool = request.app[POOL]
+    zone = await user_zone(request, admin)
+    tokens = [
+        TokenOut.of(t).model_dump()
+        | {
+            "created_at": local_time(t.created_at, zone),
+            "expires_at": local_time(t.expires_at, zone),
+        }
+        for t in await accounts.network_tokens(pool, admin)
+    ]
+    context = await base_context(request, admin)
+    context.update(
+        title="账户 (accounts)",
+        users=[
+            ManagedUserOut.of(m).model_dump() for m in await accounts.network_users(pool, admin)
+        ],
+        tokens=tokens,
+    )
+    return render("accounts.html", context)
+
+
+async def password_page(request: web.Request) -> web.StreamResponse:
+    context = await base_context(request, None)
+    context.update(title="设置密码 (set your password)")
+    return render("password.html", context)
+
+
+def _set_active(active: bool) -> PageHandler:
+    """The page's button: the administrators' PATCH with ``{"active": active}``."""
+
+    async def change(request: web.Request) -> web.StreamResponse:
+        admin = current_user(request)
+        username = path_of(request, UserPath).username
+        await accounts.set_active(request.app[POOL], admin, username, active)
+        found = await accounts.network_users(request.app[POOL], admin)
+        (changed,) = [m for m in found if m.user.username == username]
+        return reply(ManagedUserOut.of(changed))
+
+    return change
+
+
+deactivate = _set_active(False)
+activate = _set_active(True)
