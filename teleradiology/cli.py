@@ -404,9 +404,17 @@ class DemoCredentials(ServiceError):
 
 
 def _demo_context(settings: Settings) -> CleanupContext:
+    """The demo: the service starts over the demo's public credentials; a process with the
+    API role loads the demo network into an empty database and prints the logins, with a
+    token per user that works for ``DEMO_TOKEN_LIFETIME`` (those of the start before are
+    revoked)."""
+
     async def demo(app: web.Application) -> AsyncIterator[None]:
         from teleradiology.http.context import POOL
 
+        if Role.API not in settings.roles:
+            yield
+            return
         pool = app[POOL]
         if await network.facility_count(pool) == 0:
             await administration.import_network_file(pool, DEMO_NETWORK)

@@ -1,17 +1,18 @@
-"""The public example secrets of ``deploy/`` (``.env.example``, ``demo.env``,
-``kubernetes/secret.example.yaml``): a service outside the demo refuses to start while its
-environment holds one of them."""
+"""The public example secrets of ``deploy/``: those of ``demo.env``, and those earlier
+``.env.example`` and ``kubernetes/secret.example.yaml`` files printed (an operator's copy may
+still hold them). A service outside the demo refuses to start while its environment holds
+one of them."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from urllib.parse import unquote
 
-#: Every secret value the deployment examples print (``tests/unit/test_deploy.py`` checks
-#: that none of theirs is missing here).
+#: Every secret value the deployment examples print or printed (``tests/unit/test_deploy.py``
+#: checks that none of theirs is missing here).
 EXAMPLE_SECRETS = frozenset(
     {
-        # deploy/.env.example
+        # deploy/.env.example, until it carried no values
         "demo-postgres-password-change-me",
         "demo-minio-root-password-change-me",
         "iIMUMsq11ouPDlJy6NG//CevMg88tn+QH1YMRtV0/2k=",
@@ -20,7 +21,7 @@ EXAMPLE_SECRETS = frozenset(
         "demo-postgres-password",
         "demo-replication-password",
         "demo-secret-key-not-secret",
-        # deploy/kubernetes/secret.example.yaml
+        # deploy/kubernetes/secret.example.yaml, until it carried no values
         "REPLACE_ME",
         "REPLACE_SECRET_KEY",
     }

@@ -64,7 +64,8 @@ def test_a_demo_files_plaintext_passwords_are_stored_as_argon2_hashes_marked_dem
 
 def test_the_demo_network_says_it_is_one_and_every_user_is_marked() -> None:
     _, users = parse_network(DEMO.read_text("utf-8"))
-    assert users and all(u.demo_password and u.password_hash for u in users)
+    assert users
+    assert all(u.demo_password and u.password_hash for u in users)
 
 
 def test_a_real_network_gives_a_hash_or_no_password_and_may_deactivate() -> None:
