@@ -12,16 +12,7 @@ from datetime import datetime
 from storage.db import Conn, Pool, transaction
 from storage.network import token_digest
 from storage.queries import q
-from storage.records import (
-    FacilityId,
-    Role,
-    Row,
-    Specialty,
-    TokenKind,
-    User,
-    UserId,
-    _aware,
-)
+from storage.records import Row, TokenKind, User, UserId, _aware
 
 # --- tokens ----------------------------------------------------------------------------------
 
@@ -125,17 +116,7 @@ async def users_in_scope(pool: Pool, admin_id: UserId) -> list[ManagedUser]:
     rows = await pool.fetch(q("users_in_admin_scope"), admin_id)
     return [
         ManagedUser(
-            user=User(
-                id=UserId(r["id"]),
-                username=r["username"],
-                display_name=r["display_name"],
-                role=Role(r["role"]),
-                facility_id=FacilityId(r["facility_id"]),
-                specialties=frozenset(Specialty(s) for s in r["specialties"]),
-                active=r["active"],
-            ),
-            facility_code=r["facility_code"],
-            has_password=r["has_password"],
+            user=User.from_row(r), facility_code=r["facility_code"], has_password=r["has_password"]
         )
         for r in rows
     ]

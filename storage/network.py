@@ -41,6 +41,11 @@ async def facility_id_by_code(conn: Conn, code: str) -> FacilityId | None:
     return FacilityId(found) if found is not None else None
 
 
+async def user_id_by_username(conn: Conn, username: str) -> UserId | None:
+    found: int | None = await conn.fetchval(q("user_id_by_username"), username)
+    return UserId(found) if found is not None else None
+
+
 async def upsert_facility(conn: Conn, f: FacilitySpec) -> FacilityId:
     """Add or update a facility by its code (its parent is there already)."""
     fid: int = await conn.fetchval(q("facility_upsert"), f.code, f.name, f.tier.value, f.parent)

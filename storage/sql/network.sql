@@ -55,6 +55,9 @@ select id, code, name, tier, parent_id from up order by depth;
 -- name: facility_list
 select id, code, name, tier, parent_id from facility order by id;
 
+-- name: user_id_by_username
+select id from app_user where username = $1;
+
 -- name: user_by_username
 select id, username, display_name, role, facility_id, specialties, active
 from app_user where username = $1;

@@ -307,6 +307,18 @@ def _duty(raw: Any, where: str) -> tuple[DutyShift, ...]:
     return tuple(shifts)
 
 
+def parse_user(entry: Mapping[str, Any]) -> UserSpec:
+    """One ``[[user]]`` table (as the administrators' API takes it too), checked as the
+    network file's are; never a demo password.
+
+    Raises
+    ------
+    ConfigError
+        The message names the value that is wrong.
+    """
+    return _user(entry, 0, demo=False)
+
+
 def _user(entry: Mapping[str, Any], i: int, *, demo: bool) -> UserSpec:
     where = f"user #{i + 1}"
     username = _str(entry, "username", where)

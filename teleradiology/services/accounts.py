@@ -7,6 +7,7 @@ An administrator's change is audited here, once.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -14,8 +15,13 @@ from datetime import UTC, datetime, timedelta
 from storage import accounts, audit
 from storage.accounts import ManagedUser, TokenInfo
 from storage.db import Conn, Pool, transaction
-from storage.network import user_in_admin_scope
-from storage.records import AuditAction, Role, User, UserId
+from storage.network import (
+    facility_in_admin_scope,
+    upsert_user,
+    user_id_by_username,
+    user_in_admin_scope,
+)
+from storage.records import AuditAction, Role, User, UserId, UserSpec
 from teleradiology.core.access import require_role
 from teleradiology.core.credentials import example_secrets_in
 from teleradiology.core.errors import Conflict, NotFound, Unauthorized
@@ -26,6 +32,8 @@ log = logging.getLogger(__name__)
 
 #: How long an administrator's password-reset link works.
 RESET_LINK_LIFETIME = timedelta(hours=24)
+#: How long the link of a new user (imported or added without a password) works.
+FIRST_LINK_LIFETIME = timedelta(days=7)
 
 # --- a user's own ----------------------------------------------------------------------------
 
@@ -129,10 +137,10 @@ async def revoke_token(pool: Pool, caller: User, token_id: int) -> None:
     raise NotFound(f"no working token {token_id} that you may revoke")
 
 
-async def set_active(pool: Pool, admin: User, username: str, active: bool) -> None:
-    """Activate or deactivate a user of the administrator's network; a deactivated user's
-    tokens and sessions stop working at once (their event streams close within
-    ``sse.ACCESS_CHECK_S``).
+async def set_active(pool: Pool, admin: User, username: str, active: bool) -> ManagedUser:
+    """Activate or deactivate a user of the administrator's network, and the user as they
+    are now; a deactivated user's tokens and sessions stop working at once (their event
+    streams close within ``sse.ACCESS_CHECK_S``).
 
     Raises
     ------
@@ -145,6 +153,35 @@ async def set_active(pool: Pool, admin: User, username: str, active: bool) -> No
     async with transaction(pool) as conn:
         await accounts.set_active(conn, user_id, active)
         await _audit(conn, admin, "user", username, {"active": active})
+    (changed,) = [m for m in await accounts.users_in_scope(pool, admin.id) if m.user.id == user_id]
+    return changed
+
+
+async def create_user(
+    pool: Pool, admin: User, spec: UserSpec, *, lifetime: timedelta = FIRST_LINK_LIFETIME
+) -> tuple[ManagedUser, str, datetime]:
+    """Add a user to a facility of the administrator's network, without a password: the
+    user, and the one-time link secret (and its expiry) with which they set their own.
+
+    Raises
+    ------
+    NotFound
+        The facility is not in the network; Conflict: the username is taken.
+    """
+    require_role(admin, Role.ADMIN)
+    expires = datetime.now(UTC) + lifetime
+    async with transaction(pool) as conn:
+        if await facility_in_admin_scope(conn, spec.facility, admin) is None:
+            raise NotFound(f"facility {spec.facility} is not in your network")
+        if await user_id_by_username(conn, spec.username) is not None:
+            raise Conflict(f"the username {spec.username} is taken")
+        user_id, _ = await upsert_user(conn, dataclasses.replace(spec, password_hash=None))
+        secret = await accounts.create_password_link(
+            conn, user_id, expires_at=expires, created_by=admin.id
+        )
+        await _audit(conn, admin, "user", spec.username, {"created": True, "role": spec.role.value})
+    (created,) = [m for m in await accounts.users_in_scope(pool, admin.id) if m.user.id == user_id]
+    return created, secret, expires
 
 
 async def reset_password(

@@ -38,6 +38,7 @@ from storage.records import (
 from teleradiology.core.access import require_role
 from teleradiology.core.errors import BadRequest, ConfigError, Conflict, NotFound, ServiceError
 from teleradiology.core.network_file import parse_network
+from teleradiology.services import accounts as accounts_service
 from teleradiology.services import signin
 from teleradiology.services.delivery import DELIVER_REPORT
 
@@ -73,7 +74,7 @@ class NetworkImported:
 
 
 #: How long the one-time link of a user imported without a password works.
-FIRST_LINK_LIFETIME = timedelta(days=7)
+FIRST_LINK_LIFETIME = accounts_service.FIRST_LINK_LIFETIME
 
 
 async def import_network(

@@ -367,3 +367,38 @@ async def test_the_accounts_page_lists_and_changes_the_network_users(api: Api) -
     assert (
         await api.client.get("/admin/accounts", headers={"Cookie": f"telemed_session={reader}"})
     ).status == 403
+
+
+async def test_an_administrator_adds_a_user_who_sets_their_own_password(api: Api) -> None:
+    body = {"username": "new.reader", "role": "reader", "facility": "HB-XL", "specialties": ["ecg"]}
+    created = await _json(
+        await api.client.post("/api/v1/admin/users", json=body, headers=api.auth("hb.admin")), 201
+    )
+    assert created["user"]["active"] is True
+    assert created["user"]["has_password"] is False
+    assert await _login(api, "new.reader", "") == 401
+    secret = created["link"].split("#", 1)[1]
+    used = await api.client.post(
+        "/api/v1/password/link", json={"link": secret, "new_password": "new-reader-pass"}
+    )
+    assert used.status == 200
+    assert await _login(api, "new.reader", "new-reader-pass") == 200
+    taken = await api.client.post("/api/v1/admin/users", json=body, headers=api.auth("hb.admin"))
+    assert taken.status == 409
+    elsewhere = {**body, "username": "gs.new", "facility": "GS-COUNTY"}
+    outside = await api.client.post(
+        "/api/v1/admin/users", json=elsewhere, headers=api.auth("hb.admin")
+    )
+    assert outside.status == 404
+    no_specialty = {**body, "username": "n2", "specialties": []}
+    refused = await api.client.post(
+        "/api/v1/admin/users", json=no_specialty, headers=api.auth("hb.admin")
+    )
+    assert refused.status == 400
+    assert "specialty" in (await refused.json())["detail"]
+    with_password = {**body, "username": "n3", "password": "sneaky-plain"}
+    assert (
+        await api.client.post(
+            "/api/v1/admin/users", json=with_password, headers=api.auth("hb.admin")
+        )
+    ).status == 400

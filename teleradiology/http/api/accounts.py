@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from teleradiology.core.network_file import parse_user
 from teleradiology.http.api.endpoints import Routes, reply
 from teleradiology.http.api.models.accounts import (
     ManagedUserOut,
@@ -21,6 +22,8 @@ from teleradiology.http.api.models.accounts import (
     TokensQuery,
     UnlockedOut,
     UserChangeIn,
+    UserCreated,
+    UserCreateIn,
 )
 from teleradiology.http.api.models.admin import UserPath
 from teleradiology.http.context import POOL, SIGNIN_THROTTLE, TOKEN, current_user
@@ -95,6 +98,26 @@ async def set_password_by_link(request: web.Request) -> web.Response:
 async def list_users(request: web.Request) -> web.Response:
     found = await accounts.network_users(request.app[POOL], current_user(request))
     return reply(ManagedUsersOut(users=[ManagedUserOut.of(m) for m in found]))
+
+
+@routes.post(
+    "/api/v1/admin/users",
+    body=UserCreateIn,
+    answer=UserCreated,
+    status=201,
+    summary="Add a user to a facility of the network, without a password: the answer "
+    "carries the one-time link (7 days) with which they set their own",
+    tag="admin",
+)
+async def create_user(request: web.Request) -> web.Response:
+    body = await body_of(request, UserCreateIn)
+    spec = parse_user(body.model_dump(mode="json", exclude_none=True))
+    created, secret, expires = await accounts.create_user(
+        request.app[POOL], current_user(request), spec
+    )
+    link = f"{PASSWORD_PAGE}#{secret}"
+    answer = UserCreated(user=ManagedUserOut.of(created), link=link, expires_at=expires)
+    return reply(answer, status=201)
 
 
 @routes.patch(

@@ -60,9 +60,7 @@ def _set_active(active: bool) -> PageHandler:
     async def change(request: web.Request) -> web.StreamResponse:
         admin = current_user(request)
         username = path_of(request, UserPath).username
-        await accounts.set_active(request.app[POOL], admin, username, active)
-        found = await accounts.network_users(request.app[POOL], admin)
-        (changed,) = [m for m in found if m.user.username == username]
+        changed = await accounts.set_active(request.app[POOL], admin, username, active)
         return reply(ManagedUserOut.of(changed))
 
     return change

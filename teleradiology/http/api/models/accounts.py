@@ -112,3 +112,22 @@ class PasswordLinkOut(Model):
 class UnlockedOut(Model):
     username: str
     unlocked: bool
+
+
+class UserCreateIn(Model):
+    """A new user, as a network file's ``[[user]]`` without a password: they set their own
+    with the one-time link the answer carries."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    display_name: str | None = None
+    role: Role
+    facility: str = Field(min_length=1, description="the code of a facility of your network")
+    specialties: list[Specialty] = Field(default_factory=list, description="readers only")
+
+
+class UserCreated(Model):
+    user: ManagedUserOut
+    link: str = Field(description="the one-time link's path with its secret: send it to the user")
+    expires_at: Instant
