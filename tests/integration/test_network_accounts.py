@@ -9,6 +9,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -140,3 +141,55 @@ async def test_the_service_refuses_to_start_with_demo_credentials_outside_the_de
     assert "MINIO_KMS_SECRET_KEY holds the public example value" in said
     assert "iIMUMsq11" not in said  # the names, never the values
     assert "Traceback" not in said
+
+
+def _telemed(database_url: str, data_dir: Path, *args: str, stdin: str = "") -> tuple[int, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "STORAGE_"))}
+    env |= {"DATABASE_URL": database_url, "TELEMED_DATA_DIR": str(data_dir)}
+    done = subprocess.run(
+        [sys.executable, "-m", "teleradiology", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+async def test_the_command_line_hashes_imports_with_links_and_makes_expiring_tokens(
+    pool: asyncpg.Pool, database_url: str, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "var"
+    status, hashed = await asyncio.to_thread(
+        _telemed, database_url, data_dir, "password", "hash", stdin="k-admin-password\n"
+    )
+    assert status == 0, hashed
+    network_file = tmp_path / "network.toml"
+    network_file.write_text(NETWORK.format(hash=hashed.strip()), "utf-8")
+    status, said = await asyncio.to_thread(
+        _telemed, database_url, data_dir, "network", "import", str(network_file)
+    )
+    assert status == 0, said
+    (line,) = [x for x in said.splitlines() if "/password#" in x]
+    assert line.split()[0] == "k.clinic"
+    assert await _signs_in(pool, "k.admin", "k-admin-password")
+    status, said = await asyncio.to_thread(
+        _telemed, database_url, data_dir, "token", "create", "k.admin", "--days", "2"
+    )
+    assert status == 0, said
+    token = said.splitlines()[0]
+    assert await network.user_by_token(pool, token) is not None
+    expires = await pool.fetchval(
+        "select expires_at - created_at from api_token where kind = 'cli' order by id desc limit 1"
+    )
+    assert timedelta(days=1.99) < expires <= timedelta(days=2)
+    plain = tmp_path / "plain.toml"
+    plain.write_text(
+        NETWORK.format(hash="x").replace('password_hash = "x"', 'password = "p-1234567"')
+    )
+    status, said = await asyncio.to_thread(
+        _telemed, database_url, data_dir, "network", "import", str(plain)
+    )
+    assert status == 2
+    assert "carries no plaintext 'password'" in said
