@@ -402,3 +402,30 @@ async def test_an_administrator_adds_a_user_who_sets_their_own_password(api: Api
             "/api/v1/admin/users", json=with_password, headers=api.auth("hb.admin")
         )
     ).status == 400
+
+
+async def test_a_users_own_page_changes_the_password_and_revokes_tokens(api: Api) -> None:
+    cookie = await sign_in(api, "sun.city.ecg")
+    headers = {"Cookie": f"telemed_session={cookie}"}
+    spare = await network.create_token(api.pool, await _user_id(api, "sun.city.ecg"))
+    page = await api.client.get("/account", headers=headers)
+    text = await page.text()
+    assert page.status == 200
+    assert text.count("data-token=") == 3  # the fixture's, the session's, the spare
+    mine = await _json(await api.client.get("/api/v1/me/tokens", headers=_bearer(spare)))
+    spare_id = mine["tokens"][0]["id"]  # the newest first
+    assert f"/account/tokens/{spare_id}/revoke" in text
+    action = {**headers, "X-Telemed-Page": "1"}
+    revoked = await api.client.post(f"/account/tokens/{spare_id}/revoke", headers=action)
+    assert (await _json(revoked))["revoked"] is True
+    assert await _status(api, spare) == 401
+    changed = await api.client.post(
+        "/account/password",
+        json={"current_password": "demo-sun.city.ecg", "new_password": "sun-picked-this"},
+        headers=action,
+    )
+    assert (await _json(changed))["changed"] is True
+    # the session it was changed from goes on; every other token stops
+    assert (await api.client.get("/account", headers=headers)).status == 200
+    assert await _status(api, api.tokens["sun.city.ecg"]) == 401
+    assert await _login(api, "sun.city.ecg", "sun-picked-this") == 200

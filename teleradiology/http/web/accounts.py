@@ -1,11 +1,16 @@
 """The administrator's accounts page: the users of their network (deactivate, reactivate,
-a password-reset link, release from the sign-in throttle) and the tokens that work; and the
-page a one-time link opens to set a password."""
+a password-reset link, release from the sign-in throttle) and the tokens that work; each
+user's own page (their password, their tokens); and the page a one-time link opens to set a
+password."""
 
 from __future__ import annotations
 
+from typing import Any
+from zoneinfo import ZoneInfo
+
 from aiohttp import web
 
+from storage.accounts import TokenInfo
 from storage.records import Role
 from teleradiology.core.errors import Forbidden
 from teleradiology.http.api.endpoints import reply
@@ -23,20 +28,35 @@ from teleradiology.http.web.common import (
 from teleradiology.services import accounts
 
 
+def _shown(found: list[TokenInfo], zone: ZoneInfo) -> list[dict[str, Any]]:
+    return [
+        TokenOut.of(t).model_dump()
+        | {
+            "created_at": local_time(t.created_at, zone),
+            "expires_at": local_time(t.expires_at, zone),
+        }
+        for t in found
+    ]
+
+
+async def account_page(request: web.Request) -> web.StreamResponse:
+    """The signed-in user's own: a password change, and their tokens to revoke."""
+    user = await signed_in(request)
+    found = await accounts.own_tokens(request.app[POOL], user)
+    context = await base_context(request, user)
+    context.update(
+        title="我的账户 (my account)", tokens=_shown(found, await user_zone(request, user))
+    )
+    return render("account.html", context)
+
+
 async def accounts_page(request: web.Request) -> web.StreamResponse:
     admin = await signed_in(request)
     if admin.role is not Role.ADMIN:
         raise Forbidden("the accounts page is for network administrators")
     pool = request.app[POOL]
     zone = await user_zone(request, admin)
-    tokens = [
-        TokenOut.of(t).model_dump()
-        | {
-            "created_at": local_time(t.created_at, zone),
-            "expires_at": local_time(t.expires_at, zone),
-        }
-        for t in await accounts.network_tokens(pool, admin)
-    ]
+    tokens = _shown(await accounts.network_tokens(pool, admin), zone)
     context = await base_context(request, admin)
     context.update(
         title="账户 (accounts)",

@@ -82,6 +82,10 @@ def add_routes(app: web.Application) -> None:
             ("POST", "/admin/users/{username}/unlock", page_action(accounts_api.unlock)),
             ("POST", "/admin/tokens/{id:\\d+}/revoke", page_action(accounts_api.revoke_token)),
             ("GET", "/password", accounts.password_page),
+            # each user's own account: their password and their tokens
+            ("GET", "/account", page(accounts.account_page)),
+            ("POST", "/account/password", page_action(accounts_api.change_password)),
+            ("POST", "/account/tokens/{id:\\d+}/revoke", page_action(accounts_api.revoke_token)),
             # the ECG reading page
             ("GET", "/ecg/cases/{id:\\d+}", page(ecg_case_page)),
             (

@@ -45,6 +45,7 @@ _OURS = frozenset(
         "admin",
         "worklist",
         "password",
+        "account",
     }
 )
 #: Cross-origin isolation lets OHIF use SharedArrayBuffer (faster MPR); same-origin only.
