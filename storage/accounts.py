@@ -180,6 +180,20 @@ async def demo_password_users(pool: Pool) -> list[str]:
     return [r["username"] for r in await pool.fetch(q("demo_password_users"))]
 
 
+async def unchecked_for_demo(pool: Pool) -> list[tuple[UserId, str, str]]:
+    """(id, username, hash) of the active users whose hash was never checked against the
+    demo password."""
+    rows = await pool.fetch(q("demo_unchecked_users"))
+    return [(UserId(r["id"]), r["username"], r["password_hash"]) for r in rows]
+
+
+async def mark_checked_for_demo(
+    pool: Pool, user_id: UserId, password_hash: str, *, is_demo: bool
+) -> None:
+    """Record what the check of this hash found (nothing, if the password changed since)."""
+    await pool.execute(q("demo_mark_checked"), user_id, password_hash, is_demo)
+
+
 async def live_demo_tokens(pool: Pool) -> int:
     n: int = await pool.fetchval(q("demo_tokens_live"))
     return n

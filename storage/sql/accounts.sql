@@ -46,7 +46,8 @@ where t.token_sha256 = any($1::bytea[]) and t.revoked_at is null and t.expires_a
 update app_user set active = $2, updated_at = now() where id = $1;
 
 -- name: user_set_password
-update app_user set password_hash = $2, demo_password = false, updated_at = now()
+update app_user
+set password_hash = $2, demo_password = false, demo_checked = true, updated_at = now()
 where id = $1;
 
 -- name: user_password_hash_by_id
@@ -98,3 +99,15 @@ join app_user u on u.facility_id in (select facility_subtree(a.facility_id))
 join facility f on f.id = u.facility_id
 where a.id = $1 and a.role = 'admin' and a.active
 order by f.code, u.username;
+
+-- name: demo_unchecked_users
+-- Active users whose hash was never checked against the demo password (imported before it
+-- was).
+select id, username, password_hash from app_user
+where password_hash is not null and not demo_checked and active
+order by id;
+
+-- name: demo_mark_checked
+-- Unless the password changed meanwhile.
+update app_user set demo_checked = true, demo_password = $3
+where id = $1 and password_hash = $2;

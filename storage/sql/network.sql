@@ -19,16 +19,18 @@ on conflict (ae_title) do nothing;
 -- name: user_upsert
 -- A file that gives no password keeps the one set; one that says nothing of ``active``
 -- ($7 null) keeps the user as they are (a new user is active).
+-- The import checked a given hash against the demo password ($8): it is marked checked.
 insert into app_user (username, display_name, role, facility_id, specialties, password_hash,
-                      active, demo_password)
-values ($1, $2, $3, (select id from facility where code = $4), $5, $6::text, coalesce($7::boolean, true),
-        $6::text is not null and $8::boolean)
+                      active, demo_password, demo_checked)
+values ($1, $2, $3, (select id from facility where code = $4), $5, $6::text,
+        coalesce($7::boolean, true), $6::text is not null and $8::boolean, true)
 on conflict (username) do update
     set display_name = excluded.display_name, role = excluded.role,
         facility_id = excluded.facility_id, specialties = excluded.specialties,
         password_hash = coalesce(excluded.password_hash, app_user.password_hash),
         demo_password = case when excluded.password_hash is null then app_user.demo_password
                              else excluded.demo_password end,
+        demo_checked = excluded.password_hash is not null or app_user.demo_checked,
         active = coalesce($7, app_user.active), updated_at = now()
 returning id, password_hash is null as needs_password;
 

@@ -7,6 +7,7 @@ An administrator's change is audited here, once.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Mapping
@@ -226,12 +227,27 @@ async def _audit(
 # --- the demo's credentials -------------------------------------------------------------------
 
 
+async def _check_for_demo(pool: Pool) -> None:
+    """Check once the hashes never checked against the demo password (users imported before
+    the check existed): an argon2 check each, ``signin.CHECKS_AT_ONCE`` at a time."""
+    unchecked = await accounts.unchecked_for_demo(pool)
+    if unchecked:
+        log.info("checking %d password(s) against the demo passwords, once", len(unchecked))
+
+    async def check(user_id: UserId, username: str, password_hash: str) -> None:
+        is_demo = await signin.is_demo_hash(username, password_hash)
+        await accounts.mark_checked_for_demo(pool, user_id, password_hash, is_demo=is_demo)
+
+    await asyncio.gather(*(check(*u) for u in unchecked))
+
+
 async def demo_credentials(pool: Pool, env: Mapping[str, str]) -> list[str]:
     """What of the demo's public credentials this service holds, one line each: active
     users whose password is ``demo-<username>`` (marked when imported from a demo file or
     with a hash of that password), demo tokens that still work, and the example secrets of
     ``deploy/`` in the environment. Empty: none."""
     found: list[str] = []
+    await _check_for_demo(pool)
     users = await accounts.demo_password_users(pool)
     if users:
         shown = ", ".join(users[:10]) + (f" and {len(users) - 10} more" if len(users) > 10 else "")

@@ -102,6 +102,23 @@ async def test_a_hash_of_the_demo_password_is_found_out(pool: asyncpg.Pool) -> N
     assert await account_service.demo_credentials(pool, {}) == []
 
 
+async def test_demo_passwords_imported_before_the_check_are_found_at_the_first_start(
+    pool: asyncpg.Pool,
+) -> None:
+    facilities, users = _demo_network(DEMO_NETWORK)
+    await administration.import_network(pool, facilities, users)
+    # as an older release left them: hashed, never checked against the demo password
+    await pool.execute("update app_user set demo_password = false, demo_checked = false")
+    await pool.execute(
+        "update app_user set password_hash = $1 where username = 'hb.admin'",
+        hash_password("not-the-demo-one"),
+    )
+    (found,) = await account_service.demo_credentials(pool, {})
+    assert found.startswith(f"{len(users) - 1} user(s) with the public demo password")
+    assert "hb.admin" not in found
+    assert await pool.fetchval("select bool_and(demo_checked) from app_user") is True
+
+
 async def test_demo_tokens_and_example_secrets_are_found_out(pool: asyncpg.Pool) -> None:
     text = NETWORK.format(hash=hash_password("k-admin-password"))
     await administration.import_network(pool, *parse_network(text))
