@@ -7,7 +7,7 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
@@ -28,6 +28,7 @@ from storage.records import (
     RoutingRule,
     Specialty,
     Tier,
+    TokenKind,
     User,
     UserId,
     UserSpec,
@@ -39,6 +40,11 @@ from storage.records import (
 async def facility_id_by_code(conn: Conn, code: str) -> FacilityId | None:
     found: int | None = await conn.fetchval(q("facility_id_by_code"), code)
     return FacilityId(found) if found is not None else None
+
+
+async def user_id_by_username(conn: Conn, username: str) -> UserId | None:
+    found: int | None = await conn.fetchval(q("user_id_by_username"), username)
+    return UserId(found) if found is not None else None
 
 
 async def upsert_facility(conn: Conn, f: FacilitySpec) -> FacilityId:
@@ -77,9 +83,10 @@ async def dicom_peers(pool: asyncpg.Pool) -> list[AePeer]:
     ]
 
 
-async def upsert_user(conn: Conn, u: UserSpec) -> UserId:
-    """Add or update (and reactivate) a user by username (their facility is there)."""
-    user_id: int = await conn.fetchval(
+async def upsert_user(conn: Conn, u: UserSpec) -> tuple[UserId, bool]:
+    """Add or update a user by username (their facility is there); whether they still have
+    no password."""
+    row = await conn.fetchrow(
         q("user_upsert"),
         u.username,
         u.display_name,
@@ -87,8 +94,11 @@ async def upsert_user(conn: Conn, u: UserSpec) -> UserId:
         u.facility,
         [s.value for s in u.specialties],
         u.password_hash,
+        u.active,
+        u.demo_password,
     )
-    return UserId(user_id)
+    assert row is not None  # an upsert returns its row
+    return UserId(row["id"]), bool(row["needs_password"])
 
 
 async def replace_duty(conn: Conn, user_id: int, shifts: Sequence[DutyShift]) -> None:
@@ -336,20 +346,31 @@ async def password_hash(pool: asyncpg.Pool, username: str) -> tuple[UserId, str]
     return UserId(row["id"]), row["password_hash"]
 
 
-def _token_digest(token: str) -> bytes:
+def token_digest(token: str) -> bytes:
+    """What is stored of a token (or a one-time link): its SHA-256."""
     return hashlib.sha256(token.encode()).digest()
 
 
+#: How long a token lives when its maker names no expiry.
+DEFAULT_TOKEN_LIFETIME = timedelta(days=30)
+
+
 async def create_token(
-    pool: asyncpg.Pool, user_id: UserId, *, expires_at: datetime | None = None
+    pool: asyncpg.Pool,
+    user_id: UserId,
+    *,
+    expires_at: datetime | None = None,
+    kind: TokenKind = TokenKind.CLI,
 ) -> str:
-    """Make a new bearer token for a user; only its SHA-256 is stored."""
+    """Make a new bearer token for a user, expiring at ``expires_at`` (default
+    ``DEFAULT_TOKEN_LIFETIME`` from now); only its SHA-256 is stored."""
     token = secrets.token_urlsafe(32)
-    await pool.execute(q("token_insert"), _token_digest(token), user_id, expires_at)
+    expires = expires_at or datetime.now(UTC) + DEFAULT_TOKEN_LIFETIME
+    await pool.execute(q("token_insert"), token_digest(token), user_id, expires, kind.value)
     return token
 
 
 async def user_by_token(pool: asyncpg.Pool, token: str) -> User | None:
     """The active user a valid, unexpired, unrevoked token belongs to."""
-    row = await pool.fetchrow(q("user_by_token"), _token_digest(token))
+    row = await pool.fetchrow(q("user_by_token"), token_digest(token))
     return User.from_row(row) if row else None

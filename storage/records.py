@@ -187,6 +187,16 @@ class NotificationKind(StrEnum):
     REFERRAL_DECLINED = "referral_declined"
 
 
+class TokenKind(StrEnum):
+    """What made a bearer token: ``telemed token create``, a sign-in of the API, the
+    browser's session cookie, ``serve --demo``."""
+
+    CLI = "cli"
+    SIGNIN = "signin"
+    SESSION = "session"
+    DEMO = "demo"
+
+
 class AuditAction(StrEnum):
     """What a user (or a DICOM peer) did with patient data, as the audit log records it."""
 
@@ -807,6 +817,10 @@ class UserSpec:
     password_hash: str | None
     #: None leaves the user's schedule as it is; a tuple replaces it (empty: always on duty)
     duty: tuple[DutyShift, ...] | None = None
+    #: None leaves an existing user as active or inactive as they are (a new one is active)
+    active: bool | None = None
+    #: The password is the public demo one (``demo-`` + username): refused outside the demo
+    demo_password: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
 import os
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from storage import collection, network
+from storage.accounts import revoke_demo_tokens
 from storage.db import EmbeddedPostgres, close_pool, create_pool
 from storage.errors import StorageError
 from storage.objects import open_object_store
@@ -21,10 +23,12 @@ from storage.schema import migrate
 from teleradiology import ecg_cli
 from teleradiology.core.errors import ServiceError
 from teleradiology.core.logs import PrivateFormatter
+from teleradiology.core.passwords import hash_password
 from teleradiology.http.access_log import runner_options
+from teleradiology.http.api.accounts import PASSWORD_PAGE
 from teleradiology.node.upload_client import Retry
 from teleradiology.roles import CleanupContext, Hooks, create_app
-from teleradiology.services import administration
+from teleradiology.services import accounts, administration
 from teleradiology.settings import Role, Settings, settings_from_env
 
 log = logging.getLogger("telemed")
@@ -69,8 +73,26 @@ def _parser() -> argparse.ArgumentParser:
 
     token = sub.add_parser("token", help="API tokens")
     token_sub = token.add_subparsers(dest="token_command", required=True)
-    create = token_sub.add_parser("create", help="print a new bearer token for a user")
+    create = token_sub.add_parser(
+        "create", help="print a new bearer token for a user (it expires: --days)"
+    )
     create.add_argument("username")
+    create.add_argument(
+        "--days",
+        type=float,
+        default=administration.CLI_TOKEN_DAYS,
+        help=f"how long it works (default {administration.CLI_TOKEN_DAYS}, "
+        f"at most {administration.CLI_TOKEN_MAX_DAYS})",
+    )
+    token_sub.add_parser("revoke-demo", help="revoke every token 'serve --demo' printed")
+
+    pw = sub.add_parser("password", help="passwords")
+    pw_sub = pw.add_subparsers(dest="password_command", required=True)
+    pw_sub.add_parser(
+        "hash",
+        help="read a password (from the terminal, or one line of stdin) and print its argon2 "
+        "hash for a network file's password_hash",
+    )
 
     sub.add_parser("migrate", help="apply database migrations and exit")
     st = sub.add_parser("storage", help="the object store")
@@ -264,8 +286,16 @@ class _Database:
 
 async def _import(settings: Settings, path: Path) -> None:
     async with _Database(settings) as pool:
-        nf, nu = await administration.import_network_file(pool, path)
-    print(f"imported {nf} facilities and {nu} users from {path}")
+        done = await administration.import_network_file(pool, path)
+    print(f"imported {done.facilities} facilities and {done.users} users from {path}")
+    if done.first_links:
+        days = administration.FIRST_LINK_LIFETIME.days
+        print(
+            f"users without a password: send each their one-time link (works once, {days} "
+            "days; append it to the service's address):"
+        )
+        for username, secret in sorted(done.first_links.items()):
+            print(f"  {username:<14} {PASSWORD_PAGE}#{secret}")
 
 
 async def _collect(settings: Settings, grace_hours: float | None) -> None:
@@ -305,15 +335,86 @@ async def _verify(settings: Settings, read: bool) -> int:
     return 1 if found.missing or found.damaged else 0
 
 
-async def _token(settings: Settings, username: str) -> None:
+async def _token(settings: Settings, username: str, days: float) -> None:
     async with _Database(settings) as pool:
-        print(await administration.issue_token(pool, username))
+        token, expires = await administration.issue_token(
+            pool, username, lifetime=timedelta(days=days)
+        )
+    print(token)
+    print(f"expires {expires:%Y-%m-%d %H:%M} UTC", file=sys.stderr)
+
+
+async def _token_command(settings: Settings, args: argparse.Namespace) -> None:
+    if args.token_command == "create":  # noqa: S105 (a command's name)
+        await _token(settings, args.username, args.days)
+    else:
+        await _revoke_demo(settings)
+
+
+async def _revoke_demo(settings: Settings) -> None:
+    async with _Database(settings) as pool:
+        await revoke_demo_tokens(pool)
+    print("every demo token is revoked")
+
+
+def _hash_password() -> int:
+    if sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            print("telemed password hash: the two differ", file=sys.stderr)
+            return 2
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    try:
+        print(hash_password(password))
+    except ValueError as exc:
+        print(f"telemed password hash: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _refuse_demo_credentials() -> CleanupContext:
+    """Outside ``--demo`` the service does not start while it holds the demo's public
+    credentials (``accounts.demo_credentials`` says what is looked for)."""
+
+    async def refuse(app: web.Application) -> AsyncIterator[None]:
+        from teleradiology.http.context import POOL
+
+        found = await accounts.demo_credentials(app[POOL], os.environ)
+        if found:
+            raise DemoCredentials(found)
+        yield
+
+    return refuse
+
+
+class DemoCredentials(ServiceError):
+    """The service holds public demo credentials and was not started as the demo."""
+
+    def __init__(self, found: Sequence[str]) -> None:
+        lines = "\n".join(f"  - {f}" for f in found)
+        super().__init__(
+            "refusing to start outside --demo: these public demo credentials are present\n"
+            f"{lines}\n"
+            "Give each user a password_hash (telemed password hash) or none in your network "
+            "file and import it again (or deactivate them with active = false), run "
+            "'telemed token revoke-demo', replace the example secrets of deploy/; or run the "
+            "demo with 'telemed serve --demo'."
+        )
 
 
 def _demo_context(settings: Settings) -> CleanupContext:
+    """The demo: the service starts over the demo's public credentials; a process with the
+    API role loads the demo network into an empty database and prints the logins, with a
+    token per user that works for ``DEMO_TOKEN_LIFETIME`` (those of the start before are
+    revoked)."""
+
     async def demo(app: web.Application) -> AsyncIterator[None]:
         from teleradiology.http.context import POOL
 
+        if Role.API not in settings.roles:
+            yield
+            return
         pool = app[POOL]
         if await network.facility_count(pool) == 0:
             await administration.import_network_file(pool, DEMO_NETWORK)
@@ -322,8 +423,12 @@ def _demo_context(settings: Settings) -> CleanupContext:
         print(f"\nweb and API:  {base}/   (API: {base}/api/v1/openapi.json)")
         print(f"DICOMweb:     {base}/dicomweb")
         print(f"DICOM:        AE {settings.dicom_aet} on port {settings.dicom_port}")
-        print("demo users (password: demo-<username>), with a bearer token each:")
-        for user, token in await administration.issue_tokens(pool):
+        hours = round(administration.DEMO_TOKEN_LIFETIME.total_seconds() / 3600)
+        print(
+            f"demo users (password: demo-<username>), with a bearer token each (for {hours} h; "
+            "those printed before are revoked):"
+        )
+        for user, token in await administration.issue_demo_tokens(pool):
             print(f"  {user.username:<14} {user.role.value:<7} {token}")
         sys.stdout.flush()
         yield
@@ -332,7 +437,7 @@ def _demo_context(settings: Settings) -> CleanupContext:
 
 
 def _serve(settings: Settings, demo: bool) -> None:
-    hooks = Hooks(contexts=(_demo_context(settings),) if demo else ())
+    hooks = Hooks(contexts=(_demo_context(settings) if demo else _refuse_demo_credentials(),))
     app = create_app(settings, hooks, run_worker=Role.WORKER in settings.roles)
     log.info("starting: %s", settings.masked())
     web.run_app(
@@ -357,12 +462,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, handlers=[console])
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
     args = _parser().parse_args(argv)
-    if args.command == "upload":
-        return _upload(args)
-    if args.command == "forward":
-        return _forward(args)
-    if args.command == "ecg":
-        return ecg_cli.analyze(args.paths, as_json=args.json)
+    offline = {
+        "upload": lambda: _upload(args),
+        "forward": lambda: _forward(args),
+        "ecg": lambda: ecg_cli.analyze(args.paths, as_json=args.json),
+        "password": _hash_password,
+    }
+    if args.command in offline:
+        return offline[args.command]()
     try:
         settings = _settings(args)
         _embedded_postgres_log(settings.data_dir)
@@ -372,7 +479,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "network":
             asyncio.run(_import(settings, args.file))
         elif args.command == "token":
-            asyncio.run(_token(settings, args.username))
+            asyncio.run(_token_command(settings, args))
         elif args.command == "storage" and args.storage_command == "verify":
             return asyncio.run(_verify(settings, args.read))
         elif args.command == "storage":

@@ -29,14 +29,22 @@ from dicom_node n left join app_user u on u.id = n.user_id
 where n.may_query and (n.user_id is null or u.active);
 
 -- name: user_upsert
-insert into app_user (username, display_name, role, facility_id, specialties, password_hash)
-values ($1, $2, $3, (select id from facility where code = $4), $5, $6)
+-- A file that gives no password keeps the one set; one that says nothing of ``active``
+-- ($7 null) keeps the user as they are (a new user is active).
+-- The import checked a given hash against the demo password ($8): it is marked checked.
+insert into app_user (username, display_name, role, facility_id, specialties, password_hash,
+                      active, demo_password, demo_checked)
+values ($1, $2, $3, (select id from facility where code = $4), $5, $6::text,
+        coalesce($7::boolean, true), $6::text is not null and $8::boolean, true)
 on conflict (username) do update
     set display_name = excluded.display_name, role = excluded.role,
         facility_id = excluded.facility_id, specialties = excluded.specialties,
         password_hash = coalesce(excluded.password_hash, app_user.password_hash),
-        active = true, updated_at = now()
-returning id;
+        demo_password = case when excluded.password_hash is null then app_user.demo_password
+                             else excluded.demo_password end,
+        demo_checked = excluded.password_hash is not null or app_user.demo_checked,
+        active = coalesce($7, app_user.active), updated_at = now()
+returning id, password_hash is null as needs_password;
 
 -- name: facility_count
 select count(*) from facility;
@@ -61,6 +69,9 @@ select id, code, name, tier, parent_id from up order by depth;
 -- name: facility_list
 select id, code, name, tier, parent_id from facility order by id;
 
+-- name: user_id_by_username
+select id from app_user where username = $1;
+
 -- name: user_by_username
 select id, username, display_name, role, facility_id, specialties, active
 from app_user where username = $1;
@@ -73,13 +84,12 @@ from app_user order by id;
 select id, password_hash from app_user where username = $1 and active;
 
 -- name: token_insert
-insert into api_token (token_sha256, user_id, expires_at) values ($1, $2, $3);
+insert into api_token (token_sha256, user_id, expires_at, kind) values ($1, $2, $3, $4);
 
 -- name: user_by_token
 select u.id, u.username, u.display_name, u.role, u.facility_id, u.specialties, u.active
 from api_token t join app_user u on u.id = t.user_id
-where t.token_sha256 = $1 and t.revoked_at is null
-  and (t.expires_at is null or t.expires_at > now()) and u.active;
+where t.token_sha256 = $1 and t.revoked_at is null and t.expires_at > now() and u.active;
 
 -- name: audit_insert
 insert into audit (user_id, action, object_type, object_id, detail)

@@ -24,7 +24,7 @@ from storage.records import (
 )
 from teleradiology.core.dicom import AE_TITLE
 from teleradiology.core.errors import ConfigError
-from teleradiology.core.passwords import hash_password
+from teleradiology.core.passwords import hash_password, is_argon2_hash
 from teleradiology.core.peers import check_peer_host, fingerprint
 
 #: Which tier may stand directly under which.
@@ -50,6 +50,10 @@ def _str(entry: Mapping[str, Any], key: str, where: str, *, required: bool = Tru
 def parse_network(text: str) -> tuple[list[FacilitySpec], list[UserSpec]]:
     """Check a network TOML document and return its facilities (parents first) and users.
 
+    A user gives an argon2 ``password_hash`` or no password at all (they set one with a
+    one-time link); a plaintext ``password`` is allowed only in a file that says
+    ``demo = true``, and is then the public demo password (refused outside ``--demo``).
+
     Raises
     ------
     ConfigError
@@ -59,7 +63,8 @@ def parse_network(text: str) -> tuple[list[FacilitySpec], list[UserSpec]]:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"the network file is not valid TOML: {exc}") from None
-    unknown = set(doc) - {"facility", "user"}
+    demo = _demo_flag(doc)
+    unknown = set(doc) - {"facility", "user", "demo"}
     if unknown:
         raise ConfigError(f"unknown sections in the network file: {', '.join(sorted(unknown))}")
     facilities = [_facility(e, i) for i, e in enumerate(_tables(doc, "facility"))]
@@ -83,11 +88,18 @@ def parse_network(text: str) -> tuple[list[FacilitySpec], list[UserSpec]]:
                 raise ConfigError(
                     f"facility {f.code} ({f.tier}) cannot stand under {parent.code} ({parent.tier})"
                 )
-    users = [_user(e, i) for i, e in enumerate(_tables(doc, "user"))]
+    users = [_user(e, i, demo=demo) for i, e in enumerate(_tables(doc, "user"))]
     names = [u.username for u in users]
     if len(set(names)) != len(names):
         raise ConfigError("a username appears twice")
     return _parents_first(facilities), users
+
+
+def _demo_flag(doc: Mapping[str, Any]) -> bool:
+    demo = doc.get("demo", False)
+    if not isinstance(demo, bool):
+        raise ConfigError("'demo' must be true or false")
+    return demo
 
 
 def _tables(doc: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
@@ -330,7 +342,19 @@ def _duty(raw: Any, where: str) -> tuple[DutyShift, ...]:
     return tuple(shifts)
 
 
-def _user(entry: Mapping[str, Any], i: int) -> UserSpec:
+def parse_user(entry: Mapping[str, Any]) -> UserSpec:
+    """One ``[[user]]`` table (as the administrators' API takes it too), checked as the
+    network file's are; never a demo password.
+
+    Raises
+    ------
+    ConfigError
+        The message names the value that is wrong.
+    """
+    return _user(entry, 0, demo=False)
+
+
+def _user(entry: Mapping[str, Any], i: int, *, demo: bool) -> UserSpec:
     where = f"user #{i + 1}"
     username = _str(entry, "username", where)
     assert username is not None
@@ -353,15 +377,14 @@ def _user(entry: Mapping[str, Any], i: int) -> UserSpec:
         raise ConfigError(f"{where}: a reader needs at least one specialty")
     if role is not Role.READER and specialties:
         raise ConfigError(f"{where}: only readers have specialties")
-    password = entry.get("password")
-    if password is not None and not isinstance(password, str):
-        raise ConfigError(f"{where}: 'password' must be text")
-    try:
-        password_hash = hash_password(password) if password else None
-    except ValueError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+    password_hash = _password_hash(entry, where, demo=demo)
+    active = entry.get("active")
+    if active is not None and not isinstance(active, bool):
+        raise ConfigError(f"{where}: 'active' must be true or false")
     duty = _duty(entry["duty"], where) if "duty" in entry else None
     return UserSpec(
+        active=active,
+        demo_password=demo and "password" in entry,
         duty=duty,
         username=username,
         display_name=_str(entry, "display_name", where, required=False) or username,
@@ -370,6 +393,35 @@ def _user(entry: Mapping[str, Any], i: int) -> UserSpec:
         specialties=specialties,
         password_hash=password_hash,
     )
+
+
+def _password_hash(entry: Mapping[str, Any], where: str, *, demo: bool) -> str | None:
+    """The user's argon2 hash: as written (``password_hash``), or made from a demo file's
+    plaintext ``password``; None when the file gives neither."""
+    password, given = entry.get("password"), entry.get("password_hash")
+    if password is not None and given is not None:
+        raise ConfigError(f"{where}: give 'password_hash' or 'password', not both")
+    if given is not None:
+        if not isinstance(given, str) or not is_argon2_hash(given):
+            raise ConfigError(
+                f"{where}: 'password_hash' must be an argon2 hash ('$argon2id$v=19$…'); "
+                "make one with: telemed password hash"
+            )
+        return given
+    if password is None:
+        return None
+    if not demo:
+        raise ConfigError(
+            f"{where}: a network file carries no plaintext 'password' (only a demo file, "
+            "with demo = true): give 'password_hash', or nothing and send the user the "
+            "one-time link the import prints"
+        )
+    if not isinstance(password, str):
+        raise ConfigError(f"{where}: 'password' must be text")
+    try:
+        return hash_password(password)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _parents_first(facilities: list[FacilitySpec]) -> list[FacilitySpec]:

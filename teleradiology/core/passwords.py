@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
@@ -21,3 +21,14 @@ def verify_password(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def is_argon2_hash(text: str) -> bool:
+    """Whether the text is an argon2 hash in its encoded form (``$argon2id$v=19$m=…``)."""
+    if not text.startswith(("$argon2id$", "$argon2i$", "$argon2d$")):
+        return False
+    try:
+        extract_parameters(text)
+    except InvalidHashError:
+        return False
+    return True

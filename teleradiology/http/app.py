@@ -12,13 +12,14 @@ from storage import network
 from teleradiology.core.errors import NotFound, Unauthorized
 from teleradiology.http import metrics
 from teleradiology.http import sse as events
+from teleradiology.http.api import accounts as account_api
 from teleradiology.http.api import admin as routing_admin
 from teleradiology.http.api import cases as api
 from teleradiology.http.api import casework, openapi, patients, referrals, uploads
 from teleradiology.http.api import ecg as ecg_api
 from teleradiology.http.api import events as event_stream
 from teleradiology.http.auth import bearer_token
-from teleradiology.http.context import OBJECTS, POOL, SETTINGS, SIGNIN_THROTTLE, USER
+from teleradiology.http.context import OBJECTS, POOL, SETTINGS, SIGNIN_THROTTLE, TOKEN, USER
 from teleradiology.http.dicomweb import common as dicomweb
 from teleradiology.http.dicomweb import qido, stow, wado
 from teleradiology.http.headers import security_headers
@@ -34,7 +35,9 @@ log = logging.getLogger(__name__)
 
 #: Paths anyone may call: health, the API's own description, and signing in.
 #: /metrics holds counts by route, status and facility code: no patient data.
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/api/v1/openapi.json", "/api/v1/login"})
+PUBLIC_PATHS = frozenset(
+    {"/healthz", "/readyz", "/api/v1/openapi.json", "/api/v1/login", "/api/v1/password/link"}
+)
 PROTECTED_PREFIXES = ("/api/", "/dicomweb")
 
 
@@ -57,6 +60,7 @@ async def auth_middleware(
     if user is None:
         raise Unauthorized("the token is unknown, expired or revoked; sign in again")
     request[USER] = user
+    request[TOKEN] = token
     return await handler(request)
 
 
@@ -126,6 +130,7 @@ def create_web_app(
             event_stream,
             referrals,
             routing_admin,
+            account_api,
             patients,
             stow,
             dicomweb,

@@ -27,6 +27,8 @@ STUDIES = web.AppKey("studies", Studies)
 #: Wrong passwords in a row, per account and per address, in this process.
 SIGNIN_THROTTLE = web.AppKey("signin_throttle", Throttle)
 USER = web.RequestKey("user", User)
+#: The token (bearer or session cookie) the caller was let in with.
+TOKEN = web.RequestKey("token", str)
 
 
 def current_user(request: web.Request) -> User:

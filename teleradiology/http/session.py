@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 
 from storage import network, sessions
-from storage.records import User
+from storage.records import TokenKind, User
 from teleradiology.http.context import POOL, SIGNIN_THROTTLE
 from teleradiology.http.headers import site_origin
 from teleradiology.services import signin
@@ -44,7 +44,9 @@ async def sign_in(request: web.Request, username: str, password: str) -> str | N
     )
     if user_id is None:
         return None
-    return await network.create_token(pool, user_id, expires_at=datetime.now(UTC) + LIFETIME)
+    return await network.create_token(
+        pool, user_id, expires_at=datetime.now(UTC) + LIFETIME, kind=TokenKind.SESSION
+    )
 
 
 def set_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:

@@ -5,7 +5,8 @@ One poller per process reads the notification record in cursor order (see
 LISTEN/NOTIFY and polling only as a fallback, and hands each to the streams of the users it is
 addressed to. A stream that reconnects with ``Last-Event-ID`` (or ``?after=``) first replays
 what it missed from the database; a stream too slow to keep up is told to resync and closed,
-and its reconnection replays the rest.
+and its reconnection replays the rest. A stream whose token is revoked or expires, or whose
+user is deactivated, is told so and closed within ``ACCESS_CHECK_S``.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from storage import notifications
+from storage import accounts, notifications
 from storage.db import Pool
 from storage.records import Cursor, Notification, User
-from teleradiology.http.context import POOL, current_user
+from teleradiology.http.context import POOL, TOKEN, current_user
 from teleradiology.http.models import EventData, EventsQuery
 from teleradiology.http.params import query_of
 
@@ -35,16 +36,28 @@ HELD_S = 0.1
 HEARTBEAT_S = 15.0
 #: Notifications waiting for one stream before it is told to resync.
 STREAM_BACKLOG = 1000
+#: How often the tokens of the open streams are checked (one query for them all).
+ACCESS_CHECK_S = 2.0
 
 
 @dataclass(eq=False)
 class Stream:
-    """One open event stream: what waits to be written, and whether some was lost."""
+    """One open event stream: the token it was opened with, what waits to be written
+    (None: its access ended), and whether some was lost."""
 
-    queue: asyncio.Queue[Notification] = field(
+    token: str
+    queue: asyncio.Queue[Notification | None] = field(
         default_factory=lambda: asyncio.Queue(maxsize=STREAM_BACKLOG)
     )
     overflowed: asyncio.Event = field(default_factory=asyncio.Event)
+    access_ended: bool = False
+
+    def end_access(self) -> None:
+        self.access_ended = True
+        try:
+            self.queue.put_nowait(None)
+        except asyncio.QueueFull:
+            self.overflowed.set()
 
 
 class Broadcaster:
@@ -54,10 +67,28 @@ class Broadcaster:
         self._streams: set[Stream] = set()
         self.cursor = Cursor(tx=0, id=0)
 
-    def subscribe(self) -> Stream:
-        stream = Stream()
+    def subscribe(self, token: str) -> Stream:
+        stream = Stream(token=token)
         self._streams.add(stream)
         return stream
+
+    async def check_access(self, pool: Pool) -> None:
+        """End the streams whose token no longer lets their user in."""
+        open_streams = [s for s in self._streams if not s.access_ended]
+        if not open_streams:
+            return
+        valid = await accounts.still_valid(pool, sorted({s.token for s in open_streams}))
+        for s in open_streams:
+            if s.token not in valid:
+                s.end_access()
+
+    async def watch_access(self, pool: Pool) -> None:
+        while True:
+            await asyncio.sleep(ACCESS_CHECK_S)
+            try:
+                await self.check_access(pool)
+            except Exception as exc:  # the database is away: the next round tries again
+                log.warning("checking the event streams' tokens failed (%s)", type(exc).__name__)
 
     def unsubscribe(self, stream: Stream) -> None:
         self._streams.discard(stream)
@@ -117,13 +148,18 @@ BROADCASTER = web.AppKey("broadcaster", Broadcaster)
 async def _broadcasting(app: web.Application) -> AsyncIterator[None]:
     broadcaster = Broadcaster()
     app[BROADCASTER] = broadcaster
-    task = asyncio.create_task(broadcaster.run(app[POOL]), name="notifications")
+    tasks = [
+        asyncio.create_task(broadcaster.run(app[POOL]), name="notifications"),
+        asyncio.create_task(broadcaster.watch_access(app[POOL]), name="stream-access"),
+    ]
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def _frame(item: Notification) -> bytes:
@@ -134,12 +170,17 @@ def _frame(item: Notification) -> bytes:
 #: Sent to a stream that fell too far behind, before it is closed: reconnecting (as an
 #: EventSource does by itself) replays what it missed from the record.
 RESYNC = b'event: resync\ndata: {"reason": "too many notifications waited for this stream"}\n\n'
+#: Sent before a stream whose token stopped working is closed (reconnecting answers 401).
+SIGNED_OUT = (
+    b'event: signed-out\ndata: {"reason": "the token is revoked or expired, or the user '
+    b'is deactivated"}\n\n'
+)
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
     user = current_user(request)
     pool = request.app[POOL]
-    subscribed = request.app[BROADCASTER].subscribe()
+    subscribed = request.app[BROADCASTER].subscribe(request[TOKEN])
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream; charset=utf-8",
@@ -183,9 +224,9 @@ async def _push(
     last = await _start(request, pool)
     if last is not None:
         while replay := await notifications.for_user(pool, user, last):
-            for item in replay:
-                await response.write(_frame(item))
-                last = item.cursor
+            for old in replay:
+                await response.write(_frame(old))
+                last = old.cursor
     while not subscribed.overflowed.is_set():
         try:
             async with asyncio.timeout(HEARTBEAT_S):
@@ -193,10 +234,12 @@ async def _push(
         except TimeoutError:
             await response.write(b": keep-alive\n\n")
             continue
+        if item is None:  # the token stopped working
+            break
         if item.for_user(user) and (last is None or last < item.cursor):
             await response.write(_frame(item))
             last = item.cursor
-    await response.write(RESYNC)
+    await response.write(SIGNED_OUT if subscribed.access_ended else RESYNC)
 
 
 def add_routes(app: web.Application) -> None:

@@ -11,10 +11,12 @@ import dataclasses
 import logging
 import tomllib
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from storage import audit, jobs, network, qido
+from storage import accounts, audit, jobs, network, qido
 from storage.db import Conn, Pool, transaction
 from storage.jobs import FailedDelivery, FailedKind
 from storage.network import PlacedRoute
@@ -28,14 +30,17 @@ from storage.records import (
     NetworkPolicy,
     Role,
     RouteSpec,
+    TokenKind,
     User,
     UserId,
     UserSpec,
 )
 from teleradiology.core.access import require_role
-from teleradiology.core.errors import ConfigError, Conflict, NotFound, ServiceError
+from teleradiology.core.errors import BadRequest, ConfigError, Conflict, NotFound, ServiceError
 from teleradiology.core.network_file import parse_network
 from teleradiology.core.peers import check_peer_host, fingerprint
+from teleradiology.services import accounts as accounts_service
+from teleradiology.services import signin
 from teleradiology.services.delivery import DELIVER_REPORT
 
 log = logging.getLogger(__name__)
@@ -43,9 +48,8 @@ log = logging.getLogger(__name__)
 # --- the network -----------------------------------------------------------------------------
 
 
-async def import_network_file(pool: Pool, path: Path) -> tuple[int, int]:
-    """Add or update the facilities and users a network file (TOML) declares; how many of
-    each.
+async def import_network_file(pool: Pool, path: Path) -> NetworkImported:
+    """Add or update the facilities and users a network file (TOML) declares.
 
     Raises
     ------
@@ -60,11 +64,27 @@ async def import_network_file(pool: Pool, path: Path) -> tuple[int, int]:
     return await import_network(pool, facilities, users)
 
 
+@dataclass(frozen=True, kw_only=True)
+class NetworkImported:
+    """What an import did: how many facilities and users, and the one-time links of the
+    users who have no password yet (username → link secret, valid ``FIRST_LINK_LIFETIME``)."""
+
+    facilities: int
+    users: int
+    first_links: dict[str, str]
+
+
+#: How long the one-time link of a user imported without a password works.
+FIRST_LINK_LIFETIME = accounts_service.FIRST_LINK_LIFETIME
+
+
 async def import_network(
     pool: Pool, facilities: Sequence[FacilitySpec], users: Sequence[UserSpec]
-) -> tuple[int, int]:
+) -> NetworkImported:
     """Add or update facilities (parents first) and users, all in one transaction; then
-    each facility's policy, routing rules and report destination.
+    each facility's policy, routing rules and report destination. A user whose given hash
+    is of the public demo password is marked so (the service then serves only as the demo);
+    a user left without a password gets a one-time link to set one.
 
     Raises
     ------
@@ -73,11 +93,18 @@ async def import_network(
     Conflict
         An AE title already belongs to another facility.
     """
+    users = [await _marked_demo(u) for u in users]
+    first_links: dict[str, str] = {}
+    expires = datetime.now(UTC) + FIRST_LINK_LIFETIME
     async with transaction(pool) as conn:
         for f in facilities:
             await _import_facility(conn, f)
         for u in users:
-            await _import_user(conn, u)
+            user_id, needs_password = await _import_user(conn, u)
+            if needs_password:
+                first_links[u.username] = await accounts.create_password_link(
+                    conn, user_id, expires_at=expires, created_by=None
+                )
         for f in facilities:
             fid = await _facility_id(conn, f.code, f"facility {f.code}")
             await _write_rules(
@@ -88,7 +115,16 @@ async def import_network(
                 routes=f.routes,
                 destination=f.report_destination,
             )
-    return len(facilities), len(users)
+    return NetworkImported(facilities=len(facilities), users=len(users), first_links=first_links)
+
+
+async def _marked_demo(u: UserSpec) -> UserSpec:
+    """The user, marked when the hash the file gives is of the public demo password."""
+    if u.password_hash is None or u.demo_password:
+        return u
+    if await signin.is_demo_hash(u.username, u.password_hash):
+        return dataclasses.replace(u, demo_password=True)
+    return u
 
 
 async def _import_facility(conn: Conn, f: FacilitySpec) -> None:
@@ -102,12 +138,15 @@ async def _import_facility(conn: Conn, f: FacilitySpec) -> None:
     await network.set_ae_titles(conn, fid, f.ae_titles, f.workstations)
 
 
-async def _import_user(conn: Conn, u: UserSpec) -> None:
+async def _import_user(conn: Conn, u: UserSpec) -> tuple[UserId, bool]:
     if await network.facility_id_by_code(conn, u.facility) is None:
         raise NotFound(f"user {u.username}: facility {u.facility} is not in the network")
-    user_id = await network.upsert_user(conn, u)
+    user_id, needs_password = await network.upsert_user(conn, u)
     if u.duty is not None:
         await network.replace_duty(conn, user_id, u.duty)
+    if u.active is False:
+        await accounts.revoke_user_tokens(conn, user_id)
+    return user_id, needs_password
 
 
 async def _facility_id(conn: Conn, code: str, where: str) -> FacilityId:
@@ -147,23 +186,46 @@ async def _write_rules(
         await network.write_destination(conn, fid, destination)
 
 
-async def issue_token(pool: Pool, username: str) -> str:
-    """A new bearer token for a user (only its SHA-256 is kept).
+#: The lifetime of a ``telemed token create`` token when none is asked for, and the longest.
+CLI_TOKEN_DAYS = 30
+CLI_TOKEN_MAX_DAYS = 366
+#: The demo's tokens, printed at each start (those of the start before are revoked).
+DEMO_TOKEN_LIFETIME = timedelta(hours=24)
+
+
+async def issue_token(
+    pool: Pool, username: str, *, lifetime: timedelta = timedelta(days=CLI_TOKEN_DAYS)
+) -> tuple[str, datetime]:
+    """A new bearer token for an active user and when it expires (only its SHA-256 is
+    kept).
 
     Raises
     ------
     NotFound
-        No user of that name.
+        No user of that name; BadRequest: the user is deactivated, or the lifetime is not
+        between a minute and ``CLI_TOKEN_MAX_DAYS``.
     """
+    if not timedelta(minutes=1) <= lifetime <= timedelta(days=CLI_TOKEN_MAX_DAYS):
+        raise BadRequest(f"a token lives between a minute and {CLI_TOKEN_MAX_DAYS} days")
     user = await network.user_by_username(pool, username)
     if user is None:
         raise NotFound(f"no user named {username!r}")
-    return await network.create_token(pool, user.id)
+    if not user.active:
+        raise BadRequest(f"user {username} is deactivated")
+    expires = datetime.now(UTC) + lifetime
+    return await network.create_token(pool, user.id, expires_at=expires), expires
 
 
-async def issue_tokens(pool: Pool) -> list[tuple[User, str]]:
-    """A new bearer token for every user (the demo network prints them at start)."""
-    return [(u, await network.create_token(pool, u.id)) for u in await network.list_users(pool)]
+async def issue_demo_tokens(pool: Pool) -> list[tuple[User, str]]:
+    """A new demo token for every active user, expiring in ``DEMO_TOKEN_LIFETIME`` (the demo
+    prints them at start); the demo tokens printed before are revoked."""
+    await accounts.revoke_demo_tokens(pool)
+    expires = datetime.now(UTC) + DEMO_TOKEN_LIFETIME
+    return [
+        (u, await network.create_token(pool, u.id, expires_at=expires, kind=TokenKind.DEMO))
+        for u in await network.list_users(pool)
+        if u.active
+    ]
 
 
 # --- routing as data, configured by administrators -------------------------------------------

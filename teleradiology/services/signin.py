@@ -7,7 +7,8 @@ associations around it. After
 ``FREE_FAILURES`` failures in a row an account (or an address) must wait before its next try,
 twice as long each time up to ``LONGEST_WAIT``; a success, or ``FORGET_AFTER`` without a
 failure, clears the count. Nobody is locked out for good: the legitimate user waits at most
-``LONGEST_WAIT``. The counts are kept per process.
+``LONGEST_WAIT``. The counts are kept per process; an administrator's release of an account
+(``storage.accounts.unlock``) is kept in the database, so every process honours it.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import concurrent.futures
 import time
 from dataclasses import dataclass
 
-from storage import network
+from storage import accounts, network
 from storage.db import Pool
 from storage.records import UserId
-from teleradiology.core.errors import TooManyAttempts
+from teleradiology.core.errors import BadRequest, TooManyAttempts
 from teleradiology.core.passwords import hash_password, verify_password
 
 FREE_FAILURES = 5
@@ -38,6 +39,8 @@ _checker = concurrent.futures.ThreadPoolExecutor(CHECKS_AT_ONCE, thread_name_pre
 class _Failures:
     count: int = 0
     last: float = 0.0
+    #: The wall-clock time of the last failure (an administrator's release is compared to it).
+    last_wall: float = 0.0
 
 
 class Throttle:
@@ -61,6 +64,7 @@ class Throttle:
             seen.count = 0
         seen.count += 1
         seen.last = now
+        seen.last_wall = time.time()
         if len(self._failures) > 100_000:  # a spray of names: drop the oldest
             oldest = sorted(self._failures, key=lambda k: self._failures[k].last)[:50_000]
             for old in oldest:
@@ -68,6 +72,28 @@ class Throttle:
 
     def succeeded(self, key: str) -> None:
         self._failures.pop(key, None)
+
+    def released(self, key: str, at_wall: float) -> None:
+        """Forget the failures of ``key`` made before an administrator's release at
+        ``at_wall`` (seconds since the epoch)."""
+        seen = self._failures.get(key)
+        if seen is not None and seen.last_wall <= at_wall:
+            del self._failures[key]
+
+
+def account_key(username: str) -> str:
+    """The throttle's key of an account."""
+    return f"user:{username.casefold()}"
+
+
+async def _honour_release(pool: Pool, throttle: Throttle, username: str, now: float) -> None:
+    """An account the throttle holds is let go when an administrator released it since."""
+    key = account_key(username)
+    if throttle.wait_s(key, now) <= 0:
+        return
+    released = await accounts.unlocked_at(pool, username)
+    if released is not None:
+        throttle.released(key, released.timestamp())
 
 
 async def check_credentials(
@@ -80,8 +106,9 @@ async def check_credentials(
     TooManyAttempts
         The account or the address must wait before it tries again (nothing was checked).
     """
-    keys = [f"user:{username.casefold()}", *([f"address:{address}"] if address else [])]
+    keys = [account_key(username), *([f"address:{address}"] if address else [])]
     now = time.monotonic()
+    await _honour_release(pool, throttle, username, now)
     wait = max(throttle.wait_s(key, now) for key in keys)
     if wait > 0:
         raise TooManyAttempts(wait)
@@ -96,3 +123,33 @@ async def check_credentials(
     for key in keys:
         throttle.succeeded(key)
     return found[0]
+
+
+async def hash_new_password(username: str, password: str) -> str:
+    """The argon2 hash of a new password, made off the event loop.
+
+    Raises
+    ------
+    BadRequest
+        The password is shorter than 8 characters, or is the public demo password.
+    """
+    if password == demo_password(username):
+        raise BadRequest("that is the public demo password: choose another")
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.run_in_executor(_checker, hash_password, password)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def demo_password(username: str) -> str:
+    """The demo network's password of a user: public, refused outside the demo."""
+    return f"demo-{username}"
+
+
+async def is_demo_hash(username: str, password_hash: str) -> bool:
+    """Whether a stored hash is of the user's public demo password (one argon2 check)."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(
+        _checker, verify_password, password_hash, demo_password(username)
+    )

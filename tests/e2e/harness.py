@@ -72,11 +72,14 @@ def running_service(
     timeout_s: float = 60,
     name: str = "serve",
     http_port: int | None = None,
+    demo: bool = True,
 ) -> Iterator[Service]:
     """``telemed serve`` on free loopback ports, ready before the block runs, stopped after
     (its log is ``<data dir>/<name>.log``), on ``http_port`` when given (a restart where
     clients already are). Without the DICOM role (``--role`` given without
-    ``dicom``) only its HTTP side is waited for."""
+    ``dicom``) only its HTTP side is waited for. The tests run over the demo network, whose
+    passwords are public: ``--demo`` unless ``demo`` is false (the service refuses to start
+    with them otherwise)."""
     http_port, dicom_port = http_port or free_port(), free_port()
     log_path = Path(env["TELEMED_DATA_DIR"]) / f"{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,6 +96,7 @@ def running_service(
                 str(http_port),
                 "--dicom-port",
                 str(dicom_port),
+                *(["--demo"] if demo else []),
                 *extra,
             ],
             env=env,

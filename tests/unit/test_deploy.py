@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from teleradiology.core.credentials import example_secrets_in
 from teleradiology.dimse.listener import DRAIN_S
 from teleradiology.http.app import create_web_app
 from teleradiology.http.web.viewer import OHIF_VERSION
@@ -334,3 +335,51 @@ def test_the_image_serves_the_viewer_the_makefile_pins() -> None:
     assert served.group(1) == copied.group(1)
     assert "TELEMED_VIEWER_DIR" in _read_by_the_service()
     assert pinned.group(1) == OHIF_VERSION
+
+
+class _ComposeLoader(yaml.SafeLoader):
+    """Compose's own tags (``!override``, ``!reset``) read as the value they carry."""
+
+
+_ComposeLoader.add_multi_constructor(
+    "!",
+    lambda loader, _tag, node: (
+        loader.construct_sequence(node)
+        if isinstance(node, yaml.SequenceNode)
+        else loader.construct_mapping(node)
+        if isinstance(node, yaml.MappingNode)
+        else loader.construct_scalar(node)
+    ),
+)
+
+
+def _compose(path: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.load(path.read_text("utf-8"), Loader=_ComposeLoader)  # noqa: S506
+    return loaded
+
+
+def test_only_the_demo_imports_the_demo_network_and_it_runs_as_the_demo() -> None:
+    production = _compose(COMPOSE)
+    for name, service in production["services"].items():
+        assert "--demo" not in service.get("command", []), name
+    assert "demo-network" not in str(production["services"]["network-import"])
+    demo = _compose(COMPOSE.parent / "docker-compose.demo.yml")["services"]
+    assert "demo-network.toml" in str(demo["network-import"]["volumes"])
+    for role in ROLES:
+        command = demo[role]["command"]
+        assert command[:2] == ["serve", "--demo"], role
+        assert command[2:] == production["services"][role]["command"][1:], role
+
+
+def test_every_example_secret_of_the_deployment_files_is_refused() -> None:
+    """The service refuses to start over what ``demo.env`` (and ``.env.example``, should it
+    carry a value again) gives as a password or secret key."""
+    values = {
+        f"{path.name}:{name}": value
+        for path in (COMPOSE.parent / "demo.env", COMPOSE.parent / ".env.example")
+        for name, value in _assignments(path).items()
+        if value and re.search("PASSWORD|SECRET", name)
+    }
+    assert len(values) >= 3
+    assert example_secrets_in(values) == sorted(values)
+    assert example_secrets_in({"DATABASE_URL": "postgresql://t:Xq7unique@db/telemed"}) == []

@@ -8,7 +8,7 @@ import pytest
 from storage.records import Destination, DutyShift, Priority, Role, RouteSpec, Specialty, Tier
 from teleradiology.core.errors import ConfigError
 from teleradiology.core.network_file import parse_network
-from teleradiology.core.passwords import verify_password
+from teleradiology.core.passwords import hash_password, verify_password
 
 DEMO = Path(__file__).resolve().parents[2] / "deploy" / "demo-network.toml"
 
@@ -43,14 +43,44 @@ def test_the_demo_network_parses_with_every_tier_and_role() -> None:
         seen.add(f.code)
 
 
-def test_passwords_are_stored_as_argon2_hashes() -> None:
+def test_a_demo_files_plaintext_passwords_are_stored_as_argon2_hashes_marked_demo() -> None:
     _, users = parse_network(
-        BASE + '[[user]]\nusername="a"\nrole="admin"\nfacility="K"\npassword="long-enough"\n'
+        "demo = true\n"
+        + BASE
+        + '[[user]]\nusername="a"\nrole="admin"\nfacility="K"\npassword="long-enough"\n'
     )
     assert users[0].password_hash is not None
     assert users[0].password_hash.startswith("$argon2id$")
     assert verify_password(users[0].password_hash, "long-enough")
     assert not verify_password(users[0].password_hash, "wrong-one")
+    assert users[0].demo_password
+    with pytest.raises(ConfigError, match="8 characters"):
+        parse_network(
+            "demo = true\n"
+            + BASE
+            + '[[user]]\nusername="r"\nrole="admin"\nfacility="K"\npassword="short"\n'
+        )
+
+
+def test_the_demo_network_says_it_is_one_and_every_user_is_marked() -> None:
+    _, users = parse_network(DEMO.read_text("utf-8"))
+    assert users
+    assert all(u.demo_password and u.password_hash for u in users)
+
+
+def test_a_real_network_gives_a_hash_or_no_password_and_may_deactivate() -> None:
+    given = hash_password("a-real-password")
+    _, users = parse_network(
+        BASE
+        + f'[[user]]\nusername="a"\nrole="admin"\nfacility="K"\npassword_hash="{given}"\n'
+        + '[[user]]\nusername="b"\nrole="clinic"\nfacility="K"\nactive=false\n'
+        + '[[user]]\nusername="c"\nrole="clinic"\nfacility="K"\n'
+    )
+    a, b, c = users
+    assert a.password_hash == given
+    assert not a.demo_password
+    assert (b.password_hash, b.active) == (None, False)
+    assert (c.password_hash, c.active) == (None, None)  # None: left as it is
 
 
 @pytest.mark.parametrize(
@@ -75,7 +105,18 @@ def test_passwords_are_stored_as_argon2_hashes() -> None:
             "only readers",
         ),
         ('[[user]]\nusername="r"\nrole="boss"\nfacility="K"\n', "role 'boss'"),
-        ('[[user]]\nusername="r"\nrole="admin"\nfacility="K"\npassword="short"\n', "8 characters"),
+        (
+            '[[user]]\nusername="r"\nrole="admin"\nfacility="K"\npassword="long-enough"\n',
+            "carries no plaintext 'password'",
+        ),
+        (
+            '[[user]]\nusername="r"\nrole="admin"\nfacility="K"\npassword_hash="secret123"\n',
+            "must be an argon2 hash",
+        ),
+        (
+            '[[user]]\nusername="r"\nrole="admin"\nfacility="K"\nactive="no"\n',
+            "'active' must be true or false",
+        ),
         ("[[patient]]\nname='x'\n", "unknown sections"),
         ("this is = not [ toml", "not valid TOML"),
     ],

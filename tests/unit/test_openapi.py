@@ -46,12 +46,12 @@ def test_every_reference_resolves_and_every_operation_answers() -> None:
             assert op["tags"], (method, path)
 
 
-def test_only_signing_in_and_the_document_need_no_token() -> None:
+def test_only_signing_in_a_one_time_link_and_the_document_need_no_token() -> None:
     document = openapi_document()
     public = sorted(
         path for path, ops in document["paths"].items() for op in ops.values() if "security" in op
     )
-    assert public == ["/api/v1/login", "/api/v1/openapi.json"]
+    assert public == ["/api/v1/login", "/api/v1/openapi.json", "/api/v1/password/link"]
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
 
 

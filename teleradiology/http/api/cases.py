@@ -11,7 +11,7 @@ from aiohttp import web
 
 from storage import cases, index, network, patients, reports
 from storage import turnaround as stats
-from storage.records import Role, TurnaroundSegment
+from storage.records import Role, TokenKind, TurnaroundSegment
 from teleradiology.core import casework
 from teleradiology.core.access import require_role
 from teleradiology.core.casework import CaseAction
@@ -72,7 +72,7 @@ async def login(request: web.Request) -> web.Response:
     if user_id is None:
         raise Unauthorized("wrong username or password")
     expires = datetime.now(UTC) + LOGIN_TOKEN_LIFETIME
-    token = await network.create_token(pool, user_id, expires_at=expires)
+    token = await network.create_token(pool, user_id, expires_at=expires, kind=TokenKind.SIGNIN)
     user = await network.user_by_username(pool, body.username)
     assert user is not None
     return reply(LoginOut(token=token, expires_at=expires, user=UserOut.of(user)))

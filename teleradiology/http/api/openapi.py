@@ -11,6 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from teleradiology.http.api import (
+    accounts,
     admin,
     cases,
     casework,
@@ -123,6 +124,7 @@ def api_routes() -> tuple[Routes, ...]:
         referrals.routes,
         patients.routes,
         admin.routes,
+        accounts.routes,
         ecg.routes,
         uploads.routes,
         events.routes,

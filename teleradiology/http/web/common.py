@@ -38,9 +38,9 @@ from storage.records import (
 )
 from teleradiology.core.errors import Forbidden, NotFound, Unauthorized
 from teleradiology.core.words import both, both_of
-from teleradiology.http.context import POOL, USER
+from teleradiology.http.context import POOL, TOKEN, USER
 from teleradiology.http.headers import site_origin
-from teleradiology.http.session import session_user
+from teleradiology.http.session import session_token, session_user
 
 PAGE_HEADER = "X-Telemed-Page"
 TEMPLATES = jinja2.Environment(
@@ -164,6 +164,9 @@ def page_action(handler: PageHandler) -> PageHandler:
             ):
                 raise Forbidden("changes are made from this site's own pages only")
         request[USER] = user
+        token = session_token(request)
+        if token is not None:
+            request[TOKEN] = token
         return await handler(request)
 
     return run

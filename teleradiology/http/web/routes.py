@@ -10,11 +10,13 @@ from storage.records import (
     Role,
 )
 from teleradiology.http import sse as events
+from teleradiology.http.api import accounts as accounts_api
 from teleradiology.http.api import admin as admin_api
 from teleradiology.http.api import cases as api
 from teleradiology.http.api import casework
 from teleradiology.http.api import ecg as ecg_api
 from teleradiology.http.api import referrals as referrals_api
+from teleradiology.http.web import accounts
 from teleradiology.http.web.admin import admin_page
 from teleradiology.http.web.case import case_page
 from teleradiology.http.web.common import PageHandler, page, page_action, signed_in
@@ -68,6 +70,22 @@ def add_routes(app: web.Application) -> None:
                 "/admin/deliveries/failed/{kind}/{id:\\d+}/retry",
                 page_action(admin_api.retry_failed_delivery),
             ),
+            # the administrator's accounts page, and the page of a one-time password link
+            ("GET", "/admin/accounts", page(accounts.accounts_page)),
+            ("POST", "/admin/users/{username}/deactivate", page_action(accounts.deactivate)),
+            ("POST", "/admin/users/{username}/activate", page_action(accounts.activate)),
+            (
+                "POST",
+                "/admin/users/{username}/password-reset",
+                page_action(accounts_api.reset_password),
+            ),
+            ("POST", "/admin/users/{username}/unlock", page_action(accounts_api.unlock)),
+            ("POST", "/admin/tokens/{id:\\d+}/revoke", page_action(accounts_api.revoke_token)),
+            ("GET", "/password", accounts.password_page),
+            # each user's own account: their password and their tokens
+            ("GET", "/account", page(accounts.account_page)),
+            ("POST", "/account/password", page_action(accounts_api.change_password)),
+            ("POST", "/account/tokens/{id:\\d+}/revoke", page_action(accounts_api.revoke_token)),
             # the ECG reading page
             ("GET", "/ecg/cases/{id:\\d+}", page(ecg_case_page)),
             (

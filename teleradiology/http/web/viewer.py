@@ -44,6 +44,8 @@ _OURS = frozenset(
         "referrals",
         "admin",
         "worklist",
+        "password",
+        "account",
     }
 )
 #: Cross-origin isolation lets OHIF use SharedArrayBuffer (faster MPR); same-origin only.

@@ -57,7 +57,9 @@
     if (button) button.disabled = true;
     try {
       const answer = await send(method, path, body);
-      if (button && button.hasAttribute("data-open-case") && answer.id) {
+      if (button && button.hasAttribute("data-show") && answer.show) {
+        say(answer.show, false);  // e.g. a one-time link the administrator passes on
+      } else if (button && button.hasAttribute("data-open-case") && answer.id) {
         location.href = answer.specialty === "ecg" ? `/ecg/cases/${answer.id}` : `/cases/${answer.id}`;
       } else if (reload) {
         location.reload();
@@ -82,7 +84,31 @@
   for (const button of document.querySelectorAll("button[data-post]")) {
     button.addEventListener("click", () => {
       if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
-      run(button, "POST", button.dataset.post, {}, true);
+      run(button, "POST", button.dataset.post, {}, !button.hasAttribute("data-show"));
+    });
+  }
+
+  // The one-time link's page: its secret is the URL's fragment (never sent in a request
+  // line, so never in a log); the new password goes with it to the API.
+  const linkForm = document.querySelector("form[data-password-link]");
+  if (linkForm) {
+    linkForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const password = linkForm.elements.new_password.value;
+      if (password !== linkForm.elements.again.value) {
+        say("两次输入不同 (the two differ)", true);
+        return;
+      }
+      try {
+        const answer = await send("POST", linkForm.dataset.passwordLink, {
+          link: location.hash.slice(1),
+          new_password: password,
+        });
+        say(`已设置 ${answer.username} 的密码 (password set): 请登录 (sign in)`, false);
+        linkForm.reset();
+      } catch (error) {
+        say("操作失败 (failed): " + error.message, true);
+      }
     });
   }
 

@@ -1,0 +1,261 @@
+"""Accounts over their lifetime: a user's own tokens and password; an administrator's
+tokens, users, password resets and sign-in releases in their network; and the check that a
+service outside the demo holds none of the demo's public credentials.
+
+An administrator's change is audited here, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+from storage import accounts, audit
+from storage.accounts import ManagedUser, TokenInfo
+from storage.db import Conn, Pool, transaction
+from storage.network import (
+    facility_in_admin_scope,
+    upsert_user,
+    user_id_by_username,
+    user_in_admin_scope,
+)
+from storage.records import AuditAction, Role, User, UserId, UserSpec
+from teleradiology.core.access import require_role
+from teleradiology.core.credentials import example_secrets_in
+from teleradiology.core.errors import Conflict, NotFound, Unauthorized
+from teleradiology.services import signin
+from teleradiology.services.signin import Throttle
+
+log = logging.getLogger(__name__)
+
+#: How long an administrator's password-reset link works.
+RESET_LINK_LIFETIME = timedelta(hours=24)
+#: How long the link of a new user (imported or added without a password) works.
+FIRST_LINK_LIFETIME = timedelta(days=7)
+
+# --- a user's own ----------------------------------------------------------------------------
+
+
+async def own_tokens(pool: Pool, user: User) -> list[TokenInfo]:
+    return await accounts.tokens_of(pool, user.id)
+
+
+async def revoke_own_token(pool: Pool, user: User, token_id: int) -> None:
+    """Revoke one of the caller's tokens.
+
+    Raises
+    ------
+    NotFound
+        The caller has no working token of that id.
+    """
+    if not await accounts.revoke_own_token(pool, token_id, user.id):
+        raise NotFound(f"you have no working token {token_id}")
+
+
+async def change_password(
+    pool: Pool, throttle: Throttle, user: User, old: str, new: str, *, token: str | None
+) -> None:
+    """The caller changes their password, giving the old one (checked as a sign-in is, so
+    the throttle counts a wrong one); every other token and session of theirs is revoked.
+
+    Raises
+    ------
+    Unauthorized
+        The old password is wrong; BadRequest: the new one is too short or the demo's;
+        TooManyAttempts: too many wrong passwords in a row.
+    """
+    checked = await signin.check_credentials(pool, throttle, user.username, old, address=None)
+    if checked != user.id:
+        raise Unauthorized("the current password is wrong")
+    new_hash = await signin.hash_new_password(user.username, new)
+    await accounts.set_password(pool, user.id, new_hash, keep_token=token)
+    log.info("user %s changed their password", user.id)
+
+
+async def set_password_by_link(pool: Pool, secret: str, new: str) -> str:
+    """Set a password with a one-time link; the username it was for.
+
+    Raises
+    ------
+    NotFound
+        The link is unknown, used already or expired; BadRequest: the password is too short
+        or the demo's.
+    """
+    username = await accounts.password_link_user(pool, secret)
+    if username is None:
+        raise NotFound("this link is unknown, used already or expired: ask your administrator")
+    new_hash = await signin.hash_new_password(username, new)
+    if await accounts.use_password_link(pool, secret, new_hash) is None:
+        raise NotFound("this link is unknown, used already or expired: ask your administrator")
+    return username
+
+
+# --- an administrator's ----------------------------------------------------------------------
+
+
+async def _managed(pool: Pool, admin: User, username: str) -> UserId:
+    require_role(admin, Role.ADMIN)
+    async with pool.acquire() as conn:
+        found = await user_in_admin_scope(conn, username, admin)
+    if found is None:
+        raise NotFound(f"user {username} does not work in your network")
+    return found
+
+
+async def network_users(pool: Pool, admin: User) -> list[ManagedUser]:
+    require_role(admin, Role.ADMIN)
+    return await accounts.users_in_scope(pool, admin.id)
+
+
+async def network_tokens(pool: Pool, admin: User, username: str | None = None) -> list[TokenInfo]:
+    """The working tokens of the users of the administrator's network (of one, if named)."""
+    require_role(admin, Role.ADMIN)
+    if username is not None:
+        await _managed(pool, admin, username)
+    return await accounts.tokens_in_scope(pool, admin.id, username)
+
+
+async def revoke_token(pool: Pool, caller: User, token_id: int) -> None:
+    """Revoke a token: one of the caller's own, or (an administrator) one of a user of
+    their network; audited when it is another's.
+
+    Raises
+    ------
+    NotFound
+        No such working token the caller may revoke.
+    """
+    async with transaction(pool) as conn:
+        if await accounts.revoke_own_token(conn, token_id, caller.id):
+            return
+        if caller.role is Role.ADMIN and await accounts.revoke_token_in_scope(
+            conn, token_id, caller.id
+        ):
+            await _audit(conn, caller, "api_token", token_id, {"revoked": True})
+            return
+    raise NotFound(f"no working token {token_id} that you may revoke")
+
+
+async def set_active(pool: Pool, admin: User, username: str, active: bool) -> ManagedUser:
+    """Activate or deactivate a user of the administrator's network, and the user as they
+    are now; a deactivated user's tokens and sessions stop working at once (their event
+    streams close within ``sse.ACCESS_CHECK_S``).
+
+    Raises
+    ------
+    NotFound
+        The user is not in the network; Conflict: an administrator deactivating themselves.
+    """
+    user_id = await _managed(pool, admin, username)
+    if user_id == admin.id and not active:
+        raise Conflict("you cannot deactivate yourself: ask another administrator")
+    async with transaction(pool) as conn:
+        await accounts.set_active(conn, user_id, active)
+        await _audit(conn, admin, "user", username, {"active": active})
+    (changed,) = [m for m in await accounts.users_in_scope(pool, admin.id) if m.user.id == user_id]
+    return changed
+
+
+async def create_user(
+    pool: Pool, admin: User, spec: UserSpec, *, lifetime: timedelta = FIRST_LINK_LIFETIME
+) -> tuple[ManagedUser, str, datetime]:
+    """Add a user to a facility of the administrator's network, without a password: the
+    user, and the one-time link secret (and its expiry) with which they set their own.
+
+    Raises
+    ------
+    NotFound
+        The facility is not in the network; Conflict: the username is taken.
+    """
+    require_role(admin, Role.ADMIN)
+    expires = datetime.now(UTC) + lifetime
+    async with transaction(pool) as conn:
+        if await facility_in_admin_scope(conn, spec.facility, admin) is None:
+            raise NotFound(f"facility {spec.facility} is not in your network")
+        if await user_id_by_username(conn, spec.username) is not None:
+            raise Conflict(f"the username {spec.username} is taken")
+        user_id, _ = await upsert_user(conn, dataclasses.replace(spec, password_hash=None))
+        secret = await accounts.create_password_link(
+            conn, user_id, expires_at=expires, created_by=admin.id
+        )
+        await _audit(conn, admin, "user", spec.username, {"created": True, "role": spec.role.value})
+    (created,) = [m for m in await accounts.users_in_scope(pool, admin.id) if m.user.id == user_id]
+    return created, secret, expires
+
+
+async def reset_password(
+    pool: Pool, admin: User, username: str, *, lifetime: timedelta = RESET_LINK_LIFETIME
+) -> tuple[str, datetime]:
+    """A one-time link secret for a user of the administrator's network to set their own
+    password, and when it expires; it replaces their unused links (the password is kept
+    until the link is used)."""
+    user_id = await _managed(pool, admin, username)
+    expires = datetime.now(UTC) + lifetime
+    async with transaction(pool) as conn:
+        secret = await accounts.create_password_link(
+            conn, user_id, expires_at=expires, created_by=admin.id
+        )
+        await _audit(conn, admin, "user", username, {"password_link_until": expires})
+    return secret, expires
+
+
+async def unlock(pool: Pool, throttle: Throttle, admin: User, username: str) -> None:
+    """Release an account the sign-in throttle holds, in this process at once and in the
+    others at the account's next try."""
+    user_id = await _managed(pool, admin, username)
+    async with transaction(pool) as conn:
+        await accounts.unlock(conn, user_id)
+        await _audit(conn, admin, "user", username, {"signin_unlocked": True})
+    throttle.succeeded(signin.account_key(username))
+
+
+async def _audit(
+    conn: Conn, admin: User, object_type: str, object_id: str | int, detail: dict[str, object]
+) -> None:
+    await audit.record(
+        conn,
+        user_id=admin.id,
+        action=AuditAction.CONFIGURE,
+        object_type=object_type,
+        object_id=object_id,
+        detail=detail,
+    )
+
+
+# --- the demo's credentials -------------------------------------------------------------------
+
+
+async def _check_for_demo(pool: Pool) -> None:
+    """Check once the hashes never checked against the demo password (users imported before
+    the check existed): an argon2 check each, ``signin.CHECKS_AT_ONCE`` at a time."""
+    unchecked = await accounts.unchecked_for_demo(pool)
+    if unchecked:
+        log.info("checking %d password(s) against the demo passwords, once", len(unchecked))
+
+    async def check(user_id: UserId, username: str, password_hash: str) -> None:
+        is_demo = await signin.is_demo_hash(username, password_hash)
+        await accounts.mark_checked_for_demo(pool, user_id, password_hash, is_demo=is_demo)
+
+    await asyncio.gather(*(check(*u) for u in unchecked))
+
+
+async def demo_credentials(pool: Pool, env: Mapping[str, str]) -> list[str]:
+    """What of the demo's public credentials this service holds, one line each: active
+    users whose password is ``demo-<username>`` (marked when imported from a demo file or
+    with a hash of that password), demo tokens that still work, and the example secrets of
+    ``deploy/`` in the environment. Empty: none."""
+    found: list[str] = []
+    await _check_for_demo(pool)
+    users = await accounts.demo_password_users(pool)
+    if users:
+        shown = ", ".join(users[:10]) + (f" and {len(users) - 10} more" if len(users) > 10 else "")
+        found.append(f"{len(users)} user(s) with the public demo password: {shown}")
+    tokens = await accounts.live_demo_tokens(pool)
+    if tokens:
+        found.append(f"{tokens} demo token(s) printed by 'serve --demo' still work")
+    found.extend(
+        f"{name} holds the public example value of deploy/" for name in example_secrets_in(env)
+    )
+    return found
