@@ -19,6 +19,13 @@ from teleradiology.core.errors import InvalidDicom
 MIB = 1024**2
 
 
+def _deflated_from(data: bytes) -> int:
+    """Where the deflated data set starts: after the file meta group."""
+    start = data.index(b"DICM") + 4
+    meta_length = int.from_bytes(data[start + 8 : start + 12], "little")
+    return start + 12 + meta_length
+
+
 def _bomb(inflated_mib: int) -> bytes:
     """A Part-10 file, deflated, whose data set holds ``inflated_mib`` MiB of zeros."""
     ds = Dataset()
@@ -35,9 +42,7 @@ def _bomb(inflated_mib: int) -> bytes:
     ds.save_as(out, enforce_file_format=True)
     small = out.getvalue()
     # The file as written, inflated, then a private OB element of zeros, deflated again.
-    start = small.index(b"DICM") + 4
-    meta_length = int.from_bytes(small[start + 8 : start + 12], "little")
-    body_at = start + 12 + meta_length
+    body_at = _deflated_from(small)
     elements = zlib.decompress(small[body_at:], -zlib.MAX_WBITS)
     deflater = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
     parts = [deflater.compress(elements)]
@@ -77,6 +82,8 @@ def test_a_deflated_instance_under_the_limit_still_reads() -> None:
 
 def test_a_damaged_deflate_stream_is_a_clear_refusal() -> None:
     data = bytearray(_bomb(1))
-    data[-200:-100] = bytes(range(100))
+    # The first block header says block type 3, which deflate reserves: never a valid stream
+    # (bytes overwritten at random sometimes still inflate to something).
+    data[_deflated_from(data)] |= 0b110
     with pytest.raises(InvalidDicom, match="damaged"):
         parse_part10(bytes(data))
