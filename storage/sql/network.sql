@@ -72,13 +72,6 @@ where t.token_sha256 = $1 and t.revoked_at is null
 -- name: ae_title_list
 select ae_title from facility_ae order by ae_title;
 
--- name: audit_insert
-insert into audit (user_id, action, object_type, object_id, detail)
-values ($1, $2, $3, $4, coalesce($5::jsonb, '{}'::jsonb));
-
--- name: audit_of_object
-select user_id, action, at from audit where object_type = $1 and object_id = $2 order by id;
-
 -- name: facility_id_by_code
 select id from facility where code = $1;
 

@@ -25,7 +25,7 @@ READER = "wang.reader"
 async def _audit(api: Api, action: AuditAction) -> list[tuple[str, str, int | None, str | None]]:
     rows = await api.pool.fetch(
         "select a.object_type, a.object_id, u.username, a.detail::text as detail "
-        "from audit a left join app_user u on u.id = a.user_id where a.action = $1 order by a.id",
+        "from audit a left join app_user u on u.id = a.user_id where a.action = $1 order by a.seq",
         action.value,
     )
     return [
