@@ -25,6 +25,11 @@ from storage.records import AuditAction, AuditResult, FacilityId, UserId
 #: The network address of the request (or association) being served: set where it comes in,
 #: so that every record written while it is served names it.
 ADDRESS: contextvars.ContextVar[str | None] = contextvars.ContextVar("audit_address", default=None)
+#: The signed-in user of the request being served, for records written where the user is not
+#: passed down (an instance received over STOW-RS).
+SIGNED_IN: contextvars.ContextVar[UserId | None] = contextvars.ContextVar(
+    "audit_signed_in", default=None
+)
 #: Most studies (and patients) one record names; a longer answer names the first ones and
 #: gives the full count in ``detail``.
 NAMED_MAX = 1000

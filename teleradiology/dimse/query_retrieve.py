@@ -22,6 +22,8 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AllStoragePresentationContexts, build_context, evt
 
+from storage import audit
+from storage.errors import StorageError
 from storage.objects import ObjectStore
 from storage.qido import StoredObject
 from storage.records import AuditAction
@@ -90,7 +92,9 @@ class QueryRetrieve:
             ],
         )
 
-    def _wait(self, coro: Coroutine[Any, Any, _T]) -> _T:
+    def _wait(self, coro: Coroutine[Any, Any, _T], event: evt.Event | None = None) -> _T:
+        if event is not None:
+            coro = _from_peer(f"{event.assoc.requestor.address}:{event.assoc.requestor.port}", coro)
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try:
             return future.result(timeout=self._timeout)
@@ -105,10 +109,14 @@ class QueryRetrieve:
         identifier: Dataset = event.identifier
         try:
             found = self._wait(
-                self._studies.find(calling, identifier, patient_root=_patient_root(event))
+                self._studies.find(calling, identifier, patient_root=_patient_root(event)), event
             )
         except Forbidden as exc:
             yield _failure(QueryStatus.UNABLE_TO_PROCESS, str(exc))
+            return
+        except StorageError:
+            # No answer whose audit record could not be written (nor any other, for now).
+            yield _failure(QueryStatus.UNABLE_TO_PROCESS, NOT_NOW)
             return
         except BadRequest as exc:
             yield _failure(QueryStatus.IDENTIFIER_MISMATCH, str(exc))
@@ -127,10 +135,13 @@ class QueryRetrieve:
             found = self._wait(
                 self._studies.retrieve(
                     calling, event.identifier, patient_root=_patient_root(event), action=action
-                )
+                ),
+                event,
             )
         except ServiceError as exc:
             return [], str(exc)
+        except StorageError:
+            return [], NOT_NOW
         return found, None
 
     def _dataset(self, obj: StoredObject, accepted: set[tuple[str, str]]) -> Dataset:
@@ -191,6 +202,16 @@ class QueryRetrieve:
         accepted = {(o.sop_class_uid, o.transfer_syntax_uid) for o in found}
         yield len(found)
         yield from self._send(event, found, accepted)
+
+
+#: The comment of a refusal while the database (or the audit) cannot be written.
+NOT_NOW = "the archive cannot answer now (its database is not answering); try again shortly"
+
+
+async def _from_peer(address: str, coro: Coroutine[Any, Any, _T]) -> _T:
+    """Run ``coro`` with the peer's address on every audit record it writes."""
+    audit.ADDRESS.set(address)
+    return await coro
 
 
 def _contexts_for(found: list[StoredObject]) -> list[Any]:

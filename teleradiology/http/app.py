@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 
 from aiohttp import web
 
-from storage import network
+from storage import audit, network
 from teleradiology.core.errors import NotFound, Unauthorized
 from teleradiology.http import metrics
 from teleradiology.http import sse as events
@@ -43,6 +43,7 @@ async def auth_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     path = request.path
+    audit.ADDRESS.set(request.remote)
     if path in PUBLIC_PATHS or not path.startswith(PROTECTED_PREFIXES):
         return await handler(request)
     if request.method == "OPTIONS":
@@ -57,6 +58,7 @@ async def auth_middleware(
     if user is None:
         raise Unauthorized("the token is unknown, expired or revoked; sign in again")
     request[USER] = user
+    audit.SIGNED_IN.set(user.id)
     return await handler(request)
 
 
