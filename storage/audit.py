@@ -135,6 +135,8 @@ class Link:
 async def head(db: Queryable) -> tuple[int, bytes]:
     """The chain's head: the last record's number (0 when empty) and hash."""
     row = await db.fetchrow(q("audit_head"))
+    if row is None:
+        raise RuntimeError("the audit chain has no head row: migration 0052 did not run")
     return int(row["seq"]), bytes(row["hash"])
 
 

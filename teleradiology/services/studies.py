@@ -96,7 +96,7 @@ class Studies:
                 self._pool, parsed.query, scope, elements, retrieve_base=f"{base}/dicomweb/studies/"
             )
             count, body = built.count, built.body
-            studies, patients = built.study_uids, built.patients
+            studies, patients = list(built.study_uids), list(built.patients)
         else:
             hits = await qido.search(self._pool, parsed.query, scope)
             count, body = len(hits), await _encode(hits, level, parsed, base, fixed)

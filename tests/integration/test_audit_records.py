@@ -1,0 +1,123 @@
+"""What the audit records: who (name, role, facility), from which address, what was
+disclosed (the patients and studies a QIDO-RS search or a C-FIND answered), how it ended;
+sign-ins and refusals; and a read whose record cannot be written is refused (503) without
+disclosing anything."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from storage.network import user_by_username
+from teleradiology.roles import DICOM
+from tests.factory import make_study
+from tests.integration.conftest import Api
+from tests.integration.dicomweb_support import route_all, store
+from tests.integration.test_dimse_qr import VIEWER_AE, add_viewer, free_port, run
+
+READER = "wang.reader"
+
+
+async def _records(api: Api, action: str) -> list[dict[str, Any]]:
+    rows = await api.pool.fetch(
+        "select seq, username, role, facility_id, object_type, object_id, patients, studies,"
+        " address, result, detail::text as detail from audit where action = $1 order by seq",
+        action,
+    )
+    return [dict(r) | {"detail": json.loads(r["detail"])} for r in rows]
+
+
+async def _two_patients(api: Api) -> tuple[str, str]:
+    first = await store(api, "HB-XL-WD", make_study(count=1, patient_id="WD-7", size=16))
+    second = await store(api, "HB-XL-WD", make_study(count=1, patient_id="WD-8", size=16))
+    await route_all(api)
+    return first, second
+
+
+async def test_a_qido_search_names_the_patients_and_studies_it_answered(api: Api) -> None:
+    first, second = await _two_patients(api)
+    reader = await user_by_username(api.pool, READER)
+    assert reader is not None
+    found = await api.client.get("/dicomweb/studies", headers=api.auth(READER))
+    assert found.status == 200
+    assert len(await found.json()) == 2
+    narrowed = await api.client.get(
+        "/dicomweb/studies", params={"PatientID": "WD-8"}, headers=api.auth(READER)
+    )
+    assert len(await narrowed.json()) == 1
+    (everything, one) = await _records(api, "qido")
+    assert everything["patients"] == ["HB-XL-WD:WD-7", "HB-XL-WD:WD-8"]
+    assert sorted(everything["studies"]) == sorted([first, second])
+    assert (everything["username"], everything["role"], everything["facility_id"]) == (
+        READER,
+        "reader",
+        reader.facility_id,
+    )
+    assert everything["address"] == "127.0.0.1"
+    assert everything["result"] == "ok"
+    assert (one["patients"], one["studies"]) == (["HB-XL-WD:WD-8"], [second])
+
+
+@pytest.mark.dcmtk
+async def test_a_c_find_names_the_patients_it_answered_and_the_peer(api: Api) -> None:
+    first, second = await _two_patients(api)
+    await add_viewer(api, port=free_port())
+    code, log = await run(
+        "findscu", "-S", "-aet", VIEWER_AE, "-aec", "TELEMED", "127.0.0.1",
+        str(api.app[DICOM].port), "-k", "QueryRetrieveLevel=STUDY", "-k", "PatientID=WD-7",
+        "-k", "StudyInstanceUID",
+    )  # fmt: skip
+    assert code == 0, log
+    (found,) = await _records(api, "c-find")
+    assert (found["username"], found["object_id"]) == (READER, VIEWER_AE)
+    assert (found["patients"], found["studies"]) == (["HB-XL-WD:WD-7"], [first])
+    assert found["address"].startswith("127.0.0.1:")
+    assert second not in found["studies"]
+
+
+async def test_sign_ins_are_recorded_without_the_password(api: Api) -> None:
+    for password in ("wrong-password-123", "demo-wang.reader"):
+        await api.client.post("/api/v1/login", json={"username": READER, "password": password})
+    await api.client.post(
+        "/api/v1/login", json={"username": "nobody.here", "password": "secret-xyz"}
+    )
+    signins = await _records(api, "sign-in")
+    assert [(r["username"], r["result"], r["detail"].get("reason")) for r in signins] == [
+        (READER, "failed", "wrong password"),
+        (READER, "ok", None),
+        ("nobody.here", "failed", "unknown user"),
+    ]
+    assert all(r["address"] == "127.0.0.1" for r in signins)
+    dumped = await api.pool.fetchval("select string_agg(audit::text, ' ') from audit")
+    assert "wrong-password-123" not in dumped
+    assert "secret-xyz" not in dumped
+
+
+async def test_a_refusal_on_scope_is_recorded(api: Api) -> None:
+    first, _ = await _two_patients(api)
+    refused = await api.client.get(
+        f"/dicomweb/studies/{first}/metadata", headers=api.auth("zhao.city")
+    )
+    assert refused.status == 404
+    (denied,) = await _records(api, "denied")
+    assert denied["username"] == "zhao.city"
+    assert denied["object_id"] == f"GET /dicomweb/studies/{first}/metadata"
+    assert (denied["result"], denied["detail"]["status"]) == ("denied", 404)
+
+
+async def test_a_read_whose_record_cannot_be_written_is_refused(api: Api) -> None:
+    first, _ = await _two_patients(api)
+    await api.pool.execute("alter table audit add constraint audit_refused check (false) not valid")
+    for path in ("/dicomweb/studies", f"/dicomweb/studies/{first}/metadata", "/api/v1/worklist"):
+        refused = await api.client.get(path, headers=api.auth(READER))
+        assert refused.status == 503, path
+        body = await refused.text()
+        assert first not in body
+        assert "WD-7" not in body
+    await api.pool.execute("alter table audit drop constraint audit_refused")
+    # The study opened while the audit was down is not trusted without its record.
+    opened = await api.client.get(f"/dicomweb/studies/{first}/metadata", headers=api.auth(READER))
+    assert opened.status == 200
+    assert [r["object_id"] for r in await _records(api, "metadata")] == [first]
