@@ -13,6 +13,7 @@ from teleradiology.core.errors import NotFound, Unauthorized
 from teleradiology.http import metrics
 from teleradiology.http import sse as events
 from teleradiology.http.api import admin as routing_admin
+from teleradiology.http.api import audit as audit_api
 from teleradiology.http.api import cases as api
 from teleradiology.http.api import casework, openapi, patients, referrals, uploads
 from teleradiology.http.api import ecg as ecg_api
@@ -128,6 +129,7 @@ def create_web_app(
             event_stream,
             referrals,
             routing_admin,
+            audit_api,
             patients,
             stow,
             dicomweb,

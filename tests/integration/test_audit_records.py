@@ -5,6 +5,8 @@ disclosing anything."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from typing import Any
 
@@ -121,3 +123,70 @@ async def test_a_read_whose_record_cannot_be_written_is_refused(api: Api) -> Non
     opened = await api.client.get(f"/dicomweb/studies/{first}/metadata", headers=api.auth(READER))
     assert opened.status == 200
     assert [r["object_id"] for r in await _records(api, "metadata")] == [first]
+
+
+# --- an administrator's search and export -------------------------------------------------
+
+
+async def _searched(api: Api, admin: str, **params: str) -> list[dict[str, Any]]:
+    answer = await api.client.get("/api/v1/admin/audit", params=params, headers=api.auth(admin))
+    assert answer.status == 200, await answer.text()
+    records: list[dict[str, Any]] = (await answer.json())["records"]
+    return records
+
+
+async def test_administrators_search_the_audit_of_their_own_network(api: Api) -> None:
+    await _two_patients(api)
+    for user in ("wang.reader", "gs.reader", "zhao.city"):
+        found = await api.client.get("/dicomweb/studies", headers=api.auth(user))
+        assert found.status == 200
+    county = await _searched(api, "hb.admin", action="qido")
+    assert [(r["username"], r["facility"]) for r in county] == [("wang.reader", "HB-COUNTY")]
+    city = await _searched(api, "xy.admin", action="qido")
+    assert [r["username"] for r in city] == ["zhao.city", "gs.reader", "wang.reader"]
+    by_patient = await _searched(api, "xy.admin", patient="HB-XL-WD:WD-8")
+    # Its arrival (STOW-RS, from the village) and the one search that answered it.
+    assert [(r["action"], r["username"]) for r in by_patient] == [
+        ("qido", "wang.reader"),
+        ("stow", None),
+    ]
+    assert all("HB-XL-WD:WD-8" in r["patients"] for r in by_patient)
+    paged = await _searched(api, "xy.admin", action="qido", limit="2")
+    older = await _searched(api, "xy.admin", action="qido", before=str(paged[-1]["seq"]))
+    assert [r["username"] for r in paged + older] == [r["username"] for r in city]
+    refused = await api.client.get("/api/v1/admin/audit", headers=api.auth(READER))
+    assert refused.status == 403
+    searches = await _records(api, "audit")
+    assert [(r["username"], r["result"]) for r in searches][:5] == [("hb.admin", "ok")] + [
+        ("xy.admin", "ok")
+    ] * 4
+
+
+async def test_administrators_export_their_network_as_csv_and_json_lines(api: Api) -> None:
+    await _two_patients(api)
+    for user in ("wang.reader", "gs.reader"):
+        await api.client.get("/dicomweb/studies", headers=api.auth(user))
+    lines = await api.client.get(
+        "/api/v1/admin/audit/export",
+        params={"format": "jsonl", "action": "qido"},
+        headers=api.auth("hb.admin"),
+    )
+    assert lines.status == 200
+    assert lines.content_type == "application/jsonl"
+    exported = [json.loads(line) for line in (await lines.text()).splitlines()]
+    assert [(r["username"], r["patients"]) for r in exported] == [
+        ("wang.reader", ["HB-XL-WD:WD-7", "HB-XL-WD:WD-8"])
+    ]
+    table = await api.client.get(
+        "/api/v1/admin/audit/export",
+        params={"format": "csv", "action": "qido"},
+        headers=api.auth("xy.admin"),
+    )
+    assert table.status == 200
+    assert "attachment" in table.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO((await table.read()).decode("utf-8-sig"))))
+    assert [(r["username"], r["patients"]) for r in rows] == [
+        ("gs.reader", ""),
+        ("wang.reader", "HB-XL-WD:WD-7 HB-XL-WD:WD-8"),
+    ]
+    assert [r["object_id"] for r in await _records(api, "audit")] == ["jsonl", "csv"]
