@@ -18,6 +18,7 @@ from tests.factory import make_study
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import route_all, store
 from tests.integration.test_dimse_qr import VIEWER_AE, add_viewer, free_port, run
+from tests.integration.test_ecg_reading_page import session
 
 READER = "wang.reader"
 
@@ -190,3 +191,31 @@ async def test_administrators_export_their_network_as_csv_and_json_lines(api: Ap
         ("wang.reader", "HB-XL-WD:WD-7 HB-XL-WD:WD-8"),
     ]
     assert [r["object_id"] for r in await _records(api, "audit")] == ["jsonl", "csv"]
+
+
+async def test_the_audit_page_shows_the_network_and_exports_it(api: Api) -> None:
+    await _two_patients(api)
+    for user in ("wang.reader", "gs.reader"):
+        await api.client.get("/dicomweb/studies", headers=api.auth(user))
+    cookie = await session(api, "hb.admin")
+    shown = await api.client.get(
+        "/admin/audit",
+        params={"action": "qido", "patient": "", "since": "2020-01-01T00:00"},
+        headers=cookie,
+    )
+    assert shown.status == 200
+    html = await shown.text()
+    assert "wang.reader" in html
+    assert "HB-XL-WD:WD-7, HB-XL-WD:WD-8" in html
+    assert "gs.reader" not in html
+    assert (
+        'href="/admin/audit/export?action=qido&amp;since=2020-01-01T00%3A00&amp;format=csv"' in html
+    )
+    exported = await api.client.get(
+        "/admin/audit/export", params={"action": "qido", "format": "csv"}, headers=cookie
+    )
+    assert exported.status == 200
+    rows = list(csv.DictReader(io.StringIO((await exported.read()).decode("utf-8-sig"))))
+    assert [r["username"] for r in rows] == ["wang.reader"]
+    reader = await api.client.get("/admin/audit", headers=await session(api, READER))
+    assert reader.status == 403
