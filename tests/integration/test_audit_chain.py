@@ -10,6 +10,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -18,6 +19,7 @@ import pytest
 
 from storage import audit
 from storage.db import create_pool
+from storage.errors import Conflict, ObjectNotFound
 from storage.objects import FileObjectStore, ObjectStore
 from storage.records import AuditAction, AuditResult
 from teleradiology.core.audit_chain import link_hash
@@ -214,3 +216,56 @@ async def test_the_application_role_appends_and_cannot_change_or_remove(
     finally:
         await app.close()
     assert (await keeping.verify(pool, FileObjectStore(tmp_path / "o"))).findings == []
+
+
+async def test_concurrent_writers_line_up_on_one_chain(pool: asyncpg.Pool, tmp_path: Path) -> None:
+    async def one(n: int) -> int:
+        async with pool.acquire() as conn, conn.transaction():
+            seq = await audit.record(
+                conn, user_id=None, action=AuditAction.READ, object_type="case", object_id=n
+            )
+            await asyncio.sleep(0.001 * (n % 3))  # commits in another order than they began
+            return seq
+
+    seqs = await asyncio.gather(*(one(n) for n in range(40)))
+    assert sorted(seqs) == list(range(1, 41))
+    verdict = await keeping.verify(pool, FileObjectStore(tmp_path / "o"), page=7)
+    assert (verdict.checked, verdict.findings) == (40, [])
+
+
+async def test_a_rolled_back_record_leaves_no_gap(pool: asyncpg.Pool, tmp_path: Path) -> None:
+    await _write(pool, 1)
+    async with pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        assert (
+            await audit.record(
+                conn, user_id=None, action=AuditAction.READ, object_type="case", object_id=9
+            )
+            == 2
+        )
+        await tx.rollback()  # the read it recorded failed
+    await _write(pool, 1)
+    verdict = await keeping.verify(pool, FileObjectStore(tmp_path / "o"))
+    assert (verdict.checked, verdict.head_seq, verdict.findings) == (2, 2, [])
+
+
+async def test_anchors_are_notes_written_once_and_unseen_by_the_collector(
+    object_store: ObjectStore,
+) -> None:
+    await object_store.put_note("audit-anchors/00000000000000000001", b'{"seq": 1}')
+    await object_store.put_note("audit-anchors/00000000000000000001", b'{"seq": 1}')
+    with pytest.raises(Conflict):
+        await object_store.put_note("audit-anchors/00000000000000000001", b'{"seq": 2}')
+    await object_store.put_note("audit-anchors/00000000000000000002", b"{}")
+    assert await object_store.note_names("audit-anchors") == [
+        "audit-anchors/00000000000000000001",
+        "audit-anchors/00000000000000000002",
+    ]
+    assert await object_store.get_note("audit-anchors/00000000000000000001") == b'{"seq": 1}'
+    with pytest.raises(ObjectNotFound):
+        await object_store.get_note("audit-anchors/00000000000000000003")
+    with pytest.raises(ValueError, match="note name"):
+        await object_store.put_note("../escape", b"")
+    future = datetime.now(UTC) + timedelta(days=1)
+    assert [k async for k in object_store.keys_older_than(future)] == []
