@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import contextvars
 import json
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -21,6 +21,8 @@ from storage.db import Conn, Queryable
 from storage.errors import Unavailable
 from storage.queries import q
 from storage.records import AuditAction, AuditResult, FacilityId, UserId
+
+_T = TypeVar("_T")
 
 #: The network address of the request (or association) being served: set where it comes in,
 #: so that every record written while it is served names it.
@@ -33,6 +35,13 @@ SIGNED_IN: contextvars.ContextVar[UserId | None] = contextvars.ContextVar(
 #: Most studies (and patients) one record names; a longer answer names the first ones and
 #: gives the full count in ``detail``.
 NAMED_MAX = 1000
+
+
+async def at_address(address: str | None, work: Awaitable[_T]) -> _T:
+    """Await ``work`` with ``address`` on every record it writes (a DICOM association's
+    work, handed from its thread to the event loop, starts without the caller's context)."""
+    ADDRESS.set(address)
+    return await work
 
 
 class AuditUnavailable(Unavailable):

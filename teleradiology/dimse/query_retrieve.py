@@ -94,7 +94,8 @@ class QueryRetrieve:
 
     def _wait(self, coro: Coroutine[Any, Any, _T], event: evt.Event | None = None) -> _T:
         if event is not None:
-            coro = _from_peer(f"{event.assoc.requestor.address}:{event.assoc.requestor.port}", coro)
+            peer = event.assoc.requestor
+            coro = audit.at_address(f"{peer.address}:{peer.port}", coro)
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try:
             return future.result(timeout=self._timeout)
@@ -206,12 +207,6 @@ class QueryRetrieve:
 
 #: The comment of a refusal while the database (or the audit) cannot be written.
 NOT_NOW = "the archive cannot answer now (its database is not answering); try again shortly"
-
-
-async def _from_peer(address: str, coro: Coroutine[Any, Any, _T]) -> _T:
-    """Run ``coro`` with the peer's address on every audit record it writes."""
-    audit.ADDRESS.set(address)
-    return await coro
 
 
 def _contexts_for(found: list[StoredObject]) -> list[Any]:

@@ -93,7 +93,7 @@ async def problem_middleware(
             log.exception("unhandled error on %s %s", request.method, request.path)
             return problem(500, "the server failed to handle this request; it has been logged")
         if status in (403, 404):
-            await _audit_denied(request, exc)
+            await audit_denied(request, exc)
         challenge = {"WWW-Authenticate": 'Bearer realm="telemed"'} if status == 401 else None
         if isinstance(exc, errors.TooManyAttempts):
             challenge = {"Retry-After": str(exc.wait_s)}
@@ -107,7 +107,7 @@ async def problem_middleware(
         return problem(500, "the server failed to handle this request; it has been logged")
 
 
-async def _audit_denied(request: web.Request, exc: Exception) -> None:
+async def audit_denied(request: web.Request, exc: Exception) -> None:
     """A signed-in caller refused on scope (403, or 404 for what lies outside it) is audited;
     the refusal stands whether or not its record could be written."""
     user = request.get(USER)
