@@ -44,7 +44,9 @@ async def auth_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     path = request.path
+    # Requests on one keep-alive connection share a task (and its context): set both anew.
     audit.ADDRESS.set(request.remote)
+    audit.SIGNED_IN.set(None)
     if path in PUBLIC_PATHS or not path.startswith(PROTECTED_PREFIXES):
         return await handler(request)
     if request.method == "OPTIONS":
