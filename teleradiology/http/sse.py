@@ -207,7 +207,7 @@ async def _tell(response: web.StreamResponse, pool: Pool, user: User, item: Noti
         action=AuditAction.READ,
         object_type="notification",
         object_id=item.id,
-        detail={"kind": item.kind.value}
+        detail={"kind": str(item.kind)}
         | ({"case": item.case_id} if item.case_id else {})
         | ({"report": item.report_id} if item.report_id else {}),
     )

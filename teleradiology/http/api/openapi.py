@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from teleradiology.http.api import (
     admin,
+    audit,
     cases,
     casework,
     ecg,
@@ -123,6 +124,7 @@ def api_routes() -> tuple[Routes, ...]:
         referrals.routes,
         patients.routes,
         admin.routes,
+        audit.routes,
         ecg.routes,
         uploads.routes,
         events.routes,
