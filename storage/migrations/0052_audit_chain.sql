@@ -58,7 +58,7 @@ create function audit_link(
     p_action text, p_object_type text, p_object_id text, p_patients text[], p_studies text[],
     p_address text, p_result text, p_detail jsonb
 ) returns bigint
-language plpgsql security definer set search_path = pg_catalog, public as $$
+language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
 declare
     v_head audit_head;
     v_seq bigint;
@@ -97,7 +97,7 @@ create function audit_append(
     p_action text, p_object_type text, p_object_id text, p_patients text[], p_studies text[],
     p_address text, p_result text, p_detail jsonb
 ) returns bigint
-language sql security definer set search_path = pg_catalog, public as $$
+language sql security definer set search_path = pg_catalog, public, pg_temp as $$
     select audit_link(
         null, p_user_id, p_username, p_role, p_facility_id, p_action, p_object_type,
         p_object_id, p_patients, p_studies, p_address, p_result, p_detail

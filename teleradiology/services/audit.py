@@ -46,11 +46,14 @@ async def anchor_head(pool: Queryable, objects: ObjectStore) -> Anchor | None:
     seq, head_hash = await audit.head(pool)
     if seq == 0:
         return None
+    try:
+        await objects.get_note(_anchor_name(seq))
+    except ObjectNotFound:
+        pass
+    else:
+        return None
     anchor = Anchor(seq=seq, hash=head_hash, at=datetime.now(UTC))
     body = {"seq": seq, "hash": head_hash.hex(), "at": anchor.at.isoformat()}
-    names = await objects.note_names(ANCHORS)
-    if names and names[-1] == _anchor_name(seq):
-        return None
     await objects.put_note(_anchor_name(seq), json.dumps(body).encode())
     return anchor
 
