@@ -1,7 +1,8 @@
 """What one audit record costs: ``audit_append`` (the chain's lock, the hash, the insert),
 alone on one connection and with ``--writers`` connections appending at once, on a fresh
 embedded PostgreSQL with the schema and ``--records`` records already chained. Prints the
-median and p99 of each write, and the empty statement's, for comparison.
+median and p99 of each write, against an empty statement and the same row inserted into a
+plain table (what the commit alone costs), each in its own transaction as the service writes.
 
     .venv/bin/python bench/audit_append.py --writes 3000 --writers 4 --records 100000
 """
@@ -25,12 +26,20 @@ from storage.schema import migrate
 _STUDIES = tuple(f"1.2.826.0.1.3680043.8.498.{n}" for n in range(20))
 
 
-async def _timed(conn: asyncpg.Connection, writes: int, *, plain: bool) -> list[float]:
+_UNCHAINED = (
+    "insert into unchained (at, action, object_type, object_id, studies, address, result,"
+    " detail) values (clock_timestamp(), 'qido', 'study', 'query', $1, '127.0.0.1', 'ok', $2)"
+)
+
+
+async def _timed(conn: asyncpg.Connection, writes: int, *, plain: str | None) -> list[float]:
     took = []
     for n in range(writes):
         began = time.perf_counter()
-        if plain:
+        if plain == "select":
             await conn.execute("select 1")
+        elif plain == "insert":
+            await conn.execute(_UNCHAINED, list(_STUDIES), f'{{"count": 20, "n": {n}}}')
         else:
             await audit.record(
                 conn,
@@ -54,7 +63,7 @@ def _line(name: str, took: list[float]) -> str:
 async def _together(pool: asyncpg.Pool, writers: int, writes: int) -> list[float]:
     async def one() -> list[float]:
         async with pool.acquire() as conn:
-            return await _timed(conn, writes // writers, plain=False)
+            return await _timed(conn, writes // writers, plain=None)
 
     return [t for part in await asyncio.gather(*(one() for _ in range(writers))) for t in part]
 
@@ -62,23 +71,31 @@ async def _together(pool: asyncpg.Pool, writers: int, writes: int) -> list[float
 async def main(writes: int, writers: int, records: int) -> None:
     with tempfile.TemporaryDirectory(prefix="audit-bench-") as tmp:
         embedded = EmbeddedPostgres(Path(tmp) / "pg")
-        pool = await create_pool(await embedded.start(), min_size=writers, max_size=writers)
+        dsn = await embedded.start()
+        pool = await create_pool(dsn, min_size=writers, max_size=writers, command_timeout_s=600)
         try:
             await migrate(pool)
+            for _ in range(0, records, 500):  # in short transactions, as the service writes
+                await pool.execute(
+                    "select audit_append(null, 'bench', 'reader', null, 'read', 'case', n::text,"
+                    " null, null, '127.0.0.1', 'ok', null) from generate_series(1, 500) n"
+                )
             await pool.execute(
-                "select audit_append(null, 'bench', 'reader', null, 'read', 'case', n::text,"
-                " null, null, '127.0.0.1', 'ok', null) from generate_series(1, $1) n",
-                records,
+                "create table unchained (like audit including defaults);"
+                " alter table unchained alter seq add generated always as identity,"
+                " alter prev_hash drop not null, alter hash drop not null"
             )
             async with pool.acquire() as conn:
-                plain = await _timed(conn, writes, plain=True)
-                alone = await _timed(conn, writes, plain=False)
+                plain = await _timed(conn, writes, plain="select")
+                unchained = await _timed(conn, writes, plain="insert")
+                alone = await _timed(conn, writes, plain=None)
             together = await _together(pool, writers, writes)
         finally:
             await close_pool(pool)
             await embedded.stop()
     print(f"{writes} writes after {records} chained records")
     print(_line("an empty statement", plain))
+    print(_line("the same row, unchained, committed", unchained))
     print(_line("one audit record, one writer", alone))
     print(_line(f"one audit record, {writers} writers", together))
 
