@@ -23,7 +23,11 @@ from storage.errors import Conflict, ObjectNotFound
 from storage.objects import FileObjectStore, ObjectStore
 from storage.records import AuditAction, AuditResult
 from teleradiology.core.audit_chain import link_hash
+from teleradiology.http.context import OBJECTS
 from teleradiology.services import audit as keeping
+from teleradiology.settings import Settings
+from tests.integration.conftest import serving
+from tests.integration.test_forwarder import eventually
 
 
 async def _write(pool: asyncpg.Pool, count: int) -> None:
@@ -269,3 +273,29 @@ async def test_anchors_are_notes_written_once_and_unseen_by_the_collector(
         await object_store.put_note("../escape", b"")
     future = datetime.now(UTC) + timedelta(days=1)
     assert [k async for k in object_store.keys_older_than(future)] == []
+
+
+async def test_the_worker_anchors_the_head_as_records_come(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "var",
+        database_url=database_url,
+        http_host="127.0.0.1",
+        dicom_host="127.0.0.1",
+        dicom_port=0,
+        audit_anchor_every_s=0.2,
+    )
+    async with serving(settings, run_worker=True) as api:
+        objects = api.app[OBJECTS]
+        found = await api.client.get("/dicomweb/studies", headers=api.auth("wang.reader"))
+        assert found.status == 200
+        head, _ = await audit.head(api.pool)
+
+        async def anchored() -> bool:
+            return head in await keeping.anchors(objects)
+
+        await eventually(anchored, timeout_s=20)
+        verdict = await keeping.verify(api.pool, objects)
+        assert verdict.findings == []
+        assert verdict.anchors >= 1
