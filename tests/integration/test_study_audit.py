@@ -110,6 +110,11 @@ async def test_a_dicom_peer_is_audited_as_its_user_and_refused_when_unknown(api:
     assert len(objects) == 2
     assert await _audit(api, AuditAction.C_FIND) == [("study", "WANGVIEW", 1, READER)]
     assert await _audit(api, AuditAction.C_GET) == [("study", "WANGVIEW", 2, READER)]
+    disclosed = await api.pool.fetch(
+        "select patients, studies from audit where action = any($1::text[]) order by seq",
+        [AuditAction.C_FIND.value, AuditAction.C_GET.value],
+    )
+    assert [(r["patients"], r["studies"]) for r in disclosed] == [(["HB-XL-WD:WD-3"], [study])] * 2
     with pytest.raises(Forbidden, match="STRANGER may not query this archive"):
         await studies.find("STRANGER", _identifier("STUDY"), patient_root=False)
     with pytest.raises(BadRequest, match="names no UID"):
