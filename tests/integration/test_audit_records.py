@@ -5,14 +5,21 @@ disclosing anything."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 from typing import Any
 
 import pytest
+from pydicom.dataset import Dataset
+from pynetdicom import AE
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]
+    StudyRootQueryRetrieveInformationModelFind,
+)
 
 from storage.network import user_by_username
+from teleradiology.core.statuses import QueryStatus
 from teleradiology.roles import DICOM
 from tests.factory import make_study
 from tests.integration.conftest import Api
@@ -219,3 +226,31 @@ async def test_the_audit_page_shows_the_network_and_exports_it(api: Api) -> None
     assert [r["username"] for r in rows] == ["wang.reader"]
     reader = await api.client.get("/admin/audit", headers=await session(api, READER))
     assert reader.status == 403
+
+
+def _c_find(port: int) -> list[tuple[int, str | None]]:
+    ae = AE(ae_title=VIEWER_AE)
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
+    assoc = ae.associate("127.0.0.1", port, ae_title="TELEMED")
+    assert assoc.is_established
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.PatientID = ""
+    query.StudyInstanceUID = ""
+    try:
+        return [
+            (int(status.Status), str(found.PatientID) if found is not None else None)
+            for status, found in assoc.send_c_find(
+                query, StudyRootQueryRetrieveInformationModelFind
+            )
+        ]
+    finally:
+        assoc.release()
+
+
+async def test_a_c_find_whose_record_cannot_be_written_answers_nothing(api: Api) -> None:
+    await _two_patients(api)
+    await add_viewer(api, port=free_port())
+    await api.pool.execute("alter table audit add constraint audit_refused check (false) not valid")
+    answered = await asyncio.to_thread(_c_find, api.app[DICOM].port)
+    assert answered == [(QueryStatus.UNABLE_TO_PROCESS, None)]
