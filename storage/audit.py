@@ -1,17 +1,61 @@
-"""The audit log: who read or changed which patient data, when."""
+"""The audit log: who read or changed which patient data, when, from where, and how it ended.
+
+Records are appended to a hash chain (migration 0052) through ``audit_append``, the one
+write the application's role may make; the chain is walked by ``chain_page`` to verify it,
+and searched by ``search``. A record that cannot be written raises `AuditUnavailable`: the
+read it was to record must then not be answered.
+"""
 
 from __future__ import annotations
 
+import contextvars
 import json
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
-from storage.db import Conn
+from storage.db import Conn, Queryable
+from storage.errors import Unavailable
 from storage.queries import q
-from storage.records import AuditAction, UserId
+from storage.records import AuditAction, AuditResult, FacilityId, UserId
+
+_T = TypeVar("_T")
+
+#: The network address of the request (or association) being served: set where it comes in,
+#: so that every record written while it is served names it.
+ADDRESS: contextvars.ContextVar[str | None] = contextvars.ContextVar("audit_address", default=None)
+#: The signed-in user of the request being served, for records written where the user is not
+#: passed down (an instance received over STOW-RS).
+SIGNED_IN: contextvars.ContextVar[UserId | None] = contextvars.ContextVar(
+    "audit_signed_in", default=None
+)
+#: Most studies (and patients) one record names; a longer answer names the first ones and
+#: gives the full count in ``detail``.
+NAMED_MAX = 1000
+
+
+async def at_address(address: str | None, work: Awaitable[_T]) -> _T:
+    """Await ``work`` with ``address`` on every record it writes (a DICOM association's
+    work, handed from its thread to the event loop, starts without the caller's context)."""
+    ADDRESS.set(address)
+    return await work
+
+
+class AuditUnavailable(Unavailable):
+    """The audit record could not be written: what it records must not happen."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Who:
+    """Who acted, when it is not (only) a signed-in user: a name tried at sign-in, a calling
+    AE title's facility."""
+
+    username: str | None = None
+    role: str | None = None
+    facility_id: FacilityId | None = None
 
 
 async def record(
@@ -22,17 +66,51 @@ async def record(
     object_type: str,
     object_id: str | int,
     detail: dict[str, Any] | None = None,
-) -> None:
-    """Write one audit entry (in the caller's transaction when ``db`` is a connection);
-    times and durations in ``detail`` are written as text."""
-    await db.execute(
-        q("audit_insert"),
-        user_id,
-        action.value,
-        object_type,
-        str(object_id),
-        json.dumps(detail, ensure_ascii=False, default=str) if detail else None,
-    )
+    studies: Iterable[str] = (),
+    study_ids: Iterable[int] = (),
+    patients: Iterable[str] = (),
+    result: AuditResult = AuditResult.OK,
+    who: Who | None = None,
+) -> int:
+    """Append one record (in the caller's transaction when ``db`` is a connection) and return
+    its sequence number.
+
+    ``studies`` (UIDs) and ``study_ids`` name the studies disclosed; their patients are added
+    as ``issuer code:patient ID``. The user's name, role and facility are taken from the
+    user; ``who`` names them when there is no user. Times in ``detail`` are written as text.
+
+    Raises
+    ------
+    AuditUnavailable
+        The record could not be written (the database refused or did not answer).
+    """
+    uids, ids, named = list(studies), list(study_ids), list(patients)
+    extra = dict(detail or {})
+    if max(len(uids), len(ids), len(named)) > NAMED_MAX:
+        extra["named_of"] = max(len(uids), len(ids), len(named))
+    who = who or Who()
+    try:
+        seq: int = await db.fetchval(
+            q("audit_append"),
+            user_id,
+            who.username,
+            who.role,
+            who.facility_id,
+            action.value,
+            object_type,
+            str(object_id),
+            named[:NAMED_MAX],
+            uids[:NAMED_MAX],
+            ADDRESS.get(),
+            result.value,
+            json.dumps(extra, ensure_ascii=False, default=str),
+            ids[:NAMED_MAX],
+        )
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        raise AuditUnavailable(
+            f"the audit record of this {action.value} could not be written ({type(exc).__name__})"
+        ) from exc
+    return seq
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,3 +125,106 @@ async def entries_for(
 ) -> list[AuditEntry]:
     rows = await pool.fetch(q("audit_of_object"), object_type, str(object_id))
     return [AuditEntry(user_id=r["user_id"], action=r["action"], at=r["at"]) for r in rows]
+
+
+# --- verifying ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Link:
+    """One record as the chain holds it: its number, the hash it follows, its own hash, and
+    the canonical text its hash covers."""
+
+    seq: int
+    prev_hash: bytes
+    hash: bytes
+    body: str
+
+
+async def head(db: Queryable) -> tuple[int, bytes]:
+    """The chain's head: the last record's number (0 when empty) and hash."""
+    row = await db.fetchrow(q("audit_head"))
+    if row is None:
+        raise RuntimeError("the audit chain has no head row: migration 0052 did not run")
+    return int(row["seq"]), bytes(row["hash"])
+
+
+async def chain_page(db: Queryable, after_seq: int, limit: int) -> list[Link]:
+    """Up to ``limit`` records after ``after_seq``, in order."""
+    rows = await db.fetch(q("audit_chain_page"), after_seq, limit)
+    return [
+        Link(seq=r["seq"], prev_hash=bytes(r["prev_hash"]), hash=bytes(r["hash"]), body=r["body"])
+        for r in rows
+    ]
+
+
+# --- searching ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Filters:
+    """What an administrator's search narrows to; None: any."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    username: str | None = None
+    action: str | None = None
+    patient: str | None = None
+    study: str | None = None
+    result: str | None = None
+    before_seq: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Record:
+    """One audit record as an administrator reads it."""
+
+    seq: int
+    at: datetime
+    username: str | None
+    role: str | None
+    facility: str | None
+    action: str
+    object_type: str
+    object_id: str
+    patients: tuple[str, ...]
+    studies: tuple[str, ...]
+    address: str | None
+    result: str
+    detail: dict[str, Any]
+
+
+async def search(pool: Queryable, admin_id: UserId, filters: Filters, limit: int) -> list[Record]:
+    """The records of the administrator's network that match, newest first."""
+    f = filters
+    rows = await pool.fetch(
+        q("audit_search"),
+        admin_id,
+        f.since,
+        f.until,
+        f.username,
+        f.action,
+        f.patient,
+        f.study,
+        f.result,
+        f.before_seq,
+        limit,
+    )
+    return [
+        Record(
+            seq=r["seq"],
+            at=r["at"],
+            username=r["username"],
+            role=r["role"],
+            facility=r["facility"],
+            action=r["action"],
+            object_type=r["object_type"],
+            object_id=r["object_id"],
+            patients=tuple(r["patients"]),
+            studies=tuple(r["studies"]),
+            address=r["address"],
+            result=r["result"],
+            detail=json.loads(r["detail"]),
+        )
+        for r in rows
+    ]

@@ -41,7 +41,7 @@ import urllib3
 from minio import Minio
 from minio.error import MinioException, S3Error
 
-from storage.errors import IntegrityError, ObjectNotFound, StorageError, Unavailable
+from storage.errors import Conflict, IntegrityError, ObjectNotFound, StorageError, Unavailable
 
 __all__ = [
     "FileObjectStore",
@@ -98,6 +98,20 @@ def validate_key(key: str) -> str:
             f"got {str(key)[:80]!r}"
         )
     return key
+
+
+#: Where notes live, beside the shards of objects (never a two-character folder).
+_NOTES: Final = "notes"
+_NOTE_NAME_RE: Final = re.compile(r"[a-z0-9][a-z0-9.-]{0,99}(/[a-z0-9][a-z0-9.-]{0,99}){0,3}")
+
+
+def validate_note_name(name: str) -> str:
+    """Return ``name`` if it is a well-formed note name (no traversal), else raise ValueError."""
+    if _NOTE_NAME_RE.fullmatch(name) is None or ".." in name:
+        raise ValueError(
+            f"a note name is folder/name in lowercase letters and digits, got {name!r}"
+        )
+    return name
 
 
 def object_path(key: str) -> str:
@@ -228,6 +242,44 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     def keys_older_than(self, cutoff: datetime) -> AsyncIterator[str]:
         """Every stored object's key whose object was written before ``cutoff``."""
+
+    @abc.abstractmethod
+    async def put_note(self, name: str, data: bytes) -> None:
+        """Store a small named record beside the objects, once (the audit chain's anchors).
+
+        Notes live apart from the content-addressed objects (the collector never sees them)
+        and are written once: writing the same bytes again is a no-op.
+
+        Parameters
+        ----------
+        name
+            ``folder/name``: lowercase letters, digits, dots and hyphens in each part.
+
+        Raises
+        ------
+        ValueError
+            The name is malformed.
+        Conflict
+            Another note is stored under this name.
+        StorageError
+            The write failed.
+        """
+
+    @abc.abstractmethod
+    async def get_note(self, name: str) -> bytes:
+        """The bytes of the note ``name``.
+
+        Raises
+        ------
+        ObjectNotFound
+            No such note.
+        StorageError
+            The read failed.
+        """
+
+    @abc.abstractmethod
+    async def note_names(self, folder: str) -> list[str]:
+        """The names of the notes in ``folder``, sorted."""
 
     async def close(self) -> None:  # noqa: B027 (a hook: most backends hold nothing)
         """Release connections and other resources; the store is not used afterwards."""
@@ -379,6 +431,47 @@ class FileObjectStore(ObjectStore):
         for shard in await asyncio.to_thread(_shards, self._root):
             for key in await asyncio.to_thread(_old_files, shard, cutoff.timestamp()):
                 yield key
+
+    async def put_note(self, name: str, data: bytes) -> None:
+        target = self._root / _NOTES / validate_note_name(name)
+        try:
+            await asyncio.to_thread(self._put_note, target, data)
+        except OSError as exc:
+            raise StorageError(f"cannot store note {name} in {self._root}: {exc}") from exc
+
+    async def get_note(self, name: str) -> bytes:
+        target = self._root / _NOTES / validate_note_name(name)
+        try:
+            return await asyncio.to_thread(target.read_bytes)
+        except FileNotFoundError:
+            raise ObjectNotFound(f"no note {name} in {self._root}") from None
+        except OSError as exc:
+            raise StorageError(f"cannot read note {name} in {self._root}: {exc}") from exc
+
+    async def note_names(self, folder: str) -> list[str]:
+        where = self._root / _NOTES / validate_note_name(folder)
+
+        def names() -> list[str]:
+            if not where.is_dir():
+                return []
+            return sorted(f"{folder}/{e.name}" for e in where.iterdir() if e.is_file())
+
+        try:
+            return await asyncio.to_thread(names)
+        except OSError as exc:
+            raise StorageError(f"cannot list notes {folder} in {self._root}: {exc}") from exc
+
+    def _put_note(self, target: Path, data: bytes) -> None:
+        if target.is_file():
+            if target.read_bytes() != data:
+                raise Conflict(f"another note is stored as {target.name}")
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+
+        def write(out: BinaryIO) -> None:
+            out.write(data)
+
+        self._write_atomically(target, write)
 
     def _put_bytes(self, key: str, data: bytes) -> None:
         target = self.path_of(key)
@@ -599,16 +692,7 @@ class S3ObjectStore(ObjectStore):
     async def get(self, key: str) -> bytes:
         name = self.object_name(key)
         await self.start()
-        # One GET in two steps, each within its deadline: the answer's head, then its bytes
-        # within the time their length allows.
-        what = f"read object {key}"
-        response = await self._call(what, self._client.get_object, self._bucket, name, key=key)
-        try:
-            size = int(response.headers.get("Content-Length") or 0)
-            return await self._call(what, response.read, size=size)
-        finally:
-            response.close()
-            response.release_conn()
+        return await self._read(f"read object {key}", name, key)
 
     async def exists(self, key: str) -> bool:
         name = self.object_name(key)
@@ -628,6 +712,60 @@ class S3ObjectStore(ObjectStore):
         await self.start()
         # S3 DELETE succeeds for a missing object, which is the idempotence we promise.
         await self._call(f"delete object {key}", self._client.remove_object, self._bucket, name)
+
+    async def put_note(self, name: str, data: bytes) -> None:
+        object_name = self._note_name(name)
+        await self.start()
+        try:
+            stored = await self._read(f"read note {name}", object_name, name)
+        except ObjectNotFound:
+            stored = None
+        if stored is not None:
+            if stored != data:
+                raise Conflict(f"another note is stored as {name}")
+            return
+        await self._call(
+            f"store note {name}",
+            self._client.put_object,
+            self._bucket,
+            object_name,
+            io.BytesIO(data),
+            len(data),
+            size=len(data),
+        )
+        await self._verify_size(name, object_name, len(data))
+
+    async def get_note(self, name: str) -> bytes:
+        await self.start()
+        return await self._read(f"read note {name}", self._note_name(name), name)
+
+    async def note_names(self, folder: str) -> list[str]:
+        start = self._note_name(folder) + "/"
+        await self.start()
+
+        def names() -> list[str]:
+            listing = self._client.list_objects(self._bucket, prefix=start, recursive=True)
+            skip = len(self._note_name(""))
+            return sorted((item.object_name or "")[skip:] for item in listing)
+
+        return await self._call(f"list notes {folder}", names)
+
+    def _note_name(self, name: str) -> str:
+        inner = f"{_NOTES}/{validate_note_name(name)}" if name else f"{_NOTES}/"
+        return f"{self._prefix}/{inner}" if self._prefix else inner
+
+    async def _read(self, what: str, object_name: str, key: str) -> bytes:
+        # One GET in two steps, each within its deadline: the answer's head, then its bytes
+        # within the time their length allows.
+        response = await self._call(
+            what, self._client.get_object, self._bucket, object_name, key=key
+        )
+        try:
+            size = int(response.headers.get("Content-Length") or 0)
+            return await self._call(what, response.read, size=size)
+        finally:
+            response.close()
+            response.release_conn()
 
     async def close(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)

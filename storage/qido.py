@@ -424,6 +424,16 @@ def build_json_sql(
     return sql, [query.limit, query.offset, *p.values]
 
 
+@dataclass(frozen=True, kw_only=True)
+class JsonAnswer:
+    """A study search answered as DICOM JSON, and what it discloses."""
+
+    count: int
+    body: bytes
+    study_uids: tuple[str, ...]
+    patients: tuple[str, ...]
+
+
 async def search_studies_json(
     pool: asyncpg.Pool,
     query: Query,
@@ -431,8 +441,9 @@ async def search_studies_json(
     elements: list[Element],
     *,
     retrieve_base: str,
-) -> tuple[int, bytes]:
-    """A study search's results as a DICOM JSON array (UTF-8), with how many there are.
+) -> JsonAnswer:
+    """A study search's results as a DICOM JSON array (UTF-8), with how many there are and
+    which studies and patients (``issuer:patient ID``) they disclose.
 
     Same matches, scope and order as `search`; each object carries ``elements`` in the order
     given. The query must not ask for stored instance metadata (``with_metadata``).
@@ -441,7 +452,12 @@ async def search_studies_json(
     sql, params = build_json_sql(query, scope, elements, retrieve_base=retrieve_base, shape=shape)
     row = await pool.fetchrow(sql, *params)
     assert row is not None  # an aggregate always answers one row
-    return int(row["count"]), bytes(row["body"])
+    return JsonAnswer(
+        count=int(row["count"]),
+        body=bytes(row["body"]),
+        study_uids=tuple(row["study_uids"]),
+        patients=tuple(row["patients"]),
+    )
 
 
 # --- WADO-RS -------------------------------------------------------------------------------
@@ -459,6 +475,9 @@ class StoredObject:
     size_bytes: int
     instance_number: int | None
     metadata_zlib: bytes | None = field(default=None, repr=False)
+    #: The study and patient (``issuer:patient ID``) it belongs to, where a retrieve asks.
+    study_instance_uid: str | None = None
+    patient: str | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Self:
@@ -488,6 +507,8 @@ async def retrieve_objects(pool: asyncpg.Pool, query: Query, scope: Scope) -> li
             object_key=r["object_key"],
             size_bytes=r["size_bytes"],
             instance_number=r["instance_number"],
+            study_instance_uid=r["study_instance_uid"],
+            patient=f"{r['issuer']}:{r['patient_id']}",
         )
         for r in await pool.fetch(sql, *params)
     ]

@@ -211,6 +211,26 @@ class AuditAction(StrEnum):
     C_GET = "c-get"
     C_MOVE = "c-move"
     CONFIGURE = "configure"
+    #: A document read whole: an ECG's original file as it was received.
+    ORIGINAL = "original"
+    #: Images or an ECG received: STOW-RS, an ECG upload, a C-STORE.
+    STOW = "stow"
+    C_STORE = "c-store"
+    #: A reader's change of an ECG's measurements or statements; of a report template.
+    EDIT = "edit"
+    #: A request refused on scope (403, or 404 for what is outside it).
+    DENIED = "denied"
+    SIGN_IN = "sign-in"
+    #: An administrator's search or export of the audit itself.
+    AUDIT = "audit"
+
+
+class AuditResult(StrEnum):
+    """How an audited request ended."""
+
+    OK = "ok"
+    DENIED = "denied"
+    FAILED = "failed"
 
 
 def _opt_id(kind: Callable[[Any], _T], value: Any) -> _T | None:

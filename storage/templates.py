@@ -7,6 +7,7 @@ from datetime import datetime
 
 import asyncpg
 
+from storage.db import Queryable
 from storage.errors import NotFound
 from storage.queries import q
 from storage.records import Specialty, UserId
@@ -45,7 +46,7 @@ async def list_templates(
 
 
 async def update_template(
-    pool: asyncpg.Pool, template_id: int, *, findings: str, impression: str, user_id: UserId
+    pool: Queryable, template_id: int, *, findings: str, impression: str, user_id: UserId
 ) -> Template:
     row = await pool.fetchrow(q("template_update"), template_id, findings, impression, user_id)
     if row is None:

@@ -1,4 +1,5 @@
-"""The ``telemed`` command: serve, network import, tokens, upload, forward, ECG analysis."""
+"""The ``telemed`` command: serve, network import, tokens, audit, upload, forward, ECG
+analysis."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from teleradiology.http.access_log import runner_options
 from teleradiology.http.api.accounts import PASSWORD_PAGE
 from teleradiology.node.upload_client import Retry
 from teleradiology.roles import CleanupContext, Hooks, create_app
-from teleradiology.services import accounts, administration
+from teleradiology.services import accounts, administration, audit
 from teleradiology.settings import Role, Settings, settings_from_env
 
 log = logging.getLogger("telemed")
@@ -112,6 +113,14 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         help="only objects older than this (default TELEMED_COLLECT_GRACE_HOURS, 168)",
     )
+    au = sub.add_parser("audit", help="the audit chain")
+    au_sub = au.add_subparsers(dest="audit_command", required=True)
+    au_sub.add_parser(
+        "verify",
+        help="walk the audit chain and its anchors; exit 1 naming each record changed, "
+        "removed or moved",
+    )
+    au_sub.add_parser("anchor", help="anchor the audit chain's head in the object store now")
     _add_upload_parser(sub)
     _add_forward_parser(sub)
     ecg_cli.add_parser(sub)
@@ -335,6 +344,27 @@ async def _verify(settings: Settings, read: bool) -> int:
     return 1 if found.missing or found.damaged else 0
 
 
+async def _audit(settings: Settings, command: str) -> int:
+    async with _Database(settings) as pool:
+        store = open_object_store(settings.objects_url)
+        await store.start()
+        try:
+            if command == "anchor":
+                anchored = await audit.anchor_head(pool, store)
+                print(f"anchored at record {anchored.seq}" if anchored else "nothing to anchor")
+                return 0
+            verdict = await audit.verify(pool, store)
+        finally:
+            await store.close()
+    print(
+        f"checked {verdict.checked} audit record(s) up to the head at {verdict.head_seq} "
+        f"against {verdict.anchors} anchor(s): {len(verdict.findings)} problem(s)"
+    )
+    for finding in verdict.findings:
+        print(f"  {finding}")
+    return 1 if verdict.findings else 0
+
+
 async def _token(settings: Settings, username: str, days: float) -> None:
     async with _Database(settings) as pool:
         token, expires = await administration.issue_token(
@@ -473,25 +503,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _settings(args)
         _embedded_postgres_log(settings.data_dir)
-        if args.command == "serve":
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-            _serve(settings, args.demo)
-        elif args.command == "network":
-            asyncio.run(_import(settings, args.file))
-        elif args.command == "token":
-            asyncio.run(_token_command(settings, args))
-        elif args.command == "storage" and args.storage_command == "verify":
-            return asyncio.run(_verify(settings, args.read))
-        elif args.command == "storage":
-            asyncio.run(_collect(settings, args.grace_hours))
-        elif args.command == "migrate":
-
-            async def run() -> None:
-                async with _Database(settings):
-                    pass
-
-            asyncio.run(run())
+        return _run(args, settings)
     except (ServiceError, StorageError) as exc:
         print(f"telemed: {exc}", file=sys.stderr)
         return 2
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    """The commands that need the settings (and most of them, the database)."""
+    if args.command == "serve":
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        _serve(settings, args.demo)
+    elif args.command == "network":
+        asyncio.run(_import(settings, args.file))
+    elif args.command == "token":
+        asyncio.run(_token_command(settings, args))
+    elif args.command == "audit":
+        return asyncio.run(_audit(settings, args.audit_command))
+    elif args.command == "storage" and args.storage_command == "verify":
+        return asyncio.run(_verify(settings, args.read))
+    elif args.command == "storage":
+        asyncio.run(_collect(settings, args.grace_hours))
+    elif args.command == "migrate":
+
+        async def run() -> None:
+            async with _Database(settings):
+                pass
+
+        asyncio.run(run())
     return 0

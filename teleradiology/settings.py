@@ -65,6 +65,8 @@ class Settings:
     collect_grace_hours: float = 7 * 24.0
     #: How often the worker looks for such objects.
     collect_every_s: float = 3600.0
+    #: How often the worker anchors the audit chain's head in the object store.
+    audit_anchor_every_s: float = 300.0
     #: How long one database command may wait for PostgreSQL before the request answers 503
     #: (A700 over DICOM); a black-holed database costs a request at most twice this.
     database_command_timeout_s: float = 4.0
@@ -192,6 +194,10 @@ def settings_from_env(**overrides: object) -> Settings:
     if "TELEMED_COLLECT_GRACE_HOURS" in env:
         values["collect_grace_hours"] = _float(
             env["TELEMED_COLLECT_GRACE_HOURS"], "TELEMED_COLLECT_GRACE_HOURS"
+        )
+    if "TELEMED_AUDIT_ANCHOR_EVERY" in env:
+        values["audit_anchor_every_s"] = _float(
+            env["TELEMED_AUDIT_ANCHOR_EVERY"], "TELEMED_AUDIT_ANCHOR_EVERY"
         )
     if "TELEMED_DB_COMMAND_TIMEOUT" in env:
         values["database_command_timeout_s"] = _float(

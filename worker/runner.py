@@ -27,7 +27,7 @@ from storage import collection, jobs
 from storage.db import Pool
 from storage.errors import is_unavailable
 from storage.objects import ObjectStore
-from teleradiology.services import deadlines, delivery, routing
+from teleradiology.services import audit, deadlines, delivery, routing
 from teleradiology.services.delivery import DELIVER_REPORT, SendCopy
 from teleradiology.settings import Settings
 from worker import ecg_jobs
@@ -88,6 +88,19 @@ async def _collect_forever(pool: Pool, settings: Settings, objects: ObjectStore)
                 done.looked_at,
                 done.uploads_forgotten,
             )
+
+
+async def _anchor_forever(pool: Pool, settings: Settings, objects: ObjectStore) -> None:
+    """Anchor the audit chain's head in the object store now and then."""
+    while True:
+        try:
+            anchored = await audit.anchor_head(pool, objects)
+        except Exception as exc:
+            log.warning("anchoring the audit chain failed (%s)", type(exc).__name__)
+        else:
+            if anchored is not None:
+                log.info("audit chain anchored at record %d", anchored.seq)
+        await asyncio.sleep(settings.audit_anchor_every_s)
 
 
 async def _sweep_forever(
@@ -257,11 +270,12 @@ async def worker_running(
         _supervise_jobs(pool, objects, send, dsn, stop, state), name="jobs"
     )
     collector = asyncio.create_task(_collect_forever(pool, settings, objects), name="collector")
+    anchorer = asyncio.create_task(_anchor_forever(pool, settings, objects), name="anchorer")
     try:
         yield state
     finally:
         stop.set()
-        for task in (sweeper, collector):
+        for task in (sweeper, collector, anchorer):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -91,13 +91,6 @@ select u.id, u.username, u.display_name, u.role, u.facility_id, u.specialties, u
 from api_token t join app_user u on u.id = t.user_id
 where t.token_sha256 = $1 and t.revoked_at is null and t.expires_at > now() and u.active;
 
--- name: audit_insert
-insert into audit (user_id, action, object_type, object_id, detail)
-values ($1, $2, $3, $4, coalesce($5::jsonb, '{}'::jsonb));
-
--- name: audit_of_object
-select user_id, action, at from audit where object_type = $1 and object_id = $2 order by id;
-
 -- name: facility_id_by_code
 select id from facility where code = $1;
 

@@ -23,7 +23,9 @@ with hit as ({hits})
 select count(*)::int as count,
        convert_to('[' || coalesce(string_agg({object}, ','
            order by h.study_date desc nulls last, h.study_time desc nulls last, h.study_id desc),
-           '') || ']', 'UTF8') as body
+           '') || ']', 'UTF8') as body,
+       coalesce(array_agg(h.study_instance_uid), '{}') as study_uids,
+       coalesce(array_agg(distinct h.issuer || ':' || h.patient_id), '{}') as patients
 from hit h;
 
 -- Scopes, as conditions on the study `st` (fragments: their comment lines are dropped where

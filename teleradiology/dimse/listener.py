@@ -26,6 +26,7 @@ from pynetdicom import AE, AllStoragePresentationContexts, _config, dimse_messag
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import ThreadedAssociationServer
 
+from storage import audit
 from storage.errors import is_unavailable
 from storage.records import ReceivedVia
 from teleradiology.core.errors import DuplicateConflict, InvalidDicom
@@ -454,7 +455,8 @@ class DicomListener:
             # Another handler (or a path-less event): the data set as bytes, with a meta header.
             data = path.read_bytes() if path is not None else event.encoded_dataset(True)
             work = self._store(calling, data)
-        future = asyncio.run_coroutine_threadsafe(work, self.loop)
+        peer = f"{address}:{event.assoc.requestor.port}"
+        future = asyncio.run_coroutine_threadsafe(audit.at_address(peer, work), self.loop)
         try:
             status, comment = future.result(timeout=self._timeout)
         except FutureTimeout:

@@ -25,6 +25,8 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AllStoragePresentationContexts, build_context, evt
 
+from storage import audit
+from storage.errors import StorageError
 from storage.objects import ObjectStore
 from storage.qido import StoredObject
 from storage.records import AuditAction
@@ -93,7 +95,10 @@ class QueryRetrieve:
             ],
         )
 
-    def _wait(self, coro: Coroutine[Any, Any, _T]) -> _T:
+    def _wait(self, coro: Coroutine[Any, Any, _T], event: evt.Event | None = None) -> _T:
+        if event is not None:
+            peer = event.assoc.requestor
+            coro = audit.at_address(f"{peer.address}:{peer.port}", coro)
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try:
             return future.result(timeout=self._timeout)
@@ -108,10 +113,14 @@ class QueryRetrieve:
         identifier: Dataset = event.identifier
         try:
             found = self._wait(
-                self._studies.find(calling, identifier, patient_root=_patient_root(event))
+                self._studies.find(calling, identifier, patient_root=_patient_root(event)), event
             )
         except Forbidden as exc:
             yield _failure(QueryStatus.UNABLE_TO_PROCESS, str(exc))
+            return
+        except StorageError:
+            # No answer whose audit record could not be written (nor any other, for now).
+            yield _failure(QueryStatus.UNABLE_TO_PROCESS, NOT_NOW)
             return
         except BadRequest as exc:
             yield _failure(QueryStatus.IDENTIFIER_MISMATCH, str(exc))
@@ -133,12 +142,15 @@ class QueryRetrieve:
             found = self._wait(
                 self._studies.retrieve(
                     calling, event.identifier, patient_root=_patient_root(event), action=action
-                )
+                ),
+                event,
             )
         except TooManyInstances as exc:
             return [], (QueryStatus.REFUSED_OUT_OF_RESOURCES, str(exc))
         except ServiceError as exc:
             return [], (QueryStatus.UNABLE_TO_PROCESS, str(exc))
+        except StorageError:
+            return [], (QueryStatus.UNABLE_TO_PROCESS, NOT_NOW)
         return found, None
 
     def _dataset(self, obj: StoredObject, accepted: set[tuple[str, str]]) -> Dataset:
@@ -200,6 +212,10 @@ class QueryRetrieve:
         accepted = {(o.sop_class_uid, o.transfer_syntax_uid) for o in found}
         yield len(found)
         yield from self._send(event, found, accepted)
+
+
+#: The comment of a refusal while the database (or the audit) cannot be written.
+NOT_NOW = "the archive cannot answer now (its database is not answering); try again shortly"
 
 
 def _contexts_for(found: list[StoredObject]) -> list[Any]:

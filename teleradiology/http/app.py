@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 
 from aiohttp import web
 
-from storage import network
+from storage import audit, network
 from teleradiology.core.errors import NotFound, Unauthorized
 from teleradiology.http import metrics
 from teleradiology.http import sse as events
 from teleradiology.http.api import accounts as account_api
 from teleradiology.http.api import admin as routing_admin
+from teleradiology.http.api import audit as audit_api
 from teleradiology.http.api import cases as api
 from teleradiology.http.api import casework, openapi, patients, referrals, uploads
 from teleradiology.http.api import ecg as ecg_api
@@ -46,6 +47,9 @@ async def auth_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     path = request.path
+    # Requests on one keep-alive connection share a task (and its context): set both anew.
+    audit.ADDRESS.set(request.remote)
+    audit.SIGNED_IN.set(None)
     if path in PUBLIC_PATHS or not path.startswith(PROTECTED_PREFIXES):
         return await handler(request)
     if request.method == "OPTIONS":
@@ -61,6 +65,7 @@ async def auth_middleware(
         raise Unauthorized("the token is unknown, expired or revoked; sign in again")
     request[USER] = user
     request[TOKEN] = token
+    audit.SIGNED_IN.set(user.id)
     return await handler(request)
 
 
@@ -131,6 +136,7 @@ def create_web_app(
             referrals,
             routing_admin,
             account_api,
+            audit_api,
             patients,
             stow,
             dicomweb,

@@ -9,8 +9,11 @@ from http import HTTPStatus
 
 from aiohttp import web
 
+from storage import audit
 from storage import errors as storage_errors
+from storage.records import AuditAction, AuditResult
 from teleradiology.core import errors
+from teleradiology.http.context import POOL, USER
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +92,8 @@ async def problem_middleware(
                 return unavailable(request, exc)
             log.exception("unhandled error on %s %s", request.method, request.path)
             return problem(500, "the server failed to handle this request; it has been logged")
+        if status in (403, 404):
+            await audit_denied(request, exc)
         challenge = {"WWW-Authenticate": 'Bearer realm="telemed"'} if status == 401 else None
         if isinstance(exc, errors.TooManyAttempts):
             challenge = {"Retry-After": str(exc.wait_s)}
@@ -100,6 +105,26 @@ async def problem_middleware(
         # The traceback names code, not patients: messages of our errors carry no patient data.
         log.exception("unhandled error on %s %s", request.method, request.path)
         return problem(500, "the server failed to handle this request; it has been logged")
+
+
+async def audit_denied(request: web.Request, exc: Exception) -> None:
+    """A signed-in caller refused on scope (403, or 404 for what lies outside it) is audited;
+    the refusal stands whether or not its record could be written."""
+    user = request.get(USER)
+    if user is None or POOL not in request.app:
+        return
+    try:
+        await audit.record(
+            request.app[POOL],
+            user_id=user.id,
+            action=AuditAction.DENIED,
+            object_type="request",
+            object_id=f"{request.method} {request.path}",
+            detail={"status": status_of(exc), "error": type(exc).__name__},
+            result=AuditResult.DENIED,
+        )
+    except audit.AuditUnavailable:
+        log.warning("a refusal on %s could not be audited", request.method)
 
 
 #: Seconds a client is asked to wait before it sends again while a store is away.

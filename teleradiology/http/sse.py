@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from storage import accounts, notifications
+from storage import accounts, audit, notifications
 from storage.db import Pool
-from storage.records import Cursor, Notification, User
+from storage.records import AuditAction, Cursor, Notification, User
 from teleradiology.http.context import POOL, TOKEN, current_user
 from teleradiology.http.models import EventData, EventsQuery
 from teleradiology.http.params import query_of
@@ -225,7 +225,7 @@ async def _push(
     if last is not None:
         while replay := await notifications.for_user(pool, user, last):
             for old in replay:
-                await response.write(_frame(old))
+                await _tell(response, pool, user, old)
                 last = old.cursor
     while not subscribed.overflowed.is_set():
         try:
@@ -237,9 +237,24 @@ async def _push(
         if item is None:  # the token stopped working
             break
         if item.for_user(user) and (last is None or last < item.cursor):
-            await response.write(_frame(item))
+            await _tell(response, pool, user, item)
             last = item.cursor
     await response.write(SIGNED_OUT if subscribed.access_ended else RESYNC)
+
+
+async def _tell(response: web.StreamResponse, pool: Pool, user: User, item: Notification) -> None:
+    """Push one notification to the user, on the record first (it names a case or a report)."""
+    await audit.record(
+        pool,
+        user_id=user.id,
+        action=AuditAction.READ,
+        object_type="notification",
+        object_id=item.id,
+        detail={"kind": str(item.kind)}
+        | ({"case": item.case_id} if item.case_id else {})
+        | ({"report": item.report_id} if item.report_id else {}),
+    )
+    await response.write(_frame(item))
 
 
 def add_routes(app: web.Application) -> None:

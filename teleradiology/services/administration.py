@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from storage import accounts, audit, jobs, network, qido
+from storage import accounts, audit, jobs, network, qido, templates
 from storage.db import Conn, Pool, transaction
 from storage.jobs import FailedDelivery, FailedKind
 from storage.network import PlacedRoute
@@ -404,3 +404,30 @@ async def retry_delivery(pool: Pool, admin: User, kind: FailedKind, item_id: int
         detail={"retried": True},
     )
     log.info("administrator %s retried failed %s %d", admin.id, kind.value, item_id)
+
+
+async def edit_template(
+    pool: Pool, admin: User, template_id: int, *, findings: str, impression: str
+) -> templates.Template:
+    """An administrator edits a report template; audited in the same transaction.
+
+    Raises
+    ------
+    Forbidden
+        The caller is not an administrator.
+    NotFound
+        No such template.
+    """
+    require_role(admin, Role.ADMIN)
+    async with transaction(pool) as conn:
+        saved = await templates.update_template(
+            conn, template_id, findings=findings, impression=impression, user_id=admin.id
+        )
+        await audit.record(
+            conn,
+            user_id=admin.id,
+            action=AuditAction.EDIT,
+            object_type="template",
+            object_id=template_id,
+        )
+    return saved

@@ -355,6 +355,7 @@ async def read(pool: Pool, user: User, sop_instance_uid: str) -> EcgReading:
         action=AuditAction.READ,
         object_type="ecg",
         object_id=view.sop_instance_uid,
+        study_ids=(view.study_id,),
     )
     history = await ecg.edits(pool, view.analysis_id) if view.analysis_id else []
     return EcgReading(view=view, edits=history, priors=await ecg.priors(pool, view))
@@ -392,7 +393,12 @@ async def edit(
     """A reader corrects measurements (None removes a correction) or the statement list of
     an analyzed ECG (`analyzed`); every changed field is kept with its old and new value."""
     await edit_analysis(
-        pool, _analysis_of(view), user.id, measurements=measurements, statements=statements
+        pool,
+        _analysis_of(view),
+        user.id,
+        measurements=measurements,
+        statements=statements,
+        study_id=view.study_id,
     )
 
 
@@ -403,9 +409,10 @@ async def edit_analysis(
     *,
     measurements: Mapping[str, float | None] | None = None,
     statements: Sequence[Mapping[str, Any]] | None = None,
+    study_id: StudyId | None = None,
 ) -> None:
-    """Apply a reader's changes to one analysis, keeping who changed what; no change, no
-    history line."""
+    """Apply a reader's changes to one analysis, keeping who changed what, audited in the
+    same transaction; no change, no history line."""
     async with transaction(pool) as conn:
         current = await ecg.lock_edits(conn, analysis_id)
         if current is None:
@@ -413,6 +420,15 @@ async def edit_analysis(
         values, changes = edited(current, measurements=measurements, statements=statements)
         if changes:
             await ecg.save_edits(conn, analysis_id, user_id, values, changes)
+            await audit.record(
+                conn,
+                user_id=user_id,
+                action=AuditAction.EDIT,
+                object_type="ecg_analysis",
+                object_id=analysis_id,
+                detail={"fields": [field for field, _, _ in changes]},
+                study_ids=() if study_id is None else (study_id,),
+            )
 
 
 def edited(
@@ -510,6 +526,7 @@ async def sheet(
         action=AuditAction.SHEET,
         object_type="ecg",
         object_id=view.sop_instance_uid,
+        study_ids=(view.study_id,),
     )
     return body
 
@@ -549,8 +566,10 @@ def _render_sheet(
     return render(record, header=header, font_bytes=_font_bytes(), pacer_spikes=pacer_spikes)
 
 
-async def original(objects: ObjectStore, view: EcgView) -> tuple[bytes, str]:
-    """The file the cart sent for an ECG (`find`), and its name.
+async def original(
+    pool: Pool, objects: ObjectStore, user: User, view: EcgView
+) -> tuple[bytes, str]:
+    """The file the cart sent for an ECG (`find`), and its name; audited.
 
     Raises
     ------
@@ -560,4 +579,12 @@ async def original(objects: ObjectStore, view: EcgView) -> tuple[bytes, str]:
     if view.original_key is None:
         raise NotFound("this ECG arrived as DICOM; there is no other original file")
     data = await objects.get(view.original_key)
+    await audit.record(
+        pool,
+        user_id=user.id,
+        action=AuditAction.ORIGINAL,
+        object_type="ecg",
+        object_id=view.sop_instance_uid,
+        study_ids=(view.study_id,),
+    )
     return data, view.original_filename or f"{view.sop_instance_uid}.{view.original_format}"

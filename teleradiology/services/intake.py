@@ -19,12 +19,22 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage import collection, index, network
+from storage import audit, collection, index, network
 from storage.db import Pool
 from storage.errors import Conflict, ObjectCollected
 from storage.index import Held, IndexOutcome, IndexResult
 from storage.objects import FileObjectStore, ObjectStore
-from storage.records import Facility, InstanceHeader, Priority, ReceivedVia, Role, StudyId, User
+from storage.records import (
+    AuditAction,
+    AuditResult,
+    Facility,
+    InstanceHeader,
+    Priority,
+    ReceivedVia,
+    Role,
+    StudyId,
+    User,
+)
 from teleradiology.core.access import require_role
 from teleradiology.core.dicom import PREAMBLE_LENGTH, ParsedFile, parse_part10, parse_part10_file
 from teleradiology.core.errors import DuplicateConflict, NotFound, SendAgain, ServiceError
@@ -238,6 +248,7 @@ class Ingestor:
             )
             await self._collect(key)
             log.warning("refused an instance from %s: conflicting content", facility.code)
+            await _audit_received(self._pool, header, facility, via, sender_ae, AuditResult.FAILED)
             raise DuplicateConflict(str(exc)) from None
         if isinstance(result, Held):
             if result.object_key != key:
@@ -263,6 +274,8 @@ class Ingestor:
                 facility.code,
                 ", ".join(result.identity_conflicts),
             )
+        # Acknowledged only once on the record.
+        await _audit_received(self._pool, header, facility, via, sender_ae, AuditResult.OK)
         return Stored(
             sop_instance_uid=header.sop_instance_uid,
             sop_class_uid=header.sop_class_uid,
@@ -323,3 +336,25 @@ def _remove_stale(spool: Path) -> None:
         with contextlib.suppress(OSError):
             if entry.is_file() and entry.stat().st_mtime < cutoff:
                 entry.unlink()
+
+
+async def _audit_received(
+    pool: Pool,
+    header: InstanceHeader,
+    facility: Facility,
+    via: ReceivedVia,
+    sender_ae: str | None,
+    result: AuditResult,
+) -> None:
+    """One instance received (C-STORE, STOW-RS, an upload), for the sending facility."""
+    await audit.record(
+        pool,
+        user_id=audit.SIGNED_IN.get(),
+        action=AuditAction.C_STORE if via is ReceivedVia.DIMSE else AuditAction.STOW,
+        object_type="instance",
+        object_id=header.sop_instance_uid,
+        detail={"via": via.value} | ({"sender_ae": sender_ae} if sender_ae else {}),
+        studies=(header.study_instance_uid,),
+        result=result,
+        who=audit.Who(facility_id=facility.id),
+    )

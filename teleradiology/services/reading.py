@@ -95,7 +95,12 @@ async def open_case(
     case = await _case(pool, user, case_id)
     if specialty is None or case.specialty is specialty:
         await audit.record(
-            pool, user_id=user.id, action=AuditAction.READ, object_type="case", object_id=case.id
+            pool,
+            user_id=user.id,
+            action=AuditAction.READ,
+            object_type="case",
+            object_id=case.id,
+            study_ids=(case.study_id,),
         )
     return case
 
@@ -109,16 +114,20 @@ async def offered_actions(
     return casework.offered_actions(user, state, read_first_read=read_first)
 
 
-async def worklist(pool: Pool, user: User, *, limit: int = 200) -> list[Case]:
-    """The open cases in the user's scope, most urgent first; the listing is audited."""
+async def worklist(
+    pool: Pool, user: User, *, limit: int = 200, listing: str = "worklist"
+) -> list[Case]:
+    """The open cases in the user's scope, most urgent first; the listing is audited under
+    ``listing``."""
     found = await cases.worklist(pool, user, limit=limit)
     await audit.record(
         pool,
         user_id=user.id,
         action=AuditAction.LIST,
         object_type="case",
-        object_id="worklist",
+        object_id=listing,
         detail={"count": len(found)},
+        study_ids=[c.study_id for c in found],
     )
     return found
 
@@ -144,6 +153,7 @@ async def inbox(
         object_type="report",
         object_id=listing,
         detail={"count": len(found)},
+        studies=[r.study_instance_uid for r in found],
     )
     return found
 
@@ -154,7 +164,12 @@ async def open_report(pool: Pool, user: User, report_id: int) -> Report:
     if found is None or (user.role is Role.CLINIC and found.delivered_at is None):
         raise NotFound(f"report {report_id} not found")
     await audit.record(
-        pool, user_id=user.id, action=AuditAction.READ, object_type="report", object_id=found.id
+        pool,
+        user_id=user.id,
+        action=AuditAction.READ,
+        object_type="report",
+        object_id=found.id,
+        studies=(found.study_instance_uid,),
     )
     return found
 
@@ -196,6 +211,7 @@ async def studies(
         object_type="study",
         object_id=listing,
         detail={"count": len(found)},
+        study_ids=[s.id for s in found],
     )
     return found
 

@@ -18,9 +18,9 @@ import concurrent.futures
 import time
 from dataclasses import dataclass
 
-from storage import accounts, network
+from storage import accounts, audit, network
 from storage.db import Pool
-from storage.records import UserId
+from storage.records import AuditAction, AuditResult, UserId
 from teleradiology.core.errors import BadRequest, TooManyAttempts
 from teleradiology.core.passwords import hash_password, verify_password
 
@@ -111,6 +111,7 @@ async def check_credentials(
     await _honour_release(pool, throttle, username, now)
     wait = max(throttle.wait_s(key, now) for key in keys)
     if wait > 0:
+        await _audit(pool, username, None, AuditResult.DENIED, "waiting after failures")
         raise TooManyAttempts(wait)
     found = await network.password_hash(pool, username)
     stored = found[1] if found is not None else _NOBODY
@@ -119,7 +120,11 @@ async def check_credentials(
     if found is None or not matches:
         for key in keys:
             throttle.failed(key, time.monotonic())
+        why = "unknown user" if found is None else "wrong password"
+        await _audit(pool, username, found[0] if found else None, AuditResult.FAILED, why)
         return None
+    # Signed in only once the sign-in is on the record.
+    await _audit(pool, username, found[0], AuditResult.OK, None)
     for key in keys:
         throttle.succeeded(key)
     return found[0]
@@ -152,4 +157,22 @@ async def is_demo_hash(username: str, password_hash: str) -> bool:
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(
         _checker, verify_password, password_hash, demo_password(username)
+    )
+
+
+async def _audit(
+    pool: Pool, username: str, user_id: UserId | None, result: AuditResult, why: str | None
+) -> None:
+    """One sign-in attempt on the record: the name tried (never the password) and how it
+    ended."""
+    tried = username[:200]
+    await audit.record(
+        pool,
+        user_id=user_id,
+        action=AuditAction.SIGN_IN,
+        object_type="user",
+        object_id=tried,
+        detail={"reason": why} if why else None,
+        result=result,
+        who=audit.Who(username=tried),
     )

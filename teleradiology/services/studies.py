@@ -10,8 +10,9 @@ audit entry, not hundreds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
@@ -19,7 +20,7 @@ from pydicom.dataset import Dataset
 from storage import audit, qido
 from storage.db import Pool
 from storage.qido import DicomNode, StoredObject
-from storage.records import AuditAction, StudyId, User
+from storage.records import AuditAction, AuditResult, StudyId, User
 from storage.search import Hit, Level, Query, Scope
 from teleradiology.core.errors import Forbidden, NotFound, ServiceError
 from teleradiology.core.query import (
@@ -99,12 +100,16 @@ class Studies:
             raise NotFound(f"study {study_uid} not found")
         elements = study_elements(parsed) if level is Level.STUDY else None
         if elements is not None:
-            count, body = await qido.search_studies_json(
+            built = await qido.search_studies_json(
                 self._pool, parsed.query, scope, elements, retrieve_base=f"{base}/dicomweb/studies/"
             )
+            count, body = built.count, built.body
+            studies, patients = list(built.study_uids), list(built.patients)
         else:
             hits = await qido.search(self._pool, parsed.query, scope)
             count, body = len(hits), await _encode(hits, level, parsed, base, fixed)
+            studies, patients = _disclosed(hits)
+        # Before the answer leaves: a search whose record cannot be written is not answered.
         await audit.record(
             self._pool,
             user_id=user.id,
@@ -112,6 +117,8 @@ class Studies:
             object_type=level.value.lower(),
             object_id=study_uid or "query",
             detail={"count": count},
+            studies=studies,
+            patients=patients,
         )
         return Answer(count=count, body=body)
 
@@ -135,9 +142,18 @@ class Studies:
         if len(self._opened) > _CACHE_MAX:
             self._opened.clear()
         self._opened[(user.id, study_uid)] = (now + self._ttl, study_id)
-        await audit.record(
-            self._pool, user_id=user.id, action=action, object_type="study", object_id=study_uid
-        )
+        try:
+            await audit.record(
+                self._pool,
+                user_id=user.id,
+                action=action,
+                object_type="study",
+                object_id=study_uid,
+                studies=(study_uid,),
+            )
+        except audit.AuditUnavailable:
+            del self._opened[(user.id, study_uid)]
+            raise
         return study_id
 
     async def objects(
@@ -202,7 +218,10 @@ class Studies:
             require_real_key(level, criteria)
         parsed = build(level, criteria, set(wanted), limit=FIND_LIMIT)
         hits = await qido.search(self._pool, parsed.query, scope)
-        await self._audit_peer(scope, AuditAction.C_FIND, level, calling_ae, len(hits))
+        studies, patients = _disclosed(hits)
+        await self._audit_peer(
+            scope, AuditAction.C_FIND, level, calling_ae, len(hits), studies, patients
+        )
         return Found(level=level, wanted=wanted, hits=hits)
 
     async def retrieve(
@@ -224,11 +243,13 @@ class Studies:
         parsed = retrieve_query(criteria, limit=self._retrieve_max + 1)
         found = await qido.retrieve_objects(self._pool, parsed.query, scope)
         if len(found) > self._retrieve_max:
-            await self._audit_peer(scope, action, level, calling_ae, 0)
+            await self._audit_peer(scope, action, level, calling_ae, 0, [], [])
             raise TooManyInstances(
                 f"more than {self._retrieve_max} instances: retrieve a study or series at a time"
             )
-        await self._audit_peer(scope, action, level, calling_ae, len(found))
+        studies = list(dict.fromkeys(o.study_instance_uid for o in found if o.study_instance_uid))
+        patients = list(dict.fromkeys(o.patient for o in found if o.patient))
+        await self._audit_peer(scope, action, level, calling_ae, len(found), studies, patients)
         return found
 
     async def move_destination(self, ae_title: str, calling_ae: str) -> DicomNode | None:
@@ -247,11 +268,28 @@ class Studies:
     async def _scope_of_ae(self, calling_ae: str, verb: str) -> Scope:
         scope = await qido.caller_scope(self._pool, calling_ae)
         if scope is None:
+            with contextlib.suppress(audit.AuditUnavailable):  # refused either way
+                await audit.record(
+                    self._pool,
+                    user_id=None,
+                    action=AuditAction.DENIED,
+                    object_type="dicom",
+                    object_id=calling_ae,
+                    detail={"asked": verb},
+                    result=AuditResult.DENIED,
+                )
             raise Forbidden(f"{calling_ae} may not {verb} this archive")
         return scope
 
     async def _audit_peer(
-        self, scope: Scope, action: AuditAction, level: Level, calling_ae: str, count: int
+        self,
+        scope: Scope,
+        action: AuditAction,
+        level: Level,
+        calling_ae: str,
+        count: int,
+        studies: Sequence[str],
+        patients: Sequence[str],
     ) -> None:
         await audit.record(
             self._pool,
@@ -260,7 +298,18 @@ class Studies:
             object_type=level.value.lower(),
             object_id=calling_ae,
             detail={"count": count},
+            studies=studies,
+            patients=patients,
+            who=audit.Who(role=scope.role.value, facility_id=scope.facility_id),
         )
+
+
+def _disclosed(hits: Sequence[Hit]) -> tuple[list[str], list[str]]:
+    """The studies and the patients (``issuer:patient ID``) a search's answer names, once
+    each, in the answer's order."""
+    studies = dict.fromkeys(h.study_instance_uid for h in hits if h.study_instance_uid)
+    patients = dict.fromkeys(f"{h.issuer}:{h.patient_id}" for h in hits if h.patient_id)
+    return list(studies), list(patients)
 
 
 async def _encode(

@@ -185,10 +185,13 @@ async def test_study_answers_built_in_sql_equal_the_python_ones(api: Api) -> Non
         for parsed in queries:
             elements = service.study_elements(parsed)
             assert elements is not None
-            count, body = await qido.search_studies_json(
+            built = await qido.search_studies_json(
                 api.pool, parsed.query, scope, elements, retrieve_base=f"{base}/dicomweb/studies/"
             )
+            count, body = built.count, built.body
             hits = await qido.search(api.pool, parsed.query, scope)
+            assert set(built.study_uids) == {h.study_instance_uid for h in hits}
+            assert set(built.patients) == {f"{h.issuer}:{h.patient_id}" for h in hits}
             python = service.answer(
                 hits, Level.STUDY, parsed, base, in_study=False, in_series=False
             )

@@ -25,7 +25,7 @@ READER = "wang.reader"
 async def _audit(api: Api, action: AuditAction) -> list[tuple[str, str, int | None, str | None]]:
     rows = await api.pool.fetch(
         "select a.object_type, a.object_id, u.username, a.detail::text as detail "
-        "from audit a left join app_user u on u.id = a.user_id where a.action = $1 order by a.id",
+        "from audit a left join app_user u on u.id = a.user_id where a.action = $1 order by a.seq",
         action.value,
     )
     return [
@@ -110,6 +110,11 @@ async def test_a_dicom_peer_is_audited_as_its_user_and_refused_when_unknown(api:
     assert len(objects) == 2
     assert await _audit(api, AuditAction.C_FIND) == [("study", "WANGVIEW", 1, READER)]
     assert await _audit(api, AuditAction.C_GET) == [("study", "WANGVIEW", 2, READER)]
+    disclosed = await api.pool.fetch(
+        "select patients, studies from audit where action = any($1::text[]) order by seq",
+        [AuditAction.C_FIND.value, AuditAction.C_GET.value],
+    )
+    assert [(r["patients"], r["studies"]) for r in disclosed] == [(["HB-XL-WD:WD-3"], [study])] * 2
     with pytest.raises(Forbidden, match="STRANGER may not query this archive"):
         await studies.find("STRANGER", _identifier("STUDY"), patient_root=False)
     with pytest.raises(BadRequest, match="names no UID"):

@@ -357,7 +357,7 @@ TURNAROUND_CSV_COLUMNS = (
 )
 
 
-def _csv_cell(value: object) -> str:
+def csv_cell(value: object) -> str:
     """A cell a spreadsheet shows as text: a leading = + - @ would be read as a formula."""
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
@@ -400,7 +400,7 @@ async def turnaround_csv(request: web.Request) -> web.Response:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(TURNAROUND_CSV_COLUMNS)
     for row in _csv_rows((await turnaround_of(request)).model_dump(mode="json")):
-        writer.writerow(_csv_cell(v) for v in row)
+        writer.writerow(csv_cell(v) for v in row)
     day = datetime.now(UTC).strftime("%Y%m%d")
     return web.Response(
         body=("\ufeff" + out.getvalue()).encode("utf-8"),

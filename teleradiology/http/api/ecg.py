@@ -238,8 +238,9 @@ async def sheet(request: web.Request) -> web.Response:
 )
 async def original(request: web.Request) -> web.Response:
     sop = path_of(request, EcgPath).sop
-    view = await ecg.find(request.app[POOL], current_user(request), sop)
-    data, name = await ecg.original(request.app[OBJECTS], view)
+    user = current_user(request)
+    view = await ecg.find(request.app[POOL], user, sop)
+    data, name = await ecg.original(request.app[POOL], request.app[OBJECTS], user, view)
     return web.Response(
         body=data,
         content_type="application/octet-stream",

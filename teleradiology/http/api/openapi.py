@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from teleradiology.http.api import (
     accounts,
     admin,
+    audit,
     cases,
     casework,
     ecg,
@@ -125,6 +126,7 @@ def api_routes() -> tuple[Routes, ...]:
         patients.routes,
         admin.routes,
         accounts.routes,
+        audit.routes,
         ecg.routes,
         uploads.routes,
         events.routes,

@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from storage import (
-    cases,
     network,
     referrals,
 )
@@ -263,7 +262,7 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
     since = datetime.fromisoformat(str(body["since"]).replace("Z", "+00:00"))
     until = datetime.fromisoformat(str(body["until"]).replace("Z", "+00:00"))
     facilities = await facility_names(request)
-    open_cases = await cases.worklist(pool, user, limit=5000)
+    open_cases = await reading.worklist(pool, user, limit=5000, listing="dashboard")
     found = _open_cases(open_cases, facilities, now, zone)
     pending = await reading.inbox(pool, user, unacknowledged=True, limit=1000, listing="dashboard")
     code_of = {f.id: f.code for f in await network.list_facilities(pool)}

@@ -40,6 +40,7 @@ from teleradiology.core.errors import Forbidden, NotFound, Unauthorized
 from teleradiology.core.words import both, both_of
 from teleradiology.http.context import POOL, TOKEN, USER
 from teleradiology.http.headers import site_origin
+from teleradiology.http.problems import audit_denied
 from teleradiology.http.session import session_token, session_user
 
 PAGE_HEADER = "X-Telemed-Page"
@@ -136,6 +137,9 @@ def page(handler: PageHandler) -> PageHandler:
         except (NotFound, Forbidden) as exc:
             status = 404 if isinstance(exc, NotFound) else 403
             user = await session_user(request)
+            if user is not None:
+                request[USER] = user
+                await audit_denied(request, exc)
             context = await base_context(request, user)
             title = "未找到 (not found)" if status == 404 else "无权访问 (not allowed)"
             return render(

@@ -179,7 +179,7 @@ async def inbox_page(request: web.Request, user: User) -> web.Response:
     found = await reading.inbox(pool, user, limit=200)
     studies = await reading.studies(pool, user, limit=200, listing="inbox")
     by_uid = {s.study_instance_uid: s for s in studies}
-    open_cases = await cases.worklist(pool, user, limit=500)
+    open_cases = await reading.worklist(pool, user, limit=500, listing="inbox")
     ordered, reported = _report_items(found, by_uid, zone, now)
     resent = {c.study_instance_uid for c in open_cases} | reported
     returned = await _returned(pool, user, zone, resent)

@@ -12,12 +12,14 @@ from storage.records import (
 from teleradiology.http import sse as events
 from teleradiology.http.api import accounts as accounts_api
 from teleradiology.http.api import admin as admin_api
+from teleradiology.http.api import audit as audit_api
 from teleradiology.http.api import cases as api
 from teleradiology.http.api import casework
 from teleradiology.http.api import ecg as ecg_api
 from teleradiology.http.api import referrals as referrals_api
 from teleradiology.http.web import accounts
 from teleradiology.http.web.admin import admin_page
+from teleradiology.http.web.audit_page import audit_page
 from teleradiology.http.web.case import case_page
 from teleradiology.http.web.common import PageHandler, page, page_action, signed_in
 from teleradiology.http.web.ecg_case import ecg_case_page
@@ -65,6 +67,8 @@ def add_routes(app: web.Application) -> None:
             # the administrator's dashboard
             ("GET", "/admin", page(admin_page)),
             ("GET", "/admin/turnaround.csv", page_action(api.turnaround_csv)),
+            ("GET", "/admin/audit", page(audit_page)),
+            ("GET", "/admin/audit/export", page_action(audit_api.export)),
             (
                 "POST",
                 "/admin/deliveries/failed/{kind}/{id:\\d+}/retry",
