@@ -84,6 +84,6 @@ def test_a_damaged_deflate_stream_is_a_clear_refusal() -> None:
     data = bytearray(_bomb(1))
     # The first block header says block type 3, which deflate reserves: never a valid stream
     # (bytes overwritten at random sometimes still inflate to something).
-    data[_deflated_from(data)] |= 0b110
+    data[_deflated_from(bytes(data))] |= 0b110
     with pytest.raises(InvalidDicom, match="damaged"):
         parse_part10(bytes(data))
