@@ -65,6 +65,11 @@ class TooLarge(ServiceError):
     """A body, or a file it announces, is larger than this request may carry."""
 
 
+class WorkLost(ServiceError):
+    """The process doing CPU-heavy work for the request was lost (killed, out of memory) or
+    ran past its time limit; nothing was kept, and the same request can be sent again."""
+
+
 class NotAcceptable(ServiceError):
     """None of the representations the client accepts can be produced."""
 

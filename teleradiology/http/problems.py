@@ -26,6 +26,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (errors.BadRequest, 400),
     (errors.TooLarge, 413),
     (errors.NotAcceptable, 406),
+    (errors.WorkLost, 503),
     (errors.InvalidDicom, 400),
     (errors.UnknownSender, 403),
     (errors.DuplicateConflict, 409),
@@ -92,6 +93,8 @@ async def problem_middleware(
         challenge = {"WWW-Authenticate": 'Bearer realm="telemed"'} if status == 401 else None
         if isinstance(exc, errors.TooManyAttempts):
             challenge = {"Retry-After": str(exc.wait_s)}
+        elif isinstance(exc, errors.WorkLost):
+            challenge = {"Retry-After": "1"}
         kind = errors.SEND_AGAIN if isinstance(exc, errors.SendAgain) else "about:blank"
         return problem(status, str(exc), headers=challenge, kind=kind)
     except Exception as exc:

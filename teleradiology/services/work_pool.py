@@ -23,7 +23,9 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
-from teleradiology.core.errors import ServiceError
+from teleradiology.core.errors import WorkLost
+
+__all__ = ["WorkLost", "WorkPool"]
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +36,6 @@ _T = TypeVar("_T")
 DEFAULT_MEMORY_BYTES = 3 * 1024**3
 #: Longest one call may take.
 DEFAULT_TIMEOUT_S = 60.0
-
-
-class WorkLost(ServiceError):
-    """The call's child was lost (killed, out of memory) or it ran past its time limit; the
-    pool has been replaced, and the same request can be sent again."""
 
 
 def _limit_memory(memory_bytes: int) -> None:
@@ -175,3 +172,12 @@ class WorkPool:
         with self._lock:
             executor = self._executor
         executor.shutdown(wait=True, cancel_futures=True)
+
+
+async def offload(
+    work: WorkPool | None, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs
+) -> _T:
+    """``fn`` in the work pool, or in a thread where there is none (the CLI, some tests)."""
+    if work is None:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+    return await work.run(fn, *args, **kwargs)

@@ -40,7 +40,14 @@ from teleradiology.core.dicomweb import (
 )
 from teleradiology.core.errors import BadRequest, NotFound, ServiceError
 from teleradiology.core.query import BULK_PLACEHOLDER
-from teleradiology.http.context import OBJECTS, POOL, SETTINGS, STUDIES, current_user
+from teleradiology.http.context import (
+    OBJECTS,
+    POOL,
+    SETTINGS,
+    STUDIES,
+    WORK_POOL,
+    current_user,
+)
 from teleradiology.http.dicomweb.common import base_url, multipart_body, negotiate
 from teleradiology.services.work_pool import WorkLost, WorkPool
 
@@ -72,7 +79,7 @@ THUMBNAIL_SIZE = 128
 #: Longest any one decode, render or transcode may take before the request gives up.
 WORK_TIMEOUT_S = 60.0
 
-RENDER_POOL = web.AppKey("render_pool", WorkPool)
+RENDER_POOL = WORK_POOL
 
 
 # --- scope and lookup ------------------------------------------------------------------------
