@@ -27,7 +27,7 @@ from pynetdicom.transport import AssociationServer, ThreadedAssociationServer
 
 from storage.errors import is_unavailable
 from storage.records import ReceivedVia
-from teleradiology.core.errors import DuplicateConflict, InvalidDicom
+from teleradiology.core.errors import DuplicateConflict, InvalidDicom, QuotaExceeded
 from teleradiology.core.statuses import StoreStatus
 from teleradiology.services.intake import Ingestor, Stored, StudyMismatch
 
@@ -585,6 +585,9 @@ async def _outcome(work: Awaitable[Stored]) -> tuple[StoreStatus, str | None]:
         return StoreStatus.DUPLICATE_SOP_INSTANCE, str(exc)
     except StudyMismatch as exc:
         return StoreStatus.DATA_SET_DOES_NOT_MATCH_SOP_CLASS, str(exc)
+    except QuotaExceeded:
+        # An error comment is at most 64 characters (LO).
+        return StoreStatus.OUT_OF_RESOURCES, "daily intake limit reached; send after 00:00 UTC"
     if stored.identity_conflicts:
         return (
             StoreStatus.COERCION_OF_DATA_ELEMENTS,

@@ -19,6 +19,7 @@ PROBLEM_JSON = "application/problem+json"
 _STATUS: list[tuple[type[Exception], int]] = [
     (errors.Unauthorized, 401),
     (errors.TooManyAttempts, 429),
+    (errors.QuotaExceeded, 429),
     (errors.Forbidden, 403),
     (errors.NotFound, 404),
     (storage_errors.NotFound, 404),
@@ -95,7 +96,11 @@ async def problem_middleware(
             challenge = {"Retry-After": str(exc.wait_s)}
         elif isinstance(exc, errors.WorkLost):
             challenge = {"Retry-After": "1"}
+        elif isinstance(exc, errors.QuotaExceeded):
+            challenge = {"Retry-After": str(exc.retry_after_s)}
         kind = errors.SEND_AGAIN if isinstance(exc, errors.SendAgain) else "about:blank"
+        if isinstance(exc, errors.QuotaExceeded):
+            kind = errors.QUOTA_EXCEEDED
         return problem(status, str(exc), headers=challenge, kind=kind)
     except Exception as exc:
         if storage_errors.is_unavailable(exc):
