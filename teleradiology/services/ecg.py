@@ -36,7 +36,7 @@ from storage.ecg import EcgOutcome, EcgView, EditedValues
 from storage.objects import ObjectStore
 from storage.records import AuditAction, Facility, Priority, ReceivedVia, StudyId, User, UserId
 from teleradiology.core.dicom import check_inflated_size
-from teleradiology.core.errors import BadRequest, InvalidDicom, NotFound
+from teleradiology.core.errors import BadRequest, InvalidDicom, NotFound, QuotaExceeded
 from teleradiology.core.report_pdf import CJK_FONT
 from teleradiology.services.intake import Ingestor
 from teleradiology.services.work_pool import WorkLost, WorkPool, offload
@@ -138,13 +138,18 @@ async def upload(
     uids = _CopyUids.of([facility.code, await asyncio.to_thread(sent.digest), patient_id])
     made = await _made_copy(pool, objects, uids, facility)
     part10 = made or await _dicom_copy(record, patient_id, patient_name, facility, uids)
-    stored = await ingestor.ingest(
-        part10,
-        facility=facility,
-        via=ReceivedVia.API,
-        priority=request.priority,
-        clinical_question=request.question,
-    )
+    try:
+        stored = await ingestor.ingest(
+            part10,
+            facility=facility,
+            via=ReceivedVia.API,
+            priority=request.priority,
+            clinical_question=request.question,
+        )
+    except QuotaExceeded:
+        # Past the facility's daily limit nothing is kept: not even the original.
+        await collection.collect(pool, objects, original.key)
+        raise
     await _keep_original(pool, objects, stored.sop_instance_uid, original, record)
     # Our own client sent the whole ECG: the study is complete now.
     await index.mark_study_ready(pool, stored.study_instance_uid, facility.id)

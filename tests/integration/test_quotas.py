@@ -21,7 +21,9 @@ from teleradiology.roles import DICOM
 from teleradiology.settings import Settings
 from tests.factory import make_study
 from tests.integration.conftest import Api, serving
-from tests.integration.test_ingest import _send, multipart, stow
+from tests.integration.test_ecg_flow import csv_of
+from tests.integration.test_ecg_flow import upload as upload_ecg
+from tests.integration.test_ingest import _send, counts, multipart, stow
 from tests.integration.test_uploads import open_upload, put
 
 CLINIC = "xlwd.clinic"  # HB-XL-WD, workstation AE HBXLWD01
@@ -74,7 +76,11 @@ async def test_past_the_daily_limit_every_way_in_refuses_and_stores_nothing(
     result = await asyncio.to_thread(_send, port, "HBXLWD01", [dataset])
     assert result["statuses"] == [StoreStatus.OUT_OF_RESOURCES]
     assert result["comments"] == ["daily intake limit reached; send after 00:00 UTC"]
-    assert await _stored(limited) == 3
+    status, problem = await upload_ecg(limited, [("ecg.csv", csv_of())])
+    assert (status, problem["type"]) == (429, QUOTA_EXCEEDED), problem
+    # Three instances, three objects: nothing of the refused ones kept, not the ECG's original.
+    assert await counts(limited) == (3, 3)
+    assert await limited.pool.fetchval("select count(*) from ecg_original") == 0
 
     # Another facility has its own count.
     assert (await stow(limited, multipart(late), user=OTHER_CLINIC)).status == 200
