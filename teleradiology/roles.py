@@ -78,6 +78,7 @@ async def _objects(app: web.Application) -> AsyncIterator[None]:
             bytes_per_day=settings.quota_bytes_per_day,
             instances_per_day=settings.quota_instances_per_day,
         ),
+        spool_dir=settings.data_dir / "spool",
     )
     try:
         yield

@@ -102,6 +102,7 @@ class Ingestor:
         *,
         ae_cache_s: float = 5.0,
         limits: IntakeLimits | None = None,
+        spool_dir: Path | None = None,
     ) -> None:
         self._pool = pool
         self._objects = objects
@@ -112,12 +113,15 @@ class Ingestor:
         if isinstance(objects, FileObjectStore):
             self._spool = objects.spool_dir
         else:
-            self._spool = Path(tempfile.gettempdir()) / "telemed-spool"
+            # Large: C-STORE data sets, STOW-RS parts and assembled uploads of up to
+            # max_instance_bytes each wait here (the data directory, not a small /tmp).
+            self._spool = spool_dir or Path(tempfile.gettempdir()) / "telemed-spool"
         self._spool_ready = False
 
     @property
     def spool_dir(self) -> Path:
-        """Where received files wait for `ingest_file` (beside the objects when on disk)."""
+        """Where received files wait for `ingest_file`: beside the objects when on disk, else
+        the ``spool_dir`` given (the data directory's)."""
         if not self._spool_ready:
             self._spool.mkdir(parents=True, exist_ok=True)
             _remove_stale(self._spool)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import io
@@ -10,16 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from storage import uploads
 from teleradiology.core.errors import SEND_AGAIN
-from teleradiology.http.context import OBJECTS, SETTINGS
+from teleradiology.http.context import INGESTOR, OBJECTS, SETTINGS
 from teleradiology.node.upload_client import asks_again
 from teleradiology.roles import create_app
+from teleradiology.settings import Settings
 from tests.factory import make_study
-from tests.integration.conftest import Api
+from tests.integration.conftest import Api, drop_bucket, serving, unique_bucket_name
+from tests.s3 import S3Endpoint
 from worker.runner import sweep_once
 
 CLINIC = "xlwd.clinic"
@@ -371,3 +375,36 @@ async def test_a_96_mib_instance_in_8_mib_parts_is_assembled_on_disk_not_in_memo
     )
     # Less than one copy of the instance (it held two, and more while parsing): a few parts.
     assert grown < size / 1024**2, f"the service grew by {grown:.0f} MiB"
+
+
+@pytest.mark.s3
+async def test_on_s3_the_parts_are_assembled_in_the_data_directory_and_stored(
+    database_url: str, tmp_path: Path, seaweedfs: S3Endpoint
+) -> None:
+    bucket = unique_bucket_name()
+    settings = Settings(
+        data_dir=tmp_path / "var",
+        database_url=database_url,
+        storage_url=seaweedfs.url(bucket),
+        http_host="127.0.0.1",
+        dicom_host="127.0.0.1",
+        dicom_port=0,
+    )
+    try:
+        async with serving(settings) as api:
+            assert api.app[INGESTOR].spool_dir == tmp_path / "var" / "spool"
+            (data,) = make_study(count=1, size=512)  # ~512 KiB in three parts
+            status, session = await open_upload(api, [data])
+            assert status == 201
+            size, cut = len(data), len(data) // 3
+            for start, end in ((0, cut), (cut, 2 * cut), (2 * cut, size)):
+                headers = {"Content-Range": f"bytes {start}-{end - 1}/{size}"}
+                body = data[start:end]
+                status, answer = await put(api, session, data, body=body, headers=headers)
+            assert (status, answer["outcome"]) == (201, "stored"), answer
+            key = await api.pool.fetchval("select object_key from instance")
+            assert (await api.app[OBJECTS].get(key))[128:] == data[128:]
+            assert list((tmp_path / "var" / "spool").iterdir()) == []
+            assert await api.pool.fetchval("select count(*) from upload_part") == 0
+    finally:
+        await asyncio.to_thread(drop_bucket, seaweedfs.client(), bucket)
