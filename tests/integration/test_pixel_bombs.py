@@ -14,7 +14,7 @@ import signal
 
 from pydicom import dcmread
 
-from teleradiology.http.dicomweb.wado import RENDER_POOL
+from teleradiology.http.context import WORK_POOL
 from tests.factory import make_study
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import route_all, store
@@ -34,10 +34,15 @@ def _path(data: bytes) -> str:
 
 
 async def _render(api: Api, data: bytes) -> tuple[int, bytes]:
+    status, body, _ = await _rendered(api, data)
+    return status, body
+
+
+async def _rendered(api: Api, data: bytes) -> tuple[int, bytes, dict[str, str]]:
     response = await api.client.get(
         f"{_path(data)}/rendered", headers={**api.auth(READER), "Accept": "image/png"}
     )
-    return response.status, await response.read()
+    return response.status, await response.read(), dict(response.headers)
 
 
 async def test_a_render_child_killed_mid_request_leaves_the_next_renders_working(
@@ -48,12 +53,12 @@ async def test_a_render_child_killed_mid_request_leaves_the_next_renders_working
     await store(api, "HB-XL-WD", [big])
     await store(api, "HB-XL-WD", [small])
     await route_all(api)
-    pool = api.app[RENDER_POOL]
+    pool = api.app[WORK_POOL]
     await pool.warm()
     children = set(pool.child_pids())
     assert children
 
-    in_flight = asyncio.ensure_future(_render(api, big))
+    in_flight = asyncio.ensure_future(_rendered(api, big))
     for _ in range(1000):
         if getattr(pool.executor, "_pending_work_items", None):
             break
@@ -62,9 +67,10 @@ async def test_a_render_child_killed_mid_request_leaves_the_next_renders_working
         raise AssertionError("the render never reached the pool")
     for pid in children:
         os.kill(pid, signal.SIGKILL)
-    status, body = await in_flight
+    status, body, headers = await in_flight
     assert status == 503, body
     assert b"try again" in body
+    assert headers["Retry-After"] == "1"
     assert pool.replaced == 1
 
     for data in (small, big, small):
@@ -95,4 +101,4 @@ async def test_pixel_bombs_are_refused_at_ingest_or_before_decoding(api: Api) ->
         headers={**api.auth(READER), "Accept": "multipart/related; type=application/octet-stream"},
     )
     assert frames.status == 422, await frames.text()
-    assert api.app[RENDER_POOL].replaced == 0
+    assert api.app[WORK_POOL].replaced == 0

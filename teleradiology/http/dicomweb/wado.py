@@ -49,7 +49,7 @@ from teleradiology.http.context import (
     current_user,
 )
 from teleradiology.http.dicomweb.common import base_url, multipart_body, negotiate
-from teleradiology.services.work_pool import WorkLost, WorkPool
+from teleradiology.services.work_pool import WorkPool
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +78,6 @@ _METADATA_OFFERS = (Offer(DICOM_JSON), Offer("application/json"))
 THUMBNAIL_SIZE = 128
 #: Longest any one decode, render or transcode may take before the request gives up.
 WORK_TIMEOUT_S = 60.0
-
-RENDER_POOL = WORK_POOL
-
 
 # --- scope and lookup ------------------------------------------------------------------------
 
@@ -130,7 +127,7 @@ async def _in_pool(
     request: web.Request, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs
 ) -> _T:
     """Run CPU-heavy work (decoding, rendering) in the process pool, with clear 4xx errors."""
-    pool = request.app[RENDER_POOL]
+    pool = request.app[WORK_POOL]
     return await _answering(fn, pool.run(fn, *args, **kwargs))
 
 
@@ -151,10 +148,6 @@ async def _answering(fn: Callable[..., _T], work: Awaitable[_T]) -> _T:
         log.error("%s took longer than %s s", getattr(fn, "__name__", "work"), WORK_TIMEOUT_S)
         raise web.HTTPServiceUnavailable(
             text="decoding this image took too long; try again in a moment"
-        ) from None
-    except WorkLost as exc:
-        raise web.HTTPServiceUnavailable(
-            text=f"the image could not be decoded now: {exc}", headers={"Retry-After": "1"}
         ) from None
     except MemoryError:
         raise web.HTTPUnprocessableEntity(
@@ -545,7 +538,7 @@ async def _render_pool(app: web.Application) -> AsyncIterator[None]:
         timeout_s=settings.work_timeout_s,
         name="render",
     )
-    app[RENDER_POOL] = pool
+    app[WORK_POOL] = pool
     # Start the workers now (each imports pydicom and opencv, about a second), not on the
     # first thumbnail a reader asks for.
     warming = asyncio.ensure_future(pool.warm())
