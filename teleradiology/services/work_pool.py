@@ -18,6 +18,7 @@ import logging
 import multiprocessing
 import resource
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -168,10 +169,19 @@ class WorkPool:
                     process.kill()
         broken.shutdown(wait=False, cancel_futures=True)
 
-    def shutdown(self) -> None:
+    def shutdown(self, grace_s: float = 5.0) -> None:
+        """Stop the children: a call still running gets ``grace_s`` to end, then it is killed
+        (a stop never waits out a stuck call)."""
         with self._lock:
             executor = self._executor
-        executor.shutdown(wait=True, cancel_futures=True)
+        processes = list((getattr(executor, "_processes", None) or {}).values())
+        executor.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + grace_s
+        for process in processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join(1.0)
 
 
 async def offload(

@@ -4,9 +4,11 @@ memory, a child killed during a call; after each, the next call succeeds."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
+from concurrent.futures.process import BrokenProcessPool
 
 import pytest
 
@@ -78,3 +80,19 @@ async def test_a_call_past_the_memory_limit_fails_and_the_child_serves_on() -> N
         assert pool.replaced == 0
     finally:
         pool.shutdown()
+
+
+async def test_a_stop_does_not_wait_out_a_stuck_call() -> None:
+    pool = WorkPool(1, memory_bytes=1024 * MIB, timeout_s=60, name="test")
+    await pool.warm()
+    (child,) = pool.child_pids()
+    stuck = asyncio.ensure_future(pool.run(time.sleep, 60))
+    await _busy(pool)
+    started = time.monotonic()
+    await asyncio.to_thread(pool.shutdown, 1.0)
+    assert time.monotonic() - started < 5
+    with pytest.raises(ProcessLookupError):
+        os.kill(child, 0)
+    stuck.cancel()
+    with contextlib.suppress(asyncio.CancelledError, WorkLost, BrokenProcessPool):
+        await stuck
