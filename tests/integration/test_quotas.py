@@ -18,9 +18,8 @@ import pytest
 from teleradiology.core.errors import QUOTA_EXCEEDED
 from teleradiology.core.statuses import StoreStatus
 from teleradiology.roles import DICOM
-from teleradiology.settings import Settings
 from tests.factory import make_study
-from tests.integration.conftest import Api, serving
+from tests.integration.conftest import Api, local_settings, serving
 from tests.integration.test_ecg_flow import csv_of
 from tests.integration.test_ecg_flow import upload as upload_ecg
 from tests.integration.test_ingest import _send, counts, multipart, stow
@@ -32,14 +31,8 @@ OTHER_CLINIC = "mjlw.clinic"
 
 @pytest.fixture
 async def limited(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
-    settings = Settings(
-        data_dir=tmp_path / "var",
-        database_url=database_url,
-        http_host="127.0.0.1",
-        dicom_host="127.0.0.1",
-        dicom_port=0,
-        quota_bytes_per_day=0,
-        quota_instances_per_day=3,
+    settings = local_settings(
+        database_url, tmp_path, quota_bytes_per_day=0, quota_instances_per_day=3
     )
     async with serving(settings) as served:
         yield served

@@ -20,7 +20,7 @@ from teleradiology.http.context import INGESTOR
 from teleradiology.roles import DICOM
 from teleradiology.settings import Settings
 from tests.factory import make_study
-from tests.integration.conftest import Api, serving
+from tests.integration.conftest import Api, local_settings, serving
 from tests.integration.test_ingest import _send, multipart, stow
 
 LIMIT = 200_000
@@ -28,14 +28,8 @@ LIMIT = 200_000
 
 @pytest.fixture
 async def limited(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
-    settings = Settings(
-        data_dir=tmp_path / "var",
-        database_url=database_url,
-        http_host="127.0.0.1",
-        dicom_host="127.0.0.1",
-        dicom_port=0,
-        max_instance_bytes=LIMIT,
-        max_upload_bytes=4 * LIMIT,
+    settings = local_settings(
+        database_url, tmp_path, max_instance_bytes=LIMIT, max_upload_bytes=4 * LIMIT
     )
     async with serving(settings) as served:
         yield served

@@ -20,9 +20,14 @@ from teleradiology.core.errors import SEND_AGAIN
 from teleradiology.http.context import INGESTOR, OBJECTS, SETTINGS
 from teleradiology.node.upload_client import asks_again
 from teleradiology.roles import create_app
-from teleradiology.settings import Settings
 from tests.factory import make_study
-from tests.integration.conftest import Api, drop_bucket, serving, unique_bucket_name
+from tests.integration.conftest import (
+    Api,
+    drop_bucket,
+    local_settings,
+    serving,
+    unique_bucket_name,
+)
 from tests.s3 import S3Endpoint
 from worker.runner import sweep_once
 
@@ -382,14 +387,7 @@ async def test_on_s3_the_parts_are_assembled_in_the_data_directory_and_stored(
     database_url: str, tmp_path: Path, seaweedfs: S3Endpoint
 ) -> None:
     bucket = unique_bucket_name()
-    settings = Settings(
-        data_dir=tmp_path / "var",
-        database_url=database_url,
-        storage_url=seaweedfs.url(bucket),
-        http_host="127.0.0.1",
-        dicom_host="127.0.0.1",
-        dicom_port=0,
-    )
+    settings = local_settings(database_url, tmp_path, storage_url=seaweedfs.url(bucket))
     try:
         async with serving(settings) as api:
             assert api.app[INGESTOR].spool_dir == tmp_path / "var" / "spool"
