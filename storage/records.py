@@ -907,3 +907,15 @@ class ReportDocument:
     evidence: tuple[tuple[str, str, str], ...] = ()
     #: the DICOM JSON (zlib) of the study's first instance, for what the index does not keep
     first_metadata_zlib: bytes | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntakeLimits:
+    """What a facility may send in a UTC day, by every way in together (0: no limit)."""
+
+    bytes_per_day: int
+    instances_per_day: int
+
+    def __post_init__(self) -> None:
+        if self.bytes_per_day < 0 or self.instances_per_day < 0:
+            raise ValueError(f"daily limits are 0 (none) or more, not {self}")

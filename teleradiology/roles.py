@@ -16,6 +16,7 @@ from aiohttp import web
 
 from storage.db import EmbeddedPostgres, close_pool, create_pool
 from storage.objects import open_object_store
+from storage.records import IntakeLimits
 from storage.schema import check_schema, migrate
 from teleradiology.dimse.gate import client_context
 from teleradiology.dimse.listener import DicomListener
@@ -70,7 +71,16 @@ async def _objects(app: web.Application) -> AsyncIterator[None]:
     store = open_object_store(app[SETTINGS].objects_url)
     await store.start()
     app[OBJECTS] = store
-    app[INGESTOR] = Ingestor(app[POOL], store)
+    settings = app[SETTINGS]
+    app[INGESTOR] = Ingestor(
+        app[POOL],
+        store,
+        limits=IntakeLimits(
+            bytes_per_day=settings.quota_bytes_per_day,
+            instances_per_day=settings.quota_instances_per_day,
+        ),
+        spool_dir=settings.data_dir / "spool",
+    )
     try:
         yield
     finally:

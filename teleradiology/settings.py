@@ -59,7 +59,23 @@ class Settings:
     sweep_interval_s: float = 5.0
     lease_minutes: float = 15.0
     public_base_url: str | None = None
-    max_upload_bytes: int = 2 * 1024**3
+    #: The most one STOW-RS request may carry (decompressed): larger studies go in several
+    #: requests, or by the resumable upload (`TELEMED_MAX_UPLOAD_BYTES`).
+    max_upload_bytes: int = 512 * 1024**2
+    #: The largest one instance may be, received by C-STORE or named in an upload manifest
+    #: (`TELEMED_MAX_INSTANCE_BYTES`).
+    max_instance_bytes: int = 1024**3
+    #: What one facility may send in a UTC day, by every way in together; past either,
+    #: instances are refused (HTTP 429, C-STORE A700) until the next day. 0: no limit
+    #: (`TELEMED_QUOTA_BYTES_PER_DAY`, `TELEMED_QUOTA_INSTANCES_PER_DAY`); a facility's own
+    #: limits (`PATCH /api/v1/admin/facilities/{code}`) take precedence.
+    quota_bytes_per_day: int = 50 * 1024**3
+    quota_instances_per_day: int = 200_000
+    #: Pixel decoding and ECG parsing run in child processes: each call at most this long,
+    #: each child with at most this much address space (`TELEMED_WORK_TIMEOUT`,
+    #: `TELEMED_WORK_MEMORY_MB`).
+    work_timeout_s: float = 60.0
+    work_memory_bytes: int = 3 * 1024**3
     #: Objects no row refers to are deleted once older than this (longer than the backup
     #: window: a database restored from last week's backup still finds its objects).
     collect_grace_hours: float = 7 * 24.0
@@ -112,6 +128,7 @@ class Settings:
         if not 1 <= self.dicom_processes <= 64:
             raise ConfigError(f"--dicom-processes {self.dicom_processes}: 1 to 64")
         self._check_dicom_security()
+        self._check_limits()
 
     def _check_dicom_security(self) -> None:
         if (self.dicom_tls_cert is None) != (self.dicom_tls_key is None):
@@ -133,6 +150,21 @@ class Settings:
     def dicom_tls(self) -> bool:
         """Whether the listener speaks DICOM TLS (a certificate and key are configured)."""
         return self.dicom_tls_cert is not None
+
+    def _check_limits(self) -> None:
+        for name in ("max_upload_bytes", "max_instance_bytes"):
+            if getattr(self, name) < 1024:
+                raise ConfigError(f"{name} {getattr(self, name)}: at least 1024 bytes")
+        for name in ("quota_bytes_per_day", "quota_instances_per_day"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} {getattr(self, name)}: 0 (no limit) or more")
+        if self.work_timeout_s <= 0:
+            raise ConfigError(f"work timeout {self.work_timeout_s} s must be positive")
+        if self.work_memory_bytes < 512 * 1024**2:
+            raise ConfigError(
+                f"work memory {self.work_memory_bytes // 1024**2} MiB: at least 512 MiB "
+                "(a child's libraries take about 500 MiB of address space)"
+            )
 
     @property
     def objects_url(self) -> str:
@@ -156,6 +188,9 @@ class Settings:
             ),
             "roles": ",".join(sorted(self.roles)),
             "stable_age_s": str(self.stable_age_s),
+            "max_upload_bytes": str(self.max_upload_bytes),
+            "max_instance_bytes": str(self.max_instance_bytes),
+            "quota_per_day": f"{self.quota_bytes_per_day} bytes, {self.quota_instances_per_day}",
         }
 
     def with_(self, **changes: object) -> Settings:
@@ -206,6 +241,7 @@ def settings_from_env(**overrides: object) -> Settings:
     values.update(_dicom_security_from(env))
     if "TELEMED_STABLE_AGE" in env:
         values["stable_age_s"] = _float(env["TELEMED_STABLE_AGE"], "TELEMED_STABLE_AGE")
+    values.update(_limits_from_env(env))
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)  # type: ignore[arg-type]
 
@@ -235,6 +271,27 @@ def _dicom_security_from(env: Mapping[str, str]) -> dict[str, object]:
         values["dicom_retrieve_max"] = _int(
             env["TELEMED_DICOM_RETRIEVE_MAX"], "TELEMED_DICOM_RETRIEVE_MAX"
         )
+    return values
+
+
+#: Environment variables of the size, quota and work limits: (setting, type); *_MB in MiB.
+_LIMIT_VARIABLES = {
+    "TELEMED_MAX_UPLOAD_BYTES": ("max_upload_bytes", int),
+    "TELEMED_MAX_INSTANCE_BYTES": ("max_instance_bytes", int),
+    "TELEMED_QUOTA_BYTES_PER_DAY": ("quota_bytes_per_day", int),
+    "TELEMED_QUOTA_INSTANCES_PER_DAY": ("quota_instances_per_day", int),
+    "TELEMED_WORK_TIMEOUT": ("work_timeout_s", float),
+    "TELEMED_WORK_MEMORY_MB": ("work_memory_bytes", int),
+}
+
+
+def _limits_from_env(env: os._Environ[str] | dict[str, str]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for variable, (name, kind) in _LIMIT_VARIABLES.items():
+        if variable in env:
+            text = env[variable]
+            value = _int(text, variable) if kind is int else _float(text, variable)
+            values[name] = value * 1024**2 if variable.endswith("_MB") else value
     return values
 
 

@@ -10,13 +10,13 @@ itself is services/ecg.py's, run in this job's process pool.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor, ProcessPoolExecutor
 
 from storage.db import Pool
 from storage.objects import ObjectStore
 from teleradiology.services import ecg, reading
+from teleradiology.services.work_pool import WorkPool
+from teleradiology.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +24,15 @@ log = logging.getLogger(__name__)
 BATCH = 8
 
 
-def analysis_pool(workers: int = 1) -> ProcessPoolExecutor:
-    """A small process pool for ECG analysis, so numpy work never blocks the event loop.
-
-    ``spawn``: forking a process that runs an event loop and a database pool is unsafe.
-    """
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+def analysis_pool(settings: Settings, workers: int = 1) -> WorkPool:
+    """A small process pool for ECG analysis, so numpy work never blocks the event loop;
+    its children have the work limits of ``settings``, and a lost child is replaced."""
+    return WorkPool(
+        workers,
+        memory_bytes=settings.work_memory_bytes,
+        timeout_s=settings.work_timeout_s,
+        name="ECG analysis",
+    )
 
 
 async def _raise_to_stemi(pool: Pool, study_id: int) -> object:
@@ -39,7 +42,7 @@ async def _raise_to_stemi(pool: Pool, study_id: int) -> object:
 async def analyze_new_ecgs(
     pool: Pool,
     objects: ObjectStore,
-    executor: Executor | None,
+    executor: WorkPool | None,
     on_stemi: Callable[[Pool, int], Awaitable[object]] | None = _raise_to_stemi,
 ) -> int:
     """Analyze every unanalyzed ECG; a suspected STEMI raises its study (and its open ECG

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -29,6 +28,7 @@ from storage.errors import is_unavailable
 from storage.objects import ObjectStore
 from teleradiology.services import audit, deadlines, delivery, routing
 from teleradiology.services.delivery import DELIVER_REPORT, SendCopy
+from teleradiology.services.work_pool import WorkPool
 from teleradiology.settings import Settings
 from worker import ecg_jobs
 
@@ -39,7 +39,7 @@ async def sweep_once(
     pool: Pool,
     settings: Settings,
     objects: ObjectStore | None = None,
-    ecg_executor: Executor | None = None,
+    ecg_executor: WorkPool | None = None,
     send: SendCopy | None = None,
 ) -> int:
     """One pass: analyze new ECGs (with objects), complete and route stable studies, return
@@ -104,7 +104,7 @@ async def _anchor_forever(pool: Pool, settings: Settings, objects: ObjectStore) 
 
 
 async def _sweep_forever(
-    pool: Pool, settings: Settings, objects: ObjectStore, ecg_executor: Executor, send: SendCopy
+    pool: Pool, settings: Settings, objects: ObjectStore, ecg_executor: WorkPool, send: SendCopy
 ) -> None:
     while True:
         try:
@@ -262,7 +262,7 @@ async def worker_running(
     copies go out by ``send``. The block gets the job runner's state."""
     stop = asyncio.Event()
     state = JobRunnerState()
-    ecg_executor = ecg_jobs.analysis_pool()
+    ecg_executor = ecg_jobs.analysis_pool(settings)
     sweeper = asyncio.create_task(
         _sweep_forever(pool, settings, objects, ecg_executor, send), name="sweeper"
     )
@@ -283,4 +283,4 @@ async def worker_running(
         if not done:
             runner.cancel()
             await asyncio.wait({runner}, timeout=5)
-        ecg_executor.shutdown(wait=False, cancel_futures=True)
+        await asyncio.to_thread(ecg_executor.shutdown)

@@ -32,6 +32,7 @@ from pydicom.uid import UID
 
 from storage.records import InstanceHeader
 from teleradiology.core.errors import InvalidDicom
+from teleradiology.core.pixel_limits import DecodeTooLarge, check_declared_size
 
 # Tolerant when reading what clinics send: odd values are kept as received, not refused.
 pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
@@ -424,13 +425,20 @@ def _ends_cleanly_from(
 
 
 def _check_pixel_data(ds: Dataset, pixels: _Pixels | None, tsyntax: UID) -> None:
-    """A truncated native pixel data element is refused; compressed data is kept as sent."""
+    """A truncated native pixel data element is refused; compressed data is kept as sent,
+    unless a frame declares more than this server decodes."""
     if pixels is None:
         if "Rows" in ds and "Columns" in ds:
             # A file cut at an element boundary reads as a valid data set without its pixels.
             raise InvalidDicom("the DICOM file is truncated: it has image attributes, no pixels")
         return
-    if pixels.tag != 0x7FE00010 or pixels.encapsulated or tsyntax.is_compressed:
+    if pixels.encapsulated or tsyntax.is_compressed:
+        try:
+            check_declared_size(ds)
+        except DecodeTooLarge as exc:
+            raise InvalidDicom(f"the image cannot be decoded here: {exc}") from None
+        return
+    if pixels.tag != 0x7FE00010:
         return
     try:
         expected = get_expected_length(ds, unit="bytes")

@@ -65,6 +65,24 @@ class TooLarge(ServiceError):
     """A body, or a file it announces, is larger than this request may carry."""
 
 
+#: The problem type of a refusal for a facility's daily intake limit (HTTP 429).
+QUOTA_EXCEEDED = "urn:telemed:problem:quota-exceeded"
+
+
+class QuotaExceeded(ServiceError):
+    """The facility has sent its daily limit (bytes or instances): nothing more is stored
+    until the next UTC day, unless an administrator raises the limit."""
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, retry_after_s)
+
+
+class WorkLost(ServiceError):
+    """The process doing CPU-heavy work for the request was lost (killed, out of memory) or
+    ran past its time limit; nothing was kept, and the same request can be sent again."""
+
+
 class NotAcceptable(ServiceError):
     """None of the representations the client accepts can be produced."""
 

@@ -2,7 +2,8 @@
 
 Pure functions of the stored bytes (no I/O, no event loop), so they run in the process pool
 of wado.py. Decoding uses pydicom with the pylibjpeg plugins and pyjpegls (JPEG, JPEG-LS,
-JPEG 2000, RLE); rendering and thumbnails use opencv.
+JPEG 2000, RLE); rendering and thumbnails use opencv. What an instance declares it decodes
+to is checked against the limits of pixel_limits.py before any decoder runs.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from pydicom.filewriter import dcmwrite
 from pydicom.pixels import apply_modality_lut, pixel_array
 from pydicom.tag import Tag
 from pydicom.uid import UID, ExplicitVRLittleEndian
+
+from teleradiology.core.pixel_limits import check_decodable
 
 # Tolerant reading: these are the files clinics sent, stored as received.
 pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
@@ -95,6 +98,7 @@ def decoded_frames(data: bytes, numbers: list[int]) -> list[bytes]:
     tsyntax = UID(ds.file_meta.TransferSyntaxUID)
     if not tsyntax.is_compressed and tsyntax.is_little_endian and int(ds.BitsAllocated) != 1:
         return stored_frames(data, numbers)
+    check_decodable(ds, numbers)
     out = []
     for n in numbers:
         arr = pixel_array(ds, index=n - 1)
@@ -109,6 +113,7 @@ def transcode_to_explicit_le(data: bytes) -> bytes:
     if tsyntax == ExplicitVRLittleEndian:
         return data
     if tsyntax.is_compressed:
+        check_decodable(ds, list(range(1, frame_count(ds) + 1)))
         ds.decompress()
     elif not tsyntax.is_little_endian and "PixelData" in ds:
         ds.PixelData = _swap_words(ds)
@@ -276,6 +281,7 @@ def render(data: bytes, number: int, spec: RenderSpec, *, thumbnail: int | None 
     """One frame (1-based) as a JPEG or PNG, windowed and fitted to the viewport."""
     ds = read(data)
     _check(ds, [number])
+    check_decodable(ds, [number])
     arr = pixel_array(ds, index=number - 1)
     image = _to_8bit(ds, arr, spec.window)
     image = _viewport(image, spec.viewport, thumbnail)

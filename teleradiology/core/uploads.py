@@ -173,13 +173,18 @@ def covers(ranges: Sequence[tuple[int, int]], size: int) -> bool:
 
 def check_file(data: bytes, item: ManifestItem) -> None:
     """What arrived is the file the manifest describes: its size and SHA-256."""
+    check_received(len(data), hashlib.sha256(data).hexdigest(), item)
+
+
+def check_received(size_bytes: int, sha256: str, item: ManifestItem) -> None:
+    """A file of ``size_bytes`` with this SHA-256 (hex) is the one the manifest describes."""
     sop, size = item.sop_instance_uid, item.size_bytes
-    if len(data) != size:
+    if size_bytes != size:
         raise SendAgain(
-            f"instance {sop}: received {len(data)} bytes, the manifest says {size}; the "
+            f"instance {sop}: received {size_bytes} bytes, the manifest says {size}; the "
             "transfer was cut or the file changed: send it again"
         )
-    if hashlib.sha256(data).hexdigest() != item.sha256:
+    if sha256 != item.sha256:
         raise BadRequest(
             f"instance {sop}: the SHA-256 of what arrived differs from the manifest; the file "
             "changed since the manifest was made: open a new upload"

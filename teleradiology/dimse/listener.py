@@ -18,7 +18,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 from tempfile import NamedTemporaryFile
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from prometheus_client import Counter
 from pydicom.dataset import Dataset
@@ -29,7 +29,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 from storage import audit
 from storage.errors import is_unavailable
 from storage.records import ReceivedVia
-from teleradiology.core.errors import DuplicateConflict, InvalidDicom
+from teleradiology.core.errors import DuplicateConflict, InvalidDicom, QuotaExceeded
 from teleradiology.core.peers import PeerRule
 from teleradiology.core.statuses import StoreStatus
 from teleradiology.dimse.gate import HANDSHAKE_S, REJECT, Gate, log_refusal, peer_certificate
@@ -209,6 +209,7 @@ class DicomListener:
         gate: Gate | None = None,
         tls: ssl.SSLContext | None = None,
         tls_port: int | None = None,
+        max_store_bytes: int | None = None,
     ) -> None:
         #: Checks each requested association's title, address and certificate.
         self.gate = gate or Gate()
@@ -218,6 +219,8 @@ class DicomListener:
         self._tls_port = tls_port
         self._tls_server: ThreadedAssociationServer | None = None
         self._reuse_port = reuse_port
+        #: The largest data set one C-STORE may carry; larger ones are refused (A700).
+        self._max_store_bytes = max_store_bytes
         #: Counted across processes when given, else in this process alone.
         self._places = places
         self._place_of: dict[int, int] = {}
@@ -269,7 +272,7 @@ class DicomListener:
             (evt.EVT_CONN_CLOSE, self._on_closed),
         ]
         if self._store_file is not None:
-            _stream_received_data_sets_to(self._store_file.spool_dir)
+            _stream_received_data_sets_to(self._store_file.spool_dir, self._max_store_bytes)
         for service in self._services:
             for abstract_syntax, transfer_syntaxes, scp_role in service.contexts:
                 if scp_role is None:
@@ -449,6 +452,15 @@ class DicomListener:
         address = event.assoc.requestor.address
         work: Coroutine[Any, Any, tuple[StoreStatus, str | None]]
         path = _received_path(event)
+        refused = self._over_size(event, path)
+        if refused is not None:
+            DIMSE_STORES.labels(StoreStatus.OUT_OF_RESOURCES.name).inc()
+            log.info("C-STORE from %s at %s: larger than %s bytes", calling, address, refused)
+            return _status(
+                StoreStatus.OUT_OF_RESOURCES,
+                f"the data set is larger than the {refused} bytes this archive accepts "
+                "in one C-STORE; nothing was stored",
+            )
         if path is not None and self._store_file is not None:
             work = _as_coroutine(self._store_file.store_file(calling, path))
         else:
@@ -476,6 +488,22 @@ class DicomListener:
         if status is not StoreStatus.SUCCESS:
             log.info("C-STORE from %s at %s: %s", calling, address, status.name)
         return _status(status, comment)
+
+    def _over_size(self, event: evt.Event, path: Path | None) -> int | None:
+        """The limit a received data set went past (its file is removed), or None."""
+        limit = self._max_store_bytes
+        if limit is None:
+            return None
+        if path is not None:
+            if not _CappedSpoolFile.was_over_size(path):
+                return None
+            path.unlink(missing_ok=True)
+            return limit
+        dataset = getattr(event.request, "DataSet", None)
+        if dataset is None:
+            return None
+        with dataset.getbuffer() as view:
+            return limit if view.nbytes > limit else None
 
 
 def _reject(assoc: Any, why: tuple[int, int, int]) -> None:
@@ -518,18 +546,70 @@ async def _as_coroutine(
     return await awaitable
 
 
-def _stream_received_data_sets_to(spool_dir: Path) -> None:
+def _stream_received_data_sets_to(spool_dir: Path, max_bytes: int | None = None) -> None:
     """pynetdicom's chunked mode: each received data set goes to a file, never to memory.
 
     pynetdicom writes it with ``NamedTemporaryFile`` in the default temporary directory; it
     is pointed at the spool directory beside the objects, so that storing the file is a
-    rename on the same file system. Both settings are process-wide in pynetdicom.
+    rename on the same file system, and (``max_bytes``) capped: past it, the rest of the
+    data set is read off the association and dropped, and the C-STORE refused. Both settings
+    are process-wide in pynetdicom.
     """
     spool_dir.mkdir(parents=True, exist_ok=True)
     _config.STORE_RECV_CHUNKED_DATASET = True
     dimse_messages.NamedTemporaryFile = functools.partial(  # type: ignore[assignment]
-        NamedTemporaryFile, dir=spool_dir, prefix="assoc-"
+        _CappedSpoolFile, max_bytes, dir=spool_dir, prefix="assoc-"
     )
+
+
+class _CappedSpoolFile:
+    """The file pynetdicom writes one received data set to, keeping at most ``max_bytes``:
+    past them the file is emptied, what still arrives is dropped, and the file is marked
+    over size for the C-STORE handler to refuse. pynetdicom uses ``write``, ``file.flush``,
+    ``name`` and ``close``."""
+
+    _over_size: ClassVar[set[str]] = set()
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, max_bytes: int | None, **options: Any) -> None:
+        self._file = NamedTemporaryFile(**options)  # noqa: SIM115 - pynetdicom closes it
+        self.name = self._file.name
+        self._max_bytes = max_bytes
+        self._written = 0
+        self._dropping = False
+
+    @property
+    def file(self) -> _CappedSpoolFile:
+        return self
+
+    def write(self, data: bytes) -> int:
+        if self._dropping:
+            return len(data)
+        self._written += len(data)
+        if self._max_bytes is not None and self._written > self._max_bytes:
+            self._dropping = True
+            self._file.seek(0)
+            self._file.truncate()
+            with self._lock:
+                self._over_size.add(self.name)
+            return len(data)
+        return self._file.write(data)
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+    @classmethod
+    def was_over_size(cls, path: Path) -> bool:
+        """Whether the file at ``path`` went past its limit (asked once per file)."""
+        with cls._lock:
+            name = str(path)
+            if name in cls._over_size:
+                cls._over_size.discard(name)
+                return True
+            return False
 
 
 class IngestStoreHandler:
@@ -571,6 +651,9 @@ async def _outcome(work: Awaitable[Stored]) -> tuple[StoreStatus, str | None]:
         return StoreStatus.DUPLICATE_SOP_INSTANCE, str(exc)
     except StudyMismatch as exc:
         return StoreStatus.DATA_SET_DOES_NOT_MATCH_SOP_CLASS, str(exc)
+    except QuotaExceeded:
+        # An error comment is at most 64 characters (LO).
+        return StoreStatus.OUT_OF_RESOURCES, "daily intake limit reached; send after 00:00 UTC"
     if stored.identity_conflicts:
         return (
             StoreStatus.COERCION_OF_DATA_ELEMENTS,

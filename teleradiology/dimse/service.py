@@ -177,6 +177,7 @@ async def dicom_role(
         reuse_port=settings.dicom_reuse_port,
         listen_socket=shared,
         places=places,
+        max_store_bytes=settings.max_instance_bytes,
     )
     await listener.start()
     keeper = asyncio.create_task(places.keep_open(), name="association-places")

@@ -14,6 +14,7 @@ from teleradiology.core.errors import Unauthorized
 from teleradiology.services.intake import Ingestor
 from teleradiology.services.signin import Throttle
 from teleradiology.services.studies import Studies
+from teleradiology.services.work_pool import WorkPool
 from teleradiology.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -24,6 +25,8 @@ OBJECTS = web.AppKey("objects", ObjectStore)
 INGESTOR = web.AppKey("ingestor", Ingestor)
 #: The scoped, audited searches and lookups of stored studies (QIDO-RS, WADO-RS).
 STUDIES = web.AppKey("studies", Studies)
+#: Child processes for CPU-heavy parsing: pixel decoding and rendering, ECG files and sheets.
+WORK_POOL = web.AppKey("work_pool", WorkPool)
 #: Wrong passwords in a row, per account and per address, in this process.
 SIGNIN_THROTTLE = web.AppKey("signin_throttle", Throttle)
 USER = web.RequestKey("user", User)

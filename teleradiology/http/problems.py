@@ -22,6 +22,7 @@ PROBLEM_JSON = "application/problem+json"
 _STATUS: list[tuple[type[Exception], int]] = [
     (errors.Unauthorized, 401),
     (errors.TooManyAttempts, 429),
+    (errors.QuotaExceeded, 429),
     (errors.Forbidden, 403),
     (errors.NotFound, 404),
     (storage_errors.NotFound, 404),
@@ -29,6 +30,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (errors.BadRequest, 400),
     (errors.TooLarge, 413),
     (errors.NotAcceptable, 406),
+    (errors.WorkLost, 503),
     (errors.InvalidDicom, 400),
     (errors.UnknownSender, 403),
     (errors.DuplicateConflict, 409),
@@ -86,25 +88,35 @@ async def problem_middleware(
         }
         return problem(exc.status, detail or exc.reason, headers=headers)
     except (errors.ServiceError, storage_errors.StorageError) as exc:
-        status = status_of(exc)
-        if status is None:
-            if storage_errors.is_unavailable(exc):
-                return unavailable(request, exc)
-            log.exception("unhandled error on %s %s", request.method, request.path)
-            return problem(500, "the server failed to handle this request; it has been logged")
-        if status in (403, 404):
-            await audit_denied(request, exc)
-        challenge = {"WWW-Authenticate": 'Bearer realm="telemed"'} if status == 401 else None
-        if isinstance(exc, errors.TooManyAttempts):
-            challenge = {"Retry-After": str(exc.wait_s)}
-        kind = errors.SEND_AGAIN if isinstance(exc, errors.SendAgain) else "about:blank"
-        return problem(status, str(exc), headers=challenge, kind=kind)
+        return await _service_problem(request, exc)
     except Exception as exc:
         if storage_errors.is_unavailable(exc):
             return unavailable(request, exc)
         # The traceback names code, not patients: messages of our errors carry no patient data.
         log.exception("unhandled error on %s %s", request.method, request.path)
         return problem(500, "the server failed to handle this request; it has been logged")
+
+
+async def _service_problem(request: web.Request, exc: Exception) -> web.Response:
+    """The answer to one of our own errors: its status, and what the client may do next."""
+    status = status_of(exc)
+    if status is None:
+        if storage_errors.is_unavailable(exc):
+            return unavailable(request, exc)
+        log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+        return problem(500, "the server failed to handle this request; it has been logged")
+    if status in (403, 404):
+        await audit_denied(request, exc)
+    headers = {"WWW-Authenticate": 'Bearer realm="telemed"'} if status == 401 else None
+    kind = errors.SEND_AGAIN if isinstance(exc, errors.SendAgain) else "about:blank"
+    if isinstance(exc, errors.TooManyAttempts):
+        headers = {"Retry-After": str(exc.wait_s)}
+    elif isinstance(exc, errors.WorkLost):
+        headers = {"Retry-After": "1"}
+    elif isinstance(exc, errors.QuotaExceeded):
+        headers = {"Retry-After": str(exc.retry_after_s)}
+        kind = errors.QUOTA_EXCEEDED
+    return problem(status, str(exc), headers=headers, kind=kind)
 
 
 async def audit_denied(request: web.Request, exc: Exception) -> None:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from storage import accounts, audit, jobs, network, qido, templates
+from storage import accounts, audit, jobs, network, qido, quotas, templates
 from storage.db import Conn, Pool, transaction
 from storage.jobs import FailedDelivery, FailedKind
 from storage.network import PlacedRoute
@@ -431,3 +431,37 @@ async def edit_template(
             object_id=template_id,
         )
     return saved
+
+
+async def set_intake_limits(
+    pool: Pool,
+    admin: User,
+    code: str,
+    *,
+    bytes_per_day: int | None,
+    instances_per_day: int | None,
+) -> quotas.Intake:
+    """An administrator sets a facility's own daily intake limits (None: the service's
+    default, 0: none); audited. Returns what the facility sent today, with its limits.
+
+    Raises
+    ------
+    NotFound
+        The facility is not in the administrator's network.
+    """
+    async with transaction(pool) as conn:
+        fid = await network.facility_in_admin_scope(conn, code, admin)
+        if fid is None:
+            raise NotFound(f"facility {code} is not in your network")
+        await quotas.set_quota(
+            conn, fid, bytes_per_day=bytes_per_day, instances_per_day=instances_per_day
+        )
+        await audit.record(
+            conn,
+            user_id=admin.id,
+            action=AuditAction.CONFIGURE,
+            object_type="facility_quota",
+            object_id=code,
+            detail={"bytes_per_day": bytes_per_day, "instances_per_day": instances_per_day},
+        )
+    return await quotas.today(pool, fid)

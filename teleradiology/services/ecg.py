@@ -14,7 +14,6 @@ import io
 import logging
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -37,9 +36,10 @@ from storage.ecg import EcgOutcome, EcgView, EditedValues
 from storage.objects import ObjectStore
 from storage.records import AuditAction, Facility, Priority, ReceivedVia, StudyId, User, UserId
 from teleradiology.core.dicom import check_inflated_size
-from teleradiology.core.errors import BadRequest, InvalidDicom, NotFound
+from teleradiology.core.errors import BadRequest, InvalidDicom, NotFound, QuotaExceeded
 from teleradiology.core.report_pdf import CJK_FONT
 from teleradiology.services.intake import Ingestor
+from teleradiology.services.work_pool import WorkLost, WorkPool, offload
 
 log = logging.getLogger(__name__)
 
@@ -105,18 +105,20 @@ async def upload(
     facility: Facility,
     sent: EcgUpload,
     request: EcgRequest,
+    work: WorkPool | None = None,
 ) -> UploadedEcg:
     """Store an ECG file from a cart (any supported format) for a clinic's facility.
 
     The original is kept; a DICOM ECG waveform made from it takes the one ingest path, so it
-    is indexed, analyzed and routed like an ECG sent by C-STORE.
+    is indexed, analyzed and routed like an ECG sent by C-STORE. The file is read in
+    ``work`` (a child process with a memory and time limit).
 
     Raises
     ------
     BadRequest
         The file is not an ECG we read, or names no patient and none was given.
     """
-    record = await _read(sent)
+    record = await _read(sent, work)
     patient_id = request.patient_id or record.patient.id
     if not patient_id:
         raise BadRequest("give 'patient_id': the ECG file does not carry one")
@@ -136,13 +138,18 @@ async def upload(
     uids = _CopyUids.of([facility.code, await asyncio.to_thread(sent.digest), patient_id])
     made = await _made_copy(pool, objects, uids, facility)
     part10 = made or await _dicom_copy(record, patient_id, patient_name, facility, uids)
-    stored = await ingestor.ingest(
-        part10,
-        facility=facility,
-        via=ReceivedVia.API,
-        priority=request.priority,
-        clinical_question=request.question,
-    )
+    try:
+        stored = await ingestor.ingest(
+            part10,
+            facility=facility,
+            via=ReceivedVia.API,
+            priority=request.priority,
+            clinical_question=request.question,
+        )
+    except QuotaExceeded:
+        # Past the facility's daily limit nothing is kept: not even the original.
+        await collection.collect(pool, objects, original.key)
+        raise
     await _keep_original(pool, objects, stored.sop_instance_uid, original, record)
     # Our own client sent the whole ECG: the study is complete now.
     await index.mark_study_ready(pool, stored.study_instance_uid, facility.id)
@@ -183,15 +190,17 @@ async def _keep_original(
     )
 
 
-async def _read(sent: EcgUpload) -> EcgRecord:
+async def _read(sent: EcgUpload, work: WorkPool | None) -> EcgRecord:
     try:
         check_inflated_size(sent.data)
     except InvalidDicom as exc:
         raise BadRequest(f"the ECG file cannot be read: {exc}") from None
     try:
-        return await asyncio.to_thread(
-            read_ecg, sent.data, sent.filename, related_files=sent.related
-        )
+        return await offload(work, read_ecg, sent.data, sent.filename, related_files=sent.related)
+    except MemoryError:
+        raise BadRequest(
+            "the ECG file cannot be read: it needs more memory than this server allows"
+        ) from None
     except EcgError as exc:
         raise BadRequest(f"the ECG file cannot be read: {exc}") from None
 
@@ -288,7 +297,7 @@ def analyze_bytes(data: bytes) -> EcgOutcome:
 async def analyze_pending(
     pool: Pool,
     objects: ObjectStore,
-    executor: Executor | None,
+    executor: WorkPool | None,
     *,
     limit: int = 8,
     analyze: Callable[[bytes], EcgOutcome] = analyze_bytes,
@@ -296,12 +305,11 @@ async def analyze_pending(
     """Analyze up to ``limit`` ECG waveform instances that have no analysis yet, each in
     ``executor`` (a process pool; None: a thread). Concurrent workers skip each other's
     instances; a failed analysis is kept with its reason, so it is not retried forever."""
-    loop = asyncio.get_running_loop()
     done: list[AnalyzedEcg] = []
     async with transaction(pool) as conn:
         for pending in await ecg.next_to_analyse(conn, limit=limit):
             data = await objects.get(pending.object_key)
-            outcome = await loop.run_in_executor(executor, analyze, data)
+            outcome = await _analysis(executor, analyze, data)
             await ecg.save_analysis(conn, pending.instance_id, outcome)
             done.append(
                 AnalyzedEcg(
@@ -312,6 +320,18 @@ async def analyze_pending(
                 )
             )
     return done
+
+
+async def _analysis(
+    executor: WorkPool | None, analyze: Callable[[bytes], EcgOutcome], data: bytes
+) -> EcgOutcome:
+    try:
+        return await offload(executor, analyze, data)
+    except (WorkLost, MemoryError) as exc:
+        # Kept as a failed analysis: an ECG that kills its process is not retried forever.
+        log.warning("ECG analysis stopped (%s)", type(exc).__name__)
+        reason = "out of memory" if isinstance(exc, MemoryError) else str(exc)
+        return EcgOutcome(result=None, error=f"the analysis was stopped: {reason}"[:500])
 
 
 # --- reading and editing ---------------------------------------------------------------------
@@ -496,6 +516,7 @@ async def sheet(
     kind: SheetKind,
     choice: SheetFilter,
     zone: ZoneInfo,
+    work: WorkPool | None = None,
 ) -> bytes:
     """The standard 12-lead sheet of an ECG (`find`) with its current measurements, its
     traces filtered as ``choice`` says (printed on it), times in ``zone``; audited.
@@ -505,21 +526,20 @@ async def sheet(
     BadRequest
         The stored ECG cannot be read back.
     """
-    record, filters = await asyncio.to_thread(
-        filter_for_sheet, await _stored(objects, view), choice
-    )
-    header = SheetHeader.from_record(
-        record,
-        facility=view.facility_name,
-        patient_name=(view.patient_name or "").replace("^", " ").strip(),
-        patient_id=view.patient_id,
-        measurements=sheet_measurements(current_measurements(view)),
-        statements=[_statement_line(s) for s in current_statements(view)],
-        timezone=zone,
-    )
-    header = replace(header, filters=filters)
+    fields: dict[str, Any] = {
+        "facility": view.facility_name,
+        "patient_name": (view.patient_name or "").replace("^", " ").strip(),
+        "patient_id": view.patient_id,
+        "measurements": sheet_measurements(current_measurements(view)),
+        "statements": [_statement_line(s) for s in current_statements(view)],
+        "timezone": zone,
+    }
     spikes = [int(p) for p in (view.result or {}).get("pacer_spikes", [])]
-    body = await asyncio.to_thread(_render_sheet, kind, record, header, spikes)
+    data = await objects.get(view.object_key)
+    try:
+        body = await offload(work, draw_sheet, data, kind, choice, fields, spikes)
+    except EcgError as exc:
+        raise BadRequest(f"the stored ECG cannot be drawn: {exc}") from None
     await audit.record(
         pool,
         user_id=user.id,
@@ -550,18 +570,24 @@ def _statement_line(statement: Any) -> str:
     return str(statement)
 
 
-async def _stored(objects: ObjectStore, view: EcgView) -> EcgRecord:
-    data = await objects.get(view.object_key)
-    try:
-        return await asyncio.to_thread(read_ecg, data, None)
-    except EcgError as exc:
-        raise BadRequest(f"the stored ECG cannot be drawn: {exc}") from None
+def draw_sheet(
+    data: bytes,
+    kind: SheetKind,
+    choice: SheetFilter,
+    fields: dict[str, Any],
+    pacer_spikes: list[int],
+) -> bytes:
+    """In the work pool: a stored ECG read, filtered as ``choice`` says and drawn on the
+    sheet, whose header has ``fields`` (see `SheetHeader.from_record`)."""
+    record, filters = filter_for_sheet(read_ecg(data, None), choice)
+    header = replace(SheetHeader.from_record(record, **fields), filters=filters)
+    return _render_sheet(kind, record, header, pacer_spikes)
 
 
 def _render_sheet(
     kind: SheetKind, record: EcgRecord, header: SheetHeader, pacer_spikes: list[int]
 ) -> bytes:
-    """In a worker thread: the font's first read (about 20 MB) stays off the event loop."""
+    """Off the event loop: the font's first read (about 20 MB) too."""
     render = render_png if kind is SheetKind.PNG else render_pdf
     return render(record, header=header, font_bytes=_font_bytes(), pacer_spikes=pacer_spikes)
 

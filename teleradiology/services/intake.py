@@ -15,11 +15,12 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-from storage import audit, collection, index, network
+from storage import audit, collection, index, network, quotas
 from storage.db import Pool
 from storage.errors import Conflict, ObjectCollected
 from storage.index import Held, IndexOutcome, IndexResult
@@ -29,15 +30,23 @@ from storage.records import (
     AuditResult,
     Facility,
     InstanceHeader,
+    IntakeLimits,
     Priority,
     ReceivedVia,
     Role,
     StudyId,
     User,
 )
+from teleradiology.core import quotas as quota_rules
 from teleradiology.core.access import require_role
 from teleradiology.core.dicom import PREAMBLE_LENGTH, ParsedFile, parse_part10, parse_part10_file
-from teleradiology.core.errors import DuplicateConflict, NotFound, SendAgain, ServiceError
+from teleradiology.core.errors import (
+    DuplicateConflict,
+    NotFound,
+    QuotaExceeded,
+    SendAgain,
+    ServiceError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,23 +89,43 @@ async def sending_facility(pool: Pool, user: User) -> Facility:
     return facility
 
 
+@dataclass
+class _Counted:
+    """Whether an instance counted against its facility's intake was stored as new."""
+
+    kept: bool = False
+
+
 class Ingestor:
     """Parses, writes the object durably, then commits the index row: only then success."""
 
-    def __init__(self, pool: Pool, objects: ObjectStore, *, ae_cache_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        pool: Pool,
+        objects: ObjectStore,
+        *,
+        ae_cache_s: float = 5.0,
+        limits: IntakeLimits | None = None,
+        spool_dir: Path | None = None,
+    ) -> None:
         self._pool = pool
         self._objects = objects
+        #: Each facility's daily intake limits by default (a facility's own come first).
+        self._limits = limits or IntakeLimits(bytes_per_day=0, instances_per_day=0)
         self._ae_cache_s = ae_cache_s
         self._ae_cache: dict[str, tuple[float, Facility | None]] = {}
         if isinstance(objects, FileObjectStore):
             self._spool = objects.spool_dir
         else:
-            self._spool = Path(tempfile.gettempdir()) / "telemed-spool"
+            # Large: C-STORE data sets, STOW-RS parts and assembled uploads of up to
+            # max_instance_bytes each wait here (the data directory, not a small /tmp).
+            self._spool = spool_dir or Path(tempfile.gettempdir()) / "telemed-spool"
         self._spool_ready = False
 
     @property
     def spool_dir(self) -> Path:
-        """Where received files wait for `ingest_file` (beside the objects when on disk)."""
+        """Where received files wait for `ingest_file`: beside the objects when on disk, else
+        the ``spool_dir`` given (the data directory's)."""
         if not self._spool_ready:
             self._spool.mkdir(parents=True, exist_ok=True)
             _remove_stale(self._spool)
@@ -147,18 +176,22 @@ class Ingestor:
         """
         parsed = await asyncio.to_thread(parse_part10, data)
         _check_study(parsed.header, study_instance_uid)
-        key = await self._objects.put(parsed.data)
-        return await self._commit(
-            parsed.header,
-            key,
-            len(parsed.data),
-            facility=facility,
-            via=via,
-            sender_ae=sender_ae,
-            priority=priority,
-            clinical_question=clinical_question,
-            rewrite=lambda: self._objects.put(parsed.data),
-        )
+        sop = parsed.header.sop_instance_uid
+        async with self._counted(facility, sop, len(parsed.data)) as counted:
+            key = await self._objects.put(parsed.data)
+            stored = await self._commit(
+                parsed.header,
+                key,
+                len(parsed.data),
+                facility=facility,
+                via=via,
+                sender_ae=sender_ae,
+                priority=priority,
+                clinical_question=clinical_question,
+                rewrite=lambda: self._objects.put(parsed.data),
+            )
+            counted.kept = stored.outcome is IndexOutcome.STORED
+        return stored
 
     async def ingest_file(
         self,
@@ -183,27 +216,72 @@ class Ingestor:
         """
         path = Path(path)
         adopted = False
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                parsed = await asyncio.to_thread(_parse_file, path)
+                _check_study(parsed.header, study_instance_uid)
+                counted = await stack.enter_async_context(
+                    self._counted(facility, parsed.header.sop_instance_uid, parsed.size_bytes)
+                )
+                if isinstance(self._objects, FileObjectStore) and path.parent == self.spool_dir:
+                    key = await self._objects.adopt_file(path, parsed.sha256)
+                    adopted = True  # renamed into place or removed: nothing left to clean up
+                else:
+                    key = await self._objects.put_file(path)
+            finally:
+                if not adopted:
+                    with contextlib.suppress(FileNotFoundError):
+                        await asyncio.to_thread(path.unlink)
+            stored = await self._commit(
+                parsed.header,
+                key,
+                parsed.size_bytes,
+                facility=facility,
+                via=via,
+                sender_ae=sender_ae,
+                priority=priority,
+                clinical_question=clinical_question,
+            )
+            counted.kept = stored.outcome is IndexOutcome.STORED
+        return stored
+
+    @contextlib.asynccontextmanager
+    async def _counted(
+        self, facility: Facility, sop_instance_uid: str, size_bytes: int
+    ) -> AsyncIterator[_Counted]:
+        """Count an instance against the facility's daily intake while the block stores it;
+        given back unless the block sets ``kept`` (a new instance was stored). An instance
+        stored before is not counted past the limit: a resend stays safe (stored once).
+
+        Raises
+        ------
+        QuotaExceeded
+            It would take the facility past its daily limit; nothing is counted.
+        """
+        day = await quotas.reserve(self._pool, facility.id, size_bytes, self._limits)
+        counted = _Counted()
+        if day is None:
+            if not await quotas.known_instance(self._pool, sop_instance_uid):
+                raise await self._over_quota(facility, size_bytes)
+            yield counted  # the index decides: a duplicate, or refused as conflicting
+            return
         try:
-            parsed = await asyncio.to_thread(_parse_file, path)
-            _check_study(parsed.header, study_instance_uid)
-            if isinstance(self._objects, FileObjectStore) and path.parent == self.spool_dir:
-                key = await self._objects.adopt_file(path, parsed.sha256)
-                adopted = True  # renamed into place or removed: nothing left to clean up
-            else:
-                key = await self._objects.put_file(path)
+            yield counted
         finally:
-            if not adopted:
-                with contextlib.suppress(FileNotFoundError):
-                    await asyncio.to_thread(path.unlink)
-        return await self._commit(
-            parsed.header,
-            key,
-            parsed.size_bytes,
-            facility=facility,
-            via=via,
-            sender_ae=sender_ae,
-            priority=priority,
-            clinical_question=clinical_question,
+            if not counted.kept:
+                try:
+                    await quotas.release(self._pool, facility.id, day, size_bytes)
+                except Exception as exc:  # the count stays high until the day ends
+                    log.warning("intake count not given back (%s)", type(exc).__name__)
+
+    async def _over_quota(self, facility: Facility, size_bytes: int) -> QuotaExceeded:
+        sent = await quotas.today(self._pool, facility.id)
+        limits = quota_rules.effective(
+            self._limits, sent.own_bytes_per_day, sent.own_instances_per_day
+        )
+        log.warning("refused an instance from %s: daily intake limit reached", facility.code)
+        return quota_rules.exceeded(
+            facility.code, sent.bytes, sent.instances, size_bytes, limits, datetime.now(UTC)
         )
 
     async def _commit(

@@ -2,17 +2,22 @@
 in byte ranges until none is missing, and a commit that completes the study at once.
 
 The rules (what a manifest says, which part covers what, whether a file is the one named) are
-core/uploads.py's; this module runs them over the session in storage, assembles parts, sends
-each whole file down the one ingest path and collects the part objects nobody needs any more.
+core/uploads.py's; this module runs them over the session in storage, assembles parts into a
+file in the spool directory (one part in memory at a time, hashed as it is written: memory
+does not grow with the instance), sends each whole file down the one ingest path and collects
+the part objects nobody needs any more.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
+from typing import Any, BinaryIO
 from uuid import UUID
 
 from storage import collection, index, uploads
@@ -24,8 +29,8 @@ from storage.records import Facility, ManifestItem, Priority, ReceivedVia, Uploa
 from storage.uploads import Part, Progress, UploadItem, UploadSession
 from teleradiology.core import uploads as rules
 from teleradiology.core.dicom import instance_identity
-from teleradiology.core.errors import BadRequest, Conflict, InvalidState, NotFound
-from teleradiology.services.intake import Ingestor
+from teleradiology.core.errors import BadRequest, Conflict, InvalidState, NotFound, SendAgain
+from teleradiology.services.intake import Ingestor, Stored
 
 log = logging.getLogger(__name__)
 
@@ -233,13 +238,30 @@ class _Receiving:
         """The whole file (checked against the manifest): ingest it, forget its parts."""
         identity = await asyncio.to_thread(instance_identity, data)
         rules.check_identity(identity, self._sop, self._session.study_instance_uid)
-        stored = await self._ingestor.ingest(
-            data,
-            facility=self._facility,
-            via=ReceivedVia.UPLOAD,
-            priority=self._session.priority,
-            clinical_question=self._session.clinical_question,
+        return await self._stored(
+            await self._ingestor.ingest(data, facility=self._facility, **self._request())
         )
+
+    async def whole_file(self, path: Path) -> Received:
+        """The whole file assembled on disk (checked against the manifest), consumed."""
+        try:
+            identity = await asyncio.to_thread(instance_identity, path)
+            rules.check_identity(identity, self._sop, self._session.study_instance_uid)
+        except BaseException:
+            await asyncio.to_thread(path.unlink, True)
+            raise
+        return await self._stored(
+            await self._ingestor.ingest_file(path, facility=self._facility, **self._request())
+        )
+
+    def _request(self) -> dict[str, Any]:
+        return {
+            "via": ReceivedVia.UPLOAD,
+            "priority": self._session.priority,
+            "clinical_question": self._session.clinical_question,
+        }
+
+    async def _stored(self, stored: Stored) -> Received:
         duplicate = stored.outcome is IndexOutcome.DUPLICATE
         await uploads.mark_item_stored(self._pool, self._session.id, self._sop, duplicate=duplicate)
         await self._drop_parts()
@@ -264,32 +286,48 @@ class _Receiving:
         )
         if replaced is not None:
             await collect(self._pool, self._objects, [replaced])
-        data = await self._assembled()
-        if data is None:
+        assembled = await self._assembled()
+        if assembled is None:
             return Received(outcome=Outcome.PARTIAL, held=await self._held())
+        path, size, sha256 = assembled
         try:
-            rules.check_file(data, _manifest_item(self._item))
-        except BadRequest:
+            rules.check_received(size, sha256, _manifest_item(self._item))
+        except (BadRequest, SendAgain):
+            await asyncio.to_thread(path.unlink, True)
             await self._drop_parts()
             raise BadRequest(
                 f"the parts of instance {self._sop} do not add up to the file in the manifest "
                 "(size or SHA-256 differ); they were discarded: send the instance again"
             ) from None
-        return await self.whole(data)
+        return await self.whole_file(path)
 
-    async def _assembled(self) -> bytes | None:
-        """The whole file when the parts held cover it, else None."""
+    async def _assembled(self) -> tuple[Path, int, str] | None:
+        """When the parts held cover the file: the file assembled in the spool directory
+        (one part in memory at a time, hashed as it is written), its size and SHA-256."""
         held = await uploads.parts(self._pool, self._session.id, self._sop)
-        size = self._item.size_bytes
-        if not rules.covers([(p.start_byte, p.end_byte) for p in held], size):
+        if not rules.covers([(p.start_byte, p.end_byte) for p in held], self._item.size_bytes):
             return None
-        out = bytearray(size)
-        for part in held:
-            piece = await self._piece(part)
-            if piece is None:
-                return None
-            out[part.start_byte : part.end_byte] = piece[: part.length_bytes]
-        return bytes(out)
+        path = await asyncio.to_thread(self._ingestor.new_spool_file)
+        out = await asyncio.to_thread(path.open, "wb")
+        digest, written = hashlib.sha256(), 0
+        try:
+            for part in held:
+                if part.end_byte <= written:
+                    continue  # inside what earlier parts covered
+                piece = await self._piece(part)
+                if piece is None:
+                    await asyncio.to_thread(out.close)
+                    await asyncio.to_thread(path.unlink, True)
+                    return None
+                fresh = memoryview(piece)[written - part.start_byte : part.length_bytes]
+                await asyncio.to_thread(_append, out, digest, fresh)
+                written += len(fresh)
+            await asyncio.to_thread(out.close)
+        except BaseException:
+            await asyncio.to_thread(out.close)
+            await asyncio.to_thread(path.unlink, True)
+            raise
+        return path, written, digest.hexdigest()
 
     async def _piece(self, part: Part) -> bytes | None:
         try:
@@ -306,6 +344,11 @@ class _Receiving:
     async def _drop_parts(self) -> None:
         keys = await uploads.drop_parts(self._pool, self._session.id, self._sop)
         await collect(self._pool, self._objects, keys)
+
+
+def _append(out: BinaryIO, digest: Any, piece: memoryview) -> None:
+    out.write(piece)
+    digest.update(piece)
 
 
 async def remove(pool: Pool, objects: ObjectStore, found: UploadSession, sop: str) -> SessionView:

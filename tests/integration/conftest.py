@@ -108,15 +108,20 @@ async def serving(settings: Settings, *, run_worker: bool = False) -> AsyncItera
         await client.close()
 
 
-@pytest.fixture
-async def api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
-    """The HTTP API (and the DICOM listener on a free port) over the demo network."""
-    settings = Settings(
+def local_settings(database_url: str, tmp_path: Path, **changes: object) -> Settings:
+    """Settings of a service on loopback (the DICOM listener on a free port), with changes."""
+    return Settings(
         data_dir=tmp_path / "var",
         database_url=database_url,
         http_host="127.0.0.1",
         dicom_host="127.0.0.1",
         dicom_port=0,
-    )
+    ).with_(**changes)
+
+
+@pytest.fixture
+async def api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
+    """The HTTP API (and the DICOM listener on a free port) over the demo network."""
+    settings = local_settings(database_url, tmp_path)
     async with serving(settings) as served:
         yield served

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import signal
 from pathlib import Path
 
 import pydicom
@@ -14,6 +16,7 @@ from storage.ecg import EcgOutcome
 from storage.records import UserId
 from teleradiology.http.context import OBJECTS
 from teleradiology.services import ecg as ecg_service
+from teleradiology.services.work_pool import WorkPool
 from tests.factory import make_study, to_part10
 from tests.integration.conftest import Api
 from tests.integration.test_ingest import multipart, stow
@@ -60,6 +63,41 @@ async def test_a_failed_analysis_is_kept_with_its_reason_and_not_retried(api: Ap
     assert row["result"] is None
     assert row["error"] == "lead II is flat"
     assert done.suspected_stemi is False
+
+
+def _killed(data: bytes) -> EcgOutcome:
+    """What an ECG that exhausts its process's memory does to it: the kernel kills it."""
+    os.kill(os.getpid(), signal.SIGKILL)
+    raise AssertionError("unreachable")
+
+
+def _measured(data: bytes) -> EcgOutcome:
+    return EcgOutcome(result={"measurements": {"heart_rate_bpm": 72.0}}, error=None)
+
+
+async def test_an_analysis_that_kills_its_process_is_kept_failed_and_the_next_runs(
+    api: Api,
+) -> None:
+    assert (await stow(api, multipart(waveform()))).status == 200
+    pool = WorkPool(1, timeout_s=30, name="ECG analysis")
+    try:
+        objects = api.app[OBJECTS]
+        (done,) = await ecg_service.analyze_pending(api.pool, objects, pool, analyze=_killed)
+        assert done.suspected_stemi is False
+        row = await api.pool.fetchrow("select result, error from ecg_analysis")
+        assert row is not None
+        assert row["result"] is None
+        assert "the analysis was stopped" in row["error"]
+        assert pool.replaced == 1
+        # Not retried; the next ECG is analyzed in the new process.
+        assert await ecg_service.analyze_pending(api.pool, objects, pool, analyze=_killed) == []
+        assert (await stow(api, multipart(waveform()))).status == 200
+        assert (
+            len(await ecg_service.analyze_pending(api.pool, objects, pool, analyze=_measured)) == 1
+        )
+        assert await api.pool.fetchval("select count(*) from ecg_analysis where error is null") == 1
+    finally:
+        pool.shutdown()
 
 
 async def test_edits_keep_who_changed_what_and_priors_are_the_same_patients(api: Api) -> None:

@@ -38,6 +38,8 @@ from teleradiology.http.api.models.admin import (
     PolicyIn,
     PolicyOut,
     PolicySaved,
+    QuotaIn,
+    QuotaSaved,
     RetriedOut,
     RouteOut,
     RoutesIn,
@@ -166,6 +168,36 @@ async def retry_failed_delivery(request: web.Request) -> web.Response:
         request.app[POOL], current_user(request), named.kind, named.id
     )
     return reply(RetriedOut(kind=named.kind, id=named.id, retried=True))
+
+
+@routes.put(
+    "/api/v1/admin/facilities/{code}/quota",
+    path=FacilityPath,
+    body=QuotaIn,
+    answer=QuotaSaved,
+    summary="Set a facility's own daily intake limits (bytes, instances; null: the default)",
+)
+async def put_quota(request: web.Request) -> web.Response:
+    user = current_user(request)
+    require_role(user, Role.ADMIN)
+    asked = await body_of(request, QuotaIn)
+    code = path_of(request, FacilityPath).code
+    sent = await administration.set_intake_limits(
+        request.app[POOL],
+        user,
+        code,
+        bytes_per_day=asked.bytes_per_day,
+        instances_per_day=asked.instances_per_day,
+    )
+    return reply(
+        QuotaSaved(
+            facility=code,
+            bytes_per_day=sent.own_bytes_per_day,
+            instances_per_day=sent.own_instances_per_day,
+            sent_today_bytes=sent.bytes,
+            sent_today_instances=sent.instances,
+        )
+    )
 
 
 def add_routes(app: web.Application) -> None:

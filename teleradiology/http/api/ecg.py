@@ -22,7 +22,7 @@ from teleradiology.http.api.models.ecg import (
     EcgUploaded,
     SheetQuery,
 )
-from teleradiology.http.context import INGESTOR, OBJECTS, POOL, current_user, user_zone
+from teleradiology.http.context import INGESTOR, OBJECTS, POOL, WORK_POOL, current_user, user_zone
 from teleradiology.http.params import body_of, path_of, query_of, validated
 from teleradiology.services import ecg
 from teleradiology.services.ecg import EcgRequest, EcgUpload, SheetKind
@@ -152,7 +152,13 @@ async def upload_ecg(request: web.Request) -> web.Response:
         question=fields.question,
     )
     stored = await ecg.upload(
-        pool, request.app[OBJECTS], request.app[INGESTOR], facility, form.upload, asked
+        pool,
+        request.app[OBJECTS],
+        request.app[INGESTOR],
+        facility,
+        form.upload,
+        asked,
+        request.app[WORK_POOL],
     )
     return reply(EcgUploaded.of(stored), status=200 if stored.resent else 201)
 
@@ -225,6 +231,7 @@ async def sheet(request: web.Request) -> web.Response:
         kind=kind,
         choice=choice,
         zone=await user_zone(request, user),
+        work=request.app[WORK_POOL],
     )
     media = "image/png" if kind is SheetKind.PNG else "application/pdf"
     return web.Response(body=body, content_type=media)

@@ -74,7 +74,7 @@ async def open_upload(request: web.Request) -> web.Response:
     pool = request.app[POOL]
     facility = await sending_facility(pool, user)
     body = await body_of(request, UploadIn)
-    asked = _upload_request(body, request.app[SETTINGS].max_upload_bytes)
+    asked = _upload_request(body, request.app[SETTINGS].max_instance_bytes)
     opened, created = await uploads.open_upload(pool, facility, user, asked)
     answer = SessionOut.of(opened)
     return reply(answer, status=201 if created else 200, headers={"Location": answer.links.self})

@@ -14,7 +14,7 @@ from aiohttp import BodyPartReader, MultipartReader, web
 from multidict import CIMultiDictProxy
 
 from storage.records import Facility, ReceivedVia
-from teleradiology.core.errors import DuplicateConflict, InvalidDicom
+from teleradiology.core.errors import DuplicateConflict, InvalidDicom, QuotaExceeded
 from teleradiology.http.context import INGESTOR, POOL, SETTINGS, current_user
 from teleradiology.http.dicomweb.common import base_url, dicom_json
 from teleradiology.services.intake import Ingestor, StudyMismatch, sending_facility
@@ -151,8 +151,13 @@ class _Outcome:
     stored: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
     warned: bool = False
+    #: A part was refused for the facility's daily limit: with nothing stored, the answer
+    #: is that refusal (429), not a list of failures.
+    over_quota: QuotaExceeded | None = None
 
     def answer(self) -> web.Response:
+        if self.over_quota is not None and not self.stored:
+            raise self.over_quota
         body: dict[str, Any] = {}
         if self.study:
             body["0020000D"] = {"vr": "UI", "Value": [self.study]}
@@ -199,6 +204,10 @@ async def _store(
         return
     except DuplicateConflict:
         outcome.failed.append(_failed(None, None, FailureReason.DUPLICATE_SOP_INSTANCE))
+        return
+    except QuotaExceeded as exc:
+        outcome.failed.append(_failed(None, None, FailureReason.OUT_OF_RESOURCES))
+        outcome.over_quota = exc
         return
     warning = WarningReason.COERCION_OF_DATA_ELEMENTS if result.identity_conflicts else None
     outcome.warned = outcome.warned or warning is not None

@@ -11,15 +11,12 @@ pyjpegls plugins, opencv) run in a process pool, never on the event loop.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import json
 import logging
-import multiprocessing
 import os
 import re
 import zlib
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
 from aiohttp import web
@@ -43,8 +40,16 @@ from teleradiology.core.dicomweb import (
 )
 from teleradiology.core.errors import BadRequest, NotFound, ServiceError
 from teleradiology.core.query import BULK_PLACEHOLDER
-from teleradiology.http.context import OBJECTS, POOL, STUDIES, current_user
+from teleradiology.http.context import (
+    OBJECTS,
+    POOL,
+    SETTINGS,
+    STUDIES,
+    WORK_POOL,
+    current_user,
+)
 from teleradiology.http.dicomweb.common import base_url, multipart_body, negotiate
+from teleradiology.services.work_pool import WorkPool
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +78,6 @@ _METADATA_OFFERS = (Offer(DICOM_JSON), Offer("application/json"))
 THUMBNAIL_SIZE = 128
 #: Longest any one decode, render or transcode may take before the request gives up.
 WORK_TIMEOUT_S = 60.0
-
-RENDER_POOL = web.AppKey("render_pool", concurrent.futures.Executor)
-
 
 # --- scope and lookup ------------------------------------------------------------------------
 
@@ -125,29 +127,31 @@ async def _in_pool(
     request: web.Request, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs
 ) -> _T:
     """Run CPU-heavy work (decoding, rendering) in the process pool, with clear 4xx errors."""
-    return await _run(request.app[RENDER_POOL], fn, *args, **kwargs)
+    pool = request.app[WORK_POOL]
+    return await _answering(fn, pool.run(fn, *args, **kwargs))
 
 
 async def _in_thread(fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
     """Run light parsing (no decoding) in a thread, with the same errors as the pool."""
-    return await _run(None, fn, *args, **kwargs)
 
-
-async def _run(
-    executor: concurrent.futures.Executor | None,
-    fn: Callable[_P, _T],
-    *args: _P.args,
-    **kwargs: _P.kwargs,
-) -> _T:
-    loop = asyncio.get_running_loop()
-    call = fn if not kwargs else _Partial(fn, kwargs)
-    try:
+    async def limited() -> _T:
         async with asyncio.timeout(WORK_TIMEOUT_S):
-            return await loop.run_in_executor(executor, call, *args)
+            return await asyncio.to_thread(fn, *args, **kwargs)
+
+    return await _answering(fn, limited())
+
+
+async def _answering(fn: Callable[..., _T], work: Awaitable[_T]) -> _T:
+    try:
+        return await work
     except TimeoutError:
         log.error("%s took longer than %s s", getattr(fn, "__name__", "work"), WORK_TIMEOUT_S)
         raise web.HTTPServiceUnavailable(
             text="decoding this image took too long; try again in a moment"
+        ) from None
+    except MemoryError:
+        raise web.HTTPUnprocessableEntity(
+            text="the stored pixel data needs more memory to decode than this server allows"
         ) from None
     except rendering.FrameOutOfRange as exc:
         raise NotFound(str(exc)) from None
@@ -157,17 +161,6 @@ async def _run(
         raise web.HTTPUnprocessableEntity(
             text=f"the stored pixel data could not be decoded or rendered: {exc}"
         ) from None
-
-
-@dataclass(frozen=True)
-class _Partial:
-    """A picklable function-with-keywords for the process pool."""
-
-    fn: Callable[..., Any]
-    kwargs: dict[str, Any]
-
-    def __call__(self, *args: Any) -> Any:
-        return self.fn(*args, **self.kwargs)
 
 
 def _instance_url(base: str, request: web.Request, obj: StoredObject) -> str:
@@ -538,21 +531,22 @@ def _pool_size() -> int:
 
 
 async def _render_pool(app: web.Application) -> AsyncIterator[None]:
-    # spawn: the service has threads (pynetdicom, asyncpg), so forking it is unsafe.
-    executor = concurrent.futures.ProcessPoolExecutor(
-        max_workers=_pool_size(), mp_context=multiprocessing.get_context("spawn")
+    settings = app[SETTINGS]
+    pool = WorkPool(
+        _pool_size(),
+        memory_bytes=settings.work_memory_bytes,
+        timeout_s=settings.work_timeout_s,
+        name="render",
     )
-    app[RENDER_POOL] = executor
+    app[WORK_POOL] = pool
     # Start the workers now (each imports pydicom and opencv, about a second), not on the
     # first thumbnail a reader asks for.
-    loop = asyncio.get_running_loop()
-    warming = [loop.run_in_executor(executor, rendering.warm) for _ in range(_pool_size())]
+    warming = asyncio.ensure_future(pool.warm())
     try:
         yield
     finally:
-        for future in warming:
-            future.cancel()
-        executor.shutdown(wait=True, cancel_futures=True)
+        warming.cancel()
+        await asyncio.to_thread(pool.shutdown)
 
 
 def add_routes(app: web.Application) -> None:

@@ -252,3 +252,21 @@ class RetriedOut(Model):
     kind: FailedKind
     id: int
     retried: bool
+
+
+class QuotaIn(_Table):
+    bytes_per_day: int | None = Field(
+        None, ge=0, description="bytes a day, every way in together; 0: no limit; null: default"
+    )
+    instances_per_day: int | None = Field(
+        None, ge=0, description="instances a day; 0: no limit; null: the service's default"
+    )
+
+
+class QuotaSaved(Model):
+    facility: str
+    bytes_per_day: int | None
+    instances_per_day: int | None
+    #: What the facility sent today (UTC), counted against the limits.
+    sent_today_bytes: int
+    sent_today_instances: int
