@@ -7,6 +7,7 @@ from datetime import datetime
 
 import asyncpg
 
+from storage.db import Conn
 from storage.errors import NotFound
 from storage.queries import q
 from storage.records import Specialty, UserId
@@ -44,10 +45,31 @@ async def list_templates(
     return [_template(r) for r in rows]
 
 
+async def lock_template(conn: Conn, template_id: int) -> Template:
+    """The template, locked until the caller's transaction ends.
+
+    Raises
+    ------
+    NotFound
+        No template has this id.
+    """
+    row = await conn.fetchrow(q("template_lock"), template_id)
+    if row is None:
+        raise NotFound(f"template {template_id} not found")
+    return _template(row)
+
+
 async def update_template(
-    pool: asyncpg.Pool, template_id: int, *, findings: str, impression: str, user_id: UserId
+    conn: Conn, template_id: int, *, findings: str, impression: str, user_id: UserId
 ) -> Template:
-    row = await pool.fetchrow(q("template_update"), template_id, findings, impression, user_id)
+    """Replace the template's text (in the caller's transaction), noting who changed it.
+
+    Raises
+    ------
+    NotFound
+        No template has this id.
+    """
+    row = await conn.fetchrow(q("template_update"), template_id, findings, impression, user_id)
     if row is None:
         raise NotFound(f"template {template_id} not found")
     return _template(row)

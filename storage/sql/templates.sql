@@ -14,3 +14,7 @@ returning id, specialty, modality, name, language, findings, impression, updated
 -- name: template_by_id
 select id, specialty, modality, name, language, findings, impression, updated_at
 from report_template where id = $1;
+
+-- name: template_lock
+select id, specialty, modality, name, language, findings, impression, updated_at
+from report_template where id = $1 for update;

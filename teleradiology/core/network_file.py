@@ -371,8 +371,3 @@ def parse_routes(entries: Any) -> tuple[RouteSpec, ...]:
 def parse_duty(entries: Any) -> tuple[DutyShift, ...]:
     """A list of ``{days, from, until}`` shifts (empty: always on duty)."""
     return _duty(entries, "body")
-
-
-def parse_destination(entry: Any) -> Destination:
-    """A ``report_destination`` table: the clinic workstation's DICOM node."""
-    return _destination(entry, "body")

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from storage import audit, jobs, network, qido
+from storage import audit, jobs, network, qido, templates
 from storage.db import Conn, Pool, transaction
 from storage.jobs import FailedDelivery, FailedKind
 from storage.network import PlacedRoute
@@ -32,8 +32,16 @@ from storage.records import (
     UserId,
     UserSpec,
 )
+from storage.templates import Template
 from teleradiology.core.access import require_role
-from teleradiology.core.errors import ConfigError, Conflict, NotFound, ServiceError
+from teleradiology.core.errors import (
+    BadRequest,
+    ConfigError,
+    Conflict,
+    Forbidden,
+    NotFound,
+    ServiceError,
+)
 from teleradiology.core.network_file import parse_network
 from teleradiology.services.delivery import DELIVER_REPORT
 
@@ -175,21 +183,30 @@ async def configure_facility(
     *,
     policy: NetworkPolicy | None = None,
     routes: Sequence[RouteSpec] | None = None,
-    destination: Destination | None = None,
-) -> None:
+    destination_ae: str | None = None,
+) -> Destination | None:
     """An administrator sets a facility's policy, replaces its routing rules (``routes``,
-    empty: the defaults), or sets its report destination; audited with what was set.
+    empty: the defaults), or names which of its configured DICOM nodes takes its reports
+    back (``destination_ae``); audited with what was set. The report destination it set.
+
+    A destination's host and port are the node's (the operator's DICOM nodes file), never
+    the request's, so a report goes only where the operator configured the clinic to be.
 
     Raises
     ------
     NotFound
         The facility is not in the administrator's network, or a rule names an unknown
         facility.
+    BadRequest
+        No DICOM node of that AE title, with a host and port, belongs to the facility.
     """
     async with transaction(pool) as conn:
         fid = await network.facility_in_admin_scope(conn, code, admin)
         if fid is None:
             raise NotFound(f"facility {code} is not in your network")
+        destination = None
+        if destination_ae is not None:
+            destination = await _node_of(conn, fid, code, destination_ae)
         await _write_rules(conn, fid, code, policy=policy, routes=routes, destination=destination)
         await audit.record(
             conn,
@@ -199,6 +216,19 @@ async def configure_facility(
             object_id=code,
             detail=_configured(policy, routes, destination),
         )
+    return destination
+
+
+async def _node_of(conn: Conn, fid: FacilityId, code: str, ae_title: str) -> Destination:
+    """The report destination a configured DICOM node of the facility is."""
+    node = await qido.dicom_node(conn, ae_title)
+    if node is None or node.facility_id != fid or node.host is None or node.port is None:
+        raise BadRequest(
+            f"{ae_title} is not a DICOM node of facility {code} with a host and port: the "
+            "operator adds the workstation's node (ae_title, facility, host, port) to the "
+            "DICOM nodes file first"
+        )
+    return Destination(ae_title=node.ae_title, host=node.host, port=node.port)
 
 
 def _configured(
@@ -299,6 +329,51 @@ async def _dicom_node(pool: Pool, path: Path, entry: dict[str, Any]) -> DicomNod
         )
     except ValueError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+
+
+# --- report templates ------------------------------------------------------------------------
+
+
+async def edit_template(
+    pool: Pool, admin: User, template_id: int, *, findings: str, impression: str
+) -> Template:
+    """An administrator of a whole network (its top facility, the city) changes one of the
+    report templates every network shares; audited with the text before and after.
+
+    Raises
+    ------
+    Forbidden
+        Not an administrator, or one of a facility below the top of its network: the
+        templates are shared, so a county's administrator does not change them.
+    NotFound
+        No template has this id.
+    """
+    require_role(admin, Role.ADMIN)
+    facility = await network.facility_by_id(pool, admin.facility_id)
+    if facility is None or facility.parent_id is not None:
+        raise Forbidden(
+            "report templates are shared by the whole network: only an administrator of its "
+            "top facility (the city) changes them"
+        )
+    async with transaction(pool) as conn:
+        before = await templates.lock_template(conn, template_id)
+        after = await templates.update_template(
+            conn, template_id, findings=findings, impression=impression, user_id=admin.id
+        )
+        await audit.record(
+            conn,
+            user_id=admin.id,
+            action=AuditAction.CONFIGURE,
+            object_type="report_template",
+            object_id=template_id,
+            detail={
+                "name": before.name,
+                "before": {"findings": before.findings, "impression": before.impression},
+                "after": {"findings": after.findings, "impression": after.impression},
+            },
+        )
+    log.info("administrator %s edited report template %d", admin.id, template_id)
+    return after
 
 
 # --- deliveries given up ---------------------------------------------------------------------

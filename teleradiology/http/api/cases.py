@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from storage import cases, network, patients, reports
+from storage import network, patients, reports
 from storage import turnaround as stats
 from storage.records import Role, TurnaroundSegment
 from teleradiology.core import casework
@@ -117,10 +117,10 @@ async def get_case(request: web.Request) -> web.Response:
     return reply(
         CaseDetailOut.detailed(
             case,
-            reports=await reports.reports_of_case(pool, case.id),
+            reports=await reports.reports_of_case(pool, case.id, user),
             patient_ref=patient_ref,
             priors=await patients.priors(pool, case.study_id, user),
-            events=await cases.events_of_case(pool, case),
+            events=await reading.case_events(pool, user, case),
         )
     )
 

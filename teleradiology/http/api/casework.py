@@ -34,7 +34,7 @@ from teleradiology.http.api.models.reading import (
 from teleradiology.http.context import OBJECTS, POOL, current_user
 from teleradiology.http.models import RecordPath
 from teleradiology.http.params import body_of, path_id, path_of, query_of
-from teleradiology.services import reading
+from teleradiology.services import administration, reading
 from teleradiology.services.reading import ReportDraft
 
 _URGENCY = {"urgent": Priority.HIGH, "routine": Priority.MEDIUM, "low": Priority.LOW}
@@ -221,19 +221,21 @@ async def list_templates(request: web.Request) -> web.Response:
     path=RecordPath,
     body=TemplateIn,
     answer=TemplateSaved,
-    summary="Edit a report template",
+    summary="Edit a shared report template (an administrator of the network's top "
+    "facility; audited)",
     tag="admin",
 )
 async def edit_template(request: web.Request) -> web.Response:
+    """Change a shared report template: an administrator of the network's top facility."""
     user = current_user(request)
     require_role(user, Role.ADMIN)
     body = await body_of(request, TemplateIn)
-    t = await templates.update_template(
+    t = await administration.edit_template(
         request.app[POOL],
+        user,
         path_id(request),
         findings=body.findings,
         impression=body.impression,
-        user_id=user.id,
     )
     return reply(TemplateSaved(id=t.id, name=t.name, updated_at=t.updated_at))
 

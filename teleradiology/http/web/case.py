@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from storage import (
-    cases,
     index,
     network,
     patients,
@@ -118,9 +117,9 @@ async def case_page(request: web.Request) -> web.StreamResponse:
     zone = await user_zone(request, user)
     now = datetime.now(UTC)
     study = await index.study_for_user(pool, case.study_instance_uid, user.id)
-    case_reports = await reports.reports_of_case(pool, case.id)
+    case_reports = await reports.reports_of_case(pool, case.id, user)
     priors = await patients.priors(pool, case.study_id, user)
-    events = await cases.events_of_case(pool, case)
+    events = await reading.case_events(pool, user, case)
     names = await _names(pool, case, case_reports, events, now)
     facilities = await facility_names(request)
     left, overdue = time_left(case.deadline, now)
@@ -173,7 +172,14 @@ async def case_page(request: web.Request) -> web.StreamResponse:
         reports=report_items,
         draft=report_context(draft, zone) if draft else None,
         is_reader=is_reader,
-        **case_actions(user, case, offered, case_reports, now=now),
+        **case_actions(
+            user,
+            case,
+            offered,
+            case_reports,
+            now=now,
+            authors_below=await reading.addendum_authors_below(pool, user, case_reports),
+        ),
         templates=await _templates(pool, modalities),
         return_reasons=[{"value": r.value, "label": both(r)} for r in ReturnReason],
         conclusions=[{"value": c.value, "label": both(c)} for c in Conclusion],

@@ -193,9 +193,14 @@ class RoutesIn(_Table):
 
 
 class DestinationIn(_Table):
-    ae_title: str = Field(max_length=16)
-    host: str
-    port: int = Field(ge=1, le=65535)
+    """A report destination names one of the facility's configured DICOM nodes; its host
+    and port are the node's, never the caller's."""
+
+    ae_title: str = Field(
+        min_length=1,
+        max_length=16,
+        description="the AE title of a DICOM node configured for the facility (with host and port)",
+    )
 
 
 class ShiftIn(_Table):
