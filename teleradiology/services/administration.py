@@ -337,42 +337,45 @@ async def _dicom_node(pool: Pool, path: Path, entry: dict[str, Any]) -> DicomNod
 async def edit_template(
     pool: Pool, admin: User, template_id: int, *, findings: str, impression: str
 ) -> Template:
-    """An administrator of a whole network (its top facility, the city) changes one of the
-    report templates every network shares; audited with the text before and after.
+    """The administrator of a whole network (its top facility, the city) changes a report
+    template for their network: its own copy, made from a shared template the first time,
+    which its readers then see instead; the shared template and other networks' copies stay
+    as they are. Audited with the text before and after.
 
     Raises
     ------
     Forbidden
-        Not an administrator, or one of a facility below the top of its network: the
-        templates are shared, so a county's administrator does not change them.
+        Not an administrator, or one of a facility below the top of its network.
     NotFound
-        No template has this id.
+        No such template, or another network's.
     """
     require_role(admin, Role.ADMIN)
     facility = await network.facility_by_id(pool, admin.facility_id)
     if facility is None or facility.parent_id is not None:
         raise Forbidden(
-            "report templates are shared by the whole network: only an administrator of its "
-            "top facility (the city) changes them"
+            "report templates are the whole network's: only an administrator of its top "
+            "facility (the city) changes them"
         )
     async with transaction(pool) as conn:
-        before = await templates.lock_template(conn, template_id)
-        after = await templates.update_template(
-            conn, template_id, findings=findings, impression=impression, user_id=admin.id
+        before = await templates.lock_template_for_user(conn, template_id, admin.id)
+        after = await templates.save_for_network(
+            conn, facility.id, before, findings=findings, impression=impression, user_id=admin.id
         )
         await audit.record(
             conn,
             user_id=admin.id,
             action=AuditAction.CONFIGURE,
             object_type="report_template",
-            object_id=template_id,
+            object_id=after.id,
             detail={
                 "name": before.name,
+                "network": facility.code,
+                "from_template": before.id,
                 "before": {"findings": before.findings, "impression": before.impression},
                 "after": {"findings": after.findings, "impression": after.impression},
             },
         )
-    log.info("administrator %s edited report template %d", admin.id, template_id)
+    log.info("administrator %s edited report template %d", admin.id, after.id)
     return after
 
 

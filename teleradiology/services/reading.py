@@ -441,7 +441,7 @@ async def submit_report(pool: Pool, user: User, case_id: int, draft: ReportDraft
     casework.check_role(user, CaseAction.REPORT)
     template = None
     if draft.template_id is not None:
-        template = await templates.template_by_id(pool, draft.template_id)
+        template = await templates.template_for_user(pool, draft.template_id, user.id)
     async with transaction(pool) as conn:
         case = await _locked(conn, user, case_id)
         casework.check(user, CaseState.of(case, _now()), CaseAction.REPORT)

@@ -10,6 +10,8 @@ from typing import Any
 from aiohttp import ClientResponse
 
 from storage import network, reports
+from storage.records import FacilitySpec, Role, Specialty, Tier, UserSpec
+from teleradiology.services import administration
 from tests.e2e.harness import free_port
 from tests.factory import make_study
 from tests.integration.conftest import Api
@@ -146,39 +148,86 @@ async def test_only_the_reader_of_an_ecg_changes_its_measurements(api: Api) -> N
     assert edits == 2
 
 
-async def test_the_shared_templates_are_edited_by_the_networks_administrator_audited(
+async def _another_network(api: Api) -> None:
+    """A second city network beside the demo's, with its administrator and a reader."""
+    city = FacilitySpec(
+        code="ZK-CITY", name="周口市中心医院", tier=Tier.CITY, parent=None, ae_titles=()
+    )
+    people = [
+        UserSpec(
+            username=name,
+            display_name=name,
+            role=role,
+            facility="ZK-CITY",
+            specialties=specialties,
+            password_hash=None,
+        )
+        for name, role, specialties in (
+            ("zk.admin", Role.ADMIN, ()),
+            ("zk.ecg", Role.READER, (Specialty.ECG,)),
+        )
+    ]
+    await administration.import_network(api.pool, [city], people)
+    for person in people:
+        found = await network.user_by_username(api.pool, person.username)
+        assert found is not None
+        api.tokens[person.username] = await network.create_token(api.pool, found.id)
+
+
+async def _ecg_template(api: Api, user: str) -> dict[str, Any]:
+    listed = await _ok(api, user, "GET", "/api/v1/templates?specialty=ecg&modality=ECG")
+    normal = [t for t in listed["templates"] if t["name"] == "十二导联心电图 正常"]
+    assert len(normal) == 1, listed
+    found: dict[str, Any] = normal[0]
+    return found
+
+
+async def test_templates_are_each_networks_own_edited_by_its_administrator_audited(
     api: Api,
 ) -> None:
-    listed = await _ok(api, "wang.reader", "GET", "/api/v1/templates?specialty=ecg")
-    template = listed["templates"][0]
-    path = f"/api/v1/templates/{template['id']}"
+    await _another_network(api)
+    shared = await _ecg_template(api, "li.ecg")
+    path = f"/api/v1/templates/{shared['id']}"
     edit = {"findings": "窦性心律。", "impression": "正常心电图。"}
-    for user, status in (("wang.reader", 403), ("xl.clinic", 403), ("hb.admin", 403)):
-        assert (await _call(api, user, "PUT", path, edit)).status == status, user
-    unchanged = await api.pool.fetchrow(
-        "select findings, updated_by from report_template where id = $1", template["id"]
-    )
-    assert unchanged is not None
-    assert (unchanged["findings"], unchanged["updated_by"]) == (template["findings"], None)
-    assert (
-        await api.pool.fetchval("select count(*) from audit where object_type = 'report_template'")
-        == 0
-    )
+    # not a reader's, a clinic's, nor a county administrator's to change
+    for user in ("li.ecg", "xl.clinic", "hb.admin"):
+        assert (await _call(api, user, "PUT", path, edit)).status == 403, user
+    audited = "select count(*) from audit where object_type = 'report_template'"
+    assert await api.pool.fetchval(audited) == 0
 
+    # the city's administrator changes it for the city's network: a copy its readers read
     saved = await _ok(api, "xy.admin", "PUT", path, edit)
-    assert saved["id"] == template["id"]
-    row = await api.pool.fetchrow(
-        "select a.action, a.user_id, a.detail from audit a "
-        "where a.object_type = 'report_template' and a.object_id = $1",
-        str(template["id"]),
+    assert saved["id"] != shared["id"]
+    mine = await _ecg_template(api, "li.ecg")
+    assert (mine["id"], mine["findings"]) == (saved["id"], edit["findings"])
+    # another network's readers still read the shared one; their administrator makes
+    # their own copy, which leaves the city's as it is
+    assert await _ecg_template(api, "zk.ecg") == shared
+    theirs = {"findings": "心律齐。", "impression": "大致正常心电图。"}
+    copied = await _ok(api, "zk.admin", "PUT", path, theirs)
+    assert (await _ecg_template(api, "zk.ecg"))["findings"] == theirs["findings"]
+    assert (await _ecg_template(api, "li.ecg"))["findings"] == edit["findings"]
+    # nor does it reach the city's copy
+    other = await _call(api, "zk.admin", "PUT", f"/api/v1/templates/{saved['id']}", theirs)
+    assert other.status == 404
+    kept = await api.pool.fetchval(
+        "select findings from report_template where id = $1", shared["id"]
     )
-    admin = await network.user_by_username(api.pool, "xy.admin")
-    assert admin is not None
-    assert row is not None
-    assert (row["action"], row["user_id"]) == ("configure", admin.id)
-    detail = json.loads(row["detail"])
-    assert detail["before"]["findings"] == template["findings"]
-    assert detail["after"] == edit
+    assert kept == shared["findings"]
+
+    rows = await api.pool.fetch(
+        "select a.user_id, a.object_id, a.detail from audit a "
+        "where a.object_type = 'report_template' and a.action = 'configure' order by a.id"
+    )
+    ids = {u.username: u.id for u in await network.list_users(api.pool)}
+    assert [(r["user_id"], r["object_id"]) for r in rows] == [
+        (ids["xy.admin"], str(saved["id"])),
+        (ids["zk.admin"], str(copied["id"])),
+    ]
+    first = json.loads(rows[0]["detail"])
+    assert (first["network"], first["from_template"]) == ("XY-CITY", shared["id"])
+    assert first["before"]["findings"] == shared["findings"]
+    assert first["after"] == edit
     missing = await _call(api, "xy.admin", "PUT", "/api/v1/templates/999999", edit)
     assert missing.status == 404
 

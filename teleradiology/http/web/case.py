@@ -27,6 +27,7 @@ from storage.records import (
     Role,
     Specialty,
     Study,
+    User,
     UserId,
 )
 from teleradiology.core.words import both, both_of
@@ -72,13 +73,13 @@ async def _names(
     return names
 
 
-async def _templates(pool: Pool, modalities: list[str]) -> list[dict[str, object]]:
-    """The radiology templates of the study's modalities (all of them without one)."""
+async def _templates(pool: Pool, user: User, modalities: list[str]) -> list[dict[str, object]]:
+    """The user's radiology templates of the study's modalities (all of them without one)."""
     found: dict[int, templates.Template] = {}
     wanted: list[str | None] = list(modalities) or [None]
     for modality in wanted:
         for t in await templates.list_templates(
-            pool, specialty=Specialty.RADIOLOGY.value, modality=modality, language=None
+            pool, user.id, specialty=Specialty.RADIOLOGY.value, modality=modality, language=None
         ):
             found.setdefault(t.id, t)
     return [
@@ -180,7 +181,7 @@ async def case_page(request: web.Request) -> web.StreamResponse:
             now=now,
             authors_below=await reading.addendum_authors_below(pool, user, case_reports),
         ),
-        templates=await _templates(pool, modalities),
+        templates=await _templates(pool, user, modalities),
         return_reasons=[{"value": r.value, "label": both(r)} for r in ReturnReason],
         conclusions=[{"value": c.value, "label": both(c)} for c in Conclusion],
     )
