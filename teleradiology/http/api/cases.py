@@ -17,7 +17,7 @@ from teleradiology.core.access import require_role
 from teleradiology.core.casework import CaseAction
 from teleradiology.core.errors import BadRequest, Forbidden, Unauthorized
 from teleradiology.core.words import both
-from teleradiology.http.api.endpoints import Routes, reply
+from teleradiology.http.api.endpoints import PROBLEMS, Routes, reply
 from teleradiology.http.api.models.reading import (
     AcknowledgeIn,
     CaseDetailOut,
@@ -56,9 +56,10 @@ routes = Routes(tag="reading")
     "/api/v1/login",
     body=LoginIn,
     answer=LoginOut,
-    summary="Sign in; returns a bearer token",
+    summary="Sign in; returns a bearer token (429: too many wrong passwords, wait and retry)",
     tag="auth",
     public=True,
+    problems=(*PROBLEMS, 429),
 )
 async def login(request: web.Request) -> web.Response:
     body = await body_of(request, LoginIn)

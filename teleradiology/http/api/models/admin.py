@@ -11,12 +11,13 @@ from pydantic import ConfigDict, Field
 from storage.jobs import FailedDelivery, FailedKind
 from storage.network import FacilityRouting, UserDuty
 from storage.records import DutyShift, NetworkPolicy, Priority, Role, RouteSpec, Tier
+from teleradiology.core.network_file import MAX_MINUTES
 from teleradiology.http.models import Instant, Model
 
 _DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 #: Minutes, more than none.
-Minutes = Annotated[float, Field(gt=0)]
+Minutes = Annotated[float, Field(gt=0, le=MAX_MINUTES)]
 Word = Literal["urgent", "routine", "low"]
 
 
