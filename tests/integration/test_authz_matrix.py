@@ -198,6 +198,11 @@ async def build_world(api: Api) -> World:
         patient=study["patient_ref"],
         report=report_id,
         report_case=report_case,
+        report_study=await api.pool.fetchval(
+            "select s.study_instance_uid from reading_case c join study s on s.id = c.study_id "
+            "where c.id = $1",
+            report_case,
+        ),
         ecg=ecg_sop,
         ecg_case=ecg_case,
         template=await api.pool.fetchval(
@@ -376,6 +381,9 @@ class Call:
     page: bool = False
     #: a stream: only its status is read
     stream: bool = False
+    #: a listing: the fixture value named (a study UID) is in its answer for ``sees`` only
+    reveals: str | None = None
+    sees: frozenset[str] = frozenset()
 
 
 def _json(value: Any) -> Callable[[Mapping[str, Any]], Any]:
@@ -420,11 +428,13 @@ def _api_matrix() -> dict[tuple[str, str], Call]:
             EVERYONE, body=_json({"username": "fhcg.clinic", "password": "demo-fhcg.clinic"})
         ),
         ("GET", "/api/v1/me"): Call(SIGNED_IN),
-        ("GET", "/api/v1/worklist"): Call(READERS | ADMINS),
+        ("GET", "/api/v1/worklist"): Call(
+            READERS | ADMINS, reveals="study", sees=SCOPE - {"clinic"}
+        ),
         ("GET", "/api/v1/cases/{id}"): Call(SCOPE, CASE),
         **_case_actions("/api/v1/cases/{id}", CASE),
         ("POST", "/api/v1/worklist/next"): Call(SCOPE_READER, prepare=only_a_fresh_case),
-        ("GET", "/api/v1/reports"): Call(SIGNED_IN),
+        ("GET", "/api/v1/reports"): Call(SIGNED_IN, reveals="report_study", sees=SCOPE),
         ("GET", "/api/v1/reports/{id}"): Call(SCOPE, REPORT),
         ("POST", "/api/v1/reports/{id}/acknowledge"): Call(
             frozenset({"clinic"}), REPORT + "/acknowledge", body=_json({})
@@ -434,7 +444,7 @@ def _api_matrix() -> dict[tuple[str, str], Call]:
         ),
         ("GET", "/api/v1/reports/{id}/pdf"): Call(SCOPE, REPORT + "/pdf"),
         ("GET", "/api/v1/reports/{id}/notifications"): Call(SCOPE, REPORT + "/notifications"),
-        ("GET", "/api/v1/studies"): Call(SIGNED_IN),
+        ("GET", "/api/v1/studies"): Call(SIGNED_IN, reveals="study", sees=SCOPE),
         ("POST", "/api/v1/studies/{uid}/reading-request"): Call(
             frozenset({"clinic"}),
             "/api/v1/studies/{study}/reading-request",
@@ -558,9 +568,9 @@ def _dicomweb_matrix() -> dict[tuple[str, str], Call]:
         ),
         ("OPTIONS", "/dicomweb/{tail}"): Call(EVERYONE, "/dicomweb/studies"),
         # searches answer everyone signed in, each with what is in their scope
-        ("GET", "/dicomweb/studies"): Call(SIGNED_IN),
-        ("GET", "/dicomweb/series"): Call(SIGNED_IN),
-        ("GET", "/dicomweb/instances"): Call(SIGNED_IN),
+        ("GET", "/dicomweb/studies"): Call(SIGNED_IN, reveals="study", sees=SCOPE),
+        ("GET", "/dicomweb/series"): Call(SIGNED_IN, reveals="series", sees=SCOPE),
+        ("GET", "/dicomweb/instances"): Call(SIGNED_IN, reveals="sop", sees=SCOPE),
     }
     levels = {
         "/dicomweb/studies/{study}": "/dicomweb/studies/{study}",
@@ -740,9 +750,15 @@ async def call(
     verb = "GET" if method == "*" else method
     response = await api.client.request(verb, url, headers=headers, allow_redirects=False, **kwargs)
     try:
-        if not spec.stream:
-            await response.read()
-        return answer_class(response)
+        got = answer_class(response)
+        if spec.stream:
+            return got
+        text = (await response.read()).decode("utf-8", "replace")
+        if spec.reveals and got == "allowed" and method == "GET":
+            shown = str(values[spec.reveals]) in text
+            if shown != (caller in spec.sees):
+                return f"allowed, {'showing' if shown else 'not showing'} the {spec.reveals}"
+        return got
     finally:
         response.close()
 
