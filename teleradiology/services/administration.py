@@ -226,7 +226,7 @@ async def _node_of(conn: Conn, fid: FacilityId, code: str, ae_title: str) -> Des
         raise BadRequest(
             f"{ae_title} is not a DICOM node of facility {code} with a host and port: the "
             "operator adds the workstation's node (ae_title, facility, host, port) to the "
-            "DICOM nodes file first"
+            "DICOM nodes file (TELEMED_DICOM_NODES) first"
         )
     return Destination(ae_title=node.ae_title, host=node.host, port=node.port)
 
