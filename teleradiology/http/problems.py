@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage
 
 from storage import errors as storage_errors
 from teleradiology.core import errors
@@ -94,6 +95,13 @@ async def problem_middleware(
             challenge = {"Retry-After": str(exc.wait_s)}
         kind = errors.SEND_AGAIN if isinstance(exc, errors.SendAgain) else "about:blank"
         return problem(status, str(exc), headers=challenge, kind=kind)
+    except BadHttpMessage:
+        # a body aiohttp could not parse as it read it (a multipart part's bad headers)
+        return problem(
+            400,
+            "the request body could not be read: its multipart headers are malformed; "
+            "send it again as a valid multipart body",
+        )
     except Exception as exc:
         if storage_errors.is_unavailable(exc):
             return unavailable(request, exc)

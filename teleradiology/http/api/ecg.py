@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiohttp import BodyPartReader, web
-from aiohttp.http_exceptions import BadHttpMessage
 
 from ecg.render import SheetFilter
 from storage.records import Priority, Role
@@ -46,13 +45,7 @@ async def _read_upload(request: web.Request) -> _Form:
     """A multipart/form-data upload (a ``file`` part and text fields) or a raw body."""
     ctype = request.content_type
     if ctype == "multipart/form-data":
-        try:
-            return await _read_form(request)
-        except BadHttpMessage:
-            raise BadRequest(
-                "the form could not be read: a part's headers are not valid "
-                "multipart/form-data; send the ECG file as a 'file' part"
-            ) from None
+        return await _read_form(request)
     if request.content_length is not None and request.content_length > MAX_ECG_BYTES:
         raise web.HTTPRequestEntityTooLarge(
             max_size=MAX_ECG_BYTES,
