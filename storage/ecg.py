@@ -197,6 +197,12 @@ class EcgPrior:
     edited_measurements: dict[str, Any]
 
 
+async def editable_by(pool: asyncpg.Pool, sop_instance_uid: str, user_id: UserId) -> bool:
+    """Whether the user reads the ECG: holds a claim on its ECG case, or signed a report on
+    one (a reader who sees it only as a prior does not)."""
+    return bool(await pool.fetchval(q("ecg_editable_by"), sop_instance_uid, user_id))
+
+
 async def priors(pool: asyncpg.Pool, ecg: EcgView, *, limit: int = 5) -> list[EcgPrior]:
     """The same patient's other ECGs (same issuing facility and patient ID), newest first."""
     rows = await pool.fetch(q("ecg_priors"), ecg.patient_ref, ecg.sop_instance_uid, limit)

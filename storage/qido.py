@@ -19,6 +19,7 @@ from typing import Any, Self
 
 import asyncpg
 
+from storage.db import Queryable
 from storage.queries import q
 from storage.records import FacilityId, Role, Row, StudyId, UserId
 from storage.search import (
@@ -642,8 +643,8 @@ async def save_dicom_node(pool: asyncpg.Pool, node: DicomNode) -> None:
     )
 
 
-async def dicom_node(pool: asyncpg.Pool, ae_title: str) -> DicomNode | None:
-    row = await pool.fetchrow(q("dicom_node_by_ae"), ae_title)
+async def dicom_node(db: Queryable, ae_title: str) -> DicomNode | None:
+    row = await db.fetchrow(q("dicom_node_by_ae"), ae_title)
     return DicomNode.from_row(row) if row else None
 
 

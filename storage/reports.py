@@ -78,8 +78,10 @@ async def latest_preliminary_conclusion(conn: Conn, case_id: CaseId) -> Conclusi
 # --- reads -----------------------------------------------------------------------------
 
 
-async def reports_of_case(pool: asyncpg.Pool, case_id: CaseId) -> list[Report]:
-    return [Report.from_row(r) for r in await pool.fetch(q("reports_of_case"), case_id)]
+async def reports_of_case(pool: asyncpg.Pool, case_id: CaseId, user: User) -> list[Report]:
+    """The case's reports the user may see (a clinic: the final ones delivered to it)."""
+    rows = await pool.fetch(q("reports_of_case"), case_id, user.id)
+    return [Report.from_row(r) for r in rows]
 
 
 async def inbox(
@@ -96,8 +98,14 @@ async def inbox(
 
 
 async def report_for_user(db: Queryable, report_id: int, user: User) -> Report | None:
+    """The report when the user may see it (a clinic: once final and delivered)."""
     row = await db.fetchrow(q("report_for_user"), report_id, user.id)
     return Report.from_row(row) if row else None
+
+
+async def reads_above_author(db: Queryable, user_id: UserId, author_id: UserId) -> bool:
+    """Whether the user works at a facility above the author's, in the author's own line."""
+    return bool(await db.fetchval(q("reads_above_author"), user_id, author_id))
 
 
 async def pdf_key_for_user(pool: asyncpg.Pool, report_id: int, user: User) -> str | None:

@@ -1,4 +1,5 @@
-"""Report templates per specialty and modality (zh-CN first), edited by administrators."""
+"""Report templates per specialty and modality (zh-CN first): the shared ones, and each
+network's own copies, edited by its administrator."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from datetime import datetime
 
 import asyncpg
 
-from storage.db import Queryable
+from storage.db import Conn, Queryable
 from storage.errors import NotFound
 from storage.queries import q
-from storage.records import Specialty, UserId
+from storage.records import FacilityId, Specialty, UserId
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -23,6 +24,8 @@ class Template:
     findings: str
     impression: str
     updated_at: datetime
+    #: The network (its top facility) whose copy this is; None: shared by every network.
+    network_id: FacilityId | None = None
 
 
 def _template(r: asyncpg.Record) -> Template:
@@ -35,25 +38,66 @@ def _template(r: asyncpg.Record) -> Template:
         findings=r["findings"],
         impression=r["impression"],
         updated_at=r["updated_at"],
+        network_id=FacilityId(r["network_id"]) if r["network_id"] is not None else None,
     )
 
 
 async def list_templates(
-    pool: asyncpg.Pool, *, specialty: str | None, modality: str | None, language: str | None
+    pool: asyncpg.Pool,
+    user_id: UserId,
+    *,
+    specialty: str | None,
+    modality: str | None,
+    language: str | None,
 ) -> list[Template]:
-    rows = await pool.fetch(q("templates_list"), specialty, modality, language)
+    """The templates the user reads from: their network's copies, and the shared ones their
+    network has not copied."""
+    rows = await pool.fetch(q("templates_list"), specialty, modality, language, user_id)
     return [_template(r) for r in rows]
 
 
-async def update_template(
-    pool: Queryable, template_id: int, *, findings: str, impression: str, user_id: UserId
-) -> Template:
-    row = await pool.fetchrow(q("template_update"), template_id, findings, impression, user_id)
+async def lock_template_for_user(conn: Conn, template_id: int, user_id: UserId) -> Template:
+    """A template the user reads from, locked until the caller's transaction ends.
+
+    Raises
+    ------
+    NotFound
+        No such template, or another network's.
+    """
+    row = await conn.fetchrow(q("template_lock_for_user"), template_id, user_id)
     if row is None:
         raise NotFound(f"template {template_id} not found")
     return _template(row)
 
 
-async def template_by_id(pool: asyncpg.Pool, template_id: int) -> Template | None:
-    row = await pool.fetchrow(q("template_by_id"), template_id)
+async def save_for_network(
+    conn: Conn,
+    network_id: FacilityId,
+    of: Template,
+    *,
+    findings: str,
+    impression: str,
+    user_id: UserId,
+) -> Template:
+    """The network's copy of template ``of`` (made, or replaced) with this text, noting who
+    changed it; the shared template is left as it is."""
+    row = await conn.fetchrow(
+        q("template_save_for_network"),
+        network_id,
+        of.specialty.value,
+        of.modality,
+        of.name,
+        of.language,
+        findings,
+        impression,
+        user_id,
+    )
+    assert row is not None  # an upsert returns its row
+    return _template(row)
+
+
+async def template_for_user(db: Queryable, template_id: int, user_id: UserId) -> Template | None:
+    """A template the user reads from (shared, or their network's; a shared one their
+    network copied reads as the copy); None otherwise."""
+    row = await db.fetchrow(q("template_for_user"), template_id, user_id)
     return _template(row) if row else None

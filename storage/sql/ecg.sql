@@ -106,3 +106,15 @@ from instance i
 join series se on se.id = i.series_id
 join study st on st.id = se.study_id
 where i.sop_instance_uid = $1 and st.facility_id = $2;
+
+-- name: ecg_editable_by
+-- Whether the user reads this ECG: they hold a claim on an ECG case of its study, or signed
+-- a report on one. Seeing it (as a prior, or in an administrator's network) is not enough.
+select exists (
+    select 1 from instance i
+    join series se on se.id = i.series_id
+    join reading_case c on c.study_id = se.study_id and c.specialty = 'ecg'
+    where i.sop_instance_uid = $1
+      and ((c.status = 'in_progress' and c.claimed_by = $2)
+           or exists (select 1 from report r where r.case_id = c.id and r.author_id = $2))
+);

@@ -16,24 +16,34 @@ order by id desc limit 1;
 select r.id, r.case_id, st.study_instance_uid, c.facility_id, r.author_id,
        u.display_name as author_name, r.status, r.findings, r.impression, r.conclusion,
        r.signed_at, r.signature_sha256, r.delivered_at, r.acknowledged_at, r.amends_report_id,
-       r.version, r.agreed, r.discrepancy, r.pdf_key, r.acknowledged_name, r.critical_due_at
+       r.version,
+       -- between the readers: not the clinic's (it tells the preliminary's conclusion)
+       case when u_self.role = 'clinic' then null else r.agreed end as agreed,
+       case when u_self.role = 'clinic' then null else r.discrepancy end as discrepancy,
+       r.pdf_key, r.acknowledged_name, r.critical_due_at
 from report r
 join reading_case c on c.id = r.case_id
 join study st on st.id = c.study_id
 join app_user u on u.id = r.author_id
-where r.case_id = $1
+join app_user u_self on u_self.id = $2
+where r.case_id = $1 and report_visible_to($2, r.id)
 order by r.id;
 
 -- name: inbox
 select r.id, r.case_id, st.study_instance_uid, c.facility_id, r.author_id,
        u.display_name as author_name, r.status, r.findings, r.impression, r.conclusion,
        r.signed_at, r.signature_sha256, r.delivered_at, r.acknowledged_at, r.amends_report_id,
-       r.version, r.agreed, r.discrepancy, r.pdf_key, r.acknowledged_name, r.critical_due_at
+       r.version,
+       -- between the readers: not the clinic's (it tells the preliminary's conclusion)
+       case when u_self.role = 'clinic' then null else r.agreed end as agreed,
+       case when u_self.role = 'clinic' then null else r.discrepancy end as discrepancy,
+       r.pdf_key, r.acknowledged_name, r.critical_due_at
 from report r
 join reading_case c on c.id = r.case_id
 join study st on st.id = c.study_id
 join app_user u on u.id = r.author_id
-where r.delivered_at is not null and case_visible_to($1, c.id)
+join app_user u_self on u_self.id = $1
+where r.delivered_at is not null and report_visible_to($1, r.id)
   and ($2::boolean is null or (r.acknowledged_at is null) = $2)
 order by r.delivered_at desc, r.id desc
 limit $3 offset $4;
@@ -42,12 +52,17 @@ limit $3 offset $4;
 select r.id, r.case_id, st.study_instance_uid, c.facility_id, r.author_id,
        u.display_name as author_name, r.status, r.findings, r.impression, r.conclusion,
        r.signed_at, r.signature_sha256, r.delivered_at, r.acknowledged_at, r.amends_report_id,
-       r.version, r.agreed, r.discrepancy, r.pdf_key, r.acknowledged_name, r.critical_due_at
+       r.version,
+       -- between the readers: not the clinic's (it tells the preliminary's conclusion)
+       case when u_self.role = 'clinic' then null else r.agreed end as agreed,
+       case when u_self.role = 'clinic' then null else r.discrepancy end as discrepancy,
+       r.pdf_key, r.acknowledged_name, r.critical_due_at
 from report r
 join reading_case c on c.id = r.case_id
 join study st on st.id = c.study_id
 join app_user u on u.id = r.author_id
-where r.id = $1 and case_visible_to($2, c.id);
+join app_user u_self on u_self.id = $2
+where r.id = $1 and report_visible_to($2, r.id);
 
 -- name: report_document
 select r.id, r.case_id, c.study_id, st.study_instance_uid, c.facility_id, r.author_id,
@@ -142,3 +157,16 @@ where id = $1;
 -- name: dicom_sends_of_report
 select sop_class_uid, sop_instance_uid, ae_title, status, attempts, last_error, sent_at
 from dicom_send where report_id = $1 order by id;
+
+-- name: reads_above_author
+-- Whether the user ($1) works at a facility above the one the author ($2) signed at: in the
+-- author's own line up to the top of the network (a city reader over a county's).
+with recursive up(id) as (
+    select f.parent_id from app_user a join facility f on f.id = a.facility_id
+    where a.id = $2 and f.parent_id is not null
+    union all
+    select f.parent_id from facility f join up on f.id = up.id where f.parent_id is not null
+)
+select exists (
+    select 1 from app_user u where u.id = $1 and u.facility_id in (select id from up)
+);

@@ -217,22 +217,38 @@ def consulting(user: User, case: CaseState, draft_author: UserId | None) -> bool
 
 
 def check_addendum(
-    user: User, report_id: ReportId, status: ReportStatus, author_id: UserId
+    user: User,
+    report_id: ReportId,
+    status: ReportStatus,
+    author_id: UserId,
+    *,
+    above_author: bool = False,
 ) -> None:
-    """Raise unless ``user`` may add an addendum to the report: its own author, once final."""
+    """Raise unless ``user`` may add an addendum to the report, once final: its author, or a
+    reader of a higher tier above the author in the same network (``above_author``: a city
+    reader over a county reader's report). A reader of the same pool does not amend a
+    colleague's signed report."""
     check_role(user, ReportAction.ADDENDUM)
     if status is not ReportStatus.FINAL:
         raise InvalidState(f"report {report_id} is not final: edit the draft instead")
-    if author_id != user.id:
-        raise Forbidden(f"report {report_id} was signed by another reader: only they amend it")
+    if author_id != user.id and not above_author:
+        raise Forbidden(
+            f"report {report_id} was signed by another reader: only they, or a reader of a "
+            "higher tier above them, amend it"
+        )
 
 
 def addendum_allowed(
-    user: User, report_id: ReportId, status: ReportStatus, author_id: UserId
+    user: User,
+    report_id: ReportId,
+    status: ReportStatus,
+    author_id: UserId,
+    *,
+    above_author: bool = False,
 ) -> bool:
     """Whether `check_addendum` lets ``user`` add an addendum to the report."""
     try:
-        check_addendum(user, report_id, status, author_id)
+        check_addendum(user, report_id, status, author_id, above_author=above_author)
     except (Forbidden, InvalidState):
         return False
     return True

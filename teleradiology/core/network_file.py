@@ -177,9 +177,18 @@ _PRIORITY_WORDS = {
 }
 
 
+#: The longest deadline or waiting time a network may set: a year.
+MAX_MINUTES = 366 * 24 * 60
+
+
 def _minutes(value: Any, where: str) -> timedelta:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(f"{where}: minutes must be a positive number, got {value!r}")
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    # a value too small to be a microsecond is no time at all
+    if not number or not 0 < value <= MAX_MINUTES or timedelta(minutes=value) <= timedelta(0):
+        raise ConfigError(
+            f"{where}: minutes must be a positive number up to {MAX_MINUTES} (a year), "
+            f"got {value!r}"
+        )
     return timedelta(minutes=value)
 
 
@@ -458,8 +467,3 @@ def parse_routes(entries: Any) -> tuple[RouteSpec, ...]:
 def parse_duty(entries: Any) -> tuple[DutyShift, ...]:
     """A list of ``{days, from, until}`` shifts (empty: always on duty)."""
     return _duty(entries, "body")
-
-
-def parse_destination(entry: Any) -> Destination:
-    """A ``report_destination`` table: the clinic workstation's DICOM node."""
-    return _destination(entry, "body")

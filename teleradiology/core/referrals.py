@@ -26,7 +26,7 @@ from storage.records import (
     Urgency,
     User,
 )
-from teleradiology.core.errors import InvalidState, NotFound
+from teleradiology.core.errors import Forbidden, InvalidState, NotFound
 
 #: The tiers an up-referral may go to.
 RECEIVING_TIERS = frozenset({Tier.COUNTY, Tier.CITY})
@@ -96,11 +96,12 @@ def check_response(
 ) -> ReferralStatus:
     """Whether the user may answer the referral so; the status it then has.
 
-    Only the receiving facility answers, once, while it is requested; accepting an
-    up-referral needs the time the patient is received, declining needs a reason.
+    Only the receiving facility answers (another is refused: Forbidden), once, while it is
+    requested; accepting an up-referral needs the time the patient is received, declining
+    needs a reason.
     """
     if referral.to_facility_id != user.facility_id:
-        raise InvalidState("only the receiving facility answers a referral")
+        raise Forbidden("only the receiving facility answers a referral")
     if referral.status is not ReferralStatus.REQUESTED:
         raise InvalidState(f"referral {referral.id} is already {referral.status.value}")
     if accept and referral.direction is ReferralDirection.UP and appointment_at is None:

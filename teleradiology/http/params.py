@@ -44,7 +44,21 @@ def query_of(request: web.Request, model: type[M]) -> M:
     return validated(model, dict(request.query))
 
 
+def _has_nul(value: Any) -> bool:
+    """Whether text anywhere in a JSON value holds a NUL character (PostgreSQL text
+    cannot)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def validated(model: type[M], data: Mapping[str, Any]) -> M:
+    if _has_nul(data):
+        raise BadRequest("text may not hold a NUL character (\\u0000)")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -53,6 +67,8 @@ def validated(model: type[M], data: Mapping[str, Any]) -> M:
 
 def path_of(request: web.Request, model: type[M]) -> M:
     """The path's parameters as ``model``; a value that cannot name a record is 404."""
+    if _has_nul(dict(request.match_info)):
+        raise NotFound("no such record: a name with a NUL character")
     try:
         return model.model_validate(dict(request.match_info))
     except ValidationError:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage
 
 from storage import audit
 from storage import errors as storage_errors
@@ -89,6 +90,13 @@ async def problem_middleware(
         return problem(exc.status, detail or exc.reason, headers=headers)
     except (errors.ServiceError, storage_errors.StorageError) as exc:
         return await _service_problem(request, exc)
+    except BadHttpMessage:
+        # a body aiohttp could not parse as it read it (a multipart part's bad headers)
+        return problem(
+            400,
+            "the request body could not be read: its multipart headers are malformed; "
+            "send it again as a valid multipart body",
+        )
     except Exception as exc:
         if storage_errors.is_unavailable(exc):
             return unavailable(request, exc)

@@ -35,8 +35,16 @@ from storage.records import (
     UserId,
     UserSpec,
 )
+from storage.templates import Template
 from teleradiology.core.access import require_role
-from teleradiology.core.errors import BadRequest, ConfigError, Conflict, NotFound, ServiceError
+from teleradiology.core.errors import (
+    BadRequest,
+    ConfigError,
+    Conflict,
+    Forbidden,
+    NotFound,
+    ServiceError,
+)
 from teleradiology.core.network_file import parse_network
 from teleradiology.core.peers import check_peer_host, fingerprint
 from teleradiology.services import accounts as accounts_service
@@ -238,21 +246,30 @@ async def configure_facility(
     *,
     policy: NetworkPolicy | None = None,
     routes: Sequence[RouteSpec] | None = None,
-    destination: Destination | None = None,
-) -> None:
+    destination_ae: str | None = None,
+) -> Destination | None:
     """An administrator sets a facility's policy, replaces its routing rules (``routes``,
-    empty: the defaults), or sets its report destination; audited with what was set.
+    empty: the defaults), or names which of its configured DICOM nodes takes its reports
+    back (``destination_ae``); audited with what was set. The report destination it set.
+
+    A destination's host and port are the node's (the operator's DICOM nodes file), never
+    the request's, so a report goes only where the operator configured the clinic to be.
 
     Raises
     ------
     NotFound
         The facility is not in the administrator's network, or a rule names an unknown
         facility.
+    BadRequest
+        No DICOM node of that AE title, with a host and port, belongs to the facility.
     """
     async with transaction(pool) as conn:
         fid = await network.facility_in_admin_scope(conn, code, admin)
         if fid is None:
             raise NotFound(f"facility {code} is not in your network")
+        destination = None
+        if destination_ae is not None:
+            destination = await _node_of(conn, fid, code, destination_ae)
         await _write_rules(conn, fid, code, policy=policy, routes=routes, destination=destination)
         await audit.record(
             conn,
@@ -262,6 +279,19 @@ async def configure_facility(
             object_id=code,
             detail=_configured(policy, routes, destination),
         )
+    return destination
+
+
+async def _node_of(conn: Conn, fid: FacilityId, code: str, ae_title: str) -> Destination:
+    """The report destination a configured DICOM node of the facility is."""
+    node = await qido.dicom_node(conn, ae_title)
+    if node is None or node.facility_id != fid or node.host is None or node.port is None:
+        raise BadRequest(
+            f"{ae_title} is not a DICOM node of facility {code} with a host and port: the "
+            "operator adds the workstation's node (ae_title, facility, host, port) to the "
+            "DICOM nodes file (TELEMED_DICOM_NODES) first"
+        )
+    return Destination(ae_title=node.ae_title, host=node.host, port=node.port)
 
 
 def _configured(
@@ -374,6 +404,54 @@ async def _dicom_node(pool: Pool, path: Path, entry: dict[str, Any]) -> DicomNod
         raise ConfigError(f"{path}: {exc}") from None
 
 
+# --- report templates ------------------------------------------------------------------------
+
+
+async def edit_template(
+    pool: Pool, admin: User, template_id: int, *, findings: str, impression: str
+) -> Template:
+    """The administrator of a whole network (its top facility, the city) changes a report
+    template for their network: its own copy, made from a shared template the first time,
+    which its readers then see instead; the shared template and other networks' copies stay
+    as they are. Audited with the text before and after.
+
+    Raises
+    ------
+    Forbidden
+        Not an administrator, or one of a facility below the top of its network.
+    NotFound
+        No such template, or another network's.
+    """
+    require_role(admin, Role.ADMIN)
+    facility = await network.facility_by_id(pool, admin.facility_id)
+    if facility is None or facility.parent_id is not None:
+        raise Forbidden(
+            "report templates are the whole network's: only an administrator of its top "
+            "facility (the city) changes them"
+        )
+    async with transaction(pool) as conn:
+        before = await templates.lock_template_for_user(conn, template_id, admin.id)
+        after = await templates.save_for_network(
+            conn, facility.id, before, findings=findings, impression=impression, user_id=admin.id
+        )
+        await audit.record(
+            conn,
+            user_id=admin.id,
+            action=AuditAction.CONFIGURE,
+            object_type="report_template",
+            object_id=after.id,
+            detail={
+                "name": before.name,
+                "network": facility.code,
+                "from_template": before.id,
+                "before": {"findings": before.findings, "impression": before.impression},
+                "after": {"findings": after.findings, "impression": after.impression},
+            },
+        )
+    log.info("administrator %s edited report template %d", admin.id, after.id)
+    return after
+
+
 # --- deliveries given up ---------------------------------------------------------------------
 
 
@@ -404,33 +482,6 @@ async def retry_delivery(pool: Pool, admin: User, kind: FailedKind, item_id: int
         detail={"retried": True},
     )
     log.info("administrator %s retried failed %s %d", admin.id, kind.value, item_id)
-
-
-async def edit_template(
-    pool: Pool, admin: User, template_id: int, *, findings: str, impression: str
-) -> templates.Template:
-    """An administrator edits a report template; audited in the same transaction.
-
-    Raises
-    ------
-    Forbidden
-        The caller is not an administrator.
-    NotFound
-        No such template.
-    """
-    require_role(admin, Role.ADMIN)
-    async with transaction(pool) as conn:
-        saved = await templates.update_template(
-            conn, template_id, findings=findings, impression=impression, user_id=admin.id
-        )
-        await audit.record(
-            conn,
-            user_id=admin.id,
-            action=AuditAction.EDIT,
-            object_type="template",
-            object_id=template_id,
-        )
-    return saved
 
 
 async def set_intake_limits(

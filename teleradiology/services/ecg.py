@@ -36,7 +36,7 @@ from storage.ecg import EcgOutcome, EcgView, EditedValues
 from storage.objects import ObjectStore
 from storage.records import AuditAction, Facility, Priority, ReceivedVia, StudyId, User, UserId
 from teleradiology.core.dicom import check_inflated_size
-from teleradiology.core.errors import BadRequest, InvalidDicom, NotFound, QuotaExceeded
+from teleradiology.core.errors import BadRequest, Forbidden, InvalidDicom, NotFound, QuotaExceeded
 from teleradiology.core.report_pdf import CJK_FONT
 from teleradiology.services.intake import Ingestor
 from teleradiology.services.work_pool import WorkLost, WorkPool, offload
@@ -411,7 +411,19 @@ async def edit(
     statements: Sequence[Mapping[str, Any]] | None = None,
 ) -> None:
     """A reader corrects measurements (None removes a correction) or the statement list of
-    an analyzed ECG (`analyzed`); every changed field is kept with its old and new value."""
+    an analyzed ECG (`analyzed`); every changed field is kept with its old and new value.
+
+    Raises
+    ------
+    Forbidden
+        The user does not read this ECG: only the reader holding its case, or who signed a
+        report on it, changes it.
+    """
+    if not await ecg.editable_by(pool, view.sop_instance_uid, user.id):
+        raise Forbidden(
+            "only the reader who claimed this ECG's case, or signed its report, changes its "
+            "measurements: claim the case first"
+        )
     await edit_analysis(
         pool,
         _analysis_of(view),

@@ -105,6 +105,45 @@ async def open_case(
     return case
 
 
+#: What a clinic is not shown of the readers' own steps, by event: what a preliminary
+#: report concluded, and how the final one differs from it.
+_CLINIC_HIDDEN_DETAIL = {
+    EventKind.PRELIMINARY.value: frozenset({"conclusion"}),
+    EventKind.FINAL.value: frozenset({"agreed", "discrepancy"}),
+}
+
+
+async def case_events(pool: Pool, user: User, case: Case) -> list[cases.Event]:
+    """The case's history as the user may see it: a clinic sees that a preliminary report
+    was signed, not what it concluded (only final, delivered reports are the clinic's)."""
+    found = await cases.events_of_case(pool, case)
+    if user.role is not Role.CLINIC:
+        return found
+    return [
+        dataclasses.replace(
+            e,
+            detail={
+                k: v
+                for k, v in e.detail.items()
+                if k not in _CLINIC_HIDDEN_DETAIL.get(e.kind, frozenset())
+            },
+        )
+        for e in found
+    ]
+
+
+async def addendum_authors_below(pool: Pool, user: User, case_reports: list[Report]) -> set[UserId]:
+    """The authors of ``case_reports`` the user reads above (whose final reports they may
+    amend as a higher tier)."""
+    if user.role is not Role.READER:
+        return set()
+    return {
+        author
+        for author in {r.author_id for r in case_reports if r.author_id != user.id}
+        if await reports.reads_above_author(pool, user.id, author)
+    }
+
+
 async def offered_actions(
     pool: Pool, user: User, case: Case, *, now: datetime | None = None
 ) -> frozenset[CaseAction]:
@@ -418,7 +457,7 @@ async def submit_report(pool: Pool, user: User, case_id: int, draft: ReportDraft
     casework.check_role(user, CaseAction.REPORT)
     template = None
     if draft.template_id is not None:
-        template = await templates.template_by_id(pool, draft.template_id)
+        template = await templates.template_for_user(pool, draft.template_id, user.id)
     async with transaction(pool) as conn:
         case = await _locked(conn, user, case_id)
         casework.check(user, CaseState.of(case, _now()), CaseAction.REPORT)
@@ -494,12 +533,17 @@ async def _sign(conn: Conn, user: User, case: Case, draft: ReportDraft) -> Repor
 
 
 async def add_addendum(pool: Pool, user: User, report_id: int, *, text: str) -> Report:
-    """Add an addendum to the user's own final report: a new version, delivered like the
-    report."""
+    """Add an addendum to a final report: the author's, or a higher-tier reader's above the
+    author (`core.casework.check_addendum`); a new version, delivered like the report."""
     casework.check_role(user, ReportAction.ADDENDUM)
     async with transaction(pool) as conn:
         original = await _report(conn, user, report_id)
-        casework.check_addendum(user, original.id, original.status, original.author_id)
+        above = original.author_id != user.id and await reports.reads_above_author(
+            conn, user.id, original.author_id
+        )
+        casework.check_addendum(
+            user, original.id, original.status, original.author_id, above_author=above
+        )
         case = await _locked(conn, user, original.case_id)
         root = original.amends_report_id or original.id
         signed_at = _now()

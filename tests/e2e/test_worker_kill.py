@@ -70,16 +70,16 @@ def node() -> Iterator[ClinicNode]:
     running.stop()
 
 
-async def _fetch(database_url: str, sql: str) -> list[asyncpg.Record]:
+async def _fetch(database_url: str, sql: str, *args: object) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(database_url)
     try:
-        return list(await conn.fetch(sql))
+        return list(await conn.fetch(sql, *args))
     finally:
         await conn.close()
 
 
-def _rows(database_url: str, sql: str) -> list[Any]:
-    return asyncio.run(_fetch(database_url, sql))
+def _rows(database_url: str, sql: str, *args: object) -> list[Any]:
+    return asyncio.run(_fetch(database_url, sql, *args))
 
 
 def _send_and_report(api: Service) -> None:
@@ -129,7 +129,15 @@ def test_a_worker_killed_mid_delivery_leaves_each_report_delivered_exactly_once(
             for n in (1, 2)
         )
         admin = api.token("hb.admin")
-        destination = {"ae_title": "XLWDPACS", "host": "127.0.0.1", "port": node.port}
+        # the operator's DICOM node of the clinic's workstation; the API only names it
+        _rows(
+            database_url,
+            "insert into dicom_node (ae_title, facility_id, host, port, may_query) "
+            "select 'XLWDPACS', id, '127.0.0.1', $1, false from facility "
+            "where code = 'HB-XL-WD'",
+            node.port,
+        )
+        destination = {"ae_title": "XLWDPACS"}
         put = http(
             "PUT",
             f"{api.base_url}/api/v1/admin/facilities/HB-XL-WD/report-destination",

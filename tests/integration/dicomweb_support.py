@@ -7,7 +7,8 @@ from datetime import timedelta
 
 from pydicom import dcmread
 
-from storage import network
+from storage import network, qido
+from storage.qido import DicomNode
 from storage.records import Facility, ReceivedVia
 from teleradiology.http.context import INGESTOR
 from teleradiology.services import routing
@@ -33,3 +34,19 @@ async def route_all(api: Api) -> int:
     await api.pool.execute("update study set ready_at = now() where state = 'receiving'")
     created = await routing.complete_stable_studies(api.pool, stable_age=timedelta(hours=1))
     return len(created)
+
+
+async def workstation_node(api: Api, code: str, ae_title: str, port: int) -> None:
+    """The operator configures a facility's workstation as a DICOM node (on loopback, at
+    ``port``) that reports may be sent back to."""
+    sender = await facility(api, code)
+    node = DicomNode(
+        ae_title=ae_title,
+        user_id=None,
+        facility_id=sender.id,
+        host="127.0.0.1",
+        port=port,
+        may_query=False,
+        move_destination=False,
+    )
+    await qido.save_dicom_node(api.pool, node)

@@ -166,6 +166,14 @@ async def test_a_bad_file_is_refused_with_the_problem_named_and_nothing_stored(a
     status, body = await upload(api, [("x.csv", csv_of()), ("y.csv", csv_of())])
     assert status == 400
     assert "WFDB" in body["detail"]
+    # a form whose part headers are malformed: refused, not a server error
+    broken = await api.client.post(
+        "/api/v1/ecg",
+        data=b'--b\r\nContent-Disposition: form-data; name="\x13\x06"\r\n\r\nx\r\n--b--\r\n',
+        headers={**api.auth("xlwd.clinic"), "Content-Type": "multipart/form-data; boundary=b"},
+    )
+    assert broken.status == 400
+    assert "could not be read" in (await broken.json())["detail"]
     assert await api.pool.fetchval("select count(*) from instance") == 0
 
 

@@ -160,7 +160,7 @@ async def test_a_reader_refers_up_to_the_city_which_declines_with_a_reason(api: 
         json={"accept": False, "reason": "x"},
         headers=api.auth("hb.admin"),
     )
-    assert wrong.status == 409
+    assert wrong.status == 403
     no_reason = await api.client.post(
         f"/api/v1/referrals/{referral['id']}/respond",
         json={"accept": False},

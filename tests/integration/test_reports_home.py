@@ -33,7 +33,7 @@ from teleradiology.services.deadlines import watch_once
 from tests.e2e.harness import free_port
 from tests.factory import make_study
 from tests.integration.conftest import Api
-from tests.integration.dicomweb_support import route_all, store
+from tests.integration.dicomweb_support import route_all, store, workstation_node
 from tests.integration.test_ecg_reading_page import session
 
 DCIODVFY = Path(sys.executable).with_name("dciodvfy")
@@ -195,7 +195,8 @@ async def test_every_step_of_a_case_is_an_event_on_the_servers_utc_clock(api: Ap
 async def test_the_report_reaches_the_clinics_own_scp_valid_and_retried_until_it_does(
     api: Api, clinic_node: ClinicNode
 ) -> None:
-    destination = {"ae_title": "HBMJHZWS", "host": "127.0.0.1", "port": clinic_node.port}
+    await workstation_node(api, "HB-MJ-HZ", "HBMJHZWS", clinic_node.port)
+    destination = {"ae_title": "HBMJHZWS"}
     response = await api.client.put(
         "/api/v1/admin/facilities/HB-MJ-HZ/report-destination",
         json=destination,
@@ -333,7 +334,8 @@ async def test_the_printable_report_has_the_letterhead_signature_and_time_in_chi
 
 async def test_the_inbox_the_pdf_and_the_sr_say_the_same_conclusion(api: Api) -> None:
     # the clinic's workstation is off: the DICOM copies are made and wait for it
-    destination = {"ae_title": "HBMJHZWS", "host": "127.0.0.1", "port": free_port()}
+    await workstation_node(api, "HB-MJ-HZ", "HBMJHZWS", free_port())
+    destination = {"ae_title": "HBMJHZWS"}
     response = await api.client.put(
         "/api/v1/admin/facilities/HB-MJ-HZ/report-destination",
         json=destination,
@@ -463,7 +465,9 @@ async def test_a_second_read_is_a_second_work_item_for_another_reader(api: Api) 
     assert len({i["author_id"] for i in items}) == 2
 
 
-async def test_templates_per_modality_in_chinese_edited_by_administrators(api: Api) -> None:
+async def test_templates_per_modality_in_chinese_edited_by_the_networks_administrator(
+    api: Api,
+) -> None:
     found = await _get(api, "wang.reader", "/api/v1/templates?specialty=radiology&modality=CR")
     assert [t["name"] for t in found["templates"]] == ["胸部正位片 正常"]
     template = found["templates"][0]
@@ -477,8 +481,12 @@ async def test_templates_per_modality_in_chinese_edited_by_administrators(api: A
         f"/api/v1/templates/{template['id']}", json=edit, headers=api.auth("wang.reader")
     )
     assert refused.status == 403
-    edited = await api.client.put(
+    county = await api.client.put(  # the templates are shared: not a county's to change
         f"/api/v1/templates/{template['id']}", json=edit, headers=api.auth("hb.admin")
+    )
+    assert county.status == 403
+    edited = await api.client.put(
+        f"/api/v1/templates/{template['id']}", json=edit, headers=api.auth("xy.admin")
     )
     assert edited.status == 200
     found = await _get(api, "wang.reader", "/api/v1/templates?specialty=radiology&modality=CR")

@@ -186,15 +186,27 @@ def test_a_report_needs_its_status_to_say_what_follows() -> None:
         casework.next_status(CaseStatus.IN_PROGRESS, CaseAction.REPORT)
 
 
-def test_only_the_author_adds_an_addendum_to_a_final_report() -> None:
+def test_the_author_or_a_higher_tier_adds_an_addendum_to_a_final_report() -> None:
     reader, report = USERS[Role.READER], ReportId(5)
     casework.check_addendum(reader, report, ReportStatus.FINAL, ME)
     with pytest.raises(Forbidden, match="another reader"):
         casework.check_addendum(reader, report, ReportStatus.FINAL, SOMEONE)
+    # a reader above the author's facility amends it; a preliminary still is no one's
+    casework.check_addendum(reader, report, ReportStatus.FINAL, SOMEONE, above_author=True)
+    with pytest.raises(InvalidState, match="not final"):
+        casework.check_addendum(
+            reader, report, ReportStatus.PRELIMINARY, SOMEONE, above_author=True
+        )
     with pytest.raises(InvalidState, match="not final"):
         casework.check_addendum(reader, report, ReportStatus.PRELIMINARY, ME)
     with pytest.raises(Forbidden):
         casework.check_addendum(USERS[Role.CLINIC], report, ReportStatus.FINAL, ME)
+    with pytest.raises(Forbidden):
+        casework.check_addendum(
+            USERS[Role.ADMIN], report, ReportStatus.FINAL, SOMEONE, above_author=True
+        )
+    assert casework.addendum_allowed(reader, report, ReportStatus.FINAL, SOMEONE, above_author=True)
+    assert not casework.addendum_allowed(reader, report, ReportStatus.FINAL, SOMEONE)
 
 
 def test_the_city_reader_consults_over_another_readers_draft() -> None:

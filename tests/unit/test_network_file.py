@@ -178,6 +178,9 @@ def test_deadlines_rules_destinations_and_duty_are_read_from_the_file() -> None:
     [
         ("[facility.policy]\ndeadline_minutes = { urgent = 0 }\n", "positive number"),
         ("[facility.policy]\ndeadline_minutes = { soon = 5 }\n", "use one of"),
+        # beyond a year, or too small to be a microsecond: no deadline
+        ("[facility.policy]\ndeadline_minutes = { low = 1.7e308 }\n", "up to 527040"),
+        ("[facility.policy]\ncritical_ack_minutes = 5e-60\n", "positive number"),
         ("[facility.policy]\ntimezone = 'Mars/Olympus'\n", "IANA"),
         ("[[facility.route]]\nspecialty = 'derm'\nfirst_read = 'K'\n", "radiology or ecg"),
         ("[[facility.route]]\npriority = 'asap'\nfirst_read = 'K'\n", "urgent, routine or low"),

@@ -29,7 +29,7 @@ from storage.records import (
     UserId,
 )
 from teleradiology.core import referrals
-from teleradiology.core.errors import InvalidState, NotFound
+from teleradiology.core.errors import Forbidden, InvalidState, NotFound
 
 #: The network: a city above a county above a township above a village clinic.
 CITY, COUNTY, TOWNSHIP, VILLAGE, ELSEWHERE = (FacilityId(n) for n in (1, 2, 3, 4, 9))
@@ -49,7 +49,7 @@ CHAINS = {
     ELSEWHERE: {ELSEWHERE},
 }
 WHEN = datetime(2026, 12, 3, 9, 30, tzinfo=UTC)
-ERRORS = {"state": InvalidState, "missing": NotFound}
+ERRORS = {"state": InvalidState, "missing": NotFound, "refused": Forbidden}
 
 
 def user(role: Role, facility: FacilityId) -> User:
@@ -63,7 +63,7 @@ def facility(fid: FacilityId) -> Facility:
 def _outcome(step: Callable[[], object]) -> str:
     try:
         got = step()
-    except (InvalidState, NotFound) as exc:
+    except (InvalidState, NotFound, Forbidden) as exc:
         return next(k for k, v in ERRORS.items() if type(exc) is v)
     return str(got)
 
@@ -155,16 +155,17 @@ def referral(direction: ReferralDirection, status: ReferralStatus) -> ReferralSt
 UP_, DOWN_ = ReferralDirection.UP, ReferralDirection.DOWN
 REQUESTED, ACCEPTED = ReferralStatus.REQUESTED, ReferralStatus.ACCEPTED
 _ = "state"
+NO = "refused"
 #: direction, status, the answering facility →
 #:   accept with a time, accept without one, decline with a reason, decline without one
 ANSWERS: dict[tuple[ReferralDirection, ReferralStatus, FacilityId], tuple[str, ...]] = {
     (UP_, REQUESTED, COUNTY): ("accepted", _, "declined", _),
-    (UP_, REQUESTED, VILLAGE): (_, _, _, _),  # the sender does not answer its own
-    (UP_, REQUESTED, CITY): (_, _, _, _),  # nor a hospital it was not sent to
+    (UP_, REQUESTED, VILLAGE): (NO,) * 4,  # the sender does not answer its own
+    (UP_, REQUESTED, CITY): (NO,) * 4,  # nor a hospital it was not sent to
     (UP_, ACCEPTED, COUNTY): (_, _, _, _),  # answered once
     (UP_, ReferralStatus.DECLINED, COUNTY): (_, _, _, _),
     (DOWN_, REQUESTED, VILLAGE): ("accepted", "accepted", "declined", _),  # no time needed
-    (DOWN_, REQUESTED, COUNTY): (_, _, _, _),
+    (DOWN_, REQUESTED, COUNTY): (NO,) * 4,
     (DOWN_, ACCEPTED, VILLAGE): (_, _, _, _),
 }
 
@@ -197,7 +198,7 @@ def test_only_the_receiving_facility_answers_a_requested_referral_once(
 def test_the_refusals_say_what_to_do() -> None:
     county = user(Role.ADMIN, COUNTY)
     up = referral(UP_, REQUESTED)
-    with pytest.raises(InvalidState, match="only the receiving facility"):
+    with pytest.raises(Forbidden, match="only the receiving facility"):
         referrals.check_response(
             user(Role.CLINIC, VILLAGE), up, accept=True, appointment_at=WHEN, reason=None
         )

@@ -17,7 +17,6 @@ from storage import network
 from storage.records import Role
 from teleradiology.core.access import require_role
 from teleradiology.core.network_file import (
-    parse_destination,
     parse_duty,
     parse_policy,
     parse_routes,
@@ -117,14 +116,18 @@ async def put_routes(request: web.Request) -> web.Response:
     path=FacilityPath,
     body=DestinationIn,
     answer=DestinationSaved,
-    summary="Set the clinic workstation's DICOM node that takes reports back",
+    summary="Choose which of the facility's configured DICOM nodes takes its reports back "
+    "(by AE title; its host and port are the node's)",
 )
 async def put_destination(request: web.Request) -> web.Response:
     user = current_user(request)
     require_role(user, Role.ADMIN)
-    destination = parse_destination(_sent(await body_of(request, DestinationIn)))
+    body = await body_of(request, DestinationIn)
     code = path_of(request, FacilityPath).code
-    await administration.configure_facility(request.app[POOL], user, code, destination=destination)
+    destination = await administration.configure_facility(
+        request.app[POOL], user, code, destination_ae=body.ae_title
+    )
+    assert destination is not None
     saved = DestinationOut.from_record(destination)
     return reply(DestinationSaved(facility=code, report_destination=saved))
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from storage import cases, index, network, patients, reports
+from storage import index, network, patients, reports
 from storage import turnaround as stats
 from storage.records import Role, TokenKind, TurnaroundSegment
 from teleradiology.core import casework
@@ -17,7 +17,7 @@ from teleradiology.core.access import require_role
 from teleradiology.core.casework import CaseAction
 from teleradiology.core.errors import BadRequest, Forbidden, Unauthorized
 from teleradiology.core.words import both
-from teleradiology.http.api.endpoints import Routes, reply
+from teleradiology.http.api.endpoints import PROBLEMS, Routes, reply
 from teleradiology.http.api.models.reading import (
     AcknowledgeIn,
     CaseDetailOut,
@@ -59,9 +59,10 @@ routes = Routes(tag="reading")
     "/api/v1/login",
     body=LoginIn,
     answer=LoginOut,
-    summary="Sign in; returns a bearer token",
+    summary="Sign in; returns a bearer token (429: too many wrong passwords, wait and retry)",
     tag="auth",
     public=True,
+    problems=(*PROBLEMS, 429),
 )
 async def login(request: web.Request) -> web.Response:
     body = await body_of(request, LoginIn)
@@ -120,10 +121,10 @@ async def get_case(request: web.Request) -> web.Response:
     return reply(
         CaseDetailOut.detailed(
             case,
-            reports=await reports.reports_of_case(pool, case.id),
+            reports=await reports.reports_of_case(pool, case.id, user),
             patient_ref=patient_ref,
             priors=await patients.priors(pool, case.study_id, user),
-            events=await cases.events_of_case(pool, case),
+            events=await reading.case_events(pool, user, case),
             held=len(await index.held_of_case(pool, case.id)),
         )
     )

@@ -205,10 +205,11 @@ async def reading_request(request: web.Request) -> web.Response:
     summary="Report templates per specialty and modality",
 )
 async def list_templates(request: web.Request) -> web.Response:
-    current_user(request)
+    user = current_user(request)
     asked = query_of(request, TemplatesQuery)
     found = await templates.list_templates(
         request.app[POOL],
+        user.id,
         specialty=asked.specialty,
         modality=asked.modality,
         language=asked.language,
@@ -221,10 +222,12 @@ async def list_templates(request: web.Request) -> web.Response:
     path=RecordPath,
     body=TemplateIn,
     answer=TemplateSaved,
-    summary="Edit a report template",
+    summary="Edit a report template for your network (an administrator of its top facility; "
+    "a shared template is copied for the network, which then reads the copy; audited)",
     tag="admin",
 )
 async def edit_template(request: web.Request) -> web.Response:
+    """Change a shared report template: an administrator of the network's top facility."""
     user = current_user(request)
     require_role(user, Role.ADMIN)
     body = await body_of(request, TemplateIn)

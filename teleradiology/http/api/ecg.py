@@ -45,33 +45,7 @@ async def _read_upload(request: web.Request) -> _Form:
     """A multipart/form-data upload (a ``file`` part and text fields) or a raw body."""
     ctype = request.content_type
     if ctype == "multipart/form-data":
-        reader = await request.multipart()
-        files: list[tuple[str | None, bytes]] = []
-        fields: dict[str, str] = {}
-        size = 0
-        async for part in reader:
-            if not isinstance(part, BodyPartReader):
-                raise BadRequest("nested multipart bodies are not accepted")
-            if part.name == "file":
-                data = await _limited(part, MAX_ECG_BYTES - size)
-                size += len(data)
-                files.append((part.filename, data))
-            elif part.name:
-                fields[part.name] = (await part.text())[:2000]
-        if not files:
-            raise BadRequest("the form has no 'file' part with the ECG")
-        if len(files) == 1:
-            return _Form(upload=EcgUpload(data=files[0][1], filename=files[0][0]), fields=fields)
-        # Several files are one WFDB record: its header (.hea) and the signal files it names.
-        headers = [f for f in files if (f[0] or "").lower().endswith(".hea")]
-        if len(headers) != 1 or any(not name for name, _ in files):
-            raise BadRequest(
-                "send one ECG file per upload; several 'file' parts (each with its file name) "
-                "are only for a WFDB record: exactly one .hea header and its .dat files"
-            )
-        related = {str(name): data for name, data in files if (name, data) != headers[0]}
-        sent = EcgUpload(data=headers[0][1], filename=headers[0][0], related=related)
-        return _Form(upload=sent, fields=fields)
+        return await _read_form(request)
     if request.content_length is not None and request.content_length > MAX_ECG_BYTES:
         raise web.HTTPRequestEntityTooLarge(
             max_size=MAX_ECG_BYTES,
@@ -87,6 +61,37 @@ async def _read_upload(request: web.Request) -> _Form:
         )
     sent = EcgUpload(data=body, filename=request.query.get("filename"))
     return _Form(upload=sent, fields=dict(request.query))
+
+
+async def _read_form(request: web.Request) -> _Form:
+    """A multipart/form-data upload: a ``file`` part (or a WFDB record's) and text fields."""
+    reader = await request.multipart()
+    files: list[tuple[str | None, bytes]] = []
+    fields: dict[str, str] = {}
+    size = 0
+    async for part in reader:
+        if not isinstance(part, BodyPartReader):
+            raise BadRequest("nested multipart bodies are not accepted")
+        if part.name == "file":
+            data = await _limited(part, MAX_ECG_BYTES - size)
+            size += len(data)
+            files.append((part.filename, data))
+        elif part.name:
+            fields[part.name] = (await part.text())[:2000]
+    if not files:
+        raise BadRequest("the form has no 'file' part with the ECG")
+    if len(files) == 1:
+        return _Form(upload=EcgUpload(data=files[0][1], filename=files[0][0]), fields=fields)
+    # Several files are one WFDB record: its header (.hea) and the signal files it names.
+    headers = [f for f in files if (f[0] or "").lower().endswith(".hea")]
+    if len(headers) != 1 or any(not name for name, _ in files):
+        raise BadRequest(
+            "send one ECG file per upload; several 'file' parts (each with its file name) "
+            "are only for a WFDB record: exactly one .hea header and its .dat files"
+        )
+    related = {str(name): data for name, data in files if (name, data) != headers[0]}
+    sent = EcgUpload(data=headers[0][1], filename=headers[0][0], related=related)
+    return _Form(upload=sent, fields=fields)
 
 
 async def _limited(part: BodyPartReader, allowed: int) -> bytes:

@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from storage import (
-    cases,
     index,
     network,
     patients,
@@ -28,6 +27,7 @@ from storage.records import (
     Role,
     Specialty,
     Study,
+    User,
     UserId,
 )
 from teleradiology.core.words import both, both_of
@@ -73,13 +73,13 @@ async def _names(
     return names
 
 
-async def _templates(pool: Pool, modalities: list[str]) -> list[dict[str, object]]:
-    """The radiology templates of the study's modalities (all of them without one)."""
+async def _templates(pool: Pool, user: User, modalities: list[str]) -> list[dict[str, object]]:
+    """The user's radiology templates of the study's modalities (all of them without one)."""
     found: dict[int, templates.Template] = {}
     wanted: list[str | None] = list(modalities) or [None]
     for modality in wanted:
         for t in await templates.list_templates(
-            pool, specialty=Specialty.RADIOLOGY.value, modality=modality, language=None
+            pool, user.id, specialty=Specialty.RADIOLOGY.value, modality=modality, language=None
         ):
             found.setdefault(t.id, t)
     return [
@@ -118,9 +118,9 @@ async def case_page(request: web.Request) -> web.StreamResponse:
     zone = await user_zone(request, user)
     now = datetime.now(UTC)
     study = await index.study_for_user(pool, case.study_instance_uid, user.id)
-    case_reports = await reports.reports_of_case(pool, case.id)
+    case_reports = await reports.reports_of_case(pool, case.id, user)
     priors = await patients.priors(pool, case.study_id, user)
-    events = await cases.events_of_case(pool, case)
+    events = await reading.case_events(pool, user, case)
     names = await _names(pool, case, case_reports, events, now)
     facilities = await facility_names(request)
     left, overdue = time_left(case.deadline, now)
@@ -173,8 +173,15 @@ async def case_page(request: web.Request) -> web.StreamResponse:
         reports=report_items,
         draft=report_context(draft, zone) if draft else None,
         is_reader=is_reader,
-        **case_actions(user, case, offered, case_reports, now=now),
-        templates=await _templates(pool, modalities),
+        **case_actions(
+            user,
+            case,
+            offered,
+            case_reports,
+            now=now,
+            authors_below=await reading.addendum_authors_below(pool, user, case_reports),
+        ),
+        templates=await _templates(pool, user, modalities),
         return_reasons=[{"value": r.value, "label": both(r)} for r in ReturnReason],
         conclusions=[{"value": c.value, "label": both(c)} for c in Conclusion],
     )

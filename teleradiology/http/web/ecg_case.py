@@ -85,7 +85,9 @@ async def ecg_case_page(request: web.Request) -> web.Response:
         left=left if open_case else "",
         overdue=overdue and open_case,
         can_claim=CaseAction.CLAIM in offered,
-        reports=[report_context(r, zone) for r in await reports.reports_of_case(pool, case.id)],
+        reports=[
+            report_context(r, zone) for r in await reports.reports_of_case(pool, case.id, user)
+        ],
         conclusions=[{"value": c.value, "label": both(c)} for c in Conclusion],
         **_no_ecg(),
     )

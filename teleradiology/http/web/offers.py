@@ -3,11 +3,11 @@ as the flags the templates read. The pages never decide this themselves."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from datetime import datetime
 from typing import Any
 
-from storage.records import Case, Report, ReportStatus, User
+from storage.records import Case, Report, ReportStatus, User, UserId
 from teleradiology.core import casework
 from teleradiology.core.casework import CaseAction, CaseState
 
@@ -25,10 +25,11 @@ def case_actions(
     case_reports: Sequence[Report],
     *,
     now: datetime,
+    authors_below: Set[UserId] = frozenset(),
 ) -> dict[str, Any]:
     """The templates' flags for ``offered`` (`services.reading.offered_actions`): what to
     show the user, whether they consult over another reader's draft, and the reports they
-    may add an addendum to."""
+    may add an addendum to (their own, and those of ``authors_below``)."""
     draft = latest_draft(case_reports)
     state = CaseState.of(case, now)
     return {
@@ -42,6 +43,8 @@ def case_actions(
         "addendum_to": [
             r.id
             for r in case_reports
-            if casework.addendum_allowed(user, r.id, r.status, r.author_id)
+            if casework.addendum_allowed(
+                user, r.id, r.status, r.author_id, above_author=r.author_id in authors_below
+            )
         ],
     }

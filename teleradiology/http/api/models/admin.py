@@ -11,12 +11,13 @@ from pydantic import ConfigDict, Field
 from storage.jobs import FailedDelivery, FailedKind
 from storage.network import FacilityRouting, UserDuty
 from storage.records import DutyShift, NetworkPolicy, Priority, Role, RouteSpec, Tier
+from teleradiology.core.network_file import MAX_MINUTES
 from teleradiology.http.models import Instant, Model
 
 _DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 #: Minutes, more than none.
-Minutes = Annotated[float, Field(gt=0)]
+Minutes = Annotated[float, Field(gt=0, le=MAX_MINUTES)]
 Word = Literal["urgent", "routine", "low"]
 
 
@@ -193,9 +194,14 @@ class RoutesIn(_Table):
 
 
 class DestinationIn(_Table):
-    ae_title: str = Field(max_length=16)
-    host: str
-    port: int = Field(ge=1, le=65535)
+    """A report destination names one of the facility's configured DICOM nodes; its host
+    and port are the node's, never the caller's."""
+
+    ae_title: str = Field(
+        min_length=1,
+        max_length=16,
+        description="the AE title of a DICOM node configured for the facility (with host and port)",
+    )
 
 
 class ShiftIn(_Table):

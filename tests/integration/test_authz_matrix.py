@@ -1,0 +1,821 @@
+"""The authorisation matrix: every route of the application, called as each kind of user
+from the right and the wrong facility, answers what the matrix says.
+
+The routes come from the application's own router, pages and viewer files included, so a
+new route that is not in the matrix fails this test until someone decides who may call it.
+The answer classes: allowed (2xx, or a redirect that is not the sign-in page) and refused
+(401, 403, 404, or the redirect to the sign-in page). A call that changes something runs on
+a state prepared for it (a fresh case, a claim), refused callers first, so that an allowed
+call is shown to succeed and a refused one to change nothing it needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+import pydicom
+from aiohttp import ClientResponse, web
+from pydicom.uid import generate_uid
+
+from storage import network
+from storage.records import Conclusion, FacilitySpec, Role, Specialty, Tier, UserSpec
+from teleradiology.http.context import OBJECTS
+from teleradiology.http.web.common import PAGE_HEADER
+from teleradiology.services import administration, delivery, reading
+from teleradiology.services.reading import ReportDraft
+from tests.factory import make_study
+from tests.integration.conftest import Api
+from tests.integration.dicomweb_support import route_all, store, workstation_node
+from tests.integration.test_ecg_flow import csv_of, sweep
+from tests.integration.test_reports_home import SEND
+
+# --- who calls --------------------------------------------------------------------------------
+
+#: Each kind of caller, by the name the matrix uses, and the demo user (or fixture user) it is.
+#: "Right" is the facility the fixtures belong to: a village clinic of Huaibin county.
+CALLERS: dict[str, str | None] = {
+    "anonymous": None,
+    "clinic": "fhcg.clinic",  # the village clinic that sent the study and the ECG
+    "clinic_elsewhere": "xlwd.clinic",  # another village's clinic, same county
+    "county_reader": "hb.county",  # reads radiology and ECG for the county pool
+    "county_reader_elsewhere": "gs.reader",  # another county's reader
+    "city_reader": "xy.city",  # the city above (sees a case once escalated to it)
+    "city_reader_elsewhere": "zk.city",  # another network's city reader
+    "admin": "hb.admin",  # the county's administrator
+    "network_admin": "xy.admin",  # the administrator of the whole network (the city)
+    "admin_other_network": "zk.admin",  # the administrator of another network
+}
+SIGNED_IN = frozenset(CALLERS) - {"anonymous"}
+EVERYONE = frozenset(CALLERS)
+NOBODY: frozenset[str] = frozenset()
+CLINICS = frozenset({"clinic", "clinic_elsewhere"})
+READERS = frozenset(
+    {"county_reader", "county_reader_elsewhere", "city_reader", "city_reader_elsewhere"}
+)
+ADMINS = frozenset({"admin", "network_admin", "admin_other_network"})
+#: Who sees the fixtures' study, case, report and ECG: its clinic, the county's reader, the
+#: administrators of its network.
+SCOPE = frozenset({"clinic", "county_reader", "admin", "network_admin"})
+NETWORK_ADMINS = frozenset({"admin", "network_admin"})
+
+
+def _other_network() -> tuple[list[FacilitySpec], list[UserSpec]]:
+    """A second network beside the demo's, and the fixture users of both."""
+    facilities = [
+        FacilitySpec(
+            code="ZK-CITY", name="周口市中心医院", tier=Tier.CITY, parent=None, ae_titles=()
+        )
+    ]
+
+    def user(name: str, role: Role, facility: str, *specialties: Specialty) -> UserSpec:
+        return UserSpec(
+            username=name,
+            display_name=name,
+            role=role,
+            facility=facility,
+            specialties=specialties,
+            password_hash=None,
+        )
+
+    both = (Specialty.RADIOLOGY, Specialty.ECG)
+    users = [
+        user("hb.county", Role.READER, "HB-COUNTY", *both),
+        user("xy.city", Role.READER, "XY-CITY", *both),
+        user("zk.city", Role.READER, "ZK-CITY", *both),
+        user("zk.admin", Role.ADMIN, "ZK-CITY"),
+    ]
+    return facilities, users
+
+
+# --- the fixtures -----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class World:
+    """Real records every route is called on: made through the service's own paths."""
+
+    api: Api
+    values: dict[str, Any]
+    sessions: dict[str, str]
+
+    async def user(self, name: str) -> Any:
+        found = await network.user_by_username(self.api.pool, name)
+        assert found is not None
+        return found
+
+
+SENDER = "HB-FH-CG"
+_PATIENTS = iter(range(1, 10_000))
+
+
+async def new_case(world: World, *, claimed_by: str | None = None) -> int:
+    """A fresh radiology case of the clinic's, routed to the county pool (claimed when
+    asked)."""
+    pid = f"MX-{next(_PATIENTS)}"
+    uid = await store(world.api, SENDER, make_study(modality="CR", count=1, patient_id=pid))
+    await route_all(world.api)
+    case_id: int = await world.api.pool.fetchval(
+        "select c.id from reading_case c join study s on s.id = c.study_id "
+        "where s.study_instance_uid = $1",
+        uid,
+    )
+    if claimed_by is not None:
+        reader = await world.user(claimed_by)
+        await reading.claim(world.api.pool, reader, case_id, lease=timedelta(minutes=30))
+    return case_id
+
+
+async def new_final_report(world: World) -> tuple[int, int]:
+    """A fresh case with a final report by the county reader, delivered to the clinic."""
+    case_id = await new_case(world, claimed_by="hb.county")
+    draft = ReportDraft(
+        findings="双肺纹理清晰。", impression="未见异常。", conclusion=Conclusion.NORMAL
+    )
+    saved = await reading.submit_report(
+        world.api.pool, await world.user("hb.county"), case_id, draft
+    )
+    assert await delivery.deliver(world.api.pool, world.api.app[OBJECTS], saved.id, send=SEND)
+    return case_id, int(saved.id)
+
+
+def _ecg_file() -> bytes:
+    """A 12-lead ECG no one sent before (its ST level differs by a microvolt)."""
+    return csv_of({"V5": float(next(_PATIENTS))})
+
+
+async def _ecg(world: World) -> tuple[str, int]:
+    form = aiohttp.FormData()
+    form.add_field("patient_id", "MX-ECG")
+    form.add_field("patient_name", "陈^一")
+    form.add_field("file", _ecg_file(), filename="e.csv", content_type="application/octet-stream")
+    response = await world.api.client.post(
+        "/api/v1/ecg", data=form, headers=world.api.auth("fhcg.clinic")
+    )
+    body = await response.json()
+    assert response.status == 201, body
+    await sweep(world.api)
+    case_id: int = await world.api.pool.fetchval(
+        "select c.id from reading_case c join study s on s.id = c.study_id "
+        "where s.study_instance_uid = $1 and c.specialty = 'ecg'",
+        body["study_instance_uid"],
+    )
+    return str(body["sop_instance_uid"]), case_id
+
+
+async def build_world(api: Api) -> World:
+    facilities, users = _other_network()
+    await administration.import_network(api.pool, facilities, users)
+    world = World(api=api, values={}, sessions={})
+    for name in CALLERS.values():
+        if name is not None:
+            found = await world.user(name)
+            api.tokens[name] = await network.create_token(api.pool, found.id)
+            world.sessions[name] = await network.create_token(api.pool, found.id)
+    case_id = await new_case(world)
+    study = await api.pool.fetchrow(
+        "select s.study_instance_uid as study, se.series_instance_uid as series, "
+        "i.sop_instance_uid as sop, s.patient_ref from reading_case c "
+        "join study s on s.id = c.study_id join series se on se.study_id = s.id "
+        "join instance i on i.series_id = se.id where c.id = $1",
+        case_id,
+    )
+    assert study is not None
+    report_case, report_id = await new_final_report(world)
+    ecg_sop, ecg_case = await _ecg(world)
+    await workstation_node(api, "HB-FH-ZL", "FHZLWS", 11199)
+    world.values.update(
+        case=case_id,
+        study=study["study"],
+        series=study["series"],
+        sop=study["sop"],
+        patient=study["patient_ref"],
+        report=report_id,
+        report_case=report_case,
+        report_study=await api.pool.fetchval(
+            "select s.study_instance_uid from reading_case c join study s on s.id = c.study_id "
+            "where c.id = $1",
+            report_case,
+        ),
+        ecg=ecg_sop,
+        ecg_case=ecg_case,
+        template=await api.pool.fetchval(
+            "select id from report_template where specialty = 'radiology' order by id limit 1"
+        ),
+    )
+    world.values["referral"] = (await _referral(world))["referral"]
+    world.values.update(await _upload(world))
+    return world
+
+
+# --- what each changing call is prepared with --------------------------------------------------
+
+Prepared = dict[str, Any]
+Prepare = Callable[[World], Awaitable[Prepared]]
+
+
+async def fresh_case(world: World) -> Prepared:
+    return {"case": await new_case(world)}
+
+
+async def only_a_fresh_case(world: World) -> Prepared:
+    """One claimable case in the county's pool, none in any other (cases the other routes
+    escalated to the city are closed)."""
+    await world.api.pool.execute(
+        "update reading_case set status = 'canceled', claimed_by = null, "
+        "lease_expires_at = null where status in ('scheduled', 'in_progress') "
+        "and not (id = any($1::bigint[]))",
+        [world.values["case"], world.values["ecg_case"]],
+    )
+    return await fresh_case(world)
+
+
+async def claimed_case(world: World) -> Prepared:
+    return {"case": await new_case(world, claimed_by="hb.county")}
+
+
+async def completed_case(world: World) -> Prepared:
+    case_id, report_id = await new_final_report(world)
+    return {"case": case_id, "report": report_id}
+
+
+async def claimed_ecg(world: World) -> Prepared:
+    """The fixture ECG's case held by the county reader."""
+    reader = await world.user("hb.county")
+    await world.api.pool.execute(
+        "update reading_case set status = 'scheduled', claimed_by = null, "
+        "lease_expires_at = null where id = $1 and status = 'in_progress'",
+        world.values["ecg_case"],
+    )
+    await reading.claim(
+        world.api.pool, reader, world.values["ecg_case"], lease=timedelta(minutes=30)
+    )
+    return {}
+
+
+async def ecg_case_to_report(world: World) -> Prepared:
+    """A fresh ECG, its case held by the county reader, to sign."""
+    sop, case_id = await _ecg(world)
+    reader = await world.user("hb.county")
+    await reading.claim(world.api.pool, reader, case_id, lease=timedelta(minutes=30))
+    return {"ecg": sop, "ecg_case": case_id}
+
+
+async def unclaimed_ecg(world: World) -> Prepared:
+    sop, case_id = await _ecg(world)
+    return {"ecg": sop, "ecg_case": case_id}
+
+
+async def _referral(world: World) -> Prepared:
+    response = await world.api.client.post(
+        "/api/v1/referrals",
+        json={"to": "HB-COUNTY", "reason": "转上级医院进一步检查", "case_id": world.values["case"]},
+        headers=world.api.auth("fhcg.clinic"),
+    )
+    body = await response.json()
+    assert response.status == 201, body
+    return {"referral": body["id"]}
+
+
+async def failed_delivery(world: World) -> Prepared:
+    """The fixture report's delivery job, held as failed after its last attempt."""
+    job = await world.api.pool.fetchval(
+        "update pgqueuer set status = 'failed' where id = (select id from pgqueuer "
+        "where entrypoint = $1 and convert_from(payload, 'UTF8')::jsonb ->> 'report_id' = $2 "
+        "order by id desc limit 1) returning id",
+        delivery.DELIVER_REPORT,
+        str(world.values["report"]),
+    )
+    assert job is not None
+    return {"job": job}
+
+
+def _instance() -> tuple[bytes, str, str]:
+    data = make_study(modality="CR", count=1, patient_id=f"UP-{next(_PATIENTS)}")[0]
+    ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+    return data, str(ds.StudyInstanceUID), str(ds.SOPInstanceUID)
+
+
+async def _upload(world: World, *, stored: bool = False) -> Prepared:
+    """An upload session of the clinic's, for one instance (sent already when ``stored``)."""
+    data, study, sop = _instance()
+    line = {"sop_instance_uid": sop, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    response = await world.api.client.post(
+        "/api/v1/uploads",
+        json={"study_instance_uid": study, "instances": [line]},
+        headers=world.api.auth("fhcg.clinic"),
+    )
+    body = await response.json()
+    assert response.status == 201, body
+    if stored:
+        put = await world.api.client.put(
+            f"/api/v1/uploads/{body['id']}/instances/{sop}",
+            data=data,
+            headers={**world.api.auth("fhcg.clinic"), "Content-Type": "application/dicom"},
+        )
+        assert put.status == 201, await put.text()
+    return {"upload": body["id"], "upload_sop": sop, "upload_bytes": data}
+
+
+async def new_upload(world: World) -> Prepared:
+    return await _upload(world)
+
+
+async def stored_upload(world: World) -> Prepared:
+    return await _upload(world, stored=True)
+
+
+async def new_instance(world: World) -> Prepared:
+    data, study, _ = _instance()
+    return {"new_study": study, "new_bytes": data}
+
+
+async def two_patients(world: World) -> Prepared:
+    """Two records of the clinic's (two patients' studies), to merge."""
+    first = await new_case(world)
+    second = await new_case(world)
+    refs = await world.api.pool.fetch(
+        "select s.patient_ref from reading_case c join study s on s.id = c.study_id "
+        "where c.id = any($1::bigint[]) order by c.id",
+        [first, second],
+    )
+    return {"merge": [r["patient_ref"] for r in refs]}
+
+
+async def merged_patients(world: World) -> Prepared:
+    """Two records of the clinic's merged into one person, to unlink."""
+    refs = (await two_patients(world))["merge"]
+    merged = await world.api.client.post(
+        "/api/v1/patients/merge", json={"patients": refs}, headers=world.api.auth("hb.admin")
+    )
+    assert merged.status == 200, await merged.text()
+    return {"patient": refs[1]}
+
+
+async def renewed_session(world: World) -> Prepared:
+    """A session of its own for each sign-out (signing out ends it)."""
+    return {"fresh_session": True}
+
+
+# --- the matrix -------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Call:
+    """Who may call a route, and how it is called: ``url`` is filled from the fixtures."""
+
+    allowed: frozenset[str]
+    url: str = ""
+    body: Callable[[Mapping[str, Any]], Any] | None = None
+    #: "json" (the default), "form", "dicom" (the instance bytes), "multipart" (a STOW body),
+    #: "ecg" (an ECG upload form)
+    kind: str = "json"
+    prepare: Prepare | None = None
+    #: a browser page or its action: the session cookie instead of the bearer token
+    page: bool = False
+    #: a stream: only its status is read
+    stream: bool = False
+    #: a listing: the fixture value named (a study UID) is in its answer for ``sees`` only
+    reveals: str | None = None
+    sees: frozenset[str] = frozenset()
+
+
+def _json(value: Any) -> Callable[[Mapping[str, Any]], Any]:
+    return lambda v: value
+
+
+REPORT_BODY = _json(
+    {"findings": "双肺纹理清晰。", "impression": "未见异常。", "conclusion": "normal"}
+)
+CASE = "/api/v1/cases/{case}"
+REPORT = "/api/v1/reports/{report}"
+WADO = "/dicomweb/studies/{study}/series/{series}/instances/{sop}"
+PAGE_CASE = "/cases/{case}"
+PAGE_ECG = "/ecg/cases/{ecg_case}"
+SCOPE_READER = frozenset({"county_reader"})
+
+
+def _case_actions(pattern: str, url: str, *, page: bool = False) -> dict[tuple[str, str], Call]:
+    """The reader's actions on a case, the API's and the page's alike."""
+    question = _json({"question": "请会诊"})
+    actions = {
+        "/claim": Call(SCOPE_READER, prepare=fresh_case),
+        "/release": Call(SCOPE_READER | NETWORK_ADMINS, prepare=claimed_case),
+        "/report": Call(SCOPE_READER, body=REPORT_BODY, prepare=claimed_case),
+        "/escalate": Call(SCOPE_READER, body=question, prepare=claimed_case),
+        "/return": Call(SCOPE_READER, body=_json({"reason": "positioning"}), prepare=claimed_case),
+        "/second-read": Call(SCOPE_READER | NETWORK_ADMINS, prepare=completed_case),
+    }
+    return {
+        ("POST", pattern + suffix): dataclasses.replace(action, url=url + suffix, page=page)
+        for suffix, action in actions.items()
+    }
+
+
+def _api_matrix() -> dict[tuple[str, str], Call]:
+    return {
+        ("GET", "/healthz"): Call(EVERYONE),
+        ("GET", "/readyz"): Call(EVERYONE),
+        ("GET", "/metrics"): Call(EVERYONE),
+        ("GET", "/api/v1/openapi.json"): Call(EVERYONE),
+        ("POST", "/api/v1/login"): Call(
+            EVERYONE, body=_json({"username": "fhcg.clinic", "password": "demo-fhcg.clinic"})
+        ),
+        ("GET", "/api/v1/me"): Call(SIGNED_IN),
+        ("GET", "/api/v1/worklist"): Call(
+            READERS | ADMINS, reveals="study", sees=SCOPE - {"clinic"}
+        ),
+        ("GET", "/api/v1/cases/{id}"): Call(SCOPE, CASE),
+        **_case_actions("/api/v1/cases/{id}", CASE),
+        ("POST", "/api/v1/worklist/next"): Call(SCOPE_READER, prepare=only_a_fresh_case),
+        ("GET", "/api/v1/reports"): Call(SIGNED_IN, reveals="report_study", sees=SCOPE),
+        ("GET", "/api/v1/reports/{id}"): Call(SCOPE, REPORT),
+        ("POST", "/api/v1/reports/{id}/acknowledge"): Call(
+            frozenset({"clinic"}), REPORT + "/acknowledge", body=_json({})
+        ),
+        ("POST", "/api/v1/reports/{id}/addendum"): Call(
+            SCOPE_READER, REPORT + "/addendum", body=_json({"text": "补充：无。"})
+        ),
+        ("GET", "/api/v1/reports/{id}/pdf"): Call(SCOPE, REPORT + "/pdf"),
+        ("GET", "/api/v1/reports/{id}/notifications"): Call(SCOPE, REPORT + "/notifications"),
+        ("GET", "/api/v1/studies"): Call(SIGNED_IN, reveals="study", sees=SCOPE),
+        ("POST", "/api/v1/studies/{uid}/reading-request"): Call(
+            frozenset({"clinic"}),
+            "/api/v1/studies/{study}/reading-request",
+            body=_json({"urgency": "urgent", "question": "胸痛"}),
+        ),
+        ("GET", "/api/v1/stats/turnaround"): Call(CLINICS | ADMINS),
+        ("GET", "/api/v1/stats/turnaround.csv"): Call(CLINICS | ADMINS),
+        ("GET", "/api/v1/templates"): Call(SIGNED_IN),
+        ("PUT", "/api/v1/templates/{id}"): Call(
+            frozenset({"network_admin", "admin_other_network"}),
+            "/api/v1/templates/{template}",
+            body=_json({"findings": "胸廓对称。", "impression": "未见异常。"}),
+        ),
+        ("GET", "/api/v1/events"): Call(SIGNED_IN, stream=True),
+        ("POST", "/api/v1/referrals"): Call(
+            SCOPE,
+            body=lambda v: {"to": "HB-COUNTY", "reason": "转诊", "case_id": v["case"]},
+        ),
+        ("POST", "/api/v1/referrals/{id}/respond"): Call(
+            frozenset({"county_reader", "admin"}),
+            "/api/v1/referrals/{referral}/respond",
+            body=_json({"accept": False, "reason": "请先完善检查"}),
+            prepare=_referral,
+        ),
+        ("GET", "/api/v1/referrals"): Call(SIGNED_IN),
+        ("GET", "/api/v1/referrals/{id}"): Call(
+            frozenset({"clinic", "county_reader", "admin", "network_admin"}),
+            "/api/v1/referrals/{referral}",
+        ),
+        ("GET", "/api/v1/stats/referrals"): Call(ADMINS),
+        ("GET", "/api/v1/admin/routing"): Call(ADMINS),
+        ("PUT", "/api/v1/admin/facilities/{code}/policy"): Call(
+            NETWORK_ADMINS, f"/api/v1/admin/facilities/{SENDER}/policy", body=_json({})
+        ),
+        ("PUT", "/api/v1/admin/facilities/{code}/routes"): Call(
+            NETWORK_ADMINS, f"/api/v1/admin/facilities/{SENDER}/routes", body=_json({"routes": []})
+        ),
+        ("PUT", "/api/v1/admin/facilities/{code}/report-destination"): Call(
+            NETWORK_ADMINS,
+            "/api/v1/admin/facilities/HB-FH-ZL/report-destination",
+            body=_json({"ae_title": "FHZLWS"}),
+        ),
+        ("PUT", "/api/v1/admin/users/{username}/duty"): Call(
+            NETWORK_ADMINS, "/api/v1/admin/users/hb.county/duty", body=_json({"duty": []})
+        ),
+        ("GET", "/api/v1/admin/deliveries/failed"): Call(ADMINS),
+        ("POST", "/api/v1/admin/deliveries/failed/{kind}/{id}/retry"): Call(
+            NETWORK_ADMINS,
+            "/api/v1/admin/deliveries/failed/report/{job}/retry",
+            prepare=failed_delivery,
+        ),
+        ("POST", "/api/v1/patients/{id}/national-id"): Call(
+            frozenset({"clinic"}) | NETWORK_ADMINS,
+            "/api/v1/patients/{patient}/national-id",
+            body=_json({"national_id": "11010519491231002X"}),
+        ),
+        ("POST", "/api/v1/patients/merge"): Call(
+            NETWORK_ADMINS, body=lambda v: {"patients": v["merge"]}, prepare=two_patients
+        ),
+        ("POST", "/api/v1/patients/{id}/unmerge"): Call(
+            NETWORK_ADMINS, "/api/v1/patients/{patient}/unmerge", prepare=merged_patients
+        ),
+        ("GET", "/api/v1/patients/{id}/links"): Call(
+            NETWORK_ADMINS, "/api/v1/patients/{patient}/links"
+        ),
+        # uploads: the clinic's own sessions
+        ("POST", "/api/v1/uploads"): Call(
+            CLINICS,
+            body=lambda v: {
+                "study_instance_uid": v["new_study"],
+                "instances": [
+                    {
+                        "sop_instance_uid": generate_uid(),
+                        "size": 10,
+                        "sha256": "0" * 64,
+                    }
+                ],
+            },
+            prepare=new_instance,
+        ),
+        ("GET", "/api/v1/uploads"): Call(CLINICS),
+        ("GET", "/api/v1/uploads/{id}"): Call(frozenset({"clinic"}), "/api/v1/uploads/{upload}"),
+        ("PUT", "/api/v1/uploads/{id}/instances/{sop}"): Call(
+            frozenset({"clinic"}),
+            "/api/v1/uploads/{upload}/instances/{upload_sop}",
+            body=lambda v: v["upload_bytes"],
+            kind="dicom",
+            prepare=new_upload,
+        ),
+        ("DELETE", "/api/v1/uploads/{id}/instances/{sop}"): Call(
+            frozenset({"clinic"}),
+            "/api/v1/uploads/{upload}/instances/{upload_sop}",
+            prepare=new_upload,
+        ),
+        ("POST", "/api/v1/uploads/{id}/commit"): Call(
+            frozenset({"clinic"}), "/api/v1/uploads/{upload}/commit", prepare=stored_upload
+        ),
+        # ECG
+        ("POST", "/api/v1/ecg"): Call(CLINICS, kind="ecg"),
+        ("GET", "/api/v1/ecg/{sop}"): Call(SCOPE, "/api/v1/ecg/{ecg}"),
+        ("PATCH", "/api/v1/ecg/{sop}"): Call(
+            SCOPE_READER,
+            "/api/v1/ecg/{ecg}",
+            body=_json({"measurements": {"pr_ms": 160}}),
+            prepare=claimed_ecg,
+        ),
+        ("GET", "/api/v1/ecg/{sop}/sheet.pdf"): Call(SCOPE, "/api/v1/ecg/{ecg}/sheet.pdf"),
+        ("GET", "/api/v1/ecg/{sop}/sheet.png"): Call(SCOPE, "/api/v1/ecg/{ecg}/sheet.png"),
+        ("GET", "/api/v1/ecg/{sop}/original"): Call(SCOPE, "/api/v1/ecg/{ecg}/original"),
+        # the catch-alls: nothing there, whoever asks
+        ("*", "/api/{tail}"): Call(NOBODY, "/api/v2/anything"),
+        ("*", "/dicomweb/{tail}"): Call(NOBODY, "/dicomweb/anything"),
+    }
+
+
+def _dicomweb_matrix() -> dict[tuple[str, str], Call]:
+    found: dict[tuple[str, str], Call] = {
+        ("POST", "/dicomweb/studies"): Call(CLINICS, kind="multipart", prepare=new_instance),
+        ("POST", "/dicomweb/studies/{study}"): Call(
+            CLINICS, "/dicomweb/studies/{new_study}", kind="multipart", prepare=new_instance
+        ),
+        ("OPTIONS", "/dicomweb/{tail}"): Call(EVERYONE, "/dicomweb/studies"),
+        # searches answer everyone signed in, each with what is in their scope
+        ("GET", "/dicomweb/studies"): Call(SIGNED_IN, reveals="study", sees=SCOPE),
+        ("GET", "/dicomweb/series"): Call(SIGNED_IN, reveals="series", sees=SCOPE),
+        ("GET", "/dicomweb/instances"): Call(SIGNED_IN, reveals="sop", sees=SCOPE),
+    }
+    levels = {
+        "/dicomweb/studies/{study}": "/dicomweb/studies/{study}",
+        "/dicomweb/studies/{study}/series/{series}": "/dicomweb/studies/{study}/series/{series}",
+        "/dicomweb/studies/{study}/series/{series}/instances/{instance}": WADO,
+    }
+    for pattern, url in levels.items():
+        for suffix in ("", "/metadata", "/rendered", "/thumbnail"):
+            found[("GET", pattern + suffix)] = Call(SCOPE, url + suffix)
+    found[("GET", "/dicomweb/studies/{study}/series")] = Call(
+        SCOPE, "/dicomweb/studies/{study}/series"
+    )
+    found[("GET", "/dicomweb/studies/{study}/instances")] = Call(
+        SCOPE, "/dicomweb/studies/{study}/instances"
+    )
+    found[("GET", "/dicomweb/studies/{study}/series/{series}/instances")] = Call(
+        SCOPE, "/dicomweb/studies/{study}/series/{series}/instances"
+    )
+    instance = "/dicomweb/studies/{study}/series/{series}/instances/{instance}"
+    for suffix in ("/frames/{frames}", "/frames/{frames}/rendered", "/frames/{frames}/thumbnail"):
+        found[("GET", instance + suffix)] = Call(SCOPE, WADO + suffix.replace("{frames}", "1"))
+    found[("GET", instance + "/bulk/{tag}")] = Call(SCOPE, WADO + "/bulk/7FE00010")
+    return found
+
+
+def _page_matrix() -> dict[tuple[str, str], Call]:
+    def page(allowed: frozenset[str], url: str, **more: Any) -> Call:
+        return Call(allowed, url, page=True, **more)
+
+    return {
+        ("GET", "/"): page(SIGNED_IN, "/"),
+        ("GET", "/login"): page(EVERYONE, "/login"),
+        ("POST", "/login"): Call(
+            EVERYONE,
+            "/login",
+            kind="form",
+            body=_json({"username": "fhcg.clinic", "password": "demo-fhcg.clinic", "next": "/"}),
+        ),
+        ("POST", "/logout"): page(EVERYONE, "/logout", prepare=renewed_session),
+        ("GET", "/events"): page(SIGNED_IN, "/events", stream=True),
+        ("GET", "/cases/{id}"): page(SCOPE, PAGE_CASE),
+        ("POST", "/worklist/next"): page(SCOPE_READER, "/worklist/next", prepare=only_a_fresh_case),
+        **_case_actions("/cases/{id}", PAGE_CASE, page=True),
+        ("GET", "/reports/{id}/pdf"): page(SCOPE, "/reports/{report}/pdf"),
+        ("POST", "/reports/{id}/acknowledge"): page(
+            frozenset({"clinic"}), "/reports/{report}/acknowledge", body=_json({})
+        ),
+        ("POST", "/reports/{id}/addendum"): page(
+            SCOPE_READER, "/reports/{report}/addendum", body=_json({"text": "补充。"})
+        ),
+        ("POST", "/referrals"): page(
+            SCOPE,
+            "/referrals",
+            body=lambda v: {"to": "HB-COUNTY", "reason": "转诊", "case_id": v["case"]},
+        ),
+        ("GET", "/admin"): page(ADMINS, "/admin"),
+        ("GET", "/admin/turnaround.csv"): page(CLINICS | ADMINS, "/admin/turnaround.csv"),
+        ("POST", "/admin/deliveries/failed/{kind}/{id}/retry"): page(
+            NETWORK_ADMINS, "/admin/deliveries/failed/report/{job}/retry", prepare=failed_delivery
+        ),
+        ("GET", "/ecg/cases/{id}"): page(SCOPE, PAGE_ECG),
+        ("GET", "/ecg/cases/{id}/sheets/{sop}.{kind}"): page(SCOPE, PAGE_ECG + "/sheets/{ecg}.png"),
+        ("PATCH", "/ecg/cases/{id}/ecg/{sop}"): page(
+            SCOPE_READER,
+            PAGE_ECG + "/ecg/{ecg}",
+            body=_json({"measurements": {"pr_ms": 162}}),
+            prepare=claimed_ecg,
+        ),
+        ("POST", "/ecg/cases/{id}/claim"): page(
+            SCOPE_READER, PAGE_ECG + "/claim", prepare=unclaimed_ecg
+        ),
+        ("POST", "/ecg/cases/{id}/report"): page(
+            SCOPE_READER,
+            PAGE_ECG + "/report",
+            body=_json({"findings": "窦性心律。", "impression": "正常", "conclusion": "normal"}),
+            prepare=ecg_case_to_report,
+        ),
+        # the viewer: its pages for the signed in, its configuration public
+        ("GET", "/viewer"): page(SIGNED_IN, "/viewer"),
+        ("GET", "/viewer/{tail}"): page(SIGNED_IN, "/viewer/dicomjson"),
+        ("GET", "/app-config.js"): Call(EVERYONE, "/app-config.js"),
+        ("GET", "/{tail}"): page(SIGNED_IN, "/local"),
+    }
+
+
+def matrix() -> dict[tuple[str, str], Call]:
+    return {**_api_matrix(), **_dicomweb_matrix(), **_page_matrix()}
+
+
+# --- the router's routes -----------------------------------------------------------------------
+
+#: The viewer's own files (OHIF's dist, and our static folder): public, served alike to all.
+ASSET = "<a file of the viewer or the pages>"
+
+
+def route_key(route: web.AbstractRoute) -> tuple[str, str]:
+    """The matrix key of a route: its method and path pattern (a file: ``ASSET``)."""
+    resource = route.resource
+    assert resource is not None
+    if isinstance(resource, web.StaticResource) or getattr(
+        route.handler, "__qualname__", ""
+    ).startswith("_file_handler."):
+        return ("GET", ASSET)
+    info = resource.get_info()
+    path = info.get("path") or info.get("formatter")
+    assert path, info
+    # a path parameter's own pattern is not part of its name
+    return (route.method, re.sub(r"\{(\w+):[^}]*\}", r"{\1}", path))
+
+
+def _asset_url(route: web.AbstractRoute) -> str:
+    resource = route.resource
+    assert resource is not None
+    if isinstance(resource, web.StaticResource):
+        folder = resource.get_info()["directory"]
+        first = next(p for p in sorted(folder.rglob("*")) if p.is_file())
+        return f"{resource.canonical}/{first.relative_to(folder).as_posix()}"
+    return str(resource.get_info()["path"])
+
+
+# --- calling ---------------------------------------------------------------------------------
+
+
+def answer_class(response: ClientResponse) -> str:
+    status = response.status
+    if 200 <= status < 300:
+        return "allowed"
+    if 300 <= status < 400:
+        return (
+            "refused" if response.headers.get("Location", "").startswith("/login?") else "allowed"
+        )
+    if status in (401, 403, 404):
+        return "refused"
+    return f"unexpected {status}"
+
+
+async def call(
+    world: World, method: str, spec: Call, caller: str, values: Mapping[str, Any]
+) -> str:
+    api = world.api
+    user = CALLERS[caller]
+    headers: dict[str, str] = {}
+    if user is not None and spec.page:
+        session = world.sessions[user]
+        if values.get("fresh_session"):
+            found = await world.user(user)
+            session = await network.create_token(api.pool, found.id)
+        headers["Cookie"] = f"telemed_session={session}"
+        headers[PAGE_HEADER] = "1"
+    elif user is not None:
+        headers["Authorization"] = f"Bearer {api.tokens[user]}"
+    url = spec.url.format(**values)
+    kwargs: dict[str, Any] = {}
+    body = spec.body(values) if spec.body else None
+    if spec.kind == "form":
+        kwargs["data"] = body
+    elif spec.kind == "dicom":
+        kwargs["data"] = body
+        headers["Content-Type"] = "application/dicom"
+    elif spec.kind == "multipart":
+        from tests.integration.test_ingest import BOUNDARY, multipart
+
+        kwargs["data"] = multipart(values["new_bytes"])
+        headers["Content-Type"] = (
+            f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'
+        )
+    elif spec.kind == "ecg":
+        form = aiohttp.FormData()
+        form.add_field("patient_id", f"MX-E{next(_PATIENTS)}")
+        form.add_field("patient_name", "陈^二")
+        form.add_field(
+            "file", _ecg_file(), filename="e.csv", content_type="application/octet-stream"
+        )
+        kwargs["data"] = form
+    elif body is not None:
+        kwargs["json"] = body
+    verb = "GET" if method == "*" else method
+    response = await api.client.request(verb, url, headers=headers, allow_redirects=False, **kwargs)
+    try:
+        got = answer_class(response)
+        if spec.stream:
+            return got
+        text = (await response.read()).decode("utf-8", "replace")
+        if spec.reveals and got == "allowed" and method == "GET":
+            shown = str(values[spec.reveals]) in text
+            if shown != (caller in spec.sees):
+                return f"allowed, {'showing' if shown else 'not showing'} the {spec.reveals}"
+        return got
+    finally:
+        response.close()
+
+
+async def run_route(world: World, method: str, spec: Call, callers: frozenset[str]) -> list[str]:
+    """Call the route as each caller (the refused first, all on the prepared state; each
+    allowed caller on a state of its own); the callers whose answer is not the matrix's."""
+    wrong: list[str] = []
+    base = dict(world.values)
+    prepared = await spec.prepare(world) if spec.prepare else {}
+    refused = sorted(callers - spec.allowed)
+    for caller in refused:
+        got = await call(world, method, spec, caller, {**base, **prepared})
+        if got != "refused":
+            wrong.append(f"{caller}: {got}, the matrix says refused")
+    for n, caller in enumerate(sorted(callers & spec.allowed)):
+        if spec.prepare and n > 0:
+            prepared = await spec.prepare(world)
+        got = await call(world, method, spec, caller, {**base, **prepared})
+        if got != "allowed":
+            wrong.append(f"{caller}: {got}, the matrix says allowed")
+    return wrong
+
+
+async def test_every_route_answers_each_caller_as_the_matrix_says(api: Api) -> None:
+    world = await build_world(api)
+    table = matrix()
+    routes = list(api.app.router.routes())
+    keys = {route_key(r) for r in routes}
+    # HEAD is GET's answer without the body; the matrix names GET
+    unlisted = sorted(k for k in keys if k not in table and k[0] != "HEAD" and k[1] != ASSET)
+    assert unlisted == [], f"routes not in the authorisation matrix: {unlisted}"
+    stale = sorted(k for k in table if k not in keys)
+    assert stale == [], f"the matrix names routes the application does not have: {stale}"
+
+    wrong: dict[str, list[str]] = {}
+    for (method, path), spec in table.items():
+        spec = spec if spec.url else dataclasses.replace(spec, url=path)
+        got = await run_route(world, method, spec, EVERYONE)
+        if got:
+            wrong[f"{method} {path}"] = got
+    # HEAD of every GET as the anonymous caller and one allowed caller
+    heads = {k[1] for k in keys if k[0] == "HEAD"}
+    for (method, path), spec in table.items():
+        if method != "GET" or spec.stream or path not in heads:
+            continue
+        spec = spec if spec.url else dataclasses.replace(spec, url=path)
+        head_callers = {"anonymous"} | set(sorted(spec.allowed)[:1])
+        got = await run_route(world, "HEAD", spec, frozenset(head_callers))
+        if got:
+            wrong[f"HEAD {path}"] = got
+    # the viewer's files: public, and alike for the anonymous and the signed in
+    assets = [r for r in routes if route_key(r) == ("GET", ASSET) and r.method == "GET"]
+    assert len(assets) > 20
+    for route in assets:
+        spec = Call(EVERYONE, _asset_url(route))
+        got = await run_route(world, "GET", spec, frozenset({"anonymous", "clinic"}))
+        if got:
+            wrong[f"GET {spec.url}"] = got
+    assert wrong == {}, "\n".join(f"{k}: {v}" for k, v in sorted(wrong.items()))
