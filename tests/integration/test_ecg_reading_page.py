@@ -14,6 +14,7 @@ from pathlib import Path
 
 from playwright.async_api import async_playwright
 
+from tests.browser import wait_until
 from tests.integration.conftest import Api
 from tests.integration.test_ecg_flow import FORMATS, ecg_case, get_json, sweep, upload
 from tests.integration.test_viewer_session import sign_in
@@ -63,12 +64,12 @@ async def test_the_reader_reads_an_ecg_case_in_the_browser(api: Api) -> None:
                 await page.eval_on_selector(selector, "img => img.complete ? img.naturalWidth : 0")
             )
 
-        await page.wait_for_function("document.getElementById('sheet').complete")
+        await wait_until(page, "document.getElementById('sheet').complete")
         assert await loaded("#sheet") > 3000  # print resolution: A4 landscape at 300 dpi
         # the prior beside it, with the differences
         prior_figure = page.locator(f"figure.prior[data-sop='{prior['sop_instance_uid']}']")
         assert await prior_figure.count() == 1
-        await page.wait_for_function("[...document.images].every(i => i.complete)")
+        await wait_until(page, "[...document.images].every(i => i.complete)")
         assert await loaded(f"figure.prior[data-sop='{prior['sop_instance_uid']}'] img") > 3000
         rate = prior_figure.locator("tr[data-key=heart_rate_bpm] td")
         now, then, delta = [await rate.nth(i).inner_text() for i in (1, 2, 3)]
@@ -98,8 +99,8 @@ async def test_the_reader_reads_an_ecg_case_in_the_browser(api: Api) -> None:
         await page.fill("textarea[name=impression]", "大致正常心电图")
         await page.select_option("select[name=conclusion]", "abnormal")
         await page.click("#submit-report")
-        await page.wait_for_function(
-            "document.getElementById('message').textContent.includes('报告已签发')"
+        await wait_until(
+            page, "document.getElementById('message').textContent.includes('报告已签发')"
         )
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / "ecg_reading_page.png"), full_page=True)
@@ -110,7 +111,7 @@ async def test_the_reader_reads_an_ecg_case_in_the_browser(api: Api) -> None:
         async with page.expect_navigation():
             await page.click("#sheet-filter a[data-filter=none]")
         assert "filter=none" in (await page.get_attribute("#sheet", "src") or "")
-        await page.wait_for_function("document.getElementById('sheet').complete")
+        await wait_until(page, "document.getElementById('sheet').complete")
         assert await loaded("#sheet") > 3000
         assert await active.get_attribute("data-filter") == "none"
         await browser.close()

@@ -23,6 +23,7 @@ from playwright.async_api import Page, async_playwright
 from teleradiology.dimse.sender import report_sender
 from teleradiology.http.context import OBJECTS
 from teleradiology.services import delivery
+from tests.browser import wait_until
 from tests.factory import make_study
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import route_all, store
@@ -560,7 +561,7 @@ async def test_the_worklist_and_the_inbox_update_as_cases_and_reports_arrive(api
         browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         reader = await browser.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN")
         await _sign_in(reader, base, "wang.reader")
-        await reader.wait_for_function("document.body.dataset.liveOpen === '1'")
+        await wait_until(reader, "document.body.dataset.liveOpen === '1'")
         assert await reader.locator("tr.case-row").count() == 1
         _, arrived = await _routed(api, patient_id="LIVE-2", name="钱^七")
         row = reader.locator(f"tr.case-row[data-case='{arrived}']")
@@ -569,7 +570,7 @@ async def test_the_worklist_and_the_inbox_update_as_cases_and_reports_arrive(api
 
         clinic = await browser.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN")
         await _sign_in(clinic, base, "xlwd.clinic")
-        await clinic.wait_for_function("document.body.dataset.liveOpen === '1'")
+        await wait_until(clinic, "document.body.dataset.liveOpen === '1'")
         await clinic.fill("#refer input[name=reason]", "患者要求转上级医院")
         await _reported(api, "critical", patient_id="LIVE-3")
         banner = clinic.locator("#live-banner")
