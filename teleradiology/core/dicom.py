@@ -18,7 +18,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import pydicom
 import pydicom.config
@@ -146,8 +146,31 @@ def parse_part10_file(path: Path) -> ParsedFile:
     with path.open("rb") as fp:
         whole, dataset, size = _digests(fp)
         fp.seek(0)
-        header = _parse(fp, size, dataset)
+        header = _parse(cast(BinaryIO, _WithinSize(fp, size)), size, dataset)
     return ParsedFile(header=header, sha256=whole, size_bytes=size)
+
+
+class _WithinSize:
+    """A file whose reads never ask for more than is left in it.
+
+    pydicom reads an element's value with ``read(length)``, the length as the file says it;
+    a file's ``read(n)`` reserves ``n`` bytes before reading, so a damaged length (4 GiB in a
+    40 KB file) would reserve gigabytes per element. A buffer in memory has no such cost.
+    """
+
+    def __init__(self, fp: BinaryIO, size: int) -> None:
+        self._fp = fp
+        self._size = size
+
+    def read(self, n: int | None = -1) -> bytes:
+        left = max(0, self._size - self._fp.tell())
+        return self._fp.read(left if n is None or n < 0 or n > left else n)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._fp.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._fp.tell()
 
 
 def _digests(fp: BinaryIO) -> tuple[str, str, int]:
@@ -185,7 +208,9 @@ def _parse(fp: BinaryIO, size: int, dataset_sha256: str) -> InstanceHeader:
     if tsyntax_text is None:
         raise InvalidDicom("the file meta information has no Transfer Syntax UID")
     tsyntax = UID(tsyntax_text)
-    if tsyntax.is_deflated or not tsyntax.is_transfer_syntax:
+    # A UID under the DICOM root that pydicom does not know as a transfer syntax (a newer
+    # syntax, or a SOP Class UID written there) has no is_deflated: ask what it is first.
+    if not tsyntax.is_transfer_syntax or tsyntax.is_deflated:
         # The raw stream is not walkable: decode it whole (rare: deflate, private syntaxes).
         fp.seek(0)
         whole, pixel = _read_whole(fp)
@@ -416,7 +441,16 @@ def _ends_cleanly_from(
     end = at
     for raw in data_element_generator(fp, tsyntax.is_implicit_VR, tsyntax.is_little_endian):
         end = fp.tell()
-        if trailing is not None and isinstance(raw, RawDataElement):
+        # A value read short (its length past the end of the file) leaves the file position
+        # at the end: the length in the element header says where the value really ends.
+        if not isinstance(raw, RawDataElement):
+            continue  # a sequence, read item by item to its end
+        if raw.length != _UNDEFINED and raw.value_tell + raw.length > size:
+            raise InvalidDicom(
+                f"the DICOM file is truncated: element ({raw.tag.group:04X},"
+                f"{raw.tag.elem:04X}) says {raw.length} bytes, {size - raw.value_tell} are left"
+            )
+        if trailing is not None:
             trailing.append(raw)
     if end != size:
         raise InvalidDicom("the DICOM file is truncated: its last data element is cut short")
@@ -430,6 +464,11 @@ def _check_pixel_data(ds: Dataset, pixels: _Pixels | None, tsyntax: UID) -> None
             # A file cut at an element boundary reads as a valid data set without its pixels.
             raise InvalidDicom("the DICOM file is truncated: it has image attributes, no pixels")
         return
+    if not tsyntax.is_transfer_syntax:
+        raise InvalidDicom(
+            f"the Transfer Syntax UID {tsyntax} is not a transfer syntax this server knows: "
+            "its pixel data cannot be read"
+        )
     if pixels.tag != 0x7FE00010 or pixels.encapsulated or tsyntax.is_compressed:
         return
     try:
@@ -611,17 +650,26 @@ class Identity:
 
 def instance_identity(source: bytes | Path) -> Identity | None:
     """The study and SOP Instance UIDs of a Part-10 file, from its header only; None when it is
-    not a DICOM instance (no preamble and meta, a DICOMDIR, no UIDs)."""
-    try:
-        ds = pydicom.dcmread(
-            io.BytesIO(source) if isinstance(source, bytes) else source,
-            stop_before_pixels=True,
-            specific_tags=["StudyInstanceUID", "SOPInstanceUID", "SOPClassUID"],
-        )
-    except OSError:
-        raise  # unreadable, which is not the same as "not DICOM"
-    except Exception:  # not DICOM, or too broken for pydicom's header reader
-        return None
+    not a DICOM instance (no preamble and meta, a DICOMDIR, no UIDs).
+
+    Raises
+    ------
+    OSError
+        The file cannot be opened (unreadable is not the same as "not DICOM").
+    """
+    with io.BytesIO(source) if isinstance(source, bytes) else source.open("rb") as fp:
+        size = fp.seek(0, io.SEEK_END)
+        fp.seek(0)
+        try:
+            ds = pydicom.dcmread(
+                cast(BinaryIO, _WithinSize(fp, size)),
+                stop_before_pixels=True,
+                specific_tags=["StudyInstanceUID", "SOPInstanceUID", "SOPClassUID"],
+            )
+        except Exception:  # not DICOM, or too broken for pydicom's header reader
+            # pydicom says OSError of a damaged sequence item too: the file was opened, so
+            # whatever it raises now is about the bytes.
+            return None
     meta_class = str(getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID", ""))
     study = str(ds.get("StudyInstanceUID", "") or "").strip()
     sop = str(ds.get("SOPInstanceUID", "") or "").strip()
