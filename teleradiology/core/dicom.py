@@ -89,8 +89,9 @@ def _text(ds: Dataset, keyword: str) -> str | None:
     value = ds.get(keyword)
     if value is None or value == "":
         return None
-    # pydicom keeps the ISO 2022 escape sequences (ESC $ ) A) in text it decodes.
-    text = _ISO2022_ESCAPE.sub("", str(value)).strip()
+    # pydicom keeps the ISO 2022 escape sequences (ESC $ ) A) in text it decodes; NUL bytes
+    # inside a value (a damaged or padded field) cannot be PostgreSQL text.
+    text = _ISO2022_ESCAPE.sub("", str(value)).replace("\x00", "").strip()
     return text or None
 
 
@@ -226,6 +227,20 @@ def _parse(fp: BinaryIO, size: int, dataset_sha256: str) -> InstanceHeader:
         raise
     except Exception as exc:
         raise InvalidDicom(f"the DICOM data set is damaged or truncated: {exc}") from None
+    try:
+        return _header(ds, pixel, tsyntax_text, dataset_sha256)
+    except InvalidDicom:
+        raise
+    except Exception as exc:
+        # pydicom decodes a value when it is first read: a damaged one (an unknown VR, say)
+        # fails here, long after the file was read.
+        raise InvalidDicom(f"the DICOM data set has a value that cannot be read: {exc}") from None
+
+
+def _header(
+    ds: Dataset, pixel: _Pixels | None, tsyntax_text: str, dataset_sha256: str
+) -> InstanceHeader:
+    """The values the index keeps, from a data set whose structure was checked."""
     missing = [
         k
         for k in ("SOPInstanceUID", "SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID")
@@ -321,7 +336,10 @@ def _read_whole(fp: BinaryIO) -> tuple[Dataset, _Pixels | None]:
     except Exception as exc:
         raise InvalidDicom(f"the DICOM file is damaged or truncated: {exc}") from None
     for tag in sorted(_PIXEL_TAGS & {int(t) for t in ds.keys()}):  # noqa: SIM118 - tags only
-        element = ds[tag]
+        try:
+            element = ds[tag]  # decoded now: "OB or OW" needs Bits Allocated, say
+        except Exception as exc:
+            raise InvalidDicom(f"the pixel data element cannot be read: {exc}") from None
         pixels = _Pixels(
             tag=tag,
             vr=str(element.VR),
@@ -439,7 +457,14 @@ def _ends_cleanly_from(
     """
     fp.seek(at)
     end = at
-    for raw in data_element_generator(fp, tsyntax.is_implicit_VR, tsyntax.is_little_endian):
+    elements = data_element_generator(fp, tsyntax.is_implicit_VR, tsyntax.is_little_endian)
+    while True:
+        try:
+            raw = next(elements)
+        except StopIteration:
+            break
+        except Exception as exc:  # a sequence cut short: OSError, EOFError from pydicom
+            raise InvalidDicom(f"the DICOM file is truncated or damaged: {exc}") from None
         end = fp.tell()
         # A value read short (its length past the end of the file) leaves the file position
         # at the end: the length in the element header says where the value really ends.
@@ -666,13 +691,14 @@ def instance_identity(source: bytes | Path) -> Identity | None:
                 stop_before_pixels=True,
                 specific_tags=["StudyInstanceUID", "SOPInstanceUID", "SOPClassUID"],
             )
+            # Values are decoded when first read: an unknown VR fails here, not above.
+            meta_class = str(getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID", ""))
+            study = str(ds.get("StudyInstanceUID", "") or "").strip()
+            sop = str(ds.get("SOPInstanceUID", "") or "").strip()
         except Exception:  # not DICOM, or too broken for pydicom's header reader
             # pydicom says OSError of a damaged sequence item too: the file was opened, so
             # whatever it raises now is about the bytes.
             return None
-    meta_class = str(getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID", ""))
-    study = str(ds.get("StudyInstanceUID", "") or "").strip()
-    sop = str(ds.get("SOPInstanceUID", "") or "").strip()
     if meta_class == DICOMDIR_SOP_CLASS or not study or not sop:
         return None
     return Identity(study_instance_uid=study, sop_instance_uid=sop)

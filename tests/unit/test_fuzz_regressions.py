@@ -18,6 +18,7 @@ from ecg.formats import read_ge_muse, read_hl7_aecg, read_philips_xml
 from teleradiology.core.dicom import instance_identity, parse_part10, parse_part10_file
 from teleradiology.core.errors import InvalidDicom
 from tests.ecg_file import FORMATS
+from tests.factory import make_study
 
 
 def _without_pixels() -> bytes:
@@ -101,3 +102,52 @@ def test_a_length_field_of_gigabytes_costs_no_memory_when_parsed_from_disk(tmp_p
     finally:
         tracemalloc.stop()
     assert peak < 16 * 1024**2, f"parsing allocated {peak / 1024**2:.0f} MiB"
+
+
+def test_an_unknown_value_representation_of_a_uid_is_not_an_instance() -> None:
+    data = _without_pixels()
+    at = data.index(b"\x08\x00\x18\x00UI")  # SOP Instance UID, explicit VR
+    damaged = data[: at + 4] + b"QI" + data[at + 6 :]
+    assert instance_identity(damaged) is None  # pydicom raises NotImplementedError on reading
+
+
+def test_nul_bytes_inside_a_text_value_are_left_out_of_the_index() -> None:
+    (data,) = make_study(count=1, patient_name="ABC^DEF")
+    damaged = data.replace(b"ABC^DEF", b"AB\x00^DEF", 1)
+    assert damaged != data
+    header = parse_part10(damaged).header
+    assert header.patient_name == "AB^DEF"  # PostgreSQL text cannot hold NUL
+
+
+def test_an_unknown_value_representation_in_the_data_set_is_refused_as_damaged(
+    tmp_path: Path,
+) -> None:
+    (data,) = make_study(count=1, patient_id="WD-77")
+    at = data.index(b"\x10\x00\x20\x00LO")  # Patient ID, explicit VR
+    damaged = data[: at + 4] + b"L\x00" + data[at + 6 :]
+    with pytest.raises(InvalidDicom, match="Unknown Value Representation"):
+        parse_part10(damaged)
+    path = tmp_path / "bad-vr.dcm"
+    path.write_bytes(damaged)
+    with pytest.raises(InvalidDicom, match="Unknown Value Representation"):
+        parse_part10_file(path)  # the C-STORE path: once answered "out of resources"
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        b"\xfe\xff\x00\xe0\x04\x00\x00\x00abcd",  # an item, then no sequence delimiter
+        b"\xfe\xff\x00\xe0\x04\x00",  # an item header cut short
+    ],
+)
+def test_a_sequence_after_the_pixels_cut_short_is_refused_as_truncated(
+    tail: bytes, tmp_path: Path
+) -> None:
+    (data,) = make_study(count=1)
+    damaged = data + b"\x09\x00\x10\x10UN\x00\x00\xff\xff\xff\xff" + tail
+    with pytest.raises(InvalidDicom, match="truncated"):
+        parse_part10(damaged)
+    path = tmp_path / "cut-sequence.dcm"
+    path.write_bytes(damaged)
+    with pytest.raises(InvalidDicom, match="truncated"):
+        parse_part10_file(path)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDictProxy
 
 from storage.records import Facility, ReceivedVia
@@ -133,8 +134,11 @@ async def _parts(request: web.Request) -> AsyncIterator[BodyPartReader]:
     while True:
         try:
             part = await reader.next()
-        except ValueError as exc:
-            raise web.HTTPBadRequest(text=f"the multipart body is malformed: {exc}") from None
+        except (ValueError, HttpProcessingError) as exc:
+            # HttpProcessingError: a part header aiohttp cannot parse (a stray CR in it, say)
+            raise web.HTTPBadRequest(
+                text=f"the multipart body is malformed: {' '.join(str(exc).split())}"
+            ) from None
         if part is None:
             return
         if isinstance(part, MultipartReader):
