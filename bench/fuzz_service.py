@@ -1,4 +1,4 @@
-"""Fuzz the service's ways in 10,000 times each: STOW-RS, the resumable upload, C-STORE.
+"""Fuzz the service's ways in 10,000 times each: STOW-RS, resumable upload, C-STORE, ECG.
 
 Usage::
 
@@ -39,12 +39,14 @@ from tests.integration.conftest import Api, serving  # noqa: E402
 from tests.service_fuzz import (  # noqa: E402
     c_store_case,
     c_store_seeds,
+    ecg_case,
+    ecg_upload_seeds,
     stow_case,
     stow_seeds,
     upload_case,
 )
 
-WAYS = ("stow", "upload", "c-store")
+WAYS = ("stow", "upload", "c-store", "ecg")
 
 
 def _rss_mib(field_name: str) -> float:
@@ -55,7 +57,7 @@ def _rss_mib(field_name: str) -> float:
 
 
 def _case(way: str, api: Api, work: Path) -> Callable[[int, random.Random], Awaitable[int]]:
-    stow_inputs, store_inputs = stow_seeds(), c_store_seeds()
+    stow_inputs, store_inputs, ecg_inputs = stow_seeds(), c_store_seeds(), ecg_upload_seeds()
 
     async def one(n: int, rnd: random.Random) -> int:
         if way == "stow":
@@ -63,6 +65,8 @@ def _case(way: str, api: Api, work: Path) -> Callable[[int, random.Random], Awai
         if way == "upload":
             (original,) = make_study(count=1)
             return await upload_case(api, rnd, original, key=f"bench-{n}")
+        if way == "ecg":
+            return await ecg_case(api, rnd, ecg_inputs)
         return await c_store_case(api, rnd, store_inputs, work / "case.dcm")
 
     return one
@@ -97,7 +101,7 @@ async def _run_way(way: str, api: Api, cases: int, work: Path) -> None:
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=10_000)
-    parser.add_argument("--way", action="append", choices=WAYS, help="default: all three")
+    parser.add_argument("--way", action="append", choices=WAYS, help="default: all")
     args = parser.parse_args()
     # A workstation sends a file's bytes as they are, not as pydicom would rewrite them.
     pynetdicom._config.STORE_SEND_CHUNKED_DATASET = True

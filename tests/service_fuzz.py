@@ -26,8 +26,9 @@ from teleradiology.core.dicom import dataset_offset
 from teleradiology.core.statuses import StoreStatus
 from teleradiology.roles import DICOM
 from tests.factory import make_study
-from tests.fuzzing import PYDICOM_FILES, dicom_seeds, mutate
+from tests.fuzzing import PYDICOM_FILES, dicom_seeds, ecg_seeds, mutate
 from tests.integration.conftest import Api
+from tests.integration.test_ecg_flow import upload
 from tests.integration.test_ingest import counts, multipart, stow
 
 CLINIC = "xlwd.clinic"
@@ -182,4 +183,41 @@ async def c_store_case(api: Api, rnd: random.Random, seeds: Sequence[bytes], pat
         return status
     assert status in STORE_REFUSALS, f"status 0x{status:04X}"
     assert await counts(api) == before, "refused, but something was stored"
+    return status
+
+
+#: The file name each reader's seeds are sent under (the name is a hint to the reader).
+_ECG_NAMES = {
+    "scp": "ecg.scp",
+    "healforce": "ecg.SCP",
+    "contec": "0000053.ECG",
+    "dicom_waveform": "ecg.dcm",
+    "ge_muse": "muse.xml",
+    "hl7_aecg": "aecg.xml",
+    "philips": "philips.xml",
+    "csv": "ecg.csv",
+}
+
+
+def ecg_upload_seeds() -> list[tuple[str, bytes]]:
+    """The repository's real ECG files, each with a file name of its format."""
+    seeds = ecg_seeds()
+    return [(name, data) for key, name in _ECG_NAMES.items() for data in seeds[key]]
+
+
+async def _ecg_counts(api: Api) -> tuple[int, int, int]:
+    instances, objects = await counts(api)
+    originals = await api.pool.fetchval("select count(*) from ecg_original")
+    return instances, objects, int(originals)
+
+
+async def ecg_case(api: Api, rnd: random.Random, seeds: Sequence[tuple[str, bytes]]) -> int:
+    """POST one mutated ECG file to /api/v1/ecg; the status it got."""
+    name, seed = rnd.choice(seeds)
+    text = name.endswith((".xml", ".csv"))
+    before = await _ecg_counts(api)
+    status, body = await upload(api, [(name, mutate(seed, rnd, text=text))])
+    assert status in (200, 201, *REFUSED), f"{name}: {status} {str(body)[:500]}"
+    if status in REFUSED:
+        assert await _ecg_counts(api) == before, f"{name}: refused, but something was stored"
     return status

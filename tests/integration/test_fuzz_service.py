@@ -1,5 +1,5 @@
-"""Mutated real files sent to the running service by STOW-RS, the resumable upload and
-C-STORE: every answer is a success or a clear refusal (4xx problem, STOW failure reason,
+"""Mutated real files sent to the running service by STOW-RS, the resumable upload, C-STORE
+and the ECG upload: every answer is a success or a clear refusal (4xx problem, STOW failure reason,
 DICOM failure status), and a refused input leaves no index row and no object behind.
 
 A CI-sized batch of each; ``bench/fuzz_service.py`` sends 10,000.
@@ -21,14 +21,17 @@ from tests.service_fuzz import (
     STORE_SUCCESSES,
     c_store_case,
     c_store_seeds,
+    ecg_case,
+    ecg_upload_seeds,
     stow_case,
     stow_seeds,
     upload_case,
 )
 
 STOW_CASES = 120
-UPLOAD_CASES = 60
-C_STORE_CASES = 60
+UPLOAD_CASES = 50
+C_STORE_CASES = 40
+ECG_CASES = 40
 
 
 async def test_fuzzed_stow_bodies_are_stored_or_refused_leaving_nothing(api: Api) -> None:
@@ -79,3 +82,10 @@ async def test_fuzzed_c_store_data_sets_get_a_status_and_refused_ones_leave_noth
     ]
     refused = [s for s in statuses if s not in STORE_SUCCESSES]
     assert len(refused) > C_STORE_CASES // 4, [f"0x{s:04X}" for s in statuses]
+
+
+async def test_fuzzed_ecg_uploads_are_stored_or_refused_leaving_nothing(api: Api) -> None:
+    rnd = random.Random(12)
+    seeds = ecg_upload_seeds()
+    statuses = [await ecg_case(api, rnd, seeds) for _ in range(ECG_CASES)]
+    assert sum(s in REFUSED for s in statuses) > ECG_CASES // 4, statuses
