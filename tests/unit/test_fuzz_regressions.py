@@ -11,7 +11,7 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
 
 from ecg import EcgFormatError, read_ecg
 from ecg.formats import read_ge_muse, read_hl7_aecg, read_philips_xml
@@ -151,3 +151,24 @@ def test_a_sequence_after_the_pixels_cut_short_is_refused_as_truncated(
     path.write_bytes(damaged)
     with pytest.raises(InvalidDicom, match="truncated"):
         parse_part10_file(path)
+
+
+def test_pixel_data_of_a_private_syntax_without_bits_allocated_is_refused() -> None:
+    # A private transfer syntax is read whole; implicit VR pixel data is "OB or OW" until
+    # Bits Allocated says which, and without it pydicom raises AttributeError.
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.SOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.PixelData = bytes(16)
+    ds["PixelData"].VR = "OW"
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    private = out.getvalue().replace(b"1.2.840.10008.1.2\x00", b"1.2.3.4.5.6.7.8.9\x00", 1)
+    with pytest.raises(InvalidDicom, match="pixel data element cannot be read"):
+        parse_part10(private)
