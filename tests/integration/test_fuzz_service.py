@@ -53,6 +53,22 @@ async def test_a_part_header_with_a_stray_carriage_return_is_a_400(api: Api) -> 
     assert await counts(api) == (0, 0)
 
 
+async def test_a_body_that_breaks_after_a_stored_part_lists_that_part_as_stored(
+    api: Api,
+) -> None:
+    first, second = make_study(count=2)
+    body = multipart(first, second)
+    # The second part's header damaged: the first part is already committed when it is read.
+    at = body.index(b"application/dicom", body.index(b"application/dicom") + 1)
+    body = body[:at] + b"application/dicom\rJ" + body[at + len(b"application/dicom") :]
+    response = await stow(api, body)
+    assert response.status == 202, await response.text()
+    answer = await response.json()
+    assert len(answer["00081199"]["Value"]) == 1
+    assert answer["00081198"]["Value"][0]["00081197"]["Value"] == [0xC000]
+    assert await counts(api) == (1, 1)
+
+
 async def test_nul_bytes_in_a_patient_name_are_stored_without_them(api: Api) -> None:
     (instance,) = make_study(count=1, patient_name="ABC^DEF")
     response = await stow(api, multipart(instance.replace(b"ABC^DEF", b"AB\x00^DEF", 1)))

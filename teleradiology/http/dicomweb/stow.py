@@ -114,14 +114,21 @@ async def stow(request: web.Request) -> web.Response:
         study=request.match_info.get("study"), retrieve_base=f"{base_url(request)}/dicomweb"
     )
     total = 0
-    async for part in _parts(request):
-        if _part_type(part.headers) not in ("application/dicom", ""):
-            total += await _drain(part, limit - total)
-            outcome.failed.append(_failed(None, None, FailureReason.CANNOT_UNDERSTAND))
-            continue
-        received = await _read_part(part, limit - total, request.app[INGESTOR])
-        total += received.size
-        await _store(request.app[INGESTOR], received, facility, outcome)
+    try:
+        async for part in _parts(request):
+            if _part_type(part.headers) not in ("application/dicom", ""):
+                total += await _drain(part, limit - total)
+                outcome.failed.append(_failed(None, None, FailureReason.CANNOT_UNDERSTAND))
+                continue
+            received = await _read_part(part, limit - total, request.app[INGESTOR])
+            total += received.size
+            await _store(request.app[INGESTOR], received, facility, outcome)
+    except web.HTTPBadRequest:
+        if not outcome.stored:
+            raise
+        # The body broke after some instances were committed: say which were stored (202),
+        # not a 400 that would tell the client nothing was.
+        outcome.failed.append(_failed(None, None, FailureReason.CANNOT_UNDERSTAND))
     return outcome.answer()
 
 
