@@ -257,7 +257,8 @@ def parse_xml(data: bytes, context: str) -> Element:
         ) from exc
     except ParseError as exc:
         raise EcgFormatError(f"{context}: malformed XML: {exc}") from exc
-    except (ValueError, UnicodeError) as exc:
+    # LookupError: the XML declaration names an encoding Python does not know ("utf1").
+    except (ValueError, UnicodeError, LookupError) as exc:
         raise EcgFormatError(f"{context}: unreadable XML: {exc}") from exc
 
 

@@ -18,7 +18,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import pydicom
 import pydicom.config
@@ -90,8 +90,9 @@ def _text(ds: Dataset, keyword: str) -> str | None:
     value = ds.get(keyword)
     if value is None or value == "":
         return None
-    # pydicom keeps the ISO 2022 escape sequences (ESC $ ) A) in text it decodes.
-    text = _ISO2022_ESCAPE.sub("", str(value)).strip()
+    # pydicom keeps the ISO 2022 escape sequences (ESC $ ) A) in text it decodes; NUL bytes
+    # inside a value (a damaged or padded field) cannot be PostgreSQL text.
+    text = _ISO2022_ESCAPE.sub("", str(value)).replace("\x00", "").strip()
     return text or None
 
 
@@ -147,8 +148,31 @@ def parse_part10_file(path: Path) -> ParsedFile:
     with path.open("rb") as fp:
         whole, dataset, size = _digests(fp)
         fp.seek(0)
-        header = _parse(fp, size, dataset)
+        header = _parse(cast(BinaryIO, _WithinSize(fp, size)), size, dataset)
     return ParsedFile(header=header, sha256=whole, size_bytes=size)
+
+
+class _WithinSize:
+    """A file whose reads never ask for more than is left in it.
+
+    pydicom reads an element's value with ``read(length)``, the length as the file says it;
+    a file's ``read(n)`` reserves ``n`` bytes before reading, so a damaged length (4 GiB in a
+    40 KB file) would reserve gigabytes per element. A buffer in memory has no such cost.
+    """
+
+    def __init__(self, fp: BinaryIO, size: int) -> None:
+        self._fp = fp
+        self._size = size
+
+    def read(self, n: int | None = -1) -> bytes:
+        left = max(0, self._size - self._fp.tell())
+        return self._fp.read(left if n is None or n < 0 or n > left else n)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._fp.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._fp.tell()
 
 
 def _digests(fp: BinaryIO) -> tuple[str, str, int]:
@@ -186,7 +210,9 @@ def _parse(fp: BinaryIO, size: int, dataset_sha256: str) -> InstanceHeader:
     if tsyntax_text is None:
         raise InvalidDicom("the file meta information has no Transfer Syntax UID")
     tsyntax = UID(tsyntax_text)
-    if tsyntax.is_deflated or not tsyntax.is_transfer_syntax:
+    # A UID under the DICOM root that pydicom does not know as a transfer syntax (a newer
+    # syntax, or a SOP Class UID written there) has no is_deflated: ask what it is first.
+    if not tsyntax.is_transfer_syntax or tsyntax.is_deflated:
         # The raw stream is not walkable: decode it whole (rare: deflate, private syntaxes).
         fp.seek(0)
         whole, pixel = _read_whole(fp)
@@ -202,6 +228,20 @@ def _parse(fp: BinaryIO, size: int, dataset_sha256: str) -> InstanceHeader:
         raise
     except Exception as exc:
         raise InvalidDicom(f"the DICOM data set is damaged or truncated: {exc}") from None
+    try:
+        return _header(ds, pixel, tsyntax_text, dataset_sha256)
+    except InvalidDicom:
+        raise
+    except Exception as exc:
+        # pydicom decodes a value when it is first read: a damaged one (an unknown VR, say)
+        # fails here, long after the file was read.
+        raise InvalidDicom(f"the DICOM data set has a value that cannot be read: {exc}") from None
+
+
+def _header(
+    ds: Dataset, pixel: _Pixels | None, tsyntax_text: str, dataset_sha256: str
+) -> InstanceHeader:
+    """The values the index keeps, from a data set whose structure was checked."""
     missing = [
         k
         for k in ("SOPInstanceUID", "SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID")
@@ -297,7 +337,10 @@ def _read_whole(fp: BinaryIO) -> tuple[Dataset, _Pixels | None]:
     except Exception as exc:
         raise InvalidDicom(f"the DICOM file is damaged or truncated: {exc}") from None
     for tag in sorted(_PIXEL_TAGS & {int(t) for t in ds.keys()}):  # noqa: SIM118 - tags only
-        element = ds[tag]
+        try:
+            element = ds[tag]  # decoded now: "OB or OW" needs Bits Allocated, say
+        except Exception as exc:
+            raise InvalidDicom(f"the pixel data element cannot be read: {exc}") from None
         pixels = _Pixels(
             tag=tag,
             vr=str(element.VR),
@@ -415,9 +458,25 @@ def _ends_cleanly_from(
     """
     fp.seek(at)
     end = at
-    for raw in data_element_generator(fp, tsyntax.is_implicit_VR, tsyntax.is_little_endian):
+    elements = data_element_generator(fp, tsyntax.is_implicit_VR, tsyntax.is_little_endian)
+    while True:
+        try:
+            raw = next(elements)
+        except StopIteration:
+            break
+        except Exception as exc:  # a sequence cut short: OSError, EOFError from pydicom
+            raise InvalidDicom(f"the DICOM file is truncated or damaged: {exc}") from None
         end = fp.tell()
-        if trailing is not None and isinstance(raw, RawDataElement):
+        # A value read short (its length past the end of the file) leaves the file position
+        # at the end: the length in the element header says where the value really ends.
+        if not isinstance(raw, RawDataElement):
+            continue  # a sequence, read item by item to its end
+        if raw.length != _UNDEFINED and raw.value_tell + raw.length > size:
+            raise InvalidDicom(
+                f"the DICOM file is truncated: element ({raw.tag.group:04X},"
+                f"{raw.tag.elem:04X}) says {raw.length} bytes, {size - raw.value_tell} are left"
+            )
+        if trailing is not None:
             trailing.append(raw)
     if end != size:
         raise InvalidDicom("the DICOM file is truncated: its last data element is cut short")
@@ -432,6 +491,11 @@ def _check_pixel_data(ds: Dataset, pixels: _Pixels | None, tsyntax: UID) -> None
             # A file cut at an element boundary reads as a valid data set without its pixels.
             raise InvalidDicom("the DICOM file is truncated: it has image attributes, no pixels")
         return
+    if not tsyntax.is_transfer_syntax:
+        raise InvalidDicom(
+            f"the Transfer Syntax UID {tsyntax} is not a transfer syntax this server knows: "
+            "its pixel data cannot be read"
+        )
     if pixels.encapsulated or tsyntax.is_compressed:
         try:
             check_declared_size(ds)
@@ -619,20 +683,30 @@ class Identity:
 
 def instance_identity(source: bytes | Path) -> Identity | None:
     """The study and SOP Instance UIDs of a Part-10 file, from its header only; None when it is
-    not a DICOM instance (no preamble and meta, a DICOMDIR, no UIDs)."""
-    try:
-        ds = pydicom.dcmread(
-            io.BytesIO(source) if isinstance(source, bytes) else source,
-            stop_before_pixels=True,
-            specific_tags=["StudyInstanceUID", "SOPInstanceUID", "SOPClassUID"],
-        )
-    except OSError:
-        raise  # unreadable, which is not the same as "not DICOM"
-    except Exception:  # not DICOM, or too broken for pydicom's header reader
-        return None
-    meta_class = str(getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID", ""))
-    study = str(ds.get("StudyInstanceUID", "") or "").strip()
-    sop = str(ds.get("SOPInstanceUID", "") or "").strip()
+    not a DICOM instance (no preamble and meta, a DICOMDIR, no UIDs).
+
+    Raises
+    ------
+    OSError
+        The file cannot be opened (unreadable is not the same as "not DICOM").
+    """
+    with io.BytesIO(source) if isinstance(source, bytes) else source.open("rb") as fp:
+        size = fp.seek(0, io.SEEK_END)
+        fp.seek(0)
+        try:
+            ds = pydicom.dcmread(
+                cast(BinaryIO, _WithinSize(fp, size)),
+                stop_before_pixels=True,
+                specific_tags=["StudyInstanceUID", "SOPInstanceUID", "SOPClassUID"],
+            )
+            # Values are decoded when first read: an unknown VR fails here, not above.
+            meta_class = str(getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID", ""))
+            study = str(ds.get("StudyInstanceUID", "") or "").strip()
+            sop = str(ds.get("SOPInstanceUID", "") or "").strip()
+        except Exception:  # not DICOM, or too broken for pydicom's header reader
+            # pydicom says OSError of a damaged sequence item too: the file was opened, so
+            # whatever it raises now is about the bytes.
+            return None
     if meta_class == DICOMDIR_SOP_CLASS or not study or not sop:
         return None
     return Identity(study_instance_uid=study, sop_instance_uid=sop)

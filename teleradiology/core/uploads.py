@@ -165,6 +165,8 @@ def covers(ranges: Sequence[tuple[int, int]], size: int) -> bool:
     """Whether [start, end) ranges, in order of their start, cover a file of ``size`` bytes."""
     covered = 0
     for start, end in ranges:
+        if covered >= size:
+            return True  # what lies past the end does not matter
         if start > covered:
             return False
         covered = max(covered, end)

@@ -54,8 +54,9 @@ def _pydicom_test_files() -> list[str]:
         return sorted(p for p in set(get_testdata_files("*")) if os.path.isfile(p))
 
 
-#: pydicom reads it without noticing that its pixel data is cut short; we refuse it.
-SILENTLY_TRUNCATED = {"MR_truncated.dcm"}
+#: pydicom reads them without noticing that they are cut short (the pixel data, the last
+#: sequence of the plan); we refuse them.
+SILENTLY_TRUNCATED = {"MR_truncated.dcm", "rtplan_truncated.dcm"}
 
 
 async def _stored_bytes(api: Api, sop_uid: str) -> bytes:

@@ -88,6 +88,7 @@ def test_a_part_larger_than_one_body_is_refused() -> None:
         ([(0, 4), (5, 10)], False),
         ([(0, 4)], False),
         ([(2, 10)], False),
+        ([(0, 12), (20, 30)], True),  # found by fuzzing: a range past the end once said False
     ],
 )
 def test_parts_cover_the_file_only_without_a_gap(

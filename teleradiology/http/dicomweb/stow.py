@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDictProxy
 
 from storage.records import Facility, ReceivedVia
@@ -113,14 +114,21 @@ async def stow(request: web.Request) -> web.Response:
         study=request.match_info.get("study"), retrieve_base=f"{base_url(request)}/dicomweb"
     )
     total = 0
-    async for part in _parts(request):
-        if _part_type(part.headers) not in ("application/dicom", ""):
-            total += await _drain(part, limit - total)
-            outcome.failed.append(_failed(None, None, FailureReason.CANNOT_UNDERSTAND))
-            continue
-        received = await _read_part(part, limit - total, request.app[INGESTOR])
-        total += received.size
-        await _store(request.app[INGESTOR], received, facility, outcome)
+    try:
+        async for part in _parts(request):
+            if _part_type(part.headers) not in ("application/dicom", ""):
+                total += await _drain(part, limit - total)
+                outcome.failed.append(_failed(None, None, FailureReason.CANNOT_UNDERSTAND))
+                continue
+            received = await _read_part(part, limit - total, request.app[INGESTOR])
+            total += received.size
+            await _store(request.app[INGESTOR], received, facility, outcome)
+    except web.HTTPBadRequest:
+        if not outcome.stored:
+            raise
+        # The body broke after some instances were committed: say which were stored (202),
+        # not a 400 that would tell the client nothing was.
+        outcome.failed.append(_failed(None, None, FailureReason.CANNOT_UNDERSTAND))
     return outcome.answer()
 
 
@@ -133,8 +141,11 @@ async def _parts(request: web.Request) -> AsyncIterator[BodyPartReader]:
     while True:
         try:
             part = await reader.next()
-        except ValueError as exc:
-            raise web.HTTPBadRequest(text=f"the multipart body is malformed: {exc}") from None
+        except (ValueError, HttpProcessingError) as exc:
+            # HttpProcessingError: a part header aiohttp cannot parse (a stray CR in it, say)
+            raise web.HTTPBadRequest(
+                text=f"the multipart body is malformed: {' '.join(str(exc).split())}"
+            ) from None
         if part is None:
             return
         if isinstance(part, MultipartReader):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import io
 import re
 import struct
@@ -27,6 +26,7 @@ from ecg.formats import (
     read_scp_ecg_healforce,
     read_wfdb,
 )
+from tests.fuzzing import fix_healforce_crc, fix_scp_crcs
 
 from .conftest import FORMATS, wfdb_files
 
@@ -43,26 +43,6 @@ PHILIPS_UTF8 = (FORMATS / "philips_xml/129DYPRG_v1.03.XML").read_bytes()
 CSV_TEXT = b"# sampling_rate_hz: 250\nI,II,III\n" + b"".join(
     b"%d,%d,%d\n" % (i, 2 * i, i) for i in range(500)
 )
-
-
-def fix_scp_crcs(data: bytes) -> bytes:
-    """Recompute every section CRC and the record CRC, so structural checks are reached."""
-    out = bytearray(data)
-    table_end = min(6 + struct.unpack_from("<I", data, 10)[0], len(data) - 10)
-    for entry in range(6 + 16, table_end, 10):
-        _, length, index = struct.unpack_from("<HII", data, entry)
-        start = index - 1
-        if length and start >= 0 and start + length <= len(data):
-            out[start : start + 2] = struct.pack(
-                "<H", binascii.crc_hqx(bytes(out[start + 2 : start + length]), 0xFFFF)
-            )
-    out[0:2] = struct.pack("<H", binascii.crc_hqx(bytes(out[2:]), 0xFFFF))
-    return bytes(out)
-
-
-def fix_healforce_crc(data: bytes) -> bytes:
-    used = struct.unpack_from("<H", data, 4)[0]
-    return struct.pack(">H", binascii.crc_hqx(data[2:used], 0)) + data[2:]
 
 
 # --- truncation ------------------------------------------------------------------------
