@@ -72,29 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     imp = net_sub.add_parser("import", help="add or update facilities and users from TOML")
     imp.add_argument("file", type=Path)
 
-    token = sub.add_parser("token", help="API tokens")
-    token_sub = token.add_subparsers(dest="token_command", required=True)
-    create = token_sub.add_parser(
-        "create", help="print a new bearer token for a user (it expires: --days)"
-    )
-    create.add_argument("username")
-    create.add_argument(
-        "--days",
-        type=float,
-        default=administration.CLI_TOKEN_DAYS,
-        help=f"how long it works (default {administration.CLI_TOKEN_DAYS}, "
-        f"at most {administration.CLI_TOKEN_MAX_DAYS})",
-    )
-    token_sub.add_parser("revoke-demo", help="revoke every token 'serve --demo' printed")
-
-    pw = sub.add_parser("password", help="passwords")
-    pw_sub = pw.add_subparsers(dest="password_command", required=True)
-    pw_sub.add_parser(
-        "hash",
-        help="read a password (from the terminal, or one line of stdin) and print its argon2 "
-        "hash for a network file's password_hash",
-    )
-
+    _add_account_parsers(sub)
     sub.add_parser("migrate", help="apply database migrations and exit")
     st = sub.add_parser("storage", help="the object store")
     st_sub = st.add_subparsers(dest="storage_command", required=True)
@@ -125,6 +103,32 @@ def _parser() -> argparse.ArgumentParser:
     _add_forward_parser(sub)
     ecg_cli.add_parser(sub)
     return parser
+
+
+def _add_account_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``telemed token`` and ``telemed password``."""
+    token = sub.add_parser("token", help="API tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    create = token_sub.add_parser(
+        "create", help="print a new bearer token for a user (it expires: --days)"
+    )
+    create.add_argument("username")
+    create.add_argument(
+        "--days",
+        type=float,
+        default=administration.CLI_TOKEN_DAYS,
+        help=f"how long it works (default {administration.CLI_TOKEN_DAYS}, "
+        f"at most {administration.CLI_TOKEN_MAX_DAYS})",
+    )
+    token_sub.add_parser("revoke-demo", help="revoke every token 'serve --demo' printed")
+
+    pw = sub.add_parser("password", help="passwords")
+    pw_sub = pw.add_subparsers(dest="password_command", required=True)
+    pw_sub.add_parser(
+        "hash",
+        help="read a password (from the terminal, or one line of stdin) and print its argon2 "
+        "hash for a network file's password_hash",
+    )
 
 
 def _add_upload_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
