@@ -414,6 +414,10 @@ def _refuse_demo_credentials() -> CleanupContext:
     async def refuse(app: web.Application) -> AsyncIterator[None]:
         from teleradiology.http.context import POOL
 
+        if os.environ.get("TELEMED_DICOM_LISTEN_FD"):
+            # A listener child: the process that started it has decided (demo or not).
+            yield
+            return
         found = await accounts.demo_credentials(app[POOL], os.environ)
         if found:
             raise DemoCredentials(found)
