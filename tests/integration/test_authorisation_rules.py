@@ -217,7 +217,7 @@ async def test_templates_are_each_networks_own_edited_by_its_administrator_audit
 
     rows = await api.pool.fetch(
         "select a.user_id, a.object_id, a.detail from audit a "
-        "where a.object_type = 'report_template' and a.action = 'configure' order by a.id"
+        "where a.object_type = 'report_template' and a.action = 'configure' order by a.seq"
     )
     ids = {u.username: u.id for u in await network.list_users(api.pool)}
     assert [(r["user_id"], r["object_id"]) for r in rows] == [
@@ -312,6 +312,6 @@ async def test_reports_go_back_only_to_a_configured_node_of_the_facility(api: Ap
     assert tuple(stored) == ("HBMJHZWS", "127.0.0.1", port)
     audited = await api.pool.fetchval(
         "select detail from audit where object_type = 'facility_routing' "
-        "and object_id = 'HB-MJ-HZ' order by id desc limit 1"
+        "and object_id = 'HB-MJ-HZ' order by seq desc limit 1"
     )
     assert json.loads(audited)["report_destination"]["port"] == port

@@ -220,6 +220,24 @@ Prepared = dict[str, Any]
 Prepare = Callable[[World], Awaitable[Prepared]]
 
 
+async def a_token_of(world: World, username: str) -> Prepared:
+    """A fresh bearer token of the user, by its id (for the revoke routes)."""
+    found = await world.user(username)
+    await network.create_token(world.api.pool, found.id)
+    token_id = await world.api.pool.fetchval(
+        "select max(id) from api_token where user_id = $1", found.id
+    )
+    return {"token": token_id}
+
+
+async def a_reader_token(world: World) -> Prepared:
+    return await a_token_of(world, "wang.reader")
+
+
+async def a_clinic_token(world: World) -> Prepared:
+    return await a_token_of(world, "fhcg.clinic")
+
+
 async def fresh_case(world: World) -> Prepared:
     return {"case": await new_case(world)}
 
@@ -656,8 +674,99 @@ def _page_matrix() -> dict[tuple[str, str], Call]:
     }
 
 
+def _account_matrix() -> dict[tuple[str, str], Call]:
+    """Accounts, the audit, quotas and held instances: what each may read, and the changes
+    that leave the fixtures as they were (an active user set active, an unlock)."""
+
+    def page(allowed: frozenset[str], url: str, **more: Any) -> Call:
+        return Call(allowed, url, page=True, **more)
+
+    return {
+        ("GET", "/api/v1/me/tokens"): Call(SIGNED_IN),
+        ("GET", "/api/v1/admin/tokens"): Call(ADMINS),
+        ("GET", "/api/v1/admin/users"): Call(ADMINS),
+        ("PATCH", "/api/v1/admin/users/{username}"): Call(
+            NETWORK_ADMINS, "/api/v1/admin/users/hb.county", body=_json({"active": True})
+        ),
+        ("POST", "/api/v1/admin/users/{username}/unlock"): Call(
+            NETWORK_ADMINS, "/api/v1/admin/users/hb.county/unlock", body=_json({})
+        ),
+        ("GET", "/api/v1/admin/audit"): Call(ADMINS),
+        ("GET", "/api/v1/admin/audit/export"): Call(ADMINS),
+        ("GET", "/api/v1/cases/{id}/held"): Call(SCOPE, CASE + "/held"),
+        ("GET", "/account"): page(SIGNED_IN, "/account"),
+        ("GET", "/admin/accounts"): page(ADMINS, "/admin/accounts"),
+        ("GET", "/admin/audit"): page(ADMINS, "/admin/audit"),
+        ("GET", "/admin/audit/export"): page(ADMINS, "/admin/audit/export"),
+        ("GET", "/password"): Call(EVERYONE, "/password"),
+        ("POST", "/admin/users/{username}/unlock"): page(
+            NETWORK_ADMINS, "/admin/users/hb.county/unlock"
+        ),
+        ("POST", "/admin/users/{username}/activate"): page(
+            NETWORK_ADMINS, "/admin/users/hb.county/activate"
+        ),
+        # a fresh token of a user of the network who is not one of the callers
+        ("DELETE", "/api/v1/tokens/{id}"): Call(
+            NETWORK_ADMINS, "/api/v1/tokens/{token}", prepare=a_reader_token
+        ),
+        ("POST", "/admin/tokens/{id}/revoke"): page(
+            NETWORK_ADMINS, "/admin/tokens/{token}/revoke", prepare=a_reader_token
+        ),
+        ("POST", "/account/tokens/{id}/revoke"): page(
+            frozenset({"clinic"}) | NETWORK_ADMINS,
+            "/account/tokens/{token}/revoke",
+            prepare=a_clinic_token,
+        ),
+        ("POST", "/api/v1/admin/users"): Call(
+            NETWORK_ADMINS,
+            body=lambda v: {
+                "username": f"mx.new{next(_PATIENTS)}",
+                "role": "clinic",
+                "facility": SENDER,
+            },
+        ),
+        ("POST", "/api/v1/admin/users/{username}/password-reset"): Call(
+            NETWORK_ADMINS, "/api/v1/admin/users/wang.reader/password-reset", body=_json({})
+        ),
+        ("POST", "/admin/users/{username}/password-reset"): page(
+            NETWORK_ADMINS, "/admin/users/wang.reader/password-reset"
+        ),
+        ("POST", "/admin/users/{username}/deactivate"): page(
+            NETWORK_ADMINS, "/admin/users/wang.reader/deactivate"
+        ),
+        ("PUT", "/api/v1/admin/facilities/{code}/quota"): Call(
+            NETWORK_ADMINS,
+            f"/api/v1/admin/facilities/{SENDER}/quota",
+            body=_json({"bytes_per_day": None, "instances_per_day": None}),
+        ),
+        # Refused to every caller here, by what the call carries; the allowed path of each is
+        # tested where its state is made (test_accounts.py): a wrong current password,
+        ("POST", "/api/v1/me/password"): Call(
+            NOBODY,
+            body=_json({"current_password": "not-the-password", "new_password": "n3w-passw0rd"}),
+        ),
+        ("POST", "/account/password"): page(
+            NOBODY,
+            "/account/password",
+            body=_json({"current_password": "not-the-password", "new_password": "n3w-passw0rd"}),
+        ),
+        # a link never issued.
+        ("POST", "/api/v1/password/link"): Call(
+            NOBODY, body=_json({"link": "never-issued", "new_password": "n3w-passw0rd"})
+        ),
+        # Nothing is held on the fixture case: letting in or discarding nothing is allowed to
+        # those who may decide (test_held_instances.py has instances held).
+        ("POST", "/api/v1/cases/{id}/held/let-in"): Call(
+            SCOPE_READER | NETWORK_ADMINS, CASE + "/held/let-in"
+        ),
+        ("POST", "/api/v1/cases/{id}/held/discard"): Call(
+            SCOPE_READER | NETWORK_ADMINS, CASE + "/held/discard"
+        ),
+    }
+
+
 def matrix() -> dict[tuple[str, str], Call]:
-    return {**_api_matrix(), **_dicomweb_matrix(), **_page_matrix()}
+    return {**_api_matrix(), **_dicomweb_matrix(), **_page_matrix(), **_account_matrix()}
 
 
 # --- the router's routes -----------------------------------------------------------------------

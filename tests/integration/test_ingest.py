@@ -131,7 +131,9 @@ async def test_a_malformed_multipart_body_is_a_400(api: Api) -> None:
     bad_part = b'--%s\r\nContent-Type: application/dicom\r\nX-\x13: "\x13"\r\n\r\nx\r\n--%s--\r\n'
     response = await stow(api, bad_part % (BOUNDARY.encode(), BOUNDARY.encode()))
     assert response.status == 400
-    assert "multipart headers are malformed" in (await response.json())["detail"]
+    detail = (await response.json())["detail"]
+    assert "multipart" in detail
+    assert "malformed" in detail
     assert await counts(api) == (0, 0)
 
 
