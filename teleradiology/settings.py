@@ -21,15 +21,31 @@ DICOM security (environment variables):
     up to 15 minutes; an hour's quiet forgets it.
 ``TELEMED_DICOM_RETRIEVE_MAX``
     The most instances one C-GET or C-MOVE may send (default 10000); more is refused.
+
+Web security:
+
+``TELEMED_HTTPS_CERT``, ``TELEMED_HTTPS_KEY``
+    PEM certificate (chain) and key: the web port speaks HTTPS only, answers carry HSTS and
+    the session cookie is Secure.
+``TELEMED_TRUSTED_PROXIES``
+    Addresses or networks (comma-separated) of the reverse proxies in front of the service:
+    only from them are X-Forwarded-For, -Proto and -Host believed (the client's address for
+    the audit and the sign-in limits, and whether it came by HTTPS). Default: none.
+``TELEMED_NATIONAL_ID_KEY``, ``TELEMED_NATIONAL_ID_KEY_FILE``
+    The key (32 bytes or more, hex or base64; ``openssl rand -hex 32``) under which national
+    IDs are kept as digests. It lives outside the database, so that a copy of the database
+    alone cannot test guessed IDs. Without it, linking by national ID is refused.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
 from teleradiology.core.dicom import AE_TITLE
@@ -110,6 +126,16 @@ class Settings:
     dicom_refusal_block_s: float = 30.0
     #: Most instances one C-GET or C-MOVE sends; more is refused.
     dicom_retrieve_max: int = 10_000
+    #: HTTPS: the web port speaks TLS with this PEM certificate (chain) and key (both or
+    #: neither); the session cookie is then Secure and answers carry HSTS.
+    https_cert: Path | None = None
+    https_key: Path | None = None
+    #: Reverse proxies whose X-Forwarded-For, -Proto and -Host are believed (addresses or
+    #: networks); from anyone else those headers are ignored.
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    #: The key of the national-ID digests (kept outside the database, so that a copy of the
+    #: database alone cannot test guessed IDs); None: linking by national ID is refused.
+    national_id_key: bytes | None = field(default=None, repr=False)
     #: Bring the schema up to date when serving starts. Off where `telemed migrate` runs as
     #: its own step (a Kubernetes Job before a rollout): serving then only checks the schema.
     migrate_on_start: bool = True
@@ -129,6 +155,20 @@ class Settings:
             raise ConfigError(f"--dicom-processes {self.dicom_processes}: 1 to 64")
         self._check_dicom_security()
         self._check_limits()
+        self._check_https()
+
+    def _check_https(self) -> None:
+        if (self.https_cert is None) != (self.https_key is None):
+            raise ConfigError("TELEMED_HTTPS_CERT and TELEMED_HTTPS_KEY go together")
+        for name in ("https_cert", "https_key"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise ConfigError(f"{name} {path}: no such file")
+
+    @property
+    def https(self) -> bool:
+        """Whether the web port speaks TLS (a certificate and key are configured)."""
+        return self.https_cert is not None
 
     def _check_dicom_security(self) -> None:
         if (self.dicom_tls_cert is None) != (self.dicom_tls_key is None):
@@ -186,6 +226,9 @@ class Settings:
                 if self.dicom_tls_port is not None
                 else "on"
             ),
+            "https": "on" if self.https else "off",
+            "trusted_proxies": ",".join(map(str, self.trusted_proxies)) or "none",
+            "national_id_key": "set" if self.national_id_key else "not set",
             "roles": ",".join(sorted(self.roles)),
             "stable_age_s": str(self.stable_age_s),
             "max_upload_bytes": str(self.max_upload_bytes),
@@ -204,95 +247,56 @@ def _mask(url: str) -> str:
 def settings_from_env(**overrides: object) -> Settings:
     """Settings from the environment, with command-line values (not None) taking precedence."""
     env = os.environ
-    values: dict[str, object] = {
-        "data_dir": Path(env.get("TELEMED_DATA_DIR", "./var")),
-        "database_url": env.get("DATABASE_URL") or None,
-        "storage_url": env.get("STORAGE_URL") or None,
-        "public_base_url": env.get("TELEMED_PUBLIC_URL") or None,
-    }
-    if "TELEMED_DICOM_AET" in env:
-        values["dicom_aet"] = env["TELEMED_DICOM_AET"]
-    if env.get("TELEMED_DICOM_REUSE_PORT", "").lower() in ("1", "true", "yes"):
-        values["dicom_reuse_port"] = True
-    if "TELEMED_DICOM_PROCESSES" in env:
-        values["dicom_processes"] = _int(env["TELEMED_DICOM_PROCESSES"], "TELEMED_DICOM_PROCESSES")
-    if "TELEMED_DICOM_LISTEN_FD" in env:
-        values["dicom_listen_fd"] = _int(env["TELEMED_DICOM_LISTEN_FD"], "TELEMED_DICOM_LISTEN_FD")
-    if "TELEMED_MIGRATE_ON_START" in env:
-        values["migrate_on_start"] = _flag(
-            env["TELEMED_MIGRATE_ON_START"], "TELEMED_MIGRATE_ON_START"
-        )
-    if "TELEMED_DICOM_MAX_ASSOCIATIONS" in env:
-        values["dicom_max_associations_per_facility"] = _int(
-            env["TELEMED_DICOM_MAX_ASSOCIATIONS"], "TELEMED_DICOM_MAX_ASSOCIATIONS"
-        )
-    if "TELEMED_COLLECT_GRACE_HOURS" in env:
-        values["collect_grace_hours"] = _float(
-            env["TELEMED_COLLECT_GRACE_HOURS"], "TELEMED_COLLECT_GRACE_HOURS"
-        )
-    if "TELEMED_AUDIT_ANCHOR_EVERY" in env:
-        values["audit_anchor_every_s"] = _float(
-            env["TELEMED_AUDIT_ANCHOR_EVERY"], "TELEMED_AUDIT_ANCHOR_EVERY"
-        )
-    if "TELEMED_DB_COMMAND_TIMEOUT" in env:
-        values["database_command_timeout_s"] = _float(
-            env["TELEMED_DB_COMMAND_TIMEOUT"], "TELEMED_DB_COMMAND_TIMEOUT"
-        )
-    values.update(_dicom_security_from(env))
-    if "TELEMED_STABLE_AGE" in env:
-        values["stable_age_s"] = _float(env["TELEMED_STABLE_AGE"], "TELEMED_STABLE_AGE")
-    values.update(_limits_from_env(env))
+    values: dict[str, object] = {"data_dir": Path(env.get("TELEMED_DATA_DIR", "./var"))}
+    for variable, (name, parse) in ENVIRONMENT.items():
+        text = env.get(variable)
+        if text is not None and (text != "" or parse is _text):
+            values[name] = parse(text, variable)
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)  # type: ignore[arg-type]
 
 
-def _dicom_security_from(env: Mapping[str, str]) -> dict[str, object]:
-    values: dict[str, object] = {}
-    for name, key in (
-        ("TELEMED_DICOM_TLS_CERT", "dicom_tls_cert"),
-        ("TELEMED_DICOM_TLS_KEY", "dicom_tls_key"),
-        ("TELEMED_DICOM_TLS_CA", "dicom_tls_ca"),
-    ):
-        if env.get(name):
-            values[key] = Path(env[name])
-    if env.get("TELEMED_DICOM_TLS_PORT"):
-        values["dicom_tls_port"] = _int(env["TELEMED_DICOM_TLS_PORT"], "TELEMED_DICOM_TLS_PORT")
-    if "TELEMED_DICOM_ALLOW_UNBOUND" in env:
-        values["dicom_allow_unbound"] = _flag(
-            env["TELEMED_DICOM_ALLOW_UNBOUND"], "TELEMED_DICOM_ALLOW_UNBOUND"
-        )
-    if "TELEMED_DICOM_REFUSALS" in env:
-        values["dicom_refusals"] = _int(env["TELEMED_DICOM_REFUSALS"], "TELEMED_DICOM_REFUSALS")
-    if "TELEMED_DICOM_REFUSAL_BLOCK_S" in env:
-        values["dicom_refusal_block_s"] = _float(
-            env["TELEMED_DICOM_REFUSAL_BLOCK_S"], "TELEMED_DICOM_REFUSAL_BLOCK_S"
-        )
-    if "TELEMED_DICOM_RETRIEVE_MAX" in env:
-        values["dicom_retrieve_max"] = _int(
-            env["TELEMED_DICOM_RETRIEVE_MAX"], "TELEMED_DICOM_RETRIEVE_MAX"
-        )
-    return values
+def _text(text: str, _name: str) -> str | None:
+    return text or None
 
 
-#: Environment variables of the size, quota and work limits: (setting, type); *_MB in MiB.
-_LIMIT_VARIABLES = {
-    "TELEMED_MAX_UPLOAD_BYTES": ("max_upload_bytes", int),
-    "TELEMED_MAX_INSTANCE_BYTES": ("max_instance_bytes", int),
-    "TELEMED_QUOTA_BYTES_PER_DAY": ("quota_bytes_per_day", int),
-    "TELEMED_QUOTA_INSTANCES_PER_DAY": ("quota_instances_per_day", int),
-    "TELEMED_WORK_TIMEOUT": ("work_timeout_s", float),
-    "TELEMED_WORK_MEMORY_MB": ("work_memory_bytes", int),
-}
+def _path(text: str, _name: str) -> Path:
+    return Path(text)
 
 
-def _limits_from_env(env: os._Environ[str] | dict[str, str]) -> dict[str, object]:
-    values: dict[str, object] = {}
-    for variable, (name, kind) in _LIMIT_VARIABLES.items():
-        if variable in env:
-            text = env[variable]
-            value = _int(text, variable) if kind is int else _float(text, variable)
-            values[name] = value * 1024**2 if variable.endswith("_MB") else value
-    return values
+def _mib(text: str, name: str) -> int:
+    return _int(text, name) * 1024**2
+
+
+def _cidrs(text: str, name: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    try:
+        return tuple(ip_network(part.strip()) for part in text.split(",") if part.strip())
+    except ValueError as exc:
+        raise ConfigError(
+            f"{name}={text!r}: addresses or networks, comma-separated ({exc})"
+        ) from None
+
+
+def _key(text: str, name: str) -> bytes:
+    """A secret key written as hex or base64, of at least 32 bytes."""
+    value = text.strip()
+    try:
+        key = bytes.fromhex(value)
+    except ValueError:
+        try:
+            key = base64.b64decode(value, validate=True)
+        except ValueError:
+            raise ConfigError(f"{name}: hex or base64 (openssl rand -hex 32)") from None
+    if len(key) < 32:
+        raise ConfigError(f"{name}: at least 32 bytes (openssl rand -hex 32)")
+    return key
+
+
+def _key_file(text: str, name: str) -> bytes:
+    try:
+        return _key(Path(text).read_text(encoding="ascii"), name)
+    except OSError as exc:
+        raise ConfigError(f"{name}={text}: cannot be read ({exc.strerror})") from None
 
 
 def _flag(text: str, name: str) -> bool:
@@ -316,3 +320,41 @@ def _float(text: str, name: str) -> float:
         return float(text)
     except ValueError:
         raise ConfigError(f"{name}={text!r} is not a number") from None
+
+
+#: The environment variables of the settings: variable -> (setting, how its text is read).
+#: Empty values are ignored (the default holds), except for the URLs (empty: none).
+ENVIRONMENT: dict[str, tuple[str, Callable[[str, str], object]]] = {
+    "DATABASE_URL": ("database_url", _text),
+    "STORAGE_URL": ("storage_url", _text),
+    "TELEMED_PUBLIC_URL": ("public_base_url", _text),
+    "TELEMED_DICOM_AET": ("dicom_aet", _text),
+    "TELEMED_DICOM_REUSE_PORT": ("dicom_reuse_port", _flag),
+    "TELEMED_DICOM_PROCESSES": ("dicom_processes", _int),
+    "TELEMED_DICOM_LISTEN_FD": ("dicom_listen_fd", _int),
+    "TELEMED_MIGRATE_ON_START": ("migrate_on_start", _flag),
+    "TELEMED_DICOM_MAX_ASSOCIATIONS": ("dicom_max_associations_per_facility", _int),
+    "TELEMED_COLLECT_GRACE_HOURS": ("collect_grace_hours", _float),
+    "TELEMED_AUDIT_ANCHOR_EVERY": ("audit_anchor_every_s", _float),
+    "TELEMED_DB_COMMAND_TIMEOUT": ("database_command_timeout_s", _float),
+    "TELEMED_STABLE_AGE": ("stable_age_s", _float),
+    "TELEMED_DICOM_TLS_CERT": ("dicom_tls_cert", _path),
+    "TELEMED_DICOM_TLS_KEY": ("dicom_tls_key", _path),
+    "TELEMED_DICOM_TLS_CA": ("dicom_tls_ca", _path),
+    "TELEMED_DICOM_TLS_PORT": ("dicom_tls_port", _int),
+    "TELEMED_DICOM_ALLOW_UNBOUND": ("dicom_allow_unbound", _flag),
+    "TELEMED_DICOM_REFUSALS": ("dicom_refusals", _int),
+    "TELEMED_DICOM_REFUSAL_BLOCK_S": ("dicom_refusal_block_s", _float),
+    "TELEMED_DICOM_RETRIEVE_MAX": ("dicom_retrieve_max", _int),
+    "TELEMED_MAX_UPLOAD_BYTES": ("max_upload_bytes", _int),
+    "TELEMED_MAX_INSTANCE_BYTES": ("max_instance_bytes", _int),
+    "TELEMED_QUOTA_BYTES_PER_DAY": ("quota_bytes_per_day", _int),
+    "TELEMED_QUOTA_INSTANCES_PER_DAY": ("quota_instances_per_day", _int),
+    "TELEMED_WORK_TIMEOUT": ("work_timeout_s", _float),
+    "TELEMED_WORK_MEMORY_MB": ("work_memory_bytes", _mib),
+    "TELEMED_HTTPS_CERT": ("https_cert", _path),
+    "TELEMED_HTTPS_KEY": ("https_key", _path),
+    "TELEMED_TRUSTED_PROXIES": ("trusted_proxies", _cidrs),
+    "TELEMED_NATIONAL_ID_KEY_FILE": ("national_id_key", _key_file),
+    "TELEMED_NATIONAL_ID_KEY": ("national_id_key", _key),
+}
