@@ -26,6 +26,7 @@ from teleradiology.http.dicomweb import qido, stow, wado
 from teleradiology.http.headers import security_headers
 from teleradiology.http.metrics import metrics_middleware
 from teleradiology.http.problems import problem_middleware
+from teleradiology.http.proxies import forwarded_by_trusted_proxy
 from teleradiology.http.session import COOKIE_METHODS, session_token
 from teleradiology.http.web import routes as pages
 from teleradiology.http.web import viewer
@@ -114,7 +115,13 @@ def create_web_app(
     """The web application for the roles in ``settings``; ``contexts`` (the resources and the
     roles that need them) start first, in order, and stop last."""
     app = web.Application(
-        middlewares=[metrics_middleware, security_headers, problem_middleware, auth_middleware],
+        middlewares=[
+            forwarded_by_trusted_proxy,
+            metrics_middleware,
+            security_headers,
+            problem_middleware,
+            auth_middleware,
+        ],
         client_max_size=16 * 1024**2,
     )
     app[SETTINGS] = settings

@@ -42,13 +42,12 @@ def dicom_json(
 
 
 def base_url(request: web.Request) -> str:
-    """The public origin clients reach us at: configured, or from X-Forwarded-*, or Host."""
+    """The public address clients reach us at: configured (with its path), else the origin of
+    this request (as a trusted proxy forwarded it, never a client's own X-Forwarded-*)."""
     configured = request.app[SETTINGS].public_base_url
     if configured:
         return configured.rstrip("/")
-    proto = request.headers.get("X-Forwarded-Proto", request.scheme).split(",")[0].strip()
-    host = request.headers.get("X-Forwarded-Host", request.host).split(",")[0].strip()
-    return f"{proto}://{host}"
+    return f"{request.scheme}://{request.host}"
 
 
 def negotiate(
