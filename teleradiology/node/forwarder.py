@@ -41,6 +41,7 @@ from teleradiology.node.upload_client import (
     Retry,
     UploadClient,
     UploadError,
+    check_server_url,
     file_sha256,
 )
 
@@ -67,14 +68,15 @@ class ForwarderSettings:
     max_backoff_s: float = 30.0
     concurrency: int = 3
     urgency: str = "routine"
+    #: Plain http to a server off this machine (a link encrypted otherwise, such as a VPN).
+    allow_http: bool = False
 
     def __post_init__(self) -> None:
         if not self.accept_ae:
             raise ValueError("give at least one calling AE title to accept (--accept-ae)")
         if not self.token:
             raise ValueError("a clinic user's token is needed (--token or TELEMED_TOKEN)")
-        if not self.server_url.startswith(("http://", "https://")):
-            raise ValueError(f"--server {self.server_url!r} must be an http(s) URL")
+        check_server_url(self.server_url, allow_http=self.allow_http)
         if self.stable_age_s <= 0 or self.poll_s <= 0 or self.max_backoff_s <= 0:
             raise ValueError("stable age, poll interval and backoff must be positive")
         if self.urgency not in ("routine", "urgent"):

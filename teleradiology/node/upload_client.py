@@ -21,8 +21,10 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -95,6 +97,31 @@ class LocalStudy:
     @property
     def total_bytes(self) -> int:
         return sum(i.size_bytes for i in self.instances)
+
+
+def check_server_url(url: str, *, allow_http: bool = False) -> None:
+    """Refuse a server URL that would send the bearer token in the clear: ``http://`` is
+    only for this machine (loopback) unless ``allow_http`` (a link already encrypted, such
+    as a VPN, decided by the operator). Raises ValueError saying what to do."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"--server {url!r} must be an http(s) URL such as https://county.example")
+    if parts.scheme == "https" or allow_http or _loopback(parts.hostname):
+        return
+    raise ValueError(
+        f"--server {url!r}: plain http would send the token and the patients' images in the "
+        "clear; use the server's https:// address (or --allow-http on a link that is "
+        "already encrypted, such as a VPN)"
+    )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def file_sha256(path: Path) -> tuple[int, str]:
@@ -608,8 +635,14 @@ async def upload_paths(
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
     show_progress: bool | None = None,
+    allow_http: bool = False,
 ) -> ExitCode:
     """``telemed upload``: send every DICOM file under ``paths``; the exit status."""
+    try:
+        check_server_url(server, allow_http=allow_http)
+    except ValueError as exc:
+        print(f"telemed upload: {exc}", file=err)
+        return ExitCode.BAD_INPUT
     try:
         studies, skipped = await asyncio.to_thread(scan, paths)
     except UploadError as exc:

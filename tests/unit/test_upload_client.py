@@ -1,4 +1,5 @@
-"""The upload client's pure parts: the resume key, gaps in a part upload, the file scan."""
+"""The upload client's pure parts: the resume key, gaps in a part upload, the file scan, the
+server URL it agrees to send a token to."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ import pytest
 
 from teleradiology.core.dicom import instance_identity
 from teleradiology.node.upload_client import (
+    ExitCode,
     LocalInstance,
     LocalStudy,
     UploadError,
     _gaps,
+    check_server_url,
     compress,
     scan,
+    upload_paths,
 )
 from tests.factory import make_study, write_files
 
@@ -67,3 +71,47 @@ def test_scan_groups_by_study_and_skips_what_is_not_an_instance(tmp_path: Path) 
         scan([tmp_path / "a" / "notes.txt"])
     with pytest.raises(UploadError, match="no such file"):
         scan([tmp_path / "missing"])
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://county.example", "http://localhost:8080", "http://127.0.0.1:8080", "http://[::1]:80"],
+)
+def test_https_or_this_machine_is_accepted(url: str) -> None:
+    check_server_url(url)
+
+
+@pytest.mark.parametrize("url", ["http://county.example", "http://10.1.2.3:8080"])
+def test_plain_http_off_this_machine_is_refused_unless_allowed(url: str) -> None:
+    with pytest.raises(ValueError, match="in the clear"):
+        check_server_url(url)
+    check_server_url(url, allow_http=True)
+
+
+@pytest.mark.parametrize("url", ["ftp://county.example", "county.example", "https://"])
+def test_what_is_not_an_http_url_is_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="must be an http"):
+        check_server_url(url, allow_http=True)
+
+
+async def test_the_upload_refuses_before_reading_anything(tmp_path: Path) -> None:
+    err = io.StringIO()
+    code = await upload_paths(
+        [tmp_path / "absent"], server="http://county.example", token="t", err=err
+    )
+    assert code == ExitCode.BAD_INPUT
+    assert "in the clear" in err.getvalue()
+
+
+def test_the_forwarder_refuses_plain_http_off_this_machine(tmp_path: Path) -> None:
+    from teleradiology.node.forwarder import ForwarderSettings
+
+    def settings(**changes: object) -> ForwarderSettings:
+        return ForwarderSettings(
+            spool_dir=tmp_path, server_url="http://county.example", token="t",
+            accept_ae=("CART",), **changes,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    with pytest.raises(ValueError, match="in the clear"):
+        settings()
+    assert settings(allow_http=True).allow_http
