@@ -4,7 +4,6 @@ facilities (a hashed national ID, or an administrator's merge), and their priors
 from __future__ import annotations
 
 import json
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,14 +13,19 @@ from storage.db import Conn
 from storage.queries import q
 from storage.records import PatientRef, StudyId, User, UserId
 
+#: Where versions before the key came from configuration kept it.
 _KEY_NAME = "national_id_hmac"
 
 
-async def network_key(conn: Conn) -> bytes:
-    """The network's own key for national ID digests (made on first use)."""
-    await conn.execute(q("secret_insert"), _KEY_NAME, secrets.token_bytes(32))
-    key: bytes = await conn.fetchval(q("secret_get"), _KEY_NAME)
+async def legacy_key(db: asyncpg.Pool | Conn) -> bytes | None:
+    """The national-ID key an earlier version made and kept in the database, if any."""
+    key: bytes | None = await db.fetchval(q("secret_get"), _KEY_NAME)
     return key
+
+
+async def forget_legacy_key(db: asyncpg.Pool | Conn) -> None:
+    """Delete that copy (once the configuration holds the same key)."""
+    await db.execute(q("secret_delete"), _KEY_NAME)
 
 
 async def visible(db: asyncpg.Pool | Conn, patient: int, user: User) -> bool:

@@ -8,6 +8,7 @@ import asyncio
 import getpass
 import logging
 import os
+import secrets
 import sys
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
@@ -25,11 +26,12 @@ from teleradiology import ecg_cli
 from teleradiology.core.errors import ServiceError
 from teleradiology.core.logs import PrivateFormatter
 from teleradiology.core.passwords import hash_password
+from teleradiology.dimse.gate import server_context
 from teleradiology.http.access_log import runner_options
 from teleradiology.http.api.accounts import PASSWORD_PAGE
 from teleradiology.node.upload_client import Retry
 from teleradiology.roles import CleanupContext, Hooks, create_app
-from teleradiology.services import accounts, administration, audit
+from teleradiology.services import accounts, administration, audit, patients
 from teleradiology.settings import Role, Settings, settings_from_env
 
 log = logging.getLogger("telemed")
@@ -99,6 +101,18 @@ def _parser() -> argparse.ArgumentParser:
         "removed or moved",
     )
     au_sub.add_parser("anchor", help="anchor the audit chain's head in the object store now")
+    key = sub.add_parser(
+        "national-id-key",
+        help="move the national-ID key an earlier version kept in the database to the "
+        "configuration",
+    )
+    key_sub = key.add_subparsers(dest="key_command", required=True)
+    key_sub.add_parser(
+        "export", help="print the database's copy of the key (hex), for TELEMED_NATIONAL_ID_KEY"
+    )
+    key_sub.add_parser(
+        "forget", help="delete the database's copy (the configuration must hold the same key)"
+    )
     _add_upload_parser(sub)
     _add_forward_parser(sub)
     ecg_cli.add_parser(sub)
@@ -175,6 +189,7 @@ def _add_upload_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         help="keep retrying a dropped link this long before giving up",
     )
     up.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_allow_http(up)
 
 
 def _add_forward_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -211,6 +226,17 @@ def _add_forward_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         help="commit a study this long after its last instance",
     )
     fw.add_argument("--urgency", choices=["routine", "urgent"], default="routine")
+    _add_allow_http(fw)
+
+
+def _add_allow_http(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-http",
+        action="store_true",
+        default=os.environ.get("TELEMED_ALLOW_HTTP", "") in ("1", "true", "yes"),
+        help="allow a plain http:// server off this machine (only on a link already "
+        "encrypted, such as a VPN; TELEMED_ALLOW_HTTP=1)",
+    )
 
 
 def _upload(args: argparse.Namespace) -> int:
@@ -232,6 +258,7 @@ def _upload(args: argparse.Namespace) -> int:
             limit_rate=args.limit_rate * 1024 if args.limit_rate else None,
             retry=Retry(give_up_s=args.retry_for),
             show_progress=False if args.no_progress else None,
+            allow_http=args.allow_http,
         )
     )
     return int(code)
@@ -252,6 +279,7 @@ def _forward(args: argparse.Namespace) -> int:
             port=args.dicom_port,
             stable_age_s=args.stable_age,
             urgency=args.urgency,
+            allow_http=args.allow_http,
         )
     except ValueError as exc:
         print(f"telemed forward: {exc}", file=sys.stderr)
@@ -369,6 +397,24 @@ async def _audit(settings: Settings, command: str) -> int:
     return 1 if verdict.findings else 0
 
 
+async def _national_id_key(settings: Settings, command: str) -> int:
+    async with _Database(settings) as pool:
+        if command == "export":
+            legacy = await patients.export_legacy_key(pool)
+            if legacy is None:
+                print("the database holds no national-ID key", file=sys.stderr)
+                return 1
+            print(legacy.hex())
+            return 0
+        forgotten = await patients.forget_legacy_key(pool, settings.national_id_key)
+    print(
+        "the database's copy of the national-ID key is deleted"
+        if forgotten
+        else "the database holds no national-ID key"
+    )
+    return 0
+
+
 async def _token(settings: Settings, username: str, days: float) -> None:
     async with _Database(settings) as pool:
         token, expires = await administration.issue_token(
@@ -457,7 +503,7 @@ def _demo_context(settings: Settings) -> CleanupContext:
         if await network.facility_count(pool) == 0:
             await administration.import_network_file(pool, DEMO_NETWORK)
             print(f"loaded the demo network from {DEMO_NETWORK}")
-        base = f"http://localhost:{settings.http_port}"
+        base = f"{'https' if settings.https else 'http'}://localhost:{settings.http_port}"
         print(f"\nweb and API:  {base}/   (API: {base}/api/v1/openapi.json)")
         print(f"DICOMweb:     {base}/dicomweb")
         print(f"DICOM:        AE {settings.dicom_aet} on port {settings.dicom_port}")
@@ -475,12 +521,31 @@ def _demo_context(settings: Settings) -> CleanupContext:
 
 
 def _serve(settings: Settings, demo: bool) -> None:
+    if demo and settings.national_id_key is None:
+        settings = settings.with_(national_id_key=_demo_national_id_key(settings.data_dir))
     hooks = Hooks(contexts=(_demo_context(settings) if demo else _refuse_demo_credentials(),))
     app = create_app(settings, hooks, run_worker=Role.WORKER in settings.roles)
     log.info("starting: %s", settings.masked())
+    tls = None
+    if settings.https_cert is not None and settings.https_key is not None:
+        tls = server_context(settings.https_cert, settings.https_key, None)
     web.run_app(
-        app, host=settings.http_host, port=settings.http_port, print=None, **runner_options()
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        ssl_context=tls,
+        print=None,
+        **runner_options(),
     )
+
+
+def _demo_national_id_key(data_dir: Path) -> bytes:
+    """The demo's national-ID key: a file of its data directory, made on the first start."""
+    path = data_dir / "national-id.key"
+    if not path.exists():
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(secrets.token_hex(32))
+    return bytes.fromhex(path.read_text(encoding="ascii").strip())
 
 
 def _embedded_postgres_log(data_dir: Path) -> None:
@@ -528,6 +593,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(_token_command(settings, args))
     elif args.command == "audit":
         return asyncio.run(_audit(settings, args.audit_command))
+    elif args.command == "national-id-key":
+        return asyncio.run(_national_id_key(settings, args.key_command))
     elif args.command == "storage" and args.storage_command == "verify":
         return asyncio.run(_verify(settings, args.read))
     elif args.command == "storage":

@@ -24,6 +24,7 @@ from teleradiology.dimse.sender import report_sender
 from teleradiology.dimse.service import dicom_role
 from teleradiology.http.app import HEALTH, create_web_app
 from teleradiology.http.context import DSN, INGESTOR, OBJECTS, POOL, SETTINGS, STUDIES
+from teleradiology.services import patients
 from teleradiology.services.intake import Ingestor
 from teleradiology.services.studies import Studies
 from teleradiology.settings import Role, Settings
@@ -57,6 +58,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
             if applied:
                 log.info("database schema brought up to date: %d step(s) applied", len(applied))
         await check_schema(pool)
+        if Role.API in settings.roles:  # the role that links by national ID
+            await patients.check_national_id_key(pool, settings.national_id_key)
         app[POOL] = pool
         app[DSN] = dsn
         app[STUDIES] = Studies(pool)

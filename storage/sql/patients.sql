@@ -1,8 +1,8 @@
--- name: secret_insert
-insert into service_secret (name, value) values ($1, $2) on conflict (name) do nothing;
-
 -- name: secret_get
 select value from service_secret where name = $1;
+
+-- name: secret_delete
+delete from service_secret where name = $1;
 
 -- name: patient_visible_to
 -- A clinic its own patients, an administrator those issued in their network, a reader

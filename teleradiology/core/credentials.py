@@ -21,6 +21,7 @@ EXAMPLE_SECRETS = frozenset(
         "demo-postgres-password",
         "demo-replication-password",
         "demo-secret-key-not-secret",
+        "de" * 32,  # TELEMED_NATIONAL_ID_KEY
         # deploy/kubernetes/secret.example.yaml, until it carried no values
         "REPLACE_ME",
         "REPLACE_SECRET_KEY",

@@ -87,5 +87,9 @@ class NotAcceptable(ServiceError):
     """None of the representations the client accepts can be produced."""
 
 
+class NotConfigured(ServiceError):
+    """This service was not given what the request needs (a setting of its operator)."""
+
+
 class ConfigError(ServiceError):
     """A configuration or network file is invalid."""

@@ -40,6 +40,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (storage_errors.Conflict, 409),
     (storage_errors.InvalidState, 409),
     (errors.ConfigError, 400),
+    (errors.NotConfigured, 501),
 ]
 
 

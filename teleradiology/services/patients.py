@@ -7,6 +7,8 @@ link audit here, in the same transaction as the change.
 
 from __future__ import annotations
 
+import hmac
+import logging
 from collections.abc import Sequence
 
 from storage import patients
@@ -14,7 +16,12 @@ from storage.db import Conn, Pool, transaction
 from storage.patients import LinkAudit
 from storage.records import User
 from teleradiology.core import patients as rules
-from teleradiology.core.errors import NotFound
+from teleradiology.core.errors import ConfigError, NotConfigured, NotFound
+
+log = logging.getLogger(__name__)
+
+#: What the operator is told to set when linking by national ID is not set up.
+KEY_SETTING = "TELEMED_NATIONAL_ID_KEY (or _FILE; openssl rand -hex 32)"
 
 
 async def _in_scope(db: Pool | Conn, patient: int, user: User) -> None:
@@ -22,12 +29,16 @@ async def _in_scope(db: Pool | Conn, patient: int, user: User) -> None:
         raise NotFound(f"patient {patient} not found")
 
 
-async def link_national_id(pool: Pool, patient: int, national_id: str, user: User) -> int:
+async def link_national_id(
+    pool: Pool, patient: int, national_id: str, user: User, *, key: bytes | None
+) -> int:
     """Link a patient record to the person with this national ID (kept only as an HMAC
-    under the network's own key); returns the person's id.
+    under the network's ``key``, from the configuration); returns the person's id.
 
     Raises
     ------
+    NotConfigured
+        No key is configured: the service does not link by national ID.
     BadRequest
         The text is not a national ID.
     NotFound
@@ -35,10 +46,14 @@ async def link_national_id(pool: Pool, patient: int, national_id: str, user: Use
     Conflict
         The record is already linked to another person: unmerge it first.
     """
+    if key is None:
+        raise NotConfigured(
+            f"linking by national ID is not set up on this service: its operator sets {KEY_SETTING}"
+        )
     canonical = rules.normalise_national_id(national_id)
     async with transaction(pool) as conn:
         await _in_scope(conn, patient, user)
-        digest = rules.national_id_digest(await patients.network_key(conn), canonical)
+        digest = rules.national_id_digest(key, canonical)
         person = await patients.person_by_digest(conn, digest)
         rules.check_link(patient, await patients.person_of(conn, patient), person)
         await patients.link(conn, patient, person, "national_id", user)
@@ -98,3 +113,58 @@ async def link_history(pool: Pool, patient: int, user: User) -> list[LinkAudit]:
     """
     await _in_scope(pool, patient, user)
     return await patients.link_history(pool, patient)
+
+
+async def check_national_id_key(pool: Pool, key: bytes | None) -> None:
+    """At start-up: versions before the key came from the configuration kept it in the
+    database. That copy must move to the configuration (the digests already stored were
+    made under it) and then leave the database.
+
+    Raises
+    ------
+    ConfigError
+        The database holds a key and the configuration another one, or none.
+    """
+    legacy = await patients.legacy_key(pool)
+    if legacy is None:
+        return
+    if key is not None and hmac.compare_digest(key, legacy):
+        log.warning(
+            "the national-ID key is still also in the database: remove that copy with "
+            "'telemed national-id-key forget'"
+        )
+        return
+    raise ConfigError(
+        "the database holds the national-ID key of an earlier version, under which the "
+        f"stored national-ID digests were made, and {KEY_SETTING} "
+        + ("is another key" if key is not None else "is not set")
+        + ": write it to a file readable by the service only with 'telemed national-id-key "
+        "export > FILE', set TELEMED_NATIONAL_ID_KEY_FILE=FILE, start again, then run "
+        "'telemed national-id-key forget'"
+    )
+
+
+async def export_legacy_key(pool: Pool) -> bytes | None:
+    """The database's copy of the key (for the operator to move it), if there is one."""
+    return await patients.legacy_key(pool)
+
+
+async def forget_legacy_key(pool: Pool, key: bytes | None) -> bool:
+    """Delete the database's copy once the configuration holds the same key; False when
+    there was none.
+
+    Raises
+    ------
+    ConfigError
+        The configuration does not hold the same key (deleting it would lose the digests).
+    """
+    legacy = await patients.legacy_key(pool)
+    if legacy is None:
+        return False
+    if key is None or not hmac.compare_digest(key, legacy):
+        raise ConfigError(
+            f"{KEY_SETTING} must hold the database's key before its copy is deleted "
+            "('telemed national-id-key export' prints it)"
+        )
+    await patients.forget_legacy_key(pool)
+    return True

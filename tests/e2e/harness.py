@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -60,6 +61,7 @@ def service_env(*, database_url: str, storage_url: str | None, data_dir: Path) -
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "STORAGE_"))}
     env["DATABASE_URL"] = database_url
     env["TELEMED_DATA_DIR"] = str(data_dir)
+    env["TELEMED_NATIONAL_ID_KEY"] = bytes(range(32)).hex()
     if storage_url:
         env["STORAGE_URL"] = storage_url
     return env
@@ -73,13 +75,15 @@ def running_service(
     name: str = "serve",
     http_port: int | None = None,
     demo: bool = True,
+    https_ca: str | None = None,
 ) -> Iterator[Service]:
     """``telemed serve`` on free loopback ports, ready before the block runs, stopped after
     (its log is ``<data dir>/<name>.log``), on ``http_port`` when given (a restart where
     clients already are). Without the DICOM role (``--role`` given without
     ``dicom``) only its HTTP side is waited for. The tests run over the demo network, whose
     passwords are public: ``--demo`` unless ``demo`` is false (the service refuses to start
-    with them otherwise)."""
+    with them otherwise). With ``https_ca`` the service speaks HTTPS (its certificate in
+    ``env``), checked against that CA bundle."""
     http_port, dicom_port = http_port or free_port(), free_port()
     log_path = Path(env["TELEMED_DATA_DIR"]) / f"{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,7 +108,7 @@ def running_service(
             stderr=subprocess.STDOUT,
         )
     service = Service(
-        base_url=f"http://127.0.0.1:{http_port}",
+        base_url=f"{'https://localhost' if https_ca else 'http://127.0.0.1'}:{http_port}",
         dicom_port=dicom_port,
         env=env,
         log_path=log_path,
@@ -112,7 +116,8 @@ def running_service(
     )
     roles = [extra[i + 1] for i, arg in enumerate(extra[:-1]) if arg == "--role"]
     try:
-        _wait_ready(service, proc, timeout_s, dicom=not roles or "dicom" in roles)
+        tls = ssl.create_default_context(cafile=https_ca) if https_ca else None
+        _wait_ready(service, proc, timeout_s, dicom=not roles or "dicom" in roles, tls=tls)
         yield service
     finally:
         proc.send_signal(signal.SIGINT)
@@ -124,14 +129,20 @@ def running_service(
 
 
 def _wait_ready(
-    service: Service, proc: subprocess.Popen[bytes], timeout_s: float, *, dicom: bool = True
+    service: Service,
+    proc: subprocess.Popen[bytes],
+    timeout_s: float,
+    *,
+    dicom: bool = True,
+    tls: ssl.SSLContext | None = None,
 ) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"telemed serve exited with {proc.returncode}:\n{service.log()}")
         try:
-            with urllib.request.urlopen(f"{service.base_url}/readyz", timeout=2) as response:
+            ready = f"{service.base_url}/readyz"
+            with urllib.request.urlopen(ready, timeout=2, context=tls) as response:
                 if response.status == 200 and (not dicom or _dicom_open(service.dicom_port)):
                     return
         except OSError:

@@ -301,10 +301,13 @@ def test_a_scaled_out_service_routes_delivers_and_notifies_each_case_once(
         assert not stream.resynced
     assert sum(len(ids) for ids in expected.values()) >= len(cases)
     assert 0 < highest < peak.max_connections
+
     # a delivery job may still be sending its DICOM copies after the report is delivered:
     # in flight, not stuck; the queue drains, and no job failed
     def drained() -> bool:
-        return not _rows(database_url, "select id from pgqueuer where status in ('queued', 'picked')")
+        return not _rows(
+            database_url, "select id from pgqueuer where status in ('queued', 'picked')"
+        )
 
     wait_for(drained, timeout_s=60, interval_s=0.5)
     failed = _rows(database_url, "select entrypoint, status, attempts from pgqueuer")

@@ -108,6 +108,10 @@ async def serving(settings: Settings, *, run_worker: bool = False) -> AsyncItera
         await client.close()
 
 
+#: The national-ID key of the tests' services (a deployment's comes from its configuration).
+TEST_NATIONAL_ID_KEY = bytes(range(32))
+
+
 def local_settings(database_url: str, tmp_path: Path, **changes: object) -> Settings:
     """Settings of a service on loopback (the DICOM listener on a free port), with changes."""
     return Settings(
@@ -116,6 +120,7 @@ def local_settings(database_url: str, tmp_path: Path, **changes: object) -> Sett
         http_host="127.0.0.1",
         dicom_host="127.0.0.1",
         dicom_port=0,
+        national_id_key=TEST_NATIONAL_ID_KEY,
     ).with_(**changes)
 
 

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from storage.records import Role
 from teleradiology.core.access import require_role
-from teleradiology.http.api.endpoints import Routes, reply
+from teleradiology.http.api.endpoints import PROBLEMS, Routes, reply
 from teleradiology.http.api.models.referrals import (
     LinkOut,
     LinksOut,
@@ -15,7 +15,7 @@ from teleradiology.http.api.models.referrals import (
     PersonOut,
     UnlinkedOut,
 )
-from teleradiology.http.context import POOL, current_user
+from teleradiology.http.context import POOL, SETTINGS, current_user
 from teleradiology.http.models import RecordPath
 from teleradiology.http.params import body_of, path_id
 from teleradiology.services import patients
@@ -28,6 +28,7 @@ routes = Routes(tag="patients")
     path=RecordPath,
     body=NationalIdIn,
     answer=PersonOut,
+    problems=(*PROBLEMS, 501),
     summary="Link a patient record by national ID (kept as a keyed hash)",
 )
 async def national_id(request: web.Request) -> web.Response:
@@ -36,7 +37,11 @@ async def national_id(request: web.Request) -> web.Response:
     require_role(user, Role.CLINIC, Role.ADMIN)
     body = await body_of(request, NationalIdIn)
     person = await patients.link_national_id(
-        request.app[POOL], path_id(request), body.national_id, user
+        request.app[POOL],
+        path_id(request),
+        body.national_id,
+        user,
+        key=request.app[SETTINGS].national_id_key,
     )
     return reply(PersonOut(person_id=person))
 
