@@ -37,6 +37,8 @@ __all__ = ["is_healforce_scp", "is_scp_ecg", "read_scp_ecg", "read_scp_ecg_healf
 _CONTEXT = "SCP-ECG"
 _HEALFORCE = "SCP-ECG (Healforce)"
 _UNDEFINED = 29999
+#: What an operator does about a damaged or incomplete file.
+_SEND_AGAIN = "send the ECG again from the cart"
 
 _MANUFACTURERS: dict[int, str] = {
     1: "Burdick", 2: "Cambridge Heart", 3: "Compumed", 4: "Datamed", 5: "Fukuda",
@@ -111,7 +113,8 @@ def _read_sections(reader: ByteReader, *, one_based: bool) -> dict[int, _Section
         if offset < 6 or offset + length > len(reader.data):
             raise EcgFormatError(
                 f"{context} section {section_id}: declared at offset {offset} with {length} "
-                f"bytes, but the file has {len(reader.data)} bytes (truncated file?)"
+                f"bytes, but the file has {len(reader.data)} bytes (the file is incomplete: "
+                f"{_SEND_AGAIN})"
             )
         header_id = reader.u16(offset + 2, f"section {section_id} header")
         if header_id != section_id:
@@ -130,13 +133,13 @@ def _check_crcs(reader: ByteReader, sections: dict[int, _Section]) -> None:
     if declared != len(data):
         raise EcgFormatError(
             f"{_CONTEXT}: record length field says {declared} bytes, the data has {len(data)} "
-            "(truncated or padded file)"
+            f"(the file is incomplete or padded: {_SEND_AGAIN})"
         )
     computed = binascii.crc_hqx(data[2:], 0xFFFF)
     if stored != computed:
         raise EcgFormatError(
             f"{_CONTEXT}: record CRC mismatch (stored 0x{stored:04X}, computed 0x{computed:04X}):"
-            " the file is corrupted"
+            f" the file is corrupted, {_SEND_AGAIN}"
         )
     for section in sections.values():
         stored = reader.u16(section.offset, f"section {section.id} CRC")
@@ -146,7 +149,7 @@ def _check_crcs(reader: ByteReader, sections: dict[int, _Section]) -> None:
         if stored != computed:
             raise EcgFormatError(
                 f"{_CONTEXT} section {section.id}: CRC mismatch (stored 0x{stored:04X}, "
-                f"computed 0x{computed:04X})"
+                f"computed 0x{computed:04X}): the file is corrupted, {_SEND_AGAIN}"
             )
 
 
@@ -289,7 +292,7 @@ def _read_huffman_tables(reader: ByteReader, section: _Section) -> list[dict[str
             if not 1 <= prefix <= 32 or total < prefix or total - prefix > 32:
                 raise EcgFormatError(
                     f"{_CONTEXT} section 2 table {table_number}: invalid code lengths "
-                    f"(prefix {prefix}, total {total}); the file is damaged, send it again"
+                    f"(prefix {prefix}, total {total}); the file is damaged: {_SEND_AGAIN}"
                 )
             # base codes are stored with their first transmitted bit in the lowest bit
             code = format(base_code & ((1 << prefix) - 1), f"0{prefix}b")[::-1]
@@ -310,7 +313,7 @@ def _huffman_decode(
     _StreamEnded
         The bits ran out before `n_samples` values were decoded.
     """
-    bits = "".join(format(byte, "08b") for byte in raw)
+    bits = (np.unpackbits(np.frombuffer(raw, dtype=np.uint8)) + ord("0")).tobytes().decode("ascii")
     n_bits = len(bits)
     values = np.empty(n_samples, dtype=np.int64)
     table = tables[0]
@@ -329,7 +332,7 @@ def _huffman_decode(
                 )
             raise EcgFormatError(
                 f"{_CONTEXT}: lead {lead}: bit pattern at bit {position} matches no Huffman code "
-                "(the file is damaged, send it again)"
+                f"(the file is damaged: {_SEND_AGAIN})"
             )
         position += entry.prefix_bits
         if entry.switch_table:
@@ -437,7 +440,7 @@ def _read_lead_definitions(reader: ByteReader, section: _Section, warnings: list
     if section.length < 16 + 2 + 9 * n_leads:
         raise EcgFormatError(
             f"{_CONTEXT} section 3: {n_leads} leads need {2 + 9 * n_leads} bytes, the section "
-            f"has {section.length - 16} (truncated file? send it again)"
+            f"has {section.length - 16} (the file is incomplete: {_SEND_AGAIN})"
         )
     entries = [
         reader.unpack("<IIB", section.body + 2 + 9 * index, "section 3 lead")
@@ -460,7 +463,7 @@ def _read_lead_definitions(reader: ByteReader, section: _Section, warnings: list
     for name, (start, end, _) in zip(names, entries, strict=True):
         if names.count(name) > 1:
             raise EcgFormatError(f"{_CONTEXT} section 3: lead {name} is defined twice")
-        if end + shift < start + shift or start + shift < 1:
+        if end < start:
             raise EcgFormatError(
                 f"{_CONTEXT} section 3: lead {name} has invalid sample range {start}..{end}"
             )
@@ -489,7 +492,7 @@ def _read_qrs_locations(reader: ByteReader, section: _Section, shift: int) -> _Q
     if position + 14 * n_qrs > end:
         raise EcgFormatError(
             f"{_CONTEXT} section 4: {n_qrs} QRS complexes declared, the section holds "
-            f"{(end - position) // 14} (truncated file? send it again)"
+            f"{(end - position) // 14} (the file is incomplete: {_SEND_AGAIN})"
         )
     zones = []
     for _ in range(n_qrs):
@@ -500,7 +503,7 @@ def _read_qrs_locations(reader: ByteReader, section: _Section, shift: int) -> _Q
     if position + 8 * n_qrs <= end:  # the protected areas are optional before version 2.0
         for _ in range(n_qrs):
             first, last = reader.unpack("<II", position, "section 4 protected area")
-            if last >= first > 0 or shift:
+            if last >= first and first + shift >= 1:  # (0, 0): no protected area
                 protected.append((first + shift, last + shift))
             position += 8
     return _QrsLocations(length_ms, fiducial, tuple(zones), tuple(protected))
@@ -570,7 +573,7 @@ def _plain_samples(
     if need > available:
         raise EcgFormatError(
             f"{_CONTEXT} section {coded.number}: lead {lead} needs {need} bytes, past the section "
-            "end (truncated file? send it again)"
+            f"end (the file is incomplete: {_SEND_AGAIN})"
         )
     raw = reader.data[position : position + need]
     return np.frombuffer(raw, dtype="<i2").astype(np.int64), need
@@ -588,12 +591,12 @@ def _huffman_lead(
     if n > 8 * available:
         raise EcgFormatError(
             f"{_CONTEXT}: expected {n} samples for lead {lead}, but the section holds at most "
-            f"{8 * available} (truncated file? send it again)"
+            f"{8 * available} (the file is incomplete: {_SEND_AGAIN})"
         )
     if count > available:
         raise EcgFormatError(
             f"{_CONTEXT}: lead {lead} declares {count} bytes, past the section end "
-            "(truncated file? send it again)"
+            f"(the file is incomplete: {_SEND_AGAIN})"
         )
     data = reader.data
     try:
@@ -807,7 +810,7 @@ def _read_pacemaker_spikes(
     if position + 4 * n_spikes > end:
         raise EcgFormatError(
             f"{_CONTEXT} section 7: {n_spikes} pacemaker spikes declared, past the section end "
-            "(truncated file? send it again)"
+            f"(the file is incomplete: {_SEND_AGAIN})"
         )
     info_at = position + 4 * n_spikes
     has_info = info_at + 6 * n_spikes <= end
@@ -860,13 +863,13 @@ def _read_lead_measurements(
         if position + length > end:
             raise EcgFormatError(
                 f"{_CONTEXT} section 10: lead {_lead_name(code)} declares {length} bytes, past "
-                "the section end (truncated file? send it again)"
+                f"the section end (the file is incomplete: {_SEND_AGAIN})"
             )
         values = reader.unpack(f"<{length // 2}h", position, "section 10 measurements")
         position += length
         name = _lead_name(code)
-        if name not in names and f"d{name}" not in names:
-            name = name[1:] if name.startswith("d") else name
+        if name not in names and name.startswith("d") and name[1:] in names:
+            name = name[1:]  # a derived lead read under the name of the lead it stands for
         if name not in names:
             continue
         measured = {

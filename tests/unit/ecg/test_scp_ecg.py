@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from ecg import EcgFormatError
+from ecg import EcgFormatError, read_ecg
 from ecg.formats import read_scp_ecg
 from ecg.formats.scp_ecg import SCP_LEADS
 from ecg.record import EcgFormat, EcgPacemakerSpike
@@ -194,7 +194,8 @@ def test_version_1_3_layout_with_zero_based_sample_numbers() -> None:
     assert data[16:22] != b"SCPECG"
     assert data[6 + 9] == 13
     _assert_exact(leads, data, 1.0)
-    record = read_scp_ecg(data)
+    record = read_ecg(data)  # recognised without the SCPECG mark of version 2.0
+    assert record.source_format is EcgFormat.SCP_ECG
     assert any("count from 0" in w for w in record.warnings)
     assert record.device_measurements["qrs_ms"] == 90
     assert "heart_rate_bpm" not in (record.device_measurements)
@@ -328,6 +329,13 @@ def test_bimodal_without_protected_areas_is_refused() -> None:
     data = build_scp(ScpSpec(leads=leads, huffman="default", reference=reference))
     with pytest.raises(EcgFormatError, match="bimodal compression needs protected areas"):
         read_scp_ecg(data)
+
+
+def test_a_damaged_file_is_refused_with_what_to_do() -> None:
+    data = bytearray(build_scp(ScpSpec(leads=_leads(), huffman="default")))
+    data[-10] ^= 0x40
+    with pytest.raises(EcgFormatError, match=r"CRC mismatch .* send the ECG again from the cart"):
+        read_scp_ecg(bytes(data))
 
 
 def test_rhythm_interval_not_a_multiple_of_the_beat_interval_is_refused() -> None:
