@@ -1,9 +1,16 @@
 """SCP-ECG (EN 1064 / ISO 11073-91064) and the Healforce non-conforming variant.
 
-Standard files: sections located through section 0, Huffman-coded rhythm data (section 2's
-default table or the file's own tables, or plain 16-bit samples when section 2 is absent),
-first or second difference coding, patient and device data from section 1, global
-measurements from section 7 and statements from sections 8 and 11. Every record and
+Standard files, protocol versions 1.0 to 3.0: sections located through section 0,
+Huffman-coded rhythm data (section 2's default table or the file's own tables, switching
+between them, or plain 16-bit samples when section 2 is absent), first or second difference
+coding. Files compressed with reference-beat subtraction hold a residual in section 6: the
+reference beat of section 5 is added back in the subtraction zones of section 4, and a
+residual stored at a lower rate (decimated; with bimodal compression only outside the
+protected areas around each QRS) is interpolated back to the reference beat's rate. Byte
+counts that wrapped past 16 bits on long recordings are recovered from the sample counts of
+section 3; version 1.x files numbering samples from 0 are read. Patient and device data from
+section 1, the cart's global measurements and pacemaker spikes from section 7, its per-lead
+measurements from section 10 and its statements from sections 8 and 11. Every record and
 section CRC (CRC-CCITT) is checked.
 
 Healforce devices (Prince 180D and relatives) write files shaped like SCP-ECG that do not
@@ -991,6 +998,11 @@ def read_scp_ecg(data: bytes) -> EcgRecord:
     version = reader.u8(6 + 9, "section 0 protocol version")
     if version not in _KNOWN_VERSIONS:
         warnings.append(f"SCP-ECG protocol version {version / 10:.1f} is not one this reader knows")
+    if 6 not in sections and 12 in sections:
+        raise EcgFormatError(
+            f"{_CONTEXT}: the file holds long-term (Holter) rhythm data in section 12, not a "
+            "resting ECG; export the resting ECG from the cart"
+        )
     for required in (3, 6):
         if required not in sections:
             raise EcgFormatError(
@@ -1065,6 +1077,11 @@ def read_scp_ecg_healforce(data: bytes) -> EcgRecord:
             f"0x{computed:04X}): the file is corrupted"
         )
     sections = _read_sections(reader, one_based=False)
+    if 6 not in sections and 12 in sections:
+        raise EcgFormatError(
+            f"{_CONTEXT}: the file holds long-term (Holter) rhythm data in section 12, not a "
+            "resting ECG; export the resting ECG from the cart"
+        )
     for required in (3, 6):
         if required not in sections:
             raise EcgFormatError(f"{_HEALFORCE}: section {required} is missing")
