@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from ecg import EcgFormatError, read_ecg
+from ecg.errors import EcgRecordError
 from ecg.formats import read_scp_ecg
 from ecg.formats.scp_ecg import SCP_LEADS
-from ecg.record import EcgFormat, EcgPacemakerSpike
+from ecg.record import EcgFormat, EcgPacemakerSpike, EcgRecord
 from tests.fuzzing import fix_scp_crcs, mutate
 
 from .conftest import FORMATS
@@ -382,3 +383,37 @@ def test_damaged_synthetic_files_fail_only_with_the_format_error() -> None:
     assert len(refusals) > 100
     # each refusal is one the reader words itself, none the net for unexpected failures
     assert [r for r in refusals if "damaged or unsupported data" in r] == []
+
+
+# --- the record's fields for what the cart adds ---------------------------------------
+
+
+def _record(**fields: object) -> EcgRecord:
+    return EcgRecord(
+        leads=("I", "II"),
+        samples_uv=np.zeros((2, 10)),
+        sampling_rate_hz=500,
+        source_format=EcgFormat.SCP_ECG,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def test_per_lead_measurements_must_name_a_lead_of_the_record_and_a_known_key() -> None:
+    assert _record(device_lead_measurements={"I": {"r_uv": 900}}).device_lead_measurements == {
+        "I": {"r_uv": 900.0}
+    }
+    with pytest.raises(EcgRecordError, match=r"device_lead_measurements\['V1'\]"):
+        _record(device_lead_measurements={"V1": {"r_uv": 900}})
+    with pytest.raises(EcgRecordError, match="must map"):
+        _record(device_lead_measurements={"I": {"r_height": 900}})
+    with pytest.raises(EcgRecordError, match="must map"):
+        _record(device_lead_measurements={"I": {"r_uv": float("nan")}})
+
+
+def test_pacemaker_spikes_are_checked() -> None:
+    spike = EcgPacemakerSpike(time_ms=12.0, triggers="QRS")
+    assert _record(device_pacemaker_spikes=(spike,)).device_pacemaker_spikes == (spike,)
+    with pytest.raises(EcgRecordError, match="time_ms"):
+        EcgPacemakerSpike(time_ms=-1.0)
+    with pytest.raises(EcgRecordError, match="tuple of EcgPacemakerSpike"):
+        _record(device_pacemaker_spikes=[spike])
