@@ -572,7 +572,7 @@ def _plain_samples(
     reader: ByteReader, position: int, available: int, count: int, n: int, lead: str, coded: _Coded
 ) -> tuple[np.ndarray, int]:
     need = 2 * n
-    if count != need and count not in (need & 0xFFFF, 0xFFFF):
+    if count != need and count not in (need & 0xFFFF, 0xFFFF, 0xFFFE):  # wrapped, saturated
         raise EcgFormatError(
             f"{_CONTEXT} section {coded.number}: expected {n} samples for lead {lead}, found "
             f"{count // 2}"
@@ -615,7 +615,9 @@ def _huffman_lead(
     # the 16-bit byte count wrapped or saturated: the lead ends where its samples do
     values, used = _huffman_decode(data[position : position + available], n, tables, lead)
     wrapped = count + 0x10000 * -(-(used - count) // 0x10000)
-    return values, wrapped if wrapped <= available else min(used + (used & 1), available)
+    if count < 0xFFFE and wrapped <= available:
+        return values, wrapped
+    return values, min(used + (used & 1), available)  # leads padded to an even length
 
 
 def _runs(

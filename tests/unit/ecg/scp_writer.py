@@ -56,6 +56,7 @@ class ScpSpec:
     extra_sections: dict[int, bytes] = field(default_factory=dict)
     zero_based: bool = False
     flags: int = 0x04  # leads recorded simultaneously
+    saturate_counts: bool = False  # byte counts past 16 bits written as 65535
 
 
 def _header(section_id: int, body: bytes, version: int) -> bytes:
@@ -128,8 +129,11 @@ def _section2(huffman: str) -> bytes:
     return out
 
 
-def _coded(header: bytes, streams: list[bytes]) -> bytes:
-    counts = b"".join(struct.pack("<H", len(s) & 0xFFFF) for s in streams)
+def _coded(header: bytes, streams: list[bytes], *, saturate: bool = False) -> bytes:
+    """A section 5 or 6 body; byte counts past 16 bits wrap (or stop at 65535: `saturate`)."""
+    counts = b"".join(
+        struct.pack("<H", min(len(s), 0xFFFF) if saturate else len(s) & 0xFFFF) for s in streams
+    )
     return header + counts + b"".join(streams)
 
 
@@ -209,7 +213,7 @@ def build_scp(spec: ScpSpec) -> bytes:
         interval *= ref.factor
     bimodal = 1 if ref is not None and ref.bimodal else 0
     s6_header = struct.pack("<HHBB", spec.avm_nv, interval, spec.difference, bimodal)
-    sections[6] = _coded(s6_header, streams)
+    sections[6] = _coded(s6_header, streams, saturate=spec.saturate_counts)
     sections.update(spec.extra_sections)
     return _assemble(sections, spec.version)
 

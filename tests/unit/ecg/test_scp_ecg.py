@@ -205,15 +205,18 @@ def test_version_1_3_layout_with_zero_based_sample_numbers() -> None:
 # --- long recordings ------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("saturate", [False, True], ids=["wrapped", "saturated"])
 @pytest.mark.parametrize("huffman", [None, "default"])
-def test_long_recording_past_the_16_bit_byte_counts(huffman: str | None) -> None:
+def test_long_recording_past_the_16_bit_byte_counts(huffman: str | None, saturate: bool) -> None:
     # 47 s at 800 Hz: 37855 samples per lead, more bytes per lead than 16 bits can count
     n = 37855
     rng = np.random.default_rng(7)
     leads = [(code, rng.integers(-3000, 3000, n)) for code in (1, 2, 3)]
-    data = build_scp(ScpSpec(leads=leads, interval_us=1250, huffman=huffman))
+    spec = ScpSpec(leads=leads, interval_us=1250, huffman=huffman, saturate_counts=saturate)
+    data = build_scp(spec)
     section6_counts = _section6_counts(data, 3)
-    assert all(count < 2 * n for count in section6_counts)  # wrapped at 65536
+    # wrapped at 65536, or stuck at 65535 (the old reader found "32767 samples" in those)
+    assert all(count == 0xFFFF if saturate else count < 2 * n for count in section6_counts)
     record = read_scp_ecg(data)
     assert record.sampling_rate_hz == 800
     assert record.n_samples == n
