@@ -548,22 +548,38 @@ def _decode_leads(
     wanted: list[int],
     names: list[str],
     tables: list[dict[str, _HuffmanCode]] | None,
+    slack: int = 0,
 ) -> list[np.ndarray]:
     """Each lead's coded values of section 5 or 6, differences undone.
 
     A recording longer than a 16-bit byte count can describe (32767 plain samples, or 64 KiB
     of Huffman code) has counts that wrapped or saturated: the lead's real length is then
-    found by decoding its samples (section 3 gives how many) from the stream.
+    found by decoding its samples (section 3 gives how many) from the stream. A lead may
+    hold up to `slack` values fewer than `wanted` (its last block left out): its last value
+    is then held.
     """
     position = coded.data_start
     leads: list[np.ndarray] = []
     for name, count, n in zip(names, coded.counts, wanted, strict=True):
         available = coded.end - position
-        if tables is None:
-            values, used = _plain_samples(reader, position, available, count, n, name, coded)
-        else:
-            values, used = _huffman_lead(reader, position, available, count, n, name, tables)
-        leads.append(_undo_differences(values, coded.difference))
+        for short in range(slack + 1):
+            try:
+                if tables is None:
+                    values, used = _plain_samples(
+                        reader, position, available, count, n - short, name, coded
+                    )
+                else:
+                    values, used = _huffman_lead(
+                        reader, position, available, count, n - short, name, tables
+                    )
+                break
+            except EcgFormatError:
+                if short == slack or n - short <= 1:
+                    raise
+        values = _undo_differences(values, coded.difference)
+        if len(values) < n:
+            values = np.concatenate([values, np.full(n - len(values), values[-1])])
+        leads.append(values)
         position += used
     return leads
 
@@ -710,8 +726,10 @@ def _read_rhythm(
             f"{_CONTEXT} section 4: bimodal compression needs protected areas, the section has none"
         )
     runs = [_runs(s, e, qrs.protected, factor, rhythm.bimodal) for s, e in leads.ranges]
+    # a lead decimated in one run may end a block short (rounded down, not up)
+    slack = 1 if factor > 1 and not rhythm.bimodal else 0
     residual = _decode_leads(
-        reader, rhythm, [_stored_count(r, factor) for r in runs], leads.names, tables
+        reader, rhythm, [_stored_count(r, factor) for r in runs], leads.names, tables, slack
     )
     signals = [
         _expand(values, lead_runs, factor) * (rhythm.avm_nv / 1000.0)

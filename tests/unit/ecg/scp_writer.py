@@ -41,6 +41,7 @@ class Reference:
     bimodal: bool = False
     beat_avm_nv: int = 1000
     beat_difference: int = 0
+    drop_last_block: bool = False  # a decimated lead's last, partial block left out
 
 
 @dataclass
@@ -209,6 +210,8 @@ def build_scp(spec: ScpSpec) -> bytes:
         for (_, samples), beat in zip(spec.leads, ref.beats, strict=True):
             residual = _subtract(samples, beat, 1, ref)
             stored = _stored_residual(residual, 1, ref)
+            if ref.drop_last_block:
+                stored = stored[:-1]
             streams.append(_encode(_differences(stored, spec.difference), spec.huffman))
         interval *= ref.factor
     bimodal = 1 if ref is not None and ref.bimodal else 0

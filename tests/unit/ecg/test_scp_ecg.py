@@ -163,10 +163,17 @@ def test_bimodal_compression_keeps_the_qrs_at_full_rate() -> None:
     assert len(data) < 0.5 * len(build_scp(ScpSpec(leads=leads, huffman="default", difference=1)))
 
 
-def test_decimated_residual_without_bimodal_is_interpolated_back() -> None:
-    leads = _leads(noise=0)
-    reference = _reference(leads, factor=2)
-    data = build_scp(ScpSpec(leads=leads, huffman="custom", difference=1, reference=reference))
+@pytest.mark.parametrize(
+    ("huffman", "drop_last_block"),
+    [("custom", False), ("custom", True), (None, True)],
+    ids=["custom", "custom-last-block-rounded-down", "plain-last-block-rounded-down"],
+)
+def test_decimated_residual_without_bimodal_is_interpolated_back(
+    huffman: str | None, drop_last_block: bool
+) -> None:
+    leads = _leads(noise=0, n=2499)  # 2499 samples: 1250 blocks of 2, the last one partial
+    reference = _reference(leads, factor=2, drop_last_block=drop_last_block)
+    data = build_scp(ScpSpec(leads=leads, huffman=huffman, difference=1, reference=reference))
     record = read_scp_ecg(data)
     assert record.sampling_rate_hz == RATE
     for code, samples in leads:
