@@ -14,10 +14,12 @@ import numpy.typing as npt
 from ecg.errors import EcgRecordError
 
 __all__ = [
+    "LEAD_MEASUREMENT_KEYS",
     "MEASUREMENT_KEYS",
     "STANDARD_LEADS",
     "EcgDevice",
     "EcgFormat",
+    "EcgPacemakerSpike",
     "EcgPatient",
     "EcgRecord",
     "Sex",
@@ -51,6 +53,28 @@ MEASUREMENT_KEYS: Mapping[str, str] = {
     "p_axis_deg": "degrees",
     "qrs_axis_deg": "degrees",
     "t_axis_deg": "degrees",
+}
+
+#: Canonical keys of :attr:`EcgRecord.device_lead_measurements` (per lead) and their units.
+LEAD_MEASUREMENT_KEYS: Mapping[str, str] = {
+    "p_ms": "ms",
+    "pr_ms": "ms",
+    "qrs_ms": "ms",
+    "qt_ms": "ms",
+    "q_ms": "ms",
+    "r_ms": "ms",
+    "s_ms": "ms",
+    "p_plus_uv": "µV",
+    "p_minus_uv": "µV",
+    "q_uv": "µV",
+    "r_uv": "µV",
+    "s_uv": "µV",
+    "j_uv": "µV",
+    "t_plus_uv": "µV",
+    "t_minus_uv": "µV",
+    "st_j20_uv": "µV",
+    "st_j60_uv": "µV",
+    "st_j80_uv": "µV",
 }
 
 
@@ -147,6 +171,36 @@ class EcgDevice:
         _check_optional_text("EcgDevice", "serial_number", self.serial_number)
 
 
+@dataclass(frozen=True, kw_only=True)
+class EcgPacemakerSpike:
+    """A pacemaker stimulus the device detected and wrote into the file.
+
+    Parameters
+    ----------
+    time_ms
+        Time from the start of the recording, ``>= 0``.
+    amplitude_uv
+        Spike amplitude, ``None`` when the device did not measure it.
+    pulse_width_us
+        Pulse width, ``None`` when not measured.
+    triggers
+        What the stimulus triggered as the device states it (``"QRS"``, ``"P"``,
+        ``"neither"``), ``None`` when unknown.
+    """
+
+    time_ms: float
+    amplitude_uv: float | None = None
+    pulse_width_us: float | None = None
+    triggers: str | None = None
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.time_ms) or self.time_ms < 0:
+            raise EcgRecordError(
+                f"EcgPacemakerSpike.time_ms must be a finite number >= 0, got {self.time_ms!r}"
+            )
+        _check_optional_text("EcgPacemakerSpike", "triggers", self.triggers)
+
+
 @dataclass(frozen=True, kw_only=True, eq=False)
 class EcgRecord:
     """One ECG recording, normalised from any supported file format.
@@ -171,6 +225,11 @@ class EcgRecord:
         canonical keys of :data:`MEASUREMENT_KEYS` (``heart_rate_bpm``, ``pr_ms``, …).
     device_statements
         Interpretation statements the device wrote (free text, in file order).
+    device_lead_measurements
+        Per-lead measurements the device wrote, by lead name and the keys of
+        :data:`LEAD_MEASUREMENT_KEYS`.
+    device_pacemaker_spikes
+        Pacemaker stimuli the device detected, in file order.
     source_format
         The format the record was read from.
     warnings
@@ -190,6 +249,8 @@ class EcgRecord:
     device: EcgDevice = field(default_factory=EcgDevice)
     device_measurements: dict[str, float] = field(default_factory=dict)
     device_statements: tuple[str, ...] = ()
+    device_lead_measurements: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    device_pacemaker_spikes: tuple[EcgPacemakerSpike, ...] = ()
     source_format: EcgFormat
     warnings: tuple[str, ...] = ()
 
@@ -216,6 +277,7 @@ class EcgRecord:
         if not isinstance(self.device, EcgDevice):
             raise EcgRecordError(f"EcgRecord.device must be an EcgDevice, got {self.device!r}")
         self._check_measurements()
+        self._check_device_extras()
         for name in ("device_statements", "warnings"):
             value = getattr(self, name)
             if not isinstance(value, tuple) or not all(isinstance(s, str) for s in value):
@@ -286,6 +348,39 @@ class EcgRecord:
                 )
             checked[key] = float(value)
         object.__setattr__(self, "device_measurements", checked)
+
+    def _check_device_extras(self) -> None:
+        per_lead = self.device_lead_measurements
+        if not isinstance(per_lead, Mapping):
+            raise EcgRecordError(
+                f"EcgRecord.device_lead_measurements must be a mapping, got {per_lead!r}"
+            )
+        checked: dict[str, dict[str, float]] = {}
+        for lead, values in per_lead.items():
+            if lead not in self.leads or not isinstance(values, Mapping):
+                raise EcgRecordError(
+                    f"EcgRecord.device_lead_measurements[{lead!r}] must be a mapping for a lead "
+                    f"of the record ({list(self.leads)})"
+                )
+            unknown = sorted(set(values) - set(LEAD_MEASUREMENT_KEYS))
+            if unknown or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+                for v in values.values()
+            ):
+                raise EcgRecordError(
+                    f"EcgRecord.device_lead_measurements[{lead!r}] must map "
+                    f"{', '.join(LEAD_MEASUREMENT_KEYS)} to finite numbers, got {dict(values)!r}"
+                )
+            checked[lead] = {key: float(value) for key, value in values.items()}
+        object.__setattr__(self, "device_lead_measurements", checked)
+        spikes = self.device_pacemaker_spikes
+        if not isinstance(spikes, tuple) or not all(
+            isinstance(s, EcgPacemakerSpike) for s in spikes
+        ):
+            raise EcgRecordError(
+                f"EcgRecord.device_pacemaker_spikes must be a tuple of EcgPacemakerSpike, got "
+                f"{spikes!r}"
+            )
 
     @property
     def n_samples(self) -> int:
