@@ -283,6 +283,11 @@ class Target:
     refusals: tuple[type[BaseException], ...]
     #: Checks a result (not a refusal) must pass; raises AssertionError.
     check: Callable[[Any, Any], None] | None = field(default=None)
+    #: For a target of bytes: the valid files its mutations start from, and what is
+    #: recomputed after a mutation (checksums), for a coverage-guided fuzzer
+    #: (``bench/fuzz_atheris.py``) to start from the same place.
+    seeds: tuple[bytes, ...] = ()
+    fix: Callable[[bytes], bytes] | None = None
 
 
 _STATUS = Path("/proc/self/status")
@@ -452,18 +457,21 @@ def _ecg_targets() -> list[Target]:
             inputs=mutants(every, text=True),
             refusals=(EcgFormatError,),
             check=_record_is_whole,
+            seeds=every,
         ),
         Target(
             name="ecg.detect_format",
             run=detect_format,
             inputs=mutants(every, text=True),
             refusals=(EcgFormatError,),
+            seeds=every,
         ),
         Target(
             name="ecg.wfdb_signal",
             run=_read_wfdb_signal,
             inputs=mutants((_wfdb_signals()["s0010_re.dat"],)),
             refusals=(EcgFormatError,),
+            seeds=(_wfdb_signals()["s0010_re.dat"],),
         ),
     ]
     for key, (reader, fix) in readers.items():
@@ -474,6 +482,8 @@ def _ecg_targets() -> list[Target]:
                 inputs=mutants(seeds[key], fix=fix, text=key in text),
                 refusals=(EcgFormatError,),
                 check=_record_is_whole,
+                seeds=seeds[key],
+                fix=fix,
             )
         )
     return targets
@@ -488,12 +498,14 @@ def _dicom_targets() -> list[Target]:
             run=parse_part10,
             inputs=mutants(seeds),
             refusals=(InvalidDicom,),
+            seeds=seeds,
         ),
         Target(
             name="dicom.parse_part10_file",
             run=_parse_on_disk,
             inputs=mutants(seeds),
             refusals=(InvalidDicom,),
+            seeds=seeds,
         ),
         # Whether a file is an instance, for the upload: an answer, never an error.
         Target(
@@ -501,12 +513,14 @@ def _dicom_targets() -> list[Target]:
             run=instance_identity,
             inputs=mutants(seeds),
             refusals=(),
+            seeds=seeds,
         ),
         Target(
             name="dicom.check_inflated_size",
             run=check_inflated_size,
             inputs=mutants(deflated),
             refusals=(InvalidDicom,),
+            seeds=deflated,
         ),
     ]
 
