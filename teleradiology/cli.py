@@ -573,6 +573,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     if args.command in offline:
         return offline[args.command]()
+    if args.command == "serve" and args.demo:
+        # The demo network binds its titles to no host: the demo (and its listener
+        # children, which read the environment) accept them, unless told otherwise.
+        os.environ.setdefault("TELEMED_DICOM_ALLOW_UNBOUND", "1")
     try:
         settings = _settings(args)
         _embedded_postgres_log(settings.data_dir)

@@ -13,8 +13,10 @@ DICOM security (environment variables):
     (default: the system's). Which certificate a title must show is its
     ``certificate_sha256`` in the network file.
 ``TELEMED_DICOM_ALLOW_UNBOUND``
-    ``0`` refuses every calling AE title bound to neither a peer host nor a certificate
-    (default ``1`` while a network migrates; the start-up log counts such titles).
+    ``1`` accepts calling AE titles bound to neither a peer host nor a certificate, where the
+    title alone would be the credential: only while a network migrates (the start-up log
+    counts such titles). Default ``0``: refused; ``serve --demo`` accepts them (the demo
+    network binds none).
 ``TELEMED_DICOM_REFUSALS``, ``TELEMED_DICOM_REFUSAL_BLOCK_S``
     After this many refused associations from one address within a minute (default 5), that
     address is refused at once for this long (default 30 s), doubling on each further block
@@ -119,7 +121,7 @@ class Settings:
     dicom_tls_ca: Path | None = None
     dicom_tls_port: int | None = None
     #: Calling AE titles bound to neither a peer host nor a certificate are accepted.
-    dicom_allow_unbound: bool = True
+    dicom_allow_unbound: bool = False
     #: Refused associations from one address (within a minute) before it is blocked, and
     #: the first block.
     dicom_refusals: int = 5

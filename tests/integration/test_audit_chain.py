@@ -25,8 +25,7 @@ from storage.records import AuditAction, AuditResult
 from teleradiology.core.audit_chain import link_hash
 from teleradiology.http.context import OBJECTS
 from teleradiology.services import audit as keeping
-from teleradiology.settings import Settings
-from tests.integration.conftest import serving
+from tests.integration.conftest import local_settings, serving
 from tests.integration.test_forwarder import eventually
 
 
@@ -278,14 +277,7 @@ async def test_anchors_are_notes_written_once_and_unseen_by_the_collector(
 async def test_the_worker_anchors_the_head_as_records_come(
     database_url: str, tmp_path: Path
 ) -> None:
-    settings = Settings(
-        data_dir=tmp_path / "var",
-        database_url=database_url,
-        http_host="127.0.0.1",
-        dicom_host="127.0.0.1",
-        dicom_port=0,
-        audit_anchor_every_s=0.2,
-    )
+    settings = local_settings(database_url, tmp_path, audit_anchor_every_s=0.2)
     async with serving(settings, run_worker=True) as api:
         objects = api.app[OBJECTS]
         found = await api.client.get("/dicomweb/studies", headers=api.auth("wang.reader"))

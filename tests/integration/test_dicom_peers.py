@@ -29,9 +29,8 @@ from teleradiology.dimse.sender import c_store
 from teleradiology.dimse.service import peer_rules
 from teleradiology.roles import DICOM
 from teleradiology.services import administration
-from teleradiology.settings import Settings
 from tests.factory import make_study
-from tests.integration.conftest import Api, serving
+from tests.integration.conftest import Api, local_settings, serving
 from tests.integration.test_dimse_qr import free_port
 
 pytestmark = pytest.mark.dcmtk
@@ -130,12 +129,9 @@ host = "127.0.0.1/32"
 async def secured(
     database_url: str, tmp_path: Path, pki: Pki, **more: object
 ) -> AsyncIterator[Api]:
-    settings = Settings(
-        data_dir=tmp_path / "var",
-        database_url=database_url,
-        http_host="127.0.0.1",
-        dicom_host="127.0.0.1",
-        dicom_port=0,
+    settings = local_settings(
+        database_url,
+        tmp_path,
         dicom_tls_cert=Path(pki.path("server.crt")),
         dicom_tls_key=Path(pki.path("server.key")),
         dicom_tls_ca=Path(pki.path("ca.crt")),

@@ -12,9 +12,8 @@ import pytest
 from storage import qido
 from storage.qido import DicomNode
 from teleradiology.roles import DICOM
-from teleradiology.settings import Settings
 from tests.factory import make_study
-from tests.integration.conftest import Api, serving
+from tests.integration.conftest import Api, local_settings, serving
 from tests.integration.dicomweb_support import facility, route_all, store
 from tests.integration.test_dimse_qr import VIEWER_AE, _read_all, add_viewer, free_port, run
 
@@ -24,14 +23,7 @@ pytestmark = pytest.mark.dcmtk
 @pytest.fixture
 async def api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
     """The service with a retrieve bound of 3 instances."""
-    settings = Settings(
-        data_dir=tmp_path / "var",
-        database_url=database_url,
-        http_host="127.0.0.1",
-        dicom_host="127.0.0.1",
-        dicom_port=0,
-        dicom_retrieve_max=3,
-    )
+    settings = local_settings(database_url, tmp_path, dicom_retrieve_max=3)
     async with serving(settings) as served:
         yield served
 

@@ -30,7 +30,7 @@ from teleradiology.http.context import OBJECTS
 from teleradiology.roles import DICOM
 from teleradiology.settings import Settings
 from tests.factory import make_study
-from tests.integration.conftest import Api, drop_bucket, serving, unique_bucket_name
+from tests.integration.conftest import Api, drop_bucket, local_settings, serving, unique_bucket_name
 from tests.integration.tcp_proxy import TcpProxy
 from tests.integration.test_ingest import multipart, stow
 from tests.s3 import S3Endpoint
@@ -57,15 +57,8 @@ def _proxy_for(dsn: str) -> tuple[TcpProxy, str]:
 
 def _settings(tmp_path: Path, database_url: str, storage_url: str | None = None) -> Settings:
     """Every role in one process, routing a study a second after its last instance."""
-    return Settings(
-        data_dir=tmp_path / "var",
-        database_url=database_url,
-        storage_url=storage_url,
-        http_host="127.0.0.1",
-        dicom_host="127.0.0.1",
-        dicom_port=0,
-        stable_age_s=1.0,
-        sweep_interval_s=0.5,
+    return local_settings(
+        database_url, tmp_path, storage_url=storage_url, stable_age_s=1.0, sweep_interval_s=0.5
     )
 
 

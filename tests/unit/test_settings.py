@@ -100,3 +100,12 @@ def test_bad_dicom_security_settings_are_refused(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         Settings(data_dir=Path("var"), **overrides)  # type: ignore[arg-type]
+
+
+def test_a_calling_title_bound_to_nothing_is_refused_unless_told(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("TELEMED_DICOM_ALLOW_UNBOUND", raising=False)
+    assert settings_from_env().dicom_allow_unbound is False
+    monkeypatch.setenv("TELEMED_DICOM_ALLOW_UNBOUND", "1")
+    assert settings_from_env().dicom_allow_unbound is True
