@@ -34,6 +34,7 @@ from ecg.statements import Pacing, Statement, compose_statements
 
 __all__ = [
     "DEVICE_TOLERANCE",
+    "INTERVAL_TOLERANCE_MS",
     "MEASUREMENT_KEYS",
     "DeviceDifference",
     "EcgAnalysis",

@@ -127,7 +127,7 @@ def detect_format(data: bytes, filename: str | None = None) -> EcgFormat:
     """
     suffix = PurePath(filename).suffix.lower() if filename else ""
     if not data:
-        raise EcgFormatError("empty file: no ECG format to recognise")
+        raise EcgFormatError("the file is empty: send the file the cart saved again")
     if _looks_like_dicom(data):
         return EcgFormat.DICOM
     if _is_xml(data):
@@ -144,7 +144,8 @@ def detect_format(data: bytes, filename: str | None = None) -> EcgFormat:
         return EcgFormat.CSV
     raise EcgFormatError(
         f"unrecognised ECG format{f' for {filename}' if filename else ''}: not DICOM, HL7 aECG, "
-        "SCP-ECG, Philips or GE MUSE XML, Contec ECG90A, WFDB or CSV"
+        "SCP-ECG, Philips or GE MUSE XML, Contec ECG90A, WFDB or CSV: send the file the cart "
+        "saved, not a photo, PDF or printout of the ECG"
     )
 
 
