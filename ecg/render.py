@@ -790,7 +790,10 @@ def _header_texts(
         y = top + index * line
         texts.append(_Text(mid, y, label, _TEXT_MM))
         texts.append(_Text(mid + 27.0, y, text, _TEXT_MM, bold=True))
-    texts.extend(_device_texts(header, mid + 46.0, top, line))
+    # up to the statements' column
+    texts.extend(
+        _device_texts(header, mid + 46.0, top, line, fit=(fonts.get(_SMALL_MM), 19.0 * px_per_mm))
+    )
 
     # right block: statements
     right = 178.0
@@ -842,9 +845,16 @@ _ROW_KEYS: tuple[tuple[str, ...], ...] = (
 )
 
 
-def _device_texts(header: SheetHeader, x_mm: float, top: float, line: float) -> list[_Text]:
+def _device_texts(
+    header: SheetHeader,
+    x_mm: float,
+    top: float,
+    line: float,
+    *,
+    fit: tuple[ImageFont.FreeTypeFont, float] | None = None,
+) -> list[_Text]:
     """The cart's own measurements beside ours, row by row; ``!`` where they differ by more
-    than the tolerance."""
+    than the tolerance (first, so that a line cut to ``fit`` (font, width) keeps it)."""
     device, ours = header.device_measurements, header.measurements
     texts: list[_Text] = []
     if not any(v is not None for v in device.values()):
@@ -857,7 +867,9 @@ def _device_texts(header: SheetHeader, x_mm: float, top: float, line: float) -> 
             continue  # the RR / P row is printed only with our values
         shown = "/".join("—" if device.get(k) is None else f"{device[k]:.0f}" for k in keys)
         flagged = any(beyond_tolerance(k, ours.get(k), device.get(k)) for k in keys)
-        text = f"{label} {shown}" + (" !" if flagged else "")
+        text = ("! " if flagged else "") + f"{label} {shown}"
+        if fit is not None:
+            text = _fit(text, *fit)
         rgb = _TEXT_RGB if flagged else _NOTE_RGB
         texts.append(_Text(x_mm, top + index * line + 0.4, text, _SMALL_MM, bold=flagged, rgb=rgb))
     return texts
