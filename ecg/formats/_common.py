@@ -126,17 +126,16 @@ for _n in range(1, 10):
 def normalize_lead_name(raw: str) -> str:
     """Map a lead label as a device writes it to the standard spelling when it is one.
 
-    ``"MDC_ECG_LEAD_AVR"``, ``"Lead aVR"``, ``"avr"`` and ``"AVR"`` all become ``"aVR"``;
-    labels that are not standard leads are kept as given (stripped of whitespace).
+    ``"MDC_ECG_LEAD_AVR"``, ``"Lead aVR"``, ``"ECG aVR"``, ``"avr"`` and ``"AVR"`` all become
+    ``"aVR"``; labels that are not standard leads are kept as given (stripped of whitespace).
     """
     text = raw.strip()
     key = text
     key = re.sub(r"\(.*?\)", "", key).strip()
     lowered = key.lower()
-    for prefix in ("mdc_ecg_lead_", "lead_", "lead-", "lead "):
-        if lowered.startswith(prefix):
-            lowered = lowered[len(prefix) :]
-            break
+    for prefix in ("mdc_ecg_lead_", "ecg_", "ecg-", "ecg ", "lead_", "lead-", "lead "):
+        if lowered.startswith(prefix):  # "ECG Lead II": both in turn
+            lowered = lowered[len(prefix) :].lstrip()
     lowered = lowered.strip().replace(" ", "")
     return _LEAD_ALIASES.get(lowered, text)
 

@@ -19,6 +19,7 @@ from ecg import EcgFormat, EcgFormatError, EcgRecord, detect_format, read_ecg
 from ecg.analysis import analyze_ecg
 from ecg.errors import EcgError
 from ecg.formats import read_contec_ecg90a, read_dicom_waveform, read_hl7_aecg, read_philips_xml
+from ecg.formats._common import normalize_lead_name
 from ecg.statements import StatementCode
 
 from .conftest import FORMATS
@@ -378,3 +379,15 @@ def test_the_carts_column_is_drawn_on_the_sheet() -> None:
     assert changed.size
     assert changed.min() >= 157.0  # the column beside ours,
     assert changed.max() <= 178.0  # left of the statements
+
+
+def test_a_hemodynamic_ecg_channel_known_by_its_label_alone() -> None:
+    dataset = _dataset()
+    dataset.SOPClassUID = pydicom.uid.UID("1.2.840.10008.5.1.4.1.1.9.2.1")
+    for channel in dataset.WaveformSequence[0].ChannelDefinitionSequence:
+        lead = normalize_lead_name(str(channel.ChannelSourceSequence[0].CodeMeaning))
+        del channel.ChannelSourceSequence
+        channel.ChannelLabel = f"ECG {lead}"
+    dataset.WaveformSequence = Sequence([_pressure_group(dataset), *dataset.WaveformSequence])
+    record = read_dicom_waveform(_bytes(dataset))
+    assert record.leads == read_dicom_waveform(DICOM).leads
