@@ -33,11 +33,16 @@ from ecg.record import EcgRecord
 from ecg.statements import Pacing, Statement, compose_statements
 
 __all__ = [
+    "DEVICE_TOLERANCE",
+    "INTERVAL_TOLERANCE_MS",
     "MEASUREMENT_KEYS",
+    "DeviceDifference",
     "EcgAnalysis",
     "SignalQuality",
     "analyze_ecg",
     "assess_signal_quality",
+    "beyond_tolerance",
+    "compare_with_device",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -66,6 +71,79 @@ FLAT_LEAD_UV = 20.0
 #: A lead whose high-frequency residue (above the muscle-noise cut-off) exceeds this is noisy.
 NOISY_LEAD_UV = 60.0
 LOW_SAMPLING_RATE_HZ = 250.0
+
+
+#: How far our measurement may lie from the cart's own (by the cart's keys, see
+#: :data:`ecg.record.MEASUREMENT_KEYS`) before the reader is told: 5 bpm, 25 ms of RR, 15°
+#: of axis, 10 ms for any other interval.
+DEVICE_TOLERANCE: dict[str, float] = {
+    "heart_rate_bpm": 5.0,
+    "rr_ms": 25.0,
+    "p_axis_deg": 15.0,
+    "qrs_axis_deg": 15.0,
+    "t_axis_deg": 15.0,
+}
+INTERVAL_TOLERANCE_MS = 10.0
+#: Our key for what a cart calls ``qtc_ms``: Bazett's, as carts print it.
+OUR_KEY = {"qtc_ms": "qtc_bazett_ms"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceDifference:
+    """One measurement the cart wrote into its file, beside ours."""
+
+    key: str
+    device: float
+    ours: float | None
+    difference: float | None
+    tolerance: float
+    beyond_tolerance: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "device": _round(self.device),
+            "ours": _round(self.ours),
+            "difference": _round(self.difference),
+            "tolerance": self.tolerance,
+            "beyond_tolerance": self.beyond_tolerance,
+        }
+
+
+def _difference(key: str, ours: float, device: float) -> float:
+    difference = ours - device
+    if key.endswith("_axis_deg"):  # -170° and 175° are 15° apart
+        difference = (difference + 180.0) % 360.0 - 180.0
+    return difference
+
+
+def beyond_tolerance(key: str, ours: float | None, device: float | None) -> bool:
+    """Whether our value of a cart's measurement key lies further from the cart's than
+    :data:`DEVICE_TOLERANCE` allows (``False`` when either is missing)."""
+    if ours is None or device is None:
+        return False
+    tolerance = DEVICE_TOLERANCE.get(key, INTERVAL_TOLERANCE_MS)
+    return abs(_difference(key, ours, device)) > tolerance
+
+
+def compare_with_device(
+    ours: dict[str, float | None], device: dict[str, float]
+) -> tuple[DeviceDifference, ...]:
+    """Each measurement the cart gives, beside ours (keys of :data:`MEASUREMENT_KEYS`)."""
+    out: list[DeviceDifference] = []
+    for key, value in device.items():
+        mine = ours.get(OUR_KEY.get(key, key))
+        out.append(
+            DeviceDifference(
+                key=key,
+                device=value,
+                ours=mine,
+                difference=None if mine is None else _difference(key, mine, value),
+                tolerance=DEVICE_TOLERANCE.get(key, INTERVAL_TOLERANCE_MS),
+                beyond_tolerance=beyond_tolerance(key, mine, value),
+            )
+        )
+    return tuple(out)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,6 +188,9 @@ class EcgAnalysis:
         Sample indices of the pacemaker stimuli found (and removed before analysis).
     warnings
         Signal-quality and input notes, English.
+    device_comparison
+        The measurements the cart wrote into the file, each beside ours and flagged when
+        the two differ by more than :data:`DEVICE_TOLERANCE`.
     """
 
     sampling_rate_hz: float
@@ -125,6 +206,7 @@ class EcgAnalysis:
     suspected_stemi: bool
     warnings: tuple[str, ...]
     pacer_spikes: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    device_comparison: tuple[DeviceDifference, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the ``telemed ecg analyze --json`` object, without ``path``).
@@ -155,6 +237,8 @@ class EcgAnalysis:
             "suspected_stemi": self.suspected_stemi,
             "pacer_spikes": [int(p) for p in self.pacer_spikes],
             "warnings": list(self.warnings),
+            "device_measurements": {d.key: _round(d.device) for d in self.device_comparison},
+            "device_comparison": [d.to_dict() for d in self.device_comparison],
         }
 
 
@@ -184,7 +268,7 @@ def assess_signal_quality(
     """
     data = np.asarray(samples_uv, dtype=np.float64)
     fs = float(sampling_rate_hz)
-    off = [leads[i] for i in range(data.shape[0]) if np.ptp(data[i]) < FLAT_LEAD_UV]
+    off = [leads[i] for i in range(data.shape[0]) if _lead_off(data[i])]
     noisy: list[str] = []
     if 0.45 * fs > 40.0 and data.shape[1] > 30:
         # Residue after removing everything an ECG holds below 40 Hz and both mains
@@ -204,6 +288,20 @@ def assess_signal_quality(
     if noisy:
         notes.append(f"noisy lead(s): {', '.join(noisy)}")
     return SignalQuality(leads_off=off, noisy_leads=noisy, warnings=notes)
+
+
+#: A lead that sits on its lowest or highest value this share of the time is clipped at the
+#: amplifier's rail: the electrode is off (an ECG reaches its extremes at a few samples).
+RAILED_FRACTION = 0.2
+
+
+def _lead_off(lead: FloatArray) -> bool:
+    """Flat (range under :data:`FLAT_LEAD_UV`) or railed (at its extremes a fifth of the time)."""
+    low, high = float(lead.min()), float(lead.max())
+    if high - low < FLAT_LEAD_UV:
+        return True
+    at_rail = np.count_nonzero((lead == low) | (lead == high))
+    return bool(at_rail >= RAILED_FRACTION * lead.size)
 
 
 def _rhythm_features(
@@ -268,7 +366,8 @@ def analyze_ecg(record: EcgRecord, *, mains: MainsFrequency = MainsFrequency.HZ_
     Raises
     ------
     EcgError
-        The record is shorter than 2 s, or holds non-finite samples.
+        The record is shorter than 2 s, holds non-finite samples, or no lead is usable (all
+        flat or clipped: electrodes off).
     """
     fs = record.sampling_rate_hz
     raw = np.asarray(record.samples_uv, dtype=np.float64)
@@ -293,9 +392,14 @@ def analyze_ecg(record: EcgRecord, *, mains: MainsFrequency = MainsFrequency.HZ_
     quality = assess_signal_quality(raw, fs, record.leads)
     warnings.extend(quality.warnings)
     usable = [i for i, name in enumerate(record.leads) if name not in quality.leads_off]
+    if not usable:
+        raise EcgError(
+            f"no usable lead: every lead ({', '.join(record.leads)}) is flat or clipped, as when "
+            "the electrodes are off; check the electrodes and record the ECG again"
+        )
 
     clean = clean_ecg(raw, fs, mains=mains)
-    r_peaks = detect_r_peaks(clean[usable], fs) if usable else np.zeros(0, dtype=np.int64)
+    r_peaks = detect_r_peaks(clean[usable], fs)
     beats = delineate_beats(clean, fs, r_peaks) if r_peaks.size else []
     median = compute_median_beat(clean, fs, r_peaks) if r_peaks.size >= 2 else None
     median_fiducials = delineate_median_beat(median, fs) if median is not None else None
@@ -327,6 +431,13 @@ def analyze_ecg(record: EcgRecord, *, mains: MainsFrequency = MainsFrequency.HZ_
     )
     if r_peaks.size == 0:
         warnings.append("no QRS complex detected")
+    comparison = compare_with_device(measurements, record.device_measurements)
+    warnings.extend(
+        f"{d.key}: ours {d.ours:.0f} against the cart's {d.device:.0f}, more than "
+        f"{d.tolerance:g} apart: check it on the trace"
+        for d in comparison
+        if d.beyond_tolerance and d.ours is not None
+    )
     return EcgAnalysis(
         sampling_rate_hz=fs,
         leads=record.leads,
@@ -341,4 +452,5 @@ def analyze_ecg(record: EcgRecord, *, mains: MainsFrequency = MainsFrequency.HZ_
         suspected_stemi=suspected_stemi,
         warnings=tuple(warnings),
         pacer_spikes=pacer_spikes,
+        device_comparison=comparison,
     )

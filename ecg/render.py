@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
+from ecg.analysis import beyond_tolerance
 from ecg.errors import EcgError
 from ecg.filters import MainsFrequency, clean_ecg
 from ecg.record import MEASUREMENT_KEYS, STANDARD_LEADS, EcgRecord, Sex
@@ -171,6 +172,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "bpm": "次/分",
         "axes": "P/QRS/T 电轴",
         "rr_p": "RR / P 时限",
+        "cart": "机器",
         "interpretation": "自动分析（未经医师确认）",
         "no_statements": "无",
         "not_recorded": "未记录",
@@ -195,6 +197,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "bpm": "bpm",
         "axes": "P/QRS/T axes",
         "rr_p": "RR / P dur.",
+        "cart": "cart",
         "interpretation": "Automated analysis (not confirmed by a physician)",
         "no_statements": "none",
         "not_recorded": "not recorded",
@@ -291,6 +294,10 @@ class SheetHeader:
         (``heart_rate_bpm``, ``pr_ms``, ``qrs_ms``, ``qt_ms``, ``qtc_ms``, ``p_axis_deg``,
         ``qrs_axis_deg``, ``t_axis_deg``, ``rr_ms``, ``p_ms``); a missing key or ``None``
         prints as ``—``. Values in the units of that table.
+    device_measurements
+        The cart's own measurements (same keys), printed beside `measurements` when those
+        are ours; a pair further apart than :data:`ecg.analysis.DEVICE_TOLERANCE` is marked
+        ``!`` for the reader.
     statements
         Interpretation statements, printed in order under a heading that says they are an
         unconfirmed automated analysis.
@@ -315,6 +322,7 @@ class SheetHeader:
     acquired_at: str = ""
     device: str = ""
     measurements: Mapping[str, float | None] = field(default_factory=dict)
+    device_measurements: Mapping[str, float | None] = field(default_factory=dict)
     statements: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     filters: str = ""
@@ -335,28 +343,8 @@ class SheetHeader:
             raise EcgRenderError(
                 f"SheetHeader.language must be one of {sorted(_LABELS)}, got {self.language!r}"
             )
-        if not isinstance(self.measurements, Mapping):
-            raise EcgRenderError(
-                f"SheetHeader.measurements must be a mapping, got {self.measurements!r}"
-            )
-        checked: dict[str, float | None] = {}
-        for key, value in self.measurements.items():
-            if key not in MEASUREMENT_KEYS:
-                raise EcgRenderError(
-                    f"SheetHeader.measurements has unknown key {key!r}; "
-                    f"allowed: {', '.join(MEASUREMENT_KEYS)}"
-                )
-            if value is not None and (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
-            ):
-                raise EcgRenderError(
-                    f"SheetHeader.measurements[{key!r}] must be a finite number or None, "
-                    f"got {value!r}"
-                )
-            checked[key] = None if value is None else float(value)
-        object.__setattr__(self, "measurements", MappingProxyType(checked))
+        for name in ("measurements", "device_measurements"):
+            object.__setattr__(self, name, _checked_measurements(name, getattr(self, name)))
         for name in ("statements", "notes"):
             value = getattr(self, name)
             if isinstance(value, str) or not isinstance(value, Sequence):
@@ -392,7 +380,8 @@ class SheetHeader:
             Label language, ``"zh"`` or ``"en"``.
         patient_name, patient_id, measurements, statements
             Override the values from the file (e.g. the index's patient, or the
-            measurements of our own analysis) when given.
+            measurements of our own analysis) when given. With `measurements` given, the
+            file's own measurements are printed beside them.
         timezone
             Print the acquisition time in this zone (the network's, e.g. Asia/Shanghai)
             when the record's time is timezone-aware; as stated in the file otherwise.
@@ -420,10 +409,34 @@ class SheetHeader:
             acquired_at=_format_time(_in_zone(record.acquired_at, timezone)),
             device=device.strip(),
             measurements=dict(record.device_measurements if measurements is None else measurements),
+            # the cart's own beside ours; not twice when the cart's are all there is
+            device_measurements={} if measurements is None else dict(record.device_measurements),
             statements=tuple(record.device_statements if statements is None else statements),
             notes=record.warnings,
             language=language,
         )
+
+
+def _checked_measurements(name: str, values: object) -> Mapping[str, float | None]:
+    if not isinstance(values, Mapping):
+        raise EcgRenderError(f"SheetHeader.{name} must be a mapping, got {values!r}")
+    checked: dict[str, float | None] = {}
+    for key, value in values.items():
+        if key not in MEASUREMENT_KEYS:
+            raise EcgRenderError(
+                f"SheetHeader.{name} has unknown key {key!r}; "
+                f"allowed: {', '.join(MEASUREMENT_KEYS)}"
+            )
+        if value is not None and (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise EcgRenderError(
+                f"SheetHeader.{name}[{key!r}] must be a finite number or None, got {value!r}"
+            )
+        checked[key] = None if value is None else float(value)
+    return MappingProxyType(checked)
 
 
 def _format_age(age_years: float | None, language: Language) -> str:
@@ -777,6 +790,10 @@ def _header_texts(
         y = top + index * line
         texts.append(_Text(mid, y, label, _TEXT_MM))
         texts.append(_Text(mid + 27.0, y, text, _TEXT_MM, bold=True))
+    # up to the statements' column
+    texts.extend(
+        _device_texts(header, mid + 46.0, top, line, fit=(fonts.get(_SMALL_MM), 19.0 * px_per_mm))
+    )
 
     # right block: statements
     right = 178.0
@@ -814,6 +831,47 @@ def _header_texts(
         rest_width = footer_width - after_mm * px_per_mm
         rest = _fit(" · ".join(footer[2:]), footer_font, rest_width)
         texts.append(_Text(left + after_mm, _FOOTER_TOP_MM, rest, _SMALL_MM, rgb=_NOTE_RGB))
+    return texts
+
+
+#: The header rows, by the measurement keys each prints (as in `_header_texts`).
+_ROW_KEYS: tuple[tuple[str, ...], ...] = (
+    ("heart_rate_bpm",),
+    ("pr_ms",),
+    ("qrs_ms",),
+    ("qt_ms", "qtc_ms"),
+    ("p_axis_deg", "qrs_axis_deg", "t_axis_deg"),
+    ("rr_ms", "p_ms"),
+)
+
+
+def _device_texts(
+    header: SheetHeader,
+    x_mm: float,
+    top: float,
+    line: float,
+    *,
+    fit: tuple[ImageFont.FreeTypeFont, float] | None = None,
+) -> list[_Text]:
+    """The cart's own measurements beside ours, row by row; ``!`` where they differ by more
+    than the tolerance (first, so that a line cut to ``fit`` (font, width) keeps it)."""
+    device, ours = header.device_measurements, header.measurements
+    texts: list[_Text] = []
+    if not any(v is not None for v in device.values()):
+        return texts
+    label = _LABELS[header.language]["cart"]
+    for index, keys in enumerate(_ROW_KEYS):
+        if all(device.get(k) is None for k in keys):
+            continue
+        if index == 5 and ours.get("rr_ms") is None and ours.get("p_ms") is None:
+            continue  # the RR / P row is printed only with our values
+        shown = "/".join("—" if device.get(k) is None else f"{device[k]:.0f}" for k in keys)
+        flagged = any(beyond_tolerance(k, ours.get(k), device.get(k)) for k in keys)
+        text = ("! " if flagged else "") + f"{label} {shown}"
+        if fit is not None:
+            text = _fit(text, *fit)
+        rgb = _TEXT_RGB if flagged else _NOTE_RGB
+        texts.append(_Text(x_mm, top + index * line + 0.4, text, _SMALL_MM, bold=flagged, rgb=rgb))
     return texts
 
 

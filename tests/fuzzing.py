@@ -386,8 +386,10 @@ def ecg_seeds() -> dict[str, tuple[bytes, ...]]:
     return {
         "scp": (_read("scp_ecg/ecgtoolkit_Example.scp"),),
         "healforce": tuple(d[: struct.unpack_from("<H", d, 4)[0]] for d in healforce),
-        "contec": tuple(
-            d[:4000] + d[-37:] for d in (_read(f"contec_ecg90a/00000{n}.ECG") for n in (37, 53))
+        "contec": (
+            *(d[:4000] + d[-37:] for d in (_read(f"contec_ecg90a/00000{n}.ECG") for n in (37, 53))),
+            # as some carts write it: no zero trailer
+            _read("contec_ecg90a/0000053.ECG")[: 43 + 16 * 250],
         ),
         "dicom_waveform": (_read("dicom_waveform/waveform_ecg.dcm"),),
         "ge_muse": tuple(_read(f"ge_muse_xml/braveheart_example{n}.xml") for n in (1, 2, 4)),

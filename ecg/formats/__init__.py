@@ -7,11 +7,11 @@ file from its content (and, as a hint, its name) and :func:`read_ecg` dispatches
 from __future__ import annotations
 
 import codecs
-import re
 from collections.abc import Callable, Mapping
 from pathlib import PurePath
 
 from ecg.errors import EcgFormatError
+from ecg.formats._common import local_name, namespace, parse_xml
 from ecg.formats.contec import is_contec_ecg90a, read_contec_ecg90a
 from ecg.formats.csv import read_csv
 from ecg.formats.dicom_waveform import read_dicom_waveform
@@ -41,37 +41,46 @@ __all__ = [
     "read_wfdb",
 ]
 
-_XML_ROOTS = {
-    "AnnotatedECG": EcgFormat.HL7_AECG,
-    "restingecgdata": EcgFormat.PHILIPS_XML,
-    "RestingECG": EcgFormat.GE_MUSE_XML,
+#: (namespace, root element) of each XML format; the namespaces carts write, or none.
+_XML_ROOTS: dict[tuple[str, str], EcgFormat] = {
+    ("urn:hl7-org:v3", "AnnotatedECG"): EcgFormat.HL7_AECG,
+    ("", "AnnotatedECG"): EcgFormat.HL7_AECG,
+    ("http://www3.medical.philips.com", "restingecgdata"): EcgFormat.PHILIPS_XML,
+    ("", "restingecgdata"): EcgFormat.PHILIPS_XML,
+    ("", "RestingECG"): EcgFormat.GE_MUSE_XML,
 }
-_ROOT_ELEMENT = re.compile(r"<(?:[A-Za-z_][\w.\-]*:)?([A-Za-z_][\w.\-]*)[\s>/]")
 
 
-def _xml_head(data: bytes) -> str | None:
-    head = data[:4096]
-    encoding = "latin-1"
-    if head.startswith(codecs.BOM_UTF8):
-        head, encoding = head[3:], "utf-8"
-    elif head.startswith(codecs.BOM_UTF16_LE) or head[:2] == b"<\x00":
-        head, encoding = head.removeprefix(codecs.BOM_UTF16_LE), "utf-16-le"
-    elif head.startswith(codecs.BOM_UTF16_BE) or head[:2] == b"\x00<":
-        head, encoding = head.removeprefix(codecs.BOM_UTF16_BE), "utf-16-be"
-    text = head.decode(encoding, errors="ignore").lstrip()
-    return text if text.startswith("<") else None
+def _is_xml(data: bytes) -> bool:
+    """Whether the file is text whose first character is ``<``, in UTF-8 or UTF-16 (little or
+    big endian, with or without a byte order mark): an XML document to parse."""
+    head = data[:64]
+    for bom in (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        if head.startswith(bom):
+            return True
+    if head[:2] in (b"<\x00", b"\x00<"):
+        return True
+    return head.lstrip(b" \t\r\n").startswith(b"<")
 
 
-def _xml_root(text: str) -> str | None:
-    position = 0
-    while True:
-        match = _ROOT_ELEMENT.search(text, position)
-        if match is None:
-            return None
-        before = text[match.start() : match.start() + 2]
-        if before not in ("<?", "<!"):
-            return match.group(1)
-        position = match.end()
+def _xml_format(data: bytes) -> EcgFormat:
+    """The format of an XML file, by the root element and namespace its parse gives."""
+    root = parse_xml(data, "XML")
+    name, space = local_name(root.tag), namespace(root.tag)
+    fmt = _XML_ROOTS.get((space, name))
+    if fmt is not None:
+        return fmt
+    known = {root_name for _, root_name in _XML_ROOTS}
+    if name in known:
+        raise EcgFormatError(
+            f"XML document <{name}> in namespace {space or '(none)'!r} is not a variant we read: "
+            "export the ECG from the cart as HL7 aECG, Philips or GE MUSE XML"
+        )
+    raise EcgFormatError(
+        f"XML document with root element <{name}> is not a supported ECG format (expected "
+        "AnnotatedECG, restingecgdata or RestingECG): export the ECG from the cart as HL7 "
+        "aECG, Philips or GE MUSE XML"
+    )
 
 
 def _looks_like_dicom(data: bytes) -> bool:
@@ -118,18 +127,11 @@ def detect_format(data: bytes, filename: str | None = None) -> EcgFormat:
     """
     suffix = PurePath(filename).suffix.lower() if filename else ""
     if not data:
-        raise EcgFormatError("empty file: no ECG format to recognise")
+        raise EcgFormatError("the file is empty: send the file the cart saved again")
     if _looks_like_dicom(data):
         return EcgFormat.DICOM
-    head = _xml_head(data)
-    if head is not None:
-        root = _xml_root(head)
-        if root in _XML_ROOTS:
-            return _XML_ROOTS[root]
-        raise EcgFormatError(
-            f"XML document with root element <{root or '?'}> is not a supported ECG format "
-            "(expected AnnotatedECG, restingecgdata or RestingECG)"
-        )
+    if _is_xml(data):
+        return _xml_format(data)
     if is_scp_ecg(data):
         return EcgFormat.SCP_ECG
     if is_healforce_scp(data):
@@ -142,7 +144,8 @@ def detect_format(data: bytes, filename: str | None = None) -> EcgFormat:
         return EcgFormat.CSV
     raise EcgFormatError(
         f"unrecognised ECG format{f' for {filename}' if filename else ''}: not DICOM, HL7 aECG, "
-        "SCP-ECG, Philips or GE MUSE XML, Contec ECG90A, WFDB or CSV"
+        "SCP-ECG, Philips or GE MUSE XML, Contec ECG90A, WFDB or CSV: send the file the cart "
+        "saved, not a photo, PDF or printout of the ECG"
     )
 
 

@@ -126,17 +126,16 @@ for _n in range(1, 10):
 def normalize_lead_name(raw: str) -> str:
     """Map a lead label as a device writes it to the standard spelling when it is one.
 
-    ``"MDC_ECG_LEAD_AVR"``, ``"Lead aVR"``, ``"avr"`` and ``"AVR"`` all become ``"aVR"``;
-    labels that are not standard leads are kept as given (stripped of whitespace).
+    ``"MDC_ECG_LEAD_AVR"``, ``"Lead aVR"``, ``"ECG aVR"``, ``"avr"`` and ``"AVR"`` all become
+    ``"aVR"``; labels that are not standard leads are kept as given (stripped of whitespace).
     """
     text = raw.strip()
     key = text
     key = re.sub(r"\(.*?\)", "", key).strip()
     lowered = key.lower()
-    for prefix in ("mdc_ecg_lead_", "lead_", "lead-", "lead "):
-        if lowered.startswith(prefix):
-            lowered = lowered[len(prefix) :]
-            break
+    for prefix in ("mdc_ecg_lead_", "ecg_", "ecg-", "ecg ", "lead_", "lead-", "lead "):
+        if lowered.startswith(prefix):  # "ECG Lead II": both in turn
+            lowered = lowered[len(prefix) :].lstrip()
     lowered = lowered.strip().replace(" ", "")
     return _LEAD_ALIASES.get(lowered, text)
 
@@ -249,7 +248,9 @@ def parse_xml(data: bytes, context: str) -> Element:
         (billion laughs, XXE).
     """
     try:
-        return SafeET.fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)
+        return SafeET.fromstring(
+            _expat_readable(data), forbid_dtd=False, forbid_entities=True, forbid_external=True
+        )
     except DefusedXmlException as exc:
         raise EcgFormatError(
             f"{context}: refused hostile XML ({type(exc).__name__}: entity declarations and "
@@ -262,9 +263,44 @@ def parse_xml(data: bytes, context: str) -> Element:
         raise EcgFormatError(f"{context}: unreadable XML: {exc}") from exc
 
 
+#: Encodings expat decodes itself; any other the XML declaration names is decoded here.
+_EXPAT_ENCODINGS = {"utf-8", "utf8", "utf-16", "utf16", "iso-8859-1", "latin-1", "us-ascii"}
+_DECLARED_ENCODING = re.compile(
+    rb"""^(\xef\xbb\xbf)?\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._\-]+)["']"""
+)
+
+
+def _expat_readable(data: bytes) -> bytes:
+    """The document as expat can read it: a multi-byte encoding expat lacks (GB2312, GBK,
+    GB18030, Big5, Shift_JIS, as Chinese carts declare) is decoded by Python's codec and
+    handed over as UTF-8 with the declaration changed to match."""
+    match = _DECLARED_ENCODING.match(data[:512])
+    if match is None or match.group(2).decode("ascii").lower() in _EXPAT_ENCODINGS:
+        return data
+    encoding = match.group(2).decode("ascii")
+    try:
+        text = data.decode(encoding)
+    except LookupError as exc:
+        raise EcgFormatError(f"the XML declares encoding {encoding!r}, which is unknown") from exc
+    except UnicodeDecodeError as exc:
+        raise EcgFormatError(
+            f"the XML declares encoding {encoding!r} but its bytes are not {encoding} ({exc.reason}"
+            f" at byte {exc.start}): the file is damaged or was saved in another encoding"
+        ) from exc
+    head = text.lstrip("\ufeff")
+    declared = head[: head.index("?>") + 2] if "?>" in head else ""
+    fixed = re.sub(r"""encoding\s*=\s*["'][^"']*["']""", 'encoding="utf-8"', declared, count=1)
+    return (fixed + head[len(declared) :]).encode("utf-8")
+
+
 def local_name(tag: str) -> str:
     """Element tag without its ``{namespace}``."""
     return tag.rsplit("}", 1)[-1]
+
+
+def namespace(tag: str) -> str:
+    """The ``{namespace}`` of an element tag, ``""`` when it has none."""
+    return tag[1:].split("}", 1)[0] if tag.startswith("{") else ""
 
 
 def child(element: Element | None, name: str) -> Element | None:

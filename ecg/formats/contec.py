@@ -2,9 +2,11 @@
 
 A 43-byte header (case number, ``YYYY-MM-DD HH:MM:SS`` timestamp, patient name, sex, age,
 weight), then rows of eight little-endian 16-bit samples at 800 Hz — II, III, V1…V6 —
-offset by 2048, 5 µV per count, with 0x6800 marking "no signal" (unconnected electrode);
-a 37-byte trailer of zeros closes the file (both known files; a missing trailer is taken as
-truncation). I, aVR, aVL and aVF are derived from II and III.
+offset by 2048, 5 µV per count, with 0x6800 marking "no signal" (unconnected electrode).
+Carts close the file with a 37-byte trailer of zeros, or with nothing: as 37 is not a
+multiple of the 16-byte row, the file's own length says which (43 + 16 n bytes: no trailer;
+43 + 16 n + 37: a trailer, which must then be zeros); any other length is a file cut short
+in the middle of a row. I, aVR, aVL and aVF are derived from II and III.
 """
 
 from __future__ import annotations
@@ -59,35 +61,25 @@ def read_contec_ecg90a(data: bytes) -> EcgRecord:
     Raises
     ------
     EcgFormatError
-        The header is not a Contec header, the zero trailer is missing, or the payload is not
-        whole rows of eight 16-bit samples (truncated or corrupted file).
+        The header is not a Contec header, the file holds no samples, or its length is not
+        the header and whole rows of eight 16-bit samples, with or without the zero trailer
+        (a file cut short in transfer, or corrupted).
     """
     if not is_contec_ecg90a(data):
         raise EcgFormatError(
             f"{_CONTEXT}: header missing or damaged (expected a case number and a "
             "'YYYY-MM-DD HH:MM:SS' timestamp in the first 30 bytes)"
         )
-    if len(data) < HEADER_BYTES + TRAILER_BYTES + 16:
-        raise EcgFormatError(f"{_CONTEXT}: file of {len(data)} bytes holds no samples")
-    if any(data[-TRAILER_BYTES:]):
-        raise EcgFormatError(
-            f"{_CONTEXT}: the file does not end with the {TRAILER_BYTES}-byte zero trailer "
-            "(truncated file?)"
-        )
-    payload = data[HEADER_BYTES : len(data) - TRAILER_BYTES]
-    row_bytes = 2 * len(_STORED)
-    if len(payload) % row_bytes:
-        raise EcgFormatError(
-            f"{_CONTEXT}: payload of {len(payload)} bytes is not whole rows of {row_bytes} bytes "
-            "(truncated file?)"
-        )
+    payload = _payload(data)
     rows = np.frombuffer(payload, dtype="<u2").reshape(-1, len(_STORED)).astype(np.int64)
     # an all-zero row ends the recording early
     end_rows = np.flatnonzero(np.all(rows == 0, axis=1))
     if len(end_rows):
         rows = rows[: end_rows[0]]
     if len(rows) == 0:
-        raise EcgFormatError(f"{_CONTEXT}: the file holds no samples")
+        raise EcgFormatError(
+            f"{_CONTEXT}: the file holds no ECG samples: record the ECG again on the cart"
+        )
     warnings: list[str] = [
         "Contec ECG90A layout is reverse-engineered: 800 Hz and 5 µV per count are assumed"
     ]
@@ -106,7 +98,10 @@ def read_contec_ecg90a(data: bytes) -> EcgRecord:
             )
         signals[name] = values
     if "II" not in signals or "III" not in signals:
-        raise EcgFormatError(f"{_CONTEXT}: leads II and III carry no signal")
+        raise EcgFormatError(
+            f"{_CONTEXT}: leads II and III carry no signal (the limb electrodes were not "
+            "connected): check the arm and leg electrodes and record the ECG again"
+        )
     if absent:
         warnings.append(f"leads {', '.join(absent)} not recorded (electrodes not connected)")
     lead_ii, lead_iii = signals["II"], signals["III"]
@@ -123,6 +118,33 @@ def read_contec_ecg90a(data: bytes) -> EcgRecord:
         patient=_patient(data),
         device=EcgDevice(manufacturer="Contec", model="ECG90A"),
         warnings=warnings,
+    )
+
+
+_ROW_BYTES = 2 * len(_STORED)
+
+
+def _payload(data: bytes) -> bytes:
+    """The sample rows: what follows the header, less the zero trailer when the length says
+    the file has one."""
+    body = len(data) - HEADER_BYTES
+    if body < _ROW_BYTES or body == TRAILER_BYTES:
+        raise EcgFormatError(
+            f"{_CONTEXT}: the file ({len(data)} bytes) holds no ECG samples: record the ECG "
+            "again on the cart and send the new file"
+        )
+    if body % _ROW_BYTES == 0:
+        return data[HEADER_BYTES:]
+    if body % _ROW_BYTES == TRAILER_BYTES % _ROW_BYTES:
+        if any(data[-TRAILER_BYTES:]):
+            raise EcgFormatError(
+                f"{_CONTEXT}: the file's last {TRAILER_BYTES} bytes should be the cart's zero "
+                "trailer but hold data: the file is damaged, send it again from the cart"
+            )
+        return data[HEADER_BYTES:-TRAILER_BYTES]
+    raise EcgFormatError(
+        f"{_CONTEXT}: the file ({len(data)} bytes) ends in the middle of a sample row: it was "
+        "cut short in transfer, send it again from the cart"
     )
 
 

@@ -1,4 +1,5 @@
-"""DICOM waveform objects: 12-lead ECG, General ECG and Ambulatory ECG Waveform Storage."""
+"""DICOM waveform objects holding an ECG: 12-lead, General and Ambulatory ECG Waveform
+Storage, and the ECG channels of a Hemodynamic (or other) waveform object."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pydicom.multival import MultiValue
 
 from ecg.errors import EcgFormatError
 from ecg.formats._common import (
+    VOLTAGE_UNITS_TO_UV,
     FloatArray,
     assemble_record,
     microvolts_per_unit,
@@ -23,9 +25,9 @@ from ecg.formats._common import (
     safe_date,
 )
 from ecg.formats.scp_ecg import SCP_LEADS
-from ecg.record import EcgDevice, EcgFormat, EcgPatient, EcgRecord, Sex
+from ecg.record import STANDARD_LEADS, EcgDevice, EcgFormat, EcgPatient, EcgRecord, Sex
 
-__all__ = ["ECG_SOP_CLASSES", "read_dicom_waveform"]
+__all__ = ["ECG_SOP_CLASSES", "MIXED_WAVEFORM_SOP_CLASSES", "read_dicom_waveform"]
 
 _CONTEXT = "DICOM ECG"
 
@@ -34,6 +36,16 @@ ECG_SOP_CLASSES: dict[str, str] = {
     "1.2.840.10008.5.1.4.1.1.9.1.1": "12-lead ECG Waveform Storage",
     "1.2.840.10008.5.1.4.1.1.9.1.2": "General ECG Waveform Storage",
     "1.2.840.10008.5.1.4.1.1.9.1.3": "Ambulatory ECG Waveform Storage",
+}
+#: Waveform SOP classes that may carry ECG channels beside others (pressures, respiration):
+#: only the channels whose source is an ECG lead are read.
+MIXED_WAVEFORM_SOP_CLASSES: dict[str, str] = {
+    "1.2.840.10008.5.1.4.1.1.9.2.1": "Hemodynamic Waveform Storage",
+    "1.2.840.10008.5.1.4.1.1.9.3.1": "Basic Cardiac Electrophysiology Waveform Storage",
+    "1.2.840.10008.5.1.4.1.1.9.6.1": "Respiratory Waveform Storage",
+    "1.2.840.10008.5.1.4.1.1.9.8.1": "Body Position Waveform Storage",
+    "1.2.840.10008.5.1.4.1.1.9.5.1": "Arterial Pulse Waveform Storage",
+    "1.2.840.10008.5.1.4.1.1.9.4.1": "Basic Voice Audio Waveform Storage",
 }
 
 # concept codes (SCPECG, MDC, LOINC) and code meanings of the global measurements
@@ -119,13 +131,22 @@ def read_dicom_waveform(data: bytes) -> EcgRecord:
         raise EcgFormatError(f"{_CONTEXT}: not a readable DICOM file ({exc})") from exc
     if not groups:
         raise EcgFormatError(f"{_CONTEXT}: no Waveform Sequence (SOP class {sop_class or '?'})")
-    if sop_class and sop_class not in ECG_SOP_CLASSES:
-        notes.append(f"SOP class {sop_class} is not an ECG waveform class; read as ECG anyway")
+    if sop_class and sop_class not in ECG_SOP_CLASSES | MIXED_WAVEFORM_SOP_CLASSES:
+        notes.append(f"SOP class {sop_class} is not a waveform class we know; read as ECG")
     if getattr(dataset, "original_encoding", (None, True))[1] is False:
         raise EcgFormatError(f"{_CONTEXT}: big-endian transfer syntax is not supported")
-    group = _choose_group(groups)
+    every_channel = sop_class not in MIXED_WAVEFORM_SOP_CLASSES
+    group = _choose_group(groups, every_channel)
+    if group is None:
+        kind = MIXED_WAVEFORM_SOP_CLASSES.get(sop_class, "waveform")
+        raise EcgFormatError(
+            f"{_CONTEXT}: this {kind} object holds no ECG channel (no channel's source is an ECG "
+            "lead): send the ECG itself from the cart"
+        )
     try:
-        signals, rate = _decode_group(group)
+        signals, rate, skipped = _decode_group(group, every_channel)
+        if skipped:
+            notes.append(f"channels that are not ECG leads left out: {', '.join(skipped)}")
         return assemble_record(
             signals=signals,
             sampling_rate_hz=rate,
@@ -148,17 +169,60 @@ def read_dicom_waveform(data: bytes) -> EcgRecord:
         raise EcgFormatError(f"{_CONTEXT}: damaged waveform attributes ({exc})") from exc
 
 
-def _choose_group(groups: list[Dataset]) -> Dataset:
-    for group in groups:
+def _choose_group(groups: list[Dataset], every_channel: bool) -> Dataset | None:
+    """The multiplex group holding the ECG: of those with an ECG channel, the first labelled
+    ``RHYTHM``, else the first ``ORIGINAL``, else the one with the most ECG channels."""
+    ecg = [g for g in groups if any(_is_ecg(c, every_channel) for c in _definitions(g))]
+    for group in ecg:
         if "RHYTHM" in str(group.get("MultiplexGroupLabel", "")).upper():
             return group
-    for group in groups:
+    for group in ecg:
         if str(group.get("WaveformOriginality", "")).upper() == "ORIGINAL":
             return group
-    return groups[0]
+    return max(
+        ecg, key=lambda g: sum(_is_ecg(c, every_channel) for c in _definitions(g)), default=None
+    )
 
 
-def _decode_group(group: Dataset) -> tuple[dict[str, FloatArray], float]:
+def _definitions(group: Dataset) -> list[Dataset]:
+    return list(group.get("ChannelDefinitionSequence", []))
+
+
+def _is_ecg(channel: Dataset, every_channel: bool) -> bool:
+    """A channel of an ECG: its source is an ECG lead, or (in an ECG SOP class) it is in a
+    voltage unit."""
+    if _lead_of_source(channel) is not None:
+        return True
+    return every_channel and _unit(channel).lower() in VOLTAGE_UNITS_TO_UV
+
+
+def _unit(channel: Dataset) -> str:
+    units = channel.get("ChannelSensitivityUnitsSequence")
+    return str(units[0].get("CodeValue", "uV")) if units else "uV"
+
+
+def _lead_of_source(channel: Dataset) -> str | None:
+    """The lead a channel's source code names: SCP-ECG ``5.6.3-9-N``, MDC ``2:N`` (the same
+    numbering), or a code meaning or label that is a standard lead's name."""
+    sources = channel.get("ChannelSourceSequence")
+    source = sources[0] if sources else None
+    code = str(source.get("CodeValue", "")) if source is not None else ""
+    match = re.fullmatch(r"5\.6\.3-9-(\d+)|2:(\d+)", code)
+    if match and int(match.group(1) or match.group(2)) in SCP_LEADS:
+        return SCP_LEADS[int(match.group(1) or match.group(2))]
+    for text in (
+        str(source.get("CodeMeaning", "")) if source is not None else "",
+        str(channel.get("ChannelLabel", "")),
+    ):
+        name = normalize_lead_name(text) if text.strip() else ""
+        if name in STANDARD_LEADS:
+            return name
+    return None
+
+
+def _decode_group(
+    group: Dataset, every_channel: bool
+) -> tuple[dict[str, FloatArray], float, list[str]]:
     n_channels = int(group.get("NumberOfWaveformChannels", 0) or 0)
     n_samples = int(group.get("NumberOfWaveformSamples", 0) or 0)
     rate = float(group.get("SamplingFrequency", 0) or 0)
@@ -188,38 +252,37 @@ def _decode_group(group: Dataset) -> tuple[dict[str, FloatArray], float]:
             f"{_CONTEXT}: Waveform Data holds {len(payload)} bytes, expected {expected}"
         )
     samples = np.frombuffer(payload[:expected], dtype=dtype).reshape(n_samples, n_channels)
-    definitions = list(group.get("ChannelDefinitionSequence", []))
+    definitions = _definitions(group)
     if len(definitions) != n_channels:
         raise EcgFormatError(
             f"{_CONTEXT}: {len(definitions)} channel definitions for {n_channels} channels"
         )
     signals: dict[str, FloatArray] = {}
+    skipped: list[str] = []
     for index, channel in enumerate(definitions):
         name = _channel_name(channel, index)
+        if not _is_ecg(channel, every_channel):
+            skipped.append(name)
+            continue
         if name in signals:
             name = f"{name} ({index + 1})"
         sensitivity = float(channel.get("ChannelSensitivity", 1.0) or 1.0)
         correction = float(channel.get("ChannelSensitivityCorrectionFactor", 1.0) or 1.0)
         baseline = float(channel.get("ChannelBaseline", 0.0) or 0.0)
-        units = channel.get("ChannelSensitivityUnitsSequence")
-        unit = str(units[0].get("CodeValue", "uV")) if units else "uV"
-        factor = microvolts_per_unit(unit, f"{_CONTEXT} channel {name}")
+        factor = microvolts_per_unit(_unit(channel), f"{_CONTEXT} channel {name}")
         values = samples[:, index].astype(np.float64)
         signals[name] = (values * sensitivity * correction + baseline) * factor
-    return signals, rate
+    return signals, rate, skipped
 
 
 def _channel_name(channel: Dataset, index: int) -> str:
+    lead = _lead_of_source(channel)
+    if lead is not None:
+        return lead
     sources = channel.get("ChannelSourceSequence")
-    if sources:
-        source = sources[0]
-        code = str(source.get("CodeValue", ""))
-        match = re.fullmatch(r"5\.6\.3-9-(\d+)", code)
-        if match and int(match.group(1)) in SCP_LEADS:
-            return SCP_LEADS[int(match.group(1))]
-        meaning = str(source.get("CodeMeaning", "")).strip()
-        if meaning:
-            return normalize_lead_name(meaning)
+    meaning = str(sources[0].get("CodeMeaning", "")).strip() if sources else ""
+    if meaning:
+        return normalize_lead_name(meaning)
     label = str(channel.get("ChannelLabel", "")).strip()
     return normalize_lead_name(label) if label else f"channel {index + 1}"
 

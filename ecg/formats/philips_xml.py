@@ -27,6 +27,7 @@ from ecg.formats._common import (
     child,
     children,
     descendant,
+    descendants,
     local_name,
     normalize_lead_name,
     parse_xml,
@@ -109,6 +110,54 @@ def read_philips_xml(data: bytes) -> EcgRecord:
     names = _lead_names(attrs, signal_info)
     duration_ms = to_float(attrs.get("durationperchannel"))
     expected = round(duration_ms * rate / 1000.0) if duration_ms else None
+    leads = _decode_waveforms(waveforms, names)
+    expected = expected if expected is not None else len(leads[0])
+    for name, lead in zip(names, leads, strict=True):
+        if len(lead) != expected:
+            raise EcgFormatError(
+                f"{_CONTEXT}: expected {expected} samples for lead {name} "
+                f"({duration_ms or 0:g} ms at {rate:g} Hz), found {len(lead)}"
+            )
+    warnings: list[str] = []
+    end = _end_of_signal(leads, round(1000.0 / resolution))
+    if end < len(leads[0]):
+        warnings.append(
+            f"dropped the last {len(leads[0]) - end} samples (flat segment and 1 mV "
+            "calibration pulse appended by the cart)"
+        )
+    missing = _marked_missing(root, names)
+    if len(missing) == len(names):
+        raise EcgFormatError(
+            f"{_CONTEXT}: the cart marked every lead as missing ({_reasons(missing)}): the "
+            "electrodes were off or not connected; check them and record the ECG again"
+        )
+    if missing:
+        warnings.append(
+            f"lead(s) {', '.join(missing)} left out: the cart marked them missing "
+            f"({_reasons(missing)})"
+        )
+    signals = {
+        name: lead[:end].astype(np.float64) * resolution
+        for name, lead in zip(names, leads, strict=True)
+        if name not in missing
+    }
+    return assemble_record(
+        signals=signals,
+        sampling_rate_hz=rate,
+        source_format=EcgFormat.PHILIPS_XML,
+        context=_CONTEXT,
+        acquired_at=_acquired_at(root),
+        patient=_patient(root),
+        device=_device(root),
+        device_measurements=_measurements(root),
+        device_statements=_statements(root),
+        warnings=warnings,
+    )
+
+
+def _decode_waveforms(waveforms: Element, names: list[str]) -> list[Int64Array]:
+    """The leads' sample counts: base64, plain 16-bit or XLI (limb leads restored)."""
+    attrs = waveforms.attrib
     encoding = attrs.get("dataencoding", "Base64")
     if encoding != "Base64":
         raise EcgFormatError(f"{_CONTEXT}: waveform data encoding {encoding!r} is not supported")
@@ -124,42 +173,34 @@ def read_philips_xml(data: bytes) -> EcgRecord:
                 f"{_CONTEXT}: XLI data holds {len(decoded)} leads, the file declares {len(names)}"
             )
         leads = decoded[: len(names)]
+        if len({len(lead) for lead in leads}) == 1:  # else refused for its lengths
+            _restore_limb_leads(names, leads)
     elif compression.lower() in ("uncompressed", "none", ""):
         leads = _split_plain(raw, len(names))
     else:
         raise EcgFormatError(f"{_CONTEXT}: waveform compression {compression!r} is not supported")
-    expected = expected if expected is not None else len(leads[0])
-    for name, lead in zip(names, leads, strict=True):
-        if len(lead) != expected:
-            raise EcgFormatError(
-                f"{_CONTEXT}: expected {expected} samples for lead {name} "
-                f"({duration_ms or 0:g} ms at {rate:g} Hz), found {len(lead)}"
-            )
-    if compression == "XLI":
-        _restore_limb_leads(names, leads)
-    warnings: list[str] = []
-    end = _end_of_signal(leads, round(1000.0 / resolution))
-    if end < len(leads[0]):
-        warnings.append(
-            f"dropped the last {len(leads[0]) - end} samples (flat segment and 1 mV "
-            "calibration pulse appended by the cart)"
-        )
-    signals = {
-        name: lead[:end].astype(np.float64) * resolution
-        for name, lead in zip(names, leads, strict=True)
-    }
-    return assemble_record(
-        signals=signals,
-        sampling_rate_hz=rate,
-        source_format=EcgFormat.PHILIPS_XML,
-        context=_CONTEXT,
-        acquired_at=_acquired_at(root),
-        patient=_patient(root),
-        device=_device(root),
-        device_measurements=_measurements(root),
-        device_statements=_statements(root),
-        warnings=warnings,
-    )
+    return leads
+
+
+def _marked_missing(root: Element, names: list[str]) -> dict[str, str]:
+    """Leads the cart marks missing, with its words: none valid (``numberchannelsvalid`` 0),
+    or a lead whose quality states carry an INOP (lead off, lead fail)."""
+    signal_info = path(root, "dataacquisition", "signalcharacteristics")
+    valid = to_float(text_of(child(signal_info, "numberchannelsvalid")))
+    if valid == 0:
+        return dict.fromkeys(names, "no valid channel")
+    missing: dict[str, str] = {}
+    for measurement in descendants(root, "leadmeasurement"):
+        name = normalize_lead_name(measurement.attrib.get("leadname", ""))
+        inops = child(child(measurement, "leadqualitystates"), "inops")
+        words = " ".join("".join(inops.itertext()).split()) if inops is not None else ""
+        if name in names and words:
+            missing[name] = words
+    return {name: missing[name] for name in names if name in missing}
+
+
+def _reasons(missing: dict[str, str]) -> str:
+    return "; ".join(sorted(set(missing.values())))
 
 
 def _lead_names(attrs: dict[str, str], signal_info: Element | None) -> list[str]:

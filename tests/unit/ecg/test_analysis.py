@@ -203,19 +203,15 @@ def test_to_dict_is_json_with_the_public_contract_keys() -> None:
     assert data["suspected_stemi"] is False
 
 
-def test_flat_record_is_reported_as_lead_off() -> None:
+def test_flat_record_is_refused_as_lead_off() -> None:
     record = EcgRecord(
         leads=("I", "II"),
         samples_uv=np.zeros((2, 5000)),
         sampling_rate_hz=500.0,
         source_format=EcgFormat.CSV,
     )
-    analysis = analyze_ecg(record)
-    codes = {s.code for s in analysis.statements}
-    assert StatementCode.LEAD_OFF in codes
-    assert StatementCode.NO_QRS_DETECTED in codes
-    assert analysis.r_peaks.size == 0
-    assert all(v is None for v in analysis.measurements.values())
+    with pytest.raises(EcgError, match=r"no usable lead: every lead \(I, II\) is flat"):
+        analyze_ecg(record)
 
 
 def test_one_flat_lead_is_named_and_the_rest_analysed() -> None:

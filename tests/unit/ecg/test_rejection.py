@@ -76,6 +76,10 @@ TRUNCATABLE: dict[str, tuple[Reader, bytes]] = {
 def test_truncated_file_is_refused(name: str, fraction: float) -> None:
     reader, data = TRUNCATABLE[name]
     cut = data[: int(len(data) * fraction)]
+    if reader is read_contec_ecg90a and len(cut) > 43 and (len(cut) - 43) % 16 == 0:
+        # cut on a row boundary, a Contec file is a whole, shorter recording without the
+        # trailer, as some carts write them (test_format_variants): cut it inside a row
+        cut = cut[:-3]
     with pytest.raises(EcgFormatError):
         reader(cut)
 
@@ -157,7 +161,7 @@ def test_contec_damaged_header_is_refused() -> None:
 
 def test_contec_payload_not_whole_rows_is_refused() -> None:
     corrupted = CONTEC[:1000] + CONTEC[1003:]
-    with pytest.raises(EcgFormatError, match="not whole rows of 16 bytes"):
+    with pytest.raises(EcgFormatError, match="ends in the middle of a sample row"):
         read_contec_ecg90a(corrupted)
 
 

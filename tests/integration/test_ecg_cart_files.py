@@ -1,0 +1,56 @@
+"""Cart files as villages send them, through the service: the cart's own measurements are
+kept beside ours in the analysis a reader sees, and a file we cannot read is refused in
+words the clinic can act on (and nothing is stored of it)."""
+
+from __future__ import annotations
+
+import re
+
+from tests.ecg_file import FORMATS
+from tests.integration.conftest import Api
+from tests.integration.test_ecg_flow import get_json, sweep, upload
+
+PHILIPS = "philips_xml/129DYPRG_v1.03.XML"
+
+
+async def test_the_carts_measurements_stand_beside_ours_in_the_reader_view(api: Api) -> None:
+    path = FORMATS / PHILIPS
+    status, body = await upload(api, [(path.name, path.read_bytes())])
+    assert status == 201, body
+    await sweep(api)
+    view = await get_json(api, "xl.ecg", f"/api/v1/ecg/{body['sop_instance_uid']}")
+    automatic = view["automatic"]
+    # Philips' own: rate 41, PR 151, QRS 135 (test_real_files), carried by the DICOM copy
+    assert automatic["device_measurements"]["heart_rate_bpm"] == 41.0
+    assert automatic["device_measurements"]["qrs_ms"] == 135.0
+    by_key = {c["key"]: c for c in automatic["device_comparison"]}
+    assert by_key["heart_rate_bpm"]["beyond_tolerance"] is False
+    assert by_key["qrs_ms"]["beyond_tolerance"] is True  # ours 98 ms: marked for the reader
+    assert any(w.startswith("qrs_ms: ours") for w in automatic["warnings"])
+    sheet = await api.client.get(view["links"]["sheet_png"], headers=api.auth("xl.ecg"))
+    assert sheet.status == 200
+
+
+async def test_a_contec_file_without_its_trailer_is_stored_whole(api: Api) -> None:
+    data = (FORMATS / "contec_ecg90a/0000053.ECG").read_bytes()[:-37]
+    status, body = await upload(api, [("0000053.ECG", data)])
+    assert status == 201, body
+    assert body["format"] == "contec_ecg90a"
+    assert body["duration_s"] == 37.185
+
+
+async def test_a_philips_file_with_every_lead_missing_is_refused_in_words(api: Api) -> None:
+    text = (FORMATS / PHILIPS).read_text("utf-8")
+    text = text.replace("<inops></inops>", "<inops>LEADS OFF</inops>")
+    status, body = await upload(api, [("missing.xml", text.encode())])
+    assert status == 400, body
+    message = str(body)
+    assert "marked every lead as missing" in message
+    assert "check them and record the ECG again" in message
+    assert await api.pool.fetchval("select count(*) from instance") == 0
+
+
+async def test_a_file_that_is_no_ecg_is_refused_with_what_to_send(api: Api) -> None:
+    status, body = await upload(api, [("photo.jpg", b"\xff\xd8\xff\xe0" + bytes(200))])
+    assert status == 400, body
+    assert re.search(r"send the file the cart saved, not a photo", str(body))
