@@ -257,11 +257,18 @@ def _new_finding(kind: ChangeCode, current: SerialEcg, prior: SerialEcg) -> Chan
     )
 
 
+def _changed_by(now: float | None, then: float | None, at_least: float) -> float | None:
+    """``now - then`` when both are measured and it is at least ``at_least`` either way."""
+    if now is None or then is None or abs(now - then) < at_least:
+        return None
+    return now - then
+
+
 def _qtc_change(current: SerialEcg, prior: SerialEcg) -> Change | None:
     now, then = current.qtc_ms, prior.qtc_ms
-    if now is None or then is None or abs(now - then) < QTC_CHANGE_MS:
+    delta = _changed_by(now, then, QTC_CHANGE_MS)
+    if now is None or then is None or delta is None:
         return None
-    delta = now - then
     zh, en = ("延长", "lengthened") if delta > 0 else ("缩短", "shortened")
     return Change(
         code=ChangeCode.QTC_CHANGE,
@@ -274,9 +281,9 @@ def _qtc_change(current: SerialEcg, prior: SerialEcg) -> Change | None:
 
 def _heart_rate_change(current: SerialEcg, prior: SerialEcg) -> Change | None:
     now, then = current.value("heart_rate_bpm"), prior.value("heart_rate_bpm")
-    if now is None or then is None or abs(now - then) < HEART_RATE_CHANGE_BPM:
+    delta = _changed_by(now, then, HEART_RATE_CHANGE_BPM)
+    if now is None or then is None or delta is None:
         return None
-    delta = now - then
     zh, en = ("增快", "faster") if delta > 0 else ("减慢", "slower")
     return Change(
         code=ChangeCode.HEART_RATE_CHANGE,
