@@ -154,13 +154,20 @@ async def test_the_reading_page_and_the_sheet_say_what_changed(api: Api) -> None
         " where p.patient_id = 'LW-208'"
     )
     case: Any = await ecg_case(api, study)
-    page = await api.client.get(f"/ecg/cases/{case['id']}", headers=await session(api, reader))
+    cookie = await session(api, reader)
+    page = await api.client.get(f"/ecg/cases/{case['id']}", headers=cookie)
     assert page.status == 200
     html = await page.text()
     assert f'id="serial-changes" data-prior="{prior}"' in html
     assert 'data-code="NEW_LBBB"' in html
     assert "新出现完全性左束支阻滞（前次心电图未见），请确认" in html
     assert "淮滨县新里镇王店村卫生室" in html
+    # the other village's prior is drawn beside it
+    prior_sheet = await api.client.get(
+        f"/ecg/cases/{case['id']}/sheets/{prior}.png", headers=cookie
+    )
+    assert prior_sheet.status == 200
+    assert (await prior_sheet.read()).startswith(b"\x89PNG")
 
     sheet = await api.client.get(f"/api/v1/ecg/{current}/sheet.png", headers=api.auth(reader))
     assert sheet.status == 200
