@@ -190,11 +190,19 @@ async def ecg_for_user(
 
 @dataclass(frozen=True, kw_only=True)
 class EcgPrior:
+    """Another ECG of the same person, at any linked facility; ``earlier`` when it was
+    received before the ECG it is a prior of."""
+
     sop_instance_uid: str
+    study_id: StudyId
     study_instance_uid: str
     received_at: datetime
+    facility_code: str
+    facility_name: str
+    earlier: bool
     result: dict[str, Any] | None
     edited_measurements: dict[str, Any]
+    edited_statements: list[Any] | None
 
 
 async def editable_by(pool: asyncpg.Pool, sop_instance_uid: str, user_id: UserId) -> bool:
@@ -203,16 +211,24 @@ async def editable_by(pool: asyncpg.Pool, sop_instance_uid: str, user_id: UserId
     return bool(await pool.fetchval(q("ecg_editable_by"), sop_instance_uid, user_id))
 
 
-async def priors(pool: asyncpg.Pool, ecg: EcgView, *, limit: int = 5) -> list[EcgPrior]:
-    """The same patient's other ECGs (same issuing facility and patient ID), newest first."""
-    rows = await pool.fetch(q("ecg_priors"), ecg.patient_ref, ecg.sop_instance_uid, limit)
+async def priors(
+    pool: asyncpg.Pool, ecg: EcgView, user_id: UserId, *, limit: int = 5
+) -> list[EcgPrior]:
+    """The other ECGs of the patient and of every record linked to it in the county patient
+    index, at any facility, that the user may see (as imaging priors), newest first."""
+    rows = await pool.fetch(q("ecg_priors"), ecg.instance_id, user_id, limit)
     return [
         EcgPrior(
             sop_instance_uid=r["sop_instance_uid"],
+            study_id=StudyId(r["study_id"]),
             study_instance_uid=r["study_instance_uid"],
             received_at=r["first_received_at"],
+            facility_code=r["facility_code"],
+            facility_name=r["facility_name"],
+            earlier=bool(r["earlier"]),
             result=_json(r["result"]),
             edited_measurements=_json(r["edited_measurements"]) or {},
+            edited_statements=_json(r["edited_statements"]),
         )
         for r in rows
     ]

@@ -47,15 +47,25 @@ where se.study_id = $1 and i.sop_class_uid like '1.2.840.10008.5.1.4.1.1.9.1.%'
 order by i.id;
 
 -- name: ecg_priors
--- The same patient's other ECGs (same issuer and patient ID), newest first.
-select i.sop_instance_uid, st.study_instance_uid, st.first_received_at,
-       a.result::text as result, a.edited_measurements::text as edited_measurements
-from instance i
-join series se on se.id = i.series_id
-join study st on st.id = se.study_id
+-- The other ECGs of the patient of instance $1 and of every record linked to it (the county
+-- patient index), at any facility, that user $2 may see (the rule of imaging priors), newest
+-- first; `earlier` when received before instance $1.
+select i.sop_instance_uid, st.id as study_id, st.study_instance_uid, st.first_received_at,
+       f.code as facility_code, f.name as facility_name,
+       (st.first_received_at, i.id) < (cur_st.first_received_at, cur.id) as earlier,
+       a.result::text as result, a.edited_measurements::text as edited_measurements,
+       a.edited_statements::text as edited_statements
+from instance cur
+join series cur_se on cur_se.id = cur.series_id
+join study cur_st on cur_st.id = cur_se.study_id
+join study st on st.patient_ref in (select linked_patients(cur_st.patient_ref))
+join series se on se.study_id = st.id
+join instance i on i.series_id = se.id
+join facility f on f.id = st.facility_id
 left join ecg_analysis a on a.instance_id = i.id
-where st.patient_ref = $1 and i.sop_instance_uid <> $2
+where cur.id = $1 and i.id <> cur.id
   and i.sop_class_uid like '1.2.840.10008.5.1.4.1.1.9.1.%'
+  and study_visible_to($2, st.id)
 order by st.first_received_at desc, i.id desc
 limit $3;
 

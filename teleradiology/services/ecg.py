@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from pydicom.uid import generate_uid
 
 from ecg.analysis import analyze_ecg
+from ecg.compare import Comparison, SerialEcg, compare_with_prior, statement_codes
 from ecg.dicom_export import to_dicom_waveform
 from ecg.errors import EcgError
 from ecg.formats import read_ecg
@@ -32,7 +33,7 @@ from ecg.record import MEASUREMENT_KEYS, EcgRecord
 from ecg.render import SheetFilter, SheetHeader, filter_for_sheet, render_pdf, render_png
 from storage import audit, collection, ecg, index
 from storage.db import Pool, transaction
-from storage.ecg import EcgOutcome, EcgView, EditedValues
+from storage.ecg import EcgOutcome, EcgPrior, EcgView, EditedValues
 from storage.objects import ObjectStore
 from storage.records import AuditAction, Facility, Priority, ReceivedVia, StudyId, User, UserId
 from teleradiology.core.dicom import check_inflated_size
@@ -339,11 +340,15 @@ async def _analysis(
 
 @dataclass(frozen=True, kw_only=True)
 class EcgReading:
-    """One ECG as its reader sees it: the analysis and edits, their history, the priors."""
+    """One ECG as its reader sees it: the analysis and edits, their history, the priors and
+    what changed since the last of them."""
 
     view: EcgView
     edits: list[ecg.EcgEdit]
     priors: list[ecg.EcgPrior]
+    comparison: Comparison | None = None
+    #: The prior compared with (the newest analysed one received before).
+    compared_with: ecg.EcgPrior | None = None
 
 
 async def find(pool: Pool, user: User, sop_instance_uid: str) -> EcgView:
@@ -360,8 +365,9 @@ async def find(pool: Pool, user: User, sop_instance_uid: str) -> EcgView:
     return found
 
 
-async def read(pool: Pool, user: User, sop_instance_uid: str) -> EcgReading:
-    """An ECG with its edit history and the patient's prior ECGs; audited.
+async def read(pool: Pool, user: User, sop_instance_uid: str, *, zone: ZoneInfo) -> EcgReading:
+    """An ECG with its edit history, the person's prior ECGs at every facility the user may
+    see them of, and what changed since the last one (its date in ``zone``); audited.
 
     Raises
     ------
@@ -369,16 +375,60 @@ async def read(pool: Pool, user: User, sop_instance_uid: str) -> EcgReading:
         No such ECG in the user's scope.
     """
     view = await find(pool, user, sop_instance_uid)
+    priors = await ecg.priors(pool, view, user.id)
     await audit.record(
         pool,
         user_id=user.id,
         action=AuditAction.READ,
         object_type="ecg",
         object_id=view.sop_instance_uid,
-        study_ids=(view.study_id,),
+        study_ids=(view.study_id, *sorted({p.study_id for p in priors})),
     )
     history = await ecg.edits(pool, view.analysis_id) if view.analysis_id else []
-    return EcgReading(view=view, edits=history, priors=await ecg.priors(pool, view))
+    last = last_prior(priors)
+    comparison = serial_comparison(view, last, zone)
+    return EcgReading(
+        view=view,
+        edits=history,
+        priors=priors,
+        comparison=comparison,
+        compared_with=last if comparison else None,
+    )
+
+
+def _serial(
+    result: Mapping[str, Any] | None,
+    edited_measurements: Mapping[str, Any],
+    edited_statements: list[Any] | None,
+) -> SerialEcg:
+    """An analysis as compared: its measurements and statements as the readers left them."""
+    automatic = dict((result or {}).get("measurements", {}))
+    statements = edited_statements
+    if statements is None:
+        statements = list((result or {}).get("statements", []))
+    return SerialEcg(
+        measurements={**automatic, **edited_measurements}, codes=statement_codes(statements)
+    )
+
+
+def last_prior(priors: Sequence[EcgPrior]) -> EcgPrior | None:
+    """The newest analysed ECG received before the one these are the priors of."""
+    return next((p for p in priors if p.earlier and p.result is not None), None)
+
+
+def serial_comparison(view: EcgView, last: EcgPrior | None, zone: ZoneInfo) -> Comparison | None:
+    """What changed since the prior ``last`` (None when there is none, or this ECG is not
+    analysed)."""
+    if view.result is None or last is None:
+        return None
+    now = _serial(view.result, view.edited_measurements, view.edited_statements)
+    then = _serial(last.result, last.edited_measurements, last.edited_statements)
+    return compare_with_prior(
+        now,
+        then,
+        prior_date=last.received_at.astimezone(zone).date(),
+        prior_facility=last.facility_name,
+    )
 
 
 async def analyzed(pool: Pool, user: User, sop_instance_uid: str) -> EcgView:
@@ -530,20 +580,26 @@ async def sheet(
     zone: ZoneInfo,
     work: WorkPool | None = None,
 ) -> bytes:
-    """The standard 12-lead sheet of an ECG (`find`) with its current measurements, its
-    traces filtered as ``choice`` says (printed on it), times in ``zone``; audited.
+    """The standard 12-lead sheet of an ECG (`find`) with its current measurements and what
+    changed since the last prior the user may see, its traces filtered as ``choice`` says
+    (printed on it), times in ``zone``; audited.
 
     Raises
     ------
     BadRequest
         The stored ECG cannot be read back.
     """
+    last = last_prior(await ecg.priors(pool, view, user.id))
+    comparison = serial_comparison(view, last, zone)
     fields: dict[str, Any] = {
         "facility": view.facility_name,
         "patient_name": (view.patient_name or "").replace("^", " ").strip(),
         "patient_id": view.patient_id,
         "measurements": sheet_measurements(current_measurements(view)),
-        "statements": [_statement_line(s) for s in current_statements(view)],
+        "statements": [
+            *(_statement_line(s) for s in current_statements(view)),
+            *([comparison.summary_zh()] if comparison else []),
+        ],
         "timezone": zone,
     }
     spikes = [int(p) for p in (view.result or {}).get("pacer_spikes", [])]
@@ -558,7 +614,7 @@ async def sheet(
         action=AuditAction.SHEET,
         object_type="ecg",
         object_id=view.sop_instance_uid,
-        study_ids=(view.study_id,),
+        study_ids=(view.study_id, *([last.study_id] if comparison and last else [])),
     )
     return body
 

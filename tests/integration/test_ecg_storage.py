@@ -131,7 +131,7 @@ async def test_edits_keep_who_changed_what_and_priors_are_the_same_patients(api:
     assert view is not None
     assert view.edited_measurements == {"pr_ms": 172.0}
 
-    priors = await ecg.priors(api.pool, view)
+    priors = await ecg.priors(api.pool, view, UserId(admin))
     assert [p.sop_instance_uid for p in priors] == [
         pydicom.dcmread(io.BytesIO(second)).SOPInstanceUID
     ]

@@ -173,11 +173,14 @@ async def upload_ecg(request: web.Request) -> web.Response:
     path=EcgPath,
     answer=EcgOut,
     summary="An ECG: automatic analysis, current measurements and statements, who changed "
-    "what, the patient's prior ECGs, links to the sheet and original",
+    "what, the patient's prior ECGs at every linked facility, what changed since the last, "
+    "links to the sheet and original",
 )
 async def get_ecg(request: web.Request) -> web.Response:
+    user = current_user(request)
     sop = path_of(request, EcgPath).sop
-    return reply(EcgOut.of(await ecg.read(request.app[POOL], current_user(request), sop)))
+    zone = await user_zone(request, user)
+    return reply(EcgOut.of(await ecg.read(request.app[POOL], user, sop, zone=zone)))
 
 
 @routes.patch(
@@ -198,7 +201,8 @@ async def edit_ecg(request: web.Request) -> web.Response:
     statements = [dict(s) for s in body.statements] if body.statements is not None else None
     measurements = dict(body.measurements) if body.measurements is not None else None
     await ecg.edit(pool, user, view, measurements=measurements, statements=statements)
-    return reply(EcgOut.of(await ecg.read(pool, user, sop)))
+    zone = await user_zone(request, user)
+    return reply(EcgOut.of(await ecg.read(pool, user, sop, zone=zone)))
 
 
 def sheet_filter(request: web.Request) -> SheetFilter:

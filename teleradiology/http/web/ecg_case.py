@@ -69,7 +69,7 @@ async def ecg_case_page(request: web.Request) -> web.Response:
     offered = await reading.offered_actions(pool, user, case)
     zone = await user_zone(request, user)
     sops = await ecg.ecg_instances_of_study(pool, case.study_id)
-    found = await ecg_service.read(pool, user, sops[0]) if sops else None
+    found = await ecg_service.read(pool, user, sops[0], zone=zone) if sops else None
     left, overdue = time_left(case.deadline, datetime.now(UTC))
     open_case = case.status in OPEN_STATES
     context = await base_context(request, user)
@@ -105,6 +105,7 @@ def _no_ecg() -> dict[str, Any]:
         "statements_json": "[]",
         "edits": [],
         "priors": [],
+        "comparison": None,
         "acquired": "",
         "sheet_png": "",
         "sheet_pdf": "",
@@ -157,6 +158,22 @@ def _ecg_context(
             for e in found.edits
         ],
         "priors": [_prior_context(case, p, current, zone, query) for p in found.priors],
+        "comparison": _comparison_context(found),
+    }
+
+
+def _comparison_context(found: ecg_service.EcgReading) -> dict[str, Any] | None:
+    """What changed since the last prior, both languages, and which prior that was."""
+    if found.comparison is None or found.compared_with is None:
+        return None
+    zh, en = found.comparison.heading()
+    return {
+        "sop": found.compared_with.sop_instance_uid,
+        "heading": f"{zh} ({en})",
+        "changes": [
+            {"code": c.code.value, "text": f"{c.text_zh} ({c.text_en})"}
+            for c in found.comparison.changes
+        ],
     }
 
 
@@ -188,6 +205,7 @@ def _prior_context(
     return {
         "sop": prior.sop_instance_uid,
         "received": local_time(prior.received_at, zone),
+        "facility": prior.facility_name,
         "sheet_png": f"/ecg/cases/{case.id}/sheets/{prior.sop_instance_uid}.png{query}",
         "rows": rows,
         "statements": "；".join(

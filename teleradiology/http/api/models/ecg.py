@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from ecg.compare import Change, ChangeCode, Comparison
 from ecg.render import SheetFilter
 from storage.ecg import EcgEdit, EcgPrior
 from storage.records import Priority, UploadState
@@ -87,6 +89,9 @@ class EcgPriorOut(Model):
     sop_instance_uid: str
     study_instance_uid: str
     received_at: InstantOffset
+    facility: str = Field(description="code of the facility that took it")
+    facility_name: str
+    earlier: bool = Field(description="received before this ECG")
     measurements: dict[str, Json]
     sheet: str
 
@@ -96,11 +101,55 @@ class EcgPriorOut(Model):
             sop_instance_uid=p.sop_instance_uid,
             study_instance_uid=p.study_instance_uid,
             received_at=p.received_at,
+            facility=p.facility_code,
+            facility_name=p.facility_name,
+            earlier=p.earlier,
             measurements={
                 **dict((p.result or {}).get("measurements", {})),
                 **p.edited_measurements,
             },
             sheet=f"/api/v1/ecg/{p.sop_instance_uid}/sheet.png",
+        )
+
+
+class EcgChangeOut(Model):
+    code: ChangeCode
+    text_zh: str
+    text_en: str
+    statement_codes: list[str] = Field(description="the statement codes newly named")
+    values: dict[str, float] = Field(description="the values compared, e.g. prior_ms")
+
+    @classmethod
+    def of(cls, c: Change) -> EcgChangeOut:
+        return cls(
+            code=c.code,
+            text_zh=c.text_zh,
+            text_en=c.text_en,
+            statement_codes=list(c.statement_codes),
+            values=dict(c.values),
+        )
+
+
+class EcgComparisonOut(Model):
+    """What changed since the last prior ECG (the newest analysed one received before)."""
+
+    prior_sop_instance_uid: str
+    prior_date: date | None = Field(description="received, in the network's time zone")
+    prior_facility: str
+    heading_zh: str
+    heading_en: str
+    changes: list[EcgChangeOut]
+
+    @classmethod
+    def of(cls, c: Comparison, prior: EcgPrior) -> EcgComparisonOut:
+        zh, en = c.heading()
+        return cls(
+            prior_sop_instance_uid=prior.sop_instance_uid,
+            prior_date=c.prior_date,
+            prior_facility=c.prior_facility,
+            heading_zh=zh,
+            heading_en=en,
+            changes=[EcgChangeOut.of(x) for x in c.changes],
         )
 
 
@@ -117,7 +166,8 @@ class EcgLinks(Model):
 
 class EcgOut(Model):
     """An ECG: the automatic analysis, the current measurements and statements (as readers
-    changed them), who changed what, the patient's prior ECGs, and links."""
+    changed them), who changed what, the person's prior ECGs at every linked facility the
+    caller may see, what changed since the last of them, and links."""
 
     sop_instance_uid: str
     study_instance_uid: str
@@ -132,6 +182,9 @@ class EcgOut(Model):
     statements: list[Json]
     edits: list[EcgEditOut]
     priors: list[EcgPriorOut]
+    comparison: EcgComparisonOut | None = Field(
+        description="what changed since the last prior; null without an analysed prior"
+    )
     original: EcgOriginal | None
     links: EcgLinks
 
@@ -154,6 +207,11 @@ class EcgOut(Model):
             statements=current_statements(view),
             edits=[EcgEditOut.of(e) for e in reading.edits],
             priors=[EcgPriorOut.of(p) for p in reading.priors],
+            comparison=(
+                EcgComparisonOut.of(reading.comparison, reading.compared_with)
+                if reading.comparison and reading.compared_with
+                else None
+            ),
             original=(
                 EcgOriginal(format=view.original_format, filename=view.original_filename)
                 if kept
