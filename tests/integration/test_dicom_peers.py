@@ -136,7 +136,7 @@ async def secured(
         dicom_tls_key=Path(pki.path("server.key")),
         dicom_tls_ca=Path(pki.path("ca.crt")),
         dicom_tls_port=0,
-        **more,  # type: ignore[arg-type]
+        **more,
     )
     async with serving(settings) as api:
         facilities, users = parse_network(_bindings(pki))
