@@ -105,8 +105,9 @@ class EcgAnalysis:
     statements
         For the reader to confirm.
     suspected_stemi
-        ST elevation meets the STEMI criterion in two contiguous leads: the service raises
-        the case to the STEMI priority.
+        ST elevation at the J point meets the STEMI criterion in two contiguous leads (behind
+        LBBB, another wide QRS or a wide paced complex: the Smith-modified Sgarbossa
+        criteria): the service raises the case to the STEMI priority.
     pacer_spikes
         Sample indices of the pacemaker stimuli found (and removed before analysis).
     warnings

@@ -173,7 +173,8 @@ def compose_statements(
         In reading order: quality warnings, rhythm, conduction, axis, ST.
     suspected_stemi : bool
         ST elevation meets the criterion in two contiguous leads (of a rhythm that is not
-        ventricular-paced).
+        ventricular-paced); with `morphology`, as :func:`ecg.morphology.interpret_morphology`
+        decides it.
     """
     out = _quality_statements(sampling_rate_hz, leads_off, noisy_leads)
     rate = measurements.get("heart_rate_bpm")
