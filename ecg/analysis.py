@@ -29,6 +29,7 @@ from ecg.filters import (
     remove_pacer_spikes,
 )
 from ecg.measure import measure_axes, measure_intervals, measure_rhythm, measure_st_deviation
+from ecg.morphology import Morphology, measure_morphology
 from ecg.record import EcgRecord
 from ecg.statements import Pacing, Statement, compose_statements
 
@@ -182,8 +183,9 @@ class EcgAnalysis:
     statements
         For the reader to confirm.
     suspected_stemi
-        ST elevation meets the STEMI criterion in two contiguous leads: the service raises
-        the case to the STEMI priority.
+        ST elevation at the J point meets the STEMI criterion in two contiguous leads (behind
+        LBBB, another wide QRS or a wide paced complex: the Smith-modified Sgarbossa
+        criteria): the service raises the case to the STEMI priority.
     pacer_spikes
         Sample indices of the pacemaker stimuli found (and removed before analysis).
     warnings
@@ -343,6 +345,14 @@ def _pacing(spikes: npt.NDArray[np.int64], beats: list[BeatFiducials], fs: float
     return Pacing(beats=len(beats), ventricular=sum(ventricular), atrial=sum(atrial))
 
 
+def _usable_morphology(morphology: Morphology | None, leads_off: list[str]) -> Morphology | None:
+    """`morphology` without the flat leads (an electrode off measures nothing)."""
+    if morphology is None or not leads_off:
+        return morphology
+    kept = {name: m for name, m in morphology.leads.items() if name not in leads_off}
+    return Morphology(leads=kept, delta_wave=morphology.delta_wave)
+
+
 def analyze_ecg(record: EcgRecord, *, mains: MainsFrequency = MainsFrequency.HZ_50) -> EcgAnalysis:
     """Analyse a resting or ambulatory ECG of any number of leads.
 
@@ -407,12 +417,17 @@ def analyze_ecg(record: EcgRecord, *, mains: MainsFrequency = MainsFrequency.HZ_
     measurements: dict[str, float | None] = dict.fromkeys(MEASUREMENT_KEYS)
     measurements.update(measure_rhythm(r_peaks, fs))
     st_deviation: dict[str, float] = {}
+    morphology: Morphology | None = None
     if median is not None and median_fiducials is not None:
         measurements.update(measure_intervals(median_fiducials, fs, measurements["rr_ms"]))
         measurements.update(measure_axes(median.samples_uv, record.leads, median_fiducials, fs))
         st_deviation = measure_st_deviation(median.samples_uv, record.leads, median_fiducials, fs)
         for name in quality.leads_off:
             st_deviation.pop(name, None)
+        morphology = _usable_morphology(
+            measure_morphology(median.samples_uv, record.leads, median_fiducials, fs),
+            quality.leads_off,
+        )
 
     p_fraction, irregularity, premature = _rhythm_features(r_peaks, beats)
     sex = record.patient.sex.value if record.patient.sex is not None else None
@@ -428,6 +443,7 @@ def analyze_ecg(record: EcgRecord, *, mains: MainsFrequency = MainsFrequency.HZ_
         sex=sex,
         age_years=record.patient.age_years,
         pacing=_pacing(pacer_spikes, beats, fs) if pacer_spikes.size else None,
+        morphology=morphology,
     )
     if r_peaks.size == 0:
         warnings.append("no QRS complex detected")

@@ -11,6 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 
+from ecg.morphology import (
+    ST_ELEVATION_PAIRS,
+    Finding,
+    Morphology,
+    interpret_morphology,
+    meets_stemi_criteria,
+)
+
 __all__ = [
     "ST_ELEVATION_PAIRS",
     "Pacing",
@@ -45,6 +53,24 @@ class StatementCode(Enum):
     ATRIAL_PACED_RHYTHM = "ATRIAL_PACED_RHYTHM"
     INTERMITTENT_PACING = "INTERMITTENT_PACING"
     ST_ELEVATION_PACED = "ST_ELEVATION_PACED"
+    # Conduction, hypertrophy, Q, ST and T from the median beat's leads (ecg.morphology).
+    RBBB = "RBBB"
+    INCOMPLETE_RBBB = "INCOMPLETE_RBBB"
+    LBBB = "LBBB"
+    LAFB = "LAFB"
+    LPFB = "LPFB"
+    IVCD = "IVCD"
+    PRE_EXCITATION = "PRE_EXCITATION"
+    LVH = "LVH"
+    RVH = "RVH"
+    LOW_VOLTAGE = "LOW_VOLTAGE"
+    Q_WAVES_ANTERIOR = "Q_WAVES_ANTERIOR"
+    Q_WAVES_LATERAL = "Q_WAVES_LATERAL"
+    Q_WAVES_INFERIOR = "Q_WAVES_INFERIOR"
+    ST_DEPRESSION = "ST_DEPRESSION"
+    T_WAVE_INVERSION = "T_WAVE_INVERSION"
+    SECONDARY_ST_T_CHANGES = "SECONDARY_ST_T_CHANGES"
+    SHORT_QTC = "SHORT_QTC"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,22 +102,6 @@ class Pacing:
 #: A rhythm is called paced when at least this share of its beats follow a stimulus.
 PACED_SHARE = 0.5
 
-#: Contiguous lead pairs for the ST-elevation criterion (same territory; precordial
-#: neighbours).
-ST_ELEVATION_PAIRS: tuple[tuple[str, str], ...] = (
-    ("II", "III"),
-    ("II", "aVF"),
-    ("III", "aVF"),
-    ("I", "aVL"),
-    ("I", "V6"),
-    ("aVL", "V6"),
-    ("V5", "V6"),
-    ("V1", "V2"),
-    ("V2", "V3"),
-    ("V3", "V4"),
-    ("V4", "V5"),
-)
-
 #: Heart-rate limits (bpm) for sinus bradycardia and tachycardia.
 BRADYCARDIA_BPM = 60.0
 TACHYCARDIA_BPM = 100.0
@@ -103,50 +113,6 @@ LONG_QTC_MALE_MS = 450.0
 LONG_QTC_FEMALE_MS = 460.0
 LEFT_AXIS_DEG = -30.0
 RIGHT_AXIS_DEG = 90.0
-
-
-def _st_threshold_uv(lead: str, sex: str | None, age_years: float | None) -> float:
-    """ST-elevation threshold at the J point (Fourth Universal Definition of MI)."""
-    if lead not in ("V2", "V3"):
-        return 100.0
-    if sex == "F":
-        return 150.0
-    if sex == "M":
-        return 250.0 if age_years is not None and age_years < 40 else 200.0
-    # Sex unknown: the lowest threshold, so a STEMI is not missed for want of a field.
-    return 150.0
-
-
-def meets_stemi_criteria(
-    st_deviation_uv: Mapping[str, float], *, sex: str | None = None, age_years: float | None = None
-) -> list[str]:
-    """Leads with ST elevation meeting the criterion in at least one contiguous pair.
-
-    Parameters
-    ----------
-    st_deviation_uv
-        ST deviation by lead, microvolts (from :func:`ecg.measure.measure_st_deviation`).
-    sex
-        ``"M"``, ``"F"`` or ``None`` (unknown: the lowest V2–V3 threshold is used).
-    age_years
-        Patient age; men under 40 have a higher V2–V3 threshold.
-
-    Returns
-    -------
-    list of str
-        The leads of every qualifying pair, in :data:`ST_ELEVATION_PAIRS` order, each once;
-        empty when the criterion is not met.
-    """
-
-    def elevated(lead: str) -> bool:
-        value = st_deviation_uv.get(lead)
-        return value is not None and value >= _st_threshold_uv(lead, sex, age_years)
-
-    leads: list[str] = []
-    for a, b in ST_ELEVATION_PAIRS:
-        if elevated(a) and elevated(b):
-            leads.extend(lead for lead in (a, b) if lead not in leads)
-    return leads
 
 
 def _make(code: StatementCode, zh: str, en: str) -> Statement:
@@ -166,6 +132,7 @@ def compose_statements(
     sex: str | None = None,
     age_years: float | None = None,
     pacing: Pacing | None = None,
+    morphology: Morphology | None = None,
 ) -> tuple[list[Statement], bool]:
     """Turn measurements and rhythm features into statements for the reader to confirm.
 
@@ -194,6 +161,11 @@ def compose_statements(
         and its paced complexes are not interpreted by the criteria for native ones (PR, QRS
         width, axis, QTc), which do not apply to them; nor is the STEMI criterion when the
         complexes are wide (behind narrow ones the stimuli may be artefact: it still holds).
+    morphology
+        Per-lead measurements of the median beat (:func:`ecg.morphology.measure_morphology`):
+        conduction blocks, hypertrophy, Q waves, ST and T are read from them, and the ST
+        elevation at the J point (by the Sgarbossa criteria behind LBBB, a wide QRS or a
+        wide paced complex) instead of `st_deviation_uv`.
 
     Returns
     -------
@@ -201,7 +173,8 @@ def compose_statements(
         In reading order: quality warnings, rhythm, conduction, axis, ST.
     suspected_stemi : bool
         ST elevation meets the criterion in two contiguous leads (of a rhythm that is not
-        ventricular-paced).
+        ventricular-paced); with `morphology`, as :func:`ecg.morphology.interpret_morphology`
+        decides it.
     """
     out = _quality_statements(sampling_rate_hz, leads_off, noisy_leads)
     rate = measurements.get("heart_rate_bpm")
@@ -226,6 +199,8 @@ def compose_statements(
     out.extend(statement for statement in found if statement is not None)
     if not paced_v:
         out.extend(_conduction_statements(measurements, sex))
+    if morphology is not None:
+        return _morphology_statements(out, morphology, measurements, sex, age_years, paced_v)
     stemi_leads = meets_stemi_criteria(st_deviation_uv, sex=sex, age_years=age_years)
     if not stemi_leads:
         return out, False
@@ -233,6 +208,29 @@ def compose_statements(
         stemi_leads, measurements.get("qrs_ms"), paced_v
     )
     out.append(st_statement)
+    return out, suspected_stemi
+
+
+#: Named conduction abnormalities that replace the plain wide-QRS statement.
+_NAMED_WIDE_QRS = frozenset({"RBBB", "LBBB", "IVCD", "PRE_EXCITATION", "INCOMPLETE_RBBB"})
+
+
+def _morphology_statements(
+    out: list[Statement],
+    morphology: Morphology,
+    measurements: Mapping[str, float | None],
+    sex: str | None,
+    age_years: float | None,
+    paced_v: bool,
+) -> tuple[list[Statement], bool]:
+    """`out` followed by the morphology findings (without WIDE_QRS once a block is named)."""
+    findings: list[Finding]
+    findings, suspected_stemi = interpret_morphology(
+        morphology, measurements, sex=sex, age_years=age_years, paced=paced_v
+    )
+    if any(f.code in _NAMED_WIDE_QRS for f in findings):
+        out = [s for s in out if s.code is not StatementCode.WIDE_QRS]
+    out.extend(_make(StatementCode(f.code), f.text_zh, f.text_en) for f in findings)
     return out, suspected_stemi
 
 

@@ -70,7 +70,8 @@ def test_unpaced_ge_muse_files_have_no_pacing_statement() -> None:
 
 
 def test_synthetic_inferior_st_elevation_is_flagged_as_suspected_stemi() -> None:
-    record = synthetic_record(st_uv={"II": 250.0, "III": 250.0, "aVF": 250.0})
+    # the hump peaks 140 ms after R: 400 µV there put the J point about 0.13 mV up
+    record = synthetic_record(st_uv={"II": 400.0, "III": 400.0, "aVF": 400.0})
     analysis = analyze_ecg(record)
     assert analysis.suspected_stemi
     assert analysis.st_deviation_uv["III"] > 100.0
