@@ -53,10 +53,6 @@ TERRITORIES: Mapping[str, tuple[str, str]] = {
 }
 
 
-def _by_territory(code: str) -> frozenset[str]:
-    return frozenset({code, *(f"{code}_{t}" for t in TERRITORIES)})
-
-
 #: The statement codes (stored values) that name each finding. ``IRREGULAR_RHYTHM_POSSIBLE_AF``
 #: is the code older analyses gave atrial fibrillation; an incomplete RBBB is not a new RBBB.
 FINDING_CODES: Mapping[ChangeCode, frozenset[str]] = MappingProxyType(
@@ -66,12 +62,15 @@ FINDING_CODES: Mapping[ChangeCode, frozenset[str]] = MappingProxyType(
         ),
         ChangeCode.NEW_LBBB: frozenset({"LBBB"}),
         ChangeCode.NEW_RBBB: frozenset({"RBBB"}),
-        ChangeCode.NEW_Q_WAVES: _by_territory("Q_WAVES"),
-        ChangeCode.NEW_ST_ELEVATION: frozenset(
-            {"ST_ELEVATION_STEMI_CRITERIA", "ST_ELEVATION_PACED", "ST_ELEVATION"}
+        ChangeCode.NEW_Q_WAVES: frozenset(
+            {"Q_WAVES_ANTERIOR", "Q_WAVES_LATERAL", "Q_WAVES_INFERIOR"}
         ),
-        ChangeCode.NEW_ST_DEPRESSION: _by_territory("ST_DEPRESSION"),
-        ChangeCode.NEW_T_WAVE_INVERSION: _by_territory("T_WAVE_INVERSION"),
+        ChangeCode.NEW_ST_ELEVATION: frozenset(
+            {"ST_ELEVATION_STEMI_CRITERIA", "ST_ELEVATION_PACED"}
+        ),
+        # one code each, the leads and territories in its values
+        ChangeCode.NEW_ST_DEPRESSION: frozenset({"ST_DEPRESSION"}),
+        ChangeCode.NEW_T_WAVE_INVERSION: frozenset({"T_WAVE_INVERSION"}),
     }
 )
 
