@@ -30,6 +30,7 @@ from ecg.filters import (
 )
 from ecg.measure import measure_axes, measure_intervals, measure_rhythm, measure_st_deviation
 from ecg.record import EcgRecord
+from ecg.rhythm import assess_rhythm
 from ecg.statements import Pacing, Statement, compose_statements
 
 __all__ = [
@@ -311,6 +312,17 @@ def analyze_ecg(record: EcgRecord, *, mains: MainsFrequency = MainsFrequency.HZ_
             st_deviation.pop(name, None)
 
     p_fraction, irregularity, premature = _rhythm_features(r_peaks, beats)
+    rhythm = assess_rhythm(
+        clean,
+        fs,
+        r_peaks,
+        beats,
+        median_uv=median.samples_uv if median is not None else None,
+        median_r_index=median.r_index if median is not None else None,
+        qrs_ms=measurements["qrs_ms"],
+        p_axis_deg=measurements["p_axis_deg"],
+        median_p_wave=measurements["p_ms"] is not None,
+    )
     sex = record.patient.sex.value if record.patient.sex is not None else None
     statements, suspected_stemi = compose_statements(
         measurements,
@@ -324,6 +336,7 @@ def analyze_ecg(record: EcgRecord, *, mains: MainsFrequency = MainsFrequency.HZ_
         sex=sex,
         age_years=record.patient.age_years,
         pacing=_pacing(pacer_spikes, beats, fs) if pacer_spikes.size else None,
+        rhythm=rhythm,
     )
     if r_peaks.size == 0:
         warnings.append("no QRS complex detected")

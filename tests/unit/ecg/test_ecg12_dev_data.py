@@ -11,7 +11,10 @@ from tests.ecg_file import ECG12_DEV
 
 def test_every_record_file_matches_its_checksum() -> None:
     lines = (ECG12_DEV / "SHA256SUMS").read_text(encoding="ascii").splitlines()
-    sums = dict(reversed(line.split("  ", 1)) for line in lines)
+    sums: dict[str, str] = {}
+    for line in lines:
+        digest, name = line.split("  ", 1)
+        sums[name] = digest
     on_disk = {p.name for p in (ECG12_DEV / "records").iterdir()}
     assert set(sums) == on_disk
     for name, digest in sums.items():
