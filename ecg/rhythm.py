@@ -26,7 +26,9 @@ interpretation of the ECG (part II, 2009 and its companions), as a reader applie
   P waves (under :data:`NO_P_SHARE` of beats): supraventricular (narrow QRS; junctional at
   100 bpm or less) or ventricular (QRS 120 ms or more). Anything between says nothing.
 * **AV conduction.** First-degree AV block: sinus rhythm with a PR over 200 ms, from the median
-  beat and the per-beat PR alike.
+  beat and the per-beat PR alike. Second- and third-degree AV block: from the P waves found
+  independently of the QRS complexes (:mod:`ecg.atrial`, which says nothing when they are
+  not reliable).
 
 This module is pure: the features in, :class:`RhythmFindings` and worded findings out
 (``(code, Chinese, English)``, turned into :class:`ecg.statements.Statement` by the caller).
@@ -42,6 +44,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
+from ecg.atrial import AvConduction, assess_av_conduction, find_p_waves
 from ecg.delineate import BeatFiducials
 
 __all__ = [
@@ -49,6 +52,7 @@ __all__ = [
     "RhythmFindings",
     "RhythmText",
     "assess_rhythm",
+    "av_block",
     "classify_beats",
     "describe_rhythm",
     "first_degree_av_block",
@@ -121,6 +125,9 @@ class RhythmFindings:
     median_p_wave
         Whether the median beat shows a P wave: P waves time-locked to the QRS survive the
         averaging, fibrillation waves do not.
+    av
+        AV conduction from the P waves found independently of the QRS complexes
+        (:mod:`ecg.atrial`); ``None`` where they are not reliable.
     """
 
     kinds: tuple[str, ...]
@@ -131,6 +138,7 @@ class RhythmFindings:
     qrs_ms: float | None = None
     p_axis_deg: float | None = None
     median_p_wave: bool = True
+    av: AvConduction | None = None
 
     def count(self, kind: str) -> int:
         return sum(1 for k in self.kinds if k == kind)
@@ -316,6 +324,7 @@ def assess_rhythm(
     qrs_ms: float | None = None,
     p_axis_deg: float | None = None,
     median_p_wave: bool = True,
+    median_fiducials: BeatFiducials | None = None,
 ) -> RhythmFindings:
     """The beat-by-beat rhythm features of a recording (see the module's criteria).
 
@@ -331,6 +340,8 @@ def assess_rhythm(
         The median beat and its R column (for the QRS shape of each beat).
     qrs_ms, p_axis_deg, median_p_wave
         The median beat's QRS duration, frontal P axis, and whether it has a P wave.
+    median_fiducials
+        The median beat's fiducials (its P wave is the template of the P-wave search).
     """
     fs = float(sampling_rate_hz)
     peaks = np.asarray(r_peaks, dtype=np.int64)
@@ -347,7 +358,22 @@ def assess_rhythm(
         qrs_ms=qrs_ms,
         p_axis_deg=p_axis_deg,
         median_p_wave=median_p_wave,
+        av=_av(clean_uv, fs, beats, median_uv, median_fiducials),
     )
+
+
+def _av(
+    clean_uv: npt.ArrayLike,
+    fs: float,
+    beats: Sequence[BeatFiducials],
+    median_uv: npt.ArrayLike | None,
+    median_fiducials: BeatFiducials | None,
+) -> AvConduction | None:
+    if median_uv is None or median_fiducials is None:
+        return None
+    p_waves = find_p_waves(clean_uv, fs, list(beats), median_uv, median_fiducials)
+    qrs = [b.qrs_on for b in beats if b.qrs_on is not None]
+    return None if p_waves is None else assess_av_conduction(p_waves, qrs, fs)
 
 
 def describe_rhythm(
@@ -376,6 +402,8 @@ def describe_rhythm(
         if arrhythmia is not None:
             out.append(arrhythmia)
     out.extend(_ectopy(findings, supraventricular=not fibrillation))
+    if not fibrillation and findings.av is not None:
+        out.extend(av_block(findings.av))
     if sinus and findings.pr_ms is not None:
         # Both the median beat's PR (earliest P onset over the leads) and the beat-by-beat
         # PR must exceed the limit: a long PR in every conducted beat.
@@ -544,6 +572,50 @@ def _ectopy(findings: RhythmFindings, *, supraventricular: bool) -> list[RhythmT
             )
         )
     return out
+
+
+_AV_BLOCKS = {
+    "mobitz_i": (
+        "SECOND_DEGREE_AV_BLOCK_MOBITZ_I",
+        "PR 间期逐搏延长后 P 波未下传，提示二度 I 型房室阻滞（文氏）",
+        "progressive PR prolongation before a non-conducted P wave: consistent with "
+        "second-degree AV block, Mobitz I (Wenckebach)",
+    ),
+    "mobitz_ii": (
+        "SECOND_DEGREE_AV_BLOCK_MOBITZ_II",
+        "PR 间期固定，突然出现 P 波未下传，提示二度 II 型房室阻滞",
+        "non-conducted P waves with a constant PR: consistent with second-degree AV block, "
+        "Mobitz II",
+    ),
+    "2:1": (
+        "AV_BLOCK_2_TO_1",
+        "每隔一个 P 波下传（PR 固定），提示 2:1 房室阻滞",
+        "every other P wave conducted at a constant PR: consistent with 2:1 AV block",
+    ),
+    "third_degree": (
+        "THIRD_DEGREE_AV_BLOCK",
+        "P 波与 QRS 波群各自规则、无固定关系（房室分离），提示三度房室阻滞",
+        "regular P waves and regular QRS complexes without a constant PR (AV dissociation): "
+        "consistent with third-degree AV block",
+    ),
+}
+
+
+def av_block(av: AvConduction) -> list[RhythmText]:
+    """Second- and third-degree AV block from the P waves found independently of the QRS."""
+    if av.pattern is None:
+        return []
+    code, zh, en = _AV_BLOCKS[av.pattern]
+    pr = f"PR {min(av.pr_ms):.0f}–{max(av.pr_ms):.0f} ms" if av.pr_ms else "PR -"
+    return [
+        RhythmText(
+            code,
+            f"{zh}（心房率 {av.atrial_rate_bpm:.0f} 次/分，{av.n_p} 个 P 波中 {av.n_dropped} 个"
+            f"未下传，{pr}），请确认",
+            f"{en[0].upper()}{en[1:]} (atrial rate {av.atrial_rate_bpm:.0f} bpm, {av.n_dropped} "
+            f"of {av.n_p} P waves not conducted, {pr}); please confirm",
+        )
+    ]
 
 
 def first_degree_av_block(pr: float | None) -> list[RhythmText]:

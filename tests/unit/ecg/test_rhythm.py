@@ -8,12 +8,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from ecg import STANDARD_LEADS, EcgFormat, EcgRecord
 from ecg.analysis import analyze_ecg
+from ecg.atrial import assess_av_conduction
 from ecg.formats.wfdb import read_wfdb
-from ecg.rhythm import RhythmFindings, describe_rhythm
+from ecg.rhythm import RhythmFindings, av_block, describe_rhythm
 from ecg.statements import StatementCode
 from tests.ecg_file import ECG12_DEV
 from tests.unit.ecg.signal_support import gaussian
@@ -22,6 +24,9 @@ C = StatementCode
 FS = 500.0
 #: Lead gains of the synthetic beats (a frontal axis near +60, R progression in V1–V6).
 GAINS = (0.8, 1.0, 0.4, -0.9, 0.2, 0.7, -0.5, 0.3, 0.8, 1.2, 1.1, 0.9)
+#: ... and of the P waves (upright in I, II and aVF, inverted in aVR, small in the V leads):
+#: atria and ventricles do not project alike.
+P_GAINS = (0.6, 1.0, 0.5, -0.8, 0.1, 0.8, 0.3, 0.2, 0.2, 0.15, 0.1, 0.1)
 
 
 @dataclass(frozen=True)
@@ -33,13 +38,23 @@ class Beat:
     ventricular: bool = False
 
 
-def _record(beats: Sequence[Beat], *, f_waves: bool = False, duration: float = 10.0) -> EcgRecord:
+def _record(
+    beats: Sequence[Beat],
+    *,
+    f_waves: bool = False,
+    duration: float = 10.0,
+    blocked_p: Sequence[float] = (),
+) -> EcgRecord:
+    """12 leads of `beats`, with f waves, and with P waves that no QRS follows (onsets)."""
     t = np.arange(round(duration * FS)) / FS
     base = np.zeros_like(t)
+    atrial = np.zeros_like(t)
+    for onset in blocked_p:
+        atrial += 120.0 * gaussian(t, onset + 0.04, 0.022)
     for beat in beats:
         b = beat.at
         if beat.pr is not None:
-            base += 120.0 * gaussian(t, b - beat.pr + 0.04, 0.022)
+            atrial += 120.0 * gaussian(t, b - beat.pr + 0.04, 0.022)
         if beat.ventricular:
             base -= 900.0 * gaussian(t, b, 0.030)
             base += 500.0 * gaussian(t, b + 0.06, 0.025)
@@ -49,7 +64,7 @@ def _record(beats: Sequence[Beat], *, f_waves: bool = False, duration: float = 1
             base += 1000.0 * gaussian(t, b, 0.010)
             base -= 200.0 * gaussian(t, b + 0.03, 0.008)
             base += 300.0 * gaussian(t, b + 0.22, 0.04)
-    rows = [gain * base for gain in GAINS]
+    rows = [gain * base + p_gain * atrial for gain, p_gain in zip(GAINS, P_GAINS, strict=True)]
     if f_waves:
         rng = np.random.default_rng(7)
         phase = np.cumsum(2 * np.pi * (6.0 + 0.8 * rng.standard_normal(t.size)) / FS)
@@ -159,6 +174,92 @@ def test_first_degree_av_block_on_a_long_pr(pr: float, block: bool) -> None:
     assert (C.FIRST_DEGREE_AV_BLOCK in codes) is block
     if block:
         assert "> 200 ms" in texts[C.FIRST_DEGREE_AV_BLOCK]
+
+
+def _av_train(prs: Sequence[float | None], pp: float = 0.8) -> tuple[list[Beat], list[float]]:
+    """Sinus P waves every `pp` s, each conducted at its PR (s) or blocked (None)."""
+    beats: list[Beat] = []
+    blocked: list[float] = []
+    for k, pr in enumerate(prs):
+        onset = 0.4 + k * pp
+        if pr is None:
+            blocked.append(onset)
+        else:
+            beats.append(Beat(onset + pr, pr=pr))
+    return [b for b in beats if b.at < 9.4], [o for o in blocked if o < 9.3]
+
+
+AV_CASES = {
+    "2:1": [0.16, None] * 6,
+    "mobitz_ii": [0.16, 0.16, 0.16, None] * 3,
+    "mobitz_i": [0.16, 0.24, 0.29, None] * 3,
+}
+
+
+@pytest.mark.parametrize(
+    ("case", "code"),
+    [
+        ("2:1", C.AV_BLOCK_2_TO_1),
+        ("mobitz_ii", C.SECOND_DEGREE_AV_BLOCK_MOBITZ_II),
+        ("mobitz_i", C.SECOND_DEGREE_AV_BLOCK_MOBITZ_I),
+    ],
+)
+def test_second_degree_av_block_from_p_waves_found_apart_from_the_qrs(
+    case: str, code: StatementCode
+) -> None:
+    beats, blocked = _av_train(AV_CASES[case])
+    codes, texts = _codes(_record(beats, blocked_p=blocked))
+    assert code in codes
+    assert "not conducted" in texts[code]
+    assert C.NORMAL_ECG not in codes
+
+
+def test_every_p_wave_conducted_is_no_av_block() -> None:
+    beats, blocked = _av_train([0.16] * 12)
+    assert blocked == []
+    codes, _ = _codes(_record(beats))
+    assert not codes & {
+        C.AV_BLOCK_2_TO_1,
+        C.SECOND_DEGREE_AV_BLOCK_MOBITZ_I,
+        C.SECOND_DEGREE_AV_BLOCK_MOBITZ_II,
+        C.THIRD_DEGREE_AV_BLOCK,
+    }
+
+
+def _onsets(seconds: Sequence[float]) -> npt.NDArray[np.int64]:
+    return np.round(np.asarray(seconds) * FS).astype(np.int64)
+
+
+def test_av_dissociation_is_third_degree_av_block() -> None:
+    p = [0.4 + 0.8 * k for k in range(12)]  # atria at 75 bpm
+    q = [0.9 + 1.5 * k for k in range(6)]  # ventricles at 40 bpm, unrelated
+    av = assess_av_conduction(_onsets(p), _onsets(q), FS)
+    assert av is not None
+    assert av.pattern == "third_degree"
+    assert round(av.atrial_rate_bpm) == 75
+    assert "THIRD_DEGREE_AV_BLOCK" in {t.code for t in av_block(av)}
+
+
+def test_irregular_p_waves_say_nothing_about_av_conduction() -> None:
+    """A blocked premature P wave breaks the P–P regularity: not an AV block."""
+    p = [0.4, 1.2, 2.0, 2.5, 2.8, 3.6, 4.4, 5.2]
+    q = [x + 0.16 for x in p if x != 2.5]
+    assert assess_av_conduction(_onsets(p), _onsets(q), FS) is None
+
+
+@pytest.mark.parametrize(
+    ("prs", "pattern"),
+    [
+        ([0.16, 0.205, 0.21, None] * 3, "mobitz_i"),  # PR 50 ms longer before the drop
+        ([0.16, 0.18, 0.195, None] * 3, "mobitz_ii"),  # PR range 35 ms: constant
+    ],
+)
+def test_mobitz_i_and_ii_at_the_pr_limits(prs: list[float | None], pattern: str) -> None:
+    p = [0.4 + 0.8 * k for k in range(len(prs))]
+    q = [x + pr for x, pr in zip(p, prs, strict=True) if pr is not None]
+    av = assess_av_conduction(_onsets(p), _onsets(q), FS)
+    assert av is not None
+    assert av.pattern == pattern
 
 
 def _findings(**changes: object) -> RhythmFindings:
@@ -287,6 +388,17 @@ def test_labelled_normal_sinus_records_are_normal_ecgs(name: str) -> None:
     codes = _analysed(name)
     assert {C.NORMAL_ECG, C.SINUS_RHYTHM} <= codes
     assert not codes & {C.ATRIAL_FIBRILLATION, C.PAC, C.PVC, C.FIRST_DEGREE_AV_BLOCK}
+
+
+def test_no_development_record_has_a_second_or_third_degree_av_block() -> None:
+    """None of the 50 is labelled with one; the P-wave search must not invent dropped beats."""
+    blocks = {
+        C.AV_BLOCK_2_TO_1,
+        C.SECOND_DEGREE_AV_BLOCK_MOBITZ_I,
+        C.SECOND_DEGREE_AV_BLOCK_MOBITZ_II,
+        C.THIRD_DEGREE_AV_BLOCK,
+    }
+    assert [name for name in _labelled() if _analysed(name) & blocks] == []
 
 
 def test_no_development_record_is_called_af() -> None:

@@ -6,10 +6,12 @@ ecg/statements.py (AHA/ACCF/HRS interval limits, Fourth Universal Definition of 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from ecg.atrial import AvConduction
 from ecg.rhythm import RhythmFindings
 from ecg.statements import (
     RETIRED,
@@ -20,6 +22,7 @@ from ecg.statements import (
 )
 
 C = StatementCode
+AV = AvConduction(pattern=None, atrial_rate_bpm=75.0, n_p=12, n_dropped=3, pr_ms=(160.0,) * 9)
 NORMAL: dict[str, float | None] = {
     "heart_rate_bpm": 72.0,
     "pr_ms": 160.0,
@@ -256,7 +259,7 @@ def test_every_statement_code_is_reachable() -> None:
         pr_ms=160.0,
     )
     seen: set[StatementCode] = set()
-    for changes in (
+    inputs: tuple[dict[str, Any], ...] = (
         {},
         {"measurements": {"heart_rate_bpm": 50.0}},
         {"measurements": {"heart_rate_bpm": 120.0}},
@@ -275,10 +278,15 @@ def test_every_statement_code_is_reachable() -> None:
         {"pacing": Pacing(beats=10, ventricular=0, atrial=9)},
         {"pacing": Pacing(beats=10, ventricular=2, atrial=0)},
         {"rhythm": sinus_with_ectopy},
+        *(
+            {"rhythm": replace(sinus_with_ectopy, av=replace(AV, pattern=pattern))}
+            for pattern in ("mobitz_i", "mobitz_ii", "2:1", "third_degree")
+        ),
         {"measurements": {"heart_rate_bpm": 130.0, "p_axis_deg": -60.0}},
         {"measurements": {"heart_rate_bpm": 150.0}, "p_wave_fraction": 0.0},
         {"measurements": {"qrs_ms": 150.0}, "p_wave_fraction": 0.0},
         {"p_wave_fraction": 0.0},
-    ):
+    )
+    for changes in inputs:
         seen |= compose(**changes)[0]
     assert seen == set(StatementCode) - RETIRED
