@@ -1,4 +1,14 @@
-"""P waves found independently of the QRS complexes, and the AV conduction they show.
+"""Atrial activity apart from the QRS complexes: flutter waves, P waves, AV conduction.
+
+Atrial flutter: flutter waves at 240–340/min (4.0–5.67 Hz), a continuous undulation without
+an isoelectric baseline. With the QRS complexes blanked out, the spectrum of the remaining
+signal (P, T and flutter waves) has its largest peak between 1.5 and 12 Hz in the flutter
+band, holding at least :data:`FLUTTER_PEAK_SHARE` of the power, in some lead; T and P waves
+of a sinus rhythm, broad and separated by a baseline, put most of theirs at the heart rate
+and below. With 2:1 or 3:1 conduction (ventricles near 150 or 100/min) the T waves at the
+ventricular rate may outweigh the flutter waves: such a flutter is then not recognised
+(nothing is said of flutter; the rhythm may read as a supraventricular tachycardia, or the
+flutter wave before each QRS as a P wave).
 
 Second- and third-degree AV block are read from P waves that are not followed by a QRS, so
 the P waves must be found on their own, not only in the window before each QRS. The template
@@ -28,7 +38,7 @@ from scipy import signal as sps
 
 from ecg.delineate import BeatFiducials
 
-__all__ = ["AvConduction", "assess_av_conduction", "find_p_waves"]
+__all__ = ["AvConduction", "assess_av_conduction", "find_p_waves", "flutter_rate_bpm"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -53,6 +63,55 @@ PR_RANGE_S = (0.08, 0.50)
 PR_CONSTANT_MS = 40.0
 PR_PROLONGATION_MS = 40.0
 PR_DISSOCIATED_MS = 120.0
+
+
+#: Flutter-wave band (Hz: 240–340/min), the band it is compared with, the peak's half width,
+#: the share of that band's power the peak must hold, and the smallest flutter wave (µV RMS).
+FLUTTER_BAND_HZ = (4.0, 340.0 / 60.0)
+COMPARED_BAND_HZ = (1.5, 12.0)
+FLUTTER_PEAK_HALF_WIDTH_HZ = 0.3
+FLUTTER_PEAK_SHARE = 0.4
+FLUTTER_MIN_UV = 20.0
+#: QRS blanked from this long before to this long after each R peak.
+BLANK_BEFORE_S = 0.06
+BLANK_AFTER_S = 0.08
+
+
+def flutter_rate_bpm(
+    clean_uv: npt.ArrayLike, sampling_rate_hz: float, r_peaks: npt.ArrayLike
+) -> float | None:
+    """The flutter-wave rate (per minute) when a lead meets the flutter criterion, else
+    ``None`` (see the module's criteria)."""
+    fs = float(sampling_rate_hz)
+    data = np.atleast_2d(np.asarray(clean_uv, dtype=np.float64)).copy()
+    peaks = np.asarray(r_peaks, dtype=np.int64)
+    n = data.shape[1]
+    if n < round(4 * fs) or 2 * COMPARED_BAND_HZ[1] >= fs:
+        return None
+    before, after = round(BLANK_BEFORE_S * fs), round(BLANK_AFTER_S * fs)
+    for r in peaks:
+        lo, hi = max(0, int(r) - before), min(n - 1, int(r) + after)
+        for lead in data:
+            lead[lo : hi + 1] = np.linspace(lead[lo], lead[hi], hi - lo + 1)
+    freqs, power = sps.welch(data, fs=fs, nperseg=min(n, round(4 * fs)), axis=1)
+    compared = (freqs >= COMPARED_BAND_HZ[0]) & (freqs <= COMPARED_BAND_HZ[1])
+    band = (freqs >= FLUTTER_BAND_HZ[0]) & (freqs <= FLUTTER_BAND_HZ[1])
+    best: float | None = None
+    for lead_power in power:
+        total = float(lead_power[compared].sum())
+        if total <= 0:
+            continue
+        peak = int(np.flatnonzero(compared)[np.argmax(lead_power[compared])])
+        if not band[peak]:
+            continue
+        near = compared & (np.abs(freqs - freqs[peak]) <= FLUTTER_PEAK_HALF_WIDTH_HZ)
+        share = float(lead_power[near].sum()) / total
+        df = float(freqs[1] - freqs[0])
+        rms = float(np.sqrt(lead_power[near].sum() * df))
+        if share >= FLUTTER_PEAK_SHARE and rms >= FLUTTER_MIN_UV:
+            best = 60.0 * float(freqs[peak])
+            break
+    return best
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -25,6 +25,8 @@ interpretation of the ECG (part II, 2009 and its companions), as a reader applie
   RR intervals vary by more than :data:`SINUS_ARRHYTHMIA_MS`. A regular rhythm without any
   P waves (under :data:`NO_P_SHARE` of beats): supraventricular (narrow QRS; junctional at
   100 bpm or less) or ventricular (QRS 120 ms or more). Anything between says nothing.
+* **Atrial flutter.** Flutter waves at 240–340/min (:func:`ecg.atrial.flutter_rate_bpm`), with
+  the ventricular rate and the conduction ratio when it is a whole number.
 * **AV conduction.** First-degree AV block: sinus rhythm with a PR over 200 ms, from the median
   beat and the per-beat PR alike. Second- and third-degree AV block: from the P waves found
   independently of the QRS complexes (:mod:`ecg.atrial`, which says nothing when they are
@@ -44,7 +46,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
-from ecg.atrial import AvConduction, assess_av_conduction, find_p_waves
+from ecg.atrial import AvConduction, assess_av_conduction, find_p_waves, flutter_rate_bpm
 from ecg.delineate import BeatFiducials
 
 __all__ = [
@@ -128,6 +130,8 @@ class RhythmFindings:
     av
         AV conduction from the P waves found independently of the QRS complexes
         (:mod:`ecg.atrial`); ``None`` where they are not reliable.
+    flutter_bpm
+        Flutter-wave rate when the flutter criterion is met (:func:`ecg.atrial.flutter_rate_bpm`).
     """
 
     kinds: tuple[str, ...]
@@ -139,6 +143,7 @@ class RhythmFindings:
     p_axis_deg: float | None = None
     median_p_wave: bool = True
     av: AvConduction | None = None
+    flutter_bpm: float | None = None
 
     def count(self, kind: str) -> int:
         return sum(1 for k in self.kinds if k == kind)
@@ -359,6 +364,7 @@ def assess_rhythm(
         p_axis_deg=p_axis_deg,
         median_p_wave=median_p_wave,
         av=_av(clean_uv, fs, beats, median_uv, median_fiducials),
+        flutter_bpm=flutter_rate_bpm(clean_uv, fs, peaks),
     )
 
 
@@ -395,7 +401,7 @@ def describe_rhythm(
     rhythm = _rhythm(findings, rate_bpm)
     if rhythm is not None:
         out.append(rhythm)
-    fibrillation = rhythm is not None and rhythm.code == "ATRIAL_FIBRILLATION"
+    fibrillation = rhythm is not None and rhythm.code in {"ATRIAL_FIBRILLATION", "ATRIAL_FLUTTER"}
     sinus = rhythm is not None and rhythm.code.startswith("SINUS_")
     if sinus:
         arrhythmia = _sinus_arrhythmia(findings)
@@ -413,6 +419,8 @@ def describe_rhythm(
 
 
 def _rhythm(findings: RhythmFindings, rate: float) -> RhythmText | None:
+    if findings.flutter_bpm is not None:
+        return _flutter(findings.flutter_bpm, rate)
     irregular = findings.irregularity is not None and findings.irregularity > IRREGULAR_SHARE
     if irregular and findings.p_share < AF_P_SHARE and not findings.median_p_wave:
         return _fibrillation(rate)
@@ -434,6 +442,22 @@ def _rhythm(findings: RhythmFindings, rate: float) -> RhythmText | None:
     if findings.p_share < NO_P_SHARE and not findings.median_p_wave and not irregular:
         return _no_p_rhythm(findings.qrs_ms, rate)
     return None
+
+
+def _flutter(atrial: float, rate: float) -> RhythmText:
+    ratio = atrial / rate if rate > 0 else 0.0
+    conduction = round(ratio)
+    if conduction >= 2 and abs(ratio - conduction) <= 0.15:
+        zh, en = f"，{conduction}:1 下传", f", {conduction}:1 conduction"
+    else:
+        zh, en = "，下传比例不固定", ", variable conduction"
+    return RhythmText(
+        "ATRIAL_FLUTTER",
+        f"可见连续的扑动波（F 波 {atrial:.0f} 次/分），提示心房扑动"
+        f"（心室率 {rate:.0f} 次/分{zh}），请确认",
+        f"Continuous flutter waves ({atrial:.0f}/min): consistent with atrial flutter "
+        f"(ventricular rate {rate:.0f} bpm{en}); please confirm",
+    )
 
 
 def _fibrillation(rate: float) -> RhythmText:

@@ -72,6 +72,7 @@ class StatementCode(Enum):
     SECOND_DEGREE_AV_BLOCK_MOBITZ_II = "SECOND_DEGREE_AV_BLOCK_MOBITZ_II"
     AV_BLOCK_2_TO_1 = "AV_BLOCK_2_TO_1"
     THIRD_DEGREE_AV_BLOCK = "THIRD_DEGREE_AV_BLOCK"
+    ATRIAL_FLUTTER = "ATRIAL_FLUTTER"
 
     @property
     def abnormal(self) -> bool:

@@ -278,6 +278,7 @@ def test_every_statement_code_is_reachable() -> None:
         {"pacing": Pacing(beats=10, ventricular=0, atrial=9)},
         {"pacing": Pacing(beats=10, ventricular=2, atrial=0)},
         {"rhythm": sinus_with_ectopy},
+        {"rhythm": replace(sinus_with_ectopy, flutter_bpm=300.0)},
         *(
             {"rhythm": replace(sinus_with_ectopy, av=replace(AV, pattern=pattern))}
             for pattern in ("mobitz_i", "mobitz_ii", "2:1", "third_degree")
