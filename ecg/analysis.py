@@ -31,6 +31,7 @@ from ecg.filters import (
 from ecg.measure import measure_axes, measure_intervals, measure_rhythm, measure_st_deviation
 from ecg.morphology import Morphology, measure_morphology
 from ecg.record import EcgRecord
+from ecg.rhythm import assess_rhythm
 from ecg.statements import Pacing, Statement, compose_statements
 
 __all__ = [
@@ -430,6 +431,18 @@ def analyze_ecg(record: EcgRecord, *, mains: MainsFrequency = MainsFrequency.HZ_
         )
 
     p_fraction, irregularity, premature = _rhythm_features(r_peaks, beats)
+    rhythm = assess_rhythm(
+        clean,
+        fs,
+        r_peaks,
+        beats,
+        median_uv=median.samples_uv if median is not None else None,
+        median_r_index=median.r_index if median is not None else None,
+        qrs_ms=measurements["qrs_ms"],
+        p_axis_deg=measurements["p_axis_deg"],
+        median_p_wave=measurements["p_ms"] is not None,
+        median_fiducials=median_fiducials,
+    )
     sex = record.patient.sex.value if record.patient.sex is not None else None
     statements, suspected_stemi = compose_statements(
         measurements,
@@ -444,6 +457,7 @@ def analyze_ecg(record: EcgRecord, *, mains: MainsFrequency = MainsFrequency.HZ_
         age_years=record.patient.age_years,
         pacing=_pacing(pacer_spikes, beats, fs) if pacer_spikes.size else None,
         morphology=morphology,
+        rhythm=rhythm,
     )
     if r_peaks.size == 0:
         warnings.append("no QRS complex detected")

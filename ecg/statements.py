@@ -18,8 +18,17 @@ from ecg.morphology import (
     interpret_morphology,
     meets_stemi_criteria,
 )
+from ecg.rhythm import (
+    AF_P_SHARE,
+    RhythmFindings,
+    RhythmText,
+    describe_rhythm,
+    first_degree_av_block,
+)
 
 __all__ = [
+    "NOT_ABNORMAL",
+    "RETIRED",
     "ST_ELEVATION_PAIRS",
     "Pacing",
     "Statement",
@@ -71,6 +80,51 @@ class StatementCode(Enum):
     T_WAVE_INVERSION = "T_WAVE_INVERSION"
     SECONDARY_ST_T_CHANGES = "SECONDARY_ST_T_CHANGES"
     SHORT_QTC = "SHORT_QTC"
+    # Rhythm, ectopy and AV conduction (ecg.rhythm). IRREGULAR_RHYTHM_POSSIBLE_AF,
+    # PREMATURE_BEATS and LONG_PR are no longer emitted (ATRIAL_FIBRILLATION, PAC/PVC and
+    # FIRST_DEGREE_AV_BLOCK replace them); they stay for the rows that hold them.
+    NORMAL_ECG = "NORMAL_ECG"
+    SINUS_ARRHYTHMIA = "SINUS_ARRHYTHMIA"
+    ATRIAL_FIBRILLATION = "ATRIAL_FIBRILLATION"
+    ATRIAL_TACHYCARDIA = "ATRIAL_TACHYCARDIA"
+    SUPRAVENTRICULAR_TACHYCARDIA = "SUPRAVENTRICULAR_TACHYCARDIA"
+    JUNCTIONAL_RHYTHM = "JUNCTIONAL_RHYTHM"
+    VENTRICULAR_RHYTHM = "VENTRICULAR_RHYTHM"
+    PAC = "PAC"
+    PVC = "PVC"
+    FIRST_DEGREE_AV_BLOCK = "FIRST_DEGREE_AV_BLOCK"
+    SECOND_DEGREE_AV_BLOCK_MOBITZ_I = "SECOND_DEGREE_AV_BLOCK_MOBITZ_I"
+    SECOND_DEGREE_AV_BLOCK_MOBITZ_II = "SECOND_DEGREE_AV_BLOCK_MOBITZ_II"
+    AV_BLOCK_2_TO_1 = "AV_BLOCK_2_TO_1"
+    THIRD_DEGREE_AV_BLOCK = "THIRD_DEGREE_AV_BLOCK"
+    ATRIAL_FLUTTER = "ATRIAL_FLUTTER"
+
+    @property
+    def abnormal(self) -> bool:
+        """Whether the finding is abnormal: it rules out NORMAL_ECG. Every code is, unless
+        :data:`NOT_ABNORMAL` names it (a new code counts as abnormal until listed there)."""
+        return self not in NOT_ABNORMAL
+
+
+#: Codes compatible with a normal ECG: the normal rhythm and its normal variant, the
+#: NORMAL_ECG statement itself, and notes on the recording's quality that do not hide leads.
+NOT_ABNORMAL: frozenset[StatementCode] = frozenset(
+    {
+        StatementCode.NORMAL_ECG,
+        StatementCode.SINUS_RHYTHM,
+        StatementCode.SINUS_ARRHYTHMIA,
+        StatementCode.LOW_SAMPLING_RATE,
+        StatementCode.POOR_SIGNAL_QUALITY,
+    }
+)
+#: Codes kept for stored rows and no longer emitted.
+RETIRED: frozenset[StatementCode] = frozenset(
+    {
+        StatementCode.IRREGULAR_RHYTHM_POSSIBLE_AF,
+        StatementCode.PREMATURE_BEATS,
+        StatementCode.LONG_PR,
+    }
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -133,6 +187,7 @@ def compose_statements(
     age_years: float | None = None,
     pacing: Pacing | None = None,
     morphology: Morphology | None = None,
+    rhythm: RhythmFindings | None = None,
 ) -> tuple[list[Statement], bool]:
     """Turn measurements and rhythm features into statements for the reader to confirm.
 
@@ -144,12 +199,13 @@ def compose_statements(
     st_deviation_uv
         ST deviation at J + 60 ms by lead, microvolts.
     p_wave_fraction
-        Share of beats (0–1) with a P wave found before the QRS.
+        Share of beats (0–1) with a P wave found before the QRS (used without `rhythm`).
     rr_irregularity
         Median absolute successive RR difference over the median RR (0 for a perfectly
-        regular rhythm), ``None`` when there are too few beats.
+        regular rhythm), ``None`` when there are too few beats (used without `rhythm`).
     n_premature
-        Number of premature beats (RR under 80 % of the local median RR).
+        Number of premature beats; not stated (their origin is unknown): the beat-by-beat
+        `rhythm` names PACs and PVCs.
     sampling_rate_hz
         Of the record (a warning below 250 Hz).
     leads_off, noisy_leads
@@ -166,11 +222,15 @@ def compose_statements(
         conduction blocks, hypertrophy, Q waves, ST and T are read from them, and the ST
         elevation at the J point (by the Sgarbossa criteria behind LBBB, a wide QRS or a
         wide paced complex) instead of `st_deviation_uv`.
+    rhythm
+        Beat-by-beat rhythm features (:func:`ecg.rhythm.assess_rhythm`): the rhythm, ectopy
+        and AV conduction follow its criteria (see :mod:`ecg.rhythm`).
 
     Returns
     -------
     statements : list of Statement
-        In reading order: quality warnings, rhythm, conduction, axis, ST.
+        In reading order: quality warnings, NORMAL_ECG (sinus rhythm at a normal rate and no
+        abnormal statement), rhythm, ectopy, AV conduction, conduction, axis, ST.
     suspected_stemi : bool
         ST elevation meets the criterion in two contiguous leads (of a rhythm that is not
         ventricular-paced); with `morphology`, as :func:`ecg.morphology.interpret_morphology`
@@ -187,28 +247,92 @@ def compose_statements(
             )
         )
         return out, False
-    irregular = rr_irregularity is not None and rr_irregularity > 0.08
     paced_v = pacing is not None and pacing.share(pacing.ventricular) >= PACED_SHARE
     paced_a = pacing is not None and pacing.share(pacing.atrial) >= PACED_SHARE
-    found = [
-        _rhythm_statement(rate, pacing, paced_v, paced_a, irregular, p_wave_fraction),
-        _intermittent_pacing_statement(pacing, paced_v or paced_a),
-        _pause_statement(measurements.get("rr_max_ms")),
-        _premature_beats_statement(n_premature, irregular),
-    ]
-    out.extend(statement for statement in found if statement is not None)
+    if rhythm is None:
+        rhythm = _rhythm_from_summary(p_wave_fraction, rr_irregularity, measurements)
+    out.extend(_rhythm_statements(rate, measurements, rhythm, pacing, paced_v, paced_a))
     if not paced_v:
         out.extend(_conduction_statements(measurements, sex))
     if morphology is not None:
-        return _morphology_statements(out, morphology, measurements, sex, age_years, paced_v)
+        out, stemi = _morphology_statements(out, morphology, measurements, sex, age_years, paced_v)
+        return _with_normal_ecg(out), stemi
     stemi_leads = meets_stemi_criteria(st_deviation_uv, sex=sex, age_years=age_years)
-    if not stemi_leads:
-        return out, False
-    st_statement, suspected_stemi = _st_elevation_statement(
-        stemi_leads, measurements.get("qrs_ms"), paced_v
+    suspected_stemi = False
+    if stemi_leads:
+        st_statement, suspected_stemi = _st_elevation_statement(
+            stemi_leads, measurements.get("qrs_ms"), paced_v
+        )
+        out.append(st_statement)
+    return _with_normal_ecg(out), suspected_stemi
+
+
+def _rhythm_from_summary(
+    p_wave_fraction: float,
+    rr_irregularity: float | None,
+    measurements: Mapping[str, float | None],
+) -> RhythmFindings:
+    """Rhythm findings from the share of beats with a P wave and the RR irregularity alone
+    (no beat-by-beat features: no ectopy is stated)."""
+    return RhythmFindings(
+        kinds=(),
+        rr_ms=(),
+        irregularity=rr_irregularity,
+        p_share=p_wave_fraction,
+        pr_ms=measurements.get("pr_ms"),
+        qrs_ms=measurements.get("qrs_ms"),
+        p_axis_deg=measurements.get("p_axis_deg"),
+        median_p_wave=p_wave_fraction >= AF_P_SHARE,
     )
-    out.append(st_statement)
-    return out, suspected_stemi
+
+
+def _rhythm_statements(
+    rate: float,
+    measurements: Mapping[str, float | None],
+    rhythm: RhythmFindings,
+    pacing: Pacing | None,
+    paced_v: bool,
+    paced_a: bool,
+) -> list[Statement]:
+    """The rhythm (paced, or from :func:`ecg.rhythm.describe_rhythm`), pacing and pauses."""
+    texts: list[RhythmText] = []
+    out: list[Statement] = []
+    if pacing is not None and paced_v:
+        out.append(_ventricular_paced_statement(rate, pacing, paced_a, rhythm.p_share))
+    elif pacing is not None and paced_a:
+        out.append(
+            _make(
+                StatementCode.ATRIAL_PACED_RHYTHM,
+                f"考虑心房起搏心律（心率 {rate:.0f} 次/分），请确认起搏器功能",
+                f"Consistent with atrial-paced rhythm (rate {rate:.0f} bpm); please confirm "
+                "pacemaker function",
+            )
+        )
+        texts = first_degree_av_block(measurements.get("pr_ms"))
+    else:
+        texts = describe_rhythm(rhythm, rate, measurements.get("pr_ms"))
+    out.extend(_make(StatementCode(t.code), t.zh, t.en) for t in texts)
+    found = [
+        _intermittent_pacing_statement(pacing, paced_v or paced_a),
+        _pause_statement(measurements.get("rr_max_ms")),
+    ]
+    out.extend(statement for statement in found if statement is not None)
+    return out
+
+
+def _with_normal_ecg(statements: list[Statement]) -> list[Statement]:
+    """NORMAL_ECG before the rhythm when the rhythm is sinus at a normal rate and no
+    statement is abnormal (:attr:`StatementCode.abnormal`)."""
+    codes = [s.code for s in statements]
+    if StatementCode.SINUS_RHYTHM not in codes or any(code.abnormal for code in codes):
+        return statements
+    at = codes.index(StatementCode.SINUS_RHYTHM)
+    normal = _make(
+        StatementCode.NORMAL_ECG,
+        "窦性心律，心率正常，未见其他异常：考虑正常心电图，请确认",
+        "Sinus rhythm at a normal rate and no abnormal finding: normal ECG; please confirm",
+    )
+    return [*statements[:at], normal, *statements[at:]]
 
 
 #: Named conduction abnormalities that replace the plain wide-QRS statement.
@@ -270,36 +394,6 @@ def _quality_statements(
     return out
 
 
-def _rhythm_statement(
-    rate: float,
-    pacing: Pacing | None,
-    paced_v: bool,
-    paced_a: bool,
-    irregular: bool,
-    p_wave_fraction: float,
-) -> Statement | None:
-    """The rhythm: paced (ventricular, then atrial), possible AF, or sinus; ``None`` if unclear."""
-    if pacing is not None and paced_v:
-        return _ventricular_paced_statement(rate, pacing, paced_a, p_wave_fraction)
-    if pacing is not None and paced_a:
-        return _make(
-            StatementCode.ATRIAL_PACED_RHYTHM,
-            f"考虑心房起搏心律（心率 {rate:.0f} 次/分），请确认起搏器功能",
-            f"Consistent with atrial-paced rhythm (rate {rate:.0f} bpm); please confirm "
-            "pacemaker function",
-        )
-    if irregular and p_wave_fraction < 0.5:
-        return _make(
-            StatementCode.IRREGULAR_RHYTHM_POSSIBLE_AF,
-            "节律不规则，P 波不明显，提示心房颤动可能，请确认",
-            "Irregular rhythm without clear P waves, suggestive of atrial fibrillation; "
-            "please confirm",
-        )
-    if p_wave_fraction >= 0.8:
-        return _sinus_statement(rate)
-    return None
-
-
 def _ventricular_paced_statement(
     rate: float, pacing: Pacing, paced_a: bool, p_wave_fraction: float
 ) -> Statement:
@@ -318,21 +412,6 @@ def _ventricular_paced_statement(
         f"Consistent with {en} (rate {rate:.0f} bpm; pacemaker stimuli before {n} of "
         f"{m} beats): the paced complexes' width, axis, QT and ST are not interpreted "
         "by the criteria for native beats; please confirm pacemaker function",
-    )
-
-
-def _sinus_statement(rate: float) -> Statement:
-    """Sinus bradycardia, tachycardia or rhythm, by the heart rate (bpm)."""
-    if rate < BRADYCARDIA_BPM:
-        code, zh, en = StatementCode.SINUS_BRADYCARDIA, "窦性心动过缓", "sinus bradycardia"
-    elif rate > TACHYCARDIA_BPM:
-        code, zh, en = StatementCode.SINUS_TACHYCARDIA, "窦性心动过速", "sinus tachycardia"
-    else:
-        code, zh, en = StatementCode.SINUS_RHYTHM, "窦性心律", "sinus rhythm"
-    return _make(
-        code,
-        f"考虑{zh}（心率 {rate:.0f} 次/分），请确认",
-        f"Consistent with {en} (rate {rate:.0f} bpm); please confirm",
     )
 
 
@@ -357,17 +436,6 @@ def _pause_statement(rr_max_ms: float | None) -> Statement | None:
         StatementCode.PAUSE,
         f"可见长间歇（最长 RR {rr_max_ms / 1000:.1f} 秒），请确认",
         f"Pause present (longest RR {rr_max_ms / 1000:.1f} s); please confirm",
-    )
-
-
-def _premature_beats_statement(n_premature: int, irregular: bool) -> Statement | None:
-    """Premature beats, counted, when the rhythm is otherwise regular."""
-    if not (n_premature > 0 and not irregular):
-        return None
-    return _make(
-        StatementCode.PREMATURE_BEATS,
-        f"可见提前出现的搏动 {n_premature} 次，请确认类型",
-        f"Premature beats: {n_premature}; please confirm their origin",
     )
 
 
@@ -399,18 +467,11 @@ def _st_elevation_statement(
 def _conduction_statements(
     measurements: Mapping[str, float | None], sex: str | None
 ) -> list[Statement]:
-    """PR, QRS width, QTc and frontal axis against the limits for native beats."""
+    """Short PR, QRS width, QTc and frontal axis against the limits for native beats (a long
+    PR is the rhythm's: :func:`ecg.rhythm.first_degree_av_block`)."""
     out: list[Statement] = []
     pr = measurements.get("pr_ms")
-    if pr is not None and pr > LONG_PR_MS:
-        out.append(
-            _make(
-                StatementCode.LONG_PR,
-                f"PR 间期延长（{pr:.0f} ms），提示一度房室阻滞可能",
-                f"Long PR interval ({pr:.0f} ms), consider first-degree AV block",
-            )
-        )
-    elif pr is not None and pr < SHORT_PR_MS:
+    if pr is not None and pr < SHORT_PR_MS:
         out.append(
             _make(
                 StatementCode.SHORT_PR,

@@ -16,6 +16,9 @@ from tests.factory import to_part10
 ECG_DATA = Path(__file__).resolve().parent / "data" / "ecg"
 #: The 12-lead files in the interchange formats carts export.
 FORMATS = ECG_DATA / "formats"
+#: The 50 labelled 12-lead development ECGs (PhysioNet/CinC Challenge 2021, CC BY 4.0; see
+#: its README.md): WFDB headers and MATLAB v4 signal files, labels.csv, the original headers.
+ECG12_DEV = ECG_DATA.parent / "ecg12-dev"
 
 
 def make_ecg(*, patient_id: str, patient_name: str, study_uid: str | None = None) -> bytes:

@@ -1,8 +1,11 @@
-"""WFDB records (PhysioNet): a ``.hea`` header and its signal files in format 16 or 212."""
+"""WFDB records (PhysioNet): a ``.hea`` header and its signal files in format 16 or 212,
+or MATLAB v4 ``.mat`` signal files (format 16 after the matrix header) as the
+PhysioNet/CinC Challenge publishes them."""
 
 from __future__ import annotations
 
 import re
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,8 +32,21 @@ _INVALID = {16: -32768, 212: -2048}
 _RECORD_LINE = re.compile(
     r"(?P<name>[\w\-.]+)(?:/(?P<segments>\d+))?\s+(?P<nsig>\d+)"
     r"(?:\s+(?P<fs>[\d.eE+\-]+)(?:/[\d.eE+\-]+)?(?:\([\d.eE+\-]+\))?"
-    r"(?:\s+(?P<nsamp>\d+)(?:\s+(?P<time>[\d:.]+)(?:\s+(?P<date>\d{1,2}/\d{1,2}/\d{4}))?)?)?)?\s*"
+    r"(?:\s+(?P<nsamp>\d+)(?:\s+(?P<when>\S.*?))?)?)?\s*"
 )
+#: Base time and date as WFDB writes them (``HH:MM:SS dd/mm/yyyy``), and as some exporters do
+#: (the PhysioNet/CinC 2021 headers: ``dd-Mon-yyyy HH:MM:SS``).
+_BASE_LAYOUTS = (
+    "%H:%M:%S %d/%m/%Y",
+    "%H:%M:%S.%f %d/%m/%Y",
+    "%H:%M %d/%m/%Y",
+    "%d-%b-%Y %H:%M:%S",
+    "%d-%b-%Y %H:%M:%S.%f",
+)
+#: A MATLAB v4 matrix header: type (MOPT), rows, columns, imaginary flag, name length.
+_MAT4_HEADER = struct.Struct("<5i")
+#: MOPT of a little-endian full numeric int16 matrix (M=0, O=0, P=3, T=0).
+_MAT4_INT16_LE = 30
 _GAIN = re.compile(r"(?P<gain>[\d.eE+\-]+)?(?:\((?P<baseline>-?\d+)\))?(?:/(?P<units>\S+))?")
 
 
@@ -61,8 +77,11 @@ def is_wfdb_header(data: bytes) -> bool:
 
 
 def _parse_header(
-    text: str,
+    text: str, warnings: list[str]
 ) -> tuple[str, int, float, int | None, datetime | None, list[_Signal], list[str]]:
+    """The header's record line, signal lines and comments; what it does not understand
+    (a base date in a foreign layout, a record name with a file extension) is noted in
+    `warnings` and left out."""
     lines = text.splitlines()
     comments = [line[1:].strip() for line in lines if line.startswith("#")]
     content = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
@@ -76,7 +95,11 @@ def _parse_header(
     n_signals = int(record["nsig"])
     rate = float(record["fs"]) if record["fs"] else 250.0
     n_samples = int(record["nsamp"]) if record["nsamp"] else None
-    start = _start_time(record["time"], record["date"])
+    start = _start_time(record["when"], warnings)
+    name = record["name"]
+    if re.search(r"\.(mat|dat|hea)$", name, re.IGNORECASE):
+        warnings.append(f"record name {name!r} carries a file extension; read as {name[:-4]!r}")
+        name = name[:-4]
     if len(content) - 1 < n_signals:
         raise EcgFormatError(
             f"{_CONTEXT}: header declares {n_signals} signals but has {len(content) - 1} "
@@ -114,17 +137,20 @@ def _parse_header(
                 byte_offset=int(fmt_match[4] or 0),
             )
         )
-    return record["name"], n_signals, rate, n_samples, start, signals, comments
+    return name, n_signals, rate, n_samples, start, signals, comments
 
 
-def _start_time(time: str | None, day: str | None) -> datetime | None:
-    if not time or not day:
+def _start_time(when: str | None, warnings: list[str]) -> datetime | None:
+    """The record line's base time and date, if in a layout of :data:`_BASE_LAYOUTS`."""
+    if not when:
         return None
-    for layout in ("%H:%M:%S %d/%m/%Y", "%H:%M:%S.%f %d/%m/%Y", "%H:%M %d/%m/%Y"):
+    for layout in _BASE_LAYOUTS:
         try:
-            return datetime.strptime(f"{time} {day}", layout)
+            return datetime.strptime(when, layout)
         except ValueError:
             continue
+    if re.fullmatch(r"[\d:.]+", when) is None:
+        warnings.append(f"base time/date {when!r} not understood; ignored")
     return None
 
 
@@ -168,25 +194,28 @@ def read_wfdb(files: Mapping[str, bytes], record_name: str | None = None) -> Ecg
     ------
     EcgFormatError
         No header, a malformed header, a missing signal file, an unsupported format (only
-        16 and 212), a signal file shorter than the header says, or a checksum or first-sample
-        mismatch.
+        16 and 212), a signal file shorter than the header says, a ``.mat`` file that is not
+        one int16 MATLAB v4 matrix of the header's signals, or a checksum or first-sample
+        mismatch. What the reader can do without (a base date in a foreign layout, a record
+        name with a file extension) is noted in the record's warnings instead.
     """
     header_name, header = _select_header(files, record_name)
     try:
         text = header.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise EcgFormatError(f"{_CONTEXT}: header {header_name} is not text ({exc})") from exc
-    _, _, rate, n_samples, start, signals, comments = _parse_header(text)
+    warnings: list[str] = []
+    _, _, rate, n_samples, start, signals, comments = _parse_header(text, warnings)
     columns = _columns_by_file(signals)
     by_base = {name.rsplit("/", 1)[-1]: data for name, data in files.items()}
     decoded: dict[int, npt.NDArray[np.int64]] = {}
     for file_name, indices in columns.items():
         if file_name not in by_base:
             raise EcgFormatError(f"{_CONTEXT}: signal file {file_name} was not provided")
-        frames = _read_signal_file(file_name, by_base[file_name], signals, indices, n_samples)
+        data = by_base[file_name]
+        frames = _read_signal_file(file_name, data, signals, indices, n_samples, warnings)
         for column, index in enumerate(indices):
             decoded[index] = frames[:, column]
-    warnings: list[str] = []
     lead_signals: dict[str, FloatArray] = {}
     for index, signal in enumerate(signals):
         name = normalize_lead_name(signal.description)
@@ -236,14 +265,18 @@ def _read_signal_file(
     signals: list[_Signal],
     indices: list[int],
     n_samples: int | None,
+    warnings: list[str],
 ) -> npt.NDArray[np.int64]:
     """The frames of one signal file, ``(samples, signals)``, cut to the header's length."""
     formats = {signals[i].fmt for i in indices}
     if len(formats) != 1:
         raise EcgFormatError(f"{_CONTEXT}: {file_name} mixes formats {sorted(formats)}")
     fmt = formats.pop()
-    raw = data[signals[indices[0]].byte_offset :]
-    frames = _decode(raw, fmt, len(indices))
+    offset = signals[indices[0]].byte_offset
+    if file_name.lower().endswith(".mat"):
+        frames = _read_mat4(file_name, data, fmt, offset, len(indices), warnings)
+    else:
+        frames = _decode(data[offset:], fmt, len(indices))
     if n_samples is not None:
         if len(frames) < n_samples:
             raise EcgFormatError(
@@ -252,6 +285,37 @@ def _read_signal_file(
             )
         frames = frames[:n_samples]
     return frames
+
+
+def _read_mat4(
+    file_name: str, data: bytes, fmt: int, offset: int, n_columns: int, warnings: list[str]
+) -> npt.NDArray[np.int64]:
+    """The frames of a MATLAB v4 signal file (one int16 matrix, signals by samples, as the
+    PhysioNet/CinC Challenge writes them): format 16 after the matrix header."""
+    if fmt != 16 or len(data) < _MAT4_HEADER.size:
+        raise EcgFormatError(f"{_CONTEXT}: {file_name} is not a MATLAB v4 file of format 16")
+    mopt, rows, columns, imaginary, name_length = _MAT4_HEADER.unpack_from(data)
+    if mopt != _MAT4_INT16_LE or imaginary or not 0 < name_length < 64:
+        raise EcgFormatError(
+            f"{_CONTEXT}: {file_name} is not a little-endian int16 MATLAB v4 matrix (type {mopt})"
+        )
+    start = _MAT4_HEADER.size + name_length
+    if offset and offset != start:
+        warnings.append(
+            f"{file_name}: the header's byte offset {offset} is not the matrix data's {start}; "
+            "read from the matrix data"
+        )
+    if n_columns not in (rows, columns):
+        raise EcgFormatError(
+            f"{_CONTEXT}: {file_name} holds a {rows} x {columns} matrix, not {n_columns} signals"
+        )
+    values = _decode(data[start : start + 2 * rows * columns], 16, 1)[:, 0]
+    if len(values) < rows * columns:
+        raise EcgFormatError(f"{_CONTEXT}: {file_name} is shorter than its matrix (truncated?)")
+    # Column-major: a signals-by-samples matrix is stored frame by frame.
+    if rows == n_columns:
+        return values.reshape(columns, rows)
+    return values.reshape(columns, rows).T.copy()
 
 
 def _signal_uv(

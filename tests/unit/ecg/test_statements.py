@@ -6,14 +6,24 @@ ecg/statements.py (AHA/ACCF/HRS interval limits, Fourth Universal Definition of 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from ecg.atrial import AvConduction
 from ecg.morphology import CODES as MORPHOLOGY_CODES
-from ecg.statements import Pacing, StatementCode, compose_statements, meets_stemi_criteria
+from ecg.rhythm import RhythmFindings
+from ecg.statements import (
+    RETIRED,
+    Pacing,
+    StatementCode,
+    compose_statements,
+    meets_stemi_criteria,
+)
 
 C = StatementCode
+AV = AvConduction(pattern=None, atrial_rate_bpm=75.0, n_p=12, n_dropped=3, pr_ms=(160.0,) * 9)
 NORMAL: dict[str, float | None] = {
     "heart_rate_bpm": 72.0,
     "pr_ms": 160.0,
@@ -42,7 +52,8 @@ def compose(**changes: Any) -> tuple[set[StatementCode], list[Any], bool]:
 
 def test_a_normal_ecg_is_sinus_rhythm_and_nothing_else() -> None:
     codes, statements, stemi = compose()
-    assert codes == {C.SINUS_RHYTHM}
+    assert codes == {C.NORMAL_ECG, C.SINUS_RHYTHM}
+    assert statements[0].code is C.NORMAL_ECG
     assert not stemi
     # worded for a reader to confirm, never as a final diagnosis, in both languages
     assert "请确认" in statements[0].text_zh
@@ -58,9 +69,9 @@ def test_a_normal_ecg_is_sinus_rhythm_and_nothing_else() -> None:
         ({"heart_rate_bpm": 100.0}, C.SINUS_RHYTHM, C.SINUS_TACHYCARDIA),
         ({"rr_max_ms": 2100.0}, C.PAUSE, None),
         ({"rr_max_ms": 2000.0}, None, C.PAUSE),
-        ({"pr_ms": 210.0}, C.LONG_PR, C.SHORT_PR),
-        ({"pr_ms": 200.0}, None, C.LONG_PR),
-        ({"pr_ms": 110.0}, C.SHORT_PR, C.LONG_PR),
+        ({"pr_ms": 210.0}, C.FIRST_DEGREE_AV_BLOCK, C.SHORT_PR),
+        ({"pr_ms": 200.0}, None, C.FIRST_DEGREE_AV_BLOCK),
+        ({"pr_ms": 110.0}, C.SHORT_PR, C.FIRST_DEGREE_AV_BLOCK),
         ({"pr_ms": 120.0}, None, C.SHORT_PR),
         ({"qrs_ms": 120.0}, C.WIDE_QRS, None),
         ({"qrs_ms": 118.0}, None, C.WIDE_QRS),
@@ -89,23 +100,33 @@ def test_long_qtc_limit_depends_on_sex() -> None:
 
 def test_irregular_rhythm_without_p_waves_suggests_af_not_sinus() -> None:
     codes, statements, _ = compose(rr_irregularity=0.2, p_wave_fraction=0.1)
-    assert C.IRREGULAR_RHYTHM_POSSIBLE_AF in codes
-    assert not codes & {C.SINUS_RHYTHM, C.SINUS_BRADYCARDIA, C.SINUS_TACHYCARDIA}
-    af = next(s for s in statements if s.code is C.IRREGULAR_RHYTHM_POSSIBLE_AF)
-    assert "提示" in af.text_zh
-    assert "suggestive" in af.text_en
-    # regular rhythm without P waves is neither sinus nor AF
+    assert C.ATRIAL_FIBRILLATION in codes
+    assert not codes & {C.SINUS_RHYTHM, C.SINUS_BRADYCARDIA, C.SINUS_TACHYCARDIA, C.NORMAL_ECG}
+    af = next(s for s in statements if s.code is C.ATRIAL_FIBRILLATION)
+    assert "提示心房颤动" in af.text_zh
+    assert "ventricular rate, 72 bpm" in af.text_en
+    # a regular rhythm without P waves is neither sinus nor AF
     codes, _, _ = compose(rr_irregularity=0.02, p_wave_fraction=0.1)
-    assert not codes & {C.SINUS_RHYTHM, C.IRREGULAR_RHYTHM_POSSIBLE_AF}
+    assert not codes & {C.SINUS_RHYTHM, C.ATRIAL_FIBRILLATION}
+    assert C.JUNCTIONAL_RHYTHM in codes
 
 
-def test_premature_beats_are_counted_in_the_text() -> None:
-    codes, statements, _ = compose(n_premature=3)
-    assert C.PREMATURE_BEATS in codes
-    premature = next(s for s in statements if s.code is C.PREMATURE_BEATS)
-    assert "3" in premature.text_zh
-    assert "3" in premature.text_en
-    assert C.PREMATURE_BEATS not in compose(n_premature=0)[0]
+def test_retired_codes_are_no_longer_emitted() -> None:
+    assert {C.IRREGULAR_RHYTHM_POSSIBLE_AF, C.PREMATURE_BEATS, C.LONG_PR} == RETIRED
+    assert not RETIRED & compose(n_premature=3, measurements={"pr_ms": 250.0})[0]
+
+
+def test_normal_ecg_is_ruled_out_by_any_abnormal_code() -> None:
+    """Every code but the normal rhythm, its variant and quality notes counts as abnormal."""
+    assert not C.SINUS_RHYTHM.abnormal
+    assert not C.SINUS_ARRHYTHMIA.abnormal
+    assert C.WIDE_QRS.abnormal
+    assert C.PAC.abnormal
+    assert C.SINUS_TACHYCARDIA.abnormal
+    assert C.NORMAL_ECG not in compose(measurements={"qrs_ms": 130.0})[0]
+    assert C.NORMAL_ECG not in compose(measurements={"heart_rate_bpm": 50.0})[0]
+    assert C.NORMAL_ECG in compose(noisy_leads=["V1"])[0]
+    assert C.NORMAL_ECG not in compose(leads_off=["V1"])[0]
 
 
 def test_quality_warnings_come_first_and_name_the_leads() -> None:
@@ -218,7 +239,7 @@ def test_an_atrial_paced_rhythm_keeps_the_native_criteria() -> None:
     codes, _, _ = compose(
         measurements={"pr_ms": 230.0}, pacing=Pacing(beats=10, ventricular=0, atrial=10)
     )
-    assert codes == {C.ATRIAL_PACED_RHYTHM, C.LONG_PR}
+    assert codes == {C.ATRIAL_PACED_RHYTHM, C.FIRST_DEGREE_AV_BLOCK}
 
 
 def test_a_few_paced_beats_are_intermittent_pacing_beside_the_native_rhythm() -> None:
@@ -230,9 +251,16 @@ def test_a_few_paced_beats_are_intermittent_pacing_beside_the_native_rhythm() ->
 
 
 def test_every_statement_code_is_reachable() -> None:
-    """Each code of StatementCode is produced by at least one of the inputs above."""
+    """Each code of StatementCode but the retired ones is produced by one of these inputs."""
+    sinus_with_ectopy = RhythmFindings(
+        kinds=tuple("NNSNNVNNNN"),
+        rr_ms=(800, 800, 560, 1040, 800, 560, 1040, 700, 900),
+        irregularity=0.03,
+        p_share=1.0,
+        pr_ms=160.0,
+    )
     seen: set[StatementCode] = set()
-    for changes in (
+    inputs: tuple[dict[str, Any], ...] = (
         {},
         {"measurements": {"heart_rate_bpm": 50.0}},
         {"measurements": {"heart_rate_bpm": 120.0}},
@@ -250,7 +278,19 @@ def test_every_statement_code_is_reachable() -> None:
         },
         {"pacing": Pacing(beats=10, ventricular=0, atrial=9)},
         {"pacing": Pacing(beats=10, ventricular=2, atrial=0)},
-    ):
+        {"rhythm": sinus_with_ectopy},
+        {"rhythm": replace(sinus_with_ectopy, flutter_bpm=300.0)},
+        *(
+            {"rhythm": replace(sinus_with_ectopy, av=replace(AV, pattern=pattern))}
+            for pattern in ("mobitz_i", "mobitz_ii", "2:1", "third_degree")
+        ),
+        {"measurements": {"heart_rate_bpm": 130.0, "p_axis_deg": -60.0}},
+        {"measurements": {"heart_rate_bpm": 150.0}, "p_wave_fraction": 0.0},
+        {"measurements": {"qrs_ms": 150.0}, "p_wave_fraction": 0.0},
+        {"p_wave_fraction": 0.0},
+    )
+    for changes in inputs:
         seen |= compose(**changes)[0]
     # the per-lead morphology codes are reached in tests/unit/ecg/test_morphology.py
-    assert seen | {StatementCode(code) for code in MORPHOLOGY_CODES} == set(StatementCode)
+    morphology = {StatementCode(code) for code in MORPHOLOGY_CODES}
+    assert seen | morphology == set(StatementCode) - RETIRED
