@@ -304,3 +304,75 @@ async def edits(pool: asyncpg.Pool, analysis_id: int) -> list[EcgEdit]:
         )
         for r in rows
     ]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefusedEcg:
+    """A file a clinic sent that could not be read, kept with why."""
+
+    id: int
+    received_at: datetime
+    filename: str | None
+    size_bytes: int
+    reason: str
+    facility: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefusedFile:
+    object_key: str
+    filename: str | None
+    facility_id: int
+
+
+async def keep_refused(
+    pool: asyncpg.Pool,
+    *,
+    facility_id: int,
+    user_id: UserId | None,
+    filename: str | None,
+    size_bytes: int,
+    object_key: str,
+    reason: str,
+    most_per_day: int,
+) -> int | None:
+    """Keep a refused file's row; its id, or None when the facility has kept ``most_per_day``
+    today already (the object is then left for the collector)."""
+    with guarded():
+        row = await pool.fetchrow(
+            q("refused_ecg_insert"),
+            facility_id,
+            user_id,
+            filename,
+            size_bytes,
+            object_key,
+            reason,
+            most_per_day,
+        )
+    return int(row["id"]) if row is not None else None
+
+
+async def refused_for_user(pool: asyncpg.Pool, user_id: UserId, *, limit: int) -> list[RefusedEcg]:
+    """The refused files the user may see (their facility's, or their network's)."""
+    rows = await pool.fetch(q("refused_ecg_for_user"), user_id, limit)
+    return [
+        RefusedEcg(
+            id=r["id"],
+            received_at=r["received_at"],
+            filename=r["filename"],
+            size_bytes=r["size_bytes"],
+            reason=r["reason"],
+            facility=r["facility"],
+        )
+        for r in rows
+    ]
+
+
+async def refused_file(pool: asyncpg.Pool, user_id: UserId, refused_id: int) -> RefusedFile | None:
+    """Where a refused file the user may see is kept; None: no such file in their scope."""
+    row = await pool.fetchrow(q("refused_ecg_of_user"), user_id, refused_id)
+    if row is None:
+        return None
+    return RefusedFile(
+        object_key=row["object_key"], filename=row["filename"], facility_id=row["facility_id"]
+    )

@@ -16,14 +16,16 @@ select object_guard(k) from unnest($1::text[]) k;
 
 -- name: objects_unreferenced
 -- Of the keys $1, those no row refers to (an instance, an upload part, a report's PDF, a
--- DICOM copy of a report, an ECG cart's original file, an instance held for a reader).
+-- DICOM copy of a report, an ECG cart's original file, a refused ECG file, an instance held
+-- for a reader).
 select k from unnest($1::text[]) k
 where not exists (select 1 from instance where object_key = k)
   and not exists (select 1 from upload_part where object_key = k)
   and not exists (select 1 from held_instance where object_key = k)
   and not exists (select 1 from report where pdf_key = k)
   and not exists (select 1 from dicom_send where object_key = k)
-  and not exists (select 1 from ecg_original where object_key = k);
+  and not exists (select 1 from ecg_original where object_key = k)
+  and not exists (select 1 from refused_ecg where object_key = k);
 
 -- name: object_tombstone_put
 insert into object_tombstone (object_key) values ($1)
@@ -55,6 +57,7 @@ select k, what from (
     union select pdf_key, 'report PDF' from report where pdf_key is not null
     union select object_key, 'report copy' from dicom_send
     union select object_key, 'ECG original' from ecg_original
+    union select object_key, 'refused ECG file' from refused_ecg
 ) refs
 where k > $1
 order by k

@@ -128,3 +128,31 @@ select exists (
       and ((c.status = 'in_progress' and c.claimed_by = $2)
            or exists (select 1 from report r where r.case_id = c.id and r.author_id = $2))
 );
+
+-- name: refused_ecg_insert
+-- Keep a refused file unless the facility has kept $7 already today (UTC).
+insert into refused_ecg (facility_id, user_id, filename, size_bytes, object_key, reason)
+select $1, $2, $3, $4, $5, $6
+where (select count(*) from refused_ecg
+       where facility_id = $1 and received_at >= date_trunc('day', now() at time zone 'UTC')
+                                                  at time zone 'UTC') < $7
+returning id, object_guard($5);
+
+-- name: refused_ecg_for_user
+-- Refused files of the user's facility (a clinic) or network (an administrator), newest first.
+select r.id, r.received_at, r.filename, r.size_bytes, r.reason, f.code as facility
+from refused_ecg r
+join facility f on f.id = r.facility_id
+join app_user u on u.id = $1
+where (u.role = 'clinic' and r.facility_id = u.facility_id)
+   or (u.role = 'admin' and r.facility_id in (select facility_subtree(u.facility_id)))
+order by r.received_at desc, r.id desc
+limit $2;
+
+-- name: refused_ecg_of_user
+select r.id, r.object_key, r.filename, r.facility_id
+from refused_ecg r
+join app_user u on u.id = $1
+where r.id = $2
+  and ((u.role = 'clinic' and r.facility_id = u.facility_id)
+    or (u.role = 'admin' and r.facility_id in (select facility_subtree(u.facility_id))));

@@ -35,7 +35,16 @@ from storage import audit, collection, ecg, index
 from storage.db import Pool, transaction
 from storage.ecg import EcgOutcome, EcgPrior, EcgView, EditedValues
 from storage.objects import ObjectStore
-from storage.records import AuditAction, Facility, Priority, ReceivedVia, StudyId, User, UserId
+from storage.records import (
+    AuditAction,
+    Facility,
+    Priority,
+    ReceivedVia,
+    Role,
+    StudyId,
+    User,
+    UserId,
+)
 from teleradiology.core.dicom import check_inflated_size
 from teleradiology.core.errors import BadRequest, Forbidden, InvalidDicom, NotFound, QuotaExceeded
 from teleradiology.core.report_pdf import CJK_FONT
@@ -86,6 +95,8 @@ class EcgRequest:
     patient_name: str | None = None
     priority: Priority = Priority.MEDIUM
     question: str | None = None
+    #: Who sent it (kept with the file when it cannot be read).
+    sent_by: UserId | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,7 +130,11 @@ async def upload(
     BadRequest
         The file is not an ECG we read, or names no patient and none was given.
     """
-    record = await _read(sent, work)
+    try:
+        record = await _read(sent, work)
+    except BadRequest as exc:
+        kept = await _keep_refused(pool, objects, facility, sent, request.sent_by, str(exc))
+        raise BadRequest(f"{exc}{kept}") from None
     patient_id = request.patient_id or record.patient.id
     if not patient_id:
         raise BadRequest("give 'patient_id': the ECG file does not carry one")
@@ -189,6 +204,80 @@ async def _keep_original(
     await collection.referring(
         pool, objects, [original.key], write, rewrite=lambda: objects.put(original.data)
     )
+
+
+#: Refused files kept per facility and UTC day (a cart sending garbage in a loop must not
+#: fill the store); past it, refusals are answered and not kept.
+REFUSED_KEPT_PER_DAY = 50
+
+
+async def _keep_refused(
+    pool: Pool,
+    objects: ObjectStore,
+    facility: Facility,
+    sent: EcgUpload,
+    sent_by: UserId | None,
+    reason: str,
+) -> str:
+    """Keep the original of a file that could not be read, with why; what to add to the
+    refusal (where it is kept), or nothing when it was not kept."""
+    data, filename = await asyncio.to_thread(sent.original)
+    key = await objects.put(data)
+
+    async def write() -> int | None:
+        return await ecg.keep_refused(
+            pool,
+            facility_id=facility.id,
+            user_id=sent_by,
+            filename=filename,
+            size_bytes=len(data),
+            object_key=key,
+            reason=reason,
+            most_per_day=REFUSED_KEPT_PER_DAY,
+        )
+
+    kept = await collection.referring(
+        pool, objects, [key], write, rewrite=lambda: objects.put(data)
+    )
+    if kept is None:
+        log.warning("ECG file from %s refused; not kept (the day's limit)", facility.code)
+        return ""
+    log.info("ECG file from %s refused; kept as refused ECG %d", facility.code, kept)
+    return (
+        f". The file is kept as refused ECG {kept}: your administrator can look at it, or send "
+        "it to the cart's maker"
+    )
+
+
+async def refused(pool: Pool, user: User, *, limit: int = 200) -> list[ecg.RefusedEcg]:
+    """The refused ECG files of the clinic's facility, or of the administrator's network."""
+    if user.role not in (Role.CLINIC, Role.ADMIN):
+        raise Forbidden("refused ECG files are for their clinic and its administrators")
+    return await ecg.refused_for_user(pool, user.id, limit=limit)
+
+
+async def refused_original(
+    pool: Pool, objects: ObjectStore, user: User, refused_id: int
+) -> tuple[bytes, str]:
+    """A refused file as it was received, and its name; audited.
+
+    Raises
+    ------
+    NotFound
+        No refused file by that number in the user's scope.
+    """
+    found = await ecg.refused_file(pool, user.id, refused_id)
+    if found is None:
+        raise NotFound(f"no refused ECG file {refused_id}")
+    data = await objects.get(found.object_key)
+    await audit.record(
+        pool,
+        user_id=user.id,
+        action=AuditAction.ORIGINAL,
+        object_type="refused_ecg",
+        object_id=str(refused_id),
+    )
+    return data, found.filename or f"refused-ecg-{refused_id}.bin"
 
 
 async def _read(sent: EcgUpload, work: WorkPool | None) -> EcgRecord:

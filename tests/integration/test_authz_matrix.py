@@ -169,6 +169,19 @@ async def _ecg(world: World) -> tuple[str, int]:
     return str(body["sop_instance_uid"]), case_id
 
 
+async def _refused_ecg(world: World) -> int:
+    """A file the clinic sent that could not be read, kept as refused."""
+    form = aiohttp.FormData()
+    form.add_field("patient_id", "MX-ECG")
+    form.add_field("file", b"not an ECG" * 20, filename="bad.scp")
+    response = await world.api.client.post(
+        "/api/v1/ecg", data=form, headers=world.api.auth("fhcg.clinic")
+    )
+    assert response.status == 400
+    refused: int = await world.api.pool.fetchval("select max(id) from refused_ecg")
+    return refused
+
+
 async def build_world(api: Api) -> World:
     facilities, users = _other_network()
     await administration.import_network(api.pool, facilities, users)
@@ -205,6 +218,7 @@ async def build_world(api: Api) -> World:
         ),
         ecg=ecg_sop,
         ecg_case=ecg_case,
+        refused_ecg=await _refused_ecg(world),
         template=await api.pool.fetchval(
             "select id from report_template where specialty = 'radiology' order by id limit 1"
         ),
@@ -572,6 +586,11 @@ def _api_matrix() -> dict[tuple[str, str], Call]:
         ("GET", "/api/v1/ecg/{sop}/sheet.pdf"): Call(SCOPE, "/api/v1/ecg/{ecg}/sheet.pdf"),
         ("GET", "/api/v1/ecg/{sop}/sheet.png"): Call(SCOPE, "/api/v1/ecg/{ecg}/sheet.png"),
         ("GET", "/api/v1/ecg/{sop}/original"): Call(SCOPE, "/api/v1/ecg/{ecg}/original"),
+        ("GET", "/api/v1/refused-ecgs"): Call(CLINICS | ADMINS),
+        # the clinic that sent it and the administrators above it
+        ("GET", "/api/v1/refused-ecgs/{id}/original"): Call(
+            frozenset({"clinic"}) | NETWORK_ADMINS, "/api/v1/refused-ecgs/{refused_ecg}/original"
+        ),
         # the catch-alls: nothing there, whoever asks
         ("*", "/api/{tail}"): Call(NOBODY, "/api/v2/anything"),
         ("*", "/dicomweb/{tail}"): Call(NOBODY, "/dicomweb/anything"),

@@ -1,6 +1,7 @@
 """Cart files as villages send them, through the service: the cart's own measurements are
 kept beside ours in the analysis a reader sees, and a file we cannot read is refused in
-words the clinic can act on (and nothing is stored of it)."""
+words the clinic can act on (nothing of it is indexed; its original is kept aside:
+test_ecg_refused.py)."""
 
 from __future__ import annotations
 

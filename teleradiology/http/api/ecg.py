@@ -5,7 +5,9 @@ The use cases are services/ecg.py's; these handlers parse the request and shape 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from urllib.parse import quote, unquote
 
 from aiohttp import BodyPartReader, web
 
@@ -20,10 +22,13 @@ from teleradiology.http.api.models.ecg import (
     EcgOut,
     EcgPath,
     EcgUploaded,
+    RefusedEcgOut,
+    RefusedEcgsOut,
     SheetQuery,
 )
 from teleradiology.http.context import INGESTOR, OBJECTS, POOL, WORK_POOL, current_user, user_zone
-from teleradiology.http.params import body_of, path_of, query_of, validated
+from teleradiology.http.models import RecordPath
+from teleradiology.http.params import body_of, path_id, path_of, query_of, validated
 from teleradiology.services import ecg
 from teleradiology.services.ecg import EcgRequest, EcgUpload, SheetKind
 from teleradiology.services.intake import sending_facility
@@ -75,7 +80,9 @@ async def _read_form(request: web.Request) -> _Form:
         if part.name == "file":
             data = await _limited(part, MAX_ECG_BYTES - size)
             size += len(data)
-            files.append((part.filename, data))
+            # browsers and aiohttp write a name's quotes (and aiohttp every non-ASCII
+            # character) percent-encoded
+            files.append((unquote(part.filename) if part.filename else None, data))
         elif part.name:
             fields[part.name] = (await part.text())[:2000]
     if not files:
@@ -155,6 +162,7 @@ async def upload_ecg(request: web.Request) -> web.Response:
         patient_name=fields.patient_name,
         priority=Priority.HIGH if fields.urgency == "urgent" else Priority.MEDIUM,
         question=fields.question,
+        sent_by=user.id,
     )
     stored = await ecg.upload(
         pool,
@@ -257,10 +265,42 @@ async def original(request: web.Request) -> web.Response:
     user = current_user(request)
     view = await ecg.find(request.app[POOL], user, sop)
     data, name = await ecg.original(request.app[POOL], request.app[OBJECTS], user, view)
+    return _attachment(data, name)
+
+
+@routes.get(
+    "/api/v1/refused-ecgs",
+    answer=RefusedEcgsOut,
+    summary="ECG files that could not be read, kept as they came, with why (the clinic's own, "
+    "or the administrator's network's), newest first",
+)
+async def refused(request: web.Request) -> web.Response:
+    found = await ecg.refused(request.app[POOL], current_user(request))
+    return reply(RefusedEcgsOut(refused=[RefusedEcgOut.of(r) for r in found]))
+
+
+@routes.get(
+    "/api/v1/refused-ecgs/{id}/original",
+    path=RecordPath,
+    media=_ORIGINAL,
+    summary="A refused ECG file as it came",
+)
+async def refused_original(request: web.Request) -> web.Response:
+    data, name = await ecg.refused_original(
+        request.app[POOL], request.app[OBJECTS], current_user(request), path_id(request)
+    )
+    return _attachment(data, name)
+
+
+def _attachment(data: bytes, name: str) -> web.Response:
+    """A file to save, under the name the cart or the clinic gave it (which may hold any
+    character: quoted for the header, with a plain ASCII fallback)."""
+    plain = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:120] or "ecg"
+    disposition = f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name[:200])}"
     return web.Response(
         body=data,
         content_type="application/octet-stream",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers={"Content-Disposition": disposition},
     )
 
 

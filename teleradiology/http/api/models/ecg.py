@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 
 from ecg.compare import Change, ChangeCode, Comparison
 from ecg.render import SheetFilter
-from storage.ecg import EcgEdit, EcgPrior
+from storage.ecg import EcgEdit, EcgPrior, RefusedEcg
 from storage.records import Priority, UploadState
 from teleradiology.core.uploads import MAX_QUESTION_CHARS
 from teleradiology.http.models import Instant, InstantOffset, Json, Model
@@ -71,6 +71,32 @@ class EcgUploaded(Model):
             warnings=list(record.warnings),
             outcome=stored.outcome,
         )
+
+
+class RefusedEcgOut(Model):
+    """An ECG file that could not be read, kept as it came."""
+
+    id: int
+    received_at: Instant
+    facility: str
+    filename: str | None
+    size_bytes: int
+    reason: str
+
+    @classmethod
+    def of(cls, r: RefusedEcg) -> RefusedEcgOut:
+        return cls(
+            id=r.id,
+            received_at=r.received_at,
+            facility=r.facility,
+            filename=r.filename,
+            size_bytes=r.size_bytes,
+            reason=r.reason,
+        )
+
+
+class RefusedEcgsOut(Model):
+    refused: list[RefusedEcgOut]
 
 
 class EcgEditOut(Model):
