@@ -39,6 +39,7 @@ REFRACTORY_S = 0.20
 T_WAVE_WINDOW_S = 0.36
 SCALE_WINDOW_S = 2.0
 SCALE_SMOOTH_S = 8.0
+QUALITY_POWER = 1.5
 THRESHOLD_FRACTION = 0.45
 SEARCHBACK_FRACTION = 0.65
 T_WAVE_FRACTION = 0.6
@@ -136,9 +137,11 @@ def _qrs_feature(
     floor = 1e-9 + 1e-6 * np.max(level)
     level = np.maximum(level, floor)
     # Quality: how far the QRS peaks stand above the mean level; a clean lead scores about
-    # 4-8, pure noise about 1.5-2.
+    # 4-8, pure noise about 1.5-2. The weights grow as its 1.5th power: fast enough that a
+    # noisy lead stops voting, slow enough that a lead showing only the large ectopic beats
+    # (V1 in bigeminy), which is the more peaked, does not outvote one showing every beat.
     quality = np.clip(level / np.maximum(typical, floor) - 2.0, 0.0, None)
-    quality = quality * quality
+    quality = quality**QUALITY_POWER
     total = quality.sum(axis=0, keepdims=True)
     weights = np.where(total > 0, quality / np.maximum(total, 1e-12), 1.0 / data.shape[0])
     grid = np.arange(n) / step
