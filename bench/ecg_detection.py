@@ -5,12 +5,16 @@ Usage::
     .venv/bin/python bench/ecg_detection.py            # development records, all detectors
     .venv/bin/python bench/ecg_detection.py --heldout  # also score the held-out records
     .venv/bin/python bench/ecg_detection.py --ours-only
+    .venv/bin/python bench/ecg_detection.py --ours-only --rates 250 125 100  # resampled
 
 Reference: the beat annotations of ``.atr`` (beat symbols only); a detection within ±150 ms
 of a reference beat is a true positive (each matched once); pooled over records.
 The held-out records are only scored here, never used for tuning. Development records come
 from tests/data/ecg where the repository has them, else from ../shared/data/ecg; held-out
-records only from ../shared/data/ecg (bench/ecg_data.py).
+records only from ../shared/data/ecg (bench/ecg_data.py). ``--rates`` also scores the
+development records resampled (``scipy.signal.resample_poly``, which low-passes first as a
+cart's decimation does) to each of the rates given, with the reference beats moved to the
+same instants: how the detector fares on the 100-250 Hz recordings some carts store.
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import wfdb
+from scipy import signal as sps
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -103,11 +109,27 @@ def load(path: Path) -> tuple[npt.NDArray[np.float64], float, IntArray]:
     return record.p_signal.T * 1000.0, float(record.fs), beats
 
 
-def score(paths: dict[str, Path], detectors: dict[str, Detector]) -> None:
-    """Score `detectors` on the records `paths` names (record name: path without suffix)."""
+def resampled(
+    record: tuple[npt.NDArray[np.float64], float, IntArray], rate_hz: float
+) -> tuple[npt.NDArray[np.float64], float, IntArray]:
+    """`record` (signal, rate, reference beats) resampled to `rate_hz`."""
+    signal_uv, fs, beats = record
+    ratio = Fraction(rate_hz / fs).limit_denominator(1000)
+    out = sps.resample_poly(signal_uv, ratio.numerator, ratio.denominator, axis=1)
+    moved = np.round(beats * rate_hz / fs).astype(np.int64)
+    return out, rate_hz, moved[moved < out.shape[1]]
+
+
+def score(
+    paths: dict[str, Path], detectors: dict[str, Detector], rate_hz: float | None = None
+) -> None:
+    """Score `detectors` on the records `paths` names (record name: path without suffix),
+    resampled to `rate_hz` if given."""
     records = list(paths)
     totals: dict[str, list[float]] = {name: [0, 0, 0, 0.0] for name in detectors}
     loaded = {name: load(path) for name, path in paths.items()}
+    if rate_hz is not None:
+        loaded = {name: resampled(record, rate_hz) for name, record in loaded.items()}
     header = (
         f"{'record':>7} {'detector':<18} {'beats':>6} {'TP':>6} {'FN':>5} {'FP':>5} "
         f"{'Se%':>7} {'+P%':>7}"
@@ -165,6 +187,9 @@ def main() -> None:
     parser.add_argument("--heldout", action="store_true", help="also score held-out records")
     parser.add_argument("--ours-only", action="store_true", help="skip XQRS and NeuroKit2")
     parser.add_argument("--records", nargs="*", help="development records to use")
+    parser.add_argument(
+        "--rates", nargs="*", type=float, default=[], help="also score dev records resampled"
+    )
     args = parser.parse_args()
     detectors: dict[str, Detector] = {"ours (2 leads)": ours, "ours (lead 0)": ours_lead0}
     if not args.ours_only:
@@ -178,6 +203,9 @@ def main() -> None:
         f"tolerance ±{TOLERANCE_S * 1000:.0f} ms"
     )
     score(development, detectors)
+    for rate in args.rates:
+        print(f"\ndevelopment records resampled to {rate:g} Hz")
+        score(development, detectors, rate)
     if held_out:
         print(f"\nheld-out records (scored only, never tuned on): {HELDOUT}")
         score(held_out, detectors)

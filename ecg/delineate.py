@@ -58,6 +58,10 @@ QRS_OFFSET_FRACTION = 0.12
 #: after its last deflection steeper than this fraction, at these fractions in turn.
 QRS_LAST_DEFLECTION_FRACTION = 0.5
 QRS_OFFSET_FALLBACK_FRACTIONS = (0.2, 0.3)
+#: ... and the onset, when the slope never gets that quiet before R, before its first
+#: deflection steeper than that fraction.
+QRS_ONSET_FALLBACK_FRACTIONS = (0.12, 0.2, 0.3)
+QRS_ONSET_FALLBACK_REACH_S = 0.08
 #: How long the velocity must stay below the fraction (s).
 QRS_HOLD_S = 0.012
 #: ... and after QRS offset, longer: the slope also pauses at the rounded tip of a broad S
@@ -238,12 +242,7 @@ def _qrs_bounds(window: FloatArray, r: int, fs: float) -> tuple[int | None, int 
     # is nil at a broad, rounded R (or S) wave's tip, which is not the end of the QRS.
     up = max(0, r - around) + int(np.argmax(velocity[max(0, r - around) : r + 1]))
     down = r + int(np.argmax(velocity[r : min(m, r + around + 1)]))
-    onset: int | None = None
-    before = velocity[lo : up + 1][::-1] < QRS_ONSET_FRACTION * peak
-    quiet = _stays_below(before, hold)
-    hits = np.flatnonzero(quiet)
-    if hits.size:
-        onset = up - int(hits[0])
+    onset = _qrs_onset(velocity, lo, up, peak, hold, round(QRS_ONSET_FALLBACK_REACH_S * fs))
     start = onset if onset is not None else r
     hi = min(m, max(r + round(QRS_SEARCH_AFTER_S * fs), start + round(QRS_MAX_WIDTH_S * fs)))
     offset: int | None = None
@@ -263,6 +262,33 @@ def _qrs_bounds(window: FloatArray, r: int, fs: float) -> tuple[int | None, int 
             offset = last + int(hits[0])
             break
     return onset, offset
+
+
+def _qrs_onset(
+    velocity: FloatArray, lo: int, up: int, peak: float, hold: int, reach: int
+) -> int | None:
+    """QRS onset: walking back from the steepest upstroke `up` towards `lo`, where the
+    spatial velocity stays below QRS_ONSET_FRACTION of its `peak` for `hold` samples.
+
+    Where noise, or a P wave running into the QRS, never lets it get that quiet, the onset is
+    sought before the QRS's first steep deflection at higher levels in turn, and failing that
+    is the velocity's lowest point there (the modulus minimum of Martínez et al. 2004).
+    """
+    before = velocity[lo : up + 1][::-1]
+    hits = np.flatnonzero(_stays_below(before < QRS_ONSET_FRACTION * peak, hold))
+    if hits.size:
+        return up - int(hits[0])
+    steep = np.flatnonzero(before >= QRS_LAST_DEFLECTION_FRACTION * peak)
+    first = up - int(steep[-1]) if steep.size else up
+    lo = max(lo, first - reach)
+    if first - lo < 2:
+        return None
+    earlier = velocity[lo : first + 1][::-1]
+    for fraction in QRS_ONSET_FALLBACK_FRACTIONS:
+        hits = np.flatnonzero(_stays_below(earlier < fraction * peak, hold))
+        if hits.size:
+            return first - int(hits[0])
+    return lo + int(np.argmin(velocity[lo : first + 1]))
 
 
 def _wave_peak(curve: FloatArray, fs: float) -> tuple[int, float, float]:

@@ -8,6 +8,10 @@ changes that make it robust on real recordings:
   weighted by a running quality index (how peaked the lead is: QRS peaks over the typical
   level between them), so a lead that goes noisy or falls off stops voting while the clean
   leads carry the detection.
+* **T waves told by their slope.** Within 360 ms of a beat, a candidate whose steepest slope
+  (summed over the leads) is under half the beat's is its T wave (Pan and Tompkins 1985).
+* **Recurring ectopy is kept.** A detection that splits one RR interval in two and looks like
+  neither neighbour is dropped as noise, unless its waveform recurs (interpolated PVCs).
 * **Compressed energy.** The fused feature is the square root of the integrated energy, which
   keeps large ectopic beats from pushing the adaptive threshold above the normal beats.
 """
@@ -35,12 +39,24 @@ REFRACTORY_S = 0.20
 T_WAVE_WINDOW_S = 0.36
 SCALE_WINDOW_S = 2.0
 SCALE_SMOOTH_S = 8.0
+QUALITY_POWER = 1.5
 THRESHOLD_FRACTION = 0.45
 SEARCHBACK_FRACTION = 0.65
 T_WAVE_FRACTION = 0.6
+T_WAVE_SLOPE_FRACTION = 0.5
 INTERPOSED_RR_FRACTION = 1.25
 NEIGHBOUR_MATCH = 0.7
 MATCH_MARGIN = 0.3
+#: ... unless its waveform recurs: matches this well at least this many other detections
+#: within this long of it.
+RECURRENCE_MATCH = 0.9
+RECURRENCE_COUNT = 2
+RECURRENCE_S = 60.0
+#: ... and it is a QRS's size: at least this share of the smaller neighbour's (P and T waves,
+#: which recur too, are smaller in the QRS band).
+RECURRENCE_SIZE = 0.5
+#: ... and it lies this far from both neighbours, outside their P and T waves.
+RECURRENCE_MIN_RR_S = 0.3
 
 
 class QrsMethod(Enum):
@@ -87,6 +103,16 @@ def compute_qrs_feature(
         The leads band-passed to 5–20 Hz and scaled to their running QRS level, shape
         ``(n_leads, n_samples)``.
     """
+    feature, scaled_bp, _ = _qrs_feature(signals_uv, sampling_rate_hz)
+    return feature, scaled_bp
+
+
+def _qrs_feature(
+    signals_uv: npt.ArrayLike, sampling_rate_hz: float
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """:func:`compute_qrs_feature`, and the fused slope that tells a QRS from a T wave: the
+    absolute slope of the band-passed leads, quality-weighted but not scaled to each lead's
+    level (a lead whose T wave outgrows its small QRS would make the T wave look steep)."""
     data = np.atleast_2d(np.asarray(signals_uv, dtype=np.float64))
     fs = float(sampling_rate_hz)
     n = data.shape[1]
@@ -111,9 +137,11 @@ def compute_qrs_feature(
     floor = 1e-9 + 1e-6 * np.max(level)
     level = np.maximum(level, floor)
     # Quality: how far the QRS peaks stand above the mean level; a clean lead scores about
-    # 4-8, pure noise about 1.5-2.
+    # 4-8, pure noise about 1.5-2. The weights grow as its 1.5th power: fast enough that a
+    # noisy lead stops voting, slow enough that a lead showing only the large ectopic beats
+    # (V1 in bigeminy), which is the more peaked, does not outvote one showing every beat.
     quality = np.clip(level / np.maximum(typical, floor) - 2.0, 0.0, None)
-    quality = quality * quality
+    quality = quality**QUALITY_POWER
     total = quality.sum(axis=0, keepdims=True)
     weights = np.where(total > 0, quality / np.maximum(total, 1e-12), 1.0 / data.shape[0])
     grid = np.arange(n) / step
@@ -121,8 +149,9 @@ def compute_qrs_feature(
     level_full = np.vstack([np.interp(grid, coarse_index, row) for row in level])
     weight_full = np.vstack([np.interp(grid, coarse_index, row) for row in weights])
     feature: FloatArray = np.sum(weight_full * integrated / level_full, axis=0)
+    fused_slope: FloatArray = np.sum(weight_full * np.abs(slope), axis=0)
     scaled_bp: FloatArray = bp / level_full
-    return feature, scaled_bp
+    return feature, scaled_bp, fused_slope
 
 
 def detect_r_peaks(
@@ -173,11 +202,11 @@ def detect_r_peaks(
     if not live.any():
         return empty
     data = data[live]
-    feature, scaled_bp = compute_qrs_feature(data, fs)
+    feature, scaled_bp, slope = _qrs_feature(data, fs)
     if method is QrsMethod.BEST_LEAD_ENERGY and data.shape[0] > 1:
         best = int(np.argmax([_peakiness(row) for row in np.abs(scaled_bp)]))
-        feature, scaled_bp = compute_qrs_feature(data[best], fs)
-    beats = _decide(feature, fs)
+        feature, scaled_bp, slope = _qrs_feature(data[best], fs)
+    beats = _decide(feature, slope, fs)
     if beats.size == 0:
         return empty
     peaks = _locate_r(beats, data, scaled_bp, fs)
@@ -190,12 +219,16 @@ def _peakiness(row: FloatArray) -> float:
     return top / (mid + 1e-12)
 
 
-def _decide(feature: FloatArray, fs: float) -> IntArray:
+def _decide(feature: FloatArray, slope: FloatArray, fs: float) -> IntArray:
     """Adaptive-threshold decision over the candidate peaks of the fused feature."""
     candidates, _ = sps.find_peaks(feature, distance=max(1, round(0.12 * fs)))
     if candidates.size == 0:
         return np.zeros(0, dtype=np.int64)
     heights = feature[candidates]
+    # Each candidate's steepest slope, within the integration window around it.
+    half = max(1, round(0.5 * INTEGRATION_WINDOW_S * fs))
+    around = np.clip(candidates[:, None] + np.arange(-half, half + 1)[None, :], 0, slope.size - 1)
+    steepest = slope[around].max(axis=1)
     spk, npk = _learning_levels(candidates, heights, fs)
     state = _Decision(
         spk=spk,
@@ -209,10 +242,10 @@ def _decide(feature: FloatArray, fs: float) -> IntArray:
         pos = int(candidates[i])
         h = float(heights[i])
         thr = state.threshold()
-        if state.search_back(candidates, heights, pos, thr):
+        if state.search_back(candidates, heights, steepest, pos, thr):
             continue  # a missed beat was accepted: this candidate is judged again
         if h > thr:
-            state.consider(pos, h)
+            state.consider(pos, h, float(steepest[i]))
         else:
             state.note_noise(h)
         i += 1
@@ -248,6 +281,8 @@ class _Decision:
     #: Accepted beats (sample of the candidate peak) and their feature heights.
     accepted: list[int] = field(default_factory=list)
     accepted_h: list[float] = field(default_factory=list)
+    #: ... and the steepest slope of each.
+    accepted_s: list[float] = field(default_factory=list)
 
     def threshold(self) -> float:
         return self.npk + THRESHOLD_FRACTION * (self.spk - self.npk)
@@ -255,7 +290,9 @@ class _Decision:
     def note_noise(self, h: float) -> None:
         self.npk = 0.125 * h + 0.875 * self.npk
 
-    def search_back(self, candidates: IntArray, heights: FloatArray, pos: int, thr: float) -> bool:
+    def search_back(
+        self, candidates: IntArray, heights: FloatArray, steepest: FloatArray, pos: int, thr: float
+    ) -> bool:
         """Search back: a long gap since the last beat means one was missed below threshold.
 
         Accepts the highest candidate of the gap when it passes the lower search-back
@@ -276,29 +313,43 @@ class _Decision:
                 bpos = int(candidates[best])
                 accepted.append(bpos)
                 self.accepted_h.append(float(heights[best]))
+                self.accepted_s.append(float(steepest[best]))
                 self.spk = 0.25 * float(heights[best]) + 0.75 * self.spk
                 self.last_checked = bpos
                 return True
         self.last_checked = pos - self.refractory
         return False
 
-    def consider(self, pos: int, h: float) -> None:
+    def consider(self, pos: int, h: float, steepest: float) -> None:
         """A candidate above the threshold: a taller peak of the last beat, a T wave or a beat."""
         accepted, accepted_h = self.accepted, self.accepted_h
         if accepted and pos - accepted[-1] < self.refractory:
             if h > accepted_h[-1]:
                 accepted[-1] = pos
                 accepted_h[-1] = h
+                self.accepted_s[-1] = steepest
             return
-        if accepted and pos - accepted[-1] < self.t_window and h < T_WAVE_FRACTION * accepted_h[-1]:
-            # Probably a T wave: small energy shortly after a beat.
+        if accepted and self._t_wave(pos - accepted[-1], h, steepest):
             self.note_noise(h)
             return
         if len(accepted) >= 1:
             self._update_rr_mean(pos - accepted[-1])
         accepted.append(pos)
         accepted_h.append(h)
+        self.accepted_s.append(steepest)
         self.spk = 0.125 * min(h, 3.0 * self.spk) + 0.875 * self.spk
+
+    def _t_wave(self, since: int, h: float, steepest: float) -> bool:
+        """Whether a candidate `since` samples after the last beat is probably its T wave:
+        within the T-wave window, its energy is small, or its slope is under half the QRS's
+        (Pan and Tompkins 1985; the slope summed over the leads unscaled, so a lead whose T
+        wave outgrows its small QRS does not pass the T wave off as steep)."""
+        if since >= self.t_window:
+            return False
+        return (
+            h < T_WAVE_FRACTION * self.accepted_h[-1]
+            or steepest < T_WAVE_SLOPE_FRACTION * self.accepted_s[-1]
+        )
 
     def _update_rr_mean(self, rr: int) -> None:
         if self.rr_mean == 0:
@@ -324,8 +375,11 @@ def _locate_r(beats: IntArray, data: FloatArray, scaled_bp: FloatArray, fs: floa
     return out.astype(np.int64)
 
 
-def _beat_shapes(peaks: IntArray, scaled_bp: FloatArray, fs: float) -> FloatArray:
-    """Band-passed multi-lead waveform of each beat (±60 ms), unit norm, ``(n_beats, m)``."""
+def _beat_shapes(
+    peaks: IntArray, scaled_bp: FloatArray, fs: float
+) -> tuple[FloatArray, FloatArray]:
+    """Band-passed multi-lead waveform of each beat (±60 ms), unit norm, ``(n_beats, m)``,
+    and each waveform's norm before it was scaled (its size)."""
     half = max(2, round(0.06 * fs))
     n = scaled_bp.shape[1]
     index = np.clip(peaks[:, None] + np.arange(-half, half + 1)[None, :], 0, n - 1)
@@ -333,7 +387,7 @@ def _beat_shapes(peaks: IntArray, scaled_bp: FloatArray, fs: float) -> FloatArra
     shapes = shapes - shapes.mean(axis=1, keepdims=True)
     norms = np.linalg.norm(shapes, axis=1, keepdims=True)
     result: FloatArray = shapes / np.maximum(norms, 1e-12)
-    return result
+    return result, norms[:, 0]
 
 
 def _drop_interposed_noise(peaks: IntArray, scaled_bp: FloatArray, fs: float) -> IntArray:
@@ -346,7 +400,7 @@ def _drop_interposed_noise(peaks: IntArray, scaled_bp: FloatArray, fs: float) ->
     """
     if peaks.size < 5:
         return peaks
-    shapes = _beat_shapes(peaks, scaled_bp, fs)
+    shapes, sizes = _beat_shapes(peaks, scaled_bp, fs)
     rr = np.diff(peaks).astype(np.float64)
     local_rr = ndimage.median_filter(rr, size=min(rr.size, 15), mode="nearest")
     keep = np.ones(peaks.size, dtype=bool)
@@ -357,6 +411,27 @@ def _drop_interposed_noise(peaks: IntArray, scaled_bp: FloatArray, fs: float) ->
             continue
         neighbours = float(shapes[k - 1] @ shapes[k + 1])
         own = max(float(shapes[k] @ shapes[k - 1]), float(shapes[k] @ shapes[k + 1]))
-        if neighbours > NEIGHBOUR_MATCH and own < neighbours - MATCH_MARGIN:
+        if (
+            neighbours > NEIGHBOUR_MATCH
+            and own < neighbours - MATCH_MARGIN
+            and not (
+                min(pre, post) >= RECURRENCE_MIN_RR_S * fs
+                and sizes[k] >= RECURRENCE_SIZE * min(sizes[k - 1], sizes[k + 1])
+                and _recurs(shapes, k, round(RECURRENCE_S * fs), peaks)
+            )
+        ):
             keep[k] = False
     return peaks[keep]
+
+
+def _recurs(shapes: FloatArray, k: int, span: int, peaks: IntArray) -> bool:
+    """Whether beat `k`'s waveform recurs among the other detections within `span` samples
+    (its two neighbours aside): an ectopic focus fires the same QRS again and again (a run of
+    bigeminy has no compensatory pause), while noise does not repeat itself."""
+    lo = int(np.searchsorted(peaks, peaks[k] - span))
+    hi = int(np.searchsorted(peaks, peaks[k] + span))
+    others = [j for j in range(lo, hi) if abs(j - k) > 1]
+    if not others:
+        return False
+    match = shapes[others] @ shapes[k]
+    return int(np.count_nonzero(match > RECURRENCE_MATCH)) >= RECURRENCE_COUNT

@@ -147,6 +147,23 @@ def test_synthetic_wide_qrs_with_steep_st_has_an_offset() -> None:
     assert all(f.qrs_off is not None and f.t_off is not None for f in found)
 
 
+def test_qrs_onset_is_found_when_noise_never_lets_the_slope_get_quiet() -> None:
+    """A 35 Hz ripple keeps the spatial velocity above the onset level before every QRS; the
+    onset is still found (just before the upstroke), and the T wave with it."""
+    t, beats = _beat_track(FS)
+    x = 70.0 * np.sin(2 * np.pi * 35.0 * t)
+    for b in beats:
+        x += 1000.0 * gaussian(t, b, 0.010)
+        x += 250.0 * gaussian(t, b + 0.30, 0.05)
+    peaks = detect_r_peaks(x, FS)
+    found = delineate_beats(x, FS, peaks)[2:-2]
+    assert len(found) == len(beats) - 4
+    for fid, b in zip(found, beats[2:-2], strict=True):
+        assert fid.qrs_on is not None
+        assert fid.t_off is not None
+        assert b - 0.05 <= fid.qrs_on / FS <= b - 0.005
+
+
 def _cube_p_median_onset(ramp_uv: float) -> tuple[float, float, float]:
     """Median-beat P onset (s from R) of beats whose P wave's first limb rises as a cube over
     70 ms from 240 ms before R, after a baseline moving by `ramp_uv` over the 200 ms before it
