@@ -30,7 +30,7 @@ from ecg.filters import (
 )
 from ecg.measure import measure_axes, measure_intervals, measure_rhythm, measure_st_deviation
 from ecg.morphology import Morphology, measure_morphology
-from ecg.record import EcgRecord
+from ecg.record import EcgPacemakerSpike, EcgRecord
 from ecg.rhythm import assess_rhythm
 from ecg.statements import Pacing, Statement, compose_statements
 
@@ -45,6 +45,7 @@ __all__ = [
     "assess_signal_quality",
     "beyond_tolerance",
     "compare_with_device",
+    "merge_device_spikes",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -188,12 +189,17 @@ class EcgAnalysis:
         LBBB, another wide QRS or a wide paced complex: the Smith-modified Sgarbossa
         criteria): the service raises the case to the STEMI priority.
     pacer_spikes
-        Sample indices of the pacemaker stimuli found (and removed before analysis).
+        Sample indices of the pacemaker stimuli: those our filter found (and removed before
+        analysis) together with those the cart stored in its file (see
+        :func:`merge_device_spikes`).
     warnings
         Signal-quality and input notes, English.
     device_comparison
         The measurements the cart wrote into the file, each beside ours and flagged when
         the two differ by more than :data:`DEVICE_TOLERANCE`.
+    device_statements, device_lead_measurements, device_pacemaker_spikes
+        What else the cart wrote into the file, as the record holds it: its interpretation
+        statements, its per-lead measurements, the pacemaker stimuli it detected.
     """
 
     sampling_rate_hz: float
@@ -210,6 +216,9 @@ class EcgAnalysis:
     warnings: tuple[str, ...]
     pacer_spikes: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     device_comparison: tuple[DeviceDifference, ...] = ()
+    device_statements: tuple[str, ...] = ()
+    device_lead_measurements: dict[str, dict[str, float]] = field(default_factory=dict)
+    device_pacemaker_spikes: tuple[EcgPacemakerSpike, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the ``telemed ecg analyze --json`` object, without ``path``).
@@ -242,7 +251,26 @@ class EcgAnalysis:
             "warnings": list(self.warnings),
             "device_measurements": {d.key: _round(d.device) for d in self.device_comparison},
             "device_comparison": [d.to_dict() for d in self.device_comparison],
+            "device_statements": list(self.device_statements),
+            "device_lead_measurements": {
+                lead: {k: _round(v) for k, v in values.items()}
+                for lead, values in self.device_lead_measurements.items()
+            },
+            "device_pacemaker_spikes": [
+                _spike_dict(s, self.sampling_rate_hz) for s in self.device_pacemaker_spikes
+            ],
         }
+
+
+def _spike_dict(spike: EcgPacemakerSpike, fs: float) -> dict[str, Any]:
+    """A cart's stimulus: its time, the sample it falls on at `fs`, what the cart measured."""
+    return {
+        "time_ms": _round(spike.time_ms),
+        "sample": round(spike.time_ms * fs / 1000.0),
+        "amplitude_uv": _round(spike.amplitude_uv),
+        "pulse_width_us": _round(spike.pulse_width_us),
+        "triggers": spike.triggers,
+    }
 
 
 def _round(value: float | None) -> float | None:
@@ -331,6 +359,68 @@ PACED_BEFORE_S = 0.08
 PACED_AFTER_S = 0.01
 
 
+#: A cart's stimulus this close to one our filter found is the same stimulus.
+SAME_SPIKE_S = 0.01
+
+
+def merge_device_spikes(
+    found: npt.NDArray[np.int64],
+    device: tuple[EcgPacemakerSpike, ...],
+    sampling_rate_hz: float,
+    n_samples: int,
+) -> npt.NDArray[np.int64]:
+    """The stimuli our filter `found` together with those the cart stored (sample indices).
+
+    A cart that stored its stimuli detected them on its own amplifier, at a rate far above
+    the one it keeps the trace at and before its filters smoothed them away, so it knows
+    better than our filter, which finds only what stands out of the stored trace (and
+    nothing below 400 Hz). Each cart stimulus (its time from the start of the recording)
+    is kept; one of ours within :data:`SAME_SPIKE_S` of a cart's is the same stimulus and
+    keeps our position, which is where the trace shows it. Cart stimuli outside the
+    recording are dropped. The cart's stimuli are not bridged in the trace: what the trace
+    still shows of them our filter has already removed.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``int64`` sample indices, increasing, unique.
+    """
+    ours = np.unique(np.asarray(found, dtype=np.int64))
+    if not device:
+        return ours
+    same = round(SAME_SPIKE_S * sampling_rate_hz)
+    extra: list[int] = []
+    for spike in device:
+        at = round(spike.time_ms * sampling_rate_hz / 1000.0)
+        if not 0 <= at < n_samples:
+            continue
+        i = int(np.searchsorted(ours, at - same))
+        if i < ours.size and int(ours[i]) <= at + same:
+            continue  # ours found it too
+        extra.append(at)
+    return np.unique(np.concatenate([ours, np.asarray(extra, dtype=np.int64)]))
+
+
+def _stimuli(
+    raw: FloatArray, record: EcgRecord, warnings: list[str]
+) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+    """The trace without the stimuli our filter finds, and every stimulus: ours and the
+    cart's (:func:`merge_device_spikes`), each source noted in `warnings`."""
+    fs = record.sampling_rate_hz
+    raw, found = remove_pacer_spikes(raw, fs)
+    if found.size:
+        warnings.append(
+            f"{found.size} pacemaker stimuli found and removed before analysis: paced rhythm?"
+        )
+    spikes = merge_device_spikes(found, record.device_pacemaker_spikes, fs, record.n_samples)
+    if spikes.size > found.size:
+        warnings.append(
+            f"{spikes.size - found.size} pacemaker stimuli taken from the cart's file: paced "
+            "rhythm?"
+        )
+    return raw, spikes
+
+
 def _pacing(spikes: npt.NDArray[np.int64], beats: list[BeatFiducials], fs: float) -> Pacing:
     """Which beats follow a pacemaker stimulus: just before the QRS, or just before the P."""
     before, after = round(PACED_BEFORE_S * fs), round(PACED_AFTER_S * fs)
@@ -394,12 +484,7 @@ def analyze_ecg(record: EcgRecord, *, mains: MainsFrequency = MainsFrequency.HZ_
     warnings: list[str] = []
     if fs < LOW_SAMPLING_RATE_HZ:
         warnings.append(f"low sampling rate {fs:g} Hz: intervals are less precise")
-    raw, pacer_spikes = remove_pacer_spikes(raw, fs)
-    if pacer_spikes.size:
-        warnings.append(
-            f"{pacer_spikes.size} pacemaker stimuli found and removed before analysis: paced "
-            "rhythm?"
-        )
+    raw, pacer_spikes = _stimuli(raw, record, warnings)
     quality = assess_signal_quality(raw, fs, record.leads)
     warnings.extend(quality.warnings)
     usable = [i for i, name in enumerate(record.leads) if name not in quality.leads_off]
@@ -483,4 +568,7 @@ def analyze_ecg(record: EcgRecord, *, mains: MainsFrequency = MainsFrequency.HZ_
         warnings=tuple(warnings),
         pacer_spikes=pacer_spikes,
         device_comparison=comparison,
+        device_statements=record.device_statements,
+        device_lead_measurements={k: dict(v) for k, v in record.device_lead_measurements.items()},
+        device_pacemaker_spikes=record.device_pacemaker_spikes,
     )

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import wfdb
 
 from ecg import EcgFormat, EcgRecord
-from ecg.analysis import MEASUREMENT_KEYS, analyze_ecg
+from ecg.analysis import MEASUREMENT_KEYS, analyze_ecg, merge_device_spikes
 from ecg.delineate import delineate_beats
 from ecg.detect import detect_r_peaks
 from ecg.errors import EcgError
-from ecg.filters import clean_ecg
+from ecg.record import EcgPacemakerSpike
+from ecg.filters import clean_ecg, remove_pacer_spikes
 from ecg.statements import StatementCode, meets_stemi_criteria
 from tests.ecg_file import ECG_DATA
 from tests.unit.ecg.conftest import read_file
@@ -278,3 +280,62 @@ def test_stimuli_before_the_qrs_or_the_p_wave_name_the_paced_chamber(
     analysis = analyze_ecg(paced)
     assert code in {s.code for s in analysis.statements}
     assert StatementCode.SINUS_RHYTHM not in {s.code for s in analysis.statements}
+
+
+# --- what the cart wrote into its file -------------------------------------------------------
+
+
+def _without_stimuli(record: EcgRecord, spikes: tuple[EcgPacemakerSpike, ...]) -> EcgRecord:
+    """The record as a cart that filters its stimuli out of the trace stores it."""
+    samples, _ = remove_pacer_spikes(record.samples_uv, record.sampling_rate_hz)
+    return replace(record, samples_uv=samples, device_pacemaker_spikes=spikes)
+
+
+def test_the_carts_stimuli_pace_a_trace_that_no_longer_shows_them() -> None:
+    """GE MUSE example 4 with its stimuli taken out of the trace: our filter finds none, and
+    only the cart's stored stimuli (at the same instants) name the rhythm paced."""
+    record = read_file(MUSE_FILES[3])
+    _, found = remove_pacer_spikes(record.samples_uv, record.sampling_rate_hz)
+    assert found.size >= 10
+    cart = tuple(
+        EcgPacemakerSpike(time_ms=1000.0 * s / record.sampling_rate_hz, triggers="QRS")
+        for s in found
+    )
+    paced = {StatementCode.VENTRICULAR_PACED_RHYTHM, StatementCode.INTERMITTENT_PACING}
+
+    blind = analyze_ecg(_without_stimuli(record, ()))
+    assert blind.pacer_spikes.size == 0
+    assert not paced & {s.code for s in blind.statements}
+
+    told = analyze_ecg(_without_stimuli(record, cart))
+    assert [s.code for s in told.statements][:1] == [StatementCode.VENTRICULAR_PACED_RHYTHM]
+    assert told.pacer_spikes.tolist() == found.tolist()
+    assert any(f"{found.size} pacemaker stimuli taken from the cart" in w for w in told.warnings)
+    spikes = told.to_dict()["device_pacemaker_spikes"]
+    assert [s["sample"] for s in spikes] == found.tolist()
+    assert spikes[0]["triggers"] == "QRS"
+
+
+def test_the_carts_stimuli_join_ours_once_each() -> None:
+    cart = (
+        EcgPacemakerSpike(time_ms=104.0),  # sample 52: ours at 50 is the same stimulus
+        EcgPacemakerSpike(time_ms=600.0),  # sample 300: ours missed it
+        EcgPacemakerSpike(time_ms=5000.0),  # past the end of the recording
+    )
+    merged = merge_device_spikes(np.array([50, 900], dtype=np.int64), cart, 500.0, 1000)
+    assert merged.tolist() == [50, 300, 900]
+    assert merge_device_spikes(np.zeros(0, np.int64), (), 500.0, 1000).tolist() == []
+
+
+def test_the_carts_statements_and_lead_measurements_are_in_the_json() -> None:
+    record = replace(
+        synthetic_record(duration_s=4.0),
+        device_statements=("Sinus rhythm", "Normal ECG"),
+        device_lead_measurements={"V1": {"r_uv": 350.0, "s_uv": -1210.0, "qrs_ms": 96.0}},
+    )
+    out = json.loads(json.dumps(analyze_ecg(record).to_dict()))
+    assert out["device_statements"] == ["Sinus rhythm", "Normal ECG"]
+    assert out["device_lead_measurements"] == {
+        "V1": {"r_uv": 350.0, "s_uv": -1210.0, "qrs_ms": 96.0}
+    }
+    assert out["device_pacemaker_spikes"] == []
