@@ -45,8 +45,9 @@ from pydicom.uid import (
 from pydicom.valuerep import format_number_as_ds
 
 from ecg.errors import EcgError
+from ecg.formats.dicom_waveform import LEAD_MEASUREMENT_CODES, PACE_SPIKE_CODES
 from ecg.formats.scp_ecg import SCP_LEADS
-from ecg.record import STANDARD_LEADS, EcgRecord, Sex
+from ecg.record import LEAD_MEASUREMENT_KEYS, STANDARD_LEADS, EcgRecord, Sex
 
 __all__ = [
     "GENERAL_ECG_WAVEFORM_STORAGE",
@@ -299,6 +300,45 @@ def _choose_class(record: EcgRecord, n_samples: int) -> tuple[str, list[str], li
     return GENERAL_ECG_WAVEFORM_STORAGE, standard + others, notes
 
 
+def _lead_annotations(record: EcgRecord, order: Sequence[str]) -> list[Dataset]:
+    """The cart's per-lead measurements, each on its lead's channel (MDC, CID 3687/3688)."""
+    items: list[Dataset] = []
+    for lead, values in record.device_lead_measurements.items():
+        if lead not in order:
+            continue
+        for key, value in values.items():
+            code, meaning = LEAD_MEASUREMENT_CODES[key]
+            unit = "ms" if LEAD_MEASUREMENT_KEYS[key] == "ms" else "uV"
+            item = _dataset(
+                NumericValue=_ds(value), ReferencedWaveformChannels=[1, order.index(lead) + 1]
+            )
+            item.ConceptNameCodeSequence = DicomSequence([_code(code, "MDC", meaning)])
+            item.MeasurementUnitsCodeSequence = DicomSequence(
+                [_code(unit, "UCUM", "millisecond" if unit == "ms" else "microvolt")]
+            )
+            items.append(item)
+    return items
+
+
+def _spike_annotations(record: EcgRecord, rate: float, n_samples: int) -> list[Dataset]:
+    """The cart's pacemaker stimuli, one annotation each at its sample (numbered from 1) of
+    the written waveform, coded by what it triggered (MDC, CID 3335)."""
+    items: list[Dataset] = []
+    for spike in record.device_pacemaker_spikes:
+        position = round(spike.time_ms * rate / 1000.0) + 1
+        if position > n_samples:
+            continue
+        code, meaning = PACE_SPIKE_CODES.get(spike.triggers, PACE_SPIKE_CODES[None])
+        item = _dataset(
+            ReferencedWaveformChannels=[1, 0],
+            TemporalRangeType="POINT",
+            ReferencedSamplePositions=position,
+        )
+        item.ConceptNameCodeSequence = DicomSequence([_code(code, "MDC", meaning)])
+        items.append(item)
+    return items
+
+
 def _annotations(record: EcgRecord) -> list[Dataset]:
     items: list[Dataset] = []
     for statement in record.device_statements:
@@ -336,7 +376,8 @@ def export_dicom_waveform(
     ----------
     record
         The ECG. All its leads are written, one channel each, in standard order then the
-        others; its device measurements and statements become waveform annotations.
+        others; its device measurements (global and per lead), statements and pacemaker
+        stimuli become waveform annotations.
     patient_id
         Patient ID (LO, at most 64 characters, no backslash).
     patient_name
@@ -517,7 +558,11 @@ def _build(
         )
     )
     ds.WaveformSequence = DicomSequence([group])
-    annotations = _annotations(record)
+    annotations = [
+        *_annotations(record),
+        *_lead_annotations(record, order),
+        *_spike_annotations(record, rate, samples.shape[1]),
+    ]
     if annotations:
         ds.WaveformAnnotationSequence = DicomSequence(annotations)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 import warnings
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
@@ -25,9 +26,23 @@ from ecg.formats._common import (
     safe_date,
 )
 from ecg.formats.scp_ecg import SCP_LEADS
-from ecg.record import STANDARD_LEADS, EcgDevice, EcgFormat, EcgPatient, EcgRecord, Sex
+from ecg.record import (
+    STANDARD_LEADS,
+    EcgDevice,
+    EcgFormat,
+    EcgPacemakerSpike,
+    EcgPatient,
+    EcgRecord,
+    Sex,
+)
 
-__all__ = ["ECG_SOP_CLASSES", "MIXED_WAVEFORM_SOP_CLASSES", "read_dicom_waveform"]
+__all__ = [
+    "ECG_SOP_CLASSES",
+    "LEAD_MEASUREMENT_CODES",
+    "MIXED_WAVEFORM_SOP_CLASSES",
+    "PACE_SPIKE_CODES",
+    "read_dicom_waveform",
+]
 
 _CONTEXT = "DICOM ECG"
 
@@ -48,7 +63,45 @@ MIXED_WAVEFORM_SOP_CLASSES: dict[str, str] = {
     "1.2.840.10008.5.1.4.1.1.9.4.1": "Basic Voice Audio Waveform Storage",
 }
 
-# concept codes (SCPECG, MDC, LOINC) and code meanings of the global measurements
+#: MDC codes (DICOM CID 3687 and 3688, per-lead durations and amplitudes) of the keys of
+#: :data:`ecg.record.LEAD_MEASUREMENT_KEYS`: (code, meaning). An annotation with one of these
+#: concept names that references one channel is that lead's measurement.
+LEAD_MEASUREMENT_CODES: dict[str, tuple[str, str]] = {
+    "p_ms": ("2:6656", "P duration per lead"),
+    "pr_ms": ("2:7168", "PR interval per lead"),
+    "qrs_ms": ("2:7936", "QRS duration per lead"),
+    "qt_ms": ("2:8192", "QT duration, per lead"),
+    "q_ms": ("2:7680", "Q duration, per lead"),
+    "r_ms": ("2:11264", "R1 duration, per lead"),
+    "s_ms": ("2:12032", "S1 duration, per lead"),
+    "p_plus_uv": ("2:1280", "P maximum amplitude, per lead"),
+    "p_minus_uv": ("2:1536", "P minimum amplitude, per lead"),
+    "q_uv": ("2:1792", "Q amplitude, per lead"),
+    "r_uv": ("2:2048", "R amplitude, per lead"),
+    "s_uv": ("2:2304", "S amplitude, per lead"),
+    "j_uv": ("2:1024", "J point Amplitude, per lead"),
+    "t_plus_uv": ("2:2560", "T maximum amplitude, per lead"),
+    "t_minus_uv": ("2:2816", "T minimum amplitude, per lead"),
+    "st_j20_uv": ("2:14848", "Amplitude at 20 ms into ST segment, per lead"),
+    "st_j60_uv": ("2:14336", "Amplitude at 60 ms into ST segment, per lead"),
+    "st_j80_uv": ("2:14592", "Amplitude at 80 ms into ST segment, per lead"),
+}
+#: MDC codes (DICOM CID 3335, ECG annotations) of pacemaker stimuli, by what the stimulus
+#: triggered (:attr:`ecg.record.EcgPacemakerSpike.triggers`; ``None``: not said).
+PACE_SPIKE_CODES: dict[str | None, tuple[str, str]] = {
+    None: ("10:4096", "Antibradycardia pace spike"),
+    "P": ("10:4352", "atrium Antibradycardia pace spike"),
+    "QRS": ("10:5120", "ventricular Antibradycardia pace spike"),
+}
+#: Other CID 3335 pace spike codes a device may write (the site: chamber, transthoracic,
+#: anti-tachycardia), read as a stimulus of unknown effect.
+_OTHER_PACE_SPIKES = frozenset(
+    {"10:4608", "10:4864", "10:5376", "10:5632", "10:5888", "10:6144", "10:6400", "10:6656",
+     "10:6912"}
+)  # fmt: skip
+_LEAD_CODES = {code: key for key, (code, _) in LEAD_MEASUREMENT_CODES.items()}
+_SPIKE_TRIGGERS = {code: triggers for triggers, (code, _) in PACE_SPIKE_CODES.items()}
+
 _MEASUREMENT_CODES: dict[str, str] = {
     "5.10.2.1-3": "rr_ms",
     "5.13.5-7": "pr_ms",
@@ -144,10 +197,11 @@ def read_dicom_waveform(data: bytes) -> EcgRecord:
             "lead): send the ECG itself from the cart"
         )
     try:
-        signals, rate, skipped = _decode_group(group, every_channel)
+        signals, rate, skipped, by_channel = _decode_group(group, every_channel)
         if skipped:
             notes.append(f"channels that are not ECG leads left out: {', '.join(skipped)}")
-        return assemble_record(
+        group_number = groups.index(group) + 1
+        record = assemble_record(
             signals=signals,
             sampling_rate_hz=rate,
             source_format=EcgFormat.DICOM,
@@ -162,6 +216,11 @@ def read_dicom_waveform(data: bytes) -> EcgRecord:
             device_measurements=_measurements(dataset),
             device_statements=_statements(dataset),
             warnings=notes,
+        )
+        return replace(
+            record,
+            device_lead_measurements=_lead_measurements(dataset, group_number, by_channel),
+            device_pacemaker_spikes=_pacemaker_spikes(dataset, group_number, rate),
         )
     except EcgFormatError:
         raise
@@ -222,7 +281,9 @@ def _lead_of_source(channel: Dataset) -> str | None:
 
 def _decode_group(
     group: Dataset, every_channel: bool
-) -> tuple[dict[str, FloatArray], float, list[str]]:
+) -> tuple[dict[str, FloatArray], float, list[str], dict[int, str]]:
+    """The ECG leads of a multiplex group, its rate, the channels left out, and the lead
+    name of each channel read, by its (1-based) channel number."""
     n_channels = int(group.get("NumberOfWaveformChannels", 0) or 0)
     n_samples = int(group.get("NumberOfWaveformSamples", 0) or 0)
     rate = float(group.get("SamplingFrequency", 0) or 0)
@@ -259,6 +320,7 @@ def _decode_group(
         )
     signals: dict[str, FloatArray] = {}
     skipped: list[str] = []
+    by_channel: dict[int, str] = {}
     for index, channel in enumerate(definitions):
         name = _channel_name(channel, index)
         if not _is_ecg(channel, every_channel):
@@ -266,13 +328,14 @@ def _decode_group(
             continue
         if name in signals:
             name = f"{name} ({index + 1})"
+        by_channel[index + 1] = name
         sensitivity = float(channel.get("ChannelSensitivity", 1.0) or 1.0)
         correction = float(channel.get("ChannelSensitivityCorrectionFactor", 1.0) or 1.0)
         baseline = float(channel.get("ChannelBaseline", 0.0) or 0.0)
         factor = microvolts_per_unit(_unit(channel), f"{_CONTEXT} channel {name}")
         values = samples[:, index].astype(np.float64)
         signals[name] = (values * sensitivity * correction + baseline) * factor
-    return signals, rate, skipped
+    return signals, rate, skipped, by_channel
 
 
 def _channel_name(channel: Dataset, index: int) -> str:
@@ -382,6 +445,60 @@ def _measurements(dataset: Dataset) -> dict[str, float]:
                 continue
         measurements[key] = value
     return measurements
+
+
+def _numbers(value: Any) -> list[float]:
+    """A multi-valued (or single) numeric element as a list."""
+    if value is None:
+        return []
+    return [float(v) for v in (value if isinstance(value, MultiValue | list | tuple) else [value])]
+
+
+def _channel(annotation: Dataset) -> tuple[int, int] | None:
+    """The (multiplex group, channel) an annotation references first, ``None`` without."""
+    pairs = _numbers(annotation.get("ReferencedWaveformChannels"))
+    return (int(pairs[0]), int(pairs[1])) if len(pairs) >= 2 else None
+
+
+def _lead_measurements(
+    dataset: Dataset, group_number: int, by_channel: dict[int, str]
+) -> dict[str, dict[str, float]]:
+    """Per-lead measurements: numeric annotations with a per-lead concept code
+    (:data:`LEAD_MEASUREMENT_CODES`) on one channel of the group read."""
+    out: dict[str, dict[str, float]] = {}
+    for annotation in dataset.get("WaveformAnnotationSequence", []):
+        key = _LEAD_CODES.get(_code(annotation, "ConceptNameCodeSequence")[0])
+        where = _channel(annotation)
+        values = _numbers(annotation.get("NumericValue"))
+        if key is None or where is None or not values or where[0] != group_number:
+            continue
+        lead = by_channel.get(where[1])
+        if lead is not None:
+            out.setdefault(lead, {}).setdefault(key, values[0])
+    return out
+
+
+def _pacemaker_spikes(
+    dataset: Dataset, group_number: int, rate: float
+) -> tuple[EcgPacemakerSpike, ...]:
+    """Pacemaker stimuli: annotations with a CID 3335 pace spike code at a sample position
+    (numbered from 1) of the group read."""
+    spikes: list[EcgPacemakerSpike] = []
+    for annotation in dataset.get("WaveformAnnotationSequence", []):
+        code = _code(annotation, "ConceptNameCodeSequence")[0]
+        if code not in _SPIKE_TRIGGERS and code not in _OTHER_PACE_SPIKES:
+            continue
+        where = _channel(annotation)
+        if where is not None and where[0] != group_number:
+            continue
+        spikes.extend(
+            EcgPacemakerSpike(
+                time_ms=1000.0 * (position - 1) / rate, triggers=_SPIKE_TRIGGERS.get(code)
+            )
+            for position in _numbers(annotation.get("ReferencedSamplePositions"))
+            if position >= 1
+        )
+    return tuple(sorted(spikes, key=lambda s: s.time_ms))
 
 
 def _statements(dataset: Dataset) -> list[str]:

@@ -14,8 +14,8 @@ from ecg.analysis import MEASUREMENT_KEYS, analyze_ecg, merge_device_spikes
 from ecg.delineate import delineate_beats
 from ecg.detect import detect_r_peaks
 from ecg.errors import EcgError
-from ecg.record import EcgPacemakerSpike
 from ecg.filters import clean_ecg, remove_pacer_spikes
+from ecg.record import EcgPacemakerSpike
 from ecg.statements import StatementCode, meets_stemi_criteria
 from tests.ecg_file import ECG_DATA
 from tests.unit.ecg.conftest import read_file

@@ -339,3 +339,31 @@ def test_the_analysis_flags_exactly_the_known_gaps_to_the_reader() -> None:
             if difference.beyond_tolerance and difference.key != "p_ms":
                 flagged.add((name, difference.key))
     assert flagged == set(KNOWN_GAPS)
+
+
+#: Every statement each real file's cart wrote, in file order (Philips interpretation
+#: statements, the HL7 aECG interpretation annotation, the DICOM waveform's unformatted-text
+#: annotations). The GE MUSE examples carry no <Diagnosis>, the SCP files no section 8 or 11,
+#: the Contec and WFDB files no interpretation at all.
+CART_STATEMENTS: dict[str, tuple[str, ...]] = {
+    "dicom_waveform/waveform_ecg.dcm": ("RITMO SINUSALE", "ECG NORMALE"),
+    "hl7_aecg/Example_aECG.xml": ("Sinus Rhythm",),
+    "philips_xml/129DYPRG_v1.03.XML": (
+        "Sinus bradycardia", "Nonspecific intraventricular conduction delay",
+        "Inferior infarct, acute (LCx)", ">>> Acute MI <<<", "ABNORMAL ECG",
+    ),
+    "philips_xml/2020-5-18_15-48-11_v1.04.01.xml": (
+        "Sinus rhythm", "Abnormal R-wave progression, early transition", "OTHERWISE NORMAL ECG",
+    ),
+    "philips_xml/3191723_ZZDEMOPTONLY_v1.04.xml": (
+        "SINUS RHYTHM", "PROBABLE LEFT VENTRICULAR HYPERTROPHY",
+        "ANTERIOR ST ELEVATION, PROBABLY DUE TO LVH", "ABNORMAL ECG",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_the_carts_statements_are_read_from_every_format(
+    name: str, records: dict[str, EcgRecord]
+) -> None:
+    assert records[name].device_statements == CART_STATEMENTS.get(name, ())
