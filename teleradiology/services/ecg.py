@@ -632,6 +632,31 @@ def current_measurements(view: EcgView) -> dict[str, Any]:
     return automatic
 
 
+@dataclass(frozen=True, kw_only=True)
+class CartFindings:
+    """What the cart wrote into its file beside its measurements, as the stored analysis
+    keeps it (empty for an analysis stored before it was kept)."""
+
+    statements: list[str]
+    lead_measurements: dict[str, dict[str, float]]
+    pacemaker_spikes: list[dict[str, Any]]
+
+
+def cart_findings(view: EcgView) -> CartFindings:
+    """The cart's statements, per-lead measurements and pacemaker stimuli of an ECG."""
+    result = view.result or {}
+    per_lead = result.get("device_lead_measurements") or {}
+    return CartFindings(
+        statements=[str(s) for s in result.get("device_statements") or []],
+        lead_measurements={
+            str(lead): {k: float(v) for k, v in values.items() if isinstance(v, int | float)}
+            for lead, values in per_lead.items()
+            if isinstance(values, dict)
+        },
+        pacemaker_spikes=[s for s in result.get("device_pacemaker_spikes") or [] if s],
+    )
+
+
 def current_statements(view: EcgView) -> list[Any]:
     """The statements: the readers' list when they changed it, else the automatic one."""
     if view.edited_statements is not None:

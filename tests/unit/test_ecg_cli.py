@@ -14,6 +14,7 @@ import wfdb
 
 from teleradiology.ecg_cli import analyze
 from tests.ecg_file import ECG_DATA, FORMATS
+from tests.unit.ecg.scp_writer import paced_scp
 
 MUSE = FORMATS / "ge_muse_xml" / "braveheart_example1.xml"
 #: A development record (DEV_RECORDS.txt): its reference beats check the printed R peaks.
@@ -95,3 +96,32 @@ def test_the_command_line_entry_point() -> None:
     assert result.returncode == 0, result.stderr
     [line] = result.stdout.splitlines()
     assert json.loads(line)["path"] == str(MUSE)
+
+
+def test_json_line_carries_what_the_cart_wrote(tmp_path: Path) -> None:
+    """The cart's statements, per-lead measurements and stimuli: a synthetic paced SCP-ECG
+    file (sections 7, 8 and 10) and a Philips file's interpretation statements."""
+    paced = tmp_path / "paced.scp"
+    paced.write_bytes(paced_scp())
+    philips = FORMATS / "philips_xml" / "2020-5-18_15-48-11_v1.04.01.xml"
+    code, [scp, xml] = _json_lines([paced, philips])
+    assert code == 0
+    assert scp["device_statements"] == ["Atrial-sensed ventricular-paced rhythm"]
+    assert scp["device_lead_measurements"] == {
+        "V1": {"p_ms": 100.0, "pr_ms": 140.0, "qrs_ms": 90.0, "qt_ms": 380.0, "q_ms": 20.0,
+               "r_ms": 40.0, "s_ms": 30.0, "q_uv": -120.0, "r_uv": 900.0, "s_uv": -300.0},
+    }  # fmt: skip
+    assert scp["device_pacemaker_spikes"] == [
+        {"time_ms": 490.0, "sample": 245, "amplitude_uv": 1200.0, "pulse_width_us": 500.0,
+         "triggers": "QRS"},
+        {"time_ms": 1290.0, "sample": 645, "amplitude_uv": 900.0, "pulse_width_us": None,
+         "triggers": "P"},
+        {"time_ms": 2090.0, "sample": 1045, "amplitude_uv": 800.0, "pulse_width_us": None,
+         "triggers": None},  # type 0: not said
+    ]  # fmt: skip
+    pacer_spikes = scp["pacer_spikes"]
+    assert isinstance(pacer_spikes, list)
+    assert {245, 645, 1045} <= set(pacer_spikes)
+    assert xml["device_statements"] == [
+        "Sinus rhythm", "Abnormal R-wave progression, early transition", "OTHERWISE NORMAL ECG"
+    ]  # fmt: skip

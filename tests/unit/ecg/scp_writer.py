@@ -277,3 +277,21 @@ def section10(per_lead: dict[int, Sequence[int]]) -> bytes:
         out += struct.pack("<HH", code, 2 * len(values))
         out += struct.pack(f"<{len(values)}h", *values)
     return out
+
+
+def paced_scp() -> bytes:
+    """A synthetic SCP-ECG file with the cart's stimuli, statements and lead measurements."""
+    t = np.arange(2500)
+    leads = [(code, np.rint(300 * np.sin(2 * np.pi * t / 400 + code)).astype(np.int64))
+             for code in (1, 2, 3, 4, 5, 6, 7, 8)]  # fmt: skip
+    extra = {
+        7: section7(
+            rr_ms=800,
+            onsets=(40, 150, 180, 270, 560),
+            axes=(50, 60, 40),
+            spikes=[(490, 1200, 2, 500), (1290, 900, 3, 0), (2090, 800, 0, 0)],
+        ),
+        8: statements(["Atrial-sensed ventricular-paced rhythm"]),
+        10: section10({3: [100, 140, 90, 380, 20, 40, 30, 0, 0, -120, 900, -300]}),  # V1
+    }
+    return build_scp(ScpSpec(leads=leads, extra_sections=extra))

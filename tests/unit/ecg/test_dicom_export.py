@@ -26,7 +26,7 @@ from ecg.dicom_export import (
 )
 
 from .conftest import FORMATS, read_file
-from .scp_writer import ScpSpec, build_scp, section7, section10, statements
+from .scp_writer import paced_scp
 
 TWELVE, GENERAL = TWELVE_LEAD_ECG_WAVEFORM_STORAGE, GENERAL_ECG_WAVEFORM_STORAGE
 RECEIVED = datetime(2024, 3, 1, 9, 12, 30)
@@ -356,29 +356,11 @@ def test_every_exported_file_passes_dciodvfy(name: str, tmp_path: Path) -> None:
     assert strict_read(exported.data).WaveformSequence[0].get("MultiplexGroupTimeOffset") is None
 
 
-def _paced_scp() -> bytes:
-    """A synthetic SCP-ECG file with the cart's stimuli, statements and lead measurements."""
-    t = np.arange(2500)
-    leads = [(code, np.rint(300 * np.sin(2 * np.pi * t / 400 + code)).astype(np.int64))
-             for code in (1, 2, 3, 4, 5, 6, 7, 8)]  # fmt: skip
-    extra = {
-        7: section7(
-            rr_ms=800,
-            onsets=(40, 150, 180, 270, 560),
-            axes=(50, 60, 40),
-            spikes=[(490, 1200, 2, 500), (1290, 900, 3, 0), (2090, 800, 0, 0)],
-        ),
-        8: statements(["Atrial-sensed ventricular-paced rhythm"]),
-        10: section10({3: [100, 140, 90, 380, 20, 40, 30, 0, 0, -120, 900, -300]}),  # V1
-    }
-    return build_scp(ScpSpec(leads=leads, extra_sections=extra))
-
-
 def test_the_carts_lead_measurements_and_stimuli_survive_the_dicom_copy(tmp_path: Path) -> None:
     """What the analysis of the stored copy reads back: each per-lead measurement on its
     lead's channel, each stimulus at its sample with what it triggered (the amplitude and
     width have no place in a DICOM annotation)."""
-    record = read_ecg(_paced_scp(), "paced.scp")
+    record = read_ecg(paced_scp(), "paced.scp")
     assert record.device_pacemaker_spikes
     assert record.device_lead_measurements
     exported = export_dicom_waveform(

@@ -16,6 +16,7 @@ from teleradiology.http.models import Instant, InstantOffset, Json, Model
 from teleradiology.services.ecg import (
     EcgReading,
     UploadedEcg,
+    cart_findings,
     current_measurements,
     current_statements,
 )
@@ -190,6 +191,36 @@ class EcgLinks(Model):
     original: str | None
 
 
+class EcgCartSpikeOut(Model):
+    """A pacemaker stimulus the cart detected and stored in its file."""
+
+    time_ms: float = Field(description="from the start of the recording")
+    sample: int = Field(description="the sample it falls on, at the analysis' sampling rate")
+    amplitude_uv: float | None = Field(None, description="null when the cart did not say")
+    pulse_width_us: float | None = None
+    triggers: str | None = Field(None, description='"QRS", "P", "neither"; null when unknown')
+
+
+class EcgCartOut(Model):
+    """What the cart wrote into its file besides its global measurements (those are in
+    the analysis' ``device_measurements``, beside ours in ``device_comparison``)."""
+
+    statements: list[str] = Field(description="its interpretation statements, in file order")
+    lead_measurements: dict[str, dict[str, float]] = Field(
+        description="by lead, then by key (p_ms, qrs_ms, r_uv, st_j60_uv, …; ms and µV)"
+    )
+    pacemaker_spikes: list[EcgCartSpikeOut]
+
+    @classmethod
+    def of(cls, reading: EcgReading) -> EcgCartOut:
+        found = cart_findings(reading.view)
+        return cls(
+            statements=found.statements,
+            lead_measurements=found.lead_measurements,
+            pacemaker_spikes=[EcgCartSpikeOut.model_validate(s) for s in found.pacemaker_spikes],
+        )
+
+
 class EcgOut(Model):
     """An ECG: the automatic analysis, the current measurements and statements (as readers
     changed them), who changed what, the person's prior ECGs at every linked facility the
@@ -204,6 +235,10 @@ class EcgOut(Model):
     analysis_error: str | None
     suspected_stemi: bool
     automatic: dict[str, Json] | None
+    cart: EcgCartOut = Field(
+        description="the cart's own statements, per-lead measurements and pacemaker stimuli, "
+        "as its file states them (empty when it states none, or before the analysis)"
+    )
     measurements: dict[str, Json]
     statements: list[Json]
     edits: list[EcgEditOut]
@@ -229,6 +264,7 @@ class EcgOut(Model):
             analysis_error=view.error,
             suspected_stemi=view.suspected_stemi,
             automatic=view.result,
+            cart=EcgCartOut.of(reading),
             measurements=current_measurements(view),
             statements=current_statements(view),
             edits=[EcgEditOut.of(e) for e in reading.edits],
