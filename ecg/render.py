@@ -173,6 +173,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "axes": "P/QRS/T 电轴",
         "rr_p": "RR / P 时限",
         "cart": "机器",
+        "cart_statements": "机器诊断",
         "interpretation": "自动分析（未经医师确认）",
         "no_statements": "无",
         "not_recorded": "未记录",
@@ -198,6 +199,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "axes": "P/QRS/T axes",
         "rr_p": "RR / P dur.",
         "cart": "cart",
+        "cart_statements": "cart",
         "interpretation": "Automated analysis (not confirmed by a physician)",
         "no_statements": "none",
         "not_recorded": "not recorded",
@@ -301,6 +303,9 @@ class SheetHeader:
     statements
         Interpretation statements, printed in order under a heading that says they are an
         unconfirmed automated analysis.
+    device_statements
+        The cart's own statements, printed under `statements` on one line marked as the
+        cart's (``机器诊断:`` / ``cart:``), cut with an ellipsis where it runs out.
     notes
         Extra lines for the footer (e.g. ``"leads III, aVR, aVL, aVF derived from I and II"``).
     filters
@@ -324,6 +329,7 @@ class SheetHeader:
     measurements: Mapping[str, float | None] = field(default_factory=dict)
     device_measurements: Mapping[str, float | None] = field(default_factory=dict)
     statements: tuple[str, ...] = ()
+    device_statements: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     filters: str = ""
     language: Language = "zh"
@@ -345,7 +351,7 @@ class SheetHeader:
             )
         for name in ("measurements", "device_measurements"):
             object.__setattr__(self, name, _checked_measurements(name, getattr(self, name)))
-        for name in ("statements", "notes"):
+        for name in ("statements", "device_statements", "notes"):
             value = getattr(self, name)
             if isinstance(value, str) or not isinstance(value, Sequence):
                 raise EcgRenderError(f"SheetHeader.{name} must be a sequence of str, got {value!r}")
@@ -381,7 +387,8 @@ class SheetHeader:
         patient_name, patient_id, measurements, statements
             Override the values from the file (e.g. the index's patient, or the
             measurements of our own analysis) when given. With `measurements` given, the
-            file's own measurements are printed beside them.
+            file's own measurements are printed beside them; with `statements` given, the
+            file's own statements are printed after them, on the cart's line.
         timezone
             Print the acquisition time in this zone (the network's, e.g. Asia/Shanghai)
             when the record's time is timezone-aware; as stated in the file otherwise.
@@ -412,6 +419,7 @@ class SheetHeader:
             # the cart's own beside ours; not twice when the cart's are all there is
             device_measurements={} if measurements is None else dict(record.device_measurements),
             statements=tuple(record.device_statements if statements is None else statements),
+            device_statements=() if statements is None else record.device_statements,
             notes=record.warnings,
             language=language,
         )
@@ -795,19 +803,7 @@ def _header_texts(
         _device_texts(header, mid + 46.0, top, line, fit=(fonts.get(_SMALL_MM), 19.0 * px_per_mm))
     )
 
-    # right block: statements
-    right = 178.0
-    width_px = (layout.grid_left_mm + layout.grid_width_mm - right) * px_per_mm
-    texts.append(_Text(right, top, labels["interpretation"], _SMALL_MM, rgb=_NOTE_RGB))
-    font = fonts.get(_TEXT_MM)
-    lines: list[str] = []
-    for statement in header.statements or (labels["no_statements"],):
-        lines.extend(_wrap(statement, font, width_px))
-    max_lines = 6
-    if len(lines) > max_lines:
-        lines = [*lines[: max_lines - 1], _fit(lines[max_lines - 1] + " …", font, width_px)]
-    for index, text in enumerate(lines):
-        texts.append(_Text(right, top + 5.0 + index * 4.6, text, _TEXT_MM, bold=True))
+    texts.extend(_statement_texts(header, fonts, px_per_mm))
 
     # footer: scale, sampling rate, notes
     footer = [
@@ -831,6 +827,35 @@ def _header_texts(
         rest_width = footer_width - after_mm * px_per_mm
         rest = _fit(" · ".join(footer[2:]), footer_font, rest_width)
         texts.append(_Text(left + after_mm, _FOOTER_TOP_MM, rest, _SMALL_MM, rgb=_NOTE_RGB))
+    return texts
+
+
+#: Where the statements' column starts (mm from the page's left) and how many lines it holds.
+_STATEMENTS_LEFT_MM = 178.0
+_STATEMENT_LINES = 6
+
+
+def _statement_texts(header: SheetHeader, fonts: _Fonts, px_per_mm: float) -> list[_Text]:
+    """The statements' column: the heading, ours wrapped, and the cart's on its own last
+    line, marked as the cart's and cut short (ours keep the lines above it)."""
+    labels = _LABELS[header.language]
+    right, top = _STATEMENTS_LEFT_MM, _HEADER_TOP_MM
+    width_px = (SHEET_LAYOUT.grid_left_mm + SHEET_LAYOUT.grid_width_mm - right) * px_per_mm
+    texts = [_Text(right, top, labels["interpretation"], _SMALL_MM, rgb=_NOTE_RGB)]
+    font = fonts.get(_TEXT_MM)
+    lines: list[str] = []
+    for statement in header.statements or (labels["no_statements"],):
+        lines.extend(_wrap(statement, font, width_px))
+    max_lines = _STATEMENT_LINES - (1 if header.device_statements else 0)
+    if len(lines) > max_lines:
+        lines = [*lines[: max_lines - 1], _fit(lines[max_lines - 1] + " …", font, width_px)]
+    for index, text in enumerate(lines):
+        texts.append(_Text(right, top + 5.0 + index * 4.6, text, _TEXT_MM, bold=True))
+    if header.device_statements:
+        cart = f"{labels['cart_statements']}: {'; '.join(header.device_statements)}"
+        cart = _fit(cart, fonts.get(_SMALL_MM), width_px)
+        y = top + 5.0 + len(lines) * 4.6 + 0.4
+        texts.append(_Text(right, y, cart, _SMALL_MM, rgb=_NOTE_RGB))
     return texts
 
 

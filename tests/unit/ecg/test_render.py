@@ -25,6 +25,8 @@ from ecg.render import (
     EcgRenderError,
     SheetFilter,
     SheetHeader,
+    _Fonts,
+    _statement_texts,
     filter_for_sheet,
     render_pdf,
     render_png,
@@ -403,3 +405,47 @@ def test_pacemaker_stimuli_are_marked_above_every_trace_they_fall_in(font_bytes:
         if SHEET_LAYOUT.row_top_mm(row) * px150 <= r < SHEET_LAYOUT.row_top_mm(row + 1) * px150
     }
     assert row_of == {0, 1, 2, 3}
+
+
+def _statement_lines(header: SheetHeader, font_bytes: bytes) -> list[str]:
+    fonts = _Fonts(font_bytes, PX_PER_MM_300)
+    return [t.text for t in _statement_texts(header, fonts, PX_PER_MM_300)]
+
+
+def test_the_carts_statements_are_printed_on_a_line_of_their_own(font_bytes: bytes) -> None:
+    record = read_file("philips_xml/129DYPRG_v1.03.XML")
+    header = SheetHeader.from_record(record, statements=["窦性心动过缓", "下壁心肌梗死"])
+    assert header.device_statements == record.device_statements
+    lines = _statement_lines(header, font_bytes)
+    assert lines[1:3] == ["窦性心动过缓", "下壁心肌梗死"]
+    cart = lines[3]
+    assert cart.startswith("机器诊断: Sinus bradycardia; Nonspecific")
+    assert cart.endswith("…")  # five statements cut to one line
+    # the file's statements are printed once: as ours when nothing of ours is given
+    alone = SheetHeader.from_record(record)
+    assert alone.device_statements == ()
+    assert not any(line.startswith("机器诊断") for line in _statement_lines(alone, font_bytes))
+
+
+def test_the_carts_line_keeps_its_place_below_many_statements_of_ours(
+    font_bytes: bytes,
+) -> None:
+    header = replace(
+        HEADER,
+        language="en",
+        statements=tuple(f"Statement number {i}" for i in range(10)),
+        device_statements=("Sinus rhythm",),
+    )
+    lines = _statement_lines(header, font_bytes)
+    assert len(lines) == 1 + 6  # the heading, five of ours, the cart's
+    assert lines[-2].endswith("…")
+    assert lines[-1] == "cart: Sinus rhythm"
+    with_cart = render_sheet(synthetic(), header=header, font_bytes=font_bytes, dpi=150)
+    without = render_sheet(
+        synthetic(), header=replace(header, device_statements=()), font_bytes=font_bytes, dpi=150
+    )
+    column = (
+        slice(0, round(SHEET_LAYOUT.grid_top_mm * 150 / 25.4)),
+        slice(round(178 * 150 / 25.4), None),
+    )
+    assert np.any(with_cart[column] != without[column])
