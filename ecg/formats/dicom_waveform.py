@@ -502,8 +502,12 @@ def _pacemaker_spikes(
 
 
 def _statements(dataset: Dataset) -> list[str]:
-    return [
-        str(annotation.UnformattedTextValue).strip()
-        for annotation in dataset.get("WaveformAnnotationSequence", [])
-        if "UnformattedTextValue" in annotation and str(annotation.UnformattedTextValue).strip()
-    ]
+    """The cart's statements: each annotation's unformatted text, or the meaning of its
+    coded concept (a coded statement, e.g. concept name "Finding", concept "Sinus rhythm")."""
+    statements: list[str] = []
+    for annotation in dataset.get("WaveformAnnotationSequence", []):
+        if "UnformattedTextValue" in annotation:
+            statements.append(str(annotation.UnformattedTextValue).strip())
+        elif "NumericValue" not in annotation:
+            statements.append(_code(annotation, "ConceptCodeSequence")[1].strip())
+    return [s for s in statements if s]

@@ -391,3 +391,46 @@ def test_a_hemodynamic_ecg_channel_known_by_its_label_alone() -> None:
     dataset.WaveformSequence = Sequence([_pressure_group(dataset), *dataset.WaveformSequence])
     record = read_dicom_waveform(_bytes(dataset))
     assert record.leads == read_dicom_waveform(DICOM).leads
+
+
+def _annotation(concept: tuple[str, str], channels: list[int], **values: object) -> Dataset:
+    item = Dataset()
+    item.ReferencedWaveformChannels = channels
+    for keyword, value in values.items():
+        setattr(item, keyword, value)
+    name = Dataset()
+    name.CodeValue, name.CodingSchemeDesignator, name.CodeMeaning = concept[0], "MDC", concept[1]
+    item.ConceptNameCodeSequence = Sequence([name])
+    return item
+
+
+def test_dicom_coded_statements_lead_measurements_and_stimuli_of_the_ecg_group() -> None:
+    """A cart's coded statement (concept code, no text), a per-lead measurement on one
+    channel and a pace spike at a sample position, read from the ECG group when it is the
+    second one (a pressure group first); what references the other group is left."""
+    dataset = _dataset()
+    dataset.WaveformSequence = Sequence([_pressure_group(dataset.WaveformSequence[0]),
+                                         *dataset.WaveformSequence])  # fmt: skip
+    finding = _annotation(("", ""), [2, 0])
+    del finding.ConceptNameCodeSequence
+    concept = Dataset()
+    concept.CodeValue, concept.CodingSchemeDesignator = "SR-1", "99CART"
+    concept.CodeMeaning = "Atrial fibrillation"
+    finding.ConceptCodeSequence = Sequence([concept])
+    r_v1 = _annotation(("2:2048", "R amplitude, per lead"), [2, 7], NumericValue="1350")
+    elsewhere = _annotation(("2:2048", "R amplitude, per lead"), [1, 1], NumericValue="9")
+    spike = _annotation(
+        ("10:5120", "ventricular Antibradycardia pace spike"), [2, 0],
+        TemporalRangeType="POINT", ReferencedSamplePositions=[1001, 2001],
+    )  # fmt: skip
+    dataset.WaveformAnnotationSequence = Sequence(
+        [*dataset.WaveformAnnotationSequence, finding, r_v1, elsewhere, spike]
+    )
+    dataset.SOPClassUID = pydicom.uid.UID("1.2.840.10008.5.1.4.1.1.9.2.1")
+    dataset.file_meta.MediaStorageSOPClassUID = dataset.SOPClassUID
+    record = read_dicom_waveform(_bytes(dataset))
+    assert record.device_statements == ("RITMO SINUSALE", "ECG NORMALE", "Atrial fibrillation")
+    assert record.device_lead_measurements == {"V1": {"r_uv": 1350.0}}
+    assert [(s.time_ms, s.triggers) for s in record.device_pacemaker_spikes] == [
+        (1000.0, "QRS"), (2000.0, "QRS")
+    ]  # fmt: skip
