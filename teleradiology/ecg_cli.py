@@ -2,7 +2,10 @@
 
 A WFDB record is named by its ``.hea`` path; the signal files its header names are read from
 the same folder. With ``--json`` each file is one JSON line: ``"path"``, the measurements,
-``"r_peaks"`` and ``"beats"`` (sample indices or null, at the file's own sampling rate).
+``"r_peaks"`` and ``"beats"`` (sample indices or null, at the file's own sampling rate), and
+what the cart wrote into the file: ``"device_measurements"`` (beside ours in
+``"device_comparison"``), ``"device_statements"``, ``"device_lead_measurements"`` and
+``"device_pacemaker_spikes"``.
 """
 
 from __future__ import annotations
