@@ -4,6 +4,7 @@ Storage, and the ECG channels of a Hemodynamic (or other) waveform object."""
 from __future__ import annotations
 
 import io
+import math
 import re
 import warnings
 from dataclasses import replace
@@ -472,6 +473,8 @@ def _lead_measurements(
         values = _numbers(annotation.get("NumericValue"))
         if key is None or where is None or not values or where[0] != group_number:
             continue
+        if not math.isfinite(values[0]):
+            continue  # a damaged value: the lead's other measurements still count
         lead = by_channel.get(where[1])
         if lead is not None:
             out.setdefault(lead, {}).setdefault(key, values[0])

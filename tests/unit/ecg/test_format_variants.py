@@ -434,3 +434,15 @@ def test_dicom_coded_statements_lead_measurements_and_stimuli_of_the_ecg_group()
     assert [(s.time_ms, s.triggers) for s in record.device_pacemaker_spikes] == [
         (1000.0, "QRS"), (2000.0, "QRS")
     ]  # fmt: skip
+
+
+def test_a_damaged_dicom_lead_measurement_is_left_out_not_the_file() -> None:
+    dataset = _dataset()
+    dataset.WaveformAnnotationSequence = Sequence(
+        [
+            *dataset.WaveformAnnotationSequence,
+            _annotation(("2:2048", "R amplitude, per lead"), [1, 1], NumericValue="nan"),
+            _annotation(("2:2304", "S amplitude, per lead"), [1, 1], NumericValue="-220"),
+        ]
+    )
+    assert read_dicom_waveform(_bytes(dataset)).device_lead_measurements == {"I": {"s_uv": -220.0}}
