@@ -127,6 +127,8 @@ LEAD_T_SHARE = 0.5
 LEAD_T_MIN_UV = 50.0
 LEAD_T_PEAK_S = 0.04
 LEAD_T_SPAN_S = 0.12
+#: ... and a lead's end counts where its T wave has come down to this share of its peak.
+LEAD_T_ENDED_SHARE = 0.5
 #: Median beat window around the R peak (s).
 MEDIAN_BEFORE_S = 0.40
 MEDIAN_AFTER_S = 0.70
@@ -370,8 +372,9 @@ def _latest_lead_t_end(
     from `t_lo`, its peak no later than `t_reach`, its end before `limit`. Each lead's T end
     is found by the trapezium method on the lead itself, oriented by the sign of its T peak
     (the largest deviation within LEAD_T_PEAK_S of the global peak `t_peak`); only leads whose
-    T wave is at least LEAD_T_SHARE of the largest and LEAD_T_MIN_UV take part (``None``
-    when none does).
+    T wave is at least LEAD_T_SHARE of the largest and LEAD_T_MIN_UV take part, and only where
+    the end found has come down to LEAD_T_ENDED_SHARE of the peak (a low, flat T wave that
+    never falls gives an end far out on the baseline); ``None`` when no lead does.
     """
     reach = round(LEAD_T_PEAK_S * fs)
     lo, hi = max(t_lo, t_peak - reach), min(t_reach, t_peak + reach + 1)
@@ -386,7 +389,7 @@ def _latest_lead_t_end(
         curve = np.zeros(level.shape[1])
         curve[t_lo:limit] = np.sign(level[i, peak]) * level[i, t_lo:limit]
         end = _trapezium(curve, peak, limit, T_STEEP_S, LEAD_T_SPAN_S, fs)
-        if end is not None:
+        if end is not None and curve[end] <= LEAD_T_ENDED_SHARE * curve[peak]:
             ends.append(end)
     return max(ends) if ends else None
 

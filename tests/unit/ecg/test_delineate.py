@@ -13,6 +13,7 @@ import wfdb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ecg.analysis import analyze_ecg
 from ecg.delineate import (
     BeatFiducials,
     compute_median_beat,
@@ -21,7 +22,8 @@ from ecg.delineate import (
 )
 from ecg.detect import detect_r_peaks
 from ecg.filters import clean_ecg
-from tests.ecg_file import ECG_DATA
+from ecg.formats import read_wfdb
+from tests.ecg_file import ECG12_DEV, ECG_DATA
 from tests.unit.ecg.signal_support import gaussian, synthetic_lead
 
 FS = 500.0
@@ -275,6 +277,17 @@ def test_median_beat_qt_agrees_with_the_cardiologist(name: str) -> None:
             onset = None
     reference = float(np.median(qt))
     assert abs((fid.t_off - fid.qrs_on) / fs - reference) <= 0.040
+
+
+def test_a_low_t_wave_that_never_comes_back_down_sets_no_t_end() -> None:
+    """HR06001 (development ECG, sinus rhythm with ST changes): a low, flat T wave whose
+    curve never falls from its largest deviation gave a T end 120 ms into the baseline (a QT
+    of 570 ms). A lead counts only where its T wave has come down to half its peak."""
+    folder = ECG12_DEV / "records"
+    files = {f"HR06001{s}": (folder / f"HR06001{s}").read_bytes() for s in (".hea", ".mat")}
+    qt = analyze_ecg(read_wfdb(files)).measurements["qt_ms"]
+    assert qt is not None
+    assert 360.0 <= qt <= 440.0
 
 
 @settings(max_examples=25, deadline=None)
