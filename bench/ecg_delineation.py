@@ -11,9 +11,11 @@ nearest (within 150 ms). For every boundary the reference marks, the detection r
 share of those beats where the detector gives that boundary too, and the error is
 detector minus reference, in ms (mean, SD, median of the absolute error). References measured
 by the same script: ecgpuwave's boundaries shipped with the database (``.pu``, lead 0) and
-NeuroKit2's DWT delineator. Only the development windows of DEV_RECORDS.txt are used, from
-tests/data/ecg where the repository has them, else from ../shared/data/ecg; the held-out
-windows only from ../shared/data/ecg (bench/ecg_data.py).
+NeuroKit2's DWT delineator. Last, the median beat's global QT (earliest QRS onset to latest
+T end, as the measurements report it) against the median of cardiologist 1's QT intervals
+over the window's beats, one figure a window. Only the development windows of
+DEV_RECORDS.txt are used, from tests/data/ecg where the repository has them, else from
+../shared/data/ecg; the held-out windows only from ../shared/data/ecg (bench/ecg_data.py).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import wfdb
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.ecg_data import development_record, development_records, folders, held_out_folder
-from ecg.delineate import delineate_beats
+from ecg.delineate import compute_median_beat, delineate_beats, delineate_median_beat
 from ecg.detect import detect_r_peaks
 from ecg.filters import clean_ecg
 
@@ -119,6 +121,32 @@ def neurokit(signal_uv: npt.NDArray[np.float64], fs: float) -> Beats:
     return peaks, beats
 
 
+def median_qt(
+    signal_uv: npt.NDArray[np.float64], fs: float, reference: Beats, errors: list[float]
+) -> int:
+    """Append our median beat's QT minus the median of the reference beats' QT intervals (ms)
+    to `errors`; returns 1 if the reference marks a QT in this window, else 0."""
+    qt = [b["t_off"] - b["qrs_on"] for b in reference[1] if b["t_off"] and b["qrs_on"]]
+    if not qt:
+        return 0
+    clean = clean_ecg(signal_uv, fs)
+    median = compute_median_beat(clean, fs, detect_r_peaks(clean, fs))
+    fid = None if median is None else delineate_median_beat(median, fs)
+    if fid is not None and fid.qrs_on is not None and fid.t_off is not None:
+        errors.append((fid.t_off - fid.qrs_on - float(np.median(qt))) * 1000.0 / fs)
+    return 1
+
+
+def print_median_qt(errors: list[float], windows: int) -> None:
+    e = np.asarray(errors)
+    if e.size:
+        print(
+            f"median-beat QT, ours: {e.size}/{windows} windows, mean {e.mean():.1f} ms, "
+            f"SD {e.std():.1f}, med|e| {np.median(np.abs(e)):.1f}, |e| > 20 ms: "
+            f"{int((np.abs(e) > 20).sum())}"
+        )
+
+
 def score(
     reference: Beats,
     detected: Beats,
@@ -164,6 +192,8 @@ def main() -> None:
     errors: dict[str, dict[str, list[float]]] = {m: {b: [] for b in BOUNDARIES} for m in methods}
     counts = {m: {b: [0, 0] for b in BOUNDARIES} for m in methods}
     elapsed = dict.fromkeys(methods, 0.0)
+    qt_errors: list[float] = []
+    qt_windows = 0
     print(f"data: {folders(paths)}, {len(records)} {kind} windows: {' '.join(records)}")
     for window in paths:
         path = str(window)
@@ -177,6 +207,7 @@ def main() -> None:
         pu_beats = parse_waves(
             pu.sample[lead0], [s for s, c in zip(pu.symbol, lead0, strict=True) if c]
         )
+        qt_windows += median_qt(signal_uv, fs, reference, qt_errors)
         runs: dict[str, Delineator | Beats] = {
             "ours (2 leads)": ours,
             "ecgpuwave .pu lead 0": pu_beats,
@@ -204,6 +235,7 @@ def main() -> None:
                 f"{boundary:<8} {method:<24} {found:>5}/{total:<5} "
                 f"{100 * found / max(1, total):3.0f}% {stats}"
             )
+    print_median_qt(qt_errors, qt_windows)
     for method, seconds in elapsed.items():
         print(f"time {method}: {seconds:.2f} s")
 

@@ -63,6 +63,7 @@ MEASUREMENT_KEYS: tuple[str, ...] = (
     "qt_ms",
     "qtc_bazett_ms",
     "qtc_fridericia_ms",
+    "qtc_framingham_ms",
     "p_axis_deg",
     "qrs_axis_deg",
     "t_axis_deg",

@@ -108,18 +108,27 @@ WAVE_PROMINENCE_S = 0.25
 LEAD_QRS_FRACTION = 0.10
 LEAD_NOISE_MARGIN = 2.0
 LEAD_MIN_SHARE = 0.05
-#: Median beat: global P onset and T end on the spatial velocity of the low-passed leads,
-#: where it falls below these fractions of its peak on the wave's outer limb (P onset: the
-#: ξ = 0.5 of Martínez et al. 2004; T end: the velocity has all but returned to baseline).
+#: Median beat: global P onset on the spatial velocity of the low-passed leads, where it
+#: falls below this fraction of its peak on the wave's outer limb (the ξ = 0.5 of Martínez
+#: et al. 2004).
 P_ONSET_VELOCITY_FRACTION = 0.5
 #: ... and no later than where the P wave has risen above its baseline by this share of its
 #: amplitude (a slowly rising P wave passes the velocity threshold late), when that baseline
 #: is level: it moves by no more than P_BASELINE_SHARE of the wave's amplitude.
 P_RISEN_FRACTION = 0.05
 P_BASELINE_SHARE = 0.25
-T_END_VELOCITY_FRACTION = 0.10
-#: ... or, when it never does before the next wave, at its first trough below this fraction.
-T_END_TROUGH_FRACTION = 0.25
+#: Median beat: global T end is the latest of the leads' own T ends (trapezium method on each
+#: low-passed lead), over the leads whose T wave is at least this share of the largest lead's
+#: and at least LEAD_T_MIN_UV (where a T wave is low its end is lost in noise and drift).
+#: Each lead's T peak is its largest deviation within LEAD_T_PEAK_S of the global T peak,
+#: and its end is looked for within LEAD_T_SPAN_S after its steepest descent: a reference
+#: point beyond the end of a slowly returning T wave, as the method wants.
+LEAD_T_SHARE = 0.5
+LEAD_T_MIN_UV = 50.0
+LEAD_T_PEAK_S = 0.04
+LEAD_T_SPAN_S = 0.12
+#: ... and a lead's end counts where its T wave has come down to this share of its peak.
+LEAD_T_ENDED_SHARE = 0.5
 #: Median beat window around the R peak (s).
 MEDIAN_BEFORE_S = 0.40
 MEDIAN_AFTER_S = 0.70
@@ -354,6 +363,37 @@ def _trapezium(
     return int(idx[xm + int(np.argmax(area))])
 
 
+def _latest_lead_t_end(
+    level: FloatArray, t_peak: int, t_lo: int, t_reach: int, limit: int, fs: float
+) -> int | None:
+    """Global T end of a median beat: the latest of the leads' own T ends.
+
+    `level` holds the low-passed leads less their PR-segment level; the T wave is looked for
+    from `t_lo`, its peak no later than `t_reach`, its end before `limit`. Each lead's T end
+    is found by the trapezium method on the lead itself, oriented by the sign of its T peak
+    (the largest deviation within LEAD_T_PEAK_S of the global peak `t_peak`); only leads whose
+    T wave is at least LEAD_T_SHARE of the largest and LEAD_T_MIN_UV take part, and only where
+    the end found has come down to LEAD_T_ENDED_SHARE of the peak (a low, flat T wave that
+    never falls gives an end far out on the baseline); ``None`` when no lead does.
+    """
+    reach = round(LEAD_T_PEAK_S * fs)
+    lo, hi = max(t_lo, t_peak - reach), min(t_reach, t_peak + reach + 1)
+    if hi - lo < 1 or limit - t_lo < 3:
+        return None
+    peaks = lo + np.argmax(np.abs(level[:, lo:hi]), axis=1)
+    amplitudes = np.abs(level[np.arange(level.shape[0]), peaks])
+    taking_part = amplitudes >= max(LEAD_T_MIN_UV, LEAD_T_SHARE * float(amplitudes.max()))
+    ends: list[int] = []
+    for i in np.flatnonzero(taking_part):
+        peak = int(peaks[i])
+        curve = np.zeros(level.shape[1])
+        curve[t_lo:limit] = np.sign(level[i, peak]) * level[i, t_lo:limit]
+        end = _trapezium(curve, peak, limit, T_STEEP_S, LEAD_T_SPAN_S, fs)
+        if end is not None and curve[end] <= LEAD_T_ENDED_SHARE * curve[peak]:
+            ends.append(end)
+    return max(ends) if ends else None
+
+
 def _delineate_window(
     window: FloatArray,
     r: int,
@@ -395,10 +435,8 @@ def _delineate_window(
         span_end = min(t_hi, t_peak + round(0.5 * rr * fs))
         t_off = _trapezium(curve, t_peak, span_end, T_STEEP_S, T_SPAN_S, fs)
         if global_ends:
-            reach = round(T_STEEP_S * fs)
-            t_off = _velocity_edge(velocity, t_peak, span_end, reach, T_END_VELOCITY_FRACTION)
-            if t_off is None:
-                t_off = _velocity_trough(velocity, t_peak, span_end, reach, T_END_TROUGH_FRACTION)
+            latest = _latest_lead_t_end(level, t_peak, t_lo, t_lo + reach_t, span_end, fs)
+            t_off = latest if latest is not None else t_off
     # P wave
     p_on: int | None = None
     p_off: int | None = None
@@ -548,25 +586,6 @@ def _risen_start(curve: FloatArray, onset: int, peak: int, limit: int, fs: float
     back = np.arange(onset, limit - 1, -1)
     left = np.flatnonzero(curve[back] - base <= risen)
     return int(back[left[0]]) if left.size else onset
-
-
-def _velocity_trough(
-    velocity: FloatArray, start: int, limit: int, reach: int, fraction: float
-) -> int | None:
-    """The first trough of `velocity` after its peak (looked for within `reach` of `start`)
-    that lies below `fraction` of that peak, walking towards `limit`: where a wave ends whose
-    velocity never quite returns to a tenth of its peak before the next wave begins."""
-    if limit - start < 3:
-        return None
-    values = velocity[start:limit]
-    top = int(np.argmax(values[: max(1, min(values.size, reach))]))
-    after = values[top:]
-    inner = np.flatnonzero(
-        (after[1:-1] <= after[:-2])
-        & (after[1:-1] < after[2:])
-        & (after[1:-1] < fraction * after[0])
-    )
-    return start + top + 1 + int(inner[0]) if inner.size else None
 
 
 def _velocity_edge(

@@ -29,6 +29,10 @@ ST_OFFSET_AFTER_J_S = 0.060
 #: within the search span before QRS onset (and after P offset).
 ISOELECTRIC_SPAN_S = 0.020
 ISOELECTRIC_SEARCH_S = 0.080
+#: Framingham's linear QT correction (Sagie et al. 1992): QTc = QT + 154 ms × (1 − RR in s),
+#: a linear correction of the kind the AHA/ACCF/HRS recommendations prefer to Bazett's,
+#: which over-corrects at fast rates and under-corrects at slow ones.
+FRAMINGHAM_SLOPE_MS = 154.0
 
 
 def measure_rhythm(r_peaks: npt.ArrayLike, sampling_rate_hz: float) -> dict[str, float | None]:
@@ -82,7 +86,8 @@ def measure_intervals(
     -------
     dict
         ``p_ms``, ``pr_ms``, ``qrs_ms``, ``qt_ms``, ``qtc_bazett_ms`` (QT / RR^1/2, RR in s),
-        ``qtc_fridericia_ms`` (QT / RR^1/3); ``None`` where a boundary is missing.
+        ``qtc_fridericia_ms`` (QT / RR^1/3), ``qtc_framingham_ms`` (QT + 154 ms × (1 − RR));
+        ``None`` where a boundary is missing.
     """
     to_ms = 1000.0 / float(sampling_rate_hz)
 
@@ -99,11 +104,13 @@ def measure_intervals(
         "qt_ms": qt,
         "qtc_bazett_ms": None,
         "qtc_fridericia_ms": None,
+        "qtc_framingham_ms": None,
     }
     if qt is not None and rr_ms is not None and rr_ms > 0:
         rr_s = rr_ms / 1000.0
         result["qtc_bazett_ms"] = qt / math.sqrt(rr_s)
         result["qtc_fridericia_ms"] = qt / rr_s ** (1.0 / 3.0)
+        result["qtc_framingham_ms"] = qt + FRAMINGHAM_SLOPE_MS * (1.0 - rr_s)
     return result
 
 

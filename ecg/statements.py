@@ -163,6 +163,8 @@ PAUSE_MS = 2000.0
 LONG_PR_MS = 200.0
 SHORT_PR_MS = 120.0
 WIDE_QRS_MS = 120.0
+#: Long QTc: at least these (AHA/ACCF/HRS), on the linear Framingham correction the
+#: recommendations prefer (Bazett's over-corrects at fast rates), Bazett's shown beside it.
 LONG_QTC_MALE_MS = 450.0
 LONG_QTC_FEMALE_MS = 460.0
 LEFT_AXIS_DEG = -30.0
@@ -488,16 +490,9 @@ def _conduction_statements(
                 f"Wide QRS ({qrs:.0f} ms): please assess the conduction abnormality",
             )
         )
-    qtc = measurements.get("qtc_bazett_ms")
-    limit = LONG_QTC_FEMALE_MS if sex != "M" else LONG_QTC_MALE_MS
-    if qtc is not None and qtc > limit:
-        out.append(
-            _make(
-                StatementCode.LONG_QTC,
-                f"QTc 延长（Bazett {qtc:.0f} ms），请确认",
-                f"Long QTc (Bazett {qtc:.0f} ms); please confirm",
-            )
-        )
+    long_qtc = _long_qtc(measurements, sex)
+    if long_qtc is not None:
+        out.append(long_qtc)
     axis = measurements.get("qrs_axis_deg")
     if axis is not None and -90.0 <= axis < LEFT_AXIS_DEG:
         out.append(
@@ -516,3 +511,20 @@ def _conduction_statements(
             )
         )
     return out
+
+
+def _long_qtc(measurements: Mapping[str, float | None], sex: str | None) -> Statement | None:
+    """LONG_QTC when the Framingham QTc is at least the limit for the sex (the female one when
+    the sex is unknown), with Bazett's value beside it as carts print it."""
+    qtc = measurements.get("qtc_framingham_ms")
+    limit = LONG_QTC_FEMALE_MS if sex != "M" else LONG_QTC_MALE_MS
+    if qtc is None or qtc < limit:
+        return None
+    bazett = measurements.get("qtc_bazett_ms")
+    also_zh = f"，Bazett {bazett:.0f} ms" if bazett is not None else ""
+    also_en = f", Bazett {bazett:.0f} ms" if bazett is not None else ""
+    return _make(
+        StatementCode.LONG_QTC,
+        f"QTc 延长（Framingham {qtc:.0f} ms{also_zh}，≥{limit:.0f} ms），请确认",
+        f"Long QTc (Framingham {qtc:.0f} ms{also_en}, >= {limit:.0f} ms); please confirm",
+    )

@@ -33,6 +33,7 @@ _LABELS = (
     ("qt_ms", "QT", "ms"),
     ("qtc_bazett_ms", "QTc Bazett", "ms"),
     ("qtc_fridericia_ms", "QTc Fridericia", "ms"),
+    ("qtc_framingham_ms", "QTc Framingham", "ms"),
     ("p_axis_deg", "P axis", "°"),
     ("qrs_axis_deg", "QRS axis", "°"),
     ("t_axis_deg", "T axis", "°"),

@@ -13,6 +13,7 @@ import wfdb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ecg.analysis import analyze_ecg
 from ecg.delineate import (
     BeatFiducials,
     compute_median_beat,
@@ -21,7 +22,8 @@ from ecg.delineate import (
 )
 from ecg.detect import detect_r_peaks
 from ecg.filters import clean_ecg
-from tests.ecg_file import ECG_DATA
+from ecg.formats import read_wfdb
+from tests.ecg_file import ECG12_DEV, ECG_DATA
 from tests.unit.ecg.signal_support import gaussian, synthetic_lead
 
 FS = 500.0
@@ -218,6 +220,74 @@ def test_median_beat_t_end_holds_under_white_noise() -> None:
     assert ends[0] is not None
     assert ends[1] is not None
     assert abs(ends[1] - ends[0]) / FS <= 0.02
+
+
+def _median_t_end_s(t_delays_s: tuple[float, ...], t_gains: tuple[float, ...]) -> float:
+    """T end (s after R) of the median beat of synthetic 70 bpm leads whose T waves are
+    delayed and scaled lead by lead."""
+    t = np.arange(round(10.0 * FS)) / FS
+    rows = []
+    for delay, gain in zip(t_delays_s, t_gains, strict=True):
+        x = np.zeros_like(t)
+        for b in np.arange(0.5, 9.5, 60.0 / 70.0):
+            x += 100.0 * gaussian(t, b - 0.16, 0.02)
+            x += 1000.0 * gaussian(t, b, 0.01) - 150.0 * gaussian(t, b + 0.03, 0.008)
+            x += gain * gaussian(t, b + 0.26 + delay, 0.045)
+        rows.append(x)
+    clean = clean_ecg(np.vstack(rows), FS)
+    median = compute_median_beat(clean, FS, detect_r_peaks(clean, FS))
+    assert median is not None
+    fid = delineate_median_beat(median, FS)
+    assert fid.t_off is not None
+    return (fid.t_off - median.r_index) / FS
+
+
+def test_median_beat_t_end_is_the_latest_of_the_leads_with_a_clear_t_wave() -> None:
+    """A lead whose T wave ends 40 ms later than the others' sets the global T end when its T
+    is at least half the largest one; a low T wave (a fifth of it) whose end is lost in noise
+    takes no part."""
+    alike = _median_t_end_s((0.0, 0.0, 0.0), (400.0, 300.0, 300.0))
+    late = _median_t_end_s((0.0, 0.0, 0.04), (400.0, 300.0, 300.0))
+    low_late = _median_t_end_s((0.0, 0.0, 0.04), (400.0, 300.0, 80.0))
+    assert 0.03 <= late - alike <= 0.05
+    assert abs(low_late - alike) <= 0.006
+
+
+@pytest.mark.parametrize("name", ["sel803", "sele0603", "sele0704", "sel41", "sel213"])
+def test_median_beat_qt_agrees_with_the_cardiologist(name: str) -> None:
+    """Development windows: the median beat's QT (QRS onset to T end) within 40 ms of the
+    median of cardiologist 1's QT intervals (sel213: its T end was not found at all)."""
+    raw = wfdb.rdrecord(str(ECG_DATA / "qtdb" / name))
+    fs = float(raw.fs)
+    clean = clean_ecg(np.nan_to_num(raw.p_signal.T * 1000.0), fs)
+    median = compute_median_beat(clean, fs, detect_r_peaks(clean, fs))
+    assert median is not None
+    fid = delineate_median_beat(median, fs)
+    assert fid.qrs_on is not None
+    assert fid.t_off is not None
+    q1c = wfdb.rdann(str(ECG_DATA / "qtdb" / name), "q1c")
+    symbols = list(q1c.symbol)
+    qt: list[float] = []
+    onset: int | None = None
+    for i, sym in enumerate(symbols[:-1]):
+        if sym == "N" and i > 0 and symbols[i - 1] == "(":
+            onset = int(q1c.sample[i - 1])
+        elif sym == "t" and symbols[i + 1] == ")" and onset is not None:
+            qt.append((int(q1c.sample[i + 1]) - onset) / fs)
+            onset = None
+    reference = float(np.median(qt))
+    assert abs((fid.t_off - fid.qrs_on) / fs - reference) <= 0.040
+
+
+def test_a_low_t_wave_that_never_comes_back_down_sets_no_t_end() -> None:
+    """HR06001 (development ECG, sinus rhythm with ST changes): a low, flat T wave whose
+    curve never falls from its largest deviation gave a T end 120 ms into the baseline (a QT
+    of 570 ms). A lead counts only where its T wave has come down to half its peak."""
+    folder = ECG12_DEV / "records"
+    files = {f"HR06001{s}": (folder / f"HR06001{s}").read_bytes() for s in (".hea", ".mat")}
+    qt = analyze_ecg(read_wfdb(files)).measurements["qt_ms"]
+    assert qt is not None
+    assert 360.0 <= qt <= 440.0
 
 
 @settings(max_examples=25, deadline=None)

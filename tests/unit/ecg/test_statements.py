@@ -29,6 +29,7 @@ NORMAL: dict[str, float | None] = {
     "pr_ms": 160.0,
     "qrs_ms": 90.0,
     "qtc_bazett_ms": 420.0,
+    "qtc_framingham_ms": 415.0,
     "qrs_axis_deg": 45.0,
     "rr_max_ms": 900.0,
 }
@@ -75,8 +76,8 @@ def test_a_normal_ecg_is_sinus_rhythm_and_nothing_else() -> None:
         ({"pr_ms": 120.0}, None, C.SHORT_PR),
         ({"qrs_ms": 120.0}, C.WIDE_QRS, None),
         ({"qrs_ms": 118.0}, None, C.WIDE_QRS),
-        ({"qtc_bazett_ms": 470.0}, C.LONG_QTC, None),
-        ({"qtc_bazett_ms": 455.0}, None, C.LONG_QTC),  # sex unknown: the female limit 460
+        ({"qtc_framingham_ms": 460.0}, C.LONG_QTC, None),
+        ({"qtc_framingham_ms": 459.0}, None, C.LONG_QTC),  # sex unknown: the female limit 460
         ({"qrs_axis_deg": -45.0}, C.LEFT_AXIS_DEVIATION, C.RIGHT_AXIS_DEVIATION),
         ({"qrs_axis_deg": -30.0}, None, C.LEFT_AXIS_DEVIATION),
         ({"qrs_axis_deg": 110.0}, C.RIGHT_AXIS_DEVIATION, C.LEFT_AXIS_DEVIATION),
@@ -94,8 +95,22 @@ def test_each_measurement_statement_at_its_threshold(
 
 
 def test_long_qtc_limit_depends_on_sex() -> None:
-    assert C.LONG_QTC in compose(measurements={"qtc_bazett_ms": 455.0}, sex="M")[0]
-    assert C.LONG_QTC not in compose(measurements={"qtc_bazett_ms": 455.0}, sex="F")[0]
+    assert C.LONG_QTC in compose(measurements={"qtc_framingham_ms": 450.0}, sex="M")[0]
+    assert C.LONG_QTC not in compose(measurements={"qtc_framingham_ms": 449.0}, sex="M")[0]
+    assert C.LONG_QTC not in compose(measurements={"qtc_framingham_ms": 455.0}, sex="F")[0]
+
+
+def test_long_qtc_rests_on_the_linear_correction_not_bazetts() -> None:
+    """At 115 bpm a QT of 360 ms is 498 ms by Bazett, which over-corrects at fast rates, but
+    435 by Framingham: not long. The statement shows both values it rests on."""
+    at_speed = {"qt_ms": 360.0, "qtc_bazett_ms": 498.0, "qtc_framingham_ms": 435.0}
+    assert C.LONG_QTC not in compose(measurements=at_speed, sex="M")[0]
+    long = {"qt_ms": 500.0, "qtc_bazett_ms": 520.0, "qtc_framingham_ms": 510.0}
+    _, statements, _ = compose(measurements=long, sex="F")
+    (said,) = [s for s in statements if s.code is C.LONG_QTC]
+    assert "Framingham 510 ms" in said.text_en
+    assert "Bazett 520 ms" in said.text_en
+    assert "Framingham 510 ms" in said.text_zh
 
 
 def test_irregular_rhythm_without_p_waves_suggests_af_not_sinus() -> None:
@@ -266,7 +281,7 @@ def test_every_statement_code_is_reachable() -> None:
         {"measurements": {"heart_rate_bpm": 120.0}},
         {"rr_irregularity": 0.3, "p_wave_fraction": 0.0},
         {"measurements": {"rr_max_ms": 2500.0, "pr_ms": 230.0, "qrs_ms": 140.0}},
-        {"measurements": {"pr_ms": 100.0, "qtc_bazett_ms": 500.0, "qrs_axis_deg": -60.0}},
+        {"measurements": {"pr_ms": 100.0, "qtc_framingham_ms": 480.0, "qrs_axis_deg": -60.0}},
         {"measurements": {"qrs_axis_deg": 120.0}, "n_premature": 2},
         {"st_deviation_uv": {"II": 200.0, "aVF": 200.0}},
         {"sampling_rate_hz": 100.0, "leads_off": ["I"], "noisy_leads": ["II"]},
