@@ -12,6 +12,9 @@ changes that make it robust on real recordings:
   (summed over the leads) is under half the beat's is its T wave (Pan and Tompkins 1985).
 * **Recurring ectopy is kept.** A detection that splits one RR interval in two and looks like
   neither neighbour is dropped as noise, unless its waveform recurs (interpolated PVCs).
+* **A good lead's own beats.** Each lead is also detected alone; a beat that only it shows
+  is added when that lead agrees beat by beat with the fused detection around it (a beat
+  signal quality index), so a lead showing only the ectopic beats cannot hide the others.
 * **Compressed energy.** The fused feature is the square root of the integrated energy, which
   keeps large ectopic beats from pushing the adaptive threshold above the normal beats.
 """
@@ -57,6 +60,17 @@ RECURRENCE_S = 60.0
 RECURRENCE_SIZE = 0.5
 #: ... and it lies this far from both neighbours, outside their P and T waves.
 RECURRENCE_MIN_RR_S = 0.3
+#: A beat one lead alone shows is added to the fused detection when, over the 20 s around
+#: it, that lead alone finds this share of the fused beats (within 100 ms) and this share of
+#: its own beats are fused ones, at least this many fused beats lie there, and it matches
+#: the waveform of three of them this well with at least this share of their median size.
+BSQI_WINDOW_S = 10.0
+BSQI_MATCH_S = 0.1
+BSQI_FUSED_FOUND = 0.97
+BSQI_OWN_FUSED = 0.5
+BSQI_MIN_BEATS = 3
+BSQI_SHAPE_MATCH = 0.95
+BSQI_SIZE = 0.7
 
 
 class QrsMethod(Enum):
@@ -205,12 +219,93 @@ def detect_r_peaks(
     feature, scaled_bp, slope = _qrs_feature(data, fs)
     if method is QrsMethod.BEST_LEAD_ENERGY and data.shape[0] > 1:
         best = int(np.argmax([_peakiness(row) for row in np.abs(scaled_bp)]))
-        feature, scaled_bp, slope = _qrs_feature(data[best], fs)
+        data = data[best : best + 1]
+        feature, scaled_bp, slope = _qrs_feature(data, fs)
+    peaks = _detect(data, feature, scaled_bp, slope, fs)
+    if data.shape[0] > 1:
+        peaks = _add_beats_one_lead_shows(peaks, data, fs)
+    return peaks
+
+
+def _detect(
+    data: FloatArray, feature: FloatArray, scaled_bp: FloatArray, slope: FloatArray, fs: float
+) -> IntArray:
+    """The decision on the fused feature, each beat moved to its R peak, noise dropped."""
     beats = _decide(feature, slope, fs)
     if beats.size == 0:
-        return empty
+        return np.zeros(0, dtype=np.int64)
     peaks = _locate_r(beats, data, scaled_bp, fs)
     return _drop_interposed_noise(peaks, scaled_bp, fs)
+
+
+def _nearest_distance(a: IntArray, b: IntArray) -> IntArray:
+    """For each sample of `a`, the distance to the nearest of `b` (both sorted)."""
+    if b.size == 0:
+        return np.full(a.size, np.iinfo(np.int64).max, dtype=np.int64)
+    right = np.clip(np.searchsorted(b, a), 0, b.size - 1)
+    left = np.clip(right - 1, 0, b.size - 1)
+    out: IntArray = np.minimum(np.abs(a - b[right]), np.abs(a - b[left]))
+    return out
+
+
+def _add_beats_one_lead_shows(fused: IntArray, data: FloatArray, fs: float) -> IntArray:
+    """Add the beats a single good lead shows that the fused detection missed.
+
+    The fused feature can be outvoted: a lead showing only the large ectopic beats (V1 in
+    bigeminy) is the more peaked and hides the sinus beats another lead shows. Each lead is
+    also detected alone, and its beat-level agreement with the fused detection over the
+    20 s around (a beat signal quality index, Li, Mark and Clifford 2008) says whether it
+    is trusted: a beat it alone shows is added when that lead finds nearly every fused beat
+    around, most of its own beats are fused ones, and the beat falls outside the P-QRS-T of
+    the fused neighbours, has a QRS's size on that lead and repeats the fused beats' waveform there.
+    """
+    if fused.size < BSQI_MIN_BEATS:
+        return fused
+    extras = [_lead_beats_missed(fused, row, fs) for row in data]
+    added = np.concatenate(extras)
+    if added.size == 0:
+        return fused
+    out = np.union1d(fused, added)
+    keep = np.concatenate(([True], np.diff(out) >= round(REFRACTORY_S * fs)))
+    return out[keep].astype(np.int64)
+
+
+def _lead_beats_missed(fused: IntArray, lead: FloatArray, fs: float) -> IntArray:
+    """The beats `lead` alone shows that the fused detection `fused` lacks, when the lead is
+    trusted around each (see :func:`_add_beats_one_lead_shows`)."""
+    feature, scaled_bp, slope = _qrs_feature(lead, fs)
+    own = _detect(lead[np.newaxis, :], feature, scaled_bp, slope, fs)
+    tolerance = round(BSQI_MATCH_S * fs)
+    fused_seen = _nearest_distance(fused, own) <= tolerance
+    own_fused = _nearest_distance(own, fused) <= tolerance
+    span = round(BSQI_WINDOW_S * fs)
+    gap = round(T_WAVE_WINDOW_S * fs)
+    added = []
+    for d in own[~own_fused]:
+        k = int(np.searchsorted(fused, d))
+        if k == 0 or k == fused.size or min(d - fused[k - 1], fused[k] - d) < gap:
+            continue
+        lo, hi = np.searchsorted(fused, [d - span, d + span])
+        olo, ohi = np.searchsorted(own, [d - span, d + span])
+        if (
+            hi - lo >= BSQI_MIN_BEATS
+            and fused_seen[lo:hi].mean() >= BSQI_FUSED_FOUND
+            and own_fused[olo:ohi].mean() >= BSQI_OWN_FUSED
+            and _like_its_beats(int(d), fused[lo:hi], scaled_bp, fs)
+        ):
+            added.append(int(d))
+    return np.asarray(added, dtype=np.int64)
+
+
+def _like_its_beats(beat: int, around: IntArray, scaled_bp: FloatArray, fs: float) -> bool:
+    """Whether `beat`'s waveform on one lead repeats that of the fused beats `around` it,
+    and is a QRS's size there."""
+    shapes, sizes = _beat_shapes(np.concatenate(([beat], around)).astype(np.int64), scaled_bp, fs)
+    match = shapes[1:] @ shapes[0]
+    return bool(
+        np.count_nonzero(match > BSQI_SHAPE_MATCH) >= RECURRENCE_COUNT + 1
+        and sizes[0] >= BSQI_SIZE * np.median(sizes[1:])
+    )
 
 
 def _peakiness(row: FloatArray) -> float:
