@@ -22,6 +22,7 @@ changes that make it robust on real recordings:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -87,13 +88,20 @@ class QrsMethod(Enum):
     BEST_LEAD_ENERGY = "best_lead_energy"
 
 
-def _bandpass(data: FloatArray, sampling_rate_hz: float) -> FloatArray:
+@functools.lru_cache(maxsize=16)
+def _band_sos(sampling_rate_hz: float) -> FloatArray:
     low, high = QRS_BAND_HZ
     high = min(high, 0.45 * sampling_rate_hz)
-    sos = sps.butter(2, [low, high], btype="bandpass", fs=sampling_rate_hz, output="sos")
+    sos: FloatArray = sps.butter(
+        2, [low, high], btype="bandpass", fs=sampling_rate_hz, output="sos"
+    )
+    return sos
+
+
+def _bandpass(data: FloatArray, sampling_rate_hz: float) -> FloatArray:
     if data.shape[-1] <= 30:
         return data - data.mean(axis=-1, keepdims=True)
-    out: FloatArray = sps.sosfiltfilt(sos, data, axis=-1)
+    out: FloatArray = sps.sosfiltfilt(_band_sos(sampling_rate_hz), data, axis=-1)
     return out
 
 
@@ -127,18 +135,22 @@ def compute_qrs_feature(
 
 
 def _qrs_feature(
-    signals_uv: npt.ArrayLike, sampling_rate_hz: float, agreement: FloatArray | None = None
+    signals_uv: npt.ArrayLike,
+    sampling_rate_hz: float,
+    agreement: FloatArray | None = None,
+    bandpassed: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """:func:`compute_qrs_feature`, and the fused slope that tells a QRS from a T wave: the
     absolute slope of the band-passed leads, quality-weighted but not scaled to each lead's
     level (a lead whose T wave outgrows its small QRS would make the T wave look steep).
 
     `agreement`, if given, is each lead's beat-level agreement with a first detection, on
-    the grid of one value every 250 ms (:func:`_agreement`); it scales the lead's weight."""
+    the grid of one value every 250 ms (:func:`_agreement`); it scales the lead's weight.
+    `bandpassed`, if given, is the leads already band-passed (:func:`_bandpass`)."""
     data = np.atleast_2d(np.asarray(signals_uv, dtype=np.float64))
     fs = float(sampling_rate_hz)
     n = data.shape[1]
-    bp = _bandpass(data, fs)
+    bp = _bandpass(data, fs) if bandpassed is None else np.atleast_2d(bandpassed)
     slope = np.empty_like(bp)
     slope[:, 1:] = np.diff(bp, axis=1)
     slope[:, 0] = slope[:, 1] if n > 1 else 0.0
@@ -271,9 +283,10 @@ def _fuse_by_agreement(fused: IntArray, data: FloatArray, fs: float) -> IntArray
     of the fused neighbours, has a QRS's size on that lead and repeats the fused beats'
     waveform there.
     """
-    leads = [_lead_alone(row, fs) for row in data]
+    bandpassed = _bandpass(data, fs)
+    leads = [_lead_alone(row, bp_row, fs) for row, bp_row in zip(data, bandpassed, strict=True)]
     agreement = np.vstack([_agreement(fused, own, data.shape[1], fs) for own, _ in leads])
-    feature, scaled_bp, slope = _qrs_feature(data, fs, agreement)
+    feature, scaled_bp, slope = _qrs_feature(data, fs, agreement, bandpassed)
     fused = _detect(data, feature, scaled_bp, slope, fs)
     if fused.size < BSQI_MIN_BEATS:
         return fused
@@ -285,9 +298,9 @@ def _fuse_by_agreement(fused: IntArray, data: FloatArray, fs: float) -> IntArray
     return out[keep].astype(np.int64)
 
 
-def _lead_alone(lead: FloatArray, fs: float) -> tuple[IntArray, FloatArray]:
+def _lead_alone(lead: FloatArray, bandpassed: FloatArray, fs: float) -> tuple[IntArray, FloatArray]:
     """One lead's own detection and its scaled band-passed signal."""
-    feature, scaled_bp, slope = _qrs_feature(lead, fs)
+    feature, scaled_bp, slope = _qrs_feature(lead, fs, bandpassed=bandpassed)
     return _detect(lead[np.newaxis, :], feature, scaled_bp, slope, fs), scaled_bp
 
 
