@@ -120,11 +120,10 @@ def test_tall_t_waves_in_leads_with_a_small_qrs_are_not_beats(fs: float) -> None
     assert match_beats(reference, peaks, round(0.150 * fs)) == (beats.size, 0, 0)
 
 
-def test_a_lead_showing_only_the_ectopic_beats_does_not_hide_the_sinus_ones() -> None:
-    """Ventricular bigeminy seen in two leads: the first shows every beat; the second (V1 of
-    such a patient) shows the large ectopic beats but hardly the sinus ones. That second lead
-    is the more peaked, but must not outvote the first (with each lead weighted by its
-    quality squared, 14 of the 49 sinus beats were lost): the sinus beats are still found."""
+def _bigeminy(second_sinus_uv: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Ventricular bigeminy over 60 s in two leads with noise: the first shows every beat, the
+    second the large ectopic beats and a sinus QRS of `second_sinus_uv`. Returns the leads,
+    the reference beats and the sampling rate."""
     fs = 360.0
     t = np.arange(round(60 * fs)) / fs
     sinus = np.arange(0.5, 59.0, 1.2)
@@ -132,10 +131,30 @@ def test_a_lead_showing_only_the_ectopic_beats_does_not_hide_the_sinus_ones() ->
     normal = [(1000.0, 0.0, 0.010), (250.0, 0.25, 0.04)]
     wide = [(900.0, -0.03, 0.018), (-1400.0, 0.02, 0.022), (500.0, 0.20, 0.05)]
     first = _gaussian_beats(t, sinus, normal) + 0.35 * _gaussian_beats(t, ectopic, wide)
-    second = _gaussian_beats(t, sinus, [(100.0, 0.0, 0.010)]) + _gaussian_beats(t, ectopic, wide)
+    second = _gaussian_beats(t, sinus, [(second_sinus_uv, 0.0, 0.010)])
+    second = second + _gaussian_beats(t, ectopic, wide)
     noise = np.random.default_rng(7).normal(0.0, 15.0, (2, t.size))
-    peaks = detect_r_peaks(np.vstack([first, second]) + noise, fs)
     reference = np.round(np.sort(np.concatenate([sinus, ectopic])) * fs).astype(np.int64)
-    tp, _, fp = match_beats(reference, peaks, round(0.150 * fs))
+    return np.vstack([first, second]) + noise, reference, fs
+
+
+def test_a_lead_showing_only_the_ectopic_beats_does_not_hide_the_sinus_ones() -> None:
+    """Ventricular bigeminy seen in two leads: the first shows every beat; the second (V1 of
+    such a patient) shows the large ectopic beats but hardly the sinus ones. That second lead
+    is the more peaked, but must not outvote the first (with each lead weighted by its
+    quality squared, 14 of the 49 sinus beats were lost; fused by quality alone, 3): with each
+    lead's weight also scaled by its beat-level agreement with a first detection, every beat is
+    found."""
+    data, reference, fs = _bigeminy(100.0)
+    peaks = detect_r_peaks(data, fs)
+    assert match_beats(reference, peaks, round(0.150 * fs)) == (reference.size, 0, 0)
+
+
+def test_a_good_lead_adds_the_sinus_beats_the_fused_feature_misses() -> None:
+    """The same bigeminy with the second lead's sinus QRS at 5 % of the first's: the fused
+    feature loses 14 of the 49 sinus beats; the first lead, detected alone, finds nearly every
+    fused beat around and shows them with the fused beats' waveform, so they are added."""
+    data, reference, fs = _bigeminy(50.0)
+    tp, _, fp = match_beats(reference, detect_r_peaks(data, fs), round(0.150 * fs))
     assert fp == 0
-    assert tp >= 0.95 * reference.size
+    assert tp >= 0.9 * reference.size
