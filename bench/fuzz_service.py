@@ -33,9 +33,8 @@ sys.path.insert(0, str(ROOT))
 import pynetdicom._config  # noqa: E402
 
 from storage.db import EmbeddedPostgres  # noqa: E402
-from teleradiology.settings import Settings  # noqa: E402
 from tests.factory import make_study  # noqa: E402
-from tests.integration.conftest import Api, serving  # noqa: E402
+from tests.integration.conftest import Api, local_settings, serving  # noqa: E402
 from tests.service_fuzz import (  # noqa: E402
     c_store_case,
     c_store_seeds,
@@ -86,7 +85,7 @@ async def _run_way(way: str, api: Api, cases: int, work: Path) -> None:
             status = await one(n, rnd)
             answers[f"{status:#06x}" if way == "c-store" else str(status)] += 1
         except AssertionError as exc:
-            failures[str(exc).splitlines()[0][:160]] += 1
+            failures[(str(exc).splitlines() or [type(exc).__name__])[0][:160]] += 1
         slowest = max(slowest, time.perf_counter() - t0)
     print(
         f"{way:8} {cases:7d} {sum(failures.values()):8d} {slowest:10.3f} {before:8.1f} "
@@ -113,14 +112,8 @@ async def main() -> int:
         embedded = EmbeddedPostgres(work / "pg")
         dsn = await embedded.start()
         try:
-            settings = Settings(
-                data_dir=work / "var",
-                database_url=dsn,
-                http_host="127.0.0.1",
-                dicom_host="127.0.0.1",
-                dicom_port=0,
-            )
-            async with serving(settings) as api:
+            # as the integration tests run it (the demo network's titles, bound to no host)
+            async with serving(local_settings(dsn, work)) as api:
                 print(
                     f"{'way in':8} {'cases':>7} {'failures':>8} {'slowest s':>10} "
                     f"{'RSS MiB':>8} {'peak RSS MiB':>12} {'wall s':>7}   answers"
