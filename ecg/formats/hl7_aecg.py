@@ -180,7 +180,11 @@ def _lead_values(value: Element, name: str) -> FloatArray:
         raise EcgFormatError(f"{where}: <digits> is empty")
     if not np.isfinite(raw).all():
         raise EcgFormatError(f"{where}: <digits> holds non-finite values")
-    return origin * origin_factor + raw * scale * scale_factor
+    with np.errstate(over="ignore", invalid="ignore"):
+        microvolts = origin * origin_factor + raw * scale * scale_factor
+    if not np.isfinite(microvolts).all():
+        raise EcgFormatError(f"{where}: <origin>, <scale> and <digits> give values out of range")
+    return microvolts
 
 
 def _effective_time(element: Element | None) -> str | None:

@@ -240,6 +240,7 @@ async def _keep_refused(
         pool, objects, [key], write, rewrite=lambda: objects.put(data)
     )
     if kept is None:
+        await collection.collect(pool, objects, key)
         log.warning("ECG file from %s refused; not kept (the day's limit)", facility.code)
         return ""
     log.info("ECG file from %s refused; kept as refused ECG %d", facility.code, kept)

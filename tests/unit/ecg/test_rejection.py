@@ -202,6 +202,12 @@ def test_hl7_non_numeric_digit_is_refused() -> None:
         read_hl7_aecg(corrupted)
 
 
+def test_hl7_values_out_of_range_are_refused() -> None:
+    corrupted = HL7.replace(b"<digits> -2 -2 -2", b"<digits> -2 1.7e308 -2", 1)
+    with pytest.raises(EcgFormatError, match=r"lead I: .*give values out of range"):
+        read_hl7_aecg(corrupted)
+
+
 def test_hl7_leads_of_different_lengths_are_refused() -> None:
     corrupted = HL7.replace(b"<digits> -2 -2 -2", b"<digits> -2 -2", 1)
     with pytest.raises(EcgFormatError, match="leads have different lengths"):
