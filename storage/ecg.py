@@ -125,6 +125,18 @@ async def ecg_instances_of_study(pool: asyncpg.Pool, study_id: StudyId) -> list[
     return [r["sop_instance_uid"] for r in await pool.fetch(q("ecg_instances_of_study"), study_id)]
 
 
+async def ecgs_of_studies(
+    pool: asyncpg.Pool, study_instance_uids: Sequence[str], user_id: UserId
+) -> dict[str, list[str]]:
+    """The ECG waveform instances (SOP Instance UIDs, in arrival order) of the studies the
+    user may see, by Study Instance UID; a study without one is left out."""
+    found: dict[str, list[str]] = {}
+    rows = await pool.fetch(q("ecg_sheets_of_studies"), list(study_instance_uids), user_id)
+    for r in rows:
+        found.setdefault(r["study_instance_uid"], []).append(r["sop_instance_uid"])
+    return found
+
+
 @dataclass(frozen=True, kw_only=True)
 class EcgView:
     """One ECG instance in a user's scope, with its analysis and current edits."""
@@ -161,8 +173,19 @@ async def ecg_for_user(
 ) -> EcgView | None:
     """An ECG waveform instance, only when its study is in the user's scope."""
     r = await pool.fetchrow(q("ecg_for_user"), sop_instance_uid, user_id)
-    if r is None:
-        return None
+    return None if r is None else _view(r)
+
+
+async def ecg_views_of_study(
+    pool: asyncpg.Pool, study_instance_uid: str, facility_id: int
+) -> list[EcgView]:
+    """The ECG waveform instances of a facility's study, in arrival order, with their
+    analyses: what its report prints (no user's scope: the report's own study)."""
+    rows = await pool.fetch(q("ecg_views_of_study"), study_instance_uid, facility_id)
+    return [_view(r) for r in rows]
+
+
+def _view(r: asyncpg.Record) -> EcgView:
     return EcgView(
         instance_id=r["instance_id"],
         sop_instance_uid=r["sop_instance_uid"],

@@ -34,6 +34,9 @@ from worker import ecg_jobs
 
 log = logging.getLogger(__name__)
 
+#: Delivers one report (``delivery.deliver`` with the copies' sender and the work pool).
+_Deliver = Callable[[Pool, ObjectStore, int], Awaitable[bool]]
+
 
 async def sweep_once(
     pool: Pool,
@@ -154,14 +157,16 @@ def _iso(at: datetime | None) -> str | None:
 async def _supervise_jobs(
     pool: Pool,
     objects: ObjectStore,
-    send: SendCopy,
+    deliver_report: _Deliver,
     dsn: str,
     stop: asyncio.Event,
     state: JobRunnerState,
 ) -> None:
     """Run the job runner until ``stop``, starting it again whenever it ends or fails."""
     try:
-        await _keep_running(lambda: _run_jobs(pool, objects, send, dsn, stop, state), stop, state)
+        await _keep_running(
+            lambda: _run_jobs(pool, objects, deliver_report, dsn, stop, state), stop, state
+        )
     finally:
         state.alive = False
 
@@ -194,7 +199,7 @@ async def _keep_running(
 async def _run_jobs(
     pool: Pool,
     objects: ObjectStore,
-    send: SendCopy,
+    deliver_report: _Deliver,
     dsn: str,
     stop: asyncio.Event,
     state: JobRunnerState,
@@ -205,7 +210,7 @@ async def _run_jobs(
 
     @manager.entrypoint(DELIVER_REPORT, on_failure="hold")
     async def deliver(job: Job) -> None:
-        await _deliver(pool, objects, send, job)
+        await _deliver(pool, objects, deliver_report, job)
 
     def lost(_: object) -> None:
         manager.shutdown.set()
@@ -226,12 +231,12 @@ async def _run_jobs(
             conn.terminate()
 
 
-async def _deliver(pool: Pool, objects: ObjectStore, send: SendCopy, job: Job) -> None:
+async def _deliver(pool: Pool, objects: ObjectStore, deliver_report: _Deliver, job: Job) -> None:
     """One delivery attempt; a failure is tried again with backoff, and after the last
     attempt the job is held as failed for administrators (their page lists it)."""
     report_id = int(jobs.decode_payload(job.payload)["report_id"])
     try:
-        await delivery.deliver(pool, objects, report_id, send=send)
+        await deliver_report(pool, objects, report_id)
     except Exception as exc:
         attempt = job.attempts + 1
         delay = delivery.retry_delay(attempt, delivery.DELIVERY_ATTEMPTS)
@@ -253,6 +258,15 @@ async def _deliver(pool: Pool, objects: ObjectStore, send: SendCopy, job: Job) -
         raise RetryRequested(delay=delay, reason=type(exc).__name__) from exc
 
 
+def _delivering(send: SendCopy, work: WorkPool) -> _Deliver:
+    """Report delivery with the copies sent by ``send`` and ECG sheets drawn in ``work``."""
+
+    async def deliver(pool: Pool, objects: ObjectStore, report_id: int) -> bool:
+        return await delivery.deliver(pool, objects, report_id, send=send, work=work)
+
+    return deliver
+
+
 @contextlib.asynccontextmanager
 async def worker_running(
     settings: Settings, *, pool: Pool, objects: ObjectStore, dsn: str, send: SendCopy
@@ -267,7 +281,8 @@ async def worker_running(
         _sweep_forever(pool, settings, objects, ecg_executor, send), name="sweeper"
     )
     runner = asyncio.create_task(
-        _supervise_jobs(pool, objects, send, dsn, stop, state), name="jobs"
+        _supervise_jobs(pool, objects, _delivering(send, ecg_executor), dsn, stop, state),
+        name="jobs",
     )
     collector = asyncio.create_task(_collect_forever(pool, settings, objects), name="collector")
     anchorer = asyncio.create_task(_anchor_forever(pool, settings, objects), name="anchorer")

@@ -4,19 +4,58 @@ event loop (``asyncio.to_thread`` or the worker)."""
 
 from __future__ import annotations
 
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 from fpdf import FPDF
 
-from ecg.record import Sex
+from ecg.record import MEASUREMENT_KEYS, Sex
+from ecg.render import A4_LANDSCAPE_MM
 from storage.records import Conclusion, ReportDocument
-from teleradiology.core.words import word
+from teleradiology.core.words import EcgMeasurement, EcgUnit, word
 
 #: fonts-noto-cjk (Debian); the Simplified Chinese face is number 2 of the collection.
 CJK_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 CJK_FACE_SC = 2
 BEIJING = timezone(timedelta(hours=8), "CST")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportEcg:
+    """An ECG an ECG report prints: its measurements (keys of
+    ``ecg.record.MEASUREMENT_KEYS``), statements, and its 12-lead sheet as drawn by
+    ``ecg.render`` (PNG, A4 landscape at 25 mm/s and 10 mm/mV)."""
+
+    measurements: Mapping[str, float]
+    statements: tuple[str, ...]
+    sheet_png: bytes
+
+
+#: The measurements the report prints, in a cart's order (QTc as the sheet prints it).
+REPORT_MEASUREMENTS = (
+    "heart_rate_bpm",
+    "pr_ms",
+    "qrs_ms",
+    "qt_ms",
+    "qtc_ms",
+    "p_axis_deg",
+    "qrs_axis_deg",
+    "t_axis_deg",
+)
+
+
+def _measurement_label(key: str) -> str:
+    return "QTc" if key == "qtc_ms" else word(EcgMeasurement(key))
+
+
+def _measurement_text(key: str, values: Mapping[str, float]) -> str:
+    value = values.get(key)
+    if value is None:
+        return "—"
+    return f"{value:.0f} {word(EcgUnit(MEASUREMENT_KEYS[key]))}".replace(" °", "°")
 
 
 def _local(value: datetime | None) -> str:
@@ -37,8 +76,12 @@ def _date(text: str | None) -> str:
     return text or ""
 
 
-def render_report_pdf(doc: ReportDocument, *, font: Path = CJK_FONT) -> bytes:
-    """The report as PDF bytes (A4)."""
+def render_report_pdf(
+    doc: ReportDocument, *, font: Path = CJK_FONT, ecgs: Sequence[ReportEcg] = ()
+) -> bytes:
+    """The report as PDF bytes (A4); an ECG report's ECGs (``ecgs``) with their
+    measurements and statements on the first page and each one's 12-lead sheet on a page of
+    its own (A4 landscape, the sheet over the whole page: at 100 % it prints true to scale)."""
     report = doc.report
     pdf = FPDF(format="A4")
     pdf.set_creator("telemed")
@@ -75,6 +118,9 @@ def render_report_pdf(doc: ReportDocument, *, font: Path = CJK_FONT) -> bytes:
         pdf.cell(22, 7, f"{right_label}：")
         pdf.cell(half - 22, 7, right, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
+    for number, part in enumerate(ecgs, 1):
+        heading = f"心电图测量与自动分析{f'（{number}）' if len(ecgs) > 1 else ''}"
+        _ecg_summary(pdf, part, heading, sheet_page=1 + number)
 
     for heading, text in (("检查所见", report.findings), ("诊断意见", report.impression)):
         pdf.set_font("cjk", size=12)
@@ -110,4 +156,40 @@ def render_report_pdf(doc: ReportDocument, *, font: Path = CJK_FONT) -> bytes:
         new_x="LMARGIN",
         new_y="NEXT",
     )
+    for part in ecgs:
+        _sheet_page(pdf, part)
     return bytes(pdf.output())
+
+
+def _ecg_summary(pdf: FPDF, part: ReportEcg, heading: str, *, sheet_page: int) -> None:
+    """The measurements in a table of two rows of four, the statements, and where the
+    tracing is."""
+    width = pdf.epw
+    pdf.set_font("cjk", size=12)
+    pdf.cell(width, 8, heading, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("cjk", size=10)
+    column = width / 4
+    for row in (REPORT_MEASUREMENTS[:4], REPORT_MEASUREMENTS[4:]):
+        for key in row:
+            label = _measurement_label(key)
+            pdf.cell(column, 6.5, f"{label}：{_measurement_text(key, part.measurements)}", border=1)
+        pdf.ln(6.5)
+    pdf.ln(1)
+    lines = "；".join(part.statements) or "—"
+    pdf.multi_cell(width, 6, f"自动分析（需医师确认）：{lines}", new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(
+        width,
+        6,
+        f"12导联心电图见第 {sheet_page} 页（25 mm/s，10 mm/mV；请按实际大小打印）",
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
+    pdf.ln(2)
+
+
+def _sheet_page(pdf: FPDF, part: ReportEcg) -> None:
+    """One A4 landscape page holding the sheet edge to edge, at its true scale."""
+    width_mm, height_mm = A4_LANDSCAPE_MM
+    pdf.add_page(orientation="L")
+    pdf.set_auto_page_break(False)
+    pdf.image(io.BytesIO(part.sheet_png), x=0, y=0, w=width_mm, h=height_mm)

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from storage import collection, jobs, network, reports
 from storage.db import Pool, transaction
@@ -20,6 +21,7 @@ from storage.records import (
     Conclusion,
     Destination,
     EventKind,
+    FacilityId,
     NotificationKind,
     ReportDocument,
     ReportId,
@@ -27,13 +29,15 @@ from storage.records import (
 )
 from storage.reports import DicomCopy
 from teleradiology.core.errors import NotFound
-from teleradiology.core.report_pdf import render_report_pdf
+from teleradiology.core.report_pdf import ReportEcg, render_report_pdf
 from teleradiology.core.report_sr import (
     BASIC_TEXT_SR,
     ENCAPSULATED_PDF,
     basic_text_sr,
     encapsulated_pdf,
 )
+from teleradiology.services import ecg
+from teleradiology.services.work_pool import WorkPool
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +81,16 @@ async def requeue_lost(pool: Pool, *, now: datetime | None = None) -> int:
     return len(lost)
 
 
-async def deliver(pool: Pool, objects: ObjectStore, report_id: int, *, send: SendCopy) -> bool:
-    """Deliver one final report; False when it already was (jobs may run twice).
+async def deliver(
+    pool: Pool,
+    objects: ObjectStore,
+    report_id: int,
+    *,
+    send: SendCopy,
+    work: WorkPool | None = None,
+) -> bool:
+    """Deliver one final report; False when it already was (jobs may run twice). An ECG
+    report's PDF carries its ECGs' tracings, drawn in ``work``.
 
     The PDF (and, when the clinic has a DICOM destination, the encapsulated PDF and the SR)
     are stored first; the report is then delivered, the clinic told and the copies queued in
@@ -89,7 +101,8 @@ async def deliver(pool: Pool, objects: ObjectStore, report_id: int, *, send: Sen
         raise NotFound(f"report {report_id} not found")
     if doc.report.delivered_at is not None:
         return False
-    pdf = await asyncio.to_thread(render_report_pdf, doc)
+    ecgs = await _report_ecgs(pool, objects, doc, work)
+    pdf = await asyncio.to_thread(lambda: render_report_pdf(doc, ecgs=ecgs))
     pdf_key = await objects.put(pdf)
     destination = await network.report_destination(pool, doc.report.facility_id)
     copies = await _dicom_copies(objects, doc, pdf) if destination is not None else ()
@@ -104,6 +117,24 @@ async def deliver(pool: Pool, objects: ObjectStore, report_id: int, *, send: Sen
     if delivered and copies:
         await send_due(pool, objects, send=send)
     return delivered
+
+
+async def _report_ecgs(
+    pool: Pool, objects: ObjectStore, doc: ReportDocument, work: WorkPool | None
+) -> list[ReportEcg]:
+    """An ECG report's ECGs with their sheets, times in the network's zone; none for
+    radiology."""
+    if doc.specialty != "ecg":
+        return []
+    policy = await network.policy_of(pool, FacilityId(doc.sending_facility_id))
+    return await ecg.report_ecgs(
+        pool,
+        objects,
+        doc.study_instance_uid,
+        doc.sending_facility_id,
+        zone=ZoneInfo(policy.timezone),
+        work=work,
+    )
 
 
 async def _dicom_copies(

@@ -47,7 +47,7 @@ from storage.records import (
 )
 from teleradiology.core.dicom import check_inflated_size
 from teleradiology.core.errors import BadRequest, Forbidden, InvalidDicom, NotFound, QuotaExceeded
-from teleradiology.core.report_pdf import CJK_FONT
+from teleradiology.core.report_pdf import CJK_FONT, ReportEcg
 from teleradiology.services.intake import Ingestor
 from teleradiology.services.work_pool import WorkLost, WorkPool, offload
 
@@ -706,7 +706,23 @@ async def sheet(
     """
     last = last_prior(await ecg.priors(pool, view, user.id))
     comparison = serial_comparison(view, last, zone)
-    fields: dict[str, Any] = {
+    body = await _drawn(objects, view, kind, choice, _sheet_fields(view, zone, comparison), work)
+    await audit.record(
+        pool,
+        user_id=user.id,
+        action=AuditAction.SHEET,
+        object_type="ecg",
+        object_id=view.sop_instance_uid,
+        study_ids=(view.study_id, *([last.study_id] if comparison and last else [])),
+    )
+    return body
+
+
+def _sheet_fields(
+    view: EcgView, zone: ZoneInfo, comparison: Comparison | None = None
+) -> dict[str, Any]:
+    """What the sheet's header prints of an ECG (see `SheetHeader.from_record`)."""
+    return {
         "facility": view.facility_name,
         "patient_name": (view.patient_name or "").replace("^", " ").strip(),
         "patient_id": view.patient_id,
@@ -717,21 +733,53 @@ async def sheet(
         ],
         "timezone": zone,
     }
+
+
+async def _drawn(
+    objects: ObjectStore,
+    view: EcgView,
+    kind: SheetKind,
+    choice: SheetFilter,
+    fields: dict[str, Any],
+    work: WorkPool | None,
+) -> bytes:
+    """The stored ECG drawn on the sheet, in ``work``."""
     spikes = [int(p) for p in (view.result or {}).get("pacer_spikes", [])]
     data = await objects.get(view.object_key)
     try:
-        body = await offload(work, draw_sheet, data, kind, choice, fields, spikes)
+        return await offload(work, draw_sheet, data, kind, choice, fields, spikes)
     except EcgError as exc:
         raise BadRequest(f"the stored ECG cannot be drawn: {exc}") from None
-    await audit.record(
-        pool,
-        user_id=user.id,
-        action=AuditAction.SHEET,
-        object_type="ecg",
-        object_id=view.sop_instance_uid,
-        study_ids=(view.study_id, *([last.study_id] if comparison and last else [])),
-    )
-    return body
+
+
+#: The most ECGs of one study a report prints with their sheets (a study holds one or two).
+REPORT_ECGS = 4
+
+
+async def report_ecgs(
+    pool: Pool,
+    objects: ObjectStore,
+    study_instance_uid: str,
+    facility_id: int,
+    *,
+    zone: ZoneInfo,
+    work: WorkPool | None = None,
+) -> list[ReportEcg]:
+    """The ECGs an ECG report prints: each one's measurements and statements as the readers
+    left them, and its standard sheet (PNG, 300 dpi, diagnostic filter). Not audited: the
+    report is made for the clinic, and each reading of it is audited there."""
+    parts: list[ReportEcg] = []
+    for view in (await ecg.ecg_views_of_study(pool, study_instance_uid, facility_id))[:REPORT_ECGS]:
+        fields = _sheet_fields(view, zone)
+        png = await _drawn(objects, view, SheetKind.PNG, SheetFilter.DIAGNOSTIC, fields, work)
+        parts.append(
+            ReportEcg(
+                measurements=sheet_measurements(current_measurements(view)),
+                statements=tuple(fields["statements"]),
+                sheet_png=png,
+            )
+        )
+    return parts
 
 
 def sheet_measurements(current: dict[str, Any]) -> dict[str, float]:
