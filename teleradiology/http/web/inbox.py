@@ -12,6 +12,7 @@ from aiohttp import web
 
 from storage import (
     cases,
+    ecg,
     network,
     notifications,
 )
@@ -66,6 +67,7 @@ def _report_items(
             patient_id=study.patient_id if study else "",
             study=_study_label(study),
             case_id=r.case_id,
+            study_uid=r.study_instance_uid,
             critical_open=r.conclusion is Conclusion.CRITICAL and r.acknowledged_at is None,
             overdue=r.critical_due_at is not None
             and r.acknowledged_at is None
@@ -85,6 +87,18 @@ def _report_items(
         else:
             items[a["id"]] = a
     return sorted(items.values(), key=lambda i: not i["critical_open"]), reported
+
+
+async def _link_ecg_sheets(pool: Pool, user: User, items: list[dict[str, Any]]) -> None:
+    """Give each report of an ECG the links to its ECGs' 12-lead sheets (PNG to look at,
+    PDF to print at true scale); each opening is audited."""
+    sheets = await ecg.ecgs_of_studies(pool, [i["study_uid"] for i in items], user.id)
+    for item in items:
+        base = f"/ecg/cases/{item['case_id']}/sheets"
+        item["ecg_sheets"] = [
+            {"png": f"{base}/{sop}.png", "pdf": f"{base}/{sop}.pdf"}
+            for sop in sheets.get(item["study_uid"], [])
+        ]
 
 
 async def _returned(
@@ -181,6 +195,7 @@ async def inbox_page(request: web.Request, user: User) -> web.Response:
     by_uid = {s.study_instance_uid: s for s in studies}
     open_cases = await reading.worklist(pool, user, limit=500, listing="inbox")
     ordered, reported = _report_items(found, by_uid, zone, now)
+    await _link_ecg_sheets(pool, user, ordered)
     resent = {c.study_instance_uid for c in open_cases} | reported
     returned = await _returned(pool, user, zone, resent)
     study_rows = _study_rows(studies, open_cases, reported, returned, zone)
