@@ -226,6 +226,20 @@ def _add_forward_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         help="commit a study this long after its last instance",
     )
     fw.add_argument("--urgency", choices=["routine", "urgent"], default="routine")
+    fw.add_argument(
+        "--ecg-folder",
+        type=Path,
+        default=os.environ.get("TELEMED_ECG_FOLDER") or None,
+        metavar="PATH",
+        help="a cart's ECG export folder: send each new ECG file in it once (TELEMED_ECG_FOLDER)",
+    )
+    fw.add_argument(
+        "--ecg-settle",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="an ECG file unchanged this long is complete (default 5)",
+    )
     _add_allow_http(fw)
 
 
@@ -280,6 +294,8 @@ def _forward(args: argparse.Namespace) -> int:
             stable_age_s=args.stable_age,
             urgency=args.urgency,
             allow_http=args.allow_http,
+            ecg_folder=Path(args.ecg_folder) if args.ecg_folder else None,
+            ecg_settle_s=args.ecg_settle,
         )
     except ValueError as exc:
         print(f"telemed forward: {exc}", file=sys.stderr)

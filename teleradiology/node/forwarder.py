@@ -6,11 +6,16 @@ resumable upload, one session per study. It outlives link outages and its own re
 spool folder is its whole state (the files, and a small SQLite file per node), and a file
 leaves the spool only after the server confirmed it stored.
 
+It can also watch a cart's ECG export folder (``--ecg-folder``) and send each new ECG file
+once (`teleradiology.node.ecg_folder`).
+
 Spool layout::
 
     SPOOL/studies/<Study Instance UID>/<SOP Instance UID>.dcm   waiting to be confirmed
     SPOOL/rejected/<SOP Instance UID>.dcm and .txt               refused by the server, why
     SPOOL/state.sqlite                                           per study: session, quiet clock
+    SPOOL/ecg.sqlite                                             the ECG files sent or refused
+    SPOOL/ecg-refused/<time>-<name> and .txt                     ECG files refused, why
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +38,7 @@ import aiohttp
 
 from teleradiology.core.dicom import instance_identity
 from teleradiology.core.statuses import StoreStatus
+from teleradiology.node.ecg_folder import EcgFolder
 from teleradiology.node.receiver import StoreReceiver
 from teleradiology.node.upload_client import (
     ExitCode,
@@ -70,10 +76,21 @@ class ForwarderSettings:
     urgency: str = "routine"
     #: Plain http to a server off this machine (a link encrypted otherwise, such as a VPN).
     allow_http: bool = False
+    #: A cart's ECG export folder: each new ECG file in it is sent once.
+    ecg_folder: Path | None = None
+    #: An ECG file unchanged for this long is complete.
+    ecg_settle_s: float = 5.0
 
     def __post_init__(self) -> None:
-        if not self.accept_ae:
-            raise ValueError("give at least one calling AE title to accept (--accept-ae)")
+        if not self.accept_ae and self.ecg_folder is None:
+            raise ValueError(
+                "give at least one calling AE title to accept (--accept-ae), or a cart's ECG "
+                "export folder to watch (--ecg-folder)"
+            )
+        if self.ecg_folder is not None and not self.ecg_folder.is_dir():
+            raise ValueError(f"--ecg-folder {self.ecg_folder}: no such folder")
+        if self.ecg_settle_s <= 0:
+            raise ValueError("the ECG settling time must be positive")
         if not self.token:
             raise ValueError("a clinic user's token is needed (--token or TELEMED_TOKEN)")
         check_server_url(self.server_url, allow_http=self.allow_http)
@@ -282,6 +299,15 @@ class Forwarder:
         self._hashes: dict[Path, tuple[int, int, str]] = {}
         self._listener: StoreReceiver | None = None
         self._loop_task: asyncio.Task[None] | None = None
+        self.ecg: EcgFolder | None = None
+        if settings.ecg_folder is not None:
+            self.ecg = EcgFolder(
+                settings.ecg_folder,
+                settings.spool_dir,
+                settle_s=settings.ecg_settle_s,
+                urgency=settings.urgency,
+            )
+        self._ecg_task: asyncio.Task[None] | None = None
         self._http: aiohttp.ClientSession | None = None
         #: Set when the last pass found the server unreachable (for status and tests).
         self.link_down = False
@@ -296,11 +322,23 @@ class Forwarder:
         self._http = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=None, connect=10, sock_read=60)
         )
-        self._listener = StoreReceiver(
-            store=self._store, accept_ae=s.accept_ae, ae_title=s.ae_title, host=s.host, port=s.port
+        if s.accept_ae:
+            self._listener = StoreReceiver(
+                store=self._store,
+                accept_ae=s.accept_ae,
+                ae_title=s.ae_title,
+                host=s.host,
+                port=s.port,
+            )
+            await self._listener.start()
+        self._loop_task = asyncio.create_task(
+            self._keep_forwarding(self.forward_once, self._wake), name="forwarder"
         )
-        await self._listener.start()
-        self._loop_task = asyncio.create_task(self._forward_forever(), name="forwarder")
+        if self.ecg is not None:
+            self._ecg_task = asyncio.create_task(
+                self._keep_forwarding(self.send_ecg_once, asyncio.Event()), name="ecg folder"
+            )
+            log.info("watching the ECG folder %s; %s", s.ecg_folder, self.ecg.ledger.counts())
         log.info(
             "forwarding %s to %s; spool %s holds %d file(s)",
             s.ae_title,
@@ -315,15 +353,18 @@ class Forwarder:
         if self._listener is not None:
             await self._listener.stop()
             self._listener = None
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
-            self._loop_task = None
+        for task in (self._loop_task, self._ecg_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._loop_task = self._ecg_task = None
         if self._http is not None:
             await self._http.close()
             self._http = None
         await asyncio.to_thread(self.spool.close)
+        if self.ecg is not None:
+            await asyncio.to_thread(self.ecg.close)
 
     async def _store(self, calling: str, data: bytes) -> tuple[StoreStatus, str | None]:
         """Durable in the spool before success goes back to the modality."""
@@ -345,27 +386,32 @@ class Forwarder:
         self._wake.set()
         return StoreStatus.SUCCESS, None
 
-    async def _forward_forever(self) -> None:
+    async def _keep_forwarding(
+        self, one_pass: Callable[[], Awaitable[None]], wake: asyncio.Event
+    ) -> None:
+        """Run ``one_pass`` until stopped: again when ``wake`` is set or the poll interval
+        passed, after a backoff while the server cannot be reached."""
         backoff = 0.0
+        down = False  # this loop's own view: the other may not have called the server
         while not self._stop.is_set():
             try:
-                await self.forward_once()
+                await one_pass()
                 backoff = 0.0
-                self.link_down = False
+                self.link_down = down = False
             except Refused as exc:
                 backoff = self.settings.max_backoff_s
                 log.error("the county server refused the forwarder (HTTP %s): %s", exc.status, exc)
             except LinkDown as exc:
                 backoff = min(self.settings.max_backoff_s, max(0.5, backoff * 2))
-                if not self.link_down:
+                if not down:
                     log.warning("county server unreachable (%s); retrying", exc)
-                self.link_down = True
+                self.link_down = down = True
             except Exception:
                 backoff = self.settings.max_backoff_s
                 log.exception("forwarding failed; retrying in %.0f s", backoff)
-            self._wake.clear()
+            wake.clear()
             # While the link is down, new files do not shorten the backoff; only stop does.
-            event = self._stop if backoff else self._wake
+            event = self._stop if backoff else wake
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(backoff or self.settings.poll_s):
                     await event.wait()
@@ -380,6 +426,19 @@ class Forwarder:
             self.settings.token,
             retry=Retry(give_up_s=3.0, first_s=0.2, max_s=1.0),
         )
+
+    async def send_ecg_once(self) -> None:
+        """One look at the ECG folder: send each complete new file."""
+        if self.ecg is None:
+            return
+        try:
+            await self.ecg.send_once(self._client())
+        except Refused as exc:
+            raise Refused(f"the county server refused the token: {exc}", exc.status) from None
+        except UploadError as exc:
+            if exc.code is ExitCode.UNREACHABLE:
+                raise LinkDown(str(exc)) from None
+            raise
 
     async def forward_once(self) -> None:
         """One pass over the spool: upload what the server lacks, commit quiet studies."""

@@ -390,6 +390,23 @@ class UploadClient:
         result: dict[str, Any] = session
         return result
 
+    async def send_ecg(
+        self, files: Sequence[tuple[str, bytes]], *, urgency: str = "routine"
+    ) -> tuple[int, dict[str, Any]]:
+        """Upload one ECG file (or a WFDB record: its ``.hea`` and signal files), as named,
+        to ``POST /api/v1/ecg``: the status (201 stored, 200 the same file sent before) and
+        the answer. Retried as every call is; Refused when the server will not take it."""
+
+        def form() -> aiohttp.FormData:
+            body = aiohttp.FormData()
+            body.add_field("urgency", urgency)
+            for name, data in files:
+                body.add_field("file", data, filename=name, content_type="application/octet-stream")
+            return body
+
+        status, answer = await self._call("POST", "/api/v1/ecg", body=form)
+        return status, dict(answer or {})
+
     async def remove(self, session_id: str, sop_instance_uid: str) -> None:
         """Take an instance that will not be sent out of the session's manifest."""
         await self._call("DELETE", f"/api/v1/uploads/{session_id}/instances/{sop_instance_uid}")
