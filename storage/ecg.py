@@ -176,15 +176,6 @@ async def ecg_for_user(
     return None if r is None else _view(r)
 
 
-async def ecg_views_of_study(
-    pool: asyncpg.Pool, study_instance_uid: str, facility_id: int
-) -> list[EcgView]:
-    """The ECG waveform instances of a facility's study, in arrival order, with their
-    analyses: what its report prints (no user's scope: the report's own study)."""
-    rows = await pool.fetch(q("ecg_views_of_study"), study_instance_uid, facility_id)
-    return [_view(r) for r in rows]
-
-
 def _view(r: asyncpg.Record) -> EcgView:
     return EcgView(
         instance_id=r["instance_id"],

@@ -39,26 +39,6 @@ left join ecg_original o on o.instance_id = i.id
 where i.sop_instance_uid = $1 and study_visible_to($2, st.id)
   and i.sop_class_uid like '1.2.840.10008.5.1.4.1.1.9.1.%';
 
--- name: ecg_views_of_study
--- The ECG waveform instances of facility $2's study $1 with their analyses (its report's).
-select i.id as instance_id, i.sop_instance_uid, i.object_key, se.study_id,
-       st.study_instance_uid, st.patient_ref, p.patient_id, p.name as patient_name,
-       f.code as facility_code, f.name as facility_name,
-       a.id as analysis_id, a.analyzed_at, a.result::text as result, a.error,
-       a.suspected_stemi, a.edited_measurements::text as edited_measurements,
-       a.edited_statements::text as edited_statements, a.edited_at,
-       o.object_key as original_key, o.format as original_format, o.filename as original_filename
-from study st
-join series se on se.study_id = st.id
-join instance i on i.series_id = se.id
-join patient p on p.id = st.patient_ref
-join facility f on f.id = st.facility_id
-left join ecg_analysis a on a.instance_id = i.id
-left join ecg_original o on o.instance_id = i.id
-where st.study_instance_uid = $1 and st.facility_id = $2
-  and i.sop_class_uid like '1.2.840.10008.5.1.4.1.1.9.1.%'
-order by i.id;
-
 -- name: ecg_sheets_of_studies
 -- The ECG waveform instances of the studies $1 that user $2 may see, in arrival order.
 select st.study_instance_uid, i.sop_instance_uid

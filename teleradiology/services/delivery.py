@@ -128,12 +128,7 @@ async def _report_ecgs(
         return []
     policy = await network.policy_of(pool, FacilityId(doc.sending_facility_id))
     return await ecg.report_ecgs(
-        pool,
-        objects,
-        doc.study_instance_uid,
-        doc.sending_facility_id,
-        zone=ZoneInfo(policy.timezone),
-        work=work,
+        pool, objects, doc.report, zone=ZoneInfo(policy.timezone), work=work
     )
 
 

@@ -40,6 +40,7 @@ from storage.records import (
     Facility,
     Priority,
     ReceivedVia,
+    Report,
     Role,
     StudyId,
     User,
@@ -759,17 +760,23 @@ REPORT_ECGS = 4
 async def report_ecgs(
     pool: Pool,
     objects: ObjectStore,
-    study_instance_uid: str,
-    facility_id: int,
+    report: Report,
     *,
     zone: ZoneInfo,
     work: WorkPool | None = None,
 ) -> list[ReportEcg]:
-    """The ECGs an ECG report prints: each one's measurements and statements as the readers
-    left them, and its standard sheet (PNG, 300 dpi, diagnostic filter). Not audited: the
-    report is made for the clinic, and each reading of it is audited there."""
+    """The ECGs an ECG report prints, as its author sees them: each one's measurements and
+    statements as the readers left them, and its standard sheet (PNG, 300 dpi, diagnostic
+    filter). Not audited: the report is made for the clinic; each reading of it is."""
+    author = report.author_id
+    sops = (await ecg.ecgs_of_studies(pool, [report.study_instance_uid], author)).get(
+        report.study_instance_uid, []
+    )
     parts: list[ReportEcg] = []
-    for view in (await ecg.ecg_views_of_study(pool, study_instance_uid, facility_id))[:REPORT_ECGS]:
+    for sop in sops[:REPORT_ECGS]:
+        view = await ecg.ecg_for_user(pool, sop, author)
+        if view is None:
+            continue
         fields = _sheet_fields(view, zone)
         png = await _drawn(objects, view, SheetKind.PNG, SheetFilter.DIAGNOSTIC, fields, work)
         parts.append(
