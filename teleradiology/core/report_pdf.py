@@ -27,11 +27,12 @@ BEIJING = timezone(timedelta(hours=8), "CST")
 class ReportEcg:
     """An ECG an ECG report prints: its measurements (keys of
     ``ecg.record.MEASUREMENT_KEYS``), statements, and its 12-lead sheet as drawn by
-    ``ecg.render`` (PNG, A4 landscape at 25 mm/s and 10 mm/mV)."""
+    ``ecg.render`` (PNG, A4 landscape at 25 mm/s and 10 mm/mV); None when the stored ECG
+    could not be drawn (the report says so, and still goes home)."""
 
     measurements: Mapping[str, float]
     statements: tuple[str, ...]
-    sheet_png: bytes
+    sheet_png: bytes | None
 
 
 #: The measurements the report prints, in a cart's order (QTc as the sheet prints it).
@@ -118,9 +119,11 @@ def render_report_pdf(
         pdf.cell(22, 7, f"{right_label}：")
         pdf.cell(half - 22, 7, right, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
+    sheet_page = 1
     for number, part in enumerate(ecgs, 1):
         heading = f"心电图测量与自动分析{f'（{number}）' if len(ecgs) > 1 else ''}"
-        _ecg_summary(pdf, part, heading, sheet_page=1 + number)
+        sheet_page += part.sheet_png is not None
+        _ecg_summary(pdf, part, heading, sheet_page=sheet_page)
 
     for heading, text in (("检查所见", report.findings), ("诊断意见", report.impression)):
         pdf.set_font("cjk", size=12)
@@ -177,18 +180,19 @@ def _ecg_summary(pdf: FPDF, part: ReportEcg, heading: str, *, sheet_page: int) -
     pdf.ln(1)
     lines = "；".join(part.statements) or "—"
     pdf.multi_cell(width, 6, f"自动分析（需医师确认）：{lines}", new_x="LMARGIN", new_y="NEXT")
-    pdf.multi_cell(
-        width,
-        6,
-        f"12导联心电图见第 {sheet_page} 页（25 mm/s，10 mm/mV；请按实际大小打印）",
-        new_x="LMARGIN",
-        new_y="NEXT",
+    where = (
+        f"12导联心电图见第 {sheet_page} 页（25 mm/s，10 mm/mV；请按实际大小打印）"
+        if part.sheet_png is not None
+        else "12导联心电图未能从存储的记录绘制，请在系统中查看原始文件"
     )
+    pdf.multi_cell(width, 6, where, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
 
 
 def _sheet_page(pdf: FPDF, part: ReportEcg) -> None:
     """One A4 landscape page holding the sheet edge to edge, at its true scale."""
+    if part.sheet_png is None:
+        return
     width_mm, height_mm = A4_LANDSCAPE_MM
     pdf.add_page(orientation="L")
     pdf.set_auto_page_break(False)

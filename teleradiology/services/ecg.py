@@ -767,7 +767,8 @@ async def report_ecgs(
 ) -> list[ReportEcg]:
     """The ECGs an ECG report prints, as its author sees them: each one's measurements and
     statements as the readers left them, and its standard sheet (PNG, 300 dpi, diagnostic
-    filter). Not audited: the report is made for the clinic; each reading of it is."""
+    filter; none when it cannot be drawn). Not audited: the report is made for the clinic;
+    each reading of it is."""
     author = report.author_id
     sops = (await ecg.ecgs_of_studies(pool, [report.study_instance_uid], author)).get(
         report.study_instance_uid, []
@@ -778,7 +779,13 @@ async def report_ecgs(
         if view is None:
             continue
         fields = _sheet_fields(view, zone)
-        png = await _drawn(objects, view, SheetKind.PNG, SheetFilter.DIAGNOSTIC, fields, work)
+        try:
+            png: bytes | None = await _drawn(
+                objects, view, SheetKind.PNG, SheetFilter.DIAGNOSTIC, fields, work
+            )
+        except BadRequest:
+            log.warning("ECG %s cannot be drawn for its report", view.sop_instance_uid)
+            png = None
         parts.append(
             ReportEcg(
                 measurements=sheet_measurements(current_measurements(view)),
