@@ -195,7 +195,8 @@ def _add_upload_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 def _add_forward_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     fw = sub.add_parser(
         "forward",
-        help="store-and-forward node: take C-STORE locally, forward to the county server",
+        help="store-and-forward node: take C-STORE locally (and a cart's ECG export folder), "
+        "forward to the county server",
     )
     fw.add_argument(
         "--server",

@@ -104,21 +104,7 @@ def render_report_pdf(
     pdf.line(pdf.l_margin, pdf.get_y() + 1, pdf.l_margin + width, pdf.get_y() + 1)
     pdf.ln(4)
 
-    pdf.set_font("cjk", size=10.5)
-    rows = [
-        ("姓名", (doc.patient_name or "").replace("^", " "), "患者编号", doc.patient_id),
-        ("性别", _sex(doc.patient_sex), "出生日期", _date(doc.patient_birth_date)),
-        ("送检机构", doc.sending_facility, "检查日期", _date(doc.study_date)),
-        ("检查类型", "/".join(doc.modalities), "检查号", doc.accession_number or ""),
-        ("检查项目", doc.description or "", "报告编号", f"{report.id}（病例 {doc.case_id}）"),
-    ]
-    half = width / 2
-    for left_label, left, right_label, right in rows:
-        pdf.cell(22, 7, f"{left_label}：")
-        pdf.cell(half - 22, 7, left)
-        pdf.cell(22, 7, f"{right_label}：")
-        pdf.cell(half - 22, 7, right, new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(3)
+    _patient_rows(pdf, doc)
     sheet_page = 1
     for number, part in enumerate(ecgs, 1):
         heading = f"心电图测量与自动分析{f'（{number}）' if len(ecgs) > 1 else ''}"
@@ -146,6 +132,7 @@ def render_report_pdf(
         )
     pdf.ln(6)
 
+    half = width / 2
     pdf.set_font("cjk", size=10.5)
     pdf.cell(half, 7, f"报告医师：{report.author_name}")
     pdf.cell(half, 7, f"签发时间：{_local(report.signed_at)}", new_x="LMARGIN", new_y="NEXT")
@@ -162,6 +149,25 @@ def render_report_pdf(
     for part in ecgs:
         _sheet_page(pdf, part)
     return bytes(pdf.output())
+
+
+def _patient_rows(pdf: FPDF, doc: ReportDocument) -> None:
+    """Who, from where, which examination: two columns of label and value."""
+    pdf.set_font("cjk", size=10.5)
+    rows = [
+        ("姓名", (doc.patient_name or "").replace("^", " "), "患者编号", doc.patient_id),
+        ("性别", _sex(doc.patient_sex), "出生日期", _date(doc.patient_birth_date)),
+        ("送检机构", doc.sending_facility, "检查日期", _date(doc.study_date)),
+        ("检查类型", "/".join(doc.modalities), "检查号", doc.accession_number or ""),
+        ("检查项目", doc.description or "", "报告编号", f"{doc.report.id}（病例 {doc.case_id}）"),
+    ]
+    half = pdf.epw / 2
+    for left_label, left, right_label, right in rows:
+        pdf.cell(22, 7, f"{left_label}：")
+        pdf.cell(half - 22, 7, left)
+        pdf.cell(22, 7, f"{right_label}：")
+        pdf.cell(half - 22, 7, right, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
 
 
 def _ecg_summary(pdf: FPDF, part: ReportEcg, heading: str, *, sheet_page: int) -> None:
