@@ -37,7 +37,7 @@ from teleradiology.core.report_sr import (
     encapsulated_pdf,
 )
 from teleradiology.services import ecg
-from teleradiology.services.work_pool import WorkPool
+from teleradiology.services.work_pool import WorkPool, offload
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,8 @@ async def deliver(
     if doc.report.delivered_at is not None:
         return False
     ecgs = await _report_ecgs(pool, objects, doc, work)
-    pdf = await asyncio.to_thread(lambda: render_report_pdf(doc, ecgs=ecgs))
+    # With ECG sheets the PDF takes seconds of CPU: in the work pool, as the sheets were.
+    pdf = await offload(work if ecgs else None, render_report_pdf, doc, ecgs=ecgs)
     pdf_key = await objects.put(pdf)
     destination = await network.report_destination(pool, doc.report.facility_id)
     copies = await _dicom_copies(objects, doc, pdf) if destination is not None else ()
