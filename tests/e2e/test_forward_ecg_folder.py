@@ -5,6 +5,7 @@ the ECG uploads it answered; the clinic's studies and refused files)."""
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import signal
@@ -12,10 +13,12 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pypdf
 import pytest
 
 from tests.e2e.conftest import FAST
@@ -105,6 +108,32 @@ def write_slowly(target: Path, data: bytes, *, pieces: int = 6, pause_s: float =
             time.sleep(pause_s)
 
 
+def report_goes_home_with_its_tracing(service: Service, clinic: str) -> None:
+    """The township's ECG reader signs one; the worker's PDF has the sheet on page 2."""
+    reader = service.token("xl.ecg")
+    _, _, listed = http("GET", f"{service.base_url}/api/v1/worklist", token=reader)
+    case = listed["cases"][0]["id"]
+    cases = f"{service.base_url}/api/v1/cases/{case}"
+    assert http("POST", f"{cases}/claim", token=reader)[0] == 200
+    report = {"findings": "窦性心律。", "impression": "正常心电图。", "conclusion": "normal"}
+    assert http("POST", f"{cases}/report", token=reader, body=report)[0] in (200, 201)
+
+    def delivered() -> list[dict[str, object]]:
+        _, _, body = http("GET", f"{service.base_url}/api/v1/reports", token=clinic)
+        return list(body["reports"])
+
+    (home,) = wait_for(delivered, timeout_s=60)
+    pdf = urllib.request.Request(
+        f"{service.base_url}/api/v1/reports/{home['id']}/pdf",
+        headers={"Authorization": f"Bearer {clinic}"},
+    )
+    with urllib.request.urlopen(pdf, timeout=30) as response:
+        pages = pypdf.PdfReader(io.BytesIO(response.read())).pages
+    assert len(pages) == 2
+    assert float(pages[1].mediabox.width) > float(pages[1].mediabox.height)
+    assert len(pages[1].images) == 1
+
+
 @pytest.fixture
 def env(database_url: str, tmp_path: Path) -> dict[str, str]:
     env = service_env(database_url=database_url, storage_url=None, data_dir=tmp_path / "var")
@@ -167,4 +196,5 @@ def test_a_carts_folder_is_sent_once_through_restarts_damaged_files_and_outages(
             wait_for(lambda: studies(back, clinic) == 3, timeout_s=60)
             assert ecg_posts(back) == 1
             assert ledger(spool)["d.xml"] == "sent"
+            report_goes_home_with_its_tracing(back, clinic)
     assert "a.xml" not in log.read_text("utf-8")  # no file names (patients' names) logged
