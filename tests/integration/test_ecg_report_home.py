@@ -19,6 +19,7 @@ from tests.integration.conftest import Api
 from tests.integration.test_ecg_flow import FORMATS, ecg_case, get_json, sweep, upload
 from tests.integration.test_ecg_reading_page import ARGS, ARTIFACTS, CHROMIUM, session
 from tests.integration.test_reports_home import _deliver, _ok
+from tests.integration.test_web_pages import _sign_in
 
 _FINDINGS = {"findings": "窦性心律。", "impression": "正常心电图。", "conclusion": "normal"}
 
@@ -82,11 +83,7 @@ async def test_the_inbox_links_the_sheet_which_only_the_sending_clinic_opens(api
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         page = await browser.new_page(viewport={"width": 1400, "height": 900})
-        await page.goto(f"{base}/login")
-        await page.fill("input[name=username]", "xlwd.clinic")
-        await page.fill("input[name=password]", "demo-xlwd.clinic")
-        await page.click("button[type=submit]")
-        await page.wait_for_url(f"{base}/")
+        await _sign_in(page, base, "xlwd.clinic")
         report = page.locator(f"article[data-report='{final['id']}']")
         link = report.locator("a.ecg-sheet")
         assert await link.get_attribute("href") == sheet
