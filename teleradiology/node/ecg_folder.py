@@ -152,6 +152,8 @@ class EcgFolder:
         self.urgency = urgency
         #: Each file's size and time when last looked at, and since when (monotonic).
         self._watched: dict[Path, tuple[int, int, float]] = {}
+        #: Files (path, size, time) the ledger said are done: not asked again each pass.
+        self._done: set[tuple[Path, int, int]] = set()
 
     def close(self) -> None:
         self.ledger.close()
@@ -173,6 +175,7 @@ class EcgFolder:
                 found.append(ready)
         for gone in set(self._watched) - present:
             del self._watched[gone]
+        self._done = {key for key in self._done if key[0] in present}
         found.sort(key=lambda f: f.mtime_ns)
         return found
 
@@ -196,7 +199,10 @@ class EcgFolder:
         stats = [p.stat() for p in (path, *related)]
         size = sum(s.st_size for s in stats)
         mtime_ns = max(s.st_mtime_ns for s in stats)
-        if size == 0 or self.ledger.seen(path, size, mtime_ns):
+        if size == 0 or (path, size, mtime_ns) in self._done:
+            return None
+        if self.ledger.seen(path, size, mtime_ns):
+            self._done.add((path, size, mtime_ns))
             return None
         earlier = self._watched.get(path)
         if earlier is None or earlier[:2] != (size, mtime_ns):
