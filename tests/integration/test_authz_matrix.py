@@ -712,6 +712,30 @@ def _page_matrix() -> dict[tuple[str, str], Call]:
             "/referrals",
             body=lambda v: {"to": "HB-COUNTY", "reason": "转诊", "case_id": v["case"]},
         ),
+        ("GET", "/referrals"): page(SIGNED_IN, "/referrals"),
+        ("GET", "/referrals/new"): page(CLINICS, "/referrals/new"),
+        ("GET", "/referrals/{id}"): page(REFERRAL_SCOPE, "/referrals/{referral}"),
+        ("POST", "/referrals/{id}/respond"): page(
+            REFERRAL_RECEIVERS,
+            "/referrals/{referral}/respond",
+            body=_json({"accept": False, "reason": "请先完善检查"}),
+            prepare=_referral,
+        ),
+        ("POST", "/referrals/{id}/arrive"): page(
+            REFERRAL_RECEIVERS,
+            "/referrals/{referral}/arrive",
+            body=_json({}),
+            prepare=accepted_referral,
+        ),
+        ("POST", "/referrals/{id}/return"): page(
+            REFERRAL_RECEIVERS,
+            "/referrals/{referral}/return",
+            body=_json(RETURN_BODY),
+            prepare=arrived_referral,
+        ),
+        ("GET", "/referrals/{id}/documents/{kind}"): page(
+            REFERRAL_SCOPE, "/referrals/{referral}/documents/form"
+        ),
         ("GET", "/admin"): page(ADMINS, "/admin"),
         ("GET", "/admin/turnaround.csv"): page(CLINICS | ADMINS, "/admin/turnaround.csv"),
         ("POST", "/admin/deliveries/failed/{kind}/{id}/retry"): page(
