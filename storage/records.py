@@ -705,11 +705,12 @@ class ReferralAttachment:
 
 @dataclass(frozen=True, kw_only=True)
 class ReferralMonth:
-    """One facility's referral steps in one month (local time)."""
+    """One facility's referral steps in one month (local time); the total of several has
+    neither facility code nor month."""
 
-    facility_code: str
+    facility_code: str | None
     facility_name: str
-    month: str
+    month: str | None
     up: int
     accepted: int
     declined: int

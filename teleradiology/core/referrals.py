@@ -9,7 +9,7 @@ the discharge summary and follow-up plan. Who is told of each step is decided he
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence, Set
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
 from storage.records import (
@@ -264,51 +264,25 @@ def told_of_answer(direction: ReferralDirection) -> Role:
 
 
 @dataclass(frozen=True, kw_only=True)
-class StatisticsRow:
-    """One line of the referral statistics: a facility's month, or the total (no month,
-    facility ``None``)."""
+class StatisticsRow(ReferralMonth):
+    """One line of the referral statistics, with its 到位率."""
 
-    facility_code: str | None
-    facility_name: str
-    month: str | None
-    up: int
-    accepted: int
-    declined: int
-    arrived: int
-    returned: int
-    down: int
     arrival_rate: float | None
+
+
+_COUNTS = ("up", "accepted", "declined", "arrived", "returned", "down")
 
 
 def statistics(months: Iterable[ReferralMonth]) -> tuple[list[StatisticsRow], StatisticsRow]:
     """The rows of the statistics, each with its 到位率, and their total."""
     rows = [
-        StatisticsRow(
-            facility_code=m.facility_code,
-            facility_name=m.facility_name,
-            month=m.month,
-            up=m.up,
-            accepted=m.accepted,
-            declined=m.declined,
-            arrived=m.arrived,
-            returned=m.returned,
-            down=m.down,
-            arrival_rate=arrival_rate(m.arrived, m.accepted),
-        )
-        for m in months
+        StatisticsRow(**asdict(m), arrival_rate=arrival_rate(m.arrived, m.accepted)) for m in months
     ]
-    counts = {
-        name: sum(getattr(r, name) for r in rows)
-        for name in ("up", "accepted", "declined", "arrived", "returned", "down")
-    }
-    total = StatisticsRow(
-        facility_code=None,
-        facility_name="合计",
-        month=None,
-        arrival_rate=arrival_rate(counts["arrived"], counts["accepted"]),
-        **counts,
+    counts = {name: sum(getattr(r, name) for r in rows) for name in _COUNTS}
+    total = ReferralMonth(facility_code=None, facility_name="合计", month=None, **counts)
+    return rows, StatisticsRow(
+        **asdict(total), arrival_rate=arrival_rate(total.arrived, total.accepted)
     )
-    return rows, total
 
 
 #: The longest period the statistics cover, in days.

@@ -289,26 +289,10 @@ async def _stepped(
 
 
 async def _referral(pool: Pool, referral_id: int, user: User) -> Referral:
-    found = await referrals.referral_for_user(pool, referral_id, user)
-    if found is None:  # pragma: no cover - written in the user's scope just now
-        raise NotFound(f"referral {referral_id} not found")
-    return found
-
-
-async def read(pool: Pool, user: User, referral_id: int) -> Referral:
-    """One referral in the user's scope; audited.
-
-    Raises
-    ------
-    NotFound
-        Not in the user's scope.
-    """
+    """A referral in the user's scope; NotFound when it is not."""
     found = await referrals.referral_for_user(pool, referral_id, user)
     if found is None:
         raise NotFound(f"referral {referral_id} not found")
-    await audit.record(
-        pool, user_id=user.id, action=AuditAction.READ, object_type="referral", object_id=found.id
-    )
     return found
 
 
@@ -347,9 +331,7 @@ async def detail(pool: Pool, user: User, referral_id: int) -> ReferralDetail:
     NotFound
         Not in the user's scope.
     """
-    found = await referrals.referral_for_user(pool, referral_id, user)
-    if found is None:
-        raise NotFound(f"referral {referral_id} not found")
+    found = await _referral(pool, referral_id, user)
     attached = await referrals.attachments(pool, found.id)
     await audit.record(
         pool,
@@ -377,9 +359,9 @@ async def document_pdf(
     NotFound
         Not in the user's scope, or the referral has no such document yet.
     """
-    found = await referrals.referral_for_user(pool, referral_id, user)
+    found = await _referral(pool, referral_id, user)
     papers = await referrals.papers(pool, referral_id, user)
-    if found is None or papers is None:
+    if papers is None:  # pragma: no cover - in the user's scope just now
         raise NotFound(f"referral {referral_id} not found")
     rules.check_document(found.status, found.direction, kind)
     sheet = ReferralSheet(

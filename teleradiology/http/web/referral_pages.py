@@ -129,24 +129,15 @@ async def new_referral_page(request: web.Request) -> web.Response:
     return render("referral_new.html", context)
 
 
-def _detail(r: Referral, zone: ZoneInfo, names: dict[str, str]) -> dict[str, Any]:
+def _detail(r: Referral, user: User, zone: ZoneInfo, names: dict[str, str]) -> dict[str, Any]:
     return {
+        **_row(r, user, zone, names),
         **{k: getattr(r, k) or "" for k in _TEXTS},
-        "id": r.id,
         "up": r.direction is ReferralDirection.UP,
-        "direction": both(r.direction),
-        "status": r.status.value,
-        "status_zh": both(r.status),
-        "urgency": both(r.urgency),
-        "patient": person(r.patient_name),
-        "from": names.get(r.from_facility_code, r.from_facility_code),
-        "to": names.get(r.to_facility_code, r.to_facility_code),
-        "created_at": local_time(r.created_at, zone),
         "responded_at": local_time(r.responded_at, zone),
         "appointment_at": local_time(r.appointment_at, zone),
         "arrived_at": local_time(r.arrived_at, zone),
         "returned_at": local_time(r.returned_at, zone),
-        "green_channel": r.green_channel,
         "return_kind": both(r.return_kind) if r.return_kind else "",
     }
 
@@ -179,7 +170,7 @@ async def referral_page(request: web.Request) -> web.Response:
     context = await base_context(request, user)
     context.update(
         title=f"转诊 #{r.id} (referral)",
-        r=_detail(r, zone, await facility_names(request)),
+        r=_detail(r, user, zone, await facility_names(request)),
         results=[_result(a) for a in found.attachments],
         documents=[
             {"kind": k.value, "label": both(k), "href": f"/referrals/{r.id}/documents/{k.value}"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from typing import Annotated
 
@@ -63,36 +64,8 @@ class ReferralOut(Model):
 
     @classmethod
     def of(cls, r: Referral) -> ReferralOut:
-        return cls(
-            preliminary_diagnosis=r.preliminary_diagnosis,
-            history=r.history,
-            findings=r.findings,
-            department=r.department,
-            doctor=r.doctor,
-            green_channel=r.green_channel,
-            arrived_at=r.arrived_at,
-            return_kind=r.return_kind,
-            return_diagnosis=r.return_diagnosis,
-            return_orders=r.return_orders,
-            return_follow_up=r.return_follow_up,
-            returned_at=r.returned_at,
-            id=r.id,
-            direction=r.direction,
-            status=r.status,
-            urgency=r.urgency,
-            reason=r.reason,
-            case_id=r.case_id,
-            in_reply_to=r.in_reply_to,
-            from_=r.from_facility_code,
-            to=r.to_facility_code,
-            patient_name=r.patient_name,
-            discharge_summary=r.discharge_summary,
-            follow_up_plan=r.follow_up_plan,
-            created_at=r.created_at,
-            responded_at=r.responded_at,
-            appointment_at=r.appointment_at,
-            decline_reason=r.decline_reason,
-        )
+        names = {"from_": r.from_facility_code, "to": r.to_facility_code}
+        return cls.model_validate({**dataclasses.asdict(r), **names})
 
 
 class AttachmentOut(Model):
@@ -114,18 +87,7 @@ class AttachmentOut(Model):
             if a.report_id is not None
             else f"/viewer?StudyInstanceUIDs={a.study_instance_uid}"
         )
-        return cls(
-            kind=a.kind,
-            study_id=a.study_id,
-            report_id=a.report_id,
-            study_instance_uid=a.study_instance_uid,
-            modalities=list(a.modalities),
-            study_date=a.study_date,
-            description=a.description,
-            conclusion=a.conclusion,
-            impression=a.impression,
-            href=href,
-        )
+        return cls.model_validate({**dataclasses.asdict(a), "href": href})
 
 
 class ReferralDetailOut(ReferralOut):
@@ -261,18 +223,9 @@ class StatisticsRowOut(Model):
 
     @classmethod
     def of(cls, r: StatisticsRow) -> StatisticsRowOut:
-        return cls(
-            facility=r.facility_code,
-            facility_name=r.facility_name,
-            month=r.month,
-            up=r.up,
-            accepted=r.accepted,
-            declined=r.declined,
-            arrived=r.arrived,
-            arrival_rate=round(r.arrival_rate, 4) if r.arrival_rate is not None else None,
-            returned=r.returned,
-            down=r.down,
-        )
+        rate = round(r.arrival_rate, 4) if r.arrival_rate is not None else None
+        fields = {**dataclasses.asdict(r), "arrival_rate": rate}
+        return cls.model_validate({**fields, "facility": r.facility_code})
 
 
 class StatisticsOut(Model):
