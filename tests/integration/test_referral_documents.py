@@ -244,7 +244,17 @@ async def test_a_referral_goes_up_with_its_results_and_comes_back_down(api: Api)
     )
     assert read >= 1
 
-    # the three documents, printed by either side
+    # the three documents, printed by either side; the patient's national ID only as the
+    # start of its keyed hash, as the index keeps it
+    digest = "5f" * 32
+    person = await api.pool.fetchval(
+        "insert into person (national_id_digest) values ($1) returning id", digest
+    )
+    await api.pool.execute(
+        "insert into patient_link (patient_id, person_id, method) values ($1, $2, 'national_id')",
+        patient,
+        person,
+    )
     status, data = await document(api, "xlwd.clinic", rid, "form")
     assert status == 200
     assert data.startswith(b"%PDF")
