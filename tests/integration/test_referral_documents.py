@@ -259,6 +259,8 @@ async def test_a_referral_goes_up_with_its_results_and_comes_back_down(api: Api)
     assert status == 200
     assert data.startswith(b"%PDF")
     text = pdf_text(data)
+    assert f"已核验（散列{digest[:16]}…）" in text
+    assert digest not in text
     for expected in (
         "双向转诊单",
         "王店村卫生室",
