@@ -222,6 +222,9 @@ class AuditAction(StrEnum):
     C_STORE = "c-store"
     #: A reader's change of an ECG's measurements or statements; of a report template.
     EDIT = "edit"
+    #: A step of a two-way referral: raised (with its attachments), answered, the patient's
+    #: arrival, the return down.
+    REFER = "refer"
     #: A request refused on scope (403, or 404 for what is outside it).
     DENIED = "denied"
     SIGN_IN = "sign-in"

@@ -66,6 +66,8 @@ async def create(pool: Pool, user: User, req: ReferralRequest) -> Referral:
         reports_kept = rules.check_attachments(req.reports, reports, "report")
         referral_id = await referrals.insert_referral(conn, _new(req, about, source, target, user))
         await referrals.attach(conn, referral_id, studies=studies_kept, reports=reports_kept)
+        attached = len(studies_kept) + len(reports_kept)
+        await _audited(conn, user, referral_id, ReferralStatus.REQUESTED, attached)
         await _requested(conn, user, req, referral_id, source, target, about)
     return await _referral(pool, referral_id, user)
 
@@ -253,6 +255,22 @@ async def return_down(pool: Pool, referral_id: int, user: User, form: ReturnForm
     return await _referral(pool, referral_id, user)
 
 
+async def _audited(
+    conn: Conn, user: User, referral_id: int, status: ReferralStatus, studies: int = 0
+) -> None:
+    detail: dict[str, Any] = {"status": status.value}
+    if studies:
+        detail["attached"] = studies
+    await audit.record(
+        conn,
+        user_id=user.id,
+        action=AuditAction.REFER,
+        object_type="referral",
+        object_id=referral_id,
+        detail=detail,
+    )
+
+
 async def _locked(conn: Conn, referral_id: int, user: User) -> ReferralState:
     found = await referrals.lock_referral(conn, referral_id, user)
     if found is None:
@@ -267,8 +285,9 @@ async def _stepped(
     status: ReferralStatus,
     detail: dict[str, Any],
 ) -> None:
-    """The step as an event of the receiving facility, and the sender told of it."""
+    """The step as an event of the receiving facility, audited, and the sender told of it."""
     event, told = rules.answered(status)
+    await _audited(conn, user, found.id, status)
     await record_event(
         conn,
         event,

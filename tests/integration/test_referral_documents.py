@@ -235,6 +235,17 @@ async def test_a_referral_goes_up_with_its_results_and_comes_back_down(api: Api)
         ("referral_arrived", "HB-XL-WD", "clinic"),
         ("referral_returned", "HB-XL-WD", "clinic"),
     ]
+    steps = await api.pool.fetch(
+        "select username, detail->>'status' as status from audit "
+        "where action = 'refer' and object_id = $1 order by seq",
+        str(rid),
+    )
+    assert [tuple(s) for s in steps] == [
+        ("xlwd.clinic", "requested"),
+        ("zhao.city", "accepted"),
+        ("zhao.city", "arrived"),
+        ("zhao.city", "returned"),
+    ]
     read = await api.pool.fetchval(
         "select count(*) from audit a "
         "where a.username = 'zhao.city' and a.object_type = 'referral' "
