@@ -681,6 +681,8 @@ class ReferralAttachment:
     description: str | None
     conclusion: str | None
     impression: str | None
+    #: an ECG study's waveform instance, which its sheet is drawn from
+    ecg_sop_instance_uid: str | None = None
 
     def __post_init__(self) -> None:
         if (self.study_id is None) == (self.report_id is None):
@@ -703,6 +705,7 @@ class ReferralAttachment:
             description=row["description"],
             conclusion=row["conclusion"],
             impression=row["impression"],
+            ecg_sop_instance_uid=row["ecg_sop"],
         )
 
 

@@ -62,7 +62,9 @@ select $1::bigint, null::bigint, unnest($3::bigint[]);
 
 -- name: referral_attachments
 select a.study_id, a.report_id, s.study_instance_uid, s.modalities, s.study_date,
-       s.description, rp.conclusion, rp.impression
+       s.description, rp.conclusion, rp.impression,
+       (select i.sop_instance_uid from series se join instance i on i.series_id = se.id
+        where se.study_id = s.id and se.modality = 'ECG' order by i.id limit 1) as ecg_sop
 from referral_attachment a
 left join report rp on rp.id = a.report_id
 left join reading_case c on c.id = rp.case_id
@@ -73,12 +75,13 @@ order by a.report_id nulls first, a.id;
 -- name: referral_results_of_patient
 -- What a referral form may attach: the patient's studies and reports the user may see.
 select s.id as study_id, null::bigint as report_id, s.study_instance_uid, s.modalities,
-       s.study_date, s.description, null::text as conclusion, null::text as impression
+       s.study_date, s.description, null::text as conclusion, null::text as impression,
+       null::text as ecg_sop
 from study s
 where s.patient_ref in (select linked_patients($1)) and study_visible_to($2, s.id)
 union all
 select null, rp.id, s.study_instance_uid, s.modalities, s.study_date, s.description,
-       rp.conclusion, rp.impression
+       rp.conclusion, rp.impression, null
 from report rp
 join reading_case c on c.id = rp.case_id
 join study s on s.id = c.study_id

@@ -733,6 +733,7 @@ def _page_matrix() -> dict[tuple[str, str], Call]:
             body=_json(RETURN_BODY),
             prepare=arrived_referral,
         ),
+        ("GET", "/ecg/{sop}/sheet.{kind}"): page(SCOPE, "/ecg/{ecg}/sheet.png"),
         ("GET", "/referrals/{id}/documents/{kind}"): page(
             REFERRAL_SCOPE, "/referrals/{referral}/documents/form"
         ),

@@ -170,6 +170,13 @@ async def test_a_referral_goes_up_with_its_results_and_comes_back_down(api: Api)
     detail = await ok(api, "zhao.city", "GET", f"/api/v1/referrals/{rid}")
     assert [a["kind"] for a in detail["attachments"]] == ["study", "ecg", "report"]
     assert detail["attachments"][0]["href"] == f"/viewer?StudyInstanceUIDs={film}"
+    # the ECG opens as its sheet, the report as itself
+    ecg_href = detail["attachments"][1]["href"]
+    sheet = await api.client.get(f"{ecg_href}/sheet.png", headers=api.auth("zhao.city"))
+    assert sheet.status == 200
+    assert (await sheet.read()).startswith(b"\x89PNG")
+    other_sheet = await api.client.get(f"{ecg_href}/sheet.png", headers=api.auth("gs.reader"))
+    assert other_sheet.status == 404
     assert list(detail["documents"]) == ["form"]
     for other in ("xlzz.clinic", "gs.reader"):
         status, _ = await call(api, other, "GET", f"/api/v1/referrals/{rid}")

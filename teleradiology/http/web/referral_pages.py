@@ -78,11 +78,12 @@ async def referrals_page(request: web.Request) -> web.Response:
 
 def _result(a: ReferralAttachment) -> dict[str, Any]:
     value = f"report:{a.report_id}" if a.report_id is not None else f"study:{a.study_id}"
-    href = (
-        f"/reports/{a.report_id}/pdf"
-        if a.kind is AttachmentKind.REPORT
-        else f"/viewer?StudyInstanceUIDs={a.study_instance_uid}"
-    )
+    if a.kind is AttachmentKind.REPORT:
+        href = f"/reports/{a.report_id}/pdf"
+    elif a.ecg_sop_instance_uid is not None:
+        href = f"/ecg/{a.ecg_sop_instance_uid}/sheet.pdf"
+    else:
+        href = f"/viewer?StudyInstanceUIDs={a.study_instance_uid}"
     return {
         "value": value,
         "kind": a.kind.value,

@@ -73,6 +73,8 @@ def add_routes(app: web.Application) -> None:
             ("POST", referral + "/arrive", page_action(referrals_api.arrive)),
             ("POST", referral + "/return", page_action(referrals_api.return_down)),
             ("GET", referral + "/documents/{kind}", page_action(referrals_api.document)),
+            # an ECG's sheet outside a case (one attached to a referral, in the user's scope)
+            ("GET", "/ecg/{sop}/sheet.{kind:png|pdf}", page_action(ecg_api.sheet)),
             # the administrator's dashboard
             ("GET", "/admin", page(admin_page)),
             ("GET", "/admin/turnaround.csv", page_action(api.turnaround_csv)),

@@ -78,15 +78,16 @@ class AttachmentOut(Model):
     description: str | None
     conclusion: str | None
     impression: str | None
-    href: str = Field(description="where the receiver opens it: the viewer or the report")
+    href: str = Field(description="where the receiver opens it: the viewer, the ECG, the report")
 
     @classmethod
     def of(cls, a: ReferralAttachment) -> AttachmentOut:
-        href = (
-            f"/api/v1/reports/{a.report_id}"
-            if a.report_id is not None
-            else f"/viewer?StudyInstanceUIDs={a.study_instance_uid}"
-        )
+        if a.report_id is not None:
+            href = f"/api/v1/reports/{a.report_id}"
+        elif a.ecg_sop_instance_uid is not None:
+            href = f"/api/v1/ecg/{a.ecg_sop_instance_uid}"
+        else:
+            href = f"/viewer?StudyInstanceUIDs={a.study_instance_uid}"
         return cls.model_validate({**dataclasses.asdict(a), "href": href})
 
 
