@@ -243,10 +243,13 @@ def _scope(scope: Scope, p: _Params, shape: ReaderShape | None = None) -> str:
     name = _SCOPE_SQL[scope.role]
     if scope.role is Role.READER and shape is ReaderShape.CASES:
         name = "qido_scope_reader_cases"
-    fragment = "\n".join(
-        line for line in q(name).splitlines() if not line.lstrip().startswith("--")
-    )
-    return "(" + fragment.replace("{user}", user) + ")"
+    role_rule, referral_rule = (_fragment(n, user) for n in (name, "qido_scope_referral"))
+    return f"({role_rule} or {referral_rule})"
+
+
+def _fragment(name: str, user: str) -> str:
+    text = "\n".join(line for line in q(name).splitlines() if not line.lstrip().startswith("--"))
+    return "(" + text.replace("{user}", user) + ")"
 
 
 _SCOPE_SQL = {

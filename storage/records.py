@@ -150,6 +150,8 @@ class EventKind(StrEnum):
     REFERRAL_REQUESTED = "referral_requested"
     REFERRAL_ACCEPTED = "referral_accepted"
     REFERRAL_DECLINED = "referral_declined"
+    REFERRAL_ARRIVED = "referral_arrived"
+    REFERRAL_RETURNED = "referral_returned"
 
 
 class TurnaroundSegment(StrEnum):
@@ -185,6 +187,8 @@ class NotificationKind(StrEnum):
     REFERRAL = "referral"
     REFERRAL_ACCEPTED = "referral_accepted"
     REFERRAL_DECLINED = "referral_declined"
+    REFERRAL_ARRIVED = "referral_arrived"
+    REFERRAL_RETURNED = "referral_returned"
 
 
 class TokenKind(StrEnum):
@@ -218,6 +222,9 @@ class AuditAction(StrEnum):
     C_STORE = "c-store"
     #: A reader's change of an ECG's measurements or statements; of a report template.
     EDIT = "edit"
+    #: A step of a two-way referral: raised (with its attachments), answered, the patient's
+    #: arrival, the return down.
+    REFER = "refer"
     #: A request refused on scope (403, or 404 for what is outside it).
     DENIED = "denied"
     SIGN_IN = "sign-in"
@@ -497,6 +504,28 @@ class ReferralStatus(StrEnum):
     #: the receiving facility takes the patient in
     ACCEPTED = "accepted"
     DECLINED = "declined"
+    #: the patient came to the receiving facility (到诊)
+    ARRIVED = "arrived"
+    #: sent back down to the referring clinic with the return form (转回单)
+    RETURNED = "returned"
+
+
+class ReturnKind(StrEnum):
+    """What the return form (转回单) summarises: an outpatient visit or a hospital stay."""
+
+    OUTPATIENT = "outpatient"
+    DISCHARGE = "discharge"
+
+
+class ReferralDocumentKind(StrEnum):
+    """A referral's printable documents: its form, the answer, the return down."""
+
+    #: 转诊单
+    FORM = "form"
+    #: 接诊单
+    ANSWER = "answer"
+    #: 转回单
+    RETURN = "return"
 
 
 class Urgency(StrEnum):
@@ -524,6 +553,7 @@ class ReferralState:
     case_id: CaseId | None
     from_facility_id: FacilityId
     to_facility_id: FacilityId
+    created_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Self:
@@ -534,6 +564,7 @@ class ReferralState:
             case_id=_opt_id(CaseId, row["case_id"]),
             from_facility_id=FacilityId(row["from_facility_id"]),
             to_facility_id=FacilityId(row["to_facility_id"]),
+            created_at=row["created_at"],
         )
 
 
@@ -560,9 +591,27 @@ class Referral:
     appointment_at: datetime | None
     decline_reason: str | None
     patient_name: str | None
+    #: the referral form (转诊单)
+    preliminary_diagnosis: str | None = None
+    history: str | None = None
+    findings: str | None = None
+    #: the answer (接诊单)
+    department: str | None = None
+    doctor: str | None = None
+    green_channel: bool = False
+    #: the arrival (到诊)
+    arrived_at: datetime | None = None
+    arrived_by: UserId | None = None
+    #: the return down (转回单)
+    return_kind: ReturnKind | None = None
+    return_diagnosis: str | None = None
+    return_orders: str | None = None
+    return_follow_up: str | None = None
+    returned_at: datetime | None = None
+    returned_by: UserId | None = None
 
     def __post_init__(self) -> None:
-        for name in ("created_at", "responded_at", "appointment_at"):
+        for name in ("created_at", "responded_at", "appointment_at", "arrived_at", "returned_at"):
             _aware(name, getattr(self, name))
         if self.direction is ReferralDirection.DOWN and not (
             self.discharge_summary and self.follow_up_plan
@@ -593,7 +642,105 @@ class Referral:
             appointment_at=row["appointment_at"],
             decline_reason=row["decline_reason"],
             patient_name=row["patient_name"],
+            preliminary_diagnosis=row["preliminary_diagnosis"],
+            history=row["history"],
+            findings=row["findings"],
+            department=row["department"],
+            doctor=row["doctor"],
+            green_channel=row["green_channel"],
+            arrived_at=row["arrived_at"],
+            arrived_by=_opt_id(UserId, row["arrived_by"]),
+            return_kind=_opt_id(ReturnKind, row["return_kind"]),
+            return_diagnosis=row["return_diagnosis"],
+            return_orders=row["return_orders"],
+            return_follow_up=row["return_follow_up"],
+            returned_at=row["returned_at"],
+            returned_by=_opt_id(UserId, row["returned_by"]),
         )
+
+
+class AttachmentKind(StrEnum):
+    """What a result attached to a referral form is."""
+
+    STUDY = "study"
+    ECG = "ecg"
+    REPORT = "report"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReferralAttachment:
+    """A result attached to a referral form: a study (an ECG when its modality is ECG) or a
+    report, with what the form lists of it."""
+
+    kind: AttachmentKind
+    study_id: StudyId | None
+    report_id: ReportId | None
+    study_instance_uid: str
+    modalities: tuple[str, ...]
+    study_date: str | None
+    description: str | None
+    conclusion: str | None
+    impression: str | None
+    #: an ECG study's waveform instance, which its sheet is drawn from
+    ecg_sop_instance_uid: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.study_id is None) == (self.report_id is None):
+            raise ValueError("an attachment is a study or a report, exactly one of them")
+
+    @classmethod
+    def from_row(cls, row: Row) -> Self:
+        modalities = tuple(row["modalities"] or ())
+        if row["report_id"] is not None:
+            kind = AttachmentKind.REPORT
+        else:
+            kind = AttachmentKind.ECG if "ECG" in modalities else AttachmentKind.STUDY
+        return cls(
+            kind=kind,
+            study_id=_opt_id(StudyId, row["study_id"]),
+            report_id=_opt_id(ReportId, row["report_id"]),
+            study_instance_uid=row["study_instance_uid"],
+            modalities=modalities,
+            study_date=row["study_date"],
+            description=row["description"],
+            conclusion=row["conclusion"],
+            impression=row["impression"],
+            ecg_sop_instance_uid=row["ecg_sop"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReferralMonth:
+    """One facility's referral steps in one month (local time); the total of several has
+    neither facility code nor month."""
+
+    facility_code: str | None
+    facility_name: str
+    month: str | None
+    up: int
+    accepted: int
+    declined: int
+    arrived: int
+    returned: int
+    down: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReferralPapers:
+    """What the printed documents show beside the referral itself."""
+
+    patient_id: str
+    patient_sex: str | None
+    patient_birth_date: str | None
+    issuer_name: str
+    #: the keyed hash of the national ID, as the patient index stores it (never the ID)
+    national_id_digest: str | None
+    from_name: str
+    to_name: str
+    created_by_name: str
+    responded_by_name: str | None
+    arrived_by_name: str | None
+    returned_by_name: str | None
 
 
 @dataclass(frozen=True, kw_only=True, order=True)

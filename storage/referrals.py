@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,11 +16,15 @@ from storage.records import (
     FacilityId,
     PatientRef,
     Referral,
+    ReferralAttachment,
     ReferralDirection,
     ReferralId,
+    ReferralMonth,
+    ReferralPapers,
     ReferralState,
     ReferralStatus,
     ReferralSubject,
+    ReturnKind,
     Urgency,
     User,
     UserId,
@@ -73,6 +78,9 @@ class NewReferral:
     discharge_summary: str | None
     follow_up_plan: str | None
     created_by: UserId
+    preliminary_diagnosis: str | None = None
+    history: str | None = None
+    findings: str | None = None
 
 
 async def insert_referral(conn: Conn, new: NewReferral) -> ReferralId:
@@ -89,6 +97,9 @@ async def insert_referral(conn: Conn, new: NewReferral) -> ReferralId:
         new.discharge_summary,
         new.follow_up_plan,
         new.created_by,
+        new.preliminary_diagnosis,
+        new.history,
+        new.findings,
     )
     return ReferralId(referral_id)
 
@@ -107,10 +118,136 @@ async def set_response(
     *,
     appointment_at: datetime | None,
     reason: str | None,
+    department: str | None = None,
+    doctor: str | None = None,
+    green_channel: bool = False,
 ) -> None:
     """Keep the receiving facility's answer (the decline reason only on a decline)."""
     await conn.execute(
-        q("referral_respond"), referral_id, status.value, user.id, appointment_at, reason
+        q("referral_respond"),
+        referral_id,
+        status.value,
+        user.id,
+        appointment_at,
+        reason,
+        department,
+        doctor,
+        green_channel,
+    )
+
+
+async def set_arrived(conn: Conn, referral_id: int, at: datetime, user: User) -> None:
+    await conn.execute(q("referral_arrive"), referral_id, at, user.id)
+
+
+async def set_returned(
+    conn: Conn,
+    referral_id: int,
+    user: User,
+    *,
+    kind: ReturnKind,
+    diagnosis: str,
+    orders: str | None,
+    follow_up: str,
+) -> None:
+    await conn.execute(
+        q("referral_return"), referral_id, user.id, kind.value, diagnosis, orders, follow_up
+    )
+
+
+async def patient_subject(conn: Conn, patient: int) -> ReferralSubject | None:
+    """Whom a referral raised for a patient record is about: the record's issuer stands as
+    the clinic (the caller checks the user may see the record)."""
+    row = await conn.fetchrow(q("referral_patient"), patient)
+    if row is None:
+        return None
+    return ReferralSubject(
+        patient_ref=PatientRef(row["id"]),
+        clinic_id=FacilityId(row["issuer_facility_id"]),
+        case_id=None,
+    )
+
+
+async def attachable(
+    conn: Conn, patient: PatientRef, user: User, *, studies: Sequence[int], reports: Sequence[int]
+) -> tuple[frozenset[int], frozenset[int]]:
+    """Of the studies and reports asked, those of ``patient`` (or a record linked to them)
+    the user may see."""
+    found_studies = await conn.fetch(
+        q("referral_attachable_studies"), list(studies), patient, user.id
+    )
+    found_reports = await conn.fetch(
+        q("referral_attachable_reports"), list(reports), patient, user.id
+    )
+    return (
+        frozenset(r["id"] for r in found_studies),
+        frozenset(r["id"] for r in found_reports),
+    )
+
+
+async def attach(
+    conn: Conn, referral_id: int, *, studies: Sequence[int], reports: Sequence[int]
+) -> None:
+    await conn.execute(q("referral_attach"), referral_id, list(studies), list(reports))
+
+
+async def attachments(db: asyncpg.Pool | Conn, referral_id: int) -> list[ReferralAttachment]:
+    """The results attached to a referral's form, studies first."""
+    rows = await db.fetch(q("referral_attachments"), referral_id)
+    return [ReferralAttachment.from_row(r) for r in rows]
+
+
+async def results_of_patient(
+    pool: asyncpg.Pool, patient: int, user: User
+) -> list[ReferralAttachment]:
+    """What a referral form for ``patient`` may attach: their studies and reports the user
+    may see, newest first."""
+    rows = await pool.fetch(q("referral_results_of_patient"), patient, user.id)
+    return [ReferralAttachment.from_row(r) for r in rows]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClinicPatient:
+    id: PatientRef
+    patient_id: str
+    name: str | None
+    sex: str | None
+    birth_date: str | None
+
+
+async def clinic_patients(
+    pool: asyncpg.Pool, facility: FacilityId, *, limit: int = 200
+) -> list[ClinicPatient]:
+    """A facility's own patient records, those with the newest studies first."""
+    rows = await pool.fetch(q("referral_clinic_patients"), facility, limit)
+    return [
+        ClinicPatient(
+            id=PatientRef(r["id"]),
+            patient_id=r["patient_id"],
+            name=r["name"],
+            sex=r["sex"],
+            birth_date=r["birth_date"],
+        )
+        for r in rows
+    ]
+
+
+async def papers(pool: asyncpg.Pool, referral_id: int, user: User) -> ReferralPapers | None:
+    row = await pool.fetchrow(q("referral_papers"), referral_id, user.id)
+    if row is None:
+        return None
+    return ReferralPapers(
+        patient_id=row["patient_id"],
+        patient_sex=row["sex"],
+        patient_birth_date=row["birth_date"],
+        issuer_name=row["issuer_name"],
+        national_id_digest=row["national_id_digest"],
+        from_name=row["from_name"],
+        to_name=row["to_name"],
+        created_by_name=row["created_by_name"],
+        responded_by_name=row["responded_by_name"],
+        arrived_by_name=row["arrived_by_name"],
+        returned_by_name=row["returned_by_name"],
     )
 
 
@@ -152,6 +289,30 @@ async def referral_stats(
             status=ReferralStatus(r["status"]),
             count=r["n"],
             median_response_s=float(r["median_s"]) if r["median_s"] is not None else None,
+        )
+        for r in rows
+    ]
+
+
+async def referral_months(
+    pool: asyncpg.Pool, root: FacilityId, since: datetime, until: datetime, zone: str
+) -> list[ReferralMonth]:
+    """Referral steps per facility below ``root`` and month (in ``zone``), of the referrals
+    raised in ``[since, until)``: up-referrals with how many were accepted, declined,
+    arrived and returned down at their sender; down-referrals and returns down at the
+    facility that sent the patient down."""
+    rows = await pool.fetch(q("referral_statistics"), root, since, until, zone)
+    return [
+        ReferralMonth(
+            facility_code=r["code"],
+            facility_name=r["name"],
+            month=r["month"],
+            up=r["up"],
+            accepted=r["accepted"],
+            declined=r["declined"],
+            arrived=r["arrived"],
+            returned=r["returned"],
+            down=r["down"],
         )
         for r in rows
     ]

@@ -67,6 +67,15 @@ exists (
                                                where u.id = {user} and u.active
                                                  and u.role = 'reader'))))
 
+-- name: qido_scope_referral
+-- Any user: a study attached to a referral their facility receives and has not declined
+-- (attachment_granted, migration 0060).
+st.id = any(array(
+    select a.study_id from referral_attachment a
+    join referral r on r.id = a.referral_id
+    join app_user u on u.facility_id = r.to_facility_id
+    where u.id = {user} and u.active and r.status <> 'declined' and a.study_id is not null))
+
 -- name: qido_scope_reader_cases
 -- The same reader rule driven from the other end, for a reader who sees few cases (a city
 -- reader who gets only escalations, a township ECG pool): the patients of the cases they may

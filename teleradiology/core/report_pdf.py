@@ -59,11 +59,11 @@ def _measurement_text(key: str, values: Mapping[str, float]) -> str:
     return f"{value:.0f} {word(EcgUnit(MEASUREMENT_KEYS[key]))}".replace(" °", "°")
 
 
-def _local(value: datetime | None) -> str:
+def beijing_time(value: datetime | None) -> str:
     return value.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S（北京时间）") if value else ""
 
 
-def _sex(code: str | None) -> str:
+def sex_word(code: str | None) -> str:
     """A DICOM Patient's Sex (M, F, O) in words; nothing for a value outside those."""
     try:
         return word(Sex(code))
@@ -71,7 +71,7 @@ def _sex(code: str | None) -> str:
         return ""
 
 
-def _date(text: str | None) -> str:
+def dicom_date(text: str | None) -> str:
     if text and len(text) == 8 and text.isdigit():
         return f"{text[:4]}-{text[4:6]}-{text[6:]}"
     return text or ""
@@ -135,7 +135,7 @@ def render_report_pdf(
     half = width / 2
     pdf.set_font("cjk", size=10.5)
     pdf.cell(half, 7, f"报告医师：{report.author_name}")
-    pdf.cell(half, 7, f"签发时间：{_local(report.signed_at)}", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(half, 7, f"签发时间：{beijing_time(report.signed_at)}", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("cjk", size=8)
     pdf.set_text_color(90, 90, 90)
     pdf.multi_cell(
@@ -156,8 +156,8 @@ def _patient_rows(pdf: FPDF, doc: ReportDocument) -> None:
     pdf.set_font("cjk", size=10.5)
     rows = [
         ("姓名", (doc.patient_name or "").replace("^", " "), "患者编号", doc.patient_id),
-        ("性别", _sex(doc.patient_sex), "出生日期", _date(doc.patient_birth_date)),
-        ("送检机构", doc.sending_facility, "检查日期", _date(doc.study_date)),
+        ("性别", sex_word(doc.patient_sex), "出生日期", dicom_date(doc.patient_birth_date)),
+        ("送检机构", doc.sending_facility, "检查日期", dicom_date(doc.study_date)),
         ("检查类型", "/".join(doc.modalities), "检查号", doc.accession_number or ""),
         ("检查项目", doc.description or "", "报告编号", f"{doc.report.id}（病例 {doc.case_id}）"),
     ]

@@ -16,14 +16,17 @@ from typing import Any, NamedTuple
 from ecg.record import Sex
 from ecg.render import SheetFilter
 from storage.records import (
+    AttachmentKind,
     CaseStatus,
     Conclusion,
     EventKind,
     NotificationKind,
     Priority,
     ReferralDirection,
+    ReferralDocumentKind,
     ReferralStatus,
     ReportStatus,
+    ReturnKind,
     ReturnReason,
     Specialty,
     TurnaroundSegment,
@@ -140,6 +143,8 @@ _EVENT = {
     EventKind.REFERRAL_REQUESTED: Words("申请转诊", "referral requested"),
     EventKind.REFERRAL_ACCEPTED: Words("转诊已接诊", "referral accepted"),
     EventKind.REFERRAL_DECLINED: Words("转诊被拒", "referral declined"),
+    EventKind.REFERRAL_ARRIVED: Words("转诊患者已到诊", "referred patient arrived"),
+    EventKind.REFERRAL_RETURNED: Words("转诊患者已转回", "referred patient returned down"),
 }
 #: What arrived, as a live page says it.
 _NOTIFICATION = {
@@ -156,11 +161,29 @@ _NOTIFICATION = {
     NotificationKind.REFERRAL: Words("转诊", "referral"),
     NotificationKind.REFERRAL_ACCEPTED: Words("转诊已接收", "referral accepted"),
     NotificationKind.REFERRAL_DECLINED: Words("转诊被拒", "referral declined"),
+    NotificationKind.REFERRAL_ARRIVED: Words("转诊患者已到诊", "referred patient arrived"),
+    NotificationKind.REFERRAL_RETURNED: Words("转诊患者转回", "referred patient returned down"),
 }
 _REFERRAL_STATUS = {
     ReferralStatus.REQUESTED: Words("待接诊", "requested"),
     ReferralStatus.ACCEPTED: Words("已接诊", "accepted"),
     ReferralStatus.DECLINED: Words("已拒绝", "declined"),
+    ReferralStatus.ARRIVED: Words("已到诊", "arrived"),
+    ReferralStatus.RETURNED: Words("已转回", "returned down"),
+}
+_RETURN_KIND = {
+    ReturnKind.OUTPATIENT: Words("门诊小结", "outpatient summary"),
+    ReturnKind.DISCHARGE: Words("出院小结", "discharge summary"),
+}
+_ATTACHMENT_KIND = {
+    AttachmentKind.STUDY: Words("影像检查", "study"),
+    AttachmentKind.ECG: Words("心电图", "ECG"),
+    AttachmentKind.REPORT: Words("诊断报告", "report"),
+}
+_REFERRAL_DOCUMENT = {
+    ReferralDocumentKind.FORM: Words("转诊单", "referral form"),
+    ReferralDocumentKind.ANSWER: Words("接诊单", "acceptance form"),
+    ReferralDocumentKind.RETURN: Words("转回单", "return form"),
 }
 _URGENCY = {
     Urgency.ROUTINE: Words("常规", "routine"),
@@ -233,6 +256,9 @@ TABLES: Mapping[type[Enum], Mapping[Any, Words]] = {
     EventKind: _EVENT,
     NotificationKind: _NOTIFICATION,
     ReferralStatus: _REFERRAL_STATUS,
+    ReturnKind: _RETURN_KIND,
+    AttachmentKind: _ATTACHMENT_KIND,
+    ReferralDocumentKind: _REFERRAL_DOCUMENT,
     Urgency: _URGENCY,
     ReferralDirection: _DIRECTION,
     Specialty: _SPECIALTY,

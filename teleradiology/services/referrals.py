@@ -1,4 +1,6 @@
-"""Two-way referral (双向转诊) as use cases: raising one, answering it, reading them.
+"""Two-way referral (双向转诊) as use cases: raising one (for a case or a patient, with the
+results attached), answering it, recording the arrival, returning the patient down, reading
+them and printing their documents, and the network's statistics.
 
 The rules are core/referrals.py's; each step is recorded as an event and told to the other
 facility in the same transaction, and reading referrals is audited, here.
@@ -6,9 +8,12 @@ facility in the same transaction, and reading referrals is audited, here.
 
 from __future__ import annotations
 
-from datetime import datetime
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
-from storage import audit, referrals
+from storage import audit, patients, referrals
 from storage.db import Conn, Pool, transaction
 from storage.eventlog import notify, record_event
 from storage.records import (
@@ -18,15 +23,22 @@ from storage.records import (
     FacilityId,
     NotificationKind,
     Referral,
+    ReferralAttachment,
     ReferralDirection,
+    ReferralDocumentKind,
     ReferralId,
+    ReferralState,
+    ReferralStatus,
     ReferralSubject,
+    Role,
     User,
 )
-from storage.referrals import NewReferral
+from storage.referrals import ClinicPatient, NewReferral
 from teleradiology.core import referrals as rules
+from teleradiology.core.access import require_role
 from teleradiology.core.errors import NotFound
-from teleradiology.core.referrals import ReferralRequest
+from teleradiology.core.referral_pdf import ReferralSheet, render_referral_pdf
+from teleradiology.core.referrals import Answer, ReferralRequest, ReturnForm, StatisticsRow
 
 
 async def create(pool: Pool, user: User, req: ReferralRequest) -> Referral:
@@ -47,7 +59,15 @@ async def create(pool: Pool, user: User, req: ReferralRequest) -> Referral:
         if target is None:
             raise NotFound(f"facility {req.to_facility} is not in the network")
         source = await _source(conn, user, req.direction, about, target)
+        studies, reports = await referrals.attachable(
+            conn, about.patient_ref, user, studies=req.studies, reports=req.reports
+        )
+        studies_kept = rules.check_attachments(req.studies, studies, "study")
+        reports_kept = rules.check_attachments(req.reports, reports, "report")
         referral_id = await referrals.insert_referral(conn, _new(req, about, source, target, user))
+        await referrals.attach(conn, referral_id, studies=studies_kept, reports=reports_kept)
+        attached = len(studies_kept) + len(reports_kept)
+        await _audited(conn, user, referral_id, ReferralStatus.REQUESTED, attached)
         await _requested(conn, user, req, referral_id, source, target, about)
     return await _referral(pool, referral_id, user)
 
@@ -65,7 +85,13 @@ async def _subject(conn: Conn, user: User, req: ReferralRequest) -> ReferralSubj
         of_case = await referrals.case_subject(conn, case_id, user)
         if of_case is None:
             raise NotFound(f"case {case_id} not found")
-    return rules.subject(earlier, of_case)
+    of_patient = None
+    if req.patient_id is not None:
+        if await patients.visible(conn, req.patient_id, user):
+            of_patient = await referrals.patient_subject(conn, req.patient_id)
+        if of_patient is None:
+            raise NotFound(f"patient {req.patient_id} not found")
+    return rules.subject(earlier, of_case, of_patient)
 
 
 async def _source(
@@ -100,6 +126,9 @@ def _new(
         discharge_summary=req.discharge_summary,
         follow_up_plan=req.follow_up_plan,
         created_by=user.id,
+        preliminary_diagnosis=req.preliminary_diagnosis,
+        history=req.history,
+        findings=req.findings,
     )
 
 
@@ -132,78 +161,157 @@ async def _requested(
     )
 
 
-async def respond(
-    pool: Pool,
-    referral_id: int,
-    user: User,
-    *,
-    accept: bool,
-    appointment_at: datetime | None = None,
-    reason: str | None = None,
-) -> Referral:
-    """The receiving facility accepts (接诊, with a time for an up-referral) or declines
-    (with a reason); the sender is told.
+async def respond(pool: Pool, referral_id: int, user: User, answer: Answer) -> Referral:
+    """The receiving facility accepts (接诊, with a time for an up-referral, the department,
+    doctor and green channel) or declines (with a reason); the sender is told.
 
     Raises
     ------
     NotFound
         The referral is not in the user's scope.
+    Forbidden
+        The user's facility does not receive it.
     InvalidState
-        The user's facility does not receive it, it is answered already, or the time or the
-        reason is missing.
+        It is answered already, or the time or the reason is missing.
     """
     async with transaction(pool) as conn:
-        found = await referrals.lock_referral(conn, referral_id, user)
-        if found is None:
-            raise NotFound(f"referral {referral_id} not found")
+        found = await _locked(conn, referral_id, user)
         status = rules.check_response(
-            user, found, accept=accept, appointment_at=appointment_at, reason=reason
+            user,
+            found,
+            accept=answer.accept,
+            appointment_at=answer.appointment_at,
+            reason=answer.reason,
         )
         await referrals.set_response(
-            conn, referral_id, status, user, appointment_at=appointment_at, reason=reason
-        )
-        event, told = rules.answered(status)
-        await record_event(
             conn,
-            event,
-            facility_id=found.to_facility_id,
-            case_id=found.case_id,
-            user_id=user.id,
-            referral_id=found.id,
-            detail={"reason": reason} if reason else None,
+            referral_id,
+            status,
+            user,
+            appointment_at=answer.appointment_at,
+            reason=answer.reason,
+            department=answer.department,
+            doctor=answer.doctor,
+            green_channel=answer.green_channel,
         )
-        await notify(
-            conn,
-            told,
-            facility_id=found.from_facility_id,
-            audience=rules.told_of_answer(found.direction),
-            case_id=found.case_id,
-            detail={"referral_id": found.id},
-        )
+        detail: dict[str, Any] = {"green_channel": answer.green_channel} if answer.accept else {}
+        if answer.reason:
+            detail["reason"] = answer.reason
+        await _stepped(conn, user, found, status, detail)
     return await _referral(pool, referral_id, user)
 
 
-async def _referral(pool: Pool, referral_id: int, user: User) -> Referral:
-    found = await referrals.referral_for_user(pool, referral_id, user)
-    if found is None:  # pragma: no cover - written in the user's scope just now
-        raise NotFound(f"referral {referral_id} not found")
-    return found
-
-
-async def read(pool: Pool, user: User, referral_id: int) -> Referral:
-    """One referral in the user's scope; audited.
+async def arrive(
+    pool: Pool, referral_id: int, user: User, *, at: datetime | None = None
+) -> Referral:
+    """The receiving facility records that the patient arrived (到诊), at ``at`` (default:
+    now); the sender is told.
 
     Raises
     ------
     NotFound
-        Not in the user's scope.
+        The referral is not in the user's scope.
+    Forbidden
+        The user's facility does not receive it.
+    InvalidState
+        It is not accepted (or the patient arrived already), or the time is not possible.
     """
+    now = datetime.now(UTC)
+    async with transaction(pool) as conn:
+        found = await _locked(conn, referral_id, user)
+        when = at or now
+        status = rules.check_arrival(user, found, when, now)
+        await referrals.set_arrived(conn, referral_id, when, user)
+        await _stepped(conn, user, found, status, {"arrived_at": when.isoformat()})
+    return await _referral(pool, referral_id, user)
+
+
+async def return_down(pool: Pool, referral_id: int, user: User, form: ReturnForm) -> Referral:
+    """The receiving hospital sends the patient back down to the referring clinic with the
+    return form (转回单); the clinic is told.
+
+    Raises
+    ------
+    NotFound
+        The referral is not in the user's scope.
+    Forbidden
+        The user's facility does not receive it.
+    InvalidState
+        The patient has not arrived (or is returned already), or the form is incomplete.
+    """
+    async with transaction(pool) as conn:
+        found = await _locked(conn, referral_id, user)
+        status = rules.check_return(user, found, form)
+        await referrals.set_returned(
+            conn,
+            referral_id,
+            user,
+            kind=form.kind,
+            diagnosis=form.diagnosis,
+            orders=form.orders,
+            follow_up=form.follow_up,
+        )
+        await _stepped(conn, user, found, status, {"kind": form.kind.value})
+    return await _referral(pool, referral_id, user)
+
+
+async def _audited(
+    conn: Conn, user: User, referral_id: int, status: ReferralStatus, studies: int = 0
+) -> None:
+    detail: dict[str, Any] = {"status": status.value}
+    if studies:
+        detail["attached"] = studies
+    await audit.record(
+        conn,
+        user_id=user.id,
+        action=AuditAction.REFER,
+        object_type="referral",
+        object_id=referral_id,
+        detail=detail,
+    )
+
+
+async def _locked(conn: Conn, referral_id: int, user: User) -> ReferralState:
+    found = await referrals.lock_referral(conn, referral_id, user)
+    if found is None:
+        raise NotFound(f"referral {referral_id} not found")
+    return found
+
+
+async def _stepped(
+    conn: Conn,
+    user: User,
+    found: ReferralState,
+    status: ReferralStatus,
+    detail: dict[str, Any],
+) -> None:
+    """The step as an event of the receiving facility, audited, and the sender told of it."""
+    event, told = rules.answered(status)
+    await _audited(conn, user, found.id, status)
+    await record_event(
+        conn,
+        event,
+        facility_id=found.to_facility_id,
+        case_id=found.case_id,
+        user_id=user.id,
+        referral_id=found.id,
+        detail=detail or None,
+    )
+    await notify(
+        conn,
+        told,
+        facility_id=found.from_facility_id,
+        audience=rules.told_of_answer(found.direction),
+        case_id=found.case_id,
+        detail={"referral_id": found.id},
+    )
+
+
+async def _referral(pool: Pool, referral_id: int, user: User) -> Referral:
+    """A referral in the user's scope; NotFound when it is not."""
     found = await referrals.referral_for_user(pool, referral_id, user)
     if found is None:
         raise NotFound(f"referral {referral_id} not found")
-    await audit.record(
-        pool, user_id=user.id, action=AuditAction.READ, object_type="referral", object_id=found.id
-    )
     return found
 
 
@@ -222,3 +330,121 @@ async def listed(
         detail={"count": len(found)},
     )
     return found
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReferralDetail:
+    """A referral with the results attached to its form and the documents it has."""
+
+    referral: Referral
+    attachments: list[ReferralAttachment]
+    documents: tuple[ReferralDocumentKind, ...]
+
+
+async def detail(pool: Pool, user: User, referral_id: int) -> ReferralDetail:
+    """One referral in the user's scope with its attachments; audited (with the studies
+    attached).
+
+    Raises
+    ------
+    NotFound
+        Not in the user's scope.
+    """
+    found = await _referral(pool, referral_id, user)
+    attached = await referrals.attachments(pool, found.id)
+    await audit.record(
+        pool,
+        user_id=user.id,
+        action=AuditAction.READ,
+        object_type="referral",
+        object_id=found.id,
+        studies={a.study_instance_uid for a in attached},
+    )
+    return ReferralDetail(
+        referral=found,
+        attachments=attached,
+        documents=rules.documents(found.status, found.direction),
+    )
+
+
+async def document_pdf(
+    pool: Pool, user: User, referral_id: int, kind: ReferralDocumentKind
+) -> bytes:
+    """One printable document of a referral in the user's scope (转诊单, 接诊单, 转回单);
+    its reading audited.
+
+    Raises
+    ------
+    NotFound
+        Not in the user's scope, or the referral has no such document yet.
+    """
+    found = await _referral(pool, referral_id, user)
+    papers = await referrals.papers(pool, referral_id, user)
+    if papers is None:  # pragma: no cover - in the user's scope just now
+        raise NotFound(f"referral {referral_id} not found")
+    rules.check_document(found.status, found.direction, kind)
+    sheet = ReferralSheet(
+        referral=found, papers=papers, attachments=await referrals.attachments(pool, found.id)
+    )
+    pdf = await asyncio.to_thread(render_referral_pdf, sheet, kind)
+    await audit.record(
+        pool,
+        user_id=user.id,
+        action=AuditAction.READ,
+        object_type="referral_pdf",
+        object_id=found.id,
+        detail={"document": kind.value},
+    )
+    return pdf
+
+
+async def attachable(pool: Pool, user: User, patient: int) -> list[ReferralAttachment]:
+    """The results a referral form for ``patient`` may attach; audited.
+
+    Raises
+    ------
+    NotFound
+        The patient is not in the user's scope.
+    """
+    if not await patients.visible(pool, patient, user):
+        raise NotFound(f"patient {patient} not found")
+    found = await referrals.results_of_patient(pool, patient, user)
+    await audit.record(
+        pool,
+        user_id=user.id,
+        action=AuditAction.LIST,
+        object_type="referral_results",
+        object_id=patient,
+        studies={a.study_instance_uid for a in found},
+    )
+    return found
+
+
+async def patients_to_refer(pool: Pool, user: User) -> list[ClinicPatient]:
+    """The clinic's own patient records a referral may be raised for; audited."""
+    found = await referrals.clinic_patients(pool, user.facility_id)
+    await audit.record(
+        pool,
+        user_id=user.id,
+        action=AuditAction.LIST,
+        object_type="patient",
+        object_id="referral",
+        detail={"count": len(found)},
+    )
+    return found
+
+
+async def statistics(
+    pool: Pool, user: User, since: datetime, until: datetime, zone: str
+) -> tuple[list[StatisticsRow], StatisticsRow]:
+    """The referral statistics of the administrator's network: per facility and month, and
+    the total.
+
+    Raises
+    ------
+    Forbidden
+        The user is not an administrator.
+    """
+    require_role(user, Role.ADMIN)
+    months = await referrals.referral_months(pool, user.facility_id, since, until, zone)
+    return rules.statistics(months)

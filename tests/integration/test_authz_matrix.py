@@ -315,6 +315,36 @@ async def _referral(world: World) -> Prepared:
     return {"referral": body["id"]}
 
 
+async def _referral_step(world: World, path: str, body: Mapping[str, Any]) -> None:
+    response = await world.api.client.post(path, json=body, headers=world.api.auth("hb.admin"))
+    assert response.status == 200, await response.text()
+
+
+async def accepted_referral(world: World) -> Prepared:
+    """A fresh up-referral of the clinic's, accepted by the county."""
+    prepared = await _referral(world)
+    await _referral_step(
+        world,
+        f"/api/v1/referrals/{prepared['referral']}/respond",
+        {"accept": True, "appointment_at": "2026-12-08T09:00:00+08:00"},
+    )
+    return prepared
+
+
+async def arrived_referral(world: World) -> Prepared:
+    """A fresh up-referral of the clinic's whose patient arrived at the county."""
+    prepared = await accepted_referral(world)
+    await _referral_step(world, f"/api/v1/referrals/{prepared['referral']}/arrive", {})
+    return prepared
+
+
+RETURN_BODY = {
+    "kind": "outpatient",
+    "diagnosis": "肺炎，门诊抗感染治疗。",
+    "follow_up": "一周后村卫生室复诊。",
+}
+
+
 async def failed_delivery(world: World) -> Prepared:
     """The fixture report's delivery job, held as failed after its last attempt."""
     job = await world.api.pool.fetchval(
@@ -431,6 +461,9 @@ WADO = "/dicomweb/studies/{study}/series/{series}/instances/{sop}"
 PAGE_CASE = "/cases/{case}"
 PAGE_ECG = "/ecg/cases/{ecg_case}"
 SCOPE_READER = frozenset({"county_reader"})
+#: Who sees the fixtures' referral (the clinic's, up to the county), and who works it.
+REFERRAL_SCOPE = frozenset({"clinic", "county_reader", "admin", "network_admin"})
+REFERRAL_RECEIVERS = frozenset({"county_reader", "admin"})
 
 
 def _case_actions(pattern: str, url: str, *, page: bool = False) -> dict[tuple[str, str], Call]:
@@ -496,15 +529,31 @@ def _api_matrix() -> dict[tuple[str, str], Call]:
             body=lambda v: {"to": "HB-COUNTY", "reason": "转诊", "case_id": v["case"]},
         ),
         ("POST", "/api/v1/referrals/{id}/respond"): Call(
-            frozenset({"county_reader", "admin"}),
+            REFERRAL_RECEIVERS,
             "/api/v1/referrals/{referral}/respond",
             body=_json({"accept": False, "reason": "请先完善检查"}),
             prepare=_referral,
         ),
         ("GET", "/api/v1/referrals"): Call(SIGNED_IN),
-        ("GET", "/api/v1/referrals/{id}"): Call(
-            frozenset({"clinic", "county_reader", "admin", "network_admin"}),
-            "/api/v1/referrals/{referral}",
+        ("GET", "/api/v1/referrals/{id}"): Call(REFERRAL_SCOPE, "/api/v1/referrals/{referral}"),
+        ("POST", "/api/v1/referrals/{id}/arrive"): Call(
+            REFERRAL_RECEIVERS,
+            "/api/v1/referrals/{referral}/arrive",
+            body=_json({}),
+            prepare=accepted_referral,
+        ),
+        ("POST", "/api/v1/referrals/{id}/return"): Call(
+            REFERRAL_RECEIVERS,
+            "/api/v1/referrals/{referral}/return",
+            body=_json(RETURN_BODY),
+            prepare=arrived_referral,
+        ),
+        ("GET", "/api/v1/referrals/{id}/documents/{kind}"): Call(
+            REFERRAL_SCOPE, "/api/v1/referrals/{referral}/documents/form"
+        ),
+        ("GET", "/api/v1/referrals/statistics"): Call(ADMINS),
+        ("GET", "/api/v1/patients/{id}/referral-results"): Call(
+            SCOPE, "/api/v1/patients/{patient}/referral-results"
         ),
         ("GET", "/api/v1/stats/referrals"): Call(ADMINS),
         ("GET", "/api/v1/admin/routing"): Call(ADMINS),
@@ -662,6 +711,31 @@ def _page_matrix() -> dict[tuple[str, str], Call]:
             SCOPE,
             "/referrals",
             body=lambda v: {"to": "HB-COUNTY", "reason": "转诊", "case_id": v["case"]},
+        ),
+        ("GET", "/referrals"): page(SIGNED_IN, "/referrals"),
+        ("GET", "/referrals/new"): page(CLINICS, "/referrals/new"),
+        ("GET", "/referrals/{id}"): page(REFERRAL_SCOPE, "/referrals/{referral}"),
+        ("POST", "/referrals/{id}/respond"): page(
+            REFERRAL_RECEIVERS,
+            "/referrals/{referral}/respond",
+            body=_json({"accept": False, "reason": "请先完善检查"}),
+            prepare=_referral,
+        ),
+        ("POST", "/referrals/{id}/arrive"): page(
+            REFERRAL_RECEIVERS,
+            "/referrals/{referral}/arrive",
+            body=_json({}),
+            prepare=accepted_referral,
+        ),
+        ("POST", "/referrals/{id}/return"): page(
+            REFERRAL_RECEIVERS,
+            "/referrals/{referral}/return",
+            body=_json(RETURN_BODY),
+            prepare=arrived_referral,
+        ),
+        ("GET", "/ecg/{sop}/sheet.{kind}"): page(SCOPE, "/ecg/{ecg}/sheet.png"),
+        ("GET", "/referrals/{id}/documents/{kind}"): page(
+            REFERRAL_SCOPE, "/referrals/{referral}/documents/form"
         ),
         ("GET", "/admin"): page(ADMINS, "/admin"),
         ("GET", "/admin/turnaround.csv"): page(CLINICS | ADMINS, "/admin/turnaround.csv"),

@@ -26,7 +26,8 @@ NAMES = {
 
 async def _network_of_studies(api: Api) -> dict[str, str]:
     """Studies across two villages, routed; then a case escalated to the city, one rerouted
-    to the city, two patient records linked as one person, and one reader deactivated."""
+    to the city, two patient records linked as one person, a study attached to a referral to
+    the city (and one to a declined referral), and one reader deactivated."""
     made: dict[str, str] = {}
     day = 20261101
     for code, people in NAMES.items():
@@ -69,6 +70,20 @@ async def _network_of_studies(api: Api) -> dict[str, str]:
     )
     await case_of("LW-3/0", f"pool_facility_id = {city}")
     await case_of("LW-3/1", f"pool_facility_id = {city}")
+    # a study attached to a referral the city receives, and one to a referral it declined
+    for key, status in (("WD-1/0", "accepted"), ("LW-2/0", "declined")):
+        await pool.execute(
+            "with r as (insert into referral (direction, patient_ref, from_facility_id, "
+            "to_facility_id, urgency, reason, status, created_by) "
+            "select 'up', s.patient_ref, s.facility_id, $3, 'routine', '转诊', $2, "
+            "(select id from app_user where username = 'xlwd.clinic') "
+            "from study s where s.study_instance_uid = $1 returning id) "
+            "insert into referral_attachment (referral_id, study_id) "
+            "select r.id, s.id from r, study s where s.study_instance_uid = $1",
+            made[key],
+            status,
+            await pool.fetchval("select id from facility where code = 'XY-CITY'"),
+        )
     await pool.execute("update app_user set active = false where username = 'zhou.reader'")
     return made
 
@@ -85,7 +100,7 @@ async def _found(api: Api, query: Query, scope: Scope, shape: ReaderShape | None
 
 
 async def test_scope_joins_see_exactly_what_study_visible_to_allows(api: Api) -> None:
-    await _network_of_studies(api)
+    made = await _network_of_studies(api)
     users = await network.list_users(api.pool)
     seen_any = 0
     for user in users:
@@ -95,6 +110,9 @@ async def test_scope_joins_see_exactly_what_study_visible_to_allows(api: Api) ->
                 "select study_instance_uid from study where study_visible_to($1, id)", user.id
             )
         }
+        if user.username == "sun.city.ecg":  # the city sees what is referred to it, only that
+            assert made["WD-1/0"] in expected
+            assert made["LW-2/0"] not in expected
         scope = service.scope_of(user)
         hits = await qido.search(api.pool, Query(level=Level.STUDY, limit=100_000), scope)
         assert {h.study_instance_uid for h in hits} == expected, user.username

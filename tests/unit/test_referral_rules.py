@@ -6,8 +6,10 @@ status that follows), or the error the step is refused with (``state`` 409, ``mi
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -19,17 +21,20 @@ from storage.records import (
     NotificationKind,
     PatientRef,
     ReferralDirection,
+    ReferralDocumentKind,
     ReferralId,
+    ReferralMonth,
     ReferralState,
     ReferralStatus,
     ReferralSubject,
+    ReturnKind,
     Role,
     Tier,
     User,
     UserId,
 )
 from teleradiology.core import referrals
-from teleradiology.core.errors import Forbidden, InvalidState, NotFound
+from teleradiology.core.errors import BadRequest, Forbidden, InvalidState, NotFound
 
 #: The network: a city above a county above a township above a village clinic.
 CITY, COUNTY, TOWNSHIP, VILLAGE, ELSEWHERE = (FacilityId(n) for n in (1, 2, 3, 4, 9))
@@ -120,7 +125,7 @@ def test_a_referral_is_about_its_case_or_the_referral_it_answers() -> None:
     assert referrals.subject(earlier, ABOUT) is ABOUT
     assert referrals.subject(None, ABOUT) is ABOUT
     assert referrals.subject(earlier, None) is earlier
-    with pytest.raises(InvalidState, match="attach the case"):
+    with pytest.raises(InvalidState, match="name the patient"):
         referrals.subject(None, None)
 
 
@@ -221,5 +226,119 @@ def test_an_answer_is_an_event_and_the_sender_is_told() -> None:
         EventKind.REFERRAL_DECLINED,
         NotificationKind.REFERRAL_DECLINED,
     )
-    with pytest.raises(ValueError, match="not an answer"):
+    with pytest.raises(ValueError, match="not a step of the receiving facility"):
         referrals.answered(ReferralStatus.REQUESTED)
+
+
+# --- arrival, the return down, documents, statistics -----------------------------------------
+
+ARRIVED, RETURNED = ReferralStatus.ARRIVED, ReferralStatus.RETURNED
+DECLINED = ReferralStatus.DECLINED
+FORM = referrals.ReturnForm(
+    kind=ReturnKind.DISCHARGE,
+    diagnosis="社区获得性肺炎，抗感染治疗7天",
+    orders=None,
+    follow_up="一周后复查",
+)
+#: status → record the arrival, return down (at the county, the receiver of an up-referral)
+STEPS: dict[ReferralStatus, tuple[str, str]] = {
+    REQUESTED: (_, _),  # cannot arrive before accepted
+    ACCEPTED: ("arrived", _),  # cannot return before arrived
+    DECLINED: (_, _),
+    ARRIVED: (_, "returned"),  # arrives once
+    RETURNED: (_, _),  # returned once
+}
+
+
+@pytest.mark.parametrize("status", list(STEPS))
+def test_a_patient_arrives_once_accepted_and_is_returned_once_arrived(
+    status: ReferralStatus,
+) -> None:
+    county = user(Role.READER, COUNTY)
+    found = referral(UP_, status)
+    got = (
+        _outcome(lambda: referrals.check_arrival(county, found, WHEN, WHEN).value),
+        _outcome(lambda: referrals.check_return(county, found, FORM).value),
+    )
+    assert got == STEPS[status]
+
+
+def test_only_the_receiver_records_the_steps_and_the_form_is_complete() -> None:
+    accepted = dataclasses.replace(referral(UP_, ACCEPTED), created_at=WHEN)
+    for other in (user(Role.CLINIC, VILLAGE), user(Role.ADMIN, CITY)):
+        with pytest.raises(Forbidden, match="only the receiving facility"):
+            referrals.check_arrival(other, accepted, WHEN, WHEN)
+        with pytest.raises(Forbidden):
+            referrals.check_return(other, referral(UP_, ARRIVED), FORM)
+    county = user(Role.ADMIN, COUNTY)
+    with pytest.raises(InvalidState, match="in the future"):
+        referrals.check_arrival(county, accepted, WHEN + timedelta(minutes=1), WHEN)
+    with pytest.raises(InvalidState, match="before the referral was raised"):
+        referrals.check_arrival(county, accepted, WHEN - timedelta(minutes=1), WHEN)
+    arrived = referral(UP_, ARRIVED)
+    with pytest.raises(InvalidState, match="'diagnosis'"):
+        referrals.check_return(county, arrived, dataclasses.replace(FORM, diagnosis=" "))
+    with pytest.raises(InvalidState, match="'follow_up'"):
+        referrals.check_return(county, arrived, dataclasses.replace(FORM, follow_up=""))
+    down = referral(DOWN_, ARRIVED)
+    with pytest.raises(InvalidState, match="refer them up"):
+        referrals.check_return(user(Role.CLINIC, VILLAGE), down, FORM)
+    assert referrals.answered(ARRIVED)[1] is NotificationKind.REFERRAL_ARRIVED
+    assert referrals.answered(RETURNED)[0] is EventKind.REFERRAL_RETURNED
+
+
+def test_the_documents_follow_the_steps() -> None:
+    kinds = ReferralDocumentKind
+    assert referrals.documents(REQUESTED, UP_) == (kinds.FORM,)
+    assert referrals.documents(DECLINED, UP_) == (kinds.FORM, kinds.ANSWER)
+    assert referrals.documents(ARRIVED, UP_) == (kinds.FORM, kinds.ANSWER)
+    assert referrals.documents(RETURNED, UP_) == (kinds.FORM, kinds.ANSWER, kinds.RETURN)
+    with pytest.raises(NotFound, match="no return document while arrived"):
+        referrals.check_document(ARRIVED, UP_, kinds.RETURN)
+    referrals.check_document(RETURNED, UP_, kinds.RETURN)
+
+
+def test_attachments_are_the_patients_and_kept_once() -> None:
+    assert referrals.check_attachments([3, 1, 3], {1, 3, 5}, "study") == (3, 1)
+    with pytest.raises(NotFound, match="study 2, 4: not a result of this patient"):
+        referrals.check_attachments([1, 4, 2], {1}, "study")
+    patient = ReferralSubject(patient_ref=PatientRef(71), clinic_id=VILLAGE, case_id=None)
+    assert referrals.subject(None, None, patient) is patient
+    with pytest.raises(InvalidState, match="case 7 is not of patient 71"):
+        referrals.subject(None, ABOUT, patient)
+
+
+def _month(code: str, month: str, up: int, accepted: int, arrived: int) -> ReferralMonth:
+    return ReferralMonth(
+        facility_code=code,
+        facility_name=code,
+        month=month,
+        up=up,
+        accepted=accepted,
+        declined=0,
+        arrived=arrived,
+        returned=arrived // 2,
+        down=0,
+    )
+
+
+def test_the_arrival_rate_is_arrived_over_accepted_and_totals_add_up() -> None:
+    rows, total = referrals.statistics(
+        [_month("A", "2026-10", 4, 4, 3), _month("B", "2026-11", 2, 0, 0)]
+    )
+    assert [r.arrival_rate for r in rows] == [0.75, None]
+    assert (total.up, total.accepted, total.arrived, total.returned) == (6, 4, 3, 1)
+    assert total.arrival_rate == 0.75
+    assert referrals.arrival_rate(0, 0) is None
+
+
+def test_the_period_defaults_to_twelve_months_of_local_days() -> None:
+    today = date(2026, 3, 15)
+    assert referrals.period_of(None, None, today) == (date(2025, 4, 1), today)
+    assert referrals.period_of(date(2026, 1, 1), date(2026, 1, 31), today)[1] == date(2026, 1, 31)
+    with pytest.raises(BadRequest, match="is after"):
+        referrals.period_of(date(2026, 2, 1), date(2026, 1, 1), today)
+    zone = ZoneInfo("Asia/Shanghai")
+    since, until = referrals.local_bounds(date(2026, 1, 1), date(2026, 1, 31), zone)
+    assert since == datetime(2025, 12, 31, 16, tzinfo=UTC)
+    assert until == datetime(2026, 1, 31, 16, tzinfo=UTC)

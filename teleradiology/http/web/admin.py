@@ -28,6 +28,7 @@ from storage.records import (
     TurnaroundSegment,
 )
 from teleradiology.core.errors import Forbidden
+from teleradiology.core.referrals import StatisticsRow
 from teleradiology.core.words import both
 from teleradiology.http.api import cases as api
 from teleradiology.http.context import POOL, USER, user_zone
@@ -40,6 +41,7 @@ from teleradiology.http.web.common import (
     time_left,
 )
 from teleradiology.services import administration, reading
+from teleradiology.services import referrals as referral_service
 
 
 @dataclass
@@ -222,6 +224,30 @@ def _referral_rows(
     ]
 
 
+def _rate(value: float | None) -> str:
+    return f"{value:.1%}" if value is not None else "—"
+
+
+def _referral_month_rows(rows: list[StatisticsRow], total: StatisticsRow) -> list[dict[str, Any]]:
+    """The referral statistics table: each facility's month, then the total."""
+    return [
+        {
+            "facility": r.facility_code or "",
+            "name": r.facility_name,
+            "month": r.month or "",
+            "up": r.up,
+            "accepted": r.accepted,
+            "declined": r.declined,
+            "arrived": r.arrived,
+            "rate": _rate(r.arrival_rate),
+            "returned": r.returned,
+            "down": r.down,
+            "total": r is total,
+        }
+        for r in [*rows, total]
+    ]
+
+
 _FAILED_WHAT = {
     FailedKind.REPORT: "报告投递 (report delivery)",
     FailedKind.DICOM_COPY: "DICOM副本 (DICOM copy)",
@@ -268,6 +294,7 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
     code_of = {f.id: f.code for f in await network.list_facilities(pool)}
     critical_pending, late = _critical_breaches(pending, code_of, facilities, now, zone)
     referral_rows = await referrals.referral_stats(pool, user.facility_id, since, until)
+    months, months_total = await referral_service.statistics(pool, user, since, until, zone.key)
     query = {k: v for k, v in request.query.items() if k in ("since", "until")}
     context = await base_context(request, user)
     context.update(
@@ -285,6 +312,7 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
         critical_pending=critical_pending,
         breaches=found.breaches + late,
         referrals=_referral_rows(referral_rows, facilities),
+        referral_months=_referral_month_rows(months, months_total),
         failed=_failed_rows(await administration.failed_deliveries(pool, user), facilities, zone),
         csv_href="/admin/turnaround.csv" + (f"?{urlencode(query)}" if query else ""),
     )

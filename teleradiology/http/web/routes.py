@@ -17,7 +17,7 @@ from teleradiology.http.api import cases as api
 from teleradiology.http.api import casework
 from teleradiology.http.api import ecg as ecg_api
 from teleradiology.http.api import referrals as referrals_api
-from teleradiology.http.web import accounts
+from teleradiology.http.web import accounts, referral_pages
 from teleradiology.http.web.admin import admin_page
 from teleradiology.http.web.audit_page import audit_page
 from teleradiology.http.web.case import case_page
@@ -42,6 +42,7 @@ def _all(handlers: Iterable[tuple[str, str, PageHandler]], app: web.Application)
 
 def add_routes(app: web.Application) -> None:
     case = "/cases/{id:\\d+}"
+    referral = "/referrals/{id:\\d+}"
     _all(
         [
             ("GET", "/", landing),
@@ -63,7 +64,17 @@ def add_routes(app: web.Application) -> None:
             ("GET", "/reports/{id:\\d+}/pdf", page_action(casework.report_pdf)),
             ("POST", "/reports/{id:\\d+}/acknowledge", page_action(api.acknowledge)),
             ("POST", "/reports/{id:\\d+}/addendum", page_action(casework.addendum)),
+            # two-way referral: the list, the clinic's form, a referral and its steps
+            ("GET", "/referrals", page(referral_pages.referrals_page)),
+            ("GET", "/referrals/new", page(referral_pages.new_referral_page)),
             ("POST", "/referrals", page_action(referrals_api.create)),
+            ("GET", referral, page(referral_pages.referral_page)),
+            ("POST", referral + "/respond", page_action(referrals_api.respond)),
+            ("POST", referral + "/arrive", page_action(referrals_api.arrive)),
+            ("POST", referral + "/return", page_action(referrals_api.return_down)),
+            ("GET", referral + "/documents/{kind}", page_action(referrals_api.document)),
+            # an ECG's sheet outside a case (one attached to a referral, in the user's scope)
+            ("GET", "/ecg/{sop}/sheet.{kind:png|pdf}", page_action(ecg_api.sheet)),
             # the administrator's dashboard
             ("GET", "/admin", page(admin_page)),
             ("GET", "/admin/turnaround.csv", page_action(api.turnaround_csv)),

@@ -33,13 +33,18 @@
   window.telemedPage = Object.freeze({ say: say, send: send, words: words });
 
   // A form's fields as the API's JSON: data-type="bool"/"int" converts, empty values are
-  // left out, a checkbox with data-include="#form" merges that form's fields when checked.
+  // left out, a checkbox with data-include="#form" merges that form's fields when checked,
+  // checked boxes with data-list gather their values in a list under their name (an empty
+  // list when none is), a datetime-local field is sent as the instant it names here.
   function fields(form) {
     const body = {};
     for (const el of form.elements) {
       if (!el.name || el.disabled) continue;
       if (el.type === "checkbox") {
-        if (el.dataset.include && el.checked) {
+        if (el.dataset.list !== undefined) {
+          const list = body[el.name] || (body[el.name] = []);
+          if (el.checked) list.push(el.dataset.type === "int" ? Number(el.value) : el.value);
+        } else if (el.dataset.include && el.checked) {
           Object.assign(body, fields(document.querySelector(el.dataset.include)));
         }
         continue;
@@ -48,16 +53,19 @@
       if (text === "") continue;
       if (el.dataset.type === "bool") body[el.name] = text === "true";
       else if (el.dataset.type === "int") body[el.name] = Number(text);
+      else if (el.type === "datetime-local") body[el.name] = new Date(text).toISOString();
       else body[el.name] = text;
     }
     return body;
   }
 
-  async function run(button, method, path, body, reload) {
+  async function run(button, method, path, body, reload, go) {
     if (button) button.disabled = true;
     try {
       const answer = await send(method, path, body);
-      if (button && button.hasAttribute("data-show") && answer.show) {
+      if (go && answer.id) {
+        location.href = go.replace("{id}", encodeURIComponent(answer.id));  // the new record
+      } else if (button && button.hasAttribute("data-show") && answer.show) {
         say(answer.show, false);  // e.g. a one-time link the administrator passes on
       } else if (button && button.hasAttribute("data-open-case") && answer.id) {
         location.href = answer.specialty === "ecg" ? `/ecg/cases/${answer.id}` : `/cases/${answer.id}`;
@@ -77,7 +85,14 @@
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const button = form.querySelector("button[type=submit]");
-      run(button, "POST", form.dataset.action, fields(form), form.hasAttribute("data-reload"));
+      run(
+        button,
+        "POST",
+        form.dataset.action,
+        fields(form),
+        form.hasAttribute("data-reload"),
+        form.dataset.go,
+      );
     });
   }
 
