@@ -16,15 +16,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from teleradiology.http.context import OBJECTS, SETTINGS
 from teleradiology.http.web.send import dicom_parser_file
 from tests.browser import wait_until
+from tests.ecg_file import FORMATS
 from tests.factory import make_study
 from tests.integration.conftest import Api
 from tests.integration.tcp_proxy import TcpProxy
-from tests.ecg_file import FORMATS
 from worker.runner import sweep_once
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -60,14 +60,16 @@ async def browser() -> AsyncIterator[Browser]:
             await launched.close()
 
 
-async def signed_in(browser: Browser, base: str, username: str) -> Page:
-    page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+async def signed_in(browser: Browser, base: str, username: str) -> tuple[BrowserContext, Page]:
+    """A browser of the user's own, signed in: its pages share the cookie and localStorage."""
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = await context.new_page()
     await page.goto(f"{base}/login")
     await page.fill("input[name=username]", username)
     await page.fill("input[name=password]", f"demo-{username}")
     await page.click("button[type=submit]")
     await page.wait_for_url(f"{base}/")
-    return page
+    return context, page
 
 
 def write_folder(folder: Path) -> dict[str, bytes]:
@@ -99,8 +101,9 @@ async def test_a_clinic_sends_a_ct_folder_through_a_link_that_drops(
     total = sum(len(d) for d in files.values())
     shots = tmp_path / "screens"
     shots.mkdir()
-    page = await signed_in(browser, proxy.url, "xlwd.clinic")
-    assert await page.locator("#send-link").count() == 1
+    clinic, page = await signed_in(browser, proxy.url, "xlwd.clinic")
+    await page.click("#send-link")
+    await page.wait_for_url(f"{proxy.url}/send")
     await choose_folder(page, proxy.url, folder)
 
     # what will be sent, per study, before anything is
@@ -120,7 +123,8 @@ async def test_a_clinic_sends_a_ct_folder_through_a_link_that_drops(
     # cut the link once a third of the folder went up; the page waits and goes on
     proxy.cut_after_bytes = total // 3
     await page.click("#send-button")
-    await asyncio.wait_for(proxy.was_cut.wait(), 60)
+    async with asyncio.timeout(60):
+        await proxy.was_cut.wait()
     await wait_until(page, "document.getElementById('link-state').textContent.includes('重试')")
     await page.screenshot(path=str(shots / "2-link-lost.png"), full_page=True)
     proxy.was_cut.clear()
@@ -128,30 +132,45 @@ async def test_a_clinic_sends_a_ct_folder_through_a_link_that_drops(
 
     # cut again later, close the page while the link is down
     proxy.cut_after_bytes = proxy.upstream_bytes + total // 3
-    await asyncio.wait_for(proxy.was_cut.wait(), 120)
+    async with asyncio.timeout(120):
+        await proxy.was_cut.wait()
+    remembered = await page.evaluate(
+        "Object.keys(localStorage).filter(k => k.startsWith('telemed.upload.'))"
+    )
+    assert len(remembered) >= 1
     await page.close()
     before = await held_instances(api)
     assert 0 < before < len(files)
     await proxy.restore()
 
     # a new page, the same folder: the same session, only the rest is sent
-    page = await signed_in(browser, proxy.url, "xlwd.clinic")
+    page = await clinic.new_page()
     await choose_folder(page, proxy.url, folder)
     await page.select_option("select[name=urgency]", "urgent")
     await page.fill("textarea[name=question]", QUESTION)
     await page.fill("textarea[name=history]", HISTORY)
     await page.click("#send-button")
     await wait_until(page, "document.body.dataset.sent === 'all'", timeout_s=180)
+    ct = page.locator("#studies tr[data-study]", has_text="CT")
+    ct_session = await ct.get_attribute("data-resumed")  # the page said it resumed
+    assert ct_session is not None
     held = await page.locator("#files li[data-state=stored]").count()
     assert held == len(files)
     assert await page.locator("#studies tr[data-state=sent]").count() == 2
     assert await page.get_attribute("#overall", "value") == "1"
     await page.screenshot(path=str(shots / "3-sent.png"), full_page=True)
+    # a session committed is forgotten
+    assert await page.evaluate("Object.keys(localStorage).length") == 0
 
     sessions = await api.pool.fetch(
         "select study_instance_uid, state, priority, clinical_question from upload_session"
     )
     assert len(sessions) == 2  # one per study, the second page resumed them
+    ct_uid = await ct.get_attribute("data-study")
+    resumed = await api.pool.fetchval(
+        "select public_id::text from upload_session where study_instance_uid = $1", ct_uid
+    )
+    assert resumed == ct_session
     assert {s["state"] for s in sessions} == {"committed"}
     assert {s["priority"] for s in sessions} == {"high"}
     stored = await api.pool.fetchval("select count(*) from instance")
@@ -161,7 +180,7 @@ async def test_a_clinic_sends_a_ct_folder_through_a_link_that_drops(
 
     # the county reader's worklist and case show the urgency and the question
     assert await sweep_once(api.pool, api.app[SETTINGS], api.app[OBJECTS]) >= 0
-    reader = await signed_in(browser, proxy.url, "wang.reader")
+    _, reader = await signed_in(browser, proxy.url, "wang.reader")
     row = reader.locator("tr.case-row", has_text="王 小明").first
     await row.wait_for()
     assert await row.get_attribute("class") == "case-row urgent"
@@ -185,11 +204,9 @@ async def test_a_clinic_sends_ecg_files_and_sees_a_refusal(
     good = (FORMATS / "contec_ecg90a/0000037.ECG").read_bytes()
     (tmp_path / "0000037.ECG").write_bytes(good)
     (tmp_path / "0000099.ECG").write_bytes(good[:300])
-    page = await signed_in(browser, proxy.url, "xlwd.clinic")
+    _, page = await signed_in(browser, proxy.url, "xlwd.clinic")
     await page.goto(f"{proxy.url}/send")
-    await page.set_input_files(
-        "#pick-files", [tmp_path / "0000037.ECG", tmp_path / "0000099.ECG"]
-    )
+    await page.set_input_files("#pick-files", [tmp_path / "0000037.ECG", tmp_path / "0000099.ECG"])
     await wait_until(page, "!document.getElementById('send-button').disabled")
     assert await page.locator("#ecgs tr[data-ecg]").count() == 2
     assert await page.locator("#studies").is_hidden()

@@ -17,6 +17,7 @@ import yaml
 from teleradiology.core.credentials import example_secrets_in
 from teleradiology.dimse.listener import DRAIN_S
 from teleradiology.http.app import create_web_app
+from teleradiology.http.web.send import DICOM_PARSER_VERSION
 from teleradiology.http.web.viewer import OHIF_VERSION
 from teleradiology.settings import Settings
 
@@ -335,6 +336,21 @@ def test_the_image_serves_the_viewer_the_makefile_pins() -> None:
     assert served.group(1) == copied.group(1)
     assert "TELEMED_VIEWER_DIR" in _read_by_the_service()
     assert pinned.group(1) == OHIF_VERSION
+
+
+def test_the_image_serves_the_dicom_reader_the_makefile_pins() -> None:
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text("utf-8")
+    makefile = (ROOT / "Makefile").read_text("utf-8")
+    pinned = re.search(r"^DICOM_PARSER_VERSION := (\S+)$", makefile, re.M)
+    built = re.search(r"^ARG DICOM_PARSER_VERSION=(\S+)$", dockerfile, re.M)
+    assert pinned is not None
+    assert built is not None
+    assert built.group(1) == pinned.group(1) == DICOM_PARSER_VERSION
+    # beside the viewer's folder, where the service looks for it
+    viewer = re.search(r"TELEMED_VIEWER_DIR=(\S+)", dockerfile)
+    assert viewer is not None
+    beside = Path(viewer.group(1)).parents[1] / f"dicom-parser-{DICOM_PARSER_VERSION}"
+    assert f"COPY --from=viewer /viewer/dicom-parser {beside}\n" in dockerfile
 
 
 class _ComposeLoader(yaml.SafeLoader):

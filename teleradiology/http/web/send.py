@@ -43,6 +43,7 @@ UPLOAD_ROUTES: tuple[tuple[str, str, PageHandler], ...] = (
 #: The page's text fields share the upload's one clinical-question field.
 QUESTION_CHARS = 1200
 HISTORY_CHARS = MAX_QUESTION_CHARS - QUESTION_CHARS - 40
+_PARTIAL_OR_CONDITIONAL = ("Range", "If-Modified-Since", "If-None-Match", "If-Range")
 
 
 def dicom_parser_file() -> Path:
@@ -65,7 +66,8 @@ async def send_page(request: web.Request) -> web.StreamResponse:
         reader_ready=dicom_parser_file().is_file(),
     )
     response = render("send.html", context)
-    response.enable_compression()
+    if request.method == "GET":
+        response.enable_compression()
     return response
 
 
@@ -86,6 +88,10 @@ async def compress_assets(request: web.Request, handler: PageHandler) -> web.Str
     if (
         (path.startswith("/static/") or path == DICOM_PARSER_ROUTE)
         and isinstance(response, web.FileResponse)
+        # a whole answer with a body: not HEAD, not a 304 or a range (aiohttp would write
+        # a compressed empty body after them)
+        and request.method == "GET"
+        and not any(h in request.headers for h in _PARTIAL_OR_CONDITIONAL)
     ):
         response.enable_compression()
     return response

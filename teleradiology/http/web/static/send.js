@@ -419,7 +419,9 @@
     let session = await retrying(() => json("POST", "/send/uploads", body));
     remember(key, session);
     const base = `/send/uploads/${session.id}`;
-    study.state.textContent = earlier ? "续传中 (resuming)" : "发送中 (sending)";
+    const resumed = earlier || session.stored > 0 || Number(session.bodies_received) > 0;
+    study.state.textContent = resumed ? "续传中 (resuming)" : "发送中 (sending)";
+    if (resumed) study.state.parentElement.dataset.resumed = session.id;
     for (let failures = 0; session.state === "open"; ) {
       const missing = new Map(session.missing.map((m) => [m.sop_instance_uid, m]));
       for (const item of study.items.values()) {
