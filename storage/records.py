@@ -185,6 +185,9 @@ class NotificationKind(StrEnum):
     REFERRAL = "referral"
     REFERRAL_ACCEPTED = "referral_accepted"
     REFERRAL_DECLINED = "referral_declined"
+    #: A step of a clinic's study on its way to a report (complete, routed, claimed,
+    #: released, escalated), for the clinic's pages to follow.
+    STUDY_PROGRESS = "study_progress"
 
 
 class TokenKind(StrEnum):

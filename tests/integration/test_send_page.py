@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Error as PlaywrightError
 
 from teleradiology.http.context import OBJECTS, SETTINGS
 from teleradiology.http.web.send import dicom_parser_file
@@ -25,6 +26,7 @@ from tests.ecg_file import FORMATS
 from tests.factory import make_study
 from tests.integration.conftest import Api
 from tests.integration.tcp_proxy import TcpProxy
+from tests.integration.test_uploads import manifest, put
 from worker.runner import sweep_once
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -226,3 +228,77 @@ async def test_a_clinic_sends_ecg_files_and_sees_a_refusal(
     kept = await api.pool.fetch("select size_bytes, format from ecg_original")
     assert [(k["size_bytes"], k["format"]) for k in kept] == [(len(good), "contec_ecg90a")]
     assert await api.pool.fetchval("select count(*) from refused_ecg") == 1
+
+
+async def state_of(page: Page, uid: str, state: str, *, timeout_s: float = 20) -> str:
+    """Wait (across the page's own reloads) for the study's row to be in ``state``; its
+    progress text."""
+    row = f"#studies tr[data-study='{uid}']"
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        try:
+            shown = await page.get_attribute(row, "data-state", timeout=1000)
+            if shown == state:
+                return await page.inner_text(f"{row} td.progress", timeout=1000)
+        except PlaywrightError:
+            pass  # reloading
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"study {uid} is not {state}")
+        await asyncio.sleep(0.1)
+
+
+async def test_the_clinics_studies_show_their_progress_live(
+    api: Api, browser: Browser, tmp_path: Path
+) -> None:
+    base = str(api.client.make_url("/")).rstrip("/")
+    instances = make_study(modality="CR", count=2, patient_id="WD-P1", size=32)
+    study, lines = manifest(instances)
+    opened = await api.client.post(
+        "/api/v1/uploads",
+        json={"study_instance_uid": study, "instances": lines, "question": QUESTION},
+        headers=api.auth("xlwd.clinic"),
+    )
+    upload = await opened.json()
+    assert (await put(api, upload, instances[0]))[0] == 201
+    _, page = await signed_in(browser, base, "xlwd.clinic")
+    assert await state_of(page, study, "sending") == "发送中 (sending)"
+
+    # the rest, committed and routed: the page follows by itself
+    await wait_until(page, "document.body.dataset.liveOpen === '1'")
+    assert (await put(api, upload, instances[1]))[0] == 201
+    committed = await api.client.post(
+        f"/api/v1/uploads/{upload['id']}/commit", headers=api.auth("xlwd.clinic")
+    )
+    assert committed.status == 200
+    await sweep_once(api.pool, api.app[SETTINGS], api.app[OBJECTS])
+    waiting = await state_of(page, study, "waiting")
+    assert "等待判读 (waiting for a reader) · 淮滨县人民医院 · 县级 (county)" in waiting
+    case = await api.pool.fetchval(
+        "select c.id from reading_case c join study s on s.id = c.study_id"
+        " where s.study_instance_uid = $1",
+        study,
+    )
+
+    async def as_reader(user: str, action: str, body: object = None) -> None:
+        response = await api.client.post(
+            f"/api/v1/cases/{case}/{action}", json=body, headers=api.auth(user)
+        )
+        assert response.status == 200, await response.text()
+
+    await as_reader("wang.reader", "claim")
+    reading = await state_of(page, study, "reading")
+    assert "判读中 (in reading) · 淮滨县人民医院 · 县级 (county)" in reading
+    await as_reader("wang.reader", "escalate", {"question": "请上级会诊"})
+    assert "信阳市中心医院 · 市级 (city)" in await state_of(page, study, "waiting")
+    await as_reader("zhao.city", "claim")
+    assert "信阳市中心医院 · 市级 (city)" in await state_of(page, study, "reading")
+    await page.screenshot(path=str(tmp_path / "inbox-reading.png"), full_page=True)
+
+    # returned for quality: the reason, and the way to send it again
+    await as_reader("zhao.city", "return", {"reason": "positioning", "note": "双肩未展开"})
+    returned = await state_of(page, study, "returned")
+    assert "已退回 (returned)" in returned
+    assert "体位不正" in returned
+    await page.screenshot(path=str(tmp_path / "inbox-returned.png"), full_page=True)
+    await page.click(f"#studies tr[data-study='{study}'] a.resend")
+    await page.wait_for_url(f"{base}/send")
