@@ -29,18 +29,19 @@ def study_progress(
     reported: bool,
     returned: bool,
 ) -> StudyProgress:
-    """The study's progress: its final report first, then its open case, then a return
-    not yet answered by a new case, then how far its instances have come."""
+    """The study's progress: its final report first, then its open case, then an upload
+    still open (a study returned for quality may be on its way again), then a return not yet
+    answered by a new case, then how far its instances have come."""
     if reported:
         return StudyProgress.REPORTED
     if open_case is CaseStatus.IN_PROGRESS:
         return StudyProgress.READING
     if open_case is CaseStatus.SCHEDULED:
         return StudyProgress.WAITING
-    if returned:
-        return StudyProgress.RETURNED
     if uploading:
         return StudyProgress.SENDING
+    if returned:
+        return StudyProgress.RETURNED
     if study_state is StudyState.RECEIVING:
         return StudyProgress.RECEIVED
     return StudyProgress.COMPLETE

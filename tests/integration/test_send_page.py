@@ -180,6 +180,17 @@ async def test_a_clinic_sends_a_ct_folder_through_a_link_that_drops(
     # what went up over the link: the folder, and not the whole of it again
     assert proxy.upstream_bytes < 1.6 * total
 
+    # the same folder sent again: the server has it all, nothing is sent or stored twice
+    sent_before = proxy.upstream_bytes
+    await choose_folder(page, proxy.url, folder)
+    await page.click("#send-button")
+    await wait_until(page, "document.body.dataset.sent === 'all'", timeout_s=60)
+    assert await page.locator("#files li[data-state=stored]").count() == len(files)
+    assert "已在服务器" in await page.inner_text("#files")
+    assert await api.pool.fetchval("select count(*) from instance") == len(files)
+    assert await api.pool.fetchval("select count(*) from upload_session") == 2
+    assert proxy.upstream_bytes - sent_before < total / 10  # manifests, not the files
+
     # the county reader's worklist and case show the urgency and the question
     assert await sweep_once(api.pool, api.app[SETTINGS], api.app[OBJECTS]) >= 0
     _, reader = await signed_in(browser, proxy.url, "wang.reader")
