@@ -22,6 +22,7 @@ from playwright.async_api import Error as PlaywrightError
 from teleradiology.http.context import OBJECTS, SETTINGS
 from teleradiology.http.web.send import dicom_parser_file
 from tests.browser import wait_until
+from tests.e2e.test_viewer_browser import phantom_ct
 from tests.ecg_file import FORMATS
 from tests.factory import make_study
 from tests.integration.conftest import Api
@@ -313,3 +314,23 @@ async def test_the_clinics_studies_show_their_progress_live(
     await page.screenshot(path=str(tmp_path / "inbox-returned.png"), full_page=True)
     await page.click(f"#studies tr[data-study='{study}'] a.resend")
     await page.wait_for_url(f"{base}/send")
+
+
+async def test_a_compressible_study_goes_gzip_compressed_and_is_stored_as_it_was(
+    api: Api, proxy: TcpProxy, browser: Browser, tmp_path: Path
+) -> None:
+    folder = tmp_path / "phantom"
+    folder.mkdir()
+    slices = phantom_ct(8)
+    for n, data in enumerate(slices):
+        (folder / f"IM{n:04d}.dcm").write_bytes(data)
+    total = sum(len(d) for d in slices)
+    _, page = await signed_in(browser, proxy.url, "xlwd.clinic")
+    sent_before = proxy.upstream_bytes
+    await choose_folder(page, proxy.url, folder)
+    await page.click("#send-button")
+    await wait_until(page, "document.body.dataset.sent === 'all'", timeout_s=60)
+    assert proxy.upstream_bytes - sent_before < total / 4  # far less than the files
+    stored = await api.pool.fetch("select size_bytes, received_via from instance")
+    assert sorted(r["size_bytes"] for r in stored) == sorted(len(d) for d in slices)
+    assert {r["received_via"] for r in stored} == {"upload"}

@@ -1,7 +1,7 @@
 // The send page: the clinic chooses a folder or files; DICOM headers are read here
 // (dicom-parser) and the instances grouped by study; ECG files are listed apart. Studies go by
 // the resumable upload (a manifest with each file's size and SHA-256, each instance PUT,
-// larger ones in parts, then commit); on a dropped link the page waits, asks the server what
+// larger ones in parts, gzip-compressed when that pays, then commit); on a dropped link the page waits, asks the server what
 // it holds and sends only the rest. The same files chosen again resume the same session
 // (its key is made from the manifest; the session is remembered in localStorage by it).
 // ECG files go one request each.
@@ -334,10 +334,10 @@
     } catch (error) { /* private browsing: resuming still works by the key */ }
   }
 
-  // The byte ranges [start, end) of a file not in ``held`` ([first, last] pairs), at most
-  // ``part`` bytes each.
+  // The byte ranges [start, end) of a file not in ``held`` (the server's [start, end)
+  // pairs), at most ``part`` bytes each.
   function gaps(held, total, part) {
-    const ranges = held.map(([first, last]) => [first, last + 1]).sort((a, b) => a[0] - b[0]);
+    const ranges = held.map(([start, end]) => [start, end]).sort((a, b) => a[0] - b[0]);
     const out = [];
     let at = 0;
     for (const [start, end] of ranges.concat([[total, total]])) {
@@ -359,6 +359,21 @@
     } catch (error) { /* stored after all, or gone: either way not missing */ }
   }
 
+  // A body gzip-compressed when that saves a twentieth or more (the server takes gzip);
+  // the progress callback is told bytes of the file, not of the wire.
+  async function put(url, blob, headers, onProgress) {
+    let body = blob;
+    if (window.CompressionStream) {
+      const packed = await new Response(blob.stream().pipeThrough(new CompressionStream("gzip"))).blob();
+      if (packed.size < 0.95 * blob.size) {
+        body = packed;
+        headers = { ...headers, "Content-Encoding": "gzip" };
+      }
+    }
+    const scale = blob.size / (body.size || 1);
+    return request("PUT", url, body, headers, (n) => onProgress(Math.min(blob.size, n * scale)));
+  }
+
   async function sendItem(base, item, missing) {
     const url = `${base}/instances/${encodeURIComponent(item.sop)}`;
     const dicom = { "Content-Type": "application/dicom" };
@@ -366,14 +381,16 @@
     try {
       let answer;
       if (item.size <= WHOLE_MAX && !missing.received.length) {
-        answer = await request("PUT", url, item.file, dicom, (n) => progress(item, n));
+        answer = await put(url, item.file, dicom, (n) => progress(item, n));
       } else {
         const chunks = gaps(missing.received, item.size, PART);
+        // every byte held but not yet made whole (cut while assembling): the last part again
+        if (!chunks.length) chunks.push([Math.max(0, item.size - PART), item.size]);
         let held = item.size - chunks.reduce((n, [a, b]) => n + b - a, 0);
         progress(item, held);
         for (const [start, end] of chunks) {
           const range = { ...dicom, "Content-Range": `bytes ${start}-${end - 1}/${item.size}` };
-          answer = await request("PUT", url, item.file.slice(start, end), range, (n) => progress(item, held + n));
+          answer = await put(url, item.file.slice(start, end), range, (n) => progress(item, held + n));
           held += end - start;
         }
       }
