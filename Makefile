@@ -20,6 +20,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 OHIF_VERSION := 3.13.2
 VIEWER_DIR := .viewer/ohif-$(OHIF_VERSION)
 VIEWER_STAMP := $(VIEWER_DIR)/dist/index.html
+# dicom-parser reads DICOM headers in the send page, before anything is sent: its minified
+# build from the npm package, pinned, beside the viewer in the same cache.
+DICOM_PARSER_VERSION := 1.8.21
+DICOM_PARSER_DIR := .viewer/dicom-parser-$(DICOM_PARSER_VERSION)
+DICOM_PARSER_STAMP := $(DICOM_PARSER_DIR)/dicomParser.min.js
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -56,7 +61,16 @@ $(VIEWER_STAMP):
 	rm -rf $(VIEWER_DIR) && mv $(VIEWER_DIR).tmp $(VIEWER_DIR)
 	rm -f .viewer/ohif-app-$(OHIF_VERSION).tgz
 
-viewer: $(VIEWER_STAMP)
+$(DICOM_PARSER_STAMP):
+	@mkdir -p .viewer
+	cd .viewer && npm pack --silent dicom-parser@$(DICOM_PARSER_VERSION) >/dev/null
+	rm -rf $(DICOM_PARSER_DIR).tmp && mkdir -p $(DICOM_PARSER_DIR).tmp
+	tar -xzf .viewer/dicom-parser-$(DICOM_PARSER_VERSION).tgz -C $(DICOM_PARSER_DIR).tmp --strip-components=1 package/dist/dicomParser.min.js package/LICENSE
+	mv $(DICOM_PARSER_DIR).tmp/dist/dicomParser.min.js $(DICOM_PARSER_DIR).tmp/ && rmdir $(DICOM_PARSER_DIR).tmp/dist
+	rm -rf $(DICOM_PARSER_DIR) && mv $(DICOM_PARSER_DIR).tmp $(DICOM_PARSER_DIR)
+	rm -f .viewer/dicom-parser-$(DICOM_PARSER_VERSION).tgz
+
+viewer: $(VIEWER_STAMP) $(DICOM_PARSER_STAMP)
 
 # The set-up steps are independent: run them side by side, then serve.
 run:

@@ -189,6 +189,9 @@ class NotificationKind(StrEnum):
     REFERRAL_DECLINED = "referral_declined"
     REFERRAL_ARRIVED = "referral_arrived"
     REFERRAL_RETURNED = "referral_returned"
+    #: A step of a clinic's study on its way to a report (complete, routed, claimed,
+    #: released, escalated), for the clinic's pages to follow.
+    STUDY_PROGRESS = "study_progress"
 
 
 class TokenKind(StrEnum):

@@ -29,9 +29,11 @@ from storage.records import (
     ReturnKind,
     ReturnReason,
     Specialty,
+    Tier,
     TurnaroundSegment,
     Urgency,
 )
+from teleradiology.core.progress import StudyProgress
 
 
 class Language(StrEnum):
@@ -163,6 +165,22 @@ _NOTIFICATION = {
     NotificationKind.REFERRAL_DECLINED: Words("转诊被拒", "referral declined"),
     NotificationKind.REFERRAL_ARRIVED: Words("转诊患者已到诊", "referred patient arrived"),
     NotificationKind.REFERRAL_RETURNED: Words("转诊患者转回", "referred patient returned down"),
+    NotificationKind.STUDY_PROGRESS: Words("检查进展", "study progress"),
+}
+_STUDY_PROGRESS = {
+    StudyProgress.SENDING: Words("发送中", "sending"),
+    StudyProgress.RECEIVED: Words("已接收", "received"),
+    StudyProgress.COMPLETE: Words("接收完整", "complete"),
+    StudyProgress.WAITING: Words("等待判读", "waiting for a reader"),
+    StudyProgress.READING: Words("判读中", "in reading"),
+    StudyProgress.REPORTED: Words("已报告", "reported"),
+    StudyProgress.RETURNED: Words("已退回", "returned"),
+}
+_TIER = {
+    Tier.VILLAGE: Words("村级", "village"),
+    Tier.TOWNSHIP: Words("乡镇级", "township"),
+    Tier.COUNTY: Words("县级", "county"),
+    Tier.CITY: Words("市级", "city"),
 }
 _REFERRAL_STATUS = {
     ReferralStatus.REQUESTED: Words("待接诊", "requested"),
@@ -268,6 +286,8 @@ TABLES: Mapping[type[Enum], Mapping[Any, Words]] = {
     EcgMeasurement: _MEASUREMENT,
     EcgUnit: _UNIT,
     Sex: _SEX,
+    StudyProgress: _STUDY_PROGRESS,
+    Tier: _TIER,
 }
 
 

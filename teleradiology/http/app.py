@@ -29,7 +29,7 @@ from teleradiology.http.problems import problem_middleware
 from teleradiology.http.proxies import forwarded_by_trusted_proxy
 from teleradiology.http.session import COOKIE_METHODS, session_token
 from teleradiology.http.web import routes as pages
-from teleradiology.http.web import viewer
+from teleradiology.http.web import send, viewer
 from teleradiology.services.signin import Throttle
 from teleradiology.settings import Role, Settings
 
@@ -121,6 +121,7 @@ def create_web_app(
             security_headers,
             problem_middleware,
             auth_middleware,
+            send.compress_assets,
         ],
         client_max_size=16 * 1024**2,
     )
@@ -151,6 +152,7 @@ def create_web_app(
             wado,
             viewer,
             pages,
+            send,
             uploads,
             ecg_api,
         ):

@@ -15,6 +15,7 @@ from storage.records import CaseId, EventKind, NotificationKind, ReportId, Role,
 from storage.reports import OverdueCritical
 from teleradiology.core import casework
 from teleradiology.core.casework import DeadlineStep
+from teleradiology.services.progress import record_step
 from teleradiology.services.reading import escalate_locked
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ async def expire_leases(pool: Pool) -> int:
     async with transaction(pool) as conn:
         expired = await cases.expire_leases(conn)
         for lease in expired:
-            await record_event(
+            await record_step(
                 conn,
                 EventKind.LEASE_EXPIRED,
                 facility_id=lease.facility_id,
@@ -80,7 +81,7 @@ async def _reassign(conn: Conn, risk: CaseAtRisk, reason: str) -> None:
     case = risk.case
     await cases.release(conn, case.id)
     detail = {"reason": reason, "holder": case.claimed_by, "deadline": True}
-    await record_event(
+    await record_step(
         conn,
         EventKind.RELEASED,
         facility_id=case.facility_id,

@@ -46,6 +46,7 @@ from teleradiology.core.casework import CaseAction, CaseState, ReportAction
 from teleradiology.core.errors import BadRequest, Conflict, NotFound
 from teleradiology.core.signature import report_signature
 from teleradiology.services.delivery import DELIVER_REPORT
+from teleradiology.services.progress import record_step
 from teleradiology.services.routing import schedule_case
 
 
@@ -285,7 +286,7 @@ async def _claim(conn: Conn, user: User, case: Case, lease: timedelta) -> None:
     casework.check(user, state, CaseAction.CLAIM, read_first_read=read_first)
     await cases.claim(conn, case.id, user.id, lease)
     if not state.held_by(user):  # a renewal is the same claim
-        await record_event(
+        await record_step(
             conn,
             EventKind.CLAIMED,
             facility_id=case.facility_id,
@@ -304,7 +305,7 @@ async def release(pool: Pool, user: User, case_id: int) -> Case:
         casework.check(user, CaseState.of(case, _now()), CaseAction.RELEASE)
         await cases.release(conn, case.id)
         forced = user.role is Role.ADMIN
-        await record_event(
+        await record_step(
             conn,
             EventKind.RELEASED,
             facility_id=case.facility_id,
@@ -362,7 +363,7 @@ async def escalate_locked(
     if target is None:
         raise ValueError(f"case {case.id} has no escalation pool")
     to_code = await cases.escalate(conn, case.id, to=target, question=question, by=by)
-    await record_event(
+    await record_step(
         conn,
         EventKind.ESCALATED,
         facility_id=case.facility_id,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from storage import cases
 from storage.db import Conn, Pool, transaction
-from storage.eventlog import notify, record_event
+from storage.eventlog import notify
 from storage.records import (
     CaseId,
     CasePlan,
@@ -19,6 +19,7 @@ from storage.records import (
     StudyId,
 )
 from teleradiology.core.routing import RoutingError, plan_cases
+from teleradiology.services.progress import record_step
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ async def complete_stable_studies(
         ):
             study = stable.study
             await cases.mark_complete(conn, study.id)
-            await record_event(
+            await record_step(
                 conn, EventKind.COMPLETE, facility_id=study.facility_id, study_id=study.id
             )
             codes = {f.id: f.code for f in stable.chain}
@@ -53,7 +54,7 @@ async def complete_stable_studies(
                 pool_code = codes.get(plan.pool_facility_id) or await cases.facility_code(
                     conn, plan.pool_facility_id
                 )
-                await record_event(
+                await record_step(
                     conn,
                     EventKind.ROUTED,
                     facility_id=study.facility_id,

@@ -682,6 +682,28 @@ def _dicomweb_matrix() -> dict[tuple[str, str], Call]:
     return found
 
 
+def _send_routes() -> dict[tuple[str, str], Call]:
+    """The send page's routes: the upload API's calls, on the session cookie."""
+    api = _api_matrix()
+    found = {}
+    for method, path in [
+        ("POST", "/api/v1/uploads"),
+        ("GET", "/api/v1/uploads/{id}"),
+        ("PUT", "/api/v1/uploads/{id}/instances/{sop}"),
+        ("DELETE", "/api/v1/uploads/{id}/instances/{sop}"),
+        ("POST", "/api/v1/uploads/{id}/commit"),
+        ("POST", "/api/v1/ecg"),
+    ]:
+        spec = api[(method, path)]
+        url = (spec.url or path).replace("/api/v1/uploads", "/send/uploads")
+        page_path = path.replace("/api/v1/uploads", "/send/uploads")
+        page_path = page_path.replace("/api/v1/ecg", "/send/ecg")
+        found[(method, page_path)] = dataclasses.replace(
+            spec, url=url.replace("/api/v1/ecg", "/send/ecg"), page=True
+        )
+    return found
+
+
 def _page_matrix() -> dict[tuple[str, str], Call]:
     def page(allowed: frozenset[str], url: str, **more: Any) -> Call:
         return Call(allowed, url, page=True, **more)
@@ -759,6 +781,10 @@ def _page_matrix() -> dict[tuple[str, str], Call]:
             body=_json({"findings": "窦性心律。", "impression": "正常", "conclusion": "normal"}),
             prepare=ecg_case_to_report,
         ),
+        # the clinic's send page, its header reader, and its upload and ECG routes
+        ("GET", "/send"): page(CLINICS, "/send"),
+        ("GET", "/send/dicom-parser.js"): Call(EVERYONE, "/send/dicom-parser.js"),
+        **_send_routes(),
         # the viewer: its pages for the signed in, its configuration public
         ("GET", "/viewer"): page(SIGNED_IN, "/viewer"),
         ("GET", "/viewer/{tail}"): page(SIGNED_IN, "/viewer/dicomjson"),

@@ -22,9 +22,15 @@ from tests.factory import make_study
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import route_all, store
 
+#: A clinic's stream also follows its studies' steps (complete, routed, claimed, ...).
+STEPS = frozenset({"study_progress"})
 
-async def _frames(stream: ClientResponse, count: int) -> list[dict[str, Any]]:
-    """Read ``count`` data frames (skipping comments and retry lines) within 10 s."""
+
+async def _frames(
+    stream: ClientResponse, count: int, *, skip: frozenset[str] = STEPS
+) -> list[dict[str, Any]]:
+    """Read ``count`` data frames (skipping comments, retry lines and the kinds in ``skip``)
+    within 10 s."""
     found: list[dict[str, Any]] = []
     ids: list[str] = []
 
@@ -34,11 +40,23 @@ async def _frames(stream: ClientResponse, count: int) -> list[dict[str, Any]]:
             if line.startswith("id: "):
                 ids.append(line[4:])
             elif line.startswith("data: "):
-                found.append(json.loads(line[6:]) | {"_id": ids[-1]})
+                frame = json.loads(line[6:])
+                if frame["kind"] not in skip:
+                    found.append(frame | {"_id": ids[-1]})
 
     async with asyncio.timeout(10):
         await read()
     return found
+
+
+async def _lines_within(stream: ClientResponse, seconds: float) -> list[bytes]:
+    """The lines a stream sends within ``seconds``."""
+    lines: list[bytes] = []
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            while True:
+                lines.append(await stream.content.readline())
+    return lines
 
 
 async def _final_report(api: Api, patient_id: str, conclusion: str = "normal") -> int:
@@ -79,13 +97,7 @@ async def test_reports_are_pushed_to_their_clinic_only_and_replayed_on_reconnect
     ]
     assert pushed[1]["detail"]["conclusion"] == "critical"
     # the other village's stream was open all along and got none of it
-    lines: list[bytes] = []
-    try:
-        async with asyncio.timeout(1.5):
-            while True:
-                lines.append(await other.content.readline())
-    except TimeoutError:
-        pass
+    lines = await _lines_within(other, 1.5)
     assert lines[0].startswith(b"retry:")
     assert not any(line.startswith((b"data:", b"id:")) for line in lines)
     mine.close()
@@ -198,3 +210,29 @@ async def test_a_stream_too_far_behind_is_told_to_resync_and_loses_nothing(
     rest = await _frames(again, 40 - len(seen))
     assert seen + [r["detail"]["n"] for r in rest] == list(range(40))
     again.close()
+
+
+async def test_a_clinics_stream_follows_its_studies_steps_without_patient_data(
+    api: Api,
+) -> None:
+    mine = await api.client.get("/api/v1/events", headers=api.auth("xlwd.clinic"))
+    other = await api.client.get("/api/v1/events", headers=api.auth("xlzz.clinic"))
+    await store(api, "HB-XL-WD", make_study(modality="CR", count=1, patient_id="S-9"))
+    await route_all(api)
+    case_id = await api.pool.fetchval("select max(id) from reading_case")
+    auth = api.auth("wang.reader")
+    assert (await api.client.post(f"/api/v1/cases/{case_id}/claim", headers=auth)).status == 200
+    assert (await api.client.post(f"/api/v1/cases/{case_id}/release", headers=auth)).status == 200
+    steps = await _frames(mine, 4, skip=frozenset())
+    assert [(s["kind"], s["detail"]) for s in steps] == [
+        ("study_progress", {"step": "complete"}),
+        ("study_progress", {"step": "routed"}),
+        ("study_progress", {"step": "claimed"}),
+        ("study_progress", {"step": "released"}),
+    ]
+    assert [s["case_id"] for s in steps] == [None, case_id, case_id, case_id]
+    assert "S-9" not in json.dumps(steps)
+    lines = await _lines_within(other, 1.0)
+    assert not any(line.startswith(b"data:") for line in lines)
+    mine.close()
+    other.close()

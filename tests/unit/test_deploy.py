@@ -17,6 +17,7 @@ import yaml
 from teleradiology.core.credentials import example_secrets_in
 from teleradiology.dimse.listener import DRAIN_S
 from teleradiology.http.app import create_web_app
+from teleradiology.http.web.send import DICOM_PARSER_VERSION
 from teleradiology.http.web.viewer import OHIF_VERSION
 from teleradiology.settings import Settings
 
@@ -320,21 +321,27 @@ def test_the_env_template_names_every_variable_compose_reads_and_fills_in_no_sec
     assert required <= {name for name, value in demo.items() if value}
 
 
-def test_the_image_serves_the_viewer_the_makefile_pins() -> None:
+def test_the_image_serves_the_viewer_and_dicom_reader_the_makefile_pins() -> None:
     dockerfile = (ROOT / "deploy" / "Dockerfile").read_text("utf-8")
     makefile = (ROOT / "Makefile").read_text("utf-8")
-    pinned = re.search(r"^OHIF_VERSION := (\S+)$", makefile, re.M)
-    built = re.search(r"^ARG OHIF_VERSION=(\S+)$", dockerfile, re.M)
-    assert pinned is not None
-    assert built is not None
-    assert built.group(1) == pinned.group(1)
+    for name, served_version in (
+        ("OHIF_VERSION", OHIF_VERSION),
+        ("DICOM_PARSER_VERSION", DICOM_PARSER_VERSION),
+    ):
+        pinned = re.search(rf"^{name} := (\S+)$", makefile, re.M)
+        built = re.search(rf"^ARG {name}=(\S+)$", dockerfile, re.M)
+        assert pinned is not None
+        assert built is not None
+        assert built.group(1) == pinned.group(1) == served_version
     served = re.search(r"TELEMED_VIEWER_DIR=(\S+)", dockerfile)
     copied = re.search(r"^COPY --from=viewer \S+ (\S+)$", dockerfile, re.M)
     assert served is not None
     assert copied is not None
     assert served.group(1) == copied.group(1)
     assert "TELEMED_VIEWER_DIR" in _read_by_the_service()
-    assert pinned.group(1) == OHIF_VERSION
+    # the send page's DICOM reader, beside the viewer's folder where the service looks for it
+    beside = Path(served.group(1)).parents[1] / f"dicom-parser-{DICOM_PARSER_VERSION}"
+    assert f"COPY --from=viewer /viewer/dicom-parser {beside}\n" in dockerfile
 
 
 class _ComposeLoader(yaml.SafeLoader):

@@ -19,16 +19,19 @@ from storage import (
 from storage.db import Pool
 from storage.records import (
     Case,
-    CaseStatus,
     Conclusion,
+    Facility,
+    FacilityId,
     Referral,
     Report,
     ReportStatus,
     ReturnReason,
     Study,
     Tier,
+    UploadState,
     User,
 )
+from teleradiology.core.progress import StudyProgress, study_progress
 from teleradiology.core.words import both, both_of
 from teleradiology.http.context import POOL, user_zone
 from teleradiology.http.web.common import (
@@ -40,7 +43,7 @@ from teleradiology.http.web.common import (
     report_context,
     study_date,
 )
-from teleradiology.services import reading
+from teleradiology.services import reading, uploads
 from teleradiology.services import referrals as referral_service
 
 
@@ -124,21 +127,15 @@ async def _returned(
     return returned
 
 
-def _study_state(
-    study: Study, open_case: Case | None, reported: set[str], returned: set[str]
-) -> tuple[str, str]:
-    """Where a study of the clinic is, and in words."""
-    if study.study_instance_uid in reported:
-        return "reported", "已报告 (reported)"
-    if open_case is not None and open_case.status is CaseStatus.IN_PROGRESS:
-        return "reading", "判读中 (in reading)"
-    if open_case is not None:
-        return "waiting", "等待判读 (waiting)"
-    if study.study_instance_uid in returned:
-        return "returned", "已退回 (returned)"
-    if study.state.value == "receiving":
-        return "receiving", "接收中 (receiving)"
-    return "waiting", "等待分配 (waiting)"
+def _progress_label(
+    progress: StudyProgress, case: Case | None, pools: dict[FacilityId, Facility]
+) -> str:
+    """The progress in words; a case's with the pool (and its tier) it waits in or is read in."""
+    label = both(progress)
+    pool = pools.get(case.pool_facility_id) if case is not None else None
+    if progress in (StudyProgress.WAITING, StudyProgress.READING) and pool is not None:
+        label += f" · {pool.name} · {both(pool.tier)}"
+    return label
 
 
 def _study_rows(
@@ -146,24 +143,36 @@ def _study_rows(
     open_cases: list[Case],
     reported: set[str],
     returned: list[dict[str, Any]],
+    sending: set[str],
+    pools: dict[FacilityId, Facility],
     zone: ZoneInfo,
 ) -> list[dict[str, Any]]:
     case_by_uid = {c.study_instance_uid: c for c in open_cases}
-    returned_open = {r["uid"] for r in returned if not r["resent"]}
+    returned_open = {r["uid"]: r for r in returned if not r["resent"]}
     rows = []
     for s in studies:
-        open_case = case_by_uid.get(s.study_instance_uid)
-        state, label = _study_state(s, open_case, reported, returned_open)
+        uid = s.study_instance_uid
+        open_case = case_by_uid.get(uid)
+        progress = study_progress(
+            study_state=s.state,
+            uploading=uid in sending,
+            open_case=open_case.status if open_case else None,
+            reported=uid in reported,
+            returned=uid in returned_open,
+        )
+        back = returned_open.get(uid) if progress is StudyProgress.RETURNED else None
         rows.append(
             {
+                "uid": uid,
                 "patient": person(s.patient_name),
                 "patient_id": s.patient_id,
                 "study": _study_label(s),
                 "series": s.num_series,
                 "instances": s.num_instances,
                 "received": local_time(s.first_received_at, zone),
-                "state": state,
-                "label": label,
+                "state": progress.value,
+                "label": _progress_label(progress, open_case, pools),
+                "returned_reason": back["reason"] if back else "",
                 "priority": both(open_case.priority) if open_case else "",
                 "deadline": local_time(open_case.deadline, zone) if open_case else "",
             }
@@ -198,7 +207,9 @@ async def inbox_page(request: web.Request, user: User) -> web.Response:
     await _link_ecg_sheets(pool, user, ordered)
     resent = {c.study_instance_uid for c in open_cases} | reported
     returned = await _returned(pool, user, zone, resent)
-    study_rows = _study_rows(studies, open_cases, reported, returned, zone)
+    sending = {u.study_instance_uid for u in await uploads.recent(pool, user, UploadState.OPEN)}
+    pools = {f.id: f for f in await network.list_facilities(pool)}
+    study_rows = _study_rows(studies, open_cases, reported, returned, sending, pools, zone)
     found_referrals = await referral_service.listed(
         pool, user, limit=100, offset=0, listing="inbox"
     )

@@ -46,6 +46,7 @@ _OURS = frozenset(
         "worklist",
         "password",
         "account",
+        "send",
     }
 )
 #: Cross-origin isolation lets OHIF use SharedArrayBuffer (faster MPR); same-origin only.

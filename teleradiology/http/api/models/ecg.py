@@ -332,7 +332,9 @@ class MissingOut(Model):
     sop_instance_uid: str
     size: int
     sha256: str
-    received: list[list[int]] = Field(description="byte ranges held, [first, last]")
+    received: list[list[int]] = Field(
+        description="byte ranges held, [start, end): the end byte is the first not held"
+    )
 
 
 class SessionLinks(Model):

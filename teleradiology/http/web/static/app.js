@@ -173,8 +173,11 @@
     return touched || Boolean(active && ["INPUT", "TEXTAREA", "SELECT"].includes(active.tagName));
   };
   const ARRIVED = words.notification;
-  const live = (document.body.dataset.live || "").split(/\s+/).filter(Boolean);
-  if (live.length && window.EventSource) {
+  const kinds = (names) => (names || "").split(/\s+/).filter(Boolean);
+  const live = kinds(document.body.dataset.live);
+  // kinds that only bring the page up to date: reloaded while nobody types, never announced
+  const quiet = kinds(document.body.dataset.liveQuiet);
+  if ((live.length || quiet.length) && window.EventSource) {
     const state = document.getElementById("live-state");
     // from the last notification before the page was made: none falls between
     const after = document.body.dataset.liveAfter;
@@ -197,6 +200,7 @@
       banner.firstChild.textContent = `已到达：${ARRIVED[event.type] || event.type} `;
     };
     for (const kind of live) source.addEventListener(kind, arrived);
+    for (const kind of quiet) source.addEventListener(kind, () => { if (!busy()) location.reload(); });
     source.addEventListener("open", () => { document.body.dataset.liveOpen = "1"; });
     source.addEventListener("error", () => {
       delete document.body.dataset.liveOpen;
