@@ -2,7 +2,8 @@
 fresh embedded PostgreSQL with the schema migrated, a Huaibin-sized network, the cases
 (received over ``--days`` days, most reported and acknowledged, a few returned) and
 referrals loaded by COPY, then each dashboard query, the whole dashboard, its JSON API and
-its page timed ``--repeats`` times for the default period (the last 30 days), a quarter
+its page timed ``--repeats`` times (``--keep DIR`` keeps the database there, and a later
+run with the same ``--keep`` measures it again without loading) for the default period (the last 30 days), a quarter
 and a year, unfiltered and filtered. Prints p50 and p95 of each.
 
     PYTHONPATH=$PWD .venv/bin/python bench/dashboard.py --cases 1000000
@@ -148,14 +149,19 @@ async def _http(dsn: str, data_dir: Path, pool: Any, net: Any, repeats: int) -> 
         await runner.cleanup()
 
 
-async def main(cases: int, days: int, repeats: int) -> None:
+async def main(cases: int, days: int, repeats: int, keep: Path | None) -> None:
     with tempfile.TemporaryDirectory(prefix="dashboard-bench-") as tmp:
-        embedded = EmbeddedPostgres(Path(tmp) / "pg")
+        folder = keep or Path(tmp)
+        embedded = EmbeddedPostgres(folder / "pg")
         dsn = await embedded.start()
         pool = await create_pool(dsn, min_size=2, max_size=8, command_timeout_s=3600)
         try:
             await migrate(pool)
-            net = await _load(pool, cases, days)
+            if await pool.fetchval("select count(*) from case_turnaround") == 0:
+                net = await _load(pool, cases, days)
+            else:
+                print("measuring the cases loaded before in", folder)
+                net = await make_network(pool)  # the same network again: an update
             await _queries(pool, net, repeats, datetime.now(ZONE).date())
             await _http(dsn, Path(tmp) / "data", pool, net, repeats)
         finally:
@@ -168,5 +174,8 @@ if __name__ == "__main__":
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=730, help="the cases are received over")
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument(
+        "--keep", type=Path, help="a folder for the database, kept to measure again later"
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.cases, args.days, args.repeats))
+    asyncio.run(main(args.cases, args.days, args.repeats, args.keep))

@@ -113,6 +113,7 @@ async def load_cases(pool: asyncpg.Pool, cases: Sequence[CaseSpec]) -> None:
     """Write the cases, their studies, patients and events in one transaction."""
     run = uuid.uuid4().int % 10**12
     async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("set local statement_timeout = 0")
         await conn.execute(_STAGE)
         await conn.copy_records_to_table(
             "dashboard_stage",
@@ -130,18 +131,12 @@ async def load_cases(pool: asyncpg.Pool, cases: Sequence[CaseSpec]) -> None:
                 "reader",
             ],
         )
+        await conn.execute("analyze dashboard_stage")
         patients, studies = f"DB{run}-", f"2.25.{run}."
-        for statement in _LOAD:
-            await conn.execute(
-                statement,
-                *(
-                    (patients, studies)
-                    if "$2" in statement
-                    else (patients,)
-                    if "study_instance_uid" not in statement
-                    else (studies,)
-                ),
-            )
+        await conn.execute(_LOAD[0], patients)
+        await conn.execute(_LOAD[1], patients, studies)
+        for statement in _LOAD[2:]:
+            await conn.execute(statement, studies)
 
 
 async def load_referrals(pool: asyncpg.Pool, referrals: Sequence[ReferralSpec]) -> None:

@@ -31,14 +31,16 @@ class Series:
 
 
 def nice_ceiling(value: float) -> float:
-    """The smallest of 1, 2, 2.5, 5 times a power of ten at or above ``value`` (1 for 0)."""
+    """The top of a y axis of four equal steps, each 1, 2 or 5 times a power of ten, at
+    or above ``value`` (4 for nothing)."""
     if value <= 0 or not math.isfinite(value):
-        return 1.0
-    power = 10.0 ** math.floor(math.log10(value))
-    for step in (1.0, 2.0, 2.5, 5.0, 10.0):
-        if value <= step * power * (1 + 1e-9):
-            return step * power
-    return 10.0 * power
+        return 4.0
+    step = value / 4
+    power = 10.0 ** math.floor(math.log10(step))
+    for factor in (1.0, 2.0, 5.0, 10.0):
+        if step <= factor * power * (1 + 1e-9):
+            return 4 * factor * power
+    return 40.0 * power
 
 
 def _number(value: float) -> str:

@@ -59,7 +59,7 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-class FiguresOut(Model):
+class DashboardFiguresOut(Model):
     """Cases finally reported; minutes from received to final and from final to the
     clinic's acknowledgement (p50, p90); the share that kept its deadline."""
 
@@ -86,7 +86,7 @@ class FiguresOut(Model):
         }
 
 
-class GroupOut(FiguresOut):
+class GroupOut(DashboardFiguresOut):
     """The figures of one value of a dimension: ``key`` the value (tier, facility code,
     specialty, modality, priority or reader's username), ``label`` its name, ``facility``
     the reader's facility."""
@@ -105,7 +105,7 @@ class GroupOut(FiguresOut):
 _WORDED: dict[str, type[Enum]] = {"tier": Tier, "specialty": Specialty, "priority": Priority}
 
 
-class TrendOut(FiguresOut):
+class TrendOut(DashboardFiguresOut):
     """The figures of the day, week or month starting on ``bucket``, for one specialty or
     (``specialty`` null) all."""
 
@@ -142,7 +142,7 @@ class ReturnsOut(Model):
     returned_rate: float | None
 
 
-class ReferralOut(Model):
+class DashboardReferralOut(Model):
     """Referrals of one direction made in the day, week or month starting on ``bucket``
     (``status`` null), or in the whole period with one status (``bucket`` null)."""
 
@@ -152,7 +152,7 @@ class ReferralOut(Model):
     referrals: int
 
     @classmethod
-    def of(cls, row: ReferralRow, zone: ZoneInfo) -> ReferralOut:
+    def of(cls, row: ReferralRow, zone: ZoneInfo) -> DashboardReferralOut:
         return cls(
             bucket=_day(row.bucket, zone) if row.bucket else None,
             direction=ReferralDirection(row.direction),
@@ -173,7 +173,7 @@ class ReaderChoice(Model):
     facility: str
 
 
-class ChoicesOut(Model):
+class DashboardChoicesOut(Model):
     """What the filters offer: the network's facilities, and the modalities and readers
     of the period's reported cases."""
 
@@ -190,7 +190,7 @@ class DashboardOut(Model):
     by: Bucket
     timezone: str
     filters: dict[str, str]
-    summary: FiguresOut
+    summary: DashboardFiguresOut
     tier: list[GroupOut]
     facility: list[GroupOut]
     specialty: list[GroupOut]
@@ -200,16 +200,16 @@ class DashboardOut(Model):
     trend: list[TrendOut]
     volumes: list[VolumeOut]
     returns: list[ReturnsOut]
-    referrals: list[ReferralOut]
-    choices: ChoicesOut
+    referrals: list[DashboardReferralOut]
+    choices: DashboardChoicesOut
 
     @classmethod
     def of(cls, d: Dashboard, asked: DashboardQuery) -> DashboardOut:
         groups: dict[str, list[GroupOut]] = {t: [] for t in _GROUPS}
-        summary = FiguresOut(**FiguresOut.fields(_NO_FIGURES))
+        summary = DashboardFiguresOut(**DashboardFiguresOut.fields(_NO_FIGURES))
         for row in d.breakdown:
             if row.dimension == "all":
-                summary = FiguresOut(**FiguresOut.fields(row.figures))
+                summary = DashboardFiguresOut(**DashboardFiguresOut.fields(row.figures))
             else:
                 groups[row.dimension].append(GroupOut.of(row))
         return cls(
@@ -227,8 +227,8 @@ class DashboardOut(Model):
             trend=[TrendOut.of(r, d.zone) for r in d.trend],
             volumes=[_volume(r, d.zone) for r in d.intake if r.facility_code is None],
             returns=[_returns(r) for r in d.intake if r.facility_code is not None],
-            referrals=[ReferralOut.of(r, d.zone) for r in d.referrals],
-            choices=ChoicesOut(
+            referrals=[DashboardReferralOut.of(r, d.zone) for r in d.referrals],
+            choices=DashboardChoicesOut(
                 facilities=[
                     FacilityChoice(code=c.value, name=c.label, tier=Tier(c.extra))
                     for c in d.choices
