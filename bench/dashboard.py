@@ -3,8 +3,8 @@ fresh embedded PostgreSQL with the schema migrated, a Huaibin-sized network, the
 (received over ``--days`` days, most reported and acknowledged, a few returned) and
 referrals loaded by COPY, then each dashboard query, the whole dashboard, its JSON API and
 its page timed ``--repeats`` times (``--keep DIR`` keeps the database there, and a later
-run with the same ``--keep`` measures it again without loading) for the default period (the last 30 days), a quarter
-and a year, unfiltered and filtered. Prints p50 and p95 of each.
+run with the same ``--keep`` measures it again without loading) for the default period (the
+last 30 days), a quarter and a year, unfiltered and filtered. Prints p50 and p95 of each.
 
     PYTHONPATH=$PWD .venv/bin/python bench/dashboard.py --cases 1000000
 """
@@ -65,8 +65,15 @@ async def _load(pool: Any, cases: int, days: int) -> Any:
     net = await make_network(pool)
     end = datetime.now(UTC)
     began = time.perf_counter()
-    for start in range(0, cases, _BATCH):
-        batch = random_cases(net, min(_BATCH, cases - start), end=end, days=days, seed=start)
+    batches = -(-cases // _BATCH)
+    for n in range(batches):  # in the order of time, as the service writes them
+        batch = random_cases(
+            net,
+            min(_BATCH, cases - n * _BATCH),
+            end=end - timedelta(days=days * (batches - 1 - n) / batches),
+            days=days / batches,
+            seed=n,
+        )
         await load_cases(pool, batch)
     await load_referrals(pool, random_referrals(net, cases // 30, end=end, days=days))
     await pool.execute("vacuum analyze")
@@ -91,19 +98,24 @@ async def _queries(pool: Any, net: Any, repeats: int, today: date) -> None:
             specialty="radiology",
         )
         for name, call in (
-            ("breakdown", lambda s=scope: dashboard.breakdown(pool, s)),
-            ("trend", lambda s=scope, b=by: dashboard.trend(pool, s, b, ZONE.key)),
+            (
+                "figures (dimensions and trend)",
+                lambda s=scope, b=by: dashboard.figures(pool, s, b, ZONE.key),
+            ),
             ("intake", lambda s=scope, b=by: dashboard.intake(pool, s, b, ZONE.key)),
             ("referrals", lambda s=scope, b=by: dashboard.referrals(pool, s, b, ZONE.key)),
-            ("choices", lambda s=scope: dashboard.choices(pool, s)),
-            ("breakdown, one county's radiology", lambda s=narrow: dashboard.breakdown(pool, s)),
+            ("facilities", lambda s=scope: dashboard.facilities(pool, s.root)),
+            (
+                "figures, one county's radiology",
+                lambda s=narrow, b=by: dashboard.figures(pool, s, b, ZONE.key),
+            ),
         ):
             print(_line(f"{label}: {name}", await _timed(repeats, call)))
         ask = DashboardAsk(since=today - timedelta(days=days - 1), until=today)
         now = datetime.now(UTC)
         print(
             _line(
-                f"{label}: whole dashboard (5 queries at once)",
+                f"{label}: whole dashboard (11 queries at once)",
                 await _timed(repeats, lambda a=ask, n=now: whole(pool, admin, a, ZONE, now=n)),
             )
         )

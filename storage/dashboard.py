@@ -7,6 +7,7 @@ the filters. Durations are in seconds, from the server's own clock.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -102,25 +103,13 @@ class BreakdownRow:
     figures: Figures
 
 
-async def breakdown(pool: Pool, scope: DashboardScope) -> list[BreakdownRow]:
-    """The figures of the cases finally reported in the period, by each dimension."""
-    rows = await pool.fetch(q("dashboard_breakdown"), *scope.args())
-    return [_breakdown_row(r) for r in rows]
-
-
-def _breakdown_row(r: Any) -> BreakdownRow:
-    dimension = r["dimension"]
-    key = label = extra = ""
-    if dimension == "facility":
-        key, label = r["facility_code"], r["facility_name"]
-    elif dimension == "reader":
-        key = r["reader_username"] or ""
-        label = r["reader_name"] or ""
-        extra = r["reader_facility"] or ""
-    elif dimension != "all":
-        key = label = r[dimension] or ""
+def _breakdown_row(dimension: str, r: Any) -> BreakdownRow:
     return BreakdownRow(
-        dimension=dimension, key=key, label=label, extra=extra, figures=Figures.from_row(r)
+        dimension=dimension,
+        key=r["code"],
+        label=r["label"],
+        extra=r["extra"],
+        figures=Figures.from_row(r),
     )
 
 
@@ -134,9 +123,31 @@ class TrendRow:
     figures: Figures
 
 
+#: The dimensions the figures are split by, each read by its own query ("all": not split).
+DIMENSIONS = ("all", "tier", "facility", "specialty", "modality", "priority", "reader")
+
+
+async def _fetch(pool: Pool, name: str, *args: Any) -> list[Any]:
+    """Run one dashboard query planned for its own values: a plan cached for any filter
+    (``$n is null or ...``) reads the whole table; the percentiles sort in memory."""
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        await conn.execute("set local plan_cache_mode = force_custom_plan")
+        await conn.execute("set local work_mem = '64MB'")
+        return list(await conn.fetch(q(name), *args))
+
+
+async def breakdown(pool: Pool, scope: DashboardScope) -> list[BreakdownRow]:
+    """The figures of the cases finally reported in the period, all together and by each
+    dimension (the dimensions read side by side)."""
+    found = await asyncio.gather(
+        *(_fetch(pool, "dashboard_figures", *scope.args(), d) for d in DIMENSIONS)
+    )
+    return [_breakdown_row(d, r) for d, rows in zip(DIMENSIONS, found, strict=True) for r in rows]
+
+
 async def trend(pool: Pool, scope: DashboardScope, by: Bucket, zone: str) -> list[TrendRow]:
     """The figures by day, week or month of the period in the time zone ``zone``."""
-    rows = await pool.fetch(q("dashboard_trend"), *scope.args(), by.value, zone)
+    rows = await _fetch(pool, "dashboard_trend", *scope.args(), by.value, zone)
     return [
         TrendRow(bucket=r["bucket"], specialty=r["specialty"], figures=Figures.from_row(r))
         for r in rows
@@ -160,19 +171,8 @@ class IntakeRow:
 
 async def intake(pool: Pool, scope: DashboardScope, by: Bucket, zone: str) -> list[IntakeRow]:
     """The cases received in the period, by bucket and specialty and by facility."""
-    rows = await pool.fetch(q("dashboard_intake"), *scope.args(), by.value, zone)
-    return [
-        IntakeRow(
-            bucket=r["bucket"],
-            specialty=r["specialty"],
-            facility_code=r["facility_code"],
-            facility_name=r["facility_name"],
-            cases=r["cases"],
-            returned=r["returned"],
-            reported=r["reported"],
-        )
-        for r in rows
-    ]
+    rows = await _fetch(pool, "dashboard_intake", *scope.args(), by.value, zone)
+    return [IntakeRow(**r) for r in rows]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -189,8 +189,9 @@ class ReferralRow:
 async def referrals(pool: Pool, scope: DashboardScope, by: Bucket, zone: str) -> list[ReferralRow]:
     """Referrals made in the period from or to the network (the facility filter's
     subtree when given), by bucket and by status."""
-    rows = await pool.fetch(
-        q("dashboard_referrals"),
+    rows = await _fetch(
+        pool,
+        "dashboard_referrals",
         scope.root,
         scope.since,
         scope.until,
@@ -198,32 +199,18 @@ async def referrals(pool: Pool, scope: DashboardScope, by: Bucket, zone: str) ->
         by.value,
         zone,
     )
-    return [
-        ReferralRow(
-            bucket=r["bucket"],
-            direction=r["direction"],
-            status=r["status"],
-            referrals=r["referrals"],
-        )
-        for r in rows
-    ]
+    return [ReferralRow(**r) for r in rows]
 
 
 @dataclass(frozen=True, kw_only=True)
-class Choice:
-    """A value a filter offers: ``kind`` facility (``extra``: its tier), modality or
-    reader (``extra``: the reader's facility code)."""
+class FacilityChoice:
+    """A facility of the network, for the facility filter."""
 
-    kind: str
-    value: str
-    label: str
-    extra: str
+    code: str
+    name: str
+    tier: str
 
 
-async def choices(pool: Pool, scope: DashboardScope) -> list[Choice]:
-    """The network's facilities, and the modalities and readers of the period's cases."""
-    rows = await pool.fetch(q("dashboard_choices"), scope.root, scope.since, scope.until)
-    return [
-        Choice(kind=r["kind"], value=r["value"], label=r["label"], extra=r["extra"] or "")
-        for r in rows
-    ]
+async def facilities(pool: Pool, root: FacilityId) -> list[FacilityChoice]:
+    """The facilities of the network below ``root`` (and it), by code."""
+    return [FacilityChoice(**r) for r in await pool.fetch(q("dashboard_facilities"), root)]

@@ -273,10 +273,11 @@ _DEADLINES = {"high": 1800.0, "medium": 4 * 3600.0, "low": 24 * 3600.0}
 
 
 def random_cases(
-    net: BenchNetwork, count: int, *, end: datetime, days: int, seed: int = 1
+    net: BenchNetwork, count: int, *, end: datetime, days: float, seed: int = 1
 ) -> list[CaseSpec]:
-    """``count`` cases received over the ``days`` before ``end``: most finally reported
-    (log-normal times), most of those acknowledged, a few returned, a few still open."""
+    """``count`` cases received over the ``days`` before ``end``, in the order received:
+    most finally reported (log-normal times), most of those acknowledged, a few returned,
+    a few still open."""
     rng = random.Random(seed)
     modalities = rng.choices([m for m, _ in _MODALITIES], [w for _, w in _MODALITIES], k=count)
     priorities = rng.choices([p for p, _ in _PRIORITIES], [w for _, w in _PRIORITIES], k=count)
@@ -300,7 +301,7 @@ def random_cases(
                 reader=rng.choice(net.readers_of[county]) if final else None,
             )
         )
-    return found
+    return sorted(found, key=lambda c: c.received_at)
 
 
 def random_referrals(

@@ -3,18 +3,18 @@
 -- modality, priority, reader; null keeps all) and the period as $2 (from) and $3 (until,
 -- excluded). Durations are in seconds.
 
--- name: dashboard_breakdown
--- Cases whose first final report was signed in the period, all together and by each
--- dimension: received->final and final->acknowledged p50/p90, and the deadline kept.
+-- name: dashboard_figures
+-- Cases whose first final report was signed in the period, by one dimension ($10: all,
+-- tier, facility, specialty, modality, priority or reader; one query each, run side by
+-- side): received->final and final->acknowledged p50/p90, and the deadline kept.
 with b as (
-    select case when grouping(t.tier) = 0 then 'tier'
-                when grouping(t.facility_id) = 0 then 'facility'
-                when grouping(t.specialty) = 0 then 'specialty'
-                when grouping(t.modality) = 0 then 'modality'
-                when grouping(t.priority) = 0 then 'priority'
-                when grouping(t.reader_id) = 0 then 'reader'
-                else 'all' end as dimension,
-           t.tier, t.facility_id, t.specialty, t.modality, t.priority, t.reader_id,
+    select case $10::text when 'tier' then t.tier
+                          when 'facility' then t.facility_id::text
+                          when 'specialty' then t.specialty
+                          when 'modality' then t.modality
+                          when 'priority' then t.priority
+                          when 'reader' then t.reader_id::text
+                          else '' end as key,
            count(*)::int as cases,
            percentile_cont(array[0.5, 0.9]) within group (order by t.final_s) as final_q,
            count(t.ack_s)::int as acknowledged,
@@ -22,24 +22,20 @@ with b as (
            count(*) filter (where t.sla_met)::int as sla_met
     from dashboard_cases($1, $4, $5, $6, $7, $8, $9) t
     where t.final_at >= $2 and t.final_at < $3
-    group by grouping sets ((), (t.tier), (t.facility_id), (t.specialty), (t.modality),
-                            (t.priority), (t.reader_id))
+    group by 1
 )
-select b.*, f.code as facility_code, f.name as facility_name,
-       u.username as reader_username, u.display_name as reader_name,
-       rf.code as reader_facility
+select b.*, coalesce(f.code, u.username, b.key) as code,
+       coalesce(f.name, u.display_name, b.key) as label, coalesce(rf.code, '') as extra
 from b
-left join facility f on f.id = b.facility_id
-left join app_user u on u.id = b.reader_id
+left join facility f on $10::text = 'facility' and f.id::text = b.key
+left join app_user u on $10::text = 'reader' and u.id::text = b.key
 left join facility rf on rf.id = u.facility_id
-order by b.dimension, b.cases desc, coalesce(b.tier, f.code, b.specialty, b.modality,
-                                             b.priority, u.username);
+order by b.cases desc, 4;
 
 -- name: dashboard_trend
 -- The same figures for each day, week or month ($10) of the period in the zone $11, for
 -- all specialties together (specialty null) and for each.
-select date_trunc($10, t.final_at, $11) as bucket,
-       t.specialty,
+select date_trunc($10, t.final_at, $11) as bucket, t.specialty,
        count(*)::int as cases,
        percentile_cont(array[0.5, 0.9]) within group (order by t.final_s) as final_q,
        count(t.ack_s)::int as acknowledged,
@@ -55,7 +51,7 @@ order by 1, 2 nulls first;
 -- Cases received in the period: per day, week or month ($10, zone $11) and specialty, and
 -- per sending facility with how many of them readers returned for quality.
 select date_trunc($10, t.received_at, $11) as bucket,
-       t.specialty, t.facility_id, f.code as facility_code, f.name as facility_name,
+       t.specialty, f.code as facility_code, f.name as facility_name,
        count(*)::int as cases,
        count(*) filter (where t.returned_at is not null)::int as returned,
        count(*) filter (where t.final_at is not null)::int as reported
@@ -81,20 +77,8 @@ group by grouping sets ((date_trunc($5, r.created_at, $6), r.direction),
                         (r.direction, r.status))
 order by 1, 2, 3;
 
--- name: dashboard_choices
--- What the filters offer: the network's facilities, and the modalities and readers of its
--- cases reported in the period ($2, $3).
-select 'facility' as kind, f.code as value, f.name as label, f.tier as extra
-from facility f where f.id in (select facility_subtree($1))
-union all
-select 'modality', m.modality, m.modality, null
-from (select distinct t.modality from case_turnaround t
-      where t.final_at >= $2 and t.final_at < $3 and t.modality <> ''
-        and t.facility_id in (select facility_subtree($1))) m
-union all
-select 'reader', u.username, u.display_name, rf.code
-from app_user u join facility rf on rf.id = u.facility_id
-where u.id in (select distinct t.reader_id from case_turnaround t
-               where t.final_at >= $2 and t.final_at < $3
-                 and t.facility_id in (select facility_subtree($1)))
-order by 1, 2;
+-- name: dashboard_facilities
+-- The facilities of the network, for the filter.
+select f.code, f.name, f.tier from facility f
+where f.id in (select facility_subtree($1))
+order by f.code;

@@ -17,8 +17,8 @@ from storage import network
 from storage.dashboard import (
     BreakdownRow,
     Bucket,
-    Choice,
     DashboardScope,
+    FacilityChoice,
     IntakeRow,
     ReferralRow,
     TrendRow,
@@ -64,7 +64,7 @@ class Dashboard:
     trend: list[TrendRow]
     intake: list[IntakeRow]
     referrals: list[ReferralRow]
-    choices: list[Choice]
+    facilities: list[FacilityChoice]
 
 
 def default_bucket(days: int) -> Bucket:
@@ -147,7 +147,7 @@ async def dashboard(
         figures.trend(pool, scope, by, key),
         figures.intake(pool, scope, by, key),
         figures.referrals(pool, scope, by, key),
-        figures.choices(pool, scope),
+        figures.facilities(pool, scope.root),
     )
     return Dashboard(
         scope=scope,
@@ -159,7 +159,7 @@ async def dashboard(
         trend=trend,
         intake=intake,
         referrals=referrals,
-        choices=choices,
+        facilities=choices,
     )
 
 

@@ -33,73 +33,44 @@ def _day() -> datetime:
     return datetime.combine(day, time(9), ZONE)
 
 
-def _cases() -> list[CaseSpec]:
-    at = _day()
+#: The cases, each received at 09:00 that day: the sending facility, modality, priority,
+#: deadline, then minutes to the first final report, from it to the acknowledgement, and to a
+#: return for quality (None: it did not happen), and the reader who signed.
+_TABLE: list[tuple[str, str, str, float, float | None, float | None, float | None, str | None]] = [
+    # 1..6 reported (minutes to final: 30 60 90 10 20 300); case 2 misses its deadline
+    ("HB-XL-WD", "DX", "medium", 4 * H, 30, 10, None, "wang.reader"),
+    ("HB-XL-WD", "CT", "high", 30 * M, 60, 20, None, "wang.reader"),
+    ("HB-XL", "DX", "medium", 4 * H, 90, None, None, "zhou.reader"),
+    ("HB-MJ-LW", "ECG", "high", 30 * M, 10, 5, None, "li.ecg"),
+    ("HB-MJ-LW", "ECG", "medium", 4 * H, 20, 15, None, "li.ecg"),
+    ("HB-FH", "CT", "low", 24 * H, 300, 60, None, "zhou.reader"),
+    # 7: returned to the clinic for quality; 8: still open
+    ("HB-XL-WD", "DX", "medium", 4 * H, None, None, 15, None),
+    ("HB-FH-CG", "US", "medium", 4 * H, None, None, None, None),
+    # 9: another county of the city's network, not the county administrator's
+    ("GS-COUNTY", "DX", "medium", 4 * H, 45, None, None, "gs.reader"),
+]
 
-    def case(facility: str, modality: str, priority: str, deadline: float, **kw: Any) -> CaseSpec:
-        return CaseSpec(
+
+def _seconds(minutes: float | None) -> float | None:
+    return None if minutes is None else minutes * M
+
+
+def _cases() -> list[CaseSpec]:
+    return [
+        CaseSpec(
             facility=facility,
-            pool="HB-COUNTY" if facility.startswith("HB") else "GS-COUNTY",
+            pool="GS-COUNTY" if facility.startswith("GS") else "HB-COUNTY",
             modality=modality,
             priority=priority,
-            received_at=at,
+            received_at=_day(),
             deadline_s=deadline,
-            **kw,
+            final_after_s=_seconds(final),
+            ack_after_s=_seconds(ack),
+            returned_after_s=_seconds(returned),
+            reader=reader,
         )
-
-    return [
-        # 1..6 reported (minutes to final: 30 60 90 10 20 300); case 2 misses its deadline
-        case(
-            "HB-XL-WD",
-            "DX",
-            "medium",
-            4 * H,
-            final_after_s=30 * M,
-            ack_after_s=10 * M,
-            reader="wang.reader",
-        ),
-        case(
-            "HB-XL-WD",
-            "CT",
-            "high",
-            30 * M,
-            final_after_s=60 * M,
-            ack_after_s=20 * M,
-            reader="wang.reader",
-        ),
-        case("HB-XL", "DX", "medium", 4 * H, final_after_s=90 * M, reader="zhou.reader"),
-        case(
-            "HB-MJ-LW",
-            "ECG",
-            "high",
-            30 * M,
-            final_after_s=10 * M,
-            ack_after_s=5 * M,
-            reader="li.ecg",
-        ),
-        case(
-            "HB-MJ-LW",
-            "ECG",
-            "medium",
-            4 * H,
-            final_after_s=20 * M,
-            ack_after_s=15 * M,
-            reader="li.ecg",
-        ),
-        case(
-            "HB-FH",
-            "CT",
-            "low",
-            24 * H,
-            final_after_s=300 * M,
-            ack_after_s=60 * M,
-            reader="zhou.reader",
-        ),
-        # 7: returned to the clinic for quality; 8: still open
-        case("HB-XL-WD", "DX", "medium", 4 * H, returned_after_s=15 * M),
-        case("HB-FH-CG", "US", "medium", 4 * H),
-        # 9: another county of the city's network, not the county administrator's
-        case("GS-COUNTY", "DX", "medium", 4 * H, final_after_s=45 * M, reader="gs.reader"),
+        for facility, modality, priority, deadline, final, ack, returned, reader in _TABLE
     ]
 
 

@@ -14,6 +14,7 @@ from playwright.async_api import async_playwright
 
 from tests.dashboard_data import CaseSpec, load_cases
 from tests.integration.conftest import Api
+from tests.integration.test_dashboard import ZONE
 from tests.integration.test_web_pages import (
     ARGS,
     ARTIFACTS,
@@ -24,7 +25,6 @@ from tests.integration.test_web_pages import (
     _sign_in,
     browser_test,
 )
-from tests.integration.test_dashboard import ZONE
 
 
 async def _ecgs(api: Api) -> None:
@@ -37,23 +37,14 @@ async def _ecgs(api: Api) -> None:
                 facility="HB-MJ-LW",
                 pool="HB-COUNTY",
                 modality="ECG",
-                priority="high",
+                priority=priority,
                 received_at=at - timedelta(minutes=20),
-                deadline_s=1800,
-                final_after_s=600,
+                deadline_s=deadline,
+                final_after_s=minutes * 60,
                 ack_after_s=300,
                 reader="li.ecg",
-            ),
-            CaseSpec(
-                facility="HB-MJ-LW",
-                pool="HB-COUNTY",
-                modality="ECG",
-                priority="medium",
-                received_at=at - timedelta(minutes=20),
-                deadline_s=14400,
-                final_after_s=1200,
-                reader="li.ecg",
-            ),
+            )
+            for priority, deadline, minutes in (("high", 1800, 10), ("medium", 14400, 20))
         ],
     )
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from xml.etree import ElementTree
 from zoneinfo import ZoneInfo
 
 import pytest
+from defusedxml import ElementTree
 
 from storage.dashboard import Bucket
 from teleradiology.core.charts import Series, bar_chart, line_chart, nice_ceiling

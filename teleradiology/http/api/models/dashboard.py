@@ -175,7 +175,7 @@ class ReaderChoice(Model):
 
 class DashboardChoicesOut(Model):
     """What the filters offer: the network's facilities, and the modalities and readers
-    of the period's reported cases."""
+    of the cases the view counts."""
 
     facilities: list[FacilityChoice]
     modalities: list[str]
@@ -230,15 +230,16 @@ class DashboardOut(Model):
             referrals=[DashboardReferralOut.of(r, d.zone) for r in d.referrals],
             choices=DashboardChoicesOut(
                 facilities=[
-                    FacilityChoice(code=c.value, name=c.label, tier=Tier(c.extra))
-                    for c in d.choices
-                    if c.kind == "facility"
+                    FacilityChoice(code=f.code, name=f.name, tier=Tier(f.tier))
+                    for f in d.facilities
                 ],
-                modalities=[c.value for c in d.choices if c.kind == "modality"],
+                modalities=sorted(
+                    r.key for r in d.breakdown if r.dimension == "modality" and r.key
+                ),
                 readers=[
-                    ReaderChoice(username=c.value, name=c.label, facility=c.extra)
-                    for c in d.choices
-                    if c.kind == "reader"
+                    ReaderChoice(username=r.key, name=r.label, facility=r.extra)
+                    for r in d.breakdown
+                    if r.dimension == "reader" and r.key
                 ],
             ),
         )
