@@ -98,17 +98,12 @@ async def _queries(pool: Any, net: Any, repeats: int, today: date) -> None:
             specialty="radiology",
         )
         for name, call in (
-            (
-                "figures (dimensions and trend)",
-                lambda s=scope, b=by: dashboard.figures(pool, s, b, ZONE.key),
-            ),
+            ("breakdown (7 dimensions side by side)", lambda s=scope: dashboard.breakdown(pool, s)),
+            ("trend", lambda s=scope, b=by: dashboard.trend(pool, s, b, ZONE.key)),
             ("intake", lambda s=scope, b=by: dashboard.intake(pool, s, b, ZONE.key)),
             ("referrals", lambda s=scope, b=by: dashboard.referrals(pool, s, b, ZONE.key)),
             ("facilities", lambda s=scope: dashboard.facilities(pool, s.root)),
-            (
-                "figures, one county's radiology",
-                lambda s=narrow, b=by: dashboard.figures(pool, s, b, ZONE.key),
-            ),
+            ("breakdown, one county's radiology", lambda s=narrow: dashboard.breakdown(pool, s)),
         ):
             print(_line(f"{label}: {name}", await _timed(repeats, call)))
         ask = DashboardAsk(since=today - timedelta(days=days - 1), until=today)

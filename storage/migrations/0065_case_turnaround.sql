@@ -6,6 +6,7 @@
 
 create table case_turnaround (
     case_id           bigint primary key references reading_case (id),
+    study_id          bigint not null references study (id),
     facility_id       bigint not null references facility (id),
     tier              text not null,
     pool_facility_id  bigint not null references facility (id),
@@ -34,9 +35,10 @@ create index case_turnaround_received_idx on case_turnaround (received_at);
 -- New cases: one row each, received at the study's first 'received' event.
 create function case_turnaround_add(p_cases bigint[]) returns void
 language sql as $$
-    insert into case_turnaround (case_id, facility_id, tier, pool_facility_id, specialty,
-                                 modality, priority, received_at, created_at, deadline)
-    select c.id, c.facility_id, f.tier, c.pool_facility_id, c.specialty,
+    insert into case_turnaround (case_id, study_id, facility_id, tier, pool_facility_id,
+                                 specialty, modality, priority, received_at, created_at,
+                                 deadline)
+    select c.id, c.study_id, c.facility_id, f.tier, c.pool_facility_id, c.specialty,
            coalesce((select m from unnest(st.modalities) m
                      where m not in ('SR', 'PR', 'KO', 'DOC') order by m limit 1),
                     case c.specialty when 'ecg' then 'ECG' else '' end),
