@@ -62,6 +62,21 @@ class WorklistFilter(StrEnum):
     MINE = "mine"
 
 
+class DashboardTable(StrEnum):
+    """A table of the administrator's dashboard, each downloadable as CSV by this name."""
+
+    TIER = "tier"
+    FACILITY = "facility"
+    SPECIALTY = "specialty"
+    MODALITY = "modality"
+    PRIORITY = "priority"
+    READER = "reader"
+    TREND = "trend"
+    VOLUMES = "volumes"
+    RETURNS = "returns"
+    REFERRALS = "referrals"
+
+
 class EcgMeasurement(StrEnum):
     """The global ECG measurements a reader sees, by their keys in an analysis' result
     (``ecg.record.MEASUREMENT_KEYS``, QTc by both formulas)."""
@@ -216,6 +231,24 @@ _SPECIALTY = {
     Specialty.RADIOLOGY: Words("影像", "radiology"),
     Specialty.ECG: Words("心电", "ECG"),
 }
+_TIER = {
+    Tier.VILLAGE: Words("村卫生室", "village"),
+    Tier.TOWNSHIP: Words("乡镇卫生院", "township"),
+    Tier.COUNTY: Words("县级医院", "county"),
+    Tier.CITY: Words("市级医院", "city"),
+}
+_DASHBOARD_TABLE = {
+    DashboardTable.TIER: Words("按送检机构级别", "by sending tier"),
+    DashboardTable.FACILITY: Words("按送检机构", "by sending facility"),
+    DashboardTable.SPECIALTY: Words("按专业", "by specialty"),
+    DashboardTable.MODALITY: Words("按检查类型", "by modality"),
+    DashboardTable.PRIORITY: Words("按优先级", "by priority"),
+    DashboardTable.READER: Words("医生工作量", "workload per reader"),
+    DashboardTable.TREND: Words("周转趋势", "turnaround trend"),
+    DashboardTable.VOLUMES: Words("检查量", "volumes"),
+    DashboardTable.RETURNS: Words("质量退回率", "returned for quality"),
+    DashboardTable.REFERRALS: Words("双向转诊", "referrals up and down"),
+}
 _SEGMENT = {
     TurnaroundSegment.RECEIVED_TO_COMPLETE: Words("接收→完整", "received→complete"),
     TurnaroundSegment.COMPLETE_TO_ROUTED: Words("完整→分配", "complete→routed"),
@@ -280,6 +313,8 @@ TABLES: Mapping[type[Enum], Mapping[Any, Words]] = {
     Urgency: _URGENCY,
     ReferralDirection: _DIRECTION,
     Specialty: _SPECIALTY,
+    Tier: _TIER,
+    DashboardTable: _DASHBOARD_TABLE,
     TurnaroundSegment: _SEGMENT,
     WorklistFilter: _WORKLIST_FILTER,
     SheetFilter: _SHEET_FILTER,

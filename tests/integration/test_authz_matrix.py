@@ -572,6 +572,10 @@ def _api_matrix() -> dict[tuple[str, str], Call]:
             NETWORK_ADMINS, "/api/v1/admin/users/hb.county/duty", body=_json({"duty": []})
         ),
         ("GET", "/api/v1/admin/deliveries/failed"): Call(ADMINS),
+        ("GET", "/api/v1/admin/dashboard"): Call(ADMINS),
+        ("GET", "/api/v1/admin/dashboard/{table}.csv"): Call(
+            ADMINS, "/api/v1/admin/dashboard/facility.csv"
+        ),
         ("POST", "/api/v1/admin/deliveries/failed/{kind}/{id}/retry"): Call(
             NETWORK_ADMINS,
             "/api/v1/admin/deliveries/failed/report/{job}/retry",
@@ -761,6 +765,7 @@ def _page_matrix() -> dict[tuple[str, str], Call]:
         ),
         ("GET", "/admin"): page(ADMINS, "/admin"),
         ("GET", "/admin/turnaround.csv"): page(CLINICS | ADMINS, "/admin/turnaround.csv"),
+        ("GET", "/admin/dashboard/{table}.csv"): page(ADMINS, "/admin/dashboard/facility.csv"),
         ("POST", "/admin/deliveries/failed/{kind}/{id}/retry"): page(
             NETWORK_ADMINS, "/admin/deliveries/failed/report/{job}/retry", prepare=failed_delivery
         ),

@@ -1,5 +1,6 @@
-"""The administrator's dashboard: turnaround, volumes, open and overdue cases per pool, SLA
-breaches and referrals over their network.
+"""The administrator's dashboard: the turnaround dashboard (``dashboard_page``), then the open
+and overdue cases per pool, SLA breaches, deliveries given up and referrals over their
+network, and the sections and links other pages add (``admin_sections``, ``admin_links``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ from teleradiology.core.errors import Forbidden
 from teleradiology.core.referrals import StatisticsRow
 from teleradiology.core.words import both
 from teleradiology.http.api import cases as api
+from teleradiology.http.api import dashboard as dashboard_api
+from teleradiology.http.api.models.dashboard import DashboardQuery
 from teleradiology.http.context import POOL, USER, user_zone
+from teleradiology.http.params import query_of
 from teleradiology.http.web.common import (
     base_context,
     facility_names,
@@ -40,6 +44,7 @@ from teleradiology.http.web.common import (
     signed_in,
     time_left,
 )
+from teleradiology.http.web.dashboard_page import dashboard_context
 from teleradiology.services import administration, reading
 from teleradiology.services import referrals as referral_service
 
@@ -280,6 +285,9 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
     if user.role is not Role.ADMIN:
         raise Forbidden("the dashboard is for network administrators")
     zone = await user_zone(request, user)
+    request[USER] = user
+    asked = query_of(request, DashboardQuery)
+    dash = await dashboard_api.dashboard_of(request)
     request = _local_days(request, zone)
     request[USER] = user
     pool = request.app[POOL]
@@ -315,5 +323,8 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
         referral_months=_referral_month_rows(months, months_total),
         failed=_failed_rows(await administration.failed_deliveries(pool, user), facilities, zone),
         csv_href="/admin/turnaround.csv" + (f"?{urlencode(query)}" if query else ""),
+        admin_links=[],
+        admin_sections=[],
+        **dashboard_context(dash, asked),
     )
     return render("admin.html", context)

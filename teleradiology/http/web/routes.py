@@ -15,6 +15,7 @@ from teleradiology.http.api import admin as admin_api
 from teleradiology.http.api import audit as audit_api
 from teleradiology.http.api import cases as api
 from teleradiology.http.api import casework
+from teleradiology.http.api import dashboard as dashboard_api
 from teleradiology.http.api import ecg as ecg_api
 from teleradiology.http.api import referrals as referrals_api
 from teleradiology.http.web import accounts, referral_pages
@@ -78,6 +79,7 @@ def add_routes(app: web.Application) -> None:
             # the administrator's dashboard
             ("GET", "/admin", page(admin_page)),
             ("GET", "/admin/turnaround.csv", page_action(api.turnaround_csv)),
+            ("GET", "/admin/dashboard/{table}.csv", page_action(dashboard_api.dashboard_csv)),
             ("GET", "/admin/audit", page(audit_page)),
             ("GET", "/admin/audit/export", page_action(audit_api.export)),
             (

@@ -1,0 +1,84 @@
+-- The administrator's dashboard, over case_turnaround (migration 0065). Every query takes
+-- the network's root and the filters as $1 and $4..$9 (tier, facility subtree, specialty,
+-- modality, priority, reader; null keeps all) and the period as $2 (from) and $3 (until,
+-- excluded). Durations are in seconds.
+
+-- name: dashboard_figures
+-- Cases whose first final report was signed in the period, by one dimension ($10: all,
+-- tier, facility, specialty, modality, priority or reader; one query each, run side by
+-- side): received->final and final->acknowledged p50/p90, and the deadline kept.
+with b as (
+    select case $10::text when 'tier' then t.tier
+                          when 'facility' then t.facility_id::text
+                          when 'specialty' then t.specialty
+                          when 'modality' then t.modality
+                          when 'priority' then t.priority
+                          when 'reader' then t.reader_id::text
+                          else '' end as key,
+           count(*)::int as cases,
+           percentile_cont(array[0.5, 0.9]) within group (order by t.final_s) as final_q,
+           count(t.ack_s)::int as acknowledged,
+           percentile_cont(array[0.5, 0.9]) within group (order by t.ack_s) as ack_q,
+           count(*) filter (where t.sla_met)::int as sla_met
+    from dashboard_cases($1, $4, $5, $6, $7, $8, $9) t
+    where t.final_at >= $2 and t.final_at < $3
+    group by 1
+)
+select b.*, coalesce(f.code, u.username, b.key) as code,
+       coalesce(f.name, u.display_name, b.key) as label, coalesce(rf.code, '') as extra
+from b
+left join facility f on $10::text = 'facility' and f.id::text = b.key
+left join app_user u on $10::text = 'reader' and u.id::text = b.key
+left join facility rf on rf.id = u.facility_id
+order by b.cases desc, 4;
+
+-- name: dashboard_trend
+-- The same figures for each day, week or month ($10) of the period in the zone $11, for
+-- all specialties together (specialty null) and for each.
+select date_trunc($10, t.final_at, $11) as bucket, t.specialty,
+       count(*)::int as cases,
+       percentile_cont(array[0.5, 0.9]) within group (order by t.final_s) as final_q,
+       count(t.ack_s)::int as acknowledged,
+       percentile_cont(array[0.5, 0.9]) within group (order by t.ack_s) as ack_q,
+       count(*) filter (where t.sla_met)::int as sla_met
+from dashboard_cases($1, $4, $5, $6, $7, $8, $9) t
+where t.final_at >= $2 and t.final_at < $3
+group by grouping sets ((date_trunc($10, t.final_at, $11)),
+                        (date_trunc($10, t.final_at, $11), t.specialty))
+order by 1, 2 nulls first;
+
+-- name: dashboard_intake
+-- Cases received in the period: per day, week or month ($10, zone $11) and specialty, and
+-- per sending facility with how many of them readers returned for quality.
+select date_trunc($10, t.received_at, $11) as bucket,
+       t.specialty, f.code as facility_code, f.name as facility_name,
+       count(*)::int as cases,
+       count(*) filter (where t.returned_at is not null)::int as returned,
+       count(*) filter (where t.final_at is not null)::int as reported
+from dashboard_cases($1, $4, $5, $6, $7, $8, $9) t
+left join facility f on f.id = t.facility_id
+where t.received_at >= $2 and t.received_at < $3
+group by grouping sets ((date_trunc($10, t.received_at, $11), t.specialty),
+                        (t.facility_id, f.code, f.name))
+order by 1, 2, f.code;
+
+-- name: dashboard_referrals
+-- Referrals made in the period from or to a facility of the network (or of the facility
+-- filter's subtree, $4), up and down: per day, week or month ($5, zone $6), and by status.
+select date_trunc($5, r.created_at, $6) as bucket, r.direction, r.status,
+       count(*)::int as referrals
+from referral r
+where r.created_at >= $2 and r.created_at < $3
+  and (r.from_facility_id in (select facility_subtree(coalesce($4::bigint, $1)))
+       or r.to_facility_id in (select facility_subtree(coalesce($4::bigint, $1))))
+  and (r.from_facility_id in (select facility_subtree($1))
+       or r.to_facility_id in (select facility_subtree($1)))
+group by grouping sets ((date_trunc($5, r.created_at, $6), r.direction),
+                        (r.direction, r.status))
+order by 1, 2, 3;
+
+-- name: dashboard_facilities
+-- The facilities of the network, for the filter.
+select f.code, f.name, f.tier from facility f
+where f.id in (select facility_subtree($1))
+order by f.code;

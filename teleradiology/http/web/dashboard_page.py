@@ -1,0 +1,191 @@
+"""The turnaround dashboard's part of /admin: the filter form (a GET form, so the period and
+filters stay in the URL), the figures' tiles, the trend charts (SVG drawn here) and the
+tables, each with its CSV link for the same period and filters."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from urllib.parse import urlencode
+
+from markupsafe import Markup
+
+from storage.dashboard import Bucket
+from storage.records import Priority, ReferralDirection, Specialty, Tier
+from teleradiology.core.charts import Series, bar_chart, line_chart
+from teleradiology.core.words import DashboardTable, both
+from teleradiology.http.api.models.dashboard import DashboardOut, DashboardQuery, TrendOut
+from teleradiology.services.dashboard import bucket_days
+
+_BY = {
+    Bucket.DAY: "按日 (by day)",
+    Bucket.WEEK: "按周 (by week)",
+    Bucket.MONTH: "按月 (by month)",
+}
+
+
+def _drawn(svg: str) -> Markup:
+    """A chart for the template to place as it is."""
+    return Markup(svg)  # noqa: S704 - the chart builders escape every text they draw
+
+
+def _label(day: date, by: Bucket) -> str:
+    return day.strftime("%Y-%m") if by is Bucket.MONTH else day.strftime("%m-%d")
+
+
+def _unit(values: list[float | None]) -> tuple[float, str]:
+    """Minutes, or hours when the largest figure is past three hours."""
+    if max((v for v in values if v is not None), default=0.0) > 180:
+        return 60.0, "小时 (h)"
+    return 1.0, "分钟 (min)"
+
+
+def _series(
+    rows: dict[date, TrendOut], days: list[date], field: str, name: str, scale: float = 1.0
+) -> Series:
+    values = []
+    for d in days:
+        row = rows.get(d)
+        value = getattr(row, field) if row is not None else None
+        values.append(None if value is None else value / scale)
+    return Series(name=name, values=values)
+
+
+def _trend_charts(out: DashboardOut, days: list[date]) -> dict[str, Markup]:
+    labels = [_label(d, out.by) for d in days]
+    every = {r.bucket: r for r in out.trend if r.specialty is None}
+    per = {
+        s: {r.bucket: r for r in out.trend if r.specialty is s}
+        for s in (Specialty.RADIOLOGY, Specialty.ECG)
+    }
+    scale, unit = _unit([r.final_p90_minutes for r in out.trend])
+    ack_scale, ack_unit = _unit([r.ack_p90_minutes for r in out.trend])
+    rates = [
+        Series(
+            name=name,
+            values=[
+                None if v is None else v * 100 for v in _series(rows, days, "sla_rate", "").values
+            ],
+        )
+        for name, rows in (("全部 (all)", every), *((both(s), per[s]) for s in per))
+    ]
+    return {
+        "turnaround": _drawn(
+            line_chart(
+                chart_id="chart-turnaround",
+                title="接收→正式报告 (received→final)",
+                unit=unit,
+                labels=labels,
+                series=[
+                    _series(every, days, "final_p50_minutes", "P50", scale),
+                    _series(every, days, "final_p90_minutes", "P90", scale),
+                    *(
+                        _series(per[s], days, "final_p50_minutes", f"P50 {both(s)}", scale)
+                        for s in per
+                    ),
+                ],
+            )
+        ),
+        "sla": _drawn(
+            line_chart(
+                chart_id="chart-sla",
+                title="按时报告率 (reported by the deadline)",
+                unit="%",
+                labels=labels,
+                series=rates,
+                top=100.0,
+            )
+        ),
+        "ack": _drawn(
+            line_chart(
+                chart_id="chart-ack",
+                title="正式报告→确认 (final→acknowledged)",
+                unit=ack_unit,
+                labels=labels,
+                series=[
+                    _series(every, days, "ack_p50_minutes", "P50", ack_scale),
+                    _series(every, days, "ack_p90_minutes", "P90", ack_scale),
+                ],
+            )
+        ),
+    }
+
+
+def _count_charts(out: DashboardOut, days: list[date]) -> dict[str, Markup]:
+    labels = [_label(d, out.by) for d in days]
+    volumes = {(v.bucket, v.specialty): v.cases for v in out.volumes}
+    referrals = {
+        (r.bucket, r.direction): r.referrals for r in out.referrals if r.bucket is not None
+    }
+    return {
+        "volumes": _drawn(
+            bar_chart(
+                chart_id="chart-volumes",
+                title="接收病例 (cases received)",
+                unit="例 (cases)",
+                labels=labels,
+                series=[
+                    Series(name=both(s), values=[volumes.get((d, s), 0) for d in days])
+                    for s in Specialty
+                ],
+            )
+        ),
+        "referrals": _drawn(
+            bar_chart(
+                chart_id="chart-referrals",
+                title="双向转诊 (referrals)",
+                unit="例 (referrals)",
+                labels=labels,
+                series=[
+                    Series(name=both(r), values=[referrals.get((d, r), 0) for d in days])
+                    for r in ReferralDirection
+                ],
+            )
+        ),
+    }
+
+
+def _choices(out: DashboardOut) -> dict[str, list[tuple[str, str]]]:
+    """Each filter's options as (value, label); the first is "all"."""
+    every = [("", "全部 (all)")]
+    return {
+        "by": [("", "自动 (auto)")] + [(b.value, _BY[b]) for b in Bucket],
+        "tier": every + [(t.value, both(t)) for t in Tier],
+        "facility": every + [(f.code, f"{f.name} ({f.code})") for f in out.choices.facilities],
+        "specialty": every + [(s.value, both(s)) for s in Specialty],
+        "modality": every + [(m, m) for m in out.choices.modalities],
+        "priority": every + [(p.value, both(p)) for p in Priority],
+        "reader": every + [(r.username, f"{r.name} ({r.facility})") for r in out.choices.readers],
+    }
+
+
+def dashboard_context(out: DashboardOut, asked: DashboardQuery) -> dict[str, Any]:
+    """What the dashboard's template reads."""
+    days = bucket_days(out.since, out.until, out.by)
+    query = {k: v for k, v in asked.model_dump(mode="json", exclude_none=True).items() if v != ""}
+    suffix = f"?{urlencode(query)}" if query else ""
+    return {
+        "dash": out,
+        "dash_by": _BY[out.by],
+        "dash_values": {
+            **{k: "" for k in DashboardQuery.model_fields},
+            **query,
+            "since": out.since.isoformat(),
+            "until": out.until.isoformat(),
+        },
+        "dash_choices": _choices(out),
+        "dash_charts": {**_trend_charts(out, days), **_count_charts(out, days)},
+        "dash_tables": {t.value: both(t) for t in DashboardTable},
+        "dash_csv": {t.value: f"/admin/dashboard/{t.value}.csv{suffix}" for t in DashboardTable},
+        "dash_rates": _returned_total(out),
+    }
+
+
+def _returned_total(out: DashboardOut) -> dict[str, float | int | None]:
+    cases = sum(r.cases for r in out.returns)
+    returned = sum(r.returned for r in out.returns)
+    return {
+        "received": cases,
+        "returned": returned,
+        "returned_rate": round(returned / cases, 4) if cases else None,
+    }

@@ -1,0 +1,182 @@
+"""The administrator's dashboard: turnaround, deadlines kept, volumes, returns for quality,
+readers' workload and referrals over their own network, for a period and filters.
+
+Figures are counts and durations only, never a patient: reading them is not a disclosure
+and is not audited (the cases behind them are, when opened).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from storage import dashboard as figures
+from storage import network
+from storage.dashboard import (
+    BreakdownRow,
+    Bucket,
+    DashboardScope,
+    FacilityChoice,
+    IntakeRow,
+    ReferralRow,
+    TrendRow,
+)
+from storage.db import Pool
+from storage.records import FacilityId, Priority, Role, Specialty, Tier, User, UserId
+from teleradiology.core.access import require_role
+from teleradiology.core.errors import BadRequest, NotFound
+
+#: The period shown when none is asked for: the last 30 days, today included.
+DEFAULT_DAYS = 30
+#: The longest period one view covers.
+MAX_DAYS = 731
+
+
+@dataclass(frozen=True, kw_only=True)
+class DashboardAsk:
+    """What the administrator asks: local days ``since`` to ``until`` (both included),
+    the trend's step, and the filters (None: all)."""
+
+    since: date | None = None
+    until: date | None = None
+    by: Bucket | None = None
+    tier: Tier | None = None
+    facility: str | None = None
+    specialty: Specialty | None = None
+    modality: str | None = None
+    priority: Priority | None = None
+    reader: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dashboard:
+    """The figures of one view, with the period and step it covers (``first_day`` and
+    ``last_day`` are local days, both included)."""
+
+    scope: DashboardScope
+    first_day: date
+    last_day: date
+    by: Bucket
+    zone: ZoneInfo
+    breakdown: list[BreakdownRow]
+    trend: list[TrendRow]
+    intake: list[IntakeRow]
+    referrals: list[ReferralRow]
+    facilities: list[FacilityChoice]
+
+
+def default_bucket(days: int) -> Bucket:
+    """Days for up to two months, weeks for up to half a year, months beyond."""
+    if days <= 62:
+        return Bucket.DAY
+    if days <= 183:
+        return Bucket.WEEK
+    return Bucket.MONTH
+
+
+def period(ask: DashboardAsk, zone: ZoneInfo, today: date) -> tuple[date, date]:
+    """The local days asked for (by default the last ``DEFAULT_DAYS``, today included).
+
+    Raises
+    ------
+    BadRequest
+        ``since`` is after ``until``, or the period is longer than ``MAX_DAYS``.
+    """
+    last = ask.until or today
+    first = ask.since or last - timedelta(days=DEFAULT_DAYS - 1)
+    if first > last:
+        raise BadRequest("'since' must not be after 'until'")
+    if (last - first).days + 1 > MAX_DAYS:
+        raise BadRequest(f"a dashboard period is at most {MAX_DAYS} days: ask for a shorter one")
+    return first, last
+
+
+async def _scope(
+    pool: Pool, admin: User, ask: DashboardAsk, since: datetime, until: datetime
+) -> DashboardScope:
+    facility_id: FacilityId | None = None
+    if ask.facility is not None:
+        async with pool.acquire() as conn:
+            facility_id = await network.facility_in_admin_scope(conn, ask.facility, admin)
+        if facility_id is None:
+            raise NotFound(f"facility {ask.facility} is not in your network")
+    reader_id: UserId | None = None
+    if ask.reader is not None:
+        reader = await network.user_by_username(pool, ask.reader)
+        if reader is None or reader.role is not Role.READER:
+            raise NotFound(f"no reader named {ask.reader!r}")
+        reader_id = reader.id
+    return DashboardScope(
+        root=admin.facility_id,
+        since=since,
+        until=until,
+        tier=ask.tier.value if ask.tier else None,
+        facility_id=facility_id,
+        specialty=ask.specialty.value if ask.specialty else None,
+        modality=ask.modality,
+        priority=ask.priority.value if ask.priority else None,
+        reader_id=reader_id,
+    )
+
+
+async def dashboard(
+    pool: Pool, admin: User, ask: DashboardAsk, zone: ZoneInfo, *, now: datetime
+) -> Dashboard:
+    """The dashboard of the administrator's network for the period and filters asked.
+
+    Raises
+    ------
+    Forbidden
+        The user is not an administrator.
+    NotFound
+        The facility filter is not in the network, or the reader filter names no reader.
+    BadRequest
+        The period is reversed or too long.
+    """
+    require_role(admin, Role.ADMIN)
+    first, last = period(ask, zone, now.astimezone(zone).date())
+    since = datetime.combine(first, time(), zone)
+    until = datetime.combine(last + timedelta(days=1), time(), zone)
+    scope = await _scope(pool, admin, ask, since, until)
+    by = ask.by or default_bucket((last - first).days + 1)
+    key = zone.key
+    breakdown, trend, intake, referrals, choices = await asyncio.gather(
+        figures.breakdown(pool, scope),
+        figures.trend(pool, scope, by, key),
+        figures.intake(pool, scope, by, key),
+        figures.referrals(pool, scope, by, key),
+        figures.facilities(pool, scope.root),
+    )
+    return Dashboard(
+        scope=scope,
+        first_day=first,
+        last_day=last,
+        by=by,
+        zone=zone,
+        breakdown=breakdown,
+        trend=trend,
+        intake=intake,
+        referrals=referrals,
+        facilities=choices,
+    )
+
+
+def bucket_days(first: date, last: date, by: Bucket) -> list[date]:
+    """The first local day of each day, week (from Monday) or month the period touches, in
+    order: the trend's x axis, with the buckets that have no case among them."""
+    if by is Bucket.MONTH:
+        day = first.replace(day=1)
+    elif by is Bucket.WEEK:
+        day = first - timedelta(days=first.weekday())
+    else:
+        day = first
+    found = []
+    while day <= last:
+        found.append(day)
+        if by is Bucket.MONTH:
+            day = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+        else:
+            day += timedelta(days=7 if by is Bucket.WEEK else 1)
+    return found
