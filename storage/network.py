@@ -49,7 +49,9 @@ async def user_id_by_username(conn: Conn, username: str) -> UserId | None:
 
 async def upsert_facility(conn: Conn, f: FacilitySpec) -> FacilityId:
     """Add or update a facility by its code (its parent is there already)."""
-    fid: int = await conn.fetchval(q("facility_upsert"), f.code, f.name, f.tier.value, f.parent)
+    fid: int = await conn.fetchval(
+        q("facility_upsert"), f.code, f.name, f.tier.value, f.parent, f.active
+    )
     return FacilityId(fid)
 
 

@@ -598,6 +598,8 @@ class DicomNode:
     peer_host: str | None = None
     #: The SHA-256 fingerprint of its TLS client certificate, when it must show one.
     cert_sha256: str | None = None
+    #: What we send it (a report copy, a C-MOVE) goes over DICOM TLS.
+    tls: bool = False
     #: The facility it belongs to: its own, else its user's (as read back).
     owner_facility_id: FacilityId | None = None
 
@@ -619,6 +621,7 @@ class DicomNode:
             move_destination=row["move_destination"],
             peer_host=row["peer_host"],
             cert_sha256=row["cert_sha256"],
+            tls=row["tls"],
             owner_facility_id=(
                 FacilityId(row["owner_facility_id"])
                 if row["owner_facility_id"] is not None
@@ -640,6 +643,7 @@ async def save_dicom_node(pool: asyncpg.Pool, node: DicomNode) -> None:
         node.move_destination,
         node.peer_host,
         node.cert_sha256,
+        node.tls,
     )
 
 

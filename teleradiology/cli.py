@@ -31,7 +31,7 @@ from teleradiology.http.access_log import runner_options
 from teleradiology.http.api.accounts import PASSWORD_PAGE
 from teleradiology.node.upload_client import Retry
 from teleradiology.roles import CleanupContext, Hooks, create_app
-from teleradiology.services import accounts, administration, audit, patients
+from teleradiology.services import accounts, administration, audit, console, patients
 from teleradiology.settings import Role, Settings, settings_from_env
 
 log = logging.getLogger("telemed")
@@ -73,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     net_sub = net.add_subparsers(dest="network_command", required=True)
     imp = net_sub.add_parser("import", help="add or update facilities and users from TOML")
     imp.add_argument("file", type=Path)
+    exp = net_sub.add_parser(
+        "export", help="write the network back as TOML (no passwords, no tokens)"
+    )
+    exp.add_argument("file", type=Path, nargs="?", help="where to write it (default: stdout)")
 
     _add_account_parsers(sub)
     sub.add_parser("migrate", help="apply database migrations and exit")
@@ -339,6 +343,16 @@ async def _import(settings: Settings, path: Path) -> None:
             print(f"  {username:<14} {PASSWORD_PAGE}#{secret}")
 
 
+async def _export(settings: Settings, path: Path | None) -> None:
+    async with _Database(settings) as pool:
+        text = await console.export_network(pool)
+    if path is None:
+        sys.stdout.write(text)
+    else:
+        await asyncio.to_thread(path.write_text, text, "utf-8")
+        print(f"wrote the network to {path}", file=sys.stderr)
+
+
 async def _collect(settings: Settings, grace_hours: float | None) -> None:
     hours = settings.collect_grace_hours if grace_hours is None else grace_hours
     async with _Database(settings) as pool:
@@ -591,6 +605,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "serve":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         _serve(settings, args.demo)
+    elif args.command == "network" and args.network_command == "export":
+        asyncio.run(_export(settings, args.file))
     elif args.command == "network":
         asyncio.run(_import(settings, args.file))
     elif args.command == "token":
