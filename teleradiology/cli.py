@@ -39,6 +39,17 @@ log = logging.getLogger("telemed")
 DEMO_NETWORK = Path(__file__).resolve().parents[1] / "deploy" / "demo-network.toml"
 
 
+def _add_network_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    net = sub.add_parser("network", help="the facility network")
+    net_sub = net.add_subparsers(dest="network_command", required=True)
+    imp = net_sub.add_parser("import", help="add or update facilities and users from TOML")
+    imp.add_argument("file", type=Path)
+    exp = net_sub.add_parser(
+        "export", help="write the network back as TOML (no passwords, no tokens)"
+    )
+    exp.add_argument("file", type=Path, nargs="?", help="where to write it (default: stdout)")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="telemed", description=__doc__)
     parser.add_argument("--data-dir", type=Path, help="data directory (TELEMED_DATA_DIR, ./var)")
@@ -69,14 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         help="load deploy/demo-network.toml into an empty database, print logins",
     )
 
-    net = sub.add_parser("network", help="the facility network")
-    net_sub = net.add_subparsers(dest="network_command", required=True)
-    imp = net_sub.add_parser("import", help="add or update facilities and users from TOML")
-    imp.add_argument("file", type=Path)
-    exp = net_sub.add_parser(
-        "export", help="write the network back as TOML (no passwords, no tokens)"
-    )
-    exp.add_argument("file", type=Path, nargs="?", help="where to write it (default: stdout)")
+    _add_network_parsers(sub)
 
     _add_account_parsers(sub)
     sub.add_parser("migrate", help="apply database migrations and exit")
