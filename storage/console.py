@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import asyncpg
 
 from storage.db import Conn, Queryable
-from storage.qido import DicomNode
+from storage.network import routes_by_sender
+from storage.qido import DicomNode, dicom_node_values
 from storage.queries import q
 from storage.records import (
     AePeer,
@@ -18,7 +19,6 @@ from storage.records import (
     FacilityId,
     FacilitySpec,
     NetworkPolicy,
-    Priority,
     Role,
     RouteSpec,
     Specialty,
@@ -162,30 +162,15 @@ async def nodes_in_scope(
     ]
 
 
-def _node_values(node: DicomNode) -> tuple[object, ...]:
-    return (
-        node.ae_title,
-        node.user_id,
-        node.facility_id,
-        node.host,
-        node.port,
-        node.may_query,
-        node.move_destination,
-        node.peer_host,
-        node.cert_sha256,
-        node.tls,
-    )
-
-
 async def insert_node(conn: Conn, node: DicomNode) -> int:
-    node_id: int = await conn.fetchval(q("console_node_insert"), *_node_values(node))
+    node_id: int = await conn.fetchval(q("console_node_insert"), *dicom_node_values(node))
     return node_id
 
 
 async def update_node(conn: Conn, node_id: int, node: DicomNode, *, was: str) -> None:
     """Change a node (``was``: its AE title before); a report destination that names it
     follows it (its title, host, port and TLS)."""
-    await conn.execute(q("console_node_update"), node_id, *_node_values(node))
+    await conn.execute(q("console_node_update"), node_id, *dicom_node_values(node))
     if node.host is not None and node.port is not None:
         await conn.execute(
             q("console_destination_follow"), was, node.ae_title, node.host, node.port, node.tls
@@ -217,18 +202,7 @@ async def export_network(pool: asyncpg.Pool) -> tuple[list[FacilitySpec], list[U
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
         rows = await conn.fetch(q("export_facilities"))
         titles = await _titles(conn, "export_titles")
-        routes: dict[str, list[RouteSpec]] = {}
-        for r in await conn.fetch(q("export_routes")):
-            routes.setdefault(r["sender"], []).append(
-                RouteSpec(
-                    modality=r["modality"],
-                    specialty=Specialty(r["specialty"]) if r["specialty"] else None,
-                    priority=Priority(r["priority"]) if r["priority"] else None,
-                    first_read=r["first_read"],
-                    escalation=r["escalation"],
-                    deadline=r["deadline"],
-                )
-            )
+        routes = routes_by_sender(await conn.fetch(q("export_routes")))
         users = await conn.fetch(q("export_users"))
         duty: dict[int, list[DutyShift]] = {}
         for d in await conn.fetch(q("export_duty")):

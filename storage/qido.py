@@ -630,10 +630,10 @@ class DicomNode:
         )
 
 
-async def save_dicom_node(pool: asyncpg.Pool, node: DicomNode) -> None:
-    """Add or replace a DICOM node by its AE title."""
-    await pool.execute(
-        q("dicom_node_upsert"),
+def dicom_node_values(node: DicomNode) -> tuple[object, ...]:
+    """A node's columns in the order the node queries take them (from ``ae_title`` to
+    ``tls``)."""
+    return (
         node.ae_title,
         node.user_id,
         node.facility_id,
@@ -645,6 +645,11 @@ async def save_dicom_node(pool: asyncpg.Pool, node: DicomNode) -> None:
         node.cert_sha256,
         node.tls,
     )
+
+
+async def save_dicom_node(pool: asyncpg.Pool, node: DicomNode) -> None:
+    """Add or replace a DICOM node by its AE title."""
+    await pool.execute(q("dicom_node_upsert"), *dicom_node_values(node))
 
 
 async def dicom_node(db: Queryable, ae_title: str) -> DicomNode | None:

@@ -135,7 +135,7 @@ async def revoke_token(pool: Pool, caller: User, token_id: int) -> None:
         if caller.role is Role.ADMIN and await accounts.revoke_token_in_scope(
             conn, token_id, caller.id
         ):
-            await _audit(conn, caller, "api_token", token_id, {"revoked": True})
+            await record_change(conn, caller, "api_token", token_id, {"revoked": True})
             return
     raise NotFound(f"no working token {token_id} that you may revoke")
 
@@ -155,7 +155,7 @@ async def set_active(pool: Pool, admin: User, username: str, active: bool) -> Ma
         raise Conflict("you cannot deactivate yourself: ask another administrator")
     async with transaction(pool) as conn:
         await accounts.set_active(conn, user_id, active)
-        await _audit(conn, admin, "user", username, {"active": active})
+        await record_change(conn, admin, "user", username, {"active": active})
     (changed,) = [m for m in await accounts.users_in_scope(pool, admin.id) if m.user.id == user_id]
     return changed
 
@@ -219,7 +219,7 @@ async def change_user(pool: Pool, admin: User, username: str, change: UserChange
             "facility": spec.facility,
             "specialties": sorted(s.value for s in spec.specialties),
         }
-        await _audit(conn, admin, "user", username, {"before": shown, "after": after})
+        await record_change(conn, admin, "user", username, {"before": shown, "after": after})
     (changed,) = [m for m in await accounts.users_in_scope(pool, admin.id) if m.user.id == user_id]
     return changed
 
@@ -246,7 +246,9 @@ async def create_user(
         secret = await accounts.create_password_link(
             conn, user_id, expires_at=expires, created_by=admin.id
         )
-        await _audit(conn, admin, "user", spec.username, {"created": True, "role": spec.role.value})
+        await record_change(
+            conn, admin, "user", spec.username, {"created": True, "role": spec.role.value}
+        )
     (created,) = [m for m in await accounts.users_in_scope(pool, admin.id) if m.user.id == user_id]
     return created, secret, expires
 
@@ -263,7 +265,7 @@ async def reset_password(
         secret = await accounts.create_password_link(
             conn, user_id, expires_at=expires, created_by=admin.id
         )
-        await _audit(conn, admin, "user", username, {"password_link_until": expires})
+        await record_change(conn, admin, "user", username, {"password_link_until": expires})
     return secret, expires
 
 
@@ -273,13 +275,14 @@ async def unlock(pool: Pool, throttle: Throttle, admin: User, username: str) -> 
     user_id = await _managed(pool, admin, username)
     async with transaction(pool) as conn:
         await accounts.unlock(conn, user_id)
-        await _audit(conn, admin, "user", username, {"signin_unlocked": True})
+        await record_change(conn, admin, "user", username, {"signin_unlocked": True})
     throttle.succeeded(signin.account_key(username))
 
 
-async def _audit(
+async def record_change(
     conn: Conn, admin: User, object_type: str, object_id: str | int, detail: dict[str, object]
 ) -> None:
+    """The audit record of an administrator's change (``configure``)."""
     await audit.record(
         conn,
         user_id=admin.id,

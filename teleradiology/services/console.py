@@ -15,15 +15,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from storage import audit, console, network
+from storage import console, network
 from storage.console import ManagedFacility, ManagedNode
 from storage.db import Conn, Pool, transaction
 from storage.qido import DicomNode
-from storage.records import AePeer, AuditAction, FacilityId, Role, Tier, User, UserId
+from storage.records import AePeer, FacilityId, Role, Tier, User, UserId
 from teleradiology.core.access import require_role
 from teleradiology.core.errors import BadRequest, ConfigError, Conflict, Forbidden, NotFound
 from teleradiology.core.network_file import check_placement, format_network
 from teleradiology.core.peers import check_peer_host, fingerprint
+from teleradiology.services.accounts import record_change
 
 log = logging.getLogger(__name__)
 
@@ -344,11 +345,4 @@ async def _audit(
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
 ) -> None:
-    await audit.record(
-        conn,
-        user_id=admin.id,
-        action=AuditAction.CONFIGURE,
-        object_type=object_type,
-        object_id=object_id,
-        detail={"before": before, "after": after},
-    )
+    await record_change(conn, admin, object_type, object_id, {"before": before, "after": after})

@@ -803,7 +803,8 @@ def _new_node(v: Mapping[str, Any]) -> dict[str, Any]:
     return {"ae_title": f"MXN{next(_PATIENTS)}", "facility": SENDER, "host": "127.0.0.1"}
 
 
-NODE_CHANGE = _json({"ae_title": "MXCHANGED", "facility": SENDER, "host": "127.0.0.2"})
+def _node_change(v: Mapping[str, Any]) -> dict[str, Any]:
+    return {"ae_title": f"MXC{next(_PATIENTS)}", "facility": SENDER, "host": "127.0.0.2"}
 
 
 def _console_matrix() -> dict[tuple[str, str], Call]:
@@ -823,7 +824,7 @@ def _console_matrix() -> dict[tuple[str, str], Call]:
             ("PATCH", f"{prefix}/dicom-nodes/{{id}}"): Call(
                 NETWORK_ADMINS,
                 f"{prefix}/dicom-nodes/{{node}}",
-                body=NODE_CHANGE,
+                body=_node_change,
                 prepare=a_dicom_node,
                 page=page,
             ),

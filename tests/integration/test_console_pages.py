@@ -143,3 +143,47 @@ async def test_the_administrator_adds_a_village_and_its_user_then_shuts_them_out
         assert "/login" in clinic.url
         await clinic.screenshot(path=str(ARTIFACTS / "console_user_signed_out.png"))
         await browser.close()
+
+
+@browser_test
+async def test_the_administrator_adds_changes_and_removes_a_readers_viewer_node(
+    api: Api,
+) -> None:
+    base = _base(api)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        admin = await browser.new_page(viewport={"width": 1500, "height": 900}, locale="zh-CN")
+        await _sign_in(admin, base, "hb.admin", "demo-hb.admin")
+        await admin.click("nav.menu a[href='/admin/dicom-nodes']")
+        await admin.wait_for_url(f"{base}/admin/dicom-nodes")
+        form = admin.locator("#add-node form")
+        await form.locator("input[name=ae_title]").fill("WANGVIEW")
+        await form.locator("input[name=username]").fill("wang.reader")
+        await form.locator("input[name=host]").fill("127.0.0.1")
+        await form.locator("input[name=port]").fill("11113")
+        async with admin.expect_navigation():
+            await form.locator("button[type=submit]").click()
+        listed = await api.client.get("/api/v1/admin/dicom-nodes", headers=api.auth("hb.admin"))
+        (node,) = (await listed.json())["dicom_nodes"]
+        assert (node["username"], node["facility"], node["port"]) == (
+            "wang.reader",
+            "HB-COUNTY",
+            11113,
+        )
+        row = admin.locator(f"tr[data-node='{node['id']}']")
+        assert "127.0.0.1:11113" in await row.inner_text()
+        # the viewer may now query as its reader: the listener knows the title by itself
+        started = time.monotonic()
+        while not api.app[DICOM].gate.knows("WANGVIEW"):
+            assert time.monotonic() - started < 15
+            await asyncio.sleep(0.2)
+        await row.locator("summary").click()
+        await row.locator("form.stack input[name=port]").fill("11114")
+        async with admin.expect_navigation():
+            await row.locator("form.stack button[type=submit]").click()
+        assert "127.0.0.1:11114" in await admin.inner_text(f"tr[data-node='{node['id']}']")
+        await admin.screenshot(path=str(ARTIFACTS / "console_dicom_nodes.png"), full_page=True)
+        async with admin.expect_navigation():
+            await admin.click(f"tr[data-node='{node['id']}'] form.inline button")
+        assert await admin.locator("tr[data-node]").count() == 0
+        await browser.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from storage.db import Pool
 from storage.records import Role, Specialty, Tier, User
 from teleradiology.core.errors import Forbidden, NotFound
 from teleradiology.http.api.models.accounts import ManagedUserOut
@@ -46,6 +47,15 @@ async def facilities_page(request: web.Request) -> web.StreamResponse:
     return render("facilities.html", context)
 
 
+async def _user_choices(pool: Pool, admin: User) -> dict[str, list[str]]:
+    """What a user's form chooses from: the network's facilities, roles, specialties."""
+    return {
+        "facilities": [f.code for f in await console.facilities(pool, admin)],
+        "roles": [r.value for r in Role],
+        "specialties": [s.value for s in Specialty],
+    }
+
+
 async def users_page(request: web.Request) -> web.StreamResponse:
     admin = await _admin(request)
     pool = request.app[POOL]
@@ -55,9 +65,7 @@ async def users_page(request: web.Request) -> web.StreamResponse:
         users=[
             ManagedUserOut.of(m).model_dump() for m in await accounts.network_users(pool, admin)
         ],
-        facilities=[f.code for f in await console.facilities(pool, admin) if f.active],
-        roles=[r.value for r in Role],
-        specialties=[s.value for s in Specialty],
+        **await _user_choices(pool, admin),
     )
     return render("users.html", context)
 
@@ -75,9 +83,7 @@ async def user_page(request: web.Request) -> web.StreamResponse:
         title=f"用户 {username} (user)",
         person=ManagedUserOut.of(found[0]).model_dump(),
         tokens=shown_tokens(tokens, await user_zone(request, admin)),
-        facilities=[f.code for f in await console.facilities(pool, admin)],
-        roles=[r.value for r in Role],
-        specialties=[s.value for s in Specialty],
+        **await _user_choices(pool, admin),
     )
     return render("user.html", context)
 
