@@ -20,7 +20,6 @@ import pydicom
 from pynetdicom import AE, StoragePresentationContexts
 
 from storage import network
-from storage.db import close_pool, create_pool
 from storage.records import FacilitySpec, Role, Tier, UserSpec
 from teleradiology.core.network_file import parse_network
 from teleradiology.roles import DICOM
@@ -28,6 +27,7 @@ from teleradiology.services import administration, console
 from tests.conftest import TEMPLATE, _with_database
 from tests.factory import make_study
 from tests.integration.conftest import Api
+from tests.integration.test_network_accounts import _telemed
 
 VILLAGE = {
     "code": "HB-XL-NEW",
@@ -292,32 +292,41 @@ async def test_another_networks_administrator_sees_and_changes_none_of_it(api: A
 
 
 async def test_the_exported_network_imports_into_an_empty_database_as_the_same_network(
-    api: Api, pg_admin_dsn: str, tmp_path: Path
+    api: Api, database_url: str, pg_admin_dsn: str, tmp_path: Path
 ) -> None:
     await _ok(api, "hb.admin", "POST", FACILITIES, VILLAGE)
     await _ok(api, "hb.admin", "PATCH", f"{FACILITIES}/HB-XL-ZZ", {"active": False})
     await _ok(api, "hb.admin", "PATCH", "/api/v1/admin/users/xlzz.clinic", {"active": False})
-    exported = await console.export_network(api.pool)
-    assert "password" not in exported.replace("no password", "")
+    data_dir = tmp_path / "var"
+    first, again = tmp_path / "network.toml", tmp_path / "again.toml"
+    status, said = await asyncio.to_thread(
+        _telemed, database_url, data_dir, "network", "export", str(first)
+    )
+    assert status == 0, said
+    exported = first.read_text("utf-8")
+    assert exported == await console.export_network(api.pool)
+    assert "password =" not in exported
+    assert "password_hash" not in exported
     assert 'host = "127.0.0.1"' in exported
+    assert exported.count("active = false") == 2
 
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(pg_admin_dsn)
     await admin.execute(f"create database {name} template {TEMPLATE}")
     try:
-        pool = await create_pool(_with_database(pg_admin_dsn, name), min_size=1, max_size=2)
-        try:
-            path = tmp_path / "network.toml"
-            path.write_text(exported, "utf-8")
-            done = await administration.import_network_file(pool, path)
-            # every user gets a one-time link: no password travelled
-            assert sorted(done.first_links) == sorted(
-                u.username for u in parse_network(exported)[1]
-            )
-            assert await console.export_network(pool) == exported
-            assert await network.facility_count(pool) == await network.facility_count(api.pool)
-        finally:
-            await close_pool(pool)
+        empty = _with_database(pg_admin_dsn, name)
+        status, said = await asyncio.to_thread(
+            _telemed, empty, data_dir, "network", "import", str(first)
+        )
+        assert status == 0, said
+        # every user gets a one-time link: no password travelled
+        linked = {line.split()[0] for line in said.splitlines() if "/password#" in line}
+        assert linked == {u.username for u in parse_network(exported)[1]}
+        status, said = await asyncio.to_thread(
+            _telemed, empty, data_dir, "network", "export", str(again)
+        )
+        assert status == 0, said
+        assert again.read_text("utf-8") == exported
     finally:
         await admin.execute(f"drop database if exists {name} with (force)")
         await admin.close()
