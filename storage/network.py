@@ -49,7 +49,9 @@ async def user_id_by_username(conn: Conn, username: str) -> UserId | None:
 
 async def upsert_facility(conn: Conn, f: FacilitySpec) -> FacilityId:
     """Add or update a facility by its code (its parent is there already)."""
-    fid: int = await conn.fetchval(q("facility_upsert"), f.code, f.name, f.tier.value, f.parent)
+    fid: int = await conn.fetchval(
+        q("facility_upsert"), f.code, f.name, f.tier.value, f.parent, f.active
+    )
     return FacilityId(fid)
 
 
@@ -186,15 +188,9 @@ class UserDuty:
     shifts: tuple[DutyShift, ...]
 
 
-async def routing_config(
-    pool: asyncpg.Pool, admin: User
-) -> tuple[list[FacilityRouting], list[UserDuty]]:
-    """The policies, routing rules, report destinations and duty rosters of the
-    administrator's network (their facility and everything below it)."""
-    async with pool.acquire() as conn:
-        facilities = await conn.fetch(q("routing_facilities_in_scope"), admin.id)
-        rules = await conn.fetch(q("routing_rules_in_scope"), admin.id)
-        duty = await conn.fetch(q("duty_in_scope"), admin.id)
+def routes_by_sender(rules: Sequence[asyncpg.Record]) -> dict[str, list[RouteSpec]]:
+    """Routing rule rows (``sender``, ``first_read``, ``escalation`` by code) as each sending
+    facility's rules, in order."""
     routes: dict[str, list[RouteSpec]] = {}
     for r in rules:
         routes.setdefault(r["sender"], []).append(
@@ -207,6 +203,19 @@ async def routing_config(
                 deadline=r["deadline"],
             )
         )
+    return routes
+
+
+async def routing_config(
+    pool: asyncpg.Pool, admin: User
+) -> tuple[list[FacilityRouting], list[UserDuty]]:
+    """The policies, routing rules, report destinations and duty rosters of the
+    administrator's network (their facility and everything below it)."""
+    async with pool.acquire() as conn:
+        facilities = await conn.fetch(q("routing_facilities_in_scope"), admin.id)
+        rules = await conn.fetch(q("routing_rules_in_scope"), admin.id)
+        duty = await conn.fetch(q("duty_in_scope"), admin.id)
+    routes = routes_by_sender(rules)
     found = [
         FacilityRouting(
             code=f["code"],

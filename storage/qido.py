@@ -601,6 +601,8 @@ class DicomNode:
     peer_host: str | None = None
     #: The SHA-256 fingerprint of its TLS client certificate, when it must show one.
     cert_sha256: str | None = None
+    #: What we send it (a report copy, a C-MOVE) goes over DICOM TLS.
+    tls: bool = False
     #: The facility it belongs to: its own, else its user's (as read back).
     owner_facility_id: FacilityId | None = None
 
@@ -622,6 +624,7 @@ class DicomNode:
             move_destination=row["move_destination"],
             peer_host=row["peer_host"],
             cert_sha256=row["cert_sha256"],
+            tls=row["tls"],
             owner_facility_id=(
                 FacilityId(row["owner_facility_id"])
                 if row["owner_facility_id"] is not None
@@ -630,10 +633,10 @@ class DicomNode:
         )
 
 
-async def save_dicom_node(pool: asyncpg.Pool, node: DicomNode) -> None:
-    """Add or replace a DICOM node by its AE title."""
-    await pool.execute(
-        q("dicom_node_upsert"),
+def dicom_node_values(node: DicomNode) -> tuple[object, ...]:
+    """A node's columns in the order the node queries take them (from ``ae_title`` to
+    ``tls``)."""
+    return (
         node.ae_title,
         node.user_id,
         node.facility_id,
@@ -643,7 +646,13 @@ async def save_dicom_node(pool: asyncpg.Pool, node: DicomNode) -> None:
         node.move_destination,
         node.peer_host,
         node.cert_sha256,
+        node.tls,
     )
+
+
+async def save_dicom_node(pool: asyncpg.Pool, node: DicomNode) -> None:
+    """Add or replace a DICOM node by its AE title."""
+    await pool.execute(q("dicom_node_upsert"), *dicom_node_values(node))
 
 
 async def dicom_node(db: Queryable, ae_title: str) -> DicomNode | None:

@@ -973,6 +973,8 @@ class FacilitySpec:
     policy: NetworkPolicy | None = None
     routes: tuple[RouteSpec, ...] | None = None
     report_destination: Destination | None = None
+    #: None leaves an existing facility as active or inactive as it is (a new one is active)
+    active: bool | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -31,12 +31,23 @@ from teleradiology.http.access_log import runner_options
 from teleradiology.http.api.accounts import PASSWORD_PAGE
 from teleradiology.node.upload_client import Retry
 from teleradiology.roles import CleanupContext, Hooks, create_app
-from teleradiology.services import accounts, administration, audit, patients
+from teleradiology.services import accounts, administration, audit, console, patients
 from teleradiology.settings import Role, Settings, settings_from_env
 
 log = logging.getLogger("telemed")
 
 DEMO_NETWORK = Path(__file__).resolve().parents[1] / "deploy" / "demo-network.toml"
+
+
+def _add_network_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    net = sub.add_parser("network", help="the facility network")
+    net_sub = net.add_subparsers(dest="network_command", required=True)
+    imp = net_sub.add_parser("import", help="add or update facilities and users from TOML")
+    imp.add_argument("file", type=Path)
+    exp = net_sub.add_parser(
+        "export", help="write the network back as TOML (no passwords, no tokens)"
+    )
+    exp.add_argument("file", type=Path, nargs="?", help="where to write it (default: stdout)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,10 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         help="load deploy/demo-network.toml into an empty database, print logins",
     )
 
-    net = sub.add_parser("network", help="the facility network")
-    net_sub = net.add_subparsers(dest="network_command", required=True)
-    imp = net_sub.add_parser("import", help="add or update facilities and users from TOML")
-    imp.add_argument("file", type=Path)
+    _add_network_parsers(sub)
 
     _add_account_parsers(sub)
     sub.add_parser("migrate", help="apply database migrations and exit")
@@ -356,6 +364,16 @@ async def _import(settings: Settings, path: Path) -> None:
             print(f"  {username:<14} {PASSWORD_PAGE}#{secret}")
 
 
+async def _export(settings: Settings, path: Path | None) -> None:
+    async with _Database(settings) as pool:
+        text = await console.export_network(pool)
+    if path is None:
+        sys.stdout.write(text)
+    else:
+        await asyncio.to_thread(path.write_text, text, "utf-8")
+        print(f"wrote the network to {path}", file=sys.stderr)
+
+
 async def _collect(settings: Settings, grace_hours: float | None) -> None:
     hours = settings.collect_grace_hours if grace_hours is None else grace_hours
     async with _Database(settings) as pool:
@@ -608,6 +626,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "serve":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         _serve(settings, args.demo)
+    elif args.command == "network" and args.network_command == "export":
+        asyncio.run(_export(settings, args.file))
     elif args.command == "network":
         asyncio.run(_import(settings, args.file))
     elif args.command == "token":

@@ -38,9 +38,9 @@ where user_id = $1 and revoked_at is null and ($2::bytea is null or token_sha256
 -- name: tokens_still_valid
 -- Which of these tokens (SHA-256) still let their user in.
 select t.token_sha256
-from api_token t join app_user u on u.id = t.user_id
+from api_token t join app_user u on u.id = t.user_id join facility f on f.id = u.facility_id
 where t.token_sha256 = any($1::bytea[]) and t.revoked_at is null and t.expires_at > now()
-  and u.active;
+  and u.active and f.active;
 
 -- name: user_set_active
 update app_user set active = $2, updated_at = now() where id = $1;

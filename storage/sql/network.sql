@@ -1,9 +1,10 @@
 -- name: facility_upsert
-insert into facility (code, name, tier, parent_id)
-values ($1, $2, $3, (select id from facility where code = $4))
+-- $5 null keeps the facility as active or inactive as it is (a new one is active).
+insert into facility (code, name, tier, parent_id, active)
+values ($1, $2, $3, (select id from facility where code = $4), coalesce($5::boolean, true))
 on conflict (code) do update
     set name = excluded.name, tier = excluded.tier, parent_id = excluded.parent_id,
-        updated_at = now()
+        active = coalesce($5::boolean, facility.active), updated_at = now()
 returning id;
 
 -- name: facility_ae_owner
@@ -22,11 +23,15 @@ where facility_ae.facility_id = excluded.facility_id;
 -- name: dicom_peers
 -- Every AE title that may call us, with what binds it: workstations (facility_ae) and the
 -- nodes that may query (dicom_node: its host binds it unless peer_host says where else).
-select a.ae_title, a.peer_host, a.cert_sha256 from facility_ae a
+-- A deactivated facility's titles, and nodes of a deactivated facility or user, are not.
+select a.ae_title, a.peer_host, a.cert_sha256
+from facility_ae a join facility f on f.id = a.facility_id
+where f.active
 union all
 select n.ae_title, coalesce(n.peer_host, n.host), n.cert_sha256
 from dicom_node n left join app_user u on u.id = n.user_id
-where n.may_query and (n.user_id is null or u.active);
+join facility f on f.id = coalesce(n.facility_id, u.facility_id)
+where n.may_query and (n.user_id is null or u.active) and f.active;
 
 -- name: user_upsert
 -- A file that gives no password keeps the one set; one that says nothing of ``active``
@@ -52,7 +57,7 @@ select count(*) from facility;
 -- name: facility_by_ae
 select f.id, f.code, f.name, f.tier, f.parent_id
 from facility_ae a join facility f on f.id = a.facility_id
-where a.ae_title = $1;
+where a.ae_title = $1 and f.active;
 
 -- name: facility_by_id
 select id, code, name, tier, parent_id from facility where id = $1;
@@ -81,15 +86,18 @@ select id, username, display_name, role, facility_id, specialties, active
 from app_user order by id;
 
 -- name: user_password_hash
-select id, password_hash from app_user where username = $1 and active;
+-- A user of a deactivated facility does not sign in.
+select u.id, u.password_hash from app_user u join facility f on f.id = u.facility_id
+where u.username = $1 and u.active and f.active;
 
 -- name: token_insert
 insert into api_token (token_sha256, user_id, expires_at, kind) values ($1, $2, $3, $4);
 
 -- name: user_by_token
 select u.id, u.username, u.display_name, u.role, u.facility_id, u.specialties, u.active
-from api_token t join app_user u on u.id = t.user_id
-where t.token_sha256 = $1 and t.revoked_at is null and t.expires_at > now() and u.active;
+from api_token t join app_user u on u.id = t.user_id join facility f on f.id = u.facility_id
+where t.token_sha256 = $1 and t.revoked_at is null and t.expires_at > now() and u.active
+  and f.active;
 
 -- name: facility_id_by_code
 select id from facility where code = $1;

@@ -209,18 +209,19 @@ where series_metadata.num_instances <= excluded.num_instances;
 
 -- name: dicom_node_upsert
 insert into dicom_node (ae_title, user_id, facility_id, host, port, may_query, move_destination,
-                        peer_host, cert_sha256)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                        peer_host, cert_sha256, tls)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 on conflict (ae_title) do update
     set user_id = excluded.user_id, facility_id = excluded.facility_id, host = excluded.host,
         port = excluded.port, may_query = excluded.may_query,
         move_destination = excluded.move_destination, peer_host = excluded.peer_host,
-        cert_sha256 = excluded.cert_sha256;
+        cert_sha256 = excluded.cert_sha256, tls = excluded.tls;
 
 -- name: dicom_node_by_ae
 -- owner_facility_id: the node's facility, else its user's.
 select n.ae_title, n.user_id, n.facility_id, n.host, n.port, n.may_query, n.move_destination,
-       n.peer_host, n.cert_sha256, coalesce(n.facility_id, u.facility_id) as owner_facility_id
+       n.peer_host, n.cert_sha256, n.tls,
+       coalesce(n.facility_id, u.facility_id) as owner_facility_id
 from dicom_node n left join app_user u on u.id = n.user_id where n.ae_title = $1;
 
 -- name: dicom_caller_scope

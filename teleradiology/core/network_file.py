@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import tomli_w
 
 from storage.records import (
     AePeer,
@@ -140,9 +142,13 @@ def _facility(entry: Mapping[str, Any], i: int) -> FacilitySpec:
         "policy",
         "route",
         "report_destination",
+        "active",
     }
     if unknown:
         raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+    active = entry.get("active")
+    if active is not None and not isinstance(active, bool):
+        raise ConfigError(f"{where}: 'active' must be true or false")
     routes = entry.get("route")
     if routes is not None and (
         not isinstance(routes, list) or not all(isinstance(r, dict) for r in routes)
@@ -164,6 +170,7 @@ def _facility(entry: Mapping[str, Any], i: int) -> FacilitySpec:
             if "report_destination" in entry
             else None
         ),
+        active=active,
     )
 
 
@@ -467,3 +474,148 @@ def parse_routes(entries: Any) -> tuple[RouteSpec, ...]:
 def parse_duty(entries: Any) -> tuple[DutyShift, ...]:
     """A list of ``{days, from, until}`` shifts (empty: always on duty)."""
     return _duty(entries, "body")
+
+
+# --- placing a facility in the tree -----------------------------------------------------------
+
+
+def check_placement(
+    code: str,
+    tier: Tier,
+    parent: tuple[str, Tier] | None,
+    children: Sequence[tuple[str, Tier]] = (),
+) -> None:
+    """A facility of ``tier`` may stand under ``parent`` (code, tier; None: at the top) with
+    ``children`` (code, tier each) under it: the tier order is kept both ways (a village
+    under a township or a county, a township under a county, a county under a city).
+
+    Raises
+    ------
+    ConfigError
+        The message names the facilities and tiers that do not fit.
+    """
+    if parent is None:
+        if tier not in (Tier.CITY, Tier.COUNTY):
+            raise ConfigError(f"facility {code}: a {tier} facility needs a parent")
+    elif parent[1] not in _PARENT_TIER[tier]:
+        allowed = " or ".join(sorted(_PARENT_TIER[tier])) or "nothing (it is the top)"
+        raise ConfigError(
+            f"facility {code} ({tier}) cannot stand under {parent[0]} ({parent[1]}): "
+            f"a {tier} stands under {allowed}"
+        )
+    for child, child_tier in children:
+        if tier not in _PARENT_TIER[child_tier]:
+            raise ConfigError(
+                f"facility {code} cannot become a {tier}: {child} ({child_tier}) stands under it"
+            )
+
+
+# --- writing the network back (telemed network export) ---------------------------------------
+
+_DAY_NAMES = {number: name for name, number in _DAYS.items()}
+_PRIORITY_NAMES = {Priority.HIGH: "urgent", Priority.MEDIUM: "routine", Priority.LOW: "low"}
+
+
+def _in_minutes(value: timedelta) -> int | float:
+    minutes = value.total_seconds() / 60
+    return int(minutes) if minutes == int(minutes) else round(minutes, 6)
+
+
+def _clock_text(t: time) -> str:
+    return "24:00" if t == time.max else t.strftime("%H:%M")
+
+
+def _policy_table(p: NetworkPolicy) -> dict[str, Any]:
+    deadlines = {_PRIORITY_NAMES[k]: _in_minutes(v) for k, v in p.deadlines.items()}
+    return {
+        "timezone": p.timezone,
+        "deadline_minutes": deadlines | {"stemi": _in_minutes(p.stemi_deadline)},
+        "critical_ack_minutes": _in_minutes(p.critical_ack),
+        "at_risk_share": p.at_risk_share,
+    }
+
+
+def _route_table(r: RouteSpec) -> dict[str, Any]:
+    table: dict[str, Any] = {"first_read": r.first_read}
+    if r.modality:
+        table["modality"] = r.modality
+    if r.specialty:
+        table["specialty"] = r.specialty.value
+    if r.priority:
+        table["priority"] = _PRIORITY_NAMES[r.priority]
+    if r.escalation:
+        table["escalation"] = r.escalation
+    if r.deadline:
+        table["deadline_minutes"] = _in_minutes(r.deadline)
+    return table
+
+
+def _workstation_table(w: AePeer) -> dict[str, Any]:
+    table: dict[str, Any] = {"ae_title": w.ae_title}
+    if w.host:
+        table["host"] = w.host
+    if w.cert_sha256:
+        table["certificate_sha256"] = w.cert_sha256
+    return table
+
+
+def _facility_table(f: FacilitySpec) -> dict[str, Any]:
+    table: dict[str, Any] = {"code": f.code, "name": f.name, "tier": f.tier.value}
+    if f.parent:
+        table["parent"] = f.parent
+    table["ae_titles"] = list(f.ae_titles)
+    if f.active is False:
+        table["active"] = False
+    if f.workstations:
+        table["workstation"] = [_workstation_table(w) for w in f.workstations]
+    if f.policy is not None:
+        table["policy"] = _policy_table(f.policy)
+    if f.routes is not None:
+        table["route"] = [_route_table(r) for r in f.routes]
+    if f.report_destination is not None:
+        d = f.report_destination
+        table["report_destination"] = {
+            "ae_title": d.ae_title,
+            "host": d.host,
+            "port": d.port,
+            "tls": d.tls,
+        }
+    return table
+
+
+def _user_table(u: UserSpec) -> dict[str, Any]:
+    table: dict[str, Any] = {
+        "username": u.username,
+        "display_name": u.display_name,
+        "role": u.role.value,
+        "facility": u.facility,
+    }
+    if u.specialties:
+        table["specialties"] = [s.value for s in u.specialties]
+    if u.active is False:
+        table["active"] = False
+    if u.duty is not None:
+        table["duty"] = [
+            {
+                "days": [_DAY_NAMES[d] for d in sorted(s.weekdays)],
+                "from": _clock_text(s.starts),
+                "until": _clock_text(s.ends),
+            }
+            for s in u.duty
+        ]
+    return table
+
+
+def format_network(facilities: Sequence[FacilitySpec], users: Sequence[UserSpec]) -> str:
+    """The network file (TOML) that declares these facilities and users, as
+    ``parse_network`` reads it back: no password or password hash is written (an import
+    gives each user without a password a one-time link)."""
+    header = (
+        "# The network, as `telemed network export` wrote it: `telemed network import` of\n"
+        "# this file gives the same network. It holds no password and no token.\n\n"
+    )
+    document = {
+        "facility": [_facility_table(f) for f in _parents_first(list(facilities))],
+        "user": [_user_table(u) for u in users],
+    }
+    return header + tomli_w.dumps(document)

@@ -191,12 +191,6 @@ _STUDY_PROGRESS = {
     StudyProgress.REPORTED: Words("已报告", "reported"),
     StudyProgress.RETURNED: Words("已退回", "returned"),
 }
-_TIER = {
-    Tier.VILLAGE: Words("村级", "village"),
-    Tier.TOWNSHIP: Words("乡镇级", "township"),
-    Tier.COUNTY: Words("县级", "county"),
-    Tier.CITY: Words("市级", "city"),
-}
 _REFERRAL_STATUS = {
     ReferralStatus.REQUESTED: Words("待接诊", "requested"),
     ReferralStatus.ACCEPTED: Words("已接诊", "accepted"),
@@ -322,7 +316,6 @@ TABLES: Mapping[type[Enum], Mapping[Any, Words]] = {
     EcgUnit: _UNIT,
     Sex: _SEX,
     StudyProgress: _STUDY_PROGRESS,
-    Tier: _TIER,
 }
 
 

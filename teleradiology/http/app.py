@@ -17,6 +17,7 @@ from teleradiology.http.api import admin as routing_admin
 from teleradiology.http.api import audit as audit_api
 from teleradiology.http.api import cases as api
 from teleradiology.http.api import casework, dashboard, openapi, patients, referrals, uploads
+from teleradiology.http.api import console as console_api
 from teleradiology.http.api import ecg as ecg_api
 from teleradiology.http.api import events as event_stream
 from teleradiology.http.auth import bearer_token
@@ -144,6 +145,7 @@ def create_web_app(
             referrals,
             routing_admin,
             dashboard,
+            console_api,
             account_api,
             audit_api,
             patients,

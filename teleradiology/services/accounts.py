@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from storage import accounts, audit
@@ -22,10 +23,11 @@ from storage.network import (
     user_id_by_username,
     user_in_admin_scope,
 )
-from storage.records import AuditAction, Role, User, UserId, UserSpec
+from storage.records import AuditAction, Role, Specialty, User, UserId, UserSpec
 from teleradiology.core.access import require_role
 from teleradiology.core.credentials import example_secrets_in
 from teleradiology.core.errors import Conflict, NotFound, Unauthorized
+from teleradiology.core.network_file import parse_user
 from teleradiology.services import signin
 from teleradiology.services.signin import Throttle
 
@@ -133,7 +135,7 @@ async def revoke_token(pool: Pool, caller: User, token_id: int) -> None:
         if caller.role is Role.ADMIN and await accounts.revoke_token_in_scope(
             conn, token_id, caller.id
         ):
-            await _audit(conn, caller, "api_token", token_id, {"revoked": True})
+            await record_change(conn, caller, "api_token", token_id, {"revoked": True})
             return
     raise NotFound(f"no working token {token_id} that you may revoke")
 
@@ -153,7 +155,71 @@ async def set_active(pool: Pool, admin: User, username: str, active: bool) -> Ma
         raise Conflict("you cannot deactivate yourself: ask another administrator")
     async with transaction(pool) as conn:
         await accounts.set_active(conn, user_id, active)
-        await _audit(conn, admin, "user", username, {"active": active})
+        await record_change(conn, admin, "user", username, {"active": active})
+    (changed,) = [m for m in await accounts.users_in_scope(pool, admin.id) if m.user.id == user_id]
+    return changed
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserChange:
+    """What an administrator changes of a user; None leaves a value as it is."""
+
+    display_name: str | None = None
+    role: Role | None = None
+    facility: str | None = None
+    specialties: tuple[Specialty, ...] | None = None
+
+
+def _user_shown(m: ManagedUser) -> dict[str, object]:
+    return {
+        "display_name": m.user.display_name,
+        "role": m.user.role.value,
+        "facility": m.facility_code,
+        "specialties": sorted(s.value for s in m.user.specialties),
+        "active": m.user.active,
+    }
+
+
+async def change_user(pool: Pool, admin: User, username: str, change: UserChange) -> ManagedUser:
+    """Change a user's name, role, facility (one of the network) or specialties, checked as
+    the network file's users are (a reader has a specialty, only readers have one); the
+    password and tokens are kept; audited with the values before and after.
+
+    Raises
+    ------
+    NotFound
+        The user or the facility is not in the network; ConfigError: the role and
+        specialties do not fit; Conflict: an administrator changing their own role.
+    """
+    user_id = await _managed(pool, admin, username)
+    (before,) = [m for m in await accounts.users_in_scope(pool, admin.id) if m.user.id == user_id]
+    if user_id == admin.id and change.role not in (None, Role.ADMIN):
+        raise Conflict("you cannot change your own role: ask another administrator")
+    role = change.role or before.user.role
+    specialties = change.specialties
+    if specialties is None:
+        specialties = tuple(sorted(before.user.specialties)) if role is Role.READER else ()
+    spec = parse_user(
+        {
+            "username": username,
+            "display_name": change.display_name or before.user.display_name,
+            "role": role.value,
+            "facility": change.facility or before.facility_code,
+            "specialties": [s.value for s in specialties],
+        }
+    )
+    async with transaction(pool) as conn:
+        if await facility_in_admin_scope(conn, spec.facility, admin) is None:
+            raise NotFound(f"facility {spec.facility} is not in your network")
+        await upsert_user(conn, spec)
+        shown = _user_shown(before)
+        after = shown | {
+            "display_name": spec.display_name,
+            "role": spec.role.value,
+            "facility": spec.facility,
+            "specialties": sorted(s.value for s in spec.specialties),
+        }
+        await record_change(conn, admin, "user", username, {"before": shown, "after": after})
     (changed,) = [m for m in await accounts.users_in_scope(pool, admin.id) if m.user.id == user_id]
     return changed
 
@@ -180,7 +246,9 @@ async def create_user(
         secret = await accounts.create_password_link(
             conn, user_id, expires_at=expires, created_by=admin.id
         )
-        await _audit(conn, admin, "user", spec.username, {"created": True, "role": spec.role.value})
+        await record_change(
+            conn, admin, "user", spec.username, {"created": True, "role": spec.role.value}
+        )
     (created,) = [m for m in await accounts.users_in_scope(pool, admin.id) if m.user.id == user_id]
     return created, secret, expires
 
@@ -197,7 +265,7 @@ async def reset_password(
         secret = await accounts.create_password_link(
             conn, user_id, expires_at=expires, created_by=admin.id
         )
-        await _audit(conn, admin, "user", username, {"password_link_until": expires})
+        await record_change(conn, admin, "user", username, {"password_link_until": expires})
     return secret, expires
 
 
@@ -207,13 +275,14 @@ async def unlock(pool: Pool, throttle: Throttle, admin: User, username: str) -> 
     user_id = await _managed(pool, admin, username)
     async with transaction(pool) as conn:
         await accounts.unlock(conn, user_id)
-        await _audit(conn, admin, "user", username, {"signin_unlocked": True})
+        await record_change(conn, admin, "user", username, {"signin_unlocked": True})
     throttle.succeeded(signin.account_key(username))
 
 
-async def _audit(
+async def record_change(
     conn: Conn, admin: User, object_type: str, object_id: str | int, detail: dict[str, object]
 ) -> None:
+    """The audit record of an administrator's change (``configure``)."""
     await audit.record(
         conn,
         user_id=admin.id,

@@ -291,7 +291,7 @@ async def _node_of(conn: Conn, fid: FacilityId, code: str, ae_title: str) -> Des
             "operator adds the workstation's node (ae_title, facility, host, port) to the "
             "DICOM nodes file (TELEMED_DICOM_NODES) first"
         )
-    return Destination(ae_title=node.ae_title, host=node.host, port=node.port)
+    return Destination(ae_title=node.ae_title, host=node.host, port=node.port, tls=node.tls)
 
 
 def _configured(
@@ -391,6 +391,7 @@ async def _dicom_node(pool: Pool, path: Path, entry: dict[str, Any]) -> DicomNod
             port=entry.get("port"),
             may_query=bool(entry.get("may_query", True)),
             move_destination=bool(entry.get("move_destination", False)),
+            tls=bool(entry.get("tls", False)),
             peer_host=check_peer_host(str(entry["peer_host"])) if "peer_host" in entry else None,
             cert_sha256=(
                 fingerprint(str(entry["certificate_sha256"]))

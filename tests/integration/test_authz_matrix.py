@@ -28,7 +28,7 @@ from storage import network
 from storage.records import Conclusion, FacilitySpec, Role, Specialty, Tier, UserSpec
 from teleradiology.http.context import OBJECTS
 from teleradiology.http.web.common import PAGE_HEADER
-from teleradiology.services import administration, delivery, reading
+from teleradiology.services import administration, console, delivery, reading
 from teleradiology.services.reading import ReportDraft
 from tests.factory import make_study
 from tests.integration.conftest import Api
@@ -889,8 +889,96 @@ def _account_matrix() -> dict[tuple[str, str], Call]:
     }
 
 
+async def a_dicom_node(world: World) -> Prepared:
+    """A fresh DICOM node of the village clinic's, to change or remove."""
+    admin = await world.user("hb.admin")
+    made = await console.create_node(
+        world.api.pool,
+        admin,
+        console.NodeSpec(ae_title=f"MXN{next(_PATIENTS)}", facility=SENDER, host="127.0.0.1"),
+    )
+    return {"node": made.id}
+
+
+def _new_facility(v: Mapping[str, Any]) -> dict[str, Any]:
+    return {"code": f"MX-V{next(_PATIENTS)}", "name": "新村", "tier": "village", "parent": "HB-FH"}
+
+
+def _new_node(v: Mapping[str, Any]) -> dict[str, Any]:
+    return {"ae_title": f"MXN{next(_PATIENTS)}", "facility": SENDER, "host": "127.0.0.1"}
+
+
+def _node_change(v: Mapping[str, Any]) -> dict[str, Any]:
+    return {"ae_title": f"MXC{next(_PATIENTS)}", "facility": SENDER, "host": "127.0.0.2"}
+
+
+def _console_matrix() -> dict[tuple[str, str], Call]:
+    """The console: each administrator lists their own network; only the village's own
+    network's administrators change it (another network's get 404)."""
+    calls: dict[tuple[str, str], Call] = {}
+    for prefix, page in (("/api/v1/admin", False), ("/admin", True)):
+        calls |= {
+            ("POST", f"{prefix}/facilities"): Call(NETWORK_ADMINS, body=_new_facility, page=page),
+            ("PATCH", f"{prefix}/facilities/{{code}}"): Call(
+                NETWORK_ADMINS,
+                f"{prefix}/facilities/{SENDER}",
+                body=_json({"active": True}),
+                page=page,
+            ),
+            ("POST", f"{prefix}/dicom-nodes"): Call(NETWORK_ADMINS, body=_new_node, page=page),
+            ("PATCH", f"{prefix}/dicom-nodes/{{id}}"): Call(
+                NETWORK_ADMINS,
+                f"{prefix}/dicom-nodes/{{node}}",
+                body=_node_change,
+                prepare=a_dicom_node,
+                page=page,
+            ),
+            ("DELETE", f"{prefix}/dicom-nodes/{{id}}"): Call(
+                NETWORK_ADMINS, f"{prefix}/dicom-nodes/{{node}}", prepare=a_dicom_node, page=page
+            ),
+        }
+    calls |= {
+        ("GET", "/api/v1/admin/facilities"): Call(ADMINS),
+        ("GET", "/api/v1/admin/dicom-nodes"): Call(ADMINS),
+        ("GET", "/admin/facilities"): Call(ADMINS, page=True),
+        ("GET", "/admin/users"): Call(ADMINS, page=True),
+        ("GET", "/admin/dicom-nodes"): Call(ADMINS, page=True),
+        ("GET", "/admin/users/{username}"): Call(
+            NETWORK_ADMINS, "/admin/users/hb.county", page=True
+        ),
+        ("PATCH", "/admin/users/{username}"): Call(
+            NETWORK_ADMINS,
+            "/admin/users/hb.county",
+            body=_json({"specialties": ["radiology", "ecg"]}),
+            page=True,
+        ),
+        ("POST", "/admin/users"): Call(
+            NETWORK_ADMINS,
+            body=lambda v: {
+                "username": f"mx.page{next(_PATIENTS)}",
+                "role": "clinic",
+                "facility": SENDER,
+            },
+            page=True,
+        ),
+        ("PUT", "/admin/facilities/{code}/report-destination"): Call(
+            NETWORK_ADMINS,
+            "/admin/facilities/HB-FH-ZL/report-destination",
+            body=_json({"ae_title": "FHZLWS"}),
+            page=True,
+        ),
+    }
+    return calls
+
+
 def matrix() -> dict[tuple[str, str], Call]:
-    return {**_api_matrix(), **_dicomweb_matrix(), **_page_matrix(), **_account_matrix()}
+    return {
+        **_api_matrix(),
+        **_dicomweb_matrix(),
+        **_page_matrix(),
+        **_account_matrix(),
+        **_console_matrix(),
+    }
 
 
 # --- the router's routes -----------------------------------------------------------------------

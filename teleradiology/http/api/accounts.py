@@ -125,8 +125,9 @@ async def create_user(request: web.Request) -> web.Response:
     path=UserPath,
     body=UserChangeIn,
     answer=ManagedUserOut,
-    summary='Deactivate ({"active": false}) or reactivate a user of the network; a '
-    "deactivated user's tokens and sessions stop working at once",
+    summary='Deactivate ({"active": false}) or reactivate a user of the network (a '
+    "deactivated user's tokens and sessions stop working at once), or change their name, "
+    "role, facility or specialties",
     tag="admin",
 )
 async def change_user(request: web.Request) -> web.Response:
@@ -134,10 +135,18 @@ async def change_user(request: web.Request) -> web.Response:
     username = path_of(request, UserPath).username
     body = await body_of(request, UserChangeIn)
     pool = request.app[POOL]
-    await accounts.set_active(pool, admin, username, body.active)
-    (changed,) = [
-        m for m in await accounts.network_users(pool, admin) if m.user.username == username
-    ]
+    change = accounts.UserChange(
+        display_name=body.display_name,
+        role=body.role,
+        facility=body.facility,
+        specialties=tuple(body.specialties) if body.specialties is not None else None,
+    )
+    changed = None
+    if change != accounts.UserChange():
+        changed = await accounts.change_user(pool, admin, username, change)
+    if body.active is not None:
+        changed = await accounts.set_active(pool, admin, username, body.active)
+    assert changed is not None  # the model asks for at least one field
     return reply(ManagedUserOut.of(changed))
 
 

@@ -28,7 +28,7 @@ from teleradiology.http.web.common import (
 from teleradiology.services import accounts
 
 
-def _shown(found: list[TokenInfo], zone: ZoneInfo) -> list[dict[str, Any]]:
+def shown_tokens(found: list[TokenInfo], zone: ZoneInfo) -> list[dict[str, Any]]:
     return [
         TokenOut.of(t).model_dump()
         | {
@@ -45,7 +45,7 @@ async def account_page(request: web.Request) -> web.StreamResponse:
     found = await accounts.own_tokens(request.app[POOL], user)
     context = await base_context(request, user)
     context.update(
-        title="我的账户 (my account)", tokens=_shown(found, await user_zone(request, user))
+        title="我的账户 (my account)", tokens=shown_tokens(found, await user_zone(request, user))
     )
     return render("account.html", context)
 
@@ -56,7 +56,7 @@ async def accounts_page(request: web.Request) -> web.StreamResponse:
         raise Forbidden("the accounts page is for network administrators")
     pool = request.app[POOL]
     zone = await user_zone(request, admin)
-    tokens = _shown(await accounts.network_tokens(pool, admin), zone)
+    tokens = shown_tokens(await accounts.network_tokens(pool, admin), zone)
     context = await base_context(request, admin)
     context.update(
         title="账户 (accounts)",

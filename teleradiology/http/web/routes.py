@@ -15,10 +15,11 @@ from teleradiology.http.api import admin as admin_api
 from teleradiology.http.api import audit as audit_api
 from teleradiology.http.api import cases as api
 from teleradiology.http.api import casework
+from teleradiology.http.api import console as console_api
 from teleradiology.http.api import dashboard as dashboard_api
 from teleradiology.http.api import ecg as ecg_api
 from teleradiology.http.api import referrals as referrals_api
-from teleradiology.http.web import accounts, referral_pages
+from teleradiology.http.web import accounts, console, referral_pages
 from teleradiology.http.web.admin import admin_page
 from teleradiology.http.web.audit_page import audit_page
 from teleradiology.http.web.case import case_page
@@ -98,6 +99,23 @@ def add_routes(app: web.Application) -> None:
             ),
             ("POST", "/admin/users/{username}/unlock", page_action(accounts_api.unlock)),
             ("POST", "/admin/tokens/{id:\\d+}/revoke", page_action(accounts_api.revoke_token)),
+            # the administrator's console: facilities, users, DICOM nodes
+            ("GET", "/admin/facilities", page(console.facilities_page)),
+            ("POST", "/admin/facilities", page_action(console_api.create_facility)),
+            ("PATCH", "/admin/facilities/{code}", page_action(console_api.change_facility)),
+            (
+                "PUT",
+                "/admin/facilities/{code}/report-destination",
+                page_action(admin_api.put_destination),
+            ),
+            ("GET", "/admin/users", page(console.users_page)),
+            ("POST", "/admin/users", page_action(accounts_api.create_user)),
+            ("GET", "/admin/users/{username}", page(console.user_page)),
+            ("PATCH", "/admin/users/{username}", page_action(accounts_api.change_user)),
+            ("GET", "/admin/dicom-nodes", page(console.dicom_nodes_page)),
+            ("POST", "/admin/dicom-nodes", page_action(console_api.create_node)),
+            ("PATCH", "/admin/dicom-nodes/{id:\\d+}", page_action(console_api.change_node)),
+            ("DELETE", "/admin/dicom-nodes/{id:\\d+}", page_action(console_api.delete_node)),
             ("GET", "/password", accounts.password_page),
             # each user's own account: their password and their tokens
             ("GET", "/account", page(accounts.account_page)),

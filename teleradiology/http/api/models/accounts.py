@@ -3,7 +3,9 @@ administrator manages them, passwords and one-time links."""
 
 from __future__ import annotations
 
-from pydantic import ConfigDict, Field, StrictBool
+from typing import Self
+
+from pydantic import ConfigDict, Field, StrictBool, model_validator
 
 from storage.accounts import ManagedUser, TokenInfo
 from storage.records import Role, Specialty, TokenKind
@@ -94,12 +96,29 @@ class ManagedUsersOut(Model):
 
 
 class UserChangeIn(Model):
+    """What changes; a field left out stays as it is (at least one is given)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    active: StrictBool = Field(
+    active: StrictBool | None = Field(
+        default=None,
         description="false deactivates: every token and session of the user stops working "
-        "at once and their event streams close"
+        "at once and their event streams close",
     )
+    display_name: str | None = Field(default=None, min_length=1, max_length=200)
+    role: Role | None = None
+    facility: str | None = Field(
+        default=None, min_length=1, description="the code of a facility of your network"
+    )
+    specialties: list[Specialty] | None = Field(default=None, description="readers only")
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError(
+                "give at least one of active, display_name, role, facility, specialties"
+            )
+        return self
 
 
 class PasswordLinkOut(Model):

@@ -32,14 +32,35 @@
   // The same for the pages' own scripts (the ECG page's), loaded after this one.
   window.telemedPage = Object.freeze({ say: say, send: send, words: words });
 
+  // Workstations as the console's form writes them, one a line: "TITLE host fingerprint"
+  // ("-" for no host; the fingerprint may be left out).
+  function workstations(text) {
+    return text.split("\n").map((line) => line.trim().split(/\s+/)).filter((w) => w[0])
+      .map(([title, host, fingerprint]) => {
+        const one = { ae_title: title };
+        if (host && host !== "-") one.host = host;
+        if (fingerprint) one.certificate_sha256 = fingerprint;
+        return one;
+      });
+  }
+
   // A form's fields as the API's JSON: data-type="bool"/"int" converts, empty values are
-  // left out, a checkbox with data-include="#form" merges that form's fields when checked,
-  // checked boxes with data-list gather their values in a list under their name (an empty
-  // list when none is), a datetime-local field is sent as the instant it names here.
+  // left out (but a data-type="list" select or "workstations" text is always sent), a
+  // checkbox with data-include="#form" merges that form's fields when checked, checked boxes
+  // with data-list gather their values in a list under their name (an empty list when none
+  // is), a datetime-local field is sent as the instant it names here.
   function fields(form) {
     const body = {};
     for (const el of form.elements) {
       if (!el.name || el.disabled) continue;
+      if (el.dataset.type === "list") {
+        body[el.name] = Array.from(el.selectedOptions || [], (o) => o.value);
+        continue;
+      }
+      if (el.dataset.type === "workstations") {
+        body[el.name] = workstations(el.value);
+        continue;
+      }
       if (el.type === "checkbox") {
         if (el.dataset.list !== undefined) {
           const list = body[el.name] || (body[el.name] = []);
@@ -67,6 +88,8 @@
         location.href = go.replace("{id}", encodeURIComponent(answer.id));  // the new record
       } else if (button && button.hasAttribute("data-show") && answer.show) {
         say(answer.show, false);  // e.g. a one-time link the administrator passes on
+      } else if (button && button.form && button.form.hasAttribute("data-show-link") && answer.link) {
+        say(`一次性链接 (one-time link): ${location.origin}${answer.link}`, false);
       } else if (button && button.hasAttribute("data-open-case") && answer.id) {
         location.href = answer.specialty === "ecg" ? `/ecg/cases/${answer.id}` : `/cases/${answer.id}`;
       } else if (reload) {
@@ -87,7 +110,7 @@
       const button = form.querySelector("button[type=submit]");
       run(
         button,
-        "POST",
+        form.dataset.method || "POST",
         form.dataset.action,
         fields(form),
         form.hasAttribute("data-reload"),
