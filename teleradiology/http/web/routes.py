@@ -77,45 +77,7 @@ def add_routes(app: web.Application) -> None:
             ("GET", referral + "/documents/{kind}", page_action(referrals_api.document)),
             # an ECG's sheet outside a case (one attached to a referral, in the user's scope)
             ("GET", "/ecg/{sop}/sheet.{kind:png|pdf}", page_action(ecg_api.sheet)),
-            # the administrator's dashboard
-            ("GET", "/admin", page(admin_page)),
-            ("GET", "/admin/turnaround.csv", page_action(api.turnaround_csv)),
-            ("GET", "/admin/dashboard/{table}.csv", page_action(dashboard_api.dashboard_csv)),
-            ("GET", "/admin/audit", page(audit_page)),
-            ("GET", "/admin/audit/export", page_action(audit_api.export)),
-            (
-                "POST",
-                "/admin/deliveries/failed/{kind}/{id:\\d+}/retry",
-                page_action(admin_api.retry_failed_delivery),
-            ),
-            # the administrator's accounts page, and the page of a one-time password link
-            ("GET", "/admin/accounts", page(accounts.accounts_page)),
-            ("POST", "/admin/users/{username}/deactivate", page_action(accounts.deactivate)),
-            ("POST", "/admin/users/{username}/activate", page_action(accounts.activate)),
-            (
-                "POST",
-                "/admin/users/{username}/password-reset",
-                page_action(accounts_api.reset_password),
-            ),
-            ("POST", "/admin/users/{username}/unlock", page_action(accounts_api.unlock)),
-            ("POST", "/admin/tokens/{id:\\d+}/revoke", page_action(accounts_api.revoke_token)),
-            # the administrator's console: facilities, users, DICOM nodes
-            ("GET", "/admin/facilities", page(console.facilities_page)),
-            ("POST", "/admin/facilities", page_action(console_api.create_facility)),
-            ("PATCH", "/admin/facilities/{code}", page_action(console_api.change_facility)),
-            (
-                "PUT",
-                "/admin/facilities/{code}/report-destination",
-                page_action(admin_api.put_destination),
-            ),
-            ("GET", "/admin/users", page(console.users_page)),
-            ("POST", "/admin/users", page_action(accounts_api.create_user)),
-            ("GET", "/admin/users/{username}", page(console.user_page)),
-            ("PATCH", "/admin/users/{username}", page_action(accounts_api.change_user)),
-            ("GET", "/admin/dicom-nodes", page(console.dicom_nodes_page)),
-            ("POST", "/admin/dicom-nodes", page_action(console_api.create_node)),
-            ("PATCH", "/admin/dicom-nodes/{id:\\d+}", page_action(console_api.change_node)),
-            ("DELETE", "/admin/dicom-nodes/{id:\\d+}", page_action(console_api.delete_node)),
+            *_admin_routes(),
             ("GET", "/password", accounts.password_page),
             # each user's own account: their password and their tokens
             ("GET", "/account", page(accounts.account_page)),
@@ -134,3 +96,48 @@ def add_routes(app: web.Application) -> None:
         ],
         app,
     )
+
+
+def _admin_routes() -> list[tuple[str, str, PageHandler]]:
+    """The administrator's pages: the dashboard, the audit, accounts and the console."""
+    return [
+        # the administrator's dashboard
+        ("GET", "/admin", page(admin_page)),
+        ("GET", "/admin/turnaround.csv", page_action(api.turnaround_csv)),
+        ("GET", "/admin/dashboard/{table}.csv", page_action(dashboard_api.dashboard_csv)),
+        ("GET", "/admin/audit", page(audit_page)),
+        ("GET", "/admin/audit/export", page_action(audit_api.export)),
+        (
+            "POST",
+            "/admin/deliveries/failed/{kind}/{id:\\d+}/retry",
+            page_action(admin_api.retry_failed_delivery),
+        ),
+        # the administrator's accounts page, and the page of a one-time password link
+        ("GET", "/admin/accounts", page(accounts.accounts_page)),
+        ("POST", "/admin/users/{username}/deactivate", page_action(accounts.deactivate)),
+        ("POST", "/admin/users/{username}/activate", page_action(accounts.activate)),
+        (
+            "POST",
+            "/admin/users/{username}/password-reset",
+            page_action(accounts_api.reset_password),
+        ),
+        ("POST", "/admin/users/{username}/unlock", page_action(accounts_api.unlock)),
+        ("POST", "/admin/tokens/{id:\\d+}/revoke", page_action(accounts_api.revoke_token)),
+        # the administrator's console: facilities, users, DICOM nodes
+        ("GET", "/admin/facilities", page(console.facilities_page)),
+        ("POST", "/admin/facilities", page_action(console_api.create_facility)),
+        ("PATCH", "/admin/facilities/{code}", page_action(console_api.change_facility)),
+        (
+            "PUT",
+            "/admin/facilities/{code}/report-destination",
+            page_action(admin_api.put_destination),
+        ),
+        ("GET", "/admin/users", page(console.users_page)),
+        ("POST", "/admin/users", page_action(accounts_api.create_user)),
+        ("GET", "/admin/users/{username}", page(console.user_page)),
+        ("PATCH", "/admin/users/{username}", page_action(accounts_api.change_user)),
+        ("GET", "/admin/dicom-nodes", page(console.dicom_nodes_page)),
+        ("POST", "/admin/dicom-nodes", page_action(console_api.create_node)),
+        ("PATCH", "/admin/dicom-nodes/{id:\\d+}", page_action(console_api.change_node)),
+        ("DELETE", "/admin/dicom-nodes/{id:\\d+}", page_action(console_api.delete_node)),
+    ]
