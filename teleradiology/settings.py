@@ -86,7 +86,7 @@ class Settings:
     #: What one facility may send in a UTC day, by every way in together; past either,
     #: instances are refused (HTTP 429, C-STORE A700) until the next day. 0: no limit
     #: (`TELEMED_QUOTA_BYTES_PER_DAY`, `TELEMED_QUOTA_INSTANCES_PER_DAY`); a facility's own
-    #: limits (`PATCH /api/v1/admin/facilities/{code}`) take precedence.
+    #: limits (`PUT /api/v1/admin/facilities/{code}/quota`) take precedence.
     quota_bytes_per_day: int = 50 * 1024**3
     quota_instances_per_day: int = 200_000
     #: Pixel decoding and ECG parsing run in child processes: each call at most this long,
