@@ -132,6 +132,7 @@ class PlacedRoute:
     spec: RouteSpec
     first_read_id: int
     escalation_id: int | None
+    pool_id: int | None = None
 
 
 async def replace_routes(conn: Conn, facility_id: int, routes: Sequence[PlacedRoute]) -> None:
@@ -147,6 +148,7 @@ async def replace_routes(conn: Conn, facility_id: int, routes: Sequence[PlacedRo
             r.first_read_id,
             r.escalation_id,
             r.spec.deadline,
+            r.pool_id,
         )
 
 
@@ -205,6 +207,7 @@ async def routing_config(
                 first_read=r["first_read"],
                 escalation=r["escalation"],
                 deadline=r["deadline"],
+                pool=r["pool"],
             )
         )
     found = [
@@ -247,10 +250,15 @@ async def routing_data(conn: Conn, chain: Sequence[Facility], at: datetime) -> R
         (FacilityId(r["facility_id"]), Specialty(r["specialty"]))
         for r in await conn.fetch(q("pools_on_duty"), pools, at)
     )
+    named = [r.pool_id for r in rules if r.pool_id is not None]
+    staffed_pools = frozenset(
+        r["pool_id"] for r in await conn.fetch(q("named_pools_on_duty"), named, at)
+    )
     return RoutingData(
         policy=NetworkPolicy.from_row(policy_row) if policy_row else NetworkPolicy(),
         rules=rules,
         staffed=staffed,
+        staffed_pools=staffed_pools,
     )
 
 

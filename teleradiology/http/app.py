@@ -19,6 +19,7 @@ from teleradiology.http.api import cases as api
 from teleradiology.http.api import casework, openapi, patients, referrals, uploads
 from teleradiology.http.api import ecg as ecg_api
 from teleradiology.http.api import events as event_stream
+from teleradiology.http.api import rosters as rosters_api
 from teleradiology.http.auth import bearer_token
 from teleradiology.http.context import OBJECTS, POOL, SETTINGS, SIGNIN_THROTTLE, TOKEN, USER
 from teleradiology.http.dicomweb import common as dicomweb
@@ -142,6 +143,7 @@ def create_web_app(
             event_stream,
             referrals,
             routing_admin,
+            rosters_api,
             account_api,
             audit_api,
             patients,

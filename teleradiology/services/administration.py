@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from storage import accounts, audit, jobs, network, qido, quotas, templates
+from storage import accounts, audit, jobs, network, qido, quotas, rosters, templates
 from storage.db import Conn, Pool, transaction
 from storage.jobs import FailedDelivery, FailedKind
 from storage.network import PlacedRoute
@@ -172,6 +172,7 @@ async def _write_rules(
     policy: NetworkPolicy | None,
     routes: Sequence[RouteSpec] | None,
     destination: Destination | None,
+    admin: User | None = None,
 ) -> None:
     """A facility's policy, routing rules (each facility they name must exist) and report
     destination, those that are given."""
@@ -179,19 +180,40 @@ async def _write_rules(
         await network.write_policy(conn, fid, policy)
     if routes is not None:
         where = f"facility {code}: route"
-        placed = [
-            PlacedRoute(
-                spec=r,
-                first_read_id=await _facility_id(conn, r.first_read, where),
-                escalation_id=await _facility_id(conn, r.escalation, where)
-                if r.escalation
-                else None,
-            )
-            for r in routes
-        ]
+        placed = [await _place_route(conn, r, where, admin) for r in routes]
         await network.replace_routes(conn, fid, placed)
     if destination is not None:
         await network.write_destination(conn, fid, destination)
+
+
+async def _place_route(conn: Conn, r: RouteSpec, where: str, admin: User | None) -> PlacedRoute:
+    """A rule with the facilities (and the reading pool) it names found; a pool an
+    administrator names must be of their network."""
+    escalation_id = await _facility_id(conn, r.escalation, where) if r.escalation else None
+    if r.pool is None:
+        assert r.first_read is not None  # a route names one or the other
+        first = await _facility_id(conn, r.first_read, where)
+        return PlacedRoute(spec=r, first_read_id=first, escalation_id=escalation_id)
+    found = await rosters.pool_by_code(conn, r.pool)
+    if found is None or (
+        admin is not None and not await rosters.pools_in_scope(conn, admin.id, r.pool)
+    ):
+        raise NotFound(f"{where}: reading pool {r.pool} is not in the network")
+    if r.specialty is not None and r.specialty is not found.specialty:
+        raise BadRequest(
+            f"{where}: reading pool {r.pool} reads {found.specialty.value}, not {r.specialty.value}"
+        )
+    if (
+        r.first_read is not None
+        and await _facility_id(conn, r.first_read, where) != found.facility_id
+    ):
+        raise BadRequest(f"{where}: reading pool {r.pool} does not read at {r.first_read}")
+    return PlacedRoute(
+        spec=dataclasses.replace(r, specialty=found.specialty),
+        first_read_id=found.facility_id,
+        escalation_id=escalation_id,
+        pool_id=found.id,
+    )
 
 
 #: The lifetime of a ``telemed token create`` token when none is asked for, and the longest.
@@ -270,7 +292,9 @@ async def configure_facility(
         destination = None
         if destination_ae is not None:
             destination = await _node_of(conn, fid, code, destination_ae)
-        await _write_rules(conn, fid, code, policy=policy, routes=routes, destination=destination)
+        await _write_rules(
+            conn, fid, code, policy=policy, routes=routes, destination=destination, admin=admin
+        )
         await audit.record(
             conn,
             user_id=admin.id,

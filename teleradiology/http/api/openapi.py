@@ -20,6 +20,7 @@ from teleradiology.http.api import (
     events,
     patients,
     referrals,
+    rosters,
     uploads,
 )
 from teleradiology.http.api.endpoints import Endpoint, Routes
@@ -125,6 +126,7 @@ def api_routes() -> tuple[Routes, ...]:
         referrals.routes,
         patients.routes,
         admin.routes,
+        rosters.routes,
         accounts.routes,
         audit.routes,
         ecg.routes,
