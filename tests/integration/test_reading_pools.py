@@ -93,15 +93,12 @@ async def test_the_preview_says_where_a_study_goes_and_routing_sends_it_there(ap
     assert routed == {"facility": "HB-COUNTY", "window": timedelta(minutes=90), "pool": "HB-DR-DAY"}
 
     # a CT from the same village has no rule: the county's readers by default
-    status, body = (
-        await api.client.get(
-            "/api/v1/admin/routing/preview",
-            params={"facility": "HB-MJ-LW", "modality": "CT"},
-            headers=api.auth("hb.admin"),
-        ),
-        None,
+    response = await api.client.get(
+        "/api/v1/admin/routing/preview",
+        params={"facility": "HB-MJ-LW", "modality": "CT"},
+        headers=api.auth("hb.admin"),
     )
-    ct = await status.json()
+    ct = await response.json()
     assert ct["cases"][0]["pool"] is None
     assert ct["cases"][0]["reason"] == "default"
 
@@ -292,3 +289,39 @@ async def test_another_networks_administrator_sees_and_changes_none_of_it(api: A
     status, still = await _send(api, "hb.admin", "GET", "/api/v1/admin/pools")
     assert still["pools"][0]["active"] is True
     assert await api.pool.fetchval("select count(*) from duty_exception") == 1
+
+
+async def _page(api: Api, user: str, path: str, **params: str) -> tuple[int, str]:
+    found = await network.user_by_username(api.pool, user)
+    assert found is not None
+    session = await network.create_token(api.pool, found.id)
+    response = await api.client.get(
+        path, params=params, headers={"Cookie": f"telemed_session={session}"}
+    )
+    return response.status, await response.text()
+
+
+async def test_the_pages_show_pools_rules_the_preview_and_the_week(api: Api) -> None:
+    await _pool_and_rule(api)
+    status, html = await _page(
+        api, "hb.admin", "/admin/routing", facility="HB-MJ-LW", modality="DX", at="2030-01-07T09:00"
+    )
+    assert status == 200, html
+    assert 'data-pool="HB-DR-DAY"' in html
+    assert 'data-sender="HB-MJ"' in html
+    # 09:00 in Shanghai is 01:00 UTC; due 90 minutes later
+    assert 'data-due="2030-01-07T02:30:00+00:00"' in html
+    assert "时限 (due in) 1.5 h" in html
+    status, html = await _page(
+        api, "hb.admin", "/admin/routing/pools/HB-DR-DAY/roster", week="2030-01-09"
+    )
+    assert status == 200, html
+    assert 'data-member="wang.reader"' in html
+    assert "2030-01-07" in html
+    assert "00:00–24:00" in html
+    await _other_network_admin(api)
+    status, _ = await _page(api, "zk.admin", "/admin/routing/pools/HB-DR-DAY/roster")
+    assert status == 404
+    status, html = await _page(api, "zk.admin", "/admin/routing")
+    assert status == 200
+    assert "HB-DR-DAY" not in html

@@ -17,6 +17,7 @@ from teleradiology.http.api import cases as api
 from teleradiology.http.api import casework
 from teleradiology.http.api import ecg as ecg_api
 from teleradiology.http.api import referrals as referrals_api
+from teleradiology.http.api import rosters as rosters_api
 from teleradiology.http.web import accounts
 from teleradiology.http.web.admin import admin_page
 from teleradiology.http.web.audit_page import audit_page
@@ -24,6 +25,7 @@ from teleradiology.http.web.case import case_page
 from teleradiology.http.web.common import PageHandler, page, page_action, signed_in
 from teleradiology.http.web.ecg_case import ecg_case_page
 from teleradiology.http.web.inbox import inbox_page
+from teleradiology.http.web.routing_admin import roster_page, routing_page
 from teleradiology.http.web.signin import login_page, login_submit, logout
 from teleradiology.http.web.worklist import worklist_page
 
@@ -73,6 +75,27 @@ def add_routes(app: web.Application) -> None:
                 "POST",
                 "/admin/deliveries/failed/{kind}/{id:\\d+}/retry",
                 page_action(admin_api.retry_failed_delivery),
+            ),
+            # the administrator's routing: pools, rules and the preview, each pool's roster
+            ("GET", "/admin/routing", page(routing_page)),
+            ("POST", "/admin/routing/pools", page_action(rosters_api.create_pool)),
+            ("POST", "/admin/routing/pools/{code}", page_action(rosters_api.update_pool)),
+            ("GET", "/admin/routing/pools/{code}/roster", page(roster_page)),
+            (
+                "POST",
+                "/admin/routing/facilities/{code}/routes",
+                page_action(rosters_api.add_route),
+            ),
+            ("POST", "/admin/routing/users/{username}/shifts", page_action(rosters_api.add_shift)),
+            (
+                "POST",
+                "/admin/routing/users/{username}/duty-exceptions",
+                page_action(rosters_api.add_exception),
+            ),
+            (
+                "POST",
+                "/admin/routing/duty-exceptions/{id:\\d+}/delete",
+                page_action(rosters_api.delete_exception),
             ),
             # the administrator's accounts page, and the page of a one-time password link
             ("GET", "/admin/accounts", page(accounts.accounts_page)),
