@@ -26,6 +26,7 @@ from storage.records import (
     RouteSpec,
     RoutingData,
     RoutingRule,
+    Row,
     Specialty,
     Tier,
     TokenKind,
@@ -188,6 +189,27 @@ class UserDuty:
     shifts: tuple[DutyShift, ...]
 
 
+def _route_spec(r: Row) -> RouteSpec:
+    return RouteSpec(
+        modality=r["modality"],
+        specialty=Specialty(r["specialty"]) if r["specialty"] else None,
+        priority=Priority(r["priority"]) if r["priority"] else None,
+        first_read=r["first_read"],
+        escalation=r["escalation"],
+        deadline=r["deadline"],
+        pool=r["pool"],
+    )
+
+
+async def facility_rules(
+    conn: Conn, facility_id: FacilityId
+) -> tuple[NetworkPolicy | None, list[RouteSpec]]:
+    """A facility's own policy (None: it has none) and its routing rules as a sender."""
+    row = await conn.fetchrow(q("facility_own_policy"), facility_id)
+    rules = await conn.fetch(q("routing_rules_of_sender"), facility_id)
+    return (NetworkPolicy.from_row(row) if row else None), [_route_spec(r) for r in rules]
+
+
 async def routing_config(
     pool: asyncpg.Pool, admin: User
 ) -> tuple[list[FacilityRouting], list[UserDuty]]:
@@ -199,17 +221,7 @@ async def routing_config(
         duty = await conn.fetch(q("duty_in_scope"), admin.id)
     routes: dict[str, list[RouteSpec]] = {}
     for r in rules:
-        routes.setdefault(r["sender"], []).append(
-            RouteSpec(
-                modality=r["modality"],
-                specialty=Specialty(r["specialty"]) if r["specialty"] else None,
-                priority=Priority(r["priority"]) if r["priority"] else None,
-                first_read=r["first_read"],
-                escalation=r["escalation"],
-                deadline=r["deadline"],
-                pool=r["pool"],
-            )
-        )
+        routes.setdefault(r["sender"], []).append(_route_spec(r))
     found = [
         FacilityRouting(
             code=f["code"],

@@ -213,3 +213,19 @@ join facility f on f.id = t.facility_id
 left join duty_shift d on d.user_id = t.id
 where u.id = $1 and u.role = 'admin' and t.active and t.role in ('reader', 'admin')
 order by t.id, d.id;
+
+-- name: facility_own_policy
+select timezone, deadline_high, deadline_medium, deadline_low, deadline_stemi, critical_ack,
+       at_risk_share
+from network_policy where facility_id = $1;
+
+-- name: routing_rules_of_sender
+select s.code as sender, r.modality, r.specialty, r.priority, fr.code as first_read,
+       er.code as escalation, r.deadline, rp.code as pool
+from routing_rule r
+join facility s on s.id = r.sender_facility_id
+join facility fr on fr.id = r.first_read_facility_id
+left join facility er on er.id = r.escalation_facility_id
+left join reading_pool rp on rp.id = r.pool_id
+where r.sender_facility_id = $1
+order by r.id;

@@ -142,5 +142,6 @@ def unclaimed_escalation_at(
     routed_at: datetime, due_in: timedelta, at_risk_share: float
 ) -> datetime:
     """When a case still unclaimed is escalated: once less than the network's at-risk share
-    of its window is left (as the deadline watch finds it)."""
-    return routed_at + due_in * (1 - at_risk_share)
+    of its window is left (as the deadline watch finds it), to the second."""
+    left = (due_in * (1 - at_risk_share)).total_seconds()
+    return routed_at + timedelta(seconds=round(left))

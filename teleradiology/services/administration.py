@@ -292,6 +292,7 @@ async def configure_facility(
         destination = None
         if destination_ae is not None:
             destination = await _node_of(conn, fid, code, destination_ae)
+        old_policy, old_routes = await network.facility_rules(conn, fid)
         await _write_rules(
             conn, fid, code, policy=policy, routes=routes, destination=destination, admin=admin
         )
@@ -301,7 +302,14 @@ async def configure_facility(
             action=AuditAction.CONFIGURE,
             object_type="facility_routing",
             object_id=code,
-            detail=_configured(policy, routes, destination),
+            detail=_configured(policy, routes, destination)
+            | {
+                "before": _configured(
+                    old_policy if policy is not None else None,
+                    old_routes if routes is not None else None,
+                    None,
+                )
+            },
         )
     return destination
 

@@ -866,6 +866,15 @@ def _routing_matrix() -> dict[tuple[str, str], Call]:
             page=True,
         ),
     }
+    found[("POST", "/admin/routing/facilities/{code}/policy")] = Call(
+        NETWORK_ADMINS,
+        "/admin/routing/facilities/HB-COUNTY/policy",
+        body=_json(
+            {"urgent": 30, "routine": 1440, "low": 4320, "stemi": 10, "critical_ack": 15}
+            | {"at_risk_share": 0.1}
+        ),
+        page=True,
+    )
     for prefix, page in (("/api/v1/admin", False), ("/admin/routing", True)):
         for path, body in (
             ("/pools", new_pool),

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from storage import network, rosters
 from storage.records import FacilitySpec, Role, Tier, UserSpec
+from teleradiology.http.web.common import PAGE_HEADER
 from teleradiology.services import administration
 from tests.factory import make_study
 from tests.integration.conftest import Api
@@ -325,3 +326,44 @@ async def test_the_pages_show_pools_rules_the_preview_and_the_week(api: Api) -> 
     status, html = await _page(api, "zk.admin", "/admin/routing")
     assert status == 200
     assert "HB-DR-DAY" not in html
+
+
+async def test_the_deadlines_form_sets_the_policy_and_the_audit_keeps_what_was_before(
+    api: Api,
+) -> None:
+    found = await network.user_by_username(api.pool, "xy.admin")
+    assert found is not None
+    session = await network.create_token(api.pool, found.id)
+    headers = {"Cookie": f"telemed_session={session}", PAGE_HEADER: "1"}
+    form = {"urgent": 20, "routine": 600, "low": 2880, "stemi": 8, "critical_ack": 10}
+    response = await api.client.post(
+        "/admin/routing/facilities/XY-CITY/policy",
+        json=form | {"at_risk_share": 0.25},
+        headers=headers,
+    )
+    assert response.status == 200, await response.text()
+    status, html = await _page(api, "xy.admin", "/admin/routing")
+    assert status == 200
+    assert '<tr data-policy="XY-CITY">' in html
+    assert "<td>600 min</td>" in html
+    detail = json.loads(
+        await api.pool.fetchval(
+            "select detail from audit where object_type = 'facility_routing' "
+            "order by seq desc limit 1"
+        )
+    )
+    assert detail["policy"]["deadlines"]["medium"] == "10:00:00"
+    assert detail["before"]["policy"]["deadlines"]["medium"] == "1 day, 0:00:00"
+    # the preview uses the new window and share: routine 600 min, escalated at 450 min
+    at = datetime(2030, 1, 7, 1, 0, tzinfo=UTC)
+    status, body = await _preview(api, at, user="xy.admin")
+    assert status == 200
+    assert body["cases"][0]["due_in_minutes"] == 600
+    assert body["cases"][0]["escalated_at"] == "2030-01-07T08:30:00Z"
+    # without the page's header the change is refused
+    response = await api.client.post(
+        "/admin/routing/facilities/XY-CITY/policy",
+        json=form | {"at_risk_share": 0.5},
+        headers={"Cookie": headers["Cookie"]},
+    )
+    assert response.status == 403

@@ -18,7 +18,7 @@ from teleradiology.http.api import casework
 from teleradiology.http.api import ecg as ecg_api
 from teleradiology.http.api import referrals as referrals_api
 from teleradiology.http.api import rosters as rosters_api
-from teleradiology.http.web import accounts
+from teleradiology.http.web import accounts, routing_admin
 from teleradiology.http.web.admin import admin_page
 from teleradiology.http.web.audit_page import audit_page
 from teleradiology.http.web.case import case_page
@@ -85,6 +85,11 @@ def add_routes(app: web.Application) -> None:
                 "POST",
                 "/admin/routing/facilities/{code}/routes",
                 page_action(rosters_api.add_route),
+            ),
+            (
+                "POST",
+                "/admin/routing/facilities/{code}/policy",
+                page_action(routing_admin.policy_submit),
             ),
             ("POST", "/admin/routing/users/{username}/shifts", page_action(rosters_api.add_shift)),
             (

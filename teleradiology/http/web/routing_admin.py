@@ -13,14 +13,18 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from storage import network
-from storage.records import DutyShift, Role, User
+from storage.records import DutyShift, NetworkPolicy, Priority, Role, User
 from storage.rosters import DutyException, ExceptionKind
 from teleradiology.core.errors import BadRequest, Forbidden
-from teleradiology.http.api.models.rosters import PreviewQuery
+from teleradiology.core.network_file import parse_policy
+from teleradiology.http.api.endpoints import reply
+from teleradiology.http.api.models.admin import PolicyOut, PolicySaved
+from teleradiology.http.api.models.rosters import PolicyForm, PreviewQuery
 from teleradiology.http.api.rosters import monday_of, preview_of
-from teleradiology.http.context import POOL, USER, user_zone
+from teleradiology.http.context import POOL, USER, current_user, user_zone
+from teleradiology.http.params import body_of
 from teleradiology.http.web.common import base_context, local_time, render, signed_in
-from teleradiology.services import rosters
+from teleradiology.services import administration, rosters
 from teleradiology.services.rosters import RoutePreview
 
 DAYS = ("一 (Mon)", "二 (Tue)", "三 (Wed)", "四 (Thu)", "五 (Fri)", "六 (Sat)", "日 (Sun)")
@@ -91,6 +95,45 @@ async def _preview(
     return asked, preview_lines(found, zone), None
 
 
+async def policy_submit(request: web.Request) -> web.StreamResponse:
+    """The deadlines form: a network's policy from flat fields, as the policy API sets it."""
+    admin = current_user(request)
+    form = await body_of(request, PolicyForm)
+    policy = parse_policy(
+        {
+            "timezone": form.timezone,
+            "deadline_minutes": {
+                "urgent": form.urgent,
+                "routine": form.routine,
+                "low": form.low,
+                "stemi": form.stemi,
+            },
+            "critical_ack_minutes": form.critical_ack,
+            "at_risk_share": form.at_risk_share,
+        }
+    )
+    code = request.match_info["code"]
+    await administration.configure_facility(request.app[POOL], admin, code, policy=policy)
+    return reply(PolicySaved(facility=code, policy=PolicyOut.of(policy)))
+
+
+def _minutes_of(value: timedelta) -> str:
+    return f"{value.total_seconds() / 60:g}"
+
+
+def _policy_fields(policy: NetworkPolicy) -> dict[str, str]:
+    """A policy as the deadlines form's values."""
+    return {
+        "urgent": _minutes_of(policy.deadlines[Priority.HIGH]),
+        "routine": _minutes_of(policy.deadlines[Priority.MEDIUM]),
+        "low": _minutes_of(policy.deadlines[Priority.LOW]),
+        "stemi": _minutes_of(policy.stemi_deadline),
+        "critical_ack": _minutes_of(policy.critical_ack),
+        "at_risk_share": f"{round(policy.at_risk_share, 4):g}",
+        "timezone": policy.timezone,
+    }
+
+
 async def routing_page(request: web.Request) -> web.StreamResponse:
     """Pools, routing rules and SLAs of the administrator's network, and the preview."""
     admin = await _admin(request)
@@ -105,7 +148,8 @@ async def routing_page(request: web.Request) -> web.StreamResponse:
         facilities=facilities,
         readers=[u for u in duty if u.role is Role.READER],
         rules=[(f, r) for f in facilities for r in f.routes],
-        policies=[f for f in facilities if f.policy is not None],
+        policies=[(f, _policy_fields(f.policy)) for f in facilities if f.policy is not None],
+        network_policy=_policy_fields(await network.policy_of(pool, admin.facility_id)),
         asked=asked,
         preview=lines,
         preview_error=error,

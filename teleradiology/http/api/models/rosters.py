@@ -10,7 +10,7 @@ from pydantic import Field
 
 from storage.records import DutyShift
 from storage.rosters import DutyException, ReadingPool, RosterUser
-from teleradiology.http.api.models.admin import ShiftOut, _clock, _minutes, _Table
+from teleradiology.http.api.models.admin import Minutes, ShiftOut, _clock, _minutes, _Table
 from teleradiology.http.models import Instant, Model
 from teleradiology.services.rosters import PlannedCase, PoolWeek, RoutePreview
 
@@ -199,3 +199,15 @@ class PreviewOut(Model):
             at=p.at,
             cases=[PlannedCaseOut.of(c) for c in p.cases],
         )
+
+
+class PolicyForm(_Table):
+    """The routing page's deadlines form: a network's policy as flat fields."""
+
+    urgent: Minutes
+    routine: Minutes
+    low: Minutes
+    stemi: Minutes
+    critical_ack: Minutes
+    at_risk_share: float = Field(ge=0, lt=1)
+    timezone: str = "Asia/Shanghai"

@@ -32,9 +32,9 @@
   // The same for the pages' own scripts (the ECG page's), loaded after this one.
   window.telemedPage = Object.freeze({ say: say, send: send, words: words });
 
-  // A form's fields as the API's JSON: data-type="bool"/"int"/"list" (comma-separated)
-  // converts, empty values are
-  // left out, a checkbox with data-include="#form" merges that form's fields when checked.
+  // A form's fields as the API's JSON: data-type="bool"/"int"/"float"/"list" (comma-separated)
+  // converts, empty values are left out, a checkbox with data-include="#form" merges that
+  // form's fields when checked.
   function fields(form) {
     const body = {};
     for (const el of form.elements) {
@@ -48,7 +48,7 @@
       const text = el.value.trim();
       if (text === "") continue;
       if (el.dataset.type === "bool") body[el.name] = text === "true";
-      else if (el.dataset.type === "int") body[el.name] = Number(text);
+      else if (["int", "float"].includes(el.dataset.type)) body[el.name] = Number(text);
       else if (el.dataset.type === "list") body[el.name] = text.split(/[\s,]+/).filter(Boolean);
       else body[el.name] = text;
     }
