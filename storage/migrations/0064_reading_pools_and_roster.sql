@@ -25,15 +25,15 @@ create index reading_pool_member_user_idx on reading_pool_member (user_id);
 -- both null: the whole day) or an extra shift (`starts` to `ends`; an end not after the
 -- start runs past midnight into the next day).
 create table duty_exception (
-    id          bigint generated always as identity primary key,
-    user_id     bigint not null references app_user (id) on delete cascade,
-    day         date not null,
-    kind        text not null check (kind in ('leave', 'extra')),
-    starts      time,
-    ends        time,
-    created_at  timestamptz not null default now(),
+    id              bigint generated always as identity primary key,
+    user_id         bigint not null references app_user (id) on delete cascade,
+    day             date not null,
+    exception_kind  text not null check (exception_kind in ('leave', 'extra')),
+    starts          time,
+    ends            time,
+    created_at      timestamptz not null default now(),
     check ((starts is null) = (ends is null)),
-    check (kind = 'leave' or starts is not null)
+    check (exception_kind = 'leave' or starts is not null)
 );
 create index duty_exception_user_idx on duty_exception (user_id, day);
 
@@ -64,15 +64,15 @@ language sql stable as $$
     )
     select not exists (
             select 1 from duty_exception e, l
-            where e.user_id = p_user and e.kind = 'leave'
+            where e.user_id = p_user and e.exception_kind = 'leave'
               and duty_exception_covers(e.day, e.starts, e.ends, l.t))
        and (
             (not exists (select 1 from duty_shift d where d.user_id = p_user)
              and not exists (select 1 from duty_exception e
-                             where e.user_id = p_user and e.kind = 'extra'))
+                             where e.user_id = p_user and e.exception_kind = 'extra'))
             or exists (
                 select 1 from duty_exception e, l
-                where e.user_id = p_user and e.kind = 'extra'
+                where e.user_id = p_user and e.exception_kind = 'extra'
                   and duty_exception_covers(e.day, e.starts, e.ends, l.t))
             or exists (
                 select 1 from duty_shift d, l

@@ -42,13 +42,14 @@ order by u.username, d.id;
 
 -- name: roster_exceptions
 -- The duty exceptions of users ($1, usernames) on local dates from $2 to $3 (inclusive).
-select e.id, u.username, e.day, e.kind, e.starts, e.ends
+select e.id, u.username, e.day, e.exception_kind as kind, e.starts, e.ends
 from duty_exception e join app_user u on u.id = e.user_id
 where u.username = any($1::text[]) and e.day between $2 and $3
 order by e.day, e.starts nulls first, e.id;
 
 -- name: exception_insert
-insert into duty_exception (user_id, day, kind, starts, ends) values ($1, $2, $3, $4, $5)
+insert into duty_exception (user_id, day, exception_kind, starts, ends)
+values ($1, $2, $3, $4, $5)
 returning id;
 
 -- name: exception_delete_in_scope
@@ -57,7 +58,7 @@ delete from duty_exception e
 using app_user t, app_user a
 where e.id = $1 and t.id = e.user_id and a.id = $2 and a.role = 'admin' and a.active
   and t.facility_id in (select facility_subtree(a.facility_id))
-returning e.id, t.username, e.day, e.kind, e.starts, e.ends;
+returning e.id, t.username, e.day, e.exception_kind as kind, e.starts, e.ends;
 
 -- name: case_reading_pool
 select p.code from reading_case c join reading_pool p on p.id = c.reading_pool_id

@@ -10,7 +10,7 @@ import asyncio
 import dataclasses
 import logging
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -356,21 +356,43 @@ async def set_duty(pool: Pool, admin: User, username: str, shifts: Sequence[Duty
     NotFound
         The user does not work in the administrator's network.
     """
+    await change_duty(pool, admin, username, lambda _: list(shifts))
+
+
+def _shift_values(shifts: Sequence[DutyShift]) -> list[dict[str, Any]]:
+    return [dataclasses.asdict(s) | {"weekdays": sorted(s.weekdays)} for s in shifts]
+
+
+async def change_duty(
+    pool: Pool,
+    admin: User,
+    username: str,
+    change: Callable[[list[DutyShift]], list[DutyShift]],
+) -> list[DutyShift]:
+    """Change a user's weekly shifts as ``change`` makes them from the present ones, in one
+    transaction; audited with the shifts before and after. The shifts now.
+
+    Raises
+    ------
+    NotFound
+        The user does not work in the administrator's network.
+    """
     async with transaction(pool) as conn:
         user_id = await network.user_in_admin_scope(conn, username, admin)
         if user_id is None:
             raise NotFound(f"user {username} does not work in your network")
-        await network.replace_duty(conn, user_id, shifts)
+        before = [s for u in await rosters.roster_users(conn, [username]) for s in u.shifts]
+        after = change(before)
+        await network.replace_duty(conn, user_id, after)
         await audit.record(
             conn,
             user_id=admin.id,
             action=AuditAction.CONFIGURE,
             object_type="duty",
             object_id=username,
-            detail={
-                "duty": [dataclasses.asdict(s) | {"weekdays": sorted(s.weekdays)} for s in shifts]
-            },
+            detail={"duty": _shift_values(after), "before": _shift_values(before)},
         )
+    return after
 
 
 # --- DICOM nodes -----------------------------------------------------------------------------

@@ -186,13 +186,6 @@ async def update_pool(
 # --- the duty roster -------------------------------------------------------------------------
 
 
-def _shift_values(shifts: Sequence[DutyShift]) -> list[dict[str, Any]]:
-    return [
-        {"weekdays": sorted(s.weekdays), "starts": s.starts.isoformat(), "ends": s.ends.isoformat()}
-        for s in shifts
-    ]
-
-
 async def _user_in_scope(conn: Conn, admin: User, username: str) -> UserId:
     user_id = await network.user_in_admin_scope(conn, username, admin)
     if user_id is None:
@@ -210,20 +203,9 @@ async def add_shift(pool: Pool, admin: User, username: str, shift: DutyShift) ->
         The user does not work in the administrator's network.
     """
     require_role(admin, Role.ADMIN)
-    async with transaction(pool) as conn:
-        user_id = await _user_in_scope(conn, admin, username)
-        before = [s for u in await rosters.roster_users(conn, [username]) for s in u.shifts]
-        after = [*before, shift] if shift not in before else before
-        await network.replace_duty(conn, user_id, after)
-        await audit.record(
-            conn,
-            user_id=admin.id,
-            action=AuditAction.CONFIGURE,
-            object_type="duty",
-            object_id=username,
-            detail={"before": _shift_values(before), "after": _shift_values(after)},
-        )
-    return after
+    return await administration.change_duty(
+        pool, admin, username, lambda now: now if shift in now else [*now, shift]
+    )
 
 
 def _exception_values(e: DutyException) -> dict[str, Any]:

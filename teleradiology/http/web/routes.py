@@ -25,7 +25,6 @@ from teleradiology.http.web.case import case_page
 from teleradiology.http.web.common import PageHandler, page, page_action, signed_in
 from teleradiology.http.web.ecg_case import ecg_case_page
 from teleradiology.http.web.inbox import inbox_page
-from teleradiology.http.web.routing_admin import roster_page, routing_page
 from teleradiology.http.web.signin import login_page, login_submit, logout
 from teleradiology.http.web.worklist import worklist_page
 
@@ -76,32 +75,7 @@ def add_routes(app: web.Application) -> None:
                 "/admin/deliveries/failed/{kind}/{id:\\d+}/retry",
                 page_action(admin_api.retry_failed_delivery),
             ),
-            # the administrator's routing: pools, rules and the preview, each pool's roster
-            ("GET", "/admin/routing", page(routing_page)),
-            ("POST", "/admin/routing/pools", page_action(rosters_api.create_pool)),
-            ("POST", "/admin/routing/pools/{code}", page_action(rosters_api.update_pool)),
-            ("GET", "/admin/routing/pools/{code}/roster", page(roster_page)),
-            (
-                "POST",
-                "/admin/routing/facilities/{code}/routes",
-                page_action(rosters_api.add_route),
-            ),
-            (
-                "POST",
-                "/admin/routing/facilities/{code}/policy",
-                page_action(routing_admin.policy_submit),
-            ),
-            ("POST", "/admin/routing/users/{username}/shifts", page_action(rosters_api.add_shift)),
-            (
-                "POST",
-                "/admin/routing/users/{username}/duty-exceptions",
-                page_action(rosters_api.add_exception),
-            ),
-            (
-                "POST",
-                "/admin/routing/duty-exceptions/{id:\\d+}/delete",
-                page_action(rosters_api.delete_exception),
-            ),
+            *routing_pages(),
             # the administrator's accounts page, and the page of a one-time password link
             ("GET", "/admin/accounts", page(accounts.accounts_page)),
             ("POST", "/admin/users/{username}/deactivate", page_action(accounts.deactivate)),
@@ -131,3 +105,34 @@ def add_routes(app: web.Application) -> None:
         ],
         app,
     )
+
+
+def routing_pages() -> list[tuple[str, str, PageHandler]]:
+    """The administrator's routing: pools, rules and the preview, each pool's roster."""
+    return [
+        ("GET", "/admin/routing", page(routing_admin.routing_page)),
+        ("POST", "/admin/routing/pools", page_action(rosters_api.create_pool)),
+        ("POST", "/admin/routing/pools/{code}", page_action(rosters_api.update_pool)),
+        ("GET", "/admin/routing/pools/{code}/roster", page(routing_admin.roster_page)),
+        (
+            "POST",
+            "/admin/routing/facilities/{code}/routes",
+            page_action(rosters_api.add_route),
+        ),
+        (
+            "POST",
+            "/admin/routing/facilities/{code}/policy",
+            page_action(routing_admin.policy_submit),
+        ),
+        ("POST", "/admin/routing/users/{username}/shifts", page_action(rosters_api.add_shift)),
+        (
+            "POST",
+            "/admin/routing/users/{username}/duty-exceptions",
+            page_action(rosters_api.add_exception),
+        ),
+        (
+            "POST",
+            "/admin/routing/duty-exceptions/{id:\\d+}/delete",
+            page_action(rosters_api.delete_exception),
+        ),
+    ]
