@@ -57,20 +57,45 @@ async def lock_stable_studies(
     """
     found: list[StableStudy] = []
     for row in await conn.fetch(q("studies_stable_lock"), stable_age, limit):
-        chain = tuple(
-            Facility.from_row(r) for r in await conn.fetch(q("facility_chain"), row["facility_id"])
+        found.append(
+            await study_to_route(
+                conn,
+                StudyId(row["id"]),
+                row["study_instance_uid"],
+                FacilityId(row["facility_id"]),
+                modalities=tuple(row["modalities"]),
+                priority=Priority(row["priority"]),
+                suspected_stemi=row["suspected_stemi"],
+                at=at,
+            )
         )
-        study = StudyToRoute(
-            id=StudyId(row["id"]),
-            study_instance_uid=row["study_instance_uid"],
-            facility_id=FacilityId(row["facility_id"]),
-            modalities=tuple(row["modalities"]),
-            priority=Priority(row["priority"]),
-            suspected_stemi=row["suspected_stemi"],
-            routing=await network.routing_data(conn, chain, at),
-        )
-        found.append(StableStudy(study=study, chain=chain))
     return found
+
+
+async def study_to_route(
+    conn: Conn,
+    study_id: StudyId,
+    study_instance_uid: str,
+    facility_id: FacilityId,
+    *,
+    modalities: tuple[str, ...],
+    priority: Priority,
+    suspected_stemi: bool,
+    at: datetime,
+) -> StableStudy:
+    """A study sent from ``facility_id`` with the sender's facility chain and the routing
+    data (rules, policy, pools on duty) as of ``at``: what routing plans from."""
+    chain = tuple(Facility.from_row(r) for r in await conn.fetch(q("facility_chain"), facility_id))
+    study = StudyToRoute(
+        id=study_id,
+        study_instance_uid=study_instance_uid,
+        facility_id=facility_id,
+        modalities=modalities,
+        priority=priority,
+        suspected_stemi=suspected_stemi,
+        routing=await network.routing_data(conn, chain, at),
+    )
+    return StableStudy(study=study, chain=chain)
 
 
 async def mark_complete(conn: Conn, study_id: StudyId) -> None:
@@ -97,6 +122,7 @@ async def insert_case(
         plan.due_in,
         plan.stemi,
         second_read_of,
+        plan.reading_pool_id,
     )
     return CaseId(case_id) if case_id is not None else None
 

@@ -26,6 +26,7 @@ from storage.records import (
     RouteSpec,
     RoutingData,
     RoutingRule,
+    Row,
     Specialty,
     Tier,
     TokenKind,
@@ -134,6 +135,7 @@ class PlacedRoute:
     spec: RouteSpec
     first_read_id: int
     escalation_id: int | None
+    pool_id: int | None = None
 
 
 async def replace_routes(conn: Conn, facility_id: int, routes: Sequence[PlacedRoute]) -> None:
@@ -149,6 +151,7 @@ async def replace_routes(conn: Conn, facility_id: int, routes: Sequence[PlacedRo
             r.first_read_id,
             r.escalation_id,
             r.spec.deadline,
+            r.pool_id,
         )
 
 
@@ -188,22 +191,34 @@ class UserDuty:
     shifts: tuple[DutyShift, ...]
 
 
+def _route_spec(r: Row) -> RouteSpec:
+    return RouteSpec(
+        modality=r["modality"],
+        specialty=Specialty(r["specialty"]) if r["specialty"] else None,
+        priority=Priority(r["priority"]) if r["priority"] else None,
+        first_read=r["first_read"],
+        escalation=r["escalation"],
+        deadline=r["deadline"],
+        pool=r["pool"],
+    )
+
+
 def routes_by_sender(rules: Sequence[asyncpg.Record]) -> dict[str, list[RouteSpec]]:
     """Routing rule rows (``sender``, ``first_read``, ``escalation`` by code) as each sending
     facility's rules, in order."""
     routes: dict[str, list[RouteSpec]] = {}
     for r in rules:
-        routes.setdefault(r["sender"], []).append(
-            RouteSpec(
-                modality=r["modality"],
-                specialty=Specialty(r["specialty"]) if r["specialty"] else None,
-                priority=Priority(r["priority"]) if r["priority"] else None,
-                first_read=r["first_read"],
-                escalation=r["escalation"],
-                deadline=r["deadline"],
-            )
-        )
+        routes.setdefault(r["sender"], []).append(_route_spec(r))
     return routes
+
+
+async def facility_rules(
+    conn: Conn, facility_id: FacilityId
+) -> tuple[NetworkPolicy | None, list[RouteSpec]]:
+    """A facility's own policy (None: it has none) and its routing rules as a sender."""
+    row = await conn.fetchrow(q("facility_own_policy"), facility_id)
+    rules = await conn.fetch(q("routing_rules_of_sender"), facility_id)
+    return (NetworkPolicy.from_row(row) if row else None), [_route_spec(r) for r in rules]
 
 
 async def routing_config(
@@ -256,10 +271,15 @@ async def routing_data(conn: Conn, chain: Sequence[Facility], at: datetime) -> R
         (FacilityId(r["facility_id"]), Specialty(r["specialty"]))
         for r in await conn.fetch(q("pools_on_duty"), pools, at)
     )
+    named = [r.pool_id for r in rules if r.pool_id is not None]
+    staffed_pools = frozenset(
+        r["pool_id"] for r in await conn.fetch(q("named_pools_on_duty"), named, at)
+    )
     return RoutingData(
         policy=NetworkPolicy.from_row(policy_row) if policy_row else NetworkPolicy(),
         rules=rules,
         staffed=staffed,
+        staffed_pools=staffed_pools,
     )
 
 

@@ -852,6 +852,8 @@ class RoutingRule:
     first_read_facility_id: FacilityId
     escalation_facility_id: FacilityId | None
     deadline: timedelta | None
+    #: The reading pool (at ``first_read_facility_id``) the rule names, if any
+    pool_id: int | None = None
 
     @property
     def specificity(self) -> int:
@@ -867,6 +869,7 @@ class RoutingRule:
             first_read_facility_id=FacilityId(row["first_read_facility_id"]),
             escalation_facility_id=_opt_id(FacilityId, row["escalation_facility_id"]),
             deadline=row["deadline"],
+            pool_id=row["pool_id"],
         )
 
 
@@ -912,14 +915,20 @@ class InstanceHeader:
 
 @dataclass(frozen=True, kw_only=True)
 class RouteSpec:
-    """A routing rule as an import file declares it, by facility codes."""
+    """A routing rule as an import file declares it, by facility codes: the first read at
+    ``first_read``, or in the reading ``pool`` of that code (read at the pool's facility)."""
 
     modality: str | None = None
     specialty: Specialty | None = None
     priority: Priority | None = None
-    first_read: str
+    first_read: str | None = None
     escalation: str | None = None
     deadline: timedelta | None = None
+    pool: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.first_read is None and self.pool is None:
+            raise ValueError("a route names the facility that reads first, or a reading pool")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1004,6 +1013,8 @@ class RoutingData:
     rules: tuple[RoutingRule, ...] = ()
     #: None: unknown, every pool counts as staffed
     staffed: frozenset[tuple[FacilityId, Specialty]] | None = None
+    #: The named reading pools (ids) with a member on duty; None: every one counts as staffed
+    staffed_pools: frozenset[int] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1032,6 +1043,8 @@ class CasePlan:
     stemi: bool = False
     #: why this pool: a routing rule, the default, or no reader on duty at the first choice
     reason: str = "default"
+    #: The named reading pool the case goes to (a rule's), if any
+    reading_pool_id: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

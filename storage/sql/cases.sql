@@ -17,8 +17,8 @@ update study set state = 'complete', completed_at = now() where id = $1;
 -- name: case_insert
 insert into reading_case (study_id, facility_id, specialty, priority, pool_facility_id,
                           first_pool_facility_id, escalation_facility_id, deadline, stemi,
-                          second_read_of)
-values ($1, $2, $3, $4, $5, $5, $6, now() + $7::interval, $8, $9)
+                          second_read_of, reading_pool_id)
+values ($1, $2, $3, $4, $5, $5, $6, now() + $7::interval, $8, $9, $10)
 on conflict do nothing
 returning id;
 
@@ -156,6 +156,7 @@ set pool_facility_id = $2, escalation_facility_id = (
         )
         select id from up where depth > 0 and tier in ('county', 'city') order by depth limit 1),
     question = coalesce($3, question), escalated_at = now(), escalated_by = $4,
+    reading_pool_id = null,
     status = 'scheduled', claimed_by = null, lease_expires_at = null, updated_at = now()
 where id = $1
 returning (select code from facility where id = $2) as pool_code;

@@ -92,11 +92,12 @@ select facility_id, ae_title, peer_host, cert_sha256 from facility_ae order by a
 
 -- name: export_routes
 select s.code as sender, r.modality, r.specialty, r.priority, fr.code as first_read,
-       er.code as escalation, r.deadline
+       er.code as escalation, r.deadline, rp.code as pool
 from routing_rule r
 join facility s on s.id = r.sender_facility_id
 join facility fr on fr.id = r.first_read_facility_id
 left join facility er on er.id = r.escalation_facility_id
+left join reading_pool rp on rp.id = r.pool_id
 order by r.id;
 
 -- name: export_users

@@ -123,8 +123,8 @@ delete from routing_rule where sender_facility_id = $1;
 
 -- name: route_insert
 insert into routing_rule (sender_facility_id, modality, specialty, priority,
-                          first_read_facility_id, escalation_facility_id, deadline)
-values ($1, $2, $3, $4, $5, $6, $7);
+                          first_read_facility_id, escalation_facility_id, deadline, pool_id)
+values ($1, $2, $3, $4, $5, $6, $7, $8);
 
 -- name: destination_upsert
 insert into report_destination (facility_id, ae_title, host, port, tls)
@@ -146,10 +146,18 @@ order by c.n
 limit 1;
 
 -- name: routes_of
-select sender_facility_id, modality, specialty, priority, first_read_facility_id,
-       escalation_facility_id, deadline
-from routing_rule where sender_facility_id = any($1::bigint[])
-order by id;
+-- A rule whose pool was deactivated reads at the pool's facility, as any of its readers.
+select r.sender_facility_id, r.modality, r.specialty, r.priority, r.first_read_facility_id,
+       r.escalation_facility_id, r.deadline, case when p.active then p.id end as pool_id
+from routing_rule r left join reading_pool p on p.id = r.pool_id
+where r.sender_facility_id = any($1::bigint[])
+order by r.id;
+
+-- name: named_pools_on_duty
+-- The reading pools among $1 with an active reader member on duty at $2.
+select distinct m.pool_id
+from reading_pool_member m join app_user u on u.id = m.user_id
+where m.pool_id = any($1::bigint[]) and u.role = 'reader' and u.active and on_duty(u.id, $2);
 
 -- name: pools_on_duty
 select distinct u.facility_id, s.specialty
@@ -195,12 +203,13 @@ order by f.id;
 
 -- name: routing_rules_in_scope
 select s.code as sender, r.modality, r.specialty, r.priority, fr.code as first_read,
-       er.code as escalation, r.deadline
+       er.code as escalation, r.deadline, rp.code as pool
 from app_user u
 join routing_rule r on r.sender_facility_id in (select facility_subtree(u.facility_id))
 join facility s on s.id = r.sender_facility_id
 join facility fr on fr.id = r.first_read_facility_id
 left join facility er on er.id = r.escalation_facility_id
+left join reading_pool rp on rp.id = r.pool_id
 where u.id = $1 and u.role = 'admin'
 order by r.id;
 
@@ -212,3 +221,19 @@ join facility f on f.id = t.facility_id
 left join duty_shift d on d.user_id = t.id
 where u.id = $1 and u.role = 'admin' and t.active and t.role in ('reader', 'admin')
 order by t.id, d.id;
+
+-- name: facility_own_policy
+select timezone, deadline_high, deadline_medium, deadline_low, deadline_stemi, critical_ack,
+       at_risk_share
+from network_policy where facility_id = $1;
+
+-- name: routing_rules_of_sender
+select s.code as sender, r.modality, r.specialty, r.priority, fr.code as first_read,
+       er.code as escalation, r.deadline, rp.code as pool
+from routing_rule r
+join facility s on s.id = r.sender_facility_id
+join facility fr on fr.id = r.first_read_facility_id
+left join facility er on er.id = r.escalation_facility_id
+left join reading_pool rp on rp.id = r.pool_id
+where r.sender_facility_id = $1
+order by r.id;

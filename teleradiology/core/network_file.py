@@ -250,11 +250,12 @@ def _route(entry: Mapping[str, Any], where: str) -> RouteSpec:
         "first_read",
         "escalation",
         "deadline_minutes",
+        "pool",
     }
     if unknown:
         raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
-    first = _str(entry, "first_read", where)
-    assert first is not None
+    pool = _str(entry, "pool", where, required=False)
+    first = _str(entry, "first_read", where, required=pool is None)
     specialty_text = _str(entry, "specialty", where, required=False)
     priority_text = _str(entry, "priority", where, required=False)
     try:
@@ -271,6 +272,7 @@ def _route(entry: Mapping[str, Any], where: str) -> RouteSpec:
         specialty=specialty,
         priority=_PRIORITY_WORDS[priority_text] if priority_text else None,
         first_read=first,
+        pool=pool,
         escalation=_str(entry, "escalation", where, required=False),
         deadline=(
             _minutes(entry["deadline_minutes"], f"{where}: deadline_minutes")
@@ -476,6 +478,19 @@ def parse_duty(entries: Any) -> tuple[DutyShift, ...]:
     return _duty(entries, "body")
 
 
+def parse_clock(text: Any, where: str) -> time:
+    """A time of day as the network file writes it ('08:00', '24:00' for the end of day)."""
+    return _clock(text, where)
+
+
+def parse_priority(text: str) -> Priority:
+    """A priority by its word (urgent, routine, low) or its value (high, medium, low)."""
+    try:
+        return _PRIORITY_WORDS[text]
+    except KeyError:
+        raise ConfigError(f"priority {text!r} is not urgent, routine or low") from None
+
+
 # --- placing a facility in the tree -----------------------------------------------------------
 
 
@@ -547,6 +562,8 @@ def _route_table(r: RouteSpec) -> dict[str, Any]:
         table["escalation"] = r.escalation
     if r.deadline:
         table["deadline_minutes"] = _in_minutes(r.deadline)
+    if r.pool:
+        table["pool"] = r.pool
     return table
 
 

@@ -9,6 +9,7 @@ pool with no reader on duty hands its first read to the escalation pool.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from storage.records import (
     CasePlan,
@@ -105,14 +106,12 @@ def _plan_one(
     if first is None:
         sender = chain[0].code if chain else "?"
         raise RoutingError(f"no county or city facility above {sender} to read its studies")
-    staffed = data.staffed
-    if (
-        staffed is not None
-        and (first, specialty) not in staffed
-        and escalation is not None
-        and (escalation, specialty) in staffed
+    pool_id = rule.pool_id if rule is not None else None
+    if not _staffed(data, first, specialty, pool_id) and (
+        escalation is not None and _staffed(data, escalation, specialty, None)
     ):
         first, escalation = escalation, _reading_above(chain, escalation)
+        pool_id = None
         reason = "no reader on duty at the first-read pool"
     due_in = (rule.deadline if rule and rule.deadline else None) or data.policy.deadlines[priority]
     if stemi:
@@ -125,4 +124,24 @@ def _plan_one(
         due_in=due_in,
         stemi=stemi,
         reason=reason,
+        reading_pool_id=pool_id,
     )
+
+
+def _staffed(
+    data: RoutingData, facility_id: FacilityId, specialty: Specialty, pool_id: int | None
+) -> bool:
+    """Whether a reader is on duty in the pool: a named pool's members, or else the
+    facility's readers of the specialty (unknown duty counts as staffed)."""
+    if pool_id is not None:
+        return data.staffed_pools is None or pool_id in data.staffed_pools
+    return data.staffed is None or (facility_id, specialty) in data.staffed
+
+
+def unclaimed_escalation_at(
+    routed_at: datetime, due_in: timedelta, at_risk_share: float
+) -> datetime:
+    """When a case still unclaimed is escalated: once less than the network's at-risk share
+    of its window is left (as the deadline watch finds it), to the second."""
+    left = (due_in * (1 - at_risk_share)).total_seconds()
+    return routed_at + timedelta(seconds=round(left))

@@ -20,6 +20,7 @@ from teleradiology.http.api import casework, dashboard, openapi, patients, refer
 from teleradiology.http.api import console as console_api
 from teleradiology.http.api import ecg as ecg_api
 from teleradiology.http.api import events as event_stream
+from teleradiology.http.api import rosters as rosters_api
 from teleradiology.http.auth import bearer_token
 from teleradiology.http.context import OBJECTS, POOL, SETTINGS, SIGNIN_THROTTLE, TOKEN, USER
 from teleradiology.http.dicomweb import common as dicomweb
@@ -146,6 +147,7 @@ def create_web_app(
             routing_admin,
             dashboard,
             console_api,
+            rosters_api,
             account_api,
             audit_api,
             patients,

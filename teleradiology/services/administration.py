@@ -10,13 +10,13 @@ import asyncio
 import dataclasses
 import logging
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from storage import accounts, audit, jobs, network, qido, quotas, templates
+from storage import accounts, audit, jobs, network, qido, quotas, rosters, templates
 from storage.db import Conn, Pool, transaction
 from storage.jobs import FailedDelivery, FailedKind
 from storage.network import PlacedRoute
@@ -172,6 +172,7 @@ async def _write_rules(
     policy: NetworkPolicy | None,
     routes: Sequence[RouteSpec] | None,
     destination: Destination | None,
+    admin: User | None = None,
 ) -> None:
     """A facility's policy, routing rules (each facility they name must exist) and report
     destination, those that are given."""
@@ -179,19 +180,40 @@ async def _write_rules(
         await network.write_policy(conn, fid, policy)
     if routes is not None:
         where = f"facility {code}: route"
-        placed = [
-            PlacedRoute(
-                spec=r,
-                first_read_id=await _facility_id(conn, r.first_read, where),
-                escalation_id=await _facility_id(conn, r.escalation, where)
-                if r.escalation
-                else None,
-            )
-            for r in routes
-        ]
+        placed = [await _place_route(conn, r, where, admin) for r in routes]
         await network.replace_routes(conn, fid, placed)
     if destination is not None:
         await network.write_destination(conn, fid, destination)
+
+
+async def _place_route(conn: Conn, r: RouteSpec, where: str, admin: User | None) -> PlacedRoute:
+    """A rule with the facilities (and the reading pool) it names found; a pool an
+    administrator names must be of their network."""
+    escalation_id = await _facility_id(conn, r.escalation, where) if r.escalation else None
+    if r.pool is None:
+        assert r.first_read is not None  # a route names one or the other
+        first = await _facility_id(conn, r.first_read, where)
+        return PlacedRoute(spec=r, first_read_id=first, escalation_id=escalation_id)
+    found = await rosters.pool_by_code(conn, r.pool)
+    if found is None or (
+        admin is not None and not await rosters.pools_in_scope(conn, admin.id, r.pool)
+    ):
+        raise NotFound(f"{where}: reading pool {r.pool} is not in the network")
+    if r.specialty is not None and r.specialty is not found.specialty:
+        raise BadRequest(
+            f"{where}: reading pool {r.pool} reads {found.specialty.value}, not {r.specialty.value}"
+        )
+    if (
+        r.first_read is not None
+        and await _facility_id(conn, r.first_read, where) != found.facility_id
+    ):
+        raise BadRequest(f"{where}: reading pool {r.pool} does not read at {r.first_read}")
+    return PlacedRoute(
+        spec=dataclasses.replace(r, specialty=found.specialty),
+        first_read_id=found.facility_id,
+        escalation_id=escalation_id,
+        pool_id=found.id,
+    )
 
 
 #: The lifetime of a ``telemed token create`` token when none is asked for, and the longest.
@@ -270,14 +292,24 @@ async def configure_facility(
         destination = None
         if destination_ae is not None:
             destination = await _node_of(conn, fid, code, destination_ae)
-        await _write_rules(conn, fid, code, policy=policy, routes=routes, destination=destination)
+        old_policy, old_routes = await network.facility_rules(conn, fid)
+        await _write_rules(
+            conn, fid, code, policy=policy, routes=routes, destination=destination, admin=admin
+        )
         await audit.record(
             conn,
             user_id=admin.id,
             action=AuditAction.CONFIGURE,
             object_type="facility_routing",
             object_id=code,
-            detail=_configured(policy, routes, destination),
+            detail=_configured(policy, routes, destination)
+            | {
+                "before": _configured(
+                    old_policy if policy is not None else None,
+                    old_routes if routes is not None else None,
+                    None,
+                )
+            },
         )
     return destination
 
@@ -324,21 +356,43 @@ async def set_duty(pool: Pool, admin: User, username: str, shifts: Sequence[Duty
     NotFound
         The user does not work in the administrator's network.
     """
+    await change_duty(pool, admin, username, lambda _: list(shifts))
+
+
+def _shift_values(shifts: Sequence[DutyShift]) -> list[dict[str, Any]]:
+    return [dataclasses.asdict(s) | {"weekdays": sorted(s.weekdays)} for s in shifts]
+
+
+async def change_duty(
+    pool: Pool,
+    admin: User,
+    username: str,
+    change: Callable[[list[DutyShift]], list[DutyShift]],
+) -> list[DutyShift]:
+    """Change a user's weekly shifts as ``change`` makes them from the present ones, in one
+    transaction; audited with the shifts before and after. The shifts now.
+
+    Raises
+    ------
+    NotFound
+        The user does not work in the administrator's network.
+    """
     async with transaction(pool) as conn:
         user_id = await network.user_in_admin_scope(conn, username, admin)
         if user_id is None:
             raise NotFound(f"user {username} does not work in your network")
-        await network.replace_duty(conn, user_id, shifts)
+        before = [s for u in await rosters.roster_users(conn, [username]) for s in u.shifts]
+        after = change(before)
+        await network.replace_duty(conn, user_id, after)
         await audit.record(
             conn,
             user_id=admin.id,
             action=AuditAction.CONFIGURE,
             object_type="duty",
             object_id=username,
-            detail={
-                "duty": [dataclasses.asdict(s) | {"weekdays": sorted(s.weekdays)} for s in shifts]
-            },
+            detail={"duty": _shift_values(after), "before": _shift_values(before)},
         )
+    return after
 
 
 # --- DICOM nodes -----------------------------------------------------------------------------

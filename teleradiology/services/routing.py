@@ -70,9 +70,21 @@ async def complete_stable_studies(
     return created
 
 
+def plan(stable: cases.StableStudy) -> list[CasePlan]:
+    """The cases a study opens, where and when due: the one decision real routing and the
+    administrators' preview both take.
+
+    Raises
+    ------
+    RoutingError
+        No rule applies and no county or city stands above the sender.
+    """
+    return plan_cases(stable.study, list(stable.chain))
+
+
 def _plan(stable: cases.StableStudy) -> list[CasePlan]:
     try:
-        return plan_cases(stable.study, list(stable.chain))
+        return plan(stable)
     except RoutingError as exc:
         # Completed without a case: the network needs fixing, the study must not block others.
         log.error("study %s cannot be routed: %s", stable.study.id, exc)

@@ -16,7 +16,7 @@ import hashlib
 import io
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import aiohttp
@@ -26,9 +26,10 @@ from pydicom.uid import generate_uid
 
 from storage import network
 from storage.records import Conclusion, FacilitySpec, Role, Specialty, Tier, UserSpec
+from storage.rosters import ExceptionKind
 from teleradiology.http.context import OBJECTS
 from teleradiology.http.web.common import PAGE_HEADER
-from teleradiology.services import administration, console, delivery, reading
+from teleradiology.services import administration, console, delivery, reading, rosters
 from teleradiology.services.reading import ReportDraft
 from tests.factory import make_study
 from tests.integration.conftest import Api
@@ -971,6 +972,110 @@ def _console_matrix() -> dict[tuple[str, str], Call]:
     return calls
 
 
+async def a_pool(world: World) -> Prepared:
+    """A reading pool of the county, made by its administrator."""
+    code = f"MX-POOL-{next(_PATIENTS)}"
+    admin = await world.user("hb.admin")
+    await rosters.create_pool(
+        world.api.pool,
+        admin,
+        code=code,
+        name="县放射组",
+        specialty=Specialty.RADIOLOGY,
+        facility="HB-COUNTY",
+        members=["hb.county"],
+    )
+    return {"pool": code}
+
+
+async def a_duty_exception(world: World) -> Prepared:
+    admin = await world.user("hb.admin")
+    made = await rosters.add_exception(
+        world.api.pool,
+        admin,
+        "hb.county",
+        day=date(2030, 1, 1),
+        kind=ExceptionKind.LEAVE,
+        starts=None,
+        ends=None,
+    )
+    return {"exception": made.id}
+
+
+def _routing_matrix() -> dict[tuple[str, str], Call]:
+    """Reading pools, the duty roster, a rule added and the preview: the API's and the
+    pages' alike; a new pool gets a code of its own each call."""
+
+    def new_pool(v: Mapping[str, Any]) -> Any:
+        return {
+            "code": f"MX-NEW-{next(_PATIENTS)}",
+            "name": "新阅片组",
+            "specialty": "radiology",
+            "facility": "HB-COUNTY",
+        }
+
+    # a rule and shifts that leave the fixtures' routing and duty as they were
+    rule = _json({"modality": "XA", "first_read": "HB-COUNTY"})
+    shift = _json({"from": "00:00", "until": "24:00"})
+    leave = _json({"date": "2030-01-02", "kind": "leave"})
+    found: dict[tuple[str, str], Call] = {
+        ("GET", "/api/v1/admin/pools"): Call(ADMINS),
+        ("GET", "/api/v1/admin/routing/preview"): Call(
+            NETWORK_ADMINS, f"/api/v1/admin/routing/preview?facility={SENDER}&modality=DX"
+        ),
+        ("GET", "/admin/routing"): Call(ADMINS, "/admin/routing", page=True),
+        ("GET", "/api/v1/admin/pools/{code}/roster"): Call(
+            NETWORK_ADMINS, "/api/v1/admin/pools/{pool}/roster", prepare=a_pool
+        ),
+        ("GET", "/admin/routing/pools/{code}/roster"): Call(
+            NETWORK_ADMINS, "/admin/routing/pools/{pool}/roster", prepare=a_pool, page=True
+        ),
+        ("DELETE", "/api/v1/admin/duty-exceptions/{id}"): Call(
+            NETWORK_ADMINS, "/api/v1/admin/duty-exceptions/{exception}", prepare=a_duty_exception
+        ),
+        ("POST", "/admin/routing/duty-exceptions/{id}/delete"): Call(
+            NETWORK_ADMINS,
+            "/admin/routing/duty-exceptions/{exception}/delete",
+            prepare=a_duty_exception,
+            page=True,
+        ),
+        ("PATCH", "/api/v1/admin/pools/{code}"): Call(
+            NETWORK_ADMINS,
+            "/api/v1/admin/pools/{pool}",
+            body=_json({"name": "改名"}),
+            prepare=a_pool,
+        ),
+        ("POST", "/admin/routing/pools/{code}"): Call(
+            NETWORK_ADMINS,
+            "/admin/routing/pools/{pool}",
+            body=_json({"name": "改名"}),
+            prepare=a_pool,
+            page=True,
+        ),
+    }
+    found[("POST", "/admin/routing/facilities/{code}/policy")] = Call(
+        NETWORK_ADMINS,
+        "/admin/routing/facilities/HB-COUNTY/policy",
+        body=_json(
+            {"urgent": 30, "routine": 1440, "low": 4320, "stemi": 10, "critical_ack": 15}
+            | {"at_risk_share": 0.1}
+        ),
+        page=True,
+    )
+    for prefix, page in (("/api/v1/admin", False), ("/admin/routing", True)):
+        for path, body in (
+            ("/pools", new_pool),
+            ("/facilities/{code}/routes", rule),
+            ("/users/{username}/shifts", shift),
+            ("/users/{username}/duty-exceptions", leave),
+        ):
+            url = path.replace("{code}", SENDER).replace("{username}", "hb.county")
+            found[("POST", prefix + path)] = Call(
+                NETWORK_ADMINS, prefix + url, body=body, page=page
+            )
+    return found
+
+
 def matrix() -> dict[tuple[str, str], Call]:
     return {
         **_api_matrix(),
@@ -978,6 +1083,7 @@ def matrix() -> dict[tuple[str, str], Call]:
         **_page_matrix(),
         **_account_matrix(),
         **_console_matrix(),
+        **_routing_matrix(),
     }
 
 

@@ -58,6 +58,7 @@ async def test_deadlines_are_the_networks_and_an_administrator_changes_them(api:
             "first_read": "HB-XL",
             "escalation": "HB-COUNTY",
             "deadline_minutes": None,
+            "pool": None,
         }
     ]
 

@@ -22,6 +22,7 @@ from teleradiology.http.api import (
     events,
     patients,
     referrals,
+    rosters,
     uploads,
 )
 from teleradiology.http.api.endpoints import Endpoint, Routes
@@ -129,6 +130,7 @@ def api_routes() -> tuple[Routes, ...]:
         admin.routes,
         dashboard.routes,
         console.routes,
+        rosters.routes,
         accounts.routes,
         audit.routes,
         ecg.routes,

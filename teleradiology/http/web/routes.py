@@ -19,7 +19,8 @@ from teleradiology.http.api import console as console_api
 from teleradiology.http.api import dashboard as dashboard_api
 from teleradiology.http.api import ecg as ecg_api
 from teleradiology.http.api import referrals as referrals_api
-from teleradiology.http.web import accounts, console, referral_pages
+from teleradiology.http.api import rosters as rosters_api
+from teleradiology.http.web import accounts, console, referral_pages, routing_admin
 from teleradiology.http.web.admin import admin_page
 from teleradiology.http.web.audit_page import audit_page
 from teleradiology.http.web.case import case_page
@@ -112,6 +113,7 @@ def _admin_routes() -> list[tuple[str, str, PageHandler]]:
             "/admin/deliveries/failed/{kind}/{id:\\d+}/retry",
             page_action(admin_api.retry_failed_delivery),
         ),
+        *routing_pages(),
         # the administrator's accounts page, and the page of a one-time password link
         ("GET", "/admin/accounts", page(accounts.accounts_page)),
         ("POST", "/admin/users/{username}/deactivate", page_action(accounts.deactivate)),
@@ -140,4 +142,35 @@ def _admin_routes() -> list[tuple[str, str, PageHandler]]:
         ("POST", "/admin/dicom-nodes", page_action(console_api.create_node)),
         ("PATCH", "/admin/dicom-nodes/{id:\\d+}", page_action(console_api.change_node)),
         ("DELETE", "/admin/dicom-nodes/{id:\\d+}", page_action(console_api.delete_node)),
+    ]
+
+
+def routing_pages() -> list[tuple[str, str, PageHandler]]:
+    """The administrator's routing: pools, rules and the preview, each pool's roster."""
+    return [
+        ("GET", "/admin/routing", page(routing_admin.routing_page)),
+        ("POST", "/admin/routing/pools", page_action(rosters_api.create_pool)),
+        ("POST", "/admin/routing/pools/{code}", page_action(rosters_api.update_pool)),
+        ("GET", "/admin/routing/pools/{code}/roster", page(routing_admin.roster_page)),
+        (
+            "POST",
+            "/admin/routing/facilities/{code}/routes",
+            page_action(rosters_api.add_route),
+        ),
+        (
+            "POST",
+            "/admin/routing/facilities/{code}/policy",
+            page_action(routing_admin.policy_submit),
+        ),
+        ("POST", "/admin/routing/users/{username}/shifts", page_action(rosters_api.add_shift)),
+        (
+            "POST",
+            "/admin/routing/users/{username}/duty-exceptions",
+            page_action(rosters_api.add_exception),
+        ),
+        (
+            "POST",
+            "/admin/routing/duty-exceptions/{id:\\d+}/delete",
+            page_action(rosters_api.delete_exception),
+        ),
     ]

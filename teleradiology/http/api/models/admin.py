@@ -63,9 +63,10 @@ class RouteOut(Model):
     modality: str | None
     specialty: str | None
     priority: str | None
-    first_read: str
+    first_read: str | None
     escalation: str | None
     deadline_minutes: float | None
+    pool: str | None = None
 
     @classmethod
     def of(cls, r: RouteSpec) -> RouteOut:
@@ -76,6 +77,7 @@ class RouteOut(Model):
             first_read=r.first_read,
             escalation=r.escalation,
             deadline_minutes=_minutes(r.deadline) if r.deadline else None,
+            pool=r.pool,
         )
 
 
@@ -180,9 +182,14 @@ class RouteIn(_Table):
     modality: str | None = None
     specialty: Literal["radiology", "ecg"] | None = None
     priority: Word | None = None
-    first_read: str = Field(description="the facility code that reads first")
+    first_read: str | None = Field(
+        None, description="the facility code that reads first (or name a pool)"
+    )
     escalation: str | None = None
     deadline_minutes: Minutes | None = None
+    pool: str | None = Field(
+        None, description="the code of the reading pool that reads first, at its facility"
+    )
 
 
 class FacilityPath(Model):

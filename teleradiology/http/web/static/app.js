@@ -44,8 +44,9 @@
       });
   }
 
-  // A form's fields as the API's JSON: data-type="bool"/"int" converts, empty values are
-  // left out (but a data-type="list" select or "workstations" text is always sent), a
+  // A form's fields as the API's JSON: data-type="bool"/"int"/"float" converts, "list" splits
+  // a text at commas and spaces, empty values are left out (but a data-type="list" select or
+  // "workstations" text is always sent), a
   // checkbox with data-include="#form" merges that form's fields when checked, checked boxes
   // with data-list gather their values in a list under their name (an empty list when none
   // is), a datetime-local field is sent as the instant it names here.
@@ -53,7 +54,7 @@
     const body = {};
     for (const el of form.elements) {
       if (!el.name || el.disabled) continue;
-      if (el.dataset.type === "list") {
+      if (el.dataset.type === "list" && el.tagName === "SELECT") {
         body[el.name] = Array.from(el.selectedOptions || [], (o) => o.value);
         continue;
       }
@@ -73,7 +74,8 @@
       const text = el.value.trim();
       if (text === "") continue;
       if (el.dataset.type === "bool") body[el.name] = text === "true";
-      else if (el.dataset.type === "int") body[el.name] = Number(text);
+      else if (["int", "float"].includes(el.dataset.type)) body[el.name] = Number(text);
+      else if (el.dataset.type === "list") body[el.name] = text.split(/[\s,]+/).filter(Boolean);
       else if (el.type === "datetime-local") body[el.name] = new Date(text).toISOString();
       else body[el.name] = text;
     }
