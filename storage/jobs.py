@@ -57,10 +57,13 @@ async def queue_manager(dsn: str) -> tuple[QueueManager, asyncpg.Connection]:
 
 
 class FailedKind(StrEnum):
-    """What failed to go home: the delivery of a report, or one DICOM copy of it."""
+    """What failed to go home: the delivery of a report, one DICOM copy of it, or one
+    message of it on a notification channel."""
 
     REPORT = "report"
     DICOM_COPY = "dicom_copy"
+    #: a message on a notification channel (e-mail, a robot, a webhook)
+    NOTICE = "notice"
 
 
 @dataclass(frozen=True, kw_only=True)

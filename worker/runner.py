@@ -3,7 +3,9 @@
 Periodic: analyze new ECGs (worker/ecg_jobs.py), complete and route stable studies, expire
 leases, act on deadlines and critical results, queue again the delivery of final reports whose
 job was lost, retry DICOM copies of reports (the use cases are in teleradiology.services).
-Jobs: deliver a final report, tried again with backoff and then held for administrators.
+Jobs: deliver a final report, tried again with backoff and then held for administrators;
+send one notification message on its channel (worker/outbound.py carries it), tried again
+with backoff and then listed for administrators.
 
 The job runner is supervised: when its connection is lost, its listener stops answering or its
 queries fail (PostgreSQL restarted, cut or black-holed), it is started again on a new
@@ -26,13 +28,17 @@ from storage import collection, jobs
 from storage.db import Pool
 from storage.errors import is_unavailable
 from storage.objects import ObjectStore
-from teleradiology.services import audit, deadlines, delivery, routing
+from teleradiology.services import audit, deadlines, delivery, notices, routing
 from teleradiology.services.delivery import DELIVER_REPORT, SendCopy
+from teleradiology.services.notices import SEND_NOTICE, Outcome, Tried
 from teleradiology.services.work_pool import WorkPool
 from teleradiology.settings import Settings
-from worker import ecg_jobs
+from worker import ecg_jobs, outbound
 
 log = logging.getLogger(__name__)
+
+#: Sends one notification message (by its id) and says how it went.
+SendNotice = Callable[[int], Awaitable[Tried]]
 
 
 async def sweep_once(
@@ -155,13 +161,16 @@ async def _supervise_jobs(
     pool: Pool,
     objects: ObjectStore,
     send: SendCopy,
+    send_notice: SendNotice,
     dsn: str,
     stop: asyncio.Event,
     state: JobRunnerState,
 ) -> None:
     """Run the job runner until ``stop``, starting it again whenever it ends or fails."""
     try:
-        await _keep_running(lambda: _run_jobs(pool, objects, send, dsn, stop, state), stop, state)
+        await _keep_running(
+            lambda: _run_jobs(pool, objects, send, send_notice, dsn, stop, state), stop, state
+        )
     finally:
         state.alive = False
 
@@ -195,6 +204,7 @@ async def _run_jobs(
     pool: Pool,
     objects: ObjectStore,
     send: SendCopy,
+    send_notice: SendNotice,
     dsn: str,
     stop: asyncio.Event,
     state: JobRunnerState,
@@ -206,6 +216,10 @@ async def _run_jobs(
     @manager.entrypoint(DELIVER_REPORT, on_failure="hold")
     async def deliver(job: Job) -> None:
         await _deliver(pool, objects, send, job)
+
+    @manager.entrypoint(SEND_NOTICE, on_failure="hold")
+    async def notice(job: Job) -> None:
+        await _send_notice(send_notice, job)
 
     def lost(_: object) -> None:
         manager.shutdown.set()
@@ -253,6 +267,16 @@ async def _deliver(pool: Pool, objects: ObjectStore, send: SendCopy, job: Job) -
         raise RetryRequested(delay=delay, reason=type(exc).__name__) from exc
 
 
+async def _send_notice(send_notice: SendNotice, job: Job) -> None:
+    """One attempt at a notification message; not taken, it is tried again after the
+    backoff (the attempts are counted with the message; after the last it is listed for
+    administrators and the job ends)."""
+    message_id = int(jobs.decode_payload(job.payload)["message_id"])
+    tried = await send_notice(message_id)
+    if tried.outcome is Outcome.RETRY and tried.retry_in is not None:
+        raise RetryRequested(delay=tried.retry_in, reason="not taken")
+
+
 @contextlib.asynccontextmanager
 async def worker_running(
     settings: Settings, *, pool: Pool, objects: ObjectStore, dsn: str, send: SendCopy
@@ -263,11 +287,18 @@ async def worker_running(
     stop = asyncio.Event()
     state = JobRunnerState()
     ecg_executor = ecg_jobs.analysis_pool(settings)
+    links = outbound.base_url(settings)
+    closing = contextlib.AsyncExitStack()
+    carrier = await closing.enter_async_context(outbound.carrier(settings))
+
+    async def send_notice(message_id: int) -> Tried:
+        return await notices.send_notice(pool, message_id, carrier=carrier, base_url=links)
+
     sweeper = asyncio.create_task(
         _sweep_forever(pool, settings, objects, ecg_executor, send), name="sweeper"
     )
     runner = asyncio.create_task(
-        _supervise_jobs(pool, objects, send, dsn, stop, state), name="jobs"
+        _supervise_jobs(pool, objects, send, send_notice, dsn, stop, state), name="jobs"
     )
     collector = asyncio.create_task(_collect_forever(pool, settings, objects), name="collector")
     anchorer = asyncio.create_task(_anchor_forever(pool, settings, objects), name="anchorer")
@@ -284,3 +315,4 @@ async def worker_running(
             runner.cancel()
             await asyncio.wait({runner}, timeout=5)
         await asyncio.to_thread(ecg_executor.shutdown)
+        await closing.aclose()

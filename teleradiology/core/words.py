@@ -17,9 +17,12 @@ from ecg.record import Sex
 from ecg.render import SheetFilter
 from storage.records import (
     CaseStatus,
+    ChannelKind,
     Conclusion,
     EventKind,
+    NoticeKind,
     NotificationKind,
+    OutboundStatus,
     Priority,
     ReferralDirection,
     ReferralStatus,
@@ -222,6 +225,25 @@ _SEX = {
     Sex.FEMALE: Words("女", "female"),
     Sex.OTHER: Words("其他", "other"),
 }
+_NOTICE = {
+    NoticeKind.REPORT: Words("报告已出", "report ready"),
+    NoticeKind.ADDENDUM: Words("补充报告", "addendum"),
+    NoticeKind.CRITICAL: Words("危急值，请立即确认", "critical result: acknowledge now"),
+    NoticeKind.CRITICAL_RESEND: Words("危急值未确认，重发", "critical result not acknowledged"),
+    NoticeKind.CRITICAL_ALERT: Words("危急值超时未确认", "critical result overdue"),
+}
+_CHANNEL = {
+    ChannelKind.EMAIL: Words("电子邮件", "e-mail"),
+    ChannelKind.WECHAT_WORK: Words("企业微信群机器人", "WeChat Work robot"),
+    ChannelKind.DINGTALK: Words("钉钉群机器人", "DingTalk robot"),
+    ChannelKind.WEBHOOK: Words("通用网络回调", "webhook"),
+}
+_OUTBOUND = {
+    OutboundStatus.PENDING: Words("待发送", "pending"),
+    OutboundStatus.SENT: Words("已发送", "sent"),
+    OutboundStatus.FAILED: Words("发送失败", "failed"),
+    OutboundStatus.SKIPPED: Words("已确认，未发送", "skipped"),
+}
 
 #: Every enum people read, with the words of each of its members.
 TABLES: Mapping[type[Enum], Mapping[Any, Words]] = {
@@ -242,6 +264,9 @@ TABLES: Mapping[type[Enum], Mapping[Any, Words]] = {
     EcgMeasurement: _MEASUREMENT,
     EcgUnit: _UNIT,
     Sex: _SEX,
+    NoticeKind: _NOTICE,
+    ChannelKind: _CHANNEL,
+    OutboundStatus: _OUTBOUND,
 }
 
 

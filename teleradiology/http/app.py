@@ -16,7 +16,7 @@ from teleradiology.http.api import accounts as account_api
 from teleradiology.http.api import admin as routing_admin
 from teleradiology.http.api import audit as audit_api
 from teleradiology.http.api import cases as api
-from teleradiology.http.api import casework, openapi, patients, referrals, uploads
+from teleradiology.http.api import casework, notices, openapi, patients, referrals, uploads
 from teleradiology.http.api import ecg as ecg_api
 from teleradiology.http.api import events as event_stream
 from teleradiology.http.auth import bearer_token
@@ -142,6 +142,7 @@ def create_web_app(
             event_stream,
             referrals,
             routing_admin,
+            notices,
             account_api,
             audit_api,
             patients,

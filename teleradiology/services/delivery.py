@@ -20,12 +20,14 @@ from storage.records import (
     Conclusion,
     Destination,
     EventKind,
+    NoticeKind,
     NotificationKind,
     ReportDocument,
     ReportId,
     Role,
 )
 from storage.reports import DicomCopy
+from teleradiology.core import backoff
 from teleradiology.core.errors import NotFound
 from teleradiology.core.report_pdf import render_report_pdf
 from teleradiology.core.report_sr import (
@@ -34,6 +36,7 @@ from teleradiology.core.report_sr import (
     basic_text_sr,
     encapsulated_pdf,
 )
+from teleradiology.services import notices
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +55,12 @@ MAX_ATTEMPTS = 22
 DELIVERY_ATTEMPTS = 12
 #: A final report undelivered this long with no delivery job has lost it: queued again.
 LOST_AFTER = timedelta(minutes=5)
-_FIRST_RETRY = timedelta(seconds=5)
-_LONGEST_RETRY = timedelta(hours=2)
 
 
 def retry_delay(attempts: int, most: int = MAX_ATTEMPTS) -> timedelta | None:
     """How long to wait after ``attempts`` failed attempts of at most ``most``; None: give
     up."""
-    if attempts >= most:
-        return None
-    return min(_FIRST_RETRY * 2 ** max(attempts - 1, 0), _LONGEST_RETRY)
+    return backoff.retry_delay(attempts, most)
 
 
 async def requeue_lost(pool: Pool, *, now: datetime | None = None) -> int:
@@ -152,13 +151,8 @@ async def _mark_delivered(
             case_id=done.case_id,
             report_id=report_id,
         )
-        if done.amends_report_id is not None:
-            kind = NotificationKind.ADDENDUM
-        elif done.conclusion is Conclusion.CRITICAL:
-            kind = NotificationKind.CRITICAL
-        else:
-            kind = NotificationKind.REPORT
-        await notify(
+        kind, notice = _kinds_of(done)
+        notification_id = await notify(
             conn,
             kind,
             facility_id=done.facility_id,
@@ -167,9 +161,25 @@ async def _mark_delivered(
             report_id=report_id,
             detail={"conclusion": done.conclusion.value, "version": done.version},
         )
+        await notices.to_clinic(
+            conn,
+            notice,
+            facility_id=done.facility_id,
+            notification_id=notification_id,
+            report_id=report_id,
+        )
         if destination is not None:
             await reports.queue_dicom_copies(conn, report_id, destination, copies)
     return True
+
+
+def _kinds_of(done: reports.Delivered) -> tuple[NotificationKind, NoticeKind]:
+    """What the page and the outbound channels are told of a delivered report."""
+    if done.amends_report_id is not None:
+        return NotificationKind.ADDENDUM, NoticeKind.ADDENDUM
+    if done.conclusion is Conclusion.CRITICAL:
+        return NotificationKind.CRITICAL, NoticeKind.CRITICAL
+    return NotificationKind.REPORT, NoticeKind.REPORT
 
 
 async def send_due(pool: Pool, objects: ObjectStore, *, send: SendCopy) -> int:

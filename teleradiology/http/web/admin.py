@@ -225,6 +225,7 @@ def _referral_rows(
 _FAILED_WHAT = {
     FailedKind.REPORT: "报告投递 (report delivery)",
     FailedKind.DICOM_COPY: "DICOM副本 (DICOM copy)",
+    FailedKind.NOTICE: "通知消息 (notification message)",
 }
 
 
