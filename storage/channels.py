@@ -204,3 +204,11 @@ async def of_report(db: Queryable, report_id: int) -> list[SentRecord]:
 async def retry_for_user(db: Queryable, user_id: UserId, message_id: int) -> bool:
     """A given-up message set to be tried again; False when there is none in the scope."""
     return await db.fetchval(q("outbound_retry_for_user"), user_id, message_id) is not None
+
+
+async def messages_without_job(
+    db: Queryable, entrypoint: str, *, untouched_since: datetime, limit: int = 100
+) -> list[int]:
+    """Pending messages untouched since then, with no job of ``entrypoint`` for them."""
+    rows = await db.fetch(q("outbound_without_job"), untouched_since, entrypoint, limit)
+    return [int(r["id"]) for r in rows]

@@ -1,8 +1,9 @@
 """The worker role: registers the periodic tasks and the job handlers, and runs them.
 
 Periodic: analyze new ECGs (worker/ecg_jobs.py), complete and route stable studies, expire
-leases, act on deadlines and critical results, queue again the delivery of final reports whose
-job was lost, retry DICOM copies of reports (the use cases are in teleradiology.services).
+leases, act on deadlines and critical results, queue again the delivery of final reports (and
+the notification messages) whose job was lost, retry DICOM copies of reports (the use cases
+are in teleradiology.services).
 Jobs: deliver a final report, tried again with backoff and then held for administrators;
 send one notification message on its channel (worker/outbound.py carries it), tried again
 with backoff and then listed for administrators.
@@ -71,6 +72,7 @@ async def sweep_once(
         log.info("%d lease(s) expired; cases returned to their pools", expired)
     await deadlines.watch_once(pool)
     await delivery.requeue_lost(pool)
+    await notices.requeue_lost(pool)
     if objects is not None and send is not None:
         await delivery.send_due(pool, objects, send=send)
     return len(created)

@@ -111,3 +111,15 @@ from report r
 where m.id = $2 and m.status = 'failed' and r.id = m.report_id
   and case_visible_to($1, r.case_id)
 returning m.id;
+
+-- name: outbound_without_job
+-- Messages still pending, untouched since $1, with no job queued or running for them: their
+-- job was lost (deleted by hand, a queue restored without it).
+select m.id from outbound_message m
+where m.status = 'pending' and m.updated_at < $1
+  and not exists (
+      select 1 from pgqueuer j
+      where j.entrypoint = $2
+        and (convert_from(j.payload, 'UTF8')::jsonb ->> 'message_id')::bigint = m.id)
+order by m.id
+limit $3;

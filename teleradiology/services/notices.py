@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -46,6 +46,9 @@ SEND_NOTICE = "send_notice"
 #: Attempts before a message is given up and listed for administrators: with the delivery
 #: backoff (5 s doubling), about 40 minutes.
 NOTICE_ATTEMPTS = 10
+#: A pending message untouched this long with no job has lost it: queued again (longer than
+#: the longest wait between attempts).
+LOST_AFTER = timedelta(hours=3)
 #: The notices no longer sent once the critical result is acknowledged.
 _MOOT_WHEN_ACKNOWLEDGED = frozenset({NoticeKind.CRITICAL_RESEND, NoticeKind.CRITICAL_ALERT})
 
@@ -237,6 +240,19 @@ def _log_attempt(message: Outbound, attempts: int, answer: Answer, delay: timede
         answer.code,
         f"; retry in {delay}" if delay else "; given up, listed for administrators",
     )
+
+
+async def requeue_lost(pool: Pool, *, now: datetime | None = None) -> int:
+    """Queue again the messages whose job was lost; how many. Sending is idempotent (a
+    message sent is not sent again), so a job queued twice sends once."""
+    at = now or datetime.now(UTC)
+    lost = await channels.messages_without_job(pool, SEND_NOTICE, untouched_since=at - LOST_AFTER)
+    for message_id in lost:
+        async with transaction(pool) as conn:
+            await jobs.enqueue(conn, SEND_NOTICE, {"message_id": message_id})
+    if lost:
+        log.warning("%d notification message(s) had no job; queued again", len(lost))
+    return len(lost)
 
 
 async def retry(pool: Pool, user_id: UserId, message_id: int) -> bool:

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import Message as MailMessage
 from email.policy import default as default_policy
 from pathlib import Path
@@ -508,3 +508,21 @@ label = "村医群"
         f"/api/v1/admin/notification-channels/{ding['id']}", headers=api.auth("hb.admin")
     )
     assert gone.status == 200
+
+
+async def test_a_message_whose_job_was_lost_is_queued_again(notified: Api, hooks: Hooks) -> None:
+    api = notified
+    await _channel(
+        api, "hb.admin", {"facility": "HB-XL-WD", "kind": "webhook", "target": f"{hooks.base}/x"}
+    )
+    await _signed_report(api, "normal")
+    await api.pool.execute("delete from pgqueuer where entrypoint = 'send_notice'")
+    later = datetime.now(UTC) + timedelta(hours=4)
+    assert await notices.requeue_lost(api.pool, now=datetime.now(UTC)) == 0  # not yet
+    assert await notices.requeue_lost(api.pool, now=later) == 1
+    assert await notices.requeue_lost(api.pool, now=later) == 0  # its job is there again
+    payload = await api.pool.fetchval(
+        "select convert_from(payload, 'UTF8') from pgqueuer where entrypoint = 'send_notice'"
+    )
+    message = await api.pool.fetchval("select id from outbound_message")
+    assert payload == f'{{"message_id": {message}}}'
