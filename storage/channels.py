@@ -26,15 +26,9 @@ from storage.records import (
 )
 
 
-async def upsert(
-    conn: Queryable, facility_id: FacilityId, user_id: UserId | None, spec: ChannelSpec
-) -> ChannelId:
-    """Add a channel, or update the one of the same facility, user, kind and target."""
-    found: int = await conn.fetchval(
-        q("channel_upsert"),
-        facility_id,
-        user_id,
-        spec.kind.value,
+def _settings(spec: ChannelSpec) -> tuple[object, ...]:
+    """A channel's settings in the order the queries take them (after its kind)."""
+    return (
         spec.label,
         spec.target,
         spec.secret,
@@ -42,24 +36,22 @@ async def upsert(
         spec.allow_patient_name,
         spec.reports,
         spec.active,
+    )
+
+
+async def upsert(
+    conn: Queryable, facility_id: FacilityId, user_id: UserId | None, spec: ChannelSpec
+) -> ChannelId:
+    """Add a channel, or update the one of the same facility, user, kind and target."""
+    found: int = await conn.fetchval(
+        q("channel_upsert"), facility_id, user_id, spec.kind.value, *_settings(spec)
     )
     return ChannelId(found)
 
 
 async def update(conn: Queryable, channel_id: ChannelId, spec: ChannelSpec) -> bool:
     """Write a channel's settings (its kind stays); False when it is gone."""
-    found = await conn.fetchval(
-        q("channel_update"),
-        channel_id,
-        spec.label,
-        spec.target,
-        spec.secret,
-        spec.markdown,
-        spec.allow_patient_name,
-        spec.reports,
-        spec.active,
-    )
-    return found is not None
+    return await conn.fetchval(q("channel_update"), channel_id, *_settings(spec)) is not None
 
 
 async def delete(conn: Queryable, channel_id: ChannelId) -> bool:

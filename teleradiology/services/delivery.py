@@ -68,9 +68,7 @@ async def requeue_lost(pool: Pool, *, now: datetime | None = None) -> int:
     idempotent, so a job queued twice delivers once."""
     at = now or datetime.now(UTC)
     lost = await jobs.reports_without_delivery(pool, DELIVER_REPORT, signed_before=at - LOST_AFTER)
-    for report_id in lost:
-        async with transaction(pool) as conn:
-            await jobs.enqueue(conn, DELIVER_REPORT, {"report_id": report_id})
+    await jobs.enqueue_each(pool, DELIVER_REPORT, "report_id", list(lost))
     if lost:
         log.warning("%d final report(s) had no delivery job; queued again", len(lost))
     return len(lost)

@@ -247,9 +247,7 @@ async def requeue_lost(pool: Pool, *, now: datetime | None = None) -> int:
     message sent is not sent again), so a job queued twice sends once."""
     at = now or datetime.now(UTC)
     lost = await channels.messages_without_job(pool, SEND_NOTICE, untouched_since=at - LOST_AFTER)
-    for message_id in lost:
-        async with transaction(pool) as conn:
-            await jobs.enqueue(conn, SEND_NOTICE, {"message_id": message_id})
+    await jobs.enqueue_each(pool, SEND_NOTICE, "message_id", lost)
     if lost:
         log.warning("%d notification message(s) had no job; queued again", len(lost))
     return len(lost)
