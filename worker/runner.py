@@ -274,7 +274,15 @@ async def _send_notice(send_notice: SendNotice, job: Job) -> None:
     backoff (the attempts are counted with the message; after the last it is listed for
     administrators and the job ends)."""
     message_id = int(jobs.decode_payload(job.payload)["message_id"])
-    tried = await send_notice(message_id)
+    try:
+        tried = await send_notice(message_id)
+    except Exception as exc:
+        # ours failed (the database away), not the receiver: tried again, then held
+        delay = delivery.retry_delay(job.attempts + 1, notices.NOTICE_ATTEMPTS)
+        log.warning("notice %s: the attempt failed (%s)", message_id, type(exc).__name__)
+        if delay is None:
+            raise
+        raise RetryRequested(delay=delay, reason=type(exc).__name__) from exc
     if tried.outcome is Outcome.RETRY and tried.retry_in is not None:
         raise RetryRequested(delay=tried.retry_in, reason="not taken")
 
