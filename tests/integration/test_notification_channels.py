@@ -36,6 +36,7 @@ from tests.e2e.harness import free_port
 from tests.factory import make_study
 from tests.integration.conftest import Api, local_settings, serving
 from tests.integration.dicomweb_support import route_all, store
+from tests.integration.test_ecg_reading_page import session
 from tests.integration.test_reports_home import _deliver, _get, _ok, _post
 from worker import outbound
 
@@ -481,6 +482,14 @@ label = "村医群"
     assert ding["label"] == "村医群"
     assert ding["has_secret"]
     assert "abc" not in ding["target"]
+    # the administrator's dashboard lists them, the robot's token masked
+    dashboard = await api.client.get("/admin", headers=await session(api, "hb.admin"))
+    page = await dashboard.text()
+    assert dashboard.status == 200
+    assert f'data-channel="{ding["id"]}"' in page
+    assert "钉钉群机器人" in page
+    assert "村医群" in page
+    assert "access_token=abc" not in page
     # changed, and refused when wrong
     changed = await api.client.patch(
         f"/api/v1/admin/notification-channels/{ding['id']}",

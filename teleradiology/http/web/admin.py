@@ -20,6 +20,7 @@ from storage.jobs import FailedDelivery, FailedKind
 from storage.records import (
     Case,
     CaseStatus,
+    Channel,
     Conclusion,
     FacilityId,
     Priority,
@@ -30,6 +31,7 @@ from storage.records import (
 from teleradiology.core.errors import Forbidden
 from teleradiology.core.words import both
 from teleradiology.http.api import cases as api
+from teleradiology.http.api.models.notices import ChannelOut
 from teleradiology.http.context import POOL, USER, user_zone
 from teleradiology.http.web.common import (
     base_context,
@@ -39,7 +41,7 @@ from teleradiology.http.web.common import (
     signed_in,
     time_left,
 )
-from teleradiology.services import administration, reading
+from teleradiology.services import administration, channels, reading
 
 
 @dataclass
@@ -248,6 +250,17 @@ def _failed_rows(
     ]
 
 
+def _channel_rows(found: list[Channel], facilities: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        ChannelOut.of(c).model_dump()
+        | {
+            "kind_words": both(c.spec.kind),
+            "facility_name": facilities.get(c.facility_code, c.facility_code),
+        }
+        for c in found
+    ]
+
+
 async def admin_page(request: web.Request) -> web.StreamResponse:
     """Turnaround per sending facility and segment, volumes, open and overdue cases per
     pool, SLA breaches and referrals, over the administrator's network."""
@@ -287,6 +300,7 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
         breaches=found.breaches + late,
         referrals=_referral_rows(referral_rows, facilities),
         failed=_failed_rows(await administration.failed_deliveries(pool, user), facilities, zone),
+        channels=_channel_rows(await channels.list_channels(pool, user), facilities),
         csv_href="/admin/turnaround.csv" + (f"?{urlencode(query)}" if query else ""),
     )
     return render("admin.html", context)
