@@ -46,10 +46,10 @@ async def notify(
     case_id: int | None = None,
     report_id: int | None = None,
     detail: dict[str, Any] | None = None,
-) -> None:
+) -> int:
     """Record a notification for a facility's users of one role (or one user); the event
-    stream pushes it, and the record says who was told what, when."""
-    await conn.execute(
+    stream pushes it, and the record says who was told what, when. Its id."""
+    found: int = await conn.fetchval(
         q("notification_insert"),
         kind.value,
         facility_id,
@@ -59,3 +59,4 @@ async def notify(
         report_id,
         json.dumps(detail, ensure_ascii=False) if detail else None,
     )
+    return found

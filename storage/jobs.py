@@ -14,7 +14,14 @@ from pgqueuer import QueueManager
 from pgqueuer.queries import Queries
 from pgqueuer.types import JobId
 
-from storage.db import COMMAND_TIMEOUT_S, CONNECT_TIMEOUT_S, SERVER_SETTINGS, Conn, Queryable
+from storage.db import (
+    COMMAND_TIMEOUT_S,
+    CONNECT_TIMEOUT_S,
+    SERVER_SETTINGS,
+    Conn,
+    Queryable,
+    transaction,
+)
 from storage.queries import q
 from storage.records import CaseId, ReportId, UserId
 
@@ -33,6 +40,13 @@ async def enqueue(conn: Conn, entrypoint: str, payload: Mapping[str, Any]) -> No
     await Queries.from_asyncpg_connection(cast(asyncpg.Connection, conn)).enqueue(
         entrypoint, json.dumps(payload).encode()
     )
+
+
+async def enqueue_each(pool: asyncpg.Pool, entrypoint: str, key: str, ids: list[int]) -> None:
+    """Queue one job per id (``{key: id}``), each in a transaction of its own."""
+    for item in ids:
+        async with transaction(pool) as conn:
+            await enqueue(conn, entrypoint, {key: item})
 
 
 def decode_payload(payload: bytes | None) -> dict[str, Any]:
@@ -57,10 +71,13 @@ async def queue_manager(dsn: str) -> tuple[QueueManager, asyncpg.Connection]:
 
 
 class FailedKind(StrEnum):
-    """What failed to go home: the delivery of a report, or one DICOM copy of it."""
+    """What failed to go home: the delivery of a report, one DICOM copy of it, or one
+    message of it on a notification channel."""
 
     REPORT = "report"
     DICOM_COPY = "dicom_copy"
+    #: a message on a notification channel (e-mail, a robot, a webhook)
+    NOTICE = "notice"
 
 
 @dataclass(frozen=True, kw_only=True)

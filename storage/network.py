@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from storage.db import Conn
+from storage.db import Conn, Queryable
 from storage.queries import q
 from storage.records import (
     AePeer,
@@ -362,7 +362,7 @@ async def list_users(pool: asyncpg.Pool) -> list[User]:
     return [User.from_row(r) for r in await pool.fetch(q("user_list"))]
 
 
-async def user_by_username(pool: asyncpg.Pool, username: str) -> User | None:
+async def user_by_username(pool: Queryable, username: str) -> User | None:
     row = await pool.fetchrow(q("user_by_username"), username)
     return User.from_row(row) if row else None
 

@@ -26,6 +26,7 @@ ReportId = NewType("ReportId", int)
 ReferralId = NewType("ReferralId", int)
 PatientRef = NewType("PatientRef", int)
 NotificationId = NewType("NotificationId", int)
+ChannelId = NewType("ChannelId", int)
 
 
 class Tier(StrEnum):
@@ -443,6 +444,8 @@ class Report:
     discrepancy: str | None = None
     has_pdf: bool = False
     acknowledged_name: str | None = None
+    #: what the person who took a critical result repeated back (复述)
+    acknowledged_read_back: str | None = None
     critical_due_at: datetime | None = None
 
     def __post_init__(self) -> None:
@@ -476,6 +479,7 @@ class Report:
             discrepancy=row["discrepancy"],
             has_pdf=row["pdf_key"] is not None,
             acknowledged_name=row["acknowledged_name"],
+            acknowledged_read_back=row["acknowledged_read_back"],
             critical_due_at=row["critical_due_at"],
         )
 
@@ -984,6 +988,8 @@ class FacilitySpec:
     report_destination: Destination | None = None
     #: None leaves an existing facility as active or inactive as it is (a new one is active)
     active: bool | None = None
+    #: The facility's notification channels: each added or updated (None: left as they are).
+    channels: tuple[ChannelSpec, ...] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1084,3 +1090,89 @@ class IntakeLimits:
     def __post_init__(self) -> None:
         if self.bytes_per_day < 0 or self.instances_per_day < 0:
             raise ValueError(f"daily limits are 0 (none) or more, not {self}")
+
+
+class ChannelKind(StrEnum):
+    """How a notification leaves the network: e-mail, a WeChat Work (企业微信) or DingTalk
+    (钉钉) group robot, or a generic JSON webhook (an SMS gateway, a hospital's own bus)."""
+
+    EMAIL = "email"
+    WECHAT_WORK = "wechat_work"
+    DINGTALK = "dingtalk"
+    WEBHOOK = "webhook"
+
+
+class NoticeKind(StrEnum):
+    """What an outbound message tells: a final report, an addendum, a critical result (at
+    once), its re-send when nobody acknowledged it, the duty administrator's alert."""
+
+    REPORT = "report"
+    ADDENDUM = "addendum"
+    CRITICAL = "critical"
+    CRITICAL_RESEND = "critical_resend"
+    CRITICAL_ALERT = "critical_alert"
+
+
+class OutboundStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    #: given up after its last attempt: an administrator may try it again
+    FAILED = "failed"
+    #: not sent: the critical result was acknowledged before its re-send went out
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChannelSpec:
+    """A notification channel as the network file or an administrator declares it."""
+
+    kind: ChannelKind
+    #: an e-mail address, or the robot's or webhook's URL
+    target: str
+    label: str = ""
+    #: DingTalk's signing secret (the URL is then signed); never shown back
+    secret: str | None = field(default=None, repr=False)
+    #: WeChat Work and DingTalk: a markdown message instead of plain text
+    markdown: bool = False
+    #: the patient's name and ID may leave the network on this channel
+    allow_patient_name: bool = False
+    #: final normal and abnormal reports too (critical results go on every channel)
+    reports: bool = True
+    active: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Channel:
+    """A stored channel: a facility's, or (``user_id``) one user's own."""
+
+    id: ChannelId
+    facility_id: FacilityId
+    facility_code: str
+    user_id: UserId | None
+    username: str | None
+    spec: ChannelSpec
+    created_at: datetime
+
+    def __post_init__(self) -> None:
+        _aware("created_at", self.created_at)
+
+    @classmethod
+    def from_row(cls, row: Row) -> Self:
+        return cls(
+            id=ChannelId(row["id"]),
+            facility_id=FacilityId(row["facility_id"]),
+            facility_code=row["facility_code"],
+            user_id=_opt_id(UserId, row["user_id"]),
+            username=row["username"],
+            spec=ChannelSpec(
+                kind=ChannelKind(row["kind"]),
+                target=row["target"],
+                label=row["label"],
+                secret=row["secret"],
+                markdown=row["markdown"],
+                allow_patient_name=row["allow_patient_name"],
+                reports=row["reports"],
+                active=row["active"],
+            ),
+            created_at=row["created_at"],
+        )

@@ -215,11 +215,16 @@ async def queue_dicom_copies(
 
 
 async def acknowledge(
-    conn: Conn, report_id: ReportId, user_id: UserId, *, name: str | None
+    conn: Conn,
+    report_id: ReportId,
+    user_id: UserId,
+    *,
+    name: str | None,
+    read_back: str | None = None,
 ) -> ReportPlace | None:
-    """Record the acknowledgement (and who took it); None when it was acknowledged before
-    (the first time is kept)."""
-    row = await conn.fetchrow(q("report_acknowledge"), report_id, user_id, name)
+    """Record the acknowledgement (who took it, and what they repeated back); None when it
+    was acknowledged before (the first time is kept)."""
+    row = await conn.fetchrow(q("report_acknowledge"), report_id, user_id, name, read_back)
     if row is None:
         return None
     return ReportPlace(

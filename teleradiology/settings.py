@@ -53,6 +53,10 @@ from pathlib import Path
 from teleradiology.core.dicom import AE_TITLE
 from teleradiology.core.errors import ConfigError
 
+#: How the SMTP connection is protected: STARTTLS after the greeting, TLS from the first
+#: byte (port 465), or not at all (a relay on the same host).
+SMTP_TLS = ("starttls", "tls", "none")
+
 
 class Role(StrEnum):
     API = "api"
@@ -141,6 +145,17 @@ class Settings:
     #: Bring the schema up to date when serving starts. Off where `telemed migrate` runs as
     #: its own step (a Kubernetes Job before a rollout): serving then only checks the schema.
     migrate_on_start: bool = True
+    #: The SMTP server notifications are e-mailed through (None: e-mail channels fail and are
+    #: listed for administrators), how (``starttls``, ``tls`` from the first byte, or
+    #: ``none``), the account (never logged) and the sender's address.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_tls: str = "starttls"
+    smtp_user: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_from: str = "telemed@localhost"
+    #: How long one SMTP conversation or webhook call may take.
+    notice_timeout_s: float = 20.0
 
     def __post_init__(self) -> None:
         if not AE_TITLE.match(self.dicom_aet) or not self.dicom_aet.strip():
@@ -158,6 +173,19 @@ class Settings:
         self._check_dicom_security()
         self._check_limits()
         self._check_https()
+        self._check_smtp()
+
+    def _check_smtp(self) -> None:
+        if self.smtp_tls not in SMTP_TLS:
+            raise ConfigError(f"TELEMED_SMTP_TLS={self.smtp_tls!r}: one of {', '.join(SMTP_TLS)}")
+        if not 0 < self.smtp_port <= 65535:
+            raise ConfigError(f"TELEMED_SMTP_PORT {self.smtp_port} is not a TCP port")
+        if (self.smtp_user is None) != (self.smtp_password is None):
+            raise ConfigError("TELEMED_SMTP_USER and TELEMED_SMTP_PASSWORD go together")
+        if "@" not in self.smtp_from:
+            raise ConfigError(f"TELEMED_SMTP_FROM={self.smtp_from!r} is not an e-mail address")
+        if self.notice_timeout_s <= 0:
+            raise ConfigError("TELEMED_NOTICE_TIMEOUT must be positive")
 
     def _check_https(self) -> None:
         if (self.https_cert is None) != (self.https_key is None):
@@ -236,6 +264,12 @@ class Settings:
             "max_upload_bytes": str(self.max_upload_bytes),
             "max_instance_bytes": str(self.max_instance_bytes),
             "quota_per_day": f"{self.quota_bytes_per_day} bytes, {self.quota_instances_per_day}",
+            "smtp": (
+                f"{self.smtp_host}:{self.smtp_port} {self.smtp_tls}, "
+                + ("account set" if self.smtp_user else "no account")
+                if self.smtp_host
+                else "not set"
+            ),
         }
 
     def with_(self, **changes: object) -> Settings:
@@ -301,6 +335,13 @@ def _key_file(text: str, name: str) -> bytes:
         raise ConfigError(f"{name}={text}: cannot be read ({exc.strerror})") from None
 
 
+def _secret_file(text: str, name: str) -> str:
+    try:
+        return Path(text).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{name}={text}: cannot be read ({exc.strerror})") from None
+
+
 def _flag(text: str, name: str) -> bool:
     value = text.strip().lower()
     if value in ("1", "true", "yes", "on"):
@@ -359,4 +400,12 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "TELEMED_TRUSTED_PROXIES": ("trusted_proxies", _cidrs),
     "TELEMED_NATIONAL_ID_KEY_FILE": ("national_id_key", _key_file),
     "TELEMED_NATIONAL_ID_KEY": ("national_id_key", _key),
+    "TELEMED_SMTP_HOST": ("smtp_host", _text),
+    "TELEMED_SMTP_PORT": ("smtp_port", _int),
+    "TELEMED_SMTP_TLS": ("smtp_tls", _text),
+    "TELEMED_SMTP_USER": ("smtp_user", _text),
+    "TELEMED_SMTP_PASSWORD_FILE": ("smtp_password", _secret_file),
+    "TELEMED_SMTP_PASSWORD": ("smtp_password", _text),
+    "TELEMED_SMTP_FROM": ("smtp_from", _text),
+    "TELEMED_NOTICE_TIMEOUT": ("notice_timeout_s", _float),
 }

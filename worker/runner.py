@@ -1,9 +1,12 @@
 """The worker role: registers the periodic tasks and the job handlers, and runs them.
 
 Periodic: analyze new ECGs (worker/ecg_jobs.py), complete and route stable studies, expire
-leases, act on deadlines and critical results, queue again the delivery of final reports whose
-job was lost, retry DICOM copies of reports (the use cases are in teleradiology.services).
-Jobs: deliver a final report, tried again with backoff and then held for administrators.
+leases, act on deadlines and critical results, queue again the delivery of final reports (and
+the notification messages) whose job was lost, retry DICOM copies of reports (the use cases
+are in teleradiology.services).
+Jobs: deliver a final report, tried again with backoff and then held for administrators;
+send one notification message on its channel (worker/outbound.py carries it), tried again
+with backoff and then listed for administrators.
 
 The job runner is supervised: when its connection is lost, its listener stops answering or its
 queries fail (PostgreSQL restarted, cut or black-holed), it is started again on a new
@@ -26,16 +29,20 @@ from storage import collection, jobs
 from storage.db import Pool
 from storage.errors import is_unavailable
 from storage.objects import ObjectStore
-from teleradiology.services import audit, deadlines, delivery, routing
+from teleradiology.services import audit, deadlines, delivery, notices, routing
 from teleradiology.services.delivery import DELIVER_REPORT, SendCopy
+from teleradiology.services.notices import SEND_NOTICE, Outcome, Tried
 from teleradiology.services.work_pool import WorkPool
 from teleradiology.settings import Settings
-from worker import ecg_jobs
+from worker import ecg_jobs, outbound
 
 log = logging.getLogger(__name__)
 
 #: Delivers one report (``delivery.deliver`` with the copies' sender and the work pool).
 _Deliver = Callable[[Pool, ObjectStore, int], Awaitable[bool]]
+
+#: Sends one notification message (by its id) and says how it went.
+SendNotice = Callable[[int], Awaitable[Tried]]
 
 
 async def sweep_once(
@@ -68,6 +75,7 @@ async def sweep_once(
         log.info("%d lease(s) expired; cases returned to their pools", expired)
     await deadlines.watch_once(pool)
     await delivery.requeue_lost(pool)
+    await notices.requeue_lost(pool)
     if objects is not None and send is not None:
         await delivery.send_due(pool, objects, send=send)
     return len(created)
@@ -158,6 +166,7 @@ async def _supervise_jobs(
     pool: Pool,
     objects: ObjectStore,
     deliver_report: _Deliver,
+    send_notice: SendNotice,
     dsn: str,
     stop: asyncio.Event,
     state: JobRunnerState,
@@ -165,7 +174,9 @@ async def _supervise_jobs(
     """Run the job runner until ``stop``, starting it again whenever it ends or fails."""
     try:
         await _keep_running(
-            lambda: _run_jobs(pool, objects, deliver_report, dsn, stop, state), stop, state
+            lambda: _run_jobs(pool, objects, deliver_report, send_notice, dsn, stop, state),
+            stop,
+            state,
         )
     finally:
         state.alive = False
@@ -200,6 +211,7 @@ async def _run_jobs(
     pool: Pool,
     objects: ObjectStore,
     deliver_report: _Deliver,
+    send_notice: SendNotice,
     dsn: str,
     stop: asyncio.Event,
     state: JobRunnerState,
@@ -211,6 +223,10 @@ async def _run_jobs(
     @manager.entrypoint(DELIVER_REPORT, on_failure="hold")
     async def deliver(job: Job) -> None:
         await _deliver(pool, objects, deliver_report, job)
+
+    @manager.entrypoint(SEND_NOTICE, on_failure="hold")
+    async def notice(job: Job) -> None:
+        await _send_notice(send_notice, job)
 
     def lost(_: object) -> None:
         manager.shutdown.set()
@@ -267,6 +283,24 @@ def _delivering(send: SendCopy, work: WorkPool) -> _Deliver:
     return deliver
 
 
+async def _send_notice(send_notice: SendNotice, job: Job) -> None:
+    """One attempt at a notification message; not taken, it is tried again after the
+    backoff (the attempts are counted with the message; after the last it is listed for
+    administrators and the job ends)."""
+    message_id = int(jobs.decode_payload(job.payload)["message_id"])
+    try:
+        tried = await send_notice(message_id)
+    except Exception as exc:
+        # ours failed (the database away), not the receiver: tried again, then held
+        delay = delivery.retry_delay(job.attempts + 1, notices.NOTICE_ATTEMPTS)
+        log.warning("notice %s: the attempt failed (%s)", message_id, type(exc).__name__)
+        if delay is None:
+            raise
+        raise RetryRequested(delay=delay, reason=type(exc).__name__) from exc
+    if tried.outcome is Outcome.RETRY and tried.retry_in is not None:
+        raise RetryRequested(delay=tried.retry_in, reason="not taken")
+
+
 @contextlib.asynccontextmanager
 async def worker_running(
     settings: Settings, *, pool: Pool, objects: ObjectStore, dsn: str, send: SendCopy
@@ -277,11 +311,20 @@ async def worker_running(
     stop = asyncio.Event()
     state = JobRunnerState()
     ecg_executor = ecg_jobs.analysis_pool(settings)
+    links = outbound.base_url(settings)
+    closing = contextlib.AsyncExitStack()
+    carrier = await closing.enter_async_context(outbound.carrier(settings))
+
+    async def send_notice(message_id: int) -> Tried:
+        return await notices.send_notice(pool, message_id, carrier=carrier, base_url=links)
+
     sweeper = asyncio.create_task(
         _sweep_forever(pool, settings, objects, ecg_executor, send), name="sweeper"
     )
     runner = asyncio.create_task(
-        _supervise_jobs(pool, objects, _delivering(send, ecg_executor), dsn, stop, state),
+        _supervise_jobs(
+            pool, objects, _delivering(send, ecg_executor), send_notice, dsn, stop, state
+        ),
         name="jobs",
     )
     collector = asyncio.create_task(_collect_forever(pool, settings, objects), name="collector")
@@ -299,3 +342,4 @@ async def worker_running(
             runner.cancel()
             await asyncio.wait({runner}, timeout=5)
         await asyncio.to_thread(ecg_executor.shutdown)
+        await closing.aclose()

@@ -9,7 +9,7 @@ with added as (
     values ($1, $2, $3, $4, $5, $6, coalesce($7::jsonb, '{}'::jsonb))
     returning id
 )
-select pg_notify('telemed_notification', id::text) from added;
+select id, pg_notify('telemed_notification', id::text) from added;
 
 -- name: notification_horizon
 -- Every transaction below this one has ended: what it wrote is there to read, for good.

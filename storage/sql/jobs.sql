@@ -2,7 +2,8 @@
 -- last attempt, the DICOM copies given up, and final reports left without a delivery job.
 
 -- name: failed_deliveries_for_user
--- Held report-delivery jobs and given-up DICOM copies of the reports in the user's scope.
+-- Held report-delivery jobs, given-up DICOM copies and given-up outbound notices of the
+-- reports in the user's scope.
 select 'report' as kind, j.id, r.id as report_id, r.case_id, f.code as facility_code,
        j.attempts, null::text as last_error, j.updated as failed_at
 from pgqueuer j
@@ -17,6 +18,16 @@ join report r on r.id = d.report_id
 join reading_case c on c.id = r.case_id
 join facility f on f.id = c.facility_id
 where d.status = 'failed' and case_visible_to($1, r.case_id)
+union all
+select 'notice', m.id, r.id, r.case_id, f.code, m.attempts,
+       (select a.code || ' ' || a.answer from outbound_attempt a
+        where a.message_id = m.id order by a.id desc limit 1),
+       m.updated_at
+from outbound_message m
+join report r on r.id = m.report_id
+join notification_channel ch on ch.id = m.channel_id
+join facility f on f.id = ch.facility_id
+where m.status = 'failed' and case_visible_to($1, r.case_id)
 order by failed_at desc
 limit $3;
 

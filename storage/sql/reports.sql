@@ -20,7 +20,7 @@ select r.id, r.case_id, st.study_instance_uid, c.facility_id, r.author_id,
        -- between the readers: not the clinic's (it tells the preliminary's conclusion)
        case when u_self.role = 'clinic' then null else r.agreed end as agreed,
        case when u_self.role = 'clinic' then null else r.discrepancy end as discrepancy,
-       r.pdf_key, r.acknowledged_name, r.critical_due_at
+       r.pdf_key, r.acknowledged_name, r.acknowledged_read_back, r.critical_due_at
 from report r
 join reading_case c on c.id = r.case_id
 join study st on st.id = c.study_id
@@ -37,7 +37,7 @@ select r.id, r.case_id, st.study_instance_uid, c.facility_id, r.author_id,
        -- between the readers: not the clinic's (it tells the preliminary's conclusion)
        case when u_self.role = 'clinic' then null else r.agreed end as agreed,
        case when u_self.role = 'clinic' then null else r.discrepancy end as discrepancy,
-       r.pdf_key, r.acknowledged_name, r.critical_due_at
+       r.pdf_key, r.acknowledged_name, r.acknowledged_read_back, r.critical_due_at
 from report r
 join reading_case c on c.id = r.case_id
 join study st on st.id = c.study_id
@@ -56,7 +56,7 @@ select r.id, r.case_id, st.study_instance_uid, c.facility_id, r.author_id,
        -- between the readers: not the clinic's (it tells the preliminary's conclusion)
        case when u_self.role = 'clinic' then null else r.agreed end as agreed,
        case when u_self.role = 'clinic' then null else r.discrepancy end as discrepancy,
-       r.pdf_key, r.acknowledged_name, r.critical_due_at
+       r.pdf_key, r.acknowledged_name, r.acknowledged_read_back, r.critical_due_at
 from report r
 join reading_case c on c.id = r.case_id
 join study st on st.id = c.study_id
@@ -68,7 +68,7 @@ where r.id = $1 and report_visible_to($2, r.id);
 select r.id, r.case_id, c.study_id, st.study_instance_uid, c.facility_id, r.author_id,
        u.display_name as author_name, r.status, r.findings, r.impression, r.conclusion,
        r.signed_at, r.signature_sha256, r.delivered_at, r.acknowledged_at, r.amends_report_id,
-       r.version, r.agreed, r.discrepancy, r.pdf_key, r.acknowledged_name, r.critical_due_at,
+       r.version, r.agreed, r.discrepancy, r.pdf_key, r.acknowledged_name, r.acknowledged_read_back, r.critical_due_at,
        c.specialty, sf.name as sending_facility, rf.name as reading_facility,
        p.patient_id, p.name as patient_name, p.birth_date, p.sex, st.study_date,
        st.study_time, st.accession_number, st.description, st.modalities,
@@ -97,7 +97,7 @@ returning r.case_id, c.facility_id, c.study_id, r.conclusion, r.amends_report_id
 
 -- name: report_acknowledge
 update report r set acknowledged_at = now(), acknowledged_by = $2, acknowledged_name = $3,
-                    critical_due_at = null
+                    acknowledged_read_back = $4, critical_due_at = null
 from reading_case c
 where r.id = $1 and c.id = r.case_id and r.acknowledged_at is null
 returning r.case_id, c.facility_id, c.study_id;

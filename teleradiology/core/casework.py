@@ -255,15 +255,26 @@ def addendum_allowed(
 
 
 def check_acknowledgement(
-    user: User, report_id: ReportId, conclusion: Conclusion, name: str | None
+    user: User,
+    report_id: ReportId,
+    conclusion: Conclusion,
+    name: str | None,
+    read_back: str | None = None,
 ) -> None:
     """Raise unless ``user`` may acknowledge the delivered report: its clinic, and for a
-    critical result a named person who took it."""
+    critical result a named person who took it and repeated it back (复述)."""
     check_role(user, ReportAction.ACKNOWLEDGE)
-    if conclusion is Conclusion.CRITICAL and not name:
+    if conclusion is not Conclusion.CRITICAL:
+        return
+    if not name:
         raise InvalidState(
             f"report {report_id} is a critical result (危急值): say who took it "
             "('name': the person at the clinic who received it)"
+        )
+    if not read_back:
+        raise InvalidState(
+            f"report {report_id} is a critical result (危急值): write what {name} repeated "
+            "back ('read_back', 复述: the result as the person who took it said it back)"
         )
 
 

@@ -13,6 +13,7 @@ import tomli_w
 
 from storage.records import (
     AePeer,
+    ChannelSpec,
     Destination,
     DutyShift,
     FacilitySpec,
@@ -26,6 +27,7 @@ from storage.records import (
 )
 from teleradiology.core.dicom import AE_TITLE
 from teleradiology.core.errors import ConfigError
+from teleradiology.core.notices import parse_channel
 from teleradiology.core.passwords import hash_password, is_argon2_hash
 from teleradiology.core.peers import check_peer_host, fingerprint
 
@@ -143,6 +145,7 @@ def _facility(entry: Mapping[str, Any], i: int) -> FacilitySpec:
         "route",
         "report_destination",
         "active",
+        "channel",
     }
     if unknown:
         raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
@@ -171,7 +174,19 @@ def _facility(entry: Mapping[str, Any], i: int) -> FacilitySpec:
             else None
         ),
         active=active,
+        channels=_channels(entry["channel"], where) if "channel" in entry else None,
     )
+
+
+def _channels(entries: Any, where: str) -> tuple[ChannelSpec, ...]:
+    """``[[facility.channel]]``: where the facility is told beyond the page."""
+    if not isinstance(entries, list):
+        raise ConfigError(f"{where}: 'channel' must be a list of tables ([[facility.channel]])")
+    found = [parse_channel(e, f"{where}: channel #{i + 1}") for i, e in enumerate(entries)]
+    targets = [(c.kind, c.target) for c in found]
+    if len(set(targets)) != len(targets):
+        raise ConfigError(f"{where}: a channel is listed twice (same kind and target)")
+    return tuple(found)
 
 
 #: Priority names in the file: the clinic's words and the UPS names.

@@ -18,9 +18,12 @@ from ecg.render import SheetFilter
 from storage.records import (
     AttachmentKind,
     CaseStatus,
+    ChannelKind,
     Conclusion,
     EventKind,
+    NoticeKind,
     NotificationKind,
+    OutboundStatus,
     Priority,
     ReferralDirection,
     ReferralDocumentKind,
@@ -290,6 +293,25 @@ _SEX = {
     Sex.FEMALE: Words("女", "female"),
     Sex.OTHER: Words("其他", "other"),
 }
+_NOTICE = {
+    NoticeKind.REPORT: Words("报告已出", "report ready"),
+    NoticeKind.ADDENDUM: Words("补充报告", "addendum"),
+    NoticeKind.CRITICAL: Words("危急值，请立即确认", "critical result: acknowledge now"),
+    NoticeKind.CRITICAL_RESEND: Words("危急值未确认，重发", "critical result not acknowledged"),
+    NoticeKind.CRITICAL_ALERT: Words("危急值超时未确认", "critical result overdue"),
+}
+_CHANNEL = {
+    ChannelKind.EMAIL: Words("电子邮件", "e-mail"),
+    ChannelKind.WECHAT_WORK: Words("企业微信群机器人", "WeChat Work robot"),
+    ChannelKind.DINGTALK: Words("钉钉群机器人", "DingTalk robot"),
+    ChannelKind.WEBHOOK: Words("通用网络回调", "webhook"),
+}
+_OUTBOUND = {
+    OutboundStatus.PENDING: Words("待发送", "pending"),
+    OutboundStatus.SENT: Words("已发送", "sent"),
+    OutboundStatus.FAILED: Words("发送失败", "failed"),
+    OutboundStatus.SKIPPED: Words("已确认，未发送", "skipped"),
+}
 
 #: Every enum people read, with the words of each of its members.
 TABLES: Mapping[type[Enum], Mapping[Any, Words]] = {
@@ -316,6 +338,9 @@ TABLES: Mapping[type[Enum], Mapping[Any, Words]] = {
     EcgUnit: _UNIT,
     Sex: _SEX,
     StudyProgress: _STUDY_PROGRESS,
+    NoticeKind: _NOTICE,
+    ChannelKind: _CHANNEL,
+    OutboundStatus: _OUTBOUND,
 }
 
 

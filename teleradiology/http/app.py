@@ -16,7 +16,15 @@ from teleradiology.http.api import accounts as account_api
 from teleradiology.http.api import admin as routing_admin
 from teleradiology.http.api import audit as audit_api
 from teleradiology.http.api import cases as api
-from teleradiology.http.api import casework, dashboard, openapi, patients, referrals, uploads
+from teleradiology.http.api import (
+    casework,
+    dashboard,
+    notices,
+    openapi,
+    patients,
+    referrals,
+    uploads,
+)
 from teleradiology.http.api import console as console_api
 from teleradiology.http.api import ecg as ecg_api
 from teleradiology.http.api import events as event_stream
@@ -148,6 +156,7 @@ def create_web_app(
             dashboard,
             console_api,
             rosters_api,
+            notices,
             account_api,
             audit_api,
             patients,

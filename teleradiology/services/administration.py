@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from storage import accounts, audit, jobs, network, qido, quotas, rosters, templates
+from storage import accounts, audit, channels, jobs, network, qido, quotas, rosters, templates
 from storage.db import Conn, Pool, transaction
 from storage.jobs import FailedDelivery, FailedKind
 from storage.network import PlacedRoute
@@ -48,7 +48,7 @@ from teleradiology.core.errors import (
 from teleradiology.core.network_file import parse_network
 from teleradiology.core.peers import check_peer_host, fingerprint
 from teleradiology.services import accounts as accounts_service
-from teleradiology.services import signin
+from teleradiology.services import notices, signin
 from teleradiology.services.delivery import DELIVER_REPORT
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,8 @@ async def import_network(
                 routes=f.routes,
                 destination=f.report_destination,
             )
+            for spec in f.channels or ():
+                await channels.upsert(conn, fid, None, spec)
     return NetworkImported(facilities=len(facilities), users=len(users), first_links=first_links)
 
 
@@ -511,8 +513,8 @@ async def edit_template(
 
 
 async def failed_deliveries(pool: Pool, admin: User) -> list[FailedDelivery]:
-    """Report deliveries and DICOM copies given up after their last attempt, in the
-    administrator's network, the latest first."""
+    """Report deliveries, DICOM copies and notification messages given up after their last
+    attempt, in the administrator's network, the latest first."""
     require_role(admin, Role.ADMIN)
     return await jobs.failed_deliveries(pool, admin.id, DELIVER_REPORT)
 
@@ -526,7 +528,11 @@ async def retry_delivery(pool: Pool, admin: User, kind: FailedKind, item_id: int
         No such failed delivery in the administrator's network (or it was retried already).
     """
     require_role(admin, Role.ADMIN)
-    if not await jobs.retry_failed(pool, admin.id, DELIVER_REPORT, kind, item_id):
+    if kind is FailedKind.NOTICE:
+        retried = await notices.retry(pool, admin.id, item_id)
+    else:
+        retried = await jobs.retry_failed(pool, admin.id, DELIVER_REPORT, kind, item_id)
+    if not retried:
         raise NotFound(f"no failed {kind.value} delivery {item_id} in your network")
     await audit.record(
         pool,

@@ -11,11 +11,20 @@ from storage import cases, reports
 from storage.cases import CaseAtRisk
 from storage.db import Conn, Pool, transaction
 from storage.eventlog import notify, record_event
-from storage.records import CaseId, EventKind, NotificationKind, ReportId, Role, UserId
+from storage.records import (
+    CaseId,
+    EventKind,
+    NoticeKind,
+    NotificationKind,
+    ReportId,
+    Role,
+    UserId,
+)
 from storage.reports import OverdueCritical
 from teleradiology.core import casework
 from teleradiology.core.casework import DeadlineStep
 from teleradiology.services.progress import record_step
+from teleradiology.services import notices
 from teleradiology.services.reading import escalate_locked
 
 log = logging.getLogger(__name__)
@@ -160,7 +169,7 @@ async def _resend(conn: Conn, overdue: OverdueCritical, resends: int) -> None:
         report_id=overdue.report_id,
         detail={"resend": resends},
     )
-    await notify(
+    notification_id = await notify(
         conn,
         NotificationKind.CRITICAL,
         facility_id=overdue.facility_id,
@@ -168,6 +177,14 @@ async def _resend(conn: Conn, overdue: OverdueCritical, resends: int) -> None:
         case_id=overdue.case_id,
         report_id=overdue.report_id,
         detail={"resend": resends, "conclusion": "critical"},
+    )
+    await notices.to_clinic(
+        conn,
+        NoticeKind.CRITICAL_RESEND,
+        facility_id=overdue.facility_id,
+        notification_id=notification_id,
+        report_id=overdue.report_id,
+        resend=resends,
     )
 
 
@@ -181,7 +198,7 @@ async def _alert(conn: Conn, overdue: OverdueCritical, resends: int, at: datetim
             conn, county
         )
         for admin in admins:
-            await notify(
+            notification_id = await notify(
                 conn,
                 NotificationKind.CRITICAL_ALERT,
                 facility_id=county,
@@ -190,6 +207,14 @@ async def _alert(conn: Conn, overdue: OverdueCritical, resends: int, at: datetim
                 case_id=overdue.case_id,
                 report_id=overdue.report_id,
                 detail={"clinic": overdue.clinic_code, "resend": resends},
+            )
+            await notices.to_user(
+                conn,
+                NoticeKind.CRITICAL_ALERT,
+                user_id=admin,
+                notification_id=notification_id,
+                report_id=overdue.report_id,
+                resend=resends,
             )
     await record_event(
         conn,

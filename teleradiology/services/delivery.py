@@ -22,12 +22,14 @@ from storage.records import (
     Destination,
     EventKind,
     FacilityId,
+    NoticeKind,
     NotificationKind,
     ReportDocument,
     ReportId,
     Role,
 )
 from storage.reports import DicomCopy
+from teleradiology.core import backoff
 from teleradiology.core.errors import NotFound
 from teleradiology.core.report_pdf import ReportEcg, render_report_pdf
 from teleradiology.core.report_sr import (
@@ -38,6 +40,7 @@ from teleradiology.core.report_sr import (
 )
 from teleradiology.services import ecg
 from teleradiology.services.work_pool import WorkPool, offload
+from teleradiology.services import notices
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +59,12 @@ MAX_ATTEMPTS = 22
 DELIVERY_ATTEMPTS = 12
 #: A final report undelivered this long with no delivery job has lost it: queued again.
 LOST_AFTER = timedelta(minutes=5)
-_FIRST_RETRY = timedelta(seconds=5)
-_LONGEST_RETRY = timedelta(hours=2)
 
 
 def retry_delay(attempts: int, most: int = MAX_ATTEMPTS) -> timedelta | None:
     """How long to wait after ``attempts`` failed attempts of at most ``most``; None: give
     up."""
-    if attempts >= most:
-        return None
-    return min(_FIRST_RETRY * 2 ** max(attempts - 1, 0), _LONGEST_RETRY)
+    return backoff.retry_delay(attempts, most)
 
 
 async def requeue_lost(pool: Pool, *, now: datetime | None = None) -> int:
@@ -73,9 +72,7 @@ async def requeue_lost(pool: Pool, *, now: datetime | None = None) -> int:
     idempotent, so a job queued twice delivers once."""
     at = now or datetime.now(UTC)
     lost = await jobs.reports_without_delivery(pool, DELIVER_REPORT, signed_before=at - LOST_AFTER)
-    for report_id in lost:
-        async with transaction(pool) as conn:
-            await jobs.enqueue(conn, DELIVER_REPORT, {"report_id": report_id})
+    await jobs.enqueue_each(pool, DELIVER_REPORT, "report_id", list(lost))
     if lost:
         log.warning("%d final report(s) had no delivery job; queued again", len(lost))
     return len(lost)
@@ -179,13 +176,8 @@ async def _mark_delivered(
             case_id=done.case_id,
             report_id=report_id,
         )
-        if done.amends_report_id is not None:
-            kind = NotificationKind.ADDENDUM
-        elif done.conclusion is Conclusion.CRITICAL:
-            kind = NotificationKind.CRITICAL
-        else:
-            kind = NotificationKind.REPORT
-        await notify(
+        kind, notice = _kinds_of(done)
+        notification_id = await notify(
             conn,
             kind,
             facility_id=done.facility_id,
@@ -194,9 +186,25 @@ async def _mark_delivered(
             report_id=report_id,
             detail={"conclusion": done.conclusion.value, "version": done.version},
         )
+        await notices.to_clinic(
+            conn,
+            notice,
+            facility_id=done.facility_id,
+            notification_id=notification_id,
+            report_id=report_id,
+        )
         if destination is not None:
             await reports.queue_dicom_copies(conn, report_id, destination, copies)
     return True
+
+
+def _kinds_of(done: reports.Delivered) -> tuple[NotificationKind, NoticeKind]:
+    """What the page and the outbound channels are told of a delivered report."""
+    if done.amends_report_id is not None:
+        return NotificationKind.ADDENDUM, NoticeKind.ADDENDUM
+    if done.conclusion is Conclusion.CRITICAL:
+        return NotificationKind.CRITICAL, NoticeKind.CRITICAL
+    return NotificationKind.REPORT, NoticeKind.REPORT
 
 
 async def send_due(pool: Pool, objects: ObjectStore, *, send: SendCopy) -> int:

@@ -577,16 +577,19 @@ async def add_addendum(pool: Pool, user: User, report_id: int, *, text: str) -> 
         return await _report(conn, user, new_id)
 
 
-async def acknowledge(pool: Pool, user: User, report_id: int, *, name: str | None) -> Report:
+async def acknowledge(
+    pool: Pool, user: User, report_id: int, *, name: str | None, read_back: str | None = None
+) -> Report:
     """The clinic confirms it has the delivered report (a critical result: ``name``, the
-    person who took it); acknowledging twice keeps the first time."""
+    person who took it, and ``read_back``, what they repeated back); acknowledging twice
+    keeps the first time."""
     casework.check_role(user, ReportAction.ACKNOWLEDGE)
     async with transaction(pool) as conn:
         found = await reports.report_for_user(conn, report_id, user)
         if found is None or found.delivered_at is None:
             raise NotFound(f"report {report_id} not found")
-        casework.check_acknowledgement(user, found.id, found.conclusion, name)
-        place = await reports.acknowledge(conn, found.id, user.id, name=name)
+        casework.check_acknowledgement(user, found.id, found.conclusion, name, read_back)
+        place = await reports.acknowledge(conn, found.id, user.id, name=name, read_back=read_back)
         if place is not None:
             await record_event(
                 conn,
@@ -596,7 +599,7 @@ async def acknowledge(pool: Pool, user: User, report_id: int, *, name: str | Non
                 case_id=place.case_id,
                 report_id=found.id,
                 user_id=user.id,
-                detail={"name": name} if name else None,
+                detail={"name": name, "read_back": bool(read_back)} if name else None,
             )
         return await _report(conn, user, found.id)
 

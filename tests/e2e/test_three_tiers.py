@@ -209,13 +209,17 @@ def test_village_county_city_and_the_reports_go_home(
     assert kinds.count("critical") >= 2
     assert "critical_alert" in kinds
 
-    # 6. Acknowledging a critical result needs the name of the person who took it.
+    # 6. Acknowledging a critical result needs the name of the person who took it, and
+    # what they repeated back.
     status, _, problem = http(
         "POST", f"{service.base_url}/api/v1/reports/{critical['id']}/acknowledge", token=clinic
     )
     assert status == 409, problem
     acked = _post(
-        service, f"/api/v1/reports/{critical['id']}/acknowledge", clinic, {"name": "胡村医"}
+        service,
+        f"/api/v1/reports/{critical['id']}/acknowledge",
+        clinic,
+        {"name": "胡村医", "read_back": "急性心梗，危急值"},
     )
     assert acked["acknowledged_by_name"] == "胡村医"
 

@@ -24,8 +24,17 @@ import pydicom
 from aiohttp import ClientResponse, web
 from pydicom.uid import generate_uid
 
-from storage import network
-from storage.records import Conclusion, FacilitySpec, Role, Specialty, Tier, UserSpec
+from storage import channels, network
+from storage.records import (
+    ChannelKind,
+    ChannelSpec,
+    Conclusion,
+    FacilitySpec,
+    Role,
+    Specialty,
+    Tier,
+    UserSpec,
+)
 from storage.rosters import ExceptionKind
 from teleradiology.http.context import OBJECTS
 from teleradiology.http.web.common import PAGE_HEADER
@@ -243,6 +252,19 @@ async def a_token_of(world: World, username: str) -> Prepared:
         "select max(id) from api_token where user_id = $1", found.id
     )
     return {"token": token_id}
+
+
+async def a_channel(world: World, username: str | None = None) -> Prepared:
+    """A fresh e-mail channel of the sending clinic (or of one of its users)."""
+    pool = world.api.pool
+    facility = await pool.fetchval("select id from facility where code = $1", SENDER)
+    user_id = (await world.user(username)).id if username else None
+    spec = ChannelSpec(kind=ChannelKind.EMAIL, target=f"mx{next(_PATIENTS)}@example.org")
+    return {"channel": await channels.upsert(pool, facility, user_id, spec)}
+
+
+async def a_clinic_channel(world: World) -> Prepared:
+    return await a_channel(world, "fhcg.clinic")
 
 
 async def a_reader_token(world: World) -> Prepared:
@@ -808,6 +830,42 @@ def _account_matrix() -> dict[tuple[str, str], Call]:
 
     return {
         ("GET", "/api/v1/me/tokens"): Call(SIGNED_IN),
+        # notification channels: the network's for its administrators, one's own for each
+        ("GET", "/api/v1/admin/notification-channels"): Call(ADMINS),
+        ("POST", "/api/v1/admin/notification-channels"): Call(
+            NETWORK_ADMINS,
+            body=lambda v: {
+                "facility": SENDER,
+                "kind": "email",
+                "target": f"mx{next(_PATIENTS)}@example.org",
+            },
+        ),
+        ("PATCH", "/api/v1/admin/notification-channels/{id}"): Call(
+            NETWORK_ADMINS,
+            "/api/v1/admin/notification-channels/{channel}",
+            body=_json({"label": "门诊"}),
+            prepare=a_channel,
+        ),
+        ("DELETE", "/api/v1/admin/notification-channels/{id}"): Call(
+            NETWORK_ADMINS, "/api/v1/admin/notification-channels/{channel}", prepare=a_channel
+        ),
+        ("GET", "/api/v1/me/notification-channels"): Call(SIGNED_IN),
+        ("POST", "/api/v1/me/notification-channels"): Call(
+            SIGNED_IN, body=_json({"address": "me@example.org"})
+        ),
+        ("DELETE", "/api/v1/me/notification-channels/{id}"): Call(
+            frozenset({"clinic"}),
+            "/api/v1/me/notification-channels/{channel}",
+            prepare=a_clinic_channel,
+        ),
+        ("POST", "/account/notification-channels"): page(
+            SIGNED_IN, "/account/notification-channels", body=_json({"address": "me@example.org"})
+        ),
+        ("POST", "/account/notification-channels/{id}/remove"): page(
+            frozenset({"clinic"}),
+            "/account/notification-channels/{channel}/remove",
+            prepare=a_clinic_channel,
+        ),
         ("GET", "/api/v1/admin/tokens"): Call(ADMINS),
         ("GET", "/api/v1/admin/users"): Call(ADMINS),
         ("PATCH", "/api/v1/admin/users/{username}"): Call(

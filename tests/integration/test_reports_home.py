@@ -556,10 +556,19 @@ async def test_a_critical_result_unacknowledged_is_resent_and_the_duty_admin_ale
     nameless = await _post(api, "xlwd.clinic", f"/api/v1/reports/{critical['id']}/acknowledge")
     assert nameless.status == 409
     assert "危急值" in (await nameless.json())["detail"]
-    acked = await _ok(
+    unread = await _post(
         api, "xlwd.clinic", f"/api/v1/reports/{critical['id']}/acknowledge", {"name": "王村医"}
     )
+    assert unread.status == 409
+    assert "复述" in (await unread.json())["detail"]
+    acked = await _ok(
+        api,
+        "xlwd.clinic",
+        f"/api/v1/reports/{critical['id']}/acknowledge",
+        {"name": "王村医", "read_back": "右侧张力性气胸，危急值"},
+    )
     assert acked["acknowledged_by_name"] == "王村医"
+    assert acked["acknowledged_read_back"] == "右侧张力性气胸，危急值"
     assert (await watch_once(api.pool, now=at + timedelta(hours=2))).critical_resent == 0
     record = await _get(api, "hb.admin", f"/api/v1/reports/{critical['id']}/notifications")
     assert [n["kind"] for n in record["notifications"]].count("critical") == 3

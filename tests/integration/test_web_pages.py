@@ -218,7 +218,8 @@ async def test_the_clinic_acknowledges_a_critical_result_by_name_in_the_browser(
         pdf = await page.request.get(f"{base}{pdf_href}")
         assert pdf.status == 200
         assert (await pdf.body()).startswith(b"%PDF")
-        # the name is required, then the acknowledgement is kept with it
+        # the name and the read-back (复述) are required, then the acknowledgement is kept
+        # with both
         button = top.locator("form.ack button[type=submit]")
         await button.click()
         assert await page.eval_on_selector(
@@ -226,9 +227,18 @@ async def test_the_clinic_acknowledges_a_critical_result_by_name_in_the_browser(
         )
         await top.locator("input[name=name]").fill("张护士")
         await button.click()
+        assert await page.eval_on_selector(
+            f"article[data-report='{critical}'] textarea[name=read_back]",
+            "i => !i.validity.valid",
+        )
+        await top.locator("textarea[name=read_back]").fill("右下肺炎，危急值，已告知接诊医生")
+        await page.screenshot(path=str(ARTIFACTS / "web_inbox_read_back.png"), full_page=True)
+        await button.click()
         await page.wait_for_selector(f"article[data-report='{critical}'] .ack-done")
         done = await page.inner_text(f"article[data-report='{critical}'] .ack-done")
         assert "张护士" in done
+        read_back = await page.inner_text(f"article[data-report='{critical}'] .read-back")
+        assert "右下肺炎，危急值，已告知接诊医生" in read_back
         assert await page.locator("#critical-count").count() == 0
         # an up-referral for the patient of the critical result
         await page.select_option("#refer select[name=case_id]", str(await _case_of(api, critical)))
@@ -241,11 +251,14 @@ async def test_the_clinic_acknowledges_a_critical_result_by_name_in_the_browser(
         await page.screenshot(path=str(ARTIFACTS / "web_inbox_acknowledged.png"), full_page=True)
         await browser.close()
     row = await api.pool.fetchrow(
-        "select acknowledged_at, acknowledged_name from report where id = $1", critical
+        "select acknowledged_at, acknowledged_name, acknowledged_read_back from report "
+        "where id = $1",
+        critical,
     )
     assert row is not None
     assert row["acknowledged_at"] is not None
     assert row["acknowledged_name"] == "张护士"
+    assert row["acknowledged_read_back"] == "右下肺炎，危急值，已告知接诊医生"
     assert await api.pool.fetchval(
         "select acknowledged_at is null from report where id = $1", normal
     )
@@ -412,7 +425,7 @@ async def test_cross_site_changes_are_refused(api: Api) -> None:
     _, report_id = await _reported(api, "critical", patient_id="WD-9")
     clinic = await session(api, "xlwd.clinic")
     for path, body in (
-        (f"/reports/{report_id}/acknowledge", {"name": "张护士"}),
+        (f"/reports/{report_id}/acknowledge", {"name": "张护士", "read_back": "危急值"}),
         ("/referrals", {"to": "HB-COUNTY", "reason": "x", "case_id": case_id}),
     ):
         forged = await api.client.post(path, json=body, headers=clinic)

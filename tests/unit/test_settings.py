@@ -109,3 +109,29 @@ def test_a_calling_title_bound_to_nothing_is_refused_unless_told(
     assert settings_from_env().dicom_allow_unbound is False
     monkeypatch.setenv("TELEMED_DICOM_ALLOW_UNBOUND", "1")
     assert settings_from_env().dicom_allow_unbound is True
+
+
+def test_the_smtp_server_comes_from_the_environment_and_its_password_is_never_shown(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    secret = tmp_path / "smtp-password"
+    secret.write_text("s3cret-pw\n")
+    monkeypatch.setenv("TELEMED_SMTP_HOST", "smtp.hb.example")
+    monkeypatch.setenv("TELEMED_SMTP_PORT", "465")
+    monkeypatch.setenv("TELEMED_SMTP_TLS", "tls")
+    monkeypatch.setenv("TELEMED_SMTP_USER", "telemed")
+    monkeypatch.setenv("TELEMED_SMTP_PASSWORD_FILE", str(secret))
+    monkeypatch.setenv("TELEMED_SMTP_FROM", "telemed@hb.example")
+    found = settings_from_env()
+    assert (found.smtp_host, found.smtp_port, found.smtp_tls) == ("smtp.hb.example", 465, "tls")
+    assert found.smtp_password == "s3cret-pw"
+    assert "s3cret-pw" not in repr(found)
+    assert "s3cret-pw" not in str(found.masked())
+    assert found.masked()["smtp"] == "smtp.hb.example:465 tls, account set"
+    monkeypatch.setenv("TELEMED_SMTP_TLS", "ssl")
+    with pytest.raises(ConfigError, match="TELEMED_SMTP_TLS"):
+        settings_from_env()
+    monkeypatch.setenv("TELEMED_SMTP_TLS", "starttls")
+    monkeypatch.delenv("TELEMED_SMTP_PASSWORD_FILE")
+    with pytest.raises(ConfigError, match="go together"):
+        settings_from_env()

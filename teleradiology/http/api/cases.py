@@ -266,7 +266,8 @@ async def get_report(request: web.Request) -> web.Response:
     path=RecordPath,
     body=AcknowledgeIn,
     answer=ReportOut,
-    summary="The clinic confirms it received the report (a critical result: by name)",
+    summary="The clinic confirms it received the report (a critical result: by name, with "
+    "the read-back)",
     tag="clinic",
 )
 async def acknowledge(request: web.Request) -> web.Response:
@@ -274,7 +275,10 @@ async def acknowledge(request: web.Request) -> web.Response:
     casework.check_role(user, casework.ReportAction.ACKNOWLEDGE)
     body = await body_of(request, AcknowledgeIn)
     name = (body.name or "").strip() or None
-    found = await reading.acknowledge(request.app[POOL], user, path_id(request), name=name)
+    read_back = (body.read_back or "").strip() or None
+    found = await reading.acknowledge(
+        request.app[POOL], user, path_id(request), name=name, read_back=read_back
+    )
     return reply(ReportOut.of(found))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from storage import notifications, reports, templates
+from storage import channels, notifications, reports, templates
 from storage.records import Priority, ReportStatus, Role
 from teleradiology.core import casework
 from teleradiology.core.access import require_role
@@ -13,6 +13,7 @@ from teleradiology.core.casework import CaseAction, ReportAction
 from teleradiology.core.errors import NotFound
 from teleradiology.http.api.cases import lease_of
 from teleradiology.http.api.endpoints import Routes, reply
+from teleradiology.http.api.models.notices import MessageOut
 from teleradiology.http.api.models.reading import (
     AddendumIn,
     CaseOut,
@@ -167,10 +168,12 @@ async def report_notifications(request: web.Request) -> web.Response:
         raise NotFound(f"report {report_id} not found")
     found = await notifications.of_report(pool, report_id)
     sends = await reports.dicom_sends_of_report(pool, report_id)
+    messages = await channels.of_report(pool, report_id)
     return reply(
         ReportNotificationsOut(
             notifications=[NotificationOut.from_record(n) for n in found],
             dicom=[DicomSendOut.model_validate(s) for s in sends],
+            messages=[MessageOut.of(m) for m in messages],
         )
     )
 

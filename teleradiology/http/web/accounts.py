@@ -16,6 +16,7 @@ from teleradiology.core.errors import Forbidden
 from teleradiology.http.api.endpoints import reply
 from teleradiology.http.api.models.accounts import ManagedUserOut, TokenOut
 from teleradiology.http.api.models.admin import UserPath
+from teleradiology.http.api.models.notices import ChannelOut
 from teleradiology.http.context import POOL, current_user, user_zone
 from teleradiology.http.params import path_of
 from teleradiology.http.web.common import (
@@ -25,7 +26,7 @@ from teleradiology.http.web.common import (
     render,
     signed_in,
 )
-from teleradiology.services import accounts
+from teleradiology.services import accounts, channels
 
 
 def shown_tokens(found: list[TokenInfo], zone: ZoneInfo) -> list[dict[str, Any]]:
@@ -40,12 +41,16 @@ def shown_tokens(found: list[TokenInfo], zone: ZoneInfo) -> list[dict[str, Any]]
 
 
 async def account_page(request: web.Request) -> web.StreamResponse:
-    """The signed-in user's own: a password change, and their tokens to revoke."""
+    """The signed-in user's own: a password change, their tokens to revoke, and the
+    e-mail addresses they are told at besides the page."""
     user = await signed_in(request)
     found = await accounts.own_tokens(request.app[POOL], user)
+    own = await channels.own_channels(request.app[POOL], user)
     context = await base_context(request, user)
     context.update(
-        title="我的账户 (my account)", tokens=shown_tokens(found, await user_zone(request, user))
+        title="我的账户 (my account)",
+        tokens=shown_tokens(found, await user_zone(request, user)),
+        channels=[ChannelOut.of(c).model_dump() for c in own],
     )
     return render("account.html", context)
 

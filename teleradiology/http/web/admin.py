@@ -21,6 +21,7 @@ from storage.jobs import FailedDelivery, FailedKind
 from storage.records import (
     Case,
     CaseStatus,
+    Channel,
     Conclusion,
     FacilityId,
     Priority,
@@ -34,6 +35,7 @@ from teleradiology.core.words import both
 from teleradiology.http.api import cases as api
 from teleradiology.http.api import dashboard as dashboard_api
 from teleradiology.http.api.models.dashboard import DashboardQuery
+from teleradiology.http.api.models.notices import ChannelOut
 from teleradiology.http.context import POOL, USER, user_zone
 from teleradiology.http.params import query_of
 from teleradiology.http.web.common import (
@@ -45,7 +47,7 @@ from teleradiology.http.web.common import (
     time_left,
 )
 from teleradiology.http.web.dashboard_page import dashboard_context
-from teleradiology.services import administration, reading
+from teleradiology.services import administration, channels, reading
 from teleradiology.services import referrals as referral_service
 
 
@@ -256,6 +258,7 @@ def _referral_month_rows(rows: list[StatisticsRow], total: StatisticsRow) -> lis
 _FAILED_WHAT = {
     FailedKind.REPORT: "报告投递 (report delivery)",
     FailedKind.DICOM_COPY: "DICOM副本 (DICOM copy)",
+    FailedKind.NOTICE: "通知消息 (notification message)",
 }
 
 
@@ -275,6 +278,17 @@ def _failed_rows(
             "at": local_time(f.failed_at, zone),
         }
         for f in failed
+    ]
+
+
+def _channel_rows(found: list[Channel], facilities: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        ChannelOut.of(c).model_dump()
+        | {
+            "kind_words": both(c.spec.kind),
+            "facility_name": facilities.get(c.facility_code, c.facility_code),
+        }
+        for c in found
     ]
 
 
@@ -322,6 +336,7 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
         referrals=_referral_rows(referral_rows, facilities),
         referral_months=_referral_month_rows(months, months_total),
         failed=_failed_rows(await administration.failed_deliveries(pool, user), facilities, zone),
+        channels=_channel_rows(await channels.list_channels(pool, user), facilities),
         csv_href="/admin/turnaround.csv" + (f"?{urlencode(query)}" if query else ""),
         admin_links=[],
         admin_sections=[],

@@ -199,6 +199,7 @@ def report_context(r: Report, zone: ZoneInfo) -> dict[str, Any]:
         "delivered_at": local_time(r.delivered_at, zone),
         "acknowledged_at": local_time(r.acknowledged_at, zone),
         "acknowledged_by": r.acknowledged_name or "",
+        "read_back": r.acknowledged_read_back or "",
         "critical_due_at": local_time(r.critical_due_at, zone),
         "pdf": f"/reports/{r.id}/pdf" if r.has_pdf else "",
     }

@@ -18,6 +18,7 @@ from teleradiology.http.api import casework
 from teleradiology.http.api import console as console_api
 from teleradiology.http.api import dashboard as dashboard_api
 from teleradiology.http.api import ecg as ecg_api
+from teleradiology.http.api import notices as notices_api
 from teleradiology.http.api import referrals as referrals_api
 from teleradiology.http.api import rosters as rosters_api
 from teleradiology.http.web import accounts, console, referral_pages, routing_admin
@@ -84,6 +85,12 @@ def add_routes(app: web.Application) -> None:
             ("GET", "/account", page(accounts.account_page)),
             ("POST", "/account/password", page_action(accounts_api.change_password)),
             ("POST", "/account/tokens/{id:\\d+}/revoke", page_action(accounts_api.revoke_token)),
+            ("POST", "/account/notification-channels", page_action(notices_api.add_own_email)),
+            (
+                "POST",
+                "/account/notification-channels/{id:\\d+}/remove",
+                page_action(notices_api.remove_own),
+            ),
             # the ECG reading page
             ("GET", "/ecg/cases/{id:\\d+}", page(ecg_case_page)),
             (

@@ -257,7 +257,7 @@ class FailedDeliveriesOut(Model):
 
 
 class FailedPath(Model):
-    kind: FailedKind = Field(description="'report' or 'dicom_copy'")
+    kind: FailedKind = Field(description="'report', 'dicom_copy' or 'notice'")
     id: int = Field(gt=0, le=2**62)
 
 

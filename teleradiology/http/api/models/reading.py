@@ -25,6 +25,7 @@ from storage.records import (
     User,
 )
 from storage.turnaround import SegmentRow, TurnaroundRow
+from teleradiology.http.api.models.notices import MessageOut
 from teleradiology.http.models import (
     Flag,
     Instant,
@@ -166,6 +167,9 @@ class ReportOut(Model):
     delivered_at: Instant | None
     acknowledged_at: Instant | None
     acknowledged_by_name: str | None
+    acknowledged_read_back: str | None = Field(
+        None, description="what the person who took a critical result repeated back (复述)"
+    )
     version: int
     amends_report_id: int | None
     agreed: bool | None
@@ -189,6 +193,7 @@ class ReportOut(Model):
             delivered_at=report.delivered_at,
             acknowledged_at=report.acknowledged_at,
             acknowledged_by_name=report.acknowledged_name,
+            acknowledged_read_back=report.acknowledged_read_back,
             version=report.version,
             amends_report_id=report.amends_report_id,
             agreed=report.agreed,
@@ -407,6 +412,11 @@ class DicomSendOut(Model):
 class ReportNotificationsOut(Model):
     notifications: list[NotificationOut]
     dicom: list[DicomSendOut]
+    messages: list[MessageOut] = Field(
+        default_factory=list,
+        description="the messages on notification channels (e-mail, robots, webhooks), each "
+        "attempt with its answer code",
+    )
 
 
 # --- requests ---------------------------------------------------------------------------------
@@ -467,6 +477,11 @@ class ReportIn(Model):
 class AcknowledgeIn(Model):
     name: Annotated[str, StringConstraints(max_length=64)] | None = Field(
         None, description="who took it (required for critical results)"
+    )
+    read_back: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
+        None,
+        description="what the person who took a critical result repeated back (复述; "
+        "required for critical results)",
     )
 
 

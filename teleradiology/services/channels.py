@@ -1,0 +1,147 @@
+"""Notification channels as administrators keep them (a facility's, or one user's of their
+network) and as each user keeps their own e-mail; every change audited, with the target as
+shown (a robot's key in its URL is a credential) and never the secret.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from storage import audit, channels, network
+from storage.db import Conn, Pool, transaction
+from storage.records import (
+    AuditAction,
+    Channel,
+    ChannelId,
+    ChannelKind,
+    ChannelSpec,
+    Role,
+    User,
+)
+from teleradiology.core.access import require_role
+from teleradiology.core.errors import BadRequest, NotFound
+from teleradiology.core.notices import check_channel, parse_channel, shown_target, with_changes
+
+log = logging.getLogger(__name__)
+
+
+def _detail(channel_spec: ChannelSpec, **more: Any) -> dict[str, Any]:
+    return {
+        "kind": channel_spec.kind.value,
+        "target": shown_target(channel_spec),
+        "allow_patient_name": channel_spec.allow_patient_name,
+        "reports": channel_spec.reports,
+        "active": channel_spec.active,
+        **more,
+    }
+
+
+async def _record(conn: Conn, user: User, channel_id: int, detail: dict[str, Any]) -> None:
+    await audit.record(
+        conn,
+        user_id=user.id,
+        action=AuditAction.CONFIGURE,
+        object_type="notification_channel",
+        object_id=channel_id,
+        detail=detail,
+    )
+
+
+async def list_channels(pool: Pool, admin: User) -> list[Channel]:
+    """The channels of the administrator's network."""
+    require_role(admin, Role.ADMIN)
+    return await channels.for_admin(pool, admin.id)
+
+
+async def _one(conn: Conn, admin: User, channel_id: int) -> Channel:
+    found = await channels.for_admin(conn, admin.id, channel_id)
+    if not found:
+        raise NotFound(f"notification channel {channel_id} is not in your network")
+    return found[0]
+
+
+async def add_channel(
+    pool: Pool, admin: User, body: Mapping[str, Any], *, facility: str, username: str | None
+) -> Channel:
+    """Add (or update, by its kind and target) a facility's channel, or a user's own.
+
+    Raises
+    ------
+    NotFound
+        The facility or the user is not in the administrator's network.
+    ConfigError
+        The channel is not one (its kind, target or options).
+    """
+    require_role(admin, Role.ADMIN)
+    spec = parse_channel(body, "channel")
+    async with transaction(pool) as conn:
+        fid = await network.facility_in_admin_scope(conn, facility, admin)
+        if fid is None:
+            raise NotFound(f"facility {facility} is not in your network")
+        user_id = None
+        if username is not None:
+            user_id = await network.user_in_admin_scope(conn, username, admin)
+            found = await network.user_by_username(conn, username) if user_id else None
+            if found is None or found.facility_id != fid:
+                raise NotFound(f"user {username} does not work at {facility} in your network")
+        channel_id = await channels.upsert(conn, fid, user_id, spec)
+        await _record(conn, admin, channel_id, _detail(spec, facility=facility, user=username))
+        return await _one(conn, admin, channel_id)
+
+
+async def change_channel(
+    pool: Pool, admin: User, channel_id: int, changes: Mapping[str, Any]
+) -> Channel:
+    """Change some of a channel's settings (its kind stays); audited."""
+    require_role(admin, Role.ADMIN)
+    async with transaction(pool) as conn:
+        before = await _one(conn, admin, channel_id)
+        spec = with_changes(before.spec, changes, f"channel {channel_id}")
+        await channels.update(conn, ChannelId(channel_id), spec)
+        await _record(conn, admin, channel_id, _detail(spec, changed=sorted(changes)))
+        return await _one(conn, admin, channel_id)
+
+
+async def remove_channel(pool: Pool, admin: User, channel_id: int) -> None:
+    """Remove a channel of the administrator's network, with its messages; audited."""
+    require_role(admin, Role.ADMIN)
+    async with transaction(pool) as conn:
+        before = await _one(conn, admin, channel_id)
+        await channels.delete(conn, before.id)
+        await _record(conn, admin, channel_id, _detail(before.spec, removed=True))
+    log.info("administrator %s removed notification channel %s", admin.id, channel_id)
+
+
+# --- a user's own e-mail ---------------------------------------------------------------------
+
+
+async def own_channels(pool: Pool, user: User) -> list[Channel]:
+    return await channels.of_user(pool, user.id)
+
+
+async def add_own_email(pool: Pool, user: User, address: str, *, reports: bool) -> Channel:
+    """A user adds their own e-mail address as a channel (without patient names: only an
+    administrator allows those on a channel); audited."""
+    spec = check_channel(
+        ChannelSpec(kind=ChannelKind.EMAIL, target=address.strip(), reports=reports),
+        "e-mail",
+    )
+    async with transaction(pool) as conn:
+        channel_id = await channels.upsert(conn, user.facility_id, user.id, spec)
+        await _record(conn, user, channel_id, _detail(spec, own=True))
+    found = [c for c in await channels.of_user(pool, user.id) if c.id == channel_id]
+    if not found:
+        raise BadRequest("the channel could not be added")
+    return found[0]
+
+
+async def remove_own(pool: Pool, user: User, channel_id: int) -> None:
+    """A user removes one of their own channels; audited."""
+    async with transaction(pool) as conn:
+        mine = [c for c in await channels.of_user(conn, user.id) if c.id == channel_id]
+        if not mine:
+            raise NotFound(f"notification channel {channel_id} is not yours")
+        await channels.delete(conn, mine[0].id)
+        await _record(conn, user, channel_id, _detail(mine[0].spec, own=True, removed=True))
