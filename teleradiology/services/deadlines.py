@@ -23,8 +23,8 @@ from storage.records import (
 from storage.reports import OverdueCritical
 from teleradiology.core import casework
 from teleradiology.core.casework import DeadlineStep
-from teleradiology.services.progress import record_step
 from teleradiology.services import notices
+from teleradiology.services.progress import record_step
 from teleradiology.services.reading import escalate_locked
 
 log = logging.getLogger(__name__)

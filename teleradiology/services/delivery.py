@@ -38,9 +38,8 @@ from teleradiology.core.report_sr import (
     basic_text_sr,
     encapsulated_pdf,
 )
-from teleradiology.services import ecg
+from teleradiology.services import ecg, notices
 from teleradiology.services.work_pool import WorkPool, offload
-from teleradiology.services import notices
 
 log = logging.getLogger(__name__)
 
