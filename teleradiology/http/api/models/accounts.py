@@ -114,9 +114,10 @@ class UserChangeIn(Model):
 
     @model_validator(mode="after")
     def _something(self) -> Self:
-        if not self.model_fields_set:
+        if all(getattr(self, name) is None for name in self.model_fields_set):
             raise ValueError(
-                "give at least one of active, display_name, role, facility, specialties"
+                "give at least one of active, display_name, role, facility, specialties "
+                "(null changes nothing)"
             )
         return self
 
