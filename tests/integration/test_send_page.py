@@ -284,7 +284,7 @@ async def test_the_clinics_studies_show_their_progress_live(
     assert committed.status == 200
     await sweep_once(api.pool, api.app[SETTINGS], api.app[OBJECTS])
     waiting = await state_of(page, study, "waiting")
-    assert "等待判读 (waiting for a reader) · 淮滨县人民医院 · 县级 (county)" in waiting
+    assert "等待判读 (waiting for a reader) · 淮滨县人民医院 · 县级医院 (county)" in waiting
     case = await api.pool.fetchval(
         "select c.id from reading_case c join study s on s.id = c.study_id"
         " where s.study_instance_uid = $1",
@@ -299,11 +299,11 @@ async def test_the_clinics_studies_show_their_progress_live(
 
     await as_reader("wang.reader", "claim")
     reading = await state_of(page, study, "reading")
-    assert "判读中 (in reading) · 淮滨县人民医院 · 县级 (county)" in reading
+    assert "判读中 (in reading) · 淮滨县人民医院 · 县级医院 (county)" in reading
     await as_reader("wang.reader", "escalate", {"question": "请上级会诊"})
-    assert "信阳市中心医院 · 市级 (city)" in await state_of(page, study, "waiting")
+    assert "信阳市中心医院 · 市级医院 (city)" in await state_of(page, study, "waiting")
     await as_reader("zhao.city", "claim")
-    assert "信阳市中心医院 · 市级 (city)" in await state_of(page, study, "reading")
+    assert "信阳市中心医院 · 市级医院 (city)" in await state_of(page, study, "reading")
     await page.screenshot(path=str(tmp_path / "inbox-reading.png"), full_page=True)
 
     # returned for quality: the reason, and the way to send it again
