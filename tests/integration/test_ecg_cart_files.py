@@ -8,9 +8,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from playwright.async_api import async_playwright
+
 from tests.ecg_file import FORMATS
 from tests.integration.conftest import Api
-from tests.integration.test_ecg_flow import get_json, sweep, upload
+from tests.integration.test_ecg_flow import ecg_case, get_json, sweep, upload
+from tests.integration.test_ecg_reading_page import ARGS, ARTIFACTS, CHROMIUM, session
 from tests.unit.ecg.scp_writer import paced_scp
 
 PHILIPS = "philips_xml/129DYPRG_v1.03.XML"
@@ -90,3 +93,64 @@ async def test_philips_statements_are_the_carts_in_the_reader_view(api: Api) -> 
     view = await _reader_view(api, path.name, path.read_bytes())
     assert view["cart"]["statements"][-2:] == [">>> Acute MI <<<", "ABNORMAL ECG"]
     assert view["cart"]["pacemaker_spikes"] == []
+
+
+async def test_the_reading_page_shows_the_carts_values_beside_ours(api: Api) -> None:
+    """The reader's ECG page: a column of the cart's own values beside the automatic ones,
+    the gap beyond tolerance flagged (Philips QRS 135 against our 98), and the cart's own
+    statements listed apart from ours."""
+    path = FORMATS / PHILIPS
+    status, body = await upload(api, [(path.name, path.read_bytes())])
+    assert status == 201, body
+    await sweep(api)
+    case = await ecg_case(api, str(body["study_instance_uid"]))
+    base = str(api.client.make_url("/")).rstrip("/")
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = await browser.new_page(viewport={"width": 1600, "height": 1200})
+        await page.goto(f"{base}/login")
+        await page.fill("input[name=username]", "xl.ecg")
+        await page.fill("input[name=password]", "demo-xl.ecg")
+        await page.click("button[type=submit]")
+        await page.wait_for_url(f"{base}/")
+        await page.goto(f"{base}/ecg/cases/{case['id']}")
+        header = await page.inner_text("#measurements tr:first-child")
+        assert "设备 (cart)" in header
+        rate = page.locator("#measurements tr[data-key=heart_rate_bpm] td.cart")
+        assert (await rate.inner_text()).strip() == "41"
+        rate_flag = page.locator("#measurements tr[data-key=heart_rate_bpm] td.beyond")
+        assert await rate_flag.count() == 0
+        qrs = page.locator("#measurements tr[data-key=qrs_ms] td.cart.beyond")
+        assert await qrs.count() == 1
+        assert "135" in await qrs.inner_text()
+        assert "±" in (await qrs.get_attribute("title") or "")
+        # one cart cell a row, filled only where the cart gives the value
+        cells = [t.strip() for t in await page.locator("#measurements td.cart").all_inner_texts()]
+        assert len(cells) == await page.locator("#measurements tr[data-key]").count()
+        view = await get_json(api, "xl.ecg", f"/api/v1/ecg/{body['sop_instance_uid']}")
+        given = view["automatic"]["device_measurements"]
+        assert sum(1 for c in cells if c) == sum(1 for v in given.values() if v is not None)
+        statements = await page.inner_text("#cart-findings")
+        assert ">>> Acute MI <<<" in statements
+        assert "ABNORMAL ECG" in statements
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "ecg_cart_values.png"), full_page=True)
+        await browser.close()
+
+
+async def test_a_file_without_cart_values_has_no_cart_column(api: Api) -> None:
+    status, body = await upload(api, [("paced.scp", paced_scp())])
+    assert status == 201, body
+    await sweep(api)
+    case = await ecg_case(api, str(body["study_instance_uid"]))
+    headers = await session(api, "xl.ecg")
+    response = await api.client.get(f"/ecg/cases/{case['id']}", headers=headers)
+    assert response.status == 200
+    page = await response.text()
+    device = (await get_json(api, "xl.ecg", f"/api/v1/ecg/{body['sop_instance_uid']}"))[
+        "automatic"
+    ]["device_measurements"]
+    assert ("设备 (cart)</th>" in page) == bool(device)
+    assert 'id="cart-findings"' in page  # its statements and stimuli, listed apart
+    assert "Atrial-sensed ventricular-paced rhythm" in page
+    assert "起搏脉冲" in page

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from ecg.analysis import OUR_KEY
 from ecg.record import MEASUREMENT_KEYS
 from ecg.render import SheetFilter
 from storage import (
@@ -110,6 +111,8 @@ def _no_ecg() -> dict[str, Any]:
         "sheet_png": "",
         "sheet_pdf": "",
         "sheet_filters": [],
+        "cart": None,
+        "cart_column": False,
     }
 
 
@@ -122,6 +125,7 @@ def _ecg_context(
     automatic = dict((view.result or {}).get("measurements", {}))
     current = ecg_service.current_measurements(view)
     statements = ecg_service.current_statements(view)
+    cart = _cart_values(view)
     base = f"/ecg/cases/{case.id}/sheets"
     chosen = ecg_api.sheet_filter(request)
     query = "" if chosen is SheetFilter.DIAGNOSTIC else f"?filter={chosen.value}"
@@ -140,9 +144,12 @@ def _ecg_context(
                 "automatic": _number(automatic.get(key)),
                 "current": _number(current.get(key)),
                 "edited": key in view.edited_measurements,
+                "cart": cart.get(key),
             }
             for key, unit in PAGE_MEASUREMENTS.items()
         ],
+        "cart_column": bool(cart),
+        "cart": _cart_context(view),
         "statements": [{"text": _statement_text(s)} for s in statements],
         # "<" escaped: the JSON sits in a <script> element
         "statements_json": json.dumps(statements, ensure_ascii=False).replace("<", "\\u003c"),
@@ -160,6 +167,33 @@ def _ecg_context(
         "priors": [_prior_context(case, p, current, zone, query) for p in found.priors],
         "comparison": _comparison_context(found),
     }
+
+
+def _cart_values(view: ecg.EcgView) -> dict[str, dict[str, Any]]:
+    """The cart's own value of each measurement row it gives, and whether ours differs from
+    it beyond the tolerance (the analysis' ``device_comparison``)."""
+    values: dict[str, dict[str, Any]] = {}
+    for row in (view.result or {}).get("device_comparison") or []:
+        if not isinstance(row, dict) or row.get("key") is None:
+            continue
+        key = OUR_KEY.get(str(row["key"]), str(row["key"]))
+        difference = row.get("difference")
+        values[key] = {
+            "value": _number(row.get("device")),
+            "beyond": bool(row.get("beyond_tolerance")),
+            "difference": _number(difference) if difference is not None else "",
+            "tolerance": _number(row.get("tolerance")),
+        }
+    return values
+
+
+def _cart_context(view: ecg.EcgView) -> dict[str, Any] | None:
+    """The cart's statements and pacemaker stimuli, as its file states them (None when it
+    states neither)."""
+    found = ecg_service.cart_findings(view)
+    if not found.statements and not found.pacemaker_spikes:
+        return None
+    return {"statements": found.statements, "spikes": len(found.pacemaker_spikes)}
 
 
 def _comparison_context(found: ecg_service.EcgReading) -> dict[str, Any] | None:
