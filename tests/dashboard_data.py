@@ -73,8 +73,10 @@ join patient p on p.issuer_facility_id = f.id and p.patient_id = $1 || s.n
 """,
     """
 insert into event (at, kind, facility_id, study_id)
-select st.first_received_at, 'received', st.facility_id, st.id
+select e.at, e.kind, st.facility_id, st.id
 from dashboard_stage s join study st on st.study_instance_uid = $1 || s.n
+cross join lateral (values ('received', st.first_received_at),
+                           ('complete', st.completed_at)) as e(kind, at)
 """,
     """
 insert into reading_case (study_id, facility_id, specialty, priority, status,
@@ -99,7 +101,10 @@ join study st on st.study_instance_uid = $1 || s.n
 join reading_case c on c.study_id = st.id
 left join app_user u on u.username = s.reader
 cross join lateral (values
+    ('routed', c.created_at),
+    ('claimed', s.received_at + make_interval(secs => s.final_after_s / 2)),
     ('final', s.received_at + make_interval(secs => s.final_after_s)),
+    ('delivered', s.received_at + make_interval(secs => s.final_after_s + 30)),
     ('acknowledged', s.received_at + make_interval(secs => s.final_after_s + s.ack_after_s)),
     ('returned', s.received_at + make_interval(secs => s.returned_after_s))
 ) as e(kind, at)

@@ -12,35 +12,21 @@ group by f.id, f.code, f.name
 order by f.code;
 
 -- name: turnaround_segments
--- $4..$6: segment names with their start and end event kinds. Study-level events
+-- $4..$6: segment names with their start and end event kinds. Each step's first time is
+-- kept on the case's case_turnaround row (migrations 0065, 0068); study-level events
 -- (received, complete) count for each case of the study; acknowledgement is of the case's
 -- first final report.
-with cases as (
-    select t.case_id as id, t.study_id
+with seg as (
+    select s.name,
+           extract(epoch from (case_turnaround_step(t, s.end_kind)
+                               - case_turnaround_step(t, s.start_kind))) as seconds
     from case_turnaround t
+    cross join unnest($4::text[], $5::text[], $6::text[]) as s(name, start_kind, end_kind)
     where t.facility_id in (select facility_subtree($1))
       and (($7::bigint is null and t.final_at >= $2 and t.final_at < $3) or t.case_id = $7)
-),
--- the first event of each kind of each case, found by the events' indexes
-firsts as (
-    select cs.id as case_id, x.kind, min(x.at) as at
-    from cases cs
-    cross join lateral (
-        select e.kind, e.at from event e where e.case_id = cs.id
-        union all
-        select e.kind, e.at from event e where e.study_id = cs.study_id and e.case_id is null
-    ) x
-    group by cs.id, x.kind
-),
-seg as (
-    select s.name, extract(epoch from (b.at - a.at)) as seconds
-    from unnest($4::text[], $5::text[], $6::text[]) as s(name, start_kind, end_kind)
-    join firsts a on a.kind = s.start_kind
-    join firsts b on b.kind = s.end_kind and b.case_id = a.case_id
-    where b.at >= a.at
 )
 select name as segment, count(*)::int as cases,
        percentile_cont(0.5) within group (order by seconds) as median_s,
        percentile_cont(0.9) within group (order by seconds) as p90_s,
        max(seconds) as max_s
-from seg group by name;
+from seg where seconds >= 0 group by name;
