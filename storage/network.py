@@ -165,6 +165,13 @@ async def facility_in_admin_scope(conn: Conn, code: str, admin: User) -> Facilit
     return FacilityId(found) if found is not None else None
 
 
+async def facility_in_admin_reach(conn: Conn, code: str, admin: User) -> FacilityId | None:
+    """A facility by code that the administrator's routing rules may name: of their network,
+    or above it."""
+    found: int | None = await conn.fetchval(q("facility_in_admin_reach"), code, admin.id)
+    return FacilityId(found) if found is not None else None
+
+
 async def user_in_admin_scope(conn: Conn, username: str, admin: User) -> UserId | None:
     """A user by username, when they work in the administrator's network."""
     found: int | None = await conn.fetchval(q("user_in_admin_scope"), username, admin.id)

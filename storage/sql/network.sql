@@ -186,6 +186,21 @@ select f.id from facility f join app_user u on u.id = $2
 where f.code = $1 and u.role = 'admin' and u.active
   and f.id in (select facility_subtree(u.facility_id));
 
+-- name: facility_in_admin_reach
+-- A facility by code that an administrator's ($2) routing rules may send cases to: one of
+-- their network, or one above it (the county and city hospitals it escalates to).
+with recursive up(id, parent_id) as (
+    select f.id, f.parent_id from facility f join app_user u on u.facility_id = f.id
+    where u.id = $2 and u.role = 'admin' and u.active
+    union all
+    select f.id, f.parent_id from facility f join up on f.id = up.parent_id
+)
+select f.id from facility f
+where f.code = $1
+  and (f.id in (select id from up)
+       or f.id in (select facility_subtree(u.facility_id) from app_user u
+                   where u.id = $2 and u.role = 'admin' and u.active));
+
 -- name: user_in_admin_scope
 select t.id from app_user t join app_user u on u.id = $2
 where t.username = $1 and u.role = 'admin' and u.active

@@ -159,8 +159,13 @@ async def _import_user(conn: Conn, u: UserSpec) -> tuple[UserId, bool]:
     return user_id, needs_password
 
 
-async def _facility_id(conn: Conn, code: str, where: str) -> FacilityId:
-    found = await network.facility_id_by_code(conn, code)
+async def _facility_id(conn: Conn, code: str, where: str, admin: User | None = None) -> FacilityId:
+    """A facility a rule names: any (an import file's), or for an administrator one of their
+    network or above it."""
+    if admin is None:
+        found = await network.facility_id_by_code(conn, code)
+    else:
+        found = await network.facility_in_admin_reach(conn, code, admin)
     if found is None:
         raise NotFound(f"{where}: facility {code} is not in the network")
     return found
@@ -191,10 +196,10 @@ async def _write_rules(
 async def _place_route(conn: Conn, r: RouteSpec, where: str, admin: User | None) -> PlacedRoute:
     """A rule with the facilities (and the reading pool) it names found; a pool an
     administrator names must be of their network."""
-    escalation_id = await _facility_id(conn, r.escalation, where) if r.escalation else None
+    escalation_id = await _facility_id(conn, r.escalation, where, admin) if r.escalation else None
     if r.pool is None:
         assert r.first_read is not None  # a route names one or the other
-        first = await _facility_id(conn, r.first_read, where)
+        first = await _facility_id(conn, r.first_read, where, admin)
         return PlacedRoute(spec=r, first_read_id=first, escalation_id=escalation_id)
     found = await rosters.pool_by_code(conn, r.pool)
     if found is None or (
@@ -207,7 +212,7 @@ async def _place_route(conn: Conn, r: RouteSpec, where: str, admin: User | None)
         )
     if (
         r.first_read is not None
-        and await _facility_id(conn, r.first_read, where) != found.facility_id
+        and await _facility_id(conn, r.first_read, where, admin) != found.facility_id
     ):
         raise BadRequest(f"{where}: reading pool {r.pool} does not read at {r.first_read}")
     return PlacedRoute(

@@ -103,6 +103,14 @@ async def test_a_bad_rule_is_refused_with_a_problem_and_changes_nothing(api: Api
         {"routes": [{"first_read": "NO-SUCH"}]},
     )
     assert status == 404
+    # another county's hospital is not a reader the county may name (the city above it is)
+    for other in ("GS-COUNTY",):
+        for rule in ({"first_read": other}, {"first_read": "HB-COUNTY", "escalation": other}):
+            status, problem = await _put(
+                api, "hb.admin", "/api/v1/admin/facilities/HB-MJ/routes", {"routes": [rule]}
+            )
+            assert status == 404, (rule, problem)
+            assert "not in the network" in problem["detail"]
     rules = await api.pool.fetchval("select count(*) from routing_rule")
     assert rules == 1  # only the demo network's township ECG rule
 
