@@ -5,6 +5,7 @@ network, and the sections and links other pages add (``admin_sections``, ``admin
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,17 +15,15 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from storage import (
+    cases,
     network,
     referrals,
 )
 from storage.jobs import FailedDelivery, FailedKind
 from storage.records import (
-    Case,
-    CaseStatus,
     Channel,
     Conclusion,
     FacilityId,
-    Priority,
     Report,
     Role,
     TurnaroundSegment,
@@ -101,36 +100,35 @@ class _OpenCases:
 
 
 def _open_cases(
-    open_cases: list[Case], facilities: dict[str, str], now: datetime, zone: ZoneInfo
+    found: cases.OpenCases, facilities: dict[str, str], now: datetime, zone: ZoneInfo
 ) -> _OpenCases:
-    found = _OpenCases(loads={}, by_facility={}, breaches=[])
-    for c in open_cases:
-        code = c.pool_code or ""
-        load = found.loads.setdefault(
-            (code, c.specialty.value),
-            _PoolLoad(pool=code, name=facilities.get(code, code), specialty=c.specialty.value),
+    loads = {
+        (load.pool_code, load.specialty.value): _PoolLoad(
+            pool=load.pool_code,
+            name=facilities.get(load.pool_code, load.pool_code),
+            specialty=load.specialty.value,
+            open=load.open,
+            scheduled=load.scheduled,
+            in_progress=load.in_progress,
+            urgent=load.urgent,
+            overdue=load.overdue,
         )
-        load.open += 1
-        load.scheduled += c.status is CaseStatus.SCHEDULED
-        load.in_progress += c.status is CaseStatus.IN_PROGRESS
-        load.urgent += c.priority is Priority.HIGH or c.stemi
-        found.by_facility[c.facility_code] = found.by_facility.get(c.facility_code, 0) + 1
-        if c.deadline < now:
-            load.overdue += 1
-            left, _ = time_left(c.deadline, now)
-            found.breaches.append(
-                {
-                    "kind": "逾期未报告 (case overdue)",
-                    "case_id": c.id,
-                    "facility": facilities.get(c.facility_code, c.facility_code),
-                    "pool": facilities.get(code, code),
-                    "priority": both(c.priority) + (" · STEMI" if c.stemi else ""),
-                    "due": local_time(c.deadline, zone),
-                    "by": left,
-                    "claimed": c.claimed_by is not None,
-                }
-            )
-    return found
+        for load in found.loads
+    }
+    breaches = [
+        {
+            "kind": "逾期未报告 (case overdue)",
+            "case_id": c.id,
+            "facility": facilities.get(c.facility_code, c.facility_code),
+            "pool": facilities.get(c.pool_code, c.pool_code),
+            "priority": both(c.priority) + (" · STEMI" if c.stemi else ""),
+            "due": local_time(c.deadline, zone),
+            "by": time_left(c.deadline, now)[0],
+            "claimed": c.claimed,
+        }
+        for c in found.overdue
+    ]
+    return _OpenCases(loads=loads, by_facility=dict(found.by_facility), breaches=breaches)
 
 
 def _critical_breaches(
@@ -301,19 +299,24 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
     zone = await user_zone(request, user)
     request[USER] = user
     asked = query_of(request, DashboardQuery)
-    dash = await dashboard_api.dashboard_of(request)
-    request = _local_days(request, zone)
-    request[USER] = user
+    local = _local_days(request, zone)
+    local[USER] = user
     pool = request.app[POOL]
     now = datetime.now(UTC)
-    body = await api.turnaround_data(request)
+    # the sections are independent reads: side by side, each on its own connection
+    dash, body, facilities, overview, pending, every = await asyncio.gather(
+        dashboard_api.dashboard_of(request),
+        api.turnaround_data(local),
+        facility_names(request),
+        reading.open_case_overview(pool, user, now),
+        reading.inbox(pool, user, unacknowledged=True, limit=1000, listing="dashboard"),
+        network.list_facilities(pool),
+    )
+    request = local
     since = datetime.fromisoformat(str(body["since"]).replace("Z", "+00:00"))
     until = datetime.fromisoformat(str(body["until"]).replace("Z", "+00:00"))
-    facilities = await facility_names(request)
-    open_cases = await reading.worklist(pool, user, limit=5000, listing="dashboard")
-    found = _open_cases(open_cases, facilities, now, zone)
-    pending = await reading.inbox(pool, user, unacknowledged=True, limit=1000, listing="dashboard")
-    code_of = {f.id: f.code for f in await network.list_facilities(pool)}
+    found = _open_cases(overview, facilities, now, zone)
+    code_of = {f.id: f.code for f in every}
     critical_pending, late = _critical_breaches(pending, code_of, facilities, now, zone)
     referral_rows = await referrals.referral_stats(pool, user.facility_id, since, until)
     months, months_total = await referral_service.statistics(pool, user, since, until, zone.key)
@@ -329,7 +332,7 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
         total_reports=sum(f["reports"] for f in body["facilities"]),
         segments=_segments(body),
         pools=sorted(found.loads.values(), key=lambda p: (-p.overdue, -p.open, p.pool)),
-        open_total=len(open_cases),
+        open_total=sum(p.open for p in found.loads.values()),
         overdue_total=sum(p.overdue for p in found.loads.values()),
         critical_pending=critical_pending,
         breaches=found.breaches + late,
