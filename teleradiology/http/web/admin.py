@@ -6,6 +6,7 @@ network, and the sections and links other pages add (``admin_sections``, ``admin
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -60,6 +61,21 @@ class _PoolLoad:
     in_progress: int = 0
     urgent: int = 0
     overdue: int = 0
+
+
+#: The rows a long table of the page shows: the busiest, in the table's own order (every row
+#: is in the table's CSV and API).
+PAGE_ROWS = 50
+
+
+def _busiest(
+    rows: list[dict[str, Any]], weight: Callable[[dict[str, Any]], float], limit: int = PAGE_ROWS
+) -> tuple[list[dict[str, Any]], int]:
+    """The `limit` rows of most `weight`, kept in their order, and how many rows there were."""
+    if len(rows) <= limit:
+        return rows, len(rows)
+    kept = {id(r) for r in sorted(rows, key=weight, reverse=True)[:limit]}
+    return [r for r in rows if id(r) in kept], len(rows)
 
 
 def _minutes(value: float | None) -> str:
@@ -321,6 +337,14 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
     referral_rows = await referrals.referral_stats(pool, user.facility_id, since, until)
     months, months_total = await referral_service.statistics(pool, user, since, until, zone.key)
     query = {k: v for k, v in request.query.items() if k in ("since", "until")}
+    facility_rows, facilities_count = _busiest(
+        _facility_rows(body, found.by_facility, facilities), lambda r: r["reports"] + r["open"]
+    )
+    referral_table, referrals_count = _busiest(
+        _referral_rows(referral_rows, facilities), lambda r: r["count"]
+    )
+    *month_all, total_row = _referral_month_rows(months, months_total)
+    month_rows, month_count = _busiest(month_all, lambda r: r["up"] + r["down"])
     context = await base_context(request, user)
     context.update(
         title="管理看板 (dashboard)",
@@ -328,7 +352,8 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
         until=local_time(until, zone),
         since_value=since.astimezone(zone).strftime("%Y-%m-%d"),
         until_value=(until - timedelta(seconds=1)).astimezone(zone).strftime("%Y-%m-%d"),
-        facilities=_facility_rows(body, found.by_facility, facilities),
+        facilities=facility_rows,
+        facilities_count=facilities_count,
         total_reports=sum(f["reports"] for f in body["facilities"]),
         segments=_segments(body),
         pools=sorted(found.loads.values(), key=lambda p: (-p.overdue, -p.open, p.pool)),
@@ -336,8 +361,11 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
         overdue_total=sum(p.overdue for p in found.loads.values()),
         critical_pending=critical_pending,
         breaches=found.breaches + late,
-        referrals=_referral_rows(referral_rows, facilities),
-        referral_months=_referral_month_rows(months, months_total),
+        referrals=referral_table,
+        referrals_count=referrals_count,
+        referral_months=[*month_rows, total_row],
+        referral_months_count=month_count,
+        page_rows=PAGE_ROWS,
         failed=_failed_rows(await administration.failed_deliveries(pool, user), facilities, zone),
         channels=_channel_rows(await channels.list_channels(pool, user), facilities),
         csv_href="/admin/turnaround.csv" + (f"?{urlencode(query)}" if query else ""),
