@@ -730,6 +730,19 @@ def test_a_labelled_rbbb_is_stated_as_rbbb_without_a_stemi_alert() -> None:
     assert "V1 rsR'" in rbbb.text_en
 
 
+def test_a_labelled_rbbb_has_no_long_qt_from_its_wide_qrs() -> None:
+    """E07509 (RBBB, QRS about 160 ms, 48 bpm): the Framingham QTc is over 450 ms only for
+    the widened QRS; adjusted for it (about 414 ms) the QT is normal."""
+    analysis = analyze_ecg(read_dev("E07509", 71.0, Sex.MALE))
+    m = analysis.measurements
+    qrs, qtc = m["qrs_ms"], m["qtc_framingham_ms"]
+    assert qrs is not None
+    assert qrs > 150
+    assert qtc is not None
+    assert qtc >= 450
+    assert StatementCode.LONG_QTC not in {s.code for s in analysis.statements}
+
+
 def test_a_labelled_normal_record_has_no_morphology_statement() -> None:
     analysis = analyze_ecg(read_dev("E07506", 66.0, Sex.FEMALE))
     codes = {s.code.value for s in analysis.statements}
