@@ -156,10 +156,8 @@ def two_to_one_flutter_rate_bpm(
 
     Parameters
     ----------
-    clean_uv
-        Filtered signal, microvolts, ``(n_leads, n_samples)``.
-    sampling_rate_hz
-        Samples per second.
+    clean_uv, sampling_rate_hz
+        The filtered signal (µV, ``(n_leads, n_samples)``) and its samples per second.
     r_peaks
         R-peak samples, increasing.
     leads
