@@ -450,13 +450,13 @@ class QrsLimits:
 
 
 #: Part III's limits by age band (lower bound of the band in years, limits), youngest last:
-#: IVCD over 110 ms in adults (16 and over), over 90 ms at 8 to 16 and over 80 ms under 8;
+#: IVCD over 110 ms in adults (over 16: from 17), over 90 ms at 8 to 16 and over 80 ms under 8;
 #: incomplete RBBB from 110 ms in adults, 90 ms at 4 to 16 and 86 ms under 8 (the bands
 #: overlap in the text: the younger one's limit holds from 4 to 8); complete BBB from 120 ms
 #: in adults, over 100 ms at 4 to 16 and over 90 ms under 4.
 QRS_LIMITS_BY_AGE: tuple[tuple[float, QrsLimits], ...] = (
     (
-        16.0,
+        17.0,
         QrsLimits(
             ivcd_over_ms=IVCD_MS,
             incomplete_rbbb_ms=INCOMPLETE_RBBB_MS,
