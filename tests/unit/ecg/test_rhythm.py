@@ -497,6 +497,12 @@ def test_no_development_record_has_a_second_or_third_degree_av_block() -> None:
     assert [name for name in _labelled() if _analysed(name) & blocks] == []
 
 
+def test_no_development_record_is_called_atrial_flutter() -> None:
+    """None of the 50 is labelled flutter; among them are regular sinus and atrial
+    tachycardias at 120-150/min (E07501, HR06003, JS20013), where 2:1 flutter is looked for."""
+    assert [name for name in _labelled() if C.ATRIAL_FLUTTER in _analysed(name)] == []
+
+
 def test_no_development_record_is_called_af() -> None:
     """None of the 50 has AF (many are sinus tachycardia with PACs, the usual false alarm);
     only the known miss is called so."""
