@@ -6,11 +6,9 @@ sees and changes none of it."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from storage import network
 from teleradiology.services import administration
@@ -123,31 +121,10 @@ async def test_a_shared_template_set_aside_is_the_networks_alone(api: Api) -> No
     assert (await _call(api, "xy.admin", "PATCH", f"{ADMIN}/{shared['id']}", renamed))[0] == 400
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[tuple[str, list[Any]]]:
-    """A webhook receiver on loopback: what it took."""
-    taken: list[Any] = []
-
-    async def take(request: web.Request) -> web.Response:
-        taken.append(await request.json())
-        return web.json_response({"ok": True})
-
-    app = web.Application()
-    app.router.add_post("/hook", take)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}/hook", taken
-    finally:
-        await runner.cleanup()
-
-
 async def test_a_channel_test_message_reaches_its_receiver(
-    api: Api, receiver: tuple[str, list[Any]]
+    api: Api, webhook_receiver: tuple[str, list[Any]]
 ) -> None:
-    url, taken = receiver
+    url, taken = webhook_receiver
     status, channel = await _call(
         api,
         "hb.admin",

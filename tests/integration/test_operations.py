@@ -110,6 +110,7 @@ async def test_a_job_that_failed_for_real_is_listed_and_retried_to_delivery(
         "where a.object_type = 'job' and a.object_id = $1",
         str(job["id"]),
     )
+    assert audited is not None
     detail = json.loads(audited["detail"])
     assert audited["username"] == "hb.admin"
     assert (detail["before"]["status"], detail["after"]["status"]) == ("failed", "queued")

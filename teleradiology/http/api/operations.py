@@ -216,7 +216,16 @@ async def test_channel(request: web.Request) -> web.Response:
         carrier=request.app[NOTICE_CARRIER],
         link=link,
     )
-    return reply(TrialOut(id=channel_id, ok=answer.ok, code=answer.code, answer=answer.text[:500]))
+    said = "已送达 (delivered)" if answer.ok else "未送达 (not delivered)"
+    return reply(
+        TrialOut(
+            id=channel_id,
+            ok=answer.ok,
+            code=answer.code,
+            answer=answer.text[:500],
+            show=f"测试消息{said}: {answer.code} {answer.text[:200]}".strip(),
+        )
+    )
 
 
 def add_routes(app: web.Application) -> None:

@@ -276,7 +276,7 @@ _FAILED_WHAT = {
 }
 
 
-def _failed_rows(
+def failed_rows(
     failed: list[FailedDelivery], facilities: dict[str, str], zone: ZoneInfo
 ) -> list[dict[str, Any]]:
     return [
@@ -295,7 +295,7 @@ def _failed_rows(
     ]
 
 
-def _channel_rows(found: list[Channel], facilities: dict[str, str]) -> list[dict[str, Any]]:
+def channel_rows(found: list[Channel], facilities: dict[str, str]) -> list[dict[str, Any]]:
     return [
         ChannelOut.of(c).model_dump()
         | {
@@ -366,8 +366,8 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
         referral_months=[*month_rows, total_row],
         referral_months_count=month_count,
         page_rows=PAGE_ROWS,
-        failed=_failed_rows(await administration.failed_deliveries(pool, user), facilities, zone),
-        channels=_channel_rows(await channels.list_channels(pool, user), facilities),
+        failed=failed_rows(await administration.failed_deliveries(pool, user), facilities, zone),
+        channels=channel_rows(await channels.list_channels(pool, user), facilities),
         csv_href="/admin/turnaround.csv" + (f"?{urlencode(query)}" if query else ""),
         admin_links=[],
         admin_sections=[],

@@ -19,9 +19,11 @@ from teleradiology.http.api import console as console_api
 from teleradiology.http.api import dashboard as dashboard_api
 from teleradiology.http.api import ecg as ecg_api
 from teleradiology.http.api import notices as notices_api
+from teleradiology.http.api import operations as operations_api
 from teleradiology.http.api import referrals as referrals_api
 from teleradiology.http.api import rosters as rosters_api
 from teleradiology.http.web import accounts, console, referral_pages, routing_admin
+from teleradiology.http.web import operations_pages as operations_web
 from teleradiology.http.web.admin import admin_page
 from teleradiology.http.web.audit_page import audit_page
 from teleradiology.http.web.case import case_page
@@ -149,6 +151,34 @@ def _admin_routes() -> list[tuple[str, str, PageHandler]]:
         ("POST", "/admin/dicom-nodes", page_action(console_api.create_node)),
         ("PATCH", "/admin/dicom-nodes/{id:\\d+}", page_action(console_api.change_node)),
         ("DELETE", "/admin/dicom-nodes/{id:\\d+}", page_action(console_api.delete_node)),
+        *operations_pages(),
+    ]
+
+
+def operations_pages() -> list[tuple[str, str, PageHandler]]:
+    """The operations page and its retry, the report templates, the notification channels."""
+    return [
+        ("GET", "/admin/operations", page(operations_web.operations_page)),
+        ("POST", "/admin/jobs/{id:\\d+}/retry", page_action(operations_api.retry_job)),
+        ("GET", "/admin/templates", page(operations_web.templates_page)),
+        ("POST", "/admin/templates", page_action(operations_api.create_network_template)),
+        (
+            "PATCH",
+            "/admin/templates/{id:\\d+}",
+            page_action(operations_api.change_network_template),
+        ),
+        ("GET", "/admin/notification-channels", page(operations_web.channels_page)),
+        ("POST", "/admin/notification-channels", page_action(notices_api.add_channel)),
+        (
+            "PATCH",
+            "/admin/notification-channels/{id:\\d+}",
+            page_action(notices_api.change_channel),
+        ),
+        (
+            "POST",
+            "/admin/notification-channels/{id:\\d+}/test",
+            page_action(operations_api.test_channel),
+        ),
     ]
 
 

@@ -252,3 +252,4 @@ class TrialOut(Model):
     ok: bool
     code: str
     answer: str
+    show: str = Field(description="the outcome in words, for the page")
