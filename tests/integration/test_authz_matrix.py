@@ -1142,7 +1142,75 @@ def matrix() -> dict[tuple[str, str], Call]:
         **_account_matrix(),
         **_console_matrix(),
         **_routing_matrix(),
+        **_operations_matrix(),
     }
+
+
+#: The administrators of a network's top facility: they change its report templates.
+TOP_ADMINS = frozenset({"network_admin", "admin_other_network"})
+
+
+def _new_template(v: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "specialty": "radiology",
+        "modality": "DX",
+        "name": f"模板 {next(_PATIENTS)}",
+        "findings": "胸廓对称。",
+        "impression": "未见异常。",
+    }
+
+
+def _operations_matrix() -> dict[tuple[str, str], Call]:
+    """The operations page and its JSON, the network's report templates and its channels'
+    pages: each administrator reads their own network; another network's changes nothing
+    of the fixtures' (its failed job, its channel: 404)."""
+    calls: dict[tuple[str, str], Call] = {}
+    for prefix, page in (("/api/v1/admin", False), ("/admin", True)):
+        calls |= {
+            ("POST", f"{prefix}/jobs/{{id}}/retry"): Call(
+                NETWORK_ADMINS, f"{prefix}/jobs/{{job}}/retry", prepare=failed_delivery, page=page
+            ),
+            ("POST", f"{prefix}/templates"): Call(TOP_ADMINS, body=_new_template, page=page),
+            ("PATCH", f"{prefix}/templates/{{id}}"): Call(
+                TOP_ADMINS,
+                f"{prefix}/templates/{{template}}",
+                body=_json({"findings": "胸廓对称，气管居中。"}),
+                page=page,
+            ),
+            ("POST", f"{prefix}/notification-channels/{{id}}/test"): Call(
+                NETWORK_ADMINS,
+                f"{prefix}/notification-channels/{{channel}}/test",
+                prepare=a_channel,
+                page=page,
+            ),
+        }
+    calls |= {
+        ("GET", "/api/v1/admin/operations/rejections"): Call(ADMINS),
+        ("GET", "/api/v1/admin/operations/returned"): Call(ADMINS),
+        ("GET", "/api/v1/admin/operations/health"): Call(ADMINS),
+        ("GET", "/api/v1/admin/jobs/failed"): Call(ADMINS),
+        ("GET", "/api/v1/admin/templates"): Call(ADMINS),
+        ("GET", "/admin/operations"): Call(ADMINS, page=True),
+        ("GET", "/admin/templates"): Call(ADMINS, page=True),
+        ("GET", "/admin/notification-channels"): Call(ADMINS, page=True),
+        ("POST", "/admin/notification-channels"): Call(
+            NETWORK_ADMINS,
+            body=lambda v: {
+                "facility": SENDER,
+                "kind": "email",
+                "target": f"mx{next(_PATIENTS)}@example.org",
+            },
+            page=True,
+        ),
+        ("PATCH", "/admin/notification-channels/{id}"): Call(
+            NETWORK_ADMINS,
+            "/admin/notification-channels/{channel}",
+            body=_json({"label": "门诊"}),
+            prepare=a_channel,
+            page=True,
+        ),
+    }
+    return calls
 
 
 # --- the router's routes -----------------------------------------------------------------------
