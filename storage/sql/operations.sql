@@ -67,10 +67,10 @@ select n.id, n.entrypoint, n.attempts, n.created, n.updated, n.report_id, r.case
        f.code as facility_code,
        (select l.traceback ->> 'exception_type' from pgqueuer_log l
         where l.job_id = n.id and l.traceback is not null
-        order by l.id desc limit 1) as error_type,
+        order by l.created desc, l.id desc limit 1) as error_type,
        (select l.traceback ->> 'exception_message' from pgqueuer_log l
         where l.job_id = n.id and l.traceback is not null
-        order by l.id desc limit 1) as error_message
+        order by l.created desc, l.id desc limit 1) as error_message
 from named n
 join report r on r.id = n.report_id
 join reading_case c on c.id = r.case_id
