@@ -15,12 +15,17 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, async_playwright
 
-from teleradiology.http.context import OBJECTS
+from storage.records import ReceivedVia
+from teleradiology.core.errors import DuplicateConflict
+from teleradiology.http.context import INGESTOR, OBJECTS
 from teleradiology.services import delivery
 from tests.browser import wait_until
+from tests.factory import make_study
 from tests.integration.conftest import Api
+from tests.integration.dicomweb_support import facility, store
 from tests.integration.test_delivery_jobs import _final_report, _job_status, _run_worker
-from tests.integration.test_operations import _held_failed
+from tests.integration.test_operations import _changed, _held_failed
+from tests.integration.test_reports_home import _ok
 from tests.integration.test_web_pages import (
     ARGS,
     ARTIFACTS,
@@ -57,6 +62,11 @@ async def _operations(page: Page, base: str, report_id: int) -> int:
     assert await database.inner_text() in ("green", "amber")
     failed = page.locator("#health tr[data-measure='failed_jobs'] .light")
     assert await failed.inner_text() == "amber"  # one job waits for the administrator
+    assert "amber" in await page.inner_text("#ops-light")
+    assert "HBXLWD01" in await page.inner_text("#rejections tr[data-rejection]")
+    returned = await page.inner_text("#returned tr[data-case]")
+    assert "体位不正" in returned
+    assert "否 (not yet)" in returned
     await page.screenshot(path=str(ARTIFACTS / "operations_failed_job.png"), full_page=True)
     async with page.expect_navigation():
         await row.locator("button").click()
@@ -124,6 +134,19 @@ async def test_the_administrator_retries_a_failed_job_and_a_reader_uses_a_new_te
     report_id = await _final_report(api, "OPS-B1")
     await _held_failed(api, database_url, tmp_path, report_id)
     _, case_id = await _routed(api, patient_id="OPS-B2")
+    # a study returned for quality, and an instance refused (same UID, other content)
+    _, returned = await _routed(api, patient_id="OPS-B3")
+    await _ok(api, "wang.reader", f"/api/v1/cases/{returned}/claim")
+    await _ok(api, "wang.reader", f"/api/v1/cases/{returned}/return", {"reason": "positioning"})
+    first = make_study(modality="CR", count=1, patient_id="OPS-B4")
+    await store(api, "HB-XL-WD", first)
+    with pytest.raises(DuplicateConflict):
+        await api.app[INGESTOR].ingest(
+            _changed(first[0]),
+            facility=await facility(api, "HB-XL-WD"),
+            via=ReceivedVia.DIMSE,
+            sender_ae="HBXLWD01",
+        )
     base = _base(api)
     ARTIFACTS.mkdir(exist_ok=True)
     async with async_playwright() as p:
@@ -136,6 +159,10 @@ async def test_the_administrator_retries_a_failed_job_and_a_reader_uses_a_new_te
         shown = await _test_channel(admin, base, url)
         assert re.search(r"已送达 \(delivered\): 200", shown), shown
         assert [b["event"] for b in taken] == ["test"]
+        # the county's administrator reads the network's templates; the city changes them
+        await admin.click("nav.menu a[href='/admin/templates']")
+        assert await admin.locator("tr[data-template]").count() > 0
+        assert await admin.locator("#add-template").count() == 0
 
         city = await (await browser.new_context(locale="zh-CN")).new_page()
         await city.set_viewport_size({"width": 1500, "height": 1000})
