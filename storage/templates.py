@@ -153,3 +153,8 @@ async def update_own(conn: Conn, changed: Template, *, user_id: UserId) -> Templ
         user_id,
     )
     return _template(row) if row else None
+
+
+async def copies_shared(db: Queryable, template_id: int) -> bool:
+    """Whether the template is a network's copy of a shared one (standing in its place)."""
+    return bool(await db.fetchval(q("template_copies_shared"), template_id))

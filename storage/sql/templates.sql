@@ -74,3 +74,13 @@ where id = $1 and network_id is not null
                     and o.name = $2 and o.language = report_template.language)
 returning id, specialty, modality, name, language, findings, impression, updated_at,
           network_id, active;
+
+-- name: template_copies_shared
+-- Whether template $1 is a network's copy of a shared template (same specialty, modality,
+-- name and language): it stands in the shared one's place while it keeps them.
+select exists (
+    select 1 from report_template t join report_template s
+        on s.network_id is null and s.specialty = t.specialty
+       and coalesce(s.modality, '') = coalesce(t.modality, '')
+       and s.name = t.name and s.language = t.language
+    where t.id = $1 and t.network_id is not null);

@@ -113,6 +113,16 @@ def _changed(before: Template, change: TemplateChange) -> Template:
     )
 
 
+async def _as_the_network_reads_it(conn: Conn, template_id: int, admin: User) -> Template:
+    """The template, locked; a shared one the network has copied: the network's copy."""
+    found = await templates.lock_template_for_user(conn, template_id, admin.id)
+    if found.network_id is None:
+        read = await templates.template_for_user(conn, template_id, admin.id)
+        if read is not None and read.network_id is not None:
+            found = await templates.lock_template_for_user(conn, read.id, admin.id)
+    return found
+
+
 async def change_template(
     pool: Pool, admin: User, template_id: int, change: TemplateChange
 ) -> Template:
@@ -134,14 +144,15 @@ async def change_template(
     """
     network_id, code = await _network_top(pool, admin)
     async with transaction(pool) as conn:
-        before = await templates.lock_template_for_user(conn, template_id, admin.id)
+        before = await _as_the_network_reads_it(conn, template_id, admin)
         wanted = _changed(before, change)
+        in_place = before.network_id is None or await templates.copies_shared(conn, before.id)
+        if in_place and (wanted.name, wanted.modality) != (before.name, before.modality):
+            raise BadRequest(
+                "a shared template keeps its name and modality: add a template of the "
+                "network's own instead"
+            )
         if before.network_id is None:
-            if (wanted.name, wanted.modality) != (before.name, before.modality):
-                raise BadRequest(
-                    "a shared template keeps its name and modality: add a template of the "
-                    "network's own instead"
-                )
             after = await templates.save_for_network(
                 conn,
                 network_id,

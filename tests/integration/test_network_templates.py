@@ -107,18 +107,34 @@ async def test_the_network_adds_changes_and_sets_aside_its_templates(api: Api) -
 
 async def test_a_shared_template_set_aside_is_the_networks_alone(api: Api) -> None:
     shared = next(iter((await _reader_sees(api)).values()))
-    status, aside = await _call(
-        api, "xy.admin", "PATCH", f"{ADMIN}/{shared['id']}", {"active": False}
-    )
+    one = f"{ADMIN}/{shared['id']}"
+    # the network's text first (the report form's own edit), then set aside: the text kept
+    edit = {"findings": "本网络的所见。", "impression": "本网络的印象。"}
+    assert (await _call(api, "xy.admin", "PUT", f"/api/v1/templates/{shared['id']}", edit))[
+        0
+    ] == 200
+    status, aside = await _call(api, "xy.admin", "PATCH", one, {"active": False})
     assert status == 200, aside
     assert (aside["own"], aside["active"], aside["name"]) == (True, False, shared["name"])
+    assert (aside["findings"], aside["impression"]) == (edit["findings"], edit["impression"])
     seen = {t["id"] for t in (await _reader_sees_all(api, "wang.reader"))}
     assert shared["id"] not in seen
     assert aside["id"] not in seen
-    # another network still reads the shared template
-    assert shared["id"] in {t["id"] for t in await _reader_sees_all(api, "zk.city")}
+    # editing its text again leaves it set aside
+    again = {"findings": "再改的所见。", "impression": "再改的印象。"}
+    assert (await _call(api, "xy.admin", "PUT", f"/api/v1/templates/{shared['id']}", again))[
+        0
+    ] == 200
+    listed = (await _call(api, "xy.admin", "GET", ADMIN))[1]["templates"]
+    (copy,) = [t for t in listed if t["id"] == aside["id"]]
+    assert (copy["active"], copy["findings"]) == (False, again["findings"])
+    # another network still reads the shared template, as shipped
+    theirs = {t["id"]: t for t in await _reader_sees_all(api, "zk.city")}
+    assert theirs[shared["id"]]["findings"] == shared["findings"]
+    # the copy stands in the shared one's place: it keeps its name
     renamed = {"name": "另一个名字"}
-    assert (await _call(api, "xy.admin", "PATCH", f"{ADMIN}/{shared['id']}", renamed))[0] == 400
+    assert (await _call(api, "xy.admin", "PATCH", one, renamed))[0] == 400
+    assert (await _call(api, "xy.admin", "PATCH", f"{ADMIN}/{aside['id']}", renamed))[0] == 400
 
 
 async def test_a_channel_test_message_reaches_its_receiver(
