@@ -18,7 +18,6 @@ import pydicom
 import pytest
 
 from storage import network
-from storage.objects import FileObjectStore
 from storage.records import ReceivedVia
 from teleradiology.core.errors import DuplicateConflict
 from teleradiology.dimse.sender import report_sender
@@ -29,7 +28,12 @@ from tests.factory import make_study
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import facility, route_all, store
 from tests.integration.test_authz_matrix import _other_network as other_network
-from tests.integration.test_delivery_jobs import _final_report, _job_status, _run_worker
+from tests.integration.test_delivery_jobs import (
+    _final_report,
+    _job_status,
+    _run_worker,
+    held_failed,
+)
 from tests.integration.test_reports_home import _ok
 
 SEND = report_sender("TELEMED")
@@ -57,28 +61,12 @@ async def _post(api: Api, user: str, path: str, body: Any = None) -> tuple[int, 
     return response.status, await response.json()
 
 
-async def _held_failed(api: Api, database_url: str, tmp_path: Path, report_id: int) -> None:
-    """Run the worker on an object store that cannot be written until the report's delivery
-    job is held as failed (its backoff's waits skipped)."""
-    (tmp_path / "not-a-folder").write_bytes(b"")
-    broken = FileObjectStore(tmp_path / "not-a-folder" / "objects")
-
-    async def held() -> bool:
-        await api.pool.execute(
-            "update pgqueuer set execute_after = now() where entrypoint = $1 and status = 'queued'",
-            DELIVER_REPORT,
-        )
-        return await _job_status(api, report_id) == "failed"
-
-    await _run_worker(api, database_url, broken, held)
-
-
 async def test_a_job_that_failed_for_real_is_listed_and_retried_to_delivery(
     api: Api, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(delivery, "DELIVERY_ATTEMPTS", 2)
     report_id = await _final_report(api, "OPS-1")
-    await _held_failed(api, database_url, tmp_path, report_id)
+    await held_failed(api, database_url, tmp_path, report_id)
 
     status, body = await _get(api, "hb.admin", "/api/v1/admin/jobs/failed")
     assert status == 200, body

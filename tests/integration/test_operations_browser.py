@@ -23,8 +23,13 @@ from tests.browser import wait_until
 from tests.factory import make_study
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import facility, store
-from tests.integration.test_delivery_jobs import _final_report, _job_status, _run_worker
-from tests.integration.test_operations import _changed, _held_failed
+from tests.integration.test_delivery_jobs import (
+    _final_report,
+    _job_status,
+    _run_worker,
+    held_failed,
+)
+from tests.integration.test_operations import _changed
 from tests.integration.test_reports_home import _ok
 from tests.integration.test_web_pages import (
     ARGS,
@@ -132,7 +137,7 @@ async def test_the_administrator_retries_a_failed_job_and_a_reader_uses_a_new_te
 ) -> None:
     monkeypatch.setattr(delivery, "DELIVERY_ATTEMPTS", 2)
     report_id = await _final_report(api, "OPS-B1")
-    await _held_failed(api, database_url, tmp_path, report_id)
+    await held_failed(api, database_url, tmp_path, report_id)
     _, case_id = await _routed(api, patient_id="OPS-B2")
     # a study returned for quality, and an instance refused (same UID, other content)
     _, returned = await _routed(api, patient_id="OPS-B3")

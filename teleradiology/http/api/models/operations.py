@@ -12,6 +12,7 @@ from storage.operations import FailedJob, QueueDepth, Rejection, ReturnedCase, S
 from storage.records import Specialty
 from storage.templates import Template
 from teleradiology.core.operations import Light, Measure
+from teleradiology.http.api.models.reading import TemplateOut
 from teleradiology.http.models import Flag, Instant, Model, PageQuery, Text
 from teleradiology.services.operations import Health, Reading
 
@@ -195,31 +196,17 @@ class HealthOut(Model):
         )
 
 
-class NetworkTemplateOut(Model):
-    id: int
-    specialty: Specialty
-    modality: str | None
-    name: str
-    language: str
-    findings: str
-    impression: str
+class NetworkTemplateOut(TemplateOut):
+    """A template as readers get it, with whether it is offered and whose it is."""
+
     active: bool
     own: bool = Field(description="the network's own (or its copy); false: a shared template")
-    updated_at: Instant
 
     @classmethod
     def of(cls, t: Template) -> NetworkTemplateOut:
-        return cls(
-            id=t.id,
-            specialty=t.specialty,
-            modality=t.modality,
-            name=t.name,
-            language=t.language,
-            findings=t.findings,
-            impression=t.impression,
-            active=t.active,
-            own=t.network_id is not None,
-            updated_at=t.updated_at,
+        return cls.model_validate(
+            TemplateOut.from_record(t).model_dump()
+            | {"active": t.active, "own": t.network_id is not None}
         )
 
 
