@@ -18,10 +18,12 @@ from teleradiology.http.api import casework
 from teleradiology.http.api import console as console_api
 from teleradiology.http.api import dashboard as dashboard_api
 from teleradiology.http.api import ecg as ecg_api
+from teleradiology.http.api import identity as identity_api
 from teleradiology.http.api import notices as notices_api
+from teleradiology.http.api import patients as patients_api
 from teleradiology.http.api import referrals as referrals_api
 from teleradiology.http.api import rosters as rosters_api
-from teleradiology.http.web import accounts, console, referral_pages, routing_admin
+from teleradiology.http.web import accounts, console, identity_pages, referral_pages, routing_admin
 from teleradiology.http.web.admin import admin_page
 from teleradiology.http.web.audit_page import audit_page
 from teleradiology.http.web.case import case_page
@@ -121,6 +123,7 @@ def _admin_routes() -> list[tuple[str, str, PageHandler]]:
             page_action(admin_api.retry_failed_delivery),
         ),
         *routing_pages(),
+        *identity_routes(),
         # the administrator's accounts page, and the page of a one-time password link
         ("GET", "/admin/accounts", page(accounts.accounts_page)),
         ("POST", "/admin/users/{username}/deactivate", page_action(accounts.deactivate)),
@@ -149,6 +152,24 @@ def _admin_routes() -> list[tuple[str, str, PageHandler]]:
         ("POST", "/admin/dicom-nodes", page_action(console_api.create_node)),
         ("PATCH", "/admin/dicom-nodes/{id:\\d+}", page_action(console_api.change_node)),
         ("DELETE", "/admin/dicom-nodes/{id:\\d+}", page_action(console_api.delete_node)),
+    ]
+
+
+def identity_routes() -> list[tuple[str, str, PageHandler]]:
+    """The console's patient identity: candidate duplicates, the merge screen (merging and
+    unmerging through the patient index's own handlers), identity conflicts at ingest."""
+    return [
+        ("GET", "/admin/patients/duplicates", page(identity_pages.duplicates_page)),
+        ("POST", "/admin/patients/duplicates/dismiss", page_action(identity_api.dismiss)),
+        ("GET", "/admin/patients/merge", page(identity_pages.merge_page)),
+        ("POST", "/admin/patients/merge", page_action(patients_api.merge)),
+        ("POST", "/admin/patients/{id:\\d+}/unmerge", page_action(patients_api.unmerge)),
+        ("GET", "/admin/identity-conflicts", page(identity_pages.conflicts_page)),
+        (
+            "POST",
+            "/admin/identity-conflicts/{id:\\d+}/resolve",
+            page_action(identity_api.resolve),
+        ),
     ]
 
 
