@@ -6,7 +6,7 @@ where u.id = $1 and u.active and u.role = 'admin';
 -- name: duplicate_candidates
 -- Pairs of records of these facilities ($1) that may be one person: the same stated national
 -- ID, or the same folded name, sex and birth date at two facilities; neither one person
--- already nor dismissed. Each record's partner is looked up by index
+-- already nor dismissed; the newest first. Each record's partner is looked up by index
 -- (patient_national_id_digest_idx, patient_identity_key_idx).
 with pairs as (
     select a.patient_id as a, b.patient_id as b, 'national_id' as reason
@@ -35,7 +35,7 @@ where (la.person_id is null or lb.person_id is null or la.person_id <> lb.person
   and not exists (select 1 from patient_pair_dismissal d
                   where d.patient_a = x.a and d.patient_b = x.b)
 group by x.a, x.b
-order by x.a, x.b
+order by x.a desc, x.b desc
 limit $2 offset $3;
 
 -- name: patient_records
