@@ -33,17 +33,25 @@ class CandidatePair:
             raise ValueError(f"a candidate pair is ordered: {self.a} before {self.b}")
 
 
+#: The cursor of the first page: before every pair.
+_FIRST = (2**62, 2**62)
+
+
 async def duplicate_candidates(
-    db: Queryable, facilities: Sequence[FacilityId], *, limit: int, offset: int
-) -> tuple[list[CandidatePair], int]:
-    """A page of the candidate pairs among these facilities' records, and how many there
-    are in all."""
-    rows = await db.fetch(q("duplicate_candidates"), list(facilities), limit, offset)
-    pairs = [
+    db: Queryable,
+    facilities: Sequence[FacilityId],
+    *,
+    before: tuple[int, int] | None,
+    limit: int,
+) -> list[CandidatePair]:
+    """Up to ``limit`` candidate pairs among these facilities' records, newest first (by
+    the later record, then the earlier), from the pair ``before`` (its ``(b, a)``)."""
+    b, a = before or _FIRST
+    rows = await db.fetch(q("duplicate_candidates"), list(facilities), b, a, limit)
+    return [
         CandidatePair(a=PatientRef(r["a"]), b=PatientRef(r["b"]), reasons=tuple(r["reasons"]))
         for r in rows
     ]
-    return pairs, (rows[0]["total"] if rows else 0)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,10 +18,6 @@ select l.patient_id, pe.national_id_digest, l.linked_by, l.linked_at
 from patient_link l join person pe on pe.id = l.person_id
 where l.method = 'national_id' and pe.national_id_digest is not null;
 
--- Candidates by name, sex and birth date: the folded name QIDO keeps, looked up per record.
-create index patient_identity_key_idx on patient (name_fold, birth_date, sex, issuer_facility_id)
-    where name_fold is not null and name_fold <> '' and birth_date is not null and sex is not null;
-
 -- A pair of records an administrator judged not the same person: it leaves the candidates.
 create table patient_pair_dismissal (
     patient_a     bigint not null references patient (id) on delete cascade,
@@ -32,6 +28,15 @@ create table patient_pair_dismissal (
     primary key (patient_a, patient_b),
     check (patient_a < patient_b)
 );
+
+-- Whether a pair of records (a < b) is settled: one person already, or judged not to be.
+create function pair_settled(p_a bigint, p_b bigint) returns boolean
+language sql stable parallel safe as $$
+    select exists (select 1 from patient_link la join patient_link lb on lb.person_id = la.person_id
+                   where la.patient_id = p_a and lb.patient_id = p_b)
+        or exists (select 1 from patient_pair_dismissal d
+                   where d.patient_a = p_a and d.patient_b = p_b)
+$$;
 
 alter table ingest_identity_conflict
     add column resolved_at      timestamptz,

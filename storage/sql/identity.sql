@@ -4,39 +4,49 @@ select f from app_user u, facility_subtree(u.facility_id) f
 where u.id = $1 and u.active and u.role = 'admin';
 
 -- name: duplicate_candidates
--- Pairs of records of these facilities ($1) that may be one person: the same stated national
--- ID, or the same folded name, sex and birth date at two facilities; neither one person
--- already nor dismissed; the newest first. Each record's partner is looked up by index
--- (patient_national_id_digest_idx, patient_identity_key_idx).
-with pairs as (
-    select a.patient_id as a, b.patient_id as b, 'national_id' as reason
-    from patient_national_id a
-    join patient_national_id b
-        on b.national_id_digest = a.national_id_digest and b.patient_id > a.patient_id
-    join patient pa on pa.id = a.patient_id
-    join patient pb on pb.id = b.patient_id
-    where pa.issuer_facility_id = any($1::bigint[]) and pb.issuer_facility_id = any($1::bigint[])
-    union all
-    select a.id, b.id, 'demographics'
-    from patient a
-    join patient b
-        on b.name_fold = a.name_fold and b.birth_date = a.birth_date and b.sex = a.sex
-       and b.issuer_facility_id <> a.issuer_facility_id and b.id > a.id
-    where a.issuer_facility_id = any($1::bigint[]) and b.issuer_facility_id = any($1::bigint[])
-      and a.name_fold <> '' and a.birth_date is not null and a.sex is not null
+-- Pairs (a < b) of records of these facilities ($1) that may be one person: the same stated
+-- national ID, or the same folded name, sex and birth date at two facilities; neither one
+-- person already nor dismissed. Newest first (b, then a), the page before the pair ($2, $3)
+-- and $4 at most. Each branch walks the records newest first by primary key and looks each
+-- one's partners up by index (patient_name_fold_idx, patient_national_id_digest_idx),
+-- stopping once the page is full: a page costs the records it reads, not the index's size.
+with by_name as (
+    select a.id as a, b.id as b, 'demographics' as reason
+    from patient b
+    cross join lateral (
+        -- a limit keeps this a lookup per record (never flattened into a hash join)
+        select a.id from patient a
+        where a.name_fold = b.name_fold and a.birth_date = b.birth_date and a.sex = b.sex
+          and a.name_fold <> '' and a.birth_date is not null and a.sex is not null
+          and a.id < b.id and (b.id < $2 or a.id < $3)
+          and a.issuer_facility_id <> b.issuer_facility_id
+          and a.issuer_facility_id = any($1::bigint[])
+          and not pair_settled(a.id, b.id)
+        order by a.id desc
+        limit 100
+    ) a
+    where b.id <= $2 and b.issuer_facility_id = any($1::bigint[])
       and b.name_fold <> '' and b.birth_date is not null and b.sex is not null
+    order by b.id desc, a.id desc
+    limit $4
+), by_national_id as (
+    select a.patient_id as a, b.patient_id as b, 'national_id' as reason
+    from patient_national_id b
+    join patient pb on pb.id = b.patient_id
+    join patient_national_id a
+        on a.national_id_digest = b.national_id_digest and a.patient_id < b.patient_id
+    join patient pa on pa.id = a.patient_id
+    where b.patient_id <= $2 and (b.patient_id, a.patient_id) < ($2, $3)
+      and pa.issuer_facility_id = any($1::bigint[]) and pb.issuer_facility_id = any($1::bigint[])
+      and not pair_settled(a.patient_id, b.patient_id)
+    order by b.patient_id desc, a.patient_id desc
+    limit $4
 )
-select x.a, x.b, array_agg(distinct x.reason order by x.reason) as reasons,
-       count(*) over () as total
-from pairs x
-left join patient_link la on la.patient_id = x.a
-left join patient_link lb on lb.patient_id = x.b
-where (la.person_id is null or lb.person_id is null or la.person_id <> lb.person_id)
-  and not exists (select 1 from patient_pair_dismissal d
-                  where d.patient_a = x.a and d.patient_b = x.b)
+select x.a, x.b, array_agg(x.reason order by x.reason) as reasons
+from (select * from by_name union all select * from by_national_id) x
 group by x.a, x.b
-order by x.a desc, x.b desc
-limit $2 offset $3;
+order by x.b desc, x.a desc
+limit $4;
 
 -- name: patient_records
 -- Patient records as the console shows them, with their person and stated national ID.

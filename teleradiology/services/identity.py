@@ -34,14 +34,19 @@ async def _network(pool: Pool, admin: User) -> list[FacilityId]:
 class DuplicatesPage:
     pairs: list[CandidatePair]
     records: dict[PatientRef, PatientRecord]
-    total: int
+    #: Where the next page starts (its ``(b, a)``), when there is one.
+    next_before: tuple[int, int] | None
 
 
-async def duplicates(pool: Pool, admin: User, *, limit: int, offset: int) -> DuplicatesPage:
-    """A page of the candidate duplicate pairs of the administrator's network, with both
-    records of each; the read is audited with the records it names."""
+async def duplicates(
+    pool: Pool, admin: User, *, before: tuple[int, int] | None, limit: int
+) -> DuplicatesPage:
+    """A page of the candidate duplicate pairs of the administrator's network, newest
+    first, with both records of each; the read is audited with the records it names."""
     facilities = await _network(pool, admin)
-    pairs, total = await identity.duplicate_candidates(pool, facilities, limit=limit, offset=offset)
+    pairs = await identity.duplicate_candidates(pool, facilities, before=before, limit=limit + 1)
+    more = len(pairs) > limit
+    pairs = pairs[:limit]
     records = await identity.patient_records(pool, sorted({p for x in pairs for p in (x.a, x.b)}))
     await audit.record(
         pool,
@@ -49,10 +54,13 @@ async def duplicates(pool: Pool, admin: User, *, limit: int, offset: int) -> Dup
         action=AuditAction.LIST,
         object_type="patient",
         object_id="duplicates",
-        detail={"pairs": len(pairs), "offset": offset},
+        detail={"pairs": len(pairs), "before": list(before) if before else None},
         patients=[r.shown_as for r in records.values()],
     )
-    return DuplicatesPage(pairs=pairs, records=records, total=total)
+    last = pairs[-1] if more else None
+    return DuplicatesPage(
+        pairs=pairs, records=records, next_before=(last.b, last.a) if last else None
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -23,6 +23,8 @@ from tests.integration.test_ecg_reading_page import session
 PAGE = {"X-Telemed-Page": "1"}
 DUPLICATES = "/api/v1/admin/patients/duplicates"
 CONFLICTS = "/api/v1/admin/identity-conflicts"
+#: No candidates, and no page after.
+NONE = {"candidates": [], "next_before": None}
 
 
 async def other_network_admin(api: Api) -> str:
@@ -87,14 +89,17 @@ async def test_same_name_sex_and_birth_date_at_two_facilities_is_a_candidate_unt
     status, answer = await get(api, DUPLICATES, "hb.admin")
     assert status == 200, answer
     assert pairs_of(answer) == [(b, same_place, ["demographics"]), (a, b, ["demographics"])]
-    assert answer["total"] == 2
+    assert answer["next_before"] is None
     assert answer["candidates"][1]["a"]["facility"] == "HB-XL-WD"
     assert answer["candidates"][1]["b"]["patient_id"] == "L-7"
     # the city administrator above sees the county's pairs; another network's none; a page
-    assert pairs_of((await get(api, f"{DUPLICATES}?limit=1&offset=1", "xy.admin"))[1]) == [
-        (a, b, ["demographics"])
-    ]
-    assert await get(api, DUPLICATES, zk) == (200, {"candidates": [], "total": 0})
+    first_page = (await get(api, f"{DUPLICATES}?limit=1", "xy.admin"))[1]
+    assert pairs_of(first_page) == [(b, same_place, ["demographics"])]
+    assert first_page["next_before"] == f"{same_place},{b}"
+    after = f"{DUPLICATES}?limit=1&before={first_page['next_before']}"
+    assert pairs_of((await get(api, after, "xy.admin"))[1]) == [(a, b, ["demographics"])]
+    assert (await get(api, f"{DUPLICATES}?before=1;2", "hb.admin"))[0] == 400
+    assert await get(api, DUPLICATES, zk) == (200, NONE)
     assert (await get(api, DUPLICATES, "xlwd.clinic"))[0] == 403
     assert (await get(api, f"{DUPLICATES}?limit=0", "hb.admin"))[0] == 400
     # the read is audited, naming the records shown
@@ -140,7 +145,7 @@ async def test_a_national_id_stated_for_a_record_of_another_person_makes_a_candi
         "/api/v1/patients/merge", json={"patients": [two, three]}, headers=api.auth("hb.admin")
     )
     assert merged.status == 200
-    assert await get(api, DUPLICATES, "hb.admin") == (200, {"candidates": [], "total": 0})
+    assert await get(api, DUPLICATES, "hb.admin") == (200, NONE)
     # the clinic states the same national ID for a record merged with another: refused, kept
     refused = await api.client.post(
         f"/api/v1/patients/{two}/national-id",
@@ -174,7 +179,7 @@ async def test_a_dismissed_pair_leaves_the_candidates_and_the_change_is_audited(
         path, json={"patients": [b, a], "note": "同名不同人"}, headers=api.auth("hb.admin")
     )
     assert dismissed.status == 200, await dismissed.text()
-    assert await get(api, DUPLICATES, "hb.admin") == (200, {"candidates": [], "total": 0})
+    assert await get(api, DUPLICATES, "hb.admin") == (200, NONE)
     again = await api.client.post(path, json={"patients": [a, b]}, headers=api.auth("hb.admin"))
     assert again.status == 200
     records = await api.pool.fetch(

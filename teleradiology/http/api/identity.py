@@ -15,7 +15,7 @@ from teleradiology.http.api.models.identity import (
     ConflictsQuery,
     DismissedOut,
     DismissIn,
-    PageQuery,
+    DuplicatesQuery,
     ResolvedOut,
     ResolveIn,
 )
@@ -29,20 +29,20 @@ routes = Routes(tag="admin")
 
 @routes.get(
     "/api/v1/admin/patients/duplicates",
-    query=PageQuery,
+    query=DuplicatesQuery,
     answer=CandidatesOut,
-    summary="Candidate duplicate records of your network: the same national ID not yet one "
-    "person, or the same name, sex and birth date at two facilities",
+    summary="Candidate duplicate records of your network, newest first: the same national ID "
+    "not yet one person, or the same name, sex and birth date at two facilities",
 )
 async def duplicates(request: web.Request) -> web.Response:
-    asked = query_of(request, PageQuery)
+    asked = query_of(request, DuplicatesQuery)
     found = await identity.duplicates(
-        request.app[POOL], current_user(request), limit=asked.limit, offset=asked.offset
+        request.app[POOL], current_user(request), before=asked.cursor(), limit=asked.limit
     )
     return reply(
         CandidatesOut(
             candidates=[CandidateOut.of(p, found.records) for p in found.pairs],
-            total=found.total,
+            next_before=CandidatesOut.cursor(found.next_before),
         )
     )
 

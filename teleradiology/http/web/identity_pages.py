@@ -13,7 +13,7 @@ from pydantic import Field
 from storage.identity import PatientRecord, RecordStudy
 from storage.records import Conclusion, ReportStatus
 from teleradiology.core.words import both_of
-from teleradiology.http.api.models.identity import ConflictsQuery, PageQuery
+from teleradiology.http.api.models.identity import CandidatesOut, ConflictsQuery, DuplicatesQuery
 from teleradiology.http.context import POOL, user_zone
 from teleradiology.http.models import Model
 from teleradiology.http.params import query_of
@@ -89,9 +89,9 @@ def _summary(studies: list[RecordStudy], zone: ZoneInfo) -> dict[str, Any]:
 
 async def duplicates_page(request: web.Request) -> web.StreamResponse:
     user = await signed_in(request)
-    asked = query_of(request, PageQuery)
+    asked = query_of(request, DuplicatesQuery)
     found = await identity.duplicates(
-        request.app[POOL], user, limit=asked.limit, offset=asked.offset
+        request.app[POOL], user, before=asked.cursor(), limit=asked.limit
     )
     context = await base_context(request, user)
     context.update(
@@ -104,8 +104,8 @@ async def duplicates_page(request: web.Request) -> web.StreamResponse:
             }
             for p in found.pairs
         ],
-        total=found.total,
-        offset=asked.offset,
+        next_before=CandidatesOut.cursor(found.next_before),
+        first_page=asked.before is None,
         limit=asked.limit,
     )
     return render("patient_duplicates.html", context)

@@ -17,6 +17,21 @@ class PageQuery(Model):
     offset: int = Field(0, ge=0, le=1_000_000, description="how many to skip")
 
 
+class DuplicatesQuery(Model):
+    limit: int = Field(50, ge=1, le=500, description="how many pairs at most")
+    before: str | None = Field(
+        None,
+        pattern=r"^[1-9][0-9]{0,17},[1-9][0-9]{0,17}$",
+        description="the pairs after this one, as the last page's next_before gave it",
+    )
+
+    def cursor(self) -> tuple[int, int] | None:
+        if self.before is None:
+            return None
+        b, a = self.before.split(",")
+        return int(b), int(a)
+
+
 class ConflictsQuery(PageQuery):
     status: Literal["open", "all"] = Field("open", description="open ones only, or all")
 
@@ -72,7 +87,11 @@ class CandidateOut(Model):
 
 class CandidatesOut(Model):
     candidates: list[CandidateOut]
-    total: int
+    next_before: str | None = Field(description="the next page's before, when there is one")
+
+    @staticmethod
+    def cursor(pair: tuple[int, int] | None) -> str | None:
+        return None if pair is None else f"{pair[0]},{pair[1]}"
 
 
 class DismissIn(Model):
