@@ -24,7 +24,7 @@ PAGE = {"X-Telemed-Page": "1"}
 DUPLICATES = "/api/v1/admin/patients/duplicates"
 CONFLICTS = "/api/v1/admin/identity-conflicts"
 #: No candidates, and no page after.
-NONE = {"candidates": [], "next_before": None}
+NONE: dict[str, object] = {"candidates": [], "next_before": None}
 
 
 async def other_network_admin(api: Api) -> str:
