@@ -30,6 +30,29 @@ async def _network(pool: Pool, admin: User) -> list[FacilityId]:
     return await identity.admin_facilities(pool, admin.id)
 
 
+async def _listed(
+    pool: Pool,
+    admin: User,
+    object_type: str,
+    object_id: str,
+    detail: dict[str, object],
+    *,
+    patients: Sequence[str] = (),
+    study_ids: Sequence[int] = (),
+) -> None:
+    """The audit record of a list the administrator read, naming what it disclosed."""
+    await audit.record(
+        pool,
+        user_id=admin.id,
+        action=AuditAction.LIST,
+        object_type=object_type,
+        object_id=object_id,
+        detail=detail,
+        patients=patients,
+        study_ids=study_ids,
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class DuplicatesPage:
     pairs: list[CandidatePair]
@@ -48,13 +71,12 @@ async def duplicates(
     more = len(pairs) > limit
     pairs = pairs[:limit]
     records = await identity.patient_records(pool, sorted({p for x in pairs for p in (x.a, x.b)}))
-    await audit.record(
+    await _listed(
         pool,
-        user_id=admin.id,
-        action=AuditAction.LIST,
-        object_type="patient",
-        object_id="duplicates",
-        detail={"pairs": len(pairs), "before": list(before) if before else None},
+        admin,
+        "patient",
+        "duplicates",
+        {"pairs": len(pairs), "before": list(before) if before else None},
         patients=[r.shown_as for r in records.values()],
     )
     last = pairs[-1] if more else None
@@ -157,13 +179,12 @@ async def conflicts(
     found, total = await identity.identity_conflicts(
         pool, facilities, resolved_too=resolved_too, limit=limit, offset=offset
     )
-    await audit.record(
+    await _listed(
         pool,
-        user_id=admin.id,
-        action=AuditAction.LIST,
-        object_type="identity_conflict",
-        object_id="list",
-        detail={"count": len(found), "offset": offset, "resolved_too": resolved_too},
+        admin,
+        "identity_conflict",
+        "list",
+        {"count": len(found), "offset": offset, "resolved_too": resolved_too},
         study_ids=sorted({c.study_id for c in found}),
     )
     return ConflictsPage(conflicts=found, total=total)

@@ -11,13 +11,10 @@ from typing import Any
 
 from pydicom.uid import generate_uid
 
-from storage import network
-from storage.records import FacilitySpec, Role, Tier, UserSpec
-from teleradiology.core.passwords import hash_password
-from teleradiology.services import administration
 from tests.factory import make_study
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import route_all, store
+from tests.integration.test_console import other_network
 from tests.integration.test_ecg_reading_page import session
 
 PAGE = {"X-Telemed-Page": "1"}
@@ -29,28 +26,14 @@ NONE: dict[str, object] = {"candidates": [], "next_before": None}
 
 async def other_network_admin(api: Api) -> str:
     """An administrator of a network beside the demo's (周口): their token's user name."""
-    await administration.import_network(
-        api.pool,
-        [
-            FacilitySpec(
-                code="ZK-CITY", name="周口市中心医院", tier=Tier.CITY, parent=None, ae_titles=()
-            )
-        ],
-        [
-            UserSpec(
-                username="zk.admin",
-                display_name="周口市管理员",
-                role=Role.ADMIN,
-                facility="ZK-CITY",
-                specialties=(),
-                password_hash=hash_password("demo-zk.admin"),
-            )
-        ],
-    )
-    found = await network.user_by_username(api.pool, "zk.admin")
-    assert found is not None
-    api.tokens["zk.admin"] = await network.create_token(api.pool, found.id)
+    await other_network(api)
     return "zk.admin"
+
+
+def cookie_of(api: Api, username: str) -> dict[str, str]:
+    """A session cookie header for a user with a token (a token is also a session)."""
+    api.client.session.cookie_jar.clear()
+    return {"Cookie": f"telemed_session={api.tokens[username]}"}
 
 
 async def patient_of(api: Api, uid: str) -> int:
@@ -229,7 +212,7 @@ async def test_the_merge_screen_shows_both_records_and_merges_through_the_patien
     unmerged = await api.client.post(f"/admin/patients/{a}/unmerge", headers={**cookie, **PAGE})
     assert unmerged.status == 200
     # another network's administrator gets a page that shows nothing of the patient
-    other = await session(api, zk)
+    other = cookie_of(api, zk)
     refused = await api.client.get(f"/admin/patients/merge?a={a}&b={b}", headers=other)
     assert refused.status == 404
     assert "S-1" not in await refused.text()
@@ -318,7 +301,7 @@ async def test_the_conflicts_page_lists_and_resolves_for_its_network_only(api: A
     ).text()
     assert "已处理 (resolved)" in text
     assert "已核对" in text
-    other = await session(api, zk)
+    other = cookie_of(api, zk)
     elsewhere = await (
         await api.client.get("/admin/identity-conflicts?status=all", headers=other)
     ).text()

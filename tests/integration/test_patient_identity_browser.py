@@ -19,16 +19,8 @@ from tests.factory import make_study
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import route_all, store
 from tests.integration.test_console_pages import _sign_in
+from tests.integration.test_referrals_patients import _case
 from tests.integration.test_web_pages import ARGS, ARTIFACTS, CHROMIUM, _base, browser_test
-
-
-async def _case_of(api: Api, uid: str) -> int:
-    found: int = await api.pool.fetchval(
-        "select c.id from reading_case c join study s on s.id = c.study_id "
-        "where s.study_instance_uid = $1",
-        uid,
-    )
-    return found
 
 
 async def _a_pair_with_a_report(api: Api) -> tuple[str, str]:
@@ -46,7 +38,7 @@ async def _a_pair_with_a_report(api: Api) -> tuple[str, str]:
     await route_all(api)
     reader = await network.user_by_username(api.pool, "wang.reader")
     assert reader is not None
-    film_case = await _case_of(api, film)
+    film_case = await _case(api, film)
     await reading.claim(api.pool, reader, film_case, lease=timedelta(minutes=30))
     draft = ReportDraft(
         findings="右下肺见斑片影。", impression="右下肺炎。", conclusion=Conclusion.ABNORMAL
@@ -60,7 +52,7 @@ async def test_the_administrator_merges_a_candidate_pair_sees_the_prior_then_unm
     api: Api,
 ) -> None:
     film, ct = await _a_pair_with_a_report(api)
-    ct_case = await _case_of(api, ct)
+    ct_case = await _case(api, ct)
     base = _base(api)
     ARTIFACTS.mkdir(exist_ok=True)
     async with async_playwright() as p:
