@@ -290,6 +290,15 @@ async def test_the_conflicts_page_lists_and_resolves_for_its_network_only(api: A
     assert "PatientName" in text
     assert "李^小红" in text
     conflict = await api.pool.fetchval("select id from ingest_identity_conflict")
+    # the patient's link opens that one record on the merge screen
+    record = await (
+        await api.client.get(
+            f"/admin/patients/merge?a={await patient_of(api, uid)}", headers=cookie
+        )
+    ).text()
+    assert "<code>C-1</code>" in record
+    assert uid in record
+    assert "merge-form" not in record
     done = await api.client.post(
         f"/admin/identity-conflicts/{conflict}/resolve",
         json={"note": "已核对"},
