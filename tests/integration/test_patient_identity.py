@@ -7,10 +7,12 @@ none of it; every read is audited, every change with its values before and after
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from pydicom.uid import generate_uid
 
+from tests.ecg_file import make_ecg
 from tests.factory import make_study
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import route_all, store
@@ -182,8 +184,10 @@ async def test_the_merge_screen_shows_both_records_and_merges_through_the_patien
 ) -> None:
     film = await store(api, "HB-XL-WD", make_study(modality="DX", count=1, patient_id="S-1"))
     ct = await store(api, "HB-MJ-LW", make_study(modality="CT", count=2, patient_id="S-9"))
+    ecg = await store(api, "HB-MJ-LW", [make_ecg(patient_id="S-9", patient_name="王^小明")])
     await route_all(api)
     a, b = await patient_of(api, film), await patient_of(api, ct)
+    assert await patient_of(api, ecg) == b
     zk = await other_network_admin(api)
     cookie = await session(api, "hb.admin")
     screen = await api.client.get(f"/admin/patients/merge?a={a}&b={b}", headers=cookie)
@@ -193,6 +197,9 @@ async def test_the_merge_screen_shows_both_records_and_merges_through_the_patien
         assert shown in text, shown
     assert "合并为同一人 (merge: one person)" in text
     assert "拆分此记录" not in text
+    # studies / ECGs / reports of each record
+    counts = re.findall(r'<dd class="counts">([^<]*)</dd>', text)
+    assert counts == ["1 / 0 / 0", "1 / 1 / 0"]
     read = await api.pool.fetchrow(
         "select action, studies, patients from audit where object_type = 'patient' "
         "and object_id = $1",
@@ -200,7 +207,7 @@ async def test_the_merge_screen_shows_both_records_and_merges_through_the_patien
     )
     assert read is not None
     assert read["action"] == "read"
-    assert set(read["studies"]) == {film, ct}
+    assert set(read["studies"]) == {film, ct, ecg}
     # the merge button posts to the patient index's own merge
     merged = await api.client.post(
         "/admin/patients/merge", json={"patients": [a, b]}, headers={**cookie, **PAGE}
