@@ -12,6 +12,8 @@ from typing import Any
 
 from pydicom.uid import generate_uid
 
+from storage import identity
+from storage.queries import q
 from tests.ecg_file import make_ecg
 from tests.factory import make_study
 from tests.integration.conftest import Api
@@ -323,3 +325,39 @@ async def test_the_conflicts_page_lists_and_resolves_for_its_network_only(api: A
     ).text()
     assert uid not in elsewhere
     assert "李^小红" not in elsewhere
+
+
+def _plan_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+    return [node, *(n for child in node.get("Plans", []) for n in _plan_nodes(child))]
+
+
+async def test_a_page_of_candidates_looks_each_record_up_by_index(api: Api) -> None:
+    """On an analysed index of 6 000 records (2 000 of them registered again at another
+    village) the planner walks the records by primary key and finds each one's partners
+    through indexes: no scan of the whole patient table."""
+    clinics = await api.pool.fetchval(
+        "select array_agg(id) from facility where tier = 'village' and code like 'HB-%'"
+    )
+    await api.pool.execute(
+        "insert into patient (issuer_facility_id, patient_id, name, birth_date, sex) "
+        "select ($1::bigint[])[1 + i / 4000], 'PLAN-' || i, "
+        "'名^' || (i % 4000), to_char(date '1950-01-01' + i % 2000, 'YYYYMMDD'), 'F' "
+        "from generate_series(1, 6000) i",
+        clinics,
+    )
+    await api.pool.execute("analyze patient; analyze patient_national_id; analyze patient_link")
+    facilities = await api.pool.fetchval("select array_agg(id) from facility")
+    explained = await api.pool.fetchval(
+        "explain (format json) " + q("duplicate_candidates"), facilities, 2**62, 2**62, 51
+    )
+    nodes = _plan_nodes(json.loads(explained)[0]["Plan"])
+    scans = {
+        (n["Node Type"], n.get("Relation Name"), n.get("Index Name"), n.get("Scan Direction"))
+        for n in nodes
+    }
+    assert ("Index Scan", "patient", "patient_pkey", "Backward") in scans, scans
+    assert any(index == "patient_name_fold_idx" for _, _, index, _ in scans), scans
+    assert not any(kind == "Seq Scan" and table == "patient" for kind, table, *_ in scans), scans
+    pairs = await identity.duplicate_candidates(api.pool, facilities, before=None, limit=50)
+    assert len(pairs) == 50
+    assert all(p.reasons == ("demographics",) for p in pairs)
