@@ -2,7 +2,8 @@
 PostgreSQL: the county administrator opens the candidate duplicates from the menu, opens
 the merge screen of a pair (one record's chest film with its final report, the other's CT),
 merges them, sees the film listed as a prior on the CT's case, then unmerges and the prior
-is gone. Screenshots are kept in ``test-artifacts/``."""
+is gone; and resolves an identity conflict at ingest with a note. Screenshots are kept in
+``test-artifacts/``."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tests.factory import make_study
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import route_all, store
 from tests.integration.test_console_pages import _sign_in
+from tests.integration.test_patient_identity import _conflicting_instance
 from tests.integration.test_referrals_patients import _case
 from tests.integration.test_web_pages import ARGS, ARTIFACTS, CHROMIUM, _base, browser_test
 
@@ -109,3 +111,41 @@ async def test_the_administrator_merges_a_candidate_pair_sees_the_prior_then_unm
         "select string_agg(array_to_string(studies, ','), ',') from audit "
         "where object_type = 'patient' and action = 'read'"
     )
+
+
+@browser_test
+async def test_the_administrator_resolves_an_identity_conflict_with_a_note(api: Api) -> None:
+    uid = await _conflicting_instance(api)
+    base = _base(api)
+    ARTIFACTS.mkdir(exist_ok=True)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        admin = await browser.new_page(viewport={"width": 1500, "height": 800}, locale="zh-CN")
+        await _sign_in(admin, base, "hb.admin", "demo-hb.admin")
+        await admin.click("#identity-link")
+        await admin.click("#identity-tabs a[href='/admin/identity-conflicts']")
+        await admin.wait_for_url(f"{base}/admin/identity-conflicts")
+        row = admin.locator("#conflicts tbody tr").filter(has_text=uid)
+        shown = await row.inner_text()
+        assert "PatientName" in shown
+        assert "王^小明" in shown
+        assert "李^小红" in shown
+        await admin.screenshot(path=str(ARTIFACTS / "identity_conflicts.png"), full_page=True)
+        await row.locator("input[name=note]").fill("已与王店村卫生室核对：录入错误")
+        async with admin.expect_navigation():
+            await row.locator("button[type=submit]").click()
+        assert uid not in await admin.inner_text("#conflicts")
+        await admin.click("text=显示全部 (show all)")
+        await admin.wait_for_url(f"{base}/admin/identity-conflicts?status=all")
+        resolved = await admin.locator("#conflicts tbody tr").filter(has_text=uid).inner_text()
+        assert "已处理 (resolved)" in resolved
+        assert "hb.admin" in resolved
+        assert "录入错误" in resolved
+        await admin.screenshot(
+            path=str(ARTIFACTS / "identity_conflict_resolved.png"), full_page=True
+        )
+        # the patient's link opens the study's record
+        await admin.locator("#conflicts tbody tr").filter(has_text=uid).locator("a").click()
+        await admin.wait_for_url(f"{base}/admin/patients/merge?a=*")
+        assert "C-1" in await admin.inner_text("article.record")
+        await browser.close()
