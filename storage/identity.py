@@ -147,6 +147,30 @@ async def record_studies(db: Queryable, ids: Sequence[int]) -> list[RecordStudy]
     ]
 
 
+@dataclass(frozen=True, kw_only=True)
+class PairStanding:
+    """Why two records are a candidate pair (none: they are not), and whether an
+    administrator judged them not the same person."""
+
+    reasons: tuple[str, ...]
+    dismissed_at: datetime | None
+    dismissed_by: str | None
+    note: str | None
+
+
+async def pair_standing(db: Queryable, a: PatientRef, b: PatientRef) -> PairStanding:
+    low, high = sorted((a, b))
+    row = await db.fetchrow(q("pair_standing"), low, high)
+    if row is None:
+        return PairStanding(reasons=(), dismissed_at=None, dismissed_by=None, note=None)
+    return PairStanding(
+        reasons=tuple(row["reasons"]),
+        dismissed_at=row["dismissed_at"],
+        dismissed_by=row["dismissed_by"],
+        note=row["note"],
+    )
+
+
 async def dismiss_pair(
     conn: Conn, a: PatientRef, b: PatientRef, user: UserId, note: str | None
 ) -> bool:

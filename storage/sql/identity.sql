@@ -115,3 +115,20 @@ returning id, study_id, attribute, resolved_at;
 -- name: identity_conflict_state
 select c.id, c.resolved_at, c.study_id from ingest_identity_conflict c
 where c.id = $1 and c.facility_id = any($2::bigint[]);
+
+-- name: pair_standing
+-- Why two records ($1 < $2) are a candidate pair, and whether they were judged not one person.
+select array_remove(array[
+           case when pa.name_fold = pb.name_fold and pa.birth_date = pb.birth_date
+                     and pa.sex = pb.sex and pa.issuer_facility_id <> pb.issuer_facility_id
+                then 'demographics' end,
+           case when na.national_id_digest = nb.national_id_digest then 'national_id' end
+       ], null) as reasons,
+       d.dismissed_at, du.username as dismissed_by, d.note
+from patient pa
+join patient pb on pb.id = $2
+left join patient_national_id na on na.patient_id = pa.id
+left join patient_national_id nb on nb.patient_id = pb.id
+left join patient_pair_dismissal d on d.patient_a = pa.id and d.patient_b = pb.id
+left join app_user du on du.id = d.dismissed_by
+where pa.id = $1;

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 
 from storage import audit, identity
 from storage.db import Pool, transaction
-from storage.identity import CandidatePair, IdentityConflict, PatientRecord, RecordStudy
+from storage.identity import (
+    CandidatePair,
+    IdentityConflict,
+    PairStanding,
+    PatientRecord,
+    RecordStudy,
+)
 from storage.records import AuditAction, FacilityId, PatientRef, Role, User
 from teleradiology.core.access import require_role
 from teleradiology.core.errors import InvalidState, NotFound
@@ -91,6 +97,8 @@ class Compared:
 
     records: list[PatientRecord]
     studies: dict[PatientRef, list[RecordStudy]]
+    #: For a pair: why it is a candidate, and whether it was dismissed.
+    standing: PairStanding | None
 
 
 async def _in_network(pool: Pool, admin: User, ids: Sequence[int]) -> list[PatientRecord]:
@@ -135,7 +143,12 @@ async def compare(pool: Pool, admin: User, patients: Sequence[int]) -> Compared:
         study_ids=[s.id for s in studies],
         patients=[r.shown_as for r in records],
     )
-    return Compared(records=records, studies=by_record)
+    standing = (
+        await identity.pair_standing(pool, records[0].id, records[1].id)
+        if len(records) == 2
+        else None
+    )
+    return Compared(records=records, studies=by_record, standing=standing)
 
 
 async def dismiss(pool: Pool, admin: User, a: int, b: int, *, note: str | None = None) -> None:

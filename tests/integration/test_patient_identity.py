@@ -169,6 +169,13 @@ async def test_a_dismissed_pair_leaves_the_candidates_and_the_change_is_audited(
     assert await get(api, DUPLICATES, "hb.admin") == (200, NONE)
     again = await api.client.post(path, json={"patients": [a, b]}, headers=api.auth("hb.admin"))
     assert again.status == 200
+    screen = await api.client.get(
+        f"/admin/patients/merge?a={b}&b={a}", headers=await session(api, "hb.admin")
+    )
+    text = await screen.text()
+    assert 'id="dismissed"' in text
+    assert "同名不同人" in text
+    assert "dismiss-form" not in text
     records = await api.pool.fetch(
         "select object_id, detail from audit where action = 'configure' "
         "and object_type = 'patient_pair'"
@@ -198,6 +205,7 @@ async def test_the_merge_screen_shows_both_records_and_merges_through_the_patien
     for shown in ("王 小明", "1958-03-12", "<code>S-1</code>", "<code>S-9</code>", film, ct):
         assert shown in text, shown
     assert "合并为同一人 (merge: one person)" in text
+    assert "疑似原因 (why a candidate)：姓名、性别、出生日期相同" in text
     assert "拆分此记录" not in text
     # studies / ECGs / reports of each record
     counts = re.findall(r'<dd class="counts">([^<]*)</dd>', text)

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from pydantic import Field
 
-from storage.identity import PatientRecord, RecordStudy
+from storage.identity import PairStanding, PatientRecord, RecordStudy
 from storage.records import Conclusion, ReportStatus
 from teleradiology.core.words import both_of
 from teleradiology.http.api.models.identity import CandidatesOut, ConflictsQuery, DuplicatesQuery
@@ -87,6 +87,17 @@ def _summary(studies: list[RecordStudy], zone: ZoneInfo) -> dict[str, Any]:
     }
 
 
+def _standing(standing: PairStanding | None, zone: ZoneInfo) -> dict[str, Any] | None:
+    if standing is None:
+        return None
+    return {
+        "reasons": [REASONS[r] for r in standing.reasons],
+        "dismissed_at": local_time(standing.dismissed_at, zone),
+        "dismissed_by": standing.dismissed_by or "",
+        "note": standing.note or "",
+    }
+
+
 async def duplicates_page(request: web.Request) -> web.StreamResponse:
     user = await signed_in(request)
     asked = query_of(request, DuplicatesQuery)
@@ -133,6 +144,7 @@ async def merge_page(request: web.Request) -> web.StreamResponse:
         pair=len(records) == 2,
         one_person=len(records) == 2 and None not in persons and len(persons) == 1,
         ids=[r.id for r in compared.records],
+        standing=_standing(compared.standing, zone),
     )
     return render("patient_merge.html", context)
 
