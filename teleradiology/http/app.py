@@ -19,6 +19,7 @@ from teleradiology.http.api import cases as api
 from teleradiology.http.api import (
     casework,
     dashboard,
+    identity,
     notices,
     openapi,
     patients,
@@ -162,6 +163,7 @@ def create_web_app(
             account_api,
             audit_api,
             patients,
+            identity,
             stow,
             dicomweb,
             qido,

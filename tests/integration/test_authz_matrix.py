@@ -971,6 +971,94 @@ def _node_change(v: Mapping[str, Any]) -> dict[str, Any]:
     return {"ae_title": f"MXC{next(_PATIENTS)}", "facility": SENDER, "host": "127.0.0.2"}
 
 
+async def candidate_pair(world: World) -> Prepared:
+    """Two records of one name, sex and birth date at two villages: a candidate pair."""
+    n = next(_PATIENTS)
+    uids = [
+        await store(
+            world.api, code, make_study(count=1, patient_id=f"MX-D{n}", patient_name=f"候选^{n}")
+        )
+        for code in (SENDER, "HB-XL-WD")
+    ]
+    refs = [
+        await world.api.pool.fetchval(
+            "select patient_ref from study where study_instance_uid = $1", uid
+        )
+        for uid in uids
+    ]
+    return {"pair": sorted(refs), "pa": min(refs), "pb": max(refs), "dup_patient": f"MX-D{n}"}
+
+
+async def identity_conflict(world: World) -> Prepared:
+    """An instance of the clinic's naming another patient than its study's."""
+    n = next(_PATIENTS)
+    uid = generate_uid()
+    for name in ("王^小明", f"冲突^{n}"):
+        await store(
+            world.api,
+            SENDER,
+            make_study(count=1, patient_id=f"MX-C{n}", patient_name=name, study_uid=uid),
+        )
+    conflict = await world.api.pool.fetchval(
+        "select c.id from ingest_identity_conflict c join study s on s.id = c.study_id "
+        "where s.study_instance_uid = $1",
+        uid,
+    )
+    return {"conflict": conflict, "conflict_study": uid}
+
+
+def _identity_matrix() -> dict[tuple[str, str], Call]:
+    """The console's patient identity: each administrator lists their own network's
+    candidates and conflicts (another network's none); only the village's own network's
+    administrators open, merge, dismiss and resolve (another network's get 404)."""
+    calls: dict[tuple[str, str], Call] = {}
+    for prefix, page in (("/api/v1/admin", False), ("/admin", True)):
+        calls |= {
+            ("GET", f"{prefix}/patients/duplicates"): Call(
+                ADMINS,
+                prepare=candidate_pair,
+                reveals="dup_patient",
+                sees=NETWORK_ADMINS,
+                page=page,
+            ),
+            ("POST", f"{prefix}/patients/duplicates/dismiss"): Call(
+                NETWORK_ADMINS,
+                body=lambda v: {"patients": v["pair"]},
+                prepare=candidate_pair,
+                page=page,
+            ),
+            ("GET", f"{prefix}/identity-conflicts"): Call(
+                ADMINS,
+                prepare=identity_conflict,
+                reveals="conflict_study",
+                sees=NETWORK_ADMINS,
+                page=page,
+            ),
+            ("POST", f"{prefix}/identity-conflicts/{{id}}/resolve"): Call(
+                NETWORK_ADMINS,
+                f"{prefix}/identity-conflicts/{{conflict}}/resolve",
+                body=_json({"note": "已核对"}),
+                prepare=identity_conflict,
+                page=page,
+            ),
+        }
+    calls |= {
+        ("GET", "/admin/patients/merge"): Call(
+            NETWORK_ADMINS, "/admin/patients/merge?a={pa}&b={pb}", prepare=candidate_pair, page=True
+        ),
+        ("POST", "/admin/patients/merge"): Call(
+            NETWORK_ADMINS,
+            body=lambda v: {"patients": v["merge"]},
+            prepare=two_patients,
+            page=True,
+        ),
+        ("POST", "/admin/patients/{id}/unmerge"): Call(
+            NETWORK_ADMINS, "/admin/patients/{patient}/unmerge", prepare=merged_patients, page=True
+        ),
+    }
+    return calls
+
+
 def _console_matrix() -> dict[tuple[str, str], Call]:
     """The console: each administrator lists their own network; only the village's own
     network's administrators change it (another network's get 404)."""
@@ -1143,6 +1231,7 @@ def matrix() -> dict[tuple[str, str], Call]:
         **_console_matrix(),
         **_routing_matrix(),
         **_operations_matrix(),
+        **_identity_matrix(),
     }
 
 

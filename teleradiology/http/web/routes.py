@@ -18,11 +18,13 @@ from teleradiology.http.api import casework
 from teleradiology.http.api import console as console_api
 from teleradiology.http.api import dashboard as dashboard_api
 from teleradiology.http.api import ecg as ecg_api
+from teleradiology.http.api import identity as identity_api
 from teleradiology.http.api import notices as notices_api
 from teleradiology.http.api import operations as operations_api
+from teleradiology.http.api import patients as patients_api
 from teleradiology.http.api import referrals as referrals_api
 from teleradiology.http.api import rosters as rosters_api
-from teleradiology.http.web import accounts, console, referral_pages, routing_admin
+from teleradiology.http.web import accounts, console, identity_pages, referral_pages, routing_admin
 from teleradiology.http.web import operations_pages as operations_web
 from teleradiology.http.web.admin import admin_page
 from teleradiology.http.web.audit_page import audit_page
@@ -123,6 +125,7 @@ def _admin_routes() -> list[tuple[str, str, PageHandler]]:
             page_action(admin_api.retry_failed_delivery),
         ),
         *routing_pages(),
+        *identity_routes(),
         # the administrator's accounts page, and the page of a one-time password link
         ("GET", "/admin/accounts", page(accounts.accounts_page)),
         ("POST", "/admin/users/{username}/deactivate", page_action(accounts.deactivate)),
@@ -178,6 +181,24 @@ def operations_pages() -> list[tuple[str, str, PageHandler]]:
             "POST",
             "/admin/notification-channels/{id:\\d+}/test",
             page_action(operations_api.test_channel),
+        ),
+    ]
+
+
+def identity_routes() -> list[tuple[str, str, PageHandler]]:
+    """The console's patient identity: candidate duplicates, the merge screen (merging and
+    unmerging through the patient index's own handlers), identity conflicts at ingest."""
+    return [
+        ("GET", "/admin/patients/duplicates", page(identity_pages.duplicates_page)),
+        ("POST", "/admin/patients/duplicates/dismiss", page_action(identity_api.dismiss)),
+        ("GET", "/admin/patients/merge", page(identity_pages.merge_page)),
+        ("POST", "/admin/patients/merge", page_action(patients_api.merge)),
+        ("POST", "/admin/patients/{id:\\d+}/unmerge", page_action(patients_api.unmerge)),
+        ("GET", "/admin/identity-conflicts", page(identity_pages.conflicts_page)),
+        (
+            "POST",
+            "/admin/identity-conflicts/{id:\\d+}/resolve",
+            page_action(identity_api.resolve),
         ),
     ]
 
