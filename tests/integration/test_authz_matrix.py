@@ -745,6 +745,9 @@ def _page_matrix() -> dict[tuple[str, str], Call]:
             body=_json({"username": "fhcg.clinic", "password": "demo-fhcg.clinic", "next": "/"}),
         ),
         ("POST", "/logout"): page(EVERYONE, "/logout", prepare=renewed_session),
+        ("POST", "/language"): Call(
+            EVERYONE, "/language", kind="form", body=_json({"language": "en", "next": "/login"})
+        ),
         ("GET", "/events"): page(SIGNED_IN, "/events", stream=True),
         ("GET", "/cases/{id}"): page(SCOPE, PAGE_CASE),
         ("POST", "/worklist/next"): page(SCOPE_READER, "/worklist/next", prepare=only_a_fresh_case),
@@ -830,6 +833,7 @@ def _account_matrix() -> dict[tuple[str, str], Call]:
 
     return {
         ("GET", "/api/v1/me/tokens"): Call(SIGNED_IN),
+        ("PUT", "/api/v1/me/language"): Call(SIGNED_IN, body=_json({"language": "zh-CN"})),
         # notification channels: the network's for its administrators, one's own for each
         ("GET", "/api/v1/admin/notification-channels"): Call(ADMINS),
         ("POST", "/api/v1/admin/notification-channels"): Call(
@@ -878,6 +882,9 @@ def _account_matrix() -> dict[tuple[str, str], Call]:
         ("GET", "/api/v1/admin/audit/export"): Call(ADMINS),
         ("GET", "/api/v1/cases/{id}/held"): Call(SCOPE, CASE + "/held"),
         ("GET", "/account"): page(SIGNED_IN, "/account"),
+        ("PUT", "/account/language"): page(
+            SIGNED_IN, "/account/language", body=_json({"language": "zh-CN"})
+        ),
         ("GET", "/admin/accounts"): page(ADMINS, "/admin/accounts"),
         ("GET", "/admin/audit"): page(ADMINS, "/admin/audit"),
         ("GET", "/admin/audit/export"): page(ADMINS, "/admin/audit/export"),

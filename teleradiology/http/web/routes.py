@@ -32,7 +32,7 @@ from teleradiology.http.web.case import case_page
 from teleradiology.http.web.common import PageHandler, page, page_action, signed_in
 from teleradiology.http.web.ecg_case import ecg_case_page
 from teleradiology.http.web.inbox import inbox_page
-from teleradiology.http.web.signin import login_page, login_submit, logout
+from teleradiology.http.web.signin import choose_language, login_page, login_submit, logout
 from teleradiology.http.web.worklist import worklist_page
 
 
@@ -57,6 +57,7 @@ def add_routes(app: web.Application) -> None:
             ("GET", "/login", login_page),
             ("POST", "/login", login_submit),
             ("POST", "/logout", logout),
+            ("POST", "/language", choose_language),
             # the pages' live updates: the signed-in user's notifications, as /api/v1/events
             ("GET", "/events", page_action(events.stream)),
             # the reader's radiology case
@@ -88,6 +89,7 @@ def add_routes(app: web.Application) -> None:
             # each user's own account: their password and their tokens
             ("GET", "/account", page(accounts.account_page)),
             ("POST", "/account/password", page_action(accounts_api.change_password)),
+            ("PUT", "/account/language", page_action(accounts_api.set_language)),
             ("POST", "/account/tokens/{id:\\d+}/revoke", page_action(accounts_api.revoke_token)),
             ("POST", "/account/notification-channels", page_action(notices_api.add_own_email)),
             (
