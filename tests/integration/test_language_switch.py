@@ -40,7 +40,7 @@ async def test_a_user_switches_to_english_and_it_is_remembered(api: Api) -> None
         await first.goto(f"{base}/account")
         await first.screenshot(path=str(ARTIFACTS / "language_account_zh.png"), full_page=True)
         async with first.expect_navigation():
-            await first.click("#language-switch button")
+            await first.click("#language-switch input[type=submit]")
         assert await first.get_attribute("html", "lang") == "en"
         menu = await _menu(first)
         assert "Worklist" in menu
@@ -77,7 +77,7 @@ async def test_the_sign_in_page_switches_before_signing_in(api: Api) -> None:
         await page.goto(f"{base}/login")
         assert "登录" in await page.inner_text("section.login h1")
         async with page.expect_navigation():
-            await page.click("#language-switch button")
+            await page.click("#language-switch input[type=submit]")
         assert re.search(r"/login$", page.url)
         assert await page.inner_text("section.login h1") == "Sign in"
         await page.fill("input[name=username]", "wang.reader")
