@@ -44,6 +44,9 @@ _Deliver = Callable[[Pool, ObjectStore, int], Awaitable[bool]]
 #: Sends one notification message (by its id) and says how it went.
 SendNotice = Callable[[int], Awaitable[Tried]]
 
+#: Routes the studies marked ready (and any other complete ones) now.
+RouteReady = Callable[[], Awaitable[object]]
+
 
 async def sweep_once(
     pool: Pool,
@@ -167,6 +170,7 @@ async def _supervise_jobs(
     objects: ObjectStore,
     deliver_report: _Deliver,
     send_notice: SendNotice,
+    route_ready: RouteReady,
     dsn: str,
     stop: asyncio.Event,
     state: JobRunnerState,
@@ -174,7 +178,9 @@ async def _supervise_jobs(
     """Run the job runner until ``stop``, starting it again whenever it ends or fails."""
     try:
         await _keep_running(
-            lambda: _run_jobs(pool, objects, deliver_report, send_notice, dsn, stop, state),
+            lambda: _run_jobs(
+                pool, objects, deliver_report, send_notice, route_ready, dsn, stop, state
+            ),
             stop,
             state,
         )
@@ -212,6 +218,7 @@ async def _run_jobs(
     objects: ObjectStore,
     deliver_report: _Deliver,
     send_notice: SendNotice,
+    route_ready: RouteReady,
     dsn: str,
     stop: asyncio.Event,
     state: JobRunnerState,
@@ -227,6 +234,12 @@ async def _run_jobs(
     @manager.entrypoint(SEND_NOTICE, on_failure="hold")
     async def notice(job: Job) -> None:
         await _send_notice(send_notice, job)
+
+    @manager.entrypoint(routing.ROUTE_READY)
+    async def ready(job: Job) -> None:
+        # A study marked ready is routed now, not at the next sweep (which stays the
+        # fallback should this job be lost).
+        await route_ready()
 
     def lost(_: object) -> None:
         manager.shutdown.set()
@@ -318,12 +331,26 @@ async def worker_running(
     async def send_notice(message_id: int) -> Tried:
         return await notices.send_notice(pool, message_id, carrier=carrier, base_url=links)
 
+    async def route_ready() -> None:
+        created = await routing.complete_stable_studies(
+            pool, stable_age=timedelta(seconds=settings.stable_age_s)
+        )
+        if created:
+            log.info("routed %d new case(s) of studies marked ready", len(created))
+
     sweeper = asyncio.create_task(
         _sweep_forever(pool, settings, objects, ecg_executor, send), name="sweeper"
     )
     runner = asyncio.create_task(
         _supervise_jobs(
-            pool, objects, _delivering(send, ecg_executor), send_notice, dsn, stop, state
+            pool,
+            objects,
+            _delivering(send, ecg_executor),
+            send_notice,
+            route_ready,
+            dsn,
+            stop,
+            state,
         ),
         name="jobs",
     )
