@@ -14,6 +14,7 @@ from storage.records import (
     FacilityId,
     Order,
     OrderId,
+    OrderMatch,
     OrderSpec,
     OrderStatus,
     Row,
@@ -21,7 +22,6 @@ from storage.records import (
     StepStatus,
     StudyId,
     UserId,
-    WorklistFilter,
 )
 
 
@@ -97,7 +97,7 @@ async def cancel_order(db: Queryable, order_id: int, facility_id: FacilityId) ->
 
 
 async def worklist_orders(
-    db: Queryable, facility_id: FacilityId, match: WorklistFilter, *, limit: int
+    db: Queryable, facility_id: FacilityId, match: OrderMatch, *, limit: int
 ) -> list[Order]:
     m = match
     rows = await db.fetch(

@@ -1278,7 +1278,7 @@ class Order:
 
 
 @dataclass(frozen=True, kw_only=True)
-class WorklistFilter:
+class OrderMatch:
     """A Modality Worklist query as the index matches it (None matches everything; the
     patterns are SQL LIKE patterns with backslash as the escape)."""
 

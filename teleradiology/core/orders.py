@@ -15,7 +15,7 @@ from datetime import date, datetime
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from storage.records import Order, OrderSpec, StepEnd, StepStatus, WorklistFilter
+from storage.records import Order, OrderMatch, OrderSpec, StepEnd, StepStatus
 from teleradiology.core.errors import BadRequest
 from teleradiology.core.query import date_range
 
@@ -103,7 +103,7 @@ def _step_item(identifier: Dataset) -> Dataset:
     return item
 
 
-def worklist_filter(identifier: Dataset) -> WorklistFilter:
+def worklist_filter(identifier: Dataset) -> OrderMatch:
     """The index's filter for a Modality Worklist C-FIND identifier (PS3.4 K.6.1.2).
 
     Raises
@@ -119,7 +119,7 @@ def worklist_filter(identifier: Dataset) -> WorklistFilter:
         found = date_range("ScheduledProcedureStepStartDate", dates)
         low = _date(found.low) if found.low else None
         high = _date(found.high) if found.high else None
-    return WorklistFilter(
+    return OrderMatch(
         modality=_exact(step, "Modality"),
         station_ae=_exact(step, "ScheduledStationAETitle"),
         date_from=low,

@@ -19,6 +19,7 @@ from storage import audit, network, orders, qido
 from storage.db import Pool, transaction
 from storage.records import (
     AuditAction,
+    Case,
     Facility,
     FacilityId,
     Order,
@@ -336,3 +337,10 @@ async def commit(pool: Pool, calling_ae: str, ds: Dataset) -> Commitment:
         len(asked),
     )
     return Commitment(event_type=event_type, report=report, node=where)
+
+
+async def performed_steps(pool: Pool, case: Case) -> list[orders.StepSummary]:
+    """What the modality said of the case's study (its procedure steps), for the reader of
+    a case already opened (and audited) for them: a step DISCONTINUED, with its reason,
+    means the study may be partial."""
+    return await orders.steps_of_study(pool, case.study_instance_uid)
