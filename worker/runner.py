@@ -48,16 +48,14 @@ SendNotice = Callable[[int], Awaitable[Tried]]
 RouteReady = Callable[[], Awaitable[object]]
 
 
-async def sweep_once(
+async def route_complete(
     pool: Pool,
     settings: Settings,
     objects: ObjectStore | None = None,
     ecg_executor: WorkPool | None = None,
-    send: SendCopy | None = None,
 ) -> int:
-    """One pass: analyze new ECGs (with objects), complete and route stable studies, return
-    expired leases, act on deadlines and unacknowledged critical results, retry report
-    copies (with objects and a sender); cases created."""
+    """Analyze new ECGs (with objects), then complete and route the stable studies and
+    those marked ready; cases created."""
     if objects is not None:
         # Before routing: a suspected STEMI is routed at the STEMI priority from the start.
         try:
@@ -73,6 +71,20 @@ async def sweep_once(
     )
     if created:
         log.info("routed %d new case(s)", len(created))
+    return len(created)
+
+
+async def sweep_once(
+    pool: Pool,
+    settings: Settings,
+    objects: ObjectStore | None = None,
+    ecg_executor: WorkPool | None = None,
+    send: SendCopy | None = None,
+) -> int:
+    """One pass: analyze new ECGs (with objects), complete and route stable studies, return
+    expired leases, act on deadlines and unacknowledged critical results, retry report
+    copies (with objects and a sender); cases created."""
+    created = await route_complete(pool, settings, objects, ecg_executor)
     expired = await deadlines.expire_leases(pool)
     if expired:
         log.info("%d lease(s) expired; cases returned to their pools", expired)
@@ -81,7 +93,7 @@ async def sweep_once(
     await notices.requeue_lost(pool)
     if objects is not None and send is not None:
         await delivery.send_due(pool, objects, send=send)
-    return len(created)
+    return created
 
 
 async def _collect_forever(pool: Pool, settings: Settings, objects: ObjectStore) -> None:
@@ -332,11 +344,7 @@ async def worker_running(
         return await notices.send_notice(pool, message_id, carrier=carrier, base_url=links)
 
     async def route_ready() -> None:
-        created = await routing.complete_stable_studies(
-            pool, stable_age=timedelta(seconds=settings.stable_age_s)
-        )
-        if created:
-            log.info("routed %d new case(s) of studies marked ready", len(created))
+        await route_complete(pool, settings, objects, ecg_executor)
 
     sweeper = asyncio.create_task(
         _sweep_forever(pool, settings, objects, ecg_executor, send), name="sweeper"

@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pydicom
 import pytest
 from pydicom.dataset import Dataset
@@ -30,6 +31,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 )
 
 from storage import qido
+from storage.network import user_by_username
 from storage.qido import DicomNode
 from teleradiology.roles import DICOM
 from tests.factory import make_study
@@ -626,3 +628,99 @@ async def test_commitment_of_another_facilitys_instances_fails_them(api: Api) ->
     (info,) = reports
     assert "ReferencedSOPSequence" not in info
     assert info.FailedSOPSequence[0].FailureReason == 0x0112
+
+
+async def test_an_ecg_upload_is_routed_at_once_not_at_the_sweep(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Any study marked ready (here by our own client's ECG upload) wakes the worker: with
+    its sweep an hour away, the case is there once the ECG is analyzed."""
+    from tests.integration.test_ecg_flow import csv_of
+
+    settings = local_settings(database_url, tmp_path, sweep_interval_s=3600.0)
+    async with serving(settings, run_worker=True) as api:
+        await _upload_and_wait(api, csv_of())
+
+
+async def _upload_and_wait(api: Api, ecg: bytes) -> None:
+    form = aiohttp.FormData()
+    form.add_field("patient_id", "WD-ECG")
+    form.add_field("patient_name", "张^三丰")
+    form.add_field("file", ecg, filename="e.csv", content_type="application/octet-stream")
+    started = time.monotonic()
+    response = await api.client.post("/api/v1/ecg", data=form, headers=api.auth(CLINIC))
+    body = await response.json()
+    assert response.status == 201, body
+    stored = time.monotonic()
+    case = await case_of(api, body["study_instance_uid"], within_s=20.0)
+    assert case is not None
+    done = time.monotonic()
+    print(f"ECG upload {stored - started:.2f} s, then analyzed and routed in {done - stored:.2f} s")
+
+
+async def test_only_a_facilitys_workstations_use_the_worklist_and_mpps(api: Api) -> None:
+    order = await register(api)
+    port = api.app[DICOM].port
+    # A reader's desktop viewer may query studies, but it is no modality: refused.
+    reader = await user_by_username(api.pool, "wang.reader")
+    assert reader is not None
+    await qido.save_dicom_node(
+        api.pool,
+        DicomNode(
+            ae_title="WANGVIEW",
+            user_id=reader.id,
+            facility_id=None,
+            host=None,
+            port=None,
+            may_query=True,
+            move_destination=False,
+        ),
+    )
+    await api.app[DICOM].refresh_callers()
+    found, final = await asyncio.to_thread(find, port, "WANGVIEW", mwl_query())
+    assert found == []
+    assert final == 0xC000
+    assert await asyncio.to_thread(
+        mpps, port, "WANGVIEW", ("create", generate_uid(), mpps_create(order))
+    ) == [0x0124]
+    # An AE title nobody configured cannot associate at all.
+    stranger = associate(port, "STRANGER", ModalityPerformedProcedureStep)
+    assert not stranger.is_established
+    assert stranger.is_rejected
+    # Nothing was recorded for either.
+    assert await api.pool.fetchval("select count(*) from performed_step") == 0
+
+
+async def test_commitment_is_refused_for_what_is_not_stored_yet(api: Api) -> None:
+    """Nothing is acknowledged before it is durable: a commitment asked before the C-STORE
+    fails the instance; asked again once it is stored, it succeeds."""
+    order = await register(api)
+    port = api.app[DICOM].port
+    images = study_of(order, count=1)
+    reports: list[int] = []
+    got = threading.Event()
+
+    def on_report(event: evt.Event) -> tuple[int, None]:
+        request: Any = event.request
+        reports.append(int(request.EventTypeID))
+        got.set()
+        return 0, None
+
+    def ask() -> None:
+        got.clear()
+        assoc = associate(
+            port, WORKSTATION, StorageCommitmentPushModel,
+            handlers=[(evt.EVT_N_EVENT_REPORT, on_report)],
+        )  # fmt: skip
+        try:
+            assoc.send_n_action(
+                commitment_request(images), 1, StorageCommitmentPushModel, "1.2.840.10008.1.20.1.1"
+            )
+            assert got.wait(10)
+        finally:
+            assoc.release()
+
+    await asyncio.to_thread(ask)
+    assert await asyncio.to_thread(c_store, port, WORKSTATION, images) == [0]
+    await asyncio.to_thread(ask)
+    assert reports == [2, 1]
