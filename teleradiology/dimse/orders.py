@@ -13,7 +13,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
@@ -112,12 +112,9 @@ class Orders:
         request: Any = event.request
         uid = str(request.AffectedSOPInstanceUID or "") or generate_uid()
         ds: Dataset = event.attribute_list
-        try:
-            on_loop(
-                self._loop, orders.start_step(self._pool, calling, uid, ds), self._timeout, event
-            )
-        except Exception as exc:
-            return _n_failure(exc, calling, "N-CREATE"), None
+        refused = self._attempt(event, "N-CREATE", orders.start_step(self._pool, calling, uid, ds))
+        if refused is not None:
+            return refused, None
         answer = Dataset()
         answer.AffectedSOPInstanceUID = uid
         answer.PerformedProcedureStepStatus = "IN PROGRESS"
@@ -128,13 +125,20 @@ class Orders:
         request: Any = event.request
         uid = str(request.RequestedSOPInstanceUID or "")
         ds: Dataset = event.modification_list
-        try:
-            on_loop(
-                self._loop, orders.update_step(self._pool, calling, uid, ds), self._timeout, event
-            )
-        except Exception as exc:
-            return _n_failure(exc, calling, "N-SET"), None
+        refused = self._attempt(event, "N-SET", orders.update_step(self._pool, calling, uid, ds))
+        if refused is not None:
+            return refused, None
         return NStatus.SUCCESS, ds
+
+    def _attempt(
+        self, event: evt.Event, what: str, work: Coroutine[Any, Any, object]
+    ) -> Dataset | None:
+        """Run the use case; None when it succeeded, else the refusal's status."""
+        try:
+            on_loop(self._loop, work, self._timeout, event)
+        except Exception as exc:
+            return _n_failure(exc, event.assoc.requestor.ae_title.strip(), what)
+        return None
 
     # --- storage commitment -------------------------------------------------------------------
 

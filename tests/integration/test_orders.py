@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -30,13 +29,11 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     StorageCommitmentPushModel,
 )
 
-from storage import qido
-from storage.network import user_by_username
-from storage.qido import DicomNode
 from teleradiology.roles import DICOM
 from tests.factory import make_study
 from tests.integration.conftest import Api, local_settings, serving
-from tests.integration.dicomweb_support import facility
+from tests.integration.dicomweb_support import workstation_node
+from tests.integration.test_dimse_qr import add_viewer, free_port
 
 pytestmark = pytest.mark.dcmtk
 
@@ -152,6 +149,15 @@ async def test_a_clinic_registers_lists_and_cancels_its_orders(api: Api) -> None
     # Another village's clinic sees nothing of it, and cannot cancel it.
     other = await api.client.get(f"/api/v1/orders/{first['id']}", headers=api.auth("mjlw.clinic"))
     assert other.status == 404
+    tomorrow = await register(api, patient_id="WD-1009", scheduled_date="2099-01-01")
+    day = {"from": date.today().isoformat(), "until": date.today().isoformat()}
+    of_today = await api.client.get("/api/v1/orders", params=day, headers=api.auth(CLINIC))
+    assert tomorrow["id"] not in {o["id"] for o in (await of_today.json())["orders"]}
+    backwards = await api.client.get(
+        "/api/v1/orders", params={"from": "2026-12-09", "until": "2026-12-01"},
+        headers=api.auth(CLINIC),
+    )  # fmt: skip
+    assert backwards.status == 400
     others = await api.client.get("/api/v1/orders", headers=api.auth("mjlw.clinic"))
     assert (await others.json())["orders"] == []
     # Readers do not register orders.
@@ -324,6 +330,17 @@ def mpps_completed(images: list[Dataset]) -> Dataset:
     return ds
 
 
+def mpps_discontinued(code: str, meaning: str) -> Dataset:
+    ds = Dataset()
+    ds.PerformedProcedureStepStatus = "DISCONTINUED"
+    reason = Dataset()
+    reason.CodeValue = code
+    reason.CodingSchemeDesignator = "DCM"
+    reason.CodeMeaning = meaning
+    ds.PerformedProcedureStepDiscontinuationReasonCodeSequence = Sequence([reason])
+    return ds
+
+
 def mpps(port: int, calling: str, *steps: tuple[str, str, Dataset]) -> list[int]:
     """N-CREATE / N-SET requests on one association; their statuses."""
     assoc = associate(port, calling, ModalityPerformedProcedureStep)
@@ -418,13 +435,7 @@ async def test_mpps_refusals_and_discontinued(api: Api) -> None:
         mpps, port, WORKSTATION, ("create", step, mpps_create(order))
     ) == [0x0111]
     # Another facility's workstation cannot touch it (no such object: it learns nothing).
-    discontinue = Dataset()
-    discontinue.PerformedProcedureStepStatus = "DISCONTINUED"
-    reason = Dataset()
-    reason.CodeValue = "110514"
-    reason.CodingSchemeDesignator = "DCM"
-    reason.CodeMeaning = "Incorrect worklist entry selected"
-    discontinue.PerformedProcedureStepDiscontinuationReasonCodeSequence = Sequence([reason])
+    discontinue = mpps_discontinued("110514", "Incorrect worklist entry selected")
     assert await asyncio.to_thread(mpps, port, OTHER_WORKSTATION, ("set", step, discontinue)) == [
         0x0112
     ]
@@ -473,12 +484,6 @@ def commitment_request(images: list[Dataset], *missing: str) -> Dataset:
         item.ReferencedSOPInstanceUID = uid
         ds.ReferencedSOPSequence.append(item)
     return ds
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_storage_commitment_on_the_same_association(api: Api) -> None:
@@ -536,20 +541,7 @@ async def test_storage_commitment_reported_on_a_new_association(api: Api) -> Non
     assert await asyncio.to_thread(c_store, port, WORKSTATION, images) == [0, 0]
     # The modality's node: where a new association finds it.
     their_port = free_port()
-    sender = await facility(api, "HB-XL-WD")
-    await qido.save_dicom_node(
-        api.pool,
-        DicomNode(
-            ae_title=WORKSTATION,
-            user_id=None,
-            facility_id=sender.id,
-            host="127.0.0.1",
-            port=their_port,
-            may_query=False,
-            move_destination=False,
-        ),
-    )
-    await api.app[DICOM].refresh_callers()
+    await workstation_node(api, "HB-XL-WD", WORKSTATION, their_port)
     reports: list[tuple[int, Dataset, str]] = []
     got = threading.Event()
 
@@ -662,21 +654,7 @@ async def test_only_a_facilitys_workstations_use_the_worklist_and_mpps(api: Api)
     order = await register(api)
     port = api.app[DICOM].port
     # A reader's desktop viewer may query studies, but it is no modality: refused.
-    reader = await user_by_username(api.pool, "wang.reader")
-    assert reader is not None
-    await qido.save_dicom_node(
-        api.pool,
-        DicomNode(
-            ae_title="WANGVIEW",
-            user_id=reader.id,
-            facility_id=None,
-            host=None,
-            port=None,
-            may_query=True,
-            move_destination=False,
-        ),
-    )
-    await api.app[DICOM].refresh_callers()
+    await add_viewer(api, port=free_port())
     found, final = await asyncio.to_thread(find, port, "WANGVIEW", mwl_query())
     assert found == []
     assert final == 0xC000

@@ -6,14 +6,11 @@ Screenshots go under the test's temporary directory."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, async_playwright
-from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence
+from playwright.async_api import Browser
 from pydicom.uid import generate_uid
 
 from teleradiology.roles import DICOM
@@ -25,24 +22,16 @@ from tests.integration.test_orders import (
     c_store,
     mpps,
     mpps_create,
+    mpps_discontinued,
     register,
     study_of,
 )
-from tests.integration.test_send_page import ARGS, CHROMIUM, signed_in
+from tests.integration.test_send_page import CHROMIUM, signed_in
+from tests.integration.test_send_page import browser as browser  # the fixture
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="the chromium Debian package is missing"
 )
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        launched = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def test_a_clinic_registers_and_cancels_orders_on_its_page(
@@ -93,13 +82,7 @@ async def test_the_reader_sees_the_exam_was_discontinued(
     order = await register(api)
     port = api.app[DICOM].port
     step = generate_uid()
-    stop = Dataset()
-    stop.PerformedProcedureStepStatus = "DISCONTINUED"
-    reason = Dataset()
-    reason.CodeValue = "110503"
-    reason.CodingSchemeDesignator = "DCM"
-    reason.CodeMeaning = "Patient condition prevented continuing"
-    stop.PerformedProcedureStepDiscontinuationReasonCodeSequence = Sequence([reason])
+    stop = mpps_discontinued("110503", "Patient condition prevented continuing")
     assert await asyncio.to_thread(
         mpps, port, WORKSTATION, ("create", step, mpps_create(order)), ("set", step, stop)
     ) == [0, 0]
