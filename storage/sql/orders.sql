@@ -48,13 +48,16 @@ limit $9;
 
 -- name: order_of_study
 -- The open order a study answers: one of its facility's, by the Study Instance UID the
--- worklist gave, else by the study's accession number.
+-- worklist gave, else by a performed step of the order that named the study (its scheduled
+-- step or requested procedure), else by the study's accession number.
 select o.*, f.code as facility_code
 from study st join exam_order o on o.facility_id = st.facility_id
 join facility f on f.id = o.facility_id
 where st.id = $1 and o.status <> 'canceled'
   and o.study_id is null
   and (o.study_instance_uid = st.study_instance_uid
+       or exists (select 1 from performed_step p
+                  where p.order_id = o.id and p.study_instance_uid = st.study_instance_uid)
        or (st.accession_number <> '' and o.accession_number = st.accession_number))
 order by (o.study_instance_uid = st.study_instance_uid) desc, o.id
 limit 1;

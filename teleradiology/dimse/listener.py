@@ -667,6 +667,8 @@ class _CappedSpoolFile:
 #: Told the Study Instance UID of each instance a C-STORE stored (a completed procedure
 #: step may be waiting for it).
 AfterStore = Callable[[str], Awaitable[None]]
+#: How long that may take before the C-STORE is answered without it.
+AFTER_STORE_S = 5.0
 
 
 class IngestStoreHandler:
@@ -709,7 +711,9 @@ async def _stored(after: AfterStore | None, stored: Stored) -> None:
     if after is None or stored.held:
         return
     try:
-        await after(stored.study_instance_uid)
+        # Bounded: the instance is stored, its answer is not held up by the check.
+        async with asyncio.timeout(AFTER_STORE_S):
+            await after(stored.study_instance_uid)
     except Exception as exc:
         log.warning("after a C-STORE: study not checked for completeness (%s)", type(exc).__name__)
 

@@ -32,7 +32,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 from teleradiology.roles import DICOM
 from tests.factory import make_study
 from tests.integration.conftest import Api, local_settings, serving
-from tests.integration.dicomweb_support import workstation_node
+from tests.integration.dicomweb_support import route_all, workstation_node
 from tests.integration.test_dimse_qr import add_viewer, free_port
 
 pytestmark = pytest.mark.dcmtk
@@ -702,3 +702,27 @@ async def test_commitment_is_refused_for_what_is_not_stored_yet(api: Api) -> Non
     assert await asyncio.to_thread(c_store, port, WORKSTATION, images) == [0]
     await asyncio.to_thread(ask)
     assert reports == [2, 1]
+
+
+async def test_a_study_is_linked_by_its_step_when_the_modality_made_its_own_uid(
+    api: Api,
+) -> None:
+    """A modality that keeps its own Study Instance UID and no accession number: the MPPS
+    naming the scheduled step links the study to the order all the same."""
+    order = await register(api)
+    port = api.app[DICOM].port
+    own = dict(order, study_instance_uid=generate_uid(), accession_number="")
+    images = study_of(own, count=1)
+    create = mpps_create(order)
+    create.ScheduledStepAttributesSequence[0].StudyInstanceUID = own["study_instance_uid"]
+    create.ScheduledStepAttributesSequence[0].AccessionNumber = ""
+    step = generate_uid()
+    assert await asyncio.to_thread(mpps, port, WORKSTATION, ("create", step, create)) == [0]
+    assert await asyncio.to_thread(c_store, port, WORKSTATION, images) == [0]
+    await route_all(api)
+    case = await case_of(api, own["study_instance_uid"], within_s=0)
+    assert case is not None
+    assert case["priority"] == "high"
+    assert case["clinical_question"] == "咳嗽两周，排除肺炎"
+    linked = await api.client.get(f"/api/v1/orders/{order['id']}", headers=api.auth(CLINIC))
+    assert (await linked.json())["study_linked"]
