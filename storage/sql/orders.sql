@@ -33,7 +33,8 @@ returning id;
 
 -- name: worklist_orders
 -- The open orders of a facility matching a Modality Worklist query ($7, $8: LIKE patterns,
--- backslash the escape; null matches all).
+-- backslash the escape; null matches all; the name matches whole or by its alphabetic or
+-- ideographic group).
 select o.*, f.code as facility_code from exam_order o join facility f on f.id = o.facility_id
 where o.facility_id = $1 and o.status in ('scheduled', 'in_progress')
   and ($2::text is null or o.modality = $2)
@@ -42,7 +43,9 @@ where o.facility_id = $1 and o.status in ('scheduled', 'in_progress')
   and ($5::date is null or o.scheduled_date <= $5)
   and ($6::text is null or o.accession_number = $6)
   and ($7::text is null or o.patient_id like $7)
-  and ($8::text is null or o.patient_name ilike $8)
+  and ($8::text is null or o.patient_name ilike $8
+       or split_part(o.patient_name, '=', 1) ilike $8
+       or split_part(o.patient_name, '=', 2) ilike $8)
 order by o.scheduled_date, o.scheduled_time nulls last, o.id
 limit $9;
 

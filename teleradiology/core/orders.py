@@ -25,7 +25,8 @@ SEXES = frozenset({"M", "F", "O"})
 #: The character sets a worklist answer is written in: what the query asks (PS3.5 6.1).
 UTF8 = "ISO_IR 192"
 GB18030 = "GB18030"
-_ANSWER_CHARSETS = frozenset({UTF8, GB18030})
+#: The Chinese character sets a query may be in, and its answers then are (PS3.3 C.12.1.1.2).
+_CHINESE_CHARSETS = (GB18030, "GBK")
 _AE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # AE: 16 characters, no backslash
 
 
@@ -126,8 +127,18 @@ def worklist_filter(identifier: Dataset) -> OrderMatch:
         date_to=high,
         accession_number=_exact(identifier, "AccessionNumber"),
         patient_id_like=_like(_text(identifier, "PatientID")),
-        patient_name_like=_like(_text(identifier, "PatientName")),
+        patient_name_like=_like(_name_group(_text(identifier, "PatientName"))),
     )
+
+
+def _name_group(name: str) -> str:
+    """The one group of a person name a query matches by: the whole name, or of a name
+    with groups (``ZHANG^SAN=张^三=``) the ideographic one when given, else the first."""
+    if "=" not in name:
+        return name
+    groups = name.split("=")
+    ideographic = groups[1] if len(groups) > 1 else ""
+    return ideographic if ideographic not in ("", "*") else groups[0]
 
 
 def _date(text: str) -> date:
@@ -138,11 +149,11 @@ def _date(text: str) -> date:
 
 
 def answer_charset(identifier: Dataset) -> str:
-    """The character set the answers are written in: GB18030 when the query is in it (or
-    asks for it), else UTF-8 (Chinese names need one of them; ASCII is a subset)."""
+    """The character set the answers are written in: GB18030 (or GBK) when the query is in
+    it, else UTF-8 (Chinese names need one of them; ASCII is a subset)."""
     asked = identifier.get("SpecificCharacterSet")
     values = [asked] if isinstance(asked, str) else list(asked or [])
-    return GB18030 if GB18030 in values else UTF8
+    return next((v for v in values if v in _CHINESE_CHARSETS), UTF8)
 
 
 def _step(order: Order) -> Dataset:

@@ -282,8 +282,11 @@ async def check_whole(pool: Pool, study_uid: str) -> bool:
             if await orders.missing_instances(conn, referenced):
                 continue
             if await routing.mark_ready_on(conn, study_uid, facility_id):
-                await orders.step_found_whole(conn, sop_uid)
                 marked = True
+            elif not referenced:
+                continue  # it named nothing, and nothing of the study is here yet
+            # Whole: ready now, or complete already (the stable age came first).
+            await orders.step_found_whole(conn, sop_uid)
     return marked
 
 

@@ -216,6 +216,11 @@ async def test_the_worklist_answers_the_calling_facility_only_in_the_charset_ask
     # Decoded as GB18030 into the right name: the bytes were GB18030's.
     assert gb[0].SpecificCharacterSet == "GB18030"
     assert str(gb[0].PatientName) == "张^三丰"
+    # A name with an alphabetic and an ideographic group matches by the ideographic one.
+    grouped, _ = await asyncio.to_thread(
+        find, port, WORKSTATION, mwl_query(PatientName="ZHANG*=张*=")
+    )
+    assert [a.AccessionNumber for a in grouped] == [order["accession_number"]]
     # Date ranges and exact keys.
     none, _ = await asyncio.to_thread(
         find, port, WORKSTATION, mwl_query(ScheduledProcedureStepStartDate="19990101-19991231")

@@ -112,6 +112,11 @@ def test_a_worklist_query_becomes_the_index_filter() -> None:
     # LIKE's own wildcards are escaped; DICOM's become LIKE's.
     assert found.patient_id_like == "WD\\_1_"
     assert rules.worklist_filter(query()).patient_name_like is None
+    # A name with groups matches by its ideographic group when it has one.
+    ds.PatientName = "ZHANG*=张*="
+    assert rules.worklist_filter(ds).patient_name_like == "张%"
+    ds.PatientName = "ZHANG*=="
+    assert rules.worklist_filter(ds).patient_name_like == "ZHANG%"
     open_end = rules.worklist_filter(query(date="20261201-"))
     assert open_end.date_from == date(2026, 12, 1)
     assert open_end.date_to is None
@@ -133,7 +138,8 @@ def _written(ds: Dataset) -> bytes:
 
 
 @pytest.mark.parametrize(
-    ("charset", "encoding"), [("GB18030", "gb18030"), ("ISO_IR 192", "utf-8"), (None, "utf-8")]
+    ("charset", "encoding"),
+    [("GB18030", "gb18030"), ("GBK", "gbk"), ("ISO_IR 192", "utf-8"), (None, "utf-8")],
 )
 def test_the_answer_is_written_in_the_character_set_asked(
     charset: str | None, encoding: str
