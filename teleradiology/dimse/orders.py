@@ -60,8 +60,6 @@ class Orders:
         self._loop = loop
         self._ae_title = ae_title
         self._timeout = timeout_s
-        #: Reports being sent (threads), for tests and a clean stop.
-        self.reports: list[threading.Thread] = []
 
     def service(self) -> DimseService:
         return DimseService(
@@ -158,14 +156,12 @@ class Orders:
             return _n_failure(exc, calling, "N-ACTION"), None
         # Answered on this association once the N-ACTION response is out (pynetdicom's
         # reactor takes the report after it), else on a new one to the modality's node.
-        report = threading.Thread(
+        threading.Thread(
             target=self._report,
             args=(event.assoc, calling, found),
             name="storage-commitment-report",
             daemon=True,
-        )
-        self.reports.append(report)
-        report.start()
+        ).start()
         return NStatus.SUCCESS, None
 
     def _report(self, assoc: Any, calling: str, found: Commitment) -> None:

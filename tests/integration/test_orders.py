@@ -211,7 +211,7 @@ async def test_the_worklist_answers_the_calling_facility_only_in_the_charset_ask
     assert answer.ScheduledProcedureStepSequence[0].ScheduledStationAETitle == WORKSTATION
     # In GB18030 when asked: the name's bytes on the wire are GB18030's.
     gb, _ = await asyncio.to_thread(
-        find, port, WORKSTATION, mwl_query("GB18030", PatientID="WD-1001")
+        find, port, WORKSTATION, mwl_query("GB18030", PatientName="张^三*")
     )
     # Decoded as GB18030 into the right name: the bytes were GB18030's.
     assert gb[0].SpecificCharacterSet == "GB18030"
