@@ -731,3 +731,20 @@ async def test_a_study_is_linked_by_its_step_when_the_modality_made_its_own_uid(
     assert case["clinical_question"] == "咳嗽两周，排除肺炎"
     linked = await api.client.get(f"/api/v1/orders/{order['id']}", headers=api.auth(CLINIC))
     assert (await linked.json())["study_linked"]
+
+
+async def test_another_facilitys_study_is_not_linked_to_the_order(api: Api) -> None:
+    """The same accession number from another village's workstation is not this order's."""
+    order = await register(api)
+    port = api.app[DICOM].port
+    theirs = dict(order, study_instance_uid=generate_uid())
+    assert await asyncio.to_thread(c_store, port, OTHER_WORKSTATION, study_of(theirs, 1)) == [0]
+    await route_all(api)
+    case = await case_of(api, theirs["study_instance_uid"], within_s=0)
+    assert case is not None
+    assert case["priority"] == "medium"
+    assert case["clinical_question"] is None
+    mine = await api.client.get(f"/api/v1/orders/{order['id']}", headers=api.auth(CLINIC))
+    body = await mine.json()
+    assert body["status"] == "scheduled"
+    assert not body["study_linked"]
