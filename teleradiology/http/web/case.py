@@ -17,6 +17,7 @@ from storage import (
 )
 from storage.cases import Event
 from storage.db import Pool
+from storage.orders import StepSummary
 from storage.records import (
     Case,
     CaseStatus,
@@ -107,6 +108,19 @@ def _study_context(study: Study | None, modalities: list[str], zone: ZoneInfo) -
     }
 
 
+def _steps(steps: list[StepSummary], zone: ZoneInfo) -> list[dict[str, str]]:
+    """The modality's procedure steps of the study, as the case page shows them."""
+    return [
+        {
+            "status": s.status.value,
+            "status_zh": both(s.status),
+            "reason": " ".join(filter(None, (s.reason_meaning, _coded(s.reason_code)))),
+            "at": local_time(s.updated_at, zone),
+        }
+        for s in steps
+    ]
+
+
 def _coded(code: str | None) -> str:
     return f"[{code}]" if code else ""
 
@@ -177,15 +191,7 @@ async def case_page(request: web.Request) -> web.StreamResponse:
         reports=report_items,
         draft=report_context(draft, zone) if draft else None,
         is_reader=is_reader,
-        steps=[
-            {
-                "status": s.status.value,
-                "status_zh": both(s.status),
-                "reason": " ".join(filter(None, (s.reason_meaning, _coded(s.reason_code)))),
-                "at": local_time(s.updated_at, zone),
-            }
-            for s in await orders.performed_steps(pool, case)
-        ],
+        steps=_steps(await orders.performed_steps(pool, case), zone),
         **case_actions(
             user,
             case,
