@@ -128,16 +128,11 @@ async def order_of_step(
     return Order.from_row(row) if row else None
 
 
-async def link_study(conn: Conn, order: Order, study_id: StudyId) -> None:
-    """The study answers the order: linked, the order done, its urgency and question on
-    the study (before the study's cases are planned)."""
+async def link_study(conn: Conn, order: Order, study_id: StudyId, question: str | None) -> None:
+    """The study answers the order: linked, the order done, its urgency and ``question`` on
+    the study (before the study's cases are planned; a question the study has is kept)."""
     await conn.execute(q("order_link_study"), order.id, study_id)
-    await conn.execute(
-        q("study_take_order"),
-        study_id,
-        order.spec.urgency.priority.value,
-        order.spec.clinical_question,
-    )
+    await conn.execute(q("study_take_order"), study_id, order.spec.urgency.priority.value, question)
 
 
 async def set_order_status(db: Queryable, order_id: OrderId, status: OrderStatus) -> None:

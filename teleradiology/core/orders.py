@@ -60,6 +60,13 @@ def check_spec(spec: OrderSpec) -> None:
             raise BadRequest(f"{name}: at most {most} characters")
 
 
+def reading_question(spec: OrderSpec) -> str | None:
+    """What the reader is asked: the order's clinical question and its history, as the send
+    page writes them."""
+    parts = [spec.clinical_question, f"病史 (history): {spec.history}" if spec.history else None]
+    return "\n".join(p for p in parts if p) or None
+
+
 def accession_number(day: date, number: int) -> str:
     """The facility's ``number``-th accession number of ``day``: YYYYMMDD and four digits
     (SH: at most 16 characters)."""

@@ -20,6 +20,7 @@ from storage.records import (
     Role,
     StudyId,
 )
+from teleradiology.core.orders import reading_question
 from teleradiology.core.routing import RoutingError, plan_cases
 from teleradiology.services.progress import record_step
 
@@ -52,7 +53,7 @@ async def _with_order(conn: Conn, stable: cases.StableStudy) -> cases.StableStud
     order = await orders.order_of_study(conn, stable.study.id)
     if order is None:
         return stable
-    await orders.link_study(conn, order, stable.study.id)
+    await orders.link_study(conn, order, stable.study.id, reading_question(order.spec))
     priority = order.spec.urgency.priority
     if priority is Priority.HIGH and stable.study.priority is not Priority.HIGH:
         stable = dataclasses.replace(

@@ -226,3 +226,10 @@ def test_a_commitment_answers_each_instance() -> None:
     empty.TransactionUID = "9.9"
     with pytest.raises(BadRequest, match="names no instance"):
         rules.commitment_request(empty)
+
+
+def test_the_reader_is_asked_the_question_with_the_history() -> None:
+    assert (
+        rules.reading_question(spec(history="吸烟三十年")) == "咳嗽两周\n病史 (history): 吸烟三十年"
+    )
+    assert rules.reading_question(spec(clinical_question=None)) is None
