@@ -1,4 +1,5 @@
-"""The DICOM role: the listener with storage and query/retrieve, and its listener processes."""
+"""The DICOM role: the listener with storage, query/retrieve, the modality worklist, MPPS and
+storage commitment, and its listener processes."""
 
 from __future__ import annotations
 
