@@ -72,7 +72,7 @@ OTHER = (
     _cls("RVH", "89792004", "RVH"),
     _cls("T-wave inversion", "59931005", "T_WAVE_INVERSION"),
     _cls("long QT", "111975006", "LONG_QTC"),
-    _cls("NSIVCB", "698252002", "WIDE_QRS NONSPECIFIC_IVCD"),
+    _cls("NSIVCB", "698252002", "IVCD WIDE_QRS NONSPECIFIC_IVCD"),
 )
 
 

@@ -45,6 +45,10 @@ name = "基准测试卫生院"
 tier = "city"
 ae_titles = ["BENCHSCU"]
 
+[[facility.workstation]]
+ae_title = "BENCHSCU"
+host = "127.0.0.1"
+
 [[user]]
 username = "bench.clinic"
 display_name = "基准"

@@ -75,6 +75,9 @@ def network_file(path: Path) -> list[Sender]:
             lines.append(f'parent = "{parent}"')
         titles = f'"{aet}"' if aet else ""
         lines.extend([f"ae_titles = [{titles}]", ""])
+        if aet:  # a title must be bound to where it calls from: here, loopback
+            lines.extend(["[[facility.workstation]]", f'ae_title = "{aet}"'])
+            lines.extend(['host = "127.0.0.1"', ""])
 
     def user(name: str, role: str, code: str, specialties: str | None = None) -> None:
         lines.extend(["[[user]]", f'username = "{name}"', f'display_name = "{name}"'])

@@ -528,6 +528,7 @@ def analyze_ecg(record: EcgRecord, *, mains: MainsFrequency = MainsFrequency.HZ_
         p_axis_deg=measurements["p_axis_deg"],
         median_p_wave=measurements["p_ms"] is not None,
         median_fiducials=median_fiducials,
+        leads=record.leads,
     )
     sex = record.patient.sex.value if record.patient.sex is not None else None
     statements, suspected_stemi = compose_statements(

@@ -6,9 +6,18 @@ signal (P, T and flutter waves) has its largest peak between 1.5 and 12 Hz in th
 band, holding at least :data:`FLUTTER_PEAK_SHARE` of the power, in some lead; T and P waves
 of a sinus rhythm, broad and separated by a baseline, put most of theirs at the heart rate
 and below. With 2:1 or 3:1 conduction (ventricles near 150 or 100/min) the T waves at the
-ventricular rate may outweigh the flutter waves: such a flutter is then not recognised
-(nothing is said of flutter; the rhythm may read as a supraventricular tachycardia, or the
-flutter wave before each QRS as a P wave).
+ventricular rate may outweigh the flutter waves in the spectrum, and with 2:1 conduction the
+flutter rate is the second harmonic of the ventricular rate, which the T waves also have:
+no spectrum tells them apart. 2:1 conduction is recognised in the time domain instead
+(:func:`two_to_one_flutter_rate_bpm`): at a regular ventricular rate of 120–170/min, half of
+the flutter waves fall between the QRS complexes and half are hidden in the QRS and T, and
+the atrial activity repeats every half RR interval, which neither P nor T waves of a sinus
+rhythm do. With the QRS complexes left out and the T wave's own direction over the leads
+projected out of the signal (atria and ventricles do not project alike on the leads), a
+lead of II, III, aVF or V1 must repeat itself after half an RR interval (and after a whole
+one) with a correlation of at least :data:`HALF_RR_CORRELATION`. A 3:1 flutter is not yet
+recognised (nothing is said of flutter; the rhythm may read as a supraventricular
+tachycardia, or the flutter wave before each QRS as a P wave).
 
 Second- and third-degree AV block are read from P waves that are not followed by a QRS, so
 the P waves must be found on their own, not only in the window before each QRS. The template
@@ -29,6 +38,7 @@ P waves and regular QRS complexes at a slower rate, with no constant PR (AV diss
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,7 +48,13 @@ from scipy import signal as sps
 
 from ecg.delineate import BeatFiducials
 
-__all__ = ["AvConduction", "assess_av_conduction", "find_p_waves", "flutter_rate_bpm"]
+__all__ = [
+    "AvConduction",
+    "assess_av_conduction",
+    "find_p_waves",
+    "flutter_rate_bpm",
+    "two_to_one_flutter_rate_bpm",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -75,13 +91,20 @@ FLUTTER_MIN_UV = 20.0
 #: QRS blanked from this long before to this long after each R peak.
 BLANK_BEFORE_S = 0.06
 BLANK_AFTER_S = 0.08
+#: 2:1 flutter: the leads where flutter waves are largest, the correlation of the signal
+#: with itself half an RR (and one RR) later, and the ventricular rhythm's regularity (RR
+#: coefficient of variation under PP_REGULAR_CV).
+FLUTTER_LEADS = ("II", "III", "aVF", "V1")
+HALF_RR_CORRELATION = 0.7
+FLUTTER_RATE_BPM = (240.0, 340.0)
 
 
 def flutter_rate_bpm(
     clean_uv: npt.ArrayLike, sampling_rate_hz: float, r_peaks: npt.ArrayLike
 ) -> float | None:
-    """The flutter-wave rate (per minute) when a lead meets the flutter criterion, else
-    ``None`` (see the module's criteria)."""
+    """The flutter-wave rate (per minute) when a lead meets the flutter criterion by the
+    spectrum, else ``None`` (see the module's criteria; a peak at twice the ventricular rate
+    is left to :func:`two_to_one_flutter_rate_bpm`)."""
     fs = float(sampling_rate_hz)
     data = np.atleast_2d(np.asarray(clean_uv, dtype=np.float64)).copy()
     peaks = np.asarray(r_peaks, dtype=np.int64)
@@ -96,6 +119,11 @@ def flutter_rate_bpm(
     freqs, power = sps.welch(data, fs=fs, nperseg=min(n, round(4 * fs)), axis=1)
     compared = (freqs >= COMPARED_BAND_HZ[0]) & (freqs <= COMPARED_BAND_HZ[1])
     band = (freqs >= FLUTTER_BAND_HZ[0]) & (freqs <= FLUTTER_BAND_HZ[1])
+    if peaks.size >= 2:
+        # Twice the ventricular rate is where the T waves have their second harmonic: a
+        # peak there does not tell flutter waves (two_to_one_flutter_rate_bpm does).
+        second = 2.0 * fs / float(np.median(np.diff(peaks)))
+        band &= np.abs(freqs - second) > FLUTTER_PEAK_HALF_WIDTH_HZ
     best: float | None = None
     for lead_power in power:
         total = float(lead_power[compared].sum())
@@ -112,6 +140,83 @@ def flutter_rate_bpm(
             best = 60.0 * float(freqs[peak])
             break
     return best
+
+
+def two_to_one_flutter_rate_bpm(
+    clean_uv: npt.ArrayLike,
+    sampling_rate_hz: float,
+    r_peaks: npt.ArrayLike,
+    leads: Sequence[str],
+    median_uv: npt.ArrayLike,
+    median_fiducials: BeatFiducials,
+) -> float | None:
+    """The flutter-wave rate (per minute, twice the ventricular rate) when the atrial activity
+    of a regular rhythm repeats every half RR interval (see the module's criteria), else
+    ``None``.
+
+    Parameters
+    ----------
+    clean_uv, sampling_rate_hz
+        The filtered signal (µV, ``(n_leads, n_samples)``) and its samples per second.
+    r_peaks
+        R-peak samples, increasing.
+    leads
+        Lead names, one per row of `clean_uv` (the median beat's rows alike).
+    median_uv, median_fiducials
+        The median beat and its fiducials: the T wave's direction over the leads is the
+        median beat at its T peak.
+    """
+    fs = float(sampling_rate_hz)
+    data = np.atleast_2d(np.asarray(clean_uv, dtype=np.float64))
+    median = np.atleast_2d(np.asarray(median_uv, dtype=np.float64))
+    peaks = np.asarray(r_peaks, dtype=np.int64)
+    fid = median_fiducials
+    if peaks.size < 6 or fid.t_peak is None or fid.qrs_on is None:
+        return None
+    rr = np.diff(peaks).astype(np.float64)
+    if float(np.std(rr) / np.mean(rr)) >= PP_REGULAR_CV:
+        return None
+    half = float(np.mean(rr)) / 2.0
+    rate = 60.0 * fs / half
+    if not FLUTTER_RATE_BPM[0] <= rate <= FLUTTER_RATE_BPM[1]:
+        return None
+    level = np.median(median[:, max(0, fid.qrs_on - round(0.02 * fs)) : fid.qrs_on + 1], axis=1)
+    t_direction = median[:, fid.t_peak] - level
+    norm = float(np.linalg.norm(t_direction))
+    if norm <= 0:
+        return None
+    u = t_direction / norm
+    x = data - np.median(data, axis=1, keepdims=True)
+    x = x - np.outer(u, u @ x)
+    keep = np.ones(data.shape[1], dtype=bool)
+    for r in peaks:
+        keep[max(0, int(r) - round(BLANK_BEFORE_S * fs)) : int(r) + round(BLANK_AFTER_S * fs)] = (
+            False
+        )
+    for name in FLUTTER_LEADS:
+        if name not in leads:
+            continue
+        row = x[list(leads).index(name)]
+        if min(_self_correlation(row, keep, half), _self_correlation(row, keep, 2 * half)) >= (
+            HALF_RR_CORRELATION
+        ):
+            return rate
+    return None
+
+
+def _self_correlation(x: FloatArray, keep: npt.NDArray[np.bool_], lag_samples: float) -> float:
+    """Correlation of `x` with itself `lag_samples` later, over the samples `keep` holds at
+    both ends (0 when too few or flat)."""
+    lag = round(lag_samples)
+    if lag < 1 or lag >= x.size:
+        return 0.0
+    both = keep[:-lag] & keep[lag:]
+    if int(both.sum()) < 3:
+        return 0.0
+    a, b = x[:-lag][both], x[lag:][both]
+    a, b = a - a.mean(), b - b.mean()
+    denominator = float(np.sqrt(float(a @ a) * float(b @ b)))
+    return float(a @ b) / denominator if denominator > 0 else 0.0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -31,9 +31,11 @@ __all__ = [
     "Finding",
     "LeadMorphology",
     "Morphology",
+    "QrsLimits",
     "interpret_morphology",
     "measure_morphology",
     "meets_stemi_criteria",
+    "qrs_limits",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -99,7 +101,8 @@ TERRITORY_WORDS = {
 LIMB_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF")
 PRECORDIAL_LEADS = ("V1", "V2", "V3", "V4", "V5", "V6")
 
-# Conduction (AHA/ACCF/HRS 2009, part III).
+# Conduction (AHA/ACCF/HRS 2009, part III). The adult QRS limits; children's are lower
+# (:func:`qrs_limits`).
 COMPLETE_BBB_MS = 120.0
 INCOMPLETE_RBBB_MS = 110.0
 IVCD_MS = 110.0
@@ -428,6 +431,76 @@ def _mv(uv: float) -> str:
 
 
 @dataclass(frozen=True, kw_only=True)
+class QrsLimits:
+    """The QRS durations (ms) of the conduction criteria at one age (AHA/ACCF/HRS 2009,
+    part III): a nonspecific IVCD is a QRS longer than `ivcd_over_ms` without the criteria of
+    a bundle branch block; an incomplete RBBB from `incomplete_rbbb_ms`; a complete RBBB or
+    LBBB from `complete_bbb_ms` (at least it in adults, longer than it in children)."""
+
+    ivcd_over_ms: float
+    incomplete_rbbb_ms: float
+    complete_bbb_ms: float
+    complete_inclusive: bool = True
+
+    def complete(self, qrs_ms: float) -> bool:
+        """Whether `qrs_ms` is long enough for a complete bundle branch block."""
+        if self.complete_inclusive:
+            return qrs_ms >= self.complete_bbb_ms
+        return qrs_ms > self.complete_bbb_ms
+
+
+#: Part III's limits by age band (lower bound of the band in years, limits), youngest last:
+#: IVCD over 110 ms in adults (over 16: from 17), over 90 ms at 8 to 16 and over 80 ms under 8;
+#: incomplete RBBB from 110 ms in adults, 90 ms at 4 to 16 and 86 ms under 8 (the bands
+#: overlap in the text: the younger one's limit holds from 4 to 8); complete BBB from 120 ms
+#: in adults, over 100 ms at 4 to 16 and over 90 ms under 4.
+QRS_LIMITS_BY_AGE: tuple[tuple[float, QrsLimits], ...] = (
+    (
+        17.0,
+        QrsLimits(
+            ivcd_over_ms=IVCD_MS,
+            incomplete_rbbb_ms=INCOMPLETE_RBBB_MS,
+            complete_bbb_ms=COMPLETE_BBB_MS,
+        ),
+    ),
+    (
+        8.0,
+        QrsLimits(
+            ivcd_over_ms=90.0,
+            incomplete_rbbb_ms=90.0,
+            complete_bbb_ms=100.0,
+            complete_inclusive=False,
+        ),
+    ),
+    (
+        4.0,
+        QrsLimits(
+            ivcd_over_ms=80.0,
+            incomplete_rbbb_ms=86.0,
+            complete_bbb_ms=100.0,
+            complete_inclusive=False,
+        ),
+    ),
+    (
+        0.0,
+        QrsLimits(
+            ivcd_over_ms=80.0,
+            incomplete_rbbb_ms=86.0,
+            complete_bbb_ms=90.0,
+            complete_inclusive=False,
+        ),
+    ),
+)
+
+
+def qrs_limits(age_years: float | None) -> QrsLimits:
+    """The conduction criteria's QRS limits at `age_years` (the adult ones when unknown)."""
+    if age_years is None:
+        return QRS_LIMITS_BY_AGE[0][1]
+    return next(limits for least, limits in QRS_LIMITS_BY_AGE if age_years >= least)
+
+
+@dataclass(frozen=True, kw_only=True)
 class _Beat:
     """What the criteria read: the leads, global intervals, axis and the patient."""
 
@@ -438,6 +511,10 @@ class _Beat:
     sex: str | None
     age_years: float | None
     delta_wave: bool = False
+
+    @property
+    def limits(self) -> QrsLimits:
+        return qrs_limits(self.age_years)
 
     def lead(self, name: str) -> LeadMorphology | None:
         return self.leads.get(name)
@@ -528,17 +605,20 @@ def _conduction(beat: _Beat) -> tuple[list[Finding], str | None]:
     if found is not None:
         return [found], found.code
     out = _fascicular(beat, qrs)
-    if qrs > IVCD_MS:
+    limit = beat.limits.ivcd_over_ms
+    if qrs > limit:
         out.insert(
             0,
             _finding(
                 "IVCD",
-                f"QRS 增宽（{qrs:.0f} ms），不符合束支阻滞标准，提示非特异性室内传导延迟，请确认",
-                f"Wide QRS ({qrs:.0f} ms) without the criteria of a bundle branch block: "
-                "consider nonspecific intraventricular conduction delay; please confirm",
+                f"QRS 增宽（{qrs:.0f} ms，>{limit:.0f} ms），不符合束支阻滞标准，"
+                "提示非特异性室内传导延迟，请确认",
+                f"Wide QRS ({qrs:.0f} ms, > {limit:.0f} ms) without the criteria of a bundle "
+                "branch block: consider nonspecific intraventricular conduction delay; "
+                "please confirm",
             ),
         )
-        return out, "IVCD" if qrs >= COMPLETE_BBB_MS else None
+        return out, "IVCD" if beat.limits.complete(qrs) else None
     return out, None
 
 
@@ -554,16 +634,17 @@ def _pre_excited(beat: _Beat) -> bool:
 
 def _bundle_branch(beat: _Beat, qrs: float) -> Finding | None:
     """Complete or incomplete RBBB, or LBBB, by QRS duration and morphology."""
-    if qrs >= COMPLETE_BBB_MS and _left_bundle_morphology(beat):
+    limits = beat.limits
+    if limits.complete(qrs) and _left_bundle_morphology(beat):
         en, zh = _block_values(beat, ("I", "V1", "V5", "V6"))
         return _finding(
             "LBBB",
             f"符合完全性左束支阻滞（{zh}），请确认",
             f"Consistent with complete left bundle branch block ({en}); please confirm",
         )
-    if qrs >= INCOMPLETE_RBBB_MS and _right_bundle_morphology(beat):
+    if qrs >= limits.incomplete_rbbb_ms and _right_bundle_morphology(beat):
         en, zh = _block_values(beat, ("V1", "I", "V6"))
-        if qrs >= COMPLETE_BBB_MS:
+        if limits.complete(qrs):
             return _finding(
                 "RBBB",
                 f"符合完全性右束支阻滞（{zh}），请确认",
@@ -586,9 +667,9 @@ def _rs(m: LeadMorphology) -> bool:
 
 
 def _fascicular(beat: _Beat, qrs: float) -> list[Finding]:
-    """Left anterior or posterior fascicular block (QRS under 120 ms)."""
+    """Left anterior or posterior fascicular block (QRS short of a complete block's)."""
     axis = beat.axis
-    if axis is None or qrs >= COMPLETE_BBB_MS:
+    if axis is None or beat.limits.complete(qrs):
         return []
     avl = beat.lead("aVL")
     if (

@@ -25,8 +25,9 @@ interpretation of the ECG (part II, 2009 and its companions), as a reader applie
   RR intervals vary by more than :data:`SINUS_ARRHYTHMIA_MS`. A regular rhythm without any
   P waves (under :data:`NO_P_SHARE` of beats): supraventricular (narrow QRS; junctional at
   100 bpm or less) or ventricular (QRS 120 ms or more). Anything between says nothing.
-* **Atrial flutter.** Flutter waves at 240–340/min (:func:`ecg.atrial.flutter_rate_bpm`), with
-  the ventricular rate and the conduction ratio when it is a whole number.
+* **Atrial flutter.** Flutter waves at 240–340/min (:func:`ecg.atrial.flutter_rate_bpm`, and
+  with 2:1 conduction :func:`ecg.atrial.two_to_one_flutter_rate_bpm`), with the ventricular
+  rate and the conduction ratio when it is a whole number.
 * **AV conduction.** First-degree AV block: sinus rhythm with a PR over 200 ms, from the median
   beat and the per-beat PR alike. Second- and third-degree AV block: from the P waves found
   independently of the QRS complexes (:mod:`ecg.atrial`, which says nothing when they are
@@ -46,7 +47,13 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
-from ecg.atrial import AvConduction, assess_av_conduction, find_p_waves, flutter_rate_bpm
+from ecg.atrial import (
+    AvConduction,
+    assess_av_conduction,
+    find_p_waves,
+    flutter_rate_bpm,
+    two_to_one_flutter_rate_bpm,
+)
 from ecg.delineate import BeatFiducials
 
 __all__ = [
@@ -330,6 +337,7 @@ def assess_rhythm(
     p_axis_deg: float | None = None,
     median_p_wave: bool = True,
     median_fiducials: BeatFiducials | None = None,
+    leads: Sequence[str] | None = None,
 ) -> RhythmFindings:
     """The beat-by-beat rhythm features of a recording (see the module's criteria).
 
@@ -347,6 +355,8 @@ def assess_rhythm(
         The median beat's QRS duration, frontal P axis, and whether it has a P wave.
     median_fiducials
         The median beat's fiducials (its P wave is the template of the P-wave search).
+    leads
+        Lead names of the rows (for 2:1 flutter, looked for in II, III, aVF and V1).
     """
     fs = float(sampling_rate_hz)
     peaks = np.asarray(r_peaks, dtype=np.int64)
@@ -364,8 +374,23 @@ def assess_rhythm(
         p_axis_deg=p_axis_deg,
         median_p_wave=median_p_wave,
         av=_av(clean_uv, fs, beats, median_uv, median_fiducials),
-        flutter_bpm=flutter_rate_bpm(clean_uv, fs, peaks),
+        flutter_bpm=_flutter_bpm(clean_uv, fs, peaks, leads, median_uv, median_fiducials),
     )
+
+
+def _flutter_bpm(
+    clean_uv: npt.ArrayLike,
+    fs: float,
+    peaks: npt.NDArray[np.int64],
+    leads: Sequence[str] | None,
+    median_uv: npt.ArrayLike | None,
+    median_fiducials: BeatFiducials | None,
+) -> float | None:
+    """The flutter-wave rate by the spectrum, else by 2:1 conduction (:mod:`ecg.atrial`)."""
+    rate = flutter_rate_bpm(clean_uv, fs, peaks)
+    if rate is not None or leads is None or median_uv is None or median_fiducials is None:
+        return rate
+    return two_to_one_flutter_rate_bpm(clean_uv, fs, peaks, leads, median_uv, median_fiducials)
 
 
 def _av(

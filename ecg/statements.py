@@ -11,12 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 
+from ecg.measure import qt_adjusted_for_qrs_ms
 from ecg.morphology import (
     ST_ELEVATION_PAIRS,
     Finding,
     Morphology,
     interpret_morphology,
     meets_stemi_criteria,
+    qrs_limits,
 )
 from ecg.rhythm import (
     AF_P_SHARE,
@@ -255,7 +257,7 @@ def compose_statements(
         rhythm = _rhythm_from_summary(p_wave_fraction, rr_irregularity, measurements)
     out.extend(_rhythm_statements(rate, measurements, rhythm, pacing, paced_v, paced_a))
     if not paced_v:
-        out.extend(_conduction_statements(measurements, sex))
+        out.extend(_conduction_statements(measurements, sex, age_years))
     if morphology is not None:
         out, stemi = _morphology_statements(out, morphology, measurements, sex, age_years, paced_v)
         return _with_normal_ecg(out), stemi
@@ -467,7 +469,7 @@ def _st_elevation_statement(
 
 
 def _conduction_statements(
-    measurements: Mapping[str, float | None], sex: str | None
+    measurements: Mapping[str, float | None], sex: str | None, age_years: float | None
 ) -> list[Statement]:
     """Short PR, QRS width, QTc and frontal axis against the limits for native beats (a long
     PR is the rhythm's: :func:`ecg.rhythm.first_degree_av_block`)."""
@@ -490,7 +492,7 @@ def _conduction_statements(
                 f"Wide QRS ({qrs:.0f} ms): please assess the conduction abnormality",
             )
         )
-    long_qtc = _long_qtc(measurements, sex)
+    long_qtc = _long_qtc(measurements, sex, age_years)
     if long_qtc is not None:
         out.append(long_qtc)
     axis = measurements.get("qrs_axis_deg")
@@ -513,11 +515,30 @@ def _conduction_statements(
     return out
 
 
-def _long_qtc(measurements: Mapping[str, float | None], sex: str | None) -> Statement | None:
+def _long_qtc(
+    measurements: Mapping[str, float | None], sex: str | None, age_years: float | None
+) -> Statement | None:
     """LONG_QTC when the Framingham QTc is at least the limit for the sex (the female one when
-    the sex is unknown), with Bazett's value beside it as carts print it."""
-    qtc = measurements.get("qtc_framingham_ms")
+    the sex is unknown), with Bazett's value beside it as carts print it; behind a QRS wider
+    than normal for the age (a conduction defect) the limit applies instead to the QT
+    adjusted for rate and QRS duration, so the widening alone does not make the QT long."""
     limit = LONG_QTC_FEMALE_MS if sex != "M" else LONG_QTC_MALE_MS
+    qrs, qt, rr = (measurements.get(k) for k in ("qrs_ms", "qt_ms", "rr_ms"))
+    if qrs is not None and qrs > qrs_limits(age_years).ivcd_over_ms:
+        if qt is None or rr is None:
+            return None
+        adjusted = qt_adjusted_for_qrs_ms(qt, rr, qrs, male=sex == "M")
+        if adjusted < limit:
+            return None
+        jt = f"JT {qt - qrs:.0f} ms"
+        return _make(
+            StatementCode.LONG_QTC,
+            f"QT 延长（QRS 增宽 {qrs:.0f} ms，按心率及 QRS 时限校正的 QT {adjusted:.0f} ms，"
+            f"≥{limit:.0f} ms；{jt}），请确认",
+            f"Long QT (wide QRS {qrs:.0f} ms; QT adjusted for rate and QRS duration "
+            f"{adjusted:.0f} ms, >= {limit:.0f} ms; {jt}); please confirm",
+        )
+    qtc = measurements.get("qtc_framingham_ms")
     if qtc is None or qtc < limit:
         return None
     bazett = measurements.get("qtc_bazett_ms")

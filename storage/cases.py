@@ -29,6 +29,7 @@ from storage.records import (
     NetworkPolicy,
     Priority,
     ReturnReason,
+    Specialty,
     StudyId,
     StudyToRoute,
     User,
@@ -138,6 +139,83 @@ async def facility_code(conn: Conn, facility_id: FacilityId) -> str | None:
 async def worklist(pool: asyncpg.Pool, user: User, *, limit: int = 200) -> list[Case]:
     """Open cases in the user's scope (a reader: their current pools), most urgent first."""
     return [Case.from_row(r) for r in await pool.fetch(q("worklist"), user.id, limit)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolLoad:
+    """The open cases of one reading pool and specialty."""
+
+    pool_code: str
+    specialty: Specialty
+    open: int
+    scheduled: int
+    in_progress: int
+    urgent: int
+    overdue: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpenCases:
+    """The open cases sent from a network: per reading pool, per sending facility (code),
+    and the longest overdue of them."""
+
+    loads: list[PoolLoad]
+    by_facility: dict[str, int]
+    overdue: list[OverdueCase]
+
+
+@dataclass(frozen=True, kw_only=True)
+class OverdueCase:
+    """An open case past its deadline, as the dashboard lists it (no patient data)."""
+
+    id: CaseId
+    study_id: StudyId
+    facility_code: str
+    pool_code: str
+    specialty: Specialty
+    priority: Priority
+    stemi: bool
+    deadline: datetime
+    claimed: bool
+
+
+async def open_cases(
+    pool: asyncpg.Pool, root: FacilityId, at: datetime, *, overdue_limit: int = 200
+) -> OpenCases:
+    """The open cases sent from the network under `root`, counted at `at` by SQL (however
+    many there are), with at most `overdue_limit` of those overdue, longest first."""
+    rows = await pool.fetch(q("open_case_loads"), root, at)
+    late = await pool.fetch(q("overdue_open_cases"), root, at, overdue_limit)
+    return OpenCases(
+        loads=[
+            PoolLoad(
+                pool_code=r["pool_code"],
+                specialty=Specialty(r["specialty"]),
+                open=r["open"],
+                scheduled=r["scheduled"],
+                in_progress=r["in_progress"],
+                urgent=r["urgent"],
+                overdue=r["overdue"],
+            )
+            for r in rows
+            if r["pool_code"] is not None
+        ],
+        by_facility={r["facility_code"]: r["open"] for r in rows if r["facility_code"]},
+        overdue=[
+            OverdueCase(
+                id=CaseId(r["id"]),
+                study_id=StudyId(r["study_id"]),
+                facility_code=r["facility_code"],
+                pool_code=r["pool_code"],
+                specialty=Specialty(r["specialty"]),
+                priority=Priority(r["priority"]),
+                stemi=r["stemi"],
+                deadline=r["deadline"],
+                claimed=r["claimed_by"] is not None,
+            )
+            for r in late
+        ],
+    )
 
 
 async def case_for_user(db: Queryable, case_id: int, user: User) -> Case | None:

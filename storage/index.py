@@ -299,10 +299,18 @@ async def record_rejection(
     sop_instance_uid: str | None,
     reason: str,
     object_key: str | None = None,
+    sop_class_uid: str | None = None,
 ) -> None:
-    """Keep a refused instance's reason where administrators will see it."""
+    """Keep a refused instance's reason (and its SOP class) where administrators will see
+    it."""
     await pool.execute(
-        q("rejection_insert"), facility_id, sender_ae, sop_instance_uid, reason, object_key
+        q("rejection_insert"),
+        facility_id,
+        sender_ae,
+        sop_instance_uid,
+        reason,
+        object_key,
+        sop_class_uid,
     )
 
 

@@ -20,6 +20,7 @@ from storage.records import (
     Facility,
     FacilityId,
     FacilitySpec,
+    Language,
     NetworkPolicy,
     Priority,
     Role,
@@ -410,3 +411,9 @@ async def user_by_token(pool: asyncpg.Pool, token: str) -> User | None:
     """The active user a valid, unexpired, unrevoked token belongs to."""
     row = await pool.fetchrow(q("user_by_token"), token_digest(token))
     return User.from_row(row) if row else None
+
+
+async def set_user_language(db: Queryable, user_id: UserId, language: Language) -> Language:
+    """Set what the user reads pages, PDFs and e-mails in; the language it replaced."""
+    before = await db.fetchval(q("user_language_set"), user_id, language.value)
+    return Language(before)

@@ -18,6 +18,16 @@ class Row(Protocol):
 
 _T = TypeVar("_T")
 
+
+def _column(row: Row, name: str, default: Any) -> Any:
+    """A column the row may not have (a query that does not read it): its value, or
+    `default`."""
+    try:
+        return row[name]
+    except KeyError:
+        return default
+
+
 FacilityId = NewType("FacilityId", int)
 UserId = NewType("UserId", int)
 StudyId = NewType("StudyId", int)
@@ -40,6 +50,13 @@ class Role(StrEnum):
     CLINIC = "clinic"
     READER = "reader"
     ADMIN = "admin"
+
+
+class Language(StrEnum):
+    """A language the service speaks to people in: zh-CN (the default) or English."""
+
+    ZH_CN = "zh-CN"
+    EN = "en"
 
 
 class Specialty(StrEnum):
@@ -283,6 +300,8 @@ class User:
     facility_id: FacilityId
     specialties: frozenset[Specialty] = field(default_factory=frozenset)
     active: bool = True
+    #: What the user reads pages, PDFs and e-mails in.
+    language: Language = Language.ZH_CN
 
     def __post_init__(self) -> None:
         if self.role is not Role.READER and self.specialties:
@@ -298,6 +317,7 @@ class User:
             facility_id=FacilityId(row["facility_id"]),
             specialties=frozenset(Specialty(s) for s in row["specialties"]),
             active=row["active"],
+            language=Language(_column(row, "language", Language.ZH_CN)),
         )
 
 

@@ -26,6 +26,8 @@ class Template:
     updated_at: datetime
     #: The network (its top facility) whose copy this is; None: shared by every network.
     network_id: FacilityId | None = None
+    #: False: set aside by the network's administrator, no longer offered to readers.
+    active: bool = True
 
 
 def _template(r: asyncpg.Record) -> Template:
@@ -39,6 +41,7 @@ def _template(r: asyncpg.Record) -> Template:
         impression=r["impression"],
         updated_at=r["updated_at"],
         network_id=FacilityId(r["network_id"]) if r["network_id"] is not None else None,
+        active=r["active"],
     )
 
 
@@ -49,10 +52,11 @@ async def list_templates(
     specialty: str | None,
     modality: str | None,
     language: str | None,
+    inactive: bool = False,
 ) -> list[Template]:
     """The templates the user reads from: their network's copies, and the shared ones their
-    network has not copied."""
-    rows = await pool.fetch(q("templates_list"), specialty, modality, language, user_id)
+    network has not copied (those set aside too, when ``inactive``)."""
+    rows = await pool.fetch(q("templates_list"), specialty, modality, language, user_id, inactive)
     return [_template(r) for r in rows]
 
 
@@ -78,6 +82,7 @@ async def save_for_network(
     findings: str,
     impression: str,
     user_id: UserId,
+    active: bool = True,
 ) -> Template:
     """The network's copy of template ``of`` (made, or replaced) with this text, noting who
     changed it; the shared template is left as it is."""
@@ -91,6 +96,7 @@ async def save_for_network(
         findings,
         impression,
         user_id,
+        active,
     )
     assert row is not None  # an upsert returns its row
     return _template(row)
@@ -101,3 +107,54 @@ async def template_for_user(db: Queryable, template_id: int, user_id: UserId) ->
     network copied reads as the copy); None otherwise."""
     row = await db.fetchrow(q("template_for_user"), template_id, user_id)
     return _template(row) if row else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TemplateText:
+    """What an administrator writes of a template."""
+
+    specialty: Specialty
+    modality: str | None
+    name: str
+    language: str
+    findings: str
+    impression: str
+
+
+async def create_for_network(
+    conn: Conn, network_id: FacilityId, text: TemplateText, *, user_id: UserId
+) -> Template | None:
+    """A new template of the network's own; None when it has one of that name already."""
+    row = await conn.fetchrow(
+        q("template_insert_for_network"),
+        network_id,
+        text.specialty.value,
+        text.modality,
+        text.name,
+        text.language,
+        text.findings,
+        text.impression,
+        user_id,
+    )
+    return _template(row) if row else None
+
+
+async def update_own(conn: Conn, changed: Template, *, user_id: UserId) -> Template | None:
+    """The network's own template ``changed.id`` given ``changed``'s name, modality, text and
+    activity; None when another of the network's templates has that name and modality."""
+    row = await conn.fetchrow(
+        q("template_update_own"),
+        changed.id,
+        changed.name,
+        changed.modality,
+        changed.findings,
+        changed.impression,
+        changed.active,
+        user_id,
+    )
+    return _template(row) if row else None
+
+
+async def copies_shared(db: Queryable, template_id: int) -> bool:
+    """Whether the template is a network's copy of a shared one (standing in its place)."""
+    return bool(await db.fetchval(q("template_copies_shared"), template_id))

@@ -23,11 +23,20 @@ from teleradiology.dimse.listener import DicomListener
 from teleradiology.dimse.sender import report_sender
 from teleradiology.dimse.service import dicom_role
 from teleradiology.http.app import HEALTH, create_web_app
-from teleradiology.http.context import DSN, INGESTOR, OBJECTS, POOL, SETTINGS, STUDIES
+from teleradiology.http.context import (
+    DSN,
+    INGESTOR,
+    NOTICE_CARRIER,
+    OBJECTS,
+    POOL,
+    SETTINGS,
+    STUDIES,
+)
 from teleradiology.services import patients
 from teleradiology.services.intake import Ingestor
 from teleradiology.services.studies import Studies
 from teleradiology.settings import Role, Settings
+from worker import outbound
 from worker.runner import worker_running
 
 log = logging.getLogger(__name__)
@@ -90,6 +99,13 @@ async def _objects(app: web.Application) -> AsyncIterator[None]:
         await store.close()
 
 
+async def _carrier(app: web.Application) -> AsyncIterator[None]:
+    """The carrier of the API's own messages (an administrator's test of a channel)."""
+    async with outbound.carrier(app[SETTINGS]) as carrier:
+        app[NOTICE_CARRIER] = carrier
+        yield
+
+
 async def _dicom(app: web.Application) -> AsyncIterator[None]:
     async with dicom_role(
         app[SETTINGS], pool=app[POOL], objects=app[OBJECTS], ingestor=app[INGESTOR], dsn=app[DSN]
@@ -123,6 +139,8 @@ def create_app(
     role, the worker's loops when ``run_worker`` (``telemed serve`` with the worker role),
     the web routes when it has the API role; resources start in dependency order."""
     contexts: list[CleanupContext] = [_database, _objects]
+    if Role.API in settings.roles:
+        contexts.append(_carrier)
     if Role.DICOM in settings.roles:
         contexts.append(_dicom)
     if run_worker:

@@ -5,9 +5,7 @@ here logs the message, the target's URL (a robot's key is in it) or the SMTP acc
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from typing import Any
 
@@ -72,8 +70,19 @@ def base_url(settings: Settings) -> str:
     return f"{scheme}://{host}:{settings.http_port}"
 
 
-@contextlib.asynccontextmanager
-async def carrier(settings: Settings) -> AsyncIterator[Carrier]:
-    """A carrier for the block, its HTTP session closed after."""
-    async with aiohttp.ClientSession() as session:
-        yield Carrier(settings, session)
+class carrier:
+    """A carrier for the block, its HTTP session closed after. A plain context manager, not a
+    generator: closed from a cleanup context at a failed start, it has no generator of its
+    own for the event loop to finalise beside its caller's."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Carrier:
+        self._session = aiohttp.ClientSession()
+        return Carrier(self._settings, self._session)
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()

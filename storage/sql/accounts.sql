@@ -93,7 +93,7 @@ update api_token set revoked_at = now() where kind = 'demo' and revoked_at is nu
 
 -- name: users_in_admin_scope
 select u.id, u.username, u.display_name, u.role, u.facility_id, u.specialties, u.active,
-       f.code as facility_code, u.password_hash is not null as has_password
+       u.language, f.code as facility_code, u.password_hash is not null as has_password
 from app_user a
 join app_user u on u.facility_id in (select facility_subtree(a.facility_id))
 join facility f on f.id = u.facility_id

@@ -238,3 +238,32 @@ where e.case_id = $1 or (e.study_id = $2 and e.case_id is null)
                       and old.id < cur.id and old.return_code is not null
                       and (old.second_read_of is null) = (cur.second_read_of is null))
 order by e.at, e.id;
+
+-- name: open_case_loads
+-- The open cases sent from an administrator's network ($1: its root facility) per reading
+-- pool and specialty, and per sending facility (grouping sets), counted at $2.
+select pf.code as pool_code, c.specialty, f.code as facility_code,
+       count(*)::int as open,
+       count(*) filter (where c.status = 'scheduled')::int as scheduled,
+       count(*) filter (where c.status = 'in_progress')::int as in_progress,
+       count(*) filter (where c.priority = 'high' or c.stemi)::int as urgent,
+       count(*) filter (where c.deadline < $2)::int as overdue
+from reading_case c
+join facility pf on pf.id = c.pool_facility_id
+join facility f on f.id = c.facility_id
+where c.status in ('scheduled', 'in_progress')
+  and c.facility_id in (select facility_subtree($1))
+group by grouping sets ((pf.code, c.specialty), (f.code));
+
+-- name: overdue_open_cases
+-- The open cases of the network ($1) past their deadline at $2, the longest overdue first,
+-- at most $3 (no patient data: the dashboard lists them by case number).
+select c.id, c.study_id, f.code as facility_code, pf.code as pool_code, c.specialty,
+       c.priority, c.stemi, c.deadline, c.claimed_by
+from reading_case c
+join facility pf on pf.id = c.pool_facility_id
+join facility f on f.id = c.facility_id
+where c.status in ('scheduled', 'in_progress') and c.deadline < $2
+  and c.facility_id in (select facility_subtree($1))
+order by c.deadline, c.id
+limit $3;

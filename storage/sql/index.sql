@@ -15,8 +15,9 @@ order by c.id;
 select a.ae_title, f.code from facility_ae a join facility f on f.id = a.facility_id;
 
 -- name: rejection_insert
-insert into ingest_rejection (facility_id, sender_ae, sop_instance_uid, reason, object_key)
-values ($1, $2, $3, $4, $5);
+insert into ingest_rejection
+    (facility_id, sender_ae, sop_instance_uid, reason, object_key, sop_class_uid)
+values ($1, $2, $3, $4, $5, $6);
 
 -- name: study_by_uid_for_user
 select st.id, st.study_instance_uid, st.facility_id, f.code as facility_code,

@@ -78,11 +78,11 @@ select id, code, name, tier, parent_id from facility order by id;
 select id from app_user where username = $1;
 
 -- name: user_by_username
-select id, username, display_name, role, facility_id, specialties, active
+select id, username, display_name, role, facility_id, specialties, active, language
 from app_user where username = $1;
 
 -- name: user_list
-select id, username, display_name, role, facility_id, specialties, active
+select id, username, display_name, role, facility_id, specialties, active, language
 from app_user order by id;
 
 -- name: user_password_hash
@@ -94,7 +94,8 @@ where u.username = $1 and u.active and f.active;
 insert into api_token (token_sha256, user_id, expires_at, kind) values ($1, $2, $3, $4);
 
 -- name: user_by_token
-select u.id, u.username, u.display_name, u.role, u.facility_id, u.specialties, u.active
+select u.id, u.username, u.display_name, u.role, u.facility_id, u.specialties, u.active,
+       u.language
 from api_token t join app_user u on u.id = t.user_id join facility f on f.id = u.facility_id
 where t.token_sha256 = $1 and t.revoked_at is null and t.expires_at > now() and u.active
   and f.active;
@@ -252,3 +253,9 @@ left join facility er on er.id = r.escalation_facility_id
 left join reading_pool rp on rp.id = r.pool_id
 where r.sender_facility_id = $1
 order by r.id;
+
+-- name: user_language_set
+-- A user's language for pages, PDFs and e-mails; the language it replaced.
+update app_user u set language = $2 from app_user old
+where u.id = $1 and old.id = u.id
+returning old.language as before;

@@ -91,17 +91,9 @@ def compose(facts: NoticeFacts, *, allow_patient_name: bool) -> Message:
 def webhook_body(spec: ChannelSpec, message: Message, facts: NoticeFacts) -> dict[str, Any]:
     """The JSON a channel's receiver takes: the robots' text or markdown message, or the
     generic webhook's fields (with the patient's only where the channel allows them)."""
-    if spec.kind is ChannelKind.WECHAT_WORK:
-        if spec.markdown:
-            return {"msgtype": "markdown", "markdown": {"content": message.markdown}}
-        return {"msgtype": "text", "text": {"content": message.text}}
-    if spec.kind is ChannelKind.DINGTALK:
-        if spec.markdown:
-            return {
-                "msgtype": "markdown",
-                "markdown": {"title": message.subject, "text": message.markdown},
-            }
-        return {"msgtype": "text", "text": {"content": message.text}}
+    robot = _robot_body(spec, message)
+    if robot is not None:
+        return robot
     body: dict[str, Any] = {
         "event": facts.kind.value,
         "subject": message.subject,
@@ -117,6 +109,44 @@ def webhook_body(spec: ChannelSpec, message: Message, facts: NoticeFacts) -> dic
     if spec.allow_patient_name:
         body |= {"patient_name": facts.patient_name, "patient_id": facts.patient_id}
     return body
+
+
+def _robot_body(spec: ChannelSpec, message: Message) -> dict[str, Any] | None:
+    """The message as a WeChat Work or DingTalk robot takes it; None for other kinds."""
+    if spec.kind is ChannelKind.WECHAT_WORK:
+        if spec.markdown:
+            return {"msgtype": "markdown", "markdown": {"content": message.markdown}}
+        return {"msgtype": "text", "text": {"content": message.text}}
+    if spec.kind is ChannelKind.DINGTALK:
+        if spec.markdown:
+            return {
+                "msgtype": "markdown",
+                "markdown": {"title": message.subject, "text": message.markdown},
+            }
+        return {"msgtype": "text", "text": {"content": message.text}}
+    return None
+
+
+def trial_message(facility: str, link: str) -> Message:
+    """An administrator's test of a channel: names the facility and the service, nothing of
+    any patient or report."""
+    title = "【远程诊断】测试消息 (test message)"
+    rows = [
+        ("机构 (facility)", facility),
+        ("说明 (note)", "渠道配置正确 (the channel is set up correctly)"),
+        ("查看 (open)", link),
+    ]
+    text = "\n".join([title, *(f"{k}: {v}" for k, v in rows)])
+    markdown = "\n".join([f"### {title}", *(f"> **{k}**: {v}" for k, v in rows)])
+    return Message(subject=f"{title} {facility}", text=text, markdown=markdown)
+
+
+def trial_body(spec: ChannelSpec, message: Message) -> dict[str, Any]:
+    """The JSON of a test message: the robots' message, or the generic webhook's fields."""
+    robot = _robot_body(spec, message)
+    if robot is not None:
+        return robot
+    return {"event": "test", "subject": message.subject, "text": message.text}
 
 
 def dingtalk_sign(secret: str, timestamp_ms: int) -> str:

@@ -53,3 +53,10 @@ def check_unmerge(patient: int, person: int | None) -> int:
     if person is None:
         raise InvalidState(f"patient {patient} is not linked to anyone")
     return person
+
+
+def check_pair(a: int, b: int) -> tuple[int, int]:
+    """A candidate pair is two different records, the lower id first."""
+    if a == b:
+        raise InvalidState("name two different patient records")
+    return (a, b) if a < b else (b, a)

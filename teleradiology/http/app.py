@@ -19,6 +19,7 @@ from teleradiology.http.api import cases as api
 from teleradiology.http.api import (
     casework,
     dashboard,
+    identity,
     notices,
     openapi,
     orders,
@@ -29,6 +30,7 @@ from teleradiology.http.api import (
 from teleradiology.http.api import console as console_api
 from teleradiology.http.api import ecg as ecg_api
 from teleradiology.http.api import events as event_stream
+from teleradiology.http.api import operations as operations_api
 from teleradiology.http.api import rosters as rosters_api
 from teleradiology.http.auth import bearer_token
 from teleradiology.http.context import OBJECTS, POOL, SETTINGS, SIGNIN_THROTTLE, TOKEN, USER
@@ -159,9 +161,11 @@ def create_web_app(
             console_api,
             rosters_api,
             notices,
+            operations_api,
             account_api,
             audit_api,
             patients,
+            identity,
             stow,
             dicomweb,
             qido,

@@ -12,6 +12,7 @@ from storage.objects import ObjectStore
 from storage.records import User
 from teleradiology.core.errors import Unauthorized
 from teleradiology.services.intake import Ingestor
+from teleradiology.services.notices import Carrier
 from teleradiology.services.signin import Throttle
 from teleradiology.services.studies import Studies
 from teleradiology.services.work_pool import WorkPool
@@ -29,6 +30,8 @@ STUDIES = web.AppKey("studies", Studies)
 WORK_POOL = web.AppKey("work_pool", WorkPool)
 #: Wrong passwords in a row, per account and per address, in this process.
 SIGNIN_THROTTLE = web.AppKey("signin_throttle", Throttle)
+#: How notification messages travel (an administrator's test message goes at once).
+NOTICE_CARRIER = web.AppKey("notice_carrier", Carrier)
 USER = web.RequestKey("user", User)
 #: The token (bearer or session cookie) the caller was let in with.
 TOKEN = web.RequestKey("token", str)

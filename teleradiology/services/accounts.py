@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from storage import accounts, audit
+from storage import accounts, audit, network
 from storage.accounts import ManagedUser, TokenInfo
 from storage.db import Conn, Pool, transaction
 from storage.network import (
@@ -23,7 +23,7 @@ from storage.network import (
     user_id_by_username,
     user_in_admin_scope,
 )
-from storage.records import AuditAction, Role, Specialty, User, UserId, UserSpec
+from storage.records import AuditAction, Language, Role, Specialty, User, UserId, UserSpec
 from teleradiology.core.access import require_role
 from teleradiology.core.credentials import example_secrets_in
 from teleradiology.core.errors import Conflict, NotFound, Unauthorized
@@ -75,6 +75,22 @@ async def change_password(
     new_hash = await signin.hash_new_password(user.username, new)
     await accounts.set_password(pool, user.id, new_hash, keep_token=token)
     log.info("user %s changed their password", user.id)
+
+
+async def set_language(pool: Pool, user: User, language: Language) -> Language:
+    """The caller chooses the language of their pages, PDFs and e-mails (remembered for
+    them, on every device); audited with the one it replaced. The language now."""
+    async with transaction(pool) as conn:
+        before = await network.set_user_language(conn, user.id, language)
+        await audit.record(
+            conn,
+            user_id=user.id,
+            action=AuditAction.CONFIGURE,
+            object_type="user_language",
+            object_id=user.username,
+            detail={"language": language.value, "before": {"language": before.value}},
+        )
+    return language
 
 
 async def set_password_by_link(pool: Pool, secret: str, new: str) -> str:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from storage import accounts, audit, channels, jobs, network, qido, quotas, rosters, templates
+from storage import accounts, audit, channels, jobs, network, qido, quotas, rosters
 from storage.db import Conn, Pool, transaction
 from storage.jobs import FailedDelivery, FailedKind
 from storage.network import PlacedRoute
@@ -35,13 +35,11 @@ from storage.records import (
     UserId,
     UserSpec,
 )
-from storage.templates import Template
 from teleradiology.core.access import require_role
 from teleradiology.core.errors import (
     BadRequest,
     ConfigError,
     Conflict,
-    Forbidden,
     NotFound,
     ServiceError,
 )
@@ -464,54 +462,6 @@ async def _dicom_node(pool: Pool, path: Path, entry: dict[str, Any]) -> DicomNod
         raise ConfigError(f"{path}: dicom_node {ae}: {exc}") from None
     except ValueError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-
-
-# --- report templates ------------------------------------------------------------------------
-
-
-async def edit_template(
-    pool: Pool, admin: User, template_id: int, *, findings: str, impression: str
-) -> Template:
-    """The administrator of a whole network (its top facility, the city) changes a report
-    template for their network: its own copy, made from a shared template the first time,
-    which its readers then see instead; the shared template and other networks' copies stay
-    as they are. Audited with the text before and after.
-
-    Raises
-    ------
-    Forbidden
-        Not an administrator, or one of a facility below the top of its network.
-    NotFound
-        No such template, or another network's.
-    """
-    require_role(admin, Role.ADMIN)
-    facility = await network.facility_by_id(pool, admin.facility_id)
-    if facility is None or facility.parent_id is not None:
-        raise Forbidden(
-            "report templates are the whole network's: only an administrator of its top "
-            "facility (the city) changes them"
-        )
-    async with transaction(pool) as conn:
-        before = await templates.lock_template_for_user(conn, template_id, admin.id)
-        after = await templates.save_for_network(
-            conn, facility.id, before, findings=findings, impression=impression, user_id=admin.id
-        )
-        await audit.record(
-            conn,
-            user_id=admin.id,
-            action=AuditAction.CONFIGURE,
-            object_type="report_template",
-            object_id=after.id,
-            detail={
-                "name": before.name,
-                "network": facility.code,
-                "from_template": before.id,
-                "before": {"findings": before.findings, "impression": before.impression},
-                "after": {"findings": after.findings, "impression": after.impression},
-            },
-        )
-    log.info("administrator %s edited report template %d", admin.id, after.id)
-    return after
 
 
 # --- deliveries given up ---------------------------------------------------------------------

@@ -22,7 +22,16 @@ from storage.records import (
 )
 from teleradiology.core.access import require_role
 from teleradiology.core.errors import BadRequest, NotFound
-from teleradiology.core.notices import check_channel, parse_channel, shown_target, with_changes
+from teleradiology.core.notices import (
+    Answer,
+    check_channel,
+    parse_channel,
+    shown_target,
+    trial_body,
+    trial_message,
+    with_changes,
+)
+from teleradiology.services.notices import Carrier
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +109,12 @@ async def change_channel(
         before = await _one(conn, admin, channel_id)
         spec = with_changes(before.spec, changes, f"channel {channel_id}")
         await channels.update(conn, ChannelId(channel_id), spec)
-        await _record(conn, admin, channel_id, _detail(spec, changed=sorted(changes)))
+        await _record(
+            conn,
+            admin,
+            channel_id,
+            _detail(spec, changed=sorted(changes), before=_detail(before.spec)),
+        )
         return await _one(conn, admin, channel_id)
 
 
@@ -112,6 +126,36 @@ async def remove_channel(pool: Pool, admin: User, channel_id: int) -> None:
         await channels.delete(conn, before.id)
         await _record(conn, admin, channel_id, _detail(before.spec, removed=True))
     log.info("administrator %s removed notification channel %s", admin.id, channel_id)
+
+
+async def send_trial(
+    pool: Pool, admin: User, channel_id: int, *, carrier: Carrier, link: str
+) -> Answer:
+    """Send a test message on a channel of the administrator's network (active or not) at
+    once, and say how the receiver answered; audited with the answer's code.
+
+    Raises
+    ------
+    NotFound
+        The channel is not in the administrator's network.
+    """
+    require_role(admin, Role.ADMIN)
+    async with pool.acquire() as conn:
+        found = await _one(conn, admin, channel_id)
+    spec = found.spec
+    message = trial_message(found.facility_code, link)
+    if spec.kind is ChannelKind.EMAIL:
+        answer = await carrier.mail(spec.target, message)
+    else:
+        answer = await carrier.post(spec, trial_body(spec, message))
+    async with pool.acquire() as conn:
+        await _record(
+            conn, admin, channel_id, _detail(spec, trial=True, ok=answer.ok, code=answer.code)
+        )
+    log.info(
+        "administrator %s tested notification channel %s: %s", admin.id, channel_id, answer.code
+    )
+    return answer
 
 
 # --- a user's own e-mail ---------------------------------------------------------------------

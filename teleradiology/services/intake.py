@@ -323,6 +323,7 @@ class Ingestor:
                 sop_instance_uid=header.sop_instance_uid,
                 reason=str(exc),
                 object_key=key,
+                sop_class_uid=header.sop_class_uid or None,
             )
             await self._collect(key)
             log.warning("refused an instance from %s: conflicting content", facility.code)

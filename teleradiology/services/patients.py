@@ -11,12 +11,12 @@ import hmac
 import logging
 from collections.abc import Sequence
 
-from storage import patients
+from storage import identity, patients
 from storage.db import Conn, Pool, transaction
 from storage.patients import LinkAudit
 from storage.records import User
 from teleradiology.core import patients as rules
-from teleradiology.core.errors import ConfigError, NotConfigured, NotFound
+from teleradiology.core.errors import ConfigError, Conflict, NotConfigured, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +51,23 @@ async def link_national_id(
             f"linking by national ID is not set up on this service: its operator sets {KEY_SETTING}"
         )
     canonical = rules.normalise_national_id(national_id)
-    async with transaction(pool) as conn:
-        await _in_scope(conn, patient, user)
-        digest = rules.national_id_digest(key, canonical)
-        person = await patients.person_by_digest(conn, digest)
-        rules.check_link(patient, await patients.person_of(conn, patient), person)
-        await patients.link(conn, patient, person, "national_id", user)
-        await patients.record_link(conn, user, "link", patient, person, {"method": "national_id"})
+    digest = rules.national_id_digest(key, canonical)
+    try:
+        async with transaction(pool) as conn:
+            await _in_scope(conn, patient, user)
+            person = await patients.person_by_digest(conn, digest)
+            await identity.state_national_id(conn, patient, digest, user.id)
+            rules.check_link(patient, await patients.person_of(conn, patient), person)
+            await patients.link(conn, patient, person, "national_id", user)
+            await patients.record_link(
+                conn, user, "link", patient, person, {"method": "national_id"}
+            )
+    except Conflict:
+        # The record is another person's: the statement is kept, so that administrators
+        # find the pair among the candidate duplicates.
+        async with transaction(pool) as conn:
+            await identity.state_national_id(conn, patient, digest, user.id)
+        raise
     return person
 
 

@@ -172,6 +172,23 @@ async def worklist(
     return found
 
 
+async def open_case_overview(pool: Pool, admin: User, at: datetime) -> cases.OpenCases:
+    """The open cases sent from an administrator's network, per pool and sending facility,
+    and those overdue at `at`; the overdue listing is audited under ``dashboard``."""
+    require_role(admin, Role.ADMIN)
+    found = await cases.open_cases(pool, admin.facility_id, at)
+    await audit.record(
+        pool,
+        user_id=admin.id,
+        action=AuditAction.LIST,
+        object_type="case",
+        object_id="dashboard",
+        detail={"count": sum(load.open for load in found.loads), "overdue": len(found.overdue)},
+        study_ids=[c.study_id for c in found.overdue],
+    )
+    return found
+
+
 async def inbox(
     pool: Pool,
     user: User,

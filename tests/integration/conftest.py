@@ -9,6 +9,7 @@ import functools
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -132,3 +133,26 @@ async def api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
     settings = local_settings(database_url, tmp_path)
     async with serving(settings) as served:
         yield served
+
+
+@pytest.fixture
+async def webhook_receiver() -> AsyncIterator[tuple[str, list[Any]]]:
+    """A webhook receiver on loopback: its URL, and the JSON bodies it took."""
+    from tests.e2e.harness import free_port
+
+    taken: list[Any] = []
+
+    async def take(request: web.Request) -> web.Response:
+        taken.append(await request.json())
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/hook", take)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}/hook", taken
+    finally:
+        await runner.cleanup()

@@ -227,7 +227,8 @@ async def test_templates_are_each_networks_own_edited_by_its_administrator_audit
     first = json.loads(rows[0]["detail"])
     assert (first["network"], first["from_template"]) == ("XY-CITY", shared["id"])
     assert first["before"]["findings"] == shared["findings"]
-    assert first["after"] == edit
+    assert {k: first["after"][k] for k in edit} == edit
+    assert first["after"]["name"] == first["before"]["name"] == shared["name"]
     missing = await _call(api, "xy.admin", "PUT", "/api/v1/templates/999999", edit)
     assert missing.status == 404
 

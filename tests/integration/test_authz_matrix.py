@@ -773,6 +773,9 @@ def _page_matrix() -> dict[tuple[str, str], Call]:
             body=_json({"username": "fhcg.clinic", "password": "demo-fhcg.clinic", "next": "/"}),
         ),
         ("POST", "/logout"): page(EVERYONE, "/logout", prepare=renewed_session),
+        ("POST", "/language"): Call(
+            EVERYONE, "/language", kind="form", body=_json({"language": "en", "next": "/login"})
+        ),
         ("GET", "/events"): page(SIGNED_IN, "/events", stream=True),
         ("GET", "/cases/{id}"): page(SCOPE, PAGE_CASE),
         ("POST", "/worklist/next"): page(SCOPE_READER, "/worklist/next", prepare=only_a_fresh_case),
@@ -866,6 +869,7 @@ def _account_matrix() -> dict[tuple[str, str], Call]:
 
     return {
         ("GET", "/api/v1/me/tokens"): Call(SIGNED_IN),
+        ("PUT", "/api/v1/me/language"): Call(SIGNED_IN, body=_json({"language": "zh-CN"})),
         # notification channels: the network's for its administrators, one's own for each
         ("GET", "/api/v1/admin/notification-channels"): Call(ADMINS),
         ("POST", "/api/v1/admin/notification-channels"): Call(
@@ -914,6 +918,9 @@ def _account_matrix() -> dict[tuple[str, str], Call]:
         ("GET", "/api/v1/admin/audit/export"): Call(ADMINS),
         ("GET", "/api/v1/cases/{id}/held"): Call(SCOPE, CASE + "/held"),
         ("GET", "/account"): page(SIGNED_IN, "/account"),
+        ("PUT", "/account/language"): page(
+            SIGNED_IN, "/account/language", body=_json({"language": "zh-CN"})
+        ),
         ("GET", "/admin/accounts"): page(ADMINS, "/admin/accounts"),
         ("GET", "/admin/audit"): page(ADMINS, "/admin/audit"),
         ("GET", "/admin/audit/export"): page(ADMINS, "/admin/audit/export"),
@@ -1005,6 +1012,94 @@ def _new_node(v: Mapping[str, Any]) -> dict[str, Any]:
 
 def _node_change(v: Mapping[str, Any]) -> dict[str, Any]:
     return {"ae_title": f"MXC{next(_PATIENTS)}", "facility": SENDER, "host": "127.0.0.2"}
+
+
+async def candidate_pair(world: World) -> Prepared:
+    """Two records of one name, sex and birth date at two villages: a candidate pair."""
+    n = next(_PATIENTS)
+    uids = [
+        await store(
+            world.api, code, make_study(count=1, patient_id=f"MX-D{n}", patient_name=f"候选^{n}")
+        )
+        for code in (SENDER, "HB-XL-WD")
+    ]
+    refs = [
+        await world.api.pool.fetchval(
+            "select patient_ref from study where study_instance_uid = $1", uid
+        )
+        for uid in uids
+    ]
+    return {"pair": sorted(refs), "pa": min(refs), "pb": max(refs), "dup_patient": f"MX-D{n}"}
+
+
+async def identity_conflict(world: World) -> Prepared:
+    """An instance of the clinic's naming another patient than its study's."""
+    n = next(_PATIENTS)
+    uid = generate_uid()
+    for name in ("王^小明", f"冲突^{n}"):
+        await store(
+            world.api,
+            SENDER,
+            make_study(count=1, patient_id=f"MX-C{n}", patient_name=name, study_uid=uid),
+        )
+    conflict = await world.api.pool.fetchval(
+        "select c.id from ingest_identity_conflict c join study s on s.id = c.study_id "
+        "where s.study_instance_uid = $1",
+        uid,
+    )
+    return {"conflict": conflict, "conflict_study": uid}
+
+
+def _identity_matrix() -> dict[tuple[str, str], Call]:
+    """The console's patient identity: each administrator lists their own network's
+    candidates and conflicts (another network's none); only the village's own network's
+    administrators open, merge, dismiss and resolve (another network's get 404)."""
+    calls: dict[tuple[str, str], Call] = {}
+    for prefix, page in (("/api/v1/admin", False), ("/admin", True)):
+        calls |= {
+            ("GET", f"{prefix}/patients/duplicates"): Call(
+                ADMINS,
+                prepare=candidate_pair,
+                reveals="dup_patient",
+                sees=NETWORK_ADMINS,
+                page=page,
+            ),
+            ("POST", f"{prefix}/patients/duplicates/dismiss"): Call(
+                NETWORK_ADMINS,
+                body=lambda v: {"patients": v["pair"]},
+                prepare=candidate_pair,
+                page=page,
+            ),
+            ("GET", f"{prefix}/identity-conflicts"): Call(
+                ADMINS,
+                prepare=identity_conflict,
+                reveals="conflict_study",
+                sees=NETWORK_ADMINS,
+                page=page,
+            ),
+            ("POST", f"{prefix}/identity-conflicts/{{id}}/resolve"): Call(
+                NETWORK_ADMINS,
+                f"{prefix}/identity-conflicts/{{conflict}}/resolve",
+                body=_json({"note": "已核对"}),
+                prepare=identity_conflict,
+                page=page,
+            ),
+        }
+    calls |= {
+        ("GET", "/admin/patients/merge"): Call(
+            NETWORK_ADMINS, "/admin/patients/merge?a={pa}&b={pb}", prepare=candidate_pair, page=True
+        ),
+        ("POST", "/admin/patients/merge"): Call(
+            NETWORK_ADMINS,
+            body=lambda v: {"patients": v["merge"]},
+            prepare=two_patients,
+            page=True,
+        ),
+        ("POST", "/admin/patients/{id}/unmerge"): Call(
+            NETWORK_ADMINS, "/admin/patients/{patient}/unmerge", prepare=merged_patients, page=True
+        ),
+    }
+    return calls
 
 
 def _console_matrix() -> dict[tuple[str, str], Call]:
@@ -1178,7 +1273,76 @@ def matrix() -> dict[tuple[str, str], Call]:
         **_account_matrix(),
         **_console_matrix(),
         **_routing_matrix(),
+        **_operations_matrix(),
+        **_identity_matrix(),
     }
+
+
+#: The administrators of a network's top facility: they change its report templates.
+TOP_ADMINS = frozenset({"network_admin", "admin_other_network"})
+
+
+def _new_template(v: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "specialty": "radiology",
+        "modality": "DX",
+        "name": f"模板 {next(_PATIENTS)}",
+        "findings": "胸廓对称。",
+        "impression": "未见异常。",
+    }
+
+
+def _operations_matrix() -> dict[tuple[str, str], Call]:
+    """The operations page and its JSON, the network's report templates and its channels'
+    pages: each administrator reads their own network; another network's changes nothing
+    of the fixtures' (its failed job, its channel: 404)."""
+    calls: dict[tuple[str, str], Call] = {}
+    for prefix, page in (("/api/v1/admin", False), ("/admin", True)):
+        calls |= {
+            ("POST", f"{prefix}/jobs/{{id}}/retry"): Call(
+                NETWORK_ADMINS, f"{prefix}/jobs/{{job}}/retry", prepare=failed_delivery, page=page
+            ),
+            ("POST", f"{prefix}/templates"): Call(TOP_ADMINS, body=_new_template, page=page),
+            ("PATCH", f"{prefix}/templates/{{id}}"): Call(
+                TOP_ADMINS,
+                f"{prefix}/templates/{{template}}",
+                body=_json({"findings": "胸廓对称，气管居中。"}),
+                page=page,
+            ),
+            ("POST", f"{prefix}/notification-channels/{{id}}/test"): Call(
+                NETWORK_ADMINS,
+                f"{prefix}/notification-channels/{{channel}}/test",
+                prepare=a_channel,
+                page=page,
+            ),
+        }
+    calls |= {
+        ("GET", "/api/v1/admin/operations/rejections"): Call(ADMINS),
+        ("GET", "/api/v1/admin/operations/returned"): Call(ADMINS),
+        ("GET", "/api/v1/admin/operations/health"): Call(ADMINS),
+        ("GET", "/api/v1/admin/jobs/failed"): Call(ADMINS),
+        ("GET", "/api/v1/admin/templates"): Call(ADMINS),
+        ("GET", "/admin/operations"): Call(ADMINS, page=True),
+        ("GET", "/admin/templates"): Call(ADMINS, page=True),
+        ("GET", "/admin/notification-channels"): Call(ADMINS, page=True),
+        ("POST", "/admin/notification-channels"): Call(
+            NETWORK_ADMINS,
+            body=lambda v: {
+                "facility": SENDER,
+                "kind": "email",
+                "target": f"mx{next(_PATIENTS)}@example.org",
+            },
+            page=True,
+        ),
+        ("PATCH", "/admin/notification-channels/{id}"): Call(
+            NETWORK_ADMINS,
+            "/admin/notification-channels/{channel}",
+            body=_json({"label": "门诊"}),
+            prepare=a_channel,
+            page=True,
+        ),
+    }
+    return calls
 
 
 # --- the router's routes -----------------------------------------------------------------------

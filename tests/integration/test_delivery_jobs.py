@@ -68,12 +68,9 @@ async def _run_worker(
         await _until(until)
 
 
-async def test_a_failing_delivery_is_retried_then_held_listed_and_retried_by_the_admin(
-    api: Api, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(delivery, "DELIVERY_ATTEMPTS", 3)
-    report_id = await _final_report(api, "DJ-1")
-    # The object store cannot be written (its root is under a file): every attempt fails.
+async def held_failed(api: Api, database_url: str, tmp_path: Path, report_id: int) -> None:
+    """Run the worker on an object store that cannot be written (its root is under a file:
+    every attempt fails) until the report's delivery job is held as failed."""
     (tmp_path / "not-a-folder").write_bytes(b"")
     broken = FileObjectStore(tmp_path / "not-a-folder" / "objects")
 
@@ -86,6 +83,14 @@ async def test_a_failing_delivery_is_retried_then_held_listed_and_retried_by_the
         return await _job_status(api, report_id) == "failed"
 
     await _run_worker(api, database_url, broken, held)
+
+
+async def test_a_failing_delivery_is_retried_then_held_listed_and_retried_by_the_admin(
+    api: Api, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delivery, "DELIVERY_ATTEMPTS", 3)
+    report_id = await _final_report(api, "DJ-1")
+    await held_failed(api, database_url, tmp_path, report_id)
     attempts = await api.pool.fetchval(
         "select attempts from pgqueuer where entrypoint = $1", DELIVER_REPORT
     )

@@ -59,3 +59,10 @@ def test_what_merging_linking_and_unmerging_refuse() -> None:
     with pytest.raises(InvalidState, match="patient 3 is not linked to anyone"):
         patients.check_unmerge(3, None)
     assert patients.check_unmerge(3, 8) == 8
+
+
+def test_a_candidate_pair_is_two_records_the_lower_first() -> None:
+    assert patients.check_pair(9, 4) == (4, 9)
+    assert patients.check_pair(4, 9) == (4, 9)
+    with pytest.raises(InvalidState, match="two different"):
+        patients.check_pair(4, 4)

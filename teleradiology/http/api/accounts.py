@@ -9,6 +9,8 @@ from aiohttp import web
 from teleradiology.core.network_file import parse_user
 from teleradiology.http.api.endpoints import Routes, reply
 from teleradiology.http.api.models.accounts import (
+    LanguageIn,
+    LanguageOut,
     ManagedUserOut,
     ManagedUsersOut,
     PasswordChanged,
@@ -73,6 +75,19 @@ async def change_password(request: web.Request) -> web.Response:
         token=request.get(TOKEN),
     )
     return reply(PasswordChanged(changed=True, other_tokens_revoked=True))
+
+
+@routes.put(
+    "/api/v1/me/language",
+    body=LanguageIn,
+    answer=LanguageOut,
+    summary="Choose the language of one's pages, PDFs and e-mails (zh-CN or en), remembered "
+    "for the user",
+)
+async def set_language(request: web.Request) -> web.Response:
+    body = await body_of(request, LanguageIn)
+    chosen = await accounts.set_language(request.app[POOL], current_user(request), body.language)
+    return reply(LanguageOut(language=chosen))
 
 
 @routes.post(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import UTC, datetime, timedelta
@@ -316,9 +317,9 @@ async def turnaround_of(request: web.Request) -> TurnaroundOut:
     if since >= until:
         raise BadRequest("'since' must be before 'until'")
     pool = request.app[POOL]
-    rows = await stats.turnaround(pool, user.facility_id, since, until)
-    segments = await stats.segments(
-        pool, user.facility_id, since, until, case_id=asked.case_id or None
+    rows, segments = await asyncio.gather(
+        stats.turnaround(pool, user.facility_id, since, until),
+        stats.segments(pool, user.facility_id, since, until, case_id=asked.case_id or None),
     )
     return TurnaroundOut(
         since=since,

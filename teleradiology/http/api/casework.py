@@ -35,7 +35,7 @@ from teleradiology.http.api.models.reading import (
 from teleradiology.http.context import OBJECTS, POOL, current_user
 from teleradiology.http.models import RecordPath
 from teleradiology.http.params import body_of, path_id, path_of, query_of
-from teleradiology.services import administration, reading
+from teleradiology.services import reading, report_templates
 from teleradiology.services.reading import ReportDraft
 
 _URGENCY = {"urgent": Priority.HIGH, "routine": Priority.MEDIUM, "low": Priority.LOW}
@@ -234,7 +234,7 @@ async def edit_template(request: web.Request) -> web.Response:
     user = current_user(request)
     require_role(user, Role.ADMIN)
     body = await body_of(request, TemplateIn)
-    t = await administration.edit_template(
+    t = await report_templates.edit_template(
         request.app[POOL],
         user,
         path_id(request),

@@ -48,7 +48,7 @@ async def account_page(request: web.Request) -> web.StreamResponse:
     own = await channels.own_channels(request.app[POOL], user)
     context = await base_context(request, user)
     context.update(
-        title="我的账户 (my account)",
+        title=context["_"]("我的账户"),
         tokens=shown_tokens(found, await user_zone(request, user)),
         channels=[ChannelOut.of(c).model_dump() for c in own],
     )

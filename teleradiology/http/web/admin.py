@@ -5,6 +5,8 @@ network, and the sections and links other pages add (``admin_sections``, ``admin
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,17 +16,15 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from storage import (
+    cases,
     network,
     referrals,
 )
 from storage.jobs import FailedDelivery, FailedKind
 from storage.records import (
-    Case,
-    CaseStatus,
     Channel,
     Conclusion,
     FacilityId,
-    Priority,
     Report,
     Role,
     TurnaroundSegment,
@@ -61,6 +61,21 @@ class _PoolLoad:
     in_progress: int = 0
     urgent: int = 0
     overdue: int = 0
+
+
+#: The rows a long table of the page shows: the busiest, in the table's own order (every row
+#: is in the table's CSV and API).
+PAGE_ROWS = 50
+
+
+def _busiest(
+    rows: list[dict[str, Any]], weight: Callable[[dict[str, Any]], float], limit: int = PAGE_ROWS
+) -> tuple[list[dict[str, Any]], int]:
+    """The `limit` rows of most `weight`, kept in their order, and how many rows there were."""
+    if len(rows) <= limit:
+        return rows, len(rows)
+    kept = {id(r) for r in sorted(rows, key=weight, reverse=True)[:limit]}
+    return [r for r in rows if id(r) in kept], len(rows)
 
 
 def _minutes(value: float | None) -> str:
@@ -101,36 +116,35 @@ class _OpenCases:
 
 
 def _open_cases(
-    open_cases: list[Case], facilities: dict[str, str], now: datetime, zone: ZoneInfo
+    found: cases.OpenCases, facilities: dict[str, str], now: datetime, zone: ZoneInfo
 ) -> _OpenCases:
-    found = _OpenCases(loads={}, by_facility={}, breaches=[])
-    for c in open_cases:
-        code = c.pool_code or ""
-        load = found.loads.setdefault(
-            (code, c.specialty.value),
-            _PoolLoad(pool=code, name=facilities.get(code, code), specialty=c.specialty.value),
+    loads = {
+        (load.pool_code, load.specialty.value): _PoolLoad(
+            pool=load.pool_code,
+            name=facilities.get(load.pool_code, load.pool_code),
+            specialty=load.specialty.value,
+            open=load.open,
+            scheduled=load.scheduled,
+            in_progress=load.in_progress,
+            urgent=load.urgent,
+            overdue=load.overdue,
         )
-        load.open += 1
-        load.scheduled += c.status is CaseStatus.SCHEDULED
-        load.in_progress += c.status is CaseStatus.IN_PROGRESS
-        load.urgent += c.priority is Priority.HIGH or c.stemi
-        found.by_facility[c.facility_code] = found.by_facility.get(c.facility_code, 0) + 1
-        if c.deadline < now:
-            load.overdue += 1
-            left, _ = time_left(c.deadline, now)
-            found.breaches.append(
-                {
-                    "kind": "逾期未报告 (case overdue)",
-                    "case_id": c.id,
-                    "facility": facilities.get(c.facility_code, c.facility_code),
-                    "pool": facilities.get(code, code),
-                    "priority": both(c.priority) + (" · STEMI" if c.stemi else ""),
-                    "due": local_time(c.deadline, zone),
-                    "by": left,
-                    "claimed": c.claimed_by is not None,
-                }
-            )
-    return found
+        for load in found.loads
+    }
+    breaches = [
+        {
+            "kind": "逾期未报告 (case overdue)",
+            "case_id": c.id,
+            "facility": facilities.get(c.facility_code, c.facility_code),
+            "pool": facilities.get(c.pool_code, c.pool_code),
+            "priority": both(c.priority) + (" · STEMI" if c.stemi else ""),
+            "due": local_time(c.deadline, zone),
+            "by": time_left(c.deadline, now)[0],
+            "claimed": c.claimed,
+        }
+        for c in found.overdue
+    ]
+    return _OpenCases(loads=loads, by_facility=dict(found.by_facility), breaches=breaches)
 
 
 def _critical_breaches(
@@ -262,7 +276,7 @@ _FAILED_WHAT = {
 }
 
 
-def _failed_rows(
+def failed_rows(
     failed: list[FailedDelivery], facilities: dict[str, str], zone: ZoneInfo
 ) -> list[dict[str, Any]]:
     return [
@@ -281,7 +295,7 @@ def _failed_rows(
     ]
 
 
-def _channel_rows(found: list[Channel], facilities: dict[str, str]) -> list[dict[str, Any]]:
+def channel_rows(found: list[Channel], facilities: dict[str, str]) -> list[dict[str, Any]]:
     return [
         ChannelOut.of(c).model_dump()
         | {
@@ -301,23 +315,36 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
     zone = await user_zone(request, user)
     request[USER] = user
     asked = query_of(request, DashboardQuery)
-    dash = await dashboard_api.dashboard_of(request)
-    request = _local_days(request, zone)
-    request[USER] = user
+    local = _local_days(request, zone)
+    local[USER] = user
     pool = request.app[POOL]
     now = datetime.now(UTC)
-    body = await api.turnaround_data(request)
+    # the sections are independent reads: side by side, each on its own connection
+    dash, body, facilities, overview, pending, every = await asyncio.gather(
+        dashboard_api.dashboard_of(request),
+        api.turnaround_data(local),
+        facility_names(request),
+        reading.open_case_overview(pool, user, now),
+        reading.inbox(pool, user, unacknowledged=True, limit=1000, listing="dashboard"),
+        network.list_facilities(pool),
+    )
+    request = local
     since = datetime.fromisoformat(str(body["since"]).replace("Z", "+00:00"))
     until = datetime.fromisoformat(str(body["until"]).replace("Z", "+00:00"))
-    facilities = await facility_names(request)
-    open_cases = await reading.worklist(pool, user, limit=5000, listing="dashboard")
-    found = _open_cases(open_cases, facilities, now, zone)
-    pending = await reading.inbox(pool, user, unacknowledged=True, limit=1000, listing="dashboard")
-    code_of = {f.id: f.code for f in await network.list_facilities(pool)}
+    found = _open_cases(overview, facilities, now, zone)
+    code_of = {f.id: f.code for f in every}
     critical_pending, late = _critical_breaches(pending, code_of, facilities, now, zone)
     referral_rows = await referrals.referral_stats(pool, user.facility_id, since, until)
     months, months_total = await referral_service.statistics(pool, user, since, until, zone.key)
     query = {k: v for k, v in request.query.items() if k in ("since", "until")}
+    facility_rows, facilities_count = _busiest(
+        _facility_rows(body, found.by_facility, facilities), lambda r: r["reports"] + r["open"]
+    )
+    referral_table, referrals_count = _busiest(
+        _referral_rows(referral_rows, facilities), lambda r: r["count"]
+    )
+    *month_all, total_row = _referral_month_rows(months, months_total)
+    month_rows, month_count = _busiest(month_all, lambda r: r["up"] + r["down"])
     context = await base_context(request, user)
     context.update(
         title="管理看板 (dashboard)",
@@ -325,18 +352,22 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
         until=local_time(until, zone),
         since_value=since.astimezone(zone).strftime("%Y-%m-%d"),
         until_value=(until - timedelta(seconds=1)).astimezone(zone).strftime("%Y-%m-%d"),
-        facilities=_facility_rows(body, found.by_facility, facilities),
+        facilities=facility_rows,
+        facilities_count=facilities_count,
         total_reports=sum(f["reports"] for f in body["facilities"]),
         segments=_segments(body),
         pools=sorted(found.loads.values(), key=lambda p: (-p.overdue, -p.open, p.pool)),
-        open_total=len(open_cases),
+        open_total=sum(p.open for p in found.loads.values()),
         overdue_total=sum(p.overdue for p in found.loads.values()),
         critical_pending=critical_pending,
         breaches=found.breaches + late,
-        referrals=_referral_rows(referral_rows, facilities),
-        referral_months=_referral_month_rows(months, months_total),
-        failed=_failed_rows(await administration.failed_deliveries(pool, user), facilities, zone),
-        channels=_channel_rows(await channels.list_channels(pool, user), facilities),
+        referrals=referral_table,
+        referrals_count=referrals_count,
+        referral_months=[*month_rows, total_row],
+        referral_months_count=month_count,
+        page_rows=PAGE_ROWS,
+        failed=failed_rows(await administration.failed_deliveries(pool, user), facilities, zone),
+        channels=channel_rows(await channels.list_channels(pool, user), facilities),
         csv_href="/admin/turnaround.csv" + (f"?{urlencode(query)}" if query else ""),
         admin_links=[],
         admin_sections=[],

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from enum import Enum
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +28,7 @@ from storage import (
 from storage.records import (
     CaseStatus,
     Conclusion,
+    Language,
     NotificationKind,
     Priority,
     Report,
@@ -37,6 +39,7 @@ from storage.records import (
     User,
 )
 from teleradiology.core.errors import Forbidden, NotFound, Unauthorized
+from teleradiology.core.language import gettext, parse_language, word
 from teleradiology.core.words import both, both_of
 from teleradiology.http.context import POOL, TOKEN, USER
 from teleradiology.http.headers import site_origin
@@ -51,6 +54,10 @@ TEMPLATES = jinja2.Environment(
 )
 # the templates' own words (their choices and labels), and those the scripts show
 TEMPLATES.globals.update(
+    # a page's words are in its language (base_context sets these; zh-CN without it)
+    lang=Language.ZH_CN.value,
+    _=gettext(Language.ZH_CN),
+    word=lambda member: word(member, Language.ZH_CN),
     both=both,
     CaseStatus=CaseStatus,
     Priority=Priority,
@@ -117,12 +124,40 @@ def render(name: str, context: dict[str, Any], *, status: int = 200) -> web.Resp
     )
 
 
+#: The cookie that keeps a signed-out visitor's language (the sign-in page's switch); a
+#: signed-in user's is their own, remembered on their account.
+LANGUAGE_COOKIE = "telemed_lang"
+
+
+def page_language(request: web.Request, user: User | None) -> Language:
+    """The language of a page: the user's own, else the sign-in page's switch (cookie),
+    else zh-CN."""
+    if user is not None:
+        return user.language
+    return parse_language(request.cookies.get(LANGUAGE_COOKIE)) or Language.ZH_CN
+
+
+def language_context(language: Language) -> dict[str, Any]:
+    """What a template writes its words with: ``_`` for its own, ``word`` for an
+    enumeration's, and ``lang`` (the page's ``<html lang>``)."""
+
+    def word_of(member: Enum) -> str:
+        return word(member, language)
+
+    return {"lang": language.value, "_": gettext(language), "word": word_of}
+
+
 async def base_context(request: web.Request, user: User | None) -> dict[str, Any]:
     facility = ""
     if user is not None:
         chain = await network.facility_chain(request.app[POOL], user.facility_id)
         facility = chain[0].name if chain else ""
-    return {"user": user, "facility_name": facility, "path": request.path}
+    return {
+        "user": user,
+        "facility_name": facility,
+        "path": request.path,
+        **language_context(page_language(request, user)),
+    }
 
 
 PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -18,18 +18,29 @@ from teleradiology.http.api import casework
 from teleradiology.http.api import console as console_api
 from teleradiology.http.api import dashboard as dashboard_api
 from teleradiology.http.api import ecg as ecg_api
+from teleradiology.http.api import identity as identity_api
 from teleradiology.http.api import notices as notices_api
+from teleradiology.http.api import operations as operations_api
 from teleradiology.http.api import orders as orders_api
+from teleradiology.http.api import patients as patients_api
 from teleradiology.http.api import referrals as referrals_api
 from teleradiology.http.api import rosters as rosters_api
-from teleradiology.http.web import accounts, console, orders_page, referral_pages, routing_admin
+from teleradiology.http.web import (
+    accounts,
+    console,
+    identity_pages,
+    orders_page,
+    referral_pages,
+    routing_admin,
+)
+from teleradiology.http.web import operations_pages as operations_web
 from teleradiology.http.web.admin import admin_page
 from teleradiology.http.web.audit_page import audit_page
 from teleradiology.http.web.case import case_page
 from teleradiology.http.web.common import PageHandler, page, page_action, signed_in
 from teleradiology.http.web.ecg_case import ecg_case_page
 from teleradiology.http.web.inbox import inbox_page
-from teleradiology.http.web.signin import login_page, login_submit, logout
+from teleradiology.http.web.signin import choose_language, login_page, login_submit, logout
 from teleradiology.http.web.worklist import worklist_page
 
 
@@ -54,6 +65,7 @@ def add_routes(app: web.Application) -> None:
             ("GET", "/login", login_page),
             ("POST", "/login", login_submit),
             ("POST", "/logout", logout),
+            ("POST", "/language", choose_language),
             # the pages' live updates: the signed-in user's notifications, as /api/v1/events
             ("GET", "/events", page_action(events.stream)),
             # the reader's radiology case
@@ -89,6 +101,7 @@ def add_routes(app: web.Application) -> None:
             # each user's own account: their password and their tokens
             ("GET", "/account", page(accounts.account_page)),
             ("POST", "/account/password", page_action(accounts_api.change_password)),
+            ("PUT", "/account/language", page_action(accounts_api.set_language)),
             ("POST", "/account/tokens/{id:\\d+}/revoke", page_action(accounts_api.revoke_token)),
             ("POST", "/account/notification-channels", page_action(notices_api.add_own_email)),
             (
@@ -126,6 +139,7 @@ def _admin_routes() -> list[tuple[str, str, PageHandler]]:
             page_action(admin_api.retry_failed_delivery),
         ),
         *routing_pages(),
+        *identity_routes(),
         # the administrator's accounts page, and the page of a one-time password link
         ("GET", "/admin/accounts", page(accounts.accounts_page)),
         ("POST", "/admin/users/{username}/deactivate", page_action(accounts.deactivate)),
@@ -154,6 +168,52 @@ def _admin_routes() -> list[tuple[str, str, PageHandler]]:
         ("POST", "/admin/dicom-nodes", page_action(console_api.create_node)),
         ("PATCH", "/admin/dicom-nodes/{id:\\d+}", page_action(console_api.change_node)),
         ("DELETE", "/admin/dicom-nodes/{id:\\d+}", page_action(console_api.delete_node)),
+        *operations_pages(),
+    ]
+
+
+def operations_pages() -> list[tuple[str, str, PageHandler]]:
+    """The operations page and its retry, the report templates, the notification channels."""
+    return [
+        ("GET", "/admin/operations", page(operations_web.operations_page)),
+        ("POST", "/admin/jobs/{id:\\d+}/retry", page_action(operations_api.retry_job)),
+        ("GET", "/admin/templates", page(operations_web.templates_page)),
+        ("POST", "/admin/templates", page_action(operations_api.create_network_template)),
+        (
+            "PATCH",
+            "/admin/templates/{id:\\d+}",
+            page_action(operations_api.change_network_template),
+        ),
+        ("GET", "/admin/notification-channels", page(operations_web.channels_page)),
+        ("POST", "/admin/notification-channels", page_action(notices_api.add_channel)),
+        (
+            "PATCH",
+            "/admin/notification-channels/{id:\\d+}",
+            page_action(notices_api.change_channel),
+        ),
+        (
+            "POST",
+            "/admin/notification-channels/{id:\\d+}/test",
+            page_action(operations_api.test_channel),
+        ),
+    ]
+
+
+def identity_routes() -> list[tuple[str, str, PageHandler]]:
+    """The console's patient identity: candidate duplicates, the merge screen (merging and
+    unmerging through the patient index's own handlers), identity conflicts at ingest."""
+    return [
+        ("GET", "/admin/patients/duplicates", page(identity_pages.duplicates_page)),
+        ("POST", "/admin/patients/duplicates/dismiss", page_action(identity_api.dismiss)),
+        ("GET", "/admin/patients/merge", page(identity_pages.merge_page)),
+        ("POST", "/admin/patients/merge", page_action(patients_api.merge)),
+        ("POST", "/admin/patients/{id:\\d+}/unmerge", page_action(patients_api.unmerge)),
+        ("GET", "/admin/identity-conflicts", page(identity_pages.conflicts_page)),
+        (
+            "POST",
+            "/admin/identity-conflicts/{id:\\d+}/resolve",
+            page_action(identity_api.resolve),
+        ),
     ]
 
 

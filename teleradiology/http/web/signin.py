@@ -6,8 +6,9 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from teleradiology.core.language import N_, parse_language
 from teleradiology.http.session import set_cookie, sign_in, sign_out
-from teleradiology.http.web.common import base_context, render
+from teleradiology.http.web.common import LANGUAGE_COOKIE, base_context, render
 
 
 def _safe_next(target: str | None) -> str:
@@ -30,7 +31,7 @@ async def _login(
     request: web.Request, next_path: str, error: str = "", status: int = 200
 ) -> web.Response:
     context = await base_context(request, None)
-    context.update(title="登录 (Sign in)", next=next_path, error=error)
+    context.update(title=context["_"]("登录"), next=next_path, error=error)
     return render("login.html", context, status=status)
 
 
@@ -43,10 +44,10 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     username, password = form.get("username"), form.get("password")
     next_path = _safe_next(str(form.get("next") or "/"))
     if not isinstance(username, str) or not isinstance(password, str):
-        return await _login(request, next_path, "请输入用户名和密码 (enter both)", 400)
+        return await _login(request, next_path, N_("请输入用户名和密码"), 400)
     token = await sign_in(request, username, password)
     if token is None:
-        error = "用户名或密码错误 (wrong username or password)"
+        error = N_("用户名或密码错误")
         return await _login(request, next_path, error, 401)
     response = web.Response(
         status=303, headers={"Location": next_path, "Cache-Control": "no-store"}
@@ -58,4 +59,26 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
 async def logout(request: web.Request) -> web.StreamResponse:
     response = web.Response(status=303, headers={"Location": "/login", "Cache-Control": "no-store"})
     await sign_out(request, response)
+    return response
+
+
+async def choose_language(request: web.Request) -> web.StreamResponse:
+    """The sign-in page's language switch: kept in a cookie until the visitor signs in
+    (then their account's language is theirs)."""
+    form = await request.post()
+    chosen = parse_language(str(form.get("language") or ""))
+    next_path = _safe_next(str(form.get("next") or "/login"))
+    response = web.Response(
+        status=303, headers={"Location": next_path, "Cache-Control": "no-store"}
+    )
+    if chosen is not None:
+        response.set_cookie(
+            LANGUAGE_COOKIE,
+            chosen.value,
+            max_age=365 * 24 * 3600,
+            path="/",
+            samesite="Strict",
+            httponly=True,
+            secure=request.secure,
+        )
     return response

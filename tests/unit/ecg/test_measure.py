@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ecg.delineate import BeatFiducials
-from ecg.measure import measure_intervals
+from ecg.measure import measure_intervals, qt_adjusted_for_qrs_ms
 
 FS = 500.0
 #: QRS onset to T end: 200 samples at 500 Hz, a QT of 400 ms.
@@ -33,3 +33,14 @@ def test_no_correction_without_a_t_end_or_a_rate() -> None:
     assert missing["qt_ms"] is None
     assert missing["qtc_framingham_ms"] is None
     assert measure_intervals(FIDUCIALS, FS, None)["qtc_framingham_ms"] is None
+
+
+def test_the_qrs_adjusted_qt_removes_the_widening_and_the_rate() -> None:
+    """Rautaharju's QTrr,QRS: QT − 155 × (RR − 1) − 0.93 × (QRS − 139) + k (ms, RR in s)."""
+    # 48 bpm (RR 1250 ms), QRS 162 ms, QT 496 ms, a man: 496 − 38.75 − 21.39 − 22
+    assert qt_adjusted_for_qrs_ms(496.0, 1250.0, 162.0, male=True) == pytest.approx(413.86)
+    assert qt_adjusted_for_qrs_ms(496.0, 1250.0, 162.0, male=False) == pytest.approx(401.86)
+    # 10 ms more QRS takes 9.3 ms off; at 60 bpm the rate term is nil
+    assert qt_adjusted_for_qrs_ms(450.0, 1000.0, 149.0, male=True) == pytest.approx(
+        450.0 - 9.3 - 22
+    )

@@ -25,6 +25,7 @@ from ecg.morphology import (
     Morphology,
     interpret_morphology,
     measure_morphology,
+    qrs_limits,
 )
 from ecg.record import EcgPatient, Sex
 from ecg.statements import StatementCode, compose_statements
@@ -411,6 +412,59 @@ def test_fascicular_blocks_ivcd_and_short_qtc(
 
 
 @pytest.mark.parametrize(
+    ("age", "qrs_ms", "ivcd"),
+    [
+        (55.0, 111.0, True),
+        (55.0, 110.0, False),
+        (None, 111.0, True),
+        (None, 110.0, False),
+        (17.0, 110.0, False),
+        (16.0, 92.0, True),
+        (16.0, 90.0, False),
+        (10.0, 91.0, True),
+        (10.0, 90.0, False),
+        (5.0, 81.0, True),
+        (5.0, 80.0, False),
+        (2.0, 81.0, True),
+        (2.0, 80.0, False),
+    ],
+)
+def test_nonspecific_ivcd_by_the_qrs_limit_of_the_age(
+    age: float | None, qrs_ms: float, ivcd: bool
+) -> None:
+    codes, found, _ = interpret(age=age, qrs_ms=qrs_ms)
+    assert ("IVCD" in codes) is ivcd
+    if ivcd:
+        text = next(f.text_en for f in found if f.code == "IVCD")
+        assert f"{qrs_ms:.0f} ms, > {qrs_limits(age).ivcd_over_ms:.0f} ms" in text
+
+
+@pytest.mark.parametrize(
+    ("age", "qrs_ms", "code"),
+    [
+        (10.0, 102.0, "RBBB"),
+        (10.0, 100.0, "INCOMPLETE_RBBB"),
+        (10.0, 90.0, "INCOMPLETE_RBBB"),
+        (6.0, 86.0, "INCOMPLETE_RBBB"),
+        (3.0, 92.0, "RBBB"),
+        (3.0, 90.0, "INCOMPLETE_RBBB"),
+        (30.0, 118.0, "INCOMPLETE_RBBB"),
+    ],
+)
+def test_a_childs_bundle_branch_block_by_the_qrs_limit_of_the_age(
+    age: float, qrs_ms: float, code: str
+) -> None:
+    codes, _, _ = interpret(RBBB_LEADS, age=age, qrs_ms=qrs_ms)
+    assert code in codes
+    assert "IVCD" not in codes
+
+
+def test_rbbb_morphology_short_of_a_childs_incomplete_block_is_no_block() -> None:
+    codes, _, _ = interpret(RBBB_LEADS, age=10.0, qrs_ms=88.0)
+    assert not codes & {"RBBB", "INCOMPLETE_RBBB", "IVCD"}
+
+
+@pytest.mark.parametrize(
     ("pr_ms", "delta", "pre_excited"),
     [(110.0, True, True), (120.0, True, False), (110.0, False, False)],
 )
@@ -675,6 +729,19 @@ def test_a_labelled_rbbb_is_stated_as_rbbb_without_a_stemi_alert() -> None:
     assert not analysis.suspected_stemi
     rbbb = next(s for s in analysis.statements if s.code is StatementCode.RBBB)
     assert "V1 rsR'" in rbbb.text_en
+
+
+def test_a_labelled_rbbb_has_no_long_qt_from_its_wide_qrs() -> None:
+    """E07509 (RBBB, QRS about 160 ms, 48 bpm): the Framingham QTc is over 450 ms only for
+    the widened QRS; adjusted for it (about 414 ms) the QT is normal."""
+    analysis = analyze_ecg(read_dev("E07509", 71.0, Sex.MALE))
+    m = analysis.measurements
+    qrs, qtc = m["qrs_ms"], m["qtc_framingham_ms"]
+    assert qrs is not None
+    assert qrs > 150
+    assert qtc is not None
+    assert qtc >= 450
+    assert StatementCode.LONG_QTC not in {s.code for s in analysis.statements}
 
 
 def test_a_labelled_normal_record_has_no_morphology_statement() -> None:

@@ -113,6 +113,38 @@ def test_long_qtc_rests_on_the_linear_correction_not_bazetts() -> None:
     assert "Framingham 510 ms" in said.text_zh
 
 
+@pytest.mark.parametrize(
+    ("sex", "qt_ms", "long"),
+    [("M", 483.0, True), ("M", 482.0, False), ("F", 505.0, True), ("F", 504.0, False)],
+)
+def test_behind_a_wide_qrs_the_qt_is_adjusted_for_the_qrs_duration(
+    sex: str, qt_ms: float, long: bool
+) -> None:
+    """At 60 bpm with a QRS of 150 ms, the QT adjusted for rate and QRS duration is
+    QT − 0.93 × (150 − 139) − 22 ms (men) or − 34 ms (women): the limits 450 and 460 ms are
+    reached at a QT of 482.2 and 504.2 ms, whatever the Framingham QTc (the QT itself here)."""
+    wide = {"qrs_ms": 150.0, "qt_ms": qt_ms, "rr_ms": 1000.0, "qtc_framingham_ms": qt_ms}
+    codes, statements, _ = compose(measurements=wide, sex=sex)
+    assert (C.LONG_QTC in codes) is long
+    if long:
+        (said,) = [s for s in statements if s.code is C.LONG_QTC]
+        assert "wide QRS 150 ms" in said.text_en
+        assert f"JT {qt_ms - 150:.0f} ms" in said.text_en
+        assert "按心率及 QRS 时限校正" in said.text_zh
+
+
+def test_a_qrs_at_the_normal_limit_keeps_the_framingham_qtc() -> None:
+    """110 ms is not wider than normal in an adult (IVCD is over 110): Framingham decides."""
+    at_limit = {"qrs_ms": 110.0, "qt_ms": 460.0, "rr_ms": 1000.0, "qtc_framingham_ms": 460.0}
+    _, statements, _ = compose(measurements=at_limit, sex="F", age_years=60.0)
+    (said,) = [s for s in statements if s.code is C.LONG_QTC]
+    assert "Framingham 460 ms" in said.text_en
+    # a child's QRS of 110 ms is wide (over 90 ms at 8 to 16): the QT adjusted for it is
+    # 460 + 0.93 × 29 − 34 = 453 ms, short of the limit
+    codes, _, _ = compose(measurements=at_limit, sex="F", age_years=12.0)
+    assert C.LONG_QTC not in codes
+
+
 def test_irregular_rhythm_without_p_waves_suggests_af_not_sinus() -> None:
     codes, statements, _ = compose(rr_irregularity=0.2, p_wave_fraction=0.1)
     assert C.ATRIAL_FIBRILLATION in codes

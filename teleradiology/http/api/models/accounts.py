@@ -8,7 +8,7 @@ from typing import Self
 from pydantic import ConfigDict, Field, StrictBool, model_validator
 
 from storage.accounts import ManagedUser, TokenInfo
-from storage.records import Role, Specialty, TokenKind
+from storage.records import Language, Role, Specialty, TokenKind
 from teleradiology.http.models import Instant, Model
 
 
@@ -56,6 +56,16 @@ class PasswordChangeIn(Model):
 class PasswordChanged(Model):
     changed: bool
     other_tokens_revoked: bool
+
+
+class LanguageIn(Model):
+    model_config = ConfigDict(extra="forbid")
+
+    language: Language = Field(description='"zh-CN" (the default) or "en"')
+
+
+class LanguageOut(Model):
+    language: Language = Field(description="what the caller's pages, PDFs and e-mails are in")
 
 
 class PasswordLinkIn(Model):

@@ -1,0 +1,81 @@
+"""One language at a time: the words people read, in zh-CN (the default) or English.
+
+The source language is zh-CN: a page, PDF or e-mail writes each of its words once, in
+Chinese, through ``gettext`` (``_("待读病例")`` in a template); the English catalog,
+``teleradiology/locale/en/LC_MESSAGES/messages.po`` (gettext PO, read with Babel), gives each
+its English. A word the catalog lacks is shown in Chinese (``tests/unit/test_language.py``
+keeps the catalog complete). Enumerations' words (statuses, priorities…) come from the one
+table of :mod:`teleradiology.core.words`, in the language asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import Enum
+from functools import cache
+from pathlib import Path
+
+from babel.messages.pofile import read_po
+
+from storage.records import Language
+from teleradiology.core.words import TABLES
+
+LOCALE = Path(__file__).resolve().parents[1] / "locale"
+DOMAIN = "messages"
+
+Gettext = Callable[[str], str]
+
+
+def catalog_path(language: Language) -> Path:
+    """Where the catalog of a language other than the source one is."""
+    return LOCALE / language.value.replace("-", "_") / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+@cache
+def _translations(language: Language) -> dict[str, str]:
+    """A language's catalog as Chinese → its words (empty for zh-CN, the source)."""
+    if language is Language.ZH_CN:
+        return {}
+    with catalog_path(language).open("rb") as f:
+        catalog = read_po(f, locale=language.value.replace("-", "_"))
+    return {
+        str(m.id): str(m.string)
+        for m in catalog
+        if m.id and isinstance(m.id, str) and isinstance(m.string, str) and m.string
+    }
+
+
+def N_(text: str) -> str:
+    """Mark Chinese words that code hands to a template or message to be translated
+    there (``_(error)``): returned as they are, and found by the catalog check."""
+    return text
+
+
+def gettext(language: Language) -> Gettext:
+    """The ``_`` of a language: Chinese words → that language's (as they are when the
+    catalog lacks them)."""
+    found = _translations(language)
+
+    def translate(text: str) -> str:
+        return found.get(text, text)
+
+    return translate
+
+
+def word(member: Enum, language: Language) -> str:
+    """An enumeration member's word in `language` (its one table in ``words``)."""
+    words = TABLES[type(member)][member]
+    return words.en if language is Language.EN else words.zh
+
+
+def parse_language(value: str | None) -> Language | None:
+    """A language named by a form, cookie or header value (``zh``, ``zh-CN``, ``en``,
+    ``en-GB``…); None for anything else."""
+    if not value:
+        return None
+    head = value.strip().lower().replace("_", "-")
+    if head.startswith("zh"):
+        return Language.ZH_CN
+    if head.startswith("en"):
+        return Language.EN
+    return None

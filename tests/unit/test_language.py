@@ -1,0 +1,70 @@
+"""One language at a time: every word a template or the code marks for translation is in
+the English catalog, the catalog holds nothing no page uses, and a converted template
+writes no word twice ("中文 (English)")."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from jinja2.ext import extract_from_ast
+
+from storage.records import Language, Priority
+from teleradiology.core.language import _translations, gettext, parse_language, word
+from teleradiology.http.web.common import TEMPLATES
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_DIR = ROOT / "teleradiology" / "http" / "web" / "templates"
+#: Templates that write one language at a time (the others still write both, being moved).
+ONE_LANGUAGE = ("base.html", "language_switch.html", "login.html", "account.html",
+                "tokens_table.html")  # fmt: skip
+_MARKED = re.compile(r"""(?:\bN_|\["_"\])\(\s*"([^"]+)"\s*\)""")
+#: "中文 (English)": Chinese, then a parenthesised run of Latin letters.
+_TWICE = re.compile(r"[\u4e00-\u9fff][^<>{}]*\(\s*[A-Za-z][A-Za-z ,.'/-]+\)")
+
+
+def marked_words() -> set[str]:
+    """The Chinese words the templates pass to ``_`` and the code marks with ``N_``."""
+    found: set[str] = set()
+    for path in TEMPLATE_DIR.glob("*.html"):
+        tree = TEMPLATES.parse(path.read_text("utf-8"))
+        for _line, _func, message in extract_from_ast(tree, gettext_functions=("_",)):
+            if isinstance(message, str):
+                found.add(message)
+    for path in (ROOT / "teleradiology").rglob("*.py"):
+        found.update(_MARKED.findall(path.read_text("utf-8")))
+    return found
+
+
+def test_every_marked_word_has_its_english() -> None:
+    english = _translations(Language.EN)
+    missing = sorted(marked_words() - set(english))
+    assert not missing, f"add to the English catalog: {missing}"
+
+
+def test_the_catalog_holds_only_words_in_use() -> None:
+    stale = sorted(set(_translations(Language.EN)) - marked_words())
+    assert not stale, f"no page uses these any more: {stale}"
+
+
+@pytest.mark.parametrize("name", ONE_LANGUAGE)
+def test_a_converted_template_writes_each_word_once(name: str) -> None:
+    text = (TEMPLATE_DIR / name).read_text("utf-8")
+    assert not _TWICE.findall(text)
+
+
+def test_chinese_is_the_source_and_english_the_catalog() -> None:
+    assert gettext(Language.ZH_CN)("待读病例") == "待读病例"
+    assert gettext(Language.EN)("待读病例") == "Worklist"
+    assert gettext(Language.EN)("一个目录里没有的词") == "一个目录里没有的词"
+    assert word(Priority.HIGH, Language.EN) != word(Priority.HIGH, Language.ZH_CN)
+
+
+@pytest.mark.parametrize(
+    ("value", "language"),
+    [("zh", Language.ZH_CN), ("zh-CN", Language.ZH_CN), ("zh_TW", Language.ZH_CN),
+     ("en", Language.EN), ("en-GB", Language.EN), ("fr", None), ("", None), (None, None)],
+)  # fmt: skip
+def test_a_named_language_is_understood(value: str | None, language: Language | None) -> None:
+    assert parse_language(value) == language
