@@ -666,6 +666,21 @@ async def test_only_a_facilitys_workstations_use_the_worklist_and_mpps(api: Api)
     assert await asyncio.to_thread(
         mpps, port, "WANGVIEW", ("create", generate_uid(), mpps_create(order))
     ) == [0x0124]
+
+    def commit_as_viewer() -> int:
+        assoc = associate(port, "WANGVIEW", StorageCommitmentPushModel)
+        try:
+            status, _ = assoc.send_n_action(
+                commitment_request(study_of(order, 1)),
+                1,
+                StorageCommitmentPushModel,
+                "1.2.840.10008.1.20.1.1",
+            )
+            return int(status.Status)
+        finally:
+            assoc.release()
+
+    assert await asyncio.to_thread(commit_as_viewer) == 0x0124
     # An AE title nobody configured cannot associate at all.
     stranger = associate(port, "STRANGER", ModalityPerformedProcedureStep)
     assert not stranger.is_established
