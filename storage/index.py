@@ -314,7 +314,7 @@ async def record_rejection(
     )
 
 
-async def mark_study_ready(pool: asyncpg.Pool, study_uid: str, facility_id: FacilityId) -> bool:
+async def mark_study_ready(pool: Queryable, study_uid: str, facility_id: FacilityId) -> bool:
     """The sender's manifest is satisfied: the study completes at the next sweep, without
     waiting for the stable age. False when no receiving study of that facility has the UID."""
     found = await pool.fetchval(q("study_mark_ready"), study_uid, facility_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any, NewType, Protocol, Self, TypeVar
 
@@ -251,6 +251,8 @@ class AuditAction(StrEnum):
     SIGN_IN = "sign-in"
     #: An administrator's search or export of the audit itself.
     AUDIT = "audit"
+    #: An exam order registered or canceled by its clinic.
+    ORDER = "order"
 
 
 class AuditResult(StrEnum):
@@ -1196,3 +1198,125 @@ class Channel:
             ),
             created_at=row["created_at"],
         )
+
+
+# --- exam orders and performed procedure steps ---------------------------------------------
+
+OrderId = NewType("OrderId", int)
+
+
+class OrderStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    DISCONTINUED = "discontinued"
+    CANCELED = "canceled"
+
+
+class OrderUrgency(StrEnum):
+    ROUTINE = "routine"
+    URGENT = "urgent"
+
+    @property
+    def priority(self) -> Priority:
+        """The case priority an order of this urgency gives its study."""
+        return Priority.HIGH if self is OrderUrgency.URGENT else Priority.MEDIUM
+
+
+class StepStatus(StrEnum):
+    """A performed procedure step's status (PS3.3 C.7.7.2 Performed Procedure Step)."""
+
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    DISCONTINUED = "discontinued"
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderSpec:
+    """What a clinic registers for one exam."""
+
+    patient_id: str
+    patient_name: str
+    patient_sex: str | None
+    patient_birth_date: date | None
+    modality: str
+    station_ae: str | None
+    procedure_description: str | None
+    urgency: OrderUrgency
+    clinical_question: str | None
+    history: str | None
+    scheduled_date: date
+    scheduled_time: time | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Order:
+    id: OrderId
+    facility_id: FacilityId
+    facility_code: str
+    accession_number: str
+    requested_procedure_id: str
+    sps_id: str
+    study_instance_uid: str
+    spec: OrderSpec
+    status: OrderStatus
+    study_id: StudyId | None
+    created_at: datetime
+
+    def __post_init__(self) -> None:
+        if self.created_at.tzinfo is None:
+            raise ValueError("created_at must be timezone-aware")
+
+    @classmethod
+    def from_row(cls, row: Row) -> Self:
+        return cls(
+            id=OrderId(row["id"]),
+            facility_id=FacilityId(row["facility_id"]),
+            facility_code=row["facility_code"],
+            accession_number=row["accession_number"],
+            requested_procedure_id=row["requested_procedure_id"],
+            sps_id=row["sps_id"],
+            study_instance_uid=row["study_instance_uid"],
+            spec=OrderSpec(
+                patient_id=row["patient_id"],
+                patient_name=row["patient_name"],
+                patient_sex=row["patient_sex"],
+                patient_birth_date=row["patient_birth_date"],
+                modality=row["modality"],
+                station_ae=row["station_ae"],
+                procedure_description=row["procedure_description"],
+                urgency=OrderUrgency(row["urgency"]),
+                clinical_question=row["clinical_question"],
+                history=row["history"],
+                scheduled_date=row["scheduled_date"],
+                scheduled_time=row["scheduled_time"],
+            ),
+            status=OrderStatus(row["status"]),
+            study_id=StudyId(row["study_id"]) if row["study_id"] is not None else None,
+            created_at=row["created_at"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderMatch:
+    """A Modality Worklist query as the index matches it (None matches everything; the
+    patterns are SQL LIKE patterns with backslash as the escape)."""
+
+    modality: str | None = None
+    station_ae: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    accession_number: str | None = None
+    patient_id_like: str | None = None
+    patient_name_like: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepEnd:
+    """How a modality ended its step (N-SET to COMPLETED or DISCONTINUED)."""
+
+    status: StepStatus
+    referenced_sops: tuple[str, ...] = ()
+    reason_code: str | None = None
+    reason_meaning: str | None = None
+    study_uid: str | None = None

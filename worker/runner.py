@@ -44,17 +44,18 @@ _Deliver = Callable[[Pool, ObjectStore, int], Awaitable[bool]]
 #: Sends one notification message (by its id) and says how it went.
 SendNotice = Callable[[int], Awaitable[Tried]]
 
+#: Routes the studies marked ready (and any other complete ones) now.
+RouteReady = Callable[[], Awaitable[object]]
 
-async def sweep_once(
+
+async def route_complete(
     pool: Pool,
     settings: Settings,
     objects: ObjectStore | None = None,
     ecg_executor: WorkPool | None = None,
-    send: SendCopy | None = None,
 ) -> int:
-    """One pass: analyze new ECGs (with objects), complete and route stable studies, return
-    expired leases, act on deadlines and unacknowledged critical results, retry report
-    copies (with objects and a sender); cases created."""
+    """Analyze new ECGs (with objects), then complete and route the stable studies and
+    those marked ready; cases created."""
     if objects is not None:
         # Before routing: a suspected STEMI is routed at the STEMI priority from the start.
         try:
@@ -70,6 +71,20 @@ async def sweep_once(
     )
     if created:
         log.info("routed %d new case(s)", len(created))
+    return len(created)
+
+
+async def sweep_once(
+    pool: Pool,
+    settings: Settings,
+    objects: ObjectStore | None = None,
+    ecg_executor: WorkPool | None = None,
+    send: SendCopy | None = None,
+) -> int:
+    """One pass: analyze new ECGs (with objects), complete and route stable studies, return
+    expired leases, act on deadlines and unacknowledged critical results, retry report
+    copies (with objects and a sender); cases created."""
+    created = await route_complete(pool, settings, objects, ecg_executor)
     expired = await deadlines.expire_leases(pool)
     if expired:
         log.info("%d lease(s) expired; cases returned to their pools", expired)
@@ -78,7 +93,7 @@ async def sweep_once(
     await notices.requeue_lost(pool)
     if objects is not None and send is not None:
         await delivery.send_due(pool, objects, send=send)
-    return len(created)
+    return created
 
 
 async def _collect_forever(pool: Pool, settings: Settings, objects: ObjectStore) -> None:
@@ -167,6 +182,7 @@ async def _supervise_jobs(
     objects: ObjectStore,
     deliver_report: _Deliver,
     send_notice: SendNotice,
+    route_ready: RouteReady,
     dsn: str,
     stop: asyncio.Event,
     state: JobRunnerState,
@@ -174,7 +190,9 @@ async def _supervise_jobs(
     """Run the job runner until ``stop``, starting it again whenever it ends or fails."""
     try:
         await _keep_running(
-            lambda: _run_jobs(pool, objects, deliver_report, send_notice, dsn, stop, state),
+            lambda: _run_jobs(
+                pool, objects, deliver_report, send_notice, route_ready, dsn, stop, state
+            ),
             stop,
             state,
         )
@@ -212,6 +230,7 @@ async def _run_jobs(
     objects: ObjectStore,
     deliver_report: _Deliver,
     send_notice: SendNotice,
+    route_ready: RouteReady,
     dsn: str,
     stop: asyncio.Event,
     state: JobRunnerState,
@@ -227,6 +246,12 @@ async def _run_jobs(
     @manager.entrypoint(SEND_NOTICE, on_failure="hold")
     async def notice(job: Job) -> None:
         await _send_notice(send_notice, job)
+
+    @manager.entrypoint(routing.ROUTE_READY)
+    async def ready(job: Job) -> None:
+        # A study marked ready is routed now, not at the next sweep (which stays the
+        # fallback should this job be lost).
+        await route_ready()
 
     def lost(_: object) -> None:
         manager.shutdown.set()
@@ -318,12 +343,22 @@ async def worker_running(
     async def send_notice(message_id: int) -> Tried:
         return await notices.send_notice(pool, message_id, carrier=carrier, base_url=links)
 
+    async def route_ready() -> None:
+        await route_complete(pool, settings, objects, ecg_executor)
+
     sweeper = asyncio.create_task(
         _sweep_forever(pool, settings, objects, ecg_executor, send), name="sweeper"
     )
     runner = asyncio.create_task(
         _supervise_jobs(
-            pool, objects, _delivering(send, ecg_executor), send_notice, dsn, stop, state
+            pool,
+            objects,
+            _delivering(send, ecg_executor),
+            send_notice,
+            route_ready,
+            dsn,
+            stop,
+            state,
         ),
         name="jobs",
     )

@@ -45,3 +45,24 @@ class QueryStatus(IntEnum):
     MOVE_DESTINATION_UNKNOWN = 0xA801
     #: Failure: refused, out of resources (more matches than one retrieve may send).
     REFUSED_OUT_OF_RESOURCES = 0xA701
+
+
+class NStatus(IntEnum):
+    """N-CREATE, N-SET and N-ACTION response statuses (PS3.7 C, PS3.4 F.7.2), one per
+    outcome."""
+
+    SUCCESS = 0x0000
+    #: Failure: an attribute's value is not one the service takes (a malformed N-SET).
+    INVALID_ATTRIBUTE_VALUE = 0x0106
+    #: Failure: the request could not be processed (the database is not answering).
+    PROCESSING_FAILURE = 0x0110
+    #: Failure: the SOP Instance UID of an N-CREATE is taken.
+    DUPLICATE_SOP_INSTANCE = 0x0111
+    #: Failure: no such object instance (unknown, or another facility's).
+    NO_SUCH_OBJECT_INSTANCE = 0x0112
+    #: Failure: a required attribute is missing.
+    MISSING_ATTRIBUTE = 0x0120
+    #: Failure: the calling AE title belongs to no facility's workstations.
+    NOT_AUTHORIZED = 0x0124
+    #: Failure (MPPS): the step is COMPLETED or DISCONTINUED and may no longer be updated.
+    MAY_NO_LONGER_BE_UPDATED = 0xA710

@@ -23,6 +23,8 @@ from storage.records import (
     EventKind,
     NoticeKind,
     NotificationKind,
+    OrderStatus,
+    OrderUrgency,
     OutboundStatus,
     Priority,
     ReferralDirection,
@@ -32,6 +34,7 @@ from storage.records import (
     ReturnKind,
     ReturnReason,
     Specialty,
+    StepStatus,
     Tier,
     TurnaroundSegment,
     Urgency,
@@ -312,6 +315,22 @@ _OUTBOUND = {
     OutboundStatus.FAILED: Words("发送失败", "failed"),
     OutboundStatus.SKIPPED: Words("已确认，未发送", "skipped"),
 }
+_ORDER_STATUS = {
+    OrderStatus.SCHEDULED: Words("已预约", "scheduled"),
+    OrderStatus.IN_PROGRESS: Words("检查中", "in progress"),
+    OrderStatus.COMPLETED: Words("已完成", "completed"),
+    OrderStatus.DISCONTINUED: Words("已中止", "discontinued"),
+    OrderStatus.CANCELED: Words("已取消", "canceled"),
+}
+_ORDER_URGENCY = {
+    OrderUrgency.ROUTINE: Words("常规", "routine"),
+    OrderUrgency.URGENT: Words("紧急", "urgent"),
+}
+_STEP_STATUS = {
+    StepStatus.IN_PROGRESS: Words("检查进行中", "in progress"),
+    StepStatus.COMPLETED: Words("检查已完成", "completed"),
+    StepStatus.DISCONTINUED: Words("检查中止", "discontinued"),
+}
 
 #: Every enum people read, with the words of each of its members.
 TABLES: Mapping[type[Enum], Mapping[Any, Words]] = {
@@ -341,6 +360,9 @@ TABLES: Mapping[type[Enum], Mapping[Any, Words]] = {
     NoticeKind: _NOTICE,
     ChannelKind: _CHANNEL,
     OutboundStatus: _OUTBOUND,
+    OrderStatus: _ORDER_STATUS,
+    OrderUrgency: _ORDER_URGENCY,
+    StepStatus: _STEP_STATUS,
 }
 
 

@@ -18,7 +18,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 from tempfile import NamedTemporaryFile
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from prometheus_client import Counter
 from pydicom.dataset import Dataset
@@ -281,7 +281,7 @@ class DicomListener:
                     ae.add_supported_context(
                         abstract_syntax, list(transfer_syntaxes), scu_role=False, scp_role=scp_role
                     )
-            handlers.extend(service.handlers)
+        handlers.extend(_merged_handlers(self._services))
         server_class: type[_NoDelayServer] = (
             _ReusePortServer if self._reuse_port else _NoDelayServer
         )
@@ -506,6 +506,58 @@ class DicomListener:
             return limit if view.nbytes > limit else None
 
 
+_T = TypeVar("_T")
+
+
+def _merged_handlers(services: Sequence[DimseService]) -> list[tuple[Any, Callable[..., Any]]]:
+    """The services' handlers; where several services answer one request (C-FIND of
+    query/retrieve and of the worklist), one handler that hands each request to the
+    service whose presentation contexts name its abstract syntax."""
+    by_event: dict[Any, list[tuple[frozenset[str], Callable[..., Any]]]] = {}
+    for service in services:
+        syntaxes = frozenset(str(c[0]) for c in service.contexts)
+        for event, handler in service.handlers:
+            by_event.setdefault(event, []).append((syntaxes, handler))
+    merged: list[tuple[Any, Callable[..., Any]]] = []
+    for event, found in by_event.items():
+        if len(found) == 1 or not isinstance(event, evt.InterventionEvent):
+            merged.extend((event, handler) for _, handler in found)
+        else:
+            merged.append((event, functools.partial(_dispatch, found)))
+    return merged
+
+
+def _dispatch(found: list[tuple[frozenset[str], Callable[..., Any]]], event: evt.Event) -> Any:
+    syntax = str(event.context.abstract_syntax)
+    handler = next((h for syntaxes, h in found if syntax in syntaxes), found[0][1])
+    return handler(event)
+
+
+def on_loop(
+    loop: asyncio.AbstractEventLoop,
+    coro: Coroutine[Any, Any, _T],
+    timeout_s: float,
+    event: evt.Event | None = None,
+) -> _T:
+    """Run a coroutine on the event loop from an association's thread and wait for it (the
+    audit records the peer's address when ``event`` is given); canceled past ``timeout_s``.
+
+    Raises
+    ------
+    concurrent.futures.TimeoutError
+        It did not finish in time.
+    """
+    if event is not None:
+        peer = event.assoc.requestor
+        coro = audit.at_address(f"{peer.address}:{peer.port}", coro)
+    future = asyncio.run_coroutine_threadsafe(coro, loop)
+    try:
+        return future.result(timeout=timeout_s)
+    except FutureTimeout:
+        future.cancel()
+        raise
+
+
 def _reject(assoc: Any, why: tuple[int, int, int]) -> None:
     """As pynetdicom rejects on its own: the reject, then stop the DUL once it is sent."""
     assoc.acse.send_reject(*why)
@@ -612,11 +664,19 @@ class _CappedSpoolFile:
             return False
 
 
+#: Told the Study Instance UID of each instance a C-STORE stored (a completed procedure
+#: step may be waiting for it).
+AfterStore = Callable[[str], Awaitable[None]]
+#: How long that may take before the C-STORE is answered without it.
+AFTER_STORE_S = 5.0
+
+
 class IngestStoreHandler:
     """Store each received file through the one ingest path, for the caller's facility."""
 
-    def __init__(self, ingestor: Ingestor) -> None:
+    def __init__(self, ingestor: Ingestor, after: AfterStore | None = None) -> None:
         self._ingestor = ingestor
+        self._after = after
 
     @property
     def spool_dir(self) -> Path:
@@ -627,7 +687,10 @@ class IngestStoreHandler:
         if facility is None:
             return StoreStatus.NOT_AUTHORIZED, f"calling AE title {calling} is not configured"
         return await _outcome(
-            self._ingestor.ingest(data, facility=facility, via=ReceivedVia.DIMSE, sender_ae=calling)
+            self._ingestor.ingest(
+                data, facility=facility, via=ReceivedVia.DIMSE, sender_ae=calling
+            ),
+            self._after,
         )
 
     async def store_file(self, calling: str, path: Path) -> tuple[StoreStatus, str | None]:
@@ -637,11 +700,27 @@ class IngestStoreHandler:
         return await _outcome(
             self._ingestor.ingest_file(
                 path, facility=facility, via=ReceivedVia.DIMSE, sender_ae=calling
-            )
+            ),
+            self._after,
         )
 
 
-async def _outcome(work: Awaitable[Stored]) -> tuple[StoreStatus, str | None]:
+async def _stored(after: AfterStore | None, stored: Stored) -> None:
+    """Tell ``after`` of a stored instance; its failure does not undo the store (the
+    stable-age rule completes the study all the same)."""
+    if after is None or stored.held:
+        return
+    try:
+        # Bounded: the instance is stored, its answer is not held up by the check.
+        async with asyncio.timeout(AFTER_STORE_S):
+            await after(stored.study_instance_uid)
+    except Exception as exc:
+        log.warning("after a C-STORE: study not checked for completeness (%s)", type(exc).__name__)
+
+
+async def _outcome(
+    work: Awaitable[Stored], after: AfterStore | None = None
+) -> tuple[StoreStatus, str | None]:
     """The named status and error comment of one ingest."""
     try:
         stored = await work
@@ -654,6 +733,7 @@ async def _outcome(work: Awaitable[Stored]) -> tuple[StoreStatus, str | None]:
     except QuotaExceeded:
         # An error comment is at most 64 characters (LO).
         return StoreStatus.OUT_OF_RESOURCES, "daily intake limit reached; send after 00:00 UTC"
+    await _stored(after, stored)
     if stored.identity_conflicts:
         return (
             StoreStatus.COERCION_OF_DATA_ELEMENTS,
@@ -662,9 +742,12 @@ async def _outcome(work: Awaitable[Stored]) -> tuple[StoreStatus, str | None]:
     return StoreStatus.SUCCESS, None
 
 
-def ingest_store_handler(ingestor: Ingestor) -> IngestStoreHandler:
-    """Store each received file through the one ingest path, for the caller's facility."""
-    return IngestStoreHandler(ingestor)
+def ingest_store_handler(
+    ingestor: Ingestor, *, after: AfterStore | None = None
+) -> IngestStoreHandler:
+    """Store each received file through the one ingest path, for the caller's facility
+    (and tell ``after`` of each stored instance's study)."""
+    return IngestStoreHandler(ingestor, after)
 
 
 def _status(status: StoreStatus, comment: str | None) -> Dataset:

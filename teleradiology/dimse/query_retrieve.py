@@ -17,7 +17,6 @@ import asyncio
 import io
 import logging
 from collections.abc import Coroutine, Iterator
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
 import pydicom
@@ -25,7 +24,6 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AllStoragePresentationContexts, build_context, evt
 
-from storage import audit
 from storage.errors import StorageError
 from storage.objects import ObjectStore
 from storage.qido import StoredObject
@@ -34,7 +32,7 @@ from storage.search import Hit
 from teleradiology.core.errors import BadRequest, Forbidden, ServiceError
 from teleradiology.core.query import metadata_of, result
 from teleradiology.core.statuses import QueryStatus
-from teleradiology.dimse.listener import ALL_TRANSFER_SYNTAXES, DimseService
+from teleradiology.dimse.listener import ALL_TRANSFER_SYNTAXES, DimseService, on_loop
 from teleradiology.services.studies import Found, Studies, TooManyInstances
 
 log = logging.getLogger(__name__)
@@ -96,15 +94,7 @@ class QueryRetrieve:
         )
 
     def _wait(self, coro: Coroutine[Any, Any, _T], event: evt.Event | None = None) -> _T:
-        if event is not None:
-            peer = event.assoc.requestor
-            coro = audit.at_address(f"{peer.address}:{peer.port}", coro)
-        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        try:
-            return future.result(timeout=self._timeout)
-        except FutureTimeout:
-            future.cancel()
-            raise
+        return on_loop(self._loop, coro, self._timeout, event)
 
     # --- C-FIND ----------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The DICOM role: the listener with storage and query/retrieve, and its listener processes."""
+"""The DICOM role: the listener with storage, query/retrieve, the modality worklist, MPPS and
+storage commitment, and its listener processes."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ from storage.objects import ObjectStore
 from teleradiology.core.peers import LimitPolicy, PeerRule, address_block, peer_rule
 from teleradiology.dimse.gate import Gate, server_context
 from teleradiology.dimse.listener import DicomListener, ingest_store_handler
+from teleradiology.dimse.orders import Orders
 from teleradiology.dimse.processes import dicom_children
 from teleradiology.dimse.query_retrieve import QueryRetrieve
+from teleradiology.services import orders
 from teleradiology.services.administration import import_dicom_nodes
 from teleradiology.services.intake import Ingestor
 from teleradiology.services.studies import Studies
@@ -155,8 +158,11 @@ async def dicom_role(
         objects=objects,
         loop=asyncio.get_running_loop(),
     )
+    modality_services = Orders(
+        pool=pool, loop=asyncio.get_running_loop(), ae_title=settings.dicom_aet
+    )
     listener = DicomListener(
-        store=ingest_store_handler(ingestor),
+        store=ingest_store_handler(ingestor, after=functools.partial(orders.instance_stored, pool)),
         peers=functools.partial(peer_rules, pool),
         gate=Gate(
             allow_unbound=settings.dicom_allow_unbound,
@@ -168,7 +174,7 @@ async def dicom_role(
         # DICOM port is the TLS one; a separate TLS port is the parent's alone.
         tls=_tls_context(settings) if child_tls else None,
         tls_port=None if shared_child else settings.dicom_tls_port,
-        services=[query_retrieve.service()],
+        services=[query_retrieve.service(), modality_services.service()],
         ae_title=settings.dicom_aet,
         host=settings.dicom_host,
         port=settings.dicom_port,

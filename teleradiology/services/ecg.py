@@ -31,7 +31,7 @@ from ecg.errors import EcgError
 from ecg.formats import read_ecg
 from ecg.record import MEASUREMENT_KEYS, EcgRecord
 from ecg.render import SheetFilter, SheetHeader, filter_for_sheet, render_pdf, render_png
-from storage import audit, collection, ecg, index
+from storage import audit, collection, ecg
 from storage.db import Pool, transaction
 from storage.ecg import EcgOutcome, EcgPrior, EcgView, EditedValues
 from storage.objects import ObjectStore
@@ -49,6 +49,7 @@ from storage.records import (
 from teleradiology.core.dicom import check_inflated_size
 from teleradiology.core.errors import BadRequest, Forbidden, InvalidDicom, NotFound, QuotaExceeded
 from teleradiology.core.report_pdf import CJK_FONT, ReportEcg
+from teleradiology.services import routing
 from teleradiology.services.intake import Ingestor
 from teleradiology.services.work_pool import WorkLost, WorkPool, offload
 
@@ -169,7 +170,7 @@ async def upload(
         raise
     await _keep_original(pool, objects, stored.sop_instance_uid, original, record)
     # Our own client sent the whole ECG: the study is complete now.
-    await index.mark_study_ready(pool, stored.study_instance_uid, facility.id)
+    await routing.mark_ready(pool, stored.study_instance_uid, facility.id)
     log.info("ECG from %s stored (%s)", facility.code, record.source_format.value)
     return UploadedEcg(
         study_instance_uid=stored.study_instance_uid,

@@ -3,10 +3,11 @@ complete, and its cases are opened in the pools `core.routing` plans for it."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import UTC, datetime, timedelta
 
-from storage import cases
+from storage import cases, index, jobs, orders
 from storage.db import Conn, Pool, transaction
 from storage.eventlog import notify
 from storage.records import (
@@ -15,13 +16,50 @@ from storage.records import (
     EventKind,
     FacilityId,
     NotificationKind,
+    Priority,
     Role,
     StudyId,
 )
+from teleradiology.core.orders import reading_question
 from teleradiology.core.routing import RoutingError, plan_cases
 from teleradiology.services.progress import record_step
 
 log = logging.getLogger(__name__)
+
+#: The job that routes the studies marked ready at once (the worker's sweep is the fallback).
+ROUTE_READY = "route_ready"
+
+
+async def mark_ready(pool: Pool, study_uid: str, facility_id: FacilityId) -> bool:
+    """The study is whole (a manifest, a completed procedure step, a storage commitment):
+    marked ready, and the worker woken to route it now. False when no receiving study of
+    the facility has the UID."""
+    async with transaction(pool) as conn:
+        return await mark_ready_on(conn, study_uid, facility_id)
+
+
+async def mark_ready_on(conn: Conn, study_uid: str, facility_id: FacilityId) -> bool:
+    """`mark_ready` in the caller's transaction."""
+    if not await index.mark_study_ready(conn, study_uid, facility_id):
+        return False
+    await jobs.enqueue(conn, ROUTE_READY, {"study_instance_uid": study_uid})
+    return True
+
+
+async def _with_order(conn: Conn, stable: cases.StableStudy) -> cases.StableStudy:
+    """The study as its order asks it read: an open order of its facility (by the Study
+    Instance UID the worklist gave, else the accession number) is linked, and its urgency
+    and clinical question carried to the study and so to its cases."""
+    order = await orders.order_of_study(conn, stable.study.id)
+    if order is None:
+        return stable
+    await orders.link_study(conn, order, stable.study.id, reading_question(order.spec))
+    priority = order.spec.urgency.priority
+    if priority is Priority.HIGH and stable.study.priority is not Priority.HIGH:
+        stable = dataclasses.replace(
+            stable, study=dataclasses.replace(stable.study, priority=priority)
+        )
+    return stable
 
 
 async def complete_stable_studies(
@@ -38,9 +76,10 @@ async def complete_stable_studies(
     at = now or datetime.now(UTC)
     created: list[CaseId] = []
     async with transaction(pool) as conn:
-        for stable in await cases.lock_stable_studies(
+        for found in await cases.lock_stable_studies(
             conn, stable_age=stable_age, limit=limit, at=at
         ):
+            stable = await _with_order(conn, found)
             study = stable.study
             await cases.mark_complete(conn, study.id)
             await record_step(

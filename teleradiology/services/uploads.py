@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from uuid import UUID
 
-from storage import collection, index, uploads
+from storage import collection, uploads
 from storage.db import Conn, Pool, transaction
 from storage.errors import ObjectNotFound
 from storage.index import IndexOutcome
@@ -30,6 +30,7 @@ from storage.uploads import Part, Progress, UploadItem, UploadSession
 from teleradiology.core import uploads as rules
 from teleradiology.core.dicom import instance_identity
 from teleradiology.core.errors import BadRequest, Conflict, InvalidState, NotFound, SendAgain
+from teleradiology.services import routing
 from teleradiology.services.intake import Ingestor, Stored
 
 log = logging.getLogger(__name__)
@@ -389,7 +390,7 @@ async def commit(pool: Pool, facility: Facility, found: UploadSession) -> Sessio
         missing = [m.sop_instance_uid for m in done.missing]
         rules.check_complete(missing, done.total, found.public_id)
         # Ready first, then committed: a retry after a failure in between does both again.
-        await index.mark_study_ready(pool, found.study_instance_uid, facility.id)
+        await routing.mark_ready(pool, found.study_instance_uid, facility.id)
         if await uploads.commit(pool, found.id) is None:
             raise Conflict("instances were added while committing; commit again")
         log.info("upload %s committed by %s", found.public_id, facility.code)

@@ -234,6 +234,7 @@ async def build_world(api: Api) -> World:
         ),
     )
     world.values["referral"] = (await _referral(world))["referral"]
+    world.values.update(await fresh_order(world))
     world.values.update(await _upload(world))
     return world
 
@@ -443,6 +444,24 @@ async def merged_patients(world: World) -> Prepared:
     return {"patient": refs[1]}
 
 
+ORDER_BODY = {
+    "patient_id": "MX-ORDER",
+    "patient_name": "陈^一",
+    "modality": "DX",
+    "scheduled_date": date.today().isoformat(),
+}
+
+
+async def fresh_order(world: World) -> Prepared:
+    """A scheduled exam order of the clinic's, to read or cancel."""
+    response = await world.api.client.post(
+        "/api/v1/orders", json=ORDER_BODY, headers=world.api.auth("fhcg.clinic")
+    )
+    body = await response.json()
+    assert response.status == 201, body
+    return {"order": body["id"]}
+
+
 async def renewed_session(world: World) -> Prepared:
     """A session of its own for each sign-out (signing out ends it)."""
     return {"fresh_session": True}
@@ -558,6 +577,15 @@ def _api_matrix() -> dict[tuple[str, str], Call]:
             prepare=_referral,
         ),
         ("GET", "/api/v1/referrals"): Call(SIGNED_IN),
+        ("POST", "/api/v1/orders"): Call(CLINICS, body=_json(ORDER_BODY)),
+        ("GET", "/api/v1/orders"): Call(CLINICS),
+        ("GET", "/api/v1/orders/{id}"): Call(frozenset({"clinic"}), "/api/v1/orders/{order}"),
+        ("PATCH", "/api/v1/orders/{id}"): Call(
+            frozenset({"clinic"}),
+            "/api/v1/orders/{order}",
+            body=_json({"status": "canceled"}),
+            prepare=fresh_order,
+        ),
         ("GET", "/api/v1/referrals/{id}"): Call(REFERRAL_SCOPE, "/api/v1/referrals/{referral}"),
         ("POST", "/api/v1/referrals/{id}/arrive"): Call(
             REFERRAL_RECEIVERS,
@@ -765,6 +793,14 @@ def _page_matrix() -> dict[tuple[str, str], Call]:
             body=lambda v: {"to": "HB-COUNTY", "reason": "转诊", "case_id": v["case"]},
         ),
         ("GET", "/referrals"): page(SIGNED_IN, "/referrals"),
+        ("GET", "/orders"): page(CLINICS, "/orders"),
+        ("POST", "/orders"): page(CLINICS, "/orders", body=_json(ORDER_BODY)),
+        ("PATCH", "/orders/{id}"): page(
+            frozenset({"clinic"}),
+            "/orders/{order}",
+            body=_json({"status": "canceled"}),
+            prepare=fresh_order,
+        ),
         ("GET", "/referrals/new"): page(CLINICS, "/referrals/new"),
         ("GET", "/referrals/{id}"): page(REFERRAL_SCOPE, "/referrals/{referral}"),
         ("POST", "/referrals/{id}/respond"): page(

@@ -70,7 +70,7 @@ async def signed_in(browser: Browser, base: str, username: str) -> tuple[Browser
     await page.goto(f"{base}/login")
     await page.fill("input[name=username]", username)
     await page.fill("input[name=password]", f"demo-{username}")
-    await page.click("button[type=submit]")
+    await page.click("button[type=submit].primary")  # not the page's language switch
     await page.wait_for_url(f"{base}/")
     return context, page
 

@@ -48,7 +48,7 @@ from teleradiology.http.api.models.reading import (
 from teleradiology.http.context import OBJECTS, POOL, SETTINGS, SIGNIN_THROTTLE, current_user
 from teleradiology.http.models import RecordPath
 from teleradiology.http.params import body_of, path_id, query_of
-from teleradiology.services import holds, reading, signin
+from teleradiology.services import holds, orders, reading, signin
 from teleradiology.services.reading import ReportDraft
 
 LOGIN_TOKEN_LIFETIME = timedelta(hours=12)
@@ -127,6 +127,7 @@ async def get_case(request: web.Request) -> web.Response:
             priors=await patients.priors(pool, case.study_id, user),
             events=await reading.case_events(pool, user, case),
             held=len(await index.held_of_case(pool, case.id)),
+            steps=await orders.performed_steps(pool, case),
         )
     )
 

@@ -17,6 +17,7 @@ from storage import (
 )
 from storage.cases import Event
 from storage.db import Pool
+from storage.orders import StepSummary
 from storage.records import (
     Case,
     CaseStatus,
@@ -47,7 +48,7 @@ from teleradiology.http.web.common import (
 )
 from teleradiology.http.web.offers import case_actions, latest_draft
 from teleradiology.http.web.viewer import viewer_url
-from teleradiology.services import reading
+from teleradiology.services import orders, reading
 
 
 async def _names(
@@ -105,6 +106,23 @@ def _study_context(study: Study | None, modalities: list[str], zone: ZoneInfo) -
         "received": local_time(study.first_received_at if study else None, zone),
         "completed": local_time(study.completed_at if study else None, zone),
     }
+
+
+def _steps(steps: list[StepSummary], zone: ZoneInfo) -> list[dict[str, str]]:
+    """The modality's procedure steps of the study, as the case page shows them."""
+    return [
+        {
+            "status": s.status.value,
+            "status_zh": both(s.status),
+            "reason": " ".join(filter(None, (s.reason_meaning, _coded(s.reason_code)))),
+            "at": local_time(s.updated_at, zone),
+        }
+        for s in steps
+    ]
+
+
+def _coded(code: str | None) -> str:
+    return f"[{code}]" if code else ""
 
 
 async def case_page(request: web.Request) -> web.StreamResponse:
@@ -173,6 +191,7 @@ async def case_page(request: web.Request) -> web.StreamResponse:
         reports=report_items,
         draft=report_context(draft, zone) if draft else None,
         is_reader=is_reader,
+        steps=_steps(await orders.performed_steps(pool, case), zone),
         **case_actions(
             user,
             case,

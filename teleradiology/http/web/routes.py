@@ -21,10 +21,18 @@ from teleradiology.http.api import ecg as ecg_api
 from teleradiology.http.api import identity as identity_api
 from teleradiology.http.api import notices as notices_api
 from teleradiology.http.api import operations as operations_api
+from teleradiology.http.api import orders as orders_api
 from teleradiology.http.api import patients as patients_api
 from teleradiology.http.api import referrals as referrals_api
 from teleradiology.http.api import rosters as rosters_api
-from teleradiology.http.web import accounts, console, identity_pages, referral_pages, routing_admin
+from teleradiology.http.web import (
+    accounts,
+    console,
+    identity_pages,
+    orders_page,
+    referral_pages,
+    routing_admin,
+)
 from teleradiology.http.web import operations_pages as operations_web
 from teleradiology.http.web.admin import admin_page
 from teleradiology.http.web.audit_page import audit_page
@@ -73,6 +81,10 @@ def add_routes(app: web.Application) -> None:
             ("GET", "/reports/{id:\\d+}/pdf", page_action(casework.report_pdf)),
             ("POST", "/reports/{id:\\d+}/acknowledge", page_action(api.acknowledge)),
             ("POST", "/reports/{id:\\d+}/addendum", page_action(casework.addendum)),
+            # the clinic's exam orders (the modality's worklist)
+            ("GET", "/orders", page(orders_page.orders_page)),
+            ("POST", "/orders", page_action(orders_api.create)),
+            ("PATCH", "/orders/{id:\\d+}", page_action(orders_api.change)),
             # two-way referral: the list, the clinic's form, a referral and its steps
             ("GET", "/referrals", page(referral_pages.referrals_page)),
             ("GET", "/referrals/new", page(referral_pages.new_referral_page)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, model_validator
@@ -9,6 +10,7 @@ from pydantic import Field, StringConstraints, model_validator
 from storage.cases import Event
 from storage.index import HeldInstance
 from storage.network import PoolReader
+from storage.orders import StepSummary
 from storage.patients import Prior
 from storage.records import (
     Case,
@@ -20,6 +22,7 @@ from storage.records import (
     ReturnReason,
     Role,
     Specialty,
+    StepStatus,
     Study,
     StudyState,
     User,
@@ -241,6 +244,25 @@ class CaseEventOut(Model):
     detail: Json
 
 
+class PerformedStepOut(Model):
+    """What the modality said of the study (MPPS): a step discontinued, with its reason
+    (a coded one when it sent it), means the study may be partial."""
+
+    status: StepStatus
+    reason_code: str | None
+    reason: str | None
+    at: Instant
+
+    @classmethod
+    def of(cls, step: StepSummary) -> PerformedStepOut:
+        return cls(
+            status=step.status,
+            reason_code=step.reason_code,
+            reason=step.reason_meaning,
+            at=step.updated_at,
+        )
+
+
 class CaseDetailOut(CaseOut):
     """A case with its reports, the patient's priors and what happened to it."""
 
@@ -251,6 +273,8 @@ class CaseDetailOut(CaseOut):
     #: Instances sent by C-STORE while the case was claimed, held for a decision
     #: (``/api/v1/cases/{id}/held``).
     held_instances: int = 0
+    #: The modality's procedure steps for the study (MPPS), oldest first.
+    performed_steps: list[PerformedStepOut] = Field(default_factory=list)
 
     @classmethod
     def detailed(
@@ -261,6 +285,7 @@ class CaseDetailOut(CaseOut):
         priors: list[Prior],
         events: list[Event],
         held: int = 0,
+        steps: Sequence[StepSummary] = (),
     ) -> CaseDetailOut:
         return cls(
             **_case_fields(case),
@@ -269,6 +294,7 @@ class CaseDetailOut(CaseOut):
             priors=[PriorOut.of(p, patient_ref) for p in priors],
             events=[CaseEventOut.from_record(e) for e in events],
             held_instances=held,
+            performed_steps=[PerformedStepOut.of(s) for s in steps],
         )
 
 
