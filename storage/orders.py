@@ -111,6 +111,8 @@ async def worklist_orders(
         m.patient_id_like,
         m.patient_name_like,
         limit,
+        m.time_from,
+        m.time_to,
     )
     return [Order.from_row(r) for r in rows]
 

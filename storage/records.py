@@ -1306,6 +1306,10 @@ class OrderMatch:
     station_ae: str | None = None
     date_from: date | None = None
     date_to: date | None = None
+    #: Times of day; with the dates, one combined range from (date_from, time_from) to
+    #: (date_to, time_to) (PS3.4 C.2.2.2.5.2); an order scheduled without a time matches.
+    time_from: time | None = None
+    time_to: time | None = None
     accession_number: str | None = None
     patient_id_like: str | None = None
     patient_name_like: str | None = None

@@ -34,13 +34,20 @@ returning id;
 -- name: worklist_orders
 -- The open orders of a facility matching a Modality Worklist query ($7, $8: LIKE patterns,
 -- backslash the escape; null matches all; the name matches whole or by its alphabetic or
--- ideographic group).
+-- ideographic group; $10, $11: times of day, one range with the dates when both are given,
+-- else each day's window; an order without a time matches).
 select o.*, f.code as facility_code from exam_order o join facility f on f.id = o.facility_id
 where o.facility_id = $1 and o.status in ('scheduled', 'in_progress')
   and ($2::text is null or o.modality = $2)
   and ($3::text is null or o.station_ae = $3 or o.station_ae is null)
   and ($4::date is null or o.scheduled_date >= $4)
   and ($5::date is null or o.scheduled_date <= $5)
+  and ($10::time is null or o.scheduled_time is null
+       or ($4::date is null and o.scheduled_time >= $10)
+       or ($4::date is not null and (o.scheduled_date > $4 or o.scheduled_time >= $10)))
+  and ($11::time is null or o.scheduled_time is null
+       or ($5::date is null and o.scheduled_time <= $11)
+       or ($5::date is not null and (o.scheduled_date < $5 or o.scheduled_time <= $11)))
   and ($6::text is null or o.accession_number = $6)
   and ($7::text is null or o.patient_id like $7)
   and ($8::text is null or o.patient_name ilike $8

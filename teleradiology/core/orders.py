@@ -10,14 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from storage.records import Order, OrderMatch, OrderSpec, StepEnd, StepStatus
 from teleradiology.core.errors import BadRequest
-from teleradiology.core.query import date_range
+from teleradiology.core.query import date_range, time_range
 
 #: Modalities an order may schedule (PS3.3 C.7.3.1.1.1), the ones the network's clinics run.
 MODALITIES = frozenset({"CR", "DX", "CT", "MR", "US", "MG", "XA", "RF", "NM", "PT", "ECG", "OT"})
@@ -127,11 +127,16 @@ def worklist_filter(identifier: Dataset) -> OrderMatch:
         found = date_range("ScheduledProcedureStepStartDate", dates)
         low = _date(found.low) if found.low else None
         high = _date(found.high) if found.high else None
+    time_low, time_high = _times(_text(step, "ScheduledProcedureStepStartTime"))
+    if time_low and time_high and time_low > time_high and (low is None or low == high):
+        raise BadRequest("ScheduledProcedureStepStartTime: the range ends before it starts")
     return OrderMatch(
         modality=_exact(step, "Modality"),
         station_ae=_exact(step, "ScheduledStationAETitle"),
         date_from=low,
         date_to=high,
+        time_from=time_low,
+        time_to=time_high,
         accession_number=_exact(identifier, "AccessionNumber"),
         patient_id_like=_like(_text(identifier, "PatientID")),
         patient_name_like=_like(_name_group(_text(identifier, "PatientName"))),
@@ -153,6 +158,38 @@ def _date(text: str) -> date:
         return datetime.strptime(text, "%Y%m%d").date()
     except ValueError:
         raise BadRequest(f"ScheduledProcedureStepStartDate: {text} is not a date") from None
+
+
+def _times(value: str) -> tuple[time | None, time | None]:
+    """A TM matching value's bounds. A range may end before it starts when the date range
+    spans days (22:00 one day to 06:00 the next), so its ends are read one by one."""
+    if not value:
+        return None, None
+    name = "ScheduledProcedureStepStartTime"
+    first, dash, last = value.partition("-")
+    if not dash:
+        last = first
+    if not first and not last:
+        raise BadRequest(f"{name}={value!r} is an empty range")
+    low = _time(time_range(name, first).low or "", ceil=False) if first else None
+    high = _time(time_range(name, last).low or "", ceil=True) if last else None
+    return low, high
+
+
+def _time(text: str, *, ceil: bool) -> time:
+    """A TM bound (HH, HHMM or HHMMSS) as a time of day: the earliest it names, or with
+    `ceil` the latest (an upper bound of "1200" takes in 12:00:59)."""
+    hour, minute, second = int(text[0:2]), text[2:4], text[4:6]
+    top = 59 if ceil else 0
+    try:
+        return time(
+            hour,
+            int(minute) if minute else top,
+            int(second) if second else top,
+            999999 if ceil else 0,
+        )
+    except ValueError:
+        raise BadRequest(f"ScheduledProcedureStepStartTime: {text} is not a time") from None
 
 
 def answer_charset(identifier: Dataset) -> str:

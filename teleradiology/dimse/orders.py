@@ -202,7 +202,8 @@ class Orders:
 
 
 def _send_report(assoc: Any, found: Commitment) -> bool:
-    status = assoc.send_n_event_report(
+    # pynetdicom answers (status, event reply); an empty status when no answer came
+    status, _reply = assoc.send_n_event_report(
         found.report, found.event_type, STORAGE_COMMITMENT_PUSH, STORAGE_COMMITMENT_INSTANCE
     )
     code = getattr(status, "Status", None)

@@ -93,6 +93,7 @@ def mwl_query(charset: str = "ISO_IR 192", **keys: Any) -> Dataset:
     step.Modality = keys.get("Modality", "")
     step.ScheduledStationAETitle = keys.get("ScheduledStationAETitle", "")
     step.ScheduledProcedureStepStartDate = keys.get("ScheduledProcedureStepStartDate", "")
+    step.ScheduledProcedureStepStartTime = keys.get("ScheduledProcedureStepStartTime", "")
     step.ScheduledProcedureStepID = ""
     ds.ScheduledProcedureStepSequence = Sequence([step])
     return ds
@@ -249,6 +250,31 @@ async def test_the_worklist_answers_the_calling_facility_only_in_the_charset_ask
         "select count(*) from audit where object_type = 'worklist' and action = 'c-find'"
     )
     assert audited >= 5
+
+
+async def test_the_worklist_matches_the_scheduled_time_with_the_date(api: Api) -> None:
+    morning = await register(api, scheduled_time="09:30:00")
+    afternoon = await register(api, patient_id="WD-1004", scheduled_time="14:00:00")
+    untimed = await register(api, patient_id="WD-1005", scheduled_time=None)
+    port = api.app[DICOM].port
+
+    async def accessions(dates: str, times: str) -> set[str]:
+        query = mwl_query(
+            ScheduledProcedureStepStartDate=dates, ScheduledProcedureStepStartTime=times
+        )
+        found, final = await asyncio.to_thread(find, port, WORKSTATION, query)
+        assert final == 0
+        return {a.AccessionNumber for a in found}
+
+    timed = {morning["accession_number"], afternoon["accession_number"]}
+    no_time = untimed["accession_number"]
+    assert await accessions(TODAY, "0800-1200") == {morning["accession_number"], no_time}
+    assert await accessions("", "1300-") == {afternoon["accession_number"], no_time}
+    # one range across days: from 10:00 today on takes in the afternoon, not the morning
+    assert await accessions(f"{TODAY}-", "1000-") == {afternoon["accession_number"], no_time}
+    assert await accessions(TODAY, "") == timed | {no_time}
+    # an upper end names the whole minute: 09:30 is in "-0930"
+    assert morning["accession_number"] in await accessions("", "-0930")
 
 
 async def test_findscu_worklist_in_utf8(api: Api, tmp_path: Path) -> None:
@@ -592,6 +618,60 @@ async def test_storage_commitment_reported_on_a_new_association(api: Api) -> Non
         "select ready_at from study where study_instance_uid = $1", order["study_instance_uid"]
     )
     assert ready is not None
+
+
+async def test_a_report_taken_on_the_same_association_is_not_sent_again(api: Api) -> None:
+    """The modality has a node too: it gets one report, on the association it asked on."""
+    order = await register(api)
+    port = api.app[DICOM].port
+    images = study_of(order)
+    assert await asyncio.to_thread(c_store, port, WORKSTATION, images) == [0, 0]
+    their_port = free_port()
+    await workstation_node(api, "HB-XL-WD", WORKSTATION, their_port)
+    on_same: list[int] = []
+    on_new: list[int] = []
+    got = threading.Event()
+
+    def keep(into: list[int]) -> Any:
+        def on_report(event: evt.Event) -> tuple[int, None]:
+            request: Any = event.request
+            into.append(int(request.EventTypeID))
+            got.set()
+            return 0, None
+
+        return on_report
+
+    scp = AE(ae_title=WORKSTATION)
+    scp.add_supported_context(StorageCommitmentPushModel)
+    server: Any = scp.start_server(
+        ("127.0.0.1", their_port),
+        block=False,
+        evt_handlers=[(evt.EVT_N_EVENT_REPORT, keep(on_new))],
+    )
+
+    def ask_and_stay() -> int:
+        assoc = associate(
+            port, WORKSTATION, StorageCommitmentPushModel,
+            handlers=[(evt.EVT_N_EVENT_REPORT, keep(on_same))],
+        )  # fmt: skip
+        assert assoc.is_established
+        try:
+            status, _ = assoc.send_n_action(
+                commitment_request(images), 1, StorageCommitmentPushModel, "1.2.840.10008.1.20.1.1"
+            )
+            assert got.wait(10)
+            time.sleep(0.2)  # the report's answer goes back before the release
+            return int(status.Status)
+        finally:
+            assoc.release()
+
+    try:
+        assert await asyncio.to_thread(ask_and_stay) == 0
+        await asyncio.sleep(1.0)  # time enough for a second report, were one sent
+    finally:
+        server.shutdown()
+    assert on_same == [1]
+    assert on_new == []
 
 
 async def test_commitment_of_another_facilitys_instances_fails_them(api: Api) -> None:

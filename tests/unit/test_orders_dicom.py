@@ -233,3 +233,31 @@ def test_the_reader_is_asked_the_question_with_the_history() -> None:
         rules.reading_question(spec(history="吸烟三十年")) == "咳嗽两周\n病史 (history): 吸烟三十年"
     )
     assert rules.reading_question(spec(clinical_question=None)) is None
+
+
+def _timed(dates: str, times: str) -> Dataset:
+    ds = query(date=dates)
+    ds.ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartTime = times
+    return ds
+
+
+def test_a_worklist_time_range_bounds_the_scheduled_start() -> None:
+    found = rules.worklist_filter(_timed("20261207", "0800-1200"))
+    assert (found.date_from, found.time_from) == (date(2026, 12, 7), time(8, 0))
+    # the upper end takes in the whole minute it names
+    assert found.time_to == time(12, 0, 59, 999999)
+    single = rules.worklist_filter(_timed("", "09"))
+    assert (single.time_from, single.time_to) == (time(9, 0), time(9, 59, 59, 999999))
+    open_end = rules.worklist_filter(_timed("", "1330-"))
+    assert (open_end.time_from, open_end.time_to) == (time(13, 30), None)
+    # across days the range may end at an earlier time of day than it starts
+    night = rules.worklist_filter(_timed("20261207-20261208", "2200-0600"))
+    assert (night.time_from, night.time_to) == (time(22, 0), time(6, 0, 59, 999999))
+
+
+@pytest.mark.parametrize(
+    ("dates", "times"), [("20261207", "1200-0800"), ("", "25"), ("", "08:00"), ("", "-")]
+)
+def test_a_malformed_time_range_is_refused(dates: str, times: str) -> None:
+    with pytest.raises(BadRequest, match="ScheduledProcedureStepStartTime"):
+        rules.worklist_filter(_timed(dates, times))
