@@ -66,6 +66,7 @@ async def _clinic_refers_up(page: Page, base: str, uid: str) -> int:
     assert await page.inner_text("#state") == "待接诊"
     attached = await page.inner_text("#attachments")
     assert "影像检查" in attached
+    assert_one_language(await page.inner_text("main"))
     assert await page.get_attribute("#attachments a.open", "href") == (
         f"/viewer?StudyInstanceUIDs={uid}"
     )
@@ -102,6 +103,7 @@ async def _county_works_it(page: Page, base: str, referral: int, uid: str) -> No
     await page.click("#return-form button[type=submit]")
     await page.wait_for_selector("#return")
     assert await page.inner_text("#state") == "已转回"
+    assert_one_language(await page.inner_text("main"))
     await page.screenshot(path=str(ARTIFACTS / "referral_county.png"), full_page=True)
 
 

@@ -123,6 +123,7 @@ async def test_a_clinic_sends_a_ct_folder_through_a_link_that_drops(
     await page.screenshot(path=str(shots / "1-preview.png"), full_page=True)
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "send_preview_zh.png"), full_page=True)
+    assert_one_language(await page.inner_text("main"))
 
     await page.select_option("select[name=urgency]", "urgent")
     await page.fill("textarea[name=question]", QUESTION)
