@@ -16,6 +16,7 @@ from pydicom.uid import generate_uid
 from teleradiology.roles import DICOM
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import route_all
+from tests.integration.one_language import assert_one_language, choose_english
 from tests.integration.test_orders import (
     CLINIC,
     WORKSTATION,
@@ -26,7 +27,7 @@ from tests.integration.test_orders import (
     register,
     study_of,
 )
-from tests.integration.test_send_page import CHROMIUM, signed_in
+from tests.integration.test_send_page import ARTIFACTS, CHROMIUM, signed_in
 from tests.integration.test_send_page import browser as browser  # the fixture
 
 pytestmark = pytest.mark.skipif(
@@ -72,6 +73,18 @@ async def test_a_clinic_registers_and_cancels_orders_on_its_page(
         await page.wait_for_selector("#orders .status-canceled", timeout=15_000)
         assert not await page.locator("#orders button.cancel").count()
         await page.screenshot(path=str(tmp_path / "orders-canceled.png"), full_page=True)
+        assert "登记检查" in await page.inner_text("main")
+        assert_one_language(await page.inner_text("main"))
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "orders_zh.png"), full_page=True)
+        # the same page for a clinic operator who chose English
+        await choose_english(api, CLINIC)
+        await page.reload()
+        assert "Register an exam" in await page.inner_text("main")
+        assert await page.inner_text("#orders .status-canceled") == "canceled"
+        assert await page.inner_text("select[name=patient_sex] option[value=F]") == "female"
+        assert_one_language(await page.inner_text("main"))
+        await page.screenshot(path=str(ARTIFACTS / "orders_en.png"), full_page=True)
     finally:
         await context.close()
 

@@ -16,6 +16,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from tests.factory import make_study
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import store
+from tests.integration.one_language import assert_one_language, choose_english
 from tests.integration.test_web_pages import (
     ARGS,
     ARTIFACTS,
@@ -62,9 +63,10 @@ async def _clinic_refers_up(page: Page, base: str, uid: str) -> int:
     await page.click("#referral-form button[type=submit]")
     await page.wait_for_url(re.compile(r"/referrals/\d+$"))
     referral = int(page.url.rsplit("/", 1)[1])
-    assert await page.inner_text("#state") == "待接诊 (requested)"
+    assert await page.inner_text("#state") == "待接诊"
     attached = await page.inner_text("#attachments")
     assert "影像检查" in attached
+    assert_one_language(await page.inner_text("main"))
     assert await page.get_attribute("#attachments a.open", "href") == (
         f"/viewer?StudyInstanceUIDs={uid}"
     )
@@ -87,11 +89,11 @@ async def _county_works_it(page: Page, base: str, referral: int, uid: str) -> No
     await page.select_option("#accept select[name=green_channel]", "true")
     await page.click("#accept button[type=submit]")
     await page.wait_for_selector("#arrive")
-    assert await page.inner_text("#state") == "已接诊 (accepted)"
+    assert await page.inner_text("#state") == "已接诊"
     assert "2026-12-08 09:00" in await page.inner_text("#answer")
     await page.click("#arrive")
     await page.wait_for_selector("#return-form")
-    assert await page.inner_text("#state") == "已到诊 (arrived)"
+    assert await page.inner_text("#state") == "已到诊"
     await page.select_option("#return-form select[name=kind]", "discharge")
     await page.fill(
         "#return-form textarea[name=diagnosis]", "重症肺炎，住院抗感染及氧疗10天，痊愈出院。"
@@ -100,7 +102,8 @@ async def _county_works_it(page: Page, base: str, referral: int, uid: str) -> No
     await page.fill("#return-form textarea[name=follow_up]", "出院后一周村卫生室复诊，复查血常规。")
     await page.click("#return-form button[type=submit]")
     await page.wait_for_selector("#return")
-    assert await page.inner_text("#state") == "已转回 (returned down)"
+    assert await page.inner_text("#state") == "已转回"
+    assert_one_language(await page.inner_text("main"))
     await page.screenshot(path=str(ARTIFACTS / "referral_county.png"), full_page=True)
 
 
@@ -140,6 +143,28 @@ async def test_a_referral_goes_up_with_a_study_and_comes_back_down_printed(api: 
         assert await other.locator("tr[data-referral]").count() == 0
         pdf = await other.request.get(f"{base}/referrals/{referral}/documents/return")
         assert pdf.status == 404
+        # the county hospital's reader, in English: the referral and the list
+        await choose_english(api, "wang.reader")
+        await county.goto(f"{base}/referrals/{referral}")
+        assert await county.inner_text("#state") == "returned down"
+        assert "Return form" in await county.inner_text("#return h2")
+        assert "Green channel" in await county.inner_text("#answer")
+        assert_one_language(await county.inner_text("main"))
+        await county.screenshot(path=str(ARTIFACTS / "referral_en.png"), full_page=True)
+        await county.goto(f"{base}/referrals")
+        assert await county.inner_text("h1") == "Referrals"
+        assert "returned down" in await county.inner_text("#incoming-list")
+        assert_one_language(await county.inner_text("main"))
+        # the clinic's form, in English
+        await choose_english(api, "xlwd.clinic")
+        await clinic.goto(f"{base}/referrals/new")
+        await clinic.select_option("#patient", label="王 小明 · WD-B1")
+        await clinic.click("#choose-patient button[type=submit]")
+        await clinic.wait_for_selector("#referral-form")
+        assert "New referral" in await clinic.inner_text("h1")
+        assert "study" in await clinic.inner_text("#results")
+        assert_one_language(await clinic.inner_text("main"))
+        await clinic.screenshot(path=str(ARTIFACTS / "referral_new_en.png"), full_page=True)
         for context in (clinic_context, county_context, other_context):
             await context.close()
         await browser.close()

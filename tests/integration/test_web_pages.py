@@ -27,6 +27,7 @@ from tests.browser import wait_until
 from tests.factory import make_study
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import route_all, store
+from tests.integration.one_language import assert_one_language, choose_english
 from tests.integration.test_ecg_reading_page import session
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -209,8 +210,9 @@ async def test_the_clinic_acknowledges_a_critical_result_by_name_in_the_browser(
         assert "双肩未展开" in returned
         assert "待重新发送" in returned
         studies = await page.inner_text("#studies")
-        assert "已报告 (reported)" in studies
-        assert "已退回 (returned)" in studies
+        assert "已报告" in studies
+        assert "已退回" in studies
+        assert_one_language(await page.inner_text("main"))
         await page.screenshot(path=str(ARTIFACTS / "web_inbox_critical.png"), full_page=True)
         # the PDF of the report opens for the clinic
         pdf_href = await top.locator("a.pdf").get_attribute("href")
@@ -249,6 +251,16 @@ async def test_the_clinic_acknowledges_a_critical_result_by_name_in_the_browser(
         await page.wait_for_selector("tr[data-referral]")
         assert "待接诊" in await page.inner_text("#referrals")
         await page.screenshot(path=str(ARTIFACTS / "web_inbox_acknowledged.png"), full_page=True)
+        # the same inbox for a clinic operator who chose English
+        await choose_english(api, "xlwd.clinic")
+        await page.reload()
+        assert await page.inner_text("h1") == "Report inbox"
+        assert "Returned studies" in await page.inner_text("#returned")
+        assert "reported" in await page.inner_text("#studies")
+        assert "requested" in await page.inner_text("#referrals")
+        assert "Acknowledged" in await page.inner_text(f"article[data-report='{critical}']")
+        assert_one_language(await page.inner_text("main"))
+        await page.screenshot(path=str(ARTIFACTS / "web_inbox_en.png"), full_page=True)
         await browser.close()
     row = await api.pool.fetchrow(
         "select acknowledged_at, acknowledged_name, acknowledged_read_back from report "

@@ -22,6 +22,7 @@ from storage.records import (
     Conclusion,
     Facility,
     FacilityId,
+    Language,
     Referral,
     Report,
     ReportStatus,
@@ -31,13 +32,14 @@ from storage.records import (
     UploadState,
     User,
 )
+from teleradiology.core.language import word
 from teleradiology.core.progress import StudyProgress, study_progress
-from teleradiology.core.words import both, both_of
 from teleradiology.http.context import POOL, user_zone
 from teleradiology.http.web.common import (
     base_context,
     facility_names,
     local_time,
+    page_language,
     person,
     render,
     report_context,
@@ -55,7 +57,11 @@ def _study_label(study: Study | None) -> str:
 
 
 def _report_items(
-    found: list[Report], by_uid: dict[str, Study], zone: ZoneInfo, now: datetime
+    found: list[Report],
+    by_uid: dict[str, Study],
+    zone: ZoneInfo,
+    now: datetime,
+    language: Language,
 ) -> tuple[list[dict[str, Any]], set[str]]:
     """The reports, each with its addenda under it, critical results first; and the studies
     with a final report."""
@@ -69,6 +75,8 @@ def _report_items(
             patient=person(study.patient_name) if study else "",
             patient_id=study.patient_id if study else "",
             study=_study_label(study),
+            conclusion_word=word(r.conclusion, language),
+            status_word=word(r.status, language),
             case_id=r.case_id,
             study_uid=r.study_instance_uid,
             critical_open=r.conclusion is Conclusion.CRITICAL and r.acknowledged_at is None,
@@ -104,14 +112,21 @@ async def _link_ecg_sheets(pool: Pool, user: User, items: list[dict[str, Any]]) 
         ]
 
 
+def _return_reason(code: str | None, language: Language) -> str:
+    """A return's reason in words; a code no reason names (an older release's) as it is."""
+    try:
+        return word(ReturnReason(code or ReturnReason.OTHER), language)
+    except ValueError:
+        return code or ""
+
+
 async def _returned(
-    pool: Pool, user: User, zone: ZoneInfo, resent: set[str]
+    pool: Pool, user: User, zone: ZoneInfo, resent: set[str], language: Language
 ) -> list[dict[str, Any]]:
     """The studies returned for quality, and whether the clinic sent them again."""
     returned: list[dict[str, Any]] = []
     for back in await cases.returned_to_clinic(pool, user):
         case = back.case
-        reason_zh = both_of(ReturnReason, case.return_code or ReturnReason.OTHER)
         returned.append(
             {
                 "case_id": case.id,
@@ -119,7 +134,7 @@ async def _returned(
                 "patient": person(case.patient_name),
                 "study": ", ".join(case.modalities),
                 "uid": case.study_instance_uid,
-                "reason": reason_zh,
+                "reason": _return_reason(case.return_code, language),
                 "note": back.note,
                 "resent": case.study_instance_uid in resent,
             }
@@ -128,13 +143,16 @@ async def _returned(
 
 
 def _progress_label(
-    progress: StudyProgress, case: Case | None, pools: dict[FacilityId, Facility]
+    progress: StudyProgress,
+    case: Case | None,
+    pools: dict[FacilityId, Facility],
+    language: Language,
 ) -> str:
     """The progress in words; a case's with the pool (and its tier) it waits in or is read in."""
-    label = both(progress)
+    label = word(progress, language)
     pool = pools.get(case.pool_facility_id) if case is not None else None
     if progress in (StudyProgress.WAITING, StudyProgress.READING) and pool is not None:
-        label += f" · {pool.name} · {both(pool.tier)}"
+        label += f" · {pool.name} · {word(pool.tier, language)}"
     return label
 
 
@@ -146,6 +164,7 @@ def _study_rows(
     sending: set[str],
     pools: dict[FacilityId, Facility],
     zone: ZoneInfo,
+    language: Language,
 ) -> list[dict[str, Any]]:
     case_by_uid = {c.study_instance_uid: c for c in open_cases}
     returned_open = {r["uid"]: r for r in returned if not r["resent"]}
@@ -171,9 +190,9 @@ def _study_rows(
                 "instances": s.num_instances,
                 "received": local_time(s.first_received_at, zone),
                 "state": progress.value,
-                "label": _progress_label(progress, open_case, pools),
+                "label": _progress_label(progress, open_case, pools, language),
                 "returned_reason": back["reason"] if back else "",
-                "priority": both(open_case.priority) if open_case else "",
+                "priority": word(open_case.priority, language) if open_case else "",
                 "deadline": local_time(open_case.deadline, zone) if open_case else "",
             }
         )
@@ -196,6 +215,7 @@ async def inbox_page(request: web.Request, user: User) -> web.Response:
     """The clinic's reports (critical results first, to acknowledge by name), returned
     studies with the reason, its studies with their status, and its referrals."""
     pool = request.app[POOL]
+    language = page_language(request, user)
     live_after = str(await notifications.now(pool))
     zone = await user_zone(request, user)
     now = datetime.now(UTC)
@@ -203,13 +223,15 @@ async def inbox_page(request: web.Request, user: User) -> web.Response:
     studies = await reading.studies(pool, user, limit=200, listing="inbox")
     by_uid = {s.study_instance_uid: s for s in studies}
     open_cases = await reading.worklist(pool, user, limit=500, listing="inbox")
-    ordered, reported = _report_items(found, by_uid, zone, now)
+    ordered, reported = _report_items(found, by_uid, zone, now, language)
     await _link_ecg_sheets(pool, user, ordered)
     resent = {c.study_instance_uid for c in open_cases} | reported
-    returned = await _returned(pool, user, zone, resent)
+    returned = await _returned(pool, user, zone, resent, language)
     sending = {u.study_instance_uid for u in await uploads.recent(pool, user, UploadState.OPEN)}
     pools = {f.id: f for f in await network.list_facilities(pool)}
-    study_rows = _study_rows(studies, open_cases, reported, returned, sending, pools, zone)
+    study_rows = _study_rows(
+        studies, open_cases, reported, returned, sending, pools, zone, language
+    )
     found_referrals = await referral_service.listed(
         pool, user, limit=100, offset=0, listing="inbox"
     )
@@ -217,13 +239,13 @@ async def inbox_page(request: web.Request, user: User) -> web.Response:
     facilities = await facility_names(request)
     context = await base_context(request, user)
     context.update(
-        title="报告收件箱 (report inbox)",
+        title=context["_"]("报告收件箱"),
         live_after=live_after,
         reports=ordered,
         critical_count=sum(1 for i in ordered if i["critical_open"]),
         returned=returned,
         studies=study_rows,
-        referrals=[_referral_context(r, zone, facilities) for r in found_referrals],
+        referrals=[_referral_context(r, zone, facilities, language) for r in found_referrals],
         referable=_referable(ordered, open_cases),
         targets=[
             {"code": f.code, "name": f.name} for f in chain if f.tier in (Tier.COUNTY, Tier.CITY)
@@ -232,13 +254,15 @@ async def inbox_page(request: web.Request, user: User) -> web.Response:
     return render("inbox.html", context)
 
 
-def _referral_context(r: Referral, zone: ZoneInfo, names: dict[str, str]) -> dict[str, Any]:
+def _referral_context(
+    r: Referral, zone: ZoneInfo, names: dict[str, str], language: Language
+) -> dict[str, Any]:
     return {
         "id": r.id,
-        "direction": both(r.direction),
+        "direction": word(r.direction, language),
         "status": r.status.value,
-        "status_zh": both(r.status),
-        "urgency": both(r.urgency),
+        "status_word": word(r.status, language),
+        "urgency": word(r.urgency, language),
         "reason": r.reason,
         "patient": person(r.patient_name),
         "case_id": r.case_id,

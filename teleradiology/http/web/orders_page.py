@@ -8,12 +8,13 @@ from datetime import date, datetime
 
 from aiohttp import web
 
+from ecg.record import Sex
 from storage.records import OrderStatus, OrderUrgency, Role
 from teleradiology.core.access import require_role
+from teleradiology.core.language import word
 from teleradiology.core.orders import MODALITIES
-from teleradiology.core.words import both
 from teleradiology.http.context import POOL, user_zone
-from teleradiology.http.web.common import base_context, person, render, signed_in
+from teleradiology.http.web.common import base_context, page_language, person, render, signed_in
 from teleradiology.services import orders
 
 
@@ -34,12 +35,14 @@ async def orders_page(request: web.Request) -> web.StreamResponse:
     today = datetime.now(zone).date()
     day = _day(request.query.get("date"), today)
     found = await orders.list_orders(request.app[POOL], user, date_from=day, date_to=day, limit=500)
+    language = page_language(request, user)
     context = await base_context(request, user)
     context.update(
-        title="检查申请 (exam orders)",
+        title=context["_"]("检查申请"),
         day=day.isoformat(),
         modalities=sorted(MODALITIES),
-        urgencies=[{"value": u.value, "label": both(u)} for u in OrderUrgency],
+        sexes=list(Sex),
+        urgencies=[{"value": u.value, "label": word(u, language)} for u in OrderUrgency],
         orders=[
             {
                 "id": o.id,
@@ -49,10 +52,10 @@ async def orders_page(request: web.Request) -> web.StreamResponse:
                 "patient_id": o.spec.patient_id,
                 "modality": o.spec.modality,
                 "station": o.spec.station_ae or "",
-                "urgency": both(o.spec.urgency),
+                "urgency": word(o.spec.urgency, language),
                 "urgent": o.spec.urgency is OrderUrgency.URGENT,
                 "status": o.status.value,
-                "status_zh": both(o.status),
+                "status_word": word(o.status, language),
                 "cancelable": o.status is OrderStatus.SCHEDULED,
             }
             for o in found

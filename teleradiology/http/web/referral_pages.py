@@ -13,6 +13,7 @@ from aiohttp import web
 from storage import network
 from storage.records import (
     AttachmentKind,
+    Language,
     Referral,
     ReferralAttachment,
     ReferralDirection,
@@ -24,13 +25,14 @@ from storage.records import (
     User,
 )
 from teleradiology.core.access import require_role
-from teleradiology.core.words import both
+from teleradiology.core.language import word
 from teleradiology.http.context import POOL, user_zone
 from teleradiology.http.params import path_id
 from teleradiology.http.web.common import (
     base_context,
     facility_names,
     local_time,
+    page_language,
     person,
     render,
     signed_in,
@@ -39,14 +41,16 @@ from teleradiology.http.web.common import (
 from teleradiology.services import referrals
 
 
-def _row(r: Referral, user: User, zone: ZoneInfo, names: dict[str, str]) -> dict[str, Any]:
+def _row(
+    r: Referral, user: User, zone: ZoneInfo, names: dict[str, str], language: Language
+) -> dict[str, Any]:
     return {
         "id": r.id,
         "href": f"/referrals/{r.id}",
-        "direction": both(r.direction),
+        "direction": word(r.direction, language),
         "status": r.status.value,
-        "status_zh": both(r.status),
-        "urgency": both(r.urgency),
+        "status_word": word(r.status, language),
+        "urgency": word(r.urgency, language),
         "patient": person(r.patient_name),
         "from": names.get(r.from_facility_code, r.from_facility_code),
         "to": names.get(r.to_facility_code, r.to_facility_code),
@@ -64,10 +68,11 @@ async def referrals_page(request: web.Request) -> web.Response:
     zone = await user_zone(request, user)
     found = await referrals.listed(pool, user, limit=200, offset=0, listing="referrals page")
     names = await facility_names(request)
-    rows = [_row(r, user, zone, names) for r in found]
+    language = page_language(request, user)
+    rows = [_row(r, user, zone, names, language) for r in found]
     context = await base_context(request, user)
     context.update(
-        title="双向转诊 (referrals)",
+        title=context["_"]("双向转诊"),
         live_after="",
         incoming=[r for r in rows if r["incoming"]],
         outgoing=[r for r in rows if not r["incoming"]],
@@ -76,7 +81,7 @@ async def referrals_page(request: web.Request) -> web.Response:
     return render("referrals.html", context)
 
 
-def _result(a: ReferralAttachment) -> dict[str, Any]:
+def _result(a: ReferralAttachment, language: Language) -> dict[str, Any]:
     value = f"report:{a.report_id}" if a.report_id is not None else f"study:{a.study_id}"
     if a.kind is AttachmentKind.REPORT:
         href = f"/reports/{a.report_id}/pdf"
@@ -87,7 +92,7 @@ def _result(a: ReferralAttachment) -> dict[str, Any]:
     return {
         "value": value,
         "kind": a.kind.value,
-        "kind_zh": both(a.kind),
+        "kind_word": word(a.kind, language),
         "study_id": a.study_id,
         "report_id": a.report_id,
         "uid": a.study_instance_uid,
@@ -108,14 +113,15 @@ async def new_referral_page(request: web.Request) -> web.Response:
     patients = await referrals.patients_to_refer(pool, user)
     chosen = None
     results: list[dict[str, Any]] = []
+    language = page_language(request, user)
     asked = request.query.get("patient", "")
     if asked.isdigit():
         chosen = int(asked)
-        results = [_result(a) for a in await referrals.attachable(pool, user, chosen)]
+        results = [_result(a, language) for a in await referrals.attachable(pool, user, chosen)]
     chain = await network.facility_chain(pool, user.facility_id)
     context = await base_context(request, user)
     context.update(
-        title="申请转诊 (new referral)",
+        title=context["_"]("申请转诊"),
         patients=[
             {"id": p.id, "label": f"{person(p.name)} · {p.patient_id}", "chosen": p.id == chosen}
             for p in patients
@@ -125,21 +131,23 @@ async def new_referral_page(request: web.Request) -> web.Response:
         targets=[
             {"code": f.code, "name": f.name} for f in chain if f.tier in (Tier.COUNTY, Tier.CITY)
         ],
-        urgencies=[{"value": u.value, "label": both(u)} for u in Urgency],
+        urgencies=[{"value": u.value, "label": word(u, language)} for u in Urgency],
     )
     return render("referral_new.html", context)
 
 
-def _detail(r: Referral, user: User, zone: ZoneInfo, names: dict[str, str]) -> dict[str, Any]:
+def _detail(
+    r: Referral, user: User, zone: ZoneInfo, names: dict[str, str], language: Language
+) -> dict[str, Any]:
     return {
-        **_row(r, user, zone, names),
+        **_row(r, user, zone, names, language),
         **{k: getattr(r, k) or "" for k in _TEXTS},
         "up": r.direction is ReferralDirection.UP,
         "responded_at": local_time(r.responded_at, zone),
         "appointment_at": local_time(r.appointment_at, zone),
         "arrived_at": local_time(r.arrived_at, zone),
         "returned_at": local_time(r.returned_at, zone),
-        "return_kind": both(r.return_kind) if r.return_kind else "",
+        "return_kind": word(r.return_kind, language) if r.return_kind else "",
     }
 
 
@@ -168,13 +176,18 @@ async def referral_page(request: web.Request) -> web.Response:
     r = found.referral
     zone = await user_zone(request, user)
     receiver = r.to_facility_id == user.facility_id
+    language = page_language(request, user)
     context = await base_context(request, user)
     context.update(
-        title=f"转诊 #{r.id} (referral)",
-        r=_detail(r, user, zone, await facility_names(request)),
-        results=[_result(a) for a in found.attachments],
+        title=context["_"]("转诊 #%s") % r.id,
+        r=_detail(r, user, zone, await facility_names(request), language),
+        results=[_result(a, language) for a in found.attachments],
         documents=[
-            {"kind": k.value, "label": both(k), "href": f"/referrals/{r.id}/documents/{k.value}"}
+            {
+                "kind": k.value,
+                "label": word(k, language),
+                "href": f"/referrals/{r.id}/documents/{k.value}",
+            }
             for k in found.documents
         ],
         may_answer=receiver and r.status is ReferralStatus.REQUESTED,
@@ -182,6 +195,6 @@ async def referral_page(request: web.Request) -> web.Response:
         may_return=receiver
         and r.status is ReferralStatus.ARRIVED
         and r.direction is ReferralDirection.UP,
-        return_kinds=[{"value": k.value, "label": both(k)} for k in ReturnKind],
+        return_kinds=[{"value": k.value, "label": word(k, language)} for k in ReturnKind],
     )
     return render("referral.html", context)

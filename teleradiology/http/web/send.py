@@ -14,8 +14,10 @@ from pathlib import Path
 
 from aiohttp import web
 
+from ecg.record import Sex
 from storage.records import Role, Urgency
 from teleradiology.core.access import require_role
+from teleradiology.core.language import word
 from teleradiology.core.uploads import MAX_BODY_BYTES, MAX_QUESTION_CHARS
 from teleradiology.http.api import ecg as ecg_api
 from teleradiology.http.api import uploads as uploads_api
@@ -24,6 +26,7 @@ from teleradiology.http.web.common import (
     base_context,
     page,
     page_action,
+    page_language,
     render,
     signed_in,
 )
@@ -56,9 +59,11 @@ async def send_page(request: web.Request) -> web.StreamResponse:
     """The clinic operator's page to send studies and ECG files."""
     user = await signed_in(request)
     require_role(user, Role.CLINIC)
+    language = page_language(request, user)
     context = await base_context(request, user)
     context.update(
-        title="发送检查 (send studies)",
+        title=context["_"]("发送检查"),
+        sexes={s.value: word(s, language) for s in Sex},
         urgencies=[Urgency.ROUTINE, Urgency.URGENT],
         question_chars=QUESTION_CHARS,
         history_chars=HISTORY_CHARS,

@@ -23,8 +23,10 @@
     "ISO_IR 192": "utf-8", "GB18030": "gb18030", "GBK": "gbk", "ISO 2022 IR 58": "gb18030",
     "ISO_IR 100": "windows-1252",
   };
-  const SEX = { M: "男 (M)", F: "女 (F)", O: "其他 (O)" };
-  const AGE_UNIT = { Y: "岁", M: "月", W: "周", D: "天" };
+  // the page's words, in its language (the template writes them); "%(n)s" takes a value
+  const WORDS = JSON.parse(form.dataset.words);
+  const phrase = (key, values = {}) => WORDS[key].replace(/%\((\w+)\)s/g, (_, name) => values[name]);
+  const AGE_UNIT = { Y: "years", M: "months", W: "weeks", D: "days" };
   const button = $("send-button");
   const pickers = [$("pick-folder"), $("pick-files")];
   let chosen = { studies: [], ecgs: [] };
@@ -86,19 +88,19 @@
 
   function age(ds) {
     const given = (ds.string("x00101010") || "").match(/^(\d{3})([YMWD])$/);
-    if (given) return `${Number(given[1])}${AGE_UNIT[given[2]]}`;
+    if (given) return phrase(AGE_UNIT[given[2]], { n: Number(given[1]) });
     const born = ds.string("x00100030") || "";
     const on = ds.string("x00080020") || "";
     if (!/^\d{8}$/.test(born) || !/^\d{8}$/.test(on)) return "";
     let years = Number(on.slice(0, 4)) - Number(born.slice(0, 4));
     if (on.slice(4) < born.slice(4)) years -= 1;
-    return years >= 0 ? `${years}岁` : "";
+    return years >= 0 ? phrase("years", { n: years }) : "";
   }
 
   async function header(file) {
     const head = new Uint8Array(await file.slice(0, Math.min(file.size, HEAD_BYTES)).arrayBuffer());
     if (head.length < 132 || String.fromCharCode(...head.subarray(128, 132)) !== "DICM") return null;
-    if (typeof dicomParser === "undefined") throw new Error("DICOM读取组件缺失 (the DICOM reader is missing)");
+    if (typeof dicomParser === "undefined") throw new Error(phrase("reader_missing"));
     try {
       return dicomParser.parseDicom(head, { untilTag: "x7fe00010" });
     } catch (error) {
@@ -114,7 +116,7 @@
       uid: uid,
       patient: person(text(ds, "x00100010", label)),
       patientId: text(ds, "x00100020", label),
-      sexAge: [SEX[ds.string("x00100040")] || "", age(ds)].filter(Boolean).join(" "),
+      sexAge: [WORDS.sex[ds.string("x00100040")] || "", age(ds)].filter(Boolean).join(" "),
       date: (ds.string("x00080020") || "").replace(/^(\d{4})(\d{2})(\d{2})$/, "$1-$2-$3"),
       description: text(ds, "x00081030", label),
       modalities: new Set(),
@@ -126,12 +128,12 @@
   function addInstance(studies, skipped, file, ds) {
     const uid = ds.string("x0020000d");
     const sop = ds.string("x00080018");
-    if (!uid || !sop) { skipped.push(`${pathOf(file)}: 缺少UID (no study or instance UID)`); return; }
+    if (!uid || !sop) { skipped.push(`${pathOf(file)}: ${phrase("no_uid")}`); return; }
     if (!studies.has(uid)) studies.set(uid, newStudy(uid, ds));
     const study = studies.get(uid);
     const modality = ds.string("x00080060");
     if (modality) study.modalities.add(modality);
-    if (study.items.has(sop)) { skipped.push(`${pathOf(file)}: 同一图像重复 (the same instance twice)`); return; }
+    if (study.items.has(sop)) { skipped.push(`${pathOf(file)}: ${phrase("twice")}`); return; }
     study.items.set(sop, { name: pathOf(file), sop: sop, file: file, size: file.size, sent: 0 });
     study.bytes += file.size;
   }
@@ -150,12 +152,12 @@
     const others = [];
     let n = 0;
     for (const file of files) {
-      $("reading").textContent = `正在读取 (reading) ${++n}/${files.length}`;
+      $("reading").textContent = phrase("reading", { n: ++n, m: files.length });
       let ds = null;
       try {
         ds = await header(file);
       } catch (error) {
-        skipped.push(`${pathOf(file)}: 无法读取 (unreadable): ${error.message || error}`);
+        skipped.push(`${pathOf(file)}: ${phrase("unreadable")}: ${error.message || error}`);
         continue;
       }
       if (!ds) { others.push(file); continue; }
@@ -170,7 +172,7 @@
       if (/\.hea$/i.test(file.name)) continue;
       if (record) record.push(file);
       else if (ECG_NAME.test(file.name)) ecgs.push(ecgOf([file]));
-      else skipped.push(`${pathOf(file)}: 不是DICOM或心电文件 (neither DICOM nor ECG)`);
+      else skipped.push(`${pathOf(file)}: ${phrase("not_dicom")}`);
     }
     for (const record of records.values()) ecgs.push(ecgOf(record));
     return { studies: [...studies.values()], ecgs: ecgs, skipped: skipped };
@@ -195,20 +197,20 @@
       cell(row, [...s.modalities].join(", "), "modality");
       cell(row, String(s.items.size), "count");
       cell(row, size(s.bytes), "size");
-      s.state = cell(row, "待发送 (to send)", "state");
+      s.state = cell(row, phrase("to_send"), "state");
     }
     for (const e of chosen.ecgs) {
       const row = ecgs.insertRow();
       row.dataset.ecg = e.name;
-      cell(row, `心电 (ECG) · ${e.files.map(pathOf).join(" + ")}`, "name");
+      cell(row, `${phrase("ecg")} · ${e.files.map(pathOf).join(" + ")}`, "name");
       cell(row, size(e.size), "size");
-      e.state = cell(row, "待发送 (to send)", "state");
+      e.state = cell(row, phrase("to_send"), "state");
     }
     $("studies").hidden = !chosen.studies.length;
     $("ecgs").hidden = !chosen.ecgs.length;
     $("skipped").hidden = !chosen.skipped.length;
     $("skipped").textContent = chosen.skipped.length
-      ? `不发送 (left out): ${chosen.skipped.join("; ")}` : "";
+      ? `${phrase("left_out")}: ${chosen.skipped.join("; ")}` : "";
     $("preview").hidden = false;
     button.disabled = !(chosen.studies.length || chosen.ecgs.length);
   }
@@ -292,8 +294,8 @@
         else if (xhr.status >= 500 || xhr.status === 0) reject(new Transient(reason));
         else reject(new Refused(reason));
       };
-      xhr.onerror = () => fail(new Transient("连接中断 (the link dropped)"));
-      xhr.onabort = () => fail(new Transient("无响应 (no answer)"));
+      xhr.onerror = () => fail(new Transient(phrase("link_dropped")));
+      xhr.onabort = () => fail(new Transient(phrase("no_answer")));
       xhr.send(body);
     });
   }
@@ -304,7 +306,7 @@
   async function pause(failures, error) {
     const wait = Math.min(30, 2 ** Math.max(0, failures - 1));
     for (let left = wait; left > 0; left--) {
-      linkState(`连接中断，${left} 秒后重试 (link lost: trying again in ${left} s) · ${error.message}`);
+      linkState(`${phrase("retry", { s: left })} · ${error.message}`);
       await sleep(1000);
     }
     linkState("");
@@ -352,7 +354,7 @@
   }
 
   async function refuse(base, item, reason) {
-    mark(item, "refused", `未接收 (refused): ${reason}`);
+    mark(item, "refused", `${phrase("refused")}: ${reason}`);
     progress(item, 0);
     try {
       await retrying(() => request("DELETE", `${base}/instances/${encodeURIComponent(item.sop)}`));
@@ -377,7 +379,7 @@
   async function sendItem(base, item, missing) {
     const url = `${base}/instances/${encodeURIComponent(item.sop)}`;
     const dicom = { "Content-Type": "application/dicom" };
-    mark(item, "sending", "发送中 (sending)");
+    mark(item, "sending", phrase("sending"));
     try {
       let answer;
       if (item.size <= WHOLE_MAX && !missing.received.length) {
@@ -395,11 +397,11 @@
         }
       }
       progress(item, item.size);
-      mark(item, "stored", answer.outcome === "stored" ? "已接收 (stored)" : "已在服务器 (already held)");
+      mark(item, "stored", answer.outcome === "stored" ? phrase("received") : phrase("held"));
     } catch (error) {
       if (error instanceof Refused) return refuse(base, item, error.message);
       progress(item, 0);
-      mark(item, "waiting", "待续传 (to resume)");
+      mark(item, "waiting", phrase("to_resume"));
       throw error;
     }
   }
@@ -417,11 +419,11 @@
   }
 
   async function manifestOf(study) {
-    study.state.textContent = "校验中 (checking)";
+    study.state.textContent = phrase("checking");
     const items = [...study.items.values()];
     for (const item of items) {
       item.sha256 = await digest(await item.file.arrayBuffer());
-      mark(item, "waiting", "待发送 (to send)");
+      mark(item, "waiting", phrase("to_send"));
     }
     const lines = items.map((i) => ({ sop_instance_uid: i.sop, size: i.size, sha256: i.sha256 }));
     const sorted = lines.map((l) => `${l.sop_instance_uid} ${l.size} ${l.sha256}`).sort();
@@ -437,14 +439,14 @@
     remember(key, session);
     const base = `/send/uploads/${session.id}`;
     const resumed = earlier || session.stored > 0 || Number(session.bodies_received) > 0;
-    study.state.textContent = resumed ? "续传中 (resuming)" : "发送中 (sending)";
+    study.state.textContent = resumed ? phrase("resuming") : phrase("sending");
     if (resumed) study.state.parentElement.dataset.resumed = session.id;
     for (let failures = 0; session.state === "open"; ) {
       const missing = new Map(session.missing.map((m) => [m.sop_instance_uid, m]));
       for (const item of study.items.values()) {
         if (!missing.has(item.sop) && !item.refused && item.sent < item.size) {
           progress(item, item.size);
-          mark(item, "stored", "已在服务器 (already held)");
+          mark(item, "stored", phrase("held"));
         }
       }
       if (!missing.size) {
@@ -452,7 +454,7 @@
         break;
       }
       const todo = [...study.items.values()].filter((i) => missing.has(i.sop) && !i.refused);
-      if (!todo.length) throw new Refused("会话缺少本地没有的文件 (the session lists files not chosen here)");
+      if (!todo.length) throw new Refused(phrase("not_chosen"));
       try {
         await inTurn(todo.map((item) => () => sendItem(base, item, missing.get(item.sop))), 2);
         failures = 0;
@@ -463,11 +465,11 @@
       session = await retrying(() => json("GET", base));
     }
     for (const item of study.items.values()) {
-      if (!item.refused && item.sent < item.size) { progress(item, item.size); mark(item, "stored", "已在服务器 (already held)"); }
+      if (!item.refused && item.sent < item.size) { progress(item, item.size); mark(item, "stored", phrase("held")); }
     }
     const refused = [...study.items.values()].filter((i) => i.refused).length;
     study.state.textContent = refused
-      ? `已发送，${refused} 个未接收 (sent; ${refused} refused)` : "已发送 (sent)";
+      ? phrase("sent_refused", { n: refused }) : phrase("sent");
     study.state.parentElement.dataset.state = "sent";
     localStorage.removeItem(STORE + key);
   }
@@ -475,10 +477,10 @@
   // --- ECG files -----------------------------------------------------------------------------
 
   function ecgAnswer(answer) {
-    const what = `${answer.format}, ${answer.leads.length} 导联 (leads), ${answer.duration_s} s`;
-    const again = answer.outcome === "duplicate" ? " · 此前已收到 (received before)" : "";
+    const what = `${answer.format}, ${phrase("leads", { n: answer.leads.length })}, ${answer.duration_s} s`;
+    const again = answer.outcome === "duplicate" ? ` · ${phrase("before")}` : "";
     const warned = answer.warnings.length ? ` · ${answer.warnings.join("; ")}` : "";
-    return `已接收 (accepted): ${what}${again}${warned}`;
+    return `${phrase("received")}: ${what}${again}${warned}`;
   }
 
   async function sendEcg(ecg, asked) {
@@ -489,23 +491,23 @@
       for (const file of ecg.files) data.append("file", file, file.name);
       return data;
     };
-    ecg.state.textContent = "发送中 (sending)";
-    mark(ecg, "sending", "发送中 (sending)");
+    ecg.state.textContent = phrase("sending");
+    mark(ecg, "sending", phrase("sending"));
     for (let failures = 1; ; failures++) {
       try {
         const answer = await request("POST", "/send/ecg", body(), {}, (n, total) => progress(ecg, (ecg.size * n) / (total || 1)));
         progress(ecg, ecg.size);
         ecg.state.textContent = ecgAnswer(answer);
         ecg.state.parentElement.dataset.state = "accepted";
-        mark(ecg, "stored", "已接收 (accepted)");
+        mark(ecg, "stored", phrase("received"));
         return;
       } catch (error) {
         progress(ecg, 0);
         if (error instanceof Refused) {
-          ecg.state.textContent = `未接收 (refused): ${error.message}`;
+          ecg.state.textContent = `${phrase("refused")}: ${error.message}`;
           ecg.state.className = "state error";
           ecg.state.parentElement.dataset.state = "refused";
-          mark(ecg, "refused", `未接收 (refused): ${error.message}`);
+          mark(ecg, "refused", `${phrase("refused")}: ${error.message}`);
           progress(ecg, 0);
           return;
         }
@@ -519,7 +521,7 @@
   function asked() {
     const question = form.elements.question.value.trim();
     const history = form.elements.history.value.trim();
-    const parts = [question, history ? `病史 (history): ${history}` : ""].filter(Boolean);
+    const parts = [question, history ? `${phrase("history")}: ${history}` : ""].filter(Boolean);
     return { urgency: form.elements.urgency.value, question: parts.join("\n") || null };
   }
 
@@ -538,7 +540,7 @@
         await sendStudy(study, wanted);
       } catch (error) {
         failed++;
-        study.state.textContent = `未发送 (not sent): ${error.message}`;
+        study.state.textContent = `${phrase("not_sent")}: ${error.message}`;
         study.state.className = "state error";
       }
     }
@@ -547,7 +549,7 @@
     sending = false;
     for (const input of pickers) input.disabled = false;
     document.body.dataset.sent = failed ? "with-refusals" : "all";
-    ui.say(failed ? "发送结束，部分未接收 (done; some were refused)" : "全部已发送 (all sent)", Boolean(failed));
+    ui.say(failed ? phrase("done_refused") : phrase("all_sent"), Boolean(failed));
   });
 
   window.addEventListener("beforeunload", (event) => {
