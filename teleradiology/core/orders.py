@@ -63,7 +63,7 @@ def check_spec(spec: OrderSpec) -> None:
 def reading_question(spec: OrderSpec) -> str | None:
     """What the reader is asked: the order's clinical question and its history, as the send
     page writes them."""
-    parts = [spec.clinical_question, f"病史 (history): {spec.history}" if spec.history else None]
+    parts = [spec.clinical_question, f"病史: {spec.history}" if spec.history else None]
     return "\n".join(p for p in parts if p) or None
 
 

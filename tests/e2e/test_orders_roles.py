@@ -63,4 +63,4 @@ def test_a_completed_step_is_routed_by_the_worker_process_at_once(
         took = time.monotonic() - started
         print(f"last instance -> on the reader's worklist in {took:.2f} s (three processes)")
         assert case["priority"] == "high"
-        assert case["clinical_question"] == "咳嗽两周，排除肺炎\n病史 (history): 吸烟三十年"
+        assert case["clinical_question"] == "咳嗽两周，排除肺炎\n病史: 吸烟三十年"

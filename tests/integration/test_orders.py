@@ -443,7 +443,7 @@ async def test_mpps_completed_routes_the_study_within_two_seconds(worker_api: Ap
     print(f"MPPS COMPLETED + last instance -> case in {took:.2f} s")
     # The case carries the order's urgency and clinical question.
     assert case["priority"] == "high"
-    assert case["clinical_question"] == "咳嗽两周，排除肺炎\n病史 (history): 吸烟三十年"
+    assert case["clinical_question"] == "咳嗽两周，排除肺炎\n病史: 吸烟三十年"
     linked = await api.client.get(f"/api/v1/orders/{order['id']}", headers=api.auth(CLINIC))
     body = await linked.json()
     assert body["status"] == "completed"
@@ -823,7 +823,7 @@ async def test_a_study_is_linked_by_its_step_when_the_modality_made_its_own_uid(
     case = await case_of(api, own["study_instance_uid"], within_s=0)
     assert case is not None
     assert case["priority"] == "high"
-    assert case["clinical_question"] == "咳嗽两周，排除肺炎\n病史 (history): 吸烟三十年"
+    assert case["clinical_question"] == "咳嗽两周，排除肺炎\n病史: 吸烟三十年"
     linked = await api.client.get(f"/api/v1/orders/{order['id']}", headers=api.auth(CLINIC))
     assert (await linked.json())["study_linked"]
 
