@@ -18,10 +18,12 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_DIR = ROOT / "teleradiology" / "http" / "web" / "templates"
 #: Templates that write one language at a time (the others still write both, being moved).
 ONE_LANGUAGE = ("base.html", "language_switch.html", "login.html", "account.html",
-                "tokens_table.html")  # fmt: skip
+                "tokens_table.html", "case.html", "ecg_case.html", "report_fields.html",
+                "audit.html", "error.html", "password.html", "worklist.html")  # fmt: skip
 _MARKED = re.compile(r"""(?:\bN_|\["_"\])\(\s*"([^"]+)"\s*\)""")
-#: "中文 (English)": Chinese, then a parenthesised run of Latin letters.
-_TWICE = re.compile(r"[\u4e00-\u9fff][^<>{}]*\(\s*[A-Za-z][A-Za-z ,.'/-]+\)")
+#: "中文 (English)": Chinese, then a parenthesised run of Latin letters (not a phrase's
+#: ``%(name)s`` placeholder).
+_TWICE = re.compile(r"[\u4e00-\u9fff][^<>{}]*(?<!%)\(\s*[A-Za-z][A-Za-z ,.'/-]+\)")
 
 
 def marked_words() -> set[str]:

@@ -129,14 +129,15 @@
   }
 
   // The one-time link's page: its secret is the URL's fragment (never sent in a request
-  // line, so never in a log); the new password goes with it to the API.
+  // line, so never in a log); the new password goes with it to the API. Its words are the
+  // form's data- attributes, in the page's language.
   const linkForm = document.querySelector("form[data-password-link]");
   if (linkForm) {
     linkForm.addEventListener("submit", async (event) => {
       event.preventDefault();
       const password = linkForm.elements.new_password.value;
       if (password !== linkForm.elements.again.value) {
-        say("两次输入不同 (the two differ)", true);
+        say(linkForm.dataset.differ, true);
         return;
       }
       try {
@@ -144,10 +145,10 @@
           link: location.hash.slice(1),
           new_password: password,
         });
-        say(`已设置 ${answer.username} 的密码 (password set): 请登录 (sign in)`, false);
+        say(linkForm.dataset.done.replace("%(username)s", answer.username), false);
         linkForm.reset();
       } catch (error) {
-        say("操作失败 (failed): " + error.message, true);
+        say(`${linkForm.dataset.failed}: ${error.message}`, true);
       }
     });
   }
@@ -229,7 +230,7 @@
     source.addEventListener("open", () => { document.body.dataset.liveOpen = "1"; });
     source.addEventListener("error", () => {
       delete document.body.dataset.liveOpen;
-      if (state) state.textContent = "实时连接中断，定时刷新 (live updates lost: reloading on a timer)";
+      if (state) state.textContent = state.dataset.lost || "实时连接中断，定时刷新 (live updates lost: reloading on a timer)";
     });
   }
   const every = Number(document.body.dataset.refresh || 0);
