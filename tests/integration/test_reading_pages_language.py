@@ -169,6 +169,16 @@ async def test_the_ecg_page_is_wholly_in_english(api: Api) -> None:
         await _browser_sign_in(page, base, "xl.ecg")
         await page.goto(f"{base}/ecg/cases/{case['id']}")
         assert await page.get_attribute("html", "lang") == "en"
+        # the automatic statements in English; saved unchanged, they are kept as they are
+        statements = await page.input_value("#statements")
+        assert statements.strip()
+        assert not _HAN.search(statements), statements
+        async with page.expect_navigation():
+            await page.click("#claim")
+        async with page.expect_navigation():
+            await page.click("#save")
+        assert "No changes" in await page.inner_text("#edits")
+        assert await page.input_value("#statements") == statements
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / "ecg_case_en.png"), full_page=True)
         await browser.close()

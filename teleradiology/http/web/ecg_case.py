@@ -58,10 +58,19 @@ def _number(value: Any) -> str:
     return f"{value:.0f}"
 
 
-def _statement_text(statement: Any) -> str:
+def _statement_text(statement: Any, language: Language) -> str:
+    """A statement in `language` (in the other when it has no text in this one)."""
     if isinstance(statement, dict):
-        return str(statement.get("text_zh") or statement.get("text_en") or statement.get("code"))
+        zh, en = statement.get("text_zh"), statement.get("text_en")
+        first, second = (en, zh) if language is Language.EN else (zh, en)
+        return str(first or second or statement.get("code"))
     return str(statement)
+
+
+def _joined(statements: list[Any], language: Language) -> str:
+    return ("; " if language is Language.EN else "；").join(
+        _statement_text(s, language) for s in statements
+    )
 
 
 async def ecg_case_page(request: web.Request) -> web.Response:
@@ -159,17 +168,17 @@ def _ecg_context(
         ],
         "cart_column": bool(cart),
         "cart": _cart_context(view),
-        "statements": [{"text": _statement_text(s)} for s in statements],
+        "statements": [{"text": _statement_text(s, language)} for s in statements],
         # "<" escaped: the JSON sits in a <script> element
         "statements_json": json.dumps(statements, ensure_ascii=False).replace("<", "\\u003c"),
-        "findings_draft": "；".join(_statement_text(s) for s in statements),
+        "findings_draft": _joined(statements, language),
         "edits": [
             {
                 "at": local_time(e.at, zone),
                 "by": f"{e.display_name} ({e.username})",
                 "field": e.field,
-                "old": _edit_value(e.old_value),
-                "new": _edit_value(e.new_value),
+                "old": _edit_value(e.old_value, language),
+                "new": _edit_value(e.new_value, language),
             }
             for e in found.edits
         ],
@@ -221,9 +230,9 @@ def _comparison_context(found: ecg_service.EcgReading, language: Language) -> di
     }
 
 
-def _edit_value(value: Any) -> str:
+def _edit_value(value: Any, language: Language) -> str:
     if isinstance(value, list):
-        return "；".join(_statement_text(s) for s in value)
+        return _joined(value, language)
     return "—" if value is None else str(value)
 
 
@@ -257,7 +266,5 @@ def _prior_context(
         "facility": prior.facility_name,
         "sheet_png": f"/ecg/cases/{case.id}/sheets/{prior.sop_instance_uid}.png{query}",
         "rows": rows,
-        "statements": "；".join(
-            _statement_text(s) for s in (prior.result or {}).get("statements", [])
-        ),
+        "statements": _joined((prior.result or {}).get("statements", []), language),
     }

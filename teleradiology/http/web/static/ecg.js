@@ -41,10 +41,15 @@
         }
       }
       const lines = document.getElementById("statements").value.split("\n");
-      // A line left as it was keeps its statement (code and English text); a new line is
-      // the reader's own.
+      // A line left as it was (in either language) keeps its statement (code and both
+      // texts); a new line is the reader's own.
       const current = JSON.parse(document.getElementById("statements-json").textContent);
-      const byText = new Map(current.map((s) => [s.text_zh || s.text_en || s.code, s]));
+      const byText = new Map();
+      for (const s of current) {
+        for (const text of [s.text_en, s.text_zh, s.code]) {
+          if (text && !byText.has(text)) byText.set(text, s);
+        }
+      }
       const statements = lines.map((l) => l.trim()).filter((l) => l)
         .map((text) => byText.get(text) || { code: "reader", text_zh: text });
       const body = { measurements };
