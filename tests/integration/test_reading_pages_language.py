@@ -22,6 +22,7 @@ from tests.integration.test_ecg_reading_page import (
     session,
     two_ecgs_of_one_patient,
 )
+from tests.integration.test_language_switch import _sign_in
 from tests.integration.test_web_pages import _routed
 from tests.unit.test_language import _TWICE
 
@@ -66,14 +67,6 @@ def _text(html: str) -> str:
     parser = _Text()
     parser.feed(html)
     return " ".join(parser.parts)
-
-
-async def _browser_sign_in(page: Page, base: str, username: str) -> None:
-    await page.goto(f"{base}/login")
-    await page.fill("input[name=username]", username)
-    await page.fill("input[name=password]", f"demo-{username}")
-    await page.click("button[type=submit].primary")
-    await page.wait_for_url(f"{base}/")
 
 
 async def _english(api: Api, username: str) -> dict[str, str]:
@@ -166,7 +159,7 @@ async def test_the_ecg_page_is_wholly_in_english(api: Api) -> None:
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         page = await browser.new_page(viewport={"width": 1600, "height": 1200})
-        await _browser_sign_in(page, base, "xl.ecg")
+        await _sign_in(page, base, "xl.ecg")
         await page.goto(f"{base}/ecg/cases/{case['id']}")
         assert await page.get_attribute("html", "lang") == "en"
         # the automatic statements in English; saved unchanged, they are kept as they are
@@ -203,24 +196,28 @@ async def test_the_audit_and_password_pages_are_in_english(api: Api) -> None:
 async def test_screenshots_of_the_reading_pages_in_both_languages(api: Api) -> None:
     _, case_id = await _routed(api)
     base = str(api.client.make_url("/")).rstrip("/")
-    ARTIFACTS.mkdir(exist_ok=True)
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        page = await browser.new_page(viewport={"width": 1400, "height": 900})
-        await _browser_sign_in(page, base, "wang.reader")
-        for lang in ("zh", "en"):
-            if lang == "en":
-                async with page.expect_navigation():
-                    await page.click("#language-switch input[type=submit]")
-                await page.goto(f"{base}/")
-            header = await page.inner_text("h1")
-            assert header == ("待读病例" if lang == "zh" else "Worklist")
-            await page.screenshot(path=str(ARTIFACTS / f"worklist_{lang}.png"), full_page=True)
-            await page.goto(f"{base}/cases/{case_id}")
-            await page.click("#claim")
-            await page.wait_for_selector("#report")
-            await page.screenshot(path=str(ARTIFACTS / f"case_{lang}.png"), full_page=True)
-            await page.click("#release")
-            await page.wait_for_selector("#claim")
-            await page.goto(f"{base}/")
-        await browser.close()
+        try:
+            page = await browser.new_page(viewport={"width": 1400, "height": 900})
+            await _sign_in(page, base, "wang.reader")
+            await _shoot(page, base, case_id, "zh")
+            async with page.expect_navigation():
+                await page.click("#language-switch input[type=submit]")
+            await _shoot(page, base, case_id, "en")
+        finally:
+            await browser.close()
+
+
+async def _shoot(page: Page, base: str, case_id: int, lang: str) -> None:
+    """The worklist and the claimed case page, in the page's language, kept as images."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.goto(f"{base}/")
+    assert await page.inner_text("h1") == ("待读病例" if lang == "zh" else "Worklist")
+    await page.screenshot(path=str(ARTIFACTS / f"worklist_{lang}.png"), full_page=True)
+    await page.goto(f"{base}/cases/{case_id}")
+    await page.click("#claim")
+    await page.wait_for_selector("#report")
+    await page.screenshot(path=str(ARTIFACTS / f"case_{lang}.png"), full_page=True)
+    await page.click("#release")
+    await page.wait_for_selector("#claim")

@@ -88,17 +88,11 @@ def time_left(
     minutes = int(abs(seconds) // 60)
     days, rest = divmod(minutes, 24 * 60)
     hours, mins = divmod(rest, 60)
-    if language is not None:
-        return _time_left_in(language, seconds < 0, days, hours, mins), seconds < 0
-    if days:
-        text = f"{days}天{hours}小时"
-    elif hours:
-        text = f"{hours}小时{mins}分"
-    else:
-        text = f"{mins}分"
-    if seconds < 0:
-        return f"超时 {text} (overdue)", True
-    return f"剩余 {text} (left)", False
+    overdue = seconds < 0
+    text = _time_left_in(language or Language.ZH_CN, overdue, days, hours, mins)
+    if language is None:  # the pages' older form, both languages
+        text += " (overdue)" if overdue else " (left)"
+    return text, overdue
 
 
 def _time_left_in(language: Language, overdue: bool, days: int, hours: int, mins: int) -> str:
