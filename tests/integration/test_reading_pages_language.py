@@ -5,12 +5,13 @@ pages in both languages are kept in ``test-artifacts/``."""
 
 from __future__ import annotations
 
+import json
 import re
 from html.parser import HTMLParser
 
 from playwright.async_api import Page, async_playwright
 
-from storage.records import Language, Priority
+from storage.records import Language, Priority, ReportStatus
 from teleradiology.core.language import word
 from teleradiology.core.words import EcgMeasurement
 from tests.integration.conftest import Api
@@ -118,6 +119,13 @@ async def test_the_radiology_pages_are_in_chinese_or_wholly_in_english(api: Api)
         assert words in text, words
     assert word(priority, Language.EN) in text
     assert re.search(r"\d+h \d+min left", text), text
+    # the scripts' words and messages (a failed action, a live update lost), in English
+    words = json.loads(
+        worklist.split('<script id="words" type="application/json">')[1].split("</script>")[0]
+    )
+    assert words["messages"]["failed"] == "Failed"
+    assert words["messages"]["lost"] == "Live updates lost: reloading on a timer"
+    assert words["report_status"]["final"] == word(ReportStatus.FINAL, Language.EN)
     case = await _page(api, f"/cases/{case_id}", cookie)
     text = _only_english(case, *NAMES)
     for words in ("Radiology case", "Open in viewer", "Case history", "received", "routed"):

@@ -174,12 +174,26 @@ async def base_context(request: web.Request, user: User | None) -> dict[str, Any
     }
 
 
+#: The messages of the pages' shared script (app.js), by its name for each.
+SCRIPT_MESSAGES = {
+    "done": N_("已完成"),
+    "failed": N_("操作失败"),
+    "one_time_link": N_("一次性链接"),
+    "reload": N_("刷新"),
+    "arrived": N_("已到达：%(kind)s"),
+    "lost": N_("实时连接中断，定时刷新"),
+}
+
+
 def script_words(language: Language) -> dict[str, dict[str, str]]:
-    """The words of the server's values the pages' scripts show, in a page's language."""
+    """The words of the server's values the pages' scripts show, and the scripts' own
+    messages, in a page's language."""
+    _ = gettext(language)
     return {
         "conclusion": {c.value: word(c, language) for c in Conclusion},
         "report_status": {s.value: word(s, language) for s in ReportStatus},
         "notification": {n.value: word(n, language) for n in NotificationKind},
+        "messages": {name: _(text) for name, text in SCRIPT_MESSAGES.items()},
     }
 
 
