@@ -20,10 +20,13 @@ TEMPLATE_DIR = ROOT / "teleradiology" / "http" / "web" / "templates"
 ONE_LANGUAGE = ("base.html", "language_switch.html", "login.html", "account.html",
                 "tokens_table.html",
                 "inbox.html", "referral.html", "referral_new.html", "referrals.html",
-                "orders.html", "send.html")  # fmt: skip
+                "orders.html", "send.html",
+                "case.html", "ecg_case.html", "report_fields.html",
+                "audit.html", "error.html", "password.html", "worklist.html")  # fmt: skip
 _MARKED = re.compile(r"""(?:\bN_|\["_"\])\(\s*"([^"]+)"\s*\)""")
-#: "中文 (English)": Chinese, then a parenthesised run of Latin letters.
-_TWICE = re.compile(r"[\u4e00-\u9fff][^<>{}]*\(\s*[A-Za-z][A-Za-z ,.'/-]+\)")
+#: "中文 (English)": Chinese, then a parenthesised run of Latin letters (not a phrase's
+#: ``%(name)s`` placeholder).
+_TWICE = re.compile(r"[\u4e00-\u9fff][^<>{}]*(?<!%)\(\s*[A-Za-z][A-Za-z ,.'/-]+\)")
 
 
 def marked_words() -> set[str]:

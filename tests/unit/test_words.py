@@ -36,6 +36,7 @@ from storage.records import (
     Urgency,
     UserId,
 )
+from storage.records import Language as RecordLanguage
 from storage.turnaround import SEGMENTS
 from teleradiology.core.report_pdf import render_report_pdf
 from teleradiology.core.report_sr import basic_text_sr
@@ -49,7 +50,7 @@ from teleradiology.core.words import (
     both_of,
     word,
 )
-from teleradiology.http.web.common import TEMPLATES, report_context
+from teleradiology.http.web.common import TEMPLATES, language_context, report_context
 from teleradiology.http.web.ecg_case import PAGE_MEASUREMENTS
 
 SHOWN: tuple[type[Enum], ...] = (
@@ -181,7 +182,13 @@ def test_the_pdf_the_sr_and_the_page_say_the_same_conclusion(conclusion: Conclus
     # the report as the case and inbox pages show it
     shown = report_context(doc.report, ZoneInfo("Asia/Shanghai"))
     assert shown["conclusion_zh"] == f"{said} ({word(conclusion, Language.EN)})"
-    page = TEMPLATES.from_string(
-        '{% import "report_fields.html" as f %}{{ f.conclusion_and_status(cs) }}'
-    ).render(cs=[{"value": c.value, "label": both(c)} for c in Conclusion])
-    assert f">{both(conclusion)}</option>" in page
+    assert shown["conclusion_word"] == said
+    in_english = report_context(doc.report, ZoneInfo("Asia/Shanghai"), RecordLanguage.EN)
+    assert in_english["conclusion_word"] == word(conclusion, Language.EN)
+    form = TEMPLATES.from_string(
+        '{% import "report_fields.html" as f with context %}{{ f.conclusion_and_status(cs) }}'
+    )
+    assert f">{said}</option>" in form.render(cs=list(Conclusion))
+    english = form.render(cs=list(Conclusion), **language_context(RecordLanguage.EN))
+    assert f">{word(conclusion, Language.EN)}</option>" in english
+    assert "Conclusion" in english

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from storage.records import AuditAction, AuditResult, Role
 from teleradiology.core.errors import Forbidden
+from teleradiology.core.language import N_
 from teleradiology.http.api.models.audit import AuditQuery
 from teleradiology.http.context import POOL, user_zone
 from teleradiology.http.params import validated
@@ -32,7 +33,7 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
     kept = {k: v for k, v in given.items() if k in _FIELDS}
     context = await base_context(request, user)
     context.update(
-        title="审计记录 (audit)",
+        title=context["_"](N_("审计记录")),
         asked=dict.fromkeys(_FIELDS, "") | kept,
         actions=[a.value for a in AuditAction],
         results=[r.value for r in AuditResult],

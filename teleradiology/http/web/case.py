@@ -31,7 +31,7 @@ from storage.records import (
     User,
     UserId,
 )
-from teleradiology.core.words import both, both_of
+from teleradiology.core.language import N_
 from teleradiology.http.context import POOL, user_zone
 from teleradiology.http.params import path_id
 from teleradiology.http.web.common import (
@@ -39,10 +39,12 @@ from teleradiology.http.web.common import (
     event_detail,
     facility_names,
     local_time,
+    page_language,
     person,
     render,
     report_context,
     signed_in,
+    stored_word,
     study_date,
     time_left,
 )
@@ -113,7 +115,6 @@ def _steps(steps: list[StepSummary], zone: ZoneInfo) -> list[dict[str, str]]:
     return [
         {
             "status": s.status.value,
-            "status_zh": both(s.status),
             "reason": " ".join(filter(None, (s.reason_meaning, _coded(s.reason_code)))),
             "at": local_time(s.updated_at, zone),
         }
@@ -141,23 +142,23 @@ async def case_page(request: web.Request) -> web.StreamResponse:
     events = await reading.case_events(pool, user, case)
     names = await _names(pool, case, case_reports, events, now)
     facilities = await facility_names(request)
-    left, overdue = time_left(case.deadline, now)
+    language = page_language(request, user)
+    left, overdue = time_left(case.deadline, now, language)
     is_reader = user.role is Role.READER
     open_case = case.status in (CaseStatus.SCHEDULED, CaseStatus.IN_PROGRESS)
     offered = await reading.offered_actions(pool, user, case, now=now)
     draft = latest_draft(case_reports)
     modalities = list(study.modalities if study else case.modalities)
-    report_items = [report_context(r, zone) for r in case_reports]
+    report_items = [report_context(r, zone, language) for r in case_reports]
     context = await base_context(request, user)
+    heading = context["_"](N_("影像病例"))
     context.update(
-        title=f"影像病例 (case) #{case.id}",
+        title=f"{heading} #{case.id}",
         case=case,
         patient=person(case.patient_name),
         patient_id=study.patient_id if study else "",
         facility=facilities.get(case.facility_code, case.facility_code),
         pool_name=facilities.get(case.pool_code or "", case.pool_code or ""),
-        priority_zh=both(case.priority),
-        status_zh=both(case.status),
         deadline=local_time(case.deadline, zone),
         left=left if open_case else "",
         overdue=overdue and open_case,
@@ -172,7 +173,7 @@ async def case_page(request: web.Request) -> web.StreamResponse:
                 "modalities": ", ".join(p.modalities),
                 "description": p.description or "",
                 "facility": facilities.get(p.facility_code, p.facility_code),
-                "conclusion": both_of(Conclusion, p.conclusion or ""),
+                "conclusion": stored_word(Conclusion, p.conclusion or "", language),
                 "impression": p.impression or "",
                 "viewer": viewer_url(p.study_instance_uid),
             }
@@ -181,15 +182,15 @@ async def case_page(request: web.Request) -> web.StreamResponse:
         events=[
             {
                 "at": local_time(e.at, zone),
-                "kind": both_of(EventKind, e.kind),
+                "kind": stored_word(EventKind, e.kind, language),
                 "by": names.get(e.user_id, f"#{e.user_id}") if e.user_id else "",
-                "detail": event_detail(e.kind, e.detail),
+                "detail": event_detail(e.kind, e.detail, language),
                 "earlier_case": e.case_id is not None and e.case_id != case.id,
             }
             for e in events
         ],
         reports=report_items,
-        draft=report_context(draft, zone) if draft else None,
+        draft=report_context(draft, zone, language) if draft else None,
         is_reader=is_reader,
         steps=_steps(await orders.performed_steps(pool, case), zone),
         **case_actions(
@@ -201,7 +202,7 @@ async def case_page(request: web.Request) -> web.StreamResponse:
             authors_below=await reading.addendum_authors_below(pool, user, case_reports),
         ),
         templates=await _templates(pool, user, modalities),
-        return_reasons=[{"value": r.value, "label": both(r)} for r in ReturnReason],
-        conclusions=[{"value": c.value, "label": both(c)} for c in Conclusion],
+        return_reasons=list(ReturnReason),
+        conclusions=list(Conclusion),
     )
     return render("case.html", context)

@@ -39,7 +39,7 @@ from storage.records import (
     User,
 )
 from teleradiology.core.errors import Forbidden, NotFound, Unauthorized
-from teleradiology.core.language import gettext, parse_language, word
+from teleradiology.core.language import N_, gettext, parse_language, word
 from teleradiology.core.words import both, both_of
 from teleradiology.http.context import POOL, TOKEN, USER
 from teleradiology.http.headers import site_origin
@@ -79,21 +79,33 @@ def local_time(at: datetime | None, zone: ZoneInfo) -> str:
     return at.astimezone(zone).strftime("%Y-%m-%d %H:%M") if at else ""
 
 
-def time_left(deadline: datetime, now: datetime) -> tuple[str, bool]:
-    """The time to a deadline in words, and whether it has passed."""
+def time_left(
+    deadline: datetime, now: datetime, language: Language | None = None
+) -> tuple[str, bool]:
+    """The time to a deadline in words (in `language`; both languages without one), and
+    whether it has passed."""
     seconds = (deadline - now).total_seconds()
     minutes = int(abs(seconds) // 60)
     days, rest = divmod(minutes, 24 * 60)
     hours, mins = divmod(rest, 60)
+    overdue = seconds < 0
+    text = _time_left_in(language or Language.ZH_CN, overdue, days, hours, mins)
+    if language is None:  # the pages' older form, both languages
+        text += " (overdue)" if overdue else " (left)"
+    return text, overdue
+
+
+def _time_left_in(language: Language, overdue: bool, days: int, hours: int, mins: int) -> str:
+    _ = gettext(language)
     if days:
-        text = f"{days}天{hours}小时"
+        text = _(N_("%(days)s天%(hours)s小时")) % {"days": days, "hours": hours}
     elif hours:
-        text = f"{hours}小时{mins}分"
+        text = _(N_("%(hours)s小时%(mins)s分")) % {"hours": hours, "mins": mins}
     else:
-        text = f"{mins}分"
-    if seconds < 0:
-        return f"超时 {text} (overdue)", True
-    return f"剩余 {text} (left)", False
+        text = _(N_("%(mins)s分")) % {"mins": mins}
+    if overdue:
+        return _(N_("超时 %(time)s")) % {"time": text}
+    return _(N_("剩余 %(time)s")) % {"time": text}
 
 
 def study_date(value: str | None) -> str:
@@ -152,11 +164,36 @@ async def base_context(request: web.Request, user: User | None) -> dict[str, Any
     if user is not None:
         chain = await network.facility_chain(request.app[POOL], user.facility_id)
         facility = chain[0].name if chain else ""
+    language = page_language(request, user)
     return {
         "user": user,
         "facility_name": facility,
         "path": request.path,
-        **language_context(page_language(request, user)),
+        "script_words": script_words(language),
+        **language_context(language),
+    }
+
+
+#: The messages of the pages' shared script (app.js), by its name for each.
+SCRIPT_MESSAGES = {
+    "done": N_("已完成"),
+    "failed": N_("操作失败"),
+    "one_time_link": N_("一次性链接"),
+    "reload": N_("刷新"),
+    "arrived": N_("已到达：%(kind)s"),
+    "lost": N_("实时连接中断，定时刷新"),
+}
+
+
+def script_words(language: Language) -> dict[str, dict[str, str]]:
+    """The words of the server's values the pages' scripts show, and the scripts' own
+    messages, in a page's language."""
+    _ = gettext(language)
+    return {
+        "conclusion": {c.value: word(c, language) for c in Conclusion},
+        "report_status": {s.value: word(s, language) for s in ReportStatus},
+        "notification": {n.value: word(n, language) for n in NotificationKind},
+        "messages": {name: _(text) for name, text in SCRIPT_MESSAGES.items()},
     }
 
 
@@ -176,7 +213,7 @@ def page(handler: PageHandler) -> PageHandler:
                 request[USER] = user
                 await audit_denied(request, exc)
             context = await base_context(request, user)
-            title = "未找到 (not found)" if status == 404 else "无权访问 (not allowed)"
+            title = context["_"](N_("未找到") if status == 404 else N_("无权访问"))
             return render(
                 "error.html", {**context, "title": title, "detail": str(exc)}, status=status
             )
@@ -215,13 +252,19 @@ async def facility_names(request: web.Request) -> dict[str, str]:
     return {f.code: f.name for f in await network.list_facilities(request.app[POOL])}
 
 
-def report_context(r: Report, zone: ZoneInfo) -> dict[str, Any]:
+def report_context(
+    r: Report, zone: ZoneInfo, language: Language = Language.ZH_CN
+) -> dict[str, Any]:
+    """A report as the pages show it: its status and conclusion in `language`
+    (``status_word``, ``conclusion_word``) and in both (``status_zh``, ``conclusion_zh``)."""
     return {
         "id": r.id,
         "status": r.status.value,
         "status_zh": both(r.status),
+        "status_word": word(r.status, language),
         "conclusion": r.conclusion.value,
         "conclusion_zh": both(r.conclusion),
+        "conclusion_word": word(r.conclusion, language),
         "findings": r.findings,
         "impression": r.impression,
         "author": r.author_name,
@@ -240,14 +283,28 @@ def report_context(r: Report, zone: ZoneInfo) -> dict[str, Any]:
     }
 
 
-def event_detail(kind: str, detail: dict[str, Any]) -> str:
+def stored_word(kind: type[Enum], value: str, language: Language) -> str:
+    """A stored value of ``kind`` in `language`; a value that names none of its members
+    (written by an older release) as it is."""
+    try:
+        return word(kind(value), language)
+    except ValueError:
+        return value
+
+
+def event_detail(kind: str, detail: dict[str, Any], language: Language | None = None) -> str:
+    """A case event's detail: its values of an enumeration in `language` (both without)."""
     parts: list[str] = []
     for key, value in detail.items():
         if value in (None, "", [], {}):
             continue
         if key == "reason" and kind == "returned":
-            value = both_of(ReturnReason, str(value))
+            value = _value_word(ReturnReason, str(value), language)
         elif key == "conclusion":
-            value = both_of(Conclusion, str(value))
+            value = _value_word(Conclusion, str(value), language)
         parts.append(f"{key}: {value}")
-    return "；".join(parts)
+    return ("; " if language is Language.EN else "；").join(parts)
+
+
+def _value_word(kind: type[Enum], value: str, language: Language | None) -> str:
+    return both_of(kind, value) if language is None else stored_word(kind, value, language)

@@ -21,15 +21,18 @@ from storage import (
 from storage.records import (
     Case,
     Conclusion,
+    Language,
 )
 from teleradiology.core.casework import OPEN_STATES, CaseAction
-from teleradiology.core.words import EcgMeasurement, EcgUnit, both
+from teleradiology.core.language import N_, word
+from teleradiology.core.words import EcgMeasurement, EcgUnit
 from teleradiology.http.api import ecg as ecg_api
 from teleradiology.http.context import POOL, user_zone
 from teleradiology.http.params import path_id
 from teleradiology.http.web.common import (
     base_context,
     local_time,
+    page_language,
     person,
     render,
     report_context,
@@ -55,10 +58,19 @@ def _number(value: Any) -> str:
     return f"{value:.0f}"
 
 
-def _statement_text(statement: Any) -> str:
+def _statement_text(statement: Any, language: Language) -> str:
+    """A statement in `language` (in the other when it has no text in this one)."""
     if isinstance(statement, dict):
-        return str(statement.get("text_zh") or statement.get("text_en") or statement.get("code"))
+        zh, en = statement.get("text_zh"), statement.get("text_en")
+        first, second = (en, zh) if language is Language.EN else (zh, en)
+        return str(first or second or statement.get("code"))
     return str(statement)
+
+
+def _joined(statements: list[Any], language: Language) -> str:
+    return ("; " if language is Language.EN else "；").join(
+        _statement_text(s, language) for s in statements
+    )
 
 
 async def ecg_case_page(request: web.Request) -> web.Response:
@@ -71,29 +83,30 @@ async def ecg_case_page(request: web.Request) -> web.Response:
     zone = await user_zone(request, user)
     sops = await ecg.ecg_instances_of_study(pool, case.study_id)
     found = await ecg_service.read(pool, user, sops[0], zone=zone) if sops else None
-    left, overdue = time_left(case.deadline, datetime.now(UTC))
+    language = page_language(request, user)
+    left, overdue = time_left(case.deadline, datetime.now(UTC), language)
     open_case = case.status in OPEN_STATES
     context = await base_context(request, user)
+    heading = context["_"](N_("心电图判读"))
     context.update(
-        title=f"心电图判读 (ECG reading) · {person(case.patient_name)}",
+        title=f"{heading} · {person(case.patient_name)}",
         case=case,
         view=found.view if found else None,
         sop=found.view.sop_instance_uid if found else None,
         patient=person(case.patient_name),
-        priority_zh=both(case.priority),
-        status_zh=both(case.status),
         deadline=local_time(case.deadline, zone),
         left=left if open_case else "",
         overdue=overdue and open_case,
         can_claim=CaseAction.CLAIM in offered,
         reports=[
-            report_context(r, zone) for r in await reports.reports_of_case(pool, case.id, user)
+            report_context(r, zone, language)
+            for r in await reports.reports_of_case(pool, case.id, user)
         ],
-        conclusions=[{"value": c.value, "label": both(c)} for c in Conclusion],
+        conclusions=list(Conclusion),
         **_no_ecg(),
     )
     if found is not None:
-        context.update(_ecg_context(request, case, found, zone))
+        context.update(_ecg_context(request, case, found, zone, language))
     return render("ecg_case.html", context)
 
 
@@ -117,7 +130,11 @@ def _no_ecg() -> dict[str, Any]:
 
 
 def _ecg_context(
-    request: web.Request, case: Case, found: ecg_service.EcgReading, zone: ZoneInfo
+    request: web.Request,
+    case: Case,
+    found: ecg_service.EcgReading,
+    zone: ZoneInfo,
+    language: Language,
 ) -> dict[str, Any]:
     """The sheet, the measurements (automatic and as edited), the statements, their edit
     history and the priors of the case's ECG."""
@@ -133,14 +150,15 @@ def _ecg_context(
         "sheet_png": f"{base}/{view.sop_instance_uid}.png{query}",
         "sheet_pdf": f"{base}/{view.sop_instance_uid}.pdf{query}",
         "sheet_filters": [
-            {"value": f.value, "label": both(f), "active": f is chosen} for f in SheetFilter
+            {"value": f.value, "label": word(f, language), "active": f is chosen}
+            for f in SheetFilter
         ],
         "acquired": local_time(view.analyzed_at, zone),
         "measurements": [
             {
                 "key": key,
-                "label": both(EcgMeasurement(key)),
-                "unit": both(EcgUnit(unit)),
+                "label": word(EcgMeasurement(key), language),
+                "unit": word(EcgUnit(unit), language),
                 "automatic": _number(automatic.get(key)),
                 "current": _number(current.get(key)),
                 "edited": key in view.edited_measurements,
@@ -150,22 +168,22 @@ def _ecg_context(
         ],
         "cart_column": bool(cart),
         "cart": _cart_context(view),
-        "statements": [{"text": _statement_text(s)} for s in statements],
+        "statements": [{"text": _statement_text(s, language)} for s in statements],
         # "<" escaped: the JSON sits in a <script> element
         "statements_json": json.dumps(statements, ensure_ascii=False).replace("<", "\\u003c"),
-        "findings_draft": "；".join(_statement_text(s) for s in statements),
+        "findings_draft": _joined(statements, language),
         "edits": [
             {
                 "at": local_time(e.at, zone),
                 "by": f"{e.display_name} ({e.username})",
                 "field": e.field,
-                "old": _edit_value(e.old_value),
-                "new": _edit_value(e.new_value),
+                "old": _edit_value(e.old_value, language),
+                "new": _edit_value(e.new_value, language),
             }
             for e in found.edits
         ],
-        "priors": [_prior_context(case, p, current, zone, query) for p in found.priors],
-        "comparison": _comparison_context(found),
+        "priors": [_prior_context(case, p, current, zone, query, language) for p in found.priors],
+        "comparison": _comparison_context(found, language),
     }
 
 
@@ -196,29 +214,35 @@ def _cart_context(view: ecg.EcgView) -> dict[str, Any] | None:
     return {"statements": found.statements, "spikes": len(found.pacemaker_spikes)}
 
 
-def _comparison_context(found: ecg_service.EcgReading) -> dict[str, Any] | None:
-    """What changed since the last prior, both languages, and which prior that was."""
+def _comparison_context(found: ecg_service.EcgReading, language: Language) -> dict[str, Any] | None:
+    """What changed since the last prior, in `language`, and which prior that was."""
     if found.comparison is None or found.compared_with is None:
         return None
     zh, en = found.comparison.heading()
+    english = language is Language.EN
     return {
         "sop": found.compared_with.sop_instance_uid,
-        "heading": f"{zh} ({en})",
+        "heading": en if english else zh,
         "changes": [
-            {"code": c.code.value, "text": f"{c.text_zh} ({c.text_en})"}
+            {"code": c.code.value, "text": c.text_en if english else c.text_zh}
             for c in found.comparison.changes
         ],
     }
 
 
-def _edit_value(value: Any) -> str:
+def _edit_value(value: Any, language: Language) -> str:
     if isinstance(value, list):
-        return "；".join(_statement_text(s) for s in value)
+        return _joined(value, language)
     return "—" if value is None else str(value)
 
 
 def _prior_context(
-    case: Case, prior: ecg.EcgPrior, current: dict[str, Any], zone: ZoneInfo, query: str
+    case: Case,
+    prior: ecg.EcgPrior,
+    current: dict[str, Any],
+    zone: ZoneInfo,
+    query: str,
+    language: Language,
 ) -> dict[str, Any]:
     measured = {**dict((prior.result or {}).get("measurements", {})), **prior.edited_measurements}
     rows: list[dict[str, Any]] = []
@@ -229,7 +253,7 @@ def _prior_context(
         rows.append(
             {
                 "key": key,
-                "label": both(EcgMeasurement(key)),
+                "label": word(EcgMeasurement(key), language),
                 "now": _number(now),
                 "prior": _number(then),
                 "delta": f"{delta:+.0f}" if delta is not None else "",
@@ -242,7 +266,5 @@ def _prior_context(
         "facility": prior.facility_name,
         "sheet_png": f"/ecg/cases/{case.id}/sheets/{prior.sop_instance_uid}.png{query}",
         "rows": rows,
-        "statements": "；".join(
-            _statement_text(s) for s in (prior.result or {}).get("statements", [])
-        ),
+        "statements": _joined((prior.result or {}).get("statements", []), language),
     }

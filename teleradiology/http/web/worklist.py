@@ -15,16 +15,19 @@ from storage import (
 from storage.network import PoolReader
 from storage.records import (
     Case,
+    Language,
     Specialty,
     User,
     UserId,
 )
-from teleradiology.core.words import WorklistFilter, both
+from teleradiology.core.language import N_, word
+from teleradiology.core.words import WorklistFilter
 from teleradiology.http.context import POOL, user_zone
 from teleradiology.http.web.common import (
     base_context,
     facility_names,
     local_time,
+    page_language,
     person,
     render,
     time_left,
@@ -41,6 +44,7 @@ def _row(
     facilities: dict[str, str],
     now: datetime,
     zone: ZoneInfo,
+    language: Language,
 ) -> dict[str, Any]:
     """One case of the worklist: time left, sender, who holds it and whom the pool
     suggests (its least-loaded reader on duty)."""
@@ -54,15 +58,12 @@ def _row(
         ),
         None,
     )
-    left, overdue = time_left(case.deadline, now)
+    left, overdue = time_left(case.deadline, now, language)
     ecg_case = case.specialty is Specialty.ECG
     return {
         "case": case,
         "patient": person(case.patient_name),
         "modalities": ", ".join(case.modalities),
-        "specialty": both(case.specialty),
-        "priority": both(case.priority),
-        "status": both(case.status),
         "deadline": local_time(case.deadline, zone),
         "left": left,
         "overdue": overdue,
@@ -85,6 +86,7 @@ async def worklist_page(request: web.Request, user: User) -> web.Response:
     live_after = str(await notifications.now(pool))
     zone = await user_zone(request, user)
     now = datetime.now(UTC)
+    language = page_language(request, user)
     chosen = request.query.get("status", "all")
     if chosen not in tuple(WorklistFilter):
         chosen = "all"
@@ -103,16 +105,21 @@ async def worklist_page(request: web.Request, user: User) -> web.Response:
             continue
         if chosen in ("scheduled", "in_progress") and case.status.value != chosen:
             continue
-        rows.append(_row(case, user, readers, names, facilities, now, zone))
+        rows.append(_row(case, user, readers, names, facilities, now, zone, language))
     context = await base_context(request, user)
     return render(
         "worklist.html",
         {
             **context,
-            "title": "待读病例 (worklist)",
+            "title": context["_"](N_("待读病例")),
             "rows": rows,
             "filters": [
-                {"key": f.value, "label": both(f), "count": counts[f.value], "active": f == chosen}
+                {
+                    "key": f.value,
+                    "label": word(f, language),
+                    "count": counts[f.value],
+                    "active": f == chosen,
+                }
                 for f in WorklistFilter
             ],
             "now": local_time(now, zone),

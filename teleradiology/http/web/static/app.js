@@ -28,6 +28,8 @@
 
   // The words of the server's values (teleradiology.core.words), as the base page holds them.
   const words = JSON.parse(document.getElementById("words").textContent);
+  // and the scripts' own messages, in the page's language (both languages without them)
+  const said = words.messages || {};
 
   // The same for the pages' own scripts (the ECG page's), loaded after this one.
   window.telemedPage = Object.freeze({ say: say, send: send, words: words });
@@ -91,16 +93,16 @@
       } else if (button && button.hasAttribute("data-show") && answer.show) {
         say(answer.show, false);  // e.g. a one-time link the administrator passes on
       } else if (button && button.form && button.form.hasAttribute("data-show-link") && answer.link) {
-        say(`一次性链接 (one-time link): ${location.origin}${answer.link}`, false);
+        say(`${said.one_time_link || "一次性链接 (one-time link)"}: ${location.origin}${answer.link}`, false);
       } else if (button && button.hasAttribute("data-open-case") && answer.id) {
         location.href = answer.specialty === "ecg" ? `/ecg/cases/${answer.id}` : `/cases/${answer.id}`;
       } else if (reload) {
         location.reload();
       } else {
-        say("已完成 (done)" + (answer.id ? ` #${answer.id}` : ""), false);
+        say((said.done || "已完成 (done)") + (answer.id ? ` #${answer.id}` : ""), false);
       }
     } catch (error) {
-      say("操作失败 (failed): " + error.message, true);
+      say(`${said.failed || "操作失败 (failed)"}: ${error.message}`, true);
     } finally {
       if (button) button.disabled = false;
     }
@@ -129,14 +131,15 @@
   }
 
   // The one-time link's page: its secret is the URL's fragment (never sent in a request
-  // line, so never in a log); the new password goes with it to the API.
+  // line, so never in a log); the new password goes with it to the API. Its words are the
+  // form's data- attributes, in the page's language.
   const linkForm = document.querySelector("form[data-password-link]");
   if (linkForm) {
     linkForm.addEventListener("submit", async (event) => {
       event.preventDefault();
       const password = linkForm.elements.new_password.value;
       if (password !== linkForm.elements.again.value) {
-        say("两次输入不同 (the two differ)", true);
+        say(linkForm.dataset.differ, true);
         return;
       }
       try {
@@ -144,10 +147,10 @@
           link: location.hash.slice(1),
           new_password: password,
         });
-        say(`已设置 ${answer.username} 的密码 (password set): 请登录 (sign in)`, false);
+        say(linkForm.dataset.done.replace("%(username)s", answer.username), false);
         linkForm.reset();
       } catch (error) {
-        say("操作失败 (failed): " + error.message, true);
+        say(`${linkForm.dataset.failed}: ${error.message}`, true);
       }
     });
   }
@@ -216,20 +219,21 @@
         banner.setAttribute("role", "alert");
         const reload = document.createElement("button");
         reload.type = "button";
-        reload.textContent = "刷新 (reload)";
+        reload.textContent = said.reload || "刷新 (reload)";
         reload.addEventListener("click", () => location.reload());
         banner.append(document.createElement("span"), reload);
         document.querySelector("main").prepend(banner);
       }
       banner.className = `live-banner kind-${event.type}`;
-      banner.firstChild.textContent = `已到达：${ARRIVED[event.type] || event.type} `;
+      const kind = ARRIVED[event.type] || event.type;
+      banner.firstChild.textContent = `${(said.arrived || "已到达：%(kind)s").replace("%(kind)s", kind)} `;
     };
     for (const kind of live) source.addEventListener(kind, arrived);
     for (const kind of quiet) source.addEventListener(kind, () => { if (!busy()) location.reload(); });
     source.addEventListener("open", () => { document.body.dataset.liveOpen = "1"; });
     source.addEventListener("error", () => {
       delete document.body.dataset.liveOpen;
-      if (state) state.textContent = "实时连接中断，定时刷新 (live updates lost: reloading on a timer)";
+      if (state) state.textContent = said.lost || "实时连接中断，定时刷新 (live updates lost: reloading on a timer)";
     });
   }
   const every = Number(document.body.dataset.refresh || 0);

@@ -6,7 +6,8 @@
 (function () {
   const caseId = document.body.dataset.case;
   const sop = document.body.dataset.sop;
-  // the page's message line, its requests and the words of the server's values, from app.js
+  // the page's message line, its requests and the words of the server's values, from app.js;
+  // its own words are its elements' data- attributes (in the page's language)
   const { say, send, words } = window.telemedPage;
   const STATUS = words.report_status;
   const CONCLUSION = words.conclusion;
@@ -18,7 +19,7 @@
         await send("POST", `/ecg/cases/${caseId}/claim`);
         location.reload();
       } catch (error) {
-        say("领取失败 (claim failed): " + error.message, true);
+        say(`${claim.dataset.failed}: ${error.message}`, true);
       }
     });
   }
@@ -33,17 +34,22 @@
         if (text !== input.defaultValue.trim()) {
           const value = Number(text);
           if (text !== "" && !Number.isFinite(value)) {
-            say(`“${text}” 不是数字 (not a number)`, true);
+            say(edit.dataset.notNumber.replace("%(text)s", text), true);
             return;
           }
           measurements[input.name] = text === "" ? null : value;
         }
       }
       const lines = document.getElementById("statements").value.split("\n");
-      // A line left as it was keeps its statement (code and English text); a new line is
-      // the reader's own.
+      // A line left as it was (in either language) keeps its statement (code and both
+      // texts); a new line is the reader's own.
       const current = JSON.parse(document.getElementById("statements-json").textContent);
-      const byText = new Map(current.map((s) => [s.text_zh || s.text_en || s.code, s]));
+      const byText = new Map();
+      for (const s of current) {
+        for (const text of [s.text_en, s.text_zh, s.code]) {
+          if (text && !byText.has(text)) byText.set(text, s);
+        }
+      }
       const statements = lines.map((l) => l.trim()).filter((l) => l)
         .map((text) => byText.get(text) || { code: "reader", text_zh: text });
       const body = { measurements };
@@ -54,7 +60,7 @@
         await send("PATCH", `/ecg/cases/${caseId}/ecg/${sop}`, body);
         location.reload();
       } catch (error) {
-        say("保存失败 (save failed): " + error.message, true);
+        say(`${edit.dataset.failed}: ${error.message}`, true);
       }
     });
   }
@@ -68,13 +74,13 @@
       try {
         const saved = await send("POST", `/ecg/cases/${caseId}/report`, body);
         const status = STATUS[saved.status] || saved.status;
-        say(`报告已签发 (report signed): #${saved.id} · ${status}`, false);
+        say(`${report.dataset.signed}: #${saved.id} · ${status}`, false);
         const item = document.createElement("li");
         const conclusion = CONCLUSION[saved.conclusion] || saved.conclusion;
         item.textContent = `${status} · ${conclusion} · ${saved.impression}`;
         document.getElementById("reports").appendChild(item);
       } catch (error) {
-        say("签发失败 (not signed): " + error.message, true);
+        say(`${report.dataset.failed}: ${error.message}`, true);
       }
     });
   }
