@@ -150,7 +150,7 @@ async def test_a_file_without_cart_values_has_no_cart_column(api: Api) -> None:
     device = (await get_json(api, "xl.ecg", f"/api/v1/ecg/{body['sop_instance_uid']}"))[
         "automatic"
     ]["device_measurements"]
-    assert ("<th>设备</th>" in page) == bool(device)
+    assert ("<th>心电图机</th>" in page) == bool(device)
     assert 'id="cart-findings"' in page  # its statements and stimuli, listed apart
     assert "Atrial-sensed ventricular-paced rhythm" in page
     assert "起搏脉冲" in page
