@@ -7,7 +7,7 @@ from datetime import datetime
 
 import asyncpg
 
-from storage.queries import q
+from storage.dashboard import fetch_planned
 from storage.records import EventKind, FacilityId, TurnaroundSegment
 
 #: The segments of a case's life, each from one event to the next, in order.
@@ -42,7 +42,7 @@ async def turnaround(
     pool: asyncpg.Pool, root_facility_id: FacilityId, since: datetime, until: datetime
 ) -> list[TurnaroundRow]:
     """Received-to-final-report turnaround per sending facility below ``root_facility_id``."""
-    rows = await pool.fetch(q("turnaround"), root_facility_id, since, until)
+    rows = await fetch_planned(pool, "turnaround", root_facility_id, since, until)
     return [
         TurnaroundRow(
             facility_id=FacilityId(r["facility_id"]),
@@ -80,8 +80,8 @@ async def segments(
     names = [s[0].value for s in SEGMENTS]
     starts = [s[1].value for s in SEGMENTS]
     ends = [s[2].value for s in SEGMENTS]
-    rows = await pool.fetch(
-        q("turnaround_segments"), root_facility_id, since, until, names, starts, ends, case_id
+    rows = await fetch_planned(
+        pool, "turnaround_segments", root_facility_id, since, until, names, starts, ends, case_id
     )
     found = {
         r["segment"]: SegmentRow(
