@@ -77,12 +77,7 @@ async def segments(
 ) -> list[SegmentRow]:
     """Each segment's duration over the cases reported in the window (or one case), from
     the first event of each kind; segments a case never went through are left out."""
-    names = [s[0].value for s in SEGMENTS]
-    starts = [s[1].value for s in SEGMENTS]
-    ends = [s[2].value for s in SEGMENTS]
-    rows = await fetch_planned(
-        pool, "turnaround_segments", root_facility_id, since, until, names, starts, ends, case_id
-    )
+    rows = await fetch_planned(pool, "turnaround_segments", root_facility_id, since, until, case_id)
     found = {
         r["segment"]: SegmentRow(
             segment=TurnaroundSegment(r["segment"]),
@@ -93,4 +88,4 @@ async def segments(
         )
         for r in rows
     }
-    return [found[n] for n in names if n in found]
+    return [found[s.value] for s, _, _ in SEGMENTS if s.value in found]
