@@ -127,7 +127,7 @@ class TrendRow:
 DIMENSIONS = ("all", "tier", "facility", "specialty", "modality", "priority", "reader")
 
 
-async def _fetch(pool: Pool, name: str, *args: Any) -> list[Any]:
+async def fetch_planned(pool: Pool, name: str, *args: Any) -> list[Any]:
     """Run one dashboard query planned for its own values: a plan cached for any filter
     (``$n is null or ...``) reads the whole table; the percentiles sort in memory."""
     async with pool.acquire() as conn, conn.transaction(readonly=True):
@@ -140,14 +140,14 @@ async def breakdown(pool: Pool, scope: DashboardScope) -> list[BreakdownRow]:
     """The figures of the cases finally reported in the period, all together and by each
     dimension (the dimensions read side by side)."""
     found = await asyncio.gather(
-        *(_fetch(pool, "dashboard_figures", *scope.args(), d) for d in DIMENSIONS)
+        *(fetch_planned(pool, "dashboard_figures", *scope.args(), d) for d in DIMENSIONS)
     )
     return [_breakdown_row(d, r) for d, rows in zip(DIMENSIONS, found, strict=True) for r in rows]
 
 
 async def trend(pool: Pool, scope: DashboardScope, by: Bucket, zone: str) -> list[TrendRow]:
     """The figures by day, week or month of the period in the time zone ``zone``."""
-    rows = await _fetch(pool, "dashboard_trend", *scope.args(), by.value, zone)
+    rows = await fetch_planned(pool, "dashboard_trend", *scope.args(), by.value, zone)
     return [
         TrendRow(bucket=r["bucket"], specialty=r["specialty"], figures=Figures.from_row(r))
         for r in rows
@@ -171,7 +171,7 @@ class IntakeRow:
 
 async def intake(pool: Pool, scope: DashboardScope, by: Bucket, zone: str) -> list[IntakeRow]:
     """The cases received in the period, by bucket and specialty and by facility."""
-    rows = await _fetch(pool, "dashboard_intake", *scope.args(), by.value, zone)
+    rows = await fetch_planned(pool, "dashboard_intake", *scope.args(), by.value, zone)
     return [IntakeRow(**r) for r in rows]
 
 
@@ -189,7 +189,7 @@ class ReferralRow:
 async def referrals(pool: Pool, scope: DashboardScope, by: Bucket, zone: str) -> list[ReferralRow]:
     """Referrals made in the period from or to the network (the facility filter's
     subtree when given), by bucket and by status."""
-    rows = await _fetch(
+    rows = await fetch_planned(
         pool,
         "dashboard_referrals",
         scope.root,

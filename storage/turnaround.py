@@ -7,7 +7,7 @@ from datetime import datetime
 
 import asyncpg
 
-from storage.queries import q
+from storage.dashboard import fetch_planned
 from storage.records import EventKind, FacilityId, TurnaroundSegment
 
 #: The segments of a case's life, each from one event to the next, in order.
@@ -42,7 +42,7 @@ async def turnaround(
     pool: asyncpg.Pool, root_facility_id: FacilityId, since: datetime, until: datetime
 ) -> list[TurnaroundRow]:
     """Received-to-final-report turnaround per sending facility below ``root_facility_id``."""
-    rows = await pool.fetch(q("turnaround"), root_facility_id, since, until)
+    rows = await fetch_planned(pool, "turnaround", root_facility_id, since, until)
     return [
         TurnaroundRow(
             facility_id=FacilityId(r["facility_id"]),
@@ -77,12 +77,7 @@ async def segments(
 ) -> list[SegmentRow]:
     """Each segment's duration over the cases reported in the window (or one case), from
     the first event of each kind; segments a case never went through are left out."""
-    names = [s[0].value for s in SEGMENTS]
-    starts = [s[1].value for s in SEGMENTS]
-    ends = [s[2].value for s in SEGMENTS]
-    rows = await pool.fetch(
-        q("turnaround_segments"), root_facility_id, since, until, names, starts, ends, case_id
-    )
+    rows = await fetch_planned(pool, "turnaround_segments", root_facility_id, since, until, case_id)
     found = {
         r["segment"]: SegmentRow(
             segment=TurnaroundSegment(r["segment"]),
@@ -93,4 +88,4 @@ async def segments(
         )
         for r in rows
     }
-    return [found[n] for n in names if n in found]
+    return [found[s.value] for s, _, _ in SEGMENTS if s.value in found]

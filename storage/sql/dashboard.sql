@@ -6,7 +6,9 @@
 -- name: dashboard_figures
 -- Cases whose first final report was signed in the period, by one dimension ($10: all,
 -- tier, facility, specialty, modality, priority or reader; one query each, run side by
--- side): received->final and final->acknowledged p50/p90, and the deadline kept.
+-- side): received->final and final->acknowledged p50/p90, and the deadline kept. The
+-- key groups in the "C" collation: byte order sorts the period's cases several times
+-- faster than the language's rules, and the order of the rows is set below.
 with b as (
     select case $10::text when 'tier' then t.tier
                           when 'facility' then t.facility_id::text
@@ -14,7 +16,7 @@ with b as (
                           when 'modality' then t.modality
                           when 'priority' then t.priority
                           when 'reader' then t.reader_id::text
-                          else '' end as key,
+                          else '' end collate "C" as key,
            count(*)::int as cases,
            percentile_cont(array[0.5, 0.9]) within group (order by t.final_s) as final_q,
            count(t.ack_s)::int as acknowledged,

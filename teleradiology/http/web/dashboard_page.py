@@ -23,6 +23,24 @@ _BY = {
     Bucket.MONTH: "按月 (by month)",
 }
 
+#: The rows the page shows of the tables with a row per facility: those of most cases, in
+#: the table's own order (every row is in the table's CSV and in the API).
+PAGE_ROWS = 50
+
+
+def _shown(out: DashboardOut) -> tuple[DashboardOut, dict[str, int]]:
+    """The figures the page draws, the per-facility tables cut to their ``PAGE_ROWS``
+    busiest rows, and how many rows each such table has in all."""
+    counts = {"facility": len(out.facility), "returns": len(out.returns)}
+    busiest = {id(r) for r in sorted(out.returns, key=lambda r: -r.cases)[:PAGE_ROWS]}
+    shown = out.model_copy(
+        update={
+            "facility": out.facility[:PAGE_ROWS],  # ordered by cases already
+            "returns": [r for r in out.returns if id(r) in busiest],
+        }
+    )
+    return shown, counts
+
 
 def _drawn(svg: str) -> Markup:
     """A chart for the template to place as it is."""
@@ -164,8 +182,10 @@ def dashboard_context(out: DashboardOut, asked: DashboardQuery) -> dict[str, Any
     days = bucket_days(out.since, out.until, out.by)
     query = {k: v for k, v in asked.model_dump(mode="json", exclude_none=True).items() if v != ""}
     suffix = f"?{urlencode(query)}" if query else ""
+    shown, counts = _shown(out)
     return {
-        "dash": out,
+        "dash": shown,
+        "dash_counts": counts,
         "dash_by": _BY[out.by],
         "dash_values": {
             **{k: "" for k in DashboardQuery.model_fields},
