@@ -26,15 +26,17 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from storage import network
-from storage.records import FacilitySpec, Role, Tier, UserSpec
+from storage import accounts, network
+from storage.records import Role, UserSpec
 from teleradiology.core.passwords import hash_password
 from teleradiology.roles import DICOM
 from teleradiology.services import administration
 from tests.factory import make_study
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import route_all, store
+from tests.integration.test_authorisation_rules import _another_network
 from tests.integration.test_console import _send
+from tests.integration.test_console_pages import _sign_in
 from tests.integration.test_dashboard import ZONE
 from tests.integration.test_web_pages import ARGS, ARTIFACTS, CHROMIUM, _base, browser_test
 
@@ -47,7 +49,7 @@ TWIN = "WD-77"
 NAME = "韩^梅梅"
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: Another network's administrator and a sibling county's, with the password they sign in by.
-OUTSIDERS = {"zk.admin": "ZK-CITY", "gs.admin": "GS-COUNTY"}
+OUTSIDERS = ("zk.admin", "gs.admin")
 OUTSIDER_PASSWORD = "outsider-2026!"
 #: The header's words in each language (base.html speaks one language at a time).
 HEADER = {"zh-CN": ("退出", "Sign out"), "en": ("Sign out", "退出")}
@@ -68,22 +70,23 @@ class Day:
 
 
 async def _outsiders(api: Api) -> None:
-    """Another network (周口) with its administrator, and an administrator of 固始 county."""
-    city = FacilitySpec(
-        code="ZK-CITY", name="周口市中心医院", tier=Tier.CITY, parent=None, ae_titles=()
+    """Another network (周口) with its administrator, and an administrator of 固始 county,
+    each with a password and a token."""
+    await _another_network(api)
+    sibling = UserSpec(
+        username="gs.admin",
+        display_name="固始县管理员",
+        role=Role.ADMIN,
+        facility="GS-COUNTY",
+        specialties=(),
+        password_hash=None,
     )
-    users = [
-        UserSpec(
-            username=name,
-            display_name=name,
-            role=Role.ADMIN,
-            facility=facility,
-            specialties=(),
-            password_hash=hash_password(OUTSIDER_PASSWORD),
-        )
-        for name, facility in OUTSIDERS.items()
-    ]
-    await administration.import_network(api.pool, [city], users)
+    await administration.import_network(api.pool, [], [sibling])
+    for name in OUTSIDERS:
+        user = await network.user_by_username(api.pool, name)
+        assert user is not None
+        await accounts.set_password(api.pool, user.id, hash_password(OUTSIDER_PASSWORD))
+        api.tokens[name] = await network.create_token(api.pool, user.id)
 
 
 async def _shot(page: Page, day: Day, name: str) -> None:
@@ -105,14 +108,6 @@ async def _switch_language(page: Page, lang: str) -> None:
         async with page.expect_navigation():
             await page.click("#language-switch input[type=submit]")
     assert await page.get_attribute("html", "lang") == lang
-
-
-async def _sign_in(page: Page, day: Day, username: str, password: str) -> None:
-    await page.goto(f"{day.base}/login")
-    await page.fill("input[name=username]", username)
-    await page.fill("input[name=password]", password)
-    await page.click("button[type=submit].primary")
-    await page.wait_for_url(f"{day.base}/")
 
 
 async def _message(page: Page) -> str:
@@ -185,7 +180,7 @@ async def _new_user_signs_in(browser: Browser, day: Day, link: str) -> tuple[Pag
     await clinic.click("form[data-password-link] button[type=submit]")
     assert CLINIC in await _message(clinic)
     await _shot(clinic, day, "password_set")
-    await _sign_in(clinic, day, CLINIC, "cun-yi-2026!")
+    await _sign_in(clinic, day.base, CLINIC, "cun-yi-2026!")
     await _switch_language(clinic, day.lang)
     await _in_language(clinic, day.lang)
     assert CLINIC in await clinic.inner_text("#who")
@@ -384,7 +379,7 @@ async def _outsider_pages(browser: Browser, day: Day, twin: int) -> None:
     """Signed in as another network's administrator: none of it on the pages either."""
     context = await browser.new_context(viewport={"width": 1400, "height": 900}, locale=day.lang)
     page = await context.new_page()
-    await _sign_in(page, day, "zk.admin", OUTSIDER_PASSWORD)
+    await _sign_in(page, day.base, "zk.admin", OUTSIDER_PASSWORD)
     await _switch_language(page, day.lang)
     await page.goto(f"{day.base}/admin/facilities")
     assert await page.locator(f"tr[data-facility='{VILLAGE}']").count() == 0
@@ -413,15 +408,13 @@ async def _outsider_pages(browser: Browser, day: Day, twin: int) -> None:
 @pytest.mark.parametrize("lang", ["zh-CN", "en"])
 async def test_the_administrators_day(api: Api, lang: str) -> None:
     await _outsiders(api)
-    for name in OUTSIDERS:
-        api.tokens[name] = await _token(api, name)
     day = Day(api=api, base=_base(api), lang=lang, suffix="_zh" if lang == "zh-CN" else "_en")
     ARTIFACTS.mkdir(exist_ok=True)
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         context = await browser.new_context(viewport={"width": 1500, "height": 950}, locale=lang)
         admin = await context.new_page()
-        await _sign_in(admin, day, "hb.admin", "demo-hb.admin")
+        await _sign_in(admin, day.base, "hb.admin", "demo-hb.admin")
         await _switch_language(admin, lang)
         await _in_language(admin, lang)
         await _add_village(admin, day)
