@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import json
 
+from playwright.async_api import async_playwright
+
 from tests.factory import make_study
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import store
+from tests.integration.test_console_pages import _sign_in
 from tests.integration.test_patient_identity import (
     DUPLICATES,
     PAGE,
@@ -19,6 +22,7 @@ from tests.integration.test_patient_identity import (
     pairs_of,
     patient_of,
 )
+from tests.integration.test_web_pages import ARGS, ARTIFACTS, CHROMIUM, _base, browser_test
 
 DISMISSALS = "/api/v1/admin/patients/dismissals"
 
@@ -110,3 +114,26 @@ async def test_the_duplicates_page_lists_the_dismissals_and_undoes_one(api: Api)
     page = await (await api.client.get("/admin/patients/duplicates", headers=cookie)).text()
     assert "/admin/patients/dismissals/" not in page
     assert f'href="/admin/patients/merge?a={a}&amp;b={b}"' in page
+
+
+@browser_test
+async def test_the_administrator_undoes_a_dismissal_in_the_browser(api: Api) -> None:
+    a, b = await _dismissed_pair(api)
+    base = _base(api)
+    ARTIFACTS.mkdir(exist_ok=True)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        admin = await browser.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+        await _sign_in(admin, base, "hb.admin", "demo-hb.admin")
+        await admin.click("#identity-link")
+        await admin.wait_for_url(f"{base}/admin/patients/duplicates")
+        row = admin.locator(f"#dismissals tr[data-pair='{a}-{b}']")
+        assert "同名不同人" in await row.inner_text()
+        assert await admin.locator(f"#duplicates tr[data-pair='{a}-{b}']").count() == 0
+        await admin.screenshot(path=str(ARTIFACTS / "identity_dismissals.png"), full_page=True)
+        async with admin.expect_navigation():
+            await row.locator("form.undismiss button[type=submit]").click()
+        assert await admin.locator(f"#dismissals tr[data-pair='{a}-{b}']").count() == 0
+        assert await admin.locator(f"#duplicates tr[data-pair='{a}-{b}']").count() == 1
+        await admin.screenshot(path=str(ARTIFACTS / "identity_undismissed.png"), full_page=True)
+        await browser.close()
