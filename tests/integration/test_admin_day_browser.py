@@ -188,8 +188,21 @@ async def _new_user_signs_in(browser: Browser, day: Day, link: str) -> tuple[Pag
     return clinic, await _token(day.api, CLINIC)
 
 
+async def _off_duty_today(api: Api) -> None:
+    """王医生 works only on another day of the week: off duty now, until his new shift."""
+    other_day = DAYS[datetime.now(ZONE).isoweekday() % 7]
+    response = await api.client.put(
+        "/api/v1/admin/users/wang.reader/duty",
+        json={"duty": [{"days": [other_day], "from": "08:00", "until": "18:00"}]},
+        headers=api.auth("hb.admin"),
+    )
+    assert response.status == 200, await response.text()
+
+
 async def _duty_shift(admin: Page, day: Day) -> None:
-    """A new pool for 王医生, and a shift today on its weekly calendar."""
+    """A new pool for 王医生, and a shift today on its weekly calendar: the one that puts
+    him on duty now."""
+    await _off_duty_today(day.api)
     await admin.click("nav.menu a[href='/admin/routing']")
     await admin.wait_for_url(f"{day.base}/admin/routing")
     await admin.fill("#new-pool input[name=code]", POOL)
@@ -205,7 +218,9 @@ async def _duty_shift(admin: Page, day: Day) -> None:
     await admin.fill("#new-shift input[name=from]", "00:00")
     await admin.fill("#new-shift input[name=until]", "24:00")
     cell = f"tr[data-member='wang.reader'] td:nth-child({weekday + 1})"
+    assert await admin.locator(f"{cell} .shift").count() == 0
     await _submit(admin, "#new-shift", f"{cell} .shift")
+    assert await admin.locator(f"{cell} .shift").count() == 1
     assert "00:00–24:00" in await admin.inner_text(cell)
     await _in_language(admin, day.lang)
     await _shot(admin, day, "roster")
