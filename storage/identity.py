@@ -179,6 +179,43 @@ async def dismiss_pair(
     return await conn.fetchval(q("pair_dismiss"), low, high, user, note) is not None
 
 
+@dataclass(frozen=True, kw_only=True)
+class Dismissal:
+    """A pair of records (a < b) an administrator judged not the same person."""
+
+    a: PatientRef
+    b: PatientRef
+    dismissed_at: datetime
+    dismissed_by: str
+    note: str | None
+
+
+async def pair_dismissals(
+    db: Queryable, facilities: Sequence[FacilityId], *, limit: int, offset: int
+) -> tuple[list[Dismissal], int]:
+    """A page of the dismissed pairs of these facilities' records, newest first, and how
+    many there are in all."""
+    rows = await db.fetch(q("pair_dismissals"), list(facilities), limit, offset)
+    found = [
+        Dismissal(
+            a=PatientRef(r["patient_a"]),
+            b=PatientRef(r["patient_b"]),
+            dismissed_at=r["dismissed_at"],
+            dismissed_by=r["dismissed_by"],
+            note=r["note"],
+        )
+        for r in rows
+    ]
+    return found, (rows[0]["total"] if rows else 0)
+
+
+async def undismiss_pair(conn: Conn, a: PatientRef, b: PatientRef) -> tuple[bool, str | None]:
+    """Forget that two records were judged not one person: (whether they were, its note)."""
+    low, high = sorted((a, b))
+    row = await conn.fetchrow(q("pair_undismiss"), low, high)
+    return (False, None) if row is None else (True, row["note"])
+
+
 async def state_national_id(conn: Conn, patient: int, digest: str, user: UserId) -> None:
     """Keep the national ID (its digest) a record was stated with."""
     await conn.execute(q("national_id_stated"), patient, digest, user)

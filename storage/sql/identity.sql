@@ -132,3 +132,20 @@ left join patient_national_id nb on nb.patient_id = pb.id
 left join patient_pair_dismissal d on d.patient_a = pa.id and d.patient_b = pb.id
 left join app_user du on du.id = d.dismissed_by
 where pa.id = $1;
+
+-- name: pair_dismissals
+-- The pairs judged not one person whose two records are issued by these facilities ($1),
+-- newest first.
+select d.patient_a, d.patient_b, d.dismissed_at, du.username as dismissed_by, d.note,
+       count(*) over () as total
+from patient_pair_dismissal d
+join patient pa on pa.id = d.patient_a
+join patient pb on pb.id = d.patient_b
+join app_user du on du.id = d.dismissed_by
+where pa.issuer_facility_id = any($1::bigint[]) and pb.issuer_facility_id = any($1::bigint[])
+order by d.dismissed_at desc, d.patient_a desc, d.patient_b desc
+limit $2 offset $3;
+
+-- name: pair_undismiss
+delete from patient_pair_dismissal where patient_a = $1 and patient_b = $2
+returning dismissed_at, note;

@@ -17,6 +17,7 @@ from storage import audit, identity
 from storage.db import Pool, transaction
 from storage.identity import (
     CandidatePair,
+    Dismissal,
     IdentityConflict,
     PairStanding,
     PatientRecord,
@@ -175,6 +176,57 @@ async def dismiss(pool: Pool, admin: User, a: int, b: int, *, note: str | None =
                 {"before": {"dismissed": False}, "after": {"dismissed": True, "note": note}},
             )
     log.info("administrator %s dismissed candidate pair %s,%s", admin.id, low, high)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DismissalsPage:
+    dismissals: list[Dismissal]
+    records: dict[PatientRef, PatientRecord]
+    total: int
+
+
+async def dismissals(pool: Pool, admin: User, *, limit: int, offset: int) -> DismissalsPage:
+    """A page of the network's pairs judged not one person, newest first, with their
+    records; audited with the records shown."""
+    facilities = await _network(pool, admin)
+    found, total = await identity.pair_dismissals(pool, facilities, limit=limit, offset=offset)
+    records = await identity.patient_records(pool, [p for d in found for p in (d.a, d.b)])
+    await _listed(
+        pool,
+        admin,
+        "patient_pair",
+        "dismissed",
+        {"count": len(found), "offset": offset},
+        patients=[r.shown_as for r in records.values()],
+    )
+    return DismissalsPage(dismissals=found, records=records, total=total)
+
+
+async def undismiss(pool: Pool, admin: User, a: int, b: int) -> None:
+    """Undo a dismissal: the pair is a candidate again when its records still agree.
+    Audited with the values before and after.
+
+    Raises
+    ------
+    InvalidState
+        The same record is named twice.
+    NotFound
+        A record is not one of the administrator's network, or the pair was not dismissed.
+    """
+    low, high = check_pair(a, b)
+    await _in_network(pool, admin, (low, high))
+    async with transaction(pool) as conn:
+        was, note = await identity.undismiss_pair(conn, PatientRef(low), PatientRef(high))
+        if not was:
+            raise NotFound(f"records {low} and {high} were not judged not the same person")
+        await record_change(
+            conn,
+            admin,
+            "patient_pair",
+            f"{low},{high}",
+            {"before": {"dismissed": True, "note": note}, "after": {"dismissed": False}},
+        )
+    log.info("administrator %s undid the dismissal of pair %s,%s", admin.id, low, high)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -32,7 +32,10 @@ async def store(api: Api, code: str, instances: list[bytes]) -> str:
 async def route_all(api: Api) -> int:
     """Complete every receiving study now and route it (what the worker's sweep does)."""
     await api.pool.execute("update study set ready_at = now() where state = 'receiving'")
-    created = await routing.complete_stable_studies(api.pool, stable_age=timedelta(hours=1))
+    # every one, not the sweep's batch of 50: a test may have stored more before routing
+    created = await routing.complete_stable_studies(
+        api.pool, stable_age=timedelta(hours=1), limit=100_000
+    )
     return len(created)
 
 

@@ -38,7 +38,7 @@ from storage.records import (
 from storage.rosters import ExceptionKind
 from teleradiology.http.context import OBJECTS
 from teleradiology.http.web.common import PAGE_HEADER
-from teleradiology.services import administration, console, delivery, reading, rosters
+from teleradiology.services import administration, console, delivery, identity, reading, rosters
 from teleradiology.services.reading import ReportDraft
 from tests.factory import make_study
 from tests.integration.conftest import Api
@@ -1032,6 +1032,14 @@ async def candidate_pair(world: World) -> Prepared:
     return {"pair": sorted(refs), "pa": min(refs), "pb": max(refs), "dup_patient": f"MX-D{n}"}
 
 
+async def dismissed_pair(world: World) -> Prepared:
+    """A candidate pair the county's administrator judged not one person."""
+    prepared = await candidate_pair(world)
+    a, b = prepared["pair"]
+    await identity.dismiss(world.api.pool, await world.user("hb.admin"), a, b, note="两个人")
+    return prepared
+
+
 async def identity_conflict(world: World) -> Prepared:
     """An instance of the clinic's naming another patient than its study's."""
     n = next(_PATIENTS)
@@ -1070,6 +1078,12 @@ def _identity_matrix() -> dict[tuple[str, str], Call]:
                 prepare=candidate_pair,
                 page=page,
             ),
+            ("DELETE", f"{prefix}/patients/dismissals/{{a}}/{{b}}"): Call(
+                NETWORK_ADMINS,
+                f"{prefix}/patients/dismissals/{{pa}}/{{pb}}",
+                prepare=dismissed_pair,
+                page=page,
+            ),
             ("GET", f"{prefix}/identity-conflicts"): Call(
                 ADMINS,
                 prepare=identity_conflict,
@@ -1086,6 +1100,9 @@ def _identity_matrix() -> dict[tuple[str, str], Call]:
             ),
         }
     calls |= {
+        ("GET", "/api/v1/admin/patients/dismissals"): Call(
+            ADMINS, prepare=dismissed_pair, reveals="dup_patient", sees=NETWORK_ADMINS
+        ),
         ("GET", "/admin/patients/merge"): Call(
             NETWORK_ADMINS, "/admin/patients/merge?a={pa}&b={pb}", prepare=candidate_pair, page=True
         ),

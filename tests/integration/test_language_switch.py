@@ -108,3 +108,26 @@ async def test_the_api_sets_the_language_and_refuses_another(api: Api) -> None:
         await api.pool.fetchval("select language from app_user where username = 'xlwd.clinic'")
         == "en"
     )
+
+
+async def test_the_switch_keeps_the_one_time_links_secret(api: Api) -> None:
+    """The password page's secret is the URL's fragment: switching the language there
+    keeps it in the address bar (a redirect would drop it), so the link still works."""
+    base = str(api.client.make_url("/")).rstrip("/")
+    link = f"{base}/password#not-a-real-secret"
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = await browser.new_page(viewport={"width": 1000, "height": 700})
+        await page.goto(link)
+        assert await page.get_attribute("html", "lang") == "zh-CN"
+        async with page.expect_navigation():
+            await page.click("#language-switch input[type=submit]")
+        assert await page.get_attribute("html", "lang") == "en"
+        assert page.url == link
+        # without a fragment, the switch is the plain form post and its redirect
+        await page.goto(f"{base}/login")
+        async with page.expect_navigation():
+            await page.click("#language-switch input[type=submit]")
+        assert await page.get_attribute("html", "lang") == "zh-CN"
+        assert page.url == f"{base}/login"
+        await browser.close()

@@ -13,15 +13,19 @@ from teleradiology.http.api.models.identity import (
     ConflictOut,
     ConflictsOut,
     ConflictsQuery,
+    DismissalOut,
+    DismissalsOut,
     DismissedOut,
     DismissIn,
     DuplicatesQuery,
+    PairPath,
     ResolvedOut,
     ResolveIn,
+    UndismissedOut,
 )
 from teleradiology.http.context import POOL, current_user
-from teleradiology.http.models import RecordPath
-from teleradiology.http.params import body_of, path_id, query_of
+from teleradiology.http.models import PageQuery, RecordPath
+from teleradiology.http.params import body_of, path_id, path_of, query_of
 from teleradiology.services import identity
 
 routes = Routes(tag="admin")
@@ -58,6 +62,37 @@ async def dismiss(request: web.Request) -> web.Response:
     a, b = body.patients
     await identity.dismiss(request.app[POOL], current_user(request), a, b, note=body.note)
     return reply(DismissedOut(dismissed=True))
+
+
+@routes.get(
+    "/api/v1/admin/patients/dismissals",
+    query=PageQuery,
+    answer=DismissalsOut,
+    summary="The pairs of records of your network judged not the same person, newest first",
+)
+async def dismissals(request: web.Request) -> web.Response:
+    asked = query_of(request, PageQuery)
+    found = await identity.dismissals(
+        request.app[POOL], current_user(request), limit=asked.limit, offset=asked.offset
+    )
+    return reply(
+        DismissalsOut(
+            dismissals=[DismissalOut.of(d, found.records) for d in found.dismissals],
+            total=found.total,
+        )
+    )
+
+
+@routes.delete(
+    "/api/v1/admin/patients/dismissals/{a}/{b}",
+    path=PairPath,
+    answer=UndismissedOut,
+    summary="Undo a dismissal: the pair is a candidate again while its records agree",
+)
+async def undismiss(request: web.Request) -> web.Response:
+    pair = path_of(request, PairPath)
+    await identity.undismiss(request.app[POOL], current_user(request), pair.a, pair.b)
+    return reply(UndismissedOut())
 
 
 @routes.get(

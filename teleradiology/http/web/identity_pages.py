@@ -11,7 +11,7 @@ from aiohttp import web
 from pydantic import Field
 
 from storage.identity import PairStanding, PatientRecord, RecordStudy
-from storage.records import Conclusion, ReportStatus
+from storage.records import Conclusion, ReportStatus, User
 from teleradiology.core.words import both_of
 from teleradiology.http.api.models.identity import CandidatesOut, ConflictsQuery, DuplicatesQuery
 from teleradiology.http.context import POOL, user_zone
@@ -118,8 +118,25 @@ async def duplicates_page(request: web.Request) -> web.StreamResponse:
         next_before=CandidatesOut.cursor(found.next_before),
         first_page=asked.before is None,
         limit=asked.limit,
+        dismissals=await _dismissals(request, user),
     )
     return render("patient_duplicates.html", context)
+
+
+async def _dismissals(request: web.Request, user: User) -> list[dict[str, Any]]:
+    """The network's latest pairs judged not one person, for the duplicates page."""
+    found = await identity.dismissals(request.app[POOL], user, limit=50, offset=0)
+    zone = await user_zone(request, user)
+    return [
+        {
+            "a": _record(found.records[d.a]),
+            "b": _record(found.records[d.b]),
+            "at": local_time(d.dismissed_at, zone),
+            "by": d.dismissed_by,
+            "note": d.note or "",
+        }
+        for d in found.dismissals
+    ]
 
 
 async def merge_page(request: web.Request) -> web.StreamResponse:

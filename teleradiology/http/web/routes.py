@@ -205,6 +205,11 @@ def identity_routes() -> list[tuple[str, str, PageHandler]]:
     return [
         ("GET", "/admin/patients/duplicates", page(identity_pages.duplicates_page)),
         ("POST", "/admin/patients/duplicates/dismiss", page_action(identity_api.dismiss)),
+        (
+            "DELETE",
+            "/admin/patients/dismissals/{a:\\d+}/{b:\\d+}",
+            page_action(identity_api.undismiss),
+        ),
         ("GET", "/admin/patients/merge", page(identity_pages.merge_page)),
         ("POST", "/admin/patients/merge", page_action(patients_api.merge)),
         ("POST", "/admin/patients/{id:\\d+}/unmerge", page_action(patients_api.unmerge)),

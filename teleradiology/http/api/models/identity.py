@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from storage.identity import CandidatePair, IdentityConflict, PatientRecord
+from storage.identity import CandidatePair, Dismissal, IdentityConflict, PatientRecord
 from storage.records import PatientRef
 from teleradiology.http.models import Instant, Model, RecordRef
 
@@ -105,6 +105,40 @@ class DismissIn(Model):
 
 class DismissedOut(Model):
     dismissed: bool
+
+
+class PairPath(Model):
+    """A path naming a pair of patient records by their numbers."""
+
+    a: int = Field(gt=0, le=2**62)
+    b: int = Field(gt=0, le=2**62)
+
+
+class DismissalOut(Model):
+    a: PatientRecordOut
+    b: PatientRecordOut
+    dismissed_at: Instant
+    dismissed_by: str = Field(description="the administrator who judged them two people")
+    note: str | None
+
+    @classmethod
+    def of(cls, d: Dismissal, records: dict[PatientRef, PatientRecord]) -> DismissalOut:
+        return cls(
+            a=PatientRecordOut.of(records[d.a]),
+            b=PatientRecordOut.of(records[d.b]),
+            dismissed_at=d.dismissed_at,
+            dismissed_by=d.dismissed_by,
+            note=d.note,
+        )
+
+
+class DismissalsOut(Model):
+    dismissals: list[DismissalOut]
+    total: int
+
+
+class UndismissedOut(Model):
+    dismissed: Literal[False] = False
 
 
 class ConflictOut(Model):

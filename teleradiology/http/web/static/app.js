@@ -130,6 +130,27 @@
     });
   }
 
+  // The signed-out language switch on a page whose URL has a fragment (the one-time link's
+  // secret): the choice is posted in the background and the page reloaded, so the fragment
+  // stays in the address bar (a redirect would drop it) and is never sent to the server.
+  const visitorSwitch = document.querySelector("form#language-switch[action='/language']");
+  if (visitorSwitch) {
+    visitorSwitch.addEventListener("submit", async (event) => {
+      if (!location.hash) return;
+      event.preventDefault();
+      try {
+        await fetch(visitorSwitch.action, {
+          method: "POST",
+          body: new URLSearchParams(new FormData(visitorSwitch)),
+          credentials: "same-origin",
+        });
+        location.reload();
+      } catch (error) {
+        say("操作失败 (failed): " + error.message, true);
+      }
+    });
+  }
+
   // The one-time link's page: its secret is the URL's fragment (never sent in a request
   // line, so never in a log); the new password goes with it to the API. Its words are the
   // form's data- attributes, in the page's language.
