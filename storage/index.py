@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -9,7 +10,7 @@ from enum import StrEnum
 import asyncpg
 
 from storage.collection import collected_from, guarded
-from storage.db import Queryable, transaction
+from storage.db import Conn, Queryable, transaction
 from storage.errors import Conflict
 from storage.queries import q
 from storage.records import (
@@ -45,6 +46,11 @@ class IndexResult:
     late: bool = False
 
 
+#: Written in the same transaction once an instance is indexed (its audit record, say): the
+#: row and what it writes commit together, or neither does.
+Recorded = Callable[[Conn], Awaitable[object]]
+
+
 async def index_instance(
     pool: asyncpg.Pool,
     *,
@@ -56,9 +62,10 @@ async def index_instance(
     via: ReceivedVia,
     priority: Priority = Priority.MEDIUM,
     clinical_question: str | None = None,
+    recorded: Recorded | None = None,
 ) -> IndexResult:
     """Commit one instance to the index, in one statement (one transaction), after its object
-    is durable.
+    is durable; ``recorded`` writes in that transaction once the instance is indexed.
 
     Re-sending an instance with the same data set is a duplicate and changes nothing. Patient
     data that differs from the study's is recorded (``ingest_identity_conflict``), not merged;
@@ -71,17 +78,32 @@ async def index_instance(
         The SOP Instance UID is stored with other content, or the study, series or instance
         belongs to another facility. The first copy is left untouched.
     """
-    return await _index(
-        pool,
-        header=header,
-        object_key=object_key,
-        size_bytes=size_bytes,
-        facility_id=facility_id,
-        sender_ae=sender_ae,
-        via=via,
-        priority=priority,
-        clinical_question=clinical_question,
-    )
+    if recorded is None:
+        return await _index(
+            pool,
+            header=header,
+            object_key=object_key,
+            size_bytes=size_bytes,
+            facility_id=facility_id,
+            sender_ae=sender_ae,
+            via=via,
+            priority=priority,
+            clinical_question=clinical_question,
+        )
+    async with transaction(pool) as conn:
+        result = await _index(
+            conn,
+            header=header,
+            object_key=object_key,
+            size_bytes=size_bytes,
+            facility_id=facility_id,
+            sender_ae=sender_ae,
+            via=via,
+            priority=priority,
+            clinical_question=clinical_question,
+        )
+        await recorded(conn)
+        return result
 
 
 async def _index(
@@ -169,11 +191,13 @@ async def index_or_hold(
     via: ReceivedVia,
     priority: Priority = Priority.MEDIUM,
     clinical_question: str | None = None,
+    recorded: Recorded | None = None,
 ) -> IndexResult | Held:
-    """Index the instance as `index_instance` does, unless a reader has claimed a case of
-    its study: then it is held for them (``held_instance``), its case's log and its reader
-    told. Checked and written in one transaction, with the study's open cases locked, so a
-    claim is either before (held) or after (indexed, the reader sees it when claiming).
+    """Index the instance as `index_instance` does (``recorded`` too), unless a reader has
+    claimed a case of its study: then it is held for them (``held_instance``), its case's log
+    and its reader told (nothing is ``recorded``). Checked and written in one transaction,
+    with the study's open cases locked, so a claim is either before (held) or after (indexed,
+    the reader sees it when claiming).
 
     Raises
     ------
@@ -189,7 +213,7 @@ async def index_or_hold(
         )
         claimed = [c for c in open_cases if c["status"] == "in_progress"]
         if not claimed:
-            return await _index(
+            result = await _index(
                 conn,
                 header=header,
                 object_key=object_key,
@@ -200,6 +224,9 @@ async def index_or_hold(
                 priority=priority,
                 clinical_question=clinical_question,
             )
+            if recorded is not None:
+                await recorded(conn)
+            return result
         case = claimed[0]
         with guarded():
             row = _one(

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from storage import audit, collection, index, network, quotas
-from storage.db import Pool
+from storage.db import Conn, Pool
 from storage.errors import Conflict, ObjectCollected
 from storage.index import Held, IndexOutcome, IndexResult
 from storage.objects import FileObjectStore, ObjectStore
@@ -297,6 +297,10 @@ class Ingestor:
         clinical_question: str | None,
         rewrite: Callable[[], Awaitable[object]] | None = None,
     ) -> Stored:
+        async def received(conn: Conn) -> None:
+            # Acknowledged only once on the record: the audit record commits with the row.
+            await _audit_received(conn, header, facility, via, sender_ae, AuditResult.OK)
+
         async def write() -> IndexResult | Held:
             # A C-STORE (the calling AE title's word) does not change a case under its
             # reader: held for them. Uploads and STOW-RS come from signed-in users.
@@ -311,6 +315,7 @@ class Ingestor:
                 via=via,
                 priority=priority,
                 clinical_question=clinical_question,
+                recorded=received,
             )
 
         try:
@@ -353,8 +358,6 @@ class Ingestor:
                 facility.code,
                 ", ".join(result.identity_conflicts),
             )
-        # Acknowledged only once on the record.
-        await _audit_received(self._pool, header, facility, via, sender_ae, AuditResult.OK)
         return Stored(
             sop_instance_uid=header.sop_instance_uid,
             sop_class_uid=header.sop_class_uid,
@@ -418,7 +421,7 @@ def _remove_stale(spool: Path) -> None:
 
 
 async def _audit_received(
-    pool: Pool,
+    db: Pool | Conn,
     header: InstanceHeader,
     facility: Facility,
     via: ReceivedVia,
@@ -427,7 +430,7 @@ async def _audit_received(
 ) -> None:
     """One instance received (C-STORE, STOW-RS, an upload), for the sending facility."""
     await audit.record(
-        pool,
+        db,
         user_id=audit.SIGNED_IN.get(),
         action=AuditAction.C_STORE if via is ReceivedVia.DIMSE else AuditAction.STOW,
         object_type="instance",
