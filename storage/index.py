@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import cast
 
 import asyncpg
 
@@ -78,32 +80,18 @@ async def index_instance(
         The SOP Instance UID is stored with other content, or the study, series or instance
         belongs to another facility. The first copy is left untouched.
     """
-    if recorded is None:
-        return await _index(
-            pool,
-            header=header,
-            object_key=object_key,
-            size_bytes=size_bytes,
-            facility_id=facility_id,
-            sender_ae=sender_ae,
-            via=via,
-            priority=priority,
-            clinical_question=clinical_question,
-        )
-    async with transaction(pool) as conn:
-        result = await _index(
-            conn,
-            header=header,
-            object_key=object_key,
-            size_bytes=size_bytes,
-            facility_id=facility_id,
-            sender_ae=sender_ae,
-            via=via,
-            priority=priority,
-            clinical_question=clinical_question,
-        )
-        await recorded(conn)
-        return result
+    return await _index(
+        pool,
+        header=header,
+        object_key=object_key,
+        size_bytes=size_bytes,
+        facility_id=facility_id,
+        sender_ae=sender_ae,
+        via=via,
+        priority=priority,
+        clinical_question=clinical_question,
+        recorded=recorded,
+    )
 
 
 async def _index(
@@ -117,47 +105,52 @@ async def _index(
     via: ReceivedVia,
     priority: Priority,
     clinical_question: str | None,
+    recorded: Recorded | None = None,
 ) -> IndexResult:
-    try:
-        row = await db.fetchrow(
-            q("ingest_instance"),
-            facility_id,
-            header.sop_instance_uid,
-            header.sop_class_uid,
-            header.transfer_syntax_uid,
-            header.study_instance_uid,
-            header.series_instance_uid,
-            header.patient_id,
-            header.patient_name,
-            header.patient_birth_date,
-            header.patient_sex,
-            header.accession_number,
-            header.study_date,
-            header.study_time,
-            header.study_description,
-            header.referring_physician,
-            header.modality,
-            header.series_number,
-            header.series_description,
-            header.body_part,
-            header.instance_number,
-            object_key,
-            size_bytes,
-            header.dataset_sha256,
-            sender_ae,
-            via.value,
-            header.metadata_zlib,
-            priority.value,
-            clinical_question,
-        )
-    except asyncpg.PostgresError as exc:
-        if getattr(exc, "sqlstate", None) == _REFUSED:
-            raise Conflict(str(exc)) from None
-        collected = collected_from(exc)
-        if collected is not None:
-            raise collected from None
-        raise
-    row = _one(row)
+    """The index statement; then ``recorded``, when given, in the same transaction."""
+    async with _writing(db, recorded) as conn:
+        try:
+            row = await conn.fetchrow(
+                q("ingest_instance"),
+                facility_id,
+                header.sop_instance_uid,
+                header.sop_class_uid,
+                header.transfer_syntax_uid,
+                header.study_instance_uid,
+                header.series_instance_uid,
+                header.patient_id,
+                header.patient_name,
+                header.patient_birth_date,
+                header.patient_sex,
+                header.accession_number,
+                header.study_date,
+                header.study_time,
+                header.study_description,
+                header.referring_physician,
+                header.modality,
+                header.series_number,
+                header.series_description,
+                header.body_part,
+                header.instance_number,
+                object_key,
+                size_bytes,
+                header.dataset_sha256,
+                sender_ae,
+                via.value,
+                header.metadata_zlib,
+                priority.value,
+                clinical_question,
+            )
+        except asyncpg.PostgresError as exc:
+            if getattr(exc, "sqlstate", None) == _REFUSED:
+                raise Conflict(str(exc)) from None
+            collected = collected_from(exc)
+            if collected is not None:
+                raise collected from None
+            raise
+        row = _one(row)
+        if recorded is not None:
+            await recorded(cast(Conn, conn))
     return IndexResult(
         outcome=IndexOutcome(row["o_outcome"]),
         study_id=StudyId(row["o_study_id"]),
@@ -165,6 +158,16 @@ async def _index(
         identity_conflicts=tuple(row["o_conflicts"] or ()),
         late=bool(row["o_late"]),
     )
+
+
+@contextlib.asynccontextmanager
+async def _writing(db: Queryable, recorded: Recorded | None) -> AsyncIterator[Queryable]:
+    """``db`` itself, or (``recorded`` given, ``db`` a pool) a connection in a transaction."""
+    if recorded is None or not isinstance(db, asyncpg.Pool):
+        yield db
+        return
+    async with transaction(db) as conn:
+        yield conn
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -213,7 +216,7 @@ async def index_or_hold(
         )
         claimed = [c for c in open_cases if c["status"] == "in_progress"]
         if not claimed:
-            result = await _index(
+            return await _index(
                 conn,
                 header=header,
                 object_key=object_key,
@@ -223,10 +226,8 @@ async def index_or_hold(
                 via=via,
                 priority=priority,
                 clinical_question=clinical_question,
+                recorded=recorded,
             )
-            if recorded is not None:
-                await recorded(conn)
-            return result
         case = claimed[0]
         with guarded():
             row = _one(
