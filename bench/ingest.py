@@ -87,7 +87,7 @@ def plan_for(corpus: Path, share: float) -> str:
 class Service:
     """A fresh `telemed serve` with the bench network; stopped with `stop`."""
 
-    def __init__(self, data_dir: Path, dicom_processes: int = 1) -> None:
+    def __init__(self, data_dir: Path, dicom_processes: int | None = None) -> None:
         self.data_dir = data_dir
         self.dicom_processes = dicom_processes
         self.http_port = free_port()
@@ -103,8 +103,10 @@ class Service:
     def start(self) -> None:
         command = [*TELEMED, "serve", "--http-host", "127.0.0.1"]
         command += ["--http-port", str(self.http_port), "--dicom-port", str(self.dicom_port)]
-        # More DICOM listeners on the same socket (--dicom-processes), started by the service.
-        command += ["--dicom-processes", str(self.dicom_processes)]
+        # More DICOM listeners on the same socket (--dicom-processes), started by the service;
+        # unset, the service's default (one per core).
+        if self.dicom_processes is not None:
+            command += ["--dicom-processes", str(self.dicom_processes)]
         self.proc = subprocess.Popen(
             command, env=self.env, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT
         )
@@ -199,7 +201,7 @@ def harness(
 
 
 def run_ours(
-    corpus: Path, results: Path, n: int, plan: str, k: int, dicom_processes: int
+    corpus: Path, results: Path, n: int, plan: str, k: int, dicom_processes: int | None
 ) -> dict[str, object]:
     work = Path(tempfile.mkdtemp(prefix="telemed-bench-"))
     service = Service(work / "var", dicom_processes)
@@ -291,7 +293,10 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=Path("/tmp/telemed-bench-results"))
     parser.add_argument("--keep-corpus", action="store_true")
     parser.add_argument(
-        "--dicom-processes", type=int, default=4, help="DICOM listener processes sharing the port"
+        "--dicom-processes",
+        type=int,
+        default=None,
+        help="DICOM listener processes sharing the port (default: the service's own)",
     )
     args = parser.parse_args()
     make_corpus(args.corpus, args.studies)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import cast
 
 import asyncpg
 
 from storage.collection import collected_from, guarded
-from storage.db import Queryable, transaction
+from storage.db import Conn, Queryable, transaction
 from storage.errors import Conflict
 from storage.queries import q
 from storage.records import (
@@ -45,6 +48,11 @@ class IndexResult:
     late: bool = False
 
 
+#: Written in the same transaction once an instance is indexed (its audit record, say): the
+#: row and what it writes commit together, or neither does.
+Recorded = Callable[[Conn], Awaitable[object]]
+
+
 async def index_instance(
     pool: asyncpg.Pool,
     *,
@@ -56,9 +64,10 @@ async def index_instance(
     via: ReceivedVia,
     priority: Priority = Priority.MEDIUM,
     clinical_question: str | None = None,
+    recorded: Recorded | None = None,
 ) -> IndexResult:
     """Commit one instance to the index, in one statement (one transaction), after its object
-    is durable.
+    is durable; ``recorded`` writes in that transaction once the instance is indexed.
 
     Re-sending an instance with the same data set is a duplicate and changes nothing. Patient
     data that differs from the study's is recorded (``ingest_identity_conflict``), not merged;
@@ -81,6 +90,7 @@ async def index_instance(
         via=via,
         priority=priority,
         clinical_question=clinical_question,
+        recorded=recorded,
     )
 
 
@@ -95,47 +105,52 @@ async def _index(
     via: ReceivedVia,
     priority: Priority,
     clinical_question: str | None,
+    recorded: Recorded | None = None,
 ) -> IndexResult:
-    try:
-        row = await db.fetchrow(
-            q("ingest_instance"),
-            facility_id,
-            header.sop_instance_uid,
-            header.sop_class_uid,
-            header.transfer_syntax_uid,
-            header.study_instance_uid,
-            header.series_instance_uid,
-            header.patient_id,
-            header.patient_name,
-            header.patient_birth_date,
-            header.patient_sex,
-            header.accession_number,
-            header.study_date,
-            header.study_time,
-            header.study_description,
-            header.referring_physician,
-            header.modality,
-            header.series_number,
-            header.series_description,
-            header.body_part,
-            header.instance_number,
-            object_key,
-            size_bytes,
-            header.dataset_sha256,
-            sender_ae,
-            via.value,
-            header.metadata_zlib,
-            priority.value,
-            clinical_question,
-        )
-    except asyncpg.PostgresError as exc:
-        if getattr(exc, "sqlstate", None) == _REFUSED:
-            raise Conflict(str(exc)) from None
-        collected = collected_from(exc)
-        if collected is not None:
-            raise collected from None
-        raise
-    row = _one(row)
+    """The index statement; then ``recorded``, when given, in the same transaction."""
+    async with _writing(db, recorded) as conn:
+        try:
+            row = await conn.fetchrow(
+                q("ingest_instance"),
+                facility_id,
+                header.sop_instance_uid,
+                header.sop_class_uid,
+                header.transfer_syntax_uid,
+                header.study_instance_uid,
+                header.series_instance_uid,
+                header.patient_id,
+                header.patient_name,
+                header.patient_birth_date,
+                header.patient_sex,
+                header.accession_number,
+                header.study_date,
+                header.study_time,
+                header.study_description,
+                header.referring_physician,
+                header.modality,
+                header.series_number,
+                header.series_description,
+                header.body_part,
+                header.instance_number,
+                object_key,
+                size_bytes,
+                header.dataset_sha256,
+                sender_ae,
+                via.value,
+                header.metadata_zlib,
+                priority.value,
+                clinical_question,
+            )
+        except asyncpg.PostgresError as exc:
+            if getattr(exc, "sqlstate", None) == _REFUSED:
+                raise Conflict(str(exc)) from None
+            collected = collected_from(exc)
+            if collected is not None:
+                raise collected from None
+            raise
+        row = _one(row)
+        if recorded is not None:
+            await recorded(cast(Conn, conn))
     return IndexResult(
         outcome=IndexOutcome(row["o_outcome"]),
         study_id=StudyId(row["o_study_id"]),
@@ -143,6 +158,16 @@ async def _index(
         identity_conflicts=tuple(row["o_conflicts"] or ()),
         late=bool(row["o_late"]),
     )
+
+
+@contextlib.asynccontextmanager
+async def _writing(db: Queryable, recorded: Recorded | None) -> AsyncIterator[Queryable]:
+    """``db`` itself, or (``recorded`` given, ``db`` a pool) a connection in a transaction."""
+    if recorded is None or not isinstance(db, asyncpg.Pool):
+        yield db
+        return
+    async with transaction(db) as conn:
+        yield conn
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -169,11 +194,13 @@ async def index_or_hold(
     via: ReceivedVia,
     priority: Priority = Priority.MEDIUM,
     clinical_question: str | None = None,
+    recorded: Recorded | None = None,
 ) -> IndexResult | Held:
-    """Index the instance as `index_instance` does, unless a reader has claimed a case of
-    its study: then it is held for them (``held_instance``), its case's log and its reader
-    told. Checked and written in one transaction, with the study's open cases locked, so a
-    claim is either before (held) or after (indexed, the reader sees it when claiming).
+    """Index the instance as `index_instance` does (``recorded`` too), unless a reader has
+    claimed a case of its study: then it is held for them (``held_instance``), its case's log
+    and its reader told (nothing is ``recorded``). Checked and written in one transaction,
+    with the study's open cases locked, so a claim is either before (held) or after (indexed,
+    the reader sees it when claiming).
 
     Raises
     ------
@@ -199,6 +226,7 @@ async def index_or_hold(
                 via=via,
                 priority=priority,
                 clinical_question=clinical_question,
+                recorded=recorded,
             )
         case = claimed[0]
         with guarded():

@@ -114,6 +114,7 @@ class Settings:
     dicom_reuse_port: bool = False
     #: DICOM listener processes of this node (`--dicom-processes`): this one and N-1 children
     #: accepting from one shared socket (pynetdicom holds the GIL: one process is one core).
+    #: Read from the environment, it defaults to one per core (`default_dicom_processes`).
     dicom_processes: int = 1
     #: Set in those children: the listening socket they inherited (not for operators).
     dicom_listen_fd: int | None = None
@@ -283,13 +284,26 @@ def _mask(url: str) -> str:
 def settings_from_env(**overrides: object) -> Settings:
     """Settings from the environment, with command-line values (not None) taking precedence."""
     env = os.environ
-    values: dict[str, object] = {"data_dir": Path(env.get("TELEMED_DATA_DIR", "./var"))}
+    values: dict[str, object] = {
+        "data_dir": Path(env.get("TELEMED_DATA_DIR", "./var")),
+        "dicom_processes": default_dicom_processes(),
+    }
     for variable, (name, parse) in ENVIRONMENT.items():
         text = env.get(variable)
         if text is not None and (text != "" or parse is _text):
             values[name] = parse(text, variable)
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def default_dicom_processes() -> int:
+    """One DICOM listener process per core this process may run on (C-STORE is CPU-bound
+    and each process holds its own GIL), at most 64."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 64))
 
 
 def _text(text: str, _name: str) -> str | None:

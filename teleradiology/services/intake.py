@@ -17,11 +17,11 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from storage import audit, collection, index, network, quotas
-from storage.db import Pool
+from storage.db import Conn, Pool
 from storage.errors import Conflict, ObjectCollected
 from storage.index import Held, IndexOutcome, IndexResult
 from storage.objects import FileObjectStore, ObjectStore
@@ -91,9 +91,34 @@ async def sending_facility(pool: Pool, user: User) -> Facility:
 
 @dataclass
 class _Counted:
-    """Whether an instance counted against its facility's intake was stored as new."""
+    """An instance counted against its facility's intake: the count under way, and whether
+    it was stored as new (``kept``)."""
 
+    reserving: asyncio.Future[date | None]
+    over: Callable[[], Awaitable[QuotaExceeded]]
+    known: Callable[[str], Awaitable[bool]]
     kept: bool = False
+
+    async def check(self, sop_instance_uid: str) -> None:
+        """Wait for the count. An instance past the facility's daily limit is refused,
+        unless it is stored already (the index decides: a duplicate, or a conflict).
+
+        Raises
+        ------
+        QuotaExceeded
+            It would take the facility past its daily limit; nothing is counted.
+        """
+        if await self.reserving is None and not await self.known(sop_instance_uid):
+            raise await self.over()
+
+
+async def _settled(reserving: asyncio.Future[date | None]) -> date | None:
+    """The day an instance was counted on, once counting ended; None when it was not
+    counted (or counting failed: its error reached the caller, or the block failed first)."""
+    try:
+        return await reserving
+    except Exception:
+        return None
 
 
 class Ingestor:
@@ -174,10 +199,10 @@ class Ingestor:
         DuplicateConflict
             Same SOP Instance UID as a stored instance, other content; the first copy stays.
         """
-        parsed = await asyncio.to_thread(parse_part10, data)
-        _check_study(parsed.header, study_instance_uid)
-        sop = parsed.header.sop_instance_uid
-        async with self._counted(facility, sop, len(parsed.data)) as counted:
+        async with self._counted(facility, len(data)) as counted:
+            parsed = await asyncio.to_thread(parse_part10, data)
+            _check_study(parsed.header, study_instance_uid)
+            await counted.check(parsed.header.sop_instance_uid)
             key = await self._objects.put(parsed.data)
             stored = await self._commit(
                 parsed.header,
@@ -218,11 +243,13 @@ class Ingestor:
         adopted = False
         async with contextlib.AsyncExitStack() as stack:
             try:
+                # The intake is counted while the file is read (the counters' commit and
+                # the parse overlap); the file's size is what it counts.
+                size = (await asyncio.to_thread(path.stat)).st_size
+                counted = await stack.enter_async_context(self._counted(facility, size))
                 parsed = await asyncio.to_thread(_parse_file, path)
                 _check_study(parsed.header, study_instance_uid)
-                counted = await stack.enter_async_context(
-                    self._counted(facility, parsed.header.sop_instance_uid, parsed.size_bytes)
-                )
+                await counted.check(parsed.header.sop_instance_uid)
                 if isinstance(self._objects, FileObjectStore) and path.parent == self.spool_dir:
                     key = await self._objects.adopt_file(path, parsed.sha256)
                     adopted = True  # renamed into place or removed: nothing left to clean up
@@ -246,29 +273,23 @@ class Ingestor:
         return stored
 
     @contextlib.asynccontextmanager
-    async def _counted(
-        self, facility: Facility, sop_instance_uid: str, size_bytes: int
-    ) -> AsyncIterator[_Counted]:
-        """Count an instance against the facility's daily intake while the block stores it;
+    async def _counted(self, facility: Facility, size_bytes: int) -> AsyncIterator[_Counted]:
+        """Count an instance against the facility's daily intake while the block stores it
+        (the count starts at once; the block calls ``check`` before it stores anything);
         given back unless the block sets ``kept`` (a new instance was stored). An instance
-        stored before is not counted past the limit: a resend stays safe (stored once).
-
-        Raises
-        ------
-        QuotaExceeded
-            It would take the facility past its daily limit; nothing is counted.
-        """
-        day = await quotas.reserve(self._pool, facility.id, size_bytes, self._limits)
-        counted = _Counted()
-        if day is None:
-            if not await quotas.known_instance(self._pool, sop_instance_uid):
-                raise await self._over_quota(facility, size_bytes)
-            yield counted  # the index decides: a duplicate, or refused as conflicting
-            return
+        stored before is not counted past the limit: a resend stays safe (stored once)."""
+        counted = _Counted(
+            reserving=asyncio.ensure_future(
+                quotas.reserve(self._pool, facility.id, size_bytes, self._limits)
+            ),
+            over=lambda: self._over_quota(facility, size_bytes),
+            known=lambda uid: quotas.known_instance(self._pool, uid),
+        )
         try:
             yield counted
         finally:
-            if not counted.kept:
+            day = await _settled(counted.reserving)
+            if day is not None and not counted.kept:
                 try:
                     await quotas.release(self._pool, facility.id, day, size_bytes)
                 except Exception as exc:  # the count stays high until the day ends
@@ -297,6 +318,10 @@ class Ingestor:
         clinical_question: str | None,
         rewrite: Callable[[], Awaitable[object]] | None = None,
     ) -> Stored:
+        async def received(conn: Conn) -> None:
+            # Acknowledged only once on the record: the audit record commits with the row.
+            await _audit_received(conn, header, facility, via, sender_ae, AuditResult.OK)
+
         async def write() -> IndexResult | Held:
             # A C-STORE (the calling AE title's word) does not change a case under its
             # reader: held for them. Uploads and STOW-RS come from signed-in users.
@@ -311,6 +336,7 @@ class Ingestor:
                 via=via,
                 priority=priority,
                 clinical_question=clinical_question,
+                recorded=received,
             )
 
         try:
@@ -353,8 +379,6 @@ class Ingestor:
                 facility.code,
                 ", ".join(result.identity_conflicts),
             )
-        # Acknowledged only once on the record.
-        await _audit_received(self._pool, header, facility, via, sender_ae, AuditResult.OK)
         return Stored(
             sop_instance_uid=header.sop_instance_uid,
             sop_class_uid=header.sop_class_uid,
@@ -418,7 +442,7 @@ def _remove_stale(spool: Path) -> None:
 
 
 async def _audit_received(
-    pool: Pool,
+    db: Pool | Conn,
     header: InstanceHeader,
     facility: Facility,
     via: ReceivedVia,
@@ -427,7 +451,7 @@ async def _audit_received(
 ) -> None:
     """One instance received (C-STORE, STOW-RS, an upload), for the sending facility."""
     await audit.record(
-        pool,
+        db,
         user_id=audit.SIGNED_IN.get(),
         action=AuditAction.C_STORE if via is ReceivedVia.DIMSE else AuditAction.STOW,
         object_type="instance",

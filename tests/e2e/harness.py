@@ -85,6 +85,8 @@ def running_service(
     with them otherwise). With ``https_ca`` the service speaks HTTPS (its certificate in
     ``env``), checked against that CA bundle."""
     http_port, dicom_port = http_port or free_port(), free_port()
+    # One listener process unless a test asks for more (the default is one per core).
+    env = {"TELEMED_DICOM_PROCESSES": "1", **env}
     log_path = Path(env["TELEMED_DATA_DIR"]) / f"{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:

@@ -198,3 +198,37 @@ async def test_a_study_marked_ready_is_completed_and_routed_without_the_stable_a
     assert await api.pool.fetchval("select state from study") == "complete"
     # Another facility cannot mark it, and a complete study is not marked again.
     assert not await mark_study_ready(api.pool, uid, facility_id)
+
+
+async def test_an_instance_whose_audit_record_fails_is_not_indexed_nor_acknowledged(
+    api: Api,
+) -> None:
+    """The received record commits with the index row: no row and no success without it."""
+    await api.pool.execute(
+        """
+        create function refuse_receipts() returns trigger language plpgsql as $$
+        begin
+            if new.action in ('c-store', 'stow') then
+                raise exception 'audit refused';
+            end if;
+            return new;
+        end $$;
+        create trigger refuse_receipts before insert on audit
+            for each row execute function refuse_receipts();
+        """
+    )
+    port = api.app[DICOM].port
+    study = make_study(count=2)
+    sent = [pydicom.dcmread(io.BytesIO(b)) for b in study]
+    result = await asyncio.to_thread(_send, port, "HBXLWD01", sent)
+    assert result["statuses"] == [StoreStatus.OUT_OF_RESOURCES] * 2
+    response = await stow(api, multipart(study[0]))
+    assert response.status >= 500
+    assert await api.pool.fetchval("select count(*) from instance") == 0
+
+    await api.pool.execute("drop trigger refuse_receipts on audit")
+    result = await asyncio.to_thread(_send, port, "HBXLWD01", sent)
+    assert result["statuses"] == [StoreStatus.SUCCESS] * 2
+    assert await api.pool.fetchval("select count(*) from instance") == 2
+    receipts = await api.pool.fetchval("select count(*) from audit where action = 'c-store'")
+    assert receipts == 2

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,13 @@ def test_dicom_processes_from_the_environment_and_their_bounds(
     for wrong in (0, 65):
         with pytest.raises(ConfigError, match="--dicom-processes"):
             Settings(data_dir=Path("var"), dicom_processes=wrong)
+
+
+def test_dicom_processes_default_to_one_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TELEMED_DICOM_PROCESSES", raising=False)
+    cores = len(os.sched_getaffinity(0))
+    assert settings_from_env().dicom_processes == min(cores, 64)
+    assert Settings(data_dir=Path("var")).dicom_processes == 1  # built in code: one
 
 
 def test_dicom_security_from_the_environment(
