@@ -228,43 +228,8 @@ async def index_or_hold(
                 clinical_question=clinical_question,
                 recorded=recorded,
             )
-        case = claimed[0]
-        with guarded():
-            row = _one(
-                await conn.fetchrow(
-                    q("held_instance_insert"),
-                    case["id"],
-                    case["study_id"],
-                    facility_id,
-                    header.sop_instance_uid,
-                    header.series_instance_uid,
-                    header.sop_class_uid,
-                    object_key,
-                    size_bytes,
-                    header.dataset_sha256,
-                    sender_ae,
-                    via.value,
-                )
-            )
-        if row["dataset_sha256"] != header.dataset_sha256:
-            raise Conflict(
-                f"instance {header.sop_instance_uid} is already held with different content; "
-                "the held copy is kept"
-            )
-        if row["inserted"]:
-            await conn.execute(
-                q("held_instance_told"),
-                case["id"],
-                facility_id,
-                header.sop_instance_uid,
-                header.series_instance_uid,
-            )
-        return Held(
-            id=row["id"],
-            case_id=CaseId(case["id"]),
-            study_id=StudyId(case["study_id"]),
-            object_key=row["object_key"],
-            new=row["inserted"],
+        return await _hold(
+            conn, claimed[0], header, object_key, size_bytes, facility_id, sender_ae, via
         )
 
 
@@ -301,6 +266,56 @@ class HeldInstance:
             via=ReceivedVia(row["received_via"]),
             received_at=row["received_at"],
         )
+
+
+async def _hold(
+    conn: Conn,
+    case: asyncpg.Record,
+    header: InstanceHeader,
+    object_key: str,
+    size_bytes: int,
+    facility_id: FacilityId,
+    sender_ae: str | None,
+    via: ReceivedVia,
+) -> Held:
+    """Hold the instance for the reader who claimed `case` (see `index_or_hold`)."""
+    with guarded():
+        row = _one(
+            await conn.fetchrow(
+                q("held_instance_insert"),
+                case["id"],
+                case["study_id"],
+                facility_id,
+                header.sop_instance_uid,
+                header.series_instance_uid,
+                header.sop_class_uid,
+                object_key,
+                size_bytes,
+                header.dataset_sha256,
+                sender_ae,
+                via.value,
+            )
+        )
+    if row["dataset_sha256"] != header.dataset_sha256:
+        raise Conflict(
+            f"instance {header.sop_instance_uid} is already held with different content; "
+            "the held copy is kept"
+        )
+    if row["inserted"]:
+        await conn.execute(
+            q("held_instance_told"),
+            case["id"],
+            facility_id,
+            header.sop_instance_uid,
+            header.series_instance_uid,
+        )
+    return Held(
+        id=row["id"],
+        case_id=CaseId(case["id"]),
+        study_id=StudyId(case["study_id"]),
+        object_key=row["object_key"],
+        new=row["inserted"],
+    )
 
 
 async def held_of_case(db: Queryable, case_id: int) -> list[HeldInstance]:

@@ -342,18 +342,7 @@ class Ingestor:
         try:
             result = await self._referring(key, write, rewrite)
         except Conflict as exc:
-            await index.record_rejection(
-                self._pool,
-                facility_id=facility.id,
-                sender_ae=sender_ae,
-                sop_instance_uid=header.sop_instance_uid,
-                reason=str(exc),
-                object_key=key,
-                sop_class_uid=header.sop_class_uid or None,
-            )
-            await self._collect(key)
-            log.warning("refused an instance from %s: conflicting content", facility.code)
-            await _audit_received(self._pool, header, facility, via, sender_ae, AuditResult.FAILED)
+            await self._refuse_conflict(exc, header, key, facility, via, sender_ae)
             raise DuplicateConflict(str(exc)) from None
         if isinstance(result, Held):
             if result.object_key != key:
@@ -388,6 +377,30 @@ class Ingestor:
             identity_conflicts=result.identity_conflicts,
             late=result.late,
         )
+
+    async def _refuse_conflict(
+        self,
+        exc: Conflict,
+        header: InstanceHeader,
+        key: str,
+        facility: Facility,
+        via: ReceivedVia,
+        sender_ae: str | None,
+    ) -> None:
+        """Record an instance refused for content conflicting with its first copy, and
+        collect its object (the first copy is kept)."""
+        await index.record_rejection(
+            self._pool,
+            facility_id=facility.id,
+            sender_ae=sender_ae,
+            sop_instance_uid=header.sop_instance_uid,
+            reason=str(exc),
+            object_key=key,
+            sop_class_uid=header.sop_class_uid or None,
+        )
+        await self._collect(key)
+        log.warning("refused an instance from %s: conflicting content", facility.code)
+        await _audit_received(self._pool, header, facility, via, sender_ae, AuditResult.FAILED)
 
     async def _referring(
         self,

@@ -229,9 +229,7 @@ def test_a_commitment_answers_each_instance() -> None:
 
 
 def test_the_reader_is_asked_the_question_with_the_history() -> None:
-    assert (
-        rules.reading_question(spec(history="吸烟三十年")) == "咳嗽两周\n病史: 吸烟三十年"
-    )
+    assert rules.reading_question(spec(history="吸烟三十年")) == "咳嗽两周\n病史: 吸烟三十年"
     assert rules.reading_question(spec(clinical_question=None)) is None
 
 
