@@ -20,7 +20,12 @@ TEMPLATE_DIR = ROOT / "teleradiology" / "http" / "web" / "templates"
 ONE_LANGUAGE = ("base.html", "language_switch.html", "login.html", "account.html",
                 "tokens_table.html",
                 "inbox.html", "referral.html", "referral_new.html", "referrals.html",
-                "orders.html", "send.html")  # fmt: skip
+                "orders.html", "send.html",
+                "facilities.html", "notification_channels.html", "patient_merge.html",
+                "report_templates.html", "users.html", "user.html", "accounts.html",
+                "identity_conflicts.html", "dicom_nodes.html", "dicom_node_fields.html",
+                "patient_duplicates.html", "patient_identity_tabs.html",
+                "failed_deliveries_table.html")  # fmt: skip
 _MARKED = re.compile(r"""(?:\bN_|\["_"\])\(\s*"([^"]+)"\s*\)""")
 #: "中文 (English)": Chinese, then a parenthesised run of Latin letters.
 _TWICE = re.compile(r"[\u4e00-\u9fff][^<>{}]*\(\s*[A-Za-z][A-Za-z ,.'/-]+\)")
