@@ -136,7 +136,7 @@ async def test_the_administrator_adds_a_village_and_its_user_then_shuts_them_out
         admin.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
         async with admin.expect_navigation():
             await admin.click("#deactivate")
-        assert "停用 (deactivated)" in await admin.inner_text("#user")
+        assert "已停用" in await admin.inner_text("#user")
         await admin.screenshot(path=str(ARTIFACTS / "console_user_off.png"), full_page=True)
         assert (await api.client.get("/api/v1/me", headers=bearer)).status == 401
         await clinic.reload()

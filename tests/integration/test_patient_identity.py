@@ -204,8 +204,8 @@ async def test_the_merge_screen_shows_both_records_and_merges_through_the_patien
     text = await screen.text()
     for shown in ("王 小明", "1958-03-12", "<code>S-1</code>", "<code>S-9</code>", film, ct):
         assert shown in text, shown
-    assert "合并为同一人 (merge: one person)" in text
-    assert "疑似原因 (why a candidate)：姓名、性别、出生日期相同" in text
+    assert "合并为同一人" in text
+    assert "疑似原因：姓名、性别、出生日期相同" in text
     assert "拆分此记录" not in text
     # studies / ECGs / reports of each record
     counts = re.findall(r'<dd class="counts">([^<]*)</dd>', text)
@@ -235,7 +235,7 @@ async def test_the_merge_screen_shows_both_records_and_merges_through_the_patien
     assert "S-1" not in await refused.text()
     assert "王" not in await refused.text()
     listed = await (await api.client.get("/admin/patients/duplicates", headers=other)).text()
-    assert "无疑似重复 (no candidates)" in listed
+    assert "无疑似重复" in listed
     bad = await api.client.get("/admin/patients/merge?a=x", headers=cookie)
     assert bad.status == 400
 
@@ -325,7 +325,7 @@ async def test_the_conflicts_page_lists_and_resolves_for_its_network_only(api: A
     text = await (
         await api.client.get("/admin/identity-conflicts?status=all", headers=cookie)
     ).text()
-    assert "已处理 (resolved)" in text
+    assert "已处理" in text
     assert "已核对" in text
     other = cookie_of(api, zk)
     elsewhere = await (

@@ -22,7 +22,12 @@ ONE_LANGUAGE = ("base.html", "language_switch.html", "login.html", "account.html
                 "inbox.html", "referral.html", "referral_new.html", "referrals.html",
                 "orders.html", "send.html",
                 "case.html", "ecg_case.html", "report_fields.html",
-                "audit.html", "error.html", "password.html", "worklist.html")  # fmt: skip
+                "audit.html", "error.html", "password.html", "worklist.html",
+                "facilities.html", "notification_channels.html", "patient_merge.html",
+                "report_templates.html", "users.html", "user.html", "accounts.html",
+                "identity_conflicts.html", "dicom_nodes.html", "dicom_node_fields.html",
+                "patient_duplicates.html", "patient_identity_tabs.html",
+                "failed_deliveries_table.html")  # fmt: skip
 _MARKED = re.compile(r"""(?:\bN_|\["_"\])\(\s*"([^"]+)"\s*\)""")
 #: "中文 (English)": Chinese, then a parenthesised run of Latin letters (not a phrase's
 #: ``%(name)s`` placeholder).

@@ -64,7 +64,7 @@ async def accounts_page(request: web.Request) -> web.StreamResponse:
     tokens = shown_tokens(await accounts.network_tokens(pool, admin), zone)
     context = await base_context(request, admin)
     context.update(
-        title="账户 (accounts)",
+        title=context["_"]("账户"),
         users=[
             ManagedUserOut.of(m).model_dump() for m in await accounts.network_users(pool, admin)
         ],
@@ -75,7 +75,7 @@ async def accounts_page(request: web.Request) -> web.StreamResponse:
 
 async def password_page(request: web.Request) -> web.StreamResponse:
     context = await base_context(request, None)
-    context.update(title="设置密码 (set your password)")
+    context.update(title=context["_"]("设置密码"))
     return render("password.html", context)
 
 

@@ -40,7 +40,7 @@ async def facilities_page(request: web.Request) -> web.StreamResponse:
     found = [FacilityOut.of(f) for f in await console.facilities(request.app[POOL], admin)]
     context = await base_context(request, admin)
     context.update(
-        title="机构 (facilities)",
+        title=context["_"]("机构"),
         facilities=[f.model_dump() | {"titles_text": _workstations_text(f)} for f in found],
         tiers=[t.value for t in Tier],
     )
@@ -61,7 +61,7 @@ async def users_page(request: web.Request) -> web.StreamResponse:
     pool = request.app[POOL]
     context = await base_context(request, admin)
     context.update(
-        title="用户 (users)",
+        title=context["_"]("用户"),
         users=[
             ManagedUserOut.of(m).model_dump() for m in await accounts.network_users(pool, admin)
         ],
@@ -80,7 +80,7 @@ async def user_page(request: web.Request) -> web.StreamResponse:
     tokens = await accounts.network_tokens(pool, admin, username)
     context = await base_context(request, admin)
     context.update(
-        title=f"用户 {username} (user)",
+        title=context["_"]("用户 %(name)s") % {"name": username},
         person=ManagedUserOut.of(found[0]).model_dump(),
         tokens=shown_tokens(tokens, await user_zone(request, admin)),
         **await _user_choices(pool, admin),
@@ -93,7 +93,7 @@ async def dicom_nodes_page(request: web.Request) -> web.StreamResponse:
     pool = request.app[POOL]
     context = await base_context(request, admin)
     context.update(
-        title="DICOM 节点 (DICOM nodes)",
+        title=context["_"]("DICOM 节点"),
         nodes=[NodeOut.of(n).model_dump() for n in await console.dicom_nodes(pool, admin)],
         facilities=[f.code for f in await console.facilities(pool, admin)],
     )

@@ -11,8 +11,8 @@ from aiohttp import web
 from pydantic import Field
 
 from storage.identity import PairStanding, PatientRecord, RecordStudy
-from storage.records import Conclusion, ReportStatus, User
-from teleradiology.core.words import both_of
+from storage.records import Conclusion, Language, ReportStatus, User
+from teleradiology.core.language import N_, word
 from teleradiology.http.api.models.identity import CandidatesOut, ConflictsQuery, DuplicatesQuery
 from teleradiology.http.context import POOL, user_zone
 from teleradiology.http.models import Model
@@ -20,6 +20,7 @@ from teleradiology.http.params import query_of
 from teleradiology.http.web.common import (
     base_context,
     local_time,
+    page_language,
     person,
     render,
     signed_in,
@@ -29,8 +30,8 @@ from teleradiology.services import identity
 
 #: What each reason of a candidate pair is called.
 REASONS = {
-    "national_id": "身份证号相同 (same national ID)",
-    "demographics": "姓名、性别、出生日期相同 (same name, sex and birth date)",
+    "national_id": N_("身份证号相同"),
+    "demographics": N_("姓名、性别、出生日期相同"),
 }
 
 
@@ -61,15 +62,28 @@ def _case_link(s: RecordStudy) -> str:
     return f"/ecg/cases/{s.case_id}" if s.specialty == "ecg" else f"/cases/{s.case_id}"
 
 
-def _study(s: RecordStudy, zone: ZoneInfo) -> dict[str, Any]:
+def _stored_word(
+    kind: type[ReportStatus] | type[Conclusion], value: str | None, language: Language
+) -> str:
+    """A stored value's word in `language`; one that names no member (an older release's)
+    as it is."""
+    if not value:
+        return ""
+    try:
+        return word(kind(value), language)
+    except ValueError:
+        return value
+
+
+def _study(s: RecordStudy, zone: ZoneInfo, language: Language) -> dict[str, Any]:
     return {
         "uid": s.study_instance_uid,
         "date": study_date(s.study_date) or local_time(s.received_at, zone),
         "modalities": ", ".join(s.modalities),
         "description": s.description or "",
         "case": _case_link(s),
-        "report": both_of(ReportStatus, s.report_status) if s.report_status else "",
-        "conclusion": both_of(Conclusion, s.conclusion) if s.conclusion else "",
+        "report": _stored_word(ReportStatus, s.report_status, language),
+        "conclusion": _stored_word(Conclusion, s.conclusion, language),
         "impression": s.impression or "",
     }
 
@@ -106,7 +120,7 @@ async def duplicates_page(request: web.Request) -> web.StreamResponse:
     )
     context = await base_context(request, user)
     context.update(
-        title="疑似重复患者 (candidate duplicates)",
+        title=context["_"]("疑似重复患者"),
         pairs=[
             {
                 "a": _record(found.records[p.a]),
@@ -145,18 +159,19 @@ async def merge_page(request: web.Request) -> web.StreamResponse:
     named = [asked.a] if asked.b is None or asked.b == asked.a else [asked.a, asked.b]
     compared = await identity.compare(request.app[POOL], user, named)
     zone = await user_zone(request, user)
+    language = page_language(request, user)
     records = [
         _record(r)
         | {
             "summary": _summary(compared.studies[r.id], zone),
-            "studies": [_study(s, zone) for s in compared.studies[r.id]],
+            "studies": [_study(s, zone, language) for s in compared.studies[r.id]],
         }
         for r in compared.records
     ]
     persons = {r.person_id for r in compared.records}
     context = await base_context(request, user)
     context.update(
-        title="患者合并 (merge patients)",
+        title=context["_"]("患者合并"),
         records=records,
         pair=len(records) == 2,
         one_person=len(records) == 2 and None not in persons and len(persons) == 1,
@@ -179,7 +194,7 @@ async def conflicts_page(request: web.Request) -> web.StreamResponse:
     zone = await user_zone(request, user)
     context = await base_context(request, user)
     context.update(
-        title="身份冲突 (identity conflicts)",
+        title=context["_"]("身份冲突"),
         conflicts=[
             {
                 "id": c.id,
