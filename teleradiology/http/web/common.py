@@ -64,11 +64,6 @@ TEMPLATES.globals.update(
     ReportStatus=ReportStatus,
     Specialty=Specialty,
     Urgency=Urgency,
-    script_words={
-        "conclusion": {c.value: both(c) for c in Conclusion},
-        "report_status": {s.value: both(s) for s in ReportStatus},
-        "notification": {n.value: both(n) for n in NotificationKind},
-    },
 )
 
 # --- shared helpers --------------------------------------------------------------------
@@ -196,6 +191,9 @@ def script_words(language: Language) -> dict[str, dict[str, str]]:
         "messages": {name: _(text) for name, text in SCRIPT_MESSAGES.items()},
     }
 
+
+#: A page rendered without a signed-in context (base_context) shows its scripts' words in zh-CN.
+TEMPLATES.globals["script_words"] = script_words(Language.ZH_CN)
 
 PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

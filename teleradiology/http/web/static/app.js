@@ -93,16 +93,16 @@
       } else if (button && button.hasAttribute("data-show") && answer.show) {
         say(answer.show, false);  // e.g. a one-time link the administrator passes on
       } else if (button && button.form && button.form.hasAttribute("data-show-link") && answer.link) {
-        say(`${said.one_time_link || "一次性链接 (one-time link)"}: ${location.origin}${answer.link}`, false);
+        say(`${said.one_time_link}: ${location.origin}${answer.link}`, false);
       } else if (button && button.hasAttribute("data-open-case") && answer.id) {
         location.href = answer.specialty === "ecg" ? `/ecg/cases/${answer.id}` : `/cases/${answer.id}`;
       } else if (reload) {
         location.reload();
       } else {
-        say((said.done || "已完成 (done)") + (answer.id ? ` #${answer.id}` : ""), false);
+        say(said.done + (answer.id ? ` #${answer.id}` : ""), false);
       }
     } catch (error) {
-      say(`${said.failed || "操作失败 (failed)"}: ${error.message}`, true);
+      say(`${said.failed}: ${error.message}`, true);
     } finally {
       if (button) button.disabled = false;
     }
@@ -146,7 +146,7 @@
         });
         location.reload();
       } catch (error) {
-        say("操作失败 (failed): " + error.message, true);
+        say(`${said.failed}: ${error.message}`, true);
       }
     });
   }
@@ -240,21 +240,21 @@
         banner.setAttribute("role", "alert");
         const reload = document.createElement("button");
         reload.type = "button";
-        reload.textContent = said.reload || "刷新 (reload)";
+        reload.textContent = said.reload;
         reload.addEventListener("click", () => location.reload());
         banner.append(document.createElement("span"), reload);
         document.querySelector("main").prepend(banner);
       }
       banner.className = `live-banner kind-${event.type}`;
       const kind = ARRIVED[event.type] || event.type;
-      banner.firstChild.textContent = `${(said.arrived || "已到达：%(kind)s").replace("%(kind)s", kind)} `;
+      banner.firstChild.textContent = `${said.arrived.replace("%(kind)s", kind)} `;
     };
     for (const kind of live) source.addEventListener(kind, arrived);
     for (const kind of quiet) source.addEventListener(kind, () => { if (!busy()) location.reload(); });
     source.addEventListener("open", () => { document.body.dataset.liveOpen = "1"; });
     source.addEventListener("error", () => {
       delete document.body.dataset.liveOpen;
-      if (state) state.textContent = said.lost || "实时连接中断，定时刷新 (live updates lost: reloading on a timer)";
+      if (state) state.textContent = said.lost;
     });
   }
   const every = Number(document.body.dataset.refresh || 0);
