@@ -27,7 +27,7 @@ from storage.records import (
 )
 from teleradiology.core.access import require_role
 from teleradiology.core.errors import Conflict, Forbidden, InvalidState
-from teleradiology.core.words import both
+from teleradiology.core.words import word
 
 
 class CaseAction(StrEnum):
@@ -294,7 +294,7 @@ def agreement(
         return (agreed if agreed is not None else True), discrepancy
     verdict = agreed if agreed is not None else first is final
     if not verdict and not discrepancy:
-        discrepancy = f"结论由{both(first)} 改为{both(final)}"
+        discrepancy = f"结论由{word(first)}改为{word(final)}"
     return verdict, discrepancy
 
 

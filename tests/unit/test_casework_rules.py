@@ -239,7 +239,7 @@ def test_the_city_reader_consults_over_another_readers_draft() -> None:
             Conclusion.NORMAL,
             None,
             None,
-            (False, "结论由异常 (abnormal) 改为未见异常 (normal)"),
+            (False, "结论由异常改为未见异常"),
         ),
         (Conclusion.ABNORMAL, Conclusion.NORMAL, True, None, (True, None)),
         (Conclusion.NORMAL, Conclusion.NORMAL, False, "漏诊结节", (False, "漏诊结节")),
