@@ -105,11 +105,11 @@ def _legend(series: Sequence[Series], *, bars: bool) -> list[str]:
     return parts
 
 
-def _empty(parts: list[str]) -> list[str]:
+def _empty(parts: list[str], empty: str) -> list[str]:
     return [
         *parts,
         f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" fill="#777">'
-        "无数据 (no data)</text>",
+        f"{escape(empty)}</text>",
     ]
 
 
@@ -121,14 +121,16 @@ def line_chart(
     labels: Sequence[str],
     series: Sequence[Series],
     top: float | None = None,
+    empty: str = "无数据",
 ) -> str:
     """Lines over the labels; a None value breaks its line. ``top`` fixes the y axis (a
-    rate's 100); otherwise the axis ends at a round figure above the largest value."""
+    rate's 100); otherwise the axis ends at a round figure above the largest value.
+    ``empty`` is what a chart without a value says."""
     values = [v for s in series for v in s.values if v is not None]
     top = top if top is not None else nice_ceiling(max(values, default=0.0))
     parts = _frame(title, unit, top, labels, chart_id)
     if not values:
-        return "".join(_empty(parts)) + "</svg>"
+        return "".join(_empty(parts, empty)) + "</svg>"
     for n, s in enumerate(series):
         colour, dash = _COLOURS[n % len(_COLOURS)], _DASHES[n % len(_DASHES)]
         runs: list[list[str]] = [[]]
@@ -154,14 +156,20 @@ def line_chart(
 
 
 def bar_chart(
-    *, chart_id: str, title: str, unit: str, labels: Sequence[str], series: Sequence[Series]
+    *,
+    chart_id: str,
+    title: str,
+    unit: str,
+    labels: Sequence[str],
+    series: Sequence[Series],
+    empty: str = "无数据",
 ) -> str:
     """Bars over the labels, the series stacked from the first at the bottom."""
     totals = [sum(s.values[i] or 0.0 for s in series) for i in range(len(labels))]
     top = nice_ceiling(max(totals, default=0.0))
     parts = _frame(title, unit, top, labels, chart_id)
     if not any(totals):
-        return "".join(_empty(parts)) + "</svg>"
+        return "".join(_empty(parts, empty)) + "</svg>"
     slot = (WIDTH - _LEFT - _RIGHT) / max(len(labels), 1)
     width = max(1.0, slot * 0.7)
     for i, label in enumerate(labels):

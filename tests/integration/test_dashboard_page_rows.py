@@ -43,12 +43,12 @@ async def test_the_page_shows_the_busiest_facilities_and_the_api_all_of_them(api
     assert len(shown) == PAGE_ROWS
     # the busiest: no facility left out has more cases than one shown
     assert min(every[k] for k in shown) >= max(v for k, v in every.items() if k not in shown)
-    assert f"the {PAGE_ROWS} busiest of {len(every)} facilities" in html
+    assert f"显示病例最多的 {PAGE_ROWS} 个机构，共 {len(every)} 个" in html
     returns = _rows(html, "dash-returns")
     assert len(returns) == PAGE_ROWS
     left = [v for k, v in received.items() if k not in returns]
     assert min(received[k] for k in returns) >= max(left)
-    assert f"the {PAGE_ROWS} busiest of {len(received)} facilities" in html
+    assert f"显示病例最多的 {PAGE_ROWS} 个机构，共 {len(received)} 个" in html
 
     csv = await api.client.get("/admin/dashboard/facility.csv", headers=cookie)
     assert csv.status == 200

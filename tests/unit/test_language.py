@@ -27,7 +27,8 @@ ONE_LANGUAGE = ("base.html", "language_switch.html", "login.html", "account.html
                 "report_templates.html", "users.html", "user.html", "accounts.html",
                 "identity_conflicts.html", "dicom_nodes.html", "dicom_node_fields.html",
                 "patient_duplicates.html", "patient_identity_tabs.html",
-                "failed_deliveries_table.html", "patient_dismissals.html")  # fmt: skip
+                "failed_deliveries_table.html", "patient_dismissals.html",
+                "dashboard.html")  # fmt: skip
 _MARKED = re.compile(r"""(?:\bN_|\["_"\])\(\s*"([^"]+)"\s*\)""")
 #: "中文 (English)": Chinese, then a parenthesised run of Latin letters (not a phrase's
 #: ``%(name)s`` placeholder).

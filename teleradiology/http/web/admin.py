@@ -42,6 +42,7 @@ from teleradiology.http.web.common import (
     base_context,
     facility_names,
     local_time,
+    page_language,
     render,
     signed_in,
     time_left,
@@ -371,6 +372,6 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
         csv_href="/admin/turnaround.csv" + (f"?{urlencode(query)}" if query else ""),
         admin_links=[],
         admin_sections=[],
-        **dashboard_context(dash, asked),
+        **dashboard_context(dash, asked, page_language(request, user)),
     )
     return render("admin.html", context)

@@ -13,14 +13,15 @@ from markupsafe import Markup
 from storage.dashboard import Bucket
 from storage.records import Priority, ReferralDirection, Specialty, Tier
 from teleradiology.core.charts import Series, bar_chart, line_chart
-from teleradiology.core.words import DashboardTable, both
+from teleradiology.core.language import N_, Language, gettext, word
+from teleradiology.core.words import DashboardTable
 from teleradiology.http.api.models.dashboard import DashboardOut, DashboardQuery, TrendOut
 from teleradiology.services.dashboard import bucket_days
 
 _BY = {
-    Bucket.DAY: "按日 (by day)",
-    Bucket.WEEK: "按周 (by week)",
-    Bucket.MONTH: "按月 (by month)",
+    Bucket.DAY: N_("按日"),
+    Bucket.WEEK: N_("按周"),
+    Bucket.MONTH: N_("按月"),
 }
 
 #: The rows the page shows of the tables with a row per facility: those of most cases, in
@@ -51,11 +52,11 @@ def _label(day: date, by: Bucket) -> str:
     return day.strftime("%Y-%m") if by is Bucket.MONTH else day.strftime("%m-%d")
 
 
-def _unit(values: list[float | None]) -> tuple[float, str]:
+def _unit(values: list[float | None], language: Language) -> tuple[float, str]:
     """Minutes, or hours when the largest figure is past three hours."""
     if max((v for v in values if v is not None), default=0.0) > 180:
-        return 60.0, "小时 (h)"
-    return 1.0, "分钟 (min)"
+        return 60.0, gettext(language)(N_("小时"))
+    return 1.0, gettext(language)(N_("分钟"))
 
 
 def _series(
@@ -69,15 +70,16 @@ def _series(
     return Series(name=name, values=values)
 
 
-def _trend_charts(out: DashboardOut, days: list[date]) -> dict[str, Markup]:
+def _trend_charts(out: DashboardOut, days: list[date], language: Language) -> dict[str, Markup]:
+    _ = gettext(language)
     labels = [_label(d, out.by) for d in days]
     every = {r.bucket: r for r in out.trend if r.specialty is None}
     per = {
         s: {r.bucket: r for r in out.trend if r.specialty is s}
         for s in (Specialty.RADIOLOGY, Specialty.ECG)
     }
-    scale, unit = _unit([r.final_p90_minutes for r in out.trend])
-    ack_scale, ack_unit = _unit([r.ack_p90_minutes for r in out.trend])
+    scale, unit = _unit([r.final_p90_minutes for r in out.trend], language)
+    ack_scale, ack_unit = _unit([r.ack_p90_minutes for r in out.trend], language)
     rates = [
         Series(
             name=name,
@@ -85,20 +87,23 @@ def _trend_charts(out: DashboardOut, days: list[date]) -> dict[str, Markup]:
                 None if v is None else v * 100 for v in _series(rows, days, "sla_rate", "").values
             ],
         )
-        for name, rows in (("全部 (all)", every), *((both(s), per[s]) for s in per))
+        for name, rows in ((_(N_("全部专业")), every), *((word(s, language), per[s]) for s in per))
     ]
     return {
         "turnaround": _drawn(
             line_chart(
+                empty=_(N_("无数据")),
                 chart_id="chart-turnaround",
-                title="接收→正式报告 (received→final)",
+                title=_(N_("接收→正式报告")),
                 unit=unit,
                 labels=labels,
                 series=[
                     _series(every, days, "final_p50_minutes", "P50", scale),
                     _series(every, days, "final_p90_minutes", "P90", scale),
                     *(
-                        _series(per[s], days, "final_p50_minutes", f"P50 {both(s)}", scale)
+                        _series(
+                            per[s], days, "final_p50_minutes", f"P50 {word(s, language)}", scale
+                        )
                         for s in per
                     ),
                 ],
@@ -106,8 +111,9 @@ def _trend_charts(out: DashboardOut, days: list[date]) -> dict[str, Markup]:
         ),
         "sla": _drawn(
             line_chart(
+                empty=_(N_("无数据")),
                 chart_id="chart-sla",
-                title="按时报告率 (reported by the deadline)",
+                title=_(N_("按期限报告率")),
                 unit="%",
                 labels=labels,
                 series=rates,
@@ -116,8 +122,9 @@ def _trend_charts(out: DashboardOut, days: list[date]) -> dict[str, Markup]:
         ),
         "ack": _drawn(
             line_chart(
+                empty=_(N_("无数据")),
                 chart_id="chart-ack",
-                title="正式报告→确认 (final→acknowledged)",
+                title=_(N_("正式报告→确认")),
                 unit=ack_unit,
                 labels=labels,
                 series=[
@@ -129,7 +136,8 @@ def _trend_charts(out: DashboardOut, days: list[date]) -> dict[str, Markup]:
     }
 
 
-def _count_charts(out: DashboardOut, days: list[date]) -> dict[str, Markup]:
+def _count_charts(out: DashboardOut, days: list[date], language: Language) -> dict[str, Markup]:
+    _ = gettext(language)
     labels = [_label(d, out.by) for d in days]
     volumes = {(v.bucket, v.specialty): v.cases for v in out.volumes}
     referrals = {
@@ -138,24 +146,26 @@ def _count_charts(out: DashboardOut, days: list[date]) -> dict[str, Markup]:
     return {
         "volumes": _drawn(
             bar_chart(
+                empty=_(N_("无数据")),
                 chart_id="chart-volumes",
-                title="接收病例 (cases received)",
-                unit="例 (cases)",
+                title=_(N_("接收病例")),
+                unit=_(N_("病例数")),
                 labels=labels,
                 series=[
-                    Series(name=both(s), values=[volumes.get((d, s), 0) for d in days])
+                    Series(name=word(s, language), values=[volumes.get((d, s), 0) for d in days])
                     for s in Specialty
                 ],
             )
         ),
         "referrals": _drawn(
             bar_chart(
+                empty=_(N_("无数据")),
                 chart_id="chart-referrals",
-                title="双向转诊 (referrals)",
-                unit="例 (referrals)",
+                title=_(N_("双向转诊")),
+                unit=_(N_("转诊数")),
                 labels=labels,
                 series=[
-                    Series(name=both(r), values=[referrals.get((d, r), 0) for d in days])
+                    Series(name=word(r, language), values=[referrals.get((d, r), 0) for d in days])
                     for r in ReferralDirection
                 ],
             )
@@ -163,22 +173,25 @@ def _count_charts(out: DashboardOut, days: list[date]) -> dict[str, Markup]:
     }
 
 
-def _choices(out: DashboardOut) -> dict[str, list[tuple[str, str]]]:
+def _choices(out: DashboardOut, language: Language) -> dict[str, list[tuple[str, str]]]:
     """Each filter's options as (value, label); the first is "all"."""
-    every = [("", "全部 (all)")]
+    _ = gettext(language)
+    every = [("", _(N_("全部")))]
     return {
-        "by": [("", "自动 (auto)")] + [(b.value, _BY[b]) for b in Bucket],
-        "tier": every + [(t.value, both(t)) for t in Tier],
+        "by": [("", _(N_("自动")))] + [(b.value, _(_BY[b])) for b in Bucket],
+        "tier": every + [(t.value, word(t, language)) for t in Tier],
         "facility": every + [(f.code, f"{f.name} ({f.code})") for f in out.choices.facilities],
-        "specialty": every + [(s.value, both(s)) for s in Specialty],
+        "specialty": every + [(s.value, word(s, language)) for s in Specialty],
         "modality": every + [(m, m) for m in out.choices.modalities],
-        "priority": every + [(p.value, both(p)) for p in Priority],
+        "priority": every + [(p.value, word(p, language)) for p in Priority],
         "reader": every + [(r.username, f"{r.name} ({r.facility})") for r in out.choices.readers],
     }
 
 
-def dashboard_context(out: DashboardOut, asked: DashboardQuery) -> dict[str, Any]:
-    """What the dashboard's template reads."""
+def dashboard_context(
+    out: DashboardOut, asked: DashboardQuery, language: Language
+) -> dict[str, Any]:
+    """What the dashboard's template reads, its words in `language`."""
     days = bucket_days(out.since, out.until, out.by)
     query = {k: v for k, v in asked.model_dump(mode="json", exclude_none=True).items() if v != ""}
     suffix = f"?{urlencode(query)}" if query else ""
@@ -186,16 +199,16 @@ def dashboard_context(out: DashboardOut, asked: DashboardQuery) -> dict[str, Any
     return {
         "dash": shown,
         "dash_counts": counts,
-        "dash_by": _BY[out.by],
+        "dash_by": gettext(language)(_BY[out.by]),
         "dash_values": {
             **{k: "" for k in DashboardQuery.model_fields},
             **query,
             "since": out.since.isoformat(),
             "until": out.until.isoformat(),
         },
-        "dash_choices": _choices(out),
-        "dash_charts": {**_trend_charts(out, days), **_count_charts(out, days)},
-        "dash_tables": {t.value: both(t) for t in DashboardTable},
+        "dash_choices": _choices(out, language),
+        "dash_charts": {**_trend_charts(out, days, language), **_count_charts(out, days, language)},
+        "dash_tables": {t.value: word(t, language) for t in DashboardTable},
         "dash_csv": {t.value: f"/admin/dashboard/{t.value}.csv{suffix}" for t in DashboardTable},
         "dash_rates": _returned_total(out),
     }
