@@ -114,7 +114,7 @@ async def test_the_figures_by_each_dimension_are_those_computed_by_hand(api: Api
     assert (tier["village"]["cases"], *_p(tier["village"])) == (4, 25.0, 51.0)
     assert tier["village"]["sla_rate"] == 0.75
     assert _p(tier["township"]) == (195.0, 279.0)
-    assert tier["township"]["label"] == "乡镇卫生院 (township)"
+    assert tier["township"]["label"] == "乡镇卫生院"
     specialty = _by_key(d["specialty"])
     assert _p(specialty["radiology"]) == (75.0, 237.0)
     assert _p(specialty["ecg"]) == (15.0, 19.0)

@@ -75,13 +75,13 @@ async def test_a_case_that_went_through_shows_in_the_figures_and_the_charts(api:
         assert await reader.locator("td.cases").inner_text() == "1"
         # the charts: the film's day has a radiology point, the volumes a radiology bar
         point = page.locator(
-            f"#chart-turnaround circle[data-series='P50 影像 (radiology)'][data-label='{today}']"
+            f"#chart-turnaround circle[data-series='P50 影像'][data-label='{today}']"
         )
         assert await point.count() == 1
         film_minutes = float(await film.locator("td.p50").inner_text())
         assert abs(float(await point.get_attribute("data-value") or "0") - film_minutes) < 1
         bar = page.locator(
-            f"#chart-volumes rect[data-series='影像 (radiology)'][data-label='{today}']"
+            f"#chart-volumes rect[data-series='影像'][data-label='{today}']"
         )
         assert await bar.get_attribute("data-value") == "1"
         await page.screenshot(path=str(ARTIFACTS / "web_dashboard_all.png"), full_page=True)

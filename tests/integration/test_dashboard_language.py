@@ -7,6 +7,7 @@ import re
 
 from tests.integration.conftest import Api
 from tests.integration.test_admin_pages_language import CHINESE, DATA, TWICE, _text
+from tests.integration.test_dashboard import _by_key, _loaded
 
 
 def _dashboard(html: str) -> str:
@@ -33,3 +34,18 @@ async def test_the_dashboard_is_in_chinese_then_wholly_in_english(api: Api) -> N
     assert "Reported by the deadline" in english  # a chart's title, built in Python
     assert not TWICE.findall(english)
     assert not CHINESE.findall(re.sub(r"<[^>]+>", " ", english))
+
+
+async def test_the_api_names_the_groups_in_the_callers_language(api: Api) -> None:
+    await _loaded(api)
+    changed = await api.client.put(
+        "/api/v1/me/language", json={"language": "en"}, headers=api.auth("hb.admin")
+    )
+    assert changed.status == 200
+    got = await api.client.get("/api/v1/admin/dashboard", headers=api.auth("hb.admin"))
+    assert got.status == 200
+    body = await got.json()
+    assert _by_key(body["tier"])["township"]["label"] == "township"
+    labels = [g["label"] for g in body["tier"] + body["specialty"] + body["priority"]]
+    assert labels
+    assert not [label for label in labels if CHINESE.findall(label)]

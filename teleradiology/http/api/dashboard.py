@@ -29,7 +29,7 @@ async def dashboard_of(request: web.Request) -> DashboardOut:
     found = await dashboard.dashboard(
         request.app[POOL], user, asked.ask(), zone, now=datetime.now(UTC)
     )
-    return DashboardOut.of(found, asked)
+    return DashboardOut.of(found, asked, user.language)
 
 
 @routes.get(

@@ -12,7 +12,8 @@ from pydantic import Field, model_validator
 
 from storage.dashboard import BreakdownRow, Bucket, Figures, IntakeRow, ReferralRow, TrendRow
 from storage.records import Priority, ReferralDirection, ReferralStatus, Specialty, Tier
-from teleradiology.core.words import DashboardTable, both_of
+from teleradiology.core.language import Language, word
+from teleradiology.core.words import DashboardTable
 from teleradiology.http.models import Model
 from teleradiology.services.dashboard import Dashboard, DashboardAsk
 
@@ -96,10 +97,19 @@ class GroupOut(DashboardFiguresOut):
     facility: str
 
     @classmethod
-    def of(cls, row: BreakdownRow) -> GroupOut:
+    def of(cls, row: BreakdownRow, language: Language) -> GroupOut:
+        """``label`` a tier's, specialty's or priority's word in `language`, else the name."""
         kind = _WORDED.get(row.dimension)
-        label = both_of(kind, row.key) if kind is not None else row.label
+        label = _word_of(kind, row.key, language) if kind is not None else row.label
         return cls(key=row.key, label=label, facility=row.extra, **cls.fields(row.figures))
+
+
+def _word_of(kind: type[Enum], value: str, language: Language) -> str:
+    """A stored value's word; one that names no member (an older release's) as it is."""
+    try:
+        return word(kind(value), language)
+    except ValueError:
+        return value
 
 
 _WORDED: dict[str, type[Enum]] = {"tier": Tier, "specialty": Specialty, "priority": Priority}
@@ -204,14 +214,15 @@ class DashboardOut(Model):
     choices: DashboardChoicesOut
 
     @classmethod
-    def of(cls, d: Dashboard, asked: DashboardQuery) -> DashboardOut:
+    def of(cls, d: Dashboard, asked: DashboardQuery, language: Language) -> DashboardOut:
+        """The dashboard, its groups' labels in `language` (the asking user's)."""
         groups: dict[str, list[GroupOut]] = {t: [] for t in _GROUPS}
         summary = DashboardFiguresOut(**DashboardFiguresOut.fields(_NO_FIGURES))
         for row in d.breakdown:
             if row.dimension == "all":
                 summary = DashboardFiguresOut(**DashboardFiguresOut.fields(row.figures))
             else:
-                groups[row.dimension].append(GroupOut.of(row))
+                groups[row.dimension].append(GroupOut.of(row, language))
         return cls(
             since=d.first_day,
             until=d.last_day,
