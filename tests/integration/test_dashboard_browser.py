@@ -80,9 +80,7 @@ async def test_a_case_that_went_through_shows_in_the_figures_and_the_charts(api:
         assert await point.count() == 1
         film_minutes = float(await film.locator("td.p50").inner_text())
         assert abs(float(await point.get_attribute("data-value") or "0") - film_minutes) < 1
-        bar = page.locator(
-            f"#chart-volumes rect[data-series='影像'][data-label='{today}']"
-        )
+        bar = page.locator(f"#chart-volumes rect[data-series='影像'][data-label='{today}']")
         assert await bar.get_attribute("data-value") == "1"
         await page.screenshot(path=str(ARTIFACTS / "web_dashboard_all.png"), full_page=True)
 
