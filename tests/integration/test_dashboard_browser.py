@@ -115,6 +115,18 @@ async def test_a_case_that_went_through_shows_in_the_figures_and_the_charts(api:
         assert await page.locator("#chart-turnaround").is_visible()
         await page.screenshot(path=str(ARTIFACTS / "web_dashboard_print.png"), full_page=True)
         await page.pdf(path=str(ARTIFACTS / "web_dashboard.pdf"), format="A4")
+
+        # in English for an administrator who chose English: the tiles, tables and charts
+        changed = await api.client.put(
+            "/api/v1/me/language", json={"language": "en"}, headers=api.auth("hb.admin")
+        )
+        assert changed.status == 200
+        await page.emulate_media(media="screen")
+        await page.goto(f"{base}/admin")
+        assert "Final reports" in await page.inner_text("#dashboard-tiles")
+        series = page.locator("#chart-volumes rect[data-series='radiology']")
+        assert await series.count() >= 1
+        await page.screenshot(path=str(ARTIFACTS / "web_dashboard_en.png"), full_page=True)
         await browser.close()
     rows = list(csv.DictReader(io.StringIO(saved.read_text("utf-8-sig"))))
     assert [(r["key"], r["cases"]) for r in rows] == [("HB-XL-WD", "1")]
