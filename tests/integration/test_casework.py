@@ -203,7 +203,7 @@ async def test_escalated_case_the_city_sees_the_draft_and_question_and_amends(ap
     body = await final.json()
     assert final.status == 201, body
     assert body["agreed"] is False
-    assert "critical" in body["discrepancy"]
+    assert "危急值" in body["discrepancy"]
     # the county reader still follows the case they escalated
     followed = await api.client.get(f"/api/v1/cases/{case_id}", headers=api.auth("wang.reader"))
     assert followed.status == 200
