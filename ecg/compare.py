@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import Enum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
     "FINDING_CODES",
@@ -195,9 +195,12 @@ class Comparison:
             f"Compared with the prior ECG ({when_en}{where_en}):",
         )
 
-    def summary_zh(self) -> str:
-        """The heading and the changes in one Chinese paragraph (for the sheet)."""
-        return self.heading()[0] + "；".join(c.text_zh for c in self.changes)
+    def summary(self, language: Literal["zh", "en"] = "zh") -> str:
+        """The heading and the changes in one paragraph of `language` (for the sheet)."""
+        zh, en = self.heading()
+        if language == "en":
+            return " ".join([en, "; ".join(c.text_en for c in self.changes)]).strip()
+        return zh + "；".join(c.text_zh for c in self.changes)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: ``prior_date`` (ISO date or null), ``prior_facility``,

@@ -22,6 +22,7 @@ from storage.records import (
     Destination,
     EventKind,
     FacilityId,
+    Language,
     NoticeKind,
     NotificationKind,
     ReportDocument,
@@ -97,9 +98,7 @@ async def deliver(
         raise NotFound(f"report {report_id} not found")
     if doc.report.delivered_at is not None:
         return False
-    ecgs = await _report_ecgs(pool, objects, doc, work)
-    # With ECG sheets the PDF takes seconds of CPU: in the work pool, as the sheets were.
-    pdf = await offload(work if ecgs else None, render_report_pdf, doc, ecgs=ecgs)
+    pdf = await printable(pool, objects, doc, work=work)
     pdf_key = await objects.put(pdf)
     destination = await network.report_destination(pool, doc.report.facility_id)
     copies = await _dicom_copies(objects, doc, pdf) if destination is not None else ()
@@ -116,8 +115,29 @@ async def deliver(
     return delivered
 
 
+async def printable(
+    pool: Pool,
+    objects: ObjectStore,
+    doc: ReportDocument,
+    *,
+    language: Language = Language.ZH_CN,
+    work: WorkPool | None = None,
+) -> bytes:
+    """The printable report in `language` (zh-CN: the one delivered, kept and sent in
+    DICOM); an ECG report with its ECGs' sheets, drawn in ``work``."""
+    ecgs = await _report_ecgs(pool, objects, doc, work, language)
+    # With ECG sheets the PDF takes seconds of CPU: in the work pool, as the sheets were.
+    return await offload(
+        work if ecgs else None, render_report_pdf, doc, ecgs=ecgs, language=language
+    )
+
+
 async def _report_ecgs(
-    pool: Pool, objects: ObjectStore, doc: ReportDocument, work: WorkPool | None
+    pool: Pool,
+    objects: ObjectStore,
+    doc: ReportDocument,
+    work: WorkPool | None,
+    language: Language,
 ) -> list[ReportEcg]:
     """An ECG report's ECGs with their sheets, times in the network's zone; none for
     radiology."""
@@ -125,7 +145,7 @@ async def _report_ecgs(
         return []
     policy = await network.policy_of(pool, FacilityId(doc.sending_facility_id))
     return await ecg.report_ecgs(
-        pool, objects, doc.report, zone=ZoneInfo(policy.timezone), work=work
+        pool, objects, doc.report, zone=ZoneInfo(policy.timezone), work=work, language=language
     )
 
 

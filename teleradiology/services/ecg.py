@@ -30,6 +30,7 @@ from ecg.dicom_export import to_dicom_waveform
 from ecg.errors import EcgError
 from ecg.formats import read_ecg
 from ecg.record import MEASUREMENT_KEYS, EcgRecord
+from ecg.render import Language as SheetLanguage
 from ecg.render import SheetFilter, SheetHeader, filter_for_sheet, render_pdf, render_png
 from storage import audit, collection, ecg
 from storage.db import Pool, transaction
@@ -38,6 +39,7 @@ from storage.objects import ObjectStore
 from storage.records import (
     AuditAction,
     Facility,
+    Language,
     Priority,
     ReceivedVia,
     Report,
@@ -699,7 +701,7 @@ async def sheet(
 ) -> bytes:
     """The standard 12-lead sheet of an ECG (`find`) with its current measurements and what
     changed since the last prior the user may see, its traces filtered as ``choice`` says
-    (printed on it), times in ``zone``; audited.
+    (printed on it), times in ``zone``, its words in the user's language; audited.
 
     Raises
     ------
@@ -708,7 +710,8 @@ async def sheet(
     """
     last = last_prior(await ecg.priors(pool, view, user.id))
     comparison = serial_comparison(view, last, zone)
-    body = await _drawn(objects, view, kind, choice, _sheet_fields(view, zone, comparison), work)
+    fields = _sheet_fields(view, zone, user.language, comparison)
+    body = await _drawn(objects, view, kind, choice, fields, work)
     await audit.record(
         pool,
         user_id=user.id,
@@ -721,19 +724,22 @@ async def sheet(
 
 
 def _sheet_fields(
-    view: EcgView, zone: ZoneInfo, comparison: Comparison | None = None
+    view: EcgView, zone: ZoneInfo, language: Language, comparison: Comparison | None = None
 ) -> dict[str, Any]:
-    """What the sheet's header prints of an ECG (see `SheetHeader.from_record`)."""
+    """What the sheet's header prints of an ECG (see `SheetHeader.from_record`), its words
+    in `language`."""
+    sheet_language: SheetLanguage = "en" if language is Language.EN else "zh"
     return {
         "facility": view.facility_name,
         "patient_name": (view.patient_name or "").replace("^", " ").strip(),
         "patient_id": view.patient_id,
         "measurements": sheet_measurements(current_measurements(view)),
         "statements": [
-            *(_statement_line(s) for s in current_statements(view)),
-            *([comparison.summary_zh()] if comparison else []),
+            *(statement_line(s, language) for s in current_statements(view)),
+            *([comparison.summary(sheet_language)] if comparison else []),
         ],
         "timezone": zone,
+        "language": sheet_language,
     }
 
 
@@ -765,11 +771,12 @@ async def report_ecgs(
     *,
     zone: ZoneInfo,
     work: WorkPool | None = None,
+    language: Language = Language.ZH_CN,
 ) -> list[ReportEcg]:
     """The ECGs an ECG report prints, as its author sees them: each one's measurements and
     statements as the readers left them, and its standard sheet (PNG, 300 dpi, diagnostic
-    filter; none when it cannot be drawn). Not audited: the report is made for the clinic;
-    each reading of it is."""
+    filter; none when it cannot be drawn), in `language`. Not audited: the report is made
+    for the clinic; each reading of it is."""
     author = report.author_id
     sops = (await ecg.ecgs_of_studies(pool, [report.study_instance_uid], author)).get(
         report.study_instance_uid, []
@@ -779,7 +786,7 @@ async def report_ecgs(
         view = await ecg.ecg_for_user(pool, sop, author)
         if view is None:
             continue
-        fields = _sheet_fields(view, zone)
+        fields = _sheet_fields(view, zone, language)
         try:
             png: bytes | None = await _drawn(
                 objects, view, SheetKind.PNG, SheetFilter.DIAGNOSTIC, fields, work
@@ -810,9 +817,13 @@ def sheet_measurements(current: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def _statement_line(statement: Any) -> str:
+def statement_line(statement: Any, language: Language = Language.ZH_CN) -> str:
+    """A stored statement's text in `language` (in the other when it has none in this
+    one; a reader's own line as written)."""
     if isinstance(statement, dict):
-        return str(statement.get("text_zh") or statement.get("text") or statement.get("code", ""))
+        zh, en = statement.get("text_zh"), statement.get("text_en")
+        first, second = (en, zh) if language is Language.EN else (zh, en)
+        return str(first or second or statement.get("text") or statement.get("code", ""))
     return str(statement)
 
 
@@ -825,7 +836,9 @@ def draw_sheet(
 ) -> bytes:
     """In the work pool: a stored ECG read, filtered as ``choice`` says and drawn on the
     sheet, whose header has ``fields`` (see `SheetHeader.from_record`)."""
-    record, filters = filter_for_sheet(read_ecg(data, None), choice)
+    record, filters = filter_for_sheet(
+        read_ecg(data, None), choice, language=fields.get("language", "zh")
+    )
     header = replace(SheetHeader.from_record(record, **fields), filters=filters)
     return _render_sheet(kind, record, header, pacer_spikes)
 

@@ -26,6 +26,7 @@ from storage.records import (
     CaseStatus,
     Conclusion,
     EventKind,
+    Language,
     NotificationKind,
     Priority,
     Report,
@@ -45,9 +46,11 @@ from teleradiology.core.access import require_role
 from teleradiology.core.casework import CaseAction, CaseState, ReportAction
 from teleradiology.core.errors import BadRequest, Conflict, NotFound
 from teleradiology.core.signature import report_signature
+from teleradiology.services import delivery
 from teleradiology.services.delivery import DELIVER_REPORT
 from teleradiology.services.progress import record_step
 from teleradiology.services.routing import schedule_case
+from teleradiology.services.work_pool import WorkPool
 
 
 def _now() -> datetime:
@@ -231,12 +234,22 @@ async def open_report(pool: Pool, user: User, report_id: int) -> Report:
     return found
 
 
-async def report_pdf(pool: Pool, objects: ObjectStore, user: User, report_id: int) -> bytes:
-    """The printable report of a delivered report in the user's scope, its reading audited."""
+async def report_pdf(
+    pool: Pool, objects: ObjectStore, user: User, report_id: int, *, work: WorkPool | None = None
+) -> bytes:
+    """The printable report of a delivered report in the user's scope, in the user's
+    language, its reading audited: the delivered PDF for a zh-CN user, made again (in
+    ``work``) for another language."""
     key = await reports.pdf_key_for_user(pool, report_id, user)
     if key is None:
         raise NotFound(f"report {report_id} has no PDF yet: it is made when it is delivered")
-    data = await objects.get(key)
+    if user.language is Language.ZH_CN:
+        data = await objects.get(key)
+    else:
+        doc = await reports.report_document(pool, report_id)
+        if doc is None:  # pragma: no cover - in the user's scope just now
+            raise NotFound(f"report {report_id} not found")
+        data = await delivery.printable(pool, objects, doc, language=user.language, work=work)
     await audit.record(
         pool,
         user_id=user.id,

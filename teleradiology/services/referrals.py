@@ -370,8 +370,8 @@ async def detail(pool: Pool, user: User, referral_id: int) -> ReferralDetail:
 async def document_pdf(
     pool: Pool, user: User, referral_id: int, kind: ReferralDocumentKind
 ) -> bytes:
-    """One printable document of a referral in the user's scope (转诊单, 接诊单, 转回单);
-    its reading audited.
+    """One printable document of a referral in the user's scope (转诊单, 接诊单, 转回单), in
+    the user's language; its reading audited.
 
     Raises
     ------
@@ -386,7 +386,7 @@ async def document_pdf(
     sheet = ReferralSheet(
         referral=found, papers=papers, attachments=await referrals.attachments(pool, found.id)
     )
-    pdf = await asyncio.to_thread(render_referral_pdf, sheet, kind)
+    pdf = await asyncio.to_thread(render_referral_pdf, sheet, kind, language=user.language)
     await audit.record(
         pool,
         user_id=user.id,

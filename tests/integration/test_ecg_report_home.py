@@ -76,6 +76,42 @@ async def test_the_signed_ecg_report_carries_the_tracing_and_the_measurements(ap
     assert tuple(reversed(TRACE_BGR)) in colours  # the traces
 
 
+async def test_an_english_clinic_prints_the_ecg_report_and_its_sheet_in_english(api: Api) -> None:
+    sent, final, _ = await _reported_ecg(api)
+    view = await get_json(api, "xl.ecg", f"/api/v1/ecg/{sent['sop_instance_uid']}")
+    measured = view["measurements"]
+    kept = await api.client.get(
+        f"/api/v1/reports/{final['id']}/pdf", headers=api.auth("xlwd.clinic")
+    )
+    chinese = pypdf.PdfReader(io.BytesIO(await kept.read()))
+    switched = await api.client.put(
+        "/api/v1/me/language", json={"language": "en"}, headers=api.auth("xlwd.clinic")
+    )
+    assert switched.status == 200
+    response = await api.client.get(
+        f"/api/v1/reports/{final['id']}/pdf", headers=api.auth("xlwd.clinic")
+    )
+    assert response.status == 200
+    data = await response.read()
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "ecg_report_en.pdf").write_bytes(data)
+    reader = pypdf.PdfReader(io.BytesIO(data))
+    assert len(reader.pages) == 2
+    text = reader.pages[0].extract_text().replace("\x00", "")
+    assert text.startswith("淮滨县新里镇卫生院\nECG report")
+    assert f"Heart rate: {measured['heart_rate_bpm']:.0f} bpm" in text
+    assert f"QTc: {measured['qtc_bazett_ms']:.0f} ms" in text
+    statements = [s["text_en"] for s in view["statements"]]
+    assert statements
+    assert all(s in " ".join(text.split()) for s in statements)
+    assert _FINDINGS["impression"] in text  # the reader's words as written
+    assert "The 12-lead ECG is on page 2" in text
+    # the sheet is drawn again with its English labels, as large and true to scale
+    pixels = _sheet_image(reader.pages[1])
+    assert pixels.shape == (2480, 3508, 3)
+    assert not np.array_equal(pixels, _sheet_image(chinese.pages[1]))
+
+
 async def test_the_inbox_links_the_sheet_which_only_the_sending_clinic_opens(api: Api) -> None:
     sent, final, case_id = await _reported_ecg(api)
     sheet = f"/ecg/cases/{case_id}/sheets/{sent['sop_instance_uid']}.png"

@@ -9,6 +9,7 @@ checked against a known set of referrals.
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import pypdf
@@ -20,6 +21,7 @@ from tests.ecg_file import make_ecg
 from tests.factory import make_study
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import route_all, store
+from tests.integration.test_web_pages import ARTIFACTS
 
 PATIENT = "WD-R1"
 
@@ -289,18 +291,68 @@ async def test_a_referral_goes_up_with_its_results_and_comes_back_down(api: Api)
     ):
         assert expected in text, expected
     text = pdf_text((await document(api, "xlwd.clinic", rid, "answer"))[1])
-    for expected in ("接诊单", "同意接诊", "胸外科", "赵主任", "绿色通道：是"):
+    for expected in ("接诊单", "接诊结果：已同意", "胸外科", "赵主任", "绿色通道：是"):
         assert expected in text, expected
     status, data = await document(api, "xlwd.clinic", rid, "return")
     text = pdf_text(data)
     for expected in ("转回", "出院小结", "胸腔镜右下肺叶切除术", "止咳化痰", "术后一月"):
         assert expected in text, expected
+    assert not re.search(r"[A-Za-z]{3,}", text)  # no English in a zh-CN reader's
     assert (await document(api, "zhao.city", rid, "nonsense"))[0] == 404
+    await english_documents(api, rid)
     printed = await api.pool.fetchval(
         "select count(*) from audit where object_type = 'referral_pdf' and object_id = $1",
         str(rid),
     )
-    assert printed == 3
+    assert printed == 6
+
+
+#: Each document's English words, as an English reader prints it.
+ENGLISH = {
+    "form": (
+        "Two-way referral form (referral out)",
+        "Name: 王 小明",
+        "Urgency: ",
+        "Preliminary diagnosis",
+        "Reason for referral",
+        "Attached results",
+        "Referring doctor: ",
+    ),
+    "answer": (
+        "Answer: Accepted",
+        "Green channel: Yes",
+        "Department: 胸外科",
+        "Receiving doctor: 赵主任",
+        "Appointment: 2026-12-08 09:00:00 (Beijing time)",
+    ),
+    "return": (
+        "Two-way referral form (return)",
+        "Diagnosis and course of treatment",
+        "右下肺腺癌",  # what the doctor wrote stays as written
+        "Follow-up and rehabilitation guidance",
+        "Returning doctor: ",
+    ),
+}
+
+
+async def english_documents(api: Api, referral: int) -> None:
+    """The city's doctor reads English: each document in English, the patient's data and
+    what was written as they are."""
+    switched = await api.client.put(
+        "/api/v1/me/language", json={"language": "en"}, headers=api.auth("zhao.city")
+    )
+    assert switched.status == 200
+    ARTIFACTS.mkdir(exist_ok=True)
+    for kind, expected in ENGLISH.items():
+        status, data = await document(api, "zhao.city", referral, kind)
+        assert status == 200
+        (ARTIFACTS / f"referral_{kind}_en.pdf").write_bytes(data)
+        pages = pypdf.PdfReader(io.BytesIO(data)).pages
+        text = "\n".join(p.extract_text().replace("\x00", "") for p in pages)
+        for said in expected:
+            assert said in text, (kind, said)
+        assert "（北京时间）" not in text
+        assert "本单经县域远程诊断网络" not in text
 
 
 async def test_a_declined_referral_grants_nothing(api: Api) -> None:

@@ -10,6 +10,7 @@ import itertools
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -330,6 +331,67 @@ async def test_the_printable_report_has_the_letterhead_signature_and_time_in_chi
         f"/api/v1/reports/{final['id']}/pdf", headers=api.auth("xlzz.clinic")
     )
     assert other.status == 404
+
+
+def _page_text(data: bytes) -> str:
+    return pypdf.PdfReader(io.BytesIO(data)).pages[0].extract_text().replace("\x00", "")
+
+
+async def test_an_english_reader_prints_the_report_in_english_and_the_archive_stays_chinese(
+    api: Api,
+) -> None:
+    uid = await store(api, "HB-XL-WD", make_study(modality="CR", count=1, patient_id="PDF-EN"))
+    await route_all(api)
+    case_id = await _case_of(api, uid)
+    await _ok(api, "wang.reader", f"/api/v1/cases/{case_id}/claim")
+    final = await _ok(
+        api,
+        "wang.reader",
+        f"/api/v1/cases/{case_id}/report",
+        {**_FINDINGS, "conclusion": "abnormal"},
+    )
+    assert await _deliver(api, final["id"])
+    switched = await api.client.put(
+        "/api/v1/me/language", json={"language": "en"}, headers=api.auth("xlwd.clinic")
+    )
+    assert switched.status == 200
+    started = time.monotonic()
+    response = await api.client.get(
+        f"/api/v1/reports/{final['id']}/pdf", headers=api.auth("xlwd.clinic")
+    )
+    took = time.monotonic() - started
+    assert response.status == 200
+    english = await response.read()
+    text = _page_text(english)
+    for said in (
+        "Medical imaging report",
+        "Name: 王 小明",  # the patient's name as the clinic wrote it
+        "Facility: 淮滨县新里镇王店村卫生室",
+        "Conclusion: abnormal",
+        "Reporting physician: 王医生",
+        _FINDINGS["findings"],
+    ):
+        assert said in text, said
+    assert "诊断报告" not in text
+    assert "（北京时间）" not in text
+    assert took < 5, f"an English report took {took:.1f} s"
+    # the page's link gives the same, in the signed-in user's language
+    page = await api.client.get(
+        f"/reports/{final['id']}/pdf", headers=await session(api, "xlwd.clinic")
+    )
+    assert "Medical imaging report" in _page_text(await page.read())
+    # what was delivered, kept and sent in DICOM stays in the network's language
+    key = await api.pool.fetchval("select pdf_key from report where id = $1", final["id"])
+    kept = await api.app[OBJECTS].get(key)
+    assert kept != english
+    flat = "".join(_page_text(kept).split())
+    assert flat.startswith("淮滨县人民医院医学影像诊断报告")
+    assert "结论：异常" in flat
+    # a zh-CN reader prints the delivered one
+    chinese = await api.client.get(
+        f"/api/v1/reports/{final['id']}/pdf", headers=api.auth("wang.reader")
+    )
+    assert await chinese.read() == kept
 
 
 async def test_the_inbox_the_pdf_and_the_sr_say_the_same_conclusion(api: Api) -> None:

@@ -32,7 +32,7 @@ from teleradiology.http.api.models.reading import (
     TemplatesOut,
     TemplatesQuery,
 )
-from teleradiology.http.context import OBJECTS, POOL, current_user
+from teleradiology.http.context import OBJECTS, POOL, WORK_POOL, current_user
 from teleradiology.http.models import RecordPath
 from teleradiology.http.params import body_of, path_id, path_of, query_of
 from teleradiology.services import reading, report_templates
@@ -137,14 +137,16 @@ async def addendum(request: web.Request) -> web.Response:
     "/api/v1/reports/{id}/pdf",
     path=RecordPath,
     media={"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
-    summary="The printable report (zh-CN PDF)",
+    summary="The printable report (PDF) in the caller's language",
     tag="clinic",
 )
 async def report_pdf(request: web.Request) -> web.Response:
-    """The printable report (zh-CN PDF) of a delivered report."""
+    """The printable report (PDF) of a delivered report, in the caller's language."""
     user = current_user(request)
     report_id = path_id(request)
-    data = await reading.report_pdf(request.app[POOL], request.app[OBJECTS], user, report_id)
+    data = await reading.report_pdf(
+        request.app[POOL], request.app[OBJECTS], user, report_id, work=request.app[WORK_POOL]
+    )
     return web.Response(
         body=data,
         content_type="application/pdf",

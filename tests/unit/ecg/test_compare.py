@@ -50,7 +50,8 @@ def test_the_same_analysis_twice_has_no_change_and_says_so() -> None:
     assert "王店村卫生室" in zh
     assert "未见明显变化" in zh
     assert en.startswith("Compared with the prior ECG (2026-09-14, ")
-    assert found.summary_zh() == zh
+    assert found.summary() == zh
+    assert found.summary("en") == en
 
 
 @pytest.mark.parametrize(
@@ -186,10 +187,18 @@ def test_several_changes_come_in_a_stable_order_with_the_prior_named() -> None:
     assert out["prior_date"] == "2026-09-14"
     assert out["prior_facility"] == "淮滨县新里镇王店村卫生室"
     assert [c["code"] for c in out["changes"]] == [c.value for c in codes_of(found)]
-    summary = found.summary_zh()
+    summary = found.summary()
     assert summary.startswith("与前次心电图（2026-09-14，淮滨县新里镇王店村卫生室）比较：")
     assert "新出现心房颤动" in summary
     assert "QTc 较前延长 72 ms" in summary
+    english = found.summary("en")
+    assert english.startswith(
+        "Compared with the prior ECG (2026-09-14, 淮滨县新里镇王店村卫生室): "
+    )
+    assert "New atrial fibrillation" in english
+    assert not any(
+        "\u4e00" <= ch <= "\u9fff" for ch in english.replace("淮滨县新里镇王店村卫生室", "")
+    )
 
 
 def test_an_unknown_prior_date_is_said_and_bad_measurements_are_refused() -> None:
