@@ -1174,6 +1174,9 @@ class Channel:
     username: str | None
     spec: ChannelSpec
     created_at: datetime
+    #: what its messages are written in: its user's language; a facility's channel, the
+    #: network's (zh-CN)
+    language: Language = Language.ZH_CN
 
     def __post_init__(self) -> None:
         _aware("created_at", self.created_at)
@@ -1197,6 +1200,7 @@ class Channel:
                 active=row["active"],
             ),
             created_at=row["created_at"],
+            language=Language(_column(row, "language", Language.ZH_CN)),
         )
 
 

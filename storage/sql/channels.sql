@@ -24,7 +24,7 @@ delete from notification_channel where id = $1 returning id;
 
 -- name: channels_for_admin
 -- The channels of the facilities (and their users) in the administrator's network.
-select ch.*, f.code as facility_code, u.username
+select ch.*, f.code as facility_code, u.username, coalesce(u.language, 'zh-CN') as language
 from notification_channel ch
 join facility f on f.id = ch.facility_id
 left join app_user u on u.id = ch.user_id
@@ -35,7 +35,7 @@ order by f.code, ch.user_id nulls first, ch.id;
 
 -- name: channels_of_user
 -- A user's own channels.
-select ch.*, f.code as facility_code, u.username
+select ch.*, f.code as facility_code, u.username, coalesce(u.language, 'zh-CN') as language
 from notification_channel ch
 join facility f on f.id = ch.facility_id
 join app_user u on u.id = ch.user_id
@@ -44,7 +44,7 @@ order by ch.id;
 
 -- name: channels_of_clinic
 -- The active channels of a clinic: the facility's, and those of its active clinic users.
-select ch.*, f.code as facility_code, u.username
+select ch.*, f.code as facility_code, u.username, coalesce(u.language, 'zh-CN') as language
 from notification_channel ch
 join facility f on f.id = ch.facility_id
 left join app_user u on u.id = ch.user_id
@@ -54,7 +54,7 @@ order by ch.id;
 
 -- name: channels_of_users
 -- The active own channels of the users named (the duty administrators alerted).
-select ch.*, f.code as facility_code, u.username
+select ch.*, f.code as facility_code, u.username, coalesce(u.language, 'zh-CN') as language
 from notification_channel ch
 join facility f on f.id = ch.facility_id
 join app_user u on u.id = ch.user_id
@@ -74,7 +74,8 @@ select m.id, m.report_id, m.kind, m.resend, m.status, m.attempts,
        r.acknowledged_at is not null as acknowledged,
        ch.id as channel_id, ch.facility_id, ch.user_id, ch.kind as channel_kind, ch.label,
        ch.target, ch.secret, ch.markdown, ch.allow_patient_name, ch.reports, ch.active,
-       ch.created_at, f.code as facility_code, u.username
+       ch.created_at, f.code as facility_code, u.username,
+       coalesce(u.language, 'zh-CN') as language
 from outbound_message m
 join notification_channel ch on ch.id = m.channel_id
 join facility f on f.id = ch.facility_id

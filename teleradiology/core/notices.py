@@ -1,5 +1,6 @@
 """Notifications that leave the network: which channels a notice goes to, the words of the
-message (no patient name or ID unless the channel allows it), the bodies WeChat Work and
+message in the recipient's language (no patient name or ID unless the channel allows it),
+the bodies WeChat Work and
 DingTalk robots and a generic webhook take, DingTalk's URL signature, and how an answer
 is judged. Pure: the sending is the worker's.
 """
@@ -16,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
 
-from storage.records import Channel, ChannelKind, ChannelSpec, Conclusion, NoticeKind
+from storage.records import Channel, ChannelKind, ChannelSpec, Conclusion, Language, NoticeKind
 from teleradiology.core.errors import ConfigError
-from teleradiology.core.words import Language, word
+from teleradiology.core.language import N_, Gettext, gettext, word
 
 #: The notices of a final report: only channels that take reports. Critical ones go on
 #: every channel.
@@ -60,32 +61,46 @@ class Message:
     markdown: str
 
 
-def _title(facts: NoticeFacts) -> str:
-    zh, en = word(facts.kind), word(facts.kind, Language.EN)
+def _title(facts: NoticeFacts, language: Language) -> str:
+    """The notice's kind (a re-send with its number), tagged as a critical result or a
+    report."""
+    _ = gettext(language)
+    title = word(facts.kind, language)
     if facts.kind is NoticeKind.CRITICAL_RESEND:
-        return f"{zh}第{facts.resend}次 ({en}, re-sent {facts.resend})"
-    return f"{zh} ({en})"
+        title = _(N_("%(kind)s第%(n)s次")) % {"kind": title, "n": facts.resend}
+    if facts.conclusion is Conclusion.CRITICAL:
+        return _(N_("【危急值】%(title)s")) % {"title": title}
+    return _(N_("【远程诊断】%(title)s")) % {"title": title}
 
 
-def compose(facts: NoticeFacts, *, allow_patient_name: bool) -> Message:
-    """The message of a notice: facility, modality, conclusion class, the case and report
-    numbers and a link; the patient's name and ID only when ``allow_patient_name``."""
-    title = _title(facts)
-    tag = "【危急值】" if facts.conclusion is Conclusion.CRITICAL else "【远程诊断】"
+def _message(title: str, rows: Sequence[tuple[str, str]], subject: str, _: Gettext) -> Message:
+    """A message of a title and rows of label (Chinese, marked) and value, as plain text and
+    as markdown."""
+    shown = [(_(k), v) for k, v in rows]
+    text = "\n".join([title, *(f"{k}: {v}" for k, v in shown)])
+    markdown = "\n".join([f"### {title}", *(f"> **{k}**: {v}" for k, v in shown)])
+    return Message(subject=subject, text=text, markdown=markdown)
+
+
+def compose(
+    facts: NoticeFacts, *, allow_patient_name: bool, language: Language = Language.ZH_CN
+) -> Message:
+    """The message of a notice in `language` (the recipient's): facility, modality,
+    conclusion class, the case and report numbers and a link; the patient's name and ID
+    only when ``allow_patient_name``."""
+    title = _title(facts, language)
     rows = [
-        ("机构 (facility)", facts.clinic),
-        ("检查 (modality)", facts.modality or "-"),
-        ("结论 (conclusion)", f"{word(facts.conclusion)} ({word(facts.conclusion, Language.EN)})"),
-        ("病例/报告号 (case/report)", f"{facts.case_id}/{facts.report_id}"),
+        (N_("送检机构"), facts.clinic),
+        (N_("检查类型"), facts.modality or "-"),
+        (N_("结论"), word(facts.conclusion, language)),
+        (N_("病例/报告号"), f"{facts.case_id}/{facts.report_id}"),
     ]
     if allow_patient_name and (facts.patient_name or facts.patient_id):
         name = (facts.patient_name or "").replace("^", " ").strip()
-        rows.append(("患者 (patient)", f"{name} · ID {facts.patient_id or '-'}".strip(" ·")))
-    rows.append(("查看 (open)", facts.link))
-    text = "\n".join([f"{tag}{title}", *(f"{k}: {v}" for k, v in rows)])
-    markdown = "\n".join([f"### {tag}{title}", *(f"> **{k}**: {v}" for k, v in rows)])
-    subject = f"{tag}{title} {facts.clinic} {facts.modality} #{facts.report_id}".strip()
-    return Message(subject=subject, text=text, markdown=markdown)
+        rows.append((N_("患者"), f"{name} · ID {facts.patient_id or '-'}".strip(" ·")))
+    rows.append((N_("链接"), facts.link))
+    subject = f"{title} {facts.clinic} {facts.modality} #{facts.report_id}".strip()
+    return _message(title, rows, subject, gettext(language))
 
 
 def webhook_body(spec: ChannelSpec, message: Message, facts: NoticeFacts) -> dict[str, Any]:
@@ -127,18 +142,17 @@ def _robot_body(spec: ChannelSpec, message: Message) -> dict[str, Any] | None:
     return None
 
 
-def trial_message(facility: str, link: str) -> Message:
-    """An administrator's test of a channel: names the facility and the service, nothing of
-    any patient or report."""
-    title = "【远程诊断】测试消息 (test message)"
+def trial_message(facility: str, link: str, language: Language = Language.ZH_CN) -> Message:
+    """An administrator's test of a channel, in `language` (the channel's): names the
+    facility and the service, nothing of any patient or report."""
+    _ = gettext(language)
+    title = _(N_("【远程诊断】%(title)s")) % {"title": _(N_("测试消息"))}
     rows = [
-        ("机构 (facility)", facility),
-        ("说明 (note)", "渠道配置正确 (the channel is set up correctly)"),
-        ("查看 (open)", link),
+        (N_("所属机构"), facility),
+        (N_("说明"), _(N_("渠道配置正确"))),
+        (N_("链接"), link),
     ]
-    text = "\n".join([title, *(f"{k}: {v}" for k, v in rows)])
-    markdown = "\n".join([f"### {title}", *(f"> **{k}**: {v}" for k, v in rows)])
-    return Message(subject=f"{title} {facility}", text=text, markdown=markdown)
+    return _message(title, rows, f"{title} {facility}", _)
 
 
 def trial_body(spec: ChannelSpec, message: Message) -> dict[str, Any]:

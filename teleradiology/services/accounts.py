@@ -27,6 +27,7 @@ from storage.records import AuditAction, Language, Role, Specialty, User, UserId
 from teleradiology.core.access import require_role
 from teleradiology.core.credentials import example_secrets_in
 from teleradiology.core.errors import Conflict, NotFound, Unauthorized
+from teleradiology.core.language import N_, gettext
 from teleradiology.core.network_file import parse_user
 from teleradiology.services import signin
 from teleradiology.services.signin import Throttle
@@ -269,12 +270,33 @@ async def create_user(
     return created, secret, expires
 
 
+@dataclass(frozen=True, kw_only=True)
+class PasswordLink:
+    """A one-time link's secret for a user to set their own password."""
+
+    username: str
+    secret: str
+    expires_at: datetime
+    #: the user's: what the message passing the link on to them is written in
+    language: Language
+
+
+def password_link_message(link: PasswordLink, address: str) -> str:
+    """What passes a one-time link (its ``address``) on to its user, in their language."""
+    phrase = N_("%(username)s 的一次性链接（有效期至 %(until)s UTC）：%(link)s")
+    return gettext(link.language)(phrase) % {
+        "username": link.username,
+        "until": f"{link.expires_at.astimezone(UTC):%Y-%m-%d %H:%M}",
+        "link": address,
+    }
+
+
 async def reset_password(
     pool: Pool, admin: User, username: str, *, lifetime: timedelta = RESET_LINK_LIFETIME
-) -> tuple[str, datetime]:
-    """A one-time link secret for a user of the administrator's network to set their own
-    password, and when it expires; it replaces their unused links (the password is kept
-    until the link is used)."""
+) -> PasswordLink:
+    """A one-time link for a user of the administrator's network to set their own
+    password; it replaces their unused links (the password is kept until the link is
+    used)."""
     user_id = await _managed(pool, admin, username)
     expires = datetime.now(UTC) + lifetime
     async with transaction(pool) as conn:
@@ -282,7 +304,9 @@ async def reset_password(
             conn, user_id, expires_at=expires, created_by=admin.id
         )
         await record_change(conn, admin, "user", username, {"password_link_until": expires})
-    return secret, expires
+        found = await network.user_by_username(conn, username)
+    language = found.language if found is not None else Language.ZH_CN
+    return PasswordLink(username=username, secret=secret, expires_at=expires, language=language)
 
 
 async def unlock(pool: Pool, throttle: Throttle, admin: User, username: str) -> None:

@@ -132,7 +132,8 @@ async def send_trial(
     pool: Pool, admin: User, channel_id: int, *, carrier: Carrier, link: str
 ) -> Answer:
     """Send a test message on a channel of the administrator's network (active or not) at
-    once, and say how the receiver answered; audited with the answer's code.
+    once, in the channel's language (its user's; zh-CN for a facility's), and say how the
+    receiver answered; audited with the answer's code.
 
     Raises
     ------
@@ -143,7 +144,7 @@ async def send_trial(
     async with pool.acquire() as conn:
         found = await _one(conn, admin, channel_id)
     spec = found.spec
-    message = trial_message(found.facility_code, link)
+    message = trial_message(found.facility_code, link, found.language)
     if spec.kind is ChannelKind.EMAIL:
         answer = await carrier.mail(spec.target, message)
     else:

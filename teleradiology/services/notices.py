@@ -169,8 +169,12 @@ def facts_of(doc: ReportDocument, message: Outbound, base_url: str) -> NoticeFac
 
 
 async def _carry(carrier: Carrier, message: Outbound, facts: NoticeFacts) -> Answer:
+    """Send the message in its recipient's language (a user's own channel: theirs; a
+    facility's: the network's, zh-CN)."""
     spec = message.channel.spec
-    text = compose(facts, allow_patient_name=spec.allow_patient_name)
+    text = compose(
+        facts, allow_patient_name=spec.allow_patient_name, language=message.channel.language
+    )
     if spec.kind is ChannelKind.EMAIL:
         return await carrier.mail(spec.target, text)
     return await carrier.post(spec, webhook_body(spec, text, facts))

@@ -295,6 +295,31 @@ async def test_a_reset_link_sets_the_password_once_and_expires(api: Api) -> None
     assert outside.status == 404
 
 
+async def test_a_reset_link_is_passed_on_in_its_users_language(api: Api) -> None:
+    switched = await api.client.put(
+        "/api/v1/me/language", json={"language": "en"}, headers=api.auth("li.ecg")
+    )
+    assert switched.status == 200
+    english = await _json(
+        await api.client.post(
+            "/api/v1/admin/users/li.ecg/password-reset", headers=api.auth("hb.admin")
+        )
+    )
+    until = datetime.fromisoformat(english["expires_at"]).astimezone(UTC)
+    assert english["show"] == (
+        f"One-time link for li.ecg (valid until {until:%Y-%m-%d %H:%M} UTC): {english['link']}"
+    )
+    chinese = await _json(
+        await api.client.post(
+            "/api/v1/admin/users/wang.reader/password-reset", headers=api.auth("hb.admin")
+        )
+    )
+    until = datetime.fromisoformat(chinese["expires_at"]).astimezone(UTC)
+    assert chinese["show"] == (
+        f"wang.reader 的一次性链接（有效期至 {until:%Y-%m-%d %H:%M} UTC）：{chinese['link']}"
+    )
+
+
 async def test_the_password_page_sets_a_password_from_its_link(api: Api) -> None:
     reset = await _json(
         await api.client.post(

@@ -12,6 +12,7 @@ import dataclasses
 import email
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -60,7 +61,8 @@ class Mail:
     @property
     def body(self) -> str:
         part = self.message.get_body(("plain",)) if hasattr(self.message, "get_body") else None
-        return str(part.get_content() if part is not None else self.message.get_payload())
+        text = str(part.get_content() if part is not None else self.message.get_payload())
+        return text.replace("\r\n", "\n")
 
 
 class Mailbox:
@@ -277,6 +279,11 @@ async def test_a_report_goes_out_by_mail_and_robots_with_the_patient_only_where_
         headers=api.auth("xlwd.clinic"),
     )
     assert own.status == 201, await own.text()
+    # who reads English gets their own messages in English
+    english = await api.client.put(
+        "/api/v1/me/language", json={"language": "en"}, headers=api.auth("xlwd.clinic")
+    )
+    assert english.status == 200, await english.text()
     # another clinic's channel hears nothing of this clinic's report
     await _channel(
         api, "hb.admin", {"facility": "HB-FH-CG", "kind": "email", "target": "cg@example.org"}
@@ -290,12 +297,20 @@ async def test_a_report_goes_out_by_mail_and_robots_with_the_patient_only_where_
     assert mail.sender == "telemed@localhost"
     assert "王店村卫生室" in mail.subject
     assert f"#{report_id}" in mail.subject
-    assert "异常 (abnormal)" in mail.body
+    assert "结论: 异常\n" in mail.body  # a facility's channel: the network's language
     assert "CR" in mail.body
     assert f"https://telemed.example/#report-{report_id}" in mail.body
     assert "李" not in mail.body + mail.subject
     assert PATIENT_ID not in mail.body
-    assert len(box.to("xlwd-nurse@example.org")) == 1
+    link = f"https://telemed.example/#report-{report_id}"
+    assert not re.search(r"[A-Za-z]{3,}", mail.subject + mail.body.replace(link, ""))
+    (own_mail,) = box.to("xlwd-nurse@example.org")
+    clinic = "淮滨县新里镇王店村卫生室"
+    assert own_mail.subject == f"[Remote diagnosis] report ready {clinic} CR #{report_id}"
+    assert own_mail.body.startswith(f"[Remote diagnosis] report ready\nFacility: {clinic}\n")
+    assert "Conclusion: abnormal\n" in own_mail.body
+    assert f"Link: https://telemed.example/#report-{report_id}" in own_mail.body
+    assert not re.search(r"[\u4e00-\u9fff]", own_mail.body.replace(clinic, ""))
     assert not box.to("cg@example.org")
 
     (robot,) = hooks.at("/wechat")

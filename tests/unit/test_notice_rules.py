@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, quote_plus, urlsplit
 
@@ -18,6 +19,7 @@ from storage.records import (
     ChannelSpec,
     Conclusion,
     FacilityId,
+    Language,
     NoticeKind,
 )
 from teleradiology.core.errors import ConfigError
@@ -30,6 +32,7 @@ from teleradiology.core.notices import (
     parse_channel,
     shown_target,
     signed_url,
+    trial_message,
     webhook_body,
     with_changes,
 )
@@ -82,7 +85,7 @@ def test_no_patient_name_or_id_leaves_unless_the_channel_allows_it() -> None:
         assert "HX-7788" not in text
     assert "王店村卫生室" in hidden.text
     assert "CR" in hidden.text
-    assert "异常 (abnormal)" in hidden.text
+    assert "结论: 异常\n" in hidden.text
     assert "7/42" in hidden.text
     assert "https://telemed.example/#report-42" in hidden.text
     shown = compose(_facts(), allow_patient_name=True)
@@ -100,6 +103,36 @@ def test_critical_messages_say_so_and_count_their_resends() -> None:
         allow_patient_name=False,
     )
     assert "重发第2次" in again.text
+
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def test_a_message_is_in_its_recipients_language_and_the_facility_as_it_is_named() -> None:
+    chinese = compose(_facts(), allow_patient_name=True)
+    english = compose(_facts(), allow_patient_name=True, language=Language.EN)
+    assert chinese.text.startswith("【远程诊断】报告已出\n送检机构: 王店村卫生室\n")
+    assert not re.search(r"[A-Za-z]{3,}", chinese.text.replace(_facts().link, ""))
+    assert english.text.startswith("[Remote diagnosis] report ready\nFacility: 王店村卫生室\n")
+    assert "Conclusion: abnormal\n" in english.text
+    assert "Patient: 李 秀兰 · ID HX-7788" in english.text  # patient data as written
+    assert "> **Link**: https://telemed.example/#report-42" in english.markdown
+    for text in (english.subject, english.text, english.markdown):
+        assert not _CJK.search(text.replace("王店村卫生室", "").replace("李 秀兰", ""))
+    again = compose(
+        _facts(NoticeKind.CRITICAL_RESEND, conclusion=Conclusion.CRITICAL, resend=2),
+        allow_patient_name=False,
+        language=Language.EN,
+    )
+    assert again.subject.startswith("[CRITICAL] critical result not acknowledged, re-sent 2 ")
+    trial = trial_message("HB-XL-WD", "https://telemed.example/", Language.EN)
+    assert trial.text == (
+        "[Remote diagnosis] Test message\nFacility: HB-XL-WD\n"
+        "Note: The channel is set up correctly\nLink: https://telemed.example/"
+    )
+    assert trial_message("HB-XL-WD", "https://telemed.example/").subject == (
+        "【远程诊断】测试消息 HB-XL-WD"
+    )
 
 
 def test_each_receiver_gets_the_shape_it_takes() -> None:

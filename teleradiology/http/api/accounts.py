@@ -188,12 +188,12 @@ async def network_tokens(request: web.Request) -> web.Response:
 )
 async def reset_password(request: web.Request) -> web.Response:
     username = path_of(request, UserPath).username
-    secret, expires = await accounts.reset_password(
-        request.app[POOL], current_user(request), username
+    made = await accounts.reset_password(request.app[POOL], current_user(request), username)
+    link = f"{PASSWORD_PAGE}#{made.secret}"
+    shown = accounts.password_link_message(made, link)
+    return reply(
+        PasswordLinkOut(username=username, link=link, expires_at=made.expires_at, show=shown)
     )
-    link = f"{PASSWORD_PAGE}#{secret}"
-    shown = f"{username} 的一次性链接 (one-time link, until {expires:%Y-%m-%d %H:%M} UTC): {link}"
-    return reply(PasswordLinkOut(username=username, link=link, expires_at=expires, show=shown))
 
 
 @routes.post(

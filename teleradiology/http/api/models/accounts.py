@@ -136,7 +136,9 @@ class PasswordLinkOut(Model):
     username: str
     link: str = Field(description="the one-time link's path with its secret: send it to the user")
     expires_at: Instant
-    show: str = Field(description="the same, as the administrator's page shows it")
+    show: str = Field(
+        description="the same in a sentence to pass on to the user, in the user's language"
+    )
 
 
 class UnlockedOut(Model):
