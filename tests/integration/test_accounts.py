@@ -19,6 +19,7 @@ from teleradiology.http.sse import ACCESS_CHECK_S
 from teleradiology.services import administration
 from teleradiology.services.signin import FREE_FAILURES, Throttle, check_credentials
 from tests.integration.conftest import Api
+from tests.integration.one_language import choose_english
 from tests.integration.test_viewer_session import sign_in
 
 
@@ -295,29 +296,23 @@ async def test_a_reset_link_sets_the_password_once_and_expires(api: Api) -> None
     assert outside.status == 404
 
 
+async def _reset_link_said(api: Api, username: str) -> tuple[str, str, str]:
+    """An administrator's reset link for the user: its message, link and expiry (UTC)."""
+    answer = await _json(
+        await api.client.post(
+            f"/api/v1/admin/users/{username}/password-reset", headers=api.auth("hb.admin")
+        )
+    )
+    until = datetime.fromisoformat(answer["expires_at"]).astimezone(UTC)
+    return answer["show"], answer["link"], f"{until:%Y-%m-%d %H:%M}"
+
+
 async def test_a_reset_link_is_passed_on_in_its_users_language(api: Api) -> None:
-    switched = await api.client.put(
-        "/api/v1/me/language", json={"language": "en"}, headers=api.auth("li.ecg")
-    )
-    assert switched.status == 200
-    english = await _json(
-        await api.client.post(
-            "/api/v1/admin/users/li.ecg/password-reset", headers=api.auth("hb.admin")
-        )
-    )
-    until = datetime.fromisoformat(english["expires_at"]).astimezone(UTC)
-    assert english["show"] == (
-        f"One-time link for li.ecg (valid until {until:%Y-%m-%d %H:%M} UTC): {english['link']}"
-    )
-    chinese = await _json(
-        await api.client.post(
-            "/api/v1/admin/users/wang.reader/password-reset", headers=api.auth("hb.admin")
-        )
-    )
-    until = datetime.fromisoformat(chinese["expires_at"]).astimezone(UTC)
-    assert chinese["show"] == (
-        f"wang.reader 的一次性链接（有效期至 {until:%Y-%m-%d %H:%M} UTC）：{chinese['link']}"
-    )
+    await choose_english(api, "li.ecg")
+    said, link, until = await _reset_link_said(api, "li.ecg")
+    assert said == f"One-time link for li.ecg (valid until {until} UTC): {link}"
+    said, link, until = await _reset_link_said(api, "wang.reader")
+    assert said == f"wang.reader 的一次性链接（有效期至 {until} UTC）：{link}"
 
 
 async def test_the_password_page_sets_a_password_from_its_link(api: Api) -> None:

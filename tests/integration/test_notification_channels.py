@@ -37,6 +37,7 @@ from tests.e2e.harness import free_port
 from tests.factory import make_study
 from tests.integration.conftest import Api, local_settings, serving
 from tests.integration.dicomweb_support import route_all, store
+from tests.integration.one_language import choose_english
 from tests.integration.test_ecg_reading_page import session
 from tests.integration.test_reports_home import _deliver, _get, _ok, _post
 from worker import outbound
@@ -280,10 +281,7 @@ async def test_a_report_goes_out_by_mail_and_robots_with_the_patient_only_where_
     )
     assert own.status == 201, await own.text()
     # who reads English gets their own messages in English
-    english = await api.client.put(
-        "/api/v1/me/language", json={"language": "en"}, headers=api.auth("xlwd.clinic")
-    )
-    assert english.status == 200, await english.text()
+    await choose_english(api, "xlwd.clinic")
     # another clinic's channel hears nothing of this clinic's report
     await _channel(
         api, "hb.admin", {"facility": "HB-FH-CG", "kind": "email", "target": "cg@example.org"}

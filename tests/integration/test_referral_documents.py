@@ -21,6 +21,7 @@ from tests.ecg_file import make_ecg
 from tests.factory import make_study
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import route_all, store
+from tests.integration.one_language import choose_english
 from tests.integration.test_web_pages import ARTIFACTS
 
 PATIENT = "WD-R1"
@@ -338,10 +339,7 @@ ENGLISH = {
 async def english_documents(api: Api, referral: int) -> None:
     """The city's doctor reads English: each document in English, the patient's data and
     what was written as they are."""
-    switched = await api.client.put(
-        "/api/v1/me/language", json={"language": "en"}, headers=api.auth("zhao.city")
-    )
-    assert switched.status == 200
+    await choose_english(api, "zhao.city")
     ARTIFACTS.mkdir(exist_ok=True)
     for kind, expected in ENGLISH.items():
         status, data = await document(api, "zhao.city", referral, kind)
