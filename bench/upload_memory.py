@@ -56,15 +56,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_instance(path: Path, size_mb: int) -> tuple[str, str]:
-    """A multi-frame 2048 × 2048 16-bit CT instance of about ``size_mb`` MB at ``path``;
-    its study and SOP Instance UIDs."""
+def write_instance(path: Path, size_mb: int, study: str | None = None) -> tuple[str, str]:
+    """A multi-frame 2048 × 2048 16-bit CT instance of about ``size_mb`` MB at ``path``, in
+    the study ``study`` (a new one if None); its study and SOP Instance UIDs."""
     frame = (np.arange(2048 * 2048, dtype=np.uint32).reshape(2048, 2048) % 4096).astype(np.uint16)
     frames = max(1, round(size_mb * 1e6 / frame.nbytes))
     ds = Dataset()
     ds.SOPClassUID = CTImageStorage
     ds.SOPInstanceUID = generate_uid()
-    ds.StudyInstanceUID = generate_uid()
+    ds.StudyInstanceUID = study or generate_uid()
     ds.SeriesInstanceUID = generate_uid()
     ds.PatientID = "BENCH-1"
     ds.PatientName = "王^测试"
