@@ -4,6 +4,7 @@ for an administrator who chose English, and no word written twice in either."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 import pytest
 
@@ -24,6 +25,8 @@ PAGES = [
     ("/admin/identity-conflicts", "显示全部", "Show all"),
     ("/admin/templates", "报告模板", "Report templates"),
     ("/admin/notification-channels", "新增渠道", "Add a channel"),
+    ("/admin/operations", "存储与队列", "Storage and queue health"),
+    ("/admin/routing", "分诊预览", "Routing preview"),
 ]
 #: What the pages show of the network's own data: names, template texts.
 DATA = re.compile(
@@ -42,10 +45,6 @@ def _main(html: str) -> str:
     return html.split("<main", 1)[1].split("</main>", 1)[0]
 
 
-def _without_kinds(html: str) -> str:
-    return re.sub(r'<select name="kind">.*?</select>', "", html, flags=re.S)
-
-
 @pytest.mark.parametrize(("path", "zh", "en"), PAGES)
 async def test_an_administration_page_is_in_chinese_then_wholly_in_english(
     api: Api, path: str, zh: str, en: str
@@ -53,16 +52,63 @@ async def test_an_administration_page_is_in_chinese_then_wholly_in_english(
     chinese = _main(await _text(api, path))
     assert zh in chinese
     assert en not in chinese
-    # the channel kinds of the channels page are still written both ways (their words are
-    # built by the operations pages' module)
-    assert not TWICE.findall(_without_kinds(chinese))
+    assert not TWICE.findall(chinese)
+    await _english(api)
+    english = _main(await _text(api, path))
+    assert en in english
+    _wholly_english(english, path)
+
+
+async def _english(api: Api) -> None:
     changed = await api.client.put(
         "/api/v1/me/language", json={"language": "en"}, headers=api.auth("hb.admin")
     )
     assert changed.status == 200
-    english = _main(await _text(api, path))
-    assert en in english
-    assert not TWICE.findall(_without_kinds(english))
+
+
+def _wholly_english(english: str, path: str) -> None:
+    assert not TWICE.findall(english)
     # facility names and the like are the network's data; the page's own words are English
     words = DATA.sub("", english)
     assert not CHINESE.findall(re.sub(r"<[^>]+>", " ", words)), path
+
+
+async def _post(api: Api, path: str, body: Mapping[str, object]) -> None:
+    sent = await api.client.post(path, json=body, headers=api.auth("hb.admin"))
+    assert sent.status in (200, 201), await sent.text()
+
+
+async def test_the_routing_preview_and_a_roster_are_in_one_language(api: Api) -> None:
+    pool = {"code": "HB-DR-DAY", "name": "DR day", "specialty": "radiology",
+            "facility": "HB-COUNTY", "members": ["wang.reader"]}  # fmt: skip
+    await _post(api, "/api/v1/admin/pools", pool)
+    rule = {"modality": "DX", "pool": "HB-DR-DAY", "deadline_minutes": 90}
+    await _post(api, "/api/v1/admin/facilities/HB-MJ/routes", rule)
+    shift = {"days": ["mon", "tue"], "from": "08:00", "until": "18:00"}
+    await _post(api, "/api/v1/admin/users/wang.reader/shifts", shift)
+    leave = {"date": "2030-01-08", "kind": "leave"}
+    await _post(api, "/api/v1/admin/users/wang.reader/duty-exceptions", leave)
+    preview = "/admin/routing?facility=HB-MJ-LW&modality=DX&priority=urgent&at=2030-01-07T09:00"
+    roster = "/admin/routing/pools/HB-DR-DAY/roster?week=2030-01-09"
+    chinese = _main(await _text(api, preview))
+    assert "紧急 DX 来自" in chinese
+    assert "时限 1.5 h" in chinese
+    assert not TWICE.findall(chinese)
+    chinese = _main(await _text(api, roster))
+    assert "请假 全天" in chinese
+    assert "周二" in chinese
+    assert not TWICE.findall(chinese)
+    await _english(api)
+    english = _main(await _text(api, preview))
+    assert "urgent DX from" in english
+    assert "→ pool DR day [HB-DR-DAY]" in english
+    assert "due in 1.5 h" in english
+    _wholly_english(re.sub(r"<li\b[^>]*>.*?</li>", "", english), preview)
+    english = _main(await _text(api, roster))
+    assert "<h1>Roster · DR day" in english
+    assert "Leave all day" in english
+    assert "Week of 2030-01-07" in english
+    assert "08:00–18:00" in english
+    # the pool's facility and its members' names are the network's data
+    names = r"<h1>.*?</h1>|<tr data-member=\"[^\"]*\"><th>.*?</th>"
+    _wholly_english(re.sub(names, "", english, flags=re.S), roster)

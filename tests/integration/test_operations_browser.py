@@ -62,16 +62,17 @@ async def _operations(page: Page, base: str, report_id: int) -> int:
     assert "StorageError" in text
     assert "deliver_report" in text
     health = await page.inner_text("#health")
-    assert "amber ≥ 60 s, red ≥ 600 s" in health
+    assert "注意 ≥ 60 s，告警 ≥ 600 s" in health
     database = page.locator("#health tr[data-measure='database_ms'] .light")
-    assert await database.inner_text() in ("green", "amber")
+    assert await database.inner_text() in ("正常", "注意")
     failed = page.locator("#health tr[data-measure='failed_jobs'] .light")
-    assert await failed.inner_text() == "amber"  # one job waits for the administrator
-    assert "amber" in await page.inner_text("#ops-light")
+    assert await failed.inner_text() == "注意"  # one job waits for the administrator
+    assert "light-amber" in (await failed.get_attribute("class") or "")
+    assert "注意" in await page.inner_text("#ops-light")
     assert "HBXLWD01" in await page.inner_text("#rejections tr[data-rejection]")
     returned = await page.inner_text("#returned tr[data-case]")
     assert "体位不正" in returned
-    assert "否 (not yet)" in returned
+    assert "尚未" in returned
     await page.screenshot(path=str(ARTIFACTS / "operations_failed_job.png"), full_page=True)
     async with page.expect_navigation():
         await row.locator("button").click()

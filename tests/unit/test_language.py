@@ -28,7 +28,7 @@ ONE_LANGUAGE = ("base.html", "language_switch.html", "login.html", "account.html
                 "identity_conflicts.html", "dicom_nodes.html", "dicom_node_fields.html",
                 "patient_duplicates.html", "patient_identity_tabs.html",
                 "failed_deliveries_table.html", "patient_dismissals.html",
-                "dashboard.html")  # fmt: skip
+                "dashboard.html", "operations.html", "routing.html", "roster.html")  # fmt: skip
 _MARKED = re.compile(r"""(?:\bN_|\["_"\])\(\s*"([^"]+)"\s*\)""")
 #: "中文 (English)": Chinese, then a parenthesised run of Latin letters (not a phrase's
 #: ``%(name)s`` placeholder).

@@ -124,7 +124,7 @@ def test_the_week_shows_weekly_shifts_extra_shifts_and_leave_on_their_days() -> 
         monday,
     )
     assert cells[0].shifts == ["20:00–08:00 (+1)"]
-    assert cells[2].leave == [{"id": 1, "span": "全天 (all day)"}]
+    assert cells[2].leave == [{"id": 1, "span": "全天"}]
     assert cells[4].shifts == ["08:00–24:00"]
     assert cells[5].extra == [{"id": 2, "span": "09:00–12:00"}]
     assert sum(len(c.leave) for c in cells) == 1  # the next Monday's leave is not this week

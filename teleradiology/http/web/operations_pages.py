@@ -11,10 +11,10 @@ from urllib.parse import urlencode
 from aiohttp import web
 from pydantic import Field
 
-from storage.records import ChannelKind, ReturnReason, Role, Specialty, User
+from storage.records import ChannelKind, Language, ReturnReason, Role, Specialty, User
 from teleradiology.core.errors import Forbidden
+from teleradiology.core.language import N_, word
 from teleradiology.core.operations import THRESHOLDS, Measure
-from teleradiology.core.words import both
 from teleradiology.http.api.models.operations import (
     FailedJobOut,
     HealthOut,
@@ -31,6 +31,7 @@ from teleradiology.http.web.common import (
     base_context,
     facility_names,
     local_time,
+    page_language,
     render,
     signed_in,
 )
@@ -52,13 +53,15 @@ class _ReturnedQuery(Model):
 PER_PAGE = 50
 
 _MEASURES = {
-    Measure.DATABASE_MS: "数据库响应 (database answers)",
-    Measure.OBJECTS_MS: "对象存储响应 (object store answers)",
-    Measure.OLDEST_DUE_S: "最久待执行任务 (oldest job due)",
-    Measure.STALE_JOBS: "失联的执行中任务 (picked jobs past their heartbeat)",
-    Measure.FAILED_JOBS: "失败任务 (failed jobs)",
-    Measure.DISK_USED_PCT: "数据盘已用 (data disk used)",
+    Measure.DATABASE_MS: N_("数据库响应"),
+    Measure.OBJECTS_MS: N_("对象存储响应"),
+    Measure.OLDEST_DUE_S: N_("最久待执行任务"),
+    Measure.STALE_JOBS: N_("失联的执行中任务"),
+    Measure.FAILED_JOBS: N_("失败任务"),
+    Measure.DISK_USED_PCT: N_("数据盘已用"),
 }
+#: The thresholds' units in words (the others are symbols: ms, s, %).
+_UNITS = {"jobs": N_("个任务")}
 
 
 async def _admin(request: web.Request) -> User:
@@ -80,11 +83,21 @@ def _pages(request: web.Request, prefix: str, total: int, offset: int) -> dict[s
 
 
 def _health_rows(found: HealthOut) -> list[dict[str, Any]]:
-    return [
-        r.model_dump(mode="json")
-        | {"label": _MEASURES[r.measure], "unit": THRESHOLDS[r.measure].unit}
-        for r in found.readings
-    ]
+    """Each reading with its label and its thresholds (the template words them)."""
+    rows = []
+    for r in found.readings:
+        limits = THRESHOLDS[r.measure]
+        rows.append(
+            r.model_dump(mode="json")
+            | {
+                "label": _MEASURES[r.measure],
+                "unit": limits.unit,
+                "unit_word": _UNITS.get(limits.unit, limits.unit),
+                "amber": f"{limits.amber:g}",
+                "red": f"{limits.red:g}",
+            }
+        )
+    return rows
 
 
 async def _rejections(request: web.Request, admin: User) -> dict[str, Any]:
@@ -111,14 +124,15 @@ async def _rejections(request: web.Request, admin: User) -> dict[str, Any]:
     }
 
 
-def _reason(code: str) -> str:
+def _reason(code: str, language: Language) -> str:
     try:
-        return both(ReturnReason(code))
+        return word(ReturnReason(code), language)
     except ValueError:
         return code
 
 
 async def _returned(request: web.Request, admin: User) -> dict[str, Any]:
+    language = page_language(request, admin)
     offset = query_of(request, _ReturnedQuery).returned_offset
     zone = await user_zone(request, admin)
     found = await operations.returned_cases(request.app[POOL], admin, limit=PER_PAGE, offset=offset)
@@ -127,8 +141,8 @@ async def _returned(request: web.Request, admin: User) -> dict[str, Any]:
             ReturnedOut.of(r).model_dump()
             | {
                 "when": local_time(r.returned_at, zone),
-                "specialty_words": both(r.specialty),
-                "reason_words": _reason(r.return_code),
+                "specialty_words": word(r.specialty, language),
+                "reason_words": _reason(r.return_code, language),
             }
             for r in found.rows
         ],
@@ -162,7 +176,7 @@ async def operations_page(request: web.Request) -> web.StreamResponse:
     ]
     context = await base_context(request, admin)
     context.update(
-        title="运行维护 (operations)",
+        title=context["_"]("运行维护"),
         health=health.model_dump(mode="json"),
         health_rows=_health_rows(health),
         jobs=jobs,
@@ -186,7 +200,7 @@ async def templates_page(request: web.Request) -> web.StreamResponse:
     found = await report_templates.network_templates(pool, admin)
     context = await base_context(request, admin)
     context.update(
-        title="报告模板 (report templates)",
+        title=context["_"]("报告模板"),
         templates=[NetworkTemplateOut.of(t).model_dump() for t in found],
         may_change=await report_templates.may_change(pool, admin),
         specialties=[s.value for s in Specialty],
@@ -200,9 +214,9 @@ async def channels_page(request: web.Request) -> web.StreamResponse:
     names = await facility_names(request)
     context = await base_context(request, admin)
     context.update(
-        title="通知渠道 (notification channels)",
+        title=context["_"]("通知渠道"),
         channels=channel_rows(await channels.list_channels(pool, admin), names),
         facilities=[f.code for f in await console.facilities(pool, admin)],
-        kinds=[(k.value, both(k)) for k in ChannelKind],
+        kinds=[(k.value, context["word"](k)) for k in ChannelKind],
     )
     return render("notification_channels.html", context)

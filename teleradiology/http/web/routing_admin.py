@@ -13,9 +13,10 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from storage import network
-from storage.records import DutyShift, NetworkPolicy, Priority, Role, User
+from storage.records import DutyShift, Language, NetworkPolicy, Priority, Role, Specialty, User
 from storage.rosters import DutyException, ExceptionKind
 from teleradiology.core.errors import BadRequest, Forbidden
+from teleradiology.core.language import N_, gettext, word
 from teleradiology.core.network_file import parse_policy
 from teleradiology.http.api.endpoints import reply
 from teleradiology.http.api.models.admin import PolicyOut, PolicySaved
@@ -23,13 +24,26 @@ from teleradiology.http.api.models.rosters import PolicyForm, PreviewQuery
 from teleradiology.http.api.rosters import monday_of, preview_of
 from teleradiology.http.context import POOL, USER, current_user, user_zone
 from teleradiology.http.params import body_of
-from teleradiology.http.web.common import base_context, local_time, render, signed_in
+from teleradiology.http.web.common import (
+    base_context,
+    local_time,
+    page_language,
+    render,
+    signed_in,
+)
 from teleradiology.services import administration, rosters
-from teleradiology.services.rosters import RoutePreview
+from teleradiology.services.rosters import PlannedCase, RoutePreview
 
-DAYS = ("一 (Mon)", "二 (Tue)", "三 (Wed)", "四 (Thu)", "五 (Fri)", "六 (Sat)", "日 (Sun)")
+#: The days of the week, Monday first, as the templates translate them.
+DAYS = (N_("周一"), N_("周二"), N_("周三"), N_("周四"), N_("周五"), N_("周六"), N_("周日"))
 DAY_KEYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_PRIORITY_WORDS = {"high": "急诊 (urgent)", "medium": "常规 (routine)", "low": "低 (low)"}
+#: The priorities as the rules' and the preview's forms name them (the API's words).
+PRIORITIES = (("routine", Priority.MEDIUM), ("urgent", Priority.HIGH), ("low", Priority.LOW))
+#: Why a case goes elsewhere than a rule says, in words.
+_REASONS = {
+    "default": N_("无匹配规则，按默认"),
+    "no reader on duty at the first-read pool": N_("首读阅片组无人在岗"),
+}
 
 
 async def _admin(request: web.Request) -> User:
@@ -44,24 +58,40 @@ def _hours(minutes: float) -> str:
     return f"{minutes / 60:g} h" if minutes >= 60 else f"{minutes:g} min"
 
 
-def preview_lines(found: RoutePreview, zone: ZoneInfo) -> list[dict[str, str]]:
+def _preview_text(
+    found: RoutePreview, case: PlannedCase, zone: ZoneInfo, language: Language
+) -> str:
+    """One case of the preview in a sentence of `language`."""
+    _ = gettext(language)
+    values = {
+        "priority": word(case.priority, language),
+        "modality": found.modality,
+        "sender": found.sender.name,
+        "at": f"{case.reads_at.name} [{case.reads_at.code}]",
+        "due_in": _hours(case.due_in.total_seconds() / 60),
+        "due_at": local_time(case.due_at, zone),
+    }
+    if case.pool is not None:
+        values["pool"] = f"{case.pool.name} [{case.pool.code}]"
+        where = N_("%(priority)s %(modality)s 来自 %(sender)s → 阅片组 %(pool)s 于 %(at)s")
+    else:
+        where = N_("%(priority)s %(modality)s 来自 %(sender)s → %(at)s")
+    text = _(where) % values + _(N_("，时限 %(due_in)s，截止 %(due_at)s")) % values
+    if case.escalation is not None and case.escalated_at is not None:
+        text += _(N_("；未领取则于 %(when)s 上转至 %(to)s")) % {
+            "when": local_time(case.escalated_at, zone),
+            "to": f"{case.escalation.name} [{case.escalation.code}]",
+        }
+    if case.reason != "rule":
+        text += _(N_("（%(reason)s）")) % {"reason": _(_REASONS.get(case.reason, case.reason))}
+    return text
+
+
+def preview_lines(found: RoutePreview, zone: ZoneInfo, language: Language) -> list[dict[str, str]]:
     """The preview in words: where each case goes, when it is due, where it escalates."""
     lines = []
     for c in found.cases:
-        where = f"阅片组 (pool) {c.pool.name} [{c.pool.code}] 于 (at) " if c.pool else ""
-        minutes = c.due_in.total_seconds() / 60
-        text = (
-            f"{_PRIORITY_WORDS[c.priority.value]} {found.modality} 来自 (from) "
-            f"{found.sender.name} → {where}{c.reads_at.name} [{c.reads_at.code}]，"
-            f"时限 (due in) {_hours(minutes)}，截止 (due at) {local_time(c.due_at, zone)}"
-        )
-        if c.escalation is not None and c.escalated_at is not None:
-            text += (
-                f"；未领取则于 {local_time(c.escalated_at, zone)} 上转至 (escalated to) "
-                f"{c.escalation.name} [{c.escalation.code}]"
-            )
-        if c.reason != "rule":
-            text += f"（{c.reason}）"
+        text = _preview_text(found, c, zone, language)
         lines.append(
             {
                 "text": text,
@@ -74,7 +104,7 @@ def preview_lines(found: RoutePreview, zone: ZoneInfo) -> list[dict[str, str]]:
 
 
 async def _preview(
-    request: web.Request, zone: ZoneInfo
+    request: web.Request, zone: ZoneInfo, language: Language
 ) -> tuple[dict[str, str], list[dict[str, str]], str | None]:
     """The preview the page's form asks for (its time is local), in words, or its error."""
     names = ("facility", "modality", "priority", "at")
@@ -86,13 +116,14 @@ async def _preview(
         try:
             local = datetime.fromisoformat(query["at"])
         except ValueError:
-            return asked, [], f"{query['at']!r} is not a date and time"
+            wrong = gettext(language)(N_("“%(at)s”不是日期和时间"))
+            return asked, [], wrong % {"at": query["at"]}
         query["at"] = (local if local.tzinfo else local.replace(tzinfo=zone)).isoformat()
     try:
         found = await preview_of(request, PreviewQuery.model_validate(query))
     except (BadRequest, ValidationError) as exc:
         return asked, [], str(exc)
-    return asked, preview_lines(found, zone), None
+    return asked, preview_lines(found, zone, language), None
 
 
 async def policy_submit(request: web.Request) -> web.StreamResponse:
@@ -140,10 +171,12 @@ async def routing_page(request: web.Request) -> web.StreamResponse:
     pool = request.app[POOL]
     zone = await user_zone(request, admin)
     facilities, duty = await network.routing_config(pool, admin)
-    asked, lines, error = await _preview(request, zone)
+    asked, lines, error = await _preview(request, zone, page_language(request, admin))
     context = await base_context(request, admin)
     context.update(
-        title="分诊规则与阅片组 (routing)",
+        title=context["_"]("分诊规则与阅片组"),
+        priorities=PRIORITIES,
+        specialties=list(Specialty),
         pools=await rosters.list_pools(pool, admin),
         facilities=facilities,
         readers=[u for u in duty if u.role is Role.READER],
@@ -170,7 +203,7 @@ class _Cell:
 
 def _span(starts: time | None, ends: time | None) -> str:
     if starts is None or ends is None:
-        return "全天 (all day)"
+        return N_("全天")
     end = "24:00" if ends == time.max else ends.strftime("%H:%M")
     return f"{starts.strftime('%H:%M')}–{end}" + (" (+1)" if ends <= starts else "")
 
@@ -216,7 +249,7 @@ async def roster_page(request: web.Request) -> web.StreamResponse:
     ]
     context = await base_context(request, admin)
     context.update(
-        title=f"排班 (roster) · {week.pool.name}",
+        title=context["_"]("排班") + f" · {week.pool.name}",
         pool=week.pool,
         days=[(DAYS[i], monday + timedelta(days=i)) for i in range(7)],
         rows=rows,
