@@ -7,9 +7,18 @@ import re
 from collections.abc import Mapping
 
 import pytest
+from playwright.async_api import async_playwright
 
 from tests.integration.conftest import Api
 from tests.integration.test_ecg_reading_page import session
+from tests.integration.test_web_pages import (
+    ARGS,
+    ARTIFACTS,
+    CHROMIUM,
+    _base,
+    _sign_in,
+    browser_test,
+)
 
 #: "中文 (English)": the old form, Chinese then a parenthesised run of Latin letters.
 TWICE = re.compile(r"[\u4e00-\u9fff][^<>{}]*\(\s*[A-Za-z][A-Za-z ,.'/-]+\)")
@@ -28,6 +37,9 @@ PAGES = [
     ("/admin/operations", "存储与队列", "Storage and queue health"),
     ("/admin/routing", "分诊预览", "Routing preview"),
 ]
+#: The routing preview's question and a week of the pool's roster.
+PREVIEW = "facility=HB-MJ-LW&modality=DX&priority=urgent&at=2030-01-07T09:00"
+ROSTER = "/admin/routing/pools/HB-DR-DAY/roster?week=2030-01-09"
 #: What the pages show of the network's own data: names, template texts.
 DATA = re.compile(
     r"<(option|td|code|a|div)\b[^>]*>[^<]*</\1>|value=\"[^\"]*\"|淮滨县远程诊断管理员"
@@ -79,17 +91,9 @@ async def _post(api: Api, path: str, body: Mapping[str, object]) -> None:
 
 
 async def test_the_routing_preview_and_a_roster_are_in_one_language(api: Api) -> None:
-    pool = {"code": "HB-DR-DAY", "name": "DR day", "specialty": "radiology",
-            "facility": "HB-COUNTY", "members": ["wang.reader"]}  # fmt: skip
-    await _post(api, "/api/v1/admin/pools", pool)
-    rule = {"modality": "DX", "pool": "HB-DR-DAY", "deadline_minutes": 90}
-    await _post(api, "/api/v1/admin/facilities/HB-MJ/routes", rule)
-    shift = {"days": ["mon", "tue"], "from": "08:00", "until": "18:00"}
-    await _post(api, "/api/v1/admin/users/wang.reader/shifts", shift)
-    leave = {"date": "2030-01-08", "kind": "leave"}
-    await _post(api, "/api/v1/admin/users/wang.reader/duty-exceptions", leave)
-    preview = "/admin/routing?facility=HB-MJ-LW&modality=DX&priority=urgent&at=2030-01-07T09:00"
-    roster = "/admin/routing/pools/HB-DR-DAY/roster?week=2030-01-09"
+    await _routing_setup(api)
+    preview = f"/admin/routing?{PREVIEW}"
+    roster = ROSTER
     chinese = _main(await _text(api, preview))
     assert "紧急 DX 来自" in chinese
     assert "时限 1.5 h" in chinese
@@ -112,3 +116,50 @@ async def test_the_routing_preview_and_a_roster_are_in_one_language(api: Api) ->
     # the pool's facility and its members' names are the network's data
     names = r"<h1>.*?</h1>|<tr data-member=\"[^\"]*\"><th>.*?</th>"
     _wholly_english(re.sub(names, "", english, flags=re.S), roster)
+
+
+async def _routing_setup(api: Api) -> None:
+    pool = {"code": "HB-DR-DAY", "name": "DR day", "specialty": "radiology",
+            "facility": "HB-COUNTY", "members": ["wang.reader"]}  # fmt: skip
+    await _post(api, "/api/v1/admin/pools", pool)
+    rule = {"modality": "DX", "pool": "HB-DR-DAY", "deadline_minutes": 90}
+    await _post(api, "/api/v1/admin/facilities/HB-MJ/routes", rule)
+    shift = {"days": ["mon", "tue"], "from": "08:00", "until": "18:00"}
+    await _post(api, "/api/v1/admin/users/wang.reader/shifts", shift)
+    leave = {"date": "2030-01-08", "kind": "leave"}
+    await _post(api, "/api/v1/admin/users/wang.reader/duty-exceptions", leave)
+
+
+#: The operations pages in the browser, and a heading each shows in zh-CN and in English.
+SHOWN = [
+    ("operations", "/admin/operations", "#health h2", "存储与队列", "Storage and queue health"),
+    ("routing", f"/admin/routing?{PREVIEW}", "#preview h2", "分诊预览", "Routing preview"),
+    ("roster", ROSTER, "#new-shift button", "添加班次", "Add shift"),
+]
+
+
+@browser_test
+async def test_the_operations_pages_in_the_browser_in_each_language(api: Api) -> None:
+    await _routing_setup(api)
+    ARTIFACTS.mkdir(exist_ok=True)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        await _sign_in(page, _base(api), "hb.admin")
+        for lang, which in (("zh", 0), ("en", 1)):
+            if lang == "en":
+                await _english(api)
+            for name, path, where, *words in SHOWN:
+                await page.goto(_base(api) + path)
+                assert await page.inner_text(where) == words[which]
+                shot = ARTIFACTS / f"admin_{name}_{lang}.png"
+                await page.screenshot(path=str(shot), full_page=True)
+        # the roster's form still posts to the member the page names, in English
+        await page.fill("#new-exception input[name=date]", "2030-01-09")
+        await page.select_option("#new-exception select[name=kind]", "extra")
+        await page.fill("#new-exception input[name=from]", "19:00")
+        await page.fill("#new-exception input[name=until]", "22:00")
+        await page.click("#new-exception button[type=submit]")
+        await page.wait_for_selector("#calendar .extra")
+        assert "Extra 19:00–22:00" in await page.inner_text("#calendar")
+        await browser.close()
