@@ -9,16 +9,9 @@ from collections.abc import Mapping
 import pytest
 from playwright.async_api import async_playwright
 
+from tests.integration import test_web_pages as web
 from tests.integration.conftest import Api
 from tests.integration.test_ecg_reading_page import session
-from tests.integration.test_web_pages import (
-    ARGS,
-    ARTIFACTS,
-    CHROMIUM,
-    _base,
-    _sign_in,
-    browser_test,
-)
 
 #: "中文 (English)": the old form, Chinese then a parenthesised run of Latin letters.
 TWICE = re.compile(r"[\u4e00-\u9fff][^<>{}]*\(\s*[A-Za-z][A-Za-z ,.'/-]+\)")
@@ -138,28 +131,28 @@ SHOWN = [
 ]
 
 
-@browser_test
+@web.browser_test
 async def test_the_operations_pages_in_the_browser_in_each_language(api: Api) -> None:
     await _routing_setup(api)
-    ARTIFACTS.mkdir(exist_ok=True)
+    web.ARTIFACTS.mkdir(exist_ok=True)
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = await p.chromium.launch(executable_path=str(web.CHROMIUM), args=web.ARGS)
         page = await browser.new_page(viewport={"width": 1280, "height": 900})
-        await _sign_in(page, _base(api), "hb.admin")
+        await web._sign_in(page, web._base(api), "hb.admin")
         for lang, which in (("zh", 0), ("en", 1)):
             if lang == "en":
                 await _english(api)
             for name, path, where, *words in SHOWN:
-                await page.goto(_base(api) + path)
+                await page.goto(web._base(api) + path)
                 assert await page.inner_text(where) == words[which]
-                shot = ARTIFACTS / f"admin_{name}_{lang}.png"
+                shot = web.ARTIFACTS / f"admin_{name}_{lang}.png"
                 await page.screenshot(path=str(shot), full_page=True)
         # the roster's form still posts to the member the page names, in English
-        await page.fill("#new-exception input[name=date]", "2030-01-09")
-        await page.select_option("#new-exception select[name=kind]", "extra")
-        await page.fill("#new-exception input[name=from]", "19:00")
-        await page.fill("#new-exception input[name=until]", "22:00")
-        await page.click("#new-exception button[type=submit]")
+        form = page.locator("#new-exception")
+        await form.locator("select[name=kind]").select_option("extra")
+        for field, value in {"date": "2030-01-09", "from": "19:00", "until": "22:00"}.items():
+            await form.locator(f"input[name={field}]").fill(value)
+        await form.locator("button[type=submit]").click()
         await page.wait_for_selector("#calendar .extra")
         assert "Extra 19:00–22:00" in await page.inner_text("#calendar")
         await browser.close()
