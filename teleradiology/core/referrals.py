@@ -30,6 +30,7 @@ from storage.records import (
     User,
 )
 from teleradiology.core.errors import BadRequest, Forbidden, InvalidState, NotFound
+from teleradiology.core.language import N_
 
 #: The tiers an up-referral may go to.
 RECEIVING_TIERS = frozenset({Tier.COUNTY, Tier.CITY})
@@ -279,7 +280,7 @@ def statistics(months: Iterable[ReferralMonth]) -> tuple[list[StatisticsRow], St
         StatisticsRow(**asdict(m), arrival_rate=arrival_rate(m.arrived, m.accepted)) for m in months
     ]
     counts = {name: sum(getattr(r, name) for r in rows) for name in _COUNTS}
-    total = ReferralMonth(facility_code=None, facility_name="合计", month=None, **counts)
+    total = ReferralMonth(facility_code=None, facility_name=N_("合计"), month=None, **counts)
     return rows, StatisticsRow(
         **asdict(total), arrival_rate=arrival_rate(total.arrived, total.accepted)
     )

@@ -2,9 +2,9 @@
 keyed by enum member, that the pages, the printable report, the DICOM SR and the CSV
 export all take their words from.
 
-:func:`word` gives a member's word in one language (zh-CN unless told), :func:`both` the
-pages' form "中文 (English)". Every member of every enum in :data:`TABLES` has both words
-(a test checks it), so a lookup never falls back to the code.
+:func:`word` gives a member's word in one language (zh-CN unless told). Every member of
+every enum in :data:`TABLES` has its word in each language (a test checks it), so a lookup
+never falls back to the code.
 """
 
 from __future__ import annotations
@@ -369,18 +369,3 @@ TABLES: Mapping[type[Enum], Mapping[Any, Words]] = {
 def word(member: Enum, lang: Language = Language.ZH) -> str:
     """The word for ``member`` in ``lang``."""
     return TABLES[type(member)][member].of(lang)
-
-
-def both(member: Enum) -> str:
-    """The pages' form, "中文 (English)"; one word where both languages write it alike."""
-    words = TABLES[type(member)][member]
-    return words.zh if words.zh == words.en else f"{words.zh} ({words.en})"
-
-
-def both_of(kind: type[Enum], value: str) -> str:
-    """The pages' form of a stored value of ``kind``; a value that names none of its
-    members (written by an older release) as it is."""
-    try:
-        return both(kind(value))
-    except ValueError:
-        return value

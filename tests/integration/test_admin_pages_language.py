@@ -11,6 +11,7 @@ from playwright.async_api import async_playwright
 
 from tests.integration import test_web_pages as web
 from tests.integration.conftest import Api
+from tests.integration.test_dashboard import _loaded
 from tests.integration.test_ecg_reading_page import session
 
 #: "中文 (English)": the old form, Chinese then a parenthesised run of Latin letters.
@@ -18,6 +19,7 @@ TWICE = re.compile(r"[\u4e00-\u9fff][^<>{}]*\(\s*[A-Za-z][A-Za-z ,.'/-]+\)")
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 #: Each page, and one of its words in Chinese and in English.
 PAGES = [
+    ("/admin", "各机构报告周转", "Turnaround per sending facility"),
     ("/admin/facilities", "新增机构", "Add a facility"),
     ("/admin/users", "新增用户", "Add a user"),
     ("/admin/users/hb.admin", "重置密码链接", "Reset link"),
@@ -36,6 +38,7 @@ ROSTER = "/admin/routing/pools/HB-DR-DAY/roster?week=2030-01-09"
 #: What the pages show of the network's own data: names, template texts.
 DATA = re.compile(
     r"<(option|td|code|a|div)\b[^>]*>[^<]*</\1>|value=\"[^\"]*\"|淮滨县远程诊断管理员"
+    r"|\([A-Z][a-z]+/[A-Za-z_]+\)"  # the network's time zone, (Asia/Shanghai)
 )
 
 
@@ -57,11 +60,30 @@ async def test_an_administration_page_is_in_chinese_then_wholly_in_english(
     chinese = _main(await _text(api, path))
     assert zh in chinese
     assert en not in chinese
-    assert not TWICE.findall(chinese)
+    assert not TWICE.findall(DATA.sub("", chinese))  # a facility's "name (CODE)" is data
     await _english(api)
     english = _main(await _text(api, path))
     assert en in english
     _wholly_english(english, path)
+
+
+async def test_the_turnaround_csv_names_its_segments_in_the_callers_language(api: Api) -> None:
+    await _loaded(api)
+
+    async def segment_names() -> set[str]:
+        got = await api.client.get("/api/v1/stats/turnaround.csv", headers=api.auth("hb.admin"))
+        assert got.status == 200
+        rows = [line.split(",") for line in (await got.text()).lstrip("\ufeff").splitlines()]
+        return {r[4] for r in rows[1:] if r[0] == "segment"}
+
+    chinese = await segment_names()
+    assert "接收→正式报告" in chinese
+    assert all(CHINESE.search(n) and not TWICE.search(n) for n in chinese)
+    await _english(api)
+    english = await segment_names()
+    assert english
+    assert not any(CHINESE.search(n) or TWICE.search(n) for n in english)
+    assert len(english) == len(chinese)
 
 
 async def _english(api: Api) -> None:
@@ -72,9 +94,9 @@ async def _english(api: Api) -> None:
 
 
 def _wholly_english(english: str, path: str) -> None:
-    assert not TWICE.findall(english)
     # facility names and the like are the network's data; the page's own words are English
     words = DATA.sub("", english)
+    assert not TWICE.findall(words)
     assert not CHINESE.findall(re.sub(r"<[^>]+>", " ", words)), path
 
 

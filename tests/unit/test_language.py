@@ -1,6 +1,6 @@
 """One language at a time: every word a template or the code marks for translation is in
-the English catalog, the catalog holds nothing no page uses, and a converted template
-writes no word twice ("中文 (English)")."""
+the English catalog, the catalog holds nothing no page uses, and no template writes a word
+twice ("中文 (English)")."""
 
 from __future__ import annotations
 
@@ -16,19 +16,8 @@ from teleradiology.http.web.common import TEMPLATES
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_DIR = ROOT / "teleradiology" / "http" / "web" / "templates"
-#: Templates that write one language at a time (the others still write both, being moved).
-ONE_LANGUAGE = ("base.html", "language_switch.html", "login.html", "account.html",
-                "tokens_table.html",
-                "inbox.html", "referral.html", "referral_new.html", "referrals.html",
-                "orders.html", "send.html",
-                "case.html", "ecg_case.html", "report_fields.html",
-                "audit.html", "error.html", "password.html", "worklist.html",
-                "facilities.html", "notification_channels.html", "patient_merge.html",
-                "report_templates.html", "users.html", "user.html", "accounts.html",
-                "identity_conflicts.html", "dicom_nodes.html", "dicom_node_fields.html",
-                "patient_duplicates.html", "patient_identity_tabs.html",
-                "failed_deliveries_table.html", "patient_dismissals.html",
-                "dashboard.html", "operations.html", "routing.html", "roster.html")  # fmt: skip
+#: Every template writes each word once, in one language.
+ONE_LANGUAGE = sorted(p.name for p in TEMPLATE_DIR.glob("*.html"))
 _MARKED = re.compile(r"""(?:\bN_|\["_"\])\(\s*"([^"]+)"\s*\)""")
 #: "中文 (English)": Chinese, then a parenthesised run of Latin letters (not a phrase's
 #: ``%(name)s`` placeholder).

@@ -6,7 +6,7 @@ import pytest
 
 from storage.records import CaseStatus, EventKind, StudyState
 from teleradiology.core.progress import FOLLOWED_STEPS, StudyProgress, study_progress
-from teleradiology.core.words import both
+from teleradiology.core.words import Language, word
 
 
 def _progress(**changes: object) -> StudyProgress:
@@ -44,7 +44,8 @@ def test_the_progress_weighs_the_report_then_the_case_then_the_instances(
 
 
 def test_each_progress_has_its_words_and_the_clinic_follows_the_case_steps() -> None:
-    assert both(StudyProgress.WAITING) == "等待判读 (waiting for a reader)"
-    assert all(both(p) for p in StudyProgress)
+    assert word(StudyProgress.WAITING) == "等待判读"
+    assert word(StudyProgress.WAITING, Language.EN) == "waiting for a reader"
+    assert all(word(p) and word(p, Language.EN) for p in StudyProgress)
     assert EventKind.RECEIVED not in FOLLOWED_STEPS  # one per instance: the page would churn
     assert {EventKind.ROUTED, EventKind.CLAIMED, EventKind.ESCALATED} <= FOLLOWED_STEPS

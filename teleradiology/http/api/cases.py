@@ -17,7 +17,7 @@ from teleradiology.core import casework
 from teleradiology.core.access import require_role
 from teleradiology.core.casework import CaseAction
 from teleradiology.core.errors import BadRequest, Forbidden, Unauthorized
-from teleradiology.core.words import both
+from teleradiology.core.language import Language, word
 from teleradiology.http.api.endpoints import PROBLEMS, Routes, reply
 from teleradiology.http.api.models.reading import (
     AcknowledgeIn,
@@ -376,8 +376,8 @@ _CSV_ANSWER = {
         "schema": {
             "type": "string",
             "description": "columns: row (facility | segment), facility, name, segment, "
-            "segment_name (in words, zh-CN and English), count, median_minutes, p90_minutes, "
-            "mean_minutes, max_minutes, since, until",
+            "segment_name (in words, in the caller's language), count, median_minutes, "
+            "p90_minutes, mean_minutes, max_minutes, since, until",
         }
     }
 }
@@ -402,11 +402,12 @@ _CSV_HEADERS = {
 async def turnaround_csv(request: web.Request) -> web.Response:
     """The turnaround statistics as CSV (UTF-8 with a byte order mark, for spreadsheets):
     one row per sending facility (received to final), then one per workflow segment, each
-    segment named in words as the dashboard names it."""
+    segment named in words as the dashboard names it, in the caller's language."""
+    language = current_user(request).language
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(TURNAROUND_CSV_COLUMNS)
-    for row in _csv_rows((await turnaround_of(request)).model_dump(mode="json")):
+    for row in _csv_rows((await turnaround_of(request)).model_dump(mode="json"), language):
         writer.writerow(csv_cell(v) for v in row)
     day = datetime.now(UTC).strftime("%Y%m%d")
     return web.Response(
@@ -420,7 +421,7 @@ async def turnaround_csv(request: web.Request) -> web.Response:
     )
 
 
-def _csv_rows(body: dict[str, Any]) -> list[tuple[object, ...]]:
+def _csv_rows(body: dict[str, Any], language: Language) -> list[tuple[object, ...]]:
     since, until, segment = body["since"], body["until"], body["segment"]
     rows: list[tuple[object, ...]] = [
         (
@@ -428,7 +429,7 @@ def _csv_rows(body: dict[str, Any]) -> list[tuple[object, ...]]:
             f["facility"],
             f["name"],
             segment,
-            both(TurnaroundSegment(segment)),
+            word(TurnaroundSegment(segment), language),
             f["reports"],
             f["median_minutes"],
             f["p90_minutes"],
@@ -445,7 +446,7 @@ def _csv_rows(body: dict[str, Any]) -> list[tuple[object, ...]]:
             "",
             "",
             name,
-            both(TurnaroundSegment(name)),
+            word(TurnaroundSegment(name), language),
             s["cases"],
             s["median_minutes"],
             s["p90_minutes"],

@@ -30,8 +30,8 @@ from storage.records import (
     TurnaroundSegment,
 )
 from teleradiology.core.errors import Forbidden
+from teleradiology.core.language import N_, Language, gettext, word
 from teleradiology.core.referrals import StatisticsRow
-from teleradiology.core.words import both
 from teleradiology.http.api import cases as api
 from teleradiology.http.api import dashboard as dashboard_api
 from teleradiology.http.api.models.dashboard import DashboardQuery
@@ -79,15 +79,16 @@ def _busiest(
     return [r for r in rows if id(r) in kept], len(rows)
 
 
-def _minutes(value: float | None) -> str:
-    """A duration given in minutes, in the unit that reads best."""
+def _minutes(value: float | None, language: Language) -> str:
+    """A duration given in minutes, in the unit that reads best, in `language`."""
     if value is None:
         return ""
+    _ = gettext(language)
     if value < 1:
-        return f"{value * 60:.0f} 秒 (s)"
+        return _(N_("%(n)s 秒")) % {"n": f"{value * 60:.0f}"}
     if value >= 120:
-        return f"{value / 60:.1f} 小时 (h)"
-    return f"{value:.1f} 分钟 (min)"
+        return _(N_("%(n)s 小时")) % {"n": f"{value / 60:.1f}"}
+    return _(N_("%(n)s 分钟")) % {"n": f"{value:.1f}"}
 
 
 def _local_days(request: web.Request, zone: ZoneInfo) -> web.Request:
@@ -117,7 +118,11 @@ class _OpenCases:
 
 
 def _open_cases(
-    found: cases.OpenCases, facilities: dict[str, str], now: datetime, zone: ZoneInfo
+    found: cases.OpenCases,
+    facilities: dict[str, str],
+    now: datetime,
+    zone: ZoneInfo,
+    language: Language,
 ) -> _OpenCases:
     loads = {
         (load.pool_code, load.specialty.value): _PoolLoad(
@@ -134,13 +139,13 @@ def _open_cases(
     }
     breaches = [
         {
-            "kind": "逾期未报告 (case overdue)",
+            "kind": N_("逾期未报告"),
             "case_id": c.id,
             "facility": facilities.get(c.facility_code, c.facility_code),
             "pool": facilities.get(c.pool_code, c.pool_code),
-            "priority": both(c.priority) + (" · STEMI" if c.stemi else ""),
+            "priority": word(c.priority, language) + (" · STEMI" if c.stemi else ""),
             "due": local_time(c.deadline, zone),
-            "by": time_left(c.deadline, now)[0],
+            "by": time_left(c.deadline, now, language)[0],
             "claimed": c.claimed,
         }
         for c in found.overdue
@@ -154,6 +159,7 @@ def _critical_breaches(
     facilities: dict[str, str],
     now: datetime,
     zone: ZoneInfo,
+    language: Language,
 ) -> tuple[int, list[dict[str, Any]]]:
     """How many critical results wait for acknowledgement, and those overdue."""
     critical_pending = 0
@@ -163,15 +169,15 @@ def _critical_breaches(
             continue
         critical_pending += 1
         if r.critical_due_at is not None and r.critical_due_at < now:
-            left, _ = time_left(r.critical_due_at, now)
+            left, _ = time_left(r.critical_due_at, now, language)
             code = code_of.get(r.facility_id, "")
             breaches.append(
                 {
-                    "kind": "危急值未确认 (critical result not acknowledged)",
+                    "kind": N_("危急值未确认"),
                     "case_id": r.case_id,
                     "facility": facilities.get(code, code),
                     "pool": "",
-                    "priority": both(Conclusion.CRITICAL),
+                    "priority": word(Conclusion.CRITICAL, language),
                     "due": local_time(r.critical_due_at, zone),
                     "by": left,
                     "claimed": True,
@@ -181,17 +187,20 @@ def _critical_breaches(
 
 
 def _facility_rows(
-    body: dict[str, Any], open_by_facility: dict[str, int], facilities: dict[str, str]
+    body: dict[str, Any],
+    open_by_facility: dict[str, int],
+    facilities: dict[str, str],
+    language: Language,
 ) -> list[dict[str, Any]]:
     """Turnaround per sending facility, with its open cases (and the facilities with open
     cases and no report yet)."""
     rows = [
         {
             **f,
-            "median": _minutes(f["median_minutes"]),
-            "p90": _minutes(f["p90_minutes"]),
-            "mean": _minutes(f["mean_minutes"]),
-            "max": _minutes(f["max_minutes"]),
+            "median": _minutes(f["median_minutes"], language),
+            "p90": _minutes(f["p90_minutes"], language),
+            "mean": _minutes(f["mean_minutes"], language),
+            "max": _minutes(f["max_minutes"], language),
             "open": open_by_facility.get(f["facility"], 0),
         }
         for f in body["facilities"]
@@ -215,31 +224,31 @@ def _facility_rows(
     return rows
 
 
-def _segments(body: dict[str, Any]) -> list[dict[str, Any]]:
+def _segments(body: dict[str, Any], language: Language) -> list[dict[str, Any]]:
     return [
         {
             "key": key,
-            "label": both(TurnaroundSegment(key)),
+            "label": word(TurnaroundSegment(key), language),
             "cases": s["cases"],
-            "median": _minutes(s["median_minutes"]),
-            "p90": _minutes(s["p90_minutes"]),
-            "max": _minutes(s["max_minutes"]),
+            "median": _minutes(s["median_minutes"], language),
+            "p90": _minutes(s["p90_minutes"], language),
+            "max": _minutes(s["max_minutes"], language),
         }
         for key, s in body["segments"].items()
     ]
 
 
 def _referral_rows(
-    rows: list[referrals.ReferralStats], facilities: dict[str, str]
+    rows: list[referrals.ReferralStats], facilities: dict[str, str], language: Language
 ) -> list[dict[str, Any]]:
     return [
         {
             "facility": facilities.get(r.facility_code, r.facility_code),
-            "direction": both(r.direction),
-            "status": both(r.status),
+            "direction": word(r.direction, language),
+            "status": word(r.status, language),
             "count": r.count,
             "response": _minutes(
-                r.median_response_s / 60 if r.median_response_s is not None else None
+                r.median_response_s / 60 if r.median_response_s is not None else None, language
             ),
         }
         for r in rows
@@ -271,20 +280,21 @@ def _referral_month_rows(rows: list[StatisticsRow], total: StatisticsRow) -> lis
 
 
 _FAILED_WHAT = {
-    FailedKind.REPORT: "报告投递 (report delivery)",
-    FailedKind.DICOM_COPY: "DICOM副本 (DICOM copy)",
-    FailedKind.NOTICE: "通知消息 (notification message)",
+    FailedKind.REPORT: N_("报告投递"),
+    FailedKind.DICOM_COPY: N_("DICOM副本"),
+    FailedKind.NOTICE: N_("通知消息"),
 }
 
 
 def failed_rows(
-    failed: list[FailedDelivery], facilities: dict[str, str], zone: ZoneInfo
+    failed: list[FailedDelivery], facilities: dict[str, str], zone: ZoneInfo, language: Language
 ) -> list[dict[str, Any]]:
+    _ = gettext(language)
     return [
         {
             "kind": f.kind.value,
             "id": f.id,
-            "what": _FAILED_WHAT[f.kind],
+            "what": _(_FAILED_WHAT[f.kind]),
             "report_id": f.report_id,
             "case_id": f.case_id,
             "facility": facilities.get(f.facility_code, f.facility_code),
@@ -296,11 +306,13 @@ def failed_rows(
     ]
 
 
-def channel_rows(found: list[Channel], facilities: dict[str, str]) -> list[dict[str, Any]]:
+def channel_rows(
+    found: list[Channel], facilities: dict[str, str], language: Language
+) -> list[dict[str, Any]]:
     return [
         ChannelOut.of(c).model_dump()
         | {
-            "kind_words": both(c.spec.kind),
+            "kind_words": word(c.spec.kind, language),
             "facility_name": facilities.get(c.facility_code, c.facility_code),
         }
         for c in found
@@ -320,6 +332,7 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
     local[USER] = user
     pool = request.app[POOL]
     now = datetime.now(UTC)
+    language = page_language(request, user)
     # the sections are independent reads: side by side, each on its own connection
     dash, body, facilities, overview, pending, every = await asyncio.gather(
         dashboard_api.dashboard_of(request),
@@ -332,23 +345,24 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
     request = local
     since = datetime.fromisoformat(str(body["since"]).replace("Z", "+00:00"))
     until = datetime.fromisoformat(str(body["until"]).replace("Z", "+00:00"))
-    found = _open_cases(overview, facilities, now, zone)
+    found = _open_cases(overview, facilities, now, zone, language)
     code_of = {f.id: f.code for f in every}
-    critical_pending, late = _critical_breaches(pending, code_of, facilities, now, zone)
+    critical_pending, late = _critical_breaches(pending, code_of, facilities, now, zone, language)
     referral_rows = await referrals.referral_stats(pool, user.facility_id, since, until)
     months, months_total = await referral_service.statistics(pool, user, since, until, zone.key)
     query = {k: v for k, v in request.query.items() if k in ("since", "until")}
     facility_rows, facilities_count = _busiest(
-        _facility_rows(body, found.by_facility, facilities), lambda r: r["reports"] + r["open"]
+        _facility_rows(body, found.by_facility, facilities, language),
+        lambda r: r["reports"] + r["open"],
     )
     referral_table, referrals_count = _busiest(
-        _referral_rows(referral_rows, facilities), lambda r: r["count"]
+        _referral_rows(referral_rows, facilities, language), lambda r: r["count"]
     )
     *month_all, total_row = _referral_month_rows(months, months_total)
     month_rows, month_count = _busiest(month_all, lambda r: r["up"] + r["down"])
     context = await base_context(request, user)
     context.update(
-        title="管理看板 (dashboard)",
+        title=context["_"]("管理看板"),
         since=local_time(since, zone),
         until=local_time(until, zone),
         since_value=since.astimezone(zone).strftime("%Y-%m-%d"),
@@ -356,7 +370,7 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
         facilities=facility_rows,
         facilities_count=facilities_count,
         total_reports=sum(f["reports"] for f in body["facilities"]),
-        segments=_segments(body),
+        segments=_segments(body, language),
         pools=sorted(found.loads.values(), key=lambda p: (-p.overdue, -p.open, p.pool)),
         open_total=sum(p.open for p in found.loads.values()),
         overdue_total=sum(p.overdue for p in found.loads.values()),
@@ -367,11 +381,13 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
         referral_months=[*month_rows, total_row],
         referral_months_count=month_count,
         page_rows=PAGE_ROWS,
-        failed=failed_rows(await administration.failed_deliveries(pool, user), facilities, zone),
-        channels=channel_rows(await channels.list_channels(pool, user), facilities),
+        failed=failed_rows(
+            await administration.failed_deliveries(pool, user), facilities, zone, language
+        ),
+        channels=channel_rows(await channels.list_channels(pool, user), facilities, language),
         csv_href="/admin/turnaround.csv" + (f"?{urlencode(query)}" if query else ""),
         admin_links=[],
         admin_sections=[],
-        **dashboard_context(dash, asked, page_language(request, user)),
+        **dashboard_context(dash, asked, language),
     )
     return render("admin.html", context)

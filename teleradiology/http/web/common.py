@@ -40,7 +40,6 @@ from storage.records import (
 )
 from teleradiology.core.errors import Forbidden, NotFound, Unauthorized
 from teleradiology.core.language import N_, gettext, parse_language, word
-from teleradiology.core.words import both, both_of
 from teleradiology.http.context import POOL, TOKEN, USER
 from teleradiology.http.headers import site_origin
 from teleradiology.http.problems import audit_denied
@@ -58,7 +57,6 @@ TEMPLATES.globals.update(
     lang=Language.ZH_CN.value,
     _=gettext(Language.ZH_CN),
     word=lambda member: word(member, Language.ZH_CN),
-    both=both,
     CaseStatus=CaseStatus,
     Priority=Priority,
     ReportStatus=ReportStatus,
@@ -74,20 +72,14 @@ def local_time(at: datetime | None, zone: ZoneInfo) -> str:
     return at.astimezone(zone).strftime("%Y-%m-%d %H:%M") if at else ""
 
 
-def time_left(
-    deadline: datetime, now: datetime, language: Language | None = None
-) -> tuple[str, bool]:
-    """The time to a deadline in words (in `language`; both languages without one), and
-    whether it has passed."""
+def time_left(deadline: datetime, now: datetime, language: Language) -> tuple[str, bool]:
+    """The time to a deadline in words, in `language`, and whether it has passed."""
     seconds = (deadline - now).total_seconds()
     minutes = int(abs(seconds) // 60)
     days, rest = divmod(minutes, 24 * 60)
     hours, mins = divmod(rest, 60)
     overdue = seconds < 0
-    text = _time_left_in(language or Language.ZH_CN, overdue, days, hours, mins)
-    if language is None:  # the pages' older form, both languages
-        text += " (overdue)" if overdue else " (left)"
-    return text, overdue
+    return _time_left_in(language, overdue, days, hours, mins), overdue
 
 
 def _time_left_in(language: Language, overdue: bool, days: int, hours: int, mins: int) -> str:
@@ -254,14 +246,12 @@ def report_context(
     r: Report, zone: ZoneInfo, language: Language = Language.ZH_CN
 ) -> dict[str, Any]:
     """A report as the pages show it: its status and conclusion in `language`
-    (``status_word``, ``conclusion_word``) and in both (``status_zh``, ``conclusion_zh``)."""
+    (``status_word``, ``conclusion_word``)."""
     return {
         "id": r.id,
         "status": r.status.value,
-        "status_zh": both(r.status),
         "status_word": word(r.status, language),
         "conclusion": r.conclusion.value,
-        "conclusion_zh": both(r.conclusion),
         "conclusion_word": word(r.conclusion, language),
         "findings": r.findings,
         "impression": r.impression,
@@ -290,19 +280,15 @@ def stored_word(kind: type[Enum], value: str, language: Language) -> str:
         return value
 
 
-def event_detail(kind: str, detail: dict[str, Any], language: Language | None = None) -> str:
-    """A case event's detail: its values of an enumeration in `language` (both without)."""
+def event_detail(kind: str, detail: dict[str, Any], language: Language) -> str:
+    """A case event's detail: its values of an enumeration in `language`."""
     parts: list[str] = []
     for key, value in detail.items():
         if value in (None, "", [], {}):
             continue
         if key == "reason" and kind == "returned":
-            value = _value_word(ReturnReason, str(value), language)
+            value = stored_word(ReturnReason, str(value), language)
         elif key == "conclusion":
-            value = _value_word(Conclusion, str(value), language)
+            value = stored_word(Conclusion, str(value), language)
         parts.append(f"{key}: {value}")
     return ("; " if language is Language.EN else "；").join(parts)
-
-
-def _value_word(kind: type[Enum], value: str, language: Language | None) -> str:
-    return both_of(kind, value) if language is None else stored_word(kind, value, language)

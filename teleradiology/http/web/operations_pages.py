@@ -182,7 +182,12 @@ async def operations_page(request: web.Request) -> web.StreamResponse:
         jobs=jobs,
         failed=[
             f
-            for f in failed_rows(await administration.failed_deliveries(pool, admin), names, zone)
+            for f in failed_rows(
+                await administration.failed_deliveries(pool, admin),
+                names,
+                zone,
+                page_language(request, admin),
+            )
             # a report's delivery held as failed is one of the failed jobs above
             if not (f["kind"] == "report" and f["id"] in held)
         ],
@@ -215,7 +220,9 @@ async def channels_page(request: web.Request) -> web.StreamResponse:
     context = await base_context(request, admin)
     context.update(
         title=context["_"]("通知渠道"),
-        channels=channel_rows(await channels.list_channels(pool, admin), names),
+        channels=channel_rows(
+            await channels.list_channels(pool, admin), names, page_language(request, admin)
+        ),
         facilities=[f.code for f in await console.facilities(pool, admin)],
         kinds=[(k.value, context["word"](k)) for k in ChannelKind],
     )
