@@ -33,6 +33,7 @@ from storage.records import (
     ReportStatus,
     ReturnKind,
     ReturnReason,
+    Role,
     Specialty,
     StepStatus,
     Tier,
@@ -237,6 +238,11 @@ _TIER = {
     Tier.COUNTY: Words("县级医院", "county"),
     Tier.CITY: Words("市级医院", "city"),
 }
+_ROLE = {
+    Role.CLINIC: Words("基层机构", "clinic"),
+    Role.READER: Words("阅片医生", "reader"),
+    Role.ADMIN: Words("管理员", "administrator"),
+}
 _DASHBOARD_TABLE = {
     DashboardTable.TIER: Words("按送检机构级别", "by sending tier"),
     DashboardTable.FACILITY: Words("按送检机构", "by sending facility"),
@@ -349,6 +355,7 @@ TABLES: Mapping[type[Enum], Mapping[Any, Words]] = {
     ReferralDirection: _DIRECTION,
     Specialty: _SPECIALTY,
     Tier: _TIER,
+    Role: _ROLE,
     DashboardTable: _DASHBOARD_TABLE,
     TurnaroundSegment: _SEGMENT,
     WorklistFilter: _WORKLIST_FILTER,

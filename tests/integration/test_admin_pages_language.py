@@ -178,3 +178,20 @@ async def test_the_operations_pages_in_the_browser_in_each_language(api: Api) ->
         await page.wait_for_selector("#calendar .extra")
         assert "Extra 19:00–22:00" in await page.inner_text("#calendar")
         await browser.close()
+
+
+async def test_the_forms_name_tiers_roles_and_specialties_in_the_page_language(api: Api) -> None:
+    """The stored value is what a form sends; its word is what the administrator reads."""
+    shown = {
+        "zh": ('value="village" >村卫生室', 'value="admin">管理员', 'value="radiology">影像'),
+        "en": ('value="village" >village', 'value="admin">administrator', 'value="radiology">radiology'),
+    }
+    for language in ("zh", "en"):
+        if language == "en":
+            await _english(api)
+        facilities = await _text(api, "/admin/facilities")
+        users = await _text(api, "/admin/users")
+        tier, role, specialty = shown[language]
+        assert tier in facilities
+        assert role in users
+        assert specialty in users

@@ -5,6 +5,8 @@ deactivation, reset link and tokens of the accounts page) and its DICOM nodes.""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from storage.db import Pool
@@ -42,17 +44,17 @@ async def facilities_page(request: web.Request) -> web.StreamResponse:
     context.update(
         title=context["_"]("机构"),
         facilities=[f.model_dump() | {"titles_text": _workstations_text(f)} for f in found],
-        tiers=[t.value for t in Tier],
+        tiers=list(Tier),
     )
     return render("facilities.html", context)
 
 
-async def _user_choices(pool: Pool, admin: User) -> dict[str, list[str]]:
+async def _user_choices(pool: Pool, admin: User) -> dict[str, list[Any]]:
     """What a user's form chooses from: the network's facilities, roles, specialties."""
     return {
         "facilities": [f.code for f in await console.facilities(pool, admin)],
-        "roles": [r.value for r in Role],
-        "specialties": [s.value for s in Specialty],
+        "roles": list(Role),
+        "specialties": list(Specialty),
     }
 
 

@@ -208,7 +208,7 @@ async def templates_page(request: web.Request) -> web.StreamResponse:
         title=context["_"]("报告模板"),
         templates=[NetworkTemplateOut.of(t).model_dump() for t in found],
         may_change=await report_templates.may_change(pool, admin),
-        specialties=[s.value for s in Specialty],
+        specialties=list(Specialty),
     )
     return render("report_templates.html", context)
 
