@@ -184,7 +184,11 @@ async def test_the_forms_name_tiers_roles_and_specialties_in_the_page_language(a
     """The stored value is what a form sends; its word is what the administrator reads."""
     shown = {
         "zh": ('value="village" >村卫生室', 'value="admin">管理员', 'value="radiology">影像'),
-        "en": ('value="village" >village', 'value="admin">administrator', 'value="radiology">radiology'),
+        "en": (
+            'value="village" >village',
+            'value="admin">administrator',
+            'value="radiology">radiology',
+        ),
     }
     for language in ("zh", "en"):
         if language == "en":
