@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
+import numpy as np
 
-from storage.dashboard import fetch_planned
+from storage.dashboard import array_of, percentiles
+from storage.queries import q
 from storage.records import EventKind, FacilityId, TurnaroundSegment
 
 #: The segments of a case's life, each from one event to the next, in order.
@@ -38,24 +40,52 @@ class TurnaroundRow:
     max_s: float
 
 
+async def _arrays(pool: asyncpg.Pool, name: str, *args: object) -> list[bytes | None]:
+    """The columns of the one row of the array query ``name``."""
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        await conn.execute("set local work_mem = '64MB'")
+        row = await conn.fetchrow(q(name), *args)
+    assert row is not None  # an aggregate answers one row
+    return list(row.values())
+
+
 async def turnaround(
     pool: asyncpg.Pool, root_facility_id: FacilityId, since: datetime, until: datetime
 ) -> list[TurnaroundRow]:
-    """Received-to-final-report turnaround per sending facility below ``root_facility_id``."""
-    rows = await fetch_planned(pool, "turnaround", root_facility_id, since, until)
-    return [
+    """Received-to-final-report turnaround per sending facility below ``root_facility_id``
+    (the median and p90 as PostgreSQL's ``percentile_cont`` reads them)."""
+    ids, seconds = await _arrays(pool, "turnaround_final_seconds", root_facility_id, since, until)
+    if ids is None or seconds is None:
+        return []
+    facility, final = array_of(ids, ">i8"), array_of(seconds, ">f8")
+    order = np.lexsort((final, facility))
+    facility, final = facility[order], final[order]
+    starts = np.flatnonzero(np.r_[True, facility[1:] != facility[:-1]])
+    counts = np.diff(np.r_[starts, len(facility)])
+    sums = np.add.reduceat(final, starts)
+    found = percentiles(final, starts, counts)
+    async with pool.acquire() as conn:
+        names = {
+            r["id"]: r
+            for r in await conn.fetch(
+                q("dashboard_facility_names"), [int(f) for f in facility[starts]]
+            )
+        }
+    rows = [
         TurnaroundRow(
-            facility_id=FacilityId(r["facility_id"]),
-            facility_code=r["code"],
-            facility_name=r["name"],
-            reports=r["reports"],
-            median_s=float(r["median_s"]),
-            p90_s=float(r["p90_s"]),
-            mean_s=float(r["mean_s"]),
-            max_s=float(r["max_s"]),
+            facility_id=FacilityId(int(facility[start])),
+            facility_code=names[facility[start]]["code"],
+            facility_name=names[facility[start]]["name"],
+            reports=int(n),
+            median_s=float(p[0]),
+            p90_s=float(p[1]),
+            mean_s=float(total / n),
+            max_s=float(final[start + n - 1]),
         )
-        for r in rows
+        for start, n, total, p in zip(starts, counts, sums, found, strict=True)
+        if p is not None
     ]
+    return sorted(rows, key=lambda r: r.facility_code)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,15 +107,23 @@ async def segments(
 ) -> list[SegmentRow]:
     """Each segment's duration over the cases reported in the window (or one case), from
     the first event of each kind; segments a case never went through are left out."""
-    rows = await fetch_planned(pool, "turnaround_segments", root_facility_id, since, until, case_id)
-    found = {
-        r["segment"]: SegmentRow(
-            segment=TurnaroundSegment(r["segment"]),
-            cases=r["cases"],
-            median_s=float(r["median_s"]),
-            p90_s=float(r["p90_s"]),
-            max_s=float(r["max_s"]),
+    columns = await _arrays(
+        pool, "turnaround_segment_seconds", root_facility_id, since, until, case_id
+    )
+    found = []
+    for (segment, _, _), column in zip(SEGMENTS, columns, strict=True):
+        values = array_of(column, ">f8") if column is not None else np.empty(0)
+        went = np.sort(values[values >= 0])  # NaN: the case has not both steps
+        if not len(went):
+            continue
+        median, p90 = np.percentile(went, [50, 90])
+        found.append(
+            SegmentRow(
+                segment=segment,
+                cases=len(went),
+                median_s=float(median),
+                p90_s=float(p90),
+                max_s=float(went[-1]),
+            )
         )
-        for r in rows
-    }
-    return [found[s.value] for s, _, _ in SEGMENTS if s.value in found]
+    return found

@@ -34,6 +34,38 @@ left join app_user u on $10::text = 'reader' and u.id::text = b.key
 left join facility rf on rf.id = u.facility_id
 order by b.cases desc, 4;
 
+-- name: dashboard_reported
+-- The cases whose first final report was signed in the period, one array per column in
+-- PostgreSQL's binary form (read without a value per case on the client): the sending
+-- facility's and the reader's ids (facility * 2^32 + reader), the codes of the tier ($10),
+-- specialty ($11), modality ($12) and priority ($13) (a value's place in its list, 0 if
+-- not listed), whether the deadline was kept (1 yes, 0 no, 2 unknown), the trend's bucket
+-- (the place of the last bucket start in $14 at or before the final report) packed in one
+-- integer, and the received->final and final->acknowledged seconds (NaN: not yet).
+select array_send(array_agg(t.facility_id * 4294967296 + coalesce(t.reader_id, 0))) as ids,
+       array_send(array_agg((coalesce(array_position($10::text[], t.tier), 0)
+                             + 8 * coalesce(array_position($11::text[], t.specialty), 0)
+                             + 32 * coalesce(array_position($12::text[], t.modality), 0)
+                             + 4096 * coalesce(array_position($13::text[], t.priority), 0)
+                             + 16384 * (case when t.sla_met then 1
+                                             when not t.sla_met then 0 else 2 end)
+                             + 65536 * width_bucket(t.final_at, $14::timestamptz[]))::int4))
+           as codes,
+       array_send(array_agg(t.final_s)) as final,
+       array_send(array_agg(coalesce(t.ack_s, 'NaN'::float8))) as ack
+from dashboard_cases($1, $4, $5, $6, $7, $8, $9) t
+where t.final_at >= $2 and t.final_at < $3;
+
+-- name: dashboard_facility_names
+-- The code and name of each facility of $1.
+select id, code, name from facility where id = any($1::bigint[]);
+
+-- name: dashboard_reader_names
+-- The username, name and facility code of each user of $1.
+select u.id, u.username, u.display_name, coalesce(f.code, '') as facility_code
+from app_user u left join facility f on f.id = u.facility_id
+where u.id = any($1::bigint[]);
+
 -- name: dashboard_trend
 -- The same figures for each day, week or month ($10) of the period in the zone $11, for
 -- all specialties together (specialty null) and for each.
@@ -50,9 +82,10 @@ group by grouping sets ((date_trunc($10, t.final_at, $11)),
 order by 1, 2 nulls first;
 
 -- name: dashboard_intake
--- Cases received in the period: per day, week or month ($10, zone $11) and specialty, and
--- per sending facility with how many of them readers returned for quality.
-select date_trunc($10, t.received_at, $11) as bucket,
+-- Cases received in the period: per day, week or month (its start: the last of the bucket
+-- starts $10 at or before the receipt) and specialty, and per sending facility with how
+-- many of them readers returned for quality.
+select ($10::timestamptz[])[width_bucket(t.received_at, $10::timestamptz[])] as bucket,
        t.specialty, f.code as facility_code, f.name as facility_name,
        count(*)::int as cases,
        count(*) filter (where t.returned_at is not null)::int as returned,
@@ -60,7 +93,7 @@ select date_trunc($10, t.received_at, $11) as bucket,
 from dashboard_cases($1, $4, $5, $6, $7, $8, $9) t
 left join facility f on f.id = t.facility_id
 where t.received_at >= $2 and t.received_at < $3
-group by grouping sets ((date_trunc($10, t.received_at, $11), t.specialty),
+group by grouping sets ((width_bucket(t.received_at, $10::timestamptz[]), t.specialty),
                         (t.facility_id, f.code, f.name))
 order by 1, 2, f.code;
 

@@ -23,6 +23,7 @@ from storage.dashboard import (
     ReferralRow,
     TrendRow,
 )
+from storage.dashboard import bucket_days as bucket_days  # the pages' x axis
 from storage.db import Pool
 from storage.records import FacilityId, Priority, Role, Specialty, Tier, User, UserId
 from teleradiology.core.access import require_role
@@ -142,9 +143,8 @@ async def dashboard(
     scope = await _scope(pool, admin, ask, since, until)
     by = ask.by or default_bucket((last - first).days + 1)
     key = zone.key
-    breakdown, trend, intake, referrals, choices = await asyncio.gather(
-        figures.breakdown(pool, scope),
-        figures.trend(pool, scope, by, key),
+    (breakdown, trend), intake, referrals, choices = await asyncio.gather(
+        figures.figures(pool, scope, by, key),
         figures.intake(pool, scope, by, key),
         figures.referrals(pool, scope, by, key),
         figures.facilities(pool, scope.root),
@@ -161,22 +161,3 @@ async def dashboard(
         referrals=referrals,
         facilities=choices,
     )
-
-
-def bucket_days(first: date, last: date, by: Bucket) -> list[date]:
-    """The first local day of each day, week (from Monday) or month the period touches, in
-    order: the trend's x axis, with the buckets that have no case among them."""
-    if by is Bucket.MONTH:
-        day = first.replace(day=1)
-    elif by is Bucket.WEEK:
-        day = first - timedelta(days=first.weekday())
-    else:
-        day = first
-    found = []
-    while day <= last:
-        found.append(day)
-        if by is Bucket.MONTH:
-            day = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
-        else:
-            day += timedelta(days=7 if by is Bucket.WEEK else 1)
-    return found
