@@ -139,10 +139,12 @@ async def _http(dsn: str, data_dir: Path, pool: Any, net: Any, repeats: int) -> 
     base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession(cookies={"telemed_session": token}) as http:
+            year = (date.today() - timedelta(days=364)).isoformat()
             for path in (
                 "/api/v1/admin/dashboard",
+                "/api/v1/admin/dashboard?by=month&since=" + year,
                 "/admin",
-                "/admin?by=month&since=" + (date.today() - timedelta(days=364)).isoformat(),
+                "/admin?by=month&since=" + year,
             ):
 
                 async def get(p: str = path) -> None:
@@ -151,7 +153,7 @@ async def _http(dsn: str, data_dir: Path, pool: Any, net: Any, repeats: int) -> 
                         assert r.status == 200, (p, r.status, await r.text())
                         await r.read()
 
-                print(_line(f"GET {path[:38]}", await _timed(repeats, get)))
+                print(_line(f"GET {path[:50]}", await _timed(repeats, get)))
     finally:
         await runner.cleanup()
 

@@ -203,6 +203,13 @@ def array_of(data: bytes, kind: str) -> np.ndarray:
 READ_PARTS = 2
 
 
+def read_parts(since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
+    """The period ``[since, until)`` in ``READ_PARTS`` parts of equal length."""
+    step = (until - since) / READ_PARTS
+    edges = [since + step * n for n in range(READ_PARTS)] + [until]
+    return list(itertools.pairwise(edges))
+
+
 async def _read(
     pool: Pool, scope: DashboardScope, bounds: list[datetime]
 ) -> tuple[np.ndarray, ...] | None:
@@ -226,9 +233,7 @@ async def _read(
 async def _reported(pool: Pool, scope: DashboardScope, bounds: list[datetime]) -> _Reported:
     """The period's finally reported cases as arrays, read in ``READ_PARTS`` parts side by
     side; ``bounds`` are the starts of the trend's buckets."""
-    step = (scope.until - scope.since) / READ_PARTS
-    edges = [scope.since + step * n for n in range(READ_PARTS)] + [scope.until]
-    parts = [replace(scope, since=a, until=b) for a, b in itertools.pairwise(edges)]
+    parts = [replace(scope, since=a, until=b) for a, b in read_parts(scope.since, scope.until)]
     found = [p for p in await asyncio.gather(*(_read(pool, s, bounds) for s in parts)) if p]
     if not found:
         empty = np.empty(0, dtype=np.int64)
@@ -303,7 +308,7 @@ Grouped = list[tuple[int, Figures]]
 def _ordered(cases: _Reported) -> tuple[np.ndarray, np.ndarray]:
     """The cases in the order of their received -> final seconds, and of their final ->
     acknowledged seconds (the unacknowledged last)."""
-    return np.argsort(cases.final, kind="stable"), np.argsort(cases.ack, kind="stable")
+    return np.argsort(cases.final), np.argsort(cases.ack)
 
 
 def _small(key: np.ndarray) -> np.ndarray:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 import numpy as np
 
-from storage.dashboard import array_of, percentiles
+from storage.dashboard import array_of, percentiles, read_parts
 from storage.queries import q
 from storage.records import EventKind, FacilityId, TurnaroundSegment
 
@@ -40,13 +41,34 @@ class TurnaroundRow:
     max_s: float
 
 
-async def _arrays(pool: asyncpg.Pool, name: str, *args: object) -> list[bytes | None]:
-    """The columns of the one row of the array query ``name``."""
-    async with pool.acquire() as conn, conn.transaction(readonly=True):
-        await conn.execute("set local work_mem = '64MB'")
-        row = await conn.fetchrow(q(name), *args)
-    assert row is not None  # an aggregate answers one row
-    return list(row.values())
+async def _arrays(
+    pool: asyncpg.Pool,
+    name: str,
+    root: FacilityId,
+    since: datetime,
+    until: datetime,
+    *more: object,
+    split: bool = True,
+) -> list[tuple[bytes, ...]]:
+    """The columns of the one row of the array query ``name`` (taking the network's root,
+    the period and ``more``), read in parts of the period side by side (unless not
+    ``split``): for each part with cases, its columns."""
+
+    async def part(a: datetime, b: datetime) -> tuple[bytes, ...] | None:
+        async with pool.acquire() as conn, conn.transaction(readonly=True):
+            await conn.execute("set local work_mem = '64MB'")
+            row = await conn.fetchrow(q(name), root, a, b, *more)
+        assert row is not None  # an aggregate answers one row
+        return None if row[0] is None else tuple(row.values())
+
+    periods = read_parts(since, until) if split else [(since, until)]
+    found = await asyncio.gather(*(part(a, b) for a, b in periods))
+    return [p for p in found if p is not None]
+
+
+def _column(parts: list[tuple[bytes, ...]], n: int, kind: str) -> np.ndarray:
+    """Column ``n`` of every part, as one array."""
+    return np.concatenate([array_of(p[n], kind) for p in parts])
 
 
 async def turnaround(
@@ -54,10 +76,10 @@ async def turnaround(
 ) -> list[TurnaroundRow]:
     """Received-to-final-report turnaround per sending facility below ``root_facility_id``
     (the median and p90 as PostgreSQL's ``percentile_cont`` reads them)."""
-    ids, seconds = await _arrays(pool, "turnaround_final_seconds", root_facility_id, since, until)
-    if ids is None or seconds is None:
+    parts = await _arrays(pool, "turnaround_final_seconds", root_facility_id, since, until)
+    if not parts:
         return []
-    facility, final = array_of(ids, ">i8"), array_of(seconds, ">f8")
+    facility, final = _column(parts, 0, ">i8"), _column(parts, 1, ">f8")
     order = np.lexsort((final, facility))
     facility, final = facility[order], final[order]
     starts = np.flatnonzero(np.r_[True, facility[1:] != facility[:-1]])
@@ -107,12 +129,19 @@ async def segments(
 ) -> list[SegmentRow]:
     """Each segment's duration over the cases reported in the window (or one case), from
     the first event of each kind; segments a case never went through are left out."""
-    columns = await _arrays(
-        pool, "turnaround_segment_seconds", root_facility_id, since, until, case_id
-    )
+    if case_id is None:
+        parts = await _arrays(
+            pool, "turnaround_segment_seconds", root_facility_id, since, until, None
+        )
+    else:  # the case's own row, whenever it was reported
+        parts = await _arrays(
+            pool, "turnaround_segment_seconds", root_facility_id, since, until, case_id, split=False
+        )
+    if not parts:
+        return []
     found = []
-    for (segment, _, _), column in zip(SEGMENTS, columns, strict=True):
-        values = array_of(column, ">f8") if column is not None else np.empty(0)
+    for n, (segment, _, _) in enumerate(SEGMENTS):
+        values = _column(parts, n, ">f8")
         went = np.sort(values[values >= 0])  # NaN: the case has not both steps
         if not len(went):
             continue

@@ -84,17 +84,20 @@ order by 1, 2 nulls first;
 -- name: dashboard_intake
 -- Cases received in the period: per day, week or month (its start: the last of the bucket
 -- starts $10 at or before the receipt) and specialty, and per sending facility with how
--- many of them readers returned for quality.
-select ($10::timestamptz[])[width_bucket(t.received_at, $10::timestamptz[])] as bucket,
-       t.specialty, f.code as facility_code, f.name as facility_name,
-       count(*)::int as cases,
-       count(*) filter (where t.returned_at is not null)::int as returned,
-       count(*) filter (where t.final_at is not null)::int as reported
-from dashboard_cases($1, $4, $5, $6, $7, $8, $9) t
-left join facility f on f.id = t.facility_id
-where t.received_at >= $2 and t.received_at < $3
-group by grouping sets ((width_bucket(t.received_at, $10::timestamptz[]), t.specialty),
-                        (t.facility_id, f.code, f.name))
+-- many of them readers returned for quality (grouped by id, named after).
+with x as (
+    select width_bucket(t.received_at, $10::timestamptz[]) as place, t.specialty,
+           t.facility_id,
+           count(*)::int as cases,
+           count(*) filter (where t.returned_at is not null)::int as returned,
+           count(*) filter (where t.final_at is not null)::int as reported
+    from dashboard_cases($1, $4, $5, $6, $7, $8, $9) t
+    where t.received_at >= $2 and t.received_at < $3
+    group by grouping sets ((1, 2), (3))
+)
+select ($10::timestamptz[])[x.place] as bucket, x.specialty, f.code as facility_code,
+       f.name as facility_name, x.cases, x.returned, x.reported
+from x left join facility f on f.id = x.facility_id
 order by 1, 2, f.code;
 
 -- name: dashboard_referrals
