@@ -23,6 +23,7 @@ from typing import BinaryIO, cast
 import pydicom
 import pydicom.config
 from pydicom.charset import convert_encodings
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
@@ -610,23 +611,14 @@ def _metadata(ds: Dataset, pixels: _Pixels | None) -> bytes | None:
     InvalidDicom
         A value cannot be decoded at all (a damaged data set).
     """
-
-    def bulk(element: DataElement) -> str:
-        return f"{BULK_PREFIX}{element.tag:08X}"
-
-    try:
-        as_json = ds.to_json_dict(
-            bulk_data_threshold=BULK_DATA_THRESHOLD, bulk_data_element_handler=bulk
-        )
-    except Exception:
-        # A value pydicom reads but cannot say in JSON (an IS of '1A'): tolerant, that element
-        # is left out of the metadata and the rest kept.
-        as_json = {}
-        for tag in ds.keys():  # noqa: SIM118 - one element at a time, each may fail
-            try:
-                as_json[f"{int(tag):08X}"] = ds[tag].to_json_dict(bulk, BULK_DATA_THRESHOLD)
-            except Exception:  # noqa: S112 - the element stays in the file, only not in JSON
-                continue
+    as_json: dict[str, object] = {}
+    for tag in ds.keys():  # noqa: SIM118 - one element at a time, each may fail
+        try:
+            as_json[f"{int(tag):08X}"] = _element_json(ds, tag)
+        except Exception:  # noqa: S112 - the element stays in the file, only not in JSON
+            # A value pydicom reads but cannot say in JSON (an IS of '1A'): tolerant, that
+            # element is left out of the metadata and the rest kept.
+            continue
     if pixels is not None:
         vr = pixels.vr
         if vr not in ("OB", "OW", "OF", "OD", "UN"):
@@ -640,6 +632,118 @@ def _metadata(ds: Dataset, pixels: _Pixels | None) -> bytes | None:
     if "\\u001b" in text:
         text = _ISO2022_ESCAPE_JSON.sub("", text)
     return zlib.compress(text.encode(), 6)
+
+
+def _bulk_uri(element: DataElement) -> str:
+    return f"{BULK_PREFIX}{element.tag:08X}"
+
+
+def dataset_json(ds: Dataset) -> dict[str, object]:
+    """``ds.to_json_dict`` (bulk data as placeholders), the plain values read from their bytes.
+
+    Raises
+    ------
+    Exception
+        As pydicom's: a value it cannot say in JSON.
+    """
+    return {f"{int(tag):08X}": _element_json(ds, tag) for tag in ds.keys()}  # noqa: SIM118
+
+
+def _element_json(ds: Dataset, tag: int) -> dict[str, object]:
+    """One element as pydicom's ``to_json_dict`` says it, without decoding it when its
+    bytes can be said as they are (most of a header: codes, UIDs, dates, numbers, ASCII
+    text); a sequence's items element by element in the same way."""
+    item = ds.get_item(tag)
+    if isinstance(item, RawDataElement):
+        fast = raw_json(item)
+        if fast is not None:
+            return fast
+    element = ds[tag]
+    if element.VR == "SQ":
+        return {"vr": "SQ", "Value": [dataset_json(child) for child in element.value]}
+    return element.to_json_dict(_bulk_uri, BULK_DATA_THRESHOLD)
+
+
+#: VRs whose value is ASCII in any character set (pydicom reads them as Latin-1).
+_CODE_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "TM", "UI"})
+#: Text VRs split at backslashes, each value without trailing spaces.
+_MULTI_TEXT_VRS = frozenset({"LO", "SH", "UC"})
+#: Text VRs of one value (backslashes are text).
+_SINGLE_TEXT_VRS = frozenset({"ST", "LT", "UT"})
+_BINARY_NUMBERS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": "d"}
+_IS_VALUE = re.compile(r"[+-]?[0-9]+")
+_DS_VALUE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def raw_json(raw: RawDataElement) -> dict[str, object] | None:
+    """The DICOM JSON of a raw element read straight from its bytes, exactly as pydicom's
+    ``to_json_dict`` would say it; None when that takes pydicom (a person name, non-ASCII
+    text, an empty value among several, an implicit or unusual VR, ...)."""
+    vr, value = raw.VR or _dictionary_vr(raw.tag), raw.value
+    if vr is None or not isinstance(value, bytes) or raw.length == _UNDEFINED:
+        return None
+    if not value:
+        return {"vr": vr} if vr in _CODE_VRS or vr in _MULTI_TEXT_VRS else None
+    if vr in _BINARY_NUMBERS:
+        return _binary_json(vr, value, raw.is_little_endian)
+    if not value.isascii() or b"\x1b" in value or pydicom.config.datetime_conversion:
+        return None
+    text = value.decode("ascii")
+    if vr in _SINGLE_TEXT_VRS:
+        stripped = text.rstrip("\0 ")
+        return {"vr": vr, "Value": [stripped]} if stripped else {"vr": vr}
+    parts = _text_parts(vr, text)
+    if parts is None or not all(parts):
+        # An empty value among several (or a VR said otherwise): pydicom's way.
+        return {"vr": vr} if parts == [""] else None
+    if vr in ("IS", "DS"):
+        return _decimal_json(vr, parts)
+    return {"vr": vr, "Value": parts}
+
+
+def _text_parts(vr: str, text: str) -> list[str] | None:
+    """The values of an ASCII text element, padding taken off as pydicom takes it off."""
+    if vr in _MULTI_TEXT_VRS:
+        return [part.rstrip("\0 ") for part in text.split("\\")]
+    if vr == "AE":
+        return [part.strip() for part in text.split("\\")]
+    if vr == "UI":
+        return [part.strip() for part in text.rstrip(" \0").split("\\")]
+    if vr in _CODE_VRS or vr in ("IS", "DS"):
+        return text.rstrip(" \0").split("\\")
+    return None
+
+
+def _dictionary_vr(tag: int) -> str | None:
+    """The VR an implicit-VR element takes, as pydicom looks it up: None for private and
+    unknown tags (pydicom decides those)."""
+    if tag >> 16 & 1:
+        return None
+    try:
+        return str(dictionary_VR(tag))
+    except KeyError:
+        return None
+
+
+def _decimal_json(vr: str, parts: list[str]) -> dict[str, object] | None:
+    """IS and DS values as JSON numbers, when each is plainly written."""
+    numbers: list[object] = []
+    pattern = _IS_VALUE if vr == "IS" else _DS_VALUE
+    for part in parts:
+        part = part.strip(" ")
+        if not pattern.fullmatch(part):
+            return None
+        numbers.append(int(part) if vr == "IS" else float(part))
+    return {"vr": vr, "Value": numbers}
+
+
+def _binary_json(vr: str, value: bytes, little: bool) -> dict[str, object] | None:
+    code = _BINARY_NUMBERS[vr]
+    size = struct.calcsize("=" + code)
+    if len(value) % size:
+        return None  # pydicom refuses it: the element is left out by the caller's rule
+    numbers = struct.unpack(f"{'<' if little else '>'}{len(value) // size}{code}", value)
+    return {"vr": vr, "Value": list(numbers)}
 
 
 def _implicit_pixel_vr(ds: Dataset, pixels: _Pixels) -> str:
