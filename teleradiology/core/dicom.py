@@ -23,7 +23,7 @@ from typing import BinaryIO, cast
 import pydicom
 import pydicom.config
 from pydicom.charset import convert_encodings
-from pydicom.datadict import dictionary_VR
+from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
@@ -88,6 +88,9 @@ class ParsedFile:
 
 
 def _text(ds: Dataset, keyword: str) -> str | None:
+    plain = _ascii_value(ds, keyword)
+    if plain is not None:
+        return plain.replace("\x00", "").strip() or None
     value = ds.get(keyword)
     if value is None or value == "":
         return None
@@ -98,6 +101,13 @@ def _text(ds: Dataset, keyword: str) -> str | None:
 
 
 def _int(ds: Dataset, keyword: str) -> int | None:
+    plain = _ascii_value(ds, keyword)
+    if plain is not None:
+        plain = plain.replace("\x00", "").strip()
+        if not plain:
+            return None
+        if _IS_VALUE.fullmatch(plain):
+            return int(plain)
     value = ds.get(keyword)
     if value is None or value == "":
         return None
@@ -105,6 +115,28 @@ def _int(ds: Dataset, keyword: str) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+#: VRs whose single ASCII value pydicom reads as the text it is (less its padding).
+_PLAIN_VRS = frozenset(
+    {"AE", "AS", "CS", "DA", "DT", "TM", "UI", "LO", "SH", "UC", "ST", "LT", "UT", "PN", "IS", "DS"}
+)
+
+
+def _ascii_value(ds: Dataset, keyword: str) -> str | None:
+    """The text of an element not yet decoded, when it is one plain ASCII value (no
+    backslash, no escape sequence): the same text pydicom would decode, padding aside.
+    None when pydicom must say it (decoded already, non-ASCII, several values, ...)."""
+    tag = tag_for_keyword(keyword)
+    item = ds.get_item(tag) if tag is not None else None
+    if not isinstance(item, RawDataElement) or not isinstance(item.value, bytes):
+        return None
+    value = item.value
+    if (item.VR or _dictionary_vr(item.tag)) not in _PLAIN_VRS or not value.isascii():
+        return None
+    if b"\\" in value or b"\x1b" in value:
+        return None
+    return value.decode("ascii")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -147,9 +179,12 @@ def parse_part10_file(path: Path) -> ParsedFile:
         As `parse_part10`.
     """
     with path.open("rb") as fp:
-        whole, dataset, size = _digests(fp)
-        fp.seek(0)
-        header = _parse(cast(BinaryIO, _WithinSize(fp, size)), size, dataset)
+        whole, dataset, size, first = _digests(fp)
+        if len(first) == size:  # read whole already (most instances): parsed in memory
+            header = _parse(io.BytesIO(first), size, dataset)
+        else:
+            fp.seek(0)
+            header = _parse(cast(BinaryIO, _WithinSize(fp, size)), size, dataset)
     return ParsedFile(header=header, sha256=whole, size_bytes=size)
 
 
@@ -176,8 +211,9 @@ class _WithinSize:
         return self._fp.tell()
 
 
-def _digests(fp: BinaryIO) -> tuple[str, str, int]:
-    """SHA-256 of the whole file and of its data set (after the meta group), and its size."""
+def _digests(fp: BinaryIO) -> tuple[str, str, int, bytes]:
+    """SHA-256 of the whole file and of its data set (after the meta group), its size, and
+    its first chunk (up to 1 MiB)."""
     whole = hashlib.sha256()
     first = fp.read(_HASH_CHUNK)
     whole.update(first)
@@ -185,13 +221,13 @@ def _digests(fp: BinaryIO) -> tuple[str, str, int]:
     total = fp.tell()
     fp.seek(len(first))
     start = dataset_offset(first, total)
-    dataset = hashlib.sha256(first[PREAMBLE_LENGTH if start is None else start :])
+    dataset = hashlib.sha256(memoryview(first)[PREAMBLE_LENGTH if start is None else start :])
     size = len(first)
     while chunk := fp.read(_HASH_CHUNK):
         whole.update(chunk)
         dataset.update(chunk)
         size += len(chunk)
-    return whole.hexdigest(), dataset.hexdigest(), size
+    return whole.hexdigest(), dataset.hexdigest(), size, first
 
 
 def _parse(fp: BinaryIO, size: int, dataset_sha256: str) -> InstanceHeader:
@@ -243,6 +279,9 @@ def _header(
     ds: Dataset, pixel: _Pixels | None, tsyntax_text: str, dataset_sha256: str
 ) -> InstanceHeader:
     """The values the index keeps, from a data set whose structure was checked."""
+    correct_character_set(ds)
+    # Before the values below are read: what they decode is then decoded once more for JSON.
+    metadata = _metadata(ds, pixel)
     missing = [
         k
         for k in ("SOPInstanceUID", "SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID")
@@ -250,8 +289,6 @@ def _header(
     ]
     if missing:
         raise InvalidDicom(f"required attribute missing or empty: {', '.join(missing)}")
-    correct_character_set(ds)
-    metadata = _metadata(ds, pixel)
     return InstanceHeader(
         sop_instance_uid=_text(ds, "SOPInstanceUID") or "",
         sop_class_uid=_text(ds, "SOPClassUID") or "",

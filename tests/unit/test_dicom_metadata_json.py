@@ -16,6 +16,8 @@ from pydicom.tag import Tag
 from teleradiology.core.dicom import (
     BULK_DATA_THRESHOLD,
     BULK_PREFIX,
+    _int,
+    _text,
     dataset_json,
     raw_json,
 )
@@ -123,3 +125,53 @@ def test_implicit_elements_take_the_dictionary_vr_and_private_ones_are_left_to_p
         "Value": [2],
     }
     assert raw_json(_raw(None, b"abc", 0x00091010)) is None
+
+
+_HEADER_TEXT = (
+    "SOPInstanceUID",
+    "StudyInstanceUID",
+    "PatientID",
+    "PatientName",
+    "PatientBirthDate",
+    "AccessionNumber",
+    "StudyTime",
+    "StudyDescription",
+    "Modality",
+    "BodyPartExamined",
+)
+
+
+def test_the_index_values_read_from_bytes_are_those_pydicom_decodes() -> None:
+    compared = 0
+    for path in _FILES:
+        try:
+            raw = pydicom.dcmread(path, stop_before_pixels=True)
+            decoded = pydicom.dcmread(path, stop_before_pixels=True)
+            for tag in decoded.keys():  # noqa: SIM118 - each decoded by pydicom now
+                decoded[tag]
+        except Exception:  # noqa: S112 - not readable by pydicom: nothing to compare
+            continue
+        for keyword in _HEADER_TEXT:
+            assert _text(raw, keyword) == _text(decoded, keyword), (Path(path).name, keyword)
+        for keyword in ("SeriesNumber", "InstanceNumber"):
+            assert _int(raw, keyword) == _int(decoded, keyword), (Path(path).name, keyword)
+        compared += 1
+    assert compared > 50
+
+
+def test_padded_index_values_lose_their_padding_as_decoded_ones_do() -> None:
+    ds = Dataset()
+    ds.set_original_encoding(False, True, ["iso8859"])
+    for tag, vr, value in (
+        (0x00100020, "LO", b" WD-1 \x00"),
+        (0x00200011, "IS", b" 7 "),
+        (0x00200013, "IS", b"1.0 "),
+        (0x00080050, "SH", b"A\\B"),
+        (0x00081030, "LO", b"\x00\x00"),
+    ):
+        ds[tag] = _raw(vr, value, tag)
+    assert _text(ds, "PatientID") == "WD-1"
+    assert _int(ds, "SeriesNumber") == 7
+    assert _int(ds, "InstanceNumber") == 1  # pydicom's IS reads it
+    assert _text(ds, "AccessionNumber") == "['A', 'B']"  # as before: pydicom's value
+    assert _text(ds, "StudyDescription") is None
