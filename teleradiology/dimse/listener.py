@@ -32,6 +32,7 @@ from storage.records import ReceivedVia
 from teleradiology.core.errors import DuplicateConflict, InvalidDicom, QuotaExceeded
 from teleradiology.core.peers import PeerRule
 from teleradiology.core.statuses import StoreStatus
+from teleradiology.dimse import file_meta
 from teleradiology.dimse.gate import HANDSHAKE_S, REJECT, Gate, log_refusal, peer_certificate
 from teleradiology.services.intake import Ingestor, Stored, StudyMismatch
 
@@ -612,6 +613,9 @@ def _stream_received_data_sets_to(spool_dir: Path, max_bytes: int | None = None)
     dimse_messages.NamedTemporaryFile = functools.partial(  # type: ignore[assignment]
         _CappedSpoolFile, max_bytes, dir=spool_dir, prefix="assoc-"
     )
+    # Its file meta group, packed directly rather than built and encoded by pydicom.
+    dimse_messages.create_file_meta = file_meta.FileMeta  # type: ignore[assignment]
+    dimse_messages.write_file_meta_info = file_meta.write  # type: ignore[assignment]
 
 
 class _CappedSpoolFile:
