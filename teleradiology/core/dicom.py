@@ -163,8 +163,9 @@ def parse_part10(data: bytes) -> ParsedInstance:
         Not a DICOM file, truncated, or missing an identifying UID; the message says which.
     """
     header = _parse(io.BytesIO(data), len(data), dataset_digest(data))
-    zeroed = bytes(PREAMBLE_LENGTH) + data[PREAMBLE_LENGTH:]
-    return ParsedInstance(data=zeroed, header=header)
+    if data[:PREAMBLE_LENGTH].strip(b"\0"):  # most writers zero it already: no copy then
+        data = bytes(PREAMBLE_LENGTH) + data[PREAMBLE_LENGTH:]
+    return ParsedInstance(data=data, header=header)
 
 
 def parse_part10_file(path: Path) -> ParsedFile:
@@ -813,7 +814,8 @@ def _dataset_start(fp: BinaryIO, size: int) -> int:
 def dataset_digest(data: bytes) -> str:
     """SHA-256 of the data set after the file meta group, so a new meta header is no change."""
     start = dataset_offset(data)
-    return hashlib.sha256(data[PREAMBLE_LENGTH if start is None else start :]).hexdigest()
+    view = memoryview(data)[PREAMBLE_LENGTH if start is None else start :]
+    return hashlib.sha256(view).hexdigest()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -88,3 +88,9 @@ def test_metadata_is_dicom_json_without_bulk_data() -> None:
     assert metadata["00100010"] == {"vr": "PN", "Value": [{"Alphabetic": "王^小明"}]}
     assert metadata["7FE00010"] == {"vr": "OW", "BulkDataURI": "bulk:7FE00010"}
     assert metadata["00280010"]["Value"] == [64]
+
+
+def test_a_file_with_a_zeroed_preamble_is_kept_without_a_copy() -> None:
+    (data,) = make_study(count=1)
+    assert data[:128] == bytes(128)
+    assert parse_part10(data).data is data
