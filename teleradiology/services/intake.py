@@ -228,11 +228,13 @@ class Ingestor:
         priority: Priority = Priority.MEDIUM,
         clinical_question: str | None = None,
         study_instance_uid: str | None = None,
+        size_bytes: int | None = None,
     ) -> Stored:
         """Store one Part-10 file received on disk, as `ingest`, without loading its pixels.
 
         The file is consumed: renamed into the object store (when it is in `spool_dir` of a
         file store) or copied and removed. Its preamble is zeroed in place first.
+        ``size_bytes`` is the file's size when the caller has it (it wrote the file).
 
         Raises
         ------
@@ -245,7 +247,9 @@ class Ingestor:
             try:
                 # The intake is counted while the file is read (the counters' commit and
                 # the parse overlap); the file's size is what it counts.
-                size = (await asyncio.to_thread(path.stat)).st_size
+                size = size_bytes
+                if size is None:
+                    size = (await asyncio.to_thread(path.stat)).st_size
                 counted = await stack.enter_async_context(self._counted(facility, size))
                 parsed = await asyncio.to_thread(_parse_file, path)
                 _check_study(parsed.header, study_instance_uid)
