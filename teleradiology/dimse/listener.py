@@ -156,7 +156,9 @@ class FileStoreHandler(Protocol):
 
     def __call__(self, calling: str, data: bytes) -> Awaitable[tuple[StoreStatus, str | None]]: ...
 
-    def store_file(self, calling: str, path: Path) -> Awaitable[tuple[StoreStatus, str | None]]: ...
+    def store_file(
+        self, calling: str, path: Path, size_bytes: int | None = None
+    ) -> Awaitable[tuple[StoreStatus, str | None]]: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -463,7 +465,12 @@ class DicomListener:
                 "in one C-STORE; nothing was stored",
             )
         if path is not None and self._store_file is not None:
-            work = _as_coroutine(self._store_file.store_file(calling, path))
+            # Its size taken here, in the association's thread (the loop need not hand it on).
+            try:
+                size: int | None = path.stat().st_size
+            except OSError:
+                size = None  # the ingest says what became of the file
+            work = _as_coroutine(self._store_file.store_file(calling, path, size))
         else:
             # Another handler (or a path-less event): the data set as bytes, with a meta header.
             data = path.read_bytes() if path is not None else event.encoded_dataset(True)
@@ -697,13 +704,19 @@ class IngestStoreHandler:
             self._after,
         )
 
-    async def store_file(self, calling: str, path: Path) -> tuple[StoreStatus, str | None]:
+    async def store_file(
+        self, calling: str, path: Path, size_bytes: int | None = None
+    ) -> tuple[StoreStatus, str | None]:
         facility = await self._ingestor.facility_for_ae(calling)
         if facility is None:
             return StoreStatus.NOT_AUTHORIZED, f"calling AE title {calling} is not configured"
         return await _outcome(
             self._ingestor.ingest_file(
-                path, facility=facility, via=ReceivedVia.DIMSE, sender_ae=calling
+                path,
+                facility=facility,
+                via=ReceivedVia.DIMSE,
+                sender_ae=calling,
+                size_bytes=size_bytes,
             ),
             self._after,
         )
