@@ -198,6 +198,7 @@ async def _store(
                 facility=facility,
                 via=ReceivedVia.STOW,
                 study_instance_uid=outcome.study,
+                size_bytes=received.size,
             )
         else:
             result = await ingestor.ingest(
