@@ -32,7 +32,7 @@ from storage.records import ReceivedVia
 from teleradiology.core.errors import DuplicateConflict, InvalidDicom, QuotaExceeded
 from teleradiology.core.peers import PeerRule
 from teleradiology.core.statuses import StoreStatus
-from teleradiology.dimse import file_meta
+from teleradiology.dimse import command_set, file_meta
 from teleradiology.dimse.gate import HANDSHAKE_S, REJECT, Gate, log_refusal, peer_certificate
 from teleradiology.services.intake import Ingestor, Stored, StudyMismatch
 
@@ -276,6 +276,7 @@ class DicomListener:
         ]
         if self._store_file is not None:
             _stream_received_data_sets_to(self._store_file.spool_dir, self._max_store_bytes)
+        _encode_command_sets_directly()
         for service in self._services:
             for abstract_syntax, transfer_syntaxes, scp_role in service.contexts:
                 if scp_role is None:
@@ -623,6 +624,12 @@ def _stream_received_data_sets_to(spool_dir: Path, max_bytes: int | None = None)
     # Its file meta group, packed directly rather than built and encoded by pydicom.
     dimse_messages.create_file_meta = file_meta.FileMeta  # type: ignore[assignment]
     dimse_messages.write_file_meta_info = file_meta.write  # type: ignore[assignment]
+
+
+def _encode_command_sets_directly() -> None:
+    """Responses' command sets packed directly (`command_set`), process-wide in pynetdicom."""
+    if dimse_messages.encode.__module__ != command_set.__name__:
+        dimse_messages.encode = command_set.fast_encode(dimse_messages.encode)
 
 
 class _CappedSpoolFile:
