@@ -628,13 +628,9 @@ def metadata_json(ds: Dataset) -> bytes | None:
     cannot express a value in JSON (the instance is still stored; metadata is then read
     from the object on demand).
     """
-
-    def bulk(element: DataElement) -> str:
-        return f"{BULK_PREFIX}{element.tag:08X}"
-
     try:
         as_json = ds.to_json_dict(
-            bulk_data_threshold=BULK_DATA_THRESHOLD, bulk_data_element_handler=bulk
+            bulk_data_threshold=BULK_DATA_THRESHOLD, bulk_data_element_handler=_bulk_uri
         )
     except Exception:  # a value pydicom reads but cannot encode as JSON
         return None
