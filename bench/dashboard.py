@@ -98,12 +98,17 @@ async def _queries(pool: Any, net: Any, repeats: int, today: date) -> None:
             specialty="radiology",
         )
         for name, call in (
-            ("breakdown (7 dimensions side by side)", lambda s=scope: dashboard.breakdown(pool, s)),
-            ("trend", lambda s=scope, b=by: dashboard.trend(pool, s, b, ZONE.key)),
+            (
+                "figures (7 dimensions and the trend)",
+                lambda s=scope, b=by: dashboard.figures(pool, s, b, ZONE.key),
+            ),
             ("intake", lambda s=scope, b=by: dashboard.intake(pool, s, b, ZONE.key)),
             ("referrals", lambda s=scope, b=by: dashboard.referrals(pool, s, b, ZONE.key)),
             ("facilities", lambda s=scope: dashboard.facilities(pool, s.root)),
-            ("breakdown, one county's radiology", lambda s=narrow: dashboard.breakdown(pool, s)),
+            (
+                "figures, one county's radiology",
+                lambda s=narrow, b=by: dashboard.figures(pool, s, b, ZONE.key),
+            ),
         ):
             print(_line(f"{label}: {name}", await _timed(repeats, call)))
         ask = DashboardAsk(since=today - timedelta(days=days - 1), until=today)

@@ -268,6 +268,12 @@ def percentiles(
     return [(p50, p90) if n else None for p50, p90, n in zip(*found, counts, strict=True)]
 
 
+def runs(sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each run of equal values of ``sorted_keys`` starts, and how long it is."""
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    return starts, np.diff(np.r_[starts, len(sorted_keys)])
+
+
 def _grouped(
     key: np.ndarray, cases: _Reported, by_final: np.ndarray, by_ack: np.ndarray
 ) -> list[tuple[int, Figures]]:
@@ -279,8 +285,7 @@ def _grouped(
     sorted_keys = key[final_order]
     if not len(sorted_keys):
         return []
-    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
-    counts = np.diff(np.r_[starts, len(sorted_keys)])
+    starts, counts = runs(sorted_keys)
     acked = np.add.reduceat(~np.isnan(cases.ack[ack_order]), starts)
     met = np.add.reduceat(cases.sla[final_order] == 1, starts)
     finals = percentiles(cases.final[final_order], starts, counts)
@@ -386,8 +391,9 @@ async def figures(
     cases = await _reported(pool, scope, bounds)
     found, every, split = await asyncio.to_thread(_computed, cases)
     names = await _names(pool, found)
-    rows = [r for d in DIMENSIONS if d not in _unknown(found) for r in _rows_of(d, found[d], names)]
-    for dimension in _unknown(found):
+    unknown = _unknown(found)
+    rows = [r for d in DIMENSIONS if d not in unknown for r in _rows_of(d, found[d], names)]
+    for dimension in unknown:
         queried = await fetch_planned(pool, "dashboard_figures", *scope.args(), dimension)
         rows += [_breakdown_row(dimension, r) for r in queried]
     if any(key % 4 == 0 for key, _ in split):
@@ -400,17 +406,6 @@ async def figures(
     ]
     trend.sort(key=lambda r: (r.bucket, r.specialty is not None, r.specialty or ""))
     return rows, trend
-
-
-async def breakdown(pool: Pool, scope: DashboardScope) -> list[BreakdownRow]:
-    """The figures of the cases finally reported in the period, all together and by each
-    dimension."""
-    return (await figures(pool, scope, Bucket.MONTH, "UTC"))[0]
-
-
-async def trend(pool: Pool, scope: DashboardScope, by: Bucket, zone: str) -> list[TrendRow]:
-    """The figures by day, week or month of the period in the time zone ``zone``."""
-    return (await figures(pool, scope, by, zone))[1]
 
 
 async def _trend_queried(

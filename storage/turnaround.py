@@ -9,7 +9,7 @@ from datetime import datetime
 import asyncpg
 import numpy as np
 
-from storage.dashboard import array_of, percentiles, read_parts
+from storage.dashboard import array_of, percentiles, read_parts, runs
 from storage.queries import q
 from storage.records import EventKind, FacilityId, TurnaroundSegment
 
@@ -71,6 +71,22 @@ def _column(parts: list[tuple[bytes, ...]], n: int, kind: str) -> np.ndarray:
     return np.concatenate([array_of(p[n], kind) for p in parts])
 
 
+def _per_facility(
+    facility: np.ndarray, final: np.ndarray
+) -> list[tuple[int, int, tuple[float, float], float, float]]:
+    """For each facility: its id, how many cases, their p50 and p90, mean and max seconds."""
+    order = np.lexsort((final, facility))
+    facility, final = facility[order], final[order]
+    starts, counts = runs(facility)
+    sums = np.add.reduceat(final, starts)
+    found = percentiles(final, starts, counts)
+    return [
+        (int(facility[start]), int(n), p, float(total / n), float(final[start + n - 1]))
+        for start, n, total, p in zip(starts, counts, sums, found, strict=True)
+        if p is not None
+    ]
+
+
 async def turnaround(
     pool: asyncpg.Pool, root_facility_id: FacilityId, since: datetime, until: datetime
 ) -> list[TurnaroundRow]:
@@ -80,32 +96,24 @@ async def turnaround(
     if not parts:
         return []
     facility, final = _column(parts, 0, ">i8"), _column(parts, 1, ">f8")
-    order = np.lexsort((final, facility))
-    facility, final = facility[order], final[order]
-    starts = np.flatnonzero(np.r_[True, facility[1:] != facility[:-1]])
-    counts = np.diff(np.r_[starts, len(facility)])
-    sums = np.add.reduceat(final, starts)
-    found = percentiles(final, starts, counts)
+    found = await asyncio.to_thread(_per_facility, facility, final)
     async with pool.acquire() as conn:
         names = {
             r["id"]: r
-            for r in await conn.fetch(
-                q("dashboard_facility_names"), [int(f) for f in facility[starts]]
-            )
+            for r in await conn.fetch(q("dashboard_facility_names"), [f[0] for f in found])
         }
     rows = [
         TurnaroundRow(
-            facility_id=FacilityId(int(facility[start])),
-            facility_code=names[facility[start]]["code"],
-            facility_name=names[facility[start]]["name"],
-            reports=int(n),
+            facility_id=FacilityId(facility_id),
+            facility_code=names[facility_id]["code"],
+            facility_name=names[facility_id]["name"],
+            reports=n,
             median_s=float(p[0]),
             p90_s=float(p[1]),
-            mean_s=float(total / n),
-            max_s=float(final[start + n - 1]),
+            mean_s=mean,
+            max_s=longest,
         )
-        for start, n, total, p in zip(starts, counts, sums, found, strict=True)
-        if p is not None
+        for facility_id, n, p, mean, longest in found
     ]
     return sorted(rows, key=lambda r: r.facility_code)
 
@@ -139,10 +147,15 @@ async def segments(
         )
     if not parts:
         return []
+    return await asyncio.to_thread(_per_segment, parts)
+
+
+def _per_segment(parts: list[tuple[bytes, ...]]) -> list[SegmentRow]:
+    """Each segment some case went through: how many, p50, p90 and max seconds."""
     found = []
     for n, (segment, _, _) in enumerate(SEGMENTS):
         values = _column(parts, n, ">f8")
-        went = np.sort(values[values >= 0])  # NaN: the case has not both steps
+        went = values[values >= 0]  # NaN: the case has not both steps
         if not len(went):
             continue
         median, p90 = np.percentile(went, [50, 90])
@@ -152,7 +165,7 @@ async def segments(
                 cases=len(went),
                 median_s=float(median),
                 p90_s=float(p90),
-                max_s=float(went[-1]),
+                max_s=float(went.max()),
             )
         )
     return found
