@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import json
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -58,6 +58,55 @@ class Who:
     facility_id: FacilityId | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class Entry:
+    """One record to append, as `entry` takes it (the address of the request it records
+    already read)."""
+
+    args: tuple[Any, ...]
+    action: AuditAction
+
+
+def entry(
+    *,
+    user_id: UserId | None,
+    action: AuditAction,
+    object_type: str,
+    object_id: str | int,
+    detail: dict[str, Any] | None = None,
+    studies: Iterable[str] = (),
+    study_ids: Iterable[int] = (),
+    patients: Iterable[str] = (),
+    result: AuditResult = AuditResult.OK,
+    who: Who | None = None,
+) -> Entry:
+    """A record to append later (`record_all`), named as `record` names it, at the address
+    of the request being served now."""
+    uids, ids, named = list(studies), list(study_ids), list(patients)
+    extra = dict(detail or {})
+    if max(len(uids), len(ids), len(named)) > NAMED_MAX:
+        extra["named_of"] = max(len(uids), len(ids), len(named))
+    who = who or Who()
+    return Entry(
+        args=(
+            user_id,
+            who.username,
+            who.role,
+            who.facility_id,
+            action.value,
+            object_type,
+            str(object_id),
+            named[:NAMED_MAX],
+            uids[:NAMED_MAX],
+            ADDRESS.get(),
+            result.value,
+            json.dumps(extra, ensure_ascii=False, default=str),
+            ids[:NAMED_MAX],
+        ),
+        action=action,
+    )
+
+
 async def record(
     db: asyncpg.Pool | Conn,
     *,
@@ -84,33 +133,49 @@ async def record(
     AuditUnavailable
         The record could not be written (the database refused or did not answer).
     """
-    uids, ids, named = list(studies), list(study_ids), list(patients)
-    extra = dict(detail or {})
-    if max(len(uids), len(ids), len(named)) > NAMED_MAX:
-        extra["named_of"] = max(len(uids), len(ids), len(named))
-    who = who or Who()
+    e = entry(
+        user_id=user_id,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        detail=detail,
+        studies=studies,
+        study_ids=study_ids,
+        patients=patients,
+        result=result,
+        who=who,
+    )
     try:
-        seq: int = await db.fetchval(
-            q("audit_append"),
-            user_id,
-            who.username,
-            who.role,
-            who.facility_id,
-            action.value,
-            object_type,
-            str(object_id),
-            named[:NAMED_MAX],
-            uids[:NAMED_MAX],
-            ADDRESS.get(),
-            result.value,
-            json.dumps(extra, ensure_ascii=False, default=str),
-            ids[:NAMED_MAX],
-        )
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
-        raise AuditUnavailable(
-            f"the audit record of this {action.value} could not be written ({type(exc).__name__})"
-        ) from exc
+        seq: int = await db.fetchval(q("audit_append"), *e.args)
+    except _UNWRITTEN as exc:
+        raise _unavailable(e.action, exc) from exc
     return seq
+
+
+async def record_all(db: asyncpg.Pool | Conn, entries: Sequence[Entry]) -> None:
+    """Append the records, in order (in the caller's transaction when ``db`` is a
+    connection), in one round trip.
+
+    Raises
+    ------
+    AuditUnavailable
+        They could not be written (none is).
+    """
+    if not entries:
+        return
+    try:
+        await db.executemany(q("audit_append"), [e.args for e in entries])
+    except _UNWRITTEN as exc:
+        raise _unavailable(entries[0].action, exc) from exc
+
+
+_UNWRITTEN = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+
+def _unavailable(action: AuditAction, exc: BaseException) -> AuditUnavailable:
+    return AuditUnavailable(
+        f"the audit record of this {action.value} could not be written ({type(exc).__name__})"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
