@@ -13,7 +13,7 @@ import json
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Required, TypedDict, TypeVar, Unpack
 
 import asyncpg
 
@@ -67,39 +67,45 @@ class Entry:
     action: AuditAction
 
 
-def entry(
-    *,
-    user_id: UserId | None,
-    action: AuditAction,
-    object_type: str,
-    object_id: str | int,
-    detail: dict[str, Any] | None = None,
-    studies: Iterable[str] = (),
-    study_ids: Iterable[int] = (),
-    patients: Iterable[str] = (),
-    result: AuditResult = AuditResult.OK,
-    who: Who | None = None,
-) -> Entry:
+class Named(TypedDict, total=False):
+    """What a record names: who acted, on what, how it ended (see `record`)."""
+
+    user_id: Required[UserId | None]
+    action: Required[AuditAction]
+    object_type: Required[str]
+    object_id: Required[str | int]
+    detail: dict[str, Any] | None
+    studies: Iterable[str]
+    study_ids: Iterable[int]
+    patients: Iterable[str]
+    result: AuditResult
+    who: Who | None
+
+
+def entry(**named: Unpack[Named]) -> Entry:
     """A record to append later (`record_all`), named as `record` names it, at the address
     of the request being served now."""
-    uids, ids, named = list(studies), list(study_ids), list(patients)
-    extra = dict(detail or {})
-    if max(len(uids), len(ids), len(named)) > NAMED_MAX:
-        extra["named_of"] = max(len(uids), len(ids), len(named))
-    who = who or Who()
+    uids = list(named.get("studies", ()))
+    ids = list(named.get("study_ids", ()))
+    patients = list(named.get("patients", ()))
+    extra = dict(named.get("detail") or {})
+    if max(len(uids), len(ids), len(patients)) > NAMED_MAX:
+        extra["named_of"] = max(len(uids), len(ids), len(patients))
+    who = named.get("who") or Who()
+    action = named["action"]
     return Entry(
         args=(
-            user_id,
+            named["user_id"],
             who.username,
             who.role,
             who.facility_id,
             action.value,
-            object_type,
-            str(object_id),
-            named[:NAMED_MAX],
+            named["object_type"],
+            str(named["object_id"]),
+            patients[:NAMED_MAX],
             uids[:NAMED_MAX],
             ADDRESS.get(),
-            result.value,
+            named.get("result", AuditResult.OK).value,
             json.dumps(extra, ensure_ascii=False, default=str),
             ids[:NAMED_MAX],
         ),
@@ -107,20 +113,7 @@ def entry(
     )
 
 
-async def record(
-    db: asyncpg.Pool | Conn,
-    *,
-    user_id: UserId | None,
-    action: AuditAction,
-    object_type: str,
-    object_id: str | int,
-    detail: dict[str, Any] | None = None,
-    studies: Iterable[str] = (),
-    study_ids: Iterable[int] = (),
-    patients: Iterable[str] = (),
-    result: AuditResult = AuditResult.OK,
-    who: Who | None = None,
-) -> int:
+async def record(db: asyncpg.Pool | Conn, **named: Unpack[Named]) -> int:
     """Append one record (in the caller's transaction when ``db`` is a connection) and return
     its sequence number.
 
@@ -133,18 +126,7 @@ async def record(
     AuditUnavailable
         The record could not be written (the database refused or did not answer).
     """
-    e = entry(
-        user_id=user_id,
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        detail=detail,
-        studies=studies,
-        study_ids=study_ids,
-        patients=patients,
-        result=result,
-        who=who,
-    )
+    e = entry(**named)
     try:
         seq: int = await db.fetchval(q("audit_append"), *e.args)
     except _UNWRITTEN as exc:
