@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import contextvars
 import json
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Required, TypedDict, TypeVar, Unpack
 
 import asyncpg
 
@@ -58,20 +58,62 @@ class Who:
     facility_id: FacilityId | None = None
 
 
-async def record(
-    db: asyncpg.Pool | Conn,
-    *,
-    user_id: UserId | None,
-    action: AuditAction,
-    object_type: str,
-    object_id: str | int,
-    detail: dict[str, Any] | None = None,
-    studies: Iterable[str] = (),
-    study_ids: Iterable[int] = (),
-    patients: Iterable[str] = (),
-    result: AuditResult = AuditResult.OK,
-    who: Who | None = None,
-) -> int:
+@dataclass(frozen=True, kw_only=True)
+class Entry:
+    """One record to append, as `entry` takes it (the address of the request it records
+    already read)."""
+
+    args: tuple[Any, ...]
+    action: AuditAction
+
+
+class Named(TypedDict, total=False):
+    """What a record names: who acted, on what, how it ended (see `record`)."""
+
+    user_id: Required[UserId | None]
+    action: Required[AuditAction]
+    object_type: Required[str]
+    object_id: Required[str | int]
+    detail: dict[str, Any] | None
+    studies: Iterable[str]
+    study_ids: Iterable[int]
+    patients: Iterable[str]
+    result: AuditResult
+    who: Who | None
+
+
+def entry(**named: Unpack[Named]) -> Entry:
+    """A record to append later (`record_all`), named as `record` names it, at the address
+    of the request being served now."""
+    uids = list(named.get("studies", ()))
+    ids = list(named.get("study_ids", ()))
+    patients = list(named.get("patients", ()))
+    extra = dict(named.get("detail") or {})
+    if max(len(uids), len(ids), len(patients)) > NAMED_MAX:
+        extra["named_of"] = max(len(uids), len(ids), len(patients))
+    who = named.get("who") or Who()
+    action = named["action"]
+    return Entry(
+        args=(
+            named["user_id"],
+            who.username,
+            who.role,
+            who.facility_id,
+            action.value,
+            named["object_type"],
+            str(named["object_id"]),
+            patients[:NAMED_MAX],
+            uids[:NAMED_MAX],
+            ADDRESS.get(),
+            named.get("result", AuditResult.OK).value,
+            json.dumps(extra, ensure_ascii=False, default=str),
+            ids[:NAMED_MAX],
+        ),
+        action=action,
+    )
+
+
+async def record(db: asyncpg.Pool | Conn, **named: Unpack[Named]) -> int:
     """Append one record (in the caller's transaction when ``db`` is a connection) and return
     its sequence number.
 
@@ -84,33 +126,38 @@ async def record(
     AuditUnavailable
         The record could not be written (the database refused or did not answer).
     """
-    uids, ids, named = list(studies), list(study_ids), list(patients)
-    extra = dict(detail or {})
-    if max(len(uids), len(ids), len(named)) > NAMED_MAX:
-        extra["named_of"] = max(len(uids), len(ids), len(named))
-    who = who or Who()
+    e = entry(**named)
     try:
-        seq: int = await db.fetchval(
-            q("audit_append"),
-            user_id,
-            who.username,
-            who.role,
-            who.facility_id,
-            action.value,
-            object_type,
-            str(object_id),
-            named[:NAMED_MAX],
-            uids[:NAMED_MAX],
-            ADDRESS.get(),
-            result.value,
-            json.dumps(extra, ensure_ascii=False, default=str),
-            ids[:NAMED_MAX],
-        )
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
-        raise AuditUnavailable(
-            f"the audit record of this {action.value} could not be written ({type(exc).__name__})"
-        ) from exc
+        seq: int = await db.fetchval(q("audit_append"), *e.args)
+    except _UNWRITTEN as exc:
+        raise _unavailable(e.action, exc) from exc
     return seq
+
+
+async def record_all(db: asyncpg.Pool | Conn, entries: Sequence[Entry]) -> None:
+    """Append the records, in order (in the caller's transaction when ``db`` is a
+    connection), in one round trip.
+
+    Raises
+    ------
+    AuditUnavailable
+        They could not be written (none is).
+    """
+    if not entries:
+        return
+    try:
+        await db.executemany(q("audit_append"), [e.args for e in entries])
+    except _UNWRITTEN as exc:
+        raise _unavailable(entries[0].action, exc) from exc
+
+
+_UNWRITTEN = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+
+def _unavailable(action: AuditAction, exc: BaseException) -> AuditUnavailable:
+    return AuditUnavailable(
+        f"the audit record of this {action.value} could not be written ({type(exc).__name__})"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

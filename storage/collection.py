@@ -21,7 +21,7 @@ from typing import TypeVar
 
 import asyncpg
 
-from storage.db import Conn, Pool, transaction
+from storage.db import Conn, Pool, keeps_session_state, transaction
 from storage.errors import ObjectCollected
 from storage.objects import ObjectStore, sha256_hex
 from storage.queries import q
@@ -166,6 +166,7 @@ async def collect_orphans_alone(
 ) -> Collected | None:
     """``collect_orphans``, unless another process is collecting now (then None)."""
     async with pool.acquire() as conn:
+        keeps_session_state(conn)
         if not await conn.fetchval(q("collector_lock")):
             return None
         try:

@@ -90,6 +90,27 @@ SERVER_SETTINGS = {
 }
 
 
+#: The server processes of pooled connections that took session state (a LISTEN, a session
+#: advisory lock): reset in full when given back to the pool.
+_SESSION_STATE: set[int] = set()
+
+
+def keeps_session_state(conn: Conn) -> None:
+    """Mark a pooled connection that takes session state (LISTEN, a session advisory lock):
+    it is reset in full when given back. The others are given back as they are, which saves
+    a round trip per use (a transaction left open is still rolled back); the service sets
+    its settings per transaction (``set local``, ``set_config(..., true)``), never per
+    session."""
+    _SESSION_STATE.add(conn.get_server_pid())
+
+
+async def _given_back(conn: asyncpg.Connection) -> None:
+    pid = conn.get_server_pid()
+    if pid in _SESSION_STATE:
+        _SESSION_STATE.discard(pid)
+        await conn.execute(conn.get_reset_query())
+
+
 async def create_pool(
     dsn: str,
     *,
@@ -108,6 +129,7 @@ async def create_pool(
         timeout=CONNECT_TIMEOUT_S,
         command_timeout=command_timeout_s,
         server_settings=SERVER_SETTINGS,
+        reset=_given_back,
     )
     if pool is None:  # pragma: no cover - asyncpg returns None only when not awaited
         raise RuntimeError("asyncpg returned no pool")

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import cast
 
 import asyncpg
 
+from storage import audit
 from storage.collection import collected_from, guarded
 from storage.db import Conn, Queryable, transaction
-from storage.errors import Conflict
+from storage.errors import Conflict, ObjectCollected, Unavailable
 from storage.queries import q
 from storage.records import (
     CaseId,
@@ -48,11 +47,6 @@ class IndexResult:
     late: bool = False
 
 
-#: Written in the same transaction once an instance is indexed (its audit record, say): the
-#: row and what it writes commit together, or neither does.
-Recorded = Callable[[Conn], Awaitable[object]]
-
-
 async def index_instance(
     pool: asyncpg.Pool,
     *,
@@ -64,10 +58,9 @@ async def index_instance(
     via: ReceivedVia,
     priority: Priority = Priority.MEDIUM,
     clinical_question: str | None = None,
-    recorded: Recorded | None = None,
 ) -> IndexResult:
     """Commit one instance to the index, in one statement (one transaction), after its object
-    is durable; ``recorded`` writes in that transaction once the instance is indexed.
+    is durable.
 
     Re-sending an instance with the same data set is a duplicate and changes nothing. Patient
     data that differs from the study's is recorded (``ingest_identity_conflict``), not merged;
@@ -80,8 +73,7 @@ async def index_instance(
         The SOP Instance UID is stored with other content, or the study, series or instance
         belongs to another facility. The first copy is left untouched.
     """
-    return await _index(
-        pool,
+    write = Write(
         header=header,
         object_key=object_key,
         size_bytes=size_bytes,
@@ -90,67 +82,53 @@ async def index_instance(
         via=via,
         priority=priority,
         clinical_question=clinical_question,
-        recorded=recorded,
     )
+    return await _index(pool, write)
 
 
-async def _index(
-    db: Queryable,
-    *,
-    header: InstanceHeader,
-    object_key: str,
-    size_bytes: int,
-    facility_id: FacilityId,
-    sender_ae: str | None,
-    via: ReceivedVia,
-    priority: Priority,
-    clinical_question: str | None,
-    recorded: Recorded | None = None,
-) -> IndexResult:
-    """The index statement; then ``recorded``, when given, in the same transaction."""
-    async with _writing(db, recorded) as conn:
-        try:
-            row = await conn.fetchrow(
-                q("ingest_instance"),
-                facility_id,
-                header.sop_instance_uid,
-                header.sop_class_uid,
-                header.transfer_syntax_uid,
-                header.study_instance_uid,
-                header.series_instance_uid,
-                header.patient_id,
-                header.patient_name,
-                header.patient_birth_date,
-                header.patient_sex,
-                header.accession_number,
-                header.study_date,
-                header.study_time,
-                header.study_description,
-                header.referring_physician,
-                header.modality,
-                header.series_number,
-                header.series_description,
-                header.body_part,
-                header.instance_number,
-                object_key,
-                size_bytes,
-                header.dataset_sha256,
-                sender_ae,
-                via.value,
-                header.metadata_zlib,
-                priority.value,
-                clinical_question,
-            )
-        except asyncpg.PostgresError as exc:
-            if getattr(exc, "sqlstate", None) == _REFUSED:
-                raise Conflict(str(exc)) from None
-            collected = collected_from(exc)
-            if collected is not None:
-                raise collected from None
-            raise
-        row = _one(row)
-        if recorded is not None:
-            await recorded(cast(Conn, conn))
+async def _index(db: Queryable, w: Write) -> IndexResult:
+    """The index statement of one instance."""
+    header = w.header
+    try:
+        row = await db.fetchrow(
+            q("ingest_instance"),
+            w.facility_id,
+            header.sop_instance_uid,
+            header.sop_class_uid,
+            header.transfer_syntax_uid,
+            header.study_instance_uid,
+            header.series_instance_uid,
+            header.patient_id,
+            header.patient_name,
+            header.patient_birth_date,
+            header.patient_sex,
+            header.accession_number,
+            header.study_date,
+            header.study_time,
+            header.study_description,
+            header.referring_physician,
+            header.modality,
+            header.series_number,
+            header.series_description,
+            header.body_part,
+            header.instance_number,
+            w.object_key,
+            w.size_bytes,
+            header.dataset_sha256,
+            w.sender_ae,
+            w.via.value,
+            header.metadata_zlib,
+            w.priority.value,
+            w.clinical_question,
+        )
+    except asyncpg.PostgresError as exc:
+        if getattr(exc, "sqlstate", None) == _REFUSED:
+            raise Conflict(str(exc)) from None
+        collected = collected_from(exc)
+        if collected is not None:
+            raise collected from None
+        raise
+    row = _one(row)
     return IndexResult(
         outcome=IndexOutcome(row["o_outcome"]),
         study_id=StudyId(row["o_study_id"]),
@@ -158,16 +136,6 @@ async def _index(
         identity_conflicts=tuple(row["o_conflicts"] or ()),
         late=bool(row["o_late"]),
     )
-
-
-@contextlib.asynccontextmanager
-async def _writing(db: Queryable, recorded: Recorded | None) -> AsyncIterator[Queryable]:
-    """``db`` itself, or (``recorded`` given, ``db`` a pool) a connection in a transaction."""
-    if recorded is None or not isinstance(db, asyncpg.Pool):
-        yield db
-        return
-    async with transaction(db) as conn:
-        yield conn
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -183,54 +151,169 @@ class Held:
     new: bool
 
 
-async def index_or_hold(
-    pool: asyncpg.Pool,
-    *,
-    header: InstanceHeader,
-    object_key: str,
-    size_bytes: int,
-    facility_id: FacilityId,
-    sender_ae: str | None,
-    via: ReceivedVia,
-    priority: Priority = Priority.MEDIUM,
-    clinical_question: str | None = None,
-    recorded: Recorded | None = None,
-) -> IndexResult | Held:
-    """Index the instance as `index_instance` does (``recorded`` too), unless a reader has
-    claimed a case of its study: then it is held for them (``held_instance``), its case's log
-    and its reader told (nothing is ``recorded``). Checked and written in one transaction,
-    with the study's open cases locked, so a claim is either before (held) or after (indexed,
-    the reader sees it when claiming).
+@dataclass(frozen=True, kw_only=True)
+class Write:
+    """One instance's index write, its object durable: what `IndexGroups.write` commits."""
 
-    Raises
-    ------
-    Conflict
-        As `index_instance`; or a held instance of that UID has other content.
-    """
-    async with transaction(pool) as conn:
+    header: InstanceHeader
+    object_key: str
+    size_bytes: int
+    facility_id: FacilityId
+    sender_ae: str | None
+    via: ReceivedVia
+    priority: Priority = Priority.MEDIUM
+    clinical_question: str | None = None
+    #: Held for the reader of its study's claimed case instead of indexed (a C-STORE: the
+    #: calling AE title's word does not change a case under its reader).
+    hold_for_reader: bool = False
+    #: Its audit record, committed with its row when it is indexed (not when held).
+    receipt: audit.Entry | None = None
+
+
+async def _apply(conn: Conn, w: Write) -> IndexResult | Held:
+    """Index the instance, or hold it when ``hold_for_reader`` and a reader has claimed a case
+    of its study: held for them (``held_instance``), its case's log and its reader told.
+    Checked and written in the caller's transaction, with the study's open cases locked, so a
+    claim is either before (held) or after (indexed, the reader sees it when claiming)."""
+    if w.hold_for_reader:
         open_cases = await conn.fetch(
             q("open_cases_for_hold"),
-            header.study_instance_uid,
-            facility_id,
-            header.sop_instance_uid,
+            w.header.study_instance_uid,
+            w.facility_id,
+            w.header.sop_instance_uid,
         )
         claimed = [c for c in open_cases if c["status"] == "in_progress"]
-        if not claimed:
-            return await _index(
-                conn,
-                header=header,
-                object_key=object_key,
-                size_bytes=size_bytes,
-                facility_id=facility_id,
-                sender_ae=sender_ae,
-                via=via,
-                priority=priority,
-                clinical_question=clinical_question,
-                recorded=recorded,
-            )
-        return await _hold(
-            conn, claimed[0], header, object_key, size_bytes, facility_id, sender_ae, via
-        )
+        if claimed:
+            return await _hold(conn, claimed[0], w)
+    return await _index(conn, w)
+
+
+#: SQLSTATEs of a transaction the server gave up to let another one on (a deadlock, a
+#: serialization failure): run again, it changed nothing.
+_RUN_AGAIN = frozenset({"40P01", "40001"})
+#: How many times a group whose transaction the server gave up is run again.
+GROUP_RETRIES = 3
+
+
+def _run_again(exc: BaseException) -> bool:
+    return getattr(exc, "sqlstate", None) in _RUN_AGAIN
+
+
+class IndexGroups:
+    """The index writes of instances arriving together in one process, committed together.
+
+    A write waits while the group before it commits; the writes that arrived meanwhile (up to
+    ``most``) are the next group: one transaction, a savepoint per instance (a bad instance
+    fails alone), the receipts' audit records appended after every row is written (the audit
+    chain's lock is taken last, so groups of several processes cannot wait on each other in a
+    circle), one commit. A write returns only after its group's commit: nothing is
+    acknowledged before its row is durable. One write alone waits for nothing and is one
+    transaction, as without groups.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, *, most: int = 64) -> None:
+        self._pool = pool
+        self._most = most
+        self._waiting: list[tuple[Write, asyncio.Future[IndexResult | Held]]] = []
+        self._draining: asyncio.Task[None] | None = None
+
+    async def write(self, w: Write) -> IndexResult | Held:
+        """Index (or hold) one instance and commit it with its group.
+
+        Raises
+        ------
+        Conflict
+            As `index_instance`; or a held instance of that UID has other content.
+        ObjectCollected
+            Its object was collected meanwhile (see `storage.collection.referring`).
+        """
+        done: asyncio.Future[IndexResult | Held] = asyncio.get_running_loop().create_future()
+        self._waiting.append((w, done))
+        if self._draining is None:
+            self._draining = asyncio.create_task(self._drain())
+        return await asyncio.shield(done)
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                group = self._waiting[: self._most]
+                del self._waiting[: self._most]
+                await self._commit(group)
+        finally:
+            self._draining = None
+            for _, done in self._waiting:  # cancelled while draining (the process stops)
+                if not done.done():
+                    done.set_exception(Unavailable("the index writer stopped"))
+            self._waiting.clear()
+
+    async def _commit(self, group: list[tuple[Write, asyncio.Future[IndexResult | Held]]]) -> None:
+        """One group's transaction, run again if the server gave it up for another."""
+        writes = [w for w, _ in group]
+        for attempt in range(GROUP_RETRIES + 1):
+            try:
+                outcomes = await _commit_group(self._pool, writes)
+            except Exception as exc:
+                if _run_again(exc) and attempt < GROUP_RETRIES:
+                    continue
+                for _, done in group:
+                    if not done.done():
+                        done.set_exception(exc)
+                return
+            except BaseException:
+                for _, done in group:
+                    if not done.done():
+                        done.set_exception(Unavailable("the index writer stopped"))
+                raise
+            break
+        for (_, done), outcome in zip(group, outcomes, strict=True):
+            if done.done():
+                continue
+            if isinstance(outcome, BaseException):
+                done.set_exception(outcome)
+            else:
+                done.set_result(outcome)
+
+
+async def _commit_group(
+    pool: asyncpg.Pool, writes: list[Write]
+) -> list[IndexResult | Held | BaseException]:
+    """Write every instance of a group in one transaction and commit it; each instance's
+    outcome, or the error it alone failed with. Written in UID order (rows are locked in one
+    order by every group); the audit records last."""
+    order = sorted(range(len(writes)), key=lambda i: _lock_order(writes[i]))
+    outcomes: list[IndexResult | Held | BaseException] = [Unavailable("not written")] * len(writes)
+    async with transaction(pool) as conn:
+        if len(writes) == 1:
+            outcomes[0] = await _apply(conn, writes[0])
+        else:
+            for i in order:
+                outcomes[i] = await _in_savepoint(conn, writes[i])
+        receipts = [
+            w.receipt
+            for w, o in zip(writes, outcomes, strict=True)
+            if w.receipt is not None and isinstance(o, IndexResult)
+        ]
+        await audit.record_all(conn, receipts)
+    return outcomes
+
+
+async def _in_savepoint(conn: Conn, w: Write) -> IndexResult | Held | BaseException:
+    """One instance of a group, undone alone when it fails (a deadlock fails the group: the
+    server gave up the whole transaction)."""
+    try:
+        async with conn.transaction():
+            return await _apply(conn, w)
+    except (Conflict, ObjectCollected) as exc:
+        return exc
+    except asyncpg.PostgresError as exc:
+        if _run_again(exc):
+            raise
+        return exc
+
+
+def _lock_order(w: Write) -> tuple[str, str, str]:
+    h = w.header
+    return (h.study_instance_uid, h.series_instance_uid, h.sop_instance_uid)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -268,17 +351,9 @@ class HeldInstance:
         )
 
 
-async def _hold(
-    conn: Conn,
-    case: asyncpg.Record,
-    header: InstanceHeader,
-    object_key: str,
-    size_bytes: int,
-    facility_id: FacilityId,
-    sender_ae: str | None,
-    via: ReceivedVia,
-) -> Held:
-    """Hold the instance for the reader who claimed `case` (see `index_or_hold`)."""
+async def _hold(conn: Conn, case: asyncpg.Record, w: Write) -> Held:
+    """Hold the instance for the reader who claimed `case` (see `_apply`)."""
+    header, facility_id = w.header, w.facility_id
     with guarded():
         row = _one(
             await conn.fetchrow(
@@ -289,11 +364,11 @@ async def _hold(
                 header.sop_instance_uid,
                 header.series_instance_uid,
                 header.sop_class_uid,
-                object_key,
-                size_bytes,
+                w.object_key,
+                w.size_bytes,
                 header.dataset_sha256,
-                sender_ae,
-                via.value,
+                w.sender_ae,
+                w.via.value,
             )
         )
     if row["dataset_sha256"] != header.dataset_sha256:

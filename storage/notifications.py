@@ -11,6 +11,7 @@ from typing import cast
 
 import asyncpg
 
+from storage.db import keeps_session_state
 from storage.queries import q
 from storage.records import (
     CaseId,
@@ -102,6 +103,7 @@ async def listening(pool: asyncpg.Pool) -> AsyncIterator[Listening]:
     state = Listening()
     async with pool.acquire() as conn:
         raw = cast(asyncpg.Connection, conn)
+        keeps_session_state(conn)
         raw.add_termination_listener(state._terminated)
         await raw.add_listener(CHANNEL, state._notified)
         try:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from storage.db import MIGRATION_COMMAND_TIMEOUT_S, Conn
+from storage.db import MIGRATION_COMMAND_TIMEOUT_S, Conn, keeps_session_state
 from storage.errors import SchemaError
 from storage.jobs import install_queue
 
@@ -85,6 +85,7 @@ async def migrate(pool: asyncpg.Pool, *, lock_wait_s: float = LOCK_WAIT_S) -> li
     """
     applied: list[str] = []
     async with pool.acquire() as conn:
+        keeps_session_state(conn)
         await _take_lock(conn, lock_wait_s)
         try:
             await conn.execute(

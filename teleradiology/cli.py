@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 
+import uvloop
 from aiohttp import web
 
 from storage import collection, network
@@ -570,6 +571,9 @@ def _serve(settings: Settings, demo: bool) -> None:
         port=settings.http_port,
         ssl_context=tls,
         print=None,
+        # libuv's loop: the same asyncio, with less CPU spent on each request, each query
+        # and each hand-over from a DICOM association's thread.
+        loop=uvloop.new_event_loop(),
         **runner_options(),
     )
 

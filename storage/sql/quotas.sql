@@ -1,10 +1,14 @@
 -- name: intake_reserve
 -- $1 facility, $2 bytes, $3 default bytes per day, $4 default instances per day (0: no limit).
 -- One row back (the day reserved on) when the instance fits the facility's limits, none when
--- it does not; the counters move only when it fits.
+-- it does not; the counters move only when it fits. The counters commit without waiting for
+-- the disk (synchronous_commit off, this statement only): the instance's own index commit,
+-- which waits, writes them durably before it, and a count lost to a crash belongs to an
+-- instance that was never acknowledged.
 with limits as (
     select coalesce(q.bytes_per_day, $3::bigint) as max_bytes,
-           coalesce(q.instances_per_day, $4::integer) as max_instances
+           coalesce(q.instances_per_day, $4::integer) as max_instances,
+           set_config('synchronous_commit', 'off', true) as unwaited
     from (select $1::bigint as facility_id) f
     left join facility_quota q on q.facility_id = f.facility_id
 )
@@ -21,9 +25,11 @@ on conflict (facility_id, day) do update
 returning day;
 
 -- name: intake_release
+-- Committed without waiting for the disk, as intake_reserve's count.
 update facility_intake
 set bytes = greatest(0, bytes - $3), instances = greatest(0, instances - 1)
-where facility_id = $1 and day = $2;
+where facility_id = $1 and day = $2
+  and set_config('synchronous_commit', 'off', true) is not null;
 
 -- name: intake_today
 select coalesce(i.bytes, 0) as bytes, coalesce(i.instances, 0) as instances,

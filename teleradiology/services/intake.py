@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from storage import audit, collection, index, network, quotas
-from storage.db import Conn, Pool
+from storage.db import Pool
 from storage.errors import Conflict, ObjectCollected
 from storage.index import Held, IndexOutcome, IndexResult
 from storage.objects import FileObjectStore, ObjectStore
@@ -146,6 +146,8 @@ class Ingestor:
             # max_instance_bytes each wait here (the data directory, not a small /tmp).
             self._spool = spool_dir or Path(tempfile.gettempdir()) / "telemed-spool"
         self._spool_ready = False
+        #: Index writes of instances arriving together commit together.
+        self._groups = index.IndexGroups(pool)
 
     @property
     def spool_dir(self) -> Path:
@@ -322,26 +324,24 @@ class Ingestor:
         clinical_question: str | None,
         rewrite: Callable[[], Awaitable[object]] | None = None,
     ) -> Stored:
-        async def received(conn: Conn) -> None:
-            # Acknowledged only once on the record: the audit record commits with the row.
-            await _audit_received(conn, header, facility, via, sender_ae, AuditResult.OK)
-
-        async def write() -> IndexResult | Held:
+        pending = index.Write(
+            header=header,
+            object_key=key,
+            size_bytes=size_bytes,
+            facility_id=facility.id,
+            sender_ae=sender_ae,
+            via=via,
+            priority=priority,
+            clinical_question=clinical_question,
             # A C-STORE (the calling AE title's word) does not change a case under its
             # reader: held for them. Uploads and STOW-RS come from signed-in users.
-            store = index.index_or_hold if via is ReceivedVia.DIMSE else index.index_instance
-            return await store(
-                self._pool,
-                header=header,
-                object_key=key,
-                size_bytes=size_bytes,
-                facility_id=facility.id,
-                sender_ae=sender_ae,
-                via=via,
-                priority=priority,
-                clinical_question=clinical_question,
-                recorded=received,
-            )
+            hold_for_reader=via is ReceivedVia.DIMSE,
+            # Acknowledged only once on the record: the audit record commits with the row.
+            receipt=_receipt(header, facility, via, sender_ae, AuditResult.OK),
+        )
+
+        def write() -> Awaitable[IndexResult | Held]:
+            return self._groups.write(pending)
 
         try:
             result = await self._referring(key, write, rewrite)
@@ -404,7 +404,9 @@ class Ingestor:
         )
         await self._collect(key)
         log.warning("refused an instance from %s: conflicting content", facility.code)
-        await _audit_received(self._pool, header, facility, via, sender_ae, AuditResult.FAILED)
+        await audit.record_all(
+            self._pool, [_receipt(header, facility, via, sender_ae, AuditResult.FAILED)]
+        )
 
     async def _referring(
         self,
@@ -458,17 +460,16 @@ def _remove_stale(spool: Path) -> None:
                 entry.unlink()
 
 
-async def _audit_received(
-    db: Pool | Conn,
+def _receipt(
     header: InstanceHeader,
     facility: Facility,
     via: ReceivedVia,
     sender_ae: str | None,
     result: AuditResult,
-) -> None:
-    """One instance received (C-STORE, STOW-RS, an upload), for the sending facility."""
-    await audit.record(
-        db,
+) -> audit.Entry:
+    """The audit record of one instance received (C-STORE, STOW-RS, an upload), for the
+    sending facility."""
+    return audit.entry(
         user_id=audit.SIGNED_IN.get(),
         action=AuditAction.C_STORE if via is ReceivedVia.DIMSE else AuditAction.STOW,
         object_type="instance",

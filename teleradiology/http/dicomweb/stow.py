@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -18,7 +19,7 @@ from storage.records import Facility, ReceivedVia
 from teleradiology.core.errors import DuplicateConflict, InvalidDicom, QuotaExceeded
 from teleradiology.http.context import INGESTOR, POOL, SETTINGS, current_user
 from teleradiology.http.dicomweb.common import base_url, dicom_json
-from teleradiology.services.intake import Ingestor, StudyMismatch, sending_facility
+from teleradiology.services.intake import Ingestor, Stored, StudyMismatch, sending_facility
 
 log = logging.getLogger(__name__)
 
@@ -113,23 +114,58 @@ async def stow(request: web.Request) -> web.Response:
     outcome = _Outcome(
         study=request.match_info.get("study"), retrieve_base=f"{base_url(request)}/dicomweb"
     )
+    ahead: deque[asyncio.Future[_Noted]] = deque()
     total = 0
     try:
         async for part in _parts(request):
             if _part_type(part.headers) not in ("application/dicom", ""):
                 total += await _drain(part, limit - total)
-                outcome.failed.append(_failed(None, None, FailureReason.CANNOT_UNDERSTAND))
-                continue
-            received = await _read_part(part, limit - total, request.app[INGESTOR])
-            total += received.size
-            await _store(request.app[INGESTOR], received, facility, outcome)
+                ahead.append(_now(FailureReason.CANNOT_UNDERSTAND))
+            else:
+                received = await _read_part(part, limit - total, request.app[INGESTOR])
+                total += received.size
+                # Stored while the next parts are read: the instances of one request are
+                # indexed together (`IndexGroups`), a few at a time in memory.
+                ahead.append(
+                    asyncio.ensure_future(
+                        _store(request.app[INGESTOR], received, facility, outcome.study)
+                    )
+                )
+            while len(ahead) > STORE_AHEAD or (ahead and ahead[0].done()):
+                outcome.note(await ahead.popleft())
     except web.HTTPBadRequest:
+        await _settle(ahead, outcome)
         if not outcome.stored:
             raise
         # The body broke after some instances were committed: say which were stored (202),
         # not a 400 that would tell the client nothing was.
         outcome.failed.append(_failed(None, None, FailureReason.CANNOT_UNDERSTAND))
+    except BaseException:
+        await _settle(ahead, None)
+        raise
+    await _settle(ahead, outcome)
     return outcome.answer()
+
+
+#: Received parts being stored while the next ones are read, at most.
+STORE_AHEAD = 4
+
+
+async def _settle(ahead: deque[asyncio.Future[_Noted]], outcome: _Outcome | None) -> None:
+    """Wait for every part still being stored and note each (in order), or only wait (the
+    request failed: its error is the answer)."""
+    try:
+        while ahead and outcome is not None:
+            outcome.note(await ahead.popleft())
+    finally:
+        await asyncio.gather(*ahead, return_exceptions=True)
+        ahead.clear()
+
+
+def _now(noted: _Noted) -> asyncio.Future[_Noted]:
+    done: asyncio.Future[_Noted] = asyncio.get_running_loop().create_future()
+    done.set_result(noted)
+    return done
 
 
 async def _parts(request: web.Request) -> AsyncIterator[BodyPartReader]:
@@ -166,6 +202,21 @@ class _Outcome:
     #: is that refusal (429), not a list of failures.
     over_quota: QuotaExceeded | None = None
 
+    def note(self, noted: _Noted) -> None:
+        """One part's fate, in the order the parts came."""
+        if isinstance(noted, FailureReason):
+            self.failed.append(_failed(None, None, noted))
+        elif isinstance(noted, QuotaExceeded):
+            self.failed.append(_failed(None, None, FailureReason.OUT_OF_RESOURCES))
+            self.over_quota = noted
+        else:
+            warning = WarningReason.COERCION_OF_DATA_ELEMENTS if noted.identity_conflicts else None
+            self.warned = self.warned or warning is not None
+            study_url = f"{self.retrieve_base}/studies/{noted.study_instance_uid}"
+            self.stored.append(
+                _ref(noted.sop_class_uid, noted.sop_instance_uid, study_url, warning)
+            )
+
     def answer(self) -> web.Response:
         if self.over_quota is not None and not self.stored:
             raise self.over_quota
@@ -187,44 +238,38 @@ class _Outcome:
         return dicom_json(body, status=status)
 
 
+#: What became of one part: stored, or refused for a reason.
+_Noted = Stored | FailureReason | QuotaExceeded
+
+
 async def _store(
-    ingestor: Ingestor, received: _Part, facility: Facility, outcome: _Outcome
-) -> None:
-    """Store one received part through the ingest path and note how it went."""
+    ingestor: Ingestor, received: _Part, facility: Facility, study: str | None
+) -> _Noted:
+    """Store one received part through the ingest path; how it went."""
     try:
         if received.path is not None:
-            result = await ingestor.ingest_file(
+            return await ingestor.ingest_file(
                 received.path,
                 facility=facility,
                 via=ReceivedVia.STOW,
-                study_instance_uid=outcome.study,
+                study_instance_uid=study,
                 size_bytes=received.size,
             )
-        else:
-            result = await ingestor.ingest(
-                received.data,
-                facility=facility,
-                via=ReceivedVia.STOW,
-                study_instance_uid=outcome.study,
-            )
+        return await ingestor.ingest(
+            received.data,
+            facility=facility,
+            via=ReceivedVia.STOW,
+            study_instance_uid=study,
+        )
     except InvalidDicom as exc:
         log.info("STOW part refused from %s: %s", facility.code, exc)
-        outcome.failed.append(_failed(None, None, FailureReason.CANNOT_UNDERSTAND))
-        return
+        return FailureReason.CANNOT_UNDERSTAND
     except StudyMismatch:
-        outcome.failed.append(_failed(None, None, FailureReason.STUDY_MISMATCH))
-        return
+        return FailureReason.STUDY_MISMATCH
     except DuplicateConflict:
-        outcome.failed.append(_failed(None, None, FailureReason.DUPLICATE_SOP_INSTANCE))
-        return
+        return FailureReason.DUPLICATE_SOP_INSTANCE
     except QuotaExceeded as exc:
-        outcome.failed.append(_failed(None, None, FailureReason.OUT_OF_RESOURCES))
-        outcome.over_quota = exc
-        return
-    warning = WarningReason.COERCION_OF_DATA_ELEMENTS if result.identity_conflicts else None
-    outcome.warned = outcome.warned or warning is not None
-    study_url = f"{outcome.retrieve_base}/studies/{result.study_instance_uid}"
-    outcome.stored.append(_ref(result.sop_class_uid, result.sop_instance_uid, study_url, warning))
+        return exc
 
 
 def _too_large(limit: int) -> str:
