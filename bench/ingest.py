@@ -214,7 +214,12 @@ def run_ours(
             "--dicomweb",
             f"http://127.0.0.1:{service.http_port}/dicomweb",
         ]
-        extra += ["--bearer", service.token(), "--server-pids", ",".join(map(str, service.pids()))]
+        # One argument, "=" joined: a token may begin with "-".
+        extra += [
+            f"--bearer={service.token()}",
+            "--server-pids",
+            ",".join(map(str, service.pids())),
+        ]
         extra += ["--phases", ",".join(PHASES)]
         report = harness(corpus, "telemed", results / f"telemed-{n}.json", plan, k, extra)
         report["peak_server_MB"] = round(service.peak_server_kb() / 1024, 1)
