@@ -12,7 +12,7 @@ import asyncpg
 from storage import audit
 from storage.collection import collected_from, guarded
 from storage.db import Conn, Queryable, transaction
-from storage.errors import Conflict, ObjectCollected, Unavailable
+from storage.errors import Conflict, ObjectCollected, Unavailable, is_unavailable
 from storage.queries import q
 from storage.records import (
     CaseId,
@@ -298,17 +298,20 @@ async def _commit_group(
 
 
 async def _in_savepoint(conn: Conn, w: Write) -> IndexResult | Held | BaseException:
-    """One instance of a group, undone alone when it fails (a deadlock fails the group: the
-    server gave up the whole transaction)."""
+    """One instance of a group, undone alone when it fails. A deadlock, or the connection
+    gone, fails the whole group: the server gave up the transaction (run again), or it is
+    away (every instance of the group is answered "not now")."""
+    savepoint = conn.transaction()
+    await savepoint.start()
     try:
-        async with conn.transaction():
-            return await _apply(conn, w)
-    except (Conflict, ObjectCollected) as exc:
-        return exc
-    except asyncpg.PostgresError as exc:
-        if _run_again(exc):
+        outcome = await _apply(conn, w)
+    except (Conflict, ObjectCollected, asyncpg.PostgresError) as exc:
+        if _run_again(exc) or is_unavailable(exc):
             raise
+        await savepoint.rollback()
         return exc
+    await savepoint.commit()
+    return outcome
 
 
 def _lock_order(w: Write) -> tuple[str, str, str]:

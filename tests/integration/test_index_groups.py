@@ -13,7 +13,7 @@ import pytest
 
 from storage import audit, index
 from storage.db import create_pool
-from storage.errors import Conflict
+from storage.errors import Conflict, is_unavailable
 from storage.records import AuditAction, FacilityId, InstanceHeader, ReceivedVia
 from teleradiology.core.dicom import parse_part10
 from teleradiology.http.context import INGESTOR, OBJECTS
@@ -203,3 +203,33 @@ async def test_a_write_alone_or_a_few_together_is_acknowledged_after_its_commit(
     # Seen committed from another connection the moment the write returned.
     uids = [w.header.sop_instance_uid for w in writes]
     assert await _indexed(api, uids) == set(uids)
+
+
+async def test_a_group_cut_off_inside_an_instance_is_answered_not_now(api: Api) -> None:
+    sender = await facility(api, SENDER)
+    first, *rest = await _writes(api, make_study(count=4, patient_id="GRP-CUT"), sender.id)
+    await index.index_instance(api.pool, **_fields(first))
+    uid = first.header.study_instance_uid
+    groups = index.IndexGroups(api.pool)
+    blocker = await api.pool.acquire()
+    try:
+        tx = blocker.transaction()
+        await tx.start()
+        # The group's first instance waits inside its savepoint for the study's row.
+        await blocker.execute("select 1 from study where study_instance_uid = $1 for update", uid)
+        writing = asyncio.gather(*(groups.write(w) for w in rest), return_exceptions=True)
+        victim = await _wait_for_lock_waiter(api.pool, blocker.get_server_pid())
+        await api.pool.execute("select pg_terminate_backend($1)", victim)
+        async with asyncio.timeout(60):
+            results = await writing
+        await tx.rollback()
+    finally:
+        await api.pool.release(blocker)
+    # Every instance of the group is "not now" (send again), none a server error.
+    assert all(isinstance(r, Exception) and is_unavailable(r) for r in results), results
+    assert not await _indexed(api, [w.header.sop_instance_uid for w in rest])
+    # Sent again, each is stored.
+    again = await asyncio.gather(*(groups.write(w) for w in rest))
+    assert [r.outcome for r in again if isinstance(r, index.IndexResult)] == [
+        index.IndexOutcome.STORED
+    ] * len(rest)
