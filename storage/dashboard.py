@@ -137,13 +137,20 @@ _MODALITIES = (
     "RTDOSE", "RTIMAGE", "RTPLAN", "RTRECORD", "RTSEG", "RTSTRUCT", "RWV", "SEG", "SM", "SMR",
     "SR", "SRF", "STAIN", "TG", "US", "VA", "XA", "XC",
 )  # fmt: skip
+#: The modalities a county network sends most: PostgreSQL finds a value's place in a list
+#: by comparing it with each entry in turn, so the common ones go first.
+_COMMON_MODALITIES = ("DX", "CR", "CT", "ECG", "US", "MR", "MG")
 #: The values a text dimension is read as (a code each: its place, from 1). A value not
 #: listed (0) sends that dimension to the query that groups the text itself.
 KNOWN: dict[str, tuple[str, ...]] = {
     "tier": tuple(t.value for t in Tier),
     "specialty": tuple(s.value for s in Specialty),
     "priority": tuple(p.value for p in Priority),
-    "modality": (*_MODALITIES, ""),
+    "modality": (
+        *_COMMON_MODALITIES,
+        *(m for m in _MODALITIES if m not in _COMMON_MODALITIES),
+        "",
+    ),
 }
 
 
@@ -210,9 +217,11 @@ def read_parts(since: datetime, until: datetime) -> list[tuple[datetime, datetim
     return list(itertools.pairwise(edges))
 
 
-async def _read(
-    pool: Pool, scope: DashboardScope, bounds: list[datetime]
-) -> tuple[np.ndarray, ...] | None:
+#: One part's columns as PostgreSQL sent them (``dashboard_reported``).
+_Part = tuple[bytes, bytes, bytes, bytes]
+
+
+async def _read(pool: Pool, scope: DashboardScope, bounds: list[datetime]) -> _Part | None:
     """The ids, codes and seconds of the cases finally reported in ``scope``'s period."""
     known = [list(KNOWN[d]) for d in ("tier", "specialty", "modality", "priority")]
     async with pool.acquire() as conn, conn.transaction(readonly=True):
@@ -222,24 +231,28 @@ async def _read(
     assert row is not None  # an aggregate answers one row
     if row["ids"] is None:
         return None
-    return (
-        array_of(row["ids"], ">i8"),
-        array_of(row["codes"], ">i4").astype(np.int64),
-        array_of(row["final"], ">f8"),
-        array_of(row["ack"], ">f8"),
-    )
+    return row["ids"], row["codes"], row["final"], row["ack"]
 
 
-async def _reported(pool: Pool, scope: DashboardScope, bounds: list[datetime]) -> _Reported:
-    """The period's finally reported cases as arrays, read in ``READ_PARTS`` parts side by
-    side; ``bounds`` are the starts of the trend's buckets."""
+async def _read_all(pool: Pool, scope: DashboardScope, bounds: list[datetime]) -> list[_Part]:
+    """The period's finally reported cases, read in ``READ_PARTS`` parts side by side;
+    ``bounds`` are the starts of the trend's buckets."""
     parts = [replace(scope, since=a, until=b) for a, b in read_parts(scope.since, scope.until)]
-    found = [p for p in await asyncio.gather(*(_read(pool, s, bounds) for s in parts)) if p]
-    if not found:
+    return [p for p in await asyncio.gather(*(_read(pool, s, bounds) for s in parts)) if p]
+
+
+def _unpacked(parts: list[_Part]) -> _Reported:
+    """The parts' columns as one array each, the packed ids and codes taken apart."""
+    if not parts:
         empty = np.empty(0, dtype=np.int64)
         ids = dict.fromkeys(("facility", "reader", *KNOWN), empty)
         return _Reported(ids=ids, sla=empty, bucket=empty, final=empty, ack=empty)
-    both_ids, codes, final, ack = (np.concatenate(column) for column in zip(*found, strict=True))
+    columns = zip(*parts, strict=True)
+    kinds = (">i8", ">i4", ">f8", ">f8")
+    both_ids, codes, final, ack = (
+        np.concatenate([array_of(c, kind) for c in column])
+        for column, kind in zip(columns, kinds, strict=True)
+    )
     ids = {
         "facility": both_ids >> 32,
         "reader": both_ids & 0xFFFFFFFF,
@@ -252,19 +265,23 @@ async def _reported(pool: Pool, scope: DashboardScope, bounds: list[datetime]) -
 
 
 def percentiles(
-    values: np.ndarray, starts: np.ndarray, counts: np.ndarray
+    values: np.ndarray, starts: np.ndarray, counts: np.ndarray, order: np.ndarray | None = None
 ) -> list[tuple[float, float] | None]:
     """p50 and p90 of each group as percentile_cont reads them (linear between the two
-    nearest ranks); ``values`` are sorted within each group, the group's ``counts`` first
-    of it from ``starts``; None for a group of none."""
+    nearest ranks); ``values`` (taken in ``order`` when given) are sorted within each
+    group, the group's ``counts`` first of it from ``starts``; None for a group of none."""
     found: list[list[float]] = []
     last = np.maximum(counts - 1, 0)
     for fraction in (0.5, 0.9):
         pos = fraction * last
         low = np.floor(pos).astype(np.int64)
         high = np.minimum(low + 1, last)
-        a, b = values[starts + low], values[starts + high]
-        found.append(list(a + (pos - low) * (b - a)))
+        at_low, at_high = starts + low, starts + high
+        if order is not None:
+            at_low, at_high = order[at_low], order[at_high]
+        a, b = values[at_low], values[at_high]
+        with np.errstate(invalid="ignore"):  # a group of none reads a neighbour's: dropped
+            found.append((a + (pos - low) * (b - a)).tolist())
     return [(p50, p90) if n else None for p50, p90, n in zip(*found, counts, strict=True)]
 
 
@@ -274,25 +291,75 @@ def runs(sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts, np.diff(np.r_[starts, len(sorted_keys)])
 
 
-def _grouped(
-    key: np.ndarray, cases: _Reported, by_final: np.ndarray, by_ack: np.ndarray
-) -> list[tuple[int, Figures]]:
-    """Each value of ``key`` (ascending) and its figures. ``by_final`` and ``by_ack`` order
-    the cases by their seconds (unacknowledged last): sorted again by key, stably, each
-    group's seconds are in order."""
-    final_order = by_final[np.argsort(key[by_final], kind="stable")]
-    ack_order = by_ack[np.argsort(key[by_ack], kind="stable")]
-    sorted_keys = key[final_order]
-    if not len(sorted_keys):
+@dataclass(frozen=True)
+class _Sorted:
+    """The cases' received -> final and final -> acknowledged seconds in order (the
+    unacknowledged last), which case each place holds, and which cases were acknowledged
+    and kept their deadline."""
+
+    final_order: np.ndarray
+    final: np.ndarray
+    ack_order: np.ndarray
+    ack: np.ndarray
+    acked: np.ndarray
+    met: np.ndarray
+
+    @classmethod
+    def of(cls, cases: _Reported) -> _Sorted:
+        acked = ~np.isnan(cases.ack)
+        # the unacknowledged as infinite: numpy's vectorised sort does not take NaN (a sort
+        # with NaN among the values takes several times as long)
+        ack = np.where(acked, cases.ack, np.inf)
+        final_order, ack_order = np.argsort(cases.final), np.argsort(ack)
+        return cls(
+            final_order=final_order,
+            final=cases.final[final_order],
+            ack_order=ack_order,
+            ack=ack[ack_order],
+            acked=acked,
+            met=cases.sla == 1,
+        )
+
+
+#: The most distinct values a key is counted for by its value itself (beyond: by its rank).
+_DENSE_LIMIT = 1 << 20
+
+
+def _dense(key: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``key`` as small integers from 0, for counting and radix sorting (16 bits when they
+    fit), and the values they stand for (None: each is its own value)."""
+    values = None
+    if len(key) and not 0 <= key.min() <= key.max() < _DENSE_LIMIT:
+        values, key = np.unique(key, return_inverse=True)
+    if len(key) and key.max() < 2**15:
+        return key.astype(np.int16), values
+    return key, values
+
+
+def _grouped(key: np.ndarray, s: _Sorted) -> Grouped:
+    """Each value of ``key`` (ascending) and its figures. Sorted by key, stably, the places
+    of ``s``'s ordered seconds keep each group's seconds in order: the ranks a percentile
+    reads are found without moving the seconds."""
+    if not len(key):
         return []
-    starts, counts = runs(sorted_keys)
-    acked = np.add.reduceat(~np.isnan(cases.ack[ack_order]), starts)
-    met = np.add.reduceat(cases.sla[final_order] == 1, starts)
-    finals = percentiles(cases.final[final_order], starts, counts)
-    acks = percentiles(cases.ack[ack_order], starts, acked)
+    small, values = _dense(key)
+    counts = np.bincount(small)
+    acked = np.bincount(small[s.acked], minlength=len(counts))
+    met = np.bincount(small[s.met], minlength=len(counts))
+    starts = np.cumsum(counts) - counts
+    if len(counts) == 1:  # one group: the seconds are in its order already
+        final_rank = ack_rank = None
+    else:
+        final_rank = np.argsort(small[s.final_order], kind="stable")
+        ack_rank = np.argsort(small[s.ack_order], kind="stable")
+    present = np.flatnonzero(counts)
+    starts, counts, acked, met = starts[present], counts[present], acked[present], met[present]
+    finals = percentiles(s.final, starts, counts, final_rank)
+    acks = percentiles(s.ack, starts, acked, ack_rank)
+    keys = present if values is None else values[present]
     return [
         (
-            int(sorted_keys[start]),
+            int(k),
             Figures(
                 cases=int(n),
                 final_p50_s=f[0] if f else None,
@@ -300,39 +367,25 @@ def _grouped(
                 acknowledged=int(m),
                 ack_p50_s=a[0] if a else None,
                 ack_p90_s=a[1] if a else None,
-                sla_met=int(s),
+                sla_met=int(kept),
             ),
         )
-        for start, n, m, s, f, a in zip(starts, counts, acked, met, finals, acks, strict=True)
+        for k, n, m, kept, f, a in zip(keys, counts, acked, met, finals, acks, strict=True)
     ]
 
 
 Grouped = list[tuple[int, Figures]]
 
 
-def _ordered(cases: _Reported) -> tuple[np.ndarray, np.ndarray]:
-    """The cases in the order of their received -> final seconds, and of their final ->
-    acknowledged seconds (the unacknowledged last)."""
-    return np.argsort(cases.final), np.argsort(cases.ack)
-
-
-def _small(key: np.ndarray) -> np.ndarray:
-    """``key`` as 16-bit integers when its values fit (a stable sort of those is a radix
-    sort, several times faster)."""
-    if len(key) and key.min() >= 0 and key.max() < 2**15:
-        return key.astype(np.int16)
-    return key
-
-
-def _computed(cases: _Reported) -> tuple[dict[str, Grouped], Grouped, Grouped]:
+def _computed(parts: list[_Part]) -> tuple[dict[str, Grouped], Grouped, Grouped]:
     """Each dimension's groups by its code (``all``: one group, 0), and the trend's: by
     bucket, and by bucket and specialty (bucket * 4 + code)."""
-    by_final, by_ack = _ordered(cases)
+    cases = _unpacked(parts)
+    s = _Sorted.of(cases)
     keys = {"all": np.zeros(len(cases.final), dtype=np.int16), **cases.ids}
-    found = {d: _grouped(_small(keys[d]), cases, by_final, by_ack) for d in DIMENSIONS}
-    every = _grouped(_small(cases.bucket), cases, by_final, by_ack)
-    split = _small(cases.bucket * 4 + cases.ids["specialty"])
-    return found, every, _grouped(split, cases, by_final, by_ack)
+    found = {d: _grouped(keys[d], s) for d in DIMENSIONS}
+    every = _grouped(cases.bucket, s)
+    return found, every, _grouped(cases.bucket * 4 + cases.ids["specialty"], s)
 
 
 async def _names(pool: Pool, found: dict[str, Grouped]) -> dict[str, dict[int, Any]]:
@@ -388,8 +441,8 @@ async def figures(
     (as PostgreSQL's ``percentile_cont``: exact, linear between ranks) off the event loop.
     A text dimension with a value outside ``KNOWN`` is grouped by its query instead."""
     bounds = _bounds(scope, by, zone)
-    cases = await _reported(pool, scope, bounds)
-    found, every, split = await asyncio.to_thread(_computed, cases)
+    parts = await _read_all(pool, scope, bounds)
+    found, every, split = await asyncio.to_thread(_computed, parts)
     names = await _names(pool, found)
     unknown = _unknown(found)
     rows = [r for d in DIMENSIONS if d not in unknown for r in _rows_of(d, found[d], names)]
