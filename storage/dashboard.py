@@ -196,13 +196,10 @@ class _Reported:
     ack: np.ndarray
 
 
-def array_of(data: bytes, kind: str) -> np.ndarray:
-    """The elements of a one-dimensional PostgreSQL array in its binary form
-    (``array_send``) without nulls: a header, then each element's length and value."""
-    if int.from_bytes(data[:4], "big") == 0:  # no dimension: an empty array
-        return np.empty(0, dtype=kind.replace(">", "="))
-    items = np.frombuffer(data, dtype=np.dtype([("n", ">i4"), ("v", kind)]), offset=20)
-    return items["v"].astype(kind.replace(">", "="))
+def column_of(data: bytes, kind: str) -> np.ndarray:
+    """The values of a column sent as one string of their binary forms, back to back
+    (``string_agg(int8send(x), '')``), of the numpy ``kind`` (big-endian: ``">i8"``)."""
+    return np.frombuffer(data, dtype=kind).astype(kind.replace(">", "="))
 
 
 #: The period is read in this many parts side by side (PostgreSQL packs each part's arrays
@@ -250,7 +247,7 @@ def _unpacked(parts: list[_Part]) -> _Reported:
     columns = zip(*parts, strict=True)
     kinds = (">i8", ">i4", ">f8", ">f8")
     both_ids, codes, final, ack = (
-        np.concatenate([array_of(c, kind) for c in column])
+        np.concatenate([column_of(c, kind) for c in column])
         for column, kind in zip(columns, kinds, strict=True)
     )
     ids = {
@@ -283,12 +280,6 @@ def percentiles(
         with np.errstate(invalid="ignore"):  # a group of none reads a neighbour's: dropped
             found.append((a + (pos - low) * (b - a)).tolist())
     return [(p50, p90) if n else None for p50, p90, n in zip(*found, counts, strict=True)]
-
-
-def runs(sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where each run of equal values of ``sorted_keys`` starts, and how long it is."""
-    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
-    return starts, np.diff(np.r_[starts, len(sorted_keys)])
 
 
 @dataclass(frozen=True)
@@ -325,7 +316,7 @@ class _Sorted:
 _DENSE_LIMIT = 1 << 20
 
 
-def _dense(key: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+def dense(key: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """``key`` as small integers from 0, for counting and radix sorting (16 bits when they
     fit), and the values they stand for (None: each is its own value)."""
     values = None
@@ -342,7 +333,7 @@ def _grouped(key: np.ndarray, s: _Sorted) -> Grouped:
     reads are found without moving the seconds."""
     if not len(key):
         return []
-    small, values = _dense(key)
+    small, values = dense(key)
     counts = np.bincount(small)
     acked = np.bincount(small[s.acked], minlength=len(counts))
     met = np.bincount(small[s.met], minlength=len(counts))

@@ -193,19 +193,21 @@ async def test_the_turnaround_tables_are_postgresqls(api: Api, loaded: tuple[Any
             now,
         )
     }
-    rows = await turnaround.turnaround(api.pool, admin.facility_id, since, now)
-    assert [r.facility_code for r in rows] == sorted(expected)
-    for r in rows:
-        e = expected[r.facility_code]
-        assert r.reports == e["n"]
-        assert all(
-            _close(a, b)
-            for a, b in zip(
-                (r.median_s, r.p90_s, r.mean_s, r.max_s),
-                (e["m"], e["p"], e["a"], e["x"]),
-                strict=False,
+    alone = await turnaround.turnaround(api.pool, admin.facility_id, since, now)
+    together, segments = await turnaround.tables(api.pool, admin.facility_id, since, now)
+    for rows in (alone, together):
+        assert [r.facility_code for r in rows] == sorted(expected)
+        for r in rows:
+            e = expected[r.facility_code]
+            assert r.reports == e["n"]
+            assert all(
+                _close(a, b)
+                for a, b in zip(
+                    (r.median_s, r.p90_s, r.mean_s, r.max_s),
+                    (e["m"], e["p"], e["a"], e["x"]),
+                    strict=False,
+                )
             )
-        )
     claimed = await api.pool.fetchrow(
         "select count(*)::int n, percentile_cont(0.5) within group (order by s) m, "
         "percentile_cont(0.9) within group (order by s) p, max(s) x from (select "
@@ -219,6 +221,7 @@ async def test_the_turnaround_tables_are_postgresqls(api: Api, loaded: tuple[Any
         s.segment.value: s
         for s in await turnaround.segments(api.pool, admin.facility_id, since, now)
     }
+    assert segments == list(found.values())
     got = found["claimed_to_final"]
     assert got.cases == claimed["n"]
     assert _close(got.median_s, claimed["m"])

@@ -317,10 +317,13 @@ async def turnaround_of(request: web.Request) -> TurnaroundOut:
     if since >= until:
         raise BadRequest("'since' must be before 'until'")
     pool = request.app[POOL]
-    rows, segments = await asyncio.gather(
-        stats.turnaround(pool, user.facility_id, since, until),
-        stats.segments(pool, user.facility_id, since, until, case_id=asked.case_id or None),
-    )
+    if asked.case_id:
+        rows, segments = await asyncio.gather(
+            stats.turnaround(pool, user.facility_id, since, until),
+            stats.segments(pool, user.facility_id, since, until, case_id=asked.case_id),
+        )
+    else:  # the same cases: one read for both tables
+        rows, segments = await stats.tables(pool, user.facility_id, since, until)
     return TurnaroundOut(
         since=since,
         until=until,
