@@ -69,12 +69,22 @@ async def _check(pool: Any, scope: DashboardScope, by: Bucket) -> int:
         by.value,
         ZONE,
     )
-    volumes = [
-        (r.bucket, r.specialty, r.cases)
-        for r in await dashboard.intake(pool, scope, by, ZONE)
-        if r.facility_code is None
-    ]
+    intake = await dashboard.intake(pool, scope, by, ZONE)
+    volumes = [(r.bucket, r.specialty, r.cases) for r in intake if r.facility_code is None]
     assert volumes == [(r["bucket"], r["specialty"], r["n"]) for r in received]
+    # and each sending facility's cases, returns and reports
+    per_facility = await pool.fetch(
+        "select f.code, count(*)::int n, count(t.returned_at)::int r, count(t.final_at)::int f "
+        "from dashboard_cases($1, $4, $5, $6, $7, $8, $9) t join facility f "
+        "on f.id = t.facility_id where t.received_at >= $2 and t.received_at < $3 "
+        "group by 1 order by 1",
+        *scope.args(),
+    )
+    assert [
+        (r.facility_code, r.cases, r.returned, r.reported)
+        for r in intake
+        if r.facility_code is not None
+    ] == [tuple(r.values()) for r in per_facility]
     return len(rows)
 
 
