@@ -202,7 +202,7 @@ def column_of(data: bytes, kind: str) -> np.ndarray:
     return np.frombuffer(data, dtype=kind).astype(kind.replace(">", "="))
 
 
-#: The period is read in this many parts side by side (PostgreSQL packs each part's arrays
+#: The period is read in this many parts side by side (PostgreSQL packs each part's columns
 #: in its own process: on two cores, two parts take half the time of one).
 READ_PARTS = 2
 

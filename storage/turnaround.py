@@ -41,7 +41,7 @@ class TurnaroundRow:
     max_s: float
 
 
-async def _arrays(
+async def _columns(
     pool: asyncpg.Pool,
     name: str,
     root: FacilityId,
@@ -50,7 +50,7 @@ async def _arrays(
     *more: object,
     split: bool = True,
 ) -> list[tuple[bytes, ...]]:
-    """The columns of the one row of the array query ``name`` (taking the network's root,
+    """The columns of the one row of the column query ``name`` (taking the network's root,
     the period and ``more``), read in parts of the period side by side (unless not
     ``split``): for each part with cases, its columns."""
 
@@ -108,7 +108,7 @@ async def turnaround(
 ) -> list[TurnaroundRow]:
     """Received-to-final-report turnaround per sending facility below ``root_facility_id``
     (the median and p90 as PostgreSQL's ``percentile_cont`` reads them)."""
-    parts = await _arrays(pool, "turnaround_final_seconds", root_facility_id, since, until)
+    parts = await _columns(pool, "turnaround_final_seconds", root_facility_id, since, until)
     if not parts:
         return []
     facility, final = _column(parts, 0, ">i8"), _column(parts, 1, ">f8")
@@ -192,7 +192,7 @@ async def _step_parts(
     case_id: int | None = None,
 ) -> list[tuple[bytes, ...]]:
     """The step times of the cases reported in the window (or of the one case)."""
-    return await _arrays(
+    return await _columns(
         pool, "turnaround_step_times", root, since, until, case_id, split=case_id is None
     )
 
