@@ -214,51 +214,52 @@ def read_parts(since: datetime, until: datetime) -> list[tuple[datetime, datetim
     return list(itertools.pairwise(edges))
 
 
-#: One part's columns as PostgreSQL sent them (``dashboard_reported``).
-_Part = tuple[bytes, bytes, bytes, bytes]
+#: One group's columns as PostgreSQL sent them (``dashboard_reported``): its tier,
+#: specialty, modality and priority, and its cases' ids, codes and seconds.
+_Part = tuple[str, str, str, str, bytes, bytes, bytes, bytes]
+#: The text dimensions in the order ``dashboard_reported`` groups them.
+_TEXTS = ("tier", "specialty", "modality", "priority")
+#: Each text dimension's value -> its code (``KNOWN``: its place, from 1).
+_CODES = {d: {v: n for n, v in enumerate(KNOWN[d], start=1)} for d in _TEXTS}
 
 
-async def _read(pool: Pool, scope: DashboardScope, bounds: list[datetime]) -> _Part | None:
-    """The ids, codes and seconds of the cases finally reported in ``scope``'s period."""
-    known = [list(KNOWN[d]) for d in ("tier", "specialty", "modality", "priority")]
+async def _read(pool: Pool, scope: DashboardScope, bounds: list[datetime]) -> list[_Part]:
+    """The groups of the cases finally reported in ``scope``'s period, their ids, codes
+    and seconds."""
     async with pool.acquire() as conn, conn.transaction(readonly=True):
         await conn.execute("set local plan_cache_mode = force_custom_plan")
         await conn.execute("set local work_mem = '64MB'")
-        row = await conn.fetchrow(q("dashboard_reported"), *scope.args(), *known, bounds)
-    assert row is not None  # an aggregate answers one row
-    if row["ids"] is None:
-        return None
-    return row["ids"], row["codes"], row["final"], row["ack"]
+        rows = await conn.fetch(q("dashboard_reported"), *scope.args(), bounds)
+    return [tuple(r.values()) for r in rows]
 
 
 async def _read_all(pool: Pool, scope: DashboardScope, bounds: list[datetime]) -> list[_Part]:
     """The period's finally reported cases, read in ``READ_PARTS`` parts side by side;
     ``bounds`` are the starts of the trend's buckets."""
     parts = [replace(scope, since=a, until=b) for a, b in read_parts(scope.since, scope.until)]
-    return [p for p in await asyncio.gather(*(_read(pool, s, bounds) for s in parts)) if p]
+    return [g for p in await asyncio.gather(*(_read(pool, s, bounds) for s in parts)) for g in p]
 
 
-def _unpacked(parts: list[_Part]) -> _Reported:
-    """The parts' columns as one array each, the packed ids and codes taken apart."""
-    if not parts:
+def _unpacked(groups: list[_Part]) -> _Reported:
+    """The groups' columns as one array each, the packed ids and codes taken apart, each
+    case with its group's text codes (0: a value not listed)."""
+    if not groups:
         empty = np.empty(0, dtype=np.int64)
         ids = dict.fromkeys(("facility", "reader", *KNOWN), empty)
         return _Reported(ids=ids, sla=empty, bucket=empty, final=empty, ack=empty)
-    columns = zip(*parts, strict=True)
+    columns = list(zip(*groups, strict=True))
     kinds = (">i8", ">i4", ">f8", ">f8")
     both_ids, codes, final, ack = (
         np.concatenate([column_of(c, kind) for c in column])
-        for column, kind in zip(columns, kinds, strict=True)
+        for column, kind in zip(columns[4:], kinds, strict=True)
     )
-    ids = {
-        "facility": both_ids >> 32,
-        "reader": both_ids & 0xFFFFFFFF,
-        "tier": codes & 0x7,
-        "specialty": (codes >> 3) & 0x3,
-        "modality": (codes >> 5) & 0x7F,
-        "priority": (codes >> 12) & 0x3,
+    sizes = [len(f) // 8 for f in columns[6]]  # each group's cases: 8 bytes a second
+    texts = {
+        d: np.repeat([_CODES[d].get(v, 0) for v in values], sizes)
+        for d, values in zip(_TEXTS, columns[:4], strict=True)
     }
-    return _Reported(ids=ids, sla=(codes >> 14) & 0x3, bucket=codes >> 16, final=final, ack=ack)
+    ids = {"facility": both_ids >> 32, "reader": both_ids & 0xFFFFFFFF, **texts}
+    return _Reported(ids=ids, sla=codes & 0x3, bucket=codes >> 2, final=final, ack=ack)
 
 
 def percentiles(
