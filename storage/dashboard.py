@@ -137,20 +137,13 @@ _MODALITIES = (
     "RTDOSE", "RTIMAGE", "RTPLAN", "RTRECORD", "RTSEG", "RTSTRUCT", "RWV", "SEG", "SM", "SMR",
     "SR", "SRF", "STAIN", "TG", "US", "VA", "XA", "XC",
 )  # fmt: skip
-#: The modalities a county network sends most: PostgreSQL finds a value's place in a list
-#: by comparing it with each entry in turn, so the common ones go first.
-_COMMON_MODALITIES = ("DX", "CR", "CT", "ECG", "US", "MR", "MG")
 #: The values a text dimension is read as (a code each: its place, from 1). A value not
 #: listed (0) sends that dimension to the query that groups the text itself.
 KNOWN: dict[str, tuple[str, ...]] = {
     "tier": tuple(t.value for t in Tier),
     "specialty": tuple(s.value for s in Specialty),
     "priority": tuple(p.value for p in Priority),
-    "modality": (
-        *_COMMON_MODALITIES,
-        *(m for m in _MODALITIES if m not in _COMMON_MODALITIES),
-        "",
-    ),
+    "modality": (*_MODALITIES, ""),
 }
 
 
