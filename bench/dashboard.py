@@ -4,7 +4,9 @@ fresh embedded PostgreSQL with the schema migrated, a Huaibin-sized network, the
 referrals loaded by COPY, then each dashboard query, the whole dashboard, its JSON API and
 its page timed ``--repeats`` times (``--keep DIR`` keeps the database there, and a later
 run with the same ``--keep`` measures it again without loading) for the default period (the
-last 30 days), a quarter and a year, unfiltered and filtered. Prints p50 and p95 of each.
+last 30 days), a quarter and a year, unfiltered and filtered. Prints p50 and p95 of each,
+and the median CPU time one call took in this process and the PostgreSQL server's together
+(what other work on the machine changes least).
 
     PYTHONPATH=$PWD .venv/bin/python bench/dashboard.py --cases 1000000
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import tempfile
 import time
@@ -23,6 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
+import psutil
 from aiohttp import web
 
 from storage import dashboard, network
@@ -45,20 +49,39 @@ ZONE = ZoneInfo("Asia/Shanghai")
 _BATCH = 100_000
 
 
-def _line(name: str, took: list[float]) -> str:
-    ordered = sorted(took)
+def _line(name: str, took: tuple[list[float], list[float]]) -> str:
+    wall, cpu = took
+    ordered = sorted(wall)
     p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
-    return f"{name:<44} p50 {statistics.median(took) * 1e3:8.1f} ms   p95 {p95 * 1e3:8.1f} ms"
+    return (
+        f"{name:<44} p50 {statistics.median(wall) * 1e3:8.1f} ms   p95 {p95 * 1e3:8.1f} ms"
+        f"   cpu {statistics.median(cpu) * 1e3:7.0f} ms"
+    )
 
 
-async def _timed(repeats: int, call: Callable[[], Awaitable[Any]]) -> list[float]:
+def _cpu_s(server: psutil.Process) -> float:
+    """The CPU seconds this process and the PostgreSQL server's processes used so far."""
+    total = 0.0
+    for process in (psutil.Process(), server, *server.children()):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+async def _timed(
+    repeats: int, call: Callable[[], Awaitable[Any]], server: psutil.Process
+) -> tuple[list[float], list[float]]:
+    """Each call's wall time and CPU time (seconds), after a first call that warms up."""
     await call()  # warm: plans cached, pages in memory
-    took = []
+    took, cpu = [], []
     for _ in range(repeats):
+        used = _cpu_s(server)
         began = time.perf_counter()
         await call()
         took.append(time.perf_counter() - began)
-    return took
+        cpu.append(_cpu_s(server) - used)
+    return took, cpu
 
 
 async def _load(pool: Any, cases: int, days: int) -> Any:
@@ -81,7 +104,7 @@ async def _load(pool: Any, cases: int, days: int) -> Any:
     return net
 
 
-async def _queries(pool: Any, net: Any, repeats: int, today: date) -> None:
+async def _queries(pool: Any, net: Any, repeats: int, today: date, server: psutil.Process) -> None:
     admin = await network.user_by_username(pool, net.admin)
     assert admin is not None
     county = await network.facility_id_by_code(pool, net.counties[0])
@@ -110,18 +133,20 @@ async def _queries(pool: Any, net: Any, repeats: int, today: date) -> None:
                 lambda s=narrow, b=by: dashboard.figures(pool, s, b, ZONE.key),
             ),
         ):
-            print(_line(f"{label}: {name}", await _timed(repeats, call)))
+            print(_line(f"{label}: {name}", await _timed(repeats, call, server)))
         ask = DashboardAsk(since=today - timedelta(days=days - 1), until=today)
         now = datetime.now(UTC)
-        print(
-            _line(
-                f"{label}: whole dashboard (11 queries at once)",
-                await _timed(repeats, lambda a=ask, n=now: whole(pool, admin, a, ZONE, now=n)),
-            )
-        )
+
+        async def the_whole(a: DashboardAsk = ask, n: datetime = now) -> None:
+            await whole(pool, admin, a, ZONE, now=n)
+
+        took = await _timed(repeats, the_whole, server)
+        print(_line(f"{label}: whole dashboard (11 queries at once)", took))
 
 
-async def _http(dsn: str, data_dir: Path, pool: Any, net: Any, repeats: int) -> None:
+async def _http(
+    dsn: str, data_dir: Path, pool: Any, net: Any, repeats: int, server: psutil.Process
+) -> None:
     """The JSON API and the page, through a real server on a free port."""
     settings = Settings(
         data_dir=data_dir,
@@ -158,7 +183,7 @@ async def _http(dsn: str, data_dir: Path, pool: Any, net: Any, repeats: int) -> 
                         assert r.status == 200, (p, r.status, await r.text())
                         await r.read()
 
-                print(_line(f"GET {path[:50]}", await _timed(repeats, get)))
+                print(_line(f"GET {path[:50]}", await _timed(repeats, get, server)))
     finally:
         await runner.cleanup()
 
@@ -176,8 +201,10 @@ async def main(cases: int, days: int, repeats: int, keep: Path | None) -> None:
             else:
                 print("measuring the cases loaded before in", folder)
                 net = await make_network(pool)  # the same network again: an update
-            await _queries(pool, net, repeats, datetime.now(ZONE).date())
-            await _http(dsn, Path(tmp) / "data", pool, net, repeats)
+            # the server's first process (postmaster.pid's first line); its children serve
+            server = psutil.Process(int((folder / "pg" / "postmaster.pid").read_text().split()[0]))
+            await _queries(pool, net, repeats, datetime.now(ZONE).date(), server)
+            await _http(dsn, Path(tmp) / "data", pool, net, repeats, server)
         finally:
             await close_pool(pool)
             await embedded.stop()

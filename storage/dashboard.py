@@ -189,16 +189,13 @@ class _Reported:
     ack: np.ndarray
 
 
-def array_of(data: bytes, kind: str) -> np.ndarray:
-    """The elements of a one-dimensional PostgreSQL array in its binary form
-    (``array_send``) without nulls: a header, then each element's length and value."""
-    if int.from_bytes(data[:4], "big") == 0:  # no dimension: an empty array
-        return np.empty(0, dtype=kind.replace(">", "="))
-    items = np.frombuffer(data, dtype=np.dtype([("n", ">i4"), ("v", kind)]), offset=20)
-    return items["v"].astype(kind.replace(">", "="))
+def column_of(data: bytes, kind: str) -> np.ndarray:
+    """The values of a column sent as one string of their binary forms, back to back
+    (``string_agg(int8send(x), '')``), of the numpy ``kind`` (big-endian: ``">i8"``)."""
+    return np.frombuffer(data, dtype=kind).astype(kind.replace(">", "="))
 
 
-#: The period is read in this many parts side by side (PostgreSQL packs each part's arrays
+#: The period is read in this many parts side by side (PostgreSQL packs each part's columns
 #: in its own process: on two cores, two parts take half the time of one).
 READ_PARTS = 2
 
@@ -210,89 +207,144 @@ def read_parts(since: datetime, until: datetime) -> list[tuple[datetime, datetim
     return list(itertools.pairwise(edges))
 
 
-async def _read(
-    pool: Pool, scope: DashboardScope, bounds: list[datetime]
-) -> tuple[np.ndarray, ...] | None:
-    """The ids, codes and seconds of the cases finally reported in ``scope``'s period."""
-    known = [list(KNOWN[d]) for d in ("tier", "specialty", "modality", "priority")]
+#: One group's columns as PostgreSQL sent them (``dashboard_reported``): its tier,
+#: specialty, modality and priority, and its cases' ids, codes and seconds.
+_Part = tuple[str, str, str, str, bytes, bytes, bytes, bytes]
+#: The text dimensions in the order ``dashboard_reported`` groups them.
+_TEXTS = ("tier", "specialty", "modality", "priority")
+#: Each text dimension's value -> its code (``KNOWN``: its place, from 1).
+_CODES = {d: {v: n for n, v in enumerate(KNOWN[d], start=1)} for d in _TEXTS}
+
+
+async def _read(pool: Pool, scope: DashboardScope, bounds: list[datetime]) -> list[_Part]:
+    """The groups of the cases finally reported in ``scope``'s period, their ids, codes
+    and seconds."""
     async with pool.acquire() as conn, conn.transaction(readonly=True):
         await conn.execute("set local plan_cache_mode = force_custom_plan")
         await conn.execute("set local work_mem = '64MB'")
-        row = await conn.fetchrow(q("dashboard_reported"), *scope.args(), *known, bounds)
-    assert row is not None  # an aggregate answers one row
-    if row["ids"] is None:
-        return None
-    return (
-        array_of(row["ids"], ">i8"),
-        array_of(row["codes"], ">i4").astype(np.int64),
-        array_of(row["final"], ">f8"),
-        array_of(row["ack"], ">f8"),
-    )
+        rows = await conn.fetch(q("dashboard_reported"), *scope.args(), bounds)
+    return [tuple(r.values()) for r in rows]
 
 
-async def _reported(pool: Pool, scope: DashboardScope, bounds: list[datetime]) -> _Reported:
-    """The period's finally reported cases as arrays, read in ``READ_PARTS`` parts side by
-    side; ``bounds`` are the starts of the trend's buckets."""
+async def _read_all(pool: Pool, scope: DashboardScope, bounds: list[datetime]) -> list[_Part]:
+    """The period's finally reported cases, read in ``READ_PARTS`` parts side by side;
+    ``bounds`` are the starts of the trend's buckets."""
     parts = [replace(scope, since=a, until=b) for a, b in read_parts(scope.since, scope.until)]
-    found = [p for p in await asyncio.gather(*(_read(pool, s, bounds) for s in parts)) if p]
-    if not found:
+    return [g for p in await asyncio.gather(*(_read(pool, s, bounds) for s in parts)) for g in p]
+
+
+def _unpacked(groups: list[_Part]) -> _Reported:
+    """The groups' columns as one array each, the packed ids and codes taken apart, each
+    case with its group's text codes (0: a value not listed)."""
+    if not groups:
         empty = np.empty(0, dtype=np.int64)
         ids = dict.fromkeys(("facility", "reader", *KNOWN), empty)
         return _Reported(ids=ids, sla=empty, bucket=empty, final=empty, ack=empty)
-    both_ids, codes, final, ack = (np.concatenate(column) for column in zip(*found, strict=True))
-    ids = {
-        "facility": both_ids >> 32,
-        "reader": both_ids & 0xFFFFFFFF,
-        "tier": codes & 0x7,
-        "specialty": (codes >> 3) & 0x3,
-        "modality": (codes >> 5) & 0x7F,
-        "priority": (codes >> 12) & 0x3,
+    columns = list(zip(*groups, strict=True))
+    kinds = (">i8", ">i4", ">f8", ">f8")
+    both_ids, codes, final, ack = (
+        np.concatenate([column_of(c, kind) for c in column])
+        for column, kind in zip(columns[4:], kinds, strict=True)
+    )
+    sizes = [len(f) // 8 for f in columns[6]]  # each group's cases: 8 bytes a second
+    texts = {
+        d: np.repeat([_CODES[d].get(v, 0) for v in values], sizes)
+        for d, values in zip(_TEXTS, columns[:4], strict=True)
     }
-    return _Reported(ids=ids, sla=(codes >> 14) & 0x3, bucket=codes >> 16, final=final, ack=ack)
+    ids = {"facility": both_ids >> 32, "reader": both_ids & 0xFFFFFFFF, **texts}
+    return _Reported(ids=ids, sla=codes & 0x3, bucket=codes >> 2, final=final, ack=ack)
 
 
 def percentiles(
-    values: np.ndarray, starts: np.ndarray, counts: np.ndarray
+    values: np.ndarray, starts: np.ndarray, counts: np.ndarray, order: np.ndarray | None = None
 ) -> list[tuple[float, float] | None]:
     """p50 and p90 of each group as percentile_cont reads them (linear between the two
-    nearest ranks); ``values`` are sorted within each group, the group's ``counts`` first
-    of it from ``starts``; None for a group of none."""
+    nearest ranks); ``values`` (taken in ``order`` when given) are sorted within each
+    group, the group's ``counts`` first of it from ``starts``; None for a group of none."""
     found: list[list[float]] = []
     last = np.maximum(counts - 1, 0)
     for fraction in (0.5, 0.9):
         pos = fraction * last
         low = np.floor(pos).astype(np.int64)
         high = np.minimum(low + 1, last)
-        a, b = values[starts + low], values[starts + high]
-        found.append(list(a + (pos - low) * (b - a)))
+        at_low, at_high = starts + low, starts + high
+        if order is not None:
+            at_low, at_high = order[at_low], order[at_high]
+        a, b = values[at_low], values[at_high]
+        with np.errstate(invalid="ignore"):  # a group of none reads a neighbour's: dropped
+            found.append((a + (pos - low) * (b - a)).tolist())
     return [(p50, p90) if n else None for p50, p90, n in zip(*found, counts, strict=True)]
 
 
-def runs(sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where each run of equal values of ``sorted_keys`` starts, and how long it is."""
-    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
-    return starts, np.diff(np.r_[starts, len(sorted_keys)])
+@dataclass(frozen=True)
+class _Sorted:
+    """The cases' received -> final and final -> acknowledged seconds in order (the
+    unacknowledged last), which case each place holds, and which cases were acknowledged
+    and kept their deadline."""
+
+    final_order: np.ndarray
+    final: np.ndarray
+    ack_order: np.ndarray
+    ack: np.ndarray
+    acked: np.ndarray
+    met: np.ndarray
+
+    @classmethod
+    def of(cls, cases: _Reported) -> _Sorted:
+        acked = ~np.isnan(cases.ack)
+        # the unacknowledged as infinite: numpy's vectorised sort does not take NaN (a sort
+        # with NaN among the values takes several times as long)
+        ack = np.where(acked, cases.ack, np.inf)
+        final_order, ack_order = np.argsort(cases.final), np.argsort(ack)
+        return cls(
+            final_order=final_order,
+            final=cases.final[final_order],
+            ack_order=ack_order,
+            ack=ack[ack_order],
+            acked=acked,
+            met=cases.sla == 1,
+        )
 
 
-def _grouped(
-    key: np.ndarray, cases: _Reported, by_final: np.ndarray, by_ack: np.ndarray
-) -> list[tuple[int, Figures]]:
-    """Each value of ``key`` (ascending) and its figures. ``by_final`` and ``by_ack`` order
-    the cases by their seconds (unacknowledged last): sorted again by key, stably, each
-    group's seconds are in order."""
-    final_order = by_final[np.argsort(key[by_final], kind="stable")]
-    ack_order = by_ack[np.argsort(key[by_ack], kind="stable")]
-    sorted_keys = key[final_order]
-    if not len(sorted_keys):
+#: The most distinct values a key is counted for by its value itself (beyond: by its rank).
+_DENSE_LIMIT = 1 << 20
+
+
+def dense(key: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``key`` as small integers from 0, for counting and radix sorting (16 bits when they
+    fit), and the values they stand for (None: each is its own value)."""
+    values = None
+    if len(key) and not 0 <= key.min() <= key.max() < _DENSE_LIMIT:
+        values, key = np.unique(key, return_inverse=True)
+    if len(key) and key.max() < 2**15:
+        return key.astype(np.int16), values
+    return key, values
+
+
+def _grouped(key: np.ndarray, s: _Sorted) -> Grouped:
+    """Each value of ``key`` (ascending) and its figures. Sorted by key, stably, the places
+    of ``s``'s ordered seconds keep each group's seconds in order: the ranks a percentile
+    reads are found without moving the seconds."""
+    if not len(key):
         return []
-    starts, counts = runs(sorted_keys)
-    acked = np.add.reduceat(~np.isnan(cases.ack[ack_order]), starts)
-    met = np.add.reduceat(cases.sla[final_order] == 1, starts)
-    finals = percentiles(cases.final[final_order], starts, counts)
-    acks = percentiles(cases.ack[ack_order], starts, acked)
+    small, values = dense(key)
+    counts = np.bincount(small)
+    acked = np.bincount(small[s.acked], minlength=len(counts))
+    met = np.bincount(small[s.met], minlength=len(counts))
+    starts = np.cumsum(counts) - counts
+    if len(counts) == 1:  # one group: the seconds are in its order already
+        final_rank = ack_rank = None
+    else:
+        final_rank = np.argsort(small[s.final_order], kind="stable")
+        ack_rank = np.argsort(small[s.ack_order], kind="stable")
+    present = np.flatnonzero(counts)
+    starts, counts, acked, met = starts[present], counts[present], acked[present], met[present]
+    finals = percentiles(s.final, starts, counts, final_rank)
+    acks = percentiles(s.ack, starts, acked, ack_rank)
+    keys = present if values is None else values[present]
     return [
         (
-            int(sorted_keys[start]),
+            int(k),
             Figures(
                 cases=int(n),
                 final_p50_s=f[0] if f else None,
@@ -300,39 +352,25 @@ def _grouped(
                 acknowledged=int(m),
                 ack_p50_s=a[0] if a else None,
                 ack_p90_s=a[1] if a else None,
-                sla_met=int(s),
+                sla_met=int(kept),
             ),
         )
-        for start, n, m, s, f, a in zip(starts, counts, acked, met, finals, acks, strict=True)
+        for k, n, m, kept, f, a in zip(keys, counts, acked, met, finals, acks, strict=True)
     ]
 
 
 Grouped = list[tuple[int, Figures]]
 
 
-def _ordered(cases: _Reported) -> tuple[np.ndarray, np.ndarray]:
-    """The cases in the order of their received -> final seconds, and of their final ->
-    acknowledged seconds (the unacknowledged last)."""
-    return np.argsort(cases.final), np.argsort(cases.ack)
-
-
-def _small(key: np.ndarray) -> np.ndarray:
-    """``key`` as 16-bit integers when its values fit (a stable sort of those is a radix
-    sort, several times faster)."""
-    if len(key) and key.min() >= 0 and key.max() < 2**15:
-        return key.astype(np.int16)
-    return key
-
-
-def _computed(cases: _Reported) -> tuple[dict[str, Grouped], Grouped, Grouped]:
+def _computed(parts: list[_Part]) -> tuple[dict[str, Grouped], Grouped, Grouped]:
     """Each dimension's groups by its code (``all``: one group, 0), and the trend's: by
     bucket, and by bucket and specialty (bucket * 4 + code)."""
-    by_final, by_ack = _ordered(cases)
+    cases = _unpacked(parts)
+    s = _Sorted.of(cases)
     keys = {"all": np.zeros(len(cases.final), dtype=np.int16), **cases.ids}
-    found = {d: _grouped(_small(keys[d]), cases, by_final, by_ack) for d in DIMENSIONS}
-    every = _grouped(_small(cases.bucket), cases, by_final, by_ack)
-    split = _small(cases.bucket * 4 + cases.ids["specialty"])
-    return found, every, _grouped(split, cases, by_final, by_ack)
+    found = {d: _grouped(keys[d], s) for d in DIMENSIONS}
+    every = _grouped(cases.bucket, s)
+    return found, every, _grouped(cases.bucket * 4 + cases.ids["specialty"], s)
 
 
 async def _names(pool: Pool, found: dict[str, Grouped]) -> dict[str, dict[int, Any]]:
@@ -388,8 +426,8 @@ async def figures(
     (as PostgreSQL's ``percentile_cont``: exact, linear between ranks) off the event loop.
     A text dimension with a value outside ``KNOWN`` is grouped by its query instead."""
     bounds = _bounds(scope, by, zone)
-    cases = await _reported(pool, scope, bounds)
-    found, every, split = await asyncio.to_thread(_computed, cases)
+    parts = await _read_all(pool, scope, bounds)
+    found, every, split = await asyncio.to_thread(_computed, parts)
     names = await _names(pool, found)
     unknown = _unknown(found)
     rows = [r for d in DIMENSIONS if d not in unknown for r in _rows_of(d, found[d], names)]

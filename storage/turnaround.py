@@ -9,7 +9,7 @@ from datetime import datetime
 import asyncpg
 import numpy as np
 
-from storage.dashboard import array_of, percentiles, read_parts, runs
+from storage.dashboard import column_of, dense, percentiles, read_parts
 from storage.queries import q
 from storage.records import EventKind, FacilityId, TurnaroundSegment
 
@@ -41,7 +41,7 @@ class TurnaroundRow:
     max_s: float
 
 
-async def _arrays(
+async def _columns(
     pool: asyncpg.Pool,
     name: str,
     root: FacilityId,
@@ -50,13 +50,19 @@ async def _arrays(
     *more: object,
     split: bool = True,
 ) -> list[tuple[bytes, ...]]:
-    """The columns of the one row of the array query ``name`` (taking the network's root,
+    """The columns of the one row of the column query ``name`` (taking the network's root,
     the period and ``more``), read in parts of the period side by side (unless not
     ``split``): for each part with cases, its columns."""
 
     async def part(a: datetime, b: datetime) -> tuple[bytes, ...] | None:
         async with pool.acquire() as conn, conn.transaction(readonly=True):
             await conn.execute("set local work_mem = '64MB'")
+            # planned for the part's own values, and never by reading the whole table: a
+            # part of a long period is a large share of the table, but each part reading
+            # it all would read it once per part; by the index on the time of the final
+            # report each reads its own pages (the table is written in the order of time)
+            await conn.execute("set local plan_cache_mode = force_custom_plan")
+            await conn.execute("set local enable_seqscan = off")
             row = await conn.fetchrow(q(name), root, a, b, *more)
         assert row is not None  # an aggregate answers one row
         return None if row[0] is None else tuple(row.values())
@@ -68,21 +74,31 @@ async def _arrays(
 
 def _column(parts: list[tuple[bytes, ...]], n: int, kind: str) -> np.ndarray:
     """Column ``n`` of every part, as one array."""
-    return np.concatenate([array_of(p[n], kind) for p in parts])
+    return np.concatenate([column_of(p[n], kind) for p in parts])
 
 
-def _per_facility(
-    facility: np.ndarray, final: np.ndarray
-) -> list[tuple[int, int, tuple[float, float], float, float]]:
+#: A facility's id, how many cases, their p50 and p90, mean and max seconds.
+_FacilityFigures = tuple[int, int, tuple[float, float], float, float]
+
+
+def _per_facility(facility: np.ndarray, final: np.ndarray) -> list[_FacilityFigures]:
     """For each facility: its id, how many cases, their p50 and p90, mean and max seconds."""
-    order = np.lexsort((final, facility))
-    facility, final = facility[order], final[order]
-    starts, counts = runs(facility)
-    sums = np.add.reduceat(final, starts)
-    found = percentiles(final, starts, counts)
+    order = np.argsort(final)
+    small, values = dense(facility)
+    # the cases by facility and, within each, by their seconds (a stable sort of the
+    # seconds' order by facility)
+    ranked = order[np.argsort(small[order], kind="stable")]
+    counts = np.bincount(small)
+    sums = np.bincount(small, weights=final)
+    present = np.flatnonzero(counts)
+    ends = np.cumsum(counts)[present]
+    counts, sums = counts[present], sums[present]
+    found = percentiles(final, ends - counts, counts, ranked)
+    longest = final[ranked[ends - 1]]
+    ids = present if values is None else values[present]
     return [
-        (int(facility[start]), int(n), p, float(total / n), float(final[start + n - 1]))
-        for start, n, total, p in zip(starts, counts, sums, found, strict=True)
+        (int(f), int(n), p, float(total / n), float(most))
+        for f, n, total, p, most in zip(ids, counts, sums, found, longest, strict=True)
         if p is not None
     ]
 
@@ -92,11 +108,15 @@ async def turnaround(
 ) -> list[TurnaroundRow]:
     """Received-to-final-report turnaround per sending facility below ``root_facility_id``
     (the median and p90 as PostgreSQL's ``percentile_cont`` reads them)."""
-    parts = await _arrays(pool, "turnaround_final_seconds", root_facility_id, since, until)
+    parts = await _columns(pool, "turnaround_final_seconds", root_facility_id, since, until)
     if not parts:
         return []
     facility, final = _column(parts, 0, ">i8"), _column(parts, 1, ">f8")
-    found = await asyncio.to_thread(_per_facility, facility, final)
+    return await _named(pool, await asyncio.to_thread(_per_facility, facility, final))
+
+
+async def _named(pool: asyncpg.Pool, found: list[_FacilityFigures]) -> list[TurnaroundRow]:
+    """The rows of ``_per_facility``'s figures, with each facility's code and name."""
     async with pool.acquire() as conn:
         names = {
             r["id"]: r
@@ -127,6 +147,56 @@ class SegmentRow:
     max_s: float
 
 
+#: The steps whose times ``turnaround_step_times`` reads, in its order.
+STEPS = (
+    EventKind.RECEIVED,
+    EventKind.COMPLETE,
+    EventKind.ROUTED,
+    EventKind.CLAIMED,
+    EventKind.ESCALATED,
+    EventKind.PRELIMINARY,
+    EventKind.FINAL,
+    EventKind.DELIVERED,
+    EventKind.ACKNOWLEDGED,
+)
+#: A step not gone through: PostgreSQL's 'infinity' in its binary form.
+_NEVER = np.iinfo(np.int64).max
+
+
+@dataclass(frozen=True)
+class _Steps:
+    """The cases' sending facilities and the times of their steps (microseconds, ``_NEVER``
+    for a step not gone through), a column each."""
+
+    facility: np.ndarray
+    at: dict[EventKind, np.ndarray]
+
+    @classmethod
+    def of(cls, parts: list[tuple[bytes, ...]]) -> _Steps:
+        at = {kind: _column(parts, n + 1, ">i8") for n, kind in enumerate(STEPS)}
+        return cls(facility=_column(parts, 0, ">i8"), at=at)
+
+    def seconds(self, start: EventKind, end: EventKind) -> np.ndarray:
+        """The seconds from ``start`` to ``end`` of the cases that went through both, in
+        that order."""
+        a, b = self.at[start], self.at[end]
+        went = (a != _NEVER) & (b != _NEVER) & (b >= a)
+        return (b[went] - a[went]) / 1e6
+
+
+async def _step_parts(
+    pool: asyncpg.Pool,
+    root: FacilityId,
+    since: datetime,
+    until: datetime,
+    case_id: int | None = None,
+) -> list[tuple[bytes, ...]]:
+    """The step times of the cases reported in the window (or of the one case)."""
+    return await _columns(
+        pool, "turnaround_step_times", root, since, until, case_id, split=case_id is None
+    )
+
+
 async def segments(
     pool: asyncpg.Pool,
     root_facility_id: FacilityId,
@@ -137,25 +207,32 @@ async def segments(
 ) -> list[SegmentRow]:
     """Each segment's duration over the cases reported in the window (or one case), from
     the first event of each kind; segments a case never went through are left out."""
-    if case_id is None:
-        parts = await _arrays(
-            pool, "turnaround_segment_seconds", root_facility_id, since, until, None
-        )
-    else:  # the case's own row, whenever it was reported
-        parts = await _arrays(
-            pool, "turnaround_segment_seconds", root_facility_id, since, until, case_id, split=False
-        )
+    parts = await _step_parts(pool, root_facility_id, since, until, case_id)
+    return await asyncio.to_thread(_per_segment, _Steps.of(parts)) if parts else []
+
+
+def _both(parts: list[tuple[bytes, ...]]) -> tuple[list[_FacilityFigures], list[SegmentRow]]:
+    steps = _Steps.of(parts)
+    final = (steps.at[EventKind.FINAL] - steps.at[EventKind.RECEIVED]) / 1e6
+    return _per_facility(steps.facility, final), _per_segment(steps)
+
+
+async def tables(
+    pool: asyncpg.Pool, root_facility_id: FacilityId, since: datetime, until: datetime
+) -> tuple[list[TurnaroundRow], list[SegmentRow]]:
+    """``turnaround`` and ``segments`` of the same window from one read of its cases."""
+    parts = await _step_parts(pool, root_facility_id, since, until)
     if not parts:
-        return []
-    return await asyncio.to_thread(_per_segment, parts)
+        return [], []
+    per_facility, per_segment = await asyncio.to_thread(_both, parts)
+    return await _named(pool, per_facility), per_segment
 
 
-def _per_segment(parts: list[tuple[bytes, ...]]) -> list[SegmentRow]:
+def _per_segment(steps: _Steps) -> list[SegmentRow]:
     """Each segment some case went through: how many, p50, p90 and max seconds."""
     found = []
-    for n, (segment, _, _) in enumerate(SEGMENTS):
-        values = _column(parts, n, ">f8")
-        went = values[values >= 0]  # NaN: the case has not both steps
+    for segment, start, end in SEGMENTS:
+        went = steps.seconds(start, end)
         if not len(went):
             continue
         median, p90 = np.percentile(went, [50, 90])

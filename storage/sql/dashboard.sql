@@ -35,26 +35,25 @@ left join facility rf on rf.id = u.facility_id
 order by b.cases desc, 4;
 
 -- name: dashboard_reported
--- The cases whose first final report was signed in the period, one array per column in
--- PostgreSQL's binary form (read without a value per case on the client): the sending
--- facility's and the reader's ids (facility * 2^32 + reader), the codes of the tier ($10),
--- specialty ($11), modality ($12) and priority ($13) (a value's place in its list, 0 if
--- not listed), whether the deadline was kept (1 yes, 0 no, 2 unknown), the trend's bucket
--- (the place of the last bucket start in $14 at or before the final report) packed in one
--- integer, and the received->final and final->acknowledged seconds (NaN: not yet).
-select array_send(array_agg(t.facility_id * 4294967296 + coalesce(t.reader_id, 0))) as ids,
-       array_send(array_agg((coalesce(array_position($10::text[], t.tier), 0)
-                             + 8 * coalesce(array_position($11::text[], t.specialty), 0)
-                             + 32 * coalesce(array_position($12::text[], t.modality), 0)
-                             + 4096 * coalesce(array_position($13::text[], t.priority), 0)
-                             + 16384 * (case when t.sla_met then 1
-                                             when not t.sla_met then 0 else 2 end)
-                             + 65536 * width_bucket(t.final_at, $14::timestamptz[]))::int4))
+-- The cases whose first final report was signed in the period, by their tier, specialty,
+-- modality and priority (a few groups: the client codes each group's values once, where a
+-- code looked up per case costs a comparison with each listed value), each column as one
+-- string of its values in PostgreSQL's binary form, back to back (read without a value per
+-- case on the client, and without the length an array gives each element): the sending
+-- facility's and the reader's ids (facility * 2^32 + reader), whether the deadline was kept
+-- (1 yes, 0 no, 2 unknown) and the trend's bucket (the place of the last bucket start in
+-- $10 at or before the final report) packed in one integer (kept + 4 * bucket), and the
+-- received->final and final->acknowledged seconds (NaN: not yet).
+select t.tier, t.specialty, t.modality, t.priority,
+       string_agg(int8send(t.facility_id * 4294967296 + coalesce(t.reader_id, 0)), '') as ids,
+       string_agg(int4send(((case when t.sla_met then 1 when not t.sla_met then 0 else 2 end)
+                            + 4 * width_bucket(t.final_at, $10::timestamptz[]))::int4), '')
            as codes,
-       array_send(array_agg(t.final_s)) as final,
-       array_send(array_agg(coalesce(t.ack_s, 'NaN'::float8))) as ack
+       string_agg(float8send(t.final_s), '') as final,
+       string_agg(float8send(coalesce(t.ack_s, 'NaN'::float8)), '') as ack
 from dashboard_cases($1, $4, $5, $6, $7, $8, $9) t
-where t.final_at >= $2 and t.final_at < $3;
+where t.final_at >= $2 and t.final_at < $3
+group by 1, 2, 3, 4;
 
 -- name: dashboard_facility_names
 -- The code and name of each facility of $1.
@@ -84,8 +83,10 @@ order by 1, 2 nulls first;
 -- name: dashboard_intake
 -- Cases received in the period: per day, week or month (its start: the last of the bucket
 -- starts $10 at or before the receipt) and specialty, and per sending facility with how
--- many of them readers returned for quality (grouped by id, named after).
-with x as (
+-- many of them readers returned for quality (grouped by id, named after). The cases are
+-- grouped once by all three, and those few groups summed up by each grouping set: one
+-- pass over the period's cases instead of one per set.
+with c as (
     select width_bucket(t.received_at, $10::timestamptz[]) as place, t.specialty,
            t.facility_id,
            count(*)::int as cases,
@@ -93,6 +94,11 @@ with x as (
            count(*) filter (where t.final_at is not null)::int as reported
     from dashboard_cases($1, $4, $5, $6, $7, $8, $9) t
     where t.received_at >= $2 and t.received_at < $3
+    group by 1, 2, 3
+), x as (
+    select c.place, c.specialty, c.facility_id, sum(c.cases)::int as cases,
+           sum(c.returned)::int as returned, sum(c.reported)::int as reported
+    from c
     group by grouping sets ((1, 2), (3))
 )
 select ($10::timestamptz[])[x.place] as bucket, x.specialty, f.code as facility_code,

@@ -9,7 +9,7 @@ the discharge summary and follow-up plan. Who is told of each step is decided he
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence, Set
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta, tzinfo
 
 from storage.records import (
@@ -274,16 +274,19 @@ class StatisticsRow(ReferralMonth):
 _COUNTS = ("up", "accepted", "declined", "arrived", "returned", "down")
 
 
+def _with_rate(m: ReferralMonth) -> StatisticsRow:
+    # the fields as they are: asdict would deep-copy each plain value, thousands of times
+    # for a year of a network's facilities
+    values = {f.name: getattr(m, f.name) for f in fields(m)}
+    return StatisticsRow(**values, arrival_rate=arrival_rate(m.arrived, m.accepted))
+
+
 def statistics(months: Iterable[ReferralMonth]) -> tuple[list[StatisticsRow], StatisticsRow]:
     """The rows of the statistics, each with its 到位率, and their total."""
-    rows = [
-        StatisticsRow(**asdict(m), arrival_rate=arrival_rate(m.arrived, m.accepted)) for m in months
-    ]
+    rows = [_with_rate(m) for m in months]
     counts = {name: sum(getattr(r, name) for r in rows) for name in _COUNTS}
     total = ReferralMonth(facility_code=None, facility_name=N_("合计"), month=None, **counts)
-    return rows, StatisticsRow(
-        **asdict(total), arrival_rate=arrival_rate(total.arrived, total.accepted)
-    )
+    return rows, _with_rate(total)
 
 
 #: The longest period the statistics cover, in days.

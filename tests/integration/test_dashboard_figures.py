@@ -69,12 +69,22 @@ async def _check(pool: Any, scope: DashboardScope, by: Bucket) -> int:
         by.value,
         ZONE,
     )
-    volumes = [
-        (r.bucket, r.specialty, r.cases)
-        for r in await dashboard.intake(pool, scope, by, ZONE)
-        if r.facility_code is None
-    ]
+    intake = await dashboard.intake(pool, scope, by, ZONE)
+    volumes = [(r.bucket, r.specialty, r.cases) for r in intake if r.facility_code is None]
     assert volumes == [(r["bucket"], r["specialty"], r["n"]) for r in received]
+    # and each sending facility's cases, returns and reports
+    per_facility = await pool.fetch(
+        "select f.code, count(*)::int n, count(t.returned_at)::int r, count(t.final_at)::int f "
+        "from dashboard_cases($1, $4, $5, $6, $7, $8, $9) t join facility f "
+        "on f.id = t.facility_id where t.received_at >= $2 and t.received_at < $3 "
+        "group by 1 order by 1",
+        *scope.args(),
+    )
+    assert [
+        (r.facility_code, r.cases, r.returned, r.reported)
+        for r in intake
+        if r.facility_code is not None
+    ] == [tuple(r.values()) for r in per_facility]
     return len(rows)
 
 
@@ -193,19 +203,21 @@ async def test_the_turnaround_tables_are_postgresqls(api: Api, loaded: tuple[Any
             now,
         )
     }
-    rows = await turnaround.turnaround(api.pool, admin.facility_id, since, now)
-    assert [r.facility_code for r in rows] == sorted(expected)
-    for r in rows:
-        e = expected[r.facility_code]
-        assert r.reports == e["n"]
-        assert all(
-            _close(a, b)
-            for a, b in zip(
-                (r.median_s, r.p90_s, r.mean_s, r.max_s),
-                (e["m"], e["p"], e["a"], e["x"]),
-                strict=False,
+    alone = await turnaround.turnaround(api.pool, admin.facility_id, since, now)
+    together, segments = await turnaround.tables(api.pool, admin.facility_id, since, now)
+    for rows in (alone, together):
+        assert [r.facility_code for r in rows] == sorted(expected)
+        for r in rows:
+            e = expected[r.facility_code]
+            assert r.reports == e["n"]
+            assert all(
+                _close(a, b)
+                for a, b in zip(
+                    (r.median_s, r.p90_s, r.mean_s, r.max_s),
+                    (e["m"], e["p"], e["a"], e["x"]),
+                    strict=False,
+                )
             )
-        )
     claimed = await api.pool.fetchrow(
         "select count(*)::int n, percentile_cont(0.5) within group (order by s) m, "
         "percentile_cont(0.9) within group (order by s) p, max(s) x from (select "
@@ -219,6 +231,7 @@ async def test_the_turnaround_tables_are_postgresqls(api: Api, loaded: tuple[Any
         s.segment.value: s
         for s in await turnaround.segments(api.pool, admin.facility_id, since, now)
     }
+    assert segments == list(found.values())
     got = found["claimed_to_final"]
     assert got.cases == claimed["n"]
     assert _close(got.median_s, claimed["m"])

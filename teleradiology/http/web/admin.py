@@ -36,6 +36,7 @@ from teleradiology.http.api import cases as api
 from teleradiology.http.api import dashboard as dashboard_api
 from teleradiology.http.api.models.dashboard import DashboardQuery
 from teleradiology.http.api.models.notices import ChannelOut
+from teleradiology.http.api.models.reading import TurnaroundQuery
 from teleradiology.http.context import POOL, USER, user_zone
 from teleradiology.http.params import query_of
 from teleradiology.http.web.common import (
@@ -333,23 +334,35 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
     pool = request.app[POOL]
     now = datetime.now(UTC)
     language = page_language(request, user)
+    since, until = api.turnaround_period(query_of(local, TurnaroundQuery))
     # the sections are independent reads: side by side, each on its own connection
-    dash, body, facilities, overview, pending, every = await asyncio.gather(
+    sections = asyncio.gather(
         dashboard_api.dashboard_of(request),
-        api.turnaround_data(local),
+        api.turnaround_data(local, (since, until)),
         facility_names(request),
         reading.open_case_overview(pool, user, now),
         reading.inbox(pool, user, unacknowledged=True, limit=1000, listing="dashboard"),
         network.list_facilities(pool),
     )
+    more = asyncio.gather(
+        referrals.referral_stats(pool, user.facility_id, since, until),
+        referral_service.statistics(pool, user, since, until, zone.key),
+        administration.failed_deliveries(pool, user),
+        channels.list_channels(pool, user),
+    )
+    (
+        (dash, body, facilities, overview, pending, every),
+        (
+            referral_rows,
+            (months, months_total),
+            failed,
+            channel_list,
+        ),
+    ) = await asyncio.gather(sections, more)
     request = local
-    since = datetime.fromisoformat(str(body["since"]).replace("Z", "+00:00"))
-    until = datetime.fromisoformat(str(body["until"]).replace("Z", "+00:00"))
     found = _open_cases(overview, facilities, now, zone, language)
     code_of = {f.id: f.code for f in every}
     critical_pending, late = _critical_breaches(pending, code_of, facilities, now, zone, language)
-    referral_rows = await referrals.referral_stats(pool, user.facility_id, since, until)
-    months, months_total = await referral_service.statistics(pool, user, since, until, zone.key)
     query = {k: v for k, v in request.query.items() if k in ("since", "until")}
     facility_rows, facilities_count = _busiest(
         _facility_rows(body, found.by_facility, facilities, language),
@@ -381,10 +394,8 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
         referral_months=[*month_rows, total_row],
         referral_months_count=month_count,
         page_rows=PAGE_ROWS,
-        failed=failed_rows(
-            await administration.failed_deliveries(pool, user), facilities, zone, language
-        ),
-        channels=channel_rows(await channels.list_channels(pool, user), facilities, language),
+        failed=failed_rows(failed, facilities, zone, language),
+        channels=channel_rows(channel_list, facilities, language),
         csv_href="/admin/turnaround.csv" + (f"?{urlencode(query)}" if query else ""),
         admin_links=[],
         admin_sections=[],
