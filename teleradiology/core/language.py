@@ -11,8 +11,10 @@ table of :mod:`teleradiology.core.words`, in the language asked for.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import Enum
 from functools import cache
+from gettext import c2py
 from pathlib import Path
 
 from babel.messages.pofile import read_po
@@ -24,6 +26,8 @@ LOCALE = Path(__file__).resolve().parents[1] / "locale"
 DOMAIN = "messages"
 
 Gettext = Callable[[str], str]
+#: ``ngettext(singular, plural, n)``: the form of a phrase for the count `n`.
+Ngettext = Callable[[str, str, int], str]
 
 
 def catalog_path(language: Language) -> Path:
@@ -31,18 +35,45 @@ def catalog_path(language: Language) -> Path:
     return LOCALE / language.value.replace("-", "_") / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
+@dataclass(frozen=True)
+class _Catalog:
+    """A language's catalog: Chinese → its words, Chinese with a count → its plural forms
+    (in the order of ``plural``), and the rule that picks a form for a count."""
+
+    words: dict[str, str]
+    plurals: dict[str, tuple[str, ...]]
+    plural: Callable[[int], int]
+
+
+def _one_form(n: int) -> int:
+    return 0
+
+
 @cache
-def _translations(language: Language) -> dict[str, str]:
-    """A language's catalog as Chinese → its words (empty for zh-CN, the source)."""
+def _catalog(language: Language) -> _Catalog:
+    """A language's catalog (empty for zh-CN, the source, whose words have one form)."""
     if language is Language.ZH_CN:
-        return {}
+        return _Catalog({}, {}, _one_form)
     with catalog_path(language).open("rb") as f:
         catalog = read_po(f, locale=language.value.replace("-", "_"))
-    return {
-        str(m.id): str(m.string)
-        for m in catalog
-        if m.id and isinstance(m.id, str) and isinstance(m.string, str) and m.string
-    }
+    words: dict[str, str] = {}
+    plurals: dict[str, tuple[str, ...]] = {}
+    for m in catalog:
+        if isinstance(m.id, str) and m.id and isinstance(m.string, str) and m.string:
+            words[m.id] = m.string
+        elif isinstance(m.id, tuple) and isinstance(m.string, tuple) and all(m.string):
+            plurals[str(m.id[0])] = tuple(str(form) for form in m.string)
+    return _Catalog(words, plurals, c2py(catalog.plural_expr))
+
+
+def _translations(language: Language) -> dict[str, str]:
+    """A language's catalog as Chinese → its words (empty for zh-CN, the source)."""
+    return _catalog(language).words
+
+
+def _plural_translations(language: Language) -> dict[str, tuple[str, ...]]:
+    """A language's phrases with a count: Chinese → their plural forms."""
+    return _catalog(language).plurals
 
 
 def N_(text: str) -> str:
@@ -58,6 +89,21 @@ def gettext(language: Language) -> Gettext:
 
     def translate(text: str) -> str:
         return found.get(text, text)
+
+    return translate
+
+
+def ngettext(language: Language) -> Ngettext:
+    """The ``ngettext`` of a language: a phrase with a count (``%(n)s 个任务``) in the form
+    its number takes ("1 job", "2 jobs"); Chinese has one form. The Chinese singular names
+    the entry (the plural is written the same)."""
+    found = _catalog(language)
+
+    def translate(singular: str, plural: str, n: int) -> str:
+        forms = found.plurals.get(singular)
+        if forms is None:
+            return singular if n == 1 or language is Language.ZH_CN else plural
+        return forms[min(found.plural(n), len(forms) - 1)]
 
     return translate
 

@@ -11,7 +11,14 @@ import pytest
 from jinja2.ext import extract_from_ast
 
 from storage.records import Language, Priority
-from teleradiology.core.language import _translations, gettext, parse_language, word
+from teleradiology.core.language import (
+    _plural_translations,
+    _translations,
+    gettext,
+    ngettext,
+    parse_language,
+    word,
+)
 from teleradiology.http.web.common import TEMPLATES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,14 +31,29 @@ _MARKED = re.compile(r"""(?:\bN_|\["_"\])\(\s*"([^"]+)"\s*\)""")
 _TWICE = re.compile(r"[\u4e00-\u9fff][^<>{}]*(?<!%)\(\s*[A-Za-z][A-Za-z ,.'/-]+\)")
 
 
-def marked_words() -> set[str]:
-    """The Chinese words the templates pass to ``_`` and the code marks with ``N_``."""
-    found: set[str] = set()
+def _template_messages() -> list[tuple[str, object]]:
+    """What the templates pass to ``_`` and ``ngettext``: (function, message)."""
+    found: list[tuple[str, object]] = []
     for path in TEMPLATE_DIR.glob("*.html"):
         tree = TEMPLATES.parse(path.read_text("utf-8"))
-        for _line, _func, message in extract_from_ast(tree, gettext_functions=("_",)):
-            if isinstance(message, str):
-                found.add(message)
+        functions = ("_", "ngettext")
+        for _line, func, message in extract_from_ast(tree, gettext_functions=functions):
+            found.append((func, message))
+    return found
+
+
+def marked_plurals() -> set[str]:
+    """The Chinese phrases with a count the templates pass to ``ngettext`` (singular)."""
+    return {
+        message[0]
+        for func, message in _template_messages()
+        if func == "ngettext" and isinstance(message, tuple) and isinstance(message[0], str)
+    }
+
+
+def marked_words() -> set[str]:
+    """The Chinese words the templates pass to ``_`` and the code marks with ``N_``."""
+    found = {message for func, message in _template_messages() if isinstance(message, str)}
     for path in (ROOT / "teleradiology").rglob("*.py"):
         found.update(_MARKED.findall(path.read_text("utf-8")))
     return found
@@ -46,6 +68,23 @@ def test_every_marked_word_has_its_english() -> None:
 def test_the_catalog_holds_only_words_in_use() -> None:
     stale = sorted(set(_translations(Language.EN)) - marked_words())
     assert not stale, f"no page uses these any more: {stale}"
+
+
+def test_every_phrase_with_a_count_has_its_english_forms() -> None:
+    english = _plural_translations(Language.EN)
+    assert marked_plurals(), "the templates write counts through ngettext"
+    missing = sorted(marked_plurals() - set(english))
+    assert not missing, f"add to the English catalog (msgid_plural): {missing}"
+    stale = sorted(set(english) - marked_plurals())
+    assert not stale, f"no page uses these any more: {stale}"
+    assert all(len(forms) == 2 for forms in english.values())
+
+
+def test_a_count_takes_its_form_in_english_and_chinese_has_one() -> None:
+    en, zh = ngettext(Language.EN), ngettext(Language.ZH_CN)
+    phrase = "%(n)s 个任务"
+    assert [en(phrase, phrase, n) % {"n": n} for n in (0, 1, 2)] == ["0 jobs", "1 job", "2 jobs"]
+    assert {zh(phrase, phrase, n) for n in (1, 2)} == {phrase}
 
 
 @pytest.mark.parametrize("name", ONE_LANGUAGE)

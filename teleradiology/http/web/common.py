@@ -39,7 +39,7 @@ from storage.records import (
     User,
 )
 from teleradiology.core.errors import Forbidden, NotFound, Unauthorized
-from teleradiology.core.language import N_, gettext, parse_language, word
+from teleradiology.core.language import N_, gettext, ngettext, parse_language, word
 from teleradiology.http.context import POOL, TOKEN, USER
 from teleradiology.http.headers import site_origin
 from teleradiology.http.problems import audit_denied
@@ -56,6 +56,7 @@ TEMPLATES.globals.update(
     # a page's words are in its language (base_context sets these; zh-CN without it)
     lang=Language.ZH_CN.value,
     _=gettext(Language.ZH_CN),
+    ngettext=ngettext(Language.ZH_CN),
     word=lambda member: word(member, Language.ZH_CN),
     CaseStatus=CaseStatus,
     Priority=Priority,
@@ -137,13 +138,19 @@ def page_language(request: web.Request, user: User | None) -> Language:
 
 
 def language_context(language: Language) -> dict[str, Any]:
-    """What a template writes its words with: ``_`` for its own, ``word`` for an
-    enumeration's, and ``lang`` (the page's ``<html lang>``)."""
+    """What a template writes its words with: ``_`` for its own, ``ngettext`` for its
+    phrases with a count, ``word`` for an enumeration's, and ``lang`` (the page's
+    ``<html lang>``)."""
 
     def word_of(member: Enum) -> str:
         return word(member, language)
 
-    return {"lang": language.value, "_": gettext(language), "word": word_of}
+    return {
+        "lang": language.value,
+        "_": gettext(language),
+        "ngettext": ngettext(language),
+        "word": word_of,
+    }
 
 
 async def base_context(request: web.Request, user: User | None) -> dict[str, Any]:
