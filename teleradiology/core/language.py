@@ -10,8 +10,8 @@ table of :mod:`teleradiology.core.words`, in the language asked for.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from enum import Enum
 from functools import cache
 from gettext import c2py
@@ -108,6 +108,31 @@ def ngettext(language: Language) -> Ngettext:
     return translate
 
 
+@dataclass(frozen=True)
+class Phrase:
+    """Words said later, in their reader's language: Chinese marked with ``N_`` (its English
+    in the catalog) and the values of its placeholders, kept apart until then. A value may
+    itself be a phrase, or a list of phrases (said one after the other, separated as the
+    language separates clauses)."""
+
+    text: str
+    values: Mapping[str, object] = field(default_factory=dict)
+
+    def say(self, language: Language) -> str:
+        said = gettext(language)(self.text)
+        if not self.values:
+            return said
+        return said % {name: _said(value, language) for name, value in self.values.items()}
+
+
+def _said(value: object, language: Language) -> object:
+    if isinstance(value, Phrase):
+        return value.say(language)
+    if isinstance(value, list | tuple) and value and all(isinstance(v, Phrase) for v in value):
+        return ("; " if language is Language.EN else "；").join(v.say(language) for v in value)
+    return value
+
+
 def word(member: Enum, language: Language) -> str:
     """An enumeration member's word in `language` (its one table in ``words``)."""
     words = TABLES[type(member)][member]
@@ -125,3 +150,22 @@ def parse_language(value: str | None) -> Language | None:
     if head.startswith("en"):
         return Language.EN
     return None
+
+
+def accepted_language(header: str | None) -> Language | None:
+    """The language an ``Accept-Language`` header prefers among ours (its highest ``q``
+    first, the earlier of equals); None when it names none of them."""
+    ranked: list[tuple[float, int, Language]] = []
+    for place, item in enumerate((header or "").split(",")):
+        name, _, params = item.partition(";")
+        language = parse_language(name)
+        if language is None:
+            continue
+        q = params.strip().removeprefix("q=") if params.strip().startswith("q=") else "1"
+        try:
+            weight = float(q)
+        except ValueError:
+            continue
+        if weight > 0:
+            ranked.append((-weight, place, language))
+    return min(ranked)[2] if ranked else None

@@ -43,7 +43,7 @@ from teleradiology.core.language import N_, gettext, ngettext, parse_language, w
 from teleradiology.http.context import POOL, TOKEN, USER
 from teleradiology.http.headers import site_origin
 from teleradiology.http.problems import audit_denied
-from teleradiology.http.session import session_token, session_user
+from teleradiology.http.session import LANGUAGE_COOKIE, session_token, session_user
 
 PAGE_HEADER = "X-Telemed-Page"
 TEMPLATES = jinja2.Environment(
@@ -122,11 +122,6 @@ def render(name: str, context: dict[str, Any], *, status: int = 200) -> web.Resp
         content_type="text/html",
         headers={"Cache-Control": "no-store"},
     )
-
-
-#: The cookie that keeps a signed-out visitor's language (the sign-in page's switch); a
-#: signed-in user's is their own, remembered on their account.
-LANGUAGE_COOKIE = "telemed_lang"
 
 
 def page_language(request: web.Request, user: User | None) -> Language:
@@ -211,8 +206,9 @@ def page(handler: PageHandler) -> PageHandler:
                 await audit_denied(request, exc)
             context = await base_context(request, user)
             title = context["_"](N_("未找到") if status == 404 else N_("无权访问"))
+            detail = exc.say(page_language(request, user))
             return render(
-                "error.html", {**context, "title": title, "detail": str(exc)}, status=status
+                "error.html", {**context, "title": title, "detail": detail}, status=status
             )
 
     return run
@@ -229,13 +225,13 @@ def page_action(handler: PageHandler) -> PageHandler:
     async def run(request: web.Request) -> web.StreamResponse:
         user = await session_user(request)
         if user is None:
-            raise Unauthorized("your session has ended; sign in again at /login")
+            raise Unauthorized(N_("您的会话已结束；请在 /login 重新登录"))
         if request.method not in ("GET", "HEAD"):
             origin = request.headers.get("Origin")
             if request.headers.get(PAGE_HEADER) != "1" or (
                 origin is not None and origin != site_origin(request)
             ):
-                raise Forbidden("changes are made from this site's own pages only")
+                raise Forbidden(N_("只能在本站自己的页面上修改"))
         request[USER] = user
         token = session_token(request)
         if token is not None:
