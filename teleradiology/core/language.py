@@ -112,8 +112,8 @@ def ngettext(language: Language) -> Ngettext:
 class Phrase:
     """Words said later, in their reader's language: Chinese marked with ``N_`` (its English
     in the catalog) and the values of its placeholders, kept apart until then. A value may
-    itself be a phrase, or a list of phrases (said one after the other, separated as the
-    language separates clauses)."""
+    itself be a phrase, a list of phrases (said one after the other, separated as the
+    language separates clauses) or an enumeration's member (said with its word)."""
 
     text: str
     values: Mapping[str, object] = field(default_factory=dict)
@@ -128,6 +128,8 @@ class Phrase:
 def _said(value: object, language: Language) -> object:
     if isinstance(value, Phrase):
         return value.say(language)
+    if isinstance(value, Enum) and type(value) in TABLES:
+        return word(value, language)
     if isinstance(value, list | tuple) and value and all(isinstance(v, Phrase) for v in value):
         return ("; " if language is Language.EN else "；").join(v.say(language) for v in value)
     return value

@@ -27,6 +27,7 @@ from storage.records import (
 )
 from teleradiology.core.dicom import AE_TITLE
 from teleradiology.core.errors import ConfigError
+from teleradiology.core.language import N_
 from teleradiology.core.notices import parse_channel
 from teleradiology.core.passwords import hash_password, is_argon2_hash
 from teleradiology.core.peers import check_peer_host, fingerprint
@@ -503,7 +504,7 @@ def parse_priority(text: str) -> Priority:
     try:
         return _PRIORITY_WORDS[text]
     except KeyError:
-        raise ConfigError(f"priority {text!r} is not urgent, routine or low") from None
+        raise ConfigError(N_("优先级 %(text)r 不是 urgent、routine 或 low"), text=text) from None
 
 
 # --- placing a facility in the tree -----------------------------------------------------------
