@@ -65,7 +65,7 @@ _MEASURES = {
 async def _admin(request: web.Request) -> User:
     user = await signed_in(request)
     if user.role is not Role.ADMIN:
-        raise Forbidden("the operations pages are for network administrators")
+        raise Forbidden(N_("运维页面供网络管理员使用"))
     return user
 
 
