@@ -113,7 +113,8 @@ class Phrase:
     """Words said later, in their reader's language: Chinese marked with ``N_`` (its English
     in the catalog) and the values of its placeholders, kept apart until then. A value may
     itself be a phrase, a list of phrases (said one after the other, separated as the
-    language separates clauses) or an enumeration's member (said with its word)."""
+    language separates clauses), an enumeration's member (said with its word) or a tuple of
+    them (a choice: "county or city")."""
 
     text: str
     values: Mapping[str, object] = field(default_factory=dict)
@@ -130,6 +131,9 @@ def _said(value: object, language: Language) -> object:
         return value.say(language)
     if isinstance(value, Enum) and type(value) in TABLES:
         return word(value, language)
+    if isinstance(value, tuple) and value and all(isinstance(v, Enum) for v in value):
+        choice = " or " if language is Language.EN else "或"
+        return choice.join(str(_said(v, language)) for v in value)
     if isinstance(value, list | tuple) and value and all(isinstance(v, Phrase) for v in value):
         return ("; " if language is Language.EN else "；").join(v.say(language) for v in value)
     return value

@@ -27,7 +27,7 @@ from storage.records import (
 )
 from teleradiology.core.dicom import AE_TITLE
 from teleradiology.core.errors import ConfigError
-from teleradiology.core.language import N_
+from teleradiology.core.language import N_, Phrase
 from teleradiology.core.notices import parse_channel
 from teleradiology.core.passwords import hash_password, is_argon2_hash
 from teleradiology.core.peers import check_peer_host, fingerprint
@@ -527,17 +527,27 @@ def check_placement(
     """
     if parent is None:
         if tier not in (Tier.CITY, Tier.COUNTY):
-            raise ConfigError(f"facility {code}: a {tier} facility needs a parent")
+            raise ConfigError(N_("机构 %(code)s：%(tier)s须有上级机构"), code=code, tier=tier)
     elif parent[1] not in _PARENT_TIER[tier]:
-        allowed = " or ".join(sorted(_PARENT_TIER[tier])) or "nothing (it is the top)"
+        above = tuple(sorted(_PARENT_TIER[tier]))
         raise ConfigError(
-            f"facility {code} ({tier}) cannot stand under {parent[0]} ({parent[1]}): "
-            f"a {tier} stands under {allowed}"
+            N_("机构 %(code)s（%(tier)s）不能位于 %(parent)s（%(parent_tier)s）之下：%(rule)s"),
+            code=code,
+            tier=tier,
+            parent=parent[0],
+            parent_tier=parent[1],
+            rule=Phrase(N_("%(tier)s位于%(above)s之下"), {"tier": tier, "above": above})
+            if above
+            else Phrase(N_("%(tier)s是最高一级"), {"tier": tier}),
         )
     for child, child_tier in children:
         if tier not in _PARENT_TIER[child_tier]:
             raise ConfigError(
-                f"facility {code} cannot become a {tier}: {child} ({child_tier}) stands under it"
+                N_("机构 %(code)s 不能改为%(tier)s：%(child)s（%(child_tier)s）位于其下"),
+                code=code,
+                tier=tier,
+                child=child,
+                child_tier=child_tier,
             )
 
 
