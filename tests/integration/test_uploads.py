@@ -207,7 +207,7 @@ async def test_bad_input_gets_an_actionable_problem_and_changes_nothing(api: Api
     # answer says so to programs (its type) as well as to people.
     status, problem = await put(api, session, study[0], body=study[0][:-10])
     assert status == 409
-    assert "send it again" in problem["detail"]
+    assert "请重发" in problem["detail"]
     assert problem["type"] == SEND_AGAIN
     assert asks_again(json.dumps(problem))
     # Same size, other bytes: the hash differs; the file changed, so sending it again cannot
@@ -237,7 +237,7 @@ async def test_bad_input_gets_an_actionable_problem_and_changes_nothing(api: Api
     # The same key for another study.
     status, problem = await open_upload(api, other, key="mixed")
     assert status == 409
-    assert "one session carries one study" in problem["detail"]
+    assert "一次上传只传一个检查" in problem["detail"]
     assert await api.pool.fetchval("select count(*) from instance") == 0
 
 
