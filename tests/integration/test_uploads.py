@@ -251,7 +251,7 @@ async def test_a_session_is_its_facilitys_and_for_clinic_users_only(api: Api) ->
     assert status == 404
     status, problem = await call(api, "GET", f"/api/v1/uploads/{session['id']}", "wang.reader")
     assert status == 403
-    assert "clinic" in problem["detail"]
+    assert "基层机构" in problem["detail"]
     status, listed = await call(api, "GET", "/api/v1/uploads?state=open")
     assert [u["id"] for u in listed["uploads"]] == [session["id"]]
     status, listed = await call(api, "GET", "/api/v1/uploads", user="xlzz.clinic")
