@@ -25,6 +25,15 @@ class ServiceError(Exception):
         return self.phrase.say(language)
 
 
+class WrongValue(ValueError):
+    """A request model's own check of its values (pydantic wants a ValueError), its message
+    said in the caller's language as a :class:`ServiceError`'s is."""
+
+    def __init__(self, text: str, /, **values: object) -> None:
+        self.phrase = Phrase(text, values)
+        super().__init__(self.phrase.say(Language.EN))
+
+
 class InvalidDicom(ServiceError):
     """The bytes are not a DICOM instance we can store (not DICOM, truncated, missing UID)."""
 

@@ -14,7 +14,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from teleradiology.core.errors import BadRequest, NotFound
+from teleradiology.core.errors import BadRequest, NotFound, WrongValue
 from teleradiology.core.language import N_, Phrase
 from teleradiology.http.models import RecordPath, iso
 
@@ -166,7 +166,8 @@ def _phrase(error: ErrorDetails, model: type[BaseModel]) -> Phrase:
             return Phrase(N_("须为正数（大于 0）"))
         return Phrase(text, {"n": ctx.get(key)})
     if kind in ("value_error", "assertion_error") and "error" in ctx:
-        return Phrase(str(ctx["error"]))
+        wrong = ctx["error"]
+        return wrong.phrase if isinstance(wrong, WrongValue) else Phrase(str(wrong))
     return Phrase(_PHRASES.get(kind, error["msg"]))
 
 
