@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 from jinja2.ext import extract_from_ast
 
-from storage.records import Language, Priority
+from storage.records import Language, Priority, Tier
 from teleradiology.core.language import (
+    Phrase,
     _plural_translations,
     _translations,
+    accepted_language,
     gettext,
     ngettext,
     parse_language,
@@ -107,3 +109,25 @@ def test_chinese_is_the_source_and_english_the_catalog() -> None:
 )  # fmt: skip
 def test_a_named_language_is_understood(value: str | None, language: Language | None) -> None:
     assert parse_language(value) == language
+
+
+@pytest.mark.parametrize(
+    ("header", "language"),
+    [("zh-CN,zh;q=0.9,en;q=0.8", Language.ZH_CN), ("en-GB,en;q=0.9,zh;q=0.5", Language.EN),
+     ("fr-FR, en;q=0.2", Language.EN), ("zh;q=0.3, en;q=0.7", Language.EN),
+     ("en;q=0, zh", Language.ZH_CN), ("fr", None), ("", None), (None, None)],
+)  # fmt: skip
+def test_the_accepted_language_is_the_preferred_one_of_ours(
+    header: str | None, language: Language | None
+) -> None:
+    assert accepted_language(header) == language
+
+
+def test_a_phrase_is_said_with_its_values_in_each_language() -> None:
+    rule = Phrase("%(tier)s位于%(above)s之下", {"tier": Tier.TOWNSHIP, "above": (Tier.COUNTY,)})
+    refused = Phrase("机构 %(code)s 不在您的网络中", {"code": "HB-XL"})
+    both = Phrase("%(errors)s", {"errors": [refused, rule]})
+    assert both.say(Language.EN) == (
+        "facility HB-XL is not in your network; a township stands under county"
+    )
+    assert both.say(Language.ZH_CN) == "机构 HB-XL 不在您的网络中；乡镇卫生院位于县级医院之下"
