@@ -209,8 +209,10 @@ def _minutes(value: Any, where: str) -> timedelta:
     # a value too small to be a microsecond is no time at all
     if not number or not 0 < value <= MAX_MINUTES or timedelta(minutes=value) <= timedelta(0):
         raise ConfigError(
-            f"{where}: minutes must be a positive number up to {MAX_MINUTES} (a year), "
-            f"got {value!r}"
+            N_("%(where)s：分钟数须为不超过 %(most)s（一年）的正数，而非 %(value)r"),
+            where=where,
+            most=MAX_MINUTES,
+            value=value,
         )
     return timedelta(minutes=value)
 
@@ -240,10 +242,12 @@ def _policy(entry: Any, where: str) -> NetworkPolicy:
     try:
         ZoneInfo(str(timezone))
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{where}: timezone {timezone!r} is not an IANA time zone") from None
+        raise ConfigError(
+            N_("%(where)s：时区 %(zone)r 不是 IANA 时区"), where=where, zone=timezone
+        ) from None
     share = entry.get("at_risk_share", default.at_risk_share)
     if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share < 1:
-        raise ConfigError(f"{where}: at_risk_share must be at least 0 and below 1")
+        raise ConfigError(N_("%(where)s：at_risk_share 须不小于 0 且小于 1"), where=where)
     return NetworkPolicy(
         deadlines=deadlines,
         stemi_deadline=stemi,
@@ -278,10 +282,14 @@ def _route(entry: Mapping[str, Any], where: str) -> RouteSpec:
         specialty = Specialty(specialty_text) if specialty_text else None
     except ValueError:
         raise ConfigError(
-            f"{where}: specialty {specialty_text!r} is not radiology or ecg"
+            N_("%(where)s：专业 %(text)r 不是 radiology 或 ecg"), where=where, text=specialty_text
         ) from None
     if priority_text is not None and priority_text not in _PRIORITY_WORDS:
-        raise ConfigError(f"{where}: priority {priority_text!r} is not urgent, routine or low")
+        raise ConfigError(
+            N_("%(where)s：优先级 %(text)r 不是 urgent、routine 或 low"),
+            where=where,
+            text=priority_text,
+        )
     modality = _str(entry, "modality", where, required=False)
     return RouteSpec(
         modality=modality.upper() if modality else None,
