@@ -27,6 +27,7 @@ from storage.records import (
 )
 from teleradiology.core.access import require_role
 from teleradiology.core.errors import Conflict, Forbidden, InvalidState
+from teleradiology.core.language import N_
 from teleradiology.core.words import word
 
 
@@ -66,11 +67,12 @@ REPORT_ACTION_ROLES: dict[ReportAction, frozenset[Role]] = {
 }
 
 #: The actions only the reader holding the case may take, with the verb their refusal uses.
+#: What only the case's holder may do, and the refusal of anyone else.
 _HOLDER_VERBS = {
-    CaseAction.RELEASE: "release",
-    CaseAction.REPORT: "report on",
-    CaseAction.ESCALATE: "escalate",
-    CaseAction.RETURN: "return",
+    CaseAction.RELEASE: N_("请先领取病例 %(id)s，再释放"),
+    CaseAction.REPORT: N_("请先领取病例 %(id)s，再写报告"),
+    CaseAction.ESCALATE: N_("请先领取病例 %(id)s，再上转"),
+    CaseAction.RETURN: N_("请先领取病例 %(id)s，再退回"),
 }
 
 OPEN_STATES = frozenset({CaseStatus.SCHEDULED, CaseStatus.IN_PROGRESS})
@@ -137,31 +139,35 @@ def check(
         _check_claim(user, case, read_first_read=read_first_read)
     elif action is CaseAction.RELEASE and user.role is Role.ADMIN:
         if case.status is not CaseStatus.IN_PROGRESS:
-            raise InvalidState(f"case {case.id} is not claimed")
+            raise InvalidState(N_("病例 %(id)s 未被领取"), id=case.id)
     elif action in _HOLDER_VERBS:
         if not case.held_by(user):
-            raise InvalidState(f"claim case {case.id} before you {_HOLDER_VERBS[action]} it")
+            raise InvalidState(_HOLDER_VERBS[action], id=case.id)
         if action is CaseAction.ESCALATE and case.escalation_facility_id is None:
-            raise InvalidState(f"case {case.id} has no escalation pool above {case.pool_code}")
+            raise InvalidState(
+                N_("病例 %(id)s 在 %(pool)s 之上没有上转阅片组"), id=case.id, pool=case.pool_code
+            )
     elif action is CaseAction.SECOND_READ:
         if case.second_read_of is not None:
-            raise InvalidState(f"case {case.id} is itself a second read")
+            raise InvalidState(N_("病例 %(id)s 本身就是复核阅片"), id=case.id)
         if case.status is CaseStatus.CANCELED:
-            raise InvalidState(f"case {case.id} is canceled")
+            raise InvalidState(N_("病例 %(id)s 已取消"), id=case.id)
 
 
 def _check_claim(user: User, case: CaseState, *, read_first_read: bool) -> None:
     if case.status not in OPEN_STATES:
-        raise InvalidState(f"case {case.id} is {case.status}")
+        raise InvalidState(N_("病例 %(id)s 的状态是%(status)s"), id=case.id, status=case.status)
     if case.pool_facility_id != user.facility_id:
         raise InvalidState(
-            f"case {case.id} is now read at {case.pool_code}; only its readers can claim it"
+            N_("病例 %(id)s 现由 %(pool)s 阅片；只有其阅片医生能领取"),
+            id=case.id,
+            pool=case.pool_code,
         )
     held_by_other = case.status is CaseStatus.IN_PROGRESS and case.claimed_by != user.id
     if held_by_other and not case.lease_expired:
-        raise Conflict(f"case {case.id} is being read by another reader")
+        raise Conflict(N_("病例 %(id)s 正由另一位阅片医生阅片"), id=case.id)
     if case.second_read_of is not None and read_first_read:
-        raise InvalidState(f"case {case.id} is a second read: another reader must read it")
+        raise InvalidState(N_("病例 %(id)s 是复核阅片：须由另一位阅片医生阅片"), id=case.id)
 
 
 def allowed(
@@ -230,11 +236,11 @@ def check_addendum(
     colleague's signed report."""
     check_role(user, ReportAction.ADDENDUM)
     if status is not ReportStatus.FINAL:
-        raise InvalidState(f"report {report_id} is not final: edit the draft instead")
+        raise InvalidState(N_("报告 %(id)s 不是正式报告：请改草稿"), id=report_id)
     if author_id != user.id and not above_author:
         raise Forbidden(
-            f"report {report_id} was signed by another reader: only they, or a reader of a "
-            "higher tier above them, amend it"
+            N_("报告 %(id)s 由另一位阅片医生签发：只有本人或其上级机构的阅片医生可补充"),
+            id=report_id,
         )
 
 
@@ -268,13 +274,13 @@ def check_acknowledgement(
         return
     if not name:
         raise InvalidState(
-            f"report {report_id} is a critical result (危急值): say who took it "
-            "('name': the person at the clinic who received it)"
+            N_("报告 %(id)s 是危急值：请写明接收人（name：诊所接收结果的人）"), id=report_id
         )
     if not read_back:
         raise InvalidState(
-            f"report {report_id} is a critical result (危急值): write what {name} repeated "
-            "back ('read_back', 复述: the result as the person who took it said it back)"
+            N_("报告 %(id)s 是危急值：请写下 %(name)s 的复述（read_back：接收人复述的结果）"),
+            id=report_id,
+            name=name,
         )
 
 

@@ -33,6 +33,7 @@ from pydicom.uid import UID
 
 from storage.records import InstanceHeader
 from teleradiology.core.errors import InvalidDicom
+from teleradiology.core.language import N_
 from teleradiology.core.pixel_limits import DecodeTooLarge, check_declared_size
 
 # Tolerant when reading what clinics send: odd values are kept as received, not refused.
@@ -50,6 +51,8 @@ _HASH_CHUNK = 1024 * 1024
 #: kilobytes would otherwise become a gigabyte in the receiving process.
 MAX_INFLATED_BYTES = 128 * 1024**2
 _DEFLATED = "1.2.840.10008.1.2.1.99"
+#: A file that ends inside its last data element.
+CUT_SHORT = N_("DICOM 文件被截断：最后一个数据元素不完整")
 _TRANSFER_SYNTAX_TAG = 0x00020010
 _PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
 _UNDEFINED = 0xFFFFFFFF
@@ -234,19 +237,19 @@ def _digests(fp: BinaryIO) -> tuple[str, str, int, bytes]:
 def _parse(fp: BinaryIO, size: int, dataset_sha256: str) -> InstanceHeader:
     head = fp.read(PREAMBLE_LENGTH + 4)
     if len(head) < PREAMBLE_LENGTH + 4 or head[PREAMBLE_LENGTH:] != b"DICM":
-        raise InvalidDicom("not a DICOM Part-10 file: no 'DICM' marker after the 128-byte preamble")
+        raise InvalidDicom(N_("不是 DICOM Part-10 文件：128 字节前导之后没有 'DICM' 标记"))
     if _meta_transfer_syntax(fp, size) == _DEFLATED:
         _check_inflated_size(fp, size)
     fp.seek(0)
     try:
         ds: Dataset = pydicom.dcmread(fp, force=False, stop_before_pixels=True)
     except InvalidDicomError as exc:
-        raise InvalidDicom(f"not a readable DICOM file: {exc}") from None
+        raise InvalidDicom(N_("无法读取的 DICOM 文件：%(error)s"), error=str(exc)) from None
     except Exception as exc:  # pydicom raises many kinds on damaged input
-        raise InvalidDicom(f"the DICOM file is damaged or truncated: {exc}") from None
+        raise InvalidDicom(N_("DICOM 文件已损坏或被截断：%(error)s"), error=str(exc)) from None
     tsyntax_text = _text(ds.file_meta, "TransferSyntaxUID")
     if tsyntax_text is None:
-        raise InvalidDicom("the file meta information has no Transfer Syntax UID")
+        raise InvalidDicom(N_("文件元信息中没有 Transfer Syntax UID"))
     tsyntax = UID(tsyntax_text)
     # A UID under the DICOM root that pydicom does not know as a transfer syntax (a newer
     # syntax, or a SOP Class UID written there) has no is_deflated: ask what it is first.
@@ -265,7 +268,7 @@ def _parse(fp: BinaryIO, size: int, dataset_sha256: str) -> InstanceHeader:
     except InvalidDicom:
         raise
     except Exception as exc:
-        raise InvalidDicom(f"the DICOM data set is damaged or truncated: {exc}") from None
+        raise InvalidDicom(N_("DICOM 数据集已损坏或被截断：%(error)s"), error=str(exc)) from None
     try:
         return _header(ds, pixel, tsyntax_text, dataset_sha256)
     except InvalidDicom:
@@ -273,7 +276,7 @@ def _parse(fp: BinaryIO, size: int, dataset_sha256: str) -> InstanceHeader:
     except Exception as exc:
         # pydicom decodes a value when it is first read: a damaged one (an unknown VR, say)
         # fails here, long after the file was read.
-        raise InvalidDicom(f"the DICOM data set has a value that cannot be read: {exc}") from None
+        raise InvalidDicom(N_("DICOM 数据集有无法读取的值：%(error)s"), error=str(exc)) from None
 
 
 def _header(
@@ -289,7 +292,7 @@ def _header(
         if not _text(ds, k)
     ]
     if missing:
-        raise InvalidDicom(f"required attribute missing or empty: {', '.join(missing)}")
+        raise InvalidDicom(N_("必需的属性缺失或为空：%(names)s"), names=", ".join(missing))
     return InstanceHeader(
         sop_instance_uid=_text(ds, "SOPInstanceUID") or "",
         sop_class_uid=_text(ds, "SOPClassUID") or "",
@@ -374,7 +377,7 @@ def _read_whole(fp: BinaryIO) -> tuple[Dataset, _Pixels | None]:
     try:
         ds = pydicom.dcmread(fp, force=False)
     except Exception as exc:
-        raise InvalidDicom(f"the DICOM file is damaged or truncated: {exc}") from None
+        raise InvalidDicom(N_("DICOM 文件已损坏或被截断：%(error)s"), error=str(exc)) from None
     for tag in sorted(_PIXEL_TAGS & {int(t) for t in ds.keys()}):  # noqa: SIM118 - tags only
         try:
             element = ds[tag]  # decoded now: "OB or OW" needs Bits Allocated, say
@@ -416,7 +419,7 @@ def _walk_tail(
     fp.seek(start)
     header = fp.read(8)
     if len(header) < 8:
-        raise InvalidDicom("the DICOM file is truncated: its last data element is cut short")
+        raise InvalidDicom(CUT_SHORT)
     group, elem = struct.unpack(endian + "HH", header[:4])
     tag = group << 16 | elem
     if tag not in _PIXEL_TAGS:
@@ -518,7 +521,7 @@ def _ends_cleanly_from(
         if trailing is not None:
             trailing.append(raw)
     if end != size:
-        raise InvalidDicom("the DICOM file is truncated: its last data element is cut short")
+        raise InvalidDicom(CUT_SHORT)
     return pixels
 
 
@@ -528,7 +531,7 @@ def _check_pixel_data(ds: Dataset, pixels: _Pixels | None, tsyntax: UID) -> None
     if pixels is None:
         if "Rows" in ds and "Columns" in ds:
             # A file cut at an element boundary reads as a valid data set without its pixels.
-            raise InvalidDicom("the DICOM file is truncated: it has image attributes, no pixels")
+            raise InvalidDicom(N_("DICOM 文件被截断：有图像属性，没有像素数据"))
         return
     if not tsyntax.is_transfer_syntax:
         raise InvalidDicom(

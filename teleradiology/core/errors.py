@@ -1,8 +1,37 @@
-"""The service's domain errors, turned into problem+json or DICOM statuses at each edge."""
+"""The service's domain errors, turned into problem+json or DICOM statuses at each edge.
+
+An error's message is written for a person, in Chinese marked with ``N_`` (its English in the
+catalog), its values given apart: ``NotFound(N_(text), code=code)``. The
+HTTP edge says it in the caller's language (:meth:`ServiceError.say`); ``str()`` of the error
+is its English, for the DICOM statuses' error comments and the logs. A message not yet
+written in Chinese is English in every language.
+"""
+
+from __future__ import annotations
+
+from storage.records import Language
+from teleradiology.core.language import N_, Phrase
 
 
 class ServiceError(Exception):
     """Base of the errors a caller can act on; the message is written for a person."""
+
+    def __init__(self, text: str | Phrase = "", /, **values: object) -> None:
+        self.phrase = text if isinstance(text, Phrase) else Phrase(text, values)
+        super().__init__(self.phrase.say(Language.EN))
+
+    def say(self, language: Language) -> str:
+        """The message in `language`."""
+        return self.phrase.say(language)
+
+
+class WrongValue(ValueError):
+    """A request model's own check of its values (pydantic wants a ValueError), its message
+    said in the caller's language as a :class:`ServiceError`'s is."""
+
+    def __init__(self, text: str, /, **values: object) -> None:
+        self.phrase = Phrase(text, values)
+        super().__init__(self.phrase.say(Language.EN))
 
 
 class InvalidDicom(ServiceError):
@@ -21,15 +50,15 @@ class Unauthorized(ServiceError):
     """No valid credentials came with the request."""
 
 
+TOO_MANY_ATTEMPTS = N_("连续输错密码次数过多：请 %(s)s 秒后再试（管理员可重置密码）")
+
+
 class TooManyAttempts(ServiceError):
     """Too many wrong passwords in a row for this account or address: wait and try again."""
 
     def __init__(self, wait_s: float) -> None:
         self.wait_s = max(1, round(wait_s))
-        super().__init__(
-            f"too many wrong passwords in a row: try again in {self.wait_s} s"
-            " (an administrator can reset the password)"
-        )
+        super().__init__(TOO_MANY_ATTEMPTS, s=self.wait_s)
 
 
 class Forbidden(ServiceError):
@@ -73,7 +102,7 @@ class QuotaExceeded(ServiceError):
     """The facility has sent its daily limit (bytes or instances): nothing more is stored
     until the next UTC day, unless an administrator raises the limit."""
 
-    def __init__(self, message: str, *, retry_after_s: int) -> None:
+    def __init__(self, message: str | Phrase, *, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = max(1, retry_after_s)
 

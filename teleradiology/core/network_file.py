@@ -27,6 +27,7 @@ from storage.records import (
 )
 from teleradiology.core.dicom import AE_TITLE
 from teleradiology.core.errors import ConfigError
+from teleradiology.core.language import N_, Phrase
 from teleradiology.core.notices import parse_channel
 from teleradiology.core.passwords import hash_password, is_argon2_hash
 from teleradiology.core.peers import check_peer_host, fingerprint
@@ -208,8 +209,10 @@ def _minutes(value: Any, where: str) -> timedelta:
     # a value too small to be a microsecond is no time at all
     if not number or not 0 < value <= MAX_MINUTES or timedelta(minutes=value) <= timedelta(0):
         raise ConfigError(
-            f"{where}: minutes must be a positive number up to {MAX_MINUTES} (a year), "
-            f"got {value!r}"
+            N_("%(where)s：分钟数须为不超过 %(most)s（一年）的正数，而非 %(value)r"),
+            where=where,
+            most=MAX_MINUTES,
+            value=value,
         )
     return timedelta(minutes=value)
 
@@ -239,10 +242,12 @@ def _policy(entry: Any, where: str) -> NetworkPolicy:
     try:
         ZoneInfo(str(timezone))
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{where}: timezone {timezone!r} is not an IANA time zone") from None
+        raise ConfigError(
+            N_("%(where)s：时区 %(zone)r 不是 IANA 时区"), where=where, zone=timezone
+        ) from None
     share = entry.get("at_risk_share", default.at_risk_share)
     if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share < 1:
-        raise ConfigError(f"{where}: at_risk_share must be at least 0 and below 1")
+        raise ConfigError(N_("%(where)s：at_risk_share 须不小于 0 且小于 1"), where=where)
     return NetworkPolicy(
         deadlines=deadlines,
         stemi_deadline=stemi,
@@ -277,10 +282,14 @@ def _route(entry: Mapping[str, Any], where: str) -> RouteSpec:
         specialty = Specialty(specialty_text) if specialty_text else None
     except ValueError:
         raise ConfigError(
-            f"{where}: specialty {specialty_text!r} is not radiology or ecg"
+            N_("%(where)s：专业 %(text)r 不是 radiology 或 ecg"), where=where, text=specialty_text
         ) from None
     if priority_text is not None and priority_text not in _PRIORITY_WORDS:
-        raise ConfigError(f"{where}: priority {priority_text!r} is not urgent, routine or low")
+        raise ConfigError(
+            N_("%(where)s：优先级 %(text)r 不是 urgent、routine 或 low"),
+            where=where,
+            text=priority_text,
+        )
     modality = _str(entry, "modality", where, required=False)
     return RouteSpec(
         modality=modality.upper() if modality else None,
@@ -503,7 +512,7 @@ def parse_priority(text: str) -> Priority:
     try:
         return _PRIORITY_WORDS[text]
     except KeyError:
-        raise ConfigError(f"priority {text!r} is not urgent, routine or low") from None
+        raise ConfigError(N_("优先级 %(text)r 不是 urgent、routine 或 low"), text=text) from None
 
 
 # --- placing a facility in the tree -----------------------------------------------------------
@@ -526,17 +535,27 @@ def check_placement(
     """
     if parent is None:
         if tier not in (Tier.CITY, Tier.COUNTY):
-            raise ConfigError(f"facility {code}: a {tier} facility needs a parent")
+            raise ConfigError(N_("机构 %(code)s：%(tier)s须有上级机构"), code=code, tier=tier)
     elif parent[1] not in _PARENT_TIER[tier]:
-        allowed = " or ".join(sorted(_PARENT_TIER[tier])) or "nothing (it is the top)"
+        above = tuple(sorted(_PARENT_TIER[tier]))
         raise ConfigError(
-            f"facility {code} ({tier}) cannot stand under {parent[0]} ({parent[1]}): "
-            f"a {tier} stands under {allowed}"
+            N_("机构 %(code)s（%(tier)s）不能位于 %(parent)s（%(parent_tier)s）之下：%(rule)s"),
+            code=code,
+            tier=tier,
+            parent=parent[0],
+            parent_tier=parent[1],
+            rule=Phrase(N_("%(tier)s位于%(above)s之下"), {"tier": tier, "above": above})
+            if above
+            else Phrase(N_("%(tier)s是最高一级"), {"tier": tier}),
         )
     for child, child_tier in children:
         if tier not in _PARENT_TIER[child_tier]:
             raise ConfigError(
-                f"facility {code} cannot become a {tier}: {child} ({child_tier}) stands under it"
+                N_("机构 %(code)s 不能改为%(tier)s：%(child)s（%(child_tier)s）位于其下"),
+                code=code,
+                tier=tier,
+                child=child,
+                child_tier=child_tier,
             )
 
 

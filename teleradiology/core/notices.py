@@ -216,7 +216,7 @@ _KEYS = {"kind", "target", "label", "secret", "markdown", "allow_patient_name", 
 def _flag(entry: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
     value = entry.get(key, default)
     if not isinstance(value, bool):
-        raise ConfigError(f"{where}: '{key}' must be true or false")
+        raise ConfigError(N_("%(where)s：'%(key)s' 须为 true 或 false"), where=where, key=key)
     return value
 
 
@@ -225,7 +225,9 @@ def _text(entry: Mapping[str, Any], key: str, where: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > 2000:
-        raise ConfigError(f"{where}: '{key}' must be text (at most 2000 characters)")
+        raise ConfigError(
+            N_("%(where)s：'%(key)s' 须为文本（至多 2000 个字符）"), where=where, key=key
+        )
     return value.strip()
 
 
@@ -241,13 +243,20 @@ def parse_channel(entry: Mapping[str, Any], where: str) -> ChannelSpec:
         raise ConfigError(f"{where}: a channel is a table {{ kind, target, ... }}")
     unknown = set(entry) - _KEYS
     if unknown:
-        raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+        raise ConfigError(
+            N_("%(where)s：未知的键 %(keys)s"), where=where, keys=", ".join(sorted(unknown))
+        )
     kind_text = entry.get("kind")
     try:
         kind = ChannelKind(str(kind_text))
     except ValueError:
         allowed = ", ".join(k.value for k in ChannelKind)
-        raise ConfigError(f"{where}: kind {kind_text!r} is not one of {allowed}") from None
+        raise ConfigError(
+            N_("%(where)s：kind %(kind)r 不是以下之一：%(allowed)s"),
+            where=where,
+            kind=kind_text,
+            allowed=allowed,
+        ) from None
     spec = ChannelSpec(
         kind=kind,
         target=_text(entry, "target", where) or "",
@@ -266,22 +275,24 @@ def check_channel(spec: ChannelSpec, where: str) -> ChannelSpec:
     with a host for the others) and its options their kind."""
     if spec.kind is ChannelKind.EMAIL:
         if not _EMAIL.match(spec.target):
-            raise ConfigError(f"{where}: e-mail target {spec.target!r} is not an address")
+            raise ConfigError(
+                N_("%(where)s：邮件目标 %(target)r 不是邮箱地址"), where=where, target=spec.target
+            )
     else:
         parts = urlsplit(spec.target)
         if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise ConfigError(f"{where}: target must be an https:// (or http://) URL")
+            raise ConfigError(N_("%(where)s：target 须为 https://（或 http://）URL"), where=where)
     if spec.secret and spec.kind is not ChannelKind.DINGTALK:
-        raise ConfigError(f"{where}: 'secret' signs DingTalk robots' URLs only")
+        raise ConfigError(N_("%(where)s：'secret' 只用于签名钉钉机器人的 URL"), where=where)
     if spec.markdown and spec.kind not in (ChannelKind.WECHAT_WORK, ChannelKind.DINGTALK):
-        raise ConfigError(f"{where}: 'markdown' is for WeChat Work and DingTalk robots")
+        raise ConfigError(N_("%(where)s：'markdown' 只用于企业微信和钉钉机器人"), where=where)
     return spec
 
 
 def with_changes(spec: ChannelSpec, changes: Mapping[str, Any], where: str) -> ChannelSpec:
     """A channel with some of its settings changed (its kind stays), checked again."""
     if "kind" in changes and changes["kind"] != spec.kind.value:
-        raise ConfigError(f"{where}: a channel's kind does not change; add a new channel")
+        raise ConfigError(N_("%(where)s：渠道的种类不能修改；请新增一个渠道"), where=where)
     return parse_channel(
         {
             "kind": spec.kind.value,

@@ -17,6 +17,7 @@ from pydicom.sequence import Sequence
 
 from storage.records import Order, OrderMatch, OrderSpec, StepEnd, StepStatus
 from teleradiology.core.errors import BadRequest
+from teleradiology.core.language import N_
 from teleradiology.core.query import date_range, time_range
 
 #: Modalities an order may schedule (PS3.3 C.7.3.1.1.1), the ones the network's clinics run.
@@ -33,31 +34,33 @@ _AE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # AE: 16 characters, no backs
 def check_spec(spec: OrderSpec) -> None:
     """An order the worklist can offer, or a BadRequest naming the value to fix."""
     if not spec.patient_id.strip() or len(spec.patient_id) > 64:
-        raise BadRequest("patient_id: 1 to 64 characters")
+        raise BadRequest(N_("patient_id：1 到 64 个字符"))
     if "\\" in spec.patient_id or "*" in spec.patient_id or "?" in spec.patient_id:
-        raise BadRequest("patient_id: no backslash and no wildcards (* ?)")
+        raise BadRequest(N_("%(field)s：不能含反斜杠和通配符（* ?）"), field="patient_id")
     if not spec.patient_name.strip():
-        raise BadRequest("patient_name: the patient's name is needed (姓^名)")
+        raise BadRequest(N_("patient_name：须写患者姓名（姓^名）"))
     groups = spec.patient_name.split("=")
     if len(groups) > 3 or any(len(g) > 64 or g.count("^") > 4 for g in groups):
-        raise BadRequest("patient_name: at most 64 characters a group, 5 components (^)")
+        raise BadRequest(N_("patient_name：每组至多 64 个字符、5 个部分（^）"))
     if "\\" in spec.patient_name or "*" in spec.patient_name or "?" in spec.patient_name:
-        raise BadRequest("patient_name: no backslash and no wildcards (* ?)")
+        raise BadRequest(N_("%(field)s：不能含反斜杠和通配符（* ?）"), field="patient_name")
     if spec.patient_sex is not None and spec.patient_sex not in SEXES:
-        raise BadRequest("patient_sex: M, F or O")
+        raise BadRequest(N_("patient_sex：M、F 或 O"))
     if spec.modality not in MODALITIES:
-        raise BadRequest(f"modality: one of {', '.join(sorted(MODALITIES))}")
+        raise BadRequest(
+            N_("modality：须为以下之一：%(allowed)s"), allowed=", ".join(sorted(MODALITIES))
+        )
     if spec.station_ae is not None and not _AE.match(spec.station_ae):
-        raise BadRequest("station_ae: an AE title of 1 to 16 characters")
+        raise BadRequest(N_("station_ae：1 到 16 个字符的 AE 标题"))
     if spec.patient_birth_date is not None and spec.patient_birth_date > spec.scheduled_date:
-        raise BadRequest("patient_birth_date: after the scheduled date")
+        raise BadRequest(N_("patient_birth_date：晚于预约日期"))
     for name, text, most in (
         ("procedure_description", spec.procedure_description, 64),
         ("clinical_question", spec.clinical_question, 1024),
         ("history", spec.history, 4096),
     ):
         if text is not None and len(text) > most:
-            raise BadRequest(f"{name}: at most {most} characters")
+            raise BadRequest(N_("%(field)s：至多 %(n)s 个字符"), field=name, n=most)
 
 
 def reading_question(spec: OrderSpec) -> str | None:

@@ -10,6 +10,7 @@ import hmac
 from collections.abc import Sequence
 
 from teleradiology.core.errors import BadRequest, Conflict, InvalidState
+from teleradiology.core.language import N_
 
 
 def normalise_national_id(national_id: str) -> str:
@@ -20,7 +21,7 @@ def normalise_national_id(national_id: str) -> str:
         or not text[:-1].isdigit()
         or not (text[-1].isdigit() or text[-1] == "X")
     ):
-        raise BadRequest("a national ID is 15 or 18 characters: digits, the last may be X")
+        raise BadRequest(N_("身份证号为 15 或 18 位：数字，最后一位可为 X"))
     return text
 
 
@@ -32,13 +33,13 @@ def national_id_digest(key: bytes, canonical: str) -> str:
 def check_link(patient: int, current: int | None, person: int) -> None:
     """A record linked to one person is not linked to another before it is unmerged."""
     if current is not None and current != person:
-        raise Conflict(f"patient {patient} is linked to another person; unmerge it first")
+        raise Conflict(N_("患者 %(id)s 已关联到另一人；请先解除合并"), id=patient)
 
 
 def check_merge(patients: Sequence[int]) -> None:
     """A merge names at least two different records."""
     if len(set(patients)) < 2:
-        raise InvalidState("name at least two different patient records to merge")
+        raise InvalidState(N_("请指明至少两条不同的患者记录来合并"))
 
 
 def merged_person(persons: Sequence[int | None]) -> tuple[int | None, set[int]]:
@@ -51,12 +52,12 @@ def merged_person(persons: Sequence[int | None]) -> tuple[int | None, set[int]]:
 def check_unmerge(patient: int, person: int | None) -> int:
     """A record is unmerged from the person it was linked to."""
     if person is None:
-        raise InvalidState(f"patient {patient} is not linked to anyone")
+        raise InvalidState(N_("患者 %(id)s 没有关联到任何人"), id=patient)
     return person
 
 
 def check_pair(a: int, b: int) -> tuple[int, int]:
     """A candidate pair is two different records, the lower id first."""
     if a == b:
-        raise InvalidState("name two different patient records")
+        raise InvalidState(N_("请指明两条不同的患者记录"))
     return (a, b) if a < b else (b, a)

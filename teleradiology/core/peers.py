@@ -19,6 +19,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from teleradiology.core.errors import ConfigError
+from teleradiology.core.language import N_
+
+#: How a certificate fingerprint is written, and the command that prints it.
+FINGERPRINT_FORM = N_(
+    "证书指纹 %(text)r：须为 64 位十六进制（DER 证书的 SHA-256，即 %(command)s 的输出）"
+)
+FINGERPRINT_COMMAND = "`openssl x509 -noout -fingerprint -sha256`"
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -38,10 +45,7 @@ def fingerprint(text: str) -> str:
     if cleaned.startswith("sha256="):
         cleaned = cleaned.removeprefix("sha256=")
     if not _FINGERPRINT.match(cleaned):
-        raise ConfigError(
-            f"certificate fingerprint {text!r}: 64 hex digits (the SHA-256 of the DER "
-            "certificate, as `openssl x509 -noout -fingerprint -sha256` prints it)"
-        )
+        raise ConfigError(FINGERPRINT_FORM, text=text, command=FINGERPRINT_COMMAND)
     return cleaned
 
 
@@ -71,8 +75,8 @@ def check_peer_host(text: str) -> str:
         return value
     if "/" in value or not re.match(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$", value):
         raise ConfigError(
-            f"peer host {text!r}: an IP address (10.1.2.3), a CIDR block (10.1.2.0/24) "
-            "or a host name"
+            N_("对端主机 %(text)r：须为 IP 地址（10.1.2.3）、CIDR 网段（10.1.2.0/24）或主机名"),
+            text=text,
         )
     return value
 

@@ -8,6 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 from storage.records import IntakeLimits
 from teleradiology.core.errors import QuotaExceeded
+from teleradiology.core.language import N_, Phrase
+
+#: A facility over its daily intake, and what can be done.
+OVER_THE_LIMIT = N_("%(code)s 今天（UTC 日）%(what)s：此实例未存储。%(remedy)s")
+RAISE_THE_LIMIT = N_("请于 UTC 00:00 后重发，或请网络管理员提高该机构的每日上限")
 
 
 def effective(
@@ -42,14 +47,11 @@ def exceeded(
     """The refusal of an instance of ``size_bytes`` after what the facility sent today."""
     wait_s = seconds_to_next_day(now)
     if limits.instances_per_day and sent_instances + 1 > limits.instances_per_day:
-        what = f"its {limits.instances_per_day} instances for today"
+        what = Phrase(N_("已发送 %(n)s 个实例，达到上限"), {"n": limits.instances_per_day})
     else:
-        what = (
-            f"{sent_bytes} of its {limits.bytes_per_day} bytes for today, and this instance "
-            f"has {size_bytes}"
+        what = Phrase(
+            N_("已发送 %(sent)s 字节（上限 %(limit)s），此实例另有 %(size)s 字节"),
+            {"sent": sent_bytes, "limit": limits.bytes_per_day, "size": size_bytes},
         )
-    return QuotaExceeded(
-        f"{facility_code} has sent {what} (UTC day): it was not stored. Send it again after "
-        "00:00 UTC, or ask the network administrator to raise the facility's daily limit",
-        retry_after_s=wait_s,
-    )
+    said = {"code": facility_code, "what": what, "remedy": Phrase(RAISE_THE_LIMIT)}
+    return QuotaExceeded(Phrase(OVER_THE_LIMIT, said), retry_after_s=wait_s)

@@ -89,11 +89,13 @@ def subject(
     named patient's, else the answered referral's."""
     found = of_case or of_patient or earlier
     if found is None:
-        raise InvalidState(
-            "name the patient (patient_id), the case (case_id) or the referral it answers"
-        )
+        raise InvalidState(N_("请指明患者（patient_id）、病例（case_id）或所回复的转诊"))
     if of_patient and of_case and of_patient.patient_ref != of_case.patient_ref:
-        raise InvalidState(f"case {of_case.case_id} is not of patient {of_patient.patient_ref}")
+        raise InvalidState(
+            N_("病例 %(case)s 不属于患者 %(patient)s"),
+            case=of_case.case_id,
+            patient=of_patient.patient_ref,
+        )
     return found
 
 
@@ -103,7 +105,12 @@ def check_attachments(asked: Sequence[int], attachable: Set[int], what: str) -> 
     missing = sorted(set(asked) - attachable)
     if missing:
         shown = ", ".join(str(n) for n in missing)
-        raise NotFound(f"{what} {shown}: not a result of this patient that you may see")
+        raise NotFound(
+            N_("检查 %(ids)s：不是您可查看的该患者的结果")
+            if what == "study"
+            else N_("报告 %(ids)s：不是您可查看的该患者的结果"),
+            ids=shown,
+        )
     return tuple(dict.fromkeys(asked))
 
 
@@ -113,11 +120,10 @@ def up_source(
     """The sender of an up-referral (the case's clinic), when ``target`` may receive it:
     a county or city hospital among ``above_clinic`` (the clinic's facility chain)."""
     if user.role is Role.CLINIC and user.facility_id != about.clinic_id:
-        raise NotFound(f"case {about.case_id} not found")
+        raise NotFound(N_("找不到病例 %(id)s"), id=about.case_id)
     if target.id not in above_clinic or target.tier not in RECEIVING_TIERS:
         raise InvalidState(
-            f"an up-referral goes to a county or city hospital above the clinic; "
-            f"{target.code} is not one"
+            N_("上转转诊须转往诊所之上的县级或市级医院；%(code)s 不是"), code=target.code
         )
     return about.clinic_id
 
@@ -126,9 +132,9 @@ def down_source(user: User, target: Facility, target_chain: Set[int]) -> Facilit
     """The sender of a down-referral (the user's hospital), when ``target`` is below it
     (the sender is in ``target_chain``, the target's facility chain)."""
     if user.role is Role.CLINIC:
-        raise InvalidState("a down-referral is sent by the hospital the patient leaves")
+        raise InvalidState(N_("下转转诊由患者离开的医院发出"))
     if user.facility_id not in target_chain or target.id == user.facility_id:
-        raise InvalidState(f"a down-referral goes to a facility below yours; {target.code} is not")
+        raise InvalidState(N_("下转转诊须转往您之下的机构；%(code)s 不是"), code=target.code)
     return user.facility_id
 
 
@@ -153,13 +159,13 @@ def check_response(
     needs a reason.
     """
     if referral.to_facility_id != user.facility_id:
-        raise Forbidden("only the receiving facility answers a referral")
+        raise Forbidden(N_("只有接收机构能答复转诊"))
     if referral.status is not ReferralStatus.REQUESTED:
-        raise InvalidState(f"referral {referral.id} is already {referral.status.value}")
+        raise InvalidState(N_("转诊 %(id)s 已是%(status)s"), id=referral.id, status=referral.status)
     if accept and referral.direction is ReferralDirection.UP and appointment_at is None:
-        raise InvalidState("say when the patient is received ('appointment_at')")
+        raise InvalidState(N_("请写明接诊时间（appointment_at）"))
     if not accept and not reason:
-        raise InvalidState("say why the referral is declined ('reason')")
+        raise InvalidState(N_("请写明拒绝转诊的原因（reason）"))
     return ReferralStatus.ACCEPTED if accept else ReferralStatus.DECLINED
 
 
@@ -181,7 +187,7 @@ def answered(status: ReferralStatus) -> tuple[EventKind, NotificationKind]:
 
 def _receiver(user: User, referral: ReferralState) -> None:
     if referral.to_facility_id != user.facility_id:
-        raise Forbidden("only the receiving facility records the steps of a referral")
+        raise Forbidden(N_("只有接收机构能记录转诊的进展"))
 
 
 def check_arrival(
@@ -192,13 +198,14 @@ def check_arrival(
     _receiver(user, referral)
     if referral.status is not ReferralStatus.ACCEPTED:
         raise InvalidState(
-            f"referral {referral.id} is {referral.status.value}: a patient arrives once the "
-            "referral is accepted, and only once"
+            N_("转诊 %(id)s 是%(status)s：转诊被接受后患者才能到诊，且只到诊一次"),
+            id=referral.id,
+            status=referral.status,
         )
     if at > now:
-        raise InvalidState("the arrival time is in the future")
+        raise InvalidState(N_("到诊时间在未来"))
     if referral.created_at is not None and at < referral.created_at:
-        raise InvalidState("the arrival time is before the referral was raised")
+        raise InvalidState(N_("到诊时间早于转诊提出的时间"))
     return ReferralStatus.ARRIVED
 
 
@@ -208,16 +215,17 @@ def check_return(user: User, referral: ReferralState, form: ReturnForm) -> Refer
     guidance are needed."""
     _receiver(user, referral)
     if referral.direction is not ReferralDirection.UP:
-        raise InvalidState("a patient referred down is not returned: refer them up instead")
+        raise InvalidState(N_("下转的患者不再转回：请改为上转"))
     if referral.status is not ReferralStatus.ARRIVED:
         raise InvalidState(
-            f"referral {referral.id} is {referral.status.value}: the patient is returned "
-            "down after they arrived, and only once"
+            N_("转诊 %(id)s 是%(status)s：患者到诊后才能转回，且只转回一次"),
+            id=referral.id,
+            status=referral.status,
         )
     if not form.diagnosis.strip():
-        raise InvalidState("write the diagnosis and treatment ('diagnosis')")
+        raise InvalidState(N_("请写明诊断与治疗（diagnosis）"))
     if not form.follow_up.strip():
-        raise InvalidState("write the follow-up guidance for the clinic ('follow_up')")
+        raise InvalidState(N_("请写明给诊所的随访指导（follow_up）"))
     return ReferralStatus.RETURNED
 
 
@@ -249,7 +257,7 @@ def check_document(
 ) -> None:
     """NotFound when the referral has no such document yet."""
     if kind not in documents(status, direction):
-        raise NotFound(f"this referral has no {kind.value} document while {status.value}")
+        raise NotFound(N_("此转诊状态为%(status)s，没有%(kind)s"), kind=kind, status=status)
 
 
 def arrival_rate(arrived: int, accepted: int) -> float | None:
@@ -301,9 +309,11 @@ def period_of(first: date | None, last: date | None, today: date) -> tuple[date,
         months = last.year * 12 + last.month - 1 - 11
         first = date(months // 12, months % 12 + 1, 1)
     if first > last:
-        raise BadRequest(f"from={first.isoformat()} is after to={last.isoformat()}")
+        raise BadRequest(
+            N_("from=%(first)s 晚于 to=%(last)s"), first=first.isoformat(), last=last.isoformat()
+        )
     if (last - first).days > MAX_PERIOD_DAYS:
-        raise BadRequest(f"a period of at most {MAX_PERIOD_DAYS} days, please")
+        raise BadRequest(N_("统计期间请不超过 %(n)s 天"), n=MAX_PERIOD_DAYS)
     return first, last
 
 

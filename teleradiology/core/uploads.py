@@ -13,6 +13,17 @@ from typing import Any
 from storage.records import ManifestItem
 from teleradiology.core.dicom import Identity
 from teleradiology.core.errors import BadRequest, Conflict, InvalidState, SendAgain, TooLarge
+from teleradiology.core.language import N_
+
+#: A session's files changed since it began, and those that did.
+FILES_CHANGED = N_(
+    "清单中 %(sops)s 的大小或 SHA-256 与本次上传不同；文件在上传开始后已变：请新开上传（另一个键）"
+)
+#: A commit before every instance arrived.
+STILL_MISSING = N_(
+    "%(total)s 个实例中仍缺 %(n)s 个（第一个：%(first)s）；请发送（%(list)s 列出）后再提交"
+)
+
 
 #: One request body (a whole instance or one part), decompressed: larger instances go in parts.
 MAX_BODY_BYTES = 64 * 1024**2
@@ -62,7 +73,12 @@ def _manifest_line(n: int, line: Any, max_size: int) -> ManifestItem:
     if not isinstance(size, int) or isinstance(size, bool):
         raise BadRequest(f"instances[{n}].size must be the file's size in bytes")
     if size > max_size:
-        raise TooLarge(f"instances[{n}] is {size} bytes; an instance may be at most {max_size}")
+        raise TooLarge(
+            N_("instances[%(n)s] 有 %(size)s 字节；一个实例至多 %(most)s 字节"),
+            n=n,
+            size=size,
+            most=max_size,
+        )
     try:
         return ManifestItem(
             sop_instance_uid=str(line.get("sop_instance_uid", "")),
@@ -78,7 +94,7 @@ def question(value: Any) -> str | None:
     if value is not None and not isinstance(value, str):
         raise BadRequest("question must be text")
     if value is not None and len(value) > MAX_QUESTION_CHARS:
-        raise BadRequest(f"the question may be at most {MAX_QUESTION_CHARS} characters")
+        raise BadRequest(N_("问题至多 %(n)s 个字符"), n=MAX_QUESTION_CHARS)
     return value or None
 
 
@@ -112,19 +128,15 @@ def check_resume(
     naming one of its instances with another file, nothing new once committed."""
     if session_study != study:
         raise Conflict(
-            f"upload key {key!r} is already used for study {session_study}; "
-            "one session carries one study"
+            N_("上传键 %(key)r 已用于检查 %(study)s；一次上传只传一个检查"),
+            key=key,
+            study=session_study,
         )
     if conflicting:
-        raise Conflict(
-            f"the manifest gives other sizes or SHA-256 than this session has for "
-            f"{', '.join(conflicting)}; a file changed since the upload began: open a new "
-            "session (another key)"
-        )
+        raise Conflict(FILES_CHANGED, sops=", ".join(conflicting))
     if committed and new_items:
         raise InvalidState(
-            f"upload {public_id} is already committed; send the further instances in a new "
-            "session (another key)"
+            N_("上传 %(id)s 已提交；其余实例请用新的上传（另一个键）发送"), id=public_id
         )
 
 
@@ -183,29 +195,33 @@ def check_received(size_bytes: int, sha256: str, item: ManifestItem) -> None:
     sop, size = item.sop_instance_uid, item.size_bytes
     if size_bytes != size:
         raise SendAgain(
-            f"instance {sop}: received {size_bytes} bytes, the manifest says {size}; the "
-            "transfer was cut or the file changed: send it again"
+            N_("实例 %(sop)s：收到 %(got)s 字节，清单为 %(size)s；传输中断或文件已变：请重发"),
+            sop=sop,
+            got=size_bytes,
+            size=size,
         )
     if sha256 != item.sha256:
         raise BadRequest(
-            f"instance {sop}: the SHA-256 of what arrived differs from the manifest; the file "
-            "changed since the manifest was made: open a new upload"
+            N_("实例 %(sop)s：收到内容的 SHA-256 与清单不同；文件已变：请新开上传"), sop=sop
         )
 
 
 def check_identity(identity: Identity | None, sop: str, study: str) -> None:
     """The file sent as ``sop`` is that instance, of the upload's study."""
     if identity is None:
-        raise BadRequest(f"instance {sop}: the file is not a DICOM instance")
+        raise BadRequest(N_("实例 %(sop)s：此文件不是 DICOM 实例"), sop=sop)
     if identity.sop_instance_uid != sop:
         raise BadRequest(
-            f"the file sent as {sop} is instance {identity.sop_instance_uid}; "
-            "send each file to its own SOP Instance UID"
+            N_("作为 %(sop)s 发送的文件是实例 %(actual)s；每个文件请发到自己的 SOP Instance UID"),
+            sop=sop,
+            actual=identity.sop_instance_uid,
         )
     if identity.study_instance_uid != study:
         raise BadRequest(
-            f"instance {sop} belongs to study {identity.study_instance_uid}, this upload to "
-            f"{study}: open one upload per study"
+            N_("实例 %(sop)s 属于检查 %(actual)s，此上传属于 %(study)s：每个检查一个上传"),
+            sop=sop,
+            actual=identity.study_instance_uid,
+            study=study,
         )
 
 
@@ -213,6 +229,9 @@ def check_complete(missing: Sequence[str], total: int, public_id: object) -> Non
     """A commit needs every manifest instance stored; ``missing`` are those that are not."""
     if missing:
         raise Conflict(
-            f"{len(missing)} of {total} instances are still missing (first: {missing[0]}); "
-            f"send them (GET /api/v1/uploads/{public_id} lists them) and commit again"
+            STILL_MISSING,
+            n=len(missing),
+            total=total,
+            first=missing[0],
+            list=f"GET /api/v1/uploads/{public_id}",
         )

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from storage import audit, network
 from teleradiology.core.errors import NotFound, Unauthorized
+from teleradiology.core.language import N_
 from teleradiology.http import metrics
 from teleradiology.http import sse as events
 from teleradiology.http.api import accounts as account_api
@@ -73,10 +74,10 @@ async def auth_middleware(
         # The browser viewer cannot send a bearer header: its session cookie, reads only.
         token = session_token(request)
     if token is None:
-        raise Unauthorized("this call needs a token: send 'Authorization: Bearer <token>'")
+        raise Unauthorized(N_("此调用需要令牌：发送 'Authorization: Bearer <token>'"))
     user = await network.user_by_token(request.app[POOL], token)
     if user is None:
-        raise Unauthorized("the token is unknown, expired or revoked; sign in again")
+        raise Unauthorized(N_("令牌未知、已过期或已吊销；请重新登录"))
     request[USER] = user
     request[TOKEN] = token
     audit.SIGNED_IN.set(user.id)
@@ -119,7 +120,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def _not_found(request: web.Request) -> web.Response:
-    raise NotFound(f"no route {request.method} {request.path}")
+    raise NotFound(N_("没有路由 %(method)s %(path)s"), method=request.method, path=request.path)
 
 
 def create_web_app(

@@ -11,6 +11,7 @@ from storage.db import Pool
 from storage.objects import ObjectStore
 from storage.records import User
 from teleradiology.core.errors import Unauthorized
+from teleradiology.core.language import N_
 from teleradiology.services.intake import Ingestor
 from teleradiology.services.notices import Carrier
 from teleradiology.services.signin import Throttle
@@ -41,7 +42,7 @@ def current_user(request: web.Request) -> User:
     """The authenticated caller of a protected route."""
     user = request.get(USER)
     if user is None:
-        raise Unauthorized("sign in first: send 'Authorization: Bearer <token>'")
+        raise Unauthorized(N_("请先登录：发送 'Authorization: Bearer <token>'"))
     return user
 
 

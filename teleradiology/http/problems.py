@@ -1,4 +1,10 @@
-"""The one place errors become RFC 9457 problem+json responses."""
+"""The one place errors become RFC 9457 problem+json responses.
+
+A problem's ``detail`` is in the caller's language: the signed-in user's (bearer token or
+the pages' session), else the one the request's ``Accept-Language`` prefers, else the sign-in
+page's switch, else zh-CN. Its ``type``, ``title`` and ``status`` are the same in every
+language: programs read those.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +18,11 @@ from aiohttp.http_exceptions import BadHttpMessage
 
 from storage import audit
 from storage import errors as storage_errors
-from storage.records import AuditAction, AuditResult
+from storage.records import AuditAction, AuditResult, Language
 from teleradiology.core import errors
+from teleradiology.core.language import N_, accepted_language, gettext, parse_language
 from teleradiology.http.context import POOL, USER
+from teleradiology.http.session import LANGUAGE_COOKIE, session_user
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +83,37 @@ def status_of(exc: Exception) -> int | None:
     return None
 
 
+def known_language(request: web.Request) -> Language:
+    """The caller's language as far as the request itself tells it (no look-up)."""
+    user = request.get(USER)
+    if user is not None:
+        return user.language
+    return (
+        accepted_language(request.headers.get("Accept-Language"))
+        or parse_language(request.cookies.get(LANGUAGE_COOKIE))
+        or Language.ZH_CN
+    )
+
+
+async def caller_language(request: web.Request) -> Language:
+    """The caller's language: the signed-in user's, also when the error came before a page
+    looked its user up (the session cookie's), else :func:`known_language`."""
+    if request.get(USER) is None and POOL in request.app:
+        try:
+            user = await session_user(request)
+        except Exception as exc:
+            if not storage_errors.is_unavailable(exc):
+                raise
+            user = None  # the store is away: the answer says so in the header's language
+        if user is not None:
+            return user.language
+    return known_language(request)
+
+
+#: What a caller reads when the server itself failed.
+FAILED = N_("服务器未能处理此请求，已记录在日志中")
+
+
 @web.middleware
 async def problem_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -93,17 +132,14 @@ async def problem_middleware(
         return await _service_problem(request, exc)
     except BadHttpMessage:
         # a body aiohttp could not parse as it read it (a multipart part's bad headers)
-        return problem(
-            400,
-            "the request body could not be read: its multipart headers are malformed; "
-            "send it again as a valid multipart body",
-        )
+        malformed = N_("无法读取请求正文：其 multipart 头部有误；请以有效的 multipart 正文重新发送")
+        return problem(400, gettext(known_language(request))(malformed))
     except Exception as exc:
         if storage_errors.is_unavailable(exc):
             return unavailable(request, exc)
         # The traceback names code, not patients: messages of our errors carry no patient data.
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return problem(500, "the server failed to handle this request; it has been logged")
+        return problem(500, gettext(known_language(request))(FAILED))
 
 
 async def _service_problem(request: web.Request, exc: Exception) -> web.Response:
@@ -113,7 +149,7 @@ async def _service_problem(request: web.Request, exc: Exception) -> web.Response
         if storage_errors.is_unavailable(exc):
             return unavailable(request, exc)
         log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
-        return problem(500, "the server failed to handle this request; it has been logged")
+        return problem(500, gettext(known_language(request))(FAILED))
     if status in (403, 404):
         await audit_denied(request, exc)
     headers = {"WWW-Authenticate": 'Bearer realm="telemed"'} if status == 401 else None
@@ -125,7 +161,11 @@ async def _service_problem(request: web.Request, exc: Exception) -> web.Response
     elif isinstance(exc, errors.QuotaExceeded):
         headers = {"Retry-After": str(exc.retry_after_s)}
         kind = errors.QUOTA_EXCEEDED
-    return problem(status, str(exc), headers=headers, kind=kind)
+    if isinstance(exc, errors.ServiceError):
+        detail = exc.say(await caller_language(request))
+    else:
+        detail = str(exc)  # storage's errors name records, in no language of their own
+    return problem(status, detail, headers=headers, kind=kind)
 
 
 async def audit_denied(request: web.Request, exc: Exception) -> None:
@@ -161,10 +201,10 @@ def unavailable(request: web.Request, exc: BaseException) -> web.Response:
         request.path,
         type(exc).__name__,
     )
+    away = N_("数据库或对象存储暂无响应；已确认接收的不会丢失：请 %(s)s 秒后重发此请求")
     return problem(
         503,
-        "the archive's database or object store is not answering just now; nothing is lost "
-        f"of what was acknowledged before: send this request again in {RETRY_AFTER_S} s",
+        gettext(known_language(request))(away) % {"s": RETRY_AFTER_S},
         headers={"Retry-After": str(RETRY_AFTER_S)},
         kind=errors.SEND_AGAIN,
     )

@@ -18,6 +18,9 @@ from teleradiology.http.headers import site_origin
 from teleradiology.services import signin
 
 COOKIE = "telemed_session"
+#: The cookie that keeps a signed-out visitor's language (the sign-in page's switch); a
+#: signed-in user's is their own, remembered on their account.
+LANGUAGE_COOKIE = "telemed_lang"
 LIFETIME = timedelta(hours=12)
 #: The methods a session cookie authenticates on /dicomweb (never STOW-RS).
 COOKIE_METHODS = frozenset({"GET", "HEAD"})

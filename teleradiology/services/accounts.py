@@ -34,6 +34,9 @@ from teleradiology.services.signin import Throttle
 
 log = logging.getLogger(__name__)
 
+#: A one-time link that cannot be used (any more).
+LINK_GONE = N_("此链接未知、已用过或已过期：请联系您的管理员")
+
 #: How long an administrator's password-reset link works.
 RESET_LINK_LIFETIME = timedelta(hours=24)
 #: How long the link of a new user (imported or added without a password) works.
@@ -55,7 +58,7 @@ async def revoke_own_token(pool: Pool, user: User, token_id: int) -> None:
         The caller has no working token of that id.
     """
     if not await accounts.revoke_own_token(pool, token_id, user.id):
-        raise NotFound(f"you have no working token {token_id}")
+        raise NotFound(N_("您没有有效令牌 %(id)s"), id=token_id)
 
 
 async def change_password(
@@ -72,7 +75,7 @@ async def change_password(
     """
     checked = await signin.check_credentials(pool, throttle, user.username, old, address=None)
     if checked != user.id:
-        raise Unauthorized("the current password is wrong")
+        raise Unauthorized(N_("当前密码不对"))
     new_hash = await signin.hash_new_password(user.username, new)
     await accounts.set_password(pool, user.id, new_hash, keep_token=token)
     log.info("user %s changed their password", user.id)
@@ -105,10 +108,10 @@ async def set_password_by_link(pool: Pool, secret: str, new: str) -> str:
     """
     username = await accounts.password_link_user(pool, secret)
     if username is None:
-        raise NotFound("this link is unknown, used already or expired: ask your administrator")
+        raise NotFound(LINK_GONE)
     new_hash = await signin.hash_new_password(username, new)
     if await accounts.use_password_link(pool, secret, new_hash) is None:
-        raise NotFound("this link is unknown, used already or expired: ask your administrator")
+        raise NotFound(LINK_GONE)
     return username
 
 
@@ -120,7 +123,7 @@ async def _managed(pool: Pool, admin: User, username: str) -> UserId:
     async with pool.acquire() as conn:
         found = await user_in_admin_scope(conn, username, admin)
     if found is None:
-        raise NotFound(f"user {username} does not work in your network")
+        raise NotFound(N_("用户 %(username)s 不在您的网络中工作"), username=username)
     return found
 
 
@@ -154,7 +157,7 @@ async def revoke_token(pool: Pool, caller: User, token_id: int) -> None:
         ):
             await record_change(conn, caller, "api_token", token_id, {"revoked": True})
             return
-    raise NotFound(f"no working token {token_id} that you may revoke")
+    raise NotFound(N_("没有您可吊销的有效令牌 %(id)s"), id=token_id)
 
 
 async def set_active(pool: Pool, admin: User, username: str, active: bool) -> ManagedUser:
@@ -169,7 +172,7 @@ async def set_active(pool: Pool, admin: User, username: str, active: bool) -> Ma
     """
     user_id = await _managed(pool, admin, username)
     if user_id == admin.id and not active:
-        raise Conflict("you cannot deactivate yourself: ask another administrator")
+        raise Conflict(N_("不能停用您自己：请另一位管理员操作"))
     async with transaction(pool) as conn:
         await accounts.set_active(conn, user_id, active)
         await record_change(conn, admin, "user", username, {"active": active})
@@ -211,7 +214,7 @@ async def change_user(pool: Pool, admin: User, username: str, change: UserChange
     user_id = await _managed(pool, admin, username)
     (before,) = [m for m in await accounts.users_in_scope(pool, admin.id) if m.user.id == user_id]
     if user_id == admin.id and change.role not in (None, Role.ADMIN):
-        raise Conflict("you cannot change your own role: ask another administrator")
+        raise Conflict(N_("不能修改您自己的角色：请另一位管理员操作"))
     role = change.role or before.user.role
     specialties = change.specialties
     if specialties is None:
@@ -227,7 +230,7 @@ async def change_user(pool: Pool, admin: User, username: str, change: UserChange
     )
     async with transaction(pool) as conn:
         if await facility_in_admin_scope(conn, spec.facility, admin) is None:
-            raise NotFound(f"facility {spec.facility} is not in your network")
+            raise NotFound(N_("机构 %(code)s 不在您的网络中"), code=spec.facility)
         await upsert_user(conn, spec)
         shown = _user_shown(before)
         after = shown | {
@@ -256,9 +259,9 @@ async def create_user(
     expires = datetime.now(UTC) + lifetime
     async with transaction(pool) as conn:
         if await facility_in_admin_scope(conn, spec.facility, admin) is None:
-            raise NotFound(f"facility {spec.facility} is not in your network")
+            raise NotFound(N_("机构 %(code)s 不在您的网络中"), code=spec.facility)
         if await user_id_by_username(conn, spec.username) is not None:
-            raise Conflict(f"the username {spec.username} is taken")
+            raise Conflict(N_("用户名 %(username)s 已被使用"), username=spec.username)
         user_id, _ = await upsert_user(conn, dataclasses.replace(spec, password_hash=None))
         secret = await accounts.create_password_link(
             conn, user_id, expires_at=expires, created_by=admin.id

@@ -43,6 +43,7 @@ from teleradiology.core.errors import (
     NotFound,
     ServiceError,
 )
+from teleradiology.core.language import N_, Phrase
 from teleradiology.core.network_file import parse_network
 from teleradiology.core.peers import check_peer_host, fingerprint
 from teleradiology.services import accounts as accounts_service
@@ -50,6 +51,12 @@ from teleradiology.services import notices, signin
 from teleradiology.services.delivery import DELIVER_REPORT
 
 log = logging.getLogger(__name__)
+
+#: A report destination that names no DICOM node the service can send to, and its remedy.
+NOT_A_NODE = N_("%(ae_title)s 不是机构 %(code)s 有主机和端口的 DICOM 节点：%(fix)s")
+ADD_THE_NODE = N_(
+    "请运维人员先将节点（ae_title、facility、host、port）写入 TELEMED_DICOM_NODES 文件"
+)
 
 # --- the network -----------------------------------------------------------------------------
 
@@ -293,7 +300,7 @@ async def configure_facility(
     async with transaction(pool) as conn:
         fid = await network.facility_in_admin_scope(conn, code, admin)
         if fid is None:
-            raise NotFound(f"facility {code} is not in your network")
+            raise NotFound(N_("机构 %(code)s 不在您的网络中"), code=code)
         destination = None
         if destination_ae is not None:
             destination = await _node_of(conn, fid, code, destination_ae)
@@ -323,11 +330,7 @@ async def _node_of(conn: Conn, fid: FacilityId, code: str, ae_title: str) -> Des
     """The report destination a configured DICOM node of the facility is."""
     node = await qido.dicom_node(conn, ae_title)
     if node is None or node.facility_id != fid or node.host is None or node.port is None:
-        raise BadRequest(
-            f"{ae_title} is not a DICOM node of facility {code} with a host and port: the "
-            "operator adds the workstation's node (ae_title, facility, host, port) to the "
-            "DICOM nodes file (TELEMED_DICOM_NODES) first"
-        )
+        raise BadRequest(NOT_A_NODE, ae_title=ae_title, code=code, fix=Phrase(ADD_THE_NODE))
     return Destination(ae_title=node.ae_title, host=node.host, port=node.port, tls=node.tls)
 
 
@@ -385,7 +388,7 @@ async def change_duty(
     async with transaction(pool) as conn:
         user_id = await network.user_in_admin_scope(conn, username, admin)
         if user_id is None:
-            raise NotFound(f"user {username} does not work in your network")
+            raise NotFound(N_("用户 %(username)s 不在您的网络中工作"), username=username)
         before = [s for u in await rosters.roster_users(conn, [username]) for s in u.shifts]
         after = change(before)
         await network.replace_duty(conn, user_id, after)
@@ -488,7 +491,7 @@ async def retry_delivery(pool: Pool, admin: User, kind: FailedKind, item_id: int
     else:
         retried = await jobs.retry_failed(pool, admin.id, DELIVER_REPORT, kind, item_id)
     if not retried:
-        raise NotFound(f"no failed {kind.value} delivery {item_id} in your network")
+        raise NotFound(N_("您的网络中没有投递失败的%(kind)s %(id)s"), kind=kind.value, id=item_id)
     await audit.record(
         pool,
         user_id=admin.id,
@@ -519,7 +522,7 @@ async def set_intake_limits(
     async with transaction(pool) as conn:
         fid = await network.facility_in_admin_scope(conn, code, admin)
         if fid is None:
-            raise NotFound(f"facility {code} is not in your network")
+            raise NotFound(N_("机构 %(code)s 不在您的网络中"), code=code)
         await quotas.set_quota(
             conn, fid, bytes_per_day=bytes_per_day, instances_per_day=instances_per_day
         )

@@ -22,6 +22,7 @@ from storage.records import (
 )
 from teleradiology.core.access import require_role
 from teleradiology.core.errors import BadRequest, NotFound
+from teleradiology.core.language import N_
 from teleradiology.core.notices import (
     Answer,
     check_channel,
@@ -67,7 +68,7 @@ async def list_channels(pool: Pool, admin: User) -> list[Channel]:
 async def _one(conn: Conn, admin: User, channel_id: int) -> Channel:
     found = await channels.for_admin(conn, admin.id, channel_id)
     if not found:
-        raise NotFound(f"notification channel {channel_id} is not in your network")
+        raise NotFound(N_("通知渠道 %(id)s 不在您的网络中"), id=channel_id)
     return found[0]
 
 
@@ -88,13 +89,17 @@ async def add_channel(
     async with transaction(pool) as conn:
         fid = await network.facility_in_admin_scope(conn, facility, admin)
         if fid is None:
-            raise NotFound(f"facility {facility} is not in your network")
+            raise NotFound(N_("机构 %(code)s 不在您的网络中"), code=facility)
         user_id = None
         if username is not None:
             user_id = await network.user_in_admin_scope(conn, username, admin)
             found = await network.user_by_username(conn, username) if user_id else None
             if found is None or found.facility_id != fid:
-                raise NotFound(f"user {username} does not work at {facility} in your network")
+                raise NotFound(
+                    N_("用户 %(username)s 不在您网络中的 %(code)s 工作"),
+                    username=username,
+                    code=facility,
+                )
         channel_id = await channels.upsert(conn, fid, user_id, spec)
         await _record(conn, admin, channel_id, _detail(spec, facility=facility, user=username))
         return await _one(conn, admin, channel_id)
@@ -178,7 +183,7 @@ async def add_own_email(pool: Pool, user: User, address: str, *, reports: bool) 
         await _record(conn, user, channel_id, _detail(spec, own=True))
     found = [c for c in await channels.of_user(pool, user.id) if c.id == channel_id]
     if not found:
-        raise BadRequest("the channel could not be added")
+        raise BadRequest(N_("无法添加此渠道"))
     return found[0]
 
 
@@ -187,6 +192,6 @@ async def remove_own(pool: Pool, user: User, channel_id: int) -> None:
     async with transaction(pool) as conn:
         mine = [c for c in await channels.of_user(conn, user.id) if c.id == channel_id]
         if not mine:
-            raise NotFound(f"notification channel {channel_id} is not yours")
+            raise NotFound(N_("通知渠道 %(id)s 不是您的"), id=channel_id)
         await channels.delete(conn, mine[0].id)
         await _record(conn, user, channel_id, _detail(mine[0].spec, own=True, removed=True))

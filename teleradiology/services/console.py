@@ -22,6 +22,7 @@ from storage.qido import DicomNode
 from storage.records import AePeer, FacilityId, Role, Tier, User, UserId
 from teleradiology.core.access import require_role
 from teleradiology.core.errors import BadRequest, ConfigError, Conflict, Forbidden, NotFound
+from teleradiology.core.language import N_
 from teleradiology.core.network_file import check_placement, format_network
 from teleradiology.core.peers import check_peer_host, fingerprint
 from teleradiology.services.accounts import record_change
@@ -66,24 +67,24 @@ async def _one(conn: Conn, admin: User, code: str) -> ManagedFacility:
     for f in await console.facilities_in_scope(conn, admin.id):
         if f.code == code:
             return f
-    raise NotFound(f"facility {code} is not in your network")
+    raise NotFound(N_("机构 %(code)s 不在您的网络中"), code=code)
 
 
 async def _parent_in_scope(conn: Conn, admin: User, code: str) -> tuple[FacilityId, Tier]:
     for f in await console.facilities_in_scope(conn, admin.id):
         if f.code == code:
             return f.id, f.tier
-    raise NotFound(f"parent {code} is not a facility of your network")
+    raise NotFound(N_("上级 %(code)s 不是您网络中的机构"), code=code)
 
 
 async def _titles_free(conn: Conn, code: str, peers: Sequence[AePeer]) -> None:
     titles = [p.ae_title for p in peers]
     if len(set(titles)) != len(titles):
-        raise BadRequest("an AE title is given twice")
+        raise BadRequest(N_("同一个 AE 标题写了两次"))
     for ae in titles:
         owner = await network.ae_title_owner(conn, ae)
         if owner is not None and owner != code:
-            raise Conflict(f"AE title {ae} already belongs to facility {owner}")
+            raise Conflict(N_("AE 标题 %(ae)s 已属于机构 %(owner)s"), ae=ae, owner=owner)
 
 
 async def create_facility(
@@ -109,7 +110,7 @@ async def create_facility(
     async with transaction(pool) as conn:
         parent_id, parent_tier = await _parent_in_scope(conn, admin, parent)
         if await network.facility_id_by_code(conn, code) is not None:
-            raise Conflict(f"the facility code {code} is taken")
+            raise Conflict(N_("机构代码 %(code)s 已被使用"), code=code)
         check_placement(code, tier, (parent, parent_tier))
         await _titles_free(conn, code, workstations)
         fid = await console.insert_facility(
@@ -144,9 +145,7 @@ async def change_facility(
         moves = change.parent is not None and change.parent != before.parent
         structural = moves or change.tier not in (None, before.tier) or change.active is False
         if placed.id == admin.facility_id and structural:
-            raise Forbidden(
-                "your own facility is moved, retiered or deactivated by an administrator above it"
-            )
+            raise Forbidden(N_("您自己的机构由上级管理员移动、改级或停用"))
         after = dataclasses.replace(
             placed,
             name=change.name or placed.name,
@@ -179,9 +178,13 @@ async def _placed(
     if new_parent is not None:
         parent_id, parent_tier = await _parent_in_scope(conn, admin, new_parent)
         if await console.in_subtree(conn, before.id, parent_id):
+            itself = parent_id == before.id
             raise ConfigError(
-                f"facility {before.code} cannot move under {new_parent}: {new_parent} is "
-                f"{'itself' if parent_id == before.id else 'below it'}"
+                N_("机构 %(code)s 不能移到 %(parent)s 之下：那就是它自己")
+                if itself
+                else N_("机构 %(code)s 不能移到 %(parent)s 之下：%(parent)s 在它之下"),
+                code=before.code,
+                parent=new_parent,
             )
         after = dataclasses.replace(after, parent_id=parent_id)
         parent = (new_parent, parent_tier)
@@ -222,26 +225,30 @@ async def dicom_nodes(pool: Pool, admin: User) -> list[ManagedNode]:
 async def _node(conn: Conn, admin: User, node_id: int) -> ManagedNode:
     found = await console.nodes_in_scope(conn, admin.id, node_id)
     if not found:
-        raise NotFound(f"DICOM node {node_id} is not in your network")
+        raise NotFound(N_("DICOM 节点 %(id)s 不在您的网络中"), id=node_id)
     return found[0]
 
 
 async def _bound(conn: Conn, admin: User, spec: NodeSpec) -> DicomNode:
     """The node to write: its user or facility found in the network, its values checked."""
     if (spec.username is None) == (spec.facility is None):
-        raise BadRequest("a DICOM node is bound to a reader (username) or a facility, one of them")
+        raise BadRequest(N_("DICOM 节点绑定一位阅片医生（username）或一个机构，二者取一"))
     user_id: UserId | None = None
     facility_id: FacilityId | None = None
     if spec.username is not None:
         user_id = await network.user_in_admin_scope(conn, spec.username, admin)
         if user_id is None:
-            raise NotFound(f"user {spec.username} does not work in your network")
+            raise NotFound(N_("用户 %(username)s 不在您的网络中工作"), username=spec.username)
     if spec.facility is not None:
         facility_id = await network.facility_in_admin_scope(conn, spec.facility, admin)
         if facility_id is None:
-            raise NotFound(f"facility {spec.facility} is not in your network")
+            raise NotFound(N_("机构 %(code)s 不在您的网络中"), code=spec.facility)
     if spec.port is not None and not 1 <= spec.port <= 65535:
-        raise BadRequest(f"DICOM node {spec.ae_title}: port {spec.port} is not 1 to 65535")
+        raise BadRequest(
+            N_("DICOM 节点 %(ae)s：端口 %(port)s 不在 1 到 65535 之间"),
+            ae=spec.ae_title,
+            port=spec.port,
+        )
     try:
         return DicomNode(
             ae_title=spec.ae_title,
@@ -279,7 +286,7 @@ async def create_node(pool: Pool, admin: User, spec: NodeSpec) -> ManagedNode:
     async with transaction(pool) as conn:
         node = await _bound(conn, admin, spec)
         if await console.node_title_taken(conn, node.ae_title, None):
-            raise Conflict(f"AE title {node.ae_title} is a DICOM node already")
+            raise Conflict(N_("AE 标题 %(ae)s 已是一个 DICOM 节点"), ae=node.ae_title)
         node_id = await console.insert_node(conn, node)
         created = await _node(conn, admin, node_id)
         await _audit(conn, admin, "dicom_node", node_id, None, _node_shown(node, spec.username))
@@ -294,7 +301,7 @@ async def change_node(pool: Pool, admin: User, node_id: int, spec: NodeSpec) -> 
         before = await _node(conn, admin, node_id)
         node = await _bound(conn, admin, spec)
         if await console.node_title_taken(conn, node.ae_title, node_id):
-            raise Conflict(f"AE title {node.ae_title} is another DICOM node's")
+            raise Conflict(N_("AE 标题 %(ae)s 属于另一个 DICOM 节点"), ae=node.ae_title)
         await console.update_node(conn, node_id, node, was=before.node.ae_title)
         after = await _node(conn, admin, node_id)
         await _audit(
@@ -317,8 +324,9 @@ async def delete_node(pool: Pool, admin: User, node_id: int) -> None:
         taker = await console.destination_of_node(conn, before.node.ae_title)
         if taker is not None:
             raise Conflict(
-                f"{before.node.ae_title} takes the reports of facility {taker}: choose another "
-                "report destination first"
+                N_("%(ae)s 接收机构 %(taker)s 的报告：请先另选报告目的地"),
+                ae=before.node.ae_title,
+                taker=taker,
             )
         await console.delete_node(conn, node_id)
         await _audit(

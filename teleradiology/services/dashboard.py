@@ -28,6 +28,7 @@ from storage.db import Pool
 from storage.records import FacilityId, Priority, Role, Specialty, Tier, User, UserId
 from teleradiology.core.access import require_role
 from teleradiology.core.errors import BadRequest, NotFound
+from teleradiology.core.language import N_
 
 #: The period shown when none is asked for: the last 30 days, today included.
 DEFAULT_DAYS = 30
@@ -88,9 +89,9 @@ def period(ask: DashboardAsk, zone: ZoneInfo, today: date) -> tuple[date, date]:
     last = ask.until or today
     first = ask.since or last - timedelta(days=DEFAULT_DAYS - 1)
     if first > last:
-        raise BadRequest("'since' must not be after 'until'")
+        raise BadRequest(N_("'since' 不能晚于 'until'"))
     if (last - first).days + 1 > MAX_DAYS:
-        raise BadRequest(f"a dashboard period is at most {MAX_DAYS} days: ask for a shorter one")
+        raise BadRequest(N_("看板统计期间至多 %(n)s 天：请缩短"), n=MAX_DAYS)
     return first, last
 
 
@@ -102,12 +103,12 @@ async def _scope(
         async with pool.acquire() as conn:
             facility_id = await network.facility_in_admin_scope(conn, ask.facility, admin)
         if facility_id is None:
-            raise NotFound(f"facility {ask.facility} is not in your network")
+            raise NotFound(N_("机构 %(code)s 不在您的网络中"), code=ask.facility)
     reader_id: UserId | None = None
     if ask.reader is not None:
         reader = await network.user_by_username(pool, ask.reader)
         if reader is None or reader.role is not Role.READER:
-            raise NotFound(f"no reader named {ask.reader!r}")
+            raise NotFound(N_("没有名为 %(name)r 的阅片医生"), name=ask.reader)
         reader_id = reader.id
     return DashboardScope(
         root=admin.facility_id,

@@ -50,12 +50,16 @@ from storage.records import (
 )
 from teleradiology.core.dicom import check_inflated_size
 from teleradiology.core.errors import BadRequest, Forbidden, InvalidDicom, NotFound, QuotaExceeded
+from teleradiology.core.language import N_, Phrase
 from teleradiology.core.report_pdf import CJK_FONT, ReportEcg
 from teleradiology.services import routing
 from teleradiology.services.intake import Ingestor
 from teleradiology.services.work_pool import WorkLost, WorkPool, offload
 
 log = logging.getLogger(__name__)
+
+#: An ECG file none of the readers could read, and why.
+UNREADABLE = N_("无法读取心电图文件：%(error)s")
 
 
 # --- upload ----------------------------------------------------------------------------------
@@ -138,10 +142,12 @@ async def upload(
         record = await _read(sent, work)
     except BadRequest as exc:
         kept = await _keep_refused(pool, objects, facility, sent, request.sent_by, str(exc))
-        raise BadRequest(f"{exc}{kept}") from None
+        if kept is None:
+            raise BadRequest(exc.phrase) from None
+        raise BadRequest(N_("%(error)s。%(kept)s"), error=exc.phrase, kept=kept) from None
     patient_id = request.patient_id or record.patient.id
     if not patient_id:
-        raise BadRequest("give 'patient_id': the ECG file does not carry one")
+        raise BadRequest(N_("请给出 'patient_id'：此心电图文件没有患者编号"))
     patient_name = request.patient_name or record.patient.name or None
     data, filename = await asyncio.to_thread(sent.original)
     original = _Original(data=data, filename=filename, key=await objects.put(data))
@@ -222,9 +228,9 @@ async def _keep_refused(
     sent: EcgUpload,
     sent_by: UserId | None,
     reason: str,
-) -> str:
+) -> Phrase | None:
     """Keep the original of a file that could not be read, with why; what to add to the
-    refusal (where it is kept), or nothing when it was not kept."""
+    refusal (where it is kept), or None when it was not kept."""
     data, filename = await asyncio.to_thread(sent.original)
     key = await objects.put(data)
 
@@ -246,18 +252,17 @@ async def _keep_refused(
     if kept is None:
         await collection.collect(pool, objects, key)
         log.warning("ECG file from %s refused; not kept (the day's limit)", facility.code)
-        return ""
+        return None
     log.info("ECG file from %s refused; kept as refused ECG %d", facility.code, kept)
-    return (
-        f". The file is kept as refused ECG {kept}: your administrator can look at it, or send "
-        "it to the cart's maker"
+    return Phrase(
+        N_("文件已作为被拒心电图 %(id)s 保留：管理员可查看，或发给心电图机厂家"), {"id": kept}
     )
 
 
 async def refused(pool: Pool, user: User, *, limit: int = 200) -> list[ecg.RefusedEcg]:
     """The refused ECG files of the clinic's facility, or of the administrator's network."""
     if user.role not in (Role.CLINIC, Role.ADMIN):
-        raise Forbidden("refused ECG files are for their clinic and its administrators")
+        raise Forbidden(N_("被拒的心电图文件只供其诊所及管理员查看"))
     return await ecg.refused_for_user(pool, user.id, limit=limit)
 
 
@@ -273,7 +278,7 @@ async def refused_original(
     """
     found = await ecg.refused_file(pool, user.id, refused_id)
     if found is None:
-        raise NotFound(f"no refused ECG file {refused_id}")
+        raise NotFound(N_("没有被拒心电图文件 %(id)s"), id=refused_id)
     data = await objects.get(found.object_key)
     await audit.record(
         pool,
@@ -289,15 +294,13 @@ async def _read(sent: EcgUpload, work: WorkPool | None) -> EcgRecord:
     try:
         check_inflated_size(sent.data)
     except InvalidDicom as exc:
-        raise BadRequest(f"the ECG file cannot be read: {exc}") from None
+        raise BadRequest(UNREADABLE, error=exc.phrase) from None
     try:
         return await offload(work, read_ecg, sent.data, sent.filename, related_files=sent.related)
     except MemoryError:
-        raise BadRequest(
-            "the ECG file cannot be read: it needs more memory than this server allows"
-        ) from None
+        raise BadRequest(N_("无法读取心电图文件：所需内存超出本服务器的限制")) from None
     except EcgError as exc:
-        raise BadRequest(f"the ECG file cannot be read: {exc}") from None
+        raise BadRequest(UNREADABLE, error=str(exc)) from None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -455,7 +458,7 @@ async def find(pool: Pool, user: User, sop_instance_uid: str) -> EcgView:
     """
     found = await ecg.ecg_for_user(pool, sop_instance_uid, user.id)
     if found is None:
-        raise NotFound(f"ECG {sop_instance_uid} not found")
+        raise NotFound(N_("找不到心电图 %(uid)s"), uid=sop_instance_uid)
     return found
 
 
@@ -542,7 +545,7 @@ async def analyzed(pool: Pool, user: User, sop_instance_uid: str) -> EcgView:
 
 def _analysis_of(view: EcgView) -> int:
     if view.analysis_id is None:
-        raise BadRequest("this ECG has not been analyzed yet; try again in a moment")
+        raise BadRequest(N_("此心电图尚未分析；请稍后再试"))
     return view.analysis_id
 
 
@@ -564,10 +567,7 @@ async def edit(
         report on it, changes it.
     """
     if not await ecg.editable_by(pool, view.sop_instance_uid, user.id):
-        raise Forbidden(
-            "only the reader who claimed this ECG's case, or signed its report, changes its "
-            "measurements: claim the case first"
-        )
+        raise Forbidden(N_("只有领取此心电图病例或签发其报告的阅片医生能修改测量值：请先领取病例"))
     await edit_analysis(
         pool,
         _analysis_of(view),
@@ -592,7 +592,7 @@ async def edit_analysis(
     async with transaction(pool) as conn:
         current = await ecg.lock_edits(conn, analysis_id)
         if current is None:
-            raise NotFound(f"ECG analysis {analysis_id} not found")
+            raise NotFound(N_("找不到心电图分析 %(id)s"), id=analysis_id)
         values, changes = edited(current, measurements=measurements, statements=statements)
         if changes:
             await ecg.save_edits(conn, analysis_id, user_id, values, changes)
@@ -862,7 +862,7 @@ async def original(
         The ECG arrived as DICOM: there is no other original.
     """
     if view.original_key is None:
-        raise NotFound("this ECG arrived as DICOM; there is no other original file")
+        raise NotFound(N_("此心电图以 DICOM 到达；没有其他原始文件"))
     data = await objects.get(view.original_key)
     await audit.record(
         pool,

@@ -16,6 +16,7 @@ from storage.objects import ObjectStore
 from storage.records import AuditAction, Role, User
 from teleradiology.core.dicom import parse_part10
 from teleradiology.core.errors import Forbidden
+from teleradiology.core.language import N_
 from teleradiology.services import reading
 
 
@@ -44,9 +45,7 @@ async def decide(
     """
     case = await reading.open_case(pool, user, case_id)
     if user.role is not Role.ADMIN and case.claimed_by != user.id:
-        raise Forbidden(
-            "only the reader holding the case, or an administrator, decides on held instances"
-        )
+        raise Forbidden(N_("只有持有病例的阅片医生或管理员能处理暂扣的实例"))
     held = await index.held_of_case(pool, case.id)
     for h in held:
         if decision is Decision.LET_IN:

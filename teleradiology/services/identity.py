@@ -26,6 +26,7 @@ from storage.identity import (
 from storage.records import AuditAction, FacilityId, PatientRef, Role, User
 from teleradiology.core.access import require_role
 from teleradiology.core.errors import InvalidState, NotFound
+from teleradiology.core.language import N_
 from teleradiology.core.patients import check_pair
 from teleradiology.services.accounts import record_change
 
@@ -116,7 +117,7 @@ async def _in_network(pool: Pool, admin: User, ids: Sequence[int]) -> list[Patie
     for p in ids:
         record = found.get(PatientRef(p))
         if record is None or record.facility_id not in facilities:
-            raise NotFound(f"patient {p} is not a record of your network")
+            raise NotFound(N_("患者 %(id)s 不是您网络中的记录"), id=p)
         records.append(record)
     return records
 
@@ -218,7 +219,7 @@ async def undismiss(pool: Pool, admin: User, a: int, b: int) -> None:
     async with transaction(pool) as conn:
         was, note = await identity.undismiss_pair(conn, PatientRef(low), PatientRef(high))
         if not was:
-            raise NotFound(f"records {low} and {high} were not judged not the same person")
+            raise NotFound(N_("记录 %(low)s 与 %(high)s 未被判定为不是同一人"), low=low, high=high)
         await record_change(
             conn,
             admin,
@@ -270,10 +271,10 @@ async def resolve_conflict(pool: Pool, admin: User, conflict: int, note: str) ->
     async with transaction(pool) as conn:
         state = await identity.conflict_state(conn, conflict, facilities)
         if state is None:
-            raise NotFound(f"identity conflict {conflict} is not one of your network")
+            raise NotFound(N_("身份冲突 %(id)s 不属于您的网络"), id=conflict)
         at = await identity.resolve_conflict(conn, conflict, facilities, admin.id, note)
         if at is None:
-            raise InvalidState(f"identity conflict {conflict} is resolved already")
+            raise InvalidState(N_("身份冲突 %(id)s 已解决"), id=conflict)
         await record_change(
             conn,
             admin,

@@ -18,6 +18,7 @@ from storage.operations import FailedJob, Page, QueueDepth, Rejection, ReturnedC
 from storage.records import AuditAction, Role, User
 from teleradiology.core.access import require_role
 from teleradiology.core.errors import NotFound
+from teleradiology.core.language import N_
 from teleradiology.core.operations import THRESHOLDS, Light, Measure, worst
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ async def rejections(
         async with pool.acquire() as conn:
             known = await network.facility_in_admin_scope(conn, facility, admin)
         if known is None:
-            raise NotFound(f"facility {facility} is not in your network")
+            raise NotFound(N_("机构 %(code)s 不在您的网络中"), code=facility)
     since = until = None
     if day is not None:
         since = datetime.combine(day, time(), tzinfo=zone)
@@ -114,7 +115,7 @@ async def retry_job(pool: Pool, admin: User, job_id: int) -> FailedJob:
     require_role(admin, Role.ADMIN)
     before = await operations.requeue_failed_job(pool, admin.id, job_id)
     if before is None:
-        raise NotFound(f"no failed job {job_id} in your network")
+        raise NotFound(N_("您的网络中没有失败任务 %(id)s"), id=job_id)
     await audit.record(
         pool,
         user_id=admin.id,

@@ -32,9 +32,13 @@ from storage.records import (
 from teleradiology.core import orders as rules
 from teleradiology.core.access import require_role
 from teleradiology.core.errors import BadRequest, Conflict, Forbidden, NotFound
+from teleradiology.core.language import N_
 from teleradiology.services import routing
 
 log = logging.getLogger(__name__)
+
+#: An order the caller's facility does not have.
+NO_ORDER = N_("您的机构没有检查预约 %(id)s")
 
 #: Most matches one worklist query answers.
 WORKLIST_MAX = 500
@@ -87,7 +91,7 @@ async def create(pool: Pool, user: User, spec: OrderSpec, *, today: date | None 
 
 def _clinic(user: User) -> FacilityId:
     if user.role is not Role.CLINIC:
-        raise Forbidden("orders are the sending clinic's: sign in as its operator")
+        raise Forbidden(N_("检查预约属于送检诊所：请以其操作员身份登录"))
     return user.facility_id
 
 
@@ -104,7 +108,7 @@ async def list_orders(
     """The clinic's orders, by scheduled date (newest first), filtered."""
     facility_id = _clinic(user)
     if date_from and date_to and date_from > date_to:
-        raise BadRequest("from: after until")
+        raise BadRequest(N_("from：晚于 until"))
     found = await orders.orders_of_facility(
         pool,
         facility_id,
@@ -129,7 +133,7 @@ async def get(pool: Pool, user: User, order_id: int) -> Order:
     """
     found = await orders.order_by_id(pool, order_id, _clinic(user))
     if found is None:
-        raise NotFound(f"no order {order_id} of your facility")
+        raise NotFound(NO_ORDER, id=order_id)
     await _audit(pool, user, AuditAction.READ, [found])
     return found
 
@@ -147,9 +151,13 @@ async def cancel(pool: Pool, user: User, order_id: int) -> Order:
     facility_id = _clinic(user)
     found = await orders.order_by_id(pool, order_id, facility_id)
     if found is None:
-        raise NotFound(f"no order {order_id} of your facility")
+        raise NotFound(NO_ORDER, id=order_id)
     if not await orders.cancel_order(pool, order_id, facility_id):
-        raise Conflict(f"order {found.accession_number} is {found.status.value}: not canceled")
+        raise Conflict(
+            N_("检查预约 %(number)s 的状态是%(status)s：未取消"),
+            number=found.accession_number,
+            status=found.status,
+        )
     canceled = await orders.order_by_id(pool, order_id, facility_id)
     assert canceled is not None
     await _audit(pool, user, AuditAction.ORDER, [canceled])

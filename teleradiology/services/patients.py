@@ -17,6 +17,7 @@ from storage.patients import LinkAudit
 from storage.records import User
 from teleradiology.core import patients as rules
 from teleradiology.core.errors import ConfigError, Conflict, NotConfigured, NotFound
+from teleradiology.core.language import N_
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ KEY_SETTING = "TELEMED_NATIONAL_ID_KEY (or _FILE; openssl rand -hex 32)"
 
 async def _in_scope(db: Pool | Conn, patient: int, user: User) -> None:
     if not await patients.visible(db, patient, user):
-        raise NotFound(f"patient {patient} not found")
+        raise NotFound(N_("找不到患者 %(id)s"), id=patient)
 
 
 async def link_national_id(

@@ -45,6 +45,7 @@ from teleradiology.core import casework
 from teleradiology.core.access import require_role
 from teleradiology.core.casework import CaseAction, CaseState, ReportAction
 from teleradiology.core.errors import BadRequest, Conflict, NotFound
+from teleradiology.core.language import N_
 from teleradiology.core.signature import report_signature
 from teleradiology.services import delivery
 from teleradiology.services.delivery import DELIVER_REPORT
@@ -60,21 +61,21 @@ def _now() -> datetime:
 async def _locked(conn: Conn, user: User, case_id: int) -> Case:
     case = await cases.lock_case(conn, case_id, user)
     if case is None:
-        raise NotFound(f"case {case_id} not found")
+        raise NotFound(N_("找不到病例 %(id)s"), id=case_id)
     return case
 
 
 async def _case(db: Queryable, user: User, case_id: int) -> Case:
     case = await cases.case_for_user(db, case_id, user)
     if case is None:
-        raise NotFound(f"case {case_id} not found")
+        raise NotFound(N_("找不到病例 %(id)s"), id=case_id)
     return case
 
 
 async def _report(db: Queryable, user: User, report_id: int) -> Report:
     found = await reports.report_for_user(db, report_id, user)
     if found is None:
-        raise NotFound(f"report {report_id} not found")
+        raise NotFound(N_("找不到报告 %(id)s"), id=report_id)
     return found
 
 
@@ -222,7 +223,7 @@ async def open_report(pool: Pool, user: User, report_id: int) -> Report:
     """A report in the user's scope (a clinic's: once delivered), its reading audited."""
     found = await reports.report_for_user(pool, report_id, user)
     if found is None or (user.role is Role.CLINIC and found.delivered_at is None):
-        raise NotFound(f"report {report_id} not found")
+        raise NotFound(N_("找不到报告 %(id)s"), id=report_id)
     await audit.record(
         pool,
         user_id=user.id,
@@ -242,13 +243,13 @@ async def report_pdf(
     ``work``) for another language."""
     key = await reports.pdf_key_for_user(pool, report_id, user)
     if key is None:
-        raise NotFound(f"report {report_id} has no PDF yet: it is made when it is delivered")
+        raise NotFound(N_("报告 %(id)s 还没有 PDF：报告送达时生成"), id=report_id)
     if user.language is Language.ZH_CN:
         data = await objects.get(key)
     else:
         doc = await reports.report_document(pool, report_id)
         if doc is None:  # pragma: no cover - in the user's scope just now
-            raise NotFound(f"report {report_id} not found")
+            raise NotFound(N_("找不到报告 %(id)s"), id=report_id)
         data = await delivery.printable(pool, objects, doc, language=user.language, work=work)
     await audit.record(
         pool,
@@ -462,7 +463,7 @@ async def request_second_read(pool: Pool, user: User, case_id: int) -> Case:
             conn, case.study_id, case.facility_id, plan, second_read_of=case.id
         )
         if second is None:
-            raise Conflict(f"case {case.id} already has an open second read")
+            raise Conflict(N_("病例 %(id)s 已有一个未完成的复核阅片"), id=case.id)
         await record_event(
             conn,
             EventKind.SECOND_READ,
@@ -508,7 +509,9 @@ def _from_template(
     """The draft with the template's text where the reader left it empty: a reader starts
     from the zh-CN template of the modality and edits it."""
     if template is None or template.specialty is not case.specialty:
-        raise BadRequest(f"template {draft.template_id} is not a {case.specialty.value} template")
+        raise BadRequest(
+            N_("模板 %(id)s 不是%(specialty)s模板"), id=draft.template_id, specialty=case.specialty
+        )
     return dataclasses.replace(
         draft,
         findings=draft.findings or template.findings,
@@ -617,7 +620,7 @@ async def acknowledge(
     async with transaction(pool) as conn:
         found = await reports.report_for_user(conn, report_id, user)
         if found is None or found.delivered_at is None:
-            raise NotFound(f"report {report_id} not found")
+            raise NotFound(N_("找不到报告 %(id)s"), id=report_id)
         casework.check_acknowledgement(user, found.id, found.conclusion, name, read_back)
         place = await reports.acknowledge(conn, found.id, user.id, name=name, read_back=read_back)
         if place is not None:
@@ -648,12 +651,12 @@ async def request_reading(
         pool, user.id, study_uid=study_uid, patient_id=None, limit=1, offset=0
     )
     if not found:
-        raise NotFound(f"study {study_uid} not found: send it first")
+        raise NotFound(N_("找不到检查 %(uid)s：请先发送"), uid=study_uid)
     study_id = found[0].id
     async with transaction(pool) as conn:
         facility_id = await cases.lock_study(conn, study_id, user)
         if facility_id is None:
-            raise NotFound(f"study {study_id} not found")
+            raise NotFound(N_("找不到检查 %(id)s"), id=study_id)
         changed = await cases.set_priority(
             conn, study_id, facility_id, priority=priority, question=question
         )
@@ -675,7 +678,7 @@ async def raise_to_stemi(pool: Pool, study_id: StudyId | int) -> list[CaseId]:
     async with transaction(pool) as conn:
         raised = await cases.raise_to_stemi(conn, study_id)
         if raised is None:
-            raise NotFound(f"study {study_id} not found")
+            raise NotFound(N_("找不到检查 %(id)s"), id=study_id)
         for case in raised.cases:
             await record_event(
                 conn,

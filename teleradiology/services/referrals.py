@@ -37,6 +37,7 @@ from storage.referrals import ClinicPatient, NewReferral
 from teleradiology.core import referrals as rules
 from teleradiology.core.access import require_role
 from teleradiology.core.errors import NotFound
+from teleradiology.core.language import N_
 from teleradiology.core.referral_pdf import ReferralSheet, render_referral_pdf
 from teleradiology.core.referrals import Answer, ReferralRequest, ReturnForm, StatisticsRow
 
@@ -57,7 +58,7 @@ async def create(pool: Pool, user: User, req: ReferralRequest) -> Referral:
         about = await _subject(conn, user, req)
         target = await referrals.facility_by_code(conn, req.to_facility)
         if target is None:
-            raise NotFound(f"facility {req.to_facility} is not in the network")
+            raise NotFound(N_("机构 %(code)s 不在网络中"), code=req.to_facility)
         source = await _source(conn, user, req.direction, about, target)
         studies, reports = await referrals.attachable(
             conn, about.patient_ref, user, studies=req.studies, reports=req.reports
@@ -78,19 +79,19 @@ async def _subject(conn: Conn, user: User, req: ReferralRequest) -> ReferralSubj
     if req.in_reply_to is not None:
         earlier = await referrals.referral_subject(conn, req.in_reply_to, user)
         if earlier is None:
-            raise NotFound(f"referral {req.in_reply_to} not found")
+            raise NotFound(N_("找不到转诊 %(id)s"), id=req.in_reply_to)
         case_id = case_id or earlier.case_id
     of_case = None
     if case_id is not None:
         of_case = await referrals.case_subject(conn, case_id, user)
         if of_case is None:
-            raise NotFound(f"case {case_id} not found")
+            raise NotFound(N_("找不到病例 %(id)s"), id=case_id)
     of_patient = None
     if req.patient_id is not None:
         if await patients.visible(conn, req.patient_id, user):
             of_patient = await referrals.patient_subject(conn, req.patient_id)
         if of_patient is None:
-            raise NotFound(f"patient {req.patient_id} not found")
+            raise NotFound(N_("找不到患者 %(id)s"), id=req.patient_id)
     return rules.subject(earlier, of_case, of_patient)
 
 
@@ -274,7 +275,7 @@ async def _audited(
 async def _locked(conn: Conn, referral_id: int, user: User) -> ReferralState:
     found = await referrals.lock_referral(conn, referral_id, user)
     if found is None:
-        raise NotFound(f"referral {referral_id} not found")
+        raise NotFound(N_("找不到转诊 %(id)s"), id=referral_id)
     return found
 
 
@@ -311,7 +312,7 @@ async def _referral(pool: Pool, referral_id: int, user: User) -> Referral:
     """A referral in the user's scope; NotFound when it is not."""
     found = await referrals.referral_for_user(pool, referral_id, user)
     if found is None:
-        raise NotFound(f"referral {referral_id} not found")
+        raise NotFound(N_("找不到转诊 %(id)s"), id=referral_id)
     return found
 
 
@@ -381,7 +382,7 @@ async def document_pdf(
     found = await _referral(pool, referral_id, user)
     papers = await referrals.papers(pool, referral_id, user)
     if papers is None:  # pragma: no cover - in the user's scope just now
-        raise NotFound(f"referral {referral_id} not found")
+        raise NotFound(N_("找不到转诊 %(id)s"), id=referral_id)
     rules.check_document(found.status, found.direction, kind)
     sheet = ReferralSheet(
         referral=found, papers=papers, attachments=await referrals.attachments(pool, found.id)
@@ -407,7 +408,7 @@ async def attachable(pool: Pool, user: User, patient: int) -> list[ReferralAttac
         The patient is not in the user's scope.
     """
     if not await patients.visible(pool, patient, user):
-        raise NotFound(f"patient {patient} not found")
+        raise NotFound(N_("找不到患者 %(id)s"), id=patient)
     found = await referrals.results_of_patient(pool, patient, user)
     await audit.record(
         pool,

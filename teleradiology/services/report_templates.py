@@ -16,8 +16,12 @@ from storage.records import AuditAction, FacilityId, Role, User
 from storage.templates import Template, TemplateText
 from teleradiology.core.access import require_role
 from teleradiology.core.errors import BadRequest, Conflict, Forbidden
+from teleradiology.core.language import N_
 
 log = logging.getLogger(__name__)
+
+#: A template's name the network uses already.
+TEMPLATE_TAKEN = N_("网络中已有名为 %(name)r 的模板")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -75,10 +79,7 @@ async def _network_top(pool: Pool, admin: User) -> tuple[FacilityId, str]:
     require_role(admin, Role.ADMIN)
     facility = await network.facility_by_id(pool, admin.facility_id)
     if facility is None or facility.parent_id is not None:
-        raise Forbidden(
-            "report templates are the whole network's: only an administrator of its top "
-            "facility (the city) changes them"
-        )
+        raise Forbidden(N_("报告模板属于整个网络：只有最高一级机构（市级）的管理员能修改"))
     return facility.id, facility.code
 
 
@@ -96,7 +97,7 @@ async def create_template(pool: Pool, admin: User, text: TemplateText) -> Templa
     async with transaction(pool) as conn:
         made = await templates.create_for_network(conn, network_id, text, user_id=admin.id)
         if made is None:
-            raise Conflict(f"the network has a template named {text.name!r} already")
+            raise Conflict(TEMPLATE_TAKEN, name=text.name)
         await _record(conn, admin, made, network=code, before=None, after=_shown(made))
     log.info("administrator %s added report template %d", admin.id, made.id)
     return made
@@ -148,10 +149,7 @@ async def change_template(
         wanted = _changed(before, change)
         in_place = before.network_id is None or await templates.copies_shared(conn, before.id)
         if in_place and (wanted.name, wanted.modality) != (before.name, before.modality):
-            raise BadRequest(
-                "a shared template keeps its name and modality: add a template of the "
-                "network's own instead"
-            )
+            raise BadRequest(N_("共享模板的名称和检查类型不变：请另加一个本网络自己的模板"))
         if before.network_id is None:
             after = await templates.save_for_network(
                 conn,
@@ -165,7 +163,7 @@ async def change_template(
         else:
             found = await templates.update_own(conn, wanted, user_id=admin.id)
             if found is None:
-                raise Conflict(f"the network has a template named {wanted.name!r} already")
+                raise Conflict(TEMPLATE_TAKEN, name=wanted.name)
             after = found
         await _record(
             conn,

@@ -32,6 +32,7 @@ from storage.records import (
 from storage.rosters import DutyException, ExceptionKind, ReadingPool, RosterUser
 from teleradiology.core.access import require_role
 from teleradiology.core.errors import BadRequest, Conflict, NotFound
+from teleradiology.core.language import N_
 from teleradiology.core.routing import RoutingError, unclaimed_escalation_at
 from teleradiology.services import administration
 from teleradiology.services import routing as routing_service
@@ -61,11 +62,11 @@ def _pool_values(p: ReadingPool) -> dict[str, Any]:
 async def _reading_facility(conn: Conn, admin: User, code: str) -> FacilityId:
     fid = await network.facility_in_admin_scope(conn, code, admin)
     if fid is None:
-        raise NotFound(f"facility {code} is not in your network")
+        raise NotFound(N_("机构 %(code)s 不在您的网络中"), code=code)
     tier = await rosters.facility_tier(conn, fid)
     if tier not in _READING_TIERS:
         raise BadRequest(
-            f"facility {code} is a {tier.value}: reading pools are at a county or city"
+            N_("机构 %(code)s 是%(tier)s：阅片组只设在县级或市级机构"), code=code, tier=tier
         )
     return fid
 
@@ -79,11 +80,15 @@ async def _members(
         user_id = await network.user_in_admin_scope(conn, username, admin)
         user = await rosters.user_named(conn, username) if user_id else None
         if user is None:
-            raise NotFound(f"user {username} does not work in your network")
+            raise NotFound(N_("用户 %(username)s 不在您的网络中工作"), username=username)
         if user.role is not Role.READER or not user.active or specialty not in user.specialties:
-            raise BadRequest(f"{username} is not an active {specialty.value} reader")
+            raise BadRequest(
+                N_("%(username)s 不是在用的%(specialty)s阅片医生"),
+                username=username,
+                specialty=specialty,
+            )
         if user.facility_id != facility_id:
-            raise BadRequest(f"{username} does not read at the pool's facility")
+            raise BadRequest(N_("%(username)s 不在阅片组所在机构阅片"), username=username)
         found.append(user.id)
     return found
 
@@ -111,7 +116,7 @@ async def create_pool(
     async with transaction(pool) as conn:
         fid = await _reading_facility(conn, admin, facility)
         if await rosters.pool_code_taken(conn, code):
-            raise Conflict(f"a reading pool {code} exists already: choose another code")
+            raise Conflict(N_("阅片组 %(code)s 已存在：请换一个代码"), code=code)
         member_ids = await _members(conn, admin, members, fid, specialty)
         pool_id = await rosters.insert_pool(
             conn, code=code, name=name, specialty=specialty, facility_id=fid
@@ -161,7 +166,7 @@ async def update_pool(
     async with transaction(pool) as conn:
         found = await rosters.pools_in_scope(conn, admin.id, code)
         if not found:
-            raise NotFound(f"reading pool {code} is not in your network")
+            raise NotFound(N_("阅片组 %(code)s 不在您的网络中"), code=code)
         before = found[0]
         fid = await _reading_facility(conn, admin, facility) if facility else before.facility_id
         kind = specialty or before.specialty
@@ -189,7 +194,7 @@ async def update_pool(
 async def _user_in_scope(conn: Conn, admin: User, username: str) -> UserId:
     user_id = await network.user_in_admin_scope(conn, username, admin)
     if user_id is None:
-        raise NotFound(f"user {username} does not work in your network")
+        raise NotFound(N_("用户 %(username)s 不在您的网络中工作"), username=username)
     return user_id
 
 
@@ -270,7 +275,7 @@ async def delete_exception(pool: Pool, admin: User, exception_id: int) -> DutyEx
     async with transaction(pool) as conn:
         gone = await rosters.delete_exception_in_scope(conn, exception_id, admin.id)
         if gone is None:
-            raise NotFound(f"no duty exception {exception_id} in your network")
+            raise NotFound(N_("您的网络中没有排班例外 %(id)s"), id=exception_id)
         await audit.record(
             conn,
             user_id=admin.id,
@@ -305,7 +310,7 @@ async def pool_week(pool: Pool, admin: User, code: str, monday: date) -> PoolWee
     async with pool.acquire() as conn:
         found = await rosters.pools_in_scope(conn, admin.id, code)
         if not found:
-            raise NotFound(f"reading pool {code} is not in your network")
+            raise NotFound(N_("阅片组 %(code)s 不在您的网络中"), code=code)
         members = await rosters.roster_users(conn, found[0].members)
         exceptions = await rosters.exceptions_between(
             conn, found[0].members, monday, monday + timedelta(days=6)
@@ -330,7 +335,7 @@ async def add_route(pool: Pool, admin: User, sender: str, rule: RouteSpec) -> li
     facilities, _ = await network.routing_config(pool, admin)
     current = next((f for f in facilities if f.code == sender), None)
     if current is None:
-        raise NotFound(f"facility {sender} is not in your network")
+        raise NotFound(N_("机构 %(code)s 不在您的网络中"), code=sender)
 
     def key(r: RouteSpec) -> tuple[object, ...]:
         return (r.modality, r.specialty, r.priority)
@@ -385,7 +390,7 @@ async def preview(
     async with pool.acquire() as conn:
         fid = await network.facility_in_admin_scope(conn, sender, admin)
         if fid is None:
-            raise NotFound(f"facility {sender} is not in your network")
+            raise NotFound(N_("机构 %(code)s 不在您的网络中"), code=sender)
         stable = await cases.study_to_route(
             conn,
             StudyId(0),

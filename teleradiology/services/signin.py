@@ -22,6 +22,7 @@ from storage import accounts, audit, network
 from storage.db import Pool
 from storage.records import AuditAction, AuditResult, UserId
 from teleradiology.core.errors import BadRequest, TooManyAttempts
+from teleradiology.core.language import N_
 from teleradiology.core.passwords import hash_password, verify_password
 
 FREE_FAILURES = 5
@@ -139,7 +140,7 @@ async def hash_new_password(username: str, password: str) -> str:
         The password is shorter than 8 characters, or is the public demo password.
     """
     if password == demo_password(username):
-        raise BadRequest("that is the public demo password: choose another")
+        raise BadRequest(N_("这是公开的演示密码：请另选一个"))
     loop = asyncio.get_running_loop()
     try:
         return await loop.run_in_executor(_checker, hash_password, password)

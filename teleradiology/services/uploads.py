@@ -30,8 +30,15 @@ from storage.uploads import Part, Progress, UploadItem, UploadSession
 from teleradiology.core import uploads as rules
 from teleradiology.core.dicom import instance_identity
 from teleradiology.core.errors import BadRequest, Conflict, InvalidState, NotFound, SendAgain
+from teleradiology.core.language import N_
 from teleradiology.services import routing
 from teleradiology.services.intake import Ingestor, Stored
+
+#: An instance's parts that do not make up its file.
+PARTS_DIFFER = N_(
+    "实例 %(sop)s 的各部分与清单中的文件不符（大小或 SHA-256 不同）；已丢弃：请重发该实例"
+)
+
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +154,10 @@ async def session(pool: Pool, user: User, public_id: str) -> UploadSession:
     try:
         uuid = UUID(public_id)
     except ValueError:
-        raise NotFound(f"upload {public_id} not found") from None
+        raise NotFound(N_("找不到上传 %(id)s"), id=public_id) from None
     found = await uploads.session_by_id(pool, uuid, user.facility_id)
     if found is None:
-        raise NotFound(f"upload {public_id} not found; open a new one with POST /api/v1/uploads")
+        raise NotFound(N_("找不到上传 %(id)s；请用 POST /api/v1/uploads 新开一个"), id=public_id)
     return found
 
 
@@ -196,8 +203,9 @@ async def receive(
     item = await uploads.item(pool, found.id, sop)
     if item is None:
         raise NotFound(
-            f"instance {sop} is not in the manifest of upload {found.public_id}; "
-            "add it by opening the upload again with the same key"
+            N_("实例 %(sop)s 不在上传 %(id)s 的清单中；请用同一个键再次打开上传以加入"),
+            sop=sop,
+            id=found.public_id,
         )
     if item.stored:
         # Sent before (the answer was lost on the way back): success, stored once.
@@ -296,10 +304,7 @@ class _Receiving:
         except (BadRequest, SendAgain):
             await asyncio.to_thread(path.unlink, True)
             await self._drop_parts()
-            raise BadRequest(
-                f"the parts of instance {self._sop} do not add up to the file in the manifest "
-                "(size or SHA-256 differ); they were discarded: send the instance again"
-            ) from None
+            raise BadRequest(PARTS_DIFFER, sop=self._sop) from None
         return await self.whole_file(path)
 
     async def _assembled(self) -> tuple[Path, int, str] | None:
@@ -365,13 +370,13 @@ async def remove(pool: Pool, objects: ObjectStore, found: UploadSession, sop: st
         The instance is stored already; it stays part of the upload.
     """
     if found.state is UploadState.COMMITTED:
-        raise Conflict(f"upload {found.public_id} is committed; nothing to remove")
+        raise Conflict(N_("上传 %(id)s 已提交；没有可移除的"), id=found.public_id)
     async with transaction(pool) as conn:
         keys = await uploads.drop_parts(conn, found.id, sop)
         if not await uploads.delete_item(conn, found.id, sop):
             if await uploads.item(conn, found.id, sop) is None:
-                raise NotFound(f"instance {sop} is not in this upload's manifest")
-            raise InvalidState(f"instance {sop} is already stored; it stays")
+                raise NotFound(N_("实例 %(sop)s 不在此上传的清单中"), sop=sop)
+            raise InvalidState(N_("实例 %(sop)s 已存储；保留"), sop=sop)
         await uploads.touch_session(conn, found.id)
     await collect(pool, objects, keys)
     return await _view(pool, found)
@@ -392,7 +397,7 @@ async def commit(pool: Pool, facility: Facility, found: UploadSession) -> Sessio
         # Ready first, then committed: a retry after a failure in between does both again.
         await routing.mark_ready(pool, found.study_instance_uid, facility.id)
         if await uploads.commit(pool, found.id) is None:
-            raise Conflict("instances were added while committing; commit again")
+            raise Conflict(N_("提交时又加入了实例；请再次提交"))
         log.info("upload %s committed by %s", found.public_id, facility.code)
         found = await uploads.session_by_id(pool, found.public_id, facility.id) or found
     return await _view(pool, found)

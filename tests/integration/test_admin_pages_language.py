@@ -199,3 +199,18 @@ async def test_the_forms_name_tiers_roles_and_specialties_in_the_page_language(a
         assert tier in facilities
         assert role in users
         assert specialty in users
+
+
+async def test_the_operations_page_writes_counts_in_the_form_their_number_takes(
+    api: Api,
+) -> None:
+    chinese = _main(await _text(api, "/admin/operations"))
+    assert "注意 ≥ 1 个任务，告警 ≥ 10 个任务" in chinese
+    assert "0 个任务" in chinese  # no failed job yet
+    await _english(api)
+    english = _main(await _text(api, "/admin/operations"))
+    assert "amber ≥ 1 job, red ≥ 10 jobs" in english
+    assert "amber ≥ 1 job, red ≥ 5 jobs" in english
+    assert "amber ≥ 60 s, red ≥ 600 s" in english
+    assert "0 jobs" in english
+    assert "1 jobs" not in english

@@ -123,7 +123,7 @@ async def test_only_the_reader_of_an_ecg_changes_its_measurements(api: Api) -> N
     assert (await _call(api, "xl.ecg", "GET", current_path)).status == 200
     refused = await _call(api, "xl.ecg", "PATCH", current_path, change)
     assert refused.status == 403
-    assert "claim" in (await refused.json())["detail"]
+    assert "请先领取病例" in (await refused.json())["detail"]
 
     await _ok(api, "xl.ecg", "POST", f"/api/v1/cases/{case['id']}/claim")
     edited = await _ok(api, "xl.ecg", "PATCH", current_path, change)
@@ -241,7 +241,7 @@ async def test_an_addendum_is_the_authors_or_a_higher_tiers(api: Api) -> None:
     assert (await _call(api, "wang.reader", "GET", f"/api/v1/cases/{case_id}")).status == 200
     lower = await _call(api, "wang.reader", "POST", path, {"text": "补充。"})
     assert lower.status == 403
-    assert "higher tier" in (await lower.json())["detail"]
+    assert "上级机构" in (await lower.json())["detail"]
     assert (await _call(api, "xy.admin", "POST", path, {"text": "补充。"})).status == 403
     await _ok(api, "zhao.city", "POST", path, {"text": "补充：心影不大。"})
 

@@ -422,7 +422,7 @@ async def test_a_case_with_no_pool_above_is_not_escalated_and_its_draft_not_kept
         api, "zhao.city", f"/api/v1/cases/{case_id}/escalate", {"question": "再上转？", **draft}
     )
     assert refused.status == 409
-    assert "no escalation pool above XY-CITY" in (await refused.json())["detail"]
+    assert "在 XY-CITY 之上没有上转阅片组" in (await refused.json())["detail"]
     # the draft went nowhere: the escalation and its preliminary report are one step
     drafts = await api.pool.fetchval("select count(*) from report where case_id = $1", case_id)
     assert drafts == 0

@@ -142,14 +142,14 @@ async def test_a_facility_moves_only_where_the_tier_order_holds_and_never_below_
     await _ok(api, "hb.admin", "PATCH", f"{FACILITIES}/HB-XL-NEW", {"parent": "HB-COUNTY"})
     refusals = [
         # a township under one of its own villages: below itself
-        ("HB-XL", {"parent": "HB-XL-WD"}, "below it"),
-        ("HB-XL", {"parent": "HB-XL"}, "itself"),
+        ("HB-XL", {"parent": "HB-XL-WD"}, "在它之下"),
+        ("HB-XL", {"parent": "HB-XL"}, "那就是它自己"),
         # a township under another township
-        ("HB-XL", {"parent": "HB-MJ"}, "cannot stand under HB-MJ"),
+        ("HB-XL", {"parent": "HB-MJ"}, "不能位于 HB-MJ"),
         # a township with villages under it cannot become a village
-        ("HB-XL", {"tier": "village"}, "stands under it"),
+        ("HB-XL", {"tier": "village"}, "位于其下"),
         # a new village under a village
-        ("HB-XL-NEW", {"parent": "HB-XL-WD"}, "cannot stand under"),
+        ("HB-XL-NEW", {"parent": "HB-XL-WD"}, "不能位于"),
     ]
     for code, body, said in refusals:
         status, answer = await _call(api, "hb.admin", "PATCH", f"{FACILITIES}/{code}", body)

@@ -196,15 +196,15 @@ async def test_bad_filters_get_a_clear_error(api: Api) -> None:
     answer = await _get(api, "hb.admin", f"{base}?since=2026-02-30", 400)
     assert "since" in answer["detail"]
     answer = await _get(api, "hb.admin", f"{base}?since=2026-03-01&until=2026-02-01", 400)
-    assert "'since' must not be after 'until'" in answer["detail"]
+    assert "'since' 不能晚于 'until'" in answer["detail"]
     answer = await _get(api, "hb.admin", f"{base}?since=2020-01-01&until=2026-01-01", 400)
-    assert "at most 731 days" in answer["detail"]
+    assert "至多 731 天" in answer["detail"]
     answer = await _get(api, "hb.admin", f"{base}?tier=hamlet", 400)
     assert "tier" in answer["detail"]
     answer = await _get(api, "hb.admin", f"{base}?facility=GS-COUNTY", 404)
-    assert "not in your network" in answer["detail"]
+    assert "不在您的网络中" in answer["detail"]
     answer = await _get(api, "hb.admin", f"{base}?reader=nobody", 404)
-    assert "no reader" in answer["detail"]
+    assert "没有名为 'nobody' 的阅片医生" in answer["detail"]
 
 
 async def test_every_table_downloads_as_csv_with_the_figures(api: Api) -> None:

@@ -164,7 +164,7 @@ async def test_a_bad_file_is_refused_with_the_problem_named_and_nothing_stored(a
     data = (FORMATS / "scp_ecg/ecgtoolkit_Example.scp").read_bytes()
     status, body = await upload(api, [("cut.scp", data[: len(data) // 2])])
     assert status == 400
-    assert "cannot be read" in body["detail"]
+    assert "无法读取心电图文件" in body["detail"]
     status, body = await upload(api, [("x.csv", csv_of()), ("y.csv", csv_of())])
     assert status == 400
     assert "WFDB" in body["detail"]
@@ -175,7 +175,7 @@ async def test_a_bad_file_is_refused_with_the_problem_named_and_nothing_stored(a
         headers={**api.auth("xlwd.clinic"), "Content-Type": "multipart/form-data; boundary=b"},
     )
     assert broken.status == 400
-    assert "could not be read" in (await broken.json())["detail"]
+    assert "无法读取请求正文" in (await broken.json())["detail"]
     assert await api.pool.fetchval("select count(*) from instance") == 0
 
 

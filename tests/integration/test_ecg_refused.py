@@ -24,7 +24,7 @@ async def _refused(api: Api, user: str) -> tuple[int, object]:
 async def test_a_refused_file_is_kept_for_its_clinic_and_administrators(api: Api) -> None:
     status, body = await upload(api, [(NAME, GARBAGE)])
     assert status == 400, body
-    assert "kept as refused ECG" in body["detail"]
+    assert "文件已作为被拒心电图" in body["detail"]
     assert await api.pool.fetchval("select count(*) from instance") == 0
     status, listed = await _refused(api, "xlwd.clinic")
     assert status == 200
@@ -33,7 +33,7 @@ async def test_a_refused_file_is_kept_for_its_clinic_and_administrators(api: Api
     assert item["filename"] == NAME
     assert item["size_bytes"] == len(GARBAGE)
     assert item["reason"].startswith("the ECG file cannot be read")
-    assert f"refused ECG {item['id']}" in body["detail"]
+    assert f"被拒心电图 {item['id']} 保留" in body["detail"]
     for user in ("xlwd.clinic", "hb.admin"):
         got = await api.client.get(
             f"/api/v1/refused-ecgs/{item['id']}/original", headers=api.auth(user)
@@ -69,7 +69,7 @@ async def test_past_the_days_limit_a_refusal_keeps_nothing(
         status, body = await upload(api, [(f"bad{n}.scp", GARBAGE + bytes([n]))])
         assert status == 400
         details.append(body["detail"])
-    assert ["kept as refused ECG" in d for d in details] == [True, True, False]
+    assert ["文件已作为被拒心电图" in d for d in details] == [True, True, False]
     assert await api.pool.fetchval("select count(*) from refused_ecg") == 2
     # the third file's object is no row's: the collector takes it
     keys = {r["object_key"] for r in await api.pool.fetch("select object_key from refused_ecg")}

@@ -82,7 +82,7 @@ async def test_a_c_store_into_a_claimed_case_is_held_for_its_reader(
     zhou = api.auth("zhou.reader")
     refused = await api.client.post(f"/api/v1/cases/{case_id}/held/let-in", headers=zhou)
     assert refused.status == 403
-    assert "holding the case" in (await refused.json())["detail"]
+    assert "持有病例的阅片医生" in (await refused.json())["detail"]
 
     # The reader lets it in: the study has it now, and nothing is held.
     let_in = await api.client.post(f"/api/v1/cases/{case_id}/held/let-in", headers=wang)

@@ -102,12 +102,22 @@ async def test_real_answers_validate_against_their_documented_schemas(api: Api) 
 
 
 async def test_a_wrong_body_is_a_problem_that_names_the_field(api: Api) -> None:
-    response = await api.client.post(
-        "/api/v1/referrals",
-        json={"to": "XY-CITY", "reason": "胸痛", "urgency": "soon"},
-        headers=api.auth("xlwd.clinic"),
+    async def detail() -> str:
+        response = await api.client.post(
+            "/api/v1/referrals",
+            json={"to": "XY-CITY", "reason": "胸痛", "urgency": "soon"},
+            headers=api.auth("xlwd.clinic"),
+        )
+        assert response.status == 400
+        assert response.content_type == "application/problem+json"
+        return str((await response.json())["detail"])
+
+    # in the caller's language: zh-CN by default, English once they chose it
+    chinese = await detail()
+    assert chinese == "urgency：须为以下之一：routine, urgent, emergency，而非 'soon'", chinese
+    changed = await api.client.put(
+        "/api/v1/me/language", json={"language": "en"}, headers=api.auth("xlwd.clinic")
     )
-    assert response.status == 400
-    assert response.content_type == "application/problem+json"
-    detail = (await response.json())["detail"]
-    assert detail.startswith("urgency: must be one of routine, urgent, emergency"), detail
+    assert changed.status == 200
+    english = await detail()
+    assert english == "urgency: must be one of routine, urgent, emergency, not 'soon'", english

@@ -56,7 +56,7 @@ async def test_past_the_daily_limit_every_way_in_refuses_and_stores_nothing(
     assert refused.status == 429, await refused.text()
     problem = await refused.json()
     assert problem["type"] == QUOTA_EXCEEDED
-    assert "HB-XL-WD has sent its 3 instances for today" in problem["detail"]
+    assert "HB-XL-WD 今天（UTC 日）已发送 3 个实例，达到上限" in problem["detail"]
     assert 0 < int(refused.headers["Retry-After"]) <= 86400
 
     status, session = await open_upload(limited, [late])

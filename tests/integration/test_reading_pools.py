@@ -181,12 +181,12 @@ async def test_a_pool_is_edited_and_deactivated_and_bad_members_are_refused(api:
         api, "hb.admin", "PATCH", "/api/v1/admin/pools/HB-DR-DAY", {"members": ["li.ecg"]}
     )
     assert status == 400
-    assert "li.ecg is not an active radiology reader" in problem["detail"]
+    assert "li.ecg 不是在用的影像阅片医生" in problem["detail"]
     status, problem = await _send(
         api, "hb.admin", "POST", "/api/v1/admin/pools", POOL | {"facility": "HB-MJ"}
     )
     assert status == 400
-    assert "county or city" in problem["detail"]
+    assert "县级或市级" in problem["detail"]
     status, problem = await _send(api, "hb.admin", "POST", "/api/v1/admin/pools", POOL)
     assert status == 409
     status, changed = await _send(

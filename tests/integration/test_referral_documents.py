@@ -156,7 +156,7 @@ async def test_a_referral_goes_up_with_its_results_and_comes_back_down(api: Api)
         {**form, "studies": [await study_id(api, elsewhere)]},
     )
     assert status == 404
-    assert "not a result of this patient" in problem["detail"]
+    assert "不是您可查看的该患者的结果" in problem["detail"]
     status, _ = await call(api, "xlzz.clinic", "POST", "/api/v1/referrals", form)
     assert status == 404  # another clinic's patient
     assert await api.pool.fetchval("select count(*) from referral") == 0

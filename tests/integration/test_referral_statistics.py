@@ -125,7 +125,7 @@ async def test_the_statistics_count_each_step_per_facility_and_month(api: Api) -
         "/api/v1/referrals/statistics?from=2026-12-01&to=2026-11-01", headers=api.auth("hb.admin")
     )
     assert bad.status == 400
-    assert "is after" in (await bad.json())["detail"]
+    assert "晚于" in (await bad.json())["detail"]
 
 
 async def test_the_dashboard_shows_the_referrals_per_facility_and_month(api: Api) -> None:

@@ -483,7 +483,7 @@ async def test_only_the_reader_who_signed_a_report_adds_its_addendum(api: Api) -
         api, "zhou.reader", f"/api/v1/reports/{first['id']}/addendum", {"text": "x"}
     )
     assert other.status == 403
-    assert "signed by another reader" in (await other.json())["detail"]
+    assert "由另一位阅片医生签发" in (await other.json())["detail"]
     added = await _ok(
         api, "wang.reader", f"/api/v1/reports/{first['id']}/addendum", {"text": "补充：无。"}
     )

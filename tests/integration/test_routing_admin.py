@@ -95,7 +95,7 @@ async def test_a_bad_rule_is_refused_with_a_problem_and_changes_nothing(api: Api
         {"deadline_minutes": {"urgent": -5}},
     )
     assert status == 400
-    assert "positive" in problem["detail"]
+    assert "须为正数" in problem["detail"]
     status, _ = await _put(
         api,
         "hb.admin",

@@ -90,10 +90,10 @@ async def test_the_send_page_is_for_clinic_operators(api: Api) -> None:
     reader = await session(api, "wang.reader")
     response = await api.client.get("/send", headers=reader)
     assert response.status == 403
-    assert "clinic" in await response.text()
+    assert "基层机构" in await response.text()
     status, problem = await page_call(api, reader, "POST", "/send/uploads", json={})
     assert status == 403
-    assert "clinic" in problem["detail"]
+    assert "基层机构" in problem["detail"]
     clinic = await session(api, OWNER)
     response = await api.client.get("/send", headers=clinic)
     assert response.status == 200

@@ -112,7 +112,7 @@ async def test_failures_exit_non_zero_with_one_clear_line(api: Api, tmp_path: Pa
 
     code, _, err = await run_upload(files, base_url(api), "not-a-token")
     assert code is ExitCode.REFUSED
-    assert "token is unknown" in err
+    assert "令牌未知、已过期或已吊销" in err  # no Accept-Language: zh-CN
 
     code, _, err = await run_upload([tmp_path / "nowhere"], base_url(api), token)
     assert code is ExitCode.BAD_INPUT

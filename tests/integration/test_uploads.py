@@ -99,7 +99,7 @@ async def test_an_upload_stores_each_instance_once_and_commit_completes_the_stud
     # Too early: the problem names what is missing and what to do.
     status, problem = await call(api, "POST", f"/api/v1/uploads/{session['id']}/commit")
     assert status == 409
-    assert "4 of 4 instances are still missing" in problem["detail"]
+    assert "4 个实例中仍缺 4 个" in problem["detail"]
 
     assert (await put(api, session, study[0]))[0] == 201
     # Compressed on the wire.
@@ -207,7 +207,7 @@ async def test_bad_input_gets_an_actionable_problem_and_changes_nothing(api: Api
     # answer says so to programs (its type) as well as to people.
     status, problem = await put(api, session, study[0], body=study[0][:-10])
     assert status == 409
-    assert "send it again" in problem["detail"]
+    assert "请重发" in problem["detail"]
     assert problem["type"] == SEND_AGAIN
     assert asks_again(json.dumps(problem))
     # Same size, other bytes: the hash differs; the file changed, so sending it again cannot
@@ -220,12 +220,12 @@ async def test_bad_input_gets_an_actionable_problem_and_changes_nothing(api: Api
     # An instance not in the manifest.
     status, problem = await put(api, session, other[0])
     assert status == 404
-    assert "not in the manifest" in problem["detail"]
+    assert "的清单中" in problem["detail"]
     # Another study's file under a manifest line of this one.
     _, mixed = await open_upload(api, [study[0], other[0]], key="mixed")
     status, problem = await put(api, mixed, other[0])
     assert status == 400
-    assert "one upload per study" in problem["detail"]
+    assert "每个检查一个上传" in problem["detail"]
     # A manifest that is not one.
     response = await api.client.post(
         "/api/v1/uploads",
@@ -237,7 +237,7 @@ async def test_bad_input_gets_an_actionable_problem_and_changes_nothing(api: Api
     # The same key for another study.
     status, problem = await open_upload(api, other, key="mixed")
     assert status == 409
-    assert "one session carries one study" in problem["detail"]
+    assert "一次上传只传一个检查" in problem["detail"]
     assert await api.pool.fetchval("select count(*) from instance") == 0
 
 
@@ -251,7 +251,7 @@ async def test_a_session_is_its_facilitys_and_for_clinic_users_only(api: Api) ->
     assert status == 404
     status, problem = await call(api, "GET", f"/api/v1/uploads/{session['id']}", "wang.reader")
     assert status == 403
-    assert "clinic" in problem["detail"]
+    assert "基层机构" in problem["detail"]
     status, listed = await call(api, "GET", "/api/v1/uploads?state=open")
     assert [u["id"] for u in listed["uploads"]] == [session["id"]]
     status, listed = await call(api, "GET", "/api/v1/uploads", user="xlzz.clinic")

@@ -8,7 +8,7 @@ import pytest
 from openapi_spec_validator import validate
 from pydantic import BaseModel, Field
 
-from storage.records import Priority
+from storage.records import Language, Priority
 from teleradiology.core.errors import BadRequest
 from teleradiology.http.api.models.admin import PolicyIn
 from teleradiology.http.api.models.ecg import SheetQuery
@@ -89,3 +89,28 @@ def test_a_wrong_value_is_named_with_what_is_allowed(
     assert expected in str(refused.value)
     assert "pydantic" not in str(refused.value)
     assert "Input should" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "chinese", "english"),
+    [
+        ({"priority": "soon"}, "priority：须为以下之一：high, medium, low，而非 'soon'",
+         "priority: must be one of high, medium, low, not 'soon'"),
+        ({"priority": "low", "limit": 500}, "limit：须不大于 100，而非 500",
+         "limit: must be at most 100, not 500"),
+    ],
+)  # fmt: skip
+def test_a_wrong_value_is_named_in_the_callers_language(
+    data: dict[str, Any], chinese: str, english: str
+) -> None:
+    with pytest.raises(BadRequest) as refused:
+        validated(_Asked, data)
+    assert refused.value.say(Language.ZH_CN) == chinese
+    assert refused.value.say(Language.EN) == english == str(refused.value)
+
+
+def test_a_models_own_check_is_said_in_the_callers_language() -> None:
+    with pytest.raises(BadRequest) as refused:
+        validated(ReportIn, {"conclusion": "normal", "impression": "无异常"})
+    assert refused.value.say(Language.ZH_CN) == "须填写 'findings'（文本，或给出 template_id）"
+    assert "'findings' is required and must be text" in refused.value.say(Language.EN)

@@ -293,7 +293,7 @@ def test_the_documents_follow_the_steps() -> None:
     assert referrals.documents(DECLINED, UP_) == (kinds.FORM, kinds.ANSWER)
     assert referrals.documents(ARRIVED, UP_) == (kinds.FORM, kinds.ANSWER)
     assert referrals.documents(RETURNED, UP_) == (kinds.FORM, kinds.ANSWER, kinds.RETURN)
-    with pytest.raises(NotFound, match="no return document while arrived"):
+    with pytest.raises(NotFound, match="no return form while arrived"):
         referrals.check_document(ARRIVED, UP_, kinds.RETURN)
     referrals.check_document(RETURNED, UP_, kinds.RETURN)
 

@@ -17,7 +17,7 @@ from teleradiology.core import casework
 from teleradiology.core.access import require_role
 from teleradiology.core.casework import CaseAction
 from teleradiology.core.errors import BadRequest, Forbidden, Unauthorized
-from teleradiology.core.language import Language, word
+from teleradiology.core.language import N_, Language, word
 from teleradiology.http.api.endpoints import PROBLEMS, Routes, reply
 from teleradiology.http.api.models.reading import (
     AcknowledgeIn,
@@ -72,7 +72,7 @@ async def login(request: web.Request) -> web.Response:
         pool, request.app[SIGNIN_THROTTLE], body.username, body.password, address=request.remote
     )
     if user_id is None:
-        raise Unauthorized("wrong username or password")
+        raise Unauthorized(N_("用户名或密码错误"))
     expires = datetime.now(UTC) + LOGIN_TOKEN_LIFETIME
     token = await network.create_token(pool, user_id, expires_at=expires, kind=TokenKind.SIGNIN)
     user = await network.user_by_username(pool, body.username)
@@ -316,7 +316,7 @@ def turnaround_period(asked: TurnaroundQuery) -> tuple[datetime, datetime]:
     until = asked.until or datetime.now(UTC) + timedelta(seconds=1)
     since = asked.since or until - timedelta(days=30)
     if since >= until:
-        raise BadRequest("'since' must be before 'until'")
+        raise BadRequest(N_("'since' 须早于 'until'"))
     return since, until
 
 
@@ -328,7 +328,7 @@ async def turnaround_of(
     the caller worked it out already)."""
     user = current_user(request)
     if user.role is Role.READER:
-        raise Forbidden("turnaround statistics are for administrators and clinics")
+        raise Forbidden(N_("周转统计供管理员和诊所使用"))
     asked = query_of(request, TurnaroundQuery)
     since, until = period or turnaround_period(asked)
     pool = request.app[POOL]

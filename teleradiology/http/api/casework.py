@@ -11,6 +11,7 @@ from teleradiology.core import casework
 from teleradiology.core.access import require_role
 from teleradiology.core.casework import CaseAction, ReportAction
 from teleradiology.core.errors import NotFound
+from teleradiology.core.language import N_
 from teleradiology.http.api.cases import lease_of
 from teleradiology.http.api.endpoints import Routes, reply
 from teleradiology.http.api.models.notices import MessageOut
@@ -53,7 +54,7 @@ async def claim_next(request: web.Request) -> web.Response:
     user = current_user(request)
     case = await reading.claim_next(request.app[POOL], user, lease=lease_of(request))
     if case is None:
-        raise NotFound("no unclaimed case in your pools")
+        raise NotFound(N_("您的阅片组中没有待领取的病例"))
     return reply(CaseOut.of(case))
 
 
@@ -167,7 +168,7 @@ async def report_notifications(request: web.Request) -> web.Response:
     pool = request.app[POOL]
     report_id = path_id(request)
     if await reports.report_for_user(pool, report_id, user) is None:
-        raise NotFound(f"report {report_id} not found")
+        raise NotFound(N_("找不到报告 %(id)s"), id=report_id)
     found = await notifications.of_report(pool, report_id)
     sends = await reports.dicom_sends_of_report(pool, report_id)
     messages = await channels.of_report(pool, report_id)

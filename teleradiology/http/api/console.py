@@ -8,6 +8,7 @@ from aiohttp import web
 
 from storage.records import AePeer
 from teleradiology.core.errors import ConfigError
+from teleradiology.core.language import N_
 from teleradiology.core.peers import check_peer_host, fingerprint
 from teleradiology.http.api.endpoints import Routes, reply
 from teleradiology.http.api.models.admin import FacilityPath
@@ -43,7 +44,7 @@ def _peers(given: list[WorkstationIn]) -> tuple[AePeer, ...]:
             for w in given
         )
     except ConfigError as exc:
-        raise ConfigError(f"workstations: {exc}") from None
+        raise ConfigError(N_("workstations：%(error)s"), error=exc.phrase) from None
 
 
 @routes.get(

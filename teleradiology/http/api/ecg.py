@@ -15,6 +15,7 @@ from ecg.render import SheetFilter
 from storage.records import Priority, Role
 from teleradiology.core.access import require_role
 from teleradiology.core.errors import BadRequest
+from teleradiology.core.language import N_
 from teleradiology.http.api.endpoints import Routes, reply
 from teleradiology.http.api.models.ecg import (
     EcgEditIn,
@@ -32,6 +33,12 @@ from teleradiology.http.params import body_of, path_id, path_of, query_of, valid
 from teleradiology.services import ecg
 from teleradiology.services.ecg import EcgRequest, EcgUpload, SheetKind
 from teleradiology.services.intake import sending_facility
+
+#: Several files are one WFDB record, or else one file an upload.
+ONE_ECG_PER_UPLOAD = N_(
+    "每次上传一个心电图文件；多个 'file' 部分只用于一条 WFDB 记录：一个 .hea 头文件及其 .dat 文件"
+)
+
 
 MAX_ECG_BYTES = 32 * 1024**2
 
@@ -86,16 +93,13 @@ async def _read_form(request: web.Request) -> _Form:
         elif part.name:
             fields[part.name] = (await part.text())[:2000]
     if not files:
-        raise BadRequest("the form has no 'file' part with the ECG")
+        raise BadRequest(N_("表单中没有装心电图的 'file' 部分"))
     if len(files) == 1:
         return _Form(upload=EcgUpload(data=files[0][1], filename=files[0][0]), fields=fields)
     # Several files are one WFDB record: its header (.hea) and the signal files it names.
     headers = [f for f in files if (f[0] or "").lower().endswith(".hea")]
     if len(headers) != 1 or any(not name for name, _ in files):
-        raise BadRequest(
-            "send one ECG file per upload; several 'file' parts (each with its file name) "
-            "are only for a WFDB record: exactly one .hea header and its .dat files"
-        )
+        raise BadRequest(ONE_ECG_PER_UPLOAD)
     related = {str(name): data for name, data in files if (name, data) != headers[0]}
     sent = EcgUpload(data=headers[0][1], filename=headers[0][0], related=related)
     return _Form(upload=sent, fields=fields)

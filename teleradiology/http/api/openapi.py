@@ -164,7 +164,9 @@ def openapi_document(tables: Iterable[Routes] | None = None) -> dict[str, Any]:
             "description": (
                 "Worklists, cases and reports of the county–township–village diagnosis "
                 "network. Every call but login needs 'Authorization: Bearer <token>'. "
-                "Errors are application/problem+json (RFC 9457)."
+                "Errors are application/problem+json (RFC 9457): their 'detail' is in the "
+                "caller's language (the user's own, else Accept-Language's: zh-CN or en), "
+                "their 'type', 'title' and 'status' the same in every language."
             ),
         },
         "security": [{"bearer": []}],

@@ -192,7 +192,7 @@ async def preview_of(request: web.Request, asked: PreviewQuery) -> rosters.Route
     try:
         priority: Priority = parse_priority(asked.priority)
     except ConfigError as exc:
-        raise BadRequest(str(exc)) from None
+        raise BadRequest(exc.phrase) from None
     at = parse_time(asked.at, "at") if asked.at else datetime.now(UTC)
     return await rosters.preview(
         request.app[POOL],

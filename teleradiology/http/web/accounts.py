@@ -13,6 +13,7 @@ from aiohttp import web
 from storage.accounts import TokenInfo
 from storage.records import Role
 from teleradiology.core.errors import Forbidden
+from teleradiology.core.language import N_
 from teleradiology.http.api.endpoints import reply
 from teleradiology.http.api.models.accounts import ManagedUserOut, TokenOut
 from teleradiology.http.api.models.admin import UserPath
@@ -58,7 +59,7 @@ async def account_page(request: web.Request) -> web.StreamResponse:
 async def accounts_page(request: web.Request) -> web.StreamResponse:
     admin = await signed_in(request)
     if admin.role is not Role.ADMIN:
-        raise Forbidden("the accounts page is for network administrators")
+        raise Forbidden(N_("账户页面供网络管理员使用"))
     pool = request.app[POOL]
     zone = await user_zone(request, admin)
     tokens = shown_tokens(await accounts.network_tokens(pool, admin), zone)

@@ -325,7 +325,7 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
     pool, SLA breaches and referrals, over the administrator's network."""
     user = await signed_in(request)
     if user.role is not Role.ADMIN:
-        raise Forbidden("the dashboard is for network administrators")
+        raise Forbidden(N_("统计看板供网络管理员使用"))
     zone = await user_zone(request, user)
     request[USER] = user
     asked = query_of(request, DashboardQuery)

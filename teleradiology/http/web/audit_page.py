@@ -25,7 +25,7 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
     """Search form, the matching records newest first, a next page, CSV and JSON lines."""
     user = await signed_in(request)
     if user.role is not Role.ADMIN:
-        raise Forbidden("the audit is for network administrators")
+        raise Forbidden(N_("审计记录供网络管理员使用"))
     given = {k: v.strip() for k, v in request.query.items() if v.strip()}
     zone = await user_zone(request, user)
     asked = validated(AuditQuery, _local_times(given, zone))

@@ -39,11 +39,11 @@ from storage.records import (
     User,
 )
 from teleradiology.core.errors import Forbidden, NotFound, Unauthorized
-from teleradiology.core.language import N_, gettext, parse_language, word
+from teleradiology.core.language import N_, gettext, ngettext, parse_language, word
 from teleradiology.http.context import POOL, TOKEN, USER
 from teleradiology.http.headers import site_origin
 from teleradiology.http.problems import audit_denied
-from teleradiology.http.session import session_token, session_user
+from teleradiology.http.session import LANGUAGE_COOKIE, session_token, session_user
 
 PAGE_HEADER = "X-Telemed-Page"
 TEMPLATES = jinja2.Environment(
@@ -56,6 +56,7 @@ TEMPLATES.globals.update(
     # a page's words are in its language (base_context sets these; zh-CN without it)
     lang=Language.ZH_CN.value,
     _=gettext(Language.ZH_CN),
+    ngettext=ngettext(Language.ZH_CN),
     word=lambda member: word(member, Language.ZH_CN),
     CaseStatus=CaseStatus,
     Priority=Priority,
@@ -123,11 +124,6 @@ def render(name: str, context: dict[str, Any], *, status: int = 200) -> web.Resp
     )
 
 
-#: The cookie that keeps a signed-out visitor's language (the sign-in page's switch); a
-#: signed-in user's is their own, remembered on their account.
-LANGUAGE_COOKIE = "telemed_lang"
-
-
 def page_language(request: web.Request, user: User | None) -> Language:
     """The language of a page: the user's own, else the sign-in page's switch (cookie),
     else zh-CN."""
@@ -137,13 +133,19 @@ def page_language(request: web.Request, user: User | None) -> Language:
 
 
 def language_context(language: Language) -> dict[str, Any]:
-    """What a template writes its words with: ``_`` for its own, ``word`` for an
-    enumeration's, and ``lang`` (the page's ``<html lang>``)."""
+    """What a template writes its words with: ``_`` for its own, ``ngettext`` for its
+    phrases with a count, ``word`` for an enumeration's, and ``lang`` (the page's
+    ``<html lang>``)."""
 
     def word_of(member: Enum) -> str:
         return word(member, language)
 
-    return {"lang": language.value, "_": gettext(language), "word": word_of}
+    return {
+        "lang": language.value,
+        "_": gettext(language),
+        "ngettext": ngettext(language),
+        "word": word_of,
+    }
 
 
 async def base_context(request: web.Request, user: User | None) -> dict[str, Any]:
@@ -204,8 +206,9 @@ def page(handler: PageHandler) -> PageHandler:
                 await audit_denied(request, exc)
             context = await base_context(request, user)
             title = context["_"](N_("未找到") if status == 404 else N_("无权访问"))
+            detail = exc.say(page_language(request, user))
             return render(
-                "error.html", {**context, "title": title, "detail": str(exc)}, status=status
+                "error.html", {**context, "title": title, "detail": detail}, status=status
             )
 
     return run
@@ -222,13 +225,13 @@ def page_action(handler: PageHandler) -> PageHandler:
     async def run(request: web.Request) -> web.StreamResponse:
         user = await session_user(request)
         if user is None:
-            raise Unauthorized("your session has ended; sign in again at /login")
+            raise Unauthorized(N_("您的会话已结束；请在 /login 重新登录"))
         if request.method not in ("GET", "HEAD"):
             origin = request.headers.get("Origin")
             if request.headers.get(PAGE_HEADER) != "1" or (
                 origin is not None and origin != site_origin(request)
             ):
-                raise Forbidden("changes are made from this site's own pages only")
+                raise Forbidden(N_("只能在本站自己的页面上修改"))
         request[USER] = user
         token = session_token(request)
         if token is not None:

@@ -12,6 +12,7 @@ from aiohttp import web
 from storage.db import Pool
 from storage.records import Role, Specialty, Tier, User
 from teleradiology.core.errors import Forbidden, NotFound
+from teleradiology.core.language import N_
 from teleradiology.http.api.models.accounts import ManagedUserOut
 from teleradiology.http.api.models.admin import UserPath
 from teleradiology.http.api.models.console import FacilityOut, NodeOut
@@ -25,7 +26,7 @@ from teleradiology.services import accounts, console
 async def _admin(request: web.Request) -> User:
     user = await signed_in(request)
     if user.role is not Role.ADMIN:
-        raise Forbidden("the console is for network administrators")
+        raise Forbidden(N_("管理控制台供网络管理员使用"))
     return user
 
 
@@ -78,7 +79,7 @@ async def user_page(request: web.Request) -> web.StreamResponse:
     username = path_of(request, UserPath).username
     found = [m for m in await accounts.network_users(pool, admin) if m.user.username == username]
     if not found:
-        raise NotFound(f"user {username} does not work in your network")
+        raise NotFound(N_("用户 %(username)s 不在您的网络中工作"), username=username)
     tokens = await accounts.network_tokens(pool, admin, username)
     context = await base_context(request, admin)
     context.update(

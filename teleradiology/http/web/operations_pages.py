@@ -60,14 +60,12 @@ _MEASURES = {
     Measure.FAILED_JOBS: N_("失败任务"),
     Measure.DISK_USED_PCT: N_("数据盘已用"),
 }
-#: The thresholds' units in words (the others are symbols: ms, s, %).
-_UNITS = {"jobs": N_("个任务")}
 
 
 async def _admin(request: web.Request) -> User:
     user = await signed_in(request)
     if user.role is not Role.ADMIN:
-        raise Forbidden("the operations pages are for network administrators")
+        raise Forbidden(N_("运维页面供网络管理员使用"))
     return user
 
 
@@ -92,7 +90,6 @@ def _health_rows(found: HealthOut) -> list[dict[str, Any]]:
             | {
                 "label": _MEASURES[r.measure],
                 "unit": limits.unit,
-                "unit_word": _UNITS.get(limits.unit, limits.unit),
                 "amber": f"{limits.amber:g}",
                 "red": f"{limits.red:g}",
             }

@@ -23,7 +23,7 @@ from teleradiology.http.api.models.admin import PolicyOut, PolicySaved
 from teleradiology.http.api.models.rosters import PolicyForm, PreviewQuery
 from teleradiology.http.api.rosters import monday_of, preview_of
 from teleradiology.http.context import POOL, USER, current_user, user_zone
-from teleradiology.http.params import body_of
+from teleradiology.http.params import body_of, invalid
 from teleradiology.http.web.common import (
     base_context,
     local_time,
@@ -49,7 +49,7 @@ _REASONS = {
 async def _admin(request: web.Request) -> User:
     user = await signed_in(request)
     if user.role is not Role.ADMIN:
-        raise Forbidden("the routing pages are for network administrators")
+        raise Forbidden(N_("分诊页面供网络管理员使用"))
     request[USER] = user
     return user
 
@@ -121,8 +121,10 @@ async def _preview(
         query["at"] = (local if local.tzinfo else local.replace(tzinfo=zone)).isoformat()
     try:
         found = await preview_of(request, PreviewQuery.model_validate(query))
-    except (BadRequest, ValidationError) as exc:
-        return asked, [], str(exc)
+    except BadRequest as exc:
+        return asked, [], exc.say(language)
+    except ValidationError as exc:
+        return asked, [], invalid(exc, PreviewQuery).say(language)
     return asked, preview_lines(found, zone, language), None
 
 
@@ -234,7 +236,9 @@ async def roster_page(request: web.Request) -> web.StreamResponse:
     try:
         day = date.fromisoformat(request.query["week"]) if "week" in request.query else None
     except ValueError:
-        raise BadRequest(f"week={request.query['week']!r} is not a date like 2026-01-05") from None
+        raise BadRequest(
+            N_("week=%(week)r 不是日期，应写作 2026-01-05"), week=request.query["week"]
+        ) from None
     monday = monday_of(day or datetime.now(zone).date())
     week = await rosters.pool_week(request.app[POOL], admin, request.match_info["code"], monday)
     rows = [

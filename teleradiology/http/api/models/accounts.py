@@ -9,6 +9,8 @@ from pydantic import ConfigDict, Field, StrictBool, model_validator
 
 from storage.accounts import ManagedUser, TokenInfo
 from storage.records import Language, Role, Specialty, TokenKind
+from teleradiology.core.errors import WrongValue
+from teleradiology.core.language import N_
 from teleradiology.http.models import Instant, Model
 
 
@@ -125,9 +127,9 @@ class UserChangeIn(Model):
     @model_validator(mode="after")
     def _something(self) -> Self:
         if all(getattr(self, name) is None for name in self.model_fields_set):
-            raise ValueError(
-                "give at least one of active, display_name, role, facility, specialties "
-                "(null changes nothing)"
+            raise WrongValue(
+                N_("请至少给出 %(names)s 之一（null 不改变任何值）"),
+                names="active, display_name, role, facility, specialties",
             )
         return self
 

@@ -28,6 +28,8 @@ from storage.records import (
     User,
 )
 from storage.turnaround import SegmentRow, TurnaroundRow
+from teleradiology.core.errors import WrongValue
+from teleradiology.core.language import N_
 from teleradiology.http.api.models.notices import MessageOut
 from teleradiology.http.models import (
     Flag,
@@ -496,7 +498,7 @@ class ReportIn(Model):
         if self.template_id is None:
             for name in ("findings", "impression"):
                 if not (getattr(self, name) or "").strip():
-                    raise ValueError(f"'{name}' is required and must be text (or a template_id)")
+                    raise WrongValue(N_("须填写 '%(name)s'（文本，或给出 template_id）"), name=name)
         return self
 
 

@@ -19,6 +19,8 @@ from storage.records import (
     Urgency,
 )
 from storage.referrals import ReferralStats
+from teleradiology.core.errors import WrongValue
+from teleradiology.core.language import N_
 from teleradiology.core.referrals import StatisticsRow
 from teleradiology.http.models import (
     Flag,
@@ -162,7 +164,7 @@ class ReferralIn(Model):
         if self.direction is ReferralDirection.DOWN:
             for name in ("discharge_summary", "follow_up_plan"):
                 if not (getattr(self, name) or "").strip():
-                    raise ValueError(f"'{name}' is required and must be text for a down-referral")
+                    raise WrongValue(N_("下转转诊须填写 '%(name)s'（文本）"), name=name)
         return self
 
 

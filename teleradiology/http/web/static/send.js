@@ -477,7 +477,7 @@
   // --- ECG files -----------------------------------------------------------------------------
 
   function ecgAnswer(answer) {
-    const what = `${answer.format}, ${phrase("leads", { n: answer.leads.length })}, ${answer.duration_s} s`;
+    const what = `${answer.format}, ${phrase(answer.leads.length === 1 ? "lead" : "leads", { n: answer.leads.length })}, ${answer.duration_s} s`;
     const again = answer.outcome === "duplicate" ? ` · ${phrase("before")}` : "";
     const warned = answer.warnings.length ? ` · ${answer.warnings.join("; ")}` : "";
     return `${phrase("received")}: ${what}${again}${warned}`;
