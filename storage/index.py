@@ -278,8 +278,8 @@ async def _commit_group(
     pool: asyncpg.Pool, writes: list[Write]
 ) -> list[IndexResult | Held | BaseException]:
     """Write every instance of a group in one transaction and commit it; each instance's
-    outcome, or the error it alone failed with. Written in UID order (rows are locked in one
-    order by every group); the audit records last."""
+    outcome, or the error it alone failed with. Written in study UID order (rows are locked
+    in one order by every group); the audit records last."""
     order = sorted(range(len(writes)), key=lambda i: _lock_order(writes[i]))
     outcomes: list[IndexResult | Held | BaseException] = [Unavailable("not written")] * len(writes)
     async with transaction(pool) as conn:
@@ -314,9 +314,10 @@ async def _in_savepoint(conn: Conn, w: Write) -> IndexResult | Held | BaseExcept
     return outcome
 
 
-def _lock_order(w: Write) -> tuple[str, str, str]:
-    h = w.header
-    return (h.study_instance_uid, h.series_instance_uid, h.sop_instance_uid)
+def _lock_order(w: Write) -> str:
+    """Studies in UID order, every group alike (the study's row is locked first); within a
+    study the instances keep the order they arrived in (the first names the study)."""
+    return w.header.study_instance_uid
 
 
 @dataclass(frozen=True, kw_only=True)

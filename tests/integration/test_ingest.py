@@ -55,9 +55,14 @@ async def test_stow_stores_each_instance_and_answers_the_store_instances_respons
     refs = body["00081199"]["Value"]
     assert len(refs) == 3
     assert all(r["00081190"]["Value"][0].startswith("http://") for r in refs)
+    # Listed in the order the parts came (they are stored side by side).
+    sent = [str(pydicom.dcmread(io.BytesIO(d)).SOPInstanceUID) for d in study]
+    assert [r["00081155"]["Value"][0] for r in refs] == sent
     assert await counts(api) == (3, 3)
     # The stored object is the file as sent, with its preamble zeroed.
-    key = await api.pool.fetchval("select object_key from instance order by id limit 1")
+    key = await api.pool.fetchval(
+        "select object_key from instance where sop_instance_uid = $1", sent[0]
+    )
     stored = await api.app[OBJECTS].get(key)
     assert stored[:128] == bytes(128)
     assert stored[128:] == study[0][128:]
