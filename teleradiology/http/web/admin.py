@@ -320,6 +320,27 @@ def channel_rows(
     ]
 
 
+def _referral_tables(
+    rows: list[referrals.ReferralStats],
+    months: list[StatisticsRow],
+    months_total: StatisticsRow,
+    facilities: dict[str, str],
+    language: Language,
+) -> dict[str, object]:
+    """The referral tables of the front page: by pair of facilities, and by month."""
+    referral_table, referrals_count = _busiest(
+        _referral_rows(rows, facilities, language), lambda r: r["count"]
+    )
+    *month_all, total_row = _referral_month_rows(months, months_total)
+    month_rows, month_count = _busiest(month_all, lambda r: r["up"] + r["down"])
+    return {
+        "referrals": referral_table,
+        "referrals_count": referrals_count,
+        "referral_months": [*month_rows, total_row],
+        "referral_months_count": month_count,
+    }
+
+
 async def admin_page(request: web.Request) -> web.StreamResponse:
     """Turnaround per sending facility and segment, volumes, open and overdue cases per
     pool, SLA breaches and referrals, over the administrator's network."""
@@ -368,11 +389,6 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
         _facility_rows(body, found.by_facility, facilities, language),
         lambda r: r["reports"] + r["open"],
     )
-    referral_table, referrals_count = _busiest(
-        _referral_rows(referral_rows, facilities, language), lambda r: r["count"]
-    )
-    *month_all, total_row = _referral_month_rows(months, months_total)
-    month_rows, month_count = _busiest(month_all, lambda r: r["up"] + r["down"])
     context = await base_context(request, user)
     context.update(
         title=context["_"]("管理看板"),
@@ -389,10 +405,7 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
         overdue_total=sum(p.overdue for p in found.loads.values()),
         critical_pending=critical_pending,
         breaches=found.breaches + late,
-        referrals=referral_table,
-        referrals_count=referrals_count,
-        referral_months=[*month_rows, total_row],
-        referral_months_count=month_count,
+        **_referral_tables(referral_rows, months, months_total, facilities, language),
         page_rows=PAGE_ROWS,
         failed=failed_rows(failed, facilities, zone, language),
         channels=channel_rows(channel_list, facilities, language),
