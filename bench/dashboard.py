@@ -33,6 +33,7 @@ from storage import dashboard, network
 from storage.dashboard import Bucket
 from storage.db import EmbeddedPostgres, close_pool, create_pool
 from storage.schema import migrate
+from teleradiology.http.context import WORK_POOL
 from teleradiology.roles import create_app
 from teleradiology.services.dashboard import DashboardAsk
 from teleradiology.services.dashboard import dashboard as whole
@@ -161,6 +162,9 @@ async def _http(
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    # Measured once the service has started: its render processes import pydicom and
+    # opencv for a few seconds after the start, on the same cores as the requests.
+    await app[WORK_POOL].warm()
     admin = await network.user_by_username(pool, net.admin)
     assert admin is not None
     token = await network.create_token(

@@ -189,10 +189,34 @@ class _Reported:
     ack: np.ndarray
 
 
-def column_of(data: bytes, kind: str) -> np.ndarray:
-    """The values of a column sent as one string of their binary forms, back to back
-    (``string_agg(int8send(x), '')``), of the numpy ``kind`` (big-endian: ``">i8"``)."""
-    return np.frombuffer(data, dtype=kind).astype(kind.replace(">", "="))
+#: One case's packed figures (``case_turnaround.figures``) as PostgreSQL sends them: the
+#: sending facility's and the reader's ids (facility * 2^32 + reader), the received -> final
+#: and final -> acknowledged seconds (NaN: not yet), the time of the final report
+#: (microseconds since 2000) and the deadline kept (1 yes, 0 no, 2 unknown).
+FIGURES = np.dtype(
+    [("ids", ">i8"), ("final", ">f8"), ("ack", ">f8"), ("final_at", ">i8"), ("sla", ">i2")]
+)
+#: PostgreSQL's epoch: its binary times count microseconds from it.
+PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def records_of(strings: list[bytes], layout: np.dtype) -> np.ndarray:
+    """The fixed-width records of ``layout`` in ``strings`` (each a string of them back to
+    back, ``string_agg(packed, '')``), as one array."""
+    if not strings:
+        return np.empty(0, dtype=layout)
+    return np.concatenate([np.frombuffer(data, dtype=layout) for data in strings])
+
+
+def field(records: np.ndarray, name: str) -> np.ndarray:
+    """One field of ``records_of``'s records, in this machine's byte order."""
+    column = records[name]
+    return column.astype(column.dtype.newbyteorder("="))
+
+
+def micros(at: datetime) -> int:
+    """``at`` as PostgreSQL's binary time: microseconds since its epoch."""
+    return (at - PG_EPOCH) // timedelta(microseconds=1)
 
 
 #: The period is read in this many parts side by side (PostgreSQL packs each part's columns
@@ -207,52 +231,55 @@ def read_parts(since: datetime, until: datetime) -> list[tuple[datetime, datetim
     return list(itertools.pairwise(edges))
 
 
-#: One group's columns as PostgreSQL sent them (``dashboard_reported``): its tier,
-#: specialty, modality and priority, and its cases' ids, codes and seconds.
-_Part = tuple[str, str, str, str, bytes, bytes, bytes, bytes]
+#: One group as PostgreSQL sent it (``dashboard_reported``): its tier, specialty, modality
+#: and priority, and its cases' packed figures (``FIGURES``), back to back.
+_Part = tuple[str, str, str, str, bytes]
 #: The text dimensions in the order ``dashboard_reported`` groups them.
 _TEXTS = ("tier", "specialty", "modality", "priority")
 #: Each text dimension's value -> its code (``KNOWN``: its place, from 1).
 _CODES = {d: {v: n for n, v in enumerate(KNOWN[d], start=1)} for d in _TEXTS}
 
 
-async def _read(pool: Pool, scope: DashboardScope, bounds: list[datetime]) -> list[_Part]:
-    """The groups of the cases finally reported in ``scope``'s period, their ids, codes
-    and seconds."""
+async def _read(pool: Pool, scope: DashboardScope) -> list[_Part]:
+    """The groups of the cases finally reported in ``scope``'s period, with their packed
+    figures."""
     async with pool.acquire() as conn, conn.transaction(readonly=True):
         await conn.execute("set local plan_cache_mode = force_custom_plan")
         await conn.execute("set local work_mem = '64MB'")
-        rows = await conn.fetch(q("dashboard_reported"), *scope.args(), bounds)
+        rows = await conn.fetch(q("dashboard_reported"), *scope.args())
     return [tuple(r.values()) for r in rows]
 
 
-async def _read_all(pool: Pool, scope: DashboardScope, bounds: list[datetime]) -> list[_Part]:
-    """The period's finally reported cases, read in ``READ_PARTS`` parts side by side;
-    ``bounds`` are the starts of the trend's buckets."""
+async def _read_all(pool: Pool, scope: DashboardScope) -> list[_Part]:
+    """The period's finally reported cases, read in ``READ_PARTS`` parts side by side."""
     parts = [replace(scope, since=a, until=b) for a, b in read_parts(scope.since, scope.until)]
-    return [g for p in await asyncio.gather(*(_read(pool, s, bounds) for s in parts)) for g in p]
+    return [g for p in await asyncio.gather(*(_read(pool, s) for s in parts)) for g in p]
 
 
-def _unpacked(groups: list[_Part]) -> _Reported:
-    """The groups' columns as one array each, the packed ids and codes taken apart, each
-    case with its group's text codes (0: a value not listed)."""
-    if not groups:
-        empty = np.empty(0, dtype=np.int64)
-        ids = dict.fromkeys(("facility", "reader", *KNOWN), empty)
-        return _Reported(ids=ids, sla=empty, bucket=empty, final=empty, ack=empty)
-    columns = list(zip(*groups, strict=True))
-    kinds = (">i8", ">i4", ">f8", ">f8")
-    both_ids, codes, final, ack = (
-        np.concatenate([column_of(c, kind) for c in column])
-        for column, kind in zip(columns[4:], kinds, strict=True)
-    )
-    sizes = [len(f) // 8 for f in columns[6]]  # each group's cases: 8 bytes a second
-    texts = {
-        d: np.repeat([_CODES[d].get(v, 0) for v in values], sizes)
-        for d, values in zip(_TEXTS, columns[:4], strict=True)
-    }
+def _unpacked(groups: list[_Part], bounds: list[datetime]) -> _Reported:
+    """The groups' cases as one array a column, the packed ids taken apart, each case with
+    its group's text codes (0: a value not listed) and its trend bucket: the place of the
+    last of the buckets' starts ``bounds`` at or before its final report (as
+    ``width_bucket``)."""
+    cases = records_of([g[4] for g in groups], FIGURES)
+    sizes = [len(g[4]) // FIGURES.itemsize for g in groups]
+    # each group's code of each text dimension, a row a group
+    codes = np.array(
+        [[_CODES[d].get(v, 0) for d, v in zip(_TEXTS, g[:4], strict=True)] for g in groups],
+        dtype=np.int64,
+    ).reshape(len(groups), len(_TEXTS))
+    texts = {d: np.repeat(codes[:, n], sizes) for n, d in enumerate(_TEXTS)}
+    both_ids = field(cases, "ids")
+    starts = np.array([micros(b) for b in bounds], dtype=np.int64)
+    bucket = np.searchsorted(starts, field(cases, "final_at"), side="right")
     ids = {"facility": both_ids >> 32, "reader": both_ids & 0xFFFFFFFF, **texts}
-    return _Reported(ids=ids, sla=codes & 0x3, bucket=codes >> 2, final=final, ack=ack)
+    return _Reported(
+        ids=ids,
+        sla=field(cases, "sla"),
+        bucket=bucket,
+        final=field(cases, "final"),
+        ack=field(cases, "ack"),
+    )
 
 
 def percentiles(
@@ -362,10 +389,12 @@ def _grouped(key: np.ndarray, s: _Sorted) -> Grouped:
 Grouped = list[tuple[int, Figures]]
 
 
-def _computed(parts: list[_Part]) -> tuple[dict[str, Grouped], Grouped, Grouped]:
+def _computed(
+    parts: list[_Part], bounds: list[datetime]
+) -> tuple[dict[str, Grouped], Grouped, Grouped]:
     """Each dimension's groups by its code (``all``: one group, 0), and the trend's: by
     bucket, and by bucket and specialty (bucket * 4 + code)."""
-    cases = _unpacked(parts)
+    cases = _unpacked(parts, bounds)
     s = _Sorted.of(cases)
     keys = {"all": np.zeros(len(cases.final), dtype=np.int16), **cases.ids}
     found = {d: _grouped(keys[d], s) for d in DIMENSIONS}
@@ -426,8 +455,8 @@ async def figures(
     (as PostgreSQL's ``percentile_cont``: exact, linear between ranks) off the event loop.
     A text dimension with a value outside ``KNOWN`` is grouped by its query instead."""
     bounds = _bounds(scope, by, zone)
-    parts = await _read_all(pool, scope, bounds)
-    found, every, split = await asyncio.to_thread(_computed, parts)
+    parts = await _read_all(pool, scope)
+    found, every, split = await asyncio.to_thread(_computed, parts, bounds)
     names = await _names(pool, found)
     unknown = _unknown(found)
     rows = [r for d in DIMENSIONS if d not in unknown for r in _rows_of(d, found[d], names)]

@@ -9,7 +9,7 @@ from datetime import datetime
 import asyncpg
 import numpy as np
 
-from storage.dashboard import column_of, dense, percentiles, read_parts
+from storage.dashboard import FIGURES, dense, field, percentiles, read_parts, records_of
 from storage.queries import q
 from storage.records import EventKind, FacilityId, TurnaroundSegment
 
@@ -72,11 +72,6 @@ async def _columns(
     return [p for p in found if p is not None]
 
 
-def _column(parts: list[tuple[bytes, ...]], n: int, kind: str) -> np.ndarray:
-    """Column ``n`` of every part, as one array."""
-    return np.concatenate([column_of(p[n], kind) for p in parts])
-
-
 #: A facility's id, how many cases, their p50 and p90, mean and max seconds.
 _FacilityFigures = tuple[int, int, tuple[float, float], float, float]
 
@@ -111,7 +106,8 @@ async def turnaround(
     parts = await _columns(pool, "turnaround_final_seconds", root_facility_id, since, until)
     if not parts:
         return []
-    facility, final = _column(parts, 0, ">i8"), _column(parts, 1, ">f8")
+    cases = records_of([p[0] for p in parts], FIGURES)
+    facility, final = field(cases, "ids") >> 32, field(cases, "final")
     return await _named(pool, await asyncio.to_thread(_per_facility, facility, final))
 
 
@@ -159,6 +155,9 @@ STEPS = (
     EventKind.DELIVERED,
     EventKind.ACKNOWLEDGED,
 )
+#: One case's packed steps (``case_turnaround.steps``) as PostgreSQL sends them: its sending
+#: facility and the time of each of ``STEPS`` (microseconds since 2000).
+STEP_TIMES = np.dtype([("facility", ">i8"), *((kind.value, ">i8") for kind in STEPS)])
 #: A step not gone through: PostgreSQL's 'infinity' in its binary form.
 _NEVER = np.iinfo(np.int64).max
 
@@ -173,8 +172,8 @@ class _Steps:
 
     @classmethod
     def of(cls, parts: list[tuple[bytes, ...]]) -> _Steps:
-        at = {kind: _column(parts, n + 1, ">i8") for n, kind in enumerate(STEPS)}
-        return cls(facility=_column(parts, 0, ">i8"), at=at)
+        cases = records_of([p[0] for p in parts], STEP_TIMES)
+        return cls(facility=field(cases, "facility"), at={k: field(cases, k.value) for k in STEPS})
 
     def seconds(self, start: EventKind, end: EventKind) -> np.ndarray:
         """The seconds from ``start`` to ``end`` of the cases that went through both, in

@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
+
 from storage import turnaround
 from storage.queries import q
 from storage.records import FacilityId
@@ -66,11 +68,18 @@ async def test_segments_from_the_step_times_equal_those_from_the_events(api: Api
     assert {s.segment.value for s in one} >= {"claimed_to_final", "received_to_acknowledged"}
 
 
-def test_the_step_times_query_reads_each_step_in_order() -> None:
-    """The query's columns after the facility are the times of STEPS in their order, and
-    each segment runs between two of them."""
-    sql = q("turnaround_step_times")
-    read = re.findall(r"timestamptz_send\((?:coalesce\()?t\.(\w+)_at", sql)
+async def test_the_packed_steps_hold_each_step_in_order(pool: asyncpg.Pool) -> None:
+    """The packed steps the query reads (case_turnaround.steps, generated) are the facility
+    and then the times of STEPS in their order, and each segment runs between two of them."""
+    assert "t.steps" in q("turnaround_step_times")
+    made = await pool.fetchval(
+        "select pg_get_expr(d.adbin, d.adrelid) from pg_attrdef d join pg_attribute a"
+        " on a.attrelid = d.adrelid and a.attnum = d.adnum"
+        " where d.adrelid = 'case_turnaround'::regclass and a.attname = 'steps'"
+    )
+    assert made.lstrip("(").startswith("int8send(facility_id) ||")
+    read = re.findall(r"timestamptz_send\((?:COALESCE\()?(\w+)_at", made)
     assert read == [step.value for step in turnaround.STEPS]
+    assert turnaround.STEP_TIMES.names == ("facility", *(s.value for s in turnaround.STEPS))
     steps = set(turnaround.STEPS)
     assert all({start, end} <= steps for _, start, end in turnaround.SEGMENTS)
