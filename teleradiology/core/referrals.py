@@ -282,10 +282,14 @@ class StatisticsRow(ReferralMonth):
 _COUNTS = ("up", "accepted", "declined", "arrived", "returned", "down")
 
 
+#: The fields of a month's line, named once (``fields`` per line costs more than the line).
+_MONTH_FIELDS = tuple(f.name for f in fields(ReferralMonth))
+
+
 def _with_rate(m: ReferralMonth) -> StatisticsRow:
     # the fields as they are: asdict would deep-copy each plain value, thousands of times
     # for a year of a network's facilities
-    values = {f.name: getattr(m, f.name) for f in fields(m)}
+    values = {name: getattr(m, name) for name in _MONTH_FIELDS}
     return StatisticsRow(**values, arrival_rate=arrival_rate(m.arrived, m.accepted))
 
 
