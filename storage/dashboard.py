@@ -8,7 +8,9 @@ the filters. Durations are in seconds, from the server's own clock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -17,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from storage.db import Pool
+from storage.db import Conn, Pool
 from storage.queries import q
 from storage.records import FacilityId, Priority, Specialty, Tier, UserId
 
@@ -147,12 +149,30 @@ KNOWN: dict[str, tuple[str, ...]] = {
 }
 
 
-async def fetch_planned(pool: Pool, name: str, *args: Any) -> list[Any]:
-    """Run one dashboard query planned for its own values: a plan cached for any filter
-    (``$n is null or ...``) reads the whole table; the percentiles sort in memory."""
+#: A read's settings, for its transaction only (one statement): planned for its own values
+#: (a plan cached for any filter, ``$n is null or ...``, reads the whole table), and its
+#: sorts and groups in memory.
+_PLANNED = (
+    "select set_config('plan_cache_mode', 'force_custom_plan', true),"
+    " set_config('work_mem', '64MB', true)"
+)
+
+
+@contextlib.asynccontextmanager
+async def planned(pool: Pool, *, by_index: bool = False) -> AsyncIterator[Conn]:
+    """A connection in a read-only transaction set for one dashboard read; ``by_index``:
+    never by reading the whole table (a part of a long period is a large share of the
+    table, but each part reading it all would read it once per part; by the index on the
+    time of the final report each reads its own pages)."""
     async with pool.acquire() as conn, conn.transaction(readonly=True):
-        await conn.execute("set local plan_cache_mode = force_custom_plan")
-        await conn.execute("set local work_mem = '64MB'")
+        more = ", set_config('enable_seqscan', 'off', true)" if by_index else ""
+        await conn.execute(_PLANNED + more)
+        yield conn
+
+
+async def fetch_planned(pool: Pool, name: str, *args: Any) -> list[Any]:
+    """Run one dashboard query planned for its own values."""
+    async with planned(pool) as conn:
         return list(await conn.fetch(q(name), *args))
 
 
@@ -179,7 +199,7 @@ def bucket_days(first: date, last: date, by: Bucket) -> list[date]:
 class _Reported:
     """The cases finally reported in a period, a column each (one entry per case): the
     sending facility's and the reader's ids, each text dimension's code (``KNOWN``), the
-    deadline kept (1, 0, or -1 unknown), the trend's bucket (from 1), and the received ->
+    deadline kept (1 yes, 0 no, 2 unknown), the trend's bucket (from 1), and the received ->
     final and final -> acknowledged seconds (NaN: not acknowledged)."""
 
     ids: dict[str, np.ndarray]
@@ -243,9 +263,7 @@ _CODES = {d: {v: n for n, v in enumerate(KNOWN[d], start=1)} for d in _TEXTS}
 async def _read(pool: Pool, scope: DashboardScope) -> list[_Part]:
     """The groups of the cases finally reported in ``scope``'s period, with their packed
     figures."""
-    async with pool.acquire() as conn, conn.transaction(readonly=True):
-        await conn.execute("set local plan_cache_mode = force_custom_plan")
-        await conn.execute("set local work_mem = '64MB'")
+    async with planned(pool) as conn:
         rows = await conn.fetch(q("dashboard_reported"), *scope.args())
     return [tuple(r.values()) for r in rows]
 

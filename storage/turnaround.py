@@ -9,7 +9,15 @@ from datetime import datetime
 import asyncpg
 import numpy as np
 
-from storage.dashboard import FIGURES, dense, field, percentiles, read_parts, records_of
+from storage.dashboard import (
+    FIGURES,
+    dense,
+    field,
+    percentiles,
+    planned,
+    read_parts,
+    records_of,
+)
 from storage.queries import q
 from storage.records import EventKind, FacilityId, TurnaroundSegment
 
@@ -55,14 +63,7 @@ async def _columns(
     ``split``): for each part with cases, its columns."""
 
     async def part(a: datetime, b: datetime) -> tuple[bytes, ...] | None:
-        async with pool.acquire() as conn, conn.transaction(readonly=True):
-            await conn.execute("set local work_mem = '64MB'")
-            # planned for the part's own values, and never by reading the whole table: a
-            # part of a long period is a large share of the table, but each part reading
-            # it all would read it once per part; by the index on the time of the final
-            # report each reads its own pages (the table is written in the order of time)
-            await conn.execute("set local plan_cache_mode = force_custom_plan")
-            await conn.execute("set local enable_seqscan = off")
+        async with planned(pool, by_index=True) as conn:
             row = await conn.fetchrow(q(name), root, a, b, *more)
         assert row is not None  # an aggregate answers one row
         return None if row[0] is None else tuple(row.values())
@@ -179,8 +180,9 @@ class _Steps:
         """The seconds from ``start`` to ``end`` of the cases that went through both, in
         that order."""
         a, b = self.at[start], self.at[end]
-        went = (a != _NEVER) & (b != _NEVER) & (b >= a)
-        return (b[went] - a[went]) / 1e6
+        # b at or after a, and not never: then a is not never either
+        went = (b != _NEVER) & (b >= a)
+        return (b - a)[went] / 1e6
 
 
 async def _step_parts(
