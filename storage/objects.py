@@ -139,19 +139,22 @@ class ObjectStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def put(self, data: bytes) -> str:
+    async def put(self, data: bytes, *, key: str | None = None) -> str:
         """Store `data` durably and return its key.
 
         Parameters
         ----------
         data
             The object's bytes.
+        key
+            Their key when the caller has hashed them (a received instance's
+            ``storage.instance_keys.instance_key``); by default their SHA-256.
 
         Returns
         -------
         str
-            The lowercase hex SHA-256 of `data`. Storing bytes already present is a no-op
-            that returns the same key.
+            ``key``, or the lowercase hex SHA-256 of `data`. Storing bytes already present
+            is a no-op that returns the same key.
 
         Raises
         ------
@@ -336,8 +339,8 @@ class FileObjectStore(ObjectStore):
         if not await asyncio.to_thread(os.access, self._root, os.W_OK | os.X_OK):
             raise StorageError(f"object store directory {self._root} is not writable")
 
-    async def put(self, data: bytes) -> str:
-        key = await sha256_hex(data)
+    async def put(self, data: bytes, *, key: str | None = None) -> str:
+        key = key or await sha256_hex(data)
         try:
             await asyncio.to_thread(self._put_bytes, key, data)
         except OSError as exc:
@@ -363,7 +366,8 @@ class FileObjectStore(ObjectStore):
     async def adopt_file(self, path: Path, key: str) -> str:
         """Make a file written in `spool_dir` the object `key`, by fsync and rename: no copy.
 
-        The caller has hashed the file (`key` is its SHA-256) and does not change it any more.
+        The caller has hashed the file (`key` is its SHA-256, or a received instance's
+        `storage.instance_keys.instance_key`) and does not change it any more.
         The file is gone afterwards: renamed into place, or removed when the object exists.
 
         Raises
@@ -649,8 +653,8 @@ class S3ObjectStore(ObjectStore):
             await self._call(f"prepare bucket {self._bucket}", self._ensure_bucket)
             self._bucket_ready = True
 
-    async def put(self, data: bytes) -> str:
-        key = await sha256_hex(data)
+    async def put(self, data: bytes, *, key: str | None = None) -> str:
+        key = key or await sha256_hex(data)
         name = self.object_name(key)
         await self.start()
         if await self._stored_size(name) == len(data):

@@ -95,7 +95,9 @@ def _parser() -> argparse.ArgumentParser:
         help="check that every object a row refers to is in the store (after a restore)",
     )
     ver.add_argument(
-        "--read", action="store_true", help="also read each object and check its SHA-256"
+        "--read",
+        action="store_true",
+        help="also read each object and check its bytes against its key",
     )
     col.add_argument(
         "--grace-hours",

@@ -31,6 +31,7 @@ from pydicom.filereader import data_element_generator
 from pydicom.pixels.utils import get_expected_length
 from pydicom.uid import UID
 
+from storage.instance_keys import PREAMBLE_LENGTH, dataset_offset, dataset_split, instance_key
 from storage.records import InstanceHeader
 from teleradiology.core.errors import InvalidDicom
 from teleradiology.core.language import N_
@@ -39,7 +40,6 @@ from teleradiology.core.pixel_limits import DecodeTooLarge, check_declared_size
 # Tolerant when reading what clinics send: odd values are kept as received, not refused.
 pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
 
-PREAMBLE_LENGTH = 128
 #: An application entity title (PS3.5 AE VR: 1-16 characters, no backslash or control code).
 AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")
 
@@ -75,18 +75,21 @@ _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 @dataclass(frozen=True, kw_only=True)
 class ParsedInstance:
-    """A received Part-10 file, ready to store: its bytes (preamble zeroed) and its header."""
+    """A received Part-10 file, ready to store: its bytes (preamble zeroed), its header and
+    the key it is stored under (``storage.instance_keys``)."""
 
     data: bytes
     header: InstanceHeader
+    key: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class ParsedFile:
-    """A received Part-10 file on disk, checked: its header, SHA-256 and size."""
+    """A received Part-10 file on disk, checked: its header, the key it is stored under
+    (``storage.instance_keys``) and its size."""
 
     header: InstanceHeader
-    sha256: str
+    key: str
     size_bytes: int
 
 
@@ -168,14 +171,15 @@ def parse_part10(data: bytes) -> ParsedInstance:
     header = _parse(io.BytesIO(data), len(data), dataset_digest(data))
     if data[:PREAMBLE_LENGTH].strip(b"\0"):  # most writers zero it already: no copy then
         data = bytes(PREAMBLE_LENGTH) + data[PREAMBLE_LENGTH:]
-    return ParsedInstance(data=data, header=header)
+    key = instance_key(memoryview(data)[: dataset_split(data)], header.dataset_sha256)
+    return ParsedInstance(data=data, header=header, key=key)
 
 
 def parse_part10_file(path: Path) -> ParsedFile:
     """Check a received Part-10 file on disk, as `parse_part10`, without loading its pixels.
 
-    The file's preamble must already be zeroed (the caller wrote it); its SHA-256 is taken in
-    the same pass as the data set's.
+    The file's preamble must already be zeroed (the caller wrote it); its key is taken in the
+    same pass as the data set's digest (each byte hashed once).
 
     Raises
     ------
@@ -183,13 +187,13 @@ def parse_part10_file(path: Path) -> ParsedFile:
         As `parse_part10`.
     """
     with path.open("rb") as fp:
-        whole, dataset, size, first = _digests(fp)
+        key, dataset, size, first = _digests(fp)
         if len(first) == size:  # read whole already (most instances): parsed in memory
             header = _parse(io.BytesIO(first), size, dataset)
         else:
             fp.seek(0)
             header = _parse(cast(BinaryIO, _WithinSize(fp, size)), size, dataset)
-    return ParsedFile(header=header, sha256=whole, size_bytes=size)
+    return ParsedFile(header=header, key=key, size_bytes=size)
 
 
 class _WithinSize:
@@ -216,22 +220,24 @@ class _WithinSize:
 
 
 def _digests(fp: BinaryIO) -> tuple[str, str, int, bytes]:
-    """SHA-256 of the whole file and of its data set (after the meta group), its size, and
-    its first chunk (up to 1 MiB)."""
-    whole = hashlib.sha256()
+    """The file's key (``storage.instance_keys``) and its data set's SHA-256, each byte
+    hashed once, its size, and its first chunk (up to 1 MiB)."""
     first = fp.read(_HASH_CHUNK)
-    whole.update(first)
     fp.seek(0, io.SEEK_END)
     total = fp.tell()
     fp.seek(len(first))
-    start = dataset_offset(first, total)
-    dataset = hashlib.sha256(memoryview(first)[PREAMBLE_LENGTH if start is None else start :])
-    size = len(first)
-    while chunk := fp.read(_HASH_CHUNK):
-        whole.update(chunk)
-        dataset.update(chunk)
+    split = dataset_split(first, total)
+    head, dataset = hashlib.sha256(), hashlib.sha256()
+    size, chunk = 0, first
+    while chunk:
+        cut = min(len(chunk), max(0, split - size))  # the chunk's bytes before the data set
+        view = memoryview(chunk)
+        head.update(view[:cut])
+        dataset.update(view[cut:])
         size += len(chunk)
-    return whole.hexdigest(), dataset.hexdigest(), size, first
+        chunk = fp.read(_HASH_CHUNK)
+    head.update(dataset.digest())
+    return head.hexdigest(), dataset.hexdigest(), size, first
 
 
 def _parse(fp: BinaryIO, size: int, dataset_sha256: str) -> InstanceHeader:
@@ -788,21 +794,6 @@ def _implicit_pixel_vr(ds: Dataset, pixels: _Pixels) -> str:
     return {0x7FE00008: "OF", 0x7FE00009: "OD"}.get(pixels.tag, "OW")
 
 
-def dataset_offset(data: bytes, size: int | None = None) -> int | None:
-    """Where the data set starts, from the meta group length; None when it has none.
-
-    ``data`` holds at least the file's first 144 bytes; ``size`` is the whole file's length
-    when ``data`` is only its beginning.
-    """
-    meta_length_offset = PREAMBLE_LENGTH + 4 + 8  # (0002,0000) UL, explicit VR: tag VR len
-    group_length = int.from_bytes(data[meta_length_offset : meta_length_offset + 4], "little")
-    start = meta_length_offset + 4 + group_length
-    total = len(data) if size is None else size
-    if data[PREAMBLE_LENGTH + 4 : PREAMBLE_LENGTH + 8] != b"\x02\x00\x00\x00" or start > total:
-        return None
-    return start
-
-
 def _dataset_start(fp: BinaryIO, size: int) -> int:
     fp.seek(0)
     head = fp.read(PREAMBLE_LENGTH + 16)
@@ -812,9 +803,7 @@ def _dataset_start(fp: BinaryIO, size: int) -> int:
 
 def dataset_digest(data: bytes) -> str:
     """SHA-256 of the data set after the file meta group, so a new meta header is no change."""
-    start = dataset_offset(data)
-    view = memoryview(data)[PREAMBLE_LENGTH if start is None else start :]
-    return hashlib.sha256(view).hexdigest()
+    return hashlib.sha256(memoryview(data)[dataset_split(data) :]).hexdigest()
 
 
 @dataclass(frozen=True, kw_only=True)

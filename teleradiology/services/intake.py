@@ -205,7 +205,7 @@ class Ingestor:
             parsed = await asyncio.to_thread(parse_part10, data)
             _check_study(parsed.header, study_instance_uid)
             await counted.check(parsed.header.sop_instance_uid)
-            key = await self._objects.put(parsed.data)
+            key = await self._objects.put(parsed.data, key=parsed.key)
             stored = await self._commit(
                 parsed.header,
                 key,
@@ -215,7 +215,7 @@ class Ingestor:
                 sender_ae=sender_ae,
                 priority=priority,
                 clinical_question=clinical_question,
-                rewrite=lambda: self._objects.put(parsed.data),
+                rewrite=lambda: self._objects.put(parsed.data, key=parsed.key),
             )
             counted.kept = stored.outcome is IndexOutcome.STORED
         return stored
@@ -257,7 +257,7 @@ class Ingestor:
                 _check_study(parsed.header, study_instance_uid)
                 await counted.check(parsed.header.sop_instance_uid)
                 if isinstance(self._objects, FileObjectStore) and path.parent == self.spool_dir:
-                    key = await self._objects.adopt_file(path, parsed.sha256)
+                    key = await self._objects.adopt_file(path, parsed.key)
                     adopted = True  # renamed into place or removed: nothing left to clean up
                 else:
                     key = await self._objects.put_file(path)
