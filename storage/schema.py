@@ -37,6 +37,15 @@ class Migration:
     name: str
     sql: str
 
+    @property
+    def after_commit(self) -> list[str]:
+        """The statements its ``-- after commit:`` lines name, run once it has committed,
+        outside its transaction (a ``vacuum`` cannot run inside one)."""
+        return _AFTER_COMMIT.findall(self.sql)
+
+
+_AFTER_COMMIT = re.compile(r"^-- after commit: (.+)$", re.MULTILINE)
+
 
 def load_migrations() -> list[Migration]:
     """Read the numbered migrations shipped with the package, in order.
@@ -113,6 +122,10 @@ async def migrate(pool: asyncpg.Pool, *, lock_wait_s: float = LOCK_WAIT_S) -> li
                         migration.version,
                         migration.name,
                     )
+                if migration.after_commit:
+                    await conn.execute("set statement_timeout = 0")  # reset on release
+                for statement in migration.after_commit:
+                    await conn.execute(statement, timeout=MIGRATION_COMMAND_TIMEOUT_S)
                 log.debug("applied migration %s", migration.name)
                 applied.append(migration.name)
             if await install_queue(conn):
