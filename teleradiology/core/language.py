@@ -16,11 +16,14 @@ from enum import Enum
 from functools import cache
 from gettext import c2py
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from babel.messages.pofile import read_po
 
 from storage.records import Language
-from teleradiology.core.words import TABLES
+
+if TYPE_CHECKING:
+    from teleradiology.core.words import Words
 
 LOCALE = Path(__file__).resolve().parents[1] / "locale"
 DOMAIN = "messages"
@@ -126,10 +129,19 @@ class Phrase:
         return said % {name: _said(value, language) for name, value in self.values.items()}
 
 
+@cache
+def _tables() -> Mapping[type[Enum], Mapping[Any, Words]]:
+    """The words' tables, imported on first use: a process that only formats messages
+    (a render pool's child) never loads the enums of every layer."""
+    from teleradiology.core.words import TABLES
+
+    return TABLES
+
+
 def _said(value: object, language: Language) -> object:
     if isinstance(value, Phrase):
         return value.say(language)
-    if isinstance(value, Enum) and type(value) in TABLES:
+    if isinstance(value, Enum) and type(value) in _tables():
         return word(value, language)
     if isinstance(value, tuple) and value and all(isinstance(v, Enum) for v in value):
         choice = " or " if language is Language.EN else "或"
@@ -141,7 +153,7 @@ def _said(value: object, language: Language) -> object:
 
 def word(member: Enum, language: Language) -> str:
     """An enumeration member's word in `language` (its one table in ``words``)."""
-    words = TABLES[type(member)][member]
+    words = _tables()[type(member)][member]
     return words.en if language is Language.EN else words.zh
 
 

@@ -7,11 +7,13 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
 import time
 from concurrent.futures.process import BrokenProcessPool
 
 import pytest
 
+from teleradiology.core import rendering
 from teleradiology.services.work_pool import WorkLost, WorkPool
 
 MIB = 1024**2
@@ -96,3 +98,20 @@ async def test_a_stop_does_not_wait_out_a_stuck_call() -> None:
     stuck.cancel()
     with contextlib.suppress(asyncio.CancelledError, WorkLost, BrokenProcessPool):
         await stuck
+
+
+def _loaded(module: str) -> bool:
+    return module in sys.modules
+
+
+async def test_a_warmed_child_holds_only_what_the_pool_needs() -> None:
+    """A child imports what its calls need: a rendering child never loads the word tables
+    of every layer (they cost the service about 100 MB for each child)."""
+    pool = WorkPool(1, memory_bytes=1024 * MIB, timeout_s=30, name="test")
+    try:
+        await pool.warm()
+        await pool.run(rendering.warm)
+        assert await pool.run(_loaded, "teleradiology.core.rendering")
+        assert not await pool.run(_loaded, "teleradiology.core.words")
+    finally:
+        await asyncio.to_thread(pool.shutdown)
