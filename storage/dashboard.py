@@ -552,6 +552,63 @@ async def referrals(pool: Pool, scope: DashboardScope, by: Bucket, zone: str) ->
 
 
 @dataclass(frozen=True, kw_only=True)
+class EscalationRow:
+    """Cases escalated in the period: of all (``dimension`` ``all``), of the pool that
+    first had them (``key`` its code, ``name`` its name), of one specialty or of one
+    priority; how many have a final report, escalation->final p50/p90 (seconds; None
+    without answers) and how many kept their deadline."""
+
+    dimension: str
+    key: str
+    name: str
+    escalated: int
+    answered: int
+    answer_p50_s: float | None
+    answer_p90_s: float | None
+    sla_met: int
+
+
+async def escalations(pool: Pool, scope: DashboardScope) -> list[EscalationRow]:
+    """The cases escalated in the period, by the pool they went up from, by specialty and
+    by priority."""
+    rows = await fetch_planned(pool, "dashboard_escalations", *scope.args())
+    return [
+        EscalationRow(
+            dimension=r["dimension"],
+            key=r["key"],
+            name=r["name"],
+            escalated=r["escalated"],
+            answered=r["answered"],
+            answer_p50_s=(r["answer_q"] or (None, None))[0],
+            answer_p90_s=(r["answer_q"] or (None, None))[1],
+            sla_met=r["sla_met"],
+        )
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecondReadRow:
+    """Final reports of the period compared with an earlier read, and how many disagreed
+    with it: of all (``dimension`` ``all``), of one first reader (``key`` the username,
+    ``facility`` their facility's code), one specialty or one sending facility."""
+
+    dimension: str
+    key: str
+    name: str
+    facility: str
+    reads: int
+    discrepancies: int
+
+
+async def second_reads(pool: Pool, scope: DashboardScope) -> list[SecondReadRow]:
+    """The period's compared final reports, by first reader, specialty and sending
+    facility."""
+    rows = await fetch_planned(pool, "dashboard_second_reads", *scope.args())
+    return [SecondReadRow(**r) for r in rows]
+
+
+@dataclass(frozen=True, kw_only=True)
 class FacilityChoice:
     """A facility of the network, for the facility filter."""
 

@@ -49,6 +49,8 @@ class NewReport:
     amends_report_id: ReportId | None = None
     agreed: bool | None = None
     discrepancy: str | None = None
+    #: the earlier read ``agreed`` compares this one with
+    compared_report_id: ReportId | None = None
 
 
 async def insert_report(conn: Conn, report: NewReport) -> ReportId:
@@ -65,14 +67,31 @@ async def insert_report(conn: Conn, report: NewReport) -> ReportId:
         report.amends_report_id,
         report.agreed,
         report.discrepancy,
+        report.compared_report_id,
     )
     return ReportId(report_id)
 
 
-async def latest_preliminary_conclusion(conn: Conn, case_id: CaseId) -> Conclusion | None:
-    """The conclusion of the case's latest preliminary report; None when it has none."""
-    found = await conn.fetchval(q("report_latest_preliminary"), case_id)
-    return Conclusion(found) if found is not None else None
+@dataclass(frozen=True)
+class EarlierRead:
+    """The report a final report is compared with, and its conclusion."""
+
+    report_id: ReportId
+    conclusion: Conclusion
+
+
+async def latest_preliminary(conn: Conn, case_id: CaseId) -> EarlierRead | None:
+    """The case's latest preliminary report; None when it has none."""
+    return _earlier(await conn.fetchrow(q("report_latest_preliminary"), case_id))
+
+
+async def first_final(conn: Conn, case_id: CaseId) -> EarlierRead | None:
+    """The case's first final report; None when it has none yet."""
+    return _earlier(await conn.fetchrow(q("report_first_final"), case_id))
+
+
+def _earlier(row: asyncpg.Record | None) -> EarlierRead | None:
+    return EarlierRead(ReportId(row["id"]), Conclusion(row["conclusion"])) if row else None
 
 
 # --- reads -----------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, fields
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -23,7 +23,10 @@ class CaseSpec:
     """One case: sent by ``facility`` to the pool ``pool``, received at ``received_at``;
     its first final report by ``reader`` ``final_after_s`` later, acknowledged
     ``ack_after_s`` after that, or returned to the clinic ``returned_after_s`` after
-    receipt (None: it did not happen). Due ``deadline_s`` after receipt."""
+    receipt (None: it did not happen). Due ``deadline_s`` after receipt. Escalated
+    ``escalated_after_s`` after receipt to the pool ``escalated_to``, after a preliminary
+    report by ``first_reader`` when given; the final report then agreed with it or not
+    (``agreed``)."""
 
     facility: str
     pool: str
@@ -35,6 +38,14 @@ class CaseSpec:
     ack_after_s: float | None = None
     returned_after_s: float | None = None
     reader: str | None = None
+    escalated_after_s: float | None = None
+    escalated_to: str | None = None
+    first_reader: str | None = None
+    agreed: bool | None = None
+
+
+#: The staging table's columns, in the order of :class:`CaseSpec`'s fields.
+_COLUMNS = [f.name for f in fields(CaseSpec)]
 
 
 @dataclass(frozen=True)
@@ -53,7 +64,8 @@ _STAGE = """
 create temp table dashboard_stage (
     facility text, pool text, modality text, priority text, received_at timestamptz,
     deadline_s float8, final_after_s float8, ack_after_s float8, returned_after_s float8,
-    reader text, n bigint generated always as identity
+    reader text, escalated_after_s float8, escalated_to text, first_reader text,
+    agreed boolean, n bigint generated always as identity
 ) on commit drop
 """
 _LOAD = (
@@ -81,17 +93,20 @@ cross join lateral (values ('received', st.first_received_at),
     """
 insert into reading_case (study_id, facility_id, specialty, priority, status,
                           pool_facility_id, first_pool_facility_id, deadline, created_at,
-                          return_code)
+                          return_code, escalated_at, escalated_by)
 select st.id, st.facility_id, case s.modality when 'ECG' then 'ecg' else 'radiology' end,
        s.priority,
        case when s.final_after_s is not null then 'completed'
             when s.returned_after_s is not null then 'canceled' else 'scheduled' end,
-       pf.id, pf.id, s.received_at + make_interval(secs => s.deadline_s),
+       coalesce(ef.id, pf.id), pf.id, s.received_at + make_interval(secs => s.deadline_s),
        s.received_at + interval '1 minute',
-       case when s.returned_after_s is not null then 'motion' end
+       case when s.returned_after_s is not null then 'motion' end,
+       s.received_at + make_interval(secs => s.escalated_after_s), fu.id
 from dashboard_stage s
 join study st on st.study_instance_uid = $1 || s.n
 join facility pf on pf.code = s.pool
+left join facility ef on ef.code = s.escalated_to
+left join app_user fu on fu.username = s.first_reader
 """,
     """
 insert into event (at, kind, facility_id, study_id, case_id, user_id)
@@ -106,10 +121,35 @@ cross join lateral (values
     ('final', s.received_at + make_interval(secs => s.final_after_s)),
     ('delivered', s.received_at + make_interval(secs => s.final_after_s + 30)),
     ('acknowledged', s.received_at + make_interval(secs => s.final_after_s + s.ack_after_s)),
-    ('returned', s.received_at + make_interval(secs => s.returned_after_s))
+    ('returned', s.received_at + make_interval(secs => s.returned_after_s)),
+    ('escalated', s.received_at + make_interval(secs => s.escalated_after_s))
 ) as e(kind, at)
 where e.at is not null
 order by e.at
+""",
+    # the first reader's preliminary report, then the final report compared with it
+    """
+insert into report (case_id, author_id, status, findings, impression, conclusion, signed_at,
+                    signature_sha256)
+select c.id, u.id, 'preliminary', '', '', 'abnormal',
+       s.received_at + make_interval(secs => s.escalated_after_s * 0.9), ''
+from dashboard_stage s
+join study st on st.study_instance_uid = $1 || s.n
+join reading_case c on c.study_id = st.id
+join app_user u on u.username = s.first_reader
+""",
+    """
+insert into report (case_id, author_id, status, findings, impression, conclusion, signed_at,
+                    signature_sha256, agreed, discrepancy, compared_report_id)
+select c.id, u.id, 'final', '', '', case when s.agreed then 'abnormal' else 'normal' end,
+       s.received_at + make_interval(secs => s.final_after_s), '', s.agreed,
+       case when not s.agreed then '结论不同' end, p.id
+from dashboard_stage s
+join study st on st.study_instance_uid = $1 || s.n
+join reading_case c on c.study_id = st.id
+join app_user u on u.username = s.reader
+left join report p on p.case_id = c.id and p.status = 'preliminary'
+where s.agreed is not null and s.final_after_s is not null
 """,
 )
 
@@ -123,18 +163,7 @@ async def load_cases(pool: asyncpg.Pool, cases: Sequence[CaseSpec]) -> None:
         await conn.copy_records_to_table(
             "dashboard_stage",
             records=[astuple(c) for c in cases],
-            columns=[
-                "facility",
-                "pool",
-                "modality",
-                "priority",
-                "received_at",
-                "deadline_s",
-                "final_after_s",
-                "ack_after_s",
-                "returned_after_s",
-                "reader",
-            ],
+            columns=_COLUMNS,
         )
         await conn.execute("analyze dashboard_stage")
         patients, studies = f"DB{run}-", f"2.25.{run}."
@@ -292,6 +321,9 @@ def random_cases(
         county = net.pool_of[clinic]
         fate = rng.random()
         final = rng.lognormvariate(8.0, 0.9) if fate < 0.93 else None
+        # one case in twenty-five goes up to the city after a county reader's draft
+        up = rng.uniform(0.2, 0.6) if rng.random() < 0.04 else None
+        readers = net.readers_of[county]
         found.append(
             CaseSpec(
                 facility=clinic,
@@ -303,7 +335,11 @@ def random_cases(
                 final_after_s=final,
                 ack_after_s=rng.lognormvariate(7.0, 1.0) if final and fate < 0.85 else None,
                 returned_after_s=rng.uniform(300, 7200) if 0.93 <= fate < 0.97 else None,
-                reader=rng.choice(net.readers_of[county]) if final else None,
+                reader=rng.choice(readers) if final else None,
+                escalated_after_s=up * final if up and final else None,
+                escalated_to=net.city if up and final else None,
+                first_reader=readers[-1] if up and final else None,
+                agreed=rng.random() < 0.9 if up and final else None,
             )
         )
     return sorted(found, key=lambda c: c.received_at)

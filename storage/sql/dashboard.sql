@@ -116,3 +116,60 @@ order by 1, 2, 3;
 select f.code, f.name, f.tier from facility f
 where f.id in (select facility_subtree($1))
 order by f.code;
+
+-- name: dashboard_escalations
+-- Cases escalated in the period (sent up from the pool that first had them, automatically
+-- or by a reader): in all, by that pool, by specialty and by priority; how many have a
+-- final report, escalation->final p50/p90 in seconds, and the deadline kept.
+select case when grouping(c.first_pool_facility_id) = 0 then 'pool'
+            when grouping(t.specialty) = 0 then 'specialty'
+            when grouping(t.priority) = 0 then 'priority'
+            else 'all' end as dimension,
+       coalesce(f.code, t.specialty, t.priority, '') as key,
+       coalesce(f.name, '') as name,
+       count(*)::int as escalated,
+       count(t.final_at)::int as answered,
+       percentile_cont(array[0.5, 0.9]) within group (
+           order by extract(epoch from (t.final_at - t.escalated_at))::float8) as answer_q,
+       count(*) filter (where t.sla_met)::int as sla_met
+from dashboard_cases($1, $4, $5, $6, $7, $8, $9) t
+join reading_case c on c.id = t.case_id
+left join facility f on f.id = c.first_pool_facility_id
+where t.escalated_at >= $2 and t.escalated_at < $3
+group by grouping sets ((), (c.first_pool_facility_id, f.code, f.name), (t.specialty),
+                        (t.priority))
+order by 1, 4 desc, 2;
+
+-- name: dashboard_second_reads
+-- Final reports signed in the period that were compared with an earlier read (an escalated
+-- case's, a second read's): in all, by the first reader (the earlier read's author, or who
+-- escalated), by specialty and by sending facility; how many disagreed.
+with s as (
+    select coalesce(p.author_id, c.escalated_by) as first_reader_id, t.specialty,
+           t.facility_id, r.agreed
+    from report r
+    join dashboard_cases($1, $4, $5, $6, $7, $8, $9) t on t.case_id = r.case_id
+    join reading_case c on c.id = r.case_id
+    left join report p on p.id = r.compared_report_id
+    where r.signed_at >= $2 and r.signed_at < $3 and r.agreed is not null
+), g as (
+    select case when grouping(s.first_reader_id) = 0 then 'reader'
+                when grouping(s.specialty) = 0 then 'specialty'
+                when grouping(s.facility_id) = 0 then 'facility'
+                else 'all' end as dimension,
+           s.first_reader_id, s.specialty, s.facility_id,
+           count(*)::int as reads,
+           count(*) filter (where not s.agreed)::int as discrepancies
+    from s
+    group by grouping sets ((), (s.first_reader_id), (s.specialty), (s.facility_id))
+)
+select g.dimension,
+       coalesce(u.username, f.code, g.specialty, '') as key,
+       coalesce(u.display_name, f.name, '') as name,
+       coalesce(uf.code, '') as facility,
+       g.reads, g.discrepancies
+from g
+left join app_user u on g.dimension = 'reader' and u.id = g.first_reader_id
+left join facility uf on uf.id = u.facility_id
+left join facility f on g.dimension = 'facility' and f.id = g.facility_id
+order by 1, g.reads desc, 2;

@@ -1,16 +1,21 @@
 -- name: report_insert
 -- A final report's version counts the case's final reports (an addendum is the next one).
 insert into report (case_id, author_id, status, findings, impression, conclusion,
-                    signature_sha256, signed_at, amends_report_id, agreed, discrepancy, version)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
+                    signature_sha256, signed_at, amends_report_id, agreed, discrepancy,
+                    compared_report_id, version)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
         case when $3 = 'final'
              then (select count(*) + 1 from report where case_id = $1 and status = 'final')
              else 1 end)
 returning id;
 
 -- name: report_latest_preliminary
-select conclusion from report where case_id = $1 and status = 'preliminary'
+select id, conclusion from report where case_id = $1 and status = 'preliminary'
 order by id desc limit 1;
+
+-- name: report_first_final
+select id, conclusion from report where case_id = $1 and status = 'final'
+order by id limit 1;
 
 -- name: reports_of_case
 select r.id, r.case_id, st.study_instance_uid, c.facility_id, r.author_id,

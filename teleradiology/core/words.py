@@ -82,6 +82,8 @@ class DashboardTable(StrEnum):
     VOLUMES = "volumes"
     RETURNS = "returns"
     REFERRALS = "referrals"
+    ESCALATIONS = "escalations"
+    SECOND_READS = "second_reads"
 
 
 class EcgMeasurement(StrEnum):
@@ -254,6 +256,8 @@ _DASHBOARD_TABLE = {
     DashboardTable.VOLUMES: Words("检查量", "volumes"),
     DashboardTable.RETURNS: Words("质量退回率", "returned for quality"),
     DashboardTable.REFERRALS: Words("双向转诊", "referrals up and down"),
+    DashboardTable.ESCALATIONS: Words("上转上级阅片", "escalations to the city"),
+    DashboardTable.SECOND_READS: Words("复核不符率", "second-read discrepancies"),
 }
 _SEGMENT = {
     TurnaroundSegment.RECEIVED_TO_COMPLETE: Words("接收→完整", "received→complete"),

@@ -1,5 +1,6 @@
 """The administrator's dashboard: turnaround, deadlines kept, volumes, returns for quality,
-readers' workload and referrals over their own network, for a period and filters.
+readers' workload, escalations to the city, second-read discrepancies and referrals over
+their own network, for a period and filters.
 
 Figures are counts and durations only, never a patient: reading them is not a disclosure
 and is not audited (the cases behind them are, when opened).
@@ -18,9 +19,11 @@ from storage.dashboard import (
     BreakdownRow,
     Bucket,
     DashboardScope,
+    EscalationRow,
     FacilityChoice,
     IntakeRow,
     ReferralRow,
+    SecondReadRow,
     TrendRow,
 )
 from storage.dashboard import bucket_days as bucket_days  # the pages' x axis
@@ -66,6 +69,8 @@ class Dashboard:
     trend: list[TrendRow]
     intake: list[IntakeRow]
     referrals: list[ReferralRow]
+    escalations: list[EscalationRow]
+    second_reads: list[SecondReadRow]
     facilities: list[FacilityChoice]
 
 
@@ -144,10 +149,19 @@ async def dashboard(
     scope = await _scope(pool, admin, ask, since, until)
     by = ask.by or default_bucket((last - first).days + 1)
     key = zone.key
-    (breakdown, trend), intake, referrals, choices = await asyncio.gather(
+    (
+        (breakdown, trend),
+        intake,
+        referrals,
+        escalations,
+        second_reads,
+        choices,
+    ) = await asyncio.gather(
         figures.figures(pool, scope, by, key),
         figures.intake(pool, scope, by, key),
         figures.referrals(pool, scope, by, key),
+        figures.escalations(pool, scope),
+        figures.second_reads(pool, scope),
         figures.facilities(pool, scope.root),
     )
     return Dashboard(
@@ -160,5 +174,7 @@ async def dashboard(
         trend=trend,
         intake=intake,
         referrals=referrals,
+        escalations=escalations,
+        second_reads=second_reads,
         facilities=choices,
     )

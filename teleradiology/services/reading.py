@@ -519,15 +519,28 @@ def _from_template(
     )
 
 
+async def _earlier_read(conn: Conn, case: Case) -> reports.EarlierRead | None:
+    """What a final report of the case is compared with: on an escalated case the first
+    reader's latest preliminary report, on a second read the first read's final report."""
+    if case.escalated:
+        return await reports.latest_preliminary(conn, case.id)
+    assert case.second_read_of is not None
+    return await reports.first_final(conn, case.second_read_of)
+
+
 async def _sign(conn: Conn, user: User, case: Case, draft: ReportDraft) -> ReportId:
     """Store the draft signed by the user now, and its event."""
     final = draft.status is ReportStatus.FINAL
-    agreed, discrepancy = None, None
-    if final and case.escalated:
-        first = await reports.latest_preliminary_conclusion(conn, case.id)
-        agreed, discrepancy = casework.agreement(
-            first, draft.conclusion, agreed=draft.agreed, discrepancy=draft.discrepancy
-        )
+    agreed, discrepancy, earlier = None, None, None
+    if final and (case.escalated or case.second_read_of is not None):
+        earlier = await _earlier_read(conn, case)
+        if case.escalated or earlier is not None:
+            agreed, discrepancy = casework.agreement(
+                earlier.conclusion if earlier else None,
+                draft.conclusion,
+                agreed=draft.agreed,
+                discrepancy=draft.discrepancy,
+            )
     signed_at = _now()
     fields = {
         "findings": draft.findings,
@@ -548,6 +561,7 @@ async def _sign(conn: Conn, user: User, case: Case, draft: ReportDraft) -> Repor
             signed_at=signed_at,
             agreed=agreed,
             discrepancy=discrepancy,
+            compared_report_id=earlier.report_id if earlier and agreed is not None else None,
         ),
     )
     detail: dict[str, object] = {"conclusion": draft.conclusion.value}

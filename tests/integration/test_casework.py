@@ -207,6 +207,19 @@ async def test_escalated_case_the_city_sees_the_draft_and_question_and_amends(ap
     # the county reader still follows the case they escalated
     followed = await api.client.get(f"/api/v1/cases/{case_id}", headers=api.auth("wang.reader"))
     assert followed.status == 200
+    # the county's dashboard counts the escalation from its pool and the discrepancy
+    # against the reader who wrote the draft
+    dash = await (
+        await api.client.get("/api/v1/admin/dashboard", headers=api.auth("hb.admin"))
+    ).json()
+    up = {(e["dimension"], e["key"]): e for e in dash["escalations"]}
+    assert (up["all", ""]["escalated"], up["all", ""]["answered"]) == (1, 1)
+    assert up["pool", "HB-COUNTY"]["escalated"] == 1
+    compared = {(r["dimension"], r["key"]): r for r in dash["second_reads"]}
+    assert (
+        compared["reader", "wang.reader"]["reads"],
+        compared["reader", "wang.reader"]["discrepancies"],
+    ) == (1, 1)
 
 
 async def test_township_reads_its_villages_ecgs_and_stemi_brings_the_deadline_forward(

@@ -28,7 +28,8 @@ from tests.integration.test_web_pages import (
 
 
 async def _ecgs(api: Api) -> None:
-    """Two ECGs of 柳湾村 read in 10 and 20 minutes an hour ago, beside the film."""
+    """Two ECGs of 柳湾村 read in 10 and 20 minutes an hour ago, beside the film, and a
+    film of it escalated two days ago."""
     at = datetime.now(ZONE) - timedelta(hours=1)
     await load_cases(
         api.pool,
@@ -45,6 +46,19 @@ async def _ecgs(api: Api) -> None:
                 reader="li.ecg",
             )
             for priority, deadline, minutes in (("high", 1800, 10), ("medium", 14400, 20))
+        ]
+        # a film of 柳湾村 two days ago, sent up to the city by the deadline watch, unread
+        + [
+            CaseSpec(
+                facility="HB-MJ-LW",
+                pool="HB-COUNTY",
+                modality="DX",
+                priority="medium",
+                received_at=at - timedelta(days=2),
+                deadline_s=14400,
+                escalated_after_s=10000,
+                escalated_to="XY-CITY",
+            )
         ],
     )
 
@@ -82,6 +96,10 @@ async def test_a_case_that_went_through_shows_in_the_figures_and_the_charts(api:
         assert abs(float(await point.get_attribute("data-value") or "0") - film_minutes) < 1
         bar = page.locator(f"#chart-volumes rect[data-series='影像'][data-label='{today}']")
         assert await bar.get_attribute("data-value") == "1"
+        assert await page.inner_text("#dash-escalated") == "1"
+        up = page.locator("#dash-escalations tr[data-dimension='pool'][data-key='HB-COUNTY']")
+        assert await up.locator("td.escalated").inner_text() == "1"
+        assert await up.locator("td.answered").inner_text() == "0"
         await page.screenshot(path=str(ARTIFACTS / "web_dashboard_all.png"), full_page=True)
 
         # the filters: ECG only, then the film's clinic only; each stays in the URL
@@ -124,6 +142,7 @@ async def test_a_case_that_went_through_shows_in_the_figures_and_the_charts(api:
         await page.emulate_media(media="screen")
         await page.goto(f"{base}/admin")
         assert "Final reports" in await page.inner_text("#dashboard-tiles")
+        assert "Escalated from" in await page.inner_text("#dash-escalations")
         series = page.locator("#chart-volumes rect[data-series='radiology']")
         assert await series.count() >= 1
         await page.screenshot(path=str(ARTIFACTS / "web_dashboard_en.png"), full_page=True)

@@ -507,12 +507,21 @@ async def test_a_second_read_is_a_second_work_item_for_another_reader(api: Api) 
     assert (await _post(api, "wang.reader", "/api/v1/worklist/next")).status == 404
     taken = await _ok(api, "zhou.reader", "/api/v1/worklist/next")
     assert taken["id"] == second["id"]
-    await _ok(
+    # the second reader's conclusion differs: the discrepancy is recorded against the first
+    answer = await _ok(
         api,
         "zhou.reader",
         f"/api/v1/cases/{second['id']}/report",
-        {**_FINDINGS, "conclusion": "normal"},
+        {**_FINDINGS, "conclusion": "abnormal"},
     )
+    assert answer["agreed"] is False
+    assert answer["discrepancy"]
+    compared = await api.pool.fetchval(
+        "select p.author_id = u.id from report r join report p on p.id = r.compared_report_id"
+        " join app_user u on u.username = 'wang.reader' where r.id = $1",
+        answer["id"],
+    )
+    assert compared is True
     items = await api.pool.fetch(
         "select c.id, c.status, r.author_id from reading_case c join report r on r.case_id = c.id "
         "where c.id = any($1::bigint[]) order by c.id",

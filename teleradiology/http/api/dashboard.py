@@ -39,7 +39,9 @@ async def dashboard_of(request: web.Request) -> DashboardOut:
     summary="The administrator's network dashboard: received->final and final->acknowledged "
     "turnaround (p50, p90) and deadlines kept, in all and by sending tier, facility, "
     "specialty, modality, priority and reader; the trend by day, week or month; volumes; "
-    "returns for quality per clinic; referrals up and down",
+    "returns for quality per clinic; escalations to the city (escalation->final p50, p90) "
+    "by pool, specialty and priority; second-read discrepancy rates by first reader, "
+    "specialty and facility; referrals up and down",
 )
 async def get_dashboard(request: web.Request) -> web.Response:
     return reply(await dashboard_of(request))

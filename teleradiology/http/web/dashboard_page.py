@@ -15,13 +15,27 @@ from storage.records import Priority, ReferralDirection, Specialty, Tier
 from teleradiology.core.charts import Series, bar_chart, line_chart
 from teleradiology.core.language import N_, Language, gettext, word
 from teleradiology.core.words import DashboardTable
-from teleradiology.http.api.models.dashboard import DashboardOut, DashboardQuery, TrendOut
+from teleradiology.http.api.models.dashboard import (
+    DashboardOut,
+    DashboardQuery,
+    SecondReadOut,
+    TrendOut,
+)
 from teleradiology.services.dashboard import bucket_days
 
 _BY = {
     Bucket.DAY: N_("按日"),
     Bucket.WEEK: N_("按周"),
     Bucket.MONTH: N_("按月"),
+}
+
+#: The groups of the escalation and second-read tables, named in their first column.
+_DIMENSIONS = {
+    "pool": N_("上转自"),
+    "specialty": N_("专业"),
+    "priority": N_("优先级"),
+    "reader": N_("首读医生"),
+    "facility": N_("送检机构"),
 }
 
 #: The rows the page shows of the tables with a row per facility: those of most cases, in
@@ -32,15 +46,31 @@ PAGE_ROWS = 50
 def _shown(out: DashboardOut) -> tuple[DashboardOut, dict[str, int]]:
     """The figures the page draws, the per-facility tables cut to their ``PAGE_ROWS``
     busiest rows, and how many rows each such table has in all."""
-    counts = {"facility": len(out.facility), "returns": len(out.returns)}
+    counts = {
+        "facility": len(out.facility),
+        "returns": len(out.returns),
+        "second_reads": len(out.second_reads),
+    }
     busiest = {id(r) for r in sorted(out.returns, key=lambda r: -r.cases)[:PAGE_ROWS]}
     shown = out.model_copy(
         update={
             "facility": out.facility[:PAGE_ROWS],  # ordered by cases already
             "returns": [r for r in out.returns if id(r) in busiest],
+            "second_reads": _first_of_each(out.second_reads),
         }
     )
     return shown, counts
+
+
+def _first_of_each(rows: list[SecondReadOut]) -> list[SecondReadOut]:
+    """The first ``PAGE_ROWS`` rows of each dimension (they come by most reads first)."""
+    seen: dict[str, int] = {}
+    kept = []
+    for r in rows:
+        seen[r.dimension] = seen.get(r.dimension, 0) + 1
+        if seen[r.dimension] <= PAGE_ROWS:
+            kept.append(r)
+    return kept
 
 
 def _drawn(svg: str) -> Markup:
@@ -211,6 +241,10 @@ def dashboard_context(
         "dash_tables": {t.value: word(t, language) for t in DashboardTable},
         "dash_csv": {t.value: f"/admin/dashboard/{t.value}.csv{suffix}" for t in DashboardTable},
         "dash_rates": _returned_total(out),
+        "dash_dimensions": {k: gettext(language)(v) for k, v in _DIMENSIONS.items()},
+        "dash_escalated": next((e for e in out.escalations if e.dimension == "all"), None),
+        "dash_compared": next((r for r in out.second_reads if r.dimension == "all"), None),
+        "dash_page_rows": PAGE_ROWS,
     }
 
 

@@ -10,7 +10,16 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 
-from storage.dashboard import BreakdownRow, Bucket, Figures, IntakeRow, ReferralRow, TrendRow
+from storage.dashboard import (
+    BreakdownRow,
+    Bucket,
+    EscalationRow,
+    Figures,
+    IntakeRow,
+    ReferralRow,
+    SecondReadRow,
+    TrendRow,
+)
 from storage.records import Priority, ReferralDirection, ReferralStatus, Specialty, Tier
 from teleradiology.core.language import Language, word
 from teleradiology.core.words import DashboardTable
@@ -99,8 +108,7 @@ class GroupOut(DashboardFiguresOut):
     @classmethod
     def of(cls, row: BreakdownRow, language: Language) -> GroupOut:
         """``label`` a tier's, specialty's or priority's word in `language`, else the name."""
-        kind = _WORDED.get(row.dimension)
-        label = _word_of(kind, row.key, language) if kind is not None else row.label
+        label = _label(row.dimension, row.key, row.label, language)
         return cls(key=row.key, label=label, facility=row.extra, **cls.fields(row.figures))
 
 
@@ -113,6 +121,12 @@ def _word_of(kind: type[Enum], value: str, language: Language) -> str:
 
 
 _WORDED: dict[str, type[Enum]] = {"tier": Tier, "specialty": Specialty, "priority": Priority}
+
+
+def _label(dimension: str, key: str, name: str, language: Language) -> str:
+    """How people name a group: a tier, specialty or priority by its word, else by name."""
+    kind = _WORDED.get(dimension)
+    return _word_of(kind, key, language) if kind is not None else name
 
 
 class TrendOut(DashboardFiguresOut):
@@ -171,6 +185,65 @@ class DashboardReferralOut(Model):
         )
 
 
+class EscalationOut(Model):
+    """Cases escalated in the period (sent up from the pool that first had them): in all
+    (``dimension`` ``all``), from one pool (``key`` its facility code), of one specialty or
+    one priority; how many the upper pool answered with a final report, minutes from the
+    escalation to that report (p50, p90), and the share of those reports signed by the
+    case's deadline."""
+
+    dimension: str = Field(description="all, pool, specialty or priority")
+    key: str
+    label: str
+    escalated: int
+    answered: int
+    answer_p50_minutes: float | None
+    answer_p90_minutes: float | None
+    sla_met: int
+    sla_rate: float | None
+
+    @classmethod
+    def of(cls, row: EscalationRow, language: Language) -> EscalationOut:
+        return cls(
+            dimension=row.dimension,
+            key=row.key,
+            label=_label(row.dimension, row.key, row.name, language),
+            escalated=row.escalated,
+            answered=row.answered,
+            answer_p50_minutes=_minutes(row.answer_p50_s),
+            answer_p90_minutes=_minutes(row.answer_p90_s),
+            sla_met=row.sla_met,
+            sla_rate=_rate(row.sla_met, row.answered),
+        )
+
+
+class SecondReadOut(Model):
+    """Final reports of the period compared with an earlier read (an escalated case's
+    preliminary report, a second read's first read), and the share that disagreed: in all
+    (``dimension`` ``all``), of one first reader (``key`` the username, ``facility`` their
+    facility), one specialty or one sending facility (``key`` its code)."""
+
+    dimension: str = Field(description="all, reader, specialty or facility")
+    key: str
+    label: str
+    facility: str
+    reads: int
+    discrepancies: int
+    discrepancy_rate: float | None
+
+    @classmethod
+    def of(cls, row: SecondReadRow, language: Language) -> SecondReadOut:
+        return cls(
+            dimension=row.dimension,
+            key=row.key,
+            label=_label(row.dimension, row.key, row.name, language),
+            facility=row.facility,
+            reads=row.reads,
+            discrepancies=row.discrepancies,
+            discrepancy_rate=_rate(row.discrepancies, row.reads),
+        )
+
+
 class FacilityChoice(Model):
     code: str
     name: str
@@ -211,6 +284,8 @@ class DashboardOut(Model):
     volumes: list[VolumeOut]
     returns: list[ReturnsOut]
     referrals: list[DashboardReferralOut]
+    escalations: list[EscalationOut]
+    second_reads: list[SecondReadOut]
     choices: DashboardChoicesOut
 
     @classmethod
@@ -239,6 +314,8 @@ class DashboardOut(Model):
             volumes=[_volume(r, d.zone) for r in d.intake if r.facility_code is None],
             returns=[_returns(r) for r in d.intake if r.facility_code is not None],
             referrals=[DashboardReferralOut.of(r, d.zone) for r in d.referrals],
+            escalations=[EscalationOut.of(r, language) for r in d.escalations],
+            second_reads=[SecondReadOut.of(r, language) for r in d.second_reads],
             choices=DashboardChoicesOut(
                 facilities=[
                     FacilityChoice(code=f.code, name=f.name, tier=Tier(f.tier))
