@@ -1,6 +1,7 @@
 """How fast the administrator's dashboard answers with ``--cases`` cases in the index: a
 fresh embedded PostgreSQL with the schema migrated, a Huaibin-sized network, the cases
-(received over ``--days`` days, most reported and acknowledged, a few returned) and
+(received over ``--days`` days, most reported and acknowledged, a few returned, one in
+twenty-five escalated to the city after a county draft) and
 referrals loaded by COPY, then each dashboard query, the whole dashboard, its JSON API and
 its page timed ``--repeats`` times (``--keep DIR`` keeps the database there, and a later
 run with the same ``--keep`` measures it again without loading) for the default period (the
@@ -128,6 +129,8 @@ async def _queries(pool: Any, net: Any, repeats: int, today: date, server: psuti
             ),
             ("intake", lambda s=scope, b=by: dashboard.intake(pool, s, b, ZONE.key)),
             ("referrals", lambda s=scope, b=by: dashboard.referrals(pool, s, b, ZONE.key)),
+            ("escalations", lambda s=scope: dashboard.escalations(pool, s)),
+            ("second reads", lambda s=scope: dashboard.second_reads(pool, s)),
             ("facilities", lambda s=scope: dashboard.facilities(pool, s.root)),
             (
                 "figures, one county's radiology",
@@ -142,7 +145,7 @@ async def _queries(pool: Any, net: Any, repeats: int, today: date, server: psuti
             await whole(pool, admin, a, ZONE, now=n)
 
         took = await _timed(repeats, the_whole, server)
-        print(_line(f"{label}: whole dashboard (11 queries at once)", took))
+        print(_line(f"{label}: whole dashboard (13 queries at once)", took))
 
 
 async def _http(
