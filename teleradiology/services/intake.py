@@ -47,6 +47,7 @@ from teleradiology.core.errors import (
     SendAgain,
     ServiceError,
 )
+from teleradiology.core.language import N_
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ async def sending_facility(pool: Pool, user: User) -> Facility:
     require_role(user, Role.CLINIC)
     facility = await network.facility_by_id(pool, user.facility_id)
     if facility is None:
-        raise NotFound("your facility is no longer in the network")
+        raise NotFound(N_("您的机构已不在网络中"))
     return facility
 
 
@@ -422,9 +423,7 @@ class Ingestor:
                 self._pool, self._objects, [key], write, rewrite=rewrite
             )
         except ObjectCollected:
-            raise SendAgain(
-                "the archive was clearing an old copy of this instance as it arrived; send it again"
-            ) from None
+            raise SendAgain(N_("此实例到达时，档案库正在清除它的一个旧副本；请重发")) from None
 
     async def _collect(self, key: str) -> None:
         """Delete an object no row refers to (the lock keeps a concurrent writer safe)."""

@@ -197,7 +197,7 @@ async def worklist(pool: Pool, calling_ae: str, identifier: Dataset) -> list[Dat
 async def _workstation(pool: Pool, calling_ae: str) -> Facility:
     facility = await network.facility_by_ae(pool, calling_ae.strip())
     if facility is None:
-        raise Forbidden(f"{calling_ae.strip()} is no workstation of a facility")
+        raise Forbidden(N_("%(ae)s 不是任何机构的工作站"), ae=calling_ae.strip())
     return facility
 
 
