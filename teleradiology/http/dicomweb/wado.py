@@ -39,6 +39,7 @@ from teleradiology.core.dicomweb import (
     part_separator,
 )
 from teleradiology.core.errors import BadRequest, NotFound, ServiceError
+from teleradiology.core.language import N_
 from teleradiology.core.query import BULK_PLACEHOLDER
 from teleradiology.http.context import (
     OBJECTS,
@@ -87,7 +88,7 @@ _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 def _uid(request: web.Request, name: str) -> str:
     value = request.match_info[name]
     if len(value) > 64 or not _UID.match(value):
-        raise BadRequest(f"{value!r} is not a UID (digits and dots, at most 64)")
+        raise BadRequest(N_("%(value)r 不是 UID（由数字和点组成，至多 64 个字符）"), value=value)
     return value
 
 
@@ -327,7 +328,9 @@ async def metadata(request: web.Request) -> web.Response:
     for series_uid in series_uids:
         kept = await _series_metadata(request, study_id, series_uid)
         if kept is None:
-            raise NotFound(f"series {series_uid} not found in study {study_uid}")
+            raise NotFound(
+                N_("检查 %(study)s 中找不到序列 %(uid)s"), uid=series_uid, study=study_uid
+            )
         text = await asyncio.to_thread(_serve_body, kept, f"{base}{series_uid}/instances/")
         pieces.append(text[1:-1])
     return _json_bytes(request, b"[" + b",".join(p for p in pieces if p) + b"]")
@@ -349,10 +352,10 @@ def _frame_numbers(text: str) -> list[int]:
     for piece in text.split(","):
         piece = piece.strip()
         if not piece.isdigit() or int(piece) < 1:
-            raise BadRequest(f"frame list {text!r}: frames are numbered from 1, e.g. 1 or 1,2,3")
+            raise BadRequest(N_("帧列表 %(text)r：帧从 1 开始编号，如 1 或 1,2,3"), text=text)
         numbers.append(int(piece))
     if len(numbers) > 1000:
-        raise BadRequest("at most 1000 frames per request")
+        raise BadRequest(N_("每个请求至多 %(n)s 帧"), n=1000)
     return numbers
 
 
@@ -405,7 +408,7 @@ async def bulkdata(request: web.Request) -> web.Response:
     """One bulk data value by its tag (the BulkDataURIs of the metadata point here)."""
     tag_text = request.match_info["tag"]
     if not re.fullmatch(r"[0-9A-Fa-f]{8}", tag_text):
-        raise BadRequest(f"{tag_text!r} is not a tag (8 hexadecimal digits, e.g. 7FE00010)")
+        raise BadRequest(N_("%(text)r 不是标签（8 位十六进制数字，如 7FE00010）"), text=tag_text)
     tag = int(tag_text, 16)
     obj = (await _objects(request))[0]
     negotiate(request, (Offer("multipart/related", OCTETS), Offer(OCTETS)), default_part=OCTETS)
@@ -420,7 +423,9 @@ async def bulkdata(request: web.Request) -> web.Response:
     try:
         value = await _in_thread(rendering.bulk_value, data, tag)
     except KeyError:
-        raise NotFound(f"instance {obj.sop_instance_uid} has no element {tag_text}") from None
+        raise NotFound(
+            N_("实例 %(sop)s 没有元素 %(tag)s"), sop=obj.sop_instance_uid, tag=tag_text
+        ) from None
     return multipart_body([(OCTETS, value, url)], OCTETS)
 
 
@@ -434,7 +439,13 @@ def _frame_total(data: bytes) -> int:
 def _floats(name: str, text: str, count: tuple[int, ...]) -> list[str]:
     parts = [p.strip() for p in text.split(",")]
     if len(parts) not in count:
-        raise BadRequest(f"{name}={text!r}: expected {' or '.join(map(str, count))} values")
+        raise BadRequest(
+            N_("%(name)s=%(text)r：应为 %(first)s 或 %(second)s 个值"),
+            name=name,
+            text=text,
+            first=count[0],
+            second=count[-1],
+        )
     return parts
 
 
@@ -459,9 +470,9 @@ def render_spec(request: web.Request, media_type: str) -> rendering.RenderSpec:
             viewport = rendering.Viewport(width=int(parts[0]), height=int(parts[1]), region=region)
         quality = int(q.get("quality", "90"))
     except ValueError as exc:
-        raise BadRequest(f"rendering parameters: {exc}") from None
+        raise BadRequest(N_("渲染参数有误：%(reason)s"), reason=str(exc)) from None
     if not 1 <= quality <= 100:
-        raise BadRequest(f"quality must be 1 to 100, got {quality}")
+        raise BadRequest(N_("quality 须为 1 到 100，而非 %(quality)s"), quality=quality)
     return rendering.RenderSpec(
         media_type=media_type, window=window, viewport=viewport, quality=quality
     )
@@ -496,7 +507,7 @@ async def rendered(request: web.Request) -> web.Response:
     if single:
         numbers = _frame_numbers(request.match_info.get("frames", "1"))
         if len(numbers) != 1:
-            raise BadRequest("render one frame at a time")
+            raise BadRequest(N_("每次只能渲染一帧"))
         image = await _render_one(request, objects[0], numbers[0], spec, None)
         return web.Response(body=image, headers={"Content-Type": media})
     images = await asyncio.gather(*(_render_one(request, o, 1, spec, None) for o in objects))
