@@ -83,7 +83,7 @@ async def _read_form(request: web.Request) -> _Form:
     size = 0
     async for part in reader:
         if not isinstance(part, BodyPartReader):
-            raise BadRequest("nested multipart bodies are not accepted")
+            raise BadRequest(N_("不接受嵌套的 multipart 正文"))
         if part.name == "file":
             data = await _limited(part, MAX_ECG_BYTES - size)
             size += len(data)
