@@ -21,6 +21,8 @@ from aiohttp import web
 
 from storage.records import Priority
 from teleradiology.core import uploads as rules
+from teleradiology.core.errors import UnsupportedMediaType
+from teleradiology.core.language import N_
 from teleradiology.http.api.endpoints import Routes, reply
 from teleradiology.http.api.models.ecg import (
     InstancePath,
@@ -134,8 +136,8 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
     """
     encoding = request.headers.get("Content-Encoding", "").strip().lower()
     if encoding not in _ENCODINGS:
-        raise web.HTTPUnsupportedMediaType(
-            text=f"Content-Encoding {encoding!r} is not accepted; send gzip or no encoding"
+        raise UnsupportedMediaType(
+            N_("不接受 Content-Encoding %(encoding)r；请用 gzip 或不编码"), encoding=encoding
         )
     if encoding in ("", "identity") and (request.content_length or 0) > limit:
         raise rules.too_large(request.content_length or 0, limit)

@@ -38,8 +38,16 @@ from teleradiology.core.dicomweb import (
     part_header,
     part_separator,
 )
-from teleradiology.core.errors import BadRequest, NotFound, ServiceError
-from teleradiology.core.language import N_
+from teleradiology.core.errors import (
+    BadRequest,
+    NotAcceptable,
+    NotFound,
+    ServiceError,
+    Unprocessable,
+    WorkLost,
+)
+from teleradiology.core.language import N_, Phrase
+from teleradiology.core.pixel_limits import DecodeTooLarge
 from teleradiology.core.query import BULK_PLACEHOLDER
 from teleradiology.http.context import (
     OBJECTS,
@@ -50,6 +58,7 @@ from teleradiology.http.context import (
     current_user,
 )
 from teleradiology.http.dicomweb.common import base_url, multipart_body, negotiate
+from teleradiology.http.problems import known_language
 from teleradiology.services.work_pool import WorkPool
 
 log = logging.getLogger(__name__)
@@ -79,6 +88,12 @@ _METADATA_OFFERS = (Offer(DICOM_JSON), Offer("application/json"))
 THUMBNAIL_SIZE = 128
 #: Longest any one decode, render or transcode may take before the request gives up.
 WORK_TIMEOUT_S = 60.0
+#: Stored pixels that could not be decoded or rendered, and why.
+NOT_DECODED = N_("已存储的像素数据无法解码或渲染：%(reason)s")
+#: An instance asked for in a transfer syntax it is not sent in, and what to ask instead.
+NOT_IN_SYNTAX = N_(
+    "实例以 %(stored)s 存储，不能以 %(asked)s 发送；请用 transfer-syntax=*（原样）或 %(ele)s"
+)
 
 # --- scope and lookup ------------------------------------------------------------------------
 
@@ -119,9 +134,8 @@ async def _read(request: web.Request, obj: StoredObject) -> bytes:
         return await request.app[OBJECTS].get(obj.object_key)
     except ObjectNotFound:
         log.error("indexed object %s is missing from the object store", obj.object_key)
-        raise web.HTTPServiceUnavailable(
-            text="the stored file of this instance is not reachable; try again later"
-        ) from None
+        unreachable = Phrase(N_("此实例已存储的文件暂时无法读取；请稍后再试"))
+        raise web.HTTPServiceUnavailable(text=unreachable.say(known_language(request))) from None
 
 
 async def _in_pool(
@@ -147,21 +161,19 @@ async def _answering(fn: Callable[..., _T], work: Awaitable[_T]) -> _T:
         return await work
     except TimeoutError:
         log.error("%s took longer than %s s", getattr(fn, "__name__", "work"), WORK_TIMEOUT_S)
-        raise web.HTTPServiceUnavailable(
-            text="decoding this image took too long; try again in a moment"
-        ) from None
+        raise WorkLost(N_("解码此图像耗时过长；请稍后再试")) from None
     except MemoryError:
-        raise web.HTTPUnprocessableEntity(
-            text="the stored pixel data needs more memory to decode than this server allows"
-        ) from None
+        raise Unprocessable(N_("解码已存储的像素数据所需内存超出本服务器的限制")) from None
     except rendering.FrameOutOfRange as exc:
-        raise NotFound(str(exc)) from None
-    except rendering.NoPixels as exc:
-        raise NotFound(str(exc)) from None
-    except (ValueError, NotImplementedError, RuntimeError) as exc:
-        raise web.HTTPUnprocessableEntity(
-            text=f"the stored pixel data could not be decoded or rendered: {exc}"
+        raise NotFound(
+            N_("第 %(number)s 帧不存在：该实例有 %(count)s 帧"), number=exc.number, count=exc.count
         ) from None
+    except rendering.NoPixels:
+        raise NotFound(N_("该实例没有像素数据，因此没有帧")) from None
+    except DecodeTooLarge as exc:
+        raise Unprocessable(NOT_DECODED, reason=exc.phrase) from None
+    except (ValueError, NotImplementedError, RuntimeError) as exc:
+        raise Unprocessable(NOT_DECODED, reason=str(exc)) from None
 
 
 def _instance_url(base: str, request: web.Request, obj: StoredObject) -> str:
@@ -182,9 +194,11 @@ def _target_syntax(choice: Choice, stored: str) -> str:
         return stored
     if asked is None or asked == ELE:
         return ELE
-    raise web.HTTPNotAcceptable(
-        text=f"an instance is stored in {stored} and cannot be sent in {asked}; "
-        f"ask for transfer-syntax=* (as stored) or {ELE}"
+    raise NotAcceptable(
+        NOT_IN_SYNTAX,
+        stored=stored,
+        asked=asked,
+        ele=ELE,
     )
 
 
