@@ -121,7 +121,7 @@ async def import_network(
                     conn, user_id, expires_at=expires, created_by=None
                 )
         for f in facilities:
-            fid = await _facility_id(conn, f.code, Phrase(N_("机构 %(code)s"), {"code": f.code}))
+            fid = await _facility_id(conn, f.code, f"facility {f.code}")
             await _write_rules(
                 conn,
                 fid,
@@ -170,9 +170,7 @@ async def _import_user(conn: Conn, u: UserSpec) -> tuple[UserId, bool]:
     return user_id, needs_password
 
 
-async def _facility_id(
-    conn: Conn, code: str, where: Phrase, admin: User | None = None
-) -> FacilityId:
+async def _facility_id(conn: Conn, code: str, where: str, admin: User | None = None) -> FacilityId:
     """A facility a rule names: any (an import file's), or for an administrator one of their
     network or above it."""
     if admin is None:
@@ -199,14 +197,14 @@ async def _write_rules(
     if policy is not None:
         await network.write_policy(conn, fid, policy)
     if routes is not None:
-        where = Phrase(N_("机构 %(code)s：路由"), {"code": code})
+        where = f"facility {code}: route"
         placed = [await _place_route(conn, r, where, admin) for r in routes]
         await network.replace_routes(conn, fid, placed)
     if destination is not None:
         await network.write_destination(conn, fid, destination)
 
 
-async def _place_route(conn: Conn, r: RouteSpec, where: Phrase, admin: User | None) -> PlacedRoute:
+async def _place_route(conn: Conn, r: RouteSpec, where: str, admin: User | None) -> PlacedRoute:
     """A rule with the facilities (and the reading pool) it names found; a pool an
     administrator names must be of their network."""
     escalation_id = await _facility_id(conn, r.escalation, where, admin) if r.escalation else None
