@@ -433,8 +433,9 @@ class Ingestor:
 def _check_study(header: InstanceHeader, study_instance_uid: str | None) -> None:
     if study_instance_uid and header.study_instance_uid != study_instance_uid:
         raise StudyMismatch(
-            f"the instance belongs to study {header.study_instance_uid}, "
-            f"not to {study_instance_uid} named in the request"
+            N_("该实例属于检查 %(actual)s，而不是请求中指明的 %(named)s"),
+            actual=header.study_instance_uid,
+            named=study_instance_uid,
         )
 
 

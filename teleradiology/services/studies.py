@@ -251,7 +251,7 @@ class Studies:
         if len(found) > self._retrieve_max:
             await self._audit_peer(scope, action, level, calling_ae, 0, [], [])
             raise TooManyInstances(
-                f"more than {self._retrieve_max} instances: retrieve a study or series at a time"
+                N_("超过 %(most)s 个实例：请每次取回一个检查或序列"), most=self._retrieve_max
             )
         studies = list(dict.fromkeys(o.study_instance_uid for o in found if o.study_instance_uid))
         patients = list(dict.fromkeys(o.patient for o in found if o.patient))
