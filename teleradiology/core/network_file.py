@@ -26,7 +26,7 @@ from storage.records import (
     UserSpec,
 )
 from teleradiology.core.dicom import AE_TITLE
-from teleradiology.core.errors import ConfigError
+from teleradiology.core.errors import ConfigError, WrongValue
 from teleradiology.core.language import N_, Phrase
 from teleradiology.core.notices import parse_channel
 from teleradiology.core.passwords import hash_password, is_argon2_hash
@@ -511,8 +511,8 @@ def _password_hash(entry: Mapping[str, Any], where: str, *, demo: bool) -> str |
         raise ConfigError(N_("%(where)s：'password' 须为文本"), where=where)
     try:
         return hash_password(password)
-    except ValueError as exc:
-        raise ConfigError(N_("%(where)s：%(reason)s"), where=where, reason=str(exc)) from None
+    except WrongValue as exc:
+        raise ConfigError(N_("%(where)s：%(reason)s"), where=where, reason=exc.phrase) from None
 
 
 def _parents_first(facilities: list[FacilitySpec]) -> list[FacilitySpec]:
