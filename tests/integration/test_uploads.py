@@ -271,7 +271,7 @@ async def test_a_conflicting_instance_is_refused_and_can_be_taken_out(api: Api) 
     _, second = await open_upload(api, [changed, study[1]], key="second")
     status, problem = await put(api, second, changed)
     assert status == 409
-    assert "different content" in problem["detail"]
+    assert "已以不同内容存储；保留先存的副本" in problem["detail"]  # the clinic reads Chinese
     assert await api.pool.fetchval("select count(*) from ingest_rejection") == 1
     assert (await put(api, second, study[1]))[0] == 201
     status, _ = await call(api, "POST", f"/api/v1/uploads/{second['id']}/commit")
