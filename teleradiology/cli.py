@@ -24,7 +24,8 @@ from storage.errors import StorageError
 from storage.objects import open_object_store
 from storage.schema import migrate
 from teleradiology import ecg_cli
-from teleradiology.core.errors import ServiceError
+from teleradiology.core.errors import ServiceError, WrongValue
+from teleradiology.core.language import N_, Phrase, terminal_language
 from teleradiology.core.logs import PrivateFormatter
 from teleradiology.core.passwords import hash_password
 from teleradiology.dimse.gate import server_context
@@ -265,11 +266,26 @@ def _add_allow_http(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _say(text: str, /, **values: object) -> str:
+    """Words for the person at the terminal, in its locale's language."""
+    return Phrase(text, values).say(terminal_language(os.environ))
+
+
+#: The import's users without a password, and what to do with their links.
+FIRST_LINKS = N_(
+    "没有密码的用户：请把一次性链接分别发给各人（只能用一次，%(days)s 天有效；接在服务地址后）："
+)
+NO_NATIONAL_ID_KEY = N_("数据库中没有身份证号密钥")
+
+
 def _upload(args: argparse.Namespace) -> int:
     from teleradiology.node.upload_client import ExitCode, upload_paths
 
     if not args.token:
-        print("telemed upload: give a token: set TELEMED_TOKEN (or --token)", file=sys.stderr)
+        print(
+            _say(N_("telemed upload：请给出令牌：设置 TELEMED_TOKEN（或用 --token）")),
+            file=sys.stderr,
+        )
         return int(ExitCode.BAD_INPUT)
     logging.getLogger().setLevel(logging.WARNING)
     code = asyncio.run(
@@ -356,13 +372,17 @@ class _Database:
 async def _import(settings: Settings, path: Path) -> None:
     async with _Database(settings) as pool:
         done = await administration.import_network_file(pool, path)
-    print(f"imported {done.facilities} facilities and {done.users} users from {path}")
+    print(
+        _say(
+            N_("已从 %(path)s 导入 %(facilities)s 个机构和 %(users)s 个用户"),
+            path=path,
+            facilities=done.facilities,
+            users=done.users,
+        )
+    )
     if done.first_links:
         days = administration.FIRST_LINK_LIFETIME.days
-        print(
-            f"users without a password: send each their one-time link (works once, {days} "
-            "days; append it to the service's address):"
-        )
+        print(_say(FIRST_LINKS, days=days))
         for username, secret in sorted(done.first_links.items()):
             print(f"  {username:<14} {PASSWORD_PAGE}#{secret}")
 
@@ -374,7 +394,7 @@ async def _export(settings: Settings, path: Path | None) -> None:
         sys.stdout.write(text)
     else:
         await asyncio.to_thread(path.write_text, text, "utf-8")
-        print(f"wrote the network to {path}", file=sys.stderr)
+        print(_say(N_("网络已写入 %(path)s"), path=path), file=sys.stderr)
 
 
 async def _collect(settings: Settings, grace_hours: float | None) -> None:
@@ -440,16 +460,12 @@ async def _national_id_key(settings: Settings, command: str) -> int:
         if command == "export":
             legacy = await patients.export_legacy_key(pool)
             if legacy is None:
-                print("the database holds no national-ID key", file=sys.stderr)
+                print(_say(NO_NATIONAL_ID_KEY), file=sys.stderr)
                 return 1
             print(legacy.hex())
             return 0
         forgotten = await patients.forget_legacy_key(pool, settings.national_id_key)
-    print(
-        "the database's copy of the national-ID key is deleted"
-        if forgotten
-        else "the database holds no national-ID key"
-    )
+    print(_say(N_("数据库中的身份证号密钥副本已删除")) if forgotten else _say(NO_NATIONAL_ID_KEY))
     return 0
 
 
@@ -459,7 +475,7 @@ async def _token(settings: Settings, username: str, days: float) -> None:
             pool, username, lifetime=timedelta(days=days)
         )
     print(token)
-    print(f"expires {expires:%Y-%m-%d %H:%M} UTC", file=sys.stderr)
+    print(_say(N_("%(at)s UTC 到期"), at=f"{expires:%Y-%m-%d %H:%M}"), file=sys.stderr)
 
 
 async def _token_command(settings: Settings, args: argparse.Namespace) -> None:
@@ -472,21 +488,22 @@ async def _token_command(settings: Settings, args: argparse.Namespace) -> None:
 async def _revoke_demo(settings: Settings) -> None:
     async with _Database(settings) as pool:
         await revoke_demo_tokens(pool)
-    print("every demo token is revoked")
+    print(_say(N_("所有演示令牌均已吊销")))
 
 
 def _hash_password() -> int:
     if sys.stdin.isatty():
         password = getpass.getpass("password: ")
         if getpass.getpass("again: ") != password:
-            print("telemed password hash: the two differ", file=sys.stderr)
+            print(_say(N_("telemed password hash：两次输入不一致")), file=sys.stderr)
             return 2
     else:
         password = sys.stdin.readline().rstrip("\n")
     try:
         print(hash_password(password))
     except ValueError as exc:
-        print(f"telemed password hash: {exc}", file=sys.stderr)
+        said = exc.phrase.say(terminal_language(os.environ)) if isinstance(exc, WrongValue) else exc
+        print(f"telemed password hash: {said}", file=sys.stderr)
         return 2
     return 0
 
@@ -623,7 +640,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _embedded_postgres_log(settings.data_dir)
         return _run(args, settings)
     except (ServiceError, StorageError) as exc:
-        print(f"telemed: {exc}", file=sys.stderr)
+        said = exc.say(terminal_language(os.environ)) if isinstance(exc, ServiceError) else exc
+        print(f"telemed: {said}", file=sys.stderr)
         return 2
 
 
