@@ -276,6 +276,16 @@ FIRST_LINKS = N_(
     "没有密码的用户：请把一次性链接分别发给各人（只能用一次，%(days)s 天有效；接在服务地址后）："
 )
 NO_NATIONAL_ID_KEY = N_("数据库中没有身份证号密钥")
+#: What the object collection, the storage check and the audit check did.
+VERIFIED = N_(
+    "检查了记录引用的 %(checked)s 个对象：缺失 %(missing)s 个，损坏 %(damaged)s 个%(note)s"
+)
+COLLECTED = N_(
+    "查看 %(n)s 个早于 %(h)s 小时的对象：回收 %(gone)s 个无引用的；忘掉 %(dropped)s 个已放弃的上传"
+)
+AUDIT_CHECKED = N_(
+    "已检查 %(n)s 条审计记录（至头部第 %(head)s 条，对照 %(anchors)s 个锚点）：%(found)s 个问题"
+)
 
 
 def _upload(args: argparse.Namespace) -> int:
@@ -407,12 +417,16 @@ async def _collect(settings: Settings, grace_hours: float | None) -> None:
         finally:
             await store.close()
     if done is None:
-        print("another process is collecting now; nothing done")
+        print(_say(N_("另一进程正在回收；未做任何事")))
         return
     print(
-        f"looked at {done.looked_at} object(s) older than {hours:g} h: collected "
-        f"{done.collected} that no row refers to; forgot {done.uploads_forgotten} upload(s) "
-        "given up"
+        _say(
+            COLLECTED,
+            n=done.looked_at,
+            h=f"{hours:g}",
+            gone=done.collected,
+            dropped=done.uploads_forgotten,
+        )
     )
 
 
@@ -425,12 +439,17 @@ async def _verify(settings: Settings, read: bool) -> int:
         finally:
             await store.close()
     print(
-        f"checked {found.checked} object(s) rows refer to: {len(found.missing)} missing, "
-        f"{len(found.damaged)} damaged" + ("" if read else " (not read: --read checks bytes)")
+        _say(
+            VERIFIED,
+            checked=found.checked,
+            missing=len(found.missing),
+            damaged=len(found.damaged),
+            note="" if read else Phrase(N_("（未读取内容：--read 会检查字节）")),
+        )
     )
-    for label, items in (("missing", found.missing), ("damaged", found.damaged)):
+    for label, items in ((N_("缺失"), found.missing), (N_("损坏"), found.damaged)):
         for key, what in items[:50]:
-            print(f"  {label}: {key} ({what})")
+            print(f"  {_say(label)}: {key} ({what})")
     return 1 if found.missing or found.damaged else 0
 
 
@@ -441,14 +460,23 @@ async def _audit(settings: Settings, command: str) -> int:
         try:
             if command == "anchor":
                 anchored = await audit.anchor_head(pool, store)
-                print(f"anchored at record {anchored.seq}" if anchored else "nothing to anchor")
+                print(
+                    _say(N_("已锚定于第 %(seq)s 条记录"), seq=anchored.seq)
+                    if anchored
+                    else _say(N_("没有要锚定的记录"))
+                )
                 return 0
             verdict = await audit.verify(pool, store)
         finally:
             await store.close()
     print(
-        f"checked {verdict.checked} audit record(s) up to the head at {verdict.head_seq} "
-        f"against {verdict.anchors} anchor(s): {len(verdict.findings)} problem(s)"
+        _say(
+            AUDIT_CHECKED,
+            n=verdict.checked,
+            head=verdict.head_seq,
+            anchors=verdict.anchors,
+            found=len(verdict.findings),
+        )
     )
     for finding in verdict.findings:
         print(f"  {finding}")
