@@ -276,6 +276,10 @@ FIRST_LINKS = N_(
     "没有密码的用户：请把一次性链接分别发给各人（只能用一次，%(days)s 天有效；接在服务地址后）："
 )
 NO_NATIONAL_ID_KEY = N_("数据库中没有身份证号密钥")
+#: The demo's users, printed at each start with their tokens.
+DEMO_USERS = N_(
+    "演示用户（密码：demo-<用户名>），各有一个 bearer 令牌（%(hours)s 小时有效；此前的已吊销）："
+)
 #: What the object collection, the storage check and the audit check did.
 VERIFIED = N_(
     "检查了记录引用的 %(checked)s 个对象：缺失 %(missing)s 个，损坏 %(damaged)s 个%(note)s"
@@ -585,16 +589,13 @@ def _demo_context(settings: Settings) -> CleanupContext:
         pool = app[POOL]
         if await network.facility_count(pool) == 0:
             await administration.import_network_file(pool, DEMO_NETWORK)
-            print(f"loaded the demo network from {DEMO_NETWORK}")
+            print(_say(N_("已从 %(path)s 载入演示网络"), path=DEMO_NETWORK))
         base = f"{'https' if settings.https else 'http'}://localhost:{settings.http_port}"
         print(f"\nweb and API:  {base}/   (API: {base}/api/v1/openapi.json)")
         print(f"DICOMweb:     {base}/dicomweb")
         print(f"DICOM:        AE {settings.dicom_aet} on port {settings.dicom_port}")
         hours = round(administration.DEMO_TOKEN_LIFETIME.total_seconds() / 3600)
-        print(
-            f"demo users (password: demo-<username>), with a bearer token each (for {hours} h; "
-            "those printed before are revoked):"
-        )
+        print(_say(DEMO_USERS, hours=hours))
         for user, token in await administration.issue_demo_tokens(pool):
             print(f"  {user.username:<14} {user.role.value:<7} {token}")
         sys.stdout.flush()
