@@ -24,7 +24,8 @@ from storage.errors import StorageError
 from storage.objects import open_object_store
 from storage.schema import migrate
 from teleradiology import ecg_cli
-from teleradiology.core.errors import ServiceError
+from teleradiology.core.errors import ServiceError, WrongValue
+from teleradiology.core.language import N_, Phrase, terminal_language
 from teleradiology.core.logs import PrivateFormatter
 from teleradiology.core.passwords import hash_password
 from teleradiology.dimse.gate import server_context
@@ -265,11 +266,40 @@ def _add_allow_http(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _say(text: str, /, **values: object) -> str:
+    """Words for the person at the terminal, in its locale's language."""
+    return Phrase(text, values).say(terminal_language(os.environ))
+
+
+#: The import's users without a password, and what to do with their links.
+FIRST_LINKS = N_(
+    "没有密码的用户：请把一次性链接分别发给各人（只能用一次，%(days)s 天有效；接在服务地址后）："
+)
+NO_NATIONAL_ID_KEY = N_("数据库中没有身份证号密钥")
+#: The demo's users, printed at each start with their tokens.
+DEMO_USERS = N_(
+    "演示用户（密码：demo-<用户名>），各有一个 bearer 令牌（%(hours)s 小时有效；此前的已吊销）："
+)
+#: What the object collection, the storage check and the audit check did.
+VERIFIED = N_(
+    "检查了记录引用的 %(checked)s 个对象：缺失 %(missing)s 个，损坏 %(damaged)s 个%(note)s"
+)
+COLLECTED = N_(
+    "查看 %(n)s 个早于 %(h)s 小时的对象：回收 %(gone)s 个无引用的；忘掉 %(dropped)s 个已放弃的上传"
+)
+AUDIT_CHECKED = N_(
+    "已检查 %(n)s 条审计记录（至头部第 %(head)s 条，对照 %(anchors)s 个锚点）：%(found)s 个问题"
+)
+
+
 def _upload(args: argparse.Namespace) -> int:
     from teleradiology.node.upload_client import ExitCode, upload_paths
 
     if not args.token:
-        print("telemed upload: give a token: set TELEMED_TOKEN (or --token)", file=sys.stderr)
+        print(
+            _say(N_("telemed upload：请给出令牌：设置 TELEMED_TOKEN（或用 --token）")),
+            file=sys.stderr,
+        )
         return int(ExitCode.BAD_INPUT)
     logging.getLogger().setLevel(logging.WARNING)
     code = asyncio.run(
@@ -356,13 +386,17 @@ class _Database:
 async def _import(settings: Settings, path: Path) -> None:
     async with _Database(settings) as pool:
         done = await administration.import_network_file(pool, path)
-    print(f"imported {done.facilities} facilities and {done.users} users from {path}")
+    print(
+        _say(
+            N_("已从 %(path)s 导入 %(facilities)s 个机构和 %(users)s 个用户"),
+            path=path,
+            facilities=done.facilities,
+            users=done.users,
+        )
+    )
     if done.first_links:
         days = administration.FIRST_LINK_LIFETIME.days
-        print(
-            f"users without a password: send each their one-time link (works once, {days} "
-            "days; append it to the service's address):"
-        )
+        print(_say(FIRST_LINKS, days=days))
         for username, secret in sorted(done.first_links.items()):
             print(f"  {username:<14} {PASSWORD_PAGE}#{secret}")
 
@@ -374,7 +408,7 @@ async def _export(settings: Settings, path: Path | None) -> None:
         sys.stdout.write(text)
     else:
         await asyncio.to_thread(path.write_text, text, "utf-8")
-        print(f"wrote the network to {path}", file=sys.stderr)
+        print(_say(N_("网络已写入 %(path)s"), path=path), file=sys.stderr)
 
 
 async def _collect(settings: Settings, grace_hours: float | None) -> None:
@@ -387,12 +421,16 @@ async def _collect(settings: Settings, grace_hours: float | None) -> None:
         finally:
             await store.close()
     if done is None:
-        print("another process is collecting now; nothing done")
+        print(_say(N_("另一进程正在回收；未做任何事")))
         return
     print(
-        f"looked at {done.looked_at} object(s) older than {hours:g} h: collected "
-        f"{done.collected} that no row refers to; forgot {done.uploads_forgotten} upload(s) "
-        "given up"
+        _say(
+            COLLECTED,
+            n=done.looked_at,
+            h=f"{hours:g}",
+            gone=done.collected,
+            dropped=done.uploads_forgotten,
+        )
     )
 
 
@@ -405,12 +443,17 @@ async def _verify(settings: Settings, read: bool) -> int:
         finally:
             await store.close()
     print(
-        f"checked {found.checked} object(s) rows refer to: {len(found.missing)} missing, "
-        f"{len(found.damaged)} damaged" + ("" if read else " (not read: --read checks bytes)")
+        _say(
+            VERIFIED,
+            checked=found.checked,
+            missing=len(found.missing),
+            damaged=len(found.damaged),
+            note="" if read else Phrase(N_("（未读取内容：--read 会检查字节）")),
+        )
     )
-    for label, items in (("missing", found.missing), ("damaged", found.damaged)):
+    for label, items in ((N_("缺失"), found.missing), (N_("损坏"), found.damaged)):
         for key, what in items[:50]:
-            print(f"  {label}: {key} ({what})")
+            print(f"  {_say(label)}: {key} ({what})")
     return 1 if found.missing or found.damaged else 0
 
 
@@ -421,14 +464,23 @@ async def _audit(settings: Settings, command: str) -> int:
         try:
             if command == "anchor":
                 anchored = await audit.anchor_head(pool, store)
-                print(f"anchored at record {anchored.seq}" if anchored else "nothing to anchor")
+                print(
+                    _say(N_("已锚定于第 %(seq)s 条记录"), seq=anchored.seq)
+                    if anchored
+                    else _say(N_("没有要锚定的记录"))
+                )
                 return 0
             verdict = await audit.verify(pool, store)
         finally:
             await store.close()
     print(
-        f"checked {verdict.checked} audit record(s) up to the head at {verdict.head_seq} "
-        f"against {verdict.anchors} anchor(s): {len(verdict.findings)} problem(s)"
+        _say(
+            AUDIT_CHECKED,
+            n=verdict.checked,
+            head=verdict.head_seq,
+            anchors=verdict.anchors,
+            found=len(verdict.findings),
+        )
     )
     for finding in verdict.findings:
         print(f"  {finding}")
@@ -440,16 +492,12 @@ async def _national_id_key(settings: Settings, command: str) -> int:
         if command == "export":
             legacy = await patients.export_legacy_key(pool)
             if legacy is None:
-                print("the database holds no national-ID key", file=sys.stderr)
+                print(_say(NO_NATIONAL_ID_KEY), file=sys.stderr)
                 return 1
             print(legacy.hex())
             return 0
         forgotten = await patients.forget_legacy_key(pool, settings.national_id_key)
-    print(
-        "the database's copy of the national-ID key is deleted"
-        if forgotten
-        else "the database holds no national-ID key"
-    )
+    print(_say(N_("数据库中的身份证号密钥副本已删除")) if forgotten else _say(NO_NATIONAL_ID_KEY))
     return 0
 
 
@@ -459,7 +507,7 @@ async def _token(settings: Settings, username: str, days: float) -> None:
             pool, username, lifetime=timedelta(days=days)
         )
     print(token)
-    print(f"expires {expires:%Y-%m-%d %H:%M} UTC", file=sys.stderr)
+    print(_say(N_("%(at)s UTC 到期"), at=f"{expires:%Y-%m-%d %H:%M}"), file=sys.stderr)
 
 
 async def _token_command(settings: Settings, args: argparse.Namespace) -> None:
@@ -472,21 +520,22 @@ async def _token_command(settings: Settings, args: argparse.Namespace) -> None:
 async def _revoke_demo(settings: Settings) -> None:
     async with _Database(settings) as pool:
         await revoke_demo_tokens(pool)
-    print("every demo token is revoked")
+    print(_say(N_("所有演示令牌均已吊销")))
 
 
 def _hash_password() -> int:
     if sys.stdin.isatty():
         password = getpass.getpass("password: ")
         if getpass.getpass("again: ") != password:
-            print("telemed password hash: the two differ", file=sys.stderr)
+            print(_say(N_("telemed password hash：两次输入不一致")), file=sys.stderr)
             return 2
     else:
         password = sys.stdin.readline().rstrip("\n")
     try:
         print(hash_password(password))
     except ValueError as exc:
-        print(f"telemed password hash: {exc}", file=sys.stderr)
+        said = exc.phrase.say(terminal_language(os.environ)) if isinstance(exc, WrongValue) else exc
+        print(f"telemed password hash: {said}", file=sys.stderr)
         return 2
     return 0
 
@@ -540,16 +589,13 @@ def _demo_context(settings: Settings) -> CleanupContext:
         pool = app[POOL]
         if await network.facility_count(pool) == 0:
             await administration.import_network_file(pool, DEMO_NETWORK)
-            print(f"loaded the demo network from {DEMO_NETWORK}")
+            print(_say(N_("已从 %(path)s 载入演示网络"), path=DEMO_NETWORK))
         base = f"{'https' if settings.https else 'http'}://localhost:{settings.http_port}"
         print(f"\nweb and API:  {base}/   (API: {base}/api/v1/openapi.json)")
         print(f"DICOMweb:     {base}/dicomweb")
         print(f"DICOM:        AE {settings.dicom_aet} on port {settings.dicom_port}")
         hours = round(administration.DEMO_TOKEN_LIFETIME.total_seconds() / 3600)
-        print(
-            f"demo users (password: demo-<username>), with a bearer token each (for {hours} h; "
-            "those printed before are revoked):"
-        )
+        print(_say(DEMO_USERS, hours=hours))
         for user, token in await administration.issue_demo_tokens(pool):
             print(f"  {user.username:<14} {user.role.value:<7} {token}")
         sys.stdout.flush()
@@ -623,7 +669,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _embedded_postgres_log(settings.data_dir)
         return _run(args, settings)
     except (ServiceError, StorageError) as exc:
-        print(f"telemed: {exc}", file=sys.stderr)
+        said = exc.say(terminal_language(os.environ)) if isinstance(exc, ServiceError) else exc
+        print(f"telemed: {said}", file=sys.stderr)
         return 2
 
 

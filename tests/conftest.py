@@ -15,6 +15,12 @@ from tests.s3 import S3Endpoint, seaweedfs_s3
 
 TEMPLATE = "telemed_template"
 
+# The telemed command speaks its terminal's language: the commands the tests run (and their
+# children) speak English, whatever the locale of the machine running them.
+for _name in ("LC_ALL", "LC_MESSAGES"):
+    os.environ.pop(_name, None)
+os.environ["LANG"] = "C.UTF-8"
+
 
 def _with_database(dsn: str, name: str) -> str:
     """The same server, another database: replace the path of a postgresql:// URL."""

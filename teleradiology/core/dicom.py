@@ -53,6 +53,7 @@ MAX_INFLATED_BYTES = 128 * 1024**2
 _DEFLATED = "1.2.840.10008.1.2.1.99"
 #: A file that ends inside its last data element.
 CUT_SHORT = N_("DICOM 文件被截断：最后一个数据元素不完整")
+CUT_IN_FRAGMENTS = N_("DICOM 文件在其压缩像素数据中被截断")
 _TRANSFER_SYNTAX_TAG = 0x00020010
 _PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
 _UNDEFINED = 0xFFFFFFFF
@@ -372,11 +373,12 @@ def _check_inflated_size(fp: BinaryIO, size: int, limit: int = MAX_INFLATED_BYTE
             inflated += len(inflater.decompress(chunk, _HASH_CHUNK))
             if inflated > limit:
                 raise InvalidDicom(
-                    f"the deflated data set inflates past {limit // 1024**2} MiB"
-                    f" (from {size - start} bytes); it is not stored"
+                    N_("deflate 压缩的数据集解压后超过 %(mib)s MiB（原 %(size)s 字节）；不予存储"),
+                    mib=limit // 1024**2,
+                    size=size - start,
                 )
     except zlib.error as exc:
-        raise InvalidDicom(f"the deflated data set is damaged: {exc}") from None
+        raise InvalidDicom(N_("压缩（deflate）的数据集已损坏：%(error)s"), error=str(exc)) from None
 
 
 def _read_whole(fp: BinaryIO) -> tuple[Dataset, _Pixels | None]:
@@ -388,7 +390,7 @@ def _read_whole(fp: BinaryIO) -> tuple[Dataset, _Pixels | None]:
         try:
             element = ds[tag]  # decoded now: "OB or OW" needs Bits Allocated, say
         except Exception as exc:
-            raise InvalidDicom(f"the pixel data element cannot be read: {exc}") from None
+            raise InvalidDicom(N_("像素数据元素无法读取：%(error)s"), error=str(exc)) from None
         pixels = _Pixels(
             tag=tag,
             vr=str(element.VR),
@@ -446,7 +448,7 @@ def _walk_tail(
         if vr_bytes in _LONG_VRS:
             more = fp.read(4)
             if len(more) < 4:
-                raise InvalidDicom("the DICOM file is truncated in its pixel data header")
+                raise InvalidDicom(N_("DICOM 文件在像素数据的元素头处被截断"))
             (length,) = struct.unpack(endian + "L", more)
             value_at = start + 12
         else:
@@ -460,8 +462,9 @@ def _walk_tail(
         end = value_at + length
         if end > size:
             raise InvalidDicom(
-                f"pixel data is truncated: {size - value_at} bytes where its element "
-                f"header says {length}"
+                N_("像素数据被截断：元素头为 %(length)s 字节，实有 %(got)s 字节"),
+                got=size - value_at,
+                length=length,
             )
         pixels = _Pixels(tag=tag, vr=vr, length=length, encapsulated=False)
     if pixels.length <= BULK_DATA_THRESHOLD:
@@ -476,17 +479,17 @@ def _skip_fragments(fp: BinaryIO, at: int, size: int, endian: str) -> int:
         fp.seek(at)
         header = fp.read(8)
         if len(header) < 8:
-            raise InvalidDicom("the DICOM file is truncated inside its compressed pixel data")
+            raise InvalidDicom(CUT_IN_FRAGMENTS)
         group, elem, length = struct.unpack(endian + "HHL", header)
         tag = group << 16 | elem
         at += 8
         if tag == _SEQUENCE_END:
             return at
         if tag != _ITEM or length == _UNDEFINED:
-            raise InvalidDicom("the compressed pixel data is malformed: expected an item")
+            raise InvalidDicom(N_("压缩像素数据格式有误：此处应为一个条目（item）"))
         at += length
         if at > size:
-            raise InvalidDicom("the DICOM file is truncated inside its compressed pixel data")
+            raise InvalidDicom(CUT_IN_FRAGMENTS)
 
 
 def _ends_cleanly_from(
@@ -513,7 +516,7 @@ def _ends_cleanly_from(
         except StopIteration:
             break
         except Exception as exc:  # a sequence cut short: OSError, EOFError from pydicom
-            raise InvalidDicom(f"the DICOM file is truncated or damaged: {exc}") from None
+            raise InvalidDicom(N_("DICOM 文件被截断或已损坏：%(error)s"), error=str(exc)) from None
         end = fp.tell()
         # A value read short (its length past the end of the file) leaves the file position
         # at the end: the length in the element header says where the value really ends.
@@ -521,8 +524,10 @@ def _ends_cleanly_from(
             continue  # a sequence, read item by item to its end
         if raw.length != _UNDEFINED and raw.value_tell + raw.length > size:
             raise InvalidDicom(
-                f"the DICOM file is truncated: element ({raw.tag.group:04X},"
-                f"{raw.tag.elem:04X}) says {raw.length} bytes, {size - raw.value_tell} are left"
+                N_("DICOM 文件被截断：元素 %(tag)s 标明 %(length)s 字节，只剩 %(left)s 字节"),
+                tag=f"({raw.tag.group:04X},{raw.tag.elem:04X})",
+                length=raw.length,
+                left=size - raw.value_tell,
             )
         if trailing is not None:
             trailing.append(raw)
@@ -541,14 +546,14 @@ def _check_pixel_data(ds: Dataset, pixels: _Pixels | None, tsyntax: UID) -> None
         return
     if not tsyntax.is_transfer_syntax:
         raise InvalidDicom(
-            f"the Transfer Syntax UID {tsyntax} is not a transfer syntax this server knows: "
-            "its pixel data cannot be read"
+            N_("Transfer Syntax UID %(uid)s 不是本服务器认识的传输语法：其像素数据无法读取"),
+            uid=str(tsyntax),
         )
     if pixels.encapsulated or tsyntax.is_compressed:
         try:
             check_declared_size(ds)
         except DecodeTooLarge as exc:
-            raise InvalidDicom(f"the image cannot be decoded here: {exc}") from None
+            raise InvalidDicom(N_("本服务器无法解码该图像：%(error)s"), error=exc.phrase) from None
         return
     if pixels.tag != 0x7FE00010:
         return
@@ -561,8 +566,9 @@ def _check_pixel_data(ds: Dataset, pixels: _Pixels | None, tsyntax: UID) -> None
     # Odd lengths are padded to even on the wire.
     if pixels.length < expected:
         raise InvalidDicom(
-            f"pixel data is truncated: {pixels.length} bytes where the image attributes "
-            f"need {expected}"
+            N_("像素数据被截断：图像属性需要 %(expected)s 字节，实有 %(got)s 字节"),
+            got=pixels.length,
+            expected=expected,
         )
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from teleradiology.core.errors import BadRequest, NotAcceptable
+from teleradiology.core.language import N_
 
 DICOM_JSON = "application/dicom+json"
 
@@ -60,7 +61,7 @@ def parse_accept(header: str | None) -> list[MediaRange]:
         if not media_type:
             continue
         if "/" not in media_type:
-            raise BadRequest(f"the Accept header has a malformed media range {item!r}")
+            raise BadRequest(N_("Accept 头部的媒体范围 %(item)r 格式有误"), item=item)
         params: dict[str, str] = {}
         quality = 1.0
         for piece in pieces[1:]:
@@ -71,7 +72,7 @@ def parse_accept(header: str | None) -> list[MediaRange]:
                     quality = float(value)
                 except ValueError:
                     raise BadRequest(
-                        f"the Accept header has a malformed q-value {value!r}"
+                        N_("Accept 头部的 q 值 %(value)r 格式有误"), value=value
                     ) from None
             elif name:
                 params[name] = value if name == "transfer-syntax" else value.lower()
@@ -132,7 +133,8 @@ def negotiate(
             return Choice(offer, asked_ts)
     supported = ", ".join(o.describe() for o in offers)
     raise NotAcceptable(
-        f"none of the media types in the Accept header can be produced here; supported: {supported}"
+        N_("本服务器无法提供 Accept 头部中的任何媒体类型；支持的有：%(supported)s"),
+        supported=supported,
     )
 
 

@@ -94,6 +94,14 @@ class TooLarge(ServiceError):
     """A body, or a file it announces, is larger than this request may carry."""
 
 
+class UnsupportedMediaType(ServiceError):
+    """The body's Content-Type or Content-Encoding is not one this request takes."""
+
+
+class Unprocessable(ServiceError):
+    """What is stored cannot be turned into what was asked (pixels that cannot be decoded)."""
+
+
 #: The problem type of a refusal for a facility's daily intake limit (HTTP 429).
 QUOTA_EXCEEDED = "urn:telemed:problem:quota-exceeded"
 

@@ -170,6 +170,18 @@ def parse_language(value: str | None) -> Language | None:
     return None
 
 
+def terminal_language(environ: Mapping[str, str]) -> Language:
+    """The language a command says its words in: the one its terminal's locale names
+    (``LC_ALL``, else ``LC_MESSAGES``, else ``LANG``: ``zh_CN.UTF-8`` is Chinese); English
+    for any other locale (``C``, ``POSIX``), as a terminal without a Chinese locale may not
+    show Chinese."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = environ.get(name)
+        if value:
+            return parse_language(value) or Language.EN
+    return Language.EN
+
+
 def accepted_language(header: str | None) -> Language | None:
     """The language an ``Accept-Language`` header prefers among ours (its highest ``q``
     first, the earlier of equals); None when it names none of them."""

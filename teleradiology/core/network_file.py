@@ -26,11 +26,20 @@ from storage.records import (
     UserSpec,
 )
 from teleradiology.core.dicom import AE_TITLE
-from teleradiology.core.errors import ConfigError
+from teleradiology.core.errors import ConfigError, WrongValue
 from teleradiology.core.language import N_, Phrase
 from teleradiology.core.notices import parse_channel
 from teleradiology.core.passwords import hash_password, is_argon2_hash
 from teleradiology.core.peers import check_peer_host, fingerprint
+
+#: Keys a table does not take, and a flag that is neither true nor false.
+UNKNOWN_KEYS = N_("%(where)s：未知的键 %(keys)s")
+ACTIVE_TRUE_OR_FALSE = N_("%(where)s：'active' 须为 true 或 false")
+#: A plaintext password outside a demo file, and what to give instead.
+NO_PLAINTEXT = N_(
+    "%(where)s：网络文件不带明文 'password'（仅演示文件可带，须写 demo = true）：%(fix)s"
+)
+GIVE_A_HASH = N_("请给出 'password_hash'，或不给并把导入时打印的一次性链接发给该用户")
 
 #: Which tier may stand directly under which.
 _PARENT_TIER = {
@@ -45,10 +54,10 @@ def _str(entry: Mapping[str, Any], key: str, where: str, *, required: bool = Tru
     value = entry.get(key)
     if value is None:
         if required:
-            raise ConfigError(f"{where}: '{key}' is missing")
+            raise ConfigError(N_("%(where)s：缺少 '%(key)s'"), where=where, key=key)
         return None
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{where}: '{key}' must be non-empty text")
+        raise ConfigError(N_("%(where)s：'%(key)s' 须为非空文本"), where=where, key=key)
     return value.strip()
 
 
@@ -67,50 +76,52 @@ def parse_network(text: str) -> tuple[list[FacilitySpec], list[UserSpec]]:
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"the network file is not valid TOML: {exc}") from None
+        raise ConfigError(N_("网络文件不是有效的 TOML：%(reason)s"), reason=str(exc)) from None
     demo = _demo_flag(doc)
     unknown = set(doc) - {"facility", "user", "demo"}
     if unknown:
-        raise ConfigError(f"unknown sections in the network file: {', '.join(sorted(unknown))}")
+        raise ConfigError(N_("网络文件中有未知的部分：%(names)s"), names=", ".join(sorted(unknown)))
     facilities = [_facility(e, i) for i, e in enumerate(_tables(doc, "facility"))]
     by_code: dict[str, FacilitySpec] = {}
     for f in facilities:
         if f.code in by_code:
-            raise ConfigError(f"facility code {f.code} appears twice")
+            raise ConfigError(N_("机构代码 %(code)s 出现了两次"), code=f.code)
         by_code[f.code] = f
     seen_ae: dict[str, str] = {}
     for f in facilities:
         for ae in f.ae_titles:
             if ae in seen_ae:
-                raise ConfigError(f"AE title {ae} is used by {seen_ae[ae]} and {f.code}")
+                raise ConfigError(
+                    N_("AE 标题 %(ae)s 同时用于 %(first)s 和 %(second)s"),
+                    ae=ae,
+                    first=seen_ae[ae],
+                    second=f.code,
+                )
             seen_ae[ae] = f.code
         if f.parent is not None and f.parent not in by_code:
             # The parent may already be in the database: checked when importing.
             continue
         if f.parent is not None:
             parent = by_code[f.parent]
-            if parent.tier not in _PARENT_TIER[f.tier]:
-                raise ConfigError(
-                    f"facility {f.code} ({f.tier}) cannot stand under {parent.code} ({parent.tier})"
-                )
+            check_placement(f.code, f.tier, (parent.code, parent.tier))
     users = [_user(e, i, demo=demo) for i, e in enumerate(_tables(doc, "user"))]
     names = [u.username for u in users]
     if len(set(names)) != len(names):
-        raise ConfigError("a username appears twice")
+        raise ConfigError(N_("有用户名出现了两次"))
     return _parents_first(facilities), users
 
 
 def _demo_flag(doc: Mapping[str, Any]) -> bool:
     demo = doc.get("demo", False)
     if not isinstance(demo, bool):
-        raise ConfigError("'demo' must be true or false")
+        raise ConfigError(N_("'demo' 须为 true 或 false"))
     return demo
 
 
 def _tables(doc: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
     value = doc.get(key, [])
     if not isinstance(value, list) or not all(isinstance(e, dict) for e in value):
-        raise ConfigError(f"'{key}' must be a list of tables ([[{key}]])")
+        raise ConfigError(N_("'%(key)s' 须为表的列表（[[%(key)s]]）"), key=key)
     return value
 
 
@@ -125,16 +136,23 @@ def _facility(entry: Mapping[str, Any], i: int) -> FacilitySpec:
         tier = Tier(tier_text or "")
     except ValueError:
         allowed = ", ".join(t.value for t in Tier)
-        raise ConfigError(f"{where}: tier {tier_text!r} is not one of {allowed}") from None
+        raise ConfigError(
+            N_("%(where)s：级别 %(text)r 不是 %(allowed)s 之一"),
+            where=where,
+            text=tier_text,
+            allowed=allowed,
+        ) from None
     parent = _str(entry, "parent", where, required=False)
     if tier is not Tier.CITY and parent is None and tier is not Tier.COUNTY:
-        raise ConfigError(f"{where}: a {tier} facility needs a 'parent'")
+        raise ConfigError(N_("%(where)s：%(tier)s须有 'parent'"), where=where, tier=tier)
     ae_titles = entry.get("ae_titles", [])
     if not isinstance(ae_titles, list) or not all(isinstance(a, str) for a in ae_titles):
-        raise ConfigError(f"{where}: 'ae_titles' must be a list of text")
+        raise ConfigError(N_("%(where)s：'ae_titles' 须为文本的列表"), where=where)
     for ae in ae_titles:
         if not AE_TITLE.match(ae) or ae != ae.strip():
-            raise ConfigError(f"{where}: AE title {ae!r} must be 1 to 16 characters, no spaces")
+            raise ConfigError(
+                N_("%(where)s：AE 标题 %(ae)r 须为 1 到 16 个字符，不含空格"), where=where, ae=ae
+            )
     unknown = set(entry) - {
         "code",
         "name",
@@ -149,15 +167,15 @@ def _facility(entry: Mapping[str, Any], i: int) -> FacilitySpec:
         "channel",
     }
     if unknown:
-        raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+        raise ConfigError(UNKNOWN_KEYS, where=where, keys=", ".join(sorted(unknown)))
     active = entry.get("active")
     if active is not None and not isinstance(active, bool):
-        raise ConfigError(f"{where}: 'active' must be true or false")
+        raise ConfigError(ACTIVE_TRUE_OR_FALSE, where=where)
     routes = entry.get("route")
     if routes is not None and (
         not isinstance(routes, list) or not all(isinstance(r, dict) for r in routes)
     ):
-        raise ConfigError(f"{where}: 'route' must be a list of tables ([[facility.route]])")
+        raise ConfigError(N_("%(where)s：'route' 须为表的列表（[[facility.route]]）"), where=where)
     workstations = _workstations(entry.get("workstation", []), where)
     titles = [*ae_titles, *(w.ae_title for w in workstations if w.ae_title not in ae_titles)]
     return FacilitySpec(
@@ -182,11 +200,13 @@ def _facility(entry: Mapping[str, Any], i: int) -> FacilitySpec:
 def _channels(entries: Any, where: str) -> tuple[ChannelSpec, ...]:
     """``[[facility.channel]]``: where the facility is told beyond the page."""
     if not isinstance(entries, list):
-        raise ConfigError(f"{where}: 'channel' must be a list of tables ([[facility.channel]])")
+        raise ConfigError(
+            N_("%(where)s：'channel' 须为表的列表（[[facility.channel]]）"), where=where
+        )
     found = [parse_channel(e, f"{where}: channel #{i + 1}") for i, e in enumerate(entries)]
     targets = [(c.kind, c.target) for c in found]
     if len(set(targets)) != len(targets):
-        raise ConfigError(f"{where}: a channel is listed twice (same kind and target)")
+        raise ConfigError(N_("%(where)s：有渠道列出了两次（种类和目标相同）"), where=where)
     return tuple(found)
 
 
@@ -220,16 +240,16 @@ def _minutes(value: Any, where: str) -> timedelta:
 def _policy(entry: Any, where: str) -> NetworkPolicy:
     where = f"{where}: policy"
     if not isinstance(entry, dict):
-        raise ConfigError(f"{where} must be a table")
+        raise ConfigError(N_("%(where)s 须为表"), where=where)
     unknown = set(entry) - {"timezone", "deadline_minutes", "critical_ack_minutes", "at_risk_share"}
     if unknown:
-        raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+        raise ConfigError(UNKNOWN_KEYS, where=where, keys=", ".join(sorted(unknown)))
     default = NetworkPolicy()
     deadlines = dict(default.deadlines)
     stemi = default.stemi_deadline
     raw = entry.get("deadline_minutes", {})
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: deadline_minutes must be a table")
+        raise ConfigError(N_("%(where)s：deadline_minutes 须为表"), where=where)
     for key, value in raw.items():
         if key == "stemi":
             stemi = _minutes(value, f"{where}: deadline_minutes.stemi")
@@ -237,7 +257,12 @@ def _policy(entry: Any, where: str) -> NetworkPolicy:
             deadlines[_PRIORITY_WORDS[key]] = _minutes(value, f"{where}: deadline_minutes.{key}")
         else:
             allowed = ", ".join([*_PRIORITY_WORDS, "stemi"])
-            raise ConfigError(f"{where}: deadline_minutes.{key}: use one of {allowed}")
+            raise ConfigError(
+                N_("%(where)s：deadline_minutes.%(key)s：请用 %(allowed)s 之一"),
+                where=where,
+                key=key,
+                allowed=allowed,
+            )
     timezone = entry.get("timezone", default.timezone)
     try:
         ZoneInfo(str(timezone))
@@ -273,7 +298,7 @@ def _route(entry: Mapping[str, Any], where: str) -> RouteSpec:
         "pool",
     }
     if unknown:
-        raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+        raise ConfigError(UNKNOWN_KEYS, where=where, keys=", ".join(sorted(unknown)))
     pool = _str(entry, "pool", where, required=False)
     first = _str(entry, "first_read", where, required=pool is None)
     specialty_text = _str(entry, "specialty", where, required=False)
@@ -310,15 +335,21 @@ def _workstations(entries: Any, where: str) -> tuple[AePeer, ...]:
     """``[[facility.workstation]]``: an AE title with the ``host`` (address, CIDR block or
     host name) it calls from and its TLS ``certificate_sha256``."""
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise ConfigError(f"{where}: 'workstation' must be a list of tables")
+        raise ConfigError(N_("%(where)s：'workstation' 须为表的列表"), where=where)
     found: dict[str, AePeer] = {}
     for entry in entries:
         unknown = set(entry) - {"ae_title", "host", "certificate_sha256"}
         if unknown:
-            raise ConfigError(f"{where}: workstation: unknown keys {', '.join(sorted(unknown))}")
+            raise ConfigError(
+                UNKNOWN_KEYS, where=f"{where}: workstation", keys=", ".join(sorted(unknown))
+            )
         ae = _str(entry, "ae_title", f"{where}: workstation")
         if ae is None or not AE_TITLE.match(ae) or ae != ae.strip() or ae in found:
-            raise ConfigError(f"{where}: workstation ae_title {ae!r}: 1 to 16 characters, once")
+            raise ConfigError(
+                N_("%(where)s：工作站 ae_title %(ae)r：须为 1 到 16 个字符，且只出现一次"),
+                where=where,
+                ae=ae,
+            )
         host = _str(entry, "host", f"{where}: workstation {ae}", required=False)
         cert = _str(entry, "certificate_sha256", f"{where}: workstation {ae}", required=False)
         try:
@@ -328,24 +359,28 @@ def _workstations(entries: Any, where: str) -> tuple[AePeer, ...]:
                 cert_sha256=fingerprint(cert) if cert is not None else None,
             )
         except ConfigError as exc:
-            raise ConfigError(f"{where}: workstation {ae}: {exc}") from None
+            raise ConfigError(
+                N_("%(where)s：工作站 %(ae)s：%(reason)s"), where=where, ae=ae, reason=exc.phrase
+            ) from None
     return tuple(found.values())
 
 
 def _destination(entry: Any, where: str) -> Destination:
     where = f"{where}: report_destination"
     if not isinstance(entry, dict):
-        raise ConfigError(f"{where} must be a table {{ ae_title, host, port }}")
+        raise ConfigError(N_("%(where)s 须为表 { ae_title, host, port }"), where=where)
     ae = _str(entry, "ae_title", where)
     host = _str(entry, "host", where)
     port = entry.get("port")
     if ae is None or not AE_TITLE.match(ae):
-        raise ConfigError(f"{where}: ae_title must be 1 to 16 characters, no backslash")
+        raise ConfigError(N_("%(where)s：ae_title 须为 1 到 16 个字符，不含反斜杠"), where=where)
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        raise ConfigError(f"{where}: port must be a TCP port (1 to 65535), got {port!r}")
+        raise ConfigError(
+            N_("%(where)s：port 须为 TCP 端口（1 到 65535），而非 %(port)r"), where=where, port=port
+        )
     tls = entry.get("tls", False)
     if not isinstance(tls, bool):
-        raise ConfigError(f"{where}: tls must be true or false")
+        raise ConfigError(N_("%(where)s：tls 须为 true 或 false"), where=where)
     return Destination(ae_title=ae, host=host or "", port=port, tls=tls)
 
 
@@ -356,7 +391,11 @@ _CLOCK = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 def _clock(text: Any, where: str) -> time:
     match = _CLOCK.match(text) if isinstance(text, str) else None
     if match is None or (match.group(1) == "24" and match.group(2) != "00"):
-        raise ConfigError(f"{where}: {text!r} is not a time of day like '08:00' or '24:00'")
+        raise ConfigError(
+            N_("%(where)s：%(text)r 不是一天中的时刻，应写作 '08:00' 或 '24:00'"),
+            where=where,
+            text=text,
+        )
     hour, minute = int(match.group(1)), int(match.group(2))
     return time.max if hour == 24 else time(hour, minute)
 
@@ -364,16 +403,20 @@ def _clock(text: Any, where: str) -> time:
 def _duty(raw: Any, where: str) -> tuple[DutyShift, ...]:
     where = f"{where}: duty"
     if not isinstance(raw, list) or not all(isinstance(d, dict) for d in raw):
-        raise ConfigError(f"{where} must be a list of {{ days, from, until }} tables")
+        raise ConfigError(N_("%(where)s 须为 { days, from, until } 表的列表"), where=where)
     shifts = []
     for d in raw:
         days = d.get("days", list(_DAYS))
         if not isinstance(days, list) or not all(isinstance(x, str) for x in days):
-            raise ConfigError(f'{where}: days must be a list like ["mon", "tue"]')
+            raise ConfigError(
+                N_("%(where)s：days 须为列表，如 %(form)s"), where=where, form='["mon", "tue"]'
+            )
         try:
             weekdays = frozenset(_DAYS[x.lower()[:3]] for x in days)
         except KeyError:
-            raise ConfigError(f"{where}: days must be among {', '.join(_DAYS)}") from None
+            raise ConfigError(
+                N_("%(where)s：days 须为 %(allowed)s 中的值"), where=where, allowed=", ".join(_DAYS)
+            ) from None
         shifts.append(
             DutyShift(
                 weekdays=weekdays,
@@ -406,23 +449,30 @@ def _user(entry: Mapping[str, Any], i: int, *, demo: bool) -> UserSpec:
         role = Role(role_text or "")
     except ValueError:
         allowed = ", ".join(r.value for r in Role)
-        raise ConfigError(f"{where}: role {role_text!r} is not one of {allowed}") from None
+        raise ConfigError(
+            N_("%(where)s：角色 %(text)r 不是 %(allowed)s 之一"),
+            where=where,
+            text=role_text,
+            allowed=allowed,
+        ) from None
     raw = entry.get("specialties", [])
     if not isinstance(raw, list):
-        raise ConfigError(f"{where}: 'specialties' must be a list")
+        raise ConfigError(N_("%(where)s：'specialties' 须为列表"), where=where)
     try:
         specialties = tuple(Specialty(s) for s in raw)
     except ValueError:
         allowed = ", ".join(s.value for s in Specialty)
-        raise ConfigError(f"{where}: specialties must be among {allowed}") from None
+        raise ConfigError(
+            N_("%(where)s：specialties 须为 %(allowed)s 中的值"), where=where, allowed=allowed
+        ) from None
     if role is Role.READER and not specialties:
-        raise ConfigError(f"{where}: a reader needs at least one specialty")
+        raise ConfigError(N_("%(where)s：阅片医生至少须有一个专业"), where=where)
     if role is not Role.READER and specialties:
-        raise ConfigError(f"{where}: only readers have specialties")
+        raise ConfigError(N_("%(where)s：只有阅片医生有专业"), where=where)
     password_hash = _password_hash(entry, where, demo=demo)
     active = entry.get("active")
     if active is not None and not isinstance(active, bool):
-        raise ConfigError(f"{where}: 'active' must be true or false")
+        raise ConfigError(ACTIVE_TRUE_OR_FALSE, where=where)
     duty = _duty(entry["duty"], where) if "duty" in entry else None
     return UserSpec(
         active=active,
@@ -442,28 +492,27 @@ def _password_hash(entry: Mapping[str, Any], where: str, *, demo: bool) -> str |
     plaintext ``password``; None when the file gives neither."""
     password, given = entry.get("password"), entry.get("password_hash")
     if password is not None and given is not None:
-        raise ConfigError(f"{where}: give 'password_hash' or 'password', not both")
+        raise ConfigError(
+            N_("%(where)s：请给出 'password_hash' 或 'password'，不能两者都给"), where=where
+        )
     if given is not None:
         if not isinstance(given, str) or not is_argon2_hash(given):
             raise ConfigError(
-                f"{where}: 'password_hash' must be an argon2 hash ('$argon2id$v=19$…'); "
-                "make one with: telemed password hash"
+                N_("%(where)s：'password_hash' 须为 argon2 哈希（'$argon2id$v=19$…'）；%(fix)s"),
+                where=where,
+                fix=Phrase(N_("可用 %(command)s 生成"), {"command": "telemed password hash"}),
             )
         return given
     if password is None:
         return None
     if not demo:
-        raise ConfigError(
-            f"{where}: a network file carries no plaintext 'password' (only a demo file, "
-            "with demo = true): give 'password_hash', or nothing and send the user the "
-            "one-time link the import prints"
-        )
+        raise ConfigError(NO_PLAINTEXT, where=where, fix=Phrase(GIVE_A_HASH))
     if not isinstance(password, str):
-        raise ConfigError(f"{where}: 'password' must be text")
+        raise ConfigError(N_("%(where)s：'password' 须为文本"), where=where)
     try:
         return hash_password(password)
-    except ValueError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+    except WrongValue as exc:
+        raise ConfigError(N_("%(where)s：%(reason)s"), where=where, reason=exc.phrase) from None
 
 
 def _parents_first(facilities: list[FacilitySpec]) -> list[FacilitySpec]:
@@ -476,7 +525,9 @@ def _parents_first(facilities: list[FacilitySpec]) -> list[FacilitySpec]:
             f for f in pending if f.parent is None or f.parent in placed or f.parent not in codes
         ]
         if not ready:
-            raise ConfigError(f"facilities form a cycle: {', '.join(f.code for f in pending)}")
+            raise ConfigError(
+                N_("机构的上下级构成了循环：%(codes)s"), codes=", ".join(f.code for f in pending)
+            )
         for f in ready:
             ordered.append(f)
             placed.add(f.code)
@@ -493,7 +544,7 @@ def parse_policy(entry: Any) -> NetworkPolicy:
 def parse_routes(entries: Any) -> tuple[RouteSpec, ...]:
     """A list of ``route`` tables (empty: the defaults, county above and city above)."""
     if not isinstance(entries, list) or not all(isinstance(r, dict) for r in entries):
-        raise ConfigError("body: 'routes' must be a list of route objects")
+        raise ConfigError(N_("%(where)s：'routes' 须为路由对象的列表"), where="body")
     return tuple(_route(r, "body") for r in entries)
 
 

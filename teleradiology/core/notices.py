@@ -240,7 +240,7 @@ def parse_channel(entry: Mapping[str, Any], where: str) -> ChannelSpec:
         Naming the key that is wrong and what it may be.
     """
     if not isinstance(entry, Mapping):
-        raise ConfigError(f"{where}: a channel is a table {{ kind, target, ... }}")
+        raise ConfigError(N_("%(where)s：渠道须为表 { kind, target, ... }"), where=where)
     unknown = set(entry) - _KEYS
     if unknown:
         raise ConfigError(

@@ -100,7 +100,7 @@ def _exact(ds: Dataset, keyword: str) -> str | None:
     if value in ("", "*"):
         return None
     if "*" in value or "?" in value:
-        raise BadRequest(f"{keyword}: wildcards are not matched on this key")
+        raise BadRequest(N_("%(keyword)s：此键不匹配通配符"), keyword=keyword)
     return value
 
 
@@ -109,7 +109,7 @@ def _step_item(identifier: Dataset) -> Dataset:
     if not steps:
         return Dataset()
     if len(steps) != 1:
-        raise BadRequest("ScheduledProcedureStepSequence: one item in a query")
+        raise BadRequest(N_("ScheduledProcedureStepSequence：查询中只能有一个条目"))
     item: Dataset = steps[0]
     return item
 
@@ -132,7 +132,7 @@ def worklist_filter(identifier: Dataset) -> OrderMatch:
         high = _date(found.high) if found.high else None
     time_low, time_high = _times(_text(step, "ScheduledProcedureStepStartTime"))
     if time_low and time_high and time_low > time_high and (low is None or low == high):
-        raise BadRequest("ScheduledProcedureStepStartTime: the range ends before it starts")
+        raise BadRequest(N_("ScheduledProcedureStepStartTime：范围的结束早于开始"))
     return OrderMatch(
         modality=_exact(step, "Modality"),
         station_ae=_exact(step, "ScheduledStationAETitle"),
@@ -160,7 +160,9 @@ def _date(text: str) -> date:
     try:
         return datetime.strptime(text, "%Y%m%d").date()
     except ValueError:
-        raise BadRequest(f"ScheduledProcedureStepStartDate: {text} is not a date") from None
+        raise BadRequest(
+            N_("ScheduledProcedureStepStartDate：%(text)s 不是日期"), text=text
+        ) from None
 
 
 def _times(value: str) -> tuple[time | None, time | None]:
@@ -173,7 +175,7 @@ def _times(value: str) -> tuple[time | None, time | None]:
     if not dash:
         last = first
     if not first and not last:
-        raise BadRequest(f"{name}={value!r} is an empty range")
+        raise BadRequest(N_("%(name)s=%(value)r 是空范围"), name=name, value=value)
     low = _time(time_range(name, first).low or "", ceil=False) if first else None
     high = _time(time_range(name, last).low or "", ceil=True) if last else None
     return low, high
@@ -192,7 +194,9 @@ def _time(text: str, *, ceil: bool) -> time:
             999999 if ceil else 0,
         )
     except ValueError:
-        raise BadRequest(f"ScheduledProcedureStepStartTime: {text} is not a time") from None
+        raise BadRequest(
+            N_("ScheduledProcedureStepStartTime：%(text)s 不是时间"), text=text
+        ) from None
 
 
 def answer_charset(identifier: Dataset) -> str:
@@ -293,7 +297,9 @@ def step_start(ds: Dataset) -> StepStart:
     """
     status = _text(ds, "PerformedProcedureStepStatus")
     if status != "IN PROGRESS":
-        raise BadRequest(f"PerformedProcedureStepStatus must be IN PROGRESS, not {status!r}")
+        raise BadRequest(
+            N_("PerformedProcedureStepStatus 须为 IN PROGRESS，而非 %(status)r"), status=status
+        )
     items = list(ds.get("ScheduledStepAttributesSequence") or [])
     item = items[0] if items else Dataset()
     return StepStart(
@@ -316,7 +322,9 @@ def referenced_instances(ds: Dataset) -> tuple[str, ...]:
             for ref in series.get(keyword) or []:
                 uid = _text(ref, "ReferencedSOPInstanceUID")
                 if not uid:
-                    raise BadRequest(f"{keyword}: an item without ReferencedSOPInstanceUID")
+                    raise BadRequest(
+                        N_("%(keyword)s：有条目没有 ReferencedSOPInstanceUID"), keyword=keyword
+                    )
                 found[uid] = None
     return tuple(found)
 
@@ -333,7 +341,7 @@ def step_end(ds: Dataset) -> StepEnd | None:
     text = _text(ds, "PerformedProcedureStepStatus")
     status = _STEP_STATUS.get(text) if text else StepStatus.IN_PROGRESS
     if status is None:
-        raise BadRequest(f"PerformedProcedureStepStatus {text!r} is not a step status")
+        raise BadRequest(N_("PerformedProcedureStepStatus %(text)r 不是步骤状态"), text=text)
     if status is StepStatus.IN_PROGRESS:
         return None
     code = meaning = None
@@ -363,16 +371,18 @@ def commitment_request(ds: Dataset) -> tuple[str, list[tuple[str, str]]]:
     """
     transaction = _text(ds, "TransactionUID")
     if not transaction:
-        raise BadRequest("TransactionUID is missing")
+        raise BadRequest(N_("缺少 TransactionUID"))
     pairs = []
     for item in ds.get("ReferencedSOPSequence") or []:
         sop_class = _text(item, "ReferencedSOPClassUID")
         sop = _text(item, "ReferencedSOPInstanceUID")
         if not sop_class or not sop:
-            raise BadRequest("ReferencedSOPSequence: an item without its SOP Class or Instance UID")
+            raise BadRequest(
+                N_("ReferencedSOPSequence：有条目缺少 SOP Class UID 或 SOP Instance UID")
+            )
         pairs.append((sop_class, sop))
     if not pairs:
-        raise BadRequest("ReferencedSOPSequence names no instance")
+        raise BadRequest(N_("ReferencedSOPSequence 未指明任何实例"))
     return transaction, pairs
 
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from teleradiology.core.errors import WrongValue
+from teleradiology.core.language import N_
+
 _hasher = PasswordHasher()
 
 
 def hash_password(password: str) -> str:
-    """An argon2id hash of a password, for storage."""
+    """An argon2id hash of a password, for storage; WrongValue for one too short."""
     if len(password) < 8:
-        raise ValueError("a password needs at least 8 characters")
+        raise WrongValue(N_("密码至少须有 %(n)s 个字符"), n=8)
     return _hasher.hash(password)
 
 

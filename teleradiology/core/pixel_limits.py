@@ -18,6 +18,9 @@ from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
 from pydicom.uid import UID
 
+from storage.records import Language
+from teleradiology.core.language import N_, Phrase
+
 #: The most one decoded frame may take: 8192 × 8192 at 16 bits (a mammogram), or a
 #: 6000 × 7000 colour photograph.
 MAX_DECODED_FRAME_BYTES = 128 * 1024**2
@@ -31,7 +34,20 @@ _JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  "
 
 
 class DecodeTooLarge(ValueError):
-    """The instance declares more decoded pixels than this server decodes."""
+    """The instance declares more decoded pixels than this server decodes; its message
+    (``phrase``) said in its reader's language, ``str()`` in English."""
+
+    def __init__(self, text: str, /, **values: object) -> None:
+        self.phrase = Phrase(text, values)
+        super().__init__(self.phrase.say(Language.EN))
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # across the render pool's processes: the phrase, not its English
+        return (_decode_too_large, (self.phrase.text, dict(self.phrase.values)))
+
+
+def _decode_too_large(text: str, values: dict[str, object]) -> DecodeTooLarge:
+    return DecodeTooLarge(text, **values)
 
 
 def declared_frame_bytes(ds: Dataset) -> int | None:
@@ -60,14 +76,17 @@ def check_declared_size(ds: Dataset, *, frames: int = 1) -> None:
         return
     if frame_bytes > MAX_DECODED_FRAME_BYTES:
         raise DecodeTooLarge(
-            f"one frame declares {ds.Rows} × {ds.Columns} pixels "
-            f"({frame_bytes // 1024**2} MiB decoded), more than the "
-            f"{MAX_DECODED_FRAME_BYTES // 1024**2} MiB this server decodes"
+            N_("一帧标明 %(size)s 像素（解码后 %(mib)s MiB），超过本服务器可解码的 %(most)s MiB"),
+            size=f"{ds.Rows} × {ds.Columns}",
+            mib=frame_bytes // 1024**2,
+            most=MAX_DECODED_FRAME_BYTES // 1024**2,
         )
     if frame_bytes * frames > MAX_DECODED_BYTES:
         raise DecodeTooLarge(
-            f"{frames} frames of {frame_bytes // 1024**2} MiB decode to more than the "
-            f"{MAX_DECODED_BYTES // 1024**2} MiB this server decodes at once"
+            N_("%(frames)s 帧、每帧 %(mib)s MiB，解码后超过本服务器一次可解码的 %(most)s MiB"),
+            frames=frames,
+            mib=frame_bytes // 1024**2,
+            most=MAX_DECODED_BYTES // 1024**2,
         )
 
 
@@ -95,8 +114,10 @@ def _check_codestream(ds: Dataset, frame: bytes) -> None:
     declared = (int(ds.Rows), int(ds.Columns), int(ds.get("SamplesPerPixel", 1) or 1))
     if rows > declared[0] or columns > declared[1] or samples > max(declared[2], 4):
         raise DecodeTooLarge(
-            f"a compressed frame declares {rows} × {columns} pixels with {samples} "
-            f"component(s), more than the image's {declared[0]} × {declared[1]}: not decoded"
+            N_("压缩帧标明 %(size)s 像素、%(samples)s 个分量，大于图像的 %(image)s：不予解码"),
+            size=f"{rows} × {columns}",
+            samples=samples,
+            image=f"{declared[0]} × {declared[1]}",
         )
 
 

@@ -25,6 +25,7 @@ from storage.records import User
 from storage.search import Element, Hit, Level, Name, Query, Range, Scope, Source, Text
 from teleradiology.core.dicomweb import element, pn
 from teleradiology.core.errors import BadRequest, Forbidden
+from teleradiology.core.language import N_, Phrase
 
 #: Most results one QIDO response carries; a larger ``limit`` is capped (with a Warning).
 MAX_LIMIT = 1000
@@ -52,12 +53,12 @@ def tag_of(name: str) -> int:
         group = tag >> 16
         if dictionary_has_tag(tag) or group % 2 == 1:
             return tag
-        raise BadRequest(f"{name} is not a DICOM attribute tag this server knows")
+        raise BadRequest(N_("%(name)s 不是本服务器认识的 DICOM 属性标签"), name=name)
     found = tag_for_keyword(name)
     if found is None:
         raise BadRequest(
-            f"{name!r} is not a DICOM attribute keyword (nor a tag such as 00100010); "
-            "check the spelling, keywords are case-sensitive"
+            N_("%(name)r 既非 DICOM 属性关键字，也非标签（如 00100010）；请检查拼写（区分大小写）"),
+            name=name,
         )
     return int(found)
 
@@ -85,7 +86,11 @@ def _uids(name: str, raw: Iterable[str]) -> tuple[str, ...]:
     uids = _values(raw)
     for uid in uids:
         if len(uid) > 64 or not _UID.match(uid):
-            raise BadRequest(f"{name}={uid!r} is not a UID (digits and dots, at most 64)")
+            raise BadRequest(
+                N_("%(name)s=%(uid)r 不是 UID（由数字和点组成，至多 64 个字符）"),
+                name=name,
+                uid=uid,
+            )
     return tuple(uids)
 
 
@@ -93,24 +98,32 @@ def _range(name: str, value: str, pattern: re.Pattern[str], what: str) -> Range:
     low, dash, high = value.partition("-")
     for part in (low, high):
         if part and not pattern.match(part):
-            raise BadRequest(f"{name}={value!r}: {part!r} is not a {what}")
+            raise BadRequest(
+                N_("%(name)s=%(value)r：%(part)r 不是%(what)s"),
+                name=name,
+                value=value,
+                part=part,
+                what=Phrase(what),
+            )
     if not dash:
         return Range(low, low)
     if not low and not high:
-        raise BadRequest(f"{name}={value!r} is an empty range")
+        raise BadRequest(N_("%(name)s=%(value)r 是空范围"), name=name, value=value)
     try:
         return Range(low or None, high or None)
     except ValueError as exc:
-        raise BadRequest(f"{name}={value!r}: {exc}") from None
+        raise BadRequest(
+            N_("%(name)s=%(value)r：%(reason)s"), name=name, value=value, reason=str(exc)
+        ) from None
 
 
 def date_range(name: str, value: str) -> Range:
-    return _range(name, value, _DA, "date (YYYYMMDD)")
+    return _range(name, value, _DA, N_("日期（YYYYMMDD）"))
 
 
 def time_range(name: str, value: str) -> Range:
     # Times are compared on HHMMSS; the fraction only matters for equality, dropped here.
-    rng = _range(name, value, _TM, "time (HHMMSS)")
+    rng = _range(name, value, _TM, N_("时间（HHMMSS）"))
     return Range(
         rng.low.split(".")[0] if rng.low else None, rng.high.split(".")[0] if rng.high else None
     )
@@ -120,7 +133,7 @@ def _int(name: str, value: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise BadRequest(f"{name}={value!r} is not a whole number") from None
+        raise BadRequest(N_("%(name)s=%(value)r 不是整数"), name=name, value=value) from None
 
 
 def _text(raw: Iterable[str]) -> Text | None:
@@ -131,7 +144,7 @@ def _text(raw: Iterable[str]) -> Text | None:
 def _single(name: str, raw: list[str]) -> str | None:
     values = [v for v in raw if v.strip()]
     if len(values) > 1:
-        raise BadRequest(f"{name} may be given once")
+        raise BadRequest(N_("%(name)s 只能给出一次"), name=name)
     return values[0].strip() if values else None
 
 
@@ -222,7 +235,11 @@ def _match(keyword: str, raw: list[str], *, fuzzy: bool) -> tuple[str, Any]:
     if keyword in _MODALITY_FIELDS:
         values = tuple(v.upper() for v in _values(raw))
         if any(len(v) > 16 or "*" in v or "?" in v for v in values):
-            raise BadRequest(f"{keyword} takes modality codes such as CT or CT\\MR")
+            raise BadRequest(
+                N_("%(keyword)s 须为模态代码，如 CT 或 %(several)s"),
+                keyword=keyword,
+                several="CT\\MR",
+            )
         return _MODALITY_FIELDS[keyword], values
     if keyword in _TEXT_FIELDS:
         return _TEXT_FIELDS[keyword], _text(raw)
@@ -247,7 +264,7 @@ def parse_params(
     limit, offset = _paging(params, level, warnings)
     fuzzy_text = params.get("fuzzymatching", "false").lower()
     if fuzzy_text not in ("true", "false"):
-        raise BadRequest(f"fuzzymatching must be true or false, got {fuzzy_text!r}")
+        raise BadRequest(N_("fuzzymatching 须为 true 或 false，而非 %(text)r"), text=fuzzy_text)
     include, include_all = _included(params)
     criteria: dict[str, list[str]] = {}
     for name in params:
@@ -280,14 +297,14 @@ def _paging(params: MultiMapping[str], level: Level, warnings: list[str]) -> tup
     if "limit" in params:
         limit = _int("limit", params["limit"])
         if limit < 1:
-            raise BadRequest(f"limit must be a positive whole number, got {limit}")
+            raise BadRequest(N_("limit 须为正整数，而非 %(limit)s"), limit=limit)
         if limit > MAX_LIMIT:
             warnings.append(f"limit {limit} is more than this server returns; {MAX_LIMIT} it is")
             limit = MAX_LIMIT
     if "offset" in params:
         offset = _int("offset", params["offset"])
         if offset < 0:
-            raise BadRequest(f"offset must not be negative, got {offset}")
+            raise BadRequest(N_("offset 不能为负数，而非 %(offset)s"), offset=offset)
     return limit, offset
 
 
@@ -360,9 +377,11 @@ def identifier_query(
     text = str(identifier.get("QueryRetrieveLevel", "")).strip().upper()
     level = _DIMSE_LEVELS.get(text)
     if level is None:
-        raise BadRequest(f"QueryRetrieveLevel {text!r}: use PATIENT, STUDY, SERIES or IMAGE")
+        raise BadRequest(
+            N_("QueryRetrieveLevel %(text)r：请用 PATIENT、STUDY、SERIES 或 IMAGE"), text=text
+        )
     if level is Level.PATIENT and not patient_root:
-        raise BadRequest("the PATIENT level is only in the Patient Root model")
+        raise BadRequest(N_("PATIENT 级别只用于 Patient Root 模型"))
     criteria: dict[str, list[str]] = {}
     wanted: list[int] = []
     for elem in identifier:
@@ -415,8 +434,9 @@ def require_real_key(level: Level, criteria: Mapping[str, list[str]]) -> None:
         if any(_NOT_NARROWING.sub("", value) for value in criteria.get(key, ())):
             return
     raise Forbidden(
-        f"a {level.value} query needs a real key: PatientID, PatientName, AccessionNumber, "
-        "StudyInstanceUID or StudyDate with more than * or ?"
+        N_("%(level)s 级查询须有一个实际的键：%(keys)s，且不只是 * 或 ?"),
+        level=level.value,
+        keys=Phrase(N_("PatientID、PatientName、AccessionNumber、StudyInstanceUID 或 StudyDate")),
     )
 
 
@@ -425,10 +445,10 @@ def retrieve_query(criteria: dict[str, list[str]], *, limit: int) -> Parsed:
     and they name values (PS3.4 C.4.2.2.1: no wildcards in a retrieve)."""
     unique = {k: v for k, v in criteria.items() if k in RETRIEVE_KEYS}
     if not unique:
-        raise BadRequest("the identifier names no UID (nor PatientID) to retrieve")
+        raise BadRequest(N_("标识符未指明要取回的 UID（或 PatientID）"))
     for key, values in unique.items():
         if any("*" in v or "?" in v for v in values):
-            raise BadRequest(f"{key}: a retrieve names values, no wildcards")
+            raise BadRequest(N_("%(key)s：取回须指明具体的值，不能用通配符"), key=key)
     return build(Level.IMAGE, unique, set(), limit=limit)
 
 
@@ -726,5 +746,5 @@ def encoded(
 
 def path_uid(value: str) -> str:
     if len(value) > 64 or not _UID.match(value):
-        raise BadRequest(f"{value!r} is not a UID (digits and dots, at most 64)")
+        raise BadRequest(N_("%(value)r 不是 UID（由数字和点组成，至多 64 个字符）"), value=value)
     return value

@@ -23,14 +23,17 @@ from storage.records import (
     StudyToRoute,
     Tier,
 )
+from teleradiology.core.errors import ServiceError
+from teleradiology.core.language import N_
 
 #: Modalities that carry no image or waveform of their own to read.
 NON_READABLE = frozenset({"SR", "PR", "KO", "DOC", "REG", "OT"})
 _READING_TIERS = (Tier.COUNTY, Tier.CITY)
 
 
-class RoutingError(Exception):
-    """No facility above the sender can read this study."""
+class RoutingError(ServiceError):
+    """No facility above the sender can read this study (said to the administrators'
+    preview as a :class:`ServiceError` is)."""
 
 
 def specialties_of(modalities: tuple[str, ...]) -> list[Specialty]:
@@ -105,7 +108,7 @@ def _plan_one(
         escalation = _reading_above(chain, first) if first is not None else None
     if first is None:
         sender = chain[0].code if chain else "?"
-        raise RoutingError(f"no county or city facility above {sender} to read its studies")
+        raise RoutingError(N_("%(sender)s 之上没有能阅读其检查的县级或市级机构"), sender=sender)
     pool_id = rule.pool_id if rule is not None else None
     if not _staffed(data, first, specialty, pool_id) and (
         escalation is not None and _staffed(data, escalation, specialty, None)

@@ -13,7 +13,7 @@ from typing import Any
 from storage.records import ManifestItem
 from teleradiology.core.dicom import Identity
 from teleradiology.core.errors import BadRequest, Conflict, InvalidState, SendAgain, TooLarge
-from teleradiology.core.language import N_
+from teleradiology.core.language import N_, Phrase
 
 #: A session's files changed since it began, and those that did.
 FILES_CHANGED = N_(
@@ -24,6 +24,16 @@ STILL_MISSING = N_(
     "%(total)s 个实例中仍缺 %(n)s 个（第一个：%(first)s）；请发送（%(list)s 列出）后再提交"
 )
 
+
+#: How a manifest lists its instances.
+MANIFEST_FORM = '[{"sop_instance_uid": …, "size": bytes, "sha256": hex}, …]'
+#: A body larger than its request may carry, and how to send it instead.
+BODY_TOO_LARGE = N_("正文解压后超过 %(limit)s 字节，超出清单或本请求的允许；%(fix)s")
+SEND_AS_LISTED = N_(
+    "请按清单发送文件（较大的实例以 Content-Range 分段发送，每段至多 %(most)s 字节）"
+)
+#: A part shorter than the range it was sent for.
+PART_CUT = N_("范围 %(first)s-%(last)s（%(size)s 字节）只收到 %(got)s 字节；传输中断：请重发此部分")
 
 #: One request body (a whole instance or one part), decompressed: larger instances go in parts.
 MAX_BODY_BYTES = 64 * 1024**2
@@ -37,41 +47,34 @@ _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 def study_uid(value: Any) -> str:
     """The study an upload carries: a DICOM UID."""
     if not isinstance(value, str) or len(value) > 64 or not _UID.fullmatch(value):
-        raise BadRequest(
-            "study_instance_uid must be a DICOM UID (digits and dots, at most 64 characters)"
-        )
+        raise BadRequest(N_("study_instance_uid 须为 DICOM UID（由数字和点组成，至多 64 个字符）"))
     return value
 
 
 def manifest(value: Any, max_size: int) -> list[ManifestItem]:
     """The manifest's lines, each instance once; an instance may be at most ``max_size``."""
     if not isinstance(value, list) or not value:
-        raise BadRequest(
-            "'instances' must list each instance to send: "
-            '[{"sop_instance_uid": …, "size": bytes, "sha256": hex}, …]'
-        )
+        raise BadRequest(N_("'instances' 须逐一列出要发送的实例：%(form)s"), form=MANIFEST_FORM)
     if len(value) > MAX_MANIFEST_ITEMS:
         raise BadRequest(
-            f"a manifest may list at most {MAX_MANIFEST_ITEMS} instances; split the study"
+            N_("一份清单至多列出 %(most)s 个实例；请将检查分开发送"), most=MAX_MANIFEST_ITEMS
         )
     items: dict[str, ManifestItem] = {}
     for n, line in enumerate(value):
         item = _manifest_line(n, line, max_size)
         earlier = items.get(item.sop_instance_uid)
         if earlier is not None and earlier != item:
-            raise BadRequest(
-                f"instance {item.sop_instance_uid} is listed twice with different files"
-            )
+            raise BadRequest(N_("实例 %(sop)s 被列出两次，文件不同"), sop=item.sop_instance_uid)
         items[item.sop_instance_uid] = item
     return list(items.values())
 
 
 def _manifest_line(n: int, line: Any, max_size: int) -> ManifestItem:
     if not isinstance(line, dict):
-        raise BadRequest(f"instances[{n}] must be an object")
+        raise BadRequest(N_("instances[%(n)s] 须为 JSON 对象"), n=n)
     size = line.get("size")
     if not isinstance(size, int) or isinstance(size, bool):
-        raise BadRequest(f"instances[{n}].size must be the file's size in bytes")
+        raise BadRequest(N_("instances[%(n)s].size 须为文件的字节数"), n=n)
     if size > max_size:
         raise TooLarge(
             N_("instances[%(n)s] 有 %(size)s 字节；一个实例至多 %(most)s 字节"),
@@ -86,13 +89,13 @@ def _manifest_line(n: int, line: Any, max_size: int) -> ManifestItem:
             sha256=str(line.get("sha256", "")).lower(),
         )
     except ValueError as exc:
-        raise BadRequest(f"instances[{n}]: {exc}") from None
+        raise BadRequest(N_("instances[%(n)s]：%(reason)s"), n=n, reason=str(exc)) from None
 
 
 def question(value: Any) -> str | None:
     """The clinical question sent with an upload, if any."""
     if value is not None and not isinstance(value, str):
-        raise BadRequest("question must be text")
+        raise BadRequest(N_("question 须为文本"))
     if value is not None and len(value) > MAX_QUESTION_CHARS:
         raise BadRequest(N_("问题至多 %(n)s 个字符"), n=MAX_QUESTION_CHARS)
     return value or None
@@ -102,7 +105,7 @@ def resume_key(value: Any, study: str, items: Sequence[ManifestItem]) -> str:
     """The key a session is found again by: the client's, or the SHA-256 of the manifest."""
     key = value or manifest_key(study, items)
     if not isinstance(key, str) or len(key) > MAX_KEY_CHARS:
-        raise BadRequest(f"key must be text of at most {MAX_KEY_CHARS} characters")
+        raise BadRequest(N_("key 须为至多 %(n)s 个字符的文本"), n=MAX_KEY_CHARS)
     return key
 
 
@@ -143,9 +146,7 @@ def check_resume(
 def too_large(size: int, limit: int) -> TooLarge:
     """A body (or a part) that decodes to more than this request may carry."""
     return TooLarge(
-        f"the body decodes to more than {limit} bytes, more than the manifest or this "
-        "request allows; send the file as listed in the manifest (larger instances in "
-        f"parts of at most {MAX_BODY_BYTES} bytes with Content-Range)"
+        BODY_TOO_LARGE, limit=limit, fix=Phrase(SEND_AS_LISTED, {"most": MAX_BODY_BYTES})
     )
 
 
@@ -153,12 +154,20 @@ def byte_range(header: str, size: int) -> tuple[int, int]:
     """The [start, end) bytes of a file of ``size`` bytes a ``Content-Range`` names."""
     match = _CONTENT_RANGE.fullmatch(header.strip())
     if match is None:
-        raise BadRequest(f"Content-Range {header!r} must look like 'bytes 0-1048575/{size}'")
+        raise BadRequest(
+            N_("Content-Range %(header)r 须形如 %(form)r"),
+            header=header,
+            form=f"bytes 0-1048575/{size}",
+        )
     start, last, total = (int(g) for g in match.groups())
     if total != size:
-        raise BadRequest(f"Content-Range says the file has {total} bytes, the manifest {size}")
+        raise BadRequest(
+            N_("Content-Range 说文件有 %(total)s 字节，清单为 %(size)s"), total=total, size=size
+        )
     if not start <= last < size:
-        raise BadRequest(f"Content-Range {header!r} is outside the file's {size} bytes")
+        raise BadRequest(
+            N_("Content-Range %(header)r 超出文件的 %(size)s 字节"), header=header, size=size
+        )
     if last - start + 1 > MAX_BODY_BYTES:
         raise too_large(last - start + 1, MAX_BODY_BYTES)
     return start, last + 1
@@ -168,8 +177,11 @@ def check_part(received: int, start: int, end: int) -> None:
     """A part must be as long as the range it was sent for."""
     if received != end - start:
         raise SendAgain(
-            f"received {received} bytes for the range {start}-{end - 1} "
-            f"({end - start} bytes); the transfer was cut: send this part again"
+            PART_CUT,
+            got=received,
+            first=start,
+            last=end - 1,
+            size=end - start,
         )
 
 

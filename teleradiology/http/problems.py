@@ -38,6 +38,8 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (errors.SendAgain, 409),
     (errors.BadRequest, 400),
     (errors.TooLarge, 413),
+    (errors.UnsupportedMediaType, 415),
+    (errors.Unprocessable, 422),
     (errors.NotAcceptable, 406),
     (errors.WorkLost, 503),
     (errors.InvalidDicom, 400),

@@ -30,6 +30,7 @@ import aiohttp
 
 from teleradiology.core.dicom import instance_identity
 from teleradiology.core.errors import SEND_AGAIN
+from teleradiology.core.language import N_, Language, Phrase, terminal_language
 
 #: Media Storage Directory (DICOMDIR): an index of a folder, not an instance to send.
 DEFAULT_PART_BYTES = 8 * 1024**2
@@ -50,18 +51,31 @@ class ExitCode(IntEnum):
     REFUSED = 4
 
 
-class UploadError(Exception):
-    """Something could not be sent; the message says what and what to do."""
+#: What the command says of its files and studies.
+SKIPPED = N_("跳过了 %(n)s 个不是 DICOM 实例的文件")
+STUDY_SENT = N_(
+    "检查 %(uid)s：%(n)s 个实例，已发送 %(sent)s 个，服务器上已有 %(there)s 个，%(done)s"
+)
+REFUSED = N_("telemed upload：服务器拒收了 %(n)s 个实例；其检查未提交")
 
-    def __init__(self, message: str, code: ExitCode) -> None:
-        super().__init__(message)
+
+class UploadError(Exception):
+    """Something could not be sent; the message says what and what to do (``phrase``, said
+    in the terminal's language; ``str()`` in English)."""
+
+    def __init__(self, message: str | Phrase, code: ExitCode) -> None:
+        # a text (the server's own words, already in its reader's language) is said as it is
+        self.phrase = (
+            message if isinstance(message, Phrase) else Phrase("%(text)s", {"text": message})
+        )
+        super().__init__(self.phrase.say(Language.EN))
         self.code = code
 
 
 class Refused(UploadError):
     """The server answered with a 4xx problem that a retry will not fix."""
 
-    def __init__(self, message: str, status: int) -> None:
+    def __init__(self, message: str | Phrase, status: int) -> None:
         super().__init__(message, ExitCode.REFUSED)
         self.status = status
 
@@ -134,10 +148,10 @@ def file_sha256(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def _walk(paths: Sequence[Path]) -> tuple[list[Path], list[str]]:
+def _walk(paths: Sequence[Path]) -> tuple[list[Path], list[Phrase]]:
     """Files named and files under folders named (sorted); plus problems with named paths."""
     files: list[Path] = []
-    problems: list[str] = []
+    problems: list[Phrase] = []
     for path in paths:
         if path.is_dir():
             for root, dirs, names in os.walk(path):
@@ -146,7 +160,7 @@ def _walk(paths: Sequence[Path]) -> tuple[list[Path], list[str]]:
         elif path.is_file():
             files.append(path)
         else:
-            problems.append(f"{path}: no such file or folder")
+            problems.append(Phrase(N_("%(path)s：没有这个文件或文件夹"), {"path": path}))
     return files, problems
 
 
@@ -161,7 +175,7 @@ def scan(paths: Sequence[Path]) -> tuple[list[LocalStudy], list[Path]]:
     """
     files, problems = _walk(paths)
     if problems:
-        raise UploadError("; ".join(problems), ExitCode.BAD_INPUT)
+        raise UploadError(Phrase("%(problems)s", {"problems": problems}), ExitCode.BAD_INPUT)
     named = {p.resolve() for p in paths if p.is_file()}
     by_study: dict[str, dict[str, LocalInstance]] = {}
     skipped: list[Path] = []
@@ -171,19 +185,26 @@ def scan(paths: Sequence[Path]) -> tuple[list[LocalStudy], list[Path]]:
             size, sha = file_sha256(path) if ident else (0, "")
         except OSError as exc:
             raise UploadError(
-                f"{path}: cannot read it ({exc.strerror})", ExitCode.BAD_INPUT
+                Phrase(
+                    N_("%(path)s：无法读取（%(reason)s）"), {"path": path, "reason": exc.strerror}
+                ),
+                ExitCode.BAD_INPUT,
             ) from None
         if ident is None:
             if path.resolve() in named:
-                raise UploadError(f"{path} is not a DICOM instance", ExitCode.BAD_INPUT)
+                raise UploadError(
+                    Phrase(N_("%(path)s 不是 DICOM 实例"), {"path": path}), ExitCode.BAD_INPUT
+                )
             skipped.append(path)
             continue
         study = by_study.setdefault(ident.study_instance_uid, {})
         earlier = study.get(ident.sop_instance_uid)
         if earlier is not None and earlier.sha256 != sha:
             raise UploadError(
-                f"{earlier.path} and {path} are the same instance {ident.sop_instance_uid} "
-                "with different contents; remove one of them",
+                Phrase(
+                    N_("%(first)s 和 %(second)s 是同一实例 %(sop)s，内容却不同；请移除其中一个"),
+                    {"first": earlier.path, "second": path, "sop": ident.sop_instance_uid},
+                ),
                 ExitCode.BAD_INPUT,
             )
         study[ident.sop_instance_uid] = LocalInstance(
@@ -426,7 +447,7 @@ class UploadClient:
         data = await asyncio.to_thread(read or Path.read_bytes, instance.path)
         if len(data) != instance.size_bytes or hashlib.sha256(data).hexdigest() != instance.sha256:
             raise UploadError(
-                f"{instance.path} changed while it was being sent; run the upload again",
+                Phrase(N_("%(path)s 在发送过程中被改动；请重新上传"), {"path": instance.path}),
                 ExitCode.BAD_INPUT,
             )
         path = f"/api/v1/uploads/{session_id}/instances/{instance.sop_instance_uid}"
@@ -655,6 +676,7 @@ async def upload_paths(
     allow_http: bool = False,
 ) -> ExitCode:
     """``telemed upload``: send every DICOM file under ``paths``; the exit status."""
+    language = terminal_language(os.environ)
     try:
         check_server_url(server, allow_http=allow_http)
     except ValueError as exc:
@@ -663,13 +685,13 @@ async def upload_paths(
     try:
         studies, skipped = await asyncio.to_thread(scan, paths)
     except UploadError as exc:
-        print(f"telemed upload: {exc}", file=err)
+        print(f"telemed upload: {exc.phrase.say(language)}", file=err)
         return exc.code
     if not studies:
-        print("telemed upload: no DICOM instances found in the given paths", file=err)
+        print(Phrase(N_("telemed upload：所给路径中没有找到 DICOM 实例")).say(language), file=err)
         return ExitCode.BAD_INPUT
     if skipped:
-        print(f"skipped {len(skipped)} file(s) that are not DICOM instances", file=err)
+        print(Phrase(SKIPPED, {"n": len(skipped)}).say(language), file=err)
     show = err.isatty() if show_progress is None else show_progress
     progress = Progress(
         stream=err if show else None,
@@ -695,11 +717,13 @@ async def upload_paths(
         sending = _Request(
             urgency=urgency, question=question, concurrency=concurrency, part_bytes=part_bytes
         )
-        exit_code, failures = await _upload_all(client, studies, sending, progress, out, err)
+        exit_code, failures = await _upload_all(
+            client, studies, sending, progress, (out, err, language)
+        )
     if failures is None:  # the upload stopped: its reason is printed
         return exit_code
     progress.finish()
-    _report_refused(failures, err)
+    _report_refused(failures, err, language)
     return exit_code
 
 
@@ -708,11 +732,12 @@ async def _upload_all(
     studies: list[LocalStudy],
     sending: _Request,
     progress: Progress,
-    out: TextIO,
-    err: TextIO,
+    said_to: tuple[TextIO, TextIO, Language],
 ) -> tuple[ExitCode, list[str] | None]:
-    """Send the studies one after the other, a line per study; the exit status and the
-    instances the server refused (None: the upload stopped with an error)."""
+    """Send the studies one after the other, a line per study (to ``out``, errors to
+    ``err``, in ``language``); the exit status and the instances the server refused (None:
+    the upload stopped with an error)."""
+    out, err, language = said_to
     failures: list[str] = []
     exit_code = ExitCode.OK
     for study in studies:
@@ -728,28 +753,33 @@ async def _upload_all(
             )
         except UploadError as exc:
             progress.finish()
-            print(f"telemed upload: study {study.study_instance_uid}: {exc}", file=err)
+            study_failed = Phrase(
+                N_("telemed upload：检查 %(uid)s：%(reason)s"),
+                {"uid": study.study_instance_uid, "reason": exc.phrase},
+            )
+            print(study_failed.say(language), file=err)
             return exc.code, None
         progress.note = ""
         if result.refused:
             exit_code = ExitCode.REFUSED
             failures.extend(result.refused)
-        print(
-            f"study {result.study_instance_uid}: {result.instances} instance(s), "
-            f"sent {result.sent}, already on the server {result.already_there}, "
-            + ("committed" if result.committed else "NOT committed"),
-            file=out,
+        sent = Phrase(
+            STUDY_SENT,
+            {
+                "uid": result.study_instance_uid,
+                "n": result.instances,
+                "sent": result.sent,
+                "there": result.already_there,
+                "done": Phrase(N_("已提交") if result.committed else N_("未提交")),
+            },
         )
+        print(sent.say(language), file=out)
     return exit_code, failures
 
 
-def _report_refused(failures: list[str], err: TextIO) -> None:
+def _report_refused(failures: list[str], err: TextIO, language: Language) -> None:
     if not failures:
         return
     for line in failures[:20]:
-        print(f"  refused: {line}", file=err)
-    print(
-        f"telemed upload: {len(failures)} instance(s) were refused by the server; "
-        "their studies were not committed",
-        file=err,
-    )
+        print("  " + Phrase(N_("被拒：%(line)s"), {"line": line}).say(language), file=err)
+    print(Phrase(REFUSED, {"n": len(failures)}).say(language), file=err)

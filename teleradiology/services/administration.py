@@ -72,7 +72,9 @@ async def import_network_file(pool: Pool, path: Path) -> NetworkImported:
     try:
         text = await asyncio.to_thread(path.read_text, "utf-8")
     except OSError as exc:
-        raise ServiceError(f"cannot read {path}: {exc.strerror}") from None
+        raise ServiceError(
+            N_("无法读取 %(path)s：%(reason)s"), path=str(path), reason=exc.strerror
+        ) from None
     facilities, users = parse_network(text)
     return await import_network(pool, facilities, users)
 
@@ -144,18 +146,22 @@ async def _marked_demo(u: UserSpec) -> UserSpec:
 
 async def _import_facility(conn: Conn, f: FacilitySpec) -> None:
     if f.parent is not None and await network.facility_id_by_code(conn, f.parent) is None:
-        raise NotFound(f"facility {f.code}: parent {f.parent} is not in the network")
+        raise NotFound(
+            N_("机构 %(code)s：上级 %(parent)s 不在网络中"), code=f.code, parent=f.parent
+        )
     fid = await network.upsert_facility(conn, f)
     for ae in f.ae_titles:
         owner = await network.ae_title_owner(conn, ae)
         if owner is not None and owner != f.code:
-            raise Conflict(f"AE title {ae} already belongs to facility {owner}")
+            raise Conflict(N_("AE 标题 %(ae)s 已属于机构 %(owner)s"), ae=ae, owner=owner)
     await network.set_ae_titles(conn, fid, f.ae_titles, f.workstations)
 
 
 async def _import_user(conn: Conn, u: UserSpec) -> tuple[UserId, bool]:
     if await network.facility_id_by_code(conn, u.facility) is None:
-        raise NotFound(f"user {u.username}: facility {u.facility} is not in the network")
+        raise NotFound(
+            N_("用户 %(username)s：机构 %(code)s 不在网络中"), username=u.username, code=u.facility
+        )
     user_id, needs_password = await network.upsert_user(conn, u)
     if u.duty is not None:
         await network.replace_duty(conn, user_id, u.duty)
@@ -172,7 +178,7 @@ async def _facility_id(conn: Conn, code: str, where: str, admin: User | None = N
     else:
         found = await network.facility_in_admin_reach(conn, code, admin)
     if found is None:
-        raise NotFound(f"{where}: facility {code} is not in the network")
+        raise NotFound(N_("%(where)s：机构 %(code)s 不在网络中"), where=where, code=code)
     return found
 
 
@@ -210,16 +216,25 @@ async def _place_route(conn: Conn, r: RouteSpec, where: str, admin: User | None)
     if found is None or (
         admin is not None and not await rosters.pools_in_scope(conn, admin.id, r.pool)
     ):
-        raise NotFound(f"{where}: reading pool {r.pool} is not in the network")
+        raise NotFound(N_("%(where)s：阅片组 %(pool)s 不在网络中"), where=where, pool=r.pool)
     if r.specialty is not None and r.specialty is not found.specialty:
         raise BadRequest(
-            f"{where}: reading pool {r.pool} reads {found.specialty.value}, not {r.specialty.value}"
+            N_("%(where)s：阅片组 %(pool)s 是%(reads)s阅片组，不是%(asked)s阅片组"),
+            where=where,
+            pool=r.pool,
+            reads=found.specialty,
+            asked=r.specialty,
         )
     if (
         r.first_read is not None
         and await _facility_id(conn, r.first_read, where, admin) != found.facility_id
     ):
-        raise BadRequest(f"{where}: reading pool {r.pool} does not read at {r.first_read}")
+        raise BadRequest(
+            N_("%(where)s：阅片组 %(pool)s 不在 %(code)s 阅片"),
+            where=where,
+            pool=r.pool,
+            code=r.first_read,
+        )
     return PlacedRoute(
         spec=dataclasses.replace(r, specialty=found.specialty),
         first_read_id=found.facility_id,
@@ -248,12 +263,12 @@ async def issue_token(
         between a minute and ``CLI_TOKEN_MAX_DAYS``.
     """
     if not timedelta(minutes=1) <= lifetime <= timedelta(days=CLI_TOKEN_MAX_DAYS):
-        raise BadRequest(f"a token lives between a minute and {CLI_TOKEN_MAX_DAYS} days")
+        raise BadRequest(N_("令牌的有效期须在一分钟到 %(days)s 天之间"), days=CLI_TOKEN_MAX_DAYS)
     user = await network.user_by_username(pool, username)
     if user is None:
-        raise NotFound(f"no user named {username!r}")
+        raise NotFound(N_("没有名为 %(username)r 的用户"), username=username)
     if not user.active:
-        raise BadRequest(f"user {username} is deactivated")
+        raise BadRequest(N_("用户 %(username)s 已停用"), username=username)
     expires = datetime.now(UTC) + lifetime
     return await network.create_token(pool, user.id, expires_at=expires), expires
 

@@ -32,6 +32,7 @@ from storage.records import (
 from storage.reports import DicomCopy
 from teleradiology.core import backoff
 from teleradiology.core.errors import NotFound
+from teleradiology.core.language import N_
 from teleradiology.core.report_pdf import ReportEcg, render_report_pdf
 from teleradiology.core.report_sr import (
     BASIC_TEXT_SR,
@@ -95,7 +96,7 @@ async def deliver(
     """
     doc = await reports.report_document(pool, report_id)
     if doc is None:
-        raise NotFound(f"report {report_id} not found")
+        raise NotFound(N_("找不到报告 %(id)s"), id=report_id)
     if doc.report.delivered_at is not None:
         return False
     pdf = await printable(pool, objects, doc, work=work)

@@ -341,7 +341,7 @@ async def _dicom_copy(
             _to_dicom, record, patient_id, patient_name, facility.name, uids
         )
     except EcgError as exc:
-        raise BadRequest(f"the ECG cannot be stored as a DICOM waveform: {exc}") from None
+        raise BadRequest(N_("心电图无法存为 DICOM 波形：%(reason)s"), reason=str(exc)) from None
 
 
 def _to_dicom(
@@ -757,7 +757,7 @@ async def _drawn(
     try:
         return await offload(work, draw_sheet, data, kind, choice, fields, spikes)
     except EcgError as exc:
-        raise BadRequest(f"the stored ECG cannot be drawn: {exc}") from None
+        raise BadRequest(N_("已存储的心电图无法绘制：%(reason)s"), reason=str(exc)) from None
 
 
 #: The most ECGs of one study a report prints with their sheets (a study holds one or two).

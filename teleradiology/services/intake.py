@@ -47,6 +47,7 @@ from teleradiology.core.errors import (
     SendAgain,
     ServiceError,
 )
+from teleradiology.core.language import N_
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ async def sending_facility(pool: Pool, user: User) -> Facility:
     require_role(user, Role.CLINIC)
     facility = await network.facility_by_id(pool, user.facility_id)
     if facility is None:
-        raise NotFound("your facility is no longer in the network")
+        raise NotFound(N_("您的机构已不在网络中"))
     return facility
 
 
@@ -347,7 +348,7 @@ class Ingestor:
             result = await self._referring(key, write, rewrite)
         except Conflict as exc:
             await self._refuse_conflict(exc, header, key, facility, via, sender_ae)
-            raise DuplicateConflict(str(exc)) from None
+            raise refusal(exc, header) from None
         if isinstance(result, Held):
             if result.object_key != key:
                 await self._collect(key)
@@ -422,20 +423,66 @@ class Ingestor:
                 self._pool, self._objects, [key], write, rewrite=rewrite
             )
         except ObjectCollected:
-            raise SendAgain(
-                "the archive was clearing an old copy of this instance as it arrived; send it again"
-            ) from None
+            raise SendAgain(N_("此实例到达时，档案库正在清除它的一个旧副本；请重发")) from None
 
     async def _collect(self, key: str) -> None:
         """Delete an object no row refers to (the lock keeps a concurrent writer safe)."""
         await collection.collect(self._pool, self._objects, key)
 
 
+#: The index's refusals (its own English, kept in the rejection's record), each said in its
+#: reader's language: how the refusal begins and what it says, the phrase that says it, and
+#: the header's UID it names.
+_REFUSALS = (
+    (
+        "instance ",
+        "was sent by another facility",
+        N_("实例 %(uid)s 由另一机构发送"),
+        "sop_instance_uid",
+    ),
+    (
+        "instance ",
+        "is already stored with different content",
+        N_("实例 %(uid)s 已以不同内容存储；保留先存的副本"),
+        "sop_instance_uid",
+    ),
+    (
+        "instance ",
+        "is already held with different content",
+        N_("实例 %(uid)s 已以不同内容暂存；保留暂存的副本"),
+        "sop_instance_uid",
+    ),
+    (
+        "study ",
+        "was sent by another facility",
+        N_("检查 %(uid)s 由另一机构发送；一个检查只属于一个机构"),
+        "study_instance_uid",
+    ),
+    (
+        "series ",
+        "already belongs to another study",
+        N_("序列 %(uid)s 已属于另一个检查"),
+        "series_instance_uid",
+    ),
+)
+
+
+def refusal(exc: Conflict, header: InstanceHeader) -> DuplicateConflict:
+    """The index's refusal of an instance as its sender reads it (the index's own words when
+    they are none of those known)."""
+    said = str(exc)
+    for begins, words, phrase, uid in _REFUSALS:
+        if said.startswith(begins) and words in said:
+            return DuplicateConflict(phrase, uid=getattr(header, uid))
+    return DuplicateConflict(said)
+
+
 def _check_study(header: InstanceHeader, study_instance_uid: str | None) -> None:
     if study_instance_uid and header.study_instance_uid != study_instance_uid:
         raise StudyMismatch(
-            f"the instance belongs to study {header.study_instance_uid}, "
-            f"not to {study_instance_uid} named in the request"
+            N_("该实例属于检查 %(actual)s，而不是请求中指明的 %(named)s"),
+            actual=header.study_instance_uid,
+            named=study_instance_uid,
         )
 
 

@@ -197,7 +197,7 @@ async def worklist(pool: Pool, calling_ae: str, identifier: Dataset) -> list[Dat
 async def _workstation(pool: Pool, calling_ae: str) -> Facility:
     facility = await network.facility_by_ae(pool, calling_ae.strip())
     if facility is None:
-        raise Forbidden(f"{calling_ae.strip()} is no workstation of a facility")
+        raise Forbidden(N_("%(ae)s 不是任何机构的工作站"), ae=calling_ae.strip())
     return facility
 
 
@@ -244,7 +244,7 @@ async def start_step(pool: Pool, calling_ae: str, sop_instance_uid: str, ds: Dat
         study_uid=study_uid,
         order_id=order.id if order else None,
     ):
-        raise DuplicateStep(f"performed procedure step {sop_instance_uid} exists already")
+        raise DuplicateStep(N_("已执行步骤 %(uid)s 已经存在"), uid=sop_instance_uid)
     if order is not None:
         await orders.set_order_status(pool, order.id, OrderStatus.IN_PROGRESS)
     log.info("MPPS from %s: step in progress (order linked: %s)", facility.code, bool(order))
@@ -264,14 +264,14 @@ async def update_step(
     facility = await _workstation(pool, calling_ae)
     step = await orders.step_by_uid(pool, sop_instance_uid)
     if step is None or step.facility_id != facility.id:
-        raise NoSuchStep(f"no performed procedure step {sop_instance_uid} of {calling_ae}")
+        raise NoSuchStep(N_("%(ae)s 没有已执行步骤 %(uid)s"), uid=sop_instance_uid, ae=calling_ae)
     if step.status is not StepStatus.IN_PROGRESS:
-        raise StepClosed(f"the step is {step.status.value} already")
+        raise StepClosed(N_("该步骤已结束（%(status)s）"), status=step.status)
     end = rules.step_end(ds)
     if end is None:
         return StepStatus.IN_PROGRESS
     if not await orders.end_step(pool, sop_instance_uid, end):
-        raise StepClosed("the step was ended meanwhile")
+        raise StepClosed(N_("该步骤已在此期间结束"))
     if end.status is StepStatus.DISCONTINUED:
         if step.order_id is not None:
             await orders.set_order_status(pool, step.order_id, OrderStatus.DISCONTINUED)

@@ -49,7 +49,7 @@ async def link_national_id(
     """
     if key is None:
         raise NotConfigured(
-            f"linking by national ID is not set up on this service: its operator sets {KEY_SETTING}"
+            N_("本服务未设置按身份证号关联：须由运维人员设置 %(setting)s"), setting=KEY_SETTING
         )
     canonical = rules.normalise_national_id(national_id)
     digest = rules.national_id_digest(key, canonical)

@@ -11,11 +11,12 @@ import logging
 from typing import Any
 
 from storage import audit, network, templates
+from storage import errors as storage_errors
 from storage.db import Conn, Pool, transaction
 from storage.records import AuditAction, FacilityId, Role, User
 from storage.templates import Template, TemplateText
 from teleradiology.core.access import require_role
-from teleradiology.core.errors import BadRequest, Conflict, Forbidden
+from teleradiology.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from teleradiology.core.language import N_
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,10 @@ def _changed(before: Template, change: TemplateChange) -> Template:
 
 async def _as_the_network_reads_it(conn: Conn, template_id: int, admin: User) -> Template:
     """The template, locked; a shared one the network has copied: the network's copy."""
-    found = await templates.lock_template_for_user(conn, template_id, admin.id)
+    try:
+        found = await templates.lock_template_for_user(conn, template_id, admin.id)
+    except storage_errors.NotFound:
+        raise NotFound(N_("找不到模板 %(id)s"), id=template_id) from None
     if found.network_id is None:
         read = await templates.template_for_user(conn, template_id, admin.id)
         if read is not None and read.network_id is not None:

@@ -405,7 +405,7 @@ async def preview(
     try:
         plans = routing_service.plan(stable)
     except RoutingError as exc:
-        raise BadRequest(str(exc)) from None
+        raise BadRequest(exc.phrase) from None
     known = {f.id: f for f in await network.list_facilities(pool)}
     assert stable.study.routing is not None
     share = stable.study.routing.policy.at_risk_share

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from storage import accounts, audit, network
 from storage.db import Pool
 from storage.records import AuditAction, AuditResult, UserId
-from teleradiology.core.errors import BadRequest, TooManyAttempts
+from teleradiology.core.errors import BadRequest, TooManyAttempts, WrongValue
 from teleradiology.core.language import N_
 from teleradiology.core.passwords import hash_password, verify_password
 
@@ -144,8 +144,8 @@ async def hash_new_password(username: str, password: str) -> str:
     loop = asyncio.get_running_loop()
     try:
         return await loop.run_in_executor(_checker, hash_password, password)
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
+    except WrongValue as exc:
+        raise BadRequest(exc.phrase) from None
 
 
 def demo_password(username: str) -> str:

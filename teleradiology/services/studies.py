@@ -23,6 +23,7 @@ from storage.qido import DicomNode, StoredObject
 from storage.records import AuditAction, AuditResult, StudyId, User
 from storage.search import Hit, Level, Query, Scope
 from teleradiology.core.errors import Forbidden, NotFound, ServiceError
+from teleradiology.core.language import N_
 from teleradiology.core.query import (
     Parsed,
     build,
@@ -44,6 +45,14 @@ RETRIEVE_LIMIT = 10_000
 #: Answers with more hits than this are encoded off the event loop.
 _ENCODE_INLINE_MAX = 50
 _CACHE_MAX = 10_000
+#: What a study does not hold, said by the kind of object asked for.
+INSTANCE_NOT_IN_STUDY = N_("检查 %(study)s 中找不到实例 %(uid)s")
+SERIES_NOT_IN_STUDY = N_("检查 %(study)s 中找不到序列 %(uid)s")
+#: A DICOM node refused, by what it asked to do.
+_MAY_NOT = {
+    "query": N_("%(ae)s 不能查询本档案库"),
+    "retrieve from": N_("%(ae)s 不能从本档案库取回"),
+}
 
 
 class TooManyInstances(ServiceError):
@@ -97,7 +106,7 @@ class Studies:
             study_uid is not None
             and await qido.study_in_scope(self._pool, study_uid, scope) is None
         ):
-            raise NotFound(f"study {study_uid} not found")
+            raise NotFound(N_("找不到检查 %(id)s"), id=study_uid)
         elements = study_elements(parsed) if level is Level.STUDY else None
         if elements is not None:
             built = await qido.search_studies_json(
@@ -138,7 +147,7 @@ class Studies:
             return cached[1]
         study_id = await qido.study_in_scope(self._pool, study_uid, scope_of(user))
         if study_id is None:
-            raise NotFound(f"study {study_uid} not found")
+            raise NotFound(N_("找不到检查 %(id)s"), id=study_uid)
         if len(self._opened) > _CACHE_MAX:
             self._opened.clear()
         self._opened[(user.id, study_uid)] = (now + self._ttl, study_id)
@@ -181,14 +190,11 @@ class Studies:
             with_metadata=with_metadata,
         )
         if not found:
-            what = (
-                f"instance {sop_uid}"
-                if sop_uid
-                else f"series {series_uid}"
-                if series_uid
-                else "study"
-            )
-            raise NotFound(f"{what} not found in study {study_uid}")
+            if sop_uid:
+                raise NotFound(INSTANCE_NOT_IN_STUDY, uid=sop_uid, study=study_uid)
+            if series_uid:
+                raise NotFound(SERIES_NOT_IN_STUDY, uid=series_uid, study=study_uid)
+            raise NotFound(N_("检查 %(study)s 中没有存储的对象"), study=study_uid)
         return found
 
     async def series_of(self, user: User, study_uid: str) -> list[str]:
@@ -245,7 +251,7 @@ class Studies:
         if len(found) > self._retrieve_max:
             await self._audit_peer(scope, action, level, calling_ae, 0, [], [])
             raise TooManyInstances(
-                f"more than {self._retrieve_max} instances: retrieve a study or series at a time"
+                N_("超过 %(most)s 个实例：请每次取回一个检查或序列"), most=self._retrieve_max
             )
         studies = list(dict.fromkeys(o.study_instance_uid for o in found if o.study_instance_uid))
         patients = list(dict.fromkeys(o.patient for o in found if o.patient))
@@ -278,7 +284,7 @@ class Studies:
                     detail={"asked": verb},
                     result=AuditResult.DENIED,
                 )
-            raise Forbidden(f"{calling_ae} may not {verb} this archive")
+            raise Forbidden(_MAY_NOT[verb], ae=calling_ae)
         return scope
 
     async def _audit_peer(

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from teleradiology.core.errors import WorkLost
+from teleradiology.core.language import N_
 
 __all__ = ["WorkLost", "WorkPool"]
 
@@ -142,15 +143,11 @@ class WorkPool:
         except TimeoutError:
             self._replace(executor, f"{what} ran past {self.timeout_s:.0f} s", kill=True)
             raise WorkLost(
-                f"this took longer than {self.timeout_s:.0f} s and was stopped; "
-                "try again in a moment"
+                N_("处理超过 %(s)s 秒，已停止；请稍后再试"), s=f"{self.timeout_s:.0f}"
             ) from None
         except BrokenProcessPool:
             self._replace(executor, f"a {self.name} process was lost during {what}")
-            raise WorkLost(
-                "the process handling this was lost (out of memory or killed); "
-                "try again in a moment"
-            ) from None
+            raise WorkLost(N_("处理此请求的进程已丢失（内存不足或被终止）；请稍后再试")) from None
 
     def _replace(
         self, broken: concurrent.futures.ProcessPoolExecutor, why: str, *, kill: bool = False

@@ -188,7 +188,7 @@ async def test_an_administrator_changes_a_users_role_facility_and_specialties(ap
     assert (await me.json())["role"] == "clinic"
     status, answer = await _call(api, "hb.admin", "PATCH", path, {"role": "reader"})
     assert status == 400
-    assert "a reader needs at least one specialty" in answer["detail"]
+    assert "阅片医生至少须有一个专业" in answer["detail"]  # the administrator reads Chinese
     status, _ = await _call(api, "hb.admin", "PATCH", path, {"facility": "GS-COUNTY"})
     assert status == 404  # another county is not the administrator's network
     status, _ = await _call(api, "hb.admin", "PATCH", path, {})

@@ -235,18 +235,18 @@ async def test_series_and_instance_searches(api: Api, studies: dict[str, str]) -
         ("limit=-1", "limit"),
         ("limit=abc", "limit"),
         ("offset=-5", "offset"),
-        ("StudyDate=2026-11-01", "date"),
-        ("StudyDate=20261301x", "date"),
+        ("StudyDate=2026-11-01", "日期"),
+        ("StudyDate=20261301x", "日期"),
         ("StudyDate=20261120-20261101", "before it starts"),
-        ("StudyTime=25h", "time"),
+        ("StudyTime=25h", "时间"),
         ("StudyInstanceUID=1.2.abc", "UID"),
-        ("NotAKeyword=1", "keyword"),
-        ("includefield=NotAKeyword", "keyword"),
-        ("includefield=00091234x", "keyword"),
-        ("FFFE0000=1", "tag"),
+        ("NotAKeyword=1", "关键字"),
+        ("includefield=NotAKeyword", "关键字"),
+        ("includefield=00091234x", "关键字"),
+        ("FFFE0000=1", "标签"),
         ("fuzzymatching=maybe", "fuzzymatching"),
-        ("SeriesNumber=one", "whole number"),
-        ("PatientName=a&PatientName=b", "once"),
+        ("SeriesNumber=one", "整数"),
+        ("PatientName=a&PatientName=b", "一次"),
     ],
 )
 async def test_malformed_queries_are_400_problems(
@@ -339,7 +339,7 @@ async def test_frames_as_stored_decoded_and_past_the_end(api: Api, studies: dict
     assert len(body) > 16 * 16 * 2
     past = await api.client.get(path[:-1] + "2", headers=api.auth(READER))
     assert past.status == 404
-    assert "has 1 frame" in (await past.json())["detail"]
+    assert (await past.json())["detail"] == "第 2 帧不存在：该实例有 1 帧"
     zero = await api.client.get(path[:-1] + "0", headers=api.auth(READER))
     assert zero.status == 400
     refused = await api.client.get(

@@ -1,7 +1,8 @@
 """The errors a page shows are in its reader's language: a page's action (a form sent to
 the JSON API's handler), a page asked with a wrong query, the routing preview's own check,
-an HTML page of something not found, and an anonymous caller by its Accept-Language. The
-problem's ``type``, ``title`` and ``status`` stay as they are in every language."""
+an HTML page of something not found, a DICOMweb query's fault (and the value it names), and
+an anonymous caller by its Accept-Language. The problem's ``type``, ``title`` and ``status``
+stay as they are in every language."""
 
 from __future__ import annotations
 
@@ -120,6 +121,27 @@ async def test_an_anonymous_caller_reads_errors_in_its_accept_language(api: Api)
     unsigned = await _problem(api, "GET", "/api/v1/worklist", {"Accept-Language": "en-US,en;q=0.8"})
     assert unsigned["detail"] == "this call needs a token: send 'Authorization: Bearer <token>'"
     assert unsigned["title"] == "Unauthorized"
+
+
+async def test_a_dicomweb_query_says_what_is_wrong_in_the_readers_language(api: Api) -> None:
+    reader = api.auth("wang.reader")
+
+    async def ask() -> Any:
+        return await _problem(api, "GET", "/dicomweb/studies?StudyDate=2026x&limit=0", reader)
+
+    chinese = await ask()
+    changed = await api.client.put("/api/v1/me/language", json={"language": "en"}, headers=reader)
+    assert changed.status == 200
+    english = await ask()
+    assert chinese["detail"] == "limit 须为正整数，而非 0"
+    assert english["detail"] == "limit must be a positive whole number, got 0"
+    assert chinese["status"] == english["status"] == 400
+    # a value said in its reader's language too (the kind of value a range wants)
+    english_date = await _problem(api, "GET", "/dicomweb/studies?StudyDate=2026x", reader)
+    assert english_date["detail"] == "StudyDate='2026x': '2026x' is not a date (YYYYMMDD)"
+    await api.client.put("/api/v1/me/language", json={"language": "zh-CN"}, headers=reader)
+    said = await _problem(api, "GET", "/dicomweb/studies?StudyDate=2026x", reader)
+    assert said["detail"] == "StudyDate='2026x'：'2026x' 不是日期（YYYYMMDD）"
 
 
 @web.browser_test

@@ -364,7 +364,7 @@ async def test_a_body_past_the_size_limit_is_413_with_a_clear_message(api: Api) 
     object.__setattr__(api.app[SETTINGS], "max_upload_bytes", 10_000)
     response = await stow(api, multipart(*make_study(count=2, size=128)))
     assert response.status == 413
-    assert "larger than this server accepts" in (await response.json())["detail"]
+    assert "上传超过本服务器单个请求接受的大小" in (await response.json())["detail"]
 
 
 async def test_a_large_part_is_spooled_to_disk_and_stored(api: Api) -> None:

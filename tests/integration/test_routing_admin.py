@@ -110,7 +110,7 @@ async def test_a_bad_rule_is_refused_with_a_problem_and_changes_nothing(api: Api
                 api, "hb.admin", "/api/v1/admin/facilities/HB-MJ/routes", {"routes": [rule]}
             )
             assert status == 404, (rule, problem)
-            assert "not in the network" in problem["detail"]
+            assert "机构 GS-COUNTY 不在网络中" in problem["detail"]
     rules = await api.pool.fetchval("select count(*) from routing_rule")
     assert rules == 1  # only the demo network's township ECG rule
 

@@ -57,7 +57,7 @@ async def test_stow_and_upload_manifests_refuse_past_their_limits(limited: Api) 
     too_many = multipart(*make_study(count=7, size=256))  # 7 × 131 KB > 800 000
     response = await stow(limited, too_many)
     assert response.status == 413
-    assert "larger than this server accepts" in (await response.json())["detail"]
+    assert "上传超过本服务器单个请求接受的大小" in (await response.json())["detail"]
 
     opened = await limited.client.post(
         "/api/v1/uploads",

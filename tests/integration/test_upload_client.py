@@ -127,7 +127,7 @@ async def test_failures_exit_non_zero_with_one_clear_line(api: Api, tmp_path: Pa
     code, out, err = await run_upload(files, base_url(api), token)
     assert code is ExitCode.REFUSED
     assert "NOT committed" in out
-    assert "already stored with different content" in err
+    assert "已以不同内容存储" in err  # the server's words, in the clinic's language
     assert "1 instance(s) were refused" in err.strip().splitlines()[-1]
 
 

@@ -4,6 +4,7 @@ twice ("中文 (English)")."""
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from teleradiology.core.language import (
     gettext,
     ngettext,
     parse_language,
+    terminal_language,
     word,
 )
 from teleradiology.http.web.common import TEMPLATES
@@ -131,3 +133,36 @@ def test_a_phrase_is_said_with_its_values_in_each_language() -> None:
         "facility HB-XL is not in your network; a township stands under county"
     )
     assert both.say(Language.ZH_CN) == "机构 HB-XL 不在您的网络中；乡镇卫生院位于县级医院之下"
+
+
+@pytest.mark.parametrize(
+    ("environ", "language"),
+    [({"LANG": "zh_CN.UTF-8"}, Language.ZH_CN),
+     ({"LC_MESSAGES": "zh_CN", "LANG": "C"}, Language.ZH_CN),
+     ({"LC_ALL": "en_US.UTF-8", "LANG": "zh_CN.UTF-8"}, Language.EN),
+     ({"LANG": "C.UTF-8"}, Language.EN), ({}, Language.EN)],
+)  # fmt: skip
+def test_a_terminal_says_the_language_of_its_locale(
+    environ: dict[str, str], language: Language
+) -> None:
+    assert terminal_language(environ) == language
+
+
+@pytest.mark.parametrize(
+    ("lang", "said"),
+    [
+        ("zh_CN.UTF-8", "密码至少须有 8 个字符"),
+        ("C.UTF-8", "a password needs at least 8 characters"),
+    ],
+)
+def test_a_command_says_its_refusal_in_the_terminals_language(
+    lang: str, said: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from teleradiology import cli
+
+    for name in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", lang)
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert cli.main(["password", "hash"]) == 2
+    assert capsys.readouterr().err.strip() == f"telemed password hash: {said}"

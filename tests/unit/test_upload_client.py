@@ -10,6 +10,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
+from storage.records import Language
 from teleradiology.core.dicom import instance_identity
 from teleradiology.node.upload_client import (
     ExitCode,
@@ -69,8 +70,16 @@ def test_scan_groups_by_study_and_skips_what_is_not_an_instance(tmp_path: Path) 
     # A file named on the command line must be DICOM.
     with pytest.raises(UploadError, match="is not a DICOM instance"):
         scan([tmp_path / "a" / "notes.txt"])
-    with pytest.raises(UploadError, match="no such file"):
-        scan([tmp_path / "missing"])
+    with pytest.raises(UploadError, match="no such file") as refused:
+        scan([tmp_path / "missing", tmp_path / "gone"])
+    # said in the terminal's language: each problem once, as the language separates them
+    missing, gone = tmp_path / "missing", tmp_path / "gone"
+    assert refused.value.phrase.say(Language.ZH_CN) == (
+        f"{missing}：没有这个文件或文件夹；{gone}：没有这个文件或文件夹"
+    )
+    assert (
+        str(refused.value) == f"{missing}: no such file or folder; {gone}: no such file or folder"
+    )
 
 
 @pytest.mark.parametrize(

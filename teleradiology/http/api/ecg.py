@@ -14,7 +14,7 @@ from aiohttp import BodyPartReader, web
 from ecg.render import SheetFilter
 from storage.records import Priority, Role
 from teleradiology.core.access import require_role
-from teleradiology.core.errors import BadRequest
+from teleradiology.core.errors import BadRequest, TooLarge
 from teleradiology.core.language import N_
 from teleradiology.http.api.endpoints import Routes, reply
 from teleradiology.http.api.models.ecg import (
@@ -59,18 +59,10 @@ async def _read_upload(request: web.Request) -> _Form:
     if ctype == "multipart/form-data":
         return await _read_form(request)
     if request.content_length is not None and request.content_length > MAX_ECG_BYTES:
-        raise web.HTTPRequestEntityTooLarge(
-            max_size=MAX_ECG_BYTES,
-            actual_size=request.content_length,
-            text=f"an ECG file may be at most {MAX_ECG_BYTES // 1024**2} MB",
-        )
+        raise TooLarge(N_("心电图文件至多 %(mb)s MB"), mb=MAX_ECG_BYTES // 1024**2)
     body = await request.content.read(MAX_ECG_BYTES + 1)
     if len(body) > MAX_ECG_BYTES:
-        raise web.HTTPRequestEntityTooLarge(
-            max_size=MAX_ECG_BYTES,
-            actual_size=len(body),
-            text=f"an ECG file may be at most {MAX_ECG_BYTES // 1024**2} MB",
-        )
+        raise TooLarge(N_("心电图文件至多 %(mb)s MB"), mb=MAX_ECG_BYTES // 1024**2)
     sent = EcgUpload(data=body, filename=request.query.get("filename"))
     return _Form(upload=sent, fields=dict(request.query))
 
@@ -83,7 +75,7 @@ async def _read_form(request: web.Request) -> _Form:
     size = 0
     async for part in reader:
         if not isinstance(part, BodyPartReader):
-            raise BadRequest("nested multipart bodies are not accepted")
+            raise BadRequest(N_("不接受嵌套的 multipart 正文"))
         if part.name == "file":
             data = await _limited(part, MAX_ECG_BYTES - size)
             size += len(data)
@@ -111,11 +103,7 @@ async def _limited(part: BodyPartReader, allowed: int) -> bytes:
     while chunk := await part.read_chunk(1024 * 1024):
         size += len(chunk)
         if size > allowed:
-            raise web.HTTPRequestEntityTooLarge(
-                max_size=MAX_ECG_BYTES,
-                actual_size=MAX_ECG_BYTES - allowed + size,
-                text=f"an ECG file may be at most {MAX_ECG_BYTES // 1024**2} MB",
-            )
+            raise TooLarge(N_("心电图文件至多 %(mb)s MB"), mb=MAX_ECG_BYTES // 1024**2)
         chunks.append(chunk)
     return b"".join(chunks)
 

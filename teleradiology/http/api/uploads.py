@@ -21,6 +21,8 @@ from aiohttp import web
 
 from storage.records import Priority
 from teleradiology.core import uploads as rules
+from teleradiology.core.errors import UnsupportedMediaType
+from teleradiology.core.language import N_, Phrase
 from teleradiology.http.api.endpoints import Routes, reply
 from teleradiology.http.api.models.ecg import (
     InstancePath,
@@ -34,7 +36,7 @@ from teleradiology.http.api.models.ecg import (
 )
 from teleradiology.http.context import INGESTOR, OBJECTS, POOL, SETTINGS, current_user
 from teleradiology.http.params import body_of, path_of, query_of
-from teleradiology.http.problems import problem
+from teleradiology.http.problems import caller_language, problem
 from teleradiology.services import uploads
 from teleradiology.services.intake import sending_facility
 from teleradiology.services.uploads import Outcome, Received, UploadRequest
@@ -134,8 +136,8 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
     """
     encoding = request.headers.get("Content-Encoding", "").strip().lower()
     if encoding not in _ENCODINGS:
-        raise web.HTTPUnsupportedMediaType(
-            text=f"Content-Encoding {encoding!r} is not accepted; send gzip or no encoding"
+        raise UnsupportedMediaType(
+            N_("不接受 Content-Encoding %(encoding)r；请用 gzip 或不编码"), encoding=encoding
         )
     if encoding in ("", "identity") and (request.content_length or 0) > limit:
         raise rules.too_large(request.content_length or 0, limit)
@@ -147,15 +149,22 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
                 raise rules.too_large(len(buffer), limit)
     except web.RequestPayloadError as exc:
         # A body that is not the gzip it says it is (or a connection cut mid-body).
-        raise _BrokenBody(
-            f"the body could not be read ({' '.join(str(exc).split())}): send it again, "
-            "gzip-compressed only when it says Content-Encoding: gzip"
-        ) from None
+        raise _BrokenBody(" ".join(str(exc).split())) from None
     return bytes(buffer)
 
 
 class _BrokenBody(Exception):
     """The request body cannot be read to its end; the connection cannot be reused."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+#: A body that cannot be read to its end, and what to send instead.
+BROKEN_BODY = N_(
+    "正文无法读取（%(reason)s）：请重发，仅在声明 Content-Encoding: gzip 时才用 gzip 压缩"
+)
 
 
 @routes.put(
@@ -175,7 +184,8 @@ async def put_instance(request: web.Request) -> web.Response:
     try:
         return await _put_instance(request)
     except _BrokenBody as exc:
-        response = problem(400, str(exc))
+        said = Phrase(BROKEN_BODY, {"reason": exc.reason}).say(await caller_language(request))
+        response = problem(400, said)
         response.force_close()
         return response
 

@@ -16,7 +16,15 @@ from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDictProxy
 
 from storage.records import Facility, ReceivedVia
-from teleradiology.core.errors import DuplicateConflict, InvalidDicom, QuotaExceeded
+from teleradiology.core.errors import (
+    BadRequest,
+    DuplicateConflict,
+    InvalidDicom,
+    QuotaExceeded,
+    TooLarge,
+    UnsupportedMediaType,
+)
+from teleradiology.core.language import N_
 from teleradiology.http.context import INGESTOR, POOL, SETTINGS, current_user
 from teleradiology.http.dicomweb.common import base_url, dicom_json
 from teleradiology.services.intake import Ingestor, Stored, StudyMismatch, sending_facility
@@ -75,26 +83,31 @@ def _failed(
     return item
 
 
+#: The bodies STOW-RS takes.
+STOW_FORM = "'multipart/related; type=\"application/dicom\"'"
+
+
 def _check_content_type(request: web.Request) -> None:
     ctype = request.headers.get("Content-Type", "")
     main = ctype.split(";")[0].strip().lower()
     if main != "multipart/related":
-        raise web.HTTPUnsupportedMediaType(
-            text=(
-                "STOW-RS takes 'multipart/related; type=\"application/dicom\"' "
-                f"bodies; this request sent {main or 'no Content-Type'}"
+        if not main:
+            raise UnsupportedMediaType(
+                N_("STOW-RS 只接受 %(form)s 正文；此请求没有 Content-Type"), form=STOW_FORM
             )
+        raise UnsupportedMediaType(
+            N_("STOW-RS 只接受 %(form)s 正文；此请求发送的是 %(sent)s"), form=STOW_FORM, sent=main
         )
     params = {
         k.strip().lower(): v.strip().strip('"').lower()
         for k, _, v in (p.partition("=") for p in ctype.split(";")[1:])
     }
     if params.get("type", "application/dicom") != "application/dicom":
-        raise web.HTTPUnsupportedMediaType(
-            text=f"only application/dicom parts are stored, not {params['type']}"
+        raise UnsupportedMediaType(
+            N_("只存储 application/dicom 部分，不存储 %(type)s"), type=params["type"]
         )
     if "boundary" not in params:
-        raise web.HTTPBadRequest(text="the multipart body has no boundary parameter")
+        raise BadRequest(N_("multipart 正文没有 boundary 参数"))
 
 
 async def stow(request: web.Request) -> web.Response:
@@ -108,9 +121,7 @@ async def stow(request: web.Request) -> web.Response:
     _check_content_type(request)
     limit = request.app[SETTINGS].max_upload_bytes
     if request.content_length is not None and request.content_length > limit:
-        raise web.HTTPRequestEntityTooLarge(
-            max_size=limit, actual_size=request.content_length, text=_too_large(limit)
-        )
+        raise _too_large(limit)
     outcome = _Outcome(
         study=request.match_info.get("study"), retrieve_base=f"{base_url(request)}/dicomweb"
     )
@@ -133,7 +144,7 @@ async def stow(request: web.Request) -> web.Response:
                 )
             while len(ahead) > STORE_AHEAD or (ahead and ahead[0].done()):
                 outcome.note(await ahead.popleft())
-    except web.HTTPBadRequest:
+    except MalformedBody:
         await _settle(ahead, outcome)
         if not outcome.stored:
             raise
@@ -168,24 +179,28 @@ def _now(noted: _Noted) -> asyncio.Future[_Noted]:
     return done
 
 
+class MalformedBody(BadRequest):
+    """The multipart body cannot be read on (cut short, malformed, nested)."""
+
+
 async def _parts(request: web.Request) -> AsyncIterator[BodyPartReader]:
     """The parts of the body, one at a time; a malformed body is a 400 that says why."""
     try:
         reader = await request.multipart()
     except (ValueError, AssertionError) as exc:
-        raise web.HTTPBadRequest(text=f"the multipart body cannot be read: {exc}") from None
+        raise MalformedBody(N_("multipart 正文无法读取：%(reason)s"), reason=str(exc)) from None
     while True:
         try:
             part = await reader.next()
         except (ValueError, HttpProcessingError) as exc:
             # HttpProcessingError: a part header aiohttp cannot parse (a stray CR in it, say)
-            raise web.HTTPBadRequest(
-                text=f"the multipart body is malformed: {' '.join(str(exc).split())}"
+            raise MalformedBody(
+                N_("multipart 正文格式有误：%(reason)s"), reason=" ".join(str(exc).split())
             ) from None
         if part is None:
             return
         if isinstance(part, MultipartReader):
-            raise web.HTTPBadRequest(text="nested multipart bodies are not accepted")
+            raise MalformedBody(N_("不接受嵌套的 multipart 正文"))
         yield part
 
 
@@ -232,7 +247,7 @@ class _Outcome:
         elif self.failed:
             status = 409
         elif not self.stored:
-            raise web.HTTPBadRequest(text="the multipart body holds no DICOM instance")
+            raise BadRequest(N_("multipart 正文中没有 DICOM 实例"))
         else:
             status = 200
         return dicom_json(body, status=status)
@@ -272,10 +287,10 @@ async def _store(
         return exc
 
 
-def _too_large(limit: int) -> str:
-    return (
-        f"the upload is larger than this server accepts in one request ({limit} bytes); "
-        "send the study in several requests"
+def _too_large(limit: int) -> TooLarge:
+    return TooLarge(
+        N_("上传超过本服务器单个请求接受的大小（%(limit)s 字节）；请分几次请求发送检查"),
+        limit=limit,
     )
 
 
@@ -304,9 +319,7 @@ async def _read_part(part: BodyPartReader, budget: int, ingestor: Ingestor) -> _
                 break
             size += len(chunk)
             if size > budget:
-                raise web.HTTPRequestEntityTooLarge(
-                    max_size=budget, actual_size=size, text=_too_large(budget)
-                )
+                raise _too_large(budget)
             chunks.append(chunk)
             if spool is None and size > SPOOL_ABOVE_BYTES:
                 path = await asyncio.to_thread(ingestor.new_spool_file)
@@ -332,9 +345,7 @@ async def _drain(part: BodyPartReader, budget: int) -> int:
     while chunk := await part.read_chunk(1024 * 1024):
         size += len(chunk)
         if size > budget:
-            raise web.HTTPRequestEntityTooLarge(
-                max_size=budget, actual_size=size, text=_too_large(budget)
-            )
+            raise _too_large(budget)
     return size
 
 

@@ -38,7 +38,16 @@ from teleradiology.core.dicomweb import (
     part_header,
     part_separator,
 )
-from teleradiology.core.errors import BadRequest, NotFound, ServiceError
+from teleradiology.core.errors import (
+    BadRequest,
+    NotAcceptable,
+    NotFound,
+    ServiceError,
+    Unprocessable,
+    WorkLost,
+)
+from teleradiology.core.language import N_, Phrase
+from teleradiology.core.pixel_limits import DecodeTooLarge
 from teleradiology.core.query import BULK_PLACEHOLDER
 from teleradiology.http.context import (
     OBJECTS,
@@ -49,6 +58,7 @@ from teleradiology.http.context import (
     current_user,
 )
 from teleradiology.http.dicomweb.common import base_url, multipart_body, negotiate
+from teleradiology.http.problems import known_language
 from teleradiology.services.work_pool import WorkPool
 
 log = logging.getLogger(__name__)
@@ -78,6 +88,12 @@ _METADATA_OFFERS = (Offer(DICOM_JSON), Offer("application/json"))
 THUMBNAIL_SIZE = 128
 #: Longest any one decode, render or transcode may take before the request gives up.
 WORK_TIMEOUT_S = 60.0
+#: Stored pixels that could not be decoded or rendered, and why.
+NOT_DECODED = N_("已存储的像素数据无法解码或渲染：%(reason)s")
+#: An instance asked for in a transfer syntax it is not sent in, and what to ask instead.
+NOT_IN_SYNTAX = N_(
+    "实例以 %(stored)s 存储，不能以 %(asked)s 发送；请用 transfer-syntax=*（原样）或 %(ele)s"
+)
 
 # --- scope and lookup ------------------------------------------------------------------------
 
@@ -87,7 +103,7 @@ _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 def _uid(request: web.Request, name: str) -> str:
     value = request.match_info[name]
     if len(value) > 64 or not _UID.match(value):
-        raise BadRequest(f"{value!r} is not a UID (digits and dots, at most 64)")
+        raise BadRequest(N_("%(value)r 不是 UID（由数字和点组成，至多 64 个字符）"), value=value)
     return value
 
 
@@ -118,9 +134,8 @@ async def _read(request: web.Request, obj: StoredObject) -> bytes:
         return await request.app[OBJECTS].get(obj.object_key)
     except ObjectNotFound:
         log.error("indexed object %s is missing from the object store", obj.object_key)
-        raise web.HTTPServiceUnavailable(
-            text="the stored file of this instance is not reachable; try again later"
-        ) from None
+        unreachable = Phrase(N_("此实例已存储的文件暂时无法读取；请稍后再试"))
+        raise web.HTTPServiceUnavailable(text=unreachable.say(known_language(request))) from None
 
 
 async def _in_pool(
@@ -146,21 +161,19 @@ async def _answering(fn: Callable[..., _T], work: Awaitable[_T]) -> _T:
         return await work
     except TimeoutError:
         log.error("%s took longer than %s s", getattr(fn, "__name__", "work"), WORK_TIMEOUT_S)
-        raise web.HTTPServiceUnavailable(
-            text="decoding this image took too long; try again in a moment"
-        ) from None
+        raise WorkLost(N_("解码此图像耗时过长；请稍后再试")) from None
     except MemoryError:
-        raise web.HTTPUnprocessableEntity(
-            text="the stored pixel data needs more memory to decode than this server allows"
-        ) from None
+        raise Unprocessable(N_("解码已存储的像素数据所需内存超出本服务器的限制")) from None
     except rendering.FrameOutOfRange as exc:
-        raise NotFound(str(exc)) from None
-    except rendering.NoPixels as exc:
-        raise NotFound(str(exc)) from None
-    except (ValueError, NotImplementedError, RuntimeError) as exc:
-        raise web.HTTPUnprocessableEntity(
-            text=f"the stored pixel data could not be decoded or rendered: {exc}"
+        raise NotFound(
+            N_("第 %(number)s 帧不存在：该实例有 %(count)s 帧"), number=exc.number, count=exc.count
         ) from None
+    except rendering.NoPixels:
+        raise NotFound(N_("该实例没有像素数据，因此没有帧")) from None
+    except DecodeTooLarge as exc:
+        raise Unprocessable(NOT_DECODED, reason=exc.phrase) from None
+    except (ValueError, NotImplementedError, RuntimeError) as exc:
+        raise Unprocessable(NOT_DECODED, reason=str(exc)) from None
 
 
 def _instance_url(base: str, request: web.Request, obj: StoredObject) -> str:
@@ -181,9 +194,11 @@ def _target_syntax(choice: Choice, stored: str) -> str:
         return stored
     if asked is None or asked == ELE:
         return ELE
-    raise web.HTTPNotAcceptable(
-        text=f"an instance is stored in {stored} and cannot be sent in {asked}; "
-        f"ask for transfer-syntax=* (as stored) or {ELE}"
+    raise NotAcceptable(
+        NOT_IN_SYNTAX,
+        stored=stored,
+        asked=asked,
+        ele=ELE,
     )
 
 
@@ -327,7 +342,9 @@ async def metadata(request: web.Request) -> web.Response:
     for series_uid in series_uids:
         kept = await _series_metadata(request, study_id, series_uid)
         if kept is None:
-            raise NotFound(f"series {series_uid} not found in study {study_uid}")
+            raise NotFound(
+                N_("检查 %(study)s 中找不到序列 %(uid)s"), uid=series_uid, study=study_uid
+            )
         text = await asyncio.to_thread(_serve_body, kept, f"{base}{series_uid}/instances/")
         pieces.append(text[1:-1])
     return _json_bytes(request, b"[" + b",".join(p for p in pieces if p) + b"]")
@@ -349,10 +366,10 @@ def _frame_numbers(text: str) -> list[int]:
     for piece in text.split(","):
         piece = piece.strip()
         if not piece.isdigit() or int(piece) < 1:
-            raise BadRequest(f"frame list {text!r}: frames are numbered from 1, e.g. 1 or 1,2,3")
+            raise BadRequest(N_("帧列表 %(text)r：帧从 1 开始编号，如 1 或 1,2,3"), text=text)
         numbers.append(int(piece))
     if len(numbers) > 1000:
-        raise BadRequest("at most 1000 frames per request")
+        raise BadRequest(N_("每个请求至多 %(n)s 帧"), n=1000)
     return numbers
 
 
@@ -405,7 +422,7 @@ async def bulkdata(request: web.Request) -> web.Response:
     """One bulk data value by its tag (the BulkDataURIs of the metadata point here)."""
     tag_text = request.match_info["tag"]
     if not re.fullmatch(r"[0-9A-Fa-f]{8}", tag_text):
-        raise BadRequest(f"{tag_text!r} is not a tag (8 hexadecimal digits, e.g. 7FE00010)")
+        raise BadRequest(N_("%(text)r 不是标签（8 位十六进制数字，如 7FE00010）"), text=tag_text)
     tag = int(tag_text, 16)
     obj = (await _objects(request))[0]
     negotiate(request, (Offer("multipart/related", OCTETS), Offer(OCTETS)), default_part=OCTETS)
@@ -420,7 +437,9 @@ async def bulkdata(request: web.Request) -> web.Response:
     try:
         value = await _in_thread(rendering.bulk_value, data, tag)
     except KeyError:
-        raise NotFound(f"instance {obj.sop_instance_uid} has no element {tag_text}") from None
+        raise NotFound(
+            N_("实例 %(sop)s 没有元素 %(tag)s"), sop=obj.sop_instance_uid, tag=tag_text
+        ) from None
     return multipart_body([(OCTETS, value, url)], OCTETS)
 
 
@@ -434,7 +453,13 @@ def _frame_total(data: bytes) -> int:
 def _floats(name: str, text: str, count: tuple[int, ...]) -> list[str]:
     parts = [p.strip() for p in text.split(",")]
     if len(parts) not in count:
-        raise BadRequest(f"{name}={text!r}: expected {' or '.join(map(str, count))} values")
+        raise BadRequest(
+            N_("%(name)s=%(text)r：应为 %(first)s 或 %(second)s 个值"),
+            name=name,
+            text=text,
+            first=count[0],
+            second=count[-1],
+        )
     return parts
 
 
@@ -459,9 +484,9 @@ def render_spec(request: web.Request, media_type: str) -> rendering.RenderSpec:
             viewport = rendering.Viewport(width=int(parts[0]), height=int(parts[1]), region=region)
         quality = int(q.get("quality", "90"))
     except ValueError as exc:
-        raise BadRequest(f"rendering parameters: {exc}") from None
+        raise BadRequest(N_("渲染参数有误：%(reason)s"), reason=str(exc)) from None
     if not 1 <= quality <= 100:
-        raise BadRequest(f"quality must be 1 to 100, got {quality}")
+        raise BadRequest(N_("quality 须为 1 到 100，而非 %(quality)s"), quality=quality)
     return rendering.RenderSpec(
         media_type=media_type, window=window, viewport=viewport, quality=quality
     )
@@ -496,7 +521,7 @@ async def rendered(request: web.Request) -> web.Response:
     if single:
         numbers = _frame_numbers(request.match_info.get("frames", "1"))
         if len(numbers) != 1:
-            raise BadRequest("render one frame at a time")
+            raise BadRequest(N_("每次只能渲染一帧"))
         image = await _render_one(request, objects[0], numbers[0], spec, None)
         return web.Response(body=image, headers={"Content-Type": media})
     images = await asyncio.gather(*(_render_one(request, o, 1, spec, None) for o in objects))

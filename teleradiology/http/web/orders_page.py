@@ -11,7 +11,8 @@ from aiohttp import web
 from ecg.record import Sex
 from storage.records import OrderStatus, OrderUrgency, Role
 from teleradiology.core.access import require_role
-from teleradiology.core.language import word
+from teleradiology.core.errors import BadRequest
+from teleradiology.core.language import N_, word
 from teleradiology.core.orders import MODALITIES
 from teleradiology.http.context import POOL, user_zone
 from teleradiology.http.web.common import base_context, page_language, person, render, signed_in
@@ -24,7 +25,7 @@ def _day(text: str | None, today: date) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise web.HTTPBadRequest(text="date: YYYY-MM-DD") from None
+        raise BadRequest(N_("date：须为 YYYY-MM-DD")) from None
 
 
 async def orders_page(request: web.Request) -> web.StreamResponse:
