@@ -108,26 +108,8 @@ join facility pf on pf.code = s.pool
 left join facility ef on ef.code = s.escalated_to
 left join app_user fu on fu.username = s.first_reader
 """,
-    """
-insert into event (at, kind, facility_id, study_id, case_id, user_id)
-select e.at, e.kind, c.facility_id, c.study_id, c.id, u.id
-from dashboard_stage s
-join study st on st.study_instance_uid = $1 || s.n
-join reading_case c on c.study_id = st.id
-left join app_user u on u.username = s.reader
-cross join lateral (values
-    ('routed', c.created_at),
-    ('claimed', s.received_at + make_interval(secs => s.final_after_s / 2)),
-    ('final', s.received_at + make_interval(secs => s.final_after_s)),
-    ('delivered', s.received_at + make_interval(secs => s.final_after_s + 30)),
-    ('acknowledged', s.received_at + make_interval(secs => s.final_after_s + s.ack_after_s)),
-    ('returned', s.received_at + make_interval(secs => s.returned_after_s)),
-    ('escalated', s.received_at + make_interval(secs => s.escalated_after_s))
-) as e(kind, at)
-where e.at is not null
-order by e.at
-""",
-    # the first reader's preliminary report, then the final report compared with it
+    # the first reader's preliminary report, then the final report compared with it (before
+    # the case's events: the 'final' event's trigger reads its report)
     """
 insert into report (case_id, author_id, status, findings, impression, conclusion, signed_at,
                     signature_sha256)
@@ -150,6 +132,25 @@ join reading_case c on c.study_id = st.id
 join app_user u on u.username = s.reader
 left join report p on p.case_id = c.id and p.status = 'preliminary'
 where s.agreed is not null and s.final_after_s is not null
+""",
+    """
+insert into event (at, kind, facility_id, study_id, case_id, user_id)
+select e.at, e.kind, c.facility_id, c.study_id, c.id, u.id
+from dashboard_stage s
+join study st on st.study_instance_uid = $1 || s.n
+join reading_case c on c.study_id = st.id
+left join app_user u on u.username = s.reader
+cross join lateral (values
+    ('routed', c.created_at),
+    ('claimed', s.received_at + make_interval(secs => s.final_after_s / 2)),
+    ('final', s.received_at + make_interval(secs => s.final_after_s)),
+    ('delivered', s.received_at + make_interval(secs => s.final_after_s + 30)),
+    ('acknowledged', s.received_at + make_interval(secs => s.final_after_s + s.ack_after_s)),
+    ('returned', s.received_at + make_interval(secs => s.returned_after_s)),
+    ('escalated', s.received_at + make_interval(secs => s.escalated_after_s))
+) as e(kind, at)
+where e.at is not null
+order by e.at
 """,
 )
 

@@ -14,12 +14,6 @@ update report r set compared_report_id = (
     order by p.id desc limit 1)
 where r.agreed is not null;
 
--- The period's compared reports by the time they were signed (a few percent of them), with
--- what the dashboard reads of each.
-create index report_compared_signed_idx on report (signed_at)
-    include (case_id, agreed, compared_report_id)
-    where agreed is not null;
-
 -- Each case's turnaround row keeps the pool that first had it (set when the case is made,
 -- never changed: the pool an escalation went up from), and the period's escalated cases
 -- are read by the time they went up from an index that carries what the table counts.
@@ -56,4 +50,63 @@ create index case_turnaround_escalated_idx on case_turnaround (escalated_at)
     include (facility_id, tier, specialty, modality, priority, reader_id,
              first_pool_facility_id, final_at, sla_met)
     where escalated_at is not null;
+
+-- Each case's row keeps whether its first final report agreed with the earlier read it was
+-- compared with (null: not compared) and that read's author (or who escalated the case,
+-- when it had no earlier report), set by the report's 'final' event, which is recorded
+-- after the report in the same transaction. The period's compared cases are read by the
+-- time of that report from an index of them alone.
+alter table case_turnaround
+    add column agreed boolean,
+    add column first_reader_id bigint references app_user (id);
+
+create function case_turnaround_compared(p_events bigint[]) returns void
+language sql as $$
+    update case_turnaround t set agreed = r.agreed,
+           first_reader_id = coalesce(p.author_id, c.escalated_by)
+    from event e
+    join unnest(p_events) as x(id) on x.id = e.id
+    join reading_case c on c.id = e.case_id
+    cross join lateral (
+        select f.agreed, f.compared_report_id from report f
+        where f.case_id = e.case_id and f.status = 'final'
+        order by f.id limit 1) r
+    left join report p on p.id = r.compared_report_id
+    where e.kind = 'final' and t.case_id = e.case_id and r.agreed is not null
+$$;
+
+create or replace function case_turnaround_events_added() returns trigger
+language plpgsql as $$
+declare
+    v_steps bigint[];
+    v_final bigint[];
+begin
+    perform case_turnaround_apply(array(
+        select id from added
+        where case_id is not null
+          and kind in ('final', 'acknowledged', 'returned', 'priority', 'escalated')));
+    v_steps := array(
+        select id from added
+        where kind in ('complete', 'routed', 'claimed', 'escalated', 'preliminary',
+                       'delivered'));
+    -- most inserts are an ingest statement's 'received' events: nothing to do for them
+    if cardinality(v_steps) > 0 then
+        perform case_turnaround_steps(v_steps);
+    end if;
+    v_final := array(select id from added where kind = 'final' and case_id is not null);
+    if cardinality(v_final) > 0 then
+        perform case_turnaround_compared(v_final);
+    end if;
+    return null;
+end
+$$;
+
+select case_turnaround_compared(array(
+    select e.id from event e join report r on r.case_id = e.case_id
+    where e.kind = 'final' and r.agreed is not null));
+
+create index case_turnaround_compared_idx on case_turnaround (final_at)
+    include (facility_id, tier, specialty, modality, priority, reader_id, first_reader_id,
+             agreed)
+    where agreed is not null;
 -- after commit: vacuum (analyze) case_turnaround

@@ -147,18 +147,13 @@ from g left join facility f on g.dimension = 'pool' and f.id = g.first_pool_faci
 order by 1, g.escalated desc, 2;
 
 -- name: dashboard_second_reads
--- Final reports signed in the period that were compared with an earlier read (an escalated
--- case's, a second read's): in all, by the first reader (the earlier read's author, or who
--- escalated), by specialty and by sending facility; how many disagreed.
+-- Cases whose first final report, signed in the period, was compared with an earlier read
+-- (an escalated case's, a second read's): in all, by the first reader (the earlier read's
+-- author, or who escalated), by specialty and by sending facility; how many disagreed.
 with s as materialized (
-    select coalesce(p.author_id,
-                    (select c.escalated_by from reading_case c where c.id = r.case_id))
-               as first_reader_id,
-           t.specialty, t.facility_id, r.agreed
-    from report r
-    join dashboard_cases($1, $4, $5, $6, $7, $8, $9) t on t.case_id = r.case_id
-    left join report p on p.id = r.compared_report_id
-    where r.signed_at >= $2 and r.signed_at < $3 and r.agreed is not null
+    select t.first_reader_id, t.specialty, t.facility_id, t.agreed
+    from dashboard_cases($1, $4, $5, $6, $7, $8, $9) t
+    where t.final_at >= $2 and t.final_at < $3 and t.agreed is not null
 ), g as (
     select case when grouping(s.first_reader_id) = 0 then 'reader'
                 when grouping(s.specialty) = 0 then 'specialty'
