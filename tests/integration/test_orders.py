@@ -40,7 +40,12 @@ pytestmark = pytest.mark.dcmtk
 CLINIC = "xlwd.clinic"  # 王店村卫生室, HB-XL-WD
 WORKSTATION = "HBXLWD01"
 OTHER_WORKSTATION = "HBMJLW01"  # 李湾村, another village
-TODAY = date.today().strftime("%Y%m%d")
+
+
+def today() -> str:
+    """Today's date as DICOM writes it, when asked: a run that crosses midnight registers
+    its orders for the new day."""
+    return date.today().strftime("%Y%m%d")
 
 
 def order_body(**changes: Any) -> dict[str, Any]:
@@ -228,7 +233,7 @@ async def test_the_worklist_answers_the_calling_facility_only_in_the_charset_ask
     )
     assert none == []
     both, _ = await asyncio.to_thread(
-        find, port, WORKSTATION, mwl_query(ScheduledProcedureStepStartDate=f"{TODAY}-")
+        find, port, WORKSTATION, mwl_query(ScheduledProcedureStepStartDate=f"{today()}-")
     )
     assert len(both) == 2
     # 李湾村's workstation sees its own order only, never 王店村's.
@@ -268,11 +273,11 @@ async def test_the_worklist_matches_the_scheduled_time_with_the_date(api: Api) -
 
     timed = {morning["accession_number"], afternoon["accession_number"]}
     no_time = untimed["accession_number"]
-    assert await accessions(TODAY, "0800-1200") == {morning["accession_number"], no_time}
+    assert await accessions(today(), "0800-1200") == {morning["accession_number"], no_time}
     assert await accessions("", "1300-") == {afternoon["accession_number"], no_time}
     # one range across days: from 10:00 today on takes in the afternoon, not the morning
-    assert await accessions(f"{TODAY}-", "1000-") == {afternoon["accession_number"], no_time}
-    assert await accessions(TODAY, "") == timed | {no_time}
+    assert await accessions(f"{today()}-", "1000-") == {afternoon["accession_number"], no_time}
+    assert await accessions(today(), "") == timed | {no_time}
     # an upper end names the whole minute: 09:30 is in "-0930"
     assert morning["accession_number"] in await accessions("", "-0930")
 
@@ -290,7 +295,7 @@ async def test_findscu_worklist_in_utf8(api: Api, tmp_path: Path) -> None:
         "-k", "AccessionNumber",
         "-k", "StudyInstanceUID",
         "-k", "ScheduledProcedureStepSequence[0].Modality=CT",
-        "-k", f"ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartDate={TODAY}",
+        "-k", f"ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartDate={today()}",
         "-k", "ScheduledProcedureStepSequence[0].ScheduledStationAETitle",
     )  # fmt: skip
     assert code == 0, log
@@ -336,7 +341,7 @@ def mpps_create(order: dict[str, Any]) -> Dataset:
     ds.PatientID = "WD-1001"
     ds.PerformedProcedureStepID = "PPS1"
     ds.PerformedStationAETitle = WORKSTATION
-    ds.PerformedProcedureStepStartDate = TODAY
+    ds.PerformedProcedureStepStartDate = today()
     ds.PerformedProcedureStepStartTime = "093000"
     ds.PerformedProcedureStepStatus = "IN PROGRESS"
     ds.Modality = "CT"
@@ -347,7 +352,7 @@ def mpps_create(order: dict[str, Any]) -> Dataset:
 def mpps_completed(images: list[Dataset]) -> Dataset:
     ds = Dataset()
     ds.PerformedProcedureStepStatus = "COMPLETED"
-    ds.PerformedProcedureStepEndDate = TODAY
+    ds.PerformedProcedureStepEndDate = today()
     ds.PerformedProcedureStepEndTime = "094000"
     series = Dataset()
     series.SeriesInstanceUID = images[0].SeriesInstanceUID
