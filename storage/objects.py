@@ -318,6 +318,9 @@ class FileObjectStore(ObjectStore):
 
     def __init__(self, root: Path) -> None:
         self._root = Path(root)
+        #: Shard directories whose entries (``ab`` in the root, ``cd`` in ``ab``) are known
+        #: to be on disk: an object written into one needs only its own directory's fsync.
+        self._durable_dirs: set[Path] = set()
 
     def __repr__(self) -> str:
         return f"FileObjectStore({str(self._root)!r})"
@@ -392,9 +395,9 @@ class FileObjectStore(ObjectStore):
             return
         with source.open("rb") as src:
             os.fsync(src.fileno())
-        self._make_dirs(target.parent)
+        new_dirs = self._make_dirs(target.parent)
         os.replace(source, target)
-        _fsync_dir(target.parent)
+        self._sync_dirs(target.parent, new_dirs)
 
     async def get(self, key: str) -> bytes:
         target = self.path_of(key)
@@ -504,7 +507,7 @@ class FileObjectStore(ObjectStore):
         self._write_atomically(target, copy)
 
     def _write_atomically(self, target: Path, write: Callable[[BinaryIO], None]) -> None:
-        self._make_dirs(target.parent)
+        new_dirs = self._make_dirs(target.parent)
         fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         tmp = Path(tmp_name)
         try:
@@ -516,19 +519,29 @@ class FileObjectStore(ObjectStore):
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        _fsync_dir(target.parent)
+        self._sync_dirs(target.parent, new_dirs)
 
-    def _make_dirs(self, shard_dir: Path) -> None:
-        """Create `ab/cd` below the root, making each new directory entry durable."""
-        if shard_dir.is_dir():
-            return
+    def _make_dirs(self, shard_dir: Path) -> tuple[Path, ...]:
+        """Create `ab/cd` below the root (when missing). The directories whose entries are
+        not yet known to be on disk: the caller makes them durable with `_sync_dirs`, after
+        its object's own fsync (which, on a journaling file system, carries them already:
+        their fsync then waits for nothing)."""
+        if shard_dir in self._durable_dirs:
+            return ()
         self._root.mkdir(parents=True, exist_ok=True)
-        for directory in (shard_dir.parent, shard_dir):
-            try:
-                directory.mkdir()
-            except FileExistsError:
-                continue
-            _fsync_dir(directory.parent)
+        shard_dir.mkdir(parents=True, exist_ok=True)
+        # The entry of ``cd`` is in ``ab``, that of ``ab`` in the root. A directory made by
+        # another thread, or before this process, is made durable here too: its maker may
+        # not have synced it yet.
+        return (shard_dir.parent, self._root)
+
+    def _sync_dirs(self, shard_dir: Path, new_dirs: tuple[Path, ...]) -> None:
+        """Make an object's directory entry durable, and those of its shard directories."""
+        _fsync_dir(shard_dir)
+        for directory in new_dirs:
+            _fsync_dir(directory)
+        if new_dirs:
+            self._durable_dirs.add(shard_dir)
 
     @staticmethod
     def _delete(target: Path) -> None:

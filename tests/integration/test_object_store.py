@@ -214,6 +214,55 @@ async def test_file_store_leaves_no_temporary_files(tmp_path: Path, big_file: Pa
     assert {f.stat().st_mode & 0o777 for f in files} == {0o600}
 
 
+def _same_shard(data: bytes, count: int) -> list[bytes]:
+    """``count`` other contents whose objects land in the shard directory (``ab/cd``) of
+    ``data``'s."""
+    shard, n = sha256_hex(data)[:4], 0
+    found: list[bytes] = []
+    while len(found) < count:
+        other = b"%d" % n
+        if sha256_hex(other)[:4] == shard and other != data:
+            found.append(other)
+        n += 1
+    return found
+
+
+async def test_file_store_makes_every_new_directory_entry_durable_before_it_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An object is acknowledged only when its name, and the names of the shard directories
+    made for it, are on disk: each directory is synced once, after the object's own fsync,
+    and again by a store that finds it made by someone else (another process, say)."""
+    synced: list[Path] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        synced.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    root = tmp_path / "objects"
+    store = FileObjectStore(root)
+    first = b"the first object"
+    key = await store.put(first)
+    shard = store.path_of(key).parent
+    # The object's data, then its name in ab/cd, then cd's name in ab and ab's in the root.
+    assert synced[1:] == [shard, shard.parent, root], synced
+    assert synced[0].parent == shard
+    assert synced[0].name.endswith(".tmp")
+
+    second, third = _same_shard(first, 2)
+    synced.clear()
+    await store.put(second)
+    assert synced[1:] == [shard], synced  # the shard directory's names are known durable
+
+    synced.clear()
+    elsewhere = FileObjectStore(root)  # a store that did not make the shard directories
+    (tmp_path / "third").write_bytes(third)
+    assert elsewhere.path_of(await elsewhere.put_file(tmp_path / "third")).parent == shard
+    assert synced[1:] == [shard, shard.parent, root], synced
+
+
 async def test_file_store_does_not_rewrite_an_existing_object(
     tmp_path: Path, big_file: Path, big_data: bytes
 ) -> None:
