@@ -35,6 +35,46 @@ class IndexOutcome(StrEnum):
 _REFUSED = "TM409"
 
 
+class Refused(StrEnum):
+    """Why the index refused an instance (its record keeps the index's own words)."""
+
+    #: The SOP Instance UID was sent by another facility.
+    INSTANCE_OF_ANOTHER_FACILITY = "instance_of_another_facility"
+    #: The SOP Instance UID is stored with other content; the stored copy is kept.
+    STORED_OTHERWISE = "stored_otherwise"
+    #: The SOP Instance UID is held for a reader with other content; the held copy is kept.
+    HELD_OTHERWISE = "held_otherwise"
+    #: The study was sent by another facility.
+    STUDY_OF_ANOTHER_FACILITY = "study_of_another_facility"
+    #: The series belongs to another study.
+    SERIES_OF_ANOTHER_STUDY = "series_of_another_study"
+
+
+#: How ``ingest_instance`` words each refusal (TM409): the start and the words that tell it.
+_REFUSED_WORDS = (
+    ("instance ", "was sent by another facility", Refused.INSTANCE_OF_ANOTHER_FACILITY),
+    ("instance ", "is already stored with different content", Refused.STORED_OTHERWISE),
+    ("study ", "was sent by another facility", Refused.STUDY_OF_ANOTHER_FACILITY),
+    ("series ", "already belongs to another study", Refused.SERIES_OF_ANOTHER_STUDY),
+)
+
+
+class IndexRefusal(Conflict):
+    """The index refused an instance for what is already stored; ``kind`` says why (None:
+    a refusal this code does not know, said in the index's words)."""
+
+    def __init__(self, message: str, kind: Refused | None) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def _refusal(message: str) -> IndexRefusal:
+    for begins, words, kind in _REFUSED_WORDS:
+        if message.startswith(begins) and words in message:
+            return IndexRefusal(message, kind)
+    return IndexRefusal(message, None)
+
+
 @dataclass(frozen=True, kw_only=True)
 class IndexResult:
     outcome: IndexOutcome
@@ -123,7 +163,7 @@ async def _index(db: Queryable, w: Write) -> IndexResult:
         )
     except asyncpg.PostgresError as exc:
         if getattr(exc, "sqlstate", None) == _REFUSED:
-            raise Conflict(str(exc)) from None
+            raise _refusal(str(exc)) from None
         collected = collected_from(exc)
         if collected is not None:
             raise collected from None
@@ -376,9 +416,10 @@ async def _hold(conn: Conn, case: asyncpg.Record, w: Write) -> Held:
             )
         )
     if row["dataset_sha256"] != header.dataset_sha256:
-        raise Conflict(
+        raise IndexRefusal(
             f"instance {header.sop_instance_uid} is already held with different content; "
-            "the held copy is kept"
+            "the held copy is kept",
+            Refused.HELD_OTHERWISE,
         )
     if row["inserted"]:
         await conn.execute(

@@ -430,51 +430,40 @@ class Ingestor:
         await collection.collect(self._pool, self._objects, key)
 
 
-#: The index's refusals (its own English, kept in the rejection's record), each said in its
-#: reader's language: how the refusal begins and what it says, the phrase that says it, and
-#: the header's UID it names.
-_REFUSALS = (
-    (
-        "instance ",
-        "was sent by another facility",
+#: Each refusal of the index as its sender reads it: the phrase, and the header's UID it names.
+_REFUSALS: dict[index.Refused, tuple[str, str]] = {
+    index.Refused.INSTANCE_OF_ANOTHER_FACILITY: (
         N_("实例 %(uid)s 由另一机构发送"),
         "sop_instance_uid",
     ),
-    (
-        "instance ",
-        "is already stored with different content",
+    index.Refused.STORED_OTHERWISE: (
         N_("实例 %(uid)s 已以不同内容存储；保留先存的副本"),
         "sop_instance_uid",
     ),
-    (
-        "instance ",
-        "is already held with different content",
+    index.Refused.HELD_OTHERWISE: (
         N_("实例 %(uid)s 已以不同内容暂存；保留暂存的副本"),
         "sop_instance_uid",
     ),
-    (
-        "study ",
-        "was sent by another facility",
+    index.Refused.STUDY_OF_ANOTHER_FACILITY: (
         N_("检查 %(uid)s 由另一机构发送；一个检查只属于一个机构"),
         "study_instance_uid",
     ),
-    (
-        "series ",
-        "already belongs to another study",
+    index.Refused.SERIES_OF_ANOTHER_STUDY: (
         N_("序列 %(uid)s 已属于另一个检查"),
         "series_instance_uid",
     ),
-)
+}
 
 
 def refusal(exc: Conflict, header: InstanceHeader) -> DuplicateConflict:
-    """The index's refusal of an instance as its sender reads it (the index's own words when
-    they are none of those known)."""
-    said = str(exc)
-    for begins, words, phrase, uid in _REFUSALS:
-        if said.startswith(begins) and words in said:
-            return DuplicateConflict(phrase, uid=getattr(header, uid))
-    return DuplicateConflict(said)
+    """The index's refusal of an instance as its sender reads it (the index's own words for
+    a refusal of no known kind)."""
+    kind = exc.kind if isinstance(exc, index.IndexRefusal) else None
+    known = _REFUSALS.get(kind) if kind is not None else None
+    if known is None:
+        return DuplicateConflict(str(exc))
+    phrase, uid = known
+    return DuplicateConflict(phrase, uid=getattr(header, uid))
 
 
 def _check_study(header: InstanceHeader, study_instance_uid: str | None) -> None:

@@ -4,15 +4,19 @@ administrator."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
+from pydicom import dcmread
 
-from teleradiology.http.context import OBJECTS
+from storage.records import Language, ReceivedVia
+from teleradiology.core.errors import DuplicateConflict
+from teleradiology.http.context import INGESTOR, OBJECTS
 from teleradiology.roles import DICOM
 from tests.factory import make_study
 from tests.integration.conftest import Api
-from tests.integration.dicomweb_support import route_all, store
+from tests.integration.dicomweb_support import facility, route_all, store
 from tests.integration.test_dicom_peers import storescu
 
 pytestmark = pytest.mark.dcmtk
@@ -48,6 +52,17 @@ async def test_a_c_store_into_a_claimed_case_is_held_for_its_reader(
     await _send(api, tmp_path, study[3], "held.dcm")
     await _send(api, tmp_path, study[3], "held.dcm")  # sent again: held once
     assert await _count(api) == 3  # not added under the reader
+    # The same instance with other content: refused, the held copy kept, said in Chinese.
+    changed = dcmread(io.BytesIO(study[3]))
+    changed.StudyDescription = "changed"
+    out = io.BytesIO()
+    changed.save_as(out, enforce_file_format=True)
+    sender = await facility(api, "HB-XL-WD")
+    with pytest.raises(DuplicateConflict) as conflict:
+        await api.app[INGESTOR].ingest(
+            out.getvalue(), facility=sender, via=ReceivedVia.DIMSE, sender_ae="HBXLWD01"
+        )
+    assert "已以不同内容暂存" in conflict.value.say(Language.ZH_CN)
 
     response = await api.client.get(f"/api/v1/cases/{case_id}/held", headers=wang)
     assert response.status == 200

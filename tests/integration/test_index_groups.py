@@ -14,9 +14,10 @@ import pytest
 from storage import audit, index
 from storage.db import create_pool
 from storage.errors import Conflict, is_unavailable
-from storage.records import AuditAction, FacilityId, InstanceHeader, ReceivedVia
+from storage.records import AuditAction, FacilityId, InstanceHeader, Language, ReceivedVia
 from teleradiology.core.dicom import parse_part10
 from teleradiology.http.context import INGESTOR, OBJECTS
+from teleradiology.services import intake
 from tests.factory import make_study
 from tests.integration.conftest import Api
 from tests.integration.dicomweb_support import facility
@@ -233,3 +234,54 @@ async def test_a_group_cut_off_inside_an_instance_is_answered_not_now(api: Api) 
     assert [r.outcome for r in again if isinstance(r, index.IndexResult)] == [
         index.IndexOutcome.STORED
     ] * len(rest)
+
+
+async def test_each_refusal_of_the_index_names_its_kind_and_reads_in_the_senders_language(
+    api: Api,
+) -> None:
+    """Storage says why it refused (a kind), the intake says it in Chinese: a reworded refusal
+    in the index's SQL fails here, instead of reaching a clinic in English."""
+    sender = await facility(api, SENDER)
+    other = await facility(api, "HB-XL-ZZ")
+    (first,) = await _writes(api, make_study(count=1, patient_id="RF-1"), sender.id)
+    await index.index_instance(api.pool, **_fields(first))
+    (fresh,) = await _writes(api, make_study(count=1, patient_id="RF-2"), sender.id)
+    header = first.header
+    changed = dataclasses.replace(header, dataset_sha256="0" * 64)
+    in_other_study = dataclasses.replace(
+        fresh.header, series_instance_uid=header.series_instance_uid
+    )
+    new_uid = fresh.header.sop_instance_uid
+    cases = [
+        (
+            dataclasses.replace(first, facility_id=other.id),
+            index.Refused.INSTANCE_OF_ANOTHER_FACILITY,
+        ),
+        (dataclasses.replace(first, header=changed), index.Refused.STORED_OTHERWISE),
+        (
+            dataclasses.replace(
+                first,
+                facility_id=other.id,
+                header=dataclasses.replace(header, sop_instance_uid=new_uid),
+            ),
+            index.Refused.STUDY_OF_ANOTHER_FACILITY,
+        ),
+        (dataclasses.replace(fresh, header=in_other_study), index.Refused.SERIES_OF_ANOTHER_STUDY),
+    ]
+    for write, kind in cases:
+        with pytest.raises(index.IndexRefusal) as refused:
+            await index.index_instance(api.pool, **_fields(write))
+        assert refused.value.kind is kind, (kind, str(refused.value))
+        said = intake.refusal(refused.value, write.header)
+        chinese, english = said.say(Language.ZH_CN), said.say(Language.EN)
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in chinese), chinese
+        h = write.header
+        assert any(
+            uid in chinese
+            for uid in (h.sop_instance_uid, h.study_instance_uid, h.series_instance_uid)
+        )
+        assert english.isascii(), english
+        assert english != chinese
+    # A refusal of no known kind keeps the index's words.
+    unknown = intake.refusal(index.IndexRefusal("a new refusal", None), header)
+    assert unknown.say(Language.ZH_CN) == "a new refusal"
