@@ -572,19 +572,23 @@ async def escalations(pool: Pool, scope: DashboardScope) -> list[EscalationRow]:
     """The cases escalated in the period, by the pool they went up from, by specialty and
     by priority."""
     rows = await fetch_planned(pool, "dashboard_escalations", *scope.args())
-    return [
-        EscalationRow(
-            dimension=r["dimension"],
-            key=r["key"],
-            name=r["name"],
-            escalated=r["escalated"],
-            answered=r["answered"],
-            answer_p50_s=(r["answer_q"] or (None, None))[0],
-            answer_p90_s=(r["answer_q"] or (None, None))[1],
-            sla_met=r["sla_met"],
+    out = []
+    for r in rows:
+        # The answer's p50 and p90 in one array; none when nothing was answered.
+        p50, p90 = r["answer_q"] or (None, None)
+        out.append(
+            EscalationRow(
+                dimension=r["dimension"],
+                key=r["key"],
+                name=r["name"],
+                escalated=r["escalated"],
+                answered=r["answered"],
+                answer_p50_s=p50,
+                answer_p90_s=p90,
+                sla_met=r["sla_met"],
+            )
         )
-        for r in rows
-    ]
+    return out
 
 
 @dataclass(frozen=True, kw_only=True)
