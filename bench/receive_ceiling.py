@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -83,8 +84,14 @@ def send(port: int, files: list[Path], associations: int) -> float:
 
 
 def measure(name: str, start: list[str], port: int, files: list[Path], runs: int) -> list[str]:
+    # Its own process group: both receivers fork (a process per core, per association).
     server = subprocess.Popen(
-        start, cwd=REPO, env=DCMTK_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        start,
+        cwd=REPO,
+        env=DCMTK_ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         wait_for(port)
@@ -92,9 +99,8 @@ def measure(name: str, start: list[str], port: int, files: list[Path], runs: int
         one = [send(port, files, 1) for _ in range(runs)]
         four = [send(port, files, 4) for _ in range(runs)]
     finally:
-        server.terminate()
+        os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=10)
-        subprocess.run(["pkill", "-f", f"storescp.*{port}"], check=False)
     return [name, f"{statistics.median(one):.0f}", f"{statistics.median(four):.0f}"]
 
 
