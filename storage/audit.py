@@ -130,7 +130,7 @@ async def record(db: asyncpg.Pool | Conn, **named: Unpack[Named]) -> int:
     try:
         seq: int = await db.fetchval(q("audit_append"), *e.args)
     except _UNWRITTEN as exc:
-        raise _unavailable(e.action, exc) from exc
+        raise unwritten(e.action, exc) from exc
     return seq
 
 
@@ -148,13 +148,14 @@ async def record_all(db: asyncpg.Pool | Conn, entries: Sequence[Entry]) -> None:
     try:
         await db.executemany(q("audit_append"), [e.args for e in entries])
     except _UNWRITTEN as exc:
-        raise _unavailable(entries[0].action, exc) from exc
+        raise unwritten(entries[0].action, exc) from exc
 
 
 _UNWRITTEN = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
-def _unavailable(action: AuditAction, exc: BaseException) -> AuditUnavailable:
+def unwritten(action: AuditAction, exc: BaseException) -> AuditUnavailable:
+    """A record of ``action`` that could not be written, for the error ``exc``."""
     return AuditUnavailable(
         f"the audit record of this {action.value} could not be written ({type(exc).__name__})"
     )

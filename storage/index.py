@@ -128,47 +128,80 @@ async def index_instance(
 
 async def _index(db: Queryable, w: Write) -> IndexResult:
     """The index statement of one instance."""
-    header = w.header
     try:
-        row = await db.fetchrow(
-            q("ingest_instance"),
-            w.facility_id,
-            header.sop_instance_uid,
-            header.sop_class_uid,
-            header.transfer_syntax_uid,
-            header.study_instance_uid,
-            header.series_instance_uid,
-            header.patient_id,
-            header.patient_name,
-            header.patient_birth_date,
-            header.patient_sex,
-            header.accession_number,
-            header.study_date,
-            header.study_time,
-            header.study_description,
-            header.referring_physician,
-            header.modality,
-            header.series_number,
-            header.series_description,
-            header.body_part,
-            header.instance_number,
-            w.object_key,
-            w.size_bytes,
-            header.dataset_sha256,
-            w.sender_ae,
-            w.via.value,
-            header.metadata_zlib,
-            w.priority.value,
-            w.clinical_question,
+        row = await db.fetchrow(q("ingest_instance"), *_ingest_args(w))
+    except asyncpg.PostgresError as exc:
+        raise _refused_or_collected(exc) from None
+    return _indexed(_one(row))
+
+
+#: SQLSTATE of ``ingest_instance_alone`` when the receipt could not be written.
+_UNRECORDED = "TM503"
+
+
+async def _alone(pool: asyncpg.Pool, w: Write, receipt: audit.Entry) -> IndexResult | None:
+    """One instance indexed with its receipt in one statement, its own transaction
+    (migration 0075); None when it is to be held for its study's reader (nothing written:
+    hold it in a transaction)."""
+    try:
+        row = _one(
+            await pool.fetchrow(
+                q("ingest_instance_alone"), w.hold_for_reader, *_ingest_args(w), *receipt.args
+            )
         )
     except asyncpg.PostgresError as exc:
-        if getattr(exc, "sqlstate", None) == _REFUSED:
-            raise _refusal(str(exc)) from None
-        collected = collected_from(exc)
-        if collected is not None:
-            raise collected from None
-        raise
-    row = _one(row)
+        if getattr(exc, "sqlstate", None) == _UNRECORDED:
+            raise audit.unwritten(receipt.action, exc) from exc
+        raise _refused_or_collected(exc) from None
+    if row["o_outcome"] == "hold":
+        return None
+    return _indexed(row)
+
+
+def _ingest_args(w: Write) -> tuple[object, ...]:
+    """The arguments of ``ingest_instance`` (migration 0030), in its order."""
+    header = w.header
+    return (
+        w.facility_id,
+        header.sop_instance_uid,
+        header.sop_class_uid,
+        header.transfer_syntax_uid,
+        header.study_instance_uid,
+        header.series_instance_uid,
+        header.patient_id,
+        header.patient_name,
+        header.patient_birth_date,
+        header.patient_sex,
+        header.accession_number,
+        header.study_date,
+        header.study_time,
+        header.study_description,
+        header.referring_physician,
+        header.modality,
+        header.series_number,
+        header.series_description,
+        header.body_part,
+        header.instance_number,
+        w.object_key,
+        w.size_bytes,
+        header.dataset_sha256,
+        w.sender_ae,
+        w.via.value,
+        header.metadata_zlib,
+        w.priority.value,
+        w.clinical_question,
+    )
+
+
+def _refused_or_collected(exc: asyncpg.PostgresError) -> Exception:
+    """The index's refusal (TM409) or a collected object (TM410) as storage names them; any
+    other error as it is."""
+    if getattr(exc, "sqlstate", None) == _REFUSED:
+        return _refusal(str(exc))
+    return collected_from(exc) or exc
+
+
+def _indexed(row: asyncpg.Record) -> IndexResult:
     return IndexResult(
         outcome=IndexOutcome(row["o_outcome"]),
         study_id=StudyId(row["o_study_id"]),
@@ -248,7 +281,7 @@ class IndexGroups:
     chain's lock is taken last, so groups of several processes cannot wait on each other in a
     circle), one commit. A write returns only after its group's commit: nothing is
     acknowledged before its row is durable. One write alone waits for nothing and is one
-    transaction, as without groups.
+    statement (its hold check, its row and its receipt), its own transaction.
     """
 
     def __init__(self, pool: asyncpg.Pool, *, most: int = 64) -> None:
@@ -322,6 +355,10 @@ async def _commit_group(
     in one order by every group); the audit records last."""
     order = sorted(range(len(writes)), key=lambda i: _lock_order(writes[i]))
     outcomes: list[IndexResult | Held | BaseException] = [Unavailable("not written")] * len(writes)
+    if len(writes) == 1 and writes[0].receipt is not None:
+        alone = await _alone(pool, writes[0], writes[0].receipt)
+        if alone is not None:
+            return [alone]
     async with transaction(pool) as conn:
         if len(writes) == 1:
             outcomes[0] = await _apply(conn, writes[0])

@@ -1,22 +1,8 @@
 -- The audit chain: appending (the only write), searching, and walking it to verify.
 
 -- name: audit_append
--- Studies named by id or UID, and their patients (issuer code:patient ID), are resolved here.
-with named as (
-    select s.study_instance_uid as uid, f.code || ':' || p.patient_id as patient
-    from study s
-    join patient p on p.id = s.patient_ref
-    join facility f on f.id = p.issuer_facility_id
-    where s.id = any($13::bigint[]) or s.study_instance_uid = any($9::text[])
-)
-select audit_append(
-    $1, $2, $3, $4, $5, $6, $7,
-    array(select distinct x from unnest($8::text[] || array(select patient from named)) x
-          order by x),
-    array(select distinct x from unnest($9::text[] || array(select uid from named)) x
-          order by x),
-    $10, $11, $12::jsonb
-);
+-- Studies named by id or UID, and their patients, are resolved by audit_append_named (0075).
+select audit_append_named($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13);
 
 -- name: audit_of_object
 select user_id, action, at from audit where object_type = $1 and object_id = $2 order by seq;

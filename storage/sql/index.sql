@@ -5,6 +5,15 @@ select o_outcome, o_study_id, o_object_key, o_conflicts, o_late, object_guard($2
 from ingest_instance($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
                      $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28);
 
+-- name: ingest_instance_alone
+-- One instance indexed alone: the hold check, the row and its receipt in one statement
+-- (migration 0075); o_outcome 'hold' when it is to be held for its study's reader.
+select o_outcome, o_study_id, o_object_key, o_conflicts, o_late
+from ingest_instance_alone($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                           $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28,
+                           $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40, $41,
+                           $42);
+
 -- name: identity_conflicts_of_study
 select c.at, c.sop_instance_uid, c.attribute, c.study_value, c.instance_value
 from ingest_identity_conflict c

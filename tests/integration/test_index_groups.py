@@ -285,3 +285,50 @@ async def test_each_refusal_of_the_index_names_its_kind_and_reads_in_the_senders
     # A refusal of no known kind keeps the index's words.
     unknown = intake.refusal(index.IndexRefusal("a new refusal", None), header)
     assert unknown.say(Language.ZH_CN) == "a new refusal"
+
+
+async def test_an_instance_alone_commits_with_its_receipt_in_one_transaction(api: Api) -> None:
+    """No other write waiting: one statement writes the study, the row and the receipt,
+    which names the patient of the study made by that same statement. (A receipt that fails
+    leaves no row: `test_ingest`.)"""
+    sender = await facility(api, SENDER)
+    (alone,) = await _writes(api, make_study(count=1, patient_id="ALONE-1"), sender.id)
+    result = await index.IndexGroups(api.pool).write(alone)
+    assert isinstance(result, index.IndexResult)
+    assert result.outcome is index.IndexOutcome.STORED
+    uid = alone.header.sop_instance_uid
+    row = await api.pool.fetchrow(
+        "select a.patients, a.studies from instance i, audit a"
+        " where i.sop_instance_uid = $1 and a.object_type = 'instance' and a.object_id = $1",
+        uid,
+    )
+    assert row is not None
+    assert row["patients"] == ["HB-XL-WD:ALONE-1"]
+    assert row["studies"] == [alone.header.study_instance_uid]
+    # Sent again: a duplicate, answered as one, its receipt appended again.
+    again = await index.IndexGroups(api.pool).write(alone)
+    assert isinstance(again, index.IndexResult)
+    assert again.outcome is index.IndexOutcome.DUPLICATE
+    receipts = await api.pool.fetchval(
+        "select count(*) from audit where object_type = 'instance' and object_id = $1", uid
+    )
+    assert receipts == 2
+
+
+async def test_an_instance_alone_whose_receipt_fails_is_not_indexed(api: Api) -> None:
+    sender = await facility(api, SENDER)
+    (alone,) = await _writes(api, make_study(count=1, patient_id="ALONE-2"), sender.id)
+    await api.pool.execute(
+        """
+        create function refuse_receipts() returns trigger language plpgsql as $$
+        begin raise exception 'audit refused'; end $$;
+        create trigger refuse_receipts before insert on audit
+            for each row execute function refuse_receipts();
+        """
+    )
+    try:
+        with pytest.raises(audit.AuditUnavailable):
+            await index.IndexGroups(api.pool).write(alone)
+    finally:
+        await api.pool.execute("drop trigger refuse_receipts on audit")
+    assert not await _indexed(api, [alone.header.sop_instance_uid])
